@@ -1,0 +1,343 @@
+/* The allocation engine: the platform model (tenants, clusters, nodes, GPUs, workspaces,
+ * workloads) and the event API that decides who gets which GPUs. Pure and deterministic:
+ * no I/O, no clock (callers pass `now`), no globals. The policy is in docs/policy.md. */
+#ifndef ALLOT_SCHED_SCHED_H
+#define ALLOT_SCHED_SCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "common/arena.h"
+#include "common/hmap.h"
+#include "sched/mig.h"
+#include "sched/reason.h"
+
+#define SCHED_NONE UINT32_MAX
+/* A node holds at most this many GPUs (a replica's GPUs are a bit mask). */
+#define SCHED_MAX_GPUS_PER_NODE 32
+/* Caps on one request, so sums over a whole platform cannot overflow. */
+#define SCHED_MAX_REPLICAS 4096
+#define SCHED_MAX_LABELS 32
+#define SCHED_UNLIMITED INT64_MAX
+
+enum sched_isolation { SCHED_ISOLATION_SHARED, SCHED_ISOLATION_DEDICATED };
+enum sched_node_state { SCHED_NODE_READY, SCHED_NODE_DRAINING, SCHED_NODE_DOWN };
+enum sched_kind { SCHED_KIND_TRAINING, SCHED_KIND_FINETUNE, SCHED_KIND_INFERENCE,
+                  SCHED_KIND_EXPERIMENT, SCHED_KIND_COUNT };
+
+enum sched_state {
+    SCHED_PENDING,    /* queued, waiting for capacity */
+    SCHED_RECLAIMING, /* placement chosen; waiting for preempted borrowers to drain */
+    SCHED_RUNNING,
+    SCHED_DRAINING,   /* told to stop (preempted or cancelled); still holds its resources */
+    SCHED_FINISHED,
+    SCHED_CANCELLED,
+    SCHED_REJECTED,
+    SCHED_STATE_COUNT
+};
+
+/* Amounts of each resource: gpu in QUANTITY_GPU_UNITS, cpu in millicores, bytes. */
+struct sched_resources {
+    int64_t gpu;
+    int64_t cpu;
+    int64_t memory;
+    int64_t storage;
+};
+
+enum sched_resource { SCHED_RES_GPU, SCHED_RES_CPU, SCHED_RES_MEMORY, SCHED_RES_STORAGE };
+
+struct sched_tenant {
+    const char *name;
+    enum sched_isolation isolation;
+    int64_t max_grace_ms;
+    uint32_t *nodes; /* ids of the nodes it owns */
+    uint32_t n_nodes, cap_nodes;
+    uint32_t *workspaces;
+    uint32_t n_workspaces, cap_workspaces;
+    int64_t owned_units;   /* GPU units on every owned node, whatever their state */
+    int64_t healthy_units; /* on ready nodes, healthy GPUs */
+    int64_t free_units;    /* of those, neither held nor claimed */
+    int64_t reserved_units; /* sum of its workspaces' reservations */
+    bool degraded;          /* healthy_units < reserved_units, last reported */
+    bool dirty;             /* something changed since its last scheduling pass */
+};
+
+struct sched_cluster {
+    const char *name;
+    uint32_t dedicated_to; /* tenant id or SCHED_NONE */
+};
+
+struct sched_mig_slot {
+    int8_t profile; /* index in the model's profile table */
+    int8_t start;
+    uint32_t holder; /* workload running or draining on it, or SCHED_NONE */
+    uint32_t claim;  /* workload it is promised to (reclaim), or SCHED_NONE */
+};
+
+struct sched_gpu {
+    enum gpu_model model;
+    bool healthy;
+    uint8_t n_mig; /* 0: a whole GPU */
+    uint32_t holder, claim; /* for a whole GPU */
+    struct sched_mig_slot mig[MIG_MAX_INSTANCES];
+};
+
+struct sched_label {
+    const char *key;
+    const char *value;
+};
+
+struct sched_node {
+    const char *name;
+    uint32_t cluster;
+    uint32_t tenant; /* SCHED_NONE: unowned, nothing runs on it */
+    enum sched_node_state state;
+    int64_t cpu, memory;              /* capacity */
+    int64_t cpu_used, memory_used;    /* by running and draining workloads */
+    int64_t cpu_claimed, memory_claimed; /* by reclaiming workloads */
+    uint32_t n_gpus;
+    struct sched_gpu *gpus;
+    uint32_t n_labels;
+    struct sched_label *labels;
+    uint32_t free_whole; /* healthy whole GPUs neither held nor claimed */
+    /* scratch for placement with victims: resources the marked victims hold here */
+    int64_t victim_cpu, victim_memory;
+};
+
+struct sched_workspace {
+    const char *name; /* "tenant/workspace" */
+    uint32_t tenant;
+    struct sched_resources limits; /* SCHED_UNLIMITED where not set */
+    int64_t reserved;              /* GPU units */
+    bool lend;
+    uint32_t weight;
+    struct sched_resources held;     /* running + draining */
+    struct sched_resources draining; /* part of held on its way out */
+    struct sched_resources claimed;  /* reclaiming workloads */
+    uint32_t queue_head, queue_tail; /* pending workloads, priority then submission order */
+    uint32_t n_pending;
+    /* GPU time held, split at the reservation: GPU units x milliseconds, up to acct_ms */
+    int64_t guaranteed_unit_ms, borrowed_unit_ms, acct_ms;
+};
+
+struct sched_replica {
+    uint32_t node;
+    uint32_t gpu_mask; /* whole GPUs on the node */
+    int8_t mig_gpu;    /* MIG: GPU index and instance index, else -1 */
+    int8_t mig_slot;
+};
+
+struct sched_workload {
+    const char *name;
+    uint32_t workspace, tenant;
+    enum sched_kind kind;
+    int32_t priority;
+    bool preemptible;
+    uint32_t gpus;    /* whole GPUs per replica */
+    int16_t mig;      /* MIG profile name id per replica, or -1 */
+    int16_t model;    /* required GPU model, or -1 */
+    uint32_t replicas;
+    int64_t cpu, memory, storage; /* per replica */
+    int64_t grace_ms;
+    int64_t units_per_replica;
+    struct sched_resources total; /* all replicas */
+
+    enum sched_state state;
+    bool borrowed;       /* admitted (at least partly) above its workspace's reservation */
+    bool victim_mark;    /* scratch: counted as free in a placement search */
+    bool starving;       /* holds back borrowing in its tenant (docs/policy.md) */
+    enum sched_reason reason; /* queue reason last reported, or why it is draining */
+    uint64_t seq;        /* submission order; kept when requeued */
+    int64_t submit_ms, queued_ms, start_ms, deadline_ms;
+    uint32_t reclaim_for;  /* draining for this claimant, or SCHED_NONE */
+    uint32_t waiting_on;   /* reclaiming: victims still draining */
+    uint32_t qprev, qnext; /* links in its workspace's queue */
+    struct sched_replica *placement; /* replicas entries */
+};
+
+enum sched_event_kind {
+    SCHED_EV_SUBMITTED,
+    SCHED_EV_QUEUED,
+    SCHED_EV_REJECTED,
+    SCHED_EV_ADMITTED,
+    SCHED_EV_PREEMPTING,
+    SCHED_EV_STOPPED,
+    SCHED_EV_FINISHED,
+    SCHED_EV_CANCELLED,
+    SCHED_EV_RESERVATION_DEGRADED,
+    SCHED_EV_RESERVATION_RESTORED,
+    SCHED_EV_COUNT
+};
+
+/* One decision or change, in the order the engine made them. */
+struct sched_event {
+    enum sched_event_kind kind;
+    int64_t t;               /* the `now` it was made at */
+    uint32_t workload;       /* or SCHED_NONE */
+    uint32_t tenant;         /* for reservation events; else the workload's tenant */
+    enum sched_reason reason;
+    uint32_t other;          /* preempting: the workload it makes room for */
+    int64_t deadline;        /* preempting: when the grace period ends */
+    bool borrowed;           /* admitted */
+    int64_t a, b;            /* reservation events: healthy and reserved GPU units */
+    char message[200];       /* a human sentence */
+};
+
+struct sched_options {
+    int64_t default_grace_ms;  /* 30s */
+    int64_t starvation_age_ms; /* 10m: see docs/policy.md, "Starvation" */
+    int32_t kind_priority[SCHED_KIND_COUNT];
+};
+
+struct sched {
+    struct sched_options opt;
+    struct arena names;
+    struct hmap tenant_ids, cluster_ids, node_ids, workspace_ids, workload_ids;
+    struct sched_tenant *tenants;
+    uint32_t n_tenants, cap_tenants;
+    struct sched_cluster *clusters;
+    uint32_t n_clusters, cap_clusters;
+    struct sched_node *nodes;
+    uint32_t n_nodes, cap_nodes;
+    struct sched_workspace *workspaces;
+    uint32_t n_workspaces, cap_workspaces;
+    struct sched_workload *workloads;
+    uint32_t n_workloads, cap_workloads;
+    struct sched_event *events;
+    uint32_t n_events, cap_events;
+    uint64_t next_seq;
+    int64_t last_now;
+    uint32_t *scratch; /* victim lists */
+    uint32_t cap_scratch;
+};
+
+/* Specifications for adding and changing objects. Strings are copied. */
+struct sched_tenant_spec {
+    const char *name;
+    enum sched_isolation isolation;
+    int64_t max_grace_ms; /* 0: no cap beyond the default */
+};
+
+struct sched_cluster_spec {
+    const char *name;
+    const char *dedicated_to; /* tenant name or NULL */
+};
+
+struct sched_workspace_spec {
+    const char *name; /* "tenant/workspace" */
+    struct sched_resources limits; /* SCHED_UNLIMITED for none */
+    int64_t reserved;              /* GPU units */
+    bool lend;
+    uint32_t weight;               /* >= 1 */
+};
+
+struct sched_gpu_spec {
+    enum gpu_model model;
+    bool healthy;
+    uint8_t n_mig;
+    struct mig_instance_spec mig[MIG_MAX_INSTANCES]; /* starts already placed and valid */
+};
+
+struct sched_node_spec {
+    const char *name;
+    const char *cluster;
+    const char *tenant; /* NULL: unowned */
+    int64_t cpu, memory;
+    enum sched_node_state state;
+    uint32_t n_gpus;
+    const struct sched_gpu_spec *gpus;
+    uint32_t n_labels;
+    const struct sched_label *labels;
+};
+
+struct sched_workload_spec {
+    const char *name;
+    const char *workspace; /* "tenant/workspace" */
+    enum sched_kind kind;
+    bool has_priority;
+    int32_t priority;
+    uint32_t gpus;        /* whole GPUs per replica; 0 with mig < 0: CPU only */
+    int mig;              /* MIG profile name id, or -1 */
+    int model;            /* enum gpu_model or -1 */
+    uint32_t replicas;    /* >= 1 */
+    int64_t cpu, memory, storage;
+    int preemptible;      /* 1, 0, or -1 for the kind's default */
+    int64_t grace_ms;     /* -1: default */
+};
+
+/* Options with their defaults. */
+void sched_options_default(struct sched_options *opt);
+
+/* IN opt (NULL: defaults). OUT *out, owned by the caller (sched_free). RET 0 or -ENOMEM. */
+int sched_new(const struct sched_options *opt, struct sched **out);
+/* Free the engine and everything in it. Accepts NULL. */
+void sched_free(struct sched *s);
+
+/* Configuration. Each returns 0 and the new object's id through *id (may be NULL), or a
+ * negative error with a sentence in err naming the field; nothing is changed on error. */
+int sched_tenant_add(struct sched *s, const struct sched_tenant_spec *spec, uint32_t *id,
+                     char *err, size_t len);
+int sched_cluster_add(struct sched *s, const struct sched_cluster_spec *spec, uint32_t *id,
+                      char *err, size_t len);
+int sched_node_add(struct sched *s, const struct sched_node_spec *spec, uint32_t *id, char *err,
+                   size_t len);
+int sched_workspace_add(struct sched *s, const struct sched_workspace_spec *spec, uint32_t *id,
+                        char *err, size_t len);
+/* Change a workspace's limits, reservation, lend and weight (spec->name names it). A
+ * reservation that would exceed the tenant's GPUs is refused (-ALLOT_ERESERVATION); limits
+ * lowered below what the workspace holds preempt its newest workloads (limit_reduced). */
+int sched_workspace_update(struct sched *s, const struct sched_workspace_spec *spec, int64_t now,
+                           char *err, size_t len);
+/* Node state: down stops its workloads and requeues them; draining takes no new work. */
+int sched_node_set_state(struct sched *s, uint32_t node, enum sched_node_state state,
+                         int64_t now);
+/* GPU health: an unhealthy GPU's workloads are stopped and requeued. */
+int sched_gpu_set_health(struct sched *s, uint32_t node, uint32_t gpu, bool healthy, int64_t now);
+
+/* Workloads. sched_submit queues the workload (0) or rejects it: then it exists in state
+ * rejected and the return is the negative reason's error (-ALLOT_EREJECTED, -ALLOT_ELIMIT,
+ * -ALLOT_ENOFIT, -ALLOT_ENOENT for an unknown workspace, -ALLOT_EINVAL); a duplicate name
+ * is -ALLOT_EEXIST and creates nothing. *id is set whenever the workload was created. */
+int sched_submit(struct sched *s, const struct sched_workload_spec *spec, int64_t now,
+                 uint32_t *id, char *err, size_t len);
+/* Cancel: pending work is dropped at once; running work drains (its grace period) and is
+ * cancelled when sched_stopped reports its exit. RET 0, -ALLOT_ESTATE if already over. */
+int sched_cancel(struct sched *s, uint32_t id, int64_t now);
+/* The workload's processes exited by themselves. RET 0, -ALLOT_ESTATE if not running. */
+int sched_finish(struct sched *s, uint32_t id, int64_t now);
+/* A draining workload's processes are gone: its resources are free again, and a preempted
+ * workload is queued again in its original place. RET 0, -ALLOT_ESTATE if not draining. */
+int sched_stopped(struct sched *s, uint32_t id, int64_t now);
+
+/* Run the admission pass over every tenant with changes: admit, preempt, queue. Decisions
+ * are appended to the event list. RET 0 or -ALLOT_ENOMEM. */
+int sched_schedule(struct sched *s, int64_t now);
+
+/* Bring every workspace's guaranteed/borrowed GPU time up to now. */
+void sched_account_flush(struct sched *s, int64_t now);
+
+/* Events made since the last sched_events_clear, oldest first. */
+const struct sched_event *sched_events(const struct sched *s, uint32_t *n);
+void sched_events_clear(struct sched *s);
+
+/* Look-ups by name. RET 0 and *id, or -ALLOT_ENOENT. */
+int sched_workload_find(const struct sched *s, const char *name, uint32_t *id);
+int sched_node_find(const struct sched *s, const char *name, uint32_t *id);
+int sched_workspace_find(const struct sched *s, const char *name, uint32_t *id);
+int sched_tenant_find(const struct sched *s, const char *name, uint32_t *id);
+
+/* Verify every invariant of docs/policy.md (no double allocation of GPU, slice, CPU or
+ * memory; workspace limits; tenant isolation; consistent counters). RET 0, or -ALLOT_ECHECK
+ * with the first violation described in err. */
+int sched_check(const struct sched *s, char *err, size_t len);
+
+/* Names for printing. */
+const char *sched_state_name(enum sched_state st);
+const char *sched_kind_name(enum sched_kind k);
+int sched_kind_parse(const char *name, enum sched_kind *k);
+const char *sched_event_name(enum sched_event_kind k);
+const char *sched_node_state_name(enum sched_node_state st);
+int sched_node_state_parse(const char *name, enum sched_node_state *st);
+
+#endif
