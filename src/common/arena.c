@@ -2,6 +2,7 @@
 #include "common/arena.h"
 
 #include <stdalign.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -34,6 +35,8 @@ void arena_cleanup(struct arena *a)
 void *arena_alloc(struct arena *a, size_t size)
 {
     const size_t align = alignof(max_align_t);
+    if (size > SIZE_MAX - align - sizeof(struct arena_block))
+        return NULL; /* rounding or the block header would wrap around */
     size = (size + align - 1) & ~(align - 1);
     struct arena_block *b = a->head;
     if (!b || b->size - b->used < size) {
@@ -53,6 +56,8 @@ void *arena_alloc(struct arena *a, size_t size)
 
 char *arena_strndup(struct arena *a, const char *s, size_t n)
 {
+    if (n == SIZE_MAX)
+        return NULL;
     char *p = arena_alloc(a, n + 1);
     if (!p)
         return NULL;

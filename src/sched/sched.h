@@ -208,8 +208,11 @@ struct sched {
     uint32_t n_events, cap_events;
     uint64_t next_seq;
     int64_t last_now;
-    uint32_t *scratch; /* victim lists */
+    uint32_t *scratch; /* victim candidate lists */
     uint32_t cap_scratch;
+    bool oom;          /* an allocation failed since the last sched_schedule */
+    struct sched_event spare_event; /* where events go when the list cannot grow */
+    uint32_t n_marked; /* workloads with victim_mark set (placement treats them as gone) */
 };
 
 /* Specifications for adding and changing objects. Strings are copied. */
@@ -337,6 +340,8 @@ const char *sched_state_name(enum sched_state st);
 const char *sched_kind_name(enum sched_kind k);
 int sched_kind_parse(const char *name, enum sched_kind *k);
 const char *sched_event_name(enum sched_event_kind k);
+int sched_event_parse(const char *name, enum sched_event_kind *k);
+int sched_state_parse(const char *name, enum sched_state *st);
 const char *sched_node_state_name(enum sched_node_state st);
 int sched_node_state_parse(const char *name, enum sched_node_state *st);
 

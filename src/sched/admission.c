@@ -1,0 +1,434 @@
+/* The admission pass (sched_schedule): in each changed tenant, pending workloads are taken
+ * in policy order and each is admitted, sent to reclaim, or left queued with its reason.
+ * The rules and their order are those of docs/policy.md, "Admission". */
+#include <assert.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "common/quantity.h"
+#include "sched/event.h"
+#include "sched/lifecycle.h"
+#include "sched/placement.h"
+#include "sched/queue.h"
+#include "sched/quota.h"
+#include "sched/sched.h"
+
+/* What one admission attempt came to. */
+enum attempt {
+    ATTEMPT_ADMITTED,   /* running, or reclaiming room for it */
+    ATTEMPT_QUOTA,      /* held back by its own workspace (limits, reservation) */
+    ATTEMPT_CAPACITY,   /* held back by capacity: may starve, see tenant_pass */
+    ATTEMPT_HELD,       /* held back by the starvation guard */
+};
+
+static int scratch_reserve(struct sched *s, uint32_t n)
+{
+    if (n <= s->cap_scratch)
+        return 0;
+    uint32_t cap = s->cap_scratch ? s->cap_scratch : 64;
+    while (cap < n)
+        cap *= 2;
+    uint32_t *p = realloc(s->scratch, cap * sizeof(*p));
+    if (!p)
+        return -ALLOT_ENOMEM;
+    s->scratch = p;
+    s->cap_scratch = cap;
+    return 0;
+}
+
+/* Class 0: fits entirely within its workspace's reservation (guaranteed); class 1 borrows. */
+static int candidate_class(const struct sched *s, const struct sched_workload *w)
+{
+    const struct sched_workspace *ws = &s->workspaces[w->workspace];
+    return quota_position(ws) + w->total.gpu <= ws->reserved ? 0 : 1;
+}
+
+/* Policy order of two pending workloads of one tenant: guaranteed before borrowing; among
+ * borrowers, starving ones first, then the workspace with the least borrowed GPUs per unit
+ * of weight; then priority, then submission order. */
+static bool candidate_before(const struct sched *s, const struct sched_workload *a,
+                             const struct sched_workload *b)
+{
+    int ca = candidate_class(s, a), cb = candidate_class(s, b);
+    if (ca != cb)
+        return ca < cb;
+    if (ca == 1) {
+        if (a->starving != b->starving)
+            return a->starving;
+        const struct sched_workspace *wa = &s->workspaces[a->workspace];
+        const struct sched_workspace *wb = &s->workspaces[b->workspace];
+        if (wa != wb) {
+            __int128 sa = (__int128)quota_borrowed(wa) * wb->weight;
+            __int128 sb = (__int128)quota_borrowed(wb) * wa->weight;
+            if (sa != sb)
+                return sa < sb;
+        }
+    }
+    return queue_before(a, b);
+}
+
+/* Mark or unmark a victim for placement searches. */
+static void victim_set(struct sched *s, uint32_t v, bool mark)
+{
+    struct sched_workload *w = &s->workloads[v];
+    if (w->victim_mark == mark)
+        return;
+    w->victim_mark = mark;
+    s->n_marked += mark ? 1 : -1;
+    int sign = mark ? 1 : -1;
+    for (uint32_t r = 0; r < w->replicas; r++) {
+        struct sched_node *n = &s->nodes[w->placement[r].node];
+        n->victim_cpu += sign * w->cpu;
+        n->victim_memory += sign * w->memory;
+    }
+}
+
+/* Would workload id fit with the currently marked victims gone? Leaves nothing claimed. */
+static bool fits_with_victims(struct sched *s, uint32_t id)
+{
+    if (placement_claim(s, id) < 0)
+        return false;
+    placement_unclaim(s, id);
+    return true;
+}
+
+/* Victim order: lowest priority first, then fewest GPUs, then most recently started. */
+static int victim_cmp(const void *pa, const void *pb, void *ctx)
+{
+    const struct sched *s = ctx;
+    const struct sched_workload *a = &s->workloads[*(const uint32_t *)pa];
+    const struct sched_workload *b = &s->workloads[*(const uint32_t *)pb];
+    if (a->priority != b->priority)
+        return a->priority < b->priority ? -1 : 1;
+    if (a->total.gpu != b->total.gpu)
+        return a->total.gpu < b->total.gpu ? -1 : 1;
+    if (a->start_ms != b->start_ms)
+        return a->start_ms > b->start_ms ? -1 : 1;
+    return a->seq > b->seq ? -1 : (a->seq < b->seq ? 1 : 0);
+}
+
+/* The victims' sort: insertion sort keeps the engine free of a global comparison context
+ * (qsort has none) and candidate lists are short. */
+static void victims_sort(struct sched *s, uint32_t *v, uint32_t n)
+{
+    for (uint32_t i = 1; i < n; i++) {
+        uint32_t x = v[i], j = i;
+        while (j > 0 && victim_cmp(&x, &v[j - 1], s) < 0) {
+            v[j] = v[j - 1];
+            j--;
+        }
+        v[j] = x;
+    }
+}
+
+/* Running, preemptible workloads of the tenant's other workspaces that are borrowing: the
+ * only ones a reclaim may take (docs/policy.md, "Reclaim"). Written to s->scratch in victim
+ * order. RET their count, or -ALLOT_ENOMEM. */
+static int reclaim_candidates(struct sched *s, const struct sched_workload *w)
+{
+    const struct sched_tenant *t = &s->tenants[w->tenant];
+    uint32_t n = 0;
+    for (uint32_t k = 0; k < t->n_nodes; k++) {
+        const struct sched_node *node = &s->nodes[t->nodes[k]];
+        for (uint32_t i = 0; i < node->n_gpus; i++) {
+            const struct sched_gpu *g = &node->gpus[i];
+            for (int m = g->n_mig ? 0 : -1; m < (int)g->n_mig; m++) {
+                uint32_t h = m < 0 ? g->holder : g->mig[m].holder;
+                if (h == SCHED_NONE)
+                    continue;
+                const struct sched_workload *v = &s->workloads[h];
+                if (v->state != SCHED_RUNNING || !v->preemptible ||
+                    v->workspace == w->workspace ||
+                    quota_borrowed(&s->workspaces[v->workspace]) == 0)
+                    continue;
+                bool dup = false;
+                for (uint32_t j = n; j-- > 0 && !dup;)
+                    dup = s->scratch[j] == h;
+                if (dup)
+                    continue;
+                if (scratch_reserve(s, n + 1))
+                    return -ALLOT_ENOMEM;
+                s->scratch[n++] = h;
+            }
+        }
+    }
+    victims_sort(s, s->scratch, n);
+    return (int)n;
+}
+
+/* GPU units already chosen as victims from workspace ws among v[0..n). */
+static int64_t victims_taken(const struct sched *s, const uint32_t *v, uint32_t n, uint32_t ws)
+{
+    int64_t taken = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (s->workloads[v[i]].victim_mark && s->workloads[v[i]].workspace == ws)
+            taken += s->workloads[v[i]].total.gpu;
+    return taken;
+}
+
+/* Reclaim room for workload id (within its reservation): choose the fewest borrowed
+ * workloads whose removal lets it fit, never taking a workspace below its reservation,
+ * claim the room and tell the victims to drain. RET 0 (id is reclaiming, or running when
+ * no victim was needed after all), -ALLOT_ENOFIT, -ALLOT_ENOMEM. */
+static int reclaim(struct sched *s, uint32_t id, int64_t now)
+{
+    int n = reclaim_candidates(s, &s->workloads[id]);
+    if (n < 0)
+        return n;
+    uint32_t *v = s->scratch;
+    bool fitted = false;
+    uint32_t used = 0;
+    for (uint32_t i = 0; i < (uint32_t)n && !fitted; i++) {
+        const struct sched_workload *c = &s->workloads[v[i]];
+        const struct sched_workspace *cws = &s->workspaces[c->workspace];
+        used = i + 1;
+        if (quota_position(cws) - victims_taken(s, v, i, c->workspace) - c->total.gpu <
+            cws->reserved)
+            continue;
+        victim_set(s, v[i], true);
+        fitted = fits_with_victims(s, id);
+    }
+    if (!fitted) {
+        for (uint32_t i = 0; i < used; i++)
+            victim_set(s, v[i], false);
+        return -ALLOT_ENOFIT;
+    }
+    /* Never more than the need: drop every victim the fit does not depend on, starting
+     * from the last chosen (the least protected). */
+    for (uint32_t i = used; i-- > 0;) {
+        if (!s->workloads[v[i]].victim_mark)
+            continue;
+        victim_set(s, v[i], false);
+        if (!fits_with_victims(s, id))
+            victim_set(s, v[i], true);
+    }
+    int rc = placement_claim(s, id);
+    assert(rc == 0);
+    (void)rc;
+    struct sched_workload *w = &s->workloads[id];
+    lifecycle_reclaim(s, id, now);
+    for (uint32_t i = 0; i < used; i++) {
+        if (!s->workloads[v[i]].victim_mark)
+            continue;
+        victim_set(s, v[i], false);
+        const struct sched_workload *c = &s->workloads[v[i]];
+        bool shares = false;
+        for (uint32_t a = 0; a < c->replicas && !shares; a++)
+            for (uint32_t b = 0; b < w->replicas && !shares; b++)
+                shares = c->placement[a].node == w->placement[b].node;
+        if (!shares)
+            continue;
+        lifecycle_drain(s, v[i], SCHED_REASON_RECLAIM, id, now);
+        w->waiting_on++;
+    }
+    if (w->waiting_on == 0)
+        lifecycle_start(s, id, now);
+    return 0;
+}
+
+/* GPU units workspace ws could ever borrow once every other workspace is back within its
+ * reservation: the tenant's healthy units less what the others hold within their
+ * reservations and the idle reservations of those that do not lend. */
+static int64_t attainable(const struct sched *s, uint32_t ws)
+{
+    const struct sched_tenant *t = &s->tenants[s->workspaces[ws].tenant];
+    int64_t units = t->healthy_units;
+    for (uint32_t i = 0; i < t->n_workspaces; i++) {
+        const struct sched_workspace *o = &s->workspaces[t->workspaces[i]];
+        if (t->workspaces[i] == ws)
+            continue;
+        int64_t pos = quota_position(o);
+        units -= o->lend ? (pos < o->reserved ? pos : o->reserved) : o->reserved;
+    }
+    return units;
+}
+
+static bool tenant_has_borrowers(const struct sched *s, const struct sched_tenant *t)
+{
+    for (uint32_t i = 0; i < t->n_workspaces; i++)
+        if (quota_borrowed(&s->workspaces[t->workspaces[i]]) > 0)
+            return true;
+    return false;
+}
+
+/* Try to admit pending workload id. held_by: the starving workload that pauses borrowing in
+ * its tenant, or SCHED_NONE. */
+static enum attempt attempt_admit(struct sched *s, uint32_t id, uint32_t held_by, int64_t now)
+{
+    struct sched_workload *w = &s->workloads[id];
+    struct sched_workspace *ws = &s->workspaces[w->workspace];
+    struct sched_tenant *t = &s->tenants[w->tenant];
+    char msg[sizeof(((struct sched_event *)0)->message)];
+    char a[32], b[32], c[32];
+    enum sched_resource which;
+
+    /* 1. workspace limits */
+    if (!quota_fits_limits(ws, &w->total, &which)) {
+        snprintf(msg, sizeof(msg),
+                 "workspace %s holds %s of its %s %s limit; this workload needs %s more",
+                 ws->name,
+                 quota_format(which,
+                              quota_get(&ws->held, which) + quota_get(&ws->claimed, which), a,
+                              sizeof(a)),
+                 quota_format(which, quota_get(&ws->limits, which), b, sizeof(b)),
+                 quota_resource_name(which),
+                 quota_format(which, quota_get(&w->total, which), c, sizeof(c)));
+        lifecycle_queue_reason(s, id, SCHED_REASON_WORKSPACE_LIMIT, msg, now);
+        return ATTEMPT_QUOTA;
+    }
+    /* 2. reserved capacity */
+    int64_t pos = quota_position(ws);
+    bool within = pos + w->total.gpu <= ws->reserved;
+    if (!w->preemptible && !within) {
+        snprintf(msg, sizeof(msg),
+                 "non-preemptible work runs only within the reservation: %s of %s reserved "
+                 "GPUs of %s are in use, it needs %s",
+                 quantity_format_gpu(pos, a, sizeof(a)),
+                 quantity_format_gpu(ws->reserved, b, sizeof(b)), ws->name,
+                 quantity_format_gpu(w->total.gpu, c, sizeof(c)));
+        lifecycle_queue_reason(s, id, SCHED_REASON_RESERVATION_FULL, msg, now);
+        return ATTEMPT_QUOTA;
+    }
+    /* 3. borrowable capacity */
+    if (!within) {
+        if (held_by != SCHED_NONE && held_by != id) {
+            snprintf(msg, sizeof(msg),
+                     "borrowing in tenant %s is paused until %s, waiting since %llds, runs",
+                     t->name, s->workloads[held_by].name,
+                     (long long)((now - s->workloads[held_by].queued_ms) / 1000));
+            lifecycle_queue_reason(s, id, SCHED_REASON_STARVATION_GUARD, msg, now);
+            return ATTEMPT_HELD;
+        }
+        int64_t avail = quota_borrowable(s, w->workspace);
+        if (avail < w->total.gpu) {
+            snprintf(msg, sizeof(msg),
+                     "needs %s GPUs and %s has %s of %s reserved; only %s GPUs of tenant %s "
+                     "can be borrowed now",
+                     quantity_format_gpu(w->total.gpu, a, sizeof(a)), ws->name,
+                     quantity_format_gpu(ws->reserved - pos > 0 ? ws->reserved - pos : 0, b,
+                                         sizeof(b)),
+                     quantity_format_gpu(ws->reserved, c, sizeof(c)),
+                     quantity_format_gpu(avail > 0 ? avail : 0, c, sizeof(c)), t->name);
+            /* b and c are printed before c is reused: snprintf evaluates arguments first,
+             * so use separate buffers to keep both values */
+            char d[32];
+            snprintf(msg, sizeof(msg),
+                     "needs %s GPUs beyond what %s has reserved; only %s GPUs of tenant %s can "
+                     "be borrowed now",
+                     quantity_format_gpu(w->total.gpu, a, sizeof(a)), ws->name,
+                     quantity_format_gpu(avail > 0 ? avail : 0, d, sizeof(d)), t->name);
+            lifecycle_queue_reason(s, id, SCHED_REASON_BORROW_UNAVAILABLE, msg, now);
+            return ATTEMPT_CAPACITY;
+        }
+    }
+    /* 4. node ownership and real-time availability: the tenant's own ready nodes */
+    if (t->free_units >= w->total.gpu && placement_claim(s, id) == 0) {
+        lifecycle_start(s, id, now);
+        return ATTEMPT_ADMITTED;
+    }
+    if (within) {
+        int rc = reclaim(s, id, now);
+        if (rc == 0) {
+            if (w->state == SCHED_RECLAIMING) {
+                snprintf(msg, sizeof(msg),
+                         "reclaiming borrowed GPUs of tenant %s: %u workload(s) are draining",
+                         t->name, w->waiting_on);
+                lifecycle_queue_reason(s, id, SCHED_REASON_RECLAIMING, msg, now);
+            }
+            return ATTEMPT_ADMITTED;
+        }
+        if (rc == -ALLOT_ENOMEM)
+            s->oom = true;
+        if (t->degraded) {
+            snprintf(msg, sizeof(msg),
+                     "tenant %s has %s healthy GPUs for %s reserved; its reservations cannot "
+                     "all be honoured now",
+                     t->name, quantity_format_gpu(t->healthy_units, a, sizeof(a)),
+                     quantity_format_gpu(t->reserved_units, b, sizeof(b)));
+            lifecycle_queue_reason(s, id, SCHED_REASON_CAPACITY_DEGRADED, msg, now);
+            return ATTEMPT_CAPACITY;
+        }
+        if (tenant_has_borrowers(s, t)) {
+            snprintf(msg, sizeof(msg),
+                     "within the reservation of %s, but no borrowed workload can be preempted "
+                     "to make room for it without taking its workspace below its reservation",
+                     ws->name);
+            lifecycle_queue_reason(s, id, SCHED_REASON_RECLAIM_BLOCKED, msg, now);
+            return ATTEMPT_CAPACITY;
+        }
+    }
+    if (w->mig >= 0)
+        snprintf(msg, sizeof(msg),
+                 "no ready node of tenant %s has %u free %s slice(s) with the CPU and memory "
+                 "asked for",
+                 t->name, w->replicas, mig_name(w->mig));
+    else
+        snprintf(msg, sizeof(msg),
+                 "no ready nodes of tenant %s have room for %u replica(s) of %u GPU(s) now "
+                 "(%s GPUs free in the tenant)",
+                 t->name, w->replicas, w->gpus,
+                 quantity_format_gpu(t->free_units, a, sizeof(a)));
+    lifecycle_queue_reason(s, id, SCHED_REASON_NO_CAPACITY, msg, now);
+    return ATTEMPT_CAPACITY;
+}
+
+/* One admission pass over tenant tid: repeatedly take the first pending workload in policy
+ * order (candidate_before) among the heads of its workspaces' queues. */
+static int tenant_pass(struct sched *s, uint32_t tid, int64_t now)
+{
+    struct sched_tenant *t = &s->tenants[tid];
+    uint32_t n = t->n_workspaces;
+    uint32_t *cursor = malloc((n ? n : 1) * sizeof(*cursor));
+    if (!cursor)
+        return -ALLOT_ENOMEM;
+    for (uint32_t i = 0; i < n; i++)
+        cursor[i] = s->workspaces[t->workspaces[i]].queue_head;
+    uint32_t held_by = SCHED_NONE;
+    for (;;) {
+        uint32_t best = SCHED_NONE, best_i = 0;
+        for (uint32_t i = 0; i < n; i++) {
+            if (cursor[i] == SCHED_NONE)
+                continue;
+            if (best == SCHED_NONE ||
+                candidate_before(s, &s->workloads[cursor[i]], &s->workloads[best])) {
+                best = cursor[i];
+                best_i = i;
+            }
+        }
+        if (best == SCHED_NONE)
+            break;
+        cursor[best_i] = s->workloads[best].qnext;
+        struct sched_workload *w = &s->workloads[best];
+        enum attempt r = attempt_admit(s, best, held_by, now);
+        if (r == ATTEMPT_CAPACITY && held_by == SCHED_NONE && candidate_class(s, w) == 1 &&
+            now - w->queued_ms >= s->opt.starvation_age_ms &&
+            w->total.gpu <= attainable(s, w->workspace)) {
+            /* docs/policy.md, "Starvation": it has waited long enough; borrowing by
+             * anyone behind it pauses until it runs */
+            w->starving = true;
+            held_by = best;
+        }
+    }
+    free(cursor);
+    return 0;
+}
+
+int sched_schedule(struct sched *s, int64_t now)
+{
+    s->last_now = now;
+    for (uint32_t i = 0; i < s->n_tenants; i++) {
+        if (!s->tenants[i].dirty)
+            continue;
+        s->tenants[i].dirty = false;
+        int rc = tenant_pass(s, i, now);
+        if (rc)
+            return rc;
+    }
+    if (s->oom) {
+        s->oom = false;
+        return -ALLOT_ENOMEM;
+    }
+    return 0;
+}

@@ -1,0 +1,205 @@
+/* sched_check: recomputes every counter from the workloads' placements and verifies the
+ * invariants of docs/policy.md ("What never happens"). Used by `allot sim --check` after
+ * every step and by tests; it allocates and is not meant for the hot path. */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "sched/placement.h"
+#include "sched/quota.h"
+#include "sched/sched.h"
+
+static int fail(char *err, size_t len, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, len, fmt, ap);
+    va_end(ap);
+    return -ALLOT_ECHECK;
+}
+
+static bool holds(enum sched_state st)
+{
+    return st == SCHED_RUNNING || st == SCHED_DRAINING;
+}
+
+/* Check one slot's holder and claim against the workloads that name it. */
+static int slot_check(const struct sched *s, const struct sched_node *n, uint32_t gi, int slot,
+                      uint32_t holder, uint32_t claim, char *err, size_t len)
+{
+    if (holder != SCHED_NONE) {
+        if (holder >= s->n_workloads || !holds(s->workloads[holder].state))
+            return fail(err, len, "node %s GPU %u slot %d is held by a workload that holds "
+                        "nothing", n->name, gi, slot);
+    }
+    if (claim != SCHED_NONE) {
+        if (claim >= s->n_workloads || s->workloads[claim].state != SCHED_RECLAIMING)
+            return fail(err, len, "node %s GPU %u slot %d is claimed by a workload that is not "
+                        "reclaiming", n->name, gi, slot);
+    }
+    return 0;
+}
+
+/* Verify that workload id holds (or claims) every slot of its placement, on its tenant's
+ * nodes, and add its CPU and memory to the per-node sums. */
+static int workload_check(const struct sched *s, uint32_t id, int64_t *cpu, int64_t *mem,
+                          char *err, size_t len)
+{
+    const struct sched_workload *w = &s->workloads[id];
+    bool claim = w->state == SCHED_RECLAIMING;
+    for (uint32_t r = 0; r < w->replicas; r++) {
+        const struct sched_replica *rp = &w->placement[r];
+        if (rp->node >= s->n_nodes)
+            return fail(err, len, "workload %s replica %u is on no node", w->name, r);
+        const struct sched_node *n = &s->nodes[rp->node];
+        if (n->tenant != w->tenant)
+            return fail(err, len, "workload %s of tenant %s is on node %s of another tenant",
+                        w->name, s->tenants[w->tenant].name, n->name);
+        if (n->state == SCHED_NODE_DOWN)
+            return fail(err, len, "workload %s holds resources on down node %s", w->name,
+                        n->name);
+        cpu[rp->node] += w->cpu;
+        mem[rp->node] += w->memory;
+        uint32_t gpus = 0;
+        for (uint32_t i = 0; i < n->n_gpus; i++) {
+            const struct sched_gpu *g = &n->gpus[i];
+            bool mine = rp->mig_gpu < 0 ? (rp->gpu_mask >> i & 1) : rp->mig_gpu == (int)i;
+            if (!mine)
+                continue;
+            if (!g->healthy && !claim)
+                return fail(err, len, "workload %s runs on unhealthy GPU %u of %s", w->name, i,
+                            n->name);
+            uint32_t who;
+            if (rp->mig_gpu < 0) {
+                if (g->n_mig)
+                    return fail(err, len, "workload %s holds MIG GPU %u of %s whole", w->name,
+                                i, n->name);
+                who = claim ? g->claim : g->holder;
+                gpus++;
+            } else {
+                if (rp->mig_slot < 0 || rp->mig_slot >= g->n_mig)
+                    return fail(err, len, "workload %s names a missing MIG slot", w->name);
+                const struct sched_mig_slot *m = &g->mig[rp->mig_slot];
+                if (mig_model(g->model)->profiles[m->profile].name_id != w->mig)
+                    return fail(err, len, "workload %s holds a MIG slot of another profile",
+                                w->name);
+                who = claim ? m->claim : m->holder;
+                gpus++;
+            }
+            if (who != id)
+                return fail(err, len,
+                            "GPU %u of node %s is given to workload %s but %s it is %s", i,
+                            n->name, w->name, claim ? "the claim on" : "the holder of",
+                            who == SCHED_NONE ? "nobody" : s->workloads[who].name);
+        }
+        uint32_t want = w->mig >= 0 ? 1 : w->gpus;
+        if (gpus != want)
+            return fail(err, len, "workload %s replica %u has %u GPUs or slices, asked %u",
+                        w->name, r, gpus, want);
+    }
+    return 0;
+}
+
+int sched_check(const struct sched *s, char *err, size_t len)
+{
+    int rc = 0;
+    size_t nn = s->n_nodes ? s->n_nodes : 1;
+    int64_t *cpu_used = calloc(nn, sizeof(int64_t)), *mem_used = calloc(nn, sizeof(int64_t));
+    int64_t *cpu_claim = calloc(nn, sizeof(int64_t)), *mem_claim = calloc(nn, sizeof(int64_t));
+    size_t nw = s->n_workspaces ? s->n_workspaces : 1;
+    struct sched_resources *held = calloc(nw, sizeof(*held)), *drain = calloc(nw, sizeof(*drain));
+    struct sched_resources *claimed = calloc(nw, sizeof(*claimed));
+    if (!cpu_used || !mem_used || !cpu_claim || !mem_claim || !held || !drain || !claimed) {
+        rc = -ALLOT_ENOMEM;
+        snprintf(err, len, "out of memory");
+        goto out;
+    }
+    for (uint32_t i = 0; i < s->n_workloads && !rc; i++) {
+        const struct sched_workload *w = &s->workloads[i];
+        if (holds(w->state)) {
+            rc = workload_check(s, i, cpu_used, mem_used, err, len);
+            quota_add(&held[w->workspace], &w->total, +1);
+            if (w->state == SCHED_DRAINING)
+                quota_add(&drain[w->workspace], &w->total, +1);
+            if (!rc && !w->preemptible && w->borrowed)
+                rc = fail(err, len, "non-preemptible workload %s runs on borrowed GPUs",
+                          w->name);
+        } else if (w->state == SCHED_RECLAIMING) {
+            rc = workload_check(s, i, cpu_claim, mem_claim, err, len);
+            quota_add(&claimed[w->workspace], &w->total, +1);
+            if (!rc && w->waiting_on == 0)
+                rc = fail(err, len, "workload %s reclaims but waits for nobody", w->name);
+        }
+    }
+    for (uint32_t i = 0; i < s->n_nodes && !rc; i++) {
+        const struct sched_node *n = &s->nodes[i];
+        uint32_t free_whole = 0;
+        for (uint32_t g = 0; g < n->n_gpus && !rc; g++) {
+            const struct sched_gpu *gpu = &n->gpus[g];
+            if (!gpu->n_mig) {
+                rc = slot_check(s, n, g, -1, gpu->holder, gpu->claim, err, len);
+                free_whole += n->state == SCHED_NODE_READY && gpu->healthy &&
+                              gpu->holder == SCHED_NONE && gpu->claim == SCHED_NONE;
+            }
+            for (int k = 0; k < gpu->n_mig && !rc; k++)
+                rc = slot_check(s, n, g, k, gpu->mig[k].holder, gpu->mig[k].claim, err, len);
+        }
+        if (rc)
+            break;
+        if (cpu_used[i] > n->cpu || mem_used[i] > n->memory)
+            rc = fail(err, len, "node %s gives out more CPU or memory than it has", n->name);
+        else if (cpu_used[i] != n->cpu_used || mem_used[i] != n->memory_used ||
+                 cpu_claim[i] != n->cpu_claimed || mem_claim[i] != n->memory_claimed)
+            rc = fail(err, len, "node %s CPU or memory counters disagree with its workloads",
+                      n->name);
+        else if (free_whole != n->free_whole)
+            rc = fail(err, len, "node %s counts %u free GPUs, really %u", n->name, n->free_whole,
+                      free_whole);
+    }
+    for (uint32_t i = 0; i < s->n_workspaces && !rc; i++) {
+        const struct sched_workspace *ws = &s->workspaces[i];
+        if (memcmp(&held[i], &ws->held, sizeof(held[i])) ||
+            memcmp(&drain[i], &ws->draining, sizeof(drain[i])) ||
+            memcmp(&claimed[i], &ws->claimed, sizeof(claimed[i]))) {
+            rc = fail(err, len, "workspace %s counters disagree with its workloads", ws->name);
+            break;
+        }
+        struct sched_resources kept = ws->held;
+        quota_add(&kept, &ws->draining, -1);
+        quota_add(&kept, &ws->claimed, +1);
+        for (int r = 0; r < 4 && !rc; r++) {
+            int64_t limit = quota_get(&ws->limits, (enum sched_resource)r);
+            if (limit != SCHED_UNLIMITED && quota_get(&kept, (enum sched_resource)r) > limit)
+                rc = fail(err, len, "workspace %s holds more %s than its limit", ws->name,
+                          quota_resource_name((enum sched_resource)r));
+        }
+    }
+    for (uint32_t t = 0; t < s->n_tenants && !rc; t++) {
+        const struct sched_tenant *tn = &s->tenants[t];
+        int64_t free_units = 0, healthy = 0, reserved = 0;
+        for (uint32_t k = 0; k < tn->n_nodes; k++) {
+            const struct sched_node *n = &s->nodes[tn->nodes[k]];
+            free_units += placement_node_free_units(s, n);
+            if (n->state == SCHED_NODE_READY)
+                healthy += placement_node_units(n);
+        }
+        for (uint32_t k = 0; k < tn->n_workspaces; k++)
+            reserved += s->workspaces[tn->workspaces[k]].reserved;
+        if (free_units != tn->free_units || healthy != tn->healthy_units ||
+            reserved != tn->reserved_units)
+            rc = fail(err, len, "tenant %s capacity counters disagree with its nodes", tn->name);
+        else if (reserved > tn->owned_units)
+            rc = fail(err, len, "tenant %s reserves more GPUs than it owns", tn->name);
+    }
+out:
+    free(cpu_used);
+    free(mem_used);
+    free(cpu_claim);
+    free(mem_claim);
+    free(held);
+    free(drain);
+    free(claimed);
+    return rc;
+}

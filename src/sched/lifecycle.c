@@ -1,0 +1,135 @@
+/* Workload state transitions. */
+#include "sched/lifecycle.h"
+
+#include <assert.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "sched/event.h"
+#include "sched/placement.h"
+#include "sched/queue.h"
+#include "sched/quota.h"
+
+static void tenant_touch(struct sched *s, uint32_t tenant)
+{
+    s->tenants[tenant].dirty = true;
+}
+
+void lifecycle_start(struct sched *s, uint32_t id, int64_t now)
+{
+    struct sched_workload *w = &s->workloads[id];
+    struct sched_workspace *ws = &s->workspaces[w->workspace];
+    if (w->state == SCHED_PENDING) {
+        queue_remove(s, id);
+        /* position before this workload decides whether any of it is borrowed */
+        w->borrowed = quota_position(ws) + w->total.gpu > ws->reserved;
+    } else {
+        assert(w->state == SCHED_RECLAIMING);
+        quota_add(&ws->claimed, &w->total, -1);
+    }
+    placement_start(s, id);
+    quota_account(ws, now);
+    quota_add(&ws->held, &w->total, +1);
+    w->state = SCHED_RUNNING;
+    w->start_ms = now;
+    w->reason = SCHED_REASON_NONE;
+    w->starving = false;
+    struct sched_event *e = event_emit(s, SCHED_EV_ADMITTED, now, id);
+    e->borrowed = w->borrowed;
+}
+
+void lifecycle_reclaim(struct sched *s, uint32_t id, int64_t now)
+{
+    struct sched_workload *w = &s->workloads[id];
+    struct sched_workspace *ws = &s->workspaces[w->workspace];
+    assert(w->state == SCHED_PENDING);
+    queue_remove(s, id);
+    /* a reclaim is only for work within the reservation: never borrowed */
+    w->borrowed = false;
+    quota_add(&ws->claimed, &w->total, +1);
+    w->state = SCHED_RECLAIMING;
+}
+
+void lifecycle_unreclaim(struct sched *s, uint32_t id)
+{
+    struct sched_workload *w = &s->workloads[id];
+    struct sched_workspace *ws = &s->workspaces[w->workspace];
+    assert(w->state == SCHED_RECLAIMING);
+    placement_unclaim(s, id);
+    quota_add(&ws->claimed, &w->total, -1);
+    /* its victims drain on; they no longer make room for it */
+    for (uint32_t i = 0; i < s->n_workloads; i++)
+        if (s->workloads[i].reclaim_for == id)
+            s->workloads[i].reclaim_for = SCHED_NONE;
+    w->waiting_on = 0;
+    w->state = SCHED_PENDING;
+    queue_insert(s, id);
+    tenant_touch(s, w->tenant);
+}
+
+void lifecycle_drain(struct sched *s, uint32_t id, enum sched_reason why, uint32_t for_id,
+                     int64_t now)
+{
+    struct sched_workload *w = &s->workloads[id];
+    struct sched_workspace *ws = &s->workspaces[w->workspace];
+    assert(w->state == SCHED_RUNNING);
+    quota_add(&ws->draining, &w->total, +1);
+    w->state = SCHED_DRAINING;
+    w->reason = why;
+    w->reclaim_for = for_id;
+    w->deadline_ms = now + w->grace_ms;
+    if (why == SCHED_REASON_CANCELLED)
+        return;
+    struct sched_event *e = event_emit(s, SCHED_EV_PREEMPTING, now, id);
+    e->reason = why;
+    e->other = for_id;
+    e->deadline = w->deadline_ms;
+}
+
+void lifecycle_end(struct sched *s, uint32_t id, enum sched_state final, enum sched_reason why,
+                   int64_t now)
+{
+    struct sched_workload *w = &s->workloads[id];
+    struct sched_workspace *ws = &s->workspaces[w->workspace];
+    assert(w->state == SCHED_RUNNING || w->state == SCHED_DRAINING);
+    uint32_t claimant = w->state == SCHED_DRAINING ? w->reclaim_for : SCHED_NONE;
+    quota_account(ws, now);
+    if (w->state == SCHED_DRAINING)
+        quota_add(&ws->draining, &w->total, -1);
+    quota_add(&ws->held, &w->total, -1);
+    placement_release(s, id);
+    w->reclaim_for = SCHED_NONE;
+    static const enum sched_event_kind kinds[] = {
+        [SCHED_FINISHED] = SCHED_EV_FINISHED,
+        [SCHED_CANCELLED] = SCHED_EV_CANCELLED,
+        [SCHED_PENDING] = SCHED_EV_STOPPED,
+    };
+    struct sched_event *e = event_emit(s, kinds[final], now, id);
+    e->reason = why;
+    w->state = final;
+    if (final == SCHED_PENDING) {
+        /* a fresh start later, in its original place in the queue */
+        w->reason = SCHED_REASON_NONE;
+        w->queued_ms = now;
+        queue_insert(s, id);
+    }
+    tenant_touch(s, w->tenant);
+    if (claimant != SCHED_NONE) {
+        struct sched_workload *c = &s->workloads[claimant];
+        assert(c->state == SCHED_RECLAIMING && c->waiting_on > 0);
+        if (--c->waiting_on == 0)
+            lifecycle_start(s, claimant, now);
+    }
+}
+
+void lifecycle_queue_reason(struct sched *s, uint32_t id, enum sched_reason why,
+                            const char *message, int64_t now)
+{
+    struct sched_workload *w = &s->workloads[id];
+    if (w->reason == why)
+        return;
+    w->reason = why;
+    struct sched_event *e = event_emit(s, SCHED_EV_QUEUED, now, id);
+    e->reason = why;
+    snprintf(e->message, sizeof(e->message), "%s", message);
+}

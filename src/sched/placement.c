@@ -1,0 +1,385 @@
+/* Placement search over a tenant's nodes. A replica takes whole GPUs of one model on one
+ * node, or one MIG slot; gang replicas are claimed one after another and rolled back
+ * together when one does not fit. */
+#include "sched/placement.h"
+
+#include <assert.h>
+#include <stdio.h>
+
+#include "common/error.h"
+#include "common/quantity.h"
+
+int64_t placement_slot_units(const struct sched_gpu *g, int slot)
+{
+    if (!g->n_mig)
+        return QUANTITY_GPU_UNITS;
+    return mig_model(g->model)->profiles[g->mig[slot].profile].units;
+}
+
+int64_t placement_node_units(const struct sched_node *n)
+{
+    int64_t units = 0;
+    for (uint32_t i = 0; i < n->n_gpus; i++) {
+        const struct sched_gpu *g = &n->gpus[i];
+        if (!g->healthy)
+            continue;
+        if (!g->n_mig)
+            units += QUANTITY_GPU_UNITS;
+        for (int k = 0; k < g->n_mig; k++)
+            units += placement_slot_units(g, k);
+    }
+    return units;
+}
+
+int64_t placement_node_free_units(const struct sched *s, const struct sched_node *n)
+{
+    int64_t units = 0;
+    if (n->state != SCHED_NODE_READY)
+        return 0;
+    for (uint32_t i = 0; i < n->n_gpus; i++) {
+        const struct sched_gpu *g = &n->gpus[i];
+        if (!g->healthy)
+            continue;
+        if (!g->n_mig && g->holder == SCHED_NONE && g->claim == SCHED_NONE)
+            units += QUANTITY_GPU_UNITS;
+        for (int k = 0; k < g->n_mig; k++)
+            if (g->mig[k].holder == SCHED_NONE && g->mig[k].claim == SCHED_NONE)
+                units += placement_slot_units(g, k);
+    }
+    return units;
+}
+
+/* Free for a placement search: unclaimed and either unheld or held by a marked victim. */
+static bool slot_usable(const struct sched *s, uint32_t holder, uint32_t claim)
+{
+    return claim == SCHED_NONE && (holder == SCHED_NONE || s->workloads[holder].victim_mark);
+}
+
+/* Counters follow a slot of a counted GPU (healthy, ready node) leaving or entering the
+ * free state (unheld and unclaimed). */
+static void slot_counted(struct sched *s, struct sched_node *n, struct sched_gpu *g, int slot,
+                         int delta)
+{
+    if (n->state != SCHED_NODE_READY || !g->healthy)
+        return;
+    if (!g->n_mig)
+        n->free_whole = (uint32_t)((int64_t)n->free_whole + delta);
+    s->tenants[n->tenant].free_units += delta * placement_slot_units(g, slot);
+}
+
+static int64_t node_cpu_avail(const struct sched_node *n)
+{
+    return n->cpu - n->cpu_used - n->cpu_claimed + n->victim_cpu;
+}
+
+static int64_t node_mem_avail(const struct sched_node *n)
+{
+    return n->memory - n->memory_used - n->memory_claimed + n->victim_memory;
+}
+
+/* Best whole-GPU fit for one replica on node n: the model whose usable free count leaves
+ * the fewest GPUs over. RET leftover (>= 0) and *model, or -1 when it does not fit. */
+static int whole_fit(const struct sched *s, const struct sched_node *n,
+                     const struct sched_workload *w, int *model)
+{
+    int count[GPU_MODEL_COUNT] = {0};
+    for (uint32_t i = 0; i < n->n_gpus; i++) {
+        const struct sched_gpu *g = &n->gpus[i];
+        if (!g->n_mig && g->healthy && slot_usable(s, g->holder, g->claim))
+            count[g->model]++;
+    }
+    int best = -1;
+    for (int m = 0; m < GPU_MODEL_COUNT; m++) {
+        if (w->model >= 0 && m != w->model)
+            continue;
+        int left = count[m] - (int)w->gpus;
+        if (left >= 0 && (best < 0 || left < best)) {
+            best = left;
+            *model = m;
+        }
+    }
+    return best;
+}
+
+/* Best MIG slot on node n for w: the one that leaves its GPU with the fewest free units, so
+ * partly used GPUs fill up before untouched ones. RET the units left on that GPU (>= 0)
+ * with *gpu and *slot, or -1. */
+static int64_t mig_fit(const struct sched *s, const struct sched_node *n,
+                       const struct sched_workload *w, int *gpu, int *slot)
+{
+    int64_t best = -1;
+    for (uint32_t i = 0; i < n->n_gpus; i++) {
+        const struct sched_gpu *g = &n->gpus[i];
+        if (!g->n_mig || !g->healthy || (w->model >= 0 && (int)g->model != w->model))
+            continue;
+        int64_t free_units = 0;
+        int found = -1;
+        for (int k = 0; k < g->n_mig; k++) {
+            if (!slot_usable(s, g->mig[k].holder, g->mig[k].claim))
+                continue;
+            free_units += placement_slot_units(g, k);
+            if (found < 0 && mig_model(g->model)->profiles[g->mig[k].profile].name_id == w->mig)
+                found = k;
+        }
+        if (found < 0)
+            continue;
+        int64_t left = free_units - placement_slot_units(g, found);
+        if (best < 0 || left < best) {
+            best = left;
+            *gpu = (int)i;
+            *slot = found;
+        }
+    }
+    return best;
+}
+
+/* Claim one slot (or whole GPU) for id. */
+static void slot_claim(struct sched *s, struct sched_node *n, struct sched_gpu *g, int slot,
+                       uint32_t id)
+{
+    uint32_t *holder = slot < 0 ? &g->holder : &g->mig[slot].holder;
+    uint32_t *claim = slot < 0 ? &g->claim : &g->mig[slot].claim;
+    assert(*claim == SCHED_NONE);
+    if (*holder == SCHED_NONE)
+        slot_counted(s, n, g, slot, -1);
+    *claim = id;
+}
+
+static void slot_unclaim(struct sched *s, struct sched_node *n, struct sched_gpu *g, int slot,
+                         uint32_t id)
+{
+    uint32_t *holder = slot < 0 ? &g->holder : &g->mig[slot].holder;
+    uint32_t *claim = slot < 0 ? &g->claim : &g->mig[slot].claim;
+    if (*claim != id)
+        return;
+    *claim = SCHED_NONE;
+    if (*holder == SCHED_NONE)
+        slot_counted(s, n, g, slot, +1);
+}
+
+/* Claim room for one replica r of w on the best node. RET 0 or -ALLOT_ENOFIT. */
+static int replica_claim(struct sched *s, uint32_t id, struct sched_replica *r)
+{
+    struct sched_workload *w = &s->workloads[id];
+    const struct sched_tenant *t = &s->tenants[w->tenant];
+    uint32_t best_node = SCHED_NONE;
+    int64_t best_left = -1, best_cpu_left = 0;
+    int best_model = -1, best_gpu = -1, best_slot = -1;
+    for (uint32_t k = 0; k < t->n_nodes; k++) {
+        struct sched_node *n = &s->nodes[t->nodes[k]];
+        if (n->state != SCHED_NODE_READY || node_cpu_avail(n) < w->cpu ||
+            node_mem_avail(n) < w->memory)
+            continue;
+        int64_t left;
+        int model = -1, gpu = -1, slot = -1;
+        if (w->mig >= 0) {
+            left = mig_fit(s, n, w, &gpu, &slot);
+        } else if (w->gpus > 0) {
+            /* without marked victims, free_whole bounds what whole_fit can find */
+            if (n->free_whole < w->gpus && s->n_marked == 0)
+                continue;
+            left = whole_fit(s, n, w, &model);
+        } else {
+            left = 0;
+        }
+        if (left < 0)
+            continue;
+        int64_t cpu_left = node_cpu_avail(n) - w->cpu;
+        if (best_node == SCHED_NONE || left < best_left ||
+            (left == best_left && cpu_left < best_cpu_left)) {
+            best_node = t->nodes[k];
+            best_left = left;
+            best_cpu_left = cpu_left;
+            best_model = model;
+            best_gpu = gpu;
+            best_slot = slot;
+            if (left == 0 && cpu_left == 0)
+                break;
+        }
+    }
+    if (best_node == SCHED_NONE)
+        return -ALLOT_ENOFIT;
+    struct sched_node *n = &s->nodes[best_node];
+    r->node = best_node;
+    r->gpu_mask = 0;
+    r->mig_gpu = r->mig_slot = -1;
+    if (w->mig >= 0) {
+        r->mig_gpu = (int8_t)best_gpu;
+        r->mig_slot = (int8_t)best_slot;
+        slot_claim(s, n, &n->gpus[best_gpu], best_slot, id);
+    } else {
+        uint32_t need = w->gpus;
+        for (uint32_t i = 0; i < n->n_gpus && need; i++) {
+            struct sched_gpu *g = &n->gpus[i];
+            if (!g->n_mig && g->healthy && (int)g->model == best_model &&
+                slot_usable(s, g->holder, g->claim)) {
+                slot_claim(s, n, g, -1, id);
+                r->gpu_mask |= 1u << i;
+                need--;
+            }
+        }
+        assert(need == 0);
+    }
+    n->cpu_claimed += w->cpu;
+    n->memory_claimed += w->memory;
+    return 0;
+}
+
+static void replica_unclaim(struct sched *s, uint32_t id, const struct sched_replica *r)
+{
+    const struct sched_workload *w = &s->workloads[id];
+    struct sched_node *n = &s->nodes[r->node];
+    if (r->mig_gpu >= 0) {
+        slot_unclaim(s, n, &n->gpus[r->mig_gpu], r->mig_slot, id);
+    } else {
+        for (uint32_t i = 0; i < n->n_gpus; i++)
+            if (r->gpu_mask >> i & 1)
+                slot_unclaim(s, n, &n->gpus[i], -1, id);
+    }
+    n->cpu_claimed -= w->cpu;
+    n->memory_claimed -= w->memory;
+}
+
+int placement_claim(struct sched *s, uint32_t id)
+{
+    struct sched_workload *w = &s->workloads[id];
+    for (uint32_t r = 0; r < w->replicas; r++) {
+        if (replica_claim(s, id, &w->placement[r]) < 0) {
+            while (r-- > 0)
+                replica_unclaim(s, id, &w->placement[r]);
+            return -ALLOT_ENOFIT;
+        }
+    }
+    return 0;
+}
+
+void placement_unclaim(struct sched *s, uint32_t id)
+{
+    struct sched_workload *w = &s->workloads[id];
+    for (uint32_t r = 0; r < w->replicas; r++)
+        replica_unclaim(s, id, &w->placement[r]);
+}
+
+/* Visit every slot of replica r: fn(s, node, gpu, slot, id). */
+static void replica_slots(struct sched *s, uint32_t id, const struct sched_replica *r,
+                          void (*fn)(struct sched *, struct sched_node *, struct sched_gpu *, int,
+                                     uint32_t))
+{
+    struct sched_node *n = &s->nodes[r->node];
+    if (r->mig_gpu >= 0) {
+        fn(s, n, &n->gpus[r->mig_gpu], r->mig_slot, id);
+        return;
+    }
+    for (uint32_t i = 0; i < n->n_gpus; i++)
+        if (r->gpu_mask >> i & 1)
+            fn(s, n, &n->gpus[i], -1, id);
+}
+
+static void slot_start(struct sched *s, struct sched_node *n, struct sched_gpu *g, int slot,
+                       uint32_t id)
+{
+    uint32_t *holder = slot < 0 ? &g->holder : &g->mig[slot].holder;
+    uint32_t *claim = slot < 0 ? &g->claim : &g->mig[slot].claim;
+    assert(*claim == id && *holder == SCHED_NONE);
+    *claim = SCHED_NONE;
+    *holder = id;
+}
+
+static void slot_release(struct sched *s, struct sched_node *n, struct sched_gpu *g, int slot,
+                         uint32_t id)
+{
+    uint32_t *holder = slot < 0 ? &g->holder : &g->mig[slot].holder;
+    uint32_t *claim = slot < 0 ? &g->claim : &g->mig[slot].claim;
+    if (*holder != id)
+        return;
+    *holder = SCHED_NONE;
+    if (*claim == SCHED_NONE)
+        slot_counted(s, n, g, slot, +1);
+}
+
+void placement_start(struct sched *s, uint32_t id)
+{
+    struct sched_workload *w = &s->workloads[id];
+    for (uint32_t r = 0; r < w->replicas; r++) {
+        struct sched_node *n = &s->nodes[w->placement[r].node];
+        replica_slots(s, id, &w->placement[r], slot_start);
+        n->cpu_claimed -= w->cpu;
+        n->memory_claimed -= w->memory;
+        n->cpu_used += w->cpu;
+        n->memory_used += w->memory;
+    }
+}
+
+void placement_release(struct sched *s, uint32_t id)
+{
+    struct sched_workload *w = &s->workloads[id];
+    for (uint32_t r = 0; r < w->replicas; r++) {
+        struct sched_node *n = &s->nodes[w->placement[r].node];
+        replica_slots(s, id, &w->placement[r], slot_release);
+        n->cpu_used -= w->cpu;
+        n->memory_used -= w->memory;
+    }
+}
+
+int placement_possible(const struct sched *s, const struct sched_workload *w, char *msg,
+                       size_t len)
+{
+    const struct sched_tenant *t = &s->tenants[w->tenant];
+    uint64_t fits = 0; /* replicas the tenant's nodes could hold at once, when empty */
+    bool profile_seen = false;
+    for (uint32_t k = 0; k < t->n_nodes && fits < w->replicas; k++) {
+        const struct sched_node *n = &s->nodes[t->nodes[k]];
+        uint64_t by_cpu = w->cpu ? (uint64_t)(n->cpu / w->cpu) : UINT32_MAX;
+        uint64_t by_mem = w->memory ? (uint64_t)(n->memory / w->memory) : UINT32_MAX;
+        uint64_t by_gpu = 0;
+        if (w->mig >= 0) {
+            for (uint32_t i = 0; i < n->n_gpus; i++) {
+                const struct sched_gpu *g = &n->gpus[i];
+                if (w->model >= 0 && (int)g->model != w->model)
+                    continue;
+                for (int m = 0; m < g->n_mig; m++) {
+                    if (mig_model(g->model)->profiles[g->mig[m].profile].name_id == w->mig) {
+                        by_gpu++;
+                        profile_seen = true;
+                    }
+                }
+            }
+        } else if (w->gpus > 0) {
+            uint32_t count[GPU_MODEL_COUNT] = {0};
+            for (uint32_t i = 0; i < n->n_gpus; i++)
+                if (!n->gpus[i].n_mig)
+                    count[n->gpus[i].model]++;
+            for (int m = 0; m < GPU_MODEL_COUNT; m++)
+                if ((w->model < 0 || m == w->model) && count[m] / w->gpus > by_gpu)
+                    by_gpu = count[m] / w->gpus;
+        } else {
+            by_gpu = UINT32_MAX;
+        }
+        uint64_t here = by_gpu < by_cpu ? by_gpu : by_cpu;
+        fits += here < by_mem ? here : by_mem;
+    }
+    if (fits >= w->replicas)
+        return 0;
+    if (w->mig >= 0 && !profile_seen) {
+        snprintf(msg, len, "no GPU of tenant %s offers MIG profile %s%s%s", t->name,
+                 mig_name(w->mig), w->model >= 0 ? " on " : "",
+                 w->model >= 0 ? mig_model((enum gpu_model)w->model)->name : "");
+        return SCHED_REASON_MIG_UNSUPPORTED;
+    }
+    char cpu[32], mem[32];
+    quantity_format_cpu(w->cpu, cpu, sizeof(cpu));
+    quantity_format_bytes(w->memory, mem, sizeof(mem));
+    if (w->mig >= 0)
+        snprintf(msg, len,
+                 "%u replica(s) of MIG %s (cpu %s, memory %s each) exceed what the %u nodes "
+                 "of tenant %s could ever hold",
+                 w->replicas, mig_name(w->mig), cpu, mem, t->n_nodes, t->name);
+    else
+        snprintf(msg, len,
+                 "%u replica(s) of %u GPU(s)%s%s (cpu %s, memory %s each) exceed what the %u "
+                 "nodes of tenant %s could ever hold",
+                 w->replicas, w->gpus, w->model >= 0 ? " of model " : "",
+                 w->model >= 0 ? mig_model((enum gpu_model)w->model)->name : "", cpu, mem,
+                 t->n_nodes, t->name);
+    return SCHED_REASON_NEVER_FITS;
+}

@@ -1,0 +1,33 @@
+/* Placement: which node, GPUs or MIG slices each replica of a workload gets. Best fit that
+ * keeps whole nodes and whole GPUs free; gangs all or nothing (docs/policy.md). Also keeps
+ * the free-capacity counters of nodes and tenants in step with every slot change. */
+#ifndef ALLOT_SCHED_PLACEMENT_H
+#define ALLOT_SCHED_PLACEMENT_H
+
+#include "sched/sched.h"
+
+/* GPU units a whole GPU or a MIG slot of this GPU is worth. */
+int64_t placement_slot_units(const struct sched_gpu *g, int slot);
+/* GPU units of healthy GPUs on the node (all of it, whatever is held). */
+int64_t placement_node_units(const struct sched_node *n);
+/* GPU units on the node free for new work now (0 unless ready). */
+int64_t placement_node_free_units(const struct sched *s, const struct sched_node *n);
+
+/* Find room for every replica of workload id on its tenant's ready nodes, treating slots
+ * held by workloads with victim_mark set as free, and claim it: the chosen slots get
+ * claim = id and the nodes' claimed CPU and memory grow. Writes w->placement.
+ * RET 0, or -ALLOT_ENOFIT with nothing changed. */
+int placement_claim(struct sched *s, uint32_t id);
+/* Undo placement_claim (or what remains of it). */
+void placement_unclaim(struct sched *s, uint32_t id);
+/* Turn the claims of id into holdings: every claimed slot must have no holder left. */
+void placement_start(struct sched *s, uint32_t id);
+/* Release everything id holds. Slots claimed by others stay claimed. */
+void placement_release(struct sched *s, uint32_t id);
+/* Could the request ever fit on the tenant's nodes, all of them empty and up?
+ * RET 0, or the reason it never could (SCHED_REASON_NEVER_FITS, _MIG_UNSUPPORTED) with a
+ * sentence in msg. */
+int placement_possible(const struct sched *s, const struct sched_workload *w, char *msg,
+                       size_t len);
+
+#endif

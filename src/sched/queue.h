@@ -1,0 +1,15 @@
+/* Each workspace's queue of pending workloads: highest priority first, then submission
+ * order (seq). An intrusive doubly linked list through the workloads' qprev/qnext. */
+#ifndef ALLOT_SCHED_QUEUE_H
+#define ALLOT_SCHED_QUEUE_H
+
+#include "sched/sched.h"
+
+/* Insert workload id into its workspace's queue at its place. It must not be queued. */
+void queue_insert(struct sched *s, uint32_t id);
+/* Remove workload id from its workspace's queue. It must be queued. */
+void queue_remove(struct sched *s, uint32_t id);
+/* True when a comes before b in a queue. */
+bool queue_before(const struct sched_workload *a, const struct sched_workload *b);
+
+#endif
