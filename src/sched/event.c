@@ -25,6 +25,7 @@ struct sched_event *event_emit(struct sched *s, enum sched_event_kind k, int64_t
     e->t = now;
     e->workload = w;
     e->other = SCHED_NONE;
+    e->node = e->gpu = e->workspace = SCHED_NONE;
     e->tenant = w != SCHED_NONE ? s->workloads[w].tenant : SCHED_NONE;
     return e;
 }

@@ -434,6 +434,30 @@ int sched_workspace_add(struct sched *s, const struct sched_workspace_spec *spec
     return 0;
 }
 
+/* "reserved 4 -> 2, lend true -> false": what spec changes in ws. */
+static void workspace_change_text(const struct sched_workspace *ws,
+                                  const struct sched_workspace_spec *spec, char *buf, size_t len)
+{
+    size_t used = (size_t)snprintf(buf, len, "%s:", ws->name);
+    char a[32], b[32];
+    const int64_t *old = &ws->limits.gpu, *new = &spec->limits.gpu;
+    for (int r = 0; r < 4 && used < len; r++)
+        if (old[r] != new[r])
+            used += (size_t)snprintf(buf + used, len - used, " limit %s %s -> %s",
+                                     quota_resource_name((enum sched_resource)r),
+                                     quota_format((enum sched_resource)r, old[r], a, sizeof(a)),
+                                     quota_format((enum sched_resource)r, new[r], b, sizeof(b)));
+    if (ws->reserved != spec->reserved && used < len)
+        used += (size_t)snprintf(buf + used, len - used, " reserved %s -> %s",
+                                 quantity_format_gpu(ws->reserved, a, sizeof(a)),
+                                 quantity_format_gpu(spec->reserved, b, sizeof(b)));
+    if (ws->lend != spec->lend && used < len)
+        used += (size_t)snprintf(buf + used, len - used, " lend %s -> %s",
+                                 ws->lend ? "true" : "false", spec->lend ? "true" : "false");
+    if (ws->weight != spec->weight && used < len)
+        snprintf(buf + used, len - used, " weight %u -> %u", ws->weight, spec->weight);
+}
+
 int sched_workspace_update(struct sched *s, const struct sched_workspace_spec *spec, int64_t now,
                            char *err, size_t len)
 {
@@ -451,6 +475,10 @@ int sched_workspace_update(struct sched *s, const struct sched_workspace_spec *s
         return rc;
     struct sched_tenant *t = &s->tenants[ws->tenant];
     s->last_now = now;
+    struct sched_event *e = event_emit(s, SCHED_EV_WORKSPACE_UPDATED, now, SCHED_NONE);
+    e->workspace = wid;
+    e->tenant = ws->tenant;
+    workspace_change_text(ws, spec, e->message, sizeof(e->message));
     quota_account(ws, now);
     t->reserved_units += spec->reserved - ws->reserved;
     ws->limits = spec->limits;
@@ -540,6 +568,11 @@ int sched_node_set_state(struct sched *s, uint32_t node, enum sched_node_state s
     if (n->state == state)
         return 0;
     s->last_now = now;
+    struct sched_event *e = event_emit(s, SCHED_EV_NODE_STATE, now, SCHED_NONE);
+    e->node = node;
+    e->tenant = n->tenant;
+    snprintf(e->message, sizeof(e->message), "node %s: %s -> %s", n->name,
+             sched_node_state_name(n->state), sched_node_state_name(state));
     if (state == SCHED_NODE_DOWN)
         node_evict(s, node, -1, SCHED_REASON_NODE_DOWN, now);
     if (n->tenant == SCHED_NONE) {
@@ -575,6 +608,12 @@ int sched_gpu_set_health(struct sched *s, uint32_t node, uint32_t gpu, bool heal
     if (g->healthy == healthy)
         return 0;
     s->last_now = now;
+    struct sched_event *e = event_emit(s, SCHED_EV_GPU_HEALTH, now, SCHED_NONE);
+    e->node = node;
+    e->gpu = gpu;
+    e->tenant = n->tenant;
+    snprintf(e->message, sizeof(e->message), "node %s GPU %u: %s", n->name, gpu,
+             healthy ? "healthy" : "unhealthy");
     if (!healthy)
         node_evict(s, node, (int)gpu, SCHED_REASON_GPU_UNHEALTHY, now);
     if (n->tenant == SCHED_NONE) {
@@ -883,7 +922,8 @@ static const char *const kind_names[] = {"training", "finetune", "inference", "e
 static const char *const event_names[] = {
     "submitted", "queued",    "rejected",  "admitted",
     "preempting", "stopped",  "finished",  "cancelled",
-    "reservation_degraded",   "reservation_restored"};
+    "reservation_degraded",   "reservation_restored",
+    "node_state", "gpu_health", "workspace_updated"};
 static const char *const node_state_names[] = {"ready", "draining", "down"};
 
 /* Index of name in a table of n names, or -ALLOT_ENOENT. */

@@ -167,6 +167,9 @@ enum sched_event_kind {
     SCHED_EV_CANCELLED,
     SCHED_EV_RESERVATION_DEGRADED,
     SCHED_EV_RESERVATION_RESTORED,
+    SCHED_EV_NODE_STATE,        /* a node became ready, draining or down */
+    SCHED_EV_GPU_HEALTH,        /* a GPU became healthy or unhealthy */
+    SCHED_EV_WORKSPACE_UPDATED, /* a workspace's limits, reservation, lend or weight changed */
     SCHED_EV_COUNT
 };
 
@@ -181,6 +184,8 @@ struct sched_event {
     int64_t deadline;        /* preempting: when the grace period ends */
     bool borrowed;           /* admitted */
     int64_t a, b;            /* reservation events: healthy and reserved GPU units */
+    uint32_t node, gpu;      /* node_state, gpu_health (SCHED_NONE otherwise) */
+    uint32_t workspace;      /* workspace_updated */
     char message[200];       /* a human sentence */
 };
 
