@@ -221,8 +221,9 @@ static void placement_text(const struct sched *s, const struct sched_workload *w
         if (used >= len)
             break;
         if (rp->mig_gpu >= 0) {
-            used += (size_t)snprintf(buf + used, len - used, "/gpu%d:%s@%d", rp->mig_gpu,
-                                     mig_name(w->mig), n->gpus[rp->mig_gpu].mig[rp->mig_slot].start);
+            used +=
+                (size_t)snprintf(buf + used, len - used, "/gpu%d:%s@%d", rp->mig_gpu,
+                                 mig_name(w->mig), n->gpus[rp->mig_gpu].mig[rp->mig_slot].start);
             continue;
         }
         if (!rp->gpu_mask)
@@ -236,8 +237,7 @@ static void placement_text(const struct sched *s, const struct sched_workload *w
             while (j + 1 < n->n_gpus && (rp->gpu_mask >> (j + 1) & 1))
                 j++;
             if (j > i)
-                used += (size_t)snprintf(buf + used, len - used, "%s%u-%u", first ? "" : ",", i,
-                                         j);
+                used += (size_t)snprintf(buf + used, len - used, "%s%u-%u", first ? "" : ",", i, j);
             else
                 used += (size_t)snprintf(buf + used, len - used, "%s%u", first ? "" : ",", i);
             first = 0;
@@ -275,7 +275,8 @@ static void event_text(const struct sched *s, const struct sched_event *e, FILE 
                  w->state == SCHED_REJECTED && w->reason == SCHED_REASON_UNKNOWN_WORKSPACE
                      ? "?"
                      : s->workspaces[w->workspace].name,
-                 sched_kind_name(w->kind), a, w->priority, w->preemptible ? "" : ", non-preemptible");
+                 sched_kind_name(w->kind), a, w->priority,
+                 w->preemptible ? "" : ", non-preemptible");
         break;
     case SCHED_EV_QUEUED:
     case SCHED_EV_REJECTED:
@@ -319,8 +320,8 @@ static int record_push(struct sim *sm, const struct sched_event *e)
         sm->res.records = r;
         sm->cap_records = cap;
     }
-    sm->res.records[sm->res.n_records++] = (struct sim_record){
-        e->t, e->kind, e->workload, e->reason, e->other, e->borrowed};
+    sm->res.records[sm->res.n_records++] =
+        (struct sim_record){e->t, e->kind, e->workload, e->reason, e->other, e->borrowed};
     return 0;
 }
 
@@ -363,10 +364,9 @@ static int events_apply(struct sim *sm)
         } else if (e->kind == SCHED_EV_PREEMPTING) {
             int64_t grace = sm->engine->workloads[e->workload].grace_ms;
             int64_t drain = w->drain_ms >= 0 && w->drain_ms < grace ? w->drain_ms : grace;
-            rc = heap_push(sm, (struct sim_due){.t = e->t + drain,
-                                                .kind = SIM_STOPPED,
-                                                .id = e->workload,
-                                                .run = w->run});
+            rc = heap_push(
+                sm, (struct sim_due){
+                        .t = e->t + drain, .kind = SIM_STOPPED, .id = e->workload, .run = w->run});
         }
     }
     sched_events_clear(sm->engine);
@@ -374,8 +374,7 @@ static int events_apply(struct sim *sm)
 }
 
 /* Apply a partial workspace change on top of the workspace's current settings. */
-static int workspace_change(struct sim *sm, const struct scenario_workspace_change *c,
-                            int64_t now)
+static int workspace_change(struct sim *sm, const struct scenario_workspace_change *c, int64_t now)
 {
     uint32_t id;
     char err[256];
@@ -407,8 +406,7 @@ static int workspace_change(struct sim *sm, const struct scenario_workspace_chan
     return 0;
 }
 
-static int submit_one(struct sim *sm, const struct scenario_step *st, const char *name,
-                      int64_t now)
+static int submit_one(struct sim *sm, const struct scenario_step *st, const char *name, int64_t now)
 {
     struct sched_workload_spec spec = st->submit;
     char err[256];
@@ -438,8 +436,8 @@ static int drain_after_cancel(struct sim *sm, uint32_t id, int64_t now)
     if (!sw)
         return -ALLOT_ENOMEM;
     int64_t drain = sw->drain_ms >= 0 && sw->drain_ms < w->grace_ms ? sw->drain_ms : w->grace_ms;
-    return heap_push(sm, (struct sim_due){.t = now + drain, .kind = SIM_STOPPED, .id = id,
-                                          .run = sw->run});
+    return heap_push(
+        sm, (struct sim_due){.t = now + drain, .kind = SIM_STOPPED, .id = id, .run = sw->run});
 }
 
 static int step_apply(struct sim *sm, const struct scenario_step *st, int64_t now)
@@ -478,8 +476,8 @@ static int step_apply(struct sim *sm, const struct scenario_step *st, int64_t no
         if (st->action == SCENARIO_NODE_STATE)
             return sched_node_set_state(sm->engine, id, st->node_state, now);
         if (sched_gpu_set_health(sm->engine, id, st->gpu_index, st->healthy, now)) {
-            fprintf(sm->err, "%s:%d: node '%s' has no GPU %u\n", sm->scn.path, st->line,
-                    st->target, st->gpu_index);
+            fprintf(sm->err, "%s:%d: node '%s' has no GPU %u\n", sm->scn.path, st->line, st->target,
+                    st->gpu_index);
             return -ALLOT_EINVAL;
         }
         return 0;
@@ -576,8 +574,8 @@ static void summary_text(struct sim *sm, FILE *out)
                 w->state == SCHED_REJECTED && w->reason == SCHED_REASON_UNKNOWN_WORKSPACE
                     ? "?"
                     : s->workspaces[w->workspace].name,
-                sched_state_name(w->state), quantity_format_duration(w->submit_ms, sub, sizeof(sub)),
-                wait);
+                sched_state_name(w->state),
+                quantity_format_duration(w->submit_ms, sub, sizeof(sub)), wait);
     }
 }
 
@@ -588,8 +586,8 @@ static bool expect_match(const struct sim *sm, const struct scenario_expect *x,
     const struct sched *s = sm->engine;
     if (r->kind != x->event)
         return false;
-    if (x->workload && (r->workload == SCHED_NONE ||
-                        strcmp(s->workloads[r->workload].name, x->workload) != 0))
+    if (x->workload &&
+        (r->workload == SCHED_NONE || strcmp(s->workloads[r->workload].name, x->workload) != 0))
         return false;
     if (x->has_at && r->t != x->at_ms)
         return false;
@@ -645,7 +643,8 @@ int sim_run(const char *path, const struct sim_options *opt, FILE *out, FILE *er
         return rc;
     }
     for (uint32_t i = 0; i < sm.scn.n_steps && !rc; i++)
-        rc = heap_push(&sm, (struct sim_due){.t = sm.scn.steps[i].at_ms, .kind = SIM_STEP, .id = i});
+        rc =
+            heap_push(&sm, (struct sim_due){.t = sm.scn.steps[i].at_ms, .kind = SIM_STEP, .id = i});
     int64_t now = 0;
     /* events from building the platform (reservation_degraded) */
     if (!rc)

@@ -11,10 +11,10 @@
 #include "sched/sched.h"
 
 struct sim_options {
-    bool json;    /* one JSON object per line instead of the readable timeline */
-    bool check;   /* sched_check after every step; stop at the first violation */
-    bool expect;  /* verify the scenario's expect and final sections */
-    bool quiet;   /* print nothing but problems */
+    bool json;        /* one JSON object per line instead of the readable timeline */
+    bool check;       /* sched_check after every step; stop at the first violation */
+    bool expect;      /* verify the scenario's expect and final sections */
+    bool quiet;       /* print nothing but problems */
     int64_t until_ms; /* stop the clock here; -1: when nothing is left to happen */
 };
 

@@ -7,10 +7,9 @@ struct error_row {
     const char *message;
 };
 
-static const struct error_row error_rows[] = {
-    {"OK", 200, "success"},
+static const struct error_row error_rows[] = {{"OK", 200, "success"},
 #define ALLOT_ERR_ROW(name, status, msg) {#name, status, msg},
-    ALLOT_ERROR_TABLE(ALLOT_ERR_ROW)
+                                              ALLOT_ERROR_TABLE(ALLOT_ERR_ROW)
 #undef ALLOT_ERR_ROW
 };
 

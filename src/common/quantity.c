@@ -125,9 +125,17 @@ int quantity_parse_bytes(const char *s, int64_t *bytes)
         const char *suffix;
         int64_t mult;
     } suffixes[] = {
-        {"Ki", 1LL << 10}, {"Mi", 1LL << 20}, {"Gi", 1LL << 30},         {"Ti", 1LL << 40},
-        {"Pi", 1LL << 50}, {"k", 1000},       {"K", 1000},               {"M", 1000000},
-        {"G", 1000000000}, {"T", 1000000000000LL}, {"P", 1000000000000000LL},
+        {"Ki", 1LL << 10},
+        {"Mi", 1LL << 20},
+        {"Gi", 1LL << 30},
+        {"Ti", 1LL << 40},
+        {"Pi", 1LL << 50},
+        {"k", 1000},
+        {"K", 1000},
+        {"M", 1000000},
+        {"G", 1000000000},
+        {"T", 1000000000000LL},
+        {"P", 1000000000000000LL},
     };
     const char *p = skip_space(s);
     if (*p == '-')

@@ -18,8 +18,7 @@
 static const char *const platform_keys[] = {"scheduler", "tenants", "clusters", "nodes", NULL};
 static const char *const scheduler_keys[] = {"default_grace", "starvation_age", NULL};
 static const char *const tenant_keys[] = {"name", "isolation", "max_grace", "workspaces", NULL};
-static const char *const workspace_keys[] = {"name",   "reserved", "limits",
-                                             "lend",   "weight",   NULL};
+static const char *const workspace_keys[] = {"name", "reserved", "limits", "lend", "weight", NULL};
 static const char *const reserved_keys[] = {"gpu", NULL};
 static const char *const cluster_keys[] = {"name", "dedicated_to", NULL};
 static const char *const node_keys[] = {"name",  "cluster", "tenant", "cpu", "memory",
@@ -64,8 +63,8 @@ struct platform_builder {
 
 /* If entry has key, push it and RET its value (the engine's refusal is about that field);
  * otherwise RET entry. *mark is for ydoc_pop in both cases. */
-static yaml_node_t *platform_blame(struct platform_builder *b, yaml_node_t *entry,
-                                   const char *key, size_t *mark)
+static yaml_node_t *platform_blame(struct platform_builder *b, yaml_node_t *entry, const char *key,
+                                   size_t *mark)
 {
     yaml_node_t *value = key ? ydoc_get(&b->y, entry, key) : NULL;
     *mark = b->y.field_len;
@@ -76,8 +75,7 @@ static yaml_node_t *platform_blame(struct platform_builder *b, yaml_node_t *entr
 }
 
 /* Report the engine's refusal rc of the object at entry, naming key when it is given. */
-static int platform_refused(struct platform_builder *b, yaml_node_t *entry, const char *key,
-                            int rc)
+static int platform_refused(struct platform_builder *b, yaml_node_t *entry, const char *key, int rc)
 {
     size_t mark;
     yaml_node_t *at = platform_blame(b, entry, key, &mark);
@@ -288,11 +286,11 @@ static int platform_mig_instance(struct platform_builder *b, yaml_node_t *node, 
         char offered[256] = "";
         size_t used = 0;
         for (int p = 0; p < info->n_profiles && used < sizeof(offered); p++)
-            used += (size_t)snprintf(offered + used, sizeof(offered) - used, "%s%s",
-                                     p ? ", " : "", info->profiles[p].name);
+            used += (size_t)snprintf(offered + used, sizeof(offered) - used, "%s%s", p ? ", " : "",
+                                     info->profiles[p].name);
         rc = ydoc_fail(y, profile, -ALLOT_ECONFIG,
-                       "MIG profile '%.64s' is not offered by %s (it offers: %s)", name,
-                       info->name, offered);
+                       "MIG profile '%.64s' is not offered by %s (it offers: %s)", name, info->name,
+                       offered);
     }
     ydoc_pop(y, mark);
     if (rc)
@@ -303,8 +301,8 @@ static int platform_mig_instance(struct platform_builder *b, yaml_node_t *node, 
 }
 
 /* Read gpus entry j (at the current field path) and append its `count` GPUs to gpus. */
-static int platform_gpu(struct platform_builder *b, yaml_node_t *entry,
-                        struct sched_gpu_spec *gpus, uint32_t *n_gpus)
+static int platform_gpu(struct platform_builder *b, yaml_node_t *entry, struct sched_gpu_spec *gpus,
+                        uint32_t *n_gpus)
 {
     const char *model_names[GPU_MODEL_COUNT];
     struct ydoc *y = &b->y;
@@ -359,8 +357,8 @@ static int platform_gpu(struct platform_builder *b, yaml_node_t *entry,
 }
 
 /* Read a node's `labels:` map (at the current field path) into labels. */
-static int platform_labels(struct platform_builder *b, yaml_node_t *map,
-                           struct sched_label *labels, uint32_t *n_labels)
+static int platform_labels(struct platform_builder *b, yaml_node_t *map, struct sched_label *labels,
+                           uint32_t *n_labels)
 {
     struct ydoc *y = &b->y;
     int rc = ydoc_map(y, map, NULL, NULL);
@@ -537,7 +535,8 @@ int platform_build(yaml_document_t *doc, const char *path, const char *const *ex
     arena_init(&b.names, 0);
     yaml_node_t *root = ydoc_root(&b.y);
     if (!root) {
-        rc = ydoc_fail(&b.y, NULL, -ALLOT_ECONFIG, "empty; expected a map with tenants, clusters and nodes");
+        rc = ydoc_fail(&b.y, NULL, -ALLOT_ECONFIG,
+                       "empty; expected a map with tenants, clusters and nodes");
         goto out;
     }
     rc = ydoc_map(&b.y, root, platform_keys, extra_keys);

@@ -23,13 +23,13 @@ static const char *const scenario_keys[] = {"timeline", "expect", "final", NULL}
 static const char *const step_keys[] = {"at",   "submit", "cancel",    "finish",
                                         "node", "gpu",    "workspace", NULL};
 static const char *const submit_keys[] = {
-    "name",   "workspace", "kind",    "priority",    "gpus",  "mig",      "model", "replicas",
-    "cpu",    "memory",    "storage", "preemptible", "grace", "duration", "drain", "count",
-    NULL};
+    "name",  "workspace", "kind",  "priority", "gpus",    "mig",
+    "model", "replicas",  "cpu",   "memory",   "storage", "preemptible",
+    "grace", "duration",  "drain", "count",    NULL};
 static const char *const node_step_keys[] = {"name", "state", NULL};
 static const char *const gpu_step_keys[] = {"node", "index", "healthy", NULL};
-static const char *const workspace_step_keys[] = {"name",   "reserved", "limits",
-                                                  "lend",   "weight",   NULL};
+static const char *const workspace_step_keys[] = {"name", "reserved", "limits",
+                                                  "lend", "weight",   NULL};
 static const char *const reserved_keys[] = {"gpu", NULL};
 static const char *const expect_keys[] = {"event",    "workload", "at",     "reason",
                                           "borrowed", "for",      "absent", NULL};
@@ -38,7 +38,7 @@ static const struct {
     const char *key;
     enum scenario_action action;
 } scenario_actions[] = {
-    {"submit", SCENARIO_SUBMIT}, {"cancel", SCENARIO_CANCEL}, {"finish", SCENARIO_FINISH},
+    {"submit", SCENARIO_SUBMIT},   {"cancel", SCENARIO_CANCEL},  {"finish", SCENARIO_FINISH},
     {"node", SCENARIO_NODE_STATE}, {"gpu", SCENARIO_GPU_HEALTH}, {"workspace", SCENARIO_WORKSPACE},
 };
 #define SCENARIO_N_ACTIONS (sizeof(scenario_actions) / sizeof(scenario_actions[0]))
@@ -103,8 +103,7 @@ static int scenario_whole_gpus(struct scenario_reader *r, yaml_node_t *map, uint
                        "with mig: and a MIG profile (e.g. mig: 3g.40gb)",
                        (const char *)value->data.scalar.value);
     if (rc == 0 && units / QUANTITY_GPU_UNITS > SCENARIO_MAX_GPUS)
-        rc = ydoc_fail(y, value, -ALLOT_ECONFIG, "at most %d GPUs per replica",
-                       SCENARIO_MAX_GPUS);
+        rc = ydoc_fail(y, value, -ALLOT_ECONFIG, "at most %d GPUs per replica", SCENARIO_MAX_GPUS);
     ydoc_pop(y, mark);
     if (rc == 0)
         *gpus = (uint32_t)(units / QUANTITY_GPU_UNITS);
@@ -188,8 +187,8 @@ static int scenario_submit(struct scenario_reader *r, yaml_node_t *map, struct s
     if (count > 1 && n > PLATFORM_MAX_NAME) {
         size_t mark = ydoc_push(y, "name");
         rc = ydoc_fail(y, ydoc_get(y, map, "name"), -ALLOT_ECONFIG,
-                       "too long for %u copies: '%s' has more than %d characters",
-                       (unsigned)count, last, PLATFORM_MAX_NAME);
+                       "too long for %u copies: '%s' has more than %d characters", (unsigned)count,
+                       last, PLATFORM_MAX_NAME);
         ydoc_pop(y, mark);
         return rc;
     }
@@ -252,9 +251,9 @@ static int scenario_gpu_health(struct scenario_reader *r, yaml_node_t *map,
         rc = ydoc_int(y, map, "index", true, 0, SCHED_MAX_GPUS_PER_NODE - 1, &index);
     if (rc == 0 && (uint32_t)index >= r->s->nodes[id].n_gpus) {
         size_t mark = ydoc_push(y, "index");
-        rc = ydoc_fail(y, ydoc_get(y, map, "index"), -ALLOT_ECONFIG,
-                       "node %s has %u GPUs (indexes from 0)", step->target,
-                       r->s->nodes[id].n_gpus);
+        rc =
+            ydoc_fail(y, ydoc_get(y, map, "index"), -ALLOT_ECONFIG,
+                      "node %s has %u GPUs (indexes from 0)", step->target, r->s->nodes[id].n_gpus);
         ydoc_pop(y, mark);
     }
     if (rc == 0)

@@ -14,18 +14,18 @@
 #define SCENARIO_MAX_COPIES 100000
 
 enum scenario_action {
-    SCENARIO_SUBMIT,       /* submit: {...} */
-    SCENARIO_CANCEL,       /* cancel: NAME */
-    SCENARIO_FINISH,       /* finish: NAME */
-    SCENARIO_NODE_STATE,   /* node: {name, state} */
-    SCENARIO_GPU_HEALTH,   /* gpu: {node, index, healthy} */
-    SCENARIO_WORKSPACE,    /* workspace: {name, reserved?, limits?, lend?, weight?} */
+    SCENARIO_SUBMIT,     /* submit: {...} */
+    SCENARIO_CANCEL,     /* cancel: NAME */
+    SCENARIO_FINISH,     /* finish: NAME */
+    SCENARIO_NODE_STATE, /* node: {name, state} */
+    SCENARIO_GPU_HEALTH, /* gpu: {node, index, healthy} */
+    SCENARIO_WORKSPACE,  /* workspace: {name, reserved?, limits?, lend?, weight?} */
 };
 
 /* A partial workspace change: only the fields marked present change. */
 struct scenario_workspace_change {
     const char *name;
-    bool has_limit[4]; /* indexed by enum sched_resource */
+    bool has_limit[4];             /* indexed by enum sched_resource */
     struct sched_resources limits; /* a present limit may be SCHED_UNLIMITED */
     bool has_reserved;
     int64_t reserved;
@@ -62,7 +62,7 @@ struct scenario_expect {
     int64_t at_ms;
     bool has_reason;
     enum sched_reason reason;
-    int borrowed;          /* -1: any, else 0/1 */
+    int borrowed;             /* -1: any, else 0/1 */
     const char *for_workload; /* preempting: the workload it makes room for */
     bool absent;
 };

@@ -33,9 +33,8 @@ static int ydoc_syntax_error(const yaml_parser_t *parser, const char *path,
         snprintf(err, len, "%s: out of memory while parsing YAML", path);
         return -ALLOT_ENOMEM;
     }
-    int line = parser->error == YAML_READER_ERROR
-                   ? ydoc_line_at(text, n, parser->problem_offset)
-                   : (int)parser->problem_mark.line + 1;
+    int line = parser->error == YAML_READER_ERROR ? ydoc_line_at(text, n, parser->problem_offset)
+                                                  : (int)parser->problem_mark.line + 1;
     const char *problem = parser->problem ? parser->problem : "malformed YAML";
     if (parser->context)
         snprintf(err, len, "%s:%d: syntax error: %s (%s at line %d)", path, line, problem,
@@ -196,7 +195,8 @@ void ydoc_init(struct ydoc *y, yaml_document_t *doc, const char *path, char *err
 }
 
 /* Append text to the field path, cutting it at YDOC_FIELD_MAX. */
-static size_t ydoc_append(struct ydoc *y, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static size_t ydoc_append(struct ydoc *y, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 static size_t ydoc_append(struct ydoc *y, const char *fmt, ...)
 {
     size_t mark = y->field_len;
@@ -205,8 +205,8 @@ static size_t ydoc_append(struct ydoc *y, const char *fmt, ...)
     int n = vsnprintf(y->field + mark, sizeof(y->field) - mark, fmt, ap);
     va_end(ap);
     if (n > 0)
-        y->field_len = mark + (size_t)n < sizeof(y->field) ? mark + (size_t)n
-                                                            : sizeof(y->field) - 1;
+        y->field_len =
+            mark + (size_t)n < sizeof(y->field) ? mark + (size_t)n : sizeof(y->field) - 1;
     return mark;
 }
 
@@ -252,11 +252,11 @@ yaml_node_t *ydoc_root(struct ydoc *y)
 
 bool ydoc_is_null(const yaml_node_t *node)
 {
-    if (!node || node->type != YAML_SCALAR_NODE || node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
+    if (!node || node->type != YAML_SCALAR_NODE ||
+        node->data.scalar.style != YAML_PLAIN_SCALAR_STYLE)
         return false;
     const char *s = (const char *)node->data.scalar.value;
-    return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
-           !strcmp(s, "NULL");
+    return !*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") || !strcmp(s, "NULL");
 }
 
 /* "a map", "a list", ... for type mismatch messages. */
@@ -367,10 +367,11 @@ yaml_node_t *ydoc_get(struct ydoc *y, yaml_node_t *map, const char *key)
 {
     if (!map || map->type != YAML_MAPPING_NODE)
         return NULL;
-    for (yaml_node_pair_t *pair = map->data.mapping.pairs.start;
-         pair < map->data.mapping.pairs.top; pair++) {
+    for (yaml_node_pair_t *pair = map->data.mapping.pairs.start; pair < map->data.mapping.pairs.top;
+         pair++) {
         yaml_node_t *k = yaml_document_get_node(y->doc, pair->key);
-        if (k && k->type == YAML_SCALAR_NODE && strcmp((const char *)k->data.scalar.value, key) == 0) {
+        if (k && k->type == YAML_SCALAR_NODE &&
+            strcmp((const char *)k->data.scalar.value, key) == 0) {
             yaml_node_t *value = yaml_document_get_node(y->doc, pair->value);
             return ydoc_is_null(value) ? NULL : value;
         }
@@ -395,8 +396,7 @@ bool ydoc_is_name(const char *s, size_t n, size_t max)
 int ydoc_scalar(struct ydoc *y, yaml_node_t *node, const char **out)
 {
     if (!node || node->type != YAML_SCALAR_NODE)
-        return ydoc_fail(y, node, -ALLOT_ECONFIG, "expected a scalar, found %s",
-                         ydoc_kind(node));
+        return ydoc_fail(y, node, -ALLOT_ECONFIG, "expected a scalar, found %s", ydoc_kind(node));
     const char *s = (const char *)node->data.scalar.value;
     if (strlen(s) != node->data.scalar.length)
         return ydoc_fail(y, node, -ALLOT_ECONFIG, "contains a NUL character");
@@ -495,8 +495,8 @@ int ydoc_read_quantity(struct ydoc *y, yaml_node_t *node, enum ydoc_quantity kin
         return ydoc_fail(y, node, -ALLOT_ECONFIG, "'%.*s' is negative (expected %s, 0 or more)",
                          YDOC_QUOTE, s, ydoc_quantities[kind].what);
     if (rc == -ALLOT_ERANGE)
-        return ydoc_fail(y, node, -ALLOT_ECONFIG, "'%.*s' is out of range for %s%s", YDOC_QUOTE,
-                         s, ydoc_quantities[kind].what,
+        return ydoc_fail(y, node, -ALLOT_ECONFIG, "'%.*s' is out of range for %s%s", YDOC_QUOTE, s,
+                         ydoc_quantities[kind].what,
                          kind == YDOC_GPU ? " (too large, or not a multiple of 1/840 GPU)" : "");
     return ydoc_fail(y, node, -ALLOT_ECONFIG, "'%.*s' is not %s (examples: %s)", YDOC_QUOTE, s,
                      ydoc_quantities[kind].what, ydoc_quantities[kind].examples);

@@ -61,8 +61,7 @@ bool ydoc_is_null(const yaml_node_t *node);
 /* Check that node (at the current field path) is a map whose keys are distinct strings from
  * keys or extra (each NULL-terminated; extra may be NULL). With keys NULL every string key is
  * accepted and duplicates are left to the caller. RET 0 or -ALLOT_ECONFIG naming the key. */
-int ydoc_map(struct ydoc *y, yaml_node_t *node, const char *const *keys,
-             const char *const *extra);
+int ydoc_map(struct ydoc *y, yaml_node_t *node, const char *const *keys, const char *const *extra);
 /* Check that node is a list of at most max entries. OUT *n. RET 0 or -ALLOT_ECONFIG. */
 int ydoc_list(struct ydoc *y, yaml_node_t *node, size_t max, size_t *n);
 /* Entry i of a list checked by ydoc_list. */
@@ -79,11 +78,9 @@ int ydoc_scalar(struct ydoc *y, yaml_node_t *node, const char **out);
 int ydoc_read_name(struct ydoc *y, yaml_node_t *node, size_t max, const char **out);
 int ydoc_read_bool(struct ydoc *y, yaml_node_t *node, bool *out);
 int ydoc_read_int(struct ydoc *y, yaml_node_t *node, int64_t min, int64_t max, int64_t *out);
-int ydoc_read_quantity(struct ydoc *y, yaml_node_t *node, enum ydoc_quantity kind,
-                       int64_t *out);
+int ydoc_read_quantity(struct ydoc *y, yaml_node_t *node, enum ydoc_quantity kind, int64_t *out);
 /* One of n names; OUT *out its index. The message lists the names. */
-int ydoc_read_enum(struct ydoc *y, yaml_node_t *node, const char *const *names, int n,
-                   int *out);
+int ydoc_read_enum(struct ydoc *y, yaml_node_t *node, const char *const *names, int n, int *out);
 
 /* Readers of the value of key in map, with key pushed onto the field path. An absent (or
  * null) key leaves *out as it was and returns 0, unless required: then it is an error at the

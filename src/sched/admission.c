@@ -17,10 +17,10 @@
 
 /* What one admission attempt came to. */
 enum attempt {
-    ATTEMPT_ADMITTED,   /* running, or reclaiming room for it */
-    ATTEMPT_QUOTA,      /* held back by its own workspace (limits, reservation) */
-    ATTEMPT_CAPACITY,   /* held back by capacity: may starve, see tenant_pass */
-    ATTEMPT_HELD,       /* held back by the starvation guard */
+    ATTEMPT_ADMITTED, /* running, or reclaiming room for it */
+    ATTEMPT_QUOTA,    /* held back by its own workspace (limits, reservation) */
+    ATTEMPT_CAPACITY, /* held back by capacity: may starve, see tenant_pass */
+    ATTEMPT_HELD,     /* held back by the starvation guard */
 };
 
 static int scratch_reserve(struct sched *s, uint32_t n)
@@ -139,8 +139,7 @@ static int reclaim_candidates(struct sched *s, const struct sched_workload *w)
                 if (h == SCHED_NONE)
                     continue;
                 const struct sched_workload *v = &s->workloads[h];
-                if (v->state != SCHED_RUNNING || !v->preemptible ||
-                    v->workspace == w->workspace ||
+                if (v->state != SCHED_RUNNING || !v->preemptible || v->workspace == w->workspace ||
                     quota_borrowed(&s->workspaces[v->workspace]) == 0)
                     continue;
                 bool dup = false;
@@ -267,11 +266,9 @@ static enum attempt attempt_admit(struct sched *s, uint32_t id, uint32_t held_by
     /* 1. workspace limits */
     if (!quota_fits_limits(ws, &w->total, &which)) {
         snprintf(msg, sizeof(msg),
-                 "workspace %s holds %s of its %s %s limit; this workload needs %s more",
-                 ws->name,
-                 quota_format(which,
-                              quota_get(&ws->held, which) + quota_get(&ws->claimed, which), a,
-                              sizeof(a)),
+                 "workspace %s holds %s of its %s %s limit; this workload needs %s more", ws->name,
+                 quota_format(which, quota_get(&ws->held, which) + quota_get(&ws->claimed, which),
+                              a, sizeof(a)),
                  quota_format(which, quota_get(&ws->limits, which), b, sizeof(b)),
                  quota_resource_name(which),
                  quota_format(which, quota_get(&w->total, which), c, sizeof(c)));
@@ -303,14 +300,14 @@ static enum attempt attempt_admit(struct sched *s, uint32_t id, uint32_t held_by
         }
         int64_t avail = quota_borrowable(s, w->workspace);
         if (avail < w->total.gpu) {
-            snprintf(msg, sizeof(msg),
-                     "needs %s GPUs and %s has %s of %s reserved; only %s GPUs of tenant %s "
-                     "can be borrowed now",
-                     quantity_format_gpu(w->total.gpu, a, sizeof(a)), ws->name,
-                     quantity_format_gpu(ws->reserved - pos > 0 ? ws->reserved - pos : 0, b,
-                                         sizeof(b)),
-                     quantity_format_gpu(ws->reserved, c, sizeof(c)),
-                     quantity_format_gpu(avail > 0 ? avail : 0, c, sizeof(c)), t->name);
+            snprintf(
+                msg, sizeof(msg),
+                "needs %s GPUs and %s has %s of %s reserved; only %s GPUs of tenant %s "
+                "can be borrowed now",
+                quantity_format_gpu(w->total.gpu, a, sizeof(a)), ws->name,
+                quantity_format_gpu(ws->reserved - pos > 0 ? ws->reserved - pos : 0, b, sizeof(b)),
+                quantity_format_gpu(ws->reserved, c, sizeof(c)),
+                quantity_format_gpu(avail > 0 ? avail : 0, c, sizeof(c)), t->name);
             /* b and c are printed before c is reused: snprintf evaluates arguments first,
              * so use separate buffers to keep both values */
             char d[32];
@@ -368,8 +365,7 @@ static enum attempt attempt_admit(struct sched *s, uint32_t id, uint32_t held_by
         snprintf(msg, sizeof(msg),
                  "no ready nodes of tenant %s have room for %u replica(s) of %u GPU(s) now "
                  "(%s GPUs free in the tenant)",
-                 t->name, w->replicas, w->gpus,
-                 quantity_format_gpu(t->free_units, a, sizeof(a)));
+                 t->name, w->replicas, w->gpus, quantity_format_gpu(t->free_units, a, sizeof(a)));
     lifecycle_queue_reason(s, id, SCHED_REASON_NO_CAPACITY, msg, now);
     return ATTEMPT_CAPACITY;
 }

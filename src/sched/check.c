@@ -31,21 +31,25 @@ static int slot_check(const struct sched *s, const struct sched_node *n, uint32_
 {
     if (holder != SCHED_NONE) {
         if (holder >= s->n_workloads || !holds(s->workloads[holder].state))
-            return fail(err, len, "node %s GPU %u slot %d is held by a workload that holds "
-                        "nothing", n->name, gi, slot);
+            return fail(err, len,
+                        "node %s GPU %u slot %d is held by a workload that holds "
+                        "nothing",
+                        n->name, gi, slot);
     }
     if (claim != SCHED_NONE) {
         if (claim >= s->n_workloads || s->workloads[claim].state != SCHED_RECLAIMING)
-            return fail(err, len, "node %s GPU %u slot %d is claimed by a workload that is not "
-                        "reclaiming", n->name, gi, slot);
+            return fail(err, len,
+                        "node %s GPU %u slot %d is claimed by a workload that is not "
+                        "reclaiming",
+                        n->name, gi, slot);
     }
     return 0;
 }
 
 /* Verify that workload id holds (or claims) every slot of its placement, on its tenant's
  * nodes, and add its CPU and memory to the per-node sums. */
-static int workload_check(const struct sched *s, uint32_t id, int64_t *cpu, int64_t *mem,
-                          char *err, size_t len)
+static int workload_check(const struct sched *s, uint32_t id, int64_t *cpu, int64_t *mem, char *err,
+                          size_t len)
 {
     const struct sched_workload *w = &s->workloads[id];
     bool claim = w->state == SCHED_RECLAIMING;
@@ -58,8 +62,7 @@ static int workload_check(const struct sched *s, uint32_t id, int64_t *cpu, int6
             return fail(err, len, "workload %s of tenant %s is on node %s of another tenant",
                         w->name, s->tenants[w->tenant].name, n->name);
         if (n->state == SCHED_NODE_DOWN)
-            return fail(err, len, "workload %s holds resources on down node %s", w->name,
-                        n->name);
+            return fail(err, len, "workload %s holds resources on down node %s", w->name, n->name);
         cpu[rp->node] += w->cpu;
         mem[rp->node] += w->memory;
         uint32_t gpus = 0;
@@ -74,8 +77,8 @@ static int workload_check(const struct sched *s, uint32_t id, int64_t *cpu, int6
             uint32_t who;
             if (rp->mig_gpu < 0) {
                 if (g->n_mig)
-                    return fail(err, len, "workload %s holds MIG GPU %u of %s whole", w->name,
-                                i, n->name);
+                    return fail(err, len, "workload %s holds MIG GPU %u of %s whole", w->name, i,
+                                n->name);
                 who = claim ? g->claim : g->holder;
                 gpus++;
             } else {
@@ -89,15 +92,14 @@ static int workload_check(const struct sched *s, uint32_t id, int64_t *cpu, int6
                 gpus++;
             }
             if (who != id)
-                return fail(err, len,
-                            "GPU %u of node %s is given to workload %s but %s it is %s", i,
-                            n->name, w->name, claim ? "the claim on" : "the holder of",
+                return fail(err, len, "GPU %u of node %s is given to workload %s but %s it is %s",
+                            i, n->name, w->name, claim ? "the claim on" : "the holder of",
                             who == SCHED_NONE ? "nobody" : s->workloads[who].name);
         }
         uint32_t want = w->mig >= 0 ? 1 : w->gpus;
         if (gpus != want)
-            return fail(err, len, "workload %s replica %u has %u GPUs or slices, asked %u",
-                        w->name, r, gpus, want);
+            return fail(err, len, "workload %s replica %u has %u GPUs or slices, asked %u", w->name,
+                        r, gpus, want);
     }
     return 0;
 }
@@ -124,8 +126,7 @@ int sched_check(const struct sched *s, char *err, size_t len)
             if (w->state == SCHED_DRAINING)
                 quota_add(&drain[w->workspace], &w->total, +1);
             if (!rc && !w->preemptible && w->borrowed)
-                rc = fail(err, len, "non-preemptible workload %s runs on borrowed GPUs",
-                          w->name);
+                rc = fail(err, len, "non-preemptible workload %s runs on borrowed GPUs", w->name);
         } else if (w->state == SCHED_RECLAIMING) {
             rc = workload_check(s, i, cpu_claim, mem_claim, err, len);
             quota_add(&claimed[w->workspace], &w->total, +1);

@@ -4,8 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct sched_event *event_emit(struct sched *s, enum sched_event_kind k, int64_t now,
-                               uint32_t w)
+struct sched_event *event_emit(struct sched *s, enum sched_event_kind k, int64_t now, uint32_t w)
 {
     struct sched_event *e = &s->spare_event;
     if (s->n_events == s->cap_events) {

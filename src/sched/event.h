@@ -7,7 +7,6 @@
 /* Append an event of kind k about workload w (or SCHED_NONE) made at now, and return it
  * for the caller to fill. Never NULL: when out of memory the event is dropped into a
  * spare and s->oom is set so that sched_schedule reports -ALLOT_ENOMEM. */
-struct sched_event *event_emit(struct sched *s, enum sched_event_kind k, int64_t now,
-                               uint32_t w);
+struct sched_event *event_emit(struct sched *s, enum sched_event_kind k, int64_t now, uint32_t w);
 
 #endif

@@ -11,43 +11,29 @@
 /* Charge of an instance: the larger of its compute and memory shares, in GPU units. Exact
  * because QUANTITY_GPU_UNITS is divisible by 7, 8 and 4. */
 #define MIG_UNITS(c, m, cs, ms)                                                                    \
-    ((c) * QUANTITY_GPU_UNITS / (cs) > (m) * QUANTITY_GPU_UNITS / (ms)                             \
-         ? (c) * QUANTITY_GPU_UNITS / (cs)                                                         \
-         : (m) * QUANTITY_GPU_UNITS / (ms))
+    ((c)*QUANTITY_GPU_UNITS / (cs) > (m)*QUANTITY_GPU_UNITS / (ms)                                 \
+         ? (c)*QUANTITY_GPU_UNITS / (cs)                                                           \
+         : (m)*QUANTITY_GPU_UNITS / (ms))
 
 /* Every profile name any model offers; a profile's name_id indexes this table. */
 static const char *const names[] = {
-    "1g.10gb",
-    "1g.10gb+me",
-    "1g.20gb",
-    "2g.20gb",
-    "3g.40gb",
-    "4g.40gb",
-    "7g.80gb",
-    "1g.18gb",
-    "1g.18gb+me",
-    "1g.35gb",
-    "2g.35gb",
-    "3g.71gb",
-    "4g.71gb",
-    "7g.141gb",
-    "1g.5gb",
-    "1g.5gb+me",
-    "2g.10gb",
-    "3g.20gb",
-    "4g.20gb",
-    "7g.40gb",
-    "1g.6gb",
-    "2g.12gb",
-    "4g.24gb",
+    "1g.10gb",    "1g.10gb+me", "1g.20gb", "2g.20gb", "3g.40gb", "4g.40gb",  "7g.80gb", "1g.18gb",
+    "1g.18gb+me", "1g.35gb",    "2g.35gb", "3g.71gb", "4g.71gb", "7g.141gb", "1g.5gb",  "1g.5gb+me",
+    "2g.10gb",    "3g.20gb",    "4g.20gb", "7g.40gb", "1g.6gb",  "2g.12gb",  "4g.24gb",
 };
 
 #define N(a) (uint8_t)(sizeof(a) / sizeof((a)[0]))
 _Static_assert(N(names) <= MIG_MAX_NAMES, "MIG_MAX_NAMES too small");
 
 /* name_id is spelled out: the tables are constant, and test_mig checks each against names */
-#define P7(name, nid, id, c, m, max, starts) {name, id, c, m, max, starts, MIG_UNITS(c, m, 7, 8), nid}
-#define P4(name, nid, id, c, m, max, starts) {name, id, c, m, max, starts, MIG_UNITS(c, m, 4, 4), nid}
+#define P7(name, nid, id, c, m, max, starts)                                                       \
+    {                                                                                              \
+        name, id, c, m, max, starts, MIG_UNITS(c, m, 7, 8), nid                                    \
+    }
+#define P4(name, nid, id, c, m, max, starts)                                                       \
+    {                                                                                              \
+        name, id, c, m, max, starts, MIG_UNITS(c, m, 4, 4), nid                                    \
+    }
 
 /* starts masks: bit i = memory slice i */
 #define S_0TO6 0x7f
@@ -65,7 +51,7 @@ static const struct mig_profile h100_80[] = {
 static const struct mig_profile h200_141[] = {
     P7("1g.18gb", 7, 19, 1, 1, 7, S_0TO6), P7("1g.18gb+me", 8, 20, 1, 1, 1, S_0TO6),
     P7("1g.35gb", 9, 15, 1, 2, 4, S_EVEN), P7("2g.35gb", 10, 14, 2, 2, 3, S_024),
-    P7("3g.71gb", 11, 9, 3, 4, 2, S_04),    P7("4g.71gb", 12, 5, 4, 4, 1, S_0),
+    P7("3g.71gb", 11, 9, 3, 4, 2, S_04),   P7("4g.71gb", 12, 5, 4, 4, 1, S_0),
     P7("7g.141gb", 13, 0, 7, 8, 1, S_0),
 };
 static const struct mig_profile a100_40[] = {
@@ -184,15 +170,14 @@ int mig_layout_place(enum gpu_model m, struct mig_instance_spec *inst, int n, ch
     }
     for (int i = 0; i < n; i++) {
         if (inst[i].profile < 0 || inst[i].profile >= info->n_profiles) {
-            snprintf(err, len, "MIG profile %d is not offered by %s", inst[i].profile,
-                     info->name);
+            snprintf(err, len, "MIG profile %d is not offered by %s", inst[i].profile, info->name);
             return -ALLOT_ECONFIG;
         }
         const struct mig_profile *p = &info->profiles[inst[i].profile];
         compute += p->compute;
         if (++count[inst[i].profile] > p->max_count) {
-            snprintf(err, len, "more than %d instances of MIG profile %s on one GPU",
-                     p->max_count, p->name);
+            snprintf(err, len, "more than %d instances of MIG profile %s on one GPU", p->max_count,
+                     p->name);
             return -ALLOT_ECONFIG;
         }
         if (compute > info->compute_slices) {

@@ -23,18 +23,18 @@ enum gpu_model {
 #define MIG_MAX_NAMES 32
 
 struct mig_profile {
-    const char *name;   /* "3g.40gb" */
-    uint8_t id;         /* NVML profile id (mig.md) */
-    uint8_t compute;    /* compute slices */
-    uint8_t memory;     /* memory slices: also the placement size */
-    uint8_t max_count;  /* most instances of this profile on one GPU */
-    uint8_t starts;     /* bit i set: may start at memory slice i */
-    int32_t units;      /* charge in QUANTITY_GPU_UNITS: dominant of compute and memory share */
-    uint8_t name_id;    /* index in the global name table (mig_name) */
+    const char *name;  /* "3g.40gb" */
+    uint8_t id;        /* NVML profile id (mig.md) */
+    uint8_t compute;   /* compute slices */
+    uint8_t memory;    /* memory slices: also the placement size */
+    uint8_t max_count; /* most instances of this profile on one GPU */
+    uint8_t starts;    /* bit i set: may start at memory slice i */
+    int32_t units;     /* charge in QUANTITY_GPU_UNITS: dominant of compute and memory share */
+    uint8_t name_id;   /* index in the global name table (mig_name) */
 };
 
 struct gpu_model_info {
-    const char *name;   /* "H100-80GB" */
+    const char *name;       /* "H100-80GB" */
     uint8_t compute_slices; /* 0: the model has no MIG */
     uint8_t memory_slices;
     uint8_t n_profiles;

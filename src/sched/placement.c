@@ -321,8 +321,7 @@ void placement_release(struct sched *s, uint32_t id)
     }
 }
 
-int placement_possible(const struct sched *s, const struct sched_workload *w, char *msg,
-                       size_t len)
+int placement_possible(const struct sched *s, const struct sched_workload *w, char *msg, size_t len)
 {
     const struct sched_tenant *t = &s->tenants[w->tenant];
     uint64_t fits = 0; /* replicas the tenant's nodes could hold at once, when empty */

@@ -7,34 +7,34 @@
 #define SCHED_REASON_TABLE(X)                                                                      \
     X(NONE, "none", 0, "no reason")                                                                \
     /* queued */                                                                                   \
-    X(WORKSPACE_LIMIT, "workspace_limit", 0, "admitting it now would exceed a workspace limit")   \
+    X(WORKSPACE_LIMIT, "workspace_limit", 0, "admitting it now would exceed a workspace limit")    \
     X(RESERVATION_FULL, "reservation_full", 0,                                                     \
-      "non-preemptible work runs only within the reservation, which is in use")                   \
+      "non-preemptible work runs only within the reservation, which is in use")                    \
     X(BORROW_UNAVAILABLE, "borrow_unavailable", 0,                                                 \
       "it needs to borrow more GPUs than are idle and lendable in the tenant")                     \
-    X(NO_CAPACITY, "no_capacity", 0, "quota allows it, but no set of nodes has room for it now")  \
-    X(RECLAIMING, "reclaiming", 0, "borrowed GPUs are being reclaimed for it; they are draining") \
+    X(NO_CAPACITY, "no_capacity", 0, "quota allows it, but no set of nodes has room for it now")   \
+    X(RECLAIMING, "reclaiming", 0, "borrowed GPUs are being reclaimed for it; they are draining")  \
     X(RECLAIM_BLOCKED, "reclaim_blocked", 0,                                                       \
-      "within its reservation, but no borrowed workload can be preempted to make room")           \
+      "within its reservation, but no borrowed workload can be preempted to make room")            \
     X(CAPACITY_DEGRADED, "capacity_degraded", 0,                                                   \
       "the tenant's healthy GPUs are fewer than its reservations")                                 \
     X(STARVATION_GUARD, "starvation_guard", 0,                                                     \
-      "borrowing is paused in the tenant until a workload that has waited too long runs")         \
+      "borrowing is paused in the tenant until a workload that has waited too long runs")          \
     /* rejected */                                                                                 \
-    X(INVALID_REQUEST, "invalid_request", ALLOT_EINVAL, "the request is malformed")               \
-    X(UNKNOWN_WORKSPACE, "unknown_workspace", ALLOT_ENOENT, "no such workspace")                  \
+    X(INVALID_REQUEST, "invalid_request", ALLOT_EINVAL, "the request is malformed")                \
+    X(UNKNOWN_WORKSPACE, "unknown_workspace", ALLOT_ENOENT, "no such workspace")                   \
     X(EXCEEDS_LIMIT, "exceeds_limit", ALLOT_ELIMIT, "the request alone exceeds a workspace limit") \
     X(EXCEEDS_RESERVATION, "exceeds_reservation", ALLOT_EREJECTED,                                 \
       "a non-preemptible workload larger than its workspace's reservation")                        \
-    X(NEVER_FITS, "never_fits", ALLOT_ENOFIT, "no node the tenant owns could ever hold it")       \
+    X(NEVER_FITS, "never_fits", ALLOT_ENOFIT, "no node the tenant owns could ever hold it")        \
     X(MIG_UNSUPPORTED, "mig_unsupported", ALLOT_ENOFIT,                                            \
       "no GPU the tenant owns offers that MIG profile")                                            \
     /* preempted or stopped */                                                                     \
-    X(RECLAIM, "reclaim", 0, "its borrowed GPUs are reclaimed by the reserving workspace")        \
-    X(PRIORITY, "priority", 0, "preempted for a higher-priority workload of its workspace")       \
+    X(RECLAIM, "reclaim", 0, "its borrowed GPUs are reclaimed by the reserving workspace")         \
+    X(PRIORITY, "priority", 0, "preempted for a higher-priority workload of its workspace")        \
     X(NODE_DOWN, "node_down", 0, "its node went down")                                             \
     X(GPU_UNHEALTHY, "gpu_unhealthy", 0, "one of its GPUs became unhealthy")                       \
-    X(LIMIT_REDUCED, "limit_reduced", 0, "its workspace's limit was lowered below its usage")     \
+    X(LIMIT_REDUCED, "limit_reduced", 0, "its workspace's limit was lowered below its usage")      \
     X(CANCELLED, "cancelled", 0, "cancelled by a user")
 
 enum sched_reason {

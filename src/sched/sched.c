@@ -103,16 +103,16 @@ static int name_check(const char *name, const char *what, char *err, size_t len)
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)name[i];
         if (c <= ' ' || c >= 127 || c == '"' || c == '\\') {
-            snprintf(err, len, "%s name '%.*s' has a character that is not allowed", what,
-                     (int)n, name);
+            snprintf(err, len, "%s name '%.*s' has a character that is not allowed", what, (int)n,
+                     name);
             return -ALLOT_EINVAL;
         }
     }
     return 0;
 }
 
-int sched_tenant_add(struct sched *s, const struct sched_tenant_spec *spec, uint32_t *id,
-                     char *err, size_t len)
+int sched_tenant_add(struct sched *s, const struct sched_tenant_spec *spec, uint32_t *id, char *err,
+                     size_t len)
 {
     uint32_t dummy;
     int rc = name_check(spec->name, "tenant", err, len);
@@ -183,9 +183,9 @@ static void tenant_degraded_check(struct sched *s, uint32_t tid, int64_t now)
     if (degraded == t->degraded)
         return;
     t->degraded = degraded;
-    struct sched_event *e = event_emit(
-        s, degraded ? SCHED_EV_RESERVATION_DEGRADED : SCHED_EV_RESERVATION_RESTORED, now,
-        SCHED_NONE);
+    struct sched_event *e =
+        event_emit(s, degraded ? SCHED_EV_RESERVATION_DEGRADED : SCHED_EV_RESERVATION_RESTORED, now,
+                   SCHED_NONE);
     e->tenant = tid;
     e->a = t->healthy_units;
     e->b = t->reserved_units;
@@ -341,9 +341,8 @@ static int workspace_spec_check(const struct sched_workspace_spec *spec, char *e
     const int64_t *v = &spec->limits.gpu;
     for (int r = 0; r < 4; r++) {
         if (v[r] < 0 || (v[r] > QUANTITY_MAX && v[r] != SCHED_UNLIMITED)) {
-            snprintf(err, len, "workspace '%s': limit %s must be between 0 and %lld",
-                     spec->name, quota_resource_name((enum sched_resource)r),
-                     (long long)QUANTITY_MAX);
+            snprintf(err, len, "workspace '%s': limit %s must be between 0 and %lld", spec->name,
+                     quota_resource_name((enum sched_resource)r), (long long)QUANTITY_MAX);
             return -ALLOT_ERANGE;
         }
     }
@@ -353,8 +352,8 @@ static int workspace_spec_check(const struct sched_workspace_spec *spec, char *e
     }
     if (spec->limits.gpu != SCHED_UNLIMITED && spec->reserved > spec->limits.gpu) {
         char r[32], l[32];
-        snprintf(err, len, "workspace '%s': reserved gpu %s is above its gpu limit %s",
-                 spec->name, quantity_format_gpu(spec->reserved, r, sizeof(r)),
+        snprintf(err, len, "workspace '%s': reserved gpu %s is above its gpu limit %s", spec->name,
+                 quantity_format_gpu(spec->reserved, r, sizeof(r)),
                  quantity_format_gpu(spec->limits.gpu, l, sizeof(l)));
         return -ALLOT_ECONFIG;
     }
@@ -469,8 +468,7 @@ int sched_workspace_update(struct sched *s, const struct sched_workspace_spec *s
     struct sched_workspace *ws = &s->workspaces[wid];
     int rc = workspace_spec_check(spec, err, len);
     if (!rc)
-        rc = reservation_check(s, ws->tenant, spec->reserved - ws->reserved, spec->name, err,
-                               len);
+        rc = reservation_check(s, ws->tenant, spec->reserved - ws->reserved, spec->name, err, len);
     if (rc)
         return rc;
     struct sched_tenant *t = &s->tenants[ws->tenant];
@@ -518,8 +516,7 @@ int sched_workspace_update(struct sched *s, const struct sched_workspace_spec *s
 
 /* Stop every running or draining workload that uses node n (or only GPU gpu of it when
  * gpu >= 0) and give up every claim there; both go back to the queue. */
-static void node_evict(struct sched *s, uint32_t node, int gpu, enum sched_reason why,
-                       int64_t now)
+static void node_evict(struct sched *s, uint32_t node, int gpu, enum sched_reason why, int64_t now)
 {
     struct sched_node *n = &s->nodes[node];
     for (uint32_t i = 0; i < n->n_gpus; i++) {
@@ -542,8 +539,7 @@ static void node_evict(struct sched *s, uint32_t node, int gpu, enum sched_reaso
     /* work holding only CPU and memory on the node */
     for (uint32_t i = 0; i < s->n_workloads; i++) {
         struct sched_workload *w = &s->workloads[i];
-        if (w->state != SCHED_RUNNING && w->state != SCHED_DRAINING &&
-            w->state != SCHED_RECLAIMING)
+        if (w->state != SCHED_RUNNING && w->state != SCHED_DRAINING && w->state != SCHED_RECLAIMING)
             continue;
         if (w->gpus || w->mig >= 0)
             continue;
@@ -559,8 +555,7 @@ static void node_evict(struct sched *s, uint32_t node, int gpu, enum sched_reaso
     }
 }
 
-int sched_node_set_state(struct sched *s, uint32_t node, enum sched_node_state state,
-                         int64_t now)
+int sched_node_set_state(struct sched *s, uint32_t node, enum sched_node_state state, int64_t now)
 {
     if (node >= s->n_nodes || (unsigned)state > SCHED_NODE_DOWN)
         return -ALLOT_EINVAL;
@@ -688,8 +683,8 @@ static int workload_request(struct sched *s, struct sched_workload *w,
     }
     w->kind = spec->kind;
     w->priority = spec->has_priority ? spec->priority : s->opt.kind_priority[spec->kind];
-    w->preemptible = spec->preemptible < 0 ? spec->kind != SCHED_KIND_INFERENCE
-                                           : spec->preemptible != 0;
+    w->preemptible =
+        spec->preemptible < 0 ? spec->kind != SCHED_KIND_INFERENCE : spec->preemptible != 0;
     w->gpus = spec->gpus;
     w->mig = (int16_t)spec->mig;
     w->model = (int16_t)spec->model;
@@ -730,8 +725,8 @@ static int64_t mig_charge(const struct sched *s, uint32_t tid, int name_id, int 
     return units;
 }
 
-int sched_submit(struct sched *s, const struct sched_workload_spec *spec, int64_t now,
-                 uint32_t *id, char *err, size_t len)
+int sched_submit(struct sched *s, const struct sched_workload_spec *spec, int64_t now, uint32_t *id,
+                 char *err, size_t len)
 {
     char msg[sizeof(((struct sched_event *)0)->message)];
     uint32_t dummy, wsid = SCHED_NONE;
@@ -748,9 +743,8 @@ int sched_submit(struct sched *s, const struct sched_workload_spec *spec, int64_
     struct sched_workload *w = &s->workloads[wid];
     memset(w, 0, sizeof(*w));
     w->name = arena_strdup(&s->names, spec->name);
-    uint32_t n_replicas = spec->replicas >= 1 && spec->replicas <= SCHED_MAX_REPLICAS
-                              ? spec->replicas
-                              : 1;
+    uint32_t n_replicas =
+        spec->replicas >= 1 && spec->replicas <= SCHED_MAX_REPLICAS ? spec->replicas : 1;
     w->placement = calloc(n_replicas, sizeof(*w->placement));
     if (!w->name || !w->placement || hmap_put(&s->workload_ids, w->name, wid)) {
         free(w->placement);
@@ -919,11 +913,19 @@ int sched_tenant_find(const struct sched *s, const char *name, uint32_t *id)
 static const char *const state_names[] = {"pending",  "reclaiming", "running", "draining",
                                           "finished", "cancelled",  "rejected"};
 static const char *const kind_names[] = {"training", "finetune", "inference", "experiment"};
-static const char *const event_names[] = {
-    "submitted", "queued",    "rejected",  "admitted",
-    "preempting", "stopped",  "finished",  "cancelled",
-    "reservation_degraded",   "reservation_restored",
-    "node_state", "gpu_health", "workspace_updated"};
+static const char *const event_names[] = {"submitted",
+                                          "queued",
+                                          "rejected",
+                                          "admitted",
+                                          "preempting",
+                                          "stopped",
+                                          "finished",
+                                          "cancelled",
+                                          "reservation_degraded",
+                                          "reservation_restored",
+                                          "node_state",
+                                          "gpu_health",
+                                          "workspace_updated"};
 static const char *const node_state_names[] = {"ready", "draining", "down"};
 
 /* Index of name in a table of n names, or -ALLOT_ENOENT. */

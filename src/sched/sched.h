@@ -23,14 +23,19 @@
 
 enum sched_isolation { SCHED_ISOLATION_SHARED, SCHED_ISOLATION_DEDICATED };
 enum sched_node_state { SCHED_NODE_READY, SCHED_NODE_DRAINING, SCHED_NODE_DOWN };
-enum sched_kind { SCHED_KIND_TRAINING, SCHED_KIND_FINETUNE, SCHED_KIND_INFERENCE,
-                  SCHED_KIND_EXPERIMENT, SCHED_KIND_COUNT };
+enum sched_kind {
+    SCHED_KIND_TRAINING,
+    SCHED_KIND_FINETUNE,
+    SCHED_KIND_INFERENCE,
+    SCHED_KIND_EXPERIMENT,
+    SCHED_KIND_COUNT
+};
 
 enum sched_state {
     SCHED_PENDING,    /* queued, waiting for capacity */
     SCHED_RECLAIMING, /* placement chosen; waiting for preempted borrowers to drain */
     SCHED_RUNNING,
-    SCHED_DRAINING,   /* told to stop (preempted or cancelled); still holds its resources */
+    SCHED_DRAINING, /* told to stop (preempted or cancelled); still holds its resources */
     SCHED_FINISHED,
     SCHED_CANCELLED,
     SCHED_REJECTED,
@@ -55,9 +60,9 @@ struct sched_tenant {
     uint32_t n_nodes, cap_nodes;
     uint32_t *workspaces;
     uint32_t n_workspaces, cap_workspaces;
-    int64_t owned_units;   /* GPU units on every owned node, whatever their state */
-    int64_t healthy_units; /* on ready nodes, healthy GPUs */
-    int64_t free_units;    /* of those, neither held nor claimed */
+    int64_t owned_units;    /* GPU units on every owned node, whatever their state */
+    int64_t healthy_units;  /* on ready nodes, healthy GPUs */
+    int64_t free_units;     /* of those, neither held nor claimed */
     int64_t reserved_units; /* sum of its workspaces' reservations */
     bool degraded;          /* healthy_units < reserved_units, last reported */
     bool dirty;             /* something changed since its last scheduling pass */
@@ -78,7 +83,7 @@ struct sched_mig_slot {
 struct sched_gpu {
     enum gpu_model model;
     bool healthy;
-    uint8_t n_mig; /* 0: a whole GPU */
+    uint8_t n_mig;          /* 0: a whole GPU */
     uint32_t holder, claim; /* for a whole GPU */
     struct sched_mig_slot mig[MIG_MAX_INSTANCES];
 };
@@ -93,8 +98,8 @@ struct sched_node {
     uint32_t cluster;
     uint32_t tenant; /* SCHED_NONE: unowned, nothing runs on it */
     enum sched_node_state state;
-    int64_t cpu, memory;              /* capacity */
-    int64_t cpu_used, memory_used;    /* by running and draining workloads */
+    int64_t cpu, memory;                 /* capacity */
+    int64_t cpu_used, memory_used;       /* by running and draining workloads */
     int64_t cpu_claimed, memory_claimed; /* by reclaiming workloads */
     uint32_t n_gpus;
     struct sched_gpu *gpus;
@@ -134,9 +139,9 @@ struct sched_workload {
     enum sched_kind kind;
     int32_t priority;
     bool preemptible;
-    uint32_t gpus;    /* whole GPUs per replica */
-    int16_t mig;      /* MIG profile name id per replica, or -1 */
-    int16_t model;    /* required GPU model, or -1 */
+    uint32_t gpus; /* whole GPUs per replica */
+    int16_t mig;   /* MIG profile name id per replica, or -1 */
+    int16_t model; /* required GPU model, or -1 */
     uint32_t replicas;
     int64_t cpu, memory, storage; /* per replica */
     int64_t grace_ms;
@@ -144,15 +149,15 @@ struct sched_workload {
     struct sched_resources total; /* all replicas */
 
     enum sched_state state;
-    bool borrowed;       /* admitted (at least partly) above its workspace's reservation */
-    bool victim_mark;    /* scratch: counted as free in a placement search */
-    bool starving;       /* holds back borrowing in its tenant (docs/policy.md) */
+    bool borrowed;            /* admitted (at least partly) above its workspace's reservation */
+    bool victim_mark;         /* scratch: counted as free in a placement search */
+    bool starving;            /* holds back borrowing in its tenant (docs/policy.md) */
     enum sched_reason reason; /* queue reason last reported, or why it is draining */
-    uint64_t seq;        /* submission order; kept when requeued */
+    uint64_t seq;             /* submission order; kept when requeued */
     int64_t submit_ms, queued_ms, start_ms, deadline_ms;
-    uint32_t reclaim_for;  /* draining for this claimant, or SCHED_NONE */
-    uint32_t waiting_on;   /* reclaiming: victims still draining */
-    uint32_t qprev, qnext; /* links in its workspace's queue */
+    uint32_t reclaim_for;            /* draining for this claimant, or SCHED_NONE */
+    uint32_t waiting_on;             /* reclaiming: victims still draining */
+    uint32_t qprev, qnext;           /* links in its workspace's queue */
     struct sched_replica *placement; /* replicas entries */
 };
 
@@ -176,17 +181,17 @@ enum sched_event_kind {
 /* One decision or change, in the order the engine made them. */
 struct sched_event {
     enum sched_event_kind kind;
-    int64_t t;               /* the `now` it was made at */
-    uint32_t workload;       /* or SCHED_NONE */
-    uint32_t tenant;         /* for reservation events; else the workload's tenant */
+    int64_t t;         /* the `now` it was made at */
+    uint32_t workload; /* or SCHED_NONE */
+    uint32_t tenant;   /* for reservation events; else the workload's tenant */
     enum sched_reason reason;
-    uint32_t other;          /* preempting: the workload it makes room for */
-    int64_t deadline;        /* preempting: when the grace period ends */
-    bool borrowed;           /* admitted */
-    int64_t a, b;            /* reservation events: healthy and reserved GPU units */
-    uint32_t node, gpu;      /* node_state, gpu_health (SCHED_NONE otherwise) */
-    uint32_t workspace;      /* workspace_updated */
-    char message[200];       /* a human sentence */
+    uint32_t other;     /* preempting: the workload it makes room for */
+    int64_t deadline;   /* preempting: when the grace period ends */
+    bool borrowed;      /* admitted */
+    int64_t a, b;       /* reservation events: healthy and reserved GPU units */
+    uint32_t node, gpu; /* node_state, gpu_health (SCHED_NONE otherwise) */
+    uint32_t workspace; /* workspace_updated */
+    char message[200];  /* a human sentence */
 };
 
 struct sched_options {
@@ -215,7 +220,7 @@ struct sched {
     int64_t last_now;
     uint32_t *scratch; /* victim candidate lists */
     uint32_t cap_scratch;
-    bool oom;          /* an allocation failed since the last sched_schedule */
+    bool oom;                       /* an allocation failed since the last sched_schedule */
     struct sched_event spare_event; /* where events go when the list cannot grow */
     uint32_t n_marked; /* workloads with victim_mark set (placement treats them as gone) */
 };
@@ -233,11 +238,11 @@ struct sched_cluster_spec {
 };
 
 struct sched_workspace_spec {
-    const char *name; /* "tenant/workspace" */
+    const char *name;              /* "tenant/workspace" */
     struct sched_resources limits; /* SCHED_UNLIMITED for none */
     int64_t reserved;              /* GPU units */
     bool lend;
-    uint32_t weight;               /* >= 1 */
+    uint32_t weight; /* >= 1 */
 };
 
 struct sched_gpu_spec {
@@ -265,13 +270,13 @@ struct sched_workload_spec {
     enum sched_kind kind;
     bool has_priority;
     int32_t priority;
-    uint32_t gpus;        /* whole GPUs per replica; 0 with mig < 0: CPU only */
-    int mig;              /* MIG profile name id, or -1 */
-    int model;            /* enum gpu_model or -1 */
-    uint32_t replicas;    /* >= 1 */
+    uint32_t gpus;     /* whole GPUs per replica; 0 with mig < 0: CPU only */
+    int mig;           /* MIG profile name id, or -1 */
+    int model;         /* enum gpu_model or -1 */
+    uint32_t replicas; /* >= 1 */
     int64_t cpu, memory, storage;
-    int preemptible;      /* 1, 0, or -1 for the kind's default */
-    int64_t grace_ms;     /* -1: default */
+    int preemptible;  /* 1, 0, or -1 for the kind's default */
+    int64_t grace_ms; /* -1: default */
 };
 
 /* Options with their defaults. */
@@ -284,8 +289,8 @@ void sched_free(struct sched *s);
 
 /* Configuration. Each returns 0 and the new object's id through *id (may be NULL), or a
  * negative error with a sentence in err naming the field; nothing is changed on error. */
-int sched_tenant_add(struct sched *s, const struct sched_tenant_spec *spec, uint32_t *id,
-                     char *err, size_t len);
+int sched_tenant_add(struct sched *s, const struct sched_tenant_spec *spec, uint32_t *id, char *err,
+                     size_t len);
 int sched_cluster_add(struct sched *s, const struct sched_cluster_spec *spec, uint32_t *id,
                       char *err, size_t len);
 int sched_node_add(struct sched *s, const struct sched_node_spec *spec, uint32_t *id, char *err,
@@ -298,8 +303,7 @@ int sched_workspace_add(struct sched *s, const struct sched_workspace_spec *spec
 int sched_workspace_update(struct sched *s, const struct sched_workspace_spec *spec, int64_t now,
                            char *err, size_t len);
 /* Node state: down stops its workloads and requeues them; draining takes no new work. */
-int sched_node_set_state(struct sched *s, uint32_t node, enum sched_node_state state,
-                         int64_t now);
+int sched_node_set_state(struct sched *s, uint32_t node, enum sched_node_state state, int64_t now);
 /* GPU health: an unhealthy GPU's workloads are stopped and requeued. */
 int sched_gpu_set_health(struct sched *s, uint32_t node, uint32_t gpu, bool healthy, int64_t now);
 
@@ -307,8 +311,8 @@ int sched_gpu_set_health(struct sched *s, uint32_t node, uint32_t gpu, bool heal
  * rejected and the return is the negative reason's error (-ALLOT_EREJECTED, -ALLOT_ELIMIT,
  * -ALLOT_ENOFIT, -ALLOT_ENOENT for an unknown workspace, -ALLOT_EINVAL); a duplicate name
  * is -ALLOT_EEXIST and creates nothing. *id is set whenever the workload was created. */
-int sched_submit(struct sched *s, const struct sched_workload_spec *spec, int64_t now,
-                 uint32_t *id, char *err, size_t len);
+int sched_submit(struct sched *s, const struct sched_workload_spec *spec, int64_t now, uint32_t *id,
+                 char *err, size_t len);
 /* Cancel: pending work is dropped at once; running work drains (its grace period) and is
  * cancelled when sched_stopped reports its exit. RET 0, -ALLOT_ESTATE if already over. */
 int sched_cancel(struct sched *s, uint32_t id, int64_t now);

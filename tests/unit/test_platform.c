@@ -230,8 +230,7 @@ static void test_extra_keys(void **state)
     assert_int_equal(s->n_tenants, 1);
     sched_free(s);
     s = NULL;
-    assert_int_equal(platform_build(&doc, "mem.yaml", NULL, &s, err, sizeof(err)),
-                     -ALLOT_ECONFIG);
+    assert_int_equal(platform_build(&doc, "mem.yaml", NULL, &s, err, sizeof(err)), -ALLOT_ECONFIG);
     assert_null(s);
     assert_non_null(strstr(err, "mem.yaml:2: timeline: unknown key"));
     yaml_document_delete(&doc);
@@ -313,8 +312,9 @@ static const struct bad_case bad_cases[] = {
      "      - name: prod\n"
      "        reserved: {gpu: -1}\n",
      -ALLOT_ECONFIG, "p.yaml:5: tenants[0].workspaces[0].reserved.gpu: '-1' is negative"},
-    {"gpu amount not exact", "tenants:\n  - name: a\n    workspaces: [{name: w, limits: {gpu: 1/11}}]\n",
-     -ALLOT_ECONFIG, "p.yaml:3: tenants[0].workspaces[0].limits.gpu: '1/11' is out of range"},
+    {"gpu amount not exact",
+     "tenants:\n  - name: a\n    workspaces: [{name: w, limits: {gpu: 1/11}}]\n", -ALLOT_ECONFIG,
+     "p.yaml:3: tenants[0].workspaces[0].limits.gpu: '1/11' is out of range"},
     {"bad boolean",
      "tenants:\n  - name: acme\n    workspaces:\n      - name: prod\n        lend: yes\n",
      -ALLOT_ECONFIG,
@@ -360,8 +360,9 @@ static const struct bad_case bad_cases[] = {
     {"unknown GPU model",
      "tenants: [{name: acme}]\n" BASE_CLUSTER "nodes:\n"
      "  - {name: n1, cluster: c1, cpu: 8, memory: 64Gi, gpus: [{model: H100}]}\n",
-     -ALLOT_ECONFIG, "p.yaml:5: nodes[0].gpus[0].model: unknown value 'H100' (expected one of: "
-                     "H100-80GB"},
+     -ALLOT_ECONFIG,
+     "p.yaml:5: nodes[0].gpus[0].model: unknown value 'H100' (expected one of: "
+     "H100-80GB"},
     {"too many GPUs on a node",
      "tenants: [{name: acme}]\n" BASE_CLUSTER "nodes:\n"
      "  - name: n1\n"
@@ -395,11 +396,12 @@ static const struct bad_case bad_cases[] = {
      "    tenant: beta\n"
      "    cpu: 8\n"
      "    memory: 64Gi\n",
-     -ALLOT_ECONFIG, "p.yaml:6: nodes[0]: node 'n1' is in cluster 'c1', dedicated to tenant "
-                     "'acme', but belongs to tenant beta"},
+     -ALLOT_ECONFIG,
+     "p.yaml:6: nodes[0]: node 'n1' is in cluster 'c1', dedicated to tenant "
+     "'acme', but belongs to tenant beta"},
     {"cluster dedicated to an unknown tenant",
-     "tenants: [{name: acme}]\nclusters:\n  - name: c1\n    dedicated_to: beta\n",
-     -ALLOT_ENOENT, "p.yaml:4: clusters[0].dedicated_to: cluster 'c1' is dedicated to unknown"},
+     "tenants: [{name: acme}]\nclusters:\n  - name: c1\n    dedicated_to: beta\n", -ALLOT_ENOENT,
+     "p.yaml:4: clusters[0].dedicated_to: cluster 'c1' is dedicated to unknown"},
     {"reservations beyond owned GPUs",
      "tenants:\n"
      "  - name: acme\n"
@@ -434,11 +436,11 @@ static const struct bad_case bad_cases[] = {
      "    cluster: c1\n"
      "    memory: 64Gi\n",
      -ALLOT_ECONFIG, "p.yaml:5: nodes[0].cpu: required, but not given"},
-    {"empty document", "# nothing here\n", -ALLOT_ECONFIG, "p.yaml:1: document: empty; expected a map"},
+    {"empty document", "# nothing here\n", -ALLOT_ECONFIG,
+     "p.yaml:1: document: empty; expected a map"},
     {"two documents", "tenants: []\n---\ntenants: []\n", -ALLOT_ECONFIG,
      "p.yaml:2: document: only one YAML document is allowed"},
-    {"too deep",
-     "tenants: [[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]\n", -ALLOT_ECONFIG,
+    {"too deep", "tenants: [[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]\n", -ALLOT_ECONFIG,
      "p.yaml:1: document: nested deeper than 16 levels"},
     {"NUL in a name", "tenants:\n  - name: \"ac\\0me\"\n", -ALLOT_ECONFIG,
      "p.yaml:2: tenants[0].name: contains a NUL character"},

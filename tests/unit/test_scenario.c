@@ -140,17 +140,17 @@ static void test_full(void **state)
 {
     static const char text[] =
         PLATFORM "timeline:\n"
-                 "  - at: 5m\n"                                              /* 10 */
+                 "  - at: 5m\n" /* 10 */
                  "    finish: late\n"
-                 "  - at: 1m\n"                                              /* 12 */
+                 "  - at: 1m\n" /* 12 */
                  "    submit: {name: a, workspace: acme/prod, mig: 3g.40gb, model: H100-80GB,\n"
                  "             replicas: 2, cpu: 500m, memory: 8Gi, storage: 1Ti,\n"
                  "             preemptible: false, grace: 45s, drain: 10s, priority: -7}\n"
-                 "  - at: 1m\n"                                              /* 16 */
+                 "  - at: 1m\n" /* 16 */
                  "    node: {name: n1, state: draining}\n"
-                 "  - at: 0s\n"                                              /* 18 */
+                 "  - at: 0s\n" /* 18 */
                  "    gpu: {node: n1, index: 7, healthy: false}\n"
-                 "  - at: 1m\n"                                              /* 20 */
+                 "  - at: 1m\n" /* 20 */
                  "    workspace:\n"
                  "      name: acme/prod\n"
                  "      limits: {gpu: 6, cpu: none}\n"
@@ -288,7 +288,8 @@ static const struct bad_case bad_cases[] = {
      PLATFORM "timeline:\n  - at: 0s\n    submit: {name: x, workspace: acme/prod, count: 0}\n",
      -ALLOT_ECONFIG, "s.yaml:11: timeline[0].submit.count: '0' is out of range (1 to 100000)"},
     {"too many replicas",
-     PLATFORM "timeline:\n  - at: 0s\n    submit: {name: x, workspace: acme/prod, replicas: 5000}\n",
+     PLATFORM
+     "timeline:\n  - at: 0s\n    submit: {name: x, workspace: acme/prod, replicas: 5000}\n",
      -ALLOT_ECONFIG, "s.yaml:11: timeline[0].submit.replicas: '5000' is out of range (1 to 4096)"},
     {"missing at", PLATFORM "timeline:\n  - cancel: x\n", -ALLOT_ECONFIG,
      "s.yaml:10: timeline[0].at: required, but not given"},

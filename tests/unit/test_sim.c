@@ -47,10 +47,20 @@ static void need(json_t *o, const char *f, json_type t, int line)
     }
 }
 
-static const char *const known_events[] = {
-    "submitted", "queued", "rejected", "admitted", "preempting", "stopped", "finished",
-    "cancelled", "reservation_degraded", "reservation_restored", "node_state", "gpu_health",
-    "workspace_updated", "summary"};
+static const char *const known_events[] = {"submitted",
+                                           "queued",
+                                           "rejected",
+                                           "admitted",
+                                           "preempting",
+                                           "stopped",
+                                           "finished",
+                                           "cancelled",
+                                           "reservation_degraded",
+                                           "reservation_restored",
+                                           "node_state",
+                                           "gpu_health",
+                                           "workspace_updated",
+                                           "summary"};
 
 static void test_json_schema(void **state)
 {

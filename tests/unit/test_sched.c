@@ -1,0 +1,400 @@
+/* Unit tests of the allocation engine through its API: configuration rules, placement
+ * (best fit, MIG, gangs), reclaim, faults, and that sched_check catches corruption. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "common/error.h"
+#include "common/quantity.h"
+#include "sched/sched.h"
+
+#define G QUANTITY_GPU_UNITS
+#define MIN 60000
+
+static char err[256];
+
+/* A tenant "t" with workspaces a (reserved ra, lend) and b (reserved rb), on `nodes` nodes
+ * of 8 whole H100s each (n0, n1, ...). */
+static struct sched *platform(int nodes, int64_t ra, bool lend_a, int64_t rb)
+{
+    struct sched *s;
+    assert_int_equal(sched_new(NULL, &s), 0);
+    struct sched_tenant_spec t = {.name = "t"};
+    assert_int_equal(sched_tenant_add(s, &t, NULL, err, sizeof(err)), 0);
+    struct sched_cluster_spec c = {.name = "c"};
+    assert_int_equal(sched_cluster_add(s, &c, NULL, err, sizeof(err)), 0);
+    struct sched_gpu_spec gpus[8];
+    for (int i = 0; i < 8; i++)
+        gpus[i] = (struct sched_gpu_spec){.model = GPU_MODEL_H100_80GB, .healthy = true};
+    for (int i = 0; i < nodes; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "n%d", i);
+        struct sched_node_spec n = {.name = name,
+                                    .cluster = "c",
+                                    .tenant = "t",
+                                    .cpu = 64000,
+                                    .memory = 1LL << 40,
+                                    .n_gpus = 8,
+                                    .gpus = gpus};
+        assert_int_equal(sched_node_add(s, &n, NULL, err, sizeof(err)), 0);
+    }
+    struct sched_resources none = {SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED,
+                                   SCHED_UNLIMITED};
+    struct sched_workspace_spec a = {
+        .name = "t/a", .limits = none, .reserved = ra, .lend = lend_a, .weight = 1};
+    struct sched_workspace_spec b = {
+        .name = "t/b", .limits = none, .reserved = rb, .lend = true, .weight = 1};
+    assert_int_equal(sched_workspace_add(s, &a, NULL, err, sizeof(err)), 0);
+    assert_int_equal(sched_workspace_add(s, &b, NULL, err, sizeof(err)), 0);
+    return s;
+}
+
+static uint32_t submit(struct sched *s, const char *name, const char *ws, uint32_t gpus,
+                       uint32_t replicas, int64_t now)
+{
+    struct sched_workload_spec w = {.name = name,
+                                    .workspace = ws,
+                                    .gpus = gpus,
+                                    .mig = -1,
+                                    .model = -1,
+                                    .replicas = replicas,
+                                    .preemptible = -1,
+                                    .grace_ms = -1};
+    uint32_t id = SCHED_NONE;
+    int rc = sched_submit(s, &w, now, &id, err, sizeof(err));
+    assert_int_equal(rc, 0);
+    return id;
+}
+
+static void schedule_ok(struct sched *s, int64_t now)
+{
+    assert_int_equal(sched_schedule(s, now), 0);
+    assert_int_equal(sched_check(s, err, sizeof(err)), 0);
+}
+
+static int count_events(struct sched *s, enum sched_event_kind k)
+{
+    uint32_t n;
+    const struct sched_event *ev = sched_events(s, &n);
+    int c = 0;
+    for (uint32_t i = 0; i < n; i++)
+        c += ev[i].kind == k;
+    return c;
+}
+
+static void test_best_fit_keeps_whole_nodes_free(void **state)
+{
+    struct sched *s = platform(2, 0, true, 0);
+    uint32_t a = submit(s, "a", "t/a", 3, 1, 0);
+    schedule_ok(s, 0);
+    uint32_t b = submit(s, "b", "t/a", 2, 1, 0);
+    schedule_ok(s, 0);
+    /* b goes next to a, leaving the other node whole for an 8-GPU job */
+    assert_int_equal(s->workloads[a].placement[0].node, s->workloads[b].placement[0].node);
+    uint32_t c = submit(s, "c", "t/a", 8, 1, 0);
+    schedule_ok(s, 0);
+    assert_int_equal(s->workloads[c].state, SCHED_RUNNING);
+    assert_int_not_equal(s->workloads[c].placement[0].node, s->workloads[a].placement[0].node);
+    sched_free(s);
+}
+
+static void test_gang_all_or_nothing(void **state)
+{
+    struct sched *s = platform(2, 0, true, 0);
+    uint32_t one = submit(s, "one", "t/a", 2, 1, 0);
+    schedule_ok(s, 0);
+    /* 14 GPUs are free, enough in all, but only one node has 7 */
+    uint32_t gang = submit(s, "gang", "t/b", 7, 2, 0);
+    schedule_ok(s, 0);
+    assert_int_equal(s->workloads[gang].state, SCHED_PENDING);
+    assert_int_equal(s->workloads[gang].reason, SCHED_REASON_NO_CAPACITY);
+    /* nothing of the gang is held */
+    assert_int_equal(s->tenants[0].free_units, 14 * G);
+    assert_int_equal(s->nodes[0].free_whole + s->nodes[1].free_whole, 14);
+    assert_int_equal(sched_finish(s, one, MIN), 0);
+    schedule_ok(s, MIN);
+    assert_int_equal(s->workloads[gang].state, SCHED_RUNNING);
+    assert_int_not_equal(s->workloads[gang].placement[0].node,
+                         s->workloads[gang].placement[1].node);
+    sched_free(s);
+}
+
+static void test_reclaim_takes_only_the_need(void **state)
+{
+    struct sched *s = platform(1, 4 * G, true, 0);
+    uint32_t b[8];
+    for (int i = 0; i < 8; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "b%d", i);
+        b[i] = submit(s, name, "t/b", 1, 1, i * 1000);
+        schedule_ok(s, i * 1000);
+    }
+    sched_events_clear(s);
+    uint32_t a = submit(s, "a", "t/a", 3, 1, MIN);
+    schedule_ok(s, MIN);
+    assert_int_equal(count_events(s, SCHED_EV_PREEMPTING), 3);
+    assert_int_equal(s->workloads[a].state, SCHED_RECLAIMING);
+    /* the most recently started borrowers go first */
+    for (int i = 0; i < 8; i++)
+        assert_int_equal(s->workloads[b[i]].state, i >= 5 ? SCHED_DRAINING : SCHED_RUNNING);
+    /* the claimed GPUs are not given to anyone else while the victims drain */
+    uint32_t other = submit(s, "other", "t/b", 1, 1, MIN + 1);
+    schedule_ok(s, MIN + 1);
+    assert_int_equal(s->workloads[other].state, SCHED_PENDING);
+    for (int i = 5; i < 8; i++)
+        assert_int_equal(sched_stopped(s, b[i], MIN + 30000), 0);
+    assert_int_equal(s->workloads[a].state, SCHED_RUNNING);
+    assert_false(s->workloads[a].borrowed);
+    schedule_ok(s, MIN + 30000);
+    /* the preempted borrowers wait again, in their original order */
+    assert_int_equal(s->workloads[b[5]].state, SCHED_PENDING);
+    assert_int_equal(s->workspaces[1].queue_head, b[5]);
+    sched_free(s);
+}
+
+static void test_lend_false_protects_idle_reservation(void **state)
+{
+    struct sched *s = platform(1, 4 * G, false, 0);
+    uint32_t x = submit(s, "x", "t/b", 5, 1, 0);
+    schedule_ok(s, 0);
+    assert_int_equal(s->workloads[x].state, SCHED_PENDING);
+    assert_int_equal(s->workloads[x].reason, SCHED_REASON_BORROW_UNAVAILABLE);
+    uint32_t y = submit(s, "y", "t/b", 4, 1, 0);
+    schedule_ok(s, 0);
+    assert_int_equal(s->workloads[y].state, SCHED_RUNNING);
+    sched_free(s);
+}
+
+static void test_reservation_beyond_owned_refused(void **state)
+{
+    struct sched *s = platform(1, 4 * G, true, 4 * G);
+    struct sched_resources none = {SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED,
+                                   SCHED_UNLIMITED};
+    struct sched_workspace_spec w = {
+        .name = "t/a", .limits = none, .reserved = 5 * G, .lend = true, .weight = 1};
+    assert_int_equal(sched_workspace_update(s, &w, 0, err, sizeof(err)), -ALLOT_ERESERVATION);
+    assert_non_null(strstr(err, "owns only 8"));
+    assert_int_equal(s->workspaces[0].reserved, 4 * G); /* unchanged */
+    assert_int_equal(s->tenants[0].reserved_units, 8 * G);
+    w.reserved = 3 * G;
+    assert_int_equal(sched_workspace_update(s, &w, 0, err, sizeof(err)), 0);
+    assert_int_equal(s->tenants[0].reserved_units, 7 * G);
+    sched_free(s);
+}
+
+static void test_node_down_requeues_in_order(void **state)
+{
+    struct sched *s = platform(2, 0, true, 0);
+    uint32_t a = submit(s, "a", "t/a", 8, 1, 0);
+    uint32_t b = submit(s, "b", "t/a", 4, 1, 0);
+    schedule_ok(s, 0);
+    uint32_t node = s->workloads[a].placement[0].node;
+    assert_int_not_equal(node, s->workloads[b].placement[0].node);
+    sched_events_clear(s);
+    assert_int_equal(sched_node_set_state(s, node, SCHED_NODE_DOWN, MIN), 0);
+    assert_int_equal(s->workloads[a].state, SCHED_PENDING);
+    assert_int_equal(count_events(s, SCHED_EV_STOPPED), 1);
+    schedule_ok(s, MIN);
+    /* 4 GPUs are left on the other node: a (8) waits */
+    assert_int_equal(s->workloads[a].state, SCHED_PENDING);
+    assert_int_equal(s->workloads[b].state, SCHED_RUNNING);
+    assert_int_equal(sched_node_set_state(s, node, SCHED_NODE_READY, 2 * MIN), 0);
+    schedule_ok(s, 2 * MIN);
+    assert_int_equal(s->workloads[a].state, SCHED_RUNNING);
+    sched_free(s);
+}
+
+static void test_degraded_reported(void **state)
+{
+    struct sched *s = platform(2, 8 * G, true, 4 * G);
+    sched_events_clear(s);
+    assert_int_equal(sched_node_set_state(s, 1, SCHED_NODE_DOWN, 0), 0);
+    assert_int_equal(count_events(s, SCHED_EV_RESERVATION_DEGRADED), 1);
+    assert_int_equal(sched_gpu_set_health(s, 0, 3, false, 1), 0);
+    assert_int_equal(count_events(s, SCHED_EV_RESERVATION_DEGRADED), 1); /* once */
+    assert_int_equal(sched_node_set_state(s, 1, SCHED_NODE_READY, 2), 0);
+    assert_int_equal(count_events(s, SCHED_EV_RESERVATION_RESTORED), 1);
+    assert_int_equal(sched_check(s, err, sizeof(err)), 0);
+    sched_free(s);
+}
+
+static void test_check_catches_double_allocation(void **state)
+{
+    struct sched *s = platform(1, 0, true, 0);
+    uint32_t a = submit(s, "a", "t/a", 1, 1, 0);
+    uint32_t b = submit(s, "b", "t/a", 1, 1, 0);
+    schedule_ok(s, 0);
+    /* corrupt: give b's GPU to a as well */
+    s->workloads[b].placement[0].gpu_mask = s->workloads[a].placement[0].gpu_mask;
+    assert_int_equal(sched_check(s, err, sizeof(err)), -ALLOT_ECHECK);
+    assert_non_null(strstr(err, "given to workload"));
+    sched_free(s);
+}
+
+static void test_check_catches_foreign_tenant(void **state)
+{
+    struct sched *s = platform(1, 0, true, 0);
+    uint32_t a = submit(s, "a", "t/a", 1, 1, 0);
+    schedule_ok(s, 0);
+    s->nodes[0].tenant = SCHED_NONE; /* as if the node had been given away */
+    assert_int_equal(sched_check(s, err, sizeof(err)), -ALLOT_ECHECK);
+    assert_non_null(strstr(err, "another tenant"));
+    (void)a;
+    sched_free(s);
+}
+
+static void test_submit_rejections(void **state)
+{
+    struct sched *s = platform(1, 2 * G, true, 0);
+    struct sched_workload_spec w = {.name = "big",
+                                    .workspace = "t/a",
+                                    .gpus = 9,
+                                    .mig = -1,
+                                    .model = -1,
+                                    .replicas = 1,
+                                    .preemptible = -1,
+                                    .grace_ms = -1};
+    uint32_t id;
+    assert_int_equal(sched_submit(s, &w, 0, &id, err, sizeof(err)), -ALLOT_ENOFIT);
+    assert_int_equal(s->workloads[id].state, SCHED_REJECTED);
+    assert_int_equal(s->workloads[id].reason, SCHED_REASON_NEVER_FITS);
+    w.name = "serve";
+    w.gpus = 4;
+    w.kind = SCHED_KIND_INFERENCE; /* non-preemptible, above the 2 reserved */
+    assert_int_equal(sched_submit(s, &w, 0, &id, err, sizeof(err)), -ALLOT_EREJECTED);
+    assert_int_equal(s->workloads[id].reason, SCHED_REASON_EXCEEDS_RESERVATION);
+    w.name = "lost";
+    w.workspace = "t/zzz";
+    assert_int_equal(sched_submit(s, &w, 0, &id, err, sizeof(err)), -ALLOT_ENOENT);
+    w.name = "lost"; /* names stay taken, even by rejected workloads */
+    assert_int_equal(sched_submit(s, &w, 0, &id, err, sizeof(err)), -ALLOT_EEXIST);
+    w.name = "mig";
+    w.workspace = "t/a";
+    w.gpus = 0;
+    w.kind = SCHED_KIND_TRAINING;
+    w.mig = mig_name_id("3g.40gb");
+    assert_int_equal(sched_submit(s, &w, 0, &id, err, sizeof(err)), -ALLOT_ENOFIT);
+    assert_int_equal(s->workloads[id].reason, SCHED_REASON_MIG_UNSUPPORTED);
+    sched_free(s);
+}
+
+static void test_mig_charging(void **state)
+{
+    struct sched *s;
+    assert_int_equal(sched_new(NULL, &s), 0);
+    struct sched_tenant_spec t = {.name = "t"};
+    struct sched_cluster_spec c = {.name = "c"};
+    assert_int_equal(sched_tenant_add(s, &t, NULL, err, sizeof(err)), 0);
+    assert_int_equal(sched_cluster_add(s, &c, NULL, err, sizeof(err)), 0);
+    const struct gpu_model_info *h100 = mig_model(GPU_MODEL_H100_80GB);
+    int p3g = -1;
+    for (int i = 0; i < h100->n_profiles; i++)
+        if (strcmp(h100->profiles[i].name, "3g.40gb") == 0)
+            p3g = i;
+    struct sched_gpu_spec g = {.model = GPU_MODEL_H100_80GB,
+                               .healthy = true,
+                               .n_mig = 2,
+                               .mig = {{(int8_t)p3g, 0}, {(int8_t)p3g, 4}}};
+    struct sched_node_spec n = {.name = "n",
+                                .cluster = "c",
+                                .tenant = "t",
+                                .cpu = 8000,
+                                .memory = 1LL << 36,
+                                .n_gpus = 1,
+                                .gpus = &g};
+    assert_int_equal(sched_node_add(s, &n, NULL, err, sizeof(err)), 0);
+    struct sched_resources none = {SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED,
+                                   SCHED_UNLIMITED};
+    struct sched_workspace_spec ws = {
+        .name = "t/a", .limits = none, .reserved = G, .lend = true, .weight = 1};
+    assert_int_equal(sched_workspace_add(s, &ws, NULL, err, sizeof(err)), 0);
+    struct sched_workload_spec w = {.workspace = "t/a",
+                                    .mig = mig_name_id("3g.40gb"),
+                                    .model = -1,
+                                    .replicas = 1,
+                                    .preemptible = -1,
+                                    .grace_ms = -1};
+    uint32_t ids[3];
+    const char *names[] = {"m1", "m2", "m3"};
+    for (int i = 0; i < 3; i++) {
+        w.name = names[i];
+        assert_int_equal(sched_submit(s, &w, 0, &ids[i], err, sizeof(err)), 0);
+    }
+    schedule_ok(s, 0);
+    assert_int_equal(s->workloads[ids[0]].units_per_replica, G / 2);
+    assert_int_equal(s->workloads[ids[0]].state, SCHED_RUNNING);
+    assert_int_equal(s->workloads[ids[1]].state, SCHED_RUNNING);
+    assert_false(s->workloads[ids[1]].borrowed); /* 2 x 1/2 within a 1-GPU reservation */
+    assert_int_equal(s->workloads[ids[2]].state, SCHED_PENDING);
+    assert_int_not_equal(s->workloads[ids[0]].placement[0].mig_slot,
+                         s->workloads[ids[1]].placement[0].mig_slot);
+    sched_free(s);
+}
+
+static void test_dedicated_cluster_rules(void **state)
+{
+    struct sched *s;
+    assert_int_equal(sched_new(NULL, &s), 0);
+    struct sched_tenant_spec d = {.name = "d", .isolation = SCHED_ISOLATION_DEDICATED};
+    struct sched_tenant_spec o = {.name = "o"};
+    assert_int_equal(sched_tenant_add(s, &d, NULL, err, sizeof(err)), 0);
+    assert_int_equal(sched_tenant_add(s, &o, NULL, err, sizeof(err)), 0);
+    struct sched_cluster_spec shared = {.name = "shared"};
+    struct sched_cluster_spec own = {.name = "own", .dedicated_to = "d"};
+    assert_int_equal(sched_cluster_add(s, &shared, NULL, err, sizeof(err)), 0);
+    assert_int_equal(sched_cluster_add(s, &own, NULL, err, sizeof(err)), 0);
+    struct sched_node_spec n = {
+        .name = "x", .cluster = "shared", .tenant = "d", .cpu = 1000, .memory = 1 << 30};
+    assert_int_equal(sched_node_add(s, &n, NULL, err, sizeof(err)), -ALLOT_ECONFIG);
+    assert_non_null(strstr(err, "dedicated"));
+    n.cluster = "own";
+    n.tenant = "o";
+    assert_int_equal(sched_node_add(s, &n, NULL, err, sizeof(err)), -ALLOT_ECONFIG);
+    n.tenant = "d";
+    assert_int_equal(sched_node_add(s, &n, NULL, err, sizeof(err)), 0);
+    assert_int_equal(s->n_nodes, 1);
+    sched_free(s);
+}
+
+static void test_limit_reduced_drains_newest(void **state)
+{
+    struct sched *s = platform(1, 0, true, 0);
+    uint32_t a = submit(s, "a", "t/a", 2, 1, 0);
+    schedule_ok(s, 0);
+    uint32_t b = submit(s, "b", "t/a", 2, 1, MIN);
+    schedule_ok(s, MIN);
+    struct sched_resources lim = {3 * G, SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED};
+    struct sched_workspace_spec w = {
+        .name = "t/a", .limits = lim, .reserved = 0, .lend = true, .weight = 1};
+    assert_int_equal(sched_workspace_update(s, &w, 2 * MIN, err, sizeof(err)), 0);
+    assert_int_equal(s->workloads[a].state, SCHED_RUNNING);
+    assert_int_equal(s->workloads[b].state, SCHED_DRAINING);
+    assert_int_equal(s->workloads[b].reason, SCHED_REASON_LIMIT_REDUCED);
+    assert_int_equal(sched_check(s, err, sizeof(err)), 0);
+    sched_free(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_best_fit_keeps_whole_nodes_free),
+        cmocka_unit_test(test_gang_all_or_nothing),
+        cmocka_unit_test(test_reclaim_takes_only_the_need),
+        cmocka_unit_test(test_lend_false_protects_idle_reservation),
+        cmocka_unit_test(test_reservation_beyond_owned_refused),
+        cmocka_unit_test(test_node_down_requeues_in_order),
+        cmocka_unit_test(test_degraded_reported),
+        cmocka_unit_test(test_check_catches_double_allocation),
+        cmocka_unit_test(test_check_catches_foreign_tenant),
+        cmocka_unit_test(test_submit_rejections),
+        cmocka_unit_test(test_mig_charging),
+        cmocka_unit_test(test_dedicated_cluster_rules),
+        cmocka_unit_test(test_limit_reduced_drains_newest),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
