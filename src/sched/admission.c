@@ -207,7 +207,7 @@ static int reclaim(struct sched *s, uint32_t id, int64_t now)
     assert(rc == 0);
     (void)rc;
     struct sched_workload *w = &s->workloads[id];
-    lifecycle_reclaim(s, id, now);
+    lifecycle_reclaim(s, id, false, now); /* a reclaim is for work within the reservation */
     for (uint32_t i = 0; i < used; i++) {
         if (!s->workloads[v[i]].victim_mark)
             continue;
@@ -224,6 +224,84 @@ static int reclaim(struct sched *s, uint32_t id, int64_t now)
     }
     if (w->waiting_on == 0)
         lifecycle_start(s, id, now);
+    return 0;
+}
+
+/* With the marked victims gone, would workload w pass its workspace's limits and
+ * reservation rules and the borrowable-capacity check? freed: what the victims hold. */
+static bool quota_fits_with(const struct sched *s, const struct sched_workload *w,
+                            const struct sched_resources *freed)
+{
+    const struct sched_workspace *ws = &s->workspaces[w->workspace];
+    struct sched_resources more = w->total;
+    enum sched_resource which;
+    quota_add(&more, freed, -1);
+    if (!quota_fits_limits(ws, &more, &which))
+        return false;
+    int64_t pos = quota_position(ws) - freed->gpu;
+    if (pos + w->total.gpu <= ws->reserved)
+        return true;
+    if (!w->preemptible)
+        return false;
+    return quota_borrowable(s, w->workspace) + freed->gpu >= w->total.gpu;
+}
+
+/* Priority preemption inside a workspace (docs/policy.md, "Priority"): make room for
+ * workload id by stopping running, preemptible workloads of its own workspace with a lower
+ * priority; fewest needed, in victim order. RET 0 (id is reclaiming), -ALLOT_ENOFIT,
+ * -ALLOT_ENOMEM. */
+static int priority_preempt(struct sched *s, uint32_t id, int64_t now)
+{
+    struct sched_workload *w = &s->workloads[id];
+    const struct sched_workspace *ws = &s->workspaces[w->workspace];
+    uint32_t n = 0;
+    for (uint32_t v = ws->running_head; v != SCHED_NONE; v = s->workloads[v].rnext) {
+        const struct sched_workload *c = &s->workloads[v];
+        if (!c->preemptible || c->priority >= w->priority)
+            continue;
+        if (scratch_reserve(s, n + 1))
+            return -ALLOT_ENOMEM;
+        s->scratch[n++] = v;
+    }
+    if (n == 0)
+        return -ALLOT_ENOFIT;
+    uint32_t *v = s->scratch;
+    victims_sort(s, v, n);
+    struct sched_resources freed = {0, 0, 0, 0};
+    bool fitted = false;
+    uint32_t used = 0;
+    for (uint32_t i = 0; i < n && !fitted; i++) {
+        used = i + 1;
+        victim_set(s, v[i], true);
+        quota_add(&freed, &s->workloads[v[i]].total, +1);
+        fitted = quota_fits_with(s, w, &freed) && fits_with_victims(s, id);
+    }
+    if (!fitted) {
+        for (uint32_t i = 0; i < used; i++)
+            victim_set(s, v[i], false);
+        return -ALLOT_ENOFIT;
+    }
+    for (uint32_t i = used; i-- > 0;) {
+        victim_set(s, v[i], false);
+        quota_add(&freed, &s->workloads[v[i]].total, -1);
+        if (!quota_fits_with(s, w, &freed) || !fits_with_victims(s, id)) {
+            victim_set(s, v[i], true);
+            quota_add(&freed, &s->workloads[v[i]].total, +1);
+        }
+    }
+    int rc = placement_claim(s, id);
+    assert(rc == 0);
+    (void)rc;
+    bool borrowed = quota_position(ws) - freed.gpu + w->total.gpu > ws->reserved;
+    lifecycle_reclaim(s, id, borrowed, now);
+    for (uint32_t i = 0; i < used; i++) {
+        if (!s->workloads[v[i]].victim_mark)
+            continue;
+        victim_set(s, v[i], false);
+        lifecycle_drain(s, v[i], SCHED_REASON_PRIORITY, id, now);
+        w->waiting_on++;
+    }
+    assert(w->waiting_on > 0);
     return 0;
 }
 
@@ -262,6 +340,8 @@ static enum attempt attempt_admit(struct sched *s, uint32_t id, uint32_t held_by
     char msg[sizeof(((struct sched_event *)0)->message)];
     char a[32], b[32], c[32];
     enum sched_resource which;
+    enum sched_reason why;
+    enum attempt result = ATTEMPT_CAPACITY;
 
     /* 1. workspace limits */
     if (!quota_fits_limits(ws, &w->total, &which)) {
@@ -272,8 +352,9 @@ static enum attempt attempt_admit(struct sched *s, uint32_t id, uint32_t held_by
                  quota_format(which, quota_get(&ws->limits, which), b, sizeof(b)),
                  quota_resource_name(which),
                  quota_format(which, quota_get(&w->total, which), c, sizeof(c)));
-        lifecycle_queue_reason(s, id, SCHED_REASON_WORKSPACE_LIMIT, msg, now);
-        return ATTEMPT_QUOTA;
+        why = SCHED_REASON_WORKSPACE_LIMIT;
+        result = ATTEMPT_QUOTA;
+        goto blocked;
     }
     /* 2. reserved capacity */
     int64_t pos = quota_position(ws);
@@ -285,8 +366,9 @@ static enum attempt attempt_admit(struct sched *s, uint32_t id, uint32_t held_by
                  quantity_format_gpu(pos, a, sizeof(a)),
                  quantity_format_gpu(ws->reserved, b, sizeof(b)), ws->name,
                  quantity_format_gpu(w->total.gpu, c, sizeof(c)));
-        lifecycle_queue_reason(s, id, SCHED_REASON_RESERVATION_FULL, msg, now);
-        return ATTEMPT_QUOTA;
+        why = SCHED_REASON_RESERVATION_FULL;
+        result = ATTEMPT_QUOTA;
+        goto blocked;
     }
     /* 3. borrowable capacity */
     if (!within) {
@@ -300,24 +382,13 @@ static enum attempt attempt_admit(struct sched *s, uint32_t id, uint32_t held_by
         }
         int64_t avail = quota_borrowable(s, w->workspace);
         if (avail < w->total.gpu) {
-            snprintf(
-                msg, sizeof(msg),
-                "needs %s GPUs and %s has %s of %s reserved; only %s GPUs of tenant %s "
-                "can be borrowed now",
-                quantity_format_gpu(w->total.gpu, a, sizeof(a)), ws->name,
-                quantity_format_gpu(ws->reserved - pos > 0 ? ws->reserved - pos : 0, b, sizeof(b)),
-                quantity_format_gpu(ws->reserved, c, sizeof(c)),
-                quantity_format_gpu(avail > 0 ? avail : 0, c, sizeof(c)), t->name);
-            /* b and c are printed before c is reused: snprintf evaluates arguments first,
-             * so use separate buffers to keep both values */
-            char d[32];
             snprintf(msg, sizeof(msg),
                      "needs %s GPUs beyond what %s has reserved; only %s GPUs of tenant %s can "
                      "be borrowed now",
                      quantity_format_gpu(w->total.gpu, a, sizeof(a)), ws->name,
-                     quantity_format_gpu(avail > 0 ? avail : 0, d, sizeof(d)), t->name);
-            lifecycle_queue_reason(s, id, SCHED_REASON_BORROW_UNAVAILABLE, msg, now);
-            return ATTEMPT_CAPACITY;
+                     quantity_format_gpu(avail > 0 ? avail : 0, b, sizeof(b)), t->name);
+            why = SCHED_REASON_BORROW_UNAVAILABLE;
+            goto blocked;
         }
     }
     /* 4. node ownership and real-time availability: the tenant's own ready nodes */
@@ -325,6 +396,7 @@ static enum attempt attempt_admit(struct sched *s, uint32_t id, uint32_t held_by
         lifecycle_start(s, id, now);
         return ATTEMPT_ADMITTED;
     }
+    /* 5. reclaim, for work within its reservation */
     if (within) {
         int rc = reclaim(s, id, now);
         if (rc == 0) {
@@ -344,16 +416,16 @@ static enum attempt attempt_admit(struct sched *s, uint32_t id, uint32_t held_by
                      "all be honoured now",
                      t->name, quantity_format_gpu(t->healthy_units, a, sizeof(a)),
                      quantity_format_gpu(t->reserved_units, b, sizeof(b)));
-            lifecycle_queue_reason(s, id, SCHED_REASON_CAPACITY_DEGRADED, msg, now);
-            return ATTEMPT_CAPACITY;
+            why = SCHED_REASON_CAPACITY_DEGRADED;
+            goto blocked;
         }
         if (tenant_has_borrowers(s, t)) {
             snprintf(msg, sizeof(msg),
                      "within the reservation of %s, but no borrowed workload can be preempted "
                      "to make room for it without taking its workspace below its reservation",
                      ws->name);
-            lifecycle_queue_reason(s, id, SCHED_REASON_RECLAIM_BLOCKED, msg, now);
-            return ATTEMPT_CAPACITY;
+            why = SCHED_REASON_RECLAIM_BLOCKED;
+            goto blocked;
         }
     }
     if (w->mig >= 0)
@@ -366,8 +438,18 @@ static enum attempt attempt_admit(struct sched *s, uint32_t id, uint32_t held_by
                  "no ready nodes of tenant %s have room for %u replica(s) of %u GPU(s) now "
                  "(%s GPUs free in the tenant)",
                  t->name, w->replicas, w->gpus, quantity_format_gpu(t->free_units, a, sizeof(a)));
-    lifecycle_queue_reason(s, id, SCHED_REASON_NO_CAPACITY, msg, now);
-    return ATTEMPT_CAPACITY;
+    why = SCHED_REASON_NO_CAPACITY;
+blocked:
+    /* 6. lower-priority work of its own workspace may make room */
+    if (priority_preempt(s, id, now) == 0) {
+        snprintf(msg, sizeof(msg),
+                 "preempting %u lower-priority workload(s) of %s to make room; they are draining",
+                 w->waiting_on, ws->name);
+        lifecycle_queue_reason(s, id, SCHED_REASON_RECLAIMING, msg, now);
+        return ATTEMPT_ADMITTED;
+    }
+    lifecycle_queue_reason(s, id, why, msg, now);
+    return result;
 }
 
 /* One admission pass over tenant tid: repeatedly take the first pending workload in policy

@@ -15,6 +15,32 @@ static void tenant_touch(struct sched *s, uint32_t tenant)
     s->tenants[tenant].dirty = true;
 }
 
+/* Its workspace's running list: pushed at the front when it starts, so the list runs from
+ * the most recently started. */
+static void running_push(struct sched *s, uint32_t id)
+{
+    struct sched_workload *w = &s->workloads[id];
+    struct sched_workspace *ws = &s->workspaces[w->workspace];
+    w->rprev = SCHED_NONE;
+    w->rnext = ws->running_head;
+    if (ws->running_head != SCHED_NONE)
+        s->workloads[ws->running_head].rprev = id;
+    ws->running_head = id;
+}
+
+static void running_remove(struct sched *s, uint32_t id)
+{
+    struct sched_workload *w = &s->workloads[id];
+    struct sched_workspace *ws = &s->workspaces[w->workspace];
+    if (w->rprev == SCHED_NONE)
+        ws->running_head = w->rnext;
+    else
+        s->workloads[w->rprev].rnext = w->rnext;
+    if (w->rnext != SCHED_NONE)
+        s->workloads[w->rnext].rprev = w->rprev;
+    w->rprev = w->rnext = SCHED_NONE;
+}
+
 void lifecycle_start(struct sched *s, uint32_t id, int64_t now)
 {
     struct sched_workload *w = &s->workloads[id];
@@ -31,6 +57,7 @@ void lifecycle_start(struct sched *s, uint32_t id, int64_t now)
     quota_account(ws, now);
     quota_add(&ws->held, &w->total, +1);
     w->state = SCHED_RUNNING;
+    running_push(s, id);
     w->start_ms = now;
     w->reason = SCHED_REASON_NONE;
     w->starving = false;
@@ -38,14 +65,13 @@ void lifecycle_start(struct sched *s, uint32_t id, int64_t now)
     e->borrowed = w->borrowed;
 }
 
-void lifecycle_reclaim(struct sched *s, uint32_t id, int64_t now)
+void lifecycle_reclaim(struct sched *s, uint32_t id, bool borrowed, int64_t now)
 {
     struct sched_workload *w = &s->workloads[id];
     struct sched_workspace *ws = &s->workspaces[w->workspace];
     assert(w->state == SCHED_PENDING);
     queue_remove(s, id);
-    /* a reclaim is only for work within the reservation: never borrowed */
-    w->borrowed = false;
+    w->borrowed = borrowed;
     quota_add(&ws->claimed, &w->total, +1);
     w->state = SCHED_RECLAIMING;
 }
@@ -73,6 +99,7 @@ void lifecycle_drain(struct sched *s, uint32_t id, enum sched_reason why, uint32
     struct sched_workload *w = &s->workloads[id];
     struct sched_workspace *ws = &s->workspaces[w->workspace];
     assert(w->state == SCHED_RUNNING);
+    running_remove(s, id);
     quota_add(&ws->draining, &w->total, +1);
     w->state = SCHED_DRAINING;
     w->reason = why;
@@ -93,6 +120,8 @@ void lifecycle_end(struct sched *s, uint32_t id, enum sched_state final, enum sc
     struct sched_workspace *ws = &s->workspaces[w->workspace];
     assert(w->state == SCHED_RUNNING || w->state == SCHED_DRAINING);
     uint32_t claimant = w->state == SCHED_DRAINING ? w->reclaim_for : SCHED_NONE;
+    if (w->state == SCHED_RUNNING)
+        running_remove(s, id);
     quota_account(ws, now);
     if (w->state == SCHED_DRAINING)
         quota_add(&ws->draining, &w->total, -1);

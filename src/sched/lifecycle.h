@@ -7,8 +7,9 @@
 
 /* Pending -> running on the slots it has claimed (all free now). Emits admitted. */
 void lifecycle_start(struct sched *s, uint32_t id, int64_t now);
-/* Pending -> reclaiming: it has claimed slots that victims still hold. */
-void lifecycle_reclaim(struct sched *s, uint32_t id, int64_t now);
+/* Pending -> reclaiming: it has claimed its slots and waits for victims to stop. borrowed:
+ * whether it will run (partly) above its workspace's reservation. */
+void lifecycle_reclaim(struct sched *s, uint32_t id, bool borrowed, int64_t now);
 /* Running -> draining: told to stop within its grace period. Emits preempting unless the
  * reason is a cancel. for_id: the workload it makes room for, or SCHED_NONE. */
 void lifecycle_drain(struct sched *s, uint32_t id, enum sched_reason why, uint32_t for_id,

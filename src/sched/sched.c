@@ -421,7 +421,7 @@ int sched_workspace_add(struct sched *s, const struct sched_workspace_spec *spec
     ws->reserved = spec->reserved;
     ws->lend = spec->lend;
     ws->weight = spec->weight;
-    ws->queue_head = ws->queue_tail = SCHED_NONE;
+    ws->queue_head = ws->queue_tail = ws->running_head = SCHED_NONE;
     ws->acct_ms = s->last_now;
     t->workspaces[t->n_workspaces++] = s->n_workspaces;
     t->reserved_units += spec->reserved;
@@ -497,15 +497,7 @@ int sched_workspace_update(struct sched *s, const struct sched_workspace_spec *s
         }
         if (!over)
             break;
-        uint32_t newest = SCHED_NONE;
-        for (uint32_t i = 0; i < s->n_workloads; i++) {
-            const struct sched_workload *w = &s->workloads[i];
-            if (w->workspace == wid && w->state == SCHED_RUNNING &&
-                (newest == SCHED_NONE || w->start_ms > s->workloads[newest].start_ms ||
-                 (w->start_ms == s->workloads[newest].start_ms &&
-                  w->seq > s->workloads[newest].seq)))
-                newest = i;
-        }
+        uint32_t newest = ws->running_head;
         if (newest == SCHED_NONE)
             break; /* only reclaiming work is left; it keeps its claim */
         lifecycle_drain(s, newest, SCHED_REASON_LIMIT_REDUCED, SCHED_NONE, now);
@@ -752,7 +744,7 @@ int sched_submit(struct sched *s, const struct sched_workload_spec *spec, int64_
     }
     s->n_workloads++;
     s->last_now = now;
-    w->qprev = w->qnext = w->reclaim_for = SCHED_NONE;
+    w->qprev = w->qnext = w->rprev = w->rnext = w->reclaim_for = SCHED_NONE;
     w->seq = s->next_seq++;
     w->submit_ms = w->queued_ms = now;
     w->mig = -1;

@@ -122,6 +122,7 @@ struct sched_workspace {
     struct sched_resources claimed;  /* reclaiming workloads */
     uint32_t queue_head, queue_tail; /* pending workloads, priority then submission order */
     uint32_t n_pending;
+    uint32_t running_head; /* running (not draining) workloads, most recently started first */
     /* GPU time held, split at the reservation: GPU units x milliseconds, up to acct_ms */
     int64_t guaranteed_unit_ms, borrowed_unit_ms, acct_ms;
 };
@@ -158,6 +159,7 @@ struct sched_workload {
     uint32_t reclaim_for;            /* draining for this claimant, or SCHED_NONE */
     uint32_t waiting_on;             /* reclaiming: victims still draining */
     uint32_t qprev, qnext;           /* links in its workspace's queue */
+    uint32_t rprev, rnext;           /* links in its workspace's running list */
     struct sched_replica *placement; /* replicas entries */
 };
 

@@ -379,6 +379,59 @@ static void test_limit_reduced_drains_newest(void **state)
     sched_free(s);
 }
 
+static void test_priority_preemption_within_workspace(void **state)
+{
+    struct sched *s = platform(1, 4 * G, true, 4 * G);
+    struct sched_workload_spec w = {.workspace = "t/a",
+                                    .kind = SCHED_KIND_EXPERIMENT,
+                                    .gpus = 1,
+                                    .mig = -1,
+                                    .model = -1,
+                                    .replicas = 1,
+                                    .preemptible = -1,
+                                    .grace_ms = -1};
+    uint32_t e[4], serve, other;
+    const char *names[] = {"e0", "e1", "e2", "e3"};
+    for (int i = 0; i < 4; i++) {
+        w.name = names[i];
+        assert_int_equal(sched_submit(s, &w, i, &e[i], err, sizeof(err)), 0);
+        schedule_ok(s, i);
+    }
+    /* b uses its own reservation: nothing is borrowed anywhere */
+    other = submit(s, "other", "t/b", 4, 1, 10);
+    schedule_ok(s, 10);
+    assert_int_equal(s->workloads[other].state, SCHED_RUNNING);
+    sched_events_clear(s);
+    w.name = "serve";
+    w.kind = SCHED_KIND_INFERENCE;
+    w.gpus = 2;
+    assert_int_equal(sched_submit(s, &w, MIN, &serve, err, sizeof(err)), 0);
+    schedule_ok(s, MIN);
+    assert_int_equal(count_events(s, SCHED_EV_PREEMPTING), 2);
+    assert_int_equal(s->workloads[serve].state, SCHED_RECLAIMING);
+    /* the most recently started experiments go; b's work is not touched */
+    assert_int_equal(s->workloads[e[3]].state, SCHED_DRAINING);
+    assert_int_equal(s->workloads[e[2]].state, SCHED_DRAINING);
+    assert_int_equal(s->workloads[e[3]].reason, SCHED_REASON_PRIORITY);
+    assert_int_equal(s->workloads[e[1]].state, SCHED_RUNNING);
+    assert_int_equal(s->workloads[other].state, SCHED_RUNNING);
+    assert_int_equal(sched_stopped(s, e[3], MIN + 1000), 0);
+    assert_int_equal(s->workloads[serve].state, SCHED_RECLAIMING);
+    assert_int_equal(sched_stopped(s, e[2], MIN + 2000), 0);
+    assert_int_equal(s->workloads[serve].state, SCHED_RUNNING);
+    assert_false(s->workloads[serve].borrowed);
+    schedule_ok(s, MIN + 2000);
+    /* an equal priority never preempts */
+    sched_events_clear(s);
+    w.name = "peer";
+    w.kind = SCHED_KIND_EXPERIMENT;
+    w.gpus = 1;
+    assert_int_equal(sched_submit(s, &w, 2 * MIN, NULL, err, sizeof(err)), 0);
+    schedule_ok(s, 2 * MIN);
+    assert_int_equal(count_events(s, SCHED_EV_PREEMPTING), 0);
+    sched_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -395,6 +448,7 @@ int main(void)
         cmocka_unit_test(test_mig_charging),
         cmocka_unit_test(test_dedicated_cluster_rules),
         cmocka_unit_test(test_limit_reduced_drains_newest),
+        cmocka_unit_test(test_priority_preemption_within_workspace),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
