@@ -23,6 +23,52 @@ enum attempt {
     ATTEMPT_HELD,     /* held back by the starvation guard */
 };
 
+/* What one pass over a tenant remembers. Within a pass capacity only shrinks (admissions
+ * and claims take it; drains free nothing until the victims stop), so an attempt that
+ * failed stays failed for every later request at least as large: these memos skip the
+ * costly searches (reclaim, priority preemption) that cannot succeed. They apply only
+ * between whole-GPU requests of no particular model, where "larger" is well defined. */
+struct pass_ws {
+    uint32_t cursor;          /* next pending workload to consider, or SCHED_NONE */
+    bool exhausted;           /* workspace_exhausted: the rest of its queue only gets its reasons */
+    bool preempt_failed;      /* priority preemption failed for ... */
+    int32_t preempt_priority; /* ... a workload of this priority ... */
+    int64_t preempt_need;     /* ... asking for this many GPU units */
+};
+
+struct pass {
+    struct pass_ws *ws; /* one per workspace of the tenant, in tenant order */
+    bool reclaim_failed;
+    int64_t reclaim_need;
+    bool place_failed; /* a placement on free capacity failed for this request: */
+    uint32_t place_gpus, place_replicas;
+    int64_t place_cpu, place_memory;
+};
+
+/* Would placement surely fail for w, being no smaller in any way than a request that
+ * failed in this pass? */
+static bool placement_hopeless(const struct pass *p, const struct sched_workload *w)
+{
+    return p->place_failed && w->mig < 0 && w->model < 0 && w->gpus >= p->place_gpus &&
+           w->replicas >= p->place_replicas && w->cpu >= p->place_cpu &&
+           w->memory >= p->place_memory;
+}
+
+/* Free capacity the request could use at all: whole GPUs for whole requests, slices for
+ * MIG requests. */
+static bool free_enough(const struct sched_tenant *t, const struct sched_workload *w)
+{
+    if (w->mig >= 0)
+        return t->free_units - (int64_t)t->free_whole * QUANTITY_GPU_UNITS >= w->total.gpu;
+    return (uint64_t)w->gpus * w->replicas <= t->free_whole;
+}
+
+/* Whole GPUs of any model: the requests the memos of struct pass compare. */
+static bool plain_request(const struct sched_workload *w)
+{
+    return w->mig < 0 && w->model < 0;
+}
+
 static int scratch_reserve(struct sched *s, uint32_t n)
 {
     if (n <= s->cap_scratch)
@@ -76,13 +122,24 @@ static void victim_set(struct sched *s, uint32_t v, bool mark)
     if (w->victim_mark == mark)
         return;
     w->victim_mark = mark;
-    s->n_marked += mark ? 1 : -1;
     int sign = mark ? 1 : -1;
     for (uint32_t r = 0; r < w->replicas; r++) {
         struct sched_node *n = &s->nodes[w->placement[r].node];
         n->victim_cpu += sign * w->cpu;
         n->victim_memory += sign * w->memory;
+        n->victim_whole += (uint32_t)(sign * __builtin_popcount(w->placement[r].gpu_mask));
     }
+    s->victim_whole += (int64_t)sign * w->gpus * w->replicas;
+}
+
+/* A cheap necessary condition for a whole-GPU request to fit with the marked victims gone:
+ * enough free whole GPUs in the tenant, counting the victims'. */
+static bool enough_whole(const struct sched *s, const struct sched_workload *w)
+{
+    if (w->mig >= 0)
+        return true;
+    return (int64_t)w->gpus * w->replicas <=
+           (int64_t)s->tenants[w->tenant].free_whole + s->victim_whole;
 }
 
 /* Would workload id fit with the currently marked victims gone? Leaves nothing claimed. */
@@ -187,7 +244,7 @@ static int reclaim(struct sched *s, uint32_t id, int64_t now)
             cws->reserved)
             continue;
         victim_set(s, v[i], true);
-        fitted = fits_with_victims(s, id);
+        fitted = enough_whole(s, &s->workloads[id]) && fits_with_victims(s, id);
     }
     if (!fitted) {
         for (uint32_t i = 0; i < used; i++)
@@ -274,7 +331,7 @@ static int priority_preempt(struct sched *s, uint32_t id, int64_t now)
         used = i + 1;
         victim_set(s, v[i], true);
         quota_add(&freed, &s->workloads[v[i]].total, +1);
-        fitted = quota_fits_with(s, w, &freed) && fits_with_victims(s, id);
+        fitted = quota_fits_with(s, w, &freed) && enough_whole(s, w) && fits_with_victims(s, id);
     }
     if (!fitted) {
         for (uint32_t i = 0; i < used; i++)
@@ -305,9 +362,10 @@ static int priority_preempt(struct sched *s, uint32_t id, int64_t now)
     return 0;
 }
 
-/* GPU units workspace ws could ever borrow once every other workspace is back within its
- * reservation: the tenant's healthy units less what the others hold within their
- * reservations and the idle reservations of those that do not lend. */
+/* GPU units workspace ws could ever get by borrowing, once everything that can end or be
+ * preempted elsewhere has: the tenant's healthy units less, for each other workspace, what
+ * its non-preemptible workloads hold (they may serve forever) and, if it does not lend,
+ * the rest of its reservation. */
 static int64_t attainable(const struct sched *s, uint32_t ws)
 {
     const struct sched_tenant *t = &s->tenants[s->workspaces[ws].tenant];
@@ -316,8 +374,7 @@ static int64_t attainable(const struct sched *s, uint32_t ws)
         const struct sched_workspace *o = &s->workspaces[t->workspaces[i]];
         if (t->workspaces[i] == ws)
             continue;
-        int64_t pos = quota_position(o);
-        units -= o->lend ? (pos < o->reserved ? pos : o->reserved) : o->reserved;
+        units -= !o->lend && o->reserved > o->held_fixed ? o->reserved : o->held_fixed;
     }
     return units;
 }
@@ -332,73 +389,114 @@ static bool tenant_has_borrowers(const struct sched *s, const struct sched_tenan
 
 /* Try to admit pending workload id. held_by: the starving workload that pauses borrowing in
  * its tenant, or SCHED_NONE. */
-static enum attempt attempt_admit(struct sched *s, uint32_t id, uint32_t held_by, int64_t now)
+/* Steps 1 to 3 of admission (docs/policy.md): workspace limits, reserved capacity,
+ * borrowable capacity. RET the reason that holds workload id back, or SCHED_REASON_NONE;
+ * the sentence goes to msg only when the reason differs from the one last reported (the
+ * message is only ever shown on a change). *within: the request fits in its reservation.
+ * borrowable: quota_borrowable of its workspace if the caller knows it, else -1. */
+static enum sched_reason quota_check(const struct sched *s, uint32_t id, uint32_t held_by,
+                                     int64_t borrowable, int64_t now, bool *within, char *msg,
+                                     size_t len)
+{
+    const struct sched_workload *w = &s->workloads[id];
+    const struct sched_workspace *ws = &s->workspaces[w->workspace];
+    const struct sched_tenant *t = &s->tenants[w->tenant];
+    char a[32], b[32], c[32];
+    enum sched_resource which;
+    int64_t pos = quota_position(ws);
+    *within = pos + w->total.gpu <= ws->reserved;
+    if (!quota_fits_limits(ws, &w->total, &which)) {
+        if (w->reason != SCHED_REASON_WORKSPACE_LIMIT)
+            snprintf(
+                msg, len, "workspace %s holds %s of its %s %s limit; this workload needs %s more",
+                ws->name,
+                quota_format(which, quota_get(&ws->held, which) + quota_get(&ws->claimed, which), a,
+                             sizeof(a)),
+                quota_format(which, quota_get(&ws->limits, which), b, sizeof(b)),
+                quota_resource_name(which),
+                quota_format(which, quota_get(&w->total, which), c, sizeof(c)));
+        return SCHED_REASON_WORKSPACE_LIMIT;
+    }
+    if (!w->preemptible && !*within) {
+        if (w->reason != SCHED_REASON_RESERVATION_FULL)
+            snprintf(msg, len,
+                     "non-preemptible work runs only within the reservation: %s of %s reserved "
+                     "GPUs of %s are in use, it needs %s",
+                     quantity_format_gpu(pos, a, sizeof(a)),
+                     quantity_format_gpu(ws->reserved, b, sizeof(b)), ws->name,
+                     quantity_format_gpu(w->total.gpu, c, sizeof(c)));
+        return SCHED_REASON_RESERVATION_FULL;
+    }
+    if (*within)
+        return SCHED_REASON_NONE;
+    if (held_by != SCHED_NONE && held_by != id) {
+        if (w->reason != SCHED_REASON_STARVATION_GUARD)
+            snprintf(msg, len,
+                     "borrowing in tenant %s is paused until %s, which has waited %s, runs",
+                     t->name, s->workloads[held_by].name,
+                     quantity_format_duration(now - s->workloads[held_by].queued_ms, a, sizeof(a)));
+        return SCHED_REASON_STARVATION_GUARD;
+    }
+    int64_t avail = borrowable >= 0 ? borrowable : quota_borrowable(s, w->workspace);
+    if (avail < w->total.gpu) {
+        if (w->reason != SCHED_REASON_BORROW_UNAVAILABLE)
+            snprintf(msg, len,
+                     "needs %s GPUs beyond what %s has reserved; only %s GPUs of tenant %s can "
+                     "be borrowed now",
+                     quantity_format_gpu(w->total.gpu, a, sizeof(a)), ws->name,
+                     quantity_format_gpu(avail > 0 ? avail : 0, b, sizeof(b)), t->name);
+        return SCHED_REASON_BORROW_UNAVAILABLE;
+    }
+    return SCHED_REASON_NONE;
+}
+
+static enum attempt attempt_admit(struct sched *s, uint32_t id, uint32_t held_by, struct pass *p,
+                                  struct pass_ws *pw, int64_t now)
 {
     struct sched_workload *w = &s->workloads[id];
     struct sched_workspace *ws = &s->workspaces[w->workspace];
     struct sched_tenant *t = &s->tenants[w->tenant];
     char msg[sizeof(((struct sched_event *)0)->message)];
-    char a[32], b[32], c[32];
-    enum sched_resource which;
-    enum sched_reason why;
+    char a[32], b[32];
+    bool within;
     enum attempt result = ATTEMPT_CAPACITY;
 
-    /* 1. workspace limits */
-    if (!quota_fits_limits(ws, &w->total, &which)) {
-        snprintf(msg, sizeof(msg),
-                 "workspace %s holds %s of its %s %s limit; this workload needs %s more", ws->name,
-                 quota_format(which, quota_get(&ws->held, which) + quota_get(&ws->claimed, which),
-                              a, sizeof(a)),
-                 quota_format(which, quota_get(&ws->limits, which), b, sizeof(b)),
-                 quota_resource_name(which),
-                 quota_format(which, quota_get(&w->total, which), c, sizeof(c)));
-        why = SCHED_REASON_WORKSPACE_LIMIT;
+    /* 1 to 3: workspace limits, reserved capacity, borrowable capacity */
+    enum sched_reason why = quota_check(s, id, held_by, -1, now, &within, msg, sizeof(msg));
+    if (why == SCHED_REASON_STARVATION_GUARD) {
+        lifecycle_queue_reason(s, id, why, msg, now);
+        return ATTEMPT_HELD;
+    }
+    if (why == SCHED_REASON_WORKSPACE_LIMIT || why == SCHED_REASON_RESERVATION_FULL)
         result = ATTEMPT_QUOTA;
+    if (why != SCHED_REASON_NONE)
         goto blocked;
-    }
-    /* 2. reserved capacity */
-    int64_t pos = quota_position(ws);
-    bool within = pos + w->total.gpu <= ws->reserved;
-    if (!w->preemptible && !within) {
-        snprintf(msg, sizeof(msg),
-                 "non-preemptible work runs only within the reservation: %s of %s reserved "
-                 "GPUs of %s are in use, it needs %s",
-                 quantity_format_gpu(pos, a, sizeof(a)),
-                 quantity_format_gpu(ws->reserved, b, sizeof(b)), ws->name,
-                 quantity_format_gpu(w->total.gpu, c, sizeof(c)));
-        why = SCHED_REASON_RESERVATION_FULL;
-        result = ATTEMPT_QUOTA;
-        goto blocked;
-    }
-    /* 3. borrowable capacity */
-    if (!within) {
-        if (held_by != SCHED_NONE && held_by != id) {
-            snprintf(msg, sizeof(msg),
-                     "borrowing in tenant %s is paused until %s, waiting since %llds, runs",
-                     t->name, s->workloads[held_by].name,
-                     (long long)((now - s->workloads[held_by].queued_ms) / 1000));
-            lifecycle_queue_reason(s, id, SCHED_REASON_STARVATION_GUARD, msg, now);
-            return ATTEMPT_HELD;
-        }
-        int64_t avail = quota_borrowable(s, w->workspace);
-        if (avail < w->total.gpu) {
-            snprintf(msg, sizeof(msg),
-                     "needs %s GPUs beyond what %s has reserved; only %s GPUs of tenant %s can "
-                     "be borrowed now",
-                     quantity_format_gpu(w->total.gpu, a, sizeof(a)), ws->name,
-                     quantity_format_gpu(avail > 0 ? avail : 0, b, sizeof(b)), t->name);
-            why = SCHED_REASON_BORROW_UNAVAILABLE;
-            goto blocked;
-        }
-    }
     /* 4. node ownership and real-time availability: the tenant's own ready nodes */
-    if (t->free_units >= w->total.gpu && placement_claim(s, id) == 0) {
-        lifecycle_start(s, id, now);
-        return ATTEMPT_ADMITTED;
+    if (free_enough(t, w) && !placement_hopeless(p, w)) {
+        if (placement_claim(s, id) == 0) {
+            lifecycle_start(s, id, now);
+            return ATTEMPT_ADMITTED;
+        }
+        if (w->mig < 0 && w->model < 0) {
+            p->place_failed = true;
+            p->place_gpus = w->gpus;
+            p->place_replicas = w->replicas;
+            p->place_cpu = w->cpu;
+            p->place_memory = w->memory;
+        }
     }
     /* 5. reclaim, for work within its reservation */
     if (within) {
-        int rc = reclaim(s, id, now);
+        int rc = -ALLOT_ENOFIT;
+        bool hopeless = p->reclaim_failed && plain_request(w) && w->total.gpu >= p->reclaim_need;
+        if (!hopeless && tenant_has_borrowers(s, t)) {
+            rc = reclaim(s, id, now);
+            if (rc == -ALLOT_ENOFIT && plain_request(w) &&
+                (!p->reclaim_failed || w->total.gpu < p->reclaim_need)) {
+                p->reclaim_failed = true;
+                p->reclaim_need = w->total.gpu;
+            }
+        }
         if (rc == 0) {
             if (w->state == SCHED_RECLAIMING) {
                 snprintf(msg, sizeof(msg),
@@ -411,24 +509,28 @@ static enum attempt attempt_admit(struct sched *s, uint32_t id, uint32_t held_by
         if (rc == -ALLOT_ENOMEM)
             s->oom = true;
         if (t->degraded) {
-            snprintf(msg, sizeof(msg),
-                     "tenant %s has %s healthy GPUs for %s reserved; its reservations cannot "
-                     "all be honoured now",
-                     t->name, quantity_format_gpu(t->healthy_units, a, sizeof(a)),
-                     quantity_format_gpu(t->reserved_units, b, sizeof(b)));
+            if (w->reason != SCHED_REASON_CAPACITY_DEGRADED)
+                snprintf(msg, sizeof(msg),
+                         "tenant %s has %s healthy GPUs for %s reserved; its reservations cannot "
+                         "all be honoured now",
+                         t->name, quantity_format_gpu(t->healthy_units, a, sizeof(a)),
+                         quantity_format_gpu(t->reserved_units, b, sizeof(b)));
             why = SCHED_REASON_CAPACITY_DEGRADED;
             goto blocked;
         }
         if (tenant_has_borrowers(s, t)) {
-            snprintf(msg, sizeof(msg),
-                     "within the reservation of %s, but no borrowed workload can be preempted "
-                     "to make room for it without taking its workspace below its reservation",
-                     ws->name);
+            if (w->reason != SCHED_REASON_RECLAIM_BLOCKED)
+                snprintf(msg, sizeof(msg),
+                         "within the reservation of %s, but no borrowed workload can be preempted "
+                         "to make room for it without taking its workspace below its reservation",
+                         ws->name);
             why = SCHED_REASON_RECLAIM_BLOCKED;
             goto blocked;
         }
     }
-    if (w->mig >= 0)
+    if (w->reason == SCHED_REASON_NO_CAPACITY)
+        ; /* the message is only shown when the reason changes */
+    else if (w->mig >= 0)
         snprintf(msg, sizeof(msg),
                  "no ready node of tenant %s has %u free %s slice(s) with the CPU and memory "
                  "asked for",
@@ -441,7 +543,18 @@ static enum attempt attempt_admit(struct sched *s, uint32_t id, uint32_t held_by
     why = SCHED_REASON_NO_CAPACITY;
 blocked:
     /* 6. lower-priority work of its own workspace may make room */
-    if (priority_preempt(s, id, now) == 0) {
+    if (pw->preempt_failed && plain_request(w) && w->priority <= pw->preempt_priority &&
+        w->total.gpu >= pw->preempt_need) {
+        lifecycle_queue_reason(s, id, why, msg, now);
+        return result;
+    }
+    int rc = priority_preempt(s, id, now);
+    if (rc == -ALLOT_ENOFIT && plain_request(w) && !pw->preempt_failed) {
+        pw->preempt_failed = true;
+        pw->preempt_priority = w->priority;
+        pw->preempt_need = w->total.gpu;
+    }
+    if (rc == 0) {
         snprintf(msg, sizeof(msg),
                  "preempting %u lower-priority workload(s) of %s to make room; they are draining",
                  w->waiting_on, ws->name);
@@ -452,44 +565,128 @@ blocked:
     return result;
 }
 
+/* Can nothing pending in workspace ws be admitted for the rest of this pass? True when,
+ * for even its smallest pending request (queue_min_need), its GPU limit is reached, or it has
+ * no room left in its reservation and too little to borrow, and priority preemption in it
+ * has already failed for a request no larger. Capacity only shrinks within a pass, so a
+ * workspace found exhausted stays so; its queue is left as it is (docs/policy.md). */
+static bool workspace_exhausted(const struct sched *s, uint32_t wsid, const struct pass_ws *pw)
+{
+    const struct sched_workspace *ws = &s->workspaces[wsid];
+    int64_t need = queue_min_need(ws);
+    if (need == 0)
+        return false; /* CPU-only work needs no GPU */
+    bool limited =
+        ws->limits.gpu != SCHED_UNLIMITED && ws->held.gpu + ws->claimed.gpu + need > ws->limits.gpu;
+    bool no_room = quota_position(ws) + need > ws->reserved && quota_borrowable(s, wsid) < need;
+    if (!limited && !no_room)
+        return false;
+    if (pw->preempt_failed && pw->preempt_need <= need)
+        return true;
+    const struct sched_workload *next = pw->cursor != SCHED_NONE ? &s->workloads[pw->cursor] : NULL;
+    for (uint32_t v = ws->running_head; v != SCHED_NONE && next; v = s->workloads[v].rnext)
+        if (s->workloads[v].preemptible && s->workloads[v].priority < next->priority)
+            return false;
+    return true;
+}
+
+/* How far starving_candidate looks down the FIFO: past workloads held back by their own
+ * workspace only. */
+#define STARVING_LOOKAHEAD 64
+
+/* The workload the starvation rule protects now: the longest-waiting pending workload of
+ * the tenant that has waited at least starvation_age, would borrow, is not held back by its
+ * own workspace's limits, and could be met once every other workspace is back within its
+ * reservation. SCHED_NONE if there is none. */
+static uint32_t starving_candidate(const struct sched *s, uint32_t tid, int64_t now)
+{
+    uint32_t id = s->tenants[tid].fifo_head;
+    for (int k = 0; id != SCHED_NONE && k < STARVING_LOOKAHEAD; k++) {
+        const struct sched_workload *w = &s->workloads[id];
+        if (now - w->queued_ms < s->opt.starvation_age_ms)
+            return SCHED_NONE; /* everyone after it waited less */
+        enum sched_resource which;
+        const struct sched_workspace *ws = &s->workspaces[w->workspace];
+        if (w->preemptible && candidate_class(s, w) == 1 &&
+            quota_fits_limits(ws, &w->total, &which) && w->total.gpu <= attainable(s, w->workspace))
+            return id;
+        id = w->fnext;
+    }
+    return SCHED_NONE;
+}
+
+/* Mark a workspace exhausted for this pass and bring the queue reasons of the rest of its
+ * queue up to date without the costly steps: each of them fails a quota check (steps 1 to
+ * 3), which is all there is to report. Should one pass them after all (the exhaustion test
+ * uses a lower bound of the sizes), the cursor stops there for a full evaluation. */
+static void pass_exhaust(struct sched *s, struct pass_ws *pw, uint32_t wsid, uint32_t held_by,
+                         int64_t now)
+{
+    char msg[sizeof(((struct sched_event *)0)->message)];
+    bool within;
+    pw->exhausted = true;
+    int64_t borrowable = quota_borrowable(s, wsid);
+    for (; pw->cursor != SCHED_NONE; pw->cursor = s->workloads[pw->cursor].qnext) {
+        enum sched_reason why =
+            quota_check(s, pw->cursor, held_by, borrowable, now, &within, msg, sizeof(msg));
+        if (why == SCHED_REASON_NONE)
+            return;
+        lifecycle_queue_reason(s, pw->cursor, why, msg, now);
+    }
+}
+
 /* One admission pass over tenant tid: repeatedly take the first pending workload in policy
  * order (candidate_before) among the heads of its workspaces' queues. */
 static int tenant_pass(struct sched *s, uint32_t tid, int64_t now)
 {
     struct sched_tenant *t = &s->tenants[tid];
     uint32_t n = t->n_workspaces;
-    uint32_t *cursor = malloc((n ? n : 1) * sizeof(*cursor));
-    if (!cursor)
+    struct pass p = {.ws = calloc(n ? n : 1, sizeof(*p.ws))};
+    if (!p.ws)
         return -ALLOT_ENOMEM;
-    for (uint32_t i = 0; i < n; i++)
-        cursor[i] = s->workspaces[t->workspaces[i]].queue_head;
-    uint32_t held_by = SCHED_NONE;
+    /* docs/policy.md, "Starvation": the longest-waiting borrower that is old enough goes
+     * first; if it still cannot run, borrowing behind it pauses for this pass */
+    uint32_t held_by = SCHED_NONE, first = starving_candidate(s, tid, now);
+    if (first != SCHED_NONE) {
+        struct pass_ws *pw = NULL;
+        for (uint32_t i = 0; i < n && !pw; i++)
+            if (t->workspaces[i] == s->workloads[first].workspace)
+                pw = &p.ws[i];
+        /* before the cursors are set: admitting it takes it out of its queue */
+        s->workloads[first].starving = true;
+        if (attempt_admit(s, first, SCHED_NONE, &p, pw, now) == ATTEMPT_CAPACITY)
+            held_by = first;
+    }
+    for (uint32_t i = 0; i < n; i++) {
+        p.ws[i].cursor = s->workspaces[t->workspaces[i]].queue_head;
+        if (p.ws[i].cursor != SCHED_NONE && workspace_exhausted(s, t->workspaces[i], &p.ws[i]))
+            pass_exhaust(s, &p.ws[i], t->workspaces[i], held_by, now);
+    }
     for (;;) {
         uint32_t best = SCHED_NONE, best_i = 0;
         for (uint32_t i = 0; i < n; i++) {
-            if (cursor[i] == SCHED_NONE)
+            uint32_t c = p.ws[i].cursor;
+            if (c == SCHED_NONE)
                 continue;
-            if (best == SCHED_NONE ||
-                candidate_before(s, &s->workloads[cursor[i]], &s->workloads[best])) {
-                best = cursor[i];
+            if (best == SCHED_NONE || candidate_before(s, &s->workloads[c], &s->workloads[best])) {
+                best = c;
                 best_i = i;
             }
         }
         if (best == SCHED_NONE)
             break;
-        cursor[best_i] = s->workloads[best].qnext;
-        struct sched_workload *w = &s->workloads[best];
-        enum attempt r = attempt_admit(s, best, held_by, now);
-        if (r == ATTEMPT_CAPACITY && held_by == SCHED_NONE && candidate_class(s, w) == 1 &&
-            now - w->queued_ms >= s->opt.starvation_age_ms &&
-            w->total.gpu <= attainable(s, w->workspace)) {
-            /* docs/policy.md, "Starvation": it has waited long enough; borrowing by
-             * anyone behind it pauses until it runs */
-            w->starving = true;
-            held_by = best;
-        }
+        struct pass_ws *pw = &p.ws[best_i];
+        pw->cursor = s->workloads[best].qnext;
+        if (pw->exhausted)
+            pass_exhaust(s, pw, t->workspaces[best_i], held_by, now);
+        if (best == first)
+            continue; /* evaluated first */
+        enum attempt r = attempt_admit(s, best, held_by, &p, pw, now);
+        if (r != ATTEMPT_ADMITTED && held_by == SCHED_NONE && pw->cursor != SCHED_NONE &&
+            !pw->exhausted && workspace_exhausted(s, t->workspaces[best_i], pw))
+            pass_exhaust(s, pw, t->workspaces[best_i], held_by, now);
     }
-    free(cursor);
+    free(p.ws);
     return 0;
 }
 

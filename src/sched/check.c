@@ -180,8 +180,10 @@ int sched_check(const struct sched *s, char *err, size_t len)
     for (uint32_t t = 0; t < s->n_tenants && !rc; t++) {
         const struct sched_tenant *tn = &s->tenants[t];
         int64_t free_units = 0, healthy = 0, reserved = 0;
+        uint32_t free_whole = 0;
         for (uint32_t k = 0; k < tn->n_nodes; k++) {
             const struct sched_node *n = &s->nodes[tn->nodes[k]];
+            free_whole += n->free_whole;
             free_units += placement_node_free_units(s, n);
             if (n->state == SCHED_NODE_READY)
                 healthy += placement_node_units(n);
@@ -189,7 +191,7 @@ int sched_check(const struct sched *s, char *err, size_t len)
         for (uint32_t k = 0; k < tn->n_workspaces; k++)
             reserved += s->workspaces[tn->workspaces[k]].reserved;
         if (free_units != tn->free_units || healthy != tn->healthy_units ||
-            reserved != tn->reserved_units)
+            free_whole != tn->free_whole || reserved != tn->reserved_units)
             rc = fail(err, len, "tenant %s capacity counters disagree with its nodes", tn->name);
         else if (reserved > tn->owned_units)
             rc = fail(err, len, "tenant %s reserves more GPUs than it owns", tn->name);

@@ -56,6 +56,8 @@ void lifecycle_start(struct sched *s, uint32_t id, int64_t now)
     placement_start(s, id);
     quota_account(ws, now);
     quota_add(&ws->held, &w->total, +1);
+    if (!w->preemptible)
+        ws->held_fixed += w->total.gpu;
     w->state = SCHED_RUNNING;
     running_push(s, id);
     w->start_ms = now;
@@ -126,6 +128,8 @@ void lifecycle_end(struct sched *s, uint32_t id, enum sched_state final, enum sc
     if (w->state == SCHED_DRAINING)
         quota_add(&ws->draining, &w->total, -1);
     quota_add(&ws->held, &w->total, -1);
+    if (!w->preemptible)
+        ws->held_fixed -= w->total.gpu;
     placement_release(s, id);
     w->reclaim_for = SCHED_NONE;
     static const enum sched_event_kind kinds[] = {

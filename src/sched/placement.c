@@ -11,7 +11,7 @@
 
 int64_t placement_slot_units(const struct sched_gpu *g, int slot)
 {
-    if (!g->n_mig)
+    if (slot < 0 || !g->n_mig)
         return QUANTITY_GPU_UNITS;
     return mig_model(g->model)->profiles[g->mig[slot].profile].units;
 }
@@ -62,8 +62,11 @@ static void slot_counted(struct sched *s, struct sched_node *n, struct sched_gpu
 {
     if (n->state != SCHED_NODE_READY || !g->healthy)
         return;
-    if (!g->n_mig)
+    if (!g->n_mig) {
         n->free_whole = (uint32_t)((int64_t)n->free_whole + delta);
+        s->tenants[n->tenant].free_whole =
+            (uint32_t)((int64_t)s->tenants[n->tenant].free_whole + delta);
+    }
     s->tenants[n->tenant].free_units += delta * placement_slot_units(g, slot);
 }
 
@@ -176,7 +179,7 @@ static int replica_claim(struct sched *s, uint32_t id, struct sched_replica *r)
             left = mig_fit(s, n, w, &gpu, &slot);
         } else if (w->gpus > 0) {
             /* without marked victims, free_whole bounds what whole_fit can find */
-            if (n->free_whole < w->gpus && s->n_marked == 0)
+            if (n->free_whole + n->victim_whole < w->gpus)
                 continue;
             left = whole_fit(s, n, w, &model);
         } else {

@@ -9,6 +9,10 @@
 void queue_insert(struct sched *s, uint32_t id);
 /* Remove workload id from its workspace's queue. It must be queued. */
 void queue_remove(struct sched *s, uint32_t id);
+/* The size class of a request of `units` GPU units, for pending_by_size. */
+int queue_size_bucket(int64_t units);
+/* A lower bound of the GPU units of every workload pending in ws (0 if none). */
+int64_t queue_min_need(const struct sched_workspace *ws);
 /* True when a comes before b in a queue. */
 bool queue_before(const struct sched_workload *a, const struct sched_workload *b);
 

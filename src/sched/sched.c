@@ -138,6 +138,7 @@ int sched_tenant_add(struct sched *s, const struct sched_tenant_spec *spec, uint
     if (!t->name || hmap_put(&s->tenant_ids, t->name, s->n_tenants))
         return -ALLOT_ENOMEM;
     t->isolation = spec->isolation;
+    t->fifo_head = t->fifo_tail = SCHED_NONE;
     t->max_grace_ms = spec->max_grace_ms;
     if (id)
         *id = s->n_tenants;
@@ -323,6 +324,7 @@ int sched_node_add(struct sched *s, const struct sched_node_spec *spec, uint32_t
         if (n->state == SCHED_NODE_READY)
             t->healthy_units += placement_node_units(n);
         t->free_units += placement_node_free_units(s, n);
+        t->free_whole += n->free_whole;
         t->dirty = true;
     }
     if (id)
@@ -506,6 +508,17 @@ int sched_workspace_update(struct sched *s, const struct sched_workspace_spec *s
     return 0;
 }
 
+/* A workload's node or GPU failed under it: it is gone at once. Work being cancelled ends
+ * cancelled; anything else is queued again. */
+static void workload_evict(struct sched *s, uint32_t id, enum sched_reason why, int64_t now)
+{
+    if (s->workloads[id].state == SCHED_DRAINING &&
+        s->workloads[id].reason == SCHED_REASON_CANCELLED)
+        lifecycle_end(s, id, SCHED_CANCELLED, SCHED_REASON_CANCELLED, now);
+    else
+        lifecycle_end(s, id, SCHED_PENDING, why, now);
+}
+
 /* Stop every running or draining workload that uses node n (or only GPU gpu of it when
  * gpu >= 0) and give up every claim there; both go back to the queue. */
 static void node_evict(struct sched *s, uint32_t node, int gpu, enum sched_reason why, int64_t now)
@@ -523,7 +536,7 @@ static void node_evict(struct sched *s, uint32_t node, int gpu, enum sched_reaso
             if (*claim != SCHED_NONE && s->workloads[*claim].state == SCHED_RECLAIMING)
                 lifecycle_unreclaim(s, *claim);
             if (*holder != SCHED_NONE)
-                lifecycle_end(s, *holder, SCHED_PENDING, why, now);
+                workload_evict(s, *holder, why, now);
         }
     }
     if (gpu >= 0)
@@ -541,7 +554,7 @@ static void node_evict(struct sched *s, uint32_t node, int gpu, enum sched_reaso
             if (w->state == SCHED_RECLAIMING)
                 lifecycle_unreclaim(s, i);
             else
-                lifecycle_end(s, i, SCHED_PENDING, why, now);
+                workload_evict(s, i, why, now);
             break;
         }
     }
@@ -574,6 +587,7 @@ int sched_node_set_state(struct sched *s, uint32_t node, enum sched_node_state s
     if (n->state == SCHED_NODE_READY)
         t->healthy_units += placement_node_units(n);
     t->free_units += placement_node_free_units(s, n);
+    t->free_whole -= n->free_whole;
     n->free_whole = 0;
     for (uint32_t i = 0; i < n->n_gpus; i++) {
         const struct sched_gpu *g = &n->gpus[i];
@@ -581,6 +595,7 @@ int sched_node_set_state(struct sched *s, uint32_t node, enum sched_node_state s
             g->claim == SCHED_NONE)
             n->free_whole++;
     }
+    t->free_whole += n->free_whole;
     t->dirty = true;
     tenant_degraded_check(s, n->tenant, now);
     return 0;
@@ -615,6 +630,7 @@ int sched_gpu_set_health(struct sched *s, uint32_t node, uint32_t gpu, bool heal
     bool counted_after = !g->n_mig && g->healthy && g->holder == SCHED_NONE &&
                          g->claim == SCHED_NONE && n->state == SCHED_NODE_READY;
     n->free_whole = n->free_whole - counted_before + counted_after;
+    t->free_whole = t->free_whole - counted_before + counted_after;
     if (n->state == SCHED_NODE_READY)
         t->healthy_units += placement_node_units(n) - units_before;
     t->free_units += placement_node_free_units(s, n) - free_before;
@@ -744,7 +760,7 @@ int sched_submit(struct sched *s, const struct sched_workload_spec *spec, int64_
     }
     s->n_workloads++;
     s->last_now = now;
-    w->qprev = w->qnext = w->rprev = w->rnext = w->reclaim_for = SCHED_NONE;
+    w->qprev = w->qnext = w->rprev = w->rnext = w->fprev = w->fnext = w->reclaim_for = SCHED_NONE;
     w->seq = s->next_seq++;
     w->submit_ms = w->queued_ms = now;
     w->mig = -1;

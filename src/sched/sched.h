@@ -59,10 +59,12 @@ struct sched_tenant {
     uint32_t *nodes; /* ids of the nodes it owns */
     uint32_t n_nodes, cap_nodes;
     uint32_t *workspaces;
+    uint32_t fifo_head, fifo_tail; /* its pending workloads, longest waiting first */
     uint32_t n_workspaces, cap_workspaces;
     int64_t owned_units;    /* GPU units on every owned node, whatever their state */
     int64_t healthy_units;  /* on ready nodes, healthy GPUs */
     int64_t free_units;     /* of those, neither held nor claimed */
+    uint32_t free_whole;    /* free whole GPUs among them (sum of its nodes' free_whole) */
     int64_t reserved_units; /* sum of its workspaces' reservations */
     bool degraded;          /* healthy_units < reserved_units, last reported */
     bool dirty;             /* something changed since its last scheduling pass */
@@ -108,6 +110,7 @@ struct sched_node {
     uint32_t free_whole; /* healthy whole GPUs neither held nor claimed */
     /* scratch for placement with victims: resources the marked victims hold here */
     int64_t victim_cpu, victim_memory;
+    uint32_t victim_whole; /* scratch: whole GPUs the marked victims hold here */
 };
 
 struct sched_workspace {
@@ -120,9 +123,11 @@ struct sched_workspace {
     struct sched_resources held;     /* running + draining */
     struct sched_resources draining; /* part of held on its way out */
     struct sched_resources claimed;  /* reclaiming workloads */
+    int64_t held_fixed;              /* GPU units held by its non-preemptible workloads */
     uint32_t queue_head, queue_tail; /* pending workloads, priority then submission order */
     uint32_t n_pending;
-    uint32_t running_head; /* running (not draining) workloads, most recently started first */
+    uint32_t pending_by_size[8]; /* pending workloads by GPU units (queue_size_bucket) */
+    uint32_t running_head;       /* running (not draining) workloads, most recently started first */
     /* GPU time held, split at the reservation: GPU units x milliseconds, up to acct_ms */
     int64_t guaranteed_unit_ms, borrowed_unit_ms, acct_ms;
 };
@@ -160,6 +165,7 @@ struct sched_workload {
     uint32_t waiting_on;             /* reclaiming: victims still draining */
     uint32_t qprev, qnext;           /* links in its workspace's queue */
     uint32_t rprev, rnext;           /* links in its workspace's running list */
+    uint32_t fprev, fnext;           /* links in its tenant's pending FIFO */
     struct sched_replica *placement; /* replicas entries */
 };
 
@@ -224,7 +230,7 @@ struct sched {
     uint32_t cap_scratch;
     bool oom;                       /* an allocation failed since the last sched_schedule */
     struct sched_event spare_event; /* where events go when the list cannot grow */
-    uint32_t n_marked; /* workloads with victim_mark set (placement treats them as gone) */
+    int64_t victim_whole;           /* whole GPUs the victim-marked workloads hold */
 };
 
 /* Specifications for adding and changing objects. Strings are copied. */
