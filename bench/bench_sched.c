@@ -627,7 +627,9 @@ int main(int argc, char **argv)
     printf("  one more decision p99 < %.0f us: submit %.1f us, finish %.1f us, %s "
            "(stopped reports: %.1f us)\n",
            TARGET_DECISION_P99_US, p99_submit, p99_finish,
-           verdict(p99_submit < TARGET_DECISION_P99_US && p99_finish < TARGET_DECISION_P99_US),
+           submit_us.n && finish_us.n
+               ? verdict(p99_submit < TARGET_DECISION_P99_US && p99_finish < TARGET_DECISION_P99_US)
+               : "not measured",
            p99_stopped);
     printf("  peak memory < %.0f MiB: %.1f MiB, %s\n", TARGET_RSS_MIB, rss,
            verdict(rss < TARGET_RSS_MIB));

@@ -28,9 +28,19 @@ enum attempt {
  * failed stays failed for every later request at least as large: these memos skip the
  * costly searches (reclaim, priority preemption) that cannot succeed. They apply only
  * between whole-GPU requests of no particular model, where "larger" is well defined. */
+/* Priority preemption is tried for at most this many workloads of a workspace per pass: it
+ * is a search over the workspace's running work, and later passes try the next ones. */
+#define PASS_PREEMPT_TRIES 2
+
 struct pass_ws {
-    uint32_t cursor;          /* next pending workload to consider, or SCHED_NONE */
-    bool exhausted;           /* workspace_exhausted: the rest of its queue only gets its reasons */
+    uint32_t cursor; /* next pending workload to consider, or SCHED_NONE */
+    bool exhausted;  /* workspace_exhausted: the rest of its queue only gets its reasons */
+    /* pass_before's inputs for the cursor, valid while key_gen == pass.gen */
+    uint64_t key_gen;
+    uint32_t key_cursor;
+    int key_class;
+    int64_t key_borrowed;
+    uint32_t preempt_tries;   /* priority preemptions tried in this pass */
     bool preempt_failed;      /* priority preemption failed for ... */
     int32_t preempt_priority; /* ... a workload of this priority ... */
     int64_t preempt_need;     /* ... asking for this many GPU units */
@@ -38,6 +48,7 @@ struct pass_ws {
 
 struct pass {
     struct pass_ws *ws; /* one per workspace of the tenant, in tenant order */
+    uint64_t gen;       /* bumped by every admission, reclaim or preemption in the pass */
     bool reclaim_failed;
     int64_t reclaim_need;
     bool place_failed; /* a placement on free capacity failed for this request: */
@@ -93,26 +104,24 @@ static int candidate_class(const struct sched *s, const struct sched_workload *w
 
 /* Policy order of two pending workloads of one tenant: guaranteed before borrowing; among
  * borrowers, starving ones first, then the workspace with the least borrowed GPUs per unit
- * of weight; then priority, then submission order. */
-static bool candidate_before(const struct sched *s, const struct sched_workload *a,
-                             const struct sched_workload *b)
+ * of weight; then priority, then submission order.
+ * Compares the workloads at two cursors of a pass (tenant t's workspaces i and j) on the
+ * keys cached in them. */
+static bool pass_before(const struct sched *s, const struct sched_tenant *t,
+                        const struct pass_ws *a, uint32_t i, const struct pass_ws *b, uint32_t j)
 {
-    int ca = candidate_class(s, a), cb = candidate_class(s, b);
-    if (ca != cb)
-        return ca < cb;
-    if (ca == 1) {
-        if (a->starving != b->starving)
-            return a->starving;
-        const struct sched_workspace *wa = &s->workspaces[a->workspace];
-        const struct sched_workspace *wb = &s->workspaces[b->workspace];
-        if (wa != wb) {
-            __int128 sa = (__int128)quota_borrowed(wa) * wb->weight;
-            __int128 sb = (__int128)quota_borrowed(wb) * wa->weight;
-            if (sa != sb)
-                return sa < sb;
-        }
+    const struct sched_workload *wa = &s->workloads[a->cursor], *wb = &s->workloads[b->cursor];
+    if (a->key_class != b->key_class)
+        return a->key_class < b->key_class;
+    if (a->key_class == 1) {
+        if (wa->starving != wb->starving)
+            return wa->starving;
+        __int128 sa = (__int128)a->key_borrowed * s->workspaces[t->workspaces[j]].weight;
+        __int128 sb = (__int128)b->key_borrowed * s->workspaces[t->workspaces[i]].weight;
+        if (sa != sb)
+            return sa < sb;
     }
-    return queue_before(a, b);
+    return queue_before(wa, wb);
 }
 
 /* Mark or unmark a victim for placement searches. */
@@ -166,17 +175,35 @@ static int victim_cmp(const void *pa, const void *pb, void *ctx)
     return a->seq > b->seq ? -1 : (a->seq < b->seq ? 1 : 0);
 }
 
-/* The victims' sort: insertion sort keeps the engine free of a global comparison context
- * (qsort has none) and candidate lists are short. */
+/* Sift element i down the max-heap v[0..n) ordered by victim_cmp. */
+static void victims_sift(struct sched *s, uint32_t *v, uint32_t i, uint32_t n)
+{
+    for (;;) {
+        uint32_t c = 2 * i + 1;
+        if (c >= n)
+            return;
+        if (c + 1 < n && victim_cmp(&v[c + 1], &v[c], s) > 0)
+            c++;
+        if (victim_cmp(&v[c], &v[i], s) <= 0)
+            return;
+        uint32_t t = v[c];
+        v[c] = v[i];
+        v[i] = t;
+        i = c;
+    }
+}
+
+/* Sort victims into victim order: a heap sort, in place and O(n log n), with the engine as
+ * the comparison's context (qsort has none). */
 static void victims_sort(struct sched *s, uint32_t *v, uint32_t n)
 {
-    for (uint32_t i = 1; i < n; i++) {
-        uint32_t x = v[i], j = i;
-        while (j > 0 && victim_cmp(&x, &v[j - 1], s) < 0) {
-            v[j] = v[j - 1];
-            j--;
-        }
-        v[j] = x;
+    for (uint32_t i = n / 2; i-- > 0;)
+        victims_sift(s, v, i, n);
+    for (uint32_t end = n; end > 1; end--) {
+        uint32_t t = v[0];
+        v[0] = v[end - 1];
+        v[end - 1] = t;
+        victims_sift(s, v, 0, end - 1);
     }
 }
 
@@ -305,13 +332,15 @@ static bool quota_fits_with(const struct sched *s, const struct sched_workload *
 
 /* Priority preemption inside a workspace (docs/policy.md, "Priority"): make room for
  * workload id by stopping running, preemptible workloads of its own workspace with a lower
- * priority; fewest needed, in victim order. RET 0 (id is reclaiming), -ALLOT_ENOFIT,
- * -ALLOT_ENOMEM. */
+ * priority; fewest needed, in victim order. RET 0 (id is reclaiming), -ALLOT_ENOENT (no
+ * such workload runs), -ALLOT_ENOFIT (they would not make room), -ALLOT_ENOMEM. */
 static int priority_preempt(struct sched *s, uint32_t id, int64_t now)
 {
     struct sched_workload *w = &s->workloads[id];
     const struct sched_workspace *ws = &s->workspaces[w->workspace];
     uint32_t n = 0;
+    struct sched_resources freed = {0, 0, 0, 0};
+    int64_t whole = 0;
     for (uint32_t v = ws->running_head; v != SCHED_NONE; v = s->workloads[v].rnext) {
         const struct sched_workload *c = &s->workloads[v];
         if (!c->preemptible || c->priority >= w->priority)
@@ -319,12 +348,18 @@ static int priority_preempt(struct sched *s, uint32_t id, int64_t now)
         if (scratch_reserve(s, n + 1))
             return -ALLOT_ENOMEM;
         s->scratch[n++] = v;
+        quota_add(&freed, &c->total, +1);
+        whole += (int64_t)c->gpus * c->replicas;
     }
+    /* hopeless even if every candidate went: no need to sort or search */
     if (n == 0)
+        return -ALLOT_ENOENT;
+    if (!quota_fits_with(s, w, &freed) ||
+        (w->mig < 0 && (int64_t)w->gpus * w->replicas > s->tenants[w->tenant].free_whole + whole))
         return -ALLOT_ENOFIT;
+    memset(&freed, 0, sizeof(freed));
     uint32_t *v = s->scratch;
     victims_sort(s, v, n);
-    struct sched_resources freed = {0, 0, 0, 0};
     bool fitted = false;
     uint32_t used = 0;
     for (uint32_t i = 0; i < n && !fitted; i++) {
@@ -543,12 +578,15 @@ static enum attempt attempt_admit(struct sched *s, uint32_t id, uint32_t held_by
     why = SCHED_REASON_NO_CAPACITY;
 blocked:
     /* 6. lower-priority work of its own workspace may make room */
-    if (pw->preempt_failed && plain_request(w) && w->priority <= pw->preempt_priority &&
-        w->total.gpu >= pw->preempt_need) {
+    if (pw->preempt_tries >= PASS_PREEMPT_TRIES ||
+        (pw->preempt_failed && plain_request(w) && w->priority <= pw->preempt_priority &&
+         w->total.gpu >= pw->preempt_need)) {
         lifecycle_queue_reason(s, id, why, msg, now);
         return result;
     }
     int rc = priority_preempt(s, id, now);
+    if (rc != -ALLOT_ENOENT)
+        pw->preempt_tries++;
     if (rc == -ALLOT_ENOFIT && plain_request(w) && !pw->preempt_failed) {
         pw->preempt_failed = true;
         pw->preempt_priority = w->priority;
@@ -565,23 +603,33 @@ blocked:
     return result;
 }
 
-/* Can nothing pending in workspace ws be admitted for the rest of this pass? True when,
- * for even its smallest pending request (queue_min_need), its GPU limit is reached, or it has
- * no room left in its reservation and too little to borrow, and priority preemption in it
- * has already failed for a request no larger. Capacity only shrinks within a pass, so a
- * workspace found exhausted stays so; its queue is left as it is (docs/policy.md). */
-static bool workspace_exhausted(const struct sched *s, uint32_t wsid, const struct pass_ws *pw)
+/* Can nothing pending in workspace ws be admitted for the rest of this pass? Looks at its
+ * smallest pending request (queue_min_need, a lower bound): true when its GPU limit is
+ * reached, or when it can neither borrow that much nor place it within its reservation,
+ * and priority preemption in it has been tried enough or cannot help. Capacity only shrinks
+ * within a pass, so a workspace found exhausted stays so (docs/policy.md, "Order"). */
+static bool workspace_exhausted(const struct sched *s, uint32_t wsid, const struct pass *p,
+                                const struct pass_ws *pw)
 {
     const struct sched_workspace *ws = &s->workspaces[wsid];
+    const struct sched_tenant *t = &s->tenants[ws->tenant];
     int64_t need = queue_min_need(ws);
     if (need == 0)
         return false; /* CPU-only work needs no GPU */
+    /* whole GPUs free, for a queue without MIG requests (they cannot use slices) */
+    int64_t placeable =
+        ws->pending_mig ? t->free_units : (int64_t)t->free_whole * QUANTITY_GPU_UNITS;
     bool limited =
         ws->limits.gpu != SCHED_UNLIMITED && ws->held.gpu + ws->claimed.gpu + need > ws->limits.gpu;
-    bool no_room = quota_position(ws) + need > ws->reserved && quota_borrowable(s, wsid) < need;
-    if (!limited && !no_room)
+    bool blocked;
+    if (quota_position(ws) + need <= ws->reserved) /* guaranteed work may still come */
+        blocked = placeable < need &&
+                  (!tenant_has_borrowers(s, t) || (p->reclaim_failed && p->reclaim_need <= need));
+    else
+        blocked = quota_borrowable(s, wsid) < need || placeable < need;
+    if (!limited && !blocked)
         return false;
-    if (pw->preempt_failed && pw->preempt_need <= need)
+    if (pw->preempt_tries >= PASS_PREEMPT_TRIES || (pw->preempt_failed && pw->preempt_need <= need))
         return true;
     const struct sched_workload *next = pw->cursor != SCHED_NONE ? &s->workloads[pw->cursor] : NULL;
     for (uint32_t v = ws->running_head; v != SCHED_NONE && next; v = s->workloads[v].rnext)
@@ -619,24 +667,39 @@ static uint32_t starving_candidate(const struct sched *s, uint32_t tid, int64_t 
  * queue up to date without the costly steps: each of them fails a quota check (steps 1 to
  * 3), which is all there is to report. Should one pass them after all (the exhaustion test
  * uses a lower bound of the sizes), the cursor stops there for a full evaluation. */
-static void pass_exhaust(struct sched *s, struct pass_ws *pw, uint32_t wsid, uint32_t held_by,
-                         int64_t now)
+static void pass_exhaust(struct sched *s, const struct pass *p, struct pass_ws *pw, uint32_t wsid,
+                         uint32_t held_by, int64_t now)
 {
-    char msg[sizeof(((struct sched_event *)0)->message)];
+    char msg[sizeof(((struct sched_event *)0)->message)], a[32];
     bool within;
+    const struct sched_tenant *t = &s->tenants[s->workspaces[wsid].tenant];
+    bool borrowers = tenant_has_borrowers(s, t);
     pw->exhausted = true;
     int64_t borrowable = quota_borrowable(s, wsid);
     for (; pw->cursor != SCHED_NONE; pw->cursor = s->workloads[pw->cursor].qnext) {
+        const struct sched_workload *w = &s->workloads[pw->cursor];
         enum sched_reason why =
             quota_check(s, pw->cursor, held_by, borrowable, now, &within, msg, sizeof(msg));
-        if (why == SCHED_REASON_NONE)
-            return;
+        if (why == SCHED_REASON_NONE) {
+            /* quota allows it: only a placement or a reclaim could admit it */
+            bool reclaim_may =
+                within && borrowers && !placement_hopeless(p, w) &&
+                !(p->reclaim_failed && plain_request(w) && w->total.gpu >= p->reclaim_need);
+            if (free_enough(t, w) || reclaim_may)
+                return;
+            why = SCHED_REASON_NO_CAPACITY;
+            if (w->reason != why)
+                snprintf(msg, sizeof(msg),
+                         "no ready nodes of tenant %s have room for it now (%s GPUs free in the "
+                         "tenant)",
+                         t->name, quantity_format_gpu(t->free_units, a, sizeof(a)));
+        }
         lifecycle_queue_reason(s, pw->cursor, why, msg, now);
     }
 }
 
 /* One admission pass over tenant tid: repeatedly take the first pending workload in policy
- * order (candidate_before) among the heads of its workspaces' queues. */
+ * order (pass_before) among the heads of its workspaces' queues. */
 static int tenant_pass(struct sched *s, uint32_t tid, int64_t now)
 {
     struct sched_tenant *t = &s->tenants[tid];
@@ -659,17 +722,23 @@ static int tenant_pass(struct sched *s, uint32_t tid, int64_t now)
     }
     for (uint32_t i = 0; i < n; i++) {
         p.ws[i].cursor = s->workspaces[t->workspaces[i]].queue_head;
-        if (p.ws[i].cursor != SCHED_NONE && workspace_exhausted(s, t->workspaces[i], &p.ws[i]))
-            pass_exhaust(s, &p.ws[i], t->workspaces[i], held_by, now);
+        if (p.ws[i].cursor != SCHED_NONE && workspace_exhausted(s, t->workspaces[i], &p, &p.ws[i]))
+            pass_exhaust(s, &p, &p.ws[i], t->workspaces[i], held_by, now);
     }
     for (;;) {
         uint32_t best = SCHED_NONE, best_i = 0;
         for (uint32_t i = 0; i < n; i++) {
-            uint32_t c = p.ws[i].cursor;
-            if (c == SCHED_NONE)
+            struct pass_ws *c = &p.ws[i];
+            if (c->cursor == SCHED_NONE)
                 continue;
-            if (best == SCHED_NONE || candidate_before(s, &s->workloads[c], &s->workloads[best])) {
-                best = c;
+            if (c->key_gen != p.gen || c->key_cursor != c->cursor) {
+                c->key_gen = p.gen;
+                c->key_cursor = c->cursor;
+                c->key_class = candidate_class(s, &s->workloads[c->cursor]);
+                c->key_borrowed = quota_borrowed(&s->workspaces[t->workspaces[i]]);
+            }
+            if (best == SCHED_NONE || pass_before(s, t, c, i, &p.ws[best_i], best_i)) {
+                best = c->cursor;
                 best_i = i;
             }
         }
@@ -678,13 +747,15 @@ static int tenant_pass(struct sched *s, uint32_t tid, int64_t now)
         struct pass_ws *pw = &p.ws[best_i];
         pw->cursor = s->workloads[best].qnext;
         if (pw->exhausted)
-            pass_exhaust(s, pw, t->workspaces[best_i], held_by, now);
+            pass_exhaust(s, &p, pw, t->workspaces[best_i], held_by, now);
         if (best == first)
             continue; /* evaluated first */
         enum attempt r = attempt_admit(s, best, held_by, &p, pw, now);
+        if (r == ATTEMPT_ADMITTED)
+            p.gen++;
         if (r != ATTEMPT_ADMITTED && held_by == SCHED_NONE && pw->cursor != SCHED_NONE &&
-            !pw->exhausted && workspace_exhausted(s, t->workspaces[best_i], pw))
-            pass_exhaust(s, pw, t->workspaces[best_i], held_by, now);
+            !pw->exhausted && workspace_exhausted(s, t->workspaces[best_i], &p, pw))
+            pass_exhaust(s, &p, pw, t->workspaces[best_i], held_by, now);
     }
     free(p.ws);
     return 0;

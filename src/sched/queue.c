@@ -91,6 +91,7 @@ void queue_insert(struct sched *s, uint32_t id)
         s->workloads[w->qnext].qprev = id;
     ws->n_pending++;
     ws->pending_by_size[queue_size_bucket(w->total.gpu)]++;
+    ws->pending_mig += w->mig >= 0;
 }
 
 void queue_remove(struct sched *s, uint32_t id)
@@ -110,4 +111,5 @@ void queue_remove(struct sched *s, uint32_t id)
     w->qprev = w->qnext = SCHED_NONE;
     ws->n_pending--;
     ws->pending_by_size[queue_size_bucket(w->total.gpu)]--;
+    ws->pending_mig -= w->mig >= 0;
 }

@@ -127,6 +127,7 @@ struct sched_workspace {
     uint32_t queue_head, queue_tail; /* pending workloads, priority then submission order */
     uint32_t n_pending;
     uint32_t pending_by_size[8]; /* pending workloads by GPU units (queue_size_bucket) */
+    uint32_t pending_mig;        /* pending workloads asking for MIG slices */
     uint32_t running_head;       /* running (not draining) workloads, most recently started first */
     /* GPU time held, split at the reservation: GPU units x milliseconds, up to acct_ms */
     int64_t guaranteed_unit_ms, borrowed_unit_ms, acct_ms;
