@@ -663,6 +663,11 @@ static uint32_t starving_candidate(const struct sched *s, uint32_t tid, int64_t 
     return SCHED_NONE;
 }
 
+/* How deep into an exhausted workspace's queue a pass refreshes queue reasons. Deeper
+ * workloads keep the reason they last got until a pass reaches them; this bounds the cost
+ * of a pass on a saturated tenant (docs/policy.md, "Order"). */
+#define PASS_REFRESH_DEPTH 64
+
 /* Mark a workspace exhausted for this pass and bring the queue reasons of the rest of its
  * queue up to date without the costly steps: each of them fails a quota check (steps 1 to
  * 3), which is all there is to report. Should one pass them after all (the exhaustion test
@@ -676,7 +681,11 @@ static void pass_exhaust(struct sched *s, const struct pass *p, struct pass_ws *
     bool borrowers = tenant_has_borrowers(s, t);
     pw->exhausted = true;
     int64_t borrowable = quota_borrowable(s, wsid);
-    for (; pw->cursor != SCHED_NONE; pw->cursor = s->workloads[pw->cursor].qnext) {
+    for (uint32_t k = 0; pw->cursor != SCHED_NONE; pw->cursor = s->workloads[pw->cursor].qnext) {
+        if (++k > PASS_REFRESH_DEPTH) {
+            pw->cursor = SCHED_NONE;
+            return;
+        }
         const struct sched_workload *w = &s->workloads[pw->cursor];
         enum sched_reason why =
             quota_check(s, pw->cursor, held_by, borrowable, now, &within, msg, sizeof(msg));
