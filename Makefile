@@ -28,8 +28,11 @@ asan:
 	cmake --build build-asan
 	cd build-asan && ctest --output-on-failure -j2
 
-bench: build
-	./$(BUILD)/bench_sched
+# Engine benchmark (not a test): an optimised build, pinned to one core.
+bench: deps
+	cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release
+	cmake --build build-release --target bench_sched
+	taskset -c 1 ./build-release/bench_sched
 
 format:
 	git ls-files '*.c' '*.h' | xargs clang-format -i
@@ -38,4 +41,4 @@ format-check:
 	git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-release
