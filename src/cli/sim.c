@@ -646,6 +646,13 @@ int sim_run(const char *path, const struct sim_options *opt, FILE *out, FILE *er
         rc =
             heap_push(&sm, (struct sim_due){.t = sm.scn.steps[i].at_ms, .kind = SIM_STEP, .id = i});
     int64_t now = 0;
+    if (!opt->json && !opt->quiet)
+        fprintf(
+            out,
+            "Simulation of %s in virtual time: the engine is the real one; nodes, GPUs and "
+            "workloads are simulated\n(a workload runs for its `duration`; told to stop, it exits "
+            "after its `drain` time, by default its whole grace period).\n\n",
+            path);
     /* events from building the platform (reservation_degraded) */
     if (!rc)
         rc = events_apply(&sm);

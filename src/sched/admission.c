@@ -476,9 +476,10 @@ static enum sched_reason quota_check(const struct sched *s, uint32_t id, uint32_
     if (avail < w->total.gpu) {
         if (w->reason != SCHED_REASON_BORROW_UNAVAILABLE)
             snprintf(msg, len,
-                     "needs %s GPUs beyond what %s has reserved; only %s GPUs of tenant %s can "
-                     "be borrowed now",
-                     quantity_format_gpu(w->total.gpu, a, sizeof(a)), ws->name,
+                     "needs %s GPU%s beyond what %s has reserved; only %s of tenant %s can be "
+                     "borrowed now",
+                     quantity_format_gpu(w->total.gpu, a, sizeof(a)),
+                     w->total.gpu == QUANTITY_GPU_UNITS ? "" : "s", ws->name,
                      quantity_format_gpu(avail > 0 ? avail : 0, b, sizeof(b)), t->name);
         return SCHED_REASON_BORROW_UNAVAILABLE;
     }
