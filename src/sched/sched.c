@@ -330,6 +330,8 @@ int sched_node_add(struct sched *s, const struct sched_node_spec *spec, uint32_t
     if (id)
         *id = s->n_nodes;
     s->n_nodes++;
+    if (tenant != SCHED_NONE)
+        tenant_degraded_check(s, tenant, s->last_now);
     return 0;
 nomem:
     free(n->gpus);
