@@ -406,7 +406,7 @@ int ydoc_scalar(struct ydoc *y, yaml_node_t *node, const char **out)
 
 int ydoc_read_name(struct ydoc *y, yaml_node_t *node, size_t max, const char **out)
 {
-    const char *s;
+    const char *s = NULL;
     int rc = ydoc_scalar(y, node, &s);
     if (rc)
         return rc;
@@ -421,7 +421,7 @@ int ydoc_read_name(struct ydoc *y, yaml_node_t *node, size_t max, const char **o
 
 int ydoc_read_bool(struct ydoc *y, yaml_node_t *node, bool *out)
 {
-    const char *s;
+    const char *s = NULL;
     int rc = ydoc_scalar(y, node, &s);
     if (rc)
         return rc;
@@ -484,7 +484,7 @@ static const struct {
 
 int ydoc_read_quantity(struct ydoc *y, yaml_node_t *node, enum ydoc_quantity kind, int64_t *out)
 {
-    const char *s;
+    const char *s = NULL;
     int rc = ydoc_scalar(y, node, &s);
     if (rc)
         return rc;
@@ -504,7 +504,7 @@ int ydoc_read_quantity(struct ydoc *y, yaml_node_t *node, enum ydoc_quantity kin
 
 int ydoc_read_enum(struct ydoc *y, yaml_node_t *node, const char *const *names, int n, int *out)
 {
-    const char *s;
+    const char *s = NULL;
     int rc = ydoc_scalar(y, node, &s);
     if (rc)
         return rc;

@@ -65,13 +65,14 @@ static bool placement_hopeless(const struct pass *p, const struct sched_workload
            w->memory >= p->place_memory;
 }
 
-/* Free capacity the request could use at all: whole GPUs for whole requests, slices for
- * MIG requests. */
+/* Free capacity the request could use at all: whole GPUs for whole requests (and a node
+ * with enough of them for one replica), slices for MIG requests. */
 static bool free_enough(const struct sched_tenant *t, const struct sched_workload *w)
 {
     if (w->mig >= 0)
         return t->free_units - (int64_t)t->free_whole * QUANTITY_GPU_UNITS >= w->total.gpu;
-    return (uint64_t)w->gpus * w->replicas <= t->free_whole;
+    return (uint64_t)w->gpus * w->replicas <= t->free_whole &&
+           w->gpus <= placement_max_free_whole(t);
 }
 
 /* Whole GPUs of any model: the requests the memos of struct pass compare. */

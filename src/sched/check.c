@@ -155,7 +155,7 @@ int sched_check(const struct sched *s, char *err, size_t len)
                  cpu_claim[i] != n->cpu_claimed || mem_claim[i] != n->memory_claimed)
             rc = fail(err, len, "node %s CPU or memory counters disagree with its workloads",
                       n->name);
-        else if (free_whole != n->free_whole)
+        else if (free_whole != n->free_whole || free_whole != placement_node_free_whole(n))
             rc = fail(err, len, "node %s counts %u free GPUs, really %u", n->name, n->free_whole,
                       free_whole);
     }
@@ -180,10 +180,11 @@ int sched_check(const struct sched *s, char *err, size_t len)
     for (uint32_t t = 0; t < s->n_tenants && !rc; t++) {
         const struct sched_tenant *tn = &s->tenants[t];
         int64_t free_units = 0, healthy = 0, reserved = 0;
-        uint32_t free_whole = 0;
+        uint32_t free_whole = 0, by_free[SCHED_MAX_GPUS_PER_NODE + 1] = {0};
         for (uint32_t k = 0; k < tn->n_nodes; k++) {
             const struct sched_node *n = &s->nodes[tn->nodes[k]];
             free_whole += n->free_whole;
+            by_free[n->free_whole]++;
             free_units += placement_node_free_units(s, n);
             if (n->state == SCHED_NODE_READY)
                 healthy += placement_node_units(n);
@@ -191,7 +192,8 @@ int sched_check(const struct sched *s, char *err, size_t len)
         for (uint32_t k = 0; k < tn->n_workspaces; k++)
             reserved += s->workspaces[tn->workspaces[k]].reserved;
         if (free_units != tn->free_units || healthy != tn->healthy_units ||
-            free_whole != tn->free_whole || reserved != tn->reserved_units)
+            free_whole != tn->free_whole || memcmp(by_free, tn->nodes_by_free, sizeof(by_free)) ||
+            reserved != tn->reserved_units)
             rc = fail(err, len, "tenant %s capacity counters disagree with its nodes", tn->name);
         else if (reserved > tn->owned_units)
             rc = fail(err, len, "tenant %s reserves more GPUs than it owns", tn->name);

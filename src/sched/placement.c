@@ -49,6 +49,37 @@ int64_t placement_node_free_units(const struct sched *s, const struct sched_node
     return units;
 }
 
+uint32_t placement_node_free_whole(const struct sched_node *n)
+{
+    uint32_t count = 0;
+    if (n->state != SCHED_NODE_READY)
+        return 0;
+    for (uint32_t i = 0; i < n->n_gpus; i++) {
+        const struct sched_gpu *g = &n->gpus[i];
+        count += !g->n_mig && g->healthy && g->holder == SCHED_NONE && g->claim == SCHED_NONE;
+    }
+    return count;
+}
+
+void placement_set_free_whole(struct sched *s, struct sched_node *n, uint32_t value)
+{
+    if (n->tenant != SCHED_NONE) {
+        struct sched_tenant *t = &s->tenants[n->tenant];
+        t->free_whole = t->free_whole - n->free_whole + value;
+        t->nodes_by_free[n->free_whole]--;
+        t->nodes_by_free[value]++;
+    }
+    n->free_whole = value;
+}
+
+uint32_t placement_max_free_whole(const struct sched_tenant *t)
+{
+    uint32_t i = SCHED_MAX_GPUS_PER_NODE;
+    while (i > 0 && !t->nodes_by_free[i])
+        i--;
+    return i;
+}
+
 /* Free for a placement search: unclaimed and either unheld or held by a marked victim. */
 static bool slot_usable(const struct sched *s, uint32_t holder, uint32_t claim)
 {
@@ -62,11 +93,8 @@ static void slot_counted(struct sched *s, struct sched_node *n, struct sched_gpu
 {
     if (n->state != SCHED_NODE_READY || !g->healthy)
         return;
-    if (!g->n_mig) {
-        n->free_whole = (uint32_t)((int64_t)n->free_whole + delta);
-        s->tenants[n->tenant].free_whole =
-            (uint32_t)((int64_t)s->tenants[n->tenant].free_whole + delta);
-    }
+    if (!g->n_mig)
+        placement_set_free_whole(s, n, (uint32_t)((int64_t)n->free_whole + delta));
     s->tenants[n->tenant].free_units += delta * placement_slot_units(g, slot);
 }
 

@@ -13,6 +13,13 @@ int64_t placement_node_units(const struct sched_node *n);
 /* GPU units on the node free for new work now (0 unless ready). */
 int64_t placement_node_free_units(const struct sched *s, const struct sched_node *n);
 
+/* Free whole GPUs on the node now, counted from its slots (0 unless ready). */
+uint32_t placement_node_free_whole(const struct sched_node *n);
+/* Set the node's free_whole, keeping its tenant's free_whole and nodes_by_free in step. */
+void placement_set_free_whole(struct sched *s, struct sched_node *n, uint32_t value);
+/* Most free whole GPUs on one node of the tenant. */
+uint32_t placement_max_free_whole(const struct sched_tenant *t);
+
 /* Find room for every replica of workload id on its tenant's ready nodes, treating slots
  * held by workloads with victim_mark set as free, and claim it: the chosen slots get
  * claim = id and the nodes' claimed CPU and memory grow. Writes w->placement.

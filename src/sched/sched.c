@@ -307,8 +307,6 @@ int sched_node_add(struct sched *s, const struct sched_node_spec *spec, uint32_t
             g->mig[k].start = spec->gpus[i].mig[k].start;
             g->mig[k].holder = g->mig[k].claim = SCHED_NONE;
         }
-        if (!g->n_mig && g->healthy && n->state == SCHED_NODE_READY)
-            n->free_whole++;
     }
     if (tenant != SCHED_NONE) {
         struct sched_tenant *t = &s->tenants[tenant];
@@ -324,9 +322,10 @@ int sched_node_add(struct sched *s, const struct sched_node_spec *spec, uint32_t
         if (n->state == SCHED_NODE_READY)
             t->healthy_units += placement_node_units(n);
         t->free_units += placement_node_free_units(s, n);
-        t->free_whole += n->free_whole;
+        t->nodes_by_free[0]++; /* n->free_whole is 0 until set below */
         t->dirty = true;
     }
+    placement_set_free_whole(s, n, placement_node_free_whole(n));
     if (id)
         *id = s->n_nodes;
     s->n_nodes++;
@@ -589,15 +588,7 @@ int sched_node_set_state(struct sched *s, uint32_t node, enum sched_node_state s
     if (n->state == SCHED_NODE_READY)
         t->healthy_units += placement_node_units(n);
     t->free_units += placement_node_free_units(s, n);
-    t->free_whole -= n->free_whole;
-    n->free_whole = 0;
-    for (uint32_t i = 0; i < n->n_gpus; i++) {
-        const struct sched_gpu *g = &n->gpus[i];
-        if (state == SCHED_NODE_READY && !g->n_mig && g->healthy && g->holder == SCHED_NONE &&
-            g->claim == SCHED_NONE)
-            n->free_whole++;
-    }
-    t->free_whole += n->free_whole;
+    placement_set_free_whole(s, n, placement_node_free_whole(n));
     t->dirty = true;
     tenant_degraded_check(s, n->tenant, now);
     return 0;
@@ -626,13 +617,8 @@ int sched_gpu_set_health(struct sched *s, uint32_t node, uint32_t gpu, bool heal
     }
     struct sched_tenant *t = &s->tenants[n->tenant];
     int64_t units_before = placement_node_units(n), free_before = placement_node_free_units(s, n);
-    bool counted_before = !g->n_mig && g->healthy && g->holder == SCHED_NONE &&
-                          g->claim == SCHED_NONE && n->state == SCHED_NODE_READY;
     g->healthy = healthy;
-    bool counted_after = !g->n_mig && g->healthy && g->holder == SCHED_NONE &&
-                         g->claim == SCHED_NONE && n->state == SCHED_NODE_READY;
-    n->free_whole = n->free_whole - counted_before + counted_after;
-    t->free_whole = t->free_whole - counted_before + counted_after;
+    placement_set_free_whole(s, n, placement_node_free_whole(n));
     if (n->state == SCHED_NODE_READY)
         t->healthy_units += placement_node_units(n) - units_before;
     t->free_units += placement_node_free_units(s, n) - free_before;

@@ -61,13 +61,14 @@ struct sched_tenant {
     uint32_t *workspaces;
     uint32_t fifo_head, fifo_tail; /* its pending workloads, longest waiting first */
     uint32_t n_workspaces, cap_workspaces;
-    int64_t owned_units;    /* GPU units on every owned node, whatever their state */
-    int64_t healthy_units;  /* on ready nodes, healthy GPUs */
-    int64_t free_units;     /* of those, neither held nor claimed */
-    uint32_t free_whole;    /* free whole GPUs among them (sum of its nodes' free_whole) */
-    int64_t reserved_units; /* sum of its workspaces' reservations */
-    bool degraded;          /* healthy_units < reserved_units, last reported */
-    bool dirty;             /* something changed since its last scheduling pass */
+    int64_t owned_units;   /* GPU units on every owned node, whatever their state */
+    int64_t healthy_units; /* on ready nodes, healthy GPUs */
+    int64_t free_units;    /* of those, neither held nor claimed */
+    uint32_t free_whole;   /* free whole GPUs among them (sum of its nodes' free_whole) */
+    uint32_t nodes_by_free[SCHED_MAX_GPUS_PER_NODE + 1]; /* its nodes by their free_whole */
+    int64_t reserved_units;                              /* sum of its workspaces' reservations */
+    bool degraded; /* healthy_units < reserved_units, last reported */
+    bool dirty;    /* something changed since its last scheduling pass */
 };
 
 struct sched_cluster {
