@@ -437,7 +437,7 @@ int ydoc_read_bool(struct ydoc *y, yaml_node_t *node, bool *out)
 
 int ydoc_read_int(struct ydoc *y, yaml_node_t *node, int64_t min, int64_t max, int64_t *out)
 {
-    const char *s, *p;
+    const char *s = NULL, *p;
     int rc = ydoc_scalar(y, node, &s);
     if (rc)
         return rc;
