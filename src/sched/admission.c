@@ -342,10 +342,10 @@ static int priority_preempt(struct sched *s, uint32_t id, int64_t now)
     uint32_t n = 0;
     struct sched_resources freed = {0, 0, 0, 0};
     int64_t whole = 0;
-    for (uint32_t v = ws->running_head; v != SCHED_NONE; v = s->workloads[v].rnext) {
+    for (uint32_t v = ws->preempt_head; v != SCHED_NONE; v = s->workloads[v].pnext) {
         const struct sched_workload *c = &s->workloads[v];
-        if (!c->preemptible || c->priority >= w->priority)
-            continue;
+        if (c->priority >= w->priority)
+            break; /* the list runs from the lowest priority */
         if (scratch_reserve(s, n + 1))
             return -ALLOT_ENOMEM;
         s->scratch[n++] = v;
@@ -633,11 +633,9 @@ static bool workspace_exhausted(const struct sched *s, uint32_t wsid, const stru
         return false;
     if (pw->preempt_tries >= PASS_PREEMPT_TRIES || (pw->preempt_failed && pw->preempt_need <= need))
         return true;
-    const struct sched_workload *next = pw->cursor != SCHED_NONE ? &s->workloads[pw->cursor] : NULL;
-    for (uint32_t v = ws->running_head; v != SCHED_NONE && next; v = s->workloads[v].rnext)
-        if (s->workloads[v].preemptible && s->workloads[v].priority < next->priority)
-            return false;
-    return true;
+    /* a lower-priority preemptible workload of its own may still make room */
+    return pw->cursor == SCHED_NONE || ws->preempt_head == SCHED_NONE ||
+           s->workloads[ws->preempt_head].priority >= s->workloads[pw->cursor].priority;
 }
 
 /* How far starving_candidate looks down the FIFO: past workloads held back by their own

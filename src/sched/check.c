@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "sched/placement.h"
+#include "sched/queue.h"
 #include "sched/quota.h"
 #include "sched/sched.h"
 
@@ -104,6 +105,48 @@ static int workload_check(const struct sched *s, uint32_t id, int64_t *cpu, int6
     return 0;
 }
 
+/* The lists of workspace wsid: its queue is in queue order with n_pending members and
+ * correct priority runs; its running list holds exactly its running workloads; its
+ * preemptible list exactly the preemptible ones, lowest priority first. */
+static int lists_check(const struct sched *s, uint32_t wsid, uint32_t want_running,
+                       uint32_t want_preemptible, char *err, size_t len)
+{
+    const struct sched_workspace *ws = &s->workspaces[wsid];
+    uint32_t n = 0, running = 0, preemptible = 0;
+    for (uint32_t id = ws->queue_head; id != SCHED_NONE; id = s->workloads[id].qnext, n++) {
+        const struct sched_workload *w = &s->workloads[id];
+        if (w->state != SCHED_PENDING || w->workspace != wsid || n > s->n_workloads)
+            return fail(err, len, "workspace %s queues a workload that is not its pending one",
+                        ws->name);
+        if (w->qnext != SCHED_NONE && queue_before(&s->workloads[w->qnext], w))
+            return fail(err, len, "workspace %s queue is out of order at %s", ws->name, w->name);
+        bool last_of_priority =
+            w->qnext == SCHED_NONE || s->workloads[w->qnext].priority != w->priority;
+        for (int r = 0; ws->n_runs != SCHED_QUEUE_RUNS_OFF && r < ws->n_runs; r++)
+            if (ws->runs[r].priority == w->priority && (ws->runs[r].tail == id) != last_of_priority)
+                return fail(err, len, "workspace %s queue index is wrong at %s", ws->name, w->name);
+    }
+    if (n != ws->n_pending)
+        return fail(err, len, "workspace %s counts %u pending, its queue holds %u", ws->name,
+                    ws->n_pending, n);
+    for (uint32_t id = ws->running_head; id != SCHED_NONE; id = s->workloads[id].rnext) {
+        if (s->workloads[id].state != SCHED_RUNNING || ++running > s->n_workloads)
+            return fail(err, len, "workspace %s running list is wrong", ws->name);
+    }
+    int32_t prio = INT32_MIN;
+    for (uint32_t id = ws->preempt_head; id != SCHED_NONE; id = s->workloads[id].pnext) {
+        const struct sched_workload *w = &s->workloads[id];
+        if (w->state != SCHED_RUNNING || !w->preemptible || w->priority < prio ||
+            ++preemptible > s->n_workloads)
+            return fail(err, len, "workspace %s preemptible list is wrong", ws->name);
+        prio = w->priority;
+    }
+    if (running != want_running || preemptible != want_preemptible)
+        return fail(err, len, "workspace %s lists %u running (%u preemptible), really %u (%u)",
+                    ws->name, running, preemptible, want_running, want_preemptible);
+    return 0;
+}
+
 int sched_check(const struct sched *s, char *err, size_t len)
 {
     int rc = 0;
@@ -113,13 +156,20 @@ int sched_check(const struct sched *s, char *err, size_t len)
     size_t nw = s->n_workspaces ? s->n_workspaces : 1;
     struct sched_resources *held = calloc(nw, sizeof(*held)), *drain = calloc(nw, sizeof(*drain));
     struct sched_resources *claimed = calloc(nw, sizeof(*claimed));
-    if (!cpu_used || !mem_used || !cpu_claim || !mem_claim || !held || !drain || !claimed) {
+    uint32_t *n_running = calloc(nw, sizeof(uint32_t)),
+             *n_preemptible = calloc(nw, sizeof(uint32_t));
+    if (!cpu_used || !mem_used || !cpu_claim || !mem_claim || !held || !drain || !claimed ||
+        !n_running || !n_preemptible) {
         rc = -ALLOT_ENOMEM;
         snprintf(err, len, "out of memory");
         goto out;
     }
     for (uint32_t i = 0; i < s->n_workloads && !rc; i++) {
         const struct sched_workload *w = &s->workloads[i];
+        if (w->state == SCHED_RUNNING) {
+            n_running[w->workspace]++;
+            n_preemptible[w->workspace] += w->preemptible;
+        }
         if (holds(w->state)) {
             rc = workload_check(s, i, cpu_used, mem_used, err, len);
             quota_add(&held[w->workspace], &w->total, +1);
@@ -161,6 +211,9 @@ int sched_check(const struct sched *s, char *err, size_t len)
     }
     for (uint32_t i = 0; i < s->n_workspaces && !rc; i++) {
         const struct sched_workspace *ws = &s->workspaces[i];
+        rc = lists_check(s, i, n_running[i], n_preemptible[i], err, len);
+        if (rc)
+            break;
         if (memcmp(&held[i], &ws->held, sizeof(held[i])) ||
             memcmp(&drain[i], &ws->draining, sizeof(drain[i])) ||
             memcmp(&claimed[i], &ws->claimed, sizeof(claimed[i]))) {
@@ -206,5 +259,7 @@ out:
     free(held);
     free(drain);
     free(claimed);
+    free(n_running);
+    free(n_preemptible);
     return rc;
 }

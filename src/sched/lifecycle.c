@@ -26,6 +26,24 @@ static void running_push(struct sched *s, uint32_t id)
     if (ws->running_head != SCHED_NONE)
         s->workloads[ws->running_head].rprev = id;
     ws->running_head = id;
+    if (!w->preemptible)
+        return;
+    /* the preemptible list: lowest priority first and, within a priority, the most recently
+     * started first, so that priority preemption reads only its candidates, in nearly
+     * victim order (docs/policy.md, "Priority") */
+    uint32_t prev = SCHED_NONE, next = ws->preempt_head;
+    while (next != SCHED_NONE && s->workloads[next].priority < w->priority) {
+        prev = next;
+        next = s->workloads[next].pnext;
+    }
+    w->pprev = prev;
+    w->pnext = next;
+    if (prev == SCHED_NONE)
+        ws->preempt_head = id;
+    else
+        s->workloads[prev].pnext = id;
+    if (next != SCHED_NONE)
+        s->workloads[next].pprev = id;
 }
 
 static void running_remove(struct sched *s, uint32_t id)
@@ -39,6 +57,15 @@ static void running_remove(struct sched *s, uint32_t id)
     if (w->rnext != SCHED_NONE)
         s->workloads[w->rnext].rprev = w->rprev;
     w->rprev = w->rnext = SCHED_NONE;
+    if (!w->preemptible)
+        return;
+    if (w->pprev == SCHED_NONE)
+        ws->preempt_head = w->pnext;
+    else
+        s->workloads[w->pprev].pnext = w->pnext;
+    if (w->pnext != SCHED_NONE)
+        s->workloads[w->pnext].pprev = w->pprev;
+    w->pprev = w->pnext = SCHED_NONE;
 }
 
 void lifecycle_start(struct sched *s, uint32_t id, int64_t now)

@@ -3,6 +3,7 @@
 #include "sched/queue.h"
 
 #include <assert.h>
+#include <string.h>
 
 #include "common/quantity.h"
 
@@ -69,12 +70,71 @@ static void fifo_remove(struct sched *s, uint32_t id)
     w->fprev = w->fnext = SCHED_NONE;
 }
 
+/* Index in ws->runs of the first run of priority <= prio (n_runs if none). */
+static int run_find(const struct sched_workspace *ws, int32_t prio)
+{
+    int r = 0;
+    while (r < ws->n_runs && ws->runs[r].priority > prio)
+        r++;
+    return r;
+}
+
+/* Record id, just inserted, in the runs of its workspace. */
+static void run_inserted(struct sched *s, struct sched_workspace *ws, uint32_t id, int r)
+{
+    const struct sched_workload *w = &s->workloads[id];
+    if (ws->n_runs == SCHED_QUEUE_RUNS_OFF)
+        return;
+    if (r < ws->n_runs && ws->runs[r].priority == w->priority) {
+        if (w->qnext == SCHED_NONE || s->workloads[w->qnext].priority != w->priority)
+            ws->runs[r].tail = id;
+        return;
+    }
+    if (ws->n_runs == SCHED_QUEUE_RUNS) {
+        ws->n_runs = SCHED_QUEUE_RUNS_OFF;
+        return;
+    }
+    memmove(&ws->runs[r + 1], &ws->runs[r], (size_t)(ws->n_runs - r) * sizeof(ws->runs[0]));
+    ws->runs[r] = (struct sched_queue_run){w->priority, id};
+    ws->n_runs++;
+}
+
+/* Forget id, about to be unlinked, in the runs of its workspace. */
+static void run_removed(struct sched *s, struct sched_workspace *ws, uint32_t id)
+{
+    const struct sched_workload *w = &s->workloads[id];
+    if (ws->n_runs == SCHED_QUEUE_RUNS_OFF) {
+        if (ws->n_pending == 1)
+            ws->n_runs = 0; /* empty again: index afresh */
+        return;
+    }
+    int r = run_find(ws, w->priority);
+    assert(r < ws->n_runs && ws->runs[r].priority == w->priority);
+    if (ws->runs[r].tail != id)
+        return;
+    if (w->qprev != SCHED_NONE && s->workloads[w->qprev].priority == w->priority) {
+        ws->runs[r].tail = w->qprev;
+        return;
+    }
+    ws->n_runs--;
+    memmove(&ws->runs[r], &ws->runs[r + 1], (size_t)(ws->n_runs - r) * sizeof(ws->runs[0]));
+}
+
 void queue_insert(struct sched *s, uint32_t id)
 {
     fifo_append(s, id);
     struct sched_workload *w = &s->workloads[id];
     struct sched_workspace *ws = &s->workspaces[w->workspace];
     uint32_t after = ws->queue_tail;
+    int r = 0;
+    if (ws->n_runs != SCHED_QUEUE_RUNS_OFF) {
+        /* start at the last workload of its priority, or of the next higher one */
+        r = run_find(ws, w->priority);
+        if (r < ws->n_runs && ws->runs[r].priority == w->priority)
+            after = ws->runs[r].tail;
+        else
+            after = r > 0 ? ws->runs[r - 1].tail : SCHED_NONE;
+    }
     while (after != SCHED_NONE && queue_before(w, &s->workloads[after]))
         after = s->workloads[after].qprev;
     w->qprev = after;
@@ -90,6 +150,7 @@ void queue_insert(struct sched *s, uint32_t id)
     else
         s->workloads[w->qnext].qprev = id;
     ws->n_pending++;
+    run_inserted(s, ws, id, r);
     ws->pending_by_size[queue_size_bucket(w->total.gpu)]++;
     ws->pending_mig += w->mig >= 0;
 }
@@ -100,6 +161,7 @@ void queue_remove(struct sched *s, uint32_t id)
     struct sched_workspace *ws = &s->workspaces[w->workspace];
     assert(ws->n_pending > 0);
     fifo_remove(s, id);
+    run_removed(s, ws, id);
     if (w->qprev == SCHED_NONE)
         ws->queue_head = w->qnext;
     else

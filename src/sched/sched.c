@@ -424,7 +424,7 @@ int sched_workspace_add(struct sched *s, const struct sched_workspace_spec *spec
     ws->reserved = spec->reserved;
     ws->lend = spec->lend;
     ws->weight = spec->weight;
-    ws->queue_head = ws->queue_tail = ws->running_head = SCHED_NONE;
+    ws->queue_head = ws->queue_tail = ws->running_head = ws->preempt_head = SCHED_NONE;
     ws->acct_ms = s->last_now;
     t->workspaces[t->n_workspaces++] = s->n_workspaces;
     t->reserved_units += spec->reserved;
@@ -749,6 +749,7 @@ int sched_submit(struct sched *s, const struct sched_workload_spec *spec, int64_
     s->n_workloads++;
     s->last_now = now;
     w->qprev = w->qnext = w->rprev = w->rnext = w->fprev = w->fnext = w->reclaim_for = SCHED_NONE;
+    w->pprev = w->pnext = SCHED_NONE;
     w->seq = s->next_seq++;
     w->submit_ms = w->queued_ms = now;
     w->mig = -1;

@@ -20,6 +20,9 @@
 #define SCHED_MAX_REPLICAS 4096
 #define SCHED_MAX_LABELS 32
 #define SCHED_UNLIMITED INT64_MAX
+/* Distinct priorities a workspace's queue indexes (struct sched_workspace, runs). */
+#define SCHED_QUEUE_RUNS 8
+#define SCHED_QUEUE_RUNS_OFF UINT8_MAX
 
 enum sched_isolation { SCHED_ISOLATION_SHARED, SCHED_ISOLATION_DEDICATED };
 enum sched_node_state { SCHED_NODE_READY, SCHED_NODE_DRAINING, SCHED_NODE_DOWN };
@@ -126,10 +129,19 @@ struct sched_workspace {
     struct sched_resources claimed;  /* reclaiming workloads */
     int64_t held_fixed;              /* GPU units held by its non-preemptible workloads */
     uint32_t queue_head, queue_tail; /* pending workloads, priority then submission order */
+    /* The last pending workload of each priority in the queue, highest priority first, so an
+     * insert skips the lower priorities; SCHED_QUEUE_RUNS_OFF: more priorities than fit,
+     * inserts walk from the tail until the queue empties. */
+    struct sched_queue_run {
+        int32_t priority;
+        uint32_t tail;
+    } runs[SCHED_QUEUE_RUNS];
+    uint8_t n_runs;
     uint32_t n_pending;
     uint32_t pending_by_size[8]; /* pending workloads by GPU units (queue_size_bucket) */
     uint32_t pending_mig;        /* pending workloads asking for MIG slices */
     uint32_t running_head;       /* running (not draining) workloads, most recently started first */
+    uint32_t preempt_head;       /* the preemptible ones among them, lowest priority first */
     /* GPU time held, split at the reservation: GPU units x milliseconds, up to acct_ms */
     int64_t guaranteed_unit_ms, borrowed_unit_ms, acct_ms;
 };
@@ -167,6 +179,7 @@ struct sched_workload {
     uint32_t waiting_on;             /* reclaiming: victims still draining */
     uint32_t qprev, qnext;           /* links in its workspace's queue */
     uint32_t rprev, rnext;           /* links in its workspace's running list */
+    uint32_t pprev, pnext;           /* links in its workspace's preemptible list */
     uint32_t fprev, fnext;           /* links in its tenant's pending FIFO */
     struct sched_replica *placement; /* replicas entries */
 };
