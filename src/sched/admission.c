@@ -766,7 +766,25 @@ static int tenant_pass(struct sched *s, uint32_t tid, int64_t now)
             !pw->exhausted && workspace_exhausted(s, t->workspaces[best_i], &p, pw))
             pass_exhaust(s, &p, pw, t->workspaces[best_i], held_by, now);
     }
+    t->held_by = held_by;
     free(p.ws);
+    return 0;
+}
+
+/* The pass for a tenant whose only change since its last pass is one new workload, id.
+ * Nothing was freed, so every workload that waited then would wait again for the same
+ * reason: only id needs a look, under the starvation guard of the last pass. Should the
+ * starvation rule now protect another workload, a full pass is made instead. */
+static int arrival_pass(struct sched *s, uint32_t tid, uint32_t id, int64_t now)
+{
+    struct sched_tenant *t = &s->tenants[tid];
+    if (starving_candidate(s, tid, now) != t->held_by)
+        return tenant_pass(s, tid, now);
+    if (s->workloads[id].state != SCHED_PENDING)
+        return 0;
+    struct pass p = {.ws = NULL};
+    struct pass_ws pw = {.cursor = SCHED_NONE};
+    attempt_admit(s, id, t->held_by, &p, &pw, now);
     return 0;
 }
 
@@ -774,10 +792,14 @@ int sched_schedule(struct sched *s, int64_t now)
 {
     s->last_now = now;
     for (uint32_t i = 0; i < s->n_tenants; i++) {
-        if (!s->tenants[i].dirty)
+        struct sched_tenant *t = &s->tenants[i];
+        if (!t->dirty && t->n_arrivals == 0)
             continue;
-        s->tenants[i].dirty = false;
-        int rc = tenant_pass(s, i, now);
+        bool full = t->dirty || t->n_arrivals > 1;
+        uint32_t arrival = t->arrival;
+        t->dirty = false;
+        t->n_arrivals = 0;
+        int rc = full ? tenant_pass(s, i, now) : arrival_pass(s, i, arrival, now);
         if (rc)
             return rc;
     }

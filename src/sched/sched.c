@@ -138,7 +138,7 @@ int sched_tenant_add(struct sched *s, const struct sched_tenant_spec *spec, uint
     if (!t->name || hmap_put(&s->tenant_ids, t->name, s->n_tenants))
         return -ALLOT_ENOMEM;
     t->isolation = spec->isolation;
-    t->fifo_head = t->fifo_tail = SCHED_NONE;
+    t->fifo_head = t->fifo_tail = t->held_by = SCHED_NONE;
     t->max_grace_ms = spec->max_grace_ms;
     if (id)
         *id = s->n_tenants;
@@ -812,7 +812,9 @@ int sched_submit(struct sched *s, const struct sched_workload_spec *spec, int64_
     if (why)
         return workload_reject(s, wid, (enum sched_reason)why, msg, now, err, len);
     queue_insert(s, wid);
-    s->tenants[w->tenant].dirty = true;
+    /* only new work: the next pass may look at it alone (sched_schedule) */
+    s->tenants[w->tenant].n_arrivals++;
+    s->tenants[w->tenant].arrival = wid;
     return 0;
 }
 

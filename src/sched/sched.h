@@ -70,8 +70,11 @@ struct sched_tenant {
     uint32_t free_whole;   /* free whole GPUs among them (sum of its nodes' free_whole) */
     uint32_t nodes_by_free[SCHED_MAX_GPUS_PER_NODE + 1]; /* its nodes by their free_whole */
     int64_t reserved_units;                              /* sum of its workspaces' reservations */
-    bool degraded; /* healthy_units < reserved_units, last reported */
-    bool dirty;    /* something changed since its last scheduling pass */
+    bool degraded;       /* healthy_units < reserved_units, last reported */
+    bool dirty;          /* something changed since its last scheduling pass */
+    uint32_t n_arrivals; /* workloads submitted since its last pass ... */
+    uint32_t arrival;    /* ... the last of them */
+    uint32_t held_by;    /* the starving workload its last pass held borrowing for */
 };
 
 struct sched_cluster {
