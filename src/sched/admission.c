@@ -46,23 +46,54 @@ struct pass_ws {
     int64_t preempt_need;     /* ... asking for this many GPU units */
 };
 
+/* Kinds of request (whole GPUs, or each MIG profile, per model) whose failed placements a
+ * pass remembers. */
+#define PASS_PLACE_MEMOS 4
+
 struct pass {
     struct pass_ws *ws; /* one per workspace of the tenant, in tenant order */
     uint64_t gen;       /* bumped by every admission, reclaim or preemption in the pass */
     bool reclaim_failed;
     int64_t reclaim_need;
-    bool place_failed; /* a placement on free capacity failed for this request: */
-    uint32_t place_gpus, place_replicas;
-    int64_t place_cpu, place_memory;
+    /* placements on free capacity that failed in this pass, one per kind of request */
+    struct place_memo {
+        bool used;
+        int16_t mig, model; /* the kind: MIG profile (or -1 for whole GPUs) and model */
+        uint32_t gpus, replicas;
+        int64_t cpu, memory;
+    } place[PASS_PLACE_MEMOS];
 };
 
-/* Would placement surely fail for w, being no smaller in any way than a request that
- * failed in this pass? */
+/* Is a no larger than b in every dimension (same kind)? */
+static bool request_within(const struct sched_workload *a, const struct place_memo *b)
+{
+    return a->mig == b->mig && a->model == b->model && a->gpus <= b->gpus &&
+           a->replicas <= b->replicas && a->cpu <= b->cpu && a->memory <= b->memory;
+}
+
+/* Would placement surely fail for w, being no smaller in any way than a request of its kind
+ * that failed in this pass? */
 static bool placement_hopeless(const struct pass *p, const struct sched_workload *w)
 {
-    return p->place_failed && w->mig < 0 && w->model < 0 && w->gpus >= p->place_gpus &&
-           w->replicas >= p->place_replicas && w->cpu >= p->place_cpu &&
-           w->memory >= p->place_memory;
+    for (int i = 0; i < PASS_PLACE_MEMOS; i++) {
+        const struct place_memo *m = &p->place[i];
+        if (m->used && w->mig == m->mig && w->model == m->model && w->gpus >= m->gpus &&
+            w->replicas >= m->replicas && w->cpu >= m->cpu && w->memory >= m->memory)
+            return true;
+    }
+    return false;
+}
+
+/* Remember that placing w failed: the smallest failure of each kind is kept. */
+static void placement_failed(struct pass *p, const struct sched_workload *w)
+{
+    struct place_memo *slot = NULL;
+    for (int i = 0; i < PASS_PLACE_MEMOS && !slot; i++)
+        if (!p->place[i].used || (p->place[i].mig == w->mig && p->place[i].model == w->model))
+            slot = &p->place[i];
+    if (!slot || (slot->used && !request_within(w, slot)))
+        return;
+    *slot = (struct place_memo){true, w->mig, w->model, w->gpus, w->replicas, w->cpu, w->memory};
 }
 
 /* Free capacity the request could use at all: whole GPUs for whole requests (and a node
@@ -514,13 +545,7 @@ static enum attempt attempt_admit(struct sched *s, uint32_t id, uint32_t held_by
             lifecycle_start(s, id, now);
             return ATTEMPT_ADMITTED;
         }
-        if (w->mig < 0 && w->model < 0) {
-            p->place_failed = true;
-            p->place_gpus = w->gpus;
-            p->place_replicas = w->replicas;
-            p->place_cpu = w->cpu;
-            p->place_memory = w->memory;
-        }
+        placement_failed(p, w);
     }
     /* 5. reclaim, for work within its reservation */
     if (within) {
@@ -666,7 +691,7 @@ static uint32_t starving_candidate(const struct sched *s, uint32_t tid, int64_t 
 /* How deep into an exhausted workspace's queue a pass refreshes queue reasons. Deeper
  * workloads keep the reason they last got until a pass reaches them; this bounds the cost
  * of a pass on a saturated tenant (docs/policy.md, "Order"). */
-#define PASS_REFRESH_DEPTH 64
+#define PASS_REFRESH_DEPTH 32
 
 /* Mark a workspace exhausted for this pass and bring the queue reasons of the rest of its
  * queue up to date without the costly steps: each of them fails a quota check (steps 1 to
@@ -694,7 +719,7 @@ static void pass_exhaust(struct sched *s, const struct pass *p, struct pass_ws *
             bool reclaim_may =
                 within && borrowers && !placement_hopeless(p, w) &&
                 !(p->reclaim_failed && plain_request(w) && w->total.gpu >= p->reclaim_need);
-            if (free_enough(t, w) || reclaim_may)
+            if ((free_enough(t, w) && !placement_hopeless(p, w)) || reclaim_may)
                 return;
             why = SCHED_REASON_NO_CAPACITY;
             if (w->reason != why)
