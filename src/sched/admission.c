@@ -633,16 +633,20 @@ blocked:
 /* Can nothing pending in workspace ws be admitted for the rest of this pass? Looks at its
  * smallest pending request (queue_min_need, a lower bound): true when its GPU limit is
  * reached, or when it can neither borrow that much nor place it within its reservation,
- * and priority preemption in it has been tried enough or cannot help. Capacity only shrinks
+ * and priority preemption in it has been tried enough or cannot help; or when the starvation
+ * guard holds (held_by) and none of it fits in its reservation. Capacity only shrinks
  * within a pass, so a workspace found exhausted stays so (docs/policy.md, "Order"). */
 static bool workspace_exhausted(const struct sched *s, uint32_t wsid, const struct pass *p,
-                                const struct pass_ws *pw)
+                                const struct pass_ws *pw, uint32_t held_by)
 {
     const struct sched_workspace *ws = &s->workspaces[wsid];
     const struct sched_tenant *t = &s->tenants[ws->tenant];
     int64_t need = queue_min_need(ws);
     if (need == 0)
         return false; /* CPU-only work needs no GPU */
+    /* under the starvation guard, only work within its reservation may start */
+    if (held_by != SCHED_NONE && quota_position(ws) + need > ws->reserved)
+        return true;
     /* whole GPUs free, for a queue without MIG requests (they cannot use slices) */
     int64_t placeable =
         ws->pending_mig ? t->free_units : (int64_t)t->free_whole * QUANTITY_GPU_UNITS;
@@ -756,7 +760,8 @@ static int tenant_pass(struct sched *s, uint32_t tid, int64_t now)
     }
     for (uint32_t i = 0; i < n; i++) {
         p.ws[i].cursor = s->workspaces[t->workspaces[i]].queue_head;
-        if (p.ws[i].cursor != SCHED_NONE && workspace_exhausted(s, t->workspaces[i], &p, &p.ws[i]))
+        if (p.ws[i].cursor != SCHED_NONE &&
+            workspace_exhausted(s, t->workspaces[i], &p, &p.ws[i], held_by))
             pass_exhaust(s, &p, &p.ws[i], t->workspaces[i], held_by, now);
     }
     for (;;) {
@@ -787,8 +792,8 @@ static int tenant_pass(struct sched *s, uint32_t tid, int64_t now)
         enum attempt r = attempt_admit(s, best, held_by, &p, pw, now);
         if (r == ATTEMPT_ADMITTED)
             p.gen++;
-        if (r != ATTEMPT_ADMITTED && held_by == SCHED_NONE && pw->cursor != SCHED_NONE &&
-            !pw->exhausted && workspace_exhausted(s, t->workspaces[best_i], &p, pw))
+        if (r != ATTEMPT_ADMITTED && pw->cursor != SCHED_NONE && !pw->exhausted &&
+            workspace_exhausted(s, t->workspaces[best_i], &p, pw, held_by))
             pass_exhaust(s, &p, pw, t->workspaces[best_i], held_by, now);
     }
     t->held_by = held_by;
