@@ -18,7 +18,10 @@
     X(RESERVATION, 409, "reservations would exceed the tenant's GPUs")                             \
     X(STATE, 409, "not allowed in the object's current state")                                     \
     X(REJECTED, 422, "workload rejected")                                                          \
-    X(CHECK, 500, "invariant violated")
+    X(CHECK, 500, "invariant violated")                                                            \
+    X(UNAUTHORIZED, 401, "a valid bearer token is required")                                       \
+    X(FORBIDDEN, 403, "not allowed for this role")                                                 \
+    X(UNAVAILABLE, 503, "temporarily unavailable")
 
 enum allot_err {
     ALLOT_OK = 0,

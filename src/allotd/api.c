@@ -1,0 +1,558 @@
+/* The REST API of allotd (docs/api.md): one table of routes with their least role, and
+ * their handlers. Objects of another tenant answer 404, exactly as if they did not exist. */
+#include "allotd/api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "allotd/controller.h"
+#include "allotd/metrics.h"
+#include "allotd/spec.h"
+#include "common/error.h"
+#include "store/store.h"
+
+#define API_PAGE_DEFAULT 100
+#define API_PAGE_MAX 1000
+
+/* Apply op for call c; on success defer `status` with the op's result, else answer the
+ * error. Takes op. */
+static void apply_and_reply(struct controller *ctl, struct call *c, json_t *op, int status)
+{
+    char field[128], err[512];
+    json_t *result = NULL;
+    const char *kind = json_string_value(json_object_get(op, "op"));
+    bool about_workload = kind && (strcmp(kind, "submit") == 0 || strcmp(kind, "cancel") == 0);
+    int rc = controller_apply(ctl, op, &result, field, sizeof(field), err, sizeof(err));
+    json_decref(op);
+    if (rc) {
+        call_error(c, rc, 0, field, "%s", err[0] ? err : allot_strerror(rc));
+        return;
+    }
+    /* a workload is shown as the commit's scheduling pass leaves it */
+    const char *name = json_string_value(json_object_get(result, "name"));
+    uint32_t id;
+    if (about_workload && name && sched_workload_find(ctl->engine, name, &id) == 0)
+        c->workload = id;
+    call_defer(c, status, result ? result : json_object());
+    controller_defer(ctl, c);
+}
+
+/* The body as an object, or answer 400 and return NULL. */
+static json_t *body_object(struct call *c)
+{
+    if (!json_is_object(c->body)) {
+        call_error(c, -ALLOT_EINVAL, 400, NULL, "a JSON object body is required");
+        return NULL;
+    }
+    return c->body;
+}
+
+static const char *tenant_name(const struct sched *s, uint32_t t)
+{
+    return t < s->n_tenants ? s->tenants[t].name : NULL;
+}
+
+/* ---- health, readiness ---- */
+
+static void get_healthz(struct controller *ctl, struct call *c)
+{
+    call_reply(c, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+static void get_readyz(struct controller *ctl, struct call *c)
+{
+    call_reply(c, 200,
+               json_pack("{s:s, s:I}", "status", "ready", "workloads",
+                         (json_int_t)ctl->engine->n_workloads));
+}
+
+/* ---- tenants and clusters ---- */
+
+static void list_tenants(struct controller *ctl, struct call *c)
+{
+    json_t *items = json_array();
+    for (uint32_t i = 0; i < ctl->engine->n_tenants; i++)
+        if (auth_sees_tenant(&c->who, ctl->engine->tenants[i].name))
+            json_array_append_new(items, spec_tenant_to_json(ctl->engine, i));
+    call_reply(c, 200, json_pack("{s:o}", "items", items));
+}
+
+static void get_tenant(struct controller *ctl, struct call *c)
+{
+    uint32_t id;
+    if (sched_tenant_find(ctl->engine, c->args[0], &id) || !auth_sees_tenant(&c->who, c->args[0])) {
+        call_error(c, -ALLOT_ENOENT, 404, NULL, "no tenant '%s'", c->args[0]);
+        return;
+    }
+    call_reply(c, 200, spec_tenant_to_json(ctl->engine, id));
+}
+
+/* POST of a platform object: the body is the object's spec. */
+static void post_spec(struct controller *ctl, struct call *c, const char *op_name)
+{
+    json_t *body = body_object(c);
+    if (body)
+        apply_and_reply(ctl, c, json_pack("{s:s, s:O}", "op", op_name, "spec", body), 201);
+}
+
+static void post_tenant(struct controller *ctl, struct call *c)
+{
+    post_spec(ctl, c, "tenant_add");
+}
+
+static void list_clusters(struct controller *ctl, struct call *c)
+{
+    json_t *items = json_array();
+    for (uint32_t i = 0; i < ctl->engine->n_clusters; i++)
+        json_array_append_new(items, spec_cluster_to_json(ctl->engine, i));
+    call_reply(c, 200, json_pack("{s:o}", "items", items));
+}
+
+static void post_cluster(struct controller *ctl, struct call *c)
+{
+    post_spec(ctl, c, "cluster_add");
+}
+
+/* ---- nodes ---- */
+
+static bool node_visible(struct controller *ctl, struct call *c, uint32_t id)
+{
+    const struct sched_node *n = &ctl->engine->nodes[id];
+    if (c->who.role == ROLE_ADMIN)
+        return true;
+    if (c->who.role == ROLE_NODE)
+        return strcmp(c->who.node, n->name) == 0;
+    return auth_sees_tenant(&c->who, tenant_name(ctl->engine, n->tenant));
+}
+
+static void list_nodes(struct controller *ctl, struct call *c)
+{
+    json_t *items = json_array();
+    for (uint32_t i = 0; i < ctl->engine->n_nodes; i++)
+        if (node_visible(ctl, c, i))
+            json_array_append_new(items, spec_node_to_json(ctl->engine, i));
+    call_reply(c, 200, json_pack("{s:o}", "items", items));
+}
+
+static bool node_lookup(struct controller *ctl, struct call *c, uint32_t *id)
+{
+    if (sched_node_find(ctl->engine, c->args[0], id) || !node_visible(ctl, c, *id)) {
+        call_error(c, -ALLOT_ENOENT, 404, NULL, "no node '%s'", c->args[0]);
+        return false;
+    }
+    return true;
+}
+
+static void get_node(struct controller *ctl, struct call *c)
+{
+    uint32_t id;
+    if (node_lookup(ctl, c, &id))
+        call_reply(c, 200, spec_node_to_json(ctl->engine, id));
+}
+
+static void post_node(struct controller *ctl, struct call *c)
+{
+    post_spec(ctl, c, "node_add");
+}
+
+static void node_state(struct controller *ctl, struct call *c, const char *state)
+{
+    uint32_t id;
+    if (!node_lookup(ctl, c, &id))
+        return;
+    apply_and_reply(
+        ctl, c,
+        json_pack("{s:s, s:s, s:s}", "op", "node_state", "node", c->args[0], "state", state), 200);
+}
+
+static void post_node_drain(struct controller *ctl, struct call *c)
+{
+    node_state(ctl, c, "draining");
+}
+
+static void post_node_undrain(struct controller *ctl, struct call *c)
+{
+    node_state(ctl, c, "ready");
+}
+
+/* ---- workspaces ---- */
+
+static void list_workspaces(struct controller *ctl, struct call *c)
+{
+    json_t *items = json_array();
+    const struct sched *s = ctl->engine;
+    for (uint32_t i = 0; i < s->n_workspaces; i++) {
+        const char *t = tenant_name(s, s->workspaces[i].tenant);
+        if (auth_allows(&c->who, ROLE_VIEWER, t, s->workspaces[i].name))
+            json_array_append_new(items, spec_workspace_to_json(s, i));
+    }
+    call_reply(c, 200, json_pack("{s:o}", "items", items));
+}
+
+/* The workspace named by the path ({tenant}/{ws}) if c may see it; else answers 404. */
+static bool workspace_lookup(struct controller *ctl, struct call *c, uint32_t *id, char *name,
+                             size_t len)
+{
+    snprintf(name, len, "%s/%s", c->args[0], c->args[1]);
+    if (sched_workspace_find(ctl->engine, name, id) ||
+        !auth_allows(&c->who, ROLE_VIEWER, c->args[0], name)) {
+        call_error(c, -ALLOT_ENOENT, 404, NULL, "no workspace '%s'", name);
+        return false;
+    }
+    return true;
+}
+
+static void get_workspace(struct controller *ctl, struct call *c)
+{
+    uint32_t id;
+    char name[300];
+    if (workspace_lookup(ctl, c, &id, name, sizeof(name)))
+        call_reply(c, 200, spec_workspace_to_json(ctl->engine, id));
+}
+
+static void post_workspace(struct controller *ctl, struct call *c)
+{
+    json_t *body = body_object(c);
+    if (!body)
+        return;
+    const char *name = json_string_value(json_object_get(body, "name"));
+    const char *slash = name ? strchr(name, '/') : NULL;
+    char tenant[128] = "";
+    if (slash && (size_t)(slash - name) < sizeof(tenant))
+        snprintf(tenant, sizeof(tenant), "%.*s", (int)(slash - name), name);
+    if (!auth_sees_tenant(&c->who, tenant)) {
+        call_error(c, -ALLOT_ENOENT, 404, "name", "no tenant '%s'", tenant);
+        return;
+    }
+    if (!auth_allows(&c->who, ROLE_TENANT_ADMIN, tenant, NULL)) {
+        call_error(c, -ALLOT_EFORBIDDEN, 403, NULL, "only a tenant admin creates workspaces");
+        return;
+    }
+    post_spec(ctl, c, "workspace_add");
+}
+
+static void patch_workspace(struct controller *ctl, struct call *c)
+{
+    uint32_t id;
+    char name[300];
+    if (!workspace_lookup(ctl, c, &id, name, sizeof(name)))
+        return;
+    if (!auth_allows(&c->who, ROLE_TENANT_ADMIN, c->args[0], NULL)) {
+        call_error(c, -ALLOT_EFORBIDDEN, 403, NULL, "only a tenant admin changes workspaces");
+        return;
+    }
+    json_t *body = body_object(c);
+    if (body)
+        apply_and_reply(
+            ctl, c,
+            json_pack("{s:s, s:s, s:O}", "op", "workspace_update", "workspace", name, "spec", body),
+            200);
+}
+
+/* ---- workloads ---- */
+
+static bool workload_visible(struct controller *ctl, struct call *c, uint32_t id)
+{
+    const struct sched *s = ctl->engine;
+    const struct sched_workload *w = &s->workloads[id];
+    if (w->state == SCHED_REJECTED && w->reason == SCHED_REASON_UNKNOWN_WORKSPACE)
+        return c->who.role == ROLE_ADMIN;
+    return auth_allows(&c->who, ROLE_VIEWER, tenant_name(s, w->tenant),
+                       s->workspaces[w->workspace].name);
+}
+
+static void post_workload(struct controller *ctl, struct call *c)
+{
+    json_t *body = body_object(c);
+    if (!body)
+        return;
+    const char *ws = json_string_value(json_object_get(body, "workspace"));
+    uint32_t wsid;
+    if (!ws || sched_workspace_find(ctl->engine, ws, &wsid) ||
+        !auth_allows(&c->who, ROLE_VIEWER,
+                     tenant_name(ctl->engine, ctl->engine->workspaces[wsid].tenant), ws)) {
+        call_error(c, -ALLOT_ENOENT, 404, "workspace", "no workspace '%s'", ws ? ws : "");
+        return;
+    }
+    if (!auth_allows(&c->who, ROLE_MEMBER,
+                     tenant_name(ctl->engine, ctl->engine->workspaces[wsid].tenant), ws)) {
+        call_error(c, -ALLOT_EFORBIDDEN, 403, NULL, "your role may not submit to %s", ws);
+        return;
+    }
+    const char *key = json_string_value(json_object_get(body, "idempotency_key"));
+    uint32_t prior = key ? controller_idempotent(ctl, ws, key) : SCHED_NONE;
+    if (prior != SCHED_NONE) {
+        call_reply(c, 200, spec_workload_to_json(ctl->engine, prior));
+        return;
+    }
+    json_t *spec = json_deep_copy(body);
+    if (!json_object_get(spec, "name")) {
+        char name[32];
+        snprintf(name, sizeof(name), "w-%u", ctl->engine->n_workloads + 1);
+        json_object_set_new(spec, "name", json_string(name));
+    }
+    apply_and_reply(ctl, c,
+                    json_pack("{s:s, s:s, s:o}", "op", "submit", "user", c->who.user, "spec", spec),
+                    201);
+}
+
+/* Paged list: ?workspace=&state=&limit=&after= (after: the id of the last item seen). */
+static void list_workloads(struct controller *ctl, struct call *c)
+{
+    const struct sched *s = ctl->engine;
+    const char *ws = call_query(c, "workspace");
+    const char *state = call_query(c, "state");
+    const char *limit_s = call_query(c, "limit");
+    const char *after_s = call_query(c, "after");
+    enum sched_state st = SCHED_PENDING;
+    if (state && sched_state_parse(state, &st)) {
+        call_error(c, -ALLOT_EINVAL, 400, "state", "unknown state '%s'", state);
+        return;
+    }
+    char *end = NULL;
+    long limit = limit_s ? strtol(limit_s, &end, 10) : API_PAGE_DEFAULT;
+    if (limit_s && (*end || limit < 1 || limit > API_PAGE_MAX)) {
+        call_error(c, -ALLOT_ERANGE, 400, "limit", "limit must be 1 to %d", API_PAGE_MAX);
+        return;
+    }
+    long after = after_s ? strtol(after_s, &end, 10) : -1;
+    if (after_s && (*end || after < 0)) {
+        call_error(c, -ALLOT_EINVAL, 400, "after", "after must be a workload id");
+        return;
+    }
+    json_t *items = json_array();
+    long next = -1;
+    for (uint32_t i = (uint32_t)(after + 1); i < s->n_workloads; i++) {
+        const struct sched_workload *w = &s->workloads[i];
+        if (!workload_visible(ctl, c, i) || (state && w->state != st) ||
+            (ws && strcmp(ws, s->workspaces[w->workspace].name) != 0))
+            continue;
+        if ((long)json_array_size(items) == limit) {
+            next = (long)i - 1;
+            break;
+        }
+        json_t *item = spec_workload_to_json(s, i);
+        json_object_set_new(item, "id", json_integer(i));
+        json_array_append_new(items, item);
+    }
+    json_t *reply = json_pack("{s:o}", "items", items);
+    if (next >= 0)
+        json_object_set_new(reply, "next", json_integer(next));
+    call_reply(c, 200, reply);
+}
+
+/* The workload of the path {tenant}/{ws}/{name} if visible; else answers 404. */
+static bool workload_lookup(struct controller *ctl, struct call *c, uint32_t *id)
+{
+    char name[512];
+    snprintf(name, sizeof(name), "%s/%s/%s", c->args[0], c->args[1], c->args[2]);
+    if (sched_workload_find(ctl->engine, name, id) || !workload_visible(ctl, c, *id)) {
+        call_error(c, -ALLOT_ENOENT, 404, NULL, "no workload '%s'", name);
+        return false;
+    }
+    return true;
+}
+
+static void get_workload(struct controller *ctl, struct call *c)
+{
+    uint32_t id;
+    if (workload_lookup(ctl, c, &id))
+        call_reply(c, 200, spec_workload_to_json(ctl->engine, id));
+}
+
+static void why_workload(struct controller *ctl, struct call *c)
+{
+    uint32_t id;
+    if (!workload_lookup(ctl, c, &id))
+        return;
+    const struct sched_workload *w = &ctl->engine->workloads[id];
+    json_t *r = json_pack("{s:s, s:s}", "workload", w->name, "state", sched_state_name(w->state));
+    if (w->state == SCHED_PENDING || w->state == SCHED_RECLAIMING || w->state == SCHED_REJECTED) {
+        json_object_set_new(r, "reason", json_string(reason_name(w->reason)));
+        json_object_set_new(r, "explanation", json_string(reason_text(w->reason)));
+    }
+    call_reply(c, 200, r);
+}
+
+static void cancel_workload(struct controller *ctl, struct call *c)
+{
+    uint32_t id;
+    if (!workload_lookup(ctl, c, &id))
+        return;
+    const struct sched *s = ctl->engine;
+    const struct sched_workload *w = &s->workloads[id];
+    bool own = id < ctl->cap_extra && ctl->extra[id].owner &&
+               strcmp(ctl->extra[id].owner, c->who.user) == 0;
+    enum role need = own ? ROLE_MEMBER : ROLE_WORKSPACE_ADMIN;
+    if (!auth_allows(&c->who, need, tenant_name(s, w->tenant), s->workspaces[w->workspace].name)) {
+        call_error(c, -ALLOT_EFORBIDDEN, 403, NULL,
+                   own ? "your role may not cancel workloads"
+                       : "only a workspace admin cancels others' workloads");
+        return;
+    }
+    apply_and_reply(ctl, c, json_pack("{s:s, s:s}", "op", "cancel", "workload", w->name), 200);
+}
+
+/* ---- users and tokens ---- */
+
+static void post_user(struct controller *ctl, struct call *c)
+{
+    json_t *body = body_object(c);
+    if (!body)
+        return;
+    const char *name = json_string_value(json_object_get(body, "name"));
+    const char *role_s = json_string_value(json_object_get(body, "role"));
+    const char *tenant = json_string_value(json_object_get(body, "tenant"));
+    const char *workspace = json_string_value(json_object_get(body, "workspace"));
+    enum role role;
+    uint32_t dummy;
+    if (!name || !spec_is_name(name, strlen(name))) {
+        call_error(c, -ALLOT_EINVAL, 400, "name", "a user name is 1 to 63 of a-z 0-9 . _ -");
+        return;
+    }
+    if (!role_s || auth_role_parse(role_s, &role) || role == ROLE_NONE || role == ROLE_NODE) {
+        call_error(c, -ALLOT_EINVAL, 400, "role",
+                   "expected admin, tenant-admin, workspace-admin, member or viewer");
+        return;
+    }
+    if (role != ROLE_ADMIN && (!tenant || sched_tenant_find(ctl->engine, tenant, &dummy) ||
+                               !auth_sees_tenant(&c->who, tenant))) {
+        call_error(c, -ALLOT_ENOENT, tenant ? 404 : 400, "tenant", "no tenant '%s'",
+                   tenant ? tenant : "");
+        return;
+    }
+    if (workspace &&
+        (sched_workspace_find(ctl->engine, workspace, &dummy) ||
+         strncmp(workspace, tenant ? tenant : "", strlen(tenant ? tenant : "")) != 0)) {
+        call_error(c, -ALLOT_ENOENT, 404, "workspace", "no workspace '%s' in tenant %s", workspace,
+                   tenant ? tenant : "");
+        return;
+    }
+    /* a tenant admin manages its own tenant's people, below itself */
+    if (c->who.role != ROLE_ADMIN &&
+        (role >= ROLE_TENANT_ADMIN || !auth_allows(&c->who, ROLE_TENANT_ADMIN, tenant, NULL))) {
+        call_error(c, -ALLOT_EFORBIDDEN, 403, "role", "you may not create a user with role %s",
+                   role_s);
+        return;
+    }
+    json_t *spec = json_pack("{s:s?}", "workspace", workspace);
+    char *spec_text = json_dumps(spec, JSON_COMPACT);
+    struct store_user u = {.name = name,
+                           .tenant = role == ROLE_ADMIN ? NULL : tenant,
+                           .role = role_s,
+                           .spec_json = spec_text};
+    int rc = store_put_user(ctl->store, &u);
+    free(spec_text);
+    json_decref(spec);
+    if (rc) {
+        call_error(c, rc, 0, "name", "cannot store the user: %s", allot_strerror(rc));
+        return;
+    }
+    call_reply(c, 201,
+               json_pack("{s:s, s:s, s:s?, s:s?}", "name", name, "role", role_s, "tenant",
+                         role == ROLE_ADMIN ? NULL : tenant, "workspace", workspace));
+}
+
+static void post_token(struct controller *ctl, struct call *c)
+{
+    json_t *body = body_object(c);
+    if (!body)
+        return;
+    const char *user = json_string_value(json_object_get(body, "user"));
+    const char *node = json_string_value(json_object_get(body, "node"));
+    struct store_user u;
+    char tenant[64] = "", role[32] = "", workspace[128] = "";
+    uint32_t dummy;
+    if (node) {
+        if (c->who.role != ROLE_ADMIN || sched_node_find(ctl->engine, node, &dummy)) {
+            call_error(c, -ALLOT_ENOENT, 404, "node", "no node '%s'", node);
+            return;
+        }
+    } else if (!user ||
+               store_find_user(ctl->store, user, &u, tenant, sizeof(tenant), role, sizeof(role),
+                               workspace, sizeof(workspace)) ||
+               (c->who.role != ROLE_ADMIN &&
+                !(strcmp(user, c->who.user) == 0 ||
+                  auth_allows(&c->who, ROLE_TENANT_ADMIN, tenant, NULL)))) {
+        call_error(c, -ALLOT_ENOENT, 404, "user", "no user '%s'", user ? user : "");
+        return;
+    }
+    char token[AUTH_TOKEN_LEN + 1], id[AUTH_ID_LEN + 1];
+    struct store_token row = {0};
+    int rc = auth_token_make(token, id, row.hash);
+    snprintf(row.id, sizeof(row.id), "%s", id);
+    snprintf(row.user, sizeof(row.user), "%s", node ? "" : user);
+    snprintf(row.node, sizeof(row.node), "%s", node ? node : "");
+    row.created_ms = controller_now(ctl);
+    rc = rc ? rc : store_put_token(ctl->store, &row);
+    if (rc) {
+        call_error(c, rc, 0, NULL, "cannot create the token: %s", allot_strerror(rc));
+        return;
+    }
+    /* the only time the token is shown */
+    call_reply(c, 201, json_pack("{s:s, s:s}", "id", id, "token", token));
+}
+
+static void delete_token(struct controller *ctl, struct call *c)
+{
+    struct store_token row;
+    char tenant[64] = "", role[32] = "", workspace[128] = "";
+    struct store_user u;
+    if (store_find_token(ctl->store, c->args[0], &row) ||
+        (c->who.role != ROLE_ADMIN &&
+         !(strcmp(row.user, c->who.user) == 0 ||
+           (store_find_user(ctl->store, row.user, &u, tenant, sizeof(tenant), role, sizeof(role),
+                            workspace, sizeof(workspace)) == 0 &&
+            auth_allows(&c->who, ROLE_TENANT_ADMIN, tenant, NULL))))) {
+        call_error(c, -ALLOT_ENOENT, 404, NULL, "no token '%s'", c->args[0]);
+        return;
+    }
+    int rc = store_delete_token(ctl->store, c->args[0]);
+    if (rc) {
+        call_error(c, rc, 0, NULL, "cannot delete the token: %s", allot_strerror(rc));
+        return;
+    }
+    call_reply(c, 200, json_pack("{s:s}", "deleted", c->args[0]));
+}
+
+static void get_metrics(struct controller *ctl, struct call *c)
+{
+    metrics_reply(ctl, c);
+}
+
+const struct route api_routes[] = {
+    {EVHTTP_REQ_GET, "/healthz", ROLE_NONE, get_healthz, "liveness"},
+    {EVHTTP_REQ_GET, "/readyz", ROLE_NONE, get_readyz, "readiness: state loaded"},
+    {EVHTTP_REQ_GET, "/metrics", ROLE_VIEWER, get_metrics, "Prometheus metrics"},
+    {EVHTTP_REQ_GET, "/v1/tenants", ROLE_VIEWER, list_tenants, "list tenants"},
+    {EVHTTP_REQ_POST, "/v1/tenants", ROLE_ADMIN, post_tenant, "create a tenant"},
+    {EVHTTP_REQ_GET, "/v1/tenants/{tenant}", ROLE_VIEWER, get_tenant, "get a tenant"},
+    {EVHTTP_REQ_GET, "/v1/clusters", ROLE_ADMIN, list_clusters, "list clusters"},
+    {EVHTTP_REQ_POST, "/v1/clusters", ROLE_ADMIN, post_cluster, "create a cluster"},
+    {EVHTTP_REQ_GET, "/v1/nodes", ROLE_NODE, list_nodes, "list nodes"},
+    {EVHTTP_REQ_POST, "/v1/nodes", ROLE_ADMIN, post_node, "add a node"},
+    {EVHTTP_REQ_GET, "/v1/nodes/{node}", ROLE_NODE, get_node, "get a node"},
+    {EVHTTP_REQ_POST, "/v1/nodes/{node}/drain", ROLE_ADMIN, post_node_drain, "drain a node"},
+    {EVHTTP_REQ_POST, "/v1/nodes/{node}/undrain", ROLE_ADMIN, post_node_undrain,
+     "make a node ready"},
+    {EVHTTP_REQ_GET, "/v1/workspaces", ROLE_VIEWER, list_workspaces, "list workspaces"},
+    {EVHTTP_REQ_POST, "/v1/workspaces", ROLE_TENANT_ADMIN, post_workspace, "create a workspace"},
+    {EVHTTP_REQ_GET, "/v1/workspaces/{tenant}/{ws}", ROLE_VIEWER, get_workspace,
+     "get a workspace with its usage"},
+    {EVHTTP_REQ_PATCH, "/v1/workspaces/{tenant}/{ws}", ROLE_TENANT_ADMIN, patch_workspace,
+     "change limits, reservation, lend, weight"},
+    {EVHTTP_REQ_POST, "/v1/workloads", ROLE_MEMBER, post_workload, "submit a workload"},
+    {EVHTTP_REQ_GET, "/v1/workloads", ROLE_VIEWER, list_workloads,
+     "list workloads (?workspace=&state=&limit=&after=)"},
+    {EVHTTP_REQ_GET, "/v1/workloads/{tenant}/{ws}/{name}", ROLE_VIEWER, get_workload,
+     "get a workload"},
+    {EVHTTP_REQ_GET, "/v1/workloads/{tenant}/{ws}/{name}/why", ROLE_VIEWER, why_workload,
+     "why a workload waits"},
+    {EVHTTP_REQ_DELETE, "/v1/workloads/{tenant}/{ws}/{name}", ROLE_MEMBER, cancel_workload,
+     "cancel a workload"},
+    {EVHTTP_REQ_POST, "/v1/users", ROLE_TENANT_ADMIN, post_user, "create a user"},
+    {EVHTTP_REQ_POST, "/v1/tokens", ROLE_VIEWER, post_token, "create an API token (shown once)"},
+    {EVHTTP_REQ_DELETE, "/v1/tokens/{id}", ROLE_VIEWER, delete_token, "revoke an API token"},
+    {0, NULL, ROLE_NONE, NULL, NULL},
+};

@@ -1,0 +1,604 @@
+/* The controller: engine + store in one loop. Ops are applied in memory at once and
+ * committed together with one scheduling pass at the end of the loop iteration; replies
+ * wait for the commit. On start the journal is replayed to rebuild the engine. */
+#include "allotd/controller.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "allotd/export.h"
+#include "allotd/log.h"
+#include "allotd/server.h"
+#include "allotd/spec.h"
+#include "common/arena.h"
+#include "common/error.h"
+#include "config/platform.h"
+#include "store/store.h"
+
+/* Timer of a virtual node: a simulated workload finishes, or a drained one exits. */
+struct vtimer {
+    struct controller *ctl;
+    struct event *ev;
+    uint32_t workload;
+    int64_t at_ms;
+    bool stop; /* true: it was told to stop and now exits; false: it finishes */
+};
+
+int64_t controller_now(struct controller *ctl)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    if (now < ctl->last_now)
+        now = ctl->last_now;
+    ctl->last_now = now;
+    return now;
+}
+
+static struct controller_workload *extra_of(struct controller *ctl, uint32_t id)
+{
+    if (id >= ctl->cap_extra) {
+        uint32_t cap = ctl->cap_extra ? ctl->cap_extra : 64;
+        while (cap <= id)
+            cap *= 2;
+        struct controller_workload *p = realloc(ctl->extra, cap * sizeof(*p));
+        if (!p)
+            return NULL;
+        memset(p + ctl->cap_extra, 0, (cap - ctl->cap_extra) * sizeof(*p));
+        ctl->extra = p;
+        ctl->cap_extra = cap;
+    }
+    return &ctl->extra[id];
+}
+
+/* ---- virtual nodes ---- */
+
+static void vtimer_fire(evutil_socket_t fd, short what, void *arg);
+
+/* Arm a timer for workload id at at_ms (wall clock). Only with virtual nodes. */
+static void vtimer_arm(struct controller *ctl, uint32_t id, int64_t at_ms, bool stop)
+{
+    if (!ctl->opt.virtual_nodes)
+        return;
+    struct vtimer *v = calloc(1, sizeof(*v));
+    if (!v)
+        return;
+    v->ctl = ctl;
+    v->workload = id;
+    v->at_ms = at_ms;
+    v->stop = stop;
+    v->ev = evtimer_new(ctl->base, vtimer_fire, v);
+    int64_t delay = at_ms - controller_now(ctl);
+    if (delay < 0)
+        delay = 0;
+    struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)(delay % 1000) * 1000};
+    if (!v->ev || evtimer_add(v->ev, &tv)) {
+        if (v->ev)
+            event_free(v->ev);
+        free(v);
+    }
+}
+
+static void vtimer_fire(evutil_socket_t fd, short what, void *arg)
+{
+    struct vtimer *v = arg;
+    struct controller *ctl = v->ctl;
+    const struct sched_workload *w = &ctl->engine->workloads[v->workload];
+    char field[64], err[256];
+    json_t *op = NULL;
+    if (v->stop && w->state == SCHED_DRAINING)
+        op = json_pack("{s:s, s:s}", "op", "stopped", "workload", w->name);
+    else if (!v->stop && w->state == SCHED_RUNNING &&
+             w->start_ms + ctl->extra[v->workload].duration_ms <= v->at_ms)
+        op = json_pack("{s:s, s:s}", "op", "finish", "workload", w->name);
+    if (op)
+        controller_apply(ctl, op, NULL, field, sizeof(field), err, sizeof(err));
+    json_decref(op);
+    event_free(v->ev);
+    free(v);
+}
+
+/* ---- applying ops ---- */
+
+/* Look up a workload by name. RET its id or SCHED_NONE. */
+static uint32_t workload_id(struct controller *ctl, const char *name)
+{
+    uint32_t id;
+    return name && sched_workload_find(ctl->engine, name, &id) == 0 ? id : SCHED_NONE;
+}
+
+/* The op's `spec` object, or an error naming it. */
+static const json_t *op_spec(const json_t *op, char *field, size_t field_len, char *err, size_t len)
+{
+    const json_t *spec = json_object_get(op, "spec");
+    if (!json_is_object(spec)) {
+        snprintf(field, field_len, "spec");
+        snprintf(err, len, "expected an object");
+    }
+    return json_is_object(spec) ? spec : NULL;
+}
+
+static int from_spec_error(const struct spec_error *e, char *field, size_t field_len, char *err,
+                           size_t len)
+{
+    snprintf(field, field_len, "%s", e->field);
+    snprintf(err, len, "%s", e->message);
+    return e->code ? e->code : -ALLOT_EINVAL;
+}
+
+/* Apply one op to the engine. t: its time. RET 0 or a negative error (engine unchanged). */
+static int op_run(struct controller *ctl, const json_t *op, int64_t t, json_t **result, char *field,
+                  size_t field_len, char *err, size_t len)
+{
+    struct sched *s = ctl->engine;
+    const char *name = json_string_value(json_object_get(op, "op"));
+    const json_t *spec;
+    struct spec_error se = {0};
+    struct arena a;
+    int rc = -ALLOT_EINVAL;
+    arena_init(&a, 0);
+    field[0] = err[0] = '\0';
+    if (!name) {
+        snprintf(field, field_len, "op");
+        snprintf(err, len, "missing op");
+        goto out;
+    }
+    if (strcmp(name, "schedule") == 0) {
+        rc = sched_schedule(s, t);
+    } else if (strcmp(name, "tenant_add") == 0 || strcmp(name, "cluster_add") == 0 ||
+               strcmp(name, "node_add") == 0 || strcmp(name, "workspace_add") == 0) {
+        if (!(spec = op_spec(op, field, field_len, err, len)))
+            goto out;
+        uint32_t id;
+        if (name[0] == 't') {
+            struct sched_tenant_spec ts;
+            rc = spec_tenant_from_json(spec, &a, &ts, &se);
+            rc = rc ? from_spec_error(&se, field, field_len, err, len)
+                    : sched_tenant_add(s, &ts, &id, err, len);
+        } else if (name[0] == 'c') {
+            struct sched_cluster_spec cs;
+            rc = spec_cluster_from_json(spec, &a, &cs, &se);
+            rc = rc ? from_spec_error(&se, field, field_len, err, len)
+                    : sched_cluster_add(s, &cs, &id, err, len);
+        } else if (name[0] == 'n') {
+            struct sched_node_spec ns;
+            rc = spec_node_from_json(spec, &a, &ns, &se);
+            rc = rc ? from_spec_error(&se, field, field_len, err, len)
+                    : sched_node_add(s, &ns, &id, err, len);
+            if (!rc && result)
+                *result = spec_node_to_json(s, id);
+        } else {
+            struct sched_workspace_spec ws;
+            rc = spec_workspace_from_json(spec, NULL, &a, &ws, &se);
+            rc = rc ? from_spec_error(&se, field, field_len, err, len)
+                    : sched_workspace_add(s, &ws, &id, err, len);
+            if (!rc && result)
+                *result = spec_workspace_to_json(s, id);
+        }
+    } else if (strcmp(name, "workspace_update") == 0) {
+        const char *wsname = json_string_value(json_object_get(op, "workspace"));
+        uint32_t id;
+        if (!wsname || sched_workspace_find(s, wsname, &id)) {
+            snprintf(field, field_len, "workspace");
+            snprintf(err, len, "no such workspace");
+            rc = -ALLOT_ENOENT;
+            goto out;
+        }
+        if (!(spec = op_spec(op, field, field_len, err, len)))
+            goto out;
+        const struct sched_workspace *cur = &s->workspaces[id];
+        struct sched_workspace_spec ws = {.name = cur->name,
+                                          .limits = cur->limits,
+                                          .reserved = cur->reserved,
+                                          .lend = cur->lend,
+                                          .weight = cur->weight};
+        rc = spec_workspace_patch_from_json(spec, &a, &ws, &se);
+        rc = rc ? from_spec_error(&se, field, field_len, err, len)
+                : sched_workspace_update(s, &ws, t, err, len);
+        if (!rc && result)
+            *result = spec_workspace_to_json(s, id);
+    } else if (strcmp(name, "node_state") == 0) {
+        const char *node = json_string_value(json_object_get(op, "node"));
+        const char *state = json_string_value(json_object_get(op, "state"));
+        uint32_t id;
+        enum sched_node_state st;
+        if (!node || sched_node_find(s, node, &id)) {
+            snprintf(field, field_len, "node");
+            snprintf(err, len, "no such node");
+            rc = -ALLOT_ENOENT;
+        } else if (!state || sched_node_state_parse(state, &st)) {
+            snprintf(field, field_len, "state");
+            snprintf(err, len, "expected ready, draining or down");
+        } else {
+            rc = sched_node_set_state(s, id, st, t);
+            if (!rc && result)
+                *result = spec_node_to_json(s, id);
+        }
+    } else if (strcmp(name, "submit") == 0) {
+        if (!(spec = op_spec(op, field, field_len, err, len)))
+            goto out;
+        struct spec_workload sw;
+        rc = spec_workload_from_json(spec, &a, &sw, &se);
+        if (rc) {
+            rc = from_spec_error(&se, field, field_len, err, len);
+            goto out;
+        }
+        /* the engine's name is unique platform-wide: tenant/workspace/name */
+        char *full = arena_alloc(&a, strlen(sw.w.workspace) + strlen(sw.w.name) + 2);
+        if (!full) {
+            rc = -ALLOT_ENOMEM;
+            goto out;
+        }
+        sprintf(full, "%s/%s", sw.w.workspace, sw.w.name);
+        sw.w.name = full;
+        uint32_t id = SCHED_NONE;
+        char why[256];
+        int sub = sched_submit(s, &sw.w, t, &id, why, sizeof(why));
+        if (id == SCHED_NONE) { /* nothing was created: not an op */
+            rc = sub;
+            snprintf(field, field_len, sub == -ALLOT_EEXIST ? "name" : "");
+            snprintf(err, len, "%s", why);
+            goto out;
+        }
+        rc = 0;
+        struct controller_workload *x = extra_of(ctl, id);
+        if (x) {
+            const char *owner = json_string_value(json_object_get(op, "user"));
+            x->owner = strdup(owner ? owner : "");
+            x->duration_ms = sw.duration_ms;
+            x->extra = json_incref((json_t *)spec);
+        }
+        if (sw.idempotency_key) {
+            char key[512];
+            snprintf(key, sizeof(key), "%s\x1f%s", sw.w.workspace, sw.idempotency_key);
+            json_object_set_new(ctl->idempotency, key, json_integer(id));
+        }
+        if (result)
+            *result = spec_workload_to_json(s, id);
+    } else if (strcmp(name, "cancel") == 0 || strcmp(name, "finish") == 0 ||
+               strcmp(name, "stopped") == 0) {
+        uint32_t id = workload_id(ctl, json_string_value(json_object_get(op, "workload")));
+        if (id == SCHED_NONE) {
+            snprintf(field, field_len, "workload");
+            snprintf(err, len, "no such workload");
+            rc = -ALLOT_ENOENT;
+            goto out;
+        }
+        rc = name[0] == 'c'   ? sched_cancel(s, id, t)
+             : name[0] == 'f' ? sched_finish(s, id, t)
+                              : sched_stopped(s, id, t);
+        if (rc == -ALLOT_ESTATE)
+            snprintf(err, len, "the workload is %s", sched_state_name(s->workloads[id].state));
+        if (!rc && name[0] == 'c' && s->workloads[id].state == SCHED_DRAINING)
+            vtimer_arm(ctl, id, s->workloads[id].deadline_ms, true);
+        if (!rc && result)
+            *result = spec_workload_to_json(s, id);
+    } else {
+        snprintf(field, field_len, "op");
+        snprintf(err, len, "unknown op '%s'", name);
+    }
+out:
+    arena_cleanup(&a);
+    return rc;
+}
+
+/* Engine events after an op or a pass: arm virtual-node timers, count, log. */
+static void events_apply(struct controller *ctl)
+{
+    uint32_t n;
+    const struct sched_event *ev = sched_events(ctl->engine, &n);
+    for (uint32_t i = 0; i < n; i++) {
+        const struct sched_event *e = &ev[i];
+        uint32_t id = e->workload;
+        if (!ctl->replaying)
+            log_event(ctl->engine, e);
+        if (e->kind == SCHED_EV_PREEMPTING) {
+            ctl->preemptions[e->reason]++;
+            vtimer_arm(ctl, id, e->deadline, true);
+        } else if (e->kind == SCHED_EV_REJECTED) {
+            ctl->rejections[e->reason]++;
+        } else if (e->kind == SCHED_EV_ADMITTED && id < ctl->cap_extra &&
+                   ctl->extra[id].duration_ms >= 0) {
+            vtimer_arm(ctl, id, e->t + ctl->extra[id].duration_ms, false);
+        }
+        if (e->kind == SCHED_EV_ADMITTED) {
+            int64_t waited = e->t - ctl->engine->workloads[id].submit_ms;
+            int b = 0;
+            while (b < 11 && waited > (1LL << (2 * b)))
+                b++;
+            ctl->admission_hist[b]++;
+        }
+    }
+    sched_events_clear(ctl->engine);
+}
+
+static void flush_cb(evutil_socket_t fd, short what, void *arg);
+
+int controller_apply(struct controller *ctl, json_t *op, json_t **result, char *field,
+                     size_t field_len, char *err, size_t len)
+{
+    int64_t t = controller_now(ctl);
+    int rc = op_run(ctl, op, t, result, field, field_len, err, len);
+    if (rc)
+        return rc;
+    json_object_set_new(op, "t", json_integer(t));
+    json_array_append(ctl->pending, op);
+    events_apply(ctl);
+    event_active(ctl->flush, EV_WRITE, 0);
+    return 0;
+}
+
+void controller_defer(struct controller *ctl, struct call *c)
+{
+    c->next = NULL;
+    if (ctl->deferred_tail)
+        ctl->deferred_tail->next = c;
+    else
+        ctl->deferred = c;
+    ctl->deferred_tail = c;
+    event_active(ctl->flush, EV_WRITE, 0);
+}
+
+/* End of a loop iteration: one scheduling pass, then one transaction for everything, then
+ * the replies. A failed commit leaves memory ahead of the disk: the daemon stops, and a
+ * restart replays what is durable (fail-stop, docs/operations.md). */
+static void flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct controller *ctl = arg;
+    if (json_array_size(ctl->pending) > 0) {
+        int64_t t = controller_now(ctl);
+        sched_schedule(ctl->engine, t);
+        json_array_append_new(ctl->pending, json_pack("{s:s, s:I}", "op", "schedule", "t", t));
+        events_apply(ctl);
+        struct timespec a, b;
+        clock_gettime(CLOCK_MONOTONIC, &a);
+        int rc = store_batch_begin(ctl->store);
+        size_t i;
+        json_t *op;
+        json_array_foreach(ctl->pending, i, op)
+        {
+            char *text = rc ? NULL : json_dumps(op, JSON_COMPACT);
+            rc = rc ? rc
+                    : store_journal_append(ctl->store, json_integer_value(json_object_get(op, "t")),
+                                           text);
+            free(text);
+        }
+        rc = rc ? rc : store_batch_commit(ctl->store);
+        clock_gettime(CLOCK_MONOTONIC, &b);
+        if (rc) {
+            log_fatal("commit failed (%s); stopping so that a restart replays what is durable",
+                      allot_strerror(rc));
+            for (struct call *c = ctl->deferred, *next; c; c = next) {
+                next = c->next;
+                call_fail(c, rc);
+            }
+            exit(1);
+        }
+        uint64_t us = (uint64_t)((b.tv_sec - a.tv_sec) * 1000000 + (b.tv_nsec - a.tv_nsec) / 1000);
+        int bucket = 0;
+        while (bucket < 11 && us > (uint64_t)(250 << bucket))
+            bucket++;
+        ctl->commit_hist[bucket]++;
+        ctl->commits++;
+        ctl->commit_us_sum += us;
+        ctl->ops_committed += json_array_size(ctl->pending);
+        json_array_clear(ctl->pending);
+    }
+    struct call *c = ctl->deferred;
+    ctl->deferred = ctl->deferred_tail = NULL;
+    while (c) {
+        struct call *next = c->next;
+        if (c->workload != SCHED_NONE && c->workload < ctl->engine->n_workloads) {
+            json_decref(c->reply);
+            c->reply = spec_workload_to_json(ctl->engine, c->workload);
+        }
+        call_flush(c);
+        c = next;
+    }
+}
+
+/* ---- start: journal replay, platform import, admin token ---- */
+
+static int replay_one(void *arg, int64_t seq, int64_t t, const char *text)
+{
+    struct controller *ctl = arg;
+    char field[64], err[256];
+    json_error_t jerr;
+    json_t *op = json_loads(text, 0, &jerr);
+    if (!op) {
+        log_fatal("journal entry %lld is not JSON: %s", (long long)seq, jerr.text);
+        return -ALLOT_ECONFIG;
+    }
+    if (t > ctl->last_now)
+        ctl->last_now = t;
+    int rc = op_run(ctl, op, t, NULL, field, sizeof(field), err, sizeof(err));
+    json_decref(op);
+    events_apply(ctl);
+    if (rc)
+        log_fatal("journal entry %lld does not replay: %s: %s", (long long)seq, field, err);
+    return rc;
+}
+
+/* Re-arm the virtual nodes' timers for what runs or drains after a replay. */
+static void vtimers_rearm(struct controller *ctl)
+{
+    for (uint32_t i = 0; i < ctl->engine->n_workloads; i++) {
+        const struct sched_workload *w = &ctl->engine->workloads[i];
+        if (w->state == SCHED_DRAINING)
+            vtimer_arm(ctl, i, w->deadline_ms, true);
+        else if (w->state == SCHED_RUNNING && i < ctl->cap_extra && ctl->extra[i].duration_ms >= 0)
+            vtimer_arm(ctl, i, w->start_ms + ctl->extra[i].duration_ms, false);
+    }
+}
+
+/* Import a platform YAML on first start: as ops, so the journal holds everything. */
+static int platform_import(struct controller *ctl, char *err, size_t len)
+{
+    struct sched *p = NULL;
+    int rc = platform_load(ctl->opt.platform_path, &p, err, len);
+    if (rc)
+        return rc;
+    char field[64];
+    json_t *ops = export_platform_ops(p);
+    size_t i;
+    json_t *op;
+    json_array_foreach(ops, i, op)
+    {
+        rc = controller_apply(ctl, op, NULL, field, sizeof(field), err, len);
+        if (rc)
+            break;
+    }
+    json_decref(ops);
+    sched_free(p);
+    return rc;
+}
+
+/* Create the bootstrap admin and its token if there is none; write the token to
+ * data_dir/admin.token, readable by its owner only. */
+static int admin_bootstrap(struct controller *ctl, char *err, size_t len)
+{
+    char flag[8];
+    if (store_meta_get(ctl->store, "bootstrap", flag, sizeof(flag)) == 0)
+        return 0;
+    char token[AUTH_TOKEN_LEN + 1], id[AUTH_ID_LEN + 1], path[4200];
+    struct store_token row = {0};
+    int rc = auth_token_make(token, id, row.hash);
+    if (rc) {
+        snprintf(err, len, "no randomness for the admin token");
+        return rc;
+    }
+    snprintf(row.id, sizeof(row.id), "%s", id);
+    snprintf(row.user, sizeof(row.user), "admin");
+    row.created_ms = controller_now(ctl);
+    struct store_user admin = {.name = "admin", .tenant = NULL, .role = "admin", .spec_json = "{}"};
+    rc = store_batch_begin(ctl->store);
+    rc = rc ? rc : store_put_user(ctl->store, &admin);
+    rc = rc ? rc : store_put_token(ctl->store, &row);
+    rc = rc ? rc : store_meta_set(ctl->store, "bootstrap", "1");
+    snprintf(path, sizeof(path), "%s/admin.token", ctl->opt.data_dir);
+    int fd = rc ? -1 : open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || write(fd, token, strlen(token)) != (ssize_t)strlen(token) ||
+        write(fd, "\n", 1) != 1 || fsync(fd) != 0) {
+        if (fd >= 0)
+            close(fd);
+        store_batch_rollback(ctl->store);
+        snprintf(err, len, "cannot write %s: %s", path, strerror(errno));
+        return rc ? rc : -ALLOT_EIO;
+    }
+    close(fd);
+    rc = store_batch_commit(ctl->store);
+    if (rc)
+        snprintf(err, len, "cannot store the admin token");
+    else
+        log_info("bootstrap admin token written to %s", path);
+    return rc;
+}
+
+int controller_open(struct event_base *base, const struct controller_options *opt,
+                    struct controller **out, char *err, size_t len)
+{
+    struct controller *ctl = calloc(1, sizeof(*ctl));
+    if (!ctl)
+        return -ALLOT_ENOMEM;
+    ctl->base = base;
+    ctl->opt = *opt;
+    ctl->pending = json_array();
+    ctl->idempotency = json_object();
+    ctl->flush = event_new(base, -1, 0, flush_cb, ctl);
+    int rc = sched_new(NULL, &ctl->engine);
+    if (rc || !ctl->pending || !ctl->idempotency || !ctl->flush) {
+        snprintf(err, len, "out of memory");
+        controller_close(ctl);
+        return rc ? rc : -ALLOT_ENOMEM;
+    }
+    rc = store_open(opt->data_dir, &ctl->store, err, len);
+    if (rc) {
+        controller_close(ctl);
+        return rc;
+    }
+    ctl->replaying = true;
+    rc = store_journal_load(ctl->store, replay_one, ctl);
+    ctl->replaying = false;
+    if (rc) {
+        snprintf(err, len, "the journal in %s does not replay (see the log)", opt->data_dir);
+        controller_close(ctl);
+        return rc;
+    }
+    if (ctl->engine->n_tenants == 0 && opt->platform_path) {
+        rc = platform_import(ctl, err, len);
+        if (!rc)
+            flush_cb(-1, 0, ctl);
+    }
+    if (!rc)
+        rc = admin_bootstrap(ctl, err, len);
+    if (rc) {
+        controller_close(ctl);
+        return rc;
+    }
+    vtimers_rearm(ctl);
+    *out = ctl;
+    return 0;
+}
+
+void controller_close(struct controller *ctl)
+{
+    if (!ctl)
+        return;
+    if (ctl->store && json_array_size(ctl->pending))
+        flush_cb(-1, 0, ctl);
+    for (uint32_t i = 0; i < ctl->cap_extra; i++) {
+        free(ctl->extra[i].owner);
+        json_decref(ctl->extra[i].extra);
+    }
+    free(ctl->extra);
+    if (ctl->flush)
+        event_free(ctl->flush);
+    json_decref(ctl->pending);
+    json_decref(ctl->idempotency);
+    store_close(ctl->store);
+    sched_free(ctl->engine);
+    free(ctl);
+}
+
+int controller_authenticate(struct controller *ctl, const char *token, struct principal *who)
+{
+    char id[AUTH_ID_LEN + 1];
+    unsigned char hash[AUTH_HASH_LEN];
+    struct store_token row;
+    struct store_user user;
+    char tenant[64] = "", role[32] = "", workspace[128] = "";
+    memset(who, 0, sizeof(*who));
+    if (auth_token_parse(token, id, hash) || store_find_token(ctl->store, id, &row) ||
+        !auth_hash_equal(hash, row.hash))
+        return -ALLOT_EUNAUTHORIZED;
+    if (row.expires_ms && row.expires_ms < controller_now(ctl))
+        return -ALLOT_EUNAUTHORIZED;
+    if (row.node[0]) {
+        who->role = ROLE_NODE;
+        snprintf(who->node, sizeof(who->node), "%s", row.node);
+        return 0;
+    }
+    if (store_find_user(ctl->store, row.user, &user, tenant, sizeof(tenant), role, sizeof(role),
+                        workspace, sizeof(workspace)))
+        return -ALLOT_EUNAUTHORIZED;
+    if (auth_role_parse(role, &who->role))
+        return -ALLOT_EUNAUTHORIZED;
+    snprintf(who->user, sizeof(who->user), "%s", row.user);
+    snprintf(who->tenant, sizeof(who->tenant), "%s", tenant);
+    snprintf(who->workspace, sizeof(who->workspace), "%s", workspace);
+    return 0;
+}
+
+uint32_t controller_idempotent(struct controller *ctl, const char *workspace, const char *key)
+{
+    char k[512];
+    snprintf(k, sizeof(k), "%s\x1f%s", workspace, key);
+    json_t *v = json_object_get(ctl->idempotency, k);
+    return v ? (uint32_t)json_integer_value(v) : SCHED_NONE;
+}

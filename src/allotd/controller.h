@@ -1,0 +1,80 @@
+/* The controller: owns the engine and the store inside one event loop. Every change to the
+ * engine is an op (JSON) applied in memory and appended to the journal; at the end of each
+ * loop iteration the ops and one scheduling pass are committed in one transaction (group
+ * commit) and only then are the requests answered. Replaying the journal into a fresh engine
+ * rebuilds exactly the same state, because the engine is deterministic (docs/operations.md). */
+#ifndef ALLOT_ALLOTD_CONTROLLER_H
+#define ALLOT_ALLOTD_CONTROLLER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "allotd/auth.h"
+#include "sched/sched.h"
+
+struct call;
+struct store;
+
+struct controller_options {
+    const char *data_dir;      /* ./allot-data by default */
+    const char *platform_path; /* YAML imported on first start, or NULL */
+    bool virtual_nodes;        /* simulate workloads: no node agent exists yet */
+};
+
+/* What the daemon keeps about a workload beyond the engine. */
+struct controller_workload {
+    char *owner;         /* the user who submitted it */
+    int64_t duration_ms; /* virtual nodes: run time; -1 until cancelled */
+    json_t *extra;       /* command, env, idempotency_key as submitted */
+};
+
+struct controller {
+    struct event_base *base;
+    struct store *store;
+    struct sched *engine;
+    struct controller_options opt;
+    json_t *pending;                       /* ops applied since the last commit */
+    struct call *deferred, *deferred_tail; /* replies waiting for the commit */
+    struct event *flush;
+    struct event *tick;
+    struct controller_workload *extra; /* indexed like the engine's workloads */
+    uint32_t cap_extra;
+    json_t *idempotency; /* "workspace\x1fkey" -> workload id */
+    bool replaying;
+    int64_t last_now;
+    /* counters for /metrics */
+    uint64_t commits, commit_us_sum, ops_committed;
+    uint64_t commit_hist[12];    /* commit latency buckets, see metrics */
+    uint64_t admission_hist[12]; /* submit-to-admit latency buckets */
+    uint64_t preemptions[SCHED_REASON_COUNT], rejections[SCHED_REASON_COUNT];
+};
+
+/* Open the store in opt->data_dir, replay its journal into a new engine (importing the
+ * platform file on a first start) and make sure an admin token exists (written once to
+ * data_dir/admin.token, mode 0600). RET 0, or a negative error with a sentence in err. */
+int controller_open(struct event_base *base, const struct controller_options *opt,
+                    struct controller **out, char *err, size_t len);
+/* Commit what is pending and free everything. Accepts NULL. */
+void controller_close(struct controller *ctl);
+
+/* Milliseconds since the epoch, never going back. */
+int64_t controller_now(struct controller *ctl);
+
+/* Who holds this bearer token? RET 0 and *who, or -ALLOT_EUNAUTHORIZED. */
+int controller_authenticate(struct controller *ctl, const char *token, struct principal *who);
+
+/* Apply an op ({"op": name, ...}) to the engine now and journal it with the next commit.
+ * OUT *result (may be NULL): what the op made, for the reply (a new reference or NULL).
+ * RET 0, or a negative error with the field and a sentence in field/err (nothing changed). */
+int controller_apply(struct controller *ctl, json_t *op, json_t **result, char *field,
+                     size_t field_len, char *err, size_t len);
+/* Queue c's reply for after the next commit (call_defer has been called on it). */
+void controller_defer(struct controller *ctl, struct call *c);
+
+/* The workload id for an idempotency key of a workspace, or SCHED_NONE. */
+uint32_t controller_idempotent(struct controller *ctl, const char *workspace, const char *key);
+
+#endif

@@ -1,0 +1,92 @@
+/* Engine objects back to the API's input format, field by field as docs/simulator.md names
+ * them, so that importing the result rebuilds the same platform. */
+#include "allotd/export.h"
+
+#include "common/quantity.h"
+#include "sched/quota.h"
+
+static json_t *op(const char *name, json_t *spec)
+{
+    return json_pack("{s:s, s:o}", "op", name, "spec", spec);
+}
+
+static json_t *tenant_spec(const struct sched_tenant *t)
+{
+    json_t *j = json_pack("{s:s, s:s}", "name", t->name, "isolation",
+                          t->isolation == SCHED_ISOLATION_DEDICATED ? "dedicated" : "shared");
+    if (t->max_grace_ms > 0) {
+        char d[32];
+        json_object_set_new(j, "max_grace",
+                            json_string(quantity_format_duration(t->max_grace_ms, d, sizeof(d))));
+    }
+    return j;
+}
+
+static json_t *node_spec(const struct sched *s, const struct sched_node *n)
+{
+    char cpu[32], mem[32];
+    json_t *labels = json_object(), *gpus = json_array();
+    for (uint32_t i = 0; i < n->n_labels; i++)
+        json_object_set_new(labels, n->labels[i].key, json_string(n->labels[i].value));
+    for (uint32_t i = 0; i < n->n_gpus; i++) {
+        const struct sched_gpu *g = &n->gpus[i];
+        json_t *gj =
+            json_pack("{s:s, s:b}", "model", mig_model(g->model)->name, "healthy", g->healthy);
+        if (g->n_mig) {
+            json_t *mig = json_array();
+            for (int k = 0; k < g->n_mig; k++)
+                json_array_append_new(
+                    mig, json_pack("{s:s, s:i}", "profile",
+                                   mig_model(g->model)->profiles[g->mig[k].profile].name, "start",
+                                   g->mig[k].start));
+            json_object_set_new(gj, "mig", mig);
+        }
+        json_array_append_new(gpus, gj);
+    }
+    json_t *j = json_pack("{s:s, s:s, s:s, s:s, s:s, s:o, s:o}", "name", n->name, "cluster",
+                          s->clusters[n->cluster].name, "cpu",
+                          quantity_format_cpu(n->cpu, cpu, sizeof(cpu)), "memory",
+                          quantity_format_bytes(n->memory, mem, sizeof(mem)), "state",
+                          sched_node_state_name(n->state), "labels", labels, "gpus", gpus);
+    if (n->tenant != SCHED_NONE)
+        json_object_set_new(j, "tenant", json_string(s->tenants[n->tenant].name));
+    return j;
+}
+
+static json_t *workspace_spec(const struct sched_workspace *ws)
+{
+    char buf[4][32], r[32];
+    json_t *limits = json_object();
+    for (int k = 0; k < 4; k++) {
+        int64_t v = quota_get(&ws->limits, (enum sched_resource)k);
+        json_object_set_new(
+            limits, quota_resource_name((enum sched_resource)k),
+            json_string(v == SCHED_UNLIMITED
+                            ? "none"
+                            : quota_format((enum sched_resource)k, v, buf[k], sizeof(buf[k]))));
+    }
+    return json_pack("{s:s, s:{s:s}, s:o, s:b, s:i}", "name", ws->name, "reserved", "gpu",
+                     quantity_format_gpu(ws->reserved, r, sizeof(r)), "limits", limits, "lend",
+                     ws->lend, "weight", (int)ws->weight);
+}
+
+json_t *export_platform_ops(const struct sched *s)
+{
+    json_t *ops = json_array();
+    if (!ops)
+        return NULL;
+    for (uint32_t i = 0; i < s->n_tenants; i++)
+        json_array_append_new(ops, op("tenant_add", tenant_spec(&s->tenants[i])));
+    for (uint32_t i = 0; i < s->n_clusters; i++) {
+        const struct sched_cluster *c = &s->clusters[i];
+        json_t *j = json_pack("{s:s}", "name", c->name);
+        if (c->dedicated_to != SCHED_NONE)
+            json_object_set_new(j, "dedicated_to", json_string(s->tenants[c->dedicated_to].name));
+        json_array_append_new(ops, op("cluster_add", j));
+    }
+    for (uint32_t i = 0; i < s->n_nodes; i++)
+        json_array_append_new(ops, op("node_add", node_spec(s, &s->nodes[i])));
+    for (uint32_t i = 0; i < s->n_workspaces; i++)
+        json_array_append_new(ops, op("workspace_add", workspace_spec(&s->workspaces[i])));
+    return ops;
+}

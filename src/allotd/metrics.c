@@ -1,0 +1,133 @@
+/* Prometheus metrics, built from the engine's counters at scrape time. One table names
+ * each metric with its type and help text. */
+#include "allotd/metrics.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "allotd/controller.h"
+#include "allotd/server.h"
+#include "common/quantity.h"
+#include "sched/quota.h"
+
+struct metric_row {
+    const char *name;
+    const char *type;
+    const char *help;
+};
+
+static const struct metric_row metric_rows[] = {
+    {"allot_gpus", "gauge", "GPUs by tenant and state (total, allocated, free)"},
+    {"allot_workspace_gpus", "gauge", "GPUs held by workspace, guaranteed or borrowed"},
+    {"allot_workloads", "gauge", "workloads by tenant and state"},
+    {"allot_preemptions_total", "counter", "preemptions by reason"},
+    {"allot_rejections_total", "counter", "rejections by reason"},
+    {"allot_admission_wait_seconds", "histogram", "time from submission to admission"},
+    {"allot_store_commit_seconds", "histogram", "latency of one group commit"},
+};
+
+static void header(struct evbuffer *b, int i)
+{
+    evbuffer_add_printf(b, "# HELP %s %s\n# TYPE %s %s\n", metric_rows[i].name, metric_rows[i].help,
+                        metric_rows[i].name, metric_rows[i].type);
+}
+
+/* A histogram from buckets whose upper bounds are base * factor^i (in microseconds or
+ * milliseconds, scale converts to seconds). */
+static void histogram(struct evbuffer *b, const char *name, const uint64_t *counts, int n,
+                      double first, double factor, double sum)
+{
+    uint64_t cum = 0;
+    double le = first;
+    for (int i = 0; i < n; i++, le *= factor) {
+        cum += counts[i];
+        if (i == n - 1)
+            evbuffer_add_printf(b, "%s_bucket{le=\"+Inf\"} %llu\n", name, (unsigned long long)cum);
+        else
+            evbuffer_add_printf(b, "%s_bucket{le=\"%g\"} %llu\n", name, le,
+                                (unsigned long long)cum);
+    }
+    evbuffer_add_printf(b, "%s_sum %g\n%s_count %llu\n", name, sum, name, (unsigned long long)cum);
+}
+
+void metrics_reply(struct controller *ctl, struct call *c)
+{
+    const struct sched *s = ctl->engine;
+    struct evbuffer *b = evbuffer_new();
+    if (!b) {
+        evhttp_send_error(c->req, 503, NULL);
+        return;
+    }
+    header(b, 0);
+    for (uint32_t t = 0; t < s->n_tenants; t++) {
+        const struct sched_tenant *tn = &s->tenants[t];
+        if (!auth_sees_tenant(&c->who, tn->name))
+            continue;
+        double total = (double)tn->healthy_units / QUANTITY_GPU_UNITS;
+        double free_gpus = (double)tn->free_units / QUANTITY_GPU_UNITS;
+        evbuffer_add_printf(b, "allot_gpus{tenant=\"%s\",state=\"total\"} %g\n", tn->name, total);
+        evbuffer_add_printf(b, "allot_gpus{tenant=\"%s\",state=\"allocated\"} %g\n", tn->name,
+                            total - free_gpus);
+        evbuffer_add_printf(b, "allot_gpus{tenant=\"%s\",state=\"free\"} %g\n", tn->name,
+                            free_gpus);
+    }
+    header(b, 1);
+    for (uint32_t i = 0; i < s->n_workspaces; i++) {
+        const struct sched_workspace *ws = &s->workspaces[i];
+        const char *tenant = s->tenants[ws->tenant].name;
+        if (!auth_sees_tenant(&c->who, tenant))
+            continue;
+        int64_t held = ws->held.gpu, guaranteed = held < ws->reserved ? held : ws->reserved;
+        evbuffer_add_printf(
+            b, "allot_workspace_gpus{tenant=\"%s\",workspace=\"%s\",kind=\"guaranteed\"} %g\n",
+            tenant, ws->name, (double)guaranteed / QUANTITY_GPU_UNITS);
+        evbuffer_add_printf(
+            b, "allot_workspace_gpus{tenant=\"%s\",workspace=\"%s\",kind=\"borrowed\"} %g\n",
+            tenant, ws->name, (double)(held - guaranteed) / QUANTITY_GPU_UNITS);
+    }
+    header(b, 2);
+    for (uint32_t t = 0; t < s->n_tenants; t++) {
+        if (!auth_sees_tenant(&c->who, s->tenants[t].name))
+            continue;
+        uint64_t count[SCHED_STATE_COUNT] = {0};
+        for (uint32_t i = 0; i < s->n_workloads; i++)
+            if (s->workloads[i].tenant == t &&
+                !(s->workloads[i].state == SCHED_REJECTED &&
+                  s->workloads[i].reason == SCHED_REASON_UNKNOWN_WORKSPACE))
+                count[s->workloads[i].state]++;
+        for (int st = 0; st < SCHED_STATE_COUNT; st++)
+            evbuffer_add_printf(b, "allot_workloads{tenant=\"%s\",state=\"%s\"} %llu\n",
+                                s->tenants[t].name, sched_state_name((enum sched_state)st),
+                                (unsigned long long)count[st]);
+    }
+    /* platform-wide counters: the platform admin only */
+    if (c->who.role == ROLE_ADMIN) {
+        header(b, 3);
+        for (int r = 0; r < SCHED_REASON_COUNT; r++)
+            if (ctl->preemptions[r])
+                evbuffer_add_printf(b, "allot_preemptions_total{reason=\"%s\"} %llu\n",
+                                    reason_name((enum sched_reason)r),
+                                    (unsigned long long)ctl->preemptions[r]);
+        header(b, 4);
+        for (int r = 0; r < SCHED_REASON_COUNT; r++)
+            if (ctl->rejections[r])
+                evbuffer_add_printf(b, "allot_rejections_total{reason=\"%s\"} %llu\n",
+                                    reason_name((enum sched_reason)r),
+                                    (unsigned long long)ctl->rejections[r]);
+        header(b, 5);
+        /* buckets: <= 1 ms, 4 ms, 16 ms, ... (powers of 4 in milliseconds) */
+        histogram(b, "allot_admission_wait_seconds", ctl->admission_hist, 12, 0.001, 4, 0);
+        header(b, 6);
+        /* buckets: <= 250 us, 500 us, 1 ms, ... (powers of 2) */
+        histogram(b, "allot_store_commit_seconds", ctl->commit_hist, 12, 0.00025, 2,
+                  (double)ctl->commit_us_sum / 1e6);
+    }
+    evhttp_add_header(evhttp_request_get_output_headers(c->req), "Content-Type",
+                      "text/plain; version=0.0.4");
+    evhttp_send_reply(c->req, 200, NULL, b);
+    evbuffer_free(b);
+    call_done(c);
+}

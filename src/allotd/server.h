@@ -1,0 +1,84 @@
+/* The HTTP side of allotd: libevent's evhttp on loopback (or any address given), a table of
+ * routes, bounded JSON bodies, JSON errors, and replies deferred until a change is durable. */
+#ifndef ALLOT_ALLOTD_SERVER_H
+#define ALLOT_ALLOTD_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+
+#include "allotd/auth.h"
+
+/* Input bounds: every request is held to these before anything else looks at it. */
+#define SERVER_MAX_BODY (1 << 20)
+#define SERVER_MAX_HEADERS (16 * 1024)
+#define SERVER_MAX_JSON_DEPTH 8
+#define SERVER_MAX_JSON_ITEMS 10000
+#define SERVER_MAX_PATH_ARGS 4
+#define SERVER_TIMEOUT_S 10
+
+struct controller;
+
+/* One HTTP request on its way through a handler. */
+struct call {
+    struct evhttp_request *req;
+    enum evhttp_cmd_type method;
+    const char *args[SERVER_MAX_PATH_ARGS]; /* {placeholders} of the route, decoded */
+    int n_args;
+    struct evkeyvalq query; /* parsed query string */
+    json_t *body;           /* parsed JSON body, or NULL when there is none */
+    struct principal who;   /* who is asking (auth.h) */
+    bool deferred;          /* the reply waits for the next commit */
+    int status;             /* deferred reply */
+    json_t *reply;          /* deferred reply body (owned) */
+    uint32_t workload;      /* deferred: reply with this workload as it is after the
+                             * commit's scheduling pass (SCHED_NONE: reply as is) */
+    struct call *next;      /* in the controller's list of deferred calls */
+};
+
+/* Handler of a route. It must answer through call_reply / call_error, now or, after
+ * call_defer, from the controller once the change is committed. */
+typedef void (*route_fn)(struct controller *ctl, struct call *c);
+
+/* A route: method, path pattern with {placeholders}, least role, handler, help line. */
+struct route {
+    enum evhttp_cmd_type method;
+    const char *pattern;
+    enum role least;
+    route_fn fn;
+    const char *help;
+};
+
+struct server;
+
+/* Start serving on addr:port with the given routes (a table ending with fn == NULL).
+ * OUT *out (server_stop frees it). RET 0, or -ALLOT_EIO with a sentence in err. */
+int server_start(struct event_base *base, struct controller *ctl, const struct route *routes,
+                 const char *addr, uint16_t port, struct server **out, char *err, size_t len);
+/* Stop listening and free the server. Accepts NULL. */
+void server_stop(struct server *sv);
+
+/* Free a call whose handler sent the reply itself (evhttp_send_reply). */
+void call_done(struct call *c);
+/* Answer now with status and body (body is taken: the call owns and frees it). */
+void call_reply(struct call *c, int status, json_t *body);
+/* Answer now with {"error": {"code", "message", "field"?}}: code from err (error.h),
+ * status from its table unless status > 0. field may be NULL. */
+void call_error(struct call *c, int err, int status, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Answer later: keep status and body (taken) until call_flush. */
+void call_defer(struct call *c, int status, json_t *body);
+/* Send a deferred reply and free the call. */
+void call_flush(struct call *c);
+/* Fail a deferred reply (the commit failed) and free the call. */
+void call_fail(struct call *c, int err);
+
+/* Query parameter, or NULL. */
+const char *call_query(struct call *c, const char *key);
+
+#endif

@@ -1,0 +1,223 @@
+/* Durable state of the controller: the platform's objects, workloads, users, tokens and
+ * events in SQLite (WAL, synchronous=FULL), with versioned migrations and group commit.
+ * Single-threaded: the event loop that owns the model owns the store. See docs/store.md. */
+#ifndef ALLOT_STORE_STORE_H
+#define ALLOT_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* Default data directory of allotd; the database inside it is STORE_DB_FILE. */
+#define STORE_DEFAULT_DIR "./allot-data"
+#define STORE_DB_FILE "allot.db"
+#define STORE_LOCK_FILE "allot.lock"
+
+/* Bounds on every stored string, checked before anything is written. */
+#define STORE_NAME_MAX 127          /* names, ids, states, roles, kinds, meta keys, bytes */
+#define STORE_KEY_MAX 255           /* an idempotency key, bytes */
+#define STORE_SPEC_MAX (64 * 1024)  /* JSON text of one object or event, bytes */
+#define STORE_META_MAX 4096         /* one meta value, bytes */
+#define STORE_JOURNAL_MAX (4 << 20) /* JSON text of one journal entry (an op), bytes */
+#define STORE_TOKEN_HASH_LEN 32     /* SHA-256 */
+#define STORE_ERRMSG_MAX 256
+
+/* The newest schema version this code knows (PRAGMA user_version after migrating). */
+#define STORE_SCHEMA_VERSION 1
+
+struct store;
+
+/* A workload row. Strings are borrowed: the store copies what it writes, and in a visitor
+ * callback they are valid only until the callback returns. idempotency_key may be NULL. */
+struct store_workload {
+    int64_t id; /* the daemon's id, >= 1, never reused */
+    const char *name;
+    const char *workspace; /* "tenant/workspace" */
+    const char *tenant;
+    const char *state;
+    const char *spec_json; /* a JSON object */
+    const char *idempotency_key;
+    int64_t submitted_ms;
+};
+
+/* A user row. tenant is NULL for a platform-wide user (platform admin). The spec may name
+ * the user's workspace as {"workspace": "tenant/ws"} (see store_find_user). */
+struct store_user {
+    const char *name;
+    const char *tenant;
+    const char *role;
+    const char *spec_json;
+};
+
+/* An API token: its public id and the SHA-256 of its secret, never the secret itself.
+ * Fixed buffers so store_find_token needs no allocation. A user's token has user set; a
+ * node agent's token has node set (and user "" or the admin who made it). */
+struct store_token {
+    char id[STORE_NAME_MAX + 1];
+    uint8_t hash[STORE_TOKEN_HASH_LEN];
+    char user[STORE_NAME_MAX + 1]; /* "" for a node token without one */
+    char node[STORE_NAME_MAX + 1]; /* "" unless an agent's token bound to this node */
+    int64_t created_ms;
+    int64_t expires_ms; /* 0: never expires */
+};
+
+/* An event of the stream; strings valid only during the callback. tenant may be NULL. */
+struct store_event {
+    int64_t seq;
+    int64_t t_ms;
+    const char *tenant;
+    const char *kind;
+    const char *json;
+};
+
+/* Callbacks of store_load, called in this order: every tenant, cluster, node, workspace,
+ * user, token (each kind in creation order), then every workload by id ascending. A NULL
+ * callback skips its kind. A nonzero return stops the load and is returned by it.
+ * Borrowed strings are valid only until the callback returns. */
+struct store_visitor {
+    int (*tenant)(void *ctx, const char *name, const char *spec_json);
+    int (*cluster)(void *ctx, const char *name, const char *spec_json);
+    int (*node)(void *ctx, const char *name, const char *tenant, const char *spec_json);
+    int (*workspace)(void *ctx, const char *name, const char *spec_json);
+    int (*user)(void *ctx, const struct store_user *user);
+    int (*token)(void *ctx, const struct store_token *token);
+    int (*workload)(void *ctx, const struct store_workload *workload);
+};
+
+/* Counters for metrics and tests. */
+struct store_stats {
+    uint64_t commits; /* transactions committed since open (each one fsyncs the WAL) */
+    uint64_t batches; /* of those, made by store_batch_commit */
+};
+
+/* Opens (creating if missing) the store in directory dir: creates dir with mode 0700 if
+ * it does not exist (its parent must), takes an exclusive lock on dir/allot.lock so one
+ * process at a time owns the data, opens dir/allot.db (mode 0600) in WAL mode with
+ * synchronous=FULL and applies pending migrations, one transaction each. The lock is a
+ * POSIX record lock: it keeps other processes out, so open one store per directory per
+ * process (a second open in the same process is not refused, and closing it would drop
+ * the first one's lock).
+ * OUT *out: the store, owned by the caller (store_close). On failure *out is NULL and err
+ * (if not NULL) holds a one-line message of at most len bytes.
+ * RET 0; -ALLOT_EINVAL (bad arguments); -ALLOT_ESTATE (dir is held by another process);
+ * -ALLOT_ECONFIG (the database's schema is newer than this code, or not an Allot store);
+ * -ALLOT_EIO; -ALLOT_ENOMEM. */
+int store_open(const char *dir, struct store **out, char *err, size_t len);
+
+/* Closes the store; an open batch is rolled back. NULL-safe. Every acknowledged change is
+ * already durable: closing adds nothing to durability, so a crash instead of close loses
+ * nothing that a commit returned 0 for. */
+void store_close(struct store *st);
+
+/* Message of the last failure of st (SQLite's or the store's own); "" if none. Never NULL. */
+const char *store_errmsg(const struct store *st);
+
+/* Schema version of the open database (STORE_SCHEMA_VERSION after a successful open). */
+int store_schema_version(const struct store *st);
+
+void store_stats(const struct store *st, struct store_stats *out);
+
+/* Group commit. store_batch_begin opens a write transaction; every put/delete/append until
+ * store_batch_commit joins it, and the commit makes them durable together with one fsync.
+ * Without an open batch, each put/delete/append is its own durable transaction.
+ * A put that fails inside a batch (for example -ALLOT_EEXIST) changes nothing and leaves
+ * the batch open with its earlier changes; the caller commits or rolls back. If SQLite had
+ * to abandon the transaction (I/O error, disk full), later calls and the commit fail with
+ * -ALLOT_EIO and the batch must be rolled back.
+ * RET begin: 0, -ALLOT_ESTATE (a batch is already open), -ALLOT_EIO.
+ * RET commit: 0 when every change of the batch is durable; -ALLOT_ESTATE (no batch open);
+ * -ALLOT_EIO (nothing of the batch was committed; the batch is closed). */
+int store_batch_begin(struct store *st);
+int store_batch_commit(struct store *st);
+/* Discards the open batch's changes. RET 0 (also when no batch is open), -ALLOT_EIO. */
+int store_batch_rollback(struct store *st);
+bool store_in_batch(const struct store *st);
+
+/* Upserts keyed by name: an existing row keeps its creation order and gets the new values.
+ * Names are 1..STORE_NAME_MAX bytes; spec_json is a JSON object of at most STORE_SPEC_MAX
+ * bytes. A workspace's name is "tenant/workspace"; its tenant column comes from the name.
+ * node's tenant is NULL for an unowned node.
+ * RET 0; -ALLOT_EINVAL (bad input, nothing written; store_errmsg names the field);
+ * -ALLOT_EIO; -ALLOT_ENOMEM. */
+int store_put_tenant(struct store *st, const char *name, const char *spec_json);
+int store_put_cluster(struct store *st, const char *name, const char *spec_json);
+int store_put_node(struct store *st, const char *name, const char *tenant, const char *spec_json);
+int store_put_workspace(struct store *st, const char *name, const char *spec_json);
+int store_put_user(struct store *st, const struct store_user *user);
+
+/* Deletes by name. Deleting a user or a node also deletes the tokens bound to it, in the
+ * same transaction. The store keeps no references between kinds otherwise: the daemon
+ * checks them against its model. RET 0; -ALLOT_ENOENT; -ALLOT_EINVAL; -ALLOT_EIO. */
+int store_delete_tenant(struct store *st, const char *name);
+int store_delete_cluster(struct store *st, const char *name);
+int store_delete_node(struct store *st, const char *name);
+int store_delete_workspace(struct store *st, const char *name);
+int store_delete_user(struct store *st, const char *name);
+
+/* Upserts the workload with id w->id. Name is unique among workloads; the idempotency key
+ * (at most STORE_KEY_MAX bytes), if any, is unique within the workspace.
+ * RET 0; -ALLOT_EEXIST (another id has this name or this workspace and key; nothing
+ * written); -ALLOT_EINVAL; -ALLOT_EIO; -ALLOT_ENOMEM. */
+int store_put_workload(struct store *st, const struct store_workload *w);
+/* RET 0; -ALLOT_ENOENT; -ALLOT_EIO. Ids of deleted workloads are never handed out again
+ * by store_next_workload_id. */
+int store_delete_workload(struct store *st, int64_t id);
+/* OUT *id: the workload submitted to workspace with idempotency key key.
+ * RET 0; -ALLOT_ENOENT; -ALLOT_EINVAL; -ALLOT_EIO. */
+int store_find_workload_by_key(struct store *st, const char *workspace, const char *key,
+                               int64_t *id);
+/* OUT *id: one more than the highest workload id ever stored (1 for an empty store). */
+int store_next_workload_id(struct store *st, int64_t *id);
+
+/* OUT the user's columns, copied into the caller's buffers: *out's name is `name`, tenant
+ * points to tenant_buf (NULL for a platform-wide user), role to role_buf, spec_json is NULL;
+ * workspace_buf gets the spec's "workspace" string or "". Any buffer may be NULL with its
+ * length 0 when not wanted.
+ * RET 0; -ALLOT_ENOENT; -ALLOT_ERANGE (a value does not fit its buffer); -ALLOT_EINVAL. */
+int store_find_user(struct store *st, const char *name, struct store_user *out, char *tenant_buf,
+                    size_t tenant_len, char *role_buf, size_t role_len, char *workspace_buf,
+                    size_t workspace_len);
+
+/* Tokens. put inserts (an id is never overwritten: -ALLOT_EEXIST); user or node is set.
+ * find: RET 0 with *out filled; -ALLOT_ENOENT; -ALLOT_EINVAL. Expiry is not checked here:
+ * the caller compares expires_ms with its clock. */
+int store_put_token(struct store *st, const struct store_token *token);
+int store_find_token(struct store *st, const char *id, struct store_token *out);
+int store_delete_token(struct store *st, const char *id);
+
+/* Appends an event; tenant may be NULL (platform-wide). OUT *seq (may be NULL): its
+ * sequence number, increasing, never reused. RET 0; -ALLOT_EINVAL; -ALLOT_EIO. */
+int store_append_event(struct store *st, int64_t t_ms, const char *tenant, const char *kind,
+                       const char *json, int64_t *seq);
+/* Keeps only the keep_last_n newest events. OUT *deleted (may be NULL). */
+int store_events_trim(struct store *st, int64_t keep_last_n, int64_t *deleted);
+/* Calls fn for each event with seq > after_seq, oldest first, at most max events (for a
+ * stream that resumes from Last-Event-ID). Returns fn's first nonzero result, else 0. */
+int store_events_read(struct store *st, int64_t after_seq, int64_t max,
+                      int (*fn)(void *ctx, const struct store_event *ev), void *ctx);
+
+/* The journal: an ordered log of ops (JSON text, at most STORE_JOURNAL_MAX bytes) for a
+ * daemon that rebuilds its deterministic engine by replaying them. append joins the open
+ * batch like any put. load calls fn for every entry, oldest first, in one read
+ * transaction, and returns fn's first nonzero result (-ALLOT_ESTATE inside a batch).
+ * trim deletes the entries with seq <= through_seq (after a snapshot has made them
+ * redundant); OUT *deleted (may be NULL). Sequence numbers are never reused. */
+int store_journal_append(struct store *st, int64_t t_ms, const char *op_json);
+int store_journal_load(struct store *st,
+                       int (*fn)(void *ctx, int64_t seq, int64_t t_ms, const char *op_json),
+                       void *ctx);
+int store_journal_trim(struct store *st, int64_t through_seq, int64_t *deleted);
+
+/* Small key/value settings (e.g. "bootstrap_token_created"). get copies the value with its
+ * NUL into buf. RET get: 0; -ALLOT_ENOENT; -ALLOT_ERANGE (buf too small); -ALLOT_EINVAL.
+ * set: 0; -ALLOT_EINVAL (key over STORE_NAME_MAX, value over STORE_META_MAX); -ALLOT_EIO. */
+int store_meta_get(struct store *st, const char *key, char *buf, size_t len);
+int store_meta_set(struct store *st, const char *key, const char *value);
+
+/* Recovery at start: calls v's callbacks for every stored row (see struct store_visitor).
+ * Runs in one read transaction, so it sees one consistent state.
+ * RET 0; the first nonzero callback result; -ALLOT_ESTATE (called inside a batch);
+ * -ALLOT_EIO; -ALLOT_ENOMEM. */
+int store_load(struct store *st, const struct store_visitor *v, void *ctx);
+
+#endif

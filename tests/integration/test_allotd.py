@@ -1,0 +1,356 @@
+#!/usr/bin/env python3
+"""Integration tests of allotd: the real daemon on 127.0.0.1 with a temporary data
+directory, driven over HTTP. Usage: test_allotd.py ALLOTD SRCDIR. Every test asserts
+outcomes; the daemon is stopped and the directory removed at the end."""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+ALLOTD = sys.argv[1] if len(sys.argv) > 1 else "build/allotd"
+SRC = sys.argv[2] if len(sys.argv) > 2 else "."
+PLATFORM = os.path.join(SRC, "examples", "platform.yaml")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Daemon:
+    """One allotd process on a free loopback port over a data directory."""
+
+    def __init__(self, data, platform=PLATFORM):
+        self.data = data
+        self.port = free_port()
+        args = [ALLOTD, "--listen", f"127.0.0.1:{self.port}", "--data", data]
+        if platform:
+            args += ["--platform", platform]
+        self.log = open(os.path.join(data + ".log"), "ab")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                if self.request("GET", "/healthz")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise RuntimeError("allotd did not start")
+        with open(os.path.join(data, "admin.token")) as f:
+            self.admin = f.read().strip()
+
+    def request(self, method, path, body=None, token=None, raw=None, headers=None):
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data,
+                                     method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                text = r.read().decode()
+                return r.status, (json.loads(text) if text.strip() and
+                                  r.headers.get("Content-Type", "").startswith("application/json")
+                                  else text)
+        except urllib.error.HTTPError as e:
+            text = e.read().decode()
+            try:
+                return e.code, json.loads(text)
+            except ValueError:
+                return e.code, text
+
+    def stop(self, sig=signal.SIGTERM):
+        self.proc.send_signal(sig)
+        self.proc.wait(timeout=10)
+        self.log.close()
+
+
+class AllotdTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="allot-it-")
+        self.data = os.path.join(self.tmp, "data")
+        self.d = Daemon(self.data)
+
+    def tearDown(self):
+        if self.d.proc.poll() is None:
+            self.d.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # helpers
+    def admin(self, method, path, body=None):
+        return self.d.request(method, path, body, token=self.d.admin)
+
+    def user_token(self, name, role, tenant=None, workspace=None):
+        body = {"name": name, "role": role}
+        if tenant:
+            body["tenant"] = tenant
+        if workspace:
+            body["workspace"] = workspace
+        st, r = self.admin("POST", "/v1/users", body)
+        self.assertEqual(st, 201, r)
+        st, r = self.admin("POST", "/v1/tokens", {"user": name})
+        self.assertEqual(st, 201, r)
+        self.assertTrue(r["token"].startswith("allot_"))
+        return r["token"]
+
+    def add_tenant_beta(self):
+        self.assertEqual(self.admin("POST", "/v1/tenants", {"name": "beta"})[0], 201)
+        st, r = self.admin("POST", "/v1/nodes", {
+            "name": "beta-1", "cluster": "shared-1", "tenant": "beta", "cpu": 64,
+            "memory": "512Gi", "gpus": [{"model": "H100-80GB", "count": 4}]})
+        self.assertEqual(st, 201, r)
+        st, r = self.admin("POST", "/v1/workspaces", {"name": "beta/lab", "reserved": {"gpu": 2}})
+        self.assertEqual(st, 201, r)
+
+    # tests
+    def test_health_and_auth_required(self):
+        self.assertEqual(self.d.request("GET", "/healthz")[0], 200)
+        self.assertEqual(self.d.request("GET", "/readyz")[0], 200)
+        st, r = self.d.request("GET", "/v1/tenants")
+        self.assertEqual(st, 401)
+        self.assertEqual(r["error"]["code"], "unauthorized")
+        st, _ = self.d.request("GET", "/v1/tenants", token="allot_" + "0" * 16 + "_" + "0" * 40)
+        self.assertEqual(st, 401)
+        st, _ = self.d.request("GET", "/v1/tenants", token="not-a-token")
+        self.assertEqual(st, 401)
+        st, r = self.admin("GET", "/v1/tenants")
+        self.assertEqual(st, 200)
+        self.assertEqual([t["name"] for t in r["items"]], ["acme"])
+        st, r = self.admin("GET", "/v1/nowhere")
+        self.assertEqual(st, 404)
+
+    def test_submit_run_list_cancel(self):
+        alice = self.user_token("alice", "member", "acme", "acme/research")
+        st, r = self.d.request("POST", "/v1/workloads", {
+            "name": "train-1", "workspace": "acme/research", "gpus": 4, "kind": "training"},
+            token=alice)
+        self.assertEqual(st, 201, r)
+        self.assertEqual(r["state"], "running")
+        self.assertTrue(r["borrowed"])  # research reserves nothing
+        st, r = self.d.request("GET", "/v1/workloads/acme/research/train-1", token=alice)
+        self.assertEqual(st, 200)
+        self.assertEqual(len(r["placement"][0]["gpus"]), 4)
+        st, r = self.d.request("GET", "/v1/workloads?workspace=acme/research", token=alice)
+        self.assertEqual([w["name"] for w in r["items"]], ["acme/research/train-1"])
+        # a workload that cannot fit waits with a reason
+        st, r = self.d.request("POST", "/v1/workloads", {
+            "name": "big", "workspace": "acme/research", "gpus": 8, "replicas": 2}, token=alice)
+        self.assertEqual(st, 201, r)
+        self.assertEqual(r["state"], "pending")
+        st, r = self.d.request("GET", "/v1/workloads/acme/research/big/why", token=alice)
+        self.assertEqual(r["reason"], "workspace_limit")
+        # members cancel their own
+        st, r = self.d.request("DELETE", "/v1/workloads/acme/research/big", token=alice)
+        self.assertEqual(st, 200, r)
+        self.assertEqual(r["state"], "cancelled")
+        # rejected: more than the workspace limit
+        st, r = self.d.request("POST", "/v1/workloads", {
+            "name": "huge", "workspace": "acme/research", "gpus": 8, "replicas": 3}, token=alice)
+        self.assertEqual(st, 201, r)
+        self.assertEqual(r["state"], "rejected")
+        self.assertEqual(r["reason"], "exceeds_limit")
+
+    def test_reclaim_over_http(self):
+        self.admin("POST", "/v1/users", {"name": "r", "role": "member", "tenant": "acme"})
+        token = self.admin("POST", "/v1/tokens", {"user": "r"})[1]["token"]
+        for i in range(16):
+            st, r = self.d.request("POST", "/v1/workloads", {
+                "name": f"exp-{i}", "workspace": "acme/research", "gpus": 1,
+                "kind": "experiment", "grace": "1s"}, token=token)
+            self.assertEqual(r["state"], "running")
+        st, r = self.d.request("POST", "/v1/workloads", {
+            "name": "serve", "workspace": "acme/prod", "gpus": 4, "kind": "inference"},
+            token=token)
+        self.assertEqual(st, 201, r)
+        self.assertEqual(r["state"], "reclaiming")
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            r = self.d.request("GET", "/v1/workloads/acme/prod/serve", token=token)[1]
+            if r["state"] == "running":
+                break
+            time.sleep(0.1)
+        self.assertEqual(r["state"], "running")
+        self.assertFalse(r["borrowed"])
+        items = self.d.request("GET", "/v1/workloads?workspace=acme/research&state=pending&limit=100",
+                               token=token)[1]["items"]
+        self.assertEqual(len(items), 4)  # exactly the need was preempted
+
+    def test_tenant_isolation(self):
+        self.add_tenant_beta()
+        alice = self.user_token("alice", "member", "acme", "acme/research")
+        bob = self.user_token("bob", "tenant-admin", "beta")
+        st, _ = self.d.request("POST", "/v1/workloads", {
+            "name": "secret", "workspace": "acme/research", "gpus": 1}, token=alice)
+        self.assertEqual(st, 201)
+        # bob sees nothing of acme, exactly as if it did not exist
+        for path in ["/v1/tenants/acme", "/v1/workspaces/acme/research",
+                     "/v1/workloads/acme/research/secret", "/v1/nodes/gpu-a",
+                     "/v1/workloads/acme/research/secret/why"]:
+            st, r = self.d.request("GET", path, token=bob)
+            self.assertEqual(st, 404, path)
+        st, r = self.d.request("GET", "/v1/tenants/nope", token=bob)
+        self.assertEqual(st, 404)
+        st, r = self.d.request("GET", "/v1/workloads", token=bob)
+        self.assertEqual(r["items"], [])
+        st, r = self.d.request("GET", "/v1/tenants", token=bob)
+        self.assertEqual([t["name"] for t in r["items"]], ["beta"])
+        st, r = self.d.request("GET", "/v1/nodes", token=bob)
+        self.assertEqual([n["name"] for n in r["items"]], ["beta-1"])
+        st, r = self.d.request("DELETE", "/v1/workloads/acme/research/secret", token=bob)
+        self.assertEqual(st, 404)
+        st, r = self.d.request("POST", "/v1/workloads", {
+            "name": "x", "workspace": "acme/research", "gpus": 1}, token=bob)
+        self.assertEqual(st, 404)
+        st, r = self.d.request("GET", "/metrics", token=bob)
+        self.assertEqual(st, 200)
+        self.assertIn('tenant="beta"', r)
+        self.assertNotIn("acme", r)
+        # alice (acme) cannot see beta either
+        self.assertEqual(self.d.request("GET", "/v1/workspaces/beta/lab", token=alice)[0], 404)
+
+    def test_roles(self):
+        viewer = self.user_token("vic", "viewer", "acme")
+        member = self.user_token("meg", "member", "acme", "acme/prod")
+        other = self.user_token("oli", "member", "acme", "acme/research")
+        st, _ = self.d.request("POST", "/v1/workloads", {
+            "name": "v", "workspace": "acme/prod", "gpus": 1}, token=viewer)
+        self.assertEqual(st, 403)
+        st, _ = self.d.request("POST", "/v1/workloads", {
+            "name": "m", "workspace": "acme/prod", "gpus": 1}, token=member)
+        self.assertEqual(st, 201)
+        # a member of another workspace does not see it
+        self.assertEqual(self.d.request("GET", "/v1/workloads/acme/prod/m", token=other)[0], 404)
+        self.assertEqual(self.d.request("DELETE", "/v1/workloads/acme/prod/m", token=viewer)[0], 403)
+        # only the platform admin creates tenants and nodes
+        self.assertEqual(self.d.request("POST", "/v1/tenants", {"name": "z"}, token=member)[0], 403)
+        # a tenant admin may not create a platform admin
+        ta = self.user_token("tia", "tenant-admin", "acme")
+        st, r = self.d.request("POST", "/v1/users", {"name": "evil", "role": "admin"}, token=ta)
+        self.assertEqual(st, 403)
+        # a tenant admin changes reservations, within what the tenant owns
+        st, r = self.d.request("PATCH", "/v1/workspaces/acme/research", {"reserved": {"gpu": 12}},
+                               token=ta)
+        self.assertEqual(st, 200, r)
+        st, r = self.d.request("PATCH", "/v1/workspaces/acme/research", {"reserved": {"gpu": 13}},
+                               token=ta)
+        self.assertEqual(st, 409, r)
+        self.assertEqual(self.d.request("PATCH", "/v1/workspaces/acme/prod", {"weight": 2},
+                                        token=member)[0], 403)
+
+    def test_bad_input(self):
+        cases = [
+            (b"{not json", 400, "parse", None),
+            (b"[]", 400, "inval", None),
+            (json.dumps({"workspace": "acme/research", "gpus": -1}).encode(), 400, None, "gpus"),
+            (json.dumps({"workspace": "acme/research", "gpus": "lots"}).encode(), 400, None, "gpus"),
+            (json.dumps({"workspace": "acme/research", "gpus": 1e30}).encode(), 400, None, "gpus"),
+            (json.dumps({"workspace": "acme/research", "gpus": 1, "memory": "12Gx"}).encode(),
+             400, None, "memory"),
+            (json.dumps({"workspace": "acme/research", "gpu": 1}).encode(), 400, None, "gpu"),
+            (json.dumps({"workspace": "acme/research", "name": "a'; DROP TABLE x;--",
+                         "gpus": 1}).encode(), 400, None, "name"),
+            (json.dumps({"workspace": "acme/research", "gpus": 1, "replicas": 0}).encode(),
+             400, None, "replicas"),
+            (b'{"a":' * 50 + b"1" + b"}" * 50, 400, None, None),
+            (b"x" * 1000 + b'"', 400, "parse", None),
+        ]
+        for raw, status, code, field in cases:
+            st, r = self.d.request("POST", "/v1/workloads", raw=raw, token=self.d.admin)
+            self.assertEqual(st, status, (raw[:60], r))
+            if isinstance(r, dict):
+                self.assertIn("error", r)
+                if code:
+                    self.assertEqual(r["error"]["code"], code, r)
+                if field:
+                    self.assertEqual(r["error"].get("field"), field, r)
+        # a body over 1 MiB is refused before it is read (413, or the connection is closed
+        # while the client still sends)
+        try:
+            st, r = self.d.request("POST", "/v1/workloads", raw=b"x" * (2 << 20),
+                                   token=self.d.admin)
+            self.assertEqual(st, 413)
+        except OSError:
+            pass
+        # nothing was half-applied: no workload exists
+        st, r = self.admin("GET", "/v1/workloads")
+        self.assertEqual(r["items"], [])
+        self.assertEqual(self.d.request("GET", "/healthz")[0], 200)
+
+    def test_idempotency_key(self):
+        body = {"workspace": "acme/research", "gpus": 1, "idempotency_key": "abc-1"}
+        st1, r1 = self.admin("POST", "/v1/workloads", body)
+        st2, r2 = self.admin("POST", "/v1/workloads", body)
+        self.assertEqual(st1, 201)
+        self.assertEqual(st2, 200)
+        self.assertEqual(r1["name"], r2["name"])
+        self.assertEqual(len(self.admin("GET", "/v1/workloads")[1]["items"]), 1)
+
+    def test_restart_keeps_state(self):
+        self.admin("POST", "/v1/workloads", {"name": "keep", "workspace": "acme/research",
+                                             "gpus": 2, "idempotency_key": "k"})
+        self.admin("POST", "/v1/workloads", {"name": "wait", "workspace": "acme/research",
+                                             "gpus": 8, "replicas": 2})
+        before = self.admin("GET", "/v1/workloads")[1]["items"]
+        self.d.stop()
+        self.d = Daemon(self.data)
+        after = self.admin("GET", "/v1/workloads")[1]["items"]
+        self.assertEqual([(w["name"], w["state"]) for w in before],
+                         [(w["name"], w["state"]) for w in after])
+        # the same placement: the engine replayed the same decisions
+        self.assertEqual(before[0]["placement"], after[0]["placement"])
+        # the idempotency key survives the restart
+        st, r = self.admin("POST", "/v1/workloads", {"name": "keep", "workspace": "acme/research",
+                                                     "gpus": 2, "idempotency_key": "k"})
+        self.assertEqual(st, 200)
+
+    def test_kill9_under_burst(self):
+        acked = []
+        lock = threading.Lock()
+
+        def submit(start):
+            for i in range(start, start + 60):
+                try:
+                    st, r = self.d.request("POST", "/v1/workloads", {
+                        "name": f"b-{i}", "workspace": "acme/research", "gpus": 1,
+                        "duration": "1h"}, token=self.d.admin)
+                except OSError:
+                    return
+                if st == 201:
+                    with lock:
+                        acked.append(r["name"])
+
+        threads = [threading.Thread(target=submit, args=(k * 1000,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        time.sleep(0.3)
+        self.d.proc.send_signal(signal.SIGKILL)
+        self.d.proc.wait()
+        for t in threads:
+            t.join()
+        self.d.log.close()
+        self.assertGreater(len(acked), 0)
+        self.d = Daemon(self.data)
+        names = {w["name"] for w in self.admin("GET", "/v1/workloads?limit=1000")[1]["items"]}
+        missing = [n for n in acked if n not in names]
+        self.assertEqual(missing, [])
+        running = self.admin("GET", "/v1/workloads?state=running&limit=1000")[1]["items"]
+        gpus = sum(len(w["placement"][0]["gpus"]) for w in running)
+        self.assertLessEqual(gpus, 16)  # never more than the tenant's GPUs
+
+
+if __name__ == "__main__":
+    unittest.main(argv=[sys.argv[0], "-v"])

@@ -1,0 +1,912 @@
+/* Unit tests for store/: schema and migrations, round trips through store_load, group
+ * commit, rollback, uniqueness, bounds, the directory lock, and durability across a crash. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <sqlite3.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "common/error.h"
+#include "store/store.h"
+
+struct fixture {
+    char root[256]; /* the temporary directory, removed after the test */
+    char data[300]; /* root/data: not created in advance, store_open must create it */
+};
+
+static void remove_tree(const char *path)
+{
+    struct stat sb;
+    if (lstat(path, &sb) != 0)
+        return;
+    if (S_ISDIR(sb.st_mode)) {
+        DIR *d = opendir(path);
+        if (d) {
+            struct dirent *e;
+            while ((e = readdir(d))) {
+                if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                    continue;
+                char child[1024];
+                snprintf(child, sizeof(child), "%s/%s", path, e->d_name);
+                remove_tree(child);
+            }
+            closedir(d);
+        }
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    if (!f)
+        return -1;
+    const char *tmp = getenv("TMPDIR");
+    snprintf(f->root, sizeof(f->root), "%s/allot-store-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!mkdtemp(f->root)) {
+        free(f);
+        return -1;
+    }
+    snprintf(f->data, sizeof(f->data), "%s/data", f->root);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    remove_tree(f->root);
+    struct stat sb;
+    int gone = stat(f->root, &sb) != 0;
+    free(f);
+    return gone ? 0 : -1;
+}
+
+static struct store *open_ok(const struct fixture *f)
+{
+    struct store *st = NULL;
+    char err[256];
+    int rc = store_open(f->data, &st, err, sizeof(err));
+    if (rc)
+        fail_msg("store_open: %s", err);
+    assert_non_null(st);
+    return st;
+}
+
+/* Runs sql on the database file directly, outside the store. */
+static void raw_exec(const struct fixture *f, const char *sql)
+{
+    char path[400];
+    snprintf(path, sizeof(path), "%s/%s", f->data, STORE_DB_FILE);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+    char *msg = NULL;
+    int rc = sqlite3_exec(db, sql, NULL, NULL, &msg);
+    if (rc != SQLITE_OK)
+        fail_msg("%s: %s", sql, msg);
+    sqlite3_close(db);
+}
+
+/* Returns the first column of the first row of sql, read directly from the file. */
+static int64_t raw_int(const struct fixture *f, const char *sql)
+{
+    char path[400];
+    snprintf(path, sizeof(path), "%s/%s", f->data, STORE_DB_FILE);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *stmt = NULL;
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &stmt, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    int64_t v = sqlite3_column_int64(stmt, 0);
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+    return v;
+}
+
+/* What store_load delivered: a log "kind:name;" of every row in order, and workload facts. */
+struct load_log {
+    char text[4096];
+    int workloads;
+    int64_t last_id;
+    bool ids_ascending;
+    int stop_at; /* the workload callback returns 42 at this count (0: never) */
+};
+
+static void log_add(struct load_log *log, const char *kind, const char *name, const char *extra)
+{
+    size_t n = strlen(log->text);
+    snprintf(log->text + n, sizeof(log->text) - n, "%s:%s%s%s;", kind, name, extra ? "=" : "",
+             extra ? extra : "");
+}
+
+static int on_tenant(void *ctx, const char *name, const char *spec)
+{
+    log_add(ctx, "tenant", name, spec);
+    return 0;
+}
+
+static int on_cluster(void *ctx, const char *name, const char *spec)
+{
+    log_add(ctx, "cluster", name, spec);
+    return 0;
+}
+
+static int on_node(void *ctx, const char *name, const char *tenant, const char *spec)
+{
+    log_add(ctx, "node", name, tenant ? tenant : "-");
+    return 0;
+}
+
+static int on_workspace(void *ctx, const char *name, const char *spec)
+{
+    log_add(ctx, "workspace", name, spec);
+    return 0;
+}
+
+static int on_user(void *ctx, const struct store_user *u)
+{
+    char extra[300];
+    snprintf(extra, sizeof(extra), "%s/%s", u->tenant ? u->tenant : "-", u->role);
+    log_add(ctx, "user", u->name, extra);
+    return 0;
+}
+
+static int on_token(void *ctx, const struct store_token *t)
+{
+    log_add(ctx, "token", t->id, t->node[0] ? t->node : t->user);
+    return 0;
+}
+
+static int on_workload(void *ctx, const struct store_workload *w)
+{
+    struct load_log *log = ctx;
+    if (log->workloads > 0 && w->id <= log->last_id)
+        log->ids_ascending = false;
+    log->last_id = w->id;
+    log->workloads++;
+    if (log->stop_at && log->workloads == log->stop_at)
+        return 42;
+    if (log->workloads <= 3)
+        log_add(ctx, "workload", w->name, w->state);
+    return 0;
+}
+
+static const struct store_visitor visitor = {
+    .tenant = on_tenant,
+    .cluster = on_cluster,
+    .node = on_node,
+    .workspace = on_workspace,
+    .user = on_user,
+    .token = on_token,
+    .workload = on_workload,
+};
+
+static int load(struct store *st, struct load_log *log)
+{
+    memset(log, 0, sizeof(*log));
+    log->ids_ascending = true;
+    return store_load(st, &visitor, log);
+}
+
+static int put_workload(struct store *st, int64_t id, const char *workspace, const char *key)
+{
+    char name[64], spec[64], tenant[64];
+    snprintf(name, sizeof(name), "w-%lld", (long long)id);
+    snprintf(spec, sizeof(spec), "{\"gpus\":%lld}", (long long)(id % 8 + 1));
+    snprintf(tenant, sizeof(tenant), "%.*s", (int)strcspn(workspace, "/"), workspace);
+    struct store_workload w = {
+        .id = id,
+        .name = name,
+        .workspace = workspace,
+        .tenant = tenant,
+        .state = "pending",
+        .spec_json = spec,
+        .idempotency_key = key,
+        .submitted_ms = 1000 * id,
+    };
+    return store_put_workload(st, &w);
+}
+
+static void test_open_creates_schema(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f);
+    assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
+    assert_false(store_in_batch(st));
+    /* the WAL holds token hashes too: it gets the database's private mode */
+    struct stat sb;
+    char wal[400];
+    assert_int_equal(store_put_tenant(st, "acme", "{}"), 0);
+    snprintf(wal, sizeof(wal), "%s/%s-wal", f->data, STORE_DB_FILE);
+    assert_int_equal(stat(wal, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+    store_close(st);
+
+    assert_int_equal(stat(f->data, &sb), 0);
+    assert_true(S_ISDIR(sb.st_mode));
+    assert_int_equal(sb.st_mode & 0777, 0700);
+    char path[400];
+    snprintf(path, sizeof(path), "%s/%s", f->data, STORE_DB_FILE);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+
+    assert_int_equal(raw_int(f, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    assert_int_equal(raw_int(f, "PRAGMA application_id"), 0x416c6c74);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND"
+                                " name IN ('tenants', 'clusters', 'nodes', 'workspaces',"
+                                " 'workloads', 'users', 'tokens', 'events', 'meta')"),
+                     9);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND"
+                                " name = 'workloads_tenant_state'"),
+                     1);
+    /* WAL is a property of the file: a plain connection sees it too */
+    char db_path[400];
+    snprintf(db_path, sizeof(db_path), "%s/%s", f->data, STORE_DB_FILE);
+    sqlite3 *db = NULL;
+    sqlite3_stmt *stmt = NULL;
+    assert_int_equal(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(stmt, 0), "wal");
+    sqlite3_finalize(stmt);
+    sqlite3_close(db);
+}
+
+static void test_round_trip(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f);
+    assert_int_equal(store_put_tenant(st, "acme", "{\"isolation\":\"shared\"}"), 0);
+    assert_int_equal(store_put_tenant(st, "globex", "{}"), 0);
+    assert_int_equal(store_put_cluster(st, "c1", "{}"), 0);
+    assert_int_equal(store_put_node(st, "gpu-a", "acme", "{\"gpus\":8}"), 0);
+    assert_int_equal(store_put_node(st, "gpu-b", NULL, "{\"gpus\":8}"), 0);
+    assert_int_equal(store_put_workspace(st, "acme/prod", "{\"reserve\":4}"), 0);
+    struct store_user admin = {.name = "root", .role = "platform-admin", .spec_json = "{}"};
+    struct store_user alice = {
+        .name = "alice", .tenant = "acme", .role = "member", .spec_json = "{}"};
+    assert_int_equal(store_put_user(st, &admin), 0);
+    assert_int_equal(store_put_user(st, &alice), 0);
+    struct store_token tok = {.id = "tok1", .user = "alice", .created_ms = 5, .expires_ms = 0};
+    memset(tok.hash, 0xab, sizeof(tok.hash));
+    assert_int_equal(store_put_token(st, &tok), 0);
+    struct store_token agent = {
+        .id = "tok2", .user = "root", .node = "gpu-a", .created_ms = 6, .expires_ms = 99};
+    assert_int_equal(store_put_token(st, &agent), 0);
+    /* an agent's token may name no user at all */
+    struct store_token bare = {.id = "tok3", .node = "gpu-b", .created_ms = 7};
+    assert_int_equal(store_put_token(st, &bare), 0);
+    assert_int_equal(put_workload(st, 2, "acme/prod", NULL), 0);
+    assert_int_equal(put_workload(st, 1, "acme/prod", "k1"), 0);
+    /* an update keeps the tenant's place in creation order */
+    assert_int_equal(store_put_tenant(st, "acme", "{\"isolation\":\"dedicated\"}"), 0);
+    struct store_workload w1 = {.id = 1,
+                                .name = "w-1",
+                                .workspace = "acme/prod",
+                                .tenant = "acme",
+                                .state = "running",
+                                .spec_json = "{\"gpus\":2}",
+                                .idempotency_key = "k1",
+                                .submitted_ms = 1000};
+    assert_int_equal(store_put_workload(st, &w1), 0);
+    store_close(st);
+
+    st = open_ok(f);
+    struct load_log log;
+    assert_int_equal(load(st, &log), 0);
+    assert_string_equal(log.text, "tenant:acme={\"isolation\":\"dedicated\"};tenant:globex={};"
+                                  "cluster:c1={};node:gpu-a=acme;node:gpu-b=-;"
+                                  "workspace:acme/prod={\"reserve\":4};"
+                                  "user:root=-/platform-admin;user:alice=acme/member;"
+                                  "token:tok1=alice;token:tok2=gpu-a;token:tok3=gpu-b;"
+                                  "workload:w-1=running;workload:w-2=pending;");
+    assert_int_equal(log.workloads, 2);
+    assert_true(log.ids_ascending);
+
+    struct store_token out;
+    assert_int_equal(store_find_token(st, "tok2", &out), 0);
+    assert_string_equal(out.user, "root");
+    assert_string_equal(out.node, "gpu-a");
+    assert_int_equal(out.created_ms, 6);
+    assert_int_equal(out.expires_ms, 99);
+    assert_int_equal(store_find_token(st, "tok1", &out), 0);
+    assert_memory_equal(out.hash, tok.hash, sizeof(tok.hash));
+    assert_string_equal(out.node, "");
+    assert_int_equal(out.expires_ms, 0);
+    assert_int_equal(store_find_token(st, "nope", &out), -ALLOT_ENOENT);
+    assert_int_equal(store_find_token(st, "tok3", &out), 0);
+    assert_string_equal(out.user, "");
+    assert_string_equal(out.node, "gpu-b");
+    /* a token id is never overwritten */
+    assert_int_equal(store_put_token(st, &tok), -ALLOT_EEXIST);
+
+    /* deleting a user or a node takes their tokens along */
+    assert_int_equal(store_delete_user(st, "alice"), 0);
+    assert_int_equal(store_find_token(st, "tok1", &out), -ALLOT_ENOENT);
+    assert_int_equal(store_delete_node(st, "gpu-a"), 0);
+    assert_int_equal(store_find_token(st, "tok2", &out), -ALLOT_ENOENT);
+    assert_int_equal(store_delete_user(st, "alice"), -ALLOT_ENOENT);
+    assert_int_equal(store_delete_tenant(st, "globex"), 0);
+    assert_int_equal(store_delete_cluster(st, "c1"), 0);
+    assert_int_equal(store_delete_workspace(st, "acme/prod"), 0);
+    assert_int_equal(store_delete_workload(st, 2), 0);
+    assert_int_equal(store_delete_workload(st, 2), -ALLOT_ENOENT);
+    assert_int_equal(load(st, &log), 0);
+    assert_string_equal(log.text, "tenant:acme={\"isolation\":\"dedicated\"};node:gpu-b=-;"
+                                  "user:root=-/platform-admin;token:tok3=gpu-b;"
+                                  "workload:w-1=running;");
+    store_close(st);
+}
+
+static void test_batch_commits_once(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f);
+    struct store_stats before, after;
+    store_stats(st, &before);
+    assert_int_equal(store_batch_begin(st), 0);
+    assert_true(store_in_batch(st));
+    assert_int_equal(store_batch_begin(st), -ALLOT_ESTATE);
+    for (int64_t id = 1; id <= 1000; id++)
+        assert_int_equal(put_workload(st, id, id % 2 ? "acme/prod" : "acme/research", NULL), 0);
+    store_stats(st, &after);
+    assert_int_equal(after.commits, before.commits); /* nothing committed yet */
+    assert_int_equal(store_batch_commit(st), 0);
+    assert_false(store_in_batch(st));
+    store_stats(st, &after);
+    assert_int_equal(after.commits - before.commits, 1);
+    assert_int_equal(after.batches - before.batches, 1);
+    assert_int_equal(store_batch_commit(st), -ALLOT_ESTATE);
+    /* outside a batch every write is one commit */
+    assert_int_equal(store_put_tenant(st, "acme", "{}"), 0);
+    assert_int_equal(store_put_tenant(st, "globex", "{}"), 0);
+    store_stats(st, &before);
+    assert_int_equal(before.commits - after.commits, 2);
+    store_close(st);
+
+    st = open_ok(f);
+    struct load_log log;
+    assert_int_equal(load(st, &log), 0);
+    assert_int_equal(log.workloads, 1000);
+    assert_true(log.ids_ascending);
+    assert_int_equal(log.last_id, 1000);
+    int64_t next = 0;
+    assert_int_equal(store_next_workload_id(st, &next), 0);
+    assert_int_equal(next, 1001);
+    /* a nonzero callback result stops the load and is returned */
+    memset(&log, 0, sizeof(log));
+    log.ids_ascending = true;
+    log.stop_at = 3;
+    assert_int_equal(store_load(st, &visitor, &log), 42);
+    assert_int_equal(log.workloads, 3);
+    store_close(st);
+}
+
+static void test_rollback_leaves_nothing(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f);
+    struct store_stats before, after;
+    store_stats(st, &before);
+    assert_int_equal(store_batch_begin(st), 0);
+    assert_int_equal(store_put_tenant(st, "acme", "{}"), 0);
+    for (int64_t id = 1; id <= 50; id++)
+        assert_int_equal(put_workload(st, id, "acme/prod", NULL), 0);
+    assert_int_equal(store_meta_set(st, "bootstrap_token_created", "1"), 0);
+    assert_int_equal(store_load(st, &visitor, NULL), -ALLOT_ESTATE);
+    assert_int_equal(store_batch_rollback(st), 0);
+    assert_false(store_in_batch(st));
+    assert_int_equal(store_batch_rollback(st), 0); /* nothing open: harmless */
+    store_stats(st, &after);
+    assert_int_equal(after.commits, before.commits);
+    struct load_log log;
+    assert_int_equal(load(st, &log), 0);
+    assert_string_equal(log.text, "");
+    assert_int_equal(log.workloads, 0);
+    char value[8];
+    assert_int_equal(store_meta_get(st, "bootstrap_token_created", value, sizeof(value)),
+                     -ALLOT_ENOENT);
+    store_close(st);
+
+    /* closing with an open batch rolls it back too */
+    st = open_ok(f);
+    assert_int_equal(store_batch_begin(st), 0);
+    assert_int_equal(store_put_tenant(st, "acme", "{}"), 0);
+    store_close(st);
+    st = open_ok(f);
+    assert_int_equal(load(st, &log), 0);
+    assert_string_equal(log.text, "");
+    store_close(st);
+}
+
+static void test_idempotency_key(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f);
+    assert_int_equal(put_workload(st, 1, "acme/prod", "retry-1"), 0);
+    assert_int_equal(put_workload(st, 2, "acme/prod", "retry-1"), -ALLOT_EEXIST);
+    assert_non_null(strstr(store_errmsg(st), "UNIQUE"));
+    /* the same key in another workspace is another submission */
+    assert_int_equal(put_workload(st, 3, "acme/research", "retry-1"), 0);
+    /* workloads without a key never collide */
+    assert_int_equal(put_workload(st, 4, "acme/prod", NULL), 0);
+    assert_int_equal(put_workload(st, 5, "acme/prod", NULL), 0);
+    /* re-putting the same id with its key is an update, not a conflict */
+    assert_int_equal(put_workload(st, 1, "acme/prod", "retry-1"), 0);
+
+    int64_t id = 0;
+    assert_int_equal(store_find_workload_by_key(st, "acme/prod", "retry-1", &id), 0);
+    assert_int_equal(id, 1);
+    assert_int_equal(store_find_workload_by_key(st, "acme/research", "retry-1", &id), 0);
+    assert_int_equal(id, 3);
+    assert_int_equal(store_find_workload_by_key(st, "acme/prod", "retry-2", &id), -ALLOT_ENOENT);
+
+    /* names are unique across ids */
+    struct store_workload dup = {.id = 9,
+                                 .name = "w-1",
+                                 .workspace = "acme/prod",
+                                 .tenant = "acme",
+                                 .state = "pending",
+                                 .spec_json = "{}",
+                                 .submitted_ms = 1};
+    assert_int_equal(store_put_workload(st, &dup), -ALLOT_EEXIST);
+
+    /* a conflict inside a batch fails alone: the batch keeps its other changes */
+    assert_int_equal(store_batch_begin(st), 0);
+    assert_int_equal(put_workload(st, 10, "acme/prod", "retry-10"), 0);
+    assert_int_equal(put_workload(st, 11, "acme/prod", "retry-10"), -ALLOT_EEXIST);
+    assert_int_equal(put_workload(st, 12, "acme/prod", "retry-12"), 0);
+    assert_int_equal(store_batch_commit(st), 0);
+    store_close(st);
+
+    st = open_ok(f);
+    struct load_log log;
+    assert_int_equal(load(st, &log), 0);
+    assert_int_equal(log.workloads, 6); /* 1, 3, 4, 5, 10, 12 */
+    assert_int_equal(log.last_id, 12);
+    assert_int_equal(store_find_workload_by_key(st, "acme/prod", "retry-10", &id), 0);
+    assert_int_equal(id, 10);
+    store_close(st);
+}
+
+static void test_reopen_keeps_version(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f);
+    assert_int_equal(store_meta_set(st, "bootstrap_token_created", "1"), 0);
+    store_close(st);
+    for (int i = 0; i < 3; i++) {
+        st = open_ok(f);
+        assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
+        char value[8];
+        assert_int_equal(store_meta_get(st, "bootstrap_token_created", value, sizeof(value)), 0);
+        assert_string_equal(value, "1");
+        store_close(st);
+        assert_int_equal(raw_int(f, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    }
+}
+
+static void test_newer_schema_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f);
+    assert_int_equal(store_put_tenant(st, "acme", "{}"), 0);
+    store_close(st);
+    raw_exec(f, "PRAGMA user_version = 99");
+
+    char err[256];
+    st = (struct store *)1;
+    assert_int_equal(store_open(f->data, &st, err, sizeof(err)), -ALLOT_ECONFIG);
+    assert_null(st);
+    assert_non_null(strstr(err, "schema version 99 is newer"));
+    /* refused without a change: the version is still the newer one */
+    assert_int_equal(raw_int(f, "PRAGMA user_version"), 99);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM tenants"), 1);
+}
+
+static void test_foreign_database_refused(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(mkdir(f->data, 0700), 0);
+    char path[400];
+    snprintf(path, sizeof(path), "%s/%s", f->data, STORE_DB_FILE);
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "CREATE TABLE other (x)", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    struct store *st = NULL;
+    char err[256];
+    assert_int_equal(store_open(f->data, &st, err, sizeof(err)), -ALLOT_ECONFIG);
+    assert_null(st);
+    assert_non_null(strstr(err, "not an Allot store"));
+
+    /* and a path that is a file, not a directory */
+    char file_dir[400];
+    snprintf(file_dir, sizeof(file_dir), "%s/%s", f->data, STORE_DB_FILE);
+    assert_int_equal(store_open(file_dir, &st, err, sizeof(err)), -ALLOT_EIO);
+    assert_non_null(strstr(err, "not a directory"));
+    assert_int_equal(store_open("", &st, err, sizeof(err)), -ALLOT_EINVAL);
+    assert_int_equal(store_open(NULL, &st, err, sizeof(err)), -ALLOT_EINVAL);
+}
+
+static void test_bad_input(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f);
+    struct store_stats before, after;
+    store_stats(st, &before);
+
+    char long_name[STORE_NAME_MAX + 2];
+    memset(long_name, 'n', sizeof(long_name) - 1);
+    long_name[sizeof(long_name) - 1] = '\0'; /* 128 bytes */
+    assert_int_equal(store_put_tenant(st, long_name, "{}"), -ALLOT_EINVAL);
+    assert_non_null(strstr(store_errmsg(st), "name"));
+    assert_int_equal(store_put_tenant(st, "", "{}"), -ALLOT_EINVAL);
+    assert_int_equal(store_put_tenant(st, NULL, "{}"), -ALLOT_EINVAL);
+    assert_int_equal(store_put_tenant(st, "acme", NULL), -ALLOT_EINVAL);
+
+    /* a spec of exactly STORE_SPEC_MAX bytes is accepted, one more byte is not */
+    char *spec = malloc(STORE_SPEC_MAX + 2);
+    assert_non_null(spec);
+    memset(spec, 'x', STORE_SPEC_MAX + 1);
+    memcpy(spec, "{\"a\":\"", 6);
+    memcpy(spec + STORE_SPEC_MAX - 2, "\"}", 3);
+    assert_int_equal(strlen(spec), STORE_SPEC_MAX);
+    long_name[STORE_NAME_MAX] = '\0'; /* 127 bytes */
+    assert_int_equal(store_put_tenant(st, long_name, spec), 0);
+    memset(spec, 'x', STORE_SPEC_MAX + 1);
+    memcpy(spec, "{\"a\":\"", 6);
+    memcpy(spec + STORE_SPEC_MAX - 1, "\"}", 3);
+    assert_int_equal(strlen(spec), STORE_SPEC_MAX + 1);
+    assert_int_equal(store_put_cluster(st, "c1", spec), -ALLOT_EINVAL);
+    assert_non_null(strstr(store_errmsg(st), "spec"));
+    free(spec);
+
+    /* a spec is a JSON object */
+    assert_int_equal(store_put_cluster(st, "c1", "[1, 2]"), -ALLOT_EINVAL);
+    assert_int_equal(store_put_cluster(st, "c1", "{\"a\":"), -ALLOT_EINVAL);
+    assert_non_null(strstr(store_errmsg(st), "clusters_spec"));
+    assert_int_equal(store_append_event(st, 1, NULL, "submitted", "not json", NULL), -ALLOT_EINVAL);
+
+    /* workspace names and workload fields */
+    assert_int_equal(store_put_workspace(st, "prod", "{}"), -ALLOT_EINVAL);
+    assert_int_equal(store_put_workspace(st, "acme/", "{}"), -ALLOT_EINVAL);
+    assert_int_equal(store_put_workspace(st, "/prod", "{}"), -ALLOT_EINVAL);
+    assert_int_equal(store_put_workspace(st, "acme/prod/x", "{}"), -ALLOT_EINVAL);
+    struct store_workload w = {.id = 1,
+                               .name = "w",
+                               .workspace = "acme/prod",
+                               .tenant = "globex",
+                               .state = "pending",
+                               .spec_json = "{}",
+                               .submitted_ms = 1};
+    assert_int_equal(store_put_workload(st, &w), -ALLOT_EINVAL);
+    assert_non_null(strstr(store_errmsg(st), "tenant"));
+    w.tenant = "acm"; /* a prefix of the workspace's tenant is not its tenant */
+    assert_int_equal(store_put_workload(st, &w), -ALLOT_EINVAL);
+    w.tenant = "acme";
+    w.id = 0;
+    assert_int_equal(store_put_workload(st, &w), -ALLOT_EINVAL);
+    w.id = 1;
+    char long_key[STORE_KEY_MAX + 2];
+    memset(long_key, 'k', sizeof(long_key) - 1);
+    long_key[sizeof(long_key) - 1] = '\0'; /* 256 bytes */
+    w.idempotency_key = long_key;
+    assert_int_equal(store_put_workload(st, &w), -ALLOT_EINVAL);
+    assert_non_null(strstr(store_errmsg(st), "idempotency_key"));
+    int64_t id = 0;
+    assert_int_equal(store_find_workload_by_key(st, "acme/prod", long_key, &id), -ALLOT_EINVAL);
+    w.idempotency_key = NULL;
+    w.state = NULL;
+    assert_int_equal(store_put_workload(st, &w), -ALLOT_EINVAL);
+    struct store_user u = {.name = "bob", .role = NULL, .spec_json = "{}"};
+    assert_int_equal(store_put_user(st, &u), -ALLOT_EINVAL);
+    struct store_token t = {.id = "t", .user = "", .created_ms = 1};
+    assert_int_equal(store_put_token(st, &t), -ALLOT_EINVAL); /* neither user nor node */
+    assert_int_equal(store_journal_append(st, 1, "{\"op\":"), -ALLOT_EINVAL);
+    assert_int_equal(store_journal_append(st, 1, NULL), -ALLOT_EINVAL);
+    char big[STORE_META_MAX + 2];
+    memset(big, 'v', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    assert_int_equal(store_meta_set(st, "k", big), -ALLOT_EINVAL);
+    assert_int_equal(store_events_trim(st, -1, NULL), -ALLOT_EINVAL);
+
+    /* only the one valid put was written, as its own commit */
+    store_stats(st, &after);
+    assert_int_equal(after.commits - before.commits, 1);
+    store_close(st);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM tenants"), 1);
+    assert_int_equal(raw_int(f, "SELECT (SELECT count(*) FROM clusters) + (SELECT count(*)"
+                                " FROM workspaces) + (SELECT count(*) FROM workloads) +"
+                                " (SELECT count(*) FROM users) + (SELECT count(*) FROM tokens)"
+                                " + (SELECT count(*) FROM events) + (SELECT count(*) FROM meta)"),
+                     0);
+}
+
+struct event_log {
+    int n;
+    int64_t seqs[16];
+    bool tenant_null_seen;
+};
+
+static int on_event(void *ctx, const struct store_event *ev)
+{
+    struct event_log *log = ctx;
+    if (!ev->tenant)
+        log->tenant_null_seen = true;
+    if (log->n < 16)
+        log->seqs[log->n] = ev->seq;
+    log->n++;
+    return strcmp(ev->kind, "submitted") == 0 && strstr(ev->json, "\"i\"") ? 0 : -1;
+}
+
+static void test_events_and_meta(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f);
+    int64_t seq = 0;
+    for (int i = 1; i <= 10; i++) {
+        char json[32];
+        snprintf(json, sizeof(json), "{\"i\":%d}", i);
+        assert_int_equal(
+            store_append_event(st, 100 * i, i == 5 ? NULL : "acme", "submitted", json, &seq), 0);
+        assert_int_equal(seq, i);
+    }
+    int64_t deleted = -1;
+    assert_int_equal(store_events_trim(st, 3, &deleted), 0);
+    assert_int_equal(deleted, 7);
+    assert_int_equal(store_events_trim(st, 3, &deleted), 0);
+    assert_int_equal(deleted, 0);
+    struct event_log log = {0};
+    assert_int_equal(store_events_read(st, 0, 100, on_event, &log), 0);
+    assert_int_equal(log.n, 3);
+    assert_int_equal(log.seqs[0], 8);
+    assert_int_equal(log.seqs[2], 10);
+    memset(&log, 0, sizeof(log));
+    assert_int_equal(store_events_read(st, 8, 1, on_event, &log), 0);
+    assert_int_equal(log.n, 1);
+    assert_int_equal(log.seqs[0], 9);
+    /* sequence numbers are never reused, even after a trim to nothing */
+    assert_int_equal(store_events_trim(st, 0, &deleted), 0);
+    assert_int_equal(deleted, 3);
+    assert_int_equal(store_append_event(st, 1, NULL, "submitted", "{\"i\":0}", &seq), 0);
+    assert_int_equal(seq, 11);
+    memset(&log, 0, sizeof(log));
+    assert_int_equal(store_events_read(st, 0, 100, on_event, &log), 0);
+    assert_true(log.tenant_null_seen);
+
+    char value[4];
+    assert_int_equal(store_meta_get(st, "missing", value, sizeof(value)), -ALLOT_ENOENT);
+    assert_int_equal(store_meta_set(st, "k", "abc"), 0);
+    assert_int_equal(store_meta_get(st, "k", value, sizeof(value)), 0);
+    assert_string_equal(value, "abc");
+    assert_int_equal(store_meta_set(st, "k", "abcd"), 0);
+    assert_int_equal(store_meta_get(st, "k", value, sizeof(value)), -ALLOT_ERANGE);
+    assert_int_equal(store_meta_set(st, "k", ""), 0);
+    assert_int_equal(store_meta_get(st, "k", value, sizeof(value)), 0);
+    assert_string_equal(value, "");
+
+    /* workload ids are never reused after the highest is deleted */
+    for (int64_t id = 1; id <= 5; id++)
+        assert_int_equal(put_workload(st, id, "acme/prod", NULL), 0);
+    int64_t next = 0;
+    assert_int_equal(store_delete_workload(st, 5), 0);
+    assert_int_equal(store_delete_workload(st, 4), 0);
+    assert_int_equal(store_next_workload_id(st, &next), 0);
+    assert_int_equal(next, 6);
+    store_close(st);
+    st = open_ok(f);
+    assert_int_equal(store_next_workload_id(st, &next), 0);
+    assert_int_equal(next, 6);
+    store_close(st);
+}
+
+struct journal_log {
+    int n;
+    int64_t first_seq, last_seq, last_t;
+    bool ordered;
+    char last_op[64];
+};
+
+static int on_journal(void *ctx, int64_t seq, int64_t t_ms, const char *op)
+{
+    struct journal_log *log = ctx;
+    if (log->n == 0)
+        log->first_seq = seq;
+    else if (seq <= log->last_seq)
+        log->ordered = false;
+    log->last_seq = seq;
+    log->last_t = t_ms;
+    snprintf(log->last_op, sizeof(log->last_op), "%s", op);
+    log->n++;
+    return 0;
+}
+
+static void test_journal_and_users(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f);
+    struct journal_log log = {.ordered = true};
+    assert_int_equal(store_journal_load(st, on_journal, &log), 0);
+    assert_int_equal(log.n, 0);
+    /* one loop iteration: the ops of many requests in one commit */
+    struct store_stats before, after;
+    store_stats(st, &before);
+    assert_int_equal(store_batch_begin(st), 0);
+    for (int i = 1; i <= 300; i++) {
+        char op[64];
+        snprintf(op, sizeof(op), "{\"op\":\"submit\",\"i\":%d}", i);
+        assert_int_equal(store_journal_append(st, 1000 + i, op), 0);
+    }
+    assert_int_equal(store_journal_load(st, on_journal, &log), -ALLOT_ESTATE);
+    assert_int_equal(store_batch_commit(st), 0);
+    store_stats(st, &after);
+    assert_int_equal(after.commits - before.commits, 1);
+    store_close(st);
+
+    st = open_ok(f);
+    log = (struct journal_log){.ordered = true};
+    assert_int_equal(store_journal_load(st, on_journal, &log), 0);
+    assert_int_equal(log.n, 300);
+    assert_true(log.ordered);
+    assert_int_equal(log.first_seq, 1);
+    assert_int_equal(log.last_t, 1300);
+    assert_string_equal(log.last_op, "{\"op\":\"submit\",\"i\":300}");
+    int64_t deleted = 0;
+    assert_int_equal(store_journal_trim(st, 200, &deleted), 0);
+    assert_int_equal(deleted, 200);
+    assert_int_equal(store_journal_append(st, 2000, "{\"op\":\"schedule\"}"), 0);
+    log = (struct journal_log){.ordered = true};
+    assert_int_equal(store_journal_load(st, on_journal, &log), 0);
+    assert_int_equal(log.n, 101);
+    assert_int_equal(log.first_seq, 201);
+    assert_int_equal(log.last_seq, 301);
+
+    /* users: the columns come back in the caller's buffers */
+    struct store_user bob = {.name = "bob",
+                             .tenant = "acme",
+                             .role = "member",
+                             .spec_json = "{\"workspace\":\"acme/research\"}"};
+    struct store_user root = {.name = "root", .role = "admin", .spec_json = "{\"workspace\":7}"};
+    assert_int_equal(store_put_user(st, &bob), 0);
+    assert_int_equal(store_put_user(st, &root), 0);
+    struct store_user u;
+    char tenant[16], role[16], workspace[32];
+    assert_int_equal(store_find_user(st, "bob", &u, tenant, sizeof(tenant), role, sizeof(role),
+                                     workspace, sizeof(workspace)),
+                     0);
+    assert_string_equal(u.name, "bob");
+    assert_string_equal(u.tenant, "acme");
+    assert_string_equal(u.role, "member");
+    assert_string_equal(workspace, "acme/research");
+    assert_int_equal(store_find_user(st, "root", &u, tenant, sizeof(tenant), role, sizeof(role),
+                                     workspace, sizeof(workspace)),
+                     0);
+    assert_null(u.tenant);
+    assert_string_equal(tenant, "");
+    assert_string_equal(role, "admin");
+    assert_string_equal(workspace, ""); /* not a string: absent */
+    assert_int_equal(store_find_user(st, "bob", NULL, NULL, 0, role, sizeof(role), NULL, 0), 0);
+    assert_int_equal(
+        store_find_user(st, "bob", &u, tenant, sizeof(tenant), role, sizeof(role), workspace, 8),
+        -ALLOT_ERANGE);
+    assert_int_equal(store_find_user(st, "carol", &u, tenant, sizeof(tenant), role, sizeof(role),
+                                     workspace, sizeof(workspace)),
+                     -ALLOT_ENOENT);
+    store_close(st);
+}
+
+/* A second process cannot open a data directory that is in use. */
+static void test_directory_lock(void **state)
+{
+    struct fixture *f = *state;
+    int ready[2], release[2];
+    assert_int_equal(pipe(ready), 0);
+    assert_int_equal(pipe(release), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(ready[0]);
+        close(release[1]);
+        struct store *st = NULL;
+        char c = store_open(f->data, &st, NULL, 0) == 0 ? 'y' : 'n';
+        if (write(ready[1], &c, 1) != 1)
+            _exit(2);
+        if (read(release[0], &c, 1) < 0) /* until the parent closes its end */
+            _exit(3);
+        store_close(st);
+        _exit(0);
+    }
+    close(ready[1]);
+    close(release[0]);
+    char c = 0;
+    assert_int_equal(read(ready[0], &c, 1), 1);
+    assert_int_equal(c, 'y');
+    struct store *st = NULL;
+    char err[256], expect[64];
+    assert_int_equal(store_open(f->data, &st, err, sizeof(err)), -ALLOT_ESTATE);
+    assert_null(st);
+    snprintf(expect, sizeof(expect), "in use by process %ld", (long)pid);
+    assert_non_null(strstr(err, expect));
+    close(release[1]);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    close(ready[0]);
+    /* free again once the owner is gone */
+    st = open_ok(f);
+    store_close(st);
+}
+
+/* A process that dies right after a commit returned (no store_close, no exit handlers)
+ * loses nothing: the commit alone made the batch durable. */
+static void test_crash_after_commit(void **state)
+{
+    struct fixture *f = *state;
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct store *st = NULL;
+        if (store_open(f->data, &st, NULL, 0) != 0)
+            _exit(2);
+        if (store_batch_begin(st) != 0)
+            _exit(3);
+        for (int64_t id = 1; id <= 200; id++)
+            if (put_workload(st, id, "acme/prod", NULL) != 0)
+                _exit(4);
+        if (store_batch_commit(st) != 0)
+            _exit(5);
+        /* acknowledged; now "crash" with the batch of the next iteration half done */
+        if (store_batch_begin(st) != 0 || put_workload(st, 201, "acme/prod", NULL) != 0)
+            _exit(6);
+        _exit(0);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+
+    struct store *st = open_ok(f);
+    struct load_log log;
+    assert_int_equal(load(st, &log), 0);
+    assert_int_equal(log.workloads, 200);
+    assert_int_equal(log.last_id, 200);
+    assert_true(log.ids_ascending);
+    store_close(st);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_open_creates_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_batch_commits_once, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_idempotency_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reopen_keeps_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_database_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_events_and_meta, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_journal_and_users, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_directory_lock, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_crash_after_commit, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
