@@ -16,7 +16,7 @@ build: deps $(BUILD)/build.ninja
 	cmake --build $(BUILD)
 
 demo: build
-	./$(BUILD)/allot sim examples/seed.yaml
+	BUILD=$(BUILD) ./scripts/demo
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j2
