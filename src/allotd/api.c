@@ -516,6 +516,11 @@ static void delete_token(struct controller *ctl, struct call *c)
     call_reply(c, 200, json_pack("{s:s}", "deleted", c->args[0]));
 }
 
+static void get_events(struct controller *ctl, struct call *c)
+{
+    controller_subscribe(ctl, c);
+}
+
 static void get_metrics(struct controller *ctl, struct call *c)
 {
     metrics_reply(ctl, c);
@@ -551,6 +556,8 @@ const struct route api_routes[] = {
      "why a workload waits"},
     {EVHTTP_REQ_DELETE, "/v1/workloads/{tenant}/{ws}/{name}", ROLE_MEMBER, cancel_workload,
      "cancel a workload"},
+    {EVHTTP_REQ_GET, "/v1/events", ROLE_VIEWER, get_events,
+     "Server-Sent Events of what the caller may see (resumes after Last-Event-ID)"},
     {EVHTTP_REQ_POST, "/v1/users", ROLE_TENANT_ADMIN, post_user, "create a user"},
     {EVHTTP_REQ_POST, "/v1/tokens", ROLE_VIEWER, post_token, "create an API token (shown once)"},
     {EVHTTP_REQ_DELETE, "/v1/tokens/{id}", ROLE_VIEWER, delete_token, "revoke an API token"},

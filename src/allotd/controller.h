@@ -17,6 +17,7 @@
 
 struct call;
 struct store;
+struct subscriber;
 
 struct controller_options {
     const char *data_dir;      /* ./allot-data by default */
@@ -44,6 +45,8 @@ struct controller {
     uint32_t cap_extra;
     json_t *idempotency; /* "workspace\x1fkey" -> workload id */
     bool replaying;
+    json_t *outbox;                 /* events of this iteration, sent after the commit */
+    struct subscriber *subscribers; /* GET /v1/events streams */
     int64_t last_now;
     /* counters for /metrics */
     uint64_t commits, commit_us_sum, ops_committed;
@@ -73,6 +76,10 @@ int controller_apply(struct controller *ctl, json_t *op, json_t **result, char *
                      size_t field_len, char *err, size_t len);
 /* Queue c's reply for after the next commit (call_defer has been called on it). */
 void controller_defer(struct controller *ctl, struct call *c);
+
+/* Turn call c into an event stream (Server-Sent Events) of what its principal may see,
+ * starting after the Last-Event-ID it sent, if any. The controller owns c from now on. */
+void controller_subscribe(struct controller *ctl, struct call *c);
 
 /* The workload id for an idempotency key of a workspace, or SCHED_NONE. */
 uint32_t controller_idempotent(struct controller *ctl, const char *workspace, const char *key);

@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "common/quantity.h"
 #include "sched/quota.h"
+#include "view/view.h"
 
 enum sim_kind { SIM_STEP, SIM_FINISH, SIM_STOPPED };
 
@@ -107,104 +108,6 @@ static struct sim_workload *sim_wl(struct sim *sm, uint32_t id)
         sm->cap_wl = cap;
     }
     return &sm->wl[id];
-}
-
-static json_t *json_time(int64_t ms)
-{
-    if (ms % 1000 == 0)
-        return json_integer(ms / 1000);
-    return json_real((double)ms / 1000.0);
-}
-
-/* The placement of workload w as JSON: one object per replica. */
-static json_t *placement_json(const struct sched *s, const struct sched_workload *w)
-{
-    json_t *list = json_array();
-    for (uint32_t r = 0; r < w->replicas; r++) {
-        const struct sched_replica *rp = &w->placement[r];
-        const struct sched_node *n = &s->nodes[rp->node];
-        json_t *o = json_object();
-        json_object_set_new(o, "node", json_string(n->name));
-        if (rp->mig_gpu >= 0) {
-            const struct sched_gpu *g = &n->gpus[rp->mig_gpu];
-            json_object_set_new(o, "gpu", json_integer(rp->mig_gpu));
-            json_object_set_new(o, "profile", json_string(mig_name(w->mig)));
-            json_object_set_new(o, "start", json_integer(g->mig[rp->mig_slot].start));
-        } else {
-            json_t *gpus = json_array();
-            for (uint32_t i = 0; i < n->n_gpus; i++)
-                if (rp->gpu_mask >> i & 1)
-                    json_array_append_new(gpus, json_integer(i));
-            json_object_set_new(o, "gpus", gpus);
-        }
-        json_array_append_new(list, o);
-    }
-    return list;
-}
-
-/* One engine event as the documented JSON object. */
-static json_t *event_json(const struct sched *s, const struct sched_event *e)
-{
-    json_t *o = json_object();
-    json_object_set_new(o, "t", json_time(e->t));
-    json_object_set_new(o, "event", json_string(sched_event_name(e->kind)));
-    if (e->workload != SCHED_NONE) {
-        const struct sched_workload *w = &s->workloads[e->workload];
-        json_object_set_new(o, "workload", json_string(w->name));
-        if (w->state != SCHED_REJECTED || w->reason != SCHED_REASON_UNKNOWN_WORKSPACE)
-            json_object_set_new(o, "workspace", json_string(s->workspaces[w->workspace].name));
-    }
-    switch (e->kind) {
-    case SCHED_EV_QUEUED:
-    case SCHED_EV_REJECTED:
-        json_object_set_new(o, "reason", json_string(reason_name(e->reason)));
-        json_object_set_new(o, "message", json_string(e->message));
-        break;
-    case SCHED_EV_ADMITTED:
-        json_object_set_new(o, "placement", placement_json(s, &s->workloads[e->workload]));
-        json_object_set_new(o, "borrowed", json_boolean(e->borrowed));
-        break;
-    case SCHED_EV_PREEMPTING:
-        json_object_set_new(o, "reason", json_string(reason_name(e->reason)));
-        if (e->other != SCHED_NONE)
-            json_object_set_new(o, "for", json_string(s->workloads[e->other].name));
-        json_object_set_new(o, "deadline", json_time(e->deadline));
-        break;
-    case SCHED_EV_STOPPED:
-    case SCHED_EV_CANCELLED:
-        json_object_set_new(o, "reason", json_string(reason_name(e->reason)));
-        break;
-    case SCHED_EV_NODE_STATE:
-    case SCHED_EV_GPU_HEALTH:
-        json_object_set_new(o, "node", json_string(s->nodes[e->node].name));
-        if (e->kind == SCHED_EV_GPU_HEALTH) {
-            json_object_set_new(o, "gpu", json_integer(e->gpu));
-            json_object_set_new(o, "healthy", json_boolean(s->nodes[e->node].gpus[e->gpu].healthy));
-        } else {
-            json_object_set_new(o, "state",
-                                json_string(sched_node_state_name(s->nodes[e->node].state)));
-        }
-        json_object_set_new(o, "message", json_string(e->message));
-        break;
-    case SCHED_EV_WORKSPACE_UPDATED:
-        json_object_set_new(o, "workspace", json_string(s->workspaces[e->workspace].name));
-        json_object_set_new(o, "message", json_string(e->message));
-        break;
-    case SCHED_EV_RESERVATION_DEGRADED:
-    case SCHED_EV_RESERVATION_RESTORED: {
-        char a[32], b[32];
-        json_object_set_new(o, "tenant", json_string(s->tenants[e->tenant].name));
-        json_object_set_new(o, "healthy_gpus",
-                            json_string(quantity_format_gpu(e->a, a, sizeof(a))));
-        json_object_set_new(o, "reserved_gpus",
-                            json_string(quantity_format_gpu(e->b, b, sizeof(b))));
-        json_object_set_new(o, "message", json_string(e->message));
-        break;
-    }
-    default:
-        break;
-    }
-    return o;
 }
 
 /* Compact text of a placement: "gpu-a[0-3]" or "gpu-a/gpu7:3g.40gb@4", replicas joined by
@@ -337,7 +240,7 @@ static int events_apply(struct sim *sm)
         rc = record_push(sm, e);
         if (!sm->opt->quiet) {
             if (sm->opt->json) {
-                json_t *o = event_json(sm->engine, e);
+                json_t *o = view_event(sm->engine, e, 0);
                 char *line = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
                 if (line)
                     fprintf(sm->out, "%s\n", line);
@@ -510,7 +413,7 @@ static void summary_json(struct sim *sm, FILE *out)
 {
     const struct sched *s = sm->engine;
     json_t *o = json_object(), *wls = json_object(), *wss = json_object();
-    json_object_set_new(o, "t", json_time(sm->res.end_ms));
+    json_object_set_new(o, "t", view_time(sm->res.end_ms));
     json_object_set_new(o, "event", json_string("summary"));
     for (uint32_t i = 0; i < s->n_workloads; i++) {
         const struct sched_workload *w = &s->workloads[i];
@@ -521,9 +424,9 @@ static void summary_json(struct sim *sm, FILE *out)
                                     w->reason == SCHED_REASON_UNKNOWN_WORKSPACE
                                 ? json_null()
                                 : json_string(s->workspaces[w->workspace].name));
-        json_object_set_new(x, "submitted", json_time(w->submit_ms));
+        json_object_set_new(x, "submitted", view_time(w->submit_ms));
         if (i < sm->cap_wl && sm->wl[i].first_start_ms >= 0)
-            json_object_set_new(x, "started", json_time(sm->wl[i].first_start_ms));
+            json_object_set_new(x, "started", view_time(sm->wl[i].first_start_ms));
         json_object_set_new(wls, w->name, x);
     }
     for (uint32_t i = 0; i < s->n_workspaces; i++) {

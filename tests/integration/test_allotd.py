@@ -317,6 +317,48 @@ class AllotdTest(unittest.TestCase):
                                                      "gpus": 2, "idempotency_key": "k"})
         self.assertEqual(st, 200)
 
+    def read_events(self, token, want, last_id=None, timeout=5):
+        """Read Server-Sent Events until `want` data lines arrived or timeout."""
+        req = urllib.request.Request(f"http://127.0.0.1:{self.d.port}/v1/events")
+        req.add_header("Authorization", f"Bearer {token}")
+        if last_id is not None:
+            req.add_header("Last-Event-ID", str(last_id))
+        events = []
+        with urllib.request.urlopen(req, timeout=timeout) as r:
+            self.assertEqual(r.headers.get("Content-Type"), "text/event-stream")
+            ev_id = None
+            while len(events) < want:
+                try:
+                    line = r.readline().decode()
+                except (TimeoutError, socket.timeout):
+                    break
+                if line.startswith("id: "):
+                    ev_id = int(line[4:])
+                elif line.startswith("data: "):
+                    events.append((ev_id, json.loads(line[6:])))
+        return events
+
+    def test_event_stream(self):
+        self.add_tenant_beta()
+        alice = self.user_token("alice", "member", "acme", "acme/research")
+        bob = self.user_token("bob", "member", "beta")
+        self.d.request("POST", "/v1/workloads", {"name": "a1", "workspace": "acme/research",
+                                                 "gpus": 1}, token=alice)
+        self.d.request("POST", "/v1/workloads", {"name": "b1", "workspace": "beta/lab",
+                                                 "gpus": 1}, token=bob)
+        # from the start of the log: each sees only its own tenant
+        # (ask for more than there are: the read ends at the timeout with all visible ones)
+        alice_events = self.read_events(alice, 10, last_id=0, timeout=1)
+        bob_events = self.read_events(bob, 10, last_id=0, timeout=1)
+        self.assertEqual({e["workload"] for _, e in alice_events}, {"acme/research/a1"})
+        self.assertEqual({e["workload"] for _, e in bob_events}, {"beta/lab/b1"})
+        self.assertEqual([e["event"] for _, e in alice_events], ["submitted", "admitted"])
+        # resuming after the first event gives the rest, in order, with increasing ids
+        first_id = alice_events[0][0]
+        rest = self.read_events(alice, 1, last_id=first_id)
+        self.assertEqual(rest[0][1]["event"], "admitted")
+        self.assertGreater(rest[0][0], first_id)
+
     def test_kill9_under_burst(self):
         acked = []
         lock = threading.Lock()
