@@ -171,6 +171,22 @@ static void post_node_drain(struct controller *ctl, struct call *c)
     node_state(ctl, c, "draining");
 }
 
+static void post_node_move(struct controller *ctl, struct call *c)
+{
+    uint32_t id;
+    json_t *body = body_object(c);
+    if (!body || !node_lookup(ctl, c, &id))
+        return;
+    json_t *to = json_object_get(body, "tenant");
+    if (!to || json_object_size(body) != 1) {
+        call_error(c, -ALLOT_EINVAL, 400, "tenant", "expected {\"tenant\": NAME or null}");
+        return;
+    }
+    apply_and_reply(
+        ctl, c, json_pack("{s:s, s:s, s:O}", "op", "node_move", "node", c->args[0], "tenant", to),
+        202);
+}
+
 static void post_node_undrain(struct controller *ctl, struct call *c)
 {
     node_state(ctl, c, "ready");
@@ -541,6 +557,8 @@ const struct route api_routes[] = {
     {EVHTTP_REQ_POST, "/v1/nodes/{node}/drain", ROLE_ADMIN, post_node_drain, "drain a node"},
     {EVHTTP_REQ_POST, "/v1/nodes/{node}/undrain", ROLE_ADMIN, post_node_undrain,
      "make a node ready"},
+    {EVHTTP_REQ_POST, "/v1/nodes/{node}/move", ROLE_ADMIN, post_node_move,
+     "give a node to another tenant: it drains first"},
     {EVHTTP_REQ_GET, "/v1/workspaces", ROLE_VIEWER, list_workspaces, "list workspaces"},
     {EVHTTP_REQ_POST, "/v1/workspaces", ROLE_TENANT_ADMIN, post_workspace, "create a workspace"},
     {EVHTTP_REQ_GET, "/v1/workspaces/{tenant}/{ws}", ROLE_VIEWER, get_workspace,

@@ -327,6 +327,24 @@ static int op_run(struct controller *ctl, const json_t *op, int64_t t, json_t **
             if (!rc && result)
                 *result = spec_node_to_json(s, id);
         }
+    } else if (strcmp(name, "node_move") == 0) {
+        const char *node = json_string_value(json_object_get(op, "node"));
+        const json_t *to = json_object_get(op, "tenant");
+        uint32_t id;
+        if (!node || sched_node_find(s, node, &id)) {
+            snprintf(field, field_len, "node");
+            snprintf(err, len, "no such node");
+            rc = -ALLOT_ENOENT;
+        } else if (!json_is_string(to) && !json_is_null(to)) {
+            snprintf(field, field_len, "tenant");
+            snprintf(err, len, "expected a tenant name, or null for none");
+        } else {
+            rc = sched_node_move(s, id, json_string_value(to), t, err, len);
+            if (rc)
+                snprintf(field, field_len, "tenant");
+            else if (result)
+                *result = spec_node_to_json(s, id);
+        }
     } else if (strcmp(name, "submit") == 0) {
         if (!(spec = op_spec(op, field, field_len, err, len)))
             goto out;

@@ -230,8 +230,22 @@ int sched_check(const struct sched *s, char *err, size_t len)
                           quota_resource_name((enum sched_resource)r));
         }
     }
+    for (uint32_t i = 0; i < s->n_nodes && !rc; i++) {
+        const struct sched_node *n = &s->nodes[i];
+        if (n->moving_to != SCHED_NONE && n->state == SCHED_NODE_READY)
+            rc = fail(err, len, "node %s is moving to another tenant but takes work", n->name);
+        bool listed = n->tenant == SCHED_NONE;
+        for (uint32_t k = 0; n->tenant != SCHED_NONE && k < s->tenants[n->tenant].n_nodes; k++)
+            listed = listed || s->tenants[n->tenant].nodes[k] == i;
+        if (!rc && !listed)
+            rc = fail(err, len, "node %s is not in its tenant's list", n->name);
+    }
     for (uint32_t t = 0; t < s->n_tenants && !rc; t++) {
         const struct sched_tenant *tn = &s->tenants[t];
+        for (uint32_t k = 0; k < tn->n_nodes && !rc; k++)
+            if (s->nodes[tn->nodes[k]].tenant != t)
+                rc = fail(err, len, "tenant %s lists node %s of another tenant", tn->name,
+                          s->nodes[tn->nodes[k]].name);
         int64_t free_units = 0, healthy = 0, reserved = 0;
         uint32_t free_whole = 0, by_free[SCHED_MAX_GPUS_PER_NODE + 1] = {0};
         for (uint32_t k = 0; k < tn->n_nodes; k++) {

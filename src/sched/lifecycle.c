@@ -158,6 +158,9 @@ void lifecycle_end(struct sched *s, uint32_t id, enum sched_state final, enum sc
     if (!w->preemptible)
         ws->held_fixed -= w->total.gpu;
     placement_release(s, id);
+    for (uint32_t r = 0; r < w->replicas; r++)
+        if (s->nodes[w->placement[r].node].moving_to != SCHED_NONE)
+            sched_node_moves_settle(s, w->placement[r].node, now);
     w->reclaim_for = SCHED_NONE;
     static const enum sched_event_kind kinds[] = {
         [SCHED_FINISHED] = SCHED_EV_FINISHED,

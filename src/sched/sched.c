@@ -290,6 +290,7 @@ int sched_node_add(struct sched *s, const struct sched_node_spec *spec, uint32_t
     if (hmap_put(&s->node_ids, n->name, s->n_nodes))
         goto nomem;
     n->n_labels = spec->n_labels;
+    n->moving_to = SCHED_NONE;
     n->cluster = cluster;
     n->tenant = tenant;
     n->state = spec->state;
@@ -561,6 +562,10 @@ static void node_evict(struct sched *s, uint32_t node, int gpu, enum sched_reaso
     }
 }
 
+static void node_change_state(struct sched *s, uint32_t node, enum sched_node_state state,
+                              int64_t now);
+static void node_move_finish(struct sched *s, uint32_t id, int64_t now);
+
 int sched_node_set_state(struct sched *s, uint32_t node, enum sched_node_state state, int64_t now)
 {
     if (node >= s->n_nodes || (unsigned)state > SCHED_NODE_DOWN)
@@ -568,6 +573,23 @@ int sched_node_set_state(struct sched *s, uint32_t node, enum sched_node_state s
     struct sched_node *n = &s->nodes[node];
     if (n->state == state)
         return 0;
+    if (n->moving_to != SCHED_NONE && state == SCHED_NODE_READY)
+        return -ALLOT_ESTATE; /* it drains until it has moved */
+    /* a move completes after this change, not in the middle of it */
+    uint32_t moving = n->moving_to;
+    n->moving_to = SCHED_NONE;
+    node_change_state(s, node, state, now);
+    n->moving_to = moving;
+    if (moving != SCHED_NONE)
+        node_move_finish(s, node, now);
+    return 0;
+}
+
+/* sched_node_set_state without the move handling. */
+static void node_change_state(struct sched *s, uint32_t node, enum sched_node_state state,
+                              int64_t now)
+{
+    struct sched_node *n = &s->nodes[node];
     s->last_now = now;
     struct sched_event *e = event_emit(s, SCHED_EV_NODE_STATE, now, SCHED_NONE);
     e->node = node;
@@ -578,7 +600,7 @@ int sched_node_set_state(struct sched *s, uint32_t node, enum sched_node_state s
         node_evict(s, node, -1, SCHED_REASON_NODE_DOWN, now);
     if (n->tenant == SCHED_NONE) {
         n->state = state;
-        return 0;
+        return;
     }
     struct sched_tenant *t = &s->tenants[n->tenant];
     if (n->state == SCHED_NODE_READY)
@@ -591,7 +613,6 @@ int sched_node_set_state(struct sched *s, uint32_t node, enum sched_node_state s
     placement_set_free_whole(s, n, placement_node_free_whole(n));
     t->dirty = true;
     tenant_degraded_check(s, n->tenant, now);
-    return 0;
 }
 
 int sched_gpu_set_health(struct sched *s, uint32_t node, uint32_t gpu, bool healthy, int64_t now)
@@ -609,8 +630,11 @@ int sched_gpu_set_health(struct sched *s, uint32_t node, uint32_t gpu, bool heal
     e->tenant = n->tenant;
     snprintf(e->message, sizeof(e->message), "node %s GPU %u: %s", n->name, gpu,
              healthy ? "healthy" : "unhealthy");
+    uint32_t moving = n->moving_to;
+    n->moving_to = SCHED_NONE; /* complete a move after the change, not in its middle */
     if (!healthy)
         node_evict(s, node, (int)gpu, SCHED_REASON_GPU_UNHEALTHY, now);
+    n->moving_to = moving;
     if (n->tenant == SCHED_NONE) {
         g->healthy = healthy;
         return 0;
@@ -624,6 +648,161 @@ int sched_gpu_set_health(struct sched *s, uint32_t node, uint32_t gpu, bool heal
     t->free_units += placement_node_free_units(s, n) - free_before;
     t->dirty = true;
     tenant_degraded_check(s, n->tenant, now);
+    if (moving != SCHED_NONE)
+        node_move_finish(s, node, now);
+    return 0;
+}
+
+/* GPU units of the node if every GPU were healthy: what a tenant owns with it. */
+static int64_t node_owned_units(const struct sched_node *n)
+{
+    int64_t units = 0;
+    for (uint32_t i = 0; i < n->n_gpus; i++) {
+        struct sched_gpu g = n->gpus[i];
+        g.healthy = true;
+        struct sched_node one = {.n_gpus = 1, .gpus = &g};
+        units += placement_node_units(&one);
+    }
+    return units;
+}
+
+/* Is anything held or claimed on node n? */
+static bool node_busy(const struct sched_node *n)
+{
+    if (n->cpu_used || n->cpu_claimed || n->memory_used || n->memory_claimed)
+        return true;
+    for (uint32_t i = 0; i < n->n_gpus; i++) {
+        const struct sched_gpu *g = &n->gpus[i];
+        if (g->holder != SCHED_NONE || g->claim != SCHED_NONE)
+            return true;
+        for (int k = 0; k < g->n_mig; k++)
+            if (g->mig[k].holder != SCHED_NONE || g->mig[k].claim != SCHED_NONE)
+                return true;
+    }
+    return false;
+}
+
+/* Take node id out of its tenant's books (it must be idle). */
+static void node_leave_tenant(struct sched *s, uint32_t id)
+{
+    struct sched_node *n = &s->nodes[id];
+    if (n->tenant == SCHED_NONE)
+        return;
+    struct sched_tenant *t = &s->tenants[n->tenant];
+    placement_set_free_whole(s, n, 0);
+    t->nodes_by_free[0]--;
+    t->owned_units -= node_owned_units(n);
+    if (n->state == SCHED_NODE_READY)
+        t->healthy_units -= placement_node_units(n);
+    t->free_units -= placement_node_free_units(s, n);
+    for (uint32_t k = 0; k < t->n_nodes; k++) {
+        if (t->nodes[k] == id) {
+            memmove(&t->nodes[k], &t->nodes[k + 1], (t->n_nodes - k - 1) * sizeof(t->nodes[0]));
+            t->n_nodes--;
+            break;
+        }
+    }
+    t->dirty = true;
+    n->tenant = SCHED_NONE;
+}
+
+/* Put idle, tenant-less node id in tenant tid's books, ready. RET 0 or -ALLOT_ENOMEM. */
+static int node_join_tenant(struct sched *s, uint32_t id, uint32_t tid, int64_t now)
+{
+    struct sched_node *n = &s->nodes[id];
+    struct sched_tenant *t = &s->tenants[tid];
+    if (GROW(t->nodes, t->n_nodes, t->cap_nodes))
+        return -ALLOT_ENOMEM;
+    t->nodes[t->n_nodes++] = id;
+    n->tenant = tid;
+    if (n->state != SCHED_NODE_DOWN)
+        n->state = SCHED_NODE_READY;
+    t->owned_units += node_owned_units(n);
+    if (n->state == SCHED_NODE_READY)
+        t->healthy_units += placement_node_units(n);
+    t->free_units += placement_node_free_units(s, n);
+    t->nodes_by_free[0]++;
+    placement_set_free_whole(s, n, placement_node_free_whole(n));
+    t->dirty = true;
+    tenant_degraded_check(s, tid, now);
+    return 0;
+}
+
+/* Finish a node's move when nothing of its old tenant is left on it. */
+static void node_move_finish(struct sched *s, uint32_t id, int64_t now)
+{
+    struct sched_node *n = &s->nodes[id];
+    if (n->moving_to == SCHED_NONE || node_busy(n))
+        return;
+    uint32_t to = n->moving_to, from = n->tenant;
+    n->moving_to = SCHED_NONE;
+    node_leave_tenant(s, id);
+    if (from != SCHED_NONE)
+        tenant_degraded_check(s, from, now);
+    struct sched_event *e = event_emit(s, SCHED_EV_NODE_STATE, now, SCHED_NONE);
+    e->node = id;
+    e->tenant = to == SCHED_NO_TENANT ? SCHED_NONE : to;
+    if (to == SCHED_NO_TENANT) { /* to nobody */
+        if (n->state != SCHED_NODE_DOWN)
+            n->state = SCHED_NODE_READY;
+        snprintf(e->message, sizeof(e->message), "node %s: drained; now owned by no tenant",
+                 n->name);
+        return;
+    }
+    if (node_join_tenant(s, id, to, now))
+        s->oom = true;
+    snprintf(e->message, sizeof(e->message), "node %s: drained; joined tenant %s", n->name,
+             s->tenants[to].name);
+}
+
+void sched_node_moves_settle(struct sched *s, uint32_t node, int64_t now)
+{
+    node_move_finish(s, node, now);
+}
+
+int sched_node_move(struct sched *s, uint32_t node, const char *tenant, int64_t now, char *err,
+                    size_t len)
+{
+    if (node >= s->n_nodes)
+        return -ALLOT_EINVAL;
+    struct sched_node *n = &s->nodes[node];
+    uint32_t to = SCHED_NONE;
+    if (tenant && sched_tenant_find(s, tenant, &to)) {
+        snprintf(err, len, "no tenant '%s'", tenant);
+        return -ALLOT_ENOENT;
+    }
+    if (to == n->tenant) {
+        snprintf(err, len, "node '%s' already belongs to %s", n->name, tenant ? tenant : "nobody");
+        return -ALLOT_ESTATE;
+    }
+    const struct sched_cluster *c = &s->clusters[n->cluster];
+    if ((c->dedicated_to != SCHED_NONE && c->dedicated_to != to) ||
+        (to != SCHED_NONE && s->tenants[to].isolation == SCHED_ISOLATION_DEDICATED &&
+         c->dedicated_to != to)) {
+        snprintf(err, len, "node '%s' is in cluster '%s', which %s", n->name, c->name,
+                 c->dedicated_to != SCHED_NONE ? "is dedicated to another tenant"
+                                               : "is not dedicated to that dedicated tenant");
+        return -ALLOT_ECONFIG;
+    }
+    if (n->tenant != SCHED_NONE) {
+        const struct sched_tenant *t = &s->tenants[n->tenant];
+        if (t->reserved_units > t->owned_units - node_owned_units(n)) {
+            char want[32], keep[32];
+            snprintf(err, len,
+                     "tenant '%s' reserves %s GPUs and would own only %s without node '%s'; "
+                     "lower its reservations first",
+                     t->name, quantity_format_gpu(t->reserved_units, want, sizeof(want)),
+                     quantity_format_gpu(t->owned_units - node_owned_units(n), keep, sizeof(keep)),
+                     n->name);
+            return -ALLOT_ERESERVATION;
+        }
+    }
+    s->last_now = now;
+    /* no new work for the old tenant; what runs finishes or is cancelled by its owners */
+    if (n->tenant != SCHED_NONE && n->state == SCHED_NODE_READY)
+        sched_node_set_state(s, node, SCHED_NODE_DRAINING, now);
+    n->moving_to = to == SCHED_NONE ? SCHED_NO_TENANT : to;
+    node_move_finish(s, node, now);
     return 0;
 }
 

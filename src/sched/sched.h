@@ -14,6 +14,8 @@
 #include "sched/reason.h"
 
 #define SCHED_NONE UINT32_MAX
+/* A node's moving_to when it is being given to no tenant at all. */
+#define SCHED_NO_TENANT (UINT32_MAX - 1)
 /* A node holds at most this many GPUs (a replica's GPUs are a bit mask). */
 #define SCHED_MAX_GPUS_PER_NODE 32
 /* Caps on one request, so sums over a whole platform cannot overflow. */
@@ -105,7 +107,9 @@ struct sched_label {
 struct sched_node {
     const char *name;
     uint32_t cluster;
-    uint32_t tenant; /* SCHED_NONE: unowned, nothing runs on it */
+    uint32_t tenant;    /* SCHED_NONE: unowned, nothing runs on it */
+    uint32_t moving_to; /* tenant it joins once its work is gone (draining until then), or
+                         * SCHED_NONE */
     enum sched_node_state state;
     int64_t cpu, memory;                 /* capacity */
     int64_t cpu_used, memory_used;       /* by running and draining workloads */
@@ -332,6 +336,16 @@ int sched_workspace_update(struct sched *s, const struct sched_workspace_spec *s
 int sched_node_set_state(struct sched *s, uint32_t node, enum sched_node_state state, int64_t now);
 /* GPU health: an unhealthy GPU's workloads are stopped and requeued. */
 int sched_gpu_set_health(struct sched *s, uint32_t node, uint32_t gpu, bool healthy, int64_t now);
+/* Complete the move of node if nothing is left on it (the engine calls this whenever work
+ * leaves a node; callers need not). */
+void sched_node_moves_settle(struct sched *s, uint32_t node, int64_t now);
+/* Give a node to another tenant (tenant name, or NULL: to nobody). It drains first: it takes
+ * no new work, and joins the new tenant, ready, only when nothing of the old one runs on it
+ * (at once if nothing does). Refused (-ALLOT_ERESERVATION) when the old tenant's
+ * reservations would exceed what it keeps, (-ALLOT_ECONFIG) when the node's cluster is
+ * dedicated to another tenant or the new tenant is dedicated and the cluster is not its. */
+int sched_node_move(struct sched *s, uint32_t node, const char *tenant, int64_t now, char *err,
+                    size_t len);
 
 /* Workloads. sched_submit queues the workload (0) or rejects it: then it exists in state
  * rejected and the return is the negative reason's error (-ALLOT_EREJECTED, -ALLOT_ELIMIT,

@@ -317,6 +317,32 @@ class AllotdTest(unittest.TestCase):
                                                      "gpus": 2, "idempotency_key": "k"})
         self.assertEqual(st, 200)
 
+    def test_node_moves_after_draining(self):
+        self.assertEqual(self.admin("POST", "/v1/tenants", {"name": "beta"})[0], 201)
+        st, r = self.admin("POST", "/v1/workloads", {"name": "w", "workspace": "acme/research",
+                                                     "gpus": 8, "grace": "1s"})
+        node = r["placement"][0]["node"]
+        st, r = self.admin("POST", f"/v1/nodes/{node}/move", {"tenant": "beta"})
+        self.assertEqual(st, 202, r)
+        self.assertEqual(r["state"], "draining")
+        self.assertEqual(r["tenant"], "acme")  # its work still runs there
+        st, r = self.admin("POST", f"/v1/nodes/{node}/undrain")
+        self.assertEqual(st, 409, r)
+        st, r = self.admin("DELETE", "/v1/workloads/acme/research/w")
+        deadline = time.time() + 10  # its grace period is 1 s
+        while time.time() < deadline:
+            r = self.admin("GET", f"/v1/nodes/{node}")[1]
+            if r["tenant"] == "beta":
+                break
+            time.sleep(0.2)
+        self.assertEqual(r["tenant"], "beta")
+        self.assertEqual(r["state"], "ready")
+        # acme keeps one node: its 4 reserved GPUs still fit, but not a move of the last one
+        other = "gpu-a" if node == "gpu-b" else "gpu-b"
+        st, r = self.admin("POST", f"/v1/nodes/{other}/move", {"tenant": "beta"})
+        self.assertEqual(st, 409, r)
+        self.assertEqual(r["error"]["field"], "tenant")
+
     def read_events(self, token, want, last_id=None, timeout=5):
         """Read Server-Sent Events until `want` data lines arrived or timeout."""
         req = urllib.request.Request(f"http://127.0.0.1:{self.d.port}/v1/events")

@@ -432,6 +432,40 @@ static void test_priority_preemption_within_workspace(void **state)
     sched_free(s);
 }
 
+static void test_node_move_drains_first(void **state)
+{
+    struct sched *s = platform(2, 4 * G, true, 0);
+    struct sched_tenant_spec beta = {.name = "beta"};
+    assert_int_equal(sched_tenant_add(s, &beta, NULL, err, sizeof(err)), 0);
+    uint32_t a = submit(s, "a", "t/b", 8, 1, 0);
+    schedule_ok(s, 0);
+    uint32_t node = s->workloads[a].placement[0].node;
+    /* t reserves 4 of its 16 GPUs: it may give away one node of 8 */
+    assert_int_equal(sched_node_move(s, node, "beta", MIN, err, sizeof(err)), 0);
+    assert_int_equal(s->nodes[node].state, SCHED_NODE_DRAINING);
+    assert_int_equal(s->nodes[node].tenant, 0); /* still t's while a runs */
+    assert_int_equal(sched_check(s, err, sizeof(err)), 0);
+    /* no new work of t lands there meanwhile */
+    uint32_t b = submit(s, "b", "t/b", 8, 1, MIN);
+    schedule_ok(s, MIN);
+    assert_int_equal(s->workloads[b].state, SCHED_RUNNING);
+    assert_int_not_equal(s->workloads[b].placement[0].node, node);
+    /* undrain is refused until the move is done */
+    assert_int_equal(sched_node_set_state(s, node, SCHED_NODE_READY, MIN), -ALLOT_ESTATE);
+    assert_int_equal(sched_finish(s, a, 2 * MIN), 0);
+    assert_int_equal(s->nodes[node].tenant, 1);
+    assert_int_equal(s->nodes[node].state, SCHED_NODE_READY);
+    assert_int_equal(s->tenants[0].owned_units, 8 * G);
+    assert_int_equal(s->tenants[1].owned_units, 8 * G);
+    schedule_ok(s, 2 * MIN);
+    /* t cannot give away its last node: its reservation needs it */
+    uint32_t other = s->workloads[b].placement[0].node;
+    assert_int_equal(sched_node_move(s, other, "beta", 3 * MIN, err, sizeof(err)),
+                     -ALLOT_ERESERVATION);
+    assert_int_equal(s->nodes[other].state, SCHED_NODE_READY);
+    sched_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -449,6 +483,7 @@ int main(void)
         cmocka_unit_test(test_dedicated_cluster_rules),
         cmocka_unit_test(test_limit_reduced_drains_newest),
         cmocka_unit_test(test_priority_preemption_within_workspace),
+        cmocka_unit_test(test_node_move_drains_first),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
