@@ -12,6 +12,8 @@
 #include "common/error.h"
 #include "store/store.h"
 
+#include <event2/buffer.h>
+
 #define API_PAGE_DEFAULT 100
 #define API_PAGE_MAX 1000
 
@@ -304,8 +306,13 @@ static void post_workload(struct controller *ctl, struct call *c)
     }
     json_t *spec = json_deep_copy(body);
     if (!json_object_get(spec, "name")) {
-        char name[32];
-        snprintf(name, sizeof(name), "w-%u", ctl->engine->n_workloads + 1);
+        /* w-N with the first N that is free in the workspace */
+        char name[32], full[400];
+        uint32_t n = ctl->engine->n_workloads + 1, id;
+        do {
+            snprintf(name, sizeof(name), "w-%u", n++);
+            snprintf(full, sizeof(full), "%s/%s", ws, name);
+        } while (sched_workload_find(ctl->engine, full, &id) == 0);
         json_object_set_new(spec, "name", json_string(name));
     }
     apply_and_reply(ctl, c,
@@ -438,9 +445,9 @@ static void post_user(struct controller *ctl, struct call *c)
                    tenant ? tenant : "");
         return;
     }
-    if (workspace &&
-        (sched_workspace_find(ctl->engine, workspace, &dummy) ||
-         strncmp(workspace, tenant ? tenant : "", strlen(tenant ? tenant : "")) != 0)) {
+    size_t tlen = tenant ? strlen(tenant) : 0;
+    if (workspace && (sched_workspace_find(ctl->engine, workspace, &dummy) || !tenant ||
+                      strncmp(workspace, tenant, tlen) != 0 || workspace[tlen] != '/')) {
         call_error(c, -ALLOT_ENOENT, 404, "workspace", "no workspace '%s' in tenant %s", workspace,
                    tenant ? tenant : "");
         return;
@@ -532,6 +539,25 @@ static void delete_token(struct controller *ctl, struct call *c)
     call_reply(c, 200, json_pack("{s:s}", "deleted", c->args[0]));
 }
 
+/* docs/openapi.yaml, embedded at build time (CMakeLists.txt). */
+extern const unsigned char openapi_text[];
+extern const size_t openapi_len;
+
+static void get_openapi(struct controller *ctl, struct call *c)
+{
+    struct evbuffer *b = evbuffer_new();
+    if (!b) {
+        call_error(c, -ALLOT_ENOMEM, 503, NULL, "out of memory");
+        return;
+    }
+    evbuffer_add(b, openapi_text, openapi_len);
+    evhttp_add_header(evhttp_request_get_output_headers(c->req), "Content-Type",
+                      "application/yaml");
+    evhttp_send_reply(c->req, 200, NULL, b);
+    evbuffer_free(b);
+    call_done(c);
+}
+
 static void get_events(struct controller *ctl, struct call *c)
 {
     controller_subscribe(ctl, c);
@@ -546,6 +572,7 @@ const struct route api_routes[] = {
     {EVHTTP_REQ_GET, "/healthz", ROLE_NONE, get_healthz, "liveness"},
     {EVHTTP_REQ_GET, "/readyz", ROLE_NONE, get_readyz, "readiness: state loaded"},
     {EVHTTP_REQ_GET, "/metrics", ROLE_VIEWER, get_metrics, "Prometheus metrics"},
+    {EVHTTP_REQ_GET, "/v1/openapi.yaml", ROLE_NONE, get_openapi, "this API as OpenAPI 3"},
     {EVHTTP_REQ_GET, "/v1/tenants", ROLE_VIEWER, list_tenants, "list tenants"},
     {EVHTTP_REQ_POST, "/v1/tenants", ROLE_ADMIN, post_tenant, "create a tenant"},
     {EVHTTP_REQ_GET, "/v1/tenants/{tenant}", ROLE_VIEWER, get_tenant, "get a tenant"},

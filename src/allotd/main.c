@@ -16,6 +16,7 @@ struct daemon_options {
     const char *listen;
     const char *data;
     const char *platform;
+    const char *tls_cert, *tls_key;
     bool real_nodes;
 };
 
@@ -29,6 +30,8 @@ static const struct option_row option_rows[] = {
     {"--listen", "ADDR:PORT", "where to serve the API (default 127.0.0.1:7070)"},
     {"--data", "DIR", "state directory (default ./allot-data)"},
     {"--platform", "FILE.yaml", "platform to import on the first start (docs/simulator.md)"},
+    {"--tls-cert", "FILE.pem", "serve HTTPS with this certificate chain"},
+    {"--tls-key", "FILE.pem", "and this private key"},
     {"--no-virtual-nodes", NULL, "do not simulate workloads on nodes (for node agents)"},
     {"--help", NULL, "show this help"},
 };
@@ -49,6 +52,8 @@ static int parse(int argc, char **argv, struct daemon_options *o)
         const char **slot = strcmp(a, "--listen") == 0     ? &o->listen
                             : strcmp(a, "--data") == 0     ? &o->data
                             : strcmp(a, "--platform") == 0 ? &o->platform
+                            : strcmp(a, "--tls-cert") == 0 ? &o->tls_cert
+                            : strcmp(a, "--tls-key") == 0  ? &o->tls_key
                                                            : NULL;
         if (slot) {
             if (i + 1 >= argc) {
@@ -91,6 +96,10 @@ int main(int argc, char **argv)
         return 2;
     }
     snprintf(addr, sizeof(addr), "%.*s", (int)(colon - o.listen), o.listen);
+    if (!o.tls_cert != !o.tls_key) {
+        fprintf(stderr, "allotd: --tls-cert and --tls-key go together\n");
+        return 2;
+    }
     signal(SIGPIPE, SIG_IGN);
     struct event_base *base = event_base_new();
     struct controller *ctl = NULL;
@@ -102,7 +111,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "allotd: %s\n", base ? err : "cannot create the event loop");
         return 1;
     }
-    if (server_start(base, ctl, api_routes, addr, (uint16_t)port, &sv, err, sizeof(err))) {
+    if (server_start(base, ctl, api_routes, addr, (uint16_t)port, &sv, err, sizeof(err)) ||
+        (o.tls_cert && server_tls(sv, o.tls_cert, o.tls_key, err, sizeof(err)))) {
+        server_stop(sv);
         fprintf(stderr, "allotd: %s\n", err);
         controller_close(ctl);
         return 1;
@@ -111,7 +122,8 @@ int main(int argc, char **argv)
     struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
     event_add(sigint, NULL);
     event_add(sigterm, NULL);
-    log_info("listening on http://%s:%ld; state in %s; %s", addr, port, o.data,
+    log_info("listening on %s://%s:%ld; state in %s; %s", o.tls_cert ? "https" : "http", addr,
+             port, o.data,
              o.real_nodes ? "nodes are driven by node agents"
                           : "nodes are SIMULATED: admitted workloads run no processes, they "
                             "finish after their `duration` (no node agent yet)");

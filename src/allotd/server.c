@@ -11,6 +11,10 @@
 #include <sys/queue.h>
 
 #include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <event2/keyvalq_struct.h>
 
 #include "allotd/controller.h"
@@ -21,6 +25,7 @@ struct server {
     struct controller *ctl;
     const struct route *routes;
     struct evhttp *http;
+    SSL_CTX *tls; /* NULL: plain HTTP */
 };
 
 static void send_json(struct evhttp_request *req, int status, json_t *body)
@@ -305,5 +310,34 @@ void server_stop(struct server *sv)
     if (!sv)
         return;
     evhttp_free(sv->http);
+    SSL_CTX_free(sv->tls);
     free(sv);
+}
+
+/* A TLS bufferevent for each new connection. */
+static struct bufferevent *tls_bev(struct event_base *base, void *arg)
+{
+    struct server *sv = arg;
+    SSL *ssl = SSL_new(sv->tls);
+    return ssl ? bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
+                                                BEV_OPT_CLOSE_ON_FREE)
+               : NULL;
+}
+
+int server_tls(struct server *sv, const char *cert, const char *key, char *err, size_t len)
+{
+    SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+    if (!ctx || !SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+        SSL_CTX_use_certificate_chain_file(ctx, cert) != 1 ||
+        SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1 ||
+        SSL_CTX_check_private_key(ctx) != 1) {
+        char why[256];
+        ERR_error_string_n(ERR_get_error(), why, sizeof(why));
+        snprintf(err, len, "TLS certificate %s or key %s: %s", cert, key, why);
+        SSL_CTX_free(ctx);
+        return -ALLOT_ECONFIG;
+    }
+    sv->tls = ctx;
+    evhttp_set_bevcb(sv->http, tls_bev, sv);
+    return 0;
 }

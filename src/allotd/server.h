@@ -60,6 +60,9 @@ struct server;
  * OUT *out (server_stop frees it). RET 0, or -ALLOT_EIO with a sentence in err. */
 int server_start(struct event_base *base, struct controller *ctl, const struct route *routes,
                  const char *addr, uint16_t port, struct server **out, char *err, size_t len);
+/* Serve HTTPS instead: load the PEM certificate chain and key (before any request).
+ * RET 0, or -ALLOT_ECONFIG with a sentence in err. */
+int server_tls(struct server *sv, const char *cert, const char *key, char *err, size_t len);
 /* Stop listening and free the server. Accepts NULL. */
 void server_stop(struct server *sv);
 

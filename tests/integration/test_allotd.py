@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -219,6 +220,25 @@ class AllotdTest(unittest.TestCase):
         self.assertEqual(st, 200)
         self.assertIn('tenant="beta"', r)
         self.assertNotIn("acme", r)
+        # every route that names an acme object answers bob as if it did not exist
+        for method, path, body in [
+                ("PATCH", "/v1/workspaces/acme/research", {"weight": 3}),
+                ("POST", "/v1/users", {"name": "x", "role": "member", "tenant": "acme"}),
+                ("POST", "/v1/tokens", {"user": "alice"}),
+                ("GET", "/v1/workloads?workspace=acme/research", None)]:
+            st, r = self.d.request(method, path, body, token=bob)
+            if method == "GET":
+                self.assertEqual((st, r["items"]), (200, []), path)
+            else:
+                self.assertEqual(st, 404, (method, path, r))
+        # platform routes are the platform admin's: refused without saying more
+        for method, path, body in [("POST", "/v1/nodes/gpu-a/drain", None),
+                                   ("POST", "/v1/nodes/gpu-a/move", {"tenant": "beta"}),
+                                   ("GET", "/v1/clusters", None)]:
+            self.assertEqual(self.d.request(method, path, body, token=bob)[0], 403, path)
+        # nothing of acme changed
+        ws = self.admin("GET", "/v1/workspaces/acme/research")[1]
+        self.assertEqual(ws["weight"], 2)  # as examples/platform.yaml set it
         # alice (acme) cannot see beta either
         self.assertEqual(self.d.request("GET", "/v1/workspaces/beta/lab", token=alice)[0], 404)
 
@@ -250,6 +270,22 @@ class AllotdTest(unittest.TestCase):
         self.assertEqual(st, 409, r)
         self.assertEqual(self.d.request("PATCH", "/v1/workspaces/acme/prod", {"weight": 2},
                                         token=member)[0], 403)
+
+    def test_user_and_naming_edges(self):
+        self.assertEqual(self.admin("POST", "/v1/tenants", {"name": "acm"})[0], 201)
+        # a workspace of another tenant whose name merely starts the same is refused
+        st, r = self.admin("POST", "/v1/users", {"name": "u", "role": "member", "tenant": "acm",
+                                                 "workspace": "acme/prod"})
+        self.assertEqual(st, 404, r)
+        self.assertEqual(r["error"]["field"], "workspace")
+        # unnamed workloads get a free name even when a user took the next one
+        n = len(self.admin("GET", "/v1/workloads")[1]["items"])
+        st, r = self.admin("POST", "/v1/workloads", {"name": f"w-{n + 1}",
+                                                     "workspace": "acme/research", "gpus": 1})
+        self.assertEqual(st, 201, r)
+        st, r = self.admin("POST", "/v1/workloads", {"workspace": "acme/research", "gpus": 1})
+        self.assertEqual(st, 201, r)
+        self.assertNotEqual(r["name"], f"acme/research/w-{n + 1}")
 
     def test_bad_input(self):
         cases = [
@@ -418,6 +454,55 @@ class AllotdTest(unittest.TestCase):
         running = self.admin("GET", "/v1/workloads?state=running&limit=1000")[1]["items"]
         gpus = sum(len(w["placement"][0]["gpus"]) for w in running)
         self.assertLessEqual(gpus, 16)  # never more than the tenant's GPUs
+
+
+class TlsTest(unittest.TestCase):
+    """allotd --tls-cert/--tls-key serves HTTPS (self-signed certificate made here)."""
+
+    def test_https(self):
+        tmp = tempfile.mkdtemp(prefix="allot-tls-")
+        try:
+            cert, key = os.path.join(tmp, "cert.pem"), os.path.join(tmp, "key.pem")
+            subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes",
+                            "-keyout", key, "-out", cert, "-days", "1", "-subj",
+                            "/CN=127.0.0.1"], check=True, capture_output=True)
+            port = free_port()
+            data = os.path.join(tmp, "data")
+            log = open(os.path.join(tmp, "log"), "wb")
+            proc = subprocess.Popen([ALLOTD, "--listen", f"127.0.0.1:{port}", "--data", data,
+                                     "--tls-cert", cert, "--tls-key", key],
+                                    stdout=log, stderr=log)
+            try:
+                ctx = ssl.create_default_context(cafile=cert)
+                ctx.check_hostname = False
+                body = None
+                for _ in range(100):
+                    try:
+                        with urllib.request.urlopen(f"https://127.0.0.1:{port}/healthz",
+                                                    context=ctx, timeout=5) as r:
+                            body = json.loads(r.read())
+                            break
+                    except (OSError, urllib.error.URLError):
+                        time.sleep(0.05)
+                self.assertEqual(body, {"status": "ok"})
+                # plain HTTP to the TLS port gets no answer
+                with self.assertRaises(Exception):
+                    urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).read()
+            finally:
+                proc.terminate()
+                proc.wait(timeout=10)
+                log.close()
+            # a key that does not match is refused at start, naming the files
+            other = os.path.join(tmp, "other.pem")
+            subprocess.run(["openssl", "genrsa", "-out", other, "2048"], check=True,
+                           capture_output=True)
+            r = subprocess.run([ALLOTD, "--listen", f"127.0.0.1:{free_port()}", "--data", data,
+                                "--tls-cert", cert, "--tls-key", other], capture_output=True,
+                               timeout=10)
+            self.assertEqual(r.returncode, 1)
+            self.assertIn(b"TLS certificate", r.stderr)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
