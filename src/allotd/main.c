@@ -122,8 +122,8 @@ int main(int argc, char **argv)
     struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
     event_add(sigint, NULL);
     event_add(sigterm, NULL);
-    log_info("listening on %s://%s:%ld; state in %s; %s", o.tls_cert ? "https" : "http", addr,
-             port, o.data,
+    log_info("listening on %s://%s:%ld; state in %s; %s", o.tls_cert ? "https" : "http", addr, port,
+             o.data,
              o.real_nodes ? "nodes are driven by node agents"
                           : "nodes are SIMULATED: admitted workloads run no processes, they "
                             "finish after their `duration` (no node agent yet)");
