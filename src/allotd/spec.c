@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/name.h"
 #include "common/quantity.h"
 #include "sched/mig.h"
 #include "sched/quota.h"
@@ -91,16 +92,7 @@ static const char *const limit_keys[] = {"gpu", "cpu", "memory", "storage", NULL
 
 bool spec_is_name(const char *s, size_t n)
 {
-    if (!s || n == 0 || n > SPEC_MAX_NAME)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                  (i > 0 && (c == '-' || c == '_' || c == '.'));
-        if (!ok)
-            return false;
-    }
-    return true;
+    return name_is_valid(s, n, SPEC_MAX_NAME);
 }
 
 bool spec_is_workspace_name(const char *s)

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/name.h"
 #include "common/quantity.h"
 
 /* Longest user text quoted in a message. */
@@ -381,16 +382,7 @@ yaml_node_t *ydoc_get(struct ydoc *y, yaml_node_t *map, const char *key)
 
 bool ydoc_is_name(const char *s, size_t n, size_t max)
 {
-    if (n == 0 || n > max)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        char c = s[i];
-        bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                  (i > 0 && (c == '-' || c == '_' || c == '.'));
-        if (!ok)
-            return false;
-    }
-    return true;
+    return name_is_valid(s, n, max);
 }
 
 int ydoc_scalar(struct ydoc *y, yaml_node_t *node, const char **out)
