@@ -1,9 +1,14 @@
-/* `allot`: the command-line client. Subcommands come from one table, which also makes the
- * help text. In this release it hosts the simulator; the controller client comes later. */
+/* `allot`: the command-line client of allotd and the scenario simulator. Subcommands come from
+ * one table, which also makes the help text; each family keeps its own table of flags and
+ * help (workloads.c, capacity.c, admin.c; docs/cli.md). */
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/admin.h"
+#include "cli/capacity.h"
+#include "cli/client.h"
 #include "cli/sim.h"
+#include "cli/workloads.h"
 
 struct command {
     const char *name;
@@ -14,6 +19,14 @@ struct command {
 static int help_main(int argc, char **argv);
 
 static const struct command commands[] = {
+    {"submit", workloads_main, "submit a workload (flags, or -f FILE)"},
+    {"ls", workloads_main, "list workloads"},
+    {"describe", workloads_main, "show a workload: placement, or why it waits"},
+    {"cancel", workloads_main, "cancel a workload"},
+    {"nodes", capacity_main, "list nodes and their GPUs"},
+    {"ws", capacity_main, "workspaces: reservation and limit against usage"},
+    {"top", capacity_main, "GPUs per tenant and workspace: total, allocated, free"},
+    {"admin", admin_main, "tenants, clusters, workspaces, nodes, users, tokens"},
     {"sim", sim_main, "run a scenario through the allocation engine in virtual time"},
     {"help", help_main, "show this help"},
 };
@@ -25,8 +38,13 @@ static void usage(FILE *f)
     fprintf(f, "usage: allot COMMAND [ARGS]\n\nAllot, a multi-tenant GPU orchestrator.\n\n"
                "commands:\n");
     for (size_t i = 0; i < N_COMMANDS; i++)
-        fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
-    fprintf(f, "\n'allot COMMAND --help' tells more.\n");
+        fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);
+    fprintf(f,
+            "\nThe client commands talk to allotd: --server or ALLOT_SERVER (default %s),\n"
+            "--token or ALLOT_TOKEN, or ~/.config/allot/config. Exit codes: 0 done, 1 refused\n"
+            "by the server, 2 usage error, 3 server unreachable.\n"
+            "'allot COMMAND --help' tells more.\n",
+            CLIENT_DEFAULT_SERVER);
 }
 
 static int help_main(int argc, char **argv)

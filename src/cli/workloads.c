@@ -1,0 +1,538 @@
+/* The workload subcommands of `allot` (submit, ls, describe, cancel): flags checked before
+ * anything is sent, one request per step, and the daemon's workload view shown as a line, a
+ * table or a description. The table below is their grammar and help (docs/cli.md). */
+#include "cli/workloads.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/client.h"
+#include "cli/document.h"
+#include "cli/flags.h"
+#include "cli/human.h"
+#include "cli/table.h"
+#include "sched/mig.h"
+#include "sched/sched.h"
+
+#define WORKLOADS_PAGE_DEFAULT 100 /* ls without --all: the daemon's default page */
+#define WORKLOADS_PAGE_MAX 1000    /* the daemon's largest page */
+#define WORKLOADS_LIST_MAX 1000000 /* ls --all stops here, whatever the daemon says */
+#define WORKLOADS_MAX_KEY 128      /* bytes of an idempotency key (the daemon's bound) */
+#define WORKLOADS_MAX_GPUS 1024    /* whole GPUs per replica (the daemon's bound) */
+#define WORKLOADS_MAX_REPLICAS 4096
+#define WORKLOADS_MAX_PRIORITY 1000000 /* priorities run from minus this to this */
+
+/* ---- submit ---------------------------------------------------------------------------- */
+
+/* Flags of submit that become fields of the body as the user typed them, after a check. */
+static const struct {
+    const char *flag, *field;
+    enum flags_quantity kind;
+} submit_quantities[] = {
+    {"cpu", "cpu", FLAGS_Q_CPU},
+    {"memory", "memory", FLAGS_Q_BYTES},
+    {"storage", "storage", FLAGS_Q_BYTES},
+    {"grace", "grace", FLAGS_Q_DURATION},
+    {"duration", "duration", FLAGS_Q_DURATION},
+};
+
+/* Whether s is printable ASCII (what a key sent in JSON and shown in messages should be). */
+static bool printable(const char *s)
+{
+    for (; *s; s++)
+        if (*s < 0x20 || *s > 0x7e)
+            return false;
+    return true;
+}
+
+/* Set field of body to v (taken). RET 0 or FLAGS_EXIT_FAILED when memory ran out. */
+static int set_field(json_t *body, const char *field, json_t *v)
+{
+    if (!v || json_object_set_new(body, field, v) != 0) {
+        fprintf(stderr, "allot: out of memory\n");
+        return FLAGS_EXIT_FAILED;
+    }
+    return 0;
+}
+
+/* Build the submission from -f and the flags (flags win over the file's fields).
+ * OUT *out (a new reference). RET 0 or a process exit code after printing why. */
+static int submit_body(const struct flag_values *v, json_t **out)
+{
+    char part[3][FLAGS_MAX_NAME + 1], err[512];
+    json_t *body = NULL;
+    int64_t gpus = 0, replicas = 1, priority = 0;
+    int rc = 0;
+    const char *file = flags_get(v, "file"), *ws = flags_get(v, "workspace");
+    const char *name = flags_get(v, "name"), *mig = flags_get(v, "mig");
+    const char *kind = flags_get(v, "kind"), *model = flags_get(v, "model");
+    const char *key = flags_get(v, "idempotency-key");
+    enum sched_kind k;
+    enum gpu_model m;
+    bool preemptible = true;
+
+    /* every flag is checked before the file is read: a usage error is cheaper */
+    if (!file && !ws)
+        return flags_usage_error(v, "-w/--workspace TENANT/WS is required (or -f FILE)");
+    if (ws && !flags_split_name(ws, 2, part))
+        return flags_usage_error(v,
+                                 "--workspace: expected TENANT/WORKSPACE, two names of "
+                                 "a-z 0-9 . _ - (got '%.64s')",
+                                 ws);
+    if (name && !flags_is_name(name, strlen(name)))
+        return flags_usage_error(v,
+                                 "--name: a name is 1 to %d of a-z 0-9 . _ -, starting with a "
+                                 "letter or digit",
+                                 FLAGS_MAX_NAME);
+    if (flags_has(v, "gpus") && mig)
+        return flags_usage_error(v, "--gpus and --mig exclude each other: a replica has whole "
+                                    "GPUs or one MIG instance");
+    if (mig && mig_name_id(mig) < 0)
+        return flags_usage_error(v, "--mig: unknown MIG profile '%.64s' (e.g. 1g.10gb, 3g.40gb)",
+                                 mig);
+    if (kind && sched_kind_parse(kind, &k))
+        return flags_usage_error(
+            v, "--kind: expected training, finetune, inference or experiment, got '%.64s'", kind);
+    if (model && mig_model_parse(model, &m))
+        return flags_usage_error(v,
+                                 "--model: unknown GPU model '%.64s' (H100-80GB, H200-141GB, "
+                                 "A100-40GB, A100-80GB, A30-24GB)",
+                                 model);
+    if (key && (strlen(key) == 0 || strlen(key) > WORKLOADS_MAX_KEY || !printable(key)))
+        return flags_usage_error(v, "--idempotency-key: 1 to %d printable ASCII characters",
+                                 WORKLOADS_MAX_KEY);
+    if ((rc = flags_int(v, "gpus", 0, WORKLOADS_MAX_GPUS, &gpus)) ||
+        (rc = flags_int(v, "replicas", 1, WORKLOADS_MAX_REPLICAS, &replicas)) ||
+        (rc = flags_int(v, "priority", -WORKLOADS_MAX_PRIORITY, WORKLOADS_MAX_PRIORITY,
+                        &priority)) ||
+        (rc = flags_bool(v, "preemptible", &preemptible)))
+        return rc;
+    for (size_t i = 0; i < sizeof(submit_quantities) / sizeof(submit_quantities[0]); i++)
+        if ((rc = flags_quantity(v, submit_quantities[i].flag, submit_quantities[i].kind, false)))
+            return rc;
+
+    if (file) {
+        int e = document_load(file, &body, err, sizeof(err));
+        if (e) {
+            fprintf(stderr, "%s: %s\n", v->prog, err);
+            return FLAGS_EXIT_USAGE;
+        }
+    } else if (!(body = json_object())) {
+        fprintf(stderr, "allot: out of memory\n");
+        return FLAGS_EXIT_FAILED;
+    }
+    if (ws)
+        rc = set_field(body, "workspace", json_string(ws));
+    if (!rc && name)
+        rc = set_field(body, "name", json_string(name));
+    if (!rc && flags_has(v, "gpus")) {
+        json_object_del(body, "mig");
+        rc = set_field(body, "gpus", json_integer(gpus));
+    }
+    if (!rc && mig) {
+        json_object_del(body, "gpus");
+        rc = set_field(body, "mig", json_string(mig));
+    }
+    if (!rc && flags_has(v, "replicas"))
+        rc = set_field(body, "replicas", json_integer(replicas));
+    if (!rc && flags_has(v, "priority"))
+        rc = set_field(body, "priority", json_integer(priority));
+    if (!rc && kind)
+        rc = set_field(body, "kind", json_string(kind));
+    if (!rc && model)
+        rc = set_field(body, "model", json_string(model));
+    if (!rc && flags_has(v, "preemptible"))
+        rc = set_field(body, "preemptible", json_boolean(preemptible));
+    if (!rc && key)
+        rc = set_field(body, "idempotency_key", json_string(key));
+    for (size_t i = 0; !rc && i < sizeof(submit_quantities) / sizeof(submit_quantities[0]); i++) {
+        const char *q = flags_get(v, submit_quantities[i].flag);
+        if (q)
+            rc = set_field(body, submit_quantities[i].field, json_string(q));
+    }
+    if (!rc && v->n_command) {
+        json_t *command = json_array();
+        for (int i = 0; command && i < v->n_command; i++)
+            if (json_array_append_new(command, json_string(v->command[i])) != 0) {
+                json_decref(command);
+                command = NULL;
+                fprintf(stderr, "%s: word %d of the command is not UTF-8 text\n", v->prog, i + 1);
+                rc = FLAGS_EXIT_USAGE;
+            }
+        if (!rc)
+            rc = set_field(body, "command", command);
+    }
+    if (!rc && !json_object_get(body, "workspace"))
+        rc = flags_usage_error(v, "the workspace is missing: give -w TENANT/WS or a "
+                                  "\"workspace\" field in the file");
+    if (rc) {
+        json_decref(body);
+        return rc;
+    }
+    *out = body;
+    return 0;
+}
+
+/* One line for a workload: "NAME  STATE  on PLACEMENT" or "NAME  STATE  reason: text". */
+static void print_outcome(const json_t *w)
+{
+    char where[1024];
+    const char *state = human_text(w, "state");
+    printf("%s  %s", human_text(w, "name"), state);
+    if (json_object_get(w, "placement"))
+        printf("  on %s%s", human_placement(json_object_get(w, "placement"), where, sizeof(where)),
+               json_is_true(json_object_get(w, "borrowed")) ? " (borrowed)" : "");
+    if (json_object_get(w, "reason"))
+        printf("  %s: %s", human_text(w, "reason"), human_text(w, "reason_text"));
+    printf("\n");
+}
+
+static int run_submit(const struct flag_values *v)
+{
+    struct client cl;
+    struct client_answer a = {0};
+    json_t *body = NULL;
+    int rc = submit_body(v, &body);
+    if (rc)
+        return rc;
+    rc = client_open(&cl, v);
+    if (rc == 0)
+        rc = client_fetch(&cl, "POST", "/v1/workloads", body, &a);
+    if (rc)
+        goto out;
+    if (v->json)
+        client_print_json(&a);
+    else
+        print_outcome(a.json);
+    if (a.status == 200)
+        fprintf(stderr, "allot: this idempotency key was used before: the first submission is "
+                        "shown, nothing new was created\n");
+    /* a rejection is the daemon's answer, not an HTTP error; scripts still see it */
+    if (strcmp(human_text(a.json, "state"), "rejected") == 0)
+        rc = FLAGS_EXIT_FAILED;
+out:
+    json_decref(body);
+    client_answer_cleanup(&a);
+    client_close(&cl);
+    return rc;
+}
+
+/* ---- ls -------------------------------------------------------------------------------- */
+
+/* "8", "8x2", "3g.40gb", "3g.40gbx4": what each replica asks and how many. */
+static void request_text(const json_t *w, char *buf, size_t len)
+{
+    int64_t replicas = human_int(w, "replicas", 1);
+    const char *mig = json_string_value(json_object_get(w, "mig"));
+    char one[64];
+    if (mig)
+        snprintf(one, sizeof(one), "%s", mig);
+    else
+        snprintf(one, sizeof(one), "%lld", (long long)human_int(w, "gpus", 0));
+    if (replicas > 1)
+        snprintf(buf, len, "%sx%lld", one, (long long)replicas);
+    else
+        snprintf(buf, len, "%s", one);
+}
+
+static const struct table_column ls_columns[] = {
+    {"NAME", false}, {"STATE", false}, {"KIND", false},   {"GPUS", true},
+    {"PRIO", true},  {"AGE", true},    {"DETAIL", false},
+};
+
+static void ls_row(struct table *t, const json_t *w)
+{
+    char req[96], age[32], where[1024];
+    table_row(t);
+    table_cell(t, "%s", human_text(w, "name"));
+    table_cell(t, "%s", human_text(w, "state"));
+    table_cell(t, "%s", human_text(w, "kind"));
+    request_text(w, req, sizeof(req));
+    table_cell(t, "%s", req);
+    table_cell(t, "%lld", (long long)human_int(w, "priority", 0));
+    table_cell(t, "%s", human_age(human_int(w, "submitted", 0), age, sizeof(age)));
+    if (json_object_get(w, "placement"))
+        table_cell(t, "%s%s",
+                   human_placement(json_object_get(w, "placement"), where, sizeof(where)),
+                   json_is_true(json_object_get(w, "borrowed")) ? " (borrowed)" : "");
+    else
+        table_cell(t, "%s", human_text(w, "reason"));
+}
+
+/* The query of one page into path (len bytes). RET 0, or FLAGS_EXIT_FAILED after printing
+ * why (memory, or a query longer than len, which checked names cannot make). */
+static int ls_path(struct client *cl, const char *ws, const char *state, int64_t limit,
+                   int64_t after, char *path, size_t len)
+{
+    char *ews = ws ? client_escape(cl, ws) : NULL,
+         *estate = state ? client_escape(cl, state) : NULL;
+    int rc = 0, n = 0;
+    if ((ws && !ews) || (state && !estate)) {
+        fprintf(stderr, "allot: out of memory\n");
+        rc = FLAGS_EXIT_FAILED;
+        goto out;
+    }
+    n = snprintf(path, len, "/v1/workloads?limit=%lld%s%s%s%s", (long long)limit,
+                 ews ? "&workspace=" : "", ews ? ews : "", estate ? "&state=" : "",
+                 estate ? estate : "");
+    if (n >= 0 && (size_t)n < len && after >= 0)
+        n += snprintf(path + n, len - (size_t)n, "&after=%lld", (long long)after);
+    if (n < 0 || (size_t)n >= len) {
+        fprintf(stderr, "allot: the query is too long\n");
+        rc = FLAGS_EXIT_FAILED;
+    }
+out:
+    free(ews);
+    free(estate);
+    return rc;
+}
+
+static int run_ls(const struct flag_values *v)
+{
+    char part[2][FLAGS_MAX_NAME + 1], path[512];
+    const char *ws = flags_get(v, "workspace"), *state = flags_get(v, "state");
+    bool all = flags_has(v, "all");
+    int64_t limit = all ? WORKLOADS_PAGE_MAX : WORKLOADS_PAGE_DEFAULT, after = -1;
+    enum sched_state st;
+    struct client cl = {0};
+    struct client_answer a = {0};
+    struct table t;
+    json_t *items = NULL;
+    size_t listed = 0;
+    int rc;
+    if (ws && !flags_split_name(ws, 2, part))
+        return flags_usage_error(v, "--workspace: expected TENANT/WORKSPACE, got '%.64s'", ws);
+    if (state && sched_state_parse(state, &st))
+        return flags_usage_error(v,
+                                 "--state: expected pending, reclaiming, running, draining, "
+                                 "finished, cancelled or rejected, got '%.64s'",
+                                 state);
+    if ((rc = flags_int(v, "limit", 1, WORKLOADS_PAGE_MAX, &limit)) ||
+        (rc = flags_int(v, "after", 0, UINT32_MAX, &after)))
+        return rc;
+    table_init(&t, ls_columns, sizeof(ls_columns) / sizeof(ls_columns[0]));
+    if ((rc = client_open(&cl, v)))
+        goto out;
+    if (!(items = json_array())) {
+        fprintf(stderr, "allot: out of memory\n");
+        rc = FLAGS_EXIT_FAILED;
+        goto out;
+    }
+    for (;;) {
+        if ((rc = ls_path(&cl, ws, state, limit, after, path, sizeof(path))) ||
+            (rc = client_fetch(&cl, "GET", path, NULL, &a)))
+            goto out;
+        const json_t *page = json_object_get(a.json, "items");
+        const json_t *next = json_object_get(a.json, "next");
+        if (!all && v->json) {
+            client_print_json(&a); /* one page: the daemon's document as it is */
+            break;
+        }
+        for (size_t i = 0; i < json_array_size(page); i++, listed++) {
+            json_t *w = json_array_get(page, i);
+            if (!v->json)
+                ls_row(&t, w);
+            else if (json_array_append(items, w) != 0) {
+                fprintf(stderr, "allot: out of memory\n");
+                rc = FLAGS_EXIT_FAILED;
+                goto out;
+            }
+        }
+        if (!all) {
+            if (json_is_integer(next))
+                fprintf(stderr,
+                        "allot: more workloads follow: --all lists them all, "
+                        "--after %lld shows the next page\n",
+                        (long long)json_integer_value(next));
+            break;
+        }
+        /* stop on a next that does not advance, or on more items than any platform holds */
+        if (!json_is_integer(next) || json_integer_value(next) <= after)
+            break;
+        if (listed >= WORKLOADS_LIST_MAX) {
+            fprintf(stderr, "allot: stopped after %d workloads\n", WORKLOADS_LIST_MAX);
+            break;
+        }
+        after = json_integer_value(next);
+        client_answer_cleanup(&a);
+    }
+    if (all && v->json) {
+        json_t *doc = json_pack("{s:O}", "items", items);
+        if (!doc || json_dumpf(doc, stdout, JSON_COMPACT) != 0)
+            rc = FLAGS_EXIT_FAILED;
+        printf("\n");
+        json_decref(doc);
+    } else if (!v->json && table_print(&t, stdout)) {
+        rc = FLAGS_EXIT_FAILED;
+    }
+out:
+    json_decref(items);
+    table_cleanup(&t);
+    client_answer_cleanup(&a);
+    client_close(&cl);
+    return rc;
+}
+
+/* ---- describe, cancel ------------------------------------------------------------------ */
+
+/* Check NAME (tenant/workspace/name) and make its path. RET 0 or a usage error. */
+static int workload_path(const struct flag_values *v, char *path, size_t len)
+{
+    char part[3][FLAGS_MAX_NAME + 1];
+    if (!flags_split_name(v->args[0], 3, part))
+        return flags_usage_error(v,
+                                 "expected TENANT/WORKSPACE/NAME, three names of a-z 0-9 . _ -,"
+                                 " got '%.64s'",
+                                 v->args[0]);
+    snprintf(path, len, "/v1/workloads/%s/%s/%s", part[0], part[1], part[2]);
+    return 0;
+}
+
+/* The human description of workload w; why is the /why answer (NULL: none). */
+static void describe_print(const json_t *w, const json_t *why)
+{
+    char when[64], age[32], req[96], one[256];
+    const char *mig = json_string_value(json_object_get(w, "mig"));
+    int64_t replicas = human_int(w, "replicas", 1);
+    printf("name:        %s\n", human_text(w, "name"));
+    printf("workspace:   %s (tenant %s)\n", human_text(w, "workspace"), human_text(w, "tenant"));
+    printf("state:       %s%s\n", human_text(w, "state"),
+           json_is_true(json_object_get(w, "borrowed")) ? ", on borrowed GPUs" : "");
+    if (why && json_object_get(why, "explanation"))
+        printf("why:         %s (%s)\n", human_text(why, "explanation"), human_text(why, "reason"));
+    else if (json_object_get(w, "reason"))
+        printf("why:         %s (%s)\n", human_text(w, "reason_text"), human_text(w, "reason"));
+    printf("kind:        %s, priority %lld, %s, grace %s\n", human_text(w, "kind"),
+           (long long)human_int(w, "priority", 0),
+           json_is_true(json_object_get(w, "preemptible")) ? "preemptible" : "not preemptible",
+           human_text(w, "grace"));
+    if (mig)
+        snprintf(req, sizeof(req), "one %s MIG instance", mig);
+    else
+        snprintf(req, sizeof(req), "%lld GPU%s", (long long)human_int(w, "gpus", 0),
+                 human_int(w, "gpus", 0) == 1 ? "" : "s");
+    printf("request:     %s x %lld replica%s%s%s; cpu %s, memory %s, storage %s\n", req,
+           (long long)replicas, replicas == 1 ? "" : "s", json_object_get(w, "model") ? ", " : "",
+           json_object_get(w, "model") ? human_text(w, "model") : "", human_text(w, "cpu"),
+           human_text(w, "memory"), human_text(w, "storage"));
+    printf("submitted:   %s (%s ago)\n",
+           human_time(human_int(w, "submitted", 0), when, sizeof(when)),
+           human_age(human_int(w, "submitted", 0), age, sizeof(age)));
+    if (json_is_integer(json_object_get(w, "started")))
+        printf("started:     %s\n", human_time(human_int(w, "started", 0), when, sizeof(when)));
+    else
+        printf("started:     never\n");
+    const json_t *placement = json_object_get(w, "placement");
+    for (size_t i = 0; i < json_array_size(placement); i++)
+        printf("%s replica %zu on %s\n", i ? "            " : "placement:  ", i,
+               human_replica(json_array_get(placement, i), one, sizeof(one)));
+}
+
+static int run_describe(const struct flag_values *v)
+{
+    char path[300], why_path[320];
+    struct client cl = {0};
+    struct client_answer a = {0}, why = {0};
+    int rc = workload_path(v, path, sizeof(path));
+    if (rc)
+        return rc;
+    if ((rc = client_open(&cl, v)) || (rc = client_fetch(&cl, "GET", path, NULL, &a)))
+        goto out;
+    if (v->json) {
+        client_print_json(&a);
+        goto out;
+    }
+    /* a waiting or refused workload: the rule that holds it back, in plain words */
+    const char *state = human_text(a.json, "state");
+    if (strcmp(state, "pending") == 0 || strcmp(state, "reclaiming") == 0 ||
+        strcmp(state, "rejected") == 0) {
+        snprintf(why_path, sizeof(why_path), "%s/why", path);
+        if ((rc = client_fetch(&cl, "GET", why_path, NULL, &why)))
+            goto out;
+    }
+    describe_print(a.json, why.json);
+out:
+    client_answer_cleanup(&why);
+    client_answer_cleanup(&a);
+    client_close(&cl);
+    return rc;
+}
+
+static int run_cancel(const struct flag_values *v)
+{
+    char path[300];
+    struct client cl = {0};
+    struct client_answer a = {0};
+    int rc = workload_path(v, path, sizeof(path));
+    if (rc)
+        return rc;
+    if ((rc = client_open(&cl, v)) || (rc = client_fetch(&cl, "DELETE", path, NULL, &a)))
+        goto out;
+    if (v->json)
+        client_print_json(&a);
+    else if (strcmp(human_text(a.json, "state"), "draining") == 0)
+        printf("%s  draining: cancelled, it stops within its grace period (%s)\n",
+               human_text(a.json, "name"), human_text(a.json, "grace"));
+    else
+        printf("%s  %s\n", human_text(a.json, "name"), human_text(a.json, "state"));
+out:
+    client_answer_cleanup(&a);
+    client_close(&cl);
+    return rc;
+}
+
+/* ---- the table ------------------------------------------------------------------------- */
+
+static const struct flag submit_flags[] = {
+    {"workspace", 'w', "TENANT/WS", "the workspace to run in (required without -f)"},
+    {"file", 'f', "FILE", "the workload as JSON or YAML (- for stdin); flags override it"},
+    {"name", 0, "NAME", "its name in the workspace (default: the daemon names it w-N)"},
+    {"gpus", 0, "N", "whole GPUs per replica, 0 to 1024"},
+    {"mig", 0, "PROFILE", "one MIG instance per replica instead (1g.10gb, 3g.40gb, ...)"},
+    {"replicas", 0, "N", "replicas, placed all together or not at all (1 to 4096; 1)"},
+    {"kind", 0, "KIND", "training (the default), finetune, inference or experiment"},
+    {"priority", 0, "P", "higher goes first, -1000000 to 1000000 (default: by kind)"},
+    {"cpu", 0, "CPUS", "CPUs per replica (16, 500m)"},
+    {"memory", 0, "BYTES", "memory per replica (128Gi)"},
+    {"storage", 0, "BYTES", "storage per replica (1Ti)"},
+    {"model", 0, "MODEL", "GPU model (H100-80GB, H200-141GB, A100-80GB, ...)"},
+    {"preemptible", 0, "BOOL", "true or false (default: all but inference are)"},
+    {"grace", 0, "DURATION", "time to stop once preempted or cancelled (30s)"},
+    {"duration", 0, "DURATION", "run time on simulated nodes (default: until cancelled)"},
+    {"idempotency-key", 0, "KEY", "a retry with the same key returns the first submission"},
+    {NULL, 0, NULL, NULL},
+};
+
+static const struct flag ls_flags[] = {
+    {"workspace", 'w', "TENANT/WS", "only this workspace's workloads"},
+    {"state", 0, "STATE", "only workloads in this state (pending, running, ...)"},
+    {"all", 0, NULL, "follow the pages to the end (else one page)"},
+    {"limit", 0, "N", "workloads per page, 1 to 1000 (100; 1000 with --all)"},
+    {"after", 0, "ID", "start after the workload of this id (a page's \"next\")"},
+    {NULL, 0, NULL, NULL},
+};
+
+static const struct flag_command workloads_commands[] = {
+    {"submit", "", "Submit a workload; prints its name, state and placement or reason.",
+     "The answer is the admission decision: running (or reclaiming borrowed GPUs for it),\n"
+     "pending with the rule that holds it back, or rejected with why (exit code 1).\n"
+     "Example: allot submit -w acme/research --gpus 4 --kind training -- python train.py",
+     submit_flags, 0, 0, true, run_submit},
+    {"ls", "", "List workloads: name, state, kind, GPUs, priority, age, placement or reason.",
+     "Lists the workloads the token may see, oldest first. -o json prints the daemon's page\n"
+     "as it is ({\"items\": [...], \"next\": ID}); with --all, one {\"items\": [...]} of all "
+     "pages.",
+     ls_flags, 0, 0, false, run_ls},
+    {"describe", "TENANT/WS/NAME",
+     "Show one workload: its request, state, and placement or why it waits.", NULL, NULL, 1, 1,
+     false, run_describe},
+    {"cancel", "TENANT/WS/NAME", "Cancel a workload; a running one stops within its grace period.",
+     NULL, NULL, 1, 1, false, run_cancel},
+};
+
+int workloads_main(int argc, char **argv)
+{
+    return flags_dispatch(workloads_commands,
+                          sizeof(workloads_commands) / sizeof(workloads_commands[0]), NULL, argc,
+                          argv);
+}

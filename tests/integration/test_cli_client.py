@@ -1,0 +1,422 @@
+#!/usr/bin/env python3
+"""Integration tests of the `allot` client subcommands: the real allotd on 127.0.0.1 with a
+temporary data directory, driven by the real `allot` binary with ALLOT_SERVER/ALLOT_TOKEN.
+Checks outputs and the exit codes scripts rely on (0 ok, 1 refused, 2 usage, 3 unreachable).
+Usage: test_cli_client.py ALLOT ALLOTD SRCDIR"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+import urllib.error
+import urllib.request
+
+ALLOT = sys.argv[1] if len(sys.argv) > 1 else "build/allot"
+ALLOTD = sys.argv[2] if len(sys.argv) > 2 else "build/allotd"
+SRC = sys.argv[3] if len(sys.argv) > 3 else "."
+PLATFORM = os.path.join(SRC, "examples", "platform.yaml")
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Daemon:
+    """One allotd process on a free loopback port over a data directory."""
+
+    def __init__(self, data, platform=PLATFORM):
+        self.data = data
+        self.port = free_port()
+        args = [ALLOTD, "--listen", f"127.0.0.1:{self.port}", "--data", data]
+        if platform:
+            args += ["--platform", platform]
+        self.log = open(os.path.join(data + ".log"), "ab")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                if self.request("GET", "/healthz")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise RuntimeError("allotd did not start")
+        with open(os.path.join(data, "admin.token")) as f:
+            self.admin = f.read().strip()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def request(self, method, path, body=None, token=None):
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.url + path, data=data, method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                return r.status, json.loads(r.read().decode() or "null")
+        except urllib.error.HTTPError as e:
+            return e.code, json.loads(e.read().decode() or "null")
+
+    def stop(self, sig=signal.SIGTERM):
+        self.proc.send_signal(sig)
+        self.proc.wait(timeout=10)
+        self.log.close()
+
+
+class CliTest(unittest.TestCase):
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="allot-cli-it-")
+        self.home = os.path.join(self.tmp, "home")
+        os.mkdir(self.home)
+        self.d = Daemon(os.path.join(self.tmp, "data"))
+
+    def tearDown(self):
+        if self.d.proc.poll() is None:
+            self.d.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def allot(self, *args, token=None, server=None, env=None, stdin=None):
+        """Run allot with a clean environment (HOME in the temporary directory, so that no
+        config file of the machine is read). RET (exit code, stdout, stderr)."""
+        e = {k: v for k, v in os.environ.items()
+             if not k.startswith("ALLOT_") and k != "XDG_CONFIG_HOME"}
+        e["HOME"] = self.home
+        e["ALLOT_SERVER"] = server if server is not None else self.d.url
+        e["ALLOT_TOKEN"] = token if token is not None else self.d.admin
+        e.update(env or {})
+        p = subprocess.run([ALLOT, *args], env={k: v for k, v in e.items() if v is not None},
+                           input=stdin, capture_output=True, text=True, timeout=30)
+        return p.returncode, p.stdout, p.stderr
+
+    def ok(self, *args, **kw):
+        rc, out, err = self.allot(*args, **kw)
+        self.assertEqual(rc, 0, f"allot {' '.join(args)}: {err}")
+        return out
+
+    def write(self, name, text):
+        path = os.path.join(self.tmp, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    # ---- workloads ----
+
+    def test_submit_then_ls(self):
+        out = self.ok("submit", "-w", "acme/research", "--gpus", "4", "--name", "train-1",
+                      "--kind", "training", "--cpu", "16", "--memory", "128Gi", "--", "python",
+                      "train.py", "--lr", "0.1")
+        self.assertRegex(out, r"^acme/research/train-1  running  on gpu-[ab]\[0-3\] \(borrowed\)")
+        # the request went in as given
+        st, w = self.d.request("GET", "/v1/workloads/acme/research/train-1", token=self.d.admin)
+        self.assertEqual((st, w["gpus"], w["cpu"], w["memory"]), (200, 4, "16", "128Gi"))
+        # human table: a header and the row, columns aligned
+        out = self.ok("ls")
+        lines = out.splitlines()
+        self.assertTrue(lines[0].startswith("NAME"), out)
+        self.assertEqual(len(lines), 2, out)
+        self.assertRegex(lines[1], r"^acme/research/train-1\s+running\s+training\s+4\s+100\s")
+        self.assertEqual(lines[0].index("STATE"), lines[1].index("running"))
+        # -o json: the server's document, as it is
+        doc = json.loads(self.ok("ls", "-o", "json"))
+        self.assertEqual([w["name"] for w in doc["items"]], ["acme/research/train-1"])
+        self.assertEqual(doc["items"][0]["state"], "running")
+        # filters
+        self.assertEqual(json.loads(self.ok("ls", "-w", "acme/prod", "-o", "json"))["items"], [])
+        doc = json.loads(self.ok("ls", "--state", "running", "-o", "json"))
+        self.assertEqual(len(doc["items"]), 1)
+
+    def test_ls_all_follows_pages(self):
+        for i in range(5):
+            self.ok("submit", "-w", "acme/research", "--gpus", "1", "--name", f"e-{i}")
+        page = json.loads(self.ok("ls", "--limit", "2", "-o", "json"))
+        self.assertEqual(len(page["items"]), 2)
+        self.assertIn("next", page)
+        rc, out, err = self.allot("ls", "--limit", "2")
+        self.assertEqual(rc, 0)
+        self.assertIn("--all", err)  # says there is more
+        doc = json.loads(self.ok("ls", "--all", "--limit", "2", "-o", "json"))
+        self.assertEqual([w["name"] for w in doc["items"]],
+                         [f"acme/research/e-{i}" for i in range(5)])
+        self.assertNotIn("next", doc)
+        out = self.ok("ls", "--all", "--limit", "2")
+        self.assertEqual(len(out.splitlines()), 6)
+
+    def test_describe_pending_shows_reason(self):
+        out = self.ok("submit", "-w", "acme/research", "--gpus", "8", "--replicas", "2",
+                      "--name", "all")
+        self.assertIn("running", out)
+        out = self.ok("submit", "-w", "acme/research", "--gpus", "1", "--name", "waits")
+        self.assertIn("pending", out)
+        self.assertIn("workspace_limit", out)
+        out = self.ok("describe", "acme/research/waits")
+        self.assertRegex(out, r"state:\s+pending")
+        # the /why explanation, in plain words, and the rule's name
+        why = self.d.request("GET", "/v1/workloads/acme/research/waits/why",
+                             token=self.d.admin)[1]
+        self.assertIn(f"why:         {why['explanation']} (workspace_limit)", out)
+        self.assertNotIn("placement", out)
+        # a running one shows its placement instead
+        out = self.ok("describe", "acme/research/all")
+        self.assertRegex(out, r"placement:\s+replica 0 on gpu-a\[0-7\]")
+        self.assertIn("replica 1 on gpu-b[0-7]", out)
+        self.assertNotIn("why:", out)
+        doc = json.loads(self.ok("describe", "acme/research/waits", "-o", "json"))
+        self.assertEqual((doc["state"], doc["reason"]), ("pending", "workspace_limit"))
+
+    def test_cancel(self):
+        self.ok("submit", "-w", "acme/research", "--gpus", "8", "--replicas", "2", "--name", "a")
+        self.ok("submit", "-w", "acme/research", "--gpus", "1", "--name", "b")
+        out = self.ok("cancel", "acme/research/b")
+        self.assertIn("acme/research/b  cancelled", out)
+        st, w = self.d.request("GET", "/v1/workloads/acme/research/b", token=self.d.admin)
+        self.assertEqual(w["state"], "cancelled")
+        out = self.ok("cancel", "acme/research/a")
+        self.assertIn("draining", out)
+        # cancelling again is refused by the daemon: exit 1 with its message
+        rc, out, err = self.allot("cancel", "acme/research/b")
+        self.assertEqual(rc, 1, err)
+        self.assertTrue(err.startswith("allot: "), err)
+
+    def test_exit_1_for_not_found(self):
+        rc, out, err = self.allot("describe", "acme/research/nope")
+        self.assertEqual(rc, 1)
+        self.assertEqual(out, "")
+        self.assertEqual(err.strip(), "allot: no workload 'acme/research/nope'")
+        rc, _, err = self.allot("cancel", "acme/research/nope")
+        self.assertEqual(rc, 1)
+        rc, _, err = self.allot("submit", "-w", "acme/nope", "--gpus", "1")
+        self.assertEqual(rc, 1)
+        self.assertEqual(err.strip(), "allot: no workspace 'acme/nope' (field: workspace)")
+        # -o json: the error document goes to stdout as it came
+        rc, out, err = self.allot("describe", "acme/research/nope", "-o", "json")
+        self.assertEqual(rc, 1)
+        self.assertEqual(json.loads(out)["error"]["code"], "noent")
+
+    def test_exit_1_for_rejected(self):
+        rc, out, err = self.allot("submit", "-w", "acme/research", "--gpus", "8",
+                                  "--replicas", "3", "--name", "huge")
+        self.assertEqual(rc, 1, err)
+        self.assertIn("acme/research/huge  rejected  exceeds_limit", out)
+        rc, out, _ = self.allot("submit", "-w", "acme/research", "--gpus", "8",
+                                "--replicas", "3", "--name", "huge2", "-o", "json")
+        self.assertEqual(rc, 1)
+        self.assertEqual(json.loads(out)["state"], "rejected")
+
+    def test_exit_1_for_a_bad_field_names_it(self):
+        path = self.write("w.yaml", "workspace: acme/research\ngpus: 1\nbogus: 2\n")
+        rc, _, err = self.allot("submit", "-f", path)
+        self.assertEqual(rc, 1)
+        self.assertIn("(field: bogus)", err)
+
+    def test_exit_2_for_usage_errors(self):
+        for args, message in [
+                (["submit", "--bogus"], "unknown option '--bogus'"),
+                (["submit", "-w", "acme/research", "--gpus", "two"], "--gpus: expected a whole"),
+                (["submit", "-w", "acme/research", "--gpus", "-1"], "--gpus"),
+                (["submit", "-w", "acme", "--gpus", "1"], "--workspace: expected TENANT/WORKSPACE"),
+                (["submit", "--gpus", "1"], "-w/--workspace"),
+                (["submit", "-w", "acme/research", "--memory", "12Gx"], "--memory"),
+                (["submit", "-w", "acme/research", "--gpus", "1", "--mig", "1g.10gb"],
+                 "exclude each other"),
+                (["submit", "-w", "acme/research", "--kind", "batch"], "--kind"),
+                (["submit", "-w", "acme/research", "--gpus", "1", "--gpus", "2"], "given twice"),
+                (["submit", "-w", "acme/research", "--"], "must be followed by a command"),
+                (["ls", "-o", "yaml"], "--output: expected table or json"),
+                (["ls", "--state", "sleeping"], "--state"),
+                (["ls", "--limit", "0"], "--limit"),
+                (["describe"], "missing TENANT/WS/NAME"),
+                (["describe", "a/b"], "expected TENANT/WORKSPACE/NAME"),
+                (["describe", "a/b/c", "d"], "unexpected argument 'd'"),
+                (["ws", "--timeout", "soon"], "--timeout"),
+                (["admin", "workspace", "set", "acme/prod"], "nothing to change"),
+                (["admin", "workspace", "set", "acme/prod", "--lend", "maybe"], "--lend"),
+                (["admin", "token", "create"], "--user"),
+                (["admin", "user", "create", "x", "--role", "god"], "--role"),
+                (["admin", "frob"], "unknown or incomplete command"),
+                (["submit", "-f", os.path.join(self.tmp, "missing.yaml")], "missing.yaml")]:
+            rc, out, err = self.allot(*args)
+            self.assertEqual(rc, 2, (args, err))
+            self.assertIn(message, err, args)
+            self.assertEqual(out, "", args)
+        rc, _, err = self.allot("ls", server="ftp://example")
+        self.assertEqual(rc, 2)
+        self.assertIn("ALLOT_SERVER", err)
+
+    def test_exit_3_when_unreachable(self):
+        port = free_port()  # nothing listens there
+        rc, out, err = self.allot("ls", server=f"http://127.0.0.1:{port}")
+        self.assertEqual(rc, 3, err)
+        self.assertIn(f"cannot reach the server at http://127.0.0.1:{port}", err)
+        rc, _, _ = self.allot("submit", "-w", "acme/research", "--gpus", "1",
+                              server=f"http://127.0.0.1:{port}")
+        self.assertEqual(rc, 3)
+        # a server that accepts but never answers: the timeout
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            s.listen(1)
+            start = time.time()
+            rc, _, err = self.allot("ws", "--timeout", "500ms",
+                                    server=f"http://127.0.0.1:{s.getsockname()[1]}")
+            self.assertEqual(rc, 3, err)
+            self.assertLess(time.time() - start, 5)
+
+    def test_help_everywhere(self):
+        for args in [["submit"], ["ls"], ["describe"], ["cancel"], ["nodes"], ["ws"], ["top"],
+                     ["admin"], ["admin", "tenant", "create"], ["admin", "workspace", "set"],
+                     ["admin", "node", "add"], ["admin", "node", "drain"],
+                     ["admin", "token", "create"], ["admin", "user", "create"]]:
+            rc, out, err = self.allot(*args, "--help")
+            self.assertEqual(rc, 0, args)
+            self.assertTrue(out.startswith("usage: allot " + " ".join(args)), (args, out))
+        out = self.ok("submit", "--help")
+        self.assertIn("--idempotency-key KEY", out)
+        self.assertIn("exit codes", out)
+        out = self.ok("--help")
+        for cmd in ["submit", "ls", "describe", "cancel", "nodes", "ws", "top", "admin", "sim"]:
+            self.assertRegex(out, rf"\n  {cmd} ")
+
+    def test_submit_from_files(self):
+        path = self.write("w.yaml", "workspace: acme/research\nname: from-yaml\ngpus: 2\n"
+                                    "memory: 64Gi\ncommand: [python, train.py, --lr, 0.1]\n")
+        out = self.ok("submit", "-f", path)
+        self.assertIn("acme/research/from-yaml  running", out)
+        path = self.write("w.json", json.dumps({"workspace": "acme/research", "gpus": 1,
+                                                "name": "from-json"}))
+        # flags override the file's fields
+        out = self.ok("submit", "-f", path, "--name", "renamed", "--gpus", "3")
+        self.assertIn("acme/research/renamed  running", out)
+        st, w = self.d.request("GET", "/v1/workloads/acme/research/renamed", token=self.d.admin)
+        self.assertEqual(w["gpus"], 3)
+        out = self.ok("submit", "-f", "-", stdin=json.dumps({"workspace": "acme/prod",
+                                                             "gpus": 1, "name": "stdin"}))
+        self.assertIn("acme/prod/stdin  running", out)
+        path = self.write("bad.yaml", "workspace: acme/research\ngpus: [1\n")
+        rc, _, err = self.allot("submit", "-f", path)
+        self.assertEqual(rc, 2)
+        self.assertIn("bad.yaml:3", err)
+
+    def test_idempotency_key(self):
+        a = json.loads(self.ok("submit", "-w", "acme/prod", "--gpus", "1",
+                               "--idempotency-key", "job-42", "-o", "json"))
+        rc, out, err = self.allot("submit", "-w", "acme/prod", "--gpus", "1",
+                                  "--idempotency-key", "job-42", "-o", "json")
+        self.assertEqual(rc, 0)
+        self.assertEqual(json.loads(out)["name"], a["name"])
+        self.assertIn("idempotency key", err)
+        self.assertEqual(len(json.loads(self.ok("ls", "-o", "json"))["items"]), 1)
+
+    # ---- capacity ----
+
+    def test_nodes_ws_top(self):
+        self.ok("submit", "-w", "acme/prod", "--gpus", "3", "--name", "serve")
+        out = self.ok("nodes")
+        self.assertRegex(out, r"gpu-a\s+shared-1\s+acme\s+ready\s+H100-80GB\s+8\s+3\s+0")
+        out = self.ok("nodes", "gpu-a")
+        self.assertRegex(out, r"\n\s+0\s+H100-80GB\s+yes\s+whole\s+acme/prod/serve")
+        out = self.ok("ws")
+        self.assertRegex(out, r"acme/prod\s+4\s+8\s+3\s+3\s+0\s+0\s+yes\s+1")
+        out = self.ok("top")
+        self.assertRegex(out, r"acme\s+shared\s+2\s+16\s+3\s+13\s+4\s+0")
+        self.assertRegex(out, r"acme/prod\s+3\s+3\s+0\s+4\s+8\s+0")
+        doc = json.loads(self.ok("top", "-o", "json"))
+        self.assertEqual(doc["tenants"][0]["gpus"]["free"], "13")
+        self.assertEqual(len(doc["workspaces"]), 2)
+
+    # ---- admin ----
+
+    def test_workspace_set_then_ws(self):
+        out = self.ok("admin", "workspace", "set", "acme/research", "--reserve", "2",
+                      "--weight", "3")
+        self.assertIn("acme/research: reserved 2 GPUs", out)
+        out = self.ok("ws")
+        self.assertRegex(out, r"acme/research\s+2\s+16\s+0\s+0\s+0\s+0\s+yes\s+3")
+        ws = json.loads(self.ok("ws", "acme/research", "-o", "json"))
+        self.assertEqual((ws["reserved"]["gpu"], ws["weight"]), ("2", 3))
+        # the daemon refuses a reservation above the limit, naming the field
+        rc, _, err = self.allot("admin", "workspace", "set", "acme/research", "--reserve", "99")
+        self.assertEqual(rc, 1)
+        self.assertIn("(field: reserved.gpu)", err)
+        out = self.ok("admin", "workspace", "create", "acme/lab", "--reserve", "1",
+                      "--limit-gpu", "2", "--limit-memory", "64Gi", "--lend", "false")
+        self.assertIn("acme/lab: reserved 1 GPUs, limits gpu 2", out)
+        self.assertIn("lend no", out)
+
+    def test_token_create_prints_a_token_that_works(self):
+        self.ok("admin", "user", "create", "alice", "--role", "member",
+                "--workspace", "acme/research")
+        rc, out, err = self.allot("admin", "token", "create", "--user", "alice")
+        self.assertEqual(rc, 0, err)
+        token = out.strip()
+        self.assertRegex(token, r"^allot_[0-9a-f]{16}_[0-9a-f]{40}$")
+        self.assertIn("only this once", err)
+        # alice's token works, and is alice's: she sees her workspace only
+        out = self.ok("submit", "-w", "acme/research", "--gpus", "1", "--name", "mine",
+                      token=token)
+        self.assertIn("running", out)
+        names = [w["name"] for w in json.loads(self.ok("ws", "-o", "json", token=token))["items"]]
+        self.assertEqual(names, ["acme/research"])
+        rc, _, err = self.allot("submit", "-w", "acme/prod", "--gpus", "1", token=token)
+        self.assertEqual(rc, 1)
+        # revoked, it no longer works
+        self.ok("admin", "token", "revoke", token.split("_")[1])
+        rc, _, err = self.allot("ls", token=token)
+        self.assertEqual(rc, 1)
+        rc, _, err = self.allot("ls", token="allot_" + "0" * 16 + "_" + "0" * 40)
+        self.assertEqual(rc, 1)
+        rc, _, err = self.allot("ls", token="")  # none at all
+        self.assertEqual(rc, 1)
+        self.assertIn("no token was given", err)
+
+    def test_tenant_node_lifecycle(self):
+        out = self.ok("admin", "tenant", "create", "beta", "--dedicated", "--max-grace", "2m")
+        self.assertIn("created tenant beta (dedicated", out)
+        rc, _, err = self.allot("admin", "tenant", "create", "beta")
+        self.assertEqual(rc, 1)
+        self.assertIn("already exists", err)
+        self.ok("admin", "cluster", "create", "c2", "--dedicated-to", "beta")
+        path = self.write("node.yaml", "name: beta-1\ncluster: c2\ntenant: beta\ncpu: 64\n"
+                                       "memory: 512Gi\ngpus:\n  - {model: A100-80GB, count: 4}\n")
+        out = self.ok("admin", "node", "add", "-f", path)
+        self.assertIn("node beta-1: ready, tenant beta, cluster c2, 4 GPUs", out)
+        out = self.ok("admin", "node", "drain", "beta-1")
+        self.assertIn("draining", out)
+        self.assertRegex(self.ok("nodes"), r"beta-1\s+c2\s+beta\s+draining")
+        doc = json.loads(self.ok("admin", "node", "undrain", "beta-1", "-o", "json"))
+        self.assertEqual(doc["state"], "ready")
+        rc, _, _ = self.allot("admin", "node", "drain", "nope")
+        self.assertEqual(rc, 1)
+
+    def test_config_file(self):
+        conf = os.path.join(self.home, ".config", "allot")
+        os.makedirs(conf)
+        path = os.path.join(conf, "config")
+        with open(path, "w") as f:
+            f.write(f"# allot client\nserver = {self.d.url}/\ntoken = {self.d.admin}\n")
+        os.chmod(path, 0o600)
+        out = self.ok("ws", server="", token="")  # empty variables: not set
+        self.assertIn("acme/prod", out)
+        # flags win over the environment, which wins over the file
+        rc, _, err = self.allot("ws", "--server", "http://127.0.0.1:1", server="", token="")
+        self.assertEqual(rc, 3)
+        rc, _, err = self.allot("ws", token="allot_" + "0" * 16 + "_" + "0" * 40)
+        self.assertEqual(rc, 1)
+        with open(path, "a") as f:
+            f.write("colour = red\n")
+        rc, _, err = self.allot("ws", server="", token="")
+        self.assertEqual(rc, 2)
+        self.assertIn("config:4: unknown key 'colour'", err)
+
+
+if __name__ == "__main__":
+    unittest.main(argv=sys.argv[:1], verbosity=2)
