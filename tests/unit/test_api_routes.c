@@ -80,8 +80,7 @@ static void test_every_route_is_documented(void **state)
         if (!item)
             fail_msg("route %s is not in docs/openapi.yaml", r->pattern);
         if (!get(item, method_name(r->method)))
-            fail_msg("route %s %s is not in docs/openapi.yaml", method_name(r->method),
-                     r->pattern);
+            fail_msg("route %s %s is not in docs/openapi.yaml", method_name(r->method), r->pattern);
     }
     assert_true(n > 20);
 }
