@@ -18,6 +18,7 @@
 #include "allotd/spec.h"
 #include "common/arena.h"
 #include "common/error.h"
+#include "common/quantity.h"
 #include "config/platform.h"
 #include "store/store.h"
 #include "view/view.h"
@@ -239,6 +240,32 @@ static int from_spec_error(const struct spec_error *e, char *field, size_t field
     return e->code ? e->code : -ALLOT_EINVAL;
 }
 
+/* The engine's options from {default_grace, starvation_age} (durations). */
+static int scheduler_options(struct sched *s, const json_t *spec, char *field, size_t field_len,
+                             char *err, size_t len)
+{
+    static const char *const keys[] = {"default_grace", "starvation_age"};
+    int64_t *slots[] = {&s->opt.default_grace_ms, &s->opt.starvation_age_ms};
+    int64_t values[2] = {*slots[0], *slots[1]};
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)spec, key, v)
+    {
+        size_t k = 0;
+        while (k < 2 && strcmp(keys[k], key) != 0)
+            k++;
+        if (k == 2 || !json_is_string(v) ||
+            quantity_parse_duration(json_string_value(v), &values[k])) {
+            snprintf(field, field_len, "%s", key);
+            snprintf(err, len, k == 2 ? "unknown field" : "expected a duration such as 30s");
+            return -ALLOT_EINVAL;
+        }
+    }
+    *slots[0] = values[0];
+    *slots[1] = values[1];
+    return 0;
+}
+
 /* Apply one op to the engine. t: its time. RET 0 or a negative error (engine unchanged). */
 static int op_run(struct controller *ctl, const json_t *op, int64_t t, json_t **result, char *field,
                   size_t field_len, char *err, size_t len)
@@ -258,6 +285,13 @@ static int op_run(struct controller *ctl, const json_t *op, int64_t t, json_t **
     }
     if (strcmp(name, "schedule") == 0) {
         rc = sched_schedule(s, t);
+    } else if (strcmp(name, "scheduler") == 0) {
+        if (!(spec = op_spec(op, field, field_len, err, len)))
+            goto out;
+        rc = scheduler_options(s, spec, field, field_len, err, len);
+    } else if (strcmp(name, "tick") == 0) {
+        sched_touch(s); /* the pass itself follows at the commit, as for any op */
+        rc = 0;
     } else if (strcmp(name, "tenant_add") == 0 || strcmp(name, "cluster_add") == 0 ||
                strcmp(name, "node_add") == 0 || strcmp(name, "workspace_add") == 0) {
         if (!(spec = op_spec(op, field, field_len, err, len)))
@@ -559,6 +593,26 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* The periodic tick: while work waits, look at every tenant again every CONTROLLER_TICK_MS,
+ * since time alone can change a decision (the starvation guard). The tick is an op like
+ * any other, so a replay makes the same passes. */
+#define CONTROLLER_TICK_MS 10000
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct controller *ctl = arg;
+    bool waiting = false;
+    for (uint32_t i = 0; i < ctl->engine->n_tenants && !waiting; i++)
+        waiting = ctl->engine->tenants[i].fifo_head != SCHED_NONE;
+    if (waiting) {
+        char field[64], err[256];
+        json_t *op = json_pack("{s:s}", "op", "tick");
+        if (op)
+            controller_apply(ctl, op, NULL, field, sizeof(field), err, sizeof(err));
+        json_decref(op);
+    }
+}
+
 /* ---- start: journal replay, platform import, admin token ---- */
 
 static int replay_one(void *arg, int64_t seq, int64_t t, const char *text)
@@ -699,6 +753,13 @@ int controller_open(struct event_base *base, const struct controller_options *op
         return rc;
     }
     vtimers_rearm(ctl);
+    ctl->tick = event_new(base, -1, EV_PERSIST, tick_cb, ctl);
+    struct timeval tv = {CONTROLLER_TICK_MS / 1000, (CONTROLLER_TICK_MS % 1000) * 1000};
+    if (!ctl->tick || event_add(ctl->tick, &tv)) {
+        snprintf(err, len, "cannot start the scheduling tick");
+        controller_close(ctl);
+        return -ALLOT_ENOMEM;
+    }
     *out = ctl;
     return 0;
 }
@@ -716,6 +777,8 @@ void controller_close(struct controller *ctl)
     free(ctl->extra);
     if (ctl->flush)
         event_free(ctl->flush);
+    if (ctl->tick)
+        event_free(ctl->tick);
     json_decref(ctl->pending);
     json_decref(ctl->idempotency);
     json_decref(ctl->outbox);

@@ -75,6 +75,12 @@ json_t *export_platform_ops(const struct sched *s)
     json_t *ops = json_array();
     if (!ops)
         return NULL;
+    char grace[32], age[32];
+    json_array_append_new(
+        ops, json_pack("{s:s, s:{s:s, s:s}}", "op", "scheduler", "spec", "default_grace",
+                       quantity_format_duration(s->opt.default_grace_ms, grace, sizeof(grace)),
+                       "starvation_age",
+                       quantity_format_duration(s->opt.starvation_age_ms, age, sizeof(age))));
     for (uint32_t i = 0; i < s->n_tenants; i++)
         json_array_append_new(ops, op("tenant_add", tenant_spec(&s->tenants[i])));
     for (uint32_t i = 0; i < s->n_clusters; i++) {

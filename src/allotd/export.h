@@ -7,9 +7,9 @@
 
 #include "sched/sched.h"
 
-/* A new array of ops: tenant_add, cluster_add, node_add, workspace_add (in that order),
- * each {"op": ..., "spec": {...}} as POST bodies of docs/api.md would be. NULL when out of
- * memory. */
+/* A new array of ops: scheduler (the engine's options), tenant_add, cluster_add, node_add,
+ * workspace_add (in that order), each {"op": ..., "spec": {...}} as POST bodies of docs/api.md
+ * would be. NULL when out of memory. */
 json_t *export_platform_ops(const struct sched *s);
 
 #endif

@@ -1051,6 +1051,13 @@ int sched_stopped(struct sched *s, uint32_t id, int64_t now)
     return 0;
 }
 
+void sched_touch(struct sched *s)
+{
+    for (uint32_t i = 0; i < s->n_tenants; i++)
+        if (s->tenants[i].fifo_head != SCHED_NONE)
+            s->tenants[i].dirty = true;
+}
+
 void sched_account_flush(struct sched *s, int64_t now)
 {
     for (uint32_t i = 0; i < s->n_workspaces; i++)

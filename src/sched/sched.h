@@ -369,6 +369,10 @@ int sched_schedule(struct sched *s, int64_t now);
 /* Bring every workspace's guaranteed/borrowed GPU time up to now. */
 void sched_account_flush(struct sched *s, int64_t now);
 
+/* Have the next sched_schedule look at every tenant again, as time alone can change what
+ * it decides (the starvation guard, docs/policy.md). */
+void sched_touch(struct sched *s);
+
 /* Events made since the last sched_events_clear, oldest first. */
 const struct sched_event *sched_events(const struct sched *s, uint32_t *n);
 void sched_events_clear(struct sched *s);

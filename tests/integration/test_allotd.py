@@ -456,6 +456,38 @@ class AllotdTest(unittest.TestCase):
         self.assertLessEqual(gpus, 16)  # never more than the tenant's GPUs
 
 
+class PlatformOptionsTest(unittest.TestCase):
+    """The platform file's scheduler options reach the daemon's engine, and survive a restart."""
+
+    def test_scheduler_options(self):
+        tmp = tempfile.mkdtemp(prefix="allot-opt-")
+        try:
+            platform = os.path.join(tmp, "p.yaml")
+            with open(platform, "w") as f:
+                f.write("scheduler: {default_grace: 7s, starvation_age: 2m}\n"
+                        "tenants: [{name: t, workspaces: [{name: w}]}]\n"
+                        "clusters: [{name: c}]\n"
+                        "nodes: [{name: n, cluster: c, tenant: t, cpu: 8, memory: 8Gi,"
+                        " gpus: [{model: H100-80GB, count: 2}]}]\n")
+            data = os.path.join(tmp, "data")
+            d = Daemon(data, platform)
+            try:
+                st, r = d.request("POST", "/v1/workloads", {"workspace": "t/w", "gpus": 1},
+                                  token=d.admin)
+                self.assertEqual(st, 201, r)
+                self.assertEqual(r["grace"], "7s")
+                d.stop()
+                d = Daemon(data, None)
+                st, r = d.request("POST", "/v1/workloads", {"workspace": "t/w", "gpus": 1},
+                                  token=d.admin)
+                self.assertEqual(r["grace"], "7s")
+            finally:
+                if d.proc.poll() is None:
+                    d.stop()
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 class TlsTest(unittest.TestCase):
     """allotd --tls-cert/--tls-key serves HTTPS (self-signed certificate made here)."""
 
