@@ -344,25 +344,41 @@ static void list_workloads(struct controller *ctl, struct call *c)
         call_error(c, -ALLOT_EINVAL, 400, "after", "after must be a workload id");
         return;
     }
-    json_t *items = json_array();
-    long next = -1;
+    /* rendered from the cached views: a list is mostly string copies */
+    struct evbuffer *b = evbuffer_new();
+    if (!b) {
+        call_error(c, -ALLOT_ENOMEM, 503, NULL, "out of memory");
+        return;
+    }
+    evbuffer_add(b, "{\"items\":[", 10);
+    long n = 0, next = -1;
     for (uint32_t i = (uint32_t)(after + 1); i < s->n_workloads; i++) {
         const struct sched_workload *w = &s->workloads[i];
         if (!workload_visible(ctl, c, i) || (state && w->state != st) ||
             (ws && strcmp(ws, s->workspaces[w->workspace].name) != 0))
             continue;
-        if ((long)json_array_size(items) == limit) {
+        if (n == limit) {
             next = (long)i - 1;
             break;
         }
-        json_t *item = spec_workload_to_json(s, i);
-        json_object_set_new(item, "id", json_integer(i));
-        json_array_append_new(items, item);
+        size_t len;
+        const char *view = controller_workload_text(ctl, i, &len);
+        if (!view || len < 2) {
+            evbuffer_free(b);
+            call_error(c, -ALLOT_ENOMEM, 503, NULL, "out of memory");
+            return;
+        }
+        /* {"id":N, + the view without its opening brace */
+        evbuffer_add_printf(b, "%s{\"id\":%u,", n ? "," : "", i);
+        evbuffer_add(b, view + 1, len - 1);
+        n++;
     }
-    json_t *reply = json_pack("{s:o}", "items", items);
+    evbuffer_add(b, "]", 1);
     if (next >= 0)
-        json_object_set_new(reply, "next", json_integer(next));
-    call_reply(c, 200, reply);
+        evbuffer_add_printf(b, ",\"next\":%ld", next);
+    evbuffer_add(b, "}", 1);
+    call_reply_buffer(c, 200, b);
+    evbuffer_free(b);
 }
 
 /* The workload of the path {tenant}/{ws}/{name} if visible; else answers 404. */
@@ -380,8 +396,18 @@ static bool workload_lookup(struct controller *ctl, struct call *c, uint32_t *id
 static void get_workload(struct controller *ctl, struct call *c)
 {
     uint32_t id;
-    if (workload_lookup(ctl, c, &id))
-        call_reply(c, 200, spec_workload_to_json(ctl->engine, id));
+    size_t len;
+    if (!workload_lookup(ctl, c, &id))
+        return;
+    const char *view = controller_workload_text(ctl, id, &len);
+    struct evbuffer *b = view ? evbuffer_new() : NULL;
+    if (!b) {
+        call_error(c, -ALLOT_ENOMEM, 503, NULL, "out of memory");
+        return;
+    }
+    evbuffer_add(b, view, len);
+    call_reply_buffer(c, 200, b);
+    evbuffer_free(b);
 }
 
 static void why_workload(struct controller *ctl, struct call *c)

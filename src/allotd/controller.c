@@ -429,6 +429,10 @@ static int op_run(struct controller *ctl, const json_t *op, int64_t t, json_t **
             rc = -ALLOT_ENOENT;
             goto out;
         }
+        if (id < ctl->cap_extra) { /* a cancel may change it without an event */
+            free(ctl->extra[id].view);
+            ctl->extra[id].view = NULL;
+        }
         rc = name[0] == 'c'   ? sched_cancel(s, id, t)
              : name[0] == 'f' ? sched_finish(s, id, t)
                               : sched_stopped(s, id, t);
@@ -455,6 +459,15 @@ static void events_apply(struct controller *ctl)
     for (uint32_t i = 0; i < n; i++) {
         const struct sched_event *e = &ev[i];
         uint32_t id = e->workload;
+        /* the cached views of what the event is about are stale now */
+        if (id != SCHED_NONE && id < ctl->cap_extra) {
+            free(ctl->extra[id].view);
+            ctl->extra[id].view = NULL;
+        }
+        if (e->other != SCHED_NONE && e->other < ctl->cap_extra) {
+            free(ctl->extra[e->other].view);
+            ctl->extra[e->other].view = NULL;
+        }
         if (!ctl->replaying) {
             log_event(ctl->engine, e);
             json_t *j = view_event(ctl->engine, e, 0);
@@ -771,6 +784,7 @@ void controller_close(struct controller *ctl)
     if (ctl->store && json_array_size(ctl->pending))
         flush_cb(-1, 0, ctl);
     for (uint32_t i = 0; i < ctl->cap_extra; i++) {
+        free(ctl->extra[i].view);
         free(ctl->extra[i].owner);
         json_decref(ctl->extra[i].extra);
     }
@@ -821,6 +835,21 @@ int controller_authenticate(struct controller *ctl, const char *token, struct pr
     snprintf(who->tenant, sizeof(who->tenant), "%s", tenant);
     snprintf(who->workspace, sizeof(who->workspace), "%s", workspace);
     return 0;
+}
+
+const char *controller_workload_text(struct controller *ctl, uint32_t id, size_t *len)
+{
+    struct controller_workload *x = extra_of(ctl, id);
+    if (!x)
+        return NULL;
+    if (!x->view) {
+        json_t *j = spec_workload_to_json(ctl->engine, id);
+        x->view = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        x->view_len = x->view ? strlen(x->view) : 0;
+        json_decref(j);
+    }
+    *len = x->view_len;
+    return x->view;
 }
 
 uint32_t controller_idempotent(struct controller *ctl, const char *workspace, const char *key)

@@ -30,6 +30,8 @@ struct controller_workload {
     char *owner;         /* the user who submitted it */
     int64_t duration_ms; /* virtual nodes: run time; -1 until cancelled */
     json_t *extra;       /* command, env, idempotency_key as submitted */
+    char *view;          /* its JSON view (spec_workload_to_json) as text, until it changes */
+    size_t view_len;
 };
 
 struct controller {
@@ -80,6 +82,10 @@ void controller_defer(struct controller *ctl, struct call *c);
 /* Turn call c into an event stream (Server-Sent Events) of what its principal may see,
  * starting after the Last-Event-ID it sent, if any. The controller owns c from now on. */
 void controller_subscribe(struct controller *ctl, struct call *c);
+
+/* Workload id's JSON view as compact text (cached until an event changes it; owned by the
+ * controller, valid until the next change). NULL when out of memory. */
+const char *controller_workload_text(struct controller *ctl, uint32_t id, size_t *len);
 
 /* The workload id for an idempotency key of a workspace, or SCHED_NONE. */
 uint32_t controller_idempotent(struct controller *ctl, const char *workspace, const char *key);

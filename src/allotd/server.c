@@ -55,6 +55,15 @@ static void call_free(struct call *c)
     free(c);
 }
 
+void call_reply_buffer(struct call *c, int status, struct evbuffer *b)
+{
+    evhttp_add_header(evhttp_request_get_output_headers(c->req), "Content-Type",
+                      "application/json");
+    evbuffer_add(b, "\n", 1);
+    evhttp_send_reply(c->req, status, NULL, b);
+    call_free(c);
+}
+
 void call_done(struct call *c)
 {
     call_free(c);

@@ -66,6 +66,8 @@ int server_tls(struct server *sv, const char *cert, const char *key, char *err, 
 /* Stop listening and free the server. Accepts NULL. */
 void server_stop(struct server *sv);
 
+/* Answer now with status and a JSON body already rendered into b (b stays the caller's). */
+void call_reply_buffer(struct call *c, int status, struct evbuffer *b);
 /* Free a call whose handler sent the reply itself (evhttp_send_reply). */
 void call_done(struct call *c);
 /* Answer now with status and body (body is taken: the call owns and frees it). */
