@@ -492,6 +492,7 @@ static void post_user(struct controller *ctl, struct call *c)
                            .role = role_s,
                            .spec_json = spec_text};
     int rc = store_put_user(ctl->store, &u);
+    controller_auth_changed(ctl); /* a user's role or scope may have changed */
     free(spec_text);
     json_decref(spec);
     if (rc) {
@@ -558,6 +559,7 @@ static void delete_token(struct controller *ctl, struct call *c)
         return;
     }
     int rc = store_delete_token(ctl->store, c->args[0]);
+    controller_auth_changed(ctl);
     if (rc) {
         call_error(c, rc, 0, NULL, "cannot delete the token: %s", allot_strerror(rc));
         return;

@@ -18,6 +18,7 @@
 #include "allotd/spec.h"
 #include "common/arena.h"
 #include "common/error.h"
+#include "common/hmap.h"
 #include "common/quantity.h"
 #include "config/platform.h"
 #include "store/store.h"
@@ -796,6 +797,7 @@ void controller_close(struct controller *ctl)
     json_decref(ctl->pending);
     json_decref(ctl->idempotency);
     json_decref(ctl->outbox);
+    controller_auth_changed(ctl);
     while (ctl->subscribers) {
         struct subscriber *sub = ctl->subscribers;
         ctl->subscribers = sub->next;
@@ -808,6 +810,62 @@ void controller_close(struct controller *ctl)
     free(ctl);
 }
 
+/* Tokens already checked against the store, with their principal: one SQLite read per
+ * token until users or tokens change, instead of two per request. */
+struct auth_entry {
+    char id[AUTH_ID_LEN + 1];
+    unsigned char hash[AUTH_HASH_LEN];
+    int64_t expires_ms;
+    struct principal who;
+};
+
+struct auth_cache {
+    struct hmap ids;
+    struct auth_entry *entries;
+    uint32_t n, cap;
+};
+
+#define AUTH_CACHE_MAX 4096
+
+void controller_auth_changed(struct controller *ctl)
+{
+    struct auth_cache *c = ctl->auth;
+    if (!c)
+        return;
+    hmap_cleanup(&c->ids);
+    free(c->entries);
+    free(c);
+    ctl->auth = NULL;
+}
+
+/* Remember a checked token (best effort: a full or failing cache only costs speed). */
+static void auth_remember(struct controller *ctl, const char *id, const unsigned char *hash,
+                          int64_t expires_ms, const struct principal *who)
+{
+    struct auth_cache *c = ctl->auth;
+    if (!c) {
+        c = ctl->auth = calloc(1, sizeof(*c));
+        if (!c)
+            return;
+        hmap_init(&c->ids);
+        c->cap = AUTH_CACHE_MAX;
+        c->entries = calloc(c->cap, sizeof(*c->entries));
+        if (!c->entries) {
+            controller_auth_changed(ctl);
+            return;
+        }
+    }
+    if (c->n == c->cap)
+        return;
+    struct auth_entry *e = &c->entries[c->n];
+    snprintf(e->id, sizeof(e->id), "%s", id);
+    memcpy(e->hash, hash, AUTH_HASH_LEN);
+    e->expires_ms = expires_ms;
+    e->who = *who;
+    if (hmap_put(&c->ids, e->id, c->n) == 0)
+        c->n++;
+}
+
 int controller_authenticate(struct controller *ctl, const char *token, struct principal *who)
 {
     char id[AUTH_ID_LEN + 1];
@@ -816,14 +874,25 @@ int controller_authenticate(struct controller *ctl, const char *token, struct pr
     struct store_user user;
     char tenant[64] = "", role[32] = "", workspace[128] = "";
     memset(who, 0, sizeof(*who));
-    if (auth_token_parse(token, id, hash) || store_find_token(ctl->store, id, &row) ||
-        !auth_hash_equal(hash, row.hash))
+    if (auth_token_parse(token, id, hash))
+        return -ALLOT_EUNAUTHORIZED;
+    uint32_t k;
+    if (ctl->auth && hmap_get(&ctl->auth->ids, id, &k) == 0) {
+        const struct auth_entry *e = &ctl->auth->entries[k];
+        if (!auth_hash_equal(hash, e->hash) ||
+            (e->expires_ms && e->expires_ms < controller_now(ctl)))
+            return -ALLOT_EUNAUTHORIZED;
+        *who = e->who;
+        return 0;
+    }
+    if (store_find_token(ctl->store, id, &row) || !auth_hash_equal(hash, row.hash))
         return -ALLOT_EUNAUTHORIZED;
     if (row.expires_ms && row.expires_ms < controller_now(ctl))
         return -ALLOT_EUNAUTHORIZED;
     if (row.node[0]) {
         who->role = ROLE_NODE;
         snprintf(who->node, sizeof(who->node), "%s", row.node);
+        auth_remember(ctl, id, row.hash, row.expires_ms, who);
         return 0;
     }
     if (store_find_user(ctl->store, row.user, &user, tenant, sizeof(tenant), role, sizeof(role),
@@ -834,6 +903,7 @@ int controller_authenticate(struct controller *ctl, const char *token, struct pr
     snprintf(who->user, sizeof(who->user), "%s", row.user);
     snprintf(who->tenant, sizeof(who->tenant), "%s", tenant);
     snprintf(who->workspace, sizeof(who->workspace), "%s", workspace);
+    auth_remember(ctl, id, row.hash, row.expires_ms, who);
     return 0;
 }
 

@@ -17,6 +17,7 @@
 
 struct call;
 struct store;
+struct auth_cache;
 struct subscriber;
 
 struct controller_options {
@@ -47,6 +48,7 @@ struct controller {
     uint32_t cap_extra;
     json_t *idempotency; /* "workspace\x1fkey" -> workload id */
     bool replaying;
+    struct auth_cache *auth;        /* principals of tokens seen, until users or tokens change */
     json_t *outbox;                 /* events of this iteration, sent after the commit */
     struct subscriber *subscribers; /* GET /v1/events streams */
     int64_t last_now;
@@ -70,6 +72,8 @@ int64_t controller_now(struct controller *ctl);
 
 /* Who holds this bearer token? RET 0 and *who, or -ALLOT_EUNAUTHORIZED. */
 int controller_authenticate(struct controller *ctl, const char *token, struct principal *who);
+/* Forget cached principals: call after any change to users or tokens. */
+void controller_auth_changed(struct controller *ctl);
 
 /* Apply an op ({"op": name, ...}) to the engine now and journal it with the next commit.
  * OUT *result (may be NULL): what the op made, for the reply (a new reference or NULL).
