@@ -504,6 +504,40 @@ static void post_user(struct controller *ctl, struct call *c)
                          role == ROLE_ADMIN ? NULL : tenant, "workspace", workspace));
 }
 
+struct user_list {
+    struct call *c;
+    json_t *items;
+};
+
+static int user_listed(void *arg, const struct store_user *u)
+{
+    struct user_list *l = arg;
+    if (l->c->who.role != ROLE_ADMIN && (!u->tenant || strcmp(u->tenant, l->c->who.tenant) != 0))
+        return 0;
+    json_error_t jerr;
+    json_t *spec = u->spec_json ? json_loads(u->spec_json, 0, &jerr) : NULL;
+    json_t *ws = json_object_get(spec, "workspace");
+    json_array_append_new(
+        l->items, json_pack("{s:s, s:s, s:o, s:o}", "name", u->name, "role", u->role, "tenant",
+                            u->tenant ? json_string(u->tenant) : json_null(), "workspace",
+                            json_is_string(ws) ? json_incref(ws) : json_null()));
+    json_decref(spec);
+    return 0;
+}
+
+static void list_users(struct controller *ctl, struct call *c)
+{
+    struct user_list l = {c, json_array()};
+    struct store_visitor v = {.user = user_listed};
+    int rc = store_load(ctl->store, &v, &l);
+    if (rc) {
+        json_decref(l.items);
+        call_error(c, rc, 0, NULL, "cannot read the users: %s", allot_strerror(rc));
+        return;
+    }
+    call_reply(c, 200, json_pack("{s:o}", "items", l.items));
+}
+
 static void post_token(struct controller *ctl, struct call *c)
 {
     json_t *body = body_object(c);
@@ -631,6 +665,8 @@ const struct route api_routes[] = {
      "cancel a workload"},
     {EVHTTP_REQ_GET, "/v1/events", ROLE_VIEWER, get_events,
      "Server-Sent Events of what the caller may see (resumes after Last-Event-ID)"},
+    {EVHTTP_REQ_GET, "/v1/users", ROLE_TENANT_ADMIN, list_users,
+     "list users: the platform's, or a tenant admin's own tenant's"},
     {EVHTTP_REQ_POST, "/v1/users", ROLE_TENANT_ADMIN, post_user, "create a user"},
     {EVHTTP_REQ_POST, "/v1/tokens", ROLE_VIEWER, post_token, "create an API token (shown once)"},
     {EVHTTP_REQ_DELETE, "/v1/tokens/{id}", ROLE_VIEWER, delete_token, "revoke an API token"},

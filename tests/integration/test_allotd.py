@@ -239,6 +239,15 @@ class AllotdTest(unittest.TestCase):
         # nothing of acme changed
         ws = self.admin("GET", "/v1/workspaces/acme/research")[1]
         self.assertEqual(ws["weight"], 2)  # as examples/platform.yaml set it
+        # users: a tenant admin lists its own tenant's people only
+        st, r = self.d.request("GET", "/v1/users", token=bob)
+        self.assertEqual(st, 200, r)
+        self.assertEqual(sorted(u["name"] for u in r["items"]), ["bob"])
+        st, r = self.admin("GET", "/v1/users")
+        self.assertEqual(sorted(u["name"] for u in r["items"]), ["admin", "alice", "bob"])
+        alice_row = [u for u in r["items"] if u["name"] == "alice"][0]
+        self.assertEqual(alice_row["workspace"], "acme/research")
+        self.assertEqual(self.d.request("GET", "/v1/users", token=alice)[0], 403)
         # alice (acme) cannot see beta either
         self.assertEqual(self.d.request("GET", "/v1/workspaces/beta/lab", token=alice)[0], 404)
 
