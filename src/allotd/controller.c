@@ -29,6 +29,7 @@
 
 /* Timer of a virtual node: a simulated workload finishes, or a drained one exits. */
 struct vtimer {
+    struct vtimer *prev, *next; /* in the controller's list, to free what never fired */
     struct controller *ctl;
     struct event *ev;
     uint32_t workload;
@@ -170,10 +171,25 @@ void controller_subscribe(struct controller *ctl, struct call *c)
 
 static void vtimer_fire(evutil_socket_t fd, short what, void *arg);
 
+static void vtimer_free(struct vtimer *v)
+{
+    struct controller *ctl = v->ctl;
+    if (v->prev)
+        v->prev->next = v->next;
+    else if (ctl->vtimers == v)
+        ctl->vtimers = v->next;
+    if (v->next)
+        v->next->prev = v->prev;
+    if (v->ev)
+        event_free(v->ev);
+    free(v);
+}
+
 /* Arm a timer for workload id at at_ms (wall clock). Only with virtual nodes. */
 static void vtimer_arm(struct controller *ctl, uint32_t id, int64_t at_ms, bool stop)
 {
-    if (!ctl->opt.virtual_nodes)
+    /* during a replay the journal itself holds the exits; vtimers_rearm follows it */
+    if (!ctl->opt.virtual_nodes || ctl->replaying)
         return;
     struct vtimer *v = calloc(1, sizeof(*v));
     if (!v)
@@ -183,15 +199,16 @@ static void vtimer_arm(struct controller *ctl, uint32_t id, int64_t at_ms, bool 
     v->at_ms = at_ms;
     v->stop = stop;
     v->ev = evtimer_new(ctl->base, vtimer_fire, v);
+    v->next = ctl->vtimers;
+    if (ctl->vtimers)
+        ctl->vtimers->prev = v;
+    ctl->vtimers = v;
     int64_t delay = at_ms - controller_now(ctl);
     if (delay < 0)
         delay = 0;
     struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)(delay % 1000) * 1000};
-    if (!v->ev || evtimer_add(v->ev, &tv)) {
-        if (v->ev)
-            event_free(v->ev);
-        free(v);
-    }
+    if (!v->ev || evtimer_add(v->ev, &tv))
+        vtimer_free(v);
 }
 
 static void vtimer_fire(evutil_socket_t fd, short what, void *arg)
@@ -209,8 +226,7 @@ static void vtimer_fire(evutil_socket_t fd, short what, void *arg)
     if (op)
         controller_apply(ctl, op, NULL, field, sizeof(field), err, sizeof(err));
     json_decref(op);
-    event_free(v->ev);
-    free(v);
+    vtimer_free(v);
 }
 
 /* ---- applying ops ---- */
@@ -794,6 +810,8 @@ void controller_close(struct controller *ctl)
         event_free(ctl->flush);
     if (ctl->tick)
         event_free(ctl->tick);
+    while (ctl->vtimers)
+        vtimer_free(ctl->vtimers);
     json_decref(ctl->pending);
     json_decref(ctl->idempotency);
     json_decref(ctl->outbox);

@@ -17,6 +17,7 @@
 
 struct call;
 struct store;
+struct vtimer;
 struct auth_cache;
 struct subscriber;
 
@@ -44,6 +45,7 @@ struct controller {
     struct call *deferred, *deferred_tail; /* replies waiting for the commit */
     struct event *flush;
     struct event *tick;
+    struct vtimer *vtimers;            /* virtual nodes' pending finishes and exits */
     struct controller_workload *extra; /* indexed like the engine's workloads */
     uint32_t cap_extra;
     json_t *idempotency; /* "workspace\x1fkey" -> workload id */
