@@ -1,6 +1,6 @@
 /* The `allot` client's HTTP side: where the daemon is and which token to send (flags, then
  * ALLOT_SERVER/ALLOT_TOKEN, then ~/.config/allot/config), one libcurl easy handle, bounded
- * answers, and the daemon's error JSON turned into one line for people. */
+ * answers, the daemon's error JSON turned into one line for people, and event streams. */
 #ifndef ALLOT_CLI_CLIENT_H
 #define ALLOT_CLI_CLIENT_H
 
@@ -20,6 +20,9 @@
 #define CLIENT_MAX_TOKEN 512          /* bytes of a token */
 #define CLIENT_MAX_ANSWER (64u << 20) /* bytes of one answer; longer ones are refused */
 #define CLIENT_MAX_CONFIG (64u << 10) /* bytes of the config file */
+#define CLIENT_MAX_EVENT_LINE                                                                      \
+    (64u << 10) /* bytes of one line of an event stream, and of the                                \
+                   data of one event */
 
 /* A connection to the daemon. Caller-owned: client_open, then client_close. */
 struct client {
@@ -67,6 +70,43 @@ int client_fetch(struct client *cl, const char *method, const char *path, const 
 void client_print_json(const struct client_answer *a);
 
 void client_answer_cleanup(struct client_answer *a);
+
+/* One Server-Sent Event, valid during the callback that receives it. */
+struct client_event {
+    const char *id;   /* the last "id:" of the stream so far, "" when none came */
+    const char *name; /* its "event:", or "message" when it had none */
+    const char *data; /* its "data:" lines joined by '\n', NUL-terminated (may hold NULs) */
+    size_t len;       /* bytes of data */
+};
+
+/* A followed event stream (GET of text/event-stream): its own handle, so that the client's
+ * handle stays free for other requests. Opaque; client_stream_open, then client_stream_free. */
+struct client_stream;
+
+/* Called once per event of a stream with the arg given to client_stream_open.
+ * RET 0 to go on, or a process exit code that ends the stream with it. */
+typedef int client_event_fn(void *arg, const struct client_event *ev);
+
+/* GET path of cl's server as an event stream, and wait (at most cl's timeout) until the
+ * daemon has answered: once this returns 0 the daemon has registered the subscription, so
+ * that nothing it sends from then on is missed, and nothing is delivered to on_event before
+ * client_stream_follow. OUT *out (free it with client_stream_free; NULL on failure).
+ * RET 0, or a process exit code after printing why: FLAGS_EXIT_UNREACHABLE (no answer),
+ * FLAGS_EXIT_FAILED (the daemon refused, as client_fetch prints it, or the answer is not an
+ * event stream, or memory ran out). */
+int client_stream_open(struct client *cl, const char *path, client_event_fn *on_event, void *arg,
+                       struct client_stream **out);
+
+/* Deliver the stream's events to its callback as they come, with no total timeout, until:
+ * stop_fd (-1: none) becomes readable, or the monotonic clock (CLOCK_MONOTONIC, in ms)
+ * reaches deadline_ms (< 0: none): RET 0; the server ends the stream or the connection
+ * drops: RET FLAGS_EXIT_UNREACHABLE after printing why; a line longer than
+ * CLIENT_MAX_EVENT_LINE, or an event whose data is: RET FLAGS_EXIT_FAILED after printing
+ * why; the callback returns an exit code: RET that code. */
+int client_stream_follow(struct client_stream *s, int stop_fd, int64_t deadline_ms);
+
+/* Close the stream and free it, before client_close of its client. Accepts NULL. */
+void client_stream_free(struct client_stream *s);
 
 /* s escaped for a query string value. RET a new string (free with free()), or NULL when
  * memory ran out. */

@@ -143,3 +143,12 @@ char *human_time(int64_t epoch_ms, char *buf, size_t len)
         snprintf(buf, len, "-");
     return buf;
 }
+
+char *human_clock(int64_t epoch_ms, char *buf, size_t len)
+{
+    time_t t = (time_t)(epoch_ms / 1000);
+    struct tm tm;
+    if (!localtime_r(&t, &tm) || !strftime(buf, len, "%H:%M:%S", &tm))
+        snprintf(buf, len, "--:--:--");
+    return buf;
+}

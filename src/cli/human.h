@@ -30,5 +30,7 @@ char *human_gpu(int64_t units, char *buf, size_t len);
 char *human_age(int64_t epoch_ms, char *buf, size_t len);
 /* epoch_ms as "2026-11-24 06:23:50 UTC". RET buf. */
 char *human_time(int64_t epoch_ms, char *buf, size_t len);
+/* epoch_ms as the local time of day, "14:02:11" (the watcher's clock). RET buf. */
+char *human_clock(int64_t epoch_ms, char *buf, size_t len);
 
 #endif

@@ -1,16 +1,24 @@
 /* The workload subcommands of `allot` (submit, ls, describe, cancel): flags checked before
  * anything is sent, one request per step, and the daemon's workload view shown as a line, a
- * table or a description. The table below is their grammar and help (docs/cli.md). */
+ * table or a description; ls --watch then follows the event stream. The table below is their
+ * grammar and help (docs/cli.md). */
 #include "cli/workloads.h"
 
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli/client.h"
 #include "cli/document.h"
 #include "cli/flags.h"
 #include "cli/human.h"
 #include "cli/table.h"
+#include "common/quantity.h"
 #include "sched/mig.h"
 #include "sched/sched.h"
 
@@ -287,40 +295,26 @@ out:
     return rc;
 }
 
-static int run_ls(const struct flag_values *v)
+/* Print the list of workloads as ls does: one page, or with --all every page (-o json: the
+ * daemon's page as it is, or one {"items": [...]} of all pages). RET 0 or an exit code. */
+static int ls_list(const struct flag_values *v, struct client *cl, const char *ws,
+                   const char *state, bool all, int64_t limit, int64_t after)
 {
-    char part[2][FLAGS_MAX_NAME + 1], path[512];
-    const char *ws = flags_get(v, "workspace"), *state = flags_get(v, "state");
-    bool all = flags_has(v, "all");
-    int64_t limit = all ? WORKLOADS_PAGE_MAX : WORKLOADS_PAGE_DEFAULT, after = -1;
-    enum sched_state st;
-    struct client cl = {0};
+    char path[512];
     struct client_answer a = {0};
     struct table t;
     json_t *items = NULL;
     size_t listed = 0;
-    int rc;
-    if (ws && !flags_split_name(ws, 2, part))
-        return flags_usage_error(v, "--workspace: expected TENANT/WORKSPACE, got '%.64s'", ws);
-    if (state && sched_state_parse(state, &st))
-        return flags_usage_error(v,
-                                 "--state: expected pending, reclaiming, running, draining, "
-                                 "finished, cancelled or rejected, got '%.64s'",
-                                 state);
-    if ((rc = flags_int(v, "limit", 1, WORKLOADS_PAGE_MAX, &limit)) ||
-        (rc = flags_int(v, "after", 0, UINT32_MAX, &after)))
-        return rc;
+    int rc = 0;
     table_init(&t, ls_columns, sizeof(ls_columns) / sizeof(ls_columns[0]));
-    if ((rc = client_open(&cl, v)))
-        goto out;
     if (!(items = json_array())) {
         fprintf(stderr, "allot: out of memory\n");
         rc = FLAGS_EXIT_FAILED;
         goto out;
     }
     for (;;) {
-        if ((rc = ls_path(&cl, ws, state, limit, after, path, sizeof(path))) ||
-            (rc = client_fetch(&cl, "GET", path, NULL, &a)))
+        if ((rc = ls_path(cl, ws, state, limit, after, path, sizeof(path))) ||
+            (rc = client_fetch(cl, "GET", path, NULL, &a)))
             goto out;
         const json_t *page = json_object_get(a.json, "items");
         const json_t *next = json_object_get(a.json, "next");
@@ -369,6 +363,213 @@ out:
     json_decref(items);
     table_cleanup(&t);
     client_answer_cleanup(&a);
+    return rc;
+}
+
+/* ---- ls --watch ------------------------------------------------------------------------ */
+
+#define WATCH_EVENT_WIDTH 20   /* "reservation_degraded", the longest event name */
+#define WATCH_SUBJECT_WIDTH 24 /* most workload names fit */
+
+/* What the event callback needs to know. */
+struct watch {
+    const char *workspace; /* -w: only events about this workspace; NULL: every event */
+    bool json;             /* -o json: each event's data line as it came */
+};
+
+/* The self-pipe that SIGINT and SIGTERM write to while ls --watch follows the stream. */
+static int watch_stop[2] = {-1, -1};
+
+static void watch_on_signal(int sig)
+{
+    int saved = errno;
+    ssize_t n = write(watch_stop[1], "", 1); /* a full pipe already says "stop" */
+    (void)n;
+    (void)sig;
+    errno = saved;
+}
+
+static int64_t watch_now_ms(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
+}
+
+/* Whether event ev is about workspace ws: its "workspace" is ws or, when it has none (a
+ * workload rejected for naming no known workspace), its workload's name starts with "ws/". */
+static bool watch_in_workspace(const json_t *ev, const char *ws)
+{
+    const char *w = json_string_value(json_object_get(ev, "workspace"));
+    const char *name = json_string_value(json_object_get(ev, "workload"));
+    size_t n = strlen(ws);
+    if (w)
+        return strcmp(w, ws) == 0;
+    return name && strncmp(name, ws, n) == 0 && name[n] == '/';
+}
+
+/* Append printf-style text at *used of buf (len bytes), cut at its end. */
+static void watch_add(char *buf, size_t len, size_t *used, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static void watch_add(char *buf, size_t len, size_t *used, const char *fmt, ...)
+{
+    if (*used + 1 >= len)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + *used, len - *used, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *used = *used + (size_t)n < len ? *used + (size_t)n : len - 1;
+}
+
+/* One line for event ev (NULL when its data is not JSON) named name:
+ * "HH:MM:SS  EVENT  SUBJECT  DETAIL". The time is ev's "t" as local time of day; the subject
+ * its workload, else its node, tenant or workspace; the detail the placement of an admitted
+ * workload, else whichever of reason, "for" (the workload it makes room for), deadline and
+ * message it has. The same words for every event, so that new events read as well. */
+static void watch_print(const char *name, const json_t *ev)
+{
+    static const char *const subjects[] = {"workload", "node", "tenant", "workspace"};
+    char line[4096], when[32], by[32], where[1024], detail[2048];
+    size_t used = 0, dused = 0;
+    const char *subject = "-";
+    const json_t *t = json_object_get(ev, "t"), *deadline = json_object_get(ev, "deadline");
+    const json_t *placement = json_object_get(ev, "placement");
+    const char *reason = json_string_value(json_object_get(ev, "reason"));
+    const char *other = json_string_value(json_object_get(ev, "for"));
+    const char *message = json_string_value(json_object_get(ev, "message"));
+    for (size_t i = 0; i < sizeof(subjects) / sizeof(subjects[0]) && subject[0] == '-'; i++)
+        if (json_is_string(json_object_get(ev, subjects[i])))
+            subject = json_string_value(json_object_get(ev, subjects[i]));
+    if (json_is_number(t))
+        human_clock((int64_t)(json_number_value(t) * 1000), when, sizeof(when));
+    else
+        snprintf(when, sizeof(when), "--:--:--");
+    detail[0] = '\0';
+    if (placement) {
+        watch_add(detail, sizeof(detail), &dused, "%s%s",
+                  human_placement(placement, where, sizeof(where)),
+                  json_is_true(json_object_get(ev, "borrowed")) ? " (borrowed)" : "");
+    } else {
+        if (reason)
+            watch_add(detail, sizeof(detail), &dused, "%s", reason);
+        if (other)
+            watch_add(detail, sizeof(detail), &dused, "%sfor %s", dused ? " " : "", other);
+        if (json_is_number(deadline))
+            watch_add(detail, sizeof(detail), &dused, "%sstop by %s", dused ? ", " : "",
+                      human_clock((int64_t)(json_number_value(deadline) * 1000), by, sizeof(by)));
+        if (message)
+            watch_add(detail, sizeof(detail), &dused, "%s%s", dused ? ": " : "", message);
+    }
+    watch_add(line, sizeof(line), &used, "%s  %-*s  ", when, WATCH_EVENT_WIDTH, name);
+    if (detail[0])
+        watch_add(line, sizeof(line), &used, "%-*s  %s", WATCH_SUBJECT_WIDTH, subject, detail);
+    else
+        watch_add(line, sizeof(line), &used, "%s", subject);
+    /* names and messages come from the daemon: nothing in them may steer the terminal */
+    for (char *p = line; *p; p++)
+        if ((unsigned char)*p < 0x20 || *p == 0x7f)
+            *p = '?';
+    printf("%s\n", line);
+}
+
+/* The stream's callback: filter by -w, then print the event (one line, flushed at once so
+ * that a pipe sees it). RET 0, or FLAGS_EXIT_FAILED when stdout cannot be written. */
+static int watch_on_event(void *arg, const struct client_event *e)
+{
+    const struct watch *w = arg;
+    json_t *ev = json_loadb(e->data, e->len, 0, NULL);
+    if (!w->workspace || (ev && watch_in_workspace(ev, w->workspace))) {
+        if (w->json) {
+            /* one object per line: line ends between JSON tokens are only white space */
+            for (size_t i = 0; i < e->len; i++)
+                putchar(e->data[i] == '\n' || e->data[i] == '\r' ? ' ' : e->data[i]);
+            putchar('\n');
+        } else {
+            watch_print(e->name, ev);
+        }
+    }
+    json_decref(ev);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        fprintf(stderr, "allot: cannot write the events: %s\n", strerror(errno));
+        return FLAGS_EXIT_FAILED;
+    }
+    return 0;
+}
+
+/* Follow stream until SIGINT or SIGTERM (exit 0), deadline_ms on the monotonic clock (< 0:
+ * none; exit 0), or the end of the stream (exit 3). The signals' dispositions are put back
+ * before it returns. RET the exit code. */
+static int watch_follow(struct client_stream *stream, int64_t deadline_ms)
+{
+    struct sigaction sa, old_int, old_term;
+    int rc;
+    if (pipe(watch_stop) != 0) {
+        fprintf(stderr, "allot: cannot watch: %s\n", strerror(errno));
+        return FLAGS_EXIT_FAILED;
+    }
+    for (int i = 0; i < 2; i++)
+        fcntl(watch_stop[i], F_SETFL, fcntl(watch_stop[i], F_GETFL) | O_NONBLOCK);
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = watch_on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    rc = client_stream_follow(stream, watch_stop[0], deadline_ms);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    for (int i = 0; i < 2; i++) {
+        close(watch_stop[i]);
+        watch_stop[i] = -1;
+    }
+    return rc;
+}
+
+static int run_ls(const struct flag_values *v)
+{
+    char part[2][FLAGS_MAX_NAME + 1];
+    const char *ws = flags_get(v, "workspace"), *state = flags_get(v, "state");
+    const char *watch_timeout = flags_get(v, "watch-timeout");
+    bool all = flags_has(v, "all"), watch = flags_has(v, "watch");
+    int64_t limit = all ? WORKLOADS_PAGE_MAX : WORKLOADS_PAGE_DEFAULT, after = -1;
+    int64_t started = watch_now_ms(), watch_ms = -1;
+    enum sched_state st;
+    struct client cl = {0};
+    struct client_stream *stream = NULL;
+    struct watch w = {ws, v->json};
+    int rc;
+    if (ws && !flags_split_name(ws, 2, part))
+        return flags_usage_error(v, "--workspace: expected TENANT/WORKSPACE, got '%.64s'", ws);
+    if (state && sched_state_parse(state, &st))
+        return flags_usage_error(v,
+                                 "--state: expected pending, reclaiming, running, draining, "
+                                 "finished, cancelled or rejected, got '%.64s'",
+                                 state);
+    if ((rc = flags_int(v, "limit", 1, WORKLOADS_PAGE_MAX, &limit)) ||
+        (rc = flags_int(v, "after", 0, UINT32_MAX, &after)) ||
+        (rc = flags_quantity(v, "watch-timeout", FLAGS_Q_DURATION, false)))
+        return rc;
+    if (watch_timeout && !watch)
+        return flags_usage_error(v, "--watch-timeout goes with --watch");
+    if (watch_timeout && (quantity_parse_duration(watch_timeout, &watch_ms) || watch_ms < 1))
+        return flags_usage_error(v, "--watch-timeout: expected a duration of 1ms or more");
+    if ((rc = client_open(&cl, v)))
+        goto out;
+    /* subscribe first: what happens while the list is read then shows as events, not lost */
+    if (watch && (rc = client_stream_open(&cl, "/v1/events", watch_on_event, &w, &stream)))
+        goto out;
+    if ((rc = ls_list(v, &cl, ws, state, all, limit, after)) || !watch)
+        goto out;
+    if (fflush(stdout) != 0) {
+        fprintf(stderr, "allot: cannot write the list: %s\n", strerror(errno));
+        rc = FLAGS_EXIT_FAILED;
+        goto out;
+    }
+    rc = watch_follow(stream, watch_ms >= 0 ? started + watch_ms : -1);
+out:
+    client_stream_free(stream);
     client_close(&cl);
     return rc;
 }
@@ -509,6 +710,8 @@ static const struct flag ls_flags[] = {
     {"all", 0, NULL, "follow the pages to the end (else one page)"},
     {"limit", 0, "N", "workloads per page, 1 to 1000 (100; 1000 with --all)"},
     {"after", 0, "ID", "start after the workload of this id (a page's \"next\")"},
+    {"watch", 0, NULL, "then print each event as it happens, until Ctrl-C"},
+    {"watch-timeout", 0, "DURATION", "with --watch: stop after this long (exit 0), e.g. 10s"},
     {NULL, 0, NULL, NULL},
 };
 
@@ -521,7 +724,10 @@ static const struct flag_command workloads_commands[] = {
     {"ls", "", "List workloads: name, state, kind, GPUs, priority, age, placement or reason.",
      "Lists the workloads the token may see, oldest first. -o json prints the daemon's page\n"
      "as it is ({\"items\": [...], \"next\": ID}); with --all, one {\"items\": [...]} of all "
-     "pages.",
+     "pages.\n"
+     "--watch then follows GET /v1/events: one line per event (local time, event, workload,\n"
+     "placement or reason), or with -o json each event's JSON on its own line; -w keeps the\n"
+     "workspace's events. Ctrl-C ends it (exit 0); a lost connection is exit 3.",
      ls_flags, 0, 0, false, run_ls},
     {"describe", "TENANT/WS/NAME",
      "Show one workload: its request, state, and placement or why it waits.", NULL, NULL, 1, 1,

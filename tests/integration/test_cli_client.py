@@ -11,8 +11,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unittest
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import urllib.error
 import urllib.request
 
@@ -86,18 +88,36 @@ class CliTest(unittest.TestCase):
             self.d.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
-    def allot(self, *args, token=None, server=None, env=None, stdin=None):
-        """Run allot with a clean environment (HOME in the temporary directory, so that no
-        config file of the machine is read). RET (exit code, stdout, stderr)."""
+    def env(self, token=None, server=None, env=None):
+        """A clean environment for allot: HOME in the temporary directory (so that no config
+        file of the machine is read), ALLOT_SERVER and ALLOT_TOKEN (the admin's) set."""
         e = {k: v for k, v in os.environ.items()
              if not k.startswith("ALLOT_") and k != "XDG_CONFIG_HOME"}
         e["HOME"] = self.home
         e["ALLOT_SERVER"] = server if server is not None else self.d.url
         e["ALLOT_TOKEN"] = token if token is not None else self.d.admin
         e.update(env or {})
-        p = subprocess.run([ALLOT, *args], env={k: v for k, v in e.items() if v is not None},
-                           input=stdin, capture_output=True, text=True, timeout=30)
+        return {k: v for k, v in e.items() if v is not None}
+
+    def allot(self, *args, token=None, server=None, env=None, stdin=None):
+        """Run allot in a clean environment (self.env). RET (exit code, stdout, stderr)."""
+        p = subprocess.run([ALLOT, *args], env=self.env(token, server, env), input=stdin,
+                           capture_output=True, text=True, timeout=30)
         return p.returncode, p.stdout, p.stderr
+
+    def watch(self, *args, token=None, server=None, env=None):
+        """Start `allot ls --watch ARGS` and wait until it has printed the list: it subscribes
+        to the events before it reads the list, so from then on no event is missed.
+        RET (the process, the first line it printed)."""
+        p = subprocess.Popen([ALLOT, "ls", "--watch", *args], env=self.env(token, server, env),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        return p, p.stdout.readline()
+
+    def finish(self, p, timeout=15):
+        """Wait for a watch to end. RET (exit code, rest of stdout, stderr)."""
+        out, err = p.communicate(timeout=timeout)
+        return p.returncode, out, err
 
     def ok(self, *args, **kw):
         rc, out, err = self.allot(*args, **kw)
@@ -315,6 +335,151 @@ class CliTest(unittest.TestCase):
         self.assertEqual(json.loads(out)["name"], a["name"])
         self.assertIn("idempotency key", err)
         self.assertEqual(len(json.loads(self.ok("ls", "-o", "json"))["items"]), 1)
+
+    # ---- ls --watch ----
+
+    def submit_http(self, workspace, name, token=None, gpus=1):
+        st, r = self.d.request("POST", "/v1/workloads",
+                               {"workspace": workspace, "name": name, "gpus": gpus},
+                               token=token or self.d.admin)
+        self.assertEqual(st, 201, r)
+        return r
+
+    def test_ls_watch_json_prints_each_event(self):
+        self.submit_http("acme/research", "before")
+        start = time.time()
+        p, listing = self.watch("--watch-timeout", "3s", "-o", "json")
+        # first the list, as ls -o json prints it
+        self.assertEqual([w["name"] for w in json.loads(listing)["items"]],
+                         ["acme/research/before"])
+        self.submit_http("acme/research", "w-1")
+        self.submit_http("acme/prod", "w-2")
+        rc, out, err = self.finish(p)
+        self.assertEqual(rc, 0, err)  # --watch-timeout ends it cleanly
+        self.assertGreaterEqual(time.time() - start, 2.9)
+        self.assertLess(time.time() - start, 10)
+        events = [json.loads(line) for line in out.splitlines()]  # one object per line
+        ours = [(e["event"], e["workload"]) for e in events
+                if e.get("workload") in ("acme/research/w-1", "acme/prod/w-2")]
+        self.assertEqual(ours, [("submitted", "acme/research/w-1"),
+                                ("admitted", "acme/research/w-1"),
+                                ("submitted", "acme/prod/w-2"),
+                                ("admitted", "acme/prod/w-2")])
+        admitted = [e for e in events if e["event"] == "admitted"]
+        self.assertEqual(len(admitted[1]["placement"][0]["gpus"]), 1)
+        self.assertEqual(admitted[1]["workspace"], "acme/prod")
+        self.assertLess(abs(admitted[0]["t"] - time.time()), 60)  # seconds since the epoch
+        self.assertNotIn("acme/research/before", out)  # it was listed, nothing happened to it
+
+    def test_ls_watch_human_lines_filtered_by_workspace(self):
+        p, header = self.watch("-w", "acme/prod", "--watch-timeout", "3s",
+                               env={"TZ": "XST-5:30"})
+        self.assertTrue(header.startswith("NAME"), header)
+        self.submit_http("acme/research", "other")
+        self.submit_http("acme/prod", "mine")
+        self.submit_http("acme/prod", "huge", gpus=16)
+        rc, out, err = self.finish(p)
+        self.assertEqual(rc, 0, err)
+        lines = out.splitlines()
+        self.assertEqual(len(lines), 4, out)  # only acme/prod's events
+        self.assertRegex(lines[0], r"^\d\d:\d\d:\d\d  submitted\s+acme/prod/mine$")
+        self.assertRegex(lines[1], r"^\d\d:\d\d:\d\d  admitted\s+acme/prod/mine\s+gpu-[ab]\[\d\]$")
+        self.assertRegex(lines[3], r"^\d\d:\d\d:\d\d  rejected\s+acme/prod/huge\s+"
+                                   r"exceeds_limit: \S")
+        # the time of day is the event's, in local time (TZ is 5h30 east of UTC here)
+        h, m, sec = (int(x) for x in lines[0][:8].split(":"))
+        now = (time.time() + 5.5 * 3600) % 86400
+        self.assertLess(abs((h * 3600 + m * 60 + sec - now + 43200) % 86400 - 43200), 30)
+        self.assertNotIn("other", out)
+
+    def test_ls_watch_shows_only_what_the_token_may_see(self):
+        # tenant beta, with a node and a workspace, and a member of it
+        self.assertEqual(self.d.request("POST", "/v1/tenants", {"name": "beta"},
+                                        token=self.d.admin)[0], 201)
+        st, r = self.d.request("POST", "/v1/nodes", {
+            "name": "beta-1", "cluster": "shared-1", "tenant": "beta", "cpu": 64,
+            "memory": "512Gi", "gpus": [{"model": "H100-80GB", "count": 4}]}, token=self.d.admin)
+        self.assertEqual(st, 201, r)
+        st, r = self.d.request("POST", "/v1/workspaces", {"name": "beta/lab",
+                                                          "reserved": {"gpu": 2}},
+                               token=self.d.admin)
+        self.assertEqual(st, 201, r)
+        st, r = self.d.request("POST", "/v1/users", {"name": "bob", "role": "member",
+                                                     "tenant": "beta", "workspace": "beta/lab"},
+                               token=self.d.admin)
+        self.assertEqual(st, 201, r)
+        st, r = self.d.request("POST", "/v1/tokens", {"user": "bob"}, token=self.d.admin)
+        self.assertEqual(st, 201, r)
+        bob = r["token"]
+        p, listing = self.watch("--watch-timeout", "3s", "-o", "json", token=bob)
+        self.assertEqual(json.loads(listing)["items"], [])
+        self.submit_http("acme/research", "acme-job")
+        self.submit_http("beta/lab", "beta-job", token=bob)
+        # the admin's watch of the same time would show both: bob's shows beta's only
+        rc, out, err = self.finish(p)
+        self.assertEqual(rc, 0, err)
+        events = [json.loads(line) for line in out.splitlines()]
+        self.assertEqual([(e["event"], e["workload"]) for e in events],
+                         [("submitted", "beta/lab/beta-job"), ("admitted", "beta/lab/beta-job")])
+        self.assertNotIn("acme", out)
+
+    def test_ls_watch_ends_on_sigint_and_when_the_server_goes(self):
+        p, header = self.watch()
+        self.assertTrue(header.startswith("NAME"), header)
+        time.sleep(0.2)
+        p.send_signal(signal.SIGINT)
+        rc, out, err = self.finish(p, timeout=5)
+        self.assertEqual((rc, out, err), (0, "", ""))
+        p, _ = self.watch()
+        self.d.stop()
+        rc, out, err = self.finish(p)
+        self.assertEqual(rc, 3, err)
+        self.assertIn("event stream", err)
+        # a refusal is exit 1 with the daemon's message
+        self.d = Daemon(self.d.data)
+        rc, out, err = self.allot("ls", "--watch", "--watch-timeout", "1s",
+                                  token="allot_" + "0" * 16 + "_" + "0" * 40)
+        self.assertEqual(rc, 1)
+        self.assertIn("allot: the token is unknown", err)
+
+    def test_ls_watch_stream_bounds(self):
+        """Against a fake server: lines of 64 KiB at most, CR LF and comments as SSE says,
+        and a stream that ends is exit 3."""
+        stream = {}
+
+        class Fake(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.0"  # the body ends when the connection closes
+
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                if self.path.startswith("/v1/workloads"):
+                    body, kind = b'{"items":[]}', "application/json"
+                else:
+                    body, kind = stream["body"], "text/event-stream"
+                self.send_response(200)
+                self.send_header("Content-Type", kind)
+                self.end_headers()
+                self.wfile.write(body)
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Fake)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        one = b'{"event":"submitted","workload":"a/b/c","workspace":"a/b"}'
+        stream["body"] = (b": keep-alive\r\nid: 1\r\nevent: submitted\r\ndata: " + one +
+                          b"\r\n\r\n" + b"data: " + b"x" * (64 << 10) + b"\n\n")
+        rc, out, err = self.allot("ls", "--watch", "-o", "json", server=url)
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(out.splitlines()[1:], [one.decode()])
+        self.assertIn("longer than 64 KiB", err)
+        stream["body"] = b"event: submitted\ndata: " + one + b"\n\n"
+        rc, out, err = self.allot("ls", "--watch", "-o", "json", server=url)
+        self.assertEqual(rc, 3, err)
+        self.assertEqual(out.splitlines()[1:], [one.decode()])
+        self.assertIn("ended the event stream", err)
 
     # ---- capacity ----
 
