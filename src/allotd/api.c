@@ -189,6 +189,28 @@ static void post_node_move(struct controller *ctl, struct call *c)
         202);
 }
 
+/* A node agent reports; the answer (after the commit) is what should run on its node. */
+static void post_node_report(struct controller *ctl, struct call *c)
+{
+    uint32_t id;
+    json_t *body = body_object(c);
+    if (!body || !node_lookup(ctl, c, &id))
+        return;
+    if (c->who.role != ROLE_ADMIN && c->who.role != ROLE_NODE) {
+        call_error(c, -ALLOT_EFORBIDDEN, 403, NULL, "only the node's agent reports for it");
+        return;
+    }
+    char field[128], err[256];
+    int rc = controller_report(ctl, id, body, field, sizeof(field), err, sizeof(err));
+    if (rc) {
+        call_error(c, rc, 0, field, "%s", err);
+        return;
+    }
+    c->desired_node = id;
+    call_defer(c, 200, json_object());
+    controller_defer(ctl, c);
+}
+
 static void post_node_undrain(struct controller *ctl, struct call *c)
 {
     node_state(ctl, c, "ready");
@@ -646,6 +668,8 @@ const struct route api_routes[] = {
     {EVHTTP_REQ_POST, "/v1/nodes/{node}/drain", ROLE_ADMIN, post_node_drain, "drain a node"},
     {EVHTTP_REQ_POST, "/v1/nodes/{node}/undrain", ROLE_ADMIN, post_node_undrain,
      "make a node ready"},
+    {EVHTTP_REQ_POST, "/v1/nodes/{node}/report", ROLE_NODE, post_node_report,
+     "a node agent's report (inventory, health, workloads); answers what should run there"},
     {EVHTTP_REQ_POST, "/v1/nodes/{node}/move", ROLE_ADMIN, post_node_move,
      "give a node to another tenant: it drains first"},
     {EVHTTP_REQ_GET, "/v1/workspaces", ROLE_VIEWER, list_workspaces, "list workspaces"},

@@ -25,6 +25,15 @@ struct controller_options {
     const char *data_dir;      /* ./allot-data by default */
     const char *platform_path; /* YAML imported on first start, or NULL */
     bool virtual_nodes;        /* simulate workloads: no node agent exists yet */
+    int64_t unreachable_ms;    /* no report for this long: the node drains (0: 15 s) */
+    int64_t lost_ms;           /* and for this long: it is down, its work requeued (0: 60 s) */
+};
+
+/* What the controller knows of a node's agent (not journaled: heartbeats are volatile). */
+struct controller_node {
+    int64_t last_seen_ms; /* last report, or the daemon's start */
+    bool unreachable;     /* the controller drained it for missed reports */
+    json_t *inventory;    /* the last reported inventory, or NULL */
 };
 
 /* What the daemon keeps about a workload beyond the engine. */
@@ -45,11 +54,14 @@ struct controller {
     struct call *deferred, *deferred_tail; /* replies waiting for the commit */
     struct event *flush;
     struct event *tick;
+    struct event *heartbeat;           /* agents' reports checked (not with virtual nodes) */
     struct vtimer *vtimers;            /* virtual nodes' pending finishes and exits */
     struct controller_workload *extra; /* indexed like the engine's workloads */
     uint32_t cap_extra;
     json_t *idempotency; /* "workspace\x1fkey" -> workload id */
     bool replaying;
+    struct controller_node *agents; /* indexed like the engine's nodes */
+    uint32_t cap_agents;
     struct auth_cache *auth;        /* principals of tokens seen, until users or tokens change */
     json_t *outbox;                 /* events of this iteration, sent after the commit */
     struct subscriber *subscribers; /* GET /v1/events streams */
@@ -74,6 +86,13 @@ int64_t controller_now(struct controller *ctl);
 
 /* Who holds this bearer token? RET 0 and *who, or -ALLOT_EUNAUTHORIZED. */
 int controller_authenticate(struct controller *ctl, const char *token, struct principal *who);
+/* A node agent's report: its inventory (GPU health) and the state of its workloads, applied
+ * as ops. Marks the node seen. RET 0, or a negative error with field and sentence. */
+int controller_report(struct controller *ctl, uint32_t node, const json_t *report, char *field,
+                      size_t field_len, char *err, size_t len);
+/* The workloads that should run on node now, for its agent: a new JSON object. */
+json_t *controller_desired(struct controller *ctl, uint32_t node);
+
 /* Forget cached principals: call after any change to users or tokens. */
 void controller_auth_changed(struct controller *ctl);
 

@@ -11,12 +11,14 @@
 #include "allotd/controller.h"
 #include "allotd/log.h"
 #include "allotd/server.h"
+#include "common/quantity.h"
 
 struct daemon_options {
     const char *listen;
     const char *data;
     const char *platform;
     const char *tls_cert, *tls_key;
+    const char *unreachable, *lost;
     bool real_nodes;
 };
 
@@ -33,6 +35,8 @@ static const struct option_row option_rows[] = {
     {"--tls-cert", "FILE.pem", "serve HTTPS with this certificate chain"},
     {"--tls-key", "FILE.pem", "and this private key"},
     {"--no-virtual-nodes", NULL, "do not simulate workloads on nodes (for node agents)"},
+    {"--unreachable-after", "DURATION", "with agents: a silent node drains (default 15s)"},
+    {"--lost-after", "DURATION", "and is down, its work requeued (default 60s)"},
     {"--help", NULL, "show this help"},
 };
 
@@ -49,12 +53,14 @@ static int parse(int argc, char **argv, struct daemon_options *o)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char **slot = strcmp(a, "--listen") == 0     ? &o->listen
-                            : strcmp(a, "--data") == 0     ? &o->data
-                            : strcmp(a, "--platform") == 0 ? &o->platform
-                            : strcmp(a, "--tls-cert") == 0 ? &o->tls_cert
-                            : strcmp(a, "--tls-key") == 0  ? &o->tls_key
-                                                           : NULL;
+        const char **slot = strcmp(a, "--listen") == 0              ? &o->listen
+                            : strcmp(a, "--data") == 0              ? &o->data
+                            : strcmp(a, "--platform") == 0          ? &o->platform
+                            : strcmp(a, "--tls-cert") == 0          ? &o->tls_cert
+                            : strcmp(a, "--tls-key") == 0           ? &o->tls_key
+                            : strcmp(a, "--unreachable-after") == 0 ? &o->unreachable
+                            : strcmp(a, "--lost-after") == 0        ? &o->lost
+                                                                    : NULL;
         if (slot) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "allotd: %s needs a value\n", a);
@@ -107,6 +113,12 @@ int main(int argc, char **argv)
     char err[512];
     struct controller_options copt = {
         .data_dir = o.data, .platform_path = o.platform, .virtual_nodes = !o.real_nodes};
+    if ((o.unreachable && (quantity_parse_duration(o.unreachable, &copt.unreachable_ms) ||
+                           copt.unreachable_ms < 100)) ||
+        (o.lost && (quantity_parse_duration(o.lost, &copt.lost_ms) || copt.lost_ms < 100))) {
+        fprintf(stderr, "allotd: --unreachable-after/--lost-after: a duration of 100ms or more\n");
+        return 2;
+    }
     if (!base || controller_open(base, &copt, &ctl, err, sizeof(err))) {
         fprintf(stderr, "allotd: %s\n", base ? err : "cannot create the event loop");
         return 1;

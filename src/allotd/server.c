@@ -193,7 +193,7 @@ static void on_request(struct evhttp_request *req, void *arg)
         return;
     }
     c->req = req;
-    c->workload = UINT32_MAX;
+    c->workload = c->desired_node = UINT32_MAX;
     c->method = evhttp_request_get_command(req);
     TAILQ_INIT(&c->query);
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);

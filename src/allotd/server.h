@@ -38,6 +38,8 @@ struct call {
     json_t *reply;          /* deferred reply body (owned) */
     uint32_t workload;      /* deferred: reply with this workload as it is after the
                              * commit's scheduling pass (SCHED_NONE: reply as is) */
+    uint32_t desired_node;  /* deferred: reply with what should run on this node after the
+                             * commit (a node agent's report), or SCHED_NONE */
     struct call *next;      /* in the controller's list of deferred calls */
 };
 

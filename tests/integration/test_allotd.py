@@ -31,12 +31,13 @@ def free_port():
 class Daemon:
     """One allotd process on a free loopback port over a data directory."""
 
-    def __init__(self, data, platform=PLATFORM):
+    def __init__(self, data, platform=PLATFORM, extra=()):
         self.data = data
         self.port = free_port()
         args = [ALLOTD, "--listen", f"127.0.0.1:{self.port}", "--data", data]
         if platform:
             args += ["--platform", platform]
+        args += list(extra)
         self.log = open(os.path.join(data + ".log"), "ab")
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
         deadline = time.time() + 10
@@ -463,6 +464,108 @@ class AllotdTest(unittest.TestCase):
         running = self.admin("GET", "/v1/workloads?state=running&limit=1000")[1]["items"]
         gpus = sum(len(w["placement"][0]["gpus"]) for w in running)
         self.assertLessEqual(gpus, 16)  # never more than the tenant's GPUs
+
+
+class AgentProtocolTest(unittest.TestCase):
+    """The controller's side of node agents, driven by a test that plays the agent."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="allot-agent-")
+        self.d = Daemon(os.path.join(self.tmp, "data"), PLATFORM,
+                        ["--no-virtual-nodes", "--unreachable-after", "400ms",
+                         "--lost-after", "1200ms"])
+
+    def tearDown(self):
+        if self.d.proc.poll() is None:
+            self.d.stop()
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def node_token(self, node):
+        st, r = self.d.request("POST", "/v1/tokens", {"node": node}, token=self.d.admin)
+        self.assertEqual(st, 201, r)
+        return r["token"]
+
+    def report(self, node, token, workloads=(), healthy=None):
+        gpus = [{"index": i, "uuid": f"GPU-{node}-{i}",
+                 "healthy": True if healthy is None else healthy.get(i, True)} for i in range(8)]
+        return self.d.request("POST", f"/v1/nodes/{node}/report",
+                              {"inventory": {"discovered": False, "gpus": gpus},
+                               "workloads": list(workloads)}, token=token)
+
+    def test_report_runs_and_finishes_work(self):
+        a = self.node_token("gpu-a")
+        b = self.node_token("gpu-b")
+        self.report("gpu-a", a)
+        self.report("gpu-b", b)
+        st, w = self.d.request("POST", "/v1/workloads", {
+            "name": "t", "workspace": "acme/research", "gpus": 2,
+            "command": ["python", "train.py"], "env": {"LR": "0.1"}}, token=self.d.admin)
+        node = w["placement"][0]["node"]
+        token = a if node == "gpu-a" else b
+        st, r = self.report(node, token)
+        self.assertEqual(st, 200, r)
+        [item] = r["workloads"]
+        self.assertEqual(item["name"], "acme/research/t")
+        self.assertEqual(item["command"], ["python", "train.py"])
+        self.assertEqual(item["env"], {"LR": "0.1"})
+        self.assertEqual(item["gpu_uuids"],
+                         [f"GPU-{node}-{i}" for i in w["placement"][0]["gpus"]])
+        # a node token reports for its own node only
+        other = "gpu-b" if node == "gpu-a" else "gpu-a"
+        self.assertEqual(self.report(other, token)[0], 404)
+        # a tenant's user may not report at all
+        self.assertEqual(self.d.request("POST", "/v1/users", {"name": "v", "role": "tenant-admin",
+                                                              "tenant": "acme"},
+                                        token=self.d.admin)[0], 201)
+        viewer = self.d.request("POST", "/v1/tokens", {"user": "v"}, token=self.d.admin)[1]
+        self.assertEqual(self.report(node, viewer["token"])[0], 403)
+        # the process exits: the workload is finished and leaves the node's list
+        st, r = self.report(node, token, [{"name": "acme/research/t", "state": "exited",
+                                            "exit_code": 0}])
+        self.assertEqual(r["workloads"], [])
+        st, w = self.d.request("GET", "/v1/workloads/acme/research/t", token=self.d.admin)
+        self.assertEqual(w["state"], "finished")
+        # a GPU reported unhealthy takes no more work
+        st, r = self.report(node, token, healthy={0: False})
+        st, n = self.d.request("GET", f"/v1/nodes/{node}", token=self.d.admin)
+        self.assertFalse(n["gpus"][0]["healthy"])
+        # bad reports are refused naming the field, and change nothing
+        st, r = self.d.request("POST", f"/v1/nodes/{node}/report",
+                               {"workloads": [{"name": "x", "state": "weird"}]}, token=token)
+        self.assertEqual((st, r["error"]["field"]), (400, "workloads[0]"))
+        st, r = self.d.request("POST", f"/v1/nodes/{node}/report",
+                               {"inventory": {"gpus": [{"index": 99, "healthy": True}]}},
+                               token=token)
+        self.assertEqual((st, r["error"]["field"]), (400, "inventory.gpus[0]"))
+
+    def test_silent_node_drains_then_its_work_is_requeued(self):
+        a = self.node_token("gpu-a")
+        b = self.node_token("gpu-b")
+        st, w = self.d.request("POST", "/v1/workloads", {
+            "name": "w", "workspace": "acme/research", "gpus": 8}, token=self.d.admin)
+        lost = w["placement"][0]["node"]
+        alive, alive_token = ("gpu-b", b) if lost == "gpu-a" else ("gpu-a", a)
+        deadline = time.time() + 10
+        states = set()
+        while time.time() < deadline:
+            self.report(alive, alive_token)  # only one agent keeps reporting
+            n = self.d.request("GET", f"/v1/nodes/{lost}", token=self.d.admin)[1]
+            states.add(n["state"])
+            if n["state"] == "down":
+                break
+            time.sleep(0.1)
+        self.assertIn("draining", states)
+        self.assertEqual(n["state"], "down")
+        # its workload was requeued and, the other node being free, placed there
+        w = self.d.request("GET", "/v1/workloads/acme/research/w", token=self.d.admin)[1]
+        self.assertEqual(w["state"], "running")
+        self.assertEqual(w["placement"][0]["node"], alive)
+        self.assertEqual(self.d.request("GET", f"/v1/nodes/{alive}",
+                                        token=self.d.admin)[1]["state"], "ready")
+        # the lost node's agent comes back: ready again
+        self.report(lost, a if lost == "gpu-a" else b)
+        self.assertEqual(self.d.request("GET", f"/v1/nodes/{lost}",
+                                        token=self.d.admin)[1]["state"], "ready")
 
 
 class PlatformOptionsTest(unittest.TestCase):
