@@ -14,71 +14,26 @@ import tempfile
 import threading
 import time
 import unittest
+
 import urllib.error
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import allotd_harness  # noqa: E402
 
 ALLOTD = sys.argv[1] if len(sys.argv) > 1 else "build/allotd"
 SRC = sys.argv[2] if len(sys.argv) > 2 else "."
 PLATFORM = os.path.join(SRC, "examples", "platform.yaml")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Daemon:
-    """One allotd process on a free loopback port over a data directory."""
+class Daemon(allotd_harness.Daemon):
+    """allotd under test, with the demo platform unless told otherwise."""
 
     def __init__(self, data, platform=PLATFORM, extra=()):
-        self.data = data
-        self.port = free_port()
-        args = [ALLOTD, "--listen", f"127.0.0.1:{self.port}", "--data", data]
-        if platform:
-            args += ["--platform", platform]
-        args += list(extra)
-        self.log = open(os.path.join(data + ".log"), "ab")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                if self.request("GET", "/healthz")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            raise RuntimeError("allotd did not start")
-        with open(os.path.join(data, "admin.token")) as f:
-            self.admin = f.read().strip()
+        super().__init__(ALLOTD, data, platform, extra)
 
-    def request(self, method, path, body=None, token=None, raw=None, headers=None):
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data,
-                                     method=method)
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        if token:
-            req.add_header("Authorization", f"Bearer {token}")
-        for k, v in (headers or {}).items():
-            req.add_header(k, v)
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                text = r.read().decode()
-                return r.status, (json.loads(text) if text.strip() and
-                                  r.headers.get("Content-Type", "").startswith("application/json")
-                                  else text)
-        except urllib.error.HTTPError as e:
-            text = e.read().decode()
-            try:
-                return e.code, json.loads(text)
-            except ValueError:
-                return e.code, text
 
-    def stop(self, sig=signal.SIGTERM):
-        self.proc.send_signal(sig)
-        self.proc.wait(timeout=10)
-        self.log.close()
+free_port = allotd_harness.free_port
 
 
 class AllotdTest(unittest.TestCase):

@@ -14,9 +14,13 @@ import tempfile
 import threading
 import time
 import unittest
+
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import urllib.error
 import urllib.request
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import allotd_harness  # noqa: E402
 
 ALLOT = sys.argv[1] if len(sys.argv) > 1 else "build/allot"
 ALLOTD = sys.argv[2] if len(sys.argv) > 2 else "build/allotd"
@@ -24,56 +28,14 @@ SRC = sys.argv[3] if len(sys.argv) > 3 else "."
 PLATFORM = os.path.join(SRC, "examples", "platform.yaml")
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+class Daemon(allotd_harness.Daemon):
+    """allotd under test, with the demo platform unless told otherwise."""
+
+    def __init__(self, data, platform=PLATFORM, extra=()):
+        super().__init__(ALLOTD, data, platform, extra)
 
 
-class Daemon:
-    """One allotd process on a free loopback port over a data directory."""
-
-    def __init__(self, data, platform=PLATFORM):
-        self.data = data
-        self.port = free_port()
-        args = [ALLOTD, "--listen", f"127.0.0.1:{self.port}", "--data", data]
-        if platform:
-            args += ["--platform", platform]
-        self.log = open(os.path.join(data + ".log"), "ab")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
-        deadline = time.time() + 10
-        while time.time() < deadline:
-            try:
-                if self.request("GET", "/healthz")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.05)
-        else:
-            raise RuntimeError("allotd did not start")
-        with open(os.path.join(data, "admin.token")) as f:
-            self.admin = f.read().strip()
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def request(self, method, path, body=None, token=None):
-        data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(self.url + path, data=data, method=method)
-        if data is not None:
-            req.add_header("Content-Type", "application/json")
-        if token:
-            req.add_header("Authorization", f"Bearer {token}")
-        try:
-            with urllib.request.urlopen(req, timeout=10) as r:
-                return r.status, json.loads(r.read().decode() or "null")
-        except urllib.error.HTTPError as e:
-            return e.code, json.loads(e.read().decode() or "null")
-
-    def stop(self, sig=signal.SIGTERM):
-        self.proc.send_signal(sig)
-        self.proc.wait(timeout=10)
-        self.log.close()
+free_port = allotd_harness.free_port
 
 
 class CliTest(unittest.TestCase):

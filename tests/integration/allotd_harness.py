@@ -1,0 +1,73 @@
+"""Shared by the integration tests: a free loopback port, and one real allotd process over a
+temporary data directory, driven over HTTP with the admin token it wrote."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Daemon:
+    """One allotd process (binary) on a free loopback port over a data directory."""
+
+    def __init__(self, binary, data, platform=None, extra=()):
+        self.data = data
+        self.port = free_port()
+        args = [binary, "--listen", f"127.0.0.1:{self.port}", "--data", data]
+        if platform:
+            args += ["--platform", platform]
+        args += list(extra)
+        self.log = open(os.path.join(data + ".log"), "ab")
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            try:
+                if self.request("GET", "/healthz")[0] == 200:
+                    break
+            except OSError:
+                time.sleep(0.05)
+        else:
+            raise RuntimeError("allotd did not start")
+        with open(os.path.join(data, "admin.token")) as f:
+            self.admin = f.read().strip()
+
+    @property
+    def url(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def request(self, method, path, body=None, token=None, raw=None, headers=None):
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        req = urllib.request.Request(f"http://127.0.0.1:{self.port}{path}", data=data,
+                                     method=method)
+        if data is not None:
+            req.add_header("Content-Type", "application/json")
+        if token:
+            req.add_header("Authorization", f"Bearer {token}")
+        for k, v in (headers or {}).items():
+            req.add_header(k, v)
+        try:
+            with urllib.request.urlopen(req, timeout=10) as r:
+                text = r.read().decode()
+                return r.status, (json.loads(text) if text.strip() and
+                                  r.headers.get("Content-Type", "").startswith("application/json")
+                                  else text)
+        except urllib.error.HTTPError as e:
+            text = e.read().decode()
+            try:
+                return e.code, json.loads(text)
+            except ValueError:
+                return e.code, text
+
+    def stop(self, sig=signal.SIGTERM):
+        self.proc.send_signal(sig)
+        self.proc.wait(timeout=10)
+        self.log.close()
