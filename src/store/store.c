@@ -1071,14 +1071,18 @@ static int store_read_token(struct store *st, sqlite3_stmt *stmt, struct store_t
     return 0;
 }
 
-int store_find_token(struct store *st, const char *id, struct store_token *out)
+/* Step statement id, bound to key (checked as a name called what), onto its one row.
+ * RET 0 with the statement on the row (the caller reads it, then store_reset);
+ * -ALLOT_ENOENT when there is none; another negative error. */
+static int store_find_row(struct store *st, enum store_stmt id, const char *what, const char *key,
+                          sqlite3_stmt **out)
 {
-    size_t id_len;
-    int err = store_check_name(st, "id", id, &id_len);
+    size_t key_len;
+    int err = store_check_name(st, what, key, &key_len);
     if (err)
         return err;
-    sqlite3_stmt *stmt = st->stmt[STORE_STMT_FIND_TOKEN];
-    err = store_bind_text(st, stmt, 1, id, id_len);
+    sqlite3_stmt *stmt = st->stmt[id];
+    err = store_bind_text(st, stmt, 1, key, key_len);
     if (err) {
         store_reset(stmt);
         return err;
@@ -1088,6 +1092,16 @@ int store_find_token(struct store *st, const char *id, struct store_token *out)
         return row;
     if (row == 0)
         return -ALLOT_ENOENT;
+    *out = stmt;
+    return 0;
+}
+
+int store_find_token(struct store *st, const char *id, struct store_token *out)
+{
+    sqlite3_stmt *stmt;
+    int err = store_find_row(st, STORE_STMT_FIND_TOKEN, "id", id, &stmt);
+    if (err)
+        return err;
     err = store_read_token(st, stmt, out);
     store_reset(stmt);
     return err;
@@ -1116,23 +1130,12 @@ int store_find_user(struct store *st, const char *name, struct store_user *out, 
                     size_t tenant_len, char *role_buf, size_t role_len, char *workspace_buf,
                     size_t workspace_len)
 {
-    size_t name_len;
-    int err = store_check_name(st, "name", name, &name_len);
+    sqlite3_stmt *stmt;
+    int err = store_find_row(st, STORE_STMT_FIND_USER, "name", name, &stmt);
+    if (err == -ALLOT_ENOENT)
+        store_set_errmsg(st, "user %s: not found", name);
     if (err)
         return err;
-    sqlite3_stmt *stmt = st->stmt[STORE_STMT_FIND_USER];
-    err = store_bind_text(st, stmt, 1, name, name_len);
-    if (err) {
-        store_reset(stmt);
-        return err;
-    }
-    int row = store_query_row(st, stmt);
-    if (row < 0)
-        return row;
-    if (row == 0) {
-        store_set_errmsg(st, "user %s: not found", name);
-        return -ALLOT_ENOENT;
-    }
     bool has_tenant = sqlite3_column_type(stmt, 0) != SQLITE_NULL;
     err = store_copy_text(st, stmt, 0, tenant_buf, tenant_len);
     if (!err)
@@ -1305,21 +1308,10 @@ int store_events_read(struct store *st, int64_t after_seq, int64_t max,
 
 int store_meta_get(struct store *st, const char *key, char *buf, size_t len)
 {
-    size_t key_len;
-    int err = store_check_name(st, "key", key, &key_len);
+    sqlite3_stmt *stmt;
+    int err = store_find_row(st, STORE_STMT_META_GET, "key", key, &stmt);
     if (err)
         return err;
-    sqlite3_stmt *stmt = st->stmt[STORE_STMT_META_GET];
-    err = store_bind_text(st, stmt, 1, key, key_len);
-    if (err) {
-        store_reset(stmt);
-        return err;
-    }
-    int row = store_query_row(st, stmt);
-    if (row < 0)
-        return row;
-    if (row == 0)
-        return -ALLOT_ENOENT;
     const unsigned char *value = sqlite3_column_text(stmt, 0);
     size_t n = (size_t)sqlite3_column_bytes(stmt, 0);
     if (!buf || n + 1 > len) {
