@@ -1,0 +1,166 @@
+/* Workload processes of the node agent: fork/exec in a new session and a per-workload
+ * directory, tracked with pidfds on the agent's one libevent loop, stopped with SIGTERM and
+ * then SIGKILL at a deadline, and re-adopted after an agent restart. The process model,
+ * environment, signals, logs and storage are described in docs/agent-running.md. */
+#ifndef ALLOT_AGENT_RUNNER_H
+#define ALLOT_AGENT_RUNNER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+struct event_base;
+
+/* The clean environment every workload starts from (docs/agent-running.md). */
+#define RUNNER_DEFAULT_PATH "/usr/local/bin:/usr/bin:/bin"
+#define RUNNER_DEFAULT_LANG "C.UTF-8"
+
+/* Files in a workload's directory. */
+#define RUNNER_STDOUT_LOG "stdout.log"
+#define RUNNER_STDERR_LOG "stderr.log"
+#define RUNNER_DEADLINE_FILE "preempt_deadline"
+
+/* Input bounds, checked by runner_start before anything is created. */
+#define RUNNER_ID_MAX 127                  /* bytes; ids follow common/name.h */
+#define RUNNER_ARGV_MAX 4096               /* arguments */
+#define RUNNER_ENV_MAX 1024                /* caller's environment entries */
+#define RUNNER_ARG_BYTES_MAX (1024 * 1024) /* argv and env text together */
+#define RUNNER_REASON_MAX 256              /* bytes of a stop reason or exit reason */
+
+/* Bounds of runner_usage_bytes: directory depth and entries visited. */
+#define RUNNER_USAGE_MAX_DEPTH 64
+#define RUNNER_USAGE_MAX_ENTRIES 100000
+
+/* How a workload process ended. */
+enum runner_end {
+    RUNNER_END_EXITED,  /* on its own: an exit code, or a signal the runner did not send */
+    RUNNER_END_STOPPED, /* after runner_stop's SIGTERM, before the deadline */
+    RUNNER_END_KILLED,  /* still running at the deadline: SIGKILL to its group */
+    RUNNER_END_FAILED,  /* the program never ran: setup or exec failed in the child */
+};
+
+/* Lower-case name of end ("exited", "stopped", "killed", "failed"); never NULL. */
+const char *runner_end_name(enum runner_end end);
+
+/* The report of one ended process. Pointers are valid during the on_exit call only. */
+struct runner_exit {
+    const char *id;
+    pid_t pid;
+    enum runner_end end;
+    bool status_known;  /* false for an adopted process that is not the agent's child:
+                         * its exit status went to its new parent */
+    int code;           /* exit code 0..255 when it exited, else -1 (127/126 when FAILED) */
+    int signal;         /* the signal that ended it, else 0 */
+    int64_t runtime_ms; /* since runner_start or runner_adopt */
+    const char *reason; /* one sentence: "exited with code 3", "preempted; killed with SIGKILL
+                         * at the deadline", "exec foo: No such file or directory" */
+};
+
+/* Called once per process, from the loop, when it has ended and been reaped. The proc
+ * handle is freed right after it returns. It may call runner_start, runner_stop (on other
+ * processes) and runner_adopt, but not runner_free. */
+typedef void (*runner_exit_fn)(void *ctx, const struct runner_exit *e);
+
+/* Resource limits applied with setrlimit in the child when cgroups cannot be used; 0 in a
+ * field leaves that limit as the agent has it. */
+struct runner_rlimits {
+    uint64_t as_bytes;    /* RLIMIT_AS: address space */
+    uint64_t nproc;       /* RLIMIT_NPROC: processes of the real user (ignored for root) */
+    uint64_t cpu_seconds; /* RLIMIT_CPU: CPU time, SIGXCPU then SIGKILL */
+};
+
+/* Settings of a runner, copied by runner_new. */
+struct runner_options {
+    const char *base_dir; /* workload directories are base_dir/<id>; must exist */
+    const char *path;     /* PATH of workloads; NULL: RUNNER_DEFAULT_PATH */
+    const char *lang;     /* LANG of workloads; NULL: RUNNER_DEFAULT_LANG */
+};
+
+/* One workload process to start. Everything is borrowed for the call only. */
+struct runner_spec {
+    const char *id;                /* name_is_valid, unique among tracked processes */
+    const char *const *argv;       /* NULL-terminated; argv[0] looked up in the clean PATH */
+    const char *const *env;        /* NULL-terminated "KEY=value" (or NULL), added to the clean
+                                    * environment; a later entry replaces an earlier one */
+    uid_t uid;                     /* run as this user when the agent is root; 0: don't switch */
+    gid_t gid;                     /* ... and group; 0: don't switch */
+    struct runner_rlimits rlimits; /* the setrlimit fallback; all 0 when cgroups are used */
+    const char *cgroup;            /* a cgroup from cgroup_create to enter before exec, or NULL */
+    runner_exit_fn on_exit;        /* required */
+    void *ctx;
+};
+
+/* A process started earlier (by this agent before a restart) to track again. */
+struct runner_adoption {
+    const char *id;
+    pid_t pid;
+    uint64_t start_ticks; /* runner_proc_start_ticks when it was started; 0: don't check */
+    const char *cgroup;   /* its cgroup, or NULL */
+    runner_exit_fn on_exit;
+    void *ctx;
+};
+
+struct runner;
+struct runner_proc;
+
+/* Make a runner on base, which must outlive it. OUT *out (runner_free). RET 0; -ALLOT_EINVAL
+ * (no base_dir), -ALLOT_EIO (base_dir cannot be opened as a directory), -ALLOT_ENOMEM. */
+int runner_new(struct event_base *base, const struct runner_options *opt, struct runner **out);
+
+/* Stop tracking every process and free the runner. The processes keep running (so that a
+ * restarted agent can adopt them) and are not reaped. Accepts NULL. */
+void runner_free(struct runner *r);
+
+/* Start a workload process and watch it; never blocks on the child. The child gets its own
+ * session and process group, stdin from /dev/null, stdout and stderr appended to
+ * base_dir/id/stdout.log and stderr.log, the directory (created 0700, owned by uid:gid when
+ * switching) as working directory and HOME, the clean environment plus spec->env, the
+ * cgroup or rlimits, then the user switch, then execvp. A failure after fork (exec, setuid,
+ * cgroup) is reported through on_exit as RUNNER_END_FAILED, never here.
+ * OUT *out: the handle, valid until on_exit returns (may be NULL if not wanted).
+ * RET 0; -ALLOT_EINVAL (bad id, argv, env, uid without root, no on_exit), -ALLOT_EEXIST (id
+ * already tracked), -ALLOT_EIO (directory, logs), -ALLOT_EUNAVAILABLE (fork), -ALLOT_ENOMEM,
+ * with a sentence in err. On error nothing runs and nothing is tracked. */
+int runner_start(struct runner *r, const struct runner_spec *spec, struct runner_proc **out,
+                 char *err, size_t len);
+
+/* Ask proc to stop: write the deadline (ms since the epoch, now + grace_ms) to
+ * base_dir/id/preempt_deadline, send SIGTERM (then SIGCONT, so that a stopped process sees
+ * it) to its process group, and SIGKILL the group (and its cgroup) at the deadline;
+ * grace_ms <= 0 kills at once. A second call can bring the deadline closer, never push it
+ * away; the first reason is kept. reason (may be NULL: "stopped") goes into the exit report.
+ * RET 0; -ALLOT_EIO when the signal cannot be sent (a process already gone is not an error:
+ * its exit is being reported). */
+int runner_stop(struct runner *r, struct runner_proc *proc, int64_t grace_ms, const char *reason);
+
+/* Track a process started earlier: it must be alive, lead its own process group, and, when
+ * a->start_ticks is not 0, have that start time (so that a reused pid is not mistaken for
+ * it). Its exit status is known only if it is still this process's child.
+ * OUT *out (may be NULL). RET 0; -ALLOT_ENOENT (gone, or its pid now names another
+ * process: report it gone); -ALLOT_ESTATE (not a group leader: not one of ours);
+ * -ALLOT_EINVAL, -ALLOT_EEXIST, -ALLOT_EIO, -ALLOT_ENOMEM; with a sentence in err. */
+int runner_adopt(struct runner *r, const struct runner_adoption *a, struct runner_proc **out,
+                 char *err, size_t len);
+
+/* Accessors of a tracked process; valid until its on_exit returns. */
+pid_t runner_proc_pid(const struct runner_proc *proc);
+const char *runner_proc_id(const struct runner_proc *proc);
+/* base_dir/id. */
+const char *runner_proc_workdir(const struct runner_proc *proc);
+/* Start time in clock ticks since boot (/proc/<pid>/stat), 0 if unknown; the agent keeps it
+ * with the pid so that runner_adopt can tell the process from a later one with its pid. */
+uint64_t runner_proc_start_ticks(const struct runner_proc *proc);
+/* Number of processes tracked. */
+size_t runner_count(const struct runner *r);
+
+/* Bytes used by the files under workdir: the apparent sizes of regular files, symbolic
+ * links not followed, other filesystems not entered, at most RUNNER_USAGE_MAX_DEPTH deep and
+ * RUNNER_USAGE_MAX_ENTRIES entries (so the walk is short enough for the loop's thread).
+ * Hard links are counted once per name. OUT *bytes. RET 0; -ALLOT_ERANGE when a bound was
+ * hit, a directory could not be read or one vanished during the walk (*bytes is then a lower
+ * bound, which is enough to stop a workload that is over its storage); -ALLOT_ENOENT;
+ * -ALLOT_EINVAL (not a directory); -ALLOT_EIO. */
+int runner_usage_bytes(const char *workdir, uint64_t *bytes);
+
+#endif

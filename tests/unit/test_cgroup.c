@@ -1,0 +1,347 @@
+/* Unit tests for agent/cgroup.c against a temporary directory that stands in for cgroupfs:
+ * exact limit file contents, attach, kill, remove, name validation and writability. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include "agent/cgroup.h"
+#include "common/error.h"
+
+struct fixture {
+    char root[64]; /* mkdtemp: the stand-in for /sys/fs/cgroup/allot */
+};
+
+/* Remove path and everything under it (the tests' own files only). */
+static void remove_tree(const char *path)
+{
+    struct stat sb;
+    if (lstat(path, &sb) != 0)
+        return;
+    if (S_ISDIR(sb.st_mode)) {
+        chmod(path, 0700);
+        DIR *d = opendir(path);
+        if (d) {
+            struct dirent *e;
+            while ((e = readdir(d))) {
+                if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+                    continue;
+                char sub[1024];
+                snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
+                remove_tree(sub);
+            }
+            closedir(d);
+        }
+        rmdir(path);
+    } else {
+        unlink(path);
+    }
+}
+
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    if (!f)
+        return -1;
+    snprintf(f->root, sizeof(f->root), "/tmp/allot-cgroup-XXXXXX");
+    if (!mkdtemp(f->root)) {
+        free(f);
+        return -1;
+    }
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    remove_tree(f->root);
+    free(f);
+    return 0;
+}
+
+/* The whole content of dir/name, or "<missing>" when it cannot be read. */
+static const char *slurp(const char *dir, const char *name)
+{
+    static char buf[4096];
+    char path[1024];
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    FILE *fp = fopen(path, "r");
+    if (!fp)
+        return "<missing>";
+    size_t n = fread(buf, 1, sizeof(buf) - 1, fp);
+    buf[n] = '\0';
+    fclose(fp);
+    return buf;
+}
+
+static bool exists(const char *path)
+{
+    struct stat sb;
+    return lstat(path, &sb) == 0;
+}
+
+static void test_limits_written(void **state)
+{
+    struct fixture *f = *state;
+    struct cgroup_limits lim = {
+        .memory_max = 8589934592ULL, .cpu_max_millicores = 1500, .pids_max = 512};
+    char path[512], err[256] = "";
+    assert_int_equal(cgroup_create(f->root, "w-1", &lim, path, sizeof(path), err, sizeof(err)), 0);
+    char want[512];
+    snprintf(want, sizeof(want), "%s/w-1", f->root);
+    assert_string_equal(path, want);
+    assert_string_equal(slurp(path, "memory.max"), "8589934592\n");
+    assert_string_equal(slurp(path, "cpu.max"), "150000 100000\n");
+    assert_string_equal(slurp(path, "pids.max"), "512\n");
+    assert_string_equal(slurp(path, "cgroup.procs"), "");
+}
+
+static void test_unlimited_is_max(void **state)
+{
+    struct fixture *f = *state;
+    struct cgroup_limits lim = {0};
+    char path[512], err[256] = "";
+    assert_int_equal(cgroup_create(f->root, "free", &lim, path, sizeof(path), err, sizeof(err)), 0);
+    assert_string_equal(slurp(path, "memory.max"), "max\n");
+    assert_string_equal(slurp(path, "cpu.max"), "max 100000\n");
+    assert_string_equal(slurp(path, "pids.max"), "max\n");
+    /* NULL limits mean the same. */
+    assert_int_equal(cgroup_create(f->root, "free2", NULL, path, sizeof(path), err, sizeof(err)),
+                     0);
+    assert_string_equal(slurp(path, "memory.max"), "max\n");
+}
+
+static void test_cpu_quota_bounds(void **state)
+{
+    struct fixture *f = *state;
+    char path[512], err[256] = "";
+    /* Below the kernel's 1 ms minimum quota: raised to it. */
+    struct cgroup_limits tiny = {.cpu_max_millicores = 1};
+    assert_int_equal(cgroup_create(f->root, "tiny", &tiny, path, sizeof(path), err, sizeof(err)),
+                     0);
+    assert_string_equal(slurp(path, "cpu.max"), "1000 100000\n");
+    /* Eight whole CPUs. */
+    struct cgroup_limits eight = {.cpu_max_millicores = 8000};
+    assert_int_equal(cgroup_create(f->root, "eight", &eight, path, sizeof(path), err, sizeof(err)),
+                     0);
+    assert_string_equal(slurp(path, "cpu.max"), "800000 100000\n");
+    /* So large that the quota would overflow: unlimited. */
+    struct cgroup_limits huge = {.cpu_max_millicores = UINT64_MAX};
+    assert_int_equal(cgroup_create(f->root, "huge", &huge, path, sizeof(path), err, sizeof(err)),
+                     0);
+    assert_string_equal(slurp(path, "cpu.max"), "max 100000\n");
+}
+
+static void test_recreate_rewrites(void **state)
+{
+    struct fixture *f = *state;
+    char path[512], err[256] = "";
+    struct cgroup_limits a = {.memory_max = 1000, .pids_max = 10};
+    struct cgroup_limits b = {.memory_max = 0, .pids_max = 20};
+    assert_int_equal(cgroup_create(f->root, "again", &a, path, sizeof(path), err, sizeof(err)), 0);
+    assert_int_equal(cgroup_create(f->root, "again", &b, path, sizeof(path), err, sizeof(err)), 0);
+    assert_string_equal(slurp(path, "memory.max"), "max\n");
+    assert_string_equal(slurp(path, "pids.max"), "20\n");
+}
+
+static void test_attach_writes_pid(void **state)
+{
+    struct fixture *f = *state;
+    char path[512], err[256] = "";
+    assert_int_equal(cgroup_create(f->root, "att", NULL, path, sizeof(path), err, sizeof(err)), 0);
+    assert_int_equal(cgroup_attach(path, 4242), 0);
+    assert_string_equal(slurp(path, "cgroup.procs"), "4242\n");
+    assert_int_equal(cgroup_attach(path, getpid()), 0);
+    char want[64];
+    snprintf(want, sizeof(want), "4242\n%ld\n", (long)getpid());
+    assert_string_equal(slurp(path, "cgroup.procs"), want);
+    assert_int_equal(cgroup_attach(path, 0), -ALLOT_EINVAL);
+    assert_int_equal(cgroup_attach(path, -5), -ALLOT_EINVAL);
+    char missing[600];
+    snprintf(missing, sizeof(missing), "%s/nope", f->root);
+    assert_int_equal(cgroup_attach(missing, 4242), -ALLOT_ENOENT);
+    assert_false(exists(missing));
+}
+
+static void test_kill(void **state)
+{
+    struct fixture *f = *state;
+    char path[512], err[256] = "", file[600];
+    assert_int_equal(cgroup_create(f->root, "k", NULL, path, sizeof(path), err, sizeof(err)), 0);
+    /* A plain directory has no cgroup.kill, and cgroup_kill does not make one. */
+    assert_int_equal(cgroup_kill(path), -ALLOT_ENOENT);
+    snprintf(file, sizeof(file), "%s/cgroup.kill", path);
+    assert_false(exists(file));
+    int fd = open(file, O_WRONLY | O_CREAT, 0644);
+    assert_true(fd >= 0);
+    close(fd);
+    assert_int_equal(cgroup_kill(path), 0);
+    assert_string_equal(slurp(path, "cgroup.kill"), "1");
+    unlink(file);
+}
+
+static void test_remove_cleans_up(void **state)
+{
+    struct fixture *f = *state;
+    char path[512], err[256] = "";
+    struct cgroup_limits lim = {.memory_max = 1 << 20};
+    assert_int_equal(cgroup_create(f->root, "gone", &lim, path, sizeof(path), err, sizeof(err)), 0);
+    assert_int_equal(cgroup_attach(path, 77), 0);
+    assert_int_equal(cgroup_remove(path), 0);
+    assert_false(exists(path));
+    /* Idempotent. */
+    assert_int_equal(cgroup_remove(path), 0);
+    /* A file this module did not make is not removed: the directory stays. */
+    assert_int_equal(cgroup_create(f->root, "kept", NULL, path, sizeof(path), err, sizeof(err)), 0);
+    char other[600];
+    snprintf(other, sizeof(other), "%s/notes.txt", path);
+    FILE *fp = fopen(other, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    assert_int_equal(cgroup_remove(path), -ALLOT_EIO);
+    assert_true(exists(other));
+    assert_string_equal(slurp(path, "memory.max"), "<missing>");
+}
+
+static void test_bad_names(void **state)
+{
+    struct fixture *f = *state;
+    static const char *const bad[] = {"",     "..",      ".",     "a/b",    "../x",
+                                      "/abs", ".hidden", "Upper", "sp ace", "x/../y"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        char path[512] = "untouched", err[256] = "";
+        assert_int_equal(cgroup_create(f->root, bad[i], NULL, path, sizeof(path), err, sizeof(err)),
+                         -ALLOT_EINVAL);
+        assert_string_equal(path, "untouched");
+        assert_non_null(strstr(err, "not a name"));
+    }
+    char path[512], err[256];
+    assert_int_equal(cgroup_create(f->root, NULL, NULL, path, sizeof(path), err, sizeof(err)),
+                     -ALLOT_EINVAL);
+    char long_name[CGROUP_NAME_MAX + 2];
+    memset(long_name, 'a', sizeof(long_name) - 1);
+    long_name[sizeof(long_name) - 1] = '\0';
+    assert_int_equal(cgroup_create(f->root, long_name, NULL, path, sizeof(path), err, sizeof(err)),
+                     -ALLOT_EINVAL);
+    /* A path buffer too small for root/name is refused, not truncated. */
+    char small[8];
+    assert_int_equal(cgroup_create(f->root, "fits", NULL, small, sizeof(small), err, sizeof(err)),
+                     -ALLOT_EINVAL);
+    /* Nothing was created by any of them. */
+    DIR *d = opendir(f->root);
+    assert_non_null(d);
+    int entries = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        entries += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    assert_int_equal(entries, 0);
+}
+
+static void test_create_fails_cleanly(void **state)
+{
+    struct fixture *f = *state;
+    char path[512], err[256] = "", file[600];
+    /* root is a regular file: nothing can be created under it, for root too. */
+    snprintf(file, sizeof(file), "%s/plain", f->root);
+    FILE *fp = fopen(file, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    assert_int_equal(cgroup_create(file, "w", NULL, path, sizeof(path), err, sizeof(err)),
+                     -ALLOT_EIO);
+    assert_non_null(strstr(err, "create cgroup"));
+    /* name exists as a file, not a directory. */
+    assert_int_equal(cgroup_create(f->root, "plain", NULL, path, sizeof(path), err, sizeof(err)),
+                     -ALLOT_EIO);
+    assert_non_null(strstr(err, "not a directory"));
+}
+
+static void test_writable(void **state)
+{
+    struct fixture *f = *state;
+    assert_true(cgroup_writable(f->root));
+    /* The probe leaves nothing behind. */
+    DIR *d = opendir(f->root);
+    assert_non_null(d);
+    int entries = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        entries += strcmp(e->d_name, ".") && strcmp(e->d_name, "..");
+    closedir(d);
+    assert_int_equal(entries, 0);
+
+    /* Unwritable for everyone, root included: a path under a regular file. */
+    char file[600], under[700];
+    snprintf(file, sizeof(file), "%s/regular", f->root);
+    FILE *fp = fopen(file, "w");
+    assert_non_null(fp);
+    fclose(fp);
+    snprintf(under, sizeof(under), "%s/cg", file);
+    assert_false(cgroup_writable(under));
+    assert_false(cgroup_writable(file));
+    /* Missing, empty and NULL roots. */
+    char missing[600];
+    snprintf(missing, sizeof(missing), "%s/missing", f->root);
+    assert_false(cgroup_writable(missing));
+    assert_false(cgroup_writable(""));
+    assert_false(cgroup_writable(NULL));
+
+    /* A 0500 directory: unwritable unless the caller bypasses permissions (root), and the
+     * answer must be the truth either way. */
+    char ro[600];
+    snprintf(ro, sizeof(ro), "%s/ro", f->root);
+    assert_int_equal(mkdir(ro, 0500), 0);
+    assert_int_equal(chmod(ro, 0500), 0);
+    bool can = access(ro, W_OK) == 0 || geteuid() == 0;
+    assert_int_equal(cgroup_writable(ro), can);
+    chmod(ro, 0700);
+}
+
+static void test_prepare(void **state)
+{
+    struct fixture *f = *state;
+    char root[600], err[256] = "";
+    snprintf(root, sizeof(root), "%s/allot", f->root);
+    assert_int_equal(cgroup_prepare(root, err, sizeof(err)), 0);
+    assert_true(cgroup_writable(root));
+    /* Idempotent. */
+    assert_int_equal(cgroup_prepare(root, err, sizeof(err)), 0);
+    /* The parent must exist. */
+    char deep[700];
+    snprintf(deep, sizeof(deep), "%s/no/such/parent", f->root);
+    assert_int_equal(cgroup_prepare(deep, err, sizeof(err)), -ALLOT_EIO);
+    assert_non_null(strstr(err, deep));
+    assert_int_equal(cgroup_prepare("", err, sizeof(err)), -ALLOT_EINVAL);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_limits_written, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_unlimited_is_max, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cpu_quota_bounds, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_recreate_rewrites, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_attach_writes_pid, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_kill, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_remove_cleans_up, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_names, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_create_fails_cleanly, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_writable, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prepare, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
