@@ -1,0 +1,410 @@
+/* allot-agent: the node agent. Reports its node's GPUs and workloads to the controller on a
+ * short period and runs, watches and stops what the controller's answer says should run
+ * there (level-triggered: a lost report heals at the next one). One libevent loop. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+#include <jansson.h>
+
+#include "agent/gpuinfo.h"
+#include "agent/runner.h"
+#include "common/error.h"
+#include "common/quantity.h"
+
+#define AGENT_MAX_PROCS 1024
+#define AGENT_MAX_ENV 96
+
+/* One replica this agent runs (or ran and has not reported yet). */
+struct task {
+    bool used;
+    char name[256]; /* tenant/workspace/name */
+    int rank;
+    char id[32];              /* the runner's id: "w<N>" */
+    struct runner_proc *proc; /* NULL once it has ended */
+    bool stopping;            /* told to stop */
+    bool ended;               /* ended; reported at the next report, then forgotten */
+    bool sent;                /* its end is in the report in flight */
+    const char *end_state;    /* "exited" or "stopped" */
+    int code, signal;
+    char reason[300];
+};
+
+struct agent {
+    struct event_base *base;
+    struct evhttp_connection *conn;
+    char host[256];
+    int port;
+    char node[128];
+    char auth[512];
+    struct gpuinfo gpus;
+    struct runner *runner;
+    struct task tasks[AGENT_MAX_PROCS];
+    uint32_t next_id;
+    bool in_flight;
+    struct event *timer;
+    uint64_t reports, failures;
+};
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void on_exit_cb(void *ctx, const struct runner_exit *e)
+{
+    struct task *t = ctx;
+    t->proc = NULL;
+    t->ended = true;
+    t->end_state = t->stopping ? "stopped" : "exited";
+    t->code = e->code;
+    t->signal = e->signal;
+    snprintf(t->reason, sizeof(t->reason), "%s", e->reason ? e->reason : "");
+    fprintf(stderr, "allot-agent: %s (rank %d) %s: %s\n", t->name, t->rank, t->end_state,
+            t->reason);
+}
+
+static struct task *task_find(struct agent *a, const char *name, int rank)
+{
+    for (int i = 0; i < AGENT_MAX_PROCS; i++)
+        if (a->tasks[i].used && a->tasks[i].rank == rank && strcmp(a->tasks[i].name, name) == 0)
+            return &a->tasks[i];
+    return NULL;
+}
+
+/* Join the strings of a JSON array with commas into buf. */
+static void join(const json_t *arr, char *buf, size_t len)
+{
+    size_t i, used = 0;
+    json_t *v;
+    buf[0] = '\0';
+    json_array_foreach(arr, i, v)
+    {
+        const char *s = json_is_string(v) ? json_string_value(v) : "";
+        used += (size_t)snprintf(buf + used, used < len ? len - used : 0, "%s%s", i ? "," : "", s);
+    }
+}
+
+/* Start replica `item` of the controller's answer. */
+static void task_start(struct agent *a, const json_t *item)
+{
+    const char *name = json_string_value(json_object_get(item, "name"));
+    int rank = (int)json_integer_value(json_object_get(item, "rank"));
+    struct task *t = NULL;
+    for (int i = 0; i < AGENT_MAX_PROCS && !t; i++)
+        if (!a->tasks[i].used)
+            t = &a->tasks[i];
+    if (!t || !name)
+        return;
+    memset(t, 0, sizeof(*t));
+    t->used = true;
+    t->rank = rank;
+    snprintf(t->name, sizeof(t->name), "%s", name);
+    snprintf(t->id, sizeof(t->id), "w%u", ++a->next_id);
+    const json_t *cmd = json_object_get(item, "command");
+    if (!json_is_array(cmd) || json_array_size(cmd) == 0) {
+        t->ended = true;
+        t->end_state = "exited";
+        t->code = 127;
+        snprintf(t->reason, sizeof(t->reason), "no command to run");
+        return;
+    }
+    const char *argv[66];
+    size_t i, n = 0;
+    json_t *v;
+    json_array_foreach(cmd, i, v)
+    {
+        if (n < 64 && json_is_string(v))
+            argv[n++] = json_string_value(v);
+    }
+    argv[n] = NULL;
+    /* the environment: the workload's, then Allot's (which win) */
+    static char envbuf[AGENT_MAX_ENV][1024];
+    const char *env[AGENT_MAX_ENV + 1];
+    int k = 0;
+    const char *key;
+    json_object_foreach((json_t *)json_object_get(item, "env"), key, v)
+    {
+        if (k < AGENT_MAX_ENV - 8 && json_is_string(v)) {
+            snprintf(envbuf[k], sizeof(envbuf[k]), "%s=%s", key, json_string_value(v));
+            env[k] = envbuf[k];
+            k++;
+        }
+    }
+    char uuids[900], peers[900];
+    join(json_object_get(item, "gpu_uuids"), uuids, sizeof(uuids));
+    join(json_object_get(item, "peers"), peers, sizeof(peers));
+    snprintf(envbuf[k], sizeof(envbuf[k]), "CUDA_VISIBLE_DEVICES=%s", uuids);
+    env[k] = envbuf[k];
+    k++;
+    snprintf(envbuf[k], sizeof(envbuf[k]), "NVIDIA_VISIBLE_DEVICES=%s", uuids);
+    env[k] = envbuf[k];
+    k++;
+    snprintf(envbuf[k], sizeof(envbuf[k]), "ALLOT_WORKLOAD=%s", name);
+    env[k] = envbuf[k];
+    k++;
+    snprintf(envbuf[k], sizeof(envbuf[k]), "ALLOT_WORKSPACE=%s",
+             json_string_value(json_object_get(item, "workspace")));
+    env[k] = envbuf[k];
+    k++;
+    snprintf(envbuf[k], sizeof(envbuf[k]), "ALLOT_RANK=%d", rank);
+    env[k] = envbuf[k];
+    k++;
+    snprintf(envbuf[k], sizeof(envbuf[k]), "ALLOT_WORLD_SIZE=%d",
+             (int)json_integer_value(json_object_get(item, "world_size")));
+    env[k] = envbuf[k];
+    k++;
+    snprintf(envbuf[k], sizeof(envbuf[k]), "ALLOT_PEERS=%s", peers);
+    env[k] = envbuf[k];
+    k++;
+    env[k] = NULL;
+    struct runner_spec spec = {
+        .id = t->id, .argv = argv, .env = env, .on_exit = on_exit_cb, .ctx = t};
+    char err[256];
+    if (runner_start(a->runner, &spec, &t->proc, err, sizeof(err))) {
+        t->ended = true;
+        t->end_state = "exited";
+        t->code = 126;
+        snprintf(t->reason, sizeof(t->reason), "%s", err);
+        return;
+    }
+    fprintf(stderr, "allot-agent: started %s (rank %d) on GPUs %s\n", name, rank, uuids);
+}
+
+/* Make the node match the controller's answer. */
+static void reconcile(struct agent *a, const json_t *answer)
+{
+    const json_t *items = json_object_get(answer, "workloads");
+    size_t i;
+    json_t *item;
+    /* the controller has what ended: forget it */
+    for (int k = 0; k < AGENT_MAX_PROCS; k++)
+        if (a->tasks[k].ended && a->tasks[k].sent)
+            a->tasks[k].used = false;
+    json_array_foreach(items, i, item)
+    {
+        const char *name = json_string_value(json_object_get(item, "name"));
+        const char *state = json_string_value(json_object_get(item, "state"));
+        int rank = (int)json_integer_value(json_object_get(item, "rank"));
+        if (!name || !state)
+            continue;
+        struct task *t = task_find(a, name, rank);
+        if (!t && strcmp(state, "running") == 0) {
+            task_start(a, item);
+        } else if (t && t->proc && !t->stopping && strcmp(state, "draining") == 0) {
+            int64_t grace = json_integer_value(json_object_get(item, "stop_by")) - now_ms();
+            t->stopping = true;
+            runner_stop(a->runner, t->proc, grace > 0 ? grace : 0, "preempted");
+        }
+    }
+    /* running here but no longer wanted: stop it */
+    for (int k = 0; k < AGENT_MAX_PROCS; k++) {
+        struct task *t = &a->tasks[k];
+        if (!t->used || !t->proc || t->stopping)
+            continue;
+        bool wanted = false;
+        json_array_foreach(items, i, item)
+        {
+            wanted =
+                wanted || (json_integer_value(json_object_get(item, "rank")) == t->rank &&
+                           strcmp(json_string_value(json_object_get(item, "name")), t->name) == 0);
+        }
+        if (!wanted) {
+            t->stopping = true;
+            runner_stop(a->runner, t->proc, 5000, "no longer wanted by the controller");
+        }
+    }
+}
+
+static void on_answer(struct evhttp_request *req, void *arg)
+{
+    struct agent *a = arg;
+    a->in_flight = false;
+    int status = req ? evhttp_request_get_response_code(req) : 0;
+    if (status != 200) {
+        a->failures++;
+        fprintf(stderr, "allot-agent: report failed (HTTP %d); retrying\n", status);
+        for (int k = 0; k < AGENT_MAX_PROCS; k++)
+            a->tasks[k].sent = false; /* not acknowledged: report it again */
+        return;
+    }
+    struct evbuffer *in = evhttp_request_get_input_buffer(req);
+    json_error_t jerr;
+    json_t *answer =
+        json_loadb((const char *)evbuffer_pullup(in, -1), evbuffer_get_length(in), 0, &jerr);
+    if (!answer) {
+        fprintf(stderr, "allot-agent: bad answer: %s\n", jerr.text);
+        return;
+    }
+    a->reports++;
+    reconcile(a, answer);
+    json_decref(answer);
+}
+
+/* Build and send one report. */
+static void report(evutil_socket_t fd, short what, void *arg)
+{
+    struct agent *a = arg;
+    if (a->in_flight)
+        return;
+    json_t *wls = json_array();
+    for (int k = 0; k < AGENT_MAX_PROCS; k++) {
+        struct task *t = &a->tasks[k];
+        if (!t->used)
+            continue;
+        if (t->ended) {
+            json_array_append_new(wls, json_pack("{s:s, s:s, s:i, s:i, s:s}", "name", t->name,
+                                                 "state", t->end_state, "exit_code", t->code,
+                                                 "signal", t->signal, "reason", t->reason));
+            t->sent = true; /* forgotten once the controller has answered */
+        } else {
+            json_array_append_new(wls,
+                                  json_pack("{s:s, s:s}", "name", t->name, "state", "running"));
+        }
+    }
+    json_t *body =
+        json_pack("{s:o, s:o}", "inventory", gpuinfo_to_json(&a->gpus), "workloads", wls);
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    struct evhttp_request *req = evhttp_request_new(on_answer, a);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_add_header(h, "Host", a->host);
+    evhttp_add_header(h, "Authorization", a->auth);
+    evhttp_add_header(h, "Content-Type", "application/json");
+    evbuffer_add(evhttp_request_get_output_buffer(req), text, strlen(text));
+    free(text);
+    char path[300];
+    snprintf(path, sizeof(path), "/v1/nodes/%s/report", a->node);
+    a->in_flight = evhttp_make_request(a->conn, req, EVHTTP_REQ_POST, path) == 0;
+}
+
+static void on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    event_base_loopexit(arg, NULL);
+}
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: allot-agent --node NAME --token T|--token-file F [--server http://H:P]\n"
+            "                   [--gpus SPEC | --nvml PATH] [--work-dir DIR] [--interval D]\n"
+            "       allot-agent --discover [--gpus SPEC | --nvml PATH]\n\n"
+            "The Allot node agent: reports GPUs and workloads, runs what the controller places\n"
+            "on this node. --gpus declares the GPUs (\"8xH100-80GB\") where NVML is absent; the\n"
+            "report then says they are declared, not discovered.\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *server = "http://127.0.0.1:7070", *token = NULL, *token_file = NULL, *node = NULL,
+               *gpus = NULL, *nvml = NULL, *work = NULL, *interval = "1s";
+    bool discover = false;
+    for (int i = 1; i < argc; i++) {
+        const char **slot = strcmp(argv[i], "--server") == 0       ? &server
+                            : strcmp(argv[i], "--token") == 0      ? &token
+                            : strcmp(argv[i], "--token-file") == 0 ? &token_file
+                            : strcmp(argv[i], "--node") == 0       ? &node
+                            : strcmp(argv[i], "--gpus") == 0       ? &gpus
+                            : strcmp(argv[i], "--nvml") == 0       ? &nvml
+                            : strcmp(argv[i], "--work-dir") == 0   ? &work
+                            : strcmp(argv[i], "--interval") == 0   ? &interval
+                                                                   : NULL;
+        if (slot && i + 1 < argc) {
+            *slot = argv[++i];
+        } else if (strcmp(argv[i], "--discover") == 0) {
+            discover = true;
+        } else if (strcmp(argv[i], "--help") == 0) {
+            usage(stdout);
+            return 0;
+        } else {
+            fprintf(stderr, "allot-agent: unknown option or missing value: %s\n", argv[i]);
+            usage(stderr);
+            return 2;
+        }
+    }
+    static struct agent a;
+    char err[512];
+    int rc = gpus ? gpuinfo_declare(gpus, &a.gpus, err, sizeof(err))
+                  : gpuinfo_discover(nvml, &a.gpus, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "allot-agent: %s%s\n", err,
+                gpus ? "" : " (without a driver, declare the GPUs with --gpus)");
+        return 2;
+    }
+    if (discover) {
+        json_t *j = gpuinfo_to_json(&a.gpus);
+        char *text = json_dumps(j, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        printf("%s\n", text);
+        free(text);
+        json_decref(j);
+        return 0;
+    }
+    int64_t every_ms;
+    if (!node || (!token && !token_file) || quantity_parse_duration(interval, &every_ms) ||
+        every_ms < 50) {
+        fprintf(stderr, "allot-agent: --node and --token (or --token-file) are required, and "
+                        "--interval is a duration of 50ms or more\n");
+        return 2;
+    }
+    char tokbuf[256] = "";
+    if (token_file) {
+        FILE *f = fopen(token_file, "r");
+        if (!f || !fgets(tokbuf, sizeof(tokbuf), f)) {
+            fprintf(stderr, "allot-agent: cannot read %s: %s\n", token_file, strerror(errno));
+            return 2;
+        }
+        fclose(f);
+        tokbuf[strcspn(tokbuf, "\r\n")] = '\0';
+        token = tokbuf;
+    }
+    if (sscanf(server, "http://%255[^:/]:%d", a.host, &a.port) != 2 || a.port < 1 ||
+        a.port > 65535) {
+        fprintf(stderr, "allot-agent: --server: expected http://HOST:PORT\n");
+        return 2;
+    }
+    snprintf(a.node, sizeof(a.node), "%s", node);
+    snprintf(a.auth, sizeof(a.auth), "Bearer %s", token);
+    char workdir[4096];
+    snprintf(workdir, sizeof(workdir), "%s", work ? work : "./allot-agent-work");
+    if (mkdir(workdir, 0711) && errno != EEXIST) {
+        fprintf(stderr, "allot-agent: cannot create %s: %s\n", workdir, strerror(errno));
+        return 2;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    a.base = event_base_new();
+    a.conn = evhttp_connection_base_new(a.base, NULL, a.host, (unsigned short)a.port);
+    struct runner_options ropt = {.base_dir = workdir};
+    if (!a.base || !a.conn || runner_new(a.base, &ropt, &a.runner)) {
+        fprintf(stderr, "allot-agent: cannot start\n");
+        return 1;
+    }
+    evhttp_connection_set_timeout(a.conn, 10);
+    a.timer = event_new(a.base, -1, EV_PERSIST, report, &a);
+    struct timeval tv = {(time_t)(every_ms / 1000), (suseconds_t)(every_ms % 1000) * 1000};
+    event_add(a.timer, &tv);
+    struct event *sigint = evsignal_new(a.base, SIGINT, on_signal, a.base);
+    struct event *sigterm = evsignal_new(a.base, SIGTERM, on_signal, a.base);
+    event_add(sigint, NULL);
+    event_add(sigterm, NULL);
+    fprintf(stderr, "allot-agent: node %s, %u %s GPU(s), reporting to %s every %lld ms\n", a.node,
+            a.gpus.n, a.gpus.discovered ? "discovered" : "declared", server, (long long)every_ms);
+    report(-1, 0, &a);
+    event_base_dispatch(a.base);
+    event_free(a.timer);
+    event_free(sigint);
+    event_free(sigterm);
+    runner_free(a.runner);
+    evhttp_connection_free(a.conn);
+    event_base_free(a.base);
+    return 0;
+}
