@@ -52,6 +52,7 @@ struct agent {
     bool in_flight;
     struct event *timer;
     uint64_t reports, failures;
+    char state_path[4200]; /* work-dir/agent-state.json: what runs, for a restarted agent */
 };
 
 static int64_t now_ms(void)
@@ -60,6 +61,9 @@ static int64_t now_ms(void)
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
+
+static struct agent *the_agent; /* on_exit_cb's way back to the agent's state file */
+static void state_save(struct agent *a);
 
 static void on_exit_cb(void *ctx, const struct runner_exit *e)
 {
@@ -72,6 +76,7 @@ static void on_exit_cb(void *ctx, const struct runner_exit *e)
     snprintf(t->reason, sizeof(t->reason), "%s", e->reason ? e->reason : "");
     fprintf(stderr, "allot-agent: %s (rank %d) %s: %s\n", t->name, t->rank, t->end_state,
             t->reason);
+    state_save(the_agent);
 }
 
 static struct task *task_find(struct agent *a, const char *name, int rank)
@@ -80,6 +85,76 @@ static struct task *task_find(struct agent *a, const char *name, int rank)
         if (a->tasks[i].used && a->tasks[i].rank == rank && strcmp(a->tasks[i].name, name) == 0)
             return &a->tasks[i];
     return NULL;
+}
+
+/* Keep what runs in the state file (written whole, then renamed: never half-written), so a
+ * restarted agent adopts its processes instead of orphaning or starting them twice. */
+static void state_save(struct agent *a)
+{
+    json_t *tasks = json_array();
+    for (int k = 0; k < AGENT_MAX_PROCS; k++) {
+        const struct task *t = &a->tasks[k];
+        if (!t->used || !t->proc)
+            continue;
+        json_array_append_new(tasks, json_pack("{s:s, s:s, s:i, s:I, s:I, s:b}", "id", t->id,
+                                               "name", t->name, "rank", t->rank, "pid",
+                                               (json_int_t)runner_proc_pid(t->proc), "start_ticks",
+                                               (json_int_t)runner_proc_start_ticks(t->proc),
+                                               "stopping", t->stopping));
+    }
+    json_t *state = json_pack("{s:I, s:o}", "next_id", (json_int_t)a->next_id, "tasks", tasks);
+    char tmp[4300];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", a->state_path);
+    if (json_dump_file(state, tmp, JSON_COMPACT) == 0 && rename(tmp, a->state_path) == 0) {
+        json_decref(state);
+        return;
+    }
+    fprintf(stderr, "allot-agent: cannot write %s: %s\n", a->state_path, strerror(errno));
+    json_decref(state);
+}
+
+/* Adopt the processes a previous run of the agent left. Those that are gone are reported
+ * gone at the next report. */
+static void state_load(struct agent *a)
+{
+    json_error_t jerr;
+    json_t *state = json_load_file(a->state_path, 0, &jerr);
+    if (!state)
+        return; /* first start */
+    a->next_id = (uint32_t)json_integer_value(json_object_get(state, "next_id"));
+    size_t i;
+    json_t *x;
+    int k = 0;
+    json_array_foreach(json_object_get(state, "tasks"), i, x)
+    {
+        if (k >= AGENT_MAX_PROCS)
+            break;
+        struct task *t = &a->tasks[k++];
+        memset(t, 0, sizeof(*t));
+        t->used = true;
+        t->rank = (int)json_integer_value(json_object_get(x, "rank"));
+        t->stopping = json_is_true(json_object_get(x, "stopping"));
+        snprintf(t->name, sizeof(t->name), "%s", json_string_value(json_object_get(x, "name")));
+        snprintf(t->id, sizeof(t->id), "%s", json_string_value(json_object_get(x, "id")));
+        struct runner_adoption ad = {
+            .id = t->id,
+            .pid = (pid_t)json_integer_value(json_object_get(x, "pid")),
+            .start_ticks = (uint64_t)json_integer_value(json_object_get(x, "start_ticks")),
+            .on_exit = on_exit_cb,
+            .ctx = t};
+        char err[256];
+        if (runner_adopt(a->runner, &ad, &t->proc, err, sizeof(err))) {
+            t->proc = NULL;
+            t->ended = true;
+            t->end_state = "gone";
+            t->code = -1;
+            snprintf(t->reason, sizeof(t->reason), "gone while the agent was down: %s", err);
+        } else {
+            fprintf(stderr, "allot-agent: adopted %s (rank %d), pid %d\n", t->name, t->rank,
+                    (int)ad.pid);
+        }
+    }
+    json_decref(state);
 }
 
 /* Join the strings of a JSON array with commas into buf. */
@@ -179,6 +254,7 @@ static void task_start(struct agent *a, const json_t *item)
         return;
     }
     fprintf(stderr, "allot-agent: started %s (rank %d) on GPUs %s\n", name, rank, uuids);
+    state_save(a);
 }
 
 /* Make the node match the controller's answer. */
@@ -205,6 +281,7 @@ static void reconcile(struct agent *a, const json_t *answer)
             int64_t grace = json_integer_value(json_object_get(item, "stop_by")) - now_ms();
             t->stopping = true;
             runner_stop(a->runner, t->proc, grace > 0 ? grace : 0, "preempted");
+            state_save(a);
         }
     }
     /* running here but no longer wanted: stop it */
@@ -389,6 +466,9 @@ int main(int argc, char **argv)
         return 1;
     }
     evhttp_connection_set_timeout(a.conn, 10);
+    the_agent = &a;
+    snprintf(a.state_path, sizeof(a.state_path), "%s/agent-state.json", workdir);
+    state_load(&a);
     a.timer = event_new(a.base, -1, EV_PERSIST, report, &a);
     struct timeval tv = {(time_t)(every_ms / 1000), (suseconds_t)(every_ms % 1000) * 1000};
     event_add(a.timer, &tv);

@@ -28,17 +28,22 @@ class AgentTest(unittest.TestCase):
         self.d = allotd_harness.Daemon(ALLOTD, os.path.join(self.tmp, "data"), PLATFORM,
                                        ["--no-virtual-nodes"])
         self.agents = {}
+        self.tokens = {}
         for node in ("gpu-a", "gpu-b"):
             st, r = self.d.request("POST", "/v1/tokens", {"node": node}, token=self.d.admin)
             self.assertEqual(st, 201, r)
-            work = os.path.join(self.tmp, node)
-            os.mkdir(work)
-            log = open(os.path.join(self.tmp, node + ".log"), "wb")
-            proc = subprocess.Popen([AGENT, "--server", self.d.url, "--node", node,
-                                     "--token", r["token"], "--gpus", "8xH100-80GB",
-                                     "--work-dir", work, "--interval", "100ms"],
-                                    stdout=log, stderr=log)
-            self.agents[node] = (proc, log, work)
+            self.tokens[node] = r["token"]
+            os.mkdir(os.path.join(self.tmp, node))
+            self.start_agent(node)
+
+    def start_agent(self, node):
+        work = os.path.join(self.tmp, node)
+        log = open(os.path.join(self.tmp, node + ".log"), "ab")
+        proc = subprocess.Popen([AGENT, "--server", self.d.url, "--node", node,
+                                 "--token", self.tokens[node], "--gpus", "8xH100-80GB",
+                                 "--work-dir", work, "--interval", "100ms"],
+                                stdout=log, stderr=log)
+        self.agents[node] = (proc, log, work)
 
     def kill_leftovers(self):
         """Workloads outlive their agent on purpose (a restarted agent finds them again), so
@@ -96,6 +101,31 @@ class AgentTest(unittest.TestCase):
         self.wait_state("acme/research/hello", "finished")
         uuids = ",".join(f"DECLARED-{i}" for i in gpus)
         self.assertIn(f"acme/research/hello {uuids} 0 1 hi\n", self.outputs())
+
+    def test_agent_restart_adopts_its_processes(self):
+        trap = ("trap 'echo got TERM; exit 0' TERM; echo started; "
+                "while true; do sleep 0.05; done")
+        w = self.submit({"name": "long", "workspace": "acme/research", "gpus": 8,
+                         "command": ["/bin/sh", "-c", trap]})
+        node = w["placement"][0]["node"]
+        deadline = time.time() + 10
+        while time.time() < deadline and sum("started" in o for o in self.outputs()) < 1:
+            time.sleep(0.05)
+        proc, log, _ = self.agents[node]
+        proc.kill()  # kill -9: no chance to clean up
+        proc.wait()
+        log.close()
+        time.sleep(0.3)
+        self.start_agent(node)
+        time.sleep(0.5)
+        # adopted, not started a second time; still running
+        self.assertEqual(sum("started" in o for o in self.outputs()), 1)
+        self.assertEqual(self.d.request("GET", "/v1/workloads/acme/research/long",
+                                        token=self.d.admin)[1]["state"], "running")
+        # the restarted agent still controls it: a cancel reaches the process
+        self.d.request("DELETE", "/v1/workloads/acme/research/long", token=self.d.admin)
+        self.wait_state("acme/research/long", "cancelled")
+        self.assertEqual(sum("got TERM" in o for o in self.outputs()), 1)
 
     def test_reclaim_drains_borrowers_with_sigterm(self):
         trap = ("trap 'echo got TERM; exit 0' TERM; echo started; "
