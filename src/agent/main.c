@@ -2,6 +2,7 @@
  * short period and runs, watches and stops what the controller's answer says should run
  * there (level-triggered: a lost report heals at the next one). One libevent loop. */
 #include <errno.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <jansson.h>
 
 #include "agent/gpuinfo.h"
+#include "agent/limits.h"
 #include "agent/runner.h"
 #include "common/error.h"
 #include "common/quantity.h"
@@ -36,6 +38,9 @@ struct task {
     const char *end_state;    /* "exited" or "stopped" */
     int code, signal;
     char reason[300];
+    uint64_t storage_bytes;               /* its declared storage; 0: unchecked */
+    char cgroup[CGROUP_NAME_MAX + 1];     /* its cgroup under the root, "" when none */
+    char limit_reason[RUNNER_REASON_MAX]; /* why the agent stopped it for a limit, or "" */
 };
 
 struct agent {
@@ -51,6 +56,8 @@ struct agent {
     uint32_t next_id;
     bool in_flight;
     struct event *timer;
+    struct event *storage_timer; /* the storage check of every running replica */
+    struct limits limits;
     uint64_t reports, failures;
     char state_path[4200]; /* work-dir/agent-state.json: what runs, for a restarted agent */
 };
@@ -68,12 +75,20 @@ static void state_save(struct agent *a);
 static void on_exit_cb(void *ctx, const struct runner_exit *e)
 {
     struct task *t = ctx;
+    const char *why = e->reason ? e->reason : "";
     t->proc = NULL;
     t->ended = true;
-    t->end_state = t->stopping ? "stopped" : "exited";
+    /* Stopped for a limit, it ended on its own account: "exited", so that the controller
+     * finishes it rather than requeue it to go over again. */
+    t->end_state = t->limit_reason[0] ? "exited" : t->stopping ? "stopped" : "exited";
     t->code = e->code;
     t->signal = e->signal;
-    snprintf(t->reason, sizeof(t->reason), "%s", e->reason ? e->reason : "");
+    if (t->limit_reason[0] && strncmp(why, t->limit_reason, strlen(t->limit_reason)) != 0)
+        snprintf(t->reason, sizeof(t->reason), "%s; %s", t->limit_reason, why);
+    else
+        snprintf(t->reason, sizeof(t->reason), "%s", why);
+    limits_release(&the_agent->limits, t->cgroup);
+    t->cgroup[0] = '\0';
     fprintf(stderr, "allot-agent: %s (rank %d) %s: %s\n", t->name, t->rank, t->end_state,
             t->reason);
     state_save(the_agent);
@@ -96,11 +111,12 @@ static void state_save(struct agent *a)
         const struct task *t = &a->tasks[k];
         if (!t->used || !t->proc)
             continue;
-        json_array_append_new(tasks, json_pack("{s:s, s:s, s:i, s:I, s:I, s:b}", "id", t->id,
-                                               "name", t->name, "rank", t->rank, "pid",
+        json_array_append_new(tasks, json_pack("{s:s, s:s, s:i, s:I, s:I, s:b, s:s, s:I}", "id",
+                                               t->id, "name", t->name, "rank", t->rank, "pid",
                                                (json_int_t)runner_proc_pid(t->proc), "start_ticks",
                                                (json_int_t)runner_proc_start_ticks(t->proc),
-                                               "stopping", t->stopping));
+                                               "stopping", t->stopping, "cgroup", t->cgroup,
+                                               "storage_bytes", (json_int_t)t->storage_bytes));
     }
     json_t *state = json_pack("{s:I, s:o}", "next_id", (json_int_t)a->next_id, "tasks", tasks);
     char tmp[4300];
@@ -133,13 +149,22 @@ static void state_load(struct agent *a)
         memset(t, 0, sizeof(*t));
         t->used = true;
         t->rank = (int)json_integer_value(json_object_get(x, "rank"));
-        t->stopping = json_is_true(json_object_get(x, "stopping"));
+        /* a stop under way is issued again from the next answer (level-triggered) */
+        t->stopping = false;
         snprintf(t->name, sizeof(t->name), "%s", json_string_value(json_object_get(x, "name")));
         snprintf(t->id, sizeof(t->id), "%s", json_string_value(json_object_get(x, "id")));
+        const char *cgroup = json_string_value(json_object_get(x, "cgroup"));
+        snprintf(t->cgroup, sizeof(t->cgroup), "%s", cgroup ? cgroup : "");
+        json_int_t storage = json_integer_value(json_object_get(x, "storage_bytes"));
+        t->storage_bytes = storage > 0 ? (uint64_t)storage : 0;
+        char cgroup_path[LIMITS_ROOT_MAX + CGROUP_NAME_MAX + 2] = "";
+        if (t->cgroup[0])
+            limits_cgroup_path(&a->limits, t->cgroup, cgroup_path, sizeof(cgroup_path));
         struct runner_adoption ad = {
             .id = t->id,
             .pid = (pid_t)json_integer_value(json_object_get(x, "pid")),
             .start_ticks = (uint64_t)json_integer_value(json_object_get(x, "start_ticks")),
+            .cgroup = cgroup_path[0] ? cgroup_path : NULL,
             .on_exit = on_exit_cb,
             .ctx = t};
         char err[256];
@@ -149,6 +174,8 @@ static void state_load(struct agent *a)
             t->end_state = "gone";
             t->code = -1;
             snprintf(t->reason, sizeof(t->reason), "gone while the agent was down: %s", err);
+            limits_release(&a->limits, t->cgroup);
+            t->cgroup[0] = '\0';
         } else {
             fprintf(stderr, "allot-agent: adopted %s (rank %d), pid %d\n", t->name, t->rank,
                     (int)ad.pid);
@@ -170,7 +197,23 @@ static void join(const json_t *arr, char *buf, size_t len)
     }
 }
 
-/* Start replica `item` of the controller's answer. */
+/* A non-negative integer field of the controller's answer; 0 when absent or negative. */
+static uint64_t answer_u64(const json_t *item, const char *key)
+{
+    json_int_t v = json_integer_value(json_object_get(item, key));
+    return v > 0 ? (uint64_t)v : 0;
+}
+
+/* Mark t ended before it ran, with the exit code of a shell that could not run it. */
+static void task_fail(struct task *t, int code, const char *reason)
+{
+    t->ended = true;
+    t->end_state = "exited";
+    t->code = code;
+    snprintf(t->reason, sizeof(t->reason), "%s", reason);
+}
+
+/* Start replica `item` of the controller's answer, under its limits (docs/agent.md). */
 static void task_start(struct agent *a, const json_t *item)
 {
     const char *name = json_string_value(json_object_get(item, "name"));
@@ -188,10 +231,7 @@ static void task_start(struct agent *a, const json_t *item)
     snprintf(t->id, sizeof(t->id), "w%u", ++a->next_id);
     const json_t *cmd = json_object_get(item, "command");
     if (!json_is_array(cmd) || json_array_size(cmd) == 0) {
-        t->ended = true;
-        t->end_state = "exited";
-        t->code = 127;
-        snprintf(t->reason, sizeof(t->reason), "no command to run");
+        task_fail(t, 127, "no command to run");
         return;
     }
     const char *argv[66];
@@ -245,12 +285,27 @@ static void task_start(struct agent *a, const json_t *item)
     env[k] = NULL;
     struct runner_spec spec = {
         .id = t->id, .argv = argv, .env = env, .on_exit = on_exit_cb, .ctx = t};
-    char err[256];
+    char err[256], cgroup_path[LIMITS_ROOT_MAX + CGROUP_NAME_MAX + 2];
+    /* The cgroup is named after the node too: agents of several nodes on one host (a demo,
+     * the tests) share a cgroup root, and each counts its ids from 1. */
+    if (a->limits.cgroups &&
+        snprintf(t->cgroup, sizeof(t->cgroup), "%s.%s", a->node, t->id) >= (int)sizeof(t->cgroup)) {
+        t->cgroup[0] = '\0';
+        task_fail(t, 126, "cgroup name too long: the node's name is too long");
+        return;
+    }
+    t->storage_bytes = answer_u64(item, "storage_bytes");
+    if (limits_apply(&a->limits, t->cgroup, answer_u64(item, "memory_bytes"),
+                     answer_u64(item, "cpu_millicores"), &spec, cgroup_path, sizeof(cgroup_path),
+                     err, sizeof(err))) {
+        t->cgroup[0] = '\0';
+        task_fail(t, 126, err);
+        return;
+    }
     if (runner_start(a->runner, &spec, &t->proc, err, sizeof(err))) {
-        t->ended = true;
-        t->end_state = "exited";
-        t->code = 126;
-        snprintf(t->reason, sizeof(t->reason), "%s", err);
+        limits_release(&a->limits, t->cgroup);
+        t->cgroup[0] = '\0';
+        task_fail(t, 126, err);
         return;
     }
     fprintf(stderr, "allot-agent: started %s (rank %d) on GPUs %s\n", name, rank, uuids);
@@ -365,6 +420,29 @@ static void report(evutil_socket_t fd, short what, void *arg)
     a->in_flight = evhttp_make_request(a->conn, req, EVHTTP_REQ_POST, path) == 0;
 }
 
+/* The storage check, on its own slow timer: a replica whose directory holds more than its
+ * declared storage is killed at once (a grace period would let it write on) and reported
+ * "exited" with the reason. Also retries the removal of cgroups that were still busy. */
+static void storage_check(evutil_socket_t fd, short what, void *arg)
+{
+    struct agent *a = arg;
+    limits_retry(&a->limits);
+    for (int k = 0; k < AGENT_MAX_PROCS; k++) {
+        struct task *t = &a->tasks[k];
+        uint64_t used;
+        if (!t->used || !t->proc || t->limit_reason[0] ||
+            !limits_storage_exceeded(runner_proc_workdir(t->proc), t->storage_bytes, &used))
+            continue;
+        snprintf(t->limit_reason, sizeof(t->limit_reason),
+                 "storage above its limit: %" PRIu64 " bytes of %" PRIu64, used, t->storage_bytes);
+        fprintf(stderr, "allot-agent: %s (rank %d): %s; killing it\n", t->name, t->rank,
+                t->limit_reason);
+        t->stopping = true;
+        runner_stop(a->runner, t->proc, 0, t->limit_reason);
+        state_save(a);
+    }
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     event_base_loopexit(arg, NULL);
@@ -375,6 +453,7 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: allot-agent --node NAME --token T|--token-file F [--server http://H:P]\n"
             "                   [--gpus SPEC | --nvml PATH] [--work-dir DIR] [--interval D]\n"
+            "                   [--cgroup-root DIR] [--storage-check D]\n"
             "       allot-agent --discover [--gpus SPEC | --nvml PATH]\n\n"
             "The Allot node agent: reports GPUs and workloads, runs what the controller places\n"
             "on this node. --gpus declares the GPUs (\"8xH100-80GB\") where NVML is absent; the\n"
@@ -384,18 +463,21 @@ static void usage(FILE *f)
 int main(int argc, char **argv)
 {
     const char *server = "http://127.0.0.1:7070", *token = NULL, *token_file = NULL, *node = NULL,
-               *gpus = NULL, *nvml = NULL, *work = NULL, *interval = "1s";
+               *gpus = NULL, *nvml = NULL, *work = NULL, *interval = "1s",
+               *cgroup_root = CGROUP_DEFAULT_ROOT, *storage_every = "5s";
     bool discover = false;
     for (int i = 1; i < argc; i++) {
-        const char **slot = strcmp(argv[i], "--server") == 0       ? &server
-                            : strcmp(argv[i], "--token") == 0      ? &token
-                            : strcmp(argv[i], "--token-file") == 0 ? &token_file
-                            : strcmp(argv[i], "--node") == 0       ? &node
-                            : strcmp(argv[i], "--gpus") == 0       ? &gpus
-                            : strcmp(argv[i], "--nvml") == 0       ? &nvml
-                            : strcmp(argv[i], "--work-dir") == 0   ? &work
-                            : strcmp(argv[i], "--interval") == 0   ? &interval
-                                                                   : NULL;
+        const char **slot = strcmp(argv[i], "--server") == 0          ? &server
+                            : strcmp(argv[i], "--token") == 0         ? &token
+                            : strcmp(argv[i], "--token-file") == 0    ? &token_file
+                            : strcmp(argv[i], "--node") == 0          ? &node
+                            : strcmp(argv[i], "--gpus") == 0          ? &gpus
+                            : strcmp(argv[i], "--nvml") == 0          ? &nvml
+                            : strcmp(argv[i], "--work-dir") == 0      ? &work
+                            : strcmp(argv[i], "--interval") == 0      ? &interval
+                            : strcmp(argv[i], "--cgroup-root") == 0   ? &cgroup_root
+                            : strcmp(argv[i], "--storage-check") == 0 ? &storage_every
+                                                                      : NULL;
         if (slot && i + 1 < argc) {
             *slot = argv[++i];
         } else if (strcmp(argv[i], "--discover") == 0) {
@@ -426,11 +508,11 @@ int main(int argc, char **argv)
         json_decref(j);
         return 0;
     }
-    int64_t every_ms;
+    int64_t every_ms, storage_ms;
     if (!node || (!token && !token_file) || quantity_parse_duration(interval, &every_ms) ||
-        every_ms < 50) {
+        every_ms < 50 || quantity_parse_duration(storage_every, &storage_ms) || storage_ms < 50) {
         fprintf(stderr, "allot-agent: --node and --token (or --token-file) are required, and "
-                        "--interval is a duration of 50ms or more\n");
+                        "--interval and --storage-check are durations of 50ms or more\n");
         return 2;
     }
     char tokbuf[256] = "";
@@ -466,12 +548,22 @@ int main(int argc, char **argv)
         return 1;
     }
     evhttp_connection_set_timeout(a.conn, 10);
+    char why[512];
+    if (!limits_init(&a.limits, cgroup_root, why, sizeof(why)))
+        fprintf(stderr,
+                "allot-agent: warning: cgroup root %s not writable: limits applied with "
+                "setrlimit%s%s%s\n",
+                cgroup_root, why[0] ? " (" : "", why, why[0] ? ")" : "");
     the_agent = &a;
     snprintf(a.state_path, sizeof(a.state_path), "%s/agent-state.json", workdir);
     state_load(&a);
     a.timer = event_new(a.base, -1, EV_PERSIST, report, &a);
     struct timeval tv = {(time_t)(every_ms / 1000), (suseconds_t)(every_ms % 1000) * 1000};
     event_add(a.timer, &tv);
+    a.storage_timer = event_new(a.base, -1, EV_PERSIST, storage_check, &a);
+    struct timeval storage_tv = {(time_t)(storage_ms / 1000),
+                                 (suseconds_t)(storage_ms % 1000) * 1000};
+    event_add(a.storage_timer, &storage_tv);
     struct event *sigint = evsignal_new(a.base, SIGINT, on_signal, a.base);
     struct event *sigterm = evsignal_new(a.base, SIGTERM, on_signal, a.base);
     event_add(sigint, NULL);
@@ -481,6 +573,7 @@ int main(int argc, char **argv)
     report(-1, 0, &a);
     event_base_dispatch(a.base);
     event_free(a.timer);
+    event_free(a.storage_timer);
     event_free(sigint);
     event_free(sigterm);
     runner_free(a.runner);

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """End to end: the real allotd and two real allot-agent processes (declared GPUs, since no
 driver is here) on 127.0.0.1 run workloads as real processes: the GPU environment, exits
-reported, and a reclaim that drains borrowed work with SIGTERM. Usage:
+reported, a reclaim that drains borrowed work with SIGTERM, cgroup limits (a plain directory
+stands in for cgroupfs), the setrlimit fallback and the storage limit. Usage:
 test_agent.py ALLOTD ALLOT_AGENT SRCDIR"""
 import glob
 import os
@@ -22,6 +23,13 @@ SRC = sys.argv[3] if len(sys.argv) > 3 else "."
 PLATFORM = os.path.join(SRC, "examples", "platform.yaml")
 
 
+def sys_cgroup_is_v2():
+    """Whether /sys/fs/cgroup is a cgroup v2 filesystem (not a v1 host's tmpfs)."""
+    r = subprocess.run(["stat", "-f", "-c", "%T", "/sys/fs/cgroup"], capture_output=True,
+                       text=True)
+    return r.returncode == 0 and r.stdout.strip() == "cgroup2fs"
+
+
 class AgentTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="allot-e2e-")
@@ -29,6 +37,8 @@ class AgentTest(unittest.TestCase):
                                        ["--no-virtual-nodes"])
         self.agents = {}
         self.tokens = {}
+        self.cgroup_root = os.path.join(self.tmp, "cgroup")  # stands in for cgroupfs
+        os.mkdir(self.cgroup_root)
         for node in ("gpu-a", "gpu-b"):
             st, r = self.d.request("POST", "/v1/tokens", {"node": node}, token=self.d.admin)
             self.assertEqual(st, 201, r)
@@ -36,14 +46,37 @@ class AgentTest(unittest.TestCase):
             os.mkdir(os.path.join(self.tmp, node))
             self.start_agent(node)
 
-    def start_agent(self, node):
+    def start_agent(self, node, cgroup_root=None):
         work = os.path.join(self.tmp, node)
         log = open(os.path.join(self.tmp, node + ".log"), "ab")
         proc = subprocess.Popen([AGENT, "--server", self.d.url, "--node", node,
                                  "--token", self.tokens[node], "--gpus", "8xH100-80GB",
-                                 "--work-dir", work, "--interval", "100ms"],
+                                 "--work-dir", work, "--interval", "100ms",
+                                 "--cgroup-root", cgroup_root or self.cgroup_root,
+                                 "--storage-check", "200ms"],
                                 stdout=log, stderr=log)
         self.agents[node] = (proc, log, work)
+
+    def stop_agent(self, node):
+        proc, log, _ = self.agents[node]
+        proc.terminate()
+        proc.wait(timeout=10)
+        log.close()
+
+    def agent_log(self, node):
+        with open(os.path.join(self.tmp, node + ".log")) as f:
+            return f.read()
+
+    def wait_pid(self, timeout=10):
+        """The pid a workload printed as "pid N" on its stdout."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for out in self.outputs():
+                for line in out.splitlines():
+                    if line.startswith("pid "):
+                        return int(line.split()[1])
+            time.sleep(0.05)
+        self.fail("no workload printed its pid")
 
     def kill_leftovers(self):
         """Workloads outlive their agent on purpose (a restarted agent finds them again), so
@@ -126,6 +159,101 @@ class AgentTest(unittest.TestCase):
         self.d.request("DELETE", "/v1/workloads/acme/research/long", token=self.d.admin)
         self.wait_state("acme/research/long", "cancelled")
         self.assertEqual(sum("got TERM" in o for o in self.outputs()), 1)
+
+    def test_cgroup_limits(self):
+        w = self.submit({"name": "limited", "workspace": "acme/research", "gpus": 1,
+                         "memory": "64Mi", "cpu": "0.5",
+                         "command": ["/bin/sh", "-c", "echo pid $$; sleep 30"]})
+        pid = self.wait_pid()
+        node = w["placement"][0]["node"]
+        self.assertNotIn("not writable", self.agent_log(node))
+        cgroups = [d for d in glob.glob(os.path.join(self.cgroup_root, "*"))
+                   if os.path.isdir(d)]
+        self.assertEqual(len(cgroups), 1, cgroups)
+        cg = cgroups[0]
+        self.assertTrue(os.path.basename(cg).startswith(node + "."), cg)
+        with open(os.path.join(cg, "memory.max")) as f:
+            self.assertEqual(f.read().strip(), "67108864")
+        with open(os.path.join(cg, "cpu.max")) as f:
+            self.assertEqual(f.read().strip(), "50000 100000")
+        with open(os.path.join(cg, "pids.max")) as f:
+            self.assertEqual(f.read().strip(), "4096")
+        # the process entered it before exec: its pid is in cgroup.procs while it runs
+        with open(os.path.join(cg, "cgroup.procs")) as f:
+            self.assertIn(str(pid), f.read().split())
+        self.assertTrue(os.path.exists(f"/proc/{pid}"))
+        # no setrlimit when the cgroup holds the limits
+        with open(f"/proc/{pid}/limits") as f:
+            self.assertRegex(f.read(), r"Max address space\s+unlimited")
+        # once it has ended, its cgroup is removed
+        self.d.request("DELETE", "/v1/workloads/acme/research/limited", token=self.d.admin)
+        self.wait_state("acme/research/limited", "cancelled")
+        deadline = time.time() + 5
+        while time.time() < deadline and os.path.exists(cg):
+            time.sleep(0.05)
+        self.assertFalse(os.path.exists(cg))
+        self.assertFalse(os.path.exists(f"/proc/{pid}"))
+
+    def test_setrlimit_when_the_cgroup_root_is_not_writable(self):
+        not_a_dir = os.path.join(self.tmp, "not-a-cgroup")
+        with open(not_a_dir, "w") as f:
+            f.write("a file: no cgroup can be made under it\n")
+        for node in ("gpu-a", "gpu-b"):
+            self.stop_agent(node)
+            self.start_agent(node, cgroup_root=not_a_dir)
+        self.submit({"name": "fallback", "workspace": "acme/research", "gpus": 1,
+                     "memory": "256Mi", "command": ["/bin/sh", "-c", "echo pid $$; sleep 30"]})
+        pid = self.wait_pid()
+        with open(f"/proc/{pid}/limits") as f:
+            limits = f.read()
+        self.assertRegex(limits, r"Max address space\s+268435456\s+268435456")
+        self.assertRegex(limits, r"Max processes\s+4096\s+4096")
+        for node in ("gpu-a", "gpu-b"):
+            warning = f"cgroup root {not_a_dir} not writable: limits applied with setrlimit"
+            self.assertEqual(self.agent_log(node).count(warning), 1)
+        self.assertEqual(os.listdir(self.cgroup_root), [])
+        self.d.request("DELETE", "/v1/workloads/acme/research/fallback", token=self.d.admin)
+        self.wait_state("acme/research/fallback", "cancelled")
+        self.assertFalse(os.path.exists(f"/proc/{pid}"))
+
+    @unittest.skipIf(os.geteuid() != 0 or sys_cgroup_is_v2(),
+                     "needs root on a host whose /sys/fs/cgroup is not cgroup v2")
+    def test_no_stand_in_cgroups_under_sys_fs_cgroup(self):
+        """On a cgroup v1 host /sys/fs/cgroup is a tmpfs that root can write: a directory made
+        there must not pass for a stand-in cgroupfs, which would limit nothing."""
+        root = f"/sys/fs/cgroup/allot-e2e-{os.getpid()}"
+        self.addCleanup(shutil.rmtree, root, True)
+        self.stop_agent("gpu-a")
+        self.start_agent("gpu-a", cgroup_root=root)
+        warning = f"cgroup root {root} not writable: limits applied with setrlimit"
+        deadline = time.time() + 5
+        while time.time() < deadline and warning not in self.agent_log("gpu-a"):
+            time.sleep(0.05)
+        self.assertIn(warning, self.agent_log("gpu-a"))
+        self.assertFalse(os.path.exists(root))
+
+    def test_storage_limit_stops_the_workload(self):
+        start = time.time()
+        w = self.submit({"name": "hoarder", "workspace": "acme/research", "gpus": 1,
+                         "storage": "1Mi",
+                         "command": ["/bin/sh", "-c",
+                                     "echo pid $$; dd if=/dev/zero of=big bs=1M count=4; "
+                                     "sleep 30"]})
+        pid = self.wait_pid()
+        self.wait_state("acme/research/hoarder", "finished")
+        self.assertLess(time.time() - start, 10)  # stopped, long before its sleep ended
+        self.assertFalse(os.path.exists(f"/proc/{pid}"))
+        log = self.agent_log(w["placement"][0]["node"])
+        self.assertRegex(log, r"acme/research/hoarder \(rank 0\) exited: storage above its "
+                              r"limit: \d+ bytes of 1048576")
+        # a workload within its storage is left alone
+        self.submit({"name": "tidy", "workspace": "acme/research", "gpus": 1, "storage": "8Mi",
+                     "command": ["/bin/sh", "-c",
+                                 "dd if=/dev/zero of=small bs=1M count=1; sleep 1; echo tidy"]})
+        self.wait_state("acme/research/tidy", "finished")
+        self.assertIn("tidy\n", self.outputs())
+        self.assertNotIn("tidy (rank 0): storage", "".join(
+            self.agent_log(n) for n in self.agents))
 
     def test_reclaim_drains_borrowers_with_sigterm(self):
         trap = ("trap 'echo got TERM; exit 0' TERM; echo started; "
