@@ -282,6 +282,12 @@ static void task_start(struct agent *a, const json_t *item)
     snprintf(envbuf[k], sizeof(envbuf[k]), "ALLOT_PEERS=%s", peers);
     env[k] = envbuf[k];
     k++;
+    /* how long it has to checkpoint once told to stop (seconds); the absolute deadline is
+     * written to $ALLOT_PREEMPT_DEADLINE_FILE when that happens */
+    snprintf(envbuf[k], sizeof(envbuf[k]), "ALLOT_PREEMPT_DEADLINE=%lld",
+             (long long)(json_integer_value(json_object_get(item, "grace_ms")) / 1000));
+    env[k] = envbuf[k];
+    k++;
     env[k] = NULL;
     struct runner_spec spec = {
         .id = t->id, .argv = argv, .env = env, .on_exit = on_exit_cb, .ctx = t};

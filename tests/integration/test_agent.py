@@ -125,15 +125,15 @@ class AgentTest(unittest.TestCase):
         return out
 
     def test_runs_a_real_process_with_its_gpus(self):
-        w = self.submit({"name": "hello", "workspace": "acme/research", "gpus": 2,
+        w = self.submit({"name": "hello", "workspace": "acme/research", "gpus": 2, "grace": "30s",
                          "command": ["/bin/sh", "-c",
                                      "echo $ALLOT_WORKLOAD $CUDA_VISIBLE_DEVICES $ALLOT_RANK "
-                                     "$ALLOT_WORLD_SIZE $GREETING"],
+                                     "$ALLOT_WORLD_SIZE $GREETING $ALLOT_PREEMPT_DEADLINE"],
                          "env": {"GREETING": "hi"}})
         gpus = w["placement"][0]["gpus"]
         self.wait_state("acme/research/hello", "finished")
         uuids = ",".join(f"DECLARED-{i}" for i in gpus)
-        self.assertIn(f"acme/research/hello {uuids} 0 1 hi\n", self.outputs())
+        self.assertIn(f"acme/research/hello {uuids} 0 1 hi 30\n", self.outputs())
 
     def test_agent_restart_adopts_its_processes(self):
         trap = ("trap 'echo got TERM; exit 0' TERM; echo started; "
