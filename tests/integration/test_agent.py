@@ -91,12 +91,13 @@ class AgentTest(unittest.TestCase):
                 pass
 
     def tearDown(self):
-        self.kill_leftovers()
+        # the agents first, so that none starts a process after the sweep
         for proc, log, _ in self.agents.values():
             if proc.poll() is None:
                 proc.terminate()
                 proc.wait(timeout=10)
             log.close()
+        self.kill_leftovers()
         if self.d.proc.poll() is None:
             self.d.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
