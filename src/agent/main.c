@@ -2,6 +2,8 @@
  * short period and runs, watches and stops what the controller's answer says should run
  * there (level-triggered: a lost report heals at the next one). One libevent loop. */
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -449,6 +451,72 @@ static void storage_check(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+struct join_answer {
+    struct event_base *base;
+    int status;
+    char token[256];
+};
+
+static void on_joined(struct evhttp_request *req, void *arg)
+{
+    struct join_answer *j = arg;
+    j->status = req ? evhttp_request_get_response_code(req) : 0;
+    if (j->status == 201) {
+        struct evbuffer *in = evhttp_request_get_input_buffer(req);
+        json_error_t jerr;
+        json_t *ans =
+            json_loadb((const char *)evbuffer_pullup(in, -1), evbuffer_get_length(in), 0, &jerr);
+        const char *t = json_string_value(json_object_get(ans, "token"));
+        snprintf(j->token, sizeof(j->token), "%s", t ? t : "");
+        json_decref(ans);
+    }
+    event_base_loopbreak(j->base);
+}
+
+/* The node token: kept in path from an earlier join, else traded for the one-time join
+ * token at POST /v1/join and kept there (mode 0600). RET 0 with it in out, or -1. */
+static int node_join(struct agent *a, const char *join_token, const char *path, char *out,
+                     size_t len)
+{
+    FILE *f = fopen(path, "r");
+    if (f) {
+        bool ok = fgets(out, (int)len, f) != NULL;
+        fclose(f);
+        out[strcspn(out, "\r\n")] = '\0';
+        if (ok && out[0])
+            return 0;
+    }
+    struct join_answer j = {.base = a->base};
+    struct evhttp_request *req = evhttp_request_new(on_joined, &j);
+    json_t *b = json_pack("{s:s}", "token", join_token);
+    char *body = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Host", a->host);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+    evbuffer_add(evhttp_request_get_output_buffer(req), body, strlen(body));
+    free(body);
+    if (evhttp_make_request(a->conn, req, EVHTTP_REQ_POST, "/v1/join") == 0)
+        event_base_dispatch(a->base);
+    if (j.status != 201 || !j.token[0]) {
+        fprintf(stderr,
+                "allot-agent: join refused (HTTP %d): a join token is good once, for an hour\n",
+                j.status);
+        return -1;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    if (fd < 0 || write(fd, j.token, strlen(j.token)) != (ssize_t)strlen(j.token) || fsync(fd)) {
+        fprintf(stderr, "allot-agent: cannot keep the node token in %s: %s\n", path,
+                strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    snprintf(out, len, "%s", j.token);
+    fprintf(stderr, "allot-agent: joined as node %s; node token kept in %s\n", a->node, path);
+    return 0;
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     event_base_loopexit(arg, NULL);
@@ -457,7 +525,8 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: allot-agent --node NAME --token T|--token-file F [--server http://H:P]\n"
+            "usage: allot-agent --node NAME --token T|--token-file F|--join-token J\n"
+            "                   [--server http://H:P]\n"
             "                   [--gpus SPEC | --nvml PATH] [--work-dir DIR] [--interval D]\n"
             "                   [--cgroup-root DIR] [--storage-check D]\n"
             "       allot-agent --discover [--gpus SPEC | --nvml PATH]\n\n"
@@ -468,6 +537,7 @@ static void usage(FILE *f)
 
 int main(int argc, char **argv)
 {
+    const char *join_token = NULL;
     const char *server = "http://127.0.0.1:7070", *token = NULL, *token_file = NULL, *node = NULL,
                *gpus = NULL, *nvml = NULL, *work = NULL, *interval = "1s",
                *cgroup_root = CGROUP_DEFAULT_ROOT, *storage_every = "5s";
@@ -476,6 +546,7 @@ int main(int argc, char **argv)
         const char **slot = strcmp(argv[i], "--server") == 0          ? &server
                             : strcmp(argv[i], "--token") == 0         ? &token
                             : strcmp(argv[i], "--token-file") == 0    ? &token_file
+                            : strcmp(argv[i], "--join-token") == 0    ? &join_token
                             : strcmp(argv[i], "--node") == 0          ? &node
                             : strcmp(argv[i], "--gpus") == 0          ? &gpus
                             : strcmp(argv[i], "--nvml") == 0          ? &nvml
@@ -515,10 +586,13 @@ int main(int argc, char **argv)
         return 0;
     }
     int64_t every_ms, storage_ms;
-    if (!node || (!token && !token_file) || quantity_parse_duration(interval, &every_ms) ||
-        every_ms < 50 || quantity_parse_duration(storage_every, &storage_ms) || storage_ms < 50) {
-        fprintf(stderr, "allot-agent: --node and --token (or --token-file) are required, and "
-                        "--interval and --storage-check are durations of 50ms or more\n");
+    if (!node || (!token && !token_file && !join_token) ||
+        quantity_parse_duration(interval, &every_ms) || every_ms < 50 ||
+        quantity_parse_duration(storage_every, &storage_ms) || storage_ms < 50) {
+        fprintf(
+            stderr,
+            "allot-agent: --node and --token (or --token-file or --join-token) are required, and "
+            "--interval and --storage-check are durations of 50ms or more\n");
         return 2;
     }
     char tokbuf[256] = "";
@@ -538,7 +612,6 @@ int main(int argc, char **argv)
         return 2;
     }
     snprintf(a.node, sizeof(a.node), "%s", node);
-    snprintf(a.auth, sizeof(a.auth), "Bearer %s", token);
     char workdir[4096];
     snprintf(workdir, sizeof(workdir), "%s", work ? work : "./allot-agent-work");
     if (mkdir(workdir, 0711) && errno != EEXIST) {
@@ -554,6 +627,13 @@ int main(int argc, char **argv)
         return 1;
     }
     evhttp_connection_set_timeout(a.conn, 10);
+    char node_token_path[4200];
+    snprintf(node_token_path, sizeof(node_token_path), "%s/node.token", workdir);
+    if (!token && join_token && node_join(&a, join_token, node_token_path, tokbuf, sizeof(tokbuf)))
+        return 1;
+    if (!token)
+        token = tokbuf;
+    snprintf(a.auth, sizeof(a.auth), "Bearer %s", token);
     char why[512];
     if (!limits_init(&a.limits, cgroup_root, why, sizeof(why)))
         fprintf(stderr,

@@ -584,13 +584,21 @@ static void post_token(struct controller *ctl, struct call *c)
         call_error(c, -ALLOT_ENOENT, 404, "user", "no user '%s'", user ? user : "");
         return;
     }
+    /* {"node": N, "join": true}: a one-time join token, exchanged by the agent for its node
+     * token at POST /v1/join within the hour */
+    bool join = json_is_true(json_object_get(body, "join"));
+    if (join && !node) {
+        call_error(c, -ALLOT_EINVAL, 400, "join", "a join token is for a node: give \"node\"");
+        return;
+    }
     char token[AUTH_TOKEN_LEN + 1], id[AUTH_ID_LEN + 1];
     struct store_token row = {0};
     int rc = auth_token_make(token, id, row.hash);
     snprintf(row.id, sizeof(row.id), "%s", id);
-    snprintf(row.user, sizeof(row.user), "%s", node ? "" : user);
+    snprintf(row.user, sizeof(row.user), "%s", join ? AUTH_JOIN_USER : node ? "" : user);
     snprintf(row.node, sizeof(row.node), "%s", node ? node : "");
     row.created_ms = controller_now(ctl);
+    row.expires_ms = join ? row.created_ms + AUTH_JOIN_TTL_MS : 0;
     rc = rc ? rc : store_put_token(ctl->store, &row);
     if (rc) {
         call_error(c, rc, 0, NULL, "cannot create the token: %s", allot_strerror(rc));
@@ -598,6 +606,40 @@ static void post_token(struct controller *ctl, struct call *c)
     }
     /* the only time the token is shown */
     call_reply(c, 201, json_pack("{s:s, s:s}", "id", id, "token", token));
+}
+
+/* POST /v1/join {"token": JOIN}: a node agent trades its one-time join token for its node
+ * token (no other authentication: the join token is the proof). */
+static void post_join(struct controller *ctl, struct call *c)
+{
+    json_t *body = body_object(c);
+    if (!body)
+        return;
+    const char *join = json_string_value(json_object_get(body, "token"));
+    char id[AUTH_ID_LEN + 1], nid[AUTH_ID_LEN + 1], token[AUTH_TOKEN_LEN + 1];
+    unsigned char hash[AUTH_HASH_LEN];
+    struct store_token row, fresh = {0};
+    if (!join || auth_token_parse(join, id, hash) || store_find_token(ctl->store, id, &row) ||
+        !auth_hash_equal(hash, row.hash) || strcmp(row.user, AUTH_JOIN_USER) != 0 ||
+        (row.expires_ms && row.expires_ms < controller_now(ctl))) {
+        call_error(c, -ALLOT_EUNAUTHORIZED, 401, "token", "not a valid join token");
+        return;
+    }
+    int rc = auth_token_make(token, nid, fresh.hash);
+    snprintf(fresh.id, sizeof(fresh.id), "%s", nid);
+    snprintf(fresh.node, sizeof(fresh.node), "%s", row.node);
+    fresh.created_ms = controller_now(ctl);
+    rc = rc ? rc : store_batch_begin(ctl->store);
+    rc = rc ? rc : store_delete_token(ctl->store, id); /* used once */
+    rc = rc ? rc : store_put_token(ctl->store, &fresh);
+    rc = rc ? rc : store_batch_commit(ctl->store);
+    if (rc) {
+        store_batch_rollback(ctl->store);
+        call_error(c, rc, 0, NULL, "cannot create the node token: %s", allot_strerror(rc));
+        return;
+    }
+    controller_auth_changed(ctl);
+    call_reply(c, 201, json_pack("{s:s, s:s, s:s}", "node", row.node, "id", nid, "token", token));
 }
 
 static void delete_token(struct controller *ctl, struct call *c)
@@ -694,5 +736,7 @@ const struct route api_routes[] = {
     {EVHTTP_REQ_POST, "/v1/users", ROLE_TENANT_ADMIN, post_user, "create a user"},
     {EVHTTP_REQ_POST, "/v1/tokens", ROLE_VIEWER, post_token, "create an API token (shown once)"},
     {EVHTTP_REQ_DELETE, "/v1/tokens/{id}", ROLE_VIEWER, delete_token, "revoke an API token"},
+    {EVHTTP_REQ_POST, "/v1/join", ROLE_NONE, post_join,
+     "a node agent trades its one-time join token for its node token"},
     {0, NULL, ROLE_NONE, NULL, NULL},
 };

@@ -12,6 +12,10 @@
 /* "allot_" id "_" secret */
 #define AUTH_TOKEN_LEN (6 + AUTH_ID_LEN + 1 + AUTH_SECRET_LEN)
 
+/* The user of a one-time join token (names cannot start with '@'), and how long it lasts. */
+#define AUTH_JOIN_USER "@join"
+#define AUTH_JOIN_TTL_MS (60 * 60 * 1000)
+
 /* Roles, least to most powerful; a role includes what every lesser one may do within its
  * scope. A node token is apart: it may only report for its own node. */
 #define AUTH_ROLE_TABLE(X)                                                                         \

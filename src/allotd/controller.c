@@ -1174,6 +1174,8 @@ int controller_authenticate(struct controller *ctl, const char *token, struct pr
         return -ALLOT_EUNAUTHORIZED;
     if (row.expires_ms && row.expires_ms < controller_now(ctl))
         return -ALLOT_EUNAUTHORIZED;
+    if (strcmp(row.user, AUTH_JOIN_USER) == 0)
+        return -ALLOT_EUNAUTHORIZED; /* a join token is only good for POST /v1/join */
     if (row.node[0]) {
         who->role = ROLE_NODE;
         snprintf(who->node, sizeof(who->node), "%s", row.node);
