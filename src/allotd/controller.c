@@ -475,6 +475,13 @@ static int op_run(struct controller *ctl, const json_t *op, int64_t t, json_t **
             snprintf(err, len, "the workload is %s", sched_state_name(s->workloads[id].state));
         if (!rc && name[0] == 'c' && s->workloads[id].state == SCHED_DRAINING)
             vtimer_arm(ctl, id, s->workloads[id].deadline_ms, true);
+        /* how the process ended, as its agent reported it: kept for the workload's view */
+        const json_t *exit_info = json_object_get(op, "exit");
+        if (!rc && json_is_object(exit_info) && json_object_size(exit_info) &&
+            id < ctl->cap_extra) {
+            json_decref(ctl->extra[id].exit);
+            ctl->extra[id].exit = json_deep_copy(exit_info);
+        }
         if (!rc && result)
             *result = spec_workload_to_json(s, id);
     } else {
@@ -634,7 +641,7 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
         struct call *next = c->next;
         if (c->workload != SCHED_NONE && c->workload < ctl->engine->n_workloads) {
             json_decref(c->reply);
-            c->reply = spec_workload_to_json(ctl->engine, c->workload);
+            c->reply = controller_workload_json(ctl, c->workload);
         }
         if (c->desired_node != SCHED_NONE && c->desired_node < ctl->engine->n_nodes) {
             json_decref(c->reply);
@@ -761,7 +768,10 @@ int controller_report(struct controller *ctl, uint32_t node, const json_t *repor
         /* told to stop and now gone: stopped; anything else that ended: finished */
         bool stopped = x->state == SCHED_DRAINING && strcmp(state, "exited") != 0;
         report_op(ctl,
-                  json_pack("{s:s, s:s}", "op", stopped ? "stopped" : "finish", "workload", name));
+                  json_pack("{s:s, s:s, s:{s:O*, s:O*, s:O*}}", "op",
+                            stopped ? "stopped" : "finish", "workload", name, "exit", "code",
+                            json_object_get(w, "exit_code"), "signal", json_object_get(w, "signal"),
+                            "reason", json_object_get(w, "reason")));
     }
     return 0;
 }
@@ -1064,6 +1074,7 @@ void controller_close(struct controller *ctl)
         flush_cb(-1, 0, ctl);
     for (uint32_t i = 0; i < ctl->cap_extra; i++) {
         free(ctl->extra[i].view);
+        json_decref(ctl->extra[i].exit);
         free(ctl->extra[i].owner);
         json_decref(ctl->extra[i].extra);
     }
@@ -1194,13 +1205,21 @@ int controller_authenticate(struct controller *ctl, const char *token, struct pr
     return 0;
 }
 
+json_t *controller_workload_json(struct controller *ctl, uint32_t id)
+{
+    json_t *j = spec_workload_to_json(ctl->engine, id);
+    if (j && id < ctl->cap_extra && ctl->extra[id].exit)
+        json_object_set(j, "exit", ctl->extra[id].exit);
+    return j;
+}
+
 const char *controller_workload_text(struct controller *ctl, uint32_t id, size_t *len)
 {
     struct controller_workload *x = extra_of(ctl, id);
     if (!x)
         return NULL;
     if (!x->view) {
-        json_t *j = spec_workload_to_json(ctl->engine, id);
+        json_t *j = controller_workload_json(ctl, id);
         x->view = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
         x->view_len = x->view ? strlen(x->view) : 0;
         json_decref(j);

@@ -42,6 +42,7 @@ struct controller_workload {
     int64_t duration_ms; /* virtual nodes: run time; -1 until cancelled */
     json_t *extra;       /* command, env, idempotency_key as submitted */
     char *view;          /* its JSON view (spec_workload_to_json) as text, until it changes */
+    json_t *exit;        /* how it ended, as its agent reported (code, signal, reason) */
     size_t view_len;
 };
 
@@ -107,6 +108,10 @@ void controller_defer(struct controller *ctl, struct call *c);
 /* Turn call c into an event stream (Server-Sent Events) of what its principal may see,
  * starting after the Last-Event-ID it sent, if any. The controller owns c from now on. */
 void controller_subscribe(struct controller *ctl, struct call *c);
+
+/* Workload id's JSON view (spec_workload_to_json) with, once its agent reported its end,
+ * "exit": {code, signal, reason}. A new reference. */
+json_t *controller_workload_json(struct controller *ctl, uint32_t id);
 
 /* Workload id's JSON view as compact text (cached until an event changes it; owned by the
  * controller, valid until the next change). NULL when out of memory. */

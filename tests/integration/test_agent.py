@@ -132,7 +132,8 @@ class AgentTest(unittest.TestCase):
                                      "$ALLOT_WORLD_SIZE $GREETING $ALLOT_PREEMPT_DEADLINE"],
                          "env": {"GREETING": "hi"}})
         gpus = w["placement"][0]["gpus"]
-        self.wait_state("acme/research/hello", "finished")
+        w = self.wait_state("acme/research/hello", "finished")
+        self.assertEqual(w["exit"]["code"], 0)
         uuids = ",".join(f"DECLARED-{i}" for i in gpus)
         self.assertIn(f"acme/research/hello {uuids} 0 1 hi 30\n", self.outputs())
 
@@ -284,7 +285,9 @@ class AgentTest(unittest.TestCase):
                                      "echo pid $$; dd if=/dev/zero of=big bs=1M count=4; "
                                      "sleep 30"]})
         pid = self.wait_pid()
-        self.wait_state("acme/research/hoarder", "finished")
+        done = self.wait_state("acme/research/hoarder", "finished")
+        # the API says why, as the agent reported it
+        self.assertIn("storage above its limit", done["exit"]["reason"])
         self.assertLess(time.time() - start, 10)  # stopped, long before its sleep ended
         self.assertFalse(os.path.exists(f"/proc/{pid}"))
         log = self.agent_log(w["placement"][0]["node"])
