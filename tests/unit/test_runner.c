@@ -13,6 +13,8 @@
 
 #include <cmocka.h>
 
+#include "support.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -58,31 +60,6 @@ struct fixture {
 };
 
 /* ---- helpers ---- */
-
-static void remove_tree(const char *path)
-{
-    struct stat sb;
-    if (lstat(path, &sb) != 0)
-        return;
-    if (S_ISDIR(sb.st_mode)) {
-        chmod(path, 0700);
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *e;
-            while ((e = readdir(d))) {
-                if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                    continue;
-                char sub[2048];
-                snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
-                remove_tree(sub);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 static int64_t now_ms(clockid_t clock)
 {
@@ -262,7 +239,7 @@ static int teardown(void **state)
     struct fixture *f = *state;
     runner_free(f->r);
     event_base_free(f->eb);
-    remove_tree(f->base);
+    support_remove_tree(f->base);
     free(f);
     return 0;
 }

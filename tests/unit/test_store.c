@@ -11,6 +11,8 @@
 
 #include <cmocka.h>
 
+#include "support.h"
+
 #include <dirent.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
@@ -25,30 +27,6 @@ struct fixture {
     char root[256]; /* the temporary directory, removed after the test */
     char data[300]; /* root/data: not created in advance, store_open must create it */
 };
-
-static void remove_tree(const char *path)
-{
-    struct stat sb;
-    if (lstat(path, &sb) != 0)
-        return;
-    if (S_ISDIR(sb.st_mode)) {
-        DIR *d = opendir(path);
-        if (d) {
-            struct dirent *e;
-            while ((e = readdir(d))) {
-                if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
-                    continue;
-                char child[1024];
-                snprintf(child, sizeof(child), "%s/%s", path, e->d_name);
-                remove_tree(child);
-            }
-            closedir(d);
-        }
-        rmdir(path);
-    } else {
-        unlink(path);
-    }
-}
 
 static int setup(void **state)
 {
@@ -69,7 +47,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
-    remove_tree(f->root);
+    support_remove_tree(f->root);
     struct stat sb;
     int gone = stat(f->root, &sb) != 0;
     free(f);
