@@ -591,21 +591,21 @@ static void post_token(struct controller *ctl, struct call *c)
         call_error(c, -ALLOT_EINVAL, 400, "join", "a join token is for a node: give \"node\"");
         return;
     }
-    char token[AUTH_TOKEN_LEN + 1], id[AUTH_ID_LEN + 1];
-    struct store_token row = {0};
-    int rc = auth_token_make(token, id, row.hash);
-    snprintf(row.id, sizeof(row.id), "%s", id);
-    snprintf(row.user, sizeof(row.user), "%s", join ? AUTH_JOIN_USER : node ? "" : user);
-    snprintf(row.node, sizeof(row.node), "%s", node ? node : "");
-    row.created_ms = controller_now(ctl);
-    row.expires_ms = join ? row.created_ms + AUTH_JOIN_TTL_MS : 0;
+    char token[AUTH_TOKEN_LEN + 1];
+    struct store_token row;
+    int rc =
+        controller_token_new(ctl,
+                             join   ? AUTH_JOIN_USER
+                             : node ? ""
+                                    : user,
+                             node, join ? controller_now(ctl) + AUTH_JOIN_TTL_MS : 0, token, &row);
     rc = rc ? rc : store_put_token(ctl->store, &row);
     if (rc) {
         call_error(c, rc, 0, NULL, "cannot create the token: %s", allot_strerror(rc));
         return;
     }
     /* the only time the token is shown */
-    call_reply(c, 201, json_pack("{s:s, s:s}", "id", id, "token", token));
+    call_reply(c, 201, json_pack("{s:s, s:s}", "id", row.id, "token", token));
 }
 
 /* POST /v1/join {"token": JOIN}: a node agent trades its one-time join token for its node
@@ -616,19 +616,16 @@ static void post_join(struct controller *ctl, struct call *c)
     if (!body)
         return;
     const char *join = json_string_value(json_object_get(body, "token"));
-    char id[AUTH_ID_LEN + 1], nid[AUTH_ID_LEN + 1], token[AUTH_TOKEN_LEN + 1];
+    char id[AUTH_ID_LEN + 1], token[AUTH_TOKEN_LEN + 1];
     unsigned char hash[AUTH_HASH_LEN];
-    struct store_token row, fresh = {0};
+    struct store_token row, fresh;
     if (!join || auth_token_parse(join, id, hash) || store_find_token(ctl->store, id, &row) ||
         !auth_hash_equal(hash, row.hash) || strcmp(row.user, AUTH_JOIN_USER) != 0 ||
         (row.expires_ms && row.expires_ms < controller_now(ctl))) {
         call_error(c, -ALLOT_EUNAUTHORIZED, 401, "token", "not a valid join token");
         return;
     }
-    int rc = auth_token_make(token, nid, fresh.hash);
-    snprintf(fresh.id, sizeof(fresh.id), "%s", nid);
-    snprintf(fresh.node, sizeof(fresh.node), "%s", row.node);
-    fresh.created_ms = controller_now(ctl);
+    int rc = controller_token_new(ctl, "", row.node, 0, token, &fresh);
     rc = rc ? rc : store_batch_begin(ctl->store);
     rc = rc ? rc : store_delete_token(ctl->store, id); /* used once */
     rc = rc ? rc : store_put_token(ctl->store, &fresh);
@@ -639,7 +636,8 @@ static void post_join(struct controller *ctl, struct call *c)
         return;
     }
     controller_auth_changed(ctl);
-    call_reply(c, 201, json_pack("{s:s, s:s, s:s}", "node", row.node, "id", nid, "token", token));
+    call_reply(c, 201,
+               json_pack("{s:s, s:s, s:s}", "node", row.node, "id", fresh.id, "token", token));
 }
 
 static void delete_token(struct controller *ctl, struct call *c)

@@ -960,6 +960,20 @@ static int platform_import(struct controller *ctl, char *err, size_t len)
     return rc;
 }
 
+int controller_token_new(struct controller *ctl, const char *user, const char *node,
+                         int64_t expires_ms, char *token, struct store_token *row)
+{
+    char id[AUTH_ID_LEN + 1];
+    memset(row, 0, sizeof(*row));
+    int rc = auth_token_make(token, id, row->hash);
+    snprintf(row->id, sizeof(row->id), "%s", id);
+    snprintf(row->user, sizeof(row->user), "%s", user ? user : "");
+    snprintf(row->node, sizeof(row->node), "%s", node ? node : "");
+    row->created_ms = controller_now(ctl);
+    row->expires_ms = expires_ms;
+    return rc;
+}
+
 /* Create the bootstrap admin and its token if there is none; write the token to
  * data_dir/admin.token, readable by its owner only. */
 static int admin_bootstrap(struct controller *ctl, char *err, size_t len)
@@ -967,16 +981,13 @@ static int admin_bootstrap(struct controller *ctl, char *err, size_t len)
     char flag[8];
     if (store_meta_get(ctl->store, "bootstrap", flag, sizeof(flag)) == 0)
         return 0;
-    char token[AUTH_TOKEN_LEN + 1], id[AUTH_ID_LEN + 1], path[4200];
-    struct store_token row = {0};
-    int rc = auth_token_make(token, id, row.hash);
+    char token[AUTH_TOKEN_LEN + 1], path[4200];
+    struct store_token row;
+    int rc = controller_token_new(ctl, "admin", NULL, 0, token, &row);
     if (rc) {
         snprintf(err, len, "no randomness for the admin token");
         return rc;
     }
-    snprintf(row.id, sizeof(row.id), "%s", id);
-    snprintf(row.user, sizeof(row.user), "admin");
-    row.created_ms = controller_now(ctl);
     struct store_user admin = {.name = "admin", .tenant = NULL, .role = "admin", .spec_json = "{}"};
     rc = store_batch_begin(ctl->store);
     rc = rc ? rc : store_put_user(ctl->store, &admin);

@@ -94,6 +94,14 @@ int controller_report(struct controller *ctl, uint32_t node, const json_t *repor
 /* The workloads that should run on node now, for its agent: a new JSON object. */
 json_t *controller_desired(struct controller *ctl, uint32_t node);
 
+/* A new token for user (or, with user "", for node): writes the full token (shown once) to
+ * token (AUTH_TOKEN_LEN + 1 bytes) and fills *row (id, hash, user, node, created, and
+ * expires_ms, 0 for never) for the caller to store. RET 0, or -ALLOT_EIO without
+ * randomness. */
+struct store_token;
+int controller_token_new(struct controller *ctl, const char *user, const char *node,
+                         int64_t expires_ms, char *token, struct store_token *row);
+
 /* Forget cached principals: call after any change to users or tokens. */
 void controller_auth_changed(struct controller *ctl);
 
