@@ -231,6 +231,15 @@ static void vtimer_fire(evutil_socket_t fd, short what, void *arg)
 
 /* ---- applying ops ---- */
 
+/* Drop workload id's cached view (controller_workload_text): it has changed. */
+static void view_forget(struct controller *ctl, uint32_t id)
+{
+    if (id < ctl->cap_extra) {
+        free(ctl->extra[id].view);
+        ctl->extra[id].view = NULL;
+    }
+}
+
 /* Look up a workload by name. RET its id or SCHED_NONE. */
 static uint32_t workload_id(struct controller *ctl, const char *name)
 {
@@ -464,10 +473,7 @@ static int op_run(struct controller *ctl, const json_t *op, int64_t t, json_t **
             rc = -ALLOT_ENOENT;
             goto out;
         }
-        if (id < ctl->cap_extra) { /* a cancel may change it without an event */
-            free(ctl->extra[id].view);
-            ctl->extra[id].view = NULL;
-        }
+        view_forget(ctl, id); /* a cancel may change it without an event */
         rc = name[0] == 'c'   ? sched_cancel(s, id, t)
              : name[0] == 'f' ? sched_finish(s, id, t)
                               : sched_stopped(s, id, t);
@@ -502,14 +508,8 @@ static void events_apply(struct controller *ctl)
         const struct sched_event *e = &ev[i];
         uint32_t id = e->workload;
         /* the cached views of what the event is about are stale now */
-        if (id != SCHED_NONE && id < ctl->cap_extra) {
-            free(ctl->extra[id].view);
-            ctl->extra[id].view = NULL;
-        }
-        if (e->other != SCHED_NONE && e->other < ctl->cap_extra) {
-            free(ctl->extra[e->other].view);
-            ctl->extra[e->other].view = NULL;
-        }
+        view_forget(ctl, id);
+        view_forget(ctl, e->other);
         if (!ctl->replaying) {
             log_event(ctl->engine, e);
             json_t *j = view_event(ctl->engine, e, 0);

@@ -11,6 +11,7 @@
 
 #include "common/error.h"
 #include "common/name.h"
+#include "view/view.h"
 #include "common/quantity.h"
 #include "sched/mig.h"
 #include "sched/quota.h"
@@ -1423,32 +1424,6 @@ json_t *spec_workspace_to_json(const struct sched *s, uint32_t id)
     return done(o, ok);
 }
 
-/* A workload's placement, one object per replica (the `admitted` event's format). */
-static json_t *placement_view(const struct sched *s, const struct sched_workload *w, bool *ok)
-{
-    json_t *list = json_array();
-    for (uint32_t k = 0; k < w->replicas; k++) {
-        const struct sched_replica *rp = &w->placement[k];
-        const struct sched_node *n = &s->nodes[rp->node];
-        json_t *o = json_object();
-        put(o, "node", json_string(n->name), ok);
-        if (rp->mig_gpu >= 0) {
-            const struct sched_gpu *g = &n->gpus[rp->mig_gpu];
-            put(o, "gpu", json_integer(rp->mig_gpu), ok);
-            put(o, "profile", json_string(mig_name(w->mig)), ok);
-            put(o, "start", json_integer(g->mig[rp->mig_slot].start), ok);
-        } else {
-            json_t *gpus = json_array();
-            for (uint32_t i = 0; i < n->n_gpus; i++)
-                if (rp->gpu_mask >> i & 1)
-                    append(gpus, json_integer(i), ok);
-            put(o, "gpus", gpus, ok);
-        }
-        append(list, o, ok);
-    }
-    return list;
-}
-
 json_t *spec_workload_to_json(const struct sched *s, uint32_t id)
 {
     if (!s || id >= s->n_workloads)
@@ -1490,6 +1465,6 @@ json_t *spec_workload_to_json(const struct sched *s, uint32_t id)
     put(o, "submitted", json_integer(w->submit_ms), &ok);
     put(o, "started", started ? json_integer(w->start_ms) : json_null(), &ok);
     if (placed)
-        put(o, "placement", placement_view(s, w, &ok), &ok);
+        put(o, "placement", view_placement(s, w), &ok); /* the `admitted` event's format */
     return done(o, ok);
 }
