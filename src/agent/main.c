@@ -26,6 +26,8 @@
 
 #define AGENT_MAX_PROCS 1024
 #define AGENT_MAX_ENV 96
+/* The longest the controller holds a poll (its FLEET_MAX_WAIT_MS) */
+#define FLEET_WAIT_MAX_MS 5000
 
 /* One replica this agent runs (or ran and has not reported yet). */
 struct task {
@@ -36,7 +38,8 @@ struct task {
     struct runner_proc *proc; /* NULL once it has ended */
     bool stopping;            /* told to stop */
     bool ended;               /* ended; reported at the next report, then forgotten */
-    bool sent;                /* its end is in the report in flight */
+    unsigned sent;            /* its end is in the report in flight on these channels */
+    int attempt;              /* the controller's count of its starts (logs are kept by it) */
     const char *end_state;    /* "exited" or "stopped" */
     int code, signal;
     char reason[300];
@@ -45,9 +48,14 @@ struct task {
     char limit_reason[RUNNER_REASON_MAX]; /* why the agent stopped it for a limit, or "" */
 };
 
+/* Reports travel on two channels (connections): the poll, which the controller holds until
+ * something changes for this node, and the push, sent at once when a workload ends. */
+enum channel { CHANNEL_POLL, CHANNEL_PUSH, CHANNEL_COUNT };
+
 struct agent {
     struct event_base *base;
-    struct evhttp_connection *conn;
+    struct evhttp_connection *conn; /* the poll's */
+    struct evhttp_connection *push; /* the push's */
     char host[256];
     int port;
     char node[128];
@@ -56,8 +64,13 @@ struct agent {
     struct runner *runner;
     struct task tasks[AGENT_MAX_PROCS];
     uint32_t next_id;
-    bool in_flight;
-    struct event *timer;
+    bool in_flight[CHANNEL_COUNT];
+    bool dirty;                  /* something ended while a push was in flight */
+    int64_t every_ms;            /* the longest the controller may hold a poll */
+    int64_t epoch;               /* of the last answer applied ... */
+    uint64_t version;            /* ... and its version: older answers are not applied */
+    struct event *timer;         /* a poll when none is in flight (after a failure) */
+    struct event *push_now;      /* a push, from the loop rather than inside a callback */
     struct event *storage_timer; /* the storage check of every running replica */
     struct limits limits;
     uint64_t reports, failures;
@@ -94,6 +107,7 @@ static void on_exit_cb(void *ctx, const struct runner_exit *e)
     fprintf(stderr, "allot-agent: %s (rank %d) %s: %s\n", t->name, t->rank, t->end_state,
             t->reason);
     state_save(the_agent);
+    event_active(the_agent->push_now, EV_TIMEOUT, 0);
 }
 
 static struct task *task_find(struct agent *a, const char *name, int rank)
@@ -229,6 +243,7 @@ static void task_start(struct agent *a, const json_t *item)
     memset(t, 0, sizeof(*t));
     t->used = true;
     t->rank = rank;
+    t->attempt = (int)json_integer_value(json_object_get(item, "attempt"));
     snprintf(t->name, sizeof(t->name), "%s", name);
     snprintf(t->id, sizeof(t->id), "w%u", ++a->next_id);
     const json_t *cmd = json_object_get(item, "command");
@@ -326,10 +341,6 @@ static void reconcile(struct agent *a, const json_t *answer)
     const json_t *items = json_object_get(answer, "workloads");
     size_t i;
     json_t *item;
-    /* the controller has what ended: forget it */
-    for (int k = 0; k < AGENT_MAX_PROCS; k++)
-        if (a->tasks[k].ended && a->tasks[k].sent)
-            a->tasks[k].used = false;
     json_array_foreach(items, i, item)
     {
         const char *name = json_string_value(json_object_get(item, "name"));
@@ -366,66 +377,123 @@ static void reconcile(struct agent *a, const json_t *answer)
     }
 }
 
+static void report(struct agent *a, enum channel ch);
+
+/* The context of a report in flight. */
+struct report_call {
+    struct agent *agent;
+    enum channel channel;
+};
+
 static void on_answer(struct evhttp_request *req, void *arg)
 {
-    struct agent *a = arg;
-    a->in_flight = false;
+    struct report_call *rc = arg;
+    struct agent *a = rc->agent;
+    enum channel ch = rc->channel;
+    free(rc);
+    a->in_flight[ch] = false;
     int status = req ? evhttp_request_get_response_code(req) : 0;
-    if (status != 200) {
-        a->failures++;
+    json_t *answer = NULL;
+    if (status == 200) {
+        struct evbuffer *in = evhttp_request_get_input_buffer(req);
+        json_error_t jerr;
+        answer =
+            json_loadb((const char *)evbuffer_pullup(in, -1), evbuffer_get_length(in), 0, &jerr);
+        if (!answer)
+            fprintf(stderr, "allot-agent: bad answer: %s\n", jerr.text);
+    } else {
         fprintf(stderr, "allot-agent: report failed (HTTP %d); retrying\n", status);
-        for (int k = 0; k < AGENT_MAX_PROCS; k++)
-            a->tasks[k].sent = false; /* not acknowledged: report it again */
-        return;
     }
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    json_error_t jerr;
-    json_t *answer =
-        json_loadb((const char *)evbuffer_pullup(in, -1), evbuffer_get_length(in), 0, &jerr);
+    for (int k = 0; k < AGENT_MAX_PROCS; k++) {
+        struct task *t = &a->tasks[k];
+        if (answer && t->ended && (t->sent >> ch & 1))
+            t->used = false; /* the controller has what ended: forget it */
+        else
+            t->sent &= ~(1u << ch); /* not acknowledged: report it again */
+    }
     if (!answer) {
-        fprintf(stderr, "allot-agent: bad answer: %s\n", jerr.text);
-        return;
+        a->failures++;
+        return; /* the timer tries again */
     }
     a->reports++;
-    reconcile(a, answer);
+    /* Answers on the two channels may arrive out of order: one older than the last applied
+     * (same epoch, lower version) could restart what has just ended. */
+    int64_t epoch = json_integer_value(json_object_get(answer, "epoch"));
+    uint64_t version = answer_u64(answer, "version");
+    if (epoch != a->epoch || version >= a->version) {
+        a->epoch = epoch;
+        a->version = version;
+        reconcile(a, answer);
+    }
     json_decref(answer);
+    if (ch == CHANNEL_POLL)
+        report(a, CHANNEL_POLL); /* the next poll: the controller holds it until a change */
+    else if (a->dirty)
+        report(a, CHANNEL_PUSH);
 }
 
-/* Build and send one report. */
-static void report(evutil_socket_t fd, short what, void *arg)
+/* Build and send one report on channel ch (one in flight per channel). */
+static void report(struct agent *a, enum channel ch)
 {
-    struct agent *a = arg;
-    if (a->in_flight)
+    if (a->in_flight[ch]) {
+        a->dirty = a->dirty || ch == CHANNEL_PUSH;
         return;
+    }
+    if (ch == CHANNEL_PUSH)
+        a->dirty = false;
     json_t *wls = json_array();
     for (int k = 0; k < AGENT_MAX_PROCS; k++) {
         struct task *t = &a->tasks[k];
         if (!t->used)
             continue;
         if (t->ended) {
-            json_array_append_new(wls, json_pack("{s:s, s:s, s:i, s:i, s:s}", "name", t->name,
-                                                 "state", t->end_state, "exit_code", t->code,
-                                                 "signal", t->signal, "reason", t->reason));
-            t->sent = true; /* forgotten once the controller has answered */
-        } else {
             json_array_append_new(wls,
-                                  json_pack("{s:s, s:s}", "name", t->name, "state", "running"));
+                                  json_pack("{s:s, s:i, s:s, s:i, s:i, s:s}", "name", t->name,
+                                            "rank", t->rank, "state", t->end_state, "exit_code",
+                                            t->code, "signal", t->signal, "reason", t->reason));
+            t->sent |= 1u << ch; /* forgotten once the controller has answered */
+        } else {
+            json_array_append_new(wls, json_pack("{s:s, s:i, s:s}", "name", t->name, "rank",
+                                                 t->rank, "state", "running"));
         }
     }
     json_t *body =
         json_pack("{s:o, s:o}", "inventory", gpuinfo_to_json(&a->gpus), "workloads", wls);
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
-    struct evhttp_request *req = evhttp_request_new(on_answer, a);
+    struct report_call *rc = malloc(sizeof(*rc));
+    struct evhttp_request *req = rc ? evhttp_request_new(on_answer, rc) : NULL;
+    if (!req) {
+        free(rc);
+        free(text);
+        return;
+    }
+    *rc = (struct report_call){a, ch};
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_add_header(h, "Host", a->host);
     evhttp_add_header(h, "Authorization", a->auth);
     evhttp_add_header(h, "Content-Type", "application/json");
     evbuffer_add(evhttp_request_get_output_buffer(req), text, strlen(text));
     free(text);
-    char path[300];
-    snprintf(path, sizeof(path), "/v1/nodes/%s/report", a->node);
-    a->in_flight = evhttp_make_request(a->conn, req, EVHTTP_REQ_POST, path) == 0;
+    char path[400];
+    if (ch == CHANNEL_POLL && a->epoch)
+        snprintf(path, sizeof(path), "/v1/nodes/%s/report?wait=%lld&epoch=%lld&version=%llu",
+                 a->node, (long long)a->every_ms, (long long)a->epoch,
+                 (unsigned long long)a->version);
+    else
+        snprintf(path, sizeof(path), "/v1/nodes/%s/report", a->node);
+    a->in_flight[ch] = evhttp_make_request(ch == CHANNEL_POLL ? a->conn : a->push, req,
+                                           EVHTTP_REQ_POST, path) == 0;
+}
+
+static void poll_cb(evutil_socket_t fd, short what, void *arg)
+{
+    report(arg, CHANNEL_POLL);
+}
+
+static void push_cb(evutil_socket_t fd, short what, void *arg)
+{
+    report(arg, CHANNEL_PUSH);
 }
 
 /* The storage check, on its own slow timer: a replica whose directory holds more than its
@@ -621,12 +689,17 @@ int main(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
     a.base = event_base_new();
     a.conn = evhttp_connection_base_new(a.base, NULL, a.host, (unsigned short)a.port);
+    a.push = evhttp_connection_base_new(a.base, NULL, a.host, (unsigned short)a.port);
+    a.push_now = event_new(a.base, -1, 0, push_cb, &a);
     struct runner_options ropt = {.base_dir = workdir};
-    if (!a.base || !a.conn || runner_new(a.base, &ropt, &a.runner)) {
+    if (!a.base || !a.conn || !a.push || !a.push_now || runner_new(a.base, &ropt, &a.runner)) {
         fprintf(stderr, "allot-agent: cannot start\n");
         return 1;
     }
-    evhttp_connection_set_timeout(a.conn, 10);
+    a.every_ms = every_ms > FLEET_WAIT_MAX_MS ? FLEET_WAIT_MAX_MS : every_ms;
+    /* a held poll lasts up to every_ms: the timeout leaves room for it */
+    evhttp_connection_set_timeout(a.conn, (int)(a.every_ms / 1000) + 10);
+    evhttp_connection_set_timeout(a.push, 10);
     char node_token_path[4200];
     snprintf(node_token_path, sizeof(node_token_path), "%s/node.token", workdir);
     if (!token && join_token && node_join(&a, join_token, node_token_path, tokbuf, sizeof(tokbuf)))
@@ -643,7 +716,7 @@ int main(int argc, char **argv)
     the_agent = &a;
     snprintf(a.state_path, sizeof(a.state_path), "%s/agent-state.json", workdir);
     state_load(&a);
-    a.timer = event_new(a.base, -1, EV_PERSIST, report, &a);
+    a.timer = event_new(a.base, -1, EV_PERSIST, poll_cb, &a);
     struct timeval tv = {(time_t)(every_ms / 1000), (suseconds_t)(every_ms % 1000) * 1000};
     event_add(a.timer, &tv);
     a.storage_timer = event_new(a.base, -1, EV_PERSIST, storage_check, &a);
@@ -656,14 +729,16 @@ int main(int argc, char **argv)
     event_add(sigterm, NULL);
     fprintf(stderr, "allot-agent: node %s, %u %s GPU(s), reporting to %s every %lld ms\n", a.node,
             a.gpus.n, a.gpus.discovered ? "discovered" : "declared", server, (long long)every_ms);
-    report(-1, 0, &a);
+    report(&a, CHANNEL_POLL);
     event_base_dispatch(a.base);
     event_free(a.timer);
+    event_free(a.push_now);
     event_free(a.storage_timer);
     event_free(sigint);
     event_free(sigterm);
     runner_free(a.runner);
     evhttp_connection_free(a.conn);
+    evhttp_connection_free(a.push);
     event_base_free(a.base);
     return 0;
 }

@@ -2,11 +2,13 @@
  * their handlers. Objects of another tenant answer 404, exactly as if they did not exist. */
 #include "allotd/api.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "allotd/controller.h"
+#include "allotd/fleet.h"
 #include "allotd/metrics.h"
 #include "allotd/spec.h"
 #include "common/error.h"
@@ -200,13 +202,32 @@ static void post_node_report(struct controller *ctl, struct call *c)
         call_error(c, -ALLOT_EFORBIDDEN, 403, NULL, "only the node's agent reports for it");
         return;
     }
+    /* ?wait=MS&epoch=E&version=V: the agent has version V of epoch E; hold the answer up to
+     * MS until that changes (a long poll, docs/api.md) */
+    const char *names[] = {"wait", "epoch", "version"};
+    long long v[3] = {0, 0, 0};
+    for (int k = 0; k < 3; k++) {
+        const char *q = call_query(c, names[k]);
+        char *end;
+        errno = 0;
+        v[k] = q ? strtoll(q, &end, 10) : 0;
+        if (q && (!*q || *end || errno || v[k] < 0 || (k == 0 && v[k] > FLEET_MAX_WAIT_MS))) {
+            call_error(c, -ALLOT_EINVAL, 0, names[k], "expected a whole number%s",
+                       k == 0 ? " of milliseconds, 0 to 5000" : " from an earlier answer");
+            return;
+        }
+    }
     char field[128], err[256];
-    int rc = controller_report(ctl, id, body, field, sizeof(field), err, sizeof(err));
+    bool changed;
+    int rc = fleet_report(ctl, id, body, &changed, field, sizeof(field), err, sizeof(err));
     if (rc) {
         call_error(c, rc, 0, field, "%s", err);
         return;
     }
     c->desired_node = id;
+    c->wait_ms = changed ? 0 : v[0];
+    c->seen_epoch = v[1];
+    c->seen_version = (uint64_t)v[2];
     call_defer(c, 200, json_object());
     controller_defer(ctl, c);
 }

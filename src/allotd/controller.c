@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "allotd/export.h"
+#include "allotd/fleet.h"
 #include "allotd/log.h"
 #include "allotd/server.h"
 #include "allotd/spec.h"
@@ -48,7 +49,7 @@ int64_t controller_now(struct controller *ctl)
     return now;
 }
 
-static struct controller_workload *extra_of(struct controller *ctl, uint32_t id)
+struct controller_workload *controller_extra(struct controller *ctl, uint32_t id)
 {
     if (id >= ctl->cap_extra) {
         uint32_t cap = ctl->cap_extra ? ctl->cap_extra : 64;
@@ -450,7 +451,7 @@ static int op_run(struct controller *ctl, const json_t *op, int64_t t, json_t **
             goto out;
         }
         rc = 0;
-        struct controller_workload *x = extra_of(ctl, id);
+        struct controller_workload *x = controller_extra(ctl, id);
         if (x) {
             const char *owner = json_string_value(json_object_get(op, "user"));
             x->owner = strdup(owner ? owner : "");
@@ -510,6 +511,8 @@ static void events_apply(struct controller *ctl)
         /* the cached views of what the event is about are stale now */
         view_forget(ctl, id);
         view_forget(ctl, e->other);
+        fleet_track(ctl, id);
+        fleet_track(ctl, e->other);
         if (!ctl->replaying) {
             log_event(ctl->engine, e);
             json_t *j = view_event(ctl->engine, e, 0);
@@ -643,251 +646,19 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
             json_decref(c->reply);
             c->reply = controller_workload_json(ctl, c->workload);
         }
-        if (c->desired_node != SCHED_NONE && c->desired_node < ctl->engine->n_nodes) {
-            json_decref(c->reply);
-            c->reply = controller_desired(ctl, c->desired_node);
-        }
-        call_flush(c);
+        if (c->desired_node != SCHED_NONE && c->desired_node < ctl->engine->n_nodes)
+            fleet_reply(ctl, c);
+        else
+            call_flush(c);
         c = next;
     }
-}
-
-/* ---- node agents ---- */
-
-static struct controller_node *agent_of(struct controller *ctl, uint32_t node)
-{
-    if (node >= ctl->cap_agents) {
-        uint32_t cap = ctl->cap_agents ? ctl->cap_agents : 16;
-        while (cap <= node)
-            cap *= 2;
-        struct controller_node *p = realloc(ctl->agents, cap * sizeof(*p));
-        if (!p)
-            return NULL;
-        for (uint32_t i = ctl->cap_agents; i < cap; i++)
-            p[i] = (struct controller_node){.last_seen_ms = controller_now(ctl)};
-        ctl->agents = p;
-        ctl->cap_agents = cap;
-    }
-    return &ctl->agents[node];
-}
-
-/* Apply op (taken) for a report; an op that no longer applies (the workload moved on
- * meanwhile) is not an error of the report. */
-static void report_op(struct controller *ctl, json_t *op)
-{
-    char field[64], err[256];
-    if (op)
-        controller_apply(ctl, op, NULL, field, sizeof(field), err, sizeof(err));
-    json_decref(op);
-}
-
-int controller_report(struct controller *ctl, uint32_t node, const json_t *report, char *field,
-                      size_t field_len, char *err, size_t len)
-{
-    struct sched *s = ctl->engine;
-    const struct sched_node *n = &s->nodes[node];
-    const json_t *inv = json_object_get(report, "inventory");
-    const json_t *wls = json_object_get(report, "workloads");
-    const json_t *gpus = json_object_get(inv, "gpus");
-    field[0] = err[0] = '\0';
-    if (!json_is_object(report) || (inv && !json_is_object(inv)) ||
-        (gpus && (!json_is_array(gpus) || json_array_size(gpus) > SCHED_MAX_GPUS_PER_NODE)) ||
-        (wls && (!json_is_array(wls) || json_array_size(wls) > SCHED_MAX_REPLICAS))) {
-        snprintf(field, field_len,
-                 !json_is_object(report)        ? ""
-                 : inv && !json_is_object(inv)  ? "inventory"
-                 : gpus && !json_is_array(gpus) ? "inventory.gpus"
-                                                : "workloads");
-        snprintf(err, len, "expected {inventory: {gpus: [...]}, workloads: [...]} within bounds");
-        return -ALLOT_EINVAL;
-    }
-    /* validate everything before applying anything */
-    size_t i;
-    const json_t *g, *w;
-    json_array_foreach(gpus, i, g)
-    {
-        json_t *index = json_object_get(g, "index");
-        if (!json_is_integer(index) || json_integer_value(index) < 0 ||
-            json_integer_value(index) >= (json_int_t)n->n_gpus ||
-            !json_is_boolean(json_object_get(g, "healthy"))) {
-            snprintf(field, field_len, "inventory.gpus[%zu]", i);
-            snprintf(err, len, "expected {index: 0..%u, healthy: true|false, ...}",
-                     n->n_gpus ? n->n_gpus - 1 : 0);
-            return -ALLOT_EINVAL;
-        }
-    }
-    static const char *const states[] = {"running", "exited", "stopped", "gone"};
-    json_array_foreach(wls, i, w)
-    {
-        const char *name = json_string_value(json_object_get(w, "name"));
-        const char *state = json_string_value(json_object_get(w, "state"));
-        bool known = false;
-        for (size_t k = 0; state && k < 4; k++)
-            known = known || strcmp(state, states[k]) == 0;
-        if (!name || strlen(name) > 400 || !known) {
-            snprintf(field, field_len, "workloads[%zu]", i);
-            snprintf(err, len, "expected {name, state: running|exited|stopped|gone}");
-            return -ALLOT_EINVAL;
-        }
-    }
-    struct controller_node *a = agent_of(ctl, node);
-    if (!a)
-        return -ALLOT_ENOMEM;
-    a->last_seen_ms = controller_now(ctl);
-    if (inv) {
-        json_decref(a->inventory);
-        a->inventory = json_deep_copy(inv);
-    }
-    if (a->unreachable) {
-        a->unreachable = false;
-        if (n->state != SCHED_NODE_READY && n->moving_to == SCHED_NONE)
-            report_op(ctl, json_pack("{s:s, s:s, s:s}", "op", "node_state", "node", n->name,
-                                     "state", "ready"));
-    }
-    json_array_foreach(gpus, i, g)
-    {
-        uint32_t index = (uint32_t)json_integer_value(json_object_get(g, "index"));
-        bool healthy = json_is_true(json_object_get(g, "healthy"));
-        if (s->nodes[node].gpus[index].healthy != healthy)
-            report_op(ctl, json_pack("{s:s, s:s, s:i, s:b}", "op", "gpu_health", "node", n->name,
-                                     "index", (int)index, "healthy", healthy));
-    }
-    json_array_foreach(wls, i, w)
-    {
-        const char *name = json_string_value(json_object_get(w, "name"));
-        const char *state = json_string_value(json_object_get(w, "state"));
-        uint32_t id = workload_id(ctl, name);
-        if (id == SCHED_NONE || strcmp(state, "running") == 0)
-            continue;
-        const struct sched_workload *x = &s->workloads[id];
-        bool here = false;
-        for (uint32_t r = 0; r < x->replicas && !here; r++)
-            here = x->placement[r].node == node;
-        if (!here || (x->state != SCHED_RUNNING && x->state != SCHED_DRAINING))
-            continue; /* not ours, or already over: nothing to do */
-        /* told to stop and now gone: stopped; anything else that ended: finished */
-        bool stopped = x->state == SCHED_DRAINING && strcmp(state, "exited") != 0;
-        report_op(ctl,
-                  json_pack("{s:s, s:s, s:{s:O*, s:O*, s:O*}}", "op",
-                            stopped ? "stopped" : "finish", "workload", name, "exit", "code",
-                            json_object_get(w, "exit_code"), "signal", json_object_get(w, "signal"),
-                            "reason", json_object_get(w, "reason")));
-    }
-    return 0;
-}
-
-/* The UUIDs the agent reported for GPU index of node (whole, or the MIG slot at start). */
-static json_t *gpu_uuid(const struct controller_node *a, uint32_t index, int start)
-{
-    size_t i;
-    json_t *g;
-    json_array_foreach(a ? json_object_get(a->inventory, "gpus") : NULL, i, g)
-    {
-        if (json_integer_value(json_object_get(g, "index")) != (json_int_t)index)
-            continue;
-        if (start < 0)
-            return json_incref(json_object_get(g, "uuid"));
-        size_t k;
-        json_t *m;
-        json_array_foreach(json_object_get(g, "mig"), k, m)
-        {
-            if (json_integer_value(json_object_get(m, "start")) == start)
-                return json_incref(json_object_get(m, "uuid"));
-        }
-    }
-    return NULL;
-}
-
-json_t *controller_desired(struct controller *ctl, uint32_t node)
-{
-    const struct sched *s = ctl->engine;
-    const struct controller_node *a = node < ctl->cap_agents ? &ctl->agents[node] : NULL;
-    json_t *items = json_array();
-    for (uint32_t id = 0; id < s->n_workloads; id++) {
-        const struct sched_workload *w = &s->workloads[id];
-        if (w->state != SCHED_RUNNING && w->state != SCHED_DRAINING)
-            continue;
-        for (uint32_t r = 0; r < w->replicas; r++) {
-            const struct sched_replica *rp = &w->placement[r];
-            if (rp->node != node)
-                continue;
-            json_t *peers = json_array(), *indices = json_array(), *uuids = json_array();
-            for (uint32_t k = 0; k < w->replicas; k++)
-                json_array_append_new(peers, json_string(s->nodes[w->placement[k].node].name));
-            if (rp->mig_gpu >= 0) {
-                int start = s->nodes[node].gpus[rp->mig_gpu].mig[rp->mig_slot].start;
-                json_array_append_new(indices, json_integer(rp->mig_gpu));
-                json_t *u = gpu_uuid(a, (uint32_t)rp->mig_gpu, start);
-                json_array_append_new(uuids, u ? u : json_null());
-            }
-            for (uint32_t g = 0; g < s->nodes[node].n_gpus; g++) {
-                if (!(rp->gpu_mask >> g & 1))
-                    continue;
-                json_array_append_new(indices, json_integer(g));
-                json_t *u = gpu_uuid(a, g, -1);
-                json_array_append_new(uuids, u ? u : json_null());
-            }
-            const json_t *extra = id < ctl->cap_extra ? ctl->extra[id].extra : NULL;
-            json_t *item = json_pack(
-                "{s:s, s:s, s:s, s:i, s:i, s:o, s:o, s:o, s:I, s:I, s:I, s:I}", "name", w->name,
-                "workspace", s->workspaces[w->workspace].name, "state", sched_state_name(w->state),
-                "rank", (int)r, "world_size", (int)w->replicas, "peers", peers, "gpu_indices",
-                indices, "gpu_uuids", uuids, "cpu_millicores", (json_int_t)w->cpu, "memory_bytes",
-                (json_int_t)w->memory, "storage_bytes", (json_int_t)w->storage, "grace_ms",
-                (json_int_t)w->grace_ms);
-            if (w->mig >= 0)
-                json_object_set_new(item, "mig", json_string(mig_name(w->mig)));
-            if (w->state == SCHED_DRAINING)
-                json_object_set_new(item, "stop_by", json_integer(w->deadline_ms));
-            json_t *cmd = json_object_get(extra, "command"), *env = json_object_get(extra, "env");
-            if (cmd)
-                json_object_set(item, "command", cmd);
-            if (env)
-                json_object_set(item, "env", env);
-            json_array_append_new(items, item);
-        }
-    }
-    return json_pack("{s:s, s:o}", "node", s->nodes[node].name, "workloads", items);
-}
-
-/* Nodes whose agents stopped reporting: drained after unreachable_ms, down (work requeued)
- * after lost_ms. Only when agents, not virtual nodes, run the work. */
-static void heartbeats_check(struct controller *ctl)
-{
-    int64_t now = controller_now(ctl);
-    int64_t unreachable = ctl->opt.unreachable_ms > 0 ? ctl->opt.unreachable_ms : 15000;
-    int64_t lost = ctl->opt.lost_ms > 0 ? ctl->opt.lost_ms : 60000;
-    for (uint32_t i = 0; i < ctl->engine->n_nodes; i++) {
-        const struct sched_node *n = &ctl->engine->nodes[i];
-        struct controller_node *a = agent_of(ctl, i);
-        if (!a || n->tenant == SCHED_NONE || n->state == SCHED_NODE_DOWN)
-            continue;
-        int64_t silent = now - a->last_seen_ms;
-        const char *state = NULL;
-        if (silent >= lost)
-            state = "down";
-        else if (silent >= unreachable && n->state == SCHED_NODE_READY)
-            state = "draining";
-        if (!state)
-            continue;
-        a->unreachable = true;
-        log_info("node %s: no report for %lld ms: %s", n->name, (long long)silent,
-                 state[0] == 'd' && state[1] == 'o' ? "down, its workloads are requeued"
-                                                    : "unreachable, draining");
-        report_op(
-            ctl, json_pack("{s:s, s:s, s:s}", "op", "node_state", "node", n->name, "state", state));
-    }
+    fleet_wake(ctl);
 }
 
 /* The periodic tick: while work waits, look at every tenant again every CONTROLLER_TICK_MS,
  * since time alone can change a decision (the starvation guard). The tick is an op like
  * any other, so a replay makes the same passes. */
 #define CONTROLLER_TICK_MS 10000
-
-static void heartbeat_cb(evutil_socket_t fd, short what, void *arg)
-{
-    heartbeats_check(arg);
-}
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -1057,16 +828,10 @@ int controller_open(struct event_base *base, const struct controller_options *op
     vtimers_rearm(ctl);
     ctl->tick = event_new(base, -1, EV_PERSIST, tick_cb, ctl);
     struct timeval tv = {CONTROLLER_TICK_MS / 1000, (CONTROLLER_TICK_MS % 1000) * 1000};
-    /* agents' heartbeats are checked four times per unreachable period */
-    int64_t hb = (opt->unreachable_ms > 0 ? opt->unreachable_ms : 15000) / 4;
-    struct timeval hbtv = {(time_t)(hb / 1000), (suseconds_t)(hb % 1000) * 1000};
-    if (!opt->virtual_nodes) {
-        ctl->heartbeat = event_new(base, -1, EV_PERSIST, heartbeat_cb, ctl);
-        if (!ctl->heartbeat || event_add(ctl->heartbeat, &hbtv)) {
-            snprintf(err, len, "cannot start the heartbeat check");
-            controller_close(ctl);
-            return -ALLOT_ENOMEM;
-        }
+    rc = fleet_start(ctl, err, len);
+    if (rc) {
+        controller_close(ctl);
+        return rc;
     }
     if (!ctl->tick || event_add(ctl->tick, &tv)) {
         snprintf(err, len, "cannot start the scheduling tick");
@@ -1083,6 +848,7 @@ void controller_close(struct controller *ctl)
         return;
     if (ctl->store && json_array_size(ctl->pending))
         flush_cb(-1, 0, ctl);
+    fleet_stop(ctl);
     for (uint32_t i = 0; i < ctl->cap_extra; i++) {
         free(ctl->extra[i].view);
         json_decref(ctl->extra[i].exit);
@@ -1090,15 +856,10 @@ void controller_close(struct controller *ctl)
         json_decref(ctl->extra[i].extra);
     }
     free(ctl->extra);
-    for (uint32_t i = 0; i < ctl->cap_agents; i++)
-        json_decref(ctl->agents[i].inventory);
-    free(ctl->agents);
     if (ctl->flush)
         event_free(ctl->flush);
     if (ctl->tick)
         event_free(ctl->tick);
-    if (ctl->heartbeat)
-        event_free(ctl->heartbeat);
     while (ctl->vtimers)
         vtimer_free(ctl->vtimers);
     json_decref(ctl->pending);
@@ -1226,7 +987,7 @@ json_t *controller_workload_json(struct controller *ctl, uint32_t id)
 
 const char *controller_workload_text(struct controller *ctl, uint32_t id, size_t *len)
 {
-    struct controller_workload *x = extra_of(ctl, id);
+    struct controller_workload *x = controller_extra(ctl, id);
     if (!x)
         return NULL;
     if (!x->view) {

@@ -30,10 +30,14 @@ struct controller_options {
 };
 
 /* What the controller knows of a node's agent (not journaled: heartbeats are volatile). */
+struct fleet_hold;
 struct controller_node {
-    int64_t last_seen_ms; /* last report, or the daemon's start */
-    bool unreachable;     /* the controller drained it for missed reports */
-    json_t *inventory;    /* the last reported inventory, or NULL */
+    int64_t last_seen_ms;    /* last report, or the daemon's start */
+    bool unreachable;        /* the controller drained it for missed reports */
+    json_t *inventory;       /* the last reported inventory, or NULL */
+    uint64_t version;        /* of its desired set: bumped at every change (fleet.c) */
+    struct fleet_hold *held; /* its agent's report held until a change, or NULL */
+    bool woken;              /* in the controller's wake list */
 };
 
 /* What the daemon keeps about a workload beyond the engine. */
@@ -44,6 +48,10 @@ struct controller_workload {
     char *view;          /* its JSON view (spec_workload_to_json) as text, until it changes */
     json_t *exit;        /* how it ended, as its agent reported (code, signal, reason) */
     size_t view_len;
+    uint32_t live;    /* 1 + its index in the controller's live list; 0 when not running */
+    uint32_t *nodes;  /* live: the distinct nodes it runs on */
+    uint32_t n_nodes; /* live: how many */
+    uint32_t runs;    /* how many times it has started: its attempt number */
 };
 
 struct controller {
@@ -63,6 +71,11 @@ struct controller {
     bool replaying;
     struct controller_node *agents; /* indexed like the engine's nodes */
     uint32_t cap_agents;
+    int64_t epoch;  /* this run's start: agents compare versions within one epoch */
+    uint32_t *live; /* running and draining workloads (fleet.c) */
+    uint32_t n_live, cap_live;
+    uint32_t *wake; /* nodes whose held reports are answered after the commit */
+    uint32_t n_wake;
     struct auth_cache *auth;        /* principals of tokens seen, until users or tokens change */
     json_t *outbox;                 /* events of this iteration, sent after the commit */
     struct subscriber *subscribers; /* GET /v1/events streams */
@@ -87,12 +100,9 @@ int64_t controller_now(struct controller *ctl);
 
 /* Who holds this bearer token? RET 0 and *who, or -ALLOT_EUNAUTHORIZED. */
 int controller_authenticate(struct controller *ctl, const char *token, struct principal *who);
-/* A node agent's report: its inventory (GPU health) and the state of its workloads, applied
- * as ops. Marks the node seen. RET 0, or a negative error with field and sentence. */
-int controller_report(struct controller *ctl, uint32_t node, const json_t *report, char *field,
-                      size_t field_len, char *err, size_t len);
-/* The workloads that should run on node now, for its agent: a new JSON object. */
-json_t *controller_desired(struct controller *ctl, uint32_t node);
+/* What the controller keeps about workload id (grown on demand), or NULL when out of
+ * memory. */
+struct controller_workload *controller_extra(struct controller *ctl, uint32_t id);
 
 /* A new token for user (or, with user "", for node): writes the full token (shown once) to
  * token (AUTH_TOKEN_LEN + 1 bytes) and fills *row (id, hash, user, node, created, and

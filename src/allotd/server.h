@@ -40,6 +40,9 @@ struct call {
                              * commit's scheduling pass (SCHED_NONE: reply as is) */
     uint32_t desired_node;  /* deferred: reply with what should run on this node after the
                              * commit (a node agent's report), or SCHED_NONE */
+    int64_t wait_ms;        /* a report: hold the reply up to this long for a change */
+    int64_t seen_epoch;     /* a report: the epoch and version of the desired set the */
+    uint64_t seen_version;  /* agent last had (fleet.c) */
     struct call *next;      /* in the controller's list of deferred calls */
 };
 

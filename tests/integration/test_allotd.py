@@ -493,6 +493,56 @@ class AgentProtocolTest(unittest.TestCase):
                                token=token)
         self.assertEqual((st, r["error"]["field"]), (400, "inventory.gpus[0]"))
 
+    def test_report_held_until_its_node_changes(self):
+        a = self.node_token("gpu-a")
+        st, first = self.report("gpu-a", a)
+        self.assertEqual(st, 200, first)
+        self.assertEqual(first["workloads"], [])
+        q = f"?wait=5000&epoch={first['epoch']}&version={first['version']}"
+        held = {}
+
+        def poll():
+            held["answer"] = self.d.request(
+                "POST", f"/v1/nodes/gpu-a/report{q}",
+                {"inventory": {"gpus": []}, "workloads": []}, token=a)
+            held["at"] = time.time()
+
+        admin = self.d.admin
+        self.assertEqual(self.d.request("POST", "/v1/nodes/gpu-a/drain", {}, token=admin)[0], 200)
+        t = threading.Thread(target=poll)
+        t.start()
+        # work placed on gpu-b does not wake gpu-a's held report
+        st, w = self.d.request("POST", "/v1/workloads", {
+            "name": "elsewhere", "workspace": "acme/research", "gpus": 8}, token=admin)
+        self.assertEqual(w["placement"][0]["node"], "gpu-b")
+        time.sleep(0.5)
+        self.assertTrue(t.is_alive())
+        self.assertNotIn("answer", held)
+        self.assertEqual(self.d.request("POST", "/v1/nodes/gpu-a/undrain", {}, token=admin)[0],
+                         200)
+        st, w = self.d.request("POST", "/v1/workloads", {
+            "name": "lp", "workspace": "acme/research", "gpus": 8}, token=admin)
+        self.assertEqual(w["placement"][0]["node"], "gpu-a")
+        submitted = time.time()
+        t.join(timeout=10)
+        self.assertFalse(t.is_alive())
+        st, r = held["answer"]
+        self.assertEqual(st, 200, r)
+        # the new workload woke the held report: it is in the answer, with a newer version
+        self.assertEqual([i["name"] for i in r["workloads"]], ["acme/research/lp"])
+        self.assertEqual(r["workloads"][0]["attempt"], 1)
+        self.assertGreater(r["version"], first["version"])
+        # answered by the change, well before the end of the 5 s wait
+        self.assertLess(held["at"] - submitted, 2.5)
+        # a stale version (or another epoch) is answered at once, as are bad waits refused
+        st, r = self.d.request("POST", "/v1/nodes/gpu-a/report?wait=5000&epoch=1&version=0",
+                               {"workloads": []}, token=a)
+        self.assertEqual(st, 200, r)
+        for bad in ("wait=-1", "wait=99999", "wait=x", "epoch=1e3", "version="):
+            st, r = self.d.request("POST", f"/v1/nodes/gpu-a/report?{bad}", {"workloads": []},
+                                   token=a)
+            self.assertEqual((st, r["error"]["field"]), (400, bad.split("=")[0]), bad)
+
     def test_silent_node_drains_then_its_work_is_requeued(self):
         a = self.node_token("gpu-a")
         b = self.node_token("gpu-b")

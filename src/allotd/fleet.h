@@ -1,0 +1,46 @@
+/* The controller's side of node agents: reports, the desired set of each node (answered at
+ * once or held as a long poll until it changes), which workloads run where, heartbeats. */
+#ifndef ALLOT_ALLOTD_FLEET_H
+#define ALLOT_ALLOTD_FLEET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "allotd/controller.h"
+
+/* Workloads one report may list (running and ended ones). */
+#define FLEET_MAX_REPORTED 4096
+/* Longest a report may be held waiting for a change (its `wait`). */
+#define FLEET_MAX_WAIT_MS 5000
+
+struct call;
+
+/* Start the heartbeat check (not with virtual nodes) and set the epoch that tells agents
+ * this run of the controller from the last. RET 0, or -ALLOT_ENOMEM with a sentence. */
+int fleet_start(struct controller *ctl, char *err, size_t len);
+/* Drop held reports unanswered and free what the fleet holds. Safe to call twice. */
+void fleet_stop(struct controller *ctl);
+
+/* A node agent's report: its inventory (GPU health) and the state of its workloads, applied
+ * as ops; marks the node seen. OUT *changed: whether it changed anything.
+ * RET 0, or a negative error with field and sentence (nothing applied). */
+int fleet_report(struct controller *ctl, uint32_t node, const json_t *report, bool *changed,
+                 char *field, size_t field_len, char *err, size_t len);
+/* The workloads that should run on node now, for its agent: a new JSON object
+ * {node, epoch, version, workloads: [...]}. */
+json_t *fleet_desired(struct controller *ctl, uint32_t node);
+
+/* Workload id's state may have changed: keep the set of live (running, draining) workloads
+ * and the versions of the nodes they touch. Called for every event's workload. */
+void fleet_track(struct controller *ctl, uint32_t id);
+/* Answer report call c (after the commit) with its node's desired set, or hold it until
+ * that set changes or c->wait_ms passes, when the agent already has the current version.
+ * Takes c. */
+void fleet_reply(struct controller *ctl, struct call *c);
+/* After a commit: answer the held reports whose node's desired set changed. */
+void fleet_wake(struct controller *ctl);
+
+#endif
