@@ -46,6 +46,18 @@ struct task {
     uint64_t storage_bytes;               /* its declared storage; 0: unchecked */
     char cgroup[CGROUP_NAME_MAX + 1];     /* its cgroup under the root, "" when none */
     char limit_reason[RUNNER_REASON_MAX]; /* why the agent stopped it for a limit, or "" */
+    struct shipment *ship;                /* its output on its way to the controller */
+};
+
+/* The output of one replica, shipped to the controller in chunks (docs/agent-running.md,
+ * "Logs"); kept after its process ends until all of it is there. */
+struct shipment {
+    bool used;
+    bool ended;     /* its process ended: forgotten once everything is shipped */
+    char name[256]; /* tenant/workspace/name */
+    int rank, attempt;
+    char dir[4200];     /* its working directory, which holds stdout.log and stderr.log */
+    int64_t shipped[2]; /* bytes of stdout, stderr the controller has */
 };
 
 /* Reports travel on two channels (connections): the poll, which the controller holds until
@@ -65,12 +77,16 @@ struct agent {
     struct task tasks[AGENT_MAX_PROCS];
     uint32_t next_id;
     bool in_flight[CHANNEL_COUNT];
-    bool dirty;                  /* something ended while a push was in flight */
-    int64_t every_ms;            /* the longest the controller may hold a poll */
-    int64_t epoch;               /* of the last answer applied ... */
-    uint64_t version;            /* ... and its version: older answers are not applied */
-    struct event *timer;         /* a poll when none is in flight (after a failure) */
-    struct event *push_now;      /* a push, from the loop rather than inside a callback */
+    bool dirty;                          /* something ended while a push was in flight */
+    int64_t every_ms;                    /* the longest the controller may hold a poll */
+    int64_t epoch;                       /* of the last answer applied ... */
+    uint64_t version;                    /* ... and its version: older answers are not applied */
+    struct event *timer;                 /* a poll when none is in flight (after a failure) */
+    struct event *push_now;              /* a push, from the loop rather than inside a callback */
+    struct evhttp_connection *ship_conn; /* output chunks, one at a time */
+    struct shipment ships[AGENT_MAX_PROCS];
+    bool ship_in_flight;
+    struct event *ship_timer;
     struct event *storage_timer; /* the storage check of every running replica */
     struct limits limits;
     uint64_t reports, failures;
@@ -104,6 +120,9 @@ static void on_exit_cb(void *ctx, const struct runner_exit *e)
         snprintf(t->reason, sizeof(t->reason), "%s", why);
     limits_release(&the_agent->limits, t->cgroup);
     t->cgroup[0] = '\0';
+    if (t->ship)
+        t->ship->ended = true;
+    t->ship = NULL;
     fprintf(stderr, "allot-agent: %s (rank %d) %s: %s\n", t->name, t->rank, t->end_state,
             t->reason);
     state_save(the_agent);
@@ -118,6 +137,24 @@ static struct task *task_find(struct agent *a, const char *name, int rank)
     return NULL;
 }
 
+/* Start shipping t's output (its process runs in its working directory). */
+static void ship_start(struct agent *a, struct task *t)
+{
+    for (int i = 0; i < AGENT_MAX_PROCS; i++) {
+        struct shipment *sh = &a->ships[i];
+        if (sh->used)
+            continue;
+        memset(sh, 0, sizeof(*sh));
+        sh->used = true;
+        sh->rank = t->rank;
+        sh->attempt = t->attempt > 0 ? t->attempt : 1;
+        snprintf(sh->name, sizeof(sh->name), "%s", t->name);
+        snprintf(sh->dir, sizeof(sh->dir), "%s", runner_proc_workdir(t->proc));
+        t->ship = sh;
+        return;
+    }
+}
+
 /* Keep what runs in the state file (written whole, then renamed: never half-written), so a
  * restarted agent adopts its processes instead of orphaning or starting them twice. */
 static void state_save(struct agent *a)
@@ -127,12 +164,12 @@ static void state_save(struct agent *a)
         const struct task *t = &a->tasks[k];
         if (!t->used || !t->proc)
             continue;
-        json_array_append_new(tasks, json_pack("{s:s, s:s, s:i, s:I, s:I, s:b, s:s, s:I}", "id",
-                                               t->id, "name", t->name, "rank", t->rank, "pid",
-                                               (json_int_t)runner_proc_pid(t->proc), "start_ticks",
-                                               (json_int_t)runner_proc_start_ticks(t->proc),
-                                               "stopping", t->stopping, "cgroup", t->cgroup,
-                                               "storage_bytes", (json_int_t)t->storage_bytes));
+        json_array_append_new(
+            tasks, json_pack("{s:s, s:s, s:i, s:i, s:I, s:I, s:b, s:s, s:I}", "id", t->id, "name",
+                             t->name, "rank", t->rank, "attempt", t->attempt, "pid",
+                             (json_int_t)runner_proc_pid(t->proc), "start_ticks",
+                             (json_int_t)runner_proc_start_ticks(t->proc), "stopping", t->stopping,
+                             "cgroup", t->cgroup, "storage_bytes", (json_int_t)t->storage_bytes));
     }
     json_t *state = json_pack("{s:I, s:o}", "next_id", (json_int_t)a->next_id, "tasks", tasks);
     char tmp[4300];
@@ -165,6 +202,7 @@ static void state_load(struct agent *a)
         memset(t, 0, sizeof(*t));
         t->used = true;
         t->rank = (int)json_integer_value(json_object_get(x, "rank"));
+        t->attempt = (int)json_integer_value(json_object_get(x, "attempt"));
         /* a stop under way is issued again from the next answer (level-triggered) */
         t->stopping = false;
         snprintf(t->name, sizeof(t->name), "%s", json_string_value(json_object_get(x, "name")));
@@ -195,6 +233,7 @@ static void state_load(struct agent *a)
         } else {
             fprintf(stderr, "allot-agent: adopted %s (rank %d), pid %d\n", t->name, t->rank,
                     (int)ad.pid);
+            ship_start(a, t); /* from offset 0: the controller skips what it has */
         }
     }
     json_decref(state);
@@ -332,6 +371,7 @@ static void task_start(struct agent *a, const json_t *item)
         return;
     }
     fprintf(stderr, "allot-agent: started %s (rank %d) on GPUs %s\n", name, rank, uuids);
+    ship_start(a, t);
     state_save(a);
 }
 
@@ -494,6 +534,107 @@ static void poll_cb(evutil_socket_t fd, short what, void *arg)
 static void push_cb(evutil_socket_t fd, short what, void *arg)
 {
     report(arg, CHANNEL_PUSH);
+}
+
+/* ---- shipping output ---- */
+
+static void ship_next(struct agent *a);
+
+/* The context of a chunk in flight. */
+struct ship_call {
+    struct agent *agent;
+    struct shipment *ship;
+    int stream;
+};
+
+static void on_shipped(struct evhttp_request *req, void *arg)
+{
+    struct ship_call *sc = arg;
+    struct agent *a = sc->agent;
+    a->ship_in_flight = false;
+    int status = req ? evhttp_request_get_response_code(req) : 0;
+    if (status == 200) {
+        struct evbuffer *in = evhttp_request_get_input_buffer(req);
+        json_t *ans =
+            json_loadb((const char *)evbuffer_pullup(in, -1), evbuffer_get_length(in), 0, NULL);
+        /* the controller's end is the truth: past a gap it asks for the bytes from there */
+        json_t *end = json_object_get(ans, "end");
+        if (json_is_integer(end) && json_integer_value(end) >= 0)
+            sc->ship->shipped[sc->stream] = json_integer_value(end);
+        json_decref(ans);
+    } else if (status == 404 || status == 400) {
+        /* the controller will never take it (the workload is gone, or not ours) */
+        fprintf(stderr, "allot-agent: output of %s (rank %d) refused (HTTP %d); not shipped\n",
+                sc->ship->name, sc->ship->rank, status);
+        sc->ship->used = false;
+    } else {
+        fprintf(stderr, "allot-agent: output of %s (rank %d) not shipped (HTTP %d); retrying\n",
+                sc->ship->name, sc->ship->rank, status);
+    }
+    free(sc);
+    if (status == 200)
+        ship_next(a); /* more may wait: go on at once */
+}
+
+/* Send the next chunk of output that the controller lacks, if any (one at a time). Forgets
+ * shipments whose process ended and whose output is all there. */
+static void ship_next(struct agent *a)
+{
+    static const char *const files[2] = {RUNNER_STDOUT_LOG, RUNNER_STDERR_LOG};
+    static const char *const streams[2] = {"stdout", "stderr"};
+    static char chunk[256 * 1024];
+    if (a->ship_in_flight)
+        return;
+    for (int i = 0; i < AGENT_MAX_PROCS; i++) {
+        struct shipment *sh = &a->ships[i];
+        if (!sh->used)
+            continue;
+        for (int k = 0; k < 2; k++) {
+            char path[4300];
+            snprintf(path, sizeof(path), "%s/%s", sh->dir, files[k]);
+            /* the file is the workload's: no links, no FIFOs */
+            int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+            struct stat sb;
+            if (fd < 0 || fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) ||
+                sb.st_size <= sh->shipped[k]) {
+                if (fd >= 0)
+                    close(fd);
+                continue;
+            }
+            ssize_t n = pread(fd, chunk, sizeof(chunk), sh->shipped[k]);
+            close(fd);
+            if (n <= 0)
+                continue;
+            struct ship_call *sc = malloc(sizeof(*sc));
+            struct evhttp_request *req = sc ? evhttp_request_new(on_shipped, sc) : NULL;
+            char *name = evhttp_uriencode(sh->name, -1, 0);
+            if (!req || !name) {
+                free(sc);
+                free(name);
+                return;
+            }
+            *sc = (struct ship_call){a, sh, k};
+            struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+            evhttp_add_header(h, "Host", a->host);
+            evhttp_add_header(h, "Authorization", a->auth);
+            evhttp_add_header(h, "Content-Type", "application/octet-stream");
+            evbuffer_add(evhttp_request_get_output_buffer(req), chunk, (size_t)n);
+            char uri[1400];
+            snprintf(uri, sizeof(uri),
+                     "/v1/nodes/%s/logs?workload=%s&rank=%d&attempt=%d&stream=%s&offset=%lld",
+                     a->node, name, sh->rank, sh->attempt, streams[k], (long long)sh->shipped[k]);
+            free(name);
+            a->ship_in_flight = evhttp_make_request(a->ship_conn, req, EVHTTP_REQ_POST, uri) == 0;
+            return;
+        }
+        if (sh->ended)
+            sh->used = false; /* ended and all shipped */
+    }
+}
+
+static void ship_cb(evutil_socket_t fd, short what, void *arg)
+{
+    ship_next(arg);
 }
 
 /* The storage check, on its own slow timer: a replica whose directory holds more than its
@@ -691,8 +832,11 @@ int main(int argc, char **argv)
     a.conn = evhttp_connection_base_new(a.base, NULL, a.host, (unsigned short)a.port);
     a.push = evhttp_connection_base_new(a.base, NULL, a.host, (unsigned short)a.port);
     a.push_now = event_new(a.base, -1, 0, push_cb, &a);
+    a.ship_conn = evhttp_connection_base_new(a.base, NULL, a.host, (unsigned short)a.port);
+    a.ship_timer = event_new(a.base, -1, EV_PERSIST, ship_cb, &a);
     struct runner_options ropt = {.base_dir = workdir};
-    if (!a.base || !a.conn || !a.push || !a.push_now || runner_new(a.base, &ropt, &a.runner)) {
+    if (!a.base || !a.conn || !a.push || !a.push_now || !a.ship_conn || !a.ship_timer ||
+        runner_new(a.base, &ropt, &a.runner)) {
         fprintf(stderr, "allot-agent: cannot start\n");
         return 1;
     }
@@ -700,6 +844,7 @@ int main(int argc, char **argv)
     /* a held poll lasts up to every_ms: the timeout leaves room for it */
     evhttp_connection_set_timeout(a.conn, (int)(a.every_ms / 1000) + 10);
     evhttp_connection_set_timeout(a.push, 10);
+    evhttp_connection_set_timeout(a.ship_conn, 10);
     char node_token_path[4200];
     snprintf(node_token_path, sizeof(node_token_path), "%s/node.token", workdir);
     if (!token && join_token && node_join(&a, join_token, node_token_path, tokbuf, sizeof(tokbuf)))
@@ -723,6 +868,9 @@ int main(int argc, char **argv)
     struct timeval storage_tv = {(time_t)(storage_ms / 1000),
                                  (suseconds_t)(storage_ms % 1000) * 1000};
     event_add(a.storage_timer, &storage_tv);
+    /* output is shipped every quarter second (and at once while there is a backlog) */
+    struct timeval ship_tv = {0, 250000};
+    event_add(a.ship_timer, &ship_tv);
     struct event *sigint = evsignal_new(a.base, SIGINT, on_signal, a.base);
     struct event *sigterm = evsignal_new(a.base, SIGTERM, on_signal, a.base);
     event_add(sigint, NULL);
@@ -733,12 +881,14 @@ int main(int argc, char **argv)
     event_base_dispatch(a.base);
     event_free(a.timer);
     event_free(a.push_now);
+    event_free(a.ship_timer);
     event_free(a.storage_timer);
     event_free(sigint);
     event_free(sigterm);
     runner_free(a.runner);
     evhttp_connection_free(a.conn);
     evhttp_connection_free(a.push);
+    evhttp_connection_free(a.ship_conn);
     event_base_free(a.base);
     return 0;
 }

@@ -10,6 +10,7 @@
 #include "allotd/controller.h"
 #include "allotd/fleet.h"
 #include "allotd/metrics.h"
+#include "allotd/output.h"
 #include "allotd/spec.h"
 #include "common/error.h"
 #include "store/store.h"
@@ -453,6 +454,106 @@ static void get_workload(struct controller *ctl, struct call *c)
     evbuffer_free(b);
 }
 
+/* A whole number query parameter in [lo, hi], or dflt when absent; false (answered) when
+ * it is malformed or out of range. */
+static bool query_int(struct call *c, const char *key, long long lo, long long hi, long long dflt,
+                      long long *out)
+{
+    const char *q = call_query(c, key);
+    char *end;
+    errno = 0;
+    *out = q ? strtoll(q, &end, 10) : dflt;
+    if (q && (!*q || *end || errno || *out < lo || *out > hi)) {
+        call_error(c, -ALLOT_EINVAL, 0, key, "expected a whole number from %lld to %lld", lo, hi);
+        return false;
+    }
+    return true;
+}
+
+/* A node agent ships a chunk of a workload's output (the body, application/octet-stream);
+ * the answer, after the commit, says where the stream now ends. */
+static void post_node_logs(struct controller *ctl, struct call *c)
+{
+    uint32_t node, id;
+    if (!node_lookup(ctl, c, &node))
+        return;
+    if (c->who.role != ROLE_ADMIN && c->who.role != ROLE_NODE) {
+        call_error(c, -ALLOT_EFORBIDDEN, 403, NULL, "only the node's agent ships its output");
+        return;
+    }
+    if (c->body) {
+        call_error(c, -ALLOT_EINVAL, 415, NULL, "send the bytes as application/octet-stream");
+        return;
+    }
+    const char *name = call_query(c, "workload");
+    long long rank, attempt, offset;
+    if (!query_int(c, "rank", 0, SCHED_MAX_REPLICAS - 1, 0, &rank) ||
+        !query_int(c, "attempt", 1, INT32_MAX, 1, &attempt) ||
+        !query_int(c, "offset", 0, INT64_MAX, 0, &offset))
+        return;
+    if (!name || sched_workload_find(ctl->engine, name, &id)) {
+        call_error(c, -ALLOT_ENOENT, 404, "workload", "no workload '%s'", name ? name : "");
+        return;
+    }
+    struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
+    size_t len = evbuffer_get_length(in);
+    struct output_key k = {id, (int)rank, (int)attempt, call_query(c, "stream")};
+    char field[64], err[256];
+    int64_t end;
+    int rc = output_accept(ctl, node, &k, offset, evbuffer_pullup(in, -1), len, &end, field,
+                           sizeof(field), err, sizeof(err));
+    if (rc) {
+        call_error(c, rc, 0, field, "%s", err);
+        return;
+    }
+    call_defer(c, 200, json_pack("{s:I}", "end", (json_int_t)end));
+    controller_defer(ctl, c);
+}
+
+/* A workload's output as its agents shipped it: text from ?offset= on, with where to go on
+ * from and whether more may come in headers (docs/api.md). */
+static void get_workload_logs(struct controller *ctl, struct call *c)
+{
+    uint32_t id;
+    if (!workload_lookup(ctl, c, &id))
+        return;
+    const struct sched_workload *w = &ctl->engine->workloads[id];
+    const struct controller_workload *x = id < ctl->cap_extra ? &ctl->extra[id] : NULL;
+    long long runs = x ? x->runs : 0, rank, attempt, offset, limit;
+    const char *stream = call_query(c, "stream") ? call_query(c, "stream") : "stdout";
+    if (!query_int(c, "rank", 0, w->replicas ? w->replicas - 1 : 0, 0, &rank) ||
+        !query_int(c, "attempt", 1, runs > 0 ? runs : 1, runs > 0 ? runs : 1, &attempt) ||
+        !query_int(c, "offset", 0, INT64_MAX, 0, &offset) ||
+        !query_int(c, "limit", 1, 1 << 20, 64 * 1024, &limit))
+        return;
+    if (strcmp(stream, "stdout") != 0 && strcmp(stream, "stderr") != 0) {
+        call_error(c, -ALLOT_EINVAL, 0, "stream", "expected stdout or stderr");
+        return;
+    }
+    struct evbuffer *b = evbuffer_new();
+    size_t got = 0;
+    struct output_key k = {id, (int)rank, (int)attempt, stream};
+    int rc = b ? output_read(ctl, &k, offset, (size_t)limit, b, &got) : -ALLOT_ENOMEM;
+    if (rc) {
+        evbuffer_free(b);
+        call_error(c, rc, 0, NULL, "cannot read the output");
+        return;
+    }
+    /* more may come while this attempt runs or drains (its agent ships every ~250 ms) */
+    bool live = attempt == runs && (w->state == SCHED_RUNNING || w->state == SCHED_DRAINING);
+    char next[32], at[32];
+    snprintf(next, sizeof(next), "%lld", offset + (long long)got);
+    snprintf(at, sizeof(at), "%lld", attempt);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
+    evhttp_add_header(h, "Content-Type", "text/plain; charset=utf-8");
+    evhttp_add_header(h, "X-Allot-Next-Offset", next);
+    evhttp_add_header(h, "X-Allot-Attempt", at);
+    evhttp_add_header(h, "X-Allot-Running", live ? "true" : "false");
+    evhttp_send_reply(c->req, 200, NULL, b);
+    evbuffer_free(b);
+    call_done(c);
+}
+
 static void why_workload(struct controller *ctl, struct call *c)
 {
     uint32_t id;
@@ -731,6 +832,8 @@ const struct route api_routes[] = {
      "make a node ready"},
     {EVHTTP_REQ_POST, "/v1/nodes/{node}/report", ROLE_NODE, post_node_report,
      "a node agent's report (inventory, health, workloads); answers what should run there"},
+    {EVHTTP_REQ_POST, "/v1/nodes/{node}/logs", ROLE_NODE, post_node_logs,
+     "a node agent ships a chunk of a workload's output (application/octet-stream)"},
     {EVHTTP_REQ_POST, "/v1/nodes/{node}/move", ROLE_ADMIN, post_node_move,
      "give a node to another tenant: it drains first"},
     {EVHTTP_REQ_GET, "/v1/workspaces", ROLE_VIEWER, list_workspaces, "list workspaces"},
@@ -744,6 +847,8 @@ const struct route api_routes[] = {
      "list workloads (?workspace=&state=&limit=&after=)"},
     {EVHTTP_REQ_GET, "/v1/workloads/{tenant}/{ws}/{name}", ROLE_VIEWER, get_workload,
      "get a workload"},
+    {EVHTTP_REQ_GET, "/v1/workloads/{tenant}/{ws}/{name}/logs", ROLE_VIEWER, get_workload_logs,
+     "a workload's output (?rank=&attempt=&stream=stdout|stderr&offset=&limit=)"},
     {EVHTTP_REQ_GET, "/v1/workloads/{tenant}/{ws}/{name}/why", ROLE_VIEWER, why_workload,
      "why a workload waits"},
     {EVHTTP_REQ_DELETE, "/v1/workloads/{tenant}/{ws}/{name}", ROLE_MEMBER, cancel_workload,

@@ -15,6 +15,7 @@
 #include "allotd/export.h"
 #include "allotd/fleet.h"
 #include "allotd/log.h"
+#include "allotd/output.h"
 #include "allotd/server.h"
 #include "allotd/spec.h"
 #include "common/arena.h"
@@ -248,6 +249,37 @@ static uint32_t workload_id(struct controller *ctl, const char *name)
     return name && sched_workload_find(ctl->engine, name, &id) == 0 ? id : SCHED_NONE;
 }
 
+/* A replica of gang workload id ended (op "finish" or "stopped" with its "rank"): is the
+ * whole gang over now? A gang finishes when every replica has exited, or at once when one
+ * fails (non-zero code or a signal: the others are then stopped); a draining gang is stopped
+ * once every replica has. An op without a rank, or a workload of one replica, is over at
+ * once. The record is the controller's, rebuilt by replaying the same ops. */
+static bool gang_over(struct controller *ctl, uint32_t id, const json_t *op)
+{
+    const struct sched_workload *w = &ctl->engine->workloads[id];
+    const json_t *rank = json_object_get(op, "rank");
+    struct controller_workload *x = controller_extra(ctl, id);
+    if (w->replicas <= 1 || !json_is_integer(rank) || !x)
+        return true;
+    json_int_t r = json_integer_value(rank);
+    if (r < 0 || r >= w->replicas)
+        return false; /* no such replica: nothing ended */
+    if (!x->ended) {
+        x->ended = calloc(w->replicas, 1);
+        if (!x->ended)
+            return true; /* without memory, the gang ends with its first replica */
+    }
+    const json_t *exit_info = json_object_get(op, "exit");
+    bool failed = json_integer_value(json_object_get(exit_info, "code")) != 0 ||
+                  json_integer_value(json_object_get(exit_info, "signal")) != 0;
+    if (!x->ended[r]) {
+        x->ended[r] = 1;
+        x->n_ended++;
+    }
+    bool finishing = strcmp(json_string_value(json_object_get(op, "op")), "finish") == 0;
+    return x->n_ended == w->replicas || (finishing && failed);
+}
+
 /* The op's `spec` object, or an error naming it. */
 static const json_t *op_spec(const json_t *op, char *field, size_t field_len, char *err, size_t len)
 {
@@ -475,6 +507,8 @@ static int op_run(struct controller *ctl, const json_t *op, int64_t t, json_t **
             goto out;
         }
         view_forget(ctl, id); /* a cancel may change it without an event */
+        if (name[0] != 'c' && !gang_over(ctl, id, op))
+            goto out; /* other replicas of its gang still run */
         rc = name[0] == 'c'   ? sched_cancel(s, id, t)
              : name[0] == 'f' ? sched_finish(s, id, t)
                               : sched_stopped(s, id, t);
@@ -572,11 +606,14 @@ void controller_defer(struct controller *ctl, struct call *c)
 static void flush_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct controller *ctl = arg;
-    if (json_array_size(ctl->pending) > 0) {
+    bool ops = json_array_size(ctl->pending) > 0;
+    if (ops || output_pending(ctl)) {
         int64_t t = controller_now(ctl);
-        sched_schedule(ctl->engine, t);
-        json_array_append_new(ctl->pending, json_pack("{s:s, s:I}", "op", "schedule", "t", t));
-        events_apply(ctl);
+        if (ops) { /* output alone changes nothing the engine sees: no pass */
+            sched_schedule(ctl->engine, t);
+            json_array_append_new(ctl->pending, json_pack("{s:s, s:I}", "op", "schedule", "t", t));
+            events_apply(ctl);
+        }
         struct timespec a, b;
         clock_gettime(CLOCK_MONOTONIC, &a);
         int rc = store_batch_begin(ctl->store);
@@ -590,6 +627,7 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
                                            text);
             free(text);
         }
+        rc = rc ? rc : output_write(ctl);
         int64_t *seqs = calloc(json_array_size(ctl->outbox) + 1, sizeof(int64_t));
         json_array_foreach(ctl->outbox, i, op)
         {
@@ -795,6 +833,7 @@ int controller_open(struct event_base *base, const struct controller_options *op
     ctl->idempotency = json_object();
     ctl->outbox = json_array();
     ctl->flush = event_new(base, -1, 0, flush_cb, ctl);
+    ctl->output_tail = &ctl->output_chunks;
     int rc = sched_new(NULL, &ctl->engine);
     if (rc || !ctl->pending || !ctl->idempotency || !ctl->flush) {
         snprintf(err, len, "out of memory");
@@ -846,11 +885,13 @@ void controller_close(struct controller *ctl)
 {
     if (!ctl)
         return;
-    if (ctl->store && json_array_size(ctl->pending))
+    if (ctl->store && (json_array_size(ctl->pending) || output_pending(ctl)))
         flush_cb(-1, 0, ctl);
+    output_free(ctl);
     fleet_stop(ctl);
     for (uint32_t i = 0; i < ctl->cap_extra; i++) {
         free(ctl->extra[i].view);
+        free(ctl->extra[i].ended);
         json_decref(ctl->extra[i].exit);
         free(ctl->extra[i].owner);
         json_decref(ctl->extra[i].extra);

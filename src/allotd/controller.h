@@ -31,6 +31,7 @@ struct controller_options {
 
 /* What the controller knows of a node's agent (not journaled: heartbeats are volatile). */
 struct fleet_hold;
+struct output_chunk;
 struct controller_node {
     int64_t last_seen_ms;    /* last report, or the daemon's start */
     bool unreachable;        /* the controller drained it for missed reports */
@@ -52,6 +53,8 @@ struct controller_workload {
     uint32_t *nodes;  /* live: the distinct nodes it runs on */
     uint32_t n_nodes; /* live: how many */
     uint32_t runs;    /* how many times it has started: its attempt number */
+    uint8_t *ended;   /* a gang's replicas that ended in this attempt (1 each), or NULL */
+    uint32_t n_ended; /* how many */
 };
 
 struct controller {
@@ -76,6 +79,8 @@ struct controller {
     uint32_t n_live, cap_live;
     uint32_t *wake; /* nodes whose held reports are answered after the commit */
     uint32_t n_wake;
+    struct output_chunk *output_chunks, **output_tail; /* workloads' output to write */
+    json_t *output_ends;            /* where each shipped stream ends (output.c) */
     struct auth_cache *auth;        /* principals of tokens seen, until users or tokens change */
     json_t *outbox;                 /* events of this iteration, sent after the commit */
     struct subscriber *subscribers; /* GET /v1/events streams */

@@ -140,11 +140,13 @@ int fleet_report(struct controller *ctl, uint32_t node, const json_t *report, bo
         /* told to stop and now gone: stopped; anything else that ended: finished */
         bool stopped = x->state == SCHED_DRAINING && strcmp(state, "exited") != 0;
         *changed = true;
-        report_op(ctl,
-                  json_pack("{s:s, s:s, s:{s:O*, s:O*, s:O*}}", "op",
-                            stopped ? "stopped" : "finish", "workload", name, "exit", "code",
-                            json_object_get(w, "exit_code"), "signal", json_object_get(w, "signal"),
-                            "reason", json_object_get(w, "reason")));
+        json_t *op =
+            json_pack("{s:s, s:s, s:{s:O*, s:O*, s:O*}}", "op", stopped ? "stopped" : "finish",
+                      "workload", name, "exit", "code", json_object_get(w, "exit_code"), "signal",
+                      json_object_get(w, "signal"), "reason", json_object_get(w, "reason"));
+        if (op && json_is_integer(json_object_get(w, "rank"))) /* one replica of a gang */
+            json_object_set(op, "rank", json_object_get(w, "rank"));
+        report_op(ctl, op);
     }
     return 0;
 }
@@ -187,8 +189,8 @@ json_t *fleet_desired(struct controller *ctl, uint32_t node)
         const struct sched_workload *w = &s->workloads[id];
         for (uint32_t r = 0; r < w->replicas; r++) {
             const struct sched_replica *rp = &w->placement[r];
-            if (rp->node != node)
-                continue;
+            if (rp->node != node || (x->ended && x->ended[r]))
+                continue; /* elsewhere, or this replica of a gang is over */
             json_t *peers = json_array(), *indices = json_array(), *uuids = json_array();
             for (uint32_t p = 0; p < w->replicas; p++)
                 json_array_append_new(peers, json_string(s->nodes[w->placement[p].node].name));
@@ -313,8 +315,7 @@ void fleet_track(struct controller *ctl, uint32_t id)
             uint32_t slot = x->live - 1, last = ctl->live[--ctl->n_live];
             ctl->live[slot] = last;
             ctl->extra[last].live = slot + 1;
-            x->live = 0;
-            x->n_nodes = 0;
+            x->live = 0; /* its nodes stay known: its output may still be shipped */
             return;
         }
     }
@@ -332,6 +333,9 @@ void fleet_track(struct controller *ctl, uint32_t id)
         ctl->live[ctl->n_live++] = id;
         x->live = ctl->n_live;
         x->runs++;
+        if (x->ended) /* a new attempt: none of its replicas has ended */
+            memset(x->ended, 0, w->replicas);
+        x->n_ended = 0;
     }
     if (live_nodes(ctl, id, x) == 0)
         for (uint32_t i = 0; i < x->n_nodes; i++)

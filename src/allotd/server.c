@@ -264,8 +264,15 @@ static void on_request(struct evhttp_request *req, void *arg)
         }
         const char *ctype =
             evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
+        /* bytes (a workload's output from its agent) are left for the handler to read */
+        if (ctype && strcmp(ctype, "application/octet-stream") == 0) {
+            r->fn(sv->ctl, c);
+            return;
+        }
         if (ctype && strncmp(ctype, "application/json", 16) != 0) {
-            call_error(c, -ALLOT_EINVAL, 415, NULL, "the body must be application/json");
+            call_error(c, -ALLOT_EINVAL, 415, NULL,
+                       "the body must be application/json (or application/octet-stream for "
+                       "a workload's output)");
             return;
         }
         json_error_t jerr;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <poll.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -360,6 +361,35 @@ static int print_unreachable(const struct client *cl, const char *errbuf, CURLco
     return FLAGS_EXIT_UNREACHABLE;
 }
 
+/* libcurl's header callback: keep the X-Allot-* lines that fit. */
+static size_t on_header(char *line, size_t size, size_t n, void *arg)
+{
+    struct client_answer *a = arg;
+    size_t len = size * n, used = strlen(a->allot_headers);
+    if (len > 7 && strncasecmp(line, "X-Allot-", 8) == 0 && used + len < sizeof(a->allot_headers)) {
+        memcpy(a->allot_headers + used, line + 8, len - 8);
+        a->allot_headers[used + len - 8] = '\0';
+    }
+    return len;
+}
+
+const char *client_answer_header(const struct client_answer *a, const char *name, char *buf,
+                                 size_t len)
+{
+    size_t n = strlen(name);
+    for (const char *p = a->allot_headers; *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : "") {
+        if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
+            const char *v = p + n + 1;
+            while (*v == ' ')
+                v++;
+            size_t k = strcspn(v, "\r\n");
+            snprintf(buf, len, "%.*s", (int)k, v);
+            return buf;
+        }
+    }
+    return NULL;
+}
+
 int client_call(struct client *cl, const char *method, const char *path, const json_t *body,
                 struct client_answer *a)
 {
@@ -409,6 +439,8 @@ int client_call(struct client *cl, const char *method, const char *path, const j
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &got);
+    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, a);
     curl_easy_setopt(curl, CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)CLIENT_MAX_ANSWER);
     if (strcmp(method, "GET") != 0) {
         curl_easy_setopt(curl, CURLOPT_CUSTOMREQUEST, method);
@@ -489,6 +521,14 @@ int client_fetch(struct client *cl, const char *method, const char *path, const 
         return rc;
     if (a->status >= 200 && a->status < 300 && json_is_object(a->json))
         return 0;
+    return print_refusal(cl, a);
+}
+
+int client_fetch_text(struct client *cl, const char *path, struct client_answer *a)
+{
+    int rc = client_call(cl, "GET", path, NULL, a);
+    if (rc || (a->status >= 200 && a->status < 300))
+        return rc;
     return print_refusal(cl, a);
 }
 

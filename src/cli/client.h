@@ -40,8 +40,13 @@ struct client_answer {
     long status; /* HTTP status */
     char *text;  /* the body as it came, NUL-terminated (never NULL after client_call) */
     size_t len;
-    json_t *json; /* the body parsed, or NULL when it is not JSON */
+    json_t *json;            /* the body parsed, or NULL when it is not JSON */
+    char allot_headers[512]; /* the answer's X-Allot-* headers as "name: value\n" lines */
 };
+
+/* The value of the answer's X-Allot-<name> header copied into buf, or NULL when absent. */
+const char *client_answer_header(const struct client_answer *a, const char *name, char *buf,
+                                 size_t len);
 
 /* Resolve the server, token, timeout and CA file of v (flags, then the environment, then the config
  * file at $XDG_CONFIG_HOME/allot/config or ~/.config/allot/config) and make the handle.
@@ -65,6 +70,10 @@ int client_call(struct client *cl, const char *method, const char *path, const j
  * to stdout as it came) and gives FLAGS_EXIT_FAILED. RET 0 or a process exit code. */
 int client_fetch(struct client *cl, const char *method, const char *path, const json_t *body,
                  struct client_answer *a);
+
+/* client_call for an answer that is not JSON (text): a 2xx status is 0; any other answer is
+ * printed as client_fetch prints it. RET 0 or a process exit code. */
+int client_fetch_text(struct client *cl, const char *path, struct client_answer *a);
 
 /* Print answer a's body to stdout as it came, with a newline (the -o json output). */
 void client_print_json(const struct client_answer *a);

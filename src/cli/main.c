@@ -23,6 +23,7 @@ static const struct command commands[] = {
     {"ls", workloads_main, "list workloads"},
     {"describe", workloads_main, "show a workload: placement, or why it waits"},
     {"cancel", workloads_main, "cancel a workload"},
+    {"logs", workloads_main, "print a workload's output (-f to follow)"},
     {"nodes", capacity_main, "list nodes and their GPUs"},
     {"ws", capacity_main, "workspaces: reservation and limit against usage"},
     {"top", capacity_main, "GPUs per tenant and workspace: total, allocated, free"},

@@ -682,6 +682,73 @@ out:
     return rc;
 }
 
+/* Monotonic milliseconds, for the follow's patience. */
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* After the workload's attempt is over, how long -f still waits for output on its way from
+ * the agent (it ships every quarter second) before it ends. */
+#define LOGS_SETTLE_MS 2000
+#define LOGS_POLL_MS 300
+
+static int run_logs(const struct flag_values *v)
+{
+    char base[300], path[400], buf[32];
+    struct client cl = {0};
+    int64_t rank = 0, attempt = 0, offset = 0;
+    bool follow = flags_has(v, "follow");
+    const char *stream = flags_has(v, "stderr") ? "stderr" : "stdout";
+    int rc = workload_path(v, base, sizeof(base));
+    if (rc || (rc = flags_int(v, "rank", 0, 4095, &rank)) ||
+        (rc = flags_int(v, "attempt", 1, INT32_MAX, &attempt)) || (rc = client_open(&cl, v)))
+        goto out;
+    int64_t quiet_since = -1;
+    for (;;) {
+        struct client_answer a = {0};
+        /* the first answer says which attempt (the latest by default): stay with it */
+        if (attempt > 0)
+            snprintf(path, sizeof(path), "%s/logs?rank=%lld&stream=%s&offset=%lld&attempt=%lld",
+                     base, (long long)rank, stream, (long long)offset, (long long)attempt);
+        else
+            snprintf(path, sizeof(path), "%s/logs?rank=%lld&stream=%s&offset=%lld", base,
+                     (long long)rank, stream, (long long)offset);
+        if ((rc = client_fetch_text(&cl, path, &a))) {
+            client_answer_cleanup(&a);
+            goto out;
+        }
+        fwrite(a.text, 1, a.len, stdout);
+        fflush(stdout);
+        offset += (int64_t)a.len;
+        if (attempt == 0 && client_answer_header(&a, "Attempt", buf, sizeof(buf)))
+            attempt = strtoll(buf, NULL, 10);
+        bool running =
+            client_answer_header(&a, "Running", buf, sizeof(buf)) && strcmp(buf, "true") == 0;
+        size_t got = a.len;
+        client_answer_cleanup(&a);
+        if (got > 0) {
+            quiet_since = -1;
+            continue; /* more may be there already */
+        }
+        if (!follow)
+            break;
+        if (!running) {
+            if (quiet_since < 0)
+                quiet_since = mono_ms();
+            else if (mono_ms() - quiet_since >= LOGS_SETTLE_MS)
+                break;
+        }
+        struct timespec pause = {0, LOGS_POLL_MS * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+out:
+    client_close(&cl);
+    return rc;
+}
+
 /* ---- the table ------------------------------------------------------------------------- */
 
 static const struct flag submit_flags[] = {
@@ -715,6 +782,14 @@ static const struct flag ls_flags[] = {
     {NULL, 0, NULL, NULL},
 };
 
+static const struct flag logs_flags[] = {
+    {"follow", 'f', NULL, "keep printing while it runs, then end (exit 0)"},
+    {"stderr", 0, NULL, "its standard error instead of its standard output"},
+    {"rank", 0, "N", "which replica of a gang (default 0)"},
+    {"attempt", 0, "N", "which start, 1 for the first (default: the latest)"},
+    {NULL, 0, NULL, NULL},
+};
+
 static const struct flag_command workloads_commands[] = {
     {"submit", "", "Submit a workload; prints its name, state and placement or reason.",
      "The answer is the admission decision: running (or reclaiming borrowed GPUs for it),\n"
@@ -734,6 +809,12 @@ static const struct flag_command workloads_commands[] = {
      false, run_describe},
     {"cancel", "TENANT/WS/NAME", "Cancel a workload; a running one stops within its grace period.",
      NULL, NULL, 1, 1, false, run_cancel},
+    {"logs", "TENANT/WS/NAME", "Print a workload's output as its node agent shipped it.",
+     "The controller keeps what agents ship (up to 16 MiB per stream; the whole log stays in\n"
+     "the replica's directory on its node). A requeued workload starts afresh: each start is an\n"
+     "attempt with its own log. -f follows the attempt until it ends.\n"
+     "Example: allot logs -f acme/research/train --rank 1 --stderr",
+     logs_flags, 1, 1, false, run_logs},
 };
 
 int workloads_main(int argc, char **argv)

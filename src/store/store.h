@@ -23,7 +23,7 @@
 #define STORE_ERRMSG_MAX 256
 
 /* The newest schema version this code knows (PRAGMA user_version after migrating). */
-#define STORE_SCHEMA_VERSION 1
+#define STORE_SCHEMA_VERSION 2
 
 struct store;
 
@@ -207,6 +207,28 @@ int store_journal_load(struct store *st,
                        int (*fn)(void *ctx, int64_t seq, int64_t t_ms, const char *op_json),
                        void *ctx);
 int store_journal_trim(struct store *st, int64_t through_seq, int64_t *deleted);
+
+/* Workloads' output, kept as their agents ship it: chunks at byte offsets of one stream
+ * (stdout or stderr) of one attempt of one replica. The caller keeps chunks contiguous
+ * (store_log_end says where the next one goes). */
+#define STORE_LOG_NAME_MAX 400           /* bytes of a workload's full name */
+#define STORE_LOG_CHUNK_MAX (256 * 1024) /* bytes of one chunk */
+struct store_log_key {
+    const char *workload; /* tenant/workspace/name */
+    int rank, attempt;
+    const char *stream; /* "stdout" or "stderr" */
+};
+/* OUT *end: the offset after the last stored byte (0 when none). RET 0; -ALLOT_EINVAL;
+ * -ALLOT_EIO. */
+int store_log_end(struct store *st, const struct store_log_key *k, int64_t *end);
+/* Store len (1..STORE_LOG_CHUNK_MAX) bytes at offset; joins the open batch like any put.
+ * RET 0; -ALLOT_EINVAL; -ALLOT_EEXIST (a chunk already starts there); -ALLOT_EIO. */
+int store_log_append(struct store *st, const struct store_log_key *k, int64_t offset,
+                     const void *data, size_t len);
+/* Copy up to max stored bytes from offset on into buf, stopping at a hole.
+ * OUT *got: how many. RET 0; -ALLOT_EINVAL; -ALLOT_EIO. */
+int store_log_read(struct store *st, const struct store_log_key *k, int64_t offset, void *buf,
+                   size_t max, size_t *got);
 
 /* Small key/value settings (e.g. "bootstrap_token_created"). get copies the value with its
  * NUL into buf. RET get: 0; -ALLOT_ENOENT; -ALLOT_ERANGE (buf too small); -ALLOT_EINVAL.

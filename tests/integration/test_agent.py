@@ -13,6 +13,8 @@ import sys
 import tempfile
 import time
 import unittest
+import urllib.error
+import urllib.request
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import allotd_harness  # noqa: E402
@@ -136,6 +138,73 @@ class AgentTest(unittest.TestCase):
         self.assertEqual(w["exit"]["code"], 0)
         uuids = ",".join(f"DECLARED-{i}" for i in gpus)
         self.assertIn(f"acme/research/hello {uuids} 0 1 hi 30\n", self.outputs())
+
+    def logs(self, name, query=""):
+        """The whole log, page after page (a page is at most 64 KiB by default)."""
+        text, sep = "", "&" if query else "?"
+        while True:
+            st, page = self.d.request("GET", f"/v1/workloads/{name}/logs{query}{sep}"
+                                      f"offset={len(text.encode())}", token=self.d.admin)
+            self.assertEqual(st, 200, str(page)[:200])
+            if not page:
+                return text
+            text += page
+
+    def wait_logs(self, name, want, query="", timeout=10):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            text = self.logs(name, query)
+            if want in text:
+                return text
+            time.sleep(0.1)
+        self.fail(f"{want!r} not in the logs of {name} ({len(text)} bytes): {text[-100:]!r}")
+
+    def test_logs_are_shipped_to_the_controller(self):
+        # a gang of two: each replica's stdout and stderr are apart; a big burst arrives whole
+        script = ("echo out-$ALLOT_RANK; echo err-$ALLOT_RANK >&2; "
+                  "head -c 300000 /dev/zero | tr '\\0' x; echo; echo done-$ALLOT_RANK")
+        self.submit({"name": "talk", "workspace": "acme/research", "gpus": 8, "replicas": 2,
+                     "command": ["/bin/sh", "-c", script]})
+        self.wait_state("acme/research/talk", "finished")
+        for rank in (0, 1):
+            out = self.wait_logs("acme/research/talk", f"done-{rank}\n", f"?rank={rank}")
+            self.assertTrue(out.startswith(f"out-{rank}\n"), out[:50])
+            self.assertEqual(out.count("x"), 300000)  # shipped in chunks, nothing lost
+            err = self.wait_logs("acme/research/talk", f"err-{rank}", f"?rank={rank}&stream=stderr")
+            self.assertEqual(err, f"err-{rank}\n")
+        # each replica ran once: one that is over is not started again while the other runs
+        self.assertEqual(sorted(o.split("\n")[0] for o in self.outputs()), ["out-0", "out-1"])
+        # paging by offset and limit
+        st, page = self.d.request("GET", "/v1/workloads/acme/research/talk/logs?offset=1&limit=6",
+                                  token=self.d.admin)
+        self.assertEqual(page, "ut-0\nx")
+        # bad queries name the field
+        for bad, field in (("?stream=stdin", "stream"), ("?rank=2", "rank"),
+                           ("?attempt=2", "attempt"), ("?offset=-1", "offset")):
+            st, r = self.d.request("GET", f"/v1/workloads/acme/research/talk/logs{bad}",
+                                   token=self.d.admin)
+            self.assertEqual((st, r["error"]["field"]), (400, field), bad)
+        # a node token cannot ship for a workload that never ran on its node
+        st, r = self.d.request("GET", "/v1/workloads/acme/research/talk", token=self.d.admin)
+        nodes = {p["node"] for p in r["placement"]} if r.get("placement") else set()
+        # (both nodes ran it here; a workload of another node is refused)
+        self.submit({"name": "solo", "workspace": "acme/research", "gpus": 8,
+                     "command": ["/bin/sh", "-c", "echo solo"]})
+        w = self.wait_state("acme/research/solo", "finished")
+        self.wait_logs("acme/research/solo", "solo\n")
+        ran = w["placement"][0]["node"] if w.get("placement") else None
+        other = "gpu-b" if ran == "gpu-a" else "gpu-a"
+        if ran:
+            req = urllib.request.Request(
+                f"{self.d.url}/v1/nodes/{other}/logs?workload=acme/research/solo&rank=0"
+                "&attempt=1&stream=stdout&offset=0", data=b"forged", method="POST",
+                headers={"Authorization": f"Bearer {self.tokens[other]}",
+                         "Content-Type": "application/octet-stream"})
+            with self.assertRaises(urllib.error.HTTPError) as cm:
+                urllib.request.urlopen(req, timeout=10)
+            self.assertEqual(cm.exception.code, 404)
+            self.assertEqual(self.logs("acme/research/solo"), "solo\n")
+        del nodes
 
     def test_join_token(self):
         st, r = self.d.request("POST", "/v1/tokens", {"node": "gpu-b", "join": True},

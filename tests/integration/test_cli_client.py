@@ -94,6 +94,51 @@ class CliTest(unittest.TestCase):
 
     # ---- workloads ----
 
+    def ship(self, node, token, name, data, offset, stream="stdout"):
+        """Ship output as a node agent does. RET the controller's answer."""
+        req = urllib.request.Request(
+            f"{self.d.url}/v1/nodes/{node}/logs?workload={name}&rank=0&attempt=1"
+            f"&stream={stream}&offset={offset}", data=data, method="POST",
+            headers={"Authorization": f"Bearer {token}",
+                     "Content-Type": "application/octet-stream"})
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return json.loads(r.read())
+
+    def test_logs(self):
+        out = self.ok("submit", "-w", "acme/research", "--name", "talk", "--gpus", "1",
+                      "--grace", "1s", "-o", "json", "--", "python", "train.py")
+        node = json.loads(out)["placement"][0]["node"]
+        st, r = self.d.request("POST", "/v1/tokens", {"node": node}, token=self.d.admin)
+        token = r["token"]
+        self.assertEqual(self.ship(node, token, "acme/research/talk", b"epoch 1\n", 0),
+                         {"end": 8})
+        # a resend of what the controller has is skipped; a gap is not taken
+        self.assertEqual(self.ship(node, token, "acme/research/talk", b"epoch 1\n", 0),
+                         {"end": 8})
+        self.assertEqual(self.ship(node, token, "acme/research/talk", b"lost", 100), {"end": 8})
+        self.ship(node, token, "acme/research/talk", b"warning\n", 0, "stderr")
+        self.assertEqual(self.ok("logs", "acme/research/talk"), "epoch 1\n")
+        self.assertEqual(self.ok("logs", "acme/research/talk", "--stderr"), "warning\n")
+        # -f prints what comes while it runs, and ends once the workload is over
+        p = subprocess.Popen([ALLOT, "logs", "-f", "acme/research/talk"], env=self.env(),
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.addCleanup(lambda: p.poll() is None and p.kill())
+        self.assertEqual(p.stdout.readline(), "epoch 1\n")
+        self.ship(node, token, "acme/research/talk", b"epoch 2\n", 8)
+        self.assertEqual(p.stdout.readline(), "epoch 2\n")
+        self.assertIsNone(p.poll())  # still following: it runs
+        self.ok("cancel", "acme/research/talk")
+        out, err = p.communicate(timeout=15)
+        self.assertEqual((p.returncode, out), (0, ""), err)
+        # refusals name the field and exit 1; usage errors exit 2
+        rc, out, err = self.allot("logs", "acme/research/talk", "--rank", "3")
+        self.assertEqual(rc, 1)
+        self.assertIn("field: rank", err)
+        rc, out, err = self.allot("logs", "acme/research/nope")
+        self.assertEqual(rc, 1)
+        rc, out, err = self.allot("logs", "not-a-name")
+        self.assertEqual(rc, 2)
+
     def test_submit_then_ls(self):
         out = self.ok("submit", "-w", "acme/research", "--gpus", "4", "--name", "train-1",
                       "--kind", "training", "--cpu", "16", "--memory", "128Gi", "--", "python",

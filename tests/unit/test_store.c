@@ -790,6 +790,51 @@ static void test_journal_and_users(void **state)
 }
 
 /* A second process cannot open a data directory that is in use. */
+static void test_logs(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f);
+    struct store_log_key k = {"acme/prod/train", 0, 1, "stdout"};
+    struct store_log_key other = {"acme/prod/train", 0, 2, "stdout"};
+    int64_t end = -1;
+    assert_int_equal(store_log_end(st, &k, &end), 0);
+    assert_int_equal(end, 0);
+    assert_int_equal(store_batch_begin(st), 0);
+    assert_int_equal(store_log_append(st, &k, 0, "hello ", 6), 0);
+    assert_int_equal(store_log_append(st, &k, 6, "world\n", 6), 0);
+    assert_int_equal(store_log_append(st, &other, 0, "second attempt", 14), 0);
+    assert_int_equal(store_batch_commit(st), 0);
+    assert_int_equal(store_log_end(st, &k, &end), 0);
+    assert_int_equal(end, 12);
+    char buf[64];
+    size_t got;
+    /* across chunks, from inside the first one, and bounded by max */
+    assert_int_equal(store_log_read(st, &k, 3, buf, sizeof(buf), &got), 0);
+    assert_int_equal(got, 9);
+    assert_memory_equal(buf, "lo world\n", 9);
+    assert_int_equal(store_log_read(st, &k, 0, buf, 4, &got), 0);
+    assert_int_equal(got, 4);
+    assert_memory_equal(buf, "hell", 4);
+    assert_int_equal(store_log_read(st, &k, 12, buf, sizeof(buf), &got), 0);
+    assert_int_equal(got, 0);
+    /* a hole stops the read: nothing after it is made up */
+    assert_int_equal(store_log_append(st, &k, 20, "later", 5), 0);
+    assert_int_equal(store_log_read(st, &k, 10, buf, sizeof(buf), &got), 0);
+    assert_int_equal(got, 2);
+    /* attempts are apart */
+    assert_int_equal(store_log_read(st, &other, 0, buf, sizeof(buf), &got), 0);
+    assert_int_equal(got, 14);
+    /* bad keys and chunks name the field */
+    struct store_log_key bad = {"acme/prod/train", -1, 1, "stdout"};
+    assert_int_equal(store_log_end(st, &bad, &end), -ALLOT_EINVAL);
+    assert_non_null(strstr(store_errmsg(st), "rank"));
+    assert_int_equal(store_log_append(st, &k, -5, "x", 1), -ALLOT_EINVAL);
+    assert_non_null(strstr(store_errmsg(st), "offset"));
+    assert_int_equal(store_log_append(st, &k, 30, "", 0), -ALLOT_EINVAL);
+    assert_true(store_log_append(st, &k, 0, "again", 5) < 0); /* a chunk starts there */
+    store_close(st);
+}
+
 static void test_directory_lock(void **state)
 {
     struct fixture *f = *state;
@@ -883,6 +928,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_and_meta, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_and_users, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_logs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_directory_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_after_commit, setup, teardown),
     };

@@ -1,0 +1,165 @@
+/* Workloads' output as their node agents ship it (docs/agent-running.md, "Logs"): chunks
+ * checked against where the stream ends, queued, and written with the next commit. */
+#include "allotd/output.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "store/store.h"
+
+/* A chunk accepted and not yet written. */
+struct output_chunk {
+    struct output_chunk *next;
+    char workload[STORE_LOG_NAME_MAX + 1];
+    int rank, attempt;
+    char stream[8];
+    int64_t offset;
+    size_t len;
+    char data[];
+};
+
+/* The key of a stream in the controller's map of stream ends. */
+static void end_key(const struct controller *ctl, const struct output_key *k, char *buf, size_t len)
+{
+    snprintf(buf, len, "%s\x1f%d\x1f%d\x1f%s", ctl->engine->workloads[k->workload].name, k->rank,
+             k->attempt, k->stream);
+}
+
+static bool stream_ok(const char *s)
+{
+    return s && (strcmp(s, "stdout") == 0 || strcmp(s, "stderr") == 0);
+}
+
+/* Whether node may ship this log: the attempt is the workload's latest and runs (or ran)
+ * there, or an earlier attempt and the node belongs to the workload's tenant (its output
+ * may still be on its way after a requeue). */
+static bool shipper_ok(struct controller *ctl, uint32_t node, const struct output_key *k)
+{
+    const struct sched *s = ctl->engine;
+    const struct sched_workload *w = &s->workloads[k->workload];
+    const struct controller_workload *x =
+        k->workload < ctl->cap_extra ? &ctl->extra[k->workload] : NULL;
+    if (!x || k->attempt < 1 || (uint32_t)k->attempt > x->runs || k->rank < 0 ||
+        (uint32_t)k->rank >= w->replicas)
+        return false;
+    if ((uint32_t)k->attempt < x->runs)
+        return s->nodes[node].tenant == w->tenant;
+    for (uint32_t i = 0; i < x->n_nodes; i++)
+        if (x->nodes[i] == node)
+            return true;
+    return false;
+}
+
+int output_accept(struct controller *ctl, uint32_t node, const struct output_key *k, int64_t offset,
+                  const void *data, size_t len, int64_t *end, char *field, size_t field_len,
+                  char *err, size_t err_len)
+{
+    field[0] = err[0] = '\0';
+    if (!stream_ok(k->stream) || offset < 0 || len > STORE_LOG_CHUNK_MAX) {
+        snprintf(field, field_len, "%s",
+                 !stream_ok(k->stream) ? "stream"
+                 : offset < 0          ? "offset"
+                                       : "body");
+        snprintf(err, err_len, "%s",
+                 !stream_ok(k->stream) ? "expected stdout or stderr"
+                 : offset < 0          ? "must not be negative"
+                                       : "at most 256 KiB per chunk");
+        return -ALLOT_EINVAL;
+    }
+    if (!shipper_ok(ctl, node, k)) {
+        snprintf(err, err_len, "no such replica or attempt ran on this node");
+        return -ALLOT_ENOENT;
+    }
+    if (!ctl->output_ends && !(ctl->output_ends = json_object()))
+        return -ALLOT_ENOMEM;
+    char key[STORE_LOG_NAME_MAX + 64];
+    end_key(ctl, k, key, sizeof(key));
+    json_t *known = json_object_get(ctl->output_ends, key);
+    int64_t at = 0;
+    if (known) {
+        at = json_integer_value(known);
+    } else {
+        struct store_log_key sk = {ctl->engine->workloads[k->workload].name, k->rank, k->attempt,
+                                   k->stream};
+        int rc = store_log_end(ctl->store, &sk, &at);
+        if (rc)
+            return rc;
+    }
+    /* skip what is already here; take nothing after a gap; keep at most OUTPUT_STREAM_MAX */
+    size_t skip = offset < at ? (size_t)(at - offset) : 0;
+    size_t take = offset > at || skip >= len ? 0 : len - skip;
+    if (at + (int64_t)take > OUTPUT_STREAM_MAX)
+        take = at >= OUTPUT_STREAM_MAX ? 0 : (size_t)(OUTPUT_STREAM_MAX - at);
+    if (take > 0) {
+        struct output_chunk *c = malloc(sizeof(*c) + take);
+        if (!c)
+            return -ALLOT_ENOMEM;
+        c->next = NULL;
+        snprintf(c->workload, sizeof(c->workload), "%s", ctl->engine->workloads[k->workload].name);
+        c->rank = k->rank;
+        c->attempt = k->attempt;
+        snprintf(c->stream, sizeof(c->stream), "%s", k->stream);
+        c->offset = at;
+        c->len = take;
+        memcpy(c->data, (const char *)data + skip, take);
+        *ctl->output_tail = c;
+        ctl->output_tail = &c->next;
+        event_active(ctl->flush, EV_WRITE, 0);
+    }
+    /* beyond the cap the agent is told the stream ends where it sent to: it moves on */
+    *end = at + (int64_t)take;
+    if (at + (int64_t)take >= OUTPUT_STREAM_MAX && offset + (int64_t)len > *end && offset <= at)
+        *end = offset + (int64_t)len;
+    json_object_set_new(ctl->output_ends, key, json_integer(at + (int64_t)take));
+    return 0;
+}
+
+bool output_pending(const struct controller *ctl)
+{
+    return ctl->output_chunks != NULL;
+}
+
+int output_write(struct controller *ctl)
+{
+    int rc = 0;
+    while (ctl->output_chunks) {
+        struct output_chunk *c = ctl->output_chunks;
+        ctl->output_chunks = c->next;
+        struct store_log_key k = {c->workload, c->rank, c->attempt, c->stream};
+        rc = rc ? rc : store_log_append(ctl->store, &k, c->offset, c->data, c->len);
+        free(c);
+    }
+    ctl->output_tail = &ctl->output_chunks;
+    return rc;
+}
+
+int output_read(struct controller *ctl, const struct output_key *k, int64_t offset, size_t max,
+                struct evbuffer *b, size_t *got)
+{
+    *got = 0;
+    if (!stream_ok(k->stream) || offset < 0)
+        return -ALLOT_EINVAL;
+    struct evbuffer_iovec v;
+    if (evbuffer_reserve_space(b, (ev_ssize_t)max, &v, 1) < 1)
+        return -ALLOT_ENOMEM;
+    struct store_log_key sk = {ctl->engine->workloads[k->workload].name, k->rank, k->attempt,
+                               k->stream};
+    int rc = store_log_read(ctl->store, &sk, offset, v.iov_base, max, got);
+    v.iov_len = rc ? 0 : *got;
+    evbuffer_commit_space(b, &v, 1);
+    return rc;
+}
+
+void output_free(struct controller *ctl)
+{
+    while (ctl->output_chunks) {
+        struct output_chunk *c = ctl->output_chunks;
+        ctl->output_chunks = c->next;
+        free(c);
+    }
+    ctl->output_tail = &ctl->output_chunks;
+    json_decref(ctl->output_ends);
+    ctl->output_ends = NULL;
+}

@@ -1,0 +1,44 @@
+/* Workloads' output (stdout, stderr) as their node agents ship it: chunks accepted at byte
+ * offsets, made durable with the next commit, and read back for `allot logs`. */
+#ifndef ALLOT_ALLOTD_OUTPUT_H
+#define ALLOT_ALLOTD_OUTPUT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <event2/buffer.h>
+
+#include "allotd/controller.h"
+
+/* Bytes of one stream kept by the controller; beyond, the agent's copy on its node is the
+ * whole log. */
+#define OUTPUT_STREAM_MAX (16LL << 20)
+
+/* Which log: replica rank of attempt (1 = first start) of workload id, stream "stdout" or
+ * "stderr". */
+struct output_key {
+    uint32_t workload;
+    int rank, attempt;
+    const char *stream;
+};
+
+/* Accept len bytes at offset from node's agent. Bytes it already has are skipped; bytes
+ * after a gap are not taken (the agent resumes from *end). Bytes beyond OUTPUT_STREAM_MAX
+ * are dropped. OUT *end: where the next bytes go.
+ * RET 0; -ALLOT_ENOENT (no such replica ran on node), -ALLOT_EINVAL with field and
+ * sentence; -ALLOT_EIO, -ALLOT_ENOMEM. */
+int output_accept(struct controller *ctl, uint32_t node, const struct output_key *k, int64_t offset,
+                  const void *data, size_t len, int64_t *end, char *field, size_t field_len,
+                  char *err, size_t err_len);
+/* Write the accepted chunks into the open batch. RET 0 or the store's error. */
+int output_write(struct controller *ctl);
+/* Whether chunks wait for the next commit. */
+bool output_pending(const struct controller *ctl);
+/* Append up to max durable bytes from offset on to b. OUT *got. RET 0, -ALLOT_EINVAL,
+ * -ALLOT_EIO, -ALLOT_ENOMEM. */
+int output_read(struct controller *ctl, const struct output_key *k, int64_t offset, size_t max,
+                struct evbuffer *b, size_t *got);
+/* Free what output keeps. Accepts a controller without any. */
+void output_free(struct controller *ctl);
+
+#endif
