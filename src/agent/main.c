@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <time.h>
 
@@ -26,6 +27,7 @@
 
 #define AGENT_MAX_PROCS 1024
 #define AGENT_MAX_ENV 96
+#define AGENT_MAX_RUN_AS 64
 /* The longest the controller holds a poll (its FLEET_MAX_WAIT_MS) */
 #define FLEET_WAIT_MAX_MS 5000
 
@@ -64,6 +66,14 @@ struct shipment {
  * something changes for this node, and the push, sent at once when a workload ends. */
 enum channel { CHANNEL_POLL, CHANNEL_PUSH, CHANNEL_COUNT };
 
+/* Who a workspace's workloads run as when the agent is root: --run-as PATTERN=USER. */
+struct run_as {
+    char pattern[260]; /* a workspace, a tenant with "/" and "*" after it, or "*" */
+    char user[64];
+    uid_t uid;
+    gid_t gid;
+};
+
 struct agent {
     struct event_base *base;
     struct evhttp_connection *conn; /* the poll's */
@@ -89,6 +99,8 @@ struct agent {
     struct event *ship_timer;
     struct event *storage_timer; /* the storage check of every running replica */
     struct limits limits;
+    struct run_as run_as[AGENT_MAX_RUN_AS]; /* in the order given; the first match wins */
+    int n_run_as;
     uint64_t reports, failures;
     char state_path[4200]; /* work-dir/agent-state.json: what runs, for a restarted agent */
 };
@@ -268,6 +280,49 @@ static void task_fail(struct task *t, int code, const char *reason)
     snprintf(t->reason, sizeof(t->reason), "%s", reason);
 }
 
+/* The user workspace's workloads run as: the first --run-as whose pattern matches, else the
+ * last rule (the default, "*=nobody"). */
+static const struct run_as *run_as_for(const struct agent *a, const char *workspace)
+{
+    for (int i = 0; i < a->n_run_as; i++) {
+        const char *p = a->run_as[i].pattern;
+        size_t n = strlen(p);
+        if (strcmp(p, "*") == 0 || strcmp(p, workspace) == 0 ||
+            (n >= 2 && strcmp(p + n - 2, "/*") == 0 && strncmp(p, workspace, n - 1) == 0))
+            return &a->run_as[i];
+    }
+    return &a->run_as[a->n_run_as - 1];
+}
+
+/* Add --run-as PATTERN=USER (or the default). RET 0, or -1 after saying why. */
+static int run_as_add(struct agent *a, const char *arg)
+{
+    const char *eq = strrchr(arg, '=');
+    struct run_as *r = &a->run_as[a->n_run_as];
+    if (!eq || eq == arg || !eq[1] || a->n_run_as >= AGENT_MAX_RUN_AS ||
+        (size_t)(eq - arg) >= sizeof(r->pattern) || strlen(eq + 1) >= sizeof(r->user)) {
+        fprintf(stderr,
+                "allot-agent: --run-as: expected TENANT/WORKSPACE=USER, TENANT/*=USER or "
+                "*=USER (at most %d), got '%.80s'\n",
+                AGENT_MAX_RUN_AS, arg);
+        return -1;
+    }
+    snprintf(r->pattern, sizeof(r->pattern), "%.*s", (int)(eq - arg), arg);
+    snprintf(r->user, sizeof(r->user), "%s", eq + 1);
+    struct passwd *pw = getpwnam(r->user);
+    if (!pw) {
+        fprintf(stderr, "allot-agent: --run-as %s: no user '%s' on this node\n", arg, r->user);
+        return -1;
+    }
+    if (pw->pw_uid == 0 && strcmp(r->pattern, "*") != 0)
+        fprintf(stderr, "allot-agent: warning: workloads of %s run as root (--run-as)\n",
+                r->pattern);
+    r->uid = pw->pw_uid;
+    r->gid = pw->pw_gid;
+    a->n_run_as++;
+    return 0;
+}
+
 /* Start replica `item` of the controller's answer, under its limits (docs/agent.md). */
 static void task_start(struct agent *a, const json_t *item)
 {
@@ -347,6 +402,13 @@ static void task_start(struct agent *a, const json_t *item)
     env[k] = NULL;
     struct runner_spec spec = {
         .id = t->id, .argv = argv, .env = env, .on_exit = on_exit_cb, .ctx = t};
+    /* as root, a workload runs as its workspace's user (never as root unless told so) */
+    const char *ws = json_string_value(json_object_get(item, "workspace"));
+    const struct run_as *who = geteuid() == 0 ? run_as_for(a, ws ? ws : "") : NULL;
+    if (who && who->uid != 0) {
+        spec.uid = who->uid;
+        spec.gid = who->gid ? who->gid : who->uid;
+    }
     char err[256], cgroup_path[LIMITS_ROOT_MAX + CGROUP_NAME_MAX + 2];
     /* The cgroup is named after the node too: agents of several nodes on one host (a demo,
      * the tests) share a cgroup root, and each counts its ids from 1. */
@@ -738,6 +800,7 @@ static void usage(FILE *f)
             "                   [--server http://H:P]\n"
             "                   [--gpus SPEC | --nvml PATH] [--work-dir DIR] [--interval D]\n"
             "                   [--cgroup-root DIR] [--storage-check D]\n"
+            "                   [--run-as TENANT/WORKSPACE=USER ...]\n"
             "       allot-agent --discover [--gpus SPEC | --nvml PATH]\n\n"
             "The Allot node agent: reports GPUs and workloads, runs what the controller places\n"
             "on this node. --gpus declares the GPUs (\"8xH100-80GB\") where NVML is absent; the\n"
@@ -751,6 +814,8 @@ int main(int argc, char **argv)
                *gpus = NULL, *nvml = NULL, *work = NULL, *interval = "1s",
                *cgroup_root = CGROUP_DEFAULT_ROOT, *storage_every = "5s";
     bool discover = false;
+    const char *run_as_args[AGENT_MAX_RUN_AS + 1];
+    int n_run_as_args = 0;
     for (int i = 1; i < argc; i++) {
         const char **slot = strcmp(argv[i], "--server") == 0          ? &server
                             : strcmp(argv[i], "--token") == 0         ? &token
@@ -766,6 +831,9 @@ int main(int argc, char **argv)
                                                                       : NULL;
         if (slot && i + 1 < argc) {
             *slot = argv[++i];
+        } else if (strcmp(argv[i], "--run-as") == 0 && i + 1 < argc) {
+            run_as_args[n_run_as_args < AGENT_MAX_RUN_AS ? n_run_as_args++ : n_run_as_args] =
+                argv[++i];
         } else if (strcmp(argv[i], "--discover") == 0) {
             discover = true;
         } else if (strcmp(argv[i], "--help") == 0) {
@@ -779,6 +847,11 @@ int main(int argc, char **argv)
     }
     static struct agent a;
     char err[512];
+    for (int i = 0; i < n_run_as_args; i++)
+        if (run_as_add(&a, run_as_args[i]))
+            return 2;
+    if (run_as_add(&a, "*=nobody")) /* the default after every rule given */
+        return 2;
     int rc = gpus ? gpuinfo_declare(gpus, &a.gpus, err, sizeof(err))
                   : gpuinfo_discover(nvml, &a.gpus, err, sizeof(err));
     if (rc) {

@@ -19,9 +19,9 @@ def free_port():
 class Daemon:
     """One allotd process (binary) on a free loopback port over a data directory."""
 
-    def __init__(self, binary, data, platform=None, extra=()):
+    def __init__(self, binary, data, platform=None, extra=(), port=None):
         self.data = data
-        self.port = free_port()
+        self.port = port or free_port()
         args = [binary, "--listen", f"127.0.0.1:{self.port}", "--data", data]
         if platform:
             args += ["--platform", platform]

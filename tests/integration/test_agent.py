@@ -6,6 +6,7 @@ stands in for cgroupfs), the setrlimit fallback and the storage limit. Usage:
 test_agent.py ALLOTD ALLOT_AGENT SRCDIR"""
 import glob
 import os
+import pwd
 import shutil
 import signal
 import subprocess
@@ -48,14 +49,14 @@ class AgentTest(unittest.TestCase):
             os.mkdir(os.path.join(self.tmp, node))
             self.start_agent(node)
 
-    def start_agent(self, node, cgroup_root=None):
+    def start_agent(self, node, cgroup_root=None, extra=()):
         work = os.path.join(self.tmp, node)
         log = open(os.path.join(self.tmp, node + ".log"), "ab")
         proc = subprocess.Popen([AGENT, "--server", self.d.url, "--node", node,
                                  "--token", self.tokens[node], "--gpus", "8xH100-80GB",
                                  "--work-dir", work, "--interval", "100ms",
                                  "--cgroup-root", cgroup_root or self.cgroup_root,
-                                 "--storage-check", "200ms"],
+                                 "--storage-check", "200ms", *extra],
                                 stdout=log, stderr=log)
         self.agents[node] = (proc, log, work)
 
@@ -205,6 +206,55 @@ class AgentTest(unittest.TestCase):
             self.assertEqual(cm.exception.code, 404)
             self.assertEqual(self.logs("acme/research/solo"), "solo\n")
         del nodes
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to switch users")
+    def test_workloads_run_as_their_workspace_user(self):
+        for node in ("gpu-a", "gpu-b"):
+            self.stop_agent(node)
+            self.start_agent(node, extra=["--run-as", "acme/prod=daemon"])
+        for ws in ("prod", "research"):
+            self.submit({"name": "who", "workspace": f"acme/{ws}", "gpus": 1,
+                         "command": ["/bin/sh", "-c", "echo uid=$(id -u) gid=$(id -g)"]})
+            self.wait_state(f"acme/{ws}/who", "finished")
+        daemon, nobody = pwd.getpwnam("daemon"), pwd.getpwnam("nobody")
+        self.assertEqual(self.wait_logs("acme/prod/who", "uid="),
+                         f"uid={daemon.pw_uid} gid={daemon.pw_gid}\n")
+        # no rule for research: the default, nobody (never root)
+        self.assertEqual(self.wait_logs("acme/research/who", "uid="),
+                         f"uid={nobody.pw_uid} gid={nobody.pw_gid}\n")
+        # a rule naming an unknown user stops the agent at once, naming it
+        r = subprocess.run([AGENT, "--server", self.d.url, "--node", "gpu-a", "--token", "x",
+                            "--gpus", "1xH100-80GB", "--run-as", "acme/prod=no-such-user"],
+                           capture_output=True, text=True, timeout=10)
+        self.assertEqual(r.returncode, 2)
+        self.assertIn("no user 'no-such-user'", r.stderr)
+
+    def test_controller_restart_while_agents_run(self):
+        trap = ("trap 'echo got TERM; exit 0' TERM; echo started; "
+                "while true; do sleep 0.05; done")
+        w = self.submit({"name": "steady", "workspace": "acme/research", "gpus": 8,
+                         "command": ["/bin/sh", "-c", trap]})
+        deadline = time.time() + 10
+        while time.time() < deadline and sum("started" in o for o in self.outputs()) < 1:
+            time.sleep(0.05)
+        port, data = self.d.port, self.d.data
+        self.d.stop(signal.SIGKILL)  # no goodbye
+        time.sleep(0.5)  # the agents find no controller for a while; their work goes on
+        self.d = allotd_harness.Daemon(ALLOTD, data, None, ["--no-virtual-nodes"], port=port)
+        # the same placement, the same process: not requeued, not started twice
+        after = self.d.request("GET", "/v1/workloads/acme/research/steady",
+                               token=self.d.admin)[1]
+        self.assertEqual(after["state"], "running")
+        self.assertEqual(after["placement"], w["placement"])
+        # the agents are back: new work runs, and a cancel reaches the old process
+        self.submit({"name": "fresh", "workspace": "acme/research", "gpus": 1,
+                     "command": ["/bin/sh", "-c", "echo fresh-ok"]})
+        self.wait_state("acme/research/fresh", "finished")
+        self.assertIn("fresh-ok\n", self.outputs())
+        self.d.request("DELETE", "/v1/workloads/acme/research/steady", token=self.d.admin)
+        self.wait_state("acme/research/steady", "cancelled")
+        self.assertEqual(sum("started" in o for o in self.outputs()), 1)
+        self.assertEqual(sum("got TERM" in o for o in self.outputs()), 1)
 
     def test_join_token(self):
         st, r = self.d.request("POST", "/v1/tokens", {"node": "gpu-b", "join": True},
