@@ -553,6 +553,12 @@ static void events_apply(struct controller *ctl)
             if (j)
                 json_array_append_new(ctl->outbox, j);
         }
+        if (e->kind == SCHED_EV_FINISHED || e->kind == SCHED_EV_CANCELLED ||
+            e->kind == SCHED_EV_REJECTED) {
+            struct controller_workload *x = controller_extra(ctl, id);
+            if (x)
+                x->ended_ms = e->t;
+        }
         if (e->kind == SCHED_EV_PREEMPTING) {
             ctl->preemptions[e->reason]++;
             vtimer_arm(ctl, id, e->deadline, true);
@@ -1023,6 +1029,10 @@ json_t *controller_workload_json(struct controller *ctl, uint32_t id)
     json_t *j = spec_workload_to_json(ctl->engine, id);
     if (j && id < ctl->cap_extra && ctl->extra[id].exit)
         json_object_set(j, "exit", ctl->extra[id].exit);
+    if (j && id < ctl->cap_extra && ctl->extra[id].ended_ms > 0)
+        json_object_set_new(j, "ended", json_integer(ctl->extra[id].ended_ms));
+    if (j && id < ctl->cap_extra)
+        json_object_set_new(j, "attempts", json_integer(ctl->extra[id].runs));
     return j;
 }
 

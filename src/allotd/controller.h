@@ -55,6 +55,7 @@ struct controller_workload {
     uint32_t runs;    /* how many times it has started: its attempt number */
     uint8_t *ended;   /* a gang's replicas that ended in this attempt (1 each), or NULL */
     uint32_t n_ended; /* how many */
+    int64_t ended_ms; /* when it finished, was cancelled or rejected; 0 while it is not over */
 };
 
 struct controller {

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/client.h"
+#include "cli/history.h"
 #include "cli/document.h"
 #include "cli/flags.h"
 #include "cli/human.h"
@@ -415,6 +416,12 @@ static const struct flag_command admin_commands[] = {
      false, run_token_create},
     {"admin token revoke", "ID", "Revoke a token by its id (the 16 hex digits after allot_).", NULL,
      NULL, 1, 1, false, run_token_revoke},
+    {"admin export", "", "Write the platform and the workload history as a scenario file.",
+     "The platform as the controller has it now, and every workload that ran (or only those\n"
+     "submitted within --since) as a submission at its real offset with the run time it had.\n"
+     "Edit a copy (a reservation, a node more) and compare the two with allot sim\n"
+     "(docs/what-if.md). Example: allot admin export --since 7d --output history.yaml",
+     history_flags, 0, 0, false, history_export},
 };
 
 int admin_main(int argc, char **argv)

@@ -1,0 +1,280 @@
+/* `allot admin export`: reads the platform and the workloads from the controller (the same
+ * GET routes as the other commands) and writes them as a scenario: the platform as the
+ * controller has it now, and a timeline of submissions at their real offsets with the run
+ * times they really had. One JSON flow mapping per item: valid YAML, one line to edit. */
+#include "cli/history.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/client.h"
+#include "common/quantity.h"
+
+const struct flag history_flags[] = {
+    {"since", 0, "DURATION", "only workloads submitted this long ago or later (e.g. 7d; all)"},
+    {"output", 0, "FILE", "write here instead of standard output"},
+    {NULL, 0, NULL, NULL},
+};
+
+/* GET path's {"items": [...]}, following "next" pages. OUT *items (a new array).
+ * RET 0 or an exit code (printed). */
+static int fetch_all(struct client *cl, const char *path, json_t **items)
+{
+    *items = json_array();
+    long long after = -1;
+    for (int pages = 0; pages < 100000; pages++) {
+        char url[512];
+        if (after >= 0)
+            snprintf(url, sizeof(url), "%s%cafter=%lld", path, strchr(path, '?') ? '&' : '?',
+                     after);
+        else
+            snprintf(url, sizeof(url), "%s", path);
+        struct client_answer a = {0};
+        int rc = client_fetch(cl, "GET", url, NULL, &a);
+        if (rc) {
+            client_answer_cleanup(&a);
+            return rc;
+        }
+        json_array_extend(*items, json_object_get(a.json, "items"));
+        const json_t *next = json_object_get(a.json, "next");
+        bool more = json_is_integer(next) && json_integer_value(next) > after;
+        after = more ? json_integer_value(next) : after;
+        client_answer_cleanup(&a);
+        if (!more)
+            return 0;
+    }
+    return 0;
+}
+
+/* Copy key from src to dst when present (and, for quantities, not "none"). */
+static void copy(json_t *dst, const json_t *src, const char *key)
+{
+    const json_t *v = json_object_get(src, key);
+    if (v && !json_is_null(v) && !(json_is_string(v) && strcmp(json_string_value(v), "none") == 0))
+        json_object_set(dst, key, (json_t *)v);
+}
+
+/* The node as the platform file has it: GPUs grouped into runs of one model. */
+static json_t *node_spec(const json_t *n)
+{
+    json_t *o = json_object();
+    static const char *const keys[] = {"name", "cluster", "tenant", "cpu", "memory", "labels"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        copy(o, n, keys[i]);
+    const char *state = json_string_value(json_object_get(n, "state"));
+    if (state && strcmp(state, "ready") != 0)
+        json_object_set_new(o, "state", json_string(state));
+    json_t *gpus = json_array(), *run = NULL;
+    size_t i;
+    const json_t *g;
+    json_array_foreach(json_object_get(n, "gpus"), i, g)
+    {
+        const json_t *mig = json_object_get(g, "mig");
+        bool healthy = !json_is_false(json_object_get(g, "healthy"));
+        if (json_array_size(mig) > 0) {
+            json_t *layout = json_array();
+            size_t k;
+            const json_t *m;
+            json_array_foreach(mig, k, m)
+            {
+                json_array_append_new(layout, json_pack("{s:O, s:O}", "profile",
+                                                        json_object_get(m, "profile"), "start",
+                                                        json_object_get(m, "start")));
+            }
+            json_t *one =
+                json_pack("{s:O, s:o}", "model", json_object_get(g, "model"), "mig", layout);
+            if (!healthy)
+                json_object_set_new(one, "healthy", json_false());
+            json_array_append_new(gpus, one);
+            run = NULL;
+            continue;
+        }
+        if (run && healthy &&
+            json_equal(json_object_get(run, "model"), json_object_get(g, "model")) &&
+            !json_object_get(run, "healthy")) {
+            json_object_set_new(
+                run, "count", json_integer(json_integer_value(json_object_get(run, "count")) + 1));
+            continue;
+        }
+        run = json_pack("{s:O, s:i}", "model", json_object_get(g, "model"), "count", 1);
+        if (!healthy)
+            json_object_set_new(run, "healthy", json_false());
+        json_array_append_new(gpus, run);
+        if (!healthy)
+            run = NULL;
+    }
+    json_object_set_new(o, "gpus", gpus);
+    return o;
+}
+
+/* A workload as a scenario's submit, with the run time it had. NULL for one that never ran
+ * (its run time is unknown: it is counted and said in the header). */
+static json_t *submit_spec(const json_t *w, int64_t now_ms)
+{
+    const json_t *started = json_object_get(w, "started");
+    if (!json_is_integer(started))
+        return NULL;
+    const char *full = json_string_value(json_object_get(w, "name"));
+    const char *slash = full ? strrchr(full, '/') : NULL;
+    json_t *o = json_pack("{s:s}", "name", slash ? slash + 1 : "");
+    static const char *const keys[] = {"workspace", "kind",   "priority", "preemptible",
+                                       "gpus",      "mig",    "model",    "replicas",
+                                       "cpu",       "memory", "storage",  "grace"};
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        copy(o, w, keys[i]);
+    if (json_object_get(o, "mig"))
+        json_object_del(o, "gpus");
+    /* its last run: from its (last) start to its end, or to now while it runs */
+    const json_t *ended = json_object_get(w, "ended");
+    int64_t end = json_is_integer(ended) ? json_integer_value(ended) : now_ms;
+    int64_t ms = end - json_integer_value(started);
+    char d[32];
+    snprintf(d, sizeof(d), "%" PRId64 "ms", ms > 1 ? ms : 1);
+    json_object_set_new(o, "duration", json_string(d));
+    return o;
+}
+
+/* Write items as a YAML block list under key, one JSON flow mapping per item. */
+static void put_list(FILE *f, const char *key, const json_t *items)
+{
+    fprintf(f, "%s:\n", key);
+    size_t i;
+    const json_t *x;
+    json_array_foreach(items, i, x)
+    {
+        char *text = json_dumps(x, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        fprintf(f, "  - %s\n", text ? text : "{}");
+        free(text);
+    }
+    if (json_array_size(items) == 0)
+        fprintf(f, "  []\n");
+}
+
+static int by_submitted(const void *a, const void *b)
+{
+    json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "submitted"));
+    json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "submitted"));
+    return x < y ? -1 : x > y;
+}
+
+int history_export(const struct flag_values *v)
+{
+    struct client cl = {0};
+    json_t *tenants = NULL, *clusters = NULL, *nodes = NULL, *spaces = NULL, *wls = NULL;
+    json_t **order = NULL;
+    FILE *out = stdout;
+    int64_t since_ms = -1;
+    const char *since = flags_get(v, "since"), *path = flags_get(v, "output");
+    if (since && (quantity_parse_duration(since, &since_ms) || since_ms < 1))
+        return flags_usage_error(v, "--since: expected a duration such as 7d or 12h");
+    int rc = client_open(&cl, v);
+    if (rc || (rc = fetch_all(&cl, "/v1/tenants", &tenants)) ||
+        (rc = fetch_all(&cl, "/v1/clusters", &clusters)) ||
+        (rc = fetch_all(&cl, "/v1/nodes", &nodes)) ||
+        (rc = fetch_all(&cl, "/v1/workspaces", &spaces)) ||
+        (rc = fetch_all(&cl, "/v1/workloads?limit=1000", &wls)))
+        goto out;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    /* the platform: tenants with their workspaces */
+    json_t *ptenants = json_array();
+    size_t i, k;
+    const json_t *t, *w;
+    json_array_foreach(tenants, i, t)
+    {
+        json_t *pt = json_object(), *pws = json_array();
+        copy(pt, t, "name");
+        copy(pt, t, "isolation");
+        copy(pt, t, "max_grace");
+        json_array_foreach(spaces, k, w)
+        {
+            if (!json_equal(json_object_get(w, "tenant"), json_object_get(t, "name")))
+                continue;
+            const char *full = json_string_value(json_object_get(w, "name"));
+            const char *slash = full ? strchr(full, '/') : NULL;
+            json_t *limits = json_object();
+            const json_t *l = json_object_get(w, "limits");
+            copy(limits, l, "gpu");
+            copy(limits, l, "cpu");
+            copy(limits, l, "memory");
+            copy(limits, l, "storage");
+            json_t *pw = json_pack("{s:s}", "name", slash ? slash + 1 : "");
+            copy(pw, w, "reserved");
+            if (json_object_size(limits))
+                json_object_set(pw, "limits", limits);
+            json_decref(limits);
+            copy(pw, w, "lend");
+            copy(pw, w, "weight");
+            json_array_append_new(pws, pw);
+        }
+        json_object_set_new(pt, "workspaces", pws);
+        json_array_append_new(ptenants, pt);
+    }
+    json_t *pclusters = json_array(), *pnodes = json_array(), *timeline = json_array();
+    json_array_foreach(clusters, i, t)
+    {
+        json_t *c = json_object();
+        copy(c, t, "name");
+        copy(c, t, "dedicated_to");
+        json_array_append_new(pclusters, c);
+    }
+    json_array_foreach(nodes, i, t)
+    {
+        json_array_append_new(pnodes, node_spec(t));
+    }
+    /* the timeline: submissions in order, at their offsets from the first one exported */
+    size_t n = json_array_size(wls), used = 0, never_ran = 0;
+    order = calloc(n ? n : 1, sizeof(*order));
+    json_array_foreach(wls, i, w)
+    {
+        json_int_t at = json_integer_value(json_object_get(w, "submitted"));
+        if (since_ms < 0 || at >= now - since_ms)
+            order[used++] = (json_t *)w;
+    }
+    qsort(order, used, sizeof(*order), by_submitted);
+    int64_t t0 = used ? json_integer_value(json_object_get(order[0], "submitted")) : 0;
+    for (i = 0; i < used; i++) {
+        json_t *s = submit_spec(order[i], now);
+        if (!s) {
+            never_ran++;
+            continue;
+        }
+        char at[32];
+        snprintf(at, sizeof(at), "%" PRId64 "ms",
+                 (int64_t)json_integer_value(json_object_get(order[i], "submitted")) - t0);
+        json_array_append_new(timeline, json_pack("{s:s, s:o}", "at", at, "submit", s));
+    }
+    if (path && !(out = fopen(path, "w"))) {
+        fprintf(stderr, "allot admin export: cannot write %s\n", path);
+        rc = FLAGS_EXIT_FAILED;
+    } else {
+        fprintf(out,
+                "# Exported from %s by `allot admin export`: the platform as it is now and %zu\n"
+                "# submissions with the run times they had (a running one: so far). %zu that\n"
+                "# never ran are left out (their run time is unknown). Replay: allot sim FILE\n",
+                cl.server, json_array_size(timeline), never_ran);
+        put_list(out, "tenants", ptenants);
+        put_list(out, "clusters", pclusters);
+        put_list(out, "nodes", pnodes);
+        put_list(out, "timeline", timeline);
+        if (out != stdout && fclose(out) != 0)
+            rc = FLAGS_EXIT_FAILED;
+    }
+    json_decref(ptenants);
+    json_decref(pclusters);
+    json_decref(pnodes);
+    json_decref(timeline);
+out:
+    free(order);
+    json_decref(tenants);
+    json_decref(clusters);
+    json_decref(nodes);
+    json_decref(spaces);
+    json_decref(wls);
+    client_close(&cl);
+    return rc;
+}
