@@ -133,7 +133,7 @@ def throughput(args):
                 ex = w.get("exit") or {}
                 if w["state"] != "finished" or ex.get("code") != 0:
                     bad += 1
-        after = page.get("next") or ""
+        after = str(page.get("next") or "")
         if not after:
             break
     result = {"count": args.count, "submit_s": t_sub - t0, "total_s": t_end - t0,
