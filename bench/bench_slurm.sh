@@ -248,9 +248,9 @@ for label, arg in (("Slurm 22.05, one job array (sbatch --array)", sys.argv[3]),
         rows.append((label, sub, total, n / total))
 rows.append((f"Allot, agents reporting every {sys.argv[5]} (HTTP, 16 connections)",
              tp["submit_s"], tp["total_s"], tp["rate"]))
-print(f"{'':52} {'submitted s':>11} {'done s':>8} {'jobs/s':>8}")
+print(f"{'':58} {'submitted s':>11} {'done s':>8} {'jobs/s':>8}")
 for label, sub, total, rate in rows:
-    print(f"{label:52} {sub:11.2f} {total:8.2f} {rate:8.1f}")
+    print(f"{label:58} {sub:11.2f} {total:8.2f} {rate:8.1f}")
 slurm = [r[3] for r in rows[:-1]]
 if slurm:
     best = max(slurm)
