@@ -1,0 +1,265 @@
+#!/usr/bin/env python3
+"""The Allot side of bench/bench_agents.sh and bench/bench_slurm.sh (Python standard library
+only): submits workloads to a running allotd over HTTP and measures them. Not run alone:
+the scripts start the daemon and agents and set ALLOT_URL and ALLOT_TOKEN.
+
+  allot_load.py throughput --count N [--conns C]   one-GPU `true` workloads: submit to exit
+  allot_load.py reclaim --rounds R --grace G --gpus T --marks DIR
+                                                   reserved workspace's submit -> its process
+"""
+import argparse
+import http.client
+import json
+import os
+import re
+import statistics
+import sys
+import threading
+import time
+import urllib.parse
+
+URL = urllib.parse.urlparse(os.environ.get("ALLOT_URL", "http://127.0.0.1:17272"))
+TOKEN = os.environ.get("ALLOT_TOKEN", "")
+TENANT = "bench"
+
+
+class Client:
+    """One keep-alive HTTP connection to allotd."""
+
+    def __init__(self):
+        self.conn = http.client.HTTPConnection(URL.hostname, URL.port, timeout=30)
+
+    def request(self, method, path, body=None):
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Authorization": f"Bearer {TOKEN}"}
+        if data is not None:
+            headers["Content-Type"] = "application/json"
+        for attempt in range(2):  # once more on a connection the server closed
+            try:
+                self.conn.request(method, path, body=data, headers=headers)
+                r = self.conn.getresponse()
+                text = r.read()
+                return r.status, text
+            except (http.client.HTTPException, ConnectionError):
+                self.conn.close()
+                self.conn = http.client.HTTPConnection(URL.hostname, URL.port, timeout=30)
+                if attempt:
+                    raise
+        raise AssertionError("unreachable")
+
+    def json(self, method, path, body=None):
+        status, text = self.request(method, path, body)
+        return status, json.loads(text) if text else None
+
+
+def workload_counts(client):
+    """{state: count} of the tenant's workloads, from /metrics (allot_workloads)."""
+    status, text = client.request("GET", "/metrics")
+    if status != 200:
+        sys.exit(f"allot_load: GET /metrics: HTTP {status}")
+    counts = {}
+    pattern = re.compile(r'^allot_workloads\{([^}]*)\} (\S+)$')
+    for line in text.decode().splitlines():
+        m = pattern.match(line)
+        if not m:
+            continue
+        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
+        if labels.get("tenant") == TENANT:
+            counts[labels.get("state")] = counts.get(labels.get("state"), 0) + int(float(m.group(2)))
+    return counts
+
+
+def submit_all(bodies, conns):
+    """POSTs every body over conns keep-alive connections; returns the replies' states."""
+    states = {}
+    errors = []
+    lock = threading.Lock()
+    chunks = [bodies[i::conns] for i in range(conns)]
+
+    def worker(chunk):
+        c = Client()
+        for body in chunk:
+            status, reply = c.json("POST", "/v1/workloads", body)
+            with lock:
+                if status not in (200, 201):
+                    errors.append((status, reply))
+                else:
+                    states[reply["state"]] = states.get(reply["state"], 0) + 1
+
+    threads = [threading.Thread(target=worker, args=(ch,)) for ch in chunks if ch]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if errors:
+        sys.exit(f"allot_load: {len(errors)} submissions failed, first: {errors[0]}")
+    return states
+
+
+def throughput(args):
+    """N one-GPU `true` workloads, submitted as fast as conns connections allow; the time
+    from the first submission to the last exit reported by an agent (state finished)."""
+    c = Client()
+    before = workload_counts(c)
+    done0 = before.get("finished", 0) + before.get("cancelled", 0)
+    run = f"tp{int(time.time() * 1000) % 100000000}"
+    bodies = [{"name": f"{run}-{i}", "workspace": f"{TENANT}/{args.workspace}", "gpus": 1,
+               "grace": "5s", "command": ["true"]} for i in range(args.count)]
+    t0 = time.time()
+    states = submit_all(bodies, args.conns)
+    t_sub = time.time()
+    deadline = t0 + args.timeout
+    counts = before
+    while True:
+        counts = workload_counts(c)
+        done = counts.get("finished", 0) + counts.get("cancelled", 0) - done0
+        if done >= args.count:
+            break
+        if time.time() > deadline:
+            sys.exit(f"allot_load: {done} of {args.count} finished after {args.timeout} s: {counts}")
+        time.sleep(args.poll)
+    t_end = time.time()
+    finished = counts.get("finished", 0) - before.get("finished", 0)
+    # every one ended by itself with code 0: the exits of this run, from the list
+    bad = 0
+    after = ""
+    seen = 0
+    while True:
+        status, page = c.json("GET", f"/v1/workloads?workspace={TENANT}/{args.workspace}"
+                              f"&limit=1000{'&after=' + after if after else ''}")
+        for w in page["items"]:
+            if w["name"].split("/")[-1].startswith(run + "-"):
+                seen += 1
+                ex = w.get("exit") or {}
+                if w["state"] != "finished" or ex.get("code") != 0:
+                    bad += 1
+        after = str(page.get("next") or "")
+        if not after:
+            break
+    result = {"count": args.count, "submit_s": t_sub - t0, "total_s": t_end - t0,
+              "rate": args.count / (t_end - t0), "submit_rate": args.count / (t_sub - t0),
+              "replies": states, "finished": finished, "listed": seen, "bad": bad}
+    print(json.dumps(result))
+    if bad or seen != args.count:
+        sys.exit(f"allot_load: {bad} workloads did not finish with code 0, {seen} listed")
+
+
+def wait_for(pred, timeout, poll=0.01):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(poll)
+    return None
+
+
+def reclaim(args):
+    """research borrows all GPUs with `sleep 600` workloads (1 GPU each) that ignore SIGTERM
+    (or exit at once with --cooperative); then, per round, prod (a reserved workspace)
+    submits a one-GPU workload; the time from its submission to its process running (a
+    timestamp the process writes first thing) is the reclaim latency. prod's workload is
+    then cancelled and the victim runs again before the next round."""
+    c = Client()
+    os.makedirs(args.marks, exist_ok=True)
+    trap = "" if args.cooperative else "trap '' TERM; "
+    research = []
+    for i in range(args.gpus):
+        research.append({"name": f"borrow-{i}", "workspace": f"{TENANT}/research", "gpus": 1,
+                         "kind": "experiment", "grace": args.grace,
+                         "env": {"MARK": os.path.join(args.marks, f"borrow-{i}")},
+                         "command": ["/bin/sh", "-c",
+                                     trap + 'date +%s.%N > "$MARK"; exec sleep 600']})
+    submit_all(research, 8)
+
+    def all_borrowed():
+        s, ws = c.json("GET", f"/v1/workspaces/{TENANT}/research")
+        return s == 200 and float(ws["usage"]["gpu_held"]) == args.gpus
+
+    def all_marked():
+        return sum(os.path.exists(os.path.join(args.marks, f"borrow-{i}"))
+                   for i in range(args.gpus)) == args.gpus
+
+    if not wait_for(all_borrowed, 30, 0.1) or not wait_for(all_marked, 30, 0.1):
+        sys.exit("allot_load: research did not get every GPU running within 30 s")
+    grace_s = parse_seconds(args.grace)
+    rows = []
+    for k in range(args.rounds):
+        name = f"serve-{k}"
+        mark = os.path.join(args.marks, name)
+        body = {"name": name, "workspace": f"{TENANT}/prod", "gpus": 1, "kind": "inference",
+                "grace": "0s", "env": {"MARK": mark},
+                "command": ["/bin/sh", "-c", 'date +%s.%N > "$MARK"; exec sleep 600']}
+        t0 = time.time()
+        status, w = c.json("POST", "/v1/workloads", body)
+        if status != 201:
+            sys.exit(f"allot_load: prod submission: HTTP {status} {w}")
+        first_state = w["state"]
+        view = {}
+
+        def running():
+            s, x = c.json("GET", f"/v1/workloads/{TENANT}/prod/{name}")
+            if s == 200 and x["state"] == "running" and "admitted" not in view:
+                view["admitted"] = time.time()
+                view["started_ms"] = x.get("started")
+            return os.path.exists(mark) and os.path.getsize(mark) > 0
+
+        if not wait_for(running, grace_s + 30, 0.01):
+            sys.exit(f"allot_load: prod's workload {name} did not run within {grace_s + 30} s")
+        with open(mark) as f:
+            t_run = float(f.read().strip())
+        # the controller's own start time of the workload (ms since the epoch, this clock)
+        admitted = view["started_ms"] / 1000 if view.get("started_ms") else view.get("admitted", t_run)
+        rows.append({"round": k, "state_at_submit": first_state, "latency_s": t_run - t0,
+                     "admitted_s": admitted - t0, "agent_s": t_run - admitted})
+        print(f"round {k}: submitted ({first_state}); controller placed it after "
+              f"{admitted - t0:.3f} s; its process ran {t_run - t0:.3f} s after submission",
+              file=sys.stderr)
+        # the victims were requeued: their marks go, and come back when they run again
+        s, page = c.json("GET", f"/v1/workloads?workspace={TENANT}/research&state=pending"
+                         "&limit=1000")
+        for x in page["items"]:
+            os.unlink(os.path.join(args.marks, x["name"].split("/")[-1]))
+        # give the GPU back; the victims are placed again before the next round
+        c.request("DELETE", f"/v1/workloads/{TENANT}/prod/{name}")
+        if not wait_for(all_borrowed, 30, 0.05) or not wait_for(all_marked, 30, 0.05):
+            sys.exit("allot_load: research did not run on every GPU again within 30 s")
+        time.sleep(args.settle)
+    lat = [r["latency_s"] for r in rows]
+    print(json.dumps({"grace_s": grace_s, "rounds": rows,
+                      "p50_s": statistics.median(lat), "max_s": max(lat),
+                      "p50_over_grace_s": statistics.median(lat) - grace_s,
+                      "max_over_grace_s": max(lat) - grace_s,
+                      "victims_ignore_sigterm": not args.cooperative}))
+
+
+def parse_seconds(text):
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)(ms|s|m)", text)
+    if not m:
+        sys.exit(f"allot_load: grace {text}: expected like 5s, 500ms or 1m")
+    return float(m.group(1)) * {"ms": 0.001, "s": 1, "m": 60}[m.group(2)]
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    t = sub.add_parser("throughput")
+    t.add_argument("--count", type=int, default=2000)
+    t.add_argument("--conns", type=int, default=16)
+    t.add_argument("--workspace", default="research")
+    t.add_argument("--poll", type=float, default=0.02)
+    t.add_argument("--timeout", type=float, default=600)
+    r = sub.add_parser("reclaim")
+    r.add_argument("--rounds", type=int, default=5)
+    r.add_argument("--grace", default="5s")
+    r.add_argument("--gpus", type=int, default=128)
+    r.add_argument("--marks", required=True)
+    r.add_argument("--settle", type=float, default=1.0)
+    r.add_argument("--cooperative", action="store_true")
+    args = p.parse_args()
+    {"throughput": throughput, "reclaim": reclaim}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    main()
