@@ -139,7 +139,7 @@ allot_agents_start() {
         mkdir -p "$BENCH_TMP/a/n$i"
         "${PIN_AGENTS[@]}" "$ALLOT_AGENT" --server "$ALLOT_URL" --node "n$i" --join-token "$join" \
             --gpus 8xH100-80GB --work-dir "$BENCH_TMP/a/n$i" --interval "$interval" \
-            --cgroup-root "$BENCH_TMP/cgroup" 2>"$BENCH_TMP/a/n$i.log" &
+            2>"$BENCH_TMP/a/n$i.log" &
         pid=$!
         bench_track "$pid"
     done

@@ -87,12 +87,14 @@ struct agent {
     struct task tasks[AGENT_MAX_PROCS];
     uint32_t next_id;
     bool in_flight[CHANNEL_COUNT];
-    bool dirty;                          /* something ended while a push was in flight */
-    int64_t every_ms;                    /* the longest the controller may hold a poll */
-    int64_t epoch;                       /* of the last answer applied ... */
-    uint64_t version;                    /* ... and its version: older answers are not applied */
-    struct event *timer;                 /* a poll when none is in flight (after a failure) */
-    struct event *push_now;              /* a push, from the loop rather than inside a callback */
+    bool dirty;             /* something ended while a push was in flight */
+    int64_t every_ms;       /* the longest the controller may hold a poll */
+    int64_t epoch;          /* of the last answer applied ... */
+    uint64_t version;       /* ... and its version: older answers are not applied */
+    struct event *timer;    /* a poll when none is in flight (after a failure) */
+    struct event *push_now; /* a push, from the loop rather than inside a callback */
+    struct event *save_now; /* the state file, written once per loop iteration */
+    bool state_dirty;
     struct evhttp_connection *ship_conn; /* output chunks, one at a time */
     struct shipment ships[AGENT_MAX_PROCS];
     bool ship_in_flight;
@@ -114,6 +116,14 @@ static int64_t now_ms(void)
 
 static struct agent *the_agent; /* on_exit_cb's way back to the agent's state file */
 static void state_save(struct agent *a);
+
+/* What runs changed: the state file is written once, at the end of this loop iteration
+ * (starts and exits come in bursts; one file per change would cost a file creation each). */
+static void state_save(struct agent *a)
+{
+    a->state_dirty = true;
+    event_active(a->save_now, EV_TIMEOUT, 0);
+}
 
 static void on_exit_cb(void *ctx, const struct runner_exit *e)
 {
@@ -169,8 +179,9 @@ static void ship_start(struct agent *a, struct task *t)
 
 /* Keep what runs in the state file (written whole, then renamed: never half-written), so a
  * restarted agent adopts its processes instead of orphaning or starting them twice. */
-static void state_save(struct agent *a)
+static void state_write(struct agent *a)
 {
+    a->state_dirty = false;
     json_t *tasks = json_array();
     for (int k = 0; k < AGENT_MAX_PROCS; k++) {
         const struct task *t = &a->tasks[k];
@@ -314,7 +325,7 @@ static int run_as_add(struct agent *a, const char *arg)
         fprintf(stderr, "allot-agent: --run-as %s: no user '%s' on this node\n", arg, r->user);
         return -1;
     }
-    if (pw->pw_uid == 0 && strcmp(r->pattern, "*") != 0)
+    if (pw->pw_uid == 0)
         fprintf(stderr, "allot-agent: warning: workloads of %s run as root (--run-as)\n",
                 r->pattern);
     r->uid = pw->pw_uid;
@@ -586,6 +597,13 @@ static void report(struct agent *a, enum channel ch)
         snprintf(path, sizeof(path), "/v1/nodes/%s/report", a->node);
     a->in_flight[ch] = evhttp_make_request(ch == CHANNEL_POLL ? a->conn : a->push, req,
                                            EVHTTP_REQ_POST, path) == 0;
+}
+
+static void save_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct agent *a = arg;
+    if (a->state_dirty)
+        state_write(a);
 }
 
 static void poll_cb(evutil_socket_t fd, short what, void *arg)
@@ -905,11 +923,12 @@ int main(int argc, char **argv)
     a.conn = evhttp_connection_base_new(a.base, NULL, a.host, (unsigned short)a.port);
     a.push = evhttp_connection_base_new(a.base, NULL, a.host, (unsigned short)a.port);
     a.push_now = event_new(a.base, -1, 0, push_cb, &a);
+    a.save_now = event_new(a.base, -1, 0, save_cb, &a);
     a.ship_conn = evhttp_connection_base_new(a.base, NULL, a.host, (unsigned short)a.port);
     a.ship_timer = event_new(a.base, -1, EV_PERSIST, ship_cb, &a);
     struct runner_options ropt = {.base_dir = workdir};
-    if (!a.base || !a.conn || !a.push || !a.push_now || !a.ship_conn || !a.ship_timer ||
-        runner_new(a.base, &ropt, &a.runner)) {
+    if (!a.base || !a.conn || !a.push || !a.push_now || !a.save_now || !a.ship_conn ||
+        !a.ship_timer || runner_new(a.base, &ropt, &a.runner)) {
         fprintf(stderr, "allot-agent: cannot start\n");
         return 1;
     }
@@ -952,7 +971,10 @@ int main(int argc, char **argv)
             a.gpus.n, a.gpus.discovered ? "discovered" : "declared", server, (long long)every_ms);
     report(&a, CHANNEL_POLL);
     event_base_dispatch(a.base);
+    if (a.state_dirty)
+        state_write(&a);
     event_free(a.timer);
+    event_free(a.save_now);
     event_free(a.push_now);
     event_free(a.ship_timer);
     event_free(a.storage_timer);

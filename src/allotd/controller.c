@@ -569,6 +569,14 @@ static void events_apply(struct controller *ctl)
             vtimer_arm(ctl, id, e->t + ctl->extra[id].duration_ms, false);
         }
         if (e->kind == SCHED_EV_ADMITTED) {
+            /* each start is an attempt: its own log, and none of its replicas has ended */
+            struct controller_workload *x = controller_extra(ctl, id);
+            if (x) {
+                x->runs++;
+                if (x->ended)
+                    memset(x->ended, 0, ctl->engine->workloads[id].replicas);
+                x->n_ended = 0;
+            }
             int64_t waited = e->t - ctl->engine->workloads[id].submit_ms;
             int b = 0;
             while (b < 11 && waited > (1LL << (2 * b)))

@@ -332,10 +332,6 @@ void fleet_track(struct controller *ctl, uint32_t id)
         }
         ctl->live[ctl->n_live++] = id;
         x->live = ctl->n_live;
-        x->runs++;
-        if (x->ended) /* a new attempt: none of its replicas has ended */
-            memset(x->ended, 0, w->replicas);
-        x->n_ended = 0;
     }
     if (live_nodes(ctl, id, x) == 0)
         for (uint32_t i = 0; i < x->n_nodes; i++)
