@@ -28,6 +28,7 @@
 #define AGENT_MAX_PROCS 1024
 #define AGENT_MAX_ENV 96
 #define AGENT_MAX_RUN_AS 64
+#define AGENT_MAX_LABELS 32
 /* The longest the controller holds a poll (its FLEET_MAX_WAIT_MS) */
 #define FLEET_WAIT_MAX_MS 5000
 
@@ -101,6 +102,7 @@ struct agent {
     struct event *ship_timer;
     struct event *storage_timer; /* the storage check of every running replica */
     struct limits limits;
+    json_t *node_info; /* the system's CPUs and memory and --label's, sent in every report */
     struct run_as run_as[AGENT_MAX_RUN_AS]; /* in the order given; the first match wins */
     int n_run_as;
     uint64_t reports, failures;
@@ -303,6 +305,33 @@ static const struct run_as *run_as_for(const struct agent *a, const char *worksp
             return &a->run_as[i];
     }
     return &a->run_as[a->n_run_as - 1];
+}
+
+/* The system's CPUs (those this process may run on) and memory, and the --label's given
+ * (KEY=VALUE each), for the report. RET a new object, or NULL after saying why. */
+static json_t *node_info_new(const char *const *labels, int n_labels)
+{
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    json_t *l = json_object();
+    for (int i = 0; i < n_labels; i++) {
+        const char *eq = strchr(labels[i], '=');
+        char key[64];
+        if (!eq || eq == labels[i] || (size_t)(eq - labels[i]) >= sizeof(key) ||
+            strlen(eq + 1) > 63) {
+            fprintf(stderr,
+                    "allot-agent: --label: expected KEY=VALUE (key 1 to 63 bytes, value up to "
+                    "63), got '%.80s'\n",
+                    labels[i]);
+            json_decref(l);
+            return NULL;
+        }
+        snprintf(key, sizeof(key), "%.*s", (int)(eq - labels[i]), labels[i]);
+        json_object_set_new(l, key, json_string(eq + 1));
+    }
+    return json_pack("{s:I, s:I, s:o}", "cpu_millicores", (json_int_t)(cpus > 0 ? cpus : 0) * 1000,
+                     "memory_bytes", (json_int_t)(pages > 0 && page > 0 ? pages : 0) * page,
+                     "labels", l);
 }
 
 /* Add --run-as PATTERN=USER (or the default). RET 0, or -1 after saying why. */
@@ -570,8 +599,10 @@ static void report(struct agent *a, enum channel ch)
                                                  t->rank, "state", "running"));
         }
     }
-    json_t *body =
-        json_pack("{s:o, s:o}", "inventory", gpuinfo_to_json(&a->gpus), "workloads", wls);
+    json_t *inventory = gpuinfo_to_json(&a->gpus);
+    if (inventory)
+        json_object_update(inventory, a->node_info);
+    json_t *body = json_pack("{s:o, s:o}", "inventory", inventory, "workloads", wls);
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     struct report_call *rc = malloc(sizeof(*rc));
@@ -818,7 +849,7 @@ static void usage(FILE *f)
             "                   [--server http://H:P]\n"
             "                   [--gpus SPEC | --nvml PATH] [--work-dir DIR] [--interval D]\n"
             "                   [--cgroup-root DIR] [--storage-check D]\n"
-            "                   [--run-as TENANT/WORKSPACE=USER ...]\n"
+            "                   [--run-as TENANT/WORKSPACE=USER ...] [--label KEY=VALUE ...]\n"
             "       allot-agent --discover [--gpus SPEC | --nvml PATH]\n\n"
             "The Allot node agent: reports GPUs and workloads, runs what the controller places\n"
             "on this node. --gpus declares the GPUs (\"8xH100-80GB\") where NVML is absent; the\n"
@@ -833,6 +864,8 @@ int main(int argc, char **argv)
                *cgroup_root = CGROUP_DEFAULT_ROOT, *storage_every = "5s";
     bool discover = false;
     const char *run_as_args[AGENT_MAX_RUN_AS + 1];
+    const char *labels[AGENT_MAX_LABELS];
+    int n_labels = 0;
     int n_run_as_args = 0;
     for (int i = 1; i < argc; i++) {
         const char **slot = strcmp(argv[i], "--server") == 0          ? &server
@@ -849,6 +882,12 @@ int main(int argc, char **argv)
                                                                       : NULL;
         if (slot && i + 1 < argc) {
             *slot = argv[++i];
+        } else if (strcmp(argv[i], "--label") == 0 && i + 1 < argc) {
+            if (n_labels == AGENT_MAX_LABELS) {
+                fprintf(stderr, "allot-agent: at most %d --label\n", AGENT_MAX_LABELS);
+                return 2;
+            }
+            labels[n_labels++] = argv[++i];
         } else if (strcmp(argv[i], "--run-as") == 0 && i + 1 < argc) {
             run_as_args[n_run_as_args < AGENT_MAX_RUN_AS ? n_run_as_args++ : n_run_as_args] =
                 argv[++i];
@@ -869,6 +908,8 @@ int main(int argc, char **argv)
         if (run_as_add(&a, run_as_args[i]))
             return 2;
     if (run_as_add(&a, "*=nobody")) /* the default after every rule given */
+        return 2;
+    if (!(a.node_info = node_info_new(labels, n_labels)))
         return 2;
     int rc = gpus ? gpuinfo_declare(gpus, &a.gpus, err, sizeof(err))
                   : gpuinfo_discover(nvml, &a.gpus, err, sizeof(err));
@@ -973,6 +1014,7 @@ int main(int argc, char **argv)
     event_base_dispatch(a.base);
     if (a.state_dirty)
         state_write(&a);
+    json_decref(a.node_info);
     event_free(a.timer);
     event_free(a.save_now);
     event_free(a.push_now);

@@ -131,12 +131,21 @@ static bool node_visible(struct controller *ctl, struct call *c, uint32_t id)
     return auth_sees_tenant(&c->who, tenant_name(ctl->engine, n->tenant));
 }
 
+/* A node's view: the platform's record, and what its agent reported (fleet.c). */
+static json_t *node_json(struct controller *ctl, uint32_t id)
+{
+    json_t *j = spec_node_to_json(ctl->engine, id);
+    if (j)
+        json_object_set_new(j, "agent", fleet_node_json(ctl, id));
+    return j;
+}
+
 static void list_nodes(struct controller *ctl, struct call *c)
 {
     json_t *items = json_array();
     for (uint32_t i = 0; i < ctl->engine->n_nodes; i++)
         if (node_visible(ctl, c, i))
-            json_array_append_new(items, spec_node_to_json(ctl->engine, i));
+            json_array_append_new(items, node_json(ctl, i));
     call_reply(c, 200, json_pack("{s:o}", "items", items));
 }
 
@@ -153,7 +162,7 @@ static void get_node(struct controller *ctl, struct call *c)
 {
     uint32_t id;
     if (node_lookup(ctl, c, &id))
-        call_reply(c, 200, spec_node_to_json(ctl->engine, id));
+        call_reply(c, 200, node_json(ctl, id));
 }
 
 static void post_node(struct controller *ctl, struct call *c)

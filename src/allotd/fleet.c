@@ -84,6 +84,32 @@ int fleet_report(struct controller *ctl, uint32_t node, const json_t *report, bo
             return -ALLOT_EINVAL;
         }
     }
+    /* the system's CPUs and memory and the node's labels, as its agent sees them */
+    const json_t *cpu = json_object_get(inv, "cpu_millicores");
+    const json_t *mem = json_object_get(inv, "memory_bytes");
+    const json_t *labels = json_object_get(inv, "labels");
+    const char *bad =
+        (cpu && (!json_is_integer(cpu) || json_integer_value(cpu) < 0)) ? "inventory.cpu_millicores"
+        : (mem && (!json_is_integer(mem) || json_integer_value(mem) < 0)) ? "inventory.memory_bytes"
+        : (labels && (!json_is_object(labels) || json_object_size(labels) > SCHED_MAX_LABELS))
+            ? "inventory.labels"
+            : NULL;
+    const char *key;
+    const json_t *value;
+    json_object_foreach((json_t *)labels, key, value)
+    {
+        if (!bad &&
+            (strlen(key) > 63 || !json_is_string(value) || strlen(json_string_value(value)) > 63))
+            bad = "inventory.labels";
+    }
+    if (bad) {
+        snprintf(field, field_len, "%s", bad);
+        snprintf(err, len, "%s",
+                 strcmp(bad, "inventory.labels") == 0
+                     ? "expected at most 32 labels, strings of 1 to 63 bytes"
+                     : "expected a whole number, 0 or more");
+        return -ALLOT_EINVAL;
+    }
     static const char *const states[] = {"running", "exited", "stopped", "gone"};
     json_array_foreach(wls, i, w)
     {
@@ -104,6 +130,15 @@ int fleet_report(struct controller *ctl, uint32_t node, const json_t *report, bo
     *changed = false;
     a->last_seen_ms = controller_now(ctl);
     if (inv) {
+        /* an agent that sees less than the platform declares: said once per change */
+        int64_t seen_cpu = json_integer_value(cpu), seen_mem = json_integer_value(mem);
+        bool news = !json_equal(json_object_get(a->inventory, "cpu_millicores"), cpu) ||
+                    !json_equal(json_object_get(a->inventory, "memory_bytes"), mem);
+        if (news && ((cpu && seen_cpu < n->cpu) || (mem && seen_mem < n->memory)))
+            log_info("node %s: its agent sees %lld millicores and %lld bytes of memory; the "
+                     "platform declares %lld and %lld: work is placed by the declared capacity",
+                     n->name, (long long)seen_cpu, (long long)seen_mem, (long long)n->cpu,
+                     (long long)n->memory);
         json_decref(a->inventory);
         a->inventory = json_deep_copy(inv);
     }
@@ -260,6 +295,25 @@ static void heartbeats_check(evutil_socket_t fd, short what, void *arg)
         report_op(
             ctl, json_pack("{s:s, s:s, s:s}", "op", "node_state", "node", n->name, "state", state));
     }
+}
+
+json_t *fleet_node_json(struct controller *ctl, uint32_t node)
+{
+    const struct controller_node *a = node < ctl->cap_agents ? &ctl->agents[node] : NULL;
+    if (!a || !a->inventory)
+        return json_pack("{s:s}", "state", ctl->opt.virtual_nodes ? "simulated" : "never seen");
+    const json_t *inv = a->inventory;
+    json_t *o =
+        json_pack("{s:s, s:I, s:s}", "state", a->unreachable ? "unreachable" : "reporting",
+                  "last_report", (json_int_t)a->last_seen_ms, "gpus",
+                  json_is_true(json_object_get(inv, "discovered")) ? "discovered" : "declared");
+    static const char *const keys[] = {"driver", "cpu_millicores", "memory_bytes", "labels"};
+    for (size_t i = 0; o && i < sizeof(keys) / sizeof(keys[0]); i++) {
+        json_t *v = json_object_get(inv, keys[i]);
+        if (v && !json_is_null(v))
+            json_object_set(o, keys[i], v);
+    }
+    return o;
 }
 
 /* Distinct nodes of workload id's placement into x->nodes. RET 0 or -ALLOT_ENOMEM. */

@@ -33,6 +33,11 @@ int fleet_report(struct controller *ctl, uint32_t node, const json_t *report, bo
  * {node, epoch, version, workloads: [...]}. */
 json_t *fleet_desired(struct controller *ctl, uint32_t node);
 
+/* What node's agent last said of it, for the node's view: {state: reporting | unreachable |
+ * never seen | simulated, last_report, gpus: declared | discovered, driver, cpu_millicores,
+ * memory_bytes, labels}. A new object. */
+json_t *fleet_node_json(struct controller *ctl, uint32_t node);
+
 /* Workload id's state may have changed: keep the set of live (running, draining) workloads
  * and the versions of the nodes they touch. Called for every event's workload. */
 void fleet_track(struct controller *ctl, uint32_t id);

@@ -139,6 +139,12 @@ class AgentTest(unittest.TestCase):
         self.assertEqual(w["exit"]["code"], 0)
         uuids = ",".join(f"DECLARED-{i}" for i in gpus)
         self.assertIn(f"acme/research/hello {uuids} 0 1 hi 30\n", self.outputs())
+        # the node's record says what its agent sees: declared GPUs, the system's CPUs
+        n = self.d.request("GET", "/v1/nodes/gpu-a", token=self.d.admin)[1]
+        self.assertEqual(n["agent"]["state"], "reporting")
+        self.assertEqual(n["agent"]["gpus"], "declared")
+        self.assertEqual(n["agent"]["cpu_millicores"], os.cpu_count() * 1000)
+        self.assertGreater(n["agent"]["memory_bytes"], 0)
 
     def logs(self, name, query=""):
         """The whole log, page after page (a page is at most 64 KiB by default)."""
@@ -211,7 +217,8 @@ class AgentTest(unittest.TestCase):
     def test_workloads_run_as_their_workspace_user(self):
         for node in ("gpu-a", "gpu-b"):
             self.stop_agent(node)
-            self.start_agent(node, extra=["--run-as", "acme/prod=daemon"])
+            self.start_agent(node, extra=["--run-as", "acme/prod=daemon", "--label",
+                                          "zone=eu-1", "--label", "rack=r7"])
         for ws in ("prod", "research"):
             self.submit({"name": "who", "workspace": f"acme/{ws}", "gpus": 1,
                          "command": ["/bin/sh", "-c", "echo uid=$(id -u) gid=$(id -g)"]})
@@ -219,6 +226,9 @@ class AgentTest(unittest.TestCase):
         daemon, nobody = pwd.getpwnam("daemon"), pwd.getpwnam("nobody")
         self.assertEqual(self.wait_logs("acme/prod/who", "uid="),
                          f"uid={daemon.pw_uid} gid={daemon.pw_gid}\n")
+        # labels given on the agent's command line reach the node's record
+        n = self.d.request("GET", "/v1/nodes/gpu-b", token=self.d.admin)[1]
+        self.assertEqual(n["agent"]["labels"], {"zone": "eu-1", "rack": "r7"})
         # no rule for research: the default, nobody (never root)
         self.assertEqual(self.wait_logs("acme/research/who", "uid="),
                          f"uid={nobody.pw_uid} gid={nobody.pw_gid}\n")

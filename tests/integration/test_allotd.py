@@ -492,6 +492,16 @@ class AgentProtocolTest(unittest.TestCase):
                                {"inventory": {"gpus": [{"index": 99, "healthy": True}]}},
                                token=token)
         self.assertEqual((st, r["error"]["field"]), (400, "inventory.gpus[0]"))
+        for inv, field in (({"labels": {"k": 5}}, "inventory.labels"),
+                           ({"labels": {"k" * 64: "v"}}, "inventory.labels"),
+                           ({"cpu_millicores": -1}, "inventory.cpu_millicores"),
+                           ({"memory_bytes": "lots"}, "inventory.memory_bytes")):
+            st, r = self.d.request("POST", f"/v1/nodes/{node}/report", {"inventory": inv},
+                                   token=token)
+            self.assertEqual((st, r["error"]["field"]), (400, field), inv)
+        # what the agent said is in the node's record; a node never heard of says so
+        n = self.d.request("GET", f"/v1/nodes/{node}", token=self.d.admin)[1]
+        self.assertEqual((n["agent"]["state"], n["agent"]["gpus"]), ("reporting", "declared"))
 
     def test_report_held_until_its_node_changes(self):
         a = self.node_token("gpu-a")
