@@ -65,8 +65,9 @@ static void models_text(const json_t *gpus, char *buf, size_t len)
 }
 
 static const struct table_column node_columns[] = {
-    {"NAME", false}, {"CLUSTER", false}, {"TENANT", false},   {"STATE", false}, {"MODEL", false},
-    {"GPUS", true},  {"BUSY", true},     {"UNHEALTHY", true}, {"CPU", true},    {"MEMORY", true},
+    {"NAME", false},  {"CLUSTER", false}, {"TENANT", false}, {"STATE", false},
+    {"MODEL", false}, {"GPUS", true},     {"BUSY", true},    {"UNHEALTHY", true},
+    {"CPU", true},    {"MEMORY", true},   {"AGENT", false},
 };
 
 static void node_row(struct table *t, const json_t *n)
@@ -91,6 +92,11 @@ static void node_row(struct table *t, const json_t *n)
     table_cell(t, "%zu", sick);
     table_cell(t, "%s/%s", human_text(n, "cpu_used"), human_text(n, "cpu"));
     table_cell(t, "%s/%s", human_text(n, "memory_used"), human_text(n, "memory"));
+    /* "reporting, declared GPUs": whether an agent speaks for the node, and of which GPUs */
+    const json_t *agent = json_object_get(n, "agent");
+    const char *gpus_of = json_string_value(json_object_get(agent, "gpus"));
+    table_cell(t, "%s%s%s%s", human_text(agent, "state"), gpus_of ? ", " : "",
+               gpus_of ? gpus_of : "", gpus_of ? " GPUs" : "");
 }
 
 static const struct table_column gpu_columns[] = {
