@@ -109,7 +109,7 @@ class CliTest(unittest.TestCase):
                 break
             time.sleep(0.05)
         self.assertEqual(w["state"], "finished")
-        self.assertGreaterEqual(w["ended"] - w["started"], 300)
+        self.assertGreaterEqual(w["ended"] - w["started"], 290)  # its 300 ms, to a timer tick
         path = os.path.join(self.tmp, "history.yaml")
         self.ok("admin", "export", "--output", path)
         with open(path) as f:
