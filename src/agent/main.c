@@ -1,6 +1,7 @@
 /* allot-agent: the node agent. Reports its node's GPUs and workloads to the controller on a
  * short period and runs, watches and stops what the controller's answer says should run
  * there (level-triggered: a lost report heals at the next one). One libevent loop. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -102,11 +103,13 @@ struct agent {
     struct event *ship_timer;
     struct event *storage_timer; /* the storage check of every running replica */
     struct limits limits;
+    int64_t keep_ms;   /* a finished replica's directory is removed this long after its end */
     json_t *node_info; /* the system's CPUs and memory and --label's, sent in every report */
     struct run_as run_as[AGENT_MAX_RUN_AS]; /* in the order given; the first match wins */
     int n_run_as;
     uint64_t reports, failures;
     char state_path[4200]; /* work-dir/agent-state.json: what runs, for a restarted agent */
+    char workdir[4096];
 };
 
 static int64_t now_ms(void)
@@ -751,10 +754,51 @@ static void ship_cb(evutil_socket_t fd, short what, void *arg)
 /* The storage check, on its own slow timer: a replica whose directory holds more than its
  * declared storage is killed at once (a grace period would let it write on) and reported
  * "exited" with the reason. Also retries the removal of cgroups that were still busy. */
+/* Remove the directories of replicas that ended more than --keep-finished ago and whose
+ * output is shipped: "w<N>" entries of the work directory that no task or shipment uses and
+ * that nothing has changed for that long (the directory, or its logs). */
+static void workdirs_sweep(struct agent *a, const char *workdir)
+{
+    DIR *d = opendir(workdir);
+    struct dirent *e;
+    int64_t now = now_ms();
+    while (d && (e = readdir(d))) {
+        if (e->d_name[0] != 'w' || strspn(e->d_name + 1, "0123456789") != strlen(e->d_name + 1) ||
+            !e->d_name[1])
+            continue;
+        bool busy = false;
+        for (int k = 0; k < AGENT_MAX_PROCS && !busy; k++) {
+            const struct shipment *sh = &a->ships[k];
+            const char *base = sh->used ? strrchr(sh->dir, '/') : NULL;
+            busy = (a->tasks[k].used && strcmp(a->tasks[k].id, e->d_name) == 0) ||
+                   (base && strcmp(base + 1, e->d_name) == 0);
+        }
+        struct stat sb, log;
+        char path[300];
+        if (busy || fstatat(dirfd(d), e->d_name, &sb, AT_SYMLINK_NOFOLLOW) != 0 ||
+            !S_ISDIR(sb.st_mode))
+            continue;
+        int64_t changed = (int64_t)sb.st_mtime * 1000;
+        snprintf(path, sizeof(path), "%s/" RUNNER_STDOUT_LOG, e->d_name);
+        if (fstatat(dirfd(d), path, &log, AT_SYMLINK_NOFOLLOW) == 0 &&
+            (int64_t)log.st_mtime * 1000 > changed)
+            changed = (int64_t)log.st_mtime * 1000;
+        snprintf(path, sizeof(path), "%s/" RUNNER_STDERR_LOG, e->d_name);
+        if (fstatat(dirfd(d), path, &log, AT_SYMLINK_NOFOLLOW) == 0 &&
+            (int64_t)log.st_mtime * 1000 > changed)
+            changed = (int64_t)log.st_mtime * 1000;
+        if (now - changed >= a->keep_ms && runner_workdir_remove(a->runner, e->d_name) != 0)
+            fprintf(stderr, "allot-agent: cannot remove %s/%s\n", workdir, e->d_name);
+    }
+    if (d)
+        closedir(d);
+}
+
 static void storage_check(evutil_socket_t fd, short what, void *arg)
 {
     struct agent *a = arg;
     limits_retry(&a->limits);
+    workdirs_sweep(a, a->workdir);
     for (int k = 0; k < AGENT_MAX_PROCS; k++) {
         struct task *t = &a->tasks[k];
         uint64_t used;
@@ -848,7 +892,7 @@ static void usage(FILE *f)
             "usage: allot-agent --node NAME --token T|--token-file F|--join-token J\n"
             "                   [--server http://H:P]\n"
             "                   [--gpus SPEC | --nvml PATH] [--work-dir DIR] [--interval D]\n"
-            "                   [--cgroup-root DIR] [--storage-check D]\n"
+            "                   [--cgroup-root DIR] [--storage-check D] [--keep-finished D]\n"
             "                   [--run-as TENANT/WORKSPACE=USER ...] [--label KEY=VALUE ...]\n"
             "       allot-agent --discover [--gpus SPEC | --nvml PATH]\n\n"
             "The Allot node agent: reports GPUs and workloads, runs what the controller places\n"
@@ -861,7 +905,7 @@ int main(int argc, char **argv)
     const char *join_token = NULL;
     const char *server = "http://127.0.0.1:7070", *token = NULL, *token_file = NULL, *node = NULL,
                *gpus = NULL, *nvml = NULL, *work = NULL, *interval = "1s",
-               *cgroup_root = CGROUP_DEFAULT_ROOT, *storage_every = "5s";
+               *cgroup_root = CGROUP_DEFAULT_ROOT, *storage_every = "5s", *keep = "24h";
     bool discover = false;
     const char *run_as_args[AGENT_MAX_RUN_AS + 1];
     const char *labels[AGENT_MAX_LABELS];
@@ -879,6 +923,7 @@ int main(int argc, char **argv)
                             : strcmp(argv[i], "--interval") == 0      ? &interval
                             : strcmp(argv[i], "--cgroup-root") == 0   ? &cgroup_root
                             : strcmp(argv[i], "--storage-check") == 0 ? &storage_every
+                            : strcmp(argv[i], "--keep-finished") == 0 ? &keep
                                                                       : NULL;
         if (slot && i + 1 < argc) {
             *slot = argv[++i];
@@ -929,11 +974,13 @@ int main(int argc, char **argv)
     int64_t every_ms, storage_ms;
     if (!node || (!token && !token_file && !join_token) ||
         quantity_parse_duration(interval, &every_ms) || every_ms < 50 ||
-        quantity_parse_duration(storage_every, &storage_ms) || storage_ms < 50) {
+        quantity_parse_duration(storage_every, &storage_ms) || storage_ms < 50 ||
+        quantity_parse_duration(keep, &a.keep_ms)) {
         fprintf(
             stderr,
             "allot-agent: --node and --token (or --token-file or --join-token) are required, and "
-            "--interval and --storage-check are durations of 50ms or more\n");
+            "--interval and --storage-check are durations of 50ms or more, --keep-finished a "
+            "duration\n");
         return 2;
     }
     char tokbuf[256] = "";
@@ -993,6 +1040,7 @@ int main(int argc, char **argv)
                 cgroup_root, why[0] ? " (" : "", why, why[0] ? ")" : "");
     the_agent = &a;
     snprintf(a.state_path, sizeof(a.state_path), "%s/agent-state.json", workdir);
+    snprintf(a.workdir, sizeof(a.workdir), "%s", workdir);
     state_load(&a);
     a.timer = event_new(a.base, -1, EV_PERSIST, poll_cb, &a);
     struct timeval tv = {(time_t)(every_ms / 1000), (suseconds_t)(every_ms % 1000) * 1000};

@@ -1045,3 +1045,26 @@ int runner_usage_bytes(const char *workdir, uint64_t *bytes)
         return -ALLOT_EIO;
     return usage_walk.bounded ? -ALLOT_ERANGE : 0;
 }
+
+/* nftw callback of runner_workdir_remove: everything, deepest first, links not followed. */
+static int remove_visit(const char *path, const struct stat *sb, int type, struct FTW *ftw)
+{
+    (void)sb;
+    (void)ftw;
+    return (type == FTW_DP ? rmdir(path) : unlink(path)) == 0 || errno == ENOENT ? 0 : -1;
+}
+
+int runner_workdir_remove(struct runner *r, const char *id)
+{
+    char path[PATH_MAX];
+    struct stat sb;
+    if (!id || !name_is_valid(id, strlen(id), RUNNER_ID_MAX) || find_proc(r, id, 0))
+        return -ALLOT_EINVAL;
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", r->base_dir, id) >= sizeof(path))
+        return -ALLOT_EINVAL;
+    if (lstat(path, &sb) != 0)
+        return errno == ENOENT ? -ALLOT_ENOENT : -ALLOT_EIO;
+    if (!S_ISDIR(sb.st_mode))
+        return -ALLOT_EINVAL;
+    return nftw(path, remove_visit, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) == 0 ? 0 : -ALLOT_EIO;
+}

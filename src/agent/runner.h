@@ -163,4 +163,10 @@ size_t runner_count(const struct runner *r);
  * -ALLOT_EINVAL (not a directory); -ALLOT_EIO. */
 int runner_usage_bytes(const char *workdir, uint64_t *bytes);
 
+/* Remove base_dir/id and everything in it (links removed, never followed; other
+ * filesystems not entered), once its process is over: an id the runner still tracks is
+ * refused. RET 0; -ALLOT_EINVAL (a tracked or malformed id, not a directory); -ALLOT_ENOENT;
+ * -ALLOT_EIO. */
+int runner_workdir_remove(struct runner *r, const char *id);
+
 #endif

@@ -266,6 +266,23 @@ class AgentTest(unittest.TestCase):
         self.assertEqual(sum("started" in o for o in self.outputs()), 1)
         self.assertEqual(sum("got TERM" in o for o in self.outputs()), 1)
 
+    def test_finished_directories_are_removed_after_keep_finished(self):
+        for node in ("gpu-a", "gpu-b"):
+            self.stop_agent(node)
+            self.start_agent(node, extra=["--keep-finished", "0s"])
+        self.submit({"name": "stays", "workspace": "acme/research", "gpus": 8,
+                     "command": ["/bin/sh", "-c", "echo staying; sleep 30"]})
+        self.submit({"name": "goes", "workspace": "acme/research", "gpus": 8,
+                     "command": ["/bin/sh", "-c", "echo going"]})
+        self.wait_state("acme/research/goes", "finished")
+        # its output reached the controller first, then its directory went
+        self.assertEqual(self.wait_logs("acme/research/goes", "going"), "going\n")
+        deadline = time.time() + 10
+        while time.time() < deadline and any("going" in o for o in self.outputs()):
+            time.sleep(0.1)
+        self.assertFalse(any("going" in o for o in self.outputs()))
+        self.assertTrue(any("staying" in o for o in self.outputs()))  # it runs: kept
+
     def test_join_token(self):
         st, r = self.d.request("POST", "/v1/tokens", {"node": "gpu-b", "join": True},
                                token=self.d.admin)
