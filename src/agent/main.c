@@ -522,6 +522,25 @@ static void reconcile(struct agent *a, const json_t *answer)
     }
 }
 
+/* A request to the controller with the agent's token and body (len bytes of type), which
+ * calls cb(req, ctx) with the answer. RET it, or NULL when out of memory. */
+static struct evhttp_request *request_new(struct agent *a,
+                                          void (*cb)(struct evhttp_request *, void *), void *ctx,
+                                          const char *type, const void *body, size_t len)
+{
+    struct evhttp_request *req = evhttp_request_new(cb, ctx);
+    if (!req)
+        return NULL;
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    if (evhttp_add_header(h, "Host", a->host) || evhttp_add_header(h, "Authorization", a->auth) ||
+        evhttp_add_header(h, "Content-Type", type) ||
+        evbuffer_add(evhttp_request_get_output_buffer(req), body, len)) {
+        evhttp_request_free(req);
+        return NULL;
+    }
+    return req;
+}
+
 static void report(struct agent *a, enum channel ch);
 
 /* The context of a report in flight. */
@@ -609,19 +628,14 @@ static void report(struct agent *a, enum channel ch)
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     struct report_call *rc = malloc(sizeof(*rc));
-    struct evhttp_request *req = rc ? evhttp_request_new(on_answer, rc) : NULL;
+    struct evhttp_request *req =
+        rc && text ? request_new(a, on_answer, rc, "application/json", text, strlen(text)) : NULL;
+    free(text);
     if (!req) {
         free(rc);
-        free(text);
         return;
     }
     *rc = (struct report_call){a, ch};
-    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-    evhttp_add_header(h, "Host", a->host);
-    evhttp_add_header(h, "Authorization", a->auth);
-    evhttp_add_header(h, "Content-Type", "application/json");
-    evbuffer_add(evhttp_request_get_output_buffer(req), text, strlen(text));
-    free(text);
     char path[400];
     if (ch == CHANNEL_POLL && a->epoch)
         snprintf(path, sizeof(path), "/v1/nodes/%s/report?wait=%lld&epoch=%lld&version=%llu",
@@ -719,20 +733,17 @@ static void ship_next(struct agent *a)
             close(fd);
             if (n <= 0)
                 continue;
-            struct ship_call *sc = malloc(sizeof(*sc));
-            struct evhttp_request *req = sc ? evhttp_request_new(on_shipped, sc) : NULL;
             char *name = evhttp_uriencode(sh->name, -1, 0);
-            if (!req || !name) {
+            struct ship_call *sc = name ? malloc(sizeof(*sc)) : NULL;
+            struct evhttp_request *req =
+                sc ? request_new(a, on_shipped, sc, "application/octet-stream", chunk, (size_t)n)
+                   : NULL;
+            if (!req) {
                 free(sc);
                 free(name);
                 return;
             }
             *sc = (struct ship_call){a, sh, k};
-            struct evkeyvalq *h = evhttp_request_get_output_headers(req);
-            evhttp_add_header(h, "Host", a->host);
-            evhttp_add_header(h, "Authorization", a->auth);
-            evhttp_add_header(h, "Content-Type", "application/octet-stream");
-            evbuffer_add(evhttp_request_get_output_buffer(req), chunk, (size_t)n);
             char uri[1400];
             snprintf(uri, sizeof(uri),
                      "/v1/nodes/%s/logs?workload=%s&rank=%d&attempt=%d&stream=%s&offset=%lld",
@@ -751,9 +762,6 @@ static void ship_cb(evutil_socket_t fd, short what, void *arg)
     ship_next(arg);
 }
 
-/* The storage check, on its own slow timer: a replica whose directory holds more than its
- * declared storage is killed at once (a grace period would let it write on) and reported
- * "exited" with the reason. Also retries the removal of cgroups that were still busy. */
 /* Remove the directories of replicas that ended more than --keep-finished ago and whose
  * output is shipped: "w<N>" entries of the work directory that no task or shipment uses and
  * that nothing has changed for that long (the directory, or its logs). */
@@ -794,6 +802,10 @@ static void workdirs_sweep(struct agent *a, const char *workdir)
         closedir(d);
 }
 
+/* The storage check, on its own slow timer: a replica whose directory holds more than its
+ * declared storage is killed at once (a grace period would let it write on) and reported
+ * "exited" with the reason. Also retries the removal of cgroups that were still busy,
+ * and sweeps finished directories. */
 static void storage_check(evutil_socket_t fd, short what, void *arg)
 {
     struct agent *a = arg;
