@@ -573,6 +573,7 @@ static void events_apply(struct controller *ctl)
             struct controller_workload *x = controller_extra(ctl, id);
             if (x) {
                 x->runs++;
+                x->confirmed_ms = 0;
                 if (x->ended)
                     memset(x->ended, 0, ctl->engine->workloads[id].replicas);
                 x->n_ended = 0;
@@ -1041,6 +1042,8 @@ json_t *controller_workload_json(struct controller *ctl, uint32_t id)
         json_object_set_new(j, "ended", json_integer(ctl->extra[id].ended_ms));
     if (j && id < ctl->cap_extra)
         json_object_set_new(j, "attempts", json_integer(ctl->extra[id].runs));
+    if (j && id < ctl->cap_extra && ctl->extra[id].confirmed_ms > 0)
+        json_object_set_new(j, "process_started", json_integer(ctl->extra[id].confirmed_ms));
     return j;
 }
 

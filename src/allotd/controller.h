@@ -49,13 +49,15 @@ struct controller_workload {
     char *view;          /* its JSON view (spec_workload_to_json) as text, until it changes */
     json_t *exit;        /* how it ended, as its agent reported (code, signal, reason) */
     size_t view_len;
-    uint32_t live;    /* 1 + its index in the controller's live list; 0 when not running */
-    uint32_t *nodes;  /* live: the distinct nodes it runs on */
-    uint32_t n_nodes; /* live: how many */
-    uint32_t runs;    /* how many times it has started: its attempt number */
-    uint8_t *ended;   /* a gang's replicas that ended in this attempt (1 each), or NULL */
-    uint32_t n_ended; /* how many */
-    int64_t ended_ms; /* when it finished, was cancelled or rejected; 0 while it is not over */
+    uint32_t live;        /* 1 + its index in the controller's live list; 0 when not running */
+    uint32_t *nodes;      /* live: the distinct nodes it runs on */
+    uint32_t n_nodes;     /* live: how many */
+    uint32_t runs;        /* how many times it has started: its attempt number */
+    uint8_t *ended;       /* a gang's replicas that ended in this attempt (1 each), or NULL */
+    uint32_t n_ended;     /* how many */
+    int64_t ended_ms;     /* when it finished, was cancelled or rejected; 0 while it is not over */
+    int64_t confirmed_ms; /* when an agent first reported a process of this attempt running
+                           * (heard by this run of the controller; not journaled), or 0 */
 };
 
 struct controller {

@@ -164,8 +164,20 @@ int fleet_report(struct controller *ctl, uint32_t node, const json_t *report, bo
         uint32_t id;
         if (sched_workload_find(s, name, &id))
             id = SCHED_NONE;
-        if (id == SCHED_NONE || strcmp(state, "running") == 0)
+        if (id == SCHED_NONE)
             continue;
+        if (strcmp(state, "running") == 0) { /* its process runs: the first word of it counts */
+            struct controller_workload *x = controller_extra(ctl, id);
+            bool ours = false;
+            for (uint32_t k = 0; x && x->live && k < x->n_nodes; k++)
+                ours = ours || x->nodes[k] == node;
+            if (ours && x->confirmed_ms == 0) {
+                x->confirmed_ms = controller_now(ctl);
+                free(x->view); /* the cached view lacks it */
+                x->view = NULL;
+            }
+            continue;
+        }
         const struct sched_workload *x = &s->workloads[id];
         bool here = false;
         for (uint32_t r = 0; r < x->replicas && !here; r++)

@@ -623,6 +623,9 @@ static void describe_print(const json_t *w, const json_t *why)
         printf("started:     %s\n", human_time(human_int(w, "started", 0), when, sizeof(when)));
     else
         printf("started:     never\n");
+    if (json_is_integer(json_object_get(w, "process_started")))
+        printf("process:     running since %s (its node agent says so)\n",
+               human_time(human_int(w, "process_started", 0), when, sizeof(when)));
     const json_t *placement = json_object_get(w, "placement");
     for (size_t i = 0; i < json_array_size(placement); i++)
         printf("%s replica %zu on %s\n", i ? "            " : "placement:  ", i,

@@ -139,6 +139,8 @@ class AgentTest(unittest.TestCase):
         self.assertEqual(w["exit"]["code"], 0)
         uuids = ",".join(f"DECLARED-{i}" for i in gpus)
         self.assertIn(f"acme/research/hello {uuids} 0 1 hi 30\n", self.outputs())
+        # its agent said its process ran (not only that the controller placed it)
+        self.assertGreaterEqual(w.get("process_started", 0), w["started"])
         # the node's record says what its agent sees: declared GPUs, the system's CPUs
         n = self.d.request("GET", "/v1/nodes/gpu-a", token=self.d.admin)[1]
         self.assertEqual(n["agent"]["state"], "reporting")
