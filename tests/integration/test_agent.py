@@ -285,6 +285,47 @@ class AgentTest(unittest.TestCase):
         self.assertFalse(any("going" in o for o in self.outputs()))
         self.assertTrue(any("staying" in o for o in self.outputs()))  # it runs: kept
 
+    def test_lost_node_comes_back_and_stops_what_moved_away(self):
+        # a controller that gives up on silent agents quickly
+        port, data = self.d.port, self.d.data
+        self.d.stop()
+        self.d = allotd_harness.Daemon(ALLOTD, data, None, ["--no-virtual-nodes",
+                                                            "--unreachable-after", "1s",
+                                                            "--lost-after", "2s"], port=port)
+        trap = ("trap 'echo got TERM; exit 0' TERM; echo started on $ALLOT_PEERS; "
+                "while true; do sleep 0.05; done")
+        w = self.submit({"name": "mover", "workspace": "acme/research", "gpus": 8,
+                         "command": ["/bin/sh", "-c", trap]})
+        lost = w["placement"][0]["node"]
+        other = "gpu-b" if lost == "gpu-a" else "gpu-a"
+        deadline = time.time() + 10
+        while time.time() < deadline and not any("started" in o for o in self.outputs()):
+            time.sleep(0.05)
+        proc = self.agents[lost][0]
+        proc.send_signal(signal.SIGSTOP)  # the agent falls silent; its process runs on
+        try:
+            deadline = time.time() + 15
+            while time.time() < deadline:
+                w = self.d.request("GET", "/v1/workloads/acme/research/mover",
+                                   token=self.d.admin)[1]
+                if w["state"] == "running" and w["placement"][0]["node"] == other:
+                    break
+                time.sleep(0.1)
+            self.assertEqual(w["placement"][0]["node"], other)  # requeued, placed again
+        finally:
+            proc.send_signal(signal.SIGCONT)
+        # the agent that comes back stops the copy the controller no longer wants there
+        deadline = time.time() + 10
+        while time.time() < deadline and sum("got TERM" in o for o in self.outputs()) < 1:
+            time.sleep(0.1)
+        outs = self.outputs()
+        self.assertEqual(sum(f"started on {lost}" in o for o in outs), 1)
+        self.assertEqual(sum(f"started on {other}" in o for o in outs), 1)
+        self.assertEqual([o for o in outs if "got TERM" in o],
+                         [o for o in outs if f"started on {lost}" in o])  # the lost one's copy
+        n = self.d.request("GET", f"/v1/nodes/{lost}", token=self.d.admin)[1]
+        self.assertEqual(n["agent"]["state"], "reporting")
+
     def test_join_token(self):
         st, r = self.d.request("POST", "/v1/tokens", {"node": "gpu-b", "join": True},
                                token=self.d.admin)
