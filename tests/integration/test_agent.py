@@ -514,6 +514,27 @@ class AgentTest(unittest.TestCase):
                                  token=self.d.admin)[1]["items"]
         self.assertEqual(len(pending) + len(running), 16)
 
+    def test_reclaim_kills_at_the_deadline_what_ignores_sigterm(self):
+        stubborn = "trap '' TERM; echo started; while true; do sleep 0.05; done"
+        for i in range(16):
+            self.submit({"name": f"hog-{i}", "workspace": "acme/research", "gpus": 1,
+                         "grace": "1s", "command": ["/bin/sh", "-c", stubborn]})
+        deadline = time.time() + 10
+        while time.time() < deadline and sum("started" in o for o in self.outputs()) < 16:
+            time.sleep(0.05)
+        t0 = time.time()
+        self.submit({"name": "serve", "workspace": "acme/prod", "gpus": 1,
+                     "command": ["/bin/sh", "-c", "echo serving"]})
+        w = self.wait_state("acme/prod/serve", "finished", timeout=15)
+        self.assertGreaterEqual(time.time() - t0, 1.0)  # not before the grace was over
+        items = self.d.request("GET", "/v1/workloads?workspace=acme/research&limit=100",
+                               token=self.d.admin)[1]["items"]
+        victims = [x for x in items if x.get("attempts", 0) > 1 or x["state"] == "pending"]
+        self.assertEqual(len(victims), 1, items)  # the one victim, requeued (and maybe back)
+        # its end as its agent saw it: SIGKILL at the deadline
+        self.assertEqual(victims[0]["exit"]["signal"], 9, victims[0])
+        self.assertIn("SIGKILL", victims[0]["exit"]["reason"])
+
 
 if __name__ == "__main__":
     unittest.main(argv=[sys.argv[0], "-v"])
