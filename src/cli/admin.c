@@ -316,7 +316,11 @@ static int run_token_create(const struct flag_values *v)
     if (!flags_is_name(name, strlen(name)))
         return flags_usage_error(v, "--%s: expected a name (a-z 0-9 . _ -), got '%.64s'",
                                  user ? "user" : "node", name);
+    if (flags_has(v, "join") && !node)
+        return flags_usage_error(v, "--join goes with --node NODE");
     json_t *body = json_pack("{s:s}", user ? "user" : "node", name);
+    if (flags_has(v, "join"))
+        json_object_set_new(body, "join", json_true());
     return admin_send(v, "POST", "/v1/tokens", true, body, token_created);
 }
 
@@ -383,6 +387,9 @@ static const struct flag user_flags[] = {
 static const struct flag token_flags[] = {
     {"user", 0, "USER", "a token for this user"},
     {"node", 0, "NODE", "a node agent's token for this node (admin only)"},
+    {"join", 0, NULL,
+     "with --node: a one-time join token, good for an hour (allot-agent "
+     "--join-token)"},
     {NULL, 0, NULL, NULL},
 };
 

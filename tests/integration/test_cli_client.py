@@ -587,6 +587,12 @@ class CliTest(unittest.TestCase):
         rc, _, err = self.allot("ls", token="")  # none at all
         self.assertEqual(rc, 1)
         self.assertIn("no token was given", err)
+        # a one-time join token for a node: traded once at POST /v1/join for the node token
+        join = self.ok("admin", "token", "create", "--node", "gpu-a", "--join").strip()
+        st, r = self.d.request("POST", "/v1/join", {"token": join})
+        self.assertEqual(st, 201, r)
+        self.assertEqual(self.d.request("POST", "/v1/join", {"token": join})[0], 401)
+        self.assertEqual(self.allot("admin", "token", "create", "--user", "alice", "--join")[0], 2)
 
     def test_tenant_node_lifecycle(self):
         out = self.ok("admin", "tenant", "create", "beta", "--dedicated", "--max-grace", "2m")
