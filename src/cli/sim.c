@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/evaluation.h"
 #include "common/error.h"
 #include "common/quantity.h"
 #include "sched/quota.h"
@@ -624,6 +625,8 @@ static void sim_usage(FILE *f)
 
 int sim_main(int argc, char **argv)
 {
+    if (evaluation_wanted(argc, argv)) /* --trace or --compare: replays with figures */
+        return evaluation_main(argc, argv);
     struct sim_options opt = {.until_ms = -1};
     const char *path = NULL;
     for (int i = 1; i < argc; i++) {

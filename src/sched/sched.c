@@ -58,8 +58,11 @@ void sched_free(struct sched *s)
         free(s->nodes[i].gpus);
         free(s->nodes[i].labels);
     }
-    for (uint32_t i = 0; i < s->n_workloads; i++)
+    for (uint32_t i = 0; i < s->n_workloads; i++) {
         free(s->workloads[i].placement);
+        free((char *)s->workloads[i].name);
+    }
+    free(s->free_ids);
     free(s->tenants);
     free(s->clusters);
     free(s->nodes);
@@ -912,20 +915,29 @@ int sched_submit(struct sched *s, const struct sched_workload_spec *spec, int64_
         snprintf(err, len, "workload '%s' already exists", spec->name);
         return -ALLOT_EEXIST;
     }
-    if (GROW(s->workloads, s->n_workloads, s->cap_workloads))
+    /* a slot of a forgotten workload first (sched_workload_forget), else a new one */
+    bool reuse = s->n_free > 0;
+    if (!reuse && GROW(s->workloads, s->n_workloads, s->cap_workloads))
         return -ALLOT_ENOMEM;
-    uint32_t wid = s->n_workloads;
+    uint32_t wid = reuse ? s->free_ids[s->n_free - 1] : s->n_workloads;
     struct sched_workload *w = &s->workloads[wid];
     memset(w, 0, sizeof(*w));
-    w->name = arena_strdup(&s->names, spec->name);
+    w->name = strdup(spec->name);
     uint32_t n_replicas =
         spec->replicas >= 1 && spec->replicas <= SCHED_MAX_REPLICAS ? spec->replicas : 1;
     w->placement = calloc(n_replicas, sizeof(*w->placement));
     if (!w->name || !w->placement || hmap_put(&s->workload_ids, w->name, wid)) {
         free(w->placement);
+        free((char *)w->name);
+        w->name = NULL;
+        w->placement = NULL;
+        w->state = SCHED_REJECTED; /* a free slot stays one */
         return -ALLOT_ENOMEM;
     }
-    s->n_workloads++;
+    if (reuse)
+        s->n_free--;
+    else
+        s->n_workloads++;
     s->last_now = now;
     w->qprev = w->qnext = w->rprev = w->rnext = w->fprev = w->fnext = w->reclaim_for = SCHED_NONE;
     w->pprev = w->pnext = SCHED_NONE;
@@ -994,6 +1006,31 @@ int sched_submit(struct sched *s, const struct sched_workload_spec *spec, int64_
     /* only new work: the next pass may look at it alone (sched_schedule) */
     s->tenants[w->tenant].n_arrivals++;
     s->tenants[w->tenant].arrival = wid;
+    return 0;
+}
+
+int sched_workload_forget(struct sched *s, uint32_t id)
+{
+    if (id >= s->n_workloads || !s->workloads[id].name)
+        return -ALLOT_ENOENT;
+    struct sched_workload *w = &s->workloads[id];
+    if (w->state != SCHED_FINISHED && w->state != SCHED_CANCELLED && w->state != SCHED_REJECTED)
+        return -ALLOT_ESTATE;
+    if (s->n_free == s->cap_free) {
+        uint32_t cap = s->cap_free ? s->cap_free * 2 : 64;
+        uint32_t *p = realloc(s->free_ids, cap * sizeof(*p));
+        if (!p)
+            return -ALLOT_ENOMEM;
+        s->free_ids = p;
+        s->cap_free = cap;
+    }
+    hmap_del(&s->workload_ids, w->name);
+    free((char *)w->name);
+    free(w->placement);
+    w->name = NULL;
+    w->placement = NULL;
+    w->replicas = 0;
+    s->free_ids[s->n_free++] = id;
     return 0;
 }
 

@@ -253,6 +253,8 @@ struct sched {
     bool oom;                       /* an allocation failed since the last sched_schedule */
     struct sched_event spare_event; /* where events go when the list cannot grow */
     int64_t victim_whole;           /* whole GPUs the victim-marked workloads hold */
+    uint32_t *free_ids;             /* slots of forgotten workloads, reused first */
+    uint32_t n_free, cap_free;
 };
 
 /* Specifications for adding and changing objects. Strings are copied. */
@@ -361,6 +363,13 @@ int sched_finish(struct sched *s, uint32_t id, int64_t now);
 /* A draining workload's processes are gone: its resources are free again, and a preempted
  * workload is queued again in its original place. RET 0, -ALLOT_ESTATE if not draining. */
 int sched_stopped(struct sched *s, uint32_t id, int64_t now);
+
+/* Forget workload id, which is over (finished, cancelled or rejected): its name is free
+ * again and its slot is reused by a later submission, so that an engine fed an endless
+ * stream (a trace replay) holds only what is in flight. Its slot keeps its final state with
+ * a NULL name. RET 0; -ALLOT_ENOENT (no such workload, or forgotten); -ALLOT_ESTATE (not
+ * over); -ALLOT_ENOMEM. The controller never forgets: its ids are stable. */
+int sched_workload_forget(struct sched *s, uint32_t id);
 
 /* Run the admission pass over every tenant with changes: admit, preempt, queue. Decisions
  * are appended to the event list. RET 0 or -ALLOT_ENOMEM. */

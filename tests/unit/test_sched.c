@@ -87,6 +87,37 @@ static int count_events(struct sched *s, enum sched_event_kind k)
     return c;
 }
 
+/* A stream of short workloads through one node: forgetting what is over keeps the engine's
+ * workload slots bounded by what is in flight, and names are free again. */
+static void test_forget_reuses_slots(void **state)
+{
+    struct sched *s = platform(1, 0, true, 0);
+    uint32_t running = submit(s, "keep", "t/a", 1, 1, 0);
+    schedule_ok(s, 0);
+    assert_int_equal(sched_workload_forget(s, running), -ALLOT_ESTATE); /* not over */
+    for (int i = 0; i < 10000; i++) {
+        char name[32];
+        snprintf(name, sizeof(name), "job-%d", i);
+        uint32_t id = submit(s, name, "t/b", 2, 1, i);
+        schedule_ok(s, i);
+        assert_int_equal(s->workloads[id].state, SCHED_RUNNING);
+        assert_int_equal(sched_finish(s, id, i), 0);
+        schedule_ok(s, i);
+        assert_int_equal(sched_workload_forget(s, id), 0);
+        assert_int_equal(sched_workload_forget(s, id), -ALLOT_ENOENT); /* once */
+        uint32_t found;
+        assert_int_equal(sched_workload_find(s, name, &found), -ALLOT_ENOENT);
+        sched_events_clear(s);
+    }
+    assert_true(s->n_workloads <= 3); /* 10,001 submissions, two slots in use at most */
+    /* a forgotten name may be used again; the running one is untouched */
+    submit(s, "job-0", "t/b", 1, 1, 20000);
+    schedule_ok(s, 20000);
+    assert_int_equal(s->workloads[running].state, SCHED_RUNNING);
+    assert_string_equal(s->workloads[running].name, "keep");
+    sched_free(s);
+}
+
 static void test_best_fit_keeps_whole_nodes_free(void **state)
 {
     struct sched *s = platform(2, 0, true, 0);
@@ -469,6 +500,7 @@ static void test_node_move_drains_first(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_forget_reuses_slots),
         cmocka_unit_test(test_best_fit_keeps_whole_nodes_free),
         cmocka_unit_test(test_gang_all_or_nothing),
         cmocka_unit_test(test_reclaim_takes_only_the_need),

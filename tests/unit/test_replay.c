@@ -1,0 +1,213 @@
+/* Unit tests of the replay (src/cli/replay.c): histogram quantiles, and the three policies
+ * on tiny job lists whose figures are worked out by hand in the comments: static makes a
+ * workspace wait beside idle GPUs, shared lets a borrower keep a reserved workspace waiting,
+ * allot reclaims within the grace period. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cli/replay.h"
+#include "common/error.h"
+#include "common/quantity.h"
+
+static char err[512];
+
+/* ---- input: an array of jobs ---- */
+
+struct jobs {
+    const struct replay_job *list;
+    uint32_t n, next;
+};
+
+static int jobs_next(void *ctx, struct replay_job *job)
+{
+    struct jobs *j = ctx;
+    if (j->next == j->n)
+        return 0;
+    *job = j->list[j->next++];
+    return 1;
+}
+
+static int jobs_rewind(void *ctx)
+{
+    ((struct jobs *)ctx)->next = 0;
+    return 0;
+}
+
+static const char *const names[] = {"t/a", "t/b"};
+
+/* One node of 8 GPUs; t/a and t/b reserve 4 each. */
+static int platform(void *ctx, struct sched **out, char *e, size_t len)
+{
+    struct sched *s;
+    assert_int_equal(sched_new(NULL, &s), 0);
+    struct sched_tenant_spec t = {.name = "t"};
+    struct sched_cluster_spec c = {.name = "c"};
+    assert_int_equal(sched_tenant_add(s, &t, NULL, e, len), 0);
+    assert_int_equal(sched_cluster_add(s, &c, NULL, e, len), 0);
+    struct sched_gpu_spec gpus[8];
+    for (int i = 0; i < 8; i++)
+        gpus[i] = (struct sched_gpu_spec){.model = GPU_MODEL_H100_80GB, .healthy = true};
+    struct sched_node_spec n = {.name = "n0",
+                                .cluster = "c",
+                                .tenant = "t",
+                                .cpu = 64000,
+                                .memory = 1LL << 40,
+                                .n_gpus = 8,
+                                .gpus = gpus};
+    assert_int_equal(sched_node_add(s, &n, NULL, e, len), 0);
+    struct sched_resources none = {SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED,
+                                   SCHED_UNLIMITED};
+    for (int i = 0; i < 2; i++) {
+        struct sched_workspace_spec w = {.name = names[i],
+                                         .limits = none,
+                                         .reserved = 4 * QUANTITY_GPU_UNITS,
+                                         .lend = true,
+                                         .weight = 1};
+        assert_int_equal(sched_workspace_add(s, &w, NULL, e, len), 0);
+    }
+    *out = s;
+    return 0;
+}
+
+static struct replay_job job(int64_t at_s, int64_t duration_s, uint32_t ws)
+{
+    struct replay_job j = {
+        .submit_ms = at_s * 1000, .duration_ms = duration_s * 1000, .workspace = ws};
+    j.spec.gpus = 1;
+    j.spec.replicas = 1;
+    j.spec.mig = -1;
+    j.spec.model = -1;
+    j.spec.preemptible = -1;
+    j.spec.grace_ms = -1;
+    return j;
+}
+
+static void run(const struct replay_job *list, uint32_t n, enum replay_policy p,
+                struct replay_result *res)
+{
+    struct jobs j = {list, n, 0};
+    struct replay_input in = {jobs_next, jobs_rewind, &j, names, 2};
+    assert_int_equal(replay_run(&in, platform, NULL, p, res, err, sizeof(err)), 0);
+    assert_int_equal(res->all.submitted, n);
+}
+
+static void test_hist_quantiles(void **state)
+{
+    struct replay_hist h = {0};
+    for (int v = 1; v <= 10; v++)
+        replay_hist_add(&h, v); /* below 16 ms: exact */
+    assert_true(replay_hist_quantile(&h, 0.5) == 5);
+    assert_true(replay_hist_quantile(&h, 1.0) == 10);
+    assert_true(replay_hist_quantile(&h, 0) == 1);
+    struct replay_hist big = {0};
+    for (int i = 0; i < 99; i++)
+        replay_hist_add(&big, 1000);
+    replay_hist_add(&big, 3600000);
+    double p50 = replay_hist_quantile(&big, 0.5), p100 = replay_hist_quantile(&big, 1);
+    assert_true(p50 > 1000 * 0.956 && p50 < 1000 * 1.044); /* within the 4.4% promised */
+    assert_true(p100 == 3600000);                          /* capped at the maximum seen */
+    assert_true(big.sum_ms == 99 * 1000 + 3600000);
+    struct replay_hist empty = {0};
+    assert_true(replay_hist_quantile(&empty, 0.99) == 0);
+}
+
+/* t/a submits eight 1-GPU jobs of 10 s at 0; t/b is idle.
+ * static: a is capped at its 4; the other four wait 10 s beside b's idle GPUs. Delay mean
+ * 5 s; end 20 s; allocated 80 GPU-s over 8 x 20: 50%; a's served share 80 / (40 + 80).
+ * shared and allot: all eight at once, end 10 s, 100%. */
+static void test_static_waits_beside_idle_gpus(void **state)
+{
+    struct replay_job list[8];
+    for (int i = 0; i < 8; i++)
+        list[i] = job(0, 10, 0);
+    struct replay_result st, sh, al;
+    run(list, 8, REPLAY_STATIC, &st);
+    assert_int_equal(st.end_ms, 20000);
+    assert_true(st.all.delay.sum_ms == 4 * 10000);
+    assert_true(st.utilisation > 0.499 && st.utilisation < 0.501);
+    assert_true(st.ws[0].asked_gpu_s == 80 && st.ws[0].sojourn_gpu_s == 120);
+    assert_int_equal(st.all.preemptions, 0);
+    run(list, 8, REPLAY_SHARED, &sh);
+    run(list, 8, REPLAY_ALLOT, &al);
+    for (int k = 0; k < 2; k++) {
+        const struct replay_result *x = k ? &al : &sh;
+        assert_int_equal(x->end_ms, 10000);
+        assert_true(x->all.delay.sum_ms == 0);
+        assert_true(x->utilisation > 0.999 && x->utilisation < 1.001);
+        assert_int_equal(x->capacity_gpus, 8);
+    }
+    replay_result_free(&st);
+    replay_result_free(&sh);
+    replay_result_free(&al);
+}
+
+/* t/b submits eight jobs of 100 s at 0 (four on a's idle reservation); at 1 s t/a submits
+ * one job of 10 s, within its reservation (the guarantee applies).
+ * shared: no reservations: a waits for b's first job to end, at 100 s: 99 s, late.
+ * allot: one of b's borrowed jobs is preempted at 1 s and drains its 30 s grace; a runs at
+ * 31 s (30 s: kept, the promise is 31 s); the victim ran 31 s for nothing (31 GPU-s lost)
+ * and runs again when a's job ends at 41 s, to 141 s.
+ * Jain over (a: 10/40, b: 800/841).
+ * static: b is capped at its 4, a runs at once. */
+static void test_shared_waits_allot_reclaims(void **state)
+{
+    struct replay_job list[9];
+    for (int i = 0; i < 8; i++)
+        list[i] = job(0, 100, 1);
+    list[8] = job(1, 10, 0);
+    struct replay_result sh, al, st;
+    run(list, 9, REPLAY_SHARED, &sh);
+    assert_int_equal(sh.ws[0].guaranteed, 1);
+    assert_true(sh.ws[0].guaranteed_wait.max_ms == 99000);
+    assert_int_equal(sh.ws[0].guaranteed_late, 1);
+    assert_int_equal(sh.all.preemptions, 0);
+    run(list, 9, REPLAY_ALLOT, &al);
+    assert_int_equal(al.ws[0].guaranteed, 1);
+    assert_true(al.ws[0].guaranteed_wait.max_ms == 30000);
+    assert_int_equal(al.ws[0].guaranteed_late, 0);
+    assert_int_equal(al.promise_ms, 31000);
+    assert_int_equal(al.ws[1].preemptions, 1);
+    assert_true(al.ws[1].wasted_gpu_s == 31);
+    assert_int_equal(al.ws[0].reclaim.n, 1);
+    assert_int_equal(al.end_ms, 141000);
+    double xa = 10.0 / 40, xb = 800.0 / 841;
+    double jain = (xa + xb) * (xa + xb) / (2 * (xa * xa + xb * xb));
+    assert_true(al.jain > jain - 1e-9 && al.jain < jain + 1e-9);
+    run(list, 9, REPLAY_STATIC, &st);
+    assert_true(st.ws[0].delay.max_ms == 0);
+    assert_int_equal(st.ws[1].finished, 8);
+    replay_result_free(&sh);
+    replay_result_free(&al);
+    replay_result_free(&st);
+}
+
+/* A job for a workspace the platform lacks is refused, naming it. */
+static void test_unknown_workspace_refused(void **state)
+{
+    static const char *const other[] = {"t/a", "t/zz"};
+    struct replay_job list[1] = {job(0, 1, 1)};
+    struct jobs j = {list, 1, 0};
+    struct replay_input in = {jobs_next, jobs_rewind, &j, other, 2};
+    struct replay_result res;
+    assert_int_equal(replay_run(&in, platform, NULL, REPLAY_ALLOT, &res, err, sizeof(err)),
+                     -ALLOT_ENOENT);
+    assert_non_null(strstr(err, "t/zz"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_hist_quantiles),
+        cmocka_unit_test(test_static_waits_beside_idle_gpus),
+        cmocka_unit_test(test_shared_waits_allot_reclaims),
+        cmocka_unit_test(test_unknown_workspace_refused),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
