@@ -2,7 +2,7 @@
 BUILD ?= build
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-.PHONY: all deps build demo test asan bench format format-check clean
+.PHONY: all deps build demo test asan bench evaluate format format-check clean
 
 all: build
 
@@ -33,6 +33,10 @@ bench: deps
 	cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release
 	cmake --build build-release --target bench_sched
 	taskset -c 1 ./build-release/bench_sched
+
+# The trace evaluation of docs/evaluation.md (not a test): needs ../shared/traces.
+evaluate: deps
+	./bench/evaluate.sh
 
 format:
 	git ls-files '*.c' '*.h' | xargs clang-format -i

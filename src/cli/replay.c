@@ -115,7 +115,8 @@ struct slot {
     int64_t units;      /* GPU units of all replicas */
     int64_t submit_ms, duration_ms, start_ms;
     uint32_t run; /* the replay's number of its current run */
-    bool started, guaranteed, reclaimed;
+    int64_t reclaim_ms; /* when the engine began reclaiming GPUs for it, or -1 */
+    bool started, guaranteed;
 };
 
 struct replay {
@@ -263,9 +264,11 @@ static int events(struct replay *r)
                     replay_hist_add(&f->guaranteed_wait, wait);
                     f->guaranteed_late += wait > res->promise_ms;
                 }
-                if (sl->reclaimed)
-                    replay_hist_add(&f->reclaim, wait);
+
             }
+            if (sl->reclaim_ms >= 0) /* the reclaim's latency: from its start to this one */
+                replay_hist_add(&f->reclaim, e->t - sl->reclaim_ms);
+            sl->reclaim_ms = -1;
             sl->start_ms = e->t;
             sl->run = ++r->runs;
             r->held[sl->workspace] += sl->units;
@@ -276,8 +279,9 @@ static int events(struct replay *r)
                                              .run = sl->run});
             break;
         case SCHED_EV_PREEMPTING:
-            if (e->other != SCHED_NONE && e->other < r->cap_slots)
-                r->slots[e->other].reclaimed = true;
+            if (e->other != SCHED_NONE && e->other < r->cap_slots &&
+                r->slots[e->other].reclaim_ms < 0)
+                r->slots[e->other].reclaim_ms = e->t;
             /* it drains for its whole grace period: the slowest a program may take */
             rc = heap_push(
                 r, (struct timer){
@@ -397,7 +401,8 @@ static int submit(struct replay *r, struct replay_job *job, uint64_t seq, char *
     *sl = (struct slot){.workspace = job->workspace,
                         .units = w->total.gpu,
                         .submit_ms = job->submit_ms,
-                        .duration_ms = job->duration_ms};
+                        .duration_ms = job->duration_ms,
+                        .reclaim_ms = -1};
     /* within its reservation at submission (with what the workspace holds and what it
      * already waits for): the guarantee applies to it */
     sl->guaranteed = r->reserved[job->workspace] > 0 &&

@@ -61,7 +61,9 @@ struct replay_figures {
     uint64_t guaranteed;      /* jobs that fit within the reservation at submission */
     uint64_t guaranteed_late; /* ... that waited longer than the promise */
     struct replay_hist guaranteed_wait;
-    struct replay_hist reclaim; /* jobs that waited for a reclaim: submission to start */
+    struct replay_hist reclaim; /* jobs GPUs were reclaimed for: from the first preemption
+                                 * made for it to its start (the grace period, and more
+                                 * when the victims' GPUs could not all serve it) */
 };
 
 /* A policy's run. */

@@ -21,7 +21,7 @@ static const char *const plots[][2] = {
     {"utilisation.png", "GPU utilisation over time (allocated GPUs over capacity, per day)"},
     {"delay_cdf.png", "Queueing delay: share of jobs started within a delay (CDF)"},
     {"workspace_delay.png", "Mean queueing delay per workspace"},
-    {"reclaim.png", "Reclaim latency: jobs that waited for borrowed GPUs, submission to start"},
+    {"reclaim.png", "Reclaim latency: from the first preemption made for a job to its start"},
 };
 #define N_PLOTS (sizeof(plots) / sizeof(plots[0]))
 
@@ -145,8 +145,9 @@ static int script_write(const char *dir, uint32_t n, const char *const *labels, 
         fprintf(f, "%s'workspace_delay.dat' using %u:xtic(1) title '%s'", k ? ", " : "", k + 2,
                 labels[k]);
     fprintf(f, "\nset style data lines\nset xtics norotate\nset output 'reclaim.png'\n"
-               "set xlabel 'submission to start (seconds)'\nset ylabel 'share of reclaiming "
-               "jobs'\nset yrange [0:1.05]\nplot ");
+               "set logscale x\nset xrange [1:*]\nset xlabel 'first preemption for it to its "
+               "start (seconds, log scale)'\nset ylabel 'share of jobs reclaimed for'\n"
+               "set yrange [0:1.05]\nplot ");
     for (uint32_t k = 0; k < n; k++)
         fprintf(f, "%s'reclaim.dat' index %u using 1:2 with steps lw 2 title '%s'", k ? ", " : "",
                 k, labels[k]);
