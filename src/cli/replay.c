@@ -114,7 +114,7 @@ struct slot {
     uint32_t workspace; /* input workspace */
     int64_t units;      /* GPU units of all replicas */
     int64_t submit_ms, duration_ms, start_ms;
-    uint32_t run; /* the replay's number of its current run */
+    uint32_t run;       /* the replay's number of its current run */
     int64_t reclaim_ms; /* when the engine began reclaiming GPUs for it, or -1 */
     bool started, guaranteed;
 };
@@ -264,7 +264,6 @@ static int events(struct replay *r)
                     replay_hist_add(&f->guaranteed_wait, wait);
                     f->guaranteed_late += wait > res->promise_ms;
                 }
-
             }
             if (sl->reclaim_ms >= 0) /* the reclaim's latency: from its start to this one */
                 replay_hist_add(&f->reclaim, e->t - sl->reclaim_ms);
