@@ -22,18 +22,19 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: allot sim --trace FILE [--format philly|generic]\n"
-            "                 (--nodes N [--reserve none|proportional:F|WS=GPUS,...] |\n"
-            "                  --platform FILE.yaml [--tenant T])\n"
-            "                 [--policy static,shared,allot] [--starvation-age D] [--json]\n"
-            "                 [--report DIR]\n"
-            "       allot sim --compare BEFORE.yaml AFTER.yaml [--policy P] [--json]\n"
-            "                 [--report DIR]\n\n"
-            "Replays a job trace (or each scenario's submissions) through the allocation engine\n"
-            "under each policy (or platform) and prints utilisation, queueing delay, completion\n"
-            "time, preemptions, the reservation guarantee and fairness side by side.\n"
-            "docs/simulator.md and docs/evaluation.md tell more.\n");
+    fprintf(
+        f,
+        "usage: allot sim --trace FILE [--format philly|generic]\n"
+        "                 (--nodes N [--reserve none|proportional:F|WS=GPUS,...] |\n"
+        "                  --platform FILE.yaml [--tenant T])\n"
+        "                 [--policy static,shared,allot] [--starvation-age D] [--check] [--json]\n"
+        "                 [--report DIR]\n"
+        "       allot sim --compare BEFORE.yaml AFTER.yaml [--policy P] [--json]\n"
+        "                 [--report DIR]\n\n"
+        "Replays a job trace (or each scenario's submissions) through the allocation engine\n"
+        "under each policy (or platform) and prints utilisation, queueing delay, completion\n"
+        "time, preemptions, the reservation guarantee and fairness side by side.\n"
+        "docs/simulator.md and docs/evaluation.md tell more.\n");
 }
 
 bool evaluation_wanted(int argc, char **argv)
@@ -314,6 +315,8 @@ static int options_parse(int argc, char **argv, struct options *o)
             o->compare[1] = argv[++i];
         } else if (strcmp(a, "--json") == 0) {
             o->json = true;
+        } else if (strcmp(a, "--check") == 0) {
+            replay_set_check(true);
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
             return -1;
@@ -446,6 +449,8 @@ static int run_trace(const struct options *o)
         if (rc) {
             fprintf(stderr, "allot sim: %s: %s\n", replay_policy_name(pol[k]), err);
             code = rc == -ALLOT_ENOENT || rc == -ALLOT_ECONFIG || rc == -ALLOT_EIO ? 2 : 1;
+            if (rc == -ALLOT_ECHECK)
+                code = 1;
             goto out;
         }
         labels[k] = replay_policy_name(pol[k]);

@@ -31,6 +31,13 @@ int replay_policy_parse(const char *name, enum replay_policy *p)
     return -ALLOT_EINVAL;
 }
 
+static bool check_invariants; /* replay_set_check: set once, before the replays */
+
+void replay_set_check(bool on)
+{
+    check_invariants = on;
+}
+
 /* ---- histograms ---- */
 
 void replay_hist_add(struct replay_hist *h, int64_t ms)
@@ -487,7 +494,7 @@ int replay_run(const struct replay_input *in, replay_platform_fn build, void *bu
     res->promise_ms = r.s->opt.default_grace_ms + 1000;
     res->series_ms = 3600 * 1000;
     struct replay_job job;
-    uint64_t seq = 0;
+    uint64_t seq = 0, passes = 0;
     int more = in->next(in->ctx, &job);
     while (more > 0 || r.n_heap > 0) {
         if (more < 0) {
@@ -521,6 +528,9 @@ int replay_run(const struct replay_input *in, replay_platform_fn build, void *bu
             snprintf(err, len, "the engine: %s", allot_strerror(rc));
             goto out;
         }
+        if (check_invariants && (r.s->n_workloads <= 2000 || ++passes % 1000 == 0) &&
+            (rc = sched_check(r.s, err, len)))
+            goto out;
     }
     if (r.in_flight > 0) {
         /* jobs that can never run here (a gang larger than the platform) stay queued */

@@ -93,6 +93,10 @@ typedef int (*replay_platform_fn)(void *ctx, struct sched **engine, char *err, s
  * platform, out of memory, a bad input). */
 int replay_run(const struct replay_input *input, replay_platform_fn build, void *build_ctx,
                enum replay_policy policy, struct replay_result *res, char *err, size_t len);
+/* Verify every invariant of the engine (sched_check) during replays: after every pass while
+ * it holds at most 2,000 workloads, else after every 1,000th. A violation fails the replay
+ * with -ALLOT_ECHECK and the violation in err. */
+void replay_set_check(bool on);
 void replay_result_free(struct replay_result *res);
 
 const char *replay_policy_name(enum replay_policy p);

@@ -44,6 +44,9 @@ struct pass_ws {
     bool preempt_failed;      /* priority preemption failed for ... */
     int32_t preempt_priority; /* ... a workload of this priority ... */
     int64_t preempt_need;     /* ... asking for this many GPU units */
+    /* quota_borrowable of the workspace, valid while borrowable_gen == pass.gen + 1 */
+    int64_t borrowable;
+    uint64_t borrowable_gen;
 };
 
 /* Kinds of request (whole GPUs, or each MIG profile, per model) whose failed placements a
@@ -62,6 +65,9 @@ struct pass {
         uint32_t gpus, replicas;
         int64_t cpu, memory;
     } place[PASS_PLACE_MEMOS];
+    /* the same for borrowers kept off the nodes fenced for a starving workload: they see
+     * less capacity, so their failures say nothing about the others' */
+    struct place_memo fenced_place[PASS_PLACE_MEMOS];
 };
 
 /* Is a no larger than b in every dimension (same kind)? */
@@ -73,10 +79,10 @@ static bool request_within(const struct sched_workload *a, const struct place_me
 
 /* Would placement surely fail for w, being no smaller in any way than a request of its kind
  * that failed in this pass? */
-static bool placement_hopeless(const struct pass *p, const struct sched_workload *w)
+static bool placement_hopeless(const struct pass *p, const struct sched_workload *w, bool fenced)
 {
     for (int i = 0; i < PASS_PLACE_MEMOS; i++) {
-        const struct place_memo *m = &p->place[i];
+        const struct place_memo *m = fenced ? &p->fenced_place[i] : &p->place[i];
         if (m->used && w->mig == m->mig && w->model == m->model && w->gpus >= m->gpus &&
             w->replicas >= m->replicas && w->cpu >= m->cpu && w->memory >= m->memory)
             return true;
@@ -85,12 +91,12 @@ static bool placement_hopeless(const struct pass *p, const struct sched_workload
 }
 
 /* Remember that placing w failed: the smallest failure of each kind is kept. */
-static void placement_failed(struct pass *p, const struct sched_workload *w)
+static void placement_failed(struct pass *p, const struct sched_workload *w, bool fenced)
 {
-    struct place_memo *slot = NULL;
+    struct place_memo *memo = fenced ? p->fenced_place : p->place, *slot = NULL;
     for (int i = 0; i < PASS_PLACE_MEMOS && !slot; i++)
-        if (!p->place[i].used || (p->place[i].mig == w->mig && p->place[i].model == w->model))
-            slot = &p->place[i];
+        if (!memo[i].used || (memo[i].mig == w->mig && memo[i].model == w->model))
+            slot = &memo[i];
     if (!slot || (slot->used && !request_within(w, slot)))
         return;
     *slot = (struct place_memo){true, w->mig, w->model, w->gpus, w->replicas, w->cpu, w->memory};
@@ -454,6 +460,85 @@ static bool tenant_has_borrowers(const struct sched *s, const struct sched_tenan
     return false;
 }
 
+/* ---- the fence of a starving workload (docs/policy.md, "Starvation") ---- */
+
+static void fence_clear(struct sched *s, struct sched_tenant *t)
+{
+    for (uint32_t i = 0; i < t->n_fence; i++)
+        s->nodes[t->fence[i]].fenced = false;
+    t->n_fence = 0;
+}
+
+/* Healthy whole GPUs of node n that a replica of w could use (its model, if it names one). */
+static uint32_t node_fits_whole(const struct sched_node *n, const struct sched_workload *w)
+{
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < n->n_gpus; i++) {
+        const struct sched_gpu *g = &n->gpus[i];
+        count += !g->n_mig && g->healthy && (w->model < 0 || (int)g->model == w->model);
+    }
+    return count;
+}
+
+/* Set aside nodes for starving workload id of tenant t: one per replica, each able to hold
+ * a replica, those with the most free whole GPUs first (they fill it soonest; ties: the
+ * tenant's node order). Borrowers are not placed there while it waits; everything else goes
+ * on. RET false, with no fence, for a MIG or CPU-only request or when too few nodes could
+ * ever hold it: borrowing then pauses in the whole tenant. */
+static bool fence_make(struct sched *s, struct sched_tenant *t, uint32_t id)
+{
+    const struct sched_workload *w = &s->workloads[id];
+    fence_clear(s, t);
+    if (w->mig >= 0 || w->gpus == 0)
+        return false;
+    if (t->cap_fence < w->replicas) {
+        uint32_t *f = realloc(t->fence, w->replicas * sizeof(*f));
+        if (!f) {
+            s->oom = true;
+            return false;
+        }
+        t->fence = f;
+        t->cap_fence = w->replicas;
+    }
+    for (uint32_t r = 0; r < w->replicas; r++) {
+        uint32_t best = SCHED_NONE;
+        for (uint32_t k = 0; k < t->n_nodes; k++) {
+            const struct sched_node *n = &s->nodes[t->nodes[k]];
+            if (n->fenced || n->state != SCHED_NODE_READY || node_fits_whole(n, w) < w->gpus)
+                continue;
+            if (best == SCHED_NONE || n->free_whole > s->nodes[best].free_whole)
+                best = t->nodes[k];
+        }
+        if (best == SCHED_NONE) {
+            fence_clear(s, t);
+            return false;
+        }
+        s->nodes[best].fenced = true;
+        t->fence[t->n_fence++] = best;
+    }
+    return true;
+}
+
+/* Is workload id, which is (within) or is not within its reservation, kept off its tenant's
+ * fenced nodes? Borrowers are, but not the starving workload itself. */
+static bool fence_applies(const struct sched *s, uint32_t id, bool within)
+{
+    const struct sched_tenant *t = &s->tenants[s->workloads[id].tenant];
+    return !within && t->n_fence > 0 && t->held_by != id;
+}
+
+/* Free capacity on the fenced nodes of t: GPU units, or whole GPUs in units when whole. */
+static int64_t fence_free(const struct sched *s, const struct sched_tenant *t, bool whole)
+{
+    int64_t units = 0;
+    for (uint32_t i = 0; i < t->n_fence; i++) {
+        const struct sched_node *n = &s->nodes[t->fence[i]];
+        units +=
+            whole ? (int64_t)n->free_whole * QUANTITY_GPU_UNITS : placement_node_free_units(s, n);
+    }
+    return units;
+}
+
 /* Try to admit pending workload id. held_by: the starving workload that pauses borrowing in
  * its tenant, or SCHED_NONE. */
 /* Steps 1 to 3 of admission (docs/policy.md): workspace limits, reserved capacity,
@@ -518,8 +603,23 @@ static enum sched_reason quota_check(const struct sched *s, uint32_t id, uint32_
     return SCHED_REASON_NONE;
 }
 
+static enum attempt attempt_admit_fenced(struct sched *s, uint32_t id, uint32_t held_by,
+                                         struct pass *p, struct pass_ws *pw, int64_t now);
+
+/* Try to admit pending workload id (steps 1 to 6 of docs/policy.md). held_by: the starving
+ * workload that pauses borrowing in its whole tenant, or SCHED_NONE (also when a fence
+ * keeps borrowers off its nodes instead). */
 static enum attempt attempt_admit(struct sched *s, uint32_t id, uint32_t held_by, struct pass *p,
                                   struct pass_ws *pw, int64_t now)
+{
+    enum attempt r = attempt_admit_fenced(s, id, held_by, p, pw, now);
+    s->workloads[id].avoid_fence = false;
+    return r;
+}
+
+/* attempt_admit, which leaves the workload's avoid_fence for it to clear. */
+static enum attempt attempt_admit_fenced(struct sched *s, uint32_t id, uint32_t held_by,
+                                         struct pass *p, struct pass_ws *pw, int64_t now)
 {
     struct sched_workload *w = &s->workloads[id];
     struct sched_workspace *ws = &s->workspaces[w->workspace];
@@ -529,8 +629,14 @@ static enum attempt attempt_admit(struct sched *s, uint32_t id, uint32_t held_by
     bool within;
     enum attempt result = ATTEMPT_CAPACITY;
 
-    /* 1 to 3: workspace limits, reserved capacity, borrowable capacity */
-    enum sched_reason why = quota_check(s, id, held_by, -1, now, &within, msg, sizeof(msg));
+    /* 1 to 3: workspace limits, reserved capacity, borrowable capacity (what the workspace
+     * may borrow changes only with an admission, reclaim or preemption: kept per pass) */
+    if (pw && p->ws && pw->borrowable_gen != p->gen + 1) {
+        pw->borrowable = quota_borrowable(s, w->workspace);
+        pw->borrowable_gen = p->gen + 1;
+    }
+    enum sched_reason why = quota_check(s, id, held_by, pw && p->ws ? pw->borrowable : -1, now,
+                                        &within, msg, sizeof(msg));
     if (why == SCHED_REASON_STARVATION_GUARD) {
         lifecycle_queue_reason(s, id, why, msg, now);
         return ATTEMPT_HELD;
@@ -539,13 +645,23 @@ static enum attempt attempt_admit(struct sched *s, uint32_t id, uint32_t held_by
         result = ATTEMPT_QUOTA;
     if (why != SCHED_REASON_NONE)
         goto blocked;
+    /* a borrower stays off the nodes set aside for a starving workload; work within its
+     * reservation uses them only when nothing else has room, so that they empty */
+    w->avoid_fence = fence_applies(s, id, within);
+    bool spare = within && t->n_fence > 0 && t->held_by != id;
     /* 4. node ownership and real-time availability: the tenant's own ready nodes */
-    if (free_enough(t, w) && !placement_hopeless(p, w)) {
+    if (free_enough(t, w) && !placement_hopeless(p, w, w->avoid_fence)) {
+        w->avoid_fence = w->avoid_fence || spare;
         if (placement_claim(s, id) == 0) {
             lifecycle_start(s, id, now);
             return ATTEMPT_ADMITTED;
         }
-        placement_failed(p, w);
+        w->avoid_fence = fence_applies(s, id, within);
+        if (spare && placement_claim(s, id) == 0) {
+            lifecycle_start(s, id, now);
+            return ATTEMPT_ADMITTED;
+        }
+        placement_failed(p, w, w->avoid_fence);
     }
     /* 5. reclaim, for work within its reservation */
     if (within) {
@@ -589,6 +705,17 @@ static enum attempt attempt_admit(struct sched *s, uint32_t id, uint32_t held_by
             why = SCHED_REASON_RECLAIM_BLOCKED;
             goto blocked;
         }
+    }
+    if (w->avoid_fence) {
+        why = SCHED_REASON_STARVATION_GUARD;
+        if (w->reason != why)
+            snprintf(
+                msg, sizeof(msg),
+                "no room for it outside the %u node(s) set aside for %s of tenant %s, "
+                "which has waited %s",
+                t->n_fence, s->workloads[t->held_by].name, t->name,
+                quantity_format_duration(now - s->workloads[t->held_by].queued_ms, a, sizeof(a)));
+        goto blocked;
     }
     if (w->reason == SCHED_REASON_NO_CAPACITY)
         ; /* the message is only shown when the reason changes */
@@ -656,8 +783,10 @@ static bool workspace_exhausted(const struct sched *s, uint32_t wsid, const stru
     if (quota_position(ws) + need <= ws->reserved) /* guaranteed work may still come */
         blocked = placeable < need &&
                   (!tenant_has_borrowers(s, t) || (p->reclaim_failed && p->reclaim_need <= need));
-    else
-        blocked = quota_borrowable(s, wsid) < need || placeable < need;
+    else /* a borrower: the fenced nodes are not for it */
+        blocked = (pw->borrowable_gen == p->gen + 1 ? pw->borrowable : quota_borrowable(s, wsid)) <
+                      need ||
+                  placeable - fence_free(s, t, !ws->pending_mig) < need;
     if (!limited && !blocked)
         return false;
     if (pw->preempt_tries >= PASS_PREEMPT_TRIES || (pw->preempt_failed && pw->preempt_need <= need))
@@ -720,13 +849,18 @@ static void pass_exhaust(struct sched *s, const struct pass *p, struct pass_ws *
             quota_check(s, pw->cursor, held_by, borrowable, now, &within, msg, sizeof(msg));
         if (why == SCHED_REASON_NONE) {
             /* quota allows it: only a placement or a reclaim could admit it */
+            bool fenced = fence_applies(s, pw->cursor, within);
             bool reclaim_may =
-                within && borrowers && !placement_hopeless(p, w) &&
+                within && borrowers && !placement_hopeless(p, w, false) &&
                 !(p->reclaim_failed && plain_request(w) && w->total.gpu >= p->reclaim_need);
-            if ((free_enough(t, w) && !placement_hopeless(p, w)) || reclaim_may)
+            if ((free_enough(t, w) && !placement_hopeless(p, w, fenced)) || reclaim_may)
                 return;
-            why = SCHED_REASON_NO_CAPACITY;
-            if (w->reason != why)
+            why = fenced ? SCHED_REASON_STARVATION_GUARD : SCHED_REASON_NO_CAPACITY;
+            if (w->reason != why && fenced)
+                snprintf(msg, sizeof(msg),
+                         "no room for it outside the %u node(s) set aside for %s of tenant %s",
+                         t->n_fence, s->workloads[t->held_by].name, t->name);
+            else if (w->reason != why)
                 snprintf(msg, sizeof(msg),
                          "no ready nodes of tenant %s have room for it now (%s GPUs free in the "
                          "tenant)",
@@ -746,7 +880,10 @@ static int tenant_pass(struct sched *s, uint32_t tid, int64_t now)
     if (!p.ws)
         return -ALLOT_ENOMEM;
     /* docs/policy.md, "Starvation": the longest-waiting borrower that is old enough goes
-     * first; if it still cannot run, borrowing behind it pauses for this pass */
+     * first (the last pass's fence gone: it may use any node); if it still cannot run,
+     * nodes are set aside for it, or borrowing pauses for this pass */
+    fence_clear(s, t);
+    t->held_by = SCHED_NONE;
     uint32_t held_by = SCHED_NONE, first = starving_candidate(s, tid, now);
     if (first != SCHED_NONE) {
         struct pass_ws *pw = NULL;
@@ -758,18 +895,39 @@ static int tenant_pass(struct sched *s, uint32_t tid, int64_t now)
         if (attempt_admit(s, first, SCHED_NONE, &p, pw, now) == ATTEMPT_CAPACITY)
             held_by = first;
     }
+    /* it still waits: nodes are set aside for it, and borrowers go on elsewhere; only when
+     * no fence can be made does borrowing pause in the whole tenant */
+    t->held_by = held_by;
+    if (held_by == SCHED_NONE)
+        fence_clear(s, t);
+    else if (fence_make(s, t, held_by))
+        held_by = SCHED_NONE; /* the guard is the fence: no pause */
     for (uint32_t i = 0; i < n; i++) {
         p.ws[i].cursor = s->workspaces[t->workspaces[i]].queue_head;
         if (p.ws[i].cursor != SCHED_NONE &&
             workspace_exhausted(s, t->workspaces[i], &p, &p.ws[i], held_by))
             pass_exhaust(s, &p, &p.ws[i], t->workspaces[i], held_by, now);
     }
+    /* the workspaces with a cursor, in tenant order (most are often empty) */
+    uint32_t *active = malloc((n ? n : 1) * sizeof(*active)), n_active = 0;
+    if (!active) {
+        free(p.ws);
+        return -ALLOT_ENOMEM;
+    }
+    for (uint32_t i = 0; i < n; i++)
+        if (p.ws[i].cursor != SCHED_NONE)
+            active[n_active++] = i;
     for (;;) {
         uint32_t best = SCHED_NONE, best_i = 0;
-        for (uint32_t i = 0; i < n; i++) {
+        for (uint32_t a = 0; a < n_active; a++) {
+            uint32_t i = active[a];
             struct pass_ws *c = &p.ws[i];
-            if (c->cursor == SCHED_NONE)
+            if (c->cursor == SCHED_NONE) { /* done: out of the list, the order kept */
+                memmove(&active[a], &active[a + 1], (n_active - a - 1) * sizeof(*active));
+                n_active--;
+                a--;
                 continue;
+            }
             if (c->key_gen != p.gen || c->key_cursor != c->cursor) {
                 c->key_gen = p.gen;
                 c->key_cursor = c->cursor;
@@ -796,7 +954,7 @@ static int tenant_pass(struct sched *s, uint32_t tid, int64_t now)
             workspace_exhausted(s, t->workspaces[best_i], &p, pw, held_by))
             pass_exhaust(s, &p, pw, t->workspaces[best_i], held_by, now);
     }
-    t->held_by = held_by;
+    free(active);
     free(p.ws);
     return 0;
 }
@@ -814,7 +972,7 @@ static int arrival_pass(struct sched *s, uint32_t tid, uint32_t id, int64_t now)
         return 0;
     struct pass p = {.ws = NULL};
     struct pass_ws pw = {.cursor = SCHED_NONE};
-    attempt_admit(s, id, t->held_by, &p, &pw, now);
+    attempt_admit(s, id, t->n_fence ? SCHED_NONE : t->held_by, &p, &pw, now);
     return 0;
 }
 

@@ -196,10 +196,11 @@ static int replica_claim(struct sched *s, uint32_t id, struct sched_replica *r)
     uint32_t best_node = SCHED_NONE;
     int64_t best_left = -1, best_cpu_left = 0;
     int best_model = -1, best_gpu = -1, best_slot = -1;
+    bool avoid = w->avoid_fence && t->n_fence > 0; /* set-aside nodes are not for it */
     for (uint32_t k = 0; k < t->n_nodes; k++) {
         struct sched_node *n = &s->nodes[t->nodes[k]];
         if (n->state != SCHED_NODE_READY || node_cpu_avail(n) < w->cpu ||
-            node_mem_avail(n) < w->memory)
+            node_mem_avail(n) < w->memory || (avoid && n->fenced))
             continue;
         int64_t left;
         int model = -1, gpu = -1, slot = -1;

@@ -19,7 +19,7 @@
     X(CAPACITY_DEGRADED, "capacity_degraded", 0,                                                   \
       "the tenant's healthy GPUs are fewer than its reservations")                                 \
     X(STARVATION_GUARD, "starvation_guard", 0,                                                     \
-      "borrowing is paused in the tenant until a workload that has waited too long runs")          \
+      "nodes with room are set aside (or borrowing paused) for a workload that waited too long")   \
     /* rejected */                                                                                 \
     X(INVALID_REQUEST, "invalid_request", ALLOT_EINVAL, "the request is malformed")                \
     X(UNKNOWN_WORKSPACE, "unknown_workspace", ALLOT_ENOENT, "no such workspace")                   \

@@ -77,6 +77,11 @@ struct sched_tenant {
     uint32_t n_arrivals; /* workloads submitted since its last pass ... */
     uint32_t arrival;    /* ... the last of them */
     uint32_t held_by;    /* the starving workload its last pass held borrowing for */
+    /* The nodes set aside for held_by (docs/policy.md, "Starvation"): borrowers are not
+     * placed there, but go on elsewhere. n_fence 0: no fence could be made (a MIG or
+     * CPU-only request, or too few nodes), and borrowing pauses in the whole tenant. */
+    uint32_t *fence;
+    uint32_t n_fence, cap_fence;
 };
 
 struct sched_cluster {
@@ -122,6 +127,7 @@ struct sched_node {
     /* scratch for placement with victims: resources the marked victims hold here */
     int64_t victim_cpu, victim_memory;
     uint32_t victim_whole; /* scratch: whole GPUs the marked victims hold here */
+    bool fenced;           /* set aside for its tenant's starving workload (tenant.fence) */
 };
 
 struct sched_workspace {
@@ -178,6 +184,7 @@ struct sched_workload {
     enum sched_state state;
     bool borrowed;            /* admitted (at least partly) above its workspace's reservation */
     bool victim_mark;         /* scratch: counted as free in a placement search */
+    bool avoid_fence;         /* scratch: a borrower being placed: fenced nodes are not used */
     bool starving;            /* holds back borrowing in its tenant (docs/policy.md) */
     enum sched_reason reason; /* queue reason last reported, or why it is draining */
     uint64_t seq;             /* submission order; kept when requeued */
