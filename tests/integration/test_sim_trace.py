@@ -44,7 +44,7 @@ def trace_file(tmp):
 def basic(tmp):
     path = trace_file(tmp)
     r = sim("--trace", path, "--format", "generic", "--nodes", "2", "--reserve",
-            "prod=8,lab=4", "--json")
+            "prod=8,lab=4", "--json", "--check")  # invariants verified after every pass
     doc = json.loads(r.stdout)
     runs = {x["label"]: x for x in doc["runs"]}
     expect(sorted(runs) == ["allot", "shared", "static"], runs.keys())
