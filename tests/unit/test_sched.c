@@ -134,6 +134,44 @@ static void test_best_fit_keeps_whole_nodes_free(void **state)
     sched_free(s);
 }
 
+/* docs/policy.md, "Starvation": a starving gang gets the node with the most free GPUs set
+ * aside (ties: node order). Work within its reservation goes elsewhere while elsewhere has
+ * room; a borrower never goes there, and waits starvation_guard. */
+static void test_fence_keeps_borrowers_off_and_reserved_work_elsewhere(void **state)
+{
+    struct sched *s = platform(2, QUANTITY_GPU_UNITS, true, 0); /* a reserves 1 GPU */
+    uint32_t j[15];
+    for (int i = 0; i < 15; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "j%d", i);
+        j[i] = submit(s, name, "t/b", 1, 1, 0);
+    }
+    schedule_ok(s, 0); /* n0 full, n1 holds 7 */
+    uint32_t n0 = s->workloads[j[0]].placement[0].node;
+    uint32_t big = submit(s, "big", "t/b", 8, 1, 1000);
+    schedule_ok(s, 1000);
+    assert_int_equal(s->workloads[big].state, SCHED_PENDING);
+    /* past the starvation age, one GPU frees on n0: both nodes have one free; big is
+     * starving and n0 (first of the tie) is set aside for it */
+    int64_t t = 1000 + s->opt.starvation_age_ms;
+    assert_int_equal(sched_finish(s, j[0], t), 0);
+    schedule_ok(s, t);
+    assert_true(s->workloads[big].starving);
+    assert_int_equal(s->tenants[0].n_fence, 1);
+    assert_int_equal(s->tenants[0].fence[0], n0);
+    /* within its reservation: the free GPU that is not set aside */
+    uint32_t mine = submit(s, "mine", "t/a", 1, 1, t + 1);
+    schedule_ok(s, t + 1);
+    assert_int_equal(s->workloads[mine].state, SCHED_RUNNING);
+    assert_int_not_equal(s->workloads[mine].placement[0].node, n0);
+    /* a borrower: the only free GPU is set aside, so it waits */
+    uint32_t small = submit(s, "small", "t/b", 1, 1, t + 2);
+    schedule_ok(s, t + 2);
+    assert_int_equal(s->workloads[small].state, SCHED_PENDING);
+    assert_int_equal(s->workloads[small].reason, SCHED_REASON_STARVATION_GUARD);
+    sched_free(s);
+}
+
 static void test_gang_all_or_nothing(void **state)
 {
     struct sched *s = platform(2, 0, true, 0);
@@ -502,6 +540,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forget_reuses_slots),
         cmocka_unit_test(test_best_fit_keeps_whole_nodes_free),
+        cmocka_unit_test(test_fence_keeps_borrowers_off_and_reserved_work_elsewhere),
         cmocka_unit_test(test_gang_all_or_nothing),
         cmocka_unit_test(test_reclaim_takes_only_the_need),
         cmocka_unit_test(test_lend_false_protects_idle_reservation),
