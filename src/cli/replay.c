@@ -11,6 +11,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "cli/agenda.h"
 #include "common/error.h"
 #include "common/quantity.h"
 
@@ -109,13 +110,6 @@ static void hist_merge(struct replay_hist *to, const struct replay_hist *from)
 
 enum timer_kind { TIMER_FINISH, TIMER_STOPPED };
 
-struct timer {
-    int64_t t;
-    uint64_t order;
-    enum timer_kind kind;
-    uint32_t id, run;
-};
-
 /* What the replay knows of each engine slot (reused with the engine's slots). */
 struct slot {
     uint32_t workspace; /* input workspace */
@@ -129,9 +123,8 @@ struct slot {
 struct replay {
     struct sched *s;
     struct replay_result *res;
-    struct timer *heap;
-    uint32_t n_heap, cap_heap;
-    uint64_t order;
+    struct agenda agenda; /* finishes and exits due (kind: enum timer_kind; id: engine
+                           * slot; run: the run it is for) */
     struct slot *slots;
     uint32_t cap_slots;
     int64_t *held;      /* GPU units held per input workspace (running and draining) */
@@ -144,51 +137,6 @@ struct replay {
     uint32_t runs;      /* runs started so far: a run's number is never reused, so a
                          * timer of a run that is over never touches a later one */
 };
-
-static int heap_push(struct replay *r, struct timer x)
-{
-    if (r->n_heap == r->cap_heap) {
-        uint32_t cap = r->cap_heap ? r->cap_heap * 2 : 1024;
-        struct timer *h = realloc(r->heap, cap * sizeof(*h));
-        if (!h)
-            return -ALLOT_ENOMEM;
-        r->heap = h;
-        r->cap_heap = cap;
-    }
-    x.order = r->order++;
-    uint32_t i = r->n_heap++;
-    while (i > 0) {
-        uint32_t p = (i - 1) / 2;
-        if (r->heap[p].t < x.t || (r->heap[p].t == x.t && r->heap[p].order < x.order))
-            break;
-        r->heap[i] = r->heap[p];
-        i = p;
-    }
-    r->heap[i] = x;
-    return 0;
-}
-
-static struct timer heap_pop(struct replay *r)
-{
-    struct timer top = r->heap[0], last = r->heap[--r->n_heap];
-    uint32_t i = 0;
-    for (;;) {
-        uint32_t c = 2 * i + 1;
-        if (c >= r->n_heap)
-            break;
-        if (c + 1 < r->n_heap &&
-            (r->heap[c + 1].t < r->heap[c].t ||
-             (r->heap[c + 1].t == r->heap[c].t && r->heap[c + 1].order < r->heap[c].order)))
-            c++;
-        if (last.t < r->heap[c].t || (last.t == r->heap[c].t && last.order < r->heap[c].order))
-            break;
-        r->heap[i] = r->heap[c];
-        i = c;
-    }
-    if (r->n_heap)
-        r->heap[i] = last;
-    return top;
-}
 
 static struct slot *slot_of(struct replay *r, uint32_t id)
 {
@@ -279,19 +227,20 @@ static int events(struct replay *r)
             sl->run = ++r->runs;
             r->held[sl->workspace] += sl->units;
             r->alloc += sl->units;
-            rc = heap_push(r, (struct timer){.t = e->t + sl->duration_ms,
-                                             .kind = TIMER_FINISH,
-                                             .id = e->workload,
-                                             .run = sl->run});
+            rc = agenda_push(&r->agenda, (struct agenda_item){.t = e->t + sl->duration_ms,
+                                                              .kind = TIMER_FINISH,
+                                                              .id = e->workload,
+                                                              .run = sl->run});
             break;
         case SCHED_EV_PREEMPTING:
             if (e->other != SCHED_NONE && e->other < r->cap_slots &&
                 r->slots[e->other].reclaim_ms < 0)
                 r->slots[e->other].reclaim_ms = e->t;
             /* it drains for its whole grace period: the slowest a program may take */
-            rc = heap_push(
-                r, (struct timer){
-                       .t = e->deadline, .kind = TIMER_STOPPED, .id = e->workload, .run = sl->run});
+            rc = agenda_push(&r->agenda, (struct agenda_item){.t = e->deadline,
+                                                              .kind = TIMER_STOPPED,
+                                                              .id = e->workload,
+                                                              .run = sl->run});
             break;
         case SCHED_EV_STOPPED:
             f->preemptions++;
@@ -496,15 +445,15 @@ int replay_run(const struct replay_input *in, replay_platform_fn build, void *bu
     struct replay_job job;
     uint64_t seq = 0, passes = 0;
     int more = in->next(in->ctx, &job);
-    while (more > 0 || r.n_heap > 0) {
+    while (more > 0 || r.agenda.n > 0) {
         if (more < 0) {
             rc = more;
             snprintf(err, len, "cannot read the jobs");
             goto out;
         }
         int64_t t = more > 0 ? job.submit_ms : INT64_MAX;
-        if (r.n_heap && r.heap[0].t < t)
-            t = r.heap[0].t;
+        if (r.agenda.n && r.agenda.items[0].t < t)
+            t = r.agenda.items[0].t;
         if ((rc = advance(&r, t)))
             goto out;
         /* everything due at t, then one pass */
@@ -515,8 +464,8 @@ int replay_run(const struct replay_input *in, replay_platform_fn build, void *bu
             rc = 0;
             more = in->next(in->ctx, &job);
         }
-        while (r.n_heap && r.heap[0].t == t) {
-            struct timer x = heap_pop(&r);
+        while (r.agenda.n && r.agenda.items[0].t == t) {
+            struct agenda_item x = agenda_pop(&r.agenda);
             const struct sched_workload *w = &r.s->workloads[x.id];
             if (x.kind == TIMER_FINISH && x.run == r.slots[x.id].run && w->state == SCHED_RUNNING)
                 sched_finish(r.s, x.id, t);
@@ -550,7 +499,7 @@ out:
     free(r.held);
     free(r.reserved);
     free(r.waiting);
-    free(r.heap);
+    agenda_cleanup(&r.agenda);
     free(r.slots);
     sched_free(r.s);
     if (rc)

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/agenda.h"
 #include "cli/evaluation.h"
 #include "common/error.h"
 #include "common/quantity.h"
@@ -16,15 +17,6 @@
 #include "view/view.h"
 
 enum sim_kind { SIM_STEP, SIM_FINISH, SIM_STOPPED };
-
-/* Something due at virtual time t; ties keep the order they were scheduled in. */
-struct sim_due {
-    int64_t t;
-    uint64_t order;
-    enum sim_kind kind;
-    uint32_t id;  /* step index or workload id */
-    uint32_t run; /* SIM_FINISH: the run it ends (stale once the workload restarted) */
-};
 
 /* What the simulator knows of each workload beyond the engine. */
 struct sim_workload {
@@ -39,59 +31,14 @@ struct sim {
     FILE *out, *err;
     struct scenario scn;
     struct sched *engine;
-    struct sim_due *heap;
-    uint32_t n_heap, cap_heap;
-    uint64_t order;
+    struct agenda agenda; /* steps, finishes and exits due (kind: enum sim_kind; id: step
+                           * index or workload id; run: SIM_FINISH's run, stale once the
+                           * workload restarted) */
     struct sim_workload *wl;
     uint32_t cap_wl;
     struct sim_result res;
     uint32_t cap_records;
 };
-
-static int heap_push(struct sim *sm, struct sim_due d)
-{
-    if (sm->n_heap == sm->cap_heap) {
-        uint32_t cap = sm->cap_heap ? sm->cap_heap * 2 : 256;
-        struct sim_due *h = realloc(sm->heap, cap * sizeof(*h));
-        if (!h)
-            return -ALLOT_ENOMEM;
-        sm->heap = h;
-        sm->cap_heap = cap;
-    }
-    d.order = sm->order++;
-    uint32_t i = sm->n_heap++;
-    while (i > 0) {
-        uint32_t p = (i - 1) / 2;
-        struct sim_due *q = &sm->heap[p];
-        if (q->t < d.t || (q->t == d.t && q->order < d.order))
-            break;
-        sm->heap[i] = *q;
-        i = p;
-    }
-    sm->heap[i] = d;
-    return 0;
-}
-
-static struct sim_due heap_pop(struct sim *sm)
-{
-    struct sim_due top = sm->heap[0], last = sm->heap[--sm->n_heap];
-    uint32_t i = 0;
-    for (;;) {
-        uint32_t c = 2 * i + 1;
-        if (c >= sm->n_heap)
-            break;
-        if (c + 1 < sm->n_heap &&
-            (sm->heap[c + 1].t < sm->heap[c].t ||
-             (sm->heap[c + 1].t == sm->heap[c].t && sm->heap[c + 1].order < sm->heap[c].order)))
-            c++;
-        if (last.t < sm->heap[c].t || (last.t == sm->heap[c].t && last.order < sm->heap[c].order))
-            break;
-        sm->heap[i] = sm->heap[c];
-        i = c;
-    }
-    sm->heap[i] = last;
-    return top;
-}
 
 /* The simulator's record for workload id, grown to cover it. */
 static struct sim_workload *sim_wl(struct sim *sm, uint32_t id)
@@ -261,16 +208,17 @@ static int events_apply(struct sim *sm)
             if (w->first_start_ms < 0)
                 w->first_start_ms = e->t;
             if (w->duration_ms >= 0)
-                rc = heap_push(sm, (struct sim_due){.t = e->t + w->duration_ms,
-                                                    .kind = SIM_FINISH,
-                                                    .id = e->workload,
-                                                    .run = w->run});
+                rc = agenda_push(&sm->agenda, (struct agenda_item){.t = e->t + w->duration_ms,
+                                                                   .kind = SIM_FINISH,
+                                                                   .id = e->workload,
+                                                                   .run = w->run});
         } else if (e->kind == SCHED_EV_PREEMPTING) {
             int64_t grace = sm->engine->workloads[e->workload].grace_ms;
             int64_t drain = w->drain_ms >= 0 && w->drain_ms < grace ? w->drain_ms : grace;
-            rc = heap_push(
-                sm, (struct sim_due){
-                        .t = e->t + drain, .kind = SIM_STOPPED, .id = e->workload, .run = w->run});
+            rc = agenda_push(&sm->agenda, (struct agenda_item){.t = e->t + drain,
+                                                               .kind = SIM_STOPPED,
+                                                               .id = e->workload,
+                                                               .run = w->run});
         }
     }
     sched_events_clear(sm->engine);
@@ -340,8 +288,9 @@ static int drain_after_cancel(struct sim *sm, uint32_t id, int64_t now)
     if (!sw)
         return -ALLOT_ENOMEM;
     int64_t drain = sw->drain_ms >= 0 && sw->drain_ms < w->grace_ms ? sw->drain_ms : w->grace_ms;
-    return heap_push(
-        sm, (struct sim_due){.t = now + drain, .kind = SIM_STOPPED, .id = id, .run = sw->run});
+    return agenda_push(
+        &sm->agenda,
+        (struct agenda_item){.t = now + drain, .kind = SIM_STOPPED, .id = id, .run = sw->run});
 }
 
 static int step_apply(struct sim *sm, const struct scenario_step *st, int64_t now)
@@ -391,7 +340,7 @@ static int step_apply(struct sim *sm, const struct scenario_step *st, int64_t no
     return -ALLOT_EINVAL;
 }
 
-static int due_apply(struct sim *sm, const struct sim_due *d)
+static int due_apply(struct sim *sm, const struct agenda_item *d)
 {
     switch (d->kind) {
     case SIM_STEP:
@@ -547,8 +496,8 @@ int sim_run(const char *path, const struct sim_options *opt, FILE *out, FILE *er
         return rc;
     }
     for (uint32_t i = 0; i < sm.scn.n_steps && !rc; i++)
-        rc =
-            heap_push(&sm, (struct sim_due){.t = sm.scn.steps[i].at_ms, .kind = SIM_STEP, .id = i});
+        rc = agenda_push(&sm.agenda, (struct agenda_item){
+                                         .t = sm.scn.steps[i].at_ms, .kind = SIM_STEP, .id = i});
     int64_t now = 0;
     if (!opt->json && !opt->quiet)
         fprintf(
@@ -560,14 +509,14 @@ int sim_run(const char *path, const struct sim_options *opt, FILE *out, FILE *er
     /* events from building the platform (reservation_degraded) */
     if (!rc)
         rc = events_apply(&sm);
-    while (!rc && sm.n_heap > 0) {
-        now = sm.heap[0].t;
+    while (!rc && sm.agenda.n > 0) {
+        now = sm.agenda.items[0].t;
         if (opt->until_ms >= 0 && now > opt->until_ms) {
             now = opt->until_ms;
             break;
         }
-        while (!rc && sm.n_heap > 0 && sm.heap[0].t == now) {
-            struct sim_due d = heap_pop(&sm);
+        while (!rc && sm.agenda.n > 0 && sm.agenda.items[0].t == now) {
+            struct agenda_item d = agenda_pop(&sm.agenda);
             rc = due_apply(&sm, &d);
             if (!rc)
                 rc = events_apply(&sm);
@@ -603,7 +552,7 @@ int sim_run(const char *path, const struct sim_options *opt, FILE *out, FILE *er
         *res = sm.res;
     else
         free(sm.res.records);
-    free(sm.heap);
+    agenda_cleanup(&sm.agenda);
     free(sm.wl);
     sched_free(sm.engine);
     scenario_cleanup(&sm.scn);
