@@ -76,6 +76,11 @@ static void bucket_range(uint32_t b, double *lo, double *width)
     *lo = base + (b % 16) * *width;
 }
 
+double replay_hist_mean(const struct replay_hist *h)
+{
+    return h->n ? h->sum_ms / (double)h->n : 0;
+}
+
 double replay_hist_quantile(const struct replay_hist *h, double q)
 {
     if (h->n == 0)
@@ -535,8 +540,8 @@ static const char *span_text(double ms, char *buf, size_t len)
 static void print_row(FILE *out, const char *label, const struct replay_figures *f)
 {
     char a[16], b[16], c[16], d[16], e[16], g[16], h[16];
-    double mean = f->delay.n ? f->delay.sum_ms / (double)f->delay.n : 0;
-    double jct = f->jct.n ? f->jct.sum_ms / (double)f->jct.n : 0;
+    double mean = replay_hist_mean(&f->delay);
+    double jct = replay_hist_mean(&f->jct);
     fprintf(out, "  %-22s %7llu %6llu %7s %6s %6s %6s %7s %6llu %8.0f", label,
             (unsigned long long)f->submitted, (unsigned long long)f->rejected,
             span_text(mean, a, sizeof(a)),
@@ -564,10 +569,10 @@ void replay_print(FILE *out, const struct replay_result *res, uint32_t n, const 
         char a[16], b[16], c[16], d[16], g[16];
         fprintf(out, "%-10s %6lld %8.1f%% %6llu %7s %6s %6s %6s %7llu %9.0f %8s %6.3f\n", labels[k],
                 (long long)x->capacity_gpus, 100 * x->utilisation, (unsigned long long)f->submitted,
-                span_text(f->delay.n ? f->delay.sum_ms / (double)f->delay.n : 0, a, sizeof(a)),
+                span_text(replay_hist_mean(&f->delay), a, sizeof(a)),
                 span_text(replay_hist_quantile(&f->delay, 0.5), b, sizeof(b)),
                 span_text(replay_hist_quantile(&f->delay, 0.99), c, sizeof(c)),
-                span_text(f->jct.n ? f->jct.sum_ms / (double)f->jct.n : 0, d, sizeof(d)),
+                span_text(replay_hist_mean(&f->jct), d, sizeof(d)),
                 (unsigned long long)f->preemptions, f->wasted_gpu_s / 3600,
                 f->guaranteed
                     ? span_text(replay_hist_quantile(&f->guaranteed_wait, 0.99), g, sizeof(g))
@@ -595,9 +600,8 @@ void replay_print(FILE *out, const struct replay_result *res, uint32_t n, const 
 static json_t *hist_json(const struct replay_hist *h)
 {
     return json_pack("{s:I, s:f, s:f, s:f, s:f, s:f}", "n", (json_int_t)h->n, "mean_s",
-                     h->n ? h->sum_ms / (double)h->n / 1000 : 0.0, "p50_s",
-                     replay_hist_quantile(h, 0.5) / 1000, "p95_s",
-                     replay_hist_quantile(h, 0.95) / 1000, "p99_s",
+                     replay_hist_mean(h) / 1000, "p50_s", replay_hist_quantile(h, 0.5) / 1000,
+                     "p95_s", replay_hist_quantile(h, 0.95) / 1000, "p99_s",
                      replay_hist_quantile(h, 0.99) / 1000, "max_s", h->max_ms / 1000);
 }
 

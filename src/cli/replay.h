@@ -45,6 +45,8 @@ struct replay_hist {
     uint32_t b[REPLAY_HIST_BUCKETS];
 };
 void replay_hist_add(struct replay_hist *h, int64_t ms);
+/* The mean in ms (0 when empty). */
+double replay_hist_mean(const struct replay_hist *h);
 /* The q-quantile (0..1) in ms: the middle of its bucket (exact for 0 and below 16 ms). */
 double replay_hist_quantile(const struct replay_hist *h, double q);
 

@@ -43,13 +43,11 @@ static void csv_row(FILE *f, const char *label, const char *policy, const char *
         "%s,%s,%s,%llu,%llu,%llu,%.1f,%.1f,%.1f,%.1f,%.1f,%llu,%.2f,%llu,%.1f,%.1f,%.1f,"
         "%.4f,%.4f,",
         label, policy, ws, (unsigned long long)x->submitted, (unsigned long long)x->finished,
-        (unsigned long long)x->rejected,
-        x->delay.n ? x->delay.sum_ms / (double)x->delay.n / 1000 : 0,
+        (unsigned long long)x->rejected, replay_hist_mean(&x->delay) / 1000,
         replay_hist_quantile(&x->delay, 0.5) / 1000, replay_hist_quantile(&x->delay, 0.95) / 1000,
-        replay_hist_quantile(&x->delay, 0.99) / 1000,
-        x->jct.n ? x->jct.sum_ms / (double)x->jct.n / 1000 : 0, (unsigned long long)x->preemptions,
-        x->wasted_gpu_s / 3600, (unsigned long long)x->guaranteed,
-        replay_hist_quantile(&x->guaranteed_wait, 0.5) / 1000,
+        replay_hist_quantile(&x->delay, 0.99) / 1000, replay_hist_mean(&x->jct) / 1000,
+        (unsigned long long)x->preemptions, x->wasted_gpu_s / 3600,
+        (unsigned long long)x->guaranteed, replay_hist_quantile(&x->guaranteed_wait, 0.5) / 1000,
         replay_hist_quantile(&x->guaranteed_wait, 0.99) / 1000, x->guaranteed_wait.max_ms / 1000,
         x->guaranteed ? (double)x->guaranteed_late / (double)x->guaranteed : 0.0,
         x->sojourn_gpu_s > 0 ? x->asked_gpu_s / x->sojourn_gpu_s : 1.0);
@@ -108,8 +106,7 @@ static int data_write(const char *dir, const struct replay_result *res, uint32_t
         fprintf(f, "\"%s\"", res[0].names[i]);
         for (uint32_t k = 0; k < n; k++) {
             const struct replay_figures *x = i < res[k].n_workspaces ? &res[k].ws[i] : NULL;
-            fprintf(f, " %.4f",
-                    x && x->delay.n ? x->delay.sum_ms / (double)x->delay.n / 3600000 : 0);
+            fprintf(f, " %.4f", x ? replay_hist_mean(&x->delay) / 3600000 : 0);
         }
         fprintf(f, "\n");
     }
@@ -252,8 +249,7 @@ static int html_write(const char *dir, const struct replay_result *res, uint32_t
                 "%.1f</td><td>%.2f%%</td><td>%.3f</td></tr>\n",
                 (long long)res[k].capacity_gpus, 100 * res[k].utilisation,
                 (unsigned long long)x->submitted, (unsigned long long)x->rejected,
-                x->delay.n ? x->delay.sum_ms / (double)x->delay.n / 1000 : 0,
-                replay_hist_quantile(&x->delay, 0.5) / 1000,
+                replay_hist_mean(&x->delay) / 1000, replay_hist_quantile(&x->delay, 0.5) / 1000,
                 replay_hist_quantile(&x->delay, 0.95) / 1000,
                 replay_hist_quantile(&x->delay, 0.99) / 1000, (unsigned long long)x->preemptions,
                 x->wasted_gpu_s / 3600, (unsigned long long)x->guaranteed,
