@@ -201,6 +201,22 @@ static void post_node_move(struct controller *ctl, struct call *c)
         202);
 }
 
+/* A whole number query parameter in [lo, hi], or dflt when absent; false (answered) when
+ * it is malformed or out of range. */
+static bool query_int(struct call *c, const char *key, long long lo, long long hi, long long dflt,
+                      long long *out)
+{
+    const char *q = call_query(c, key);
+    char *end;
+    errno = 0;
+    *out = q ? strtoll(q, &end, 10) : dflt;
+    if (q && (!*q || *end || errno || *out < lo || *out > hi)) {
+        call_error(c, -ALLOT_EINVAL, 0, key, "expected a whole number from %lld to %lld", lo, hi);
+        return false;
+    }
+    return true;
+}
+
 /* A node agent reports; the answer (after the commit) is what should run on its node. */
 static void post_node_report(struct controller *ctl, struct call *c)
 {
@@ -214,19 +230,11 @@ static void post_node_report(struct controller *ctl, struct call *c)
     }
     /* ?wait=MS&epoch=E&version=V: the agent has version V of epoch E; hold the answer up to
      * MS until that changes (a long poll, docs/api.md) */
-    const char *names[] = {"wait", "epoch", "version"};
-    long long v[3] = {0, 0, 0};
-    for (int k = 0; k < 3; k++) {
-        const char *q = call_query(c, names[k]);
-        char *end;
-        errno = 0;
-        v[k] = q ? strtoll(q, &end, 10) : 0;
-        if (q && (!*q || *end || errno || v[k] < 0 || (k == 0 && v[k] > FLEET_MAX_WAIT_MS))) {
-            call_error(c, -ALLOT_EINVAL, 0, names[k], "expected a whole number%s",
-                       k == 0 ? " of milliseconds, 0 to 5000" : " from an earlier answer");
-            return;
-        }
-    }
+    long long wait, epoch, version;
+    if (!query_int(c, "wait", 0, FLEET_MAX_WAIT_MS, 0, &wait) ||
+        !query_int(c, "epoch", 0, INT64_MAX, 0, &epoch) ||
+        !query_int(c, "version", 0, INT64_MAX, 0, &version))
+        return;
     char field[128], err[256];
     bool changed;
     int rc = fleet_report(ctl, id, body, &changed, field, sizeof(field), err, sizeof(err));
@@ -235,9 +243,9 @@ static void post_node_report(struct controller *ctl, struct call *c)
         return;
     }
     c->desired_node = id;
-    c->wait_ms = changed ? 0 : v[0];
-    c->seen_epoch = v[1];
-    c->seen_version = (uint64_t)v[2];
+    c->wait_ms = changed ? 0 : wait;
+    c->seen_epoch = epoch;
+    c->seen_version = (uint64_t)version;
     call_defer(c, 200, json_object());
     controller_defer(ctl, c);
 }
@@ -461,22 +469,6 @@ static void get_workload(struct controller *ctl, struct call *c)
     evbuffer_add(b, view, len);
     call_reply_buffer(c, 200, b);
     evbuffer_free(b);
-}
-
-/* A whole number query parameter in [lo, hi], or dflt when absent; false (answered) when
- * it is malformed or out of range. */
-static bool query_int(struct call *c, const char *key, long long lo, long long hi, long long dflt,
-                      long long *out)
-{
-    const char *q = call_query(c, key);
-    char *end;
-    errno = 0;
-    *out = q ? strtoll(q, &end, 10) : dflt;
-    if (q && (!*q || *end || errno || *out < lo || *out > hi)) {
-        call_error(c, -ALLOT_EINVAL, 0, key, "expected a whole number from %lld to %lld", lo, hi);
-        return false;
-    }
-    return true;
 }
 
 /* A node agent ships a chunk of a workload's output (the body, application/octet-stream);
