@@ -95,7 +95,7 @@ static int bench_put(struct store *st, int64_t id, bool journal)
         .idempotency_key = key,
         .submitted_ms = id,
     };
-    return store_put_workload(st, &w);
+    return store_add_workload(st, &w);
 }
 
 /* Runs one round. OUT lat: per-commit latency in ms (begin to durable), sorted. */

@@ -814,8 +814,8 @@ static int admin_bootstrap(struct controller *ctl, char *err, size_t len)
     }
     struct store_user admin = {.name = "admin", .tenant = NULL, .role = "admin", .spec_json = "{}"};
     rc = store_batch_begin(ctl->store);
-    rc = rc ? rc : store_put_user(ctl->store, &admin);
-    rc = rc ? rc : store_put_token(ctl->store, &row);
+    rc = rc ? rc : store_add_user(ctl->store, &admin);
+    rc = rc ? rc : store_add_token(ctl->store, &row);
     rc = rc ? rc : store_meta_set(ctl->store, "bootstrap", "1");
     snprintf(path, sizeof(path), "%s/admin.token", ctl->opt.data_dir);
     int fd = rc ? -1 : open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);

@@ -264,38 +264,96 @@ static void user_created(const struct flag_values *v, const json_t *u)
     printf("next: allot admin token create --user %s\n", human_text(u, "name"));
 }
 
-static int run_user_create(const struct flag_values *v)
+/* Check the flags a user's role, tenant and workspace come from (any may be absent); with
+ * --workspace and no --tenant the workspace names the tenant. OUT *tenant (may point into
+ * part). RET 0, or the usage error's exit code. */
+static int user_flags_check(const struct flag_values *v, const char *role, const char **tenant,
+                            const char *ws, char part[2][FLAGS_MAX_NAME + 1])
 {
-    char part[2][FLAGS_MAX_NAME + 1];
-    const char *role = flags_get(v, "role"), *tenant = flags_get(v, "tenant");
-    const char *ws = flags_get(v, "workspace");
     size_t k = 0;
     if (!flags_is_name(v->args[0], strlen(v->args[0])))
         return flags_usage_error(v, "a user name is 1 to %d of a-z 0-9 . _ -, got '%.64s'",
                                  FLAGS_MAX_NAME, v->args[0]);
-    if (!role)
-        return flags_usage_error(v, "--role is required (admin, tenant-admin, workspace-admin, "
-                                    "member or viewer)");
-    while (k < sizeof(roles) / sizeof(roles[0]) && strcmp(roles[k], role) != 0)
+    while (role && k < sizeof(roles) / sizeof(roles[0]) && strcmp(roles[k], role) != 0)
         k++;
-    if (k == sizeof(roles) / sizeof(roles[0]))
+    if (role && k == sizeof(roles) / sizeof(roles[0]))
         return flags_usage_error(v,
                                  "--role: expected admin, tenant-admin, workspace-admin, member "
                                  "or viewer, got '%.64s'",
                                  role);
-    if (tenant && !flags_is_name(tenant, strlen(tenant)))
-        return flags_usage_error(v, "--tenant: expected a tenant name, got '%.64s'", tenant);
+    if (*tenant && !flags_is_name(*tenant, strlen(*tenant)))
+        return flags_usage_error(v, "--tenant: expected a tenant name, got '%.64s'", *tenant);
     if (ws && !flags_split_name(ws, 2, part))
         return flags_usage_error(v, "--workspace: expected TENANT/WORKSPACE, got '%.64s'", ws);
-    if (ws && tenant && strcmp(part[0], tenant) != 0)
-        return flags_usage_error(v, "--workspace %s is not in --tenant %s", ws, tenant);
-    if (ws && !tenant)
-        tenant = part[0]; /* the workspace names its tenant */
+    if (ws && *tenant && strcmp(part[0], *tenant) != 0)
+        return flags_usage_error(v, "--workspace %s is not in --tenant %s", ws, *tenant);
+    if (ws && !*tenant)
+        *tenant = part[0]; /* the workspace names its tenant */
+    return 0;
+}
+
+static int run_user_create(const struct flag_values *v)
+{
+    const char *role = flags_get(v, "role"), *tenant = flags_get(v, "tenant");
+    const char *ws = flags_get(v, "workspace");
+    if (!role)
+        return flags_usage_error(v, "--role is required (admin, tenant-admin, workspace-admin, "
+                                    "member or viewer)");
+    char part[2][FLAGS_MAX_NAME + 1];
+    int rc = user_flags_check(v, role, &tenant, ws, part);
+    if (rc)
+        return rc;
     if (!tenant && strcmp(role, "admin") != 0)
         return flags_usage_error(v, "--tenant is required for role %s", role);
-    json_t *body = json_pack("{s:s, s:s, s:s?, s:s?}", "name", v->args[0], "role", role, "tenant",
+    json_t *body = json_pack("{s:s, s:s, s:s*, s:s*}", "name", v->args[0], "role", role, "tenant",
                              strcmp(role, "admin") == 0 ? NULL : tenant, "workspace", ws);
     return admin_send(v, "POST", "/v1/users", true, body, user_created);
+}
+
+static void user_changed(const struct flag_values *v, const json_t *u)
+{
+    const char *tenant = json_string_value(json_object_get(u, "tenant"));
+    const char *ws = json_string_value(json_object_get(u, "workspace"));
+    printf("user %s is now %s%s%s%s%s\n", human_text(u, "name"), human_text(u, "role"),
+           tenant ? " of tenant " : " of the platform", tenant ? tenant : "",
+           ws ? ", workspace " : "", ws ? ws : "");
+}
+
+static int run_user_set(const struct flag_values *v)
+{
+    const char *role = flags_get(v, "role"), *tenant = flags_get(v, "tenant");
+    const char *ws = flags_get(v, "workspace");
+    bool whole = flags_has(v, "whole-tenant");
+    if (ws && whole)
+        return flags_usage_error(v, "give --workspace or --whole-tenant, not both");
+    char part[2][FLAGS_MAX_NAME + 1];
+    int rc = user_flags_check(v, role, &tenant, ws, part);
+    if (rc)
+        return rc;
+    if (!role && !tenant && !ws && !whole)
+        return flags_usage_error(v, "nothing to change: give --role, --tenant, --workspace or "
+                                    "--whole-tenant");
+    json_t *body = json_pack("{s:s*, s:s*}", "role", role, "tenant", tenant);
+    if (ws || whole)
+        json_object_set_new(body, "workspace", ws ? json_string(ws) : json_null());
+    char path[128];
+    snprintf(path, sizeof(path), "/v1/users/%s", v->args[0]);
+    return admin_send(v, "PATCH", path, true, body, user_changed);
+}
+
+static void user_deleted(const struct flag_values *v, const json_t *u)
+{
+    printf("deleted user %s and its tokens\n", human_text(u, "deleted"));
+}
+
+static int run_user_delete(const struct flag_values *v)
+{
+    char path[128];
+    if (!flags_is_name(v->args[0], strlen(v->args[0])))
+        return flags_usage_error(v, "a user name is 1 to %d of a-z 0-9 . _ -, got '%.64s'",
+                                 FLAGS_MAX_NAME, v->args[0]);
+    snprintf(path, sizeof(path), "/v1/users/%s", v->args[0]);
+    return admin_send(v, "DELETE", path, false, NULL, user_deleted);
 }
 
 /* The token alone on stdout, so that `T=$(allot admin token create ...)` works; the rest on
@@ -384,6 +442,14 @@ static const struct flag user_flags[] = {
     {NULL, 0, NULL, NULL},
 };
 
+static const struct flag user_set_flags[] = {
+    {"role", 0, "ROLE", "its new role"},
+    {"tenant", 0, "TENANT", "move it to this tenant (platform admin only; revokes its tokens)"},
+    {"workspace", 0, "TENANT/WS", "limit it to this workspace"},
+    {"whole-tenant", 0, NULL, "let its role cover its whole tenant again"},
+    {NULL, 0, NULL, NULL},
+};
+
 static const struct flag token_flags[] = {
     {"user", 0, "USER", "a token for this user"},
     {"node", 0, "NODE", "a node agent's token for this node (admin only)"},
@@ -416,8 +482,15 @@ static const struct flag_command admin_commands[] = {
      "The node takes no new work at once and joins the new tenant when nothing of the old\n"
      "tenant runs on it any more (the daemon answers 202: under way).",
      node_move_flags, 1, 1, false, run_node_move},
-    {"admin user create", "NAME", "Create a user with a role.", NULL, user_flags, 1, 1, false,
+    {"admin user create", "NAME", "Create a user with a role.",
+     "A name that exists is refused (409): creating never changes a user.", user_flags, 1, 1, false,
      run_user_create},
+    {"admin user set", "NAME", "Change a user's role, workspace or tenant.",
+     "A tenant admin changes users of its tenant below its role, to roles below its own; only\n"
+     "the platform admin moves a user to another tenant, which revokes the user's tokens.",
+     user_set_flags, 1, 1, false, run_user_set},
+    {"admin user delete", "NAME", "Delete a user and its tokens.", NULL, NULL, 1, 1, false,
+     run_user_delete},
     {"admin token create", "", "Create an API token; prints it (only this once) on stdout.",
      "Example: export ALLOT_TOKEN=$(allot admin token create --user alice)", token_flags, 0, 0,
      false, run_token_create},

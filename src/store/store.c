@@ -130,26 +130,16 @@ _Static_assert(sizeof(store_migrations) / sizeof(store_migrations[0]) == STORE_S
     X(BEGIN_READ, "BEGIN DEFERRED")                                                                \
     X(COMMIT, "COMMIT")                                                                            \
     X(ROLLBACK, "ROLLBACK")                                                                        \
-    X(PUT_TENANT, "INSERT INTO tenants (name, spec) VALUES (?1, ?2)"                               \
-                  " ON CONFLICT (name) DO UPDATE SET spec = excluded.spec")                        \
-    X(PUT_CLUSTER, "INSERT INTO clusters (name, spec) VALUES (?1, ?2)"                             \
-                   " ON CONFLICT (name) DO UPDATE SET spec = excluded.spec")                       \
-    X(PUT_NODE,                                                                                    \
-      "INSERT INTO nodes (name, tenant, spec) VALUES (?1, ?2, ?3)"                                 \
-      " ON CONFLICT (name) DO UPDATE SET tenant = excluded.tenant, spec = excluded.spec")          \
-    X(PUT_WORKSPACE,                                                                               \
-      "INSERT INTO workspaces (name, tenant, spec) VALUES (?1, ?2, ?3)"                            \
-      " ON CONFLICT (name) DO UPDATE SET tenant = excluded.tenant, spec = excluded.spec")          \
-    X(PUT_USER, "INSERT INTO users (name, tenant, role, spec) VALUES (?1, ?2, ?3, ?4)"             \
-                " ON CONFLICT (name) DO UPDATE SET tenant = excluded.tenant,"                      \
-                " role = excluded.role, spec = excluded.spec")                                     \
-    X(PUT_WORKLOAD,                                                                                \
+    X(ADD_TENANT, "INSERT INTO tenants (name, spec) VALUES (?1, ?2)")                              \
+    X(ADD_CLUSTER, "INSERT INTO clusters (name, spec) VALUES (?1, ?2)")                            \
+    X(ADD_NODE, "INSERT INTO nodes (name, tenant, spec) VALUES (?1, ?2, ?3)")                      \
+    X(ADD_WORKSPACE, "INSERT INTO workspaces (name, tenant, spec) VALUES (?1, ?2, ?3)")            \
+    X(ADD_USER, "INSERT INTO users (name, tenant, role, spec) VALUES (?1, ?2, ?3, ?4)")            \
+    X(UPDATE_USER, "UPDATE users SET tenant = ?2, role = ?3, spec = ?4 WHERE name = ?1")           \
+    X(ADD_WORKLOAD,                                                                                \
       "INSERT INTO workloads (id, name, workspace, tenant, state, spec, submitted_ms,"             \
-      " idempotency_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"                                  \
-      " ON CONFLICT (id) DO UPDATE SET name = excluded.name, workspace = excluded.workspace,"      \
-      " tenant = excluded.tenant, state = excluded.state, spec = excluded.spec,"                   \
-      " submitted_ms = excluded.submitted_ms, idempotency_key = excluded.idempotency_key")         \
-    X(PUT_TOKEN, "INSERT INTO tokens (id, token_hash, user, node, created_ms, expires_ms)"         \
+      " idempotency_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")                                 \
+    X(ADD_TOKEN, "INSERT INTO tokens (id, token_hash, user, node, created_ms, expires_ms)"         \
                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                               \
     X(DELETE_TENANT, "DELETE FROM tenants WHERE name = ?1")                                        \
     X(DELETE_CLUSTER, "DELETE FROM clusters WHERE name = ?1")                                      \
@@ -158,6 +148,7 @@ _Static_assert(sizeof(store_migrations) / sizeof(store_migrations[0]) == STORE_S
     X(DELETE_USER, "DELETE FROM users WHERE name = ?1")                                            \
     X(DELETE_WORKLOAD, "DELETE FROM workloads WHERE id = ?1")                                      \
     X(DELETE_TOKEN, "DELETE FROM tokens WHERE id = ?1")                                            \
+    X(DELETE_USER_TOKENS, "DELETE FROM tokens WHERE user = ?1")                                    \
     X(FIND_WORKLOAD_BY_KEY,                                                                        \
       "SELECT id FROM workloads WHERE workspace = ?1 AND idempotency_key = ?2")                    \
     X(NEXT_WORKLOAD_ID, "SELECT max(coalesce((SELECT max(id) FROM workloads), 0),"                 \
@@ -725,8 +716,9 @@ int store_batch_rollback(struct store *st)
     return err ? -ALLOT_EIO : 0;
 }
 
-/* Upsert of a (name, spec) row, with an optional tenant column bound between them. */
-static int store_put_named(struct store *st, enum store_stmt id, const char *name,
+/* Insert of a (name, spec) row, with an optional tenant column bound between them; a name
+ * that exists is -ALLOT_EEXIST and its row stays as it was. */
+static int store_add_named(struct store *st, enum store_stmt id, const char *name,
                            const char *tenant, size_t tenant_len, bool with_tenant,
                            const char *spec)
 {
@@ -751,23 +743,23 @@ static int store_put_named(struct store *st, enum store_stmt id, const char *nam
     return err;
 }
 
-int store_put_tenant(struct store *st, const char *name, const char *spec_json)
+int store_add_tenant(struct store *st, const char *name, const char *spec_json)
 {
-    return store_put_named(st, STORE_STMT_PUT_TENANT, name, NULL, 0, false, spec_json);
+    return store_add_named(st, STORE_STMT_ADD_TENANT, name, NULL, 0, false, spec_json);
 }
 
-int store_put_cluster(struct store *st, const char *name, const char *spec_json)
+int store_add_cluster(struct store *st, const char *name, const char *spec_json)
 {
-    return store_put_named(st, STORE_STMT_PUT_CLUSTER, name, NULL, 0, false, spec_json);
+    return store_add_named(st, STORE_STMT_ADD_CLUSTER, name, NULL, 0, false, spec_json);
 }
 
-int store_put_node(struct store *st, const char *name, const char *tenant, const char *spec_json)
+int store_add_node(struct store *st, const char *name, const char *tenant, const char *spec_json)
 {
     size_t tenant_len;
     int err = store_check_text(st, "tenant", tenant, STORE_NAME_MAX, true, &tenant_len);
     if (err)
         return err;
-    return store_put_named(st, STORE_STMT_PUT_NODE, name, tenant, tenant_len, true, spec_json);
+    return store_add_named(st, STORE_STMT_ADD_NODE, name, tenant, tenant_len, true, spec_json);
 }
 
 /* A workspace name is "tenant/workspace" with both parts non-empty. OUT *tenant_len. */
@@ -784,7 +776,7 @@ static int store_split_workspace(struct store *st, const char *field, const char
     return 0;
 }
 
-int store_put_workspace(struct store *st, const char *name, const char *spec_json)
+int store_add_workspace(struct store *st, const char *name, const char *spec_json)
 {
     size_t name_len, tenant_len;
     int err = store_check_name(st, "name", name, &name_len);
@@ -792,12 +784,15 @@ int store_put_workspace(struct store *st, const char *name, const char *spec_jso
         err = store_split_workspace(st, "name", name, name_len, &tenant_len);
     if (err)
         return err;
-    return store_put_named(st, STORE_STMT_PUT_WORKSPACE, name, name, tenant_len, true, spec_json);
+    return store_add_named(st, STORE_STMT_ADD_WORKSPACE, name, name, tenant_len, true, spec_json);
 }
 
-int store_put_user(struct store *st, const struct store_user *user)
+/* Insert (ADD_USER) or change (UPDATE_USER) a user's row; the same four parameters bind
+ * both. RET as store_add_user / store_update_user. */
+static int store_write_user(struct store *st, enum store_stmt id, const struct store_user *user)
 {
     size_t name_len, tenant_len, role_len, spec_len;
+    int64_t changes = 0;
     int err = store_check_name(st, "name", user->name, &name_len);
     if (!err)
         err = store_check_text(st, "tenant", user->tenant, STORE_NAME_MAX, true, &tenant_len);
@@ -809,7 +804,7 @@ int store_put_user(struct store *st, const struct store_user *user)
         err = store_check_writable(st);
     if (err)
         return err;
-    sqlite3_stmt *stmt = st->stmt[STORE_STMT_PUT_USER];
+    sqlite3_stmt *stmt = st->stmt[id];
     err = store_bind_text(st, stmt, 1, user->name, name_len);
     if (!err)
         err = store_bind_text(st, stmt, 2, user->tenant, tenant_len);
@@ -817,10 +812,28 @@ int store_put_user(struct store *st, const struct store_user *user)
         err = store_bind_text(st, stmt, 3, user->role, role_len);
     if (!err)
         err = store_bind_text(st, stmt, 4, user->spec_json, spec_len);
-    if (!err)
-        return store_run_write(st, stmt, NULL);
-    store_reset(stmt);
+    if (err) {
+        store_reset(stmt);
+        return err;
+    }
+    err = store_run_write(st, stmt, &changes);
+    if (err == -ALLOT_EEXIST)
+        store_set_errmsg(st, "name: user '%s' exists", user->name);
+    if (!err && changes == 0) {
+        store_set_errmsg(st, "name: no user '%s'", user->name);
+        err = -ALLOT_ENOENT;
+    }
     return err;
+}
+
+int store_add_user(struct store *st, const struct store_user *user)
+{
+    return store_write_user(st, STORE_STMT_ADD_USER, user);
+}
+
+int store_update_user(struct store *st, const struct store_user *user)
+{
+    return store_write_user(st, STORE_STMT_UPDATE_USER, user);
 }
 
 /* Deletes the row whose text key is `key`. RET -ALLOT_ENOENT when there was none. */
@@ -878,7 +891,7 @@ int store_delete_token(struct store *st, const char *id)
     return store_delete_named(st, STORE_STMT_DELETE_TOKEN, "id", id);
 }
 
-int store_put_workload(struct store *st, const struct store_workload *w)
+int store_add_workload(struct store *st, const struct store_workload *w)
 {
     size_t name_len, ws_len, tenant_len, ws_tenant_len, state_len, spec_len, key_len;
     int err = 0;
@@ -913,7 +926,7 @@ int store_put_workload(struct store *st, const struct store_workload *w)
         err = store_check_writable(st);
     if (err)
         return err;
-    sqlite3_stmt *stmt = st->stmt[STORE_STMT_PUT_WORKLOAD];
+    sqlite3_stmt *stmt = st->stmt[STORE_STMT_ADD_WORKLOAD];
     err = store_bind_int(st, stmt, 1, w->id);
     if (!err)
         err = store_bind_text(st, stmt, 2, w->name, name_len);
@@ -1005,7 +1018,7 @@ int store_next_workload_id(struct store *st, int64_t *id)
     return 0;
 }
 
-int store_put_token(struct store *st, const struct store_token *token)
+int store_add_token(struct store *st, const struct store_token *token)
 {
     size_t id_len, user_len, node_len;
     int err = store_check_name(st, "id", token->id, &id_len);
@@ -1025,7 +1038,7 @@ int store_put_token(struct store *st, const struct store_token *token)
         err = store_check_writable(st);
     if (err)
         return err;
-    sqlite3_stmt *stmt = st->stmt[STORE_STMT_PUT_TOKEN];
+    sqlite3_stmt *stmt = st->stmt[STORE_STMT_ADD_TOKEN];
     err = store_bind_text(st, stmt, 1, token->id, id_len);
     if (!err) {
         int rc = sqlite3_bind_blob(stmt, 2, token->hash, STORE_TOKEN_HASH_LEN, SQLITE_STATIC);
@@ -1109,6 +1122,27 @@ static int store_find_row(struct store *st, enum store_stmt id, const char *what
         return -ALLOT_ENOENT;
     *out = stmt;
     return 0;
+}
+
+int store_delete_user_tokens(struct store *st, const char *user, int64_t *deleted)
+{
+    size_t len;
+    int64_t changes = 0;
+    int err = store_check_name(st, "user", user, &len);
+    if (!err)
+        err = store_check_writable(st);
+    if (err)
+        return err;
+    sqlite3_stmt *stmt = st->stmt[STORE_STMT_DELETE_USER_TOKENS];
+    err = store_bind_text(st, stmt, 1, user, len);
+    if (err) {
+        store_reset(stmt);
+        return err;
+    }
+    err = store_run_write(st, stmt, &changes);
+    if (!err && deleted)
+        *deleted = changes;
+    return err;
 }
 
 int store_find_token(struct store *st, const char *id, struct store_token *out)

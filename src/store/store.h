@@ -133,17 +133,20 @@ int store_batch_commit(struct store *st);
 int store_batch_rollback(struct store *st);
 bool store_in_batch(const struct store *st);
 
-/* Upserts keyed by name: an existing row keeps its creation order and gets the new values.
- * Names are 1..STORE_NAME_MAX bytes; spec_json is a JSON object of at most STORE_SPEC_MAX
- * bytes. A workspace's name is "tenant/workspace"; its tenant column comes from the name.
- * node's tenant is NULL for an unowned node.
- * RET 0; -ALLOT_EINVAL (bad input, nothing written; store_errmsg names the field);
- * -ALLOT_EIO; -ALLOT_ENOMEM. */
-int store_put_tenant(struct store *st, const char *name, const char *spec_json);
-int store_put_cluster(struct store *st, const char *name, const char *spec_json);
-int store_put_node(struct store *st, const char *name, const char *tenant, const char *spec_json);
-int store_put_workspace(struct store *st, const char *name, const char *spec_json);
-int store_put_user(struct store *st, const struct store_user *user);
+/* Inserts keyed by name: a name that exists is -ALLOT_EEXIST and its row is left as it was
+ * (an insert never overwrites). Names are 1..STORE_NAME_MAX bytes; spec_json is a JSON object of at
+ * most STORE_SPEC_MAX bytes. A workspace's name is "tenant/workspace"; its tenant column comes from
+ * the name. node's tenant is NULL for an unowned node. RET 0; -ALLOT_EEXIST; -ALLOT_EINVAL (bad
+ * input, nothing written; store_errmsg names the field); -ALLOT_EIO; -ALLOT_ENOMEM. */
+int store_add_tenant(struct store *st, const char *name, const char *spec_json);
+int store_add_cluster(struct store *st, const char *name, const char *spec_json);
+int store_add_node(struct store *st, const char *name, const char *tenant, const char *spec_json);
+int store_add_workspace(struct store *st, const char *name, const char *spec_json);
+int store_add_user(struct store *st, const struct store_user *user);
+/* Change the tenant, role and spec of the existing user user->name (the caller has checked
+ * that the caller may, against the user as it is and as it will be).
+ * RET 0; -ALLOT_ENOENT (no such user, nothing written); -ALLOT_EINVAL; -ALLOT_EIO. */
+int store_update_user(struct store *st, const struct store_user *user);
 
 /* Deletes by name. Deleting a user or a node also deletes the tokens bound to it, in the
  * same transaction. The store keeps no references between kinds otherwise: the daemon
@@ -154,11 +157,11 @@ int store_delete_node(struct store *st, const char *name);
 int store_delete_workspace(struct store *st, const char *name);
 int store_delete_user(struct store *st, const char *name);
 
-/* Upserts the workload with id w->id. Name is unique among workloads; the idempotency key
- * (at most STORE_KEY_MAX bytes), if any, is unique within the workspace.
- * RET 0; -ALLOT_EEXIST (another id has this name or this workspace and key; nothing
+/* Inserts the workload with id w->id. Id and name are unique among workloads; the
+ * idempotency key (at most STORE_KEY_MAX bytes), if any, is unique within the workspace.
+ * RET 0; -ALLOT_EEXIST (the id, the name or this workspace and key are taken; nothing
  * written); -ALLOT_EINVAL; -ALLOT_EIO; -ALLOT_ENOMEM. */
-int store_put_workload(struct store *st, const struct store_workload *w);
+int store_add_workload(struct store *st, const struct store_workload *w);
 /* RET 0; -ALLOT_ENOENT; -ALLOT_EIO. Ids of deleted workloads are never handed out again
  * by store_next_workload_id. */
 int store_delete_workload(struct store *st, int64_t id);
@@ -181,9 +184,13 @@ int store_find_user(struct store *st, const char *name, struct store_user *out, 
 /* Tokens. put inserts (an id is never overwritten: -ALLOT_EEXIST); user or node is set.
  * find: RET 0 with *out filled; -ALLOT_ENOENT; -ALLOT_EINVAL. Expiry is not checked here:
  * the caller compares expires_ms with its clock. */
-int store_put_token(struct store *st, const struct store_token *token);
+int store_add_token(struct store *st, const struct store_token *token);
 int store_find_token(struct store *st, const char *id, struct store_token *out);
 int store_delete_token(struct store *st, const char *id);
+/* Delete every token of user (a user moved to another tenant must not keep what was made
+ * for the old one). OUT *deleted (may be NULL). RET 0 (also when there were none);
+ * -ALLOT_EINVAL; -ALLOT_EIO. */
+int store_delete_user_tokens(struct store *st, const char *user, int64_t *deleted);
 
 /* Appends an event; tenant may be NULL (platform-wide). OUT *seq (may be NULL): its
  * sequence number, increasing, never reused. RET 0; -ALLOT_EINVAL; -ALLOT_EIO. */

@@ -94,6 +94,31 @@ class CliTest(unittest.TestCase):
 
     # ---- workloads ----
 
+    def test_admin_user_create_set_delete(self):
+        out = self.ok("admin", "user", "create", "alice", "--role", "member", "--workspace",
+                      "acme/research")
+        self.assertIn("created user alice: member of tenant acme, workspace acme/research", out)
+        # creating again never changes the user
+        rc, out, err = self.allot("admin", "user", "create", "alice", "--role", "viewer",
+                                  "--tenant", "acme")
+        self.assertEqual(rc, 1, err)
+        self.assertIn("exist", err)
+        out = self.ok("admin", "user", "set", "alice", "--role", "workspace-admin")
+        self.assertIn("alice is now workspace-admin of tenant acme, workspace acme/research", out)
+        out = self.ok("admin", "user", "set", "alice", "--whole-tenant")
+        self.assertIn("alice is now workspace-admin of tenant acme\n", out)
+        st, r = self.d.request("GET", "/v1/users", token=self.d.admin)
+        alice = [u for u in r["items"] if u["name"] == "alice"][0]
+        self.assertEqual((alice["role"], alice["workspace"]), ("workspace-admin", None))
+        self.assertEqual(self.allot("admin", "user", "set", "alice")[0], 2)
+        self.assertIn("deleted user alice", self.ok("admin", "user", "delete", "alice"))
+        rc, out, err = self.allot("admin", "user", "delete", "alice")
+        self.assertEqual(rc, 1, err)
+        # the last admin stays
+        rc, out, err = self.allot("admin", "user", "delete", "admin")
+        self.assertEqual(rc, 1, err)
+        self.assertIn("last platform admin", err)
+
     def test_admin_export_replays_in_sim(self):
         self.ok("submit", "-w", "acme/research", "--name", "a", "--gpus", "2",
                 "--duration", "300ms")

@@ -196,7 +196,7 @@ static int put_workload(struct store *st, int64_t id, const char *workspace, con
         .idempotency_key = key,
         .submitted_ms = 1000 * id,
     };
-    return store_put_workload(st, &w);
+    return store_add_workload(st, &w);
 }
 
 static void test_open_creates_schema(void **state)
@@ -208,7 +208,7 @@ static void test_open_creates_schema(void **state)
     /* the WAL holds token hashes too: it gets the database's private mode */
     struct stat sb;
     char wal[400];
-    assert_int_equal(store_put_tenant(st, "acme", "{}"), 0);
+    assert_int_equal(store_add_tenant(st, "acme", "{}"), 0);
     snprintf(wal, sizeof(wal), "%s/%s-wal", f->data, STORE_DB_FILE);
     assert_int_equal(stat(wal, &sb), 0);
     assert_int_equal(sb.st_mode & 0777, 0600);
@@ -248,30 +248,37 @@ static void test_round_trip(void **state)
 {
     struct fixture *f = *state;
     struct store *st = open_ok(f);
-    assert_int_equal(store_put_tenant(st, "acme", "{\"isolation\":\"shared\"}"), 0);
-    assert_int_equal(store_put_tenant(st, "globex", "{}"), 0);
-    assert_int_equal(store_put_cluster(st, "c1", "{}"), 0);
-    assert_int_equal(store_put_node(st, "gpu-a", "acme", "{\"gpus\":8}"), 0);
-    assert_int_equal(store_put_node(st, "gpu-b", NULL, "{\"gpus\":8}"), 0);
-    assert_int_equal(store_put_workspace(st, "acme/prod", "{\"reserve\":4}"), 0);
+    assert_int_equal(store_add_tenant(st, "acme", "{\"isolation\":\"shared\"}"), 0);
+    assert_int_equal(store_add_tenant(st, "globex", "{}"), 0);
+    assert_int_equal(store_add_cluster(st, "c1", "{}"), 0);
+    assert_int_equal(store_add_node(st, "gpu-a", "acme", "{\"gpus\":8}"), 0);
+    assert_int_equal(store_add_node(st, "gpu-b", NULL, "{\"gpus\":8}"), 0);
+    assert_int_equal(store_add_workspace(st, "acme/prod", "{\"reserve\":4}"), 0);
     struct store_user admin = {.name = "root", .role = "platform-admin", .spec_json = "{}"};
     struct store_user alice = {
         .name = "alice", .tenant = "acme", .role = "member", .spec_json = "{}"};
-    assert_int_equal(store_put_user(st, &admin), 0);
-    assert_int_equal(store_put_user(st, &alice), 0);
+    assert_int_equal(store_add_user(st, &admin), 0);
+    assert_int_equal(store_add_user(st, &alice), 0);
     struct store_token tok = {.id = "tok1", .user = "alice", .created_ms = 5, .expires_ms = 0};
     memset(tok.hash, 0xab, sizeof(tok.hash));
-    assert_int_equal(store_put_token(st, &tok), 0);
+    assert_int_equal(store_add_token(st, &tok), 0);
     struct store_token agent = {
         .id = "tok2", .user = "root", .node = "gpu-a", .created_ms = 6, .expires_ms = 99};
-    assert_int_equal(store_put_token(st, &agent), 0);
+    assert_int_equal(store_add_token(st, &agent), 0);
     /* an agent's token may name no user at all */
     struct store_token bare = {.id = "tok3", .node = "gpu-b", .created_ms = 7};
-    assert_int_equal(store_put_token(st, &bare), 0);
+    assert_int_equal(store_add_token(st, &bare), 0);
     assert_int_equal(put_workload(st, 2, "acme/prod", NULL), 0);
     assert_int_equal(put_workload(st, 1, "acme/prod", "k1"), 0);
-    /* an update keeps the tenant's place in creation order */
-    assert_int_equal(store_put_tenant(st, "acme", "{\"isolation\":\"dedicated\"}"), 0);
+    /* an insert never overwrites: each kind refuses a name (or id) it has, and keeps the
+     * row as it was */
+    assert_int_equal(store_add_tenant(st, "acme", "{\"isolation\":\"dedicated\"}"), -ALLOT_EEXIST);
+    assert_int_equal(store_add_cluster(st, "c1", "{\"x\":1}"), -ALLOT_EEXIST);
+    assert_int_equal(store_add_node(st, "gpu-b", "acme", "{\"gpus\":1}"), -ALLOT_EEXIST);
+    assert_int_equal(store_add_workspace(st, "acme/prod", "{}"), -ALLOT_EEXIST);
+    struct store_user takeover = {
+        .name = "root", .tenant = "globex", .role = "member", .spec_json = "{}"};
+    assert_int_equal(store_add_user(st, &takeover), -ALLOT_EEXIST);
     struct store_workload w1 = {.id = 1,
                                 .name = "w-1",
                                 .workspace = "acme/prod",
@@ -280,18 +287,24 @@ static void test_round_trip(void **state)
                                 .spec_json = "{\"gpus\":2}",
                                 .idempotency_key = "k1",
                                 .submitted_ms = 1000};
-    assert_int_equal(store_put_workload(st, &w1), 0);
+    assert_int_equal(store_add_workload(st, &w1), -ALLOT_EEXIST);
+    /* a change of a user is its own statement, for a user that exists */
+    struct store_user promoted = {
+        .name = "alice", .tenant = "acme", .role = "workspace-admin", .spec_json = "{}"};
+    assert_int_equal(store_update_user(st, &promoted), 0);
+    struct store_user ghost = {.name = "ghost", .role = "member", .spec_json = "{}"};
+    assert_int_equal(store_update_user(st, &ghost), -ALLOT_ENOENT);
     store_close(st);
 
     st = open_ok(f);
     struct load_log log;
     assert_int_equal(load(st, &log), 0);
-    assert_string_equal(log.text, "tenant:acme={\"isolation\":\"dedicated\"};tenant:globex={};"
+    assert_string_equal(log.text, "tenant:acme={\"isolation\":\"shared\"};tenant:globex={};"
                                   "cluster:c1={};node:gpu-a=acme;node:gpu-b=-;"
                                   "workspace:acme/prod={\"reserve\":4};"
-                                  "user:root=-/platform-admin;user:alice=acme/member;"
+                                  "user:root=-/platform-admin;user:alice=acme/workspace-admin;"
                                   "token:tok1=alice;token:tok2=gpu-a;token:tok3=gpu-b;"
-                                  "workload:w-1=running;workload:w-2=pending;");
+                                  "workload:w-1=pending;workload:w-2=pending;");
     assert_int_equal(log.workloads, 2);
     assert_true(log.ids_ascending);
 
@@ -310,7 +323,7 @@ static void test_round_trip(void **state)
     assert_string_equal(out.user, "");
     assert_string_equal(out.node, "gpu-b");
     /* a token id is never overwritten */
-    assert_int_equal(store_put_token(st, &tok), -ALLOT_EEXIST);
+    assert_int_equal(store_add_token(st, &tok), -ALLOT_EEXIST);
 
     /* deleting a user or a node takes their tokens along */
     assert_int_equal(store_delete_user(st, "alice"), 0);
@@ -324,9 +337,9 @@ static void test_round_trip(void **state)
     assert_int_equal(store_delete_workload(st, 2), 0);
     assert_int_equal(store_delete_workload(st, 2), -ALLOT_ENOENT);
     assert_int_equal(load(st, &log), 0);
-    assert_string_equal(log.text, "tenant:acme={\"isolation\":\"dedicated\"};node:gpu-b=-;"
+    assert_string_equal(log.text, "tenant:acme={\"isolation\":\"shared\"};node:gpu-b=-;"
                                   "user:root=-/platform-admin;token:tok3=gpu-b;"
-                                  "workload:w-1=running;");
+                                  "workload:w-1=pending;");
     store_close(st);
 }
 
@@ -350,8 +363,8 @@ static void test_batch_commits_once(void **state)
     assert_int_equal(after.batches - before.batches, 1);
     assert_int_equal(store_batch_commit(st), -ALLOT_ESTATE);
     /* outside a batch every write is one commit */
-    assert_int_equal(store_put_tenant(st, "acme", "{}"), 0);
-    assert_int_equal(store_put_tenant(st, "globex", "{}"), 0);
+    assert_int_equal(store_add_tenant(st, "acme", "{}"), 0);
+    assert_int_equal(store_add_tenant(st, "globex", "{}"), 0);
     store_stats(st, &before);
     assert_int_equal(before.commits - after.commits, 2);
     store_close(st);
@@ -381,7 +394,7 @@ static void test_rollback_leaves_nothing(void **state)
     struct store_stats before, after;
     store_stats(st, &before);
     assert_int_equal(store_batch_begin(st), 0);
-    assert_int_equal(store_put_tenant(st, "acme", "{}"), 0);
+    assert_int_equal(store_add_tenant(st, "acme", "{}"), 0);
     for (int64_t id = 1; id <= 50; id++)
         assert_int_equal(put_workload(st, id, "acme/prod", NULL), 0);
     assert_int_equal(store_meta_set(st, "bootstrap_token_created", "1"), 0);
@@ -403,7 +416,7 @@ static void test_rollback_leaves_nothing(void **state)
     /* closing with an open batch rolls it back too */
     st = open_ok(f);
     assert_int_equal(store_batch_begin(st), 0);
-    assert_int_equal(store_put_tenant(st, "acme", "{}"), 0);
+    assert_int_equal(store_add_tenant(st, "acme", "{}"), 0);
     store_close(st);
     st = open_ok(f);
     assert_int_equal(load(st, &log), 0);
@@ -423,8 +436,8 @@ static void test_idempotency_key(void **state)
     /* workloads without a key never collide */
     assert_int_equal(put_workload(st, 4, "acme/prod", NULL), 0);
     assert_int_equal(put_workload(st, 5, "acme/prod", NULL), 0);
-    /* re-putting the same id with its key is an update, not a conflict */
-    assert_int_equal(put_workload(st, 1, "acme/prod", "retry-1"), 0);
+    /* the same id again is a conflict, not an update */
+    assert_int_equal(put_workload(st, 1, "acme/prod", "retry-1"), -ALLOT_EEXIST);
 
     int64_t id = 0;
     assert_int_equal(store_find_workload_by_key(st, "acme/prod", "retry-1", &id), 0);
@@ -441,7 +454,7 @@ static void test_idempotency_key(void **state)
                                  .state = "pending",
                                  .spec_json = "{}",
                                  .submitted_ms = 1};
-    assert_int_equal(store_put_workload(st, &dup), -ALLOT_EEXIST);
+    assert_int_equal(store_add_workload(st, &dup), -ALLOT_EEXIST);
 
     /* a conflict inside a batch fails alone: the batch keeps its other changes */
     assert_int_equal(store_batch_begin(st), 0);
@@ -482,7 +495,7 @@ static void test_newer_schema_refused(void **state)
 {
     struct fixture *f = *state;
     struct store *st = open_ok(f);
-    assert_int_equal(store_put_tenant(st, "acme", "{}"), 0);
+    assert_int_equal(store_add_tenant(st, "acme", "{}"), 0);
     store_close(st);
     raw_exec(f, "PRAGMA user_version = 99");
 
@@ -532,11 +545,11 @@ static void test_bad_input(void **state)
     char long_name[STORE_NAME_MAX + 2];
     memset(long_name, 'n', sizeof(long_name) - 1);
     long_name[sizeof(long_name) - 1] = '\0'; /* 128 bytes */
-    assert_int_equal(store_put_tenant(st, long_name, "{}"), -ALLOT_EINVAL);
+    assert_int_equal(store_add_tenant(st, long_name, "{}"), -ALLOT_EINVAL);
     assert_non_null(strstr(store_errmsg(st), "name"));
-    assert_int_equal(store_put_tenant(st, "", "{}"), -ALLOT_EINVAL);
-    assert_int_equal(store_put_tenant(st, NULL, "{}"), -ALLOT_EINVAL);
-    assert_int_equal(store_put_tenant(st, "acme", NULL), -ALLOT_EINVAL);
+    assert_int_equal(store_add_tenant(st, "", "{}"), -ALLOT_EINVAL);
+    assert_int_equal(store_add_tenant(st, NULL, "{}"), -ALLOT_EINVAL);
+    assert_int_equal(store_add_tenant(st, "acme", NULL), -ALLOT_EINVAL);
 
     /* a spec of exactly STORE_SPEC_MAX bytes is accepted, one more byte is not */
     char *spec = malloc(STORE_SPEC_MAX + 2);
@@ -546,26 +559,26 @@ static void test_bad_input(void **state)
     memcpy(spec + STORE_SPEC_MAX - 2, "\"}", 3);
     assert_int_equal(strlen(spec), STORE_SPEC_MAX);
     long_name[STORE_NAME_MAX] = '\0'; /* 127 bytes */
-    assert_int_equal(store_put_tenant(st, long_name, spec), 0);
+    assert_int_equal(store_add_tenant(st, long_name, spec), 0);
     memset(spec, 'x', STORE_SPEC_MAX + 1);
     memcpy(spec, "{\"a\":\"", 6);
     memcpy(spec + STORE_SPEC_MAX - 1, "\"}", 3);
     assert_int_equal(strlen(spec), STORE_SPEC_MAX + 1);
-    assert_int_equal(store_put_cluster(st, "c1", spec), -ALLOT_EINVAL);
+    assert_int_equal(store_add_cluster(st, "c1", spec), -ALLOT_EINVAL);
     assert_non_null(strstr(store_errmsg(st), "spec"));
     free(spec);
 
     /* a spec is a JSON object */
-    assert_int_equal(store_put_cluster(st, "c1", "[1, 2]"), -ALLOT_EINVAL);
-    assert_int_equal(store_put_cluster(st, "c1", "{\"a\":"), -ALLOT_EINVAL);
+    assert_int_equal(store_add_cluster(st, "c1", "[1, 2]"), -ALLOT_EINVAL);
+    assert_int_equal(store_add_cluster(st, "c1", "{\"a\":"), -ALLOT_EINVAL);
     assert_non_null(strstr(store_errmsg(st), "clusters_spec"));
     assert_int_equal(store_append_event(st, 1, NULL, "submitted", "not json", NULL), -ALLOT_EINVAL);
 
     /* workspace names and workload fields */
-    assert_int_equal(store_put_workspace(st, "prod", "{}"), -ALLOT_EINVAL);
-    assert_int_equal(store_put_workspace(st, "acme/", "{}"), -ALLOT_EINVAL);
-    assert_int_equal(store_put_workspace(st, "/prod", "{}"), -ALLOT_EINVAL);
-    assert_int_equal(store_put_workspace(st, "acme/prod/x", "{}"), -ALLOT_EINVAL);
+    assert_int_equal(store_add_workspace(st, "prod", "{}"), -ALLOT_EINVAL);
+    assert_int_equal(store_add_workspace(st, "acme/", "{}"), -ALLOT_EINVAL);
+    assert_int_equal(store_add_workspace(st, "/prod", "{}"), -ALLOT_EINVAL);
+    assert_int_equal(store_add_workspace(st, "acme/prod/x", "{}"), -ALLOT_EINVAL);
     struct store_workload w = {.id = 1,
                                .name = "w",
                                .workspace = "acme/prod",
@@ -573,29 +586,29 @@ static void test_bad_input(void **state)
                                .state = "pending",
                                .spec_json = "{}",
                                .submitted_ms = 1};
-    assert_int_equal(store_put_workload(st, &w), -ALLOT_EINVAL);
+    assert_int_equal(store_add_workload(st, &w), -ALLOT_EINVAL);
     assert_non_null(strstr(store_errmsg(st), "tenant"));
     w.tenant = "acm"; /* a prefix of the workspace's tenant is not its tenant */
-    assert_int_equal(store_put_workload(st, &w), -ALLOT_EINVAL);
+    assert_int_equal(store_add_workload(st, &w), -ALLOT_EINVAL);
     w.tenant = "acme";
     w.id = 0;
-    assert_int_equal(store_put_workload(st, &w), -ALLOT_EINVAL);
+    assert_int_equal(store_add_workload(st, &w), -ALLOT_EINVAL);
     w.id = 1;
     char long_key[STORE_KEY_MAX + 2];
     memset(long_key, 'k', sizeof(long_key) - 1);
     long_key[sizeof(long_key) - 1] = '\0'; /* 256 bytes */
     w.idempotency_key = long_key;
-    assert_int_equal(store_put_workload(st, &w), -ALLOT_EINVAL);
+    assert_int_equal(store_add_workload(st, &w), -ALLOT_EINVAL);
     assert_non_null(strstr(store_errmsg(st), "idempotency_key"));
     int64_t id = 0;
     assert_int_equal(store_find_workload_by_key(st, "acme/prod", long_key, &id), -ALLOT_EINVAL);
     w.idempotency_key = NULL;
     w.state = NULL;
-    assert_int_equal(store_put_workload(st, &w), -ALLOT_EINVAL);
+    assert_int_equal(store_add_workload(st, &w), -ALLOT_EINVAL);
     struct store_user u = {.name = "bob", .role = NULL, .spec_json = "{}"};
-    assert_int_equal(store_put_user(st, &u), -ALLOT_EINVAL);
+    assert_int_equal(store_add_user(st, &u), -ALLOT_EINVAL);
     struct store_token t = {.id = "t", .user = "", .created_ms = 1};
-    assert_int_equal(store_put_token(st, &t), -ALLOT_EINVAL); /* neither user nor node */
+    assert_int_equal(store_add_token(st, &t), -ALLOT_EINVAL); /* neither user nor node */
     assert_int_equal(store_journal_append(st, 1, "{\"op\":"), -ALLOT_EINVAL);
     assert_int_equal(store_journal_append(st, 1, NULL), -ALLOT_EINVAL);
     char big[STORE_META_MAX + 2];
@@ -761,8 +774,8 @@ static void test_journal_and_users(void **state)
                              .role = "member",
                              .spec_json = "{\"workspace\":\"acme/research\"}"};
     struct store_user root = {.name = "root", .role = "admin", .spec_json = "{\"workspace\":7}"};
-    assert_int_equal(store_put_user(st, &bob), 0);
-    assert_int_equal(store_put_user(st, &root), 0);
+    assert_int_equal(store_add_user(st, &bob), 0);
+    assert_int_equal(store_add_user(st, &root), 0);
     struct store_user u;
     char tenant[16], role[16], workspace[32];
     assert_int_equal(store_find_user(st, "bob", &u, tenant, sizeof(tenant), role, sizeof(role),
