@@ -67,6 +67,11 @@ static void get_healthz(struct controller *ctl, struct call *c)
 
 static void get_readyz(struct controller *ctl, struct call *c)
 {
+    if (ctl->read_only) { /* serves reads, refuses changes: not ready for traffic */
+        call_reply(c, 503,
+                   json_pack("{s:s, s:s}", "status", "read-only", "reason", ctl->read_only_why));
+        return;
+    }
     call_reply(c, 200,
                json_pack("{s:s, s:I}", "status", "ready", "workloads",
                          (json_int_t)ctl->engine->n_workloads));
@@ -387,24 +392,16 @@ static void list_workloads(struct controller *ctl, struct call *c)
     const struct sched *s = ctl->engine;
     const char *ws = call_query(c, "workspace");
     const char *state = call_query(c, "state");
-    const char *limit_s = call_query(c, "limit");
-    const char *after_s = call_query(c, "after");
     enum sched_state st = SCHED_PENDING;
     if (state && sched_state_parse(state, &st)) {
         call_error(c, -ALLOT_EINVAL, 400, "state", "unknown state '%s'", state);
         return;
     }
-    char *end = NULL;
-    long limit = limit_s ? strtol(limit_s, &end, 10) : API_PAGE_DEFAULT;
-    if (limit_s && (*end || limit < 1 || limit > API_PAGE_MAX)) {
-        call_error(c, -ALLOT_ERANGE, 400, "limit", "limit must be 1 to %d", API_PAGE_MAX);
+    /* after: the id of the last item seen; ids are below SCHED_NONE, so the next one is too */
+    long long limit, after;
+    if (!query_int(c, "limit", 1, API_PAGE_MAX, API_PAGE_DEFAULT, &limit) ||
+        !query_int(c, "after", -1, (long long)SCHED_NONE - 1, -1, &after))
         return;
-    }
-    long after = after_s ? strtol(after_s, &end, 10) : -1;
-    if (after_s && (*end || after < 0)) {
-        call_error(c, -ALLOT_EINVAL, 400, "after", "after must be a workload id");
-        return;
-    }
     /* rendered from the cached views: a list is mostly string copies */
     struct evbuffer *b = evbuffer_new();
     if (!b) {
@@ -546,13 +543,11 @@ static void get_workload_logs(struct controller *ctl, struct call *c)
     snprintf(next, sizeof(next), "%lld", offset + (long long)got);
     snprintf(at, sizeof(at), "%lld", attempt);
     struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
-    evhttp_add_header(h, "Content-Type", "text/plain; charset=utf-8");
     evhttp_add_header(h, "X-Allot-Next-Offset", next);
     evhttp_add_header(h, "X-Allot-Attempt", at);
     evhttp_add_header(h, "X-Allot-Running", live ? "true" : "false");
-    evhttp_send_reply(c->req, 200, NULL, b);
+    call_send(c, 200, "text/plain; charset=utf-8", b);
     evbuffer_free(b);
-    call_done(c);
 }
 
 static void why_workload(struct controller *ctl, struct call *c)
@@ -1030,16 +1025,16 @@ static void get_openapi(struct controller *ctl, struct call *c)
         return;
     }
     evbuffer_add(b, openapi_text, openapi_len);
-    evhttp_add_header(evhttp_request_get_output_headers(c->req), "Content-Type",
-                      "application/yaml");
-    evhttp_send_reply(c->req, 200, NULL, b);
+    call_send(c, 200, "application/yaml", b);
     evbuffer_free(b);
-    call_done(c);
 }
 
 static void get_events(struct controller *ctl, struct call *c)
 {
-    controller_subscribe(ctl, c);
+    if (c->head) /* the headers of a stream, and no stream */
+        call_send(c, 200, "text/event-stream", NULL);
+    else
+        controller_subscribe(ctl, c);
 }
 
 static void get_metrics(struct controller *ctl, struct call *c)

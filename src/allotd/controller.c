@@ -72,6 +72,7 @@ struct controller_workload *controller_extra(struct controller *ctl, uint32_t id
 struct subscriber {
     struct controller *ctl;
     struct evhttp_request *req;
+    struct gate *gate;
     struct principal who;
     struct subscriber *next;
 };
@@ -149,6 +150,7 @@ void controller_subscribe(struct controller *ctl, struct call *c)
     }
     sub->ctl = ctl;
     sub->req = c->req;
+    sub->gate = c->gate;
     sub->who = c->who;
     const char *last =
         evhttp_find_header(evhttp_request_get_input_headers(c->req), "Last-Event-ID");
@@ -157,7 +159,7 @@ void controller_subscribe(struct controller *ctl, struct call *c)
     evhttp_add_header(out, "Content-Type", "text/event-stream");
     evhttp_add_header(out, "Cache-Control", "no-cache");
     evhttp_send_reply_start(c->req, 200, "OK");
-    evhttp_connection_set_closecb(evhttp_request_get_connection(c->req), subscriber_closed, sub);
+    gate_on_close(c->gate, c->req, subscriber_closed, sub);
     /* a stream has no timeout: the client decides when it ends */
     evhttp_connection_set_timeout(evhttp_request_get_connection(c->req), -1);
     if (after >= 0) {
@@ -593,6 +595,14 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg);
 int controller_apply(struct controller *ctl, json_t *op, json_t **result, char *field,
                      size_t field_len, char *err, size_t len)
 {
+    if (ctl->read_only) {
+        snprintf(field, field_len, "%s", "");
+        snprintf(err, len,
+                 "the controller is read-only: its store cannot write (%s); changes are "
+                 "accepted again once it can",
+                 ctl->read_only_why);
+        return ctl->read_only;
+    }
     int64_t t = controller_now(ctl);
     int rc = op_run(ctl, op, t, result, field, field_len, err, len);
     if (rc)
@@ -615,9 +625,108 @@ void controller_defer(struct controller *ctl, struct call *c)
     event_active(ctl->flush, EV_WRITE, 0);
 }
 
+/* ---- a commit that fails: read-only until the store can write again ---- */
+
+static int replay_one(void *arg, int64_t seq, int64_t t, const char *text);
+static void vtimers_rearm(struct controller *ctl);
+
+/* Rebuild the engine and the controller's records of workloads from the store alone (the
+ * journal replayed into a fresh engine, as at start), dropping whatever was applied in
+ * memory and not committed. Agents get a new epoch, so that they take the desired sets of the
+ * rebuilt state. RET 0, or the error of the replay. */
+static int controller_reload(struct controller *ctl)
+{
+    json_array_clear(ctl->pending);
+    json_array_clear(ctl->outbox);
+    output_free(ctl);
+    while (ctl->vtimers)
+        vtimer_free(ctl->vtimers);
+    fleet_forget_workloads(ctl);
+    for (uint32_t i = 0; i < ctl->cap_extra; i++) {
+        struct controller_workload *x = &ctl->extra[i];
+        free(x->view);
+        free(x->ended);
+        json_decref(x->exit);
+        free(x->owner);
+        json_decref(x->extra);
+        memset(x, 0, sizeof(*x));
+    }
+    json_object_clear(ctl->idempotency);
+    sched_free(ctl->engine);
+    ctl->engine = NULL;
+    int rc = sched_new(NULL, &ctl->engine);
+    if (rc)
+        return rc;
+    ctl->replaying = true;
+    rc = store_journal_load(ctl->store, replay_one, ctl);
+    ctl->replaying = false;
+    if (rc)
+        return rc;
+    vtimers_rearm(ctl);
+    fleet_new_epoch(ctl);
+    return 0;
+}
+
+#define CONTROLLER_PROBE_MS 2000
+
+/* While read-only: try a write; once one commits, accept changes again. */
+static void probe_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct controller *ctl = arg;
+    char stamp[32];
+    snprintf(stamp, sizeof(stamp), "%lld", (long long)controller_now(ctl));
+    int rc = store_batch_begin(ctl->store);
+    rc = rc ? rc : store_meta_set(ctl->store, "store.probe", stamp);
+    rc = rc ? rc : store_batch_commit(ctl->store);
+    if (rc) {
+        if (store_in_batch(ctl->store))
+            store_batch_rollback(ctl->store);
+        return;
+    }
+    log_info("the store can write again: changes are accepted");
+    ctl->read_only = 0;
+    ctl->read_only_why[0] = '\0';
+    event_del(ctl->probe);
+}
+
+/* A commit failed: nothing of it is durable. Answer its requests 503, rebuild the state from
+ * the store and refuse changes until a probe write succeeds (docs/operations.md). Without
+ * even the store's state to rebuild from, stop. */
+static void commit_failed(struct controller *ctl, int rc)
+{
+    size_t ops = json_array_size(ctl->pending);
+    snprintf(ctl->read_only_why, sizeof(ctl->read_only_why), "%s%s",
+             rc == -ALLOT_EFULL ? "the disk is full: " : "", store_errmsg(ctl->store));
+    if (store_in_batch(ctl->store))
+        store_batch_rollback(ctl->store);
+    log_fatal("commit failed: %s; %zu changes were not applied and their requests are answered "
+              "503; the controller is read-only until the store can write again",
+              ctl->read_only_why, ops);
+    struct call *c = ctl->deferred;
+    ctl->deferred = ctl->deferred_tail = NULL;
+    while (c) {
+        struct call *next = c->next;
+        call_fail(c, rc);
+        c = next;
+    }
+    ctl->read_only = rc;
+    int lost = controller_reload(ctl);
+    if (lost) {
+        log_fatal("cannot rebuild the state from the store (%s): stopping", allot_strerror(lost));
+        exit(1);
+    }
+    struct timeval tv = {CONTROLLER_PROBE_MS / 1000, (CONTROLLER_PROBE_MS % 1000) * 1000};
+    if (!ctl->probe)
+        ctl->probe = event_new(ctl->base, -1, EV_PERSIST, probe_cb, ctl);
+    if (!ctl->probe || event_add(ctl->probe, &tv)) {
+        log_fatal("cannot start the store's probe: stopping");
+        exit(1);
+    }
+}
+
 /* End of a loop iteration: one scheduling pass, then one transaction for everything, then
- * the replies. A failed commit leaves memory ahead of the disk: the daemon stops, and a
- * restart replays what is durable (fail-stop, docs/operations.md). */
+ * the replies. A failed commit leaves memory ahead of the disk: commit_failed answers its
+ * requests 503 and rebuilds the state from the store (docs/operations.md). */
 static void flush_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct controller *ctl = arg;
@@ -661,13 +770,9 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
         rc = rc ? rc : store_batch_commit(ctl->store);
         clock_gettime(CLOCK_MONOTONIC, &b);
         if (rc) {
-            log_fatal("commit failed (%s); stopping so that a restart replays what is durable",
-                      allot_strerror(rc));
-            for (struct call *c = ctl->deferred, *next; c; c = next) {
-                next = c->next;
-                call_fail(c, rc);
-            }
-            exit(1);
+            free(seqs);
+            commit_failed(ctl, rc);
+            return;
         }
         uint64_t us = (uint64_t)((b.tv_sec - a.tv_sec) * 1000000 + (b.tv_nsec - a.tv_nsec) / 1000);
         int bucket = 0;
@@ -916,6 +1021,8 @@ void controller_close(struct controller *ctl)
         event_free(ctl->flush);
     if (ctl->tick)
         event_free(ctl->tick);
+    if (ctl->probe)
+        event_free(ctl->probe);
     while (ctl->vtimers)
         vtimer_free(ctl->vtimers);
     json_decref(ctl->pending);
@@ -925,7 +1032,7 @@ void controller_close(struct controller *ctl)
     while (ctl->subscribers) {
         struct subscriber *sub = ctl->subscribers;
         ctl->subscribers = sub->next;
-        evhttp_connection_set_closecb(evhttp_request_get_connection(sub->req), NULL, NULL);
+        gate_on_close(sub->gate, sub->req, NULL, NULL);
         evhttp_send_reply_end(sub->req);
         free(sub);
     }

@@ -21,6 +21,7 @@ struct vtimer;
 struct auth_cache;
 struct subscriber;
 
+struct gate;
 struct controller_options {
     const char *data_dir;      /* ./allot-data by default */
     const char *platform_path; /* YAML imported on first start, or NULL */
@@ -88,6 +89,12 @@ struct controller {
     json_t *outbox;                 /* events of this iteration, sent after the commit */
     struct subscriber *subscribers; /* GET /v1/events streams */
     int64_t last_now;
+    /* A commit failed (the disk is full, most likely): the state was rebuilt from the store
+     * and changes are refused until a probe write succeeds (docs/operations.md). */
+    int read_only; /* 0, or the error of the failed commit */
+    char read_only_why[256];
+    struct event *probe;
+    struct gate *gate; /* the HTTP server's, for /metrics (set by main) */
     /* counters for /metrics */
     uint64_t commits, commit_us_sum, ops_committed;
     uint64_t commit_hist[12];    /* commit latency buckets, see metrics */
@@ -125,7 +132,8 @@ void controller_auth_changed(struct controller *ctl);
 
 /* Apply an op ({"op": name, ...}) to the engine now and journal it with the next commit.
  * OUT *result (may be NULL): what the op made, for the reply (a new reference or NULL).
- * RET 0, or a negative error with the field and a sentence in field/err (nothing changed). */
+ * RET 0, or a negative error with the field and a sentence in field/err (nothing changed);
+ * while the controller is read-only, the error of the commit that failed (-ALLOT_EFULL). */
 int controller_apply(struct controller *ctl, json_t *op, json_t **result, char *field,
                      size_t field_len, char *err, size_t len);
 /* Queue c's reply for after the next commit (call_defer has been called on it). */

@@ -412,7 +412,7 @@ static void hold_answer(struct controller *ctl, uint32_t node)
     a->held = NULL;
     a->woken = false;
     a->last_seen_ms = controller_now(ctl);
-    evhttp_connection_set_closecb(evhttp_request_get_connection(h->call->req), NULL, NULL);
+    gate_on_close(h->call->gate, h->call->req, NULL, NULL);
     event_free(h->timer);
     json_decref(h->call->reply);
     h->call->reply = fleet_desired(ctl, node);
@@ -451,7 +451,7 @@ void fleet_reply(struct controller *ctl, struct call *c)
         struct timeval tv = {(time_t)(c->wait_ms / 1000), (suseconds_t)(c->wait_ms % 1000) * 1000};
         if (h->timer && evtimer_add(h->timer, &tv) == 0) {
             a->held = h;
-            evhttp_connection_set_closecb(evhttp_request_get_connection(c->req), hold_closed, h);
+            gate_on_close(c->gate, c->req, hold_closed, h);
             return;
         }
         if (h->timer)
@@ -461,6 +461,29 @@ void fleet_reply(struct controller *ctl, struct call *c)
     json_decref(c->reply);
     c->reply = fleet_desired(ctl, node);
     call_flush(c);
+}
+
+void fleet_forget_workloads(struct controller *ctl)
+{
+    for (uint32_t i = 0; i < ctl->cap_extra; i++) {
+        free(ctl->extra[i].nodes);
+        ctl->extra[i].nodes = NULL;
+        ctl->extra[i].n_nodes = 0;
+        ctl->extra[i].live = 0;
+    }
+    ctl->n_live = 0;
+}
+
+void fleet_new_epoch(struct controller *ctl)
+{
+    int64_t now = controller_now(ctl);
+    ctl->epoch = now > ctl->epoch ? now : ctl->epoch + 1;
+    for (uint32_t i = 0; i < ctl->cap_agents; i++) {
+        ctl->agents[i].woken = false;
+        if (ctl->agents[i].held)
+            hold_answer(ctl, i);
+    }
+    ctl->n_wake = 0;
 }
 
 void fleet_wake(struct controller *ctl)
@@ -492,7 +515,7 @@ void fleet_stop(struct controller *ctl)
     for (uint32_t i = 0; i < ctl->cap_agents; i++) {
         struct fleet_hold *h = ctl->agents[i].held;
         if (h) {
-            evhttp_connection_set_closecb(evhttp_request_get_connection(h->call->req), NULL, NULL);
+            gate_on_close(h->call->gate, h->call->req, NULL, NULL);
             event_free(h->timer);
             call_done(h->call);
             free(h);

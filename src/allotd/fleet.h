@@ -47,5 +47,11 @@ void fleet_track(struct controller *ctl, uint32_t id);
 void fleet_reply(struct controller *ctl, struct call *c);
 /* After a commit: answer the held reports whose node's desired set changed. */
 void fleet_wake(struct controller *ctl);
+/* Before the controller rebuilds its state from the store: forget which workloads run where
+ * (the replay tells again). */
+void fleet_forget_workloads(struct controller *ctl);
+/* After the rebuild: a new epoch, so that agents take the new desired sets over what they
+ * had, and every held report answered with its node's. */
+void fleet_new_epoch(struct controller *ctl);
 
 #endif

@@ -19,6 +19,7 @@ struct daemon_options {
     const char *platform;
     const char *tls_cert, *tls_key;
     const char *unreachable, *lost;
+    const char *max_connections, *request_timeout;
     bool real_nodes;
 };
 
@@ -37,6 +38,8 @@ static const struct option_row option_rows[] = {
     {"--no-virtual-nodes", NULL, "do not simulate workloads on nodes (for node agents)"},
     {"--unreachable-after", "DURATION", "with agents: a silent node drains (default 15s)"},
     {"--lost-after", "DURATION", "and is down, its work requeued (default 60s)"},
+    {"--max-connections", "N", "open connections at most (default: open file limit - 64)"},
+    {"--request-timeout", "DURATION", "a request must arrive whole within this (default 10s)"},
     {"--help", NULL, "show this help"},
 };
 
@@ -60,6 +63,8 @@ static int parse(int argc, char **argv, struct daemon_options *o)
                             : strcmp(a, "--tls-key") == 0           ? &o->tls_key
                             : strcmp(a, "--unreachable-after") == 0 ? &o->unreachable
                             : strcmp(a, "--lost-after") == 0        ? &o->lost
+                            : strcmp(a, "--max-connections") == 0   ? &o->max_connections
+                            : strcmp(a, "--request-timeout") == 0   ? &o->request_timeout
                                                                     : NULL;
         if (slot) {
             if (i + 1 >= argc) {
@@ -119,17 +124,29 @@ int main(int argc, char **argv)
         fprintf(stderr, "allotd: --unreachable-after/--lost-after: a duration of 100ms or more\n");
         return 2;
     }
+    struct gate_options gopt = {0};
+    char *end = NULL;
+    long long max_conns = o.max_connections ? strtoll(o.max_connections, &end, 10) : 0;
+    if ((o.max_connections && (*end || max_conns < 16 || max_conns > 1000000)) ||
+        (o.request_timeout &&
+         (quantity_parse_duration(o.request_timeout, &gopt.request_ms) || gopt.request_ms < 100))) {
+        fprintf(stderr, "allotd: --max-connections: 16 to 1000000; --request-timeout: a duration "
+                        "of 100ms or more\n");
+        return 2;
+    }
+    gopt.max_connections = (uint32_t)max_conns;
     if (!base || controller_open(base, &copt, &ctl, err, sizeof(err))) {
         fprintf(stderr, "allotd: %s\n", base ? err : "cannot create the event loop");
         return 1;
     }
-    if (server_start(base, ctl, api_routes, addr, (uint16_t)port, &sv, err, sizeof(err)) ||
+    if (server_start(base, ctl, api_routes, addr, (uint16_t)port, &gopt, &sv, err, sizeof(err)) ||
         (o.tls_cert && server_tls(sv, o.tls_cert, o.tls_key, err, sizeof(err)))) {
         server_stop(sv);
         fprintf(stderr, "allotd: %s\n", err);
         controller_close(ctl);
         return 1;
     }
+    ctl->gate = server_gate(sv);
     struct event *sigint = evsignal_new(base, SIGINT, on_signal, base);
     struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
     event_add(sigint, NULL);

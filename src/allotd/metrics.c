@@ -10,6 +10,7 @@
 
 #include "allotd/controller.h"
 #include "allotd/server.h"
+#include "common/error.h"
 #include "common/quantity.h"
 #include "sched/quota.h"
 
@@ -27,6 +28,10 @@ static const struct metric_row metric_rows[] = {
     {"allot_rejections_total", "counter", "rejections by reason"},
     {"allot_admission_wait_seconds", "histogram", "time from submission to admission"},
     {"allot_store_commit_seconds", "histogram", "latency of one group commit"},
+    {"allot_http_connections", "gauge", "HTTP connections open, and their cap"},
+    {"allot_http_connections_closed_total", "counter",
+     "connections the daemon closed: evicted at the cap, or a request not whole in time"},
+    {"allot_http_accept_errors_total", "counter", "failed accepts (out of file descriptors)"},
 };
 
 static void header(struct evbuffer *b, int i)
@@ -58,7 +63,7 @@ void metrics_reply(struct controller *ctl, struct call *c)
     const struct sched *s = ctl->engine;
     struct evbuffer *b = evbuffer_new();
     if (!b) {
-        evhttp_send_error(c->req, 503, NULL);
+        call_error(c, -ALLOT_ENOMEM, 503, NULL, "out of memory");
         return;
     }
     header(b, 0);
@@ -124,10 +129,22 @@ void metrics_reply(struct controller *ctl, struct call *c)
         /* buckets: <= 250 us, 500 us, 1 ms, ... (powers of 2) */
         histogram(b, "allot_store_commit_seconds", ctl->commit_hist, 12, 0.00025, 2,
                   (double)ctl->commit_us_sum / 1e6);
+        struct gate_stats g = {0};
+        if (ctl->gate)
+            gate_stats(ctl->gate, &g);
+        header(b, 7);
+        evbuffer_add_printf(b, "allot_http_connections{state=\"open\"} %u\n", g.open);
+        evbuffer_add_printf(b, "allot_http_connections{state=\"max\"} %u\n", g.max);
+        header(b, 8);
+        evbuffer_add_printf(b, "allot_http_connections_closed_total{why=\"evicted\"} %llu\n",
+                            (unsigned long long)g.evicted);
+        evbuffer_add_printf(b,
+                            "allot_http_connections_closed_total{why=\"request_timeout\"} %llu\n",
+                            (unsigned long long)g.timed_out);
+        header(b, 9);
+        evbuffer_add_printf(b, "allot_http_accept_errors_total %llu\n",
+                            (unsigned long long)g.accept_errors);
     }
-    evhttp_add_header(evhttp_request_get_output_headers(c->req), "Content-Type",
-                      "text/plain; version=0.0.4");
-    evhttp_send_reply(c->req, 200, NULL, b);
+    call_send(c, 200, "text/plain; version=0.0.4", b);
     evbuffer_free(b);
-    call_done(c);
 }

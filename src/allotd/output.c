@@ -56,6 +56,11 @@ int output_accept(struct controller *ctl, uint32_t node, const struct output_key
                   const void *data, size_t len, int64_t *end, char *field, size_t field_len,
                   char *err, size_t err_len)
 {
+    if (ctl->read_only) { /* nothing would be made durable */
+        snprintf(field, field_len, "%s", "");
+        snprintf(err, err_len, "the controller is read-only: %s", ctl->read_only_why);
+        return ctl->read_only;
+    }
     field[0] = err[0] = '\0';
     if (!stream_ok(k->stream) || offset < 0 || len > STORE_LOG_CHUNK_MAX) {
         snprintf(field, field_len, "%s",

@@ -1,5 +1,6 @@
 /* evhttp glue: routing by table, bounded bodies, bearer authentication, JSON replies and
- * errors. Replies to changes are deferred until the controller has committed them. */
+ * errors (libevent's own error pages included). Replies to changes are deferred until the
+ * controller has committed them. Connections pass the gate (gate.h). */
 #include "allotd/server.h"
 
 #include <ctype.h>
@@ -15,6 +16,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 
 #include "allotd/controller.h"
@@ -25,27 +27,9 @@ struct server {
     struct controller *ctl;
     const struct route *routes;
     struct evhttp *http;
+    struct gate *gate;
     SSL_CTX *tls; /* NULL: plain HTTP */
 };
-
-static void send_json(struct evhttp_request *req, int status, json_t *body)
-{
-    struct evbuffer *buf = evbuffer_new();
-    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
-    if (buf) {
-        if (text) {
-            evbuffer_add(buf, text, strlen(text));
-            evbuffer_add(buf, "\n", 1);
-        }
-        evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
-                          "application/json");
-        evhttp_send_reply(req, status, NULL, buf);
-        evbuffer_free(buf);
-    } else {
-        evhttp_send_error(req, 500, NULL);
-    }
-    free(text);
-}
 
 static void call_free(struct call *c)
 {
@@ -55,13 +39,34 @@ static void call_free(struct call *c)
     free(c);
 }
 
+/* Send status with body b (NULL: none) on req: a HEAD request gets the Content-Length of the
+ * body it would have had, and no body (libevent 2.1 would send it). */
+static void send_reply(struct evhttp_request *req, bool head, int status, struct evbuffer *b)
+{
+    if (head) {
+        char n[32];
+        snprintf(n, sizeof(n), "%zu", b ? evbuffer_get_length(b) : 0);
+        evhttp_remove_header(evhttp_request_get_output_headers(req), "Content-Length");
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Length", n);
+        evhttp_send_reply(req, status, NULL, NULL);
+        return;
+    }
+    evhttp_send_reply(req, status, NULL, b);
+}
+
+void call_send(struct call *c, int status, const char *type, struct evbuffer *b)
+{
+    if (type)
+        evhttp_add_header(evhttp_request_get_output_headers(c->req), "Content-Type", type);
+    gate_answered(c->gate, c->req);
+    send_reply(c->req, c->head, status, b);
+    call_free(c);
+}
+
 void call_reply_buffer(struct call *c, int status, struct evbuffer *b)
 {
-    evhttp_add_header(evhttp_request_get_output_headers(c->req), "Content-Type",
-                      "application/json");
     evbuffer_add(b, "\n", 1);
-    evhttp_send_reply(c->req, status, NULL, b);
-    call_free(c);
+    call_send(c, status, "application/json", b);
 }
 
 void call_done(struct call *c)
@@ -69,26 +74,104 @@ void call_done(struct call *c)
     call_free(c);
 }
 
+/* Answer c with status and body (taken; NULL: an empty object). */
+static void send_json(struct call *c, int status, json_t *body)
+{
+    struct evbuffer *buf = evbuffer_new();
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    json_decref(body);
+    if (buf)
+        evbuffer_add_printf(buf, "%s\n", text ? text : "{}");
+    call_send(c, buf ? status : 503, "application/json", buf);
+    evbuffer_free(buf);
+    free(text);
+}
+
 void call_reply(struct call *c, int status, json_t *body)
 {
-    send_json(c->req, status, body);
-    json_decref(body);
-    call_free(c);
+    send_json(c, status, body);
+}
+
+/* Copy s into buf as printable ASCII: any other byte (control characters, bytes of UTF-8
+ * that may be malformed) becomes '?', so that the text is always a valid JSON string. */
+static const char *printable(const char *s, char *buf, size_t len)
+{
+    size_t i = 0;
+    for (; s && s[i] && i + 1 < len; i++)
+        buf[i] = s[i] >= ' ' && s[i] < 0x7f ? s[i] : '?';
+    buf[i] = '\0';
+    return buf;
 }
 
 /* The error body of docs/api.md. */
 static json_t *error_body(int err, const char *field, const char *message)
 {
-    char code[32];
+    char code[32], text[600], name_of_field[160];
     const char *name = allot_errname(err);
     size_t i = 0;
     for (; name[i] && i + 1 < sizeof(code); i++)
         code[i] = (char)tolower((unsigned char)name[i]);
     code[i] = '\0';
-    json_t *e = json_pack("{s:s, s:s}", "code", code, "message", message);
-    if (field && field[0])
-        json_object_set_new(e, "field", json_string(field));
+    json_t *e =
+        json_pack("{s:s, s:s}", "code", code, "message", printable(message, text, sizeof(text)));
+    if (e && field && field[0])
+        json_object_set_new(e, "field",
+                            json_string(printable(field, name_of_field, sizeof(name_of_field))));
     return json_pack("{s:o}", "error", e);
+}
+
+/* libevent 2.1 answers some requests itself (a request line or header it cannot parse, a
+ * body above the limit, an expectation it does not meet) through evhttp_send_error, with an
+ * HTML page and no way to change it (evhttp_set_errorcb arrived in 2.2). allotd defines
+ * evhttp_send_error: libevent's own calls go through its procedure linkage table, so the
+ * dynamic linker binds them to this definition, and every error answer is JSON as in
+ * docs/api.md. tests/integration/test_security.py holds this (a malformed request line gets a
+ * JSON error). The connection is closed after the answer, as libevent does. */
+void evhttp_send_error(struct evhttp_request *req, int error, const char *reason)
+{
+    static const struct {
+        int status, err;
+        const char *message;
+    } rows[] = {
+        {400, -ALLOT_EPARSE,
+         "malformed request: a request line or header this server cannot read (or a method it "
+         "does not know)"},
+        {413, -ALLOT_ERANGE, "request too large (the body is limited to 1 MiB)"},
+        {417, -ALLOT_EINVAL, "unsupported Expect header"},
+        {501, -ALLOT_EINVAL, "method not implemented"},
+        {503, -ALLOT_EUNAVAILABLE, "temporarily unavailable"},
+    };
+    int err = -ALLOT_EINVAL;
+    const char *message = reason ? reason : "request refused";
+    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        if (rows[i].status == error) {
+            err = rows[i].err;
+            message = rows[i].message;
+        }
+    }
+    struct evbuffer *buf = evbuffer_new();
+    json_t *body = error_body(err, NULL, message);
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+    json_decref(body);
+    if (!buf || !text) {
+        evbuffer_free(buf);
+        free(text);
+        evhttp_connection_free(evhttp_request_get_connection(req));
+        return;
+    }
+    evbuffer_add_printf(buf, "%s\n", text);
+    free(text);
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    evhttp_clear_headers(h);
+    evhttp_add_header(h, "Content-Type", "application/json");
+    evhttp_add_header(h, "Connection", "close");
+    /* a request line that did not parse leaves no version: answer in HTTP/1.1 */
+    if (req->major != 1) {
+        req->major = 1;
+        req->minor = 1;
+    }
+    send_reply(req, req->type == EVHTTP_REQ_HEAD, error, buf);
+    evbuffer_free(buf);
 }
 
 void call_error(struct call *c, int err, int status, const char *field, const char *fmt, ...)
@@ -110,17 +193,15 @@ void call_defer(struct call *c, int status, json_t *body)
 
 void call_flush(struct call *c)
 {
-    send_json(c->req, c->status, c->reply);
-    call_free(c);
+    json_t *reply = c->reply;
+    c->reply = NULL;
+    send_json(c, c->status, reply);
 }
 
 void call_fail(struct call *c, int err)
 {
-    json_t *body =
-        error_body(err, NULL, "the change could not be made durable; it was not applied");
-    send_json(c->req, 503, body);
-    json_decref(body);
-    call_free(c);
+    send_json(c, 503,
+              error_body(err, NULL, "the change could not be made durable; it was not applied"));
 }
 
 const char *call_query(struct call *c, const char *key)
@@ -184,18 +265,89 @@ static bool path_decode(char *s)
     return true;
 }
 
+/* Whether s is valid UTF-8 without control characters (paths and query values: names are
+ * plain text, and the answer may quote them). */
+static bool text_ok(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        unsigned c = *p;
+        size_t n = c < 0x80             ? 0
+                   : (c & 0xe0) == 0xc0 ? 1
+                   : (c & 0xf0) == 0xe0 ? 2
+                   : (c & 0xf8) == 0xf0 ? 3
+                                        : 9;
+        if (n == 9 || (n == 0 && (c < 0x20 || c == 0x7f)))
+            return false;
+        uint32_t cp = n == 0 ? c : c & (0x3f >> n);
+        for (size_t k = 1; k <= n; k++) {
+            if ((p[k] & 0xc0) != 0x80)
+                return false;
+            cp = cp << 6 | (p[k] & 0x3f);
+        }
+        static const uint32_t least[] = {0, 0x80, 0x800, 0x10000};
+        if (cp < least[n] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+            return false; /* overlong, beyond Unicode, or a surrogate */
+        p += n + 1;
+    }
+    return true;
+}
+
+/* "GET, HEAD, POST" of the methods the routes of path allow, into buf. */
+static const char *allowed(const struct route *routes, const char *path, char *buf, size_t len)
+{
+    static const struct {
+        enum evhttp_cmd_type m;
+        const char *name;
+    } names[] = {{EVHTTP_REQ_GET, "GET"},
+                 {EVHTTP_REQ_POST, "POST"},
+                 {EVHTTP_REQ_PUT, "PUT"},
+                 {EVHTTP_REQ_PATCH, "PATCH"},
+                 {EVHTTP_REQ_DELETE, "DELETE"}};
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        bool any = false;
+        for (const struct route *x = routes; x->fn && !any; x++) {
+            char copy[1024];
+            struct call probe = {.n_args = 0};
+            snprintf(copy, sizeof(copy), "%s", path);
+            any = x->method == names[i].m && route_match(x->pattern, copy, &probe);
+        }
+        if (any && used < len)
+            used += (size_t)snprintf(buf + used, len - used, "%s%s%s", used ? ", " : "",
+                                     names[i].name, names[i].m == EVHTTP_REQ_GET ? ", HEAD" : "");
+    }
+    return buf;
+}
+
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct server *sv = arg;
+    gate_request(sv->gate, req);
     struct call *c = calloc(1, sizeof(*c));
     if (!c) {
         evhttp_send_error(req, 503, NULL);
         return;
     }
     c->req = req;
+    c->gate = sv->gate;
     c->workload = c->desired_node = UINT32_MAX;
     c->method = evhttp_request_get_command(req);
     TAILQ_INIT(&c->query);
+    if (c->method == EVHTTP_REQ_HEAD) { /* a GET without its body */
+        c->method = EVHTTP_REQ_GET;
+        c->head = true;
+    }
+    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
+    if (c->method == EVHTTP_REQ_CONNECT) {
+        /* libevent keeps a CONNECT's connection open for a tunnel (and sends no length):
+         * close it a second after the answer */
+        evhttp_add_header(out, "Connection", "close");
+        evhttp_connection_set_timeout(evhttp_request_get_connection(req), 1);
+        call_error(c, -ALLOT_EINVAL, 405, NULL, "CONNECT: this is an API, not a proxy");
+        return;
+    }
     const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
     const char *raw_path = uri ? evhttp_uri_get_path(uri) : NULL;
     const char *raw_query = uri ? evhttp_uri_get_query(uri) : NULL;
@@ -206,13 +358,21 @@ static void on_request(struct evhttp_request *req, void *arg)
         return;
     }
     snprintf(path, sizeof(path), "%s", raw_path);
-    if (!path_decode(path)) {
-        call_error(c, -ALLOT_EINVAL, 400, NULL, "bad escape in the path");
+    if (!path_decode(path) || !text_ok(path)) {
+        call_error(c, -ALLOT_EINVAL, 400, NULL,
+                   "the path has a bad escape, a control character or is not UTF-8");
         return;
     }
     if (raw_query && evhttp_parse_query_str(raw_query, &c->query) != 0) {
         call_error(c, -ALLOT_EINVAL, 400, NULL, "malformed query string");
         return;
+    }
+    for (const struct evkeyval *q = c->query.tqh_first; q; q = q->next.tqe_next) {
+        if (!text_ok(q->key) || !text_ok(q->value)) {
+            call_error(c, -ALLOT_EINVAL, 400, q->key,
+                       "a query parameter with a control character or not UTF-8");
+            return;
+        }
     }
     const struct route *r = NULL;
     bool path_known = false;
@@ -230,24 +390,32 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (r)
         route_match(r->pattern, path, c);
     if (!r) {
+        char methods[128];
+        if (path_known)
+            evhttp_add_header(out, "Allow", allowed(sv->routes, path, methods, sizeof(methods)));
+        if (path_known && c->method == EVHTTP_REQ_OPTIONS) {
+            call_send(c, 204, NULL, NULL);
+            return;
+        }
         call_error(c, -ALLOT_ENOENT, path_known ? 405 : 404, NULL,
-                   path_known ? "method not allowed on %s" : "no such route: %s", raw_path);
+                   path_known ? "method not allowed on %s" : "no such route: %s", path);
         return;
     }
     /* authenticate */
     const char *authz = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
     if (r->least > ROLE_NONE) {
         if (!authz || strncmp(authz, "Bearer ", 7) != 0) {
-            evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate", "Bearer");
+            evhttp_add_header(out, "WWW-Authenticate", "Bearer");
             call_error(c, -ALLOT_EUNAUTHORIZED, 401, NULL, "a bearer token is required");
             return;
         }
         if (controller_authenticate(sv->ctl, authz + 7, &c->who) != 0) {
-            evhttp_add_header(evhttp_request_get_output_headers(req), "WWW-Authenticate",
-                              "Bearer error=\"invalid_token\"");
+            evhttp_add_header(out, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
             call_error(c, -ALLOT_EUNAUTHORIZED, 401, NULL, "the token is unknown or expired");
             return;
         }
+        if (c->who.role == ROLE_NODE)
+            gate_agent(sv->gate, req);
         if (c->who.role < r->least && c->who.role != ROLE_ADMIN) {
             call_error(c, -ALLOT_EFORBIDDEN, 403, NULL, "your role (%s) may not do this",
                        auth_role_name(c->who.role));
@@ -293,11 +461,15 @@ static void on_request(struct evhttp_request *req, void *arg)
 }
 
 int server_start(struct event_base *base, struct controller *ctl, const struct route *routes,
-                 const char *addr, uint16_t port, struct server **out, char *err, size_t len)
+                 const char *addr, uint16_t port, const struct gate_options *limits,
+                 struct server **out, char *err, size_t len)
 {
+    static const struct gate_options defaults = {0};
     struct server *sv = calloc(1, sizeof(*sv));
     struct evhttp *http = sv ? evhttp_new(base) : NULL;
-    if (!http) {
+    if (!http || gate_new(base, limits ? limits : &defaults, &sv->gate)) {
+        if (http)
+            evhttp_free(http);
         free(sv);
         snprintf(err, len, "cannot create the HTTP server");
         return -ALLOT_EIO;
@@ -308,36 +480,37 @@ int server_start(struct event_base *base, struct controller *ctl, const struct r
     evhttp_set_max_body_size(http, SERVER_MAX_BODY);
     evhttp_set_max_headers_size(http, SERVER_MAX_HEADERS);
     evhttp_set_timeout(http, SERVER_TIMEOUT_S);
-    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_PUT |
-                                         EVHTTP_REQ_DELETE | EVHTTP_REQ_PATCH);
+    /* every method reaches on_request, which answers JSON for those no route has */
+    evhttp_set_allowed_methods(http, EVHTTP_REQ_GET | EVHTTP_REQ_POST | EVHTTP_REQ_HEAD |
+                                         EVHTTP_REQ_PUT | EVHTTP_REQ_DELETE | EVHTTP_REQ_OPTIONS |
+                                         EVHTTP_REQ_TRACE | EVHTTP_REQ_CONNECT | EVHTTP_REQ_PATCH);
     evhttp_set_gencb(http, on_request, sv);
-    if (!evhttp_bind_socket_with_handle(http, addr, port)) {
+    evhttp_set_bevcb(http, gate_bufferevent, sv->gate);
+    struct evhttp_bound_socket *bound = evhttp_bind_socket_with_handle(http, addr, port);
+    if (!bound) {
         snprintf(err, len, "cannot listen on %s:%u (in use, or not an address of this host)", addr,
                  port);
         server_stop(sv);
         return -ALLOT_EIO;
     }
+    gate_listen(sv->gate, evhttp_bound_socket_get_listener(bound));
     *out = sv;
     return 0;
+}
+
+struct gate *server_gate(struct server *sv)
+{
+    return sv->gate;
 }
 
 void server_stop(struct server *sv)
 {
     if (!sv)
         return;
-    evhttp_free(sv->http);
+    evhttp_free(sv->http); /* closes the connections the gate counts */
+    gate_free(sv->gate);
     SSL_CTX_free(sv->tls);
     free(sv);
-}
-
-/* A TLS bufferevent for each new connection. */
-static struct bufferevent *tls_bev(struct event_base *base, void *arg)
-{
-    struct server *sv = arg;
-    SSL *ssl = SSL_new(sv->tls);
-    return ssl ? bufferevent_openssl_socket_new(base, -1, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                                BEV_OPT_CLOSE_ON_FREE)
-               : NULL;
 }
 
 int server_tls(struct server *sv, const char *cert, const char *key, char *err, size_t len)
@@ -354,6 +527,6 @@ int server_tls(struct server *sv, const char *cert, const char *key, char *err, 
         return -ALLOT_ECONFIG;
     }
     sv->tls = ctx;
-    evhttp_set_bevcb(sv->http, tls_bev, sv);
+    gate_tls(sv->gate, ctx);
     return 0;
 }

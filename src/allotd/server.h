@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "allotd/auth.h"
+#include "allotd/gate.h"
 
 /* Input bounds: every request is held to these before anything else looks at it. */
 #define SERVER_MAX_BODY (1 << 20)
@@ -27,7 +28,9 @@ struct controller;
 /* One HTTP request on its way through a handler. */
 struct call {
     struct evhttp_request *req;
-    enum evhttp_cmd_type method;
+    struct gate *gate;
+    enum evhttp_cmd_type method; /* GET for a HEAD request, which gets no body (head) */
+    bool head;
     const char *args[SERVER_MAX_PATH_ARGS]; /* {placeholders} of the route, decoded */
     int n_args;
     struct evkeyvalq query; /* parsed query string */
@@ -61,16 +64,24 @@ struct route {
 
 struct server;
 
-/* Start serving on addr:port with the given routes (a table ending with fn == NULL).
+/* Start serving on addr:port with the given routes (a table ending with fn == NULL), every
+ * connection through a gate with limits (NULL: the defaults of gate.h).
  * OUT *out (server_stop frees it). RET 0, or -ALLOT_EIO with a sentence in err. */
 int server_start(struct event_base *base, struct controller *ctl, const struct route *routes,
-                 const char *addr, uint16_t port, struct server **out, char *err, size_t len);
+                 const char *addr, uint16_t port, const struct gate_options *limits,
+                 struct server **out, char *err, size_t len);
+/* The server's connection gate (its counters are in /metrics). */
+struct gate *server_gate(struct server *sv);
 /* Serve HTTPS instead: load the PEM certificate chain and key (before any request).
  * RET 0, or -ALLOT_ECONFIG with a sentence in err. */
 int server_tls(struct server *sv, const char *cert, const char *key, char *err, size_t len);
 /* Stop listening and free the server. Accepts NULL. */
 void server_stop(struct server *sv);
 
+/* Answer now with status, Content-Type type and body b (b stays the caller's; NULL: none),
+ * then free c. A HEAD request gets the headers, Content-Length included, without the body.
+ * Every answer goes out through here (or call_done after a stream). */
+void call_send(struct call *c, int status, const char *type, struct evbuffer *b);
 /* Answer now with status and a JSON body already rendered into b (b stays the caller's). */
 void call_reply_buffer(struct call *c, int status, struct evbuffer *b);
 /* Free a call whose handler sent the reply itself (evhttp_send_reply). */

@@ -64,6 +64,10 @@ static const char *const isolation_names[] = {
 
 static const char *const tenant_keys[] = {"name", "isolation", "max_grace", NULL};
 static const char *const cluster_keys[] = {"name", "dedicated_to", NULL};
+/* Fields whose null is a value: no cap on grace, dedicated to no tenant, owned by none. */
+static const char *const tenant_nullable[] = {"max_grace", NULL};
+static const char *const cluster_nullable[] = {"dedicated_to", NULL};
+static const char *const node_nullable[] = {"tenant", NULL};
 static const char *const node_keys[] = {"name",  "cluster", "tenant", "cpu", "memory",
                                         "state", "labels",  "gpus",   NULL};
 static const char *const gpu_keys[] = {"model", "count", "healthy", "mig", NULL};
@@ -204,8 +208,11 @@ static const char *type_name(const json_t *v)
 
 /* ---- typed readers of one value, at the current path ---------------------------------- */
 
-/* Check that v is an object whose keys are all in keys (NULL-terminated). */
-static int check_object(struct reader *r, const json_t *v, const char *const *keys)
+/* Check that v is an object whose keys are all in keys (NULL-terminated), and whose values
+ * are not null unless their key is in nullable (NULL-terminated, or NULL for none): a null
+ * would otherwise pass for a value left out ("gpus": null as 0). */
+static int check_object(struct reader *r, const json_t *v, const char *const *keys,
+                        const char *const *nullable)
 {
     if (!json_is_object(v))
         return fail(r, -ALLOT_EINVAL, "expected an object, found %s", type_name(v));
@@ -213,9 +220,17 @@ static int check_object(struct reader *r, const json_t *v, const char *const *ke
          it = json_object_iter_next((json_t *)v, it)) {
         const char *key = json_object_iter_key(it);
         size_t n = json_object_iter_key_len(it);
-        bool known = false;
+        bool known = false, may_null = false;
         for (size_t i = 0; keys[i] && !known; i++)
             known = strlen(keys[i]) == n && memcmp(keys[i], key, n) == 0;
+        for (size_t i = 0; nullable && nullable[i] && !may_null; i++)
+            may_null = strlen(nullable[i]) == n && memcmp(nullable[i], key, n) == 0;
+        if (known && json_is_null(json_object_iter_value(it)) && !may_null) {
+            size_t mark = push_key(r, key, n);
+            int rc = fail(r, -ALLOT_EINVAL, "null is not a value of this field; leave it out");
+            pop(r, mark);
+            return rc;
+        }
         if (known)
             continue;
         /* a key that is a prefix of a known one, or the other way round, is likely a typo
@@ -237,7 +252,8 @@ static int check_object(struct reader *r, const json_t *v, const char *const *ke
     return 0;
 }
 
-/* The value of key in obj, or NULL when absent or null (JSON's way of saying "not given"). */
+/* The value of key in obj, or NULL when absent or null (check_object has refused a null
+ * where it is not a value of the field). */
 static const json_t *get(const json_t *obj, const char *key)
 {
     const json_t *v = json_object_get(obj, key);
@@ -605,7 +621,7 @@ int spec_tenant_from_json(const json_t *j, struct arena *a, struct sched_tenant_
     struct sched_tenant_spec spec = {.isolation = SCHED_ISOLATION_SHARED, .max_grace_ms = 0};
     int isolation = SCHED_ISOLATION_SHARED;
     reader_init(&r, a, err ? err : &scratch);
-    int rc = check_object(&r, j, tenant_keys);
+    int rc = check_object(&r, j, tenant_keys, tenant_nullable);
     if (rc == 0)
         rc = key_name(&r, j, "name", true, &spec.name);
     if (rc == 0)
@@ -626,7 +642,7 @@ int spec_cluster_from_json(const json_t *j, struct arena *a, struct sched_cluste
     struct reader r;
     struct sched_cluster_spec spec = {.name = NULL, .dedicated_to = NULL};
     reader_init(&r, a, err ? err : &scratch);
-    int rc = check_object(&r, j, cluster_keys);
+    int rc = check_object(&r, j, cluster_keys, cluster_nullable);
     if (rc == 0)
         rc = key_name(&r, j, "name", true, &spec.name);
     if (rc == 0)
@@ -660,7 +676,7 @@ static int read_mig_instance(struct reader *r, const json_t *v, enum gpu_model m
     int rc = 0;
 
     if (json_is_object(v)) {
-        rc = check_object(r, v, mig_keys);
+        rc = check_object(r, v, mig_keys, NULL);
         if (rc == 0)
             rc = enter(r, v, "profile", true, &profile, &mark);
     } else if (!json_is_string(v)) {
@@ -701,7 +717,7 @@ static int read_gpu(struct reader *r, const json_t *entry, struct sched_gpu_spec
 
     for (int m = 0; m < GPU_MODEL_COUNT; m++)
         model_names[m] = mig_model((enum gpu_model)m)->name;
-    int rc = check_object(r, entry, gpu_keys);
+    int rc = check_object(r, entry, gpu_keys, NULL);
     if (rc == 0)
         rc = key_enum(r, entry, "model", true, model_names, GPU_MODEL_COUNT, &model);
     if (rc == 0)
@@ -818,7 +834,7 @@ int spec_node_from_json(const json_t *j, struct arena *a, struct sched_node_spec
     for (int st = 0; st <= SCHED_NODE_DOWN; st++)
         state_names[st] = sched_node_state_name((enum sched_node_state)st);
     reader_init(&r, a, err ? err : &scratch);
-    int rc = check_object(&r, j, node_keys);
+    int rc = check_object(&r, j, node_keys, node_nullable);
     if (rc == 0)
         rc = key_name(&r, j, "name", true, &spec.name);
     if (rc == 0)
@@ -878,7 +894,7 @@ int spec_node_from_json(const json_t *j, struct arena *a, struct sched_node_spec
 /* Read a `limits` object (at the current path) into *limits: only the keys given change. */
 static int read_limits(struct reader *r, const json_t *map, struct sched_resources *limits)
 {
-    int rc = check_object(r, map, limit_keys);
+    int rc = check_object(r, map, limit_keys, NULL);
     for (int k = 0; rc == 0 && k < 4; k++) {
         const json_t *v = get(map, spec_limits[k].key);
         if (!v)
@@ -905,7 +921,7 @@ static int read_workspace_fields(struct reader *r, const json_t *j,
     const json_t *reserved = get(j, "reserved");
     if (reserved) {
         size_t mark = push_key(r, "reserved", 8);
-        rc = check_object(r, reserved, reserved_keys);
+        rc = check_object(r, reserved, reserved_keys, NULL);
         if (rc == 0)
             rc = key_quantity(r, reserved, "gpu", true, SPEC_Q_GPU, &spec->reserved);
         pop(r, mark);
@@ -948,7 +964,7 @@ int spec_workspace_from_json(const json_t *j, const char *default_tenant, struct
         .weight = 1,
     };
     reader_init(&r, a, err ? err : &scratch);
-    int rc = check_object(&r, j, workspace_keys);
+    int rc = check_object(&r, j, workspace_keys, NULL);
     if (rc == 0) {
         const json_t *v = NULL;
         size_t mark;
@@ -972,7 +988,7 @@ int spec_workspace_patch_from_json(const json_t *j, struct arena *a,
     struct reader r;
     struct sched_workspace_spec spec = *inout;
     reader_init(&r, a, err ? err : &scratch);
-    int rc = check_object(&r, j, workspace_keys);
+    int rc = check_object(&r, j, workspace_keys, NULL);
     const json_t *name = rc ? NULL : get(j, "name");
     if (name) {
         /* the name is the URL's; one that says otherwise is a rename, which is not offered */
@@ -1184,7 +1200,7 @@ int spec_workload_from_json(const json_t *j, struct arena *a, struct spec_worklo
     for (int m = 0; m < GPU_MODEL_COUNT; m++)
         model_names[m] = mig_model((enum gpu_model)m)->name;
     reader_init(&r, a, err ? err : &scratch);
-    int rc = check_object(&r, j, workload_keys);
+    int rc = check_object(&r, j, workload_keys, NULL);
     if (rc == 0)
         rc = key_name(&r, j, "name", true, &spec.w.name);
     if (rc == 0) {

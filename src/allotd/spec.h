@@ -71,7 +71,8 @@ bool spec_is_workspace_name(const char *s);
 int spec_check_bounds(const json_t *j, int max_depth, size_t max_items, struct spec_error *err);
 
 /* Readers: each takes the JSON body j of one object, checks every field (types, names,
- * ranges, unknown keys; a JSON null is the same as an absent key), and fills *out only when
+ * ranges, unknown keys; a JSON null is refused, but where a field says it means "none":
+ * a tenant's max_grace, a cluster's dedicated_to, a node's tenant), and fills *out only when
  * it returns 0. Strings and arrays *out points to are copied into arena a and live as long
  * as it. Values the engine checks against its state (unknown tenant or cluster, duplicate
  * names, reservations beyond the tenant's GPUs) are left to the engine. RET 0, or a negative

@@ -21,7 +21,8 @@
     X(CHECK, 500, "invariant violated")                                                            \
     X(UNAUTHORIZED, 401, "a valid bearer token is required")                                       \
     X(FORBIDDEN, 403, "not allowed for this role")                                                 \
-    X(UNAVAILABLE, 503, "temporarily unavailable")
+    X(UNAVAILABLE, 503, "temporarily unavailable")                                                 \
+    X(FULL, 503, "the disk is full")
 
 enum allot_err {
     ALLOT_OK = 0,

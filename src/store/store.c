@@ -236,6 +236,9 @@ static int store_sqlite_error(struct store *st, int rc)
     case SQLITE_NOMEM:
         err = -ALLOT_ENOMEM;
         break;
+    case SQLITE_FULL:
+        err = -ALLOT_EFULL;
+        break;
     default:
         err = -ALLOT_EIO;
         break;
@@ -697,7 +700,7 @@ int store_batch_commit(struct store *st)
         if (!sqlite3_get_autocommit(st->db))
             store_run_plain(st, STORE_STMT_ROLLBACK);
         store_set_errmsg(st, "batch not committed: %s", msg);
-        err = -ALLOT_EIO;
+        err = err == -ALLOT_EFULL ? err : -ALLOT_EIO;
     } else {
         st->stats.batches++;
     }

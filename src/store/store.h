@@ -126,7 +126,8 @@ void store_stats(const struct store *st, struct store_stats *out);
  * -ALLOT_EIO and the batch must be rolled back.
  * RET begin: 0, -ALLOT_ESTATE (a batch is already open), -ALLOT_EIO.
  * RET commit: 0 when every change of the batch is durable; -ALLOT_ESTATE (no batch open);
- * -ALLOT_EIO (nothing of the batch was committed; the batch is closed). */
+ * -ALLOT_EFULL (the disk is full) or -ALLOT_EIO (nothing of the batch was committed; the
+ * batch is closed). Any write answers -ALLOT_EFULL when SQLite found the disk full. */
 int store_batch_begin(struct store *st);
 int store_batch_commit(struct store *st);
 /* Discards the open batch's changes. RET 0 (also when no batch is open), -ALLOT_EIO. */

@@ -2,6 +2,7 @@
 temporary data directory, driven over HTTP with the admin token it wrote."""
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -19,7 +20,8 @@ def free_port():
 class Daemon:
     """One allotd process (binary) on a free loopback port over a data directory."""
 
-    def __init__(self, binary, data, platform=None, extra=(), port=None):
+    def __init__(self, binary, data, platform=None, extra=(), port=None, nofile=None):
+        """nofile: the daemon's limit of open file descriptors, when not the test's own."""
         self.data = data
         self.port = port or free_port()
         args = [binary, "--listen", f"127.0.0.1:{self.port}", "--data", data]
@@ -27,7 +29,9 @@ class Daemon:
             args += ["--platform", platform]
         args += list(extra)
         self.log = open(os.path.join(data + ".log"), "ab")
-        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log)
+        limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) \
+            if nofile else None
+        self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, preexec_fn=limit)
         deadline = time.time() + 10
         while time.time() < deadline:
             try:

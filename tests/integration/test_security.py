@@ -5,6 +5,7 @@ that were not JSON, bounds of small inputs, and a full disk. The real daemon on 
 over a temporary data directory. Usage: test_security.py ALLOTD SRCDIR"""
 import json
 import os
+import resource
 import shutil
 import socket
 import subprocess
@@ -187,5 +188,278 @@ class UserTakeover(Base):
         self.assertEqual(self.admin("GET", "/v1/tenants")[0], 200)
 
 
+class SlowClients(Base):
+    """Item 3: slow clients held connections for ever and ran the daemon out of descriptors;
+    it then spun on accept and logged every failure."""
+
+    def setUp(self):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft < 4096:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (min(hard, 8192), hard))
+        super().setUp()
+        self.slow = []
+        # tokens before the flood: a user's and a node agent's
+        st, r = self.admin("POST", "/v1/tokens", {"node": "gpu-a"})
+        self.assertEqual(st, 201, r)
+        self.node_token = r["token"]
+        self.viewer = self.user("vic", "viewer", "acme")
+
+    def tearDown(self):
+        for sock in self.slow:
+            sock.close()
+        if os.environ.get("KEEP"):
+            os.system(f"cp {self.data}.log /tmp/kept.log")
+        super().tearDown()
+
+    def start(self, extra):
+        self.d.stop()
+        self.d = allotd_harness.Daemon(ALLOTD, self.data, PLATFORM, extra, nofile=1024)
+
+    def flood(self, n):
+        """n connections that send the start of a request, and a byte more now and then."""
+        for _ in range(n):
+            try:
+                sock = socket.create_connection(("127.0.0.1", self.d.port), timeout=5)
+                sock.sendall(b"GET /healthz HTTP/1.1\r\nHo")
+                self.slow.append(sock)
+            except OSError:
+                pass  # refused or reset: the daemon keeps its limit
+
+    def trickle(self):
+        for sock in self.slow:
+            try:
+                sock.send(b"s")
+            except OSError:
+                pass
+
+    def answered(self):
+        """/healthz, an authenticated GET and a node agent's report all answer."""
+        self.assertEqual(self.d.request("GET", "/healthz")[0], 200)
+        st, r = self.d.request("GET", "/v1/tenants", token=self.viewer)
+        self.assertEqual(st, 200, r)
+        st, r = self.d.request("POST", "/v1/nodes/gpu-a/report",
+                               {"inventory": {"gpus": []}, "workloads": []}, token=self.node_token)
+        self.assertEqual(st, 200, r)
+        self.assertEqual(r["node"], "gpu-a")
+
+    def open_fds(self):
+        return len(os.listdir(f"/proc/{self.d.proc.pid}/fd"))
+
+    def log_size(self):
+        return os.path.getsize(self.data + ".log")
+
+    def test_1100_slow_connections_at_1024_descriptors(self):
+        self.start([])
+        size = self.log_size()
+        self.flood(1100)
+        self.answered()
+        self.trickle()
+        self.answered()
+        self.assertLessEqual(self.open_fds(), 1024)
+        st, text = self.admin("GET", "/metrics")
+        self.assertEqual(st, 200)
+        evicted = [line for line in text.splitlines()
+                   if line.startswith('allot_http_connections_closed_total{why="evicted"}')]
+        self.assertTrue(evicted and int(evicted[0].split()[-1]) > 0, evicted)
+        self.assertLess(self.log_size() - size, 4096)
+
+    def test_out_of_descriptors_pauses_and_logs_once(self):
+        # a cap above what the descriptors allow: accept itself fails (EMFILE)
+        self.start(["--max-connections", "5000"])
+        size = self.log_size()
+        self.flood(1100)
+        self.answered()
+        self.trickle()
+        self.answered()
+        log = open(self.data + ".log").read()[size:]
+        lines = [line for line in log.splitlines() if "cannot accept" in line]
+        self.assertTrue(1 <= len(lines) <= 3, lines)
+        self.assertIn("Too many open files", lines[0])
+        self.assertLess(self.log_size() - size, 4096)
+
+    def test_a_request_must_arrive_whole_in_time(self):
+        self.start(["--request-timeout", "1s"])
+        sock = socket.create_connection(("127.0.0.1", self.d.port), timeout=10)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+        closed_at = None
+        start = time.time()
+        # a byte every 200 ms keeps an idle timeout from ever firing: only the deadline can
+        while time.time() - start < 8:
+            try:
+                sock.sendall(b"X")
+                sock.settimeout(0.2)
+                if sock.recv(1024) == b"":
+                    closed_at = time.time() - start
+                    break
+            except socket.timeout:
+                continue
+            except OSError:
+                closed_at = time.time() - start
+                break
+        sock.close()
+        self.assertIsNotNone(closed_at, "the daemon held a request that never completed")
+        self.assertLess(closed_at, 6)
+        st, text = self.admin("GET", "/metrics")
+        self.assertIn('allot_http_connections_closed_total{why="request_timeout"} 1', text)
+        # a whole request on a kept-alive connection is unaffected by the deadline
+        with socket.create_connection(("127.0.0.1", self.d.port), timeout=5) as k:
+            for _ in range(3):
+                k.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+                got = b""
+                while b"\r\n\r\n" not in got or not got.endswith(b"}\n"):
+                    got += k.recv(4096)
+                self.assertTrue(got.startswith(b"HTTP/1.1 200"), got)
+                time.sleep(0.7)
+
+
+class ErrorAnswers(Base):
+    """Item 6: every error answer is JSON with a code; HEAD, OPTIONS, unknown methods; bounds
+    of small inputs."""
+
+    def test_libevent_errors_are_json(self):
+        for req, status in ((b"garbage\r\n\r\n", 400),
+                            (b"GET / HTTP/1.1\r\nBad Header Line\r\n\r\n", 400),
+                            (b"POST /v1/tenants HTTP/1.1\r\nContent-Length: 2000000\r\n\r\n", 413)):
+            st, err = self.json_error(self.raw(req))
+            self.assertEqual(st, status, req)
+
+    def test_methods(self):
+        # unknown on a known path: 405 with Allow, JSON
+        st, err = self.json_error(self.raw(b"PUT /healthz HTTP/1.1\r\nHost: x\r\n\r\n"))
+        self.assertEqual(st, 405)
+        answer = self.raw(b"TRACE /v1/workloads HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertIn(b"\r\nAllow: GET, HEAD, POST\r\n", answer)
+        self.assertEqual(self.json_error(answer)[0], 405)
+        # OPTIONS says what the path allows
+        answer = self.raw(b"OPTIONS /v1/workloads/a/b/c HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertTrue(answer.startswith(b"HTTP/1.1 204"), answer)
+        self.assertIn(b"\r\nAllow: GET, HEAD, DELETE\r\n", answer)
+        # CONNECT is answered, and its connection closed long before the idle timeout
+        start = time.time()
+        st, err = self.json_error(self.raw(b"CONNECT example.com:443 HTTP/1.1\r\nHost: x\r\n\r\n",
+                                           timeout=9))
+        self.assertEqual(st, 405)
+        self.assertLess(time.time() - start, 5)
+
+    def test_head_is_get_without_a_body(self):
+        get = self.raw(b"GET /v1/tenants HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                       self.d.admin.encode() + b"\r\nConnection: close\r\n\r\n")
+        head = self.raw(b"HEAD /v1/tenants HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                        self.d.admin.encode() + b"\r\nConnection: close\r\n\r\n")
+        ghead, _, gbody = get.partition(b"\r\n\r\n")
+        hhead, _, hbody = head.partition(b"\r\n\r\n")
+        self.assertTrue(hhead.startswith(b"HTTP/1.1 200"), head)
+        self.assertEqual(hbody, b"")
+        length = [line for line in hhead.split(b"\r\n") if line.startswith(b"Content-Length:")]
+        self.assertEqual(length, [b"Content-Length: %d" % len(gbody)])
+        # on the event stream: the headers, no stream
+        head = self.raw(b"HEAD /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                        self.d.admin.encode() + b"\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 200"), head)
+        self.assertIn(b"text/event-stream", head)
+        self.assertTrue(head.endswith(b"\r\n\r\n"), head)
+        # an error to HEAD has no body either
+        head = self.raw(b"HEAD /v1/tenants HTTP/1.1\r\nHost: x\r\n\r\n")
+        self.assertTrue(head.startswith(b"HTTP/1.1 401") and head.endswith(b"\r\n\r\n"), head)
+
+    def test_bad_bytes_in_path_and_query(self):
+        auth = b"Authorization: Bearer " + self.d.admin.encode() + b"\r\n"
+        for target, field in ((b"/v1/tenants/\xff\xfe", None), (b"/v1/tenants/%ff", None),
+                              (b"/v1/tenants/a%01b", None), (b"/v1/workloads?state=\xff", "state"),
+                              (b"/v1/workloads?state=%c3%28", "state")):
+            st, err = self.json_error(self.raw(b"GET " + target + b" HTTP/1.1\r\nHost: x\r\n" +
+                                               auth + b"\r\n"))
+            self.assertEqual(st, 400, target)
+            self.assertEqual(err.get("field"), field, target)
+        # a name with valid UTF-8 that does not exist is a plain 404 quoting it safely
+        st, r = self.admin("GET", "/v1/tenants/%C3%A9t%C3%A9")
+        self.assertEqual(st, 404)
+        self.assertEqual(r["error"]["code"], "noent")
+
+    def test_small_bounds(self):
+        st, r = self.admin("POST", "/v1/tokens", {"user": "admin", "scope": "all"})
+        self.assertEqual((st, r["error"]["field"]), (400, "scope"))
+        st, r = self.admin("POST", "/v1/tokens", {"user": "admin", "join": "yes"})
+        self.assertEqual((st, r["error"]["field"]), (400, "join"))
+        st, r = self.admin("POST", "/v1/workloads", {"name": "n", "workspace": "acme/prod",
+                                                     "gpus": None})
+        self.assertEqual((st, r["error"]["field"]), (400, "gpus"))
+        st, r = self.admin("GET", "/v1/workloads?after=4294967295")
+        self.assertEqual((st, r["error"]["field"]), (400, "after"))
+        st, r = self.admin("GET", "/v1/workloads?after=4294967294")
+        self.assertEqual((st, r["items"]), (200, []))
+        st, r = self.admin("GET", "/v1/workloads?limit=0")
+        self.assertEqual((st, r["error"]["field"]), (400, "limit"))
+
+
+class DiskFull(Base):
+    """Item 6: a full disk dropped the connection of the request in flight (and stopped the
+    daemon). The data directory is a small tmpfs of the test's own."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="allot-sec-")
+        self.mnt = os.path.join(self.tmp, "small")
+        os.mkdir(self.mnt)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", self.mnt], check=True)
+        self.data = os.path.join(self.mnt, "data")
+        self.d = allotd_harness.Daemon(ALLOTD, self.data, PLATFORM)
+
+    def tearDown(self):
+        if self.d.proc.poll() is None:
+            self.d.stop()
+        subprocess.run(["umount", self.mnt], check=False)
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def submit(self, name):
+        return self.admin("POST", "/v1/workloads", {
+            "name": name, "workspace": "acme/prod", "gpus": 1, "duration": "1h",
+            "env": {"PAD": "x" * 3000}})
+
+    def test_full_disk_answers_503_and_recovers(self):
+        self.assertEqual(self.submit("before")[0], 201)
+        fill = os.path.join(self.mnt, "fill")
+        with open(fill, "wb") as f:
+            try:
+                while True:
+                    f.write(b"\0" * 65536)
+                    f.flush()
+            except OSError:
+                pass
+        failed = None
+        for i in range(200):
+            st, r = self.submit(f"w{i}")
+            if st != 201:
+                failed = (f"w{i}", st, r)
+                break
+        self.assertIsNotNone(failed, "no submission met the full disk")
+        name, st, r = failed
+        self.assertEqual(st, 503, r)
+        self.assertEqual(r["error"]["code"], "full")
+        # read-only: reads are served, changes refused with the reason, not ready
+        self.assertEqual(self.admin("GET", f"/v1/workloads/acme/prod/{name}")[0], 404)
+        self.assertEqual(self.admin("GET", "/v1/workloads/acme/prod/before")[0], 200)
+        st, r = self.submit("refused")
+        self.assertEqual((st, r["error"]["code"]), (503, "full"))
+        self.assertIn("read-only", r["error"]["message"])
+        st, r = self.d.request("GET", "/readyz")
+        self.assertEqual((st, r["status"]), (503, "read-only"))
+        log = open(self.data + ".log").read()
+        self.assertIn("disk is full", log)
+        self.assertIsNone(self.d.proc.poll(), "the daemon stopped")
+        # room again: changes are accepted after the next probe
+        os.unlink(fill)
+        deadline = time.time() + 15
+        while time.time() < deadline and self.submit("after")[0] != 201:
+            time.sleep(0.2)
+        self.assertEqual(self.admin("GET", "/v1/workloads/acme/prod/after")[0], 200)
+        self.assertEqual(self.d.request("GET", "/readyz")[0], 200)
+        # and what is durable is what was answered 201
+        self.d.stop()
+        self.d = allotd_harness.Daemon(ALLOTD, self.data, PLATFORM)
+        for name_, status in (("before", 200), ("after", 200), (name, 404), ("refused", 404)):
+            self.assertEqual(self.admin("GET", f"/v1/workloads/acme/prod/{name_}")[0], status,
+                             name_)
+
+
 if __name__ == "__main__":
-    unittest.main(argv=[sys.argv[0]], verbosity=2)
+    unittest.main(argv=[sys.argv[0]] + sys.argv[3:], verbosity=2)

@@ -197,6 +197,14 @@ static void test_tenant_cluster_views(void **state)
     v = spec_tenant_to_json(s, 1);
     assert_true(json_is_null(json_object_get(v, "max_grace")));
     assert_string_equal(str(v, "isolation"), "dedicated");
+    /* and the view reads back: null is a value of max_grace (no cap) */
+    struct sched_tenant_spec t2;
+    assert_int_equal(spec_tenant_from_json(v, &a, &t2, &err), -ALLOT_EINVAL); /* read-only */
+    json_object_del(v, "nodes");
+    json_object_del(v, "gpus");
+    json_object_del(v, "degraded");
+    assert_int_equal(spec_tenant_from_json(v, &a, &t2, &err), 0);
+    assert_int_equal(t2.max_grace_ms, 0);
     json_decref(v);
     j = parse("{\"name\": \"beta-only\", \"dedicated_to\": \"beta\"}");
     struct sched_cluster_spec c;
@@ -646,6 +654,11 @@ static void test_bad_inputs(void **state)
     } cases[] = {
         /* workloads: types, ranges, names, formats */
         {WORKLOAD, WL("\"gpus\": true"), -ALLOT_EINVAL, "gpus"},
+        /* null is not "left out": it is refused but where it means "none" */
+        {WORKLOAD, WL("\"gpus\": null"), -ALLOT_EINVAL, "gpus"},
+        {WORKLOAD, WL("\"command\": null"), -ALLOT_EINVAL, "command"},
+        {WORKSPACE, "{\"name\": \"acme/x\", \"limits\": {\"gpu\": null}}", -ALLOT_EINVAL,
+         "limits.gpu"},
         {WORKLOAD, WL("\"gpus\": [4]"), -ALLOT_EINVAL, "gpus"},
         {WORKLOAD, WL("\"gpus\": -1"), -ALLOT_ERANGE, "gpus"},
         {WORKLOAD, WL("\"gpus\": \"-1\""), -ALLOT_ERANGE, "gpus"},
