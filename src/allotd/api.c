@@ -201,9 +201,10 @@ static void post_node_move(struct controller *ctl, struct call *c)
         call_error(c, -ALLOT_EINVAL, 400, "tenant", "expected {\"tenant\": NAME or null}");
         return;
     }
-    apply_and_reply(
-        ctl, c, json_pack("{s:s, s:s, s:O}", "op", "node_move", "node", c->args[0], "tenant", to),
-        202);
+    apply_and_reply(ctl, c,
+                    json_pack("{s:s, s:s, s:O, s:b}", "op", "node_move", "node", c->args[0],
+                              "tenant", to, "wipe", !ctl->opt.virtual_nodes),
+                    202);
 }
 
 /* A whole number query parameter in [lo, hi], or dflt when absent; false (answered) when

@@ -452,11 +452,35 @@ static int op_run(struct controller *ctl, const json_t *op, int64_t t, json_t **
             snprintf(field, field_len, "tenant");
             snprintf(err, len, "expected a tenant name, or null for none");
         } else {
-            rc = sched_node_move(s, id, json_string_value(to), t, err, len);
+            /* with node agents, the node joins the new tenant once its agent wiped it */
+            bool wipe = json_is_true(json_object_get(op, "wipe"));
+            rc = sched_node_move(s, id, json_string_value(to), wipe, t, err, len);
             if (rc)
                 snprintf(field, field_len, "tenant");
-            else if (result)
+            else
+                fleet_node_changed(ctl, id); /* its agent may now have a wipe to do */
+            if (!rc && result)
                 *result = spec_node_to_json(s, id);
+        }
+    } else if (strcmp(name, "node_wiped") == 0) {
+        const char *node = json_string_value(json_object_get(op, "node"));
+        const json_t *for_tenant = json_object_get(op, "tenant");
+        uint32_t id, tid = SCHED_NONE;
+        if (!node || sched_node_find(s, node, &id)) {
+            snprintf(field, field_len, "node");
+            snprintf(err, len, "no such node");
+            rc = -ALLOT_ENOENT;
+        } else if (!json_is_null(for_tenant) &&
+                   (!json_is_string(for_tenant) ||
+                    sched_tenant_find(s, json_string_value(for_tenant), &tid))) {
+            snprintf(field, field_len, "tenant");
+            snprintf(err, len, "expected a tenant's name, or null");
+        } else {
+            rc = sched_node_wiped(s, id, tid, t);
+            if (rc)
+                snprintf(err, len, "node %s waits for no wipe for that tenant", node);
+            else
+                fleet_node_changed(ctl, id);
         }
     } else if (strcmp(name, "submit") == 0) {
         if (!(spec = op_spec(op, field, field_len, err, len)))

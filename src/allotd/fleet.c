@@ -14,6 +14,8 @@
 #include "common/error.h"
 #include "sched/mig.h"
 
+static void node_changed(struct controller *ctl, uint32_t node);
+
 /* A report held open until its node's desired set changes or the wait ends. */
 struct fleet_hold {
     struct controller *ctl;
@@ -57,7 +59,14 @@ int fleet_report(struct controller *ctl, uint32_t node, const json_t *report, bo
     const json_t *inv = json_object_get(report, "inventory");
     const json_t *wls = json_object_get(report, "workloads");
     const json_t *gpus = json_object_get(inv, "gpus");
+    const json_t *wiped_for = json_object_get(report, "tenant"); /* the tenant it serves */
     field[0] = err[0] = '\0';
+    if (wiped_for && !json_is_null(wiped_for) &&
+        (!json_is_string(wiped_for) || json_string_length(wiped_for) > 63)) {
+        snprintf(field, field_len, "tenant");
+        snprintf(err, len, "expected the name of the tenant the agent serves, or null");
+        return -ALLOT_EINVAL;
+    }
     if (!json_is_object(report) || (inv && !json_is_object(inv)) ||
         (gpus && (!json_is_array(gpus) || json_array_size(gpus) > SCHED_MAX_GPUS_PER_NODE)) ||
         (wls && (!json_is_array(wls) || json_array_size(wls) > FLEET_MAX_REPORTED))) {
@@ -195,6 +204,18 @@ int fleet_report(struct controller *ctl, uint32_t node, const json_t *report, bo
             json_object_set(op, "rank", json_object_get(w, "rank"));
         report_op(ctl, op);
     }
+    /* a move waits for this node's wipe: the agent says it serves the new tenant now (it
+     * wipes the node before it says so: docs/agent-running.md, "Wipe") */
+    uint32_t serving = sched_node_serving(s, node);
+    const char *want = serving < s->n_tenants ? s->tenants[serving].name : NULL;
+    if (wiped_for && serving != n->tenant &&
+        (json_is_null(wiped_for) ? !want
+                                 : want && strcmp(want, json_string_value(wiped_for)) == 0)) {
+        *changed = true;
+        log_info("node %s: its agent wiped it for %s", n->name, want ? want : "no tenant");
+        report_op(ctl, json_pack("{s:s, s:s, s:s?}", "op", "node_wiped", "node", n->name, "tenant",
+                                 want));
+    }
     return 0;
 }
 
@@ -274,8 +295,11 @@ json_t *fleet_desired(struct controller *ctl, uint32_t node)
             json_array_append_new(items, item);
         }
     }
-    return json_pack("{s:s, s:I, s:I, s:o}", "node", s->nodes[node].name, "epoch",
-                     (json_int_t)ctl->epoch, "version", (json_int_t)(a ? a->version : 0),
+    /* the tenant the agent serves: the owner, or the one a move waits to wipe the node for */
+    uint32_t serving = sched_node_serving(s, node);
+    return json_pack("{s:s, s:I, s:I, s:o, s:o}", "node", s->nodes[node].name, "epoch",
+                     (json_int_t)ctl->epoch, "version", (json_int_t)(a ? a->version : 0), "tenant",
+                     serving < s->n_tenants ? json_string(s->tenants[serving].name) : json_null(),
                      "workloads", items);
 }
 
@@ -345,6 +369,12 @@ static int live_nodes(struct controller *ctl, uint32_t id, struct controller_wor
             x->nodes[x->n_nodes++] = n;
     }
     return 0;
+}
+
+void fleet_node_changed(struct controller *ctl, uint32_t node)
+{
+    if (node < ctl->engine->n_nodes)
+        node_changed(ctl, node);
 }
 
 /* Something about node's desired set changed: a new version, and its held report (if any)

@@ -45,6 +45,9 @@ void fleet_track(struct controller *ctl, uint32_t id);
  * that set changes or c->wait_ms passes, when the agent already has the current version.
  * Takes c. */
 void fleet_reply(struct controller *ctl, struct call *c);
+/* Node's desired set changed for another reason than a workload's (a move: the tenant its
+ * agent serves). */
+void fleet_node_changed(struct controller *ctl, uint32_t node);
 /* After a commit: answer the held reports whose node's desired set changed. */
 void fleet_wake(struct controller *ctl);
 /* Before the controller rebuilds its state from the store: forget which workloads run where

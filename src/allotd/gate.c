@@ -28,7 +28,7 @@ enum gate_state {
 
 struct gate_conn {
     struct gate *g;
-    struct bufferevent *bev; /* the connection's, made by the gate, freed by evhttp */
+    struct bufferevent *bev;         /* the connection's, made by the gate, freed by evhttp */
     struct evhttp_connection *evcon; /* once registered */
     struct gate_conn *prev, *next;
     enum gate_state state;

@@ -1394,6 +1394,15 @@ json_t *spec_node_to_json(const struct sched *s, uint32_t id)
     put(o, "tenant",
         n->tenant < s->n_tenants ? json_string(s->tenants[n->tenant].name) : json_null(), &ok);
     put(o, "state", json_string(sched_node_state_name(n->state)), &ok);
+    if (n->moving_to != SCHED_NONE) { /* a move under way: to whom, and what it waits for */
+        json_t *move = json_object();
+        put(move, "to",
+            n->moving_to < s->n_tenants ? json_string(s->tenants[n->moving_to].name) : json_null(),
+            &ok);
+        put(move, "waits_for",
+            json_string(sched_node_serving(s, id) != n->tenant ? "wipe" : "drain"), &ok);
+        put(o, "moving", move, &ok);
+    }
     put(o, "cpu", cpu_json(n->cpu), &ok);
     put(o, "memory", bytes_json(n->memory), &ok);
     put(o, "cpu_used", cpu_json(n->cpu_used), &ok);

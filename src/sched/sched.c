@@ -732,11 +732,12 @@ static int node_join_tenant(struct sched *s, uint32_t id, uint32_t tid, int64_t 
     return 0;
 }
 
-/* Finish a node's move when nothing of its old tenant is left on it. */
+/* Finish a node's move when nothing of its old tenant is left on it (and, for a move that
+ * waits for it, its agent has wiped it). */
 static void node_move_finish(struct sched *s, uint32_t id, int64_t now)
 {
     struct sched_node *n = &s->nodes[id];
-    if (n->moving_to == SCHED_NONE || node_busy(n))
+    if (n->moving_to == SCHED_NONE || node_busy(n) || n->wipe)
         return;
     uint32_t to = n->moving_to, from = n->tenant;
     n->moving_to = SCHED_NONE;
@@ -764,8 +765,31 @@ void sched_node_moves_settle(struct sched *s, uint32_t node, int64_t now)
     node_move_finish(s, node, now);
 }
 
-int sched_node_move(struct sched *s, uint32_t node, const char *tenant, int64_t now, char *err,
-                    size_t len)
+uint32_t sched_node_serving(const struct sched *s, uint32_t node)
+{
+    if (node >= s->n_nodes)
+        return SCHED_NONE;
+    const struct sched_node *n = &s->nodes[node];
+    if (n->moving_to != SCHED_NONE && n->wipe && !node_busy(n))
+        return n->moving_to == SCHED_NO_TENANT ? SCHED_NONE : n->moving_to;
+    return n->tenant;
+}
+
+int sched_node_wiped(struct sched *s, uint32_t node, uint32_t tenant, int64_t now)
+{
+    if (node >= s->n_nodes || (tenant != SCHED_NONE && tenant >= s->n_tenants))
+        return -ALLOT_EINVAL;
+    struct sched_node *n = &s->nodes[node];
+    uint32_t to = n->moving_to == SCHED_NO_TENANT ? SCHED_NONE : n->moving_to;
+    if (n->moving_to == SCHED_NONE || !n->wipe || node_busy(n) || to != tenant)
+        return -ALLOT_ESTATE;
+    n->wipe = false;
+    node_move_finish(s, node, now);
+    return 0;
+}
+
+int sched_node_move(struct sched *s, uint32_t node, const char *tenant, bool wipe, int64_t now,
+                    char *err, size_t len)
 {
     if (node >= s->n_nodes)
         return -ALLOT_EINVAL;
@@ -806,6 +830,7 @@ int sched_node_move(struct sched *s, uint32_t node, const char *tenant, int64_t 
     if (n->tenant != SCHED_NONE && n->state == SCHED_NODE_READY)
         sched_node_set_state(s, node, SCHED_NODE_DRAINING, now);
     n->moving_to = to == SCHED_NONE ? SCHED_NO_TENANT : to;
+    n->wipe = wipe;
     node_move_finish(s, node, now);
     return 0;
 }

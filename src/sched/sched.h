@@ -115,6 +115,7 @@ struct sched_node {
     uint32_t tenant;    /* SCHED_NONE: unowned, nothing runs on it */
     uint32_t moving_to; /* tenant it joins once its work is gone (draining until then), or
                          * SCHED_NONE */
+    bool wipe;          /* its move also waits for sched_node_wiped once its work is gone */
     enum sched_node_state state;
     int64_t cpu, memory;                 /* capacity */
     int64_t cpu_used, memory_used;       /* by running and draining workloads */
@@ -350,11 +351,20 @@ int sched_gpu_set_health(struct sched *s, uint32_t node, uint32_t gpu, bool heal
 void sched_node_moves_settle(struct sched *s, uint32_t node, int64_t now);
 /* Give a node to another tenant (tenant name, or NULL: to nobody). It drains first: it takes
  * no new work, and joins the new tenant, ready, only when nothing of the old one runs on it
- * (at once if nothing does). Refused (-ALLOT_ERESERVATION) when the old tenant's
- * reservations would exceed what it keeps, (-ALLOT_ECONFIG) when the node's cluster is
- * dedicated to another tenant or the new tenant is dedicated and the cluster is not its. */
-int sched_node_move(struct sched *s, uint32_t node, const char *tenant, int64_t now, char *err,
-                    size_t len);
+ * (at once if nothing does) and, with wipe, once sched_node_wiped says that its agent has
+ * removed what the old tenant left there (docs/policy.md, "Moving a node"). Refused
+ * (-ALLOT_ERESERVATION) when the old tenant's reservations would exceed what it keeps,
+ * (-ALLOT_ECONFIG) when the node's cluster is dedicated to another tenant or the new tenant
+ * is dedicated and the cluster is not its. */
+int sched_node_move(struct sched *s, uint32_t node, const char *tenant, bool wipe, int64_t now,
+                    char *err, size_t len);
+/* The agent of node has wiped it for tenant (SCHED_NONE: for no tenant): a move to that
+ * tenant that waited for it completes. RET 0; -ALLOT_ESTATE when the node waits for no such
+ * wipe (no move, still draining, or a move to another tenant); -ALLOT_EINVAL. */
+int sched_node_wiped(struct sched *s, uint32_t node, uint32_t tenant, int64_t now);
+/* The tenant node's agent should serve now (SCHED_NONE: none): its owner, or, once the drain
+ * of a move that waits for a wipe is over, the tenant it moves to. */
+uint32_t sched_node_serving(const struct sched *s, uint32_t node);
 
 /* Workloads. sched_submit queues the workload (0) or rejects it: then it exists in state
  * rejected and the return is the negative reason's error (-ALLOT_EREJECTED, -ALLOT_ELIMIT,

@@ -188,6 +188,74 @@ class UserTakeover(Base):
         self.assertEqual(self.admin("GET", "/v1/tenants")[0], 200)
 
 
+class NodeWipe(Base):
+    """Item 2, the controller's side: with node agents, a node given to another tenant joins
+    it only after its agent said it has wiped what the old tenant left (the agent is played
+    here over HTTP; test_agent.py runs the real one)."""
+    extra = ("--no-virtual-nodes",)
+
+    def report(self, token, body, node="gpu-a"):
+        st, r = self.d.request("POST", f"/v1/nodes/{node}/report", body, token=token)
+        self.assertEqual(st, 200, r)
+        return r
+
+    def test_a_moved_node_joins_after_its_wipe(self):
+        self.add_beta()
+        st, r = self.admin("POST", "/v1/tokens", {"node": "gpu-a"})
+        agent = r["token"]
+        idle = {"inventory": {"gpus": []}, "workloads": []}
+        self.assertEqual(self.report(agent, idle)["tenant"], "acme")
+        # acme's work runs there: the move drains first
+        st, w = self.admin("POST", "/v1/workloads", {"name": "w", "workspace": "acme/research",
+                                                     "gpus": 8, "command": ["sleep", "60"]})
+        self.assertEqual(st, 201, w)
+        node = w["placement"][0]["node"]
+        st, r = self.admin("POST", "/v1/tokens", {"node": node})
+        agent = r["token"]
+        st, r = self.admin("POST", f"/v1/nodes/{node}/move", {"tenant": "beta"})
+        self.assertEqual(st, 202, r)
+        self.assertEqual(r["moving"], {"to": "beta", "waits_for": "drain"})
+        running = {"inventory": {"gpus": []},
+                   "workloads": [{"name": "acme/research/w", "state": "running"}]}
+        self.assertEqual(self.report(agent, running, node)["tenant"], "acme")
+        # a premature claim of a wipe changes nothing while acme's work runs
+        self.report(agent, dict(running, tenant="beta"), node)
+        self.assertEqual(self.admin("GET", f"/v1/nodes/{node}")[1]["tenant"], "acme")
+        # the work ends: the node is acme's no more, beta's not yet: its agent is to wipe it
+        ended = {"inventory": {"gpus": []}, "workloads": [
+            {"name": "acme/research/w", "state": "exited", "exit_code": 0, "signal": 0}]}
+        r = self.report(agent, ended, node)
+        self.assertEqual((r["tenant"], r["workloads"]), ("beta", []))
+        st, n = self.admin("GET", f"/v1/nodes/{node}")
+        self.assertEqual((n["tenant"], n["state"]), ("acme", "draining"))
+        self.assertEqual(n["moving"], {"to": "beta", "waits_for": "wipe"})
+        st, t = self.admin("GET", "/v1/tenants/beta")
+        self.assertEqual(t["gpus"]["owned"], "0")
+        # an agent that says it still serves acme, or serves nobody, has not wiped for beta
+        self.report(agent, dict(idle, tenant="acme"), node)
+        self.report(agent, dict(idle, tenant=None), node)
+        self.assertEqual(self.admin("GET", f"/v1/nodes/{node}")[1]["tenant"], "acme")
+        # a bad claim is refused, naming the field
+        st, r = self.d.request("POST", f"/v1/nodes/{node}/report", dict(idle, tenant=7),
+                               token=agent)
+        self.assertEqual((st, r["error"]["field"]), (400, "tenant"))
+        # the wipe is confirmed: the node joins beta, and beta's work lands there
+        r = self.report(agent, dict(idle, tenant="beta"), node)
+        self.assertEqual((r["tenant"], r["workloads"]), ("beta", []))
+        st, b = self.admin("POST", "/v1/workloads", {"name": "b", "workspace": "beta/ops",
+                                                     "gpus": 1, "command": ["true"]})
+        self.assertEqual((st, b["state"], b["placement"][0]["node"]), (201, "running", node))
+        r = self.report(agent, dict(idle, tenant="beta"), node)
+        self.assertEqual([w["name"] for w in r["workloads"]], ["beta/ops/b"])
+        st, n = self.admin("GET", f"/v1/nodes/{node}")
+        self.assertEqual((n["tenant"], n["state"]), ("beta", "ready"))
+        self.assertNotIn("moving", n)
+        # and it survives a restart (the wipe is journaled)
+        self.d.stop()
+        self.d = allotd_harness.Daemon(ALLOTD, self.data, PLATFORM, list(self.extra))
+        self.assertEqual(self.admin("GET", f"/v1/nodes/{node}")[1]["tenant"], "beta")
+
+
 class SlowClients(Base):
     """Item 3: slow clients held connections for ever and ran the daemon out of descriptors;
     it then spun on accept and logged every failure."""

@@ -510,7 +510,7 @@ static void test_node_move_drains_first(void **state)
     schedule_ok(s, 0);
     uint32_t node = s->workloads[a].placement[0].node;
     /* t reserves 4 of its 16 GPUs: it may give away one node of 8 */
-    assert_int_equal(sched_node_move(s, node, "beta", MIN, err, sizeof(err)), 0);
+    assert_int_equal(sched_node_move(s, node, "beta", false, MIN, err, sizeof(err)), 0);
     assert_int_equal(s->nodes[node].state, SCHED_NODE_DRAINING);
     assert_int_equal(s->nodes[node].tenant, 0); /* still t's while a runs */
     assert_int_equal(sched_check(s, err, sizeof(err)), 0);
@@ -529,9 +529,41 @@ static void test_node_move_drains_first(void **state)
     schedule_ok(s, 2 * MIN);
     /* t cannot give away its last node: its reservation needs it */
     uint32_t other = s->workloads[b].placement[0].node;
-    assert_int_equal(sched_node_move(s, other, "beta", 3 * MIN, err, sizeof(err)),
+    assert_int_equal(sched_node_move(s, other, "beta", false, 3 * MIN, err, sizeof(err)),
                      -ALLOT_ERESERVATION);
     assert_int_equal(s->nodes[other].state, SCHED_NODE_READY);
+    sched_free(s);
+}
+
+/* A move that waits for a wipe: drained, the node serves the new tenant for its agent to wipe,
+ * and joins it only when the agent says it has wiped it for that tenant. */
+static void test_node_move_waits_for_the_wipe(void **state)
+{
+    struct sched *s = platform(2, 4 * G, true, 0);
+    struct sched_tenant_spec beta = {.name = "beta"};
+    assert_int_equal(sched_tenant_add(s, &beta, NULL, err, sizeof(err)), 0);
+    uint32_t a = submit(s, "a", "t/b", 8, 1, 0);
+    schedule_ok(s, 0);
+    uint32_t node = s->workloads[a].placement[0].node;
+    assert_int_equal(sched_node_move(s, node, "beta", true, MIN, err, sizeof(err)), 0);
+    /* while t's work runs, its agent serves t; no wipe is taken yet */
+    assert_int_equal(sched_node_serving(s, node), 0);
+    assert_int_equal(sched_node_wiped(s, node, 1, MIN), -ALLOT_ESTATE);
+    assert_int_equal(sched_finish(s, a, 2 * MIN), 0);
+    /* drained: the agent is to wipe it for beta; it belongs to neither meanwhile */
+    assert_int_equal(sched_node_serving(s, node), 1);
+    assert_int_equal(s->nodes[node].tenant, 0);
+    assert_int_equal(s->nodes[node].state, SCHED_NODE_DRAINING);
+    assert_int_equal(sched_check(s, err, sizeof(err)), 0);
+    /* a wipe for another tenant, or for none, does not count */
+    assert_int_equal(sched_node_wiped(s, node, 0, 2 * MIN), -ALLOT_ESTATE);
+    assert_int_equal(sched_node_wiped(s, node, SCHED_NONE, 2 * MIN), -ALLOT_ESTATE);
+    assert_int_equal(sched_node_wiped(s, node, 1, 3 * MIN), 0);
+    assert_int_equal(s->nodes[node].tenant, 1);
+    assert_int_equal(s->nodes[node].state, SCHED_NODE_READY);
+    assert_int_equal(sched_node_serving(s, node), 1);
+    assert_int_equal(sched_node_wiped(s, node, 1, 3 * MIN), -ALLOT_ESTATE);
+    assert_int_equal(sched_check(s, err, sizeof(err)), 0);
     sched_free(s);
 }
 
@@ -555,6 +587,7 @@ int main(void)
         cmocka_unit_test(test_limit_reduced_drains_newest),
         cmocka_unit_test(test_priority_preemption_within_workspace),
         cmocka_unit_test(test_node_move_drains_first),
+        cmocka_unit_test(test_node_move_waits_for_the_wipe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
