@@ -807,7 +807,7 @@ static void get_openapi(struct controller *ctl, struct call *c)
 
 static void get_events(struct controller *ctl, struct call *c)
 {
-    controller_subscribe(ctl, c);
+    stream_subscribe(ctl->streams, c);
 }
 
 static void get_metrics(struct controller *ctl, struct call *c)

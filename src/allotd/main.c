@@ -1,5 +1,6 @@
 /* allotd: the Allot controller daemon. Parses its options (one table, which also makes the
  * help), opens the controller and serves the REST API until SIGINT or SIGTERM. */
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@ struct daemon_options {
     const char *platform;
     const char *tls_cert, *tls_key;
     const char *unreachable, *lost;
+    const char *max_streams, *max_per_token, *stream_buffer;
     bool real_nodes;
 };
 
@@ -37,6 +39,11 @@ static const struct option_row option_rows[] = {
     {"--no-virtual-nodes", NULL, "do not simulate workloads on nodes (for node agents)"},
     {"--unreachable-after", "DURATION", "with agents: a silent node drains (default 15s)"},
     {"--lost-after", "DURATION", "and is down, its work requeued (default 60s)"},
+    {"--max-streams", "N", "event streams (GET /v1/events) open at once (default 1024)"},
+    {"--max-streams-per-token", "N", "of them, with one token (default 16)"},
+    {"--stream-buffer", "SIZE",
+     "bytes waiting for one stream's client before it is cut off "
+     "(default 256Ki)"},
     {"--help", NULL, "show this help"},
 };
 
@@ -45,7 +52,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: allotd [OPTIONS]\n\nThe Allot controller: REST API, durable state, "
                "scheduling.\n\n");
     for (size_t i = 0; i < sizeof(option_rows) / sizeof(option_rows[0]); i++)
-        fprintf(f, "  %-18s %-10s %s\n", option_rows[i].name,
+        fprintf(f, "  %-23s %-10s %s\n", option_rows[i].name,
                 option_rows[i].arg ? option_rows[i].arg : "", option_rows[i].help);
 }
 
@@ -53,14 +60,17 @@ static int parse(int argc, char **argv, struct daemon_options *o)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char **slot = strcmp(a, "--listen") == 0              ? &o->listen
-                            : strcmp(a, "--data") == 0              ? &o->data
-                            : strcmp(a, "--platform") == 0          ? &o->platform
-                            : strcmp(a, "--tls-cert") == 0          ? &o->tls_cert
-                            : strcmp(a, "--tls-key") == 0           ? &o->tls_key
-                            : strcmp(a, "--unreachable-after") == 0 ? &o->unreachable
-                            : strcmp(a, "--lost-after") == 0        ? &o->lost
-                                                                    : NULL;
+        const char **slot = strcmp(a, "--listen") == 0                  ? &o->listen
+                            : strcmp(a, "--data") == 0                  ? &o->data
+                            : strcmp(a, "--platform") == 0              ? &o->platform
+                            : strcmp(a, "--tls-cert") == 0              ? &o->tls_cert
+                            : strcmp(a, "--tls-key") == 0               ? &o->tls_key
+                            : strcmp(a, "--unreachable-after") == 0     ? &o->unreachable
+                            : strcmp(a, "--lost-after") == 0            ? &o->lost
+                            : strcmp(a, "--max-streams") == 0           ? &o->max_streams
+                            : strcmp(a, "--max-streams-per-token") == 0 ? &o->max_per_token
+                            : strcmp(a, "--stream-buffer") == 0         ? &o->stream_buffer
+                                                                        : NULL;
         if (slot) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "allotd: %s needs a value\n", a);
@@ -78,6 +88,42 @@ static int parse(int argc, char **argv, struct daemon_options *o)
             return 2;
         }
     }
+    return 0;
+}
+
+/* A whole number from 1 to max, or -1. */
+static long whole(const char *s, long max)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    return errno || end == s || *end || v < 1 || v > max ? -1 : v;
+}
+
+/* The event streams' caps from --max-streams, --max-streams-per-token and --stream-buffer
+ * (unset: the defaults). RET 0, or 2 with a message on stderr. */
+static int stream_flags(const struct daemon_options *o, struct stream_options *out)
+{
+    long streams = o->max_streams ? whole(o->max_streams, STREAM_MAX_STREAMS) : 0;
+    long per_token = o->max_per_token ? whole(o->max_per_token, STREAM_MAX_STREAMS) : 0;
+    int64_t buffer = 0;
+    memset(out, 0, sizeof(*out));
+    if (streams < 0 || per_token < 0) {
+        fprintf(stderr,
+                "allotd: --max-streams/--max-streams-per-token: a whole number from 1 "
+                "to %d\n",
+                STREAM_MAX_STREAMS);
+        return 2;
+    }
+    if (o->stream_buffer && (quantity_parse_bytes(o->stream_buffer, &buffer) ||
+                             buffer < STREAM_MIN_BUFFER || buffer > STREAM_MAX_BUFFER)) {
+        fprintf(stderr, "allotd: --stream-buffer: a size from %dKi to %dMi, such as 256Ki\n",
+                STREAM_MIN_BUFFER / 1024, STREAM_MAX_BUFFER / (1024 * 1024));
+        return 2;
+    }
+    out->max_streams = (uint32_t)streams;
+    out->max_per_token = (uint32_t)per_token;
+    out->max_buffered = (size_t)buffer;
     return 0;
 }
 
@@ -106,13 +152,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "allotd: --tls-cert and --tls-key go together\n");
         return 2;
     }
+    struct stream_options sopt;
+    if (stream_flags(&o, &sopt))
+        return 2;
     signal(SIGPIPE, SIG_IGN);
     struct event_base *base = event_base_new();
     struct controller *ctl = NULL;
     struct server *sv = NULL;
     char err[512];
-    struct controller_options copt = {
-        .data_dir = o.data, .platform_path = o.platform, .virtual_nodes = !o.real_nodes};
+    struct controller_options copt = {.data_dir = o.data,
+                                      .platform_path = o.platform,
+                                      .virtual_nodes = !o.real_nodes,
+                                      .streams = sopt};
     if ((o.unreachable && (quantity_parse_duration(o.unreachable, &copt.unreachable_ms) ||
                            copt.unreachable_ms < 100)) ||
         (o.lost && (quantity_parse_duration(o.lost, &copt.lost_ms) || copt.lost_ms < 100))) {

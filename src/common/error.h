@@ -21,7 +21,8 @@
     X(CHECK, 500, "invariant violated")                                                            \
     X(UNAUTHORIZED, 401, "a valid bearer token is required")                                       \
     X(FORBIDDEN, 403, "not allowed for this role")                                                 \
-    X(UNAVAILABLE, 503, "temporarily unavailable")
+    X(UNAVAILABLE, 503, "temporarily unavailable")                                                 \
+    X(TOOMANY, 429, "too many at once; retry later")
 
 enum allot_err {
     ALLOT_OK = 0,
