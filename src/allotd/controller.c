@@ -725,7 +725,7 @@ int controller_open(struct event_base *base, const struct controller_options *op
     }
     rc = store_open(opt->data_dir, &ctl->store, err, len);
     if (!rc) {
-        rc = stream_new(ctl->store, &opt->streams, &ctl->streams);
+        rc = stream_new(base, ctl->store, &opt->streams, &ctl->streams);
         if (rc)
             snprintf(err, len, "cannot start the event streams: %s", allot_strerror(rc));
     }

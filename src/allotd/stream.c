@@ -8,9 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/event.h>
 #include <event2/http.h>
 
 #include "allotd/auth.h"
@@ -29,6 +31,7 @@ struct subscriber {
     int64_t last_id; /* every event it may see up to this id was sent (or predates it) */
     bool chunked;    /* its response is sent in HTTP/1.1 chunks */
     bool closing;    /* ended: nothing more is added */
+    uint64_t fed;    /* the last fan-out round it had */
     struct subscriber *prev, *next;
 };
 
@@ -41,24 +44,41 @@ struct run {
 /* A committed event waiting for the fan-out. */
 struct frame {
     int64_t seq;
-    size_t off, len;       /* its Server-Sent Events frame in the set's text */
-    const char *tenant;    /* its scope, in the set's names: NULL when about no tenant */
+    size_t off, len;       /* its Server-Sent Events frame in its batch's text */
+    const char *tenant;    /* its scope, in its batch's names: NULL when about no tenant */
     const char *workspace; /* NULL when about no workspace */
 };
+
+/* Committed events, rendered once, for one fan-out round. */
+struct batch {
+    struct frame *frames;
+    size_t n_frames, cap_frames;
+    char *text; /* the frames, one after another */
+    size_t text_len, text_cap;
+    struct arena names; /* the frames' scopes */
+};
+
+/* The fan-out runs in rounds at most STREAM_ROUND_MS apart: the events of the commits since
+ * the last round are sent together, one write per stream, however many commits there were
+ * (a write to a socket costs more than the event it carries). A round feeds STREAM_SLICE
+ * streams at a time and lets the loop serve requests and commits between slices. */
+#define STREAM_ROUND_MS 20
+#define STREAM_SLICE 64
 
 struct stream {
     struct store *store;
     struct stream_options opt;
     struct subscriber *subscribers;
     uint32_t n_subscribers;
-    int64_t last_seq; /* the last event id issued */
-    json_t *queue;    /* events of this iteration, not yet stored */
-    struct frame *frames;
-    struct run *runs; /* one stream's share of a fan-out (as many as frames) */
-    size_t n_frames, cap_frames;
-    char *text; /* the frames, one after another */
-    size_t text_len, text_cap;
-    struct arena names;       /* the frames' scopes */
+    int64_t last_seq;              /* the last event id issued */
+    json_t *queue;                 /* events of this iteration, not yet stored */
+    struct batch pending, sending; /* committed since the round; in the round */
+    struct run *runs;              /* one stream's share of a round (as many as frames) */
+    size_t cap_runs;
+    struct event *fanout; /* starts, and goes on with, a round */
+    uint64_t round;       /* the number of the current or last round */
+    bool in_round;
+    int64_t round_start_ms;   /* of the last round, on the monotonic clock */
     struct evbuffer *scratch; /* the backlog of a resume */
     uint64_t refused, overflows;
 };
@@ -90,15 +110,18 @@ static bool stream_sees_stored(const struct principal *who, const struct store_e
         return true; /* it reaches every workspace of the tenant */
     json_error_t jerr;
     json_t *j = json_loads(ev->json, 0, &jerr);
-    bool sees = j && stream_sees(who, ev->tenant,
-                                 json_string_value(json_object_get(j, "workspace")));
+    bool sees =
+        j && stream_sees(who, ev->tenant, json_string_value(json_object_get(j, "workspace")));
     json_decref(j);
     return sees;
 }
 
 /* ---- the set ---- */
 
-int stream_new(struct store *store, const struct stream_options *opt, struct stream **out)
+static void fanout_cb(evutil_socket_t fd, short what, void *arg);
+
+int stream_new(struct event_base *base, struct store *store, const struct stream_options *opt,
+               struct stream **out)
 {
     struct stream *st = calloc(1, sizeof(*st));
     if (!st)
@@ -111,10 +134,13 @@ int stream_new(struct store *store, const struct stream_options *opt, struct str
         st->opt.max_per_token = STREAM_DEFAULT_MAX_PER_TOKEN;
     if (!st->opt.max_buffered)
         st->opt.max_buffered = STREAM_DEFAULT_BUFFER;
-    arena_init(&st->names, 0);
+    arena_init(&st->pending.names, 0);
+    arena_init(&st->sending.names, 0);
     st->queue = json_array();
     st->scratch = evbuffer_new();
-    int rc = st->queue && st->scratch ? store_events_last(store, &st->last_seq) : -ALLOT_ENOMEM;
+    st->fanout = evtimer_new(base, fanout_cb, st);
+    int rc = st->queue && st->scratch && st->fanout ? store_events_last(store, &st->last_seq)
+                                                    : -ALLOT_ENOMEM;
     if (rc) {
         stream_free(st);
         return rc;
@@ -150,10 +176,15 @@ void stream_free(struct stream *st)
     json_decref(st->queue);
     if (st->scratch)
         evbuffer_free(st->scratch);
-    arena_cleanup(&st->names);
-    free(st->frames);
+    if (st->fanout)
+        event_free(st->fanout);
+    struct batch *batches[] = {&st->pending, &st->sending};
+    for (int i = 0; i < 2; i++) {
+        arena_cleanup(&batches[i]->names);
+        free(batches[i]->frames);
+        free(batches[i]->text);
+    }
     free(st->runs);
-    free(st->text);
     free(st);
 }
 
@@ -249,26 +280,27 @@ static bool frame_fits(const struct stream *st, bool caught_up, size_t waiting, 
     return caught_up || waiting == 0 || waiting + len <= st->opt.max_buffered;
 }
 
-/* Send it this fan-out's frames that it may see and has not had, in one write, or as many
- * as fit followed by the overflow event. sub may be freed on return. */
+/* Send it the round's frames that it may see and has not had, in one write, or as many as
+ * fit followed by the overflow event. sub may be freed on return. */
 static void subscriber_feed(struct subscriber *sub)
 {
     struct stream *st = sub->st;
+    const struct batch *b = &st->sending;
     size_t waiting = subscriber_waiting(sub), n = 0;
     bool caught_up = waiting == 0, over = false;
     int64_t before = sub->last_id;
-    for (size_t i = 0; i < st->n_frames; i++) {
-        const struct frame *f = &st->frames[i];
+    for (size_t i = 0; i < b->n_frames; i++) {
+        const struct frame *f = &b->frames[i];
         if (f->seq <= sub->last_id || !stream_sees(&sub->who, f->tenant, f->workspace))
             continue;
         if (!frame_fits(st, caught_up, waiting, f->len)) {
             over = true;
             break;
         }
-        if (n && st->runs[n - 1].data + st->runs[n - 1].len == st->text + f->off)
+        if (n && st->runs[n - 1].data + st->runs[n - 1].len == b->text + f->off)
             st->runs[n - 1].len += f->len; /* frames one after another are one copy */
         else
-            st->runs[n++] = (struct run){st->text + f->off, f->len};
+            st->runs[n++] = (struct run){b->text + f->off, f->len};
         waiting += f->len;
         sub->last_id = f->seq;
     }
@@ -397,6 +429,7 @@ void stream_subscribe(struct stream *st, struct call *c)
     sub->conn = evhttp_request_get_connection(c->req);
     sub->who = c->who;
     sub->last_id = after;
+    sub->fed = st->round; /* a round under way has nothing after `after` */
     evhttp_add_header(out, "Content-Type", "text/event-stream");
     evhttp_add_header(out, "Cache-Control", "no-cache");
     evhttp_add_header(out, "Connection", "close"); /* the stream's end is the connection's */
@@ -429,47 +462,52 @@ int stream_queue_take(struct stream *st, json_t *event)
     return json_array_append_new(st->queue, event) ? -ALLOT_ENOMEM : 0;
 }
 
-/* Room for n more bytes of text. RET 0 or -ALLOT_ENOMEM. */
-static int text_reserve(struct stream *st, size_t n)
+/* Room for n more bytes of text in b. RET 0 or -ALLOT_ENOMEM. */
+static int text_reserve(struct batch *b, size_t n)
 {
-    if (st->text_len + n <= st->text_cap)
+    if (b->text_len + n <= b->text_cap)
         return 0;
-    size_t cap = st->text_cap ? st->text_cap : 4096;
-    while (cap < st->text_len + n)
+    size_t cap = b->text_cap ? b->text_cap : 4096;
+    while (cap < b->text_len + n)
         cap *= 2;
-    char *p = realloc(st->text, cap);
+    char *p = realloc(b->text, cap);
     if (!p)
         return -ALLOT_ENOMEM;
-    st->text = p;
-    st->text_cap = cap;
+    b->text = p;
+    b->text_cap = cap;
     return 0;
 }
 
-/* Render the frame of stored event seq once, with its scope, for the next fan-out. */
+/* Render the frame of stored event seq once, with its scope, for the next round. */
 static int frame_add(struct stream *st, int64_t seq, const char *kind, const char *json,
                      const char *tenant, const char *workspace)
 {
+    struct batch *b = &st->pending;
     int len = snprintf(NULL, 0, FRAME_FORMAT, (long long)seq, kind, json);
-    if (len < 0 || text_reserve(st, (size_t)len + 1))
+    if (len < 0 || text_reserve(b, (size_t)len + 1))
         return -ALLOT_ENOMEM;
-    if (st->n_frames == st->cap_frames) {
-        size_t cap = st->cap_frames ? 2 * st->cap_frames : 64;
-        struct frame *p = realloc(st->frames, cap * sizeof(*p));
-        if (p)
-            st->frames = p;
-        struct run *r = p ? realloc(st->runs, cap * sizeof(*r)) : NULL;
+    if (b->n_frames == b->cap_frames) {
+        size_t cap = b->cap_frames ? 2 * b->cap_frames : 64;
+        struct frame *p = realloc(b->frames, cap * sizeof(*p));
+        if (!p)
+            return -ALLOT_ENOMEM;
+        b->frames = p;
+        b->cap_frames = cap;
+    }
+    if (b->n_frames == st->cap_runs) { /* runs for a round of as many frames as a batch */
+        struct run *r = realloc(st->runs, b->cap_frames * sizeof(*r));
         if (!r)
             return -ALLOT_ENOMEM;
         st->runs = r;
-        st->cap_frames = cap;
+        st->cap_runs = b->cap_frames;
     }
-    snprintf(st->text + st->text_len, (size_t)len + 1, FRAME_FORMAT, (long long)seq, kind, json);
-    st->frames[st->n_frames++] = (struct frame){.seq = seq,
-                                                .off = st->text_len,
-                                                .len = (size_t)len,
-                                                .tenant = tenant,
-                                                .workspace = workspace};
-    st->text_len += (size_t)len;
+    snprintf(b->text + b->text_len, (size_t)len + 1, FRAME_FORMAT, (long long)seq, kind, json);
+    b->frames[b->n_frames++] = (struct frame){.seq = seq,
+                                              .off = b->text_len,
+                                              .len = (size_t)len,
+                                              .tenant = tenant,
+                                              .workspace = workspace};
+    b->text_len += (size_t)len;
     return 0;
 }
 
@@ -485,8 +523,9 @@ int stream_store(struct stream *st, int64_t t_ms)
         const char *t = json_string_value(json_object_get(ev, "tenant"));
         const char *kind = json_string_value(json_object_get(ev, "event"));
         size_t tenant_len = t ? strlen(t) : ws ? strcspn(ws, "/") : 0;
-        const char *tenant = tenant_len ? arena_strndup(&st->names, t ? t : ws, tenant_len) : NULL;
-        const char *workspace = ws ? arena_strdup(&st->names, ws) : NULL;
+        struct arena *names = &st->pending.names;
+        const char *tenant = tenant_len ? arena_strndup(names, t ? t : ws, tenant_len) : NULL;
+        const char *workspace = ws ? arena_strdup(names, ws) : NULL;
         char *text = json_dumps(ev, JSON_COMPACT);
         int64_t seq = 0;
         rc = !text || (tenant_len && !tenant) || (ws && !workspace)
@@ -502,14 +541,63 @@ int stream_store(struct stream *st, int64_t t_ms)
     return rc;
 }
 
+static int64_t monotonic_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Start a round when the last one is STREAM_ROUND_MS old, unless one is under way or due. */
+static void fanout_schedule(struct stream *st)
+{
+    if (st->in_round || evtimer_pending(st->fanout, NULL) || !st->pending.n_frames)
+        return;
+    int64_t wait = st->round_start_ms + STREAM_ROUND_MS - monotonic_ms();
+    if (wait < 0 || wait > STREAM_ROUND_MS)
+        wait = 0;
+    struct timeval tv = {0, (suseconds_t)wait * 1000};
+    evtimer_add(st->fanout, &tv);
+}
+
+/* A round: what was committed since the last one goes to every stream, STREAM_SLICE streams
+ * per call; a timer of no delay brings the next slice after the loop has looked at its
+ * sockets. */
+static void fanout_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct stream *st = arg;
+    if (!st->in_round) {
+        struct batch next = st->pending;
+        st->pending = st->sending; /* empty since the last round */
+        st->sending = next;
+        st->round++;
+        st->in_round = true;
+        st->round_start_ms = monotonic_ms();
+    }
+    struct subscriber *sub = st->subscribers, *next;
+    for (uint32_t fed = 0; sub && fed < STREAM_SLICE; sub = next) {
+        next = sub->next; /* a stream that ends may be freed at once */
+        if (sub->fed == st->round)
+            continue;
+        sub->fed = st->round;
+        if (!sub->closing) {
+            subscriber_feed(sub);
+            fed++;
+        }
+    }
+    if (sub) {
+        struct timeval now = {0, 0};
+        evtimer_add(st->fanout, &now);
+        return;
+    }
+    st->in_round = false;
+    st->sending.n_frames = 0;
+    st->sending.text_len = 0;
+    arena_cleanup(&st->sending.names);
+    fanout_schedule(st);
+}
+
 void stream_publish(struct stream *st)
 {
-    for (struct subscriber *sub = st->subscribers, *next; sub; sub = next) {
-        next = sub->next; /* a stream that ends may be freed at once */
-        if (!sub->closing)
-            subscriber_feed(sub);
-    }
-    st->n_frames = 0;
-    st->text_len = 0;
-    arena_cleanup(&st->names);
+    fanout_schedule(st);
 }

@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <event2/event.h>
 #include <jansson.h>
 
 struct call;
@@ -42,9 +43,11 @@ struct stream_stats {
     uint64_t overflows; /* cut off for falling behind */
 };
 
-/* A stream set over store (borrowed: it must outlive the set), which numbers the events.
- * OUT *out (stream_free frees it). RET 0, -ALLOT_ENOMEM, or the store's error. */
-int stream_new(struct store *store, const struct stream_options *opt, struct stream **out);
+/* A stream set on base over store (both borrowed: they must outlive the set); the store
+ * numbers the events. OUT *out (stream_free frees it). RET 0, -ALLOT_ENOMEM, or the store's
+ * error. */
+int stream_new(struct event_base *base, struct store *store, const struct stream_options *opt,
+               struct stream **out);
 /* End every stream (their clients see the end of the response) and free the set. Accepts
  * NULL. */
 void stream_free(struct stream *st);
@@ -56,9 +59,10 @@ int stream_queue_take(struct stream *st, json_t *event);
  * one's text, scope and Server-Sent Events frame once. RET 0, or the store's error (the
  * commit must then fail: the caller stops). */
 int stream_store(struct stream *st, int64_t t_ms);
-/* After the commit: send the stored events to the streams, at most one write per stream,
- * no JSON parsed. A stream that would hold more than its buffer cap gets what fits, then an
- * `overflow` event naming the last id it was sent, and is closed. */
+/* After the commit: send the stored events to the streams, soon (the events of the commits
+ * of a few milliseconds go together, one write per stream), no JSON parsed. A stream that
+ * had nothing waiting takes them all; one that had would hold more than its buffer cap gets
+ * what fits, then an `overflow` event naming the last id it was sent, and is closed. */
 void stream_publish(struct stream *st);
 
 /* Answer GET /v1/events call c with a stream of what its principal may see, resuming after
