@@ -31,11 +31,11 @@ struct options {
     const char *prefix;    /* of their names */
     double rate;           /* submissions per second, offered */
     double seconds;
-    int conns;   /* connections for the submissions */
-    int readers; /* streams that read everything */
-    int stalled; /* streams that never read after their response head */
-    int pid;     /* the daemon's, for its memory (0: not measured) */
-    int rcvbuf;  /* SO_RCVBUF of the stalled streams (0: the system's) */
+    int conns;     /* connections for the submissions */
+    int readers;   /* streams that read everything */
+    int stalled;   /* streams that never read after their response head */
+    int pid;       /* the daemon's, for its memory (0: not measured) */
+    int rcvbuf;    /* SO_RCVBUF of the stalled streams (0: the system's) */
     double linger; /* seconds to wait after the load before memory is measured again */
 };
 

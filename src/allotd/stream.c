@@ -8,10 +8,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/http.h>
 
@@ -30,15 +32,10 @@ struct subscriber {
     struct principal who;
     int64_t last_id; /* every event it may see up to this id was sent (or predates it) */
     bool chunked;    /* its response is sent in HTTP/1.1 chunks */
-    bool closing;    /* ended: nothing more is added */
+    bool closing;    /* nothing more is added */
+    bool ended;      /* its response is ended: the request is libevent's */
     uint64_t fed;    /* the last fan-out round it had */
     struct subscriber *prev, *next;
-};
-
-/* A stretch of text to send. */
-struct run {
-    const char *data;
-    size_t len;
 };
 
 /* A committed event waiting for the fan-out. */
@@ -73,7 +70,8 @@ struct stream {
     int64_t last_seq;              /* the last event id issued */
     json_t *queue;                 /* events of this iteration, not yet stored */
     struct batch pending, sending; /* committed since the round; in the round */
-    struct run *runs;              /* one stream's share of a round (as many as frames) */
+    struct iovec *iov; /* one stream's share of a round: a chunk head, runs of frames (as
+                        * many as frames at most) and the chunk's end */
     size_t cap_runs;
     struct event *fanout; /* starts, and goes on with, a round */
     uint64_t round;       /* the number of the current or last round */
@@ -84,6 +82,7 @@ struct stream {
 };
 
 #define FRAME_FORMAT "id: %lld\nevent: %s\ndata: %s\n\n"
+#define STREAM_IOV_MAX 1024 /* pieces of one sendmsg (POSIX guarantees 16; Linux takes 1024) */
 
 /* ---- visibility ---- */
 
@@ -184,7 +183,7 @@ void stream_free(struct stream *st)
         free(batches[i]->frames);
         free(batches[i]->text);
     }
-    free(st->runs);
+    free(st->iov);
     free(st);
 }
 
@@ -197,6 +196,13 @@ void stream_stats(const struct stream *st, struct stream_stats *out)
 
 /* ---- one stream ---- */
 
+/* Bytes waiting in its connection for its client to take. */
+static size_t subscriber_waiting(const struct subscriber *sub)
+{
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(sub->conn);
+    return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
+}
+
 /* Its connection is gone: after the end of its response, a failed write, its client
  * leaving or the closing timeout. The request of an ended stream is libevent's (it may be
  * freed already); a client that left mid-stream leaves its request to us, detached from
@@ -204,17 +210,17 @@ void stream_stats(const struct stream *st, struct stream_stats *out)
 static void subscriber_closed(struct evhttp_connection *conn, void *arg)
 {
     struct subscriber *sub = arg;
-    if (!sub->closing && !evhttp_request_get_connection(sub->req))
+    if (subscriber_waiting(sub) > 0) {
+        /* its client took nothing for the timeout, or is gone: what the kernel still holds
+         * for it goes too (a reset), instead of lingering after the close */
+        struct linger hard = {1, 0};
+        setsockopt(bufferevent_getfd(evhttp_connection_get_bufferevent(conn)), SOL_SOCKET,
+                   SO_LINGER, &hard, sizeof(hard));
+    }
+    if (!sub->ended && !evhttp_request_get_connection(sub->req))
         evhttp_request_free(sub->req);
     subscriber_unlink(sub);
     free(sub);
-}
-
-/* Bytes waiting in its connection for its client to take. */
-static size_t subscriber_waiting(const struct subscriber *sub)
-{
-    struct bufferevent *bev = evhttp_connection_get_bufferevent(sub->conn);
-    return bev ? evbuffer_get_length(bufferevent_get_output(bev)) : 0;
 }
 
 /* End its response: nothing more is added, and its client has STREAM_CLOSE_TIMEOUT_S
@@ -223,34 +229,54 @@ static size_t subscriber_waiting(const struct subscriber *sub)
 static void subscriber_end(struct subscriber *sub)
 {
     struct timeval tv = {STREAM_CLOSE_TIMEOUT_S, 0};
-    sub->closing = true;
+    sub->closing = sub->ended = true;
     bufferevent_set_timeouts(evhttp_connection_get_bufferevent(sub->conn), NULL, &tv);
     evhttp_send_reply_end(sub->req);
 }
 
-/* Add runs to its response as one chunk, copied into its connection's output, which grows
- * once for all of them. (evhttp_send_reply_chunk moves an evbuffer's chains instead, of at
- * least 1 KiB each: an event of a hundred bytes held ten times its size in a stalled
- * client's buffer.) RET 0, or -ALLOT_ENOMEM with nothing added. */
-static int subscriber_send(struct subscriber *sub, const struct run *runs, size_t n)
+/* Send iov[1..n] as one chunk of its response; iov[0] and iov[n + 1] are for the chunk's
+ * head and end. A client with nothing waiting in a plain connection gets it written at once
+ * (one system call: the event loop's way adds and removes the socket's write interest as
+ * well); what the socket does not take is copied into the connection's output, grown once
+ * for all of it. (evhttp_send_reply_chunk moves an evbuffer's chains instead, of at least
+ * 1 KiB each: an event of a hundred bytes held ten times its size in a stalled client's
+ * buffer.) RET 0; -ALLOT_ENOMEM: nothing was sent; -ALLOT_EIO: part of it was sent and the
+ * rest could not be kept, so the stream was ended (sub may be freed). */
+static int subscriber_send(struct subscriber *sub, struct iovec *iov, size_t n)
 {
-    struct evbuffer *out = bufferevent_get_output(evhttp_connection_get_bufferevent(sub->conn));
+    struct bufferevent *bev = evhttp_connection_get_bufferevent(sub->conn);
+    struct evbuffer *out = bufferevent_get_output(bev);
     char head[24];
-    size_t total = 0, head_len = 0;
-    for (size_t i = 0; i < n; i++)
-        total += runs[i].len;
+    size_t total = 0, sent = 0;
+    for (size_t i = 1; i <= n; i++)
+        total += iov[i].iov_len;
     if (total == 0)
         return 0;
+    iov[0] = (struct iovec){head, 0};
+    iov[n + 1] = (struct iovec){"\r\n", sub->chunked ? 2 : 0};
     if (sub->chunked)
-        head_len = (size_t)snprintf(head, sizeof(head), "%zx\r\n", total);
-    if (evbuffer_expand(out, head_len + total + 2))
-        return -ALLOT_ENOMEM;
-    /* the room is there: these copy, they do not allocate */
-    evbuffer_add(out, head, head_len);
-    for (size_t i = 0; i < n; i++)
-        evbuffer_add(out, runs[i].data, runs[i].len);
-    if (sub->chunked)
-        evbuffer_add(out, "\r\n", 2);
+        iov[0].iov_len = (size_t)snprintf(head, sizeof(head), "%zx\r\n", total);
+    total += iov[0].iov_len + iov[n + 1].iov_len;
+    if (evbuffer_get_length(out) == 0 && !bufferevent_openssl_get_ssl(bev) &&
+        n + 2 <= STREAM_IOV_MAX) {
+        struct msghdr msg = {.msg_iov = iov, .msg_iovlen = n + 2};
+        ssize_t w = sendmsg(bufferevent_getfd(bev), &msg, MSG_DONTWAIT | MSG_NOSIGNAL);
+        sent = w > 0 ? (size_t)w : 0; /* an error shows again on the loop's own write */
+    }
+    if (sent == total)
+        return 0;
+    if (evbuffer_expand(out, total - sent)) {
+        if (sent == 0)
+            return -ALLOT_ENOMEM;
+        shutdown(bufferevent_getfd(bev), SHUT_RDWR); /* half a chunk went out */
+        subscriber_end(sub);
+        return -ALLOT_EIO;
+    }
+    for (size_t i = 0; i < n + 2; i++) { /* the room is there: these copy, never allocate */
+        size_t skip = sent < iov[i].iov_len ? sent : iov[i].iov_len;
+        evbuffer_add(out, (const char *)iov[i].iov_base + skip, iov[i].iov_len - skip);
+        sent -= skip;
+    }
     return 0;
 }
 
@@ -265,10 +291,11 @@ static void subscriber_overflow(struct subscriber *sub)
                        "\"message\":\"more than %zu bytes were waiting for this client; "
                        "resume with Last-Event-ID: %lld\"}\n\n",
                        (long long)sub->last_id, st->opt.max_buffered, (long long)sub->last_id);
-    struct run r = {text, len > 0 && (size_t)len < sizeof(text) ? (size_t)len : 0};
+    struct iovec iov[3] = {[1] = {text, len > 0 && (size_t)len < sizeof(text) ? (size_t)len : 0}};
     st->overflows++;
-    subscriber_send(sub, &r, 1); /* best effort: without memory, the stream just ends */
-    subscriber_end(sub);
+    /* best effort: without memory, the stream just ends */
+    if (subscriber_send(sub, iov, 1) != -ALLOT_EIO)
+        subscriber_end(sub);
 }
 
 /* May a frame of len bytes join the bytes waiting for a stream's client? A client that had
@@ -297,14 +324,18 @@ static void subscriber_feed(struct subscriber *sub)
             over = true;
             break;
         }
-        if (n && st->runs[n - 1].data + st->runs[n - 1].len == b->text + f->off)
-            st->runs[n - 1].len += f->len; /* frames one after another are one copy */
+        struct iovec *run = &st->iov[n];
+        if (n && (const char *)run->iov_base + run->iov_len == b->text + f->off)
+            run->iov_len += f->len; /* frames one after another are one copy */
         else
-            st->runs[n++] = (struct run){b->text + f->off, f->len};
+            st->iov[++n] = (struct iovec){b->text + f->off, f->len};
         waiting += f->len;
         sub->last_id = f->seq;
     }
-    if (subscriber_send(sub, st->runs, n)) {
+    int rc = subscriber_send(sub, st->iov, n);
+    if (rc == -ALLOT_EIO)
+        return;
+    if (rc) {
         sub->last_id = before; /* out of memory: none of it was sent */
         over = true;
     }
@@ -357,12 +388,15 @@ static void subscriber_backlog(struct subscriber *sub)
         sub->last_id = b.seen;
     }
     size_t len = evbuffer_get_length(st->scratch);
-    struct run r = {(const char *)evbuffer_pullup(st->scratch, -1), len};
-    if (len && (!r.data || subscriber_send(sub, &r, 1))) {
+    struct iovec iov[3] = {[1] = {evbuffer_pullup(st->scratch, -1), len}};
+    rc = len && !iov[1].iov_base ? -ALLOT_ENOMEM : subscriber_send(sub, iov, 1);
+    evbuffer_drain(st->scratch, len);
+    if (rc == -ALLOT_EIO)
+        return;
+    if (rc) {
         sub->last_id = before; /* out of memory: none of it was sent */
         b.over = true;
     }
-    evbuffer_drain(st->scratch, len);
     if (b.over)
         subscriber_overflow(sub);
 }
@@ -495,10 +529,10 @@ static int frame_add(struct stream *st, int64_t seq, const char *kind, const cha
         b->cap_frames = cap;
     }
     if (b->n_frames == st->cap_runs) { /* runs for a round of as many frames as a batch */
-        struct run *r = realloc(st->runs, b->cap_frames * sizeof(*r));
-        if (!r)
+        struct iovec *v = realloc(st->iov, (b->cap_frames + 2) * sizeof(*v));
+        if (!v)
             return -ALLOT_ENOMEM;
-        st->runs = r;
+        st->iov = v;
         st->cap_runs = b->cap_frames;
     }
     snprintf(b->text + b->text_len, (size_t)len + 1, FRAME_FORMAT, (long long)seq, kind, json);
