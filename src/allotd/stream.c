@@ -1,5 +1,5 @@
 /* Event streams: who is subscribed, what each one may see, the backlog of a resume, and the
- * fan-out after each commit, with every stream bounded in count and in buffered bytes. */
+ * fan-out in rounds after the commits, every stream bounded in count and in buffered bytes. */
 #include "allotd/stream.h"
 
 #include <errno.h>
