@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdbool.h>
@@ -17,6 +18,8 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+
+#include "percentile.h"
 
 #define MAX_TOKENS 1024
 #define MAX_CONNS 256
@@ -158,60 +161,57 @@ static long tcp_kib(void)
     return pages < 0 ? -1 : pages * (sysconf(_SC_PAGESIZE) / 1024);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
+/* The options: one row each, read by parse() and shown by usage(). */
+enum option_kind { OPT_INT, OPT_DOUBLE, OPT_TEXT };
+struct option_row {
+    const char *name;
+    enum option_kind kind;
+    size_t offset; /* in struct options */
+    const char *help;
+};
 
-static double percentile(const double *sorted, size_t n, double p)
-{
-    if (n == 0)
-        return 0;
-    size_t i = (size_t)(p * (double)(n - 1) + 0.5);
-    return sorted[i < n ? i : n - 1];
-}
+static const struct option_row option_rows[] = {
+    {"--port", OPT_INT, offsetof(struct options, port), "allotd's port on 127.0.0.1"},
+    {"--token", OPT_TEXT, offsetof(struct options, token), "token of the submissions"},
+    {"--tokens", OPT_TEXT, offsetof(struct options, tokens), "file of the streams' tokens"},
+    {"--workspace", OPT_TEXT, offsetof(struct options, workspace), "of the submissions"},
+    {"--prefix", OPT_TEXT, offsetof(struct options, prefix), "of the workloads' names"},
+    {"--rate", OPT_DOUBLE, offsetof(struct options, rate), "submissions per second, offered"},
+    {"--seconds", OPT_DOUBLE, offsetof(struct options, seconds), "of submissions"},
+    {"--conns", OPT_INT, offsetof(struct options, conns), "connections submitting (32)"},
+    {"--readers", OPT_INT, offsetof(struct options, readers), "streams that read all (0)"},
+    {"--stalled", OPT_INT, offsetof(struct options, stalled), "streams that never read (0)"},
+    {"--stalled-rcvbuf", OPT_INT, offsetof(struct options, rcvbuf),
+     "their SO_RCVBUF (0: the system's)"},
+    {"--pid", OPT_INT, offsetof(struct options, pid), "allotd's, for its memory (0: none)"},
+    {"--linger", OPT_DOUBLE, offsetof(struct options, linger),
+     "seconds after the load before memory is read again (0)"},
+};
+#define N_OPTIONS (sizeof(option_rows) / sizeof(option_rows[0]))
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: bench_events --port P --token T --tokens FILE --workspace WS "
-                    "--prefix NAME --rate R --seconds S [--conns C] [--readers N] "
-                    "[--stalled M] [--stalled-rcvbuf BYTES] [--pid ALLOTD_PID] [--linger S]\n");
+    fprintf(stderr, "usage: bench_events OPTION VALUE ...\n");
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        fprintf(stderr, "  %-16s %s\n", option_rows[i].name, option_rows[i].help);
     exit(2);
 }
 
 static void parse(int argc, char **argv, struct options *o)
 {
     for (int i = 1; i + 1 < argc; i += 2) {
-        const char *k = argv[i], *v = argv[i + 1];
-        if (strcmp(k, "--port") == 0)
-            o->port = atoi(v);
-        else if (strcmp(k, "--token") == 0)
-            o->token = v;
-        else if (strcmp(k, "--tokens") == 0)
-            o->tokens = v;
-        else if (strcmp(k, "--workspace") == 0)
-            o->workspace = v;
-        else if (strcmp(k, "--prefix") == 0)
-            o->prefix = v;
-        else if (strcmp(k, "--rate") == 0)
-            o->rate = atof(v);
-        else if (strcmp(k, "--seconds") == 0)
-            o->seconds = atof(v);
-        else if (strcmp(k, "--conns") == 0)
-            o->conns = atoi(v);
-        else if (strcmp(k, "--readers") == 0)
-            o->readers = atoi(v);
-        else if (strcmp(k, "--stalled") == 0)
-            o->stalled = atoi(v);
-        else if (strcmp(k, "--pid") == 0)
-            o->pid = atoi(v);
-        else if (strcmp(k, "--stalled-rcvbuf") == 0)
-            o->rcvbuf = atoi(v);
-        else if (strcmp(k, "--linger") == 0)
-            o->linger = atof(v);
-        else
+        size_t k = 0;
+        while (k < N_OPTIONS && strcmp(option_rows[k].name, argv[i]) != 0)
+            k++;
+        if (k == N_OPTIONS)
             usage();
+        void *slot = (char *)o + option_rows[k].offset;
+        if (option_rows[k].kind == OPT_INT)
+            *(int *)slot = atoi(argv[i + 1]);
+        else if (option_rows[k].kind == OPT_DOUBLE)
+            *(double *)slot = atof(argv[i + 1]);
+        else
+            *(const char **)slot = argv[i + 1];
     }
     if (argc % 2 == 0 || !o->port || !o->token || !o->workspace || !o->prefix || o->rate <= 0 ||
         o->seconds <= 0 || o->conns < 1 || o->conns > MAX_CONNS || o->readers < 0 ||
@@ -395,7 +395,7 @@ int main(int argc, char **argv)
         usleep(100000);
     long rss_later = proc_kib(o.pid, "VmRSS"), tcp_later = tcp_kib();
     long rss_peak = proc_kib(o.pid, "VmHWM");
-    qsort(lat, done, sizeof(double), cmp_double);
+    percentile_sort(lat, done);
     int open_readers = 0, overflowed = 0;
     uint64_t bytes = 0, events = 0;
     for (int i = 0; i < o.readers; i++) {

@@ -91,16 +91,7 @@ for b in "${BINS[@]}" "$CLIENT"; do
     [ -x "$b" ] || bench_die "missing $b"
 done
 
-# ---- pinning ----
-if [ "$(nproc)" -ge 2 ]; then
-    PIN_D=(taskset -c 0)
-    PIN_L=(taskset -c 1)
-    PIN_NOTE="allotd on core 0, the client on core 1"
-else
-    PIN_D=()
-    PIN_L=()
-    PIN_NOTE="one core: nothing pinned"
-fi
+bench_pin_pair "the client"
 
 # ---- one round ----
 allot_platform "$NODES" "$BENCH_TMP/platform.yaml"

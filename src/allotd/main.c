@@ -2,6 +2,8 @@
  * help), opens the controller and serves the REST API until SIGINT or SIGTERM. */
 #include <errno.h>
 #include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,34 +26,43 @@ struct daemon_options {
     bool real_nodes;
 };
 
+/* An option: its value's place in struct daemon_options (a `const char *`), or none for a
+ * flag, which parse() handles by name. */
+#define OPT_FLAG SIZE_MAX
 struct option_row {
     const char *name;
     const char *arg; /* NULL: a flag */
+    size_t slot;     /* offsetof the value in struct daemon_options, or OPT_FLAG */
     const char *help;
 };
 
+#define OPT(field) offsetof(struct daemon_options, field)
 static const struct option_row option_rows[] = {
-    {"--listen", "ADDR:PORT", "where to serve the API (default 127.0.0.1:7070)"},
-    {"--data", "DIR", "state directory (default ./allot-data)"},
-    {"--platform", "FILE.yaml", "platform to import on the first start (docs/simulator.md)"},
-    {"--tls-cert", "FILE.pem", "serve HTTPS with this certificate chain"},
-    {"--tls-key", "FILE.pem", "and this private key"},
-    {"--no-virtual-nodes", NULL, "do not simulate workloads on nodes (for node agents)"},
-    {"--unreachable-after", "DURATION", "with agents: a silent node drains (default 15s)"},
-    {"--lost-after", "DURATION", "and is down, its work requeued (default 60s)"},
-    {"--max-streams", "N", "event streams (GET /v1/events) open at once (default 1024)"},
-    {"--max-streams-per-token", "N", "of them, with one token (default 16)"},
-    {"--stream-buffer", "SIZE",
-     "bytes waiting for one stream's client before it is cut off "
-     "(default 256Ki)"},
-    {"--help", NULL, "show this help"},
+    {"--listen", "ADDR:PORT", OPT(listen), "where to serve the API (default 127.0.0.1:7070)"},
+    {"--data", "DIR", OPT(data), "state directory (default ./allot-data)"},
+    {"--platform", "FILE.yaml", OPT(platform),
+     "platform to import on the first start (docs/simulator.md)"},
+    {"--tls-cert", "FILE.pem", OPT(tls_cert), "serve HTTPS with this certificate chain"},
+    {"--tls-key", "FILE.pem", OPT(tls_key), "and this private key"},
+    {"--no-virtual-nodes", NULL, OPT_FLAG, "do not simulate workloads on nodes (for node agents)"},
+    {"--unreachable-after", "DURATION", OPT(unreachable),
+     "with agents: a silent node drains (default 15s)"},
+    {"--lost-after", "DURATION", OPT(lost), "and is down, its work requeued (default 60s)"},
+    {"--max-streams", "N", OPT(max_streams),
+     "event streams (GET /v1/events) open at once (default 1024)"},
+    {"--max-streams-per-token", "N", OPT(max_per_token), "of them, with one token (default 16)"},
+    {"--stream-buffer", "SIZE", OPT(stream_buffer),
+     "bytes waiting for one stream's client before it is cut off (default 256Ki)"},
+    {"--help", NULL, OPT_FLAG, "show this help"},
 };
+#undef OPT
+#define N_OPTIONS (sizeof(option_rows) / sizeof(option_rows[0]))
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: allotd [OPTIONS]\n\nThe Allot controller: REST API, durable state, "
                "scheduling.\n\n");
-    for (size_t i = 0; i < sizeof(option_rows) / sizeof(option_rows[0]); i++)
+    for (size_t i = 0; i < N_OPTIONS; i++)
         fprintf(f, "  %-23s %-10s %s\n", option_rows[i].name,
                 option_rows[i].arg ? option_rows[i].arg : "", option_rows[i].help);
 }
@@ -60,23 +71,15 @@ static int parse(int argc, char **argv, struct daemon_options *o)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char **slot = strcmp(a, "--listen") == 0                  ? &o->listen
-                            : strcmp(a, "--data") == 0                  ? &o->data
-                            : strcmp(a, "--platform") == 0              ? &o->platform
-                            : strcmp(a, "--tls-cert") == 0              ? &o->tls_cert
-                            : strcmp(a, "--tls-key") == 0               ? &o->tls_key
-                            : strcmp(a, "--unreachable-after") == 0     ? &o->unreachable
-                            : strcmp(a, "--lost-after") == 0            ? &o->lost
-                            : strcmp(a, "--max-streams") == 0           ? &o->max_streams
-                            : strcmp(a, "--max-streams-per-token") == 0 ? &o->max_per_token
-                            : strcmp(a, "--stream-buffer") == 0         ? &o->stream_buffer
-                                                                        : NULL;
-        if (slot) {
+        size_t k = 0;
+        while (k < N_OPTIONS && strcmp(option_rows[k].name, a) != 0)
+            k++;
+        if (k < N_OPTIONS && option_rows[k].slot != OPT_FLAG) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "allotd: %s needs a value\n", a);
                 return 2;
             }
-            *slot = argv[++i];
+            *(const char **)((char *)o + option_rows[k].slot) = argv[++i];
         } else if (strcmp(a, "--no-virtual-nodes") == 0) {
             o->real_nodes = true;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {

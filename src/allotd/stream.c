@@ -24,7 +24,7 @@
 #include "store/store.h"
 
 /* One GET /v1/events client. It stays in the set, counted against the caps, until its
- * connection is gone: a closing stream still holds what its client has not taken. */
+ * connection is gone: an ended stream still holds what its client has not taken. */
 struct subscriber {
     struct stream *st;
     struct evhttp_request *req;
@@ -32,8 +32,8 @@ struct subscriber {
     struct principal who;
     int64_t last_id; /* every event it may see up to this id was sent (or predates it) */
     bool chunked;    /* its response is sent in HTTP/1.1 chunks */
-    bool closing;    /* nothing more is added */
-    bool ended;      /* its response is ended: the request is libevent's */
+    bool ended;      /* its response is ended: nothing more is added; the request is
+                      * libevent's */
     uint64_t fed;    /* the last fan-out round it had */
     struct subscriber *prev, *next;
 };
@@ -168,7 +168,7 @@ void stream_free(struct stream *st)
         struct subscriber *sub = st->subscribers;
         subscriber_unlink(sub);
         evhttp_connection_set_closecb(sub->conn, NULL, NULL);
-        if (!sub->closing)
+        if (!sub->ended)
             evhttp_send_reply_end(sub->req);
         free(sub);
     }
@@ -229,7 +229,7 @@ static void subscriber_closed(struct evhttp_connection *conn, void *arg)
 static void subscriber_end(struct subscriber *sub)
 {
     struct timeval tv = {STREAM_CLOSE_TIMEOUT_S, 0};
-    sub->closing = sub->ended = true;
+    sub->ended = true;
     bufferevent_set_timeouts(evhttp_connection_get_bufferevent(sub->conn), NULL, &tv);
     evhttp_send_reply_end(sub->req);
 }
@@ -614,7 +614,7 @@ static void fanout_cb(evutil_socket_t fd, short what, void *arg)
         if (sub->fed == st->round)
             continue;
         sub->fed = st->round;
-        if (!sub->closing) {
+        if (!sub->ended) {
             subscriber_feed(sub);
             fed++;
         }

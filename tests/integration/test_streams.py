@@ -181,18 +181,6 @@ class StreamsTest(unittest.TestCase):
             time.sleep(0.05)
         raise AssertionError(f"{name} is still {self.metric(name)} after {timeout} s")
 
-    def user_token(self, name, role, tenant=None, workspace=None):
-        body = {"name": name, "role": role}
-        if tenant:
-            body["tenant"] = tenant
-        if workspace:
-            body["workspace"] = workspace
-        st, r = self.call("POST", "/v1/users", body)
-        self.assertEqual(st, 201, r)
-        st, r = self.call("POST", "/v1/tokens", {"user": name})
-        self.assertEqual(st, 201, r)
-        return r["token"]
-
     def submit(self, n, workspace, prefix):
         for i in range(n):
             st, r = self.call("POST", "/v1/workloads", {
@@ -232,8 +220,8 @@ class StreamsTest(unittest.TestCase):
         self.d = allotd_harness.Daemon(ALLOTD, os.path.join(self.tmp, "data"), PLATFORM,
                                        ("--max-streams", "4", "--max-streams-per-token", "2"))
         self.conn = http.client.HTTPConnection("127.0.0.1", self.d.port, timeout=10)
-        alice = self.user_token("alice", "viewer", "acme")
-        carol = self.user_token("carol", "viewer", "acme")
+        alice = self.d.user_token("alice", "viewer", "acme")
+        carol = self.d.user_token("carol", "viewer", "acme")
         admin_streams = [self.open() for _ in range(2)]
         for s in admin_streams:
             self.assertEqual(s.head(), 200)
@@ -300,8 +288,8 @@ class StreamsTest(unittest.TestCase):
         self.wait_metric("allot_event_streams", lambda v: v == 0, timeout=40)
 
     def test_overflow_then_resume_has_no_gap_and_no_duplicate(self):
-        self.add_tenant_beta()
-        alice = self.user_token("alice", "member", "acme", "acme/research")
+        self.d.add_tenant_beta()
+        alice = self.d.user_token("alice", "member", "acme", "acme/research")
         s = self.open(alice, rcvbuf=4096)
         self.assertEqual(s.head(), 200)
         self.wait_metric("allot_event_streams", lambda v: v == 1)
@@ -331,21 +319,12 @@ class StreamsTest(unittest.TestCase):
         self.assertEqual({e[2]["workspace"] for e in everything}, {"acme/research"})
         self.assertIn("acme/research/late-19", {e[2]["workload"] for e in resumed})
 
-    def add_tenant_beta(self):
-        self.assertEqual(self.call("POST", "/v1/tenants", {"name": "beta"})[0], 201)
-        st, r = self.call("POST", "/v1/nodes", {
-            "name": "beta-1", "cluster": "shared-1", "tenant": "beta", "cpu": 64,
-            "memory": "512Gi", "gpus": [{"model": "H100-80GB", "count": 4}]})
-        self.assertEqual(st, 201, r)
-        st, r = self.call("POST", "/v1/workspaces", {"name": "beta/lab"})
-        self.assertEqual(st, 201, r)
-
     def test_tenant_filtering(self):
-        self.add_tenant_beta()
+        self.d.add_tenant_beta()
         tokens = {
-            "alice": self.user_token("alice", "member", "acme", "acme/research"),
-            "carol": self.user_token("carol", "viewer", "acme"),
-            "bob": self.user_token("bob", "member", "beta"),
+            "alice": self.d.user_token("alice", "member", "acme", "acme/research"),
+            "carol": self.d.user_token("carol", "viewer", "acme"),
+            "bob": self.d.user_token("bob", "member", "beta"),
             "admin": self.d.admin,
         }
         live = {who: self.open(t) for who, t in tokens.items()}
