@@ -69,15 +69,9 @@ ALLOTD="$ROOT/$BUILD/allotd"
 [ -x "$ALLOTD" ] || die "no daemon at $ALLOTD"
 
 # ---- pinning ----
-if [ "$(nproc)" -ge 2 ]; then
-    PIN_D=(taskset -c 0)
-    PIN_L=(taskset -c 1)
-    PIN_NOTE="allotd on core 0, wrk on core 1"
-else
-    PIN_D=()
-    PIN_L=()
-    PIN_NOTE="one core: allotd and wrk not pinned"
-fi
+# shellcheck source=bench/lib.sh
+. "$ROOT/bench/lib.sh"
+bench_pin_pair wrk
 
 # ---- clean-up of everything started here ----
 TMP=$(mktemp -d /tmp/allot-bench-api.XXXXXX)

@@ -15,6 +15,8 @@
 #include "sched/mig.h"
 #include "sched/sched.h"
 
+#include "percentile.h"
+
 /* Targets of the issue, on one core. */
 #define TARGET_SCHEDULE_S 1.0
 #define TARGET_DECISION_P99_US 100.0
@@ -362,25 +364,6 @@ static void workload_make(const struct platform *p, uint32_t t, const char *name
     };
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-/* Percentile q (0..1) of sorted v[0..n), nearest rank. */
-static double percentile(const double *v, uint32_t n, double q)
-{
-    if (n == 0)
-        return 0;
-    uint32_t rank = (uint32_t)(q * n + 0.999999);
-    if (rank < 1)
-        rank = 1;
-    if (rank > n)
-        rank = n;
-    return v[rank - 1];
-}
-
 static uint32_t pending_count(const struct sched *s)
 {
     uint32_t n = 0;
@@ -463,7 +446,7 @@ static const char *verdict(bool met)
 /* Sort sm and print its count, p50, p99 and max under title. RET the p99. */
 static double samples_report(struct samples *sm, const char *title)
 {
-    qsort(sm->us, sm->n, sizeof(double), cmp_double);
+    percentile_sort(sm->us, sm->n);
     double p99 = percentile(sm->us, sm->n, 0.99);
     printf("%-44s %14u\n", title, sm->n);
     printf("%-44s %14.1f\n", "  p50 (us)", percentile(sm->us, sm->n, 0.50));

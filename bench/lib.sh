@@ -1,4 +1,5 @@
-# Shared by bench/bench_agents.sh and bench/bench_slurm.sh (sourced, not run): builds Allot,
+# Shared by bench/bench_agents.sh, bench/bench_slurm.sh, bench/bench_events.sh and (for
+# bench_pin_pair) bench/bench_api.sh (sourced, not run): builds Allot,
 # starts allotd with a platform of NODES nodes x 8 declared H100 GPUs and one allot-agent per
 # node on 127.0.0.1, and stops everything it started when the calling script ends.
 # The caller sets `set -euo pipefail`, BENCH_NAME and ROOT before sourcing, then calls
@@ -164,6 +165,22 @@ allot_pinning() {
         PIN_AGENTS=(taskset -c "1-$(($(nproc) - 1))")
         # shellcheck disable=SC2034
         PIN_NOTE="allotd on core 0, agents and workloads on cores 1-$(($(nproc) - 1))"
+    fi
+}
+
+# Pins a daemon to core 0 and its load ($1 names it) to core 1 when there are 2 cores or
+# more: the API benchmarks measure the daemon on one core. Sets PIN_D and PIN_L (command
+# prefixes) and PIN_NOTE.
+bench_pin_pair() {
+    # shellcheck disable=SC2034 # read by the callers
+    if [ "$(nproc)" -ge 2 ]; then
+        PIN_D=(taskset -c 0)
+        PIN_L=(taskset -c 1)
+        PIN_NOTE="allotd on core 0, $1 on core 1"
+    else
+        PIN_D=()
+        PIN_L=()
+        PIN_NOTE="one core: allotd and $1 not pinned"
     fi
 }
 

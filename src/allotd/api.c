@@ -1035,7 +1035,7 @@ static void get_events(struct controller *ctl, struct call *c)
     if (c->head) /* the headers of a stream, and no stream */
         call_send(c, 200, "text/event-stream", NULL);
     else
-        controller_subscribe(ctl, c);
+        stream_subscribe(ctl->streams, c);
 }
 
 static void get_metrics(struct controller *ctl, struct call *c)

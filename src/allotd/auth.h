@@ -38,6 +38,7 @@ enum role {
  * is empty when the role covers the whole tenant. */
 struct principal {
     enum role role;
+    char token_id[AUTH_ID_LEN + 1]; /* the public id of the token it presented */
     char user[128];
     char tenant[128];
     char workspace[256]; /* "tenant/ws" */

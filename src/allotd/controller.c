@@ -26,9 +26,6 @@
 #include "store/store.h"
 #include "view/view.h"
 
-#include <event2/buffer.h>
-#include <event2/http.h>
-
 /* Timer of a virtual node: a simulated workload finishes, or a drained one exits. */
 struct vtimer {
     struct vtimer *prev, *next; /* in the controller's list, to free what never fired */
@@ -64,111 +61,6 @@ struct controller_workload *controller_extra(struct controller *ctl, uint32_t id
         ctl->cap_extra = cap;
     }
     return &ctl->extra[id];
-}
-
-/* ---- event streams ---- */
-
-/* One GET /v1/events client. */
-struct subscriber {
-    struct controller *ctl;
-    struct evhttp_request *req;
-    struct gate *gate;
-    struct principal who;
-    struct subscriber *next;
-};
-
-/* The tenant and workspace an event JSON is about ("" when none). */
-static void event_scope(const json_t *ev, char *tenant, size_t tlen, const char **workspace)
-{
-    const char *ws = json_string_value(json_object_get(ev, "workspace"));
-    const char *t = json_string_value(json_object_get(ev, "tenant"));
-    *workspace = ws;
-    if (t)
-        snprintf(tenant, tlen, "%s", t);
-    else if (ws)
-        snprintf(tenant, tlen, "%.*s", (int)strcspn(ws, "/"), ws);
-    else
-        tenant[0] = '\0';
-}
-
-static bool event_visible(const struct principal *who, const json_t *ev)
-{
-    char tenant[128];
-    const char *ws;
-    if (who->role == ROLE_ADMIN)
-        return true;
-    event_scope(ev, tenant, sizeof(tenant), &ws);
-    if (!tenant[0] || !auth_sees_tenant(who, tenant))
-        return false;
-    return !ws || auth_allows(who, ROLE_VIEWER, tenant, ws);
-}
-
-static void subscriber_send(struct subscriber *sub, int64_t seq, const char *kind, const char *json)
-{
-    struct evbuffer *b = evbuffer_new();
-    if (!b)
-        return;
-    evbuffer_add_printf(b, "id: %lld\nevent: %s\ndata: %s\n\n", (long long)seq, kind, json);
-    evhttp_send_reply_chunk(sub->req, b);
-    evbuffer_free(b);
-}
-
-static void subscriber_closed(struct evhttp_connection *conn, void *arg)
-{
-    struct subscriber *sub = arg;
-    struct controller *ctl = sub->ctl;
-    for (struct subscriber **p = &ctl->subscribers; *p; p = &(*p)->next) {
-        if (*p == sub) {
-            *p = sub->next;
-            break;
-        }
-    }
-    free(sub);
-}
-
-struct backlog {
-    struct subscriber *sub;
-};
-
-static int backlog_one(void *arg, const struct store_event *ev)
-{
-    struct backlog *b = arg;
-    json_error_t jerr;
-    json_t *j = json_loads(ev->json, 0, &jerr);
-    if (j && event_visible(&b->sub->who, j))
-        subscriber_send(b->sub, ev->seq, ev->kind, ev->json);
-    json_decref(j);
-    return 0;
-}
-
-void controller_subscribe(struct controller *ctl, struct call *c)
-{
-    struct subscriber *sub = calloc(1, sizeof(*sub));
-    if (!sub) {
-        call_error(c, -ALLOT_ENOMEM, 503, NULL, "out of memory");
-        return;
-    }
-    sub->ctl = ctl;
-    sub->req = c->req;
-    sub->gate = c->gate;
-    sub->who = c->who;
-    const char *last =
-        evhttp_find_header(evhttp_request_get_input_headers(c->req), "Last-Event-ID");
-    long long after = last ? strtoll(last, NULL, 10) : -1;
-    struct evkeyvalq *out = evhttp_request_get_output_headers(c->req);
-    evhttp_add_header(out, "Content-Type", "text/event-stream");
-    evhttp_add_header(out, "Cache-Control", "no-cache");
-    evhttp_send_reply_start(c->req, 200, "OK");
-    gate_on_close(c->gate, c->req, subscriber_closed, sub);
-    /* a stream has no timeout: the client decides when it ends */
-    evhttp_connection_set_timeout(evhttp_request_get_connection(c->req), -1);
-    if (after >= 0) {
-        struct backlog b = {sub};
-        store_events_read(ctl->store, after, 10000, backlog_one, &b);
-    }
-    sub->next = ctl->subscribers;
-    ctl->subscribers = sub;
-    call_done(c);
 }
 
 /* ---- virtual nodes ---- */
@@ -577,7 +469,7 @@ static void events_apply(struct controller *ctl)
             log_event(ctl->engine, e);
             json_t *j = view_event(ctl->engine, e, 0);
             if (j)
-                json_array_append_new(ctl->outbox, j);
+                stream_queue_take(ctl->streams, j);
         }
         if (e->kind == SCHED_EV_FINISHED || e->kind == SCHED_EV_CANCELLED ||
             e->kind == SCHED_EV_REJECTED) {
@@ -661,7 +553,7 @@ static void vtimers_rearm(struct controller *ctl);
 static int controller_reload(struct controller *ctl)
 {
     json_array_clear(ctl->pending);
-    json_array_clear(ctl->outbox);
+    stream_abort(ctl->streams);
     output_free(ctl);
     while (ctl->vtimers)
         vtimer_free(ctl->vtimers);
@@ -776,25 +668,10 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
             free(text);
         }
         rc = rc ? rc : output_write(ctl);
-        int64_t *seqs = calloc(json_array_size(ctl->outbox) + 1, sizeof(int64_t));
-        json_array_foreach(ctl->outbox, i, op)
-        {
-            char tenant[128];
-            const char *ws;
-            event_scope(op, tenant, sizeof(tenant), &ws);
-            char *text = rc ? NULL : json_dumps(op, JSON_COMPACT);
-            rc = rc ? rc
-                 : !seqs || !text
-                     ? -ALLOT_ENOMEM
-                     : store_append_event(ctl->store, t, tenant[0] ? tenant : NULL,
-                                          json_string_value(json_object_get(op, "event")), text,
-                                          &seqs[i]);
-            free(text);
-        }
+        rc = rc ? rc : stream_store(ctl->streams, t);
         rc = rc ? rc : store_batch_commit(ctl->store);
         clock_gettime(CLOCK_MONOTONIC, &b);
         if (rc) {
-            free(seqs);
             commit_failed(ctl, rc);
             return;
         }
@@ -807,18 +684,7 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
         ctl->commit_us_sum += us;
         ctl->ops_committed += json_array_size(ctl->pending);
         json_array_clear(ctl->pending);
-        /* committed: tell the streams */
-        json_array_foreach(ctl->outbox, i, op)
-        {
-            char *text = json_dumps(op, JSON_COMPACT);
-            for (struct subscriber *sub = ctl->subscribers; sub && text; sub = sub->next)
-                if (event_visible(&sub->who, op))
-                    subscriber_send(sub, seqs[i], json_string_value(json_object_get(op, "event")),
-                                    text);
-            free(text);
-        }
-        json_array_clear(ctl->outbox);
-        free(seqs);
+        stream_publish(ctl->streams); /* committed: tell the streams */
     }
     struct call *c = ctl->deferred;
     ctl->deferred = ctl->deferred_tail = NULL;
@@ -975,7 +841,6 @@ int controller_open(struct event_base *base, const struct controller_options *op
     ctl->opt = *opt;
     ctl->pending = json_array();
     ctl->idempotency = json_object();
-    ctl->outbox = json_array();
     ctl->flush = event_new(base, -1, 0, flush_cb, ctl);
     ctl->output_tail = &ctl->output_chunks;
     int rc = sched_new(NULL, &ctl->engine);
@@ -985,6 +850,11 @@ int controller_open(struct event_base *base, const struct controller_options *op
         return rc ? rc : -ALLOT_ENOMEM;
     }
     rc = store_open(opt->data_dir, &ctl->store, err, len);
+    if (!rc) {
+        rc = stream_new(base, ctl->store, &opt->streams, &ctl->streams);
+        if (rc)
+            snprintf(err, len, "cannot start the event streams: %s", allot_strerror(rc));
+    }
     if (rc) {
         controller_close(ctl);
         return rc;
@@ -1051,15 +921,8 @@ void controller_close(struct controller *ctl)
         vtimer_free(ctl->vtimers);
     json_decref(ctl->pending);
     json_decref(ctl->idempotency);
-    json_decref(ctl->outbox);
     controller_auth_changed(ctl);
-    while (ctl->subscribers) {
-        struct subscriber *sub = ctl->subscribers;
-        ctl->subscribers = sub->next;
-        gate_on_close(sub->gate, sub->req, NULL, NULL);
-        evhttp_send_reply_end(sub->req);
-        free(sub);
-    }
+    stream_free(ctl->streams);
     store_close(ctl->store);
     sched_free(ctl->engine);
     free(ctl);
@@ -1138,6 +1001,7 @@ int controller_authenticate(struct controller *ctl, const char *token, struct pr
             (e->expires_ms && e->expires_ms < controller_now(ctl)))
             return -ALLOT_EUNAUTHORIZED;
         *who = e->who;
+        snprintf(who->token_id, sizeof(who->token_id), "%s", id);
         return 0;
     }
     if (store_find_token(ctl->store, id, &row) || !auth_hash_equal(hash, row.hash))
@@ -1146,6 +1010,7 @@ int controller_authenticate(struct controller *ctl, const char *token, struct pr
         return -ALLOT_EUNAUTHORIZED;
     if (strcmp(row.user, AUTH_JOIN_USER) == 0)
         return -ALLOT_EUNAUTHORIZED; /* a join token is only good for POST /v1/join */
+    snprintf(who->token_id, sizeof(who->token_id), "%s", id);
     if (row.node[0]) {
         who->role = ROLE_NODE;
         snprintf(who->node, sizeof(who->node), "%s", row.node);

@@ -13,21 +13,22 @@
 #include <jansson.h>
 
 #include "allotd/auth.h"
+#include "allotd/stream.h"
 #include "sched/sched.h"
 
 struct call;
 struct store;
 struct vtimer;
 struct auth_cache;
-struct subscriber;
 
 struct gate;
 struct controller_options {
-    const char *data_dir;      /* ./allot-data by default */
-    const char *platform_path; /* YAML imported on first start, or NULL */
-    bool virtual_nodes;        /* simulate workloads: no node agent exists yet */
-    int64_t unreachable_ms;    /* no report for this long: the node drains (0: 15 s) */
-    int64_t lost_ms;           /* and for this long: it is down, its work requeued (0: 60 s) */
+    const char *data_dir;          /* ./allot-data by default */
+    const char *platform_path;     /* YAML imported on first start, or NULL */
+    bool virtual_nodes;            /* simulate workloads: no node agent exists yet */
+    int64_t unreachable_ms;        /* no report for this long: the node drains (0: 15 s) */
+    int64_t lost_ms;               /* and for this long: it is down, its work requeued (0: 60 s) */
+    struct stream_options streams; /* GET /v1/events caps (0s: the defaults) */
 };
 
 /* What the controller knows of a node's agent (not journaled: heartbeats are volatile). */
@@ -84,10 +85,9 @@ struct controller {
     uint32_t *wake; /* nodes whose held reports are answered after the commit */
     uint32_t n_wake;
     struct output_chunk *output_chunks, **output_tail; /* workloads' output to write */
-    json_t *output_ends;            /* where each shipped stream ends (output.c) */
-    struct auth_cache *auth;        /* principals of tokens seen, until users or tokens change */
-    json_t *outbox;                 /* events of this iteration, sent after the commit */
-    struct subscriber *subscribers; /* GET /v1/events streams */
+    json_t *output_ends;     /* where each shipped stream ends (output.c) */
+    struct auth_cache *auth; /* principals of tokens seen, until users or tokens change */
+    struct stream *streams;  /* GET /v1/events: events are queued, stored, then sent */
     int64_t last_now;
     /* A commit failed (the disk is full, most likely): the state was rebuilt from the store
      * and changes are refused until a probe write succeeds (docs/operations.md). */
@@ -138,10 +138,6 @@ int controller_apply(struct controller *ctl, json_t *op, json_t **result, char *
                      size_t field_len, char *err, size_t len);
 /* Queue c's reply for after the next commit (call_defer has been called on it). */
 void controller_defer(struct controller *ctl, struct call *c);
-
-/* Turn call c into an event stream (Server-Sent Events) of what its principal may see,
- * starting after the Last-Event-ID it sent, if any. The controller owns c from now on. */
-void controller_subscribe(struct controller *ctl, struct call *c);
 
 /* Workload id's JSON view (spec_workload_to_json) with, once its agent reported its end,
  * "exit": {code, signal, reason}. A new reference. */

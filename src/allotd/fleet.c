@@ -442,7 +442,7 @@ static void hold_answer(struct controller *ctl, uint32_t node)
     a->held = NULL;
     a->woken = false;
     a->last_seen_ms = controller_now(ctl);
-    gate_on_close(h->call->gate, h->call->req, NULL, NULL);
+    gate_on_close(h->call->gate, evhttp_request_get_connection(h->call->req), NULL, NULL);
     event_free(h->timer);
     json_decref(h->call->reply);
     h->call->reply = fleet_desired(ctl, node);
@@ -481,7 +481,7 @@ void fleet_reply(struct controller *ctl, struct call *c)
         struct timeval tv = {(time_t)(c->wait_ms / 1000), (suseconds_t)(c->wait_ms % 1000) * 1000};
         if (h->timer && evtimer_add(h->timer, &tv) == 0) {
             a->held = h;
-            gate_on_close(c->gate, c->req, hold_closed, h);
+            gate_on_close(c->gate, evhttp_request_get_connection(c->req), hold_closed, h);
             return;
         }
         if (h->timer)
@@ -545,7 +545,7 @@ void fleet_stop(struct controller *ctl)
     for (uint32_t i = 0; i < ctl->cap_agents; i++) {
         struct fleet_hold *h = ctl->agents[i].held;
         if (h) {
-            gate_on_close(h->call->gate, h->call->req, NULL, NULL);
+            gate_on_close(h->call->gate, evhttp_request_get_connection(h->call->req), NULL, NULL);
             event_free(h->timer);
             call_done(h->call);
             free(h);

@@ -448,9 +448,9 @@ void gate_answered(struct gate *g, struct evhttp_request *req)
         set_state(g, c, GATE_IDLE);
 }
 
-void gate_on_close(struct gate *g, struct evhttp_request *req, gate_close_fn fn, void *arg)
+void gate_on_close(struct gate *g, struct evhttp_connection *evcon, gate_close_fn fn, void *arg)
 {
-    struct gate_conn *c = conn_of(g, req);
+    struct gate_conn *c = evcon ? table_get(g, evhttp_connection_get_bufferevent(evcon)) : NULL;
     if (c) {
         c->on_close = fn;
         c->on_close_arg = arg;

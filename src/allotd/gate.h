@@ -63,10 +63,11 @@ void gate_agent(struct gate *g, struct evhttp_request *req);
 /* req was answered: its connection waits for the next request. */
 void gate_answered(struct gate *g, struct evhttp_request *req);
 
-/* Call fn(evcon, arg) when req's connection closes (the handler holds req: a long poll, an
- * event stream); fn NULL forgets it. evhttp_connection_set_closecb belongs to the gate. */
+/* Call fn(evcon, arg) when connection evcon closes (its handler holds a request: a long
+ * poll, an event stream); fn NULL forgets it. evhttp_connection_set_closecb belongs to the
+ * gate. */
 typedef void (*gate_close_fn)(struct evhttp_connection *evcon, void *arg);
-void gate_on_close(struct gate *g, struct evhttp_request *req, gate_close_fn fn, void *arg);
+void gate_on_close(struct gate *g, struct evhttp_connection *evcon, gate_close_fn fn, void *arg);
 
 void gate_stats(const struct gate *g, struct gate_stats *out);
 

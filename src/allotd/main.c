@@ -1,6 +1,9 @@
 /* allotd: the Allot controller daemon. Parses its options (one table, which also makes the
  * help), opens the controller and serves the REST API until SIGINT or SIGTERM. */
+#include <errno.h>
 #include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,36 +22,53 @@ struct daemon_options {
     const char *platform;
     const char *tls_cert, *tls_key;
     const char *unreachable, *lost;
+    const char *max_streams, *max_per_token, *stream_buffer;
     const char *max_connections, *request_timeout;
     bool real_nodes;
 };
 
+/* An option: its value's place in struct daemon_options (a `const char *`), or none for a
+ * flag, which parse() handles by name. */
+#define OPT_FLAG SIZE_MAX
 struct option_row {
     const char *name;
     const char *arg; /* NULL: a flag */
+    size_t slot;     /* offsetof the value in struct daemon_options, or OPT_FLAG */
     const char *help;
 };
 
+#define OPT(field) offsetof(struct daemon_options, field)
 static const struct option_row option_rows[] = {
-    {"--listen", "ADDR:PORT", "where to serve the API (default 127.0.0.1:7070)"},
-    {"--data", "DIR", "state directory (default ./allot-data)"},
-    {"--platform", "FILE.yaml", "platform to import on the first start (docs/simulator.md)"},
-    {"--tls-cert", "FILE.pem", "serve HTTPS with this certificate chain"},
-    {"--tls-key", "FILE.pem", "and this private key"},
-    {"--no-virtual-nodes", NULL, "do not simulate workloads on nodes (for node agents)"},
-    {"--unreachable-after", "DURATION", "with agents: a silent node drains (default 15s)"},
-    {"--lost-after", "DURATION", "and is down, its work requeued (default 60s)"},
-    {"--max-connections", "N", "open connections at most (default: open file limit - 64)"},
-    {"--request-timeout", "DURATION", "a request must arrive whole within this (default 10s)"},
-    {"--help", NULL, "show this help"},
+    {"--listen", "ADDR:PORT", OPT(listen), "where to serve the API (default 127.0.0.1:7070)"},
+    {"--data", "DIR", OPT(data), "state directory (default ./allot-data)"},
+    {"--platform", "FILE.yaml", OPT(platform),
+     "platform to import on the first start (docs/simulator.md)"},
+    {"--tls-cert", "FILE.pem", OPT(tls_cert), "serve HTTPS with this certificate chain"},
+    {"--tls-key", "FILE.pem", OPT(tls_key), "and this private key"},
+    {"--no-virtual-nodes", NULL, OPT_FLAG, "do not simulate workloads on nodes (for node agents)"},
+    {"--unreachable-after", "DURATION", OPT(unreachable),
+     "with agents: a silent node drains (default 15s)"},
+    {"--lost-after", "DURATION", OPT(lost), "and is down, its work requeued (default 60s)"},
+    {"--max-streams", "N", OPT(max_streams),
+     "event streams (GET /v1/events) open at once (default 1024)"},
+    {"--max-streams-per-token", "N", OPT(max_per_token), "of them, with one token (default 16)"},
+    {"--stream-buffer", "SIZE", OPT(stream_buffer),
+     "bytes waiting for one stream's client before it is cut off (default 256Ki)"},
+    {"--max-connections", "N", OPT(max_connections),
+     "open connections at most (default: open file limit - 64)"},
+    {"--request-timeout", "DURATION", OPT(request_timeout),
+     "a request must arrive whole within this (default 10s)"},
+    {"--help", NULL, OPT_FLAG, "show this help"},
 };
+#undef OPT
+#define N_OPTIONS (sizeof(option_rows) / sizeof(option_rows[0]))
 
 static void usage(FILE *f)
 {
     fprintf(f, "usage: allotd [OPTIONS]\n\nThe Allot controller: REST API, durable state, "
                "scheduling.\n\n");
-    for (size_t i = 0; i < sizeof(option_rows) / sizeof(option_rows[0]); i++)
-        fprintf(f, "  %-18s %-10s %s\n", option_rows[i].name,
+    for (size_t i = 0; i < N_OPTIONS; i++)
+        fprintf(f, "  %-23s %-10s %s\n", option_rows[i].name,
                 option_rows[i].arg ? option_rows[i].arg : "", option_rows[i].help);
 }
 
@@ -56,22 +76,15 @@ static int parse(int argc, char **argv, struct daemon_options *o)
 {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char **slot = strcmp(a, "--listen") == 0              ? &o->listen
-                            : strcmp(a, "--data") == 0              ? &o->data
-                            : strcmp(a, "--platform") == 0          ? &o->platform
-                            : strcmp(a, "--tls-cert") == 0          ? &o->tls_cert
-                            : strcmp(a, "--tls-key") == 0           ? &o->tls_key
-                            : strcmp(a, "--unreachable-after") == 0 ? &o->unreachable
-                            : strcmp(a, "--lost-after") == 0        ? &o->lost
-                            : strcmp(a, "--max-connections") == 0   ? &o->max_connections
-                            : strcmp(a, "--request-timeout") == 0   ? &o->request_timeout
-                                                                    : NULL;
-        if (slot) {
+        size_t k = 0;
+        while (k < N_OPTIONS && strcmp(option_rows[k].name, a) != 0)
+            k++;
+        if (k < N_OPTIONS && option_rows[k].slot != OPT_FLAG) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "allotd: %s needs a value\n", a);
                 return 2;
             }
-            *slot = argv[++i];
+            *(const char **)((char *)o + option_rows[k].slot) = argv[++i];
         } else if (strcmp(a, "--no-virtual-nodes") == 0) {
             o->real_nodes = true;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
@@ -83,6 +96,59 @@ static int parse(int argc, char **argv, struct daemon_options *o)
             return 2;
         }
     }
+    return 0;
+}
+
+/* A whole number from 1 to max, or -1. */
+static long whole(const char *s, long max)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    return errno || end == s || *end || v < 1 || v > max ? -1 : v;
+}
+
+/* The event streams' caps from --max-streams, --max-streams-per-token and --stream-buffer
+ * (unset: the defaults). RET 0, or 2 with a message on stderr. */
+static int stream_flags(const struct daemon_options *o, struct stream_options *out)
+{
+    long streams = o->max_streams ? whole(o->max_streams, STREAM_MAX_STREAMS) : 0;
+    long per_token = o->max_per_token ? whole(o->max_per_token, STREAM_MAX_STREAMS) : 0;
+    int64_t buffer = 0;
+    memset(out, 0, sizeof(*out));
+    if (streams < 0 || per_token < 0) {
+        fprintf(stderr,
+                "allotd: --max-streams/--max-streams-per-token: a whole number from 1 "
+                "to %d\n",
+                STREAM_MAX_STREAMS);
+        return 2;
+    }
+    if (o->stream_buffer && (quantity_parse_bytes(o->stream_buffer, &buffer) ||
+                             buffer < STREAM_MIN_BUFFER || buffer > STREAM_MAX_BUFFER)) {
+        fprintf(stderr, "allotd: --stream-buffer: a size from %dKi to %dMi, such as 256Ki\n",
+                STREAM_MIN_BUFFER / 1024, STREAM_MAX_BUFFER / (1024 * 1024));
+        return 2;
+    }
+    out->max_streams = (uint32_t)streams;
+    out->max_per_token = (uint32_t)per_token;
+    out->max_buffered = (size_t)buffer;
+    return 0;
+}
+
+/* The connection gate's limits from --max-connections and --request-timeout (unset: the
+ * defaults). RET 0, or 2 with a message on stderr. */
+static int gate_flags(const struct daemon_options *o, struct gate_options *out)
+{
+    long conns = o->max_connections ? whole(o->max_connections, 1000000) : 0;
+    memset(out, 0, sizeof(*out));
+    if (conns < 0 || (o->max_connections && conns < 16) ||
+        (o->request_timeout && (quantity_parse_duration(o->request_timeout, &out->request_ms) ||
+                                out->request_ms < 100))) {
+        fprintf(stderr, "allotd: --max-connections: 16 to 1000000; --request-timeout: a duration "
+                        "of 100ms or more\n");
+        return 2;
+    }
+    out->max_connections = (uint32_t)conns;
     return 0;
 }
 
@@ -111,30 +177,25 @@ int main(int argc, char **argv)
         fprintf(stderr, "allotd: --tls-cert and --tls-key go together\n");
         return 2;
     }
+    struct stream_options sopt;
+    struct gate_options gopt;
+    if (stream_flags(&o, &sopt) || gate_flags(&o, &gopt))
+        return 2;
     signal(SIGPIPE, SIG_IGN);
     struct event_base *base = event_base_new();
     struct controller *ctl = NULL;
     struct server *sv = NULL;
     char err[512];
-    struct controller_options copt = {
-        .data_dir = o.data, .platform_path = o.platform, .virtual_nodes = !o.real_nodes};
+    struct controller_options copt = {.data_dir = o.data,
+                                      .platform_path = o.platform,
+                                      .virtual_nodes = !o.real_nodes,
+                                      .streams = sopt};
     if ((o.unreachable && (quantity_parse_duration(o.unreachable, &copt.unreachable_ms) ||
                            copt.unreachable_ms < 100)) ||
         (o.lost && (quantity_parse_duration(o.lost, &copt.lost_ms) || copt.lost_ms < 100))) {
         fprintf(stderr, "allotd: --unreachable-after/--lost-after: a duration of 100ms or more\n");
         return 2;
     }
-    struct gate_options gopt = {0};
-    char *end = NULL;
-    long long max_conns = o.max_connections ? strtoll(o.max_connections, &end, 10) : 0;
-    if ((o.max_connections && (*end || max_conns < 16 || max_conns > 1000000)) ||
-        (o.request_timeout &&
-         (quantity_parse_duration(o.request_timeout, &gopt.request_ms) || gopt.request_ms < 100))) {
-        fprintf(stderr, "allotd: --max-connections: 16 to 1000000; --request-timeout: a duration "
-                        "of 100ms or more\n");
-        return 2;
-    }
-    gopt.max_connections = (uint32_t)max_conns;
     if (!base || controller_open(base, &copt, &ctl, err, sizeof(err))) {
         fprintf(stderr, "allotd: %s\n", base ? err : "cannot create the event loop");
         return 1;

@@ -28,6 +28,10 @@ static const struct metric_row metric_rows[] = {
     {"allot_rejections_total", "counter", "rejections by reason"},
     {"allot_admission_wait_seconds", "histogram", "time from submission to admission"},
     {"allot_store_commit_seconds", "histogram", "latency of one group commit"},
+    {"allot_event_streams", "gauge", "GET /v1/events streams open, closing ones included"},
+    {"allot_event_streams_refused_total", "counter", "GET /v1/events answered 429 (a cap)"},
+    {"allot_event_stream_overflows_total", "counter",
+     "event streams cut off for falling behind (overflow event)"},
     {"allot_http_connections", "gauge", "HTTP connections open, and their cap"},
     {"allot_http_connections_closed_total", "counter",
      "connections the daemon closed: evicted at the cap, or a request not whole in time"},
@@ -129,19 +133,29 @@ void metrics_reply(struct controller *ctl, struct call *c)
         /* buckets: <= 250 us, 500 us, 1 ms, ... (powers of 2) */
         histogram(b, "allot_store_commit_seconds", ctl->commit_hist, 12, 0.00025, 2,
                   (double)ctl->commit_us_sum / 1e6);
+        struct stream_stats ss;
+        stream_stats(ctl->streams, &ss);
+        header(b, 7);
+        evbuffer_add_printf(b, "allot_event_streams %u\n", ss.open);
+        header(b, 8);
+        evbuffer_add_printf(b, "allot_event_streams_refused_total %llu\n",
+                            (unsigned long long)ss.refused);
+        header(b, 9);
+        evbuffer_add_printf(b, "allot_event_stream_overflows_total %llu\n",
+                            (unsigned long long)ss.overflows);
         struct gate_stats g = {0};
         if (ctl->gate)
             gate_stats(ctl->gate, &g);
-        header(b, 7);
+        header(b, 10);
         evbuffer_add_printf(b, "allot_http_connections{state=\"open\"} %u\n", g.open);
         evbuffer_add_printf(b, "allot_http_connections{state=\"max\"} %u\n", g.max);
-        header(b, 8);
+        header(b, 11);
         evbuffer_add_printf(b, "allot_http_connections_closed_total{why=\"evicted\"} %llu\n",
                             (unsigned long long)g.evicted);
         evbuffer_add_printf(b,
                             "allot_http_connections_closed_total{why=\"request_timeout\"} %llu\n",
                             (unsigned long long)g.timed_out);
-        header(b, 9);
+        header(b, 12);
         evbuffer_add_printf(b, "allot_http_accept_errors_total %llu\n",
                             (unsigned long long)g.accept_errors);
     }

@@ -22,7 +22,8 @@
     X(UNAUTHORIZED, 401, "a valid bearer token is required")                                       \
     X(FORBIDDEN, 403, "not allowed for this role")                                                 \
     X(UNAVAILABLE, 503, "temporarily unavailable")                                                 \
-    X(FULL, 503, "the disk is full")
+    X(FULL, 503, "the disk is full")                                                               \
+    X(TOOMANY, 429, "too many at once; retry later")
 
 enum allot_err {
     ALLOT_OK = 0,

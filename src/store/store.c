@@ -167,6 +167,7 @@ _Static_assert(sizeof(store_migrations) / sizeof(store_migrations[0]) == STORE_S
     X(CLEAR_EVENTS, "DELETE FROM events")                                                          \
     X(READ_EVENTS, "SELECT seq, t_ms, tenant, kind, json FROM events WHERE seq > ?1"               \
                    " ORDER BY seq LIMIT ?2")                                                       \
+    X(LAST_EVENT, "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)")   \
     X(LOG_END, "SELECT off + length(data) FROM logs WHERE workload = ?1 AND rank = ?2"             \
                " AND attempt = ?3 AND stream = ?4 ORDER BY off DESC LIMIT 1")                      \
     X(LOG_APPEND, "INSERT INTO logs (workload, rank, attempt, stream, off, data)"                  \
@@ -1010,15 +1011,22 @@ int store_find_workload_by_key(struct store *st, const char *workspace, const ch
     return 0;
 }
 
-int store_next_workload_id(struct store *st, int64_t *id)
+/* Runs a query without parameters that always gives one integer. RET 0 and *out, or a
+ * negative error (-ALLOT_EIO when it gave no row). */
+static int store_query_int(struct store *st, enum store_stmt which, int64_t *out)
 {
-    sqlite3_stmt *stmt = st->stmt[STORE_STMT_NEXT_WORKLOAD_ID];
+    sqlite3_stmt *stmt = st->stmt[which];
     int row = store_query_row(st, stmt);
     if (row <= 0)
         return row < 0 ? row : -ALLOT_EIO;
-    *id = sqlite3_column_int64(stmt, 0);
+    *out = sqlite3_column_int64(stmt, 0);
     store_reset(stmt);
     return 0;
+}
+
+int store_next_workload_id(struct store *st, int64_t *id)
+{
+    return store_query_int(st, STORE_STMT_NEXT_WORKLOAD_ID, id);
 }
 
 int store_add_token(struct store *st, const struct store_token *token)
@@ -1356,6 +1364,11 @@ int store_events_read(struct store *st, int64_t after_seq, int64_t max,
         err = store_sqlite_error(st, rc);
     store_reset(stmt);
     return err;
+}
+
+int store_events_last(struct store *st, int64_t *seq)
+{
+    return store_query_int(st, STORE_STMT_LAST_EVENT, seq);
 }
 
 /* Binds a log key as parameters 1..4 of stmt. */

@@ -203,6 +203,9 @@ int store_events_trim(struct store *st, int64_t keep_last_n, int64_t *deleted);
  * stream that resumes from Last-Event-ID). Returns fn's first nonzero result, else 0. */
 int store_events_read(struct store *st, int64_t after_seq, int64_t max,
                       int (*fn)(void *ctx, const struct store_event *ev), void *ctx);
+/* OUT *seq: the sequence number of the last event ever appended (0 when none), also after
+ * a trim. RET 0 or -ALLOT_EIO. */
+int store_events_last(struct store *st, int64_t *seq);
 
 /* The journal: an ordered log of ops (JSON text, at most STORE_JOURNAL_MAX bytes) for a
  * daemon that rebuilds its deterministic engine by replaying them. append joins the open

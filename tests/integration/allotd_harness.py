@@ -71,6 +71,33 @@ class Daemon:
             except ValueError:
                 return e.code, text
 
+    def user_token(self, name, role, tenant=None, workspace=None):
+        """Create user `name` with `role` (in tenant, confined to workspace if given) and a
+        token for it, as the admin. RET the token."""
+        body = {"name": name, "role": role}
+        if tenant:
+            body["tenant"] = tenant
+        if workspace:
+            body["workspace"] = workspace
+        st, r = self.request("POST", "/v1/users", body, token=self.admin)
+        if st != 201:
+            raise AssertionError(f"POST /v1/users {body}: {st} {r}")
+        st, r = self.request("POST", "/v1/tokens", {"user": name}, token=self.admin)
+        if st != 201 or not r["token"].startswith("allot_"):
+            raise AssertionError(f"POST /v1/tokens for {name}: {st} {r}")
+        return r["token"]
+
+    def add_tenant_beta(self):
+        """A second tenant, beta: node beta-1 (4 GPUs) and workspace beta/lab reserving 2."""
+        for path, body in (("/v1/tenants", {"name": "beta"}),
+                           ("/v1/nodes", {"name": "beta-1", "cluster": "shared-1",
+                                          "tenant": "beta", "cpu": 64, "memory": "512Gi",
+                                          "gpus": [{"model": "H100-80GB", "count": 4}]}),
+                           ("/v1/workspaces", {"name": "beta/lab", "reserved": {"gpu": 2}})):
+            st, r = self.request("POST", path, body, token=self.admin)
+            if st != 201:
+                raise AssertionError(f"POST {path} {body}: {st} {r}")
+
     def stop(self, sig=signal.SIGTERM):
         self.proc.send_signal(sig)
         self.proc.wait(timeout=10)

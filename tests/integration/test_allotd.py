@@ -51,28 +51,6 @@ class AllotdTest(unittest.TestCase):
     def admin(self, method, path, body=None):
         return self.d.request(method, path, body, token=self.d.admin)
 
-    def user_token(self, name, role, tenant=None, workspace=None):
-        body = {"name": name, "role": role}
-        if tenant:
-            body["tenant"] = tenant
-        if workspace:
-            body["workspace"] = workspace
-        st, r = self.admin("POST", "/v1/users", body)
-        self.assertEqual(st, 201, r)
-        st, r = self.admin("POST", "/v1/tokens", {"user": name})
-        self.assertEqual(st, 201, r)
-        self.assertTrue(r["token"].startswith("allot_"))
-        return r["token"]
-
-    def add_tenant_beta(self):
-        self.assertEqual(self.admin("POST", "/v1/tenants", {"name": "beta"})[0], 201)
-        st, r = self.admin("POST", "/v1/nodes", {
-            "name": "beta-1", "cluster": "shared-1", "tenant": "beta", "cpu": 64,
-            "memory": "512Gi", "gpus": [{"model": "H100-80GB", "count": 4}]})
-        self.assertEqual(st, 201, r)
-        st, r = self.admin("POST", "/v1/workspaces", {"name": "beta/lab", "reserved": {"gpu": 2}})
-        self.assertEqual(st, 201, r)
-
     # tests
     def test_health_and_auth_required(self):
         self.assertEqual(self.d.request("GET", "/healthz")[0], 200)
@@ -91,7 +69,7 @@ class AllotdTest(unittest.TestCase):
         self.assertEqual(st, 404)
 
     def test_submit_run_list_cancel(self):
-        alice = self.user_token("alice", "member", "acme", "acme/research")
+        alice = self.d.user_token("alice", "member", "acme", "acme/research")
         st, r = self.d.request("POST", "/v1/workloads", {
             "name": "train-1", "workspace": "acme/research", "gpus": 4, "kind": "training"},
             token=alice)
@@ -147,9 +125,9 @@ class AllotdTest(unittest.TestCase):
         self.assertEqual(len(items), 4)  # exactly the need was preempted
 
     def test_tenant_isolation(self):
-        self.add_tenant_beta()
-        alice = self.user_token("alice", "member", "acme", "acme/research")
-        bob = self.user_token("bob", "tenant-admin", "beta")
+        self.d.add_tenant_beta()
+        alice = self.d.user_token("alice", "member", "acme", "acme/research")
+        bob = self.d.user_token("bob", "tenant-admin", "beta")
         st, _ = self.d.request("POST", "/v1/workloads", {
             "name": "secret", "workspace": "acme/research", "gpus": 1}, token=alice)
         self.assertEqual(st, 201)
@@ -208,9 +186,9 @@ class AllotdTest(unittest.TestCase):
         self.assertEqual(self.d.request("GET", "/v1/workspaces/beta/lab", token=alice)[0], 404)
 
     def test_roles(self):
-        viewer = self.user_token("vic", "viewer", "acme")
-        member = self.user_token("meg", "member", "acme", "acme/prod")
-        other = self.user_token("oli", "member", "acme", "acme/research")
+        viewer = self.d.user_token("vic", "viewer", "acme")
+        member = self.d.user_token("meg", "member", "acme", "acme/prod")
+        other = self.d.user_token("oli", "member", "acme", "acme/research")
         st, _ = self.d.request("POST", "/v1/workloads", {
             "name": "v", "workspace": "acme/prod", "gpus": 1}, token=viewer)
         self.assertEqual(st, 403)
@@ -223,7 +201,7 @@ class AllotdTest(unittest.TestCase):
         # only the platform admin creates tenants and nodes
         self.assertEqual(self.d.request("POST", "/v1/tenants", {"name": "z"}, token=member)[0], 403)
         # a tenant admin may not create a platform admin
-        ta = self.user_token("tia", "tenant-admin", "acme")
+        ta = self.d.user_token("tia", "tenant-admin", "acme")
         st, r = self.d.request("POST", "/v1/users", {"name": "evil", "role": "admin"}, token=ta)
         self.assertEqual(st, 403)
         # a tenant admin changes reservations, within what the tenant owns
@@ -366,9 +344,9 @@ class AllotdTest(unittest.TestCase):
         return events
 
     def test_event_stream(self):
-        self.add_tenant_beta()
-        alice = self.user_token("alice", "member", "acme", "acme/research")
-        bob = self.user_token("bob", "member", "beta")
+        self.d.add_tenant_beta()
+        alice = self.d.user_token("alice", "member", "acme", "acme/research")
+        bob = self.d.user_token("bob", "member", "beta")
         self.d.request("POST", "/v1/workloads", {"name": "a1", "workspace": "acme/research",
                                                  "gpus": 1}, token=alice)
         self.d.request("POST", "/v1/workloads", {"name": "b1", "workspace": "beta/lab",

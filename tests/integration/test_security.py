@@ -485,6 +485,11 @@ class DiskFull(Base):
 
     def test_full_disk_answers_503_and_recovers(self):
         self.assertEqual(self.submit("before")[0], 201)
+        # an event stream open through it all: it must see nothing that was not committed
+        events = socket.create_connection(("127.0.0.1", self.d.port), timeout=5)
+        self.addCleanup(events.close)
+        events.sendall(b"GET /v1/events HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " +
+                       self.d.admin.encode() + b"\r\n\r\n")
         fill = os.path.join(self.mnt, "fill")
         with open(fill, "wb") as f:
             try:
@@ -521,6 +526,22 @@ class DiskFull(Base):
             time.sleep(0.2)
         self.assertEqual(self.admin("GET", "/v1/workloads/acme/prod/after")[0], 200)
         self.assertEqual(self.d.request("GET", "/readyz")[0], 200)
+        got = b""
+        events.settimeout(0.5)
+        while b"acme/prod/after" not in got:
+            try:
+                chunk = events.recv(65536)
+            except socket.timeout:
+                break
+            if not chunk:
+                break
+            got += chunk
+        text = got.decode(errors="replace")
+        self.assertIn("acme/prod/after", text)
+        self.assertNotIn(f"acme/prod/{name}\"", text)
+        self.assertNotIn("acme/prod/refused", text)
+        ids = [int(line[4:]) for line in text.splitlines() if line.startswith("id: ")]
+        self.assertEqual(ids, list(range(ids[0], ids[0] + len(ids))), "ids with a gap")
         # and what is durable is what was answered 201
         self.d.stop()
         self.d = allotd_harness.Daemon(ALLOTD, self.data, PLATFORM)

@@ -650,7 +650,9 @@ static void test_events_and_meta(void **state)
 {
     struct fixture *f = *state;
     struct store *st = open_ok(f);
-    int64_t seq = 0;
+    int64_t seq = 0, last = -1;
+    assert_int_equal(store_events_last(st, &last), 0);
+    assert_int_equal(last, 0);
     for (int i = 1; i <= 10; i++) {
         char json[32];
         snprintf(json, sizeof(json), "{\"i\":%d}", i);
@@ -675,6 +677,8 @@ static void test_events_and_meta(void **state)
     /* sequence numbers are never reused, even after a trim to nothing */
     assert_int_equal(store_events_trim(st, 0, &deleted), 0);
     assert_int_equal(deleted, 3);
+    assert_int_equal(store_events_last(st, &last), 0);
+    assert_int_equal(last, 10);
     assert_int_equal(store_append_event(st, 1, NULL, "submitted", "{\"i\":0}", &seq), 0);
     assert_int_equal(seq, 11);
     memset(&log, 0, sizeof(log));
