@@ -946,6 +946,31 @@ static int node_join(struct agent *a, const char *join_token, const char *path, 
     return 0;
 }
 
+/* Warn when the users of workloads cannot go through a directory above dir (it lacks the x of
+ * others): then $HOME and $TMPDIR lead nowhere for them, though they start in their
+ * directories (entered by descriptor). */
+static void check_reachable(const char *dir)
+{
+    char path[8192], cwd[2048] = "";
+    struct stat sb;
+    if (dir[0] != '/' && !getcwd(cwd, sizeof(cwd)))
+        return;
+    snprintf(path, sizeof(path), "%s%s%s", cwd, cwd[0] ? "/" : "", dir);
+    for (char *slash = path + strlen(path); slash; slash = strrchr(path, '/')) {
+        *slash = '\0';
+        const char *ancestor = path[0] ? path : "/";
+        if (stat(ancestor, &sb) == 0 && !(sb.st_mode & S_IXOTH)) {
+            fprintf(stderr,
+                    "allot-agent: warning: %s is mode %03o: workloads cannot reach their "
+                    "directories under %s by path ($HOME, $TMPDIR); give it o+x\n",
+                    ancestor, (unsigned)(sb.st_mode & 0777), dir);
+            return;
+        }
+        if (!path[0])
+            return;
+    }
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     event_base_loopexit(arg, NULL);
@@ -1129,11 +1154,13 @@ int main(int argc, char **argv)
     snprintf(a.workdir, sizeof(a.workdir), "%s", workdir);
     if (state_load(&a))
         return 2;
-    if (geteuid() == 0)
+    if (geteuid() == 0) {
         fprintf(stderr,
                 "allot-agent: each workspace runs as its own uid of %u..%u (%zu assigned)\n",
                 (unsigned)a.identity.start, (unsigned)(a.identity.start + a.identity.count - 1),
                 a.identity.n);
+        check_reachable(workdir);
+    }
     a.timer = event_new(a.base, -1, EV_PERSIST, poll_cb, &a);
     struct timeval tv = {(time_t)(every_ms / 1000), (suseconds_t)(every_ms % 1000) * 1000};
     event_add(a.timer, &tv);
