@@ -185,9 +185,11 @@ static void ship_start(struct agent *a, struct task *t)
     }
 }
 
-/* Keep what runs in the state file (written whole, then renamed: never half-written), so a
- * restarted agent adopts its processes instead of orphaning or starting them twice. */
-static void state_write(struct agent *a)
+/* Keep what runs, and the workspaces' uids, in the state file (written whole, then renamed:
+ * never half-written), so a restarted agent adopts its processes instead of orphaning or
+ * starting them twice, and gives each workspace the uid it had. RET 0, or -1 after saying
+ * why. */
+static int state_write(struct agent *a)
 {
     a->state_dirty = false;
     json_t *tasks = json_array();
@@ -213,9 +215,12 @@ static void state_write(struct agent *a)
     bool written = fd >= 0 && state && json_dumpfd(state, fd, JSON_COMPACT) == 0;
     if (fd >= 0 && close(fd) != 0)
         written = false;
-    if (!written || rename(tmp, a->state_path) != 0)
+    if (written && rename(tmp, a->state_path) != 0)
+        written = false;
+    if (!written)
         fprintf(stderr, "allot-agent: cannot write %s: %s\n", a->state_path, strerror(errno));
     json_decref(state);
+    return written ? 0 : -1;
 }
 
 /* Take back the uids given to workspaces and adopt the processes a previous run of the agent
@@ -358,8 +363,11 @@ static int user_for(struct agent *a, const char *workspace, uid_t *uid, gid_t *g
                  rc == -ALLOT_ERANGE ? "every uid of --uid-range is assigned" : allot_strerror(rc));
         return -1;
     }
-    if (fresh)
-        state_write(a);
+    if (fresh && state_write(a) != 0) {
+        snprintf(err, len, "workspace %.64s: its uid could not be kept in the state file",
+                 workspace);
+        return -1;
+    }
     return 0;
 }
 

@@ -126,12 +126,18 @@ static void test_overlap_with_the_system(void **state)
     identity_cleanup(NULL);
 }
 
+/* An identity over start:count. */
+static void make_at(struct identity *id, uid_t start, uint32_t count)
+{
+    char range[64], err[256];
+    snprintf(range, sizeof(range), "%u:%u", (unsigned)start, count);
+    assert_int_equal(identity_init(id, range, err, sizeof(err)), 0);
+}
+
 /* An identity over TEST_START:count. */
 static void make(struct identity *id, uint32_t count)
 {
-    char range[64], err[256];
-    snprintf(range, sizeof(range), "%u:%u", TEST_START, count);
-    assert_int_equal(identity_init(id, range, err, sizeof(err)), 0);
+    make_at(id, TEST_START, count);
 }
 
 static void test_distinct_and_stable(void **state)
@@ -354,29 +360,31 @@ static bool ended(pid_t pid)
 
 static void test_kill_uid(void **state)
 {
+    /* uids of this test alone: a test running beside it kills uids of its own. */
+    const uid_t start = TEST_START + 100000 + (uid_t)getpid() % 100000 * 10;
     struct identity id;
-    make(&id, 10);
+    make_at(&id, start, 10);
     /* Never uid 0, never a uid outside the range: refused before anything is looked at. */
     assert_int_equal(identity_kill_uid(&id, 0, 100), -ALLOT_EINVAL);
-    assert_int_equal(identity_kill_uid(&id, TEST_START - 1, 100), -ALLOT_EINVAL);
-    assert_int_equal(identity_kill_uid(&id, TEST_START + 10, 100), -ALLOT_EINVAL);
+    assert_int_equal(identity_kill_uid(&id, start - 1, 100), -ALLOT_EINVAL);
+    assert_int_equal(identity_kill_uid(&id, start + 10, 100), -ALLOT_EINVAL);
     assert_int_equal(identity_kill_uid(&id, getuid(), 100), -ALLOT_EINVAL);
     /* No process of it: nothing to do. */
-    assert_int_equal(identity_kill_uid(&id, TEST_START + 3, 100), 0);
+    assert_int_equal(identity_kill_uid(&id, start + 3, 100), 0);
     if (geteuid() != 0) {
         identity_cleanup(&id);
         skip();
     }
-    pid_t a = sleeper_as(TEST_START + 1, false);
-    pid_t hidden = sleeper_as(TEST_START + 1, true);
-    pid_t other = sleeper_as(TEST_START + 2, false);
-    assert_int_equal(identity_kill_uid(&id, TEST_START + 1, 2000), 0);
+    pid_t a = sleeper_as(start + 1, false);
+    pid_t hidden = sleeper_as(start + 1, true);
+    pid_t other = sleeper_as(start + 2, false);
+    assert_int_equal(identity_kill_uid(&id, start + 1, 2000), 0);
     sleep_ms(20);
     assert_true(ended(a));
     assert_true(ended(hidden));
     /* Another uid of the range is not touched. */
     assert_false(ended(other));
-    assert_int_equal(identity_kill_uid(&id, TEST_START + 2, 2000), 0);
+    assert_int_equal(identity_kill_uid(&id, start + 2, 2000), 0);
     assert_int_equal(waitpid(other, NULL, 0), other);
     waitpid(a, NULL, 0);
     waitpid(hidden, NULL, 0);

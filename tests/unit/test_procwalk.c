@@ -35,6 +35,28 @@ static void sleep_ms(int ms)
         ;
 }
 
+/* The test's own children, killed and reaped by teardown whatever happened. */
+static pid_t started[8];
+static int n_started;
+
+static pid_t track(pid_t pid)
+{
+    assert_true(pid >= 0);
+    if (pid > 0 && n_started < 8)
+        started[n_started++] = pid;
+    return pid;
+}
+
+static int teardown(void **state)
+{
+    for (int i = 0; i < n_started; i++) {
+        kill(started[i], SIGKILL);
+        waitpid(started[i], NULL, 0);
+    }
+    n_started = 0;
+    return 0;
+}
+
 /* Whether pid has ended: gone, or a zombie. */
 static bool dead(pid_t pid)
 {
@@ -55,13 +77,12 @@ static bool wait_dead(pid_t pid)
 
 /* A tree under a new child of the test, the root: a child in the root's group, a child in a
  * new session, and a grandchild (under the second) in a new process group. OUT pids[0..4):
- * root, the three below it. The root is a subreaper, as a keeper is. */
+ * root, the three below it. The root is a subreaper, as a keeper is, and reaps. */
 static void start_tree(pid_t pids[4])
 {
     int fds[2];
     assert_int_equal(pipe(fds), 0);
-    pid_t root = fork();
-    assert_true(root >= 0);
+    pid_t root = track(fork());
     if (root == 0) {
         prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
         setpgid(0, 0);
@@ -82,7 +103,8 @@ static void start_tree(pid_t pids[4])
                 pause();
         }
         for (;;)
-            pause();
+            if (waitpid(-1, NULL, 0) < 0)
+                sleep_ms(5);
     }
     close(fds[1]);
     pids[0] = root;
@@ -99,7 +121,7 @@ static void test_descendants(void **state)
     pid_t tree[4];
     start_tree(tree);
     /* An unrelated process: the test's other child. */
-    pid_t stranger = fork();
+    pid_t stranger = track(fork());
     if (stranger == 0) {
         for (;;)
             pause();
@@ -114,19 +136,22 @@ static void test_descendants(void **state)
     assert_int_equal(procwalk_state(tree[2]), 'T');
     assert_int_equal(procwalk_state(tree[3]), 'T');
     assert_int_not_equal(procwalk_state(tree[1]), 'T');
+    /* (Go on: a stopped group orphaned by the kill would die of the kernel's SIGHUP before
+     * its SIGKILL, and not be counted.) */
+    assert_int_equal(procwalk_signal_descendants(tree[0], SIGCONT, tree[0]), 2);
     /* All three, never the root, never the stranger, never the test. */
     assert_int_equal(procwalk_signal_descendants(tree[0], SIGKILL, 0), 3);
     for (int i = 1; i < 4; i++)
         assert_true(wait_dead(tree[i]));
     assert_false(dead(tree[0]));
     assert_false(dead(stranger));
-    /* The root reaped its children (and what was orphaned to it): nothing is left below it. */
-    sleep_ms(20);
+    /* The root reaps its children (and what was orphaned to it): nothing is left below it. */
+    for (int i = 1; i < 4; i++)
+        for (int waited = 0; waited < 2000 && procwalk_state(tree[i]) != 0; waited += 5)
+            sleep_ms(5);
+    for (int i = 1; i < 4; i++)
+        assert_int_equal(procwalk_state(tree[i]), 0);
     assert_int_equal(procwalk_signal_descendants(tree[0], SIGKILL, 0), 0);
-    kill(tree[0], SIGKILL);
-    kill(stranger, SIGKILL);
-    assert_int_equal(waitpid(tree[0], NULL, 0), tree[0]);
-    assert_int_equal(waitpid(stranger, NULL, 0), stranger);
     assert_int_equal(procwalk_signal_descendants(0, SIGKILL, 0), -ALLOT_EINVAL);
 }
 
@@ -138,6 +163,7 @@ static void test_state(void **state)
         for (;;)
             pause();
     }
+    track(child);
     for (int i = 0; i < 200 && procwalk_state(child) != 'S'; i++)
         sleep_ms(5);
     assert_int_equal(procwalk_state(child), 'S');
@@ -146,6 +172,7 @@ static void test_state(void **state)
         sleep_ms(5);
     assert_int_equal(procwalk_state(child), 'Z');
     waitpid(child, NULL, 0);
+    n_started = 0;
     assert_int_equal(procwalk_state(child), 0);
     assert_int_equal(procwalk_state(0), 0);
     assert_int_equal(procwalk_state(-1), 0);
@@ -155,12 +182,13 @@ static void test_uid(void **state)
 {
     if (geteuid() != 0)
         skip();
-    const uid_t uid = 1700001234;
+    /* A uid of this test alone: tests that run beside it kill uids of their own. */
+    const uid_t uid = 1700100000 + (uid_t)getpid() % 100000;
     pid_t children[3];
     for (int i = 0; i < 3; i++) {
         int fds[2];
         assert_int_equal(pipe(fds), 0);
-        children[i] = fork();
+        children[i] = track(fork());
         if (children[i] == 0) {
             /* the first two run as uid (the second also hidden from /proc's owner), the third
              * only has it as its saved uid */
@@ -181,15 +209,16 @@ static void test_uid(void **state)
     assert_int_equal(procwalk_signal_uid(uid, SIGKILL), 3);
     for (int i = 0; i < 3; i++)
         assert_int_equal(waitpid(children[i], NULL, 0), children[i]);
+    n_started = 0;
     assert_int_equal(procwalk_signal_uid(uid, SIGKILL), 0);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_descendants),
-        cmocka_unit_test(test_state),
-        cmocka_unit_test(test_uid),
+        cmocka_unit_test_teardown(test_descendants, teardown),
+        cmocka_unit_test_teardown(test_state, teardown),
+        cmocka_unit_test_teardown(test_uid, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
