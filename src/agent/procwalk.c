@@ -18,13 +18,6 @@
 
 #include "common/error.h"
 
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-#ifndef SYS_pidfd_send_signal
-#define SYS_pidfd_send_signal 424
-#endif
-
 /* One process as a descendant walk keeps it. */
 struct procwalk_entry {
     pid_t pid, ppid, pgid;

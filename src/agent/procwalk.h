@@ -4,7 +4,17 @@
 #ifndef ALLOT_AGENT_PROCWALK_H
 #define ALLOT_AGENT_PROCWALK_H
 
+#include <sys/syscall.h>
 #include <sys/types.h>
+
+/* The pidfd system calls, which the walks and their callers use through syscall(2) (glibc
+ * wraps them only from 2.36 on). */
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+#ifndef SYS_pidfd_send_signal
+#define SYS_pidfd_send_signal 424
+#endif
 
 /* Most processes one descendant walk looks at. Only those that may descend from a process
  * are kept: zombies, kernel threads and the children of pids 0, 1 and 2 are left out. */

@@ -35,13 +35,6 @@
 #include "common/error.h"
 #include "common/name.h"
 
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-#ifndef SYS_pidfd_send_signal
-#define SYS_pidfd_send_signal 424
-#endif
-
 /* The kill of what is left of a workload in its cgroup is checked again after this long at
  * first, doubling up to the longest wait: dying processes take a moment to leave. */
 #define RUNNER_DRAIN_FIRST_MS 1

@@ -362,35 +362,13 @@ static int pids_setup(void **state)
     return real_setup(state, "/sys/fs/cgroup/pids", CGROUP_KIND_V1);
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-/* Whether pid has ended: no process, or a zombie. */
-static bool dead(pid_t pid)
-{
-    char path[64], text[512];
-    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
-    FILE *fp = fopen(path, "r");
-    if (!fp)
-        return true;
-    size_t n = fread(text, 1, sizeof(text) - 1, fp);
-    fclose(fp);
-    text[n] = '\0';
-    const char *p = strrchr(text, ')');
-    return !p || p[2] == 'Z' || p[2] == 'X';
-}
-
 static int real_teardown(void **state)
 {
     struct real_fixture *f = *state;
     if (f->root[0]) {
         /* Whatever a failed test left in it goes first. */
         for (int i = 0; i < 200 && cgroup_kill(f->cg) > 0; i++)
-            sleep_ms(5);
+            support_sleep_ms(5);
         cgroup_remove(f->cg);
         cgroup_remove(f->root);
     }
@@ -457,11 +435,11 @@ static void assert_killed(const char *cg, int (*kill_fn)(const char *path), pid_
         left = kill_fn(cg);
         assert_true(left >= 0);
         if (left)
-            sleep_ms(5);
+            support_sleep_ms(5);
     }
     assert_int_equal(left, 0);
     for (int i = 0; i < 4; i++)
-        assert_true(dead(pids[i]));
+        assert_true(support_dead(pids[i]));
     assert_int_equal(cgroup_remove(cg), 0);
     waitpid(pids[0], NULL, 0);
 }

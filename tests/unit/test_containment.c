@@ -76,13 +76,6 @@ struct fixture {
     bool cgroup_gone; /* removed by limits_release in the exit callback */
 };
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 /* Up to len-1 bytes of path into buf; RET the bytes read (0 when it cannot be read). */
 static size_t read_file(const char *path, char *buf, size_t len)
 {
@@ -223,12 +216,12 @@ static int teardown(void **state)
             break;
         for (int i = 0; i < n; i++)
             kill(pids[i], SIGKILL);
-        sleep_ms(10);
+        support_sleep_ms(10);
     }
     runner_free(f->r);
     if (f->cgroup_path[0]) {
         for (int i = 0; i < 200 && cgroup_kill(f->cgroup_path) > 0; i++)
-            sleep_ms(5);
+            support_sleep_ms(5);
         cgroup_remove(f->cgroup_path);
     }
     if (f->root[0])
@@ -284,7 +277,7 @@ static void run_escaper(struct fixture *f, enum ending ending)
     char cmds[MAX_MARKED][64];
     int sleepers = 0;
     for (int waited = 0; waited < GUARD_MS && sleepers < 3; waited += 10) {
-        sleep_ms(10);
+        support_sleep_ms(10);
         int n = find_marked(f->mark, pids, cmds, MAX_MARKED);
         sleepers = 0;
         for (int i = 0; i < n; i++)

@@ -18,6 +18,8 @@
 
 #include <cmocka.h>
 
+#include "support.h"
+
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -318,13 +320,6 @@ static void test_load_refuses(void **state)
     }
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 /* A child that runs as uid (real, effective and saved) and sleeps; with hidden, it also makes
  * itself non-dumpable, which gives its /proc entries to root. RET its pid once it has. */
 static pid_t sleeper_as(uid_t uid, bool hidden)
@@ -379,7 +374,7 @@ static void test_kill_uid(void **state)
     pid_t hidden = sleeper_as(start + 1, true);
     pid_t other = sleeper_as(start + 2, false);
     assert_int_equal(identity_kill_uid(&id, start + 1, 2000), 0);
-    sleep_ms(20);
+    support_sleep_ms(20);
     assert_true(ended(a));
     assert_true(ended(hidden));
     /* Another uid of the range is not touched. */

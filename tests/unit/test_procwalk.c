@@ -17,6 +17,8 @@
 
 #include <cmocka.h>
 
+#include "support.h"
+
 #include <errno.h>
 #include <signal.h>
 #include <sys/prctl.h>
@@ -27,13 +29,6 @@
 
 #include "agent/procwalk.h"
 #include "common/error.h"
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
 
 /* The test's own children, killed and reaped by teardown whatever happened. */
 static pid_t started[8];
@@ -70,7 +65,7 @@ static bool wait_dead(pid_t pid)
     for (int i = 0; i < 200; i++) {
         if (dead(pid))
             return true;
-        sleep_ms(10);
+        support_sleep_ms(10);
     }
     return false;
 }
@@ -104,7 +99,7 @@ static void start_tree(pid_t pids[4])
         }
         for (;;)
             if (waitpid(-1, NULL, 0) < 0)
-                sleep_ms(5);
+                support_sleep_ms(5);
     }
     close(fds[1]);
     pids[0] = root;
@@ -132,7 +127,7 @@ static void test_descendants(void **state)
     assert_int_equal(procwalk_signal_descendants(tree[0], SIGSTOP, tree[0]), 2);
     for (int i = 0; i < 200 && (procwalk_state(tree[2]) != 'T' || procwalk_state(tree[3]) != 'T');
          i++)
-        sleep_ms(5);
+        support_sleep_ms(5);
     assert_int_equal(procwalk_state(tree[2]), 'T');
     assert_int_equal(procwalk_state(tree[3]), 'T');
     assert_int_not_equal(procwalk_state(tree[1]), 'T');
@@ -148,7 +143,7 @@ static void test_descendants(void **state)
     /* The root reaps its children (and what was orphaned to it): nothing is left below it. */
     for (int i = 1; i < 4; i++)
         for (int waited = 0; waited < 2000 && procwalk_state(tree[i]) != 0; waited += 5)
-            sleep_ms(5);
+            support_sleep_ms(5);
     for (int i = 1; i < 4; i++)
         assert_int_equal(procwalk_state(tree[i]), 0);
     assert_int_equal(procwalk_signal_descendants(tree[0], SIGKILL, 0), 0);
@@ -165,11 +160,11 @@ static void test_state(void **state)
     }
     track(child);
     for (int i = 0; i < 200 && procwalk_state(child) != 'S'; i++)
-        sleep_ms(5);
+        support_sleep_ms(5);
     assert_int_equal(procwalk_state(child), 'S');
     kill(child, SIGKILL);
     for (int i = 0; i < 200 && procwalk_state(child) != 'Z'; i++)
-        sleep_ms(5);
+        support_sleep_ms(5);
     assert_int_equal(procwalk_state(child), 'Z');
     waitpid(child, NULL, 0);
     n_started = 0;
