@@ -1064,10 +1064,6 @@ int main(int argc, char **argv)
                 cgroup_mode);
         return 2;
     }
-    if (identity_init(&a.identity, uid_range, err, sizeof(err))) {
-        fprintf(stderr, "allot-agent: %s\n", err);
-        return 2;
-    }
     if (!(a.node_info = node_info_new(labels, n_labels)))
         return 2;
     int rc = gpus ? gpuinfo_declare(gpus, &a.gpus, err, sizeof(err))
@@ -1095,6 +1091,10 @@ int main(int argc, char **argv)
             "allot-agent: --node and --token (or --token-file or --join-token) are required, and "
             "--interval and --storage-check are durations of 50ms or more, --keep-finished a "
             "duration\n");
+        return 2;
+    }
+    if (identity_init(&a.identity, uid_range, err, sizeof(err))) {
+        fprintf(stderr, "allot-agent: %s\n", err);
         return 2;
     }
     char tokbuf[256] = "";

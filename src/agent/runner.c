@@ -3,8 +3,7 @@
  * reported, stop with SIGTERM and a SIGKILL deadline, adoption, and the storage walk. Process
  * model and rules: docs/agent-running.md. */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* syscall, close_range, _Fork, setgroups, environ, P_PIDFD, FTW_ACTIONRETVAL  \
-                     */
+#define _GNU_SOURCE /* syscall, close_range, _Fork, setgroups, environ, P_PIDFD, FTW_* */
 #endif
 
 #include "agent/runner.h"
