@@ -660,14 +660,13 @@ class AgentTest(unittest.TestCase):
                 node = w["placement"][0]["node"]
                 self.assertIn(f"allot-agent: {'warning: ' if mode != 'v2' else ''}",
                               self.agent_log(node))
+                def escapers():
+                    return [p for p in marked(mark) if cmdline(p) in ("sleep 901", "sleep 902")]
                 deadline = time.time() + 10
-                while time.time() < deadline and len(marked(mark)) < 4:
+                while time.time() < deadline and len(escapers()) < 2:
                     time.sleep(0.05)
-                left = marked(mark)
-                self.assertGreaterEqual(len(left), 4, left)  # sh, its sleep, 901, 902
-                escapers = [p for p in left if cmdline(p) in ("sleep 901", "sleep 902")]
-                self.assertEqual(len(escapers), 2, left)
-                for pid in escapers:  # in sessions of their own
+                self.assertEqual(len(escapers()), 2, [cmdline(p) for p in marked(mark)])
+                for pid in escapers():  # in sessions of their own
                     self.assertEqual(os.getsid(pid), pid)
                 self.d.request("DELETE", f"/v1/workloads/acme/research/{name}",
                                token=self.d.admin)
