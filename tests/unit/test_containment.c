@@ -3,8 +3,9 @@
  * with pids, none and a keeper), a workload that escapes with setsid, a double fork and a new
  * process group, all ignoring SIGTERM, is ended three ways (it exits on its own, it is stopped
  * within its grace, it is killed at the deadline); when its end is reported none of its
- * processes runs, and its cgroup is removed at once. A mode the host lacks (every cgroup mode
- * when not root) is skipped. */
+ * processes runs, and its cgroup is removed at once. Its limits go to the cgroup files the
+ * mode offers (pids.max in v1's pids hierarchy), the others to setrlimit. A mode the host
+ * lacks (every cgroup mode when not root) is skipped. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -261,13 +262,28 @@ static void run_escaper(struct fixture *f, enum ending ending)
         .id = "escaper", .argv = argv, .env = env, .on_exit = on_exit_cb, .ctx = f};
     char err[256] = "";
     snprintf(f->cgroup_name, sizeof(f->cgroup_name), "node.escaper");
-    assert_int_equal(limits_apply(&f->limits, f->cgroup_name, 0, 0, &spec, f->cgroup_path,
-                                  sizeof(f->cgroup_path), err, sizeof(err)),
+    assert_int_equal(limits_apply(&f->limits, f->cgroup_name, 1ULL << 40, 500, &spec,
+                                  f->cgroup_path, sizeof(f->cgroup_path), err, sizeof(err)),
                      0);
     if (!f->limits.cgroups)
         f->cgroup_name[0] = '\0';
     assert_int_equal(spec.contain,
                      f->mode->mode == LIMITS_NONE ? RUNNER_CONTAIN_KEEPER : RUNNER_CONTAIN_CGROUP);
+    /* Each limit in its cgroup file where the hierarchy has it, else with setrlimit. */
+    unsigned files = f->limits.cgroups ? f->limits.controllers : 0;
+    if (f->mode->mode == LIMITS_V1)
+        assert_int_equal(files & ~CGROUP_PIDS, 0);
+    assert_int_equal(spec.rlimits.as_bytes, files & CGROUP_MEMORY ? 0 : 1ULL << 40);
+    assert_int_equal(spec.rlimits.nproc, files & CGROUP_PIDS ? 0 : LIMITS_PIDS_MAX);
+    char file[300], text[32] = "";
+    snprintf(file, sizeof(file), "%s/pids.max", f->cgroup_path);
+    if (files & CGROUP_PIDS) {
+        FILE *fp = fopen(file, "r");
+        assert_non_null(fp);
+        assert_non_null(fgets(text, sizeof(text), fp));
+        fclose(fp);
+        assert_string_equal(text, "4096\n");
+    }
     struct runner_proc *proc = NULL;
     if (runner_start(f->r, &spec, &proc, err, sizeof(err)) != 0)
         fail_msg("%s: runner_start: %s", f->mode->name, err);
