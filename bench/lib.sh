@@ -138,9 +138,10 @@ allot_agents_start() {
             "$ALLOT_URL/v1/tokens" | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])') ||
             bench_die "cannot make a join token for n$i"
         mkdir -p "$BENCH_TMP/a/n$i"
+        # agents on one host get disjoint uid ranges (docs/agent.md, "Users")
         "${PIN_AGENTS[@]}" "$ALLOT_AGENT" --server "$ALLOT_URL" --node "n$i" --join-token "$join" \
             --gpus 8xH100-80GB --work-dir "$BENCH_TMP/a/n$i" --interval "$interval" \
-            2>"$BENCH_TMP/a/n$i.log" &
+            --uid-range "$((1000000000 + i * 65536)):65536" 2>"$BENCH_TMP/a/n$i.log" &
         pid=$!
         bench_track "$pid"
     done

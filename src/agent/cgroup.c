@@ -1,6 +1,6 @@
-/* cgroup v2 directories and limit files for workloads (cgroup.h), on a real cgroupfs or on
- * a plain directory standing in for it: statfs tells which, and only the plain directory
- * gets files created and removed by this code. */
+/* cgroup directories, limit files and kills for workloads (cgroup.h), in the v2 hierarchy, a
+ * v1 hierarchy, or a plain directory standing in for a v2 one: statfs tells which, and only
+ * the plain directory gets files created and removed by this code. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* statfs, O_NOFOLLOW and friends under -D_POSIX_C_SOURCE */
 #endif
@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -24,34 +25,66 @@
 #ifndef CGROUP2_SUPER_MAGIC
 #define CGROUP2_SUPER_MAGIC 0x63677270
 #endif
+#ifndef CGROUP_SUPER_MAGIC
+#define CGROUP_SUPER_MAGIC 0x27e0eb
+#endif
 
 /* The files cgroup_create writes: name, the controller that provides it (NULL: the kernel's
- * own, created only on a plain directory), and the field of struct cgroup_limits it holds.
- * The same table tells cgroup_remove which files a plain directory may hold. */
+ * own, created only on a plain directory) with its CGROUP_* bit, and the field of struct
+ * cgroup_limits it holds. The same table tells cgroup_remove which files a plain directory
+ * may hold, and cgroup_controllers which controllers a v2 root enables. */
 struct cgroup_file {
     const char *name;
     const char *controller;
+    unsigned bit;
     size_t field; /* offsetof(struct cgroup_limits, ...), or CGROUP_NO_FIELD */
 };
 #define CGROUP_NO_FIELD ((size_t)-1)
 
 static const struct cgroup_file cgroup_files[] = {
-    {"memory.max", "memory", offsetof(struct cgroup_limits, memory_max)},
-    {"cpu.max", "cpu", offsetof(struct cgroup_limits, cpu_max_millicores)},
-    {"pids.max", "pids", offsetof(struct cgroup_limits, pids_max)},
-    {"cgroup.procs", NULL, CGROUP_NO_FIELD},
+    {"memory.max", "memory", CGROUP_MEMORY, offsetof(struct cgroup_limits, memory_max)},
+    {"cpu.max", "cpu", CGROUP_CPU, offsetof(struct cgroup_limits, cpu_max_millicores)},
+    {"pids.max", "pids", CGROUP_PIDS, offsetof(struct cgroup_limits, pids_max)},
+    {"cgroup.procs", NULL, 0, CGROUP_NO_FIELD},
 };
 #define CGROUP_N_FILES (sizeof(cgroup_files) / sizeof(cgroup_files[0]))
+/* The rows of cgroup_files that are limits (those with a controller) come first. */
+#define CGROUP_N_LIMITS 3
 
-/* Controllers a workload cgroup needs, as cgroup.subtree_control spells them. */
-static const char *const cgroup_controllers[] = {"memory", "cpu", "pids"};
-#define CGROUP_N_CONTROLLERS (sizeof(cgroup_controllers) / sizeof(cgroup_controllers[0]))
+/* How a cgroup is frozen around a kill by listed pids, where it can be: the file, and what
+ * freezes and thaws it. */
+static const struct {
+    const char *file;
+    const char *freeze;
+    const char *thaw;
+} cgroup_freezers[] = {
+    {"freezer.state", "FROZEN", "THAWED"}, /* v1 freezer hierarchy */
+    {"cgroup.freeze", "1", "0"},           /* v2, Linux 5.2+ */
+};
+#define CGROUP_N_FREEZERS (sizeof(cgroup_freezers) / sizeof(cgroup_freezers[0]))
 
-/* Whether path lies on a cgroup2 filesystem (false when it cannot be told). */
-static bool on_cgroupfs(const char *path)
+enum cgroup_kind cgroup_kind(const char *path)
 {
     struct statfs sf;
-    return statfs(path, &sf) == 0 && (unsigned long)sf.f_type == CGROUP2_SUPER_MAGIC;
+    if (!path || statfs(path, &sf) != 0)
+        return CGROUP_KIND_PLAIN;
+    if ((unsigned long)sf.f_type == CGROUP2_SUPER_MAGIC)
+        return CGROUP_KIND_V2;
+    if ((unsigned long)sf.f_type == CGROUP_SUPER_MAGIC)
+        return CGROUP_KIND_V1;
+    return CGROUP_KIND_PLAIN;
+}
+
+/* Whether path lies on a cgroup filesystem, v1 or v2. */
+static bool on_cgroupfs(const char *path)
+{
+    return cgroup_kind(path) != CGROUP_KIND_PLAIN;
+}
+
+/* dir/name into buf. RET 0, or -ALLOT_EINVAL when it does not fit. */
+static int join_path(char *buf, size_t len, const char *dir, const char *name)
+{
+    return snprintf(buf, len, "%s/%s", dir, name) < (int)len ? 0 : -ALLOT_EINVAL;
 }
 
 /* Write text to path in full. create: make or truncate the file (plain directories only);
@@ -98,35 +131,57 @@ static int read_text(const char *path, char *buf, size_t len)
 
 int cgroup_prepare(const char *root, char *err, size_t elen)
 {
-    if (!root || !*root) {
-        snprintf(err, elen, "cgroup root is empty");
+    char offered[256], control[PATH_MAX], path[PATH_MAX];
+    if (!root || !*root || strlen(root) > PATH_MAX - 32) {
+        snprintf(err, elen, "cgroup root is empty or too long");
         return -ALLOT_EINVAL;
     }
     if (mkdir(root, 0755) != 0 && errno != EEXIST) {
         snprintf(err, elen, "create cgroup root %s: %s", root, strerror(errno));
         return -ALLOT_EIO;
     }
-    if (!on_cgroupfs(root))
+    if (cgroup_kind(root) != CGROUP_KIND_V2)
         return 0;
-    char path[PATH_MAX];
-    if (snprintf(path, sizeof(path), "%s/cgroup.subtree_control", root) >= (int)sizeof(path)) {
-        snprintf(err, elen, "cgroup root path is too long");
-        return -ALLOT_EINVAL;
-    }
-    /* One controller per write, so that the error names the one the parent lacks. */
-    for (size_t i = 0; i < CGROUP_N_CONTROLLERS; i++) {
+    join_path(path, sizeof(path), root, "cgroup.controllers");
+    join_path(control, sizeof(control), root, "cgroup.subtree_control");
+    if (read_text(path, offered, sizeof(offered)) != 0)
+        offered[0] = '\0';
+    /* One controller per write, so that the error names the one that failed. */
+    for (size_t i = 0; i < CGROUP_N_LIMITS; i++) {
         char word[16];
-        snprintf(word, sizeof(word), "+%s", cgroup_controllers[i]);
-        int rc = write_text(path, word, false);
+        if (!has_word(offered, cgroup_files[i].controller))
+            continue; /* not offered by the parent: left off, limits fall back */
+        snprintf(word, sizeof(word), "+%s", cgroup_files[i].controller);
+        int rc = write_text(control, word, false);
         if (rc != 0) {
-            snprintf(err, elen,
-                     "enable the %s controller in %s: %s (is it in the parent's "
-                     "cgroup.subtree_control?)",
-                     cgroup_controllers[i], path, strerror(-rc));
-            return rc == -ENOENT || rc == -EINVAL ? -ALLOT_ECONFIG : -ALLOT_EIO;
+            snprintf(err, elen, "enable the %s controller in %s: %s", cgroup_files[i].controller,
+                     control, strerror(-rc));
+            return -ALLOT_EIO;
         }
     }
     return 0;
+}
+
+unsigned cgroup_controllers(const char *root)
+{
+    char path[PATH_MAX], text[256];
+    unsigned bits = 0;
+    enum cgroup_kind kind = cgroup_kind(root);
+    if (kind == CGROUP_KIND_PLAIN)
+        return CGROUP_ALL;
+    if (kind == CGROUP_KIND_V2 &&
+        (join_path(path, sizeof(path), root, "cgroup.subtree_control") != 0 ||
+         read_text(path, text, sizeof(text)) != 0))
+        return 0;
+    for (size_t i = 0; i < CGROUP_N_LIMITS; i++) {
+        const struct cgroup_file *f = &cgroup_files[i];
+        struct stat sb;
+        if (kind == CGROUP_KIND_V2
+                ? has_word(text, f->controller)
+                : join_path(path, sizeof(path), root, f->name) == 0 && stat(path, &sb) == 0)
+            bits |= f->bit;
+    }
+    return bits;
 }
 
 bool cgroup_writable(const char *root)
@@ -137,15 +192,6 @@ bool cgroup_writable(const char *root)
     if (stat(root, &sb) != 0 || !S_ISDIR(sb.st_mode))
         return false;
     char path[PATH_MAX];
-    if (on_cgroupfs(root)) {
-        char text[256];
-        if (snprintf(path, sizeof(path), "%s/cgroup.subtree_control", root) >= (int)sizeof(path) ||
-            read_text(path, text, sizeof(text)) != 0)
-            return false;
-        for (size_t i = 0; i < CGROUP_N_CONTROLLERS; i++)
-            if (!has_word(text, cgroup_controllers[i]))
-                return false;
-    }
     /* A leading '.' can never be a valid workload name, so the probe collides with none. */
     if (snprintf(path, sizeof(path), "%s/.allot-probe-%ld", root, (long)getpid()) >=
         (int)sizeof(path))
@@ -249,9 +295,8 @@ int cgroup_create(const char *root, const char *name, const struct cgroup_limits
         if (wrc != 0) {
             if (wrc == -ENOENT && real) {
                 snprintf(err, elen,
-                         "cgroup %s has no %s: the %s controller is not enabled in %s's "
-                         "cgroup.subtree_control",
-                         dir, f->name, f->controller, root);
+                         "cgroup %s has no %s: the %s controller is not available under %s", dir,
+                         f->name, f->controller, root);
                 rc = -ALLOT_ECONFIG;
             } else {
                 snprintf(err, elen, "write %s: %s", path, strerror(-wrc));
@@ -304,15 +349,106 @@ int cgroup_attach(const char *path, pid_t pid)
     return rc;
 }
 
+/* Call visit(pid, ctx) for each pid listed in path/cgroup.procs, read in pieces (the list
+ * has no bound). RET the number listed; -ALLOT_EINVAL (not on a cgroupfs); -ALLOT_EIO. */
+static int for_each_listed(const char *path, void (*visit)(pid_t pid, void *ctx), void *ctx)
+{
+    char file[PATH_MAX], buf[4096];
+    if (!path || !on_cgroupfs(path) || join_path(file, sizeof(file), path, "cgroup.procs") != 0)
+        return -ALLOT_EINVAL;
+    int fd = open(file, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0)
+        return errno == ENOENT ? 0 : -ALLOT_EIO;
+    int listed = 0;
+    long pid = 0;
+    ssize_t n;
+    while ((n = read(fd, buf, sizeof(buf))) > 0) {
+        for (ssize_t i = 0; i < n; i++) {
+            if (buf[i] >= '0' && buf[i] <= '9') {
+                pid = pid * 10 + (buf[i] - '0');
+            } else if (pid > 0) {
+                visit((pid_t)pid, ctx);
+                listed++;
+                pid = 0;
+            }
+        }
+    }
+    if (pid > 0) {
+        visit((pid_t)pid, ctx);
+        listed++;
+    }
+    int rc = n < 0 ? -ALLOT_EIO : listed;
+    close(fd);
+    return rc;
+}
+
+struct cgroup_signal_call {
+    int sig;
+    pid_t spare_pgid;
+    int signalled;
+};
+
+static void signal_listed(pid_t pid, void *arg)
+{
+    struct cgroup_signal_call *c = arg;
+    if (c->spare_pgid > 0 && getpgid(pid) == c->spare_pgid)
+        return;
+    c->signalled += kill(pid, c->sig) == 0;
+}
+
+int cgroup_signal(const char *path, int sig, pid_t spare_pgid)
+{
+    struct cgroup_signal_call c = {.sig = sig, .spare_pgid = spare_pgid};
+    int rc = for_each_listed(path, signal_listed, &c);
+    return rc < 0 ? rc : c.signalled;
+}
+
+/* for_each_listed visitor that only counts. */
+static void count_listed(pid_t pid, void *arg)
+{
+    (void)pid;
+    (void)arg;
+}
+
+int cgroup_kill_listed(const char *path)
+{
+    char file[PATH_MAX];
+    const char *thaw = NULL;
+    if (!path || !on_cgroupfs(path))
+        return -ALLOT_EINVAL;
+    /* Empty, it stays so (only its members can fork into it): no freeze, which costs
+     * milliseconds in v1. This is the common case, a workload that left nothing behind. */
+    int listed = for_each_listed(path, count_listed, NULL);
+    if (listed <= 0)
+        return listed;
+    for (size_t i = 0; i < CGROUP_N_FREEZERS && !thaw; i++)
+        if (join_path(file, sizeof(file), path, cgroup_freezers[i].file) == 0 &&
+            write_text(file, cgroup_freezers[i].freeze, false) == 0)
+            thaw = cgroup_freezers[i].thaw;
+    struct cgroup_signal_call c = {.sig = SIGKILL};
+    int rc = for_each_listed(path, signal_listed, &c);
+    /* Frozen processes die of their SIGKILL once thawed. */
+    if (thaw)
+        write_text(file, thaw, false);
+    return rc;
+}
+
 int cgroup_kill(const char *path)
 {
     char file[PATH_MAX];
-    if (!path || snprintf(file, sizeof(file), "%s/cgroup.kill", path) >= (int)sizeof(file))
+    struct stat sb;
+    if (!path || join_path(file, sizeof(file), path, "cgroup.kill") != 0)
+        return -ALLOT_EINVAL;
+    if (lstat(path, &sb) != 0 && errno == ENOENT)
+        return 0; /* no cgroup: nothing in it */
+    if (!on_cgroupfs(path))
         return -ALLOT_EINVAL;
     int rc = write_text(file, "1", false);
     if (rc == -ENOENT)
-        return -ALLOT_ENOENT;
-    return rc == 0 ? 0 : -ALLOT_EIO;
+        return cgroup_kill_listed(path);
+    if (rc != 0)
+        return -ALLOT_EIO;
+    return for_each_listed(path, count_listed, NULL);
 }
 
 int cgroup_remove(const char *path)

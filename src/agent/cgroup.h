@@ -1,6 +1,7 @@
-/* cgroup v2 limits for the node agent's workloads: one cgroup per workload under a root
- * directory, with memory.max, cpu.max and pids.max. Works on a real cgroupfs and on a plain
- * directory that stands in for it in tests. See docs/agent-running.md. */
+/* cgroups of the node agent's workloads: one cgroup per workload under a root directory of a
+ * cgroup v2 or v1 hierarchy, with the limit files the hierarchy offers (memory.max, cpu.max,
+ * pids.max), and the kill of everything in it. Works on a real cgroupfs and on a plain
+ * directory that stands in for a v2 one in tests. See docs/agent-running.md. */
 #ifndef ALLOT_AGENT_CGROUP_H
 #define ALLOT_AGENT_CGROUP_H
 
@@ -18,6 +19,19 @@
 /* The kernel refuses a quota below 1 ms; smaller requests are raised to it (10 millicores). */
 #define CGROUP_CPU_MIN_QUOTA_US 1000
 
+/* What a directory is, as statfs tells. */
+enum cgroup_kind {
+    CGROUP_KIND_PLAIN, /* no cgroupfs: a plain directory (a stand-in in tests), or unknown */
+    CGROUP_KIND_V1,    /* a cgroup v1 hierarchy */
+    CGROUP_KIND_V2,    /* the cgroup v2 hierarchy */
+};
+
+/* The limit files a cgroup may get, by the controller that provides them (a bit set). */
+#define CGROUP_MEMORY (1u << 0) /* memory.max */
+#define CGROUP_CPU (1u << 1)    /* cpu.max */
+#define CGROUP_PIDS (1u << 2)   /* pids.max */
+#define CGROUP_ALL (CGROUP_MEMORY | CGROUP_CPU | CGROUP_PIDS)
+
 /* Limits of one workload; 0 in a field means unlimited ("max" in the file). */
 struct cgroup_limits {
     uint64_t memory_max;         /* bytes */
@@ -25,17 +39,25 @@ struct cgroup_limits {
     uint64_t pids_max;           /* processes and threads */
 };
 
+/* What path is (statfs). Never fails: a path that cannot be examined is CGROUP_KIND_PLAIN. */
+enum cgroup_kind cgroup_kind(const char *path);
+
 /* Make root usable for workload cgroups: create it if missing (its parent must exist) and,
- * on a real cgroupfs, enable the memory, cpu and pids controllers for its children through
- * root/cgroup.subtree_control. Idempotent. RET 0; -ALLOT_ECONFIG (a controller the parent
- * does not offer) or -ALLOT_EIO, with a sentence in err. */
+ * in the v2 hierarchy, enable for its children those of the memory, cpu and pids controllers
+ * that root offers (root/cgroup.controllers) through root/cgroup.subtree_control; those it
+ * does not offer stay off (cgroup_controllers tells). Idempotent. RET 0; -ALLOT_EINVAL (empty
+ * or long root); -ALLOT_EIO (root cannot be made, or an offered controller cannot be enabled)
+ * with a sentence in err. */
 int cgroup_prepare(const char *root, char *err, size_t elen);
 
-/* Whether limits can be applied under root: a child directory can be made there (probed by
- * making and removing one, so that root, read-only mounts and missing directories are all
- * judged as they really are) and, on a real cgroupfs, root's cgroup.subtree_control enables
- * memory, cpu and pids. When false the caller falls back to setrlimit and logs a warning.
- * Never fails; leaves nothing behind. */
+/* The limit files that cgroups made under root get (CGROUP_* bits): in the v2 hierarchy the
+ * controllers in root/cgroup.subtree_control, in a v1 hierarchy those whose file root has
+ * (pids.max in the pids hierarchy), on a plain directory all of them. Never fails. */
+unsigned cgroup_controllers(const char *root);
+
+/* Whether a cgroup can be made under root: probed by making and removing one, so that root,
+ * read-only mounts and missing directories are all judged as they really are. Never fails;
+ * leaves nothing behind. */
 bool cgroup_writable(const char *root);
 
 /* Create (or reuse, if it is already a directory) the cgroup root/name and write its limits:
@@ -54,10 +76,25 @@ int cgroup_create(const char *root, const char *name, const struct cgroup_limits
  * (pid <= 0, path too long), -ALLOT_ENOENT (no such cgroup) or -ALLOT_EIO. */
 int cgroup_attach(const char *path, pid_t pid);
 
-/* Kill every process of the cgroup at path, including those that left their process group,
- * by writing "1" to path/cgroup.kill (Linux 5.14+). Never creates the file.
- * RET 0; -ALLOT_ENOENT when the kernel (or a plain directory) has no cgroup.kill; -ALLOT_EIO. */
+/* SIGKILL every process of the cgroup at path, including those that left their process group
+ * or session: through path/cgroup.kill where the kernel has it (v2, Linux 5.14+), else by
+ * cgroup_kill_listed. The processes die a moment later: call again until it returns 0.
+ * RET the number of processes still listed in path/cgroup.procs after the kill (0: empty, or
+ * no such cgroup); -ALLOT_EINVAL when path is not on a cgroupfs (a plain directory lists pids
+ * that may be long gone and reused: nothing is killed through it); -ALLOT_EIO. */
 int cgroup_kill(const char *path);
+
+/* What cgroup_kill does where there is no cgroup.kill: freeze the cgroup where it can be
+ * frozen (v1 freezer.state, v2 cgroup.freeze), SIGKILL every process listed in
+ * path/cgroup.procs, thaw it. A cgroup that cannot be frozen can gain a process during the
+ * kill, and a listed pid can be reused before its signal: call again until it returns 0.
+ * RET the number of processes that were listed; -ALLOT_EINVAL (not on a cgroupfs); -ALLOT_EIO. */
+int cgroup_kill_listed(const char *path);
+
+/* Send sig to every process listed in path/cgroup.procs whose process group is not
+ * spare_pgid (0: none spared), e.g. SIGTERM to those that left the workload's group.
+ * RET the number signalled; -ALLOT_EINVAL (not on a cgroupfs); -ALLOT_EIO. */
+int cgroup_signal(const char *path, int sig, pid_t spare_pgid);
 
 /* Remove the cgroup at path. On a plain directory the files cgroup_create made are removed
  * first (only those). Idempotent: a missing cgroup is 0. RET 0; -ALLOT_ESTATE when processes

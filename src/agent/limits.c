@@ -1,6 +1,6 @@
-/* Limits of allot-agent's workload replicas (limits.h): a cgroup each when the root is
- * writable, setrlimit otherwise, removal of cgroups once their replica has ended, and the
- * storage check. */
+/* Containment and limits of allot-agent's workload replicas (limits.h): the choice of the
+ * cgroup mode, a cgroup each with the limit files its hierarchy offers and setrlimit for the
+ * rest, removal of cgroups once their replica has ended, and the storage check. */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE /* statfs under -D_POSIX_C_SOURCE */
 #endif
@@ -8,18 +8,67 @@
 #include "agent/limits.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/statfs.h>
+#include <sys/stat.h>
 
 #include "common/error.h"
 
-#ifndef CGROUP2_SUPER_MAGIC
-#define CGROUP2_SUPER_MAGIC 0x63677270
-#endif
-
 /* Where the kernel's cgroup hierarchies are mounted. */
 #define LIMITS_CGROUPFS "/sys/fs/cgroup"
+
+/* The values of --cgroup-mode. */
+static const char *const limits_mode_names[] = {
+    [LIMITS_AUTO] = "auto",
+    [LIMITS_V2] = "v2",
+    [LIMITS_V1] = "v1",
+    [LIMITS_NONE] = "none",
+};
+#define LIMITS_N_MODES (sizeof(limits_mode_names) / sizeof(limits_mode_names[0]))
+
+/* Each limit: the cgroup file that holds it, and what holds it without that file. */
+static const struct {
+    unsigned bit;
+    const char *what;
+    const char *file;
+    const char *fallback;
+} limits_rows[] = {
+    {CGROUP_MEMORY, "memory", "memory.max", "RLIMIT_AS (setrlimit)"},
+    {CGROUP_CPU, "CPU", "cpu.max", "not limited"},
+    {CGROUP_PIDS, "processes", "pids.max", "RLIMIT_NPROC (setrlimit)"},
+};
+#define LIMITS_N_ROWS (sizeof(limits_rows) / sizeof(limits_rows[0]))
+
+int limits_mode_parse(const char *text, enum limits_mode *mode)
+{
+    for (size_t i = 0; text && i < LIMITS_N_MODES; i++)
+        if (strcmp(text, limits_mode_names[i]) == 0) {
+            *mode = (enum limits_mode)i;
+            return 0;
+        }
+    return -ALLOT_EINVAL;
+}
+
+const char *limits_mode_name(enum limits_mode mode)
+{
+    return (unsigned)mode < LIMITS_N_MODES ? limits_mode_names[mode] : "unknown";
+}
+
+/* What the parent directory of root is (cgroup_kind). */
+static enum cgroup_kind parent_kind(const char *root)
+{
+    char parent[LIMITS_ROOT_MAX + 1];
+    snprintf(parent, sizeof(parent), "%s", root);
+    char *slash = strrchr(parent, '/');
+    if (slash && slash != parent)
+        *slash = '\0';
+    else if (slash)
+        slash[1] = '\0';
+    else
+        snprintf(parent, sizeof(parent), ".");
+    return cgroup_kind(parent);
+}
 
 /* Whether root lies under /sys/fs/cgroup while its parent is no cgroup v2 filesystem. On a
  * cgroup v1 host /sys/fs/cgroup is a tmpfs, writable by root: a directory made there would
@@ -29,36 +78,139 @@ static bool fake_cgroupfs(const char *root)
     size_t n = strlen(LIMITS_CGROUPFS);
     if (strncmp(root, LIMITS_CGROUPFS, n) != 0 || (root[n] != '/' && root[n] != '\0'))
         return false;
-    char parent[LIMITS_ROOT_MAX + 1];
-    snprintf(parent, sizeof(parent), "%s", root);
-    char *slash = strrchr(parent, '/');
-    if (slash && slash != parent)
-        *slash = '\0';
-    struct statfs sf;
-    return statfs(parent, &sf) != 0 || (unsigned long)sf.f_type != CGROUP2_SUPER_MAGIC;
+    return parent_kind(root) != CGROUP_KIND_V2;
 }
 
-bool limits_init(struct limits *l, const char *root, char *why, size_t len)
+/* Use the cgroup v2 root root, if it is usable. RET 0 with l set, or -ALLOT_ECONFIG with why. */
+static int use_v2(struct limits *l, const char *root, char *why, size_t len)
 {
-    assert(l && root && why && len);
-    memset(l, 0, sizeof(*l));
-    why[0] = '\0';
-    if (snprintf(l->root, sizeof(l->root), "%s", root) >= (int)sizeof(l->root)) {
+    char err[512] = "";
+    if (strlen(root) > LIMITS_ROOT_MAX) {
         snprintf(why, len, "path too long");
-        return false;
+        return -ALLOT_ECONFIG;
     }
     if (fake_cgroupfs(root)) {
         snprintf(why, len, "its parent is no cgroup v2 filesystem");
-        return false;
+        return -ALLOT_ECONFIG;
     }
-    /* A failed prepare is not final by itself (the root may exist and be delegated with
-     * its controllers already on); cgroup_writable judges, prepare's error says why not. */
-    char err[512] = "";
+    /* A failed prepare is not final by itself (the root may exist and be delegated with its
+     * controllers already on); cgroup_writable judges, prepare's error says why not. */
     int rc = cgroup_prepare(root, err, sizeof(err));
-    l->cgroups = cgroup_writable(root);
-    if (!l->cgroups && rc)
-        snprintf(why, len, "%s", err);
-    return l->cgroups;
+    if (!cgroup_writable(root)) {
+        snprintf(why, len, "%s", rc ? err : "no cgroup can be made under it");
+        return -ALLOT_ECONFIG;
+    }
+    if (cgroup_kind(root) == CGROUP_KIND_V1) {
+        snprintf(why, len, "it is in a cgroup v1 hierarchy");
+        return -ALLOT_ECONFIG;
+    }
+    l->mode = LIMITS_V2;
+    l->keeper = cgroup_kind(root) == CGROUP_KIND_PLAIN;
+    l->controllers = cgroup_controllers(root);
+    snprintf(l->root, sizeof(l->root), "%s", root);
+    return 0;
+}
+
+/* Use the cgroup v1 root root, if it is usable. RET 0 with l set, or -ALLOT_ECONFIG with why. */
+static int use_v1(struct limits *l, const char *root, char *why, size_t len)
+{
+    if (strlen(root) > LIMITS_ROOT_MAX) {
+        snprintf(why, len, "path too long");
+        return -ALLOT_ECONFIG;
+    }
+    if (parent_kind(root) != CGROUP_KIND_V1) {
+        snprintf(why, len, "its parent is in no cgroup v1 hierarchy");
+        return -ALLOT_ECONFIG;
+    }
+    if (mkdir(root, 0755) != 0 && errno != EEXIST) {
+        snprintf(why, len, "create it: %s", strerror(errno));
+        return -ALLOT_ECONFIG;
+    }
+    if (!cgroup_writable(root)) {
+        snprintf(why, len, "no cgroup can be made under it");
+        return -ALLOT_ECONFIG;
+    }
+    l->mode = LIMITS_V1;
+    l->keeper = false;
+    l->controllers = cgroup_controllers(root);
+    snprintf(l->root, sizeof(l->root), "%s", root);
+    return 0;
+}
+
+/* The sentence of limits_init for the mode chosen; tried holds why other modes were not. */
+static void describe(const struct limits *l, const char *tried, char *note, size_t len)
+{
+    char what[LIMITS_ROOT_MAX + 512];
+    unsigned files = l->cgroups ? l->controllers : 0;
+    if (l->mode == LIMITS_NONE)
+        snprintf(what, sizeof(what),
+                 "no cgroup: a keeper process per replica kills what is left "
+                 "of it when it ends");
+    else if (l->keeper)
+        snprintf(what, sizeof(what),
+                 "cgroup root %s is a plain directory, no cgroup filesystem (a stand-in for "
+                 "tests): limit files are written there and nothing enforces them; a keeper "
+                 "process per replica kills what is left of it when it ends",
+                 l->root);
+    else
+        snprintf(what, sizeof(what),
+                 "cgroup %s at %s: a cgroup per replica, every process in it killed when the "
+                 "replica ends%s",
+                 limits_mode_name(l->mode), l->root,
+                 files == 0            ? "; used to track and kill only: it has no memory, cpu "
+                                         "or pids controller there"
+                 : files != CGROUP_ALL ? "; some controllers are not available there"
+                                       : "");
+    bool weaker = l->mode != LIMITS_V2 || l->keeper || files != CGROUP_ALL;
+    size_t used = (size_t)snprintf(note, len, "%s%s; limits:", weaker ? "warning: " : "", what);
+    for (size_t i = 0; i < LIMITS_N_ROWS && used < len; i++)
+        used += (size_t)snprintf(
+            note + used, len - used, "%s %s %s", i ? "," : "", limits_rows[i].what,
+            files & limits_rows[i].bit ? limits_rows[i].file : limits_rows[i].fallback);
+    if (tried[0] && used < len)
+        snprintf(note + used, len - used, " (%s)", tried);
+}
+
+int limits_init(struct limits *l, const struct limits_config *cfg, char *note, size_t len)
+{
+    assert(l && cfg && note && len);
+    const char *v2_root = cfg->v2_root ? cfg->v2_root : CGROUP_DEFAULT_ROOT;
+    const char *v1_roots[] = {cfg->v1_root ? cfg->v1_root : LIMITS_V1_FREEZER_ROOT,
+                              cfg->v1_root ? NULL : LIMITS_V1_PIDS_ROOT};
+    char tried[2 * LIMITS_ROOT_MAX + 1024] = "", why[600];
+    size_t used = 0;
+    memset(l, 0, sizeof(*l));
+    note[0] = '\0';
+    if (cfg->mode == LIMITS_AUTO || cfg->mode == LIMITS_V2) {
+        if (use_v2(l, v2_root, why, sizeof(why)) == 0)
+            goto chosen;
+        used += (size_t)snprintf(tried, sizeof(tried), "cgroup v2 root %s not usable: %s", v2_root,
+                                 why);
+        if (cfg->mode == LIMITS_V2) {
+            snprintf(note, len, "--cgroup-mode v2: %s", tried);
+            return -ALLOT_ECONFIG;
+        }
+    }
+    if (cfg->mode == LIMITS_AUTO || cfg->mode == LIMITS_V1) {
+        for (size_t i = 0; i < sizeof(v1_roots) / sizeof(v1_roots[0]) && v1_roots[i]; i++) {
+            if (use_v1(l, v1_roots[i], why, sizeof(why)) == 0)
+                goto chosen;
+            if (used < sizeof(tried))
+                used += (size_t)snprintf(tried + used, sizeof(tried) - used,
+                                         "%scgroup v1 root %s not usable: %s", used ? "; " : "",
+                                         v1_roots[i], why);
+        }
+        if (cfg->mode == LIMITS_V1) {
+            snprintf(note, len, "--cgroup-mode v1: %s", tried);
+            return -ALLOT_ECONFIG;
+        }
+    }
+    l->mode = LIMITS_NONE;
+    l->keeper = true;
+chosen:
+    l->cgroups = l->mode != LIMITS_NONE;
+    describe(l, tried, note, len);
+    return 0;
 }
 
 int limits_apply(struct limits *l, const char *name, uint64_t memory_bytes, uint64_t cpu_millicores,
@@ -66,19 +218,24 @@ int limits_apply(struct limits *l, const char *name, uint64_t memory_bytes, uint
 {
     assert(l && name && spec && path && len);
     path[0] = '\0';
-    if (!l->cgroups) {
-        spec->cgroup = NULL;
-        spec->rlimits = (struct runner_rlimits){.as_bytes = memory_bytes, .nproc = LIMITS_PIDS_MAX};
+    unsigned files = l->cgroups ? l->controllers : 0;
+    spec->cgroup = NULL;
+    spec->contain = l->keeper ? RUNNER_CONTAIN_KEEPER : RUNNER_CONTAIN_CGROUP;
+    spec->rlimits = (struct runner_rlimits){
+        .as_bytes = files & CGROUP_MEMORY ? 0 : memory_bytes,
+        .nproc = files & CGROUP_PIDS ? 0 : LIMITS_PIDS_MAX,
+    };
+    if (!l->cgroups)
         return 0;
-    }
-    struct cgroup_limits lim = {.memory_max = memory_bytes,
-                                .cpu_max_millicores = cpu_millicores,
-                                .pids_max = LIMITS_PIDS_MAX};
+    struct cgroup_limits lim = {
+        .memory_max = files & CGROUP_MEMORY ? memory_bytes : 0,
+        .cpu_max_millicores = files & CGROUP_CPU ? cpu_millicores : 0,
+        .pids_max = files & CGROUP_PIDS ? LIMITS_PIDS_MAX : 0,
+    };
     int rc = cgroup_create(l->root, name, &lim, path, len, err, elen);
     if (rc)
         return rc;
     spec->cgroup = path;
-    spec->rlimits = (struct runner_rlimits){0};
     return 0;
 }
 

@@ -1,6 +1,7 @@
-/* The limits allot-agent puts on each workload replica: a cgroup v2 (memory.max, cpu.max,
- * pids.max) when the cgroup root is writable, setrlimit otherwise, and the storage check of
- * its directory. The policy is in docs/agent.md ("Limits"). */
+/* How allot-agent contains and limits each workload replica: the cgroup mode (a cgroup v2, a
+ * cgroup v1, or none and a keeper process), the limit files the cgroup gets (memory.max,
+ * cpu.max, pids.max) and setrlimit for the others, and the storage check of its directory.
+ * The policy is in docs/agent.md ("Limits"). */
 #ifndef ALLOT_AGENT_LIMITS_H
 #define ALLOT_AGENT_LIMITS_H
 
@@ -13,32 +14,68 @@
 
 /* pids.max of every workload cgroup, and RLIMIT_NPROC in the fallback. */
 #define LIMITS_PIDS_MAX 4096
+/* Where cgroup v1 roots are looked for unless configured, in this order: the freezer
+ * hierarchy (a cgroup is frozen while it is killed), then the pids hierarchy (pids.max). */
+#define LIMITS_V1_FREEZER_ROOT "/sys/fs/cgroup/freezer/allot"
+#define LIMITS_V1_PIDS_ROOT "/sys/fs/cgroup/pids/allot"
 /* Longest cgroup root path, bytes. */
 #define LIMITS_ROOT_MAX 4000
 /* cgroups whose removal is retried later (processes were still in them); one per replica
  * the agent can run is enough. */
 #define LIMITS_PENDING_MAX 1024
 
-/* How this agent applies limits. Caller-owned; nothing in it needs freeing. */
+/* The cgroup modes of --cgroup-mode (docs/agent.md, "Limits"). */
+enum limits_mode {
+    LIMITS_AUTO, /* v2 if its root is usable, else v1 if one is, else none */
+    LIMITS_V2,   /* a cgroup per replica under the cgroup v2 root */
+    LIMITS_V1,   /* a cgroup per replica under a cgroup v1 root */
+    LIMITS_NONE, /* no cgroup: a keeper process per replica, setrlimit */
+};
+
+/* What the agent was told: its options. */
+struct limits_config {
+    enum limits_mode mode;
+    const char *v2_root; /* --cgroup-root; NULL: CGROUP_DEFAULT_ROOT */
+    const char *v1_root; /* --cgroup-v1-root; NULL: LIMITS_V1_FREEZER_ROOT, else _PIDS_ROOT */
+};
+
+/* How this agent contains and limits replicas. Caller-owned; nothing in it needs freeing. */
 struct limits {
-    char root[LIMITS_ROOT_MAX + 1];
-    bool cgroups; /* true: one cgroup per replica under root; false: setrlimit */
+    enum limits_mode mode;          /* the one chosen: LIMITS_V2, LIMITS_V1 or LIMITS_NONE */
+    char root[LIMITS_ROOT_MAX + 1]; /* of the cgroups; "" in LIMITS_NONE */
+    bool cgroups;                   /* one cgroup per replica under root */
+    bool keeper;                    /* replicas run under a keeper: no cgroup, or a plain directory
+                                     * standing in for cgroupfs (tests), which can kill nothing */
+    unsigned controllers; /* the limit files (CGROUP_* bits) cgroups get; setrlimit for the
+                           * others */
     char pending[LIMITS_PENDING_MAX][CGROUP_NAME_MAX + 1]; /* cgroups to remove again */
     size_t n_pending;
 };
 
-/* Decide how limits are applied: cgroup_prepare(root), then cgroup_writable(root). OUT *l.
- * RET true when cgroups are used; false when the agent falls back to setrlimit, with the
- * reason (may be empty) in why, for the one warning the caller prints. Never fails. */
-bool limits_init(struct limits *l, const char *root, char *why, size_t len);
+/* The mode named text ("auto", "v2", "v1", "none"). OUT *mode. RET 0 or -ALLOT_EINVAL. */
+int limits_mode_parse(const char *text, enum limits_mode *mode);
 
-/* Put the limits of one replica on spec before runner_start: with cgroups, create (or
- * reuse) the cgroup root/name with memory.max = memory_bytes, cpu.max from cpu_millicores
- * and pids.max = LIMITS_PIDS_MAX, and point spec->cgroup at path (which must outlive the
- * runner_start call); without, set spec->rlimits (RLIMIT_AS = memory_bytes when not 0,
- * RLIMIT_NPROC = LIMITS_PIDS_MAX). 0 in memory_bytes or cpu_millicores means unlimited.
- * name must be a valid name (common/name.h). RET 0, or the error of cgroup_create with a
- * sentence in err: the replica must then not run, since it would run without its limits. */
+/* Lower-case name of mode; never NULL. */
+const char *limits_mode_name(enum limits_mode mode);
+
+/* Choose how replicas are contained and limited, as cfg says: the v2 root is usable when a
+ * cgroup can be made under it (cgroup_prepare, then cgroup_writable) and it is not a plain
+ * directory under /sys/fs/cgroup; a v1 root when its parent is in a cgroup v1 hierarchy and a
+ * cgroup can be made under it. OUT *l, and in note one sentence for the agent's log saying
+ * what is enforced and how (it starts with "warning: " unless cgroup v2 with memory, cpu and
+ * pids holds every limit), with why the modes tried before were not usable.
+ * RET 0; -ALLOT_ECONFIG when cfg->mode is v2 or v1 and that mode is not usable (why in note). */
+int limits_init(struct limits *l, const struct limits_config *cfg, char *note, size_t len);
+
+/* Put the containment and limits of one replica on spec before runner_start. With cgroups,
+ * create (or reuse) the cgroup root/name with the limit files l->controllers allows
+ * (memory.max = memory_bytes, cpu.max from cpu_millicores, pids.max = LIMITS_PIDS_MAX) and
+ * point spec->cgroup at path (which must outlive the runner_start call); the limits without a
+ * file go to spec->rlimits (RLIMIT_AS = memory_bytes when not 0, RLIMIT_NPROC =
+ * LIMITS_PIDS_MAX; CPU has none). spec->contain: a keeper when l->keeper, else the cgroup.
+ * 0 in memory_bytes or cpu_millicores means unlimited. name must be a valid name
+ * (common/name.h). RET 0, or the error of cgroup_create with a sentence in err: the replica
+ * must then not run, since it would run without its limits. */
 int limits_apply(struct limits *l, const char *name, uint64_t memory_bytes, uint64_t cpu_millicores,
                  struct runner_spec *spec, char *path, size_t len, char *err, size_t elen);
 
@@ -46,8 +83,9 @@ int limits_apply(struct limits *l, const char *name, uint64_t memory_bytes, uint
  * -ALLOT_EINVAL when it does not fit. */
 int limits_cgroup_path(const struct limits *l, const char *name, char *path, size_t len);
 
-/* Remove the cgroup name once its replica has ended. When processes are still in it (they
- * die after cgroup.kill, not at once), kill them again and keep the name for limits_retry.
+/* Remove the cgroup name once its replica has ended. When processes are still in it (rare:
+ * the runner reports an end once the cgroup is empty), kill them again and keep the name for
+ * limits_retry.
  * A NULL or empty name is ignored. Never fails: a removal that cannot be done is logged. */
 void limits_release(struct limits *l, const char *name);
 

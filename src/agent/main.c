@@ -21,6 +21,7 @@
 #include <jansson.h>
 
 #include "agent/gpuinfo.h"
+#include "agent/identity.h"
 #include "agent/limits.h"
 #include "agent/runner.h"
 #include "common/error.h"
@@ -49,6 +50,7 @@ struct task {
     char reason[300];
     uint64_t storage_bytes;               /* its declared storage; 0: unchecked */
     char cgroup[CGROUP_NAME_MAX + 1];     /* its cgroup under the root, "" when none */
+    bool keeper;                          /* it runs under a keeper process */
     char limit_reason[RUNNER_REASON_MAX]; /* why the agent stopped it for a limit, or "" */
     struct shipment *ship;                /* its output on its way to the controller */
 };
@@ -107,6 +109,7 @@ struct agent {
     json_t *node_info; /* the system's CPUs and memory and --label's, sent in every report */
     struct run_as run_as[AGENT_MAX_RUN_AS]; /* in the order given; the first match wins */
     int n_run_as;
+    struct identity identity; /* each workspace's own uid, when no --run-as rule matches */
     uint64_t reports, failures;
     char state_path[4200]; /* work-dir/agent-state.json: what runs, for a restarted agent */
     char workdir[4096];
@@ -182,9 +185,11 @@ static void ship_start(struct agent *a, struct task *t)
     }
 }
 
-/* Keep what runs in the state file (written whole, then renamed: never half-written), so a
- * restarted agent adopts its processes instead of orphaning or starting them twice. */
-static void state_write(struct agent *a)
+/* Keep what runs, and the workspaces' uids, in the state file (written whole, then renamed:
+ * never half-written), so a restarted agent adopts its processes instead of orphaning or
+ * starting them twice, and gives each workspace the uid it had. RET 0, or -1 after saying
+ * why. */
+static int state_write(struct agent *a)
 {
     a->state_dirty = false;
     json_t *tasks = json_array();
@@ -192,32 +197,53 @@ static void state_write(struct agent *a)
         const struct task *t = &a->tasks[k];
         if (!t->used || !t->proc)
             continue;
-        json_array_append_new(
-            tasks, json_pack("{s:s, s:s, s:i, s:i, s:I, s:I, s:b, s:s, s:I}", "id", t->id, "name",
-                             t->name, "rank", t->rank, "attempt", t->attempt, "pid",
-                             (json_int_t)runner_proc_pid(t->proc), "start_ticks",
-                             (json_int_t)runner_proc_start_ticks(t->proc), "stopping", t->stopping,
-                             "cgroup", t->cgroup, "storage_bytes", (json_int_t)t->storage_bytes));
+        json_array_append_new(tasks,
+                              json_pack("{s:s, s:s, s:i, s:i, s:I, s:I, s:b, s:s, s:b, s:I}", "id",
+                                        t->id, "name", t->name, "rank", t->rank, "attempt",
+                                        t->attempt, "pid", (json_int_t)runner_proc_pid(t->proc),
+                                        "start_ticks", (json_int_t)runner_proc_start_ticks(t->proc),
+                                        "stopping", t->stopping, "cgroup", t->cgroup, "keeper",
+                                        t->keeper, "storage_bytes", (json_int_t)t->storage_bytes));
     }
-    json_t *state = json_pack("{s:I, s:o}", "next_id", (json_int_t)a->next_id, "tasks", tasks);
+    json_t *state = json_pack("{s:I, s:o, s:o}", "next_id", (json_int_t)a->next_id, "tasks", tasks,
+                              "identities", identity_to_json(&a->identity));
     char tmp[4300];
     snprintf(tmp, sizeof(tmp), "%s.tmp", a->state_path);
-    if (json_dump_file(state, tmp, JSON_COMPACT) == 0 && rename(tmp, a->state_path) == 0) {
-        json_decref(state);
-        return;
-    }
-    fprintf(stderr, "allot-agent: cannot write %s: %s\n", a->state_path, strerror(errno));
+    /* Root's only: it names workspaces and their uids. */
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    bool written = fd >= 0 && state && json_dumpfd(state, fd, JSON_COMPACT) == 0;
+    if (fd >= 0 && close(fd) != 0)
+        written = false;
+    if (written && rename(tmp, a->state_path) != 0)
+        written = false;
+    if (!written)
+        fprintf(stderr, "allot-agent: cannot write %s: %s\n", a->state_path, strerror(errno));
     json_decref(state);
+    return written ? 0 : -1;
 }
 
-/* Adopt the processes a previous run of the agent left. Those that are gone are reported
- * gone at the next report. */
-static void state_load(struct agent *a)
+/* Take back the uids given to workspaces and adopt the processes a previous run of the agent
+ * left. Those that are gone are reported gone at the next report. A state file that is there
+ * but cannot be read stops the agent: starting afresh could give a workspace the uid of
+ * another's files and processes. RET 0, or -1 after saying why. */
+static int state_load(struct agent *a)
 {
     json_error_t jerr;
+    char why[512];
+    struct stat sb;
+    if (lstat(a->state_path, &sb) != 0 && errno == ENOENT)
+        return 0; /* first start */
     json_t *state = json_load_file(a->state_path, 0, &jerr);
-    if (!state)
-        return; /* first start */
+    if (!state) {
+        fprintf(stderr, "allot-agent: cannot read %s: %s\n", a->state_path, jerr.text);
+        return -1;
+    }
+    if (identity_load(&a->identity, json_object_get(state, "identities"), why, sizeof(why))) {
+        fprintf(stderr, "allot-agent: %s: %s\n", a->state_path, why);
+        json_decref(state);
+        return -1;
+    }
     a->next_id = (uint32_t)json_integer_value(json_object_get(state, "next_id"));
     size_t i;
     json_t *x;
@@ -237,6 +263,8 @@ static void state_load(struct agent *a)
         snprintf(t->id, sizeof(t->id), "%s", json_string_value(json_object_get(x, "id")));
         const char *cgroup = json_string_value(json_object_get(x, "cgroup"));
         snprintf(t->cgroup, sizeof(t->cgroup), "%s", cgroup ? cgroup : "");
+        const json_t *keeper = json_object_get(x, "keeper");
+        t->keeper = json_is_boolean(keeper) ? json_is_true(keeper) : a->limits.keeper;
         json_int_t storage = json_integer_value(json_object_get(x, "storage_bytes"));
         t->storage_bytes = storage > 0 ? (uint64_t)storage : 0;
         char cgroup_path[LIMITS_ROOT_MAX + CGROUP_NAME_MAX + 2] = "";
@@ -247,6 +275,7 @@ static void state_load(struct agent *a)
             .pid = (pid_t)json_integer_value(json_object_get(x, "pid")),
             .start_ticks = (uint64_t)json_integer_value(json_object_get(x, "start_ticks")),
             .cgroup = cgroup_path[0] ? cgroup_path : NULL,
+            .contain = t->keeper ? RUNNER_CONTAIN_KEEPER : RUNNER_CONTAIN_CGROUP,
             .on_exit = on_exit_cb,
             .ctx = t};
         char err[256];
@@ -265,6 +294,7 @@ static void state_load(struct agent *a)
         }
     }
     json_decref(state);
+    return 0;
 }
 
 /* Join the strings of a JSON array with commas into buf. */
@@ -296,8 +326,7 @@ static void task_fail(struct task *t, int code, const char *reason)
     snprintf(t->reason, sizeof(t->reason), "%s", reason);
 }
 
-/* The user workspace's workloads run as: the first --run-as whose pattern matches, else the
- * last rule (the default, "*=nobody"). */
+/* The first --run-as rule whose pattern matches workspace, or NULL. */
 static const struct run_as *run_as_for(const struct agent *a, const char *workspace)
 {
     for (int i = 0; i < a->n_run_as; i++) {
@@ -307,7 +336,39 @@ static const struct run_as *run_as_for(const struct agent *a, const char *worksp
             (n >= 2 && strcmp(p + n - 2, "/*") == 0 && strncmp(p, workspace, n - 1) == 0))
             return &a->run_as[i];
     }
-    return &a->run_as[a->n_run_as - 1];
+    return NULL;
+}
+
+/* Who workspace's workloads run as, when the agent is root (docs/agent.md, "Users"): the
+ * user of the first matching --run-as rule, else the workspace's own uid, with a gid of the
+ * same number; a uid just assigned is kept in the state file at once, before anything runs
+ * as it. OUT *uid, *gid (0: as the agent). RET 0, or -1 with a sentence in err. */
+static int user_for(struct agent *a, const char *workspace, uid_t *uid, gid_t *gid, char *err,
+                    size_t len)
+{
+    *uid = 0;
+    *gid = 0;
+    if (geteuid() != 0)
+        return 0;
+    const struct run_as *rule = run_as_for(a, workspace);
+    if (rule) {
+        *uid = rule->uid;
+        *gid = rule->uid == 0 ? 0 : rule->gid ? rule->gid : rule->uid;
+        return 0;
+    }
+    bool fresh;
+    int rc = identity_assign(&a->identity, workspace, uid, gid, &fresh);
+    if (rc) {
+        snprintf(err, len, "no uid for workspace %.64s: %s", workspace,
+                 rc == -ALLOT_ERANGE ? "every uid of --uid-range is assigned" : allot_strerror(rc));
+        return -1;
+    }
+    if (fresh && state_write(a) != 0) {
+        snprintf(err, len, "workspace %.64s: its uid could not be kept in the state file",
+                 workspace);
+        return -1;
+    }
+    return 0;
 }
 
 /* The system's CPUs (those this process may run on) and memory, and the --label's given
@@ -445,14 +506,12 @@ static void task_start(struct agent *a, const json_t *item)
     env[k] = NULL;
     struct runner_spec spec = {
         .id = t->id, .argv = argv, .env = env, .on_exit = on_exit_cb, .ctx = t};
-    /* as root, a workload runs as its workspace's user (never as root unless told so) */
-    const char *ws = json_string_value(json_object_get(item, "workspace"));
-    const struct run_as *who = geteuid() == 0 ? run_as_for(a, ws ? ws : "") : NULL;
-    if (who && who->uid != 0) {
-        spec.uid = who->uid;
-        spec.gid = who->gid ? who->gid : who->uid;
-    }
     char err[256], cgroup_path[LIMITS_ROOT_MAX + CGROUP_NAME_MAX + 2];
+    const char *ws = json_string_value(json_object_get(item, "workspace"));
+    if (user_for(a, ws ? ws : "", &spec.uid, &spec.gid, err, sizeof(err))) {
+        task_fail(t, 126, err);
+        return;
+    }
     /* The cgroup is named after the node too: agents of several nodes on one host (a demo,
      * the tests) share a cgroup root, and each counts its ids from 1. */
     if (a->limits.cgroups &&
@@ -469,6 +528,7 @@ static void task_start(struct agent *a, const json_t *item)
         task_fail(t, 126, err);
         return;
     }
+    t->keeper = spec.contain == RUNNER_CONTAIN_KEEPER;
     if (runner_start(a->runner, &spec, &t->proc, err, sizeof(err))) {
         limits_release(&a->limits, t->cgroup);
         t->cgroup[0] = '\0';
@@ -879,8 +939,9 @@ static int node_join(struct agent *a, const char *join_token, const char *path, 
                 j.status);
         return -1;
     }
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
-    if (fd < 0 || write(fd, j.token, strlen(j.token)) != (ssize_t)strlen(j.token) || fsync(fd)) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0 || fchmod(fd, 0600) != 0 ||
+        write(fd, j.token, strlen(j.token)) != (ssize_t)strlen(j.token) || fsync(fd)) {
         fprintf(stderr, "allot-agent: cannot keep the node token in %s: %s\n", path,
                 strerror(errno));
         if (fd >= 0)
@@ -891,6 +952,31 @@ static int node_join(struct agent *a, const char *join_token, const char *path, 
     snprintf(out, len, "%s", j.token);
     fprintf(stderr, "allot-agent: joined as node %s; node token kept in %s\n", a->node, path);
     return 0;
+}
+
+/* Warn when the users of workloads cannot go through a directory above dir (it lacks the x of
+ * others): then $HOME and $TMPDIR lead nowhere for them, though they start in their
+ * directories (entered by descriptor). */
+static void check_reachable(const char *dir)
+{
+    char path[8192], cwd[2048] = "";
+    struct stat sb;
+    if (dir[0] != '/' && !getcwd(cwd, sizeof(cwd)))
+        return;
+    snprintf(path, sizeof(path), "%s%s%s", cwd, cwd[0] ? "/" : "", dir);
+    for (char *slash = path + strlen(path); slash; slash = strrchr(path, '/')) {
+        *slash = '\0';
+        const char *ancestor = path[0] ? path : "/";
+        if (stat(ancestor, &sb) == 0 && !(sb.st_mode & S_IXOTH)) {
+            fprintf(stderr,
+                    "allot-agent: warning: %s is mode %03o: workloads cannot reach their "
+                    "directories under %s by path ($HOME, $TMPDIR); give it o+x\n",
+                    ancestor, (unsigned)(sb.st_mode & 0777), dir);
+            return;
+        }
+        if (!path[0])
+            return;
+    }
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -904,8 +990,10 @@ static void usage(FILE *f)
             "usage: allot-agent --node NAME --token T|--token-file F|--join-token J\n"
             "                   [--server http://H:P]\n"
             "                   [--gpus SPEC | --nvml PATH] [--work-dir DIR] [--interval D]\n"
-            "                   [--cgroup-root DIR] [--storage-check D] [--keep-finished D]\n"
-            "                   [--run-as TENANT/WORKSPACE=USER ...] [--label KEY=VALUE ...]\n"
+            "                   [--cgroup-mode auto|v2|v1|none] [--cgroup-root DIR]\n"
+            "                   [--cgroup-v1-root DIR] [--storage-check D] [--keep-finished D]\n"
+            "                   [--uid-range START:COUNT] [--run-as TENANT/WORKSPACE=USER ...]\n"
+            "                   [--label KEY=VALUE ...]\n"
             "       allot-agent --discover [--gpus SPEC | --nvml PATH]\n\n"
             "The Allot node agent: reports GPUs and workloads, runs what the controller places\n"
             "on this node. --gpus declares the GPUs (\"8xH100-80GB\") where NVML is absent; the\n"
@@ -917,26 +1005,30 @@ int main(int argc, char **argv)
     const char *join_token = NULL;
     const char *server = "http://127.0.0.1:7070", *token = NULL, *token_file = NULL, *node = NULL,
                *gpus = NULL, *nvml = NULL, *work = NULL, *interval = "1s",
-               *cgroup_root = CGROUP_DEFAULT_ROOT, *storage_every = "5s", *keep = "24h";
+               *cgroup_root = CGROUP_DEFAULT_ROOT, *storage_every = "5s", *keep = "24h",
+               *cgroup_mode = "auto", *cgroup_v1_root = NULL, *uid_range = IDENTITY_DEFAULT_RANGE;
     bool discover = false;
     const char *run_as_args[AGENT_MAX_RUN_AS + 1];
     const char *labels[AGENT_MAX_LABELS];
     int n_labels = 0;
     int n_run_as_args = 0;
     for (int i = 1; i < argc; i++) {
-        const char **slot = strcmp(argv[i], "--server") == 0          ? &server
-                            : strcmp(argv[i], "--token") == 0         ? &token
-                            : strcmp(argv[i], "--token-file") == 0    ? &token_file
-                            : strcmp(argv[i], "--join-token") == 0    ? &join_token
-                            : strcmp(argv[i], "--node") == 0          ? &node
-                            : strcmp(argv[i], "--gpus") == 0          ? &gpus
-                            : strcmp(argv[i], "--nvml") == 0          ? &nvml
-                            : strcmp(argv[i], "--work-dir") == 0      ? &work
-                            : strcmp(argv[i], "--interval") == 0      ? &interval
-                            : strcmp(argv[i], "--cgroup-root") == 0   ? &cgroup_root
-                            : strcmp(argv[i], "--storage-check") == 0 ? &storage_every
-                            : strcmp(argv[i], "--keep-finished") == 0 ? &keep
-                                                                      : NULL;
+        const char **slot = strcmp(argv[i], "--server") == 0           ? &server
+                            : strcmp(argv[i], "--token") == 0          ? &token
+                            : strcmp(argv[i], "--token-file") == 0     ? &token_file
+                            : strcmp(argv[i], "--join-token") == 0     ? &join_token
+                            : strcmp(argv[i], "--node") == 0           ? &node
+                            : strcmp(argv[i], "--gpus") == 0           ? &gpus
+                            : strcmp(argv[i], "--nvml") == 0           ? &nvml
+                            : strcmp(argv[i], "--work-dir") == 0       ? &work
+                            : strcmp(argv[i], "--interval") == 0       ? &interval
+                            : strcmp(argv[i], "--cgroup-root") == 0    ? &cgroup_root
+                            : strcmp(argv[i], "--cgroup-mode") == 0    ? &cgroup_mode
+                            : strcmp(argv[i], "--cgroup-v1-root") == 0 ? &cgroup_v1_root
+                            : strcmp(argv[i], "--uid-range") == 0      ? &uid_range
+                            : strcmp(argv[i], "--storage-check") == 0  ? &storage_every
+                            : strcmp(argv[i], "--keep-finished") == 0  ? &keep
+                                                                       : NULL;
         if (slot && i + 1 < argc) {
             *slot = argv[++i];
         } else if (strcmp(argv[i], "--label") == 0 && i + 1 < argc) {
@@ -961,11 +1053,17 @@ int main(int argc, char **argv)
     }
     static struct agent a;
     char err[512];
+    /* Whatever the agent writes is its own (root's) unless made otherwise, explicitly. */
+    umask(077);
     for (int i = 0; i < n_run_as_args; i++)
         if (run_as_add(&a, run_as_args[i]))
             return 2;
-    if (run_as_add(&a, "*=nobody")) /* the default after every rule given */
+    struct limits_config lcfg = {.v2_root = cgroup_root, .v1_root = cgroup_v1_root};
+    if (limits_mode_parse(cgroup_mode, &lcfg.mode)) {
+        fprintf(stderr, "allot-agent: --cgroup-mode: expected auto, v2, v1 or none, got '%.40s'\n",
+                cgroup_mode);
         return 2;
+    }
     if (!(a.node_info = node_info_new(labels, n_labels)))
         return 2;
     int rc = gpus ? gpuinfo_declare(gpus, &a.gpus, err, sizeof(err))
@@ -995,6 +1093,10 @@ int main(int argc, char **argv)
             "duration\n");
         return 2;
     }
+    if (identity_init(&a.identity, uid_range, err, sizeof(err))) {
+        fprintf(stderr, "allot-agent: %s\n", err);
+        return 2;
+    }
     char tokbuf[256] = "";
     if (token_file) {
         FILE *f = fopen(token_file, "r");
@@ -1014,7 +1116,8 @@ int main(int argc, char **argv)
     snprintf(a.node, sizeof(a.node), "%s", node);
     char workdir[4096];
     snprintf(workdir, sizeof(workdir), "%s", work ? work : "./allot-agent-work");
-    if (mkdir(workdir, 0711) && errno != EEXIST) {
+    /* 0711: a workload reaches its own directory in it, and lists nothing. */
+    if ((mkdir(workdir, 0711) && errno != EEXIST) || chmod(workdir, 0711)) {
         fprintf(stderr, "allot-agent: cannot create %s: %s\n", workdir, strerror(errno));
         return 2;
     }
@@ -1044,16 +1147,28 @@ int main(int argc, char **argv)
     if (!token)
         token = tokbuf;
     snprintf(a.auth, sizeof(a.auth), "Bearer %s", token);
-    char why[512];
-    if (!limits_init(&a.limits, cgroup_root, why, sizeof(why)))
+    char note[2 * LIMITS_ROOT_MAX + 2048];
+    rc = limits_init(&a.limits, &lcfg, note, sizeof(note));
+    fprintf(stderr, "allot-agent: %s\n", note);
+    if (rc)
+        return 2;
+    if (geteuid() != 0)
         fprintf(stderr,
-                "allot-agent: warning: cgroup root %s not writable: limits applied with "
-                "setrlimit%s%s%s\n",
-                cgroup_root, why[0] ? " (" : "", why, why[0] ? ")" : "");
+                "allot-agent: warning: not root: every workload runs as uid %u, the "
+                "agent's own, with no user of its workspace\n",
+                (unsigned)geteuid());
     the_agent = &a;
     snprintf(a.state_path, sizeof(a.state_path), "%s/agent-state.json", workdir);
     snprintf(a.workdir, sizeof(a.workdir), "%s", workdir);
-    state_load(&a);
+    if (state_load(&a))
+        return 2;
+    if (geteuid() == 0) {
+        fprintf(stderr,
+                "allot-agent: each workspace runs as its own uid of %u..%u (%zu assigned)\n",
+                (unsigned)a.identity.start, (unsigned)(a.identity.start + a.identity.count - 1),
+                a.identity.n);
+        check_reachable(workdir);
+    }
     a.timer = event_new(a.base, -1, EV_PERSIST, poll_cb, &a);
     struct timeval tv = {(time_t)(every_ms / 1000), (suseconds_t)(every_ms % 1000) * 1000};
     event_add(a.timer, &tv);
@@ -1083,6 +1198,7 @@ int main(int argc, char **argv)
     event_free(sigint);
     event_free(sigterm);
     runner_free(a.runner);
+    identity_cleanup(&a.identity);
     evhttp_connection_free(a.conn);
     evhttp_connection_free(a.push);
     evhttp_connection_free(a.ship_conn);

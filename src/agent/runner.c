@@ -1,8 +1,9 @@
-/* Workload processes (runner.h): the fork/exec path with its child-side setup, pidfd
- * watching on the agent's event loop, stop with SIGTERM and a SIGKILL deadline, adoption,
- * and the storage walk. Process model and rules: docs/agent-running.md. */
+/* Workload processes (runner.h): the fork/exec path with its child-side setup, the keeper,
+ * pidfd watching on the agent's event loop, the kill of what is left before an end is
+ * reported, stop with SIGTERM and a SIGKILL deadline, adoption, and the storage walk. Process
+ * model and rules: docs/agent-running.md. */
 #ifndef _GNU_SOURCE
-#define _GNU_SOURCE /* syscall, close_range, setgroups, environ, P_PIDFD, FTW_ACTIONRETVAL */
+#define _GNU_SOURCE /* syscall, close_range, _Fork, setgroups, environ, P_PIDFD, FTW_* */
 #endif
 
 #include "agent/runner.h"
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -28,15 +30,24 @@
 #include <event2/event.h>
 
 #include "agent/cgroup.h"
+#include "agent/procwalk.h"
 #include "common/error.h"
 #include "common/name.h"
 
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-#ifndef SYS_pidfd_send_signal
-#define SYS_pidfd_send_signal 424
-#endif
+/* The kill of what is left of a workload in its cgroup is checked again after this long at
+ * first, doubling up to the longest wait: dying processes take a moment to leave. */
+#define RUNNER_DRAIN_FIRST_MS 1
+#define RUNNER_DRAIN_MAX_MS 100
+/* How long a kill waits for a keeper to be stopped (it is, within microseconds, unless the
+ * machine is stalled), and how many rounds of SIGKILL its descendants get at once; then how
+ * often what is left is killed again, and how long the keeper has to end on its own before it
+ * gets SIGKILL itself. */
+#define RUNNER_KEEPER_STOP_WAIT_MS 100
+#define RUNNER_KEEPER_KILL_ROUNDS 64
+#define RUNNER_KEEPER_RETRY_MS 10
+#define RUNNER_KEEPER_END_MS 1000
+/* The longest a keeper sleeps between two rounds of killing its descendants. */
+#define RUNNER_KEEPER_ROUND_MAX_MS 50
 
 struct runner {
     struct event_base *base;
@@ -48,24 +59,38 @@ struct runner {
     size_t count;
 };
 
+/* A failed setup step, as the child writes it to the failure pipe. */
+struct runner_failure {
+    int stage;
+    int err;
+};
+
 struct runner_proc {
     struct runner *r;
     struct runner_proc *prev, *next;
     char id[RUNNER_ID_MAX + 1];
     char *workdir; /* base_dir/id */
     char *cgroup;  /* NULL when none */
+    enum runner_contain contain;
     char argv0[128];
-    pid_t pid;
+    pid_t pid; /* the keeper's, or the workload's in a cgroup */
     uint64_t start_ticks;
     int pidfd;
     int fail_fd; /* read end of the child's setup-failure pipe; -1 when adopted */
     bool adopted;
     bool stopping;             /* runner_stop was called: SIGTERM sent */
     bool killed;               /* the deadline passed: SIGKILL sent */
+    bool ended;                /* reaped; its cgroup is being emptied before the report */
     int64_t deadline_ms;       /* ms since the epoch, when stopping */
+    int64_t kill_ms;           /* monotonic, when a keeper's kill began */
     int64_t started_ms;        /* monotonic */
     struct event *exit_ev;     /* pidfd readable: the process has ended */
-    struct event *deadline_ev; /* SIGKILL time */
+    struct event *deadline_ev; /* SIGKILL time, or the retry of a keeper's kill */
+    struct event *drain_ev;    /* the next look at its cgroup, once ended */
+    int drain_ms;              /* the wait before that look */
+    struct runner_exit end;    /* what the report will say, once ended (no pointers yet) */
+    struct runner_failure fail;
+    bool failed;
     char stop_reason[RUNNER_REASON_MAX];
     runner_exit_fn on_exit;
     void *ctx;
@@ -74,6 +99,7 @@ struct runner_proc {
 /* Steps of the child between fork and exec; a failing step is reported through the
  * failure pipe as {stage, errno} and named in the exit reason. */
 enum runner_stage {
+    RUNNER_STAGE_KEEPER,
     RUNNER_STAGE_SETSID,
     RUNNER_STAGE_CGROUP,
     RUNNER_STAGE_RLIMIT,
@@ -87,16 +113,11 @@ enum runner_stage {
 };
 
 static const char *const runner_stage_names[RUNNER_STAGE_COUNT] = {
-    [RUNNER_STAGE_SETSID] = "setsid",    [RUNNER_STAGE_CGROUP] = "enter cgroup",
-    [RUNNER_STAGE_RLIMIT] = "setrlimit", [RUNNER_STAGE_STDIO] = "redirect stdio",
-    [RUNNER_STAGE_CHDIR] = "chdir",      [RUNNER_STAGE_SETGROUPS] = "setgroups",
-    [RUNNER_STAGE_SETGID] = "setgid",    [RUNNER_STAGE_SETUID] = "setuid",
-    [RUNNER_STAGE_EXEC] = "exec",
-};
-
-struct runner_failure {
-    int stage;
-    int err;
+    [RUNNER_STAGE_KEEPER] = "start keeper",  [RUNNER_STAGE_SETSID] = "setsid",
+    [RUNNER_STAGE_CGROUP] = "enter cgroup",  [RUNNER_STAGE_RLIMIT] = "setrlimit",
+    [RUNNER_STAGE_STDIO] = "redirect stdio", [RUNNER_STAGE_CHDIR] = "chdir",
+    [RUNNER_STAGE_SETGROUPS] = "setgroups",  [RUNNER_STAGE_SETGID] = "setgid",
+    [RUNNER_STAGE_SETUID] = "setuid",        [RUNNER_STAGE_EXEC] = "exec",
 };
 
 static const char *const runner_end_names[] = {
@@ -128,7 +149,13 @@ struct runner_plan {
     bool switch_user;
     uid_t uid;
     gid_t gid;
+    bool keeper; /* fork a keeper, which forks the workload */
 };
+
+/* Signals a keeper ignores itself: those meant for its workload's group (a stop, a terminal's
+ * interrupt or hangup) must not end the keeper before the workload. */
+static const int keeper_ignored[] = {SIGTERM, SIGINT, SIGHUP};
+#define RUNNER_N_KEEPER_IGNORED (sizeof(keeper_ignored) / sizeof(keeper_ignored[0]))
 
 const char *runner_end_name(enum runner_end end)
 {
@@ -215,18 +242,26 @@ static _Noreturn void child_fail(int fail_fd, enum runner_stage stage, int err)
     _exit(stage == RUNNER_STAGE_EXEC && (err == ENOENT || err == ENOTDIR) ? 127 : 126);
 }
 
-/* Between fork and exec: new session, default signals, cgroup, limits, stdio, directory,
- * user, then exec. Signals stay blocked (as the parent blocked them around fork) until the
- * default dispositions are in place, so an early SIGTERM can never run an agent handler. */
-static _Noreturn void child_run(const struct runner_plan *p)
+/* Every signal back to its default disposition (SIGKILL, SIGSTOP and reserved ones fail:
+ * fine). Async-signal-safe. */
+static void default_signals(void)
 {
     struct sigaction dfl;
     memset(&dfl, 0, sizeof(dfl));
     dfl.sa_handler = SIG_DFL;
     sigemptyset(&dfl.sa_mask);
     for (int sig = 1; sig < NSIG; sig++)
-        sigaction(sig, &dfl, NULL); /* SIGKILL, SIGSTOP and reserved ones fail: fine */
-    if (setsid() < 0)
+        sigaction(sig, &dfl, NULL);
+}
+
+/* The workload, between fork and exec: default signals, a new session (unless it stays in
+ * its keeper's group), cgroup, limits, stdio, directory, user, umask, then exec. Signals stay
+ * blocked (as the parent blocked them around fork) until the default dispositions are in
+ * place, so an early SIGTERM can never run an agent handler: it ends the child before exec. */
+static _Noreturn void workload_run(const struct runner_plan *p)
+{
+    default_signals();
+    if (!p->keeper && setsid() < 0)
         child_fail(p->fail_fd, RUNNER_STAGE_SETSID, errno);
     if (p->cgroup) {
         errno = 0;
@@ -254,7 +289,7 @@ static _Noreturn void child_run(const struct runner_plan *p)
         if (p->uid != 0 && setuid(p->uid) != 0)
             child_fail(p->fail_fd, RUNNER_STAGE_SETUID, errno);
     }
-    umask(022);
+    umask(RUNNER_UMASK);
 #ifdef CLOSE_RANGE_CLOEXEC
     /* Whatever the agent left inheritable must not reach the workload. */
     close_range(3, ~0U, CLOSE_RANGE_CLOEXEC);
@@ -266,6 +301,111 @@ static _Noreturn void child_run(const struct runner_plan *p)
     environ = p->envp;
     execvp(p->argv[0], p->argv);
     child_fail(p->fail_fd, RUNNER_STAGE_EXEC, errno);
+}
+
+/* Sleep ms milliseconds (async-signal-safe). */
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+/* The keeper, once its workload's main process has ended: SIGKILL every descendant left, in
+ * rounds, and reap them, until it has no child left. Those whose parent dies are reparented
+ * to the keeper (a subreaper), so every one of them is found. */
+static void keeper_drain(void)
+{
+    long wait_ms = 1;
+    for (;;) {
+        procwalk_signal_descendants(getpid(), SIGKILL, 0);
+        pid_t pid;
+        do
+            pid = waitpid(-1, NULL, WNOHANG | __WALL);
+        while (pid > 0 || (pid < 0 && errno == EINTR));
+        if (pid < 0)
+            return; /* ECHILD: nothing of the workload is left */
+        sleep_ms(wait_ms);
+        wait_ms =
+            wait_ms * 2 > RUNNER_KEEPER_ROUND_MAX_MS ? RUNNER_KEEPER_ROUND_MAX_MS : wait_ms * 2;
+    }
+}
+
+/* End the keeper as its workload's main process ended: the same exit code, or the same
+ * signal (with no core dump of the keeper's own). */
+static _Noreturn void keeper_exit(int status)
+{
+    if (WIFEXITED(status))
+        _exit(WEXITSTATUS(status));
+    int sig = WIFSIGNALED(status) ? WTERMSIG(status) : SIGKILL;
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
+    signal(sig, SIG_DFL);
+    sigset_t one;
+    sigemptyset(&one);
+    sigaddset(&one, sig);
+    sigprocmask(SIG_UNBLOCK, &one, NULL);
+    kill(getpid(), sig);
+    _exit(128 + sig);
+}
+
+/* The keeper, forked from the agent (which may have threads: only async-signal-safe calls
+ * here, and _Fork for the workload). It leads a new session and process group, becomes a
+ * child subreaper, forks the workload into its group, ignores SIGTERM, SIGINT and SIGHUP
+ * itself, reaps whatever is reparented to it, and when the workload's main process ends kills
+ * everything left, then ends as that process did. Every signal stays blocked in it. */
+static _Noreturn void keeper_run(const struct runner_plan *p)
+{
+    default_signals();
+    if (setsid() < 0 || prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) != 0)
+        child_fail(p->fail_fd, RUNNER_STAGE_KEEPER, errno);
+    prctl(PR_SET_NAME, "allot-keeper", 0, 0, 0);
+    pid_t main_pid = _Fork();
+    if (main_pid < 0)
+        child_fail(p->fail_fd, RUNNER_STAGE_KEEPER, errno);
+    if (main_pid == 0)
+        workload_run(p);
+    /* A stop sent before the keeper had its group reached only the keeper: pass it on. Sent
+     * later, it reaches the workload through the group. Then the keeper ignores them. */
+    sigset_t pending;
+    sigpending(&pending);
+    for (size_t i = 0; i < RUNNER_N_KEEPER_IGNORED; i++)
+        if (sigismember(&pending, keeper_ignored[i]) == 1)
+            kill(main_pid, keeper_ignored[i]);
+    for (size_t i = 0; i < RUNNER_N_KEEPER_IGNORED; i++)
+        signal(keeper_ignored[i], SIG_IGN);
+    /* Nothing of the agent's stays open in the keeper: its connections, its log, the pidfds
+     * of other workloads. */
+    if (dup2(p->null_fd, 0) < 0 || dup2(p->null_fd, 1) < 0 || dup2(p->null_fd, 2) < 0 ||
+        chdir("/") != 0)
+        kill(main_pid, SIGKILL); /* cannot happen; if it did, the workload would not run */
+    if (close_range(3, ~0U, 0) != 0) {
+        struct rlimit files;
+        rlim_t n = getrlimit(RLIMIT_NOFILE, &files) == 0 ? files.rlim_cur : 1024;
+        for (rlim_t fd = 3; fd < n && fd < 65536; fd++)
+            close((int)fd);
+    }
+    int status = 0;
+    for (;;) {
+        int st;
+        pid_t pid = waitpid(-1, &st, __WALL);
+        if (pid == main_pid) {
+            status = st;
+            break;
+        }
+        if (pid < 0 && errno != EINTR)
+            break;
+    }
+    keeper_drain();
+    keeper_exit(status);
+}
+
+/* The child of runner_start's fork: the keeper, or the workload itself. */
+static _Noreturn void child_run(const struct runner_plan *p)
+{
+    if (p->keeper)
+        keeper_run(p);
+    workload_run(p);
 }
 
 /* ---- bookkeeping ---- */
@@ -321,6 +461,8 @@ static void proc_free(struct runner_proc *p)
         event_free(p->exit_ev);
     if (p->deadline_ev)
         event_free(p->deadline_ev);
+    if (p->drain_ev)
+        event_free(p->drain_ev);
     close_fd(&p->pidfd);
     close_fd(&p->fail_fd);
     free(p->workdir);
@@ -432,15 +574,60 @@ static void exit_reason(const struct runner_proc *p, const struct runner_exit *e
     }
 }
 
-/* The pidfd is readable: the process has ended. Kill what is left of its group (and
- * cgroup) while the unreaped leader still pins the group id, reap it, read a setup failure
- * if the child reported one, report, and forget the process. */
+static void on_drain(evutil_socket_t fd, short what, void *arg);
+
+/* Report p's end and forget it. */
+static void proc_report(struct runner_proc *p)
+{
+    char reason[RUNNER_REASON_MAX * 2];
+    struct runner_exit e = p->end;
+    e.id = p->id;
+    e.pid = p->pid;
+    e.end = p->failed     ? RUNNER_END_FAILED
+            : p->killed   ? RUNNER_END_KILLED
+            : p->stopping ? RUNNER_END_STOPPED
+                          : RUNNER_END_EXITED;
+    e.runtime_ms = clock_ms(CLOCK_MONOTONIC) - p->started_ms;
+    exit_reason(p, &e, &p->fail, reason, sizeof(reason));
+    e.reason = reason;
+    proc_unlink(p);
+    p->on_exit(p->ctx, &e);
+    proc_free(p);
+}
+
+/* Once p has ended: kill what is left in its cgroup and report only when the cgroup is
+ * empty, so that the GPUs are not given to others while something of it still runs. Under a
+ * keeper there is nothing left to wait for: the keeper ends last. A cgroup whose processes do
+ * not die is looked at again and again (backing off to RUNNER_DRAIN_MAX_MS) and the end is
+ * not reported while they live; an error reading it ends the wait. */
+static void proc_drain(struct runner_proc *p)
+{
+    int left = 0;
+    if (p->contain == RUNNER_CONTAIN_CGROUP && p->cgroup)
+        left = cgroup_kill(p->cgroup);
+    if (left > 0 && !p->drain_ev)
+        p->drain_ev = evtimer_new(p->r->base, on_drain, p);
+    if (left <= 0 || !p->drain_ev) {
+        proc_report(p);
+        return;
+    }
+    struct timeval tv = {.tv_sec = p->drain_ms / 1000, .tv_usec = (p->drain_ms % 1000) * 1000};
+    p->drain_ms = p->drain_ms * 2 > RUNNER_DRAIN_MAX_MS ? RUNNER_DRAIN_MAX_MS : p->drain_ms * 2;
+    if (event_add(p->drain_ev, &tv) != 0)
+        proc_report(p);
+}
+
+static void on_drain(evutil_socket_t fd, short what, void *arg)
+{
+    proc_drain(arg);
+}
+
+/* The pidfd is readable: the process has ended. Kill what is left of its group while the
+ * unreaped leader still pins the group id, reap it, read a setup failure if the child
+ * reported one, then empty its cgroup and report (proc_drain). */
 static void on_proc_exit(evutil_socket_t fd, short what, void *arg)
 {
     struct runner_proc *p = arg;
-    struct runner_exit e = {.id = p->id, .pid = p->pid, .code = -1};
-    struct runner_failure fail = {.stage = -1, .err = 0};
-    char reason[RUNNER_REASON_MAX * 2];
     siginfo_t si;
 
     memset(&si, 0, sizeof(si));
@@ -448,32 +635,21 @@ static void on_proc_exit(evutil_socket_t fd, short what, void *arg)
                  si.si_pid == p->pid;
     if (child)
         kill(-p->pid, SIGKILL); /* leftovers of the group; ESRCH when there are none */
-    if (p->cgroup)
-        cgroup_kill(p->cgroup); /* also those that left the group; -ENOENT on old kernels */
     if (child) {
         memset(&si, 0, sizeof(si));
         child = waitid(P_PIDFD, (id_t)p->pidfd, &si, WEXITED | WNOHANG) == 0 && si.si_pid == p->pid;
     }
-    e.status_known = child;
+    p->end = (struct runner_exit){.code = -1, .status_known = child};
     if (child && si.si_code == CLD_EXITED)
-        e.code = si.si_status;
+        p->end.code = si.si_status;
     else if (child)
-        e.signal = si.si_status;
-
-    bool failed = false;
+        p->end.signal = si.si_status;
     if (p->fail_fd >= 0)
-        failed = read(p->fail_fd, &fail, sizeof(fail)) == (ssize_t)sizeof(fail);
-    e.end = failed        ? RUNNER_END_FAILED
-            : p->killed   ? RUNNER_END_KILLED
-            : p->stopping ? RUNNER_END_STOPPED
-                          : RUNNER_END_EXITED;
-    e.runtime_ms = clock_ms(CLOCK_MONOTONIC) - p->started_ms;
-    exit_reason(p, &e, &fail, reason, sizeof(reason));
-    e.reason = reason;
-
-    proc_unlink(p);
-    p->on_exit(p->ctx, &e);
-    proc_free(p);
+        p->failed = read(p->fail_fd, &p->fail, sizeof(p->fail)) == (ssize_t)sizeof(p->fail);
+    p->ended = true;
+    event_del(p->deadline_ev);
+    p->drain_ms = RUNNER_DRAIN_FIRST_MS;
+    proc_drain(p);
 }
 
 /* ---- stop ---- */
@@ -492,13 +668,77 @@ static int signal_group(struct runner_proc *p, int sig)
     return errno == ESRCH ? 0 : -ALLOT_EIO;
 }
 
+/* signal_group, and sig to those of p's processes that left its group: the keeper's other
+ * descendants, or the other members of its cgroup. RET what signal_group returns. */
+static int signal_all(struct runner_proc *p, int sig)
+{
+    int rc = signal_group(p, sig);
+    if (!pidfd_alive(p->pidfd))
+        return rc;
+    if (p->contain == RUNNER_CONTAIN_KEEPER)
+        procwalk_signal_descendants(p->pid, sig, p->pid);
+    else if (p->cgroup)
+        cgroup_signal(p->cgroup, sig, p->pid);
+    return rc;
+}
+
+/* Kill everything of a workload under a keeper, never the keeper alone (its orphans would go
+ * to init): stop the keeper, so that it forks nothing more, wait until it is stopped, SIGKILL
+ * its descendants in rounds until a walk finds none, and let the keeper go on: it reaps them
+ * (nothing is left as a zombie) and ends as its workload did, by SIGKILL. A moment later
+ * (keeper_kill_again) whatever is still there is killed again. RET 0 or -ALLOT_EIO. */
+static int keeper_kill(struct runner_proc *p)
+{
+    p->kill_ms = clock_ms(CLOCK_MONOTONIC);
+    if (syscall(SYS_pidfd_send_signal, p->pidfd, SIGSTOP, NULL, 0) != 0)
+        return errno == ESRCH ? 0 : -ALLOT_EIO;
+    for (int waited = 0; waited < RUNNER_KEEPER_STOP_WAIT_MS; waited++) {
+        char state = procwalk_state(p->pid);
+        if (state == 'T' || state == 't' || state == 'Z' || state == 0)
+            break;
+        sleep_ms(1);
+    }
+    int found = 1;
+    for (int round = 0; round < RUNNER_KEEPER_KILL_ROUNDS && found > 0; round++)
+        found = procwalk_signal_descendants(p->pid, SIGKILL, 0);
+    syscall(SYS_pidfd_send_signal, p->pidfd, SIGCONT, NULL, 0);
+    struct timeval tv = {.tv_sec = 0, .tv_usec = RUNNER_KEEPER_RETRY_MS * 1000};
+    return event_add(p->deadline_ev, &tv) == 0 ? 0 : -ALLOT_EIO;
+}
+
+/* A keeper killed a moment ago has not ended yet: SIGKILL its descendants again, and, once a
+ * walk finds none and it has had RUNNER_KEEPER_END_MS to end, SIGKILL the keeper itself (no
+ * orphan is left to escape then); else look again a moment later. */
+static void keeper_kill_again(struct runner_proc *p)
+{
+    int found = procwalk_signal_descendants(p->pid, SIGKILL, 0);
+    if (found == 0 && clock_ms(CLOCK_MONOTONIC) - p->kill_ms >= RUNNER_KEEPER_END_MS) {
+        signal_group(p, SIGKILL);
+        return;
+    }
+    struct timeval tv = {.tv_sec = 0, .tv_usec = RUNNER_KEEPER_RETRY_MS * 1000};
+    event_add(p->deadline_ev, &tv);
+}
+
+/* SIGKILL all of p: the keeper's way, or its group and its cgroup. */
+static int kill_all(struct runner_proc *p)
+{
+    p->killed = true;
+    if (p->contain == RUNNER_CONTAIN_KEEPER)
+        return keeper_kill(p);
+    int rc = signal_group(p, SIGKILL);
+    if (p->cgroup)
+        cgroup_kill(p->cgroup);
+    return rc;
+}
+
 static void on_deadline(evutil_socket_t fd, short what, void *arg)
 {
     struct runner_proc *p = arg;
-    p->killed = true;
-    signal_group(p, SIGKILL);
-    if (p->cgroup)
-        cgroup_kill(p->cgroup);
+    if (p->killed && p->contain == RUNNER_CONTAIN_KEEPER)
+        keeper_kill_again(p);
+    else
+        kill_all(p);
 }
 
 /* Write deadline_ms to workdir/preempt_deadline atomically (temporary file, then rename),
@@ -513,7 +753,7 @@ static void write_deadline(struct runner_proc *p, int64_t deadline_ms)
     int fd = -1;
     if (unlinkat(dir_fd, tmp, 0) != 0 && errno != ENOENT)
         goto out;
-    fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
+    fd = openat(dir_fd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0)
         goto out;
     char text[32];
@@ -533,7 +773,7 @@ int runner_stop(struct runner *r, struct runner_proc *p, int64_t grace_ms, const
 {
     if (!r || !p)
         return -ALLOT_EINVAL;
-    if (p->killed)
+    if (p->killed || p->ended)
         return 0;
     if (grace_ms < 0)
         grace_ms = 0;
@@ -551,20 +791,16 @@ int runner_stop(struct runner *r, struct runner_proc *p, int64_t grace_ms, const
     write_deadline(p, deadline);
     if (grace_ms == 0) {
         event_del(p->deadline_ev);
-        p->killed = true;
-        int rc = signal_group(p, SIGKILL);
-        if (p->cgroup)
-            cgroup_kill(p->cgroup);
-        return rc;
+        return kill_all(p);
     }
     struct timeval tv = {.tv_sec = grace_ms / 1000, .tv_usec = (grace_ms % 1000) * 1000};
     if (event_add(p->deadline_ev, &tv) != 0)
         return -ALLOT_EIO;
     if (!first)
         return 0;
-    int rc = signal_group(p, SIGTERM);
+    int rc = signal_all(p, SIGTERM);
     /* A stopped process (SIGSTOP, a debugger) must run to see SIGTERM. */
-    signal_group(p, SIGCONT);
+    signal_all(p, SIGCONT);
     return rc;
 }
 
@@ -643,6 +879,15 @@ static int check_spec(const struct runner *r, const struct runner_spec *spec, bo
         snprintf(err, len, "workload %s: cgroup path is empty or too long", spec->id);
         return -ALLOT_EINVAL;
     }
+    if (spec->contain != RUNNER_CONTAIN_KEEPER &&
+        (spec->contain != RUNNER_CONTAIN_CGROUP || !spec->cgroup ||
+         cgroup_kind(spec->cgroup) == CGROUP_KIND_PLAIN)) {
+        snprintf(err, len,
+                 "workload %s: contained by a cgroup, but %s is on no cgroup filesystem: its "
+                 "processes could not be killed through it",
+                 spec->id, spec->cgroup ? spec->cgroup : "(none)");
+        return -ALLOT_EINVAL;
+    }
     if (find_proc(r, spec->id, 0)) {
         snprintf(err, len, "workload %s is already running here", spec->id);
         return -ALLOT_EEXIST;
@@ -657,21 +902,21 @@ static bool owner_ok(const struct stat *sb, bool switch_user, uid_t uid)
     return sb->st_uid == geteuid() || (switch_user && sb->st_uid == uid);
 }
 
-/* Create (or reuse) base_dir/id as a 0700 directory owned by the workload's user and open it.
- * A symbolic link or a directory of another user is refused. OUT *fd_out. */
-static int open_workdir(struct runner *r, const struct runner_spec *spec, bool switch_user,
-                        int *fd_out, char *err, size_t len)
+/* Create (or reuse) the directory name under parent_fd (whose path is parent, for errors) as
+ * a 0700 directory owned by the workload's user and open it. A symbolic link or a directory
+ * of another user is refused. OUT *fd_out (>= 3, close-on-exec). */
+static int open_own_dir(int parent_fd, const char *parent, const char *name,
+                        const struct runner_spec *spec, bool switch_user, int *fd_out, char *err,
+                        size_t len)
 {
     struct stat sb;
-    if (mkdirat(r->base_fd, spec->id, 0700) != 0 && errno != EEXIST) {
-        snprintf(err, len, "create workload directory %s/%s: %s", r->base_dir, spec->id,
-                 strerror(errno));
+    if (mkdirat(parent_fd, name, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, len, "create workload directory %s/%s: %s", parent, name, strerror(errno));
         return -ALLOT_EIO;
     }
-    int fd = openat(r->base_fd, spec->id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    int fd = openat(parent_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0 || (fd = fd_high(fd)) < 0 || fstat(fd, &sb) != 0) {
-        snprintf(err, len, "open workload directory %s/%s: %s", r->base_dir, spec->id,
-                 strerror(errno));
+        snprintf(err, len, "open workload directory %s/%s: %s", parent, name, strerror(errno));
         close_fd(&fd);
         return -ALLOT_EIO;
     }
@@ -680,9 +925,27 @@ static int open_workdir(struct runner *r, const struct runner_spec *spec, bool s
         snprintf(err, len,
                  "workload directory %s/%s belongs to uid %u or cannot be given to "
                  "the workload",
-                 r->base_dir, spec->id, (unsigned)sb.st_uid);
+                 parent, name, (unsigned)sb.st_uid);
         close(fd);
         return -ALLOT_EIO;
+    }
+    *fd_out = fd;
+    return 0;
+}
+
+/* workdir (base_dir/id) and its RUNNER_TMP_DIR, both 0700 and the workload's (open_own_dir).
+ * OUT *fd_out: workdir. */
+static int open_workdir(struct runner *r, const char *workdir, const struct runner_spec *spec,
+                        bool switch_user, int *fd_out, char *err, size_t len)
+{
+    int fd = -1, tmp_fd = -1;
+    int rc = open_own_dir(r->base_fd, r->base_dir, spec->id, spec, switch_user, &fd, err, len);
+    if (rc == 0)
+        rc = open_own_dir(fd, workdir, RUNNER_TMP_DIR, spec, switch_user, &tmp_fd, err, len);
+    close_fd(&tmp_fd);
+    if (rc != 0) {
+        close_fd(&fd);
+        return rc;
     }
     *fd_out = fd;
     return 0;
@@ -732,48 +995,70 @@ static void env_put(char **env, size_t *n, char *entry)
         (*n)++;
 }
 
-/* The workload's environment: PATH, HOME (its directory), LANG, then spec->env, then the
- * runner's own ALLOT_ variables, which spec->env cannot override. OUT *envp (NULL-terminated;
- * free the array and *owned, which holds the strings made here). */
+/* The variables the runner makes for a workload: its directory as HOME, its own temporary
+ * directory as TMPDIR (and TMP and TEMP, which some programs read instead), and the deadline
+ * file. The first RUNNER_N_DEFAULTS are defaults that spec->env may replace; the others come
+ * after spec->env, which cannot override them. */
+static const struct {
+    const char *name; /* "NAME=" */
+    const char *leaf; /* appended to the workload's directory */
+} runner_own_env[] = {
+    {"HOME=", ""},
+    {"TMPDIR=", "/" RUNNER_TMP_DIR},
+    {"TMP=", "/" RUNNER_TMP_DIR},
+    {"TEMP=", "/" RUNNER_TMP_DIR},
+    {"ALLOT_PREEMPT_DEADLINE_FILE=", "/" RUNNER_DEADLINE_FILE},
+};
+#define RUNNER_N_OWN_ENV (sizeof(runner_own_env) / sizeof(runner_own_env[0]))
+#define RUNNER_N_DEFAULTS 4
+
+/* The workload's environment: PATH, LANG and the runner's defaults, then spec->env, then the
+ * runner's own ALLOT_ variables. OUT *envp (NULL-terminated; free the array and the
+ * RUNNER_N_OWN_ENV strings of owned, made here). */
 static int build_env(const struct runner *r, const struct runner_proc *p,
                      const struct runner_spec *spec, char ***envp, char **owned)
 {
-    size_t n = 0, cap = 8;
+    size_t n = 0, cap = 3 + RUNNER_N_OWN_ENV;
     for (size_t i = 0; spec->env && spec->env[i]; i++)
         cap++;
     char **env = calloc(cap, sizeof(*env));
-    char *home = concat3("HOME=", p->workdir, "");
-    char *deadline = concat3("ALLOT_PREEMPT_DEADLINE_FILE=", p->workdir, "/" RUNNER_DEADLINE_FILE);
-    if (!env || !home || !deadline) {
+    bool made = env != NULL;
+    for (size_t i = 0; i < RUNNER_N_OWN_ENV; i++)
+        made = (owned[i] = concat3(runner_own_env[i].name, p->workdir, runner_own_env[i].leaf)) &&
+               made;
+    if (!made) {
         free(env);
-        free(home);
-        free(deadline);
+        for (size_t i = 0; i < RUNNER_N_OWN_ENV; i++) {
+            free(owned[i]);
+            owned[i] = NULL;
+        }
         return -ALLOT_ENOMEM;
     }
     env_put(env, &n, r->path_env);
-    env_put(env, &n, home);
     env_put(env, &n, r->lang_env);
+    for (size_t i = 0; i < RUNNER_N_DEFAULTS; i++)
+        env_put(env, &n, owned[i]);
     for (size_t i = 0; spec->env && spec->env[i]; i++)
         env_put(env, &n, (char *)spec->env[i]);
-    env_put(env, &n, deadline);
+    for (size_t i = RUNNER_N_DEFAULTS; i < RUNNER_N_OWN_ENV; i++)
+        env_put(env, &n, owned[i]);
     env[n] = NULL;
-    /* home and deadline are freed together through owned[0..1]. */
-    owned[0] = home;
-    owned[1] = deadline;
     *envp = env;
     return 0;
 }
 
 /* A new, unlinked process record. */
 static struct runner_proc *proc_new(struct runner *r, const char *id, const char *cgroup,
-                                    runner_exit_fn on_exit, void *ctx)
+                                    enum runner_contain contain, runner_exit_fn on_exit, void *ctx)
 {
     struct runner_proc *p = calloc(1, sizeof(*p));
     if (!p)
         return NULL;
     p->r = r;
+    p->contain = contain;
     p->pidfd = -1;
     p->fail_fd = -1;
+    p->fail.stage = -1;
     p->on_exit = on_exit;
     p->ctx = ctx;
     p->started_ms = clock_ms(CLOCK_MONOTONIC);
@@ -820,7 +1105,7 @@ int runner_start(struct runner *r, const struct runner_spec *spec, struct runner
 {
     int rc = 0, dir_fd = -1, out_fd = -1, err_fd = -1, null_fd = -1;
     int fail_pipe[2] = {-1, -1};
-    char **envp = NULL, *owned[2] = {NULL, NULL};
+    char **envp = NULL, *owned[RUNNER_N_OWN_ENV] = {NULL};
     struct runner_proc *p = NULL;
     bool switch_user = false;
     if (out)
@@ -832,13 +1117,13 @@ int runner_start(struct runner *r, const struct runner_spec *spec, struct runner
     rc = check_spec(r, spec, &switch_user, err, len);
     if (rc != 0)
         return rc;
-    p = proc_new(r, spec->id, spec->cgroup, spec->on_exit, spec->ctx);
+    p = proc_new(r, spec->id, spec->cgroup, spec->contain, spec->on_exit, spec->ctx);
     if (!p) {
         snprintf(err, len, "out of memory");
         return -ALLOT_ENOMEM;
     }
     snprintf(p->argv0, sizeof(p->argv0), "%s", spec->argv[0]);
-    if ((rc = open_workdir(r, spec, switch_user, &dir_fd, err, len)) != 0 ||
+    if ((rc = open_workdir(r, p->workdir, spec, switch_user, &dir_fd, err, len)) != 0 ||
         (rc = open_log(dir_fd, RUNNER_STDOUT_LOG, spec, switch_user, &out_fd, err, len)) != 0 ||
         (rc = open_log(dir_fd, RUNNER_STDERR_LOG, spec, switch_user, &err_fd, err, len)) != 0)
         goto out;
@@ -870,6 +1155,7 @@ int runner_start(struct runner *r, const struct runner_spec *spec, struct runner
         .switch_user = switch_user,
         .uid = spec->uid,
         .gid = spec->gid,
+        .keeper = spec->contain == RUNNER_CONTAIN_KEEPER,
     };
     /* Block every signal across fork: the child must not run an agent handler before it has
      * reset them (child_run unblocks just before exec). */
@@ -917,8 +1203,8 @@ out:
     close_fd(&fail_pipe[0]);
     close_fd(&fail_pipe[1]);
     free(envp);
-    free(owned[0]);
-    free(owned[1]);
+    for (size_t i = 0; i < RUNNER_N_OWN_ENV; i++)
+        free(owned[i]);
     if (p) {
         proc_unlink(p);
         proc_free(p);
@@ -944,7 +1230,7 @@ int runner_adopt(struct runner *r, const struct runner_adoption *a, struct runne
         snprintf(err, len, "workload %s or process %ld is already tracked", a->id, (long)a->pid);
         return -ALLOT_EEXIST;
     }
-    p = proc_new(r, a->id, a->cgroup, a->on_exit, a->ctx);
+    p = proc_new(r, a->id, a->cgroup, a->contain, a->on_exit, a->ctx);
     if (!p) {
         snprintf(err, len, "out of memory");
         return -ALLOT_ENOMEM;

@@ -1,7 +1,8 @@
-/* Workload processes of the node agent: fork/exec in a new session and a per-workload
- * directory, tracked with pidfds on the agent's one libevent loop, stopped with SIGTERM and
- * then SIGKILL at a deadline, and re-adopted after an agent restart. The process model,
- * environment, signals, logs and storage are described in docs/agent-running.md. */
+/* Workload processes of the node agent: fork/exec in a per-workload directory, under a keeper
+ * process or in a cgroup so that nothing of a workload outlives it, tracked with pidfds on
+ * the agent's one libevent loop, stopped with SIGTERM and then SIGKILL at a deadline, and
+ * re-adopted after an agent restart. The process model, containment, environment, signals,
+ * logs and storage are described in docs/agent-running.md. */
 #ifndef ALLOT_AGENT_RUNNER_H
 #define ALLOT_AGENT_RUNNER_H
 
@@ -20,6 +21,11 @@ struct event_base;
 #define RUNNER_STDOUT_LOG "stdout.log"
 #define RUNNER_STDERR_LOG "stderr.log"
 #define RUNNER_DEADLINE_FILE "preempt_deadline"
+/* The workload's own temporary directory (TMPDIR, TMP, TEMP), inside its directory so that
+ * the storage check counts what it holds. */
+#define RUNNER_TMP_DIR "tmp"
+/* The file mode creation mask of workloads: their group is their workspace's. */
+#define RUNNER_UMASK 007
 
 /* Input bounds, checked by runner_start before anything is created. */
 #define RUNNER_ID_MAX 127                  /* bytes; ids follow common/name.h */
@@ -32,26 +38,40 @@ struct event_base;
 #define RUNNER_USAGE_MAX_DEPTH 64
 #define RUNNER_USAGE_MAX_ENTRIES 100000
 
+/* How the runner makes sure that no process of a workload outlives it, whatever it does
+ * (setsid, double fork, a new process group): docs/agent-running.md, "Containment". */
+enum runner_contain {
+    /* The default: a keeper process, a child subreaper that leads the workload's process
+     * group, forks the workload, reaps what is reparented to it, and once the workload's main
+     * process has ended kills every descendant left before it exits with the main process's
+     * status. The runner tracks the keeper. */
+    RUNNER_CONTAIN_KEEPER,
+    /* spec->cgroup, a real cgroup (v1 or v2): everything in it is killed, and the end is
+     * reported only once it is empty. The runner tracks the workload's main process. */
+    RUNNER_CONTAIN_CGROUP,
+};
+
 /* How a workload process ended. */
 enum runner_end {
     RUNNER_END_EXITED,  /* on its own: an exit code, or a signal the runner did not send */
     RUNNER_END_STOPPED, /* after runner_stop's SIGTERM, before the deadline */
-    RUNNER_END_KILLED,  /* still running at the deadline: SIGKILL to its group */
+    RUNNER_END_KILLED,  /* still running at the deadline: SIGKILL to all of it */
     RUNNER_END_FAILED,  /* the program never ran: setup or exec failed in the child */
 };
 
 /* Lower-case name of end ("exited", "stopped", "killed", "failed"); never NULL. */
 const char *runner_end_name(enum runner_end end);
 
-/* The report of one ended process. Pointers are valid during the on_exit call only. */
+/* The report of one ended process, made once nothing of it runs any more. Pointers are valid
+ * during the on_exit call only. */
 struct runner_exit {
     const char *id;
-    pid_t pid;
+    pid_t pid; /* the tracked process: the keeper under RUNNER_CONTAIN_KEEPER */
     enum runner_end end;
     bool status_known;  /* false for an adopted process that is not the agent's child:
                          * its exit status went to its new parent */
     int code;           /* exit code 0..255 when it exited, else -1 (127/126 when FAILED) */
-    int signal;         /* the signal that ended it, else 0 */
+    int signal;         /* the signal that ended it, else 0 (a keeper mirrors its workload's) */
     int64_t runtime_ms; /* since runner_start or runner_adopt */
     const char *reason; /* one sentence: "exited with code 3", "preempted; killed with SIGKILL
                          * at the deadline", "exec foo: No such file or directory" */
@@ -85,8 +105,9 @@ struct runner_spec {
                                     * environment; a later entry replaces an earlier one */
     uid_t uid;                     /* run as this user when the agent is root; 0: don't switch */
     gid_t gid;                     /* ... and group; 0: don't switch */
-    struct runner_rlimits rlimits; /* the setrlimit fallback; all 0 when cgroups are used */
+    struct runner_rlimits rlimits; /* the setrlimit fallback; all 0 when cgroups limit all */
     const char *cgroup;            /* a cgroup from cgroup_create to enter before exec, or NULL */
+    enum runner_contain contain;   /* RUNNER_CONTAIN_CGROUP needs cgroup on a real cgroupfs */
     runner_exit_fn on_exit;        /* required */
     void *ctx;
 };
@@ -95,8 +116,9 @@ struct runner_spec {
 struct runner_adoption {
     const char *id;
     pid_t pid;
-    uint64_t start_ticks; /* runner_proc_start_ticks when it was started; 0: don't check */
-    const char *cgroup;   /* its cgroup, or NULL */
+    uint64_t start_ticks;        /* runner_proc_start_ticks when it was started; 0: don't check */
+    const char *cgroup;          /* its cgroup, or NULL */
+    enum runner_contain contain; /* as it was started */
     runner_exit_fn on_exit;
     void *ctx;
 };
@@ -108,16 +130,19 @@ struct runner_proc;
  * (no base_dir), -ALLOT_EIO (base_dir cannot be opened as a directory), -ALLOT_ENOMEM. */
 int runner_new(struct event_base *base, const struct runner_options *opt, struct runner **out);
 
-/* Stop tracking every process and free the runner. The processes keep running (so that a
- * restarted agent can adopt them) and are not reaped. Accepts NULL. */
+/* Stop tracking every process and free the runner. The processes (and their keepers) keep
+ * running, so that a restarted agent can adopt them, and are not reaped. Accepts NULL. */
 void runner_free(struct runner *r);
 
-/* Start a workload process and watch it; never blocks on the child. The child gets its own
- * session and process group, stdin from /dev/null, stdout and stderr appended to
- * base_dir/id/stdout.log and stderr.log, the directory (created 0700, owned by uid:gid when
- * switching) as working directory and HOME, the clean environment plus spec->env, the
- * cgroup or rlimits, then the user switch, then execvp. A failure after fork (exec, setuid,
- * cgroup) is reported through on_exit as RUNNER_END_FAILED, never here.
+/* Start a workload process and watch it; never blocks on the child. Under a keeper (the
+ * default) the keeper leads a new session and process group and the workload is in that
+ * group; in a cgroup the workload leads its own. The workload gets stdin from /dev/null,
+ * stdout and stderr appended to base_dir/id/stdout.log and stderr.log, the directory (created
+ * 0700, owned by uid:gid when switching) as working directory and HOME, base_dir/id/tmp
+ * (0700, the same owner) as TMPDIR, the clean environment plus spec->env, the cgroup and
+ * rlimits, then the user switch, umask RUNNER_UMASK, then execvp. A failure after fork
+ * (keeper, exec, setuid, cgroup) is reported through on_exit as RUNNER_END_FAILED, never
+ * here.
  * OUT *out: the handle, valid until on_exit returns (may be NULL if not wanted).
  * RET 0; -ALLOT_EINVAL (bad id, argv, env, uid without root, no on_exit), -ALLOT_EEXIST (id
  * already tracked), -ALLOT_EIO (directory, logs), -ALLOT_EUNAVAILABLE (fork), -ALLOT_ENOMEM,
@@ -127,16 +152,20 @@ int runner_start(struct runner *r, const struct runner_spec *spec, struct runner
 
 /* Ask proc to stop: write the deadline (ms since the epoch, now + grace_ms) to
  * base_dir/id/preempt_deadline, send SIGTERM (then SIGCONT, so that a stopped process sees
- * it) to its process group, and SIGKILL the group (and its cgroup) at the deadline;
- * grace_ms <= 0 kills at once. A second call can bring the deadline closer, never push it
- * away; the first reason is kept. reason (may be NULL: "stopped") goes into the exit report.
+ * it) to its process group and to those of its processes that left the group (the keeper's
+ * other descendants, or the cgroup's other members), and at the deadline SIGKILL all of it
+ * (under a keeper: the keeper is stopped, its descendants killed until none is left, then the
+ * keeper); grace_ms <= 0 kills at once. A second call can bring the deadline closer, never
+ * push it away; the first reason is kept. reason (may be NULL: "stopped") goes into the exit
+ * report.
  * RET 0; -ALLOT_EIO when the signal cannot be sent (a process already gone is not an error:
  * its exit is being reported). */
 int runner_stop(struct runner *r, struct runner_proc *proc, int64_t grace_ms, const char *reason);
 
-/* Track a process started earlier: it must be alive, lead its own process group, and, when
- * a->start_ticks is not 0, have that start time (so that a reused pid is not mistaken for
- * it). Its exit status is known only if it is still this process's child.
+/* Track a process started earlier (the keeper, or the workload in a cgroup): it must be
+ * alive, lead its own process group, and, when a->start_ticks is not 0, have that start time
+ * (so that a reused pid is not mistaken for it). Its exit status is known only if it is still
+ * this process's child.
  * OUT *out (may be NULL). RET 0; -ALLOT_ENOENT (gone, or its pid now names another
  * process: report it gone); -ALLOT_ESTATE (not a group leader: not one of ours);
  * -ALLOT_EINVAL, -ALLOT_EEXIST, -ALLOT_EIO, -ALLOT_ENOMEM; with a sentence in err. */
@@ -151,7 +180,7 @@ const char *runner_proc_workdir(const struct runner_proc *proc);
 /* Start time in clock ticks since boot (/proc/<pid>/stat), 0 if unknown; the agent keeps it
  * with the pid so that runner_adopt can tell the process from a later one with its pid. */
 uint64_t runner_proc_start_ticks(const struct runner_proc *proc);
-/* Number of processes tracked. */
+/* Number of processes tracked (those whose end is not reported yet). */
 size_t runner_count(const struct runner *r);
 
 /* Bytes used by the files under workdir: the apparent sizes of regular files, symbolic

@@ -2,8 +2,9 @@
 """End to end: the real allotd and two real allot-agent processes (declared GPUs, since no
 driver is here) on 127.0.0.1 run workloads as real processes: the GPU environment, exits
 reported, a reclaim that drains borrowed work with SIGTERM, cgroup limits (a plain directory
-stands in for cgroupfs), the setrlimit fallback and the storage limit. Usage:
-test_agent.py ALLOTD ALLOT_AGENT SRCDIR"""
+stands in for cgroupfs), the setrlimit fallback and the storage limit; in every cgroup mode
+this host offers, nothing of a cancelled workload is left; workspaces run as users of their
+own that cannot reach each other. Usage: test_agent.py ALLOTD ALLOT_AGENT SRCDIR"""
 import glob
 import os
 import pwd
@@ -26,16 +27,92 @@ SRC = sys.argv[3] if len(sys.argv) > 3 else "."
 PLATFORM = os.path.join(SRC, "examples", "platform.yaml")
 
 
+def fs_type(path):
+    """The filesystem type of path as stat -f names it ("cgroup2fs", "cgroupfs", "tmpfs")."""
+    r = subprocess.run(["stat", "-f", "-c", "%T", path], capture_output=True, text=True)
+    return r.stdout.strip() if r.returncode == 0 else ""
+
+
 def sys_cgroup_is_v2():
     """Whether /sys/fs/cgroup is a cgroup v2 filesystem (not a v1 host's tmpfs)."""
-    r = subprocess.run(["stat", "-f", "-c", "%T", "/sys/fs/cgroup"], capture_output=True,
-                       text=True)
-    return r.returncode == 0 and r.stdout.strip() == "cgroup2fs"
+    return fs_type("/sys/fs/cgroup") == "cgroup2fs"
+
+
+def cgroup_modes():
+    """(name, agent options) of each cgroup mode this host offers the tests, none first. The
+    roots are the test's own, under the real hierarchies; the caller removes them."""
+    modes = [("none", ["--cgroup-mode", "none"])]
+    if os.geteuid() != 0:
+        return modes
+    tag = f"allot-e2e-{os.getpid()}"
+    for top in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
+        if fs_type(top) == "cgroup2fs":
+            modes.append(("v2", ["--cgroup-mode", "v2", "--cgroup-root", f"{top}/{tag}"]))
+            break
+    for hierarchy in ("freezer", "pids"):
+        if fs_type(f"/sys/fs/cgroup/{hierarchy}") == "cgroupfs":
+            modes.append((f"v1 {hierarchy}", ["--cgroup-mode", "v1", "--cgroup-v1-root",
+                                              f"/sys/fs/cgroup/{hierarchy}/{tag}"]))
+    return modes
+
+
+def remove_cgroup_tree(root):
+    """Remove a test's cgroup root and the cgroups under it, killing what is left in them."""
+    if not os.path.isdir(root):
+        return
+    for child in os.listdir(root):
+        path = os.path.join(root, child)
+        if not os.path.isdir(path):
+            continue
+        for _ in range(100):
+            try:
+                with open(os.path.join(path, "cgroup.procs")) as f:
+                    pids = [int(p) for p in f.read().split()]
+                for pid in pids:
+                    os.kill(pid, signal.SIGKILL)
+                os.rmdir(path)
+                break
+            except OSError:
+                time.sleep(0.02)
+    try:
+        os.rmdir(root)
+    except OSError:
+        pass
+
+
+def marked(mark):
+    """Pids of the living processes whose environment holds mark (zombies have none)."""
+    found = []
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            with open(f"/proc/{pid}/environ", "rb") as f:
+                if mark.encode() in f.read():
+                    found.append(int(pid))
+        except OSError:
+            pass
+    return found
+
+
+def cmdline(pid):
+    """The command line of pid, its arguments joined by spaces ("" once it is gone)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            return f.read().rstrip(b"\0").replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+# Each test process gives its agents uid ranges of their own: disjoint from each other's and
+# (by the pid) from those of tests running beside it, and far from the system's users.
+UID_BASE = 1_500_000_000 + (os.getpid() % 30000) * 4000
 
 
 class AgentTest(unittest.TestCase):
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="allot-e2e-")
+        os.chmod(self.tmp, 0o711)  # workload users reach their directories under it
         self.d = allotd_harness.Daemon(ALLOTD, os.path.join(self.tmp, "data"), PLATFORM,
                                        ["--no-virtual-nodes"])
         self.agents = {}
@@ -49,6 +126,10 @@ class AgentTest(unittest.TestCase):
             os.mkdir(os.path.join(self.tmp, node))
             self.start_agent(node)
 
+    def uid_range(self, node):
+        """The uid range of node's agent: 1000 uids, disjoint from every other agent's."""
+        return f"{UID_BASE + 1000 * sorted(self.tokens).index(node)}:1000"
+
     def start_agent(self, node, cgroup_root=None, extra=()):
         work = os.path.join(self.tmp, node)
         log = open(os.path.join(self.tmp, node + ".log"), "ab")
@@ -56,6 +137,7 @@ class AgentTest(unittest.TestCase):
                                  "--token", self.tokens[node], "--gpus", "8xH100-80GB",
                                  "--work-dir", work, "--interval", "100ms",
                                  "--cgroup-root", cgroup_root or self.cgroup_root,
+                                 "--uid-range", self.uid_range(node),
                                  "--storage-check", "200ms", *extra],
                                 stdout=log, stderr=log)
         self.agents[node] = (proc, log, work)
@@ -222,18 +304,20 @@ class AgentTest(unittest.TestCase):
             self.start_agent(node, extra=["--run-as", "acme/prod=daemon", "--label",
                                           "zone=eu-1", "--label", "rack=r7"])
         for ws in ("prod", "research"):
-            self.submit({"name": "who", "workspace": f"acme/{ws}", "gpus": 1,
-                         "command": ["/bin/sh", "-c", "echo uid=$(id -u) gid=$(id -g)"]})
+            w = self.submit({"name": "who", "workspace": f"acme/{ws}", "gpus": 1,
+                             "command": ["/bin/sh", "-c", "echo uid=$(id -u) gid=$(id -g)"]})
             self.wait_state(f"acme/{ws}/who", "finished")
-        daemon, nobody = pwd.getpwnam("daemon"), pwd.getpwnam("nobody")
+        daemon = pwd.getpwnam("daemon")
         self.assertEqual(self.wait_logs("acme/prod/who", "uid="),
                          f"uid={daemon.pw_uid} gid={daemon.pw_gid}\n")
         # labels given on the agent's command line reach the node's record
         n = self.d.request("GET", "/v1/nodes/gpu-b", token=self.d.admin)[1]
         self.assertEqual(n["agent"]["labels"], {"zone": "eu-1", "rack": "r7"})
-        # no rule for research: the default, nobody (never root)
+        # no rule for research: its own uid, the first of its node's range (never root, never
+        # nobody), with a group of the same number
+        first = int(self.uid_range(w["placement"][0]["node"]).split(":")[0])
         self.assertEqual(self.wait_logs("acme/research/who", "uid="),
-                         f"uid={nobody.pw_uid} gid={nobody.pw_gid}\n")
+                         f"uid={first} gid={first}\n")
         # a rule naming an unknown user stops the agent at once, naming it
         r = subprocess.run([AGENT, "--server", self.d.url, "--node", "gpu-a", "--token", "x",
                             "--gpus", "1xH100-80GB", "--run-as", "acme/prod=no-such-user"],
@@ -341,7 +425,8 @@ class AgentTest(unittest.TestCase):
         os.mkdir(work)
         args = [AGENT, "--server", self.d.url, "--node", "gpu-b", "--join-token", join,
                 "--gpus", "8xH100-80GB", "--work-dir", work, "--interval", "100ms",
-                "--cgroup-root", os.path.join(self.tmp, "cgroup")]
+                "--cgroup-root", os.path.join(self.tmp, "cgroup"),
+                "--uid-range", self.uid_range("gpu-b")]
         log = open(os.path.join(self.tmp, "gpu-b-joined.log"), "ab")
         proc = subprocess.Popen(args, stdout=log, stderr=log)
         self.agents["gpu-b"] = (proc, log, work)
@@ -361,7 +446,9 @@ class AgentTest(unittest.TestCase):
         other = os.path.join(self.tmp, "other")
         os.mkdir(other)
         r = subprocess.run([AGENT, "--server", self.d.url, "--node", "gpu-b", "--join-token",
-                            join, "--gpus", "8xH100-80GB", "--work-dir", other],
+                            join, "--gpus", "8xH100-80GB", "--work-dir", other,
+                            "--cgroup-root", os.path.join(self.tmp, "cgroup"),
+                            "--uid-range", self.uid_range("gpu-b")],
                            capture_output=True, timeout=20)
         self.assertEqual(r.returncode, 1)
         self.assertIn(b"join refused", r.stderr)
@@ -431,7 +518,9 @@ class AgentTest(unittest.TestCase):
             f.write("a file: no cgroup can be made under it\n")
         for node in ("gpu-a", "gpu-b"):
             self.stop_agent(node)
-            self.start_agent(node, cgroup_root=not_a_dir)
+            # auto: neither root is usable, so no cgroup at all
+            self.start_agent(node, cgroup_root=not_a_dir,
+                             extra=["--cgroup-v1-root", os.path.join(not_a_dir, "v1")])
         self.submit({"name": "fallback", "workspace": "acme/research", "gpus": 1,
                      "memory": "256Mi", "command": ["/bin/sh", "-c", "echo pid $$; sleep 30"]})
         pid = self.wait_pid()
@@ -440,8 +529,11 @@ class AgentTest(unittest.TestCase):
         self.assertRegex(limits, r"Max address space\s+268435456\s+268435456")
         self.assertRegex(limits, r"Max processes\s+4096\s+4096")
         for node in ("gpu-a", "gpu-b"):
-            warning = f"cgroup root {not_a_dir} not writable: limits applied with setrlimit"
-            self.assertEqual(self.agent_log(node).count(warning), 1)
+            warning = ("warning: no cgroup: a keeper process per replica kills what is left of "
+                       "it when it ends; limits: memory RLIMIT_AS (setrlimit), CPU not limited, "
+                       f"processes RLIMIT_NPROC (setrlimit) (cgroup v2 root {not_a_dir} not "
+                       "usable: ")
+            self.assertEqual(self.agent_log(node).count(warning), 1, self.agent_log(node))
         # no cgroup was made for it (a writability probe of an agent stopped while it
         # started may be left, and is not a cgroup of a workload)
         made = [e for e in os.listdir(self.cgroup_root) if not e.startswith(".allot-probe")]
@@ -457,13 +549,14 @@ class AgentTest(unittest.TestCase):
         there must not pass for a stand-in cgroupfs, which would limit nothing."""
         root = f"/sys/fs/cgroup/allot-e2e-{os.getpid()}"
         self.addCleanup(shutil.rmtree, root, True)
-        self.stop_agent("gpu-a")
-        self.start_agent("gpu-a", cgroup_root=root)
-        warning = f"cgroup root {root} not writable: limits applied with setrlimit"
-        deadline = time.time() + 5
-        while time.time() < deadline and warning not in self.agent_log("gpu-a"):
-            time.sleep(0.05)
-        self.assertIn(warning, self.agent_log("gpu-a"))
+        r = subprocess.run([AGENT, "--server", self.d.url, "--node", "gpu-a", "--token", "x",
+                            "--gpus", "1xH100-80GB", "--work-dir", os.path.join(self.tmp, "gpu-a"),
+                            "--cgroup-mode", "v2", "--cgroup-root", root],
+                           capture_output=True, text=True, timeout=10)
+        # v2 asked for and not usable: the agent does not start
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn(f"--cgroup-mode v2: cgroup v2 root {root} not usable: its parent is no "
+                      "cgroup v2 filesystem", r.stderr)
         self.assertFalse(os.path.exists(root))
 
     def test_storage_limit_stops_the_workload(self):
@@ -482,6 +575,15 @@ class AgentTest(unittest.TestCase):
         log = self.agent_log(w["placement"][0]["node"])
         self.assertRegex(log, r"acme/research/hoarder \(rank 0\) exited: storage above its "
                               r"limit: \d+ bytes of 1048576")
+        # what it writes in its temporary directory counts as well
+        self.submit({"name": "tmp-hoarder", "workspace": "acme/research", "gpus": 1,
+                     "storage": "1Mi",
+                     "command": ["/bin/sh", "-c",
+                                 'dd if=/dev/zero of="${TMPDIR:?}/big" bs=1M count=4; sleep 30']})
+        start = time.time()
+        done = self.wait_state("acme/research/tmp-hoarder", "finished")
+        self.assertIn("storage above its limit", done["exit"]["reason"])
+        self.assertLess(time.time() - start, 10)
         # a workload within its storage is left alone
         self.submit({"name": "tidy", "workspace": "acme/research", "gpus": 1, "storage": "8Mi",
                      "command": ["/bin/sh", "-c",
@@ -534,6 +636,101 @@ class AgentTest(unittest.TestCase):
         # its end as its agent saw it: SIGKILL at the deadline
         self.assertEqual(victims[0]["exit"]["signal"], 9, victims[0])
         self.assertIn("SIGKILL", victims[0]["exit"]["reason"])
+
+    def test_nothing_of_a_cancelled_workload_is_left_in_any_cgroup_mode(self):
+        """A workload that leaves processes behind (a new session, a double fork that ignores
+        SIGTERM) is cancelled: in every mode, once the cancel is reported, none of them runs
+        and the replica's cgroup is gone."""
+        for mode, options in cgroup_modes():
+            with self.subTest(mode=mode):
+                roots = [o for o in options if o.startswith("/sys/fs/cgroup/")]
+                for root in roots:
+                    self.addCleanup(remove_cgroup_tree, root)
+                for node in ("gpu-a", "gpu-b"):
+                    self.stop_agent(node)
+                    self.start_agent(node, extra=options)
+                mark = f"allot-e2e-mark-{os.getpid()}-{mode.replace(' ', '-')}"
+                name = f"left-{mode.replace(' ', '-')}"
+                w = self.submit({"name": name, "workspace": "acme/research", "gpus": 1,
+                                 "grace": "2s", "env": {"ALLOT_E2E_MARK": mark},
+                                 "command": ["/bin/sh", "-c",
+                                             "setsid sh -c 'exec sleep 901' & "
+                                             "(trap '' TERM; setsid sleep 902 &) & "
+                                             "echo pid $$; sleep 30"]})
+                node = w["placement"][0]["node"]
+                self.assertIn(f"allot-agent: {'warning: ' if mode != 'v2' else ''}",
+                              self.agent_log(node))
+                def escapers():
+                    return [p for p in marked(mark) if cmdline(p) in ("sleep 901", "sleep 902")]
+                deadline = time.time() + 10
+                while time.time() < deadline and len(escapers()) < 2:
+                    time.sleep(0.05)
+                self.assertEqual(len(escapers()), 2, [cmdline(p) for p in marked(mark)])
+                for pid in escapers():  # in sessions of their own
+                    self.assertEqual(os.getsid(pid), pid)
+                self.d.request("DELETE", f"/v1/workloads/acme/research/{name}",
+                               token=self.d.admin)
+                self.wait_state(f"acme/research/{name}", "cancelled")
+                # the end is reported once nothing of it runs: no wait here
+                self.assertEqual(marked(mark), [])
+                for root in roots:
+                    deadline = time.time() + 5
+                    while time.time() < deadline and [
+                            c for c in os.listdir(root) if c.startswith(node + ".")]:
+                        time.sleep(0.05)
+                    self.assertEqual([c for c in os.listdir(root) if c.startswith(node + ".")],
+                                     [])
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to switch users")
+    def test_workspaces_cannot_reach_each_other(self):
+        # both workspaces on one node
+        self.assertEqual(self.d.request("POST", "/v1/nodes/gpu-b/drain",
+                                        token=self.d.admin)[0], 200)
+        a = self.submit({"name": "victim", "workspace": "acme/research", "gpus": 1,
+                         "env": {"VICTIM_SECRET": "s3cr3t"},
+                         "command": ["/bin/sh", "-c",
+                                     "echo s3cr3t > secret.txt; echo pid $$ uid $(id -u); "
+                                     "sleep 30"]})
+        self.assertEqual(a["placement"][0]["node"], "gpu-a")
+        pid = self.wait_pid()
+        work = self.agents["gpu-a"][2]
+        victim_dir = os.path.dirname(os.readlink(f"/proc/{pid}/cwd") + "/")
+        probe = (f"echo uid $(id -u); "
+                 f"cat {victim_dir}/secret.txt 2>&1 >/dev/null; "
+                 f"ls {victim_dir} 2>&1 >/dev/null; "
+                 f"ls {work} 2>&1 >/dev/null; "
+                 f"cat /proc/{pid}/environ 2>&1 >/dev/null; "
+                 f"kill -STOP {pid} 2>&1; echo done")
+        self.submit({"name": "prober", "workspace": "acme/prod", "gpus": 1,
+                     "command": ["/bin/sh", "-c", probe]})
+        self.wait_state("acme/prod/prober", "finished")
+        out = self.wait_logs("acme/prod/prober", "done\n")
+        lines = out.splitlines()
+        first = int(self.uid_range("gpu-a").split(":")[0])
+        victim_uid = os.stat(f"/proc/{pid}").st_uid
+        prober_uid = int(lines[0].split()[1])
+        # each its own uid from the node's range
+        self.assertEqual({victim_uid, prober_uid}, {first, first + 1})
+        self.assertEqual(lines[1:5], [
+            f"cat: {victim_dir}/secret.txt: Permission denied",
+            f"ls: cannot open directory '{victim_dir}': Permission denied",
+            f"ls: cannot open directory '{work}': Permission denied",
+            f"cat: /proc/{pid}/environ: Permission denied"])
+        self.assertIn("Operation not permitted", lines[5])
+        # the victim still runs, not stopped
+        with open(f"/proc/{pid}/stat") as f:
+            self.assertIn(f.read().rsplit(")", 1)[1].split()[0], ("S", "R"))
+        # what the agent writes is root's alone; its directory can be crossed, not listed
+        self.assertEqual(os.stat(os.path.join(work, "agent-state.json")).st_mode & 0o777, 0o600)
+        self.assertEqual(os.stat(work).st_mode & 0o777, 0o711)
+        self.assertEqual(os.stat(victim_dir).st_mode & 0o777, 0o700)
+        # an agent that restarts keeps the workspaces' uids
+        self.stop_agent("gpu-a")
+        self.start_agent("gpu-a")
+        self.submit({"name": "again", "workspace": "acme/prod", "gpus": 1,
+                     "command": ["/bin/sh", "-c", "echo uid $(id -u)"]})
+        self.wait_state("acme/prod/again", "finished")
+        self.assertEqual(self.wait_logs("acme/prod/again", "uid"), f"uid {prober_uid}\n")
 
 
 if __name__ == "__main__":

@@ -6,4 +6,10 @@
  * read-only directories behind on purpose). Only for the tests' own temporary files. */
 void support_remove_tree(const char *path);
 
+/* Sleep ms milliseconds (again after a signal). */
+void support_sleep_ms(int ms);
+
+/* Whether pid has ended: there is no such process, or it is a zombie. */
+int support_dead(int pid);
+
 #endif

@@ -1,7 +1,9 @@
 /* Unit tests for agent/runner.c on a real libevent loop, each bounded by a timer that fails
- * the test: exit codes and logs, the clean environment, SIGTERM within grace, SIGKILL of the
- * whole group at the deadline, many processes at once, exec failures, limits, cgroup entry,
- * storage usage, and adoption after a restart. */
+ * the test: exit codes and logs, the clean environment and TMPDIR, SIGTERM within grace (also
+ * to processes that left the group), SIGKILL of everything at the deadline, the keeper, many
+ * processes at once, exec failures, limits, cgroup entry, storage usage, and adoption after a
+ * restart. Every workload runs under a keeper here (the default); test_containment.c has the
+ * cgroup modes. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -116,6 +118,24 @@ static bool process_dead(pid_t pid)
     if (!close_paren || close_paren[1] != ' ')
         return true;
     return close_paren[2] == 'Z' || close_paren[2] == 'X';
+}
+
+/* Whether pid names no process at all, not even a zombie: it was reaped. */
+static bool process_reaped(pid_t pid)
+{
+    return kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+/* Field `field` (4: parent, 5: process group) of /proc/<pid>/stat; -1 if unknown. */
+static long stat_field(pid_t pid, int field)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "/proc/%ld/stat", (long)pid);
+    const char *p = strrchr(slurp(path), ')');
+    for (int at = 2; p && at < field; at++) {
+        p = strchr(p + 1, ' ');
+    }
+    return p ? atol(p + 1) : -1;
 }
 
 /* Wait (blocking the test, not a loop) up to ms for pid to end. */
@@ -309,7 +329,7 @@ static void test_clean_environment(void **state)
     /* The agent's own PATH leads nowhere: "env" must be found through the clean one. */
     setenv("PATH", "/nonexistent", 1);
     const char *const argv[] = {"env", NULL};
-    const char *const env[] = {"ALLOT_TEST=1", "LANG=en_US.UTF-8",
+    const char *const env[] = {"ALLOT_TEST=1", "LANG=en_US.UTF-8", "TEMP=/scratch",
                                "ALLOT_PREEMPT_DEADLINE_FILE=/tmp/elsewhere", NULL};
     start(f, "envw", argv, env);
     setenv("PATH", saved_path, 1);
@@ -328,6 +348,12 @@ static void test_clean_environment(void **state)
     assert_non_null(strstr(out, "LANG=en_US.UTF-8\n"));
     snprintf(line, sizeof(line), "ALLOT_PREEMPT_DEADLINE_FILE=%s/envw/preempt_deadline\n", f->base);
     assert_non_null(strstr(out, line));
+    /* Its own temporary directory, which the workload's env may point elsewhere. */
+    snprintf(line, sizeof(line), "TMPDIR=%s/envw/tmp\n", f->base);
+    assert_non_null(strstr(out, line));
+    snprintf(line, sizeof(line), "TMP=%s/envw/tmp\n", f->base);
+    assert_non_null(strstr(out, line));
+    assert_non_null(strstr(out, "TEMP=/scratch\n"));
     /* Nothing of the agent's environment, and nothing else at all. */
     assert_null(strstr(out, "hunter2"));
     assert_null(strstr(out, "parent-home"));
@@ -336,7 +362,7 @@ static void test_clean_environment(void **state)
     int lines = 0;
     for (const char *p = out; *p; p++)
         lines += *p == '\n';
-    assert_int_equal(lines, 5);
+    assert_int_equal(lines, 8);
 }
 
 static void test_sigterm_within_grace(void **state)
@@ -381,8 +407,9 @@ static void test_sigterm_within_grace(void **state)
 static void test_sigkill_at_deadline(void **state)
 {
     struct fixture *f = *state;
-    const char *const argv[] = {"/bin/sh", "-c",
-                                "trap '' TERM; sleep 30 & echo $! > sleep.pid; wait", NULL};
+    const char *const argv[] = {
+        "/bin/sh", "-c", "trap '' TERM; echo $$ > main.pid; sleep 30 & echo $! > sleep.pid; wait",
+        NULL};
     struct runner_proc *proc = start(f, "stubborn", argv, NULL);
     pid_t pid = runner_proc_pid(proc);
     char pidfile[256];
@@ -404,8 +431,100 @@ static void test_sigkill_at_deadline(void **state)
     assert_int_equal(e->signal, SIGKILL);
     assert_int_equal(e->code, -1);
     assert_string_equal(e->reason, "preempted; killed with SIGKILL at the deadline");
-    /* The whole group went: the grandchild too. */
-    assert_true(wait_dead(grandchild, 2000));
+    /* Everything went, before the report, and the keeper reaped it: no zombie is left. */
+    pid_t main_pid = (pid_t)atol(slurp(in_workdir(f, "stubborn", "main.pid", pidfile, 256)));
+    assert_true(main_pid > 0);
+    assert_true(process_reaped(main_pid));
+    assert_true(process_reaped(grandchild));
+    assert_true(process_reaped(pid));
+}
+
+static void test_keeper(void **state)
+{
+    struct fixture *f = *state;
+    const char *const argv[] = {"/bin/sh", "-c",
+                                "echo $$ > main.pid; umask; touch made; echo ready; "
+                                "while [ ! -e go ]; do sleep 0.02; done; kill -SEGV $$",
+                                NULL};
+    struct runner_proc *proc = start(f, "kept", argv, NULL);
+    pid_t keeper = runner_proc_pid(proc);
+    char out[256], path[256];
+    in_workdir(f, "kept", "stdout.log", out, sizeof(out));
+    wait_file(f, out, "ready\n");
+    pid_t main_pid = (pid_t)atol(slurp(in_workdir(f, "kept", "main.pid", path, sizeof(path))));
+    /* The keeper leads its session and group; the workload is its child, in its group. */
+    assert_int_equal(getpgid(keeper), keeper);
+    assert_int_equal(getsid(keeper), keeper);
+    assert_int_equal(stat_field(main_pid, 4), keeper);
+    assert_int_equal(getpgid(main_pid), keeper);
+    snprintf(path, sizeof(path), "/proc/%ld/comm", (long)keeper);
+    assert_string_equal(slurp(path), "allot-keeper\n");
+    /* It holds nothing of the agent's: 0, 1 and 2 only, all /dev/null. */
+    snprintf(path, sizeof(path), "/proc/%ld/fd", (long)keeper);
+    DIR *d = opendir(path);
+    assert_non_null(d);
+    int fds = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char link[600], target[64] = "";
+        snprintf(link, sizeof(link), "%s/%s", path, de->d_name);
+        ssize_t n = readlink(link, target, sizeof(target) - 1);
+        target[n > 0 ? n : 0] = '\0';
+        assert_string_equal(target, "/dev/null");
+        fds++;
+    }
+    closedir(d);
+    assert_int_equal(fds, 3);
+    /* SIGTERM, SIGINT and SIGHUP meant for the keeper itself do nothing. */
+    assert_int_equal(kill(keeper, SIGTERM), 0);
+    assert_int_equal(kill(keeper, SIGHUP), 0);
+    sleep_ms(50);
+    assert_false(process_dead(keeper));
+    assert_false(process_dead(main_pid));
+    /* It ends as the workload ended: by the same signal. */
+    write_file(in_workdir(f, "kept", "go", path, sizeof(path)), "", 0);
+    wait_exits(f, 1);
+    struct exit_copy *e = &f->exits[0];
+    assert_int_equal(e->end, RUNNER_END_EXITED);
+    assert_true(e->status_known);
+    assert_int_equal(e->signal, SIGSEGV);
+    assert_int_equal(e->code, -1);
+    assert_string_equal(e->reason, "killed by signal 11 (Segmentation fault)");
+    assert_true(process_reaped(main_pid));
+    /* The workload's umask: its group is its workspace's. */
+    assert_string_equal(slurp(out), "0007\nready\n");
+    struct stat sb;
+    assert_int_equal(stat(in_workdir(f, "kept", "made", path, sizeof(path)), &sb), 0);
+    assert_int_equal(sb.st_mode & 0777, 0660);
+}
+
+static void test_stop_reaches_escaped_descendants(void **state)
+{
+    struct fixture *f = *state;
+    /* A helper in a new session: not in the group, so only the keeper's walk reaches it. */
+    const char *const argv[] = {
+        "/bin/sh", "-c",
+        "setsid sh -c 'trap \"echo escaped got TERM >> term.txt; exit 0\" TERM; "
+        "echo $$ > escaped.pid; while :; do sleep 0.02; done' & "
+        "trap 'wait; exit 0' TERM; while [ ! -s escaped.pid ]; do sleep 0.02; done; echo ready; "
+        "while :; do sleep 0.02; done",
+        NULL};
+    struct runner_proc *proc = start(f, "escaper", argv, NULL);
+    char out[256], path[256];
+    wait_file(f, in_workdir(f, "escaper", "stdout.log", out, sizeof(out)), "ready\n");
+    pid_t escaped = (pid_t)atol(slurp(in_workdir(f, "escaper", "escaped.pid", path, sizeof(path))));
+    assert_true(escaped > 0);
+    assert_int_equal(getsid(escaped), escaped);
+    assert_int_equal(runner_stop(f->r, proc, 5000, "cancelled"), 0);
+    wait_exits(f, 1);
+    assert_int_equal(f->exits[0].end, RUNNER_END_STOPPED);
+    assert_int_equal(f->exits[0].code, 0);
+    /* It got SIGTERM once, and had time to act on it. */
+    assert_string_equal(slurp(in_workdir(f, "escaper", "term.txt", path, sizeof(path))),
+                        "escaped got TERM\n");
+    assert_true(process_reaped(escaped));
 }
 
 static void test_stop_right_after_start(void **state)
@@ -605,19 +724,29 @@ static void test_enters_cgroup(void **state)
     struct cgroup_limits lim = {.memory_max = 1 << 30, .pids_max = 64};
     assert_int_equal(cgroup_create(cgroot, "cgw", &lim, cg, sizeof(cg), err, sizeof(err)), 0);
     const char *const argv[] = {"/bin/sh", "-c", "echo $$", NULL};
-    struct runner_spec spec = {
-        .id = "cgw", .argv = argv, .cgroup = cg, .on_exit = record_exit, .ctx = f};
+    /* A plain directory cannot kill anything: it cannot be what contains the workload. */
+    struct runner_spec spec = {.id = "cgw",
+                               .argv = argv,
+                               .cgroup = cg,
+                               .contain = RUNNER_CONTAIN_CGROUP,
+                               .on_exit = record_exit,
+                               .ctx = f};
+    assert_int_equal(runner_start(f->r, &spec, NULL, err, sizeof(err)), -ALLOT_EINVAL);
+    assert_non_null(strstr(err, "no cgroup filesystem"));
+    /* Under a keeper, the workload enters the (stand-in) cgroup itself. */
+    spec.contain = RUNNER_CONTAIN_KEEPER;
     struct runner_proc *proc = NULL;
     assert_int_equal(runner_start(f->r, &spec, &proc, err, sizeof(err)), 0);
-    pid_t pid = runner_proc_pid(proc);
+    pid_t keeper = runner_proc_pid(proc);
     wait_exits(f, 1);
     assert_int_equal(f->exits[0].code, 0);
-    char want[32], path[300];
-    snprintf(want, sizeof(want), "%ld\n", (long)pid);
-    /* The child wrote its own pid before exec, and exec kept the pid. */
+    char path[300];
+    /* The workload wrote its own pid before exec, and exec kept the pid. */
     snprintf(path, sizeof(path), "%s/cgroup.procs", cg);
-    assert_string_equal(slurp(path), want);
-    assert_string_equal(slurp(in_workdir(f, "cgw", "stdout.log", path, sizeof(path))), want);
+    char procs[64];
+    snprintf(procs, sizeof(procs), "%s", slurp(path));
+    assert_string_equal(slurp(in_workdir(f, "cgw", "stdout.log", path, sizeof(path))), procs);
+    assert_true(atol(procs) > 0 && atol(procs) != keeper);
 
     /* A cgroup that is not there: the start fails in the child and is reported. */
     char gone[300];
@@ -636,7 +765,8 @@ static void test_enters_cgroup(void **state)
 static void test_user_switch(void **state)
 {
     struct fixture *f = *state;
-    const char *const argv[] = {"/bin/sh", "-c", "id -u; id -g; id -G; touch mine", NULL};
+    const char *const argv[] = {"/bin/sh", "-c", "id -u; id -g; id -G; touch mine \"$TMPDIR/t\"",
+                                NULL};
     struct runner_spec spec = {
         .id = "nobody", .argv = argv, .uid = 65534, .gid = 65534, .on_exit = record_exit, .ctx = f};
     char err[256] = "", path[256];
@@ -662,6 +792,12 @@ static void test_user_switch(void **state)
     assert_int_equal(stat(in_workdir(f, "nobody", "mine", path, sizeof(path)), &sb), 0);
     assert_int_equal(sb.st_uid, 65534);
     assert_int_equal(stat(in_workdir(f, "nobody", "stdout.log", path, sizeof(path)), &sb), 0);
+    assert_int_equal(sb.st_uid, 65534);
+    /* Its temporary directory is its own, and what it writes there is in its directory. */
+    assert_int_equal(stat(in_workdir(f, "nobody", "tmp", path, sizeof(path)), &sb), 0);
+    assert_int_equal(sb.st_uid, 65534);
+    assert_int_equal(sb.st_mode & 07777, 0700);
+    assert_int_equal(stat(in_workdir(f, "nobody", "tmp/t", path, sizeof(path)), &sb), 0);
     assert_int_equal(sb.st_uid, 65534);
 }
 
@@ -861,7 +997,7 @@ static void test_restart_and_adopt(void **state)
     struct fixture *f = *state;
     const char *const argv[] = {"sleep", "30", NULL};
     struct runner_proc *proc = start(f, "survivor", argv, NULL);
-    pid_t pid = runner_proc_pid(proc);
+    pid_t pid = runner_proc_pid(proc); /* its keeper */
     uint64_t ticks = runner_proc_start_ticks(proc);
     assert_true(ticks > 0);
     assert_int_equal(ticks, start_ticks_of(pid));
@@ -896,6 +1032,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_clean_environment, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigterm_within_grace, setup, teardown),
         cmocka_unit_test_setup_teardown(test_sigkill_at_deadline, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_keeper, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_stop_reaches_escaped_descendants, setup, teardown),
         cmocka_unit_test_setup_teardown(test_stop_right_after_start, setup, teardown),
         cmocka_unit_test_setup_teardown(test_group_leftovers_killed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_at_once, setup, teardown),
