@@ -169,8 +169,11 @@ int identity_load(struct identity *id, const json_t *state, char *err, size_t le
                  (long long)start, (long long)count, (unsigned)id->start, (unsigned)id->count);
         return -ALLOT_ECONFIG;
     }
+    json_int_t floor = json_integer_value(json_object_get(state, "uid_floor"));
+    if (floor < 0 || floor >= (json_int_t)id->count)
+        floor = 0; /* a floor is a preference: out of this range, start from the bottom */
     /* Read into a new table, taken only when all of it is good. */
-    struct identity read = {.start = id->start, .count = id->count};
+    struct identity read = {.start = id->start, .count = id->count, .floor = (uint32_t)floor};
     unsigned char *taken = calloc(id->count / 8 + 1, 1); /* a bit per offset */
     int rc = taken ? 0 : -ALLOT_ENOMEM;
     if (!taken)
@@ -216,6 +219,7 @@ int identity_load(struct identity *id, const json_t *state, char *err, size_t le
     id->entries = read.entries;
     id->n = read.n;
     id->cap = read.cap;
+    id->floor = read.floor;
     return 0;
 }
 
@@ -228,8 +232,9 @@ json_t *identity_to_json(const struct identity *id)
             json_decref(workspaces);
             return NULL;
         }
-    return workspaces ? json_pack("{s:I, s:I, s:o}", "uid_start", (json_int_t)id->start,
-                                  "uid_count", (json_int_t)id->count, "workspaces", workspaces)
+    return workspaces ? json_pack("{s:I, s:I, s:I, s:o}", "uid_start", (json_int_t)id->start,
+                                  "uid_count", (json_int_t)id->count, "uid_floor",
+                                  (json_int_t)id->floor, "workspaces", workspaces)
                       : NULL;
 }
 
@@ -244,19 +249,18 @@ int identity_assign(struct identity *id, const char *workspace, uid_t *uid, gid_
         *gid = (gid_t)*uid;
         return 0;
     }
-    /* The lowest offset nobody has: among 0..n, one at least is free. */
-    bool *taken = calloc(id->n + 1, sizeof(*taken));
-    if (!taken)
-        return -ALLOT_ENOMEM;
-    for (size_t i = 0; i < id->n; i++)
-        if (id->entries[i].offset <= id->n)
-            taken[id->entries[i].offset] = true;
-    size_t offset = 0;
-    while (taken[offset])
-        offset++;
-    free(taken);
-    if (offset >= id->count)
+    /* The first offset nobody has from the floor on: among n + 1 of them, one is free. */
+    if (id->n >= id->count)
         return -ALLOT_ERANGE;
+    uint32_t offset = id->floor;
+    for (size_t k = 0; k <= id->n; k++) {
+        offset = (uint32_t)((id->floor + k) % id->count);
+        bool taken = false;
+        for (size_t i = 0; i < id->n && !taken; i++)
+            taken = id->entries[i].offset == offset;
+        if (!taken)
+            break;
+    }
     int rc = append(id, workspace, (uint32_t)offset);
     if (rc != 0)
         return rc;
@@ -264,6 +268,21 @@ int identity_assign(struct identity *id, const char *workspace, uid_t *uid, gid_
     *gid = (gid_t)*uid;
     *fresh = true;
     return 0;
+}
+
+void identity_retire(struct identity *id)
+{
+    uint32_t past = id->floor;
+    for (size_t i = 0; i < id->n; i++) {
+        uint32_t next = id->entries[i].offset + 1;
+        /* past the highest offset in the order of the wrap that starts at the floor */
+        if ((next + id->count - id->floor) % id->count > (past + id->count - id->floor) % id->count)
+            past = next;
+    }
+    free_entries(id->entries, id->n);
+    id->entries = NULL;
+    id->n = id->cap = 0;
+    id->floor = past % id->count;
 }
 
 size_t identity_uids(const struct identity *id, uid_t *out, size_t max)

@@ -33,6 +33,7 @@ struct identity {
     uint32_t count;
     struct identity_entry *entries; /* in the order assigned */
     size_t n, cap;
+    uint32_t floor; /* new assignments start here (offsets below were retired), wrapping */
 };
 
 /* Parse "START:COUNT" (decimal; START at least 1, COUNT from 1 to IDENTITY_COUNT_MAX, the last
@@ -61,17 +62,24 @@ void identity_cleanup(struct identity *id);
 int identity_load(struct identity *id, const json_t *state, char *err, size_t len);
 
 /* The range and assignments as a new object for the state file:
- * {"uid_start": N, "uid_count": N, "workspaces": {"tenant/ws": offset, ...}}. NULL when out of
+ * {"uid_start": N, "uid_count": N, "uid_floor": N, "workspaces": {"tenant/ws": offset, ...}}.
+ * NULL when out of
  * memory. */
 json_t *identity_to_json(const struct identity *id);
 
-/* The uid and gid (the same number) of workspace: the one it has, or else the lowest offset
- * that no workspace has (an offset assigned is never given to another workspace). OUT *uid,
+/* The uid and gid (the same number) of workspace: the one it has, or else the first offset
+ * from the floor on (wrapping) that no workspace has (an offset assigned is never given to
+ * another workspace). OUT *uid,
  * *gid; *fresh is true when the uid was just assigned: the caller keeps the state file before
  * anything runs as it. RET 0; -ALLOT_EINVAL (empty or too long a name); -ALLOT_ERANGE (every
  * uid of the range is assigned); -ALLOT_ENOMEM. */
 int identity_assign(struct identity *id, const char *workspace, uid_t *uid, gid_t *gid,
                     bool *fresh);
+
+/* Forget every assignment (the node was wiped for another tenant: their processes and files
+ * are gone) and move the floor past the offsets they had, so that the next tenant's
+ * workspaces get uids nobody had before, until the range wraps around. */
+void identity_retire(struct identity *id);
 
 /* The uids assigned, in the order assigned, into out[0..max). RET how many are assigned, which
  * may be more than max. */

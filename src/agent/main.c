@@ -24,6 +24,7 @@
 #include "agent/identity.h"
 #include "agent/limits.h"
 #include "agent/runner.h"
+#include "agent/wipe.h"
 #include "common/error.h"
 #include "common/quantity.h"
 
@@ -110,6 +111,14 @@ struct agent {
     struct run_as run_as[AGENT_MAX_RUN_AS]; /* in the order given; the first match wins */
     int n_run_as;
     struct identity identity; /* each workspace's own uid, when no --run-as rule matches */
+    /* The tenant the node serves (docs/agent-running.md, "Wipe"): nothing of another is on
+     * it. When the controller names another, the node is wiped before it serves that one. */
+    char tenant[64];       /* "" for none */
+    bool tenant_known;     /* from the state file or a wipe; false on a first start */
+    bool wiping;           /* the controller named wipe_for: wipe once the old work is gone */
+    char wipe_for[64];     /* "" for none */
+    int64_t wipe_since_ms; /* when the wipe was asked for */
+    const char *wipe_dirs; /* --wipe-dirs: shared directories swept of the old users' files */
     uint64_t reports, failures;
     char state_path[4200]; /* work-dir/agent-state.json: what runs, for a restarted agent */
     char workdir[4096];
@@ -207,6 +216,8 @@ static int state_write(struct agent *a)
     }
     json_t *state = json_pack("{s:I, s:o, s:o}", "next_id", (json_int_t)a->next_id, "tasks", tasks,
                               "identities", identity_to_json(&a->identity));
+    if (state && a->tenant_known)
+        json_object_set_new(state, "tenant", a->tenant[0] ? json_string(a->tenant) : json_null());
     char tmp[4300];
     snprintf(tmp, sizeof(tmp), "%s.tmp", a->state_path);
     /* Root's only: it names workspaces and their uids. */
@@ -245,6 +256,13 @@ static int state_load(struct agent *a)
         return -1;
     }
     a->next_id = (uint32_t)json_integer_value(json_object_get(state, "next_id"));
+    const json_t *tenant = json_object_get(state, "tenant");
+    if (json_is_string(tenant) || json_is_null(tenant)) {
+        a->tenant_known = true;
+        snprintf(a->tenant, sizeof(a->tenant), "%s", tenant ? json_string_value(tenant) : "");
+        if (!json_string_value(tenant))
+            a->tenant[0] = '\0';
+    }
     size_t i;
     json_t *x;
     int k = 0;
@@ -427,6 +445,19 @@ static int run_as_add(struct agent *a, const char *arg)
     return 0;
 }
 
+/* Whether name is that of a replica's directory: "w<N>", as task_start names them. */
+static bool replica_dir(const char *name)
+{
+    return name[0] == 'w' && name[1] && strspn(name + 1, "0123456789") == strlen(name + 1);
+}
+
+/* Whether workspace ("tenant/ws") is of tenant ("" for none: nothing is). */
+static bool of_tenant(const char *workspace, const char *tenant)
+{
+    size_t n = strlen(tenant);
+    return n && strncmp(workspace, tenant, n) == 0 && workspace[n] == '/';
+}
+
 /* Start replica `item` of the controller's answer, under its limits (docs/agent.md). */
 static void task_start(struct agent *a, const json_t *item)
 {
@@ -508,6 +539,13 @@ static void task_start(struct agent *a, const json_t *item)
         .id = t->id, .argv = argv, .env = env, .on_exit = on_exit_cb, .ctx = t};
     char err[256], cgroup_path[LIMITS_ROOT_MAX + CGROUP_NAME_MAX + 2];
     const char *ws = json_string_value(json_object_get(item, "workspace"));
+    if (a->tenant_known && !of_tenant(ws ? ws : "", a->tenant)) {
+        /* fail closed: nothing of a tenant the node does not serve runs here */
+        snprintf(err, sizeof(err), "workspace %.64s is not of tenant '%s', which this node serves",
+                 ws ? ws : "", a->tenant);
+        task_fail(t, 126, err);
+        return;
+    }
     if (user_for(a, ws ? ws : "", &spec.uid, &spec.gid, err, sizeof(err))) {
         task_fail(t, 126, err);
         return;
@@ -540,6 +578,122 @@ static void task_start(struct agent *a, const json_t *item)
     state_save(a);
 }
 
+/* ---- the wipe (docs/agent-running.md, "Wipe") ---- */
+
+static void report(struct agent *a, enum channel ch);
+
+/* Bound on waiting for the old tenant's output to be shipped before the wipe goes on. */
+#define AGENT_WIPE_SHIP_MS 30000
+/* Bound on killing the processes of one of its users. */
+#define AGENT_WIPE_KILL_MS 2000
+
+/* Wipe the node for a->wipe_for: every process of the old tenant's users, every replica
+ * directory (their files and logs), their files in the shared directories; their uids are
+ * retired. Then the node serves the new tenant, the state file says so, and the next report
+ * tells the controller, which completes the node's move. */
+static void wipe_now(struct agent *a)
+{
+    uid_t uids[1024];
+    size_t n = identity_uids(&a->identity, uids, sizeof(uids) / sizeof(uids[0]));
+    if (n > sizeof(uids) / sizeof(uids[0]))
+        n = sizeof(uids) / sizeof(uids[0]); /* more than a node ever runs: the rest stay */
+    int stuck = 0;
+    for (size_t i = 0; i < n; i++)
+        if (identity_kill_uid(&a->identity, uids[i], AGENT_WIPE_KILL_MS) != 0)
+            stuck++;
+    size_t dirs = 0, shared = 0;
+    DIR *d = opendir(a->workdir);
+    struct dirent *e;
+    while (d && (e = readdir(d)))
+        if (replica_dir(e->d_name) && runner_workdir_remove(a->runner, e->d_name) == 0)
+            dirs++;
+    if (d)
+        closedir(d);
+    char why[512] = "";
+    wipe_dirs(a->wipe_dirs, uids, n, &shared, why, sizeof(why));
+    identity_retire(&a->identity);
+    for (int k = 0; k < AGENT_MAX_PROCS; k++)
+        a->ships[k].used = false;
+    snprintf(a->tenant, sizeof(a->tenant), "%s", a->wipe_for);
+    a->tenant_known = true;
+    a->wiping = false;
+    if (state_write(a) != 0) { /* the next iteration tries again; until then, nothing runs */
+        a->wiping = true;
+        a->tenant_known = false;
+        return;
+    }
+    fprintf(stderr,
+            "allot-agent: node wiped for %s%s%s: the processes of %zu users killed%s, %zu replica "
+            "directories and %zu files of shared directories removed%s%s\n",
+            a->tenant[0] ? "tenant " : "no tenant", a->tenant, "", n,
+            stuck ? " (some would not die)" : "", dirs, shared, why[0] ? "; " : "", why);
+    event_active(a->push_now, EV_TIMEOUT, 0);
+}
+
+/* Wipe once nothing of the old tenant runs and its ends are reported, and once its output is
+ * shipped (or AGENT_WIPE_SHIP_MS have passed: given up, said in the log). */
+static void wipe_try(struct agent *a)
+{
+    if (!a->wiping)
+        return;
+    for (int k = 0; k < AGENT_MAX_PROCS; k++)
+        if (a->tasks[k].used)
+            return; /* running, stopping, or its end not yet acknowledged */
+    size_t unshipped = 0;
+    for (int k = 0; k < AGENT_MAX_PROCS; k++)
+        unshipped += a->ships[k].used;
+    if (unshipped && now_ms() - a->wipe_since_ms < AGENT_WIPE_SHIP_MS)
+        return;
+    if (unshipped)
+        fprintf(stderr,
+                "allot-agent: the output of %zu replicas of the old tenant is not all shipped "
+                "after %d s: given up for the wipe\n",
+                unshipped, AGENT_WIPE_SHIP_MS / 1000);
+    wipe_now(a);
+}
+
+/* The controller's answer names the tenant the node is to serve: another than the one it
+ * serves asks for a wipe first. */
+static void tenant_check(struct agent *a, const json_t *answer)
+{
+    const json_t *t = json_object_get(answer, "tenant");
+    if (!json_is_string(t) && !json_is_null(t))
+        return; /* a controller that names none: nothing to check against */
+    const char *want = json_is_string(t) ? json_string_value(t) : "";
+    if (strlen(want) >= sizeof(a->tenant))
+        return;
+    if (a->tenant_known && strcmp(a->tenant, want) == 0) {
+        a->wiping = false; /* a move taken back before its wipe */
+        return;
+    }
+    if (!a->tenant_known) {
+        /* a state file from before wipes: replicas that run are the named tenant's own, or
+         * the node is wiped like any other */
+        bool running = false, others = false;
+        for (int k = 0; k < AGENT_MAX_PROCS; k++) {
+            const struct task *x = &a->tasks[k];
+            if (x->used && x->proc) {
+                running = true;
+                others = others || !of_tenant(x->name, want);
+            }
+        }
+        if (running && !others) {
+            snprintf(a->tenant, sizeof(a->tenant), "%s", want);
+            a->tenant_known = true;
+            state_save(a);
+            return;
+        }
+    }
+    if (!a->wiping || strcmp(a->wipe_for, want) != 0) {
+        fprintf(stderr, "allot-agent: the node passes from %s%s to %s%s: wiping it first\n",
+                a->tenant_known ? (a->tenant[0] ? "tenant " : "no tenant") : "an unknown tenant",
+                a->tenant_known ? a->tenant : "", want[0] ? "tenant " : "no tenant", want);
+        a->wiping = true;
+        snprintf(a->wipe_for, sizeof(a->wipe_for), "%s", want);
+        a->wipe_since_ms = now_ms();
+    }
+}
+
 /* Make the node match the controller's answer. */
 static void reconcile(struct agent *a, const json_t *answer)
 {
@@ -554,7 +708,7 @@ static void reconcile(struct agent *a, const json_t *answer)
         if (!name || !state)
             continue;
         struct task *t = task_find(a, name, rank);
-        if (!t && strcmp(state, "running") == 0) {
+        if (!t && strcmp(state, "running") == 0 && !a->wiping) {
             task_start(a, item);
         } else if (t && t->proc && !t->stopping && strcmp(state, "draining") == 0) {
             int64_t grace = json_integer_value(json_object_get(item, "stop_by")) - now_ms();
@@ -647,7 +801,10 @@ static void on_answer(struct evhttp_request *req, void *arg)
     if (epoch != a->epoch || version >= a->version) {
         a->epoch = epoch;
         a->version = version;
+        tenant_check(a, answer);
+        wipe_try(a); /* at once when nothing of the old tenant is left */
         reconcile(a, answer);
+        wipe_try(a);
     }
     json_decref(answer);
     if (ch == CHANNEL_POLL)
@@ -685,6 +842,9 @@ static void report(struct agent *a, enum channel ch)
     if (inventory)
         json_object_update(inventory, a->node_info);
     json_t *body = json_pack("{s:o, s:o}", "inventory", inventory, "workloads", wls);
+    /* the tenant served: once wiped for the one the controller named, its move completes */
+    if (body && a->tenant_known)
+        json_object_set_new(body, "tenant", a->tenant[0] ? json_string(a->tenant) : json_null());
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
     struct report_call *rc = malloc(sizeof(*rc));
@@ -820,6 +980,7 @@ static void ship_next(struct agent *a)
 static void ship_cb(evutil_socket_t fd, short what, void *arg)
 {
     ship_next(arg);
+    wipe_try(arg); /* a wipe that waits for output to be shipped, or for its bound */
 }
 
 /* Remove the directories of replicas that ended more than --keep-finished ago and whose
@@ -831,8 +992,7 @@ static void workdirs_sweep(struct agent *a, const char *workdir)
     struct dirent *e;
     int64_t now = now_ms();
     while (d && (e = readdir(d))) {
-        if (e->d_name[0] != 'w' || strspn(e->d_name + 1, "0123456789") != strlen(e->d_name + 1) ||
-            !e->d_name[1])
+        if (!replica_dir(e->d_name))
             continue;
         bool busy = false;
         for (int k = 0; k < AGENT_MAX_PROCS && !busy; k++) {
@@ -993,7 +1153,7 @@ static void usage(FILE *f)
             "                   [--cgroup-mode auto|v2|v1|none] [--cgroup-root DIR]\n"
             "                   [--cgroup-v1-root DIR] [--storage-check D] [--keep-finished D]\n"
             "                   [--uid-range START:COUNT] [--run-as TENANT/WORKSPACE=USER ...]\n"
-            "                   [--label KEY=VALUE ...]\n"
+            "                   [--label KEY=VALUE ...] [--wipe-dirs DIR:DIR...]\n"
             "       allot-agent --discover [--gpus SPEC | --nvml PATH]\n\n"
             "The Allot node agent: reports GPUs and workloads, runs what the controller places\n"
             "on this node. --gpus declares the GPUs (\"8xH100-80GB\") where NVML is absent; the\n"
@@ -1006,7 +1166,8 @@ int main(int argc, char **argv)
     const char *server = "http://127.0.0.1:7070", *token = NULL, *token_file = NULL, *node = NULL,
                *gpus = NULL, *nvml = NULL, *work = NULL, *interval = "1s",
                *cgroup_root = CGROUP_DEFAULT_ROOT, *storage_every = "5s", *keep = "24h",
-               *cgroup_mode = "auto", *cgroup_v1_root = NULL, *uid_range = IDENTITY_DEFAULT_RANGE;
+               *cgroup_mode = "auto", *cgroup_v1_root = NULL, *uid_range = IDENTITY_DEFAULT_RANGE,
+               *wipe_dirs = WIPE_DEFAULT_DIRS;
     bool discover = false;
     const char *run_as_args[AGENT_MAX_RUN_AS + 1];
     const char *labels[AGENT_MAX_LABELS];
@@ -1028,6 +1189,7 @@ int main(int argc, char **argv)
                             : strcmp(argv[i], "--uid-range") == 0      ? &uid_range
                             : strcmp(argv[i], "--storage-check") == 0  ? &storage_every
                             : strcmp(argv[i], "--keep-finished") == 0  ? &keep
+                            : strcmp(argv[i], "--wipe-dirs") == 0      ? &wipe_dirs
                                                                        : NULL;
         if (slot && i + 1 < argc) {
             *slot = argv[++i];
@@ -1053,6 +1215,7 @@ int main(int argc, char **argv)
     }
     static struct agent a;
     char err[512];
+    a.wipe_dirs = wipe_dirs;
     /* Whatever the agent writes is its own (root's) unless made otherwise, explicitly. */
     umask(077);
     for (int i = 0; i < n_run_as_args; i++)

@@ -1352,5 +1352,15 @@ int runner_workdir_remove(struct runner *r, const char *id)
         return errno == ENOENT ? -ALLOT_ENOENT : -ALLOT_EIO;
     if (!S_ISDIR(sb.st_mode))
         return -ALLOT_EINVAL;
+    return runner_tree_remove(path);
+}
+
+int runner_tree_remove(const char *path)
+{
+    struct stat sb;
+    if (lstat(path, &sb) != 0)
+        return errno == ENOENT ? 0 : -ALLOT_EIO;
+    if (!S_ISDIR(sb.st_mode))
+        return unlink(path) == 0 || errno == ENOENT ? 0 : -ALLOT_EIO;
     return nftw(path, remove_visit, 16, FTW_DEPTH | FTW_PHYS | FTW_MOUNT) == 0 ? 0 : -ALLOT_EIO;
 }

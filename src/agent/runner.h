@@ -198,4 +198,8 @@ int runner_usage_bytes(const char *workdir, uint64_t *bytes);
  * -ALLOT_EIO. */
 int runner_workdir_remove(struct runner *r, const char *id);
 
+/* Remove path: a file, or a directory and everything in it (links removed, never followed;
+ * other filesystems not entered). Missing is 0. RET 0; -ALLOT_EIO. */
+int runner_tree_remove(const char *path);
+
 #endif

@@ -6,6 +6,7 @@ stands in for cgroupfs), the setrlimit fallback and the storage limit; in every 
 this host offers, nothing of a cancelled workload is left; workspaces run as users of their
 own that cannot reach each other. Usage: test_agent.py ALLOTD ALLOT_AGENT SRCDIR"""
 import glob
+import json
 import os
 import pwd
 import shutil
@@ -732,6 +733,65 @@ class AgentTest(unittest.TestCase):
         self.wait_state("acme/prod/again", "finished")
         self.assertEqual(self.wait_logs("acme/prod/again", "uid"), f"uid {prober_uid}\n")
 
+    def test_a_node_is_wiped_before_it_serves_another_tenant(self):
+        """A node moves from acme to beta: what acme left there (its processes, its replicas'
+        files and logs, its users' files in /tmp and /dev/shm) is gone before beta's work
+        lands, and beta's users are not acme's."""
+        self.assertEqual(self.d.request("POST", "/v1/tenants", {"name": "beta"},
+                                        token=self.d.admin)[0], 201)
+        st, r = self.d.request("POST", "/v1/workspaces", {"name": "beta/ops"}, token=self.d.admin)
+        self.assertEqual(st, 201, r)
+        self.assertEqual(self.d.request("POST", "/v1/nodes/gpu-b/drain",
+                                        token=self.d.admin)[0], 200)
+        mark = f"allot-wipe-{os.getpid()}"
+        for shared in ("/tmp", "/dev/shm"):
+            self.addCleanup(lambda p=f"{shared}/{mark}": os.path.exists(p) and os.unlink(p))
+        self.submit({"name": "leaver", "workspace": "acme/research", "gpus": 1,
+                     "command": ["/bin/sh", "-c",
+                                 f"echo s3cr3t > secret.txt; echo s3cr3t > /tmp/{mark}; "
+                                 f"echo s3cr3t > /dev/shm/{mark}; echo uid $(id -u); "
+                                 f"echo pid $$"]})
+        self.wait_state("acme/research/leaver", "finished")
+        acme_uid = int(self.wait_logs("acme/research/leaver", "pid").split()[1])
+        work = self.agents["gpu-a"][2]
+        replica_dirs = [d for d in os.listdir(work) if d.startswith("w")]
+        self.assertTrue(replica_dirs)
+        self.assertEqual(os.stat(f"/tmp/{mark}").st_uid, acme_uid)
+        # gpu-a goes to beta (acme keeps gpu-b, which its reservation needs)
+        st, r = self.d.request("POST", "/v1/nodes/gpu-a/move", {"tenant": "beta"},
+                               token=self.d.admin)
+        self.assertEqual(st, 202, r)
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            n = self.d.request("GET", "/v1/nodes/gpu-a", token=self.d.admin)[1]
+            if n["tenant"] == "beta":
+                break
+            time.sleep(0.1)
+        self.assertEqual((n["tenant"], n["state"]), ("beta", "ready"), n)
+        # nothing of acme is left on the node
+        self.assertEqual([d for d in os.listdir(work) if d.startswith("w")], [])
+        self.assertFalse(os.path.exists(f"/tmp/{mark}"))
+        self.assertFalse(os.path.exists(f"/dev/shm/{mark}"))
+        self.assertIn("node wiped for tenant beta", self.agent_log("gpu-a"))
+        with open(os.path.join(work, "agent-state.json")) as f:
+            saved = json.load(f)
+        self.assertEqual(saved["tenant"], "beta")
+        self.assertEqual(saved["identities"]["workspaces"], {})
+        # beta's work runs there, as a uid acme never had, and finds nothing of acme's
+        self.submit({"name": "looker", "workspace": "beta/ops", "gpus": 1,
+                     "command": ["/bin/sh", "-c",
+                                 f"echo uid $(id -u); ls {work}/{replica_dirs[0]} 2>&1; "
+                                 f"cat /tmp/{mark} 2>&1; echo done"]})
+        self.wait_state("beta/ops/looker", "finished")
+        self.assertIn("started beta/ops/looker", self.agent_log("gpu-a"))
+        out = self.wait_logs("beta/ops/looker", "done").splitlines()
+        self.assertNotEqual(int(out[0].split()[1]), acme_uid)
+        self.assertIn("No such file or directory", out[1])
+        self.assertIn("No such file or directory", out[2])
+        self.assertNotIn("s3cr3t", "\n".join(out))
+        # acme's output, shipped before the wipe, stays readable in allotd
+        self.assertIn(f"uid {acme_uid}", self.logs("acme/research/leaver"))
+
 
 if __name__ == "__main__":
-    unittest.main(argv=[sys.argv[0], "-v"])
+    unittest.main(argv=[sys.argv[0], "-v"] + sys.argv[4:])

@@ -277,6 +277,44 @@ static void test_persistence(void **state)
     identity_cleanup(&id);
 }
 
+/* A wipe retires a tenant's uids: the next tenant's workspaces get uids nobody had, kept in
+ * the state file, until the range wraps around. */
+static void test_retire(void **state)
+{
+    struct identity id;
+    make(&id, 4);
+    uid_t uid;
+    gid_t gid;
+    bool fresh;
+    assert_int_equal(identity_assign(&id, "beta/dev", &uid, &gid, &fresh), 0);
+    assert_int_equal(identity_assign(&id, "beta/ops", &uid, &gid, &fresh), 0);
+    identity_retire(&id);
+    uid_t uids[4];
+    assert_int_equal(identity_uids(&id, uids, 4), 0);
+    /* acme's workspace, even of beta's name, gets a uid beta never had */
+    assert_int_equal(identity_assign(&id, "beta/dev", &uid, &gid, &fresh), 0);
+    assert_true(fresh);
+    assert_int_equal(uid, TEST_START + 2);
+    /* the floor is kept in the state file */
+    json_t *j = identity_to_json(&id);
+    struct identity back;
+    make(&back, 4);
+    char err[256];
+    assert_int_equal(identity_load(&back, j, err, sizeof(err)), 0);
+    json_decref(j);
+    identity_retire(&back);
+    assert_int_equal(identity_assign(&back, "acme/x", &uid, &gid, &fresh), 0);
+    assert_int_equal(uid, TEST_START + 3);
+    /* past the end of the range: around to its start */
+    identity_retire(&back);
+    assert_int_equal(identity_assign(&back, "acme/y", &uid, &gid, &fresh), 0);
+    assert_int_equal(uid, TEST_START);
+    assert_int_equal(identity_assign(&back, "acme/z", &uid, &gid, &fresh), 0);
+    assert_int_equal(uid, TEST_START + 1);
+    identity_cleanup(&back);
+    identity_cleanup(&id);
+}
+
 static void test_load_refuses(void **state)
 {
     static const struct {
@@ -389,13 +427,10 @@ static void test_kill_uid(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parse_range),
-        cmocka_unit_test(test_overlap_with_the_system),
-        cmocka_unit_test(test_distinct_and_stable),
-        cmocka_unit_test(test_exhaustion),
-        cmocka_unit_test(test_persistence),
-        cmocka_unit_test(test_load_refuses),
-        cmocka_unit_test(test_kill_uid),
+        cmocka_unit_test(test_parse_range),         cmocka_unit_test(test_overlap_with_the_system),
+        cmocka_unit_test(test_distinct_and_stable), cmocka_unit_test(test_exhaustion),
+        cmocka_unit_test(test_persistence),         cmocka_unit_test(test_retire),
+        cmocka_unit_test(test_load_refuses),        cmocka_unit_test(test_kill_uid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
