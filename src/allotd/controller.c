@@ -514,7 +514,7 @@ int controller_apply(struct controller *ctl, json_t *op, json_t **result, char *
     if (ctl->read_only) {
         snprintf(field, field_len, "%s", "");
         snprintf(err, len,
-                 "the controller is read-only: its store cannot write (%s); changes are "
+                 "the controller is read-only: its store cannot write (%.150s); changes are "
                  "accepted again once it can",
                  ctl->read_only_why);
         return ctl->read_only;

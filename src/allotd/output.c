@@ -58,7 +58,7 @@ int output_accept(struct controller *ctl, uint32_t node, const struct output_key
 {
     if (ctl->read_only) { /* nothing would be made durable */
         snprintf(field, field_len, "%s", "");
-        snprintf(err, err_len, "the controller is read-only: %s", ctl->read_only_why);
+        snprintf(err, err_len, "the controller is read-only: %.150s", ctl->read_only_why);
         return ctl->read_only;
     }
     field[0] = err[0] = '\0';
