@@ -51,8 +51,7 @@ int wipe_dir(const char *dir, const uid_t *uids, size_t n, size_t *removed)
     return rc;
 }
 
-int wipe_dirs(const char *list, const uid_t *uids, size_t n, size_t *removed, char *err,
-              size_t len)
+int wipe_dirs(const char *list, const uid_t *uids, size_t n, size_t *removed, char *err, size_t len)
 {
     int first = 0;
     *removed = 0;
