@@ -254,13 +254,19 @@ static int run_node_move(const struct flag_values *v)
 
 static const char *const roles[] = {"admin", "tenant-admin", "workspace-admin", "member", "viewer"};
 
-static void user_created(const struct flag_values *v, const json_t *u)
+/* "what NAME: ROLE of tenant T, workspace W" of user u. */
+static void user_print(const char *what, const char *sep, const json_t *u)
 {
     const char *tenant = json_string_value(json_object_get(u, "tenant"));
     const char *ws = json_string_value(json_object_get(u, "workspace"));
-    printf("created user %s: %s%s%s%s%s\n", human_text(u, "name"), human_text(u, "role"),
+    printf("%s %s%s%s%s%s%s%s\n", what, human_text(u, "name"), sep, human_text(u, "role"),
            tenant ? " of tenant " : " of the platform", tenant ? tenant : "",
            ws ? ", workspace " : "", ws ? ws : "");
+}
+
+static void user_created(const struct flag_values *v, const json_t *u)
+{
+    user_print("created user", ": ", u);
     printf("next: allot admin token create --user %s\n", human_text(u, "name"));
 }
 
@@ -312,11 +318,7 @@ static int run_user_create(const struct flag_values *v)
 
 static void user_changed(const struct flag_values *v, const json_t *u)
 {
-    const char *tenant = json_string_value(json_object_get(u, "tenant"));
-    const char *ws = json_string_value(json_object_get(u, "workspace"));
-    printf("user %s is now %s%s%s%s%s\n", human_text(u, "name"), human_text(u, "role"),
-           tenant ? " of tenant " : " of the platform", tenant ? tenant : "",
-           ws ? ", workspace " : "", ws ? ws : "");
+    user_print("user", " is now ", u);
 }
 
 static int run_user_set(const struct flag_values *v)

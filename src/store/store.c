@@ -840,12 +840,12 @@ int store_update_user(struct store *st, const struct store_user *user)
     return store_write_user(st, STORE_STMT_UPDATE_USER, user);
 }
 
-/* Deletes the row whose text key is `key`. RET -ALLOT_ENOENT when there was none. */
-static int store_delete_named(struct store *st, enum store_stmt id, const char *field,
-                              const char *key)
+/* Deletes the rows whose text key is `key`. OUT *changes: how many. */
+static int store_delete_keyed(struct store *st, enum store_stmt id, const char *field,
+                              const char *key, int64_t *changes)
 {
     size_t key_len;
-    int64_t changes = 0;
+    *changes = 0;
     int err = store_check_name(st, field, key, &key_len);
     if (!err)
         err = store_check_writable(st);
@@ -857,7 +857,15 @@ static int store_delete_named(struct store *st, enum store_stmt id, const char *
         store_reset(stmt);
         return err;
     }
-    err = store_run_write(st, stmt, &changes);
+    return store_run_write(st, stmt, changes);
+}
+
+/* Deletes the row whose text key is `key`. RET -ALLOT_ENOENT when there was none. */
+static int store_delete_named(struct store *st, enum store_stmt id, const char *field,
+                              const char *key)
+{
+    int64_t changes;
+    int err = store_delete_keyed(st, id, field, key, &changes);
     if (!err && changes == 0) {
         store_set_errmsg(st, "%s: not found", key);
         err = -ALLOT_ENOENT;
@@ -1137,20 +1145,8 @@ static int store_find_row(struct store *st, enum store_stmt id, const char *what
 
 int store_delete_user_tokens(struct store *st, const char *user, int64_t *deleted)
 {
-    size_t len;
-    int64_t changes = 0;
-    int err = store_check_name(st, "user", user, &len);
-    if (!err)
-        err = store_check_writable(st);
-    if (err)
-        return err;
-    sqlite3_stmt *stmt = st->stmt[STORE_STMT_DELETE_USER_TOKENS];
-    err = store_bind_text(st, stmt, 1, user, len);
-    if (err) {
-        store_reset(stmt);
-        return err;
-    }
-    err = store_run_write(st, stmt, &changes);
+    int64_t changes;
+    int err = store_delete_keyed(st, STORE_STMT_DELETE_USER_TOKENS, "user", user, &changes);
     if (!err && deleted)
         *deleted = changes;
     return err;
