@@ -623,9 +623,9 @@ static void wipe_now(struct agent *a)
         return;
     }
     fprintf(stderr,
-            "allot-agent: node wiped for %s%s%s: the processes of %zu users killed%s, %zu replica "
+            "allot-agent: node wiped for %s%s: the processes of %zu users killed%s, %zu replica "
             "directories and %zu files of shared directories removed%s%s\n",
-            a->tenant[0] ? "tenant " : "no tenant", a->tenant, "", n,
+            a->tenant[0] ? "tenant " : "no tenant", a->tenant, n,
             stuck ? " (some would not die)" : "", dirs, shared, why[0] ? "; " : "", why);
     event_active(a->push_now, EV_TIMEOUT, 0);
 }

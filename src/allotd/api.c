@@ -586,27 +586,24 @@ static void cancel_workload(struct controller *ctl, struct call *c)
 
 /* ---- users and tokens ---- */
 
-/* Whether the body's keys are all in keys (NULL-terminated) and every value is a string (or,
- * where nullable lists the key, null); else answers 400 naming the field. */
+/* Whether the body's keys are all in keys (NULL-terminated), none null unless nullable
+ * lists it (spec_check_fields), and every other value is of the JSON type strings gives for
+ * its key (NULL: every one a string); else answers 400 naming the field. */
 static bool body_fields(struct call *c, const json_t *body, const char *const *keys,
-                        const char *const *nullable)
+                        const char *const *nullable, const json_type *types)
 {
-    const char *key;
-    const json_t *v;
-    json_object_foreach((json_t *)body, key, v)
-    {
-        bool known = false, may_null = false;
-        for (size_t i = 0; keys[i] && !known; i++)
-            known = strcmp(keys[i], key) == 0;
-        for (size_t i = 0; nullable && nullable[i] && !may_null; i++)
-            may_null = strcmp(nullable[i], key) == 0;
-        if (!known) {
-            call_error(c, -ALLOT_EINVAL, 400, key, "unknown field");
-            return false;
-        }
-        if (!json_is_string(v) && !(may_null && json_is_null(v))) {
-            call_error(c, -ALLOT_EINVAL, 400, key, "expected a string%s",
-                       may_null ? " or null" : "");
+    struct spec_error err;
+    if (spec_check_fields(body, keys, nullable, &err)) {
+        call_error(c, err.code, 400, err.field, "%s", err.message);
+        return false;
+    }
+    for (size_t i = 0; keys[i]; i++) {
+        const json_t *v = json_object_get(body, keys[i]);
+        json_type want = types ? types[i] : JSON_STRING;
+        bool boolean = want == JSON_TRUE || want == JSON_FALSE;
+        if (v && !json_is_null(v) && (boolean ? !json_is_boolean(v) : json_typeof(v) != want)) {
+            call_error(c, -ALLOT_EINVAL, 400, keys[i], "expected a %s",
+                       boolean ? "boolean" : "string");
             return false;
         }
     }
@@ -710,7 +707,7 @@ static const char *const user_keys[] = {"name", "role", "tenant", "workspace", N
 static void post_user(struct controller *ctl, struct call *c)
 {
     json_t *body = body_object(c);
-    if (!body || !body_fields(c, body, user_keys, user_keys + 2))
+    if (!body || !body_fields(c, body, user_keys, user_keys + 2, NULL))
         return;
     const char *name = json_string_value(json_object_get(body, "name"));
     const char *role_s = json_string_value(json_object_get(body, "role"));
@@ -787,7 +784,7 @@ static void patch_user(struct controller *ctl, struct call *c)
     static const char *const nullable[] = {"tenant", "workspace", NULL};
     struct user_row cur;
     json_t *body = body_object(c);
-    if (!body || !body_fields(c, body, keys, nullable) || !user_lookup(ctl, c, &cur))
+    if (!body || !body_fields(c, body, keys, nullable, NULL) || !user_lookup(ctl, c, &cur))
         return;
     const json_t *jr = json_object_get(body, "role"), *jt = json_object_get(body, "tenant"),
                  *jw = json_object_get(body, "workspace");
@@ -903,23 +900,11 @@ static bool token_user_ok(struct controller *ctl, struct call *c, const char *us
 
 static void post_token(struct controller *ctl, struct call *c)
 {
+    static const char *const keys[] = {"user", "node", "join", NULL};
+    static const json_type types[] = {JSON_STRING, JSON_STRING, JSON_TRUE};
     json_t *body = body_object(c);
-    if (!body)
+    if (!body || !body_fields(c, body, keys, NULL, types))
         return;
-    const char *key;
-    const json_t *v;
-    json_object_foreach(body, key, v)
-    {
-        bool known = strcmp(key, "user") == 0 || strcmp(key, "node") == 0;
-        if (!known && strcmp(key, "join") != 0) {
-            call_error(c, -ALLOT_EINVAL, 400, key, "unknown field (expected user, node, join)");
-            return;
-        }
-        if (known ? !json_is_string(v) : !json_is_boolean(v)) {
-            call_error(c, -ALLOT_EINVAL, 400, key, "expected a %s", known ? "string" : "boolean");
-            return;
-        }
-    }
     const char *user = json_string_value(json_object_get(body, "user"));
     const char *node = json_string_value(json_object_get(body, "node"));
     uint32_t dummy;

@@ -546,6 +546,26 @@ void controller_defer(struct controller *ctl, struct call *c)
 static int replay_one(void *arg, int64_t seq, int64_t t, const char *text);
 static void vtimers_rearm(struct controller *ctl);
 
+/* Free what the controller keeps of a workload (not the record itself). */
+static void extra_free(struct controller_workload *x)
+{
+    free(x->view);
+    free(x->ended);
+    json_decref(x->exit);
+    free(x->owner);
+    json_decref(x->extra);
+}
+
+/* Replay the journal into the (fresh) engine. RET 0, or the error of the entry that does not
+ * replay (logged). */
+static int journal_replay(struct controller *ctl)
+{
+    ctl->replaying = true;
+    int rc = store_journal_load(ctl->store, replay_one, ctl);
+    ctl->replaying = false;
+    return rc;
+}
+
 /* Rebuild the engine and the controller's records of workloads from the store alone (the
  * journal replayed into a fresh engine, as at start), dropping whatever was applied in
  * memory and not committed. Agents get a new epoch, so that they take the desired sets of the
@@ -559,13 +579,8 @@ static int controller_reload(struct controller *ctl)
         vtimer_free(ctl->vtimers);
     fleet_forget_workloads(ctl);
     for (uint32_t i = 0; i < ctl->cap_extra; i++) {
-        struct controller_workload *x = &ctl->extra[i];
-        free(x->view);
-        free(x->ended);
-        json_decref(x->exit);
-        free(x->owner);
-        json_decref(x->extra);
-        memset(x, 0, sizeof(*x));
+        extra_free(&ctl->extra[i]);
+        memset(&ctl->extra[i], 0, sizeof(ctl->extra[i]));
     }
     json_object_clear(ctl->idempotency);
     sched_free(ctl->engine);
@@ -573,9 +588,7 @@ static int controller_reload(struct controller *ctl)
     int rc = sched_new(NULL, &ctl->engine);
     if (rc)
         return rc;
-    ctl->replaying = true;
-    rc = store_journal_load(ctl->store, replay_one, ctl);
-    ctl->replaying = false;
+    rc = journal_replay(ctl);
     if (rc)
         return rc;
     vtimers_rearm(ctl);
@@ -859,9 +872,7 @@ int controller_open(struct event_base *base, const struct controller_options *op
         controller_close(ctl);
         return rc;
     }
-    ctl->replaying = true;
-    rc = store_journal_load(ctl->store, replay_one, ctl);
-    ctl->replaying = false;
+    rc = journal_replay(ctl);
     if (rc) {
         snprintf(err, len, "the journal in %s does not replay (see the log)", opt->data_dir);
         controller_close(ctl);
@@ -903,13 +914,8 @@ void controller_close(struct controller *ctl)
         flush_cb(-1, 0, ctl);
     output_free(ctl);
     fleet_stop(ctl);
-    for (uint32_t i = 0; i < ctl->cap_extra; i++) {
-        free(ctl->extra[i].view);
-        free(ctl->extra[i].ended);
-        json_decref(ctl->extra[i].exit);
-        free(ctl->extra[i].owner);
-        json_decref(ctl->extra[i].extra);
-    }
+    for (uint32_t i = 0; i < ctl->cap_extra; i++)
+        extra_free(&ctl->extra[i]);
     free(ctl->extra);
     if (ctl->flush)
         event_free(ctl->flush);

@@ -28,8 +28,7 @@ enum gate_state {
 
 struct gate_conn {
     struct gate *g;
-    struct bufferevent *bev;         /* the connection's, made by the gate, freed by evhttp */
-    struct evhttp_connection *evcon; /* once registered */
+    struct bufferevent *bev; /* the connection's, made by the gate, freed by evhttp */
     struct gate_conn *prev, *next;
     enum gate_state state;
     bool linked;     /* in the list of its state */
@@ -45,7 +44,6 @@ struct gate_list {
 };
 
 struct gate {
-    struct event_base *base;
     struct evconnlistener *listener;
     SSL_CTX *tls;
     struct gate_options opt;
@@ -226,8 +224,7 @@ static bool conn_register(struct gate *g, struct gate_conn *c)
         bufferevent_decref(bev);
         return false;
     }
-    c->evcon = evcon;
-    evhttp_connection_set_closecb(c->evcon, on_closed, c);
+    evhttp_connection_set_closecb(evcon, on_closed, c);
     bufferevent_decref(c->bev);
     return true;
 }
@@ -421,10 +418,15 @@ void gate_tls(struct gate *g, SSL_CTX *ctx)
 
 /* ---- requests ---- */
 
+/* The record of connection evcon, or NULL (one the gate did not make). */
+static struct gate_conn *conn_of_connection(const struct gate *g, struct evhttp_connection *evcon)
+{
+    return evcon ? table_get(g, evhttp_connection_get_bufferevent(evcon)) : NULL;
+}
+
 static struct gate_conn *conn_of(const struct gate *g, struct evhttp_request *req)
 {
-    struct evhttp_connection *evcon = req ? evhttp_request_get_connection(req) : NULL;
-    return evcon ? table_get(g, evhttp_connection_get_bufferevent(evcon)) : NULL;
+    return conn_of_connection(g, req ? evhttp_request_get_connection(req) : NULL);
 }
 
 void gate_request(struct gate *g, struct evhttp_request *req)
@@ -450,7 +452,7 @@ void gate_answered(struct gate *g, struct evhttp_request *req)
 
 void gate_on_close(struct gate *g, struct evhttp_connection *evcon, gate_close_fn fn, void *arg)
 {
-    struct gate_conn *c = evcon ? table_get(g, evhttp_connection_get_bufferevent(evcon)) : NULL;
+    struct gate_conn *c = conn_of_connection(g, evcon);
     if (c) {
         c->on_close = fn;
         c->on_close_arg = arg;
@@ -469,7 +471,6 @@ int gate_new(struct event_base *base, const struct gate_options *opt, struct gat
     struct gate *g = calloc(1, sizeof(*g));
     if (!g)
         return -ALLOT_ENOMEM;
-    g->base = base;
     g->opt = *opt;
     if (!g->opt.max_connections) {
         struct rlimit rl;

@@ -74,22 +74,26 @@ void call_done(struct call *c)
     call_free(c);
 }
 
-/* Answer c with status and body (taken; NULL: an empty object). */
-static void send_json(struct call *c, int status, json_t *body)
+/* body (taken; NULL: an empty object) as a line of compact JSON in a new buffer, or NULL
+ * when out of memory. */
+static struct evbuffer *json_line(json_t *body)
 {
     struct evbuffer *buf = evbuffer_new();
     char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
     json_decref(body);
-    if (buf)
-        evbuffer_add_printf(buf, "%s\n", text ? text : "{}");
-    call_send(c, buf ? status : 503, "application/json", buf);
-    evbuffer_free(buf);
+    if (buf && evbuffer_add_printf(buf, "%s\n", text ? text : "{}") < 0) {
+        evbuffer_free(buf);
+        buf = NULL;
+    }
     free(text);
+    return buf;
 }
 
 void call_reply(struct call *c, int status, json_t *body)
 {
-    send_json(c, status, body);
+    struct evbuffer *buf = json_line(body);
+    call_send(c, buf ? status : 503, "application/json", buf);
+    evbuffer_free(buf);
 }
 
 /* Copy s into buf as printable ASCII: any other byte (control characters, bytes of UTF-8
@@ -149,18 +153,12 @@ void evhttp_send_error(struct evhttp_request *req, int error, const char *reason
             message = rows[i].message;
         }
     }
-    struct evbuffer *buf = evbuffer_new();
     json_t *body = error_body(err, NULL, message);
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (!buf || !text) {
-        evbuffer_free(buf);
-        free(text);
+    struct evbuffer *buf = body ? json_line(body) : NULL;
+    if (!buf) {
         evhttp_connection_free(evhttp_request_get_connection(req));
         return;
     }
-    evbuffer_add_printf(buf, "%s\n", text);
-    free(text);
     struct evkeyvalq *h = evhttp_request_get_output_headers(req);
     evhttp_clear_headers(h);
     evhttp_add_header(h, "Content-Type", "application/json");
@@ -195,13 +193,13 @@ void call_flush(struct call *c)
 {
     json_t *reply = c->reply;
     c->reply = NULL;
-    send_json(c, c->status, reply);
+    call_reply(c, c->status, reply);
 }
 
 void call_fail(struct call *c, int err)
 {
-    send_json(c, 503,
-              error_body(err, NULL, "the change could not be made durable; it was not applied"));
+    call_reply(c, 503,
+               error_body(err, NULL, "the change could not be made durable; it was not applied"));
 }
 
 const char *call_query(struct call *c, const char *key)
@@ -293,8 +291,8 @@ static bool text_ok(const char *s)
     return true;
 }
 
-/* "GET, HEAD, POST" of the methods the routes of path allow, into buf. */
-static const char *allowed(const struct route *routes, const char *path, char *buf, size_t len)
+/* "GET, HEAD, POST" of the methods in mask (a route's method each), into buf. */
+static const char *allowed(unsigned mask, char *buf, size_t len)
 {
     static const struct {
         enum evhttp_cmd_type m;
@@ -307,14 +305,7 @@ static const char *allowed(const struct route *routes, const char *path, char *b
     size_t used = 0;
     buf[0] = '\0';
     for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        bool any = false;
-        for (const struct route *x = routes; x->fn && !any; x++) {
-            char copy[1024];
-            struct call probe = {.n_args = 0};
-            snprintf(copy, sizeof(copy), "%s", path);
-            any = x->method == names[i].m && route_match(x->pattern, copy, &probe);
-        }
-        if (any && used < len)
+        if ((mask & names[i].m) && used < len)
             used += (size_t)snprintf(buf + used, len - used, "%s%s%s", used ? ", " : "",
                                      names[i].name, names[i].m == EVHTTP_REQ_GET ? ", HEAD" : "");
     }
@@ -375,14 +366,14 @@ static void on_request(struct evhttp_request *req, void *arg)
         }
     }
     const struct route *r = NULL;
-    bool path_known = false;
+    unsigned methods = 0; /* of the routes of this path: complete when none is chosen */
     for (const struct route *x = sv->routes; x->fn && !r; x++) {
         char copy[1024];
         snprintf(copy, sizeof(copy), "%s", path);
         struct call probe = {.n_args = 0};
         if (!route_match(x->pattern, copy, &probe))
             continue;
-        path_known = true;
+        methods |= (unsigned)x->method;
         if (x->method == c->method)
             r = x;
     }
@@ -390,15 +381,15 @@ static void on_request(struct evhttp_request *req, void *arg)
     if (r)
         route_match(r->pattern, path, c);
     if (!r) {
-        char methods[128];
-        if (path_known)
-            evhttp_add_header(out, "Allow", allowed(sv->routes, path, methods, sizeof(methods)));
-        if (path_known && c->method == EVHTTP_REQ_OPTIONS) {
+        char allow[128];
+        if (methods)
+            evhttp_add_header(out, "Allow", allowed(methods, allow, sizeof(allow)));
+        if (methods && c->method == EVHTTP_REQ_OPTIONS) {
             call_send(c, 204, NULL, NULL);
             return;
         }
-        call_error(c, -ALLOT_ENOENT, path_known ? 405 : 404, NULL,
-                   path_known ? "method not allowed on %s" : "no such route: %s", path);
+        call_error(c, -ALLOT_ENOENT, methods ? 405 : 404, NULL,
+                   methods ? "method not allowed on %s" : "no such route: %s", path);
         return;
     }
     /* authenticate */

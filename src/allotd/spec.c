@@ -252,6 +252,14 @@ static int check_object(struct reader *r, const json_t *v, const char *const *ke
     return 0;
 }
 
+int spec_check_fields(const json_t *j, const char *const *keys, const char *const *nullable,
+                      struct spec_error *err)
+{
+    struct reader r;
+    reader_init(&r, NULL, err);
+    return check_object(&r, j, keys, nullable);
+}
+
 /* The value of key in obj, or NULL when absent or null (check_object has refused a null
  * where it is not a value of the field). */
 static const json_t *get(const json_t *obj, const char *key)

@@ -78,6 +78,12 @@ int spec_check_bounds(const json_t *j, int max_depth, size_t max_items, struct s
  * names, reservations beyond the tenant's GPUs) are left to the engine. RET 0, or a negative
  * error with err filled (see struct spec_error). err may be NULL. */
 
+/* Only the check of check_object, for bodies read without a reader of this module: j is an
+ * object whose keys are all in keys (NULL-terminated), none null unless in nullable (or
+ * NULL). RET 0, or -ALLOT_EINVAL with err naming the field. */
+int spec_check_fields(const json_t *j, const char *const *keys, const char *const *nullable,
+                      struct spec_error *err);
+
 /* {name, isolation?: shared|dedicated, max_grace?} */
 int spec_tenant_from_json(const json_t *j, struct arena *a, struct sched_tenant_spec *out,
                           struct spec_error *err);
