@@ -793,5 +793,65 @@ class AgentTest(unittest.TestCase):
         self.assertIn(f"uid {acme_uid}", self.logs("acme/research/leaver"))
 
 
+class FakeControllerTest(unittest.TestCase):
+    """The agent against a controller played by the test, to order what a real one never
+    does: a replica of a tenant the node does not serve must not start (it fails, code 126)."""
+
+    def test_work_of_another_tenant_is_refused(self):
+        import http.server
+        import threading
+        reports = []
+
+        class Controller(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                reports.append(body)
+                answer = {"node": "gpu-a", "epoch": 1, "version": len(reports),
+                          "tenant": "acme", "workloads": [
+                              {"name": "beta/ops/intruder", "workspace": "beta/ops",
+                               "state": "running", "rank": 0, "attempt": 1, "world_size": 1,
+                               "peers": ["gpu-a"], "gpu_indices": [0], "gpu_uuids": [None],
+                               "grace_ms": 1000, "command": ["/bin/sh", "-c", "echo ran"]}]}
+                data = json.dumps(answer).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Controller)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        tmp = tempfile.mkdtemp(prefix="allot-fake-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        log = open(os.path.join(tmp, "agent.log"), "wb")
+        self.addCleanup(log.close)
+        proc = subprocess.Popen([AGENT, "--server", f"http://127.0.0.1:{server.server_port}",
+                                 "--node", "gpu-a", "--token", "allot_x", "--gpus", "8xH100-80GB",
+                                 "--work-dir", os.path.join(tmp, "work"), "--interval", "100ms",
+                                 "--cgroup-mode", "none", "--uid-range", f"{UID_BASE + 3000}:1000"],
+                                stdout=log, stderr=log)
+        self.addCleanup(lambda: proc.poll() is None and (proc.terminate(), proc.wait(10)))
+        deadline = time.time() + 10
+        ended = None
+        while time.time() < deadline and not ended:
+            for r in list(reports):
+                for w in r.get("workloads", []):
+                    if w["name"] == "beta/ops/intruder" and w["state"] != "running":
+                        ended = (r, w)
+            time.sleep(0.05)
+        self.assertIsNotNone(ended, "the agent never reported the replica it was given")
+        report, w = ended
+        self.assertEqual(report.get("tenant"), "acme")  # wiped for acme on its first start
+        self.assertEqual(w["exit_code"], 126)
+        self.assertIn("not of tenant 'acme'", w["reason"])
+        self.assertFalse(glob.glob(os.path.join(tmp, "work", "w*", "stdout.log")),
+                         "a process of beta ran on acme's node")
+
+
 if __name__ == "__main__":
     unittest.main(argv=[sys.argv[0], "-v"] + sys.argv[4:])
