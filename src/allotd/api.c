@@ -11,7 +11,9 @@
 #include "allotd/fleet.h"
 #include "allotd/metrics.h"
 #include "allotd/output.h"
-#include "allotd/spec.h"
+#include "schema/spec.h"
+#include "schema/view.h"
+#include "schema/workload.h"
 #include "common/error.h"
 #include "store/store.h"
 
@@ -84,7 +86,7 @@ static void list_tenants(struct controller *ctl, struct call *c)
     json_t *items = json_array();
     for (uint32_t i = 0; i < ctl->engine->n_tenants; i++)
         if (auth_sees_tenant(&c->who, ctl->engine->tenants[i].name))
-            json_array_append_new(items, spec_tenant_to_json(ctl->engine, i));
+            json_array_append_new(items, view_tenant(ctl->engine, i));
     call_reply(c, 200, json_pack("{s:o}", "items", items));
 }
 
@@ -95,7 +97,7 @@ static void get_tenant(struct controller *ctl, struct call *c)
         call_error(c, -ALLOT_ENOENT, 404, NULL, "no tenant '%s'", c->args[0]);
         return;
     }
-    call_reply(c, 200, spec_tenant_to_json(ctl->engine, id));
+    call_reply(c, 200, view_tenant(ctl->engine, id));
 }
 
 /* POST of a platform object: the body is the object's spec. */
@@ -115,7 +117,7 @@ static void list_clusters(struct controller *ctl, struct call *c)
 {
     json_t *items = json_array();
     for (uint32_t i = 0; i < ctl->engine->n_clusters; i++)
-        json_array_append_new(items, spec_cluster_to_json(ctl->engine, i));
+        json_array_append_new(items, view_cluster(ctl->engine, i));
     call_reply(c, 200, json_pack("{s:o}", "items", items));
 }
 
@@ -139,7 +141,7 @@ static bool node_visible(struct controller *ctl, struct call *c, uint32_t id)
 /* A node's view: the platform's record, and what its agent reported (fleet.c). */
 static json_t *node_json(struct controller *ctl, uint32_t id)
 {
-    json_t *j = spec_node_to_json(ctl->engine, id);
+    json_t *j = view_node(ctl->engine, id);
     if (j)
         json_object_set_new(j, "agent", fleet_node_json(ctl, id));
     return j;
@@ -270,7 +272,7 @@ static void list_workspaces(struct controller *ctl, struct call *c)
     for (uint32_t i = 0; i < s->n_workspaces; i++) {
         const char *t = tenant_name(s, s->workspaces[i].tenant);
         if (auth_allows(&c->who, ROLE_VIEWER, t, s->workspaces[i].name))
-            json_array_append_new(items, spec_workspace_to_json(s, i));
+            json_array_append_new(items, view_workspace(s, i));
     }
     call_reply(c, 200, json_pack("{s:o}", "items", items));
 }
@@ -293,7 +295,7 @@ static void get_workspace(struct controller *ctl, struct call *c)
     uint32_t id;
     char name[300];
     if (workspace_lookup(ctl, c, &id, name, sizeof(name)))
-        call_reply(c, 200, spec_workspace_to_json(ctl->engine, id));
+        call_reply(c, 200, view_workspace(ctl->engine, id));
 }
 
 static void post_workspace(struct controller *ctl, struct call *c)
@@ -368,7 +370,7 @@ static void post_workload(struct controller *ctl, struct call *c)
     const char *key = json_string_value(json_object_get(body, "idempotency_key"));
     uint32_t prior = key ? controller_idempotent(ctl, ws, key) : SCHED_NONE;
     if (prior != SCHED_NONE) {
-        call_reply(c, 200, spec_workload_to_json(ctl->engine, prior));
+        call_reply(c, 200, view_workload(ctl->engine, prior));
         return;
     }
     json_t *spec = json_deep_copy(body);
@@ -587,13 +589,13 @@ static void cancel_workload(struct controller *ctl, struct call *c)
 /* ---- users and tokens ---- */
 
 /* Whether the body's keys are all in keys (NULL-terminated), none null unless nullable
- * lists it (spec_check_fields), and every other value is of the JSON type strings gives for
+ * lists it (reader_check_fields), and every other value is of the JSON type strings gives for
  * its key (NULL: every one a string); else answers 400 naming the field. */
 static bool body_fields(struct call *c, const json_t *body, const char *const *keys,
                         const char *const *nullable, const json_type *types)
 {
-    struct spec_error err;
-    if (spec_check_fields(body, keys, nullable, &err)) {
+    struct schema_error err;
+    if (reader_check_fields(body, keys, nullable, &err)) {
         call_error(c, err.code, 400, err.field, "%s", err.message);
         return false;
     }
@@ -714,7 +716,7 @@ static void post_user(struct controller *ctl, struct call *c)
     const char *tenant = json_string_value(json_object_get(body, "tenant"));
     const char *workspace = json_string_value(json_object_get(body, "workspace"));
     enum role role = ROLE_NONE;
-    if (!name || !spec_is_name(name, strlen(name))) {
+    if (!name || !reader_is_name(name, strlen(name))) {
         call_error(c, -ALLOT_EINVAL, 400, "name", "a user name is 1 to 63 of a-z 0-9 . _ -");
         return;
     }

@@ -12,19 +12,21 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "allotd/export.h"
+#include "schema/export.h"
 #include "allotd/fleet.h"
 #include "allotd/log.h"
 #include "allotd/output.h"
 #include "allotd/server.h"
-#include "allotd/spec.h"
+#include "schema/spec.h"
+#include "schema/view.h"
+#include "schema/workload.h"
 #include "common/arena.h"
 #include "common/error.h"
 #include "common/hmap.h"
 #include "common/quantity.h"
 #include "config/platform.h"
 #include "store/store.h"
-#include "view/view.h"
+#include "schema/view.h"
 
 /* Timer of a virtual node: a simulated workload finishes, or a drained one exits. */
 struct vtimer {
@@ -185,7 +187,7 @@ static const json_t *op_spec(const json_t *op, char *field, size_t field_len, ch
     return json_is_object(spec) ? spec : NULL;
 }
 
-static int from_spec_error(const struct spec_error *e, char *field, size_t field_len, char *err,
+static int from_spec_error(const struct schema_error *e, char *field, size_t field_len, char *err,
                            size_t len)
 {
     snprintf(field, field_len, "%s", e->field);
@@ -226,7 +228,7 @@ static int op_run(struct controller *ctl, const json_t *op, int64_t t, json_t **
     struct sched *s = ctl->engine;
     const char *name = json_string_value(json_object_get(op, "op"));
     const json_t *spec;
-    struct spec_error se = {0};
+    struct schema_error se = {0};
     struct arena a;
     int rc = -ALLOT_EINVAL;
     arena_init(&a, 0);
@@ -266,14 +268,14 @@ static int op_run(struct controller *ctl, const json_t *op, int64_t t, json_t **
             rc = rc ? from_spec_error(&se, field, field_len, err, len)
                     : sched_node_add(s, &ns, &id, err, len);
             if (!rc && result)
-                *result = spec_node_to_json(s, id);
+                *result = view_node(s, id);
         } else {
             struct sched_workspace_spec ws;
             rc = spec_workspace_from_json(spec, NULL, &a, &ws, &se);
             rc = rc ? from_spec_error(&se, field, field_len, err, len)
                     : sched_workspace_add(s, &ws, &id, err, len);
             if (!rc && result)
-                *result = spec_workspace_to_json(s, id);
+                *result = view_workspace(s, id);
         }
     } else if (strcmp(name, "workspace_update") == 0) {
         const char *wsname = json_string_value(json_object_get(op, "workspace"));
@@ -296,7 +298,7 @@ static int op_run(struct controller *ctl, const json_t *op, int64_t t, json_t **
         rc = rc ? from_spec_error(&se, field, field_len, err, len)
                 : sched_workspace_update(s, &ws, t, err, len);
         if (!rc && result)
-            *result = spec_workspace_to_json(s, id);
+            *result = view_workspace(s, id);
     } else if (strcmp(name, "node_state") == 0) {
         const char *node = json_string_value(json_object_get(op, "node"));
         const char *state = json_string_value(json_object_get(op, "state"));
@@ -312,7 +314,7 @@ static int op_run(struct controller *ctl, const json_t *op, int64_t t, json_t **
         } else {
             rc = sched_node_set_state(s, id, st, t);
             if (!rc && result)
-                *result = spec_node_to_json(s, id);
+                *result = view_node(s, id);
         }
     } else if (strcmp(name, "gpu_health") == 0) {
         const char *node = json_string_value(json_object_get(op, "node"));
@@ -352,7 +354,7 @@ static int op_run(struct controller *ctl, const json_t *op, int64_t t, json_t **
             else
                 fleet_node_changed(ctl, id); /* its agent may now have a wipe to do */
             if (!rc && result)
-                *result = spec_node_to_json(s, id);
+                *result = view_node(s, id);
         }
     } else if (strcmp(name, "node_wiped") == 0) {
         const char *node = json_string_value(json_object_get(op, "node"));
@@ -377,8 +379,8 @@ static int op_run(struct controller *ctl, const json_t *op, int64_t t, json_t **
     } else if (strcmp(name, "submit") == 0) {
         if (!(spec = op_spec(op, field, field_len, err, len)))
             goto out;
-        struct spec_workload sw;
-        rc = spec_workload_from_json(spec, &a, &sw, &se);
+        struct workload_spec sw;
+        rc = workload_from_json(spec, &a, &sw, &se);
         if (rc) {
             rc = from_spec_error(&se, field, field_len, err, len);
             goto out;
@@ -414,7 +416,7 @@ static int op_run(struct controller *ctl, const json_t *op, int64_t t, json_t **
             json_object_set_new(ctl->idempotency, key, json_integer(id));
         }
         if (result)
-            *result = spec_workload_to_json(s, id);
+            *result = view_workload(s, id);
     } else if (strcmp(name, "cancel") == 0 || strcmp(name, "finish") == 0 ||
                strcmp(name, "stopped") == 0) {
         uint32_t id = workload_id(ctl, json_string_value(json_object_get(op, "workload")));
@@ -442,7 +444,7 @@ static int op_run(struct controller *ctl, const json_t *op, int64_t t, json_t **
             ctl->extra[id].exit = json_deep_copy(exit_info);
         }
         if (!rc && result)
-            *result = spec_workload_to_json(s, id);
+            *result = view_workload(s, id);
     } else {
         snprintf(field, field_len, "op");
         snprintf(err, len, "unknown op '%s'", name);
@@ -1037,7 +1039,7 @@ int controller_authenticate(struct controller *ctl, const char *token, struct pr
 
 json_t *controller_workload_json(struct controller *ctl, uint32_t id)
 {
-    json_t *j = spec_workload_to_json(ctl->engine, id);
+    json_t *j = view_workload(ctl->engine, id);
     if (j && id < ctl->cap_extra && ctl->extra[id].exit)
         json_object_set(j, "exit", ctl->extra[id].exit);
     if (j && id < ctl->cap_extra && ctl->extra[id].ended_ms > 0)

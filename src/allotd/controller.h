@@ -48,7 +48,7 @@ struct controller_workload {
     char *owner;         /* the user who submitted it */
     int64_t duration_ms; /* virtual nodes: run time; -1 until cancelled */
     json_t *extra;       /* command, env, idempotency_key as submitted */
-    char *view;          /* its JSON view (spec_workload_to_json) as text, until it changes */
+    char *view;          /* its JSON view (view_workload) as text, until it changes */
     json_t *exit;        /* how it ended, as its agent reported (code, signal, reason) */
     size_t view_len;
     uint32_t live;        /* 1 + its index in the controller's live list; 0 when not running */
@@ -139,7 +139,7 @@ int controller_apply(struct controller *ctl, json_t *op, json_t **result, char *
 /* Queue c's reply for after the next commit (call_defer has been called on it). */
 void controller_defer(struct controller *ctl, struct call *c);
 
-/* Workload id's JSON view (spec_workload_to_json) with, once its agent reported its end,
+/* Workload id's JSON view (view_workload) with, once its agent reported its end,
  * "exit": {code, signal, reason}. A new reference. */
 json_t *controller_workload_json(struct controller *ctl, uint32_t id);
 

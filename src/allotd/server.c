@@ -20,7 +20,7 @@
 #include <event2/keyvalq_struct.h>
 
 #include "allotd/controller.h"
-#include "allotd/spec.h"
+#include "schema/spec.h"
 #include "common/error.h"
 
 struct server {
@@ -442,8 +442,8 @@ static void on_request(struct evhttp_request *req, void *arg)
                        jerr.line, jerr.column, jerr.text);
             return;
         }
-        struct spec_error serr;
-        if (spec_check_bounds(c->body, SERVER_MAX_JSON_DEPTH, SERVER_MAX_JSON_ITEMS, &serr)) {
+        struct schema_error serr;
+        if (reader_check_bounds(c->body, SERVER_MAX_JSON_DEPTH, SERVER_MAX_JSON_ITEMS, &serr)) {
             call_error(c, serr.code, 400, serr.field, "%s", serr.message);
             return;
         }

@@ -14,7 +14,7 @@
 #include "common/error.h"
 #include "common/quantity.h"
 #include "sched/quota.h"
-#include "view/view.h"
+#include "schema/view.h"
 
 enum sim_kind { SIM_STEP, SIM_FINISH, SIM_STOPPED };
 

@@ -11,7 +11,9 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "allotd/spec.h"
+#include "schema/spec.h"
+#include "schema/view.h"
+#include "schema/workload.h"
 #include "common/arena.h"
 #include "common/error.h"
 #include "common/quantity.h"
@@ -77,7 +79,7 @@ static const char research_json[] = "{\"name\": \"research\", \"limits\": {\"gpu
 static struct sched *platform(struct arena *a)
 {
     struct sched *s;
-    struct spec_error err;
+    struct schema_error err;
     struct sched_tenant_spec t;
     struct sched_cluster_spec c;
     struct sched_node_spec n;
@@ -136,21 +138,21 @@ static struct sched *platform(struct arena *a)
 
 static void test_names(void **state)
 {
-    assert_true(spec_is_name("gpu-a.1_x", 9));
-    assert_false(spec_is_name("-a", 2));
-    assert_false(spec_is_name("A", 1));
-    assert_false(spec_is_name("", 0));
-    assert_false(spec_is_name("a/b", 3));
+    assert_true(reader_is_name("gpu-a.1_x", 9));
+    assert_false(reader_is_name("-a", 2));
+    assert_false(reader_is_name("A", 1));
+    assert_false(reader_is_name("", 0));
+    assert_false(reader_is_name("a/b", 3));
     char long_name[65];
     memset(long_name, 'a', 64);
     long_name[64] = '\0';
-    assert_true(spec_is_name(long_name, 63));
-    assert_false(spec_is_name(long_name, 64));
-    assert_true(spec_is_workspace_name("acme/prod"));
-    assert_false(spec_is_workspace_name("acme"));
-    assert_false(spec_is_workspace_name("acme/prod/x"));
-    assert_false(spec_is_workspace_name("/prod"));
-    assert_false(spec_is_workspace_name(NULL));
+    assert_true(reader_is_name(long_name, 63));
+    assert_false(reader_is_name(long_name, 64));
+    assert_true(reader_is_workspace_name("acme/prod"));
+    assert_false(reader_is_workspace_name("acme"));
+    assert_false(reader_is_workspace_name("acme/prod/x"));
+    assert_false(reader_is_workspace_name("/prod"));
+    assert_false(reader_is_workspace_name(NULL));
 }
 
 /* Tenant and cluster: views show what was read, and the view's fields read back the same. */
@@ -159,7 +161,7 @@ static void test_tenant_cluster_views(void **state)
     struct arena a;
     arena_init(&a, 0);
     struct sched *s = platform(&a);
-    json_t *v = spec_tenant_to_json(s, 0);
+    json_t *v = view_tenant(s, 0);
     assert_non_null(v);
     assert_string_equal(str(v, "name"), "acme");
     assert_string_equal(str(v, "isolation"), "shared");
@@ -177,13 +179,13 @@ static void test_tenant_cluster_views(void **state)
     json_object_del(v, "gpus");
     json_object_del(v, "degraded");
     struct sched_tenant_spec t;
-    struct spec_error err;
+    struct schema_error err;
     assert_int_equal(spec_tenant_from_json(v, &a, &t, &err), 0);
     assert_string_equal(t.name, "acme");
     assert_int_equal(t.max_grace_ms, 5 * 60000);
     json_decref(v);
 
-    v = spec_cluster_to_json(s, 0);
+    v = view_cluster(s, 0);
     assert_string_equal(str(v, "name"), "shared-1");
     assert_true(json_is_null(json_object_get(v, "dedicated_to")));
     assert_int_equal(num(v, "nodes"), 1);
@@ -194,7 +196,7 @@ static void test_tenant_cluster_views(void **state)
     assert_int_equal(spec_tenant_from_json(j, &a, &t, &err), 0);
     json_decref(j);
     assert_int_equal(sched_tenant_add(s, &t, NULL, why, sizeof(why)), 0);
-    v = spec_tenant_to_json(s, 1);
+    v = view_tenant(s, 1);
     assert_true(json_is_null(json_object_get(v, "max_grace")));
     assert_string_equal(str(v, "isolation"), "dedicated");
     /* and the view reads back: null is a value of max_grace (no cap) */
@@ -211,16 +213,16 @@ static void test_tenant_cluster_views(void **state)
     assert_int_equal(spec_cluster_from_json(j, &a, &c, &err), 0);
     json_decref(j);
     assert_int_equal(sched_cluster_add(s, &c, NULL, why, sizeof(why)), 0);
-    v = spec_cluster_to_json(s, 1);
+    v = view_cluster(s, 1);
     assert_string_equal(str(v, "dedicated_to"), "beta");
     assert_int_equal(num(v, "nodes"), 0);
     json_decref(v);
 
-    assert_null(spec_tenant_to_json(s, 2));
-    assert_null(spec_cluster_to_json(s, 2));
-    assert_null(spec_node_to_json(s, 1));
-    assert_null(spec_workspace_to_json(s, 2));
-    assert_null(spec_workload_to_json(s, 0));
+    assert_null(view_tenant(s, 2));
+    assert_null(view_cluster(s, 2));
+    assert_null(view_node(s, 1));
+    assert_null(view_workspace(s, 2));
+    assert_null(view_workload(s, 0));
     sched_free(s);
     arena_cleanup(&a);
 }
@@ -229,10 +231,10 @@ static void test_tenant_cluster_views(void **state)
 static void test_node_round_trip(void **state)
 {
     struct arena a;
-    struct spec_error err;
+    struct schema_error err;
     arena_init(&a, 0);
     struct sched *s = platform(&a);
-    json_t *v = spec_node_to_json(s, 0);
+    json_t *v = view_node(s, 0);
     assert_string_equal(str(v, "name"), "gpu-a");
     assert_string_equal(str(v, "cluster"), "shared-1");
     assert_string_equal(str(v, "tenant"), "acme");
@@ -288,7 +290,7 @@ static void test_node_round_trip(void **state)
     assert_int_equal(spec_node_from_json(body, &a, &n, &err), 0);
     json_decref(body);
     assert_int_equal(sched_node_add(s, &n, NULL, why, sizeof(why)), 0);
-    json_t *v2 = spec_node_to_json(s, 1);
+    json_t *v2 = view_node(s, 1);
     json_object_set_new(v2, "name", json_string("gpu-a"));
     assert_true(json_equal(v, v2));
     json_decref(v);
@@ -301,8 +303,8 @@ static void test_node_round_trip(void **state)
 static void test_workload_round_trip(void **state)
 {
     struct arena a;
-    struct spec_error err;
-    struct spec_workload w;
+    struct schema_error err;
+    struct workload_spec w;
     uint32_t id;
     arena_init(&a, 0);
     struct sched *s = platform(&a);
@@ -313,7 +315,7 @@ static void test_workload_round_trip(void **state)
                       "true, \"grace\": \"45s\", \"command\": [\"python\", \"train.py\", \"\"], "
                       "\"env\": {\"EPOCHS\": \"3\", \"_X1\": \"\"}, \"duration\": \"2h\", "
                       "\"idempotency_key\": \"abc-123\"}");
-    assert_int_equal(spec_workload_from_json(j, &a, &w, &err), 0);
+    assert_int_equal(workload_from_json(j, &a, &w, &err), 0);
     json_decref(j);
     assert_string_equal(w.w.name, "train-1");
     assert_string_equal(w.w.workspace, "acme/research");
@@ -341,7 +343,7 @@ static void test_workload_round_trip(void **state)
 
     j = parse("{\"name\": \"infer\", \"workspace\": \"acme/prod\", \"kind\": \"inference\", "
               "\"mig\": \"3g.40gb\", \"model\": \"H100-80GB\", \"replicas\": 2, \"cpu\": 0.5}");
-    assert_int_equal(spec_workload_from_json(j, &a, &w, &err), 0);
+    assert_int_equal(workload_from_json(j, &a, &w, &err), 0);
     json_decref(j);
     assert_false(w.w.has_priority);
     assert_int_equal(w.w.preemptible, -1);
@@ -354,7 +356,7 @@ static void test_workload_round_trip(void **state)
     assert_int_equal(sched_submit(s, &w.w, 1000, NULL, why, sizeof(why)), 0);
     assert_int_equal(sched_schedule(s, 2000), 0);
 
-    json_t *v = spec_workload_to_json(s, id);
+    json_t *v = view_workload(s, id);
     assert_string_equal(str(v, "name"), "train-1");
     assert_string_equal(str(v, "workspace"), "acme/research");
     assert_string_equal(str(v, "tenant"), "acme");
@@ -385,8 +387,8 @@ static void test_workload_round_trip(void **state)
     for (size_t k = 0; k < sizeof(view_only) / sizeof(view_only[0]); k++)
         json_object_del(body, view_only[k]);
     json_object_set_new(body, "name", json_string("train-2"));
-    struct spec_workload again;
-    assert_int_equal(spec_workload_from_json(body, &a, &again, &err), 0);
+    struct workload_spec again;
+    assert_int_equal(workload_from_json(body, &a, &again, &err), 0);
     json_decref(body);
     assert_int_equal(again.w.gpus, 4);
     assert_int_equal(again.w.cpu, 16000);
@@ -399,7 +401,7 @@ static void test_workload_round_trip(void **state)
 
     uint32_t infer;
     assert_int_equal(sched_workload_find(s, "infer", &infer), 0);
-    v = spec_workload_to_json(s, infer);
+    v = view_workload(s, infer);
     assert_string_equal(str(v, "mig"), "3g.40gb");
     assert_null(json_object_get(v, "gpus"));
     assert_string_equal(str(v, "model"), "H100-80GB");
@@ -419,7 +421,7 @@ static void test_workload_round_trip(void **state)
     json_decref(v);
 
     /* usage: research borrows its 4 GPUs, prod holds 1 GPU's worth of slices, guaranteed */
-    v = spec_workspace_to_json(s, 1);
+    v = view_workspace(s, 1);
     const json_t *usage = json_object_get(v, "usage");
     assert_string_equal(str(usage, "gpu_held"), "4");
     assert_string_equal(str(usage, "gpu_guaranteed"), "0");
@@ -428,7 +430,7 @@ static void test_workload_round_trip(void **state)
     assert_string_equal(str(usage, "memory"), "64Gi");
     assert_int_equal(num(usage, "pending"), 0);
     json_decref(v);
-    v = spec_workspace_to_json(s, 0);
+    v = view_workspace(s, 0);
     usage = json_object_get(v, "usage");
     assert_string_equal(str(usage, "gpu_held"), "1");
     assert_string_equal(str(usage, "gpu_guaranteed"), "1");
@@ -437,7 +439,7 @@ static void test_workload_round_trip(void **state)
     json_decref(v);
 
     /* the node names its holders */
-    v = spec_node_to_json(s, 0);
+    v = view_node(s, 0);
     const json_t *gpus = json_object_get(v, "gpus");
     assert_string_equal(str(json_array_get(gpus, 0), "holder"), "train-1");
     assert_true(json_is_null(json_object_get(json_array_get(gpus, 6), "holder")));
@@ -449,18 +451,18 @@ static void test_workload_round_trip(void **state)
 
     /* a higher priority preempts train-1: it drains, and the newcomer reclaims its GPUs */
     j = parse("{\"name\": \"big\", \"workspace\": \"acme/research\", \"gpus\": \"4\"}");
-    assert_int_equal(spec_workload_from_json(j, &a, &w, &err), 0);
+    assert_int_equal(workload_from_json(j, &a, &w, &err), 0);
     json_decref(j);
     assert_int_equal(sched_submit(s, &w.w, 3000, &id, why, sizeof(why)), 0);
     assert_int_equal(sched_schedule(s, 3000), 0);
-    v = spec_workload_to_json(s, id);
+    v = view_workload(s, id);
     assert_string_equal(str(v, "state"), "reclaiming");
     assert_true(json_is_null(json_object_get(v, "started")));
     assert_int_equal(json_array_size(json_object_get(v, "placement")), 1);
     json_decref(v);
     uint32_t train;
     assert_int_equal(sched_workload_find(s, "train-1", &train), 0);
-    v = spec_workload_to_json(s, train);
+    v = view_workload(s, train);
     assert_string_equal(str(v, "state"), "draining");
     assert_string_equal(str(v, "reason"), "priority");
     assert_int_equal(num(v, "started"), 2000);
@@ -470,11 +472,11 @@ static void test_workload_round_trip(void **state)
     /* a pending workload says why, and has neither start nor placement */
     j = parse("{\"name\": \"small\", \"workspace\": \"acme/research\", \"gpus\": 4, "
               "\"priority\": 10}");
-    assert_int_equal(spec_workload_from_json(j, &a, &w, &err), 0);
+    assert_int_equal(workload_from_json(j, &a, &w, &err), 0);
     json_decref(j);
     assert_int_equal(sched_submit(s, &w.w, 3000, &id, why, sizeof(why)), 0);
     assert_int_equal(sched_schedule(s, 3000), 0);
-    v = spec_workload_to_json(s, id);
+    v = view_workload(s, id);
     assert_string_equal(str(v, "state"), "pending");
     enum sched_reason reason;
     assert_int_equal(reason_parse(str(v, "reason"), &reason), 0);
@@ -485,10 +487,10 @@ static void test_workload_round_trip(void **state)
 
     /* rejected for an unknown workspace: no workspace or tenant to show */
     j = parse("{\"name\": \"lost\", \"workspace\": \"acme/nowhere\"}");
-    assert_int_equal(spec_workload_from_json(j, &a, &w, &err), 0);
+    assert_int_equal(workload_from_json(j, &a, &w, &err), 0);
     json_decref(j);
     assert_int_equal(sched_submit(s, &w.w, 4000, &id, why, sizeof(why)), -ALLOT_ENOENT);
-    v = spec_workload_to_json(s, id);
+    v = view_workload(s, id);
     assert_string_equal(str(v, "state"), "rejected");
     assert_string_equal(str(v, "reason"), "unknown_workspace");
     assert_true(json_is_null(json_object_get(v, "workspace")));
@@ -503,11 +505,11 @@ static void test_workload_round_trip(void **state)
 static void test_workspace_round_trip_and_patch(void **state)
 {
     struct arena a;
-    struct spec_error err;
+    struct schema_error err;
     struct sched_workspace_spec ws, back;
     arena_init(&a, 0);
     struct sched *s = platform(&a);
-    json_t *v = spec_workspace_to_json(s, 0);
+    json_t *v = view_workspace(s, 0);
     assert_string_equal(str(v, "name"), "acme/prod");
     assert_string_equal(str(v, "tenant"), "acme");
     assert_string_equal(str(json_object_get(v, "reserved"), "gpu"), "4");
@@ -531,7 +533,7 @@ static void test_workspace_round_trip_and_patch(void **state)
     assert_int_equal(back.lend, ws.lend);
     assert_int_equal(back.weight, ws.weight);
 
-    v = spec_workspace_to_json(s, 1);
+    v = view_workspace(s, 1);
     limits = json_object_get(v, "limits");
     assert_string_equal(str(limits, "gpu"), "none");
     assert_string_equal(str(limits, "cpu"), "none");
@@ -553,7 +555,7 @@ static void test_workspace_round_trip_and_patch(void **state)
     assert_int_equal(ws.reserved, 3 * GPU / 7);
     assert_false(ws.lend);
     assert_int_equal(sched_workspace_update(s, &ws, 5000, why, sizeof(why)), 0);
-    v = spec_workspace_to_json(s, 0);
+    v = view_workspace(s, 0);
     assert_string_equal(str(json_object_get(v, "reserved"), "gpu"), "3/7");
     assert_string_equal(str(json_object_get(v, "limits"), "gpu"), "none");
     assert_int_equal(num(v, "weight"), 3);
@@ -589,9 +591,9 @@ static void test_workspace_round_trip_and_patch(void **state)
 static void test_quantities(void **state)
 {
     struct arena a;
-    struct spec_error err;
+    struct schema_error err;
     struct sched_workspace_spec ws;
-    struct spec_workload w;
+    struct workload_spec w;
     arena_init(&a, 0);
     const struct {
         const char *reserved;
@@ -622,7 +624,7 @@ static void test_quantities(void **state)
     }
     json_t *j = parse("{\"name\": \"w\", \"workspace\": \"a/b\", \"cpu\": 2, \"memory\": "
                       "1073741824, \"storage\": \"1.5Gi\", \"grace\": 30, \"duration\": 0.5}");
-    assert_int_equal(spec_workload_from_json(j, &a, &w, &err), 0);
+    assert_int_equal(workload_from_json(j, &a, &w, &err), 0);
     json_decref(j);
     assert_int_equal(w.w.cpu, 2000);
     assert_int_equal(w.w.memory, GI);
@@ -780,7 +782,7 @@ static void test_bad_inputs(void **state)
     arena_init(&a, 0);
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         json_t *j = parse(cases[i].json);
-        struct spec_error err;
+        struct schema_error err;
         int rc = 0;
         switch (cases[i].kind) {
         case TENANT:
@@ -796,7 +798,7 @@ static void test_bad_inputs(void **state)
             rc = spec_workspace_from_json(j, "acme", &a, &(struct sched_workspace_spec){0}, &err);
             break;
         case WORKLOAD:
-            rc = spec_workload_from_json(j, &a, &(struct spec_workload){0}, &err);
+            rc = workload_from_json(j, &a, &(struct workload_spec){0}, &err);
             break;
         }
         json_decref(j);
@@ -812,30 +814,26 @@ static void test_bad_inputs(void **state)
 static void test_messages(void **state)
 {
     struct arena a;
-    struct spec_error err;
+    struct schema_error err;
     arena_init(&a, 0);
     json_t *j = parse(WL("\"gpus\": 0.5"));
-    assert_int_equal(spec_workload_from_json(j, &a, &(struct spec_workload){0}, &err),
-                     -ALLOT_EINVAL);
+    assert_int_equal(workload_from_json(j, &a, &(struct workload_spec){0}, &err), -ALLOT_EINVAL);
     json_decref(j);
     assert_non_null(strstr(err.message, "mig"));
     j = parse("{\"name\": \"a\\nb\\u001b[31m\", \"workspace\": \"acme/research\"}");
-    assert_int_equal(spec_workload_from_json(j, &a, &(struct spec_workload){0}, &err),
-                     -ALLOT_EINVAL);
+    assert_int_equal(workload_from_json(j, &a, &(struct workload_spec){0}, &err), -ALLOT_EINVAL);
     json_decref(j);
     for (const char *p = err.message; *p; p++)
         assert_true((unsigned char)*p >= ' ' && (unsigned char)*p < 0x7f);
     j = parse(WL("\"gpu\": 4"));
-    assert_int_equal(spec_workload_from_json(j, &a, &(struct spec_workload){0}, &err),
-                     -ALLOT_EINVAL);
+    assert_int_equal(workload_from_json(j, &a, &(struct workload_spec){0}, &err), -ALLOT_EINVAL);
     json_decref(j);
     assert_non_null(strstr(err.message, "gpus"));
     /* a key with a NUL inside is not the key it starts like (jansson builds these, though
      * its parser refuses them) */
     j = parse(WL("\"gpus\": 4"));
     assert_int_equal(json_object_setn_new(j, "gpus\0x", 6, json_integer(4)), 0);
-    assert_int_equal(spec_workload_from_json(j, &a, &(struct spec_workload){0}, &err),
-                     -ALLOT_EINVAL);
+    assert_int_equal(workload_from_json(j, &a, &(struct workload_spec){0}, &err), -ALLOT_EINVAL);
     json_decref(j);
     assert_string_equal(err.field, "gpus?x");
     arena_cleanup(&a);
@@ -843,7 +841,7 @@ static void test_messages(void **state)
 
 static void test_bounds(void **state)
 {
-    struct spec_error err;
+    struct schema_error err;
     /* 20 levels of {"a": ...}: the ninth object is one too deep */
     char deep[256] = "";
     for (int i = 0; i < 20; i++)
@@ -852,16 +850,16 @@ static void test_bounds(void **state)
     for (int i = 0; i < 20; i++)
         strcat(deep, "}");
     json_t *j = parse(deep);
-    assert_int_equal(spec_check_bounds(j, 8, 10000, &err), -ALLOT_ERANGE);
+    assert_int_equal(reader_check_bounds(j, 8, 10000, &err), -ALLOT_ERANGE);
     assert_string_equal(err.field, "a.a.a.a.a.a.a.a");
     assert_int_equal(err.code, -ALLOT_ERANGE);
-    assert_int_equal(spec_check_bounds(j, 20, 10000, &err), 0);
+    assert_int_equal(reader_check_bounds(j, 20, 10000, &err), 0);
     json_decref(j);
     j = parse("[[[[[[[[1]]]]]]]]"); /* exactly 8 */
-    assert_int_equal(spec_check_bounds(j, 8, 10000, &err), 0);
+    assert_int_equal(reader_check_bounds(j, 8, 10000, &err), 0);
     json_decref(j);
     j = parse("[[[[[[[[[1]]]]]]]]]");
-    assert_int_equal(spec_check_bounds(j, 8, 10000, &err), -ALLOT_ERANGE);
+    assert_int_equal(reader_check_bounds(j, 8, 10000, &err), -ALLOT_ERANGE);
     assert_string_equal(err.field, "[0][0][0][0][0][0][0][0]");
     json_decref(j);
 
@@ -871,21 +869,21 @@ static void test_bounds(void **state)
     for (int i = 0; i < 100000; i++)
         json_array_append_new(items, json_integer(i));
     json_object_set_new(j, "items", items);
-    assert_int_equal(spec_check_bounds(j, 8, 10000, &err), -ALLOT_ERANGE);
+    assert_int_equal(reader_check_bounds(j, 8, 10000, &err), -ALLOT_ERANGE);
     assert_string_equal(err.field, "items");
-    assert_int_equal(spec_check_bounds(j, 8, 100002, &err), 0); /* root + items + entries */
-    assert_int_equal(spec_check_bounds(j, 8, 100001, &err), -ALLOT_ERANGE);
+    assert_int_equal(reader_check_bounds(j, 8, 100002, &err), 0); /* root + items + entries */
+    assert_int_equal(reader_check_bounds(j, 8, 100001, &err), -ALLOT_ERANGE);
     json_decref(j);
 
     j = parse(node_json);
-    assert_int_equal(spec_check_bounds(j, SPEC_MAX_DEPTH, 10000, &err), 0);
-    assert_int_equal(spec_check_bounds(j, 3, 10000, &err), -ALLOT_ERANGE);
+    assert_int_equal(reader_check_bounds(j, SCHEMA_MAX_DEPTH, 10000, &err), 0);
+    assert_int_equal(reader_check_bounds(j, 3, 10000, &err), -ALLOT_ERANGE);
     assert_string_equal(err.field, "gpus[1].mig");
     json_decref(j);
     j = json_integer(3);
-    assert_int_equal(spec_check_bounds(j, 0, 1, NULL), 0);
+    assert_int_equal(reader_check_bounds(j, 0, 1, NULL), 0);
     json_decref(j);
-    assert_int_equal(spec_check_bounds(NULL, 8, 10, &err), -ALLOT_EINVAL);
+    assert_int_equal(reader_check_bounds(NULL, 8, 10, &err), -ALLOT_EINVAL);
 }
 
 int main(void)

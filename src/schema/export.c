@@ -1,6 +1,6 @@
 /* Engine objects back to the API's input format, field by field as docs/simulator.md names
  * them, so that importing the result rebuilds the same platform. */
-#include "allotd/export.h"
+#include "schema/export.h"
 
 #include "common/quantity.h"
 #include "sched/quota.h"

@@ -1,7 +1,7 @@
 /* The platform of an engine as ops in the API's input format: how a platform YAML enters
  * the journal on first start, and the basis of `allot admin export` later. */
-#ifndef ALLOT_ALLOTD_EXPORT_H
-#define ALLOT_ALLOTD_EXPORT_H
+#ifndef ALLOT_SCHEMA_EXPORT_H
+#define ALLOT_SCHEMA_EXPORT_H
 
 #include <jansson.h>
 

@@ -1,0 +1,47 @@
+/* Readers of the platform's objects: tenants, clusters, nodes (GPUs, MIG layouts, labels) and
+ * workspaces (reservations, limits), from a document's values, whether the text was an API
+ * body, a YAML file, a journal op or an export. Field names and formats: docs/api.md. */
+#ifndef ALLOT_SCHEMA_SPEC_H
+#define ALLOT_SCHEMA_SPEC_H
+
+#include <jansson.h>
+
+#include "common/arena.h"
+#include "schema/reader.h"
+#include "sched/sched.h"
+
+/* Readers: each takes the JSON body j of one object, checks every field (types, names,
+ * ranges, unknown keys; a JSON null is refused, but where a field says it means "none":
+ * a tenant's max_grace, a cluster's dedicated_to, a node's tenant), and fills *out only when
+ * it returns 0. Strings and arrays *out points to are copied into arena a and live as long
+ * as it. Values the engine checks against its state (unknown tenant or cluster, duplicate
+ * names, reservations beyond the tenant's GPUs) are left to the engine. RET 0, or a negative
+ * error with err filled (see struct schema_error). err may be NULL. */
+
+/* "shared" or "dedicated". */
+const char *spec_isolation_name(enum sched_isolation isolation);
+
+/* {name, isolation?: shared|dedicated, max_grace?} */
+int spec_tenant_from_json(const json_t *j, struct arena *a, struct sched_tenant_spec *out,
+                          struct schema_error *err);
+/* {name, dedicated_to?} */
+int spec_cluster_from_json(const json_t *j, struct arena *a, struct sched_cluster_spec *out,
+                           struct schema_error *err);
+/* {name, cluster, tenant?, cpu, memory, state?, labels?: {key: value},
+ *  gpus?: [{model, count?, healthy?, mig?: [profile | {profile, start?}]}]}: each gpus entry
+ * stands for count GPUs; MIG layouts are checked and placed with mig_layout_place, so that
+ * out->gpus[i].mig[k].start is always set. */
+int spec_node_from_json(const json_t *j, struct arena *a, struct sched_node_spec *out,
+                        struct schema_error *err);
+/* {name, reserved?: {gpu}, limits?: {gpu?, cpu?, memory?, storage?}, lend?, weight?}. A limit
+ * may be "none" (no limit, the default). name is "tenant/workspace"; with default_tenant not
+ * NULL it may also be the bare workspace name, and a full name must then be in that tenant.
+ * out->name is always the full name. */
+int spec_workspace_from_json(const json_t *j, const char *default_tenant, struct arena *a,
+                             struct sched_workspace_spec *out, struct schema_error *err);
+/* A partial change of the workspace *inout, which the caller fills with its current values:
+ * only the fields given change (each limit on its own). name may be given only if it names
+ * the same workspace (full or bare). *inout is changed only when 0 is returned. */
+int spec_workspace_patch_from_json(const json_t *j, struct arena *a,
+                                   struct sched_workspace_spec *inout, struct schema_error *err);
+#endif

@@ -1,0 +1,38 @@
+/* The reader of a workload submission: the engine's request plus what only the daemon uses
+ * (command, environment, virtual duration, idempotency key). */
+#ifndef ALLOT_SCHEMA_WORKLOAD_H
+#define ALLOT_SCHEMA_WORKLOAD_H
+
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "common/arena.h"
+#include "schema/reader.h"
+#include "sched/sched.h"
+
+/* One environment variable of a workload. */
+struct workload_env {
+    const char *name;
+    const char *value;
+};
+
+/* A workload submission: the engine's request plus what only the daemon uses. */
+struct workload_spec {
+    struct sched_workload_spec w;
+    const char *const *command; /* n_command arguments; NULL when not given */
+    uint32_t n_command;
+    const struct workload_env *env; /* n_env variables, in the order given */
+    uint32_t n_env;
+    int64_t duration_ms;         /* virtual run time on simulated nodes; -1: until stopped */
+    const char *idempotency_key; /* NULL when not given */
+};
+
+/* {name, workspace: "tenant/workspace", kind?, priority?, gpus? | mig?, model?, replicas?, cpu?,
+ *  memory?, storage?, preemptible?, grace?, command?: [string], env?: {name: value},
+ *  duration?, idempotency_key?}. gpus is whole GPUs per replica (a fraction is refused with a
+ * pointer to mig). */
+int workload_from_json(const json_t *j, struct arena *a, struct workload_spec *out,
+                            struct schema_error *err);
+
+#endif
