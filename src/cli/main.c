@@ -1,13 +1,14 @@
-/* `allot`: the command-line client of allotd and the scenario simulator. Subcommands come from
- * one table, which also makes the help text; each family keeps its own table of flags and
- * help (workloads.c, capacity.c, admin.c; docs/cli.md). */
+/* `allot`: the command-line client of allotd, and the entry to the scenario simulator
+ * (src/sim/, `allot sim`). Subcommands come from one table, which also makes the help text;
+ * each family keeps its own table of flags and help (workloads.c, capacity.c, admin.c;
+ * docs/cli.md). This is the one file of src/cli/ that uses src/sim/. */
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/admin.h"
 #include "cli/capacity.h"
 #include "cli/client.h"
-#include "cli/sim.h"
+#include "sim/sim.h"
 #include "cli/workloads.h"
 
 struct command {

@@ -1,4 +1,4 @@
-/* Unit tests of the replay (src/cli/replay.c): histogram quantiles, and the three policies
+/* Unit tests of the replay (src/sim/replay.c): histogram quantiles, and the three policies
  * on tiny job lists whose figures are worked out by hand in the comments: static makes a
  * workspace wait beside idle GPUs, shared lets a borrower keep a reserved workspace waiting,
  * allot reclaims within the grace period. */
@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "cli/replay.h"
+#include "sim/replay.h"
 #include "common/error.h"
 #include "common/quantity.h"
 

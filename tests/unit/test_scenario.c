@@ -1,4 +1,4 @@
-/* Unit tests for config/scenario: the seed example loads as written, the timeline is ordered
+/* Unit tests for sim/scenario: the seed example loads as written, the timeline is ordered
  * stably, expect and final are read, and bad timelines are refused naming line and field. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,7 +13,7 @@
 
 #include "common/error.h"
 #include "common/quantity.h"
-#include "config/scenario.h"
+#include "sim/scenario.h"
 #include "sched/sched.h"
 
 #define GPU QUANTITY_GPU_UNITS

@@ -12,7 +12,7 @@
 #include <cmocka.h>
 #include <jansson.h>
 
-#include "cli/sim.h"
+#include "sim/sim.h"
 #include "common/error.h"
 
 static char seed_path[4096];

@@ -1,4 +1,4 @@
-/* Unit tests of the trace readers (src/cli/trace.c): Philly and generic CSV, rows in any
+/* Unit tests of the trace readers (src/sim/trace.c): Philly and generic CSV, rows in any
  * order handed back sorted, every kind of bad row refused with FILE:LINE: field, and the
  * external sort over many runs. Traces are written by the tests themselves. */
 #include <setjmp.h>
@@ -12,7 +12,7 @@
 
 #include <cmocka.h>
 
-#include "cli/trace.h"
+#include "sim/trace.h"
 #include "common/error.h"
 
 static char path[64];

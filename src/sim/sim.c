@@ -2,15 +2,15 @@
  * workloads finish `duration` after they start and exit `drain` (default: the whole grace
  * period) after being told to stop. Output: a readable timeline or JSON lines
  * (docs/simulator.md documents the schema). */
-#include "cli/sim.h"
+#include "sim/sim.h"
 
 #include <inttypes.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/agenda.h"
-#include "cli/evaluation.h"
+#include "sim/agenda.h"
+#include "sim/evaluation.h"
 #include "common/error.h"
 #include "common/quantity.h"
 #include "sched/quota.h"

@@ -3,7 +3,7 @@
  * drains for its whole grace period and starts afresh when placed again (its first run's
  * GPU time is counted as thrown away). Finished jobs are forgotten by the engine
  * (sched_workload_forget), so memory follows the jobs in flight. */
-#include "cli/replay.h"
+#include "sim/replay.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -11,7 +11,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli/agenda.h"
+#include "sim/agenda.h"
 #include "common/error.h"
 #include "common/quantity.h"
 

@@ -1,8 +1,8 @@
 /* Job traces for `allot sim --trace`: the Philly-derived CSV and a generic CSV, read in one
  * pass into sorted runs on disk (an external merge sort: memory is bounded by the run size,
  * not the trace's length) and handed back in submission order, one job at a time. */
-#ifndef ALLOT_CLI_TRACE_H
-#define ALLOT_CLI_TRACE_H
+#ifndef ALLOT_SIM_TRACE_H
+#define ALLOT_SIM_TRACE_H
 
 #include <stdbool.h>
 #include <stddef.h>

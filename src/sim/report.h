@@ -1,12 +1,12 @@
 /* `--report DIR` of `allot sim --trace` and `--compare`: the figures as CSV and JSON, plots
  * drawn with gnuplot, and one self-contained HTML page with the plots inlined. */
-#ifndef ALLOT_CLI_REPORT_H
-#define ALLOT_CLI_REPORT_H
+#ifndef ALLOT_SIM_REPORT_H
+#define ALLOT_SIM_REPORT_H
 
 #include <stddef.h>
 #include <stdint.h>
 
-#include "cli/replay.h"
+#include "sim/replay.h"
 
 /* Write the report of n results into dir (created if absent). Without gnuplot on the PATH
  * the page says so and has no plots. RET 0, or a negative error with a sentence in err. */

@@ -5,7 +5,7 @@
 #ifndef _DEFAULT_SOURCE
 #define _DEFAULT_SOURCE /* timegm under -D_POSIX_C_SOURCE */
 #endif
-#include "cli/trace.h"
+#include "sim/trace.h"
 
 #include <errno.h>
 #include <math.h>

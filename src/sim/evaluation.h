@@ -1,8 +1,8 @@
 /* `allot sim --trace` and `allot sim --compare`: a trace or two scenarios replayed under
  * policies or platforms, with the figures side by side (docs/simulator.md, "Traces";
  * docs/what-if.md). */
-#ifndef ALLOT_CLI_EVALUATION_H
-#define ALLOT_CLI_EVALUATION_H
+#ifndef ALLOT_SIM_EVALUATION_H
+#define ALLOT_SIM_EVALUATION_H
 
 #include <stdbool.h>
 

@@ -2,7 +2,7 @@
  * the plots, a gnuplot script run once (utilisation over time, CDF of queueing delay,
  * per-workspace delay bars, reclaim latency), and index.html with the PNGs inlined as
  * base64, so that the page is one file to mail or archive. */
-#include "cli/report.h"
+#include "sim/report.h"
 
 #include <errno.h>
 #include <jansson.h>

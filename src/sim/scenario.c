@@ -1,6 +1,6 @@
 /* Scenario files: the platform (platform.c), then the timeline the simulator replays and the
  * expectations scenario tests check, copied into the scenario's arena. */
-#include "config/scenario.h"
+#include "sim/scenario.h"
 
 #include <stdlib.h>
 #include <string.h>

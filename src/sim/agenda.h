@@ -1,7 +1,7 @@
 /* The agenda of a virtual-time run (the scenario simulator, the trace replay): things due
  * at a time, taken earliest first, ties in the order they were added. A binary heap. */
-#ifndef ALLOT_CLI_AGENDA_H
-#define ALLOT_CLI_AGENDA_H
+#ifndef ALLOT_SIM_AGENDA_H
+#define ALLOT_SIM_AGENDA_H
 
 #include <stdint.h>
 

@@ -1,7 +1,7 @@
 /* Scenario files: a platform (platform.h) plus a `timeline` of timed events for the
  * simulator, and optional `expect` and `final` sections that scenario tests check. */
-#ifndef ALLOT_CONFIG_SCENARIO_H
-#define ALLOT_CONFIG_SCENARIO_H
+#ifndef ALLOT_SIM_SCENARIO_H
+#define ALLOT_SIM_SCENARIO_H
 
 #include <stdbool.h>
 #include <stddef.h>

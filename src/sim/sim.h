@@ -1,13 +1,13 @@
 /* The scenario simulator: drives the allocation engine in virtual time through a
  * scenario's timeline, with virtual workloads that run for their `duration`. */
-#ifndef ALLOT_CLI_SIM_H
-#define ALLOT_CLI_SIM_H
+#ifndef ALLOT_SIM_SIM_H
+#define ALLOT_SIM_SIM_H
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
-#include "config/scenario.h"
+#include "sim/scenario.h"
 #include "sched/sched.h"
 
 struct sim_options {

@@ -2,8 +2,8 @@
  * engine under a policy, measured: utilisation, queueing delay, completion time,
  * preemptions and the work they threw away, the reservation guarantee, fairness
  * (docs/simulator.md, "Traces and policies"; docs/evaluation.md). */
-#ifndef ALLOT_CLI_REPLAY_H
-#define ALLOT_CLI_REPLAY_H
+#ifndef ALLOT_SIM_REPLAY_H
+#define ALLOT_SIM_REPLAY_H
 
 #include <stdbool.h>
 #include <stdint.h>

@@ -1,7 +1,7 @@
 /* `allot sim --trace FILE` (one trace, several policies) and `allot sim --compare A B` (two
  * scenarios: what-if planning): inputs and platforms for the replay (replay.c), options,
  * and the output: tables, JSON, or a report directory (report.c). */
-#include "cli/evaluation.h"
+#include "sim/evaluation.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -9,13 +9,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli/replay.h"
-#include "cli/report.h"
-#include "cli/trace.h"
+#include "sim/replay.h"
+#include "sim/report.h"
+#include "sim/trace.h"
 #include "common/error.h"
 #include "common/quantity.h"
 #include "config/platform.h"
-#include "config/scenario.h"
+#include "sim/scenario.h"
 
 #define NODE_GPUS 8 /* GPUs of a node of a platform made from flags */
 #define MAX_NODES 100000

@@ -1,5 +1,5 @@
 /* The agenda of a virtual-time run: a binary heap ordered by (t, order). */
-#include "cli/agenda.h"
+#include "sim/agenda.h"
 
 #include <stdlib.h>
 

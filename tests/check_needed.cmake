@@ -1,0 +1,30 @@
+# Holds a binary's dynamic dependencies (the NEEDED entries of `readelf -d`) against rules:
+# fails when one matches FORBID, or when none matches REQUIRE. Run as
+#   cmake -DREADELF=readelf -DBINARY=path [-DFORBID=regex] [-DREQUIRE=regex] -P check_needed.cmake
+if(NOT READELF OR NOT BINARY)
+  message(FATAL_ERROR "check_needed: READELF and BINARY are required")
+endif()
+execute_process(COMMAND ${READELF} -d ${BINARY} OUTPUT_VARIABLE dynamic RESULT_VARIABLE rc
+                ERROR_VARIABLE err)
+if(NOT rc EQUAL 0)
+  message(FATAL_ERROR "check_needed: ${READELF} -d ${BINARY} failed (${rc}): ${err}")
+endif()
+string(REGEX MATCHALL "\\(NEEDED\\)[^\n]*\\[[^]\n]*\\]" rows "${dynamic}")
+set(needed "")
+foreach(row ${rows})
+  string(REGEX REPLACE ".*\\[([^]]*)\\]" "\\1" library "${row}")
+  list(APPEND needed ${library})
+endforeach()
+# Every dynamic binary here needs libc: no NEEDED entry at all means the output was not read.
+if(NOT needed MATCHES "libc\\.so")
+  message(FATAL_ERROR "check_needed: no libc among the NEEDED entries of ${BINARY}: '${needed}'")
+endif()
+foreach(library ${needed})
+  if(FORBID AND library MATCHES "${FORBID}")
+    message(FATAL_ERROR "check_needed: ${BINARY} needs ${library}, which it must not (${FORBID})")
+  endif()
+endforeach()
+if(REQUIRE AND NOT needed MATCHES "${REQUIRE}")
+  message(FATAL_ERROR "check_needed: ${BINARY} does not need ${REQUIRE}: ${needed}")
+endif()
+message(STATUS "check_needed: ${BINARY}: ${needed}")
