@@ -24,7 +24,7 @@
 #include "common/error.h"
 #include "common/hmap.h"
 #include "common/quantity.h"
-#include "config/platform.h"
+#include "schema/platform.h"
 #include "store/store.h"
 #include "schema/view.h"
 

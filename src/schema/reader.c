@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "common/name.h"
 #include "common/quantity.h"
+#include "schema/source.h"
 
 static int parse_gpu(const char *s, int64_t *units);
 
@@ -58,7 +59,9 @@ bool reader_is_workspace_name(const char *s)
 void reader_init(struct reader *r, struct arena *a, struct schema_error *err)
 {
     r->arena = a;
-    r->err = err;
+    r->err = err ? err : &r->scratch;
+    err = r->err;
+    r->source = NULL;
     r->field_len = 0;
     r->field[0] = '\0';
     err->field[0] = '\0';
@@ -154,49 +157,71 @@ const char *reader_type_name(const json_t *v)
 /* Check that v is an object whose keys are all in keys (NULL-terminated), and whose values
  * are not null unless their key is in nullable (NULL-terminated, or NULL for none): a null
  * would otherwise pass for a value left out ("gpus": null as 0). */
-int reader_object(struct reader *r, const json_t *v, const char *const *keys,
-                        const char *const *nullable)
+/* Index of key (n bytes) in the NULL-terminated names (NULL: none), or -1. */
+static int key_index(const char *const *names, const char *key, size_t n)
+{
+    for (int i = 0; names && names[i]; i++)
+        if (strlen(names[i]) == n && memcmp(names[i], key, n) == 0)
+            return i;
+    return -1;
+}
+
+/* The first of names that key (n bytes) is a prefix of, or the other way round: likely the
+ * key it is a typo of ("gpu" for "gpus"); NULL when none or key is short. */
+static const char *key_near(const char *const *names, const char *key, size_t n)
+{
+    for (size_t i = 0; names && names[i] && n >= 3; i++) {
+        size_t k = strlen(names[i]);
+        if (memcmp(names[i], key, k < n ? k : n) == 0)
+            return names[i];
+    }
+    return NULL;
+}
+
+int reader_object_with(struct reader *r, const json_t *v, const char *const *keys,
+                       const char *const *extra, const char *const *nullable)
 {
     if (!json_is_object(v))
         return reader_fail(r, -ALLOT_EINVAL, "expected an object, found %s", reader_type_name(v));
     for (void *it = json_object_iter((json_t *)v); it;
          it = json_object_iter_next((json_t *)v, it)) {
         const char *key = json_object_iter_key(it);
-        size_t n = json_object_iter_key_len(it);
-        bool known = false, may_null = false;
-        for (size_t i = 0; keys[i] && !known; i++)
-            known = strlen(keys[i]) == n && memcmp(keys[i], key, n) == 0;
-        for (size_t i = 0; nullable && nullable[i] && !may_null; i++)
-            may_null = strlen(nullable[i]) == n && memcmp(nullable[i], key, n) == 0;
-        if (known && json_is_null(json_object_iter_value(it)) && !may_null) {
-            size_t mark = reader_push_key(r, key, n);
-            int rc = reader_fail(r, -ALLOT_EINVAL, "null is not a value of this field; leave it out");
+        size_t n = json_object_iter_key_len(it), mark;
+        bool known = key_index(keys, key, n) >= 0 || key_index(extra, key, n) >= 0;
+        int rc = 0;
+        if (known && json_is_null(json_object_iter_value(it)) && key_index(nullable, key, n) < 0) {
+            mark = reader_push_key(r, key, n);
+            rc = reader_fail(r, -ALLOT_EINVAL, "null is not a value of this field; leave it out");
             reader_pop(r, mark);
             return rc;
         }
         if (known)
             continue;
-        /* a key that is a prefix of a known one, or the other way round, is likely a typo
-         * of it ("gpu" for "gpus") */
-        const char *near = NULL;
-        for (size_t i = 0; keys[i] && !near && n >= 3; i++) {
-            size_t k = strlen(keys[i]);
-            if (memcmp(keys[i], key, k < n ? k : n) == 0)
-                near = keys[i];
-        }
-        char expected[512];
-        size_t mark = reader_push_key(r, key, n);
-        int rc = near ? reader_fail(r, -ALLOT_EINVAL, "unknown field; did you mean %s?", near)
-                      : reader_fail(r, -ALLOT_EINVAL, "unknown field (expected one of: %s)",
-                             reader_join(keys, -1, expected, sizeof(expected)));
+        const char *near = key_near(keys, key, n);
+        near = near ? near : key_near(extra, key, n);
+        char expected[512], more[256];
+        mark = reader_push_key(r, key, n);
+        if (near)
+            rc = reader_fail(r, -ALLOT_EINVAL, "unknown field; did you mean %s?", near);
+        else
+            rc = reader_fail(r, -ALLOT_EINVAL, "unknown field (expected one of: %s%s%s)",
+                             reader_join(keys, -1, expected, sizeof(expected)),
+                             extra && extra[0] ? ", " : "",
+                             extra ? reader_join(extra, -1, more, sizeof(more)) : "");
         reader_pop(r, mark);
         return rc;
     }
     return 0;
 }
 
+int reader_object(struct reader *r, const json_t *v, const char *const *keys,
+                  const char *const *nullable)
+{
+    return reader_object_with(r, v, keys, NULL, nullable);
+}
+
 int reader_check_fields(const json_t *j, const char *const *keys, const char *const *nullable,
-                      struct schema_error *err)
+                        struct schema_error *err)
 {
     struct reader r;
     reader_init(&r, NULL, err);
@@ -213,12 +238,20 @@ const json_t *reader_get(const json_t *obj, const char *key)
 
 /* Check that v is a string of at most max bytes without NUL. OUT *s (into the document) and
  * *n, its length. */
+/* The text a YAML plain scalar that was typed a number or a boolean was written as; NULL
+ * for anything else (and for JSON, which has no plain scalars). */
+static const char *plain_text(const struct reader *r, const json_t *v)
+{
+    return json_is_number(v) || json_is_boolean(v) ? source_text(r->source, v) : NULL;
+}
+
 int reader_text(struct reader *r, const json_t *v, size_t max, const char **s, size_t *n)
 {
-    if (!json_is_string(v))
+    const char *plain = plain_text(r, v);
+    if (!json_is_string(v) && !plain)
         return reader_fail(r, -ALLOT_EINVAL, "expected a string, found %s", reader_type_name(v));
-    const char *text = json_string_value(v);
-    size_t len = json_string_length(v);
+    const char *text = plain ? plain : json_string_value(v);
+    size_t len = plain ? strlen(plain) : json_string_length(v);
     if (memchr(text, '\0', len))
         return reader_fail(r, -ALLOT_EINVAL, "contains a NUL character");
     if (len > max)
@@ -256,17 +289,18 @@ int reader_name(struct reader *r, const json_t *v, const char **out)
     if (rc)
         return rc;
     if (!reader_is_name(s, n))
-        return reader_fail(r, -ALLOT_EINVAL,
-                    "'%s' is not a valid name (1 to %d of a-z, 0-9, '-', '_', '.', starting with "
-                    "a letter or digit)",
-                    reader_quote(s, n, q), SCHEMA_MAX_NAME);
+        return reader_fail(
+            r, -ALLOT_EINVAL,
+            "'%s' is not a valid name (1 to %d of a-z, 0-9, '-', '_', '.', starting with "
+            "a letter or digit)",
+            reader_quote(s, n, q), SCHEMA_MAX_NAME);
     return reader_keep(r, s, n, out);
 }
 
 /* A workspace's name: "tenant/workspace", or with default_tenant the bare workspace name (a
  * full name must then be in default_tenant). OUT *out, the full name in the arena. */
 int reader_workspace_name(struct reader *r, const json_t *v, const char *default_tenant,
-                               const char **out)
+                          const char **out)
 {
     char q[READER_QUOTE + 4];
     const char *s = NULL;
@@ -289,21 +323,34 @@ int reader_workspace_name(struct reader *r, const json_t *v, const char *default
     }
     if (!slash || !reader_is_name(s, (size_t)(slash - s)) ||
         !reader_is_name(slash + 1, n - (size_t)(slash + 1 - s)))
-        return reader_fail(r, -ALLOT_EINVAL,
-                    "'%s' is not a workspace name (tenant/workspace, each a name of 1 to %d of "
-                    "a-z, 0-9, '-', '_', '.')",
-                    reader_quote(s, n, q), SCHEMA_MAX_NAME);
+        return reader_fail(
+            r, -ALLOT_EINVAL,
+            "'%s' is not a workspace name (tenant/workspace, each a name of 1 to %d of "
+            "a-z, 0-9, '-', '_', '.')",
+            reader_quote(s, n, q), SCHEMA_MAX_NAME);
     if (default_tenant && (strlen(default_tenant) != (size_t)(slash - s) ||
                            memcmp(default_tenant, s, (size_t)(slash - s)) != 0))
-        return reader_fail(r, -ALLOT_EINVAL, "workspace '%s' is not in tenant '%s'", reader_quote(s, n, q),
-                    default_tenant);
+        return reader_fail(r, -ALLOT_EINVAL, "workspace '%s' is not in tenant '%s'",
+                           reader_quote(s, n, q), default_tenant);
     return reader_keep(r, s, n, out);
+}
+
+/* What v is, for "expected ..., found %s": a string is quoted ('yes'), else its type. */
+static const char *found(const json_t *v, char buf[READER_QUOTE + 8])
+{
+    char q[READER_QUOTE + 4];
+    if (!json_is_string(v))
+        return reader_type_name(v);
+    snprintf(buf, READER_QUOTE + 8, "'%s'",
+             reader_quote(json_string_value(v), json_string_length(v), q));
+    return buf;
 }
 
 int reader_bool(struct reader *r, const json_t *v, bool *out)
 {
+    char what[READER_QUOTE + 8];
     if (!json_is_boolean(v))
-        return reader_fail(r, -ALLOT_EINVAL, "expected true or false, found %s", reader_type_name(v));
+        return reader_fail(r, -ALLOT_EINVAL, "expected true or false, found %s", found(v, what));
     *out = json_is_true(v);
     return 0;
 }
@@ -311,13 +358,14 @@ int reader_bool(struct reader *r, const json_t *v, bool *out)
 /* A JSON integer between min and max. */
 int reader_int(struct reader *r, const json_t *v, int64_t min, int64_t max, int64_t *out)
 {
+    char what[READER_QUOTE + 8];
     if (!json_is_integer(v))
-        return reader_fail(r, -ALLOT_EINVAL, "expected an integer, found %s", reader_type_name(v));
+        return reader_fail(r, -ALLOT_EINVAL, "expected an integer, found %s", found(v, what));
     json_int_t i = json_integer_value(v);
     if (i < min || i > max)
         return reader_fail(r, -ALLOT_ERANGE,
-                    "%" JSON_INTEGER_FORMAT " is out of range (%" PRId64 " to %" PRId64 ")", i, min,
-                    max);
+                           "%" JSON_INTEGER_FORMAT " is out of range (%" PRId64 " to %" PRId64 ")",
+                           i, min, max);
     *out = (int64_t)i;
     return 0;
 }
@@ -337,8 +385,8 @@ int reader_enum(struct reader *r, const json_t *v, const char *const *names, int
             return 0;
         }
     }
-    return reader_fail(r, -ALLOT_EINVAL, "unknown value '%s' (expected one of: %s)", reader_quote(s, len, q),
-                reader_join(names, n, expected, sizeof(expected)));
+    return reader_fail(r, -ALLOT_EINVAL, "unknown value '%s' (expected one of: %s)",
+                       reader_quote(s, len, q), reader_join(names, n, expected, sizeof(expected)));
 }
 
 /* GPUs as quantity_parse_gpu reads them, and also "1+3/7", the way quantity_format_gpu
@@ -379,7 +427,8 @@ static int number_text(struct reader *r, const json_t *v, enum reader_quantity k
         json_int_t i = json_integer_value(v);
         if (i < 0)
             return reader_fail(r, -ALLOT_ERANGE,
-                        "%" JSON_INTEGER_FORMAT " is negative (expected %s, 0 or more)", i, what);
+                               "%" JSON_INTEGER_FORMAT " is negative (expected %s, 0 or more)", i,
+                               what);
         snprintf(buf, len, "%" JSON_INTEGER_FORMAT, i);
         return 0;
     }
@@ -397,8 +446,9 @@ static int number_text(struct reader *r, const json_t *v, enum reader_quantity k
     if (end[-1] == '.')
         *--end = '\0';
     if (strtod(buf, NULL) != d)
-        return reader_fail(r, -ALLOT_EINVAL,
-                    "%.17g has more than 6 decimal places; write it as a string (e.g. \"3/7\")", d);
+        return reader_fail(
+            r, -ALLOT_EINVAL,
+            "%.17g has more than 6 decimal places; write it as a string (e.g. \"3/7\")", d);
     return 0;
 }
 
@@ -410,13 +460,14 @@ int reader_quantity(struct reader *r, const json_t *v, enum reader_quantity kind
     const char *s = num;
     size_t n = 0;
     int rc;
-    if (json_is_number(v))
+    if (json_is_number(v) && !plain_text(r, v))
         rc = number_text(r, v, kind, num, sizeof(num));
-    else if (json_is_string(v))
+    else if (json_is_string(v) || plain_text(r, v))
         rc = reader_text(r, v, SCHEMA_MAX_STRING, &s, &n);
     else
-        return reader_fail(r, -ALLOT_EINVAL, "expected %s (a number or a string, e.g. %s), found %s",
-                    reader_quantities[kind].what, reader_quantities[kind].examples, reader_type_name(v));
+        return reader_fail(
+            r, -ALLOT_EINVAL, "expected %s (a number or a string, e.g. %s), found %s",
+            reader_quantities[kind].what, reader_quantities[kind].examples, reader_type_name(v));
     if (rc)
         return rc;
     if (s == num)
@@ -427,18 +478,30 @@ int reader_quantity(struct reader *r, const json_t *v, enum reader_quantity kind
     reader_quote(s, n, q);
     if (s[strspn(s, " \t")] == '-')
         return reader_fail(r, -ALLOT_ERANGE, "'%s' is negative (expected %s, 0 or more)", q,
-                    reader_quantities[kind].what);
+                           reader_quantities[kind].what);
     if (rc == -ALLOT_ERANGE)
         return reader_fail(r, -ALLOT_ERANGE, "'%s' is out of range for %s (%s)", q,
-                    reader_quantities[kind].what, reader_quantities[kind].range);
-    return reader_fail(r, -ALLOT_EINVAL, "'%s' is not %s (examples: %s)", q, reader_quantities[kind].what,
-                reader_quantities[kind].examples);
+                           reader_quantities[kind].what, reader_quantities[kind].range);
+    return reader_fail(r, -ALLOT_EINVAL, "'%s' is not %s (examples: %s)", q,
+                       reader_quantities[kind].what, reader_quantities[kind].examples);
 }
 
 /* ---- readers of the value of one key -------------------------------------------------- */
 
 /* Push key and find its value. OUT *value (NULL when absent), *mark for pop, which the
  * caller always calls. RET 0, or an error when the key is required and absent. */
+int reader_array(struct reader *r, const json_t *v, size_t max, const char *what, size_t *n)
+{
+    if (!json_is_array(v))
+        return reader_fail(r, -ALLOT_EINVAL, "expected an array of %s, found %s", what,
+                           reader_type_name(v));
+    if (json_array_size(v) > max)
+        return reader_fail(r, -ALLOT_ERANGE, "%zu entries; at most %zu %s are allowed",
+                           json_array_size(v), max, what);
+    *n = json_array_size(v);
+    return 0;
+}
+
 int reader_enter(struct reader *r, const json_t *obj, const char *key, bool required,
                  const json_t **value, size_t *mark)
 {
@@ -525,12 +588,13 @@ static int bounds_walk(struct bounds *b, const json_t *v, int depth)
     if (!json_is_object(v) && !json_is_array(v))
         return 0;
     if (depth > b->max_depth)
-        return reader_fail(&b->r, -ALLOT_ERANGE, "nested deeper than %d levels of arrays and objects",
-                    b->max_depth);
+        return reader_fail(&b->r, -ALLOT_ERANGE,
+                           "nested deeper than %d levels of arrays and objects", b->max_depth);
     size_t n = json_is_object(v) ? json_object_size(v) : json_array_size(v);
     if (n > b->max_items - b->items)
-        return reader_fail(&b->r, -ALLOT_ERANGE, "holds %zu entries; the body may hold at most %zu values",
-                    n, b->max_items);
+        return reader_fail(&b->r, -ALLOT_ERANGE,
+                           "holds %zu entries; the body may hold at most %zu values", n,
+                           b->max_items);
     b->items += n;
     int rc = 0;
     if (json_is_array(v)) {
@@ -543,7 +607,8 @@ static int bounds_walk(struct bounds *b, const json_t *v, int depth)
     }
     for (void *it = json_object_iter((json_t *)v); rc == 0 && it;
          it = json_object_iter_next((json_t *)v, it)) {
-        size_t mark = reader_push_key(&b->r, json_object_iter_key(it), json_object_iter_key_len(it));
+        size_t mark =
+            reader_push_key(&b->r, json_object_iter_key(it), json_object_iter_key_len(it));
         rc = bounds_walk(b, json_object_iter_value(it), depth + 1);
         reader_pop(&b->r, mark);
     }
@@ -552,13 +617,11 @@ static int bounds_walk(struct bounds *b, const json_t *v, int depth)
 
 int reader_check_bounds(const json_t *j, int max_depth, size_t max_items, struct schema_error *err)
 {
-    struct schema_error scratch;
     struct bounds b = {.max_depth = max_depth, .max_items = max_items, .items = 1};
-    reader_init(&b.r, NULL, err ? err : &scratch);
+    reader_init(&b.r, NULL, err);
     if (!j)
         return reader_fail(&b.r, -ALLOT_EINVAL, "no document");
     if (max_items < 1)
         return reader_fail(&b.r, -ALLOT_ERANGE, "the body may hold no values");
     return bounds_walk(&b, j, 1);
 }
-

@@ -43,13 +43,19 @@ struct schema_error {
     int code;
 };
 
-/* A document being read: where its strings go (arena), where a refusal goes (err), and the
- * path of the field being read, which grows and shrinks as the reader descends. */
+struct source;
+
+/* A document being read: where its strings go (arena), where a refusal goes (err), the
+ * path of the field being read, which grows and shrinks as the reader descends, and for a
+ * document from a YAML file its source (source.h; NULL for JSON), whose plain scalars a
+ * reader of a string or a quantity reads as the text they were written as. */
 struct reader {
     struct arena *arena;
     struct schema_error *err;
+    const struct source *source;
     size_t field_len;
     char field[sizeof(((struct schema_error *)0)->field)];
+    struct schema_error scratch; /* err when the caller passed none */
 };
 
 /* What a quantity holds; each kind has its parser in common/quantity.h. */
@@ -60,8 +66,8 @@ bool reader_is_name(const char *s, size_t n);
 /* Whether s is a workspace's full name: "tenant/workspace", both parts names. */
 bool reader_is_workspace_name(const char *s);
 
-/* Start reading with an empty path; err is cleared. a may be NULL for readers that keep no
- * string. Cannot fail. */
+/* Start reading with an empty path and no source; err is cleared (NULL: the reader keeps the
+ * refusal in r->scratch). a may be NULL for readers that keep no string. Cannot fail. */
 void reader_init(struct reader *r, struct arena *a, struct schema_error *err);
 /* Append ".key" ("key" at the top, nothing for an empty key; n bytes, at most
  * READER_PATH_KEY shown) or "[index]" to the path. RET a mark for reader_pop, which restores
@@ -87,6 +93,10 @@ const char *reader_type_name(const json_t *v);
  * would otherwise pass for a value left out. RET 0 or -ALLOT_EINVAL naming the key. */
 int reader_object(struct reader *r, const json_t *v, const char *const *keys,
                   const char *const *nullable);
+/* reader_object, where the keys in extra (NULL-terminated, or NULL) are also accepted: for a
+ * document that holds an object and more (a tenant with its workspaces in a platform file). */
+int reader_object_with(struct reader *r, const json_t *v, const char *const *keys,
+                       const char *const *extra, const char *const *nullable);
 /* reader_object for a document read without a reader of its own. */
 int reader_check_fields(const json_t *j, const char *const *keys, const char *const *nullable,
                         struct schema_error *err);
@@ -116,6 +126,10 @@ int reader_enum(struct reader *r, const json_t *v, const char *const *names, int
  * bytes) or a string ("30s", "64Gi", "500m", "3/7"). */
 int reader_quantity(struct reader *r, const json_t *v, enum reader_quantity kind, int64_t *out);
 
+/* Check that v is an array of at most max values (what: "GPUs", "nodes", for messages).
+ * OUT *n, its length. */
+int reader_array(struct reader *r, const json_t *v, size_t max, const char *what, size_t *n);
+
 /* Push key and find its value. OUT *value (NULL when absent), *mark for reader_pop, which
  * the caller always calls. RET 0, or -ALLOT_EINVAL when the key is required and absent. */
 int reader_enter(struct reader *r, const json_t *obj, const char *key, bool required,
@@ -136,7 +150,6 @@ int reader_key_enum(struct reader *r, const json_t *obj, const char *key, bool r
  * object or array is depth 1) or holding more than max_items values in all (the root
  * included). Runs before any reader, so that no reader meets a document of unbounded shape.
  * RET 0, or -ALLOT_ERANGE with err naming the container that went too deep or too wide. */
-int reader_check_bounds(const json_t *j, int max_depth, size_t max_items,
-                        struct schema_error *err);
+int reader_check_bounds(const json_t *j, int max_depth, size_t max_items, struct schema_error *err);
 
 #endif

@@ -16,6 +16,7 @@ static const char *const isolation_names[] = {
 };
 
 static const char *const tenant_keys[] = {"name", "isolation", "max_grace", NULL};
+static const char *const scheduler_keys[] = {"default_grace", "starvation_age", NULL};
 static const char *const cluster_keys[] = {"name", "dedicated_to", NULL};
 /* Fields whose null is a value: no cap on grace, dedicated to no tenant, owned by none. */
 static const char *const tenant_nullable[] = {"max_grace", NULL};
@@ -40,7 +41,6 @@ static const struct {
 };
 static const char *const limit_keys[] = {"gpu", "cpu", "memory", "storage", NULL};
 
-
 const char *spec_isolation_name(enum sched_isolation isolation)
 {
     return (unsigned)isolation < 2 ? isolation_names[isolation] : "?";
@@ -48,21 +48,18 @@ const char *spec_isolation_name(enum sched_isolation isolation)
 
 /* ---- tenants and clusters ------------------------------------------------------------- */
 
-int spec_tenant_from_json(const json_t *j, struct arena *a, struct sched_tenant_spec *out,
-                          struct schema_error *err)
+int spec_read_tenant(struct reader *r, const json_t *j, const char *const *extra,
+                     struct sched_tenant_spec *out)
 {
-    struct schema_error scratch;
-    struct reader r;
     struct sched_tenant_spec spec = {.isolation = SCHED_ISOLATION_SHARED, .max_grace_ms = 0};
     int isolation = SCHED_ISOLATION_SHARED;
-    reader_init(&r, a, err ? err : &scratch);
-    int rc = reader_object(&r, j, tenant_keys, tenant_nullable);
+    int rc = reader_object_with(r, j, tenant_keys, extra, tenant_nullable);
     if (rc == 0)
-        rc = reader_key_name(&r, j, "name", true, &spec.name);
+        rc = reader_key_name(r, j, "name", true, &spec.name);
     if (rc == 0)
-        rc = reader_key_enum(&r, j, "isolation", false, isolation_names, 2, &isolation);
+        rc = reader_key_enum(r, j, "isolation", false, isolation_names, 2, &isolation);
     if (rc == 0)
-        rc = reader_key_quantity(&r, j, "max_grace", false, READER_DURATION, &spec.max_grace_ms);
+        rc = reader_key_quantity(r, j, "max_grace", false, READER_DURATION, &spec.max_grace_ms);
     if (rc)
         return rc;
     spec.isolation = (enum sched_isolation)isolation;
@@ -70,18 +67,14 @@ int spec_tenant_from_json(const json_t *j, struct arena *a, struct sched_tenant_
     return 0;
 }
 
-int spec_cluster_from_json(const json_t *j, struct arena *a, struct sched_cluster_spec *out,
-                           struct schema_error *err)
+int spec_read_cluster(struct reader *r, const json_t *j, struct sched_cluster_spec *out)
 {
-    struct schema_error scratch;
-    struct reader r;
     struct sched_cluster_spec spec = {.name = NULL, .dedicated_to = NULL};
-    reader_init(&r, a, err ? err : &scratch);
-    int rc = reader_object(&r, j, cluster_keys, cluster_nullable);
+    int rc = reader_object(r, j, cluster_keys, cluster_nullable);
     if (rc == 0)
-        rc = reader_key_name(&r, j, "name", true, &spec.name);
+        rc = reader_key_name(r, j, "name", true, &spec.name);
     if (rc == 0)
-        rc = reader_key_name(&r, j, "dedicated_to", false, &spec.dedicated_to);
+        rc = reader_key_name(r, j, "dedicated_to", false, &spec.dedicated_to);
     if (rc)
         return rc;
     *out = spec;
@@ -116,8 +109,8 @@ static int read_mig_instance(struct reader *r, const json_t *v, enum gpu_model m
             rc = reader_enter(r, v, "profile", true, &profile, &mark);
     } else if (!json_is_string(v)) {
         return reader_fail(r, -ALLOT_EINVAL,
-                    "expected a MIG profile name or {\"profile\", \"start\"}, found %s",
-                    reader_type_name(v));
+                           "expected a MIG profile name or {\"profile\", \"start\"}, found %s",
+                           reader_type_name(v));
     }
     if (rc == 0)
         rc = reader_text(r, profile, SCHEMA_MAX_STRING, &name, &n);
@@ -128,8 +121,8 @@ static int read_mig_instance(struct reader *r, const json_t *v, enum gpu_model m
         for (int p = 0; p < info->n_profiles; p++)
             names[p] = info->profiles[p].name;
         rc = reader_fail(r, -ALLOT_EINVAL, "MIG profile '%s' is not offered by %s (it offers: %s)",
-                  reader_quote(name, n, q), info->name,
-                  reader_join(names, info->n_profiles, offered, sizeof(offered)));
+                         reader_quote(name, n, q), info->name,
+                         reader_join(names, info->n_profiles, offered, sizeof(offered)));
     }
     reader_pop(r, mark);
     if (rc == 0 && json_is_object(v))
@@ -169,13 +162,13 @@ static int read_gpu(struct reader *r, const json_t *entry, struct sched_gpu_spec
         size_t n = json_is_array(mig) ? json_array_size(mig) : 0;
         if (!json_is_array(mig))
             rc = reader_fail(r, -ALLOT_EINVAL, "expected an array of MIG instances, found %s",
-                      reader_type_name(mig));
+                             reader_type_name(mig));
         else if (n > MIG_MAX_INSTANCES)
             rc = reader_fail(r, -ALLOT_ERANGE, "%zu MIG instances; a GPU holds at most %d", n,
-                      MIG_MAX_INSTANCES);
+                             MIG_MAX_INSTANCES);
         else if (n > 0 && mig_model(gpu.model)->compute_slices == 0)
             rc = reader_fail(r, -ALLOT_EINVAL, "GPU model %s does not support MIG",
-                      mig_model(gpu.model)->name);
+                             mig_model(gpu.model)->name);
         for (size_t k = 0; rc == 0 && k < n; k++) {
             size_t item = reader_push_index(r, k);
             rc = read_mig_instance(r, json_array_get(mig, k), gpu.model, &gpu.mig[k]);
@@ -194,7 +187,7 @@ static int read_gpu(struct reader *r, const json_t *entry, struct sched_gpu_spec
 
     if (*n_gpus + (uint64_t)count > SCHED_MAX_GPUS_PER_NODE)
         return reader_fail(r, -ALLOT_ERANGE, "the node would have %u GPUs; at most %d",
-                    (unsigned)(*n_gpus + count), SCHED_MAX_GPUS_PER_NODE);
+                           (unsigned)(*n_gpus + count), SCHED_MAX_GPUS_PER_NODE);
     for (int64_t c = 0; c < count; c++)
         gpus[(*n_gpus)++] = gpu;
     return 0;
@@ -214,10 +207,12 @@ static int read_labels(struct reader *r, const json_t *map, struct sched_label *
                        uint32_t *n_labels)
 {
     if (!json_is_object(map))
-        return reader_fail(r, -ALLOT_EINVAL, "expected an object of labels, found %s", reader_type_name(map));
+        return reader_fail(r, -ALLOT_EINVAL, "expected an object of labels, found %s",
+                           reader_type_name(map));
     size_t n = json_object_size(map), i = 0;
     if (n > SCHED_MAX_LABELS)
-        return reader_fail(r, -ALLOT_ERANGE, "%zu labels; at most %d are allowed", n, SCHED_MAX_LABELS);
+        return reader_fail(r, -ALLOT_ERANGE, "%zu labels; at most %d are allowed", n,
+                           SCHED_MAX_LABELS);
     for (void *it = json_object_iter((json_t *)map); it;
          it = json_object_iter_next((json_t *)map, it), i++) {
         const char *key = json_object_iter_key(it);
@@ -225,8 +220,8 @@ static int read_labels(struct reader *r, const json_t *map, struct sched_label *
         int rc = 0;
         if (len == 0 || len > SCHEMA_MAX_LABEL || has_control(key, len))
             rc = reader_fail(r, -ALLOT_EINVAL,
-                      "a label key has 1 to %d characters, none of them control characters",
-                      SCHEMA_MAX_LABEL);
+                             "a label key has 1 to %d characters, none of them control characters",
+                             SCHEMA_MAX_LABEL);
         if (rc == 0)
             rc = reader_keep(r, key, len, &labels[i].key);
         if (rc == 0)
@@ -255,12 +250,9 @@ static int keep_array(struct reader *r, const void *src, size_t n, size_t size, 
     return 0;
 }
 
-int spec_node_from_json(const json_t *j, struct arena *a, struct sched_node_spec *out,
-                        struct schema_error *err)
+int spec_read_node(struct reader *r, const json_t *j, struct sched_node_spec *out)
 {
     const char *state_names[SCHED_NODE_DOWN + 1];
-    struct schema_error scratch;
-    struct reader r;
     struct sched_gpu_spec gpus[SCHED_MAX_GPUS_PER_NODE];
     struct sched_label labels[SCHED_MAX_LABELS];
     struct sched_node_spec spec = {.state = SCHED_NODE_READY};
@@ -268,54 +260,54 @@ int spec_node_from_json(const json_t *j, struct arena *a, struct sched_node_spec
 
     for (int st = 0; st <= SCHED_NODE_DOWN; st++)
         state_names[st] = sched_node_state_name((enum sched_node_state)st);
-    reader_init(&r, a, err ? err : &scratch);
-    int rc = reader_object(&r, j, node_keys, node_nullable);
+    int rc = reader_object(r, j, node_keys, node_nullable);
     if (rc == 0)
-        rc = reader_key_name(&r, j, "name", true, &spec.name);
+        rc = reader_key_name(r, j, "name", true, &spec.name);
     if (rc == 0)
-        rc = reader_key_name(&r, j, "cluster", true, &spec.cluster);
+        rc = reader_key_name(r, j, "cluster", true, &spec.cluster);
     if (rc == 0)
-        rc = reader_key_name(&r, j, "tenant", false, &spec.tenant);
+        rc = reader_key_name(r, j, "tenant", false, &spec.tenant);
     if (rc == 0)
-        rc = reader_key_quantity(&r, j, "cpu", true, READER_CPU, &spec.cpu);
+        rc = reader_key_quantity(r, j, "cpu", true, READER_CPU, &spec.cpu);
     if (rc == 0)
-        rc = reader_key_quantity(&r, j, "memory", true, READER_BYTES, &spec.memory);
+        rc = reader_key_quantity(r, j, "memory", true, READER_BYTES, &spec.memory);
     if (rc == 0)
-        rc = reader_key_enum(&r, j, "state", false, state_names, SCHED_NODE_DOWN + 1, &state);
+        rc = reader_key_enum(r, j, "state", false, state_names, SCHED_NODE_DOWN + 1, &state);
     if (rc)
         return rc;
     spec.state = (enum sched_node_state)state;
 
     const json_t *map = reader_get(j, "labels");
     if (map) {
-        size_t mark = reader_push_key(&r, "labels", 6);
-        rc = read_labels(&r, map, labels, &spec.n_labels);
-        reader_pop(&r, mark);
+        size_t mark = reader_push_key(r, "labels", 6);
+        rc = read_labels(r, map, labels, &spec.n_labels);
+        reader_pop(r, mark);
         if (rc)
             return rc;
     }
     const json_t *list = reader_get(j, "gpus");
     if (list) {
-        size_t mark = reader_push_key(&r, "gpus", 4);
+        size_t mark = reader_push_key(r, "gpus", 4);
         size_t n = json_is_array(list) ? json_array_size(list) : 0;
         if (!json_is_array(list))
-            rc = reader_fail(&r, -ALLOT_EINVAL, "expected an array of GPUs, found %s", reader_type_name(list));
+            rc = reader_fail(r, -ALLOT_EINVAL, "expected an array of GPUs, found %s",
+                             reader_type_name(list));
         else if (n > SCHED_MAX_GPUS_PER_NODE)
-            rc = reader_fail(&r, -ALLOT_ERANGE, "%zu entries; a node has at most %d GPUs", n,
-                      SCHED_MAX_GPUS_PER_NODE);
+            rc = reader_fail(r, -ALLOT_ERANGE, "%zu entries; a node has at most %d GPUs", n,
+                             SCHED_MAX_GPUS_PER_NODE);
         for (size_t k = 0; rc == 0 && k < n; k++) {
-            size_t item = reader_push_index(&r, k);
-            rc = read_gpu(&r, json_array_get(list, k), gpus, &spec.n_gpus);
-            reader_pop(&r, item);
+            size_t item = reader_push_index(r, k);
+            rc = read_gpu(r, json_array_get(list, k), gpus, &spec.n_gpus);
+            reader_pop(r, item);
         }
-        reader_pop(&r, mark);
+        reader_pop(r, mark);
         if (rc)
             return rc;
     }
     const void *kept_gpus = NULL, *kept_labels = NULL;
-    rc = keep_array(&r, gpus, spec.n_gpus, sizeof(gpus[0]), &kept_gpus);
+    rc = keep_array(r, gpus, spec.n_gpus, sizeof(gpus[0]), &kept_gpus);
     if (rc == 0)
-        rc = keep_array(&r, labels, spec.n_labels, sizeof(labels[0]), &kept_labels);
+        rc = keep_array(r, labels, spec.n_labels, sizeof(labels[0]), &kept_labels);
     if (rc)
         return rc;
     spec.gpus = kept_gpus;
@@ -377,76 +369,137 @@ static int read_workspace_fields(struct reader *r, const json_t *j,
     if (spec->limits.gpu != SCHED_UNLIMITED && spec->reserved > spec->limits.gpu) {
         char res[48], lim[48];
         bool blame_reserved = reserved != NULL;
-        size_t mark = blame_reserved ? reader_push_key(r, "reserved", 8) : reader_push_key(r, "limits", 6);
+        size_t mark =
+            blame_reserved ? reader_push_key(r, "reserved", 8) : reader_push_key(r, "limits", 6);
         reader_push_key(r, "gpu", 3);
-        rc = reader_fail(r, -ALLOT_EINVAL, "the reservation of %s GPUs is above the gpu limit of %s",
-                  quantity_format_gpu(spec->reserved, res, sizeof(res)),
-                  quantity_format_gpu(spec->limits.gpu, lim, sizeof(lim)));
+        rc =
+            reader_fail(r, -ALLOT_EINVAL, "the reservation of %s GPUs is above the gpu limit of %s",
+                        quantity_format_gpu(spec->reserved, res, sizeof(res)),
+                        quantity_format_gpu(spec->limits.gpu, lim, sizeof(lim)));
         reader_pop(r, mark);
     }
     return rc;
 }
 
-int spec_workspace_from_json(const json_t *j, const char *default_tenant, struct arena *a,
-                             struct sched_workspace_spec *out, struct schema_error *err)
+int spec_read_workspace(struct reader *r, const json_t *j, const char *default_tenant,
+                        struct sched_workspace_spec *out)
 {
-    struct schema_error scratch;
-    struct reader r;
     struct sched_workspace_spec spec = {
         .limits = {SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED},
         .reserved = 0,
         .lend = true,
         .weight = 1,
     };
-    reader_init(&r, a, err ? err : &scratch);
-    int rc = reader_object(&r, j, workspace_keys, NULL);
+    int rc = reader_object(r, j, workspace_keys, NULL);
     if (rc == 0) {
         const json_t *v = NULL;
         size_t mark;
-        rc = reader_enter(&r, j, "name", true, &v, &mark);
+        rc = reader_enter(r, j, "name", true, &v, &mark);
         if (rc == 0)
-            rc = reader_workspace_name(&r, v, default_tenant, &spec.name);
-        reader_pop(&r, mark);
+            rc = reader_workspace_name(r, v, default_tenant, &spec.name);
+        reader_pop(r, mark);
     }
     if (rc == 0)
-        rc = read_workspace_fields(&r, j, &spec);
+        rc = read_workspace_fields(r, j, &spec);
     if (rc)
         return rc;
     *out = spec;
     return 0;
 }
 
-int spec_workspace_patch_from_json(const json_t *j, struct arena *a,
-                                   struct sched_workspace_spec *inout, struct schema_error *err)
+int spec_read_workspace_patch(struct reader *r, const json_t *j, struct sched_workspace_spec *inout)
 {
-    struct schema_error scratch;
-    struct reader r;
     struct sched_workspace_spec spec = *inout;
-    reader_init(&r, a, err ? err : &scratch);
-    int rc = reader_object(&r, j, workspace_keys, NULL);
+    int rc = reader_object(r, j, workspace_keys, NULL);
     const json_t *name = rc ? NULL : reader_get(j, "name");
     if (name) {
         /* the name is the URL's; one that says otherwise is a rename, which is not offered */
         char q[READER_QUOTE + 4];
         const char *s = NULL;
-        size_t n = 0, mark = reader_push_key(&r, "name", 4);
+        size_t n = 0, mark = reader_push_key(r, "name", 4);
         const char *slash = inout->name ? strchr(inout->name, '/') : NULL;
         const char *bare = slash ? slash + 1 : inout->name;
-        rc = reader_text(&r, name, SCHEMA_MAX_STRING, &s, &n);
+        rc = reader_text(r, name, SCHEMA_MAX_STRING, &s, &n);
         if (rc == 0 &&
             !(inout->name && strlen(inout->name) == n && memcmp(inout->name, s, n) == 0) &&
             !(bare && strlen(bare) == n && memcmp(bare, s, n) == 0))
-            rc = reader_fail(&r, -ALLOT_EINVAL,
-                      "'%s' is not this workspace (%s); a workspace cannot be "
-                      "renamed",
-                      reader_quote(s, n, q), inout->name ? inout->name : "?");
-        reader_pop(&r, mark);
+            rc = reader_fail(r, -ALLOT_EINVAL,
+                             "'%s' is not this workspace (%s); a workspace cannot be "
+                             "renamed",
+                             reader_quote(s, n, q), inout->name ? inout->name : "?");
+        reader_pop(r, mark);
     }
     if (rc == 0)
-        rc = read_workspace_fields(&r, j, &spec);
+        rc = read_workspace_fields(r, j, &spec);
     if (rc)
         return rc;
     *inout = spec;
     return 0;
 }
 
+/* ---- the scheduler's options ---------------------------------------------------------- */
+
+int spec_read_scheduler(struct reader *r, const json_t *j, struct sched_options *inout)
+{
+    struct sched_options opt = *inout;
+    int rc = reader_object(r, j, scheduler_keys, NULL);
+    if (rc == 0)
+        rc = reader_key_quantity(r, j, "default_grace", false, READER_DURATION,
+                                 &opt.default_grace_ms);
+    if (rc == 0)
+        rc = reader_key_quantity(r, j, "starvation_age", false, READER_DURATION,
+                                 &opt.starvation_age_ms);
+    if (rc)
+        return rc;
+    *inout = opt;
+    return 0;
+}
+
+/* ---- one object from a JSON body ------------------------------------------------------ */
+
+int spec_tenant_from_json(const json_t *j, struct arena *a, struct sched_tenant_spec *out,
+                          struct schema_error *err)
+{
+    struct reader r;
+    reader_init(&r, a, err);
+    return spec_read_tenant(&r, j, NULL, out);
+}
+
+int spec_cluster_from_json(const json_t *j, struct arena *a, struct sched_cluster_spec *out,
+                           struct schema_error *err)
+{
+    struct reader r;
+    reader_init(&r, a, err);
+    return spec_read_cluster(&r, j, out);
+}
+
+int spec_node_from_json(const json_t *j, struct arena *a, struct sched_node_spec *out,
+                        struct schema_error *err)
+{
+    struct reader r;
+    reader_init(&r, a, err);
+    return spec_read_node(&r, j, out);
+}
+
+int spec_workspace_from_json(const json_t *j, const char *default_tenant, struct arena *a,
+                             struct sched_workspace_spec *out, struct schema_error *err)
+{
+    struct reader r;
+    reader_init(&r, a, err);
+    return spec_read_workspace(&r, j, default_tenant, out);
+}
+
+int spec_workspace_patch_from_json(const json_t *j, struct arena *a,
+                                   struct sched_workspace_spec *inout, struct schema_error *err)
+{
+    struct reader r;
+    reader_init(&r, a, err);
+    return spec_read_workspace_patch(&r, j, inout);
+}
+
+int spec_scheduler_from_json(const json_t *j, struct sched_options *inout, struct schema_error *err)
+{
+    struct reader r;
+    reader_init(&r, NULL, err);
+    return spec_read_scheduler(&r, j, inout);
+}

@@ -44,4 +44,22 @@ int spec_workspace_from_json(const json_t *j, const char *default_tenant, struct
  * the same workspace (full or bare). *inout is changed only when 0 is returned. */
 int spec_workspace_patch_from_json(const json_t *j, struct arena *a,
                                    struct sched_workspace_spec *inout, struct schema_error *err);
+/* {default_grace?, starvation_age?} (durations): the engine's options, over *inout. */
+int spec_scheduler_from_json(const json_t *j, struct sched_options *inout,
+                             struct schema_error *err);
+
+/* The same readers for an object met inside a larger document (a platform file, a journal
+ * op): r carries the arena, the refusal and the path of j, so that errors name the field from
+ * the document's top ("tenants[2].max_grace"). Each fills *out only when it returns 0. A
+ * tenant accepts the keys in extra besides its own (a platform file's "workspaces"). */
+int spec_read_tenant(struct reader *r, const json_t *j, const char *const *extra,
+                     struct sched_tenant_spec *out);
+int spec_read_cluster(struct reader *r, const json_t *j, struct sched_cluster_spec *out);
+int spec_read_node(struct reader *r, const json_t *j, struct sched_node_spec *out);
+int spec_read_workspace(struct reader *r, const json_t *j, const char *default_tenant,
+                        struct sched_workspace_spec *out);
+int spec_read_workspace_patch(struct reader *r, const json_t *j,
+                              struct sched_workspace_spec *inout);
+int spec_read_scheduler(struct reader *r, const json_t *j, struct sched_options *inout);
+
 #endif

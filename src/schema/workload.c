@@ -8,12 +8,12 @@
 #include "common/quantity.h"
 #include "sched/mig.h"
 
+/* The fields of a workload wherever it is submitted from; an API body adds api_keys, a
+ * scenario's submit its own (drain, count). */
 static const char *const workload_keys[] = {
-    "name",     "workspace",       "kind",     "priority", "gpus",
-    "mig",      "model",           "replicas", "cpu",      "memory",
-    "storage",  "preemptible",     "grace",    "command",  "env",
-    "duration", "idempotency_key", NULL};
-
+    "name", "workspace", "kind",    "priority",    "gpus",  "mig",      "model", "replicas",
+    "cpu",  "memory",    "storage", "preemptible", "grace", "duration", NULL};
+static const char *const api_keys[] = {"command", "env", "idempotency_key", NULL};
 
 /* Read `gpus`: whole GPUs per replica. A fraction is refused with a pointer to mig, since the
  * engine shares a GPU only through MIG instances. */
@@ -27,10 +27,11 @@ static int read_whole_gpus(struct reader *r, const json_t *j, uint32_t *gpus)
         rc = reader_quantity(r, v, READER_GPU, &units);
     if (rc == 0 && v && units % QUANTITY_GPU_UNITS != 0) {
         char amount[48];
-        rc = reader_fail(r, -ALLOT_EINVAL,
-                  "%s is not a whole number of GPUs; a fraction of a GPU is asked for with mig "
-                  "and a MIG profile (e.g. \"mig\": \"3g.40gb\")",
-                  quantity_format_gpu(units, amount, sizeof(amount)));
+        rc = reader_fail(
+            r, -ALLOT_EINVAL,
+            "%s is not a whole number of GPUs; a fraction of a GPU is asked for with mig "
+            "and a MIG profile (such as 3g.40gb)",
+            quantity_format_gpu(units, amount, sizeof(amount)));
     }
     if (rc == 0 && v && units / QUANTITY_GPU_UNITS > SCHEMA_MAX_GPUS)
         rc = reader_fail(r, -ALLOT_ERANGE, "at most %d GPUs per replica", SCHEMA_MAX_GPUS);
@@ -54,8 +55,8 @@ static int read_mig(struct reader *r, const json_t *j, int *mig)
         int id = mig_name_id(s); /* s is NUL-terminated and has no NUL inside (read_text) */
         if (reader_get(j, "gpus"))
             rc = reader_fail(r, -ALLOT_EINVAL,
-                      "gpus and mig exclude each other: a replica has whole "
-                      "GPUs or one MIG instance");
+                             "gpus and mig exclude each other: a replica has whole "
+                             "GPUs or one MIG instance");
         else if (id < 0)
             rc = reader_fail(r, -ALLOT_EINVAL, "unknown MIG profile '%s'", reader_quote(s, n, q));
         else
@@ -75,10 +76,11 @@ static int read_command(struct reader *r, const json_t *j, struct workload_spec 
         size_t n = json_is_array(v) ? json_array_size(v) : 0;
         const char **args = NULL;
         if (!json_is_array(v))
-            rc = reader_fail(r, -ALLOT_EINVAL, "expected an array of strings, found %s", reader_type_name(v));
+            rc = reader_fail(r, -ALLOT_EINVAL, "expected an array of strings, found %s",
+                             reader_type_name(v));
         else if (n < 1 || n > SCHEMA_MAX_COMMAND)
-            rc =
-                reader_fail(r, -ALLOT_ERANGE, "%zu arguments; a command has 1 to %d", n, SCHEMA_MAX_COMMAND);
+            rc = reader_fail(r, -ALLOT_ERANGE, "%zu arguments; a command has 1 to %d", n,
+                             SCHEMA_MAX_COMMAND);
         else if (!(args = arena_alloc(r->arena, n * sizeof(*args))))
             rc = reader_fail(r, -ALLOT_ENOMEM, "out of memory");
         for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -121,9 +123,11 @@ static int read_env(struct reader *r, const json_t *j, struct workload_spec *out
         size_t n = json_is_object(v) ? json_object_size(v) : 0, i = 0;
         struct workload_env *env = NULL;
         if (!json_is_object(v))
-            rc = reader_fail(r, -ALLOT_EINVAL, "expected an object of strings, found %s", reader_type_name(v));
+            rc = reader_fail(r, -ALLOT_EINVAL, "expected an object of strings, found %s",
+                             reader_type_name(v));
         else if (n > SCHEMA_MAX_ENV)
-            rc = reader_fail(r, -ALLOT_ERANGE, "%zu variables; at most %d are allowed", n, SCHEMA_MAX_ENV);
+            rc = reader_fail(r, -ALLOT_ERANGE, "%zu variables; at most %d are allowed", n,
+                             SCHEMA_MAX_ENV);
         else if (n > 0 && !(env = arena_alloc(r->arena, n * sizeof(*env))))
             rc = reader_fail(r, -ALLOT_ENOMEM, "out of memory");
         for (void *it = rc ? NULL : json_object_iter((json_t *)v); rc == 0 && it;
@@ -132,13 +136,14 @@ static int read_env(struct reader *r, const json_t *j, struct workload_spec *out
             size_t len = json_object_iter_key_len(it), item = reader_push_key(r, key, len);
             if (!is_env_name(key, len))
                 rc = reader_fail(r, -ALLOT_EINVAL,
-                          "not a variable name (1 to %d of A-Z, a-z, 0-9, '_', not starting "
-                          "with a digit)",
-                          SCHEMA_MAX_ENV_NAME);
+                                 "not a variable name (1 to %d of A-Z, a-z, 0-9, '_', not starting "
+                                 "with a digit)",
+                                 SCHEMA_MAX_ENV_NAME);
             if (rc == 0)
                 rc = reader_keep(r, key, len, &env[i].name);
             if (rc == 0)
-                rc = reader_string(r, json_object_iter_value(it), SCHEMA_MAX_ENV_VALUE, &env[i].value);
+                rc = reader_string(r, json_object_iter_value(it), SCHEMA_MAX_ENV_VALUE,
+                                   &env[i].value);
             reader_pop(r, item);
         }
         if (rc == 0) {
@@ -165,21 +170,19 @@ static int read_idempotency_key(struct reader *r, const json_t *j, const char **
             printable = s[i] > ' ' && s[i] < 0x7f;
         rc = printable ? reader_keep(r, s, n, out)
                        : reader_fail(r, -ALLOT_EINVAL,
-                              "an idempotency key has 1 to %d printable ASCII "
-                              "characters without spaces",
-                              SCHEMA_MAX_IDEMPOTENCY);
+                                     "an idempotency key has 1 to %d printable ASCII "
+                                     "characters without spaces",
+                                     SCHEMA_MAX_IDEMPOTENCY);
     }
     reader_pop(r, mark);
     return rc;
 }
 
-int workload_from_json(const json_t *j, struct arena *a, struct workload_spec *out,
-                            struct schema_error *err)
+int workload_read(struct reader *r, const json_t *j, const char *const *extra,
+                  struct workload_spec *out)
 {
     const char *kind_names[SCHED_KIND_COUNT];
     const char *model_names[GPU_MODEL_COUNT];
-    struct schema_error scratch;
-    struct reader r;
     struct workload_spec spec = {
         .w = {.kind = SCHED_KIND_TRAINING,
               .mig = -1,
@@ -197,48 +200,41 @@ int workload_from_json(const json_t *j, struct arena *a, struct workload_spec *o
         kind_names[k] = sched_kind_name((enum sched_kind)k);
     for (int m = 0; m < GPU_MODEL_COUNT; m++)
         model_names[m] = mig_model((enum gpu_model)m)->name;
-    reader_init(&r, a, err ? err : &scratch);
-    int rc = reader_object(&r, j, workload_keys, NULL);
+    int rc = reader_object_with(r, j, workload_keys, extra, NULL);
     if (rc == 0)
-        rc = reader_key_name(&r, j, "name", true, &spec.w.name);
+        rc = reader_key_name(r, j, "name", true, &spec.w.name);
     if (rc == 0) {
         const json_t *v = NULL;
         size_t mark;
-        rc = reader_enter(&r, j, "workspace", true, &v, &mark);
+        rc = reader_enter(r, j, "workspace", true, &v, &mark);
         if (rc == 0)
-            rc = reader_workspace_name(&r, v, NULL, &spec.w.workspace);
-        reader_pop(&r, mark);
+            rc = reader_workspace_name(r, v, NULL, &spec.w.workspace);
+        reader_pop(r, mark);
     }
     if (rc == 0)
-        rc = reader_key_enum(&r, j, "kind", false, kind_names, SCHED_KIND_COUNT, &kind);
+        rc = reader_key_enum(r, j, "kind", false, kind_names, SCHED_KIND_COUNT, &kind);
     if (rc == 0)
-        rc = reader_key_int(&r, j, "priority", -SCHEMA_MAX_PRIORITY, SCHEMA_MAX_PRIORITY, &priority);
+        rc = reader_key_int(r, j, "priority", -SCHEMA_MAX_PRIORITY, SCHEMA_MAX_PRIORITY, &priority);
     if (rc == 0)
-        rc = read_whole_gpus(&r, j, &spec.w.gpus);
+        rc = read_whole_gpus(r, j, &spec.w.gpus);
     if (rc == 0)
-        rc = read_mig(&r, j, &spec.w.mig);
+        rc = read_mig(r, j, &spec.w.mig);
     if (rc == 0)
-        rc = reader_key_enum(&r, j, "model", false, model_names, GPU_MODEL_COUNT, &model);
+        rc = reader_key_enum(r, j, "model", false, model_names, GPU_MODEL_COUNT, &model);
     if (rc == 0)
-        rc = reader_key_int(&r, j, "replicas", 1, SCHED_MAX_REPLICAS, &replicas);
+        rc = reader_key_int(r, j, "replicas", 1, SCHED_MAX_REPLICAS, &replicas);
     if (rc == 0)
-        rc = reader_key_quantity(&r, j, "cpu", false, READER_CPU, &spec.w.cpu);
+        rc = reader_key_quantity(r, j, "cpu", false, READER_CPU, &spec.w.cpu);
     if (rc == 0)
-        rc = reader_key_quantity(&r, j, "memory", false, READER_BYTES, &spec.w.memory);
+        rc = reader_key_quantity(r, j, "memory", false, READER_BYTES, &spec.w.memory);
     if (rc == 0)
-        rc = reader_key_quantity(&r, j, "storage", false, READER_BYTES, &spec.w.storage);
+        rc = reader_key_quantity(r, j, "storage", false, READER_BYTES, &spec.w.storage);
     if (rc == 0)
-        rc = reader_key_bool(&r, j, "preemptible", &preemptible);
+        rc = reader_key_bool(r, j, "preemptible", &preemptible);
     if (rc == 0)
-        rc = reader_key_quantity(&r, j, "grace", false, READER_DURATION, &spec.w.grace_ms);
+        rc = reader_key_quantity(r, j, "grace", false, READER_DURATION, &spec.w.grace_ms);
     if (rc == 0)
-        rc = read_command(&r, j, &spec);
-    if (rc == 0)
-        rc = read_env(&r, j, &spec);
-    if (rc == 0)
-        rc = reader_key_quantity(&r, j, "duration", false, READER_DURATION, &spec.duration_ms);
-    if (rc == 0)
-        rc = read_idempotency_key(&r, j, &spec.idempotency_key);
+        rc = reader_key_quantity(r, j, "duration", false, READER_DURATION, &spec.duration_ms);
     if (rc)
         return rc;
     spec.w.kind = (enum sched_kind)kind;
@@ -252,3 +248,20 @@ int workload_from_json(const json_t *j, struct arena *a, struct workload_spec *o
     return 0;
 }
 
+int workload_from_json(const json_t *j, struct arena *a, struct workload_spec *out,
+                       struct schema_error *err)
+{
+    struct workload_spec spec;
+    struct reader r;
+    reader_init(&r, a, err);
+    int rc = workload_read(&r, j, api_keys, &spec);
+    if (rc == 0)
+        rc = read_command(&r, j, &spec);
+    if (rc == 0)
+        rc = read_env(&r, j, &spec);
+    if (rc == 0)
+        rc = read_idempotency_key(&r, j, &spec.idempotency_key);
+    if (rc == 0)
+        *out = spec;
+    return rc;
+}

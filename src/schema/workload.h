@@ -28,11 +28,17 @@ struct workload_spec {
     const char *idempotency_key; /* NULL when not given */
 };
 
+/* The fields every submission has (name, workspace, kind, priority, gpus | mig, model,
+ * replicas, cpu, memory, storage, preemptible, grace, duration) of the object j at r's path;
+ * the keys in extra (NULL-terminated, or NULL) are accepted and left to the caller. OUT *out
+ * with command, env and idempotency_key left empty. RET 0 or a negative error (r->err). */
+int workload_read(struct reader *r, const json_t *j, const char *const *extra,
+                  struct workload_spec *out);
 /* {name, workspace: "tenant/workspace", kind?, priority?, gpus? | mig?, model?, replicas?, cpu?,
  *  memory?, storage?, preemptible?, grace?, command?: [string], env?: {name: value},
  *  duration?, idempotency_key?}. gpus is whole GPUs per replica (a fraction is refused with a
  * pointer to mig). */
 int workload_from_json(const json_t *j, struct arena *a, struct workload_spec *out,
-                            struct schema_error *err);
+                       struct schema_error *err);
 
 #endif

@@ -14,7 +14,7 @@
 #include "sim/trace.h"
 #include "common/error.h"
 #include "common/quantity.h"
-#include "config/platform.h"
+#include "schema/platform.h"
 #include "sim/scenario.h"
 
 #define NODE_GPUS 8 /* GPUs of a node of a platform made from flags */

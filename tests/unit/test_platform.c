@@ -1,4 +1,4 @@
-/* Unit tests for config/platform: a full platform loads into the engine as written, and each
+/* Unit tests for schema/platform: a full platform loads into the engine as written, and each
  * kind of bad input is refused with its error code and a "file:line: field" message. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,8 +13,8 @@
 
 #include "common/error.h"
 #include "common/quantity.h"
-#include "config/platform.h"
-#include "config/ydoc.h"
+#include "schema/platform.h"
+#include "schema/source.h"
 #include "sched/sched.h"
 
 #define GPU QUANTITY_GPU_UNITS
@@ -219,21 +219,21 @@ static void test_extra_keys(void **state)
 {
     static const char text[] = "tenants: [{name: acme}]\ntimeline: [{at: 0s}]\n";
     static const char *const extra[] = {"timeline", NULL};
-    yaml_document_t doc;
+    struct source doc;
     struct sched *s = NULL;
     char err[512] = "";
-    assert_int_equal(ydoc_parse("mem.yaml", (const unsigned char *)text, strlen(text), 16, &doc,
-                                err, sizeof(err)),
-                     0);
-    assert_int_equal(platform_build(&doc, "mem.yaml", extra, &s, err, sizeof(err)), 0);
+    assert_int_equal(
+        source_parse("mem.yaml", (const unsigned char *)text, strlen(text), &doc, err, sizeof(err)),
+        0);
+    assert_int_equal(platform_build(&doc, extra, &s, err, sizeof(err)), 0);
     assert_non_null(s);
     assert_int_equal(s->n_tenants, 1);
     sched_free(s);
     s = NULL;
-    assert_int_equal(platform_build(&doc, "mem.yaml", NULL, &s, err, sizeof(err)), -ALLOT_ECONFIG);
+    assert_int_equal(platform_build(&doc, NULL, &s, err, sizeof(err)), -ALLOT_EINVAL);
     assert_null(s);
-    assert_non_null(strstr(err, "mem.yaml:2: timeline: unknown key"));
-    yaml_document_delete(&doc);
+    assert_non_null(strstr(err, "mem.yaml:2: timeline: unknown field"));
+    source_cleanup(&doc);
 }
 
 static void test_unreadable(void **state)
@@ -247,10 +247,10 @@ static void test_unreadable(void **state)
     assert_non_null(strstr(err, "missing.yaml: No such file or directory"));
 }
 
-/* More than YDOC_MAX_NODES nodes is refused before libyaml builds the tree. */
+/* More than SOURCE_MAX_VALUES nodes is refused before libyaml builds the tree. */
 static void test_too_many_nodes(void **state)
 {
-    size_t n = YDOC_MAX_NODES + 1;
+    size_t n = SOURCE_MAX_VALUES + 1;
     char *text = malloc(2 * n + 16);
     assert_non_null(text);
     size_t used = (size_t)sprintf(text, "tenants: [");
@@ -277,8 +277,8 @@ struct bad_case {
 #define BASE_CLUSTER "clusters:\n  - name: c1\n"
 
 static const struct bad_case bad_cases[] = {
-    {"unknown top-level key", "tenants: []\nnodez: []\n", -ALLOT_ECONFIG,
-     "p.yaml:2: nodez: unknown key (expected one of: scheduler, tenants, clusters, nodes)"},
+    {"unknown top-level key", "tenants: []\nnodez: []\n", -ALLOT_EINVAL,
+     "p.yaml:2: nodez: unknown field (expected one of: scheduler, tenants, clusters, nodes)"},
     {"unknown nested key",
      "tenants:\n"
      "  - name: acme\n"
@@ -286,45 +286,52 @@ static const struct bad_case bad_cases[] = {
      "      - name: prod\n"
      "        limits:\n"
      "          gpus: 4\n",
-     -ALLOT_ECONFIG, "p.yaml:6: tenants[0].workspaces[0].limits.gpus: unknown key"},
-    {"map where a list belongs", "tenants:\n  name: acme\n", -ALLOT_ECONFIG,
-     "p.yaml:2: tenants: expected a list, found a map"},
+     -ALLOT_EINVAL,
+     "p.yaml:6: tenants[0].workspaces[0].limits.gpus: unknown field; did you mean gpu?"},
+    {"map where a list belongs", "tenants:\n  name: acme\n", -ALLOT_EINVAL,
+     "p.yaml:2: tenants: expected an array of tenants, found an object"},
     {"scalar where a map belongs",
      "tenants:\n"
      "  - name: acme\n"
      "    workspaces:\n"
      "      - name: prod\n"
      "        reserved: 4\n",
-     -ALLOT_ECONFIG, "p.yaml:5: tenants[0].workspaces[0].reserved: expected a map, found a scalar"},
-    {"list where a scalar belongs", "tenants:\n  - name: [acme]\n", -ALLOT_ECONFIG,
-     "p.yaml:2: tenants[0].name: expected a scalar, found a list"},
+     -ALLOT_EINVAL,
+     "p.yaml:5: tenants[0].workspaces[0].reserved: expected an object, found an integer"},
+    {"list where a scalar belongs", "tenants:\n  - name: [acme]\n", -ALLOT_EINVAL,
+     "p.yaml:2: tenants[0].name: expected a string, found an array"},
     {"bad byte quantity",
      "tenants: [{name: acme}]\n" BASE_CLUSTER "nodes:\n"
      "  - name: n1\n"
      "    cluster: c1\n"
      "    cpu: 8\n"
      "    memory: 12Gx\n",
-     -ALLOT_ECONFIG, "p.yaml:8: nodes[0].memory: '12Gx' is not an amount of bytes"},
+     -ALLOT_EINVAL,
+     "p.yaml:8: nodes[0].memory: '12Gx' is not an amount of bytes (examples: 512Mi, 64Gi, 1Ti, or "
+     "bytes)"},
     {"negative gpu",
      "tenants:\n"
      "  - name: acme\n"
      "    workspaces:\n"
      "      - name: prod\n"
      "        reserved: {gpu: -1}\n",
-     -ALLOT_ECONFIG, "p.yaml:5: tenants[0].workspaces[0].reserved.gpu: '-1' is negative"},
+     -ALLOT_ERANGE,
+     "p.yaml:5: tenants[0].workspaces[0].reserved.gpu: '-1' is negative (expected a number of "
+     "GPUs, 0 or more)"},
     {"gpu amount not exact",
-     "tenants:\n  - name: a\n    workspaces: [{name: w, limits: {gpu: 1/11}}]\n", -ALLOT_ECONFIG,
-     "p.yaml:3: tenants[0].workspaces[0].limits.gpu: '1/11' is out of range"},
+     "tenants:\n  - name: a\n    workspaces: [{name: w, limits: {gpu: 1/11}}]\n", -ALLOT_ERANGE,
+     "p.yaml:3: tenants[0].workspaces[0].limits.gpu: '1/11' is out of range for a number of GPUs "
+     "(too large, or not "},
     {"bad boolean",
      "tenants:\n  - name: acme\n    workspaces:\n      - name: prod\n        lend: yes\n",
-     -ALLOT_ECONFIG,
-     "p.yaml:5: tenants[0].workspaces[0].lend: expected true or false, found 'yes'"},
+     -ALLOT_EINVAL, "p.yaml:5: tenants[0].workspaces[0].lend: expected true or false, found 'yes'"},
     {"weight out of range",
      "tenants:\n  - name: acme\n    workspaces:\n      - name: prod\n        weight: 0\n",
-     -ALLOT_ECONFIG, "p.yaml:5: tenants[0].workspaces[0].weight: '0' is out of range (1 to"},
-    {"bad name", "tenants:\n  - name: Acme\n", -ALLOT_ECONFIG,
-     "p.yaml:2: tenants[0].name: 'Acme' is not a valid name"},
-    {"bad isolation", "tenants:\n  - name: acme\n    isolation: private\n", -ALLOT_ECONFIG,
+     -ALLOT_ERANGE, "p.yaml:5: tenants[0].workspaces[0].weight: 0 is out of range (1 to 1000000)"},
+    {"bad name", "tenants:\n  - name: Acme\n", -ALLOT_EINVAL,
+     "p.yaml:2: tenants[0].name: 'Acme' is not a valid name (1 to 63 of a-z, 0-9, '-', '_', '.', "
+     "starting with a let"},
+    {"bad isolation", "tenants:\n  - name: acme\n    isolation: private\n", -ALLOT_EINVAL,
      "p.yaml:3: tenants[0].isolation: unknown value 'private' (expected one of: shared, "
      "dedicated)"},
     {"MIG profile the model does not offer",
@@ -338,8 +345,9 @@ static const struct bad_case bad_cases[] = {
      "        mig:\n"
      "          - 1g.5gb\n"
      "          - 3g.40gb\n",
-     -ALLOT_ECONFIG,
-     "p.yaml:13: nodes[0].gpus[0].mig[1]: MIG profile '3g.40gb' is not offered by A100-40GB"},
+     -ALLOT_EINVAL,
+     "p.yaml:13: nodes[0].gpus[0].mig[1]: MIG profile '3g.40gb' is not offered by A100-40GB (it "
+     "offers: 1g.5gb, 1g.5"},
     {"overlapping MIG starts",
      "tenants: [{name: acme}]\n" BASE_CLUSTER "nodes:\n"
      "  - name: n1\n"
@@ -351,18 +359,19 @@ static const struct bad_case bad_cases[] = {
      "        mig:\n"
      "          - {profile: 3g.40gb, start: 0}\n"
      "          - {profile: 2g.20gb, start: 2}\n",
-     -ALLOT_ECONFIG, "p.yaml:10: nodes[0].gpus[0]: MIG instance 2g.20gb at slice 2 overlaps"},
+     -ALLOT_EINVAL,
+     "p.yaml:12: nodes[0].gpus[0].mig: MIG instance 2g.20gb at slice 2 overlaps another instance"},
     {"MIG on a model without MIG",
      "tenants: [{name: acme}]\n" BASE_CLUSTER "nodes:\n"
      "  - {name: n1, cluster: c1, cpu: 8, memory: 64Gi,\n"
      "     gpus: [{model: L40S, mig: [1g.10gb]}]}\n",
-     -ALLOT_ECONFIG, "p.yaml:6: nodes[0].gpus[0].mig: GPU model L40S does not support MIG"},
+     -ALLOT_EINVAL, "p.yaml:6: nodes[0].gpus[0].mig: GPU model L40S does not support MIG"},
     {"unknown GPU model",
      "tenants: [{name: acme}]\n" BASE_CLUSTER "nodes:\n"
      "  - {name: n1, cluster: c1, cpu: 8, memory: 64Gi, gpus: [{model: H100}]}\n",
-     -ALLOT_ECONFIG,
-     "p.yaml:5: nodes[0].gpus[0].model: unknown value 'H100' (expected one of: "
-     "H100-80GB"},
+     -ALLOT_EINVAL,
+     "p.yaml:5: nodes[0].gpus[0].model: unknown value 'H100' (expected one of: H100-80GB, "
+     "H200-141GB, A100-40GB, A10"},
     {"too many GPUs on a node",
      "tenants: [{name: acme}]\n" BASE_CLUSTER "nodes:\n"
      "  - name: n1\n"
@@ -372,7 +381,7 @@ static const struct bad_case bad_cases[] = {
      "    gpus:\n"
      "      - {model: H100-80GB, count: 20}\n"
      "      - {model: H100-80GB, count: 20}\n",
-     -ALLOT_ECONFIG, "p.yaml:11: nodes[0].gpus[1]: the node would have 40 GPUs; at most 32"},
+     -ALLOT_ERANGE, "p.yaml:11: nodes[0].gpus[1]: the node would have 40 GPUs; at most 32"},
     {"unknown tenant of a node",
      "tenants: [{name: acme}]\n" BASE_CLUSTER "nodes:\n"
      "  - name: n1\n"
@@ -422,7 +431,7 @@ static const struct bad_case bad_cases[] = {
      "would reserve 10 GPUs but owns only 8"},
     {"duplicate tenant", "tenants:\n  - name: acme\n  - name: acme\n", -ALLOT_EEXIST,
      "p.yaml:3: tenants[1].name: tenant 'acme' already exists"},
-    {"key given twice", "tenants:\n  - name: acme\n    name: beta\n", -ALLOT_ECONFIG,
+    {"key given twice", "tenants:\n  - name: acme\n    name: beta\n", -ALLOT_EINVAL,
      "p.yaml:3: tenants[0].name: given more than once"},
     {"syntax error",
      "tenants:\n"
@@ -435,14 +444,14 @@ static const struct bad_case bad_cases[] = {
      "  - name: n1\n"
      "    cluster: c1\n"
      "    memory: 64Gi\n",
-     -ALLOT_ECONFIG, "p.yaml:5: nodes[0].cpu: required, but not given"},
-    {"empty document", "# nothing here\n", -ALLOT_ECONFIG,
-     "p.yaml:1: document: empty; expected a map"},
+     -ALLOT_EINVAL, "p.yaml:5: nodes[0].cpu: required, but not given"},
+    {"empty document", "# nothing here\n", -ALLOT_EINVAL,
+     "p.yaml:1: document: empty; expected a map with tenants, clusters and nodes"},
     {"two documents", "tenants: []\n---\ntenants: []\n", -ALLOT_ECONFIG,
      "p.yaml:2: document: only one YAML document is allowed"},
     {"too deep", "tenants: [[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]\n", -ALLOT_ECONFIG,
      "p.yaml:1: document: nested deeper than 16 levels"},
-    {"NUL in a name", "tenants:\n  - name: \"ac\\0me\"\n", -ALLOT_ECONFIG,
+    {"NUL in a name", "tenants:\n  - name: \"ac\\0me\"\n", -ALLOT_EINVAL,
      "p.yaml:2: tenants[0].name: contains a NUL character"},
     {"too many labels",
      "tenants: [{name: acme}]\n" BASE_CLUSTER "nodes:\n"
@@ -453,7 +462,7 @@ static const struct bad_case bad_cases[] = {
      "    labels: {a: 1, b: 1, c: 1, d: 1, e: 1, f: 1, g: 1, h: 1, i: 1, j: 1, k: 1, l: 1, m: 1,\n"
      "             n: 1, o: 1, p: 1, q: 1, r: 1, s: 1, t: 1, u: 1, v: 1, w: 1, x: 1, y: 1, z: 1,\n"
      "             aa: 1, ab: 1, ac: 1, ad: 1, ae: 1, af: 1, ag: 1}\n",
-     -ALLOT_ECONFIG, "p.yaml:9: nodes[0].labels: 33 labels; at most 32 are allowed"},
+     -ALLOT_ERANGE, "p.yaml:9: nodes[0].labels: 33 labels; at most 32 are allowed"},
 };
 
 static void test_bad_inputs(void **state)

@@ -258,12 +258,13 @@ struct bad_case {
 static const struct bad_case bad_cases[] = {
     {"fractional whole-GPU request",
      PLATFORM "timeline:\n  - at: 0s\n    submit: {name: x, workspace: acme/prod, gpus: 0.5}\n",
-     -ALLOT_ECONFIG,
-     "s.yaml:11: timeline[0].submit.gpus: '0.5' is not a whole number of GPUs; a fraction of a "
-     "GPU is asked for with mig:"},
+     -ALLOT_EINVAL,
+     "s.yaml:11: timeline[0].submit.gpus: 0.5 is not a whole number of GPUs; a fraction of a GPU "
+     "is asked for with m"},
     {"negative GPU request",
      PLATFORM "timeline:\n  - at: 0s\n    submit: {name: x, workspace: acme/prod, gpus: -2}\n",
-     -ALLOT_ECONFIG, "s.yaml:11: timeline[0].submit.gpus: '-2' is negative"},
+     -ALLOT_ERANGE,
+     "s.yaml:11: timeline[0].submit.gpus: '-2' is negative (expected a number of GPUs, 0 or more)"},
     {"gpus and mig together",
      PLATFORM "timeline:\n"
               "  - at: 0s\n"
@@ -272,65 +273,71 @@ static const struct bad_case bad_cases[] = {
               "      workspace: acme/prod\n"
               "      gpus: 1\n"
               "      mig: 1g.10gb\n",
-     -ALLOT_ECONFIG, "s.yaml:15: timeline[0].submit.mig: gpus and mig exclude each other"},
+     -ALLOT_EINVAL,
+     "s.yaml:15: timeline[0].submit.mig: gpus and mig exclude each other: a replica has whole GPUs "
+     "or one MIG instan"},
     {"unknown MIG profile",
      PLATFORM "timeline:\n  - at: 0s\n    submit: {name: x, workspace: acme/prod, mig: 9g.1tb}\n",
-     -ALLOT_ECONFIG, "s.yaml:11: timeline[0].submit.mig: unknown MIG profile '9g.1tb'"},
+     -ALLOT_EINVAL, "s.yaml:11: timeline[0].submit.mig: unknown MIG profile '9g.1tb'"},
     {"unknown kind",
      PLATFORM "timeline:\n  - at: 0s\n    submit: {name: x, workspace: acme/prod, kind: batch}\n",
-     -ALLOT_ECONFIG,
+     -ALLOT_EINVAL,
      "s.yaml:11: timeline[0].submit.kind: unknown value 'batch' (expected one of: training, "
-     "finetune, inference, experiment)"},
+     "finetune, inference, exp"},
     {"workspace without tenant",
-     PLATFORM "timeline:\n  - at: 0s\n    submit: {name: x, workspace: prod}\n", -ALLOT_ECONFIG,
-     "s.yaml:11: timeline[0].submit.workspace: 'prod' is not a workspace name (tenant/workspace)"},
+     PLATFORM "timeline:\n  - at: 0s\n    submit: {name: x, workspace: prod}\n", -ALLOT_EINVAL,
+     "s.yaml:11: timeline[0].submit.workspace: 'prod' is not a workspace name (tenant/workspace, "
+     "each a name of 1 to"},
     {"count zero",
      PLATFORM "timeline:\n  - at: 0s\n    submit: {name: x, workspace: acme/prod, count: 0}\n",
-     -ALLOT_ECONFIG, "s.yaml:11: timeline[0].submit.count: '0' is out of range (1 to 100000)"},
+     -ALLOT_ERANGE, "s.yaml:11: timeline[0].submit.count: 0 is out of range (1 to 100000)"},
     {"too many replicas",
      PLATFORM
      "timeline:\n  - at: 0s\n    submit: {name: x, workspace: acme/prod, replicas: 5000}\n",
-     -ALLOT_ECONFIG, "s.yaml:11: timeline[0].submit.replicas: '5000' is out of range (1 to 4096)"},
-    {"missing at", PLATFORM "timeline:\n  - cancel: x\n", -ALLOT_ECONFIG,
+     -ALLOT_ERANGE, "s.yaml:11: timeline[0].submit.replicas: 5000 is out of range (1 to 4096)"},
+    {"missing at", PLATFORM "timeline:\n  - cancel: x\n", -ALLOT_EINVAL,
      "s.yaml:10: timeline[0].at: required, but not given"},
-    {"no action", PLATFORM "timeline:\n  - at: 1m\n", -ALLOT_ECONFIG,
-     "s.yaml:10: timeline[0]: no action (expected one of: submit, cancel"},
-    {"two actions", PLATFORM "timeline:\n  - at: 1m\n    cancel: x\n    finish: y\n",
-     -ALLOT_ECONFIG,
+    {"no action", PLATFORM "timeline:\n  - at: 1m\n", -ALLOT_EINVAL,
+     "s.yaml:10: timeline[0]: no action (expected one of: submit, cancel, finish, node, gpu, "
+     "workspace)"},
+    {"two actions", PLATFORM "timeline:\n  - at: 1m\n    cancel: x\n    finish: y\n", -ALLOT_EINVAL,
      "s.yaml:12: timeline[0].finish: a timeline entry has one action, and this one also has "
      "cancel"},
     {"unknown node", PLATFORM "timeline:\n  - at: 1m\n    node: {name: n9, state: down}\n",
-     -ALLOT_ECONFIG, "s.yaml:11: timeline[0].node.name: the platform has no node named 'n9'"},
+     -ALLOT_EINVAL, "s.yaml:11: timeline[0].node.name: the platform has no node named 'n9'"},
     {"bad node state", PLATFORM "timeline:\n  - at: 1m\n    node: {name: n1, state: gone}\n",
-     -ALLOT_ECONFIG,
-     "s.yaml:11: timeline[0].node.state: unknown value 'gone' (expected one of: ready, "
-     "draining, down)"},
+     -ALLOT_EINVAL,
+     "s.yaml:11: timeline[0].node.state: unknown value 'gone' (expected one of: ready, draining, "
+     "down)"},
     {"GPU index beyond the node",
      PLATFORM "timeline:\n  - at: 1m\n    gpu: {node: n1, index: 8, healthy: false}\n",
-     -ALLOT_ECONFIG, "s.yaml:11: timeline[0].gpu.index: node n1 has 8 GPUs"},
+     -ALLOT_EINVAL, "s.yaml:11: timeline[0].gpu.index: node n1 has 8 GPUs (indexes from 0)"},
     {"unknown workspace change",
      PLATFORM "timeline:\n  - at: 1m\n    workspace: {name: acme/dev, lend: false}\n",
-     -ALLOT_ECONFIG,
+     -ALLOT_EINVAL,
      "s.yaml:11: timeline[0].workspace.name: the platform has no workspace named 'acme/dev'"},
     {"bad limit in a change",
      PLATFORM "timeline:\n  - at: 1m\n    workspace: {name: acme/prod, limits: {memory: lots}}\n",
-     -ALLOT_ECONFIG,
-     "s.yaml:11: timeline[0].workspace.limits.memory: 'lots' is not an amount of bytes"},
-    {"timeline not a list", PLATFORM "timeline: {at: 1m}\n", -ALLOT_ECONFIG,
-     "s.yaml:9: timeline: expected a list, found a map"},
-    {"unknown event", PLATFORM "expect:\n  - {event: started, workload: x}\n", -ALLOT_ECONFIG,
-     "s.yaml:10: expect[0].event: unknown value 'started' (expected one of: submitted, queued"},
-    {"unknown reason", PLATFORM "expect:\n  - {event: queued, reason: slow}\n", -ALLOT_ECONFIG,
-     "s.yaml:10: expect[0].reason: unknown value 'slow'"},
-    {"expect without event", PLATFORM "expect:\n  - {workload: x}\n", -ALLOT_ECONFIG,
+     -ALLOT_EINVAL,
+     "s.yaml:11: timeline[0].workspace.limits.memory: 'lots' is not an amount of bytes (examples: "
+     "512Mi, 64Gi, 1Ti, "},
+    {"timeline not a list", PLATFORM "timeline: {at: 1m}\n", -ALLOT_EINVAL,
+     "s.yaml:9: timeline: expected an array of entries, found an object"},
+    {"unknown event", PLATFORM "expect:\n  - {event: started, workload: x}\n", -ALLOT_EINVAL,
+     "s.yaml:10: expect[0].event: unknown value 'started' (expected one of: submitted, queued, "
+     "rejected, admitted, p"},
+    {"unknown reason", PLATFORM "expect:\n  - {event: queued, reason: slow}\n", -ALLOT_EINVAL,
+     "s.yaml:10: expect[0].reason: unknown value 'slow' (expected one of: none, workspace_limit, "
+     "reservation_full, b"},
+    {"expect without event", PLATFORM "expect:\n  - {workload: x}\n", -ALLOT_EINVAL,
      "s.yaml:10: expect[0].event: required, but not given"},
-    {"bad final state", PLATFORM "final:\n  x: done\n", -ALLOT_ECONFIG,
-     "s.yaml:10: final.x: unknown value 'done' (expected one of: pending, reclaiming, running"},
-    {"final given twice", PLATFORM "final:\n  x: running\n  x: finished\n", -ALLOT_ECONFIG,
+    {"bad final state", PLATFORM "final:\n  x: done\n", -ALLOT_EINVAL,
+     "s.yaml:10: final.x: unknown value 'done' (expected one of: pending, reclaiming, running, "
+     "draining, finished, c"},
+    {"final given twice", PLATFORM "final:\n  x: running\n  x: finished\n", -ALLOT_EINVAL,
      "s.yaml:11: final.x: given more than once"},
-    {"platform error", "tenants: [{name: acme}]\ntimelines: []\n", -ALLOT_ECONFIG,
-     "s.yaml:2: timelines: unknown key (expected one of: scheduler, tenants, clusters, nodes, "
-     "timeline, expect, final)"},
+    {"platform error", "tenants: [{name: acme}]\ntimelines: []\n", -ALLOT_EINVAL,
+     "s.yaml:2: timelines: unknown field; did you mean timeline?"},
 };
 
 static void test_bad_inputs(void **state)

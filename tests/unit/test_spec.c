@@ -1,4 +1,4 @@
-/* Unit tests for allotd/spec: JSON bodies become engine specs and views show the same values
+/* Unit tests for schema/spec, workload and view: JSON bodies become engine specs and views show the same values
  * back, and every kind of bad input is refused with its error code and the exact field. */
 #include <setjmp.h>
 #include <stdarg.h>
