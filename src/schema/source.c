@@ -152,8 +152,8 @@ static int keep_text(struct copier *c, const yaml_node_t *node, const json_t *v)
         s->texts = grown;
         c->cap_texts = cap;
     }
-    const char *text = arena_strndup(&s->arena, (const char *)node->data.scalar.value,
-                                     node->data.scalar.length);
+    const char *text =
+        arena_strndup(&s->arena, (const char *)node->data.scalar.value, node->data.scalar.length);
     if (!text)
         return copy_fail(c, node, -ALLOT_ENOMEM, "out of memory");
     s->texts[s->n_texts++] = (struct source_text){v, text, false};
@@ -260,8 +260,8 @@ static int copy_node(struct copier *c, yaml_node_t *node, int depth, json_t **ou
         return copy_fail(c, NULL, -ALLOT_EINVAL, "a value is missing");
     if (++c->values > SOURCE_MAX_VALUES)
         return copy_fail(c, node, -ALLOT_ERANGE,
-                         "the document holds more than " TEXT(SOURCE_MAX_VALUES)
-                         " values once its aliases are expanded");
+                         "the document holds more than " TEXT(
+                             SOURCE_MAX_VALUES) " values once its aliases are expanded");
     if (depth > SOURCE_MAX_DEPTH)
         return copy_fail(c, node, -ALLOT_ERANGE,
                          "nested deeper than " TEXT(SOURCE_MAX_DEPTH) " levels");

@@ -23,12 +23,12 @@ struct source_text;
  * the source and freed by source_cleanup. */
 struct source {
     json_t *root;
-    const char *path;           /* for messages */
-    struct source_line *lines;  /* field path -> line, sorted by path */
+    const char *path;          /* for messages */
+    struct source_line *lines; /* field path -> line, sorted by path */
     size_t n_lines;
-    struct source_text *texts;  /* plain scalars read as numbers, booleans or null: their text */
+    struct source_text *texts; /* plain scalars read as numbers, booleans or null: their text */
     size_t n_texts;
-    struct arena arena;         /* the path and the texts */
+    struct arena arena; /* the path and the texts */
 };
 
 /* Read the file at path (at most max_bytes) and load its single YAML document. Scalars are

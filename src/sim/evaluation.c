@@ -448,7 +448,10 @@ static int run_trace(const struct options *o)
                  : replay_run(&in, flag_platform_build, &fp, pol[k], &res[k], err, sizeof(err));
         if (rc) {
             fprintf(stderr, "allot sim: %s: %s\n", replay_policy_name(pol[k]), err);
-            code = rc == -ALLOT_ENOENT || rc == -ALLOT_ECONFIG || rc == -ALLOT_EIO ? 2 : 1;
+            code = rc == -ALLOT_ENOENT || rc == -ALLOT_ECONFIG || rc == -ALLOT_EIO ||
+                           rc == -ALLOT_EINVAL || rc == -ALLOT_ERANGE
+                       ? 2
+                       : 1;
             if (rc == -ALLOT_ECHECK)
                 code = 1;
             goto out;

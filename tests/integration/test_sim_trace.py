@@ -95,6 +95,15 @@ def basic(tmp):
     expect(json.loads(r.stdout)["runs"][0]["gpus"] == 24, r.stdout[:200])
     r = sim("--trace", path, "--format", "generic", "--platform", plat, check=False)
     expect(r.returncode == 2 and "trace/lab" in r.stderr, r.stderr)
+    # a platform file the schema refuses is bad input too: exit code 2, file:line: field
+    bad = os.path.join(tmp, "bad-platform.yaml")
+    with open(bad, "w") as f:
+        f.write("tenants:\n  - name: acme\n    workspaces:\n      - name: prod\n"
+                "        weight: 0\n")
+    r = sim("--trace", path, "--format", "generic", "--platform", bad, "--tenant", "acme",
+            check=False)
+    expect(r.returncode == 2 and "bad-platform.yaml:5: tenants[0].workspaces[0].weight:"
+           in r.stderr, r.stderr)
     # what-if: the seed example against a copy with one node more
     seed = os.path.join(SRC, "examples", "seed.yaml")
     with open(seed) as f:

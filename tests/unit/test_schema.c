@@ -39,7 +39,8 @@ static const struct both_case cases[] = {
     {TENANT, "{\"name\": \"acme\", \"max_graces\": \"1m\"}", "max_graces"},
     {TENANT, "{\"isolation\": \"shared\"}", "name"},
     {CLUSTER, "{\"name\": \"c2\", \"dedicated_to\": \"Not A Name\"}", "dedicated_to"},
-    {NODE, "{\"name\": \"n\", \"cluster\": \"c\", \"cpu\": \"16\", \"memory\": \"12Gx\"}", "memory"},
+    {NODE, "{\"name\": \"n\", \"cluster\": \"c\", \"cpu\": \"16\", \"memory\": \"12Gx\"}",
+     "memory"},
     /* labels: control characters and lengths were checked differently by the two readers */
     {NODE,
      "{\"name\": \"n\", \"cluster\": \"c\", \"cpu\": 16, \"memory\": \"1Gi\", "
@@ -90,13 +91,15 @@ static const char *const yaml_templates[] = {
                  "timeline:\n  - at: 0s\n    submit: %s\n",
 };
 static const char *const yaml_prefixes[] = {
-    [TENANT] = "tenants[0]",   [CLUSTER] = "clusters[0]",
-    [NODE] = "nodes[0]",       [WORKSPACE] = "tenants[0].workspaces[0]",
+    [TENANT] = "tenants[0]",
+    [CLUSTER] = "clusters[0]",
+    [NODE] = "nodes[0]",
+    [WORKSPACE] = "tenants[0].workspaces[0]",
     [WORKLOAD] = "timeline[0].submit",
 };
 /* The line the object is written on in each template. */
-static const int yaml_lines[] = {[TENANT] = 2, [CLUSTER] = 3, [NODE] = 4, [WORKSPACE] = 4,
-                                 [WORKLOAD] = 6};
+static const int yaml_lines[] = {
+    [TENANT] = 2, [CLUSTER] = 3, [NODE] = 4, [WORKSPACE] = 4, [WORKLOAD] = 6};
 
 /* The API's refusal of c's object. */
 static int read_json(const struct both_case *c, struct schema_error *e)
@@ -112,9 +115,9 @@ static int read_json(const struct both_case *c, struct schema_error *e)
     struct sched_node_spec n;
     struct sched_workspace_spec w;
     struct workload_spec wl;
-    int rc = c->kind == TENANT    ? spec_tenant_from_json(j, &a, &t, e)
-             : c->kind == CLUSTER ? spec_cluster_from_json(j, &a, &cl, e)
-             : c->kind == NODE    ? spec_node_from_json(j, &a, &n, e)
+    int rc = c->kind == TENANT      ? spec_tenant_from_json(j, &a, &t, e)
+             : c->kind == CLUSTER   ? spec_cluster_from_json(j, &a, &cl, e)
+             : c->kind == NODE      ? spec_node_from_json(j, &a, &n, e)
              : c->kind == WORKSPACE ? spec_workspace_from_json(j, "t", &a, &w, e)
                                     : workload_from_json(j, &a, &wl, e);
     arena_cleanup(&a);
@@ -184,9 +187,9 @@ static void test_plain_scalars(void **state)
     struct source src;
     struct sched *s = NULL;
     char err[512] = "";
-    assert_int_equal(source_parse("p.yaml", (const unsigned char *)text, strlen(text), &src, err,
-                                  sizeof(err)),
-                     0);
+    assert_int_equal(
+        source_parse("p.yaml", (const unsigned char *)text, strlen(text), &src, err, sizeof(err)),
+        0);
     /* 0.1234567 CPUs is finer than a millicore: refused as the text reads, not as a double */
     assert_int_equal(platform_build(&src, NULL, &s, err, sizeof(err)), -ALLOT_ERANGE);
     assert_null(s);

@@ -1,5 +1,6 @@
-/* Unit tests for schema/spec, workload and view: JSON bodies become engine specs and views show the same values
- * back, and every kind of bad input is refused with its error code and the exact field. */
+/* Unit tests for schema/spec, workload and view: JSON bodies become engine specs and views show the
+ * same values back, and every kind of bad input is refused with its error code and the exact field.
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
