@@ -2,7 +2,6 @@
  * commit, and the load that rebuilds the daemon's model at start. Design in docs/store.md. */
 #include "store/store.h"
 
-#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -119,6 +118,15 @@ static const char *const store_migrations[] = {
     "  off INTEGER NOT NULL,"
     "  data BLOB NOT NULL,"
     "  PRIMARY KEY (workload, rank, attempt, stream, off)) WITHOUT ROWID;",
+    /* 3: the object tables go. No daemon ever wrote them (it rebuilds its state from the
+     * journal), and snapshots will be journal compactions, not copies of the model
+     * (docs/store.md, "Snapshots"). A table's indexes and triggers go with it. */
+    "DROP TABLE tenants;"
+    "DROP TABLE clusters;"
+    "DROP TABLE nodes;"
+    "DROP TABLE workspaces;"
+    "DROP TABLE workloads;"
+    "DELETE FROM meta WHERE key = 'store.workload_id_high';",
 };
 
 _Static_assert(sizeof(store_migrations) / sizeof(store_migrations[0]) == STORE_SCHEMA_VERSION,
@@ -130,30 +138,13 @@ _Static_assert(sizeof(store_migrations) / sizeof(store_migrations[0]) == STORE_S
     X(BEGIN_READ, "BEGIN DEFERRED")                                                                \
     X(COMMIT, "COMMIT")                                                                            \
     X(ROLLBACK, "ROLLBACK")                                                                        \
-    X(ADD_TENANT, "INSERT INTO tenants (name, spec) VALUES (?1, ?2)")                              \
-    X(ADD_CLUSTER, "INSERT INTO clusters (name, spec) VALUES (?1, ?2)")                            \
-    X(ADD_NODE, "INSERT INTO nodes (name, tenant, spec) VALUES (?1, ?2, ?3)")                      \
-    X(ADD_WORKSPACE, "INSERT INTO workspaces (name, tenant, spec) VALUES (?1, ?2, ?3)")            \
     X(ADD_USER, "INSERT INTO users (name, tenant, role, spec) VALUES (?1, ?2, ?3, ?4)")            \
     X(UPDATE_USER, "UPDATE users SET tenant = ?2, role = ?3, spec = ?4 WHERE name = ?1")           \
-    X(ADD_WORKLOAD,                                                                                \
-      "INSERT INTO workloads (id, name, workspace, tenant, state, spec, submitted_ms,"             \
-      " idempotency_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)")                                 \
     X(ADD_TOKEN, "INSERT INTO tokens (id, token_hash, user, node, created_ms, expires_ms)"         \
                  " VALUES (?1, ?2, ?3, ?4, ?5, ?6)")                                               \
-    X(DELETE_TENANT, "DELETE FROM tenants WHERE name = ?1")                                        \
-    X(DELETE_CLUSTER, "DELETE FROM clusters WHERE name = ?1")                                      \
-    X(DELETE_NODE, "DELETE FROM nodes WHERE name = ?1")                                            \
-    X(DELETE_WORKSPACE, "DELETE FROM workspaces WHERE name = ?1")                                  \
     X(DELETE_USER, "DELETE FROM users WHERE name = ?1")                                            \
-    X(DELETE_WORKLOAD, "DELETE FROM workloads WHERE id = ?1")                                      \
     X(DELETE_TOKEN, "DELETE FROM tokens WHERE id = ?1")                                            \
     X(DELETE_USER_TOKENS, "DELETE FROM tokens WHERE user = ?1")                                    \
-    X(FIND_WORKLOAD_BY_KEY,                                                                        \
-      "SELECT id FROM workloads WHERE workspace = ?1 AND idempotency_key = ?2")                    \
-    X(NEXT_WORKLOAD_ID, "SELECT max(coalesce((SELECT max(id) FROM workloads), 0),"                 \
-                        " coalesce((SELECT CAST(value AS INTEGER) FROM meta"                       \
-                        " WHERE key = 'store.workload_id_high'), 0)) + 1")                         \
     X(FIND_TOKEN, "SELECT id, token_hash, user, node, created_ms, expires_ms FROM tokens"          \
                   " WHERE id = ?1")                                                                \
     X(FIND_USER, "SELECT tenant, role, CASE json_type(spec, '$.workspace') WHEN 'text'"            \
@@ -177,15 +168,7 @@ _Static_assert(sizeof(store_migrations) / sizeof(store_migrations[0]) == STORE_S
     X(META_GET, "SELECT value FROM meta WHERE key = ?1")                                           \
     X(META_SET, "INSERT INTO meta (key, value) VALUES (?1, ?2)"                                    \
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value")                         \
-    X(LOAD_TENANTS, "SELECT name, spec FROM tenants ORDER BY rowid")                               \
-    X(LOAD_CLUSTERS, "SELECT name, spec FROM clusters ORDER BY rowid")                             \
-    X(LOAD_NODES, "SELECT name, tenant, spec FROM nodes ORDER BY rowid")                           \
-    X(LOAD_WORKSPACES, "SELECT name, spec FROM workspaces ORDER BY rowid")                         \
-    X(LOAD_USERS, "SELECT name, tenant, role, spec FROM users ORDER BY rowid")                     \
-    X(LOAD_TOKENS, "SELECT id, token_hash, user, node, created_ms, expires_ms FROM tokens"         \
-                   " ORDER BY rowid")                                                              \
-    X(LOAD_WORKLOADS, "SELECT id, name, workspace, tenant, state, spec, submitted_ms,"             \
-                      " idempotency_key FROM workloads ORDER BY id")
+    X(LOAD_USERS, "SELECT name, tenant, role, spec FROM users ORDER BY rowid")
 
 enum store_stmt {
 #define STORE_STMT_ENUM(id, sql) STORE_STMT_##id,
@@ -720,77 +703,6 @@ int store_batch_rollback(struct store *st)
     return err ? -ALLOT_EIO : 0;
 }
 
-/* Insert of a (name, spec) row, with an optional tenant column bound between them; a name
- * that exists is -ALLOT_EEXIST and its row stays as it was. */
-static int store_add_named(struct store *st, enum store_stmt id, const char *name,
-                           const char *tenant, size_t tenant_len, bool with_tenant,
-                           const char *spec)
-{
-    size_t name_len, spec_len;
-    int err = store_check_name(st, "name", name, &name_len);
-    if (!err)
-        err = store_check_spec(st, "spec", spec, &spec_len);
-    if (!err)
-        err = store_check_writable(st);
-    if (err)
-        return err;
-    sqlite3_stmt *stmt = st->stmt[id];
-    int i = 1;
-    err = store_bind_text(st, stmt, i++, name, name_len);
-    if (!err && with_tenant)
-        err = store_bind_text(st, stmt, i++, tenant, tenant_len);
-    if (!err)
-        err = store_bind_text(st, stmt, i, spec, spec_len);
-    if (!err)
-        return store_run_write(st, stmt, NULL);
-    store_reset(stmt);
-    return err;
-}
-
-int store_add_tenant(struct store *st, const char *name, const char *spec_json)
-{
-    return store_add_named(st, STORE_STMT_ADD_TENANT, name, NULL, 0, false, spec_json);
-}
-
-int store_add_cluster(struct store *st, const char *name, const char *spec_json)
-{
-    return store_add_named(st, STORE_STMT_ADD_CLUSTER, name, NULL, 0, false, spec_json);
-}
-
-int store_add_node(struct store *st, const char *name, const char *tenant, const char *spec_json)
-{
-    size_t tenant_len;
-    int err = store_check_text(st, "tenant", tenant, STORE_NAME_MAX, true, &tenant_len);
-    if (err)
-        return err;
-    return store_add_named(st, STORE_STMT_ADD_NODE, name, tenant, tenant_len, true, spec_json);
-}
-
-/* A workspace name is "tenant/workspace" with both parts non-empty. OUT *tenant_len. */
-static int store_split_workspace(struct store *st, const char *field, const char *name,
-                                 size_t name_len, size_t *tenant_len)
-{
-    const char *slash = memchr(name, '/', name_len);
-    if (!slash || slash == name || slash == name + name_len - 1 ||
-        memchr(slash + 1, '/', name_len - (size_t)(slash - name) - 1)) {
-        store_set_errmsg(st, "%s: must be tenant/workspace", field);
-        return -ALLOT_EINVAL;
-    }
-    *tenant_len = (size_t)(slash - name);
-    return 0;
-}
-
-int store_add_workspace(struct store *st, const char *name, const char *spec_json)
-{
-    size_t name_len, tenant_len;
-    int err = store_check_name(st, "name", name, &name_len);
-    if (!err)
-        err = store_split_workspace(st, "name", name, name_len, &tenant_len);
-    if (err)
-        return err;
-    return store_add_named(st, STORE_STMT_ADD_WORKSPACE, name, name, tenant_len, true, spec_json);
-}
-
 /* Insert (ADD_USER) or change (UPDATE_USER) a user's row; the same four parameters bind
  * both. RET as store_add_user / store_update_user. */
 static int store_write_user(struct store *st, enum store_stmt id, const struct store_user *user)
@@ -873,26 +785,6 @@ static int store_delete_named(struct store *st, enum store_stmt id, const char *
     return err;
 }
 
-int store_delete_tenant(struct store *st, const char *name)
-{
-    return store_delete_named(st, STORE_STMT_DELETE_TENANT, "name", name);
-}
-
-int store_delete_cluster(struct store *st, const char *name)
-{
-    return store_delete_named(st, STORE_STMT_DELETE_CLUSTER, "name", name);
-}
-
-int store_delete_node(struct store *st, const char *name)
-{
-    return store_delete_named(st, STORE_STMT_DELETE_NODE, "name", name);
-}
-
-int store_delete_workspace(struct store *st, const char *name)
-{
-    return store_delete_named(st, STORE_STMT_DELETE_WORKSPACE, "name", name);
-}
-
 int store_delete_user(struct store *st, const char *name)
 {
     return store_delete_named(st, STORE_STMT_DELETE_USER, "name", name);
@@ -901,83 +793,6 @@ int store_delete_user(struct store *st, const char *name)
 int store_delete_token(struct store *st, const char *id)
 {
     return store_delete_named(st, STORE_STMT_DELETE_TOKEN, "id", id);
-}
-
-int store_add_workload(struct store *st, const struct store_workload *w)
-{
-    size_t name_len, ws_len, tenant_len, ws_tenant_len, state_len, spec_len, key_len;
-    int err = 0;
-    if (w->id < 1) {
-        store_set_errmsg(st, "id: must be at least 1");
-        return -ALLOT_EINVAL;
-    }
-    if (w->submitted_ms < 0) {
-        store_set_errmsg(st, "submitted_ms: must not be negative");
-        return -ALLOT_EINVAL;
-    }
-    err = store_check_name(st, "name", w->name, &name_len);
-    if (!err)
-        err = store_check_name(st, "workspace", w->workspace, &ws_len);
-    if (!err)
-        err = store_split_workspace(st, "workspace", w->workspace, ws_len, &ws_tenant_len);
-    if (!err)
-        err = store_check_name(st, "tenant", w->tenant, &tenant_len);
-    if (!err && (tenant_len != ws_tenant_len || memcmp(w->tenant, w->workspace, tenant_len))) {
-        store_set_errmsg(st, "tenant: %s is not the tenant of workspace %s", w->tenant,
-                         w->workspace);
-        err = -ALLOT_EINVAL;
-    }
-    if (!err)
-        err = store_check_name(st, "state", w->state, &state_len);
-    if (!err)
-        err = store_check_spec(st, "spec", w->spec_json, &spec_len);
-    if (!err)
-        err = store_check_text(st, "idempotency_key", w->idempotency_key, STORE_KEY_MAX, true,
-                               &key_len);
-    if (!err)
-        err = store_check_writable(st);
-    if (err)
-        return err;
-    sqlite3_stmt *stmt = st->stmt[STORE_STMT_ADD_WORKLOAD];
-    err = store_bind_int(st, stmt, 1, w->id);
-    if (!err)
-        err = store_bind_text(st, stmt, 2, w->name, name_len);
-    if (!err)
-        err = store_bind_text(st, stmt, 3, w->workspace, ws_len);
-    if (!err)
-        err = store_bind_text(st, stmt, 4, w->tenant, tenant_len);
-    if (!err)
-        err = store_bind_text(st, stmt, 5, w->state, state_len);
-    if (!err)
-        err = store_bind_text(st, stmt, 6, w->spec_json, spec_len);
-    if (!err)
-        err = store_bind_int(st, stmt, 7, w->submitted_ms);
-    if (!err)
-        err = store_bind_text(st, stmt, 8, w->idempotency_key, key_len);
-    if (!err)
-        return store_run_write(st, stmt, NULL);
-    store_reset(stmt);
-    return err;
-}
-
-int store_delete_workload(struct store *st, int64_t id)
-{
-    int64_t changes = 0;
-    int err = store_check_writable(st);
-    if (err)
-        return err;
-    sqlite3_stmt *stmt = st->stmt[STORE_STMT_DELETE_WORKLOAD];
-    err = store_bind_int(st, stmt, 1, id);
-    if (err) {
-        store_reset(stmt);
-        return err;
-    }
-    err = store_run_write(st, stmt, &changes);
-    if (!err && changes == 0) {
-        store_set_errmsg(st, "workload %" PRId64 ": not found", id);
-        err = -ALLOT_ENOENT;
-    }
-    return err;
 }
 
 /* Steps a bound query expected to give at most one row. RET 1 with a row (the caller reads
@@ -992,33 +807,6 @@ static int store_query_row(struct store *st, sqlite3_stmt *stmt)
     return err;
 }
 
-int store_find_workload_by_key(struct store *st, const char *workspace, const char *key,
-                               int64_t *id)
-{
-    size_t ws_len, key_len;
-    int err = store_check_name(st, "workspace", workspace, &ws_len);
-    if (!err)
-        err = store_check_text(st, "idempotency_key", key, STORE_KEY_MAX, false, &key_len);
-    if (err)
-        return err;
-    sqlite3_stmt *stmt = st->stmt[STORE_STMT_FIND_WORKLOAD_BY_KEY];
-    err = store_bind_text(st, stmt, 1, workspace, ws_len);
-    if (!err)
-        err = store_bind_text(st, stmt, 2, key, key_len);
-    if (err) {
-        store_reset(stmt);
-        return err;
-    }
-    int row = store_query_row(st, stmt);
-    if (row < 0)
-        return row;
-    if (row == 0)
-        return -ALLOT_ENOENT;
-    *id = sqlite3_column_int64(stmt, 0);
-    store_reset(stmt);
-    return 0;
-}
-
 /* Runs a query without parameters that always gives one integer. RET 0 and *out, or a
  * negative error (-ALLOT_EIO when it gave no row). */
 static int store_query_int(struct store *st, enum store_stmt which, int64_t *out)
@@ -1030,11 +818,6 @@ static int store_query_int(struct store *st, enum store_stmt which, int64_t *out
     *out = sqlite3_column_int64(stmt, 0);
     store_reset(stmt);
     return 0;
-}
-
-int store_next_workload_id(struct store *st, int64_t *id)
-{
-    return store_query_int(st, STORE_STMT_NEXT_WORKLOAD_ID, id);
 }
 
 int store_add_token(struct store *st, const struct store_token *token)
@@ -1507,89 +1290,27 @@ static const char *store_col_text(sqlite3_stmt *stmt, int col)
     return (const char *)sqlite3_column_text(stmt, col);
 }
 
-/* Calls the visitor's callback for kind `id` on every row of its load statement. */
-static int store_load_kind(struct store *st, const struct store_visitor *v, void *ctx,
-                           enum store_stmt id)
+int store_load(struct store *st, const struct store_visitor *v, void *ctx)
 {
-    sqlite3_stmt *stmt = st->stmt[id];
-    int err = 0, rc = SQLITE_DONE;
+    if (!v->user)
+        return 0;
+    int err = store_read_begin(st, "store_load");
+    if (err)
+        return err;
+    sqlite3_stmt *stmt = st->stmt[STORE_STMT_LOAD_USERS];
+    int rc = SQLITE_DONE;
     while (!err && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        switch (id) {
-        case STORE_STMT_LOAD_TENANTS:
-            err = v->tenant(ctx, store_col_text(stmt, 0), store_col_text(stmt, 1));
-            break;
-        case STORE_STMT_LOAD_CLUSTERS:
-            err = v->cluster(ctx, store_col_text(stmt, 0), store_col_text(stmt, 1));
-            break;
-        case STORE_STMT_LOAD_NODES:
-            err = v->node(ctx, store_col_text(stmt, 0), store_col_text(stmt, 1),
-                          store_col_text(stmt, 2));
-            break;
-        case STORE_STMT_LOAD_WORKSPACES:
-            err = v->workspace(ctx, store_col_text(stmt, 0), store_col_text(stmt, 1));
-            break;
-        case STORE_STMT_LOAD_USERS: {
-            struct store_user u = {
-                .name = store_col_text(stmt, 0),
-                .tenant = store_col_text(stmt, 1),
-                .role = store_col_text(stmt, 2),
-                .spec_json = store_col_text(stmt, 3),
-            };
-            err = v->user(ctx, &u);
-            break;
-        }
-        case STORE_STMT_LOAD_TOKENS: {
-            struct store_token t;
-            err = store_read_token(st, stmt, &t);
-            if (!err)
-                err = v->token(ctx, &t);
-            break;
-        }
-        case STORE_STMT_LOAD_WORKLOADS: {
-            struct store_workload w = {
-                .id = sqlite3_column_int64(stmt, 0),
-                .name = store_col_text(stmt, 1),
-                .workspace = store_col_text(stmt, 2),
-                .tenant = store_col_text(stmt, 3),
-                .state = store_col_text(stmt, 4),
-                .spec_json = store_col_text(stmt, 5),
-                .submitted_ms = sqlite3_column_int64(stmt, 6),
-                .idempotency_key = store_col_text(stmt, 7),
-            };
-            err = v->workload(ctx, &w);
-            break;
-        }
-        default:
-            assert(!"not a load statement");
-            err = -ALLOT_EINVAL;
-        }
+        struct store_user u = {
+            .name = store_col_text(stmt, 0),
+            .tenant = store_col_text(stmt, 1),
+            .role = store_col_text(stmt, 2),
+            .spec_json = store_col_text(stmt, 3),
+        };
+        err = v->user(ctx, &u);
     }
     if (!err && rc != SQLITE_DONE)
         err = store_sqlite_error(st, rc);
     store_reset(stmt);
-    return err;
-}
-
-int store_load(struct store *st, const struct store_visitor *v, void *ctx)
-{
-    const struct {
-        bool present;
-        enum store_stmt id;
-    } kinds[] = {
-        {v->tenant != NULL, STORE_STMT_LOAD_TENANTS},
-        {v->cluster != NULL, STORE_STMT_LOAD_CLUSTERS},
-        {v->node != NULL, STORE_STMT_LOAD_NODES},
-        {v->workspace != NULL, STORE_STMT_LOAD_WORKSPACES},
-        {v->user != NULL, STORE_STMT_LOAD_USERS},
-        {v->token != NULL, STORE_STMT_LOAD_TOKENS},
-        {v->workload != NULL, STORE_STMT_LOAD_WORKLOADS},
-    };
-    int err = store_read_begin(st, "store_load");
-    if (err)
-        return err;
-    for (size_t i = 0; !err && i < sizeof(kinds) / sizeof(kinds[0]); i++)
-        if (kinds[i].present)
-            err = store_load_kind(st, v, ctx, kinds[i].id);
     store_read_end(st);
     return err;
 }
