@@ -106,6 +106,11 @@ int store_query_row(struct store *st, sqlite3_stmt *stmt);
 /* Runs a query without parameters that always gives one integer. RET 0 and *out, or a
  * negative error (-ALLOT_EIO when it gave no row). */
 int store_query_int(struct store *st, enum store_stmt which, int64_t *out);
+/* Checks key as a name called what and binds it as parameter 1 of statement id.
+ * OUT *out: the statement, bound (reset it after use). RET 0, or an error with the
+ * statement reset. */
+int store_bind_key(struct store *st, enum store_stmt id, const char *what, const char *key,
+                   sqlite3_stmt **out);
 /* Steps statement id, bound to key (checked as a name called what), onto its one row.
  * RET 0 with the statement on the row (the caller reads it, then store_reset);
  * -ALLOT_ENOENT when there is none; another negative error. */

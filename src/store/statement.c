@@ -162,10 +162,10 @@ int store_query_int(struct store *st, enum store_stmt which, int64_t *out)
     return 0;
 }
 
-/* Step statement id, bound to key (checked as a name called what), onto its one row.
- * RET 0 with the statement on the row (the caller reads it, then store_reset);
- * -ALLOT_ENOENT when there is none; another negative error. */
-int store_find_row(struct store *st, enum store_stmt id, const char *what, const char *key,
+/* Checks key as a name called what and binds it as parameter 1 of statement id.
+ * OUT *out: the statement, bound (reset it after use). RET 0, or an error with the
+ * statement reset. */
+int store_bind_key(struct store *st, enum store_stmt id, const char *what, const char *key,
                    sqlite3_stmt **out)
 {
     size_t key_len;
@@ -178,6 +178,20 @@ int store_find_row(struct store *st, enum store_stmt id, const char *what, const
         store_reset(stmt);
         return err;
     }
+    *out = stmt;
+    return 0;
+}
+
+/* Step statement id, bound to key (checked as a name called what), onto its one row.
+ * RET 0 with the statement on the row (the caller reads it, then store_reset);
+ * -ALLOT_ENOENT when there is none; another negative error. */
+int store_find_row(struct store *st, enum store_stmt id, const char *what, const char *key,
+                   sqlite3_stmt **out)
+{
+    sqlite3_stmt *stmt;
+    int err = store_bind_key(st, id, what, key, &stmt);
+    if (err)
+        return err;
     int row = store_query_row(st, stmt);
     if (row < 0)
         return row;

@@ -58,15 +58,12 @@ int store_update_user(struct store *st, const struct store_user *user)
 static int store_delete_keyed(struct store *st, enum store_stmt id, const char *field,
                               const char *key, int64_t *changes)
 {
-    size_t key_len;
+    sqlite3_stmt *stmt;
     *changes = 0;
-    int err = store_check_name(st, field, key, &key_len);
-    if (!err)
-        err = store_check_writable(st);
+    int err = store_bind_key(st, id, field, key, &stmt);
     if (err)
         return err;
-    sqlite3_stmt *stmt = st->stmt[id];
-    err = store_bind_text(st, stmt, 1, key, key_len);
+    err = store_check_writable(st);
     if (err) {
         store_reset(stmt);
         return err;
