@@ -1,8 +1,7 @@
-/* Store benchmark: durable workload upserts (WAL, synchronous=FULL) committed one per
- * transaction and in group-commit batches, the figure behind allotd's 5,000 submissions/s.
+/* Store benchmark: durable journal appends of submissions (WAL, synchronous=FULL) committed
+ * one per transaction and in group-commit batches, the figure behind allotd's 5,000 submissions/s.
  * Usage: bench_store [PARENT_DIR]   (default "."; use a directory on the real data disk) */
 #include <inttypes.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,19 +14,18 @@
 #include "common/error.h"
 #include "store/store.h"
 
-/* One round: `batches` transactions of `per_batch` rows each: workload upserts, or journal
- * appends of the same submission as an op (what an event-sourced daemon writes). */
+/* One round: `batches` transactions of `per_batch` journal appends each, a submission as an
+ * op (what the daemon writes). */
 struct bench_round {
     const char *label;
     int batches;
     int per_batch;
-    bool journal;
 };
 
 static const struct bench_round bench_rounds[] = {
-    {"workloads, 1 row/commit", 1000, 1, false},     {"workloads, 10 rows/commit", 300, 10, false},
-    {"workloads, 100 rows/commit", 100, 100, false}, {"journal, 1 op/commit", 1000, 1, true},
-    {"journal, 100 ops/commit", 100, 100, true},
+    {"journal, 1 op/commit", 1000, 1},
+    {"journal, 10 ops/commit", 300, 10},
+    {"journal, 100 ops/commit", 100, 100},
 };
 
 static double bench_now_ms(void)
@@ -66,9 +64,9 @@ static void bench_remove_tree(const char *path)
     }
 }
 
-/* Upserts one submission shaped like the daemon's (a spec of about 300 bytes and a key), or
- * appends it to the journal as an op. */
-static int bench_put(struct store *st, int64_t id, bool journal)
+/* Appends one submission shaped like the daemon's (a spec of about 300 bytes and an
+ * idempotency key) to the journal as an op. */
+static int bench_append(struct store *st, int64_t id)
 {
     char name[32], key[64], spec[512];
     snprintf(name, sizeof(name), "job-%" PRId64, id);
@@ -80,22 +78,9 @@ static int bench_put(struct store *st, int64_t id, bool journal)
              "\"command\":[\"python\",\"train.py\",\"--config\",\"configs/run-%" PRId64
              ".yaml\"],\"labels\":{\"team\":\"vision\",\"project\":\"allot-bench\"}}",
              name, (int)(id % 8) + 1, 12000 * ((int)(id % 8) + 1), 128 * ((int)(id % 8) + 1), id);
-    if (journal) {
-        char op[640];
-        snprintf(op, sizeof(op), "{\"op\":\"submit\",\"key\":\"%s\",\"spec\":%s}", key, spec);
-        return store_journal_append(st, id, op);
-    }
-    struct store_workload w = {
-        .id = id,
-        .name = name,
-        .workspace = "acme/research",
-        .tenant = "acme",
-        .state = "pending",
-        .spec_json = spec,
-        .idempotency_key = key,
-        .submitted_ms = id,
-    };
-    return store_add_workload(st, &w);
+    char op[640];
+    snprintf(op, sizeof(op), "{\"op\":\"submit\",\"key\":\"%s\",\"spec\":%s}", key, spec);
+    return store_journal_append(st, id, op);
 }
 
 /* Runs one round. OUT lat: per-commit latency in ms (begin to durable), sorted. */
@@ -107,7 +92,7 @@ static int bench_run(struct store *st, const struct bench_round *r, int64_t *nex
         double start = bench_now_ms();
         int err = r->per_batch > 1 ? store_batch_begin(st) : 0;
         for (int i = 0; !err && i < r->per_batch; i++)
-            err = bench_put(st, (*next_id)++, r->journal);
+            err = bench_append(st, (*next_id)++);
         if (!err && r->per_batch > 1)
             err = store_batch_commit(st);
         if (err) {

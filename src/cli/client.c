@@ -1,7 +1,7 @@
 /* The `allot` client's HTTP side (libcurl easy interface): resolves the server, token and
  * timeout (flag, then environment, then config file, then default), sends one request at a
- * time, keeps answers bounded, prints the daemon's errors as one line, and follows
- * Server-Sent Event streams (multi interface, bounded lines). */
+ * time, keeps answers bounded and prints the daemon's errors as one line. Event streams are
+ * in stream.c. */
 #include "cli/client.h"
 
 #include <curl/curl.h>
@@ -10,10 +10,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <poll.h>
 #include <sys/stat.h>
-#include <time.h>
 
+#include "cli/client_internal.h"
 #include "common/quantity.h"
 
 /* What the config file gave (empty strings: not given). */
@@ -26,15 +25,7 @@ struct client_config {
     int server_line, token_line, timeout_line, cacert_line;
 };
 
-/* Growing buffer of an answer, bounded by CLIENT_MAX_ANSWER. */
-struct client_body {
-    char *data;
-    size_t len, cap;
-    bool too_big, no_memory;
-};
-
-/* Print s to f with bytes that could steer a terminal replaced by '?'. */
-static void print_clean(FILE *f, const char *s)
+void client_print_clean(FILE *f, const char *s)
 {
     for (; *s; s++)
         fputc(((unsigned char)*s < 0x20 || *s == 0x7f) ? '?' : *s, f);
@@ -139,7 +130,7 @@ static int config_load(struct client_config *cfg, const char *prog)
         char *slot = k < sizeof(keys) / sizeof(keys[0]) ? keys[k].slot : NULL;
         if (!slot) {
             fprintf(stderr, "%s: %s:%d: unknown key '", prog, cfg->path, line);
-            print_clean(stderr, key);
+            client_print_clean(stderr, key);
             fprintf(stderr, "' (expected server, token, timeout or cacert)\n");
             rc = FLAGS_EXIT_USAGE;
             goto out;
@@ -235,7 +226,7 @@ int client_open(struct client *cl, const struct flag_values *v)
         server = CLIENT_DEFAULT_SERVER; /* always a good URL */
     if (!url_ok(server)) {
         fprintf(stderr, "%s: %s: expected a URL such as http://127.0.0.1:7070, got '", prog, from);
-        print_clean(stderr, strlen(server) > 64 ? "(a long text)" : server);
+        client_print_clean(stderr, strlen(server) > 64 ? "(a long text)" : server);
         fprintf(stderr, "'\n");
         return FLAGS_EXIT_USAGE;
     }
@@ -259,7 +250,7 @@ int client_open(struct client *cl, const struct flag_values *v)
         if (quantity_parse_duration(timeout, &ms) || ms < 1 || ms > CLIENT_MAX_TIMEOUT_MS) {
             fprintf(stderr, "%s: %s: expected a duration from 1ms to 1h (30s, 2m), got '", prog,
                     from);
-            print_clean(stderr, strlen(timeout) > 64 ? "(a long text)" : timeout);
+            client_print_clean(stderr, strlen(timeout) > 64 ? "(a long text)" : timeout);
             fprintf(stderr, "'\n");
             return FLAGS_EXIT_USAGE;
         }
@@ -273,7 +264,7 @@ int client_open(struct client *cl, const struct flag_values *v)
         FILE *f = strlen(cacert) < sizeof(cl->cacert) ? fopen(cacert, "r") : NULL;
         if (!f) {
             fprintf(stderr, "%s: %s: cannot read the CA certificate '", prog, from);
-            print_clean(stderr, strlen(cacert) > 64 ? "(a long text)" : cacert);
+            client_print_clean(stderr, strlen(cacert) > 64 ? "(a long text)" : cacert);
             fprintf(stderr, "': %s\n", errno ? strerror(errno) : "path too long");
             return FLAGS_EXIT_USAGE;
         }
@@ -311,7 +302,7 @@ void client_answer_cleanup(struct client_answer *a)
     memset(a, 0, sizeof(*a));
 }
 
-static size_t on_data(char *data, size_t size, size_t nmemb, void *user)
+size_t client_body_write(char *data, size_t size, size_t nmemb, void *user)
 {
     struct client_body *b = user;
     size_t n = size * nmemb;
@@ -337,8 +328,7 @@ static size_t on_data(char *data, size_t size, size_t nmemb, void *user)
     return n;
 }
 
-/* Append header h to list; on failure clear *ok and keep list as it was (to be freed). */
-static struct curl_slist *add_header(struct curl_slist *list, const char *h, bool *ok)
+struct curl_slist *client_add_header(struct curl_slist *list, const char *h, bool *ok)
 {
     struct curl_slist *grown = *ok ? curl_slist_append(list, h) : NULL;
     if (!grown) {
@@ -348,14 +338,12 @@ static struct curl_slist *add_header(struct curl_slist *list, const char *h, boo
     return grown;
 }
 
-/* Print "allot: cannot reach the server at URL: why" (libcurl's errbuf, else res's text).
- * RET FLAGS_EXIT_UNREACHABLE. */
-static int print_unreachable(const struct client *cl, const char *errbuf, CURLcode res)
+int client_print_unreachable(const struct client *cl, const char *errbuf, CURLcode res)
 {
     fprintf(stderr, "allot: cannot reach the server at ");
-    print_clean(stderr, cl->server);
+    client_print_clean(stderr, cl->server);
     fprintf(stderr, ": ");
-    print_clean(stderr, errbuf[0] ? errbuf : curl_easy_strerror(res));
+    client_print_clean(stderr, errbuf[0] ? errbuf : curl_easy_strerror(res));
     fprintf(stderr, " (is allotd running there? --server and ALLOT_SERVER choose the "
                     "server)\n");
     return FLAGS_EXIT_UNREACHABLE;
@@ -390,44 +378,32 @@ const char *client_answer_header(const struct client_answer *a, const char *name
     return NULL;
 }
 
-int client_call(struct client *cl, const char *method, const char *path, const json_t *body,
-                struct client_answer *a)
+struct curl_slist *client_base_headers(const struct client *cl, const char *accept, bool *ok)
 {
-    CURL *curl = cl->curl;
-    struct curl_slist *headers = NULL;
-    struct client_body got = {0};
-    char url[CLIENT_MAX_URL + 1024], auth[CLIENT_MAX_TOKEN + 32], errbuf[CURL_ERROR_SIZE] = "";
-    char *payload = NULL;
-    int rc = 0;
-    memset(a, 0, sizeof(*a));
-    if ((size_t)snprintf(url, sizeof(url), "%s%s", cl->server, path) >= sizeof(url)) {
-        fprintf(stderr, "allot: the request's URL is too long\n");
-        return FLAGS_EXIT_FAILED;
+    char auth[CLIENT_MAX_TOKEN + 32];
+    struct curl_slist *list = client_add_header(NULL, accept, ok);
+    if (cl->token[0]) {
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s", cl->token);
+        list = client_add_header(list, auth, ok);
     }
-    if (body && !(payload = json_dumps(body, JSON_COMPACT))) {
-        fprintf(stderr, "allot: out of memory\n");
-        return FLAGS_EXIT_FAILED;
-    }
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", cl->token);
-    bool ok = true;
-    headers = add_header(headers, "Accept: application/json", &ok);
-    headers = add_header(headers, "Expect:", &ok); /* no 100-continue round trip */
-    if (cl->token[0])
-        headers = add_header(headers, auth, &ok);
-    if (payload)
-        headers = add_header(headers, "Content-Type: application/json", &ok);
-    if (!ok) {
-        fprintf(stderr, "allot: out of memory\n");
-        rc = FLAGS_EXIT_FAILED;
-        goto out;
-    }
+    return list;
+}
 
-    curl_easy_reset(curl);
+bool client_url(const struct client *cl, const char *path, char *url, size_t len)
+{
+    if ((size_t)snprintf(url, len, "%s%s", cl->server, path) < len)
+        return true;
+    fprintf(stderr, "allot: the request's URL is too long\n");
+    return false;
+}
+
+void client_setopt_common(const struct client *cl, CURL *curl, const char *url,
+                          struct curl_slist *headers, char *errbuf)
+{
     curl_easy_setopt(curl, CURLOPT_URL, url);
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)cl->timeout_ms);
     curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
                      (long)(cl->timeout_ms < CLIENT_CONNECT_TIMEOUT_MS
                                 ? cl->timeout_ms
@@ -437,7 +413,39 @@ int client_call(struct client *cl, const char *method, const char *path, const j
         curl_easy_setopt(curl, CURLOPT_CAINFO, cl->cacert);
     curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, on_data);
+}
+
+int client_call(struct client *cl, const char *method, const char *path, const json_t *body,
+                struct client_answer *a)
+{
+    CURL *curl = cl->curl;
+    struct curl_slist *headers = NULL;
+    struct client_body got = {0};
+    char url[CLIENT_MAX_URL + 1024], errbuf[CURL_ERROR_SIZE] = "";
+    char *payload = NULL;
+    int rc = 0;
+    memset(a, 0, sizeof(*a));
+    if (!client_url(cl, path, url, sizeof(url)))
+        return FLAGS_EXIT_FAILED;
+    if (body && !(payload = json_dumps(body, JSON_COMPACT))) {
+        fprintf(stderr, "allot: out of memory\n");
+        return FLAGS_EXIT_FAILED;
+    }
+    bool ok = true;
+    headers = client_base_headers(cl, "Accept: application/json", &ok);
+    headers = client_add_header(headers, "Expect:", &ok); /* no 100-continue round trip */
+    if (payload)
+        headers = client_add_header(headers, "Content-Type: application/json", &ok);
+    if (!ok) {
+        fprintf(stderr, "allot: out of memory\n");
+        rc = FLAGS_EXIT_FAILED;
+        goto out;
+    }
+
+    curl_easy_reset(curl);
+    client_setopt_common(cl, curl, url, headers, errbuf);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)cl->timeout_ms);
+    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, client_body_write);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &got);
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(curl, CURLOPT_HEADERDATA, a);
@@ -464,7 +472,7 @@ int client_call(struct client *cl, const char *method, const char *path, const j
         goto out;
     }
     if (res != CURLE_OK) {
-        rc = print_unreachable(cl, errbuf, res);
+        rc = client_print_unreachable(cl, errbuf, res);
         goto out;
     }
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &a->status);
@@ -484,10 +492,7 @@ out:
     return rc;
 }
 
-/* Print answer a, which is not a 2xx JSON object, as the daemon's refusal: "allot: <message>
- * (field: <field>)" on stderr and, with -o json, its error document on stdout.
- * RET FLAGS_EXIT_FAILED. */
-static int print_refusal(const struct client *cl, const struct client_answer *a)
+int client_print_refusal(const struct client *cl, const struct client_answer *a)
 {
     const json_t *err = json_object_get(a->json, "error");
     const char *message = json_string_value(json_object_get(err, "message"));
@@ -496,10 +501,10 @@ static int print_refusal(const struct client *cl, const struct client_answer *a)
         client_print_json(a);
     fprintf(stderr, "allot: ");
     if (message) {
-        print_clean(stderr, message);
+        client_print_clean(stderr, message);
         if (field && *field) {
             fprintf(stderr, " (field: ");
-            print_clean(stderr, field);
+            client_print_clean(stderr, field);
             fprintf(stderr, ")");
         }
         if (a->status == 401 && !cl->token[0])
@@ -521,7 +526,7 @@ int client_fetch(struct client *cl, const char *method, const char *path, const 
         return rc;
     if (a->status >= 200 && a->status < 300 && json_is_object(a->json))
         return 0;
-    return print_refusal(cl, a);
+    return client_print_refusal(cl, a);
 }
 
 int client_fetch_text(struct client *cl, const char *path, struct client_answer *a)
@@ -529,7 +534,7 @@ int client_fetch_text(struct client *cl, const char *path, struct client_answer 
     int rc = client_call(cl, "GET", path, NULL, a);
     if (rc || (a->status >= 200 && a->status < 300))
         return rc;
-    return print_refusal(cl, a);
+    return client_print_refusal(cl, a);
 }
 
 void client_print_json(const struct client_answer *a)
@@ -545,345 +550,4 @@ char *client_escape(struct client *cl, const char *s)
     char *copy = e ? strdup(e) : NULL;
     curl_free(e);
     return copy;
-}
-
-/* ---- event streams (Server-Sent Events) ------------------------------------------------ */
-
-/* A followed GET of text/event-stream. The transfer runs on its own multi handle so that the
- * wait for data can also watch a stop descriptor (the SIGINT self-pipe) and a deadline. */
-struct client_stream {
-    struct client *cl;
-    CURL *curl;
-    CURLM *multi;
-    struct curl_slist *headers;
-    client_event_fn *on_event;
-    void *arg;
-    long status;    /* the final answer's status once its headers are in, else 0 */
-    bool following; /* client_stream_follow runs: events may be delivered */
-    bool done;      /* the transfer ended, with result */
-    CURLcode result;
-    int rc;                     /* the exit code that made the write callback stop the transfer */
-    struct client_body refusal; /* the body of a non-2xx answer */
-    char *line;                 /* the line being read: CLIENT_MAX_EVENT_LINE bytes */
-    size_t line_len;
-    bool after_cr;   /* the last byte was CR: a LF right after it ends no second line */
-    char *data;      /* the current event's data: CLIENT_MAX_EVENT_LINE + 1 bytes */
-    size_t data_len; /* each data line is followed by '\n' until the event is dispatched */
-    char name[128];  /* the current event's name, "" when none */
-    char id[128];    /* the last id of the stream, "" when none */
-    char errbuf[CURL_ERROR_SIZE];
-};
-
-static int64_t monotonic_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
-/* Hand the event read so far to the callback (when it has data) and start the next.
- * RET 0 or the callback's exit code. */
-static int stream_dispatch(struct client_stream *s)
-{
-    int rc = 0;
-    if (s->data_len) {
-        s->data[--s->data_len] = '\0'; /* the '\n' after the last data line */
-        struct client_event ev = {s->id, s->name[0] ? s->name : "message", s->data, s->data_len};
-        rc = s->on_event(s->arg, &ev);
-    }
-    s->data_len = 0;
-    s->name[0] = '\0';
-    return rc;
-}
-
-/* Copy value (vlen bytes) into slot (cap bytes) as a string. RET false when it does not fit
- * or holds a NUL. */
-static bool stream_copy(char *slot, size_t cap, const char *value, size_t vlen)
-{
-    if (vlen >= cap || memchr(value, '\0', vlen))
-        return false;
-    memcpy(slot, value, vlen);
-    slot[vlen] = '\0';
-    return true;
-}
-
-/* One complete line of the stream (without its end): a blank line ends an event, ':' starts a
- * comment, else "field: value" (fields other than data, event and id are ignored, as the SSE
- * specification says). RET 0 or an exit code after printing why. */
-static int stream_line(struct client_stream *s)
-{
-    const char *line = s->line;
-    size_t len = s->line_len;
-    if (len == 0)
-        return stream_dispatch(s);
-    if (line[0] == ':')
-        return 0; /* a comment, e.g. a keep-alive */
-    const char *colon = memchr(line, ':', len);
-    size_t flen = colon ? (size_t)(colon - line) : len;
-    const char *value = colon ? colon + 1 : line + len;
-    size_t vlen = colon ? len - flen - 1 : 0;
-    if (vlen && *value == ' ') {
-        value++;
-        vlen--;
-    }
-    if (flen == 4 && memcmp(line, "data", 4) == 0) {
-        if (vlen + 1 > CLIENT_MAX_EVENT_LINE - s->data_len) {
-            fprintf(stderr, "allot: an event of the stream holds more than %u KiB of data\n",
-                    CLIENT_MAX_EVENT_LINE >> 10);
-            return FLAGS_EXIT_FAILED;
-        }
-        memcpy(s->data + s->data_len, value, vlen);
-        s->data_len += vlen;
-        s->data[s->data_len++] = '\n';
-    } else if (flen == 5 && memcmp(line, "event", 5) == 0) {
-        if (!stream_copy(s->name, sizeof(s->name), value, vlen)) {
-            fprintf(stderr, "allot: an event name of the stream is longer than %zu bytes\n",
-                    sizeof(s->name) - 1);
-            return FLAGS_EXIT_FAILED;
-        }
-    } else if (flen == 2 && memcmp(line, "id", 2) == 0) {
-        if (!stream_copy(s->id, sizeof(s->id), value, vlen)) {
-            fprintf(stderr, "allot: an event id of the stream is longer than %zu bytes\n",
-                    sizeof(s->id) - 1);
-            return FLAGS_EXIT_FAILED;
-        }
-    }
-    return 0;
-}
-
-/* libcurl's header callback: note the status once the final answer's headers are complete. */
-static size_t stream_on_header(char *text, size_t size, size_t nmemb, void *user)
-{
-    struct client_stream *s = user;
-    size_t n = size * nmemb;
-    if (n == 0 || text[0] == '\r' || text[0] == '\n') {
-        long status = 0;
-        curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
-        if (status >= 200) /* not a 1xx interim answer */
-            s->status = status;
-    }
-    return n;
-}
-
-/* libcurl's write callback: split the body into lines (LF, CRLF or CR) and the lines into
- * events. Until client_stream_follow runs, it pauses the transfer: libcurl keeps the bytes and
- * offers them again once resumed. A refusal's body is kept whole instead. */
-static size_t stream_on_data(char *data, size_t size, size_t nmemb, void *user)
-{
-    struct client_stream *s = user;
-    size_t n = size * nmemb;
-    if (s->status < 200 || s->status >= 300)
-        return on_data(data, size, nmemb, &s->refusal);
-    if (!s->following)
-        return CURL_WRITEFUNC_PAUSE;
-    for (size_t i = 0; i < n; i++) {
-        char c = data[i];
-        if (c == '\n' && s->after_cr) {
-            s->after_cr = false;
-            continue;
-        }
-        s->after_cr = c == '\r';
-        if (c == '\r' || c == '\n') {
-            if ((s->rc = stream_line(s)))
-                return 0; /* libcurl stops with CURLE_WRITE_ERROR */
-            s->line_len = 0;
-        } else if (s->line_len == CLIENT_MAX_EVENT_LINE) {
-            fprintf(stderr, "allot: a line of the event stream is longer than %u KiB\n",
-                    CLIENT_MAX_EVENT_LINE >> 10);
-            s->rc = FLAGS_EXIT_FAILED;
-            return 0;
-        } else {
-            s->line[s->line_len++] = c;
-        }
-    }
-    return n;
-}
-
-/* Let the transfer move on without waiting, and note when it ended. */
-static void stream_perform(struct client_stream *s)
-{
-    int running = 0, left = 0;
-    CURLMsg *m;
-    if (s->done)
-        return;
-    curl_multi_perform(s->multi, &running);
-    while ((m = curl_multi_info_read(s->multi, &left)))
-        if (m->msg == CURLMSG_DONE) {
-            s->done = true;
-            s->result = m->data.result;
-        }
-}
-
-/* Whether fd (-1: none) can be read now. */
-static bool readable(int fd)
-{
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    return fd >= 0 && poll(&p, 1, 0) > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR));
-}
-
-/* Wait at most wait_ms for the transfer's socket or for stop_fd (-1: none). */
-static void stream_wait(struct client_stream *s, int stop_fd, int64_t wait_ms)
-{
-    struct curl_waitfd stop = {.fd = stop_fd, .events = CURL_WAIT_POLLIN};
-    if (wait_ms < 0)
-        wait_ms = 0;
-    curl_multi_poll(s->multi, stop_fd >= 0 ? &stop : NULL, stop_fd >= 0 ? 1u : 0u,
-                    (int)(wait_ms < 1000 ? wait_ms : 1000), NULL);
-}
-
-int client_stream_open(struct client *cl, const char *path, client_event_fn *on_event, void *arg,
-                       struct client_stream **out)
-{
-    struct client_stream *s = calloc(1, sizeof(*s));
-    char url[CLIENT_MAX_URL + 1024], auth[CLIENT_MAX_TOKEN + 32];
-    const char *type = NULL;
-    int rc = 0;
-    bool ok = true;
-    *out = NULL;
-    if (!s || !(s->line = malloc(CLIENT_MAX_EVENT_LINE)) ||
-        !(s->data = malloc(CLIENT_MAX_EVENT_LINE + 1)) || !(s->curl = curl_easy_init()) ||
-        !(s->multi = curl_multi_init())) {
-        fprintf(stderr, "allot: out of memory\n");
-        rc = FLAGS_EXIT_FAILED;
-        goto out;
-    }
-    s->cl = cl;
-    s->on_event = on_event;
-    s->arg = arg;
-    if ((size_t)snprintf(url, sizeof(url), "%s%s", cl->server, path) >= sizeof(url)) {
-        fprintf(stderr, "allot: the request's URL is too long\n");
-        rc = FLAGS_EXIT_FAILED;
-        goto out;
-    }
-    snprintf(auth, sizeof(auth), "Authorization: Bearer %s", cl->token);
-    s->headers = add_header(s->headers, "Accept: text/event-stream", &ok);
-    if (cl->token[0])
-        s->headers = add_header(s->headers, auth, &ok);
-    if (!ok) {
-        fprintf(stderr, "allot: out of memory\n");
-        rc = FLAGS_EXIT_FAILED;
-        goto out;
-    }
-    CURL *curl = s->curl;
-    curl_easy_setopt(curl, CURLOPT_URL, url);
-    curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-    curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-    /* no total timeout: a stream lasts as long as it is followed; connecting still has one,
-     * and the answer's headers must come within cl's timeout (below) */
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
-                     (long)(cl->timeout_ms < CLIENT_CONNECT_TIMEOUT_MS
-                                ? cl->timeout_ms
-                                : CLIENT_CONNECT_TIMEOUT_MS));
-    /* the daemon sends nothing while nothing happens: keep-alive probes find a dead peer */
-    curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(curl, CURLOPT_TCP_KEEPIDLE, 30L);
-    curl_easy_setopt(curl, CURLOPT_TCP_KEEPINTVL, 15L);
-    curl_easy_setopt(curl, CURLOPT_USERAGENT, "allot/0.1");
-    if (cl->cacert[0])
-        curl_easy_setopt(curl, CURLOPT_CAINFO, cl->cacert);
-    curl_easy_setopt(curl, CURLOPT_HTTPHEADER, s->headers);
-    curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, s->errbuf);
-    curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, stream_on_header);
-    curl_easy_setopt(curl, CURLOPT_HEADERDATA, s);
-    curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, stream_on_data);
-    curl_easy_setopt(curl, CURLOPT_WRITEDATA, s);
-    if (curl_multi_add_handle(s->multi, curl) != CURLM_OK) {
-        fprintf(stderr, "allot: cannot start libcurl\n");
-        rc = FLAGS_EXIT_FAILED;
-        goto out;
-    }
-
-    /* until a 2xx answer's headers are in, or a refusal's body is complete */
-    int64_t deadline = monotonic_ms() + cl->timeout_ms;
-    for (;;) {
-        stream_perform(s);
-        if (s->done || (s->status >= 200 && s->status < 300))
-            break;
-        if (monotonic_ms() >= deadline) {
-            snprintf(s->errbuf, sizeof(s->errbuf), "no answer within %lld ms",
-                     (long long)cl->timeout_ms);
-            rc = print_unreachable(cl, s->errbuf, CURLE_OPERATION_TIMEDOUT);
-            goto out;
-        }
-        stream_wait(s, -1, deadline - monotonic_ms());
-    }
-    if (s->status >= 200 && s->status < 300) {
-        curl_easy_getinfo(curl, CURLINFO_CONTENT_TYPE, &type);
-        if (!type || strncmp(type, "text/event-stream", 17) != 0) {
-            fprintf(stderr, "allot: the server's answer to GET ");
-            print_clean(stderr, path);
-            fprintf(stderr, " is not an event stream (Content-Type: ");
-            print_clean(stderr, type ? type : "none");
-            fprintf(stderr, ")\n");
-            rc = FLAGS_EXIT_FAILED;
-        }
-    } else if (s->refusal.too_big) {
-        fprintf(stderr, "allot: the server's answer is larger than %u MiB\n",
-                CLIENT_MAX_ANSWER >> 20);
-        rc = FLAGS_EXIT_FAILED;
-    } else if (s->refusal.no_memory || s->result == CURLE_OUT_OF_MEMORY) {
-        fprintf(stderr, "allot: out of memory\n");
-        rc = FLAGS_EXIT_FAILED;
-    } else if (s->result != CURLE_OK) {
-        rc = print_unreachable(cl, s->errbuf, s->result);
-    } else {
-        struct client_answer a = {.status = s->status,
-                                  .text = s->refusal.data ? s->refusal.data : "",
-                                  .len = s->refusal.len};
-        a.json = json_loadb(a.text, a.len, 0, NULL);
-        rc = print_refusal(cl, &a);
-        json_decref(a.json);
-    }
-out:
-    if (rc)
-        client_stream_free(s);
-    else
-        *out = s;
-    return rc;
-}
-
-int client_stream_follow(struct client_stream *s, int stop_fd, int64_t deadline_ms)
-{
-    s->following = true;
-    curl_easy_pause(s->curl, CURLPAUSE_CONT); /* offers again what came before */
-    for (;;) {
-        if (s->rc)
-            return s->rc;
-        if (readable(stop_fd) || (deadline_ms >= 0 && monotonic_ms() >= deadline_ms))
-            return 0;
-        stream_perform(s);
-        if (s->rc)
-            return s->rc;
-        if (s->done)
-            break;
-        stream_wait(s, stop_fd, deadline_ms >= 0 ? deadline_ms - monotonic_ms() : 1000);
-    }
-    if (s->result == CURLE_OK) {
-        fprintf(stderr, "allot: the server at ");
-        print_clean(stderr, s->cl->server);
-        fprintf(stderr, " ended the event stream\n");
-    } else {
-        fprintf(stderr, "allot: lost the event stream of the server at ");
-        print_clean(stderr, s->cl->server);
-        fprintf(stderr, ": ");
-        print_clean(stderr, s->errbuf[0] ? s->errbuf : curl_easy_strerror(s->result));
-        fprintf(stderr, "\n");
-    }
-    return FLAGS_EXIT_UNREACHABLE;
-}
-
-void client_stream_free(struct client_stream *s)
-{
-    if (!s)
-        return;
-    if (s->multi && s->curl)
-        curl_multi_remove_handle(s->multi, s->curl);
-    curl_easy_cleanup(s->curl);
-    curl_multi_cleanup(s->multi);
-    curl_slist_free_all(s->headers);
-    free(s->refusal.data);
-    free(s->line);
-    free(s->data);
-    free(s);
 }

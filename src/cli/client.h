@@ -114,6 +114,9 @@ int client_stream_open(struct client *cl, const char *path, client_event_fn *on_
  * why; the callback returns an exit code: RET that code. */
 int client_stream_follow(struct client_stream *s, int stop_fd, int64_t deadline_ms);
 
+/* The monotonic clock (CLOCK_MONOTONIC) in ms: the clock of client_stream_follow's deadline. */
+int64_t client_monotonic_ms(void);
+
 /* Close the stream and free it, before client_close of its client. Accepts NULL. */
 void client_stream_free(struct client_stream *s);
 

@@ -155,32 +155,15 @@ static void put_list(FILE *f, const char *key, const json_t *items)
 
 static int by_submitted(const void *a, const void *b)
 {
-    json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "submitted"));
-    json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "submitted"));
+    json_int_t x = json_integer_value(json_object_get(*(const json_t *const *)a, "submitted"));
+    json_int_t y = json_integer_value(json_object_get(*(const json_t *const *)b, "submitted"));
     return x < y ? -1 : x > y;
 }
 
-int history_export(const struct flag_values *v)
+/* The platform's tenants, each with its workspaces, as the scenario writes them.
+ * RET a new array. */
+static json_t *export_tenants(const json_t *tenants, const json_t *spaces)
 {
-    struct client cl = {0};
-    json_t *tenants = NULL, *clusters = NULL, *nodes = NULL, *spaces = NULL, *wls = NULL;
-    json_t **order = NULL;
-    FILE *out = stdout;
-    int64_t since_ms = -1;
-    const char *since = flags_get(v, "since"), *path = flags_get(v, "output");
-    if (since && (quantity_parse_duration(since, &since_ms) || since_ms < 1))
-        return flags_usage_error(v, "--since: expected a duration such as 7d or 12h");
-    int rc = client_open(&cl, v);
-    if (rc || (rc = fetch_all(&cl, "/v1/tenants", &tenants)) ||
-        (rc = fetch_all(&cl, "/v1/clusters", &clusters)) ||
-        (rc = fetch_all(&cl, "/v1/nodes", &nodes)) ||
-        (rc = fetch_all(&cl, "/v1/workspaces", &spaces)) ||
-        (rc = fetch_all(&cl, "/v1/workloads?limit=1000", &wls)))
-        goto out;
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-    /* the platform: tenants with their workspaces */
     json_t *ptenants = json_array();
     size_t i, k;
     const json_t *t, *w;
@@ -214,7 +197,71 @@ int history_export(const struct flag_values *v)
         json_object_set_new(pt, "workspaces", pws);
         json_array_append_new(ptenants, pt);
     }
-    json_t *pclusters = json_array(), *pnodes = json_array(), *timeline = json_array();
+    return ptenants;
+}
+
+/* The timeline: the workloads submitted in the last since_ms (< 0: all) before now, in
+ * order, at their offsets from the first one exported. OUT *never_ran: how many were left
+ * out because they never ran. RET a new array, or NULL when memory ran out. */
+static json_t *export_timeline(const json_t *wls, int64_t since_ms, int64_t now, size_t *never_ran)
+{
+    size_t n = json_array_size(wls), used = 0, i;
+    const json_t *w;
+    const json_t **order = calloc(n ? n : 1, sizeof(*order));
+    json_t *timeline = order ? json_array() : NULL;
+    *never_ran = 0;
+    if (!timeline) {
+        free(order);
+        return NULL;
+    }
+    json_array_foreach(wls, i, w)
+    {
+        json_int_t at = json_integer_value(json_object_get(w, "submitted"));
+        if (since_ms < 0 || at >= now - since_ms)
+            order[used++] = w;
+    }
+    qsort(order, used, sizeof(*order), by_submitted);
+    int64_t t0 = used ? json_integer_value(json_object_get(order[0], "submitted")) : 0;
+    for (i = 0; i < used; i++) {
+        json_t *s = submit_spec(order[i], now);
+        if (!s) {
+            (*never_ran)++;
+            continue;
+        }
+        char at[32];
+        snprintf(at, sizeof(at), "%" PRId64 "ms",
+                 (int64_t)json_integer_value(json_object_get(order[i], "submitted")) - t0);
+        json_array_append_new(timeline, json_pack("{s:s, s:o}", "at", at, "submit", s));
+    }
+    free(order);
+    return timeline;
+}
+
+int history_export(const struct flag_values *v)
+{
+    struct client cl = {0};
+    json_t *tenants = NULL, *clusters = NULL, *nodes = NULL, *spaces = NULL, *wls = NULL;
+    json_t *ptenants = NULL, *pclusters = NULL, *pnodes = NULL, *timeline = NULL;
+    FILE *out = stdout;
+    int64_t since_ms = -1;
+    size_t never_ran = 0, i;
+    const json_t *t;
+    const char *since = flags_get(v, "since"), *path = flags_get(v, "output");
+    if (since && (quantity_parse_duration(since, &since_ms) || since_ms < 1))
+        return flags_usage_error(v, "--since: expected a duration such as 7d or 12h");
+    int rc = client_open(&cl, v);
+    if (rc || (rc = fetch_all(&cl, "/v1/tenants", &tenants)) ||
+        (rc = fetch_all(&cl, "/v1/clusters", &clusters)) ||
+        (rc = fetch_all(&cl, "/v1/nodes", &nodes)) ||
+        (rc = fetch_all(&cl, "/v1/workspaces", &spaces)) ||
+        (rc = fetch_all(&cl, "/v1/workloads?limit=1000", &wls)))
+        goto out;
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    int64_t now = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    ptenants = export_tenants(tenants, spaces);
+    pclusters = json_array();
+    pnodes = json_array();
     json_array_foreach(clusters, i, t)
     {
         json_t *c = json_object();
@@ -226,50 +273,32 @@ int history_export(const struct flag_values *v)
     {
         json_array_append_new(pnodes, node_spec(t));
     }
-    /* the timeline: submissions in order, at their offsets from the first one exported */
-    size_t n = json_array_size(wls), used = 0, never_ran = 0;
-    order = calloc(n ? n : 1, sizeof(*order));
-    json_array_foreach(wls, i, w)
-    {
-        json_int_t at = json_integer_value(json_object_get(w, "submitted"));
-        if (since_ms < 0 || at >= now - since_ms)
-            order[used++] = (json_t *)w;
-    }
-    qsort(order, used, sizeof(*order), by_submitted);
-    int64_t t0 = used ? json_integer_value(json_object_get(order[0], "submitted")) : 0;
-    for (i = 0; i < used; i++) {
-        json_t *s = submit_spec(order[i], now);
-        if (!s) {
-            never_ran++;
-            continue;
-        }
-        char at[32];
-        snprintf(at, sizeof(at), "%" PRId64 "ms",
-                 (int64_t)json_integer_value(json_object_get(order[i], "submitted")) - t0);
-        json_array_append_new(timeline, json_pack("{s:s, s:o}", "at", at, "submit", s));
+    if (!(timeline = export_timeline(wls, since_ms, now, &never_ran))) {
+        fprintf(stderr, "allot: out of memory\n");
+        rc = FLAGS_EXIT_FAILED;
+        goto out;
     }
     if (path && !(out = fopen(path, "w"))) {
         fprintf(stderr, "allot admin export: cannot write %s\n", path);
         rc = FLAGS_EXIT_FAILED;
-    } else {
-        fprintf(out,
-                "# Exported from %s by `allot admin export`: the platform as it is now and %zu\n"
-                "# submissions with the run times they had (a running one: so far). %zu that\n"
-                "# never ran are left out (their run time is unknown). Replay: allot sim FILE\n",
-                cl.server, json_array_size(timeline), never_ran);
-        put_list(out, "tenants", ptenants);
-        put_list(out, "clusters", pclusters);
-        put_list(out, "nodes", pnodes);
-        put_list(out, "timeline", timeline);
-        if (out != stdout && fclose(out) != 0)
-            rc = FLAGS_EXIT_FAILED;
+        goto out;
     }
+    fprintf(out,
+            "# Exported from %s by `allot admin export`: the platform as it is now and %zu\n"
+            "# submissions with the run times they had (a running one: so far). %zu that\n"
+            "# never ran are left out (their run time is unknown). Replay: allot sim FILE\n",
+            cl.server, json_array_size(timeline), never_ran);
+    put_list(out, "tenants", ptenants);
+    put_list(out, "clusters", pclusters);
+    put_list(out, "nodes", pnodes);
+    put_list(out, "timeline", timeline);
+    if (out != stdout && fclose(out) != 0)
+        rc = FLAGS_EXIT_FAILED;
+out:
     json_decref(ptenants);
     json_decref(pclusters);
     json_decref(pnodes);
     json_decref(timeline);
-out:
-    free(order);
     json_decref(tenants);
     json_decref(clusters);
     json_decref(nodes);

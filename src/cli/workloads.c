@@ -1,7 +1,7 @@
-/* The workload subcommands of `allot` (submit, ls, describe, cancel): flags checked before
- * anything is sent, one request per step, and the daemon's workload view shown as a line, a
- * table or a description; ls --watch then follows the event stream. The table below is their
- * grammar and help (docs/cli.md). */
+/* The workload subcommands of `allot` (submit, ls, describe, cancel, logs): flags checked
+ * before anything is sent, one request per step, and the daemon's workload view shown as a
+ * table or a description; ls --watch then follows the event stream. Submit itself is in
+ * submit.c. The table below is their grammar and help (docs/cli.md). */
 #include "cli/workloads.h"
 
 #include <errno.h>
@@ -14,216 +14,16 @@
 #include <unistd.h>
 
 #include "cli/client.h"
-#include "cli/document.h"
 #include "cli/flags.h"
 #include "cli/human.h"
+#include "cli/submit.h"
 #include "cli/table.h"
 #include "common/quantity.h"
-#include "sched/mig.h"
 #include "sched/sched.h"
 
 #define WORKLOADS_PAGE_DEFAULT 100 /* ls without --all: the daemon's default page */
 #define WORKLOADS_PAGE_MAX 1000    /* the daemon's largest page */
 #define WORKLOADS_LIST_MAX 1000000 /* ls --all stops here, whatever the daemon says */
-#define WORKLOADS_MAX_KEY 128      /* bytes of an idempotency key (the daemon's bound) */
-#define WORKLOADS_MAX_GPUS 1024    /* whole GPUs per replica (the daemon's bound) */
-#define WORKLOADS_MAX_REPLICAS 4096
-#define WORKLOADS_MAX_PRIORITY 1000000 /* priorities run from minus this to this */
-
-/* ---- submit ---------------------------------------------------------------------------- */
-
-/* Flags of submit that become fields of the body as the user typed them, after a check. */
-static const struct {
-    const char *flag, *field;
-    enum flags_quantity kind;
-} submit_quantities[] = {
-    {"cpu", "cpu", FLAGS_Q_CPU},
-    {"memory", "memory", FLAGS_Q_BYTES},
-    {"storage", "storage", FLAGS_Q_BYTES},
-    {"grace", "grace", FLAGS_Q_DURATION},
-    {"duration", "duration", FLAGS_Q_DURATION},
-};
-
-/* Whether s is printable ASCII (what a key sent in JSON and shown in messages should be). */
-static bool printable(const char *s)
-{
-    for (; *s; s++)
-        if (*s < 0x20 || *s > 0x7e)
-            return false;
-    return true;
-}
-
-/* Set field of body to v (taken). RET 0 or FLAGS_EXIT_FAILED when memory ran out. */
-static int set_field(json_t *body, const char *field, json_t *v)
-{
-    if (!v || json_object_set_new(body, field, v) != 0) {
-        fprintf(stderr, "allot: out of memory\n");
-        return FLAGS_EXIT_FAILED;
-    }
-    return 0;
-}
-
-/* Build the submission from -f and the flags (flags win over the file's fields).
- * OUT *out (a new reference). RET 0 or a process exit code after printing why. */
-static int submit_body(const struct flag_values *v, json_t **out)
-{
-    char part[3][FLAGS_MAX_NAME + 1], err[512];
-    json_t *body = NULL;
-    int64_t gpus = 0, replicas = 1, priority = 0;
-    int rc = 0;
-    const char *file = flags_get(v, "file"), *ws = flags_get(v, "workspace");
-    const char *name = flags_get(v, "name"), *mig = flags_get(v, "mig");
-    const char *kind = flags_get(v, "kind"), *model = flags_get(v, "model");
-    const char *key = flags_get(v, "idempotency-key");
-    enum sched_kind k;
-    enum gpu_model m;
-    bool preemptible = true;
-
-    /* every flag is checked before the file is read: a usage error is cheaper */
-    if (!file && !ws)
-        return flags_usage_error(v, "-w/--workspace TENANT/WS is required (or -f FILE)");
-    if (ws && !flags_split_name(ws, 2, part))
-        return flags_usage_error(v,
-                                 "--workspace: expected TENANT/WORKSPACE, two names of "
-                                 "a-z 0-9 . _ - (got '%.64s')",
-                                 ws);
-    if (name && !flags_is_name(name, strlen(name)))
-        return flags_usage_error(v,
-                                 "--name: a name is 1 to %d of a-z 0-9 . _ -, starting with a "
-                                 "letter or digit",
-                                 FLAGS_MAX_NAME);
-    if (flags_has(v, "gpus") && mig)
-        return flags_usage_error(v, "--gpus and --mig exclude each other: a replica has whole "
-                                    "GPUs or one MIG instance");
-    if (mig && mig_name_id(mig) < 0)
-        return flags_usage_error(v, "--mig: unknown MIG profile '%.64s' (e.g. 1g.10gb, 3g.40gb)",
-                                 mig);
-    if (kind && sched_kind_parse(kind, &k))
-        return flags_usage_error(
-            v, "--kind: expected training, finetune, inference or experiment, got '%.64s'", kind);
-    if (model && mig_model_parse(model, &m))
-        return flags_usage_error(v,
-                                 "--model: unknown GPU model '%.64s' (H100-80GB, H200-141GB, "
-                                 "A100-40GB, A100-80GB, A30-24GB)",
-                                 model);
-    if (key && (strlen(key) == 0 || strlen(key) > WORKLOADS_MAX_KEY || !printable(key)))
-        return flags_usage_error(v, "--idempotency-key: 1 to %d printable ASCII characters",
-                                 WORKLOADS_MAX_KEY);
-    if ((rc = flags_int(v, "gpus", 0, WORKLOADS_MAX_GPUS, &gpus)) ||
-        (rc = flags_int(v, "replicas", 1, WORKLOADS_MAX_REPLICAS, &replicas)) ||
-        (rc = flags_int(v, "priority", -WORKLOADS_MAX_PRIORITY, WORKLOADS_MAX_PRIORITY,
-                        &priority)) ||
-        (rc = flags_bool(v, "preemptible", &preemptible)))
-        return rc;
-    for (size_t i = 0; i < sizeof(submit_quantities) / sizeof(submit_quantities[0]); i++)
-        if ((rc = flags_quantity(v, submit_quantities[i].flag, submit_quantities[i].kind, false)))
-            return rc;
-
-    if (file) {
-        int e = document_load(file, &body, err, sizeof(err));
-        if (e) {
-            fprintf(stderr, "%s: %s\n", v->prog, err);
-            return FLAGS_EXIT_USAGE;
-        }
-    } else if (!(body = json_object())) {
-        fprintf(stderr, "allot: out of memory\n");
-        return FLAGS_EXIT_FAILED;
-    }
-    if (ws)
-        rc = set_field(body, "workspace", json_string(ws));
-    if (!rc && name)
-        rc = set_field(body, "name", json_string(name));
-    if (!rc && flags_has(v, "gpus")) {
-        json_object_del(body, "mig");
-        rc = set_field(body, "gpus", json_integer(gpus));
-    }
-    if (!rc && mig) {
-        json_object_del(body, "gpus");
-        rc = set_field(body, "mig", json_string(mig));
-    }
-    if (!rc && flags_has(v, "replicas"))
-        rc = set_field(body, "replicas", json_integer(replicas));
-    if (!rc && flags_has(v, "priority"))
-        rc = set_field(body, "priority", json_integer(priority));
-    if (!rc && kind)
-        rc = set_field(body, "kind", json_string(kind));
-    if (!rc && model)
-        rc = set_field(body, "model", json_string(model));
-    if (!rc && flags_has(v, "preemptible"))
-        rc = set_field(body, "preemptible", json_boolean(preemptible));
-    if (!rc && key)
-        rc = set_field(body, "idempotency_key", json_string(key));
-    for (size_t i = 0; !rc && i < sizeof(submit_quantities) / sizeof(submit_quantities[0]); i++) {
-        const char *q = flags_get(v, submit_quantities[i].flag);
-        if (q)
-            rc = set_field(body, submit_quantities[i].field, json_string(q));
-    }
-    if (!rc && v->n_command) {
-        json_t *command = json_array();
-        for (int i = 0; command && i < v->n_command; i++)
-            if (json_array_append_new(command, json_string(v->command[i])) != 0) {
-                json_decref(command);
-                command = NULL;
-                fprintf(stderr, "%s: word %d of the command is not UTF-8 text\n", v->prog, i + 1);
-                rc = FLAGS_EXIT_USAGE;
-            }
-        if (!rc)
-            rc = set_field(body, "command", command);
-    }
-    if (!rc && !json_object_get(body, "workspace"))
-        rc = flags_usage_error(v, "the workspace is missing: give -w TENANT/WS or a "
-                                  "\"workspace\" field in the file");
-    if (rc) {
-        json_decref(body);
-        return rc;
-    }
-    *out = body;
-    return 0;
-}
-
-/* One line for a workload: "NAME  STATE  on PLACEMENT" or "NAME  STATE  reason: text". */
-static void print_outcome(const json_t *w)
-{
-    char where[1024];
-    const char *state = human_text(w, "state");
-    printf("%s  %s", human_text(w, "name"), state);
-    if (json_object_get(w, "placement"))
-        printf("  on %s%s", human_placement(json_object_get(w, "placement"), where, sizeof(where)),
-               json_is_true(json_object_get(w, "borrowed")) ? " (borrowed)" : "");
-    if (json_object_get(w, "reason"))
-        printf("  %s: %s", human_text(w, "reason"), human_text(w, "reason_text"));
-    printf("\n");
-}
-
-static int run_submit(const struct flag_values *v)
-{
-    struct client cl;
-    struct client_answer a = {0};
-    json_t *body = NULL;
-    int rc = submit_body(v, &body);
-    if (rc)
-        return rc;
-    rc = client_open(&cl, v);
-    if (rc == 0)
-        rc = client_fetch(&cl, "POST", "/v1/workloads", body, &a);
-    if (rc)
-        goto out;
-    if (v->json)
-        client_print_json(&a);
-    else
-        print_outcome(a.json);
-    if (a.status == 200)
-        fprintf(stderr, "allot: this idempotency key was used before: the first submission is "
-                        "shown, nothing new was created\n");
-    /* a rejection is the daemon's answer, not an HTTP error; scripts still see it */
-    if (strcmp(human_text(a.json, "state"), "rejected") == 0)
-        rc = FLAGS_EXIT_FAILED;
-out:
-    json_decref(body);
-    client_answer_cleanup(&a);
-    client_close(&cl);
-    return rc;
-}
 
 /* ---- ls -------------------------------------------------------------------------------- */
 
@@ -389,13 +189,6 @@ static void watch_on_signal(int sig)
     errno = saved;
 }
 
-static int64_t watch_now_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
-
 /* Whether event ev is about workspace ws: its "workspace" is ws or, when it has none (a
  * workload rejected for naming no known workspace), its workload's name starts with "ws/". */
 static bool watch_in_workspace(const json_t *ev, const char *ws)
@@ -534,7 +327,7 @@ static int run_ls(const struct flag_values *v)
     const char *watch_timeout = flags_get(v, "watch-timeout");
     bool all = flags_has(v, "all"), watch = flags_has(v, "watch");
     int64_t limit = all ? WORKLOADS_PAGE_MAX : WORKLOADS_PAGE_DEFAULT, after = -1;
-    int64_t started = watch_now_ms(), watch_ms = -1;
+    int64_t started = client_monotonic_ms(), watch_ms = -1;
     enum sched_state st;
     struct client cl = {0};
     struct client_stream *stream = NULL;
@@ -685,14 +478,6 @@ out:
     return rc;
 }
 
-/* Monotonic milliseconds, for the follow's patience. */
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* After the workload's attempt is over, how long -f still waits for output on its way from
  * the agent (it ships every quarter second) before it ends. */
 #define LOGS_SETTLE_MS 2000
@@ -740,8 +525,8 @@ static int run_logs(const struct flag_values *v)
             break;
         if (!running) {
             if (quiet_since < 0)
-                quiet_since = mono_ms();
-            else if (mono_ms() - quiet_since >= LOGS_SETTLE_MS)
+                quiet_since = client_monotonic_ms();
+            else if (client_monotonic_ms() - quiet_since >= LOGS_SETTLE_MS)
                 break;
         }
         struct timespec pause = {0, LOGS_POLL_MS * 1000000L};
@@ -753,26 +538,6 @@ out:
 }
 
 /* ---- the table ------------------------------------------------------------------------- */
-
-static const struct flag submit_flags[] = {
-    {"workspace", 'w', "TENANT/WS", "the workspace to run in (required without -f)"},
-    {"file", 'f', "FILE", "the workload as JSON or YAML (- for stdin); flags override it"},
-    {"name", 0, "NAME", "its name in the workspace (default: the daemon names it w-N)"},
-    {"gpus", 0, "N", "whole GPUs per replica, 0 to 1024"},
-    {"mig", 0, "PROFILE", "one MIG instance per replica instead (1g.10gb, 3g.40gb, ...)"},
-    {"replicas", 0, "N", "replicas, placed all together or not at all (1 to 4096; 1)"},
-    {"kind", 0, "KIND", "training (the default), finetune, inference or experiment"},
-    {"priority", 0, "P", "higher goes first, -1000000 to 1000000 (default: by kind)"},
-    {"cpu", 0, "CPUS", "CPUs per replica (16, 500m)"},
-    {"memory", 0, "BYTES", "memory per replica (128Gi)"},
-    {"storage", 0, "BYTES", "storage per replica (1Ti)"},
-    {"model", 0, "MODEL", "GPU model (H100-80GB, H200-141GB, A100-80GB, ...)"},
-    {"preemptible", 0, "BOOL", "true or false (default: all but inference are)"},
-    {"grace", 0, "DURATION", "time to stop once preempted or cancelled (30s)"},
-    {"duration", 0, "DURATION", "run time on simulated nodes (default: until cancelled)"},
-    {"idempotency-key", 0, "KEY", "a retry with the same key returns the first submission"},
-    {NULL, 0, NULL, NULL},
-};
 
 static const struct flag ls_flags[] = {
     {"workspace", 'w', "TENANT/WS", "only this workspace's workloads"},
@@ -798,7 +563,7 @@ static const struct flag_command workloads_commands[] = {
      "The answer is the admission decision: running (or reclaiming borrowed GPUs for it),\n"
      "pending with the rule that holds it back, or rejected with why (exit code 1).\n"
      "Example: allot submit -w acme/research --gpus 4 --kind training -- python train.py",
-     submit_flags, 0, 0, true, run_submit},
+     submit_flags, 0, 0, true, submit_run},
     {"ls", "", "List workloads: name, state, kind, GPUs, priority, age, placement or reason.",
      "Lists the workloads the token may see, oldest first. -o json prints the daemon's page\n"
      "as it is ({\"items\": [...], \"next\": ID}); with --all, one {\"items\": [...]} of all "

@@ -1,5 +1,5 @@
-/* Durable state of the controller: the platform's objects, workloads, users, tokens and
- * events in SQLite (WAL, synchronous=FULL), with versioned migrations and group commit.
+/* Durable state of the controller: its op journal, users, tokens, events, workloads' output
+ * and settings in SQLite (WAL, synchronous=FULL), with versioned migrations and group commit.
  * Single-threaded: the event loop that owns the model owns the store. See docs/store.md. */
 #ifndef ALLOT_STORE_STORE_H
 #define ALLOT_STORE_STORE_H
@@ -14,31 +14,17 @@
 #define STORE_LOCK_FILE "allot.lock"
 
 /* Bounds on every stored string, checked before anything is written. */
-#define STORE_NAME_MAX 127          /* names, ids, states, roles, kinds, meta keys, bytes */
-#define STORE_KEY_MAX 255           /* an idempotency key, bytes */
-#define STORE_SPEC_MAX (64 * 1024)  /* JSON text of one object or event, bytes */
+#define STORE_NAME_MAX 127          /* names, ids, roles, kinds, meta keys, bytes */
+#define STORE_SPEC_MAX (64 * 1024)  /* JSON text of one user's spec or one event, bytes */
 #define STORE_META_MAX 4096         /* one meta value, bytes */
 #define STORE_JOURNAL_MAX (4 << 20) /* JSON text of one journal entry (an op), bytes */
 #define STORE_TOKEN_HASH_LEN 32     /* SHA-256 */
 #define STORE_ERRMSG_MAX 256
 
 /* The newest schema version this code knows (PRAGMA user_version after migrating). */
-#define STORE_SCHEMA_VERSION 2
+#define STORE_SCHEMA_VERSION 3
 
 struct store;
-
-/* A workload row. Strings are borrowed: the store copies what it writes, and in a visitor
- * callback they are valid only until the callback returns. idempotency_key may be NULL. */
-struct store_workload {
-    int64_t id; /* the daemon's id, >= 1, never reused */
-    const char *name;
-    const char *workspace; /* "tenant/workspace" */
-    const char *tenant;
-    const char *state;
-    const char *spec_json; /* a JSON object */
-    const char *idempotency_key;
-    int64_t submitted_ms;
-};
 
 /* A user row. tenant is NULL for a platform-wide user (platform admin). The spec may name
  * the user's workspace as {"workspace": "tenant/ws"} (see store_find_user). */
@@ -70,18 +56,11 @@ struct store_event {
     const char *json;
 };
 
-/* Callbacks of store_load, called in this order: every tenant, cluster, node, workspace,
- * user, token (each kind in creation order), then every workload by id ascending. A NULL
- * callback skips its kind. A nonzero return stops the load and is returned by it.
- * Borrowed strings are valid only until the callback returns. */
+/* Callback of store_load: called for every user in creation order. A NULL callback skips
+ * the users. A nonzero return stops the load and is returned by it. Borrowed strings are
+ * valid only until the callback returns. */
 struct store_visitor {
-    int (*tenant)(void *ctx, const char *name, const char *spec_json);
-    int (*cluster)(void *ctx, const char *name, const char *spec_json);
-    int (*node)(void *ctx, const char *name, const char *tenant, const char *spec_json);
-    int (*workspace)(void *ctx, const char *name, const char *spec_json);
     int (*user)(void *ctx, const struct store_user *user);
-    int (*token)(void *ctx, const struct store_token *token);
-    int (*workload)(void *ctx, const struct store_workload *workload);
 };
 
 /* Counters for metrics and tests. */
@@ -134,44 +113,20 @@ int store_batch_commit(struct store *st);
 int store_batch_rollback(struct store *st);
 bool store_in_batch(const struct store *st);
 
-/* Inserts keyed by name: a name that exists is -ALLOT_EEXIST and its row is left as it was
- * (an insert never overwrites). Names are 1..STORE_NAME_MAX bytes; spec_json is a JSON object of at
- * most STORE_SPEC_MAX bytes. A workspace's name is "tenant/workspace"; its tenant column comes from
- * the name. node's tenant is NULL for an unowned node. RET 0; -ALLOT_EEXIST; -ALLOT_EINVAL (bad
- * input, nothing written; store_errmsg names the field); -ALLOT_EIO; -ALLOT_ENOMEM. */
-int store_add_tenant(struct store *st, const char *name, const char *spec_json);
-int store_add_cluster(struct store *st, const char *name, const char *spec_json);
-int store_add_node(struct store *st, const char *name, const char *tenant, const char *spec_json);
-int store_add_workspace(struct store *st, const char *name, const char *spec_json);
+/* Inserts a user: a name that exists is -ALLOT_EEXIST and its row is left as it was (an
+ * insert never overwrites). Names are 1..STORE_NAME_MAX bytes; spec_json is a JSON object
+ * of at most STORE_SPEC_MAX bytes; tenant is NULL for a platform-wide user. RET 0;
+ * -ALLOT_EEXIST; -ALLOT_EINVAL (bad input, nothing written; store_errmsg names the field);
+ * -ALLOT_EIO; -ALLOT_ENOMEM. */
 int store_add_user(struct store *st, const struct store_user *user);
 /* Change the tenant, role and spec of the existing user user->name (the caller has checked
  * that the caller may, against the user as it is and as it will be).
  * RET 0; -ALLOT_ENOENT (no such user, nothing written); -ALLOT_EINVAL; -ALLOT_EIO. */
 int store_update_user(struct store *st, const struct store_user *user);
 
-/* Deletes by name. Deleting a user or a node also deletes the tokens bound to it, in the
- * same transaction. The store keeps no references between kinds otherwise: the daemon
- * checks them against its model. RET 0; -ALLOT_ENOENT; -ALLOT_EINVAL; -ALLOT_EIO. */
-int store_delete_tenant(struct store *st, const char *name);
-int store_delete_cluster(struct store *st, const char *name);
-int store_delete_node(struct store *st, const char *name);
-int store_delete_workspace(struct store *st, const char *name);
-int store_delete_user(struct store *st, const char *name);
-
-/* Inserts the workload with id w->id. Id and name are unique among workloads; the
- * idempotency key (at most STORE_KEY_MAX bytes), if any, is unique within the workspace.
- * RET 0; -ALLOT_EEXIST (the id, the name or this workspace and key are taken; nothing
- * written); -ALLOT_EINVAL; -ALLOT_EIO; -ALLOT_ENOMEM. */
-int store_add_workload(struct store *st, const struct store_workload *w);
-/* RET 0; -ALLOT_ENOENT; -ALLOT_EIO. Ids of deleted workloads are never handed out again
- * by store_next_workload_id. */
-int store_delete_workload(struct store *st, int64_t id);
-/* OUT *id: the workload submitted to workspace with idempotency key key.
+/* Deletes a user by name, and in the same transaction the tokens bound to it.
  * RET 0; -ALLOT_ENOENT; -ALLOT_EINVAL; -ALLOT_EIO. */
-int store_find_workload_by_key(struct store *st, const char *workspace, const char *key,
-                               int64_t *id);
-/* OUT *id: one more than the highest workload id ever stored (1 for an empty store). */
-int store_next_workload_id(struct store *st, int64_t *id);
+int store_delete_user(struct store *st, const char *name);
 
 /* OUT the user's columns, copied into the caller's buffers: *out's name is `name`, tenant
  * points to tenant_buf (NULL for a platform-wide user), role to role_buf, spec_json is NULL;
@@ -247,8 +202,8 @@ int store_log_read(struct store *st, const struct store_log_key *k, int64_t offs
 int store_meta_get(struct store *st, const char *key, char *buf, size_t len);
 int store_meta_set(struct store *st, const char *key, const char *value);
 
-/* Recovery at start: calls v's callbacks for every stored row (see struct store_visitor).
- * Runs in one read transaction, so it sees one consistent state.
+/* Calls v's callback for every stored user (see struct store_visitor), in one read
+ * transaction, so it sees one consistent state.
  * RET 0; the first nonzero callback result; -ALLOT_ESTATE (called inside a batch);
  * -ALLOT_EIO; -ALLOT_ENOMEM. */
 int store_load(struct store *st, const struct store_visitor *v, void *ctx);

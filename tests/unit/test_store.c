@@ -1,5 +1,6 @@
-/* Unit tests for store/: schema and migrations, round trips through store_load, group
- * commit, rollback, uniqueness, bounds, the directory lock, and durability across a crash. */
+/* Unit tests for store/: schema and migrations (an older database included), users and
+ * tokens, the journal, events, meta, group commit, rollback, uniqueness, bounds, the
+ * directory lock, and durability across a crash. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -95,108 +96,62 @@ static int64_t raw_int(const struct fixture *f, const char *sql)
     return v;
 }
 
-/* What store_load delivered: a log "kind:name;" of every row in order, and workload facts. */
-struct load_log {
+/* What store_load delivered: "user:name=tenant/role;" for every user in order. */
+struct user_log {
     char text[4096];
-    int workloads;
-    int64_t last_id;
-    bool ids_ascending;
-    int stop_at; /* the workload callback returns 42 at this count (0: never) */
+    int users;
+    int stop_at; /* the callback returns 42 at this count (0: never) */
 };
-
-static void log_add(struct load_log *log, const char *kind, const char *name, const char *extra)
-{
-    size_t n = strlen(log->text);
-    snprintf(log->text + n, sizeof(log->text) - n, "%s:%s%s%s;", kind, name, extra ? "=" : "",
-             extra ? extra : "");
-}
-
-static int on_tenant(void *ctx, const char *name, const char *spec)
-{
-    log_add(ctx, "tenant", name, spec);
-    return 0;
-}
-
-static int on_cluster(void *ctx, const char *name, const char *spec)
-{
-    log_add(ctx, "cluster", name, spec);
-    return 0;
-}
-
-static int on_node(void *ctx, const char *name, const char *tenant, const char *spec)
-{
-    log_add(ctx, "node", name, tenant ? tenant : "-");
-    return 0;
-}
-
-static int on_workspace(void *ctx, const char *name, const char *spec)
-{
-    log_add(ctx, "workspace", name, spec);
-    return 0;
-}
 
 static int on_user(void *ctx, const struct store_user *u)
 {
-    char extra[300];
-    snprintf(extra, sizeof(extra), "%s/%s", u->tenant ? u->tenant : "-", u->role);
-    log_add(ctx, "user", u->name, extra);
-    return 0;
-}
-
-static int on_token(void *ctx, const struct store_token *t)
-{
-    log_add(ctx, "token", t->id, t->node[0] ? t->node : t->user);
-    return 0;
-}
-
-static int on_workload(void *ctx, const struct store_workload *w)
-{
-    struct load_log *log = ctx;
-    if (log->workloads > 0 && w->id <= log->last_id)
-        log->ids_ascending = false;
-    log->last_id = w->id;
-    log->workloads++;
-    if (log->stop_at && log->workloads == log->stop_at)
+    struct user_log *log = ctx;
+    if (++log->users == log->stop_at)
         return 42;
-    if (log->workloads <= 3)
-        log_add(ctx, "workload", w->name, w->state);
+    size_t n = strlen(log->text);
+    snprintf(log->text + n, sizeof(log->text) - n, "user:%s=%s/%s;", u->name,
+             u->tenant ? u->tenant : "-", u->role);
     return 0;
 }
 
-static const struct store_visitor visitor = {
-    .tenant = on_tenant,
-    .cluster = on_cluster,
-    .node = on_node,
-    .workspace = on_workspace,
-    .user = on_user,
-    .token = on_token,
-    .workload = on_workload,
-};
+static const struct store_visitor visitor = {.user = on_user};
 
-static int load(struct store *st, struct load_log *log)
+static int load(struct store *st, struct user_log *log)
 {
     memset(log, 0, sizeof(*log));
-    log->ids_ascending = true;
     return store_load(st, &visitor, log);
 }
 
-static int put_workload(struct store *st, int64_t id, const char *workspace, const char *key)
+static int add_user(struct store *st, const char *name, const char *tenant, const char *role)
 {
-    char name[64], spec[64], tenant[64];
-    snprintf(name, sizeof(name), "w-%lld", (long long)id);
-    snprintf(spec, sizeof(spec), "{\"gpus\":%lld}", (long long)(id % 8 + 1));
-    snprintf(tenant, sizeof(tenant), "%.*s", (int)strcspn(workspace, "/"), workspace);
-    struct store_workload w = {
-        .id = id,
-        .name = name,
-        .workspace = workspace,
-        .tenant = tenant,
-        .state = "pending",
-        .spec_json = spec,
-        .idempotency_key = key,
-        .submitted_ms = 1000 * id,
-    };
-    return store_add_workload(st, &w);
+    struct store_user u = {.name = name, .tenant = tenant, .role = role, .spec_json = "{}"};
+    return store_add_user(st, &u);
+}
+
+/* Appends op number i, a submission as the daemon writes it, at time 1000 * i. */
+static int put_op(struct store *st, int64_t i)
+{
+    char op[96];
+    snprintf(op, sizeof(op), "{\"op\":\"submit\",\"workspace\":\"acme/prod\",\"i\":%lld}",
+             (long long)i);
+    return store_journal_append(st, 1000 * i, op);
+}
+
+static int count_op(void *ctx, int64_t seq, int64_t t_ms, const char *op)
+{
+    (void)seq;
+    (void)t_ms;
+    (void)op;
+    (*(int64_t *)ctx)++;
+    return 0;
+}
+
+/* The number of journal entries, read through the store. */
+static int64_t journal_count(struct store *st)
+{
+    int64_t n = 0;
+    assert_int_equal(store_journal_load(st, count_op, &n), 0);
+    return n;
 }
 
 static void test_open_creates_schema(void **state)
@@ -208,7 +163,7 @@ static void test_open_creates_schema(void **state)
     /* the WAL holds token hashes too: it gets the database's private mode */
     struct stat sb;
     char wal[400];
-    assert_int_equal(store_add_tenant(st, "acme", "{}"), 0);
+    assert_int_equal(add_user(st, "root", NULL, "admin"), 0);
     snprintf(wal, sizeof(wal), "%s/%s-wal", f->data, STORE_DB_FILE);
     assert_int_equal(stat(wal, &sb), 0);
     assert_int_equal(sb.st_mode & 0777, 0600);
@@ -225,18 +180,20 @@ static void test_open_creates_schema(void **state)
     assert_int_equal(raw_int(f, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
     assert_int_equal(raw_int(f, "PRAGMA application_id"), 0x416c6c74);
     assert_int_equal(raw_int(f, "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND"
-                                " name IN ('tenants', 'clusters', 'nodes', 'workspaces',"
-                                " 'workloads', 'users', 'tokens', 'events', 'meta')"),
-                     9);
-    assert_int_equal(raw_int(f, "SELECT count(*) FROM sqlite_master WHERE type = 'index' AND"
-                                " name = 'workloads_tenant_state'"),
+                                " name IN ('users', 'tokens', 'events', 'journal', 'meta',"
+                                " 'logs')"),
+                     6);
+    /* the object tables of schema 1 are gone, with their indexes and triggers */
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM sqlite_master WHERE tbl_name IN"
+                                " ('tenants', 'clusters', 'nodes', 'workspaces', 'workloads')"),
+                     0);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND"
+                                " name = 'users_delete_tokens'"),
                      1);
     /* WAL is a property of the file: a plain connection sees it too */
-    char db_path[400];
-    snprintf(db_path, sizeof(db_path), "%s/%s", f->data, STORE_DB_FILE);
     sqlite3 *db = NULL;
     sqlite3_stmt *stmt = NULL;
-    assert_int_equal(sqlite3_open_v2(db_path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_prepare_v2(db, "PRAGMA journal_mode", -1, &stmt, NULL), SQLITE_OK);
     assert_int_equal(sqlite3_step(stmt), SQLITE_ROW);
     assert_string_equal((const char *)sqlite3_column_text(stmt, 0), "wal");
@@ -244,21 +201,12 @@ static void test_open_creates_schema(void **state)
     sqlite3_close(db);
 }
 
-static void test_round_trip(void **state)
+static void test_users_and_tokens(void **state)
 {
     struct fixture *f = *state;
     struct store *st = open_ok(f);
-    assert_int_equal(store_add_tenant(st, "acme", "{\"isolation\":\"shared\"}"), 0);
-    assert_int_equal(store_add_tenant(st, "globex", "{}"), 0);
-    assert_int_equal(store_add_cluster(st, "c1", "{}"), 0);
-    assert_int_equal(store_add_node(st, "gpu-a", "acme", "{\"gpus\":8}"), 0);
-    assert_int_equal(store_add_node(st, "gpu-b", NULL, "{\"gpus\":8}"), 0);
-    assert_int_equal(store_add_workspace(st, "acme/prod", "{\"reserve\":4}"), 0);
-    struct store_user admin = {.name = "root", .role = "platform-admin", .spec_json = "{}"};
-    struct store_user alice = {
-        .name = "alice", .tenant = "acme", .role = "member", .spec_json = "{}"};
-    assert_int_equal(store_add_user(st, &admin), 0);
-    assert_int_equal(store_add_user(st, &alice), 0);
+    assert_int_equal(add_user(st, "root", NULL, "platform-admin"), 0);
+    assert_int_equal(add_user(st, "alice", "acme", "member"), 0);
     struct store_token tok = {.id = "tok1", .user = "alice", .created_ms = 5, .expires_ms = 0};
     memset(tok.hash, 0xab, sizeof(tok.hash));
     assert_int_equal(store_add_token(st, &tok), 0);
@@ -268,27 +216,13 @@ static void test_round_trip(void **state)
     /* an agent's token may name no user at all */
     struct store_token bare = {.id = "tok3", .node = "gpu-b", .created_ms = 7};
     assert_int_equal(store_add_token(st, &bare), 0);
-    assert_int_equal(put_workload(st, 2, "acme/prod", NULL), 0);
-    assert_int_equal(put_workload(st, 1, "acme/prod", "k1"), 0);
-    /* an insert never overwrites: each kind refuses a name (or id) it has, and keeps the
-     * row as it was */
-    assert_int_equal(store_add_tenant(st, "acme", "{\"isolation\":\"dedicated\"}"), -ALLOT_EEXIST);
-    assert_int_equal(store_add_cluster(st, "c1", "{\"x\":1}"), -ALLOT_EEXIST);
-    assert_int_equal(store_add_node(st, "gpu-b", "acme", "{\"gpus\":1}"), -ALLOT_EEXIST);
-    assert_int_equal(store_add_workspace(st, "acme/prod", "{}"), -ALLOT_EEXIST);
-    struct store_user takeover = {
-        .name = "root", .tenant = "globex", .role = "member", .spec_json = "{}"};
-    assert_int_equal(store_add_user(st, &takeover), -ALLOT_EEXIST);
-    struct store_workload w1 = {.id = 1,
-                                .name = "w-1",
-                                .workspace = "acme/prod",
-                                .tenant = "acme",
-                                .state = "running",
-                                .spec_json = "{\"gpus\":2}",
-                                .idempotency_key = "k1",
-                                .submitted_ms = 1000};
-    assert_int_equal(store_add_workload(st, &w1), -ALLOT_EEXIST);
+    struct store_token second = {.id = "tok4", .user = "alice", .created_ms = 8};
+    assert_int_equal(store_add_token(st, &second), 0);
+    /* an insert never overwrites: the row stays as it was */
+    assert_int_equal(add_user(st, "root", "globex", "member"), -ALLOT_EEXIST);
+    assert_non_null(strstr(store_errmsg(st), "exists"));
     /* a change of a user is its own statement, for a user that exists */
+    assert_int_equal(add_user(st, "bob", "acme", "member"), 0);
     struct store_user promoted = {
         .name = "alice", .tenant = "acme", .role = "workspace-admin", .spec_json = "{}"};
     assert_int_equal(store_update_user(st, &promoted), 0);
@@ -297,16 +231,16 @@ static void test_round_trip(void **state)
     store_close(st);
 
     st = open_ok(f);
-    struct load_log log;
+    struct user_log log;
     assert_int_equal(load(st, &log), 0);
-    assert_string_equal(log.text, "tenant:acme={\"isolation\":\"shared\"};tenant:globex={};"
-                                  "cluster:c1={};node:gpu-a=acme;node:gpu-b=-;"
-                                  "workspace:acme/prod={\"reserve\":4};"
-                                  "user:root=-/platform-admin;user:alice=acme/workspace-admin;"
-                                  "token:tok1=alice;token:tok2=gpu-a;token:tok3=gpu-b;"
-                                  "workload:w-1=pending;workload:w-2=pending;");
-    assert_int_equal(log.workloads, 2);
-    assert_true(log.ids_ascending);
+    assert_string_equal(log.text, "user:root=-/platform-admin;user:alice=acme/workspace-admin;"
+                                  "user:bob=acme/member;");
+    /* a nonzero callback result stops the load and is returned */
+    memset(&log, 0, sizeof(log));
+    log.stop_at = 2;
+    assert_int_equal(store_load(st, &visitor, &log), 42);
+    assert_int_equal(log.users, 2);
+    assert_string_equal(log.text, "user:root=-/platform-admin;");
 
     struct store_token out;
     assert_int_equal(store_find_token(st, "tok2", &out), 0);
@@ -325,22 +259,23 @@ static void test_round_trip(void **state)
     /* a token id is never overwritten */
     assert_int_equal(store_add_token(st, &tok), -ALLOT_EEXIST);
 
-    /* deleting a user or a node takes their tokens along */
+    /* a user's tokens go with it, or on their own; other tokens stay */
+    int64_t deleted = -1;
+    assert_int_equal(store_delete_user_tokens(st, "bob", &deleted), 0);
+    assert_int_equal(deleted, 0);
     assert_int_equal(store_delete_user(st, "alice"), 0);
     assert_int_equal(store_find_token(st, "tok1", &out), -ALLOT_ENOENT);
-    assert_int_equal(store_delete_node(st, "gpu-a"), 0);
-    assert_int_equal(store_find_token(st, "tok2", &out), -ALLOT_ENOENT);
+    assert_int_equal(store_find_token(st, "tok4", &out), -ALLOT_ENOENT);
     assert_int_equal(store_delete_user(st, "alice"), -ALLOT_ENOENT);
-    assert_int_equal(store_delete_tenant(st, "globex"), 0);
-    assert_int_equal(store_delete_cluster(st, "c1"), 0);
-    assert_int_equal(store_delete_workspace(st, "acme/prod"), 0);
-    assert_int_equal(store_delete_workload(st, 2), 0);
-    assert_int_equal(store_delete_workload(st, 2), -ALLOT_ENOENT);
+    assert_int_equal(store_delete_user_tokens(st, "root", &deleted), 0);
+    assert_int_equal(deleted, 1);
+    assert_int_equal(store_find_token(st, "tok2", &out), -ALLOT_ENOENT);
+    assert_int_equal(store_delete_token(st, "tok3"), 0);
+    assert_int_equal(store_delete_token(st, "tok3"), -ALLOT_ENOENT);
     assert_int_equal(load(st, &log), 0);
-    assert_string_equal(log.text, "tenant:acme={\"isolation\":\"shared\"};node:gpu-b=-;"
-                                  "user:root=-/platform-admin;token:tok3=gpu-b;"
-                                  "workload:w-1=pending;");
+    assert_string_equal(log.text, "user:root=-/platform-admin;user:bob=acme/member;");
     store_close(st);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM tokens"), 0);
 }
 
 static void test_batch_commits_once(void **state)
@@ -352,8 +287,9 @@ static void test_batch_commits_once(void **state)
     assert_int_equal(store_batch_begin(st), 0);
     assert_true(store_in_batch(st));
     assert_int_equal(store_batch_begin(st), -ALLOT_ESTATE);
-    for (int64_t id = 1; id <= 1000; id++)
-        assert_int_equal(put_workload(st, id, id % 2 ? "acme/prod" : "acme/research", NULL), 0);
+    for (int64_t i = 1; i <= 1000; i++)
+        assert_int_equal(put_op(st, i), 0);
+    assert_int_equal(add_user(st, "alice", "acme", "member"), 0);
     store_stats(st, &after);
     assert_int_equal(after.commits, before.commits); /* nothing committed yet */
     assert_int_equal(store_batch_commit(st), 0);
@@ -363,27 +299,17 @@ static void test_batch_commits_once(void **state)
     assert_int_equal(after.batches - before.batches, 1);
     assert_int_equal(store_batch_commit(st), -ALLOT_ESTATE);
     /* outside a batch every write is one commit */
-    assert_int_equal(store_add_tenant(st, "acme", "{}"), 0);
-    assert_int_equal(store_add_tenant(st, "globex", "{}"), 0);
+    assert_int_equal(store_meta_set(st, "a", "1"), 0);
+    assert_int_equal(put_op(st, 1001), 0);
     store_stats(st, &before);
     assert_int_equal(before.commits - after.commits, 2);
     store_close(st);
 
     st = open_ok(f);
-    struct load_log log;
+    assert_int_equal(journal_count(st), 1001);
+    struct user_log log;
     assert_int_equal(load(st, &log), 0);
-    assert_int_equal(log.workloads, 1000);
-    assert_true(log.ids_ascending);
-    assert_int_equal(log.last_id, 1000);
-    int64_t next = 0;
-    assert_int_equal(store_next_workload_id(st, &next), 0);
-    assert_int_equal(next, 1001);
-    /* a nonzero callback result stops the load and is returned */
-    memset(&log, 0, sizeof(log));
-    log.ids_ascending = true;
-    log.stop_at = 3;
-    assert_int_equal(store_load(st, &visitor, &log), 42);
-    assert_int_equal(log.workloads, 3);
+    assert_string_equal(log.text, "user:alice=acme/member;");
     store_close(st);
 }
 
@@ -394,20 +320,20 @@ static void test_rollback_leaves_nothing(void **state)
     struct store_stats before, after;
     store_stats(st, &before);
     assert_int_equal(store_batch_begin(st), 0);
-    assert_int_equal(store_add_tenant(st, "acme", "{}"), 0);
-    for (int64_t id = 1; id <= 50; id++)
-        assert_int_equal(put_workload(st, id, "acme/prod", NULL), 0);
+    assert_int_equal(add_user(st, "alice", "acme", "member"), 0);
+    for (int64_t i = 1; i <= 50; i++)
+        assert_int_equal(put_op(st, i), 0);
     assert_int_equal(store_meta_set(st, "bootstrap_token_created", "1"), 0);
-    assert_int_equal(store_load(st, &visitor, NULL), -ALLOT_ESTATE);
+    struct user_log log;
+    assert_int_equal(store_load(st, &visitor, &log), -ALLOT_ESTATE);
     assert_int_equal(store_batch_rollback(st), 0);
     assert_false(store_in_batch(st));
     assert_int_equal(store_batch_rollback(st), 0); /* nothing open: harmless */
     store_stats(st, &after);
     assert_int_equal(after.commits, before.commits);
-    struct load_log log;
     assert_int_equal(load(st, &log), 0);
     assert_string_equal(log.text, "");
-    assert_int_equal(log.workloads, 0);
+    assert_int_equal(journal_count(st), 0);
     char value[8];
     assert_int_equal(store_meta_get(st, "bootstrap_token_created", value, sizeof(value)),
                      -ALLOT_ENOENT);
@@ -416,61 +342,40 @@ static void test_rollback_leaves_nothing(void **state)
     /* closing with an open batch rolls it back too */
     st = open_ok(f);
     assert_int_equal(store_batch_begin(st), 0);
-    assert_int_equal(store_add_tenant(st, "acme", "{}"), 0);
+    assert_int_equal(add_user(st, "alice", "acme", "member"), 0);
+    assert_int_equal(put_op(st, 1), 0);
     store_close(st);
     st = open_ok(f);
     assert_int_equal(load(st, &log), 0);
     assert_string_equal(log.text, "");
+    assert_int_equal(journal_count(st), 0);
     store_close(st);
 }
 
-static void test_idempotency_key(void **state)
+/* A conflict inside a batch fails alone: the batch keeps its other changes. */
+static void test_conflict_in_batch(void **state)
 {
     struct fixture *f = *state;
     struct store *st = open_ok(f);
-    assert_int_equal(put_workload(st, 1, "acme/prod", "retry-1"), 0);
-    assert_int_equal(put_workload(st, 2, "acme/prod", "retry-1"), -ALLOT_EEXIST);
-    assert_non_null(strstr(store_errmsg(st), "UNIQUE"));
-    /* the same key in another workspace is another submission */
-    assert_int_equal(put_workload(st, 3, "acme/research", "retry-1"), 0);
-    /* workloads without a key never collide */
-    assert_int_equal(put_workload(st, 4, "acme/prod", NULL), 0);
-    assert_int_equal(put_workload(st, 5, "acme/prod", NULL), 0);
-    /* the same id again is a conflict, not an update */
-    assert_int_equal(put_workload(st, 1, "acme/prod", "retry-1"), -ALLOT_EEXIST);
-
-    int64_t id = 0;
-    assert_int_equal(store_find_workload_by_key(st, "acme/prod", "retry-1", &id), 0);
-    assert_int_equal(id, 1);
-    assert_int_equal(store_find_workload_by_key(st, "acme/research", "retry-1", &id), 0);
-    assert_int_equal(id, 3);
-    assert_int_equal(store_find_workload_by_key(st, "acme/prod", "retry-2", &id), -ALLOT_ENOENT);
-
-    /* names are unique across ids */
-    struct store_workload dup = {.id = 9,
-                                 .name = "w-1",
-                                 .workspace = "acme/prod",
-                                 .tenant = "acme",
-                                 .state = "pending",
-                                 .spec_json = "{}",
-                                 .submitted_ms = 1};
-    assert_int_equal(store_add_workload(st, &dup), -ALLOT_EEXIST);
-
-    /* a conflict inside a batch fails alone: the batch keeps its other changes */
     assert_int_equal(store_batch_begin(st), 0);
-    assert_int_equal(put_workload(st, 10, "acme/prod", "retry-10"), 0);
-    assert_int_equal(put_workload(st, 11, "acme/prod", "retry-10"), -ALLOT_EEXIST);
-    assert_int_equal(put_workload(st, 12, "acme/prod", "retry-12"), 0);
+    assert_int_equal(add_user(st, "bob", "acme", "member"), 0);
+    assert_int_equal(put_op(st, 1), 0);
+    assert_int_equal(add_user(st, "bob", "globex", "admin"), -ALLOT_EEXIST);
+    struct store_token tok = {.id = "t1", .user = "bob", .created_ms = 1};
+    assert_int_equal(store_add_token(st, &tok), 0);
+    assert_int_equal(store_add_token(st, &tok), -ALLOT_EEXIST);
+    assert_int_equal(add_user(st, "carol", "acme", "member"), 0);
+    assert_int_equal(put_op(st, 2), 0);
     assert_int_equal(store_batch_commit(st), 0);
     store_close(st);
 
     st = open_ok(f);
-    struct load_log log;
+    struct user_log log;
     assert_int_equal(load(st, &log), 0);
-    assert_int_equal(log.workloads, 6); /* 1, 3, 4, 5, 10, 12 */
-    assert_int_equal(log.last_id, 12);
-    assert_int_equal(store_find_workload_by_key(st, "acme/prod", "retry-10", &id), 0);
-    assert_int_equal(id, 10);
+    assert_string_equal(log.text, "user:bob=acme/member;user:carol=acme/member;");
+    assert_int_equal(journal_count(st), 2);
+    struct store_token out;
+    assert_int_equal(store_find_token(st, "t1", &out), 0);
     store_close(st);
 }
 
@@ -495,7 +400,7 @@ static void test_newer_schema_refused(void **state)
 {
     struct fixture *f = *state;
     struct store *st = open_ok(f);
-    assert_int_equal(store_add_tenant(st, "acme", "{}"), 0);
+    assert_int_equal(add_user(st, "root", NULL, "admin"), 0);
     store_close(st);
     raw_exec(f, "PRAGMA user_version = 99");
 
@@ -506,7 +411,105 @@ static void test_newer_schema_refused(void **state)
     assert_non_null(strstr(err, "schema version 99 is newer"));
     /* refused without a change: the version is still the newer one */
     assert_int_equal(raw_int(f, "PRAGMA user_version"), 99);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM users"), 1);
+}
+
+/* Turns the fresh store's file back into one of schema version 2, as the builds before
+ * migration 3 left it: the object tables of migration 1 (columns, an index, the triggers)
+ * with rows in them, and the workload-id mark in meta. missing names a table to leave out. */
+static void make_schema_2(const struct fixture *f, const char *missing)
+{
+    static const struct {
+        const char *table, *sql;
+    } tables[] = {
+        {"tenants", "CREATE TABLE tenants (name TEXT PRIMARY KEY NOT NULL, spec TEXT NOT NULL);"
+                    "INSERT INTO tenants VALUES ('acme', '{}');"},
+        {"clusters", "CREATE TABLE clusters (name TEXT PRIMARY KEY NOT NULL, spec TEXT NOT NULL);"},
+        {"nodes", "CREATE TABLE nodes (name TEXT PRIMARY KEY NOT NULL, tenant TEXT,"
+                  " spec TEXT NOT NULL);"
+                  "CREATE INDEX nodes_tenant ON nodes (tenant);"
+                  "CREATE TRIGGER nodes_delete_tokens AFTER DELETE ON nodes BEGIN"
+                  "  DELETE FROM tokens WHERE node = old.name; END;"
+                  "INSERT INTO nodes VALUES ('gpu-a', 'acme', '{\"gpus\":8}');"},
+        {"workspaces", "CREATE TABLE workspaces (name TEXT PRIMARY KEY NOT NULL,"
+                       " tenant TEXT NOT NULL, spec TEXT NOT NULL);"},
+        {"workloads", "CREATE TABLE workloads (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE,"
+                      " workspace TEXT NOT NULL, tenant TEXT NOT NULL, state TEXT NOT NULL,"
+                      " spec TEXT NOT NULL, submitted_ms INTEGER NOT NULL, idempotency_key TEXT,"
+                      " UNIQUE (workspace, idempotency_key));"
+                      "CREATE INDEX workloads_tenant_state ON workloads (tenant, state);"
+                      "CREATE TRIGGER workloads_id_high AFTER DELETE ON workloads BEGIN"
+                      "  INSERT OR REPLACE INTO meta (key, value)"
+                      "  VALUES ('store.workload_id_high', old.id); END;"
+                      "INSERT INTO workloads VALUES (1, 'w-1', 'acme/prod', 'acme', 'pending',"
+                      " '{}', 1000, 'k1');"},
+    };
+    raw_exec(f, "PRAGMA user_version = 2;"
+                "INSERT INTO meta VALUES ('store.workload_id_high', '7')");
+    for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
+        if (!missing || strcmp(tables[i].table, missing) != 0)
+            raw_exec(f, tables[i].sql);
+}
+
+/* A database of the previous schema opens: migration 3 drops the object tables and keeps
+ * everything the daemon stored (users, tokens, journal, events, meta, output). */
+static void test_schema_2_migrated(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f);
+    assert_int_equal(add_user(st, "root", NULL, "admin"), 0);
+    struct store_token agent = {.id = "tok-a", .node = "gpu-a", .created_ms = 1};
+    assert_int_equal(store_add_token(st, &agent), 0);
+    assert_int_equal(put_op(st, 1), 0);
+    assert_int_equal(store_append_event(st, 5, "acme", "submitted", "{}", NULL), 0);
+    assert_int_equal(store_meta_set(st, "bootstrap_token_created", "1"), 0);
+    struct store_log_key k = {"acme/prod/train", 0, 1, "stdout"};
+    assert_int_equal(store_log_append(st, &k, 0, "hello", 5), 0);
+    store_close(st);
+    make_schema_2(f, NULL);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM workloads"), 1);
+
+    st = open_ok(f);
+    assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
+    struct user_log log;
+    assert_int_equal(load(st, &log), 0);
+    assert_string_equal(log.text, "user:root=-/admin;");
+    struct store_token out;
+    assert_int_equal(store_find_token(st, "tok-a", &out), 0);
+    assert_string_equal(out.node, "gpu-a");
+    assert_int_equal(journal_count(st), 1);
+    int64_t last = 0;
+    assert_int_equal(store_events_last(st, &last), 0);
+    assert_int_equal(last, 1);
+    char value[8];
+    assert_int_equal(store_meta_get(st, "bootstrap_token_created", value, sizeof(value)), 0);
+    assert_int_equal(store_meta_get(st, "store.workload_id_high", value, sizeof(value)),
+                     -ALLOT_ENOENT);
+    int64_t end = 0;
+    assert_int_equal(store_log_end(st, &k, &end), 0);
+    assert_int_equal(end, 5);
+    store_close(st);
+    assert_int_equal(raw_int(f, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM sqlite_master WHERE tbl_name IN"
+                                " ('tenants', 'clusters', 'nodes', 'workspaces', 'workloads')"),
+                     0);
+}
+
+/* A migration that fails changes nothing: the file stays at the version it had. */
+static void test_failed_migration_keeps_version(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f);
+    store_close(st);
+    make_schema_2(f, "clusters");
+
+    char err[256];
+    assert_int_equal(store_open(f->data, &st, err, sizeof(err)), -ALLOT_EIO);
+    assert_null(st);
+    assert_non_null(strstr(err, "migration to schema version 3 failed"));
+    assert_int_equal(raw_int(f, "PRAGMA user_version"), 2);
     assert_int_equal(raw_int(f, "SELECT count(*) FROM tenants"), 1);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM workloads"), 1);
 }
 
 static void test_foreign_database_refused(void **state)
@@ -545,11 +548,14 @@ static void test_bad_input(void **state)
     char long_name[STORE_NAME_MAX + 2];
     memset(long_name, 'n', sizeof(long_name) - 1);
     long_name[sizeof(long_name) - 1] = '\0'; /* 128 bytes */
-    assert_int_equal(store_add_tenant(st, long_name, "{}"), -ALLOT_EINVAL);
+    assert_int_equal(add_user(st, long_name, NULL, "admin"), -ALLOT_EINVAL);
     assert_non_null(strstr(store_errmsg(st), "name"));
-    assert_int_equal(store_add_tenant(st, "", "{}"), -ALLOT_EINVAL);
-    assert_int_equal(store_add_tenant(st, NULL, "{}"), -ALLOT_EINVAL);
-    assert_int_equal(store_add_tenant(st, "acme", NULL), -ALLOT_EINVAL);
+    assert_int_equal(add_user(st, "", NULL, "admin"), -ALLOT_EINVAL);
+    assert_int_equal(add_user(st, NULL, NULL, "admin"), -ALLOT_EINVAL);
+    assert_int_equal(add_user(st, "bob", NULL, NULL), -ALLOT_EINVAL);
+    assert_non_null(strstr(store_errmsg(st), "role"));
+    assert_int_equal(add_user(st, "bob", long_name, "member"), -ALLOT_EINVAL);
+    assert_non_null(strstr(store_errmsg(st), "tenant"));
 
     /* a spec of exactly STORE_SPEC_MAX bytes is accepted, one more byte is not */
     char *spec = malloc(STORE_SPEC_MAX + 2);
@@ -559,73 +565,46 @@ static void test_bad_input(void **state)
     memcpy(spec + STORE_SPEC_MAX - 2, "\"}", 3);
     assert_int_equal(strlen(spec), STORE_SPEC_MAX);
     long_name[STORE_NAME_MAX] = '\0'; /* 127 bytes */
-    assert_int_equal(store_add_tenant(st, long_name, spec), 0);
+    struct store_user u = {.name = long_name, .role = "admin", .spec_json = spec};
+    assert_int_equal(store_add_user(st, &u), 0);
     memset(spec, 'x', STORE_SPEC_MAX + 1);
     memcpy(spec, "{\"a\":\"", 6);
     memcpy(spec + STORE_SPEC_MAX - 1, "\"}", 3);
     assert_int_equal(strlen(spec), STORE_SPEC_MAX + 1);
-    assert_int_equal(store_add_cluster(st, "c1", spec), -ALLOT_EINVAL);
+    u.name = "bob";
+    assert_int_equal(store_add_user(st, &u), -ALLOT_EINVAL);
     assert_non_null(strstr(store_errmsg(st), "spec"));
     free(spec);
 
     /* a spec is a JSON object */
-    assert_int_equal(store_add_cluster(st, "c1", "[1, 2]"), -ALLOT_EINVAL);
-    assert_int_equal(store_add_cluster(st, "c1", "{\"a\":"), -ALLOT_EINVAL);
-    assert_non_null(strstr(store_errmsg(st), "clusters_spec"));
+    u.spec_json = "[1, 2]";
+    assert_int_equal(store_add_user(st, &u), -ALLOT_EINVAL);
+    u.spec_json = "{\"a\":";
+    assert_int_equal(store_add_user(st, &u), -ALLOT_EINVAL);
+    assert_non_null(strstr(store_errmsg(st), "users_spec"));
     assert_int_equal(store_append_event(st, 1, NULL, "submitted", "not json", NULL), -ALLOT_EINVAL);
 
-    /* workspace names and workload fields */
-    assert_int_equal(store_add_workspace(st, "prod", "{}"), -ALLOT_EINVAL);
-    assert_int_equal(store_add_workspace(st, "acme/", "{}"), -ALLOT_EINVAL);
-    assert_int_equal(store_add_workspace(st, "/prod", "{}"), -ALLOT_EINVAL);
-    assert_int_equal(store_add_workspace(st, "acme/prod/x", "{}"), -ALLOT_EINVAL);
-    struct store_workload w = {.id = 1,
-                               .name = "w",
-                               .workspace = "acme/prod",
-                               .tenant = "globex",
-                               .state = "pending",
-                               .spec_json = "{}",
-                               .submitted_ms = 1};
-    assert_int_equal(store_add_workload(st, &w), -ALLOT_EINVAL);
-    assert_non_null(strstr(store_errmsg(st), "tenant"));
-    w.tenant = "acm"; /* a prefix of the workspace's tenant is not its tenant */
-    assert_int_equal(store_add_workload(st, &w), -ALLOT_EINVAL);
-    w.tenant = "acme";
-    w.id = 0;
-    assert_int_equal(store_add_workload(st, &w), -ALLOT_EINVAL);
-    w.id = 1;
-    char long_key[STORE_KEY_MAX + 2];
-    memset(long_key, 'k', sizeof(long_key) - 1);
-    long_key[sizeof(long_key) - 1] = '\0'; /* 256 bytes */
-    w.idempotency_key = long_key;
-    assert_int_equal(store_add_workload(st, &w), -ALLOT_EINVAL);
-    assert_non_null(strstr(store_errmsg(st), "idempotency_key"));
-    int64_t id = 0;
-    assert_int_equal(store_find_workload_by_key(st, "acme/prod", long_key, &id), -ALLOT_EINVAL);
-    w.idempotency_key = NULL;
-    w.state = NULL;
-    assert_int_equal(store_add_workload(st, &w), -ALLOT_EINVAL);
-    struct store_user u = {.name = "bob", .role = NULL, .spec_json = "{}"};
-    assert_int_equal(store_add_user(st, &u), -ALLOT_EINVAL);
     struct store_token t = {.id = "t", .user = "", .created_ms = 1};
     assert_int_equal(store_add_token(st, &t), -ALLOT_EINVAL); /* neither user nor node */
+    t = (struct store_token){.id = "t", .user = "bob", .created_ms = -1};
+    assert_int_equal(store_add_token(st, &t), -ALLOT_EINVAL);
     assert_int_equal(store_journal_append(st, 1, "{\"op\":"), -ALLOT_EINVAL);
     assert_int_equal(store_journal_append(st, 1, NULL), -ALLOT_EINVAL);
     char big[STORE_META_MAX + 2];
     memset(big, 'v', sizeof(big) - 1);
     big[sizeof(big) - 1] = '\0';
     assert_int_equal(store_meta_set(st, "k", big), -ALLOT_EINVAL);
+    assert_int_equal(store_meta_set(st, "k", NULL), -ALLOT_EINVAL);
     assert_int_equal(store_events_trim(st, -1, NULL), -ALLOT_EINVAL);
 
     /* only the one valid put was written, as its own commit */
     store_stats(st, &after);
     assert_int_equal(after.commits - before.commits, 1);
     store_close(st);
-    assert_int_equal(raw_int(f, "SELECT count(*) FROM tenants"), 1);
-    assert_int_equal(raw_int(f, "SELECT (SELECT count(*) FROM clusters) + (SELECT count(*)"
-                                " FROM workspaces) + (SELECT count(*) FROM workloads) +"
-                                " (SELECT count(*) FROM users) + (SELECT count(*) FROM tokens)"
-                                " + (SELECT count(*) FROM events) + (SELECT count(*) FROM meta)"),
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM users"), 1);
+    assert_int_equal(raw_int(f, "SELECT (SELECT count(*) FROM tokens) + (SELECT count(*) FROM"
+                                " events) + (SELECT count(*) FROM journal) + (SELECT count(*)"
+                                " FROM meta)"),
                      0);
 }
 
@@ -696,18 +675,6 @@ static void test_events_and_meta(void **state)
     assert_int_equal(store_meta_get(st, "k", value, sizeof(value)), 0);
     assert_string_equal(value, "");
 
-    /* workload ids are never reused after the highest is deleted */
-    for (int64_t id = 1; id <= 5; id++)
-        assert_int_equal(put_workload(st, id, "acme/prod", NULL), 0);
-    int64_t next = 0;
-    assert_int_equal(store_delete_workload(st, 5), 0);
-    assert_int_equal(store_delete_workload(st, 4), 0);
-    assert_int_equal(store_next_workload_id(st, &next), 0);
-    assert_int_equal(next, 6);
-    store_close(st);
-    st = open_ok(f);
-    assert_int_equal(store_next_workload_id(st, &next), 0);
-    assert_int_equal(next, 6);
     store_close(st);
 }
 
@@ -907,13 +874,13 @@ static void test_crash_after_commit(void **state)
             _exit(2);
         if (store_batch_begin(st) != 0)
             _exit(3);
-        for (int64_t id = 1; id <= 200; id++)
-            if (put_workload(st, id, "acme/prod", NULL) != 0)
+        for (int64_t i = 1; i <= 200; i++)
+            if (put_op(st, i) != 0)
                 _exit(4);
         if (store_batch_commit(st) != 0)
             _exit(5);
         /* acknowledged; now "crash" with the batch of the next iteration half done */
-        if (store_batch_begin(st) != 0 || put_workload(st, 201, "acme/prod", NULL) != 0)
+        if (store_batch_begin(st) != 0 || put_op(st, 201) != 0)
             _exit(6);
         _exit(0);
     }
@@ -923,11 +890,12 @@ static void test_crash_after_commit(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
 
     struct store *st = open_ok(f);
-    struct load_log log;
-    assert_int_equal(load(st, &log), 0);
-    assert_int_equal(log.workloads, 200);
-    assert_int_equal(log.last_id, 200);
-    assert_true(log.ids_ascending);
+    struct journal_log log = {.ordered = true};
+    assert_int_equal(store_journal_load(st, on_journal, &log), 0);
+    assert_int_equal(log.n, 200);
+    assert_int_equal(log.last_seq, 200);
+    assert_int_equal(log.last_t, 200000);
+    assert_true(log.ordered);
     store_close(st);
 }
 
@@ -935,12 +903,14 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_open_creates_schema, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_users_and_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_commits_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_idempotency_key, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_conflict_in_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_2_migrated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_migration_keeps_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_foreign_database_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_and_meta, setup, teardown),

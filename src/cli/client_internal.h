@@ -1,0 +1,54 @@
+/* Private to the `allot` client's HTTP side (client.c and stream.c): bounded answer bodies,
+ * libcurl's common request options, and the messages both print. Not for other modules. */
+#ifndef ALLOT_CLI_CLIENT_INTERNAL_H
+#define ALLOT_CLI_CLIENT_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <curl/curl.h>
+
+#include "cli/client.h"
+
+/* Growing buffer of an answer, bounded by CLIENT_MAX_ANSWER. Zeroed to start; data is
+ * malloc'd (free it), NUL-terminated once anything came. */
+struct client_body {
+    char *data;
+    size_t len, cap;
+    bool too_big, no_memory;
+};
+
+/* libcurl's write callback into the struct client_body at body. RET size * nmemb, or 0
+ * (libcurl then stops with CURLE_WRITE_ERROR) when the answer would pass CLIENT_MAX_ANSWER
+ * (too_big) or memory ran out (no_memory). */
+size_t client_body_write(char *data, size_t size, size_t nmemb, void *body);
+
+/* Print s to f with bytes that could steer a terminal replaced by '?'. */
+void client_print_clean(FILE *f, const char *s);
+
+/* Append header h to list; on failure clear *ok and keep list as it was (to be freed). Once
+ * *ok is false, appends nothing. RET the list. */
+struct curl_slist *client_add_header(struct curl_slist *list, const char *h, bool *ok);
+/* A new header list with accept ("Accept: ...") and cl's bearer token, if any; on failure
+ * *ok is cleared. RET the list (free with curl_slist_free_all). */
+struct curl_slist *client_base_headers(const struct client *cl, const char *accept, bool *ok);
+
+/* Write cl's server followed by path into url (len bytes). RET false after printing why
+ * when it does not fit. */
+bool client_url(const struct client *cl, const char *path, char *url, size_t len);
+/* Set the options every request of cl shares on curl: url, http(s) only, no signals, no
+ * redirects, the connect timeout, the user agent, cl's CA file, headers and errbuf
+ * (CURL_ERROR_SIZE bytes). headers, url and errbuf must outlive the transfer. */
+void client_setopt_common(const struct client *cl, CURL *curl, const char *url,
+                          struct curl_slist *headers, char *errbuf);
+
+/* Print "allot: cannot reach the server at URL: why" (libcurl's errbuf, else res's text).
+ * RET FLAGS_EXIT_UNREACHABLE. */
+int client_print_unreachable(const struct client *cl, const char *errbuf, CURLcode res);
+/* Print answer a, which is not a 2xx JSON object, as the daemon's refusal: "allot: <message>
+ * (field: <field>)" on stderr and, with -o json, its error document on stdout.
+ * RET FLAGS_EXIT_FAILED. */
+int client_print_refusal(const struct client *cl, const struct client_answer *a);
+
+#endif

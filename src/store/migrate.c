@@ -1,0 +1,201 @@
+/* The store's schema: its migrations, oldest first, and the check at open that the file is
+ * an Allot store this code can bring up to date (docs/store.md, "Migrations"). */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "common/error.h"
+#include "store/internal.h"
+
+/* 0x416c6c74, "Allt": marks the file as an Allot store (PRAGMA application_id). */
+#define STORE_APPLICATION_ID 1097624692
+
+/* Migrations, oldest first: migration i brings user_version from i to i + 1, in one
+ * transaction. Never edit a released entry; append a new one (docs/store.md). A spec column
+ * holds one JSON object; the CASE keeps json_type from ever seeing invalid text. */
+static const char *const store_migrations[] = {
+    /* 1: the first schema */
+    "CREATE TABLE tenants ("
+    "  name TEXT PRIMARY KEY NOT NULL,"
+    "  spec TEXT NOT NULL CONSTRAINT tenants_spec"
+    "    CHECK (CASE WHEN json_valid(spec) THEN json_type(spec) = 'object' ELSE 0 END));"
+    "CREATE TABLE clusters ("
+    "  name TEXT PRIMARY KEY NOT NULL,"
+    "  spec TEXT NOT NULL CONSTRAINT clusters_spec"
+    "    CHECK (CASE WHEN json_valid(spec) THEN json_type(spec) = 'object' ELSE 0 END));"
+    "CREATE TABLE nodes ("
+    "  name TEXT PRIMARY KEY NOT NULL,"
+    "  tenant TEXT,"
+    "  spec TEXT NOT NULL CONSTRAINT nodes_spec"
+    "    CHECK (CASE WHEN json_valid(spec) THEN json_type(spec) = 'object' ELSE 0 END));"
+    "CREATE INDEX nodes_tenant ON nodes (tenant);"
+    "CREATE TABLE workspaces ("
+    "  name TEXT PRIMARY KEY NOT NULL,"
+    "  tenant TEXT NOT NULL,"
+    "  spec TEXT NOT NULL CONSTRAINT workspaces_spec"
+    "    CHECK (CASE WHEN json_valid(spec) THEN json_type(spec) = 'object' ELSE 0 END));"
+    "CREATE INDEX workspaces_tenant ON workspaces (tenant);"
+    "CREATE TABLE workloads ("
+    "  id INTEGER PRIMARY KEY CONSTRAINT workloads_id CHECK (id >= 1),"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  workspace TEXT NOT NULL,"
+    "  tenant TEXT NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  spec TEXT NOT NULL CONSTRAINT workloads_spec"
+    "    CHECK (CASE WHEN json_valid(spec) THEN json_type(spec) = 'object' ELSE 0 END),"
+    "  submitted_ms INTEGER NOT NULL,"
+    "  idempotency_key TEXT,"
+    "  UNIQUE (workspace, idempotency_key));"
+    "CREATE INDEX workloads_tenant_state ON workloads (tenant, state);"
+    "CREATE TABLE users ("
+    "  name TEXT PRIMARY KEY NOT NULL,"
+    "  tenant TEXT,"
+    "  role TEXT NOT NULL,"
+    "  spec TEXT NOT NULL CONSTRAINT users_spec"
+    "    CHECK (CASE WHEN json_valid(spec) THEN json_type(spec) = 'object' ELSE 0 END));"
+    "CREATE INDEX users_tenant ON users (tenant);"
+    "CREATE TABLE tokens ("
+    "  id TEXT PRIMARY KEY NOT NULL,"
+    "  token_hash BLOB NOT NULL CONSTRAINT tokens_hash"
+    "    CHECK (typeof(token_hash) = 'blob' AND length(token_hash) = 32),"
+    "  user TEXT,"
+    "  node TEXT,"
+    "  created_ms INTEGER NOT NULL,"
+    "  expires_ms INTEGER,"
+    "  CONSTRAINT tokens_holder CHECK (user IS NOT NULL OR node IS NOT NULL));"
+    "CREATE INDEX tokens_user ON tokens (user);"
+    "CREATE INDEX tokens_node ON tokens (node);"
+    "CREATE TABLE events ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  t_ms INTEGER NOT NULL,"
+    "  tenant TEXT,"
+    "  kind TEXT NOT NULL,"
+    "  json TEXT NOT NULL CONSTRAINT events_json CHECK (json_valid(json)));"
+    "CREATE TABLE journal ("
+    "  seq INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  t_ms INTEGER NOT NULL,"
+    "  op TEXT NOT NULL CONSTRAINT journal_op CHECK (json_valid(op)));"
+    "CREATE TABLE meta ("
+    "  key TEXT PRIMARY KEY NOT NULL,"
+    "  value TEXT NOT NULL);"
+    /* a token must not outlive the user or node it acts for */
+    "CREATE TRIGGER users_delete_tokens AFTER DELETE ON users BEGIN"
+    "  DELETE FROM tokens WHERE user = old.name;"
+    "END;"
+    "CREATE TRIGGER nodes_delete_tokens AFTER DELETE ON nodes BEGIN"
+    "  DELETE FROM tokens WHERE node = old.name;"
+    "END;"
+    /* workload ids are never reused, even after the highest one is deleted */
+    "CREATE TRIGGER workloads_id_high AFTER DELETE ON workloads BEGIN"
+    "  INSERT OR REPLACE INTO meta (key, value) VALUES ('store.workload_id_high',"
+    "    max(old.id, coalesce((SELECT CAST(value AS INTEGER) FROM meta"
+    "                          WHERE key = 'store.workload_id_high'), 0)));"
+    "END;",
+    /* 2: workloads' output as their agents shipped it, in chunks at byte offsets */
+    "CREATE TABLE logs ("
+    "  workload TEXT NOT NULL,"
+    "  rank INTEGER NOT NULL,"
+    "  attempt INTEGER NOT NULL,"
+    "  stream TEXT NOT NULL,"
+    "  off INTEGER NOT NULL,"
+    "  data BLOB NOT NULL,"
+    "  PRIMARY KEY (workload, rank, attempt, stream, off)) WITHOUT ROWID;",
+    /* 3: the object tables go. No daemon ever wrote them (it rebuilds its state from the
+     * journal), and snapshots will be journal compactions, not copies of the model
+     * (docs/store.md, "Snapshots"). A table's indexes and triggers go with it. */
+    "DROP TABLE tenants;"
+    "DROP TABLE clusters;"
+    "DROP TABLE nodes;"
+    "DROP TABLE workspaces;"
+    "DROP TABLE workloads;"
+    "DELETE FROM meta WHERE key = 'store.workload_id_high';",
+};
+
+_Static_assert(sizeof(store_migrations) / sizeof(store_migrations[0]) == STORE_SCHEMA_VERSION,
+               "STORE_SCHEMA_VERSION must count the migrations");
+
+/* Runs a PRAGMA that returns one integer or text row. OUT *out (may be NULL): the integer;
+ * text (may be NULL) receives the text value when it fits. */
+int store_pragma(struct store *st, const char *sql, int64_t *out, char *text, size_t len)
+{
+    sqlite3_stmt *stmt = NULL;
+    int rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
+    if (rc != SQLITE_OK)
+        return store_sqlite_error(st, rc);
+    int err = 0;
+    rc = sqlite3_step(stmt);
+    if (rc == SQLITE_ROW) {
+        if (out)
+            *out = sqlite3_column_int64(stmt, 0);
+        if (text && len) {
+            const char *t = (const char *)sqlite3_column_text(stmt, 0);
+            snprintf(text, len, "%s", t ? t : "");
+        }
+    } else if (rc != SQLITE_DONE) {
+        err = store_sqlite_error(st, rc);
+    }
+    sqlite3_finalize(stmt);
+    return err;
+}
+
+/* Applies migration `version` (1-based) and sets user_version to it (and application_id),
+ * in one transaction. */
+static int store_migrate_one(struct store *st, int version)
+{
+    char *msg = NULL;
+    char sql[128];
+    int rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, &msg);
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(st->db, store_migrations[version - 1], NULL, NULL, &msg);
+    if (rc == SQLITE_OK) {
+        snprintf(sql, sizeof(sql), "PRAGMA user_version = %d; PRAGMA application_id = %d", version,
+                 STORE_APPLICATION_ID);
+        rc = sqlite3_exec(st->db, sql, NULL, NULL, &msg);
+    }
+    if (rc == SQLITE_OK)
+        rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, &msg);
+    if (rc == SQLITE_OK)
+        return 0;
+    store_set_errmsg(st, "migration to schema version %d failed: %s", version,
+                     msg ? msg : sqlite3_errstr(rc));
+    sqlite3_free(msg);
+    if (!sqlite3_get_autocommit(st->db))
+        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    return rc == SQLITE_NOMEM ? -ALLOT_ENOMEM : -ALLOT_EIO;
+}
+
+/* Checks that the file is an Allot store this code understands, then migrates it. */
+int store_migrate(struct store *st, const char *path)
+{
+    int64_t app = 0, version = 0, objects = 0;
+    int err = store_pragma(st, "PRAGMA application_id", &app, NULL, 0);
+    if (!err)
+        err = store_pragma(st, "PRAGMA user_version", &version, NULL, 0);
+    if (!err)
+        err = store_pragma(st, "SELECT count(*) FROM sqlite_master", &objects, NULL, 0);
+    if (err)
+        return err;
+    bool fresh = app == 0 && version == 0 && objects == 0;
+    if (!fresh && app != STORE_APPLICATION_ID) {
+        store_set_errmsg(st, "%s: not an Allot store (application_id %" PRId64 ")", path, app);
+        return -ALLOT_ECONFIG;
+    }
+    if (version > STORE_SCHEMA_VERSION) {
+        store_set_errmsg(st,
+                         "%s: schema version %" PRId64 " is newer than this allotd knows (%d);"
+                         " run a newer allotd",
+                         path, version, STORE_SCHEMA_VERSION);
+        return -ALLOT_ECONFIG;
+    }
+    if (version < 0) {
+        store_set_errmsg(st, "%s: invalid schema version %" PRId64, path, version);
+        return -ALLOT_ECONFIG;
+    }
+    for (int v = (int)version + 1; v <= STORE_SCHEMA_VERSION; v++) {
+        err = store_migrate_one(st, v);
+        if (err)
+            return err;
+    }
+    st->schema_version = STORE_SCHEMA_VERSION;
+    return 0;
+}
