@@ -14,6 +14,7 @@
 
 #include "agent/agent.h"
 #include "agent/join.h"
+#include "agent/nvml.h"
 #include "agent/statefile.h"
 #include "agent/wipe.h"
 #include "common/protocol.h"
@@ -164,7 +165,7 @@ static int node_setup(struct agent *a, const struct options *o, struct limits_co
     if (!(a->node_info = node_info_new(o->labels, o->n_labels)))
         return 2;
     int rc = o->gpus ? gpuinfo_declare(o->gpus, &a->gpus, err, sizeof(err))
-                     : gpuinfo_discover(o->nvml, &a->gpus, err, sizeof(err));
+                     : nvml_discover(o->nvml, &a->gpus, err, sizeof(err));
     if (rc) {
         fprintf(stderr, "allot-agent: %s%s\n", err,
                 o->gpus ? "" : " (without a driver, declare the GPUs with --gpus)");
