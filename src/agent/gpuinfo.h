@@ -1,5 +1,5 @@
-/* What the node agent knows of its GPUs: discovered through NVML (loaded at run time, read
- * only) or declared on the command line where there is no driver, and reported to the
+/* What the node agent knows of its GPUs: discovered through NVML (nvml.h: loaded at run time,
+ * read only) or declared on the command line where there is no driver, and reported to the
  * controller as JSON. Rules and mapping: docs/agent-discovery.md. */
 #ifndef ALLOT_AGENT_GPUINFO_H
 #define ALLOT_AGENT_GPUINFO_H
@@ -47,17 +47,6 @@ struct gpuinfo {
     bool discovered; /* true: read from NVML; false: declared */
     char driver[64]; /* driver version from NVML; "" when declared or not offered */
 };
-
-/* Read the GPUs of this machine through NVML, without changing anything on them: the library
- * at nvml_path (NULL: "libnvidia-ml.so.1", found by the dynamic loader) is opened, initialised,
- * read, shut down and closed again within the call.
- * IN: nvml_path may be NULL; out is filled entirely (caller-owned, no cleanup needed).
- * RET: 0 with out->discovered true; -ALLOT_ENOENT when the library cannot be loaded (no
- * driver: declare the GPUs instead); -ALLOT_EIO when the library lacks a required function or
- * NVML fails as a whole (init, device count); -ALLOT_ERANGE when NVML reports more than
- * GPUINFO_MAX_GPUS GPUs. An error on one device does not fail the call: that GPU is reported
- * unhealthy with the failing call in health_reason. err (len bytes) gets a sentence on error. */
-int gpuinfo_discover(const char *nvml_path, struct gpuinfo *out, char *err, size_t len);
 
 /* Build the inventory of a machine without NVML from spec: groups separated by ',', each
  * "<count>x<model>" with an optional ":mig=<profile>[@<start>]+<profile>..." that gives every

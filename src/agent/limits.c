@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "agent/workdir.h"
 #include "common/error.h"
 
 /* Where the kernel's cgroup hierarchies are mounted. */
@@ -299,7 +300,7 @@ bool limits_storage_exceeded(const char *workdir, uint64_t storage_bytes, uint64
     *used = 0;
     if (storage_bytes == 0)
         return false;
-    int rc = runner_usage_bytes(workdir, used);
+    int rc = workdir_usage_bytes(workdir, used);
     if (rc != 0 && rc != -ALLOT_ERANGE)
         *used = 0; /* not measured (the directory vanished): not over */
     return *used > storage_bytes;

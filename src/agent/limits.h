@@ -92,7 +92,7 @@ void limits_release(struct limits *l, const char *name);
 /* Retry the removals limits_release could not do yet; called on a slow timer. */
 void limits_retry(struct limits *l);
 
-/* Whether the files under workdir take more than storage_bytes (runner_usage_bytes; a
+/* Whether the files under workdir take more than storage_bytes (workdir_usage_bytes; a
  * lower bound counts, since it is enough to be over). storage_bytes 0 is no limit.
  * OUT *used: the bytes counted (0 when the directory could not be measured). */
 bool limits_storage_exceeded(const char *workdir, uint64_t storage_bytes, uint64_t *used);

@@ -4,6 +4,7 @@
 #ifndef ALLOT_AGENT_PROCWALK_H
 #define ALLOT_AGENT_PROCWALK_H
 
+#include <stdint.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
 
@@ -39,5 +40,9 @@ int procwalk_signal_uid(uid_t uid, int sig);
 /* The state letter of pid (field 3 of /proc/<pid>/stat: 'R', 'S', 'T', 'Z', ...), or 0 when
  * there is no such process. Async-signal-safe. */
 char procwalk_state(pid_t pid);
+
+/* The start time of pid in clock ticks since boot (field 22 of /proc/<pid>/stat), which
+ * tells a process from a later one with its pid; 0 if unknown. Not async-signal-safe. */
+uint64_t procwalk_start_ticks(pid_t pid);
 
 #endif

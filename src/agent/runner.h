@@ -34,10 +34,6 @@ struct event_base;
 #define RUNNER_ARG_BYTES_MAX (1024 * 1024) /* argv and env text together */
 #define RUNNER_REASON_MAX 256              /* bytes of a stop reason or exit reason */
 
-/* Bounds of runner_usage_bytes: directory depth and entries visited. */
-#define RUNNER_USAGE_MAX_DEPTH 64
-#define RUNNER_USAGE_MAX_ENTRIES 100000
-
 /* How the runner makes sure that no process of a workload outlives it, whatever it does
  * (setsid, double fork, a new process group): docs/agent-running.md, "Containment". */
 enum runner_contain {
@@ -183,23 +179,9 @@ uint64_t runner_proc_start_ticks(const struct runner_proc *proc);
 /* Number of processes tracked (those whose end is not reported yet). */
 size_t runner_count(const struct runner *r);
 
-/* Bytes used by the files under workdir: the apparent sizes of regular files, symbolic
- * links not followed, other filesystems not entered, at most RUNNER_USAGE_MAX_DEPTH deep and
- * RUNNER_USAGE_MAX_ENTRIES entries (so the walk is short enough for the loop's thread).
- * Hard links are counted once per name. OUT *bytes. RET 0; -ALLOT_ERANGE when a bound was
- * hit, a directory could not be read or one vanished during the walk (*bytes is then a lower
- * bound, which is enough to stop a workload that is over its storage); -ALLOT_ENOENT;
- * -ALLOT_EINVAL (not a directory); -ALLOT_EIO. */
-int runner_usage_bytes(const char *workdir, uint64_t *bytes);
-
-/* Remove base_dir/id and everything in it (links removed, never followed; other
- * filesystems not entered), once its process is over: an id the runner still tracks is
- * refused. RET 0; -ALLOT_EINVAL (a tracked or malformed id, not a directory); -ALLOT_ENOENT;
- * -ALLOT_EIO. */
+/* Remove base_dir/id and everything in it (workdir_tree_remove), once its process is over: an id
+ * the runner still tracks is refused. RET 0; -ALLOT_EINVAL (a tracked or malformed id, not a
+ * directory); -ALLOT_ENOENT; -ALLOT_EIO. */
 int runner_workdir_remove(struct runner *r, const char *id);
-
-/* Remove path: a file, or a directory and everything in it (links removed, never followed;
- * other filesystems not entered). Missing is 0. RET 0; -ALLOT_EIO. */
-int runner_tree_remove(const char *path);
 
 #endif

@@ -9,7 +9,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "agent/runner.h"
+#include "agent/workdir.h"
 #include "common/error.h"
 
 int wipe_dir(const char *dir, const uid_t *uids, size_t n, size_t *removed)
@@ -40,7 +40,7 @@ int wipe_dir(const char *dir, const uid_t *uids, size_t n, size_t *removed)
             continue;
         char path[PATH_MAX];
         if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, e->d_name) >= sizeof(path) ||
-            runner_tree_remove(path) != 0)
+            workdir_tree_remove(path) != 0)
             rc = rc ? rc : -ALLOT_EIO;
         else
             gone++;

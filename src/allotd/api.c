@@ -15,6 +15,7 @@
 #include "schema/view.h"
 #include "schema/workload.h"
 #include "common/error.h"
+#include "common/protocol.h"
 #include "store/store.h"
 
 #include <event2/buffer.h>
@@ -239,9 +240,9 @@ static void post_node_report(struct controller *ctl, struct call *c)
     /* ?wait=MS&epoch=E&version=V: the agent has version V of epoch E; hold the answer up to
      * MS until that changes (a long poll, docs/api.md) */
     long long wait, epoch, version;
-    if (!query_int(c, "wait", 0, FLEET_MAX_WAIT_MS, 0, &wait) ||
-        !query_int(c, "epoch", 0, INT64_MAX, 0, &epoch) ||
-        !query_int(c, "version", 0, INT64_MAX, 0, &version))
+    if (!query_int(c, PROTOCOL_QUERY_WAIT, 0, PROTOCOL_MAX_WAIT_MS, 0, &wait) ||
+        !query_int(c, PROTOCOL_QUERY_EPOCH, 0, INT64_MAX, 0, &epoch) ||
+        !query_int(c, PROTOCOL_QUERY_VERSION, 0, INT64_MAX, 0, &version))
         return;
     char field[128], err[256];
     bool changed;
@@ -486,19 +487,20 @@ static void post_node_logs(struct controller *ctl, struct call *c)
         call_error(c, -ALLOT_EINVAL, 415, NULL, "send the bytes as application/octet-stream");
         return;
     }
-    const char *name = call_query(c, "workload");
+    const char *name = call_query(c, PROTOCOL_QUERY_WORKLOAD);
     long long rank, attempt, offset;
-    if (!query_int(c, "rank", 0, SCHED_MAX_REPLICAS - 1, 0, &rank) ||
-        !query_int(c, "attempt", 1, INT32_MAX, 1, &attempt) ||
-        !query_int(c, "offset", 0, INT64_MAX, 0, &offset))
+    if (!query_int(c, PROTOCOL_QUERY_RANK, 0, SCHED_MAX_REPLICAS - 1, 0, &rank) ||
+        !query_int(c, PROTOCOL_QUERY_ATTEMPT, 1, INT32_MAX, 1, &attempt) ||
+        !query_int(c, PROTOCOL_QUERY_OFFSET, 0, INT64_MAX, 0, &offset))
         return;
     if (!name || sched_workload_find(ctl->engine, name, &id)) {
-        call_error(c, -ALLOT_ENOENT, 404, "workload", "no workload '%s'", name ? name : "");
+        call_error(c, -ALLOT_ENOENT, 404, PROTOCOL_QUERY_WORKLOAD, "no workload '%s'",
+                   name ? name : "");
         return;
     }
     struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
     size_t len = evbuffer_get_length(in);
-    struct output_key k = {id, (int)rank, (int)attempt, call_query(c, "stream")};
+    struct output_key k = {id, (int)rank, (int)attempt, call_query(c, PROTOCOL_QUERY_STREAM)};
     char field[64], err[256];
     int64_t end;
     int rc = output_accept(ctl, node, &k, offset, evbuffer_pullup(in, -1), len, &end, field,
@@ -507,7 +509,7 @@ static void post_node_logs(struct controller *ctl, struct call *c)
         call_error(c, rc, 0, field, "%s", err);
         return;
     }
-    call_defer(c, 200, json_pack("{s:I}", "end", (json_int_t)end));
+    call_defer(c, 200, json_pack("{s:I}", PROTOCOL_FIELD_END, (json_int_t)end));
     controller_defer(ctl, c);
 }
 
@@ -956,14 +958,14 @@ static void post_join(struct controller *ctl, struct call *c)
     json_t *body = body_object(c);
     if (!body)
         return;
-    const char *join = json_string_value(json_object_get(body, "token"));
+    const char *join = json_string_value(json_object_get(body, PROTOCOL_FIELD_TOKEN));
     char id[AUTH_ID_LEN + 1], token[AUTH_TOKEN_LEN + 1];
     unsigned char hash[AUTH_HASH_LEN];
     struct store_token row, fresh;
     if (!join || auth_token_parse(join, id, hash) || store_find_token(ctl->store, id, &row) ||
         !auth_hash_equal(hash, row.hash) || strcmp(row.user, AUTH_JOIN_USER) != 0 ||
         (row.expires_ms && row.expires_ms < controller_now(ctl))) {
-        call_error(c, -ALLOT_EUNAUTHORIZED, 401, "token", "not a valid join token");
+        call_error(c, -ALLOT_EUNAUTHORIZED, 401, PROTOCOL_FIELD_TOKEN, "not a valid join token");
         return;
     }
     int rc = controller_token_new(ctl, "", row.node, 0, token, &fresh);
@@ -978,7 +980,8 @@ static void post_join(struct controller *ctl, struct call *c)
     }
     controller_auth_changed(ctl);
     call_reply(c, 201,
-               json_pack("{s:s, s:s, s:s}", "node", row.node, "id", fresh.id, "token", token));
+               json_pack("{s:s, s:s, s:s}", "node", row.node, "id", fresh.id, PROTOCOL_FIELD_TOKEN,
+                         token));
 }
 
 static void delete_token(struct controller *ctl, struct call *c)
@@ -1046,9 +1049,9 @@ const struct route api_routes[] = {
     {EVHTTP_REQ_POST, "/v1/nodes/{node}/drain", ROLE_ADMIN, post_node_drain, "drain a node"},
     {EVHTTP_REQ_POST, "/v1/nodes/{node}/undrain", ROLE_ADMIN, post_node_undrain,
      "make a node ready"},
-    {EVHTTP_REQ_POST, "/v1/nodes/{node}/report", ROLE_NODE, post_node_report,
+    {EVHTTP_REQ_POST, PROTOCOL_ROUTE_REPORT, ROLE_NODE, post_node_report,
      "a node agent's report (inventory, health, workloads); answers what should run there"},
-    {EVHTTP_REQ_POST, "/v1/nodes/{node}/logs", ROLE_NODE, post_node_logs,
+    {EVHTTP_REQ_POST, PROTOCOL_ROUTE_LOGS, ROLE_NODE, post_node_logs,
      "a node agent ships a chunk of a workload's output (application/octet-stream)"},
     {EVHTTP_REQ_POST, "/v1/nodes/{node}/move", ROLE_ADMIN, post_node_move,
      "give a node to another tenant: it drains first"},
@@ -1081,7 +1084,7 @@ const struct route api_routes[] = {
      "delete a user and its tokens"},
     {EVHTTP_REQ_POST, "/v1/tokens", ROLE_VIEWER, post_token, "create an API token (shown once)"},
     {EVHTTP_REQ_DELETE, "/v1/tokens/{id}", ROLE_VIEWER, delete_token, "revoke an API token"},
-    {EVHTTP_REQ_POST, "/v1/join", ROLE_NONE, post_join,
+    {EVHTTP_REQ_POST, PROTOCOL_ROUTE_JOIN, ROLE_NONE, post_join,
      "a node agent trades its one-time join token for its node token"},
     {0, NULL, ROLE_NONE, NULL, NULL},
 };

@@ -12,6 +12,7 @@
 #include "allotd/log.h"
 #include "allotd/server.h"
 #include "common/error.h"
+#include "common/protocol.h"
 #include "sched/mig.h"
 
 static void node_changed(struct controller *ctl, uint32_t node);
@@ -56,25 +57,26 @@ int fleet_report(struct controller *ctl, uint32_t node, const json_t *report, bo
 {
     struct sched *s = ctl->engine;
     const struct sched_node *n = &s->nodes[node];
-    const json_t *inv = json_object_get(report, "inventory");
-    const json_t *wls = json_object_get(report, "workloads");
-    const json_t *gpus = json_object_get(inv, "gpus");
-    const json_t *wiped_for = json_object_get(report, "tenant"); /* the tenant it serves */
+    const json_t *inv = json_object_get(report, PROTOCOL_FIELD_INVENTORY);
+    const json_t *wls = json_object_get(report, PROTOCOL_FIELD_WORKLOADS);
+    const json_t *gpus = json_object_get(inv, PROTOCOL_FIELD_GPUS);
+    const json_t *wiped_for =
+        json_object_get(report, PROTOCOL_FIELD_TENANT); /* the tenant it serves */
     field[0] = err[0] = '\0';
     if (wiped_for && !json_is_null(wiped_for) &&
-        (!json_is_string(wiped_for) || json_string_length(wiped_for) > 63)) {
-        snprintf(field, field_len, "tenant");
+        (!json_is_string(wiped_for) || json_string_length(wiped_for) > PROTOCOL_MAX_TENANT)) {
+        snprintf(field, field_len, PROTOCOL_FIELD_TENANT);
         snprintf(err, len, "expected the name of the tenant the agent serves, or null");
         return -ALLOT_EINVAL;
     }
     if (!json_is_object(report) || (inv && !json_is_object(inv)) ||
         (gpus && (!json_is_array(gpus) || json_array_size(gpus) > SCHED_MAX_GPUS_PER_NODE)) ||
-        (wls && (!json_is_array(wls) || json_array_size(wls) > FLEET_MAX_REPORTED))) {
+        (wls && (!json_is_array(wls) || json_array_size(wls) > PROTOCOL_MAX_REPORTED))) {
         snprintf(field, field_len,
                  !json_is_object(report)        ? ""
-                 : inv && !json_is_object(inv)  ? "inventory"
-                 : gpus && !json_is_array(gpus) ? "inventory.gpus"
-                                                : "workloads");
+                 : inv && !json_is_object(inv)  ? PROTOCOL_FIELD_INVENTORY
+                 : gpus && !json_is_array(gpus) ? PROTOCOL_FIELD_INVENTORY "." PROTOCOL_FIELD_GPUS
+                                                : PROTOCOL_FIELD_WORKLOADS);
         snprintf(err, len, "expected {inventory: {gpus: [...]}, workloads: [...]} within bounds");
         return -ALLOT_EINVAL;
     }
@@ -83,52 +85,55 @@ int fleet_report(struct controller *ctl, uint32_t node, const json_t *report, bo
     const json_t *g, *w;
     json_array_foreach(gpus, i, g)
     {
-        json_t *index = json_object_get(g, "index");
+        json_t *index = json_object_get(g, PROTOCOL_FIELD_INDEX);
         if (!json_is_integer(index) || json_integer_value(index) < 0 ||
             json_integer_value(index) >= (json_int_t)n->n_gpus ||
-            !json_is_boolean(json_object_get(g, "healthy"))) {
-            snprintf(field, field_len, "inventory.gpus[%zu]", i);
+            !json_is_boolean(json_object_get(g, PROTOCOL_FIELD_HEALTHY))) {
+            snprintf(field, field_len, PROTOCOL_FIELD_INVENTORY "." PROTOCOL_FIELD_GPUS "[%zu]", i);
             snprintf(err, len, "expected {index: 0..%u, healthy: true|false, ...}",
                      n->n_gpus ? n->n_gpus - 1 : 0);
             return -ALLOT_EINVAL;
         }
     }
     /* the system's CPUs and memory and the node's labels, as its agent sees them */
-    const json_t *cpu = json_object_get(inv, "cpu_millicores");
-    const json_t *mem = json_object_get(inv, "memory_bytes");
-    const json_t *labels = json_object_get(inv, "labels");
+    const json_t *cpu = json_object_get(inv, PROTOCOL_FIELD_CPU_MILLICORES);
+    const json_t *mem = json_object_get(inv, PROTOCOL_FIELD_MEMORY_BYTES);
+    const json_t *labels = json_object_get(inv, PROTOCOL_FIELD_LABELS);
     const char *bad =
-        (cpu && (!json_is_integer(cpu) || json_integer_value(cpu) < 0)) ? "inventory.cpu_millicores"
-        : (mem && (!json_is_integer(mem) || json_integer_value(mem) < 0)) ? "inventory.memory_bytes"
+        (cpu && (!json_is_integer(cpu) || json_integer_value(cpu) < 0)) ? PROTOCOL_FIELD_INVENTORY
+            "." PROTOCOL_FIELD_CPU_MILLICORES
+        : (mem && (!json_is_integer(mem) || json_integer_value(mem) < 0)) ? PROTOCOL_FIELD_INVENTORY
+            "." PROTOCOL_FIELD_MEMORY_BYTES
         : (labels && (!json_is_object(labels) || json_object_size(labels) > SCHED_MAX_LABELS))
-            ? "inventory.labels"
+            ? PROTOCOL_FIELD_INVENTORY "." PROTOCOL_FIELD_LABELS
             : NULL;
     const char *key;
     const json_t *value;
     json_object_foreach((json_t *)labels, key, value)
     {
-        if (!bad &&
-            (strlen(key) > 63 || !json_is_string(value) || strlen(json_string_value(value)) > 63))
-            bad = "inventory.labels";
+        if (!bad && (strlen(key) > PROTOCOL_MAX_LABEL || !json_is_string(value) ||
+                     strlen(json_string_value(value)) > PROTOCOL_MAX_LABEL))
+            bad = PROTOCOL_FIELD_INVENTORY "." PROTOCOL_FIELD_LABELS;
     }
     if (bad) {
         snprintf(field, field_len, "%s", bad);
         snprintf(err, len, "%s",
-                 strcmp(bad, "inventory.labels") == 0
+                 strcmp(bad, PROTOCOL_FIELD_INVENTORY "." PROTOCOL_FIELD_LABELS) == 0
                      ? "expected at most 32 labels, strings of 1 to 63 bytes"
                      : "expected a whole number, 0 or more");
         return -ALLOT_EINVAL;
     }
-    static const char *const states[] = {"running", "exited", "stopped", "gone"};
+    static const char *const states[] = {PROTOCOL_STATE_RUNNING, PROTOCOL_STATE_EXITED,
+                                         PROTOCOL_STATE_STOPPED, PROTOCOL_STATE_GONE};
     json_array_foreach(wls, i, w)
     {
-        const char *name = json_string_value(json_object_get(w, "name"));
-        const char *state = json_string_value(json_object_get(w, "state"));
+        const char *name = json_string_value(json_object_get(w, PROTOCOL_FIELD_NAME));
+        const char *state = json_string_value(json_object_get(w, PROTOCOL_FIELD_STATE));
         bool known = false;
         for (size_t k = 0; state && k < 4; k++)
             known = known || strcmp(state, states[k]) == 0;
-        if (!name || strlen(name) > 400 || !known) {
-            snprintf(field, field_len, "workloads[%zu]", i);
+        if (!name || strlen(name) > PROTOCOL_MAX_WORKLOAD_NAME || !known) {
+            snprintf(field, field_len, PROTOCOL_FIELD_WORKLOADS "[%zu]", i);
             snprintf(err, len, "expected {name, state: running|exited|stopped|gone}");
             return -ALLOT_EINVAL;
         }
@@ -141,8 +146,9 @@ int fleet_report(struct controller *ctl, uint32_t node, const json_t *report, bo
     if (inv) {
         /* an agent that sees less than the platform declares: said once per change */
         int64_t seen_cpu = json_integer_value(cpu), seen_mem = json_integer_value(mem);
-        bool news = !json_equal(json_object_get(a->inventory, "cpu_millicores"), cpu) ||
-                    !json_equal(json_object_get(a->inventory, "memory_bytes"), mem);
+        bool news =
+            !json_equal(json_object_get(a->inventory, PROTOCOL_FIELD_CPU_MILLICORES), cpu) ||
+            !json_equal(json_object_get(a->inventory, PROTOCOL_FIELD_MEMORY_BYTES), mem);
         if (news && ((cpu && seen_cpu < n->cpu) || (mem && seen_mem < n->memory)))
             log_info("node %s: its agent sees %lld millicores and %lld bytes of memory; the "
                      "platform declares %lld and %lld: work is placed by the declared capacity",
@@ -160,22 +166,23 @@ int fleet_report(struct controller *ctl, uint32_t node, const json_t *report, bo
     }
     json_array_foreach(gpus, i, g)
     {
-        uint32_t index = (uint32_t)json_integer_value(json_object_get(g, "index"));
-        bool healthy = json_is_true(json_object_get(g, "healthy"));
+        uint32_t index = (uint32_t)json_integer_value(json_object_get(g, PROTOCOL_FIELD_INDEX));
+        bool healthy = json_is_true(json_object_get(g, PROTOCOL_FIELD_HEALTHY));
         if (s->nodes[node].gpus[index].healthy != healthy && (*changed = true))
             report_op(ctl, json_pack("{s:s, s:s, s:i, s:b}", "op", "gpu_health", "node", n->name,
                                      "index", (int)index, "healthy", healthy));
     }
     json_array_foreach(wls, i, w)
     {
-        const char *name = json_string_value(json_object_get(w, "name"));
-        const char *state = json_string_value(json_object_get(w, "state"));
+        const char *name = json_string_value(json_object_get(w, PROTOCOL_FIELD_NAME));
+        const char *state = json_string_value(json_object_get(w, PROTOCOL_FIELD_STATE));
         uint32_t id;
         if (sched_workload_find(s, name, &id))
             id = SCHED_NONE;
         if (id == SCHED_NONE)
             continue;
-        if (strcmp(state, "running") == 0) { /* its process runs: the first word of it counts */
+        if (strcmp(state, PROTOCOL_STATE_RUNNING) ==
+            0) { /* its process runs: the first word of it counts */
             struct controller_workload *x = controller_extra(ctl, id);
             bool ours = false;
             for (uint32_t k = 0; x && x->live && k < x->n_nodes; k++)
@@ -194,14 +201,16 @@ int fleet_report(struct controller *ctl, uint32_t node, const json_t *report, bo
         if (!here || (x->state != SCHED_RUNNING && x->state != SCHED_DRAINING))
             continue; /* not ours, or already over: nothing to do */
         /* told to stop and now gone: stopped; anything else that ended: finished */
-        bool stopped = x->state == SCHED_DRAINING && strcmp(state, "exited") != 0;
+        bool stopped = x->state == SCHED_DRAINING && strcmp(state, PROTOCOL_STATE_EXITED) != 0;
         *changed = true;
-        json_t *op =
-            json_pack("{s:s, s:s, s:{s:O*, s:O*, s:O*}}", "op", stopped ? "stopped" : "finish",
-                      "workload", name, "exit", "code", json_object_get(w, "exit_code"), "signal",
-                      json_object_get(w, "signal"), "reason", json_object_get(w, "reason"));
-        if (op && json_is_integer(json_object_get(w, "rank"))) /* one replica of a gang */
-            json_object_set(op, "rank", json_object_get(w, "rank"));
+        json_t *op = json_pack("{s:s, s:s, s:{s:O*, s:O*, s:O*}}", "op",
+                               stopped ? "stopped" : "finish", "workload", name, "exit", "code",
+                               json_object_get(w, PROTOCOL_FIELD_EXIT_CODE), "signal",
+                               json_object_get(w, PROTOCOL_FIELD_SIGNAL), "reason",
+                               json_object_get(w, PROTOCOL_FIELD_REASON));
+        if (op &&
+            json_is_integer(json_object_get(w, PROTOCOL_FIELD_RANK))) /* one replica of a gang */
+            json_object_set(op, "rank", json_object_get(w, PROTOCOL_FIELD_RANK));
         report_op(ctl, op);
     }
     /* a move waits for this node's wipe: the agent says it serves the new tenant now (it
@@ -224,18 +233,18 @@ static json_t *gpu_uuid(const struct controller_node *a, uint32_t index, int sta
 {
     size_t i;
     json_t *g;
-    json_array_foreach(a ? json_object_get(a->inventory, "gpus") : NULL, i, g)
+    json_array_foreach(a ? json_object_get(a->inventory, PROTOCOL_FIELD_GPUS) : NULL, i, g)
     {
-        if (json_integer_value(json_object_get(g, "index")) != (json_int_t)index)
+        if (json_integer_value(json_object_get(g, PROTOCOL_FIELD_INDEX)) != (json_int_t)index)
             continue;
         if (start < 0)
-            return json_incref(json_object_get(g, "uuid"));
+            return json_incref(json_object_get(g, PROTOCOL_FIELD_UUID));
         size_t k;
         json_t *m;
-        json_array_foreach(json_object_get(g, "mig"), k, m)
+        json_array_foreach(json_object_get(g, PROTOCOL_FIELD_MIG), k, m)
         {
-            if (json_integer_value(json_object_get(m, "start")) == start)
-                return json_incref(json_object_get(m, "uuid"));
+            if (json_integer_value(json_object_get(m, PROTOCOL_FIELD_START)) == start)
+                return json_incref(json_object_get(m, PROTOCOL_FIELD_UUID));
         }
     }
     return NULL;
@@ -277,30 +286,34 @@ json_t *fleet_desired(struct controller *ctl, uint32_t node)
             }
             const json_t *extra = x->extra;
             json_t *item = json_pack(
-                "{s:s, s:s, s:s, s:i, s:i, s:i, s:o, s:o, s:o, s:I, s:I, s:I, s:I}", "name",
-                w->name, "workspace", s->workspaces[w->workspace].name, "state",
-                sched_state_name(w->state), "rank", (int)r, "attempt", (int)x->runs, "world_size",
-                (int)w->replicas, "peers", peers, "gpu_indices", indices, "gpu_uuids", uuids,
-                "cpu_millicores", (json_int_t)w->cpu, "memory_bytes", (json_int_t)w->memory,
-                "storage_bytes", (json_int_t)w->storage, "grace_ms", (json_int_t)w->grace_ms);
+                "{s:s, s:s, s:s, s:i, s:i, s:i, s:o, s:o, s:o, s:I, s:I, s:I, s:I}",
+                PROTOCOL_FIELD_NAME, w->name, PROTOCOL_FIELD_WORKSPACE,
+                s->workspaces[w->workspace].name, PROTOCOL_FIELD_STATE, sched_state_name(w->state),
+                PROTOCOL_FIELD_RANK, (int)r, PROTOCOL_FIELD_ATTEMPT, (int)x->runs,
+                PROTOCOL_FIELD_WORLD_SIZE, (int)w->replicas, PROTOCOL_FIELD_PEERS, peers,
+                PROTOCOL_FIELD_GPU_INDICES, indices, PROTOCOL_FIELD_GPU_UUIDS, uuids,
+                PROTOCOL_FIELD_CPU_MILLICORES, (json_int_t)w->cpu, PROTOCOL_FIELD_MEMORY_BYTES,
+                (json_int_t)w->memory, PROTOCOL_FIELD_STORAGE_BYTES, (json_int_t)w->storage,
+                PROTOCOL_FIELD_GRACE_MS, (json_int_t)w->grace_ms);
             if (w->mig >= 0)
-                json_object_set_new(item, "mig", json_string(mig_name(w->mig)));
+                json_object_set_new(item, PROTOCOL_FIELD_MIG, json_string(mig_name(w->mig)));
             if (w->state == SCHED_DRAINING)
-                json_object_set_new(item, "stop_by", json_integer(w->deadline_ms));
+                json_object_set_new(item, PROTOCOL_FIELD_STOP_BY, json_integer(w->deadline_ms));
             json_t *cmd = json_object_get(extra, "command"), *env = json_object_get(extra, "env");
             if (cmd)
-                json_object_set(item, "command", cmd);
+                json_object_set(item, PROTOCOL_FIELD_COMMAND, cmd);
             if (env)
-                json_object_set(item, "env", env);
+                json_object_set(item, PROTOCOL_FIELD_ENV, env);
             json_array_append_new(items, item);
         }
     }
     /* the tenant the agent serves: the owner, or the one a move waits to wipe the node for */
     uint32_t serving = sched_node_serving(s, node);
-    return json_pack("{s:s, s:I, s:I, s:o, s:o}", "node", s->nodes[node].name, "epoch",
-                     (json_int_t)ctl->epoch, "version", (json_int_t)(a ? a->version : 0), "tenant",
+    return json_pack("{s:s, s:I, s:I, s:o, s:o}", PROTOCOL_FIELD_NODE, s->nodes[node].name,
+                     PROTOCOL_FIELD_EPOCH, (json_int_t)ctl->epoch, PROTOCOL_FIELD_VERSION,
+                     (json_int_t)(a ? a->version : 0), PROTOCOL_FIELD_TENANT,
                      serving < s->n_tenants ? json_string(s->tenants[serving].name) : json_null(),
-                     "workloads", items);
+                     PROTOCOL_FIELD_WORKLOADS, items);
 }
 
 /* Nodes whose agents stopped reporting: drained after unreachable_ms, down (work requeued)
@@ -339,11 +352,12 @@ json_t *fleet_node_json(struct controller *ctl, uint32_t node)
     if (!a || !a->inventory)
         return json_pack("{s:s}", "state", ctl->opt.virtual_nodes ? "simulated" : "never seen");
     const json_t *inv = a->inventory;
-    json_t *o =
-        json_pack("{s:s, s:I, s:s}", "state", a->unreachable ? "unreachable" : "reporting",
-                  "last_report", (json_int_t)a->last_seen_ms, "gpus",
-                  json_is_true(json_object_get(inv, "discovered")) ? "discovered" : "declared");
-    static const char *const keys[] = {"driver", "cpu_millicores", "memory_bytes", "labels"};
+    json_t *o = json_pack(
+        "{s:s, s:I, s:s}", "state", a->unreachable ? "unreachable" : "reporting", "last_report",
+        (json_int_t)a->last_seen_ms, "gpus",
+        json_is_true(json_object_get(inv, PROTOCOL_FIELD_DISCOVERED)) ? "discovered" : "declared");
+    static const char *const keys[] = {PROTOCOL_FIELD_DRIVER, PROTOCOL_FIELD_CPU_MILLICORES,
+                                       PROTOCOL_FIELD_MEMORY_BYTES, PROTOCOL_FIELD_LABELS};
     for (size_t i = 0; o && i < sizeof(keys) / sizeof(keys[0]); i++) {
         json_t *v = json_object_get(inv, keys[i]);
         if (v && !json_is_null(v))

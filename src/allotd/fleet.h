@@ -11,11 +11,6 @@
 
 #include "allotd/controller.h"
 
-/* Workloads one report may list (running and ended ones). */
-#define FLEET_MAX_REPORTED 4096
-/* Longest a report may be held waiting for a change (its `wait`). */
-#define FLEET_MAX_WAIT_MS 5000
-
 struct call;
 
 /* Start the heartbeat check (not with virtual nodes) and set the epoch that tells agents

@@ -7,7 +7,11 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "common/protocol.h"
 #include "store/store.h"
+
+/* Every chunk the protocol lets an agent send fits in one row of the store. */
+_Static_assert(PROTOCOL_MAX_LOG_CHUNK <= STORE_LOG_CHUNK_MAX, "a log chunk must fit the store");
 
 /* A chunk accepted and not yet written. */
 struct output_chunk {
@@ -29,7 +33,7 @@ static void end_key(const struct controller *ctl, const struct output_key *k, ch
 
 static bool stream_ok(const char *s)
 {
-    return s && (strcmp(s, "stdout") == 0 || strcmp(s, "stderr") == 0);
+    return s && (strcmp(s, PROTOCOL_STREAM_STDOUT) == 0 || strcmp(s, PROTOCOL_STREAM_STDERR) == 0);
 }
 
 /* Whether node may ship this log: the attempt is the workload's latest and runs (or ran)
@@ -62,10 +66,10 @@ int output_accept(struct controller *ctl, uint32_t node, const struct output_key
         return ctl->read_only;
     }
     field[0] = err[0] = '\0';
-    if (!stream_ok(k->stream) || offset < 0 || len > STORE_LOG_CHUNK_MAX) {
+    if (!stream_ok(k->stream) || offset < 0 || len > PROTOCOL_MAX_LOG_CHUNK) {
         snprintf(field, field_len, "%s",
-                 !stream_ok(k->stream) ? "stream"
-                 : offset < 0          ? "offset"
+                 !stream_ok(k->stream) ? PROTOCOL_QUERY_STREAM
+                 : offset < 0          ? PROTOCOL_QUERY_OFFSET
                                        : "body");
         snprintf(err, err_len, "%s",
                  !stream_ok(k->stream) ? "expected stdout or stderr"

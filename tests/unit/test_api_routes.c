@@ -1,5 +1,6 @@
 /* The API's route table and its OpenAPI document agree: every route of api_routes is a
- * path and method of docs/openapi.yaml, and the document has no route the daemon lacks. */
+ * path and method of docs/openapi.yaml, and the document has no route the daemon lacks. And
+ * every route of the agent protocol (common/protocol.h) is served, as the agent calls it. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 #include <yaml.h>
 
 #include "allotd/api.h"
+#include "common/protocol.h"
 
 static yaml_document_t doc;
 
@@ -108,11 +110,41 @@ static void test_every_documented_route_exists(void **state)
     }
 }
 
+/* The route of api_routes for method and pattern, or NULL. */
+static const struct route *route_find(enum evhttp_cmd_type method, const char *pattern)
+{
+    for (const struct route *r = api_routes; r->fn; r++)
+        if (r->method == method && strcmp(r->pattern, pattern) == 0)
+            return r;
+    return NULL;
+}
+
+static void test_every_agent_route_is_served(void **state)
+{
+    /* the paths the agent posts to, with the node's name in its place, are the patterns */
+    char path[256];
+    snprintf(path, sizeof(path), PROTOCOL_PATH_REPORT, "{node}");
+    assert_string_equal(path, PROTOCOL_ROUTE_REPORT);
+    snprintf(path, sizeof(path), PROTOCOL_PATH_LOGS, "{node}");
+    assert_string_equal(path, PROTOCOL_ROUTE_LOGS);
+    /* served by POST, to an agent's node token (the join: to no token at all) */
+    const struct route *join = route_find(EVHTTP_REQ_POST, PROTOCOL_ROUTE_JOIN);
+    const struct route *report = route_find(EVHTTP_REQ_POST, PROTOCOL_ROUTE_REPORT);
+    const struct route *logs = route_find(EVHTTP_REQ_POST, PROTOCOL_ROUTE_LOGS);
+    assert_non_null(join);
+    assert_non_null(report);
+    assert_non_null(logs);
+    assert_int_equal(join->least, ROLE_NONE);
+    assert_int_equal(report->least, ROLE_NODE);
+    assert_int_equal(logs->least, ROLE_NODE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_route_is_documented),
         cmocka_unit_test(test_every_documented_route_exists),
+        cmocka_unit_test(test_every_agent_route_is_served),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "agent/gpuinfo.h"
+#include "agent/nvml.h"
 #include "common/error.h"
 #include "sched/mig.h"
 
@@ -44,9 +45,9 @@ static void discover(const char *gpus, struct gpuinfo *g)
 {
     char err[256] = "";
     setenv("FAKE_NVML_GPUS", gpus, 1);
-    int rc = gpuinfo_discover(fake_lib(), g, err, sizeof(err));
+    int rc = nvml_discover(fake_lib(), g, err, sizeof(err));
     if (rc != 0)
-        fail_msg("gpuinfo_discover: %d: %s", rc, err);
+        fail_msg("nvml_discover: %d: %s", rc, err);
     assert_true(g->discovered);
 }
 
@@ -262,7 +263,7 @@ static void test_init_failure(void **state)
     char err[256] = "";
     setenv("FAKE_NVML_GPUS", "H100", 1);
     setenv("FAKE_NVML_FAIL_INIT", "1", 1);
-    assert_int_equal(gpuinfo_discover(fake_lib(), &g, err, sizeof(err)), -ALLOT_EIO);
+    assert_int_equal(nvml_discover(fake_lib(), &g, err, sizeof(err)), -ALLOT_EIO);
     assert_non_null(strstr(err, "nvmlInit_v2"));
     assert_non_null(strstr(err, "Driver Not Loaded"));
     assert_int_equal(g.n, 0);
@@ -270,7 +271,7 @@ static void test_init_failure(void **state)
     /* a library that NVML cannot start from its configuration is an error too */
     unsetenv("FAKE_NVML_FAIL_INIT");
     setenv("FAKE_NVML_GPUS", "H100:mig=5g.50gb", 1);
-    assert_int_equal(gpuinfo_discover(fake_lib(), &g, err, sizeof(err)), -ALLOT_EIO);
+    assert_int_equal(nvml_discover(fake_lib(), &g, err, sizeof(err)), -ALLOT_EIO);
     assert_non_null(strstr(err, "Invalid Argument"));
 }
 
@@ -279,7 +280,7 @@ static void test_missing_library(void **state)
     struct gpuinfo g;
     char err[512] = "";
     assert_int_equal(
-        gpuinfo_discover("/nonexistent/allot-test/libnvidia-ml.so.1", &g, err, sizeof(err)),
+        nvml_discover("/nonexistent/allot-test/libnvidia-ml.so.1", &g, err, sizeof(err)),
         -ALLOT_ENOENT);
     assert_non_null(strstr(err, "/nonexistent/allot-test/libnvidia-ml.so.1"));
     assert_non_null(strstr(err, "declare"));
@@ -291,7 +292,7 @@ static void test_not_nvml(void **state)
 {
     struct gpuinfo g;
     char err[512] = "";
-    assert_int_equal(gpuinfo_discover("libc.so.6", &g, err, sizeof(err)), -ALLOT_EIO);
+    assert_int_equal(nvml_discover("libc.so.6", &g, err, sizeof(err)), -ALLOT_EIO);
     assert_non_null(strstr(err, "lacks nvmlInit_v2"));
 }
 
@@ -302,7 +303,7 @@ static void test_too_many_gpus(void **state)
     for (int i = 0; i < 33; i++)
         strcat(gpus, i ? ",H100" : "H100");
     setenv("FAKE_NVML_GPUS", gpus, 1);
-    assert_int_equal(gpuinfo_discover(fake_lib(), &g, err, sizeof(err)), -ALLOT_ERANGE);
+    assert_int_equal(nvml_discover(fake_lib(), &g, err, sizeof(err)), -ALLOT_ERANGE);
     assert_non_null(strstr(err, "33 GPUs"));
     assert_int_equal(g.n, 0);
 }

@@ -31,6 +31,7 @@
 
 #include "agent/cgroup.h"
 #include "agent/runner.h"
+#include "agent/workdir.h"
 #include "common/error.h"
 
 #define MAX_EXITS 32
@@ -858,7 +859,7 @@ static void test_storage_usage(void **state)
     snprintf(path, sizeof(path), "%s/up", dir);
     assert_int_equal(symlink(f->base, path), 0);
     uint64_t bytes = 1;
-    assert_int_equal(runner_usage_bytes(dir, &bytes), 0);
+    assert_int_equal(workdir_usage_bytes(dir, &bytes), 0);
     assert_int_equal(bytes, 5096);
 
     /* Deeper than the bound: a lower bound and -ALLOT_ERANGE. */
@@ -868,28 +869,28 @@ static void test_storage_usage(void **state)
     snprintf(path, sizeof(path), "%s/top", deep);
     write_file(path, block, 7);
     snprintf(path, sizeof(path), "%s", deep);
-    for (int i = 0; i < RUNNER_USAGE_MAX_DEPTH + 5; i++) {
+    for (int i = 0; i < WORKDIR_USAGE_MAX_DEPTH + 5; i++) {
         strcat(path, "/d");
         assert_int_equal(mkdir(path, 0700), 0);
     }
     strcat(path, "/bottom");
     write_file(path, block, 10);
-    assert_int_equal(runner_usage_bytes(deep, &bytes), -ALLOT_ERANGE);
+    assert_int_equal(workdir_usage_bytes(deep, &bytes), -ALLOT_ERANGE);
     assert_int_equal(bytes, 7);
 
     char missing[128];
     snprintf(missing, sizeof(missing), "%s/missing", f->base);
-    assert_int_equal(runner_usage_bytes(missing, &bytes), -ALLOT_ENOENT);
+    assert_int_equal(workdir_usage_bytes(missing, &bytes), -ALLOT_ENOENT);
     assert_int_equal(bytes, 0);
     snprintf(path, sizeof(path), "%s/a.bin", dir);
-    assert_int_equal(runner_usage_bytes(path, &bytes), -ALLOT_EINVAL);
+    assert_int_equal(workdir_usage_bytes(path, &bytes), -ALLOT_EINVAL);
 
     /* A workload's own directory, logs included. */
     const char *const argv[] = {"/bin/sh", "-c", "head -c 3000 /dev/zero > data; echo 12345", NULL};
     start(f, "writer", argv, NULL);
     wait_exits(f, 1);
     snprintf(path, sizeof(path), "%s/writer", f->base);
-    assert_int_equal(runner_usage_bytes(path, &bytes), 0);
+    assert_int_equal(workdir_usage_bytes(path, &bytes), 0);
     assert_int_equal(bytes, 3006);
 }
 

@@ -1,0 +1,126 @@
+/* The node agent's state: what runs here, what is shipped, and the connections to the
+ * controller. One libevent loop owns all of it (docs/agent.md); the agent's modules (task,
+ * report, shipment, statefile, tenancy, storage, join) are functions over it. */
+#ifndef ALLOT_AGENT_AGENT_H
+#define ALLOT_AGENT_AGENT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "agent/gpuinfo.h"
+#include "agent/identity.h"
+#include "agent/limits.h"
+#include "agent/runas.h"
+#include "agent/runner.h"
+
+/* Replicas one agent tracks (running, or ended and not yet reported). */
+#define AGENT_MAX_PROCS 1024
+/* Environment entries given to one replica: the workload's and Allot's. */
+#define AGENT_MAX_ENV 96
+/* --label's of one agent. */
+#define AGENT_MAX_LABELS 32
+/* Longest tenant name the agent keeps, bytes with its NUL. */
+#define AGENT_TENANT_SIZE 64
+
+struct agent;
+struct shipment;
+
+/* One replica this agent runs (or ran and has not reported yet). */
+struct task {
+    bool used;
+    struct agent *agent; /* whose task it is: the way back from the runner's on_exit */
+    char name[256];      /* tenant/workspace/name */
+    int rank;
+    char id[32];              /* the runner's id: "w<N>" */
+    struct runner_proc *proc; /* NULL once it has ended */
+    bool stopping;            /* told to stop */
+    bool ended;               /* ended; reported at the next report, then forgotten */
+    unsigned sent;            /* its end is in the report in flight on these channels */
+    int attempt;              /* the controller's count of its starts (logs are kept by it) */
+    const char *end_state;    /* "exited", "stopped" or "gone" (PROTOCOL_STATE_*) */
+    int code, signal;
+    char reason[300];
+    uint64_t storage_bytes;               /* its declared storage; 0: unchecked */
+    char cgroup[CGROUP_NAME_MAX + 1];     /* its cgroup under the root, "" when none */
+    bool keeper;                          /* it runs under a keeper process */
+    char limit_reason[RUNNER_REASON_MAX]; /* why the agent stopped it for a limit, or "" */
+    struct shipment *ship;                /* its output on its way to the controller */
+};
+
+/* The output of one replica, shipped to the controller in chunks (docs/agent-running.md,
+ * "Logs"); kept after its process ends until all of it is there. */
+struct shipment {
+    bool used;
+    bool ended;     /* its process ended: forgotten once everything is shipped */
+    char name[256]; /* tenant/workspace/name */
+    int rank, attempt;
+    char dir[4200];     /* its working directory, which holds stdout.log and stderr.log */
+    int64_t shipped[2]; /* bytes of stdout, stderr the controller has */
+};
+
+/* Reports travel on two channels (connections): the poll, which the controller holds until
+ * something changes for this node, and the push, sent at once when a workload ends. */
+enum agent_channel { AGENT_CHANNEL_POLL, AGENT_CHANNEL_PUSH, AGENT_CHANNEL_COUNT };
+
+struct agent {
+    struct event_base *base;
+    struct evhttp_connection *conn; /* the poll's */
+    struct evhttp_connection *push; /* the push's */
+    char host[256];
+    int port;
+    char node[128];
+    char auth[512];
+    struct gpuinfo gpus;
+    struct runner *runner;
+    struct task tasks[AGENT_MAX_PROCS];
+    uint32_t next_id;
+    bool in_flight[AGENT_CHANNEL_COUNT];
+    bool dirty;             /* something ended while a push was in flight */
+    int64_t every_ms;       /* the longest the controller may hold a poll */
+    int64_t epoch;          /* of the last answer applied ... */
+    uint64_t version;       /* ... and its version: older answers are not applied */
+    struct event *timer;    /* a poll when none is in flight (after a failure) */
+    struct event *push_now; /* a push, from the loop rather than inside a callback */
+    struct event *save_now; /* the state file, written once per loop iteration */
+    bool state_dirty;
+    struct evhttp_connection *ship_conn; /* output chunks, one at a time */
+    struct shipment ships[AGENT_MAX_PROCS];
+    bool ship_in_flight;
+    struct event *ship_timer;
+    struct event *storage_timer; /* the storage check of every running replica */
+    struct event *sigint, *sigterm;
+    struct limits limits;
+    int64_t keep_ms;     /* a finished replica's directory is removed this long after its end */
+    json_t *node_info;   /* the system's CPUs and memory and --label's, sent in every report */
+    struct runas run_as; /* who a workspace's workloads run as (--run-as) */
+    struct identity identity; /* each workspace's own uid, when no --run-as rule matches */
+    /* The tenant the node serves (docs/agent-running.md, "Wipe"): nothing of another is on
+     * it. When the controller names another, the node is wiped before it serves that one. */
+    char tenant[AGENT_TENANT_SIZE]; /* "" for none */
+    bool tenant_known;              /* from the state file or a wipe; false on a first start */
+    bool wiping; /* the controller named wipe_for: wipe once the old work is gone */
+    char wipe_for[AGENT_TENANT_SIZE]; /* "" for none */
+    int64_t wipe_since_ms;            /* when the wipe was asked for */
+    const char *wipe_dirs; /* --wipe-dirs: shared directories swept of the old users' files */
+    uint64_t reports, failures;
+    char state_path[4200]; /* work-dir/agent-state.json: what runs, for a restarted agent */
+    char workdir[4096];
+};
+
+/* The wall clock in ms since the epoch (the controller's deadlines are in it). */
+int64_t agent_now_ms(void);
+
+/* Make a's loop, its three connections to a->host:a->port, its timers and signals (not yet
+ * started) and its runner on workdir; a poll is held at most every_ms (and at most
+ * PROTOCOL_MAX_WAIT_MS). RET 0, or -1 after saying why. */
+int agent_open(struct agent *a, const char *workdir, int64_t every_ms);
+/* Start the timers (a poll every every_ms when none is in flight, the storage check every
+ * storage_ms, shipping) and signals, send the first poll and run the loop until SIGINT or
+ * SIGTERM; then write the state file if it waits. */
+void agent_run(struct agent *a, int64_t every_ms, int64_t storage_ms);
+/* Free what agent_open and agent_run made. The workloads keep running (for adoption). */
+void agent_close(struct agent *a);
+
+#endif

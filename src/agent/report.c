@@ -1,0 +1,168 @@
+/* The node agent's reports to the controller and the desired sets that answer them: the long
+ * poll, the push when a replica ends, and the order of answers across the two channels. */
+#include "agent/report.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+#include <event2/http.h>
+#include <event2/keyvalq_struct.h>
+
+#include "agent/task.h"
+#include "agent/tenancy.h"
+#include "common/protocol.h"
+
+uint64_t report_u64(const json_t *item, const char *key)
+{
+    json_int_t v = json_integer_value(json_object_get(item, key));
+    return v > 0 ? (uint64_t)v : 0;
+}
+
+struct evhttp_request *report_request_new(struct agent *a,
+                                          void (*cb)(struct evhttp_request *, void *), void *ctx,
+                                          const char *type, const void *body, size_t len)
+{
+    struct evhttp_request *req = evhttp_request_new(cb, ctx);
+    if (!req)
+        return NULL;
+    struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+    if (evhttp_add_header(h, "Host", a->host) || evhttp_add_header(h, "Authorization", a->auth) ||
+        evhttp_add_header(h, "Content-Type", type) ||
+        evbuffer_add(evhttp_request_get_output_buffer(req), body, len)) {
+        evhttp_request_free(req);
+        return NULL;
+    }
+    return req;
+}
+
+/* The context of a report in flight. */
+struct report_call {
+    struct agent *agent;
+    enum agent_channel channel;
+};
+
+/* Apply the desired set answer, unless an answer on the other channel was newer: answers on
+ * the two channels may arrive out of order, and one older than the last applied (same epoch,
+ * lower version) could restart what has just ended. */
+static void desired_apply(struct agent *a, const json_t *answer)
+{
+    int64_t epoch = json_integer_value(json_object_get(answer, PROTOCOL_FIELD_EPOCH));
+    uint64_t version = report_u64(answer, PROTOCOL_FIELD_VERSION);
+    if (epoch == a->epoch && version < a->version)
+        return;
+    a->epoch = epoch;
+    a->version = version;
+    tenancy_check(a, answer);
+    tenancy_wipe_try(a); /* at once when nothing of the old tenant is left */
+    task_reconcile(a, answer);
+    tenancy_wipe_try(a);
+}
+
+static void on_answer(struct evhttp_request *req, void *arg)
+{
+    struct report_call *rc = arg;
+    struct agent *a = rc->agent;
+    enum agent_channel ch = rc->channel;
+    free(rc);
+    a->in_flight[ch] = false;
+    int status = req ? evhttp_request_get_response_code(req) : 0;
+    json_t *answer = NULL;
+    if (status == 200) {
+        struct evbuffer *in = evhttp_request_get_input_buffer(req);
+        json_error_t jerr;
+        answer =
+            json_loadb((const char *)evbuffer_pullup(in, -1), evbuffer_get_length(in), 0, &jerr);
+        if (!answer)
+            fprintf(stderr, "allot-agent: bad answer: %s\n", jerr.text);
+    } else {
+        fprintf(stderr, "allot-agent: report failed (HTTP %d); retrying\n", status);
+    }
+    for (int k = 0; k < AGENT_MAX_PROCS; k++) {
+        struct task *t = &a->tasks[k];
+        if (answer && t->ended && (t->sent >> ch & 1))
+            t->used = false; /* the controller has what ended: forget it */
+        else
+            t->sent &= ~(1u << ch); /* not acknowledged: report it again */
+    }
+    if (!answer) {
+        a->failures++;
+        return; /* the timer tries again */
+    }
+    a->reports++;
+    desired_apply(a, answer);
+    json_decref(answer);
+    if (ch == AGENT_CHANNEL_POLL)
+        report_send(a, AGENT_CHANNEL_POLL); /* the next poll: held until a change */
+    else if (a->dirty)
+        report_send(a, AGENT_CHANNEL_PUSH);
+}
+
+/* The body of a report on ch: {inventory, workloads, tenant}. RET its text (free it), or
+ * NULL when out of memory. */
+static char *report_text(struct agent *a, enum agent_channel ch)
+{
+    json_t *wls = json_array();
+    for (int k = 0; k < AGENT_MAX_PROCS; k++) {
+        struct task *t = &a->tasks[k];
+        if (!t->used)
+            continue;
+        if (t->ended) {
+            json_array_append_new(
+                wls, json_pack("{s:s, s:i, s:s, s:i, s:i, s:s}", PROTOCOL_FIELD_NAME, t->name,
+                               PROTOCOL_FIELD_RANK, t->rank, PROTOCOL_FIELD_STATE, t->end_state,
+                               PROTOCOL_FIELD_EXIT_CODE, t->code, PROTOCOL_FIELD_SIGNAL, t->signal,
+                               PROTOCOL_FIELD_REASON, t->reason));
+            t->sent |= 1u << ch; /* forgotten once the controller has answered */
+        } else {
+            json_array_append_new(wls, json_pack("{s:s, s:i, s:s}", PROTOCOL_FIELD_NAME, t->name,
+                                                 PROTOCOL_FIELD_RANK, t->rank, PROTOCOL_FIELD_STATE,
+                                                 PROTOCOL_STATE_RUNNING));
+        }
+    }
+    json_t *inventory = gpuinfo_to_json(&a->gpus);
+    if (inventory)
+        json_object_update(inventory, a->node_info);
+    json_t *body =
+        json_pack("{s:o, s:o}", PROTOCOL_FIELD_INVENTORY, inventory, PROTOCOL_FIELD_WORKLOADS, wls);
+    /* the tenant served: once wiped for the one the controller named, its move completes */
+    if (body && a->tenant_known)
+        json_object_set_new(body, PROTOCOL_FIELD_TENANT,
+                            a->tenant[0] ? json_string(a->tenant) : json_null());
+    char *text = json_dumps(body, JSON_COMPACT);
+    json_decref(body);
+    return text;
+}
+
+void report_send(struct agent *a, enum agent_channel ch)
+{
+    if (a->in_flight[ch]) {
+        a->dirty = a->dirty || ch == AGENT_CHANNEL_PUSH;
+        return;
+    }
+    if (ch == AGENT_CHANNEL_PUSH)
+        a->dirty = false;
+    char *text = report_text(a, ch);
+    struct report_call *rc = malloc(sizeof(*rc));
+    struct evhttp_request *req =
+        rc && text ? report_request_new(a, on_answer, rc, "application/json", text, strlen(text))
+                   : NULL;
+    free(text);
+    if (!req) {
+        free(rc);
+        return;
+    }
+    *rc = (struct report_call){a, ch};
+    char path[400];
+    if (ch == AGENT_CHANNEL_POLL && a->epoch)
+        snprintf(path, sizeof(path),
+                 PROTOCOL_PATH_REPORT "?" PROTOCOL_QUERY_WAIT "=%lld&" PROTOCOL_QUERY_EPOCH
+                                      "=%lld&" PROTOCOL_QUERY_VERSION "=%llu",
+                 a->node, (long long)a->every_ms, (long long)a->epoch,
+                 (unsigned long long)a->version);
+    else
+        snprintf(path, sizeof(path), PROTOCOL_PATH_REPORT, a->node);
+    a->in_flight[ch] = evhttp_make_request(ch == AGENT_CHANNEL_POLL ? a->conn : a->push, req,
+                                           EVHTTP_REQ_POST, path) == 0;
+}

@@ -1,0 +1,33 @@
+/* The node agent's side of the controller's loop (docs/agent.md): reports of its GPUs and
+ * replicas on two channels, the long poll and the push, and the desired set each answer
+ * carries, applied unless older than the last one applied. */
+#ifndef ALLOT_AGENT_REPORT_H
+#define ALLOT_AGENT_REPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#include "agent/agent.h"
+
+struct evhttp_request;
+
+/* Build and send one report on channel ch, unless one is in flight there (a push asked for
+ * meanwhile is sent once that one is answered). The poll carries the epoch and version of the
+ * last desired set applied, so that the controller holds it until that set changes; each
+ * answer on the poll sends the next poll. Ended replicas are forgotten once an answer that
+ * acknowledges them arrives; a failed report leaves them for the next. */
+void report_send(struct agent *a, enum agent_channel ch);
+
+/* A request to the controller with the agent's token and body (len bytes of type), which
+ * calls cb(req, ctx) with the answer. RET it (evhttp_make_request takes it), or NULL when out
+ * of memory. */
+struct evhttp_request *report_request_new(struct agent *a,
+                                          void (*cb)(struct evhttp_request *, void *), void *ctx,
+                                          const char *type, const void *body, size_t len);
+
+/* A non-negative integer field of the controller's answer; 0 when absent or negative. */
+uint64_t report_u64(const json_t *item, const char *key);
+
+#endif

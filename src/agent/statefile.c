@@ -1,0 +1,143 @@
+/* The node agent's state file (agent-state.json): what runs and the workspaces' uids, kept so
+ * that a restarted agent adopts its processes instead of orphaning or starting them twice,
+ * and gives each workspace the uid it had. */
+#include "agent/statefile.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "agent/shipment.h"
+#include "agent/task.h"
+#include "common/protocol.h"
+
+void statefile_save_soon(struct agent *a)
+{
+    a->state_dirty = true;
+    event_active(a->save_now, EV_TIMEOUT, 0);
+}
+
+int statefile_write(struct agent *a)
+{
+    a->state_dirty = false;
+    json_t *tasks = json_array();
+    for (int k = 0; k < AGENT_MAX_PROCS; k++) {
+        const struct task *t = &a->tasks[k];
+        if (!t->used || !t->proc)
+            continue;
+        json_array_append_new(tasks,
+                              json_pack("{s:s, s:s, s:i, s:i, s:I, s:I, s:b, s:s, s:b, s:I}", "id",
+                                        t->id, "name", t->name, "rank", t->rank, "attempt",
+                                        t->attempt, "pid", (json_int_t)runner_proc_pid(t->proc),
+                                        "start_ticks", (json_int_t)runner_proc_start_ticks(t->proc),
+                                        "stopping", t->stopping, "cgroup", t->cgroup, "keeper",
+                                        t->keeper, "storage_bytes", (json_int_t)t->storage_bytes));
+    }
+    json_t *state = json_pack("{s:I, s:o, s:o}", "next_id", (json_int_t)a->next_id, "tasks", tasks,
+                              "identities", identity_to_json(&a->identity));
+    if (state && a->tenant_known)
+        json_object_set_new(state, "tenant", a->tenant[0] ? json_string(a->tenant) : json_null());
+    char tmp[4300];
+    snprintf(tmp, sizeof(tmp), "%s.tmp", a->state_path);
+    /* Root's only: it names workspaces and their uids. */
+    unlink(tmp);
+    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    bool written = fd >= 0 && state && json_dumpfd(state, fd, JSON_COMPACT) == 0;
+    if (fd >= 0 && close(fd) != 0)
+        written = false;
+    if (written && rename(tmp, a->state_path) != 0)
+        written = false;
+    if (!written)
+        fprintf(stderr, "allot-agent: cannot write %s: %s\n", a->state_path, strerror(errno));
+    json_decref(state);
+    return written ? 0 : -1;
+}
+
+/* Task t from its entry x of the state file: adopted, with its output shipped again from
+ * offset 0 (the controller skips what it has), or ended "gone" when its process is. */
+static void task_adopt(struct agent *a, struct task *t, const json_t *x)
+{
+    memset(t, 0, sizeof(*t));
+    t->used = true;
+    t->agent = a;
+    t->rank = (int)json_integer_value(json_object_get(x, "rank"));
+    t->attempt = (int)json_integer_value(json_object_get(x, "attempt"));
+    /* a stop under way is issued again from the next answer (level-triggered) */
+    t->stopping = false;
+    snprintf(t->name, sizeof(t->name), "%s", json_string_value(json_object_get(x, "name")));
+    snprintf(t->id, sizeof(t->id), "%s", json_string_value(json_object_get(x, "id")));
+    const char *cgroup = json_string_value(json_object_get(x, "cgroup"));
+    snprintf(t->cgroup, sizeof(t->cgroup), "%s", cgroup ? cgroup : "");
+    const json_t *keeper = json_object_get(x, "keeper");
+    t->keeper = json_is_boolean(keeper) ? json_is_true(keeper) : a->limits.keeper;
+    json_int_t storage = json_integer_value(json_object_get(x, "storage_bytes"));
+    t->storage_bytes = storage > 0 ? (uint64_t)storage : 0;
+    char cgroup_path[LIMITS_ROOT_MAX + CGROUP_NAME_MAX + 2] = "";
+    if (t->cgroup[0])
+        limits_cgroup_path(&a->limits, t->cgroup, cgroup_path, sizeof(cgroup_path));
+    struct runner_adoption ad = {
+        .id = t->id,
+        .pid = (pid_t)json_integer_value(json_object_get(x, "pid")),
+        .start_ticks = (uint64_t)json_integer_value(json_object_get(x, "start_ticks")),
+        .cgroup = cgroup_path[0] ? cgroup_path : NULL,
+        .contain = t->keeper ? RUNNER_CONTAIN_KEEPER : RUNNER_CONTAIN_CGROUP,
+        .on_exit = task_on_exit,
+        .ctx = t};
+    char err[256];
+    if (runner_adopt(a->runner, &ad, &t->proc, err, sizeof(err))) {
+        t->proc = NULL;
+        t->ended = true;
+        t->end_state = PROTOCOL_STATE_GONE;
+        t->code = -1;
+        snprintf(t->reason, sizeof(t->reason), "gone while the agent was down: %s", err);
+        limits_release(&a->limits, t->cgroup);
+        t->cgroup[0] = '\0';
+    } else {
+        fprintf(stderr, "allot-agent: adopted %s (rank %d), pid %d\n", t->name, t->rank,
+                (int)ad.pid);
+        shipment_start(a, t);
+    }
+}
+
+int statefile_load(struct agent *a)
+{
+    json_error_t jerr;
+    char why[512];
+    struct stat sb;
+    if (lstat(a->state_path, &sb) != 0 && errno == ENOENT)
+        return 0; /* first start */
+    json_t *state = json_load_file(a->state_path, 0, &jerr);
+    if (!state) {
+        fprintf(stderr, "allot-agent: cannot read %s: %s\n", a->state_path, jerr.text);
+        return -1;
+    }
+    if (identity_load(&a->identity, json_object_get(state, "identities"), why, sizeof(why))) {
+        fprintf(stderr, "allot-agent: %s: %s\n", a->state_path, why);
+        json_decref(state);
+        return -1;
+    }
+    a->next_id = (uint32_t)json_integer_value(json_object_get(state, "next_id"));
+    const json_t *tenant = json_object_get(state, "tenant");
+    if (json_is_string(tenant) || json_is_null(tenant)) {
+        a->tenant_known = true;
+        snprintf(a->tenant, sizeof(a->tenant), "%s", tenant ? json_string_value(tenant) : "");
+        if (!json_string_value(tenant))
+            a->tenant[0] = '\0';
+    }
+    size_t i;
+    json_t *x;
+    int k = 0;
+    json_array_foreach(json_object_get(state, "tasks"), i, x)
+    {
+        if (k >= AGENT_MAX_PROCS)
+            break;
+        task_adopt(a, &a->tasks[k++], x);
+    }
+    json_decref(state);
+    return 0;
+}

@@ -1,0 +1,294 @@
+/* The node agent's replicas: what the controller's desired set starts and stops here, each
+ * under its limits and its workspace's user, and how each ended, kept for the next report. */
+#include "agent/task.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "agent/report.h"
+#include "agent/shipment.h"
+#include "agent/statefile.h"
+#include "agent/tenancy.h"
+#include "common/error.h"
+#include "common/protocol.h"
+
+/* Arguments of one replica's command, at most. */
+#define TASK_MAX_ARGS 64
+
+/* Join the strings of a JSON array with commas into buf. */
+static void join_strings(const json_t *arr, char *buf, size_t len)
+{
+    size_t i, used = 0;
+    json_t *v;
+    buf[0] = '\0';
+    json_array_foreach(arr, i, v)
+    {
+        const char *s = json_is_string(v) ? json_string_value(v) : "";
+        used += (size_t)snprintf(buf + used, used < len ? len - used : 0, "%s%s", i ? "," : "", s);
+    }
+}
+
+void task_on_exit(void *ctx, const struct runner_exit *e)
+{
+    struct task *t = ctx;
+    struct agent *a = t->agent;
+    const char *why = e->reason ? e->reason : "";
+    t->proc = NULL;
+    t->ended = true;
+    /* Stopped for a limit, it ended on its own account: "exited", so that the controller
+     * finishes it rather than requeue it to go over again. */
+    t->end_state = t->limit_reason[0] ? PROTOCOL_STATE_EXITED
+                   : t->stopping      ? PROTOCOL_STATE_STOPPED
+                                      : PROTOCOL_STATE_EXITED;
+    t->code = e->code;
+    t->signal = e->signal;
+    if (t->limit_reason[0] && strncmp(why, t->limit_reason, strlen(t->limit_reason)) != 0)
+        snprintf(t->reason, sizeof(t->reason), "%s; %s", t->limit_reason, why);
+    else
+        snprintf(t->reason, sizeof(t->reason), "%s", why);
+    limits_release(&a->limits, t->cgroup);
+    t->cgroup[0] = '\0';
+    if (t->ship)
+        t->ship->ended = true;
+    t->ship = NULL;
+    fprintf(stderr, "allot-agent: %s (rank %d) %s: %s\n", t->name, t->rank, t->end_state,
+            t->reason);
+    statefile_save_soon(a);
+    event_active(a->push_now, EV_TIMEOUT, 0);
+}
+
+struct task *task_find(struct agent *a, const char *name, int rank)
+{
+    for (int i = 0; i < AGENT_MAX_PROCS; i++)
+        if (a->tasks[i].used && a->tasks[i].rank == rank && strcmp(a->tasks[i].name, name) == 0)
+            return &a->tasks[i];
+    return NULL;
+}
+
+/* Mark t ended before it ran, with the exit code of a shell that could not run it. */
+static void task_fail(struct task *t, int code, const char *reason)
+{
+    t->ended = true;
+    t->end_state = PROTOCOL_STATE_EXITED;
+    t->code = code;
+    snprintf(t->reason, sizeof(t->reason), "%s", reason);
+}
+
+/* Who workspace's workloads run as, when the agent is root (docs/agent.md, "Users"): the
+ * user of the first matching --run-as rule, else the workspace's own uid, with a gid of the
+ * same number; a uid just assigned is kept in the state file at once, before anything runs
+ * as it. OUT *uid, *gid (0: as the agent). RET 0, or -1 with a sentence in err. */
+static int user_for(struct agent *a, const char *workspace, uid_t *uid, gid_t *gid, char *err,
+                    size_t len)
+{
+    *uid = 0;
+    *gid = 0;
+    if (geteuid() != 0)
+        return 0;
+    const struct runas_rule *rule = runas_find(&a->run_as, workspace);
+    if (rule) {
+        *uid = rule->uid;
+        *gid = rule->uid == 0 ? 0 : rule->gid ? rule->gid : rule->uid;
+        return 0;
+    }
+    bool fresh;
+    int rc = identity_assign(&a->identity, workspace, uid, gid, &fresh);
+    if (rc) {
+        snprintf(err, len, "no uid for workspace %.64s: %s", workspace,
+                 rc == -ALLOT_ERANGE ? "every uid of --uid-range is assigned" : allot_strerror(rc));
+        return -1;
+    }
+    if (fresh && statefile_write(a) != 0) {
+        snprintf(err, len, "workspace %.64s: its uid could not be kept in the state file",
+                 workspace);
+        return -1;
+    }
+    return 0;
+}
+
+/* The environment entries of replicas, one replica at a time (the runner copies them). */
+static char envbuf[AGENT_MAX_ENV][1024];
+
+/* Append an entry made from fmt to env[*k] (in envbuf[*k]). */
+static void env_add(const char **env, int *k, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(envbuf[*k], sizeof(envbuf[*k]), fmt, ap);
+    va_end(ap);
+    env[*k] = envbuf[*k];
+    (*k)++;
+}
+
+/* The environment of replica `item` (docs/agent-running.md): the workload's, then Allot's,
+ * which win. OUT env (AGENT_MAX_ENV + 1 entries, NULL-terminated), uuids: its GPUs. */
+static void task_env(const json_t *item, const char **env, char *uuids, size_t len)
+{
+    int k = 0;
+    const char *key;
+    json_t *v;
+    json_object_foreach((json_t *)json_object_get(item, PROTOCOL_FIELD_ENV), key, v)
+    {
+        if (k < AGENT_MAX_ENV - 8 && json_is_string(v))
+            env_add(env, &k, "%s=%s", key, json_string_value(v));
+    }
+    char peers[900];
+    join_strings(json_object_get(item, PROTOCOL_FIELD_GPU_UUIDS), uuids, len);
+    join_strings(json_object_get(item, PROTOCOL_FIELD_PEERS), peers, sizeof(peers));
+    env_add(env, &k, "CUDA_VISIBLE_DEVICES=%s", uuids);
+    env_add(env, &k, "NVIDIA_VISIBLE_DEVICES=%s", uuids);
+    env_add(env, &k, "ALLOT_WORKLOAD=%s",
+            json_string_value(json_object_get(item, PROTOCOL_FIELD_NAME)));
+    env_add(env, &k, "ALLOT_WORKSPACE=%s",
+            json_string_value(json_object_get(item, PROTOCOL_FIELD_WORKSPACE)));
+    env_add(env, &k, "ALLOT_RANK=%d",
+            (int)json_integer_value(json_object_get(item, PROTOCOL_FIELD_RANK)));
+    env_add(env, &k, "ALLOT_WORLD_SIZE=%d",
+            (int)json_integer_value(json_object_get(item, PROTOCOL_FIELD_WORLD_SIZE)));
+    env_add(env, &k, "ALLOT_PEERS=%s", peers);
+    /* how long it has to checkpoint once told to stop (seconds); the absolute deadline is
+     * written to $ALLOT_PREEMPT_DEADLINE_FILE when that happens */
+    env_add(env, &k, "ALLOT_PREEMPT_DEADLINE=%lld",
+            (long long)(json_integer_value(json_object_get(item, PROTOCOL_FIELD_GRACE_MS)) / 1000));
+    env[k] = NULL;
+}
+
+/* Where and as whom t runs: fail closed on another tenant's workspace, the user, the cgroup
+ * and the limits of item into spec. RET 0, or -1 with t failed. */
+static int task_confine(struct agent *a, struct task *t, const json_t *item,
+                        struct runner_spec *spec)
+{
+    char err[256], cgroup_path[LIMITS_ROOT_MAX + CGROUP_NAME_MAX + 2];
+    const char *ws = json_string_value(json_object_get(item, PROTOCOL_FIELD_WORKSPACE));
+    if (a->tenant_known && !tenancy_owns(ws ? ws : "", a->tenant)) {
+        /* fail closed: nothing of a tenant the node does not serve runs here */
+        snprintf(err, sizeof(err), "workspace %.64s is not of tenant '%s', which this node serves",
+                 ws ? ws : "", a->tenant);
+        task_fail(t, 126, err);
+        return -1;
+    }
+    if (user_for(a, ws ? ws : "", &spec->uid, &spec->gid, err, sizeof(err))) {
+        task_fail(t, 126, err);
+        return -1;
+    }
+    /* The cgroup is named after the node too: agents of several nodes on one host (a demo,
+     * the tests) share a cgroup root, and each counts its ids from 1. */
+    if (a->limits.cgroups &&
+        snprintf(t->cgroup, sizeof(t->cgroup), "%s.%s", a->node, t->id) >= (int)sizeof(t->cgroup)) {
+        t->cgroup[0] = '\0';
+        task_fail(t, 126, "cgroup name too long: the node's name is too long");
+        return -1;
+    }
+    t->storage_bytes = report_u64(item, PROTOCOL_FIELD_STORAGE_BYTES);
+    if (limits_apply(&a->limits, t->cgroup, report_u64(item, PROTOCOL_FIELD_MEMORY_BYTES),
+                     report_u64(item, PROTOCOL_FIELD_CPU_MILLICORES), spec, cgroup_path,
+                     sizeof(cgroup_path), err, sizeof(err))) {
+        t->cgroup[0] = '\0';
+        task_fail(t, 126, err);
+        return -1;
+    }
+    return 0;
+}
+
+/* Start replica `item` of the controller's answer, under its limits (docs/agent.md). */
+static void task_start(struct agent *a, const json_t *item)
+{
+    const char *name = json_string_value(json_object_get(item, PROTOCOL_FIELD_NAME));
+    int rank = (int)json_integer_value(json_object_get(item, PROTOCOL_FIELD_RANK));
+    struct task *t = NULL;
+    for (int i = 0; i < AGENT_MAX_PROCS && !t; i++)
+        if (!a->tasks[i].used)
+            t = &a->tasks[i];
+    if (!t || !name)
+        return;
+    memset(t, 0, sizeof(*t));
+    t->used = true;
+    t->agent = a;
+    t->rank = rank;
+    t->attempt = (int)json_integer_value(json_object_get(item, PROTOCOL_FIELD_ATTEMPT));
+    snprintf(t->name, sizeof(t->name), "%s", name);
+    snprintf(t->id, sizeof(t->id), "w%u", ++a->next_id);
+    const json_t *cmd = json_object_get(item, PROTOCOL_FIELD_COMMAND);
+    if (!json_is_array(cmd) || json_array_size(cmd) == 0) {
+        task_fail(t, 127, "no command to run");
+        return;
+    }
+    const char *argv[TASK_MAX_ARGS + 2];
+    size_t i, n = 0;
+    json_t *v;
+    json_array_foreach(cmd, i, v)
+    {
+        if (n < TASK_MAX_ARGS && json_is_string(v))
+            argv[n++] = json_string_value(v);
+    }
+    argv[n] = NULL;
+    const char *env[AGENT_MAX_ENV + 1];
+    char uuids[900], err[256];
+    task_env(item, env, uuids, sizeof(uuids));
+    struct runner_spec spec = {
+        .id = t->id, .argv = argv, .env = env, .on_exit = task_on_exit, .ctx = t};
+    if (task_confine(a, t, item, &spec))
+        return;
+    t->keeper = spec.contain == RUNNER_CONTAIN_KEEPER;
+    if (runner_start(a->runner, &spec, &t->proc, err, sizeof(err))) {
+        limits_release(&a->limits, t->cgroup);
+        t->cgroup[0] = '\0';
+        task_fail(t, 126, err);
+        return;
+    }
+    fprintf(stderr, "allot-agent: started %s (rank %d) on GPUs %s\n", name, rank, uuids);
+    shipment_start(a, t);
+    statefile_save_soon(a);
+}
+
+void task_reconcile(struct agent *a, const json_t *answer)
+{
+    const json_t *items = json_object_get(answer, PROTOCOL_FIELD_WORKLOADS);
+    size_t i;
+    json_t *item;
+    json_array_foreach(items, i, item)
+    {
+        const char *name = json_string_value(json_object_get(item, PROTOCOL_FIELD_NAME));
+        const char *state = json_string_value(json_object_get(item, PROTOCOL_FIELD_STATE));
+        int rank = (int)json_integer_value(json_object_get(item, PROTOCOL_FIELD_RANK));
+        if (!name || !state)
+            continue;
+        struct task *t = task_find(a, name, rank);
+        if (!t && strcmp(state, PROTOCOL_STATE_RUNNING) == 0 && !a->wiping) {
+            task_start(a, item);
+        } else if (t && t->proc && !t->stopping && strcmp(state, PROTOCOL_STATE_DRAINING) == 0) {
+            int64_t grace =
+                json_integer_value(json_object_get(item, PROTOCOL_FIELD_STOP_BY)) - agent_now_ms();
+            t->stopping = true;
+            runner_stop(a->runner, t->proc, grace > 0 ? grace : 0, "preempted");
+            statefile_save_soon(a);
+        }
+    }
+    /* running here but no longer wanted: stop it */
+    for (int k = 0; k < AGENT_MAX_PROCS; k++) {
+        struct task *t = &a->tasks[k];
+        if (!t->used || !t->proc || t->stopping)
+            continue;
+        bool wanted = false;
+        json_array_foreach(items, i, item)
+        {
+            wanted = wanted ||
+                     (json_integer_value(json_object_get(item, PROTOCOL_FIELD_RANK)) == t->rank &&
+                      strcmp(json_string_value(json_object_get(item, PROTOCOL_FIELD_NAME)),
+                             t->name) == 0);
+        }
+        if (!wanted) {
+            t->stopping = true;
+            runner_stop(a->runner, t->proc, 5000, "no longer wanted by the controller");
+        }
+    }
+}
+
+bool task_is_dir_name(const char *name)
+{
+    return name[0] == 'w' && name[1] && strspn(name + 1, "0123456789") == strlen(name + 1);
+}

@@ -1,0 +1,27 @@
+/* The replicas of the node agent: started from the controller's desired set under their
+ * limits, as the workspace's user, stopped when no longer wanted or when drained, and their
+ * ends kept until reported (docs/agent.md, docs/agent-running.md). */
+#ifndef ALLOT_AGENT_TASK_H
+#define ALLOT_AGENT_TASK_H
+
+#include <stdbool.h>
+
+#include <jansson.h>
+
+#include "agent/agent.h"
+#include "agent/runner.h"
+
+/* The task of replica rank of workload name, or NULL. */
+struct task *task_find(struct agent *a, const char *name, int rank);
+/* Make the node match the controller's desired set (answer): start the replicas it names
+ * running and this node lacks (none while a wipe waits), stop those it drains (by their
+ * stop_by) and those it no longer names. Failures to start are replicas that ended at once,
+ * reported as such. */
+void task_reconcile(struct agent *a, const json_t *answer);
+/* The runner's on_exit of every replica (ctx: its struct task): records how it ended for the
+ * next report, releases its cgroup, and asks for a push and a state file write. */
+void task_on_exit(void *ctx, const struct runner_exit *e);
+/* Whether name is that of a replica's directory: "w<N>", as task_reconcile names them. */
+bool task_is_dir_name(const char *name);
+
+#endif
