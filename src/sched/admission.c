@@ -280,6 +280,8 @@ static int admit_on_free(struct sched *s, uint32_t id, struct pass *p, bool with
         return 0;
     }
     int rc = lifecycle_start(s, id, now);
+    if (rc)
+        placement_unclaim(s, id); /* it did not start: nothing of it stays */
     return rc ? rc : 1;
 }
 

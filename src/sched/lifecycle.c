@@ -84,17 +84,20 @@ int lifecycle_start(struct sched *s, uint32_t id, int64_t now)
 {
     struct sched_workload *w = &s->workloads[id];
     struct sched_workspace *ws = &s->workspaces[w->workspace];
-    int rc = w->state == SCHED_PENDING ? 0 : state_required(s, w, SCHED_RECLAIMING, "starts");
+    /* what it relies on is checked before anything changes */
+    int rc = w->state == SCHED_PENDING ? queue_check(s, id)
+                                       : state_required(s, w, SCHED_RECLAIMING, "starts");
     if (!rc)
         rc = placement_start(s, id);
-    if (!rc && w->state == SCHED_PENDING)
-        rc = queue_remove(s, id);
     if (rc)
         return rc;
-    if (w->state == SCHED_PENDING) /* its position before it decides if any is borrowed */
+    if (w->state == SCHED_PENDING) {
+        queue_remove(s, id); /* checked above: cannot fail */
+        /* its position before it decides whether any of it is borrowed */
         w->borrowed = sched_workspace_position(ws) + w->total.gpu > ws->reserved;
-    else
+    } else {
         quota_add(&ws->claimed, &w->total, -1);
+    }
     quota_account(ws, now);
     quota_add(&ws->held, &w->total, +1);
     if (!w->preemptible)

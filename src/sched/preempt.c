@@ -197,6 +197,8 @@ int preempt_reclaim(struct sched *s, uint32_t id, int64_t now)
     struct sched_workload *w = &s->workloads[id];
     /* a reclaim is for work within the reservation */
     int rc = lifecycle_reclaim(s, id, false, now);
+    if (rc)
+        placement_unclaim(s, id); /* it does not reclaim: nothing of it stays */
     for (uint32_t i = 0; i < used && !rc; i++) {
         if (!marked[v[i]])
             continue;
@@ -302,6 +304,8 @@ int preempt_priority(struct sched *s, uint32_t id, int64_t now)
         return claim_broken(s, id, v, used);
     bool borrowed = sched_workspace_position(ws) - freed.gpu + w->total.gpu > ws->reserved;
     int rc = lifecycle_reclaim(s, id, borrowed, now);
+    if (rc)
+        placement_unclaim(s, id);
     for (uint32_t i = 0; i < used && !rc; i++) {
         if (!marked[v[i]])
             continue;

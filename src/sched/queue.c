@@ -168,14 +168,24 @@ static bool queued(const struct sched *s, const struct sched_workspace *ws, uint
     return r < ws->n_runs && ws->runs[r].priority == w->priority;
 }
 
+int queue_check(struct sched *s, uint32_t id)
+{
+    const struct sched_workload *w = &s->workloads[id];
+    const struct sched_workspace *ws = &s->workspaces[w->workspace];
+    if (queued(s, ws, id, w))
+        return 0;
+    return engine_broken(s, "workload %s is taken off the queue of %s but is not queued in it",
+                         w->name, ws->name);
+}
+
 int queue_remove(struct sched *s, uint32_t id)
 {
     struct sched_workload *w = &s->workloads[id];
     struct sched_workspace *ws = &s->workspaces[w->workspace];
     /* unlinking a workload that is not queued would corrupt the queue */
-    if (!queued(s, ws, id, w))
-        return engine_broken(s, "workload %s is taken off the queue of %s but is not queued in it",
-                             w->name, ws->name);
+    int rc = queue_check(s, id);
+    if (rc)
+        return rc;
     fifo_remove(s, id);
     run_removed(s, ws, id);
     if (w->qprev == SCHED_NONE)
