@@ -98,7 +98,7 @@ struct controller {
     /* An engine invariant broke (sched_broken): nothing more is committed and the loop stops
      * (fail-stop, docs/operations.md). 0, or -ALLOT_ECHECK. */
     int stopped;
-    uint64_t passes; /* scheduling passes, for check_every */
+    uint64_t passes;   /* scheduling passes, for check_every */
     struct gate *gate; /* the HTTP server's, for /metrics (set by main) */
     /* counters for /metrics */
     uint64_t commits, commit_us_sum, ops_committed;

@@ -338,6 +338,10 @@ int sched_new(const struct sched_options *opt, struct sched **out);
 /* Free the engine and everything in it. Accepts NULL. */
 void sched_free(struct sched *s);
 
+/* Every call that changes the engine checks the invariants it relies on, in every build:
+ * one that meets a broken invariant stops there and returns -ALLOT_ECHECK, with the
+ * invariant named by sched_broken (below), besides the errors each lists. */
+
 /* Configuration. Each returns 0 and the new object's id through *id (may be NULL), or a
  * negative error with a sentence in err naming the field; nothing is changed on error. */
 int sched_tenant_add(struct sched *s, const struct sched_tenant_spec *spec, uint32_t *id, char *err,
@@ -400,7 +404,7 @@ int sched_stopped(struct sched *s, uint32_t id, int64_t now);
 int sched_workload_forget(struct sched *s, uint32_t id);
 
 /* Run the admission pass over every tenant with changes: admit, preempt, queue. Decisions
- * are appended to the event list. RET 0 or -ALLOT_ENOMEM. */
+ * are appended to the event list. RET 0, -ALLOT_ENOMEM or -ALLOT_ECHECK. */
 int sched_schedule(struct sched *s, int64_t now);
 
 /* Bring every workspace's guaranteed/borrowed GPU time up to now. */
