@@ -509,6 +509,7 @@ static void events_apply(struct controller *ctl)
 }
 
 static void flush_cb(evutil_socket_t fd, short what, void *arg);
+static void engine_failed(struct controller *ctl);
 
 int controller_apply(struct controller *ctl, json_t *op, json_t **result, char *field,
                      size_t field_len, char *err, size_t len)
@@ -521,8 +522,15 @@ int controller_apply(struct controller *ctl, json_t *op, json_t **result, char *
                  ctl->read_only_why);
         return ctl->read_only;
     }
+    if (ctl->stopped) {
+        snprintf(field, field_len, "%s", "");
+        snprintf(err, len, "an engine invariant is broken: the controller is stopping");
+        return ctl->stopped;
+    }
     int64_t t = controller_now(ctl);
     int rc = op_run(ctl, op, t, result, field, field_len, err, len);
+    if (rc == -ALLOT_ECHECK)
+        engine_failed(ctl);
     if (rc)
         return rc;
     json_object_set_new(op, "t", json_integer(t));
@@ -558,14 +566,25 @@ static void extra_free(struct controller_workload *x)
     json_decref(x->extra);
 }
 
-/* Replay the journal into the (fresh) engine. RET 0, or the error of the entry that does not
- * replay (logged). */
+/* Verify every invariant of the engine (sched_check) and log the one broken, if any, after
+ * `when`. RET 0, -ALLOT_ECHECK or -ALLOT_ENOMEM. */
+static int engine_check(struct controller *ctl, const char *when)
+{
+    char why[256];
+    int rc = sched_check(ctl->engine, why, sizeof(why));
+    if (rc)
+        log_fatal("engine invariant broken after %s: %s", when, why);
+    return rc;
+}
+
+/* Replay the journal into the (fresh) engine, then check the state it rebuilt. RET 0, or the
+ * error of the entry that does not replay or of the check (logged). */
 static int journal_replay(struct controller *ctl)
 {
     ctl->replaying = true;
     int rc = store_journal_load(ctl->store, replay_one, ctl);
     ctl->replaying = false;
-    return rc;
+    return rc ? rc : engine_check(ctl, "the journal's replay");
 }
 
 /* Rebuild the engine and the controller's records of workloads from the store alone (the
@@ -655,6 +674,28 @@ static void commit_failed(struct controller *ctl, int rc)
     }
 }
 
+/* An engine invariant broke while the loop applied a change or a pass: the engine's state
+ * cannot be trusted, so nothing of this iteration is committed (the journal keeps the last
+ * committed state, which a restart replays and checks): its requests are answered 500, the
+ * loop stops and allotd exits non-zero (docs/operations.md). */
+static void engine_failed(struct controller *ctl)
+{
+    const char *why = sched_broken(ctl->engine);
+    log_fatal("engine invariant broken: %s; stopping before the commit: the %zu changes of this "
+              "loop iteration are dropped",
+              why ? why : "(the check above)", json_array_size(ctl->pending));
+    json_array_clear(ctl->pending);
+    ctl->stopped = -ALLOT_ECHECK;
+    struct call *c = ctl->deferred;
+    ctl->deferred = ctl->deferred_tail = NULL;
+    while (c) {
+        struct call *next = c->next;
+        call_fail(c, -ALLOT_ECHECK);
+        c = next;
+    }
+    event_base_loopbreak(ctl->base);
+}
+
 /* End of a loop iteration: one scheduling pass, then one transaction for everything, then
  * the replies. A failed commit leaves memory ahead of the disk: commit_failed answers its
  * requests 503 and rebuilds the state from the store (docs/operations.md). */
@@ -665,7 +706,13 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
     if (ops || output_pending(ctl)) {
         int64_t t = controller_now(ctl);
         if (ops) { /* output alone changes nothing the engine sees: no pass */
-            sched_schedule(ctl->engine, t);
+            uint32_t every = ctl->opt.check_every;
+            if (sched_schedule(ctl->engine, t) == -ALLOT_ECHECK ||
+                (every && ++ctl->passes % every == 0 &&
+                 engine_check(ctl, "a pass") == -ALLOT_ECHECK)) {
+                engine_failed(ctl);
+                return;
+            }
             json_array_append_new(ctl->pending, json_pack("{s:s, s:I}", "op", "schedule", "t", t));
             events_apply(ctl);
         }
@@ -755,7 +802,10 @@ static int replay_one(void *arg, int64_t seq, int64_t t, const char *text)
     int rc = op_run(ctl, op, t, NULL, field, sizeof(field), err, sizeof(err));
     json_decref(op);
     events_apply(ctl);
-    if (rc)
+    if (rc == -ALLOT_ECHECK)
+        log_fatal("journal entry %lld breaks an engine invariant: %s", (long long)seq,
+                  sched_broken(ctl->engine) ? sched_broken(ctl->engine) : err);
+    else if (rc)
         log_fatal("journal entry %lld does not replay: %s: %s", (long long)seq, field, err);
     return rc;
 }
@@ -876,7 +926,11 @@ int controller_open(struct event_base *base, const struct controller_options *op
     }
     rc = journal_replay(ctl);
     if (rc) {
-        snprintf(err, len, "the journal in %s does not replay (see the log)", opt->data_dir);
+        snprintf(err, len,
+                 rc == -ALLOT_ECHECK ? "the state replayed from %s breaks an engine invariant; "
+                                       "refusing to start (see the log)"
+                                     : "the journal in %s does not replay (see the log)",
+                 opt->data_dir);
         controller_close(ctl);
         return rc;
     }
@@ -912,7 +966,7 @@ void controller_close(struct controller *ctl)
 {
     if (!ctl)
         return;
-    if (ctl->store && (json_array_size(ctl->pending) || output_pending(ctl)))
+    if (ctl->store && !ctl->stopped && (json_array_size(ctl->pending) || output_pending(ctl)))
         flush_cb(-1, 0, ctl);
     output_free(ctl);
     fleet_stop(ctl);

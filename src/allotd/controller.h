@@ -29,6 +29,7 @@ struct controller_options {
     int64_t unreachable_ms;        /* no report for this long: the node drains (0: 15 s) */
     int64_t lost_ms;               /* and for this long: it is down, its work requeued (0: 60 s) */
     struct stream_options streams; /* GET /v1/events caps (0s: the defaults) */
+    uint32_t check_every;          /* sched_check every this many passes; 0: never */
 };
 
 /* What the controller knows of a node's agent (not journaled: heartbeats are volatile). */
@@ -94,6 +95,10 @@ struct controller {
     int read_only; /* 0, or the error of the failed commit */
     char read_only_why[256];
     struct event *probe;
+    /* An engine invariant broke (sched_broken): nothing more is committed and the loop stops
+     * (fail-stop, docs/operations.md). 0, or -ALLOT_ECHECK. */
+    int stopped;
+    uint64_t passes;   /* scheduling passes, for check_every */
     struct gate *gate; /* the HTTP server's, for /metrics (set by main) */
     /* counters for /metrics */
     uint64_t commits, commit_us_sum, ops_committed;

@@ -24,6 +24,7 @@ struct daemon_options {
     const char *unreachable, *lost;
     const char *max_streams, *max_per_token, *stream_buffer;
     const char *max_connections, *request_timeout;
+    const char *check_every;
     bool real_nodes;
 };
 
@@ -58,6 +59,8 @@ static const struct option_row option_rows[] = {
      "open connections at most (default: open file limit - 64)"},
     {"--request-timeout", "DURATION", OPT(request_timeout),
      "a request must arrive whole within this (default 10s)"},
+    {"--check-every", "N", OPT(check_every),
+     "verify the engine's invariants every N scheduling passes; 0: never (default 100)"},
     {"--help", NULL, OPT_FLAG, "show this help"},
 };
 #undef OPT
@@ -196,6 +199,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "allotd: --unreachable-after/--lost-after: a duration of 100ms or more\n");
         return 2;
     }
+    char *end = NULL;
+    long every = o.check_every ? strtol(o.check_every, &end, 10) : 100;
+    if (o.check_every && (end == o.check_every || *end || every < 0 || every > 1000000000)) {
+        fprintf(stderr, "allotd: --check-every: a whole number of passes from 0 (never) up\n");
+        return 2;
+    }
+    copt.check_every = (uint32_t)every;
     if (!base || controller_open(base, &copt, &ctl, err, sizeof(err))) {
         fprintf(stderr, "allotd: %s\n", base ? err : "cannot create the event loop");
         return 1;
@@ -218,10 +228,11 @@ int main(int argc, char **argv)
                           : "nodes are SIMULATED: admitted workloads run no processes, they "
                             "finish after their `duration` (no node agent yet)");
     event_base_dispatch(base);
+    int status = ctl->stopped ? 1 : 0; /* fail-stop: an engine invariant broke */
     event_free(sigint);
     event_free(sigterm);
     server_stop(sv);
     controller_close(ctl);
     event_base_free(base);
-    return 0;
+    return status;
 }

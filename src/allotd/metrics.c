@@ -12,7 +12,6 @@
 #include "allotd/server.h"
 #include "common/error.h"
 #include "common/quantity.h"
-#include "sched/quota.h"
 
 struct metric_row {
     const char *name;

@@ -1,16 +1,18 @@
 /* The admission pass (sched_schedule): in each changed tenant, pending workloads are taken
  * in policy order and each is admitted, sent to reclaim, or left queued with its reason.
  * The rules and their order are those of docs/policy.md, "Admission". */
-#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "common/error.h"
 #include "common/quantity.h"
+#include "sched/engine.h"
 #include "sched/event.h"
+#include "sched/fence.h"
 #include "sched/lifecycle.h"
 #include "sched/placement.h"
+#include "sched/preempt.h"
 #include "sched/queue.h"
 #include "sched/quota.h"
 #include "sched/sched.h"
@@ -21,6 +23,7 @@ enum attempt {
     ATTEMPT_QUOTA,    /* held back by its own workspace (limits, reservation) */
     ATTEMPT_CAPACITY, /* held back by capacity: may starve, see tenant_pass */
     ATTEMPT_HELD,     /* held back by the starvation guard */
+    ATTEMPT_BROKEN,   /* an engine invariant is broken (sched_broken): the pass stops */
 };
 
 /* What one pass over a tenant remembers. Within a pass capacity only shrinks (admissions
@@ -118,26 +121,11 @@ static bool plain_request(const struct sched_workload *w)
     return w->mig < 0 && w->model < 0;
 }
 
-static int scratch_reserve(struct sched *s, uint32_t n)
-{
-    if (n <= s->cap_scratch)
-        return 0;
-    uint32_t cap = s->cap_scratch ? s->cap_scratch : 64;
-    while (cap < n)
-        cap *= 2;
-    uint32_t *p = realloc(s->scratch, cap * sizeof(*p));
-    if (!p)
-        return -ALLOT_ENOMEM;
-    s->scratch = p;
-    s->cap_scratch = cap;
-    return 0;
-}
-
 /* Class 0: fits entirely within its workspace's reservation (guaranteed); class 1 borrows. */
 static int candidate_class(const struct sched *s, const struct sched_workload *w)
 {
     const struct sched_workspace *ws = &s->workspaces[w->workspace];
-    return quota_position(ws) + w->total.gpu <= ws->reserved ? 0 : 1;
+    return sched_workspace_position(ws) + w->total.gpu <= ws->reserved ? 0 : 1;
 }
 
 /* Policy order of two pending workloads of one tenant: guaranteed before borrowing; among
@@ -162,279 +150,6 @@ static bool pass_before(const struct sched *s, const struct sched_tenant *t,
     return queue_before(wa, wb);
 }
 
-/* Mark or unmark a victim for placement searches. */
-static void victim_set(struct sched *s, uint32_t v, bool mark)
-{
-    struct sched_workload *w = &s->workloads[v];
-    if (w->victim_mark == mark)
-        return;
-    w->victim_mark = mark;
-    int sign = mark ? 1 : -1;
-    for (uint32_t r = 0; r < w->replicas; r++) {
-        struct sched_node *n = &s->nodes[w->placement[r].node];
-        n->victim_cpu += sign * w->cpu;
-        n->victim_memory += sign * w->memory;
-        n->victim_whole += (uint32_t)(sign * __builtin_popcount(w->placement[r].gpu_mask));
-    }
-    s->victim_whole += (int64_t)sign * w->gpus * w->replicas;
-}
-
-/* A cheap necessary condition for a whole-GPU request to fit with the marked victims gone:
- * enough free whole GPUs in the tenant, counting the victims'. */
-static bool enough_whole(const struct sched *s, const struct sched_workload *w)
-{
-    if (w->mig >= 0)
-        return true;
-    return (int64_t)w->gpus * w->replicas <=
-           (int64_t)s->tenants[w->tenant].free_whole + s->victim_whole;
-}
-
-/* Would workload id fit with the currently marked victims gone? Leaves nothing claimed. */
-static bool fits_with_victims(struct sched *s, uint32_t id)
-{
-    if (placement_claim(s, id) < 0)
-        return false;
-    placement_unclaim(s, id);
-    return true;
-}
-
-/* Victim order: lowest priority first, then fewest GPUs, then most recently started. */
-static int victim_cmp(const void *pa, const void *pb, void *ctx)
-{
-    const struct sched *s = ctx;
-    const struct sched_workload *a = &s->workloads[*(const uint32_t *)pa];
-    const struct sched_workload *b = &s->workloads[*(const uint32_t *)pb];
-    if (a->priority != b->priority)
-        return a->priority < b->priority ? -1 : 1;
-    if (a->total.gpu != b->total.gpu)
-        return a->total.gpu < b->total.gpu ? -1 : 1;
-    if (a->start_ms != b->start_ms)
-        return a->start_ms > b->start_ms ? -1 : 1;
-    return a->seq > b->seq ? -1 : (a->seq < b->seq ? 1 : 0);
-}
-
-/* Sift element i down the max-heap v[0..n) ordered by victim_cmp. */
-static void victims_sift(struct sched *s, uint32_t *v, uint32_t i, uint32_t n)
-{
-    for (;;) {
-        uint32_t c = 2 * i + 1;
-        if (c >= n)
-            return;
-        if (c + 1 < n && victim_cmp(&v[c + 1], &v[c], s) > 0)
-            c++;
-        if (victim_cmp(&v[c], &v[i], s) <= 0)
-            return;
-        uint32_t t = v[c];
-        v[c] = v[i];
-        v[i] = t;
-        i = c;
-    }
-}
-
-/* Sort victims into victim order: a heap sort, in place and O(n log n), with the engine as
- * the comparison's context (qsort has none). */
-static void victims_sort(struct sched *s, uint32_t *v, uint32_t n)
-{
-    for (uint32_t i = n / 2; i-- > 0;)
-        victims_sift(s, v, i, n);
-    for (uint32_t end = n; end > 1; end--) {
-        uint32_t t = v[0];
-        v[0] = v[end - 1];
-        v[end - 1] = t;
-        victims_sift(s, v, 0, end - 1);
-    }
-}
-
-/* Running, preemptible workloads of the tenant's other workspaces that are borrowing: the
- * only ones a reclaim may take (docs/policy.md, "Reclaim"). Written to s->scratch in victim
- * order. RET their count, or -ALLOT_ENOMEM. */
-static int reclaim_candidates(struct sched *s, const struct sched_workload *w)
-{
-    const struct sched_tenant *t = &s->tenants[w->tenant];
-    uint32_t n = 0;
-    for (uint32_t k = 0; k < t->n_nodes; k++) {
-        const struct sched_node *node = &s->nodes[t->nodes[k]];
-        for (uint32_t i = 0; i < node->n_gpus; i++) {
-            const struct sched_gpu *g = &node->gpus[i];
-            for (int m = g->n_mig ? 0 : -1; m < (int)g->n_mig; m++) {
-                uint32_t h = m < 0 ? g->holder : g->mig[m].holder;
-                if (h == SCHED_NONE)
-                    continue;
-                const struct sched_workload *v = &s->workloads[h];
-                if (v->state != SCHED_RUNNING || !v->preemptible || v->workspace == w->workspace ||
-                    quota_borrowed(&s->workspaces[v->workspace]) == 0)
-                    continue;
-                bool dup = false;
-                for (uint32_t j = n; j-- > 0 && !dup;)
-                    dup = s->scratch[j] == h;
-                if (dup)
-                    continue;
-                if (scratch_reserve(s, n + 1))
-                    return -ALLOT_ENOMEM;
-                s->scratch[n++] = h;
-            }
-        }
-    }
-    victims_sort(s, s->scratch, n);
-    return (int)n;
-}
-
-/* GPU units already chosen as victims from workspace ws among v[0..n). */
-static int64_t victims_taken(const struct sched *s, const uint32_t *v, uint32_t n, uint32_t ws)
-{
-    int64_t taken = 0;
-    for (uint32_t i = 0; i < n; i++)
-        if (s->workloads[v[i]].victim_mark && s->workloads[v[i]].workspace == ws)
-            taken += s->workloads[v[i]].total.gpu;
-    return taken;
-}
-
-/* Reclaim room for workload id (within its reservation): choose the fewest borrowed
- * workloads whose removal lets it fit, never taking a workspace below its reservation,
- * claim the room and tell the victims to drain. RET 0 (id is reclaiming, or running when
- * no victim was needed after all), -ALLOT_ENOFIT, -ALLOT_ENOMEM. */
-static int reclaim(struct sched *s, uint32_t id, int64_t now)
-{
-    int n = reclaim_candidates(s, &s->workloads[id]);
-    if (n < 0)
-        return n;
-    uint32_t *v = s->scratch;
-    bool fitted = false;
-    uint32_t used = 0;
-    for (uint32_t i = 0; i < (uint32_t)n && !fitted; i++) {
-        const struct sched_workload *c = &s->workloads[v[i]];
-        const struct sched_workspace *cws = &s->workspaces[c->workspace];
-        used = i + 1;
-        if (quota_position(cws) - victims_taken(s, v, i, c->workspace) - c->total.gpu <
-            cws->reserved)
-            continue;
-        victim_set(s, v[i], true);
-        fitted = enough_whole(s, &s->workloads[id]) && fits_with_victims(s, id);
-    }
-    if (!fitted) {
-        for (uint32_t i = 0; i < used; i++)
-            victim_set(s, v[i], false);
-        return -ALLOT_ENOFIT;
-    }
-    /* Never more than the need: drop every victim the fit does not depend on, starting
-     * from the last chosen (the least protected). */
-    for (uint32_t i = used; i-- > 0;) {
-        if (!s->workloads[v[i]].victim_mark)
-            continue;
-        victim_set(s, v[i], false);
-        if (!fits_with_victims(s, id))
-            victim_set(s, v[i], true);
-    }
-    int rc = placement_claim(s, id);
-    assert(rc == 0);
-    (void)rc;
-    struct sched_workload *w = &s->workloads[id];
-    lifecycle_reclaim(s, id, false, now); /* a reclaim is for work within the reservation */
-    for (uint32_t i = 0; i < used; i++) {
-        if (!s->workloads[v[i]].victim_mark)
-            continue;
-        victim_set(s, v[i], false);
-        const struct sched_workload *c = &s->workloads[v[i]];
-        bool shares = false;
-        for (uint32_t a = 0; a < c->replicas && !shares; a++)
-            for (uint32_t b = 0; b < w->replicas && !shares; b++)
-                shares = c->placement[a].node == w->placement[b].node;
-        if (!shares)
-            continue;
-        lifecycle_drain(s, v[i], SCHED_REASON_RECLAIM, id, now);
-        w->waiting_on++;
-    }
-    if (w->waiting_on == 0)
-        lifecycle_start(s, id, now);
-    return 0;
-}
-
-/* With the marked victims gone, would workload w pass its workspace's limits and
- * reservation rules and the borrowable-capacity check? freed: what the victims hold. */
-static bool quota_fits_with(const struct sched *s, const struct sched_workload *w,
-                            const struct sched_resources *freed)
-{
-    const struct sched_workspace *ws = &s->workspaces[w->workspace];
-    struct sched_resources more = w->total;
-    enum sched_resource which;
-    quota_add(&more, freed, -1);
-    if (!quota_fits_limits(ws, &more, &which))
-        return false;
-    int64_t pos = quota_position(ws) - freed->gpu;
-    if (pos + w->total.gpu <= ws->reserved)
-        return true;
-    if (!w->preemptible)
-        return false;
-    return quota_borrowable(s, w->workspace) + freed->gpu >= w->total.gpu;
-}
-
-/* Priority preemption inside a workspace (docs/policy.md, "Priority"): make room for
- * workload id by stopping running, preemptible workloads of its own workspace with a lower
- * priority; fewest needed, in victim order. RET 0 (id is reclaiming), -ALLOT_ENOENT (no
- * such workload runs), -ALLOT_ENOFIT (they would not make room), -ALLOT_ENOMEM. */
-static int priority_preempt(struct sched *s, uint32_t id, int64_t now)
-{
-    struct sched_workload *w = &s->workloads[id];
-    const struct sched_workspace *ws = &s->workspaces[w->workspace];
-    uint32_t n = 0;
-    struct sched_resources freed = {0, 0, 0, 0};
-    int64_t whole = 0;
-    for (uint32_t v = ws->preempt_head; v != SCHED_NONE; v = s->workloads[v].pnext) {
-        const struct sched_workload *c = &s->workloads[v];
-        if (c->priority >= w->priority)
-            break; /* the list runs from the lowest priority */
-        if (scratch_reserve(s, n + 1))
-            return -ALLOT_ENOMEM;
-        s->scratch[n++] = v;
-        quota_add(&freed, &c->total, +1);
-        whole += (int64_t)c->gpus * c->replicas;
-    }
-    /* hopeless even if every candidate went: no need to sort or search */
-    if (n == 0)
-        return -ALLOT_ENOENT;
-    if (!quota_fits_with(s, w, &freed) ||
-        (w->mig < 0 && (int64_t)w->gpus * w->replicas > s->tenants[w->tenant].free_whole + whole))
-        return -ALLOT_ENOFIT;
-    memset(&freed, 0, sizeof(freed));
-    uint32_t *v = s->scratch;
-    victims_sort(s, v, n);
-    bool fitted = false;
-    uint32_t used = 0;
-    for (uint32_t i = 0; i < n && !fitted; i++) {
-        used = i + 1;
-        victim_set(s, v[i], true);
-        quota_add(&freed, &s->workloads[v[i]].total, +1);
-        fitted = quota_fits_with(s, w, &freed) && enough_whole(s, w) && fits_with_victims(s, id);
-    }
-    if (!fitted) {
-        for (uint32_t i = 0; i < used; i++)
-            victim_set(s, v[i], false);
-        return -ALLOT_ENOFIT;
-    }
-    for (uint32_t i = used; i-- > 0;) {
-        victim_set(s, v[i], false);
-        quota_add(&freed, &s->workloads[v[i]].total, -1);
-        if (!quota_fits_with(s, w, &freed) || !fits_with_victims(s, id)) {
-            victim_set(s, v[i], true);
-            quota_add(&freed, &s->workloads[v[i]].total, +1);
-        }
-    }
-    int rc = placement_claim(s, id);
-    assert(rc == 0);
-    (void)rc;
-    bool borrowed = quota_position(ws) - freed.gpu + w->total.gpu > ws->reserved;
-    lifecycle_reclaim(s, id, borrowed, now);
-    for (uint32_t i = 0; i < used; i++) {
-        if (!s->workloads[v[i]].victim_mark)
-            continue;
-        victim_set(s, v[i], false);
-        lifecycle_drain(s, v[i], SCHED_REASON_PRIORITY, id, now);
-        w->waiting_on++;
-    }
-    assert(w->waiting_on > 0);
-    return 0;
-}
-
 /* GPU units workspace ws could ever get by borrowing, once everything that can end or be
  * preempted elsewhere has: the tenant's healthy units less, for each other workspace, what
  * its non-preemptible workloads hold (they may serve forever) and, if it does not lend,
@@ -455,88 +170,9 @@ static int64_t attainable(const struct sched *s, uint32_t ws)
 static bool tenant_has_borrowers(const struct sched *s, const struct sched_tenant *t)
 {
     for (uint32_t i = 0; i < t->n_workspaces; i++)
-        if (quota_borrowed(&s->workspaces[t->workspaces[i]]) > 0)
+        if (sched_workspace_borrowed(&s->workspaces[t->workspaces[i]]) > 0)
             return true;
     return false;
-}
-
-/* ---- the fence of a starving workload (docs/policy.md, "Starvation") ---- */
-
-static void fence_clear(struct sched *s, struct sched_tenant *t)
-{
-    for (uint32_t i = 0; i < t->n_fence; i++)
-        s->nodes[t->fence[i]].fenced = false;
-    t->n_fence = 0;
-}
-
-/* Healthy whole GPUs of node n that a replica of w could use (its model, if it names one). */
-static uint32_t node_fits_whole(const struct sched_node *n, const struct sched_workload *w)
-{
-    uint32_t count = 0;
-    for (uint32_t i = 0; i < n->n_gpus; i++) {
-        const struct sched_gpu *g = &n->gpus[i];
-        count += !g->n_mig && g->healthy && (w->model < 0 || (int)g->model == w->model);
-    }
-    return count;
-}
-
-/* Set aside nodes for starving workload id of tenant t: one per replica, each able to hold
- * a replica, those with the most free whole GPUs first (they fill it soonest; ties: the
- * tenant's node order). Borrowers are not placed there while it waits; everything else goes
- * on. RET false, with no fence, for a MIG or CPU-only request or when too few nodes could
- * ever hold it: borrowing then pauses in the whole tenant. */
-static bool fence_make(struct sched *s, struct sched_tenant *t, uint32_t id)
-{
-    const struct sched_workload *w = &s->workloads[id];
-    fence_clear(s, t);
-    if (w->mig >= 0 || w->gpus == 0)
-        return false;
-    if (t->cap_fence < w->replicas) {
-        uint32_t *f = realloc(t->fence, w->replicas * sizeof(*f));
-        if (!f) {
-            s->oom = true;
-            return false;
-        }
-        t->fence = f;
-        t->cap_fence = w->replicas;
-    }
-    for (uint32_t r = 0; r < w->replicas; r++) {
-        uint32_t best = SCHED_NONE;
-        for (uint32_t k = 0; k < t->n_nodes; k++) {
-            const struct sched_node *n = &s->nodes[t->nodes[k]];
-            if (n->fenced || n->state != SCHED_NODE_READY || node_fits_whole(n, w) < w->gpus)
-                continue;
-            if (best == SCHED_NONE || n->free_whole > s->nodes[best].free_whole)
-                best = t->nodes[k];
-        }
-        if (best == SCHED_NONE) {
-            fence_clear(s, t);
-            return false;
-        }
-        s->nodes[best].fenced = true;
-        t->fence[t->n_fence++] = best;
-    }
-    return true;
-}
-
-/* Is workload id, which is (within) or is not within its reservation, kept off its tenant's
- * fenced nodes? Borrowers are, but not the starving workload itself. */
-static bool fence_applies(const struct sched *s, uint32_t id, bool within)
-{
-    const struct sched_tenant *t = &s->tenants[s->workloads[id].tenant];
-    return !within && t->n_fence > 0 && t->held_by != id;
-}
-
-/* Free capacity on the fenced nodes of t: GPU units, or whole GPUs in units when whole. */
-static int64_t fence_free(const struct sched *s, const struct sched_tenant *t, bool whole)
-{
-    int64_t units = 0;
-    for (uint32_t i = 0; i < t->n_fence; i++) {
-        const struct sched_node *n = &s->nodes[t->fence[i]];
-        units +=
-            whole ? (int64_t)n->free_whole * QUANTITY_GPU_UNITS : placement_node_free_units(s, n);
-    }
-    return units;
 }
 
 /* Try to admit pending workload id. held_by: the starving workload that pauses borrowing in
@@ -555,18 +191,20 @@ static enum sched_reason quota_check(const struct sched *s, uint32_t id, uint32_
     const struct sched_tenant *t = &s->tenants[w->tenant];
     char a[32], b[32], c[32];
     enum sched_resource which;
-    int64_t pos = quota_position(ws);
+    int64_t pos = sched_workspace_position(ws);
     *within = pos + w->total.gpu <= ws->reserved;
     if (!quota_fits_limits(ws, &w->total, &which)) {
         if (w->reason != SCHED_REASON_WORKSPACE_LIMIT)
             snprintf(
                 msg, len, "workspace %s holds %s of its %s %s limit; this workload needs %s more",
                 ws->name,
-                quota_format(which, quota_get(&ws->held, which) + quota_get(&ws->claimed, which), a,
-                             sizeof(a)),
-                quota_format(which, quota_get(&ws->limits, which), b, sizeof(b)),
-                quota_resource_name(which),
-                quota_format(which, quota_get(&w->total, which), c, sizeof(c)));
+                sched_resource_format(which,
+                                      sched_resources_get(&ws->held, which) +
+                                          sched_resources_get(&ws->claimed, which),
+                                      a, sizeof(a)),
+                sched_resource_format(which, sched_resources_get(&ws->limits, which), b, sizeof(b)),
+                sched_resource_name(which),
+                sched_resource_format(which, sched_resources_get(&w->total, which), c, sizeof(c)));
         return SCHED_REASON_WORKSPACE_LIMIT;
     }
     if (!w->preemptible && !*within) {
@@ -613,21 +251,168 @@ static enum attempt attempt_admit(struct sched *s, uint32_t id, uint32_t held_by
                                   struct pass_ws *pw, int64_t now)
 {
     enum attempt r = attempt_admit_fenced(s, id, held_by, p, pw, now);
-    s->workloads[id].avoid_fence = false;
+    s->scratch->avoid_fence[id] = false;
     return r;
+}
+
+/* Step 4, node ownership and real-time availability: place workload id on free capacity of
+ * its tenant's ready nodes and start it. within: it fits in its reservation. A borrower
+ * stays off the nodes set aside for a starving workload; work within its reservation uses
+ * them only when nothing else has room, so that they empty. Leaves avoid_fence set as the
+ * later steps need it. RET 1 (running), 0 (no room), or -ALLOT_ECHECK. */
+static int admit_on_free(struct sched *s, uint32_t id, struct pass *p, bool within, int64_t now)
+{
+    const struct sched_workload *w = &s->workloads[id];
+    const struct sched_tenant *t = &s->tenants[w->tenant];
+    bool *avoid = &s->scratch->avoid_fence[id];
+    bool spare = within && t->n_fence > 0 && t->held_by != id;
+    *avoid = fence_applies(s, id, within);
+    if (!free_enough(t, w) || placement_hopeless(p, w, *avoid))
+        return 0;
+    *avoid = *avoid || spare;
+    bool placed = placement_claim(s, id) == 0;
+    if (!placed) {
+        *avoid = fence_applies(s, id, within);
+        placed = spare && placement_claim(s, id) == 0;
+    }
+    if (!placed) {
+        placement_failed(p, w, *avoid);
+        return 0;
+    }
+    int rc = lifecycle_start(s, id, now);
+    if (rc)
+        placement_unclaim(s, id); /* it did not start: nothing of it stays */
+    return rc ? rc : 1;
+}
+
+/* Step 5, reclaim, for workload id within its reservation: borrowed work of the other
+ * workspaces is stopped to make room. RET 1 (running or reclaiming), 0 with *why set to what
+ * holds it back (capacity_degraded, reclaim_blocked; none when the later steps decide) and
+ * the sentence in msg, or -ALLOT_ECHECK. */
+static int admit_by_reclaim(struct sched *s, uint32_t id, struct pass *p, int64_t now,
+                            enum sched_reason *why, char *msg, size_t len)
+{
+    const struct sched_workload *w = &s->workloads[id];
+    const struct sched_tenant *t = &s->tenants[w->tenant];
+    char a[32], b[32];
+    int rc = -ALLOT_ENOFIT;
+    bool hopeless = p->reclaim_failed && plain_request(w) && w->total.gpu >= p->reclaim_need;
+    *why = SCHED_REASON_NONE;
+    if (!hopeless && tenant_has_borrowers(s, t)) {
+        rc = preempt_reclaim(s, id, now);
+        if (rc == -ALLOT_ENOFIT && plain_request(w) &&
+            (!p->reclaim_failed || w->total.gpu < p->reclaim_need)) {
+            p->reclaim_failed = true;
+            p->reclaim_need = w->total.gpu;
+        }
+    }
+    if (rc == -ALLOT_ECHECK)
+        return rc;
+    if (rc == 0) {
+        if (w->state == SCHED_RECLAIMING) {
+            snprintf(msg, len, "reclaiming borrowed GPUs of tenant %s: %u workload(s) are draining",
+                     t->name, w->waiting_on);
+            lifecycle_queue_reason(s, id, SCHED_REASON_RECLAIMING, msg, now);
+        }
+        return 1;
+    }
+    if (rc == -ALLOT_ENOMEM)
+        s->oom = true;
+    if (t->degraded) {
+        if (w->reason != SCHED_REASON_CAPACITY_DEGRADED)
+            snprintf(msg, len,
+                     "tenant %s has %s healthy GPUs for %s reserved; its reservations cannot "
+                     "all be honoured now",
+                     t->name, quantity_format_gpu(t->healthy_units, a, sizeof(a)),
+                     quantity_format_gpu(t->reserved_units, b, sizeof(b)));
+        *why = SCHED_REASON_CAPACITY_DEGRADED;
+    } else if (tenant_has_borrowers(s, t)) {
+        if (w->reason != SCHED_REASON_RECLAIM_BLOCKED)
+            snprintf(msg, len,
+                     "within the reservation of %s, but no borrowed workload can be preempted "
+                     "to make room for it without taking its workspace below its reservation",
+                     s->workspaces[w->workspace].name);
+        *why = SCHED_REASON_RECLAIM_BLOCKED;
+    }
+    return 0;
+}
+
+/* Why workload id, which quota allows, waits for capacity: the nodes with room are fenced
+ * for a starving workload, or none has room. The sentence goes to msg on a change. */
+static enum sched_reason capacity_reason(const struct sched *s, uint32_t id, int64_t now, char *msg,
+                                         size_t len)
+{
+    const struct sched_workload *w = &s->workloads[id];
+    const struct sched_tenant *t = &s->tenants[w->tenant];
+    char a[32];
+    if (s->scratch->avoid_fence[id]) {
+        if (w->reason != SCHED_REASON_STARVATION_GUARD)
+            snprintf(
+                msg, len,
+                "no room for it outside the %u node(s) set aside for %s of tenant %s, "
+                "which has waited %s",
+                t->n_fence, s->workloads[t->held_by].name, t->name,
+                quantity_format_duration(now - s->workloads[t->held_by].queued_ms, a, sizeof(a)));
+        return SCHED_REASON_STARVATION_GUARD;
+    }
+    if (w->reason == SCHED_REASON_NO_CAPACITY)
+        ; /* the message is only shown when the reason changes */
+    else if (w->mig >= 0)
+        snprintf(msg, len,
+                 "no ready node of tenant %s has %u free %s slice(s) with the CPU and memory "
+                 "asked for",
+                 t->name, w->replicas, mig_name(w->mig));
+    else
+        snprintf(msg, len,
+                 "no ready nodes of tenant %s have room for %u replica(s) of %u GPU(s) now "
+                 "(%s GPUs free in the tenant)",
+                 t->name, w->replicas, w->gpus, quantity_format_gpu(t->free_units, a, sizeof(a)));
+    return SCHED_REASON_NO_CAPACITY;
+}
+
+/* Step 6: lower-priority work of its own workspace may make room for workload id, held
+ * back for `why` (sentence in msg). RET ATTEMPT_ADMITTED (it reclaims), `held` when it still
+ * waits (its queue reason reported), or ATTEMPT_BROKEN. */
+static enum attempt admit_by_preemption(struct sched *s, uint32_t id, struct pass_ws *pw,
+                                        enum sched_reason why, char *msg, size_t len,
+                                        enum attempt held, int64_t now)
+{
+    const struct sched_workload *w = &s->workloads[id];
+    if (pw->preempt_tries >= PASS_PREEMPT_TRIES ||
+        (pw->preempt_failed && plain_request(w) && w->priority <= pw->preempt_priority &&
+         w->total.gpu >= pw->preempt_need)) {
+        lifecycle_queue_reason(s, id, why, msg, now);
+        return held;
+    }
+    int rc = preempt_priority(s, id, now);
+    if (rc == -ALLOT_ECHECK)
+        return ATTEMPT_BROKEN;
+    if (rc != -ALLOT_ENOENT)
+        pw->preempt_tries++;
+    if (rc == -ALLOT_ENOFIT && plain_request(w) && !pw->preempt_failed) {
+        pw->preempt_failed = true;
+        pw->preempt_priority = w->priority;
+        pw->preempt_need = w->total.gpu;
+    }
+    if (rc == 0) {
+        snprintf(msg, len,
+                 "preempting %u lower-priority workload(s) of %s to make room; they are draining",
+                 w->waiting_on, s->workspaces[w->workspace].name);
+        lifecycle_queue_reason(s, id, SCHED_REASON_RECLAIMING, msg, now);
+        return ATTEMPT_ADMITTED;
+    }
+    lifecycle_queue_reason(s, id, why, msg, now);
+    return held;
 }
 
 /* attempt_admit, which leaves the workload's avoid_fence for it to clear. */
 static enum attempt attempt_admit_fenced(struct sched *s, uint32_t id, uint32_t held_by,
                                          struct pass *p, struct pass_ws *pw, int64_t now)
 {
-    struct sched_workload *w = &s->workloads[id];
-    struct sched_workspace *ws = &s->workspaces[w->workspace];
-    struct sched_tenant *t = &s->tenants[w->tenant];
+    const struct sched_workload *w = &s->workloads[id];
     char msg[sizeof(((struct sched_event *)0)->message)];
-    char a[32], b[32];
     bool within;
-    enum attempt result = ATTEMPT_CAPACITY;
+    enum attempt held = ATTEMPT_CAPACITY;
 
     /* 1 to 3: workspace limits, reserved capacity, borrowable capacity (what the workspace
      * may borrow changes only with an admission, reclaim or preemption: kept per pass) */
@@ -642,119 +427,17 @@ static enum attempt attempt_admit_fenced(struct sched *s, uint32_t id, uint32_t 
         return ATTEMPT_HELD;
     }
     if (why == SCHED_REASON_WORKSPACE_LIMIT || why == SCHED_REASON_RESERVATION_FULL)
-        result = ATTEMPT_QUOTA;
-    if (why != SCHED_REASON_NONE)
-        goto blocked;
-    /* a borrower stays off the nodes set aside for a starving workload; work within its
-     * reservation uses them only when nothing else has room, so that they empty */
-    w->avoid_fence = fence_applies(s, id, within);
-    bool spare = within && t->n_fence > 0 && t->held_by != id;
-    /* 4. node ownership and real-time availability: the tenant's own ready nodes */
-    if (free_enough(t, w) && !placement_hopeless(p, w, w->avoid_fence)) {
-        w->avoid_fence = w->avoid_fence || spare;
-        if (placement_claim(s, id) == 0) {
-            lifecycle_start(s, id, now);
-            return ATTEMPT_ADMITTED;
-        }
-        w->avoid_fence = fence_applies(s, id, within);
-        if (spare && placement_claim(s, id) == 0) {
-            lifecycle_start(s, id, now);
-            return ATTEMPT_ADMITTED;
-        }
-        placement_failed(p, w, w->avoid_fence);
+        held = ATTEMPT_QUOTA;
+    if (why == SCHED_REASON_NONE) {
+        int rc = admit_on_free(s, id, p, within, now); /* 4 */
+        if (!rc && within)                             /* 5 */
+            rc = admit_by_reclaim(s, id, p, now, &why, msg, sizeof(msg));
+        if (rc)
+            return rc > 0 ? ATTEMPT_ADMITTED : ATTEMPT_BROKEN;
+        if (why == SCHED_REASON_NONE)
+            why = capacity_reason(s, id, now, msg, sizeof(msg));
     }
-    /* 5. reclaim, for work within its reservation */
-    if (within) {
-        int rc = -ALLOT_ENOFIT;
-        bool hopeless = p->reclaim_failed && plain_request(w) && w->total.gpu >= p->reclaim_need;
-        if (!hopeless && tenant_has_borrowers(s, t)) {
-            rc = reclaim(s, id, now);
-            if (rc == -ALLOT_ENOFIT && plain_request(w) &&
-                (!p->reclaim_failed || w->total.gpu < p->reclaim_need)) {
-                p->reclaim_failed = true;
-                p->reclaim_need = w->total.gpu;
-            }
-        }
-        if (rc == 0) {
-            if (w->state == SCHED_RECLAIMING) {
-                snprintf(msg, sizeof(msg),
-                         "reclaiming borrowed GPUs of tenant %s: %u workload(s) are draining",
-                         t->name, w->waiting_on);
-                lifecycle_queue_reason(s, id, SCHED_REASON_RECLAIMING, msg, now);
-            }
-            return ATTEMPT_ADMITTED;
-        }
-        if (rc == -ALLOT_ENOMEM)
-            s->oom = true;
-        if (t->degraded) {
-            if (w->reason != SCHED_REASON_CAPACITY_DEGRADED)
-                snprintf(msg, sizeof(msg),
-                         "tenant %s has %s healthy GPUs for %s reserved; its reservations cannot "
-                         "all be honoured now",
-                         t->name, quantity_format_gpu(t->healthy_units, a, sizeof(a)),
-                         quantity_format_gpu(t->reserved_units, b, sizeof(b)));
-            why = SCHED_REASON_CAPACITY_DEGRADED;
-            goto blocked;
-        }
-        if (tenant_has_borrowers(s, t)) {
-            if (w->reason != SCHED_REASON_RECLAIM_BLOCKED)
-                snprintf(msg, sizeof(msg),
-                         "within the reservation of %s, but no borrowed workload can be preempted "
-                         "to make room for it without taking its workspace below its reservation",
-                         ws->name);
-            why = SCHED_REASON_RECLAIM_BLOCKED;
-            goto blocked;
-        }
-    }
-    if (w->avoid_fence) {
-        why = SCHED_REASON_STARVATION_GUARD;
-        if (w->reason != why)
-            snprintf(
-                msg, sizeof(msg),
-                "no room for it outside the %u node(s) set aside for %s of tenant %s, "
-                "which has waited %s",
-                t->n_fence, s->workloads[t->held_by].name, t->name,
-                quantity_format_duration(now - s->workloads[t->held_by].queued_ms, a, sizeof(a)));
-        goto blocked;
-    }
-    if (w->reason == SCHED_REASON_NO_CAPACITY)
-        ; /* the message is only shown when the reason changes */
-    else if (w->mig >= 0)
-        snprintf(msg, sizeof(msg),
-                 "no ready node of tenant %s has %u free %s slice(s) with the CPU and memory "
-                 "asked for",
-                 t->name, w->replicas, mig_name(w->mig));
-    else
-        snprintf(msg, sizeof(msg),
-                 "no ready nodes of tenant %s have room for %u replica(s) of %u GPU(s) now "
-                 "(%s GPUs free in the tenant)",
-                 t->name, w->replicas, w->gpus, quantity_format_gpu(t->free_units, a, sizeof(a)));
-    why = SCHED_REASON_NO_CAPACITY;
-blocked:
-    /* 6. lower-priority work of its own workspace may make room */
-    if (pw->preempt_tries >= PASS_PREEMPT_TRIES ||
-        (pw->preempt_failed && plain_request(w) && w->priority <= pw->preempt_priority &&
-         w->total.gpu >= pw->preempt_need)) {
-        lifecycle_queue_reason(s, id, why, msg, now);
-        return result;
-    }
-    int rc = priority_preempt(s, id, now);
-    if (rc != -ALLOT_ENOENT)
-        pw->preempt_tries++;
-    if (rc == -ALLOT_ENOFIT && plain_request(w) && !pw->preempt_failed) {
-        pw->preempt_failed = true;
-        pw->preempt_priority = w->priority;
-        pw->preempt_need = w->total.gpu;
-    }
-    if (rc == 0) {
-        snprintf(msg, sizeof(msg),
-                 "preempting %u lower-priority workload(s) of %s to make room; they are draining",
-                 w->waiting_on, ws->name);
-        lifecycle_queue_reason(s, id, SCHED_REASON_RECLAIMING, msg, now);
-        return ATTEMPT_ADMITTED;
-    }
-    lifecycle_queue_reason(s, id, why, msg, now);
-    return result;
+    return admit_by_preemption(s, id, pw, why, msg, sizeof(msg), held, now); /* 6 */
 }
 
 /* Can nothing pending in workspace ws be admitted for the rest of this pass? Looks at its
@@ -772,7 +455,7 @@ static bool workspace_exhausted(const struct sched *s, uint32_t wsid, const stru
     if (need == 0)
         return false; /* CPU-only work needs no GPU */
     /* under the starvation guard, only work within its reservation may start */
-    if (held_by != SCHED_NONE && quota_position(ws) + need > ws->reserved)
+    if (held_by != SCHED_NONE && sched_workspace_position(ws) + need > ws->reserved)
         return true;
     /* whole GPUs free, for a queue without MIG requests (they cannot use slices) */
     int64_t placeable =
@@ -780,7 +463,7 @@ static bool workspace_exhausted(const struct sched *s, uint32_t wsid, const stru
     bool limited =
         ws->limits.gpu != SCHED_UNLIMITED && ws->held.gpu + ws->claimed.gpu + need > ws->limits.gpu;
     bool blocked;
-    if (quota_position(ws) + need <= ws->reserved) /* guaranteed work may still come */
+    if (sched_workspace_position(ws) + need <= ws->reserved) /* guaranteed work may still come */
         blocked = placeable < need &&
                   (!tenant_has_borrowers(s, t) || (p->reclaim_failed && p->reclaim_need <= need));
     else /* a borrower: the fenced nodes are not for it */
@@ -870,75 +553,93 @@ static void pass_exhaust(struct sched *s, const struct pass *p, struct pass_ws *
     }
 }
 
+/* docs/policy.md, "Starvation": the longest-waiting borrower of tenant tid that is old
+ * enough goes first (the last pass's fence gone: it may use any node); if it still cannot
+ * run, nodes are set aside for it, and borrowers go on elsewhere; only when no fence can be
+ * made does borrowing pause in the whole tenant. OUT *first: the workload tried (or
+ * SCHED_NONE); *held_by: the workload that pauses borrowing (or SCHED_NONE). RET 0 or
+ * -ALLOT_ECHECK. */
+static int pass_starving(struct sched *s, uint32_t tid, struct pass *p, int64_t now,
+                         uint32_t *first, uint32_t *held_by)
+{
+    struct sched_tenant *t = &s->tenants[tid];
+    fence_clear(s, t);
+    t->held_by = *held_by = SCHED_NONE;
+    *first = starving_candidate(s, tid, now);
+    if (*first != SCHED_NONE) {
+        struct pass_ws *pw = NULL;
+        for (uint32_t i = 0; i < t->n_workspaces && !pw; i++)
+            if (t->workspaces[i] == s->workloads[*first].workspace)
+                pw = &p->ws[i];
+        /* before the cursors are set: admitting it takes it out of its queue */
+        s->workloads[*first].starving = true;
+        enum attempt r = attempt_admit(s, *first, SCHED_NONE, p, pw, now);
+        if (r == ATTEMPT_BROKEN)
+            return -ALLOT_ECHECK;
+        if (r == ATTEMPT_CAPACITY)
+            *held_by = *first;
+    }
+    t->held_by = *held_by;
+    if (*held_by == SCHED_NONE)
+        fence_clear(s, t);
+    else if (fence_make(s, t, *held_by))
+        *held_by = SCHED_NONE; /* the guard is the fence: no pause */
+    return 0;
+}
+
+/* The next workload of the pass: the first in policy order (pass_before) among the heads
+ * of the queues of the active workspaces (indexes into p->ws, in tenant order; those done
+ * leave the list). RET its id with *best_i, or SCHED_NONE when every queue is done. */
+static uint32_t pass_next(const struct sched *s, const struct sched_tenant *t, struct pass *p,
+                          uint32_t *active, uint32_t *n_active, uint32_t *best_i)
+{
+    uint32_t best = SCHED_NONE;
+    for (uint32_t a = 0; a < *n_active; a++) {
+        uint32_t i = active[a];
+        struct pass_ws *c = &p->ws[i];
+        if (c->cursor == SCHED_NONE) { /* done: out of the list, the order kept */
+            memmove(&active[a], &active[a + 1], (*n_active - a - 1) * sizeof(*active));
+            (*n_active)--;
+            a--;
+            continue;
+        }
+        if (c->key_gen != p->gen || c->key_cursor != c->cursor) {
+            c->key_gen = p->gen;
+            c->key_cursor = c->cursor;
+            c->key_class = candidate_class(s, &s->workloads[c->cursor]);
+            c->key_borrowed = sched_workspace_borrowed(&s->workspaces[t->workspaces[i]]);
+        }
+        if (best == SCHED_NONE || pass_before(s, t, c, i, &p->ws[*best_i], *best_i)) {
+            best = c->cursor;
+            *best_i = i;
+        }
+    }
+    return best;
+}
+
 /* One admission pass over tenant tid: repeatedly take the first pending workload in policy
- * order (pass_before) among the heads of its workspaces' queues. */
+ * order (pass_next) among the heads of its workspaces' queues. RET 0, -ALLOT_ENOMEM, or
+ * -ALLOT_ECHECK (stopped at the broken invariant). */
 static int tenant_pass(struct sched *s, uint32_t tid, int64_t now)
 {
     struct sched_tenant *t = &s->tenants[tid];
-    uint32_t n = t->n_workspaces;
+    uint32_t n = t->n_workspaces, n_active = 0, first, held_by;
     struct pass p = {.ws = calloc(n ? n : 1, sizeof(*p.ws))};
-    if (!p.ws)
-        return -ALLOT_ENOMEM;
-    /* docs/policy.md, "Starvation": the longest-waiting borrower that is old enough goes
-     * first (the last pass's fence gone: it may use any node); if it still cannot run,
-     * nodes are set aside for it, or borrowing pauses for this pass */
-    fence_clear(s, t);
-    t->held_by = SCHED_NONE;
-    uint32_t held_by = SCHED_NONE, first = starving_candidate(s, tid, now);
-    if (first != SCHED_NONE) {
-        struct pass_ws *pw = NULL;
-        for (uint32_t i = 0; i < n && !pw; i++)
-            if (t->workspaces[i] == s->workloads[first].workspace)
-                pw = &p.ws[i];
-        /* before the cursors are set: admitting it takes it out of its queue */
-        s->workloads[first].starving = true;
-        if (attempt_admit(s, first, SCHED_NONE, &p, pw, now) == ATTEMPT_CAPACITY)
-            held_by = first;
-    }
-    /* it still waits: nodes are set aside for it, and borrowers go on elsewhere; only when
-     * no fence can be made does borrowing pause in the whole tenant */
-    t->held_by = held_by;
-    if (held_by == SCHED_NONE)
-        fence_clear(s, t);
-    else if (fence_make(s, t, held_by))
-        held_by = SCHED_NONE; /* the guard is the fence: no pause */
+    /* the workspaces with a cursor, in tenant order (most are often empty) */
+    uint32_t *active = malloc((n ? n : 1) * sizeof(*active));
+    int rc = p.ws && active ? pass_starving(s, tid, &p, now, &first, &held_by) : -ALLOT_ENOMEM;
+    if (rc)
+        goto out;
     for (uint32_t i = 0; i < n; i++) {
         p.ws[i].cursor = s->workspaces[t->workspaces[i]].queue_head;
         if (p.ws[i].cursor != SCHED_NONE &&
             workspace_exhausted(s, t->workspaces[i], &p, &p.ws[i], held_by))
             pass_exhaust(s, &p, &p.ws[i], t->workspaces[i], held_by, now);
-    }
-    /* the workspaces with a cursor, in tenant order (most are often empty) */
-    uint32_t *active = malloc((n ? n : 1) * sizeof(*active)), n_active = 0;
-    if (!active) {
-        free(p.ws);
-        return -ALLOT_ENOMEM;
-    }
-    for (uint32_t i = 0; i < n; i++)
         if (p.ws[i].cursor != SCHED_NONE)
             active[n_active++] = i;
+    }
     for (;;) {
-        uint32_t best = SCHED_NONE, best_i = 0;
-        for (uint32_t a = 0; a < n_active; a++) {
-            uint32_t i = active[a];
-            struct pass_ws *c = &p.ws[i];
-            if (c->cursor == SCHED_NONE) { /* done: out of the list, the order kept */
-                memmove(&active[a], &active[a + 1], (n_active - a - 1) * sizeof(*active));
-                n_active--;
-                a--;
-                continue;
-            }
-            if (c->key_gen != p.gen || c->key_cursor != c->cursor) {
-                c->key_gen = p.gen;
-                c->key_cursor = c->cursor;
-                c->key_class = candidate_class(s, &s->workloads[c->cursor]);
-                c->key_borrowed = quota_borrowed(&s->workspaces[t->workspaces[i]]);
-            }
-            if (best == SCHED_NONE || pass_before(s, t, c, i, &p.ws[best_i], best_i)) {
-                best = c->cursor;
-                best_i = i;
-            }
-        }
+        uint32_t best_i = 0, best = pass_next(s, t, &p, active, &n_active, &best_i);
         if (best == SCHED_NONE)
             break;
         struct pass_ws *pw = &p.ws[best_i];
@@ -948,15 +649,20 @@ static int tenant_pass(struct sched *s, uint32_t tid, int64_t now)
         if (best == first)
             continue; /* evaluated first */
         enum attempt r = attempt_admit(s, best, held_by, &p, pw, now);
+        if (r == ATTEMPT_BROKEN) {
+            rc = -ALLOT_ECHECK;
+            goto out;
+        }
         if (r == ATTEMPT_ADMITTED)
             p.gen++;
         if (r != ATTEMPT_ADMITTED && pw->cursor != SCHED_NONE && !pw->exhausted &&
             workspace_exhausted(s, t->workspaces[best_i], &p, pw, held_by))
             pass_exhaust(s, &p, pw, t->workspaces[best_i], held_by, now);
     }
+out:
     free(active);
     free(p.ws);
-    return 0;
+    return rc;
 }
 
 /* The pass for a tenant whose only change since its last pass is one new workload, id.
@@ -972,12 +678,15 @@ static int arrival_pass(struct sched *s, uint32_t tid, uint32_t id, int64_t now)
         return 0;
     struct pass p = {.ws = NULL};
     struct pass_ws pw = {.cursor = SCHED_NONE};
-    attempt_admit(s, id, t->n_fence ? SCHED_NONE : t->held_by, &p, &pw, now);
-    return 0;
+    enum attempt r = attempt_admit(s, id, t->n_fence ? SCHED_NONE : t->held_by, &p, &pw, now);
+    return r == ATTEMPT_BROKEN ? -ALLOT_ECHECK : 0;
 }
 
 int sched_schedule(struct sched *s, int64_t now)
 {
+    int rc = engine_scratch_reserve(s); /* the marks of every workload and node */
+    if (rc)
+        return rc;
     s->last_now = now;
     for (uint32_t i = 0; i < s->n_tenants; i++) {
         struct sched_tenant *t = &s->tenants[i];
@@ -987,7 +696,7 @@ int sched_schedule(struct sched *s, int64_t now)
         uint32_t arrival = t->arrival;
         t->dirty = false;
         t->n_arrivals = 0;
-        int rc = full ? tenant_pass(s, i, now) : arrival_pass(s, i, arrival, now);
+        rc = full ? tenant_pass(s, i, now) : arrival_pass(s, i, arrival, now);
         if (rc)
             return rc;
     }

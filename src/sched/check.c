@@ -1,6 +1,8 @@
 /* sched_check: recomputes every counter from the workloads' placements and verifies the
- * invariants of docs/policy.md ("What never happens"). Used by `allot sim --check` after
- * every step and by tests; it allocates and is not meant for the hot path. */
+ * invariants of docs/policy.md ("What never happens"); the first one broken is named in a
+ * sentence. Used by `allot sim --check` after every step, by allotd after its replay and
+ * every --check-every passes, and by tests; it allocates and is not meant for the hot
+ * path. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -147,43 +149,58 @@ static int lists_check(const struct sched *s, uint32_t wsid, uint32_t want_runni
     return 0;
 }
 
-int sched_check(const struct sched *s, char *err, size_t len)
+/* What the workloads say each node and workspace should count, summed by workloads_sum. */
+struct sums {
+    int64_t *cpu_used, *mem_used, *cpu_claim, *mem_claim; /* per node */
+    struct sched_resources *held, *drain, *claimed;       /* per workspace */
+    uint32_t *n_running, *n_preemptible;                  /* per workspace */
+};
+
+static void sums_free(struct sums *m)
+{
+    free(m->cpu_used);
+    free(m->mem_used);
+    free(m->cpu_claim);
+    free(m->mem_claim);
+    free(m->held);
+    free(m->drain);
+    free(m->claimed);
+    free(m->n_running);
+    free(m->n_preemptible);
+}
+
+/* Check every workload's placement and add it to the sums. */
+static int workloads_sum(const struct sched *s, struct sums *m, char *err, size_t len)
 {
     int rc = 0;
-    size_t nn = s->n_nodes ? s->n_nodes : 1;
-    int64_t *cpu_used = calloc(nn, sizeof(int64_t)), *mem_used = calloc(nn, sizeof(int64_t));
-    int64_t *cpu_claim = calloc(nn, sizeof(int64_t)), *mem_claim = calloc(nn, sizeof(int64_t));
-    size_t nw = s->n_workspaces ? s->n_workspaces : 1;
-    struct sched_resources *held = calloc(nw, sizeof(*held)), *drain = calloc(nw, sizeof(*drain));
-    struct sched_resources *claimed = calloc(nw, sizeof(*claimed));
-    uint32_t *n_running = calloc(nw, sizeof(uint32_t)),
-             *n_preemptible = calloc(nw, sizeof(uint32_t));
-    if (!cpu_used || !mem_used || !cpu_claim || !mem_claim || !held || !drain || !claimed ||
-        !n_running || !n_preemptible) {
-        rc = -ALLOT_ENOMEM;
-        snprintf(err, len, "out of memory");
-        goto out;
-    }
     for (uint32_t i = 0; i < s->n_workloads && !rc; i++) {
         const struct sched_workload *w = &s->workloads[i];
         if (w->state == SCHED_RUNNING) {
-            n_running[w->workspace]++;
-            n_preemptible[w->workspace] += w->preemptible;
+            m->n_running[w->workspace]++;
+            m->n_preemptible[w->workspace] += w->preemptible;
         }
         if (holds(w->state)) {
-            rc = workload_check(s, i, cpu_used, mem_used, err, len);
-            quota_add(&held[w->workspace], &w->total, +1);
+            rc = workload_check(s, i, m->cpu_used, m->mem_used, err, len);
+            quota_add(&m->held[w->workspace], &w->total, +1);
             if (w->state == SCHED_DRAINING)
-                quota_add(&drain[w->workspace], &w->total, +1);
+                quota_add(&m->drain[w->workspace], &w->total, +1);
             if (!rc && !w->preemptible && w->borrowed)
                 rc = fail(err, len, "non-preemptible workload %s runs on borrowed GPUs", w->name);
         } else if (w->state == SCHED_RECLAIMING) {
-            rc = workload_check(s, i, cpu_claim, mem_claim, err, len);
-            quota_add(&claimed[w->workspace], &w->total, +1);
+            rc = workload_check(s, i, m->cpu_claim, m->mem_claim, err, len);
+            quota_add(&m->claimed[w->workspace], &w->total, +1);
             if (!rc && w->waiting_on == 0)
                 rc = fail(err, len, "workload %s reclaims but waits for nobody", w->name);
         }
     }
+    return rc;
+}
+
+/* Every node: its slots name workloads that hold or claim them, and its counters agree
+ * with the sums. */
+static int nodes_check(const struct sched *s, const struct sums *m, char *err, size_t len)
+{
+    int rc = 0;
     for (uint32_t i = 0; i < s->n_nodes && !rc; i++) {
         const struct sched_node *n = &s->nodes[i];
         uint32_t free_whole = 0;
@@ -199,40 +216,16 @@ int sched_check(const struct sched *s, char *err, size_t len)
         }
         if (rc)
             break;
-        if (cpu_used[i] > n->cpu || mem_used[i] > n->memory)
+        if (m->cpu_used[i] > n->cpu || m->mem_used[i] > n->memory)
             rc = fail(err, len, "node %s gives out more CPU or memory than it has", n->name);
-        else if (cpu_used[i] != n->cpu_used || mem_used[i] != n->memory_used ||
-                 cpu_claim[i] != n->cpu_claimed || mem_claim[i] != n->memory_claimed)
+        else if (m->cpu_used[i] != n->cpu_used || m->mem_used[i] != n->memory_used ||
+                 m->cpu_claim[i] != n->cpu_claimed || m->mem_claim[i] != n->memory_claimed)
             rc = fail(err, len, "node %s CPU or memory counters disagree with its workloads",
                       n->name);
         else if (free_whole != n->free_whole || free_whole != placement_node_free_whole(n))
             rc = fail(err, len, "node %s counts %u free GPUs, really %u", n->name, n->free_whole,
                       free_whole);
-    }
-    for (uint32_t i = 0; i < s->n_workspaces && !rc; i++) {
-        const struct sched_workspace *ws = &s->workspaces[i];
-        rc = lists_check(s, i, n_running[i], n_preemptible[i], err, len);
-        if (rc)
-            break;
-        if (memcmp(&held[i], &ws->held, sizeof(held[i])) ||
-            memcmp(&drain[i], &ws->draining, sizeof(drain[i])) ||
-            memcmp(&claimed[i], &ws->claimed, sizeof(claimed[i]))) {
-            rc = fail(err, len, "workspace %s counters disagree with its workloads", ws->name);
-            break;
-        }
-        struct sched_resources kept = ws->held;
-        quota_add(&kept, &ws->draining, -1);
-        quota_add(&kept, &ws->claimed, +1);
-        for (int r = 0; r < 4 && !rc; r++) {
-            int64_t limit = quota_get(&ws->limits, (enum sched_resource)r);
-            if (limit != SCHED_UNLIMITED && quota_get(&kept, (enum sched_resource)r) > limit)
-                rc = fail(err, len, "workspace %s holds more %s than its limit", ws->name,
-                          quota_resource_name((enum sched_resource)r));
-        }
-    }
-    for (uint32_t i = 0; i < s->n_nodes && !rc; i++) {
-        const struct sched_node *n = &s->nodes[i];
-        if (n->moving_to != SCHED_NONE && n->state == SCHED_NODE_READY)
+        else if (n->moving_to != SCHED_NONE && n->state == SCHED_NODE_READY)
             rc = fail(err, len, "node %s is moving to another tenant but takes work", n->name);
         bool listed = n->tenant == SCHED_NONE;
         for (uint32_t k = 0; n->tenant != SCHED_NONE && k < s->tenants[n->tenant].n_nodes; k++)
@@ -240,12 +233,38 @@ int sched_check(const struct sched *s, char *err, size_t len)
         if (!rc && !listed)
             rc = fail(err, len, "node %s is not in its tenant's list", n->name);
     }
-    for (uint32_t t = 0; t < s->n_tenants && !rc; t++) {
+    return rc;
+}
+
+/* Every workspace: its lists, its counters against the sums, its limits. */
+static int workspaces_check(const struct sched *s, const struct sums *m, char *err, size_t len)
+{
+    for (uint32_t i = 0; i < s->n_workspaces; i++) {
+        const struct sched_workspace *ws = &s->workspaces[i];
+        enum sched_resource which;
+        int rc = lists_check(s, i, m->n_running[i], m->n_preemptible[i], err, len);
+        if (rc)
+            return rc;
+        if (memcmp(&m->held[i], &ws->held, sizeof(m->held[i])) ||
+            memcmp(&m->drain[i], &ws->draining, sizeof(m->drain[i])) ||
+            memcmp(&m->claimed[i], &ws->claimed, sizeof(m->claimed[i])))
+            return fail(err, len, "workspace %s counters disagree with its workloads", ws->name);
+        if (quota_over_limits(ws, &which))
+            return fail(err, len, "workspace %s holds more %s than its limit", ws->name,
+                        sched_resource_name(which));
+    }
+    return 0;
+}
+
+/* Every tenant: it lists only its own nodes, and its capacity counters agree with them. */
+static int tenants_check(const struct sched *s, char *err, size_t len)
+{
+    for (uint32_t t = 0; t < s->n_tenants; t++) {
         const struct sched_tenant *tn = &s->tenants[t];
-        for (uint32_t k = 0; k < tn->n_nodes && !rc; k++)
+        for (uint32_t k = 0; k < tn->n_nodes; k++)
             if (s->nodes[tn->nodes[k]].tenant != t)
-                rc = fail(err, len, "tenant %s lists node %s of another tenant", tn->name,
-                          s->nodes[tn->nodes[k]].name);
+                return fail(err, len, "tenant %s lists node %s of another tenant", tn->name,
+                            s->nodes[tn->nodes[k]].name);
         int64_t free_units = 0, healthy = 0, reserved = 0;
         uint32_t free_whole = 0, by_free[SCHED_MAX_GPUS_PER_NODE + 1] = {0};
         for (uint32_t k = 0; k < tn->n_nodes; k++) {
@@ -261,19 +280,42 @@ int sched_check(const struct sched *s, char *err, size_t len)
         if (free_units != tn->free_units || healthy != tn->healthy_units ||
             free_whole != tn->free_whole || memcmp(by_free, tn->nodes_by_free, sizeof(by_free)) ||
             reserved != tn->reserved_units)
-            rc = fail(err, len, "tenant %s capacity counters disagree with its nodes", tn->name);
-        else if (reserved > tn->owned_units)
-            rc = fail(err, len, "tenant %s reserves more GPUs than it owns", tn->name);
+            return fail(err, len, "tenant %s capacity counters disagree with its nodes", tn->name);
+        if (reserved > tn->owned_units)
+            return fail(err, len, "tenant %s reserves more GPUs than it owns", tn->name);
     }
+    return 0;
+}
+
+int sched_check(const struct sched *s, char *err, size_t len)
+{
+    int rc = 0;
+    size_t nn = s->n_nodes ? s->n_nodes : 1, nw = s->n_workspaces ? s->n_workspaces : 1;
+    struct sums m = {
+        .cpu_used = calloc(nn, sizeof(int64_t)),
+        .mem_used = calloc(nn, sizeof(int64_t)),
+        .cpu_claim = calloc(nn, sizeof(int64_t)),
+        .mem_claim = calloc(nn, sizeof(int64_t)),
+        .held = calloc(nw, sizeof(struct sched_resources)),
+        .drain = calloc(nw, sizeof(struct sched_resources)),
+        .claimed = calloc(nw, sizeof(struct sched_resources)),
+        .n_running = calloc(nw, sizeof(uint32_t)),
+        .n_preemptible = calloc(nw, sizeof(uint32_t)),
+    };
+    if (!m.cpu_used || !m.mem_used || !m.cpu_claim || !m.mem_claim || !m.held || !m.drain ||
+        !m.claimed || !m.n_running || !m.n_preemptible) {
+        rc = -ALLOT_ENOMEM;
+        snprintf(err, len, "out of memory");
+        goto out;
+    }
+    rc = workloads_sum(s, &m, err, len);
+    if (!rc)
+        rc = nodes_check(s, &m, err, len);
+    if (!rc)
+        rc = workspaces_check(s, &m, err, len);
+    if (!rc)
+        rc = tenants_check(s, err, len);
 out:
-    free(cpu_used);
-    free(mem_used);
-    free(cpu_claim);
-    free(mem_claim);
-    free(held);
-    free(drain);
-    free(claimed);
-    free(n_running);
-    free(n_preemptible);
+    sums_free(&m);
     return rc;
 }

@@ -1,10 +1,11 @@
 /* Workload state transitions. */
 #include "sched/lifecycle.h"
 
-#include <assert.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "common/error.h"
+#include "sched/engine.h"
 #include "sched/event.h"
 #include "sched/placement.h"
 #include "sched/queue.h"
@@ -13,6 +14,17 @@
 static void tenant_touch(struct sched *s, uint32_t tenant)
 {
     s->tenants[tenant].dirty = true;
+}
+
+/* Is workload w in state `want` as a transition requires? RET 0, or -ALLOT_ECHECK naming the
+ * transition (`what`) that met it in another state. */
+static int state_required(struct sched *s, const struct sched_workload *w, enum sched_state want,
+                          const char *what)
+{
+    if (w->state == want)
+        return 0;
+    return engine_broken(s, "workload %s is %s, not %s, when it %s", w->name,
+                         sched_state_name(w->state), sched_state_name(want), what);
 }
 
 /* Its workspace's running list: pushed at the front when it starts, so the list runs from
@@ -68,19 +80,24 @@ static void running_remove(struct sched *s, uint32_t id)
     w->pprev = w->pnext = SCHED_NONE;
 }
 
-void lifecycle_start(struct sched *s, uint32_t id, int64_t now)
+int lifecycle_start(struct sched *s, uint32_t id, int64_t now)
 {
     struct sched_workload *w = &s->workloads[id];
     struct sched_workspace *ws = &s->workspaces[w->workspace];
+    /* what it relies on is checked before anything changes */
+    int rc = w->state == SCHED_PENDING ? queue_check(s, id)
+                                       : state_required(s, w, SCHED_RECLAIMING, "starts");
+    if (!rc)
+        rc = placement_start(s, id);
+    if (rc)
+        return rc;
     if (w->state == SCHED_PENDING) {
-        queue_remove(s, id);
-        /* position before this workload decides whether any of it is borrowed */
-        w->borrowed = quota_position(ws) + w->total.gpu > ws->reserved;
+        queue_remove(s, id); /* checked above: cannot fail */
+        /* its position before it decides whether any of it is borrowed */
+        w->borrowed = sched_workspace_position(ws) + w->total.gpu > ws->reserved;
     } else {
-        assert(w->state == SCHED_RECLAIMING);
         quota_add(&ws->claimed, &w->total, -1);
     }
-    placement_start(s, id);
     quota_account(ws, now);
     quota_add(&ws->held, &w->total, +1);
     if (!w->preemptible)
@@ -92,24 +109,31 @@ void lifecycle_start(struct sched *s, uint32_t id, int64_t now)
     w->starving = false;
     struct sched_event *e = event_emit(s, SCHED_EV_ADMITTED, now, id);
     e->borrowed = w->borrowed;
+    return 0;
 }
 
-void lifecycle_reclaim(struct sched *s, uint32_t id, bool borrowed, int64_t now)
+int lifecycle_reclaim(struct sched *s, uint32_t id, bool borrowed, int64_t now)
 {
     struct sched_workload *w = &s->workloads[id];
     struct sched_workspace *ws = &s->workspaces[w->workspace];
-    assert(w->state == SCHED_PENDING);
-    queue_remove(s, id);
+    int rc = state_required(s, w, SCHED_PENDING, "reclaims");
+    if (!rc)
+        rc = queue_remove(s, id);
+    if (rc)
+        return rc;
     w->borrowed = borrowed;
     quota_add(&ws->claimed, &w->total, +1);
     w->state = SCHED_RECLAIMING;
+    return 0;
 }
 
-void lifecycle_unreclaim(struct sched *s, uint32_t id)
+int lifecycle_unreclaim(struct sched *s, uint32_t id)
 {
     struct sched_workload *w = &s->workloads[id];
     struct sched_workspace *ws = &s->workspaces[w->workspace];
-    assert(w->state == SCHED_RECLAIMING);
+    int rc = state_required(s, w, SCHED_RECLAIMING, "gives its claim back");
+    if (rc)
+        return rc;
     placement_unclaim(s, id);
     quota_add(&ws->claimed, &w->total, -1);
     /* its victims drain on; they no longer make room for it */
@@ -120,14 +144,17 @@ void lifecycle_unreclaim(struct sched *s, uint32_t id)
     w->state = SCHED_PENDING;
     queue_insert(s, id);
     tenant_touch(s, w->tenant);
+    return 0;
 }
 
-void lifecycle_drain(struct sched *s, uint32_t id, enum sched_reason why, uint32_t for_id,
-                     int64_t now)
+int lifecycle_drain(struct sched *s, uint32_t id, enum sched_reason why, uint32_t for_id,
+                    int64_t now)
 {
     struct sched_workload *w = &s->workloads[id];
     struct sched_workspace *ws = &s->workspaces[w->workspace];
-    assert(w->state == SCHED_RUNNING);
+    int rc = state_required(s, w, SCHED_RUNNING, "is told to stop");
+    if (rc)
+        return rc;
     running_remove(s, id);
     quota_add(&ws->draining, &w->total, +1);
     w->state = SCHED_DRAINING;
@@ -135,20 +162,28 @@ void lifecycle_drain(struct sched *s, uint32_t id, enum sched_reason why, uint32
     w->reclaim_for = for_id;
     w->deadline_ms = now + w->grace_ms;
     if (why == SCHED_REASON_CANCELLED)
-        return;
+        return 0;
     struct sched_event *e = event_emit(s, SCHED_EV_PREEMPTING, now, id);
     e->reason = why;
     e->other = for_id;
     e->deadline = w->deadline_ms;
+    return 0;
 }
 
-void lifecycle_end(struct sched *s, uint32_t id, enum sched_state final, enum sched_reason why,
-                   int64_t now)
+int lifecycle_end(struct sched *s, uint32_t id, enum sched_state final, enum sched_reason why,
+                  int64_t now)
 {
     struct sched_workload *w = &s->workloads[id];
     struct sched_workspace *ws = &s->workspaces[w->workspace];
-    assert(w->state == SCHED_RUNNING || w->state == SCHED_DRAINING);
+    int rc = w->state == SCHED_DRAINING ? 0 : state_required(s, w, SCHED_RUNNING, "ends");
+    if (rc)
+        return rc;
     uint32_t claimant = w->state == SCHED_DRAINING ? w->reclaim_for : SCHED_NONE;
+    /* the claimant it drains for waits for it: otherwise nobody would ever start it */
+    if (claimant != SCHED_NONE && (s->workloads[claimant].state != SCHED_RECLAIMING ||
+                                   s->workloads[claimant].waiting_on == 0))
+        return engine_broken(s, "workload %s drains for %s, which waits for no victim", w->name,
+                             s->workloads[claimant].name);
     if (w->state == SCHED_RUNNING)
         running_remove(s, id);
     quota_account(ws, now);
@@ -177,12 +212,9 @@ void lifecycle_end(struct sched *s, uint32_t id, enum sched_state final, enum sc
         queue_insert(s, id);
     }
     tenant_touch(s, w->tenant);
-    if (claimant != SCHED_NONE) {
-        struct sched_workload *c = &s->workloads[claimant];
-        assert(c->state == SCHED_RECLAIMING && c->waiting_on > 0);
-        if (--c->waiting_on == 0)
-            lifecycle_start(s, claimant, now);
-    }
+    if (claimant != SCHED_NONE && --s->workloads[claimant].waiting_on == 0)
+        return lifecycle_start(s, claimant, now);
+    return 0;
 }
 
 void lifecycle_queue_reason(struct sched *s, uint32_t id, enum sched_reason why,

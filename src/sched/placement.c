@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "common/quantity.h"
+#include "sched/engine.h"
 
 int64_t placement_slot_units(const struct sched_gpu *g, int slot)
 {
@@ -83,7 +84,7 @@ uint32_t placement_max_free_whole(const struct sched_tenant *t)
 /* Free for a placement search: unclaimed and either unheld or held by a marked victim. */
 static bool slot_usable(const struct sched *s, uint32_t holder, uint32_t claim)
 {
-    return claim == SCHED_NONE && (holder == SCHED_NONE || s->workloads[holder].victim_mark);
+    return claim == SCHED_NONE && (holder == SCHED_NONE || s->scratch->victim_mark[holder]);
 }
 
 /* Counters follow a slot of a counted GPU (healthy, ready node) leaving or entering the
@@ -98,14 +99,16 @@ static void slot_counted(struct sched *s, struct sched_node *n, struct sched_gpu
     s->tenants[n->tenant].free_units += delta * placement_slot_units(g, slot);
 }
 
-static int64_t node_cpu_avail(const struct sched_node *n)
+/* CPU and memory of node n free for a placement search, counting the marked victims'. */
+static int64_t node_cpu_avail(const struct sched *s, const struct sched_node *n)
 {
-    return n->cpu - n->cpu_used - n->cpu_claimed + n->victim_cpu;
+    return n->cpu - n->cpu_used - n->cpu_claimed + s->scratch->node[n - s->nodes].victim_cpu;
 }
 
-static int64_t node_mem_avail(const struct sched_node *n)
+static int64_t node_mem_avail(const struct sched *s, const struct sched_node *n)
 {
-    return n->memory - n->memory_used - n->memory_claimed + n->victim_memory;
+    return n->memory - n->memory_used - n->memory_claimed +
+           s->scratch->node[n - s->nodes].victim_memory;
 }
 
 /* Best whole-GPU fit for one replica on node n: the model whose usable free count leaves
@@ -170,6 +173,7 @@ static void slot_claim(struct sched *s, struct sched_node *n, struct sched_gpu *
 {
     uint32_t *holder = slot < 0 ? &g->holder : &g->mig[slot].holder;
     uint32_t *claim = slot < 0 ? &g->claim : &g->mig[slot].claim;
+    /* cannot fail: the search chose the slot by slot_usable, and nothing changed since */
     assert(*claim == SCHED_NONE);
     if (*holder == SCHED_NONE)
         slot_counted(s, n, g, slot, -1);
@@ -196,11 +200,11 @@ static int replica_claim(struct sched *s, uint32_t id, struct sched_replica *r)
     uint32_t best_node = SCHED_NONE;
     int64_t best_left = -1, best_cpu_left = 0;
     int best_model = -1, best_gpu = -1, best_slot = -1;
-    bool avoid = w->avoid_fence && t->n_fence > 0; /* set-aside nodes are not for it */
+    bool avoid = s->scratch->avoid_fence[id] && t->n_fence > 0; /* set-aside nodes are not for it */
     for (uint32_t k = 0; k < t->n_nodes; k++) {
         struct sched_node *n = &s->nodes[t->nodes[k]];
-        if (n->state != SCHED_NODE_READY || node_cpu_avail(n) < w->cpu ||
-            node_mem_avail(n) < w->memory || (avoid && n->fenced))
+        if (n->state != SCHED_NODE_READY || node_cpu_avail(s, n) < w->cpu ||
+            node_mem_avail(s, n) < w->memory || (avoid && n->fenced))
             continue;
         int64_t left;
         int model = -1, gpu = -1, slot = -1;
@@ -208,7 +212,7 @@ static int replica_claim(struct sched *s, uint32_t id, struct sched_replica *r)
             left = mig_fit(s, n, w, &gpu, &slot);
         } else if (w->gpus > 0) {
             /* without marked victims, free_whole bounds what whole_fit can find */
-            if (n->free_whole + n->victim_whole < w->gpus)
+            if (n->free_whole + s->scratch->node[t->nodes[k]].victim_whole < w->gpus)
                 continue;
             left = whole_fit(s, n, w, &model);
         } else {
@@ -216,7 +220,7 @@ static int replica_claim(struct sched *s, uint32_t id, struct sched_replica *r)
         }
         if (left < 0)
             continue;
-        int64_t cpu_left = node_cpu_avail(n) - w->cpu;
+        int64_t cpu_left = node_cpu_avail(s, n) - w->cpu;
         if (best_node == SCHED_NONE || left < best_left ||
             (left == best_left && cpu_left < best_cpu_left)) {
             best_node = t->nodes[k];
@@ -250,6 +254,7 @@ static int replica_claim(struct sched *s, uint32_t id, struct sched_replica *r)
                 need--;
             }
         }
+        /* cannot fail: whole_fit counted at least w->gpus such GPUs with the same test */
         assert(need == 0);
     }
     n->cpu_claimed += w->cpu;
@@ -312,9 +317,31 @@ static void slot_start(struct sched *s, struct sched_node *n, struct sched_gpu *
 {
     uint32_t *holder = slot < 0 ? &g->holder : &g->mig[slot].holder;
     uint32_t *claim = slot < 0 ? &g->claim : &g->mig[slot].claim;
-    assert(*claim == id && *holder == SCHED_NONE);
     *claim = SCHED_NONE;
     *holder = id;
+}
+
+/* Is every slot of workload id's placement claimed by it and held by nobody, so that it
+ * can start there? RET 0, or -ALLOT_ECHECK naming the first slot that is not. */
+static int placement_startable(struct sched *s, uint32_t id)
+{
+    const struct sched_workload *w = &s->workloads[id];
+    for (uint32_t r = 0; r < w->replicas; r++) {
+        const struct sched_replica *rp = &w->placement[r];
+        const struct sched_node *n = &s->nodes[rp->node];
+        for (uint32_t i = 0; i < n->n_gpus; i++) {
+            const struct sched_gpu *g = &n->gpus[i];
+            bool mine = rp->mig_gpu < 0 ? (rp->gpu_mask >> i & 1) : rp->mig_gpu == (int)i;
+            uint32_t holder = rp->mig_gpu < 0 ? g->holder : g->mig[rp->mig_slot].holder;
+            uint32_t claim = rp->mig_gpu < 0 ? g->claim : g->mig[rp->mig_slot].claim;
+            if (mine && (claim != id || holder != SCHED_NONE))
+                return engine_broken(s,
+                                     "workload %s starts on GPU %u of node %s, which it has not "
+                                     "claimed or which another workload still holds",
+                                     w->name, i, n->name);
+        }
+    }
+    return 0;
 }
 
 static void slot_release(struct sched *s, struct sched_node *n, struct sched_gpu *g, int slot,
@@ -329,9 +356,12 @@ static void slot_release(struct sched *s, struct sched_node *n, struct sched_gpu
         slot_counted(s, n, g, slot, +1);
 }
 
-void placement_start(struct sched *s, uint32_t id)
+int placement_start(struct sched *s, uint32_t id)
 {
     struct sched_workload *w = &s->workloads[id];
+    int rc = placement_startable(s, id);
+    if (rc)
+        return rc;
     for (uint32_t r = 0; r < w->replicas; r++) {
         struct sched_node *n = &s->nodes[w->placement[r].node];
         replica_slots(s, id, &w->placement[r], slot_start);
@@ -340,6 +370,7 @@ void placement_start(struct sched *s, uint32_t id)
         n->cpu_used += w->cpu;
         n->memory_used += w->memory;
     }
+    return 0;
 }
 
 void placement_release(struct sched *s, uint32_t id)

@@ -21,14 +21,15 @@ void placement_set_free_whole(struct sched *s, struct sched_node *n, uint32_t va
 uint32_t placement_max_free_whole(const struct sched_tenant *t);
 
 /* Find room for every replica of workload id on its tenant's ready nodes, treating slots
- * held by workloads with victim_mark set as free, and claim it: the chosen slots get
+ * held by workloads marked as victims (sched_scratch) as free, and claim it: the chosen slots get
  * claim = id and the nodes' claimed CPU and memory grow. Writes w->placement.
  * RET 0, or -ALLOT_ENOFIT with nothing changed. */
 int placement_claim(struct sched *s, uint32_t id);
 /* Undo placement_claim (or what remains of it). */
 void placement_unclaim(struct sched *s, uint32_t id);
-/* Turn the claims of id into holdings: every claimed slot must have no holder left. */
-void placement_start(struct sched *s, uint32_t id);
+/* Turn the claims of id into holdings. RET 0, or -ALLOT_ECHECK with nothing changed when a
+ * slot of its placement is not claimed by it or still has a holder (a double allocation). */
+int placement_start(struct sched *s, uint32_t id);
 /* Release everything id holds. Slots claimed by others stay claimed. */
 void placement_release(struct sched *s, uint32_t id);
 /* Could the request ever fit on the tenant's nodes, all of them empty and up?

@@ -2,10 +2,10 @@
  * so insertion walks from the tail. */
 #include "sched/queue.h"
 
-#include <assert.h>
 #include <string.h>
 
 #include "common/quantity.h"
+#include "sched/engine.h"
 
 /* Smallest GPU units of each size class: 0, up to 1/2 GPU, 1, 2, 4, 8, 16 GPUs, more. */
 static const int64_t bucket_floor[8] = {0,
@@ -108,8 +108,7 @@ static void run_removed(struct sched *s, struct sched_workspace *ws, uint32_t id
             ws->n_runs = 0; /* empty again: index afresh */
         return;
     }
-    int r = run_find(ws, w->priority);
-    assert(r < ws->n_runs && ws->runs[r].priority == w->priority);
+    int r = run_find(ws, w->priority); /* there: queue_remove checked it (queued) */
     if (ws->runs[r].tail != id)
         return;
     if (w->qprev != SCHED_NONE && s->workloads[w->qprev].priority == w->priority) {
@@ -155,11 +154,38 @@ void queue_insert(struct sched *s, uint32_t id)
     ws->pending_mig += w->mig >= 0;
 }
 
-void queue_remove(struct sched *s, uint32_t id)
+/* Is workload w (id) linked into its workspace's queue (ws) and its priority index? */
+static bool queued(const struct sched *s, const struct sched_workspace *ws, uint32_t id,
+                   const struct sched_workload *w)
+{
+    if (ws->n_pending == 0 || w->state != SCHED_PENDING)
+        return false;
+    if (w->qprev == SCHED_NONE ? ws->queue_head != id : s->workloads[w->qprev].qnext != id)
+        return false;
+    if (ws->n_runs == SCHED_QUEUE_RUNS_OFF)
+        return true;
+    int r = run_find(ws, w->priority);
+    return r < ws->n_runs && ws->runs[r].priority == w->priority;
+}
+
+int queue_check(struct sched *s, uint32_t id)
+{
+    const struct sched_workload *w = &s->workloads[id];
+    const struct sched_workspace *ws = &s->workspaces[w->workspace];
+    if (queued(s, ws, id, w))
+        return 0;
+    return engine_broken(s, "workload %s is taken off the queue of %s but is not queued in it",
+                         w->name, ws->name);
+}
+
+int queue_remove(struct sched *s, uint32_t id)
 {
     struct sched_workload *w = &s->workloads[id];
     struct sched_workspace *ws = &s->workspaces[w->workspace];
-    assert(ws->n_pending > 0);
+    /* unlinking a workload that is not queued would corrupt the queue */
+    int rc = queue_check(s, id);
+    if (rc)
+        return rc;
     fifo_remove(s, id);
     run_removed(s, ws, id);
     if (w->qprev == SCHED_NONE)
@@ -174,4 +200,5 @@ void queue_remove(struct sched *s, uint32_t id)
     ws->n_pending--;
     ws->pending_by_size[queue_size_bucket(w->total.gpu)]--;
     ws->pending_mig -= w->mig >= 0;
+    return 0;
 }

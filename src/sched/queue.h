@@ -7,8 +7,12 @@
 
 /* Insert workload id into its workspace's queue at its place. It must not be queued. */
 void queue_insert(struct sched *s, uint32_t id);
-/* Remove workload id from its workspace's queue. It must be queued. */
-void queue_remove(struct sched *s, uint32_t id);
+/* Is workload id pending and linked in its workspace's queue? RET 0, or -ALLOT_ECHECK
+ * (engine_broken). */
+int queue_check(struct sched *s, uint32_t id);
+/* Remove workload id, pending, from its workspace's queue. RET 0, or -ALLOT_ECHECK with
+ * nothing changed when it is not queued there (queue_check). */
+int queue_remove(struct sched *s, uint32_t id);
 /* The size class of a request of `units` GPU units, for pending_by_size. */
 int queue_size_bucket(int64_t units);
 /* A lower bound of the GPU units of every workload pending in ws (0 if none). */

@@ -4,6 +4,7 @@
 #include <stdio.h>
 
 #include "common/quantity.h"
+#include "sched/event.h"
 
 void quota_add(struct sched_resources *a, const struct sched_resources *b, int sign)
 {
@@ -13,39 +14,62 @@ void quota_add(struct sched_resources *a, const struct sched_resources *b, int s
     a->storage += sign * b->storage;
 }
 
-int64_t quota_position(const struct sched_workspace *ws)
+int64_t sched_workspace_position(const struct sched_workspace *ws)
 {
     return ws->held.gpu - ws->draining.gpu + ws->claimed.gpu;
 }
 
-int64_t quota_borrowed(const struct sched_workspace *ws)
+int64_t sched_workspace_guaranteed(const struct sched_workspace *ws)
 {
-    int64_t over = quota_position(ws) - ws->reserved;
+    int64_t position = sched_workspace_position(ws);
+    int64_t within = position < ws->reserved ? position : ws->reserved;
+    return within > 0 ? within : 0;
+}
+
+int64_t sched_workspace_borrowed(const struct sched_workspace *ws)
+{
+    int64_t over = sched_workspace_position(ws) - ws->reserved;
     return over > 0 ? over : 0;
 }
 
-int64_t quota_get(const struct sched_resources *r, enum sched_resource which)
+/* The field of r that holds resource which, or NULL for an unknown resource. */
+static int64_t *resource_field(struct sched_resources *r, enum sched_resource which)
 {
     switch (which) {
     case SCHED_RES_GPU:
-        return r->gpu;
+        return &r->gpu;
     case SCHED_RES_CPU:
-        return r->cpu;
+        return &r->cpu;
     case SCHED_RES_MEMORY:
-        return r->memory;
+        return &r->memory;
     case SCHED_RES_STORAGE:
-        return r->storage;
+        return &r->storage;
+    case SCHED_RES_COUNT:
+        break;
     }
-    return 0;
+    return NULL;
 }
 
-const char *quota_resource_name(enum sched_resource r)
+int64_t sched_resources_get(const struct sched_resources *r, enum sched_resource which)
 {
-    static const char *const names[] = {"gpu", "cpu", "memory", "storage"};
-    return (unsigned)r < 4 ? names[r] : "unknown";
+    const int64_t *field = resource_field((struct sched_resources *)r, which);
+    return field ? *field : 0;
 }
 
-char *quota_format(enum sched_resource which, int64_t v, char *buf, size_t len)
+void sched_resources_set(struct sched_resources *r, enum sched_resource which, int64_t v)
+{
+    int64_t *field = resource_field(r, which);
+    if (field)
+        *field = v;
+}
+
+const char *sched_resource_name(enum sched_resource r)
+{
+    static const char *const names[SCHED_RES_COUNT] = {"gpu", "cpu", "memory", "storage"};
+    return (unsigned)r < SCHED_RES_COUNT ? names[r] : "unknown";
+}
+
+char *sched_resource_format(enum sched_resource which, int64_t v, char *buf, size_t len)
 {
     if (v == SCHED_UNLIMITED) {
         snprintf(buf, len, "unlimited");
@@ -64,13 +88,13 @@ char *quota_format(enum sched_resource which, int64_t v, char *buf, size_t len)
 bool quota_fits_limits(const struct sched_workspace *ws, const struct sched_resources *more,
                        enum sched_resource *which)
 {
-    for (int r = SCHED_RES_GPU; r <= SCHED_RES_STORAGE; r++) {
-        int64_t limit = quota_get(&ws->limits, (enum sched_resource)r);
+    for (int r = 0; r < SCHED_RES_COUNT; r++) {
+        int64_t limit = sched_resources_get(&ws->limits, (enum sched_resource)r);
         if (limit == SCHED_UNLIMITED)
             continue;
-        int64_t have = quota_get(&ws->held, (enum sched_resource)r) +
-                       quota_get(&ws->claimed, (enum sched_resource)r);
-        if (have + quota_get(more, (enum sched_resource)r) > limit) {
+        int64_t have = sched_resources_get(&ws->held, (enum sched_resource)r) +
+                       sched_resources_get(&ws->claimed, (enum sched_resource)r);
+        if (have + sched_resources_get(more, (enum sched_resource)r) > limit) {
             *which = (enum sched_resource)r;
             return false;
         }
@@ -86,7 +110,7 @@ int64_t quota_borrowable(const struct sched *s, uint32_t ws)
         const struct sched_workspace *o = &s->workspaces[t->workspaces[i]];
         if (t->workspaces[i] == ws || o->lend)
             continue;
-        int64_t idle = o->reserved - quota_position(o);
+        int64_t idle = o->reserved - sched_workspace_position(o);
         if (idle > 0)
             avail -= idle;
     }
@@ -103,4 +127,42 @@ void quota_account(struct sched_workspace *ws, int64_t now)
     ws->guaranteed_unit_ms += guaranteed * dt;
     ws->borrowed_unit_ms += (held - guaranteed) * dt;
     ws->acct_ms = now;
+}
+
+bool quota_over_limits(const struct sched_workspace *ws, enum sched_resource *which)
+{
+    struct sched_resources kept = ws->held;
+    quota_add(&kept, &ws->draining, -1);
+    quota_add(&kept, &ws->claimed, +1);
+    for (int r = 0; r < SCHED_RES_COUNT; r++) {
+        int64_t limit = sched_resources_get(&ws->limits, (enum sched_resource)r);
+        if (limit != SCHED_UNLIMITED &&
+            sched_resources_get(&kept, (enum sched_resource)r) > limit) {
+            *which = (enum sched_resource)r;
+            return true;
+        }
+    }
+    return false;
+}
+
+void quota_degraded_check(struct sched *s, uint32_t tid, int64_t now)
+{
+    struct sched_tenant *t = &s->tenants[tid];
+    bool degraded = t->healthy_units < t->reserved_units;
+    if (degraded == t->degraded)
+        return;
+    t->degraded = degraded;
+    struct sched_event *e =
+        event_emit(s, degraded ? SCHED_EV_RESERVATION_DEGRADED : SCHED_EV_RESERVATION_RESTORED, now,
+                   SCHED_NONE);
+    e->tenant = tid;
+    e->a = t->healthy_units;
+    e->b = t->reserved_units;
+    char have[32], want[32];
+    quantity_format_gpu(t->healthy_units, have, sizeof(have));
+    quantity_format_gpu(t->reserved_units, want, sizeof(want));
+    snprintf(e->message, sizeof(e->message),
+             degraded ? "tenant %s has %s healthy GPUs for %s reserved: guarantees are degraded"
+                      : "tenant %s has %s healthy GPUs for %s reserved again",
+             t->name, have, want);
 }

@@ -55,7 +55,23 @@ struct sched_resources {
     int64_t storage;
 };
 
-enum sched_resource { SCHED_RES_GPU, SCHED_RES_CPU, SCHED_RES_MEMORY, SCHED_RES_STORAGE };
+enum sched_resource {
+    SCHED_RES_GPU,
+    SCHED_RES_CPU,
+    SCHED_RES_MEMORY,
+    SCHED_RES_STORAGE,
+    SCHED_RES_COUNT
+};
+
+/* Name of a resource ("gpu"); "unknown" out of range. */
+const char *sched_resource_name(enum sched_resource r);
+/* One resource of a set (0 for an unknown one). */
+int64_t sched_resources_get(const struct sched_resources *r, enum sched_resource which);
+/* Set one resource of a set (an unknown one is ignored). */
+void sched_resources_set(struct sched_resources *r, enum sched_resource which, int64_t v);
+/* Print an amount of a resource in its unit ("4", "64Gi", "500m", "unlimited") into buf.
+ * RET buf. */
+char *sched_resource_format(enum sched_resource which, int64_t v, char *buf, size_t len);
 
 struct sched_tenant {
     const char *name;
@@ -125,10 +141,7 @@ struct sched_node {
     uint32_t n_labels;
     struct sched_label *labels;
     uint32_t free_whole; /* healthy whole GPUs neither held nor claimed */
-    /* scratch for placement with victims: resources the marked victims hold here */
-    int64_t victim_cpu, victim_memory;
-    uint32_t victim_whole; /* scratch: whole GPUs the marked victims hold here */
-    bool fenced;           /* set aside for its tenant's starving workload (tenant.fence) */
+    bool fenced;         /* set aside for its tenant's starving workload (tenant.fence) */
 };
 
 struct sched_workspace {
@@ -184,8 +197,6 @@ struct sched_workload {
 
     enum sched_state state;
     bool borrowed;            /* admitted (at least partly) above its workspace's reservation */
-    bool victim_mark;         /* scratch: counted as free in a placement search */
-    bool avoid_fence;         /* scratch: a borrower being placed: fenced nodes are not used */
     bool starving;            /* holds back borrowing in its tenant (docs/policy.md) */
     enum sched_reason reason; /* queue reason last reported, or why it is draining */
     uint64_t seq;             /* submission order; kept when requeued */
@@ -232,6 +243,8 @@ struct sched_event {
     char message[200];  /* a human sentence */
 };
 
+struct sched_scratch;
+
 struct sched_options {
     int64_t default_grace_ms;  /* 30s */
     int64_t starvation_age_ms; /* 10m: see docs/policy.md, "Starvation" */
@@ -256,13 +269,11 @@ struct sched {
     uint32_t n_events, cap_events;
     uint64_t next_seq;
     int64_t last_now;
-    uint32_t *scratch; /* victim candidate lists */
-    uint32_t cap_scratch;
     bool oom;                       /* an allocation failed since the last sched_schedule */
     struct sched_event spare_event; /* where events go when the list cannot grow */
-    int64_t victim_whole;           /* whole GPUs the victim-marked workloads hold */
     uint32_t *free_ids;             /* slots of forgotten workloads, reused first */
     uint32_t n_free, cap_free;
+    struct sched_scratch *scratch; /* the engine's private working state */
 };
 
 /* Specifications for adding and changing objects. Strings are copied. */
@@ -327,6 +338,10 @@ int sched_new(const struct sched_options *opt, struct sched **out);
 /* Free the engine and everything in it. Accepts NULL. */
 void sched_free(struct sched *s);
 
+/* Every call that changes the engine checks the invariants it relies on, in every build:
+ * one that meets a broken invariant stops there and returns -ALLOT_ECHECK, with the
+ * invariant named by sched_broken (below), besides the errors each lists. */
+
 /* Configuration. Each returns 0 and the new object's id through *id (may be NULL), or a
  * negative error with a sentence in err naming the field; nothing is changed on error. */
 int sched_tenant_add(struct sched *s, const struct sched_tenant_spec *spec, uint32_t *id, char *err,
@@ -389,7 +404,7 @@ int sched_stopped(struct sched *s, uint32_t id, int64_t now);
 int sched_workload_forget(struct sched *s, uint32_t id);
 
 /* Run the admission pass over every tenant with changes: admit, preempt, queue. Decisions
- * are appended to the event list. RET 0 or -ALLOT_ENOMEM. */
+ * are appended to the event list. RET 0, -ALLOT_ENOMEM or -ALLOT_ECHECK. */
 int sched_schedule(struct sched *s, int64_t now);
 
 /* Bring every workspace's guaranteed/borrowed GPU time up to now. */
@@ -409,10 +424,23 @@ int sched_node_find(const struct sched *s, const char *name, uint32_t *id);
 int sched_workspace_find(const struct sched *s, const char *name, uint32_t *id);
 int sched_tenant_find(const struct sched *s, const char *name, uint32_t *id);
 
+/* GPU units the workspace will hold once its draining workloads are gone and its reclaiming
+ * ones run (its position: held - draining + claimed), and the parts of it within its
+ * reservation (guaranteed) and above it (borrowed). docs/policy.md, "Guaranteed and
+ * borrowed". */
+int64_t sched_workspace_position(const struct sched_workspace *ws);
+int64_t sched_workspace_guaranteed(const struct sched_workspace *ws);
+int64_t sched_workspace_borrowed(const struct sched_workspace *ws);
+
 /* Verify every invariant of docs/policy.md (no double allocation of GPU, slice, CPU or
  * memory; workspace limits; tenant isolation; consistent counters). RET 0, or -ALLOT_ECHECK
  * with the first violation described in err. */
 int sched_check(const struct sched *s, char *err, size_t len);
+/* The invariant the engine found broken while it worked: a call that meets one stops at
+ * once and returns -ALLOT_ECHECK, and the sentence naming it is kept here (the first one
+ * met). Such an engine may be half-way through a change: discard it (the daemon stops
+ * before committing anything). RET NULL while none was met. */
+const char *sched_broken(const struct sched *s);
 
 /* Names for printing. */
 const char *sched_state_name(enum sched_state st);

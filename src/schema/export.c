@@ -3,7 +3,6 @@
 #include "schema/export.h"
 
 #include "common/quantity.h"
-#include "sched/quota.h"
 
 static json_t *op(const char *name, json_t *spec)
 {
@@ -58,12 +57,12 @@ static json_t *workspace_spec(const struct sched_workspace *ws)
     char buf[4][32], r[32];
     json_t *limits = json_object();
     for (int k = 0; k < 4; k++) {
-        int64_t v = quota_get(&ws->limits, (enum sched_resource)k);
-        json_object_set_new(
-            limits, quota_resource_name((enum sched_resource)k),
-            json_string(v == SCHED_UNLIMITED
-                            ? "none"
-                            : quota_format((enum sched_resource)k, v, buf[k], sizeof(buf[k]))));
+        int64_t v = sched_resources_get(&ws->limits, (enum sched_resource)k);
+        json_object_set_new(limits, sched_resource_name((enum sched_resource)k),
+                            json_string(v == SCHED_UNLIMITED
+                                            ? "none"
+                                            : sched_resource_format((enum sched_resource)k, v,
+                                                                    buf[k], sizeof(buf[k]))));
     }
     return json_pack("{s:s, s:{s:s}, s:o, s:b, s:i}", "name", ws->name, "reserved", "gpu",
                      quantity_format_gpu(ws->reserved, r, sizeof(r)), "limits", limits, "lend",

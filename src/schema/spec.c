@@ -32,12 +32,11 @@ static const char *const reserved_keys[] = {"gpu", NULL};
 static const struct {
     const char *key;
     enum reader_quantity kind;
-    size_t offset; /* in struct sched_resources */
 } spec_limits[] = {
-    [SCHED_RES_GPU] = {"gpu", READER_GPU, offsetof(struct sched_resources, gpu)},
-    [SCHED_RES_CPU] = {"cpu", READER_CPU, offsetof(struct sched_resources, cpu)},
-    [SCHED_RES_MEMORY] = {"memory", READER_BYTES, offsetof(struct sched_resources, memory)},
-    [SCHED_RES_STORAGE] = {"storage", READER_BYTES, offsetof(struct sched_resources, storage)},
+    [SCHED_RES_GPU] = {"gpu", READER_GPU},
+    [SCHED_RES_CPU] = {"cpu", READER_CPU},
+    [SCHED_RES_MEMORY] = {"memory", READER_BYTES},
+    [SCHED_RES_STORAGE] = {"storage", READER_BYTES},
 };
 static const char *const limit_keys[] = {"gpu", "cpu", "memory", "storage", NULL};
 
@@ -326,13 +325,13 @@ static int read_limits(struct reader *r, const json_t *map, struct sched_resourc
         const json_t *v = reader_get(map, spec_limits[k].key);
         if (!v)
             continue;
-        int64_t *field = (int64_t *)((char *)limits + spec_limits[k].offset);
+        int64_t value = SCHED_UNLIMITED;
         size_t mark = reader_push_key(r, spec_limits[k].key, strlen(spec_limits[k].key));
-        if (json_is_string(v) && strcmp(json_string_value(v), "none") == 0 &&
-            json_string_length(v) == 4)
-            *field = SCHED_UNLIMITED;
-        else
-            rc = reader_quantity(r, v, spec_limits[k].kind, field);
+        if (!json_is_string(v) || strcmp(json_string_value(v), "none") != 0 ||
+            json_string_length(v) != 4)
+            rc = reader_quantity(r, v, spec_limits[k].kind, &value);
+        if (rc == 0)
+            sched_resources_set(limits, (enum sched_resource)k, value);
         reader_pop(r, mark);
     }
     return rc;

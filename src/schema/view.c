@@ -4,7 +4,6 @@
 
 #include "schema/spec.h"
 #include "sched/mig.h"
-#include "sched/quota.h"
 #include "sched/reason.h"
 
 #include "common/quantity.h"
@@ -272,9 +271,6 @@ json_t *view_workspace(const struct sched *s, uint32_t id)
     if (!s || id >= s->n_workspaces)
         return NULL;
     const struct sched_workspace *ws = &s->workspaces[id];
-    int64_t position = quota_position(ws);
-    int64_t guaranteed = position < ws->reserved ? position : ws->reserved;
-    int64_t borrowed = position > ws->reserved ? position - ws->reserved : 0;
     bool ok = true;
     json_t *o = json_object(), *reserved = json_object(), *limits = json_object();
     json_t *usage = json_object();
@@ -283,15 +279,16 @@ json_t *view_workspace(const struct sched *s, uint32_t id)
     put(reserved, "gpu", gpu_json(ws->reserved), &ok);
     put(o, "reserved", reserved, &ok);
     for (int k = 0; k < 4; k++)
-        put(limits, quota_resource_name((enum sched_resource)k),
-            limit_json((enum sched_resource)k, quota_get(&ws->limits, (enum sched_resource)k)),
+        put(limits, sched_resource_name((enum sched_resource)k),
+            limit_json((enum sched_resource)k,
+                       sched_resources_get(&ws->limits, (enum sched_resource)k)),
             &ok);
     put(o, "limits", limits, &ok);
     put(o, "lend", json_boolean(ws->lend), &ok);
     put(o, "weight", json_integer(ws->weight), &ok);
     put(usage, "gpu_held", gpu_json(ws->held.gpu), &ok);
-    put(usage, "gpu_guaranteed", gpu_json(guaranteed > 0 ? guaranteed : 0), &ok);
-    put(usage, "gpu_borrowed", gpu_json(borrowed), &ok);
+    put(usage, "gpu_guaranteed", gpu_json(sched_workspace_guaranteed(ws)), &ok);
+    put(usage, "gpu_borrowed", gpu_json(sched_workspace_borrowed(ws)), &ok);
     put(usage, "cpu", cpu_json(ws->held.cpu), &ok);
     put(usage, "memory", bytes_json(ws->held.memory), &ok);
     put(usage, "storage", bytes_json(ws->held.storage), &ok);

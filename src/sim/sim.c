@@ -13,7 +13,6 @@
 #include "sim/evaluation.h"
 #include "common/error.h"
 #include "common/quantity.h"
-#include "sched/quota.h"
 #include "schema/view.h"
 
 enum sim_kind { SIM_STEP, SIM_FINISH, SIM_STOPPED };
@@ -240,11 +239,10 @@ static int workspace_change(struct sim *sm, const struct scenario_workspace_chan
                                         .reserved = ws->reserved,
                                         .lend = ws->lend,
                                         .weight = ws->weight};
-    int64_t *limit = &spec.limits.gpu;
-    const int64_t *given = &c->limits.gpu;
-    for (int r = 0; r < 4; r++)
+    for (int r = 0; r < SCHED_RES_COUNT; r++)
         if (c->has_limit[r])
-            limit[r] = given[r];
+            sched_resources_set(&spec.limits, (enum sched_resource)r,
+                                sched_resources_get(&c->limits, (enum sched_resource)r));
     if (c->has_reserved)
         spec.reserved = c->reserved;
     if (c->has_lend)
@@ -412,7 +410,7 @@ static void summary_text(struct sim *sm, FILE *out)
         char r[32], l[32];
         fprintf(out, "%-24s %9s %9s %16.2f %14.2f\n", ws->name,
                 quantity_format_gpu(ws->reserved, r, sizeof(r)),
-                quota_format(SCHED_RES_GPU, ws->limits.gpu, l, sizeof(l)),
+                sched_resource_format(SCHED_RES_GPU, ws->limits.gpu, l, sizeof(l)),
                 (double)ws->guaranteed_unit_ms / QUANTITY_GPU_UNITS / 3600000.0,
                 (double)ws->borrowed_unit_ms / QUANTITY_GPU_UNITS / 3600000.0);
     }

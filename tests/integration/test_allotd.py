@@ -296,6 +296,36 @@ class AllotdTest(unittest.TestCase):
                                                      "gpus": 2, "idempotency_key": "k"})
         self.assertEqual(st, 200)
 
+    def test_check_every_pass(self):
+        """With --check-every 1 every pass is followed by sched_check: a reclaim and a
+        restart (replay, then the check) go through with the daemon up and no invariant
+        reported broken; a bad value is refused."""
+        bad = subprocess.run([ALLOTD, "--check-every", "often"], capture_output=True, text=True,
+                             timeout=10)
+        self.assertEqual(bad.returncode, 2)
+        self.assertIn("--check-every", bad.stderr)
+        self.d.stop()
+        self.d = Daemon(self.data, extra=("--check-every", "1"))
+        for i in range(16):
+            st, r = self.admin("POST", "/v1/workloads", {
+                "name": f"exp-{i}", "workspace": "acme/research", "gpus": 1,
+                "kind": "experiment", "grace": "1s"})
+            self.assertEqual(r["state"], "running")
+        st, r = self.admin("POST", "/v1/workloads", {
+            "name": "serve", "workspace": "acme/prod", "gpus": 4, "kind": "inference"})
+        self.assertEqual(r["state"], "reclaiming")
+        deadline = time.time() + 10
+        while time.time() < deadline and r["state"] != "running":
+            time.sleep(0.1)
+            r = self.admin("GET", "/v1/workloads/acme/prod/serve")[1]
+        self.assertEqual(r["state"], "running")
+        self.assertIsNone(self.d.proc.poll())
+        self.d.stop()
+        self.d = Daemon(self.data, extra=("--check-every", "1"))
+        self.assertEqual(self.admin("GET", "/v1/workloads/acme/prod/serve")[1]["state"], "running")
+        with open(self.data + ".log", "rb") as f:
+            self.assertNotIn(b"invariant broken", f.read())
+
     def test_node_moves_after_draining(self):
         self.assertEqual(self.admin("POST", "/v1/tenants", {"name": "beta"})[0], 201)
         st, r = self.admin("POST", "/v1/workloads", {"name": "w", "workspace": "acme/research",

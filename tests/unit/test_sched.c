@@ -1,5 +1,6 @@
 /* Unit tests of the allocation engine through its API: configuration rules, placement
- * (best fit, MIG, gangs), reclaim, faults, and that sched_check catches corruption. */
+ * (best fit, MIG, gangs), reclaim, faults, that sched_check catches corruption and names
+ * it, and that the engine's own guards stop a call that meets a broken invariant. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -567,6 +568,136 @@ static void test_node_move_waits_for_the_wipe(void **state)
     sched_free(s);
 }
 
+/* sched_check names the invariant each corruption breaks. */
+static void test_check_names_the_broken_invariant(void **state)
+{
+    static const struct {
+        int what;
+        const char *says;
+    } cases[] = {
+        {0, "tenant t capacity counters disagree with its nodes"},
+        {1, "node n0 CPU or memory counters disagree with its workloads"},
+        {2, "node n0 GPU 7 slot -1 is held by a workload that holds nothing"},
+        {3, "workspace t/a counts 0 pending, its queue holds 1"},
+        {4, "workspace t/a counters disagree with its workloads"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct sched *s = platform(1, 0, true, 0);
+        uint32_t run = submit(s, "run", "t/a", 1, 1, 0);
+        schedule_ok(s, 0);
+        uint32_t wait = submit(s, "wait", "t/a", 8, 1, 0); /* pending: 7 GPUs free */
+        schedule_ok(s, 0);
+        assert_int_equal(s->workloads[wait].state, SCHED_PENDING);
+        switch (cases[i].what) {
+        case 0:
+            s->tenants[0].free_units -= G;
+            break;
+        case 1:
+            s->nodes[0].cpu_used += 1000;
+            break;
+        case 2:
+            s->nodes[0].gpus[7].holder = wait;
+            break;
+        case 3:
+            s->workspaces[0].n_pending = 0;
+            break;
+        case 4:
+            s->workspaces[0].held.gpu += G;
+            break;
+        }
+        assert_int_equal(sched_check(s, err, sizeof(err)), -ALLOT_ECHECK);
+        assert_string_equal(err, cases[i].says);
+        (void)run;
+        sched_free(s);
+    }
+}
+
+/* The engine's own guards are on in every build (this one is NDEBUG): a call that meets a
+ * broken invariant returns -ALLOT_ECHECK, names it in sched_broken, and goes no further.
+ * Here the admission pass meets a workload its workspace does not count as queued: it
+ * would have taken it off the queue (n_pending below zero) and started it. */
+static void test_pass_stops_at_a_broken_queue(void **state)
+{
+    struct sched *s = platform(1, 0, true, 0);
+    uint32_t w = submit(s, "w", "t/a", 2, 1, 0);
+    assert_null(sched_broken(s));
+    s->workspaces[0].n_pending = 0; /* corrupt: w is linked in the queue, but not counted */
+    sched_events_clear(s);
+    assert_int_equal(sched_schedule(s, 0), -ALLOT_ECHECK);
+    assert_non_null(sched_broken(s));
+    assert_non_null(strstr(sched_broken(s), "workload w is taken off the queue of t/a"));
+    /* nothing changed: w still waits, holds no GPU, and was not admitted */
+    assert_int_equal(s->workloads[w].state, SCHED_PENDING);
+    assert_int_equal(s->workspaces[0].queue_head, w);
+    assert_int_equal(s->workspaces[0].n_pending, 0);
+    assert_int_equal(s->workspaces[0].held.gpu, 0);
+    assert_int_equal(s->tenants[0].free_units, 8 * G);
+    for (uint32_t g = 0; g < 8; g++) {
+        assert_int_equal(s->nodes[0].gpus[g].holder, SCHED_NONE);
+        assert_int_equal(s->nodes[0].gpus[g].claim, SCHED_NONE);
+    }
+    assert_int_equal(count_events(s, SCHED_EV_ADMITTED), 0);
+    sched_free(s);
+}
+
+/* A claimant starts when its last victim stops, on the GPUs it claimed: one of them still
+ * held by another workload is a double allocation, which the start refuses. */
+static void test_start_refuses_a_held_gpu(void **state)
+{
+    struct sched *s = platform(1, 8 * G, true, 0);
+    uint32_t b = submit(s, "b", "t/b", 8, 1, 0); /* borrows the whole node */
+    schedule_ok(s, 0);
+    uint32_t a = submit(s, "a", "t/a", 2, 1, MIN); /* within its reservation: reclaims */
+    schedule_ok(s, MIN);
+    assert_int_equal(s->workloads[a].state, SCHED_RECLAIMING);
+    assert_int_equal(s->workloads[b].state, SCHED_DRAINING);
+    /* corrupt: one of a's claimed GPUs is held by a third party, not by the victim b */
+    uint32_t mask = s->workloads[a].placement[0].gpu_mask;
+    uint32_t g = (uint32_t)__builtin_ctz(mask);
+    uint32_t third = submit(s, "third", "t/b", 1, 1, MIN);
+    s->nodes[0].gpus[g].holder = third;
+    sched_events_clear(s);
+    assert_int_equal(sched_stopped(s, b, MIN + 1000), -ALLOT_ECHECK);
+    assert_non_null(strstr(sched_broken(s), "workload a starts on GPU"));
+    /* a was not started over the third party's GPU */
+    assert_int_equal(s->workloads[a].state, SCHED_RECLAIMING);
+    assert_int_equal(s->nodes[0].gpus[g].holder, third);
+    assert_int_equal(s->nodes[0].gpus[g].claim, a);
+    assert_int_equal(s->workspaces[0].held.gpu, 0);
+    assert_int_equal(count_events(s, SCHED_EV_ADMITTED), 0);
+    sched_free(s);
+}
+
+/* Lowering a limit drains the newest running workloads: a running list that names a
+ * pending workload stops the update before it drains anything. */
+static void test_drain_refuses_a_workload_that_does_not_run(void **state)
+{
+    struct sched *s = platform(1, 0, true, 0);
+    uint32_t a = submit(s, "a", "t/a", 2, 1, 0);
+    schedule_ok(s, 0);
+    uint32_t p = submit(s, "p", "t/a", 8, 1, 0);
+    schedule_ok(s, 0);
+    assert_int_equal(s->workloads[p].state, SCHED_PENDING);
+    s->workspaces[0].running_head = p; /* corrupt: the running list starts at a pending one */
+    sched_events_clear(s);
+    struct sched_resources lim = {G, SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED};
+    struct sched_workspace_spec w = {
+        .name = "t/a", .limits = lim, .reserved = 0, .lend = true, .weight = 1};
+    assert_int_equal(sched_workspace_update(s, &w, MIN, err, sizeof(err)), -ALLOT_ECHECK);
+    assert_string_equal(sched_broken(s),
+                        "workload p is pending, not running, when it is told to stop");
+    assert_int_equal(s->workloads[p].state, SCHED_PENDING);
+    assert_int_equal(s->workloads[a].state, SCHED_RUNNING);
+    assert_int_equal(s->workspaces[0].draining.gpu, 0);
+    assert_int_equal(count_events(s, SCHED_EV_PREEMPTING), 0);
+    /* the first sentence is kept: a later broken invariant does not replace it */
+    s->nodes[0].gpus[7].holder = p;
+    assert_int_equal(sched_node_set_state(s, 0, SCHED_NODE_DOWN, 2 * MIN), -ALLOT_ECHECK);
+    assert_string_equal(sched_broken(s),
+                        "workload p is pending, not running, when it is told to stop");
+    sched_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -588,6 +719,10 @@ int main(void)
         cmocka_unit_test(test_priority_preemption_within_workspace),
         cmocka_unit_test(test_node_move_drains_first),
         cmocka_unit_test(test_node_move_waits_for_the_wipe),
+        cmocka_unit_test(test_check_names_the_broken_invariant),
+        cmocka_unit_test(test_pass_stops_at_a_broken_queue),
+        cmocka_unit_test(test_start_refuses_a_held_gpu),
+        cmocka_unit_test(test_drain_refuses_a_workload_that_does_not_run),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

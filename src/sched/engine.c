@@ -1,0 +1,103 @@
+/* The engine's private parts (engine.h): scratch state for placement searches, the record of
+ * a broken invariant, and small helpers shared by the engine's files. */
+#include "sched/engine.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "common/error.h"
+
+int engine_grow(void **arr, uint32_t n, uint32_t *cap, size_t elem)
+{
+    if (n < *cap)
+        return 0;
+    uint32_t c = *cap ? *cap * 2 : 16;
+    void *p = realloc(*arr, (size_t)c * elem);
+    if (!p)
+        return -ALLOT_ENOMEM;
+    *arr = p;
+    *cap = c;
+    return 0;
+}
+
+int engine_name_check(const char *name, const char *what, char *err, size_t len)
+{
+    size_t n = name ? strlen(name) : 0;
+    if (n == 0 || n > 127) {
+        snprintf(err, len, "%s name must be 1 to 127 characters", what);
+        return -ALLOT_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)name[i];
+        if (c <= ' ' || c >= 127 || c == '"' || c == '\\') {
+            snprintf(err, len, "%s name '%.*s' has a character that is not allowed", what, (int)n,
+                     name);
+            return -ALLOT_EINVAL;
+        }
+    }
+    return 0;
+}
+
+/* Grow the zero-filled array *arr of elem-sized items from *cap to at least n. RET 0 or
+ * -ALLOT_ENOMEM (*arr unchanged). */
+static int grow_zeroed(void **arr, uint32_t *cap, uint32_t n, size_t elem)
+{
+    if (n <= *cap)
+        return 0;
+    uint32_t c = *cap ? *cap : 64;
+    while (c < n)
+        c *= 2;
+    char *p = realloc(*arr, (size_t)c * elem);
+    if (!p)
+        return -ALLOT_ENOMEM;
+    memset(p + (size_t)*cap * elem, 0, (size_t)(c - *cap) * elem);
+    *arr = p;
+    *cap = c;
+    return 0;
+}
+
+int engine_scratch_reserve(struct sched *s)
+{
+    struct sched_scratch *x = s->scratch;
+    uint32_t cap = x->cap_workloads;
+    int rc = grow_zeroed((void **)&x->victim_mark, &cap, s->n_workloads, sizeof(bool));
+    if (rc)
+        return rc;
+    cap = x->cap_workloads;
+    rc = grow_zeroed((void **)&x->avoid_fence, &cap, s->n_workloads, sizeof(bool));
+    if (rc)
+        return rc;
+    x->cap_workloads = cap; /* both arrays have it now */
+    return grow_zeroed((void **)&x->node, &x->cap_nodes, s->n_nodes, sizeof(*x->node));
+}
+
+int engine_candidates_reserve(struct sched *s, uint32_t n)
+{
+    struct sched_scratch *x = s->scratch;
+    return grow_zeroed((void **)&x->candidates, &x->cap_candidates, n, sizeof(uint32_t));
+}
+
+void engine_scratch_free(struct sched_scratch *x)
+{
+    if (!x)
+        return;
+    free(x->victim_mark);
+    free(x->avoid_fence);
+    free(x->node);
+    free(x->candidates);
+    free(x);
+}
+
+int engine_broken(struct sched *s, const char *fmt, ...)
+{
+    struct sched_scratch *x = s->scratch;
+    if (!x->broken[0]) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(x->broken, sizeof(x->broken), fmt, ap);
+        va_end(ap);
+    }
+    return -ALLOT_ECHECK;
+}

@@ -1,0 +1,54 @@
+/* The engine's private parts, shared by its files and hidden from programs: the scratch
+ * state of placement searches with victims, the record of a broken invariant, and helpers
+ * for growing arrays and checking names. Nothing outside src/sched/ includes this. */
+#ifndef ALLOT_SCHED_ENGINE_H
+#define ALLOT_SCHED_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sched/sched.h"
+
+/* What a placement search with victims counts on one node: the resources that the
+ * workloads marked as victims hold there. */
+struct engine_node_marks {
+    int64_t victim_cpu, victim_memory;
+    uint32_t victim_whole;
+};
+
+/* Working state of the admission pass. Between passes every mark is clear. */
+struct sched_scratch {
+    bool *victim_mark; /* per workload: counted as free in a placement search */
+    bool *avoid_fence; /* per workload: a borrower being placed: fenced nodes are not used */
+    uint32_t cap_workloads;
+    struct engine_node_marks *node; /* per node */
+    uint32_t cap_nodes;
+    int64_t victim_whole; /* whole GPUs the victim-marked workloads hold */
+    uint32_t *candidates; /* victim candidate lists */
+    uint32_t cap_candidates;
+    char broken[256]; /* the first invariant found broken, or "" */
+};
+
+/* Make room for one more element in *arr (count n, capacity *cap). RET 0 or -ENOMEM. */
+int engine_grow(void **arr, uint32_t n, uint32_t *cap, size_t elem);
+#define ENGINE_GROW(arr, n, cap) engine_grow((void **)&(arr), (n), &(cap), sizeof(*(arr)))
+
+/* A name is 1 to 127 printable characters without spaces or quotes. RET 0, or -ALLOT_EINVAL
+ * with a sentence naming `what` in err. */
+int engine_name_check(const char *name, const char *what, char *err, size_t len);
+
+/* Size the scratch state for every workload and node of s (new marks clear). Call before a
+ * pass. RET 0 or -ALLOT_ENOMEM, nothing changed. */
+int engine_scratch_reserve(struct sched *s);
+/* Room for n victim candidates in s->scratch->candidates. RET 0 or -ALLOT_ENOMEM. */
+int engine_candidates_reserve(struct sched *s, uint32_t n);
+/* Free the scratch state. Accepts NULL. */
+void engine_scratch_free(struct sched_scratch *x);
+
+/* An invariant of the engine does not hold (a bug, or a state corrupted from outside): record
+ * the sentence (printf format) naming it, for sched_broken, unless one is recorded already.
+ * The caller stops at once and returns what this returns. RET -ALLOT_ECHECK. */
+int engine_broken(struct sched *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

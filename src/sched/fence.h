@@ -1,0 +1,24 @@
+/* The fence of a starving workload (docs/policy.md, "Starvation"): nodes of its tenant set
+ * aside for it while it waits; borrowers go on elsewhere. */
+#ifndef ALLOT_SCHED_FENCE_H
+#define ALLOT_SCHED_FENCE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "sched/sched.h"
+
+/* Take down tenant t's fence: its nodes are for everyone again. */
+void fence_clear(struct sched *s, struct sched_tenant *t);
+/* Set aside nodes for starving workload id of tenant t: one per replica, each able to hold
+ * a replica, those with the most free whole GPUs first. RET false, with no fence, for a MIG
+ * or CPU-only request or when too few nodes could ever hold it (s->oom set when out of
+ * memory): borrowing then pauses in the whole tenant. */
+bool fence_make(struct sched *s, struct sched_tenant *t, uint32_t id);
+/* Is workload id, which is (within) or is not within its reservation, kept off its tenant's
+ * fenced nodes? Borrowers are, but not the starving workload itself. */
+bool fence_applies(const struct sched *s, uint32_t id, bool within);
+/* Free capacity on the fenced nodes of t: GPU units, or whole GPUs in units when whole. */
+int64_t fence_free(const struct sched *s, const struct sched_tenant *t, bool whole);
+
+#endif

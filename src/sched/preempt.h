@@ -1,0 +1,24 @@
+/* Preemption: the fewest running workloads whose removal makes room for a waiting one are
+ * told to drain, and the waiting one claims the room (docs/policy.md, "Reclaim" and
+ * "Priority"). Victims are marked in the engine's scratch state during a search and
+ * unmarked before these return. */
+#ifndef ALLOT_SCHED_PREEMPT_H
+#define ALLOT_SCHED_PREEMPT_H
+
+#include <stdint.h>
+
+#include "sched/sched.h"
+
+/* Reclaim room for pending workload id (within its reservation): choose the fewest borrowed
+ * workloads of the tenant's other workspaces whose removal lets it fit, never taking a
+ * workspace below its reservation, claim the room and tell the victims to drain. RET 0 (id
+ * is reclaiming, or running when no victim was needed after all), -ALLOT_ENOFIT,
+ * -ALLOT_ENOMEM, or -ALLOT_ECHECK (engine_broken; it stops there). */
+int preempt_reclaim(struct sched *s, uint32_t id, int64_t now);
+/* Priority preemption inside a workspace: make room for pending workload id by stopping
+ * running, preemptible workloads of its own workspace with a lower priority; fewest needed,
+ * in victim order. RET 0 (id is reclaiming), -ALLOT_ENOENT (no such workload runs),
+ * -ALLOT_ENOFIT (they would not make room), -ALLOT_ENOMEM, or -ALLOT_ECHECK. */
+int preempt_priority(struct sched *s, uint32_t id, int64_t now);
+
+#endif
