@@ -40,13 +40,16 @@ static json_t *node_info_new(const char *const *labels, int n_labels)
     json_t *l = json_object();
     for (int i = 0; i < n_labels; i++) {
         const char *eq = strchr(labels[i], '=');
-        char key[64];
+        char key[PROTOCOL_MAX_LABEL + 1];
+        bool control = false;
+        for (const char *p = labels[i]; *p && !control; p++)
+            control = (unsigned char)*p < ' ' || *p == 0x7f;
         if (!eq || eq == labels[i] || (size_t)(eq - labels[i]) >= sizeof(key) ||
-            strlen(eq + 1) > PROTOCOL_MAX_LABEL) {
+            strlen(eq + 1) > PROTOCOL_MAX_LABEL || control) {
             fprintf(stderr,
-                    "allot-agent: --label: expected KEY=VALUE (key 1 to 63 bytes, value up to "
-                    "63), got '%.80s'\n",
-                    labels[i]);
+                    "allot-agent: --label: expected KEY=VALUE (key 1 to %d bytes, value up to "
+                    "%d, no control characters), got '%.80s'\n",
+                    PROTOCOL_MAX_LABEL, PROTOCOL_MAX_LABEL, labels[i]);
             json_decref(l);
             return NULL;
         }

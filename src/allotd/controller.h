@@ -17,31 +17,21 @@
 #include "sched/sched.h"
 
 struct call;
-struct store;
-struct vtimer;
-struct auth_cache;
-
+struct fleet;
 struct gate;
+struct output;
+struct store;
+struct token_cache;
+struct vnodes;
+
 struct controller_options {
     const char *data_dir;          /* ./allot-data by default */
     const char *platform_path;     /* YAML imported on first start, or NULL */
-    bool virtual_nodes;            /* simulate workloads: no node agent exists yet */
+    bool virtual_nodes;            /* simulate workloads (vnode.h) instead of node agents */
     int64_t unreachable_ms;        /* no report for this long: the node drains (0: 15 s) */
     int64_t lost_ms;               /* and for this long: it is down, its work requeued (0: 60 s) */
     struct stream_options streams; /* GET /v1/events caps (0s: the defaults) */
     uint32_t check_every;          /* sched_check every this many passes; 0: never */
-};
-
-/* What the controller knows of a node's agent (not journaled: heartbeats are volatile). */
-struct fleet_hold;
-struct output_chunk;
-struct controller_node {
-    int64_t last_seen_ms;    /* last report, or the daemon's start */
-    bool unreachable;        /* the controller drained it for missed reports */
-    json_t *inventory;       /* the last reported inventory, or NULL */
-    uint64_t version;        /* of its desired set: bumped at every change (fleet.c) */
-    struct fleet_hold *held; /* its agent's report held until a change, or NULL */
-    bool woken;              /* in the controller's wake list */
 };
 
 /* What the daemon keeps about a workload beyond the engine. */
@@ -52,9 +42,6 @@ struct controller_workload {
     char *view;          /* its JSON view (view_workload) as text, until it changes */
     json_t *exit;        /* how it ended, as its agent reported (code, signal, reason) */
     size_t view_len;
-    uint32_t live;        /* 1 + its index in the controller's live list; 0 when not running */
-    uint32_t *nodes;      /* live: the distinct nodes it runs on */
-    uint32_t n_nodes;     /* live: how many */
     uint32_t runs;        /* how many times it has started: its attempt number */
     uint8_t *ended;       /* a gang's replicas that ended in this attempt (1 each), or NULL */
     uint32_t n_ended;     /* how many */
@@ -72,23 +59,15 @@ struct controller {
     struct call *deferred, *deferred_tail; /* replies waiting for the commit */
     struct event *flush;
     struct event *tick;
-    struct event *heartbeat;           /* agents' reports checked (not with virtual nodes) */
-    struct vtimer *vtimers;            /* virtual nodes' pending finishes and exits */
+    struct vnodes *vnodes;             /* virtual nodes' pending finishes and exits */
     struct controller_workload *extra; /* indexed like the engine's workloads */
     uint32_t cap_extra;
     json_t *idempotency; /* "workspace\x1fkey" -> workload id */
     bool replaying;
-    struct controller_node *agents; /* indexed like the engine's nodes */
-    uint32_t cap_agents;
-    int64_t epoch;  /* this run's start: agents compare versions within one epoch */
-    uint32_t *live; /* running and draining workloads (fleet.c) */
-    uint32_t n_live, cap_live;
-    uint32_t *wake; /* nodes whose held reports are answered after the commit */
-    uint32_t n_wake;
-    struct output_chunk *output_chunks, **output_tail; /* workloads' output to write */
-    json_t *output_ends;     /* where each shipped stream ends (output.c) */
-    struct auth_cache *auth; /* principals of tokens seen, until users or tokens change */
-    struct stream *streams;  /* GET /v1/events: events are queued, stored, then sent */
+    struct fleet *fleet;        /* the node agents: reports, desired sets, heartbeats */
+    struct output *output;      /* workloads' output shipped by agents, until the commit */
+    struct token_cache *tokens; /* principals of tokens seen, until users or tokens change */
+    struct stream *streams;     /* GET /v1/events: events are queued, stored, then sent */
     int64_t last_now;
     /* A commit failed (the disk is full, most likely): the state was rebuilt from the store
      * and changes are refused until a probe write succeeds (docs/operations.md). */
@@ -123,6 +102,8 @@ int controller_authenticate(struct controller *ctl, const char *token, struct pr
 /* What the controller keeps about workload id (grown on demand), or NULL when out of
  * memory. */
 struct controller_workload *controller_extra(struct controller *ctl, uint32_t id);
+/* Drop workload id's cached view (controller_workload_text): it has changed. */
+void controller_view_forget(struct controller *ctl, uint32_t id);
 
 /* A new token for user (or, with user "", for node): writes the full token (shown once) to
  * token (AUTH_TOKEN_LEN + 1 bytes) and fills *row (id, hash, user, node, created, and

@@ -1,6 +1,7 @@
-/* The controller's side of node agents: their reports (applied as ops), the set of
- * workloads that should run on each node (answered at once, or held as a long poll until it
- * changes), which workloads run where, and the heartbeat check of silent agents. */
+/* The controller's side of node agents: their reports (read by src/schema/report.c, applied
+ * as ops), the set of workloads that should run on each node (answered at once, or held as a
+ * long poll until it changes), which workloads run where, and the heartbeat check of silent
+ * agents. */
 #include "allotd/fleet.h"
 
 #include <stdio.h>
@@ -14,32 +15,100 @@
 #include "common/error.h"
 #include "common/protocol.h"
 #include "sched/mig.h"
+#include "schema/op.h"
 
-static void node_changed(struct controller *ctl, uint32_t node);
+/* What the controller knows of a node's agent (not journaled: heartbeats are volatile). */
+struct fleet_node {
+    int64_t last_seen_ms;    /* last report, or the daemon's start */
+    bool unreachable;        /* the controller drained it for missed reports */
+    json_t *inventory;       /* the last reported inventory, or NULL */
+    uint64_t version;        /* of its desired set: bumped at every change */
+    struct fleet_hold *held; /* its agent's report held until a change, or NULL */
+    bool woken;              /* in the wake list */
+};
+
+/* Where a workload runs. */
+struct fleet_workload {
+    uint32_t live;   /* 1 + its index in the live list; 0 when not running */
+    uint32_t *nodes; /* the distinct nodes it runs (or last ran) on */
+    uint32_t n_nodes;
+};
+
+struct fleet {
+    struct controller *ctl;
+    struct fleet_node *agents; /* indexed like the engine's nodes */
+    uint32_t cap_agents;
+    struct fleet_workload *workloads; /* indexed like the engine's workloads */
+    uint32_t cap_workloads;
+    int64_t epoch;  /* this run's start: agents compare versions within one epoch */
+    uint32_t *live; /* running and draining workloads */
+    uint32_t n_live, cap_live;
+    uint32_t *wake; /* nodes whose held reports are answered after the commit */
+    uint32_t n_wake;
+    struct event *heartbeat; /* agents' reports checked (not with virtual nodes) */
+};
+
+static void node_changed(struct fleet *f, uint32_t node);
 
 /* A report held open until its node's desired set changes or the wait ends. */
 struct fleet_hold {
-    struct controller *ctl;
+    struct fleet *fleet;
     struct call *call;
     uint32_t node;
     struct event *timer;
 };
 
-static struct controller_node *agent_of(struct controller *ctl, uint32_t node)
+int fleet_new(struct controller *ctl, struct fleet **out)
 {
-    if (node >= ctl->cap_agents) {
-        uint32_t cap = ctl->cap_agents ? ctl->cap_agents : 16;
+    struct fleet *f = calloc(1, sizeof(*f));
+    *out = f;
+    if (!f)
+        return -ALLOT_ENOMEM;
+    f->ctl = ctl;
+    return 0;
+}
+
+static struct fleet_node *agent_of(struct fleet *f, uint32_t node)
+{
+    if (node >= f->cap_agents) {
+        uint32_t cap = f->cap_agents ? f->cap_agents : 16;
         while (cap <= node)
             cap *= 2;
-        struct controller_node *p = realloc(ctl->agents, cap * sizeof(*p));
+        struct fleet_node *p = realloc(f->agents, cap * sizeof(*p));
         if (!p)
             return NULL;
-        for (uint32_t i = ctl->cap_agents; i < cap; i++)
-            p[i] = (struct controller_node){.last_seen_ms = controller_now(ctl)};
-        ctl->agents = p;
-        ctl->cap_agents = cap;
+        for (uint32_t i = f->cap_agents; i < cap; i++)
+            p[i] = (struct fleet_node){.last_seen_ms = controller_now(f->ctl)};
+        f->agents = p;
+        f->cap_agents = cap;
     }
-    return &ctl->agents[node];
+    return &f->agents[node];
+}
+
+/* Where workload id runs (grown on demand), or NULL when out of memory. */
+static struct fleet_workload *workload_of(struct fleet *f, uint32_t id)
+{
+    if (id >= f->cap_workloads) {
+        uint32_t cap = f->cap_workloads ? f->cap_workloads : 64;
+        while (cap <= id)
+            cap *= 2;
+        struct fleet_workload *p = realloc(f->workloads, cap * sizeof(*p));
+        if (!p)
+            return NULL;
+        memset(p + f->cap_workloads, 0, (cap - f->cap_workloads) * sizeof(*p));
+        f->workloads = p;
+        f->cap_workloads = cap;
+    }
+    return &f->workloads[id];
+}
+
+bool fleet_ran_on(const struct fleet *f, uint32_t id, uint32_t node)
+{
+    const struct fleet_workload *x = id < f->cap_workloads ? &f->workloads[id] : NULL;
+    for (uint32_t i = 0; x && i < x->n_nodes; i++)
+        if (x->nodes[i] == node)
+            return true;
+    return false;
 }
 
 /* Apply op (taken) for a report; an op that no longer applies (the workload moved on
@@ -52,184 +121,139 @@ static void report_op(struct controller *ctl, json_t *op)
     json_decref(op);
 }
 
-int fleet_report(struct controller *ctl, uint32_t node, const json_t *report, bool *changed,
-                 char *field, size_t field_len, char *err, size_t len)
+/* The inventory as the agent sent it, kept for the node's view; an agent that sees less than
+ * the platform declares is said once per change. */
+static void report_inventory(struct fleet *f, uint32_t node, struct fleet_node *a,
+                             const struct nodereport *rep)
 {
-    struct sched *s = ctl->engine;
+    const struct sched_node *n = &f->ctl->engine->nodes[node];
+    const json_t *cpu = rep->cpu_millicores, *mem = rep->memory_bytes;
+    int64_t seen_cpu = json_integer_value(cpu), seen_mem = json_integer_value(mem);
+    bool news = !json_equal(json_object_get(a->inventory, PROTOCOL_FIELD_CPU_MILLICORES), cpu) ||
+                !json_equal(json_object_get(a->inventory, PROTOCOL_FIELD_MEMORY_BYTES), mem);
+    if (news && ((cpu && seen_cpu < n->cpu) || (mem && seen_mem < n->memory)))
+        log_info("node %s: its agent sees %lld millicores and %lld bytes of memory; the "
+                 "platform declares %lld and %lld: work is placed by the declared capacity",
+                 n->name, (long long)seen_cpu, (long long)seen_mem, (long long)n->cpu,
+                 (long long)n->memory);
+    json_decref(a->inventory);
+    a->inventory = json_deep_copy(rep->inventory);
+}
+
+/* A process of workload id runs on node: the first word of it counts (process_started). */
+static void report_running(struct fleet *f, uint32_t node, uint32_t id)
+{
+    struct controller_workload *x = controller_extra(f->ctl, id);
+    bool ours = id < f->cap_workloads && f->workloads[id].live && fleet_ran_on(f, id, node);
+    if (x && ours && x->confirmed_ms == 0) {
+        x->confirmed_ms = controller_now(f->ctl);
+        controller_view_forget(f->ctl, id); /* the cached view lacks it */
+    }
+}
+
+/* A replica of workload id on node ended as w says: told to stop and now gone, it stopped;
+ * anything else that ended finished. RET whether that changed anything. */
+static bool report_ended(struct fleet *f, uint32_t node, uint32_t id,
+                         const struct nodereport_workload *w)
+{
+    const struct sched_workload *x = &f->ctl->engine->workloads[id];
+    bool here = false;
+    for (uint32_t r = 0; r < x->replicas && !here; r++)
+        here = x->placement[r].node == node;
+    if (!here || (x->state != SCHED_RUNNING && x->state != SCHED_DRAINING))
+        return false; /* not ours, or already over: nothing to do */
+    bool stopped = x->state == SCHED_DRAINING && w->state != NODEREPORT_EXITED;
+    json_t *op = json_pack("{s:s, s:s, s:{s:O*, s:O*, s:O*}}", "op",
+                           stopped ? OP_STOPPED : OP_FINISH, "workload", w->name, "exit", "code",
+                           w->exit_code, "signal", w->signal, "reason", w->reason);
+    if (op && w->rank) /* one replica of a gang */
+        json_object_set(op, "rank", (json_t *)w->rank);
+    report_op(f->ctl, op);
+    return true;
+}
+
+/* A move waits for this node's wipe: the agent says it serves the new tenant now (it wipes
+ * the node before it says so: docs/agent-running.md, "Wipe"). RET whether it completed one. */
+static bool report_wiped(struct fleet *f, uint32_t node, const struct nodereport *rep)
+{
+    const struct sched *s = f->ctl->engine;
     const struct sched_node *n = &s->nodes[node];
-    const json_t *inv = json_object_get(report, PROTOCOL_FIELD_INVENTORY);
-    const json_t *wls = json_object_get(report, PROTOCOL_FIELD_WORKLOADS);
-    const json_t *gpus = json_object_get(inv, PROTOCOL_FIELD_GPUS);
-    const json_t *wiped_for =
-        json_object_get(report, PROTOCOL_FIELD_TENANT); /* the tenant it serves */
-    field[0] = err[0] = '\0';
-    if (wiped_for && !json_is_null(wiped_for) &&
-        (!json_is_string(wiped_for) || json_string_length(wiped_for) > PROTOCOL_MAX_TENANT)) {
-        snprintf(field, field_len, PROTOCOL_FIELD_TENANT);
-        snprintf(err, len, "expected the name of the tenant the agent serves, or null");
-        return -ALLOT_EINVAL;
-    }
-    if (!json_is_object(report) || (inv && !json_is_object(inv)) ||
-        (gpus && (!json_is_array(gpus) || json_array_size(gpus) > SCHED_MAX_GPUS_PER_NODE)) ||
-        (wls && (!json_is_array(wls) || json_array_size(wls) > PROTOCOL_MAX_REPORTED))) {
-        snprintf(field, field_len,
-                 !json_is_object(report)        ? ""
-                 : inv && !json_is_object(inv)  ? PROTOCOL_FIELD_INVENTORY
-                 : gpus && !json_is_array(gpus) ? PROTOCOL_FIELD_INVENTORY "." PROTOCOL_FIELD_GPUS
-                                                : PROTOCOL_FIELD_WORKLOADS);
-        snprintf(err, len, "expected {inventory: {gpus: [...]}, workloads: [...]} within bounds");
-        return -ALLOT_EINVAL;
-    }
-    /* validate everything before applying anything */
-    size_t i;
-    const json_t *g, *w;
-    json_array_foreach(gpus, i, g)
-    {
-        json_t *index = json_object_get(g, PROTOCOL_FIELD_INDEX);
-        if (!json_is_integer(index) || json_integer_value(index) < 0 ||
-            json_integer_value(index) >= (json_int_t)n->n_gpus ||
-            !json_is_boolean(json_object_get(g, PROTOCOL_FIELD_HEALTHY))) {
-            snprintf(field, field_len, PROTOCOL_FIELD_INVENTORY "." PROTOCOL_FIELD_GPUS "[%zu]", i);
-            snprintf(err, len, "expected {index: 0..%u, healthy: true|false, ...}",
-                     n->n_gpus ? n->n_gpus - 1 : 0);
-            return -ALLOT_EINVAL;
-        }
-    }
-    /* the system's CPUs and memory and the node's labels, as its agent sees them */
-    const json_t *cpu = json_object_get(inv, PROTOCOL_FIELD_CPU_MILLICORES);
-    const json_t *mem = json_object_get(inv, PROTOCOL_FIELD_MEMORY_BYTES);
-    const json_t *labels = json_object_get(inv, PROTOCOL_FIELD_LABELS);
-    const char *bad =
-        (cpu && (!json_is_integer(cpu) || json_integer_value(cpu) < 0)) ? PROTOCOL_FIELD_INVENTORY
-            "." PROTOCOL_FIELD_CPU_MILLICORES
-        : (mem && (!json_is_integer(mem) || json_integer_value(mem) < 0)) ? PROTOCOL_FIELD_INVENTORY
-            "." PROTOCOL_FIELD_MEMORY_BYTES
-        : (labels && (!json_is_object(labels) || json_object_size(labels) > SCHED_MAX_LABELS))
-            ? PROTOCOL_FIELD_INVENTORY "." PROTOCOL_FIELD_LABELS
-            : NULL;
-    const char *key;
-    const json_t *value;
-    json_object_foreach((json_t *)labels, key, value)
-    {
-        if (!bad && (strlen(key) > PROTOCOL_MAX_LABEL || !json_is_string(value) ||
-                     strlen(json_string_value(value)) > PROTOCOL_MAX_LABEL))
-            bad = PROTOCOL_FIELD_INVENTORY "." PROTOCOL_FIELD_LABELS;
-    }
-    if (bad) {
-        snprintf(field, field_len, "%s", bad);
-        snprintf(err, len, "%s",
-                 strcmp(bad, PROTOCOL_FIELD_INVENTORY "." PROTOCOL_FIELD_LABELS) == 0
-                     ? "expected at most 32 labels, strings of 1 to 63 bytes"
-                     : "expected a whole number, 0 or more");
-        return -ALLOT_EINVAL;
-    }
-    static const char *const states[] = {PROTOCOL_STATE_RUNNING, PROTOCOL_STATE_EXITED,
-                                         PROTOCOL_STATE_STOPPED, PROTOCOL_STATE_GONE};
-    json_array_foreach(wls, i, w)
-    {
-        const char *name = json_string_value(json_object_get(w, PROTOCOL_FIELD_NAME));
-        const char *state = json_string_value(json_object_get(w, PROTOCOL_FIELD_STATE));
-        bool known = false;
-        for (size_t k = 0; state && k < 4; k++)
-            known = known || strcmp(state, states[k]) == 0;
-        if (!name || strlen(name) > PROTOCOL_MAX_WORKLOAD_NAME || !known) {
-            snprintf(field, field_len, PROTOCOL_FIELD_WORKLOADS "[%zu]", i);
-            snprintf(err, len, "expected {name, state: running|exited|stopped|gone}");
-            return -ALLOT_EINVAL;
-        }
-    }
-    struct controller_node *a = agent_of(ctl, node);
-    if (!a)
-        return -ALLOT_ENOMEM;
-    *changed = false;
-    a->last_seen_ms = controller_now(ctl);
-    if (inv) {
-        /* an agent that sees less than the platform declares: said once per change */
-        int64_t seen_cpu = json_integer_value(cpu), seen_mem = json_integer_value(mem);
-        bool news =
-            !json_equal(json_object_get(a->inventory, PROTOCOL_FIELD_CPU_MILLICORES), cpu) ||
-            !json_equal(json_object_get(a->inventory, PROTOCOL_FIELD_MEMORY_BYTES), mem);
-        if (news && ((cpu && seen_cpu < n->cpu) || (mem && seen_mem < n->memory)))
-            log_info("node %s: its agent sees %lld millicores and %lld bytes of memory; the "
-                     "platform declares %lld and %lld: work is placed by the declared capacity",
-                     n->name, (long long)seen_cpu, (long long)seen_mem, (long long)n->cpu,
-                     (long long)n->memory);
-        json_decref(a->inventory);
-        a->inventory = json_deep_copy(inv);
-    }
+    uint32_t serving = sched_node_serving(s, node);
+    const char *want = serving < s->n_tenants ? s->tenants[serving].name : NULL;
+    if (!rep->has_tenant || serving == n->tenant ||
+        !(rep->tenant ? want && strcmp(want, rep->tenant) == 0 : !want))
+        return false;
+    log_info("node %s: its agent wiped it for %s", n->name, want ? want : "no tenant");
+    report_op(f->ctl,
+              json_pack("{s:s, s:s, s:s?}", "op", OP_NODE_WIPED, "node", n->name, "tenant", want));
+    return true;
+}
+
+/* Apply a report that has been read whole: nothing of it is refused any more. */
+static void report_apply(struct fleet *f, uint32_t node, struct fleet_node *a,
+                         const struct nodereport *rep, bool *changed)
+{
+    struct sched *s = f->ctl->engine;
+    const struct sched_node *n = &s->nodes[node];
+    a->last_seen_ms = controller_now(f->ctl);
+    if (rep->inventory)
+        report_inventory(f, node, a, rep);
     if (a->unreachable) {
         a->unreachable = false;
         *changed = true;
         if (n->state != SCHED_NODE_READY && n->moving_to == SCHED_NONE)
-            report_op(ctl, json_pack("{s:s, s:s, s:s}", "op", "node_state", "node", n->name,
-                                     "state", "ready"));
+            report_op(f->ctl, json_pack("{s:s, s:s, s:s}", "op", OP_NODE_STATE, "node", n->name,
+                                        "state", "ready"));
     }
-    json_array_foreach(gpus, i, g)
-    {
-        uint32_t index = (uint32_t)json_integer_value(json_object_get(g, PROTOCOL_FIELD_INDEX));
-        bool healthy = json_is_true(json_object_get(g, PROTOCOL_FIELD_HEALTHY));
-        if (s->nodes[node].gpus[index].healthy != healthy && (*changed = true))
-            report_op(ctl, json_pack("{s:s, s:s, s:i, s:b}", "op", "gpu_health", "node", n->name,
-                                     "index", (int)index, "healthy", healthy));
+    for (uint32_t i = 0; i < rep->n_gpus; i++) {
+        const struct nodereport_gpu *g = &rep->gpus[i];
+        if (s->nodes[node].gpus[g->index].healthy == g->healthy)
+            continue;
+        *changed = true;
+        report_op(f->ctl, json_pack("{s:s, s:s, s:i, s:b}", "op", OP_GPU_HEALTH, "node", n->name,
+                                    "index", (int)g->index, "healthy", g->healthy));
     }
-    json_array_foreach(wls, i, w)
-    {
-        const char *name = json_string_value(json_object_get(w, PROTOCOL_FIELD_NAME));
-        const char *state = json_string_value(json_object_get(w, PROTOCOL_FIELD_STATE));
+    for (uint32_t i = 0; i < rep->n_workloads; i++) {
+        const struct nodereport_workload *w = &rep->workloads[i];
         uint32_t id;
-        if (sched_workload_find(s, name, &id))
-            id = SCHED_NONE;
-        if (id == SCHED_NONE)
+        if (sched_workload_find(s, w->name, &id))
             continue;
-        if (strcmp(state, PROTOCOL_STATE_RUNNING) ==
-            0) { /* its process runs: the first word of it counts */
-            struct controller_workload *x = controller_extra(ctl, id);
-            bool ours = false;
-            for (uint32_t k = 0; x && x->live && k < x->n_nodes; k++)
-                ours = ours || x->nodes[k] == node;
-            if (ours && x->confirmed_ms == 0) {
-                x->confirmed_ms = controller_now(ctl);
-                free(x->view); /* the cached view lacks it */
-                x->view = NULL;
-            }
-            continue;
-        }
-        const struct sched_workload *x = &s->workloads[id];
-        bool here = false;
-        for (uint32_t r = 0; r < x->replicas && !here; r++)
-            here = x->placement[r].node == node;
-        if (!here || (x->state != SCHED_RUNNING && x->state != SCHED_DRAINING))
-            continue; /* not ours, or already over: nothing to do */
-        /* told to stop and now gone: stopped; anything else that ended: finished */
-        bool stopped = x->state == SCHED_DRAINING && strcmp(state, PROTOCOL_STATE_EXITED) != 0;
-        *changed = true;
-        json_t *op = json_pack("{s:s, s:s, s:{s:O*, s:O*, s:O*}}", "op",
-                               stopped ? "stopped" : "finish", "workload", name, "exit", "code",
-                               json_object_get(w, PROTOCOL_FIELD_EXIT_CODE), "signal",
-                               json_object_get(w, PROTOCOL_FIELD_SIGNAL), "reason",
-                               json_object_get(w, PROTOCOL_FIELD_REASON));
-        if (op &&
-            json_is_integer(json_object_get(w, PROTOCOL_FIELD_RANK))) /* one replica of a gang */
-            json_object_set(op, "rank", json_object_get(w, PROTOCOL_FIELD_RANK));
-        report_op(ctl, op);
+        if (w->state == NODEREPORT_RUNNING)
+            report_running(f, node, id);
+        else if (report_ended(f, node, id, w))
+            *changed = true;
     }
-    /* a move waits for this node's wipe: the agent says it serves the new tenant now (it
-     * wipes the node before it says so: docs/agent-running.md, "Wipe") */
-    uint32_t serving = sched_node_serving(s, node);
-    const char *want = serving < s->n_tenants ? s->tenants[serving].name : NULL;
-    if (wiped_for && serving != n->tenant &&
-        (json_is_null(wiped_for) ? !want
-                                 : want && strcmp(want, json_string_value(wiped_for)) == 0)) {
+    if (report_wiped(f, node, rep))
         *changed = true;
-        log_info("node %s: its agent wiped it for %s", n->name, want ? want : "no tenant");
-        report_op(ctl, json_pack("{s:s, s:s, s:s?}", "op", "node_wiped", "node", n->name, "tenant",
-                                 want));
+}
+
+int fleet_report(struct fleet *f, uint32_t node, const json_t *report, bool *changed, char *field,
+                 size_t field_len, char *err, size_t len)
+{
+    struct schema_error e;
+    struct nodereport rep;
+    struct arena a;
+    arena_init(&a, 0);
+    *changed = false;
+    int rc = nodereport_from_json(report, f->ctl->engine->nodes[node].n_gpus, &a, &rep, &e);
+    struct fleet_node *agent = rc ? NULL : agent_of(f, node);
+    if (rc) {
+        snprintf(field, field_len, "%s", e.field);
+        snprintf(err, len, "%s", e.message);
+    } else if (!agent) {
+        rc = -ALLOT_ENOMEM;
+        snprintf(field, field_len, "%s", "");
+        snprintf(err, len, "out of memory");
+    } else {
+        field[0] = err[0] = '\0';
+        report_apply(f, node, agent, &rep, changed);
     }
-    return 0;
+    arena_cleanup(&a);
+    return rc;
 }
 
 /* The UUIDs the agent reported for GPU index of node (whole, or the MIG slot at start). */
-static json_t *gpu_uuid(const struct controller_node *a, uint32_t index, int start)
+static json_t *gpu_uuid(const struct fleet_node *a, uint32_t index, int start)
 {
     size_t i;
     json_t *g;
@@ -250,18 +274,16 @@ static json_t *gpu_uuid(const struct controller_node *a, uint32_t index, int sta
     return NULL;
 }
 
-json_t *fleet_desired(struct controller *ctl, uint32_t node)
+json_t *fleet_desired(struct fleet *f, uint32_t node)
 {
+    struct controller *ctl = f->ctl;
     const struct sched *s = ctl->engine;
-    const struct controller_node *a = node < ctl->cap_agents ? &ctl->agents[node] : NULL;
+    const struct fleet_node *a = node < f->cap_agents ? &f->agents[node] : NULL;
     json_t *items = json_array();
-    for (uint32_t k = 0; k < ctl->n_live; k++) {
-        uint32_t id = ctl->live[k];
+    for (uint32_t k = 0; k < f->n_live; k++) {
+        uint32_t id = f->live[k];
         const struct controller_workload *x = &ctl->extra[id];
-        bool here = false;
-        for (uint32_t i = 0; i < x->n_nodes && !here; i++)
-            here = x->nodes[i] == node;
-        if (!here)
+        if (!fleet_ran_on(f, id, node))
             continue;
         const struct sched_workload *w = &s->workloads[id];
         for (uint32_t r = 0; r < w->replicas; r++) {
@@ -310,7 +332,7 @@ json_t *fleet_desired(struct controller *ctl, uint32_t node)
     /* the tenant the agent serves: the owner, or the one a move waits to wipe the node for */
     uint32_t serving = sched_node_serving(s, node);
     return json_pack("{s:s, s:I, s:I, s:o, s:o}", PROTOCOL_FIELD_NODE, s->nodes[node].name,
-                     PROTOCOL_FIELD_EPOCH, (json_int_t)ctl->epoch, PROTOCOL_FIELD_VERSION,
+                     PROTOCOL_FIELD_EPOCH, (json_int_t)f->epoch, PROTOCOL_FIELD_VERSION,
                      (json_int_t)(a ? a->version : 0), PROTOCOL_FIELD_TENANT,
                      serving < s->n_tenants ? json_string(s->tenants[serving].name) : json_null(),
                      PROTOCOL_FIELD_WORKLOADS, items);
@@ -320,13 +342,14 @@ json_t *fleet_desired(struct controller *ctl, uint32_t node)
  * after lost_ms. Only when agents, not virtual nodes, run the work. */
 static void heartbeats_check(evutil_socket_t fd, short what, void *arg)
 {
-    struct controller *ctl = arg;
+    struct fleet *f = arg;
+    struct controller *ctl = f->ctl;
     int64_t now = controller_now(ctl);
     int64_t unreachable = ctl->opt.unreachable_ms > 0 ? ctl->opt.unreachable_ms : 15000;
     int64_t lost = ctl->opt.lost_ms > 0 ? ctl->opt.lost_ms : 60000;
     for (uint32_t i = 0; i < ctl->engine->n_nodes; i++) {
         const struct sched_node *n = &ctl->engine->nodes[i];
-        struct controller_node *a = agent_of(ctl, i);
+        struct fleet_node *a = agent_of(f, i);
         if (!a || n->tenant == SCHED_NONE || n->state == SCHED_NODE_DOWN)
             continue;
         int64_t silent = now - a->last_seen_ms;
@@ -341,16 +364,16 @@ static void heartbeats_check(evutil_socket_t fd, short what, void *arg)
         log_info("node %s: no report for %lld ms: %s", n->name, (long long)silent,
                  state[0] == 'd' && state[1] == 'o' ? "down, its workloads are requeued"
                                                     : "unreachable, draining");
-        report_op(
-            ctl, json_pack("{s:s, s:s, s:s}", "op", "node_state", "node", n->name, "state", state));
+        report_op(ctl, json_pack("{s:s, s:s, s:s}", "op", OP_NODE_STATE, "node", n->name, "state",
+                                 state));
     }
 }
 
-json_t *fleet_node_json(struct controller *ctl, uint32_t node)
+json_t *fleet_node_json(struct fleet *f, uint32_t node)
 {
-    const struct controller_node *a = node < ctl->cap_agents ? &ctl->agents[node] : NULL;
+    const struct fleet_node *a = node < f->cap_agents ? &f->agents[node] : NULL;
     if (!a || !a->inventory)
-        return json_pack("{s:s}", "state", ctl->opt.virtual_nodes ? "simulated" : "never seen");
+        return json_pack("{s:s}", "state", f->ctl->opt.virtual_nodes ? "simulated" : "never seen");
     const json_t *inv = a->inventory;
     json_t *o = json_pack(
         "{s:s, s:I, s:s}", "state", a->unreachable ? "unreachable" : "reporting", "last_report",
@@ -367,9 +390,9 @@ json_t *fleet_node_json(struct controller *ctl, uint32_t node)
 }
 
 /* Distinct nodes of workload id's placement into x->nodes. RET 0 or -ALLOT_ENOMEM. */
-static int live_nodes(struct controller *ctl, uint32_t id, struct controller_workload *x)
+static int live_nodes(struct fleet *f, uint32_t id, struct fleet_workload *x)
 {
-    const struct sched_workload *w = &ctl->engine->workloads[id];
+    const struct sched_workload *w = &f->ctl->engine->workloads[id];
     uint32_t *nodes = realloc(x->nodes, (w->replicas ? w->replicas : 1) * sizeof(*nodes));
     if (!nodes)
         return -ALLOT_ENOMEM;
@@ -379,52 +402,52 @@ static int live_nodes(struct controller *ctl, uint32_t id, struct controller_wor
         uint32_t n = w->placement[r].node, i = 0;
         while (i < x->n_nodes && x->nodes[i] != n)
             i++;
-        if (i == x->n_nodes && n < ctl->engine->n_nodes)
+        if (i == x->n_nodes && n < f->ctl->engine->n_nodes)
             x->nodes[x->n_nodes++] = n;
     }
     return 0;
 }
 
-void fleet_node_changed(struct controller *ctl, uint32_t node)
+void fleet_node_changed(struct fleet *f, uint32_t node)
 {
-    if (node < ctl->engine->n_nodes)
-        node_changed(ctl, node);
+    if (node < f->ctl->engine->n_nodes)
+        node_changed(f, node);
 }
 
 /* Something about node's desired set changed: a new version, and its held report (if any)
  * is answered after the commit. */
-static void node_changed(struct controller *ctl, uint32_t node)
+static void node_changed(struct fleet *f, uint32_t node)
 {
-    struct controller_node *a = agent_of(ctl, node);
+    struct fleet_node *a = agent_of(f, node);
     if (!a)
         return;
     a->version++;
     if (a->held && !a->woken) {
-        uint32_t *wake = realloc(ctl->wake, (ctl->n_wake + 1) * sizeof(*wake));
+        uint32_t *wake = realloc(f->wake, (f->n_wake + 1) * sizeof(*wake));
         if (!wake)
             return; /* the held report is answered when its wait ends */
-        ctl->wake = wake;
-        ctl->wake[ctl->n_wake++] = node;
+        f->wake = wake;
+        f->wake[f->n_wake++] = node;
         a->woken = true;
     }
 }
 
-void fleet_track(struct controller *ctl, uint32_t id)
+void fleet_track(struct fleet *f, uint32_t id)
 {
-    if (id >= ctl->engine->n_workloads)
+    if (id >= f->ctl->engine->n_workloads)
         return;
-    const struct sched_workload *w = &ctl->engine->workloads[id];
+    const struct sched_workload *w = &f->ctl->engine->workloads[id];
     bool live = w->state == SCHED_RUNNING || w->state == SCHED_DRAINING;
-    struct controller_workload *x = controller_extra(ctl, id);
+    struct fleet_workload *x = workload_of(f, id);
     if (!x)
         return;
     if (x->live) {
         for (uint32_t i = 0; i < x->n_nodes; i++)
-            node_changed(ctl, x->nodes[i]);
+            node_changed(f, x->nodes[i]);
         if (!live) { /* out of the live set: the last one takes its place */
-            uint32_t slot = x->live - 1, last = ctl->live[--ctl->n_live];
-            ctl->live[slot] = last;
-            ctl->extra[last].live = slot + 1;
+            uint32_t slot = x->live - 1, last = f->live[--f->n_live];
+            f->live[slot] = last;
+            f->workloads[last].live = slot + 1;
             x->live = 0; /* its nodes stay known: its output may still be shipped */
             return;
         }
@@ -432,34 +455,34 @@ void fleet_track(struct controller *ctl, uint32_t id)
     if (!live)
         return;
     if (!x->live) {
-        if (ctl->n_live == ctl->cap_live) {
-            uint32_t cap = ctl->cap_live ? ctl->cap_live * 2 : 256;
-            uint32_t *p = realloc(ctl->live, cap * sizeof(*p));
+        if (f->n_live == f->cap_live) {
+            uint32_t cap = f->cap_live ? f->cap_live * 2 : 256;
+            uint32_t *p = realloc(f->live, cap * sizeof(*p));
             if (!p)
                 return;
-            ctl->live = p;
-            ctl->cap_live = cap;
+            f->live = p;
+            f->cap_live = cap;
         }
-        ctl->live[ctl->n_live++] = id;
-        x->live = ctl->n_live;
+        f->live[f->n_live++] = id;
+        x->live = f->n_live;
     }
-    if (live_nodes(ctl, id, x) == 0)
+    if (live_nodes(f, id, x) == 0)
         for (uint32_t i = 0; i < x->n_nodes; i++)
-            node_changed(ctl, x->nodes[i]);
+            node_changed(f, x->nodes[i]);
 }
 
 /* Answer node's held report with its desired set now. */
-static void hold_answer(struct controller *ctl, uint32_t node)
+static void hold_answer(struct fleet *f, uint32_t node)
 {
-    struct controller_node *a = &ctl->agents[node];
+    struct fleet_node *a = &f->agents[node];
     struct fleet_hold *h = a->held;
     a->held = NULL;
     a->woken = false;
-    a->last_seen_ms = controller_now(ctl);
+    a->last_seen_ms = controller_now(f->ctl);
     gate_on_close(h->call->gate, evhttp_request_get_connection(h->call->req), NULL, NULL);
     event_free(h->timer);
     json_decref(h->call->reply);
-    h->call->reply = fleet_desired(ctl, node);
+    h->call->reply = fleet_desired(f, node);
     call_flush(h->call);
     free(h);
 }
@@ -467,14 +490,14 @@ static void hold_answer(struct controller *ctl, uint32_t node)
 static void hold_expired(evutil_socket_t fd, short what, void *arg)
 {
     struct fleet_hold *h = arg;
-    hold_answer(h->ctl, h->node);
+    hold_answer(h->fleet, h->node);
 }
 
 /* The agent went away while its report was held: libevent frees the request itself. */
 static void hold_closed(struct evhttp_connection *conn, void *arg)
 {
     struct fleet_hold *h = arg;
-    struct controller_node *a = &h->ctl->agents[h->node];
+    struct fleet_node *a = &h->fleet->agents[h->node];
     a->held = NULL;
     a->woken = false;
     event_free(h->timer);
@@ -482,16 +505,16 @@ static void hold_closed(struct evhttp_connection *conn, void *arg)
     free(h);
 }
 
-void fleet_reply(struct controller *ctl, struct call *c)
+void fleet_reply(struct fleet *f, struct call *c)
 {
     uint32_t node = c->desired_node;
-    struct controller_node *a = agent_of(ctl, node);
-    bool hold = a && c->wait_ms > 0 && c->seen_epoch == ctl->epoch && c->seen_version == a->version;
+    struct fleet_node *a = agent_of(f, node);
+    bool hold = a && c->wait_ms > 0 && c->seen_epoch == f->epoch && c->seen_version == a->version;
     if (hold && a->held)
-        hold_answer(ctl, node); /* one held report per node: the older one is answered */
+        hold_answer(f, node); /* one held report per node: the older one is answered */
     struct fleet_hold *h = hold ? calloc(1, sizeof(*h)) : NULL;
     if (h) {
-        *h = (struct fleet_hold){ctl, c, node, evtimer_new(ctl->base, hold_expired, h)};
+        *h = (struct fleet_hold){f, c, node, evtimer_new(f->ctl->base, hold_expired, h)};
         struct timeval tv = {(time_t)(c->wait_ms / 1000), (suseconds_t)(c->wait_ms % 1000) * 1000};
         if (h->timer && evtimer_add(h->timer, &tv) == 0) {
             a->held = h;
@@ -503,77 +526,76 @@ void fleet_reply(struct controller *ctl, struct call *c)
         free(h);
     }
     json_decref(c->reply);
-    c->reply = fleet_desired(ctl, node);
+    c->reply = fleet_desired(f, node);
     call_flush(c);
 }
 
-void fleet_forget_workloads(struct controller *ctl)
+void fleet_forget_workloads(struct fleet *f)
 {
-    for (uint32_t i = 0; i < ctl->cap_extra; i++) {
-        free(ctl->extra[i].nodes);
-        ctl->extra[i].nodes = NULL;
-        ctl->extra[i].n_nodes = 0;
-        ctl->extra[i].live = 0;
+    for (uint32_t i = 0; i < f->cap_workloads; i++) {
+        free(f->workloads[i].nodes);
+        f->workloads[i] = (struct fleet_workload){0};
     }
-    ctl->n_live = 0;
+    f->n_live = 0;
 }
 
-void fleet_new_epoch(struct controller *ctl)
+void fleet_new_epoch(struct fleet *f)
 {
-    int64_t now = controller_now(ctl);
-    ctl->epoch = now > ctl->epoch ? now : ctl->epoch + 1;
-    for (uint32_t i = 0; i < ctl->cap_agents; i++) {
-        ctl->agents[i].woken = false;
-        if (ctl->agents[i].held)
-            hold_answer(ctl, i);
+    int64_t now = controller_now(f->ctl);
+    f->epoch = now > f->epoch ? now : f->epoch + 1;
+    for (uint32_t i = 0; i < f->cap_agents; i++) {
+        f->agents[i].woken = false;
+        if (f->agents[i].held)
+            hold_answer(f, i);
     }
-    ctl->n_wake = 0;
+    f->n_wake = 0;
 }
 
-void fleet_wake(struct controller *ctl)
+void fleet_wake(struct fleet *f)
 {
-    for (uint32_t i = 0; i < ctl->n_wake; i++)
-        if (ctl->agents[ctl->wake[i]].held)
-            hold_answer(ctl, ctl->wake[i]);
-    ctl->n_wake = 0;
+    for (uint32_t i = 0; i < f->n_wake; i++)
+        if (f->agents[f->wake[i]].held)
+            hold_answer(f, f->wake[i]);
+    f->n_wake = 0;
 }
 
-int fleet_start(struct controller *ctl, char *err, size_t len)
+int fleet_start(struct fleet *f, char *err, size_t len)
 {
-    ctl->epoch = controller_now(ctl);
-    if (ctl->opt.virtual_nodes)
+    const struct controller_options *opt = &f->ctl->opt;
+    f->epoch = controller_now(f->ctl);
+    if (opt->virtual_nodes)
         return 0;
     /* agents' heartbeats are checked four times per unreachable period */
-    int64_t hb = (ctl->opt.unreachable_ms > 0 ? ctl->opt.unreachable_ms : 15000) / 4;
+    int64_t hb = (opt->unreachable_ms > 0 ? opt->unreachable_ms : 15000) / 4;
     struct timeval tv = {(time_t)(hb / 1000), (suseconds_t)(hb % 1000) * 1000};
-    ctl->heartbeat = event_new(ctl->base, -1, EV_PERSIST, heartbeats_check, ctl);
-    if (!ctl->heartbeat || event_add(ctl->heartbeat, &tv)) {
+    f->heartbeat = event_new(f->ctl->base, -1, EV_PERSIST, heartbeats_check, f);
+    if (!f->heartbeat || event_add(f->heartbeat, &tv)) {
         snprintf(err, len, "cannot start the heartbeat check");
         return -ALLOT_ENOMEM;
     }
     return 0;
 }
 
-void fleet_stop(struct controller *ctl)
+void fleet_free(struct fleet *f)
 {
-    for (uint32_t i = 0; i < ctl->cap_agents; i++) {
-        struct fleet_hold *h = ctl->agents[i].held;
+    if (!f)
+        return;
+    for (uint32_t i = 0; i < f->cap_agents; i++) {
+        struct fleet_hold *h = f->agents[i].held;
         if (h) {
             gate_on_close(h->call->gate, evhttp_request_get_connection(h->call->req), NULL, NULL);
             event_free(h->timer);
             call_done(h->call);
             free(h);
         }
-        json_decref(ctl->agents[i].inventory);
+        json_decref(f->agents[i].inventory);
     }
-    free(ctl->agents);
-    ctl->agents = NULL;
-    ctl->cap_agents = 0;
-    for (uint32_t i = 0; i < ctl->cap_extra; i++)
-        free(ctl->extra[i].nodes);
-    free(ctl->live);
-    free(ctl->wake);
-    if (ctl->heartbeat)
-        event_free(ctl->heartbeat);
-    ctl->heartbeat = NULL;
+    free(f->agents);
+    fleet_forget_workloads(f);
+    free(f->workloads);
+    free(f->live);
+    free(f->wake);
+    if (f->heartbeat)
+        event_free(f->heartbeat);
+    free(f);
 }

@@ -155,6 +155,12 @@ static int gate_flags(const struct daemon_options *o, struct gate_options *out)
     return 0;
 }
 
+/* The server's authenticator: the controller's token cache. */
+static int authenticate(void *ctl, const char *token, struct principal *who)
+{
+    return controller_authenticate(ctl, token, who);
+}
+
 static void on_signal(evutil_socket_t sig, short what, void *arg)
 {
     log_info("signal %d: stopping", (int)sig);
@@ -210,7 +216,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "allotd: %s\n", base ? err : "cannot create the event loop");
         return 1;
     }
-    if (server_start(base, ctl, api_routes, addr, (uint16_t)port, &gopt, &sv, err, sizeof(err)) ||
+    struct server_auth auth = {authenticate, ctl};
+    if (server_start(base, ctl, api_routes, &auth, addr, (uint16_t)port, &gopt, &sv, err,
+                     sizeof(err)) ||
         (o.tls_cert && server_tls(sv, o.tls_cert, o.tls_key, err, sizeof(err)))) {
         server_stop(sv);
         fprintf(stderr, "allotd: %s\n", err);
@@ -226,7 +234,7 @@ int main(int argc, char **argv)
              o.data,
              o.real_nodes ? "nodes are driven by node agents"
                           : "nodes are SIMULATED: admitted workloads run no processes, they "
-                            "finish after their `duration` (no node agent yet)");
+                            "finish after their `duration` (--no-virtual-nodes for node agents)");
     event_base_dispatch(base);
     int status = ctl->stopped ? 1 : 0; /* fail-stop: an engine invariant broke */
     event_free(sigint);

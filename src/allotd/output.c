@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "allotd/fleet.h"
 #include "common/error.h"
 #include "common/protocol.h"
 #include "store/store.h"
@@ -23,6 +24,23 @@ struct output_chunk {
     size_t len;
     char data[];
 };
+
+struct output {
+    struct controller *ctl;
+    struct output_chunk *chunks, **tail; /* accepted, to write with the next commit */
+    json_t *ends;                        /* where each shipped stream ends, by end_key */
+};
+
+int output_new(struct controller *ctl, struct output **out)
+{
+    struct output *o = calloc(1, sizeof(*o));
+    *out = o;
+    if (!o)
+        return -ALLOT_ENOMEM;
+    o->ctl = ctl;
+    o->tail = &o->chunks;
+    return 0;
+}
 
 /* The key of a stream in the controller's map of stream ends. */
 static void end_key(const struct controller *ctl, const struct output_key *k, char *buf, size_t len)
@@ -50,16 +68,14 @@ static bool shipper_ok(struct controller *ctl, uint32_t node, const struct outpu
         return false;
     if ((uint32_t)k->attempt < x->runs)
         return s->nodes[node].tenant == w->tenant;
-    for (uint32_t i = 0; i < x->n_nodes; i++)
-        if (x->nodes[i] == node)
-            return true;
-    return false;
+    return fleet_ran_on(ctl->fleet, k->workload, node);
 }
 
-int output_accept(struct controller *ctl, uint32_t node, const struct output_key *k, int64_t offset,
+int output_accept(struct output *o, uint32_t node, const struct output_key *k, int64_t offset,
                   const void *data, size_t len, int64_t *end, char *field, size_t field_len,
                   char *err, size_t err_len)
 {
+    struct controller *ctl = o->ctl;
     if (ctl->read_only) { /* nothing would be made durable */
         snprintf(field, field_len, "%s", "");
         snprintf(err, err_len, "the controller is read-only: %.150s", ctl->read_only_why);
@@ -81,11 +97,11 @@ int output_accept(struct controller *ctl, uint32_t node, const struct output_key
         snprintf(err, err_len, "no such replica or attempt ran on this node");
         return -ALLOT_ENOENT;
     }
-    if (!ctl->output_ends && !(ctl->output_ends = json_object()))
+    if (!o->ends && !(o->ends = json_object()))
         return -ALLOT_ENOMEM;
     char key[STORE_LOG_NAME_MAX + 64];
     end_key(ctl, k, key, sizeof(key));
-    json_t *known = json_object_get(ctl->output_ends, key);
+    json_t *known = json_object_get(o->ends, key);
     int64_t at = 0;
     if (known) {
         at = json_integer_value(known);
@@ -113,38 +129,38 @@ int output_accept(struct controller *ctl, uint32_t node, const struct output_key
         c->offset = at;
         c->len = take;
         memcpy(c->data, (const char *)data + skip, take);
-        *ctl->output_tail = c;
-        ctl->output_tail = &c->next;
+        *o->tail = c;
+        o->tail = &c->next;
         event_active(ctl->flush, EV_WRITE, 0);
     }
     /* beyond the cap the agent is told the stream ends where it sent to: it moves on */
     *end = at + (int64_t)take;
     if (at + (int64_t)take >= OUTPUT_STREAM_MAX && offset + (int64_t)len > *end && offset <= at)
         *end = offset + (int64_t)len;
-    json_object_set_new(ctl->output_ends, key, json_integer(at + (int64_t)take));
+    json_object_set_new(o->ends, key, json_integer(at + (int64_t)take));
     return 0;
 }
 
-bool output_pending(const struct controller *ctl)
+bool output_pending(const struct output *o)
 {
-    return ctl->output_chunks != NULL;
+    return o && o->chunks != NULL;
 }
 
-int output_write(struct controller *ctl)
+int output_write(struct output *o)
 {
     int rc = 0;
-    while (ctl->output_chunks) {
-        struct output_chunk *c = ctl->output_chunks;
-        ctl->output_chunks = c->next;
+    while (o->chunks) {
+        struct output_chunk *c = o->chunks;
+        o->chunks = c->next;
         struct store_log_key k = {c->workload, c->rank, c->attempt, c->stream};
-        rc = rc ? rc : store_log_append(ctl->store, &k, c->offset, c->data, c->len);
+        rc = rc ? rc : store_log_append(o->ctl->store, &k, c->offset, c->data, c->len);
         free(c);
     }
-    ctl->output_tail = &ctl->output_chunks;
+    o->tail = &o->chunks;
     return rc;
 }
 
-int output_read(struct controller *ctl, const struct output_key *k, int64_t offset, size_t max,
+int output_read(struct output *o, const struct output_key *k, int64_t offset, size_t max,
                 struct evbuffer *b, size_t *got)
 {
     *got = 0;
@@ -153,22 +169,30 @@ int output_read(struct controller *ctl, const struct output_key *k, int64_t offs
     struct evbuffer_iovec v;
     if (evbuffer_reserve_space(b, (ev_ssize_t)max, &v, 1) < 1)
         return -ALLOT_ENOMEM;
-    struct store_log_key sk = {ctl->engine->workloads[k->workload].name, k->rank, k->attempt,
+    struct store_log_key sk = {o->ctl->engine->workloads[k->workload].name, k->rank, k->attempt,
                                k->stream};
-    int rc = store_log_read(ctl->store, &sk, offset, v.iov_base, max, got);
+    int rc = store_log_read(o->ctl->store, &sk, offset, v.iov_base, max, got);
     v.iov_len = rc ? 0 : *got;
     evbuffer_commit_space(b, &v, 1);
     return rc;
 }
 
-void output_free(struct controller *ctl)
+void output_discard(struct output *o)
 {
-    while (ctl->output_chunks) {
-        struct output_chunk *c = ctl->output_chunks;
-        ctl->output_chunks = c->next;
+    while (o && o->chunks) {
+        struct output_chunk *c = o->chunks;
+        o->chunks = c->next;
         free(c);
     }
-    ctl->output_tail = &ctl->output_chunks;
-    json_decref(ctl->output_ends);
-    ctl->output_ends = NULL;
+    if (!o)
+        return;
+    o->tail = &o->chunks;
+    json_decref(o->ends);
+    o->ends = NULL;
+}
+
+void output_free(struct output *o)
+{
+    output_discard(o);
+    free(o);
 }

@@ -1,5 +1,6 @@
 /* Workloads' output (stdout, stderr) as their node agents ship it: chunks accepted at byte
- * offsets, made durable with the next commit, and read back for `allot logs`. */
+ * offsets, made durable with the next commit, and read back for `allot logs`. The output
+ * store owns its state (struct output): output_new makes it, output_free frees it. */
 #ifndef ALLOT_ALLOTD_OUTPUT_H
 #define ALLOT_ALLOTD_OUTPUT_H
 
@@ -22,23 +23,32 @@ struct output_key {
     const char *stream;
 };
 
+struct output;
+
+/* The output store of ctl (which must outlive it), empty. OUT *out, owned by the caller
+ * (output_free). RET 0 or -ALLOT_ENOMEM. */
+int output_new(struct controller *ctl, struct output **out);
+/* Free it with the chunks not written. Accepts NULL. */
+void output_free(struct output *o);
+/* Drop the chunks not written and the known ends of streams (the controller rebuilds its
+ * state from the store, where the ends are read again). Accepts NULL. */
+void output_discard(struct output *o);
+
 /* Accept len bytes at offset from node's agent. Bytes it already has are skipped; bytes
  * after a gap are not taken (the agent resumes from *end). Bytes beyond OUTPUT_STREAM_MAX
  * are dropped. OUT *end: where the next bytes go.
  * RET 0; -ALLOT_ENOENT (no such replica ran on node), -ALLOT_EINVAL with field and
  * sentence; -ALLOT_EIO, -ALLOT_ENOMEM. */
-int output_accept(struct controller *ctl, uint32_t node, const struct output_key *k, int64_t offset,
+int output_accept(struct output *o, uint32_t node, const struct output_key *k, int64_t offset,
                   const void *data, size_t len, int64_t *end, char *field, size_t field_len,
                   char *err, size_t err_len);
 /* Write the accepted chunks into the open batch. RET 0 or the store's error. */
-int output_write(struct controller *ctl);
+int output_write(struct output *o);
 /* Whether chunks wait for the next commit. */
-bool output_pending(const struct controller *ctl);
+bool output_pending(const struct output *o);
 /* Append up to max durable bytes from offset on to b. OUT *got. RET 0, -ALLOT_EINVAL,
  * -ALLOT_EIO, -ALLOT_ENOMEM. */
-int output_read(struct controller *ctl, const struct output_key *k, int64_t offset, size_t max,
+int output_read(struct output *o, const struct output_key *k, int64_t offset, size_t max,
                 struct evbuffer *b, size_t *got);
-/* Free what output keeps. Accepts a controller without any. */
-void output_free(struct controller *ctl);
 
 #endif

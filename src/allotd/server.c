@@ -19,12 +19,12 @@
 #include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 
-#include "allotd/controller.h"
-#include "schema/spec.h"
 #include "common/error.h"
+#include "schema/reader.h"
 
 struct server {
-    struct controller *ctl;
+    struct controller *ctl; /* handed to the routes' handlers */
+    struct server_auth auth;
     const struct route *routes;
     struct evhttp *http;
     struct gate *gate;
@@ -312,14 +312,13 @@ static const char *allowed(unsigned mask, char *buf, size_t len)
     return buf;
 }
 
-static void on_request(struct evhttp_request *req, void *arg)
+/* A new call for req (HEAD read as a GET without a body), or NULL (answered 503). */
+static struct call *call_new(struct server *sv, struct evhttp_request *req)
 {
-    struct server *sv = arg;
-    gate_request(sv->gate, req);
     struct call *c = calloc(1, sizeof(*c));
     if (!c) {
         evhttp_send_error(req, 503, NULL);
-        return;
+        return NULL;
     }
     c->req = req;
     c->gate = sv->gate;
@@ -330,41 +329,44 @@ static void on_request(struct evhttp_request *req, void *arg)
         c->method = EVHTTP_REQ_GET;
         c->head = true;
     }
-    struct evkeyvalq *out = evhttp_request_get_output_headers(req);
-    if (c->method == EVHTTP_REQ_CONNECT) {
-        /* libevent keeps a CONNECT's connection open for a tunnel (and sends no length):
-         * close it a second after the answer */
-        evhttp_add_header(out, "Connection", "close");
-        evhttp_connection_set_timeout(evhttp_request_get_connection(req), 1);
-        call_error(c, -ALLOT_EINVAL, 405, NULL, "CONNECT: this is an API, not a proxy");
-        return;
-    }
-    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(req);
+    return c;
+}
+
+/* The request's target: its path decoded into path (len bytes) and its query parsed into
+ * c->query, both checked (no control character, UTF-8). RET false when answered. */
+static bool call_target(struct call *c, char *path, size_t len)
+{
+    const struct evhttp_uri *uri = evhttp_request_get_evhttp_uri(c->req);
     const char *raw_path = uri ? evhttp_uri_get_path(uri) : NULL;
     const char *raw_query = uri ? evhttp_uri_get_query(uri) : NULL;
-    char path[1024];
-    if (!raw_path || strlen(raw_path) >= sizeof(path)) {
-        call_error(c, -ALLOT_EINVAL, 414, NULL, "path missing or longer than %zu bytes",
-                   sizeof(path) - 1);
-        return;
+    if (!raw_path || strlen(raw_path) >= len) {
+        call_error(c, -ALLOT_EINVAL, 414, NULL, "path missing or longer than %zu bytes", len - 1);
+        return false;
     }
-    snprintf(path, sizeof(path), "%s", raw_path);
+    snprintf(path, len, "%s", raw_path);
     if (!path_decode(path) || !text_ok(path)) {
         call_error(c, -ALLOT_EINVAL, 400, NULL,
                    "the path has a bad escape, a control character or is not UTF-8");
-        return;
+        return false;
     }
     if (raw_query && evhttp_parse_query_str(raw_query, &c->query) != 0) {
         call_error(c, -ALLOT_EINVAL, 400, NULL, "malformed query string");
-        return;
+        return false;
     }
     for (const struct evkeyval *q = c->query.tqh_first; q; q = q->next.tqe_next) {
         if (!text_ok(q->key) || !text_ok(q->value)) {
             call_error(c, -ALLOT_EINVAL, 400, q->key,
                        "a query parameter with a control character or not UTF-8");
-            return;
+            return false;
         }
     }
+    return true;
+}
+
+/* The route of c's method and path, with c->args pointing into path; or NULL, answered 404,
+ * 405 (with Allow) or, for OPTIONS, 204. */
+static const struct route *call_route(struct server *sv, struct call *c, char *path)
+{
     const struct route *r = NULL;
     unsigned methods = 0; /* of the routes of this path: complete when none is chosen */
     for (const struct route *x = sv->routes; x->fn && !r; x++) {
@@ -377,83 +379,117 @@ static void on_request(struct evhttp_request *req, void *arg)
         if (x->method == c->method)
             r = x;
     }
-    /* split the path in place for the chosen route: c->args point into path */
-    if (r)
+    if (r) { /* split the path in place for the chosen route: c->args point into path */
         route_match(r->pattern, path, c);
-    if (!r) {
-        char allow[128];
-        if (methods)
-            evhttp_add_header(out, "Allow", allowed(methods, allow, sizeof(allow)));
-        if (methods && c->method == EVHTTP_REQ_OPTIONS) {
-            call_send(c, 204, NULL, NULL);
-            return;
-        }
+        return r;
+    }
+    char allow[128];
+    if (methods)
+        evhttp_add_header(evhttp_request_get_output_headers(c->req), "Allow",
+                          allowed(methods, allow, sizeof(allow)));
+    if (methods && c->method == EVHTTP_REQ_OPTIONS)
+        call_send(c, 204, NULL, NULL);
+    else
         call_error(c, -ALLOT_ENOENT, methods ? 405 : 404, NULL,
                    methods ? "method not allowed on %s" : "no such route: %s", path);
+    return NULL;
+}
+
+/* Who asks, by the bearer token (the server's authenticator), and whether that role may use
+ * route r. RET false when answered (401, 403). */
+static bool call_authenticate(struct server *sv, struct call *c, const struct route *r)
+{
+    struct evkeyvalq *out = evhttp_request_get_output_headers(c->req);
+    const char *authz =
+        evhttp_find_header(evhttp_request_get_input_headers(c->req), "Authorization");
+    if (r->least == ROLE_NONE)
+        return true;
+    if (!authz || strncmp(authz, "Bearer ", 7) != 0) {
+        evhttp_add_header(out, "WWW-Authenticate", "Bearer");
+        call_error(c, -ALLOT_EUNAUTHORIZED, 401, NULL, "a bearer token is required");
+        return false;
+    }
+    if (sv->auth.fn(sv->auth.arg, authz + 7, &c->who) != 0) {
+        evhttp_add_header(out, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
+        call_error(c, -ALLOT_EUNAUTHORIZED, 401, NULL, "the token is unknown or expired");
+        return false;
+    }
+    if (c->who.role == ROLE_NODE)
+        gate_agent(sv->gate, c->req);
+    if (c->who.role < r->least && c->who.role != ROLE_ADMIN) {
+        call_error(c, -ALLOT_EFORBIDDEN, 403, NULL, "your role (%s) may not do this",
+                   auth_role_name(c->who.role));
+        return false;
+    }
+    return true;
+}
+
+/* The body, if any: JSON parsed into c->body and held to the bounds, or bytes
+ * (application/octet-stream: a workload's output from its agent) left for the handler to
+ * read. RET false when answered (413, 415, 400). */
+static bool call_body(struct call *c)
+{
+    struct evbuffer *in = evhttp_request_get_input_buffer(c->req);
+    size_t n = evbuffer_get_length(in);
+    if (n == 0)
+        return true;
+    if (n > SERVER_MAX_BODY) {
+        call_error(c, -ALLOT_ERANGE, 413, NULL, "body larger than %d bytes", SERVER_MAX_BODY);
+        return false;
+    }
+    const char *ctype =
+        evhttp_find_header(evhttp_request_get_input_headers(c->req), "Content-Type");
+    if (ctype && strcmp(ctype, "application/octet-stream") == 0)
+        return true;
+    if (ctype && strncmp(ctype, "application/json", 16) != 0) {
+        call_error(c, -ALLOT_EINVAL, 415, NULL,
+                   "the body must be application/json (or application/octet-stream for "
+                   "a workload's output)");
+        return false;
+    }
+    json_error_t jerr;
+    c->body = json_loadb((const char *)evbuffer_pullup(in, -1), n, JSON_REJECT_DUPLICATES, &jerr);
+    if (!c->body) {
+        call_error(c, -ALLOT_EPARSE, 400, NULL, "malformed JSON at line %d column %d: %s",
+                   jerr.line, jerr.column, jerr.text);
+        return false;
+    }
+    struct schema_error serr;
+    if (reader_check_bounds(c->body, SERVER_MAX_JSON_DEPTH, SERVER_MAX_JSON_ITEMS, &serr)) {
+        call_error(c, serr.code, 400, serr.field, "%s", serr.message);
+        return false;
+    }
+    return true;
+}
+
+/* Every request: checked target, route, authentication and body, in that order, each
+ * answering on its own when it refuses; then the route's handler. */
+static void on_request(struct evhttp_request *req, void *arg)
+{
+    struct server *sv = arg;
+    gate_request(sv->gate, req);
+    struct call *c = call_new(sv, req);
+    if (!c)
+        return;
+    if (c->method == EVHTTP_REQ_CONNECT) {
+        /* libevent keeps a CONNECT's connection open for a tunnel (and sends no length):
+         * close it a second after the answer */
+        evhttp_add_header(evhttp_request_get_output_headers(req), "Connection", "close");
+        evhttp_connection_set_timeout(evhttp_request_get_connection(req), 1);
+        call_error(c, -ALLOT_EINVAL, 405, NULL, "CONNECT: this is an API, not a proxy");
         return;
     }
-    /* authenticate */
-    const char *authz = evhttp_find_header(evhttp_request_get_input_headers(req), "Authorization");
-    if (r->least > ROLE_NONE) {
-        if (!authz || strncmp(authz, "Bearer ", 7) != 0) {
-            evhttp_add_header(out, "WWW-Authenticate", "Bearer");
-            call_error(c, -ALLOT_EUNAUTHORIZED, 401, NULL, "a bearer token is required");
-            return;
-        }
-        if (controller_authenticate(sv->ctl, authz + 7, &c->who) != 0) {
-            evhttp_add_header(out, "WWW-Authenticate", "Bearer error=\"invalid_token\"");
-            call_error(c, -ALLOT_EUNAUTHORIZED, 401, NULL, "the token is unknown or expired");
-            return;
-        }
-        if (c->who.role == ROLE_NODE)
-            gate_agent(sv->gate, req);
-        if (c->who.role < r->least && c->who.role != ROLE_ADMIN) {
-            call_error(c, -ALLOT_EFORBIDDEN, 403, NULL, "your role (%s) may not do this",
-                       auth_role_name(c->who.role));
-            return;
-        }
-    }
-    /* body */
-    struct evbuffer *in = evhttp_request_get_input_buffer(req);
-    size_t n = evbuffer_get_length(in);
-    if (n > 0) {
-        if (n > SERVER_MAX_BODY) {
-            call_error(c, -ALLOT_ERANGE, 413, NULL, "body larger than %d bytes", SERVER_MAX_BODY);
-            return;
-        }
-        const char *ctype =
-            evhttp_find_header(evhttp_request_get_input_headers(req), "Content-Type");
-        /* bytes (a workload's output from its agent) are left for the handler to read */
-        if (ctype && strcmp(ctype, "application/octet-stream") == 0) {
-            r->fn(sv->ctl, c);
-            return;
-        }
-        if (ctype && strncmp(ctype, "application/json", 16) != 0) {
-            call_error(c, -ALLOT_EINVAL, 415, NULL,
-                       "the body must be application/json (or application/octet-stream for "
-                       "a workload's output)");
-            return;
-        }
-        json_error_t jerr;
-        c->body =
-            json_loadb((const char *)evbuffer_pullup(in, -1), n, JSON_REJECT_DUPLICATES, &jerr);
-        if (!c->body) {
-            call_error(c, -ALLOT_EPARSE, 400, NULL, "malformed JSON at line %d column %d: %s",
-                       jerr.line, jerr.column, jerr.text);
-            return;
-        }
-        struct schema_error serr;
-        if (reader_check_bounds(c->body, SERVER_MAX_JSON_DEPTH, SERVER_MAX_JSON_ITEMS, &serr)) {
-            call_error(c, serr.code, 400, serr.field, "%s", serr.message);
-            return;
-        }
-    }
-    r->fn(sv->ctl, c);
+    char path[1024]; /* c->args point into it while the handler runs */
+    if (!call_target(c, path, sizeof(path)))
+        return;
+    const struct route *r = call_route(sv, c, path);
+    if (r && call_authenticate(sv, c, r) && call_body(c))
+        r->fn(sv->ctl, c);
 }
 
 int server_start(struct event_base *base, struct controller *ctl, const struct route *routes,
-                 const char *addr, uint16_t port, const struct gate_options *limits,
-                 struct server **out, char *err, size_t len)
+                 const struct server_auth *auth, const char *addr, uint16_t port,
+                 const struct gate_options *limits, struct server **out, char *err, size_t len)
 {
     static const struct gate_options defaults = {0};
     struct server *sv = calloc(1, sizeof(*sv));
@@ -466,6 +502,7 @@ int server_start(struct event_base *base, struct controller *ctl, const struct r
         return -ALLOT_EIO;
     }
     sv->ctl = ctl;
+    sv->auth = *auth;
     sv->routes = routes;
     sv->http = http;
     evhttp_set_max_body_size(http, SERVER_MAX_BODY);

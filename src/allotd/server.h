@@ -64,12 +64,23 @@ struct route {
 
 struct server;
 
-/* Start serving on addr:port with the given routes (a table ending with fn == NULL), every
- * connection through a gate with limits (NULL: the defaults of gate.h).
+/* Who holds a bearer token (arg: the authenticator's own state). OUT *who.
+ * RET 0, or a negative error: the request is answered 401. */
+typedef int (*server_auth_fn)(void *arg, const char *token, struct principal *who);
+
+/* The authenticator of the routes that need a role: fn(arg, token, who). */
+struct server_auth {
+    server_auth_fn fn;
+    void *arg;
+};
+
+/* Start serving on addr:port with the given routes (a table ending with fn == NULL), each
+ * handler called with ctl, bearer tokens checked by auth, every connection through a gate
+ * with limits (NULL: the defaults of gate.h).
  * OUT *out (server_stop frees it). RET 0, or -ALLOT_EIO with a sentence in err. */
 int server_start(struct event_base *base, struct controller *ctl, const struct route *routes,
-                 const char *addr, uint16_t port, const struct gate_options *limits,
-                 struct server **out, char *err, size_t len);
+                 const struct server_auth *auth, const char *addr, uint16_t port,
+                 const struct gate_options *limits, struct server **out, char *err, size_t len);
 /* The server's connection gate (its counters are in /metrics). */
 struct gate *server_gate(struct server *sv);
 /* Serve HTTPS instead: load the PEM certificate chain and key (before any request).

@@ -103,8 +103,9 @@
 #define PROTOCOL_MAX_LOG_CHUNK (256 * 1024)
 /* Longest name of a reported workload, bytes. */
 #define PROTOCOL_MAX_WORKLOAD_NAME 400
-/* Longest label key or value, and tenant name, of a report, bytes. */
-#define PROTOCOL_MAX_LABEL 63
+/* Longest label key or value (bytes): the bound of a label everywhere (schema/reader.h), and
+ * the longest tenant name. */
+#define PROTOCOL_MAX_LABEL 253
 #define PROTOCOL_MAX_TENANT 63
 
 #endif

@@ -3,6 +3,7 @@
 #include "schema/export.h"
 
 #include "common/quantity.h"
+#include "schema/op.h"
 
 static json_t *op(const char *name, json_t *spec)
 {
@@ -76,22 +77,22 @@ json_t *export_platform_ops(const struct sched *s)
         return NULL;
     char grace[32], age[32];
     json_array_append_new(
-        ops, json_pack("{s:s, s:{s:s, s:s}}", "op", "scheduler", "spec", "default_grace",
+        ops, json_pack("{s:s, s:{s:s, s:s}}", "op", OP_SCHEDULER, "spec", "default_grace",
                        quantity_format_duration(s->opt.default_grace_ms, grace, sizeof(grace)),
                        "starvation_age",
                        quantity_format_duration(s->opt.starvation_age_ms, age, sizeof(age))));
     for (uint32_t i = 0; i < s->n_tenants; i++)
-        json_array_append_new(ops, op("tenant_add", tenant_spec(&s->tenants[i])));
+        json_array_append_new(ops, op(OP_TENANT_ADD, tenant_spec(&s->tenants[i])));
     for (uint32_t i = 0; i < s->n_clusters; i++) {
         const struct sched_cluster *c = &s->clusters[i];
         json_t *j = json_pack("{s:s}", "name", c->name);
         if (c->dedicated_to != SCHED_NONE)
             json_object_set_new(j, "dedicated_to", json_string(s->tenants[c->dedicated_to].name));
-        json_array_append_new(ops, op("cluster_add", j));
+        json_array_append_new(ops, op(OP_CLUSTER_ADD, j));
     }
     for (uint32_t i = 0; i < s->n_nodes; i++)
-        json_array_append_new(ops, op("node_add", node_spec(s, &s->nodes[i])));
+        json_array_append_new(ops, op(OP_NODE_ADD, node_spec(s, &s->nodes[i])));
     for (uint32_t i = 0; i < s->n_workspaces; i++)
-        json_array_append_new(ops, op("workspace_add", workspace_spec(&s->workspaces[i])));
+        json_array_append_new(ops, op(OP_WORKSPACE_ADD, workspace_spec(&s->workspaces[i])));
     return ops;
 }

@@ -202,8 +202,8 @@ static bool has_control(const char *s, size_t n)
 }
 
 /* Read a node's `labels` object (at the current path) into labels. */
-static int read_labels(struct reader *r, const json_t *map, struct sched_label *labels,
-                       uint32_t *n_labels)
+int spec_read_labels(struct reader *r, const json_t *map, struct sched_label *labels,
+                     uint32_t *n_labels)
 {
     if (!json_is_object(map))
         return reader_fail(r, -ALLOT_EINVAL, "expected an object of labels, found %s",
@@ -279,7 +279,7 @@ int spec_read_node(struct reader *r, const json_t *j, struct sched_node_spec *ou
     const json_t *map = reader_get(j, "labels");
     if (map) {
         size_t mark = reader_push_key(r, "labels", 6);
-        rc = read_labels(r, map, labels, &spec.n_labels);
+        rc = spec_read_labels(r, map, labels, &spec.n_labels);
         reader_pop(r, mark);
         if (rc)
             return rc;

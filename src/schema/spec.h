@@ -61,5 +61,10 @@ int spec_read_workspace(struct reader *r, const json_t *j, const char *default_t
 int spec_read_workspace_patch(struct reader *r, const json_t *j,
                               struct sched_workspace_spec *inout);
 int spec_read_scheduler(struct reader *r, const json_t *j, struct sched_options *inout);
+/* A node's labels {key: value} (at most SCHED_MAX_LABELS; keys and values of 1 to
+ * SCHEMA_MAX_LABEL bytes without control characters), wherever they are given (a node, an
+ * agent's report). OUT labels (room for SCHED_MAX_LABELS; strings in r's arena), *n_labels. */
+int spec_read_labels(struct reader *r, const json_t *map, struct sched_label *labels,
+                     uint32_t *n_labels);
 
 #endif

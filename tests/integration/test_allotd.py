@@ -500,8 +500,10 @@ class AgentProtocolTest(unittest.TestCase):
                                {"inventory": {"gpus": [{"index": 99, "healthy": True}]}},
                                token=token)
         self.assertEqual((st, r["error"]["field"]), (400, "inventory.gpus[0]"))
-        for inv, field in (({"labels": {"k": 5}}, "inventory.labels"),
-                           ({"labels": {"k" * 64: "v"}}, "inventory.labels"),
+        # labels are read as a node's labels are everywhere: 253 bytes, no control characters
+        for inv, field in (({"labels": {"k": 5}}, "inventory.labels.k"),
+                           ({"labels": {"k" * 254: "v"}}, "inventory.labels." + "k" * 48),
+                           ({"labels": {"zone": "a\u0001b"}}, "inventory.labels.zone"),
                            ({"cpu_millicores": -1}, "inventory.cpu_millicores"),
                            ({"memory_bytes": "lots"}, "inventory.memory_bytes")):
             st, r = self.d.request("POST", f"/v1/nodes/{node}/report", {"inventory": inv},

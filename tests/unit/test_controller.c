@@ -1,0 +1,343 @@
+/* Unit tests of the controller without HTTP: journal ops applied through the op table, then
+ * replayed into a fresh engine after a close (the same state, gangs included); bad ops
+ * refused with their field named and nothing applied; node agents' reports validated whole
+ * before any part of them is applied. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+#include <event2/event.h>
+
+#include "allotd/controller.h"
+#include "allotd/fleet.h"
+#include "allotd/ops.h"
+#include "common/error.h"
+#include "schema/op.h"
+#include "schema/view.h"
+#include "support.h"
+
+struct fixture {
+    char root[256];
+    struct event_base *base;
+    struct controller *ctl;
+    char field[128], err[512];
+};
+
+static void reopen(struct fixture *f)
+{
+    controller_close(f->ctl);
+    f->ctl = NULL;
+    struct controller_options opt = {.data_dir = f->root, .virtual_nodes = true};
+    char err[512];
+    int rc = controller_open(f->base, &opt, &f->ctl, err, sizeof(err));
+    if (rc)
+        fail_msg("controller_open: %s", err);
+}
+
+/* Apply op (taken). RET its error, with f->field and f->err. */
+static int apply(struct fixture *f, json_t *op)
+{
+    assert_non_null(op);
+    int rc = controller_apply(f->ctl, op, NULL, f->field, sizeof(f->field), f->err, sizeof(f->err));
+    json_decref(op);
+    return rc;
+}
+
+/* Commit what is pending, as the end of a loop iteration does (scheduling pass included). */
+static void commit(struct fixture *f)
+{
+    event_base_loop(f->base, EVLOOP_NONBLOCK);
+}
+
+static json_t *spec_op(const char *name, const char *spec)
+{
+    json_error_t jerr;
+    json_t *s = json_loads(spec, 0, &jerr);
+    assert_non_null(s);
+    return json_pack("{s:s, s:o}", "op", name, "spec", s);
+}
+
+/* A platform: tenant acme, cluster c1, node n1 of acme with 4 GPUs, workspace acme/research. */
+static int setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    const char *tmp = getenv("TMPDIR");
+    snprintf(f->root, sizeof(f->root), "%s/allot-ctl-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+    if (!f || !mkdtemp(f->root) || !(f->base = event_base_new()))
+        return -1;
+    *state = f;
+    reopen(f);
+    if (apply(f, spec_op(OP_TENANT_ADD, "{\"name\": \"acme\"}")) ||
+        apply(f, spec_op(OP_CLUSTER_ADD, "{\"name\": \"c1\"}")) ||
+        apply(f, spec_op(OP_NODE_ADD, "{\"name\": \"n1\", \"cluster\": \"c1\", \"tenant\": "
+                                      "\"acme\", \"cpu\": \"64\", \"memory\": \"256Gi\", "
+                                      "\"gpus\": [{\"model\": \"H100-80GB\", \"count\": 4}]}")) ||
+        apply(f, spec_op(OP_WORKSPACE_ADD, "{\"name\": \"acme/research\"}")))
+        fail_msg("platform: %s: %s", f->field, f->err);
+    commit(f);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    controller_close(f->ctl);
+    event_base_free(f->base);
+    support_remove_tree(f->root);
+    free(f);
+    return 0;
+}
+
+static json_t *submit(const char *name, int gpus, int replicas)
+{
+    return json_pack("{s:s, s:s, s:{s:s, s:s, s:i, s:i, s:s}}", "op", OP_SUBMIT, "user", "ann",
+                     "spec", "name", name, "workspace", "acme/research", "gpus", gpus, "replicas",
+                     replicas, "duration", "10h");
+}
+
+static json_t *finish(const char *workload, int rank, int code)
+{
+    return json_pack("{s:s, s:s, s:i, s:{s:i}}", "op", OP_FINISH, "workload", workload, "rank",
+                     rank, "exit", "code", code);
+}
+
+static enum sched_state state_of(struct fixture *f, const char *name)
+{
+    uint32_t id;
+    assert_int_equal(sched_workload_find(f->ctl->engine, name, &id), 0);
+    return f->ctl->engine->workloads[id].state;
+}
+
+/* Everything the controller shows of its engine, as one JSON text (owned by the caller). */
+static char *snapshot(struct fixture *f)
+{
+    const struct sched *s = f->ctl->engine;
+    json_t *all = json_array();
+    for (uint32_t i = 0; i < s->n_tenants; i++)
+        json_array_append_new(all, view_tenant(s, i));
+    for (uint32_t i = 0; i < s->n_nodes; i++)
+        json_array_append_new(all, view_node(s, i));
+    for (uint32_t i = 0; i < s->n_workspaces; i++)
+        json_array_append_new(all, view_workspace(s, i));
+    for (uint32_t i = 0; i < s->n_workloads; i++)
+        json_array_append_new(all, controller_workload_json(f->ctl, i));
+    char *text = json_dumps(all, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(all);
+    assert_non_null(text);
+    return text;
+}
+
+/* The ops' table has one row per op name of schema/op.h, each once. */
+static void test_op_table(void **state)
+{
+    static const char *const names[] = {
+        OP_SCHEDULE,    OP_SCHEDULER,  OP_TICK,          OP_TENANT_ADD,
+        OP_CLUSTER_ADD, OP_NODE_ADD,   OP_WORKSPACE_ADD, OP_WORKSPACE_UPDATE,
+        OP_NODE_STATE,  OP_GPU_HEALTH, OP_NODE_MOVE,     OP_NODE_WIPED,
+        OP_SUBMIT,      OP_CANCEL,     OP_FINISH,        OP_STOPPED};
+    size_t n = sizeof(names) / sizeof(names[0]);
+    assert_int_equal(ops_count(), n);
+    for (size_t i = 0; i < n; i++) {
+        int found = 0;
+        for (size_t k = 0; k < ops_count(); k++)
+            found += strcmp(ops_name(k), names[i]) == 0;
+        assert_int_equal(found, 1);
+    }
+    assert_null(ops_name(n));
+}
+
+/* Ops applied, committed, the controller closed and opened again: the replay of the journal
+ * rebuilds the same engine and the same records (attempts, exits, ended times). */
+static void test_apply_then_replay(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(apply(f, submit("solo", 1, 1)), 0);
+    assert_int_equal(apply(f, submit("gang", 1, 2)), 0);
+    assert_int_equal(apply(f, submit("big", 4, 1)), 0);
+    commit(f);
+    assert_int_equal(state_of(f, "acme/research/solo"), SCHED_RUNNING);
+    assert_int_equal(state_of(f, "acme/research/gang"), SCHED_RUNNING);
+    assert_int_equal(state_of(f, "acme/research/big"), SCHED_PENDING);
+    /* one replica of the gang ends: the gang runs on, and that end is journaled too */
+    assert_int_equal(apply(f, finish("acme/research/gang", 0, 0)), 0);
+    assert_int_equal(state_of(f, "acme/research/gang"), SCHED_RUNNING);
+    commit(f);
+    assert_int_equal(apply(f, finish("acme/research/gang", 1, 0)), 0);
+    assert_int_equal(state_of(f, "acme/research/gang"), SCHED_FINISHED);
+    assert_int_equal(apply(f, json_pack("{s:s, s:s, s:{s:s}}", "op", OP_WORKSPACE_UPDATE,
+                                        "workspace", "acme/research", "spec", "weight", "3")),
+                     -ALLOT_EINVAL); /* weight is a number */
+    assert_string_equal(f->field, "weight");
+    assert_int_equal(apply(f, json_pack("{s:s, s:s, s:{s:i}}", "op", OP_WORKSPACE_UPDATE,
+                                        "workspace", "acme/research", "spec", "weight", 3)),
+                     0);
+    assert_int_equal(apply(f, json_pack("{s:s, s:s, s:i, s:b}", "op", OP_GPU_HEALTH, "node", "n1",
+                                        "index", 3, "healthy", 0)),
+                     0);
+    commit(f);
+    char *before = snapshot(f);
+    reopen(f);
+    char *after = snapshot(f);
+    assert_string_equal(before, after);
+    assert_int_equal(state_of(f, "acme/research/gang"), SCHED_FINISHED);
+    free(before);
+    free(after);
+}
+
+/* A bad op is refused with its field named; nothing of it is applied or journaled. */
+static void test_bad_op_refused(void **state)
+{
+    struct fixture *f = *state;
+    struct {
+        const char *op;
+        const char *field;
+        int rc;
+    } bad[] = {
+        {"{\"op\": \"launch\"}", "op", -ALLOT_EINVAL},
+        {"{\"spec\": {}}", "op", -ALLOT_EINVAL},
+        {"{\"op\": \"tenant_add\", \"spec\": 3}", "spec", -ALLOT_EINVAL},
+        {"{\"op\": \"tenant_add\", \"spec\": {\"name\": \"Bad Name\"}}", "name", -ALLOT_EINVAL},
+        {"{\"op\": \"tenant_add\", \"spec\": {\"name\": \"acme\"}}", "", -ALLOT_EEXIST},
+        {"{\"op\": \"node_add\", \"spec\": {\"name\": \"n2\", \"cluster\": \"c1\", "
+         "\"cpu\": \"1\", \"memory\": \"1Gi\", \"gpus\": \"all\"}}",
+         "gpus", -ALLOT_EINVAL},
+        {"{\"op\": \"workspace_update\", \"workspace\": \"acme/none\", \"spec\": {}}", "workspace",
+         -ALLOT_ENOENT},
+        {"{\"op\": \"node_state\", \"node\": \"n1\", \"state\": \"asleep\"}", "state",
+         -ALLOT_EINVAL},
+        {"{\"op\": \"node_state\", \"node\": \"n9\", \"state\": \"down\"}", "node", -ALLOT_ENOENT},
+        {"{\"op\": \"gpu_health\", \"node\": \"n1\", \"index\": 4, \"healthy\": false}", "index",
+         -ALLOT_EINVAL},
+        {"{\"op\": \"node_move\", \"node\": \"n1\"}", "tenant", -ALLOT_EINVAL},
+        {"{\"op\": \"submit\", \"spec\": {\"name\": \"x\", \"workspace\": \"acme/research\", "
+         "\"gpus\": 0.5}}",
+         "gpus", -ALLOT_EINVAL},
+        {"{\"op\": \"cancel\", \"workload\": \"acme/research/none\"}", "workload", -ALLOT_ENOENT},
+        {"{\"op\": \"scheduler\", \"spec\": {\"default_grace\": \"soon\"}}", "default_grace",
+         -ALLOT_EINVAL},
+    };
+    assert_int_equal(apply(f, submit("one", 1, 1)), 0);
+    commit(f);
+    char *before = snapshot(f);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        json_error_t jerr;
+        json_t *op = json_loads(bad[i].op, 0, &jerr);
+        assert_non_null(op);
+        assert_int_equal(apply(f, op), bad[i].rc);
+        assert_string_equal(f->field, bad[i].field);
+        assert_true(f->err[0] != '\0');
+        assert_int_equal(json_array_size(f->ctl->pending), 0);
+    }
+    /* a gang replica that does not exist ends nothing */
+    assert_int_equal(apply(f, finish("acme/research/one", 0, 0)), 0); /* one replica: over */
+    assert_int_equal(apply(f, submit("pair", 1, 2)), 0);
+    commit(f);
+    assert_int_equal(apply(f, finish("acme/research/pair", 2, 0)), -ALLOT_EINVAL);
+    assert_string_equal(f->field, "rank");
+    assert_int_equal(state_of(f, "acme/research/pair"), SCHED_RUNNING);
+    free(before);
+    before = snapshot(f);
+    reopen(f);
+    char *after = snapshot(f);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+}
+
+/* A report is read whole before anything of it applies: a bad entry after a good one refuses
+ * the report, names the field, and leaves the GPU the good part would have changed. */
+static void test_report_refused_whole(void **state)
+{
+    struct fixture *f = *state;
+    struct {
+        const char *report;
+        const char *field;
+    } bad[] = {
+        {"[]", ""},
+        {"{\"inventory\": []}", "inventory"},
+        {"{\"inventory\": {\"gpus\": {}}}", "inventory.gpus"},
+        {"{\"inventory\": {\"gpus\": [{\"index\": 0, \"healthy\": false}]}, "
+         "\"workloads\": [{\"name\": \"x\", \"state\": \"weird\"}]}",
+         "workloads[0]"},
+        {"{\"inventory\": {\"gpus\": [{\"index\": 0, \"healthy\": false}, {\"index\": 4, "
+         "\"healthy\": true}]}}",
+         "inventory.gpus[1]"},
+        {"{\"inventory\": {\"gpus\": [{\"index\": 0, \"healthy\": false}], "
+         "\"cpu_millicores\": -1}}",
+         "inventory.cpu_millicores"},
+        {"{\"inventory\": {\"memory_bytes\": \"lots\"}}", "inventory.memory_bytes"},
+        {"{\"inventory\": {\"labels\": {\"k\": 5}}}", "inventory.labels.k"},
+        {"{\"inventory\": {\"labels\": {\"zone\": \"a\\u0001b\"}}}", "inventory.labels.zone"},
+        {"{\"workloads\": {}}", "workloads"},
+        {"{\"tenant\": 7}", "tenant"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        json_error_t jerr;
+        json_t *report = json_loads(bad[i].report, JSON_DECODE_ANY, &jerr);
+        bool changed = false;
+        assert_non_null(report);
+        int rc = fleet_report(f->ctl->fleet, 0, report, &changed, f->field, sizeof(f->field),
+                              f->err, sizeof(f->err));
+        json_decref(report);
+        assert_int_equal(rc, -ALLOT_EINVAL);
+        assert_string_equal(f->field, bad[i].field);
+        assert_false(changed);
+        assert_true(f->ctl->engine->nodes[0].gpus[0].healthy);
+        assert_int_equal(json_array_size(f->ctl->pending), 0);
+    }
+    /* the good part alone applies, as an op */
+    json_t *good = json_pack("{s:{s:[{s:i, s:b}]}}", "inventory", "gpus", "index", 0, "healthy", 0);
+    bool changed = false;
+    assert_int_equal(fleet_report(f->ctl->fleet, 0, good, &changed, f->field, sizeof(f->field),
+                                  f->err, sizeof(f->err)),
+                     0);
+    json_decref(good);
+    assert_true(changed);
+    assert_false(f->ctl->engine->nodes[0].gpus[0].healthy);
+    assert_int_equal(json_array_size(f->ctl->pending), 1);
+}
+
+/* An agent's report ends a replica of a gang as finish ops with its rank: the gang finishes
+ * when both have, and the journal replays to the same state. */
+static void test_report_ends_gang(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(apply(f, submit("g", 1, 2)), 0);
+    commit(f);
+    for (int rank = 0; rank < 2; rank++) {
+        json_t *report =
+            json_pack("{s:[{s:s, s:i, s:s, s:i}]}", "workloads", "name", "acme/research/g", "rank",
+                      rank, "state", "exited", "exit_code", 0);
+        bool changed = false;
+        assert_int_equal(fleet_report(f->ctl->fleet, 0, report, &changed, f->field,
+                                      sizeof(f->field), f->err, sizeof(f->err)),
+                         0);
+        json_decref(report);
+        assert_true(changed);
+        assert_int_equal(state_of(f, "acme/research/g"), rank ? SCHED_FINISHED : SCHED_RUNNING);
+        commit(f);
+    }
+    char *before = snapshot(f);
+    reopen(f);
+    char *after = snapshot(f);
+    assert_string_equal(before, after);
+    free(before);
+    free(after);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_op_table),
+        cmocka_unit_test_setup_teardown(test_apply_then_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_op_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_report_refused_whole, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_report_ends_gang, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
