@@ -22,7 +22,6 @@
 #include "common/error.h"
 #include "common/hmap.h"
 #include "common/quantity.h"
-#include "schema/export.h"
 #include "schema/op.h"
 #include "schema/platform.h"
 #include "schema/view.h"
@@ -422,15 +421,18 @@ static int replay_one(void *arg, int64_t seq, int64_t t, const char *text)
 /* Import a platform YAML on first start: as ops, so the journal holds everything. */
 static int platform_import(struct controller *ctl, char *err, size_t len)
 {
+    struct source src;
     struct sched *p = NULL;
-    int rc = platform_load(ctl->opt.platform_path, &p, err, len);
-    if (rc)
-        return rc;
+    json_t *ops = NULL;
     char field[64];
-    json_t *ops = export_platform_ops(p);
+    /* checked whole first (the engine's refusals too, at their line), then applied as the
+     * readers read it: one op per object, as the API's bodies are */
+    int rc = source_load(ctl->opt.platform_path, PLATFORM_MAX_BYTES, &src, err, len);
+    rc = rc ? rc : platform_build(&src, NULL, &p, err, len);
+    rc = rc ? rc : platform_ops(&src, &ops);
     size_t i;
     json_t *op;
-    json_array_foreach(ops, i, op)
+    json_array_foreach(rc ? NULL : ops, i, op)
     {
         rc = controller_apply(ctl, op, NULL, field, sizeof(field), err, len);
         if (rc)
@@ -438,6 +440,7 @@ static int platform_import(struct controller *ctl, char *err, size_t len)
     }
     json_decref(ops);
     sched_free(p);
+    source_cleanup(&src);
     return rc;
 }
 

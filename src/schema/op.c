@@ -70,21 +70,18 @@ int op_read_bare(const json_t *j, struct arena *a, struct op *out, struct schema
 
 int op_read_scheduler(const json_t *j, struct arena *a, struct op *out, struct schema_error *err)
 {
-    static const char *const keys[] = {"default_grace", "starvation_age", NULL};
-    struct op_scheduler *o = &out->u.scheduler;
+    /* -1: not given (a duration is never negative) */
+    struct sched_options opt = {.default_grace_ms = -1, .starvation_age_ms = -1};
     struct reader r;
     reader_init(&r, a, err);
     const json_t *spec = op_spec(&r, j);
-    int rc = spec ? reader_object(&r, spec, keys, NULL) : err->code;
-    *o = (struct op_scheduler){.default_grace_ms = -1, .starvation_age_ms = -1};
-    rc = rc ? rc
-            : reader_key_quantity(&r, spec, "default_grace", false, READER_DURATION,
-                                  &o->default_grace_ms);
-    rc = rc ? rc
-            : reader_key_quantity(&r, spec, "starvation_age", false, READER_DURATION,
-                                  &o->starvation_age_ms);
-    o->has_grace = o->default_grace_ms >= 0;
-    o->has_age = o->starvation_age_ms >= 0;
+    int rc = spec ? spec_read_scheduler(&r, spec, &opt) : err->code;
+    out->u.scheduler = (struct op_scheduler){
+        .has_grace = opt.default_grace_ms >= 0,
+        .has_age = opt.starvation_age_ms >= 0,
+        .default_grace_ms = opt.default_grace_ms,
+        .starvation_age_ms = opt.starvation_age_ms,
+    };
     return rc;
 }
 
