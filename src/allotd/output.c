@@ -59,9 +59,10 @@ void output_span(int64_t at, int64_t offset, size_t len, size_t *skip, size_t *t
     *take = offset > at || *skip >= len ? 0 : len - *skip;
     if (at + (int64_t)*take > OUTPUT_STREAM_MAX)
         *take = at >= OUTPUT_STREAM_MAX ? 0 : (size_t)(OUTPUT_STREAM_MAX - at);
-    /* beyond the cap the agent is told the stream ends where it sent to: it moves on */
+    /* beyond the cap the agent is told the stream ends where it sent to: it moves on
+     * (offset <= at first: offset may be up to INT64_MAX, and offset + len overflow) */
     *end = at + (int64_t)*take;
-    if (at + (int64_t)*take >= OUTPUT_STREAM_MAX && offset + (int64_t)len > *end && offset <= at)
+    if (at + (int64_t)*take >= OUTPUT_STREAM_MAX && offset <= at && offset + (int64_t)len > *end)
         *end = offset + (int64_t)len;
 }
 
