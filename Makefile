@@ -2,7 +2,7 @@
 BUILD ?= build
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-.PHONY: all deps build demo test asan bench evaluate format format-check clean
+.PHONY: all deps build demo test asan fuzz-build fuzz fuzz-smoke bench evaluate format format-check clean
 
 all: build
 
@@ -28,6 +28,21 @@ asan:
 	cmake --build build-asan
 	cd build-asan && ctest --output-on-failure -j2
 
+# Fuzzing (docs/fuzzing.md): clang's libFuzzer with ASan + UBSan in build-fuzz. `make fuzz`
+# runs every target for FUZZ_SECONDS (the campaign); `make fuzz-smoke` for a short time (CI).
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 600
+fuzz-build: deps
+	cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_C_COMPILER=clang-14 \
+	    -DCMAKE_BUILD_TYPE=RelWithDebInfo -DALLOT_FUZZ=ON
+	cmake --build $(FUZZ_BUILD) --target fuzzers
+
+fuzz: fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) ./scripts/fuzz $(FUZZ_BUILD)
+
+fuzz-smoke: fuzz-build
+	FUZZ_SECONDS=15 ./scripts/fuzz $(FUZZ_BUILD)
+
 # Engine benchmark (not a test): an optimised build, pinned to one core.
 bench: deps
 	cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release
@@ -45,4 +60,4 @@ format-check:
 	git ls-files '*.c' '*.h' | xargs clang-format --dry-run -Werror
 
 clean:
-	rm -rf $(BUILD) build-asan build-release
+	rm -rf $(BUILD) build-asan build-release $(FUZZ_BUILD)

@@ -202,14 +202,21 @@ static void post_node_move(struct controller *ctl, struct call *c)
                     202);
 }
 
+int api_query_parse(const char *q, long long lo, long long hi, long long dflt, long long *out)
+{
+    char *end;
+    errno = 0;
+    long long v = q ? strtoll(q, &end, 10) : dflt;
+    if (q && (!*q || *end || errno || v < lo || v > hi))
+        return -ALLOT_EINVAL;
+    *out = v;
+    return 0;
+}
+
 bool api_query_int(struct call *c, const char *key, long long lo, long long hi, long long dflt,
                    long long *out)
 {
-    const char *q = call_query(c, key);
-    char *end;
-    errno = 0;
-    *out = q ? strtoll(q, &end, 10) : dflt;
-    if (q && (!*q || *end || errno || *out < lo || *out > hi)) {
+    if (api_query_parse(call_query(c, key), lo, hi, dflt, out)) {
         call_error(c, -ALLOT_EINVAL, 0, key, "expected a whole number from %lld to %lld", lo, hi);
         return false;
     }

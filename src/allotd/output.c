@@ -71,6 +71,20 @@ static bool shipper_ok(struct controller *ctl, uint32_t node, const struct outpu
     return fleet_ran_on(ctl->fleet, k->workload, node);
 }
 
+void output_span(int64_t at, int64_t offset, size_t len, size_t *skip, size_t *take, int64_t *end)
+{
+    /* skip what is already here; take nothing after a gap; keep at most OUTPUT_STREAM_MAX */
+    *skip = offset < at ? (size_t)(at - offset) : 0;
+    *take = offset > at || *skip >= len ? 0 : len - *skip;
+    if (at + (int64_t)*take > OUTPUT_STREAM_MAX)
+        *take = at >= OUTPUT_STREAM_MAX ? 0 : (size_t)(OUTPUT_STREAM_MAX - at);
+    /* beyond the cap the agent is told the stream ends where it sent to: it moves on
+     * (offset <= at first: offset may be up to INT64_MAX, and offset + len overflow) */
+    *end = at + (int64_t)*take;
+    if (at + (int64_t)*take >= OUTPUT_STREAM_MAX && offset <= at && offset + (int64_t)len > *end)
+        *end = offset + (int64_t)len;
+}
+
 int output_accept(struct output *o, uint32_t node, const struct output_key *k, int64_t offset,
                   const void *data, size_t len, int64_t *end, char *field, size_t field_len,
                   char *err, size_t err_len)
@@ -112,11 +126,8 @@ int output_accept(struct output *o, uint32_t node, const struct output_key *k, i
         if (rc)
             return rc;
     }
-    /* skip what is already here; take nothing after a gap; keep at most OUTPUT_STREAM_MAX */
-    size_t skip = offset < at ? (size_t)(at - offset) : 0;
-    size_t take = offset > at || skip >= len ? 0 : len - skip;
-    if (at + (int64_t)take > OUTPUT_STREAM_MAX)
-        take = at >= OUTPUT_STREAM_MAX ? 0 : (size_t)(OUTPUT_STREAM_MAX - at);
+    size_t skip, take;
+    output_span(at, offset, len, &skip, &take, end);
     if (take > 0) {
         struct output_chunk *c = malloc(sizeof(*c) + take);
         if (!c)
@@ -133,10 +144,6 @@ int output_accept(struct output *o, uint32_t node, const struct output_key *k, i
         o->tail = &c->next;
         event_active(ctl->flush, EV_WRITE, 0);
     }
-    /* beyond the cap the agent is told the stream ends where it sent to: it moves on */
-    *end = at + (int64_t)take;
-    if (at + (int64_t)take >= OUTPUT_STREAM_MAX && offset + (int64_t)len > *end && offset <= at)
-        *end = offset + (int64_t)len;
     json_object_set_new(o->ends, key, json_integer(at + (int64_t)take));
     return 0;
 }

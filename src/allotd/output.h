@@ -42,6 +42,12 @@ void output_discard(struct output *o);
 int output_accept(struct output *o, uint32_t node, const struct output_key *k, int64_t offset,
                   const void *data, size_t len, int64_t *end, char *field, size_t field_len,
                   char *err, size_t err_len);
+/* Where a chunk of len bytes (at most STORE_LOG_CHUNK_MAX) at offset (>= 0) lands in a
+ * stream that ends at at (0 to OUTPUT_STREAM_MAX): the first *skip bytes are there already
+ * (at - offset when it starts before at, which may be more than len), the *take after them
+ * are kept (none after a gap, none beyond OUTPUT_STREAM_MAX), and *end
+ * is where the agent goes on from. Cannot fail. */
+void output_span(int64_t at, int64_t offset, size_t len, size_t *skip, size_t *take, int64_t *end);
 /* Write the accepted chunks into the open batch. RET 0 or the store's error. */
 int output_write(struct output *o);
 /* Whether chunks wait for the next commit. */

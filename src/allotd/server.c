@@ -207,9 +207,7 @@ const char *call_query(struct call *c, const char *key)
     return evhttp_find_header(&c->query, key);
 }
 
-/* Match path against pattern; fill c->args with the decoded {placeholders}.
- * Arguments live in buf (the decoded path, split in place). */
-static bool route_match(const char *pattern, char *path, struct call *c)
+bool server_route_match(const char *pattern, char *path, struct call *c)
 {
     c->n_args = 0;
     const char *p = pattern;
@@ -241,8 +239,7 @@ static bool route_match(const char *pattern, char *path, struct call *c)
     return *p == '\0' && *s == '\0';
 }
 
-/* Decode %XX escapes of one path in place. RET false on a bad escape or a NUL byte. */
-static bool path_decode(char *s)
+bool server_path_decode(char *s)
 {
     char *out = s;
     for (; *s; s++) {
@@ -263,9 +260,7 @@ static bool path_decode(char *s)
     return true;
 }
 
-/* Whether s is valid UTF-8 without control characters (paths and query values: names are
- * plain text, and the answer may quote them). */
-static bool text_ok(const char *s)
+bool server_text_ok(const char *s)
 {
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
@@ -344,7 +339,7 @@ static bool call_target(struct call *c, char *path, size_t len)
         return false;
     }
     snprintf(path, len, "%s", raw_path);
-    if (!path_decode(path) || !text_ok(path)) {
+    if (!server_path_decode(path) || !server_text_ok(path)) {
         call_error(c, -ALLOT_EINVAL, 400, NULL,
                    "the path has a bad escape, a control character or is not UTF-8");
         return false;
@@ -354,7 +349,7 @@ static bool call_target(struct call *c, char *path, size_t len)
         return false;
     }
     for (const struct evkeyval *q = c->query.tqh_first; q; q = q->next.tqe_next) {
-        if (!text_ok(q->key) || !text_ok(q->value)) {
+        if (!server_text_ok(q->key) || !server_text_ok(q->value)) {
             call_error(c, -ALLOT_EINVAL, 400, q->key,
                        "a query parameter with a control character or not UTF-8");
             return false;
@@ -373,14 +368,14 @@ static const struct route *call_route(struct server *sv, struct call *c, char *p
         char copy[1024];
         snprintf(copy, sizeof(copy), "%s", path);
         struct call probe = {.n_args = 0};
-        if (!route_match(x->pattern, copy, &probe))
+        if (!server_route_match(x->pattern, copy, &probe))
             continue;
         methods |= (unsigned)x->method;
         if (x->method == c->method)
             r = x;
     }
     if (r) { /* split the path in place for the chosen route: c->args point into path */
-        route_match(r->pattern, path, c);
+        server_route_match(r->pattern, path, c);
         return r;
     }
     char allow[128];

@@ -113,4 +113,18 @@ void call_fail(struct call *c, int err);
 /* Query parameter, or NULL. */
 const char *call_query(struct call *c, const char *key);
 
+/* The parsing of a request's target, in the order the server applies it (exposed for
+ * fuzz/fuzz_http_request.c): */
+/* Decode the %XX escapes of path s in place. RET false on a bad escape or an escaped NUL
+ * (s is then partly decoded). Cannot overrun: the text only shrinks. */
+bool server_path_decode(char *s);
+/* Whether s is valid UTF-8 (no overlong form, surrogate or code point beyond U+10FFFF)
+ * without control characters: paths and query values are names and plain text, and an
+ * answer may quote them. */
+bool server_text_ok(const char *s);
+/* Match the decoded path against pattern ("/v1/nodes/{name}/drain"). path is split in
+ * place: on a match, c->args[0 .. c->n_args) point into it (at most SERVER_MAX_PATH_ARGS,
+ * none empty); only c->args and c->n_args are written. RET whether it matched. */
+bool server_route_match(const char *pattern, char *path, struct call *c);
+
 #endif

@@ -24,7 +24,9 @@ static int decimal_read(const char **p, struct decimal *d)
     bool digits = false, dot = false;
     for (;; s++) {
         if (isdigit((unsigned char)*s)) {
-            if (num > QUANTITY_MAX / 10)
+            /* the digits may go beyond QUANTITY_MAX ("5000069881751.875" GPUs, as
+             * quantity_format_gpu prints 2^52 - 1 units): the range is the scaled value's */
+            if (num > (INT64_MAX - 9) / 10)
                 return -ALLOT_ERANGE;
             if (dot) {
                 if (den >= 1000000000)
@@ -50,7 +52,7 @@ static int decimal_read(const char **p, struct decimal *d)
 /* d * scale when that is a whole number within range. */
 static int decimal_scale(const struct decimal *d, int64_t scale, int64_t *out)
 {
-    /* num < 2^56 and scale <= 10^15, so the product fits in 128 bits. */
+    /* num < 2^63 and scale <= 2^50, so the product fits in 128 bits. */
     __int128 v = (__int128)d->num * scale;
     if (v % d->den != 0)
         return -ALLOT_ERANGE;

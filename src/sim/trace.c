@@ -143,7 +143,7 @@ static int philly_row(struct reader *r, char **f, int n, struct trace_job *job)
     tm.tm_year -= 1900;
     tm.tm_mon -= 1;
     job->submit_ms = (int64_t)timegm(&tm) * 1000;
-    long gpus;
+    long gpus = 0;
     int64_t gpu_time;
     int rc = seconds(r, "duration", f[1], 0, &job->duration_ms);
     rc = rc ? rc : whole(r, "num_gpus", f[2], 1, TRACE_MAX_GPUS, &gpus);

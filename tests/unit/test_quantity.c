@@ -205,6 +205,31 @@ static void test_format_bytes_cpu(void **state)
     assert_string_equal(quantity_format_cpu(0, buf, sizeof(buf)), "0");
 }
 
+/* Found by fuzz/fuzz_quantity.c: an amount the fraction form accepts printed as a decimal
+ * whose digits go beyond QUANTITY_MAX did not parse back (-ALLOT_ERANGE). The range is the
+ * amount's, not its digits'. */
+static void test_large_decimal_round_trip(void **state)
+{
+    static const struct parse_case gpu[] = {
+        {"00000040000559054015/8", 0, 4200058700671575}, {"5000069881751.875", 0, 4200058700671575},
+        {"5361999365296.761904", -ALLOT_ERANGE, 0}, /* not exact */
+        {"5361999365296.762", -ALLOT_ERANGE, 0},    /* just above QUANTITY_MAX */
+        {"99999999999999999999", -ALLOT_ERANGE, 0}, /* beyond 64 bits */
+    };
+    CHECK_CASES(quantity_parse_gpu, gpu);
+    char buf[64];
+    int64_t back = -1;
+    assert_string_equal(quantity_format_gpu(4200058700671575, buf, sizeof(buf)),
+                        "5000069881751.875");
+    assert_int_equal(quantity_parse_gpu(buf, &back), 0);
+    assert_int_equal(back, 4200058700671575);
+    static const struct parse_case cpu[] = {
+        {"4503599627370.496", 0, QUANTITY_MAX}, /* millicores: digits beyond QUANTITY_MAX */
+        {"4503599627370.497", -ALLOT_ERANGE, 0},
+    };
+    CHECK_CASES(quantity_parse_cpu, cpu);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -217,6 +242,7 @@ int main(void)
         cmocka_unit_test(test_format_gpu),
         cmocka_unit_test(test_format_duration),
         cmocka_unit_test(test_format_bytes_cpu),
+        cmocka_unit_test(test_large_decimal_round_trip),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,31 @@
+/* Fuzz target: a workload submission (POST /v1/workloads: resources, command, environment),
+ * read as allotd reads it and handed to workload_from_json. */
+/* fuzz-options: -max_len=8192 */
+#include <string.h>
+
+#include "schema/workload.h"
+#include "support.h"
+
+static int read_workload(const json_t *body, struct arena *a, void *out, struct schema_error *err)
+{
+    struct workload_spec *w = out;
+    int rc = workload_from_json(body, a, w, err);
+    if (rc != 0)
+        return rc;
+    FUZZ_CHECK(reader_is_name(w->w.name, strlen(w->w.name)));
+    FUZZ_CHECK(reader_is_workspace_name(w->w.workspace));
+    FUZZ_CHECK(w->w.replicas >= 1);
+    FUZZ_CHECK(w->n_command <= SCHEMA_MAX_COMMAND && w->n_env <= SCHEMA_MAX_ENV);
+    for (uint32_t i = 0; i < w->n_command; i++)
+        FUZZ_CHECK(strlen(w->command[i]) <= SCHEMA_MAX_ARG);
+    for (uint32_t i = 0; i < w->n_env; i++)
+        FUZZ_CHECK(strlen(w->env[i].name) <= SCHEMA_MAX_ENV_NAME &&
+                   strlen(w->env[i].value) <= SCHEMA_MAX_ENV_VALUE);
+    return rc;
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct workload_spec out;
+    return fuzz_read_body(data, size, read_workload, &out);
+}
