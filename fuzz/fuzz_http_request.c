@@ -14,6 +14,7 @@
 #include "allotd/api.h"
 #include "allotd/fleet.h"
 #include "sched/sched.h"
+#include "common/protocol.h"
 #include "support.h"
 
 /* The whole number parameters of the handlers (api.c), with their widest bounds. */
@@ -21,7 +22,7 @@ static const struct {
     const char *key;
     long long lo, hi, dflt;
 } numbers[] = {
-    {"wait", 0, FLEET_MAX_WAIT_MS, 0},
+    {"wait", 0, PROTOCOL_MAX_WAIT_MS, 0},
     {"epoch", 0, INT64_MAX, 0},
     {"version", 0, INT64_MAX, 0},
     {"limit", 1, 1000, 100},

@@ -93,7 +93,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             FUZZ_CHECK(sched_schedule(ctl->engine, t) == 0);
     }
     FUZZ_CHECK(sched_schedule(ctl->engine, t) == 0);
-    FUZZ_CHECK(sched_check(ctl->engine, err, sizeof(err)) == 0);
+    int broken = sched_check(ctl->engine, err, sizeof(err));
+    if (broken)
+        fprintf(stderr, "sched_check: %s\n", err);
+    FUZZ_CHECK(broken == 0);
     controller_close(ctl);
     json_decref(ops);
     return 0;

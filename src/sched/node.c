@@ -494,8 +494,9 @@ int sched_node_move(struct sched *s, uint32_t node, const char *tenant, bool wip
         }
     }
     s->last_now = now;
-    /* no new work for the old tenant; what runs finishes or is cancelled by its owners */
-    if (n->tenant != SCHED_NONE && n->state == SCHED_NODE_READY) {
+    /* no new work for the old tenant; what runs finishes or is cancelled by its owners. A
+     * node of no tenant drains too: a move to be wiped first waits ready for nothing */
+    if (n->state == SCHED_NODE_READY) {
         int rc = sched_node_set_state(s, node, SCHED_NODE_DRAINING, now);
         if (rc)
             return rc;

@@ -342,8 +342,10 @@ int source_parse(const char *path, const unsigned char *text, size_t n, struct s
     yaml_document_delete(&doc);
     if (rc)
         return rc;
-    qsort(src->lines, src->n_lines, sizeof(*src->lines), line_order);
-    qsort(src->texts, src->n_texts, sizeof(*src->texts), text_order);
+    if (src->n_lines) /* qsort's base may not be NULL, even for no items */
+        qsort(src->lines, src->n_lines, sizeof(*src->lines), line_order);
+    if (src->n_texts)
+        qsort(src->texts, src->n_texts, sizeof(*src->texts), text_order);
     return 0;
 }
 

@@ -568,6 +568,28 @@ static void test_node_move_waits_for_the_wipe(void **state)
     sched_free(s);
 }
 
+/* A node of no tenant moved to one whose agents wipe: it takes no work until it is wiped, and
+ * the state passes sched_check meanwhile (found by fuzz_journal_ops: the node stayed ready
+ * while moving, which the daemon's periodic check and its start after a replay refuse). */
+static void test_unowned_node_move_waits_for_the_wipe(void **state)
+{
+    struct sched *s = platform(1, 0, true, 0);
+    struct sched_node_spec spare = {
+        .name = "spare", .cluster = "c", .cpu = 8000, .memory = 1LL << 34};
+    uint32_t node;
+    assert_int_equal(sched_node_add(s, &spare, &node, err, sizeof(err)), 0);
+    assert_int_equal(sched_node_move(s, node, "t", true, MIN, err, sizeof(err)), 0);
+    assert_int_equal(s->nodes[node].state, SCHED_NODE_DRAINING);
+    assert_int_equal(sched_node_serving(s, node), 0);
+    schedule_ok(s, MIN);
+    assert_int_equal(sched_check(s, err, sizeof(err)), 0);
+    assert_int_equal(sched_node_wiped(s, node, 0, 2 * MIN), 0);
+    assert_int_equal(s->nodes[node].tenant, 0);
+    assert_int_equal(s->nodes[node].state, SCHED_NODE_READY);
+    assert_int_equal(sched_check(s, err, sizeof(err)), 0);
+    sched_free(s);
+}
+
 /* sched_check names the invariant each corruption breaks. */
 static void test_check_names_the_broken_invariant(void **state)
 {
@@ -719,6 +741,7 @@ int main(void)
         cmocka_unit_test(test_priority_preemption_within_workspace),
         cmocka_unit_test(test_node_move_drains_first),
         cmocka_unit_test(test_node_move_waits_for_the_wipe),
+        cmocka_unit_test(test_unowned_node_move_waits_for_the_wipe),
         cmocka_unit_test(test_check_names_the_broken_invariant),
         cmocka_unit_test(test_pass_stops_at_a_broken_queue),
         cmocka_unit_test(test_start_refuses_a_held_gpu),
