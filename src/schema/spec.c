@@ -380,6 +380,18 @@ static int read_workspace_fields(struct reader *r, const json_t *j,
     return rc;
 }
 
+/* The end of both workspace readers: unless rc already refused the body, read the
+ * changeable fields into *spec, and copy it to *out when all is well. RET rc or theirs. */
+static int workspace_done(struct reader *r, const json_t *j, int rc,
+                          struct sched_workspace_spec *spec, struct sched_workspace_spec *out)
+{
+    if (rc == 0)
+        rc = read_workspace_fields(r, j, spec);
+    if (rc == 0)
+        *out = *spec;
+    return rc;
+}
+
 int spec_read_workspace(struct reader *r, const json_t *j, const char *default_tenant,
                         struct sched_workspace_spec *out)
 {
@@ -398,12 +410,7 @@ int spec_read_workspace(struct reader *r, const json_t *j, const char *default_t
             rc = reader_workspace_name(r, v, default_tenant, &spec.name);
         reader_pop(r, mark);
     }
-    if (rc == 0)
-        rc = read_workspace_fields(r, j, &spec);
-    if (rc)
-        return rc;
-    *out = spec;
-    return 0;
+    return workspace_done(r, j, rc, &spec, out);
 }
 
 int spec_read_workspace_patch(struct reader *r, const json_t *j, struct sched_workspace_spec *inout)
@@ -428,12 +435,7 @@ int spec_read_workspace_patch(struct reader *r, const json_t *j, struct sched_wo
                              reader_quote(s, n, q), inout->name ? inout->name : "?");
         reader_pop(r, mark);
     }
-    if (rc == 0)
-        rc = read_workspace_fields(r, j, &spec);
-    if (rc)
-        return rc;
-    *inout = spec;
-    return 0;
+    return workspace_done(r, j, rc, &spec, inout);
 }
 
 /* ---- the scheduler's options ---------------------------------------------------------- */
