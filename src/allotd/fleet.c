@@ -1,4 +1,4 @@
-/* The controller's side of node agents: their reports (read by src/schema/report.c, applied
+/* The controller's side of node agents: their reports (read by src/schema/nodereport.c, applied
  * as ops), the set of workloads that should run on each node (answered at once, or held as a
  * long poll until it changes), which workloads run where, and the heartbeat check of silent
  * agents. */

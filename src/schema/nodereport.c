@@ -1,4 +1,4 @@
-/* The reader of node agents' reports (report.h): every part checked before any is used, so
+/* The reader of node agents' reports (nodereport.h): every part checked before any is used, so
  * that a bad report changes nothing and its refusal names the field. */
 #include "schema/nodereport.h"
 
@@ -6,9 +6,9 @@
 
 #include "common/error.h"
 #include "schema/spec.h"
+#include "sched/sched.h"
 
 _Static_assert(PROTOCOL_MAX_LABEL == SCHEMA_MAX_LABEL, "a label is a label everywhere");
-#include "sched/sched.h"
 
 /* Refuse the field at path key (or key[index] when index >= 0) with message. */
 static int refuse_at(struct reader *r, const char *key, long index, const char *message)
