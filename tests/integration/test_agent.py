@@ -325,6 +325,13 @@ class AgentTest(unittest.TestCase):
                            capture_output=True, text=True, timeout=10)
         self.assertEqual(r.returncode, 2)
         self.assertIn("no user 'no-such-user'", r.stderr)
+        # a label is a label everywhere: up to 253 bytes, no control characters
+        for bad in ("zone=eu\x011", "k=" + "v" * 254, "=v"):
+            r = subprocess.run([AGENT, "--server", self.d.url, "--node", "gpu-a", "--token", "x",
+                                "--gpus", "1xH100-80GB", "--label", bad],
+                               capture_output=True, text=True, timeout=10)
+            self.assertEqual(r.returncode, 2, bad)
+            self.assertIn("--label: expected KEY=VALUE", r.stderr)
 
     def test_controller_restart_while_agents_run(self):
         trap = ("trap 'echo got TERM; exit 0' TERM; echo started; "
