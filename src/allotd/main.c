@@ -191,7 +191,6 @@ int main(int argc, char **argv)
     if (stream_flags(&o, &sopt) || gate_flags(&o, &gopt))
         return 2;
     signal(SIGPIPE, SIG_IGN);
-    struct event_base *base = event_base_new();
     struct controller *ctl = NULL;
     struct server *sv = NULL;
     char err[512];
@@ -212,8 +211,12 @@ int main(int argc, char **argv)
         return 2;
     }
     copt.check_every = (uint32_t)every;
+    /* the loop once every option is known good: a refused option leaves nothing behind */
+    struct event_base *base = event_base_new();
     if (!base || controller_open(base, &copt, &ctl, err, sizeof(err))) {
         fprintf(stderr, "allotd: %s\n", base ? err : "cannot create the event loop");
+        if (base)
+            event_base_free(base);
         return 1;
     }
     struct server_auth auth = {authenticate, ctl};
@@ -223,6 +226,7 @@ int main(int argc, char **argv)
         server_stop(sv);
         fprintf(stderr, "allotd: %s\n", err);
         controller_close(ctl);
+        event_base_free(base);
         return 1;
     }
     ctl->gate = server_gate(sv);
