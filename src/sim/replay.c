@@ -473,12 +473,14 @@ int replay_run(const struct replay_input *in, replay_platform_fn build, void *bu
             struct agenda_item x = agenda_pop(&r.agenda);
             const struct sched_workload *w = &r.s->workloads[x.id];
             if (x.kind == TIMER_FINISH && x.run == r.slots[x.id].run && w->state == SCHED_RUNNING)
-                sched_finish(r.s, x.id, t);
+                rc = sched_finish(r.s, x.id, t);
             else if (x.kind == TIMER_STOPPED && x.run == r.slots[x.id].run &&
                      w->state == SCHED_DRAINING)
-                sched_stopped(r.s, x.id, t);
+                rc = sched_stopped(r.s, x.id, t);
+            if (rc) /* the timer's workload is in the state it needs: only an invariant fails */
+                break;
         }
-        if ((rc = sched_schedule(r.s, t)) || (rc = events(&r))) {
+        if (rc || (rc = sched_schedule(r.s, t)) || (rc = events(&r))) {
             snprintf(err, len, "the engine: %s", allot_strerror(rc));
             goto out;
         }

@@ -313,10 +313,12 @@ static int step_apply(struct sim *sm, const struct scenario_step *st, int64_t no
             return -ALLOT_ENOENT;
         }
         if (st->action == SCENARIO_FINISH) {
-            sched_finish(sm->engine, id, now); /* not running: nothing to finish */
-            return 0;
+            /* not running: nothing to finish; a broken invariant stops the run */
+            int rc = sched_finish(sm->engine, id, now);
+            return rc == -ALLOT_ECHECK ? rc : 0;
         }
-        sched_cancel(sm->engine, id, now);
+        if (sched_cancel(sm->engine, id, now) == -ALLOT_ECHECK)
+            return -ALLOT_ECHECK;
         return drain_after_cancel(sm, id, now);
     case SCENARIO_NODE_STATE:
     case SCENARIO_GPU_HEALTH:
