@@ -64,6 +64,13 @@ struct shipment {
  * something changes for this node, and the push, sent at once when a workload ends. */
 enum agent_channel { AGENT_CHANNEL_POLL, AGENT_CHANNEL_PUSH, AGENT_CHANNEL_COUNT };
 
+/* The context of a report in flight on a channel: the agent holds one per channel (at most one
+ * report is in flight on each), so none is left to free when the loop stops with one pending. */
+struct agent_call {
+    struct agent *agent;
+    enum agent_channel channel;
+};
+
 struct agent {
     struct event_base *base;
     struct evhttp_connection *conn; /* the poll's */
@@ -77,6 +84,7 @@ struct agent {
     struct task tasks[AGENT_MAX_PROCS];
     uint32_t next_id;
     bool in_flight[AGENT_CHANNEL_COUNT];
+    struct agent_call calls[AGENT_CHANNEL_COUNT];
     bool dirty;             /* something ended while a push was in flight */
     int64_t every_ms;       /* the longest the controller may hold a poll */
     int64_t epoch;          /* of the last answer applied ... */

@@ -37,12 +37,6 @@ struct evhttp_request *report_request_new(struct agent *a,
     return req;
 }
 
-/* The context of a report in flight. */
-struct report_call {
-    struct agent *agent;
-    enum agent_channel channel;
-};
-
 /* Apply the desired set answer, unless an answer on the other channel was newer: answers on
  * the two channels may arrive out of order, and one older than the last applied (same epoch,
  * lower version) could restart what has just ended. */
@@ -62,10 +56,9 @@ static void desired_apply(struct agent *a, const json_t *answer)
 
 static void on_answer(struct evhttp_request *req, void *arg)
 {
-    struct report_call *rc = arg;
-    struct agent *a = rc->agent;
-    enum agent_channel ch = rc->channel;
-    free(rc);
+    const struct agent_call *call = arg;
+    struct agent *a = call->agent;
+    enum agent_channel ch = call->channel;
     a->in_flight[ch] = false;
     int status = req ? evhttp_request_get_response_code(req) : 0;
     json_t *answer = NULL;
@@ -144,16 +137,13 @@ void report_send(struct agent *a, enum agent_channel ch)
     if (ch == AGENT_CHANNEL_PUSH)
         a->dirty = false;
     char *text = report_text(a, ch);
-    struct report_call *rc = malloc(sizeof(*rc));
-    struct evhttp_request *req =
-        rc && text ? report_request_new(a, on_answer, rc, "application/json", text, strlen(text))
-                   : NULL;
+    a->calls[ch] = (struct agent_call){a, ch};
+    struct evhttp_request *req = text ? report_request_new(a, on_answer, &a->calls[ch],
+                                                           "application/json", text, strlen(text))
+                                      : NULL;
     free(text);
-    if (!req) {
-        free(rc);
+    if (!req)
         return;
-    }
-    *rc = (struct report_call){a, ch};
     char path[400];
     if (ch == AGENT_CHANNEL_POLL && a->epoch)
         snprintf(path, sizeof(path),

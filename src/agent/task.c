@@ -158,11 +158,12 @@ static void task_env(const json_t *item, const char **env, char *uuids, size_t l
 }
 
 /* Where and as whom t runs: fail closed on another tenant's workspace, the user, the cgroup
- * and the limits of item into spec. RET 0, or -1 with t failed. */
+ * and the limits of item into spec; spec->cgroup points into path (len bytes), which must
+ * outlive spec. RET 0, or -1 with t failed. */
 static int task_confine(struct agent *a, struct task *t, const json_t *item,
-                        struct runner_spec *spec)
+                        struct runner_spec *spec, char *path, size_t len)
 {
-    char err[256], cgroup_path[LIMITS_ROOT_MAX + CGROUP_NAME_MAX + 2];
+    char err[256];
     const char *ws = json_string_value(json_object_get(item, PROTOCOL_FIELD_WORKSPACE));
     if (a->tenant_known && !tenancy_owns(ws ? ws : "", a->tenant)) {
         /* fail closed: nothing of a tenant the node does not serve runs here */
@@ -185,8 +186,8 @@ static int task_confine(struct agent *a, struct task *t, const json_t *item,
     }
     t->storage_bytes = report_u64(item, PROTOCOL_FIELD_STORAGE_BYTES);
     if (limits_apply(&a->limits, t->cgroup, report_u64(item, PROTOCOL_FIELD_MEMORY_BYTES),
-                     report_u64(item, PROTOCOL_FIELD_CPU_MILLICORES), spec, cgroup_path,
-                     sizeof(cgroup_path), err, sizeof(err))) {
+                     report_u64(item, PROTOCOL_FIELD_CPU_MILLICORES), spec, path, len, err,
+                     sizeof(err))) {
         t->cgroup[0] = '\0';
         task_fail(t, 126, err);
         return -1;
@@ -227,11 +228,11 @@ static void task_start(struct agent *a, const json_t *item)
     }
     argv[n] = NULL;
     const char *env[AGENT_MAX_ENV + 1];
-    char uuids[900], err[256];
+    char uuids[900], err[256], cgroup_path[LIMITS_ROOT_MAX + CGROUP_NAME_MAX + 2];
     task_env(item, env, uuids, sizeof(uuids));
     struct runner_spec spec = {
         .id = t->id, .argv = argv, .env = env, .on_exit = task_on_exit, .ctx = t};
-    if (task_confine(a, t, item, &spec))
+    if (task_confine(a, t, item, &spec, cgroup_path, sizeof(cgroup_path)))
         return;
     t->keeper = spec.contain == RUNNER_CONTAIN_KEEPER;
     if (runner_start(a->runner, &spec, &t->proc, err, sizeof(err))) {
