@@ -62,7 +62,7 @@
 #define PROTOCOL_FIELD_REASON "reason"
 /* The desired set: {node, epoch, version, tenant, workloads}, each workload {name, workspace,
  * state, rank, attempt, world_size, peers, gpu_indices, gpu_uuids, cpu_millicores,
- * memory_bytes, storage_bytes, grace_ms, mig, stop_by, command, env}. */
+ * memory_bytes, storage_bytes, grace_ms, mig, stop_by, command, env, image, workdir}. */
 #define PROTOCOL_FIELD_NODE "node"
 #define PROTOCOL_FIELD_EPOCH "epoch"
 #define PROTOCOL_FIELD_VERSION "version"
@@ -77,6 +77,10 @@
 #define PROTOCOL_FIELD_STOP_BY "stop_by"
 #define PROTOCOL_FIELD_COMMAND "command"
 #define PROTOCOL_FIELD_ENV "env"
+/* The OCI image the replica runs in ("name:tag" of the node's image store) and the working
+ * directory in it; absent for a bare process. */
+#define PROTOCOL_FIELD_IMAGE "image"
+#define PROTOCOL_FIELD_WORKDIR "workdir"
 /* The answer to a log chunk: where the controller's copy of the stream now ends. */
 #define PROTOCOL_FIELD_END "end"
 
