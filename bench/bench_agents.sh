@@ -83,7 +83,7 @@ allot_start "$AGENTS"
 allot_agents_start "$AGENTS" "$INTERVAL"
 bench_say "allot $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'); $(nproc) cores; $PIN_NOTE"
 bench_say "$AGENTS agents x 8 declared H100, report period $INTERVAL; $COUNT workloads over $CONNS connections"
-TP=$(allot_load throughput --count "$COUNT" --conns "$CONNS")
+TP=$(allot_throughput --count "$COUNT" --conns "$CONNS")
 
 # ---- reclaim: a fresh daemon and agents, so the throughput run leaves nothing behind ----
 if [ "$RECLAIM" = 1 ]; then

@@ -232,7 +232,7 @@ allot_pinning
 allot_start "$NODES"
 allot_agents_start "$NODES" "$INTERVAL"
 bench_say "allot $(git -C "$ROOT" describe --always --dirty 2>/dev/null || echo '?'): allotd and $NODES agents, report period $INTERVAL ($PIN_NOTE)"
-TP=$(allot_load throughput --count "$COUNT" --conns 16)
+TP=$(allot_throughput --count "$COUNT" --conns 16)
 
 # ---- report ----
 echo "== $COUNT jobs \`true\`, one GPU each, $NODES nodes x 8 GPUs on 127.0.0.1; $(nproc) cores"

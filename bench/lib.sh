@@ -71,18 +71,20 @@ bench_cleanup() {
 }
 
 # ---- Allot ----
-# Builds allotd and allot-agent into $BUILD (release) unless NO_BUILD=1.
+# Builds allotd, allot-agent and the load generator bench_load into $BUILD (release) unless
+# NO_BUILD=1.
 allot_build() {
     BUILD=${BUILD:-build-release}
     if [ "${NO_BUILD:-0}" != 1 ]; then
         (cd "$ROOT" && cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null &&
-            cmake --build "$BUILD" --target allotd allot-agent >/dev/null) ||
+            cmake --build "$BUILD" --target allotd allot-agent bench_load >/dev/null) ||
             bench_die "build failed"
     fi
     ALLOTD="$ROOT/$BUILD/allotd"
     ALLOT_AGENT="$ROOT/$BUILD/allot-agent"
-    if [ ! -x "$ALLOTD" ] || [ ! -x "$ALLOT_AGENT" ]; then
-        bench_die "no allotd/allot-agent in $ROOT/$BUILD"
+    BENCH_LOAD="$ROOT/$BUILD/bench_load"
+    if [ ! -x "$ALLOTD" ] || [ ! -x "$ALLOT_AGENT" ] || [ ! -x "$BENCH_LOAD" ]; then
+        bench_die "no allotd/allot-agent/bench_load in $ROOT/$BUILD"
     fi
 }
 
@@ -185,8 +187,15 @@ bench_pin_pair() {
     fi
 }
 
-# Runs bench/allot_load.py (the HTTP client of the Allot side) with the daemon's address
-# and token; "$@": its subcommand and options.
+# The throughput of one-GPU `true` workloads through the daemon: bench_load (compiled, a
+# thread per connection; the Python client was slower than what it measured). "$@": its
+# options (--count N --conns C). Prints its JSON line.
+allot_throughput() {
+    "$BENCH_LOAD" --port "$ALLOT_PORT" --token "$ALLOT_TOKEN" "$@"
+}
+
+# Runs bench/allot_load.py (the HTTP client of the Allot side: the reclaim rounds) with the
+# daemon's address and token; "$@": its subcommand and options.
 allot_load() {
     ALLOT_URL=$ALLOT_URL ALLOT_TOKEN=$ALLOT_TOKEN python3 "$ROOT/bench/allot_load.py" "$@"
 }

@@ -35,7 +35,7 @@ void devices_free(struct devices *d);
  * the MIG instance mig_uuid (n == 0): each device's edits, then the spec-level edits of each
  * spec used, once. OUT out[0..RET). RET the count (<= max); -ALLOT_ENOENT when a GPU has no
  * device; -ALLOT_ERANGE when more than max. */
-int devices_edits(const struct devices *d, const uint32_t *indices, size_t n,
-                  const char *mig_uuid, const struct cdi_edits **out, size_t max);
+int devices_edits(const struct devices *d, const uint32_t *indices, size_t n, const char *mig_uuid,
+                  const struct cdi_edits **out, size_t max);
 
 #endif

@@ -13,8 +13,8 @@ static bool lower_alnum(char c)
 
 static bool tag_char(char c, bool first)
 {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '_' || (!first && (c == '.' || c == '-'));
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+           (!first && (c == '.' || c == '-'));
 }
 
 /* Whether the k bytes at s are a component of a name. */
@@ -53,14 +53,18 @@ int imageref_parse(const char *s, size_t n, struct imageref *out, char *why, siz
         name_len = (size_t)(colon - s);
         size_t tag_len = n - name_len - 1;
         if (tag_len == 0 || tag_len > IMAGEREF_TAG_MAX || !tag_char(colon[1], true)) {
-            snprintf(why, len, "a tag is 1 to %d characters of [A-Za-z0-9_.-], not starting "
-                               "with '.' or '-'", IMAGEREF_TAG_MAX);
+            snprintf(why, len,
+                     "a tag is 1 to %d characters of [A-Za-z0-9_.-], not starting "
+                     "with '.' or '-'",
+                     IMAGEREF_TAG_MAX);
             return -ALLOT_EINVAL;
         }
         for (size_t i = 1; i < tag_len; i++)
             if (!tag_char(colon[1 + i], false)) {
-                snprintf(why, len, "a tag is 1 to %d characters of [A-Za-z0-9_.-], not "
-                                   "starting with '.' or '-'", IMAGEREF_TAG_MAX);
+                snprintf(why, len,
+                         "a tag is 1 to %d characters of [A-Za-z0-9_.-], not "
+                         "starting with '.' or '-'",
+                         IMAGEREF_TAG_MAX);
                 return -ALLOT_EINVAL;
             }
         memcpy(out->tag, colon + 1, tag_len);
@@ -72,8 +76,9 @@ int imageref_parse(const char *s, size_t n, struct imageref *out, char *why, siz
         const char *slash = memchr(s + at, '/', name_len - at);
         size_t k = slash ? (size_t)(slash - (s + at)) : name_len - at;
         if (!component_ok(s + at, k)) {
-            snprintf(why, len, "an image name is components of [a-z0-9._-] separated by '/', "
-                               "each starting with a letter or a digit");
+            snprintf(why, len,
+                     "an image name is components of [a-z0-9._-] separated by '/', "
+                     "each starting with a letter or a digit");
             return -ALLOT_EINVAL;
         }
         at += k + 1;

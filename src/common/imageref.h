@@ -7,8 +7,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define IMAGEREF_MAX 255      /* bytes of a whole reference */
-#define IMAGEREF_TAG_MAX 128  /* bytes of a tag */
+#define IMAGEREF_MAX 255     /* bytes of a whole reference */
+#define IMAGEREF_TAG_MAX 128 /* bytes of a tag */
 #define IMAGEREF_DEFAULT_TAG "latest"
 
 /* A reference split: name and tag, NUL-terminated. */

@@ -33,10 +33,10 @@ static void test_accepted(void **state)
 static void test_refused(void **state)
 {
     (void)state;
-    const char *bad[] = {"",          "Busybox",   "../etc",     "a/../b",  "a//b",
-                         "/abs",      "a/",        "a:",         "a:.x",    "a:-x",
-                         "a:b/c",     "a@sha256:0", "host:5000/x", "a b",     "a/./b",
-                         ".hidden",   "a:tag:x",   "a\n"};
+    const char *bad[] = {"",        "Busybox",    "../etc",      "a/../b", "a//b",
+                         "/abs",    "a/",         "a:",          "a:.x",   "a:-x",
+                         "a:b/c",   "a@sha256:0", "host:5000/x", "a b",    "a/./b",
+                         ".hidden", "a:tag:x",    "a\n"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
         struct imageref r;
         char why[200] = "";
