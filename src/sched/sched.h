@@ -225,7 +225,8 @@ enum sched_event_kind {
     SCHED_EV_RESERVATION_RESTORED,
     SCHED_EV_NODE_STATE,        /* a node became ready, draining or down */
     SCHED_EV_GPU_HEALTH,        /* a GPU became healthy or unhealthy */
-    SCHED_EV_WORKSPACE_UPDATED, /* a workspace's limits, reservation, lend or weight changed */
+    SCHED_EV_WORKSPACE_UPDATED, /* a workspace's limits, reservation, lend, weight or
+                                 * require_image changed */
     SCHED_EV_COUNT
 };
 
