@@ -359,9 +359,9 @@ int sched_node_add(struct sched *s, const struct sched_node_spec *spec, uint32_t
 int sched_workspace_add(struct sched *s, const struct sched_workspace_spec *spec, uint32_t *id,
                         char *err, size_t len);
 /* Change a workspace's limits, reservation, lend, weight and require_image (spec->name names
- * it); require_image applies to later submissions only. A
- * reservation that would exceed the tenant's GPUs is refused (-ALLOT_ERESERVATION); limits
- * lowered below what the workspace holds preempt its newest workloads (limit_reduced). */
+ * it). A reservation that would exceed the tenant's GPUs is refused (-ALLOT_ERESERVATION);
+ * limits lowered below what the workspace holds preempt its newest workloads
+ * (limit_reduced); require_image applies to later submissions only. */
 int sched_workspace_update(struct sched *s, const struct sched_workspace_spec *spec, int64_t now,
                            char *err, size_t len);
 /* Node state: down stops its workloads and requeues them; draining takes no new work. */
