@@ -391,7 +391,7 @@ const struct route api_routes[] = {
     {EVHTTP_REQ_GET, "/v1/workspaces/{tenant}/{ws}", ROLE_VIEWER, get_workspace,
      "get a workspace with its usage"},
     {EVHTTP_REQ_PATCH, "/v1/workspaces/{tenant}/{ws}", ROLE_TENANT_ADMIN, patch_workspace,
-     "change limits, reservation, lend, weight"},
+     "change limits, reservation, lend, weight, require_image"},
     {EVHTTP_REQ_POST, "/v1/workloads", ROLE_MEMBER, api_post_workload, "submit a workload"},
     {EVHTTP_REQ_GET, "/v1/workloads", ROLE_VIEWER, api_list_workloads,
      "list workloads (?workspace=&state=&limit=&after=)"},

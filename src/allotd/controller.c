@@ -611,6 +611,14 @@ void controller_auth_changed(struct controller *ctl)
 json_t *controller_workload_json(struct controller *ctl, uint32_t id)
 {
     json_t *j = view_workload(ctl->engine, id);
+    /* the image and working directory as submitted (the spec kept in extra) */
+    static const char *const submitted[] = {"image", "workdir"};
+    for (size_t k = 0; j && id < ctl->cap_extra && k < sizeof(submitted) / sizeof(*submitted);
+         k++) {
+        json_t *v = json_object_get(ctl->extra[id].extra, submitted[k]);
+        if (json_is_string(v))
+            json_object_set(j, submitted[k], v);
+    }
     if (j && id < ctl->cap_extra && ctl->extra[id].exit)
         json_object_set(j, "exit", ctl->extra[id].exit);
     if (j && id < ctl->cap_extra && ctl->extra[id].ended_ms > 0)

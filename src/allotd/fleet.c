@@ -13,6 +13,7 @@
 #include "allotd/log.h"
 #include "allotd/server.h"
 #include "common/error.h"
+#include "common/imageref.h"
 #include "common/protocol.h"
 #include "sched/mig.h"
 #include "schema/op.h"
@@ -274,6 +275,24 @@ static json_t *gpu_uuid(const struct fleet_node *a, uint32_t index, int start)
     return NULL;
 }
 
+/* The image of a replica's item as "name:tag" of the node's image store (the tag the rule of
+ * common/imageref.h gives it when it was left out) and its working directory, from the spec
+ * as submitted; nothing for a workload without an image. */
+static void fleet_image(json_t *item, const json_t *extra)
+{
+    const json_t *image = json_object_get(extra, "image");
+    const json_t *workdir = json_object_get(extra, "workdir");
+    struct imageref ref;
+    char why[160], full[IMAGEREF_MAX + IMAGEREF_TAG_MAX + 2];
+    if (!json_is_string(image) ||
+        imageref_parse(json_string_value(image), json_string_length(image), &ref, why, sizeof(why)))
+        return; /* read by workload_from_json when it was submitted: always one */
+    snprintf(full, sizeof(full), "%s:%s", ref.name, ref.tag);
+    json_object_set_new(item, PROTOCOL_FIELD_IMAGE, json_string(full));
+    if (json_is_string(workdir))
+        json_object_set(item, PROTOCOL_FIELD_WORKDIR, (json_t *)workdir);
+}
+
 json_t *fleet_desired(struct fleet *f, uint32_t node)
 {
     struct controller *ctl = f->ctl;
@@ -326,6 +345,7 @@ json_t *fleet_desired(struct fleet *f, uint32_t node)
                 json_object_set(item, PROTOCOL_FIELD_COMMAND, cmd);
             if (env)
                 json_object_set(item, PROTOCOL_FIELD_ENV, env);
+            fleet_image(item, extra);
             json_array_append_new(items, item);
         }
     }

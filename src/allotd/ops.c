@@ -131,7 +131,8 @@ static int apply_workspace_update(struct controller *ctl, const struct op *op, i
                                       .limits = cur->limits,
                                       .reserved = cur->reserved,
                                       .lend = cur->lend,
-                                      .weight = cur->weight};
+                                      .weight = cur->weight,
+                                      .require_image = cur->require_image};
     int rc = spec_workspace_patch_from_json(op->u.workspace_update.spec, a, &ws, e);
     if (rc)
         return e->code ? e->code : -ALLOT_EINVAL;
@@ -220,12 +221,20 @@ static void submit_record(struct controller *ctl, uint32_t id, const struct op_s
     }
 }
 
-/* A submission the engine rejects at once is still an op: the workload exists, rejected. */
+/* A submission the engine rejects at once is still an op: the workload exists, rejected. One
+ * without an image where its workspace or tenant requires one (require_image) is refused
+ * before the engine sees it, naming the field image: the client's request misses a field the
+ * policy asks for, and nothing is created (docs/api.md). */
 static int apply_submit(struct controller *ctl, const struct op *op, int64_t t, struct arena *a,
                         json_t **result, struct schema_error *e)
 {
     const struct op_submit *o = &op->u.submit;
     struct sched_workload_spec w = o->workload.w;
+    uint32_t wsid;
+    char why[256];
+    if (!w.has_image && sched_workspace_find(ctl->engine, w.workspace, &wsid) == 0 &&
+        sched_image_required(ctl->engine, wsid, why, sizeof(why)))
+        return refuse(e, -ALLOT_EINVAL, "image", "%s", why);
     /* the engine's name is unique platform-wide: tenant/workspace/name */
     char *full = arena_alloc(a, strlen(w.workspace) + strlen(w.name) + 2);
     if (!full)
@@ -233,7 +242,6 @@ static int apply_submit(struct controller *ctl, const struct op *op, int64_t t, 
     sprintf(full, "%s/%s", w.workspace, w.name);
     w.name = full;
     uint32_t id = SCHED_NONE;
-    char why[256];
     int sub = sched_submit(ctl->engine, &w, t, &id, why, sizeof(why));
     if (id == SCHED_NONE) /* nothing was created: not an op */
         return refuse(e, sub, sub == -ALLOT_EEXIST ? "name" : "", "%s", why);

@@ -120,9 +120,9 @@ static json_t *submit_spec(const json_t *w, int64_t now_ms)
     const char *full = json_string_value(json_object_get(w, "name"));
     const char *slash = full ? strrchr(full, '/') : NULL;
     json_t *o = json_pack("{s:s}", "name", slash ? slash + 1 : "");
-    static const char *const keys[] = {"workspace", "kind",   "priority", "preemptible",
-                                       "gpus",      "mig",    "model",    "replicas",
-                                       "cpu",       "memory", "storage",  "grace"};
+    static const char *const keys[] = {"workspace", "kind",  "priority", "preemptible", "gpus",
+                                       "mig",       "model", "replicas", "cpu",         "memory",
+                                       "storage",   "grace", "image"};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         copy(o, w, keys[i]);
     if (json_object_get(o, "mig"))
@@ -173,6 +173,8 @@ static json_t *export_tenants(const json_t *tenants, const json_t *spaces)
         copy(pt, t, "name");
         copy(pt, t, "isolation");
         copy(pt, t, "max_grace");
+        if (json_is_true(json_object_get(t, "require_image")))
+            copy(pt, t, "require_image");
         json_array_foreach(spaces, k, w)
         {
             if (!json_equal(json_object_get(w, "tenant"), json_object_get(t, "name")))
@@ -192,6 +194,8 @@ static json_t *export_tenants(const json_t *tenants, const json_t *spaces)
             json_decref(limits);
             copy(pw, w, "lend");
             copy(pw, w, "weight");
+            if (json_is_true(json_object_get(w, "require_image")))
+                copy(pw, w, "require_image");
             json_array_append_new(pws, pw);
         }
         json_object_set_new(pt, "workspaces", pws);

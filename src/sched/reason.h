@@ -29,6 +29,8 @@
     X(NEVER_FITS, "never_fits", ALLOT_ENOFIT, "no node the tenant owns could ever hold it")        \
     X(MIG_UNSUPPORTED, "mig_unsupported", ALLOT_ENOFIT,                                            \
       "no GPU the tenant owns offers that MIG profile")                                            \
+    X(IMAGE_REQUIRED, "image_required", ALLOT_EINVAL,                                              \
+      "its workspace or tenant requires an image (require_image) and it names none")               \
     /* preempted or stopped */                                                                     \
     X(RECLAIM, "reclaim", 0, "its borrowed GPUs are reclaimed by the reserving workspace")         \
     X(PRIORITY, "priority", 0, "preempted for a higher-priority workload of its workspace")        \

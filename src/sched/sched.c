@@ -109,6 +109,7 @@ int sched_tenant_add(struct sched *s, const struct sched_tenant_spec *spec, uint
     t->isolation = spec->isolation;
     t->fifo_head = t->fifo_tail = t->held_by = SCHED_NONE;
     t->max_grace_ms = spec->max_grace_ms;
+    t->require_image = spec->require_image;
     if (id)
         *id = s->n_tenants;
     s->n_tenants++;

@@ -77,7 +77,8 @@ struct sched_tenant {
     const char *name;
     enum sched_isolation isolation;
     int64_t max_grace_ms;
-    uint32_t *nodes; /* ids of the nodes it owns */
+    bool require_image; /* its workloads must name an image (docs/policy.md, "Images") */
+    uint32_t *nodes;    /* ids of the nodes it owns */
     uint32_t n_nodes, cap_nodes;
     uint32_t *workspaces;
     uint32_t fifo_head, fifo_tail; /* its pending workloads, longest waiting first */
@@ -151,6 +152,7 @@ struct sched_workspace {
     int64_t reserved;              /* GPU units */
     bool lend;
     uint32_t weight;
+    bool require_image;              /* its workloads must name an image (docs/policy.md) */
     struct sched_resources held;     /* running + draining */
     struct sched_resources draining; /* part of held on its way out */
     struct sched_resources claimed;  /* reclaiming workloads */
@@ -223,7 +225,8 @@ enum sched_event_kind {
     SCHED_EV_RESERVATION_RESTORED,
     SCHED_EV_NODE_STATE,        /* a node became ready, draining or down */
     SCHED_EV_GPU_HEALTH,        /* a GPU became healthy or unhealthy */
-    SCHED_EV_WORKSPACE_UPDATED, /* a workspace's limits, reservation, lend or weight changed */
+    SCHED_EV_WORKSPACE_UPDATED, /* a workspace's limits, reservation, lend, weight or
+                                 * require_image changed */
     SCHED_EV_COUNT
 };
 
@@ -281,6 +284,7 @@ struct sched_tenant_spec {
     const char *name;
     enum sched_isolation isolation;
     int64_t max_grace_ms; /* 0: no cap beyond the default */
+    bool require_image;   /* every workload of its workspaces must name an image */
 };
 
 struct sched_cluster_spec {
@@ -293,7 +297,8 @@ struct sched_workspace_spec {
     struct sched_resources limits; /* SCHED_UNLIMITED for none */
     int64_t reserved;              /* GPU units */
     bool lend;
-    uint32_t weight; /* >= 1 */
+    uint32_t weight;    /* >= 1 */
+    bool require_image; /* its workloads must name an image (its tenant's may also say so) */
 };
 
 struct sched_gpu_spec {
@@ -328,6 +333,7 @@ struct sched_workload_spec {
     int64_t cpu, memory, storage;
     int preemptible;  /* 1, 0, or -1 for the kind's default */
     int64_t grace_ms; /* -1: default */
+    bool has_image;   /* it names an OCI image to run in (the engine needs no more of it) */
 };
 
 /* Options with their defaults. */
@@ -352,9 +358,10 @@ int sched_node_add(struct sched *s, const struct sched_node_spec *spec, uint32_t
                    size_t len);
 int sched_workspace_add(struct sched *s, const struct sched_workspace_spec *spec, uint32_t *id,
                         char *err, size_t len);
-/* Change a workspace's limits, reservation, lend and weight (spec->name names it). A
- * reservation that would exceed the tenant's GPUs is refused (-ALLOT_ERESERVATION); limits
- * lowered below what the workspace holds preempt its newest workloads (limit_reduced). */
+/* Change a workspace's limits, reservation, lend, weight and require_image (spec->name names
+ * it). A reservation that would exceed the tenant's GPUs is refused (-ALLOT_ERESERVATION);
+ * limits lowered below what the workspace holds preempt its newest workloads
+ * (limit_reduced); require_image applies to later submissions only. */
 int sched_workspace_update(struct sched *s, const struct sched_workspace_spec *spec, int64_t now,
                            char *err, size_t len);
 /* Node state: down stops its workloads and requeues them; draining takes no new work. */
@@ -383,10 +390,16 @@ uint32_t sched_node_serving(const struct sched *s, uint32_t node);
 
 /* Workloads. sched_submit queues the workload (0) or rejects it: then it exists in state
  * rejected and the return is the negative reason's error (-ALLOT_EREJECTED, -ALLOT_ELIMIT,
- * -ALLOT_ENOFIT, -ALLOT_ENOENT for an unknown workspace, -ALLOT_EINVAL); a duplicate name
- * is -ALLOT_EEXIST and creates nothing. *id is set whenever the workload was created. */
+ * -ALLOT_ENOFIT, -ALLOT_ENOENT for an unknown workspace, -ALLOT_EINVAL, also for a workload
+ * without an image where one is required: image_required); a duplicate name is -ALLOT_EEXIST
+ * and creates nothing. *id is set whenever the workload was created. */
 int sched_submit(struct sched *s, const struct sched_workload_spec *spec, int64_t now, uint32_t *id,
                  char *err, size_t len);
+/* Whether the workloads of workspace ws must name an image: its own require_image, or its
+ * tenant's (docs/policy.md, "Images"). RET 0 when they need not (or ws is no workspace);
+ * -ALLOT_EINVAL when they must, with a sentence in why saying whether the tenant or the
+ * workspace requires it. Cannot fail otherwise; changes nothing. */
+int sched_image_required(const struct sched *s, uint32_t ws, char *why, size_t len);
 /* Cancel: pending work is dropped at once; running work drains (its grace period) and is
  * cancelled when sched_stopped reports its exit. RET 0, -ALLOT_ESTATE if already over. */
 int sched_cancel(struct sched *s, uint32_t id, int64_t now);

@@ -213,6 +213,13 @@ int sched_submit(struct sched *s, const struct sched_workload_spec *spec, int64_
     }
     if (workload_request(s, w, spec, msg, sizeof(msg)))
         return workload_reject(s, wid, SCHED_REASON_INVALID_REQUEST, msg, now, err, len);
+    if (!spec->has_image) { /* a policy of the workspace or its tenant (docs/policy.md) */
+        char why[sizeof(msg) - 8];
+        if (sched_image_required(s, wsid, why, sizeof(why))) {
+            snprintf(msg, sizeof(msg), "image: %s", why);
+            return workload_reject(s, wid, SCHED_REASON_IMAGE_REQUIRED, msg, now, err, len);
+        }
+    }
     if (w->mig >= 0) {
         w->units_per_replica = mig_charge(s, w->tenant, w->mig, w->model);
         if (w->units_per_replica < 0) {

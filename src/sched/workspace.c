@@ -1,5 +1,5 @@
-/* Workspaces: adding one, and changing its limits, reservation, lend and weight
- * (docs/policy.md, "Workspaces"). */
+/* Workspaces: adding one, and changing its limits, reservation, lend, weight and
+ * require_image (docs/policy.md, "Workspaces" and "Images"). */
 #include <stdio.h>
 #include <string.h>
 
@@ -97,6 +97,7 @@ int sched_workspace_add(struct sched *s, const struct sched_workspace_spec *spec
     ws->reserved = spec->reserved;
     ws->lend = spec->lend;
     ws->weight = spec->weight;
+    ws->require_image = spec->require_image;
     ws->queue_head = ws->queue_tail = ws->running_head = ws->preempt_head = SCHED_NONE;
     ws->acct_ms = s->last_now;
     t->workspaces[t->n_workspaces++] = s->n_workspaces;
@@ -133,7 +134,11 @@ static void workspace_change_text(const struct sched_workspace *ws,
         used += (size_t)snprintf(buf + used, len - used, " lend %s -> %s",
                                  ws->lend ? "true" : "false", spec->lend ? "true" : "false");
     if (ws->weight != spec->weight && used < len)
-        snprintf(buf + used, len - used, " weight %u -> %u", ws->weight, spec->weight);
+        used +=
+            (size_t)snprintf(buf + used, len - used, " weight %u -> %u", ws->weight, spec->weight);
+    if (ws->require_image != spec->require_image && used < len)
+        snprintf(buf + used, len - used, " require_image %s -> %s",
+                 ws->require_image ? "true" : "false", spec->require_image ? "true" : "false");
 }
 
 int sched_workspace_update(struct sched *s, const struct sched_workspace_spec *spec, int64_t now,
@@ -162,6 +167,7 @@ int sched_workspace_update(struct sched *s, const struct sched_workspace_spec *s
     ws->reserved = spec->reserved;
     ws->lend = spec->lend;
     ws->weight = spec->weight;
+    ws->require_image = spec->require_image; /* for later submissions: nothing queued changes */
     t->dirty = true;
     /* A lowered limit drains the newest running workloads until what stays fits. */
     enum sched_resource which;
@@ -173,4 +179,23 @@ int sched_workspace_update(struct sched *s, const struct sched_workspace_spec *s
     }
     quota_degraded_check(s, ws->tenant, now);
     return 0;
+}
+
+int sched_image_required(const struct sched *s, uint32_t ws, char *why, size_t len)
+{
+    if (ws >= s->n_workspaces)
+        return 0;
+    const struct sched_workspace *w = &s->workspaces[ws];
+    const struct sched_tenant *t = &s->tenants[w->tenant];
+    if (!w->require_image && !t->require_image)
+        return 0;
+    if (w->require_image)
+        snprintf(why, len, "workspace %s requires an image (require_image) and none is given",
+                 w->name);
+    else
+        snprintf(why, len,
+                 "tenant %s requires an image (require_image) in all its workspaces and none is "
+                 "given",
+                 t->name);
+    return -ALLOT_EINVAL;
 }

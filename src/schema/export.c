@@ -19,6 +19,8 @@ static json_t *tenant_spec(const struct sched_tenant *t)
         json_object_set_new(j, "max_grace",
                             json_string(quantity_format_duration(t->max_grace_ms, d, sizeof(d))));
     }
+    if (t->require_image)
+        json_object_set_new(j, "require_image", json_true());
     return j;
 }
 
@@ -65,9 +67,12 @@ static json_t *workspace_spec(const struct sched_workspace *ws)
                                             : sched_resource_format((enum sched_resource)k, v,
                                                                     buf[k], sizeof(buf[k]))));
     }
-    return json_pack("{s:s, s:{s:s}, s:o, s:b, s:i}", "name", ws->name, "reserved", "gpu",
-                     quantity_format_gpu(ws->reserved, r, sizeof(r)), "limits", limits, "lend",
-                     ws->lend, "weight", (int)ws->weight);
+    json_t *j = json_pack("{s:s, s:{s:s}, s:o, s:b, s:i}", "name", ws->name, "reserved", "gpu",
+                          quantity_format_gpu(ws->reserved, r, sizeof(r)), "limits", limits, "lend",
+                          ws->lend, "weight", (int)ws->weight);
+    if (j && ws->require_image)
+        json_object_set_new(j, "require_image", json_true());
+    return j;
 }
 
 json_t *export_platform_ops(const struct sched *s)

@@ -26,6 +26,7 @@
 #define SCHEMA_MAX_ENV_NAME 256    /* bytes of an environment variable's name */
 #define SCHEMA_MAX_ENV_VALUE 4096  /* bytes of its value */
 #define SCHEMA_MAX_IDEMPOTENCY 128 /* bytes of an idempotency key */
+#define SCHEMA_MAX_WORKDIR 4096    /* bytes of a workload's working directory in its image */
 
 /* Most bytes of one key a field path shows, and of user text a message quotes. */
 #define READER_PATH_KEY 48

@@ -15,7 +15,7 @@ static const char *const isolation_names[] = {
     [SCHED_ISOLATION_DEDICATED] = "dedicated",
 };
 
-static const char *const tenant_keys[] = {"name", "isolation", "max_grace", NULL};
+static const char *const tenant_keys[] = {"name", "isolation", "max_grace", "require_image", NULL};
 static const char *const scheduler_keys[] = {"default_grace", "starvation_age", NULL};
 static const char *const cluster_keys[] = {"name", "dedicated_to", NULL};
 /* Fields whose null is a value: no cap on grace, dedicated to no tenant, owned by none. */
@@ -26,7 +26,8 @@ static const char *const node_keys[] = {"name",  "cluster", "tenant", "cpu", "me
                                         "state", "labels",  "gpus",   NULL};
 static const char *const gpu_keys[] = {"model", "count", "healthy", "mig", NULL};
 static const char *const mig_keys[] = {"profile", "start", NULL};
-static const char *const workspace_keys[] = {"name", "reserved", "limits", "lend", "weight", NULL};
+static const char *const workspace_keys[] = {"name",   "reserved",      "limits", "lend",
+                                             "weight", "require_image", NULL};
 static const char *const reserved_keys[] = {"gpu", NULL};
 /* The limits a workspace may set, in enum sched_resource order. */
 static const struct {
@@ -59,6 +60,8 @@ int spec_read_tenant(struct reader *r, const json_t *j, const char *const *extra
         rc = reader_key_enum(r, j, "isolation", false, isolation_names, 2, &isolation);
     if (rc == 0)
         rc = reader_key_quantity(r, j, "max_grace", false, READER_DURATION, &spec.max_grace_ms);
+    if (rc == 0)
+        rc = reader_key_bool(r, j, "require_image", &spec.require_image);
     if (rc)
         return rc;
     spec.isolation = (enum sched_isolation)isolation;
@@ -337,8 +340,8 @@ static int read_limits(struct reader *r, const json_t *map, struct sched_resourc
     return rc;
 }
 
-/* Read the changeable fields of a workspace (reserved, limits, lend, weight) that j gives
- * into *spec, then check the reservation against the gpu limit. */
+/* Read the changeable fields of a workspace (reserved, limits, lend, weight, require_image)
+ * that j gives into *spec, then check the reservation against the gpu limit. */
 static int read_workspace_fields(struct reader *r, const json_t *j,
                                  struct sched_workspace_spec *spec)
 {
@@ -362,6 +365,8 @@ static int read_workspace_fields(struct reader *r, const json_t *j,
         rc = reader_key_bool(r, j, "lend", &spec->lend);
     if (rc == 0)
         rc = reader_key_int(r, j, "weight", 1, SCHEMA_MAX_WEIGHT, &weight);
+    if (rc == 0)
+        rc = reader_key_bool(r, j, "require_image", &spec->require_image);
     if (rc)
         return rc;
     spec->weight = (uint32_t)weight;

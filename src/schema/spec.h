@@ -21,7 +21,7 @@
 /* "shared" or "dedicated". */
 const char *spec_isolation_name(enum sched_isolation isolation);
 
-/* {name, isolation?: shared|dedicated, max_grace?} */
+/* {name, isolation?: shared|dedicated, max_grace?, require_image?: bool} */
 int spec_tenant_from_json(const json_t *j, struct arena *a, struct sched_tenant_spec *out,
                           struct schema_error *err);
 /* {name, dedicated_to?} */
@@ -33,10 +33,10 @@ int spec_cluster_from_json(const json_t *j, struct arena *a, struct sched_cluste
  * out->gpus[i].mig[k].start is always set. */
 int spec_node_from_json(const json_t *j, struct arena *a, struct sched_node_spec *out,
                         struct schema_error *err);
-/* {name, reserved?: {gpu}, limits?: {gpu?, cpu?, memory?, storage?}, lend?, weight?}. A limit
- * may be "none" (no limit, the default). name is "tenant/workspace"; with default_tenant not
- * NULL it may also be the bare workspace name, and a full name must then be in that tenant.
- * out->name is always the full name. */
+/* {name, reserved?: {gpu}, limits?: {gpu?, cpu?, memory?, storage?}, lend?, weight?,
+ *  require_image?: bool}. A limit may be "none" (no limit, the default). name is
+ * "tenant/workspace"; with default_tenant not NULL it may also be the bare workspace name,
+ * and a full name must then be in that tenant. out->name is always the full name. */
 int spec_workspace_from_json(const json_t *j, const char *default_tenant, struct arena *a,
                              struct sched_workspace_spec *out, struct schema_error *err);
 /* A partial change of the workspace *inout, which the caller fills with its current values:

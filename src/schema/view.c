@@ -178,6 +178,7 @@ json_t *view_tenant(const struct sched *s, uint32_t id)
     put(o, "name", json_string(t->name), &ok);
     put(o, "isolation", json_string(spec_isolation_name(t->isolation)), &ok);
     put(o, "max_grace", t->max_grace_ms > 0 ? duration_json(t->max_grace_ms) : json_null(), &ok);
+    put(o, "require_image", json_boolean(t->require_image), &ok);
     put(o, "nodes", json_integer(t->n_nodes), &ok);
     put(gpus, "owned", gpu_json(t->owned_units), &ok);
     put(gpus, "healthy", gpu_json(t->healthy_units), &ok);
@@ -286,6 +287,7 @@ json_t *view_workspace(const struct sched *s, uint32_t id)
     put(o, "limits", limits, &ok);
     put(o, "lend", json_boolean(ws->lend), &ok);
     put(o, "weight", json_integer(ws->weight), &ok);
+    put(o, "require_image", json_boolean(ws->require_image), &ok);
     put(usage, "gpu_held", gpu_json(ws->held.gpu), &ok);
     put(usage, "gpu_guaranteed", gpu_json(sched_workspace_guaranteed(ws)), &ok);
     put(usage, "gpu_borrowed", gpu_json(sched_workspace_borrowed(ws)), &ok);

@@ -1,10 +1,12 @@
-/* The reader of a workload submission (workload.h): the engine's request plus the command,
- * environment, virtual duration and idempotency key only the daemon uses. */
+/* The reader of a workload submission (workload.h): the engine's request plus the image,
+ * working directory, command, environment, virtual duration and idempotency key only the
+ * daemon uses. */
 #include "schema/workload.h"
 
 #include <string.h>
 
 #include "common/error.h"
+#include "common/imageref.h"
 #include "common/quantity.h"
 #include "sched/mig.h"
 
@@ -12,8 +14,8 @@
  * scenario's submit its own (drain, count). */
 static const char *const workload_keys[] = {
     "name", "workspace", "kind",    "priority",    "gpus",  "mig",      "model", "replicas",
-    "cpu",  "memory",    "storage", "preemptible", "grace", "duration", NULL};
-static const char *const api_keys[] = {"command", "env", "idempotency_key", NULL};
+    "cpu",  "memory",    "storage", "preemptible", "grace", "duration", "image", NULL};
+static const char *const api_keys[] = {"workdir", "command", "env", "idempotency_key", NULL};
 
 /* Read `gpus`: whole GPUs per replica. A fraction is refused with a pointer to mig, since the
  * engine shares a GPU only through MIG instances. */
@@ -61,6 +63,65 @@ static int read_mig(struct reader *r, const json_t *j, int *mig)
             rc = reader_fail(r, -ALLOT_EINVAL, "unknown MIG profile '%s'", reader_quote(s, n, q));
         else
             *mig = id;
+    }
+    reader_pop(r, mark);
+    return rc;
+}
+
+/* Read `image`: an OCI image reference by the one rule of common/imageref.h. OUT *out, the
+ * reference as given, in the arena (left alone when absent). */
+static int read_image(struct reader *r, const json_t *j, const char **out)
+{
+    const json_t *v = NULL;
+    const char *s = NULL;
+    size_t n = 0, mark;
+    int rc = reader_enter(r, j, "image", false, &v, &mark);
+    if (rc == 0 && v)
+        rc = reader_text(r, v, SCHEMA_MAX_STRING, &s, &n);
+    if (rc == 0 && v) {
+        struct imageref ref;
+        char why[160];
+        rc = imageref_parse(s, n, &ref, why, sizeof(why));
+        rc = rc ? reader_fail(r, rc, "%s", why) : reader_keep(r, s, n, out);
+    }
+    reader_pop(r, mark);
+    return rc;
+}
+
+/* Read `workdir`: the absolute path the workload starts in inside its image, without control
+ * characters or a ".." component (the node agent resolves it inside the image's root), and
+ * only with an image. */
+static int read_workdir(struct reader *r, const json_t *j, struct workload_spec *out)
+{
+    const json_t *v = NULL;
+    const char *s = NULL;
+    size_t n = 0, mark;
+    int rc = reader_enter(r, j, "workdir", false, &v, &mark);
+    if (rc == 0 && v)
+        rc = reader_text(r, v, SCHEMA_MAX_WORKDIR, &s, &n);
+    if (rc == 0 && v) {
+        bool control = false, dotdot = false;
+        for (size_t i = 0; i < n; i++)
+            control = control || (unsigned char)s[i] < ' ' || s[i] == 0x7f;
+        for (size_t at = 0; at < n;) { /* each component: the bytes between two '/' */
+            const char *slash = memchr(s + at, '/', n - at);
+            size_t k = slash ? (size_t)(slash - (s + at)) : n - at;
+            dotdot = dotdot || (k == 2 && s[at] == '.' && s[at + 1] == '.');
+            at += k + 1;
+        }
+        if (!out->image)
+            rc = reader_fail(r, -ALLOT_EINVAL,
+                             "a working directory is one inside an image; give image too");
+        else if (n == 0 || s[0] != '/')
+            rc = reader_fail(r, -ALLOT_EINVAL, "expected an absolute path (starting with '/')");
+        else if (control)
+            rc = reader_fail(r, -ALLOT_EINVAL, "a working directory has no control characters");
+        else if (dotdot)
+            rc = reader_fail(r, -ALLOT_EINVAL,
+                             "a working directory has no '..' component: it stays inside the "
+                             "image");
+        else
+            rc = reader_keep(r, s, n, &out->workdir);
     }
     reader_pop(r, mark);
     return rc;
@@ -235,8 +296,11 @@ int workload_read(struct reader *r, const json_t *j, const char *const *extra,
         rc = reader_key_quantity(r, j, "grace", false, READER_DURATION, &spec.w.grace_ms);
     if (rc == 0)
         rc = reader_key_quantity(r, j, "duration", false, READER_DURATION, &spec.duration_ms);
+    if (rc == 0)
+        rc = read_image(r, j, &spec.image);
     if (rc)
         return rc;
+    spec.w.has_image = spec.image != NULL;
     spec.w.kind = (enum sched_kind)kind;
     spec.w.has_priority = reader_get(j, "priority") != NULL;
     spec.w.priority = (int32_t)priority;
@@ -255,6 +319,8 @@ int workload_from_json(const json_t *j, struct arena *a, struct workload_spec *o
     struct reader r;
     reader_init(&r, a, err);
     int rc = workload_read(&r, j, api_keys, &spec);
+    if (rc == 0)
+        rc = read_workdir(&r, j, &spec);
     if (rc == 0)
         rc = read_command(&r, j, &spec);
     if (rc == 0)

@@ -305,7 +305,8 @@ static int policy_apply(struct replay *r, const struct replay_input *in, enum re
                                             .limits = ws->limits,
                                             .reserved = ws->reserved,
                                             .lend = ws->lend,
-                                            .weight = ws->weight};
+                                            .weight = ws->weight,
+                                            .require_image = ws->require_image};
         if (p == REPLAY_STATIC) {
             spec.limits.gpu = ws->reserved; /* a hard partition */
             spec.lend = false;

@@ -22,8 +22,8 @@ static const char *const step_keys[] = {"at",   "submit", "cancel",    "finish",
 static const char *const submit_extra[] = {"drain", "count", NULL};
 static const char *const node_step_keys[] = {"name", "state", NULL};
 static const char *const gpu_step_keys[] = {"node", "index", "healthy", NULL};
-static const char *const workspace_step_keys[] = {"name", "reserved", "limits",
-                                                  "lend", "weight",   NULL};
+static const char *const workspace_step_keys[] = {"name",   "reserved",      "limits", "lend",
+                                                  "weight", "require_image", NULL};
 static const char *const expect_keys[] = {"event",    "workload", "at",     "reason",
                                           "borrowed", "for",      "absent", NULL};
 static const char *const limit_keys[] = {"gpu", "cpu", "memory", "storage"};
@@ -183,6 +183,8 @@ static int scenario_workspace(struct scenario_reader *sr, const json_t *map,
     change->lend = spec.lend;
     change->has_weight = reader_get(map, "weight") != NULL;
     change->weight = spec.weight;
+    change->has_require_image = reader_get(map, "require_image") != NULL;
+    change->require_image = spec.require_image;
     return 0;
 }
 

@@ -33,6 +33,8 @@ struct scenario_workspace_change {
     bool lend;
     bool has_weight;
     uint32_t weight;
+    bool has_require_image;
+    bool require_image;
 };
 
 struct scenario_step {

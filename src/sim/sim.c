@@ -238,7 +238,8 @@ static int workspace_change(struct sim *sm, const struct scenario_workspace_chan
                                         .limits = ws->limits,
                                         .reserved = ws->reserved,
                                         .lend = ws->lend,
-                                        .weight = ws->weight};
+                                        .weight = ws->weight,
+                                        .require_image = ws->require_image};
     for (int r = 0; r < SCHED_RES_COUNT; r++)
         if (c->has_limit[r])
             sched_resources_set(&spec.limits, (enum sched_resource)r,
@@ -249,6 +250,8 @@ static int workspace_change(struct sim *sm, const struct scenario_workspace_chan
         spec.lend = c->lend;
     if (c->has_weight)
         spec.weight = c->weight;
+    if (c->has_require_image)
+        spec.require_image = c->require_image;
     int rc = sched_workspace_update(sm->engine, &spec, now, err, sizeof(err));
     if (rc) /* refused, as a running controller would refuse it: report and go on */
         fprintf(sm->err, "%s: at %" PRId64 "s: workspace change refused: %s\n", sm->scn.path,

@@ -158,6 +158,32 @@ class CliTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(self.allot("admin", "export", "--since", "soon")[0], 2)
 
+    def test_admin_export_keeps_images(self):
+        """The exported scenario carries require_image and the workloads' images, so that
+        its replay takes them as the controller did (none is rejected image_required)."""
+        st, r = self.d.request("PATCH", "/v1/workspaces/acme/prod", {"require_image": True},
+                               token=self.d.admin)
+        self.assertEqual(st, 200, r)
+        st, r = self.d.request("POST", "/v1/workloads",
+                               {"name": "boxed", "workspace": "acme/prod", "gpus": 1,
+                                "image": "busybox:1.36", "workdir": "/w", "duration": "1h"},
+                               token=self.d.admin)
+        self.assertEqual((st, r["state"]), (201, "running"), r)
+        path = os.path.join(self.tmp, "history.yaml")
+        self.ok("admin", "export", "--output", path)
+        with open(path) as f:
+            text = f.read()
+        self.assertIn('"require_image":true', text)
+        self.assertIn('"image":"busybox:1.36"', text)
+        self.assertNotIn("workdir", text)  # the daemon's only: a scenario refuses it
+        r = subprocess.run([ALLOT, "sim", "--check", "--json", path], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        events = [json.loads(line) for line in r.stdout.splitlines()]
+        self.assertIn(("admitted", "boxed"),
+                      [(e.get("event"), e.get("workload")) for e in events])
+        self.assertNotIn("rejected", [e.get("event") for e in events])
+
     def ship(self, node, token, name, data, offset, stream="stdout"):
         """Ship output as a node agent does. RET the controller's answer."""
         req = urllib.request.Request(

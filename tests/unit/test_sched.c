@@ -353,6 +353,142 @@ static void test_submit_rejections(void **state)
     sched_free(s);
 }
 
+/* A spec of one replica of gpus whole GPUs in ws, with or without an image. */
+static struct sched_workload_spec image_spec(const char *name, const char *ws, uint32_t gpus,
+                                             bool has_image)
+{
+    return (struct sched_workload_spec){.name = name,
+                                        .workspace = ws,
+                                        .gpus = gpus,
+                                        .mig = -1,
+                                        .model = -1,
+                                        .replicas = 1,
+                                        .preemptible = -1,
+                                        .grace_ms = -1,
+                                        .has_image = has_image};
+}
+
+/* require_image on the tenant: a workload without an image is rejected (image_required, the
+ * sentence naming the tenant) in each of its workspaces; one with an image is queued. */
+static void test_require_image_tenant(void **state)
+{
+    struct sched *s;
+    assert_int_equal(sched_new(NULL, &s), 0);
+    struct sched_tenant_spec t = {.name = "t", .require_image = true};
+    assert_int_equal(sched_tenant_add(s, &t, NULL, err, sizeof(err)), 0);
+    struct sched_tenant_spec free_tenant = {.name = "u"};
+    assert_int_equal(sched_tenant_add(s, &free_tenant, NULL, err, sizeof(err)), 0);
+    struct sched_cluster_spec c = {.name = "c"};
+    assert_int_equal(sched_cluster_add(s, &c, NULL, err, sizeof(err)), 0);
+    struct sched_gpu_spec gpus[2] = {{.model = GPU_MODEL_H100_80GB, .healthy = true},
+                                     {.model = GPU_MODEL_H100_80GB, .healthy = true}};
+    const char *tenants[2] = {"t", "u"}, *names[2] = {"n0", "n1"};
+    for (int i = 0; i < 2; i++) {
+        struct sched_node_spec n = {.name = names[i],
+                                    .cluster = "c",
+                                    .tenant = tenants[i],
+                                    .cpu = 64000,
+                                    .memory = 1LL << 40,
+                                    .n_gpus = 2,
+                                    .gpus = gpus};
+        assert_int_equal(sched_node_add(s, &n, NULL, err, sizeof(err)), 0);
+    }
+    struct sched_resources none = {SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED,
+                                   SCHED_UNLIMITED};
+    const char *wss[3] = {"t/a", "t/b", "u/a"};
+    for (int i = 0; i < 3; i++) {
+        struct sched_workspace_spec w = {.name = wss[i], .limits = none, .lend = true, .weight = 1};
+        assert_int_equal(sched_workspace_add(s, &w, NULL, err, sizeof(err)), 0);
+    }
+    uint32_t id, ws;
+    assert_int_equal(sched_workspace_find(s, "t/b", &ws), 0);
+    assert_int_equal(sched_image_required(s, ws, err, sizeof(err)), -ALLOT_EINVAL);
+    assert_non_null(strstr(err, "tenant t requires an image"));
+    struct sched_workload_spec w = image_spec("bare", "t/b", 1, false);
+    assert_int_equal(sched_submit(s, &w, 0, &id, err, sizeof(err)), -ALLOT_EINVAL);
+    assert_int_equal(s->workloads[id].state, SCHED_REJECTED);
+    assert_int_equal(s->workloads[id].reason, SCHED_REASON_IMAGE_REQUIRED);
+    assert_string_equal(err, "image: tenant t requires an image (require_image) in all its "
+                             "workspaces and none is given");
+    w = image_spec("boxed", "t/a", 1, true);
+    assert_int_equal(sched_submit(s, &w, 0, &id, err, sizeof(err)), 0);
+    w = image_spec("u-bare", "u/a", 1, false); /* another tenant's rule is not this one's */
+    uint32_t other;
+    assert_int_equal(sched_submit(s, &w, 0, &other, err, sizeof(err)), 0);
+    schedule_ok(s, 0);
+    assert_int_equal(s->workloads[id].state, SCHED_RUNNING);
+    assert_int_equal(s->workloads[other].state, SCHED_RUNNING);
+    sched_free(s);
+}
+
+/* require_image on a workspace: only that workspace's submissions without an image are
+ * rejected, with the workspace named; its tenant's other workspace takes them. */
+static void test_require_image_workspace(void **state)
+{
+    struct sched *s = platform(1, 0, true, 0);
+    uint32_t a, id;
+    assert_int_equal(sched_workspace_find(s, "t/a", &a), 0);
+    struct sched_workspace_spec spec = {.name = "t/a",
+                                        .limits = s->workspaces[a].limits,
+                                        .lend = true,
+                                        .weight = 1,
+                                        .require_image = true};
+    assert_int_equal(sched_workspace_update(s, &spec, 0, err, sizeof(err)), 0);
+    assert_true(s->workspaces[a].require_image);
+    struct sched_workload_spec w = image_spec("bare", "t/a", 1, false);
+    assert_int_equal(sched_submit(s, &w, 0, &id, err, sizeof(err)), -ALLOT_EINVAL);
+    assert_int_equal(s->workloads[id].reason, SCHED_REASON_IMAGE_REQUIRED);
+    assert_string_equal(err, "image: workspace t/a requires an image (require_image) and none "
+                             "is given");
+    w = image_spec("boxed", "t/a", 1, true);
+    assert_int_equal(sched_submit(s, &w, 0, &id, err, sizeof(err)), 0);
+    w = image_spec("b-bare", "t/b", 1, false);
+    assert_int_equal(sched_submit(s, &w, 0, &id, err, sizeof(err)), 0);
+    schedule_ok(s, 0);
+    assert_int_equal(count_events(s, SCHED_EV_ADMITTED), 2);
+    sched_free(s);
+}
+
+/* Turning require_image on changes later submissions only: what runs keeps running and what
+ * is queued stays queued (then runs); turning it off lets bare workloads in again. */
+static void test_require_image_patch_later_only(void **state)
+{
+    struct sched *s = platform(1, 0, true, 0);
+    uint32_t run = submit(s, "run", "t/a", 8, 1, 0);
+    schedule_ok(s, 0);
+    uint32_t wait = submit(s, "wait", "t/a", 8, 1, MIN); /* the node is full: it waits */
+    schedule_ok(s, MIN);
+    assert_int_equal(s->workloads[wait].state, SCHED_PENDING);
+    uint32_t a, id;
+    assert_int_equal(sched_workspace_find(s, "t/a", &a), 0);
+    struct sched_workspace_spec spec = {.name = "t/a",
+                                        .limits = s->workspaces[a].limits,
+                                        .lend = true,
+                                        .weight = 1,
+                                        .require_image = true};
+    sched_events_clear(s);
+    assert_int_equal(sched_workspace_update(s, &spec, 2 * MIN, err, sizeof(err)), 0);
+    uint32_t n;
+    const struct sched_event *ev = sched_events(s, &n);
+    assert_int_equal(n, 1);
+    assert_string_equal(ev[0].message, "t/a: require_image false -> true");
+    schedule_ok(s, 2 * MIN);
+    assert_int_equal(s->workloads[run].state, SCHED_RUNNING);
+    assert_int_equal(s->workloads[wait].state, SCHED_PENDING);
+    struct sched_workload_spec w = image_spec("late", "t/a", 1, false);
+    assert_int_equal(sched_submit(s, &w, 3 * MIN, &id, err, sizeof(err)), -ALLOT_EINVAL);
+    assert_int_equal(s->workloads[id].reason, SCHED_REASON_IMAGE_REQUIRED);
+    assert_int_equal(sched_finish(s, run, 4 * MIN), 0);
+    schedule_ok(s, 4 * MIN);
+    assert_int_equal(s->workloads[wait].state, SCHED_RUNNING);
+    spec.require_image = false;
+    assert_int_equal(sched_workspace_update(s, &spec, 5 * MIN, err, sizeof(err)), 0);
+    w.name = "later";
+    assert_int_equal(sched_submit(s, &w, 5 * MIN, &id, err, sizeof(err)), 0);
+    assert_int_equal(sched_check(s, err, sizeof(err)), 0);
+    sched_free(s);
+}
+
 static void test_mig_charging(void **state)
 {
     struct sched *s;
@@ -735,6 +871,9 @@ int main(void)
         cmocka_unit_test(test_check_catches_double_allocation),
         cmocka_unit_test(test_check_catches_foreign_tenant),
         cmocka_unit_test(test_submit_rejections),
+        cmocka_unit_test(test_require_image_tenant),
+        cmocka_unit_test(test_require_image_workspace),
+        cmocka_unit_test(test_require_image_patch_later_only),
         cmocka_unit_test(test_mig_charging),
         cmocka_unit_test(test_dedicated_cluster_rules),
         cmocka_unit_test(test_limit_reduced_drains_newest),

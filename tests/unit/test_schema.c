@@ -38,6 +38,8 @@ static const struct both_case cases[] = {
     {TENANT, "{\"name\": \"acme\", \"isolation\": null}", "isolation"},
     {TENANT, "{\"name\": \"acme\", \"max_graces\": \"1m\"}", "max_graces"},
     {TENANT, "{\"isolation\": \"shared\"}", "name"},
+    {TENANT, "{\"name\": \"acme\", \"require_image\": \"yes\"}", "require_image"},
+    {TENANT, "{\"name\": \"acme\", \"require_image\": null}", "require_image"},
     {CLUSTER, "{\"name\": \"c2\", \"dedicated_to\": \"Not A Name\"}", "dedicated_to"},
     {NODE, "{\"name\": \"n\", \"cluster\": \"c\", \"cpu\": \"16\", \"memory\": \"12Gx\"}",
      "memory"},
@@ -72,6 +74,8 @@ static const struct both_case cases[] = {
     {WORKSPACE, "{\"name\": \"w\", \"reserved\": {\"gpu\": 4}, \"limits\": {\"gpu\": 2}}",
      "reserved.gpu"},
     {WORKSPACE, "{\"name\": \"other/w\"}", "name"},
+    {WORKSPACE, "{\"name\": \"w\", \"require_image\": \"true\"}", "require_image"},
+    {WORKSPACE, "{\"name\": \"w\", \"require_image\": [true]}", "require_image"},
     {WORKLOAD, "{\"name\": \"j\", \"workspace\": \"prod\"}", "workspace"},
     {WORKLOAD, "{\"name\": \"j\", \"workspace\": \"t/w\", \"gpus\": 0.5}", "gpus"},
     {WORKLOAD, "{\"name\": \"j\", \"workspace\": \"t/w\", \"mig\": \"9g.1tb\"}", "mig"},
@@ -79,6 +83,13 @@ static const struct both_case cases[] = {
     {WORKLOAD, "{\"name\": \"j\", \"workspace\": \"t/w\", \"replicas\": 5000}", "replicas"},
     {WORKLOAD, "{\"name\": \"j\", \"workspace\": \"t/w\", \"gpus\": 1, \"mig\": \"1g.10gb\"}",
      "mig"},
+    /* image: the one rule of common/imageref.h, whatever the text */
+    {WORKLOAD, "{\"name\": \"j\", \"workspace\": \"t/w\", \"image\": \"PyTorch:2\"}", "image"},
+    {WORKLOAD, "{\"name\": \"j\", \"workspace\": \"t/w\", \"image\": \"vllm@sha256:ab12\"}",
+     "image"},
+    {WORKLOAD, "{\"name\": \"j\", \"workspace\": \"t/w\", \"image\": \"ml/../etc:1\"}", "image"},
+    {WORKLOAD, "{\"name\": \"j\", \"workspace\": \"t/w\", \"image\": \"\"}", "image"},
+    {WORKLOAD, "{\"name\": \"j\", \"workspace\": \"t/w\", \"image\": [\"busybox\"]}", "image"},
 };
 
 /* Where the object sits in the YAML document, and the prefix of its field path there. */
@@ -170,6 +181,168 @@ static void test_same_refusal_both_ways(void **state)
         if (yaml_rc != json_rc || strcmp(err, want) != 0)
             fail_msg("case %zu:\n  YAML %s: %s\n  JSON %s: %s", i, allot_errname(yaml_rc), err,
                      allot_errname(json_rc), want);
+    }
+    unlink(path);
+    rmdir(dir);
+}
+
+/* A workload body with the required fields and the JSON members x; refused at field with
+ * code, or accepted (field NULL). OUT *out with strings in a. */
+static int read_workload(const char *x, struct arena *a, struct workload_spec *out,
+                         struct schema_error *e)
+{
+    char text[8192];
+    snprintf(text, sizeof(text), "{\"name\": \"j\", \"workspace\": \"t/w\"%s%s}", x[0] ? ", " : "",
+             x);
+    json_error_t jerr;
+    json_t *j = json_loads(text, JSON_ALLOW_NUL, &jerr);
+    if (!j)
+        fail_msg("bad JSON %s: %s", text, jerr.text);
+    int rc = workload_from_json(j, a, out, e);
+    json_decref(j);
+    return rc;
+}
+
+/* image and workdir of an API body: accepted as given, refused naming the field. */
+static void test_image_and_workdir(void **state)
+{
+    struct arena a;
+    struct workload_spec w;
+    struct schema_error e;
+    arena_init(&a, 0);
+    assert_int_equal(read_workload("", &a, &w, &e), 0);
+    assert_false(w.w.has_image);
+    assert_null(w.image);
+    assert_null(w.workdir);
+    assert_int_equal(read_workload("\"image\": \"registry.local/ml/vllm:0.6-cu12\"", &a, &w, &e),
+                     0);
+    assert_true(w.w.has_image);
+    assert_string_equal(w.image, "registry.local/ml/vllm:0.6-cu12");
+    assert_null(w.command); /* the image's own entrypoint runs */
+    assert_int_equal(
+        read_workload("\"image\": \"pytorch\", \"workdir\": \"/work/a..b/.x\", \"command\": "
+                      "[\"python\", \"train.py\"]",
+                      &a, &w, &e),
+        0);
+    assert_string_equal(w.image, "pytorch");
+    assert_string_equal(w.workdir, "/work/a..b/.x");
+    assert_int_equal(w.n_command, 2);
+
+    char long_dir[SCHEMA_MAX_WORKDIR + 64], body[SCHEMA_MAX_WORKDIR + 128];
+    memset(long_dir, 'd', sizeof(long_dir));
+    long_dir[0] = '/';
+    long_dir[SCHEMA_MAX_WORKDIR] = '\0'; /* the longest allowed */
+    snprintf(body, sizeof(body), "\"image\": \"busybox\", \"workdir\": \"%s\"", long_dir);
+    assert_int_equal(read_workload(body, &a, &w, &e), 0);
+    assert_int_equal(strlen(w.workdir), SCHEMA_MAX_WORKDIR);
+    long_dir[SCHEMA_MAX_WORKDIR] = 'd';
+    long_dir[SCHEMA_MAX_WORKDIR + 1] = '\0';
+    snprintf(body, sizeof(body), "\"image\": \"busybox\", \"workdir\": \"%s\"", long_dir);
+
+    const struct {
+        const char *x;
+        const char *field, *fragment;
+    } bad[] = {
+        {"\"workdir\": \"/work\"", "workdir", "give image too"},
+        {"\"workdir\": \"/work\", \"command\": [\"sh\"]", "workdir", "give image too"},
+        {"\"image\": \"busybox\", \"workdir\": \"work\"", "workdir", "absolute path"},
+        {"\"image\": \"busybox\", \"workdir\": \"\"", "workdir", "absolute path"},
+        {"\"image\": \"busybox\", \"workdir\": \"/a/../b\"", "workdir", "'..'"},
+        {"\"image\": \"busybox\", \"workdir\": \"/a/..\"", "workdir", "'..'"},
+        {"\"image\": \"busybox\", \"workdir\": \"/..\"", "workdir", "'..'"},
+        {"\"image\": \"busybox\", \"workdir\": \"/a\\tb\"", "workdir", "control characters"},
+        {"\"image\": \"busybox\", \"workdir\": \"/a\\u007fb\"", "workdir", "control characters"},
+        {"\"image\": \"busybox\", \"workdir\": \"/a\\u0000b\"", "workdir", "NUL"},
+        {"\"image\": \"busybox\", \"workdir\": 7", "workdir", "expected a string"},
+        {body, "workdir", "at most 4096"},
+        {"\"image\": \"busybox:\"", "image", "a tag is"},
+        {"\"image\": \"Busybox\"", "image", "an image name is"},
+        {"\"image\": null", "image", "null"},
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        memset(&e, 0, sizeof(e));
+        int rc = read_workload(bad[i].x, &a, &w, &e);
+        if (rc != -ALLOT_EINVAL || strcmp(e.field, bad[i].field) != 0 ||
+            !strstr(e.message, bad[i].fragment))
+            fail_msg("case %zu: got %s at '%s': %s; want inval at '%s' with \"%s\"", i,
+                     allot_errname(rc), e.field, e.message, bad[i].field, bad[i].fragment);
+    }
+    arena_cleanup(&a);
+}
+
+/* require_image reads the same from a platform file and an API body, and a scenario's submit
+ * takes an image (the policy needs to know of it) but not a workdir, which only the daemon's
+ * agents use. */
+static void test_require_image_both_ways(void **state)
+{
+    static const char text[] = "tenants:\n"
+                               "  - name: t\n"
+                               "    require_image: true\n"
+                               "    workspaces: [{name: w, require_image: true}, {name: v}]\n";
+    struct source src;
+    struct sched *s = NULL;
+    char err[512] = "";
+    assert_int_equal(
+        source_parse("p.yaml", (const unsigned char *)text, strlen(text), &src, err, sizeof(err)),
+        0);
+    assert_int_equal(platform_build(&src, NULL, &s, err, sizeof(err)), 0);
+    assert_true(s->tenants[0].require_image);
+    assert_true(s->workspaces[0].require_image);
+    assert_false(s->workspaces[1].require_image);
+    sched_free(s);
+    source_cleanup(&src);
+
+    struct arena a;
+    struct schema_error e;
+    struct sched_tenant_spec t;
+    struct sched_workspace_spec ws;
+    arena_init(&a, 0);
+    json_t *j = json_loads("{\"name\": \"t\", \"require_image\": true}", 0, NULL);
+    assert_int_equal(spec_tenant_from_json(j, &a, &t, &e), 0);
+    assert_true(t.require_image);
+    assert_int_equal(spec_workspace_from_json(j, "t", &a, &ws, &e), 0);
+    assert_true(ws.require_image);
+    json_decref(j);
+    j = json_loads("{\"name\": \"t\"}", 0, NULL);
+    assert_int_equal(spec_tenant_from_json(j, &a, &t, &e), 0);
+    assert_false(t.require_image); /* the default */
+    json_decref(j);
+    /* a PATCH changes it and nothing else; one without it leaves it */
+    j = json_loads("{\"require_image\": false}", 0, NULL);
+    assert_int_equal(spec_workspace_patch_from_json(j, &a, &ws, &e), 0);
+    assert_false(ws.require_image);
+    assert_true(ws.lend);
+    json_decref(j);
+    ws.require_image = true;
+    j = json_loads("{\"weight\": 3}", 0, NULL);
+    assert_int_equal(spec_workspace_patch_from_json(j, &a, &ws, &e), 0);
+    assert_true(ws.require_image);
+    json_decref(j);
+    arena_cleanup(&a);
+
+    char dir[] = "/tmp/allot-test-schema-XXXXXX", path[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(path, sizeof(path), "%s/scn.yaml", dir);
+    static const char *const submits[] = {
+        "{name: j, workspace: t/w, image: \"busybox:1.36\"}",
+        "{name: j, workspace: t/w, image: busybox, workdir: /work}",
+    };
+    for (int i = 0; i < 2; i++) {
+        FILE *f = fopen(path, "w");
+        assert_non_null(f);
+        fprintf(f, yaml_templates[WORKLOAD], submits[i]);
+        assert_int_equal(fclose(f), 0);
+        struct scenario scn;
+        int rc = scenario_load(path, &scn, &s, err, sizeof(err));
+        if (i == 0) {
+            assert_int_equal(rc, 0);
+            assert_true(scn.steps[0].submit.has_image);
+            scenario_cleanup(&scn);
+            sched_free(s);
+        } else {
+            assert_int_equal(rc, -ALLOT_EINVAL);
+            assert_non_null(strstr(err, "timeline[0].submit.workdir: unknown field"));
+        }
     }
     unlink(path);
     rmdir(dir);
@@ -279,10 +452,9 @@ static void test_empty_document(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_same_refusal_both_ways),
-        cmocka_unit_test(test_plain_scalars),
-        cmocka_unit_test(test_loader_refusals),
-        cmocka_unit_test(test_empty_document),
+        cmocka_unit_test(test_same_refusal_both_ways),  cmocka_unit_test(test_image_and_workdir),
+        cmocka_unit_test(test_require_image_both_ways), cmocka_unit_test(test_plain_scalars),
+        cmocka_unit_test(test_loader_refusals),         cmocka_unit_test(test_empty_document),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

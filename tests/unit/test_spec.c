@@ -12,6 +12,8 @@
 #include <cmocka.h>
 #include <jansson.h>
 
+#include "schema/export.h"
+#include "schema/op.h"
 #include "schema/spec.h"
 #include "schema/view.h"
 #include "schema/workload.h"
@@ -588,6 +590,73 @@ static void test_workspace_round_trip_and_patch(void **state)
     arena_cleanup(&a);
 }
 
+/* require_image: the views show it (false by default), and the exported platform carries it
+ * in ops that read back the same; a tenant's stays on its tenant. */
+static void test_require_image_views_and_export(void **state)
+{
+    struct arena a;
+    struct schema_error err;
+    struct sched_tenant_spec t;
+    struct sched_workspace_spec ws;
+    arena_init(&a, 0);
+    struct sched *s = platform(&a);
+    json_t *v = view_tenant(s, 0);
+    assert_false(boolean(v, "require_image"));
+    json_decref(v);
+    v = view_workspace(s, 0);
+    assert_false(boolean(v, "require_image"));
+    json_decref(v);
+    json_t *j = parse("{\"name\": \"boxed\", \"require_image\": true}");
+    assert_int_equal(spec_tenant_from_json(j, &a, &t, &err), 0);
+    json_decref(j);
+    assert_int_equal(sched_tenant_add(s, &t, NULL, why, sizeof(why)), 0);
+    ws = (struct sched_workspace_spec){.name = "acme/prod",
+                                       .limits = s->workspaces[0].limits,
+                                       .reserved = s->workspaces[0].reserved,
+                                       .lend = s->workspaces[0].lend,
+                                       .weight = s->workspaces[0].weight};
+    j = parse("{\"require_image\": true}");
+    assert_int_equal(spec_workspace_patch_from_json(j, &a, &ws, &err), 0);
+    json_decref(j);
+    assert_int_equal(sched_workspace_update(s, &ws, 1000, why, sizeof(why)), 0);
+    v = view_tenant(s, 1);
+    assert_true(boolean(v, "require_image"));
+    json_decref(v);
+    v = view_workspace(s, 0);
+    assert_true(boolean(v, "require_image"));
+    json_decref(v);
+    v = view_workspace(s, 1);
+    assert_false(boolean(v, "require_image"));
+    json_decref(v);
+
+    json_t *ops = export_platform_ops(s);
+    assert_non_null(ops);
+    int tenants = 0, workspaces = 0;
+    size_t i;
+    json_t *op;
+    json_array_foreach(ops, i, op)
+    {
+        struct op read;
+        const char *name = str(op, "op");
+        const char *spec_name =
+            json_string_value(json_object_get(json_object_get(op, "spec"), "name"));
+        if (strcmp(name, OP_TENANT_ADD) == 0) {
+            assert_int_equal(op_read_tenant(op, &a, &read, &err), 0);
+            assert_int_equal(read.u.tenant.require_image, strcmp(spec_name, "boxed") == 0);
+            tenants++;
+        } else if (strcmp(name, OP_WORKSPACE_ADD) == 0) {
+            assert_int_equal(op_read_workspace(op, &a, &read, &err), 0);
+            assert_int_equal(read.u.workspace.require_image, strcmp(spec_name, "acme/prod") == 0);
+            workspaces++;
+        }
+    }
+    assert_int_equal(tenants, 2);
+    assert_int_equal(workspaces, 2);
+    json_decref(ops);
+    sched_free(s);
+    arena_cleanup(&a);
+}
+
 /* Numbers and strings for quantities, exact fractions, and "1+3/7" as views print it. */
 static void test_quantities(void **state)
 {
@@ -896,6 +965,7 @@ int main(void)
         cmocka_unit_test(test_workload_round_trip),
         cmocka_unit_test(test_workspace_round_trip_and_patch),
         cmocka_unit_test(test_quantities),
+        cmocka_unit_test(test_require_image_views_and_export),
         cmocka_unit_test(test_bad_inputs),
         cmocka_unit_test(test_messages),
         cmocka_unit_test(test_bounds),
