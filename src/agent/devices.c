@@ -76,7 +76,7 @@ static void find_entry(const struct cdi_registry *reg, const char *kind, const c
         e->device = cdi_registry_find(reg, kind, by_index, &e->spec);
     if (e->device)
         return;
-    if (unread)
+    if (unread && unread[0])
         snprintf(why, sizeof(why), "%s: no CDI device %s=%s or =%s (and %s)", what, kind, uuid,
                  by_index, unread);
     else
