@@ -91,8 +91,13 @@ static int devices_setup(struct agent *a, const struct options *o)
     a->gpus = mapped; /* with the GPUs that have no device marked unhealthy */
     a->devices = d;
     uint32_t healthy = 0;
-    for (uint32_t i = 0; i < a->gpus.n; i++)
-        healthy += a->gpus.gpus[i].healthy;
+    for (uint32_t i = 0; i < a->gpus.n; i++) {
+        const struct gpuinfo_gpu *g = &a->gpus.gpus[i];
+        healthy += g->healthy;
+        if (!g->healthy)
+            fprintf(stderr, "allot-agent: GPU %u (%s) unhealthy: %s\n", g->index, g->uuid,
+                    g->health_reason);
+    }
     int rc = limits_devices_init(&a->limits, o->dev.cgroup_root, why, sizeof(why));
     fprintf(stderr,
             "allot-agent: %sdevices: cdi, kind %s from %s (%u of %u GPU(s) healthy); bare "
