@@ -259,6 +259,48 @@ static void test_rules_read_the_host_node(void **state)
     assert_non_null(strstr(err, "is not a device node on this host"));
 }
 
+/* A devices cgroup allows exactly the standard devices and its rules (devices.list). Only as
+ * root with a cgroup v1 devices hierarchy; elsewhere only the refusal of a root outside one is
+ * checked (and the test says so). */
+static void test_devices_cgroup(void **state)
+{
+    struct fixture *fx = *state;
+    char err[256], path[512], root[128], list[4096];
+    const struct cgroup_device_rule rules[] = {{'c', 195, 3, "rw"}, {'c', 195, 255, "rwm"}};
+    const struct cgroup_device_rule bad[] = {{'x', 1, 1, "rw"}};
+    /* a plain directory is no devices hierarchy */
+    assert_int_equal(
+        cgroup_devices_create(fx->dir, "n.w1", rules, 2, path, sizeof(path), err, sizeof(err)),
+        -ALLOT_EINVAL);
+    assert_non_null(strstr(err, "is not in a cgroup v1 devices hierarchy"));
+    if (geteuid() != 0 || !cgroup_is_devices("/sys/fs/cgroup/devices")) {
+        print_message("NOT TESTED here: writing a devices cgroup (needs root and a cgroup v1 "
+                      "devices hierarchy)\n");
+        return;
+    }
+    snprintf(root, sizeof(root), "/sys/fs/cgroup/devices/allot-unit-%d", (int)getpid());
+    assert_int_equal(mkdir(root, 0755), 0);
+    assert_int_equal(
+        cgroup_devices_create(root, "n.w1", bad, 1, path, sizeof(path), err, sizeof(err)),
+        -ALLOT_EINVAL);
+    int rc = cgroup_devices_create(root, "n.w1", rules, 2, path, sizeof(path), err, sizeof(err));
+    if (rc)
+        fail_msg("%s", err);
+    snprintf(list, sizeof(list), "%s/n.w1", root);
+    assert_string_equal(path, list);
+    snprintf(list, sizeof(list), "%s/devices.list", path);
+    FILE *f = fopen(list, "r");
+    assert_non_null(f);
+    size_t n = fread(list, 1, sizeof(list) - 1, f);
+    list[n] = '\0';
+    fclose(f);
+    assert_string_equal(list, "c *:* m\nb *:* m\nc 1:3 rwm\nc 1:5 rwm\nc 1:7 rwm\nc 1:8 rwm\n"
+                              "c 1:9 rwm\nc 5:0 rwm\nc 5:2 rwm\nc 136:* rwm\nc 195:3 rw\n"
+                              "c 195:255 rwm\n");
+    assert_int_equal(cgroup_remove(path), 0);
+    assert_int_equal(rmdir(root), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -267,6 +309,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_unreadable_spec_is_named_for_gpus_without_device,
                                         setup, teardown),
         cmocka_unit_test_setup_teardown(test_rules_read_the_host_node, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_devices_cgroup, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
