@@ -543,6 +543,15 @@ static int read_spec(struct reader *r, const json_t *root, struct cdi_spec *out)
     return read_edits(r, root, false, &out->edits);
 }
 
+/* Whether text (len bytes) looks like JSON: its first byte other than white space is '{'. */
+static bool json_text(const char *text, size_t len)
+{
+    size_t i = 0;
+    while (i < len && strchr(" \t\r\n", text[i]) && text[i])
+        i++;
+    return i < len && text[i] == '{';
+}
+
 /* Parse text into a source (lines by field path) and read it. OUT *line: the line of the
  * refusal (0 when the text did not parse: then msg holds the whole sentence). */
 static int spec_parse(const char *path, const char *text, size_t len, struct arena *a,
@@ -561,6 +570,17 @@ static int spec_parse(const char *path, const char *text, size_t len, struct are
         return rc;
     }
     rc = source_parse(path, (const unsigned char *)text, len, &src, why, sizeof(why));
+    if (rc && rc != -ALLOT_ENOMEM && json_text(text, len)) {
+        /* JSON that libyaml does not take (a surrogate pair's escapes): jansson reads it, and
+         * refusals then name the field at line 1, since jansson keeps no lines. */
+        json_t *root = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
+        if (root) {
+            source_cleanup(&src);
+            src.root = root;
+            src.path = path;
+            rc = 0;
+        }
+    }
     if (rc) {
         rc = rc == -ALLOT_ECONFIG ? -ALLOT_EPARSE : rc;
         snprintf(msg, msglen, "%s", why);

@@ -153,6 +153,20 @@ static void test_nvidia_json_reads(void **state)
         fail_msg("%s", msg);
     assert_string_equal(spec.kind, "a.b/c");
     assert_int_equal(spec.edits.n_env, 0);
+    /* JSON that libyaml refuses (a surrogate pair's escapes) is read by jansson */
+    const char *emoji = "{\"cdiVersion\": \"0.5.0\", \"kind\": \"a.b/c\", \"devices\": [{\"name\": "
+                        "\"x\", \"containerEdits\": {\"env\": [\"A=\\ud83d\\ude00\"]}}]}";
+    rc = cdi_spec_read("e.json", emoji, strlen(emoji), &a, &spec, msg, sizeof(msg));
+    if (rc)
+        fail_msg("%s", msg);
+    assert_string_equal(spec.devices[0].edits.env[0], "A=\xf0\x9f\x98\x80");
+    /* ... and its refusals name the field (at line 1: jansson keeps no lines) */
+    char *bad = strdup(emoji);
+    memcpy(strstr(bad, "\"x\""), "\"-\"", 3);
+    rc = cdi_spec_read("e.json", bad, strlen(bad), &a, &spec, msg, sizeof(msg));
+    assert_int_equal(rc, -ALLOT_EINVAL);
+    assert_true(strncmp(msg, "e.json:1: devices[0].name: '-' is not a device name", 51) == 0);
+    free(bad);
     arena_cleanup(&a);
 }
 
