@@ -6,7 +6,6 @@ fake node: its own open as far as the driver (ENXIO: the devices cgroup let it t
 other six are refused by the devices cgroup (EPERM); a GPU the spec lacks is unhealthy in the
 node's record. Needs root and a cgroup v1 devices hierarchy: without them it says so and exits
 77, which ctest counts as skipped, not passed. Usage: test_agent_devices.py ALLOTD AGENT SRCDIR"""
-import errno
 import json
 import os
 import stat
@@ -110,7 +109,7 @@ class DevicesTest(unittest.TestCase):
                                           f"{cdi[node]}", "--cgroup-devices-root", root])
         for node, healthy in (("gpu-a", 8), ("gpu-b", 7)):
             log = self.started_log(node)
-            self.assertIn(f"devices: cdi, kind nvidia.com/gpu from ", log)
+            self.assertIn("devices: cdi, kind nvidia.com/gpu from ", log)
             self.assertIn(f"({healthy} of 8 GPU(s) healthy); bare processes: a devices cgroup "
                           f"per replica under {root}", log)
         # the GPU gpu-b's spec lacks is unhealthy in its node's record
