@@ -34,9 +34,11 @@ int devices_load(const char *dirs, const char *kind, struct gpuinfo *gpus, struc
 void devices_free(struct devices *d);
 
 /* The edits for a replica on the GPUs of the inventory with these indices (whole GPUs), or on
- * the MIG instance mig_uuid (n == 0): each device's edits, then the spec-level edits of each
- * spec used, once. OUT out[0..RET). RET the count (<= max); -ALLOT_ENOENT when a GPU has no
- * device; -ALLOT_ERANGE when more than max. */
+ * the MIG instance mig_uuid (n == 0): each device's edits, in the order of indices, then the
+ * spec-level edits of each spec used, once, in the order of first use (left out when empty).
+ * No GPU (n == 0, no mig_uuid): no edits. OUT out[0..RET), pointers into d. RET the count
+ * (<= max); -ALLOT_ENOENT when a GPU or the MIG instance has no device (or is not in the
+ * inventory); -ALLOT_ERANGE when more than max; -ALLOT_EINVAL for more than GPUINFO_MAX_GPUS. */
 int devices_edits(const struct devices *d, const uint32_t *indices, size_t n, const char *mig_uuid,
                   const struct cdi_edits **out, size_t max);
 

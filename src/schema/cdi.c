@@ -793,7 +793,8 @@ static int load_file(struct cdi_registry *reg, const char *dir, const char *name
     size_t n = 0;
     struct cdi_spec spec;
     snprintf(path, sizeof(path), "%s/%s", dir, name);
-    int rc = read_file(path, &text, &n);
+    errno = 0;
+    int rc = read_file(path, &text, &n), saved = errno ? errno : EIO;
     if (rc == -ALLOT_ENOMEM)
         return rc;
     if (rc) {
@@ -802,7 +803,7 @@ static int load_file(struct cdi_registry *reg, const char *dir, const char *name
                      CDI_MAX_FILE_BYTES);
         else
             snprintf(problem, sizeof(problem), "%s:1: document: cannot be read: %s", path,
-                     strerror(errno));
+                     strerror(saved));
         return keep_refusal(reg, NULL, 0, problem, cap_refusals);
     }
     rc = cdi_spec_read(path, text, n, &reg->arena, &spec, problem, sizeof(problem));
