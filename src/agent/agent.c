@@ -2,6 +2,8 @@
  * file, shipping, storage check) and signals, set up once and run until SIGINT or SIGTERM. */
 #include "agent/agent.h"
 
+#include "agent/devices.h"
+
 #include <signal.h>
 #include <stdio.h>
 #include <time.h>
@@ -122,6 +124,8 @@ void agent_close(struct agent *a)
     runner_free(a->runner);
     a->runner = NULL;
     identity_cleanup(&a->identity);
+    devices_free(a->devices);
+    a->devices = NULL;
     struct evhttp_connection **conns[] = {&a->conn, &a->push, &a->ship_conn};
     for (size_t i = 0; i < sizeof(conns) / sizeof(conns[0]); i++) {
         if (*conns[i])

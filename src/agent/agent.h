@@ -25,6 +25,7 @@
 #define AGENT_TENANT_SIZE 64
 
 struct agent;
+struct devices;
 struct shipment;
 
 /* One replica this agent runs (or ran and has not reported yet). */
@@ -113,6 +114,9 @@ struct agent {
     int64_t wipe_since_ms;            /* when the wipe was asked for */
     const char *wipe_dirs; /* --wipe-dirs: shared directories swept of the old users' files */
     uint64_t reports, failures;
+    /* The GPUs' CDI devices (agent/devices.h, docs/agent.md "Devices"): what a replica's GPUs
+     * give it; NULL when devices are not enforced (--devices none). */
+    struct devices *devices;
     char state_path[4200]; /* work-dir/agent-state.json: what runs, for a restarted agent */
     char workdir[4096];
 };

@@ -474,3 +474,123 @@ int cgroup_remove(const char *path)
         return 0;
     return errno == EBUSY ? -ALLOT_ESTATE : -ALLOT_EIO;
 }
+
+/* ---- the v1 devices controller -------------------------------------------------------- */
+
+/* What runc allows every container (libcontainer's AllowedDevices): mknod of any node, and
+ * the character devices a program expects to open. */
+static const struct cgroup_device_rule cgroup_standard_devices[] = {
+    {'c', -1, -1, "m"},    /* mknod of any character device */
+    {'b', -1, -1, "m"},    /* ... and block device */
+    {'c', 1, 3, "rwm"},    /* /dev/null */
+    {'c', 1, 5, "rwm"},    /* /dev/zero */
+    {'c', 1, 7, "rwm"},    /* /dev/full */
+    {'c', 1, 8, "rwm"},    /* /dev/random */
+    {'c', 1, 9, "rwm"},    /* /dev/urandom */
+    {'c', 5, 0, "rwm"},    /* /dev/tty */
+    {'c', 5, 2, "rwm"},    /* /dev/ptmx */
+    {'c', 136, -1, "rwm"}, /* /dev/pts/N */
+};
+#define CGROUP_N_STANDARD_DEVICES                                                                  \
+    (sizeof(cgroup_standard_devices) / sizeof(cgroup_standard_devices[0]))
+
+/* rule as a line of devices.allow into text. RET 0, or -ALLOT_EINVAL for a rule that is none. */
+static int device_rule_text(const struct cgroup_device_rule *rule, char *text, size_t len)
+{
+    char major[24], minor[24];
+    size_t n = strnlen(rule->access, sizeof(rule->access));
+    bool ok = (rule->type == 'c' || rule->type == 'b' || rule->type == 'a') && n > 0 &&
+              n < sizeof(rule->access) && rule->major >= -1 && rule->minor >= -1 &&
+              rule->major <= 0xfff && rule->minor <= 0xfffff;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = strchr("rwm", rule->access[i]) != NULL;
+    if (!ok)
+        return -ALLOT_EINVAL;
+    if (rule->major < 0)
+        snprintf(major, sizeof(major), "*");
+    else
+        snprintf(major, sizeof(major), "%" PRId64, rule->major);
+    if (rule->minor < 0)
+        snprintf(minor, sizeof(minor), "*");
+    else
+        snprintf(minor, sizeof(minor), "%" PRId64, rule->minor);
+    snprintf(text, len, "%c %s:%s %s", rule->type, major, minor, rule->access);
+    return 0;
+}
+
+bool cgroup_is_devices(const char *root)
+{
+    char file[PATH_MAX];
+    struct stat sb;
+    if (!root || snprintf(file, sizeof(file), "%s/devices.allow", root) >= (int)sizeof(file))
+        return false;
+    return cgroup_kind(root) == CGROUP_KIND_V1 && stat(file, &sb) == 0;
+}
+
+int cgroup_devices_create(const char *root, const char *name,
+                          const struct cgroup_device_rule *rules, size_t n, char *path_out,
+                          size_t len, char *err, size_t elen)
+{
+    char dir[PATH_MAX], file[PATH_MAX + 32], text[64];
+    bool made = false;
+    int rc = 0;
+    if (!root || !*root || !path_out || (n > 0 && !rules)) {
+        snprintf(err, elen, "devices cgroup root, rules and path buffer are required");
+        return -ALLOT_EINVAL;
+    }
+    if (n > CGROUP_MAX_DEVICE_RULES - CGROUP_N_STANDARD_DEVICES) {
+        snprintf(err, elen, "%zu device rules; at most %zu", n,
+                 CGROUP_MAX_DEVICE_RULES - CGROUP_N_STANDARD_DEVICES);
+        return -ALLOT_ERANGE;
+    }
+    if (!name || !name_is_valid(name, strlen(name), CGROUP_NAME_MAX)) {
+        snprintf(err, elen, "cgroup name \"%.*s\" is not a name ([a-z0-9][a-z0-9._-]*, at most %d)",
+                 64, name ? name : "", CGROUP_NAME_MAX);
+        return -ALLOT_EINVAL;
+    }
+    if (!cgroup_is_devices(root)) {
+        snprintf(err, elen, "%s is not in a cgroup v1 devices hierarchy", root);
+        return -ALLOT_EINVAL;
+    }
+    int k = snprintf(dir, sizeof(dir), "%s/%s", root, name);
+    if (k < 0 || (size_t)k >= sizeof(dir) || (size_t)k >= len) {
+        snprintf(err, elen, "cgroup path %s/%s is too long", root, name);
+        return -ALLOT_EINVAL;
+    }
+    for (size_t i = 0; i < n; i++)
+        if (device_rule_text(&rules[i], text, sizeof(text)) != 0) {
+            snprintf(err, elen, "device rule %zu is not a rule of devices.allow", i);
+            return -ALLOT_EINVAL;
+        }
+    if (mkdir(dir, 0755) == 0) {
+        made = true;
+    } else {
+        struct stat sb;
+        if (errno != EEXIST || lstat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+            snprintf(err, elen, "create cgroup %s: %s", dir,
+                     errno == EEXIST ? "exists and is not a directory" : strerror(errno));
+            return -ALLOT_EIO;
+        }
+    }
+    /* Deny everything first, then allow: the cgroup never allows more than it should. */
+    snprintf(file, sizeof(file), "%s/devices.deny", dir);
+    int wrc = write_text(file, "a", false);
+    for (size_t i = 0; wrc == 0 && i < CGROUP_N_STANDARD_DEVICES + n; i++) {
+        const struct cgroup_device_rule *rule = i < CGROUP_N_STANDARD_DEVICES
+                                                    ? &cgroup_standard_devices[i]
+                                                    : &rules[i - CGROUP_N_STANDARD_DEVICES];
+        device_rule_text(rule, text, sizeof(text));
+        snprintf(file, sizeof(file), "%s/devices.allow", dir);
+        wrc = write_text(file, text, false);
+    }
+    if (wrc != 0) {
+        snprintf(err, elen, "write %s: %s", file, strerror(-wrc));
+        rc = -ALLOT_EIO;
+        goto out;
+    }
+    memcpy(path_out, dir, (size_t)k + 1);
+out:
+    if (rc != 0 && made)
+        cgroup_remove(dir);
+    return rc;
+}

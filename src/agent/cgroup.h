@@ -96,6 +96,35 @@ int cgroup_kill_listed(const char *path);
  * RET the number signalled; -ALLOT_EINVAL (not on a cgroupfs); -ALLOT_EIO. */
 int cgroup_signal(const char *path, int sig, pid_t spare_pgid);
 
+/* ---- The v1 devices controller: which device nodes a bare process may open ------------ */
+
+/* Where the agent's devices cgroups live unless configured (docs/agent.md, "Devices"). */
+#define CGROUP_DEVICES_DEFAULT_ROOT "/sys/fs/cgroup/devices/allot"
+/* Most rules one devices cgroup gets, the standard ones included. */
+#define CGROUP_MAX_DEVICE_RULES 256
+
+/* One line of devices.allow: type 'c', 'b' or 'a' (all), major and minor (-1: any, "*"),
+ * access "r", "w", "m" in any combination. */
+struct cgroup_device_rule {
+    char type;
+    int64_t major, minor;
+    char access[4];
+};
+
+/* Create (or reuse) the cgroup root/name in the v1 devices hierarchy and let it reach only the
+ * standard devices (null, zero, full, random, urandom, tty, ptmx and the pts, and mknod of any
+ * node, as runc allows a container) and rules[0..n): "a" is written to devices.deny, then each
+ * rule to devices.allow. name as for cgroup_create. OUT path_out: "root/name" (len bytes).
+ * RET 0; -ALLOT_EINVAL (bad name, path too long, bad rule, root not in a v1 hierarchy),
+ * -ALLOT_ERANGE (more than CGROUP_MAX_DEVICE_RULES), -ALLOT_EIO, with a sentence in err. On
+ * error a directory this call made is removed again. */
+int cgroup_devices_create(const char *root, const char *name,
+                          const struct cgroup_device_rule *rules, size_t n, char *path_out,
+                          size_t len, char *err, size_t elen);
+
+/* Whether root is a directory of a cgroup v1 devices hierarchy (it has devices.allow). */
+bool cgroup_is_devices(const char *root);
+
 /* Remove the cgroup at path. On a plain directory the files cgroup_create made are removed
  * first (only those). Idempotent: a missing cgroup is 0. RET 0; -ALLOT_ESTATE when processes
  * are still in it (EBUSY); -ALLOT_EIO otherwise. */

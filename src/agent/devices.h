@@ -6,9 +6,11 @@
 #ifndef ALLOT_AGENT_DEVICES_H
 #define ALLOT_AGENT_DEVICES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "agent/cgroup.h"
 #include "agent/gpuinfo.h"
 #include "schema/cdi.h"
 
@@ -32,10 +34,24 @@ int devices_load(const char *dirs, const char *kind, struct gpuinfo *gpus, struc
 void devices_free(struct devices *d);
 
 /* The edits for a replica on the GPUs of the inventory with these indices (whole GPUs), or on
- * the MIG instance mig_uuid (n == 0): each device's edits, then the spec-level edits of each
- * spec used, once. OUT out[0..RET). RET the count (<= max); -ALLOT_ENOENT when a GPU has no
- * device; -ALLOT_ERANGE when more than max. */
+ * the MIG instance mig_uuid (n == 0): each device's edits, in the order of indices, then the
+ * spec-level edits of each spec used, once, in the order of first use (left out when empty).
+ * No GPU (n == 0, no mig_uuid): no edits. OUT out[0..RET), pointers into d. RET the count
+ * (<= max); -ALLOT_ENOENT when a GPU or the MIG instance has no device (or is not in the
+ * inventory); -ALLOT_ERANGE when more than max; -ALLOT_EINVAL for more than GPUINFO_MAX_GPUS. */
 int devices_edits(const struct devices *d, const uint32_t *indices, size_t n, const char *mig_uuid,
                   const struct cdi_edits **out, size_t max);
+
+/* Whether any spec of the kind devices_load was given was found (read, or refused while naming
+ * that kind): what --devices auto decides on for declared GPUs. */
+bool devices_kind_found(const struct devices *d);
+
+/* The devices cgroup rules (cgroup.h) of the device nodes of edits[0..n): type, major and minor
+ * as the spec gives them, else read from the node on the host (hostPath, else path; stat), its
+ * permissions ("rwm" when not given). OUT rules[0..*n_rules) (at most max). RET 0;
+ * -ALLOT_ENOENT (a node without a type, major or minor that is not on the host, or no device
+ * node), -ALLOT_ERANGE (more than max), with a sentence in err. */
+int devices_rules(const struct cdi_edits *const *edits, size_t n, struct cgroup_device_rule *rules,
+                  size_t max, size_t *n_rules, char *err, size_t len);
 
 #endif

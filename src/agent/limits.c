@@ -276,6 +276,8 @@ void limits_release(struct limits *l, const char *name)
             allot_strerror(rc));
 }
 
+static void devices_retry(struct limits *l);
+
 void limits_retry(struct limits *l)
 {
     assert(l);
@@ -292,6 +294,101 @@ void limits_retry(struct limits *l)
         }
     }
     l->n_pending = kept;
+    devices_retry(l);
+}
+
+int limits_devices_init(struct limits *l, const char *root, char *why, size_t len)
+{
+    assert(l && why && len);
+    root = root ? root : CGROUP_DEVICES_DEFAULT_ROOT;
+    l->devices_root[0] = '\0';
+    char parent[LIMITS_ROOT_MAX + 1];
+    if (strlen(root) > LIMITS_ROOT_MAX || root[0] != '/') {
+        snprintf(why, len, "devices cgroup root %.200s: not an absolute path of at most %d bytes",
+                 root, LIMITS_ROOT_MAX);
+        return -ALLOT_ECONFIG;
+    }
+    snprintf(parent, sizeof(parent), "%s", root);
+    char *slash = strrchr(parent, '/');
+    if (slash == parent)
+        slash[1] = '\0';
+    else
+        *slash = '\0';
+    if (!cgroup_is_devices(parent)) {
+        snprintf(why, len, "%s is in no cgroup v1 devices hierarchy%s", parent,
+                 cgroup_kind(LIMITS_CGROUPFS) == CGROUP_KIND_V2
+                     ? " (a cgroup v2 host: device isolation there needs an eBPF program, which "
+                       "the agent does not load)"
+                     : "");
+        return -ALLOT_ECONFIG;
+    }
+    if (mkdir(root, 0755) != 0 && errno != EEXIST) {
+        snprintf(why, len, "create %s: %s", root, strerror(errno));
+        return -ALLOT_ECONFIG;
+    }
+    if (!cgroup_is_devices(root) || !cgroup_writable(root)) {
+        snprintf(why, len, "no devices cgroup can be made under %s", root);
+        return -ALLOT_ECONFIG;
+    }
+    snprintf(l->devices_root, sizeof(l->devices_root), "%s", root);
+    return 0;
+}
+
+int limits_devices_apply(struct limits *l, const char *name, const struct cgroup_device_rule *rules,
+                         size_t n, struct runner_spec *spec, char *path, size_t len, char *err,
+                         size_t elen)
+{
+    assert(l && name && spec && path && len);
+    path[0] = '\0';
+    spec->devices_cgroup = NULL;
+    if (!l->devices_root[0])
+        return 0;
+    int rc = cgroup_devices_create(l->devices_root, name, rules, n, path, len, err, elen);
+    if (rc == 0)
+        spec->devices_cgroup = path;
+    return rc;
+}
+
+void limits_devices_release(struct limits *l, const char *name)
+{
+    assert(l);
+    char path[LIMITS_ROOT_MAX + CGROUP_NAME_MAX + 2];
+    if (!name || !*name || !l->devices_root[0])
+        return;
+    if (snprintf(path, sizeof(path), "%s/%s", l->devices_root, name) >= (int)sizeof(path))
+        return;
+    int rc = cgroup_remove(path);
+    if (rc == -ALLOT_ESTATE && l->n_devices_pending < LIMITS_PENDING_MAX) {
+        snprintf(l->devices_pending[l->n_devices_pending++], sizeof(l->devices_pending[0]), "%s",
+                 name);
+        return;
+    }
+    if (rc)
+        fprintf(stderr, "allot-agent: cannot remove devices cgroup %s: %s\n", path,
+                allot_strerror(rc));
+}
+
+/* Retry the removals of devices cgroups that still held processes (they are killed through
+ * the replica's own containment; the devices cgroup only waits for them to be gone). */
+static void devices_retry(struct limits *l)
+{
+    size_t kept = 0, n = l->n_devices_pending;
+    char path[LIMITS_ROOT_MAX + CGROUP_NAME_MAX + 2];
+    l->n_devices_pending = 0;
+    for (size_t i = 0; i < n; i++) {
+        snprintf(path, sizeof(path), "%s/%s", l->devices_root, l->devices_pending[i]);
+        int rc = cgroup_remove(path);
+        if (rc == -ALLOT_ESTATE) {
+            if (kept != i)
+                memcpy(l->devices_pending[kept], l->devices_pending[i],
+                       sizeof(l->devices_pending[0]));
+            kept++;
+        } else if (rc) {
+            fprintf(stderr, "allot-agent: cannot remove devices cgroup %s: %s\n", path,
+                    allot_strerror(rc));
+        }
+    }
+    l->n_devices_pending = kept;
 }
 
 bool limits_storage_exceeded(const char *workdir, uint64_t storage_bytes, uint64_t *used)

@@ -50,6 +50,11 @@ struct limits {
                            * others */
     char pending[LIMITS_PENDING_MAX][CGROUP_NAME_MAX + 1]; /* cgroups to remove again */
     size_t n_pending;
+    /* The devices cgroups of bare processes (docs/agent.md, "Devices"): their root in the v1
+     * devices hierarchy, "" when devices are not enforced that way (limits_devices_init). */
+    char devices_root[LIMITS_ROOT_MAX + 1];
+    char devices_pending[LIMITS_PENDING_MAX][CGROUP_NAME_MAX + 1];
+    size_t n_devices_pending;
 };
 
 /* The mode named text ("auto", "v2", "v1", "none"). OUT *mode. RET 0 or -ALLOT_EINVAL. */
@@ -91,6 +96,26 @@ void limits_release(struct limits *l, const char *name);
 
 /* Retry the removals limits_release could not do yet; called on a slow timer. */
 void limits_retry(struct limits *l);
+
+/* Enforce devices for bare processes with a v1 devices cgroup per replica under root (NULL:
+ * CGROUP_DEVICES_DEFAULT_ROOT), made if missing: usable when its parent is a directory of the v1
+ * devices hierarchy and a cgroup can be made under it. Call after limits_init (which clears
+ * it). OUT l->devices_root. RET 0; -ALLOT_ECONFIG with why (len bytes) when not usable (on a
+ * cgroup v2 host there is no devices hierarchy: v2 needs an eBPF program, not written). */
+int limits_devices_init(struct limits *l, const char *root, char *why, size_t len);
+
+/* Make the devices cgroup name under l->devices_root that lets a process reach only the
+ * standard devices and rules[0..n) (cgroup_devices_create) and point spec->devices_cgroup at
+ * path (len bytes; it must outlive runner_start). Without l->devices_root, nothing (RET 0).
+ * RET 0, or the error of cgroup_devices_create with a sentence in err: the replica must then
+ * not run, since it would reach every device. */
+int limits_devices_apply(struct limits *l, const char *name, const struct cgroup_device_rule *rules,
+                         size_t n, struct runner_spec *spec, char *path, size_t len, char *err,
+                         size_t elen);
+
+/* Remove the devices cgroup name once its replica has ended (as limits_release; retried by
+ * limits_retry while processes are still in it). Nothing without l->devices_root. */
+void limits_devices_release(struct limits *l, const char *name);
 
 /* Whether the files under workdir take more than storage_bytes (workdir_usage_bytes; a
  * lower bound counts, since it is enough to be over). storage_bytes 0 is no limit.

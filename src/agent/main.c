@@ -13,6 +13,7 @@
 #include <jansson.h>
 
 #include "agent/agent.h"
+#include "agent/devices.h"
 #include "agent/join.h"
 #include "agent/nvml.h"
 #include "agent/statefile.h"
@@ -29,7 +30,83 @@ struct options {
     int n_run_as;
     const char *labels[AGENT_MAX_LABELS];
     int n_labels;
+    /* Devices (docs/agent.md, "Devices"): --devices, --cdi-dirs, --cdi-kind,
+     * --cgroup-devices-root. */
+    struct {
+        const char *mode, *dirs, *kind, *cgroup_root;
+    } dev;
 };
+
+/* ---- Devices: --devices, --cdi-dirs, --cdi-kind, --cgroup-devices-root ------------------ */
+
+/* The slot of a devices option named arg, or NULL. */
+static const char **devices_option(struct options *o, const char *arg)
+{
+    return strcmp(arg, "--devices") == 0               ? &o->dev.mode
+           : strcmp(arg, "--cdi-dirs") == 0            ? &o->dev.dirs
+           : strcmp(arg, "--cdi-kind") == 0            ? &o->dev.kind
+           : strcmp(arg, "--cgroup-devices-root") == 0 ? &o->dev.cgroup_root
+                                                       : NULL;
+}
+
+/* Map the GPUs to CDI devices and choose how devices are enforced (docs/agent.md, "Devices"):
+ * --devices cdi, none, or auto (cdi when a spec of the kind is found or the GPUs were
+ * discovered, none for declared GPUs without one). With cdi, GPUs without a device are
+ * unhealthy, and bare processes get a devices cgroup where the host has a v1 devices
+ * hierarchy. Call after the limits are set. RET 0, or 2 after saying why. */
+static int devices_setup(struct agent *a, const struct options *o)
+{
+    const char *mode = o->dev.mode ? o->dev.mode : "auto";
+    char err[512], why[600];
+    if (strcmp(mode, "auto") != 0 && strcmp(mode, "cdi") != 0 && strcmp(mode, "none") != 0) {
+        fprintf(stderr, "allot-agent: --devices: expected auto, cdi or none, got '%.40s'\n", mode);
+        return 2;
+    }
+    if (strcmp(mode, "none") == 0) {
+        fprintf(stderr, "allot-agent: devices: none (--devices none): a workload can open every "
+                        "device node of the host; only CUDA_VISIBLE_DEVICES names its GPUs\n");
+        return 0;
+    }
+    static struct gpuinfo mapped;
+    struct devices *d = NULL;
+    mapped = a->gpus;
+    if (!cdi_is_kind(o->dev.kind, strlen(o->dev.kind))) {
+        fprintf(stderr, "allot-agent: --cdi-kind: '%.80s' is not a CDI kind (vendor.com/class)\n",
+                o->dev.kind);
+        return 2;
+    }
+    if (devices_load(o->dev.dirs, o->dev.kind, &mapped, &d, err, sizeof(err))) {
+        fprintf(stderr, "allot-agent: --cdi-dirs: %s\n", err);
+        return 2;
+    }
+    if (strcmp(mode, "auto") == 0 && !a->gpus.discovered && !devices_kind_found(d)) {
+        fprintf(stderr,
+                "allot-agent: devices: none (declared GPUs and no CDI spec of kind %s in %s): "
+                "a workload can open every device node of the host; only "
+                "CUDA_VISIBLE_DEVICES names its GPUs\n",
+                o->dev.kind, o->dev.dirs);
+        devices_free(d);
+        return 0;
+    }
+    a->gpus = mapped; /* with the GPUs that have no device marked unhealthy */
+    a->devices = d;
+    uint32_t healthy = 0;
+    for (uint32_t i = 0; i < a->gpus.n; i++) {
+        const struct gpuinfo_gpu *g = &a->gpus.gpus[i];
+        healthy += g->healthy;
+        if (!g->healthy)
+            fprintf(stderr, "allot-agent: GPU %u (%s) unhealthy: %s\n", g->index, g->uuid,
+                    g->health_reason);
+    }
+    int rc = limits_devices_init(&a->limits, o->dev.cgroup_root, why, sizeof(why));
+    fprintf(stderr,
+            "allot-agent: %sdevices: cdi, kind %s from %s (%u of %u GPU(s) healthy); bare "
+            "processes: %s%s\n",
+            rc ? "warning: " : "", o->dev.kind, o->dev.dirs, healthy, a->gpus.n,
+            rc ? "NOT device-isolated: " : "a devices cgroup per replica under ",
+            rc ? why : a->limits.devices_root);
+    return 0;
+}
 
 /* The system's CPUs (those this process may run on) and memory, and the --label's given
  * (KEY=VALUE each), for the report. RET a new object, or NULL after saying why. */
@@ -97,6 +174,8 @@ static void usage(FILE *f)
             "                   [--cgroup-v1-root DIR] [--storage-check D] [--keep-finished D]\n"
             "                   [--uid-range START:COUNT] [--run-as TENANT/WORKSPACE=USER ...]\n"
             "                   [--label KEY=VALUE ...] [--wipe-dirs DIR:DIR...]\n"
+            "                   [--devices auto|cdi|none] [--cdi-dirs DIR:DIR...]\n"
+            "                   [--cdi-kind VENDOR.COM/CLASS] [--cgroup-devices-root DIR]\n"
             "       allot-agent --discover [--gpus SPEC | --nvml PATH]\n\n"
             "The Allot node agent: reports GPUs and workloads, runs what the controller places\n"
             "on this node. --gpus declares the GPUs (\"8xH100-80GB\") where NVML is absent; the\n"
@@ -125,6 +204,7 @@ static int options_parse(int argc, char **argv, struct options *o)
                             : strcmp(argv[i], "--keep-finished") == 0  ? &o->keep
                             : strcmp(argv[i], "--wipe-dirs") == 0      ? &o->wipe_dirs
                                                                        : NULL;
+        slot = slot ? slot : devices_option(o, argv[i]);
         if (slot && i + 1 < argc) {
             *slot = argv[++i];
         } else if (strcmp(argv[i], "--label") == 0 && i + 1 < argc) {
@@ -270,7 +350,8 @@ int main(int argc, char **argv)
                         .keep = "24h",
                         .cgroup_mode = "auto",
                         .uid_range = IDENTITY_DEFAULT_RANGE,
-                        .wipe_dirs = WIPE_DEFAULT_DIRS};
+                        .wipe_dirs = WIPE_DEFAULT_DIRS,
+                        .dev = {.dirs = DEVICES_DEFAULT_DIRS, .kind = DEVICES_DEFAULT_KIND}};
     int rc = options_parse(argc, argv, &o);
     if (rc)
         return rc == 1 ? 0 : rc;
@@ -296,6 +377,8 @@ int main(int argc, char **argv)
     if (agent_open(&a, a.workdir, every_ms))
         return 1;
     if ((rc = agent_resume(&a, &o, &lcfg, tokbuf, sizeof(tokbuf))) != 0)
+        return rc;
+    if ((rc = devices_setup(&a, &o)) != 0)
         return rc;
     fprintf(stderr, "allot-agent: node %s, %u %s GPU(s), reporting to %s every %lld ms\n", a.node,
             a.gpus.n, a.gpus.discovered ? "discovered" : "declared", o.server, (long long)every_ms);

@@ -649,6 +649,7 @@ int runner_start(struct runner *r, const struct runner_spec *spec, struct runner
     plan.argv = (char *const *)spec->argv;
     plan.envp = env.envp;
     plan.cgroup = spec->cgroup;
+    plan.devices_cgroup = spec->devices_cgroup;
     plan.rlimits = spec->rlimits;
     plan.switch_user = switch_user;
     plan.uid = spec->uid;

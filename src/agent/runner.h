@@ -106,6 +106,9 @@ struct runner_spec {
     enum runner_contain contain;   /* RUNNER_CONTAIN_CGROUP needs cgroup on a real cgroupfs */
     runner_exit_fn on_exit;        /* required */
     void *ctx;
+    /* a v1 devices cgroup (cgroup_devices_create) the workload enters too, after cgroup; NULL:
+     * none. Not the runner's to kill or remove: the caller removes it once the process ends. */
+    const char *devices_cgroup;
 };
 
 /* A process started earlier (by this agent before a restart) to track again. */

@@ -23,11 +23,12 @@
 #define SPAWN_KEEPER_ROUND_MAX_MS 50
 
 static const char *const spawn_stage_names[SPAWN_STAGE_COUNT] = {
-    [SPAWN_STAGE_KEEPER] = "start keeper",  [SPAWN_STAGE_SETSID] = "setsid",
-    [SPAWN_STAGE_CGROUP] = "enter cgroup",  [SPAWN_STAGE_RLIMIT] = "setrlimit",
-    [SPAWN_STAGE_STDIO] = "redirect stdio", [SPAWN_STAGE_CHDIR] = "chdir",
-    [SPAWN_STAGE_SETGROUPS] = "setgroups",  [SPAWN_STAGE_SETGID] = "setgid",
-    [SPAWN_STAGE_SETUID] = "setuid",        [SPAWN_STAGE_EXEC] = "exec",
+    [SPAWN_STAGE_KEEPER] = "start keeper", [SPAWN_STAGE_SETSID] = "setsid",
+    [SPAWN_STAGE_CGROUP] = "enter cgroup", [SPAWN_STAGE_DEVICES] = "enter devices cgroup",
+    [SPAWN_STAGE_RLIMIT] = "setrlimit",    [SPAWN_STAGE_STDIO] = "redirect stdio",
+    [SPAWN_STAGE_CHDIR] = "chdir",         [SPAWN_STAGE_SETGROUPS] = "setgroups",
+    [SPAWN_STAGE_SETGID] = "setgid",       [SPAWN_STAGE_SETUID] = "setuid",
+    [SPAWN_STAGE_EXEC] = "exec",
 };
 
 /* The setrlimit fallback: which field of struct runner_rlimits sets which resource. */
@@ -97,6 +98,12 @@ static _Noreturn void workload_run(const struct spawn_plan *p)
         errno = 0;
         if (cgroup_attach(p->cgroup, getpid()) != 0)
             child_fail(p->fail_fd, SPAWN_STAGE_CGROUP, errno);
+    }
+    /* The devices it may open (docs/agent.md, "Devices"), before anything runs as its user. */
+    if (p->devices_cgroup) {
+        errno = 0;
+        if (cgroup_attach(p->devices_cgroup, getpid()) != 0)
+            child_fail(p->fail_fd, SPAWN_STAGE_DEVICES, errno);
     }
     for (size_t i = 0; i < SPAWN_N_RLIMITS; i++) {
         uint64_t v;

@@ -16,6 +16,7 @@ enum spawn_stage {
     SPAWN_STAGE_KEEPER,
     SPAWN_STAGE_SETSID,
     SPAWN_STAGE_CGROUP,
+    SPAWN_STAGE_DEVICES,
     SPAWN_STAGE_RLIMIT,
     SPAWN_STAGE_STDIO,
     SPAWN_STAGE_CHDIR,
@@ -39,6 +40,7 @@ struct spawn_plan {
     char **envp;
     int dir_fd, out_fd, err_fd, null_fd, fail_fd; /* all >= 3 */
     const char *cgroup;
+    const char *devices_cgroup; /* a v1 devices cgroup to enter as well, or NULL */
     struct runner_rlimits rlimits;
     bool switch_user;
     uid_t uid;

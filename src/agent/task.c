@@ -9,6 +9,7 @@
 
 #include <event2/event.h>
 
+#include "agent/devices.h"
 #include "agent/report.h"
 #include "agent/shipment.h"
 #include "agent/statefile.h"
@@ -32,6 +33,21 @@ static void join_strings(const json_t *arr, char *buf, size_t len)
     }
 }
 
+/* The name of t's devices cgroup ("NODE.ID", as its other cgroup). RET 0, or -1 when it does
+ * not fit. */
+static int devices_cgroup_name(const struct agent *a, const struct task *t, char *name, size_t len)
+{
+    return snprintf(name, len, "%s.%s", a->node, t->id) < (int)len ? 0 : -1;
+}
+
+/* Remove t's devices cgroup, if the agent makes them (docs/agent.md, "Devices"). */
+static void task_release_devices(struct agent *a, const struct task *t)
+{
+    char name[CGROUP_NAME_MAX + 1];
+    if (a->limits.devices_root[0] && devices_cgroup_name(a, t, name, sizeof(name)) == 0)
+        limits_devices_release(&a->limits, name);
+}
+
 void task_on_exit(void *ctx, const struct runner_exit *e)
 {
     struct task *t = ctx;
@@ -52,6 +68,7 @@ void task_on_exit(void *ctx, const struct runner_exit *e)
         snprintf(t->reason, sizeof(t->reason), "%s", why);
     limits_release(&a->limits, t->cgroup);
     t->cgroup[0] = '\0';
+    task_release_devices(a, t);
     if (t->ship)
         t->ship->ended = true;
     t->ship = NULL;
@@ -124,9 +141,11 @@ static void env_add(const char **env, int *k, const char *fmt, ...)
     (*k)++;
 }
 
-/* The environment of replica `item` (docs/agent-running.md): the workload's, then Allot's,
- * which win. OUT env (AGENT_MAX_ENV + 1 entries, NULL-terminated), uuids: its GPUs. */
-static void task_env(const json_t *item, const char **env, char *uuids, size_t len)
+/* The environment of replica `item` (docs/agent-running.md): the workload's, then the env of
+ * its GPUs' CDI edits (edits[0..n_edits)), then Allot's, which win. OUT env (AGENT_MAX_ENV + 1
+ * entries, NULL-terminated), uuids: its GPUs. RET 0, or -1 when the CDI env does not fit (err). */
+static int task_env(const json_t *item, const struct cdi_edits *const *edits, size_t n_edits,
+                    const char **env, char *uuids, size_t len, char *err, size_t elen)
 {
     int k = 0;
     const char *key;
@@ -136,6 +155,17 @@ static void task_env(const json_t *item, const char **env, char *uuids, size_t l
         if (k < AGENT_MAX_ENV - 8 && json_is_string(v))
             env_add(env, &k, "%s=%s", key, json_string_value(v));
     }
+    for (size_t i = 0; i < n_edits; i++)
+        for (size_t e = 0; e < edits[i]->n_env; e++) {
+            if (k >= AGENT_MAX_ENV - 8 || strlen(edits[i]->env[e]) >= sizeof(envbuf[0])) {
+                snprintf(err, elen,
+                         "the environment of its CDI devices does not fit (%d entries "
+                         "of up to %zu bytes in all)",
+                         AGENT_MAX_ENV, sizeof(envbuf[0]) - 1);
+                return -1;
+            }
+            env_add(env, &k, "%s", edits[i]->env[e]);
+        }
     char peers[900];
     join_strings(json_object_get(item, PROTOCOL_FIELD_GPU_UUIDS), uuids, len);
     join_strings(json_object_get(item, PROTOCOL_FIELD_PEERS), peers, sizeof(peers));
@@ -155,13 +185,82 @@ static void task_env(const json_t *item, const char **env, char *uuids, size_t l
     env_add(env, &k, "ALLOT_PREEMPT_DEADLINE=%lld",
             (long long)(json_integer_value(json_object_get(item, PROTOCOL_FIELD_GRACE_MS)) / 1000));
     env[k] = NULL;
+    return 0;
+}
+
+/* The CDI edits of replica item's GPUs (docs/agent.md, "Devices"): its whole GPUs by index,
+ * or its MIG instance by UUID. None when the agent does not enforce devices. OUT edits[0..*n)
+ * (DEVICES_MAX_EDITS). RET 0, or -1 with a sentence in err: the replica must not run. */
+static int task_devices(const struct agent *a, const json_t *item, const struct cdi_edits **edits,
+                        size_t *n, char *err, size_t len)
+{
+    uint32_t indices[GPUINFO_MAX_GPUS];
+    size_t k = 0, i;
+    const char *mig = NULL;
+    json_t *v;
+    *n = 0;
+    if (!a->devices)
+        return 0;
+    if (json_object_get(item, PROTOCOL_FIELD_MIG)) {
+        mig = json_string_value(json_array_get(json_object_get(item, PROTOCOL_FIELD_GPU_UUIDS), 0));
+        if (!mig) {
+            snprintf(err, len, "its MIG instance has no UUID: its CDI device cannot be told");
+            return -1;
+        }
+    } else {
+        json_array_foreach(json_object_get(item, PROTOCOL_FIELD_GPU_INDICES), i, v)
+        {
+            if (k == GPUINFO_MAX_GPUS || !json_is_integer(v) || json_integer_value(v) < 0 ||
+                json_integer_value(v) >= GPUINFO_MAX_GPUS) {
+                snprintf(err, len, "its GPU indices are not those of this node");
+                return -1;
+            }
+            indices[k++] = (uint32_t)json_integer_value(v);
+        }
+    }
+    int rc = devices_edits(a->devices, indices, k, mig, edits, DEVICES_MAX_EDITS);
+    if (rc < 0) {
+        snprintf(err, len, "%s",
+                 rc == -ALLOT_ENOENT
+                     ? "one of its GPUs has no CDI device on this node (it is reported unhealthy)"
+                     : "its GPUs have more CDI edits than a replica may get");
+        return -1;
+    }
+    *n = (size_t)rc;
+    return 0;
+}
+
+/* Make t's devices cgroup (docs/agent.md, "Devices"): the device nodes of edits[0..n) and the
+ * standard ones, nothing else; spec->devices_cgroup points into path (len bytes). Nothing when
+ * the agent makes no devices cgroups. RET 0, or -1 with a sentence in err. */
+static int task_devices_cgroup(struct agent *a, const struct task *t,
+                               const struct cdi_edits *const *edits, size_t n,
+                               struct runner_spec *spec, char *path, size_t len, char *err,
+                               size_t elen)
+{
+    struct cgroup_device_rule rules[CGROUP_MAX_DEVICE_RULES - 16];
+    char name[CGROUP_NAME_MAX + 1];
+    size_t n_rules = 0;
+    spec->devices_cgroup = NULL;
+    if (!a->limits.devices_root[0])
+        return 0;
+    if (devices_cgroup_name(a, t, name, sizeof(name)) != 0) {
+        snprintf(err, elen, "devices cgroup name too long: the node's name is too long");
+        return -1;
+    }
+    if (devices_rules(edits, n, rules, sizeof(rules) / sizeof(rules[0]), &n_rules, err, elen) ||
+        limits_devices_apply(&a->limits, name, rules, n_rules, spec, path, len, err, elen))
+        return -1;
+    return 0;
 }
 
 /* Where and as whom t runs: fail closed on another tenant's workspace, the user, the cgroup
- * and the limits of item into spec; spec->cgroup points into path (len bytes), which must
- * outlive spec. RET 0, or -1 with t failed. */
+ * and the limits of item into spec, and the devices cgroup of its CDI edits (edits[0..n));
+ * spec->cgroup points into path (len bytes) and spec->devices_cgroup into dpath (dlen), which
+ * must outlive spec. RET 0, or -1 with t failed. */
 static int task_confine(struct agent *a, struct task *t, const json_t *item,
-                        struct runner_spec *spec, char *path, size_t len)
+                        const struct cdi_edits *const *edits, size_t n, struct runner_spec *spec,
+                        char *path, size_t len, char *dpath, size_t dlen)
 {
     char err[256];
     const char *ws = json_string_value(json_object_get(item, PROTOCOL_FIELD_WORKSPACE));
@@ -188,6 +287,12 @@ static int task_confine(struct agent *a, struct task *t, const json_t *item,
     if (limits_apply(&a->limits, t->cgroup, report_u64(item, PROTOCOL_FIELD_MEMORY_BYTES),
                      report_u64(item, PROTOCOL_FIELD_CPU_MILLICORES), spec, path, len, err,
                      sizeof(err))) {
+        t->cgroup[0] = '\0';
+        task_fail(t, 126, err);
+        return -1;
+    }
+    if (task_devices_cgroup(a, t, edits, n, spec, dpath, dlen, err, sizeof(err))) {
+        limits_release(&a->limits, t->cgroup);
         t->cgroup[0] = '\0';
         task_fail(t, 126, err);
         return -1;
@@ -228,16 +333,25 @@ static void task_start(struct agent *a, const json_t *item)
     }
     argv[n] = NULL;
     const char *env[AGENT_MAX_ENV + 1];
+    const struct cdi_edits *edits[DEVICES_MAX_EDITS];
+    size_t n_edits = 0;
     char uuids[900], err[256], cgroup_path[LIMITS_ROOT_MAX + CGROUP_NAME_MAX + 2];
-    task_env(item, env, uuids, sizeof(uuids));
+    char devices_path[LIMITS_ROOT_MAX + CGROUP_NAME_MAX + 2];
+    if (task_devices(a, item, edits, &n_edits, err, sizeof(err)) ||
+        task_env(item, edits, n_edits, env, uuids, sizeof(uuids), err, sizeof(err))) {
+        task_fail(t, 126, err);
+        return;
+    }
     struct runner_spec spec = {
         .id = t->id, .argv = argv, .env = env, .on_exit = task_on_exit, .ctx = t};
-    if (task_confine(a, t, item, &spec, cgroup_path, sizeof(cgroup_path)))
+    if (task_confine(a, t, item, edits, n_edits, &spec, cgroup_path, sizeof(cgroup_path),
+                     devices_path, sizeof(devices_path)))
         return;
     t->keeper = spec.contain == RUNNER_CONTAIN_KEEPER;
     if (runner_start(a->runner, &spec, &t->proc, err, sizeof(err))) {
         limits_release(&a->limits, t->cgroup);
         t->cgroup[0] = '\0';
+        task_release_devices(a, t);
         task_fail(t, 126, err);
         return;
     }

@@ -78,11 +78,24 @@ struct cdi_spec {
     struct cdi_edits edits; /* the spec-level containerEdits; all empty when not given */
 };
 
-/* Read the spec in text (len bytes; JSON or YAML, told apart by the text, not by a name),
- * named path in errors, into a (OUT *out). RET 0; -ALLOT_EINVAL, -ALLOT_ERANGE, -ALLOT_EPARSE
- * with err naming the line and field ("devices[2].containerEdits.deviceNodes[0].path"). */
+/* Whether s (n bytes) is a CDI kind, "vendor.com/class": the vendor a letter first, a letter or
+ * digit last, letters, digits, '-', '_' and '.' between; the class the same without '.'; at
+ * most CDI_MAX_NAME bytes in all. */
+bool cdi_is_kind(const char *s, size_t n);
+/* Whether s (n bytes) is a device name: [A-Za-z0-9][A-Za-z0-9_.:-]*, at most CDI_MAX_NAME. */
+bool cdi_is_device_name(const char *s, size_t n);
+
+/* Read the spec in text (len bytes; JSON or YAML, told apart by the text, not by a name: JSON
+ * is read as the YAML it also is), named path in errors, into a (OUT *out, all of it in a).
+ * RET 0; -ALLOT_EINVAL, -ALLOT_EEXIST (a device name twice), -ALLOT_ERANGE, -ALLOT_EPARSE (not
+ * YAML), -ALLOT_ENOMEM with err naming the field ("devices[2].containerEdits.deviceNodes[0].
+ * path"); cdi_spec_read also names the line. On error *out is all zero. */
 int cdi_spec_parse(const char *path, const char *text, size_t len, struct arena *a,
                    struct cdi_spec *out, struct schema_error *err);
+/* cdi_spec_parse with the refusal written into msg (msglen bytes) as "FILE:LINE: field:
+ * message" ("FILE:LINE: syntax error: ..." for text that is no YAML). */
+int cdi_spec_read(const char *path, const char *text, size_t len, struct arena *a,
+                  struct cdi_spec *out, char *msg, size_t msglen);
 
 /* The specs of a node: every *.json, *.yaml and *.yml file of its directories, in the order
  * of the directories and then of the file names; for a device defined twice (same kind and
@@ -104,5 +117,12 @@ const struct cdi_device *cdi_registry_find(const struct cdi_registry *reg, const
 /* The refusals of the load: k-th "FILE:LINE: field: message", or NULL past the last. */
 const char *cdi_registry_problem(const struct cdi_registry *reg, size_t k);
 size_t cdi_registry_count(const struct cdi_registry *reg); /* specs read */
+/* The k-th spec read (in the order read), or NULL past the last. */
+const struct cdi_spec *cdi_registry_spec(const struct cdi_registry *reg, size_t k);
+/* The refusal (as cdi_registry_problem) of a spec file that did not read and that names the
+ * device kind=name, as far as its kind and device names could be read; NULL when none. Such a
+ * device must not be taken from an older spec: the newer one meant to redefine it. */
+const char *cdi_registry_refused(const struct cdi_registry *reg, const char *kind,
+                                 const char *name);
 
 #endif
