@@ -12,7 +12,9 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +48,13 @@
 #define RUNNER_KEEPER_KILL_ROUNDS 64
 #define RUNNER_KEEPER_RETRY_MS 10
 #define RUNNER_KEEPER_END_MS 1000
+/* A container's runtime commands (kill, delete) are waited for at most this long, and a
+ * runtime that has not ended this long after its kill command gets SIGKILL itself (its delete
+ * command then removes the container). */
+#define RUNNER_RUNTIME_HELPER_MS 5000
+#define RUNNER_RUNTIME_KILL_WAIT_MS 2000
+
+extern char **environ;
 
 struct runner {
     struct event_base *base;
@@ -64,6 +73,8 @@ struct runner_proc {
     char *workdir; /* base_dir/id */
     char *cgroup;  /* NULL when none */
     enum runner_contain contain;
+    char **kill_argv, **delete_argv; /* RUNNER_CONTAIN_RUNTIME: the runtime's commands */
+    char *state_path;                /* ... and its state of the container, or NULL */
     char argv0[128];
     pid_t pid; /* the keeper's, or the workload's in a cgroup */
     uint64_t start_ticks;
@@ -172,6 +183,76 @@ out:
     return rc;
 }
 
+/* Free a NULL-terminated array of strings and the strings. Accepts NULL. */
+static void argv_free(char **argv)
+{
+    for (size_t i = 0; argv && argv[i]; i++)
+        free(argv[i]);
+    free(argv);
+}
+
+/* A copy of the NULL-terminated argv (at most RUNNER_ARGV_MAX entries), or NULL. */
+static char **argv_dup(const char *const *argv)
+{
+    size_t n = 0;
+    while (argv && argv[n] && n < RUNNER_ARGV_MAX)
+        n++;
+    char **copy = calloc(n + 1, sizeof(*copy));
+    for (size_t i = 0; copy && i < n; i++) {
+        if (!(copy[i] = strdup(argv[i]))) {
+            argv_free(copy);
+            return NULL;
+        }
+    }
+    return copy;
+}
+
+/* runner.h. It blocks the loop for up to RUNNER_RUNTIME_HELPER_MS: these run at a deadline or
+ * after an abnormal end, never per start. */
+int runner_run_command(const char *const *argv)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t none, all;
+    pid_t pid;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    int rc = posix_spawnp(&pid, argv[0], &fa, &attr, (char *const *)argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0) {
+        fprintf(stderr, "allot-agent: %s: %s\n", argv[0], strerror(rc));
+        return -1;
+    }
+    int pidfd = pidfd_open(pid);
+    if (pidfd >= 0) {
+        struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
+        int64_t until = clock_ms(CLOCK_MONOTONIC) + RUNNER_RUNTIME_HELPER_MS;
+        int n;
+        do
+            n = poll(&pfd, 1, (int)(until - clock_ms(CLOCK_MONOTONIC)));
+        while (n < 0 && errno == EINTR && clock_ms(CLOCK_MONOTONIC) < until);
+        if (n == 0) {
+            fprintf(stderr, "allot-agent: %s %s did not end within %d ms: killed\n", argv[0],
+                    argv[1] ? argv[1] : "", RUNNER_RUNTIME_HELPER_MS);
+            kill(pid, SIGKILL);
+        }
+        close(pidfd);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
 /* Free a process record (its events and fds); it must already be out of the list. */
 static void proc_free(struct runner_proc *p)
 {
@@ -187,6 +268,9 @@ static void proc_free(struct runner_proc *p)
     close_fd(&p->fail_fd);
     free(p->workdir);
     free(p->cgroup);
+    argv_free(p->kill_argv);
+    argv_free(p->delete_argv);
+    free(p->state_path);
     free(p);
 }
 
@@ -342,6 +426,20 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
     proc_drain(arg);
 }
 
+/* A container's runtime has ended: its exit code 128+N says that the container's init died of
+ * signal N (runc and crun exit so); and when the runtime left its state of the container (it
+ * was killed, or failed half-way), the delete command kills and removes what is left, so that
+ * nothing of the container runs when its end is reported. */
+static void runtime_ended(struct runner_proc *p)
+{
+    if (p->end.status_known && !p->failed && p->end.code > 128 && p->end.code < 128 + NSIG) {
+        p->end.signal = p->end.code - 128;
+        p->end.code = -1;
+    }
+    if (!p->state_path || access(p->state_path, F_OK) == 0)
+        runner_run_command((const char *const *)p->delete_argv);
+}
+
 /* The pidfd is readable: the process has ended. Kill what is left of its group while the
  * unreaped leader still pins the group id, reap it, read a setup failure if the child
  * reported one, then empty its cgroup and report (proc_drain). */
@@ -368,6 +466,8 @@ static void on_proc_exit(evutil_socket_t fd, short what, void *arg)
         p->failed = read(p->fail_fd, &p->fail, sizeof(p->fail)) == (ssize_t)sizeof(p->fail);
     p->ended = true;
     event_del(p->deadline_ev);
+    if (p->contain == RUNNER_CONTAIN_RUNTIME)
+        runtime_ended(p);
     p->drain_ms = RUNNER_DRAIN_FIRST_MS;
     proc_drain(p);
 }
@@ -397,6 +497,8 @@ static int signal_all(struct runner_proc *p, int sig)
         return rc;
     if (p->contain == RUNNER_CONTAIN_KEEPER)
         procwalk_signal_descendants(p->pid, sig, p->pid);
+    else if (p->contain == RUNNER_CONTAIN_RUNTIME)
+        return rc; /* the runtime passes it on to the container's init */
     else if (p->cgroup)
         cgroup_signal(p->cgroup, sig, p->pid);
     return rc;
@@ -441,12 +543,21 @@ static void keeper_kill_again(struct runner_proc *p)
     event_add(p->deadline_ev, &tv);
 }
 
-/* SIGKILL all of p: the keeper's way, or its group and its cgroup. */
+/* SIGKILL all of p: the keeper's way, the runtime's kill command (the runtime then ends as its
+ * container's init did; one that has not ended RUNNER_RUNTIME_KILL_WAIT_MS later gets
+ * SIGKILL), or its group and its cgroup. */
 static int kill_all(struct runner_proc *p)
 {
     p->killed = true;
     if (p->contain == RUNNER_CONTAIN_KEEPER)
         return keeper_kill(p);
+    if (p->contain == RUNNER_CONTAIN_RUNTIME) {
+        if (pidfd_alive(p->pidfd))
+            runner_run_command((const char *const *)p->kill_argv);
+        struct timeval tv = {.tv_sec = RUNNER_RUNTIME_KILL_WAIT_MS / 1000,
+                             .tv_usec = (RUNNER_RUNTIME_KILL_WAIT_MS % 1000) * 1000};
+        return event_add(p->deadline_ev, &tv) == 0 ? 0 : -ALLOT_EIO;
+    }
     int rc = signal_group(p, SIGKILL);
     if (p->cgroup)
         cgroup_kill(p->cgroup);
@@ -458,6 +569,8 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     struct runner_proc *p = arg;
     if (p->killed && p->contain == RUNNER_CONTAIN_KEEPER)
         keeper_kill_again(p);
+    else if (p->killed && p->contain == RUNNER_CONTAIN_RUNTIME)
+        signal_group(p, SIGKILL); /* its end runs the delete command */
     else
         kill_all(p);
 }
@@ -501,7 +614,9 @@ int runner_stop(struct runner *r, struct runner_proc *p, int64_t grace_ms, const
 
 /* A new, unlinked process record. */
 static struct runner_proc *proc_new(struct runner *r, const char *id, const char *cgroup,
-                                    enum runner_contain contain, runner_exit_fn on_exit, void *ctx)
+                                    enum runner_contain contain,
+                                    const struct runner_runtime *runtime, runner_exit_fn on_exit,
+                                    void *ctx)
 {
     struct runner_proc *p = calloc(1, sizeof(*p));
     if (!p)
@@ -518,6 +633,11 @@ static struct runner_proc *proc_new(struct runner *r, const char *id, const char
     if (!(p->workdir = concat3(r->base_dir, "/", id)))
         goto fail;
     if (cgroup && !(p->cgroup = strdup(cgroup)))
+        goto fail;
+    if (contain == RUNNER_CONTAIN_RUNTIME &&
+        (!runtime || !(p->kill_argv = argv_dup(runtime->kill_argv)) ||
+         !(p->delete_argv = argv_dup(runtime->delete_argv)) ||
+         (runtime->state_path && !(p->state_path = strdup(runtime->state_path)))))
         goto fail;
     p->deadline_ev = evtimer_new(r->base, on_deadline, p);
     if (!p->deadline_ev)
@@ -633,7 +753,7 @@ int runner_start(struct runner *r, const struct runner_spec *spec, struct runner
         snprintf(err, len, "workload %s is already running here", spec->id);
         return -ALLOT_EEXIST;
     }
-    p = proc_new(r, spec->id, spec->cgroup, spec->contain, spec->on_exit, spec->ctx);
+    p = proc_new(r, spec->id, spec->cgroup, spec->contain, spec->runtime, spec->on_exit, spec->ctx);
     if (!p) {
         snprintf(err, len, "out of memory");
         return -ALLOT_ENOMEM;
@@ -648,9 +768,11 @@ int runner_start(struct runner *r, const struct runner_spec *spec, struct runner
     }
     plan.argv = (char *const *)spec->argv;
     plan.envp = env.envp;
+    bool runtime = spec->contain == RUNNER_CONTAIN_RUNTIME;
     plan.cgroup = spec->cgroup;
-    plan.rlimits = spec->rlimits;
-    plan.switch_user = switch_user;
+    /* a container's runtime runs as the agent, with its limits: it makes the container's */
+    plan.rlimits = runtime ? (struct runner_rlimits){0} : spec->rlimits;
+    plan.switch_user = switch_user && !runtime;
     plan.uid = spec->uid;
     plan.gid = spec->gid;
     plan.keeper = spec->contain == RUNNER_CONTAIN_KEEPER;
@@ -708,11 +830,16 @@ int runner_adopt(struct runner *r, const struct runner_adoption *a, struct runne
         snprintf(err, len, "adoption needs a valid id, a pid > 0 and an on_exit callback");
         return -ALLOT_EINVAL;
     }
+    if (a->contain == RUNNER_CONTAIN_RUNTIME &&
+        (!a->runtime || !a->runtime->kill_argv || !a->runtime->delete_argv)) {
+        snprintf(err, len, "adoption of container %s needs its runtime's commands", a->id);
+        return -ALLOT_EINVAL;
+    }
     if (find_proc(r, a->id, a->pid)) {
         snprintf(err, len, "workload %s or process %ld is already tracked", a->id, (long)a->pid);
         return -ALLOT_EEXIST;
     }
-    p = proc_new(r, a->id, a->cgroup, a->contain, a->on_exit, a->ctx);
+    p = proc_new(r, a->id, a->cgroup, a->contain, a->runtime, a->on_exit, a->ctx);
     if (!p) {
         snprintf(err, len, "out of memory");
         return -ALLOT_ENOMEM;

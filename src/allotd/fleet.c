@@ -326,6 +326,13 @@ json_t *fleet_desired(struct fleet *f, uint32_t node)
                 json_object_set(item, PROTOCOL_FIELD_COMMAND, cmd);
             if (env)
                 json_object_set(item, PROTOCOL_FIELD_ENV, env);
+            /* minimal; replaced by the h1 branch: the image and workdir, forwarded as given */
+            json_t *image = json_object_get(extra, "image");
+            json_t *workdir = json_object_get(extra, "workdir");
+            if (json_is_string(image))
+                json_object_set(item, PROTOCOL_FIELD_IMAGE, image);
+            if (json_is_string(workdir))
+                json_object_set(item, PROTOCOL_FIELD_WORKDIR, workdir);
             json_array_append_new(items, item);
         }
     }

@@ -13,7 +13,9 @@
 static const char *const workload_keys[] = {
     "name", "workspace", "kind",    "priority",    "gpus",  "mig",      "model", "replicas",
     "cpu",  "memory",    "storage", "preemptible", "grace", "duration", NULL};
-static const char *const api_keys[] = {"command", "env", "idempotency_key", NULL};
+/* "image" and "workdir": minimal; replaced by the h1 branch (accepted, not validated) */
+static const char *const api_keys[] = {"command", "env",     "idempotency_key",
+                                       "image",   "workdir", NULL};
 
 /* Read `gpus`: whole GPUs per replica. A fraction is refused with a pointer to mig, since the
  * engine shares a GPU only through MIG instances. */
