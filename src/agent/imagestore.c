@@ -50,8 +50,8 @@ int imagestore_find(const char *dir, const char *ref, char *rootfs, size_t len, 
     if (imageref_parse(ref, strlen(ref), &ir, why, sizeof(why)) != 0)
         return fail(err, elen, -ALLOT_EINVAL, "image: %s", why);
     if ((size_t)snprintf(rootfs, len, "%s/%s/%s/" IMAGESTORE_ROOTFS, dir, ir.name, ir.tag) >= len ||
-        (size_t)snprintf(path, sizeof(path), "%s/%s/%s/" IMAGESTORE_CONFIG, dir, ir.name,
-                         ir.tag) >= sizeof(path))
+        (size_t)snprintf(path, sizeof(path), "%s/%s/%s/" IMAGESTORE_CONFIG, dir, ir.name, ir.tag) >=
+            sizeof(path))
         return fail(err, elen, -ALLOT_EINVAL, "image: the store's path is too long");
     if (stat(rootfs, &sb) != 0 || !S_ISDIR(sb.st_mode))
         return fail(err, elen, -ALLOT_ENOENT,
@@ -118,8 +118,8 @@ static int layout_config(const char *layout, const char *tag, char *path, size_t
     json_t *m;
     json_array_foreach(rc == 0 ? json_object_get(index, "manifests") : NULL, i, m)
     {
-        const char *name =
-            json_string_value(json_object_get(json_object_get(m, "annotations"), IMAGESTORE_REF_NAME));
+        const char *name = json_string_value(
+            json_object_get(json_object_get(m, "annotations"), IMAGESTORE_REF_NAME));
         if (name && strcmp(name, tag) == 0)
             found = m;
     }
@@ -209,8 +209,9 @@ int imagestore_import(const char *dir, const char *layout_ref, const char *ref, 
         return fail(err, len, -ALLOT_EINVAL, "NAME:TAG: %s", why);
     if (!tag || tag == layout_ref || !tag[1] || strlen(tag + 1) > IMAGEREF_TAG_MAX ||
         strchr(tag, '/') || (size_t)(tag - layout_ref) >= sizeof(layout))
-        return fail(err, len, -ALLOT_EINVAL, "LAYOUT:TAG: expected an OCI layout directory and a "
-                                             "tag in it, got \"%.80s\"",
+        return fail(err, len, -ALLOT_EINVAL,
+                    "LAYOUT:TAG: expected an OCI layout directory and a "
+                    "tag in it, got \"%.80s\"",
                     layout_ref);
     snprintf(layout, sizeof(layout), "%.*s", (int)(tag - layout_ref), layout_ref);
     tag++;
@@ -229,8 +230,13 @@ int imagestore_import(const char *dir, const char *layout_ref, const char *ref, 
         !mkdtemp(tmp))
         return fail(err, len, -ALLOT_EIO, "%s: %s", dir, strerror(errno));
     snprintf(path, sizeof(path), "%s/" IMAGESTORE_ROOTFS, tmp);
-    char *const argv[] = {(char *)(umoci ? umoci : "umoci"), "raw", "unpack", "--image",
-                          (char *)layout_ref, path, NULL};
+    char *const argv[] = {(char *)(umoci ? umoci : "umoci"),
+                          "raw",
+                          "unpack",
+                          "--image",
+                          (char *)layout_ref,
+                          path,
+                          NULL};
     int status = run_wait(argv);
     if (status != 0) {
         rc = fail(err, len, -ALLOT_EIO, "%s raw unpack --image %s: %s", argv[0], layout_ref,

@@ -19,20 +19,26 @@
 #include "common/error.h"
 
 /* The paths runc's default spec masks or makes read-only under /proc and /sys. */
-static const char *const oci_masked_paths[] = {
-    "/proc/acpi",         "/proc/asound",        "/proc/kcore",       "/proc/keys",
-    "/proc/latency_stats", "/proc/timer_list",   "/proc/timer_stats", "/proc/sched_debug",
-    "/sys/firmware",      "/proc/scsi",          NULL};
-static const char *const oci_readonly_paths[] = {"/proc/bus",     "/proc/fs",
-                                                 "/proc/irq",     "/proc/sys",
-                                                 "/proc/sysrq-trigger", NULL};
+static const char *const oci_masked_paths[] = {"/proc/acpi",
+                                               "/proc/asound",
+                                               "/proc/kcore",
+                                               "/proc/keys",
+                                               "/proc/latency_stats",
+                                               "/proc/timer_list",
+                                               "/proc/timer_stats",
+                                               "/proc/sched_debug",
+                                               "/sys/firmware",
+                                               "/proc/scsi",
+                                               NULL};
+static const char *const oci_readonly_paths[] = {
+    "/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger", NULL};
 /* What only a container of root keeps (runc's defaults); every other container has none. */
 static const char *const oci_root_caps[] = {"CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE",
                                             NULL};
 /* The hooks of a runtime config, by the CDI hookName that adds to each. */
-static const char *const oci_hook_names[] = {"prestart",         "createRuntime", "createContainer",
-                                             "startContainer",   "poststart",     "poststop",
-                                             NULL};
+static const char *const oci_hook_names[] = {
+    "prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop",
+    NULL};
 
 /* A mount of every container: destination, type, source, options (NULL-terminated). */
 struct oci_fixed_mount {
@@ -46,10 +52,7 @@ static const struct oci_fixed_mount oci_fixed_mounts[] = {
      "devpts",
      "devpts",
      {"nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", NULL}},
-    {"/dev/shm",
-     "tmpfs",
-     "shm",
-     {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k", NULL}},
+    {"/dev/shm", "tmpfs", "shm", {"nosuid", "noexec", "nodev", "mode=1777", "size=65536k", NULL}},
     {"/dev/mqueue", "mqueue", "mqueue", {"nosuid", "noexec", "nodev", NULL}},
     {"/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", "ro", NULL}},
 };
@@ -132,8 +135,7 @@ struct oci_env {
 };
 
 /* Add entry to env (replacing the one with its key). RET 0; -ALLOT_EINVAL, -ALLOT_ERANGE. */
-static int env_put(struct oci_env *env, const char *entry, const char *field, char *err,
-                   size_t len)
+static int env_put(struct oci_env *env, const char *entry, const char *field, char *err, size_t len)
 {
     if (!env_entry_valid(entry))
         return fail(err, len, -ALLOT_EINVAL, "%s: \"%.40s\" is not KEY=value", field,
@@ -142,8 +144,8 @@ static int env_put(struct oci_env *env, const char *entry, const char *field, ch
     json_t *v;
     env->bytes += strlen(entry) + 1;
     if (env->bytes > OCI_MAX_BYTES)
-        return fail(err, len, -ALLOT_ERANGE, "%s: the environment holds more than %d bytes",
-                    field, OCI_MAX_BYTES);
+        return fail(err, len, -ALLOT_ERANGE, "%s: the environment holds more than %d bytes", field,
+                    OCI_MAX_BYTES);
     json_array_foreach(env->list, i, v)
     {
         if (strncmp(json_string_value(v), entry, key) == 0)
@@ -226,8 +228,10 @@ static int image_args(const json_t *image, const char *field, json_t *args, size
                         i);
         *bytes += json_string_length(v) + 1;
         if (json_array_size(args) >= OCI_MAX_ARGS || *bytes > OCI_MAX_BYTES)
-            return fail(err, len, -ALLOT_ERANGE, "image config %s: more than %d arguments or %d "
-                        "bytes", field, OCI_MAX_ARGS, OCI_MAX_BYTES);
+            return fail(err, len, -ALLOT_ERANGE,
+                        "image config %s: more than %d arguments or %d "
+                        "bytes",
+                        field, OCI_MAX_ARGS, OCI_MAX_BYTES);
         json_array_append(args, v);
     }
     return 0;
@@ -336,8 +340,8 @@ static json_t *mount_new(const char *destination, const char *type, const char *
 static int check_path(const char *path, const char *field, size_t k, char *err, size_t len)
 {
     if (!path || path[0] != '/' || strlen(path) > OCI_MAX_PATH)
-        return fail(err, len, -ALLOT_EINVAL, "%s[%zu]: \"%.64s\" is not an absolute path", field,
-                    k, path ? path : "");
+        return fail(err, len, -ALLOT_EINVAL, "%s[%zu]: \"%.64s\" is not an absolute path", field, k,
+                    path ? path : "");
     return 0;
 }
 
@@ -347,8 +351,8 @@ static int build_mounts(const struct oci_replica *r, json_t **out, char *err, si
     int rc = mounts ? 0 : fail(err, len, -ALLOT_ENOMEM, "out of memory");
     for (size_t i = 0; rc == 0 && i < sizeof(oci_fixed_mounts) / sizeof(oci_fixed_mounts[0]); i++) {
         const struct oci_fixed_mount *m = &oci_fixed_mounts[i];
-        json_array_append_new(mounts, mount_new(m->destination, m->type, m->source,
-                                                string_array(m->options)));
+        json_array_append_new(
+            mounts, mount_new(m->destination, m->type, m->source, string_array(m->options)));
     }
     static const char *const bind_rw[] = {"rbind", "rw", "nosuid", "nodev", NULL};
     if (rc == 0 && (check_path(r->work_dir, "work_dir", 0, err, len) ||
@@ -368,8 +372,8 @@ static int build_mounts(const struct oci_replica *r, json_t **out, char *err, si
                 (rc = check_path(m->container_path, "CDI mounts containerPath", k, err, len)) != 0)
                 break;
             static const char *const bind_only[] = {"bind", NULL};
-            json_t *options = m->n_options ? string_array_n(m->options, m->n_options)
-                                           : string_array(bind_only);
+            json_t *options =
+                m->n_options ? string_array_n(m->options, m->n_options) : string_array(bind_only);
             json_array_append_new(mounts, mount_new(m->container_path, m->type ? m->type : "bind",
                                                     m->host_path, options));
         }
@@ -481,9 +485,11 @@ static int build_hooks(const struct oci_replica *r, json_t **out, char *err, siz
                    (!h->hook_name || strcmp(oci_hook_names[which], h->hook_name) != 0))
                 which++;
             if (!oci_hook_names[which]) {
-                rc = fail(err, len, -ALLOT_EINVAL, "CDI hooks[%zu].hookName: \"%.32s\" is none of "
+                rc = fail(err, len, -ALLOT_EINVAL,
+                          "CDI hooks[%zu].hookName: \"%.32s\" is none of "
                           "prestart, createRuntime, createContainer, startContainer, poststart, "
-                          "poststop", k, h->hook_name ? h->hook_name : "");
+                          "poststop",
+                          k, h->hook_name ? h->hook_name : "");
                 break;
             }
             if ((rc = check_path(h->path, "CDI hooks path", k, err, len)) != 0)
@@ -524,8 +530,9 @@ static json_t *build_resources(const struct oci_replica *r, json_t *device_rules
         uint64_t quota = r->cpu_millicores * (OCI_CPU_PERIOD_US / 1000);
         if (quota < OCI_CPU_QUOTA_MIN_US)
             quota = OCI_CPU_QUOTA_MIN_US;
-        json_object_set_new(res, "cpu", json_pack("{s:I, s:I}", "quota", (json_int_t)quota,
-                                                  "period", (json_int_t)OCI_CPU_PERIOD_US));
+        json_object_set_new(res, "cpu",
+                            json_pack("{s:I, s:I}", "quota", (json_int_t)quota, "period",
+                                      (json_int_t)OCI_CPU_PERIOD_US));
     }
     if (res && r->pids_max)
         json_object_set_new(res, "pids", json_pack("{s:I}", "limit", (json_int_t)r->pids_max));

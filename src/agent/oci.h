@@ -33,24 +33,24 @@
 
 /* One replica's container, everything borrowed for the call. */
 struct oci_replica {
-    const char *hostname;         /* the UTS namespace's hostname (the node's name) */
-    const char *rootfs;           /* absolute: the image's unpacked rootfs, mounted read-only */
-    const char *work_dir;         /* absolute: the replica's directory on the host, at /work */
-    const char *tmp_dir;          /* absolute: its tmp on the host, at /tmp */
-    const json_t *image;          /* the image config's "config" object (Env, Entrypoint, Cmd,
-                                   * WorkingDir), or NULL: an image that says nothing */
-    const char *const *command;   /* the workload's command (NULL-terminated), or NULL / empty:
-                                   * the image's Entrypoint then Cmd */
-    const char *cwd;              /* the workload's workdir, or NULL: the image's WorkingDir,
-                                   * else /work */
-    const char *const *env;       /* "KEY=value" from the agent, NULL-terminated (or NULL): the
-                                   * workload's env then Allot's, as a bare process gets them */
-    uid_t uid;                    /* the container's user: the workspace's on the host */
+    const char *hostname;       /* the UTS namespace's hostname (the node's name) */
+    const char *rootfs;         /* absolute: the image's unpacked rootfs, mounted read-only */
+    const char *work_dir;       /* absolute: the replica's directory on the host, at /work */
+    const char *tmp_dir;        /* absolute: its tmp on the host, at /tmp */
+    const json_t *image;        /* the image config's "config" object (Env, Entrypoint, Cmd,
+                                 * WorkingDir), or NULL: an image that says nothing */
+    const char *const *command; /* the workload's command (NULL-terminated), or NULL / empty:
+                                 * the image's Entrypoint then Cmd */
+    const char *cwd;            /* the workload's workdir, or NULL: the image's WorkingDir,
+                                 * else /work */
+    const char *const *env;     /* "KEY=value" from the agent, NULL-terminated (or NULL): the
+                                 * workload's env then Allot's, as a bare process gets them */
+    uid_t uid;                  /* the container's user: the workspace's on the host */
     gid_t gid;
-    uint64_t memory_bytes;        /* 0: no limit */
-    uint64_t cpu_millicores;      /* 0: no limit */
-    uint64_t pids_max;            /* 0: no limit */
-    const char *cgroups_path;     /* linux.cgroupsPath, "/allot/<node>.<id>" */
+    uint64_t memory_bytes;                /* 0: no limit */
+    uint64_t cpu_millicores;              /* 0: no limit */
+    uint64_t pids_max;                    /* 0: no limit */
+    const char *cgroups_path;             /* linux.cgroupsPath, "/allot/<node>.<id>" */
     const struct cdi_edits *const *edits; /* n_edits CDI edits lists, applied in order */
     size_t n_edits;
 };

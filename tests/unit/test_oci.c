@@ -26,8 +26,8 @@
 /* A replica with every field set as the agent sets it, on image (may be NULL). */
 static struct oci_replica replica_of(const json_t *image)
 {
-    static const char *const env[] = {"A=agent", "CUDA_VISIBLE_DEVICES=GPU-1,GPU-2",
-                                      "ALLOT_RANK=0", NULL};
+    static const char *const env[] = {"A=agent", "CUDA_VISIBLE_DEVICES=GPU-1,GPU-2", "ALLOT_RANK=0",
+                                      NULL};
     return (struct oci_replica){.hostname = "gpu-a",
                                 .rootfs = "/store/busybox/1/rootfs",
                                 .work_dir = "/agent/w7",
@@ -351,23 +351,41 @@ static void test_cdi_edits_applied(void **state)
     static const char *const env0[] = {"NVIDIA_VISIBLE_DEVICES=void", "A=cdi"};
     static const struct cdi_device_node nodes0[] = {
         /* everything given: not looked up on the host */
-        {.path = "/dev/nvidia0", .type = 'c', .major = 195, .minor = 0, .file_mode = 0666,
-         .permissions = "rw", .uid = -1, .gid = -1},
+        {.path = "/dev/nvidia0",
+         .type = 'c',
+         .major = 195,
+         .minor = 0,
+         .file_mode = 0666,
+         .permissions = "rw",
+         .uid = -1,
+         .gid = -1},
         /* nothing given: read from the host's node (here /dev/null, c 1:3) */
-        {.path = "/dev/nvidiactl", .host_path = "/dev/null", .major = -1, .minor = -1,
-         .file_mode = -1, .uid = -1, .gid = -1},
+        {.path = "/dev/nvidiactl",
+         .host_path = "/dev/null",
+         .major = -1,
+         .minor = -1,
+         .file_mode = -1,
+         .uid = -1,
+         .gid = -1},
     };
     static const char *const ro[] = {"ro", "nosuid", "nodev", "bind"};
     static const struct cdi_mount mounts0[] = {
-        {.host_path = "/usr/lib/libcuda.so.1", .container_path = "/usr/lib/libcuda.so.1",
-         .options = ro, .n_options = 4},
+        {.host_path = "/usr/lib/libcuda.so.1",
+         .container_path = "/usr/lib/libcuda.so.1",
+         .options = ro,
+         .n_options = 4},
         {.host_path = "/opt/driver", .container_path = "/opt/driver"},
     };
     static const char *const hook_args[] = {"nvidia-cdi-hook", "update-ldcache"};
     static const char *const hook_env[] = {"X=1"};
     static const struct cdi_hook hooks0[] = {
-        {.hook_name = "createContainer", .path = "/usr/bin/nvidia-cdi-hook", .args = hook_args,
-         .n_args = 2, .env = hook_env, .n_env = 1, .timeout = 10},
+        {.hook_name = "createContainer",
+         .path = "/usr/bin/nvidia-cdi-hook",
+         .args = hook_args,
+         .n_args = 2,
+         .env = hook_env,
+         .n_env = 1,
+         .timeout = 10},
     };
     static const uint32_t gids0[] = {44};
     struct cdi_edits device = {.env = env0,
@@ -426,8 +444,8 @@ static void test_cdi_edits_applied(void **state)
     assert_string_equal(json_string_value(json_object_get(drv, "source")), "/opt/driver");
     assert_true(has_option(drv, "bind"));
     /* hooks under their name */
-    const json_t *hook = json_array_get(json_object_get(json_object_get(c, "hooks"),
-                                                        "createContainer"), 0);
+    const json_t *hook =
+        json_array_get(json_object_get(json_object_get(c, "hooks"), "createContainer"), 0);
     assert_non_null(hook);
     assert_string_equal(json_string_value(json_object_get(hook, "path")),
                         "/usr/bin/nvidia-cdi-hook");
@@ -450,8 +468,12 @@ static void test_bad_edits_and_bounds(void **state)
     struct oci_replica r = replica_of(NULL);
     r.command = command;
     /* a device node whose host path is no device */
-    struct cdi_device_node file_node = {.path = "/dev/x", .host_path = "/etc/hostname",
-                                        .major = -1, .minor = -1, .file_mode = -1, .uid = -1,
+    struct cdi_device_node file_node = {.path = "/dev/x",
+                                        .host_path = "/etc/hostname",
+                                        .major = -1,
+                                        .minor = -1,
+                                        .file_mode = -1,
+                                        .uid = -1,
                                         .gid = -1};
     struct cdi_edits e = {.device_nodes = &file_node, .n_device_nodes = 1};
     const struct cdi_edits *edits[OCI_MAX_EDITS + 1];
@@ -461,8 +483,14 @@ static void test_bad_edits_and_bounds(void **state)
     assert_int_equal(build_err(&r, err, sizeof(err)), -ALLOT_EINVAL);
     assert_non_null(strstr(err, "deviceNodes[0]"));
     /* bad permissions */
-    struct cdi_device_node perm = {.path = "/dev/nvidia0", .type = 'c', .major = 195, .minor = 0,
-                                   .file_mode = -1, .permissions = "rwx", .uid = -1, .gid = -1};
+    struct cdi_device_node perm = {.path = "/dev/nvidia0",
+                                   .type = 'c',
+                                   .major = 195,
+                                   .minor = 0,
+                                   .file_mode = -1,
+                                   .permissions = "rwx",
+                                   .uid = -1,
+                                   .gid = -1};
     e = (struct cdi_edits){.device_nodes = &perm, .n_device_nodes = 1};
     assert_int_equal(build_err(&r, err, sizeof(err)), -ALLOT_EINVAL);
     assert_non_null(strstr(err, "permissions"));
@@ -532,16 +560,18 @@ static void test_write_and_store_lookup(void **state)
     json_decref(c);
     /* the store: a missing image is image_missing, naming it and the store */
     json_t *image = NULL;
-    assert_int_equal(imagestore_find(dir, "tools/busybox:1.0", rootfs, sizeof(rootfs), &image,
-                                     err, sizeof(err)),
-                     -ALLOT_ENOENT);
+    assert_int_equal(
+        imagestore_find(dir, "tools/busybox:1.0", rootfs, sizeof(rootfs), &image, err, sizeof(err)),
+        -ALLOT_ENOENT);
     char want[512];
-    snprintf(want, sizeof(want), "image_missing: tools/busybox:1.0 is not in the node's image "
-                                 "store %s", dir);
+    snprintf(want, sizeof(want),
+             "image_missing: tools/busybox:1.0 is not in the node's image "
+             "store %s",
+             dir);
     assert_string_equal(err, want);
-    assert_int_equal(imagestore_find(dir, "Bad:ref", rootfs, sizeof(rootfs), &image, err,
-                                     sizeof(err)),
-                     -ALLOT_EINVAL);
+    assert_int_equal(
+        imagestore_find(dir, "Bad:ref", rootfs, sizeof(rootfs), &image, err, sizeof(err)),
+        -ALLOT_EINVAL);
     /* one that is there: its rootfs and its config; the tag defaults to latest */
     snprintf(path, sizeof(path), "%s/tools/busybox/latest/rootfs", dir);
     assert_int_equal(system(NULL) != 0, 1);
@@ -552,9 +582,8 @@ static void test_write_and_store_lookup(void **state)
     FILE *f = fopen(path, "w");
     fputs("{\"config\": {\"Cmd\": [\"/bin/sh\"]}}", f);
     fclose(f);
-    assert_int_equal(imagestore_find(dir, "tools/busybox", rootfs, sizeof(rootfs), &image, err,
-                                     sizeof(err)),
-                     0);
+    assert_int_equal(
+        imagestore_find(dir, "tools/busybox", rootfs, sizeof(rootfs), &image, err, sizeof(err)), 0);
     snprintf(want, sizeof(want), "%s/tools/busybox/latest/rootfs", dir);
     assert_string_equal(rootfs, want);
     assert_string_equal(str_at(json_object_get(image, "Cmd"), 0), "/bin/sh");
