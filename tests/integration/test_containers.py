@@ -164,6 +164,25 @@ class ContainerTest(unittest.TestCase):
                     found.append(int(pid))
         return found
 
+    def cgroup_values(self, cid):
+        """The memory, CPU and pids limits of container cid's cgroup, v1 or v2, as cgroup v2
+        writes them ("max" for none)."""
+        v2 = f"/sys/fs/cgroup{CGROUP_PARENT}/{cid}"
+        files = ({"memory": [f"{v2}/memory.max"], "cpu": [f"{v2}/cpu.max"],
+                  "pids": [f"{v2}/pids.max"]} if os.path.isdir(v2) else
+                 {"memory": [f"/sys/fs/cgroup/memory{CGROUP_PARENT}/{cid}/memory.limit_in_bytes"],
+                  "cpu": [f"/sys/fs/cgroup/cpu{CGROUP_PARENT}/{cid}/cpu.cfs_quota_us",
+                          f"/sys/fs/cgroup/cpu{CGROUP_PARENT}/{cid}/cpu.cfs_period_us"],
+                  "pids": [f"/sys/fs/cgroup/pids{CGROUP_PARENT}/{cid}/pids.max"]})
+        values = {}
+        for key, paths in files.items():
+            parts = []
+            for path in paths:
+                with open(path) as f:
+                    parts.append(f.read().strip())
+            values[key] = " ".join(parts)
+        return values
+
     def wait_for(self, what, timeout=15):
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -248,11 +267,17 @@ class ContainerTest(unittest.TestCase):
         self.assertEqual(self.wait_logs("acme/research/where", "\n"), "/tmp\n")
         # a signal that ends the container's init is reported as that signal
         w = self.submit({"name": "shot", "workspace": "acme/research", "gpus": 1,
-                         "image": IMAGE, "command": ["/bin/sh", "-c", "echo up; sleep 60"]})
+                         "memory": "64Mi", "cpu": "0.5", "image": IMAGE,
+                         "command": ["/bin/sh", "-c", "echo up; sleep 60"]})
         node = w["placement"][0]["node"]
         self.wait_logs("acme/research/shot", "up\n", timeout=20)
         running = self.containers(node)
         self.assertEqual(len(running), 1, running)
+        # its limits, in the cgroup runc made for it (named after the node and the replica)
+        cid = running[0][0]
+        self.assertTrue(cid.startswith(node + ".w"), cid)
+        self.assertEqual(self.cgroup_values(cid), {"memory": "67108864",
+                                                   "cpu": "50000 100000", "pids": "4096"})
         subprocess.run([runc(), "--root", self.runtime_root(node), "kill", running[0][0],
                         "KILL"], check=True, timeout=10)
         done = self.wait_state("acme/research/shot", "finished")
