@@ -14,6 +14,7 @@
 
 #include "agent/shipment.h"
 #include "agent/task.h"
+#include "agent/workdir.h"
 #include "common/protocol.h"
 
 void statefile_save_soon(struct agent *a)
@@ -111,9 +112,14 @@ static void task_adopt(struct agent *a, struct task *t, const json_t *x)
         snprintf(t->reason, sizeof(t->reason), "gone while the agent was down: %s", err);
         limits_release(&a->limits, t->cgroup);
         t->cgroup[0] = '\0';
-        /* its runtime is gone: the container may not be; kill and remove what is left */
+        /* its runtime is gone: the container may not be; kill and remove what is left, and
+         * its bundle */
         if (t->container && a->runtime[0])
             runner_run_command(rt.runtime.delete_argv);
+        char bundle[AGENT_PATH_SIZE + 64];
+        if (t->container &&
+            (size_t)snprintf(bundle, sizeof(bundle), "%s/%s", a->bundles, t->id) < sizeof(bundle))
+            workdir_tree_remove(bundle);
     } else {
         fprintf(stderr, "allot-agent: adopted %s (rank %d), pid %d\n", t->name, t->rank,
                 (int)ad.pid);

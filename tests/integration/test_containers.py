@@ -295,18 +295,26 @@ class ContainerTest(unittest.TestCase):
         self.assertFalse(self.containers(w["placement"][0]["node"]))
 
     def test_cancel_sends_sigterm_inside_and_kills_at_the_deadline(self):
-        trap = "trap 'echo got TERM; exit 0' TERM; echo started; while true; do sleep 0.05; done"
+        trap = ("trap 'echo got TERM; cat \"$ALLOT_PREEMPT_DEADLINE_FILE\"; exit 0' TERM; "
+                "echo started; while true; do sleep 0.05; done")
         stubborn = "trap '' TERM; echo started; while true; do sleep 0.05; done"
         self.submit({"name": "polite", "workspace": "acme/research", "gpus": 1, "grace": "10s",
                      "image": IMAGE, "command": ["/bin/sh", "-c", trap]})
         self.submit({"name": "stubborn", "workspace": "acme/research", "gpus": 1, "grace": "1s",
                      "image": IMAGE, "command": ["/bin/sh", "-c", stubborn]})
         self.assertEqual(self.wait_for(lambda: self.count_outputs("started") == 2, 20), True)
+        before = time.time()
         for name in ("polite", "stubborn"):
             self.d.request("DELETE", f"/v1/workloads/acme/research/{name}", token=self.d.admin)
+        after = time.time()
         polite = self.wait_state("acme/research/polite", "cancelled", timeout=15)
-        self.assertEqual(self.wait_logs("acme/research/polite", "got TERM"),
-                         "started\ngot TERM\n")
+        lines = self.wait_logs("acme/research/polite", "got TERM").splitlines()
+        self.assertEqual(lines[:2], ["started", "got TERM"])
+        # the deadline, in the file its environment names (/work/preempt_deadline): the
+        # cancel's time plus its 10 s grace
+        deadline_ms = int(lines[2])
+        self.assertGreaterEqual(deadline_ms, int(before * 1000) + 10000)
+        self.assertLessEqual(deadline_ms, int(after * 1000) + 10000 + 1000)
         self.assertIn("after SIGTERM, within the grace period", polite["exit"]["reason"])
         hard = self.wait_state("acme/research/stubborn", "cancelled", timeout=15)
         self.assertEqual(hard["exit"]["signal"], 9, hard["exit"])
