@@ -417,6 +417,9 @@ int main(int argc, char **argv)
         snprintf(a.workdir, sizeof(a.workdir), "%s", abs);
     if ((rc = containers_setup(&a, &o)) != 0)
         return rc;
+    /* Devices (h2, CDI): devices_load() of the node's CDI specs goes here, after the GPUs are
+     * known and before agent_resume adopts containers; task_device_edits (task.c) then hands
+     * each container its devices' edits. */
     signal(SIGPIPE, SIG_IGN);
     if (agent_open(&a, a.workdir, every_ms))
         return 1;
