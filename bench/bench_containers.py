@@ -108,7 +108,7 @@ def main():
         proc = subprocess.Popen([agent, "--server", daemon.url, "--node", "gpu-a", "--token",
                                  r["token"], "--gpus", "8xH100-80GB", "--work-dir", work,
                                  "--cgroup-root", os.path.join(tmp, "cgroup"),
-                                 "--uid-range", "1700000000:1000", "--image-store", store,
+                                 "--uid-range", "1950000000:1000", "--image-store", store,
                                  "--runtime", "runc", "--container-cgroup-parent",
                                  cgroup_parent], stdout=log, stderr=log)
         assert daemon.request("POST", "/v1/nodes/gpu-b/drain", token=daemon.admin)[0] == 200

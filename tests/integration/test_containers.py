@@ -33,7 +33,8 @@ IMAGE = "tools/busybox:1.0"
 # The containers' cgroups (runc makes them under this parent in every hierarchy): the test's
 # own, removed at the end.
 CGROUP_PARENT = f"/allot-ctest-{os.getpid()}"
-UID_BASE = 1_600_000_000 + (os.getpid() % 30000) * 4000
+# uids of their own, never those of test_agent.py (1.5e9 to 1.62e9) running beside them
+UID_BASE = 1_800_000_000 + (os.getpid() % 30000) * 4000
 
 
 def missing_prerequisite():
