@@ -120,6 +120,7 @@ static void task_adopt(struct agent *a, struct task *t, const json_t *x)
         if (t->container &&
             (size_t)snprintf(bundle, sizeof(bundle), "%s/%s", a->bundles, t->id) < sizeof(bundle))
             workdir_tree_remove(bundle);
+        fprintf(stderr, "allot-agent: %s (rank %d) %s\n", t->name, t->rank, t->reason);
     } else {
         fprintf(stderr, "allot-agent: adopted %s (rank %d), pid %d\n", t->name, t->rank,
                 (int)ad.pid);

@@ -388,6 +388,37 @@ class ContainerTest(unittest.TestCase):
         self.assertIn("after SIGTERM", done["exit"]["reason"])
         self.assert_nothing_left()
 
+    def test_container_whose_runtime_died_with_the_agent_down_is_removed(self):
+        w = self.submit({"name": "orphan", "workspace": "acme/research", "gpus": 8,
+                         "image": IMAGE, "command": ["/bin/sh", "-c", "echo started; sleep 60"]})
+        node = w["placement"][0]["node"]
+        self.assertEqual(self.wait_for(lambda: self.count_outputs("started") == 1, 20), True)
+        (cid, _), = self.containers(node)
+        proc, log, _ = self.agents[node]
+        proc.kill()
+        proc.wait()
+        log.close()
+        # its runtime dies too: the container runs on, with nobody to stop it
+        runtimes = [int(p) for p in os.listdir("/proc") if p.isdigit() and
+                    test_agent.cmdline(p).endswith(f" run --bundle "
+                                                   f"{self.tmp}/{node}/bundles/"
+                                                   f"{cid.split('.', 1)[1]} {cid}")]
+        self.assertEqual(len(runtimes), 1)
+        os.kill(runtimes[0], signal.SIGKILL)
+        self.assertEqual(self.wait_for(lambda: not os.path.exists(f"/proc/{runtimes[0]}")),
+                         True)
+        self.assertEqual([s for _, s in self.containers(node)], ["running"])
+        self.assertTrue(self.processes_of_uids())
+        # the restarted agent reports it gone and removes what was left of it
+        self.start_agent(node)
+        self.assertEqual(self.wait_for(lambda: "gone while the agent was down" in
+                                       self.agent_log(node)[self.log_start[node]:]), True,
+                         self.agent_log(node)[self.log_start[node]:])
+        self.assertEqual(self.containers(node), [], self.agent_log(node)[self.log_start[node]:])
+        self.assertEqual(self.processes_of_uids(), [])
+        self.assertEqual(glob.glob(os.path.join(self.tmp, node, "bundles", "w*")), [])
+        self.d.request("DELETE", "/v1/workloads/acme/research/orphan", token=self.d.admin)
+
     def test_reclaim_drains_borrowing_containers_with_sigterm(self):
         """The seed story in containers: research borrows prod's reserved GPUs, prod's
         inference arrives, exactly the borrowers it needs get SIGTERM inside their
