@@ -231,6 +231,8 @@ int imagestore_import(const char *dir, const char *layout_ref, const char *ref, 
         return fail(err, len, -ALLOT_EIO, "%s: %s", dir, strerror(errno));
     snprintf(path, sizeof(path), "%s/" IMAGESTORE_ROOTFS, tmp);
     char *const argv[] = {(char *)(umoci ? umoci : "umoci"),
+                          "--log",
+                          "error",
                           "raw",
                           "unpack",
                           "--image",
