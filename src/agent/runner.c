@@ -75,6 +75,12 @@ struct runner_proc {
     enum runner_contain contain;
     char **kill_argv, **delete_argv; /* RUNNER_CONTAIN_RUNTIME: the runtime's commands */
     char *state_path;                /* ... and its state of the container, or NULL */
+    pid_t helper_pid;                /* the runtime command running for it, or 0 */
+    int helper_pidfd;
+    struct event *helper_ev; /* the command has ended, or its time is up */
+    bool helper_killed;      /* its time was up: SIGKILL sent */
+    bool delete_pending;     /* the delete command must run before the report */
+    bool deleting;           /* the command running is the delete */
     char argv0[128];
     pid_t pid; /* the keeper's, or the workload's in a cgroup */
     uint64_t start_ticks;
@@ -207,9 +213,9 @@ static char **argv_dup(const char *const *argv)
     return copy;
 }
 
-/* runner.h. It blocks the loop for up to RUNNER_RUNTIME_HELPER_MS: these run at a deadline or
- * after an abnormal end, never per start. */
-int runner_run_command(const char *const *argv)
+/* Start argv (a runtime command) as runner_run_command does, without waiting. RET its pid, or
+ * -1 (said on stderr). */
+static pid_t command_spawn(const char *const *argv)
 {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
@@ -231,6 +237,14 @@ int runner_run_command(const char *const *argv)
         fprintf(stderr, "allot-agent: %s: %s\n", argv[0], strerror(rc));
         return -1;
     }
+    return pid;
+}
+
+int runner_run_command(const char *const *argv)
+{
+    pid_t pid = command_spawn(argv);
+    if (pid < 0)
+        return -1;
     int pidfd = pidfd_open(pid);
     if (pidfd >= 0) {
         struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
@@ -253,7 +267,10 @@ int runner_run_command(const char *const *argv)
     return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 
-/* Free a process record (its events and fds); it must already be out of the list. */
+static void helper_reap(struct runner_proc *p, bool force);
+
+/* Free a process record (its events and fds, and a runtime command still running for it);
+ * it must already be out of the list. */
 static void proc_free(struct runner_proc *p)
 {
     if (!p)
@@ -264,6 +281,7 @@ static void proc_free(struct runner_proc *p)
         event_free(p->deadline_ev);
     if (p->drain_ev)
         event_free(p->drain_ev);
+    helper_reap(p, true);
     close_fd(&p->pidfd);
     close_fd(&p->fail_fd);
     free(p->workdir);
@@ -430,14 +448,95 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
  * signal N (runc and crun exit so); and when the runtime left its state of the container (it
  * was killed, or failed half-way), the delete command kills and removes what is left, so that
  * nothing of the container runs when its end is reported. */
-static void runtime_ended(struct runner_proc *p)
+static bool runtime_ended(struct runner_proc *p)
 {
     if (p->end.status_known && !p->failed && p->end.code > 128 && p->end.code < 128 + NSIG) {
         p->end.signal = p->end.code - 128;
         p->end.code = -1;
     }
-    if (!p->state_path || access(p->state_path, F_OK) == 0)
-        runner_run_command((const char *const *)p->delete_argv);
+    return !p->state_path || access(p->state_path, F_OK) == 0;
+}
+
+/* ---- a container runtime's commands, run without blocking the loop ---- */
+
+static void on_helper(evutil_socket_t fd, short what, void *arg);
+
+/* Reap p's runtime command, if one runs, and forget it; kill it first when force (only
+ * proc_free does, and then the wait is for SIGKILL to land). */
+static void helper_reap(struct runner_proc *p, bool force)
+{
+    if (p->helper_pid <= 0)
+        return;
+    if (force)
+        kill(p->helper_pid, SIGKILL);
+    while (waitpid(p->helper_pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    if (p->helper_ev)
+        event_free(p->helper_ev);
+    p->helper_ev = NULL;
+    close_fd(&p->helper_pidfd);
+    p->helper_pid = 0;
+}
+
+/* Start argv (the kill or the delete command) for p, one at a time, and watch it: its end, or
+ * after RUNNER_RUNTIME_HELPER_MS its SIGKILL, comes back to on_helper. RET 0, or -1 when it
+ * could not run or be watched (said on stderr; nothing of it is left running). */
+static int helper_start(struct runner_proc *p, char **argv, bool deleting)
+{
+    pid_t pid = command_spawn((const char *const *)argv);
+    if (pid < 0)
+        return -1;
+    p->helper_pid = pid;
+    p->helper_killed = false;
+    p->deleting = deleting;
+    p->helper_pidfd = spawn_fd_high(pidfd_open(pid));
+    if (p->helper_pidfd >= 0)
+        p->helper_ev = event_new(p->r->base, p->helper_pidfd, EV_READ, on_helper, p);
+    struct timeval tv = {.tv_sec = RUNNER_RUNTIME_HELPER_MS / 1000,
+                         .tv_usec = (RUNNER_RUNTIME_HELPER_MS % 1000) * 1000};
+    if (!p->helper_ev || event_add(p->helper_ev, &tv) != 0) {
+        fprintf(stderr, "allot-agent: workload %s: cannot watch %s %s\n", p->id, argv[0],
+                deleting ? "delete" : "kill");
+        helper_reap(p, true);
+        return -1;
+    }
+    return 0;
+}
+
+/* The ended runtime of p left its state of the container: run the delete command (after the
+ * kill command still running, if one is), and report only once it has ended. */
+static void runtime_delete(struct runner_proc *p)
+{
+    p->delete_pending = true;
+    if (p->helper_pid > 0)
+        return; /* on_helper starts it */
+    if (helper_start(p, p->delete_argv, true) != 0) {
+        p->delete_pending = false;
+        proc_drain(p);
+    }
+}
+
+static void on_helper(evutil_socket_t fd, short what, void *arg)
+{
+    struct runner_proc *p = arg;
+    if ((what & EV_TIMEOUT) && !p->helper_killed) {
+        fprintf(stderr,
+                "allot-agent: workload %s: its runtime's %s did not end within %d ms: "
+                "killed\n",
+                p->id, p->deleting ? "delete" : "kill", RUNNER_RUNTIME_HELPER_MS);
+        kill(p->helper_pid, SIGKILL);
+        p->helper_killed = true;
+        if (event_add(p->helper_ev, NULL) == 0)
+            return;
+    }
+    bool deleted = p->deleting;
+    helper_reap(p, false);
+    if (deleted) {
+        p->delete_pending = false;
+        proc_drain(p);
+    } else if (p->delete_pending) {
+        runtime_delete(p);
+    }
 }
 
 /* The pidfd is readable: the process has ended. Kill what is left of its group while the
@@ -466,8 +565,10 @@ static void on_proc_exit(evutil_socket_t fd, short what, void *arg)
         p->failed = read(p->fail_fd, &p->fail, sizeof(p->fail)) == (ssize_t)sizeof(p->fail);
     p->ended = true;
     event_del(p->deadline_ev);
-    if (p->contain == RUNNER_CONTAIN_RUNTIME)
-        runtime_ended(p);
+    if (p->contain == RUNNER_CONTAIN_RUNTIME && runtime_ended(p)) {
+        runtime_delete(p);
+        return;
+    }
     p->drain_ms = RUNNER_DRAIN_FIRST_MS;
     proc_drain(p);
 }
@@ -552,8 +653,8 @@ static int kill_all(struct runner_proc *p)
     if (p->contain == RUNNER_CONTAIN_KEEPER)
         return keeper_kill(p);
     if (p->contain == RUNNER_CONTAIN_RUNTIME) {
-        if (pidfd_alive(p->pidfd))
-            runner_run_command((const char *const *)p->kill_argv);
+        if (pidfd_alive(p->pidfd) && p->helper_pid <= 0)
+            helper_start(p, p->kill_argv, false);
         struct timeval tv = {.tv_sec = RUNNER_RUNTIME_KILL_WAIT_MS / 1000,
                              .tv_usec = (RUNNER_RUNTIME_KILL_WAIT_MS % 1000) * 1000};
         return event_add(p->deadline_ev, &tv) == 0 ? 0 : -ALLOT_EIO;
@@ -625,6 +726,7 @@ static struct runner_proc *proc_new(struct runner *r, const char *id, const char
     p->contain = contain;
     p->pidfd = -1;
     p->fail_fd = -1;
+    p->helper_pidfd = -1;
     p->fail.stage = -1;
     p->on_exit = on_exit;
     p->ctx = ctx;

@@ -203,8 +203,9 @@ const char *runner_proc_workdir(const struct runner_proc *proc);
 uint64_t runner_proc_start_ticks(const struct runner_proc *proc);
 /* Run a container runtime's command (argv[0] a path, or looked up in PATH) with stdin and
  * stdout on /dev/null and stderr the agent's, and wait for it, at most 5 s (then it is
- * killed): blocking, for the rare moments when a container must be killed or removed. RET its
- * exit status, or -1 when it could not run or did not end. */
+ * killed). Blocking: for the agent's start (removing a container whose runtime died while the
+ * agent was down); the runner's own commands never block the loop. RET its exit status, or -1
+ * when it could not run or did not end. */
 int runner_run_command(const char *const *argv);
 
 /* Number of processes tracked (those whose end is not reported yet). */

@@ -1132,6 +1132,22 @@ static void test_runtime(void **state)
     assert_int_equal(e->end, RUNNER_END_KILLED);
     assert_int_equal(e->signal, SIGKILL);
 
+    /* the delete command does not hold the loop: a process that ends while it runs is
+     * reported first */
+    snprintf(state_path, sizeof(state_path), "%s/state-rt6", f->base);
+    write_file(state_path, "x", 1);
+    snprintf(delete_line, sizeof(delete_line), "sleep 0.5; echo deleted6 >> %s/deleted.txt",
+             f->base);
+    const char *const quick[] = {"/bin/sh", "-c", "exit 0", NULL};
+    start_runtime(f, "rt6", quick, "true", delete_line, state_path, uid);
+    const char *const short_sleep[] = {"/bin/sh", "-c", "sleep 0.1", NULL};
+    start(f, "bare", short_sleep, NULL);
+    wait_exits(f, 6);
+    assert_string_equal(f->exits[4].id, "bare");
+    assert_string_equal(f->exits[5].id, "rt6");
+    snprintf(path, sizeof(path), "%s/deleted.txt", f->base);
+    assert_string_equal(slurp(path), "deleted\ndeleted6\n");
+
     /* a container needs its runtime's commands and no cgroup of the agent's */
     struct runner_spec bad = {.id = "rt5",
                               .argv = shot,
