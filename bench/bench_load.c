@@ -37,8 +37,8 @@ struct options {
     double timeout, poll;
 };
 
-static struct options opt = {.tenant = "bench", .workspace = "research", .conns = 16,
-                             .timeout = 600, .poll = 0.05};
+static struct options opt = {
+    .tenant = "bench", .workspace = "research", .conns = 16, .timeout = 600, .poll = 0.05};
 
 static double now_s(void)
 {
@@ -152,8 +152,8 @@ static int request(struct client *c, const char *method, const char *path, const
 }
 
 /* request(), reconnecting once on a connection the server closed. */
-static void request_retry(struct client *c, const char *method, const char *path,
-                          const char *body, int *status, const char **out, size_t *out_len)
+static void request_retry(struct client *c, const char *method, const char *path, const char *body,
+                          int *status, const char **out, size_t *out_len)
 {
     for (int attempt = 0;; attempt++) {
         if (c->fd >= 0 && request(c, method, path, body, status, out, out_len) == 0)
@@ -326,7 +326,8 @@ int main(int argc, char **argv)
         usage();
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
-    snprintf(run_id, sizeof(run_id), "tp%lld", (long long)(wall.tv_sec * 1000 + wall.tv_nsec / 1000000) % 100000000);
+    snprintf(run_id, sizeof(run_id), "tp%lld",
+             (long long)(wall.tv_sec * 1000 + wall.tv_nsec / 1000000) % 100000000);
     replies = json_object();
     struct client c = {.fd = -1};
     long finished0, done0 = ended(&c, &finished0);
@@ -341,8 +342,7 @@ int main(int argc, char **argv)
         pthread_join(threads[k], NULL);
     double t_sub = now_s();
     if (failures) {
-        fprintf(stderr, "bench_load: %ld submissions failed, first: %s\n", failures,
-                first_failure);
+        fprintf(stderr, "bench_load: %ld submissions failed, first: %s\n", failures, first_failure);
         return 1;
     }
     long finished = 0, done = 0;
@@ -355,18 +355,18 @@ int main(int argc, char **argv)
                     opt.timeout);
             return 1;
         }
-        struct timespec ts = {(time_t)opt.poll, (long)((opt.poll - (double)(time_t)opt.poll) * 1e9)};
+        struct timespec ts = {(time_t)opt.poll,
+                              (long)((opt.poll - (double)(time_t)opt.poll) * 1e9)};
         nanosleep(&ts, NULL);
     }
     double t_end = now_s();
     long listed, bad;
     check_list(&c, &listed, &bad);
-    json_t *out = json_pack("{s:I, s:f, s:f, s:f, s:f, s:O, s:I, s:I, s:I}", "count",
-                            (json_int_t)opt.count, "submit_s", t_sub - t0, "total_s", t_end - t0,
-                            "rate", (double)opt.count / (t_end - t0), "submit_rate",
-                            (double)opt.count / (t_sub - t0), "replies", replies, "finished",
-                            (json_int_t)(finished - finished0), "listed", (json_int_t)listed,
-                            "bad", (json_int_t)bad);
+    json_t *out = json_pack(
+        "{s:I, s:f, s:f, s:f, s:f, s:O, s:I, s:I, s:I}", "count", (json_int_t)opt.count, "submit_s",
+        t_sub - t0, "total_s", t_end - t0, "rate", (double)opt.count / (t_end - t0), "submit_rate",
+        (double)opt.count / (t_sub - t0), "replies", replies, "finished",
+        (json_int_t)(finished - finished0), "listed", (json_int_t)listed, "bad", (json_int_t)bad);
     char *text = json_dumps(out, JSON_COMPACT);
     puts(text);
     free(text);
@@ -376,8 +376,8 @@ int main(int argc, char **argv)
         close(c.fd);
     free(c.buf);
     if (bad || listed != opt.count) {
-        fprintf(stderr, "bench_load: %ld workloads did not finish with code 0, %ld listed\n",
-                bad, listed);
+        fprintf(stderr, "bench_load: %ld workloads did not finish with code 0, %ld listed\n", bad,
+                listed);
         return 1;
     }
     return 0;

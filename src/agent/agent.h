@@ -21,6 +21,11 @@
 #define AGENT_MAX_ENV 96
 /* --label's of one agent. */
 #define AGENT_MAX_LABELS 32
+/* A container's id in its runtime, "<node>.<id>", bytes with its NUL. */
+#define AGENT_CONTAINER_ID_SIZE 176
+/* Longest path of the container settings, bytes with the NUL. */
+#define AGENT_PATH_SIZE 4096
+
 /* Longest tenant name the agent keeps, bytes with its NUL. */
 #define AGENT_TENANT_SIZE 64
 
@@ -43,11 +48,13 @@ struct task {
     const char *end_state;    /* "exited", "stopped" or "gone" (PROTOCOL_STATE_*) */
     int code, signal;
     char reason[300];
-    uint64_t storage_bytes;               /* its declared storage; 0: unchecked */
-    char cgroup[CGROUP_NAME_MAX + 1];     /* its cgroup under the root, "" when none */
-    bool keeper;                          /* it runs under a keeper process */
-    char limit_reason[RUNNER_REASON_MAX]; /* why the agent stopped it for a limit, or "" */
-    struct shipment *ship;                /* its output on its way to the controller */
+    uint64_t storage_bytes;           /* its declared storage; 0: unchecked */
+    char cgroup[CGROUP_NAME_MAX + 1]; /* its cgroup under the root, "" when none */
+    bool keeper;                      /* it runs under a keeper process */
+    bool container;                   /* it runs in a container (its workload has an image) */
+    char container_id[AGENT_CONTAINER_ID_SIZE]; /* the runtime's id of it: "<node>.<id>" */
+    char limit_reason[RUNNER_REASON_MAX];       /* why the agent stopped it for a limit, or "" */
+    struct shipment *ship;                      /* its output on its way to the controller */
 };
 
 /* The output of one replica, shipped to the controller in chunks (docs/agent-running.md,
@@ -113,6 +120,13 @@ struct agent {
     char wipe_for[AGENT_TENANT_SIZE]; /* "" for none */
     int64_t wipe_since_ms;            /* when the wipe was asked for */
     const char *wipe_dirs; /* --wipe-dirs: shared directories swept of the old users' files */
+    /* Containers (docs/agent.md, "Images and containers"): a replica whose workload names an
+     * image runs in a container of the runtime, in the image's rootfs from the store. */
+    char image_store[AGENT_PATH_SIZE];  /* --image-store */
+    char runtime[AGENT_PATH_SIZE];      /* --runtime, as a path; "" when none was found */
+    char runtime_root[AGENT_PATH_SIZE]; /* --runtime-root: the runtime's state of containers */
+    char bundles[AGENT_PATH_SIZE];      /* work-dir/bundles: each container's config.json */
+    char container_cgroups[256];        /* --container-cgroup-parent: of linux.cgroupsPath */
     uint64_t reports, failures;
     /* The GPUs' CDI devices (agent/devices.h, docs/agent.md "Devices"): what a replica's GPUs
      * give it; NULL when devices are not enforced (--devices none). */

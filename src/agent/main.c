@@ -2,7 +2,10 @@
  * short period and runs, watches and stops what the controller's answer says should run
  * there (level-triggered: a lost report heals at the next one). This file reads the command
  * line and wires the modules together; the loop is agent.c. */
+#define _GNU_SOURCE /* realpath */
+
 #include <errno.h>
+#include <limits.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +17,7 @@
 
 #include "agent/agent.h"
 #include "agent/devices.h"
+#include "agent/imagestore.h"
 #include "agent/join.h"
 #include "agent/nvml.h"
 #include "agent/statefile.h"
@@ -24,7 +28,8 @@
 /* The command line (usage()). */
 struct options {
     const char *server, *token, *token_file, *join_token, *node, *gpus, *nvml, *work, *interval,
-        *cgroup_root, *storage_every, *keep, *cgroup_mode, *cgroup_v1_root, *uid_range, *wipe_dirs;
+        *cgroup_root, *storage_every, *keep, *cgroup_mode, *cgroup_v1_root, *uid_range, *wipe_dirs,
+        *image_store, *runtime, *runtime_root, *container_cgroups;
     bool discover;
     const char *run_as[RUNAS_MAX_RULES + 1];
     int n_run_as;
@@ -176,7 +181,12 @@ static void usage(FILE *f)
             "                   [--label KEY=VALUE ...] [--wipe-dirs DIR:DIR...]\n"
             "                   [--devices auto|cdi|none] [--cdi-dirs DIR:DIR...]\n"
             "                   [--cdi-kind VENDOR.COM/CLASS] [--cgroup-devices-root DIR]\n"
-            "       allot-agent --discover [--gpus SPEC | --nvml PATH]\n\n"
+            "                   [--image-store DIR] [--runtime PATH] [--runtime-root DIR]\n"
+            "                   [--container-cgroup-parent /PATH]\n"
+            "       allot-agent --discover [--gpus SPEC | --nvml PATH]\n"
+            "       allot-agent image import [--image-store DIR] [--umoci PATH] LAYOUT:TAG "
+            "NAME:TAG\n"
+            "       allot-agent image list [--image-store DIR]\n\n"
             "The Allot node agent: reports GPUs and workloads, runs what the controller places\n"
             "on this node. --gpus declares the GPUs (\"8xH100-80GB\") where NVML is absent; the\n"
             "report then says they are declared, not discovered.\n");
@@ -203,7 +213,12 @@ static int options_parse(int argc, char **argv, struct options *o)
                             : strcmp(argv[i], "--storage-check") == 0  ? &o->storage_every
                             : strcmp(argv[i], "--keep-finished") == 0  ? &o->keep
                             : strcmp(argv[i], "--wipe-dirs") == 0      ? &o->wipe_dirs
-                                                                       : NULL;
+                            : strcmp(argv[i], "--image-store") == 0    ? &o->image_store
+                            : strcmp(argv[i], "--runtime") == 0        ? &o->runtime
+                            : strcmp(argv[i], "--runtime-root") == 0   ? &o->runtime_root
+                            : strcmp(argv[i], "--container-cgroup-parent") == 0
+                                ? &o->container_cgroups
+                                : NULL;
         slot = slot ? slot : devices_option(o, argv[i]);
         if (slot && i + 1 < argc) {
             *slot = argv[++i];
@@ -341,8 +356,113 @@ static int agent_resume(struct agent *a, struct options *o, const struct limits_
     return 0;
 }
 
+/* The program named name: itself when it holds a '/', else the first executable of that name
+ * in PATH or in the system directories (/usr/sbin is in no workload's PATH, and often not in
+ * the agent's). OUT path (len bytes). RET 0 or -1 (not found). */
+static int find_program(const char *name, char *path, size_t len)
+{
+    if (strchr(name, '/')) {
+        snprintf(path, len, "%s", name);
+        return access(path, X_OK) == 0 ? 0 : -1;
+    }
+    const char *env = getenv("PATH");
+    char dirs[8192];
+    snprintf(dirs, sizeof(dirs), "%s:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+             env ? env : "");
+    for (char *save = NULL, *dir = strtok_r(dirs, ":", &save); dir;
+         dir = strtok_r(NULL, ":", &save)) {
+        if ((size_t)snprintf(path, len, "%s/%s", dir, name) < len && access(path, X_OK) == 0)
+            return 0;
+    }
+    path[0] = '\0';
+    return -1;
+}
+
+/* The settings of containers (docs/agent.md, "Images and containers"): the image store, the
+ * runtime (absent: workloads with an image fail, saying so), its state directory and the
+ * bundles' directory (both root's alone), the parent of the containers' cgroups. RET 0 or 2
+ * after saying why. */
+static int containers_setup(struct agent *a, const struct options *o)
+{
+    char abs[PATH_MAX];
+    const char *store = o->image_store ? o->image_store : IMAGESTORE_DEFAULT_DIR;
+    snprintf(a->image_store, sizeof(a->image_store), "%s", realpath(store, abs) ? abs : store);
+    if (a->image_store[0] != '/') {
+        fprintf(stderr, "allot-agent: --image-store: %s does not exist\n", store);
+        return 2;
+    }
+    const char *parent = o->container_cgroups ? o->container_cgroups : "/allot";
+    if (parent[0] != '/' || strlen(parent) >= sizeof(a->container_cgroups) - 1 ||
+        strstr(parent, "..")) {
+        fprintf(stderr, "allot-agent: --container-cgroup-parent: expected an absolute path "
+                        "without '..' of at most 200 bytes\n");
+        return 2;
+    }
+    snprintf(a->container_cgroups, sizeof(a->container_cgroups), "%s", parent);
+    snprintf(a->bundles, sizeof(a->bundles), "%.4000s/bundles", a->workdir);
+    if (o->runtime_root)
+        snprintf(a->runtime_root, sizeof(a->runtime_root), "%s", o->runtime_root);
+    else
+        snprintf(a->runtime_root, sizeof(a->runtime_root), "%.4000s/runtime", a->workdir);
+    if ((mkdir(a->bundles, 0700) != 0 && errno != EEXIST) ||
+        (mkdir(a->runtime_root, 0700) != 0 && errno != EEXIST) || !realpath(a->runtime_root, abs)) {
+        fprintf(stderr, "allot-agent: cannot create %s or %s: %s\n", a->bundles, a->runtime_root,
+                strerror(errno));
+        return 2;
+    }
+    snprintf(a->runtime_root, sizeof(a->runtime_root), "%s", abs);
+    const char *runtime = o->runtime ? o->runtime : "runc";
+    if (find_program(runtime, a->runtime, sizeof(a->runtime)) != 0) {
+        if (o->runtime) {
+            fprintf(stderr, "allot-agent: --runtime: %s is not an executable program\n", runtime);
+            return 2;
+        }
+        fprintf(stderr, "allot-agent: containers: no runtime (runc is not in PATH): a workload "
+                        "with an image fails\n");
+        return 0;
+    }
+    fprintf(stderr, "allot-agent: containers: runtime %s (state in %s), images in %s%s\n",
+            a->runtime, a->runtime_root, a->image_store,
+            geteuid() == 0 ? "" : "; not root: a workload with an image fails");
+    return 0;
+}
+
+/* `allot-agent image import|list ...`: the node's image store. RET the exit code. */
+static int image_main(int argc, char **argv)
+{
+    const char *store = IMAGESTORE_DEFAULT_DIR, *umoci = NULL, *args[2] = {NULL, NULL};
+    int n = 0;
+    char err[1024];
+    for (int i = 2; i < argc; i++) {
+        if (strcmp(argv[i], "--image-store") == 0 && i + 1 < argc)
+            store = argv[++i];
+        else if (strcmp(argv[i], "--umoci") == 0 && i + 1 < argc)
+            umoci = argv[++i];
+        else if (argv[i][0] != '-' && n < 2)
+            args[n++] = argv[i];
+        else
+            n = 3;
+    }
+    if (argc >= 2 && strcmp(argv[1], "list") == 0 && n == 0)
+        return imagestore_list(store) == 0 ? 0 : 1;
+    if (argc < 2 || strcmp(argv[1], "import") != 0 || n != 2) {
+        fprintf(stderr, "usage: allot-agent image import [--image-store DIR] [--umoci PATH] "
+                        "LAYOUT:TAG NAME:TAG\n"
+                        "       allot-agent image list [--image-store DIR]\n");
+        return 2;
+    }
+    umask(022);
+    if (imagestore_import(store, args[0], args[1], umoci, err, sizeof(err)) != 0) {
+        fprintf(stderr, "allot-agent: image import: %s\n", err);
+        return 1;
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
+    if (argc > 1 && strcmp(argv[1], "image") == 0)
+        return image_main(argc - 1, argv + 1);
     struct options o = {.server = "http://127.0.0.1:7070",
                         .interval = "1s",
                         .cgroup_root = CGROUP_DEFAULT_ROOT,
@@ -373,6 +493,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "allot-agent: cannot create %s: %s\n", a.workdir, strerror(errno));
         return 2;
     }
+    char abs[PATH_MAX];
+    if (realpath(a.workdir, abs)) /* containers mount paths under it: absolute ones */
+        snprintf(a.workdir, sizeof(a.workdir), "%s", abs);
+    if ((rc = containers_setup(&a, &o)) != 0)
+        return rc;
     signal(SIGPIPE, SIG_IGN);
     if (agent_open(&a, a.workdir, every_ms))
         return 1;

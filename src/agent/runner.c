@@ -12,7 +12,9 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +48,13 @@
 #define RUNNER_KEEPER_KILL_ROUNDS 64
 #define RUNNER_KEEPER_RETRY_MS 10
 #define RUNNER_KEEPER_END_MS 1000
+/* A container's runtime commands (kill, delete) are waited for at most this long, and a
+ * runtime that has not ended this long after its kill command gets SIGKILL itself (its delete
+ * command then removes the container). */
+#define RUNNER_RUNTIME_HELPER_MS 5000
+#define RUNNER_RUNTIME_KILL_WAIT_MS 2000
+
+extern char **environ;
 
 struct runner {
     struct event_base *base;
@@ -64,6 +73,14 @@ struct runner_proc {
     char *workdir; /* base_dir/id */
     char *cgroup;  /* NULL when none */
     enum runner_contain contain;
+    char **kill_argv, **delete_argv; /* RUNNER_CONTAIN_RUNTIME: the runtime's commands */
+    char *state_path;                /* ... and its state of the container, or NULL */
+    pid_t helper_pid;                /* the runtime command running for it, or 0 */
+    int helper_pidfd;
+    struct event *helper_ev; /* the command has ended, or its time is up */
+    bool helper_killed;      /* its time was up: SIGKILL sent */
+    bool delete_pending;     /* the delete command must run before the report */
+    bool deleting;           /* the command running is the delete */
     char argv0[128];
     pid_t pid; /* the keeper's, or the workload's in a cgroup */
     uint64_t start_ticks;
@@ -172,7 +189,88 @@ out:
     return rc;
 }
 
-/* Free a process record (its events and fds); it must already be out of the list. */
+/* Free a NULL-terminated array of strings and the strings. Accepts NULL. */
+static void argv_free(char **argv)
+{
+    for (size_t i = 0; argv && argv[i]; i++)
+        free(argv[i]);
+    free(argv);
+}
+
+/* A copy of the NULL-terminated argv (at most RUNNER_ARGV_MAX entries), or NULL. */
+static char **argv_dup(const char *const *argv)
+{
+    size_t n = 0;
+    while (argv && argv[n] && n < RUNNER_ARGV_MAX)
+        n++;
+    char **copy = calloc(n + 1, sizeof(*copy));
+    for (size_t i = 0; copy && i < n; i++) {
+        if (!(copy[i] = strdup(argv[i]))) {
+            argv_free(copy);
+            return NULL;
+        }
+    }
+    return copy;
+}
+
+/* Start argv (a runtime command) as runner_run_command does, without waiting. RET its pid, or
+ * -1 (said on stderr). */
+static pid_t command_spawn(const char *const *argv)
+{
+    posix_spawn_file_actions_t fa;
+    posix_spawnattr_t attr;
+    sigset_t none, all;
+    pid_t pid;
+    sigemptyset(&none);
+    sigfillset(&all);
+    posix_spawn_file_actions_init(&fa);
+    posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+    posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+    posix_spawnattr_init(&attr);
+    posix_spawnattr_setsigmask(&attr, &none);
+    posix_spawnattr_setsigdefault(&attr, &all);
+    posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+    int rc = posix_spawnp(&pid, argv[0], &fa, &attr, (char *const *)argv, environ);
+    posix_spawn_file_actions_destroy(&fa);
+    posix_spawnattr_destroy(&attr);
+    if (rc != 0) {
+        fprintf(stderr, "allot-agent: %s: %s\n", argv[0], strerror(rc));
+        return -1;
+    }
+    return pid;
+}
+
+int runner_run_command(const char *const *argv)
+{
+    pid_t pid = command_spawn(argv);
+    if (pid < 0)
+        return -1;
+    int pidfd = pidfd_open(pid);
+    if (pidfd >= 0) {
+        struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
+        int64_t until = clock_ms(CLOCK_MONOTONIC) + RUNNER_RUNTIME_HELPER_MS;
+        int n;
+        do
+            n = poll(&pfd, 1, (int)(until - clock_ms(CLOCK_MONOTONIC)));
+        while (n < 0 && errno == EINTR && clock_ms(CLOCK_MONOTONIC) < until);
+        if (n == 0) {
+            fprintf(stderr, "allot-agent: %s %s did not end within %d ms: killed\n", argv[0],
+                    argv[1] ? argv[1] : "", RUNNER_RUNTIME_HELPER_MS);
+            kill(pid, SIGKILL);
+        }
+        close(pidfd);
+    }
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0)
+        if (errno != EINTR)
+            return -1;
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void helper_reap(struct runner_proc *p, bool force);
+
+/* Free a process record (its events and fds, and a runtime command still running for it);
+ * it must already be out of the list. */
 static void proc_free(struct runner_proc *p)
 {
     if (!p)
@@ -183,10 +281,14 @@ static void proc_free(struct runner_proc *p)
         event_free(p->deadline_ev);
     if (p->drain_ev)
         event_free(p->drain_ev);
+    helper_reap(p, true);
     close_fd(&p->pidfd);
     close_fd(&p->fail_fd);
     free(p->workdir);
     free(p->cgroup);
+    argv_free(p->kill_argv);
+    argv_free(p->delete_argv);
+    free(p->state_path);
     free(p);
 }
 
@@ -342,6 +444,101 @@ static void on_drain(evutil_socket_t fd, short what, void *arg)
     proc_drain(arg);
 }
 
+/* A container's runtime has ended: its exit code 128+N says that the container's init died of
+ * signal N (runc and crun exit so); and when the runtime left its state of the container (it
+ * was killed, or failed half-way), the delete command kills and removes what is left, so that
+ * nothing of the container runs when its end is reported. */
+static bool runtime_ended(struct runner_proc *p)
+{
+    if (p->end.status_known && !p->failed && p->end.code > 128 && p->end.code < 128 + NSIG) {
+        p->end.signal = p->end.code - 128;
+        p->end.code = -1;
+    }
+    return !p->state_path || access(p->state_path, F_OK) == 0;
+}
+
+/* ---- a container runtime's commands, run without blocking the loop ---- */
+
+static void on_helper(evutil_socket_t fd, short what, void *arg);
+
+/* Reap p's runtime command, if one runs, and forget it; kill it first when force (only
+ * proc_free does, and then the wait is for SIGKILL to land). */
+static void helper_reap(struct runner_proc *p, bool force)
+{
+    if (p->helper_pid <= 0)
+        return;
+    if (force)
+        kill(p->helper_pid, SIGKILL);
+    while (waitpid(p->helper_pid, NULL, 0) < 0 && errno == EINTR)
+        ;
+    if (p->helper_ev)
+        event_free(p->helper_ev);
+    p->helper_ev = NULL;
+    close_fd(&p->helper_pidfd);
+    p->helper_pid = 0;
+}
+
+/* Start argv (the kill or the delete command) for p, one at a time, and watch it: its end, or
+ * after RUNNER_RUNTIME_HELPER_MS its SIGKILL, comes back to on_helper. RET 0, or -1 when it
+ * could not run or be watched (said on stderr; nothing of it is left running). */
+static int helper_start(struct runner_proc *p, char **argv, bool deleting)
+{
+    pid_t pid = command_spawn((const char *const *)argv);
+    if (pid < 0)
+        return -1;
+    p->helper_pid = pid;
+    p->helper_killed = false;
+    p->deleting = deleting;
+    p->helper_pidfd = spawn_fd_high(pidfd_open(pid));
+    if (p->helper_pidfd >= 0)
+        p->helper_ev = event_new(p->r->base, p->helper_pidfd, EV_READ, on_helper, p);
+    struct timeval tv = {.tv_sec = RUNNER_RUNTIME_HELPER_MS / 1000,
+                         .tv_usec = (RUNNER_RUNTIME_HELPER_MS % 1000) * 1000};
+    if (!p->helper_ev || event_add(p->helper_ev, &tv) != 0) {
+        fprintf(stderr, "allot-agent: workload %s: cannot watch %s %s\n", p->id, argv[0],
+                deleting ? "delete" : "kill");
+        helper_reap(p, true);
+        return -1;
+    }
+    return 0;
+}
+
+/* The ended runtime of p left its state of the container: run the delete command (after the
+ * kill command still running, if one is), and report only once it has ended. */
+static void runtime_delete(struct runner_proc *p)
+{
+    p->delete_pending = true;
+    if (p->helper_pid > 0)
+        return; /* on_helper starts it */
+    if (helper_start(p, p->delete_argv, true) != 0) {
+        p->delete_pending = false;
+        proc_drain(p);
+    }
+}
+
+static void on_helper(evutil_socket_t fd, short what, void *arg)
+{
+    struct runner_proc *p = arg;
+    if ((what & EV_TIMEOUT) && !p->helper_killed) {
+        fprintf(stderr,
+                "allot-agent: workload %s: its runtime's %s did not end within %d ms: "
+                "killed\n",
+                p->id, p->deleting ? "delete" : "kill", RUNNER_RUNTIME_HELPER_MS);
+        kill(p->helper_pid, SIGKILL);
+        p->helper_killed = true;
+        if (event_add(p->helper_ev, NULL) == 0)
+            return;
+    }
+    bool deleted = p->deleting;
+    helper_reap(p, false);
+    if (deleted) {
+        p->delete_pending = false;
+        proc_drain(p);
+    } else if (p->delete_pending) {
+        runtime_delete(p);
+    }
+}
+
 /* The pidfd is readable: the process has ended. Kill what is left of its group while the
  * unreaped leader still pins the group id, reap it, read a setup failure if the child
  * reported one, then empty its cgroup and report (proc_drain). */
@@ -368,6 +565,10 @@ static void on_proc_exit(evutil_socket_t fd, short what, void *arg)
         p->failed = read(p->fail_fd, &p->fail, sizeof(p->fail)) == (ssize_t)sizeof(p->fail);
     p->ended = true;
     event_del(p->deadline_ev);
+    if (p->contain == RUNNER_CONTAIN_RUNTIME && runtime_ended(p)) {
+        runtime_delete(p);
+        return;
+    }
     p->drain_ms = RUNNER_DRAIN_FIRST_MS;
     proc_drain(p);
 }
@@ -397,6 +598,8 @@ static int signal_all(struct runner_proc *p, int sig)
         return rc;
     if (p->contain == RUNNER_CONTAIN_KEEPER)
         procwalk_signal_descendants(p->pid, sig, p->pid);
+    else if (p->contain == RUNNER_CONTAIN_RUNTIME)
+        return rc; /* the runtime passes it on to the container's init */
     else if (p->cgroup)
         cgroup_signal(p->cgroup, sig, p->pid);
     return rc;
@@ -441,12 +644,21 @@ static void keeper_kill_again(struct runner_proc *p)
     event_add(p->deadline_ev, &tv);
 }
 
-/* SIGKILL all of p: the keeper's way, or its group and its cgroup. */
+/* SIGKILL all of p: the keeper's way, the runtime's kill command (the runtime then ends as its
+ * container's init did; one that has not ended RUNNER_RUNTIME_KILL_WAIT_MS later gets
+ * SIGKILL), or its group and its cgroup. */
 static int kill_all(struct runner_proc *p)
 {
     p->killed = true;
     if (p->contain == RUNNER_CONTAIN_KEEPER)
         return keeper_kill(p);
+    if (p->contain == RUNNER_CONTAIN_RUNTIME) {
+        if (pidfd_alive(p->pidfd) && p->helper_pid <= 0)
+            helper_start(p, p->kill_argv, false);
+        struct timeval tv = {.tv_sec = RUNNER_RUNTIME_KILL_WAIT_MS / 1000,
+                             .tv_usec = (RUNNER_RUNTIME_KILL_WAIT_MS % 1000) * 1000};
+        return event_add(p->deadline_ev, &tv) == 0 ? 0 : -ALLOT_EIO;
+    }
     int rc = signal_group(p, SIGKILL);
     if (p->cgroup)
         cgroup_kill(p->cgroup);
@@ -458,6 +670,8 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
     struct runner_proc *p = arg;
     if (p->killed && p->contain == RUNNER_CONTAIN_KEEPER)
         keeper_kill_again(p);
+    else if (p->killed && p->contain == RUNNER_CONTAIN_RUNTIME)
+        signal_group(p, SIGKILL); /* its end runs the delete command */
     else
         kill_all(p);
 }
@@ -501,7 +715,9 @@ int runner_stop(struct runner *r, struct runner_proc *p, int64_t grace_ms, const
 
 /* A new, unlinked process record. */
 static struct runner_proc *proc_new(struct runner *r, const char *id, const char *cgroup,
-                                    enum runner_contain contain, runner_exit_fn on_exit, void *ctx)
+                                    enum runner_contain contain,
+                                    const struct runner_runtime *runtime, runner_exit_fn on_exit,
+                                    void *ctx)
 {
     struct runner_proc *p = calloc(1, sizeof(*p));
     if (!p)
@@ -510,6 +726,7 @@ static struct runner_proc *proc_new(struct runner *r, const char *id, const char
     p->contain = contain;
     p->pidfd = -1;
     p->fail_fd = -1;
+    p->helper_pidfd = -1;
     p->fail.stage = -1;
     p->on_exit = on_exit;
     p->ctx = ctx;
@@ -518,6 +735,11 @@ static struct runner_proc *proc_new(struct runner *r, const char *id, const char
     if (!(p->workdir = concat3(r->base_dir, "/", id)))
         goto fail;
     if (cgroup && !(p->cgroup = strdup(cgroup)))
+        goto fail;
+    if (contain == RUNNER_CONTAIN_RUNTIME &&
+        (!runtime || !(p->kill_argv = argv_dup(runtime->kill_argv)) ||
+         !(p->delete_argv = argv_dup(runtime->delete_argv)) ||
+         (runtime->state_path && !(p->state_path = strdup(runtime->state_path)))))
         goto fail;
     p->deadline_ev = evtimer_new(r->base, on_deadline, p);
     if (!p->deadline_ev)
@@ -633,7 +855,7 @@ int runner_start(struct runner *r, const struct runner_spec *spec, struct runner
         snprintf(err, len, "workload %s is already running here", spec->id);
         return -ALLOT_EEXIST;
     }
-    p = proc_new(r, spec->id, spec->cgroup, spec->contain, spec->on_exit, spec->ctx);
+    p = proc_new(r, spec->id, spec->cgroup, spec->contain, spec->runtime, spec->on_exit, spec->ctx);
     if (!p) {
         snprintf(err, len, "out of memory");
         return -ALLOT_ENOMEM;
@@ -648,10 +870,12 @@ int runner_start(struct runner *r, const struct runner_spec *spec, struct runner
     }
     plan.argv = (char *const *)spec->argv;
     plan.envp = env.envp;
+    bool runtime = spec->contain == RUNNER_CONTAIN_RUNTIME;
     plan.cgroup = spec->cgroup;
     plan.devices_cgroup = spec->devices_cgroup;
-    plan.rlimits = spec->rlimits;
-    plan.switch_user = switch_user;
+    /* a container's runtime runs as the agent, with its limits: it makes the container's */
+    plan.rlimits = runtime ? (struct runner_rlimits){0} : spec->rlimits;
+    plan.switch_user = switch_user && !runtime;
     plan.uid = spec->uid;
     plan.gid = spec->gid;
     plan.keeper = spec->contain == RUNNER_CONTAIN_KEEPER;
@@ -709,11 +933,16 @@ int runner_adopt(struct runner *r, const struct runner_adoption *a, struct runne
         snprintf(err, len, "adoption needs a valid id, a pid > 0 and an on_exit callback");
         return -ALLOT_EINVAL;
     }
+    if (a->contain == RUNNER_CONTAIN_RUNTIME &&
+        (!a->runtime || !a->runtime->kill_argv || !a->runtime->delete_argv)) {
+        snprintf(err, len, "adoption of container %s needs its runtime's commands", a->id);
+        return -ALLOT_EINVAL;
+    }
     if (find_proc(r, a->id, a->pid)) {
         snprintf(err, len, "workload %s or process %ld is already tracked", a->id, (long)a->pid);
         return -ALLOT_EEXIST;
     }
-    p = proc_new(r, a->id, a->cgroup, a->contain, a->on_exit, a->ctx);
+    p = proc_new(r, a->id, a->cgroup, a->contain, a->runtime, a->on_exit, a->ctx);
     if (!p) {
         snprintf(err, len, "out of memory");
         return -ALLOT_ENOMEM;

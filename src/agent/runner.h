@@ -45,6 +45,26 @@ enum runner_contain {
     /* spec->cgroup, a real cgroup (v1 or v2): everything in it is killed, and the end is
      * reported only once it is empty. The runner tracks the workload's main process. */
     RUNNER_CONTAIN_CGROUP,
+    /* A container (spec->runtime): argv runs a container runtime in the foreground (`runc
+     * run`), as the agent (root), leading a process group of its own; the runtime contains the
+     * workload and switches to its user. A stop sends SIGTERM to the runtime only, which passes
+     * it on to the container's init; the deadline runs the runtime's kill command (SIGKILL to
+     * the runtime would leave the container running), and after the end its delete command
+     * removes whatever is left. An exit code 128+N of the runtime is reported as the signal N
+     * that ended the container's init. docs/agent-running.md, "Containers". */
+    RUNNER_CONTAIN_RUNTIME,
+};
+
+/* How the runner stops and cleans up a container (RUNNER_CONTAIN_RUNTIME). Borrowed for the
+ * call; the runner keeps copies. */
+struct runner_runtime {
+    const char *const *kill_argv;   /* kills every process of the container, e.g. `runc --root R
+                                     * kill --all ID KILL`; run at the deadline */
+    const char *const *delete_argv; /* removes the container and what is left of it, e.g. `runc
+                                     * --root R delete --force ID`; run after the end */
+    const char *state_path;         /* the runtime's state of the container: the delete command
+                                     * runs only while it exists (`runc run` removes it itself
+                                     * when it ends normally); NULL: always */
 };
 
 /* How a workload process ended. */
@@ -104,7 +124,11 @@ struct runner_spec {
     struct runner_rlimits rlimits; /* the setrlimit fallback; all 0 when cgroups limit all */
     const char *cgroup;            /* a cgroup from cgroup_create to enter before exec, or NULL */
     enum runner_contain contain;   /* RUNNER_CONTAIN_CGROUP needs cgroup on a real cgroupfs */
-    runner_exit_fn on_exit;        /* required */
+    const struct runner_runtime *runtime; /* RUNNER_CONTAIN_RUNTIME only (and required there):
+                                           * uid and gid then own the directory and logs, and
+                                           * the runtime runs as the agent; no cgroup, no
+                                           * rlimits */
+    runner_exit_fn on_exit;               /* required */
     void *ctx;
     /* a v1 devices cgroup (cgroup_devices_create) the workload enters too, after cgroup; NULL:
      * none. Not the runner's to kill or remove: the caller removes it once the process ends. */
@@ -118,6 +142,7 @@ struct runner_adoption {
     uint64_t start_ticks;        /* runner_proc_start_ticks when it was started; 0: don't check */
     const char *cgroup;          /* its cgroup, or NULL */
     enum runner_contain contain; /* as it was started */
+    const struct runner_runtime *runtime; /* as it was started (RUNNER_CONTAIN_RUNTIME) */
     runner_exit_fn on_exit;
     void *ctx;
 };
@@ -179,6 +204,13 @@ const char *runner_proc_workdir(const struct runner_proc *proc);
 /* Start time in clock ticks since boot (/proc/<pid>/stat), 0 if unknown; the agent keeps it
  * with the pid so that runner_adopt can tell the process from a later one with its pid. */
 uint64_t runner_proc_start_ticks(const struct runner_proc *proc);
+/* Run a container runtime's command (argv[0] a path, or looked up in PATH) with stdin and
+ * stdout on /dev/null and stderr the agent's, and wait for it, at most 5 s (then it is
+ * killed). Blocking: for the agent's start (removing a container whose runtime died while the
+ * agent was down); the runner's own commands never block the loop. RET its exit status, or -1
+ * when it could not run or did not end. */
+int runner_run_command(const char *const *argv);
+
 /* Number of processes tracked (those whose end is not reported yet). */
 size_t runner_count(const struct runner *r);
 

@@ -71,6 +71,18 @@ int runspec_check(const struct runner_spec *spec, bool *switch_user, char *err, 
         snprintf(err, len, "workload %s: cgroup path is empty or too long", spec->id);
         return -ALLOT_EINVAL;
     }
+    if (spec->contain == RUNNER_CONTAIN_RUNTIME) {
+        const struct runner_runtime *rt = spec->runtime;
+        if (!rt || !rt->kill_argv || !rt->kill_argv[0] || !rt->delete_argv || !rt->delete_argv[0] ||
+            spec->cgroup) {
+            snprintf(err, len,
+                     "workload %s: a container needs the runtime's kill and delete commands, and "
+                     "no cgroup of the agent's (the runtime makes its own)",
+                     spec->id);
+            return -ALLOT_EINVAL;
+        }
+        return 0;
+    }
     if (spec->contain != RUNNER_CONTAIN_KEEPER &&
         (spec->contain != RUNNER_CONTAIN_CGROUP || !spec->cgroup ||
          cgroup_kind(spec->cgroup) == CGROUP_KIND_PLAIN)) {

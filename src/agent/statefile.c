@@ -14,6 +14,7 @@
 
 #include "agent/shipment.h"
 #include "agent/task.h"
+#include "agent/workdir.h"
 #include "common/protocol.h"
 
 void statefile_save_soon(struct agent *a)
@@ -30,13 +31,16 @@ int statefile_write(struct agent *a)
         const struct task *t = &a->tasks[k];
         if (!t->used || !t->proc)
             continue;
-        json_array_append_new(tasks,
-                              json_pack("{s:s, s:s, s:i, s:i, s:I, s:I, s:b, s:s, s:b, s:I}", "id",
-                                        t->id, "name", t->name, "rank", t->rank, "attempt",
-                                        t->attempt, "pid", (json_int_t)runner_proc_pid(t->proc),
-                                        "start_ticks", (json_int_t)runner_proc_start_ticks(t->proc),
-                                        "stopping", t->stopping, "cgroup", t->cgroup, "keeper",
-                                        t->keeper, "storage_bytes", (json_int_t)t->storage_bytes));
+        json_t *entry = json_pack("{s:s, s:s, s:i, s:i, s:I, s:I, s:b, s:s, s:b, s:I}", "id", t->id,
+                                  "name", t->name, "rank", t->rank, "attempt", t->attempt, "pid",
+                                  (json_int_t)runner_proc_pid(t->proc), "start_ticks",
+                                  (json_int_t)runner_proc_start_ticks(t->proc), "stopping",
+                                  t->stopping, "cgroup", t->cgroup, "keeper", t->keeper,
+                                  "storage_bytes", (json_int_t)t->storage_bytes);
+        /* a container: its runtime's id, to stop and remove it after a restart */
+        if (entry && t->container)
+            json_object_set_new(entry, "container", json_string(t->container_id));
+        json_array_append_new(tasks, entry);
     }
     json_t *state = json_pack("{s:I, s:o, s:o}", "next_id", (json_int_t)a->next_id, "tasks", tasks,
                               "identities", identity_to_json(&a->identity));
@@ -77,6 +81,14 @@ static void task_adopt(struct agent *a, struct task *t, const json_t *x)
     t->keeper = json_is_boolean(keeper) ? json_is_true(keeper) : a->limits.keeper;
     json_int_t storage = json_integer_value(json_object_get(x, "storage_bytes"));
     t->storage_bytes = storage > 0 ? (uint64_t)storage : 0;
+    const char *container = json_string_value(json_object_get(x, "container"));
+    struct task_runtime rt;
+    if (container && strlen(container) < sizeof(t->container_id)) {
+        t->container = true;
+        t->keeper = false;
+        snprintf(t->container_id, sizeof(t->container_id), "%s", container);
+        task_runtime_init(a, container, &rt);
+    }
     char cgroup_path[LIMITS_ROOT_MAX + CGROUP_NAME_MAX + 2] = "";
     if (t->cgroup[0])
         limits_cgroup_path(&a->limits, t->cgroup, cgroup_path, sizeof(cgroup_path));
@@ -85,7 +97,10 @@ static void task_adopt(struct agent *a, struct task *t, const json_t *x)
         .pid = (pid_t)json_integer_value(json_object_get(x, "pid")),
         .start_ticks = (uint64_t)json_integer_value(json_object_get(x, "start_ticks")),
         .cgroup = cgroup_path[0] ? cgroup_path : NULL,
-        .contain = t->keeper ? RUNNER_CONTAIN_KEEPER : RUNNER_CONTAIN_CGROUP,
+        .contain = t->container ? RUNNER_CONTAIN_RUNTIME
+                   : t->keeper  ? RUNNER_CONTAIN_KEEPER
+                                : RUNNER_CONTAIN_CGROUP,
+        .runtime = t->container ? &rt.runtime : NULL,
         .on_exit = task_on_exit,
         .ctx = t};
     char err[256];
@@ -97,6 +112,15 @@ static void task_adopt(struct agent *a, struct task *t, const json_t *x)
         snprintf(t->reason, sizeof(t->reason), "gone while the agent was down: %s", err);
         limits_release(&a->limits, t->cgroup);
         t->cgroup[0] = '\0';
+        /* its runtime is gone: the container may not be; kill and remove what is left, and
+         * its bundle */
+        if (t->container && a->runtime[0])
+            runner_run_command(rt.runtime.delete_argv);
+        char bundle[AGENT_PATH_SIZE + 64];
+        if (t->container &&
+            (size_t)snprintf(bundle, sizeof(bundle), "%s/%s", a->bundles, t->id) < sizeof(bundle))
+            workdir_tree_remove(bundle);
+        fprintf(stderr, "allot-agent: %s (rank %d) %s\n", t->name, t->rank, t->reason);
     } else {
         fprintf(stderr, "allot-agent: adopted %s (rank %d), pid %d\n", t->name, t->rank,
                 (int)ad.pid);

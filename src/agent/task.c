@@ -2,20 +2,27 @@
  * under its limits and its workspace's user, and how each ended, kept for the next report. */
 #include "agent/task.h"
 
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 
 #include "agent/devices.h"
+#include "agent/imagestore.h"
+#include "agent/oci.h"
 #include "agent/report.h"
 #include "agent/shipment.h"
 #include "agent/statefile.h"
 #include "agent/tenancy.h"
+#include "agent/workdir.h"
 #include "common/error.h"
 #include "common/protocol.h"
+
+_Static_assert(DEVICES_MAX_EDITS <= OCI_MAX_EDITS, "a replica's CDI edits fit in its OCI config");
 
 /* Arguments of one replica's command, at most. */
 #define TASK_MAX_ARGS 64
@@ -48,6 +55,29 @@ static void task_release_devices(struct agent *a, const struct task *t)
         limits_devices_release(&a->limits, name);
 }
 
+/* Remove t's bundle directory (its config.json), once its container has ended or did not
+ * start. */
+static void task_bundle_remove(struct agent *a, const struct task *t)
+{
+    char bundle[AGENT_PATH_SIZE + 64];
+    if ((size_t)snprintf(bundle, sizeof(bundle), "%s/%s", a->bundles, t->id) < sizeof(bundle))
+        workdir_tree_remove(bundle);
+}
+
+void task_runtime_init(const struct agent *a, const char *container_id, struct task_runtime *rt)
+{
+    memset(rt, 0, sizeof(*rt));
+    snprintf(rt->state, sizeof(rt->state), "%s/%s", a->runtime_root, container_id);
+    const char *kill_argv[] = {a->runtime, "--root",     a->runtime_root, "kill",
+                               "--all",    container_id, "KILL",          NULL};
+    const char *delete_argv[] = {a->runtime,   "--root", a->runtime_root, "delete", "--force",
+                                 container_id, NULL};
+    memcpy(rt->kill, kill_argv, sizeof(kill_argv));
+    memcpy(rt->del, delete_argv, sizeof(delete_argv));
+    rt->runtime = (struct runner_runtime){
+        .kill_argv = rt->kill, .delete_argv = rt->del, .state_path = rt->state};
+}
+
 void task_on_exit(void *ctx, const struct runner_exit *e)
 {
     struct task *t = ctx;
@@ -69,6 +99,8 @@ void task_on_exit(void *ctx, const struct runner_exit *e)
     limits_release(&a->limits, t->cgroup);
     t->cgroup[0] = '\0';
     task_release_devices(a, t);
+    if (t->container)
+        task_bundle_remove(a, t);
     if (t->ship)
         t->ship->ended = true;
     t->ship = NULL;
@@ -257,10 +289,12 @@ static int task_devices_cgroup(struct agent *a, const struct task *t,
 /* Where and as whom t runs: fail closed on another tenant's workspace, the user, the cgroup
  * and the limits of item into spec, and the devices cgroup of its CDI edits (edits[0..n));
  * spec->cgroup points into path (len bytes) and spec->devices_cgroup into dpath (dlen), which
- * must outlive spec. RET 0, or -1 with t failed. */
+ * must outlive spec. A container (container true) gets neither cgroup of the agent's: its
+ * runtime makes its cgroup and applies its limits and device rules. RET 0, or -1 with t
+ * failed. */
 static int task_confine(struct agent *a, struct task *t, const json_t *item,
                         const struct cdi_edits *const *edits, size_t n, struct runner_spec *spec,
-                        char *path, size_t len, char *dpath, size_t dlen)
+                        char *path, size_t len, char *dpath, size_t dlen, bool container)
 {
     char err[256];
     const char *ws = json_string_value(json_object_get(item, PROTOCOL_FIELD_WORKSPACE));
@@ -275,6 +309,9 @@ static int task_confine(struct agent *a, struct task *t, const json_t *item,
         task_fail(t, 126, err);
         return -1;
     }
+    t->storage_bytes = report_u64(item, PROTOCOL_FIELD_STORAGE_BYTES);
+    if (container)
+        return 0;
     /* The cgroup is named after the node too: agents of several nodes on one host (a demo,
      * the tests) share a cgroup root, and each counts its ids from 1. */
     if (a->limits.cgroups &&
@@ -283,7 +320,6 @@ static int task_confine(struct agent *a, struct task *t, const json_t *item,
         task_fail(t, 126, "cgroup name too long: the node's name is too long");
         return -1;
     }
-    t->storage_bytes = report_u64(item, PROTOCOL_FIELD_STORAGE_BYTES);
     if (limits_apply(&a->limits, t->cgroup, report_u64(item, PROTOCOL_FIELD_MEMORY_BYTES),
                      report_u64(item, PROTOCOL_FIELD_CPU_MILLICORES), spec, path, len, err,
                      sizeof(err))) {
@@ -298,6 +334,99 @@ static int task_confine(struct agent *a, struct task *t, const json_t *item,
         return -1;
     }
     return 0;
+}
+
+/* Start replica t of item in a container of image (docs/agent.md, "Images and containers"):
+ * the image from the store (missing: t ends at once, image_missing), the workspace's user, a
+ * bundle in a->bundles/<id> with the runtime config, then `runtime --root R run --bundle B
+ * <node>.<id>` under the runner. argv: the workload's command (may be empty: the image's);
+ * env: the workload's and Allot's entries; edits[0..n_edits): the CDI edits of its GPUs
+ * (task_devices). On failure t has failed with a reason. */
+static void task_start_container(struct agent *a, struct task *t, const json_t *item,
+                                 const char *image, const char *const *argv, const char *const *env,
+                                 const struct cdi_edits *const *edits, size_t n_edits)
+{
+    char err[256], rootfs[AGENT_PATH_SIZE], bundle[AGENT_PATH_SIZE + 64],
+        work[AGENT_PATH_SIZE + 64], tmp[AGENT_PATH_SIZE + 96], cgroups_path[512];
+    json_t *image_config = NULL, *config = NULL;
+    bool bundled = false;
+    if (geteuid() != 0) {
+        task_fail(t, 126,
+                  "a container needs an agent running as root (rootless containers are "
+                  "not supported)");
+        return;
+    }
+    if (!a->runtime[0]) {
+        task_fail(t, 126,
+                  "no container runtime on this node: runc was not found in PATH; give "
+                  "the agent --runtime");
+        return;
+    }
+    int rc = imagestore_find(a->image_store, image, rootfs, sizeof(rootfs), &image_config, err,
+                             sizeof(err));
+    if (rc) {
+        task_fail(t, rc == -ALLOT_ENOENT ? 127 : 126, err);
+        return;
+    }
+    struct runner_spec spec = {.id = t->id, .on_exit = task_on_exit, .ctx = t};
+    if (task_confine(a, t, item, edits, n_edits, &spec, NULL, 0, NULL, 0, true))
+        goto out;
+    snprintf(t->container_id, sizeof(t->container_id), "%s.%s", a->node, t->id);
+    snprintf(bundle, sizeof(bundle), "%s/%s", a->bundles, t->id);
+    snprintf(work, sizeof(work), "%s/%s", a->workdir, t->id);
+    snprintf(tmp, sizeof(tmp), "%s/" RUNNER_TMP_DIR, work);
+    snprintf(cgroups_path, sizeof(cgroups_path), "%s/%s", a->container_cgroups, t->container_id);
+    struct oci_replica replica = {
+        .hostname = a->node,
+        .rootfs = rootfs,
+        .work_dir = work,
+        .tmp_dir = tmp,
+        .image = image_config,
+        .command = argv,
+        .cwd = json_string_value(json_object_get(item, PROTOCOL_FIELD_WORKDIR)),
+        .env = env,
+        .uid = spec.uid,
+        .gid = spec.gid,
+        .memory_bytes = report_u64(item, PROTOCOL_FIELD_MEMORY_BYTES),
+        .cpu_millicores = report_u64(item, PROTOCOL_FIELD_CPU_MILLICORES),
+        .pids_max = LIMITS_PIDS_MAX,
+        .cgroups_path = cgroups_path,
+        .edits = edits,
+        .n_edits = n_edits,
+    };
+    if (oci_config_build(&replica, &config, err, sizeof(err)) != 0) {
+        task_fail(t, 126, err);
+        goto out;
+    }
+    bundled = mkdir(bundle, 0700) == 0 || errno == EEXIST;
+    if (!bundled || oci_config_write(bundle, config, err, sizeof(err)) != 0) {
+        if (!bundled)
+            snprintf(err, sizeof(err), "%.160s: %s", bundle, strerror(errno));
+        task_fail(t, 126, err);
+        goto out;
+    }
+    struct task_runtime rt;
+    task_runtime_init(a, t->container_id, &rt);
+    const char *run_argv[] = {a->runtime, "--root", a->runtime_root, "run",
+                              "--bundle", bundle,   t->container_id, NULL};
+    spec.argv = run_argv;
+    spec.contain = RUNNER_CONTAIN_RUNTIME;
+    spec.runtime = &rt.runtime;
+    if (runner_start(a->runner, &spec, &t->proc, err, sizeof(err))) {
+        task_fail(t, 126, err);
+        goto out;
+    }
+    t->container = true;
+    bundled = false; /* removed when it ends */
+    fprintf(stderr, "allot-agent: started %s (rank %d) in container %s of %s\n", t->name, t->rank,
+            t->container_id, image);
+    shipment_start(a, t);
+    statefile_save_soon(a);
+out:
+    if (bundled)
+        task_bundle_remove(a, t);
+    json_decref(image_config);
+    json_decref(config);
 }
 
 /* Start replica `item` of the controller's answer, under its limits (docs/agent.md). */
@@ -319,7 +448,8 @@ static void task_start(struct agent *a, const json_t *item)
     snprintf(t->name, sizeof(t->name), "%s", name);
     snprintf(t->id, sizeof(t->id), "w%u", ++a->next_id);
     const json_t *cmd = json_object_get(item, PROTOCOL_FIELD_COMMAND);
-    if (!json_is_array(cmd) || json_array_size(cmd) == 0) {
+    const char *image = json_string_value(json_object_get(item, PROTOCOL_FIELD_IMAGE));
+    if (!image && (!json_is_array(cmd) || json_array_size(cmd) == 0)) {
         task_fail(t, 127, "no command to run");
         return;
     }
@@ -342,10 +472,14 @@ static void task_start(struct agent *a, const json_t *item)
         task_fail(t, 126, err);
         return;
     }
+    if (image) {
+        task_start_container(a, t, item, image, argv, env, edits, n_edits);
+        return;
+    }
     struct runner_spec spec = {
         .id = t->id, .argv = argv, .env = env, .on_exit = task_on_exit, .ctx = t};
     if (task_confine(a, t, item, edits, n_edits, &spec, cgroup_path, sizeof(cgroup_path),
-                     devices_path, sizeof(devices_path)))
+                     devices_path, sizeof(devices_path), false))
         return;
     t->keeper = spec.contain == RUNNER_CONTAIN_KEEPER;
     if (runner_start(a->runner, &spec, &t->proc, err, sizeof(err))) {

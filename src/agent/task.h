@@ -21,6 +21,15 @@ void task_reconcile(struct agent *a, const json_t *answer);
 /* The runner's on_exit of every replica (ctx: its struct task): records how it ended for the
  * next report, releases its cgroup, and asks for a push and a state file write. */
 void task_on_exit(void *ctx, const struct runner_exit *e);
+/* The runtime commands of the container container_id, made from the agent's --runtime and
+ * --runtime-root: `runtime --root R kill --all ID KILL`, `runtime --root R delete --force ID`
+ * and the state directory R/ID. rt holds them, and must outlive their use. */
+struct task_runtime {
+    const char *kill[8], *del[8];
+    char state[AGENT_PATH_SIZE + AGENT_CONTAINER_ID_SIZE + 2];
+    struct runner_runtime runtime;
+};
+void task_runtime_init(const struct agent *a, const char *container_id, struct task_runtime *rt);
 /* Whether name is that of a replica's directory: "w<N>", as task_reconcile names them. */
 bool task_is_dir_name(const char *name);
 

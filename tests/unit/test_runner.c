@@ -1024,6 +1024,141 @@ static void test_restart_and_adopt(void **state)
     assert_true(deadline > 0);
 }
 
+/* Start argv as a container's runtime (RUNNER_CONTAIN_RUNTIME) with the kill and delete
+ * commands given (shell lines), state_path (may be NULL); fails the test on error. */
+static struct runner_proc *start_runtime(struct fixture *f, const char *id, const char *const *argv,
+                                         const char *kill_line, const char *delete_line,
+                                         const char *state_path, uid_t uid)
+{
+    const char *const kill_argv[] = {"/bin/sh", "-c", kill_line, NULL};
+    const char *const delete_argv[] = {"/bin/sh", "-c", delete_line, NULL};
+    struct runner_runtime rt = {
+        .kill_argv = kill_argv, .delete_argv = delete_argv, .state_path = state_path};
+    struct runner_spec spec = {.id = id,
+                               .argv = argv,
+                               .uid = uid,
+                               .gid = uid,
+                               .contain = RUNNER_CONTAIN_RUNTIME,
+                               .runtime = &rt,
+                               .on_exit = record_exit,
+                               .ctx = f};
+    struct runner_proc *proc = NULL;
+    char err[256] = "";
+    if (runner_start(f->r, &spec, &proc, err, sizeof(err)) != 0)
+        fail_msg("runner_start %s: %s", id, err);
+    return proc;
+}
+
+/* A container's runtime (a shell standing in for runc): it runs as the agent in a group of its
+ * own while its directory is the workload's; SIGTERM reaches it alone (not what it started in
+ * other sessions: the container, which the runtime signals itself); its exit code 128+N is the
+ * signal N; the delete command runs after the end only while the state is there; at the
+ * deadline the kill command runs, and a runtime that outlives it gets SIGKILL. */
+static void test_runtime(void **state)
+{
+    struct fixture *f = *state;
+    char line[1024], kill_line[512], delete_line[512], path[256], state_path[256];
+    uid_t uid = geteuid() == 0 ? 1234567 : 0;
+    /* 137: its container's init died of SIGKILL; no state left: no delete */
+    snprintf(delete_line, sizeof(delete_line), "echo deleted >> %s/deleted.txt", f->base);
+    snprintf(state_path, sizeof(state_path), "%s/state-rt1", f->base);
+    const char *const shot[] = {"/bin/sh", "-c", "id -u > uid.txt; exit 137", NULL};
+    struct runner_proc *proc = start_runtime(f, "rt1", shot, "true", delete_line, state_path, uid);
+    assert_non_null(proc);
+    wait_exits(f, 1);
+    struct exit_copy *e = &f->exits[0];
+    assert_int_equal(e->end, RUNNER_END_EXITED);
+    assert_int_equal(e->code, -1);
+    assert_int_equal(e->signal, SIGKILL);
+    assert_string_equal(e->reason, "killed by signal 9 (Killed)");
+    snprintf(path, sizeof(path), "%s/deleted.txt", f->base);
+    assert_string_equal(slurp(path), "");
+    /* the runtime ran as the agent; its directory is the workload's */
+    assert_string_equal(slurp(in_workdir(f, "rt1", "uid.txt", line, sizeof(line))), "0\n");
+    struct stat sb;
+    snprintf(path, sizeof(path), "%s/rt1", f->base);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_uid, uid);
+
+    /* SIGTERM to the runtime only; the state is there after its end: delete runs, first */
+    snprintf(state_path, sizeof(state_path), "%s/state-rt2", f->base);
+    write_file(state_path, "x", 1);
+    snprintf(delete_line, sizeof(delete_line),
+             "kill -9 $(cat %s/rt2/container.pid); echo deleted >> %s/deleted.txt", f->base,
+             f->base);
+    const char *const polite[] = {
+        "/bin/sh", "-c",
+        "trap 'echo term >> term.txt; exit 0' TERM; setsid sh -c 'echo $$ > container.pid; trap "
+        "\"echo container term >> term.txt\" TERM; sleep 30' & while true; do sleep 0.02; "
+        "done",
+        NULL};
+    proc = start_runtime(f, "rt2", polite, "true", delete_line, state_path, uid);
+    wait_file(f, in_workdir(f, "rt2", "container.pid", path, sizeof(path)), "\n");
+    pid_t container = (pid_t)atol(slurp(path));
+    assert_true(container > 0);
+    assert_int_equal(runner_stop(f->r, proc, 5000, "cancelled"), 0);
+    wait_exits(f, 2);
+    e = &f->exits[1];
+    assert_int_equal(e->end, RUNNER_END_STOPPED);
+    assert_int_equal(e->code, 0);
+    assert_string_equal(slurp(in_workdir(f, "rt2", "term.txt", line, sizeof(line))), "term\n");
+    snprintf(path, sizeof(path), "%s/deleted.txt", f->base);
+    assert_string_equal(slurp(path), "deleted\n"); /* before the report */
+    assert_true(wait_dead(container, 2000));
+
+    /* the deadline: the kill command, which ends the runtime as the container did */
+    snprintf(kill_line, sizeof(kill_line),
+             "echo killed >> %s/killed.txt; kill -9 $(cat %s/rt3/runtime.pid)", f->base, f->base);
+    const char *const stubborn[] = {
+        "/bin/sh", "-c", "trap '' TERM; echo $$ > runtime.pid; while true; do sleep 0.02; done",
+        NULL};
+    proc = start_runtime(f, "rt3", stubborn, kill_line, "true", NULL, uid);
+    wait_file(f, in_workdir(f, "rt3", "runtime.pid", path, sizeof(path)), "\n");
+    assert_int_equal(runner_stop(f->r, proc, 100, "preempted"), 0);
+    wait_exits(f, 3);
+    e = &f->exits[2];
+    assert_int_equal(e->end, RUNNER_END_KILLED);
+    assert_int_equal(e->signal, SIGKILL);
+    assert_string_equal(e->reason, "preempted; killed with SIGKILL at the deadline");
+    snprintf(path, sizeof(path), "%s/killed.txt", f->base);
+    assert_string_equal(slurp(path), "killed\n");
+
+    /* a kill command that kills nothing: the runtime itself gets SIGKILL a while later */
+    proc = start_runtime(f, "rt4", stubborn, "true", "true", NULL, uid);
+    wait_file(f, in_workdir(f, "rt4", "runtime.pid", path, sizeof(path)), "\n");
+    assert_int_equal(runner_stop(f->r, proc, 0, "storage above its limit"), 0);
+    wait_exits(f, 4);
+    e = &f->exits[3];
+    assert_int_equal(e->end, RUNNER_END_KILLED);
+    assert_int_equal(e->signal, SIGKILL);
+
+    /* the delete command does not hold the loop: a process that ends while it runs is
+     * reported first */
+    snprintf(state_path, sizeof(state_path), "%s/state-rt6", f->base);
+    write_file(state_path, "x", 1);
+    snprintf(delete_line, sizeof(delete_line), "sleep 0.5; echo deleted6 >> %s/deleted.txt",
+             f->base);
+    const char *const quick[] = {"/bin/sh", "-c", "exit 0", NULL};
+    start_runtime(f, "rt6", quick, "true", delete_line, state_path, uid);
+    const char *const short_sleep[] = {"/bin/sh", "-c", "sleep 0.1", NULL};
+    start(f, "bare", short_sleep, NULL);
+    wait_exits(f, 6);
+    assert_string_equal(f->exits[4].id, "bare");
+    assert_string_equal(f->exits[5].id, "rt6");
+    snprintf(path, sizeof(path), "%s/deleted.txt", f->base);
+    assert_string_equal(slurp(path), "deleted\ndeleted6\n");
+
+    /* a container needs its runtime's commands and no cgroup of the agent's */
+    struct runner_spec bad = {.id = "rt5",
+                              .argv = shot,
+                              .contain = RUNNER_CONTAIN_RUNTIME,
+                              .on_exit = record_exit,
+                              .ctx = f};
+    char err[256];
+    assert_int_equal(runner_start(f->r, &bad, NULL, err, sizeof(err)), -ALLOT_EINVAL);
+    assert_non_null(strstr(err, "kill and delete"));
+}
+
 int main(void)
 {
     /* A dead pipe must not kill the tests; children get default dispositions anyway. */
@@ -1047,6 +1182,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_storage_usage, setup, teardown),
         cmocka_unit_test_setup_teardown(test_adopt, setup, teardown),
         cmocka_unit_test_setup_teardown(test_restart_and_adopt, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_runtime, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
