@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import allotd_harness  # noqa: E402
 import test_agent  # noqa: E402  (its helpers; its tests are not imported by name)
+import test_agent_devices  # noqa: E402  (its fake CDI spec)
 
 ALLOTD = sys.argv[1] if len(sys.argv) > 1 else "build/allotd"
 AGENT = sys.argv[2] if len(sys.argv) > 2 else "build/allot-agent"
@@ -125,7 +127,7 @@ class ContainerTest(unittest.TestCase):
     def runtime_root(self, node):
         return os.path.join(self.tmp, node, "runtime")
 
-    def start_agent(self, node):
+    def start_agent(self, node, extra=()):
         work = os.path.join(self.tmp, node)
         log = open(os.path.join(self.tmp, node + ".log"), "ab")
         self.log_start[node] = log.tell()
@@ -135,7 +137,7 @@ class ContainerTest(unittest.TestCase):
                                  "--cgroup-root", os.path.join(self.tmp, "cgroup"),
                                  "--uid-range", self.uid_range(node),
                                  "--image-store", self.store, "--runtime", "runc",
-                                 "--container-cgroup-parent", CGROUP_PARENT],
+                                 "--container-cgroup-parent", CGROUP_PARENT, *extra],
                                 stdout=log, stderr=log)
         self.agents[node] = (proc, log, work)
 
@@ -423,8 +425,29 @@ class ContainerTest(unittest.TestCase):
         """The seed story in containers: research borrows prod's reserved GPUs, prod's
         inference arrives, exactly the borrowers it needs get SIGTERM inside their
         containers, and prod's workload runs."""
+        # the GPUs are fake device nodes (major 195, no driver behind them) that a CDI spec
+        # names; the agents restart with it, and each container gets its GPUs' nodes only
+        dev, cdi = os.path.join(self.tmp, "dev"), os.path.join(self.tmp, "cdi")
+        os.mkdir(dev)
+        os.mkdir(cdi)
+        for name, minor in [(f"nvidia{i}", i) for i in range(8)] + [("nvidiactl", 255)]:
+            os.mknod(os.path.join(dev, name), 0o666 | stat.S_IFCHR,
+                     os.makedev(test_agent_devices.NVIDIA_MAJOR, minor))
+        with open(os.path.join(cdi, "nvidia.json"), "w") as f:
+            json.dump(test_agent_devices.fake_spec(dev, 8), f)
+        for node in ("gpu-a", "gpu-b"):
+            proc, log, _ = self.agents[node]
+            proc.terminate()
+            proc.wait(timeout=10)
+            log.close()
+            self.start_agent(node, extra=["--cdi-dirs", cdi])
+        for node in ("gpu-a", "gpu-b"):
+            self.assertEqual(self.wait_for(lambda: "devices: cdi" in
+                                           self.agent_log(node)[self.log_start[node]:]), True,
+                             self.agent_log(node)[self.log_start[node]:])
+        devices = "echo devices $(ls /dev | grep nvidia | sort | tr '\\n' ' ')"
         trap = ("trap 'echo got TERM; exit 0' TERM; echo started on $CUDA_VISIBLE_DEVICES; "
-                "while true; do sleep 0.05; done")
+                + devices + "; while true; do sleep 0.05; done")
         placed = {}
         for i in range(16):
             w = self.submit({"name": f"exp-{i}", "workspace": "acme/research", "gpus": 1,
@@ -435,14 +458,18 @@ class ContainerTest(unittest.TestCase):
                          self.outputs())
         # each sees its own GPU in CUDA_VISIBLE_DEVICES
         for name, gpus in placed.items():
-            self.assertEqual(self.wait_logs(name, "started"),
-                             f"started on DECLARED-{gpus[0]}\n")
-        # DEVICES (h2, CDI): once the agent applies its devices' CDI edits, check here that
-        # each container has exactly the device nodes of its GPUs (ls /dev) and no other.
-        self.submit({"name": "serve", "workspace": "acme/prod", "gpus": 4, "kind": "inference",
-                     "image": IMAGE, "command": ["/bin/sh", "-c", "echo serving; sleep 0.2"]})
+            self.assertIn(f"started on DECLARED-{gpus[0]}\n", self.wait_logs(name, "started"))
+        # each container holds the device node of its GPU and the control device, no other
+        for name, gpus in placed.items():
+            self.assertIn(f"devices nvidia{gpus[0]} nvidiactl\n",
+                          self.wait_logs(name, "devices"))
+        self.submit({"name": "serve", "workspace": "acme/prod", "gpus": 4,
+                             "kind": "inference", "image": IMAGE,
+                             "command": ["/bin/sh", "-c",
+                                         "echo serving; " + devices + "; sleep 0.2"]})
         self.wait_state("acme/prod/serve", "finished", timeout=30)
-        self.assertEqual(self.wait_logs("acme/prod/serve", "serving"), "serving\n")
+        log = self.wait_logs("acme/prod/serve", "serving")
+        self.assertTrue(log.startswith("serving\n"), log)
         # exactly four borrowers got SIGTERM, inside their containers, and exited in grace
         self.assertEqual(self.count_outputs("got TERM"), 4)
         items = self.d.request("GET", "/v1/workloads?workspace=acme/research&limit=100",
@@ -452,6 +479,9 @@ class ContainerTest(unittest.TestCase):
         for v in victims:
             if v.get("exit"):
                 self.assertIn("within the grace period", v["exit"]["reason"])
+        # prod's container sees exactly the four GPUs its victims held, as device nodes
+        held = sorted(placed[v["name"]][0] for v in victims)
+        self.assertIn("devices " + "".join(f"nvidia{g} " for g in held) + "nvidiactl\n", log)
 
 
 if __name__ == "__main__":
