@@ -98,9 +98,10 @@ void task_on_exit(void *ctx, const struct runner_exit *e)
         snprintf(t->reason, sizeof(t->reason), "%s", why);
     limits_release(&a->limits, t->cgroup);
     t->cgroup[0] = '\0';
-    task_release_devices(a, t);
     if (t->container)
-        task_bundle_remove(a, t);
+        task_bundle_remove(a, t); /* a container has no devices cgroup of the agent's */
+    else
+        task_release_devices(a, t);
     if (t->ship)
         t->ship->ended = true;
     t->ship = NULL;
