@@ -234,6 +234,37 @@ static void limit_text(const struct cgroup_file *f, const struct cgroup_limits *
     snprintf(buf, len, "%" PRIu64 " %d\n", quota, CGROUP_CPU_PERIOD_US);
 }
 
+/* Make the directory of cgroup name under root: dir (PATH_MAX bytes) and *made (whether this
+ * call made it, else it was there: the caller removes it on a later failure only if made).
+ * name is checked, and the path must fit len bytes too (the caller's copy). RET 0,
+ * -ALLOT_EINVAL, -ALLOT_EIO with a sentence in err. */
+static int cgroup_dir_make(const char *root, const char *name, size_t len, char *dir, bool *made,
+                           char *err, size_t elen)
+{
+    *made = false;
+    if (!name || !name_is_valid(name, strlen(name), CGROUP_NAME_MAX)) {
+        snprintf(err, elen, "cgroup name \"%.*s\" is not a name ([a-z0-9][a-z0-9._-]*, at most %d)",
+                 64, name ? name : "", CGROUP_NAME_MAX);
+        return -ALLOT_EINVAL;
+    }
+    int n = snprintf(dir, PATH_MAX, "%s/%s", root, name);
+    if (n < 0 || n >= PATH_MAX || (size_t)n >= len) {
+        snprintf(err, elen, "cgroup path %s/%s is too long", root, name);
+        return -ALLOT_EINVAL;
+    }
+    if (mkdir(dir, 0755) == 0) {
+        *made = true;
+        return 0;
+    }
+    struct stat sb;
+    if (errno != EEXIST || lstat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
+        snprintf(err, elen, "create cgroup %s: %s", dir,
+                 errno == EEXIST ? "exists and is not a directory" : strerror(errno));
+        return -ALLOT_EIO;
+    }
+    return 0;
+}
+
 int cgroup_create(const char *root, const char *name, const struct cgroup_limits *lim,
                   char *path_out, size_t len, char *err, size_t elen)
 {
@@ -247,26 +278,8 @@ int cgroup_create(const char *root, const char *name, const struct cgroup_limits
         snprintf(err, elen, "cgroup root and path buffer are required");
         return -ALLOT_EINVAL;
     }
-    if (!name || !name_is_valid(name, strlen(name), CGROUP_NAME_MAX)) {
-        snprintf(err, elen, "cgroup name \"%.*s\" is not a name ([a-z0-9][a-z0-9._-]*, at most %d)",
-                 64, name ? name : "", CGROUP_NAME_MAX);
-        return -ALLOT_EINVAL;
-    }
-    int n = snprintf(dir, sizeof(dir), "%s/%s", root, name);
-    if (n < 0 || (size_t)n >= sizeof(dir) || (size_t)n >= len) {
-        snprintf(err, elen, "cgroup path %s/%s is too long", root, name);
-        return -ALLOT_EINVAL;
-    }
-    if (mkdir(dir, 0755) == 0) {
-        made = true;
-    } else {
-        struct stat sb;
-        if (errno != EEXIST || lstat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-            snprintf(err, elen, "create cgroup %s: %s", dir,
-                     errno == EEXIST ? "exists and is not a directory" : strerror(errno));
-            return -ALLOT_EIO;
-        }
-    }
+    if ((rc = cgroup_dir_make(root, name, len, dir, &made, err, elen)) != 0)
+        return rc;
     bool real = on_cgroupfs(dir);
     for (size_t i = 0; i < CGROUP_N_FILES; i++) {
         const struct cgroup_file *f = &cgroup_files[i];
@@ -305,7 +318,7 @@ int cgroup_create(const char *root, const char *name, const struct cgroup_limits
             goto out;
         }
     }
-    memcpy(path_out, dir, (size_t)n + 1);
+    memcpy(path_out, dir, strlen(dir) + 1); /* fits len: cgroup_dir_make checked */
 out:
     if (rc != 0 && made)
         cgroup_remove(dir);
@@ -543,18 +556,8 @@ int cgroup_devices_create(const char *root, const char *name,
                  CGROUP_MAX_DEVICE_RULES - CGROUP_N_STANDARD_DEVICES);
         return -ALLOT_ERANGE;
     }
-    if (!name || !name_is_valid(name, strlen(name), CGROUP_NAME_MAX)) {
-        snprintf(err, elen, "cgroup name \"%.*s\" is not a name ([a-z0-9][a-z0-9._-]*, at most %d)",
-                 64, name ? name : "", CGROUP_NAME_MAX);
-        return -ALLOT_EINVAL;
-    }
     if (!cgroup_is_devices(root)) {
         snprintf(err, elen, "%s is not in a cgroup v1 devices hierarchy", root);
-        return -ALLOT_EINVAL;
-    }
-    int k = snprintf(dir, sizeof(dir), "%s/%s", root, name);
-    if (k < 0 || (size_t)k >= sizeof(dir) || (size_t)k >= len) {
-        snprintf(err, elen, "cgroup path %s/%s is too long", root, name);
         return -ALLOT_EINVAL;
     }
     for (size_t i = 0; i < n; i++)
@@ -562,16 +565,8 @@ int cgroup_devices_create(const char *root, const char *name,
             snprintf(err, elen, "device rule %zu is not a rule of devices.allow", i);
             return -ALLOT_EINVAL;
         }
-    if (mkdir(dir, 0755) == 0) {
-        made = true;
-    } else {
-        struct stat sb;
-        if (errno != EEXIST || lstat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode)) {
-            snprintf(err, elen, "create cgroup %s: %s", dir,
-                     errno == EEXIST ? "exists and is not a directory" : strerror(errno));
-            return -ALLOT_EIO;
-        }
-    }
+    if ((rc = cgroup_dir_make(root, name, len, dir, &made, err, elen)) != 0)
+        return rc;
     /* Deny everything first, then allow: the cgroup never allows more than it should. */
     snprintf(file, sizeof(file), "%s/devices.deny", dir);
     int wrc = write_text(file, "a", false);
@@ -588,7 +583,7 @@ int cgroup_devices_create(const char *root, const char *name,
         rc = -ALLOT_EIO;
         goto out;
     }
-    memcpy(path_out, dir, (size_t)k + 1);
+    memcpy(path_out, dir, strlen(dir) + 1); /* fits len: cgroup_dir_make checked */
 out:
     if (rc != 0 && made)
         cgroup_remove(dir);
