@@ -3,6 +3,7 @@
  * freshly opened over a small platform, as the journal's replay runs them; whatever they are,
  * the engine must still pass sched_check afterwards, and no op may break an invariant. */
 /* fuzz-options: -max_len=8192 */
+#include <dirent.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,6 +42,22 @@ static const char *const platform[] = {
 static char root[256];
 static struct event_base *base;
 
+/* Remove the data directory and its files (the store's) when the fuzzer exits. */
+static void root_remove(void)
+{
+    DIR *d = opendir(root);
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        char path[512];
+        if (strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0 &&
+            (size_t)snprintf(path, sizeof(path), "%s/%s", root, e->d_name) < sizeof(path))
+            unlink(path);
+    }
+    if (d)
+        closedir(d);
+    rmdir(root);
+}
+
 /* The data directory and the event base, once: the store is opened anew for each input. */
 static void setup(void)
 {
@@ -49,6 +66,7 @@ static void setup(void)
     const char *tmp = getenv("TMPDIR");
     snprintf(root, sizeof(root), "%s/allot-fuzz-ops-XXXXXX", tmp && *tmp ? tmp : "/tmp");
     FUZZ_CHECK(mkdtemp(root) != NULL);
+    atexit(root_remove);
     base = event_base_new();
     FUZZ_CHECK(base != NULL);
 }
