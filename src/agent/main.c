@@ -103,6 +103,13 @@ static int devices_setup(struct agent *a, const struct options *o)
             fprintf(stderr, "allot-agent: GPU %u (%s) unhealthy: %s\n", g->index, g->uuid,
                     g->health_reason);
     }
+    if (!devices_kind_found(d))
+        fprintf(stderr,
+                "allot-agent: warning: no CDI spec of kind %s in %s, so no GPU can be given to a "
+                "workload (fail closed): write the specs (nvidia-ctk cdi generate "
+                "--output=/etc/cdi/nvidia.yaml), or run the agent with --devices none to use "
+                "the GPUs without device isolation\n",
+                o->dev.kind, o->dev.dirs);
     int rc = limits_devices_init(&a->limits, o->dev.cgroup_root, why, sizeof(why));
     fprintf(stderr,
             "allot-agent: %sdevices: cdi, kind %s from %s (%u of %u GPU(s) healthy); bare "
