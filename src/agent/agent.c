@@ -1,11 +1,13 @@
 /* The node agent's loop: its connections to the controller, its timers (poll, push, state
- * file, shipping, storage check) and signals, set up once and run until SIGINT or SIGTERM. */
+ * file, shipping, storage check) and signals, set up once and run until SIGINT or SIGTERM; and the
+ * slots of its tasks and shipments. */
 #include "agent/agent.h"
 
 #include "agent/devices.h"
 
 #include <signal.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 
 #include <event2/event.h>
@@ -23,6 +25,50 @@ int64_t agent_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct task *agent_task_take(struct agent *a)
+{
+    for (int i = 0; i < AGENT_MAX_PROCS; i++) {
+        struct task *t = &a->tasks[i];
+        if (t->used)
+            continue;
+        memset(t, 0, sizeof(*t));
+        t->used = true;
+        if (i >= a->tasks_end)
+            a->tasks_end = i + 1;
+        return t;
+    }
+    return NULL;
+}
+
+void agent_task_drop(struct agent *a, struct task *t)
+{
+    t->used = false;
+    while (a->tasks_end > 0 && !a->tasks[a->tasks_end - 1].used)
+        a->tasks_end--;
+}
+
+struct shipment *agent_ship_take(struct agent *a)
+{
+    for (int i = 0; i < AGENT_MAX_PROCS; i++) {
+        struct shipment *sh = &a->ships[i];
+        if (sh->used)
+            continue;
+        memset(sh, 0, sizeof(*sh));
+        sh->used = true;
+        if (i >= a->ships_end)
+            a->ships_end = i + 1;
+        return sh;
+    }
+    return NULL;
+}
+
+void agent_ship_drop(struct agent *a, struct shipment *sh)
+{
+    sh->used = false;
+    while (a->ships_end > 0 && !a->ships[a->ships_end - 1].used)
+        a->ships_end--;
 }
 
 static void save_cb(evutil_socket_t fd, short what, void *arg)

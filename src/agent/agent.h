@@ -90,6 +90,7 @@ struct agent {
     struct gpuinfo gpus;
     struct runner *runner;
     struct task tasks[AGENT_MAX_PROCS];
+    int tasks_end; /* every task in use is below this index: loops over tasks stop there */
     uint32_t next_id;
     bool in_flight[AGENT_CHANNEL_COUNT];
     struct agent_call calls[AGENT_CHANNEL_COUNT];
@@ -103,6 +104,7 @@ struct agent {
     bool state_dirty;
     struct evhttp_connection *ship_conn; /* output chunks, one at a time */
     struct shipment ships[AGENT_MAX_PROCS];
+    int ships_end; /* every shipment in use is below this index */
     bool ship_in_flight;
     struct event *ship_timer;
     struct event *storage_timer; /* the storage check of every running replica */
@@ -137,6 +139,16 @@ struct agent {
 
 /* The wall clock in ms since the epoch (the controller's deadlines are in it). */
 int64_t agent_now_ms(void);
+
+/* A free task slot, zeroed and marked used, or NULL when all AGENT_MAX_PROCS are. The
+ * lowest free one is taken, so that a->tasks_end (every loop's bound) stays near the number
+ * of replicas the node has, not the most it ever had. */
+struct task *agent_task_take(struct agent *a);
+/* Free t's slot (the task is forgotten). */
+void agent_task_drop(struct agent *a, struct task *t);
+/* The same for the shipments of output. */
+struct shipment *agent_ship_take(struct agent *a);
+void agent_ship_drop(struct agent *a, struct shipment *sh);
 
 /* Make a's loop, its three connections to a->host:a->port, its timers and signals (not yet
  * started) and its runner on workdir; a poll is held at most every_ms (and at most

@@ -19,6 +19,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "agent/jsonfile.h"
 #include "agent/oci.h"
 #include "agent/workdir.h"
 #include "common/error.h"
@@ -71,22 +72,7 @@ int imagestore_find(const char *dir, const char *ref, char *rootfs, size_t len, 
 /* Read the file path whole (at most IMAGESTORE_LAYOUT_FILE_MAX bytes) as a JSON object. */
 static int read_json(const char *path, json_t **out, char *err, size_t len)
 {
-    struct stat sb;
-    *out = NULL;
-    if (stat(path, &sb) != 0)
-        return fail(err, len, errno == ENOENT ? -ALLOT_ENOENT : -ALLOT_EIO, "%s: %s", path,
-                    strerror(errno));
-    if (!S_ISREG(sb.st_mode) || sb.st_size > IMAGESTORE_LAYOUT_FILE_MAX)
-        return fail(err, len, -ALLOT_EINVAL, "%s: not a regular file of at most %d bytes", path,
-                    IMAGESTORE_LAYOUT_FILE_MAX);
-    json_error_t jerr;
-    *out = json_load_file(path, 0, &jerr);
-    if (!json_is_object(*out)) {
-        json_decref(*out);
-        *out = NULL;
-        return fail(err, len, -ALLOT_EINVAL, "%s: not a JSON object (%s)", path, jerr.text);
-    }
-    return 0;
+    return jsonfile_read(path, IMAGESTORE_LAYOUT_FILE_MAX, out, err, len);
 }
 
 /* The path of the blob digest ("sha256:<64 hex>" or "sha512:<128 hex>") of layout, checked so
@@ -166,19 +152,13 @@ static int run_wait(char *const argv[])
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-/* Copy the file from to to (created 0644), at most OCI_IMAGE_CONFIG_MAX bytes. */
+/* Copy the JSON file from to to (0644), at most IMAGESTORE_LAYOUT_FILE_MAX bytes. */
 static int copy_file(const char *from, const char *to, char *err, size_t len)
 {
     json_t *blob = NULL;
     int rc = read_json(from, &blob, err, len);
-    if (rc == 0) {
-        int fd = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-        bool ok = fd >= 0 && json_dumpfd(blob, fd, JSON_COMPACT) == 0;
-        if (fd >= 0 && close(fd) != 0)
-            ok = false;
-        if (!ok)
-            rc = fail(err, len, -ALLOT_EIO, "%s: %s", to, strerror(errno));
-    }
+    if (rc == 0)
+        rc = jsonfile_write(to, blob, 0644, err, len);
     json_decref(blob);
     return rc;
 }

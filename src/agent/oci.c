@@ -16,6 +16,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "agent/jsonfile.h"
 #include "common/error.h"
 
 /* The paths runc's default spec masks or makes read-only under /proc and /sys. */
@@ -87,20 +88,10 @@ static json_t *string_array_n(const char *const *list, size_t n)
 int oci_image_config_load(const char *path, json_t **out, char *err, size_t len)
 {
     *out = NULL;
-    struct stat sb;
-    if (stat(path, &sb) != 0)
-        return fail(err, len, errno == ENOENT ? -ALLOT_ENOENT : -ALLOT_EIO, "%s: %s", path,
-                    strerror(errno));
-    if (!S_ISREG(sb.st_mode) || sb.st_size > OCI_IMAGE_CONFIG_MAX)
-        return fail(err, len, -ALLOT_ERANGE, "%s: not a regular file of at most %d bytes", path,
-                    OCI_IMAGE_CONFIG_MAX);
-    json_error_t jerr;
-    json_t *blob = json_load_file(path, JSON_REJECT_DUPLICATES, &jerr);
-    if (!json_is_object(blob)) {
-        json_decref(blob);
-        return fail(err, len, -ALLOT_EPARSE, "%s: line %d: %s", path, jerr.line,
-                    blob ? "not a JSON object" : jerr.text);
-    }
+    json_t *blob = NULL;
+    int rc = jsonfile_read(path, OCI_IMAGE_CONFIG_MAX, &blob, err, len);
+    if (rc != 0)
+        return rc;
     json_t *config = json_object_get(blob, "config");
     if (config && !json_is_object(config) && !json_is_null(config)) {
         json_decref(blob);
@@ -592,21 +583,8 @@ out:
 
 int oci_config_write(const char *dir, const json_t *config, char *err, size_t len)
 {
-    char path[OCI_MAX_PATH + 32], tmp[OCI_MAX_PATH + 32];
-    if ((size_t)snprintf(path, sizeof(path), "%s/config.json", dir) >= sizeof(path) ||
-        (size_t)snprintf(tmp, sizeof(tmp), "%s/config.json.tmp", dir) >= sizeof(tmp))
+    char path[OCI_MAX_PATH + 32];
+    if ((size_t)snprintf(path, sizeof(path), "%s/config.json", dir) >= sizeof(path))
         return fail(err, len, -ALLOT_EIO, "bundle directory path too long");
-    unlink(tmp);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    bool ok = fd >= 0 && json_dumpfd(config, fd, JSON_COMPACT) == 0;
-    if (fd >= 0 && close(fd) != 0)
-        ok = false;
-    if (ok && rename(tmp, path) != 0)
-        ok = false;
-    if (!ok) {
-        int saved = errno;
-        unlink(tmp);
-        return fail(err, len, -ALLOT_EIO, "%s: %s", path, strerror(saved));
-    }
-    return 0;
+    return jsonfile_write(path, config, 0600, err, len) == 0 ? 0 : -ALLOT_EIO;
 }

@@ -72,10 +72,12 @@ static void on_answer(struct evhttp_request *req, void *arg)
     } else {
         fprintf(stderr, "allot-agent: report failed (HTTP %d); retrying\n", status);
     }
-    for (int k = 0; k < AGENT_MAX_PROCS; k++) {
+    for (int k = 0; k < a->tasks_end; k++) {
         struct task *t = &a->tasks[k];
+        if (!t->used)
+            continue;
         if (answer && t->ended && (t->sent >> ch & 1))
-            t->used = false; /* the controller has what ended: forget it */
+            agent_task_drop(a, t); /* the controller has what ended: forget it */
         else
             t->sent &= ~(1u << ch); /* not acknowledged: report it again */
     }
@@ -97,7 +99,7 @@ static void on_answer(struct evhttp_request *req, void *arg)
 static char *report_text(struct agent *a, enum agent_channel ch)
 {
     json_t *wls = json_array();
-    for (int k = 0; k < AGENT_MAX_PROCS; k++) {
+    for (int k = 0; k < a->tasks_end; k++) {
         struct task *t = &a->tasks[k];
         if (!t->used)
             continue;

@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -53,6 +54,9 @@
  * command then removes the container). */
 #define RUNNER_RUNTIME_HELPER_MS 5000
 #define RUNNER_RUNTIME_KILL_WAIT_MS 2000
+/* The stack of a workload's child until its exec (spawn_start): the setup and a PATH search,
+ * with room for a script's /bin/sh argv (SPAWN_MAX_SCRIPT_ARGS). */
+#define RUNNER_STACK_SIZE (256 * 1024)
 
 extern char **environ;
 
@@ -64,6 +68,7 @@ struct runner {
     char *lang_env;            /* "LANG=..." */
     struct runner_proc *procs; /* doubly linked, newest first */
     size_t count;
+    void *stack; /* the child's stack while it shares the agent's memory (spawn_start) */
 };
 
 struct runner_proc {
@@ -179,6 +184,16 @@ int runner_new(struct event_base *base, const struct runner_options *opt, struct
     r->path_env = concat3("PATH=", opt->path ? opt->path : RUNNER_DEFAULT_PATH, "");
     r->lang_env = concat3("LANG=", opt->lang ? opt->lang : RUNNER_DEFAULT_LANG, "");
     if (!r->base_dir || !r->path_env || !r->lang_env) {
+        rc = -ALLOT_ENOMEM;
+        goto out;
+    }
+    /* its lowest page is a guard: an overflow faults rather than write the agent's memory */
+    r->stack = mmap(NULL, RUNNER_STACK_SIZE, PROT_READ | PROT_WRITE,
+                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (r->stack == MAP_FAILED || mprotect(r->stack, (size_t)sysconf(_SC_PAGESIZE), PROT_NONE)) {
+        if (r->stack != MAP_FAILED)
+            munmap(r->stack, RUNNER_STACK_SIZE);
+        r->stack = NULL;
         rc = -ALLOT_ENOMEM;
         goto out;
     }
@@ -321,6 +336,8 @@ void runner_free(struct runner *r)
     free(r->base_dir);
     free(r->path_env);
     free(r->lang_env);
+    if (r->stack)
+        munmap(r->stack, RUNNER_STACK_SIZE);
     free(r);
 }
 
@@ -819,20 +836,6 @@ static void plan_close(struct spawn_plan *plan)
 /* Fork the child of plan with every signal blocked across the fork: the child must not run
  * an agent handler before it has reset them (spawn_child unblocks just before exec).
  * RET its pid, or -1 with errno. */
-static pid_t plan_fork(const struct spawn_plan *plan)
-{
-    sigset_t all, old;
-    sigfillset(&all);
-    sigprocmask(SIG_SETMASK, &all, &old);
-    pid_t pid = fork();
-    if (pid == 0)
-        spawn_child(plan);
-    int fork_errno = errno;
-    sigprocmask(SIG_SETMASK, &old, NULL);
-    errno = fork_errno;
-    return pid;
-}
-
 int runner_start(struct runner *r, const struct runner_spec *spec, struct runner_proc **out,
                  char *err, size_t len)
 {
@@ -870,6 +873,9 @@ int runner_start(struct runner *r, const struct runner_spec *spec, struct runner
     }
     plan.argv = (char *const *)spec->argv;
     plan.envp = env.envp;
+    for (size_t i = 0; env.envp[i]; i++)
+        if (strncmp(env.envp[i], "PATH=", 5) == 0)
+            plan.path = env.envp[i] + 5;
     bool runtime = spec->contain == RUNNER_CONTAIN_RUNTIME;
     plan.cgroup = spec->cgroup;
     plan.devices_cgroup = spec->devices_cgroup;
@@ -879,7 +885,7 @@ int runner_start(struct runner *r, const struct runner_spec *spec, struct runner
     plan.uid = spec->uid;
     plan.gid = spec->gid;
     plan.keeper = spec->contain == RUNNER_CONTAIN_KEEPER;
-    pid_t pid = plan_fork(&plan);
+    pid_t pid = spawn_start(&plan, r->stack, RUNNER_STACK_SIZE);
     if (pid < 0) {
         snprintf(err, len, "workload %s: fork: %s", spec->id, strerror(errno));
         rc = -ALLOT_EUNAVAILABLE;

@@ -18,19 +18,14 @@
 
 void shipment_start(struct agent *a, struct task *t)
 {
-    for (int i = 0; i < AGENT_MAX_PROCS; i++) {
-        struct shipment *sh = &a->ships[i];
-        if (sh->used)
-            continue;
-        memset(sh, 0, sizeof(*sh));
-        sh->used = true;
-        sh->rank = t->rank;
-        sh->attempt = t->attempt > 0 ? t->attempt : 1;
-        snprintf(sh->name, sizeof(sh->name), "%s", t->name);
-        snprintf(sh->dir, sizeof(sh->dir), "%s", runner_proc_workdir(t->proc));
-        t->ship = sh;
+    struct shipment *sh = agent_ship_take(a);
+    if (!sh)
         return;
-    }
+    sh->rank = t->rank;
+    sh->attempt = t->attempt > 0 ? t->attempt : 1;
+    snprintf(sh->name, sizeof(sh->name), "%s", t->name);
+    snprintf(sh->dir, sizeof(sh->dir), "%s", runner_proc_workdir(t->proc));
+    t->ship = sh;
 }
 
 /* The context of a chunk in flight. */
@@ -59,7 +54,7 @@ static void on_shipped(struct evhttp_request *req, void *arg)
         /* the controller will never take it (the workload is gone, or not ours) */
         fprintf(stderr, "allot-agent: output of %s (rank %d) refused (HTTP %d); not shipped\n",
                 sc->ship->name, sc->ship->rank, status);
-        sc->ship->used = false;
+        agent_ship_drop(a, sc->ship);
     } else {
         fprintf(stderr, "allot-agent: output of %s (rank %d) not shipped (HTTP %d); retrying\n",
                 sc->ship->name, sc->ship->rank, status);
@@ -76,7 +71,7 @@ void shipment_next(struct agent *a)
     static char chunk[PROTOCOL_MAX_LOG_CHUNK];
     if (a->ship_in_flight)
         return;
-    for (int i = 0; i < AGENT_MAX_PROCS; i++) {
+    for (int i = 0; i < a->ships_end; i++) {
         struct shipment *sh = &a->ships[i];
         if (!sh->used)
             continue;
@@ -119,6 +114,6 @@ void shipment_next(struct agent *a)
             return;
         }
         if (sh->ended)
-            sh->used = false; /* ended and all shipped */
+            agent_ship_drop(a, sh); /* ended and all shipped */
     }
 }

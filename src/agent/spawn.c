@@ -1,20 +1,34 @@
 /* The child of the runner's fork: the workload's setup and exec, or the keeper that contains
  * it. Async-signal-safe between fork and exec. */
-#define _GNU_SOURCE /* close_range, _Fork, setgroups, environ, __WALL */
+#define _GNU_SOURCE /* close_range, _Fork, clone, strchrnul, __WALL */
 
 #include "agent/spawn.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <grp.h>
+#include <limits.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SPAWN_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(SPAWN_ASAN)
+#include <sanitizer/asan_interface.h>
+#define SPAWN_STACK_UNPOISON(stack, size) ASAN_UNPOISON_MEMORY_REGION(stack, size)
+#else
+#define SPAWN_STACK_UNPOISON(stack, size) ((void)(stack), (void)(size))
+#endif
 
 #include "agent/cgroup.h"
 #include "agent/procwalk.h"
@@ -85,6 +99,66 @@ static void default_signals(void)
         sigaction(sig, &dfl, NULL);
 }
 
+/* execve file with p's argv and environment; a script without "#!" (ENOEXEC) is run by
+ * /bin/sh, as execvp does. RET the errno of the failure. */
+static int exec_one(const char *file, const struct spawn_plan *p)
+{
+    execve(file, p->argv, p->envp);
+    if (errno != ENOEXEC)
+        return errno;
+    char *sh_argv[SPAWN_MAX_SCRIPT_ARGS + 2] = {"/bin/sh", (char *)file};
+    size_t n = 1;
+    while (p->argv[n] && n <= SPAWN_MAX_SCRIPT_ARGS) {
+        sh_argv[n + 1] = p->argv[n];
+        n++;
+    }
+    if (p->argv[n])
+        return E2BIG;
+    sh_argv[n + 1] = NULL;
+    execve("/bin/sh", sh_argv, p->envp);
+    return errno;
+}
+
+/* Exec p->argv[0] as execvp would, but in the PATH of the workload's environment (p->path),
+ * not the agent's, and without touching the agent's environ: a name without '/' is looked
+ * for in each directory of the path (an empty one is the working directory), going on past
+ * those where it is missing or not executable. Never returns. */
+static _Noreturn void exec_search(const struct spawn_plan *p)
+{
+    const char *file = p->argv[0];
+    size_t flen = strlen(file);
+    if (flen == 0)
+        child_fail(p->fail_fd, SPAWN_STAGE_EXEC, ENOENT);
+    if (strchr(file, '/'))
+        child_fail(p->fail_fd, SPAWN_STAGE_EXEC, exec_one(file, p));
+    char buf[PATH_MAX];
+    bool denied = false;
+    const char *dir = p->path && *p->path ? p->path : "/bin:/usr/bin";
+    for (;;) {
+        const char *end = strchrnul(dir, ':');
+        size_t dlen = (size_t)(end - dir);
+        if (dlen + 1 + flen < sizeof(buf)) {
+            size_t at = 0;
+            if (dlen) {
+                memcpy(buf, dir, dlen);
+                buf[dlen] = '/';
+                at = dlen + 1;
+            }
+            memcpy(buf + at, file, flen + 1);
+            int err = exec_one(buf, p);
+            if (err == EACCES)
+                denied = true;
+            else if (err != ENOENT && err != ENOTDIR && err != ESTALE && err != ENODEV &&
+                     err != ETIMEDOUT)
+                child_fail(p->fail_fd, SPAWN_STAGE_EXEC, err);
+        }
+        if (!*end)
+            break;
+        dir = end + 1;
+    }
+    child_fail(p->fail_fd, SPAWN_STAGE_EXEC, denied ? EACCES : ENOENT);
+}
+
 /* The workload, between fork and exec: default signals, a new session (unless it stays in
  * its keeper's group), cgroup, limits, stdio, directory, user, umask, then exec. Signals stay
  * blocked (as the parent blocked them around fork) until the default dispositions are in
@@ -118,12 +192,15 @@ static _Noreturn void workload_run(const struct spawn_plan *p)
         child_fail(p->fail_fd, SPAWN_STAGE_STDIO, errno);
     if (fchdir(p->dir_fd) != 0)
         child_fail(p->fail_fd, SPAWN_STAGE_CHDIR, errno);
+    /* The system calls themselves, for this process alone: with the agent's memory shared
+     * here, the C library's wrappers would walk the agent's list of threads under its lock
+     * (which another thread of the agent may hold: the start would never end). */
     if (p->switch_user) {
-        if (setgroups(0, NULL) != 0)
+        if (syscall(SYS_setgroups, 0, NULL) != 0)
             child_fail(p->fail_fd, SPAWN_STAGE_SETGROUPS, errno);
-        if (p->gid != 0 && setgid(p->gid) != 0)
+        if (p->gid != 0 && syscall(SYS_setgid, p->gid) != 0)
             child_fail(p->fail_fd, SPAWN_STAGE_SETGID, errno);
-        if (p->uid != 0 && setuid(p->uid) != 0)
+        if (p->uid != 0 && syscall(SYS_setuid, p->uid) != 0)
             child_fail(p->fail_fd, SPAWN_STAGE_SETUID, errno);
     }
     umask(RUNNER_UMASK);
@@ -134,10 +211,7 @@ static _Noreturn void workload_run(const struct spawn_plan *p)
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    /* execvp searches the PATH of environ: make that the clean one. */
-    environ = p->envp;
-    execvp(p->argv[0], p->argv);
-    child_fail(p->fail_fd, SPAWN_STAGE_EXEC, errno);
+    exec_search(p);
 }
 
 /* Sleep ms milliseconds (async-signal-safe). */
@@ -241,4 +315,34 @@ _Noreturn void spawn_child(const struct spawn_plan *p)
     if (p->keeper)
         keeper_run(p);
     workload_run(p);
+}
+
+/* clone's entry: arg is the plan. */
+static int spawn_entry(void *arg)
+{
+    spawn_child(arg);
+}
+
+pid_t spawn_start(const struct spawn_plan *plan, void *stack, size_t stack_size)
+{
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_SETMASK, &all, &old);
+    pid_t pid;
+    if (plan->keeper) {
+        pid = fork();
+        if (pid == 0)
+            spawn_child(plan);
+    } else {
+        /* An AddressSanitizer build: the frames of an earlier child left their redzones marked
+         * on this stack, which would read as overflows now. */
+        SPAWN_STACK_UNPOISON(stack, stack_size);
+        /* the stack grows down on every architecture Allot builds for */
+        pid = clone(spawn_entry, (char *)stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD,
+                    (void *)plan);
+    }
+    int saved = errno;
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    errno = saved;
+    return pid;
 }

@@ -12,9 +12,11 @@
 
 #include <event2/event.h>
 
+#include "agent/jsonfile.h"
 #include "agent/shipment.h"
 #include "agent/task.h"
 #include "agent/workdir.h"
+#include "common/error.h"
 #include "common/protocol.h"
 
 void statefile_save_soon(struct agent *a)
@@ -27,7 +29,7 @@ int statefile_write(struct agent *a)
 {
     a->state_dirty = false;
     json_t *tasks = json_array();
-    for (int k = 0; k < AGENT_MAX_PROCS; k++) {
+    for (int k = 0; k < a->tasks_end; k++) {
         const struct task *t = &a->tasks[k];
         if (!t->used || !t->proc)
             continue;
@@ -46,28 +48,21 @@ int statefile_write(struct agent *a)
                               "identities", identity_to_json(&a->identity));
     if (state && a->tenant_known)
         json_object_set_new(state, "tenant", a->tenant[0] ? json_string(a->tenant) : json_null());
-    char tmp[4300];
-    snprintf(tmp, sizeof(tmp), "%s.tmp", a->state_path);
     /* Root's only: it names workspaces and their uids. */
-    unlink(tmp);
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    bool written = fd >= 0 && state && json_dumpfd(state, fd, JSON_COMPACT) == 0;
-    if (fd >= 0 && close(fd) != 0)
-        written = false;
-    if (written && rename(tmp, a->state_path) != 0)
-        written = false;
-    if (!written)
-        fprintf(stderr, "allot-agent: cannot write %s: %s\n", a->state_path, strerror(errno));
+    char err[600];
+    int rc = state ? jsonfile_write(a->state_path, state, 0600, err, sizeof(err)) : -1;
+    if (rc != 0)
+        fprintf(stderr, "allot-agent: cannot write the state file: %s\n",
+                state ? err : "out of memory");
     json_decref(state);
-    return written ? 0 : -1;
+    return rc ? -1 : 0;
 }
 
-/* Task t from its entry x of the state file: adopted, with its output shipped again from
- * offset 0 (the controller skips what it has), or ended "gone" when its process is. */
+/* Task t (a slot just taken) from its entry x of the state file: adopted, with its output
+ * shipped again from offset 0 (the controller skips what it has), or ended "gone" when its
+ * process is. */
 static void task_adopt(struct agent *a, struct task *t, const json_t *x)
 {
-    memset(t, 0, sizeof(*t));
-    t->used = true;
     t->agent = a;
     t->rank = (int)json_integer_value(json_object_get(x, "rank"));
     t->attempt = (int)json_integer_value(json_object_get(x, "attempt"));
@@ -130,14 +125,13 @@ static void task_adopt(struct agent *a, struct task *t, const json_t *x)
 
 int statefile_load(struct agent *a)
 {
-    json_error_t jerr;
-    char why[512];
-    struct stat sb;
-    if (lstat(a->state_path, &sb) != 0 && errno == ENOENT)
+    char why[640];
+    json_t *state = NULL;
+    int rc = jsonfile_read(a->state_path, STATEFILE_MAX, &state, why, sizeof(why));
+    if (rc == -ALLOT_ENOENT)
         return 0; /* first start */
-    json_t *state = json_load_file(a->state_path, 0, &jerr);
-    if (!state) {
-        fprintf(stderr, "allot-agent: cannot read %s: %s\n", a->state_path, jerr.text);
+    if (rc != 0) {
+        fprintf(stderr, "allot-agent: cannot read the state file: %s\n", why);
         return -1;
     }
     if (identity_load(&a->identity, json_object_get(state, "identities"), why, sizeof(why))) {
@@ -155,12 +149,12 @@ int statefile_load(struct agent *a)
     }
     size_t i;
     json_t *x;
-    int k = 0;
     json_array_foreach(json_object_get(state, "tasks"), i, x)
     {
-        if (k >= AGENT_MAX_PROCS)
+        struct task *t = agent_task_take(a);
+        if (!t)
             break;
-        task_adopt(a, &a->tasks[k++], x);
+        task_adopt(a, t, x);
     }
     json_decref(state);
     return 0;

@@ -8,6 +8,8 @@
 
 /* The state file's name in the work directory. */
 #define STATEFILE_NAME "agent-state.json"
+/* The largest state file read (its tasks and the workspaces' uids take far less). */
+#define STATEFILE_MAX (32u << 20)
 
 /* What runs changed: the state file is written once, at the end of this loop iteration
  * (starts and exits come in bursts; one file per change would cost a file creation each). */

@@ -24,11 +24,12 @@ static void workdirs_sweep(struct agent *a, const char *workdir)
         if (!task_is_dir_name(e->d_name))
             continue;
         bool busy = false;
-        for (int k = 0; k < AGENT_MAX_PROCS && !busy; k++) {
+        for (int k = 0; k < a->tasks_end && !busy; k++)
+            busy = a->tasks[k].used && strcmp(a->tasks[k].id, e->d_name) == 0;
+        for (int k = 0; k < a->ships_end && !busy; k++) {
             const struct shipment *sh = &a->ships[k];
             const char *base = sh->used ? strrchr(sh->dir, '/') : NULL;
-            busy = (a->tasks[k].used && strcmp(a->tasks[k].id, e->d_name) == 0) ||
-                   (base && strcmp(base + 1, e->d_name) == 0);
+            busy = base && strcmp(base + 1, e->d_name) == 0;
         }
         struct stat sb, log;
         char path[300];
@@ -55,7 +56,7 @@ void storage_check(struct agent *a)
 {
     limits_retry(&a->limits);
     workdirs_sweep(a, a->workdir);
-    for (int k = 0; k < AGENT_MAX_PROCS; k++) {
+    for (int k = 0; k < a->tasks_end; k++) {
         struct task *t = &a->tasks[k];
         uint64_t used;
         if (!t->used || !t->proc || t->limit_reason[0] ||

@@ -113,7 +113,7 @@ void task_on_exit(void *ctx, const struct runner_exit *e)
 
 struct task *task_find(struct agent *a, const char *name, int rank)
 {
-    for (int i = 0; i < AGENT_MAX_PROCS; i++)
+    for (int i = 0; i < a->tasks_end; i++)
         if (a->tasks[i].used && a->tasks[i].rank == rank && strcmp(a->tasks[i].name, name) == 0)
             return &a->tasks[i];
     return NULL;
@@ -435,14 +435,9 @@ static void task_start(struct agent *a, const json_t *item)
 {
     const char *name = json_string_value(json_object_get(item, PROTOCOL_FIELD_NAME));
     int rank = (int)json_integer_value(json_object_get(item, PROTOCOL_FIELD_RANK));
-    struct task *t = NULL;
-    for (int i = 0; i < AGENT_MAX_PROCS && !t; i++)
-        if (!a->tasks[i].used)
-            t = &a->tasks[i];
-    if (!t || !name)
+    struct task *t = name ? agent_task_take(a) : NULL;
+    if (!t)
         return;
-    memset(t, 0, sizeof(*t));
-    t->used = true;
     t->agent = a;
     t->rank = rank;
     t->attempt = (int)json_integer_value(json_object_get(item, PROTOCOL_FIELD_ATTEMPT));
@@ -519,7 +514,7 @@ void task_reconcile(struct agent *a, const json_t *answer)
         }
     }
     /* running here but no longer wanted: stop it */
-    for (int k = 0; k < AGENT_MAX_PROCS; k++) {
+    for (int k = 0; k < a->tasks_end; k++) {
         struct task *t = &a->tasks[k];
         if (!t->used || !t->proc || t->stopping)
             continue;

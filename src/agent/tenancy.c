@@ -45,8 +45,9 @@ static void wipe_now(struct agent *a)
     char why[512] = "";
     wipe_dirs(a->wipe_dirs, uids, n, &shared, why, sizeof(why));
     identity_retire(&a->identity);
-    for (int k = 0; k < AGENT_MAX_PROCS; k++)
+    for (int k = 0; k < a->ships_end; k++)
         a->ships[k].used = false;
+    a->ships_end = 0;
     snprintf(a->tenant, sizeof(a->tenant), "%s", a->wipe_for);
     a->tenant_known = true;
     a->wiping = false;
@@ -67,11 +68,11 @@ void tenancy_wipe_try(struct agent *a)
 {
     if (!a->wiping)
         return;
-    for (int k = 0; k < AGENT_MAX_PROCS; k++)
+    for (int k = 0; k < a->tasks_end; k++)
         if (a->tasks[k].used)
             return; /* running, stopping, or its end not yet acknowledged */
     size_t unshipped = 0;
-    for (int k = 0; k < AGENT_MAX_PROCS; k++)
+    for (int k = 0; k < a->ships_end; k++)
         unshipped += a->ships[k].used;
     if (unshipped && agent_now_ms() - a->wipe_since_ms < TENANCY_WIPE_SHIP_MS)
         return;
@@ -99,7 +100,7 @@ void tenancy_check(struct agent *a, const json_t *answer)
         /* a state file from before wipes: replicas that run are the named tenant's own, or
          * the node is wiped like any other */
         bool running = false, others = false;
-        for (int k = 0; k < AGENT_MAX_PROCS; k++) {
+        for (int k = 0; k < a->tasks_end; k++) {
             const struct task *x = &a->tasks[k];
             if (x->used && x->proc) {
                 running = true;
