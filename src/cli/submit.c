@@ -9,6 +9,7 @@
 #include "cli/client.h"
 #include "cli/document.h"
 #include "cli/human.h"
+#include "common/imageref.h"
 #include "sched/mig.h"
 #include "sched/sched.h"
 
@@ -34,6 +35,8 @@ const struct flag submit_flags[] = {
     {"grace", 0, "DURATION", "time to stop once preempted or cancelled (30s)"},
     {"duration", 0, "DURATION", "run time on simulated nodes (default: until cancelled)"},
     {"idempotency-key", 0, "KEY", "a retry with the same key returns the first submission"},
+    {"image", 0, "NAME:TAG", "run the command in a container of this image (busybox:1.36)"},
+    {"workdir", 0, "DIR", "the directory it starts in inside the image (absolute)"},
     {NULL, 0, NULL, NULL},
 };
 
@@ -70,7 +73,7 @@ static int set_field(json_t *body, const char *field, json_t *v)
 
 /* The flags of a submission, checked. Strings are v's (NULL: not given). */
 struct submit_args {
-    const char *file, *workspace, *name, *mig, *kind, *model, *key;
+    const char *file, *workspace, *name, *mig, *kind, *model, *key, *image, *workdir;
     int64_t gpus, replicas, priority;
     bool preemptible;
 };
@@ -91,6 +94,8 @@ static int submit_check(const struct flag_values *v, struct submit_args *a)
         .kind = flags_get(v, "kind"),
         .model = flags_get(v, "model"),
         .key = flags_get(v, "idempotency-key"),
+        .image = flags_get(v, "image"),
+        .workdir = flags_get(v, "workdir"),
         .replicas = 1,
         .preemptible = true,
     };
@@ -124,6 +129,14 @@ static int submit_check(const struct flag_values *v, struct submit_args *a)
     if (a->key && (strlen(a->key) == 0 || strlen(a->key) > SUBMIT_MAX_KEY || !printable(a->key)))
         return flags_usage_error(v, "--idempotency-key: 1 to %d printable ASCII characters",
                                  SUBMIT_MAX_KEY);
+    struct imageref ref;
+    char why[160];
+    if (a->image && imageref_parse(a->image, strlen(a->image), &ref, why, sizeof(why)))
+        return flags_usage_error(v, "--image: %s", why);
+    if (a->workdir && a->workdir[0] != '/')
+        return flags_usage_error(v, "--workdir: expected an absolute path (starting with '/'), "
+                                    "got '%.64s'",
+                                 a->workdir);
     if ((rc = flags_int(v, "gpus", 0, SUBMIT_MAX_GPUS, &a->gpus)) ||
         (rc = flags_int(v, "replicas", 1, SUBMIT_MAX_REPLICAS, &a->replicas)) ||
         (rc = flags_int(v, "priority", -SUBMIT_MAX_PRIORITY, SUBMIT_MAX_PRIORITY, &a->priority)) ||
@@ -164,6 +177,10 @@ static int submit_fill(const struct flag_values *v, const struct submit_args *a,
         rc = set_field(body, "preemptible", json_boolean(a->preemptible));
     if (!rc && a->key)
         rc = set_field(body, "idempotency_key", json_string(a->key));
+    if (!rc && a->image)
+        rc = set_field(body, "image", json_string(a->image));
+    if (!rc && a->workdir)
+        rc = set_field(body, "workdir", json_string(a->workdir));
     for (size_t i = 0; !rc && i < sizeof(submit_quantities) / sizeof(submit_quantities[0]); i++) {
         const char *q = flags_get(v, submit_quantities[i].flag);
         if (q)

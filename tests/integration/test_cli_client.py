@@ -423,6 +423,28 @@ class CliTest(unittest.TestCase):
         self.assertEqual(rc, 2)
         self.assertIn("bad.yaml:3", err)
 
+    def test_submit_image_and_workdir(self):
+        """--image and --workdir reach the daemon as the workload's fields; a bad image or a
+        relative directory is refused before anything is sent (exit 2, the flag named)."""
+        out = self.ok("submit", "-w", "acme/research", "--name", "boxed", "--gpus", "1",
+                      "--image", "tools/busybox:1.0", "--workdir", "/srv/job", "--",
+                      "sh", "-c", "pwd")
+        self.assertIn("acme/research/boxed  running", out)
+        st, w = self.d.request("GET", "/v1/workloads/acme/research/boxed", token=self.d.admin)
+        self.assertEqual((w["image"], w["workdir"]), ("tools/busybox:1.0", "/srv/job"), w)
+        for flags, word in ((["--image", "Busybox"], "--image:"),
+                            (["--image", "busybox:1", "--workdir", "srv"], "--workdir:")):
+            rc, _, err = self.allot("submit", "-w", "acme/research", "--gpus", "1", *flags,
+                                    "--", "true")
+            self.assertEqual(rc, 2, err)
+            self.assertIn(word, err)
+        # a workdir without an image: the daemon's own rule, its answer shown
+        rc, _, err = self.allot("submit", "-w", "acme/research", "--gpus", "1",
+                                "--workdir", "/srv", "--", "true")
+        self.assertEqual(rc, 1, err)
+        self.assertIn("workdir", err)
+        self.assertEqual(len(json.loads(self.ok("ls", "-o", "json"))["items"]), 1)
+
     def test_idempotency_key(self):
         a = json.loads(self.ok("submit", "-w", "acme/prod", "--gpus", "1",
                                "--idempotency-key", "job-42", "-o", "json"))
