@@ -59,25 +59,17 @@ def runc():
 
 
 def build_layout(tmp):
-    """A one-layer OCI image layout of busybox (its applets as links), Cmd /bin/sh, tagged 1.
-    RET "LAYOUT:1"."""
-    layout, bundle = os.path.join(tmp, "layout"), os.path.join(tmp, "unpacked")
-    quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "check": True}
-    subprocess.run(["umoci", "init", "--layout", layout], **quiet)
-    subprocess.run(["umoci", "new", "--image", f"{layout}:1"], **quiet)
-    subprocess.run(["umoci", "unpack", "--image", f"{layout}:1", bundle], **quiet)
-    rootfs = os.path.join(bundle, "rootfs")
-    os.makedirs(os.path.join(rootfs, "bin"), exist_ok=True)
-    shutil.copy(BUSYBOX, os.path.join(rootfs, "bin", "busybox"))
-    applets = subprocess.run([BUSYBOX, "--list"], capture_output=True, text=True).stdout.split()
-    for applet in applets:
-        if applet != "busybox":
-            os.symlink("busybox", os.path.join(rootfs, "bin", applet))
-    subprocess.run(["umoci", "repack", "--image", f"{layout}:1", bundle], **quiet)
-    subprocess.run(["umoci", "config", "--image", f"{layout}:1", "--config.cmd", "/bin/sh",
-                    "--config.env", "PATH=/bin", "--config.env", "IMAGE_VAR=from-image"],
-                   **quiet)
-    return f"{layout}:1"
+    """The image layout of scripts/busybox-image (busybox, its applets as links, Cmd /bin/sh),
+    tagged 1, with one variable of the image's own. RET "LAYOUT:1"."""
+    layout = os.path.join(tmp, "layout")
+    r = subprocess.run([os.path.join(SRC, "scripts", "busybox-image"), layout, "1"],
+                       capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        raise AssertionError(f"scripts/busybox-image: {r.stderr}")
+    subprocess.run(["umoci", "config", "--image", f"{layout}:1", "--config.env", "PATH=/bin",
+                    "--config.env", "IMAGE_VAR=from-image"],
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True)
+    return r.stdout.strip()
 
 
 class ContainerTest(unittest.TestCase):
