@@ -153,6 +153,34 @@ class DevicesTest(unittest.TestCase):
             time.sleep(0.05)
         self.assertEqual([c for c in os.listdir(root) if c.startswith("gpu-a.")], [])
 
+    def test_no_spec_of_its_kind_says_so_and_gives_no_gpu(self):
+        """--devices cdi with no spec of the kind: the agent says at start why no GPU can be
+        given and both ways out, and every GPU is reported unhealthy (fail closed): work
+        waits rather than run without its devices."""
+        empty = os.path.join(self.tmp, "cdi-empty")
+        os.mkdir(empty)
+        for node in ("gpu-a", "gpu-b"):
+            self.stop_agent(node)
+            self.start_agent(node, extra=["--devices", "cdi", "--cdi-dirs", empty])
+        log = self.started_log("gpu-a")
+        self.assertIn(f"warning: no CDI spec of kind nvidia.com/gpu in {empty}, so no GPU can "
+                      "be given to a workload (fail closed)", log)
+        self.assertIn("nvidia-ctk cdi generate", log)
+        self.assertIn("--devices none", log)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            nodes = [self.d.request("GET", f"/v1/nodes/{n}", token=self.d.admin)[1]
+                     for n in ("gpu-a", "gpu-b")]
+            if all(not g["healthy"] for n in nodes for g in n["gpus"]):
+                break
+            time.sleep(0.1)
+        for n in nodes:
+            self.assertEqual([g["healthy"] for g in n["gpus"]], [False] * 8, n["gpus"])
+        w = self.submit({"name": "waits", "workspace": "acme/research", "gpus": 1,
+                         "command": ["true"]})
+        self.assertEqual(w["state"], "pending", w)
+        self.assertNotIn("placement", w)
+
 
 if __name__ == "__main__":
     why = devices_v1_usable()
