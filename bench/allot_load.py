@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""The Allot side of bench/bench_agents.sh and bench/bench_slurm.sh (Python standard library
-only): submits workloads to a running allotd over HTTP and measures them. Not run alone:
-the scripts start the daemon and agents and set ALLOT_URL and ALLOT_TOKEN.
+"""The reclaim rounds of bench/bench_agents.sh (Python standard library only): submits
+workloads to a running allotd over HTTP and measures how soon a reserved workspace gets its
+GPUs back. Not run alone: the script starts the daemon and agents and sets ALLOT_URL and
+ALLOT_TOKEN. The throughput rounds use the compiled bench/bench_load.c.
 
-  allot_load.py throughput --count N [--conns C]   one-GPU `true` workloads: submit to exit
   allot_load.py reclaim --rounds R --grace G --gpus T --marks DIR
                                                    reserved workspace's submit -> its process
 """
@@ -52,23 +52,6 @@ class Client:
         return status, json.loads(text) if text else None
 
 
-def workload_counts(client):
-    """{state: count} of the tenant's workloads, from /metrics (allot_workloads)."""
-    status, text = client.request("GET", "/metrics")
-    if status != 200:
-        sys.exit(f"allot_load: GET /metrics: HTTP {status}")
-    counts = {}
-    pattern = re.compile(r'^allot_workloads\{([^}]*)\} (\S+)$')
-    for line in text.decode().splitlines():
-        m = pattern.match(line)
-        if not m:
-            continue
-        labels = dict(re.findall(r'(\w+)="([^"]*)"', m.group(1)))
-        if labels.get("tenant") == TENANT:
-            counts[labels.get("state")] = counts.get(labels.get("state"), 0) + int(float(m.group(2)))
-    return counts
-
-
 def submit_all(bodies, conns):
     """POSTs every body over conns keep-alive connections; returns the replies' states."""
     states = {}
@@ -94,54 +77,6 @@ def submit_all(bodies, conns):
     if errors:
         sys.exit(f"allot_load: {len(errors)} submissions failed, first: {errors[0]}")
     return states
-
-
-def throughput(args):
-    """N one-GPU `true` workloads, submitted as fast as conns connections allow; the time
-    from the first submission to the last exit reported by an agent (state finished)."""
-    c = Client()
-    before = workload_counts(c)
-    done0 = before.get("finished", 0) + before.get("cancelled", 0)
-    run = f"tp{int(time.time() * 1000) % 100000000}"
-    bodies = [{"name": f"{run}-{i}", "workspace": f"{TENANT}/{args.workspace}", "gpus": 1,
-               "grace": "5s", "command": ["true"]} for i in range(args.count)]
-    t0 = time.time()
-    states = submit_all(bodies, args.conns)
-    t_sub = time.time()
-    deadline = t0 + args.timeout
-    counts = before
-    while True:
-        counts = workload_counts(c)
-        done = counts.get("finished", 0) + counts.get("cancelled", 0) - done0
-        if done >= args.count:
-            break
-        if time.time() > deadline:
-            sys.exit(f"allot_load: {done} of {args.count} finished after {args.timeout} s: {counts}")
-        time.sleep(args.poll)
-    t_end = time.time()
-    finished = counts.get("finished", 0) - before.get("finished", 0)
-    # every one ended by itself with code 0: the exits of this run, from the list
-    bad = 0
-    after = ""
-    seen = 0
-    while True:
-        status, page = c.json("GET", f"/v1/workloads?workspace={TENANT}/{args.workspace}"
-                              f"&limit=1000{'&after=' + after if after else ''}")
-        for w in page["items"]:
-            if w["name"].split("/")[-1].startswith(run + "-"):
-                seen += 1
-                ex = w.get("exit") or {}
-                if w["state"] != "finished" or ex.get("code") != 0:
-                    bad += 1
-        after = str(page.get("next") or "")
-        if not after:
-            break
-    result = {"count": args.count, "submit_s": t_sub - t0, "total_s": t_end - t0,
-              "rate": args.count / (t_end - t0), "submit_rate": args.count / (t_sub - t0),
-              "replies": states, "finished": finished, "listed": seen, "bad": bad}
-    print(json.dumps(result))
-    if bad or seen != args.count:
-        sys.exit(f"allot_load: {bad} workloads did not finish with code 0, {seen} listed")
 
 
 def wait_for(pred, timeout, poll=0.01):
@@ -245,12 +180,6 @@ def main():
     p = argparse.ArgumentParser(description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
-    t = sub.add_parser("throughput")
-    t.add_argument("--count", type=int, default=2000)
-    t.add_argument("--conns", type=int, default=16)
-    t.add_argument("--workspace", default="research")
-    t.add_argument("--poll", type=float, default=0.02)
-    t.add_argument("--timeout", type=float, default=600)
     r = sub.add_parser("reclaim")
     r.add_argument("--rounds", type=int, default=5)
     r.add_argument("--grace", default="5s")
@@ -259,7 +188,7 @@ def main():
     r.add_argument("--settle", type=float, default=1.0)
     r.add_argument("--cooperative", action="store_true")
     args = p.parse_args()
-    {"throughput": throughput, "reclaim": reclaim}[args.cmd](args)
+    {"reclaim": reclaim}[args.cmd](args)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,7 @@
 #      `research`, reserving nothing) and AGENTS nodes of 8 H100-80GB; joins one allot-agent
 #      per node (one-time join token, --gpus 8xH100-80GB, its own work directory);
 #   3. throughput: submits COUNT one-GPU workloads running `true` to bench/research (HTTP,
-#      CONNS keep-alive connections, bench/allot_load.py) and prints workloads completed per
+#      CONNS keep-alive connections, bench/bench_load.c) and prints workloads completed per
 #      second from the first submission to the last exit reported by an agent;
 #   4. reclaim: research borrows every GPU with `sleep 600` workloads that ignore SIGTERM
 #      (grace GRACE), then prod submits a one-GPU workload ROUNDS times; prints the time from

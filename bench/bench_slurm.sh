@@ -19,7 +19,7 @@
 #      first submission until squeue lists none pending, running or completing, and checks
 #      that all COUNT completed;
 #   4. stops Slurm, then Allot: allotd and one allot-agent per node (8 declared H100 each,
-#      report period INTERVAL) and COUNT one-GPU `true` workloads (bench/allot_load.py),
+#      report period INTERVAL) and COUNT one-GPU `true` workloads (bench/bench_load.c),
 #      from the first submission to the last exit reported;
 #   5. prints both rates and the ratio (Allot over Slurm's better way of submitting).
 # Everything started is stopped (daemons, munged, workloads) and the temporary directory
