@@ -164,7 +164,8 @@ void runner_free(struct runner *r);
  * stdout and stderr appended to base_dir/id/stdout.log and stderr.log, the directory (created
  * 0700, owned by uid:gid when switching) as working directory and HOME, base_dir/id/tmp
  * (0700, the same owner) as TMPDIR, the clean environment plus spec->env, the cgroup and
- * rlimits, then the user switch, umask RUNNER_UMASK, then execvp. A failure after fork
+ * rlimits, then the user switch, umask RUNNER_UMASK, then exec (argv[0] looked up in the
+ * clean PATH). A failure after the start
  * (keeper, exec, setuid, cgroup) is reported through on_exit as RUNNER_END_FAILED, never
  * here.
  * OUT *out: the handle, valid until on_exit returns (may be NULL if not wanted).

@@ -1,5 +1,5 @@
-/* The child of the runner's fork: the workload's setup and exec, or the keeper that contains
- * it. Async-signal-safe between fork and exec. */
+/* The child of the runner's start (spawn_start: clone, or fork for a keeper): the
+ * workload's setup and exec, or the keeper that contains it. Async-signal-safe until exec. */
 #define _GNU_SOURCE /* close_range, _Fork, clone, strchrnul, __WALL */
 
 #include "agent/spawn.h"

@@ -1,4 +1,4 @@
-/* The child of the runner's fork, between fork and exec: the workload's setup (session,
+/* The child of the runner's start, between its start and exec: the workload's setup (session,
  * cgroup, limits, stdio, directory, user) and exec, or the keeper that forks the workload,
  * reaps what is left of it and ends as it did (docs/agent-running.md, "Containment"). Only
  * async-signal-safe calls: the agent may have threads, and a workload started without a
@@ -36,7 +36,7 @@ struct spawn_failure {
 };
 
 /* Everything the child needs, prepared by the parent so that the child only makes
- * async-signal-safe calls (plus execvp) between fork and exec. */
+ * async-signal-safe calls between its start and exec. */
 struct spawn_plan {
     char *const *argv;
     char **envp;
@@ -62,7 +62,7 @@ int spawn_fd_high(int fd);
 /* Longest argv a script without "#!" may have: it is run by /bin/sh, as execvp does. */
 #define SPAWN_MAX_SCRIPT_ARGS 1024
 
-/* Run the child of the runner's fork: the keeper (p->keeper), which forks the workload, or
+/* Run the child of the runner's start: the keeper (p->keeper), which forks the workload, or
  * the workload itself; a failed step is written to p->fail_fd as a struct spawn_failure and
  * the child ends with 126 or 127. Every signal must be blocked on entry. Never returns. */
 _Noreturn void spawn_child(const struct spawn_plan *p);

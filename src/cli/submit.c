@@ -134,8 +134,9 @@ static int submit_check(const struct flag_values *v, struct submit_args *a)
     if (a->image && imageref_parse(a->image, strlen(a->image), &ref, why, sizeof(why)))
         return flags_usage_error(v, "--image: %s", why);
     if (a->workdir && a->workdir[0] != '/')
-        return flags_usage_error(v, "--workdir: expected an absolute path (starting with '/'), "
-                                    "got '%.64s'",
+        return flags_usage_error(v,
+                                 "--workdir: expected an absolute path (starting with '/'), "
+                                 "got '%.64s'",
                                  a->workdir);
     if ((rc = flags_int(v, "gpus", 0, SUBMIT_MAX_GPUS, &a->gpus)) ||
         (rc = flags_int(v, "replicas", 1, SUBMIT_MAX_REPLICAS, &a->replicas)) ||
