@@ -17,6 +17,7 @@
 #include "allotd/ops.h"
 #include "allotd/output.h"
 #include "allotd/server.h"
+#include "allotd/snapshot.h"
 #include "allotd/tokens.h"
 #include "allotd/vnode.h"
 #include "common/error.h"
@@ -186,12 +187,17 @@ static int engine_check(struct controller *ctl, const char *when)
     return rc;
 }
 
-/* Replay the journal into the (fresh) engine, then check the state it rebuilt. RET 0, or the
- * error of the entry that does not replay or of the check (logged). */
+/* Rebuild the state into the (fresh) engine: the newest snapshot that loads, then the journal
+ * after it (the whole journal without one), then check it. RET 0, or the error of the
+ * snapshots, of the entry that does not replay or of the check (logged). */
 static int journal_replay(struct controller *ctl)
 {
+    int64_t after_seq = 0;
+    int rc0 = snapshot_restore(ctl, &after_seq);
+    if (rc0)
+        return rc0;
     ctl->replaying = true;
-    int rc = store_journal_load(ctl->store, replay_one, ctl);
+    int rc = store_journal_load(ctl->store, after_seq, replay_one, ctl);
     ctl->replaying = false;
     return rc ? rc : engine_check(ctl, "the journal's replay");
 }
@@ -353,8 +359,11 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
         ctl->commits++;
         ctl->commit_us_sum += us;
         ctl->ops_committed += json_array_size(ctl->pending);
+        ctl->ops_since_snapshot += json_array_size(ctl->pending);
         json_array_clear(ctl->pending);
         stream_publish(ctl->streams); /* committed: tell the streams */
+        if (ctl->opt.snapshot_every && ctl->ops_since_snapshot >= ctl->opt.snapshot_every)
+            snapshot_take(ctl);
     }
     struct call *c = ctl->deferred;
     ctl->deferred = ctl->deferred_tail = NULL;
@@ -577,6 +586,9 @@ void controller_close(struct controller *ctl)
     if (ctl->store && !ctl->stopped &&
         (json_array_size(ctl->pending) || output_pending(ctl->output)))
         flush_cb(-1, 0, ctl);
+    /* a restart replays nothing it need not */
+    if (ctl->store && ctl->engine && ctl->opt.snapshot_every && ctl->ops_since_snapshot)
+        snapshot_take(ctl);
     output_free(ctl->output);
     fleet_free(ctl->fleet);
     vnodes_free(ctl->vnodes);

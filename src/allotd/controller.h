@@ -32,6 +32,7 @@ struct controller_options {
     int64_t lost_ms;               /* and for this long: it is down, its work requeued (0: 60 s) */
     struct stream_options streams; /* GET /v1/events caps (0s: the defaults) */
     uint32_t check_every;          /* sched_check every this many passes; 0: never */
+    uint32_t snapshot_every; /* a snapshot after this many committed ops; 0: never (snapshot.h) */
 };
 
 /* What the daemon keeps about a workload beyond the engine. */
@@ -84,6 +85,10 @@ struct controller {
     uint64_t commit_hist[12];    /* commit latency buckets, see metrics */
     uint64_t admission_hist[12]; /* submit-to-admit latency buckets */
     uint64_t preemptions[SCHED_REASON_COUNT], rejections[SCHED_REASON_COUNT];
+    /* snapshots (snapshot.h): ops committed since the last, and figures for /metrics */
+    uint64_t ops_since_snapshot, snapshots, snapshot_failures, journal_trimmed;
+    int64_t snapshot_seq;                 /* the journal entry the newest covers (0: none) */
+    uint64_t snapshot_bytes, snapshot_us; /* its size and how long writing it took */
 };
 
 /* Open the store in opt->data_dir, replay its journal into a new engine (importing the

@@ -14,6 +14,7 @@
 #include "allotd/controller.h"
 #include "allotd/log.h"
 #include "allotd/server.h"
+#include "allotd/snapshot.h"
 #include "common/quantity.h"
 
 struct daemon_options {
@@ -25,6 +26,7 @@ struct daemon_options {
     const char *max_streams, *max_per_token, *stream_buffer;
     const char *max_connections, *request_timeout;
     const char *check_every;
+    const char *snapshot_every;
     bool real_nodes;
 };
 
@@ -61,6 +63,8 @@ static const struct option_row option_rows[] = {
      "a request must arrive whole within this (default 10s)"},
     {"--check-every", "N", OPT(check_every),
      "verify the engine's invariants every N scheduling passes; 0: never (default 100)"},
+    {"--snapshot-every", "N", OPT(snapshot_every),
+     "a snapshot of the state after N committed ops; 0: never (default 10000)"},
     {"--help", NULL, OPT_FLAG, "show this help"},
 };
 #undef OPT
@@ -211,6 +215,12 @@ int main(int argc, char **argv)
         return 2;
     }
     copt.check_every = (uint32_t)every;
+    long snap = o.snapshot_every ? strtol(o.snapshot_every, &end, 10) : SNAPSHOT_EVERY_DEFAULT;
+    if (o.snapshot_every && (end == o.snapshot_every || *end || snap < 0 || snap > 1000000000)) {
+        fprintf(stderr, "allotd: --snapshot-every: a whole number of ops from 0 (never) up\n");
+        return 2;
+    }
+    copt.snapshot_every = (uint32_t)snap;
     /* the loop once every option is known good: a refused option leaves nothing behind */
     struct event_base *base = event_base_new();
     if (!base || controller_open(base, &copt, &ctl, err, sizeof(err))) {

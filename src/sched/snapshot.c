@@ -489,7 +489,7 @@ static int check_tenants(const struct sched *s, char *err, size_t len)
                 return snprintf(err, len, "tenant %u: fenced node %u", i, t->fence[k]), -1;
         if (!in_or_none(t->fifo_head, s->n_workloads) ||
             !in_or_none(t->fifo_tail, s->n_workloads) || !in_or_none(t->held_by, s->n_workloads) ||
-            !in_or_none(t->arrival, s->n_workloads))
+            (t->n_arrivals && !in(t->arrival, s->n_workloads))) /* read only after arrivals */
             return snprintf(err, len, "tenant %u: a workload out of range", i), -1;
     }
     for (uint32_t i = 0; i < s->n_clusters; i++)

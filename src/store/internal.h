@@ -30,7 +30,17 @@
                  " THEN json_extract(spec, '$.workspace') END FROM users WHERE name = ?1")         \
     X(APPEND_JOURNAL, "INSERT INTO journal (t_ms, op) VALUES (?1, ?2)")                            \
     X(TRIM_JOURNAL, "DELETE FROM journal WHERE seq <= ?1")                                         \
-    X(LOAD_JOURNAL, "SELECT seq, t_ms, op FROM journal ORDER BY seq")                              \
+    X(LOAD_JOURNAL, "SELECT seq, t_ms, op FROM journal WHERE seq > ?1 ORDER BY seq")               \
+    X(JOURNAL_BOUNDS, "SELECT coalesce(min(seq), 0), coalesce((SELECT seq FROM sqlite_sequence"    \
+                      " WHERE name = 'journal'), 0) FROM journal")                                 \
+    X(SNAPSHOT_ADD, "INSERT OR IGNORE INTO snapshots (seq, t_ms, engine, controller) VALUES"       \
+                    " (coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'journal'), 0),"     \
+                    " ?1, ?2, ?3)")                                                                \
+    X(SNAPSHOT_PRUNE, "DELETE FROM snapshots WHERE seq < (SELECT min(seq) FROM (SELECT seq"        \
+                      " FROM snapshots ORDER BY seq DESC LIMIT ?1))")                              \
+    X(SNAPSHOT_SPAN, "SELECT coalesce(min(seq), 0), coalesce(max(seq), 0) FROM snapshots")         \
+    X(SNAPSHOT_READ, "SELECT seq, t_ms, engine, controller FROM snapshots ORDER BY seq DESC"       \
+                     " LIMIT 1 OFFSET ?1")                                                         \
     X(APPEND_EVENT, "INSERT INTO events (t_ms, tenant, kind, json) VALUES (?1, ?2, ?3, ?4)")       \
     X(TRIM_EVENTS, "DELETE FROM events WHERE seq < (SELECT seq FROM events"                        \
                    " ORDER BY seq DESC LIMIT 1 OFFSET ?1 - 1)")                                    \
@@ -106,6 +116,8 @@ int store_query_row(struct store *st, sqlite3_stmt *stmt);
 /* Runs a query without parameters that always gives one integer. RET 0 and *out, or a
  * negative error (-ALLOT_EIO when it gave no row). */
 int store_query_int(struct store *st, enum store_stmt which, int64_t *out);
+/* The same for a row of n integers into out[0..n). */
+int store_query_ints(struct store *st, enum store_stmt which, int64_t *out, int n);
 /* Checks key as a name called what and binds it as parameter 1 of statement id.
  * OUT *out: the statement, bound (reset it after use). RET 0, or an error with the
  * statement reset. */

@@ -23,7 +23,7 @@ int store_journal_append(struct store *st, int64_t t_ms, const char *op_json)
     return err;
 }
 
-int store_journal_load(struct store *st,
+int store_journal_load(struct store *st, int64_t after_seq,
                        int (*fn)(void *ctx, int64_t seq, int64_t t_ms, const char *op_json),
                        void *ctx)
 {
@@ -32,6 +32,7 @@ int store_journal_load(struct store *st,
         return err;
     sqlite3_stmt *stmt = st->stmt[STORE_STMT_LOAD_JOURNAL];
     int rc = SQLITE_DONE;
+    err = store_bind_int(st, stmt, 1, after_seq);
     while (!err && (rc = sqlite3_step(stmt)) == SQLITE_ROW)
         err = fn(ctx, sqlite3_column_int64(stmt, 0), sqlite3_column_int64(stmt, 1),
                  (const char *)sqlite3_column_text(stmt, 2));

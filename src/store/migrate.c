@@ -109,6 +109,13 @@ static const char *const store_migrations[] = {
     "DROP TABLE workspaces;"
     "DROP TABLE workloads;"
     "DELETE FROM meta WHERE key = 'store.workload_id_high';",
+    /* 4: snapshots of the controller (docs/store.md, "Snapshots"): the engine's bytes and
+     * the controller's records, each covering the journal through entry seq */
+    "CREATE TABLE snapshots ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  t_ms INTEGER NOT NULL,"
+    "  engine BLOB NOT NULL,"
+    "  controller TEXT NOT NULL CONSTRAINT snapshots_controller CHECK (json_valid(controller)));",
 };
 
 _Static_assert(sizeof(store_migrations) / sizeof(store_migrations[0]) == STORE_SCHEMA_VERSION,

@@ -149,17 +149,23 @@ int store_query_row(struct store *st, sqlite3_stmt *stmt)
     return err;
 }
 
-/* Runs a query without parameters that always gives one integer. RET 0 and *out, or a
- * negative error (-ALLOT_EIO when it gave no row). */
-int store_query_int(struct store *st, enum store_stmt which, int64_t *out)
+/* Runs a query without parameters that always gives one row of n integers. RET 0 and
+ * out[0..n), or a negative error (-ALLOT_EIO when it gave no row). */
+int store_query_ints(struct store *st, enum store_stmt which, int64_t *out, int n)
 {
     sqlite3_stmt *stmt = st->stmt[which];
     int row = store_query_row(st, stmt);
     if (row <= 0)
         return row < 0 ? row : -ALLOT_EIO;
-    *out = sqlite3_column_int64(stmt, 0);
+    for (int i = 0; i < n; i++)
+        out[i] = sqlite3_column_int64(stmt, i);
     store_reset(stmt);
     return 0;
+}
+
+int store_query_int(struct store *st, enum store_stmt which, int64_t *out)
+{
+    return store_query_ints(st, which, out, 1);
 }
 
 /* Checks key as a name called what and binds it as parameter 1 of statement id.

@@ -150,7 +150,7 @@ static int count_op(void *ctx, int64_t seq, int64_t t_ms, const char *op)
 static int64_t journal_count(struct store *st)
 {
     int64_t n = 0;
-    assert_int_equal(store_journal_load(st, count_op, &n), 0);
+    assert_int_equal(store_journal_load(st, 0, count_op, &n), 0);
     return n;
 }
 
@@ -444,7 +444,8 @@ static void make_schema_2(const struct fixture *f, const char *missing)
                       "INSERT INTO workloads VALUES (1, 'w-1', 'acme/prod', 'acme', 'pending',"
                       " '{}', 1000, 'k1');"},
     };
-    raw_exec(f, "PRAGMA user_version = 2;"
+    /* a file of schema 2 had no snapshots table (migration 4 makes it) */
+    raw_exec(f, "PRAGMA user_version = 2; DROP TABLE snapshots;"
                 "INSERT INTO meta VALUES ('store.workload_id_high', '7')");
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
         if (!missing || strcmp(tables[i].table, missing) != 0)
@@ -699,12 +700,96 @@ static int on_journal(void *ctx, int64_t seq, int64_t t_ms, const char *op)
     return 0;
 }
 
+/* Snapshots: each covers the journal appended so far; two are kept, the journal is trimmed
+ * through the older; a load after a snapshot starts after it; one write is one transaction
+ * (a snapshot that fails writes nothing and trims nothing). */
+static void test_snapshots(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f);
+    struct store_snapshot sn;
+    int64_t first = -1, last = -1, seq = -1, trimmed = -1;
+    assert_int_equal(store_snapshot_read(st, 0, &sn), -ALLOT_ENOENT);
+    assert_int_equal(store_journal_bounds(st, &first, &last), 0);
+    assert_int_equal(first, 0);
+    assert_int_equal(last, 0);
+    for (int i = 1; i <= 10; i++)
+        assert_int_equal(put_op(st, i), 0);
+    assert_int_equal(store_snapshot_write(st, 100, "engine-A", 8, "{\"a\":1}", &seq, &trimmed), 0);
+    assert_int_equal(seq, 10);
+    assert_int_equal(trimmed, 10); /* the only snapshot is the oldest kept */
+    assert_int_equal(journal_count(st), 0);
+    assert_int_equal(store_journal_bounds(st, &first, &last), 0);
+    assert_int_equal(first, 0);
+    assert_int_equal(last, 10); /* the numbering goes on after a trim */
+    for (int i = 11; i <= 15; i++)
+        assert_int_equal(put_op(st, i), 0);
+    /* nothing new since: nothing written */
+    assert_int_equal(store_snapshot_write(st, 150, "engine-B", 8, "{\"b\":2}", &seq, &trimmed), 0);
+    assert_int_equal(seq, 15);
+    assert_int_equal(trimmed, 0); /* the journal after the older one (10) stays */
+    assert_int_equal(store_snapshot_write(st, 160, "engine-C", 8, "{\"c\":3}", &seq, &trimmed), 0);
+    assert_int_equal(seq, 15);
+    assert_int_equal(store_snapshot_read(st, 0, &sn), 0);
+    assert_int_equal(sn.seq, 15);
+    assert_int_equal(sn.t_ms, 150);
+    assert_int_equal(sn.engine_len, 8);
+    assert_memory_equal(sn.engine, "engine-B", 8);
+    assert_string_equal(sn.controller, "{\"b\":2}");
+    store_snapshot_free(&sn);
+    assert_int_equal(store_snapshot_read(st, 1, &sn), 0);
+    assert_int_equal(sn.seq, 10);
+    store_snapshot_free(&sn);
+    assert_int_equal(store_snapshot_read(st, 2, &sn), -ALLOT_ENOENT);
+    struct journal_log log = {.ordered = true};
+    assert_int_equal(store_journal_load(st, 10, on_journal, &log), 0);
+    assert_int_equal(log.n, 5);
+    assert_int_equal(log.first_seq, 11);
+    log = (struct journal_log){.ordered = true};
+    assert_int_equal(store_journal_load(st, 13, on_journal, &log), 0);
+    assert_int_equal(log.n, 2);
+    assert_int_equal(log.first_seq, 14);
+    /* a third: the oldest goes, and the journal through the new oldest (15) */
+    assert_int_equal(put_op(st, 16), 0);
+    assert_int_equal(store_snapshot_write(st, 170, "engine-D", 8, "{}", &seq, &trimmed), 0);
+    assert_int_equal(seq, 16);
+    assert_int_equal(trimmed, 5);
+    assert_int_equal(store_snapshot_read(st, 1, &sn), 0);
+    assert_int_equal(sn.seq, 15);
+    store_snapshot_free(&sn);
+    assert_int_equal(store_journal_bounds(st, &first, &last), 0);
+    assert_int_equal(first, 16);
+    assert_int_equal(last, 16);
+    /* bad parts are refused before anything is written */
+    assert_int_equal(put_op(st, 17), 0);
+    assert_int_equal(store_snapshot_write(st, 180, "", 0, "{}", &seq, &trimmed), -ALLOT_EINVAL);
+    assert_non_null(strstr(store_errmsg(st), "engine"));
+    assert_int_equal(store_snapshot_write(st, 180, "x", 1, NULL, &seq, &trimmed), -ALLOT_EINVAL);
+    assert_int_equal(journal_count(st), 2);
+    /* inside a batch it joins it, and a rollback takes it back whole */
+    assert_int_equal(store_batch_begin(st), 0);
+    assert_int_equal(store_snapshot_write(st, 190, "engine-E", 8, "{}", &seq, &trimmed), 0);
+    assert_int_equal(seq, 17);
+    assert_int_equal(store_batch_rollback(st), 0);
+    assert_int_equal(store_snapshot_read(st, 0, &sn), 0);
+    assert_int_equal(sn.seq, 16);
+    store_snapshot_free(&sn);
+    assert_int_equal(journal_count(st), 2);
+    /* and they survive a reopen */
+    store_close(st);
+    st = open_ok(f);
+    assert_int_equal(store_snapshot_read(st, 0, &sn), 0);
+    assert_memory_equal(sn.engine, "engine-D", 8);
+    store_snapshot_free(&sn);
+    store_close(st);
+}
+
 static void test_journal_and_users(void **state)
 {
     struct fixture *f = *state;
     struct store *st = open_ok(f);
     struct journal_log log = {.ordered = true};
-    assert_int_equal(store_journal_load(st, on_journal, &log), 0);
+    assert_int_equal(store_journal_load(st, 0, on_journal, &log), 0);
     assert_int_equal(log.n, 0);
     /* one loop iteration: the ops of many requests in one commit */
     struct store_stats before, after;
@@ -715,7 +800,7 @@ static void test_journal_and_users(void **state)
         snprintf(op, sizeof(op), "{\"op\":\"submit\",\"i\":%d}", i);
         assert_int_equal(store_journal_append(st, 1000 + i, op), 0);
     }
-    assert_int_equal(store_journal_load(st, on_journal, &log), -ALLOT_ESTATE);
+    assert_int_equal(store_journal_load(st, 0, on_journal, &log), -ALLOT_ESTATE);
     assert_int_equal(store_batch_commit(st), 0);
     store_stats(st, &after);
     assert_int_equal(after.commits - before.commits, 1);
@@ -723,7 +808,7 @@ static void test_journal_and_users(void **state)
 
     st = open_ok(f);
     log = (struct journal_log){.ordered = true};
-    assert_int_equal(store_journal_load(st, on_journal, &log), 0);
+    assert_int_equal(store_journal_load(st, 0, on_journal, &log), 0);
     assert_int_equal(log.n, 300);
     assert_true(log.ordered);
     assert_int_equal(log.first_seq, 1);
@@ -734,7 +819,7 @@ static void test_journal_and_users(void **state)
     assert_int_equal(deleted, 200);
     assert_int_equal(store_journal_append(st, 2000, "{\"op\":\"schedule\"}"), 0);
     log = (struct journal_log){.ordered = true};
-    assert_int_equal(store_journal_load(st, on_journal, &log), 0);
+    assert_int_equal(store_journal_load(st, 0, on_journal, &log), 0);
     assert_int_equal(log.n, 101);
     assert_int_equal(log.first_seq, 201);
     assert_int_equal(log.last_seq, 301);
@@ -891,7 +976,7 @@ static void test_crash_after_commit(void **state)
 
     struct store *st = open_ok(f);
     struct journal_log log = {.ordered = true};
-    assert_int_equal(store_journal_load(st, on_journal, &log), 0);
+    assert_int_equal(store_journal_load(st, 0, on_journal, &log), 0);
     assert_int_equal(log.n, 200);
     assert_int_equal(log.last_seq, 200);
     assert_int_equal(log.last_t, 200000);
@@ -915,6 +1000,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_and_meta, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_and_users, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshots, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_directory_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_after_commit, setup, teardown),
