@@ -7,7 +7,10 @@
  * took longer to submit than the daemon and agents took to run the work).
  *
  *   bench_load --port P --token T [--tenant bench] [--workspace research] --count N
- *              [--conns 16] [--timeout 600] [--poll 0.05]
+ *              [--conns 16] [--timeout 600] [--poll 0.05] [--submit-only]
+ *
+ * --submit-only: submit and print {count, submit_s, submit_rate, replies} without waiting for
+ * the workloads to end (bench/bench_restart.sh fills a daemon with live work that way).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -35,6 +38,7 @@ struct options {
     long count;
     int conns;
     double timeout, poll;
+    bool submit_only;
 };
 
 static struct options opt = {
@@ -290,13 +294,18 @@ static void check_list(struct client *c, long *listed, long *bad)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_load --port P --token T [--tenant bench] [--workspace "
-                    "research] --count N [--conns 16] [--timeout 600] [--poll 0.05]\n");
+                    "research] --count N [--conns 16] [--timeout 600] [--poll 0.05] "
+                    "[--submit-only]\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--submit-only") == 0) {
+            opt.submit_only = true;
+            continue;
+        }
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
             usage();
@@ -344,6 +353,20 @@ int main(int argc, char **argv)
     if (failures) {
         fprintf(stderr, "bench_load: %ld submissions failed, first: %s\n", failures, first_failure);
         return 1;
+    }
+    if (opt.submit_only) {
+        json_t *out = json_pack("{s:I, s:f, s:f, s:O}", "count", (json_int_t)opt.count, "submit_s",
+                                t_sub - t0, "submit_rate", (double)opt.count / (t_sub - t0),
+                                "replies", replies);
+        char *text = json_dumps(out, JSON_COMPACT);
+        puts(text);
+        free(text);
+        json_decref(out);
+        json_decref(replies);
+        if (c.fd >= 0)
+            close(c.fd);
+        free(c.buf);
+        return 0;
     }
     long finished = 0, done = 0;
     for (;;) {

@@ -416,6 +416,7 @@ static int replay_one(void *arg, int64_t seq, int64_t t, const char *text)
     }
     if (t > ctl->last_now)
         ctl->last_now = t;
+    ctl->ops_since_snapshot++; /* a long tail replayed is snapshotted as soon as new ops are */
     int rc = ops_run(ctl, op, t, NULL, field, sizeof(field), err, sizeof(err));
     json_decref(op);
     events_apply(ctl);
