@@ -577,6 +577,14 @@ void fleet_restore(struct fleet *f)
     }
 }
 
+void fleet_forget(struct fleet *f, uint32_t id)
+{
+    if (id >= f->cap_workloads || f->workloads[id].live)
+        return; /* a live one is never forgotten */
+    free(f->workloads[id].nodes);
+    f->workloads[id] = (struct fleet_workload){0};
+}
+
 void fleet_new_epoch(struct fleet *f)
 {
     int64_t now = controller_now(f->ctl);

@@ -27,6 +27,7 @@ struct daemon_options {
     const char *max_connections, *request_timeout;
     const char *check_every;
     const char *snapshot_every;
+    const char *keep_finished, *history;
     bool real_nodes;
 };
 
@@ -65,6 +66,10 @@ static const struct option_row option_rows[] = {
      "verify the engine's invariants every N scheduling passes; 0: never (default 100)"},
     {"--snapshot-every", "N", OPT(snapshot_every),
      "a snapshot of the state after N committed ops; 0: never (default 10000)"},
+    {"--keep-finished", "DURATION", OPT(keep_finished),
+     "an ended workload leaves the engine for the history after this (default 10m)"},
+    {"--history", "DURATION", OPT(history),
+     "the history keeps ended workloads this long (default 30d)"},
     {"--help", NULL, OPT_FLAG, "show this help"},
 };
 #undef OPT
@@ -202,6 +207,14 @@ int main(int argc, char **argv)
                                       .platform_path = o.platform,
                                       .virtual_nodes = !o.real_nodes,
                                       .streams = sopt};
+    if ((o.keep_finished && (quantity_parse_duration(o.keep_finished, &copt.keep_finished_ms) ||
+                             copt.keep_finished_ms < 1000)) ||
+        (o.history &&
+         (quantity_parse_duration(o.history, &copt.history_ms) || copt.history_ms < 60000))) {
+        fprintf(stderr, "allotd: --keep-finished: a duration of 1s or more; --history: of 1m or "
+                        "more\n");
+        return 2;
+    }
     if ((o.unreachable && (quantity_parse_duration(o.unreachable, &copt.unreachable_ms) ||
                            copt.unreachable_ms < 100)) ||
         (o.lost && (quantity_parse_duration(o.lost, &copt.lost_ms) || copt.lost_ms < 100))) {

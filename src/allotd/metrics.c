@@ -41,6 +41,9 @@ static const struct metric_row metric_rows[] = {
     {"allot_snapshot_seconds", "gauge", "time the newest snapshot took to write"},
     {"allot_journal_trimmed_total", "counter", "journal entries deleted behind snapshots"},
     {"allot_journal_since_snapshot", "gauge", "ops committed since the newest snapshot"},
+    {"allot_workloads_forgotten_total", "counter",
+     "ended workloads moved from the engine to the history"},
+    {"allot_history_trimmed_total", "counter", "history rows deleted by the retention"},
 };
 
 static void header(struct evbuffer *b, int i)
@@ -108,7 +111,7 @@ void metrics_reply(struct controller *ctl, struct call *c)
             continue;
         uint64_t count[SCHED_STATE_COUNT] = {0};
         for (uint32_t i = 0; i < s->n_workloads; i++)
-            if (s->workloads[i].tenant == t &&
+            if (s->workloads[i].name && s->workloads[i].tenant == t &&
                 !(s->workloads[i].state == SCHED_REJECTED &&
                   s->workloads[i].reason == SCHED_REASON_UNKNOWN_WORKSPACE))
                 count[s->workloads[i].state]++;
@@ -181,6 +184,12 @@ void metrics_reply(struct controller *ctl, struct call *c)
         header(b, 18);
         evbuffer_add_printf(b, "allot_journal_since_snapshot %llu\n",
                             (unsigned long long)ctl->ops_since_snapshot);
+        header(b, 19);
+        evbuffer_add_printf(b, "allot_workloads_forgotten_total %llu\n",
+                            (unsigned long long)ctl->forgotten);
+        header(b, 20);
+        evbuffer_add_printf(b, "allot_history_trimmed_total %llu\n",
+                            (unsigned long long)ctl->history_trimmed);
     }
     call_send(c, 200, "text/plain; version=0.0.4", b);
     evbuffer_free(b);

@@ -41,6 +41,18 @@
     X(SNAPSHOT_SPAN, "SELECT coalesce(min(seq), 0), coalesce(max(seq), 0) FROM snapshots")         \
     X(SNAPSHOT_READ, "SELECT seq, t_ms, engine, controller FROM snapshots ORDER BY seq DESC"       \
                      " LIMIT 1 OFFSET ?1")                                                         \
+    X(HISTORY_ADD, "INSERT INTO history (name, tenant, workspace, state, ended_ms,"                \
+                   " idempotency_key, view) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)")                  \
+    X(HISTORY_FIND, "SELECT view FROM history WHERE name = ?1 ORDER BY id DESC LIMIT 1")           \
+    X(HISTORY_FIND_KEY, "SELECT view FROM history WHERE workspace = ?1 AND idempotency_key = ?2"   \
+                        " ORDER BY id DESC LIMIT 1")                                               \
+    X(HISTORY_LIST, "SELECT id, tenant, workspace, view FROM history WHERE id > ?1"                \
+                    " AND (?2 IS NULL OR tenant = ?2) AND (?3 IS NULL OR workspace = ?3)"          \
+                    " ORDER BY id LIMIT ?4")                                                       \
+    X(HISTORY_TRIM_LOGS, "DELETE FROM logs WHERE workload IN (SELECT name FROM history"            \
+                         " GROUP BY name HAVING max(ended_ms) < ?1)")                              \
+    X(HISTORY_TRIM, "DELETE FROM history WHERE ended_ms < ?1")                                     \
+    X(HISTORY_COUNT, "SELECT count(*) FROM history")                                               \
     X(APPEND_EVENT, "INSERT INTO events (t_ms, tenant, kind, json) VALUES (?1, ?2, ?3, ?4)")       \
     X(TRIM_EVENTS, "DELETE FROM events WHERE seq < (SELECT seq FROM events"                        \
                    " ORDER BY seq DESC LIMIT 1 OFFSET ?1 - 1)")                                    \

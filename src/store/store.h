@@ -22,7 +22,7 @@
 #define STORE_ERRMSG_MAX 256
 
 /* The newest schema version this code knows (PRAGMA user_version after migrating). */
-#define STORE_SCHEMA_VERSION 4
+#define STORE_SCHEMA_VERSION 5
 
 struct store;
 
@@ -203,6 +203,38 @@ int store_snapshot_write(struct store *st, int64_t t_ms, const void *engine, siz
  * batch); -ALLOT_EIO; -ALLOT_ENOMEM. */
 int store_snapshot_read(struct store *st, int k, struct store_snapshot *out);
 void store_snapshot_free(struct store_snapshot *s);
+
+/* History (docs/store.md, "History"): workloads that have ended and left the engine, each
+ * with its last view (JSON, at most STORE_SPEC_MAX bytes), until the retention deletes it.
+ * A name may come back (a workload submitted again under it): find gives the newest. */
+struct store_history_row {
+    const char *name, *tenant, *workspace, *state;
+    const char *idempotency_key; /* NULL when none */
+    int64_t ended_ms;
+    const char *view_json;
+};
+/* Add one (joins the open batch like any put). RET 0; -ALLOT_EINVAL (a field missing or out
+ * of bounds; store_errmsg names it); -ALLOT_EFULL; -ALLOT_EIO. */
+int store_history_add(struct store *st, const struct store_history_row *row);
+/* The view of the newest one named name, or of workspace's with idempotency key key. OUT
+ * *view_json (malloc'd; free it). RET 0; -ALLOT_ENOENT; -ALLOT_EINVAL; -ALLOT_EIO;
+ * -ALLOT_ENOMEM. */
+int store_history_find(struct store *st, const char *name, char **view_json);
+int store_history_find_key(struct store *st, const char *workspace, const char *key,
+                           char **view_json);
+/* Call fn for at most limit of them with an id above after_id, in id order, of tenant and
+ * workspace when not NULL; fn's strings live until it returns; its nonzero result stops the
+ * list and is returned. RET 0; -ALLOT_EINVAL; -ALLOT_EIO. */
+int store_history_list(struct store *st, int64_t after_id, const char *tenant,
+                       const char *workspace, int64_t limit,
+                       int (*fn)(void *ctx, int64_t id, const char *tenant, const char *workspace,
+                                 const char *view_json),
+                       void *ctx);
+/* Delete those that ended before before_ms, and their output (the logs of their name), in one
+ * transaction (it joins an open batch). OUT *deleted (may be NULL): rows deleted. count: OUT
+ * *count, how many there are. RET 0 or a negative error. */
+int store_history_trim(struct store *st, int64_t before_ms, int64_t *deleted);
+int store_history_count(struct store *st, int64_t *count);
 
 /* Workloads' output, kept as their agents ship it: chunks at byte offsets of one stream
  * (stdout or stderr) of one attempt of one replica. The caller keeps chunks contiguous

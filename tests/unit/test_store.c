@@ -444,8 +444,8 @@ static void make_schema_2(const struct fixture *f, const char *missing)
                       "INSERT INTO workloads VALUES (1, 'w-1', 'acme/prod', 'acme', 'pending',"
                       " '{}', 1000, 'k1');"},
     };
-    /* a file of schema 2 had no snapshots table (migration 4 makes it) */
-    raw_exec(f, "PRAGMA user_version = 2; DROP TABLE snapshots;"
+    /* a file of schema 2 had no snapshots or history table (migrations 4 and 5 make them) */
+    raw_exec(f, "PRAGMA user_version = 2; DROP TABLE snapshots; DROP TABLE history;"
                 "INSERT INTO meta VALUES ('store.workload_id_high', '7')");
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
         if (!missing || strcmp(tables[i].table, missing) != 0)
@@ -784,6 +784,98 @@ static void test_snapshots(void **state)
     store_close(st);
 }
 
+struct history_seen {
+    int n;
+    int64_t last_id;
+    char names[256];
+};
+
+static int on_history(void *ctx, int64_t id, const char *tenant, const char *workspace,
+                      const char *view)
+{
+    struct history_seen *h = ctx;
+    h->n++;
+    h->last_id = id;
+    size_t used = strlen(h->names);
+    snprintf(h->names + used, sizeof(h->names) - used, "%s:%s:%s;", tenant, workspace, view);
+    return 0;
+}
+
+/* History: rows added with a batch, found by name (the newest) and idempotency key, listed by
+ * tenant and workspace in pages, trimmed by age together with their output. */
+static void test_history(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f);
+    struct store_history_row rows[] = {
+        {"acme/prod/a", "acme", "acme/prod", "finished", "k1", 100, "{\"v\":1}"},
+        {"acme/research/b", "acme", "acme/research", "cancelled", NULL, 200, "{\"v\":2}"},
+        {"beta/x/c", "beta", "beta/x", "rejected", NULL, 300, "{\"v\":3}"},
+        {"acme/prod/a", "acme", "acme/prod", "finished", NULL, 400, "{\"v\":4}"},
+    };
+    assert_int_equal(store_batch_begin(st), 0);
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(store_history_add(st, &rows[i]), 0);
+    assert_int_equal(store_batch_commit(st), 0);
+    char *view = NULL;
+    assert_int_equal(store_history_find(st, "acme/prod/a", &view), 0);
+    assert_string_equal(view, "{\"v\":4}"); /* the newest of that name */
+    free(view);
+    assert_int_equal(store_history_find_key(st, "acme/prod", "k1", &view), 0);
+    assert_string_equal(view, "{\"v\":1}");
+    free(view);
+    assert_int_equal(store_history_find_key(st, "acme/research", "k1", &view), -ALLOT_ENOENT);
+    assert_null(view);
+    assert_int_equal(store_history_find(st, "acme/prod/none", &view), -ALLOT_ENOENT);
+    int64_t n = 0;
+    assert_int_equal(store_history_count(st, &n), 0);
+    assert_int_equal(n, 4);
+    /* a tenant sees its own; pages follow the id */
+    struct history_seen seen = {0};
+    assert_int_equal(store_history_list(st, 0, "acme", NULL, 2, on_history, &seen), 0);
+    assert_string_equal(seen.names, "acme:acme/prod:{\"v\":1};acme:acme/research:{\"v\":2};");
+    struct history_seen more = {0};
+    assert_int_equal(store_history_list(st, seen.last_id, "acme", NULL, 2, on_history, &more), 0);
+    assert_string_equal(more.names, "acme:acme/prod:{\"v\":4};");
+    struct history_seen ws = {0};
+    assert_int_equal(store_history_list(st, 0, NULL, "beta/x", 10, on_history, &ws), 0);
+    assert_int_equal(ws.n, 1);
+    struct history_seen all = {0};
+    assert_int_equal(store_history_list(st, 0, NULL, NULL, 10, on_history, &all), 0);
+    assert_int_equal(all.n, 4);
+    /* bad rows: nothing written */
+    struct store_history_row bad = rows[0];
+    bad.view_json = NULL;
+    assert_int_equal(store_history_add(st, &bad), -ALLOT_EINVAL);
+    assert_non_null(strstr(store_errmsg(st), "view"));
+    bad = rows[0];
+    bad.tenant = "";
+    assert_int_equal(store_history_add(st, &bad), -ALLOT_EINVAL);
+    assert_int_equal(store_history_count(st, &n), 0);
+    assert_int_equal(n, 4);
+    /* the retention: rows that ended before 250 go, with the output of their names */
+    struct store_log_key kb = {"acme/research/b", 0, 1, "stdout"};
+    struct store_log_key kc = {"beta/x/c", 0, 1, "stdout"};
+    struct store_log_key ka = {"acme/prod/a", 0, 1, "stdout"}; /* a newer row of it stays */
+    assert_int_equal(store_log_append(st, &kb, 0, "bye", 3), 0);
+    assert_int_equal(store_log_append(st, &kc, 0, "stay", 4), 0);
+    assert_int_equal(store_log_append(st, &ka, 0, "kept", 4), 0);
+    int64_t deleted = 0, end = -1;
+    assert_int_equal(store_history_trim(st, 250, &deleted), 0);
+    assert_int_equal(deleted, 2);
+    assert_int_equal(store_log_end(st, &kb, &end), 0);
+    assert_int_equal(end, 0);
+    assert_int_equal(store_log_end(st, &kc, &end), 0);
+    assert_int_equal(end, 4);
+    assert_int_equal(store_log_end(st, &ka, &end), 0);
+    assert_int_equal(end, 4);
+    assert_int_equal(store_history_find(st, "acme/research/b", &view), -ALLOT_ENOENT);
+    assert_int_equal(store_history_find(st, "acme/prod/a", &view), 0); /* the newer one stays */
+    assert_string_equal(view, "{\"v\":4}");
+    free(view);
+    store_close(st);
+}
+
 static void test_journal_and_users(void **state)
 {
     struct fixture *f = *state;
@@ -1001,6 +1093,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_events_and_meta, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_and_users, setup, teardown),
         cmocka_unit_test_setup_teardown(test_snapshots, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_directory_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_after_commit, setup, teardown),
