@@ -7,10 +7,11 @@
  * took longer to submit than the daemon and agents took to run the work).
  *
  *   bench_load --port P --token T [--tenant bench] [--workspace research] --count N
- *              [--conns 16] [--timeout 600] [--poll 0.05] [--submit-only]
+ *              [--conns 16] [--timeout 600] [--poll 0.05] [--submit-only] [--duration D]
  *
  * --submit-only: submit and print {count, submit_s, submit_rate, replies} without waiting for
  * the workloads to end (bench/bench_restart.sh fills a daemon with live work that way).
+ * --duration D: the workloads' run time on simulated nodes (a daemon without --no-virtual-nodes).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -39,6 +40,7 @@ struct options {
     int conns;
     double timeout, poll;
     bool submit_only;
+    const char *duration; /* NULL: none */
 };
 
 static struct options opt = {
@@ -183,12 +185,14 @@ static void *submitter(void *arg)
 {
     long k = (long)(intptr_t)arg;
     struct client c = {.fd = -1};
-    char body[512];
+    char body[512], duration[64] = "";
+    if (opt.duration)
+        snprintf(duration, sizeof(duration), ",\"duration\":\"%s\"", opt.duration);
     for (long i = k; i < opt.count; i += opt.conns) {
         snprintf(body, sizeof(body),
                  "{\"name\":\"%s-%ld\",\"workspace\":\"%s/%s\",\"gpus\":1,\"grace\":\"5s\","
-                 "\"command\":[\"true\"]}",
-                 run_id, i, opt.tenant, opt.workspace);
+                 "\"command\":[\"true\"]%s}",
+                 run_id, i, opt.tenant, opt.workspace, duration);
         int status;
         const char *text;
         size_t len;
@@ -295,7 +299,7 @@ static void usage(void)
 {
     fprintf(stderr, "usage: bench_load --port P --token T [--tenant bench] [--workspace "
                     "research] --count N [--conns 16] [--timeout 600] [--poll 0.05] "
-                    "[--submit-only]\n");
+                    "[--submit-only] [--duration D]\n");
     exit(2);
 }
 
@@ -325,13 +329,16 @@ int main(int argc, char **argv)
             opt.timeout = atof(v);
         else if (strcmp(argv[i], "--poll") == 0)
             opt.poll = atof(v);
+        else if (strcmp(argv[i], "--duration") == 0)
+            opt.duration = v;
         else
             usage();
         i++;
     }
     if (opt.port <= 0 || opt.port > 65535 || !opt.token || opt.count <= 0 || opt.conns <= 0 ||
         opt.conns > MAX_CONNS || strlen(opt.token) > 512 || strlen(opt.tenant) > 63 ||
-        strlen(opt.workspace) > 63 || opt.timeout <= 0 || opt.poll <= 0)
+        strlen(opt.workspace) > 63 || opt.timeout <= 0 || opt.poll <= 0 ||
+        (opt.duration && strlen(opt.duration) > 32))
         usage();
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);

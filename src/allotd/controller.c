@@ -460,8 +460,10 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 
 #define CONTROLLER_KEEP_FINISHED_MS (10 * 60 * 1000)
 #define CONTROLLER_HISTORY_MS (30LL * 24 * 3600 * 1000)
-/* Workloads forgotten at most per tick, so that a tick after a long stop stays short. */
-#define CONTROLLER_FORGET_PER_TICK 2000
+/* The retention runs every second and forgets at most this many workloads each time (so that
+ * one run after a long stop stays short), which keeps up with 10,000 endings a second. */
+#define CONTROLLER_RETENTION_MS 1000
+#define CONTROLLER_FORGET_PER_TICK 10000
 
 /* Ended workloads that have waited their keep_finished leave the engine for the history (as
  * forget ops, so that a replay forgets them in the same places), and the history drops
@@ -489,15 +491,20 @@ static void retention_tick(struct controller *ctl)
         if (rc || ++n == CONTROLLER_FORGET_PER_TICK)
             break; /* read-only, out of memory, or enough for this tick */
     }
-    int64_t trimmed = 0;
-    if (!ctl->read_only && store_history_trim(ctl->store, now - history, &trimmed) == 0)
+    int64_t trimmed = 0; /* the age limit: once a minute is soon enough */
+    if (ctl->retention_runs++ % 60 == 0 && !ctl->read_only &&
+        store_history_trim(ctl->store, now - history, &trimmed) == 0)
         ctl->history_trimmed += (uint64_t)trimmed;
+}
+
+static void retention_cb(evutil_socket_t fd, short what, void *arg)
+{
+    retention_tick(arg);
 }
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct controller *ctl = arg;
-    retention_tick(ctl);
     bool waiting = false;
     for (uint32_t i = 0; i < ctl->engine->n_tenants && !waiting; i++)
         waiting = ctl->engine->tenants[i].fifo_head != SCHED_NONE;
@@ -675,8 +682,11 @@ int controller_open(struct event_base *base, const struct controller_options *op
     if (rc)
         goto out;
     ctl->tick = event_new(base, -1, EV_PERSIST, tick_cb, ctl);
+    ctl->retention = event_new(base, -1, EV_PERSIST, retention_cb, ctl);
     struct timeval tv = {CONTROLLER_TICK_MS / 1000, (CONTROLLER_TICK_MS % 1000) * 1000};
-    if (!ctl->tick || event_add(ctl->tick, &tv)) {
+    struct timeval rv = {CONTROLLER_RETENTION_MS / 1000, (CONTROLLER_RETENTION_MS % 1000) * 1000};
+    if (!ctl->tick || event_add(ctl->tick, &tv) || !ctl->retention ||
+        event_add(ctl->retention, &rv)) {
         snprintf(err, len, "cannot start the scheduling tick");
         rc = -ALLOT_ENOMEM;
     }
@@ -709,6 +719,8 @@ void controller_close(struct controller *ctl)
         event_free(ctl->flush);
     if (ctl->tick)
         event_free(ctl->tick);
+    if (ctl->retention)
+        event_free(ctl->retention);
     if (ctl->probe)
         event_free(ctl->probe);
     json_decref(ctl->pending);

@@ -63,6 +63,7 @@ struct controller {
     struct call *deferred, *deferred_tail; /* replies waiting for the commit */
     struct event *flush;
     struct event *tick;
+    struct event *retention;           /* ended workloads to the history, the history's age limit */
     struct vnodes *vnodes;             /* virtual nodes' pending finishes and exits */
     struct controller_workload *extra; /* indexed like the engine's workloads */
     uint32_t cap_extra;
@@ -92,7 +93,8 @@ struct controller {
     uint64_t ops_since_snapshot, snapshots, snapshot_failures, journal_trimmed;
     int64_t snapshot_seq; /* the journal entry the newest covers (0: none) */
     json_t *history;      /* rows for the history table, written with the next commit */
-    uint64_t forgotten, history_trimmed;  /* for /metrics */
+    uint64_t forgotten, history_trimmed; /* for /metrics */
+    uint64_t retention_runs;
     uint64_t snapshot_bytes, snapshot_us; /* its size and how long writing it took */
 };
 

@@ -52,7 +52,7 @@ class HistoryTest(unittest.TestCase):
         return float(m.group(1)) if m else None
 
     def wait_forgotten(self, n):
-        deadline = time.time() + 30  # the retention runs with the 10 s tick
+        deadline = time.time() + 30  # the retention runs every second
         while time.time() < deadline:
             if (self.metric("allot_workloads_forgotten_total") or 0) >= n:
                 return
