@@ -27,6 +27,39 @@ static json_t *counters_json(const uint64_t *c, size_t n)
     return a;
 }
 
+/* The fields of a submitted spec the daemon reads again (the desired set, the view, the
+ * history): a snapshot keeps only these of it. */
+static const char *const spec_kept[] = {"command", "env", "image", "workdir", "idempotency_key"};
+#define N_SPEC_KEPT (sizeof(spec_kept) / sizeof(spec_kept[0]))
+
+/* What a snapshot keeps of spec: a new object, or null. */
+static json_t *spec_json(const json_t *spec)
+{
+    if (!spec)
+        return json_null();
+    json_t *o = json_object();
+    for (size_t k = 0; o && k < N_SPEC_KEPT; k++) {
+        json_t *v = json_object_get(spec, spec_kept[k]);
+        if (v)
+            json_object_set(o, spec_kept[k], v);
+    }
+    return o;
+}
+
+/* One workload's record: [id, duration_ms, runs, ended_ms, owner, spec, exit, ended], an
+ * array rather than an object (a start parses 100,000 of them: no hash table each). */
+enum {
+    REC_ID,
+    REC_DURATION,
+    REC_RUNS,
+    REC_ENDED_MS,
+    REC_OWNER,
+    REC_SPEC,
+    REC_EXIT,
+    REC_ENDED,
+    REC_N
+};
+
 /* The controller's records of ctl's workloads, keys and counters. NULL when out of memory. */
 static json_t *records_json(struct controller *ctl)
 {
@@ -36,21 +69,17 @@ static json_t *records_json(struct controller *ctl)
         const struct controller_workload *x = &ctl->extra[id];
         if (!s->workloads[id].name)
             continue;
-        json_t *o = json_pack("{s:I, s:I, s:I, s:I}", "id", (json_int_t)id, "duration_ms",
-                              (json_int_t)x->duration_ms, "runs", (json_int_t)x->runs, "ended_ms",
-                              (json_int_t)x->ended_ms);
-        if (o && x->owner)
-            json_object_set_new(o, "owner", json_string(x->owner));
-        if (o && x->extra)
-            json_object_set(o, "extra", x->extra);
-        if (o && x->exit)
-            json_object_set(o, "exit", x->exit);
-        if (o && x->ended) {
-            json_t *ended = json_array();
+        json_t *ended = json_null();
+        if (x->ended) {
+            ended = json_array();
             for (uint32_t r = 0; ended && r < s->workloads[id].replicas; r++)
                 json_array_append_new(ended, json_integer(x->ended[r]));
-            json_object_set_new(o, "ended", ended);
         }
+        json_t *o =
+            json_pack("[I, I, I, I, o, o, O, o]", (json_int_t)id, (json_int_t)x->duration_ms,
+                      (json_int_t)x->runs, (json_int_t)x->ended_ms,
+                      x->owner ? json_string(x->owner) : json_null(), spec_json(x->extra),
+                      x->exit ? x->exit : json_null(), ended);
         if (!o || json_array_append_new(wls, o)) {
             json_decref(wls);
             return NULL;
@@ -118,20 +147,11 @@ static int counters_read(const json_t *a, uint64_t *c, size_t n)
     return 0;
 }
 
-static bool optional(const json_t *o, const char *key, int (*is)(const json_t *))
+/* Field i of record w: JSON null reads as absent (NULL). */
+static const json_t *field(const json_t *w, size_t i)
 {
-    const json_t *v = json_object_get(o, key);
-    return !v || is(v);
-}
-
-static int is_object(const json_t *v)
-{
-    return json_is_object(v);
-}
-
-static int is_string(const json_t *v)
-{
-    return json_is_string(v);
+    const json_t *v = json_array_get(w, i);
+    return json_is_null(v) ? NULL : v;
 }
 
 /* Check the records r against engine s before anything is installed. RET 0, or -1 with the
@@ -150,16 +170,19 @@ static int records_check(const json_t *r, const struct sched *s, char *why, size
     const json_t *w;
     json_array_foreach(json_object_get(r, "workloads"), i, w)
     {
-        json_int_t id = json_integer_value(json_object_get(w, "id"));
-        const json_t *ended = json_object_get(w, "ended");
-        bool ok = json_is_object(w) && json_is_integer(json_object_get(w, "id")) && id >= 0 &&
+        json_int_t id = json_integer_value(json_array_get(w, REC_ID));
+        json_int_t runs = json_integer_value(json_array_get(w, REC_RUNS));
+        const json_t *ended = field(w, REC_ENDED);
+        const json_t *owner = field(w, REC_OWNER), *spec = field(w, REC_SPEC);
+        const json_t *exit_info = field(w, REC_EXIT);
+        bool ok = json_is_array(w) && json_array_size(w) == REC_N &&
+                  json_is_integer(json_array_get(w, REC_ID)) && id >= 0 &&
                   id < (json_int_t)s->n_workloads && s->workloads[id].name &&
-                  json_is_integer(json_object_get(w, "duration_ms")) &&
-                  json_integer_value(json_object_get(w, "runs")) >= 0 &&
-                  json_integer_value(json_object_get(w, "runs")) <= UINT32_MAX &&
-                  json_is_integer(json_object_get(w, "ended_ms")) &&
-                  optional(w, "owner", is_string) && optional(w, "extra", is_object) &&
-                  optional(w, "exit", is_object) &&
+                  json_is_integer(json_array_get(w, REC_DURATION)) &&
+                  json_is_integer(json_array_get(w, REC_RUNS)) && runs >= 0 && runs <= UINT32_MAX &&
+                  json_is_integer(json_array_get(w, REC_ENDED_MS)) &&
+                  (!owner || json_is_string(owner)) && (!spec || json_is_object(spec)) &&
+                  (!exit_info || json_is_object(exit_info)) &&
                   (!ended ||
                    (json_is_array(ended) && json_array_size(ended) == s->workloads[id].replicas));
         for (size_t k = 0; ok && ended && k < json_array_size(ended); k++) {
@@ -197,18 +220,18 @@ static int records_install(struct controller *ctl, struct sched *e, const json_t
     const json_t *w;
     json_array_foreach(json_object_get(r, "workloads"), i, w)
     {
-        uint32_t id = (uint32_t)json_integer_value(json_object_get(w, "id"));
+        uint32_t id = (uint32_t)json_integer_value(json_array_get(w, REC_ID));
         struct controller_workload *x = controller_extra(ctl, id);
         if (!x)
             return -ALLOT_ENOMEM;
-        const char *owner = json_string_value(json_object_get(w, "owner"));
-        const json_t *ended = json_object_get(w, "ended");
+        const char *owner = json_string_value(field(w, REC_OWNER));
+        const json_t *ended = field(w, REC_ENDED);
         x->owner = owner ? strdup(owner) : NULL;
-        x->duration_ms = json_integer_value(json_object_get(w, "duration_ms"));
-        x->extra = json_incref(json_object_get(w, "extra"));
-        x->exit = json_incref(json_object_get(w, "exit"));
-        x->runs = (uint32_t)json_integer_value(json_object_get(w, "runs"));
-        x->ended_ms = json_integer_value(json_object_get(w, "ended_ms"));
+        x->duration_ms = json_integer_value(json_array_get(w, REC_DURATION));
+        x->extra = json_incref((json_t *)field(w, REC_SPEC));
+        x->exit = json_incref((json_t *)field(w, REC_EXIT));
+        x->runs = (uint32_t)json_integer_value(json_array_get(w, REC_RUNS));
+        x->ended_ms = json_integer_value(json_array_get(w, REC_ENDED_MS));
         if (ended) {
             x->ended = calloc(json_array_size(ended) ? json_array_size(ended) : 1, 1);
             if (!x->ended)

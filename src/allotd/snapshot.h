@@ -14,7 +14,7 @@ struct controller;
 /* Default of --snapshot-every: committed ops between two snapshots. */
 #define SNAPSHOT_EVERY_DEFAULT 10000
 /* The version of the controller's part (the engine's has its own). */
-#define SNAPSHOT_RECORDS_VERSION 1
+#define SNAPSHOT_RECORDS_VERSION 2
 
 /* Write a snapshot of ctl's committed state now (nothing may be pending). RET 0, or a negative
  * error, logged; the store then keeps what it had (the journal is trimmed only with a
