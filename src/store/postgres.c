@@ -85,7 +85,7 @@ _Static_assert(sizeof(store_pg_migrations) / sizeof(store_pg_migrations[0]) == S
 /* st->conn of a store opened by store_postgres_backend. */
 struct store_pg {
     PGconn *conn;
-    bool stale; /* the session is not set up (a reconnect failed half-way): set it up again */
+    bool stale; /* the connection was lost or its session is not set up: connect again */
     char where[STORE_DIR_MAX + 1]; /* the location, password redacted, for messages */
 };
 
@@ -102,16 +102,30 @@ static void store_pg_notice(void *arg, const char *message)
     (void)message;
 }
 
-/* Copies the server's or libpq's message into st->errmsg, one line. */
+/* Whether a failure (SQLSTATE state, NULL when nothing came back) cost the connection: the
+ * server shut the session down (57P..), the connection failed (08...), or libpq lost it. */
+static bool store_pg_lost(const struct store *st, const char *state)
+{
+    if (PQstatus(store_pg_conn(st)) != CONNECTION_OK)
+        return true;
+    return state && (strncmp(state, "57P", 3) == 0 || strncmp(state, "08", 2) == 0);
+}
+
+/* Copies the server's or libpq's message into st->errmsg, one line, saying so when the
+ * connection is gone (and marking it for a reconnect by the next call). */
 static void store_pg_message(struct store *st, const PGresult *res, const char *context)
 {
+    struct store_pg *pg = st->conn;
     const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
     if (!msg || !*msg)
-        msg = PQerrorMessage(store_pg_conn(st));
+        msg = PQerrorMessage(pg->conn);
     if (!msg || !*msg)
         msg = "unknown error";
     size_t n = strcspn(msg, "\n");
-    bool lost = PQstatus(store_pg_conn(st)) != CONNECTION_OK;
+    bool lost = store_pg_lost(st, state);
+    if (lost)
+        pg->stale = true;
     store_set_errmsg(st, "%s%s%s%.*s", context ? context : "", context ? ": " : "",
                      lost ? "PostgreSQL connection lost: " : "", (int)n, msg);
 }
