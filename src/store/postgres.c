@@ -419,8 +419,57 @@ static int64_t store_pg_int(const PGresult *res, int row, int col)
     return (int64_t)v;
 }
 
-/* Runs statement id: one round trip, or three inside a batch, where a savepoint lets a
- * change fail alone as it does in SQLite (store_batch_begin). */
+/* Sends a fixed statement without parameters into the pipeline. RET 0 or the error. */
+static int store_pg_send_plain(struct store *st, const char *sql)
+{
+    if (!PQsendQueryParams(store_pg_conn(st), sql, 0, NULL, NULL, NULL, NULL, 0))
+        return store_pg_error(st, NULL, NULL);
+    return 0;
+}
+
+/* Reads the results of a write: of the statement alone, or in a batch of the pipeline
+ * SAVEPOINT, statement, RELEASE, sync (queries 0, 1, 2). The first failure is kept; a
+ * statement after a failed one in the pipeline is skipped by the server (ABORTED).
+ * OUT *out: the statement's rows and returned sequence number. */
+static int store_pg_collect(struct store *st, bool pipeline, struct store_change *out)
+{
+    PGconn *conn = store_pg_conn(st);
+    int err = 0, query = pipeline ? 0 : 1;
+    for (;;) {
+        PGresult *res = PQgetResult(conn);
+        if (!res) {
+            /* the end of one query's results; without a pipeline, of everything */
+            if (!pipeline || ++query > 3 || PQstatus(conn) != CONNECTION_OK)
+                break;
+            continue;
+        }
+        ExecStatusType status = PQresultStatus(res);
+        if (status == PGRES_PIPELINE_SYNC) {
+            PQclear(res);
+            break;
+        }
+        if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+            if (query == 1) {
+                out->rows = strtoll(PQcmdTuples(res), NULL, 10);
+                if (PQntuples(res) > 0 && PQnfields(res) > 0)
+                    out->seq = store_pg_int(res, 0, 0);
+            }
+        } else if (status != PGRES_PIPELINE_ABORTED && !err) {
+            err = store_pg_error(st, res, NULL);
+        }
+        PQclear(res);
+    }
+    if (pipeline && !PQexitPipelineMode(conn) && !err) {
+        store_pg_message(st, NULL, "pipeline");
+        err = -ALLOT_EIO;
+    }
+    return err;
+}
+
+/* Runs statement id. Inside a batch it runs between a savepoint and its release, so that a
+ * change can fail alone as it does in SQLite (store_batch_begin); the three go in one
+ * pipeline, one round trip. A failed change is undone by ROLLBACK TO SAVEPOINT, which
+ * leaves the batch's earlier changes. */
 static int store_pg_write(struct store *st, enum store_stmt id, const struct store_arg *args, int n,
                           struct store_change *out)
 {
@@ -429,30 +478,24 @@ static int store_pg_write(struct store *st, enum store_stmt id, const struct sto
         return err;
     PGconn *conn = store_pg_conn(st);
     bool guard = st->in_batch && !STORE_STMT_IS_CONTROL(id);
-    if (guard && (err = store_pg_exec(st, "SAVEPOINT allot_write", NULL)))
+    if (guard && !PQenterPipelineMode(conn)) {
+        err = store_pg_error(st, NULL, "pipeline");
         goto out;
-    err = store_pg_send(st, id, args, n, false);
-    PGresult *res;
-    while ((res = PQgetResult(conn))) {
-        ExecStatusType status = PQresultStatus(res);
-        if (err) {
-        } else if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
-            out->rows = strtoll(PQcmdTuples(res), NULL, 10);
-            if (PQntuples(res) > 0 && PQnfields(res) > 0)
-                out->seq = store_pg_int(res, 0, 0);
-        } else {
-            err = store_pg_error(st, res, NULL);
-        }
-        PQclear(res);
     }
-    if (guard && PQstatus(conn) == CONNECTION_OK) {
+    if (guard)
+        err = store_pg_send_plain(st, "SAVEPOINT allot_write");
+    err = err ? err : store_pg_send(st, id, args, n, false);
+    if (guard && !err)
+        err = store_pg_send_plain(st, "RELEASE SAVEPOINT allot_write");
+    if (guard && !err && !PQpipelineSync(conn))
+        err = store_pg_error(st, NULL, NULL);
+    int got = store_pg_collect(st, guard, out);
+    err = err ? err : got;
+    if (err && guard && PQtransactionStatus(conn) == PQTRANS_INERROR) {
         char msg[STORE_ERRMSG_MAX];
         snprintf(msg, sizeof(msg), "%s", st->errmsg);
-        int end = store_pg_exec(
-            st, err ? "ROLLBACK TO SAVEPOINT allot_write" : "RELEASE SAVEPOINT allot_write", NULL);
-        if (err)
-            store_set_errmsg(st, "%s", msg);
-        err = err ? err : end;
+        store_pg_exec(st, "ROLLBACK TO SAVEPOINT allot_write", NULL);
+        store_set_errmsg(st, "%s", msg);
     }
     if (!err && (id == STORE_STMT_COMMIT ||
                  (!STORE_STMT_IS_CONTROL(id) && PQtransactionStatus(conn) == PQTRANS_IDLE)))
