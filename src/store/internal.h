@@ -219,6 +219,13 @@ int store_read_begin(struct store *st, const char *who);
 /* Ends it: a read transaction writes nothing, so rollback and commit are the same. */
 void store_read_end(struct store *st);
 
+/* Brings a database of schema version `version` (where names it in messages) up to
+ * STORE_SCHEMA_VERSION with migrate_one(st, v) for each missing version v, oldest first,
+ * and sets st->schema_version. RET 0; -ALLOT_ECONFIG (a newer or invalid version, refused
+ * without a change); migrate_one's error. */
+int store_apply_migrations(struct store *st, const char *where, int64_t version,
+                           int (*migrate_one)(struct store *st, int version));
+
 /* SQLite's schema: checks that the open file (at path, for messages) is an Allot store this
  * code understands, then applies its missing migrations, one transaction each, and sets
  * st->schema_version. RET 0; -ALLOT_ECONFIG (not an Allot store, or a newer schema);

@@ -180,22 +180,5 @@ int store_migrate(struct store *st, const char *path)
         store_set_errmsg(st, "%s: not an Allot store (application_id %" PRId64 ")", path, app);
         return -ALLOT_ECONFIG;
     }
-    if (version > STORE_SCHEMA_VERSION) {
-        store_set_errmsg(st,
-                         "%s: schema version %" PRId64 " is newer than this allotd knows (%d);"
-                         " run a newer allotd",
-                         path, version, STORE_SCHEMA_VERSION);
-        return -ALLOT_ECONFIG;
-    }
-    if (version < 0) {
-        store_set_errmsg(st, "%s: invalid schema version %" PRId64, path, version);
-        return -ALLOT_ECONFIG;
-    }
-    for (int v = (int)version + 1; v <= STORE_SCHEMA_VERSION; v++) {
-        err = store_migrate_one(st, v);
-        if (err)
-            return err;
-    }
-    st->schema_version = STORE_SCHEMA_VERSION;
-    return 0;
+    return store_apply_migrations(st, path, version, store_migrate_one);
 }

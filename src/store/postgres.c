@@ -296,25 +296,8 @@ static int store_pg_migrate(struct store *st)
                                sizeof(value));
     if (err)
         return err;
-    long version = strtol(value, NULL, 10);
-    if (version > STORE_SCHEMA_VERSION) {
-        store_set_errmsg(st,
-                         "%s: schema version %ld is newer than this allotd knows (%d);"
-                         " run a newer allotd",
-                         pg->where, version, STORE_SCHEMA_VERSION);
-        return -ALLOT_ECONFIG;
-    }
-    if (version < 0) {
-        store_set_errmsg(st, "%s: invalid schema version %s", pg->where, value);
-        return -ALLOT_ECONFIG;
-    }
-    for (int v = (int)version + 1; v <= STORE_SCHEMA_VERSION; v++) {
-        err = store_pg_migrate_one(st, v);
-        if (err)
-            return err;
-    }
-    st->schema_version = STORE_SCHEMA_VERSION;
-    return 0;
+    int64_t version = strtoll(value, NULL, 10);
+    return store_apply_migrations(st, pg->where, version, store_pg_migrate_one);
 }
 
 /* Connects to the URI location (see store_open). */

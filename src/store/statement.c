@@ -1,6 +1,7 @@
 /* The store's statements in both dialects and the helpers every part of the store uses on
  * them: bounded inputs checked, parameters built, writes and queries run through the open
  * backend, rows read. The statements themselves are listed in internal.h. */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -216,4 +217,27 @@ void store_read_end(struct store *st)
 {
     if (st->backend->in_transaction(st))
         store_write(st, STORE_STMT_ROLLBACK, NULL, 0, NULL);
+}
+
+int store_apply_migrations(struct store *st, const char *where, int64_t version,
+                           int (*migrate_one)(struct store *st, int version))
+{
+    if (version > STORE_SCHEMA_VERSION) {
+        store_set_errmsg(st,
+                         "%s: schema version %" PRId64 " is newer than this allotd knows (%d);"
+                         " run a newer allotd",
+                         where, version, STORE_SCHEMA_VERSION);
+        return -ALLOT_ECONFIG;
+    }
+    if (version < 0) {
+        store_set_errmsg(st, "%s: invalid schema version %" PRId64, where, version);
+        return -ALLOT_ECONFIG;
+    }
+    for (int v = (int)version + 1; v <= STORE_SCHEMA_VERSION; v++) {
+        int err = migrate_one(st, v);
+        if (err)
+            return err;
+    }
+    st->schema_version = STORE_SCHEMA_VERSION;
+    return 0;
 }

@@ -21,17 +21,18 @@ BIN = os.environ.get("ALLOT_PG_BIN", "/usr/lib/postgresql/15/bin")
 USER = "nobody"  # who runs the server when the tests run as root
 SKIP = 77        # ctest's SKIP_RETURN_CODE
 
-# The watchdog: waits for its stdin to close (the test process ended, however it ended),
-# then stops the server and removes the directory unless stop() already has.
-WATCHDOG = r"""
-import os, shutil, signal, subprocess, sys, time
-d, ctl, user = sys.argv[1], sys.argv[2], sys.argv[3:]
-sys.stdin.read()
-if os.path.isdir(d):
-    pidfile = os.path.join(d, "data", "postmaster.pid")
+
+def cleanup(directory, as_user):
+    """Stops the server of directory (pg_ctl stop -m fast run as_user, SIGKILL to the
+    postmaster if that fails) and removes the directory. Nothing to do when it is gone."""
+    if not os.path.isdir(directory):
+        return
+    data = os.path.join(directory, "data")
+    pidfile = os.path.join(data, "postmaster.pid")
     if os.path.exists(pidfile):
-        r = subprocess.run(user + [ctl, "stop", "-D", os.path.join(d, "data"), "-m", "fast",
-                                   "-w"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        r = subprocess.run(as_user + [os.path.join(BIN, "pg_ctl"), "stop", "-D", data, "-m",
+                                      "fast", "-w"], stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, start_new_session=True)
         if r.returncode != 0 and os.path.exists(pidfile):
             try:
                 with open(pidfile) as f:
@@ -39,8 +40,7 @@ if os.path.isdir(d):
                 time.sleep(0.5)
             except (OSError, ValueError):
                 pass
-    shutil.rmtree(d, ignore_errors=True)
-"""
+    shutil.rmtree(directory, ignore_errors=True)
 
 
 class SkipTest(Exception):
@@ -63,8 +63,10 @@ class Cluster:
             pw = pwd.getpwnam(USER)
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
             self.as_user = ["runuser", "-u", USER, "--"]
+        # the watchdog: this file run with --watch; it cleans up when its stdin closes, that
+        # is when this process ends, however it ends, unless stop() has already
         self.watchdog = subprocess.Popen(
-            [sys.executable, "-c", WATCHDOG, self.dir, os.path.join(BIN, "pg_ctl")] + self.as_user,
+            [sys.executable, os.path.abspath(__file__), "--watch", self.dir] + self.as_user,
             stdin=subprocess.PIPE, start_new_session=True)
         atexit.register(self.stop)
         try:
@@ -123,20 +125,8 @@ class Cluster:
         return self.uri(name)
 
     def stop(self):
-        """Stops the server (SIGKILL if pg_ctl cannot) and removes the directory. Idempotent."""
-        if os.path.isdir(self.dir):
-            pidfile = os.path.join(self.data, "postmaster.pid")
-            if os.path.exists(pidfile):
-                try:
-                    self.ctl("stop")
-                except (RuntimeError, subprocess.TimeoutExpired):
-                    try:
-                        with open(pidfile) as f:
-                            os.kill(int(f.readline()), signal.SIGKILL)
-                        time.sleep(0.5)
-                    except (OSError, ValueError):
-                        pass
-            shutil.rmtree(self.dir, ignore_errors=True)
+        """Stops the server and removes the directory. Idempotent."""
+        cleanup(self.dir, self.as_user)
         if self.watchdog.poll() is None:
             self.watchdog.stdin.close()
             self.watchdog.wait(timeout=60)
@@ -163,3 +153,8 @@ def skip_if_missing():
         print(f"SKIPPED, NOT PASSED: PostgreSQL is not installed ({BIN}/initdb not found); "
               "scripts/install-deps installs postgresql-15", flush=True)
         sys.exit(SKIP)
+
+
+if __name__ == "__main__" and len(sys.argv) >= 3 and sys.argv[1] == "--watch":
+    sys.stdin.read()
+    cleanup(sys.argv[2], sys.argv[3:])
