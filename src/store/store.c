@@ -22,38 +22,57 @@ bool store_location_is_postgres(const char *location)
                         store_has_prefix(location, "postgres://"));
 }
 
+/* Appends n bytes of s to buf (len bytes, *used of them taken), truncating; keeps the NUL. */
+static void store_put(char *buf, size_t len, size_t *used, const char *s, size_t n)
+{
+    while (n-- && *used + 1 < len)
+        buf[(*used)++] = *s++;
+    buf[*used] = '\0';
+}
+
 void store_location_redact(const char *location, char *buf, size_t len)
 {
+    static const char hidden[] = "***", key_password[] = "password=";
+    size_t used = 0;
     if (!len)
         return;
-    snprintf(buf, len, "%s", location ? location : "");
-    if (!store_location_is_postgres(buf))
+    buf[0] = '\0';
+    if (!location)
         return;
-    /* scheme://user:password@host...: the password goes, up to the last '@' of the
-     * authority (a password may hold '@' when percent-encoded only, but be safe) */
-    char *auth = strstr(buf, "://") + 3;
-    size_t auth_len = strcspn(auth, "/?#");
-    char *at = NULL;
-    for (char *p = auth; p < auth + auth_len; p++)
-        if (*p == '@')
-            at = p;
-    char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
-    if (colon)
-        memmove(colon + 1 + 3, at, strlen(at) + 1), memcpy(colon + 1, "***", 3);
-    /* and a password=... parameter of the query */
-    char *q = strchr(buf, '?');
-    while (q) {
-        char *key = q + 1;
-        char *next = strchr(key, '&');
-        if (store_has_prefix(key, "password=")) {
-            char *value = key + strlen("password=");
-            char *tail = next ? next : value + strlen(value);
-            memmove(value + 3, tail, strlen(tail) + 1);
-            memcpy(value, "***", 3);
-            next = strchr(value, '&');
+    const char *rest = location;
+    if (store_location_is_postgres(location)) {
+        /* scheme://user:password@host...: the password is what lies between the first ':'
+         * and the last '@' of the authority */
+        const char *auth = strstr(location, "://") + 3;
+        const char *auth_end = auth + strcspn(auth, "/?#");
+        const char *at = NULL;
+        for (const char *p = auth; p < auth_end; p++)
+            if (*p == '@')
+                at = p;
+        const char *colon = at ? memchr(auth, ':', (size_t)(at - auth)) : NULL;
+        if (colon) {
+            store_put(buf, len, &used, location, (size_t)(colon + 1 - location));
+            store_put(buf, len, &used, hidden, strlen(hidden));
+            rest = at;
         }
-        q = next;
+        /* and the value of a password=... parameter of the query */
+        const char *query = strchr(rest, '?');
+        if (query) {
+            store_put(buf, len, &used, rest, (size_t)(query + 1 - rest));
+            for (const char *key = query + 1; *key;) {
+                size_t n = strcspn(key, "&");
+                bool secret = strncmp(key, key_password, strlen(key_password)) == 0;
+                store_put(buf, len, &used, key, secret ? strlen(key_password) : n);
+                if (secret)
+                    store_put(buf, len, &used, hidden, strlen(hidden));
+                key += n;
+                if (*key == '&')
+                    store_put(buf, len, &used, key++, 1);
+            }
+            return;
+        }
     }
+    store_put(buf, len, &used, rest, strlen(rest));
 }
 
 int store_open(const char *location, struct store **out, char *err, size_t len)

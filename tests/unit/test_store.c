@@ -993,9 +993,12 @@ static void test_locations(void **state)
         store_location_redact(cases[i].in, out, sizeof(out));
         assert_string_equal(out, cases[i].out);
     }
-    char tiny[8];
+    char tiny[8], small[12];
     store_location_redact(cases[0].in, tiny, sizeof(tiny));
     assert_null(strstr(tiny, "s3cret"));
+    /* a password shorter than its mask, in a buffer that is too short: truncated, in bounds */
+    store_location_redact("postgres://u:p@h/d", small, sizeof(small));
+    assert_string_equal(small, "postgres://");
 }
 
 /* PostgreSQL: a new database gets the schema and its version in allot_schema. */
