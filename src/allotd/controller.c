@@ -525,15 +525,14 @@ int controller_open(struct event_base *base, const struct controller_options *op
         snprintf(err, len, "out of memory");
         goto out;
     }
+    rc = store_open(opt->store ? opt->store : opt->data_dir, &ctl->store, err, len);
     /* with the store elsewhere the data directory still holds admin.token */
-    if (opt->store && store_location_is_postgres(opt->store) && mkdir(opt->data_dir, 0700) != 0 &&
-        errno != EEXIST) {
+    if (!rc && opt->store && store_location_is_postgres(opt->store) &&
+        mkdir(opt->data_dir, 0700) != 0 && errno != EEXIST) {
         snprintf(err, len, "%s: cannot create the data directory: %s", opt->data_dir,
                  strerror(errno));
         rc = -ALLOT_EIO;
-        goto out;
     }
-    rc = store_open(opt->store ? opt->store : opt->data_dir, &ctl->store, err, len);
     rc = rc ? rc : token_cache_new(ctl->store, &ctl->tokens);
     if (!rc) {
         rc = stream_new(base, ctl->store, &opt->streams, &ctl->streams);

@@ -44,10 +44,9 @@ struct option_row {
 static const struct option_row option_rows[] = {
     {"--listen", "ADDR:PORT", OPT(listen), "where to serve the API (default 127.0.0.1:7070)"},
     {"--data", "DIR", OPT(data),
-     "state directory (default ./allot-data): the SQLite store, admin.token"},
+     "state directory (default ./allot-data): admin.token, the SQLite store"},
     {"--store", "LOCATION", OPT(store),
-     "where the store is: sqlite:DIR (as --data DIR) or a PostgreSQL URI postgresql://..."
-     " (docs/store.md); admin.token stays in --data"},
+     "the store: sqlite:DIR (as --data DIR) or postgresql://... (docs/store.md)"},
     {"--platform", "FILE.yaml", OPT(platform),
      "platform to import on the first start (docs/simulator.md)"},
     {"--tls-cert", "FILE.pem", OPT(tls_cert), "serve HTTPS with this certificate chain"},

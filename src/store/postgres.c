@@ -190,7 +190,9 @@ static int store_pg_session(struct store *st, bool prepare)
     struct store_pg *pg = st->conn;
     char value[64];
     if (PQstatus(pg->conn) != CONNECTION_OK) {
-        store_pg_message(st, NULL, pg->where);
+        const char *why = PQerrorMessage(pg->conn);
+        store_set_errmsg(st, "%s: cannot connect: %.*s", pg->where, (int)strcspn(why, "\n"), why);
+        pg->stale = true;
         return -ALLOT_EIO;
     }
     PQsetNoticeProcessor(pg->conn, store_pg_notice, NULL);
@@ -207,6 +209,11 @@ static int store_pg_session(struct store *st, bool prepare)
     }
     /* a commit returns once its WAL record is flushed on the server (docs/store.md) */
     err = err ? err : store_pg_exec(st, "SET synchronous_commit = on", "synchronous_commit");
+    /* the store's text is UTF-8 (JSON); the server converts it to the database's encoding */
+    if (!err && PQsetClientEncoding(pg->conn, "UTF8") != 0) {
+        store_pg_message(st, NULL, "client_encoding UTF8");
+        err = -ALLOT_EIO;
+    }
     err = err ? err
               : store_pg_value(st, "SELECT pg_try_advisory_lock(" STORE_PG_LOCK_KEY ")", value,
                                sizeof(value));
