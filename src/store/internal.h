@@ -41,12 +41,15 @@
       "SELECT tenant, role, CASE WHEN json_typeof(spec::json -> 'workspace') = 'string'"           \
       " THEN spec::json ->> 'workspace' END FROM users WHERE name = $1")                           \
     X(APPEND_JOURNAL, "INSERT INTO journal (t_ms, op) VALUES (?1, ?2)",                            \
-      "INSERT INTO journal (t_ms, op) VALUES ($1, $2)")                                            \
+      "WITH next AS (UPDATE counters SET last = last + 1 WHERE name = 'journal' RETURNING last)"   \
+      " INSERT INTO journal (seq, t_ms, op) SELECT last, $1::bigint, $2::json FROM next")          \
     X(TRIM_JOURNAL, "DELETE FROM journal WHERE seq <= ?1", "DELETE FROM journal WHERE seq <= $1")  \
     X(LOAD_JOURNAL, "SELECT seq, t_ms, op FROM journal ORDER BY seq",                              \
       "SELECT seq, t_ms, op FROM journal ORDER BY seq")                                            \
     X(APPEND_EVENT, "INSERT INTO events (t_ms, tenant, kind, json) VALUES (?1, ?2, ?3, ?4)",       \
-      "INSERT INTO events (t_ms, tenant, kind, json) VALUES ($1, $2, $3, $4) RETURNING seq")       \
+      "WITH next AS (UPDATE counters SET last = last + 1 WHERE name = 'events' RETURNING last)"    \
+      " INSERT INTO events (seq, t_ms, tenant, kind, json)"                                        \
+      " SELECT last, $1::bigint, $2::text, $3::text, $4::json FROM next RETURNING seq")            \
     X(TRIM_EVENTS,                                                                                 \
       "DELETE FROM events WHERE seq < (SELECT seq FROM events"                                     \
       " ORDER BY seq DESC LIMIT 1 OFFSET ?1 - 1)",                                                 \
@@ -57,7 +60,7 @@
       "SELECT seq, t_ms, tenant, kind, json FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",     \
       "SELECT seq, t_ms, tenant, kind, json FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")     \
     X(LAST_EVENT, "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'events'), 0)",   \
-      "SELECT CASE WHEN is_called THEN last_value ELSE 0 END FROM events_seq")                     \
+      "SELECT last FROM counters WHERE name = 'events'")                                           \
     X(LOG_END,                                                                                     \
       "SELECT off + length(data) FROM logs WHERE workload = ?1 AND rank = ?2"                      \
       " AND attempt = ?3 AND stream = ?4 ORDER BY off DESC LIMIT 1",                               \

@@ -203,6 +203,15 @@ static int count_op(void *ctx, int64_t seq, int64_t t_ms, const char *op)
     return 0;
 }
 
+/* Keeps the sequence number of the last journal entry loaded. */
+static int last_seq_op(void *ctx, int64_t seq, int64_t t_ms, const char *op)
+{
+    (void)t_ms;
+    (void)op;
+    *(int64_t *)ctx = seq;
+    return 0;
+}
+
 /* The number of journal entries, read through the store. */
 static int64_t journal_count(struct store *st)
 {
@@ -383,14 +392,23 @@ static void test_rollback_leaves_nothing(void **state)
     assert_int_equal(store_meta_set(st, "bootstrap_token_created", "1"), 0);
     struct user_log log;
     assert_int_equal(store_load(st, &visitor, &log), -ALLOT_ESTATE);
+    int64_t seq = 0;
+    assert_int_equal(store_append_event(st, 1, NULL, "submitted", "{}", &seq), 0);
+    assert_int_equal(seq, 1);
     assert_int_equal(store_batch_rollback(st), 0);
     assert_false(store_in_batch(st));
     assert_int_equal(store_batch_rollback(st), 0); /* nothing open: harmless */
+    /* what was rolled back used no sequence number: the next ones are 1 again */
+    int64_t last = -1;
+    assert_int_equal(store_events_last(st, &last), 0);
+    assert_int_equal(last, 0);
     store_stats(st, &after);
     assert_int_equal(after.commits, before.commits);
     assert_int_equal(load(st, &log), 0);
     assert_string_equal(log.text, "");
     assert_int_equal(journal_count(st), 0);
+    assert_int_equal(store_append_event(st, 1, NULL, "submitted", "{}", &seq), 0);
+    assert_int_equal(seq, 1);
     char value[8];
     assert_int_equal(store_meta_get(st, "bootstrap_token_created", value, sizeof(value)),
                      -ALLOT_ENOENT);
@@ -406,6 +424,11 @@ static void test_rollback_leaves_nothing(void **state)
     assert_int_equal(load(st, &log), 0);
     assert_string_equal(log.text, "");
     assert_int_equal(journal_count(st), 0);
+    /* the journal's numbers are not used up by what was rolled back either */
+    assert_int_equal(put_op(st, 1), 0);
+    int64_t last_seq = 0;
+    assert_int_equal(store_journal_load(st, last_seq_op, &last_seq), 0);
+    assert_int_equal(last_seq, 1);
     store_close(st);
 }
 
