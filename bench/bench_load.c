@@ -7,7 +7,11 @@
  * took longer to submit than the daemon and agents took to run the work).
  *
  *   bench_load --port P --token T [--tenant bench] [--workspace research] --count N
- *              [--conns 16] [--timeout 600] [--poll 0.05]
+ *              [--conns 16] [--timeout 600] [--poll 0.05] [--submit-only] [--duration D]
+ *
+ * --submit-only: submit and print {count, submit_s, submit_rate, replies} without waiting for
+ * the workloads to end (bench/bench_restart.sh fills a daemon with live work that way).
+ * --duration D: the workloads' run time on simulated nodes (a daemon without --no-virtual-nodes).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -35,6 +39,8 @@ struct options {
     long count;
     int conns;
     double timeout, poll;
+    bool submit_only;
+    const char *duration; /* NULL: none */
 };
 
 static struct options opt = {
@@ -179,12 +185,14 @@ static void *submitter(void *arg)
 {
     long k = (long)(intptr_t)arg;
     struct client c = {.fd = -1};
-    char body[512];
+    char body[512], duration[64] = "";
+    if (opt.duration)
+        snprintf(duration, sizeof(duration), ",\"duration\":\"%s\"", opt.duration);
     for (long i = k; i < opt.count; i += opt.conns) {
         snprintf(body, sizeof(body),
                  "{\"name\":\"%s-%ld\",\"workspace\":\"%s/%s\",\"gpus\":1,\"grace\":\"5s\","
-                 "\"command\":[\"true\"]}",
-                 run_id, i, opt.tenant, opt.workspace);
+                 "\"command\":[\"true\"]%s}",
+                 run_id, i, opt.tenant, opt.workspace, duration);
         int status;
         const char *text;
         size_t len;
@@ -290,13 +298,18 @@ static void check_list(struct client *c, long *listed, long *bad)
 static void usage(void)
 {
     fprintf(stderr, "usage: bench_load --port P --token T [--tenant bench] [--workspace "
-                    "research] --count N [--conns 16] [--timeout 600] [--poll 0.05]\n");
+                    "research] --count N [--conns 16] [--timeout 600] [--poll 0.05] "
+                    "[--submit-only] [--duration D]\n");
     exit(2);
 }
 
 int main(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--submit-only") == 0) {
+            opt.submit_only = true;
+            continue;
+        }
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!v)
             usage();
@@ -316,13 +329,16 @@ int main(int argc, char **argv)
             opt.timeout = atof(v);
         else if (strcmp(argv[i], "--poll") == 0)
             opt.poll = atof(v);
+        else if (strcmp(argv[i], "--duration") == 0)
+            opt.duration = v;
         else
             usage();
         i++;
     }
     if (opt.port <= 0 || opt.port > 65535 || !opt.token || opt.count <= 0 || opt.conns <= 0 ||
         opt.conns > MAX_CONNS || strlen(opt.token) > 512 || strlen(opt.tenant) > 63 ||
-        strlen(opt.workspace) > 63 || opt.timeout <= 0 || opt.poll <= 0)
+        strlen(opt.workspace) > 63 || opt.timeout <= 0 || opt.poll <= 0 ||
+        (opt.duration && strlen(opt.duration) > 32))
         usage();
     struct timespec wall;
     clock_gettime(CLOCK_REALTIME, &wall);
@@ -344,6 +360,20 @@ int main(int argc, char **argv)
     if (failures) {
         fprintf(stderr, "bench_load: %ld submissions failed, first: %s\n", failures, first_failure);
         return 1;
+    }
+    if (opt.submit_only) {
+        json_t *out = json_pack("{s:I, s:f, s:f, s:O}", "count", (json_int_t)opt.count, "submit_s",
+                                t_sub - t0, "submit_rate", (double)opt.count / (t_sub - t0),
+                                "replies", replies);
+        char *text = json_dumps(out, JSON_COMPACT);
+        puts(text);
+        free(text);
+        json_decref(out);
+        json_decref(replies);
+        if (c.fd >= 0)
+            close(c.fd);
+        free(c.buf);
+        return 0;
     }
     long finished = 0, done = 0;
     for (;;) {

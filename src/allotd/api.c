@@ -69,7 +69,7 @@ static void get_readyz(struct controller *ctl, struct call *c)
     }
     call_reply(c, 200,
                json_pack("{s:s, s:I}", "status", "ready", "workloads",
-                         (json_int_t)ctl->engine->n_workloads));
+                         (json_int_t)(ctl->engine->n_workloads - ctl->engine->n_free)));
 }
 
 /* ---- tenants and clusters ---- */

@@ -12,6 +12,7 @@
 #include "common/protocol.h"
 #include "schema/op.h"
 #include "schema/view.h"
+#include "store/store.h"
 
 #define API_PAGE_DEFAULT 100
 #define API_PAGE_MAX 1000
@@ -24,6 +25,28 @@ static bool workload_visible(struct controller *ctl, struct call *c, uint32_t id
         return c->who.role == ROLE_ADMIN;
     return auth_allows(&c->who, ROLE_VIEWER, api_tenant_name(s, w->tenant),
                        s->workspaces[w->workspace].name);
+}
+
+/* Answer c with the text of a view (JSON), as it was stored. */
+static void reply_text(struct call *c, int status, const char *text)
+{
+    struct evbuffer *b = evbuffer_new();
+    if (!b) {
+        call_error(c, -ALLOT_ENOMEM, 503, NULL, "out of memory");
+        return;
+    }
+    evbuffer_add(b, text, strlen(text));
+    call_reply_buffer(c, status, b);
+    evbuffer_free(b);
+}
+
+/* Whether the history holds a workload named name (tenant/ws/n). */
+static bool in_history(struct controller *ctl, const char *name)
+{
+    char *view = NULL;
+    bool found = store_history_find(ctl->store, name, &view) == 0;
+    free(view);
+    return found;
 }
 
 void api_post_workload(struct controller *ctl, struct call *c)
@@ -50,15 +73,32 @@ void api_post_workload(struct controller *ctl, struct call *c)
         call_reply(c, 200, view_workload(ctl->engine, prior));
         return;
     }
+    char *ended = NULL; /* the first submission has ended and left the engine */
+    if (key && store_history_find_key(ctl->store, ws, key, &ended) == 0) {
+        reply_text(c, 200, ended);
+        free(ended);
+        return;
+    }
     json_t *spec = json_deep_copy(body);
+    const char *given = json_string_value(json_object_get(spec, "name"));
+    char full[400];
+    if (given && snprintf(full, sizeof(full), "%s/%s", ws, given) < (int)sizeof(full) &&
+        in_history(ctl, full)) {
+        json_decref(spec);
+        call_error(c, -ALLOT_EEXIST, 409, "name",
+                   "workload %s has ended and is kept in the history (allotd --history): "
+                   "choose another name",
+                   full);
+        return;
+    }
     if (!json_object_get(spec, "name")) {
-        /* w-N with the first N that is free in the workspace */
-        char name[32], full[400];
+        /* w-N with the first N that is free in the workspace and its history */
+        char name[32];
         uint32_t n = ctl->engine->n_workloads + 1, id;
         do {
             snprintf(name, sizeof(name), "w-%u", n++);
             snprintf(full, sizeof(full), "%s/%s", ws, name);
-        } while (sched_workload_find(ctl->engine, full, &id) == 0);
+        } while (sched_workload_find(ctl->engine, full, &id) == 0 || in_history(ctl, full));
         json_object_set_new(spec, "name", json_string(name));
     }
     api_apply_reply(
@@ -66,12 +106,80 @@ void api_post_workload(struct controller *ctl, struct call *c)
         201);
 }
 
-/* Paged list: ?workspace=&state=&limit=&after= (after: the id of the last item seen). */
+/* A page of the history being rendered for c. */
+struct history_page {
+    struct call *c;
+    struct evbuffer *b;
+    long n, rows; /* items shown, rows read */
+    int64_t last;
+};
+
+static int history_item(void *ctx, int64_t id, const char *tenant, const char *workspace,
+                        const char *view)
+{
+    struct history_page *p = ctx;
+    size_t len = view ? strlen(view) : 0;
+    p->last = id;
+    p->rows++;
+    if (!auth_allows(&p->c->who, ROLE_VIEWER, tenant, workspace) || len < 2)
+        return 0;
+    /* {"history_id":N, + the view without its opening brace */
+    evbuffer_add_printf(p->b, "%s{\"history_id\":%lld,", p->n ? "," : "", (long long)id);
+    evbuffer_add(p->b, view + 1, len - 1);
+    p->n++;
+    return 0;
+}
+
+/* ?history=true: a page of the ended workloads that left the engine, in the order they left,
+ * of the caller's tenant (and workspace, for a user confined to one); after: the history_id of
+ * the last item seen. */
+static void list_history(struct controller *ctl, struct call *c, const char *ws)
+{
+    long long limit, after;
+    if (!api_query_int(c, "limit", 1, API_PAGE_MAX, API_PAGE_DEFAULT, &limit) ||
+        !api_query_int(c, "after", 0, INT64_MAX, 0, &after))
+        return;
+    bool admin = c->who.role == ROLE_ADMIN;
+    const char *tenant = admin ? NULL : c->who.tenant;
+    if (!ws && !admin && c->who.workspace[0])
+        ws = c->who.workspace;
+    struct history_page p = {c, evbuffer_new(), 0, 0, 0};
+    if (!p.b) {
+        call_error(c, -ALLOT_ENOMEM, 503, NULL, "out of memory");
+        return;
+    }
+    evbuffer_add(p.b, "{\"items\":[", 10);
+    int rc = store_history_list(ctl->store, after, tenant, ws, limit, history_item, &p);
+    if (rc) {
+        evbuffer_free(p.b);
+        call_error(c, rc == -ALLOT_EINVAL ? rc : -ALLOT_EIO, rc == -ALLOT_EINVAL ? 400 : 503,
+                   "workspace", "%s", store_errmsg(ctl->store));
+        return;
+    }
+    evbuffer_add(p.b, "]", 1);
+    if (p.rows == limit) /* more may follow */
+        evbuffer_add_printf(p.b, ",\"next\":%lld", (long long)p.last);
+    evbuffer_add(p.b, "}", 1);
+    call_reply_buffer(c, 200, p.b);
+    evbuffer_free(p.b);
+}
+
+/* Paged list: ?workspace=&state=&limit=&after= (after: the id of the last item seen), or
+ * ?history=true for those that left the engine. */
 void api_list_workloads(struct controller *ctl, struct call *c)
 {
     const struct sched *s = ctl->engine;
     const char *ws = call_query(c, "workspace");
     const char *state = call_query(c, "state");
+    const char *history = call_query(c, "history");
+    if (history && strcmp(history, "true") != 0 && strcmp(history, "false") != 0) {
+        call_error(c, -ALLOT_EINVAL, 400, "history", "expected true or false");
+        return;
+    }
+    if (history && strcmp(history, "true") == 0) {
+        list_history(ctl, c, ws);
+        return;
+    }
     enum sched_state st = SCHED_PENDING;
     if (state && sched_state_parse(state, &st)) {
         call_error(c, -ALLOT_EINVAL, 400, "state", "unknown state '%s'", state);
@@ -92,7 +200,8 @@ void api_list_workloads(struct controller *ctl, struct call *c)
     long n = 0, next = -1;
     for (uint32_t i = (uint32_t)(after + 1); i < s->n_workloads; i++) {
         const struct sched_workload *w = &s->workloads[i];
-        if (!workload_visible(ctl, c, i) || (state && w->state != st) ||
+        if (!w->name /* a slot freed when its workload left for the history */ ||
+            !workload_visible(ctl, c, i) || (state && w->state != st) ||
             (ws && strcmp(ws, s->workspaces[w->workspace].name) != 0))
             continue;
         if (n == limit) {
@@ -119,24 +228,40 @@ void api_list_workloads(struct controller *ctl, struct call *c)
     evbuffer_free(b);
 }
 
-/* The workload of the path {tenant}/{ws}/{name} if visible; else answers 404. */
-static bool workload_lookup(struct controller *ctl, struct call *c, uint32_t *id)
+/* The workload of the path {tenant}/{ws}/{name}: in the engine (*id), or, with history not
+ * NULL, ended and in the history (*id SCHED_NONE, *history its view: free it). RET whether
+ * one is visible to c; else c is answered 404. */
+static bool workload_find(struct controller *ctl, struct call *c, uint32_t *id, char **history)
 {
-    char name[512];
+    char name[512], ws[300];
     snprintf(name, sizeof(name), "%s/%s/%s", c->args[0], c->args[1], c->args[2]);
-    if (sched_workload_find(ctl->engine, name, id) || !workload_visible(ctl, c, *id)) {
-        call_error(c, -ALLOT_ENOENT, 404, NULL, "no workload '%s'", name);
-        return false;
+    snprintf(ws, sizeof(ws), "%s/%s", c->args[0], c->args[1]);
+    if (history)
+        *history = NULL;
+    if (sched_workload_find(ctl->engine, name, id) == 0) {
+        if (workload_visible(ctl, c, *id))
+            return true;
+    } else if (history && auth_allows(&c->who, ROLE_VIEWER, c->args[0], ws) &&
+               store_history_find(ctl->store, name, history) == 0) {
+        *id = SCHED_NONE;
+        return true;
     }
-    return true;
+    call_error(c, -ALLOT_ENOENT, 404, NULL, "no workload '%s'", name);
+    return false;
 }
 
 void api_get_workload(struct controller *ctl, struct call *c)
 {
     uint32_t id;
     size_t len;
-    if (!workload_lookup(ctl, c, &id))
+    char *history;
+    if (!workload_find(ctl, c, &id, &history))
         return;
+    if (history) {
+        reply_text(c, 200, history);
+        free(history);
+        return;
+    }
     const char *view = controller_workload_text(ctl, id, &len);
     struct evbuffer *b = view ? evbuffer_new() : NULL;
     if (!b) {
@@ -194,13 +319,20 @@ void api_post_node_logs(struct controller *ctl, struct call *c)
 void api_get_workload_logs(struct controller *ctl, struct call *c)
 {
     uint32_t id;
-    if (!workload_lookup(ctl, c, &id))
+    char *history;
+    if (!workload_find(ctl, c, &id, &history))
         return;
-    const struct sched_workload *w = &ctl->engine->workloads[id];
-    const struct controller_workload *x = id < ctl->cap_extra ? &ctl->extra[id] : NULL;
-    long long runs = x ? x->runs : 0, rank, attempt, offset, limit;
+    /* one in the history: its replicas and attempts as its view says */
+    json_t *ended = history ? json_loads(history, 0, NULL) : NULL;
+    free(history);
+    const struct sched_workload *w = ended ? NULL : &ctl->engine->workloads[id];
+    const struct controller_workload *x = !w || id >= ctl->cap_extra ? NULL : &ctl->extra[id];
+    long long replicas = w ? w->replicas : json_integer_value(json_object_get(ended, "replicas"));
+    long long runs = x ? x->runs : json_integer_value(json_object_get(ended, "attempts"));
+    json_decref(ended);
+    long long rank, attempt, offset, limit;
     const char *stream = call_query(c, "stream") ? call_query(c, "stream") : "stdout";
-    if (!api_query_int(c, PROTOCOL_QUERY_RANK, 0, w->replicas ? w->replicas - 1 : 0, 0, &rank) ||
+    if (!api_query_int(c, PROTOCOL_QUERY_RANK, 0, replicas > 0 ? replicas - 1 : 0, 0, &rank) ||
         !api_query_int(c, PROTOCOL_QUERY_ATTEMPT, 1, runs > 0 ? runs : 1, runs > 0 ? runs : 1,
                        &attempt) ||
         !api_query_int(c, PROTOCOL_QUERY_OFFSET, 0, INT64_MAX, 0, &offset) ||
@@ -213,14 +345,17 @@ void api_get_workload_logs(struct controller *ctl, struct call *c)
     struct evbuffer *b = evbuffer_new();
     size_t got = 0;
     struct output_key k = {id, (int)rank, (int)attempt, stream};
-    int rc = b ? output_read(ctl->output, &k, offset, (size_t)limit, b, &got) : -ALLOT_ENOMEM;
+    char name[512];
+    snprintf(name, sizeof(name), "%s/%s/%s", c->args[0], c->args[1], c->args[2]);
+    int rc = b ? output_read_named(ctl->output, name, &k, offset, (size_t)limit, b, &got)
+               : -ALLOT_ENOMEM;
     if (rc) {
         evbuffer_free(b);
         call_error(c, rc, 0, NULL, "cannot read the output");
         return;
     }
     /* more may come while this attempt runs or drains (its agent ships every ~250 ms) */
-    bool live = attempt == runs && (w->state == SCHED_RUNNING || w->state == SCHED_DRAINING);
+    bool live = w && attempt == runs && (w->state == SCHED_RUNNING || w->state == SCHED_DRAINING);
     char next[32], at[32];
     snprintf(next, sizeof(next), "%lld", offset + (long long)got);
     snprintf(at, sizeof(at), "%lld", attempt);
@@ -235,8 +370,18 @@ void api_get_workload_logs(struct controller *ctl, struct call *c)
 void api_why_workload(struct controller *ctl, struct call *c)
 {
     uint32_t id;
-    if (!workload_lookup(ctl, c, &id))
+    char *history;
+    if (!workload_find(ctl, c, &id, &history))
         return;
+    if (history) { /* it has ended: nothing holds it back */
+        json_t *v = json_loads(history, 0, NULL);
+        free(history);
+        call_reply(c, 200,
+                   json_pack("{s:O, s:O, s:b}", "workload", json_object_get(v, "name"), "state",
+                             json_object_get(v, "state"), "history", 1));
+        json_decref(v);
+        return;
+    }
     const struct sched_workload *w = &ctl->engine->workloads[id];
     json_t *r = json_pack("{s:s, s:s}", "workload", w->name, "state", sched_state_name(w->state));
     if (w->state == SCHED_PENDING || w->state == SCHED_RECLAIMING || w->state == SCHED_REJECTED) {
@@ -249,8 +394,14 @@ void api_why_workload(struct controller *ctl, struct call *c)
 void api_cancel_workload(struct controller *ctl, struct call *c)
 {
     uint32_t id;
-    if (!workload_lookup(ctl, c, &id))
+    char *history;
+    if (!workload_find(ctl, c, &id, &history))
         return;
+    if (history) {
+        free(history);
+        call_error(c, -ALLOT_ESTATE, 409, NULL, "the workload has ended (it is in the history)");
+        return;
+    }
     const struct sched *s = ctl->engine;
     const struct sched_workload *w = &s->workloads[id];
     bool own = id < ctl->cap_extra && ctl->extra[id].owner &&

@@ -17,6 +17,7 @@
 #include "allotd/ops.h"
 #include "allotd/output.h"
 #include "allotd/server.h"
+#include "allotd/snapshot.h"
 #include "allotd/tokens.h"
 #include "allotd/vnode.h"
 #include "common/error.h"
@@ -186,12 +187,17 @@ static int engine_check(struct controller *ctl, const char *when)
     return rc;
 }
 
-/* Replay the journal into the (fresh) engine, then check the state it rebuilt. RET 0, or the
- * error of the entry that does not replay or of the check (logged). */
+/* Rebuild the state into the (fresh) engine: the newest snapshot that loads, then the journal
+ * after it (the whole journal without one), then check it. RET 0, or the error of the
+ * snapshots, of the entry that does not replay or of the check (logged). */
 static int journal_replay(struct controller *ctl)
 {
+    int64_t after_seq = 0;
+    int rc0 = snapshot_restore(ctl, &after_seq);
+    if (rc0)
+        return rc0;
     ctl->replaying = true;
-    int rc = store_journal_load(ctl->store, replay_one, ctl);
+    int rc = store_journal_load(ctl->store, after_seq, replay_one, ctl);
     ctl->replaying = false;
     return rc ? rc : engine_check(ctl, "the journal's replay");
 }
@@ -203,6 +209,7 @@ static int journal_replay(struct controller *ctl)
 static int controller_reload(struct controller *ctl)
 {
     json_array_clear(ctl->pending);
+    json_array_clear(ctl->history);
     stream_abort(ctl->streams);
     output_discard(ctl->output);
     vnodes_clear(ctl->vnodes);
@@ -307,6 +314,74 @@ static void engine_failed(struct controller *ctl)
 /* End of a loop iteration: one scheduling pass, then one transaction for everything, then
  * the replies. A failed commit leaves memory ahead of the disk: commit_failed answers its
  * requests 503 and rebuilds the state from the store (docs/operations.md). */
+/* The history rows of the workloads forgotten since the last commit, into the open batch.
+ * RET 0 or the store's error. */
+static int history_write(struct controller *ctl)
+{
+    size_t i;
+    json_t *r;
+    int rc = 0;
+    json_array_foreach(ctl->history, i, r)
+    {
+        struct store_history_row row = {
+            .name = json_string_value(json_object_get(r, "name")),
+            .tenant = json_string_value(json_object_get(r, "tenant")),
+            .workspace = json_string_value(json_object_get(r, "workspace")),
+            .state = json_string_value(json_object_get(r, "state")),
+            .idempotency_key = json_string_value(json_object_get(r, "key")),
+            .ended_ms = json_integer_value(json_object_get(r, "ended_ms")),
+            .view_json = json_string_value(json_object_get(r, "view")),
+        };
+        if ((rc = store_history_add(ctl->store, &row)) != 0)
+            break;
+    }
+    return rc;
+}
+
+int controller_forget(struct controller *ctl, uint32_t id)
+{
+    const struct sched *s = ctl->engine;
+    const struct sched_workload *w = &s->workloads[id];
+    struct controller_workload *x = id < ctl->cap_extra ? &ctl->extra[id] : NULL;
+    const char *ws = s->workspaces[w->workspace].name;
+    const char *key = x ? json_string_value(json_object_get(x->extra, "idempotency_key")) : NULL;
+    json_t *row = NULL;
+    if (!ctl->replaying) { /* a replay finds the row in the history already */
+        json_t *view = controller_workload_json(ctl, id);
+        if (view)
+            json_object_set_new(view, "history", json_true());
+        char *text = view ? json_dumps(view, JSON_COMPACT) : NULL;
+        json_decref(view);
+        row = text ? json_pack("{s:s, s:s, s:s, s:s, s:I, s:s}", "name", w->name, "tenant",
+                               s->tenants[w->tenant].name, "workspace", ws, "state",
+                               sched_state_name(w->state), "ended_ms",
+                               (json_int_t)(x ? x->ended_ms : 0), "view", text)
+                   : NULL;
+        free(text);
+        if (row && key)
+            json_object_set_new(row, "key", json_string(key));
+        if (!row || json_array_append_new(ctl->history, row))
+            return -ALLOT_ENOMEM;
+    }
+    char k[512];
+    bool has_key = key && snprintf(k, sizeof(k), "%s\x1f%s", ws, key) < (int)sizeof(k);
+    int rc = sched_workload_forget(ctl->engine, id); /* w and ws are gone after it */
+    if (rc) {
+        if (row) /* nothing changed */
+            json_array_remove(ctl->history, json_array_size(ctl->history) - 1);
+        return rc;
+    }
+    if (has_key) /* the history answers for it now */
+        json_object_del(ctl->idempotency, k);
+    fleet_forget(ctl->fleet, id);
+    if (x) {
+        extra_free(x);
+        memset(x, 0, sizeof(*x));
+    }
+    ctl->forgotten++;
+    return 0;
+}
+
 static void flush_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct controller *ctl = arg;
@@ -337,6 +412,7 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
                                            text);
             free(text);
         }
+        rc = rc ? rc : history_write(ctl);
         rc = rc ? rc : output_write(ctl->output);
         rc = rc ? rc : stream_store(ctl->streams, t);
         rc = rc ? rc : store_batch_commit(ctl->store);
@@ -353,8 +429,12 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
         ctl->commits++;
         ctl->commit_us_sum += us;
         ctl->ops_committed += json_array_size(ctl->pending);
+        ctl->ops_since_snapshot += json_array_size(ctl->pending);
         json_array_clear(ctl->pending);
+        json_array_clear(ctl->history);
         stream_publish(ctl->streams); /* committed: tell the streams */
+        if (ctl->opt.snapshot_every && ctl->ops_since_snapshot >= ctl->opt.snapshot_every)
+            snapshot_take(ctl);
     }
     struct call *c = ctl->deferred;
     ctl->deferred = ctl->deferred_tail = NULL;
@@ -377,6 +457,50 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
  * since time alone can change a decision (the starvation guard). The tick is an op like
  * any other, so a replay makes the same passes. */
 #define CONTROLLER_TICK_MS 10000
+
+#define CONTROLLER_KEEP_FINISHED_MS (10 * 60 * 1000)
+#define CONTROLLER_HISTORY_MS (30LL * 24 * 3600 * 1000)
+/* The retention runs every second and forgets at most this many workloads each time (so that
+ * one run after a long stop stays short), which keeps up with 10,000 endings a second. */
+#define CONTROLLER_RETENTION_MS 1000
+#define CONTROLLER_FORGET_PER_TICK 10000
+
+/* Ended workloads that have waited their keep_finished leave the engine for the history (as
+ * forget ops, so that a replay forgets them in the same places), and the history drops
+ * what is older than its retention. */
+static void retention_tick(struct controller *ctl)
+{
+    int64_t now = controller_now(ctl);
+    int64_t keep =
+        ctl->opt.keep_finished_ms > 0 ? ctl->opt.keep_finished_ms : CONTROLLER_KEEP_FINISHED_MS;
+    int64_t history = ctl->opt.history_ms > 0 ? ctl->opt.history_ms : CONTROLLER_HISTORY_MS;
+    const struct sched *s = ctl->engine;
+    int n = 0;
+    for (uint32_t id = 0; id < s->n_workloads && id < ctl->cap_extra; id++) {
+        const struct sched_workload *w = &s->workloads[id];
+        bool ended =
+            w->state == SCHED_FINISHED || w->state == SCHED_CANCELLED || w->state == SCHED_REJECTED;
+        if (!w->name || !ended || ctl->extra[id].ended_ms <= 0 ||
+            now - ctl->extra[id].ended_ms < keep)
+            continue;
+        char field[64], err[256];
+        json_t *op = json_pack("{s:s, s:s}", "op", OP_FORGET, "workload", w->name);
+        int rc = op ? controller_apply(ctl, op, NULL, field, sizeof(field), err, sizeof(err))
+                    : -ALLOT_ENOMEM;
+        json_decref(op);
+        if (rc || ++n == CONTROLLER_FORGET_PER_TICK)
+            break; /* read-only, out of memory, or enough for this tick */
+    }
+    int64_t trimmed = 0; /* the age limit: once a minute is soon enough */
+    if (ctl->retention_runs++ % 60 == 0 && !ctl->read_only &&
+        store_history_trim(ctl->store, now - history, &trimmed) == 0)
+        ctl->history_trimmed += (uint64_t)trimmed;
+}
+
+static void retention_cb(evutil_socket_t fd, short what, void *arg)
+{
+    retention_tick(arg);
+}
 
 static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -407,6 +531,7 @@ static int replay_one(void *arg, int64_t seq, int64_t t, const char *text)
     }
     if (t > ctl->last_now)
         ctl->last_now = t;
+    ctl->ops_since_snapshot++; /* a long tail replayed is snapshotted as soon as new ops are */
     int rc = ops_run(ctl, op, t, NULL, field, sizeof(field), err, sizeof(err));
     json_decref(op);
     events_apply(ctl);
@@ -501,13 +626,14 @@ static int admin_bootstrap(struct controller *ctl, char *err, size_t len)
 static int controller_parts_new(struct controller *ctl)
 {
     ctl->pending = json_array();
+    ctl->history = json_array();
     ctl->idempotency = json_object();
     ctl->flush = event_new(ctl->base, -1, 0, flush_cb, ctl);
     int rc = sched_new(NULL, &ctl->engine);
     rc = rc ? rc : fleet_new(ctl, &ctl->fleet);
     rc = rc ? rc : output_new(ctl, &ctl->output);
     rc = rc ? rc : vnodes_new(ctl, &ctl->vnodes);
-    if (!rc && (!ctl->pending || !ctl->idempotency || !ctl->flush))
+    if (!rc && (!ctl->pending || !ctl->history || !ctl->idempotency || !ctl->flush))
         rc = -ALLOT_ENOMEM;
     return rc;
 }
@@ -564,8 +690,11 @@ int controller_open(struct event_base *base, const struct controller_options *op
     if (rc)
         goto out;
     ctl->tick = event_new(base, -1, EV_PERSIST, tick_cb, ctl);
+    ctl->retention = event_new(base, -1, EV_PERSIST, retention_cb, ctl);
     struct timeval tv = {CONTROLLER_TICK_MS / 1000, (CONTROLLER_TICK_MS % 1000) * 1000};
-    if (!ctl->tick || event_add(ctl->tick, &tv)) {
+    struct timeval rv = {CONTROLLER_RETENTION_MS / 1000, (CONTROLLER_RETENTION_MS % 1000) * 1000};
+    if (!ctl->tick || event_add(ctl->tick, &tv) || !ctl->retention ||
+        event_add(ctl->retention, &rv)) {
         snprintf(err, len, "cannot start the scheduling tick");
         rc = -ALLOT_ENOMEM;
     }
@@ -585,6 +714,9 @@ void controller_close(struct controller *ctl)
     if (ctl->store && !ctl->stopped &&
         (json_array_size(ctl->pending) || output_pending(ctl->output)))
         flush_cb(-1, 0, ctl);
+    /* a restart replays nothing it need not */
+    if (ctl->store && ctl->engine && ctl->opt.snapshot_every && ctl->ops_since_snapshot)
+        snapshot_take(ctl);
     output_free(ctl->output);
     fleet_free(ctl->fleet);
     vnodes_free(ctl->vnodes);
@@ -595,9 +727,12 @@ void controller_close(struct controller *ctl)
         event_free(ctl->flush);
     if (ctl->tick)
         event_free(ctl->tick);
+    if (ctl->retention)
+        event_free(ctl->retention);
     if (ctl->probe)
         event_free(ctl->probe);
     json_decref(ctl->pending);
+    json_decref(ctl->history);
     json_decref(ctl->idempotency);
     token_cache_free(ctl->tokens);
     stream_free(ctl->streams);

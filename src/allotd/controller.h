@@ -33,6 +33,10 @@ struct controller_options {
     int64_t lost_ms;               /* and for this long: it is down, its work requeued (0: 60 s) */
     struct stream_options streams; /* GET /v1/events caps (0s: the defaults) */
     uint32_t check_every;          /* sched_check every this many passes; 0: never */
+    uint32_t snapshot_every;  /* a snapshot after this many committed ops; 0: never (snapshot.h) */
+    int64_t keep_finished_ms; /* an ended workload leaves the engine for the history this long
+                               * after its end (0: the default, 10 minutes) */
+    int64_t history_ms;       /* and the history keeps it this long (0: 30 days) */
 };
 
 /* What the daemon keeps about a workload beyond the engine. */
@@ -60,6 +64,7 @@ struct controller {
     struct call *deferred, *deferred_tail; /* replies waiting for the commit */
     struct event *flush;
     struct event *tick;
+    struct event *retention;           /* ended workloads to the history, the history's age limit */
     struct vnodes *vnodes;             /* virtual nodes' pending finishes and exits */
     struct controller_workload *extra; /* indexed like the engine's workloads */
     uint32_t cap_extra;
@@ -85,6 +90,13 @@ struct controller {
     uint64_t commit_hist[12];    /* commit latency buckets, see metrics */
     uint64_t admission_hist[12]; /* submit-to-admit latency buckets */
     uint64_t preemptions[SCHED_REASON_COUNT], rejections[SCHED_REASON_COUNT];
+    /* snapshots (snapshot.h): ops committed since the last, and figures for /metrics */
+    uint64_t ops_since_snapshot, snapshots, snapshot_failures, journal_trimmed;
+    int64_t snapshot_seq; /* the journal entry the newest covers (0: none) */
+    json_t *history;      /* rows for the history table, written with the next commit */
+    uint64_t forgotten, history_trimmed; /* for /metrics */
+    uint64_t retention_runs;
+    uint64_t snapshot_bytes, snapshot_us; /* its size and how long writing it took */
 };
 
 /* Open the store at opt->store (or in opt->data_dir), replay its journal into a new engine
@@ -133,6 +145,12 @@ json_t *controller_workload_json(struct controller *ctl, uint32_t id);
 /* Workload id's JSON view as compact text (cached until an event changes it; owned by the
  * controller, valid until the next change). NULL when out of memory. */
 const char *controller_workload_text(struct controller *ctl, uint32_t id, size_t *len);
+
+/* Ended workload id leaves the engine: its view is queued for the history table (written with
+ * the next commit; not during a replay, which finds it there), its idempotency key and the
+ * controller's records of it are dropped, and its slot is freed. RET 0 or -ALLOT_ENOMEM
+ * (nothing changed). */
+int controller_forget(struct controller *ctl, uint32_t id);
 
 /* The workload id for an idempotency key of a workspace, or SCHED_NONE. */
 uint32_t controller_idempotent(struct controller *ctl, const char *workspace, const char *key);

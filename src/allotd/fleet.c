@@ -559,6 +559,32 @@ void fleet_forget_workloads(struct fleet *f)
     f->n_live = 0;
 }
 
+void fleet_restore(struct fleet *f)
+{
+    const struct controller *ctl = f->ctl;
+    for (uint32_t id = 0; id < ctl->engine->n_workloads; id++) {
+        const struct sched_workload *w = &ctl->engine->workloads[id];
+        if (!w->name)
+            continue;
+        if (w->state == SCHED_RUNNING || w->state == SCHED_DRAINING) {
+            fleet_track(f, id);
+        } else if (id < ctl->cap_extra && ctl->extra[id].runs > 0) {
+            /* its last placement stays in the engine after its end */
+            struct fleet_workload *x = workload_of(f, id);
+            if (x)
+                live_nodes(f, id, x);
+        }
+    }
+}
+
+void fleet_forget(struct fleet *f, uint32_t id)
+{
+    if (id >= f->cap_workloads || f->workloads[id].live)
+        return; /* a live one is never forgotten */
+    free(f->workloads[id].nodes);
+    f->workloads[id] = (struct fleet_workload){0};
+}
+
 void fleet_new_epoch(struct fleet *f)
 {
     int64_t now = controller_now(f->ctl);

@@ -56,6 +56,12 @@ void fleet_wake(struct fleet *f);
 /* Before the controller rebuilds its state from the store: forget which workloads run where
  * (the replay tells again). */
 void fleet_forget_workloads(struct fleet *f);
+/* After the engine was loaded from a snapshot (allotd/snapshot.h): track every running or
+ * draining workload, and remember the nodes of every one that ran (its output may still be
+ * shipped), as the replay of the journal would have. */
+void fleet_restore(struct fleet *f);
+/* Workload id left the engine (controller_forget): forget where it ran. */
+void fleet_forget(struct fleet *f, uint32_t id);
 /* After the rebuild: a new epoch, so that agents take the new desired sets over what they
  * had, and every held report answered with its node's. */
 void fleet_new_epoch(struct fleet *f);

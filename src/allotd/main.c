@@ -14,6 +14,7 @@
 #include "allotd/controller.h"
 #include "allotd/log.h"
 #include "allotd/server.h"
+#include "allotd/snapshot.h"
 #include "common/quantity.h"
 #include "store/store.h"
 
@@ -27,6 +28,8 @@ struct daemon_options {
     const char *max_streams, *max_per_token, *stream_buffer;
     const char *max_connections, *request_timeout;
     const char *check_every;
+    const char *snapshot_every;
+    const char *keep_finished, *history;
     bool real_nodes;
 };
 
@@ -66,6 +69,12 @@ static const struct option_row option_rows[] = {
      "a request must arrive whole within this (default 10s)"},
     {"--check-every", "N", OPT(check_every),
      "verify the engine's invariants every N scheduling passes; 0: never (default 100)"},
+    {"--snapshot-every", "N", OPT(snapshot_every),
+     "a snapshot of the state after N committed ops; 0: never (default 10000)"},
+    {"--keep-finished", "DURATION", OPT(keep_finished),
+     "an ended workload leaves the engine for the history after this (default 10m)"},
+    {"--history", "DURATION", OPT(history),
+     "the history keeps ended workloads this long (default 30d)"},
     {"--help", NULL, OPT_FLAG, "show this help"},
 };
 #undef OPT
@@ -234,6 +243,14 @@ int main(int argc, char **argv)
                                       .platform_path = o.platform,
                                       .virtual_nodes = !o.real_nodes,
                                       .streams = sopt};
+    if ((o.keep_finished && (quantity_parse_duration(o.keep_finished, &copt.keep_finished_ms) ||
+                             copt.keep_finished_ms < 1000)) ||
+        (o.history &&
+         (quantity_parse_duration(o.history, &copt.history_ms) || copt.history_ms < 60000))) {
+        fprintf(stderr, "allotd: --keep-finished: a duration of 1s or more; --history: of 1m or "
+                        "more\n");
+        return 2;
+    }
     if ((o.unreachable && (quantity_parse_duration(o.unreachable, &copt.unreachable_ms) ||
                            copt.unreachable_ms < 100)) ||
         (o.lost && (quantity_parse_duration(o.lost, &copt.lost_ms) || copt.lost_ms < 100))) {
@@ -247,6 +264,12 @@ int main(int argc, char **argv)
         return 2;
     }
     copt.check_every = (uint32_t)every;
+    long snap = o.snapshot_every ? strtol(o.snapshot_every, &end, 10) : SNAPSHOT_EVERY_DEFAULT;
+    if (o.snapshot_every && (end == o.snapshot_every || *end || snap < 0 || snap > 1000000000)) {
+        fprintf(stderr, "allotd: --snapshot-every: a whole number of ops from 0 (never) up\n");
+        return 2;
+    }
+    copt.snapshot_every = (uint32_t)snap;
     /* the loop once every option is known good: a refused option leaves nothing behind */
     struct event_base *base = event_base_new();
     if (!base || controller_open(base, &copt, &ctl, err, sizeof(err))) {

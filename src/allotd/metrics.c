@@ -35,6 +35,15 @@ static const struct metric_row metric_rows[] = {
     {"allot_http_connections_closed_total", "counter",
      "connections the daemon closed: evicted at the cap, or a request not whole in time"},
     {"allot_http_accept_errors_total", "counter", "failed accepts (out of file descriptors)"},
+    {"allot_snapshots_total", "counter", "snapshots of the state written (result: ok, failed)"},
+    {"allot_snapshot_journal_seq", "gauge", "the journal entry the newest snapshot covers"},
+    {"allot_snapshot_bytes", "gauge", "size of the newest snapshot written by this process"},
+    {"allot_snapshot_seconds", "gauge", "time the newest snapshot took to write"},
+    {"allot_journal_trimmed_total", "counter", "journal entries deleted behind snapshots"},
+    {"allot_journal_since_snapshot", "gauge", "ops committed since the newest snapshot"},
+    {"allot_workloads_forgotten_total", "counter",
+     "ended workloads moved from the engine to the history"},
+    {"allot_history_trimmed_total", "counter", "history rows deleted by the retention"},
 };
 
 static void header(struct evbuffer *b, int i)
@@ -102,7 +111,7 @@ void metrics_reply(struct controller *ctl, struct call *c)
             continue;
         uint64_t count[SCHED_STATE_COUNT] = {0};
         for (uint32_t i = 0; i < s->n_workloads; i++)
-            if (s->workloads[i].tenant == t &&
+            if (s->workloads[i].name && s->workloads[i].tenant == t &&
                 !(s->workloads[i].state == SCHED_REJECTED &&
                   s->workloads[i].reason == SCHED_REASON_UNKNOWN_WORKSPACE))
                 count[s->workloads[i].state]++;
@@ -157,6 +166,30 @@ void metrics_reply(struct controller *ctl, struct call *c)
         header(b, 12);
         evbuffer_add_printf(b, "allot_http_accept_errors_total %llu\n",
                             (unsigned long long)g.accept_errors);
+        header(b, 13);
+        evbuffer_add_printf(b, "allot_snapshots_total{result=\"ok\"} %llu\n",
+                            (unsigned long long)ctl->snapshots);
+        evbuffer_add_printf(b, "allot_snapshots_total{result=\"failed\"} %llu\n",
+                            (unsigned long long)ctl->snapshot_failures);
+        header(b, 14);
+        evbuffer_add_printf(b, "allot_snapshot_journal_seq %lld\n", (long long)ctl->snapshot_seq);
+        header(b, 15);
+        evbuffer_add_printf(b, "allot_snapshot_bytes %llu\n",
+                            (unsigned long long)ctl->snapshot_bytes);
+        header(b, 16);
+        evbuffer_add_printf(b, "allot_snapshot_seconds %g\n", (double)ctl->snapshot_us / 1e6);
+        header(b, 17);
+        evbuffer_add_printf(b, "allot_journal_trimmed_total %llu\n",
+                            (unsigned long long)ctl->journal_trimmed);
+        header(b, 18);
+        evbuffer_add_printf(b, "allot_journal_since_snapshot %llu\n",
+                            (unsigned long long)ctl->ops_since_snapshot);
+        header(b, 19);
+        evbuffer_add_printf(b, "allot_workloads_forgotten_total %llu\n",
+                            (unsigned long long)ctl->forgotten);
+        header(b, 20);
+        evbuffer_add_printf(b, "allot_history_trimmed_total %llu\n",
+                            (unsigned long long)ctl->history_trimmed);
     }
     call_send(c, 200, "text/plain; version=0.0.4", b);
     evbuffer_free(b);

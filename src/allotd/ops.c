@@ -327,6 +327,22 @@ static int apply_stopped(struct controller *ctl, const struct op *op, int64_t t,
     return workload_end(ctl, op, t, sched_stopped, false, result, e);
 }
 
+/* An ended workload leaves the engine (and its slot is free again): its last view goes to the
+ * history with the commit (controller_forget). */
+static int apply_forget(struct controller *ctl, const struct op *op, int64_t t, struct arena *a,
+                        json_t **result, struct schema_error *e)
+{
+    uint32_t id;
+    if (sched_workload_find(ctl->engine, op->u.end.workload, &id))
+        return refuse(e, -ALLOT_ENOENT, "workload", "no such workload");
+    enum sched_state st = ctl->engine->workloads[id].state;
+    if (st != SCHED_FINISHED && st != SCHED_CANCELLED && st != SCHED_REJECTED)
+        return refuse(e, -ALLOT_ESTATE, "", "the workload is %s: only an ended one is forgotten",
+                      sched_state_name(st));
+    int rc = controller_forget(ctl, id);
+    return rc ? refuse(e, rc, "", "out of memory") : 0;
+}
+
 static const struct op_row op_rows[] = {
     {OP_SCHEDULE, op_read_bare, apply_schedule},
     {OP_SCHEDULER, op_read_scheduler, apply_scheduler},
@@ -344,6 +360,7 @@ static const struct op_row op_rows[] = {
     {OP_CANCEL, op_read_workload_end, apply_cancel},
     {OP_FINISH, op_read_workload_end, apply_finish},
     {OP_STOPPED, op_read_workload_end, apply_stopped},
+    {OP_FORGET, op_read_workload_end, apply_forget},
 };
 #define N_OP_ROWS (sizeof(op_rows) / sizeof(op_rows[0]))
 

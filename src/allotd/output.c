@@ -167,8 +167,8 @@ int output_write(struct output *o)
     return rc;
 }
 
-int output_read(struct output *o, const struct output_key *k, int64_t offset, size_t max,
-                struct evbuffer *b, size_t *got)
+int output_read_named(struct output *o, const char *name, const struct output_key *k,
+                      int64_t offset, size_t max, struct evbuffer *b, size_t *got)
 {
     *got = 0;
     if (!stream_ok(k->stream) || offset < 0)
@@ -176,8 +176,7 @@ int output_read(struct output *o, const struct output_key *k, int64_t offset, si
     struct evbuffer_iovec v;
     if (evbuffer_reserve_space(b, (ev_ssize_t)max, &v, 1) < 1)
         return -ALLOT_ENOMEM;
-    struct store_log_key sk = {o->ctl->engine->workloads[k->workload].name, k->rank, k->attempt,
-                               k->stream};
+    struct store_log_key sk = {name, k->rank, k->attempt, k->stream};
     int rc = store_log_read(o->ctl->store, &sk, offset, v.iov_base, max, got);
     v.iov_len = rc ? 0 : *got;
     evbuffer_commit_space(b, &v, 1);

@@ -52,9 +52,10 @@ void output_span(int64_t at, int64_t offset, size_t len, size_t *skip, size_t *t
 int output_write(struct output *o);
 /* Whether chunks wait for the next commit. */
 bool output_pending(const struct output *o);
-/* Append up to max durable bytes from offset on to b. OUT *got. RET 0, -ALLOT_EINVAL,
- * -ALLOT_EIO, -ALLOT_ENOMEM. */
-int output_read(struct output *o, const struct output_key *k, int64_t offset, size_t max,
-                struct evbuffer *b, size_t *got);
+/* Append up to max durable bytes from offset on of workload name's stream k (k->workload is
+ * not used: the name says which, also for one that has left the engine for the history) to
+ * b. OUT *got. RET 0, -ALLOT_EINVAL, -ALLOT_EIO, -ALLOT_ENOMEM. */
+int output_read_named(struct output *o, const char *name, const struct output_key *k,
+                      int64_t offset, size_t max, struct evbuffer *b, size_t *got);
 
 #endif

@@ -32,6 +32,7 @@
 #define OP_CANCEL "cancel"                     /* {workload} */
 #define OP_FINISH "finish"                     /* {workload, rank?, exit?} */
 #define OP_STOPPED "stopped"                   /* {workload, rank?, exit?} */
+#define OP_FORGET "forget" /* {workload}: an ended workload leaves the engine for the history */
 
 /* Bytes of a workload's full name ("tenant/workspace/name") in an op. */
 #define OP_MAX_WORKLOAD_NAME 400

@@ -44,8 +44,55 @@
       "WITH next AS (UPDATE counters SET last = last + 1 WHERE name = 'journal' RETURNING last)"   \
       " INSERT INTO journal (seq, t_ms, op) SELECT last, $1::bigint, $2::json FROM next")          \
     X(TRIM_JOURNAL, "DELETE FROM journal WHERE seq <= ?1", "DELETE FROM journal WHERE seq <= $1")  \
-    X(LOAD_JOURNAL, "SELECT seq, t_ms, op FROM journal ORDER BY seq",                              \
-      "SELECT seq, t_ms, op FROM journal ORDER BY seq")                                            \
+    X(LOAD_JOURNAL, "SELECT seq, t_ms, op FROM journal WHERE seq > ?1 ORDER BY seq",               \
+      "SELECT seq, t_ms, op FROM journal WHERE seq > $1 ORDER BY seq")                             \
+    X(JOURNAL_BOUNDS,                                                                              \
+      "SELECT coalesce(min(seq), 0), coalesce((SELECT seq FROM sqlite_sequence"                    \
+      " WHERE name = 'journal'), 0) FROM journal",                                                 \
+      "SELECT coalesce(min(seq), 0), (SELECT last FROM counters WHERE name = 'journal')"           \
+      " FROM journal")                                                                             \
+    X(SNAPSHOT_ADD,                                                                                \
+      "INSERT OR IGNORE INTO snapshots (seq, t_ms, engine, controller) VALUES"                     \
+      " (coalesce((SELECT seq FROM sqlite_sequence WHERE name = 'journal'), 0), ?1, ?2, ?3)",      \
+      "INSERT INTO snapshots (seq, t_ms, engine, controller) SELECT last, $1::bigint,"             \
+      " $2::bytea, $3::json FROM counters WHERE name = 'journal' ON CONFLICT (seq) DO NOTHING")    \
+    X(SNAPSHOT_PRUNE,                                                                              \
+      "DELETE FROM snapshots WHERE seq < (SELECT min(seq) FROM (SELECT seq"                        \
+      " FROM snapshots ORDER BY seq DESC LIMIT ?1))",                                              \
+      "DELETE FROM snapshots WHERE seq < (SELECT min(seq) FROM (SELECT seq"                        \
+      " FROM snapshots ORDER BY seq DESC LIMIT $1) AS newest)")                                    \
+    X(SNAPSHOT_SPAN, "SELECT coalesce(min(seq), 0), coalesce(max(seq), 0) FROM snapshots",         \
+      "SELECT coalesce(min(seq), 0), coalesce(max(seq), 0) FROM snapshots")                        \
+    X(SNAPSHOT_READ,                                                                               \
+      "SELECT seq, t_ms, engine, controller FROM snapshots ORDER BY seq DESC LIMIT 1 OFFSET ?1",   \
+      "SELECT seq, t_ms, engine, controller FROM snapshots ORDER BY seq DESC LIMIT 1 OFFSET $1")   \
+    X(HISTORY_ADD,                                                                                 \
+      "INSERT INTO history (name, tenant, workspace, state, ended_ms,"                             \
+      " idempotency_key, view) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",                               \
+      "INSERT INTO history (name, tenant, workspace, state, ended_ms,"                             \
+      " idempotency_key, view) VALUES ($1, $2, $3, $4, $5, $6, $7)")                               \
+    X(HISTORY_FIND, "SELECT view FROM history WHERE name = ?1 ORDER BY id DESC LIMIT 1",           \
+      "SELECT view FROM history WHERE name = $1 ORDER BY id DESC LIMIT 1")                         \
+    X(HISTORY_FIND_KEY,                                                                            \
+      "SELECT view FROM history WHERE workspace = ?1 AND idempotency_key = ?2"                     \
+      " ORDER BY id DESC LIMIT 1",                                                                 \
+      "SELECT view FROM history WHERE workspace = $1 AND idempotency_key = $2"                     \
+      " ORDER BY id DESC LIMIT 1")                                                                 \
+    X(HISTORY_LIST,                                                                                \
+      "SELECT id, tenant, workspace, view FROM history WHERE id > ?1"                              \
+      " AND (?2 IS NULL OR tenant = ?2) AND (?3 IS NULL OR workspace = ?3)"                        \
+      " ORDER BY id LIMIT ?4",                                                                     \
+      "SELECT id, tenant, workspace, view FROM history WHERE id > $1"                              \
+      " AND ($2::text IS NULL OR tenant = $2::text)"                                               \
+      " AND ($3::text IS NULL OR workspace = $3::text) ORDER BY id LIMIT $4")                      \
+    X(HISTORY_TRIM_LOGS,                                                                           \
+      "DELETE FROM logs WHERE workload IN (SELECT name FROM history"                               \
+      " GROUP BY name HAVING max(ended_ms) < ?1)",                                                 \
+      "DELETE FROM logs WHERE workload IN (SELECT name FROM history"                               \
+      " GROUP BY name HAVING max(ended_ms) < $1)")                                                 \
+    X(HISTORY_TRIM, "DELETE FROM history WHERE ended_ms < ?1",                                     \
+      "DELETE FROM history WHERE ended_ms < $1")                                                   \
+    X(HISTORY_COUNT, "SELECT count(*) FROM history", "SELECT count(*) FROM history")               \
     X(APPEND_EVENT, "INSERT INTO events (t_ms, tenant, kind, json) VALUES (?1, ?2, ?3, ?4)",       \
       "WITH next AS (UPDATE counters SET last = last + 1 WHERE name = 'events' RETURNING last)"    \
       " INSERT INTO events (seq, t_ms, tenant, kind, json)"                                        \
@@ -107,7 +154,7 @@ struct store_arg {
     const void *p; /* text (NUL-terminated after len bytes) or blob */
     size_t len;
 };
-#define STORE_ARGS_MAX 6
+#define STORE_ARGS_MAX 8 /* the most parameters of one statement */
 
 /* Bytes of a location (a directory or a connection URI). */
 #define STORE_DIR_MAX 4000
@@ -211,6 +258,8 @@ int store_query_one(struct store *st, enum store_stmt id, const struct store_arg
 /* Runs a query without parameters that always gives one integer. RET 0 and *out, or a
  * negative error (-ALLOT_EIO when it gave no row). */
 int store_query_int(struct store *st, enum store_stmt which, int64_t *out);
+/* The same for a row of n integers into out[0..n). */
+int store_query_ints(struct store *st, enum store_stmt which, int64_t *out, int n);
 /* Copies text column col (NULL read as "") into buf of len bytes; buf may be NULL when the
  * value is not wanted. RET 0; -ALLOT_ERANGE when it does not fit. */
 int store_copy_text(struct store *st, const struct store_row *row, int col, const char *what,

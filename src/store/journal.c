@@ -28,15 +28,16 @@ static int store_journal_row(void *ctx, const struct store_row *row)
                      store_row_text(row, 2, NULL));
 }
 
-int store_journal_load(struct store *st,
+int store_journal_load(struct store *st, int64_t after_seq,
                        int (*fn)(void *ctx, int64_t seq, int64_t t_ms, const char *op_json),
                        void *ctx)
 {
     int err = store_read_begin(st, "store_journal_load");
     if (err)
         return err;
+    struct store_arg args[] = {store_int(after_seq)};
     struct store_journal_visit visit = {fn, ctx};
-    err = store_query(st, STORE_STMT_LOAD_JOURNAL, NULL, 0, store_journal_row, &visit);
+    err = store_query(st, STORE_STMT_LOAD_JOURNAL, args, 1, store_journal_row, &visit);
     store_read_end(st);
     return err;
 }

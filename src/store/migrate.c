@@ -109,6 +109,28 @@ static const char *const store_migrations[] = {
     "DROP TABLE workspaces;"
     "DROP TABLE workloads;"
     "DELETE FROM meta WHERE key = 'store.workload_id_high';",
+    /* 4: snapshots of the controller (docs/store.md, "Snapshots"): the engine's bytes and
+     * the controller's records, each covering the journal through entry seq */
+    "CREATE TABLE snapshots ("
+    "  seq INTEGER PRIMARY KEY,"
+    "  t_ms INTEGER NOT NULL,"
+    "  engine BLOB NOT NULL,"
+    "  controller TEXT NOT NULL CONSTRAINT snapshots_controller CHECK (json_valid(controller)));",
+    /* 5: workloads that have ended and left the engine (docs/store.md, "History"): their
+     * last view, queryable until the retention deletes them */
+    "CREATE TABLE history ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  name TEXT NOT NULL,"
+    "  tenant TEXT NOT NULL,"
+    "  workspace TEXT NOT NULL,"
+    "  state TEXT NOT NULL,"
+    "  ended_ms INTEGER NOT NULL,"
+    "  idempotency_key TEXT,"
+    "  view TEXT NOT NULL CONSTRAINT history_view CHECK (json_valid(view)));"
+    "CREATE INDEX history_name ON history (name);"
+    "CREATE INDEX history_key ON history (workspace, idempotency_key);"
+    "CREATE INDEX history_tenant ON history (tenant, id);"
+    "CREATE INDEX history_ended ON history (ended_ms);",
 };
 
 _Static_assert(sizeof(store_migrations) / sizeof(store_migrations[0]) == STORE_SCHEMA_VERSION,

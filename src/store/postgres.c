@@ -82,6 +82,26 @@ static const char *const store_pg_migrations[] = {
     "  PRIMARY KEY (workload, rank, attempt, stream, off));",
     /* 3: SQLite dropped its object tables here; nothing to do */
     "SELECT 1;",
+    /* 4: snapshots of the controller (docs/store.md, "Snapshots") */
+    "CREATE TABLE snapshots ("
+    "  seq bigint PRIMARY KEY,"
+    "  t_ms bigint NOT NULL,"
+    "  engine bytea NOT NULL,"
+    "  controller json NOT NULL);",
+    /* 5: workloads that have ended and left the engine (docs/store.md, "History") */
+    "CREATE TABLE history ("
+    "  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  name text NOT NULL,"
+    "  tenant text NOT NULL,"
+    "  workspace text NOT NULL,"
+    "  state text NOT NULL,"
+    "  ended_ms bigint NOT NULL,"
+    "  idempotency_key text,"
+    "  view json NOT NULL);"
+    "CREATE INDEX history_name ON history (name);"
+    "CREATE INDEX history_key ON history (workspace, idempotency_key);"
+    "CREATE INDEX history_tenant ON history (tenant, id);"
+    "CREATE INDEX history_ended ON history (ended_ms);",
 };
 
 _Static_assert(sizeof(store_pg_migrations) / sizeof(store_pg_migrations[0]) == STORE_SCHEMA_VERSION,
@@ -482,7 +502,9 @@ static int store_pg_write(struct store *st, enum store_stmt id, const struct sto
     err = err ? err : store_pg_send(st, id, args, n, false);
     if (guard && !err)
         err = store_pg_send_plain(st, "RELEASE SAVEPOINT allot_write");
-    if (guard && !err && !PQpipelineSync(conn))
+    /* the sync also after a failed send: it ends what the pipeline holds, so that
+     * store_pg_collect's reading ends */
+    if (guard && !PQpipelineSync(conn) && !err)
         err = store_pg_error(st, NULL, NULL);
     int got = store_pg_collect(st, guard, out);
     err = err ? err : got;

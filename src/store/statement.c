@@ -166,21 +166,35 @@ int store_query_one(struct store *st, enum store_stmt id, const struct store_arg
     return err;
 }
 
-static int store_int_row(void *ctx, const struct store_row *row)
+/* store_query_ints' destination: n integers. */
+struct store_ints {
+    int64_t *out;
+    int n;
+};
+
+static int store_ints_row(void *ctx, const struct store_row *row)
 {
-    *(int64_t *)ctx = store_row_int(row, 0);
+    struct store_ints *ints = ctx;
+    for (int i = 0; i < ints->n; i++)
+        ints->out[i] = store_row_int(row, i);
     return 0;
 }
 
-/* Runs a query without parameters that always gives one integer. */
-int store_query_int(struct store *st, enum store_stmt which, int64_t *out)
+/* Runs a query without parameters that always gives one row of n integers. */
+int store_query_ints(struct store *st, enum store_stmt which, int64_t *out, int n)
 {
-    int err = store_query_one(st, which, NULL, 0, store_int_row, out);
+    struct store_ints ints = {out, n};
+    int err = store_query_one(st, which, NULL, 0, store_ints_row, &ints);
     if (err == -ALLOT_ENOENT) {
         store_set_errmsg(st, "a query that always gives a row gave none");
         err = -ALLOT_EIO;
     }
     return err;
+}
+
+int store_query_int(struct store *st, enum store_stmt which, int64_t *out)
+{
+    return store_query_ints(st, which, out, 1);
 }
 
 /* Copies text column col (NULL read as "") into buf of len bytes; buf may be NULL when the

@@ -25,7 +25,7 @@
 
 /* The newest schema version this code knows (PRAGMA user_version after migrating, or
  * allot_schema.version in PostgreSQL). */
-#define STORE_SCHEMA_VERSION 3
+#define STORE_SCHEMA_VERSION 5
 
 struct store;
 
@@ -182,15 +182,77 @@ int store_events_last(struct store *st, int64_t *seq);
 
 /* The journal: an ordered log of ops (JSON text, at most STORE_JOURNAL_MAX bytes) for a
  * daemon that rebuilds its deterministic engine by replaying them. append joins the open
- * batch like any put. load calls fn for every entry, oldest first, in one read
- * transaction, and returns fn's first nonzero result (-ALLOT_ESTATE inside a batch).
- * trim deletes the entries with seq <= through_seq (after a snapshot has made them
- * redundant); OUT *deleted (may be NULL). Sequence numbers are never reused. */
+ * batch like any put. load calls fn for every entry after after_seq (0: all), oldest first,
+ * in one read transaction, and returns fn's first nonzero result (-ALLOT_ESTATE inside a
+ * batch). trim deletes the entries with seq <= through_seq (after a snapshot has made them
+ * redundant); OUT *deleted (may be NULL). Sequence numbers are never reused. bounds: OUT
+ * *first, the oldest entry kept (0 when none), and *last, the newest ever appended (0 when
+ * none; kept by a trim). */
 int store_journal_append(struct store *st, int64_t t_ms, const char *op_json);
-int store_journal_load(struct store *st,
+int store_journal_load(struct store *st, int64_t after_seq,
                        int (*fn)(void *ctx, int64_t seq, int64_t t_ms, const char *op_json),
                        void *ctx);
 int store_journal_trim(struct store *st, int64_t through_seq, int64_t *deleted);
+int store_journal_bounds(struct store *st, int64_t *first, int64_t *last);
+
+/* Snapshots (docs/store.md, "Snapshots"): the daemon's state (the engine's bytes and its
+ * own records as JSON) as of journal entry seq, so that a start is the newest snapshot that
+ * loads plus the journal after it. */
+#define STORE_SNAPSHOT_MAX (1u << 30) /* bytes of each part of one snapshot */
+#define STORE_SNAPSHOTS_KEPT 2        /* the newest, and one to fall back on */
+struct store_snapshot {
+    int64_t seq;  /* the newest journal entry it covers */
+    int64_t t_ms; /* when it was written */
+    uint8_t *engine;
+    size_t engine_len;
+    char *controller; /* JSON text */
+};
+/* Write a snapshot covering every journal entry appended so far (none new since the newest
+ * snapshot: nothing is written), keep the newest STORE_SNAPSHOTS_KEPT, and trim the journal
+ * through the oldest one kept, so that the older snapshot and the journal after it remain
+ * should the newest not load. One transaction (it joins an open batch). OUT *seq (may be
+ * NULL): the entry the newest snapshot covers; *trimmed (may be NULL): journal entries
+ * deleted. RET 0; -ALLOT_EINVAL (a part empty, over STORE_SNAPSHOT_MAX, or the controller's
+ * part not JSON); -ALLOT_EFULL; -ALLOT_EIO. */
+int store_snapshot_write(struct store *st, int64_t t_ms, const void *engine, size_t engine_len,
+                         const char *controller_json, int64_t *seq, int64_t *trimmed);
+/* Read the k-th newest snapshot (0: the newest), in one read transaction. OUT *out (free it
+ * with store_snapshot_free). RET 0; -ALLOT_ENOENT (no such one); -ALLOT_ESTATE (inside a
+ * batch); -ALLOT_EIO; -ALLOT_ENOMEM. */
+int store_snapshot_read(struct store *st, int k, struct store_snapshot *out);
+void store_snapshot_free(struct store_snapshot *s);
+
+/* History (docs/store.md, "History"): workloads that have ended and left the engine, each
+ * with its last view (JSON, at most STORE_SPEC_MAX bytes), until the retention deletes it.
+ * A name may come back (a workload submitted again under it): find gives the newest. */
+struct store_history_row {
+    const char *name, *tenant, *workspace, *state;
+    const char *idempotency_key; /* NULL when none */
+    int64_t ended_ms;
+    const char *view_json;
+};
+/* Add one (joins the open batch like any put). RET 0; -ALLOT_EINVAL (a field missing or out
+ * of bounds; store_errmsg names it); -ALLOT_EFULL; -ALLOT_EIO. */
+int store_history_add(struct store *st, const struct store_history_row *row);
+/* The view of the newest one named name, or of workspace's with idempotency key key. OUT
+ * *view_json (malloc'd; free it). RET 0; -ALLOT_ENOENT; -ALLOT_EINVAL; -ALLOT_EIO;
+ * -ALLOT_ENOMEM. */
+int store_history_find(struct store *st, const char *name, char **view_json);
+int store_history_find_key(struct store *st, const char *workspace, const char *key,
+                           char **view_json);
+/* Call fn for at most limit of them with an id above after_id, in id order, of tenant and
+ * workspace when not NULL; fn's strings live until it returns; its nonzero result stops the
+ * list and is returned. RET 0; -ALLOT_EINVAL; -ALLOT_EIO. */
+int store_history_list(struct store *st, int64_t after_id, const char *tenant,
+                       const char *workspace, int64_t limit,
+                       int (*fn)(void *ctx, int64_t id, const char *tenant, const char *workspace,
+                                 const char *view_json),
+                       void *ctx);
+/* Delete those that ended before before_ms, and their output (the logs of their name), in one
+ * transaction (it joins an open batch). OUT *deleted (may be NULL): rows deleted. count: OUT
+ * *count, how many there are. RET 0 or a negative error. */
+int store_history_trim(struct store *st, int64_t before_ms, int64_t *deleted);
+int store_history_count(struct store *st, int64_t *count);
 
 /* Workloads' output, kept as their agents ship it: chunks at byte offsets of one stream
  * (stdout or stderr) of one attempt of one replica. The caller keeps chunks contiguous

@@ -22,14 +22,39 @@ if STORE == "postgresql":
     pgcluster.skip_if_missing()
 
 
+def _database(data):
+    """The PostgreSQL database of data directory data."""
+    return "d_" + hashlib.sha256(os.path.abspath(data).encode()).hexdigest()[:20]
+
+
+def store_sql(data, sql):
+    """Runs sql (fixed text of the test) on the store of data directory data, outside allotd,
+    with either backend. RET its rows, as tuples of ints where a value is one, else text."""
+    def value(v):
+        try:
+            return int(v)
+        except (TypeError, ValueError):
+            return v
+    if STORE == "postgresql":
+        out = pgcluster.shared().sql(_database(data), sql)
+        return [tuple(value(v) for v in line.split("|")) for line in out.splitlines() if line]
+    import sqlite3
+    db = sqlite3.connect(os.path.join(data, "allot.db"))
+    try:
+        rows = db.execute(sql).fetchall()
+        db.commit()
+    finally:
+        db.close()
+    return [tuple(value(v) for v in row) for row in rows]
+
+
 def store_args(data):
     """allotd's arguments for the store of data directory data: --data alone with SQLite;
     with PostgreSQL also --store, a database of the test's server named after the directory
     (the same directory, the same database: a restarted daemon finds its state)."""
     if STORE != "postgresql":
         return ["--data", data]
-    name = "d_" + hashlib.sha256(os.path.abspath(data).encode()).hexdigest()[:20]
-    return ["--data", data, "--store", pgcluster.shared().database(name)]
+    return ["--data", data, "--store", pgcluster.shared().database(_database(data))]
 
 
 def free_port():

@@ -216,7 +216,7 @@ static int last_seq_op(void *ctx, int64_t seq, int64_t t_ms, const char *op)
 static int64_t journal_count(struct store *st)
 {
     int64_t n = 0;
-    assert_int_equal(store_journal_load(st, count_op, &n), 0);
+    assert_int_equal(store_journal_load(st, 0, count_op, &n), 0);
     return n;
 }
 
@@ -427,7 +427,7 @@ static void test_rollback_leaves_nothing(void **state)
     /* the journal's numbers are not used up by what was rolled back either */
     assert_int_equal(put_op(st, 1), 0);
     int64_t last_seq = 0;
-    assert_int_equal(store_journal_load(st, last_seq_op, &last_seq), 0);
+    assert_int_equal(store_journal_load(st, 0, last_seq_op, &last_seq), 0);
     assert_int_equal(last_seq, 1);
     store_close(st);
 }
@@ -524,7 +524,8 @@ static void make_schema_2(const struct fixture *f, const char *missing)
                       "INSERT INTO workloads VALUES (1, 'w-1', 'acme/prod', 'acme', 'pending',"
                       " '{}', 1000, 'k1');"},
     };
-    raw_exec(f, "PRAGMA user_version = 2;"
+    /* a file of schema 2 had no snapshots or history table (migrations 4 and 5 make them) */
+    raw_exec(f, "PRAGMA user_version = 2; DROP TABLE snapshots; DROP TABLE history;"
                 "INSERT INTO meta VALUES ('store.workload_id_high', '7')");
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
         if (!missing || strcmp(tables[i].table, missing) != 0)
@@ -779,12 +780,188 @@ static int on_journal(void *ctx, int64_t seq, int64_t t_ms, const char *op)
     return 0;
 }
 
+/* Snapshots: each covers the journal appended so far; two are kept, the journal is trimmed
+ * through the older; a load after a snapshot starts after it; one write is one transaction
+ * (a snapshot that fails writes nothing and trims nothing). */
+static void test_snapshots(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f);
+    struct store_snapshot sn;
+    int64_t first = -1, last = -1, seq = -1, trimmed = -1;
+    assert_int_equal(store_snapshot_read(st, 0, &sn), -ALLOT_ENOENT);
+    assert_int_equal(store_journal_bounds(st, &first, &last), 0);
+    assert_int_equal(first, 0);
+    assert_int_equal(last, 0);
+    for (int i = 1; i <= 10; i++)
+        assert_int_equal(put_op(st, i), 0);
+    assert_int_equal(store_snapshot_write(st, 100, "engine-A", 8, "{\"a\":1}", &seq, &trimmed), 0);
+    assert_int_equal(seq, 10);
+    assert_int_equal(trimmed, 10); /* the only snapshot is the oldest kept */
+    assert_int_equal(journal_count(st), 0);
+    assert_int_equal(store_journal_bounds(st, &first, &last), 0);
+    assert_int_equal(first, 0);
+    assert_int_equal(last, 10); /* the numbering goes on after a trim */
+    for (int i = 11; i <= 15; i++)
+        assert_int_equal(put_op(st, i), 0);
+    /* nothing new since: nothing written */
+    assert_int_equal(store_snapshot_write(st, 150, "engine-B", 8, "{\"b\":2}", &seq, &trimmed), 0);
+    assert_int_equal(seq, 15);
+    assert_int_equal(trimmed, 0); /* the journal after the older one (10) stays */
+    assert_int_equal(store_snapshot_write(st, 160, "engine-C", 8, "{\"c\":3}", &seq, &trimmed), 0);
+    assert_int_equal(seq, 15);
+    assert_int_equal(store_snapshot_read(st, 0, &sn), 0);
+    assert_int_equal(sn.seq, 15);
+    assert_int_equal(sn.t_ms, 150);
+    assert_int_equal(sn.engine_len, 8);
+    assert_memory_equal(sn.engine, "engine-B", 8);
+    assert_string_equal(sn.controller, "{\"b\":2}");
+    store_snapshot_free(&sn);
+    assert_int_equal(store_snapshot_read(st, 1, &sn), 0);
+    assert_int_equal(sn.seq, 10);
+    store_snapshot_free(&sn);
+    assert_int_equal(store_snapshot_read(st, 2, &sn), -ALLOT_ENOENT);
+    struct journal_log log = {.ordered = true};
+    assert_int_equal(store_journal_load(st, 10, on_journal, &log), 0);
+    assert_int_equal(log.n, 5);
+    assert_int_equal(log.first_seq, 11);
+    log = (struct journal_log){.ordered = true};
+    assert_int_equal(store_journal_load(st, 13, on_journal, &log), 0);
+    assert_int_equal(log.n, 2);
+    assert_int_equal(log.first_seq, 14);
+    /* a third: the oldest goes, and the journal through the new oldest (15) */
+    assert_int_equal(put_op(st, 16), 0);
+    assert_int_equal(store_snapshot_write(st, 170, "engine-D", 8, "{}", &seq, &trimmed), 0);
+    assert_int_equal(seq, 16);
+    assert_int_equal(trimmed, 5);
+    assert_int_equal(store_snapshot_read(st, 1, &sn), 0);
+    assert_int_equal(sn.seq, 15);
+    store_snapshot_free(&sn);
+    assert_int_equal(store_journal_bounds(st, &first, &last), 0);
+    assert_int_equal(first, 16);
+    assert_int_equal(last, 16);
+    /* bad parts are refused before anything is written */
+    assert_int_equal(put_op(st, 17), 0);
+    assert_int_equal(store_snapshot_write(st, 180, "", 0, "{}", &seq, &trimmed), -ALLOT_EINVAL);
+    assert_non_null(strstr(store_errmsg(st), "engine"));
+    assert_int_equal(store_snapshot_write(st, 180, "x", 1, NULL, &seq, &trimmed), -ALLOT_EINVAL);
+    assert_int_equal(journal_count(st), 2);
+    /* inside a batch it joins it, and a rollback takes it back whole */
+    assert_int_equal(store_batch_begin(st), 0);
+    assert_int_equal(store_snapshot_write(st, 190, "engine-E", 8, "{}", &seq, &trimmed), 0);
+    assert_int_equal(seq, 17);
+    assert_int_equal(store_batch_rollback(st), 0);
+    assert_int_equal(store_snapshot_read(st, 0, &sn), 0);
+    assert_int_equal(sn.seq, 16);
+    store_snapshot_free(&sn);
+    assert_int_equal(journal_count(st), 2);
+    /* and they survive a reopen */
+    store_close(st);
+    st = open_ok(f);
+    assert_int_equal(store_snapshot_read(st, 0, &sn), 0);
+    assert_memory_equal(sn.engine, "engine-D", 8);
+    store_snapshot_free(&sn);
+    store_close(st);
+}
+
+struct history_seen {
+    int n;
+    int64_t last_id;
+    char names[256];
+};
+
+static int on_history(void *ctx, int64_t id, const char *tenant, const char *workspace,
+                      const char *view)
+{
+    struct history_seen *h = ctx;
+    h->n++;
+    h->last_id = id;
+    size_t used = strlen(h->names);
+    snprintf(h->names + used, sizeof(h->names) - used, "%s:%s:%s;", tenant, workspace, view);
+    return 0;
+}
+
+/* History: rows added with a batch, found by name (the newest) and idempotency key, listed by
+ * tenant and workspace in pages, trimmed by age together with their output. */
+static void test_history(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f);
+    struct store_history_row rows[] = {
+        {"acme/prod/a", "acme", "acme/prod", "finished", "k1", 100, "{\"v\":1}"},
+        {"acme/research/b", "acme", "acme/research", "cancelled", NULL, 200, "{\"v\":2}"},
+        {"beta/x/c", "beta", "beta/x", "rejected", NULL, 300, "{\"v\":3}"},
+        {"acme/prod/a", "acme", "acme/prod", "finished", NULL, 400, "{\"v\":4}"},
+    };
+    assert_int_equal(store_batch_begin(st), 0);
+    for (size_t i = 0; i < 4; i++)
+        assert_int_equal(store_history_add(st, &rows[i]), 0);
+    assert_int_equal(store_batch_commit(st), 0);
+    char *view = NULL;
+    assert_int_equal(store_history_find(st, "acme/prod/a", &view), 0);
+    assert_string_equal(view, "{\"v\":4}"); /* the newest of that name */
+    free(view);
+    assert_int_equal(store_history_find_key(st, "acme/prod", "k1", &view), 0);
+    assert_string_equal(view, "{\"v\":1}");
+    free(view);
+    assert_int_equal(store_history_find_key(st, "acme/research", "k1", &view), -ALLOT_ENOENT);
+    assert_null(view);
+    assert_int_equal(store_history_find(st, "acme/prod/none", &view), -ALLOT_ENOENT);
+    int64_t n = 0;
+    assert_int_equal(store_history_count(st, &n), 0);
+    assert_int_equal(n, 4);
+    /* a tenant sees its own; pages follow the id */
+    struct history_seen seen = {0};
+    assert_int_equal(store_history_list(st, 0, "acme", NULL, 2, on_history, &seen), 0);
+    assert_string_equal(seen.names, "acme:acme/prod:{\"v\":1};acme:acme/research:{\"v\":2};");
+    struct history_seen more = {0};
+    assert_int_equal(store_history_list(st, seen.last_id, "acme", NULL, 2, on_history, &more), 0);
+    assert_string_equal(more.names, "acme:acme/prod:{\"v\":4};");
+    struct history_seen ws = {0};
+    assert_int_equal(store_history_list(st, 0, NULL, "beta/x", 10, on_history, &ws), 0);
+    assert_int_equal(ws.n, 1);
+    struct history_seen all = {0};
+    assert_int_equal(store_history_list(st, 0, NULL, NULL, 10, on_history, &all), 0);
+    assert_int_equal(all.n, 4);
+    /* bad rows: nothing written */
+    struct store_history_row bad = rows[0];
+    bad.view_json = NULL;
+    assert_int_equal(store_history_add(st, &bad), -ALLOT_EINVAL);
+    assert_non_null(strstr(store_errmsg(st), "view"));
+    bad = rows[0];
+    bad.tenant = "";
+    assert_int_equal(store_history_add(st, &bad), -ALLOT_EINVAL);
+    assert_int_equal(store_history_count(st, &n), 0);
+    assert_int_equal(n, 4);
+    /* the retention: rows that ended before 250 go, with the output of their names */
+    struct store_log_key kb = {"acme/research/b", 0, 1, "stdout"};
+    struct store_log_key kc = {"beta/x/c", 0, 1, "stdout"};
+    struct store_log_key ka = {"acme/prod/a", 0, 1, "stdout"}; /* a newer row of it stays */
+    assert_int_equal(store_log_append(st, &kb, 0, "bye", 3), 0);
+    assert_int_equal(store_log_append(st, &kc, 0, "stay", 4), 0);
+    assert_int_equal(store_log_append(st, &ka, 0, "kept", 4), 0);
+    int64_t deleted = 0, end = -1;
+    assert_int_equal(store_history_trim(st, 250, &deleted), 0);
+    assert_int_equal(deleted, 2);
+    assert_int_equal(store_log_end(st, &kb, &end), 0);
+    assert_int_equal(end, 0);
+    assert_int_equal(store_log_end(st, &kc, &end), 0);
+    assert_int_equal(end, 4);
+    assert_int_equal(store_log_end(st, &ka, &end), 0);
+    assert_int_equal(end, 4);
+    assert_int_equal(store_history_find(st, "acme/research/b", &view), -ALLOT_ENOENT);
+    assert_int_equal(store_history_find(st, "acme/prod/a", &view), 0); /* the newer one stays */
+    assert_string_equal(view, "{\"v\":4}");
+    free(view);
+    store_close(st);
+}
+
 static void test_journal_and_users(void **state)
 {
     struct fixture *f = *state;
     struct store *st = open_ok(f);
     struct journal_log log = {.ordered = true};
-    assert_int_equal(store_journal_load(st, on_journal, &log), 0);
+    assert_int_equal(store_journal_load(st, 0, on_journal, &log), 0);
     assert_int_equal(log.n, 0);
     /* one loop iteration: the ops of many requests in one commit */
     struct store_stats before, after;
@@ -795,7 +972,7 @@ static void test_journal_and_users(void **state)
         snprintf(op, sizeof(op), "{\"op\":\"submit\",\"i\":%d}", i);
         assert_int_equal(store_journal_append(st, 1000 + i, op), 0);
     }
-    assert_int_equal(store_journal_load(st, on_journal, &log), -ALLOT_ESTATE);
+    assert_int_equal(store_journal_load(st, 0, on_journal, &log), -ALLOT_ESTATE);
     assert_int_equal(store_batch_commit(st), 0);
     store_stats(st, &after);
     assert_int_equal(after.commits - before.commits, 1);
@@ -803,7 +980,7 @@ static void test_journal_and_users(void **state)
 
     st = open_ok(f);
     log = (struct journal_log){.ordered = true};
-    assert_int_equal(store_journal_load(st, on_journal, &log), 0);
+    assert_int_equal(store_journal_load(st, 0, on_journal, &log), 0);
     assert_int_equal(log.n, 300);
     assert_true(log.ordered);
     assert_int_equal(log.first_seq, 1);
@@ -814,7 +991,7 @@ static void test_journal_and_users(void **state)
     assert_int_equal(deleted, 200);
     assert_int_equal(store_journal_append(st, 2000, "{\"op\":\"schedule\"}"), 0);
     log = (struct journal_log){.ordered = true};
-    assert_int_equal(store_journal_load(st, on_journal, &log), 0);
+    assert_int_equal(store_journal_load(st, 0, on_journal, &log), 0);
     assert_int_equal(log.n, 101);
     assert_int_equal(log.first_seq, 201);
     assert_int_equal(log.last_seq, 301);
@@ -974,7 +1151,7 @@ static void test_crash_after_commit(void **state)
 
     struct store *st = open_ok(f);
     struct journal_log log = {.ordered = true};
-    assert_int_equal(store_journal_load(st, on_journal, &log), 0);
+    assert_int_equal(store_journal_load(st, 0, on_journal, &log), 0);
     assert_int_equal(log.n, 200);
     assert_int_equal(log.last_seq, 200);
     assert_int_equal(log.last_t, 200000);
@@ -1173,7 +1350,7 @@ static void test_pg_connection_lost(void **state)
     assert_int_equal(pgcluster_resume(&cluster), 0);
     assert_int_equal(put_op(st, 9), 0);
     char ops[256] = "";
-    assert_int_equal(store_journal_load(st, collect_op, ops), 0);
+    assert_int_equal(store_journal_load(st, 0, collect_op, ops), 0);
     assert_string_equal(ops, "1;3;9;");
     store_close(st);
     assert_int_equal(raw_int(f, "SELECT count(*) FROM journal"), 3);
@@ -1191,6 +1368,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_and_meta, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_and_users, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_snapshots, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_history, setup, teardown),
         cmocka_unit_test_setup_teardown(test_logs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_directory_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_after_commit, setup, teardown),

@@ -1,0 +1,30 @@
+/* Snapshots of the engine: its whole state as bytes and back, so that a daemon restarts from
+ * the latest snapshot and the journal after it instead of the whole journal (docs/store.md,
+ * "Snapshots"). The bytes hold every field that a decision can depend on, ids included (a
+ * workload's id is its slot, and slots of forgotten workloads are reused in order), so an
+ * engine loaded from a snapshot makes exactly the decisions the saved one would: the same
+ * placements, queue order, events and counters. Pure, like the rest of the engine. */
+#ifndef ALLOT_SCHED_SNAPSHOT_H
+#define ALLOT_SCHED_SNAPSHOT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sched/sched.h"
+
+/* The format's version: a snapshot of another version is refused (the daemon then replays
+ * its whole journal, which a snapshot never replaces until a newer one is written). */
+#define SCHED_SNAPSHOT_VERSION 1
+
+/* Save s, with its events not yet cleared. OUT *buf (malloc'd; the caller frees it) and *len.
+ * RET 0 or -ALLOT_ENOMEM (nothing allocated). */
+int sched_snapshot_save(const struct sched *s, uint8_t **buf, size_t *len);
+
+/* A new engine from the len bytes of buf (any bytes: nothing is trusted). OUT *out (the
+ * caller's: sched_free). RET 0; -ALLOT_EPARSE when they are not a snapshot of this version, are
+ * cut short or name something out of range (err says what); -ALLOT_ECHECK when the state
+ * they hold breaks an invariant of the engine (sched_check's sentence in err); -ALLOT_ENOMEM.
+ * Nothing is left allocated on failure. */
+int sched_snapshot_load(const void *buf, size_t len, struct sched **out, char *err, size_t elen);
+
+#endif
