@@ -551,6 +551,11 @@ static int check_workloads(const struct sched *s, char *err, size_t len)
     }
     for (uint32_t i = 0; i < s->n_workloads; i++) {
         const struct sched_workload *w = &s->workloads[i];
+        /* a forgotten workload's slot: ended, of a workspace that exists (checks read it) */
+        if (!w->name && (!in(w->workspace, s->n_workspaces) || !in(w->tenant, s->n_tenants) ||
+                         (w->state != SCHED_FINISHED && w->state != SCHED_CANCELLED &&
+                          w->state != SCHED_REJECTED)))
+            return snprintf(err, len, "free slot %u: not an ended workload's", i), -1;
         if (!w->name)
             continue;
         bool ok = in(w->workspace, s->n_workspaces) && in(w->tenant, s->n_tenants) &&
