@@ -651,7 +651,14 @@ int controller_open(struct event_base *base, const struct controller_options *op
         snprintf(err, len, "out of memory");
         goto out;
     }
-    rc = store_open(opt->data_dir, &ctl->store, err, len);
+    rc = store_open(opt->store ? opt->store : opt->data_dir, &ctl->store, err, len);
+    /* with the store elsewhere the data directory still holds admin.token */
+    if (!rc && opt->store && store_location_is_postgres(opt->store) &&
+        mkdir(opt->data_dir, 0700) != 0 && errno != EEXIST) {
+        snprintf(err, len, "%s: cannot create the data directory: %s", opt->data_dir,
+                 strerror(errno));
+        rc = -ALLOT_EIO;
+    }
     rc = rc ? rc : token_cache_new(ctl->store, &ctl->tokens);
     if (!rc) {
         rc = stream_new(base, ctl->store, &opt->streams, &ctl->streams);
@@ -666,7 +673,8 @@ int controller_open(struct event_base *base, const struct controller_options *op
                  rc == -ALLOT_ECHECK ? "the state replayed from %s breaks an engine invariant; "
                                        "refusing to start (see the log)"
                                      : "the journal in %s does not replay (see the log)",
-                 opt->data_dir);
+                 opt->store && store_location_is_postgres(opt->store) ? "PostgreSQL"
+                                                                      : opt->data_dir);
         goto out;
     }
     if (ctl->engine->n_tenants == 0 && opt->platform_path) {

@@ -25,7 +25,8 @@ struct token_cache;
 struct vnodes;
 
 struct controller_options {
-    const char *data_dir;          /* ./allot-data by default */
+    const char *data_dir;          /* ./allot-data by default; holds admin.token */
+    const char *store;             /* store_open's location; NULL: data_dir (SQLite) */
     const char *platform_path;     /* YAML imported on first start, or NULL */
     bool virtual_nodes;            /* simulate workloads (vnode.h) instead of node agents */
     int64_t unreachable_ms;        /* no report for this long: the node drains (0: 15 s) */
@@ -98,9 +99,9 @@ struct controller {
     uint64_t snapshot_bytes, snapshot_us; /* its size and how long writing it took */
 };
 
-/* Open the store in opt->data_dir, replay its journal into a new engine (importing the
- * platform file on a first start) and make sure an admin token exists (written once to
- * data_dir/admin.token, mode 0600). RET 0, or a negative error with a sentence in err. */
+/* Open the store at opt->store (or in opt->data_dir), replay its journal into a new engine
+ * (importing the platform file on a first start) and make sure an admin token exists (written once
+ * to data_dir/admin.token, mode 0600). RET 0, or a negative error with a sentence in err. */
 int controller_open(struct event_base *base, const struct controller_options *opt,
                     struct controller **out, char *err, size_t len);
 /* Commit what is pending and free everything. Accepts NULL. */

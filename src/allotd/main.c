@@ -16,10 +16,12 @@
 #include "allotd/server.h"
 #include "allotd/snapshot.h"
 #include "common/quantity.h"
+#include "store/store.h"
 
 struct daemon_options {
     const char *listen;
     const char *data;
+    const char *store;
     const char *platform;
     const char *tls_cert, *tls_key;
     const char *unreachable, *lost;
@@ -44,7 +46,10 @@ struct option_row {
 #define OPT(field) offsetof(struct daemon_options, field)
 static const struct option_row option_rows[] = {
     {"--listen", "ADDR:PORT", OPT(listen), "where to serve the API (default 127.0.0.1:7070)"},
-    {"--data", "DIR", OPT(data), "state directory (default ./allot-data)"},
+    {"--data", "DIR", OPT(data),
+     "state directory (default ./allot-data): admin.token, the SQLite store"},
+    {"--store", "LOCATION", OPT(store),
+     "the store: sqlite:DIR (as --data DIR) or postgresql://... (docs/store.md)"},
     {"--platform", "FILE.yaml", OPT(platform),
      "platform to import on the first start (docs/simulator.md)"},
     {"--tls-cert", "FILE.pem", OPT(tls_cert), "serve HTTPS with this certificate chain"},
@@ -164,6 +169,34 @@ static int gate_flags(const struct daemon_options *o, struct gate_options *out)
     return 0;
 }
 
+/* The store's location from --store and --data: "sqlite:DIR" sets the data directory too
+ * (a different --data is refused), a postgresql:// URI keeps it for admin.token. RET 0, or 2
+ * with a message on stderr. */
+static int store_flags(struct daemon_options *o)
+{
+    static const char sqlite_prefix[] = "sqlite:";
+    if (!o->store) {
+        o->data = o->data ? o->data : STORE_DEFAULT_DIR;
+        return 0;
+    }
+    if (strncmp(o->store, sqlite_prefix, strlen(sqlite_prefix)) == 0) {
+        const char *dir = o->store + strlen(sqlite_prefix);
+        if (!*dir || (o->data && strcmp(o->data, dir) != 0)) {
+            fprintf(stderr, "allotd: --store sqlite:DIR needs a DIR, and --data, if given, the"
+                            " same one\n");
+            return 2;
+        }
+        o->data = dir;
+        return 0;
+    }
+    if (!store_location_is_postgres(o->store)) {
+        fprintf(stderr, "allotd: --store: expected sqlite:DIR or a postgresql:// URI\n");
+        return 2;
+    }
+    o->data = o->data ? o->data : STORE_DEFAULT_DIR;
+    return 0;
+}
+
 /* The server's authenticator: the controller's token cache. */
 static int authenticate(void *ctl, const char *token, struct principal *who)
 {
@@ -178,10 +211,12 @@ static void on_signal(evutil_socket_t sig, short what, void *arg)
 
 int main(int argc, char **argv)
 {
-    struct daemon_options o = {.listen = "127.0.0.1:7070", .data = "./allot-data"};
+    struct daemon_options o = {.listen = "127.0.0.1:7070"};
     int rc = parse(argc, argv, &o);
     if (rc)
         return rc == 1 ? 0 : 2;
+    if (store_flags(&o))
+        return 2;
     char addr[256];
     const char *colon = strrchr(o.listen, ':');
     long port = colon ? strtol(colon + 1, NULL, 10) : 0;
@@ -204,6 +239,7 @@ int main(int argc, char **argv)
     struct server *sv = NULL;
     char err[512];
     struct controller_options copt = {.data_dir = o.data,
+                                      .store = o.store,
                                       .platform_path = o.platform,
                                       .virtual_nodes = !o.real_nodes,
                                       .streams = sopt};
@@ -257,8 +293,10 @@ int main(int argc, char **argv)
     struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
     event_add(sigint, NULL);
     event_add(sigterm, NULL);
+    char where[512];
+    store_location_redact(o.store ? o.store : o.data, where, sizeof(where));
     log_info("listening on %s://%s:%ld; state in %s; %s", o.tls_cert ? "https" : "http", addr, port,
-             o.data,
+             where,
              o.real_nodes ? "nodes are driven by node agents"
                           : "nodes are SIMULATED: admitted workloads run no processes, they "
                             "finish after their `duration` (--no-virtual-nodes for node agents)");

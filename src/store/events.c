@@ -12,49 +12,49 @@ int store_append_event(struct store *st, int64_t t_ms, const char *tenant, const
         err = store_check_name(st, "kind", kind, &kind_len);
     if (!err)
         err = store_check_spec(st, "json", json, &json_len);
-    if (!err)
-        err = store_check_writable(st);
     if (err)
         return err;
-    sqlite3_stmt *stmt = st->stmt[STORE_STMT_APPEND_EVENT];
-    err = store_bind_int(st, stmt, 1, t_ms);
-    if (!err)
-        err = store_bind_text(st, stmt, 2, tenant, tenant_len);
-    if (!err)
-        err = store_bind_text(st, stmt, 3, kind, kind_len);
-    if (!err)
-        err = store_bind_text(st, stmt, 4, json, json_len);
-    if (err) {
-        store_reset(stmt);
-        return err;
-    }
-    err = store_run_write(st, stmt, NULL);
+    struct store_arg args[] = {store_int(t_ms), store_text(tenant, tenant_len),
+                               store_text(kind, kind_len), store_text(json, json_len)};
+    struct store_change change;
+    err = store_write(st, STORE_STMT_APPEND_EVENT, args, 4, &change);
     if (!err && seq)
-        *seq = sqlite3_last_insert_rowid(st->db);
+        *seq = change.seq;
     return err;
 }
 
 int store_events_trim(struct store *st, int64_t keep_last_n, int64_t *deleted)
 {
-    int64_t changes = 0;
     if (keep_last_n < 0) {
         store_set_errmsg(st, "keep_last_n: must not be negative");
         return -ALLOT_EINVAL;
     }
-    int err = store_check_writable(st);
-    if (err)
-        return err;
-    sqlite3_stmt *stmt = st->stmt[keep_last_n ? STORE_STMT_TRIM_EVENTS : STORE_STMT_CLEAR_EVENTS];
-    if (keep_last_n)
-        err = store_bind_int(st, stmt, 1, keep_last_n);
-    if (err) {
-        store_reset(stmt);
-        return err;
-    }
-    err = store_run_write(st, stmt, &changes);
+    struct store_arg args[] = {store_int(keep_last_n)};
+    struct store_change change;
+    int err = keep_last_n ? store_write(st, STORE_STMT_TRIM_EVENTS, args, 1, &change)
+                          : store_write(st, STORE_STMT_CLEAR_EVENTS, NULL, 0, &change);
     if (!err && deleted)
-        *deleted = changes;
+        *deleted = change.rows;
     return err;
+}
+
+/* store_events_read's callback and its context. */
+struct store_event_visit {
+    int (*fn)(void *ctx, const struct store_event *ev);
+    void *ctx;
+};
+
+static int store_event_row(void *ctx, const struct store_row *row)
+{
+    struct store_event_visit *visit = ctx;
+    struct store_event ev = {
+        .seq = store_row_int(row, 0),
+        .t_ms = store_row_int(row, 1),
+        .tenant = store_row_text_or_null(row, 2),
+        .kind = store_row_text(row, 3, NULL),
+        .json = store_row_text(row, 4, NULL),
+    };
+    return visit->fn(visit->ctx, &ev);
 }
 
 int store_events_read(struct store *st, int64_t after_seq, int64_t max,
@@ -64,25 +64,9 @@ int store_events_read(struct store *st, int64_t after_seq, int64_t max,
         store_set_errmsg(st, "max: must not be negative");
         return -ALLOT_EINVAL;
     }
-    sqlite3_stmt *stmt = st->stmt[STORE_STMT_READ_EVENTS];
-    int err = store_bind_int(st, stmt, 1, after_seq);
-    if (!err)
-        err = store_bind_int(st, stmt, 2, max);
-    int rc = SQLITE_DONE;
-    while (!err && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        struct store_event ev = {
-            .seq = sqlite3_column_int64(stmt, 0),
-            .t_ms = sqlite3_column_int64(stmt, 1),
-            .tenant = (const char *)sqlite3_column_text(stmt, 2),
-            .kind = (const char *)sqlite3_column_text(stmt, 3),
-            .json = (const char *)sqlite3_column_text(stmt, 4),
-        };
-        err = fn(ctx, &ev);
-    }
-    if (!err && rc != SQLITE_DONE)
-        err = store_sqlite_error(st, rc);
-    store_reset(stmt);
-    return err;
+    struct store_arg args[] = {store_int(after_seq), store_int(max)};
+    struct store_event_visit visit = {fn, ctx};
+    return store_query(st, STORE_STMT_READ_EVENTS, args, 2, store_event_row, &visit);
 }
 
 int store_events_last(struct store *st, int64_t *seq)

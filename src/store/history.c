@@ -22,29 +22,21 @@ int store_history_add(struct store *st, const struct store_history_row *r)
     err = err ? err : store_check_writable(st);
     if (err)
         return err;
-    sqlite3_stmt *stmt = st->stmt[STORE_STMT_HISTORY_ADD];
-    for (int i = 0; !err && i < 4; i++)
-        err = store_bind_text(st, stmt, i + 1, values[i], len[i]);
-    err = err ? err : store_bind_int(st, stmt, 5, r->ended_ms);
-    err = err ? err : store_bind_text(st, stmt, 6, r->idempotency_key, len[5]);
-    err = err ? err : store_bind_text(st, stmt, 7, r->view_json, len[6]);
-    if (err) {
-        store_reset(stmt);
-        return err;
-    }
-    return store_run_write(st, stmt, NULL);
+    struct store_arg args[] = {
+        store_text(values[0], len[0]),    store_text(values[1], len[1]),
+        store_text(values[2], len[2]),    store_text(values[3], len[3]),
+        store_int(r->ended_ms),           store_text(r->idempotency_key, len[5]),
+        store_text(r->view_json, len[6]),
+    };
+    return store_write(st, STORE_STMT_HISTORY_ADD, args, 7, NULL);
 }
 
-/* The view column of statement stmt's one row, bound already: copied into *view. */
-static int find_view(struct store *st, sqlite3_stmt *stmt, char **view)
+/* Copies the view column of a row into *(char **)ctx. */
+static int view_row(void *ctx, const struct store_row *row)
 {
-    *view = NULL;
-    int row = store_query_row(st, stmt);
-    if (row <= 0)
-        return row < 0 ? row : -ALLOT_ENOENT;
-    const char *text = (const char *)sqlite3_column_text(stmt, 0);
+    const char *text = store_row_text_or_null(row, 0);
+    char **view = ctx;
     *view = strdup(text ? text : "{}");
-    store_reset(stmt);
     return *view ? 0 : -ALLOT_ENOMEM;
 }
 
@@ -55,13 +47,8 @@ int store_history_find(struct store *st, const char *name, char **view)
     int err = store_check_text(st, "name", name, STORE_LOG_NAME_MAX, false, &n);
     if (err)
         return err;
-    sqlite3_stmt *stmt = st->stmt[STORE_STMT_HISTORY_FIND];
-    err = store_bind_text(st, stmt, 1, name, n);
-    if (err) {
-        store_reset(stmt);
-        return err;
-    }
-    return find_view(st, stmt, view);
+    struct store_arg args[] = {store_text(name, n)};
+    return store_query_one(st, STORE_STMT_HISTORY_FIND, args, 1, view_row, view);
 }
 
 int store_history_find_key(struct store *st, const char *workspace, const char *key, char **view)
@@ -72,14 +59,22 @@ int store_history_find_key(struct store *st, const char *workspace, const char *
     err = err ? err : store_check_text(st, "idempotency_key", key, STORE_NAME_MAX, false, &nk);
     if (err)
         return err;
-    sqlite3_stmt *stmt = st->stmt[STORE_STMT_HISTORY_FIND_KEY];
-    err = store_bind_text(st, stmt, 1, workspace, nw);
-    err = err ? err : store_bind_text(st, stmt, 2, key, nk);
-    if (err) {
-        store_reset(stmt);
-        return err;
-    }
-    return find_view(st, stmt, view);
+    struct store_arg args[] = {store_text(workspace, nw), store_text(key, nk)};
+    return store_query_one(st, STORE_STMT_HISTORY_FIND_KEY, args, 2, view_row, view);
+}
+
+/* store_history_list's callback and its context. */
+struct history_visit {
+    int (*fn)(void *ctx, int64_t id, const char *tenant, const char *workspace,
+              const char *view_json);
+    void *ctx;
+};
+
+static int history_row(void *ctx, const struct store_row *row)
+{
+    struct history_visit *visit = ctx;
+    return visit->fn(visit->ctx, store_row_int(row, 0), store_row_text(row, 1, NULL),
+                     store_row_text(row, 2, NULL), store_row_text(row, 3, NULL));
 }
 
 int store_history_list(struct store *st, int64_t after_id, const char *tenant,
@@ -97,32 +92,21 @@ int store_history_list(struct store *st, int64_t after_id, const char *tenant,
     err = err ? err : store_check_text(st, "workspace", workspace, STORE_LOG_NAME_MAX, true, &nw);
     if (err)
         return err;
-    sqlite3_stmt *stmt = st->stmt[STORE_STMT_HISTORY_LIST];
-    err = store_bind_int(st, stmt, 1, after_id);
-    err = err ? err : store_bind_text(st, stmt, 2, tenant, nt);
-    err = err ? err : store_bind_text(st, stmt, 3, workspace, nw);
-    err = err ? err : store_bind_int(st, stmt, 4, limit);
-    int rc = SQLITE_DONE;
-    while (!err && (rc = sqlite3_step(stmt)) == SQLITE_ROW)
-        err = fn(ctx, sqlite3_column_int64(stmt, 0), (const char *)sqlite3_column_text(stmt, 1),
-                 (const char *)sqlite3_column_text(stmt, 2),
-                 (const char *)sqlite3_column_text(stmt, 3));
-    if (!err && rc != SQLITE_DONE)
-        err = store_sqlite_error(st, rc);
-    store_reset(stmt);
-    return err;
+    struct store_arg args[] = {store_int(after_id), store_text(tenant, nt),
+                               store_text(workspace, nw), store_int(limit)};
+    struct history_visit visit = {fn, ctx};
+    return store_query(st, STORE_STMT_HISTORY_LIST, args, 4, history_row, &visit);
 }
 
 /* Run statement which with before_ms as its parameter. OUT *changes (may be NULL). */
 static int run_before(struct store *st, enum store_stmt which, int64_t before_ms, int64_t *changes)
 {
-    sqlite3_stmt *stmt = st->stmt[which];
-    int err = store_bind_int(st, stmt, 1, before_ms);
-    if (err) {
-        store_reset(stmt);
-        return err;
-    }
-    return store_run_write(st, stmt, changes);
+    struct store_arg args[] = {store_int(before_ms)};
+    struct store_change change;
+    int err = store_write(st, which, args, 1, &change);
+    if (!err && changes)
+        *changes = change.rows;
+    return err;
 }
 
 int store_history_trim(struct store *st, int64_t before_ms, int64_t *deleted)

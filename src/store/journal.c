@@ -9,18 +9,23 @@ int store_journal_append(struct store *st, int64_t t_ms, const char *op_json)
 {
     size_t len;
     int err = store_check_text(st, "op", op_json, STORE_JOURNAL_MAX, false, &len);
-    if (!err)
-        err = store_check_writable(st);
     if (err)
         return err;
-    sqlite3_stmt *stmt = st->stmt[STORE_STMT_APPEND_JOURNAL];
-    err = store_bind_int(st, stmt, 1, t_ms);
-    if (!err)
-        err = store_bind_text(st, stmt, 2, op_json, len);
-    if (!err)
-        return store_run_write(st, stmt, NULL);
-    store_reset(stmt);
-    return err;
+    struct store_arg args[] = {store_int(t_ms), store_text(op_json, len)};
+    return store_write(st, STORE_STMT_APPEND_JOURNAL, args, 2, NULL);
+}
+
+/* store_journal_load's callback and its context. */
+struct store_journal_visit {
+    int (*fn)(void *ctx, int64_t seq, int64_t t_ms, const char *op_json);
+    void *ctx;
+};
+
+static int store_journal_row(void *ctx, const struct store_row *row)
+{
+    struct store_journal_visit *visit = ctx;
+    return visit->fn(visit->ctx, store_row_int(row, 0), store_row_int(row, 1),
+                     store_row_text(row, 2, NULL));
 }
 
 int store_journal_load(struct store *st, int64_t after_seq,
@@ -30,54 +35,52 @@ int store_journal_load(struct store *st, int64_t after_seq,
     int err = store_read_begin(st, "store_journal_load");
     if (err)
         return err;
-    sqlite3_stmt *stmt = st->stmt[STORE_STMT_LOAD_JOURNAL];
-    int rc = SQLITE_DONE;
-    err = store_bind_int(st, stmt, 1, after_seq);
-    while (!err && (rc = sqlite3_step(stmt)) == SQLITE_ROW)
-        err = fn(ctx, sqlite3_column_int64(stmt, 0), sqlite3_column_int64(stmt, 1),
-                 (const char *)sqlite3_column_text(stmt, 2));
-    if (!err && rc != SQLITE_DONE)
-        err = store_sqlite_error(st, rc);
-    store_reset(stmt);
+    struct store_arg args[] = {store_int(after_seq)};
+    struct store_journal_visit visit = {fn, ctx};
+    err = store_query(st, STORE_STMT_LOAD_JOURNAL, args, 1, store_journal_row, &visit);
     store_read_end(st);
     return err;
 }
 
 int store_journal_trim(struct store *st, int64_t through_seq, int64_t *deleted)
 {
-    int64_t changes = 0;
-    int err = store_check_writable(st);
-    if (err)
-        return err;
-    sqlite3_stmt *stmt = st->stmt[STORE_STMT_TRIM_JOURNAL];
-    err = store_bind_int(st, stmt, 1, through_seq);
-    if (err) {
-        store_reset(stmt);
-        return err;
-    }
-    err = store_run_write(st, stmt, &changes);
+    struct store_change change;
+    struct store_arg args[] = {store_int(through_seq)};
+    int err = store_write(st, STORE_STMT_TRIM_JOURNAL, args, 1, &change);
     if (!err && deleted)
-        *deleted = changes;
+        *deleted = change.rows;
     return err;
+}
+
+/* store_meta_get's destination and the key, for the message. */
+struct store_meta_value {
+    struct store *st;
+    const char *key;
+    char *buf;
+    size_t len;
+};
+
+static int store_meta_row(void *ctx, const struct store_row *row)
+{
+    struct store_meta_value *value = ctx;
+    if (!value->buf) {
+        store_set_errmsg(value->st, "%s: no buffer for the value", value->key);
+        return -ALLOT_ERANGE;
+    }
+    return store_copy_text(value->st, row, 0, value->key, value->buf, value->len);
 }
 
 int store_meta_get(struct store *st, const char *key, char *buf, size_t len)
 {
-    sqlite3_stmt *stmt;
-    int err = store_find_row(st, STORE_STMT_META_GET, "key", key, &stmt);
+    size_t key_len;
+    int err = store_check_name(st, "key", key, &key_len);
     if (err)
         return err;
-    const unsigned char *value = sqlite3_column_text(stmt, 0);
-    size_t n = (size_t)sqlite3_column_bytes(stmt, 0);
-    if (!buf || n + 1 > len) {
-        store_set_errmsg(st, "%s: value of %zu bytes does not fit", key, n);
-        err = -ALLOT_ERANGE;
-    } else {
-        if (n)
-            memcpy(buf, value, n);
-        buf[n] = '\0';
-    }
-    store_reset(stmt);
+    struct store_arg args[] = {store_text(key, key_len)};
+    struct store_meta_value value = {st, key, buf, len};
+    err = store_query_one(st, STORE_STMT_META_GET, args, 1, store_meta_row, &value);
+    if (err == -ALLOT_ENOENT)
+        store_set_errmsg(st, "%s: not found", key);
     return err;
 }
 
@@ -91,19 +94,9 @@ int store_meta_set(struct store *st, const char *key, const char *value)
     }
     if (!err)
         err = store_check_text(st, "value", value, STORE_META_MAX, true, &value_len);
-    if (!err)
-        err = store_check_writable(st);
     if (err)
         return err;
-    sqlite3_stmt *stmt = st->stmt[STORE_STMT_META_SET];
-    err = store_bind_text(st, stmt, 1, key, key_len);
     /* an empty value is stored as '', not NULL */
-    if (!err) {
-        int rc = sqlite3_bind_text(stmt, 2, value, (int)value_len, SQLITE_STATIC);
-        err = rc == SQLITE_OK ? 0 : store_sqlite_error(st, rc);
-    }
-    if (!err)
-        return store_run_write(st, stmt, NULL);
-    store_reset(stmt);
-    return err;
+    struct store_arg args[] = {store_text(key, key_len), store_string(value, value_len)};
+    return store_write(st, STORE_STMT_META_SET, args, 2, NULL);
 }

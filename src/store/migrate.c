@@ -5,7 +5,7 @@
 #include <string.h>
 
 #include "common/error.h"
-#include "store/internal.h"
+#include "store/sqlite.h"
 
 /* 0x416c6c74, "Allt": marks the file as an Allot store (PRAGMA application_id). */
 #define STORE_APPLICATION_ID 1097624692
@@ -141,7 +141,7 @@ _Static_assert(sizeof(store_migrations) / sizeof(store_migrations[0]) == STORE_S
 int store_pragma(struct store *st, const char *sql, int64_t *out, char *text, size_t len)
 {
     sqlite3_stmt *stmt = NULL;
-    int rc = sqlite3_prepare_v2(st->db, sql, -1, &stmt, NULL);
+    int rc = sqlite3_prepare_v2(store_sqlite_db(st), sql, -1, &stmt, NULL);
     if (rc != SQLITE_OK)
         return store_sqlite_error(st, rc);
     int err = 0;
@@ -166,23 +166,23 @@ static int store_migrate_one(struct store *st, int version)
 {
     char *msg = NULL;
     char sql[128];
-    int rc = sqlite3_exec(st->db, "BEGIN IMMEDIATE", NULL, NULL, &msg);
+    int rc = sqlite3_exec(store_sqlite_db(st), "BEGIN IMMEDIATE", NULL, NULL, &msg);
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(st->db, store_migrations[version - 1], NULL, NULL, &msg);
+        rc = sqlite3_exec(store_sqlite_db(st), store_migrations[version - 1], NULL, NULL, &msg);
     if (rc == SQLITE_OK) {
         snprintf(sql, sizeof(sql), "PRAGMA user_version = %d; PRAGMA application_id = %d", version,
                  STORE_APPLICATION_ID);
-        rc = sqlite3_exec(st->db, sql, NULL, NULL, &msg);
+        rc = sqlite3_exec(store_sqlite_db(st), sql, NULL, NULL, &msg);
     }
     if (rc == SQLITE_OK)
-        rc = sqlite3_exec(st->db, "COMMIT", NULL, NULL, &msg);
+        rc = sqlite3_exec(store_sqlite_db(st), "COMMIT", NULL, NULL, &msg);
     if (rc == SQLITE_OK)
         return 0;
     store_set_errmsg(st, "migration to schema version %d failed: %s", version,
                      msg ? msg : sqlite3_errstr(rc));
     sqlite3_free(msg);
-    if (!sqlite3_get_autocommit(st->db))
-        sqlite3_exec(st->db, "ROLLBACK", NULL, NULL, NULL);
+    if (!sqlite3_get_autocommit(store_sqlite_db(st)))
+        sqlite3_exec(store_sqlite_db(st), "ROLLBACK", NULL, NULL, NULL);
     return rc == SQLITE_NOMEM ? -ALLOT_ENOMEM : -ALLOT_EIO;
 }
 
@@ -202,22 +202,5 @@ int store_migrate(struct store *st, const char *path)
         store_set_errmsg(st, "%s: not an Allot store (application_id %" PRId64 ")", path, app);
         return -ALLOT_ECONFIG;
     }
-    if (version > STORE_SCHEMA_VERSION) {
-        store_set_errmsg(st,
-                         "%s: schema version %" PRId64 " is newer than this allotd knows (%d);"
-                         " run a newer allotd",
-                         path, version, STORE_SCHEMA_VERSION);
-        return -ALLOT_ECONFIG;
-    }
-    if (version < 0) {
-        store_set_errmsg(st, "%s: invalid schema version %" PRId64, path, version);
-        return -ALLOT_ECONFIG;
-    }
-    for (int v = (int)version + 1; v <= STORE_SCHEMA_VERSION; v++) {
-        err = store_migrate_one(st, v);
-        if (err)
-            return err;
-    }
-    st->schema_version = STORE_SCHEMA_VERSION;
-    return 0;
+    return store_apply_migrations(st, path, version, store_migrate_one);
 }

@@ -21,24 +21,11 @@ static int snapshot_put(struct store *st, int64_t t_ms, const void *engine, size
                         const char *controller, size_t controller_len, int64_t *seq,
                         int64_t *trimmed)
 {
-    sqlite3_stmt *stmt = st->stmt[STORE_STMT_SNAPSHOT_ADD];
-    int err = store_bind_int(st, stmt, 1, t_ms);
-    if (!err) {
-        int rc = sqlite3_bind_blob64(stmt, 2, engine, engine_len, SQLITE_STATIC);
-        err = rc == SQLITE_OK ? 0 : store_sqlite_error(st, rc);
-    }
-    if (!err)
-        err = store_bind_text(st, stmt, 3, controller, controller_len);
-    if (err) {
-        store_reset(stmt);
-        return err;
-    }
-    err = store_run_write(st, stmt, NULL);
-    stmt = st->stmt[STORE_STMT_SNAPSHOT_PRUNE];
-    err = err ? err : store_bind_int(st, stmt, 1, STORE_SNAPSHOTS_KEPT);
-    err = err ? err : store_run_write(st, stmt, NULL);
-    if (err)
-        store_reset(stmt);
+    struct store_arg add[] = {store_int(t_ms), store_blob(engine, engine_len),
+                              store_text(controller, controller_len)};
+    struct store_arg keep[] = {store_int(STORE_SNAPSHOTS_KEPT)};
+    int err = store_write(st, STORE_STMT_SNAPSHOT_ADD, add, 3, NULL);
+    err = err ? err : store_write(st, STORE_STMT_SNAPSHOT_PRUNE, keep, 1, NULL);
     int64_t span[2] = {0, 0}; /* the oldest and newest kept */
     err = err ? err : store_query_ints(st, STORE_STMT_SNAPSHOT_SPAN, span, 2);
     err = err ? err : store_journal_trim(st, span[0], trimmed);
@@ -72,38 +59,37 @@ int store_snapshot_write(struct store *st, int64_t t_ms, const void *engine, siz
     return err;
 }
 
+/* Copies the row of a snapshot into the struct store_snapshot ctx. */
+static int snapshot_row(void *ctx, const struct store_row *row)
+{
+    struct store_snapshot *out = ctx;
+    size_t engine_len, controller_len;
+    const void *engine = store_row_blob(row, 2, &engine_len);
+    const char *controller = store_row_text(row, 3, &controller_len);
+    out->seq = store_row_int(row, 0);
+    out->t_ms = store_row_int(row, 1);
+    out->engine = malloc(engine_len ? engine_len : 1);
+    out->controller = malloc(controller_len + 1);
+    if (!out->engine || !out->controller || (engine_len && !engine))
+        return -ALLOT_ENOMEM;
+    if (engine_len)
+        memcpy(out->engine, engine, engine_len);
+    out->engine_len = engine_len;
+    memcpy(out->controller, controller, controller_len);
+    out->controller[controller_len] = '\0';
+    return 0;
+}
+
 int store_snapshot_read(struct store *st, int k, struct store_snapshot *out)
 {
     memset(out, 0, sizeof(*out));
     int err = store_read_begin(st, "store_snapshot_read");
     if (err)
         return err;
-    sqlite3_stmt *stmt = st->stmt[STORE_STMT_SNAPSHOT_READ];
-    err = store_bind_int(st, stmt, 1, k < 0 ? 0 : k);
-    int row = err ? err : store_query_row(st, stmt);
-    if (row == 1) {
-        const void *engine = sqlite3_column_blob(stmt, 2);
-        size_t engine_len = (size_t)sqlite3_column_bytes(stmt, 2);
-        const char *controller = (const char *)sqlite3_column_text(stmt, 3);
-        size_t controller_len = (size_t)sqlite3_column_bytes(stmt, 3);
-        out->seq = sqlite3_column_int64(stmt, 0);
-        out->t_ms = sqlite3_column_int64(stmt, 1);
-        out->engine = malloc(engine_len ? engine_len : 1);
-        out->controller = malloc(controller_len + 1);
-        if (out->engine && out->controller && (engine_len == 0 || engine) && controller) {
-            memcpy(out->engine, engine, engine_len);
-            out->engine_len = engine_len;
-            memcpy(out->controller, controller, controller_len);
-            out->controller[controller_len] = '\0';
-        } else {
-            err = -ALLOT_ENOMEM;
-        }
-        store_reset(stmt);
-    } else {
-        err = row < 0 ? row : -ALLOT_ENOENT;
-        if (!err || err == -ALLOT_ENOENT)
-            store_set_errmsg(st, "no snapshot %d", k);
-    }
+    struct store_arg args[] = {store_int(k < 0 ? 0 : k)};
+    err = store_query_one(st, STORE_STMT_SNAPSHOT_READ, args, 1, snapshot_row, out);
+    if (err == -ALLOT_ENOENT)
+        store_set_errmsg(st, "no snapshot %d", k);
     store_read_end(st);
     if (err)
         store_snapshot_free(out);

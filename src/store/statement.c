@@ -1,6 +1,7 @@
-/* The store's prepared statements and the helpers every part of the store uses on them:
- * bounded inputs checked, parameters bound, writes run, rows read, SQLite's errors mapped to
- * Allot's codes. The statements themselves are listed in internal.h. */
+/* The store's statements in both dialects and the helpers every part of the store uses on
+ * them: bounded inputs checked, parameters built, writes and queries run through the open
+ * backend, rows read. The statements themselves are listed in internal.h. */
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -8,10 +9,16 @@
 #include "common/error.h"
 #include "store/internal.h"
 
-const char *const store_stmt_sql[STORE_STMT_COUNT] = {
-#define STORE_STMT_SQL(id, sql) [STORE_STMT_##id] = sql,
-    STORE_STMT_TABLE(STORE_STMT_SQL)
-#undef STORE_STMT_SQL
+const char *const store_stmt_sqlite[STORE_STMT_COUNT] = {
+#define STORE_STMT_SQLITE(id, sqlite, postgres) [STORE_STMT_##id] = sqlite,
+    STORE_STMT_TABLE(STORE_STMT_SQLITE)
+#undef STORE_STMT_SQLITE
+};
+
+const char *const store_stmt_postgres[STORE_STMT_COUNT] = {
+#define STORE_STMT_POSTGRES(id, sqlite, postgres) [STORE_STMT_##id] = postgres,
+    STORE_STMT_TABLE(STORE_STMT_POSTGRES)
+#undef STORE_STMT_POSTGRES
 };
 
 void store_set_errmsg(struct store *st, const char *fmt, ...)
@@ -22,35 +29,56 @@ void store_set_errmsg(struct store *st, const char *fmt, ...)
     va_end(ap);
 }
 
-/* Maps a failed SQLite call to an Allot code and keeps SQLite's message. Notes when SQLite
- * rolled back an open batch on its own (I/O error, disk full, out of memory). */
-int store_sqlite_error(struct store *st, int rc)
+struct store_arg store_int(int64_t v)
 {
-    int err;
-    switch (rc) {
-    case SQLITE_CONSTRAINT_UNIQUE:
-    case SQLITE_CONSTRAINT_PRIMARYKEY:
-        err = -ALLOT_EEXIST;
-        break;
-    case SQLITE_CONSTRAINT_CHECK:
-    case SQLITE_CONSTRAINT_NOTNULL:
-    case SQLITE_TOOBIG:
-        err = -ALLOT_EINVAL;
-        break;
-    case SQLITE_NOMEM:
-        err = -ALLOT_ENOMEM;
-        break;
-    case SQLITE_FULL:
-        err = -ALLOT_EFULL;
-        break;
-    default:
-        err = -ALLOT_EIO;
-        break;
-    }
-    store_set_errmsg(st, "%s", sqlite3_errmsg(st->db));
-    if (st->in_batch && sqlite3_get_autocommit(st->db))
-        st->batch_broken = true;
-    return err;
+    return (struct store_arg){.kind = STORE_ARG_INT, .i = v};
+}
+
+struct store_arg store_text(const char *s, size_t len)
+{
+    if (!s || !len)
+        return (struct store_arg){.kind = STORE_ARG_NULL};
+    return (struct store_arg){.kind = STORE_ARG_TEXT, .p = s, .len = len};
+}
+
+struct store_arg store_string(const char *s, size_t len)
+{
+    return (struct store_arg){.kind = STORE_ARG_TEXT, .p = s ? s : "", .len = s ? len : 0};
+}
+
+struct store_arg store_blob(const void *p, size_t len)
+{
+    return (struct store_arg){.kind = STORE_ARG_BLOB, .p = p, .len = len};
+}
+
+bool store_row_null(const struct store_row *row, int col)
+{
+    return row->st->backend->row_null(row, col);
+}
+
+int64_t store_row_int(const struct store_row *row, int col)
+{
+    return row->st->backend->row_int(row, col);
+}
+
+const char *store_row_text(const struct store_row *row, int col, size_t *len)
+{
+    size_t n = 0;
+    const char *s = row->st->backend->row_bytes(row, col, &n);
+    if (len)
+        *len = s ? n : 0;
+    return s ? s : "";
+}
+
+const char *store_row_text_or_null(const struct store_row *row, int col)
+{
+    return store_row_null(row, col) ? NULL : store_row_text(row, col, NULL);
+}
+
+const void *store_row_blob(const struct store_row *row, int col, size_t *len)
+{
+    *len = 0;
+    return row->st->backend->row_bytes(row, col, len);
 }
 
 /* Checks one bounded string input: 1..max bytes, or NULL/"" when optional.
@@ -84,29 +112,7 @@ int store_check_spec(struct store *st, const char *field, const char *s, size_t 
     return store_check_text(st, field, s, STORE_SPEC_MAX, false, len);
 }
 
-/* Binds s (len bytes, or NULL when len is 0 and s absent) as text parameter i. The text is
- * bound SQLITE_STATIC: valid because every statement is stepped and reset before the
- * function that bound it returns. */
-int store_bind_text(struct store *st, sqlite3_stmt *stmt, int i, const char *s, size_t len)
-{
-    int rc = (s && len) ? sqlite3_bind_text(stmt, i, s, (int)len, SQLITE_STATIC)
-                        : sqlite3_bind_null(stmt, i);
-    return rc == SQLITE_OK ? 0 : store_sqlite_error(st, rc);
-}
-
-int store_bind_int(struct store *st, sqlite3_stmt *stmt, int i, int64_t v)
-{
-    int rc = sqlite3_bind_int64(stmt, i, v);
-    return rc == SQLITE_OK ? 0 : store_sqlite_error(st, rc);
-}
-
-void store_reset(sqlite3_stmt *stmt)
-{
-    sqlite3_reset(stmt);
-    sqlite3_clear_bindings(stmt);
-}
-
-/* Refuses writes once SQLite has abandoned the open batch. */
+/* Refuses writes once the backend has abandoned the open batch. */
 int store_check_writable(struct store *st)
 {
     if (st->in_batch && st->batch_broken) {
@@ -116,51 +122,74 @@ int store_check_writable(struct store *st)
     return 0;
 }
 
-/* Runs a bound write statement to completion and resets it. Outside a batch the statement
- * is its own transaction, durable when this returns 0.
- * OUT *changes (may be NULL): rows the statement changed, triggers excluded. */
-int store_run_write(struct store *st, sqlite3_stmt *stmt, int64_t *changes)
+int store_write(struct store *st, enum store_stmt id, const struct store_arg *args, int n,
+                struct store_change *out)
 {
-    int rc = sqlite3_step(stmt);
-    int err = 0;
-    if (rc != SQLITE_DONE)
-        err = store_sqlite_error(st, rc);
-    else if (changes)
-        *changes = sqlite3_changes(st->db);
-    store_reset(stmt);
+    struct store_change change = {0};
+    int err = STORE_STMT_IS_CONTROL(id) ? 0 : store_check_writable(st);
+    if (!err)
+        err = st->backend->write(st, id, args, n, &change);
+    if (!err && out)
+        *out = change;
     return err;
 }
 
-/* Runs one of the cached statements that take no parameters and return no rows. */
-int store_run_plain(struct store *st, enum store_stmt id)
+int store_query(struct store *st, enum store_stmt id, const struct store_arg *args, int n,
+                store_row_fn fn, void *ctx)
 {
-    return store_run_write(st, st->stmt[id], NULL);
+    int err = st->backend->query(st, id, args, n, fn, ctx);
+    return err == STORE_STOP ? 0 : err;
 }
 
-/* Steps a bound query expected to give at most one row. RET 1 with a row (the caller reads
- * it, then resets), 0 without (reset done), negative on error (reset done). */
-int store_query_row(struct store *st, sqlite3_stmt *stmt)
+/* store_query_one's wrapper of the caller's callback: notes that a row came. */
+struct store_one {
+    store_row_fn fn;
+    void *ctx;
+    bool found;
+};
+
+static int store_one_row(void *ctx, const struct store_row *row)
 {
-    int rc = sqlite3_step(stmt);
-    if (rc == SQLITE_ROW)
-        return 1;
-    int err = rc == SQLITE_DONE ? 0 : store_sqlite_error(st, rc);
-    store_reset(stmt);
+    struct store_one *one = ctx;
+    one->found = true;
+    int err = one->fn(one->ctx, row);
+    return err ? err : STORE_STOP;
+}
+
+int store_query_one(struct store *st, enum store_stmt id, const struct store_arg *args, int n,
+                    store_row_fn fn, void *ctx)
+{
+    struct store_one one = {.fn = fn, .ctx = ctx};
+    int err = store_query(st, id, args, n, store_one_row, &one);
+    if (!err && !one.found)
+        err = -ALLOT_ENOENT;
     return err;
 }
 
-/* Runs a query without parameters that always gives one row of n integers. RET 0 and
- * out[0..n), or a negative error (-ALLOT_EIO when it gave no row). */
+/* store_query_ints' destination: n integers. */
+struct store_ints {
+    int64_t *out;
+    int n;
+};
+
+static int store_ints_row(void *ctx, const struct store_row *row)
+{
+    struct store_ints *ints = ctx;
+    for (int i = 0; i < ints->n; i++)
+        ints->out[i] = store_row_int(row, i);
+    return 0;
+}
+
+/* Runs a query without parameters that always gives one row of n integers. */
 int store_query_ints(struct store *st, enum store_stmt which, int64_t *out, int n)
 {
-    sqlite3_stmt *stmt = st->stmt[which];
-    int row = store_query_row(st, stmt);
-    if (row <= 0)
-        return row < 0 ? row : -ALLOT_EIO;
-    for (int i = 0; i < n; i++)
-        out[i] = sqlite3_column_int64(stmt, i);
-    store_reset(stmt);
-    return 0;
+    struct store_ints ints = {out, n};
+    int err = store_query_one(st, which, NULL, 0, store_ints_row, &ints);
+    if (err == -ALLOT_ENOENT) {
+        store_set_errmsg(st, "a query that always gives a row gave none");
+        err = -ALLOT_EIO;
+    }
+    return err;
 }
 
 int store_query_int(struct store *st, enum store_stmt which, int64_t *out)
@@ -168,59 +197,20 @@ int store_query_int(struct store *st, enum store_stmt which, int64_t *out)
     return store_query_ints(st, which, out, 1);
 }
 
-/* Checks key as a name called what and binds it as parameter 1 of statement id.
- * OUT *out: the statement, bound (reset it after use). RET 0, or an error with the
- * statement reset. */
-int store_bind_key(struct store *st, enum store_stmt id, const char *what, const char *key,
-                   sqlite3_stmt **out)
-{
-    size_t key_len;
-    int err = store_check_name(st, what, key, &key_len);
-    if (err)
-        return err;
-    sqlite3_stmt *stmt = st->stmt[id];
-    err = store_bind_text(st, stmt, 1, key, key_len);
-    if (err) {
-        store_reset(stmt);
-        return err;
-    }
-    *out = stmt;
-    return 0;
-}
-
-/* Step statement id, bound to key (checked as a name called what), onto its one row.
- * RET 0 with the statement on the row (the caller reads it, then store_reset);
- * -ALLOT_ENOENT when there is none; another negative error. */
-int store_find_row(struct store *st, enum store_stmt id, const char *what, const char *key,
-                   sqlite3_stmt **out)
-{
-    sqlite3_stmt *stmt;
-    int err = store_bind_key(st, id, what, key, &stmt);
-    if (err)
-        return err;
-    int row = store_query_row(st, stmt);
-    if (row < 0)
-        return row;
-    if (row == 0)
-        return -ALLOT_ENOENT;
-    *out = stmt;
-    return 0;
-}
-
-/* Copies text column col (NULL read as "") into buf of len bytes; buf may be NULL when len
- * is 0 and the value is not wanted. RET -ALLOT_ERANGE when it does not fit. */
-int store_copy_text(struct store *st, sqlite3_stmt *stmt, int col, char *buf, size_t len)
+/* Copies text column col (NULL read as "") into buf of len bytes; buf may be NULL when the
+ * value is not wanted. RET -ALLOT_ERANGE when it does not fit. */
+int store_copy_text(struct store *st, const struct store_row *row, int col, const char *what,
+                    char *buf, size_t len)
 {
     if (!buf)
         return 0;
-    const unsigned char *s = sqlite3_column_text(stmt, col);
-    size_t n = (size_t)sqlite3_column_bytes(stmt, col);
+    size_t n;
+    const char *s = store_row_text(row, col, &n);
     if (n + 1 > len) {
-        store_set_errmsg(st, "%s: value of %zu bytes does not fit", sqlite3_column_name(stmt, col),
-                         n);
+        store_set_errmsg(st, "%s: value of %zu bytes does not fit", what, n);
         return -ALLOT_ERANGE;
     }
-    if (s && n)
+    if (n)
         memcpy(buf, s, n);
     buf[n] = '\0';
     return 0;
@@ -233,35 +223,35 @@ int store_read_begin(struct store *st, const char *who)
         store_set_errmsg(st, "%s inside a batch", who);
         return -ALLOT_ESTATE;
     }
-    return store_run_plain(st, STORE_STMT_BEGIN_READ);
+    return store_write(st, STORE_STMT_BEGIN_READ, NULL, 0, NULL);
 }
 
 /* Ends it: a read transaction writes nothing, so rollback and commit are the same. */
 void store_read_end(struct store *st)
 {
-    if (!sqlite3_get_autocommit(st->db))
-        store_run_plain(st, STORE_STMT_ROLLBACK);
+    if (st->backend->in_transaction(st))
+        store_write(st, STORE_STMT_ROLLBACK, NULL, 0, NULL);
 }
 
-int store_prepare_all(struct store *st)
+int store_apply_migrations(struct store *st, const char *where, int64_t version,
+                           int (*migrate_one)(struct store *st, int version))
 {
-    for (int i = 0; i < STORE_STMT_COUNT; i++) {
-        int rc = sqlite3_prepare_v3(st->db, store_stmt_sql[i], -1, SQLITE_PREPARE_PERSISTENT,
-                                    &st->stmt[i], NULL);
-        if (rc != SQLITE_OK) {
-            int err = store_sqlite_error(st, rc);
-            store_set_errmsg(st, "cannot prepare \"%.60s\": %s", store_stmt_sql[i],
-                             sqlite3_errmsg(st->db));
+    if (version > STORE_SCHEMA_VERSION) {
+        store_set_errmsg(st,
+                         "%s: schema version %" PRId64 " is newer than this allotd knows (%d);"
+                         " run a newer allotd",
+                         where, version, STORE_SCHEMA_VERSION);
+        return -ALLOT_ECONFIG;
+    }
+    if (version < 0) {
+        store_set_errmsg(st, "%s: invalid schema version %" PRId64, where, version);
+        return -ALLOT_ECONFIG;
+    }
+    for (int v = (int)version + 1; v <= STORE_SCHEMA_VERSION; v++) {
+        int err = migrate_one(st, v);
+        if (err)
             return err;
-        }
     }
+    st->schema_version = STORE_SCHEMA_VERSION;
     return 0;
-}
-
-void store_finalize_all(struct store *st)
-{
-    for (int i = 0; i < STORE_STMT_COUNT; i++) {
-        sqlite3_finalize(st->stmt[i]);
-        st->stmt[i] = NULL;
-    }
 }

@@ -1,6 +1,8 @@
 /* Durable state of the controller: its op journal, users, tokens, events, workloads' output
- * and settings in SQLite (WAL, synchronous=FULL), with versioned migrations and group commit.
- * Single-threaded: the event loop that owns the model owns the store. See docs/store.md. */
+ * and settings in SQLite (WAL, synchronous=FULL) or PostgreSQL (synchronous_commit=on), with
+ * versioned migrations and group commit. One interface, two backends, chosen by the location
+ * given to store_open. Single-threaded: the event loop that owns the model owns the store.
+ * See docs/store.md. */
 #ifndef ALLOT_STORE_STORE_H
 #define ALLOT_STORE_STORE_H
 
@@ -21,7 +23,8 @@
 #define STORE_TOKEN_HASH_LEN 32     /* SHA-256 */
 #define STORE_ERRMSG_MAX 256
 
-/* The newest schema version this code knows (PRAGMA user_version after migrating). */
+/* The newest schema version this code knows (PRAGMA user_version after migrating, or
+ * allot_schema.version in PostgreSQL). */
 #define STORE_SCHEMA_VERSION 5
 
 struct store;
@@ -69,26 +72,41 @@ struct store_stats {
     uint64_t batches; /* of those, made by store_batch_commit */
 };
 
-/* Opens (creating if missing) the store in directory dir: creates dir with mode 0700 if
- * it does not exist (its parent must), takes an exclusive lock on dir/allot.lock so one
- * process at a time owns the data, opens dir/allot.db (mode 0600) in WAL mode with
- * synchronous=FULL and applies pending migrations, one transaction each. The lock is a
- * POSIX record lock: it keeps other processes out, so open one store per directory per
- * process (a second open in the same process is not refused, and closing it would drop
- * the first one's lock).
+/* Opens (creating if missing) the store at location, which chooses the backend:
+ *   "sqlite:DIR" or a bare "DIR": SQLite. Creates DIR with mode 0700 if it does not exist (its
+ *     parent must), takes an exclusive lock on DIR/allot.lock so one process at a time owns
+ *     the data, opens DIR/allot.db (mode 0600) in WAL mode with synchronous=FULL and applies
+ *     pending migrations, one transaction each. The lock is a POSIX record lock: it keeps
+ *     other processes out, so open one store per directory per process (a second open in
+ *     the same process is not refused, and closing it would drop the first one's lock).
+ *   "postgresql://..." or "postgres://...": a libpq connection URI. Connects, refuses a server
+ *     that runs with fsync off, sets synchronous_commit on, takes a session advisory lock so
+ *     one process at a time owns the database, creates or migrates the schema (one
+ *     transaction per migration) and prepares the statements. A lost connection is made
+ *     again by the next call outside a batch (docs/store.md, "PostgreSQL").
  * OUT *out: the store, owned by the caller (store_close). On failure *out is NULL and err
  * (if not NULL) holds a one-line message of at most len bytes.
- * RET 0; -ALLOT_EINVAL (bad arguments); -ALLOT_ESTATE (dir is held by another process);
- * -ALLOT_ECONFIG (the database's schema is newer than this code, or not an Allot store);
- * -ALLOT_EIO; -ALLOT_ENOMEM. */
-int store_open(const char *dir, struct store **out, char *err, size_t len);
+ * RET 0; -ALLOT_EINVAL (bad arguments); -ALLOT_ESTATE (the data is held by another process);
+ * -ALLOT_ECONFIG (the database's schema is newer than this code, or not an Allot store, or a
+ * server without durable commits); -ALLOT_EIO; -ALLOT_ENOMEM. */
+int store_open(const char *location, struct store **out, char *err, size_t len);
+
+/* Whether location names a PostgreSQL database (a postgresql:// or postgres:// URI). */
+bool store_location_is_postgres(const char *location);
+
+/* Copies location into buf (len bytes) with any password of a URI replaced by "***", for
+ * logs and messages. Never fails; truncates to len - 1 bytes. */
+void store_location_redact(const char *location, char *buf, size_t len);
+
+/* "sqlite" or "postgresql": the backend of an open store. */
+const char *store_backend_name(const struct store *st);
 
 /* Closes the store; an open batch is rolled back. NULL-safe. Every acknowledged change is
  * already durable: closing adds nothing to durability, so a crash instead of close loses
  * nothing that a commit returned 0 for. */
 void store_close(struct store *st);
 
-/* Message of the last failure of st (SQLite's or the store's own); "" if none. Never NULL. */
+/* Message of the last failure of st (the database's or the store's own); "" if none. Never NULL. */
 const char *store_errmsg(const struct store *st);
 
 /* Schema version of the open database (STORE_SCHEMA_VERSION after a successful open). */
@@ -100,13 +118,13 @@ void store_stats(const struct store *st, struct store_stats *out);
  * store_batch_commit joins it, and the commit makes them durable together with one fsync.
  * Without an open batch, each put/delete/append is its own durable transaction.
  * A put that fails inside a batch (for example -ALLOT_EEXIST) changes nothing and leaves
- * the batch open with its earlier changes; the caller commits or rolls back. If SQLite had
+ * the batch open with its earlier changes; the caller commits or rolls back. If the database had
  * to abandon the transaction (I/O error, disk full), later calls and the commit fail with
  * -ALLOT_EIO and the batch must be rolled back.
  * RET begin: 0, -ALLOT_ESTATE (a batch is already open), -ALLOT_EIO.
  * RET commit: 0 when every change of the batch is durable; -ALLOT_ESTATE (no batch open);
  * -ALLOT_EFULL (the disk is full) or -ALLOT_EIO (nothing of the batch was committed; the
- * batch is closed). Any write answers -ALLOT_EFULL when SQLite found the disk full. */
+ * batch is closed). Any write answers -ALLOT_EFULL when the database found the disk full. */
 int store_batch_begin(struct store *st);
 int store_batch_commit(struct store *st);
 /* Discards the open batch's changes. RET 0 (also when no batch is open), -ALLOT_EIO. */

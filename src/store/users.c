@@ -10,7 +10,6 @@
 static int store_write_user(struct store *st, enum store_stmt id, const struct store_user *user)
 {
     size_t name_len, tenant_len, role_len, spec_len;
-    int64_t changes = 0;
     int err = store_check_name(st, "name", user->name, &name_len);
     if (!err)
         err = store_check_text(st, "tenant", user->tenant, STORE_NAME_MAX, true, &tenant_len);
@@ -18,26 +17,16 @@ static int store_write_user(struct store *st, enum store_stmt id, const struct s
         err = store_check_name(st, "role", user->role, &role_len);
     if (!err)
         err = store_check_spec(st, "spec", user->spec_json, &spec_len);
-    if (!err)
-        err = store_check_writable(st);
     if (err)
         return err;
-    sqlite3_stmt *stmt = st->stmt[id];
-    err = store_bind_text(st, stmt, 1, user->name, name_len);
-    if (!err)
-        err = store_bind_text(st, stmt, 2, user->tenant, tenant_len);
-    if (!err)
-        err = store_bind_text(st, stmt, 3, user->role, role_len);
-    if (!err)
-        err = store_bind_text(st, stmt, 4, user->spec_json, spec_len);
-    if (err) {
-        store_reset(stmt);
-        return err;
-    }
-    err = store_run_write(st, stmt, &changes);
+    struct store_arg args[] = {
+        store_text(user->name, name_len), store_text(user->tenant, tenant_len),
+        store_text(user->role, role_len), store_text(user->spec_json, spec_len)};
+    struct store_change change;
+    err = store_write(st, id, args, 4, &change);
     if (err == -ALLOT_EEXIST)
         store_set_errmsg(st, "name: user '%s' exists", user->name);
-    if (!err && changes == 0) {
+    if (!err && change.rows == 0) {
         store_set_errmsg(st, "name: no user '%s'", user->name);
         err = -ALLOT_ENOENT;
     }
@@ -58,17 +47,17 @@ int store_update_user(struct store *st, const struct store_user *user)
 static int store_delete_keyed(struct store *st, enum store_stmt id, const char *field,
                               const char *key, int64_t *changes)
 {
-    sqlite3_stmt *stmt;
+    size_t key_len;
     *changes = 0;
-    int err = store_bind_key(st, id, field, key, &stmt);
+    int err = store_check_name(st, field, key, &key_len);
     if (err)
         return err;
-    err = store_check_writable(st);
-    if (err) {
-        store_reset(stmt);
-        return err;
-    }
-    return store_run_write(st, stmt, changes);
+    struct store_arg args[] = {store_text(key, key_len)};
+    struct store_change change;
+    err = store_write(st, id, args, 1, &change);
+    if (!err)
+        *changes = change.rows;
+    return err;
 }
 
 /* Deletes the row whose text key is `key`. RET -ALLOT_ENOENT when there was none. */
@@ -89,35 +78,66 @@ int store_delete_user(struct store *st, const char *name)
     return store_delete_named(st, STORE_STMT_DELETE_USER, "name", name);
 }
 
+/* store_find_user's destination buffers. */
+struct store_user_found {
+    struct store *st;
+    bool has_tenant;
+    char *tenant_buf, *role_buf, *workspace_buf;
+    size_t tenant_len, role_len, workspace_len;
+};
+
+static int store_user_row(void *ctx, const struct store_row *row)
+{
+    struct store_user_found *found = ctx;
+    found->has_tenant = !store_row_null(row, 0);
+    int err = store_copy_text(found->st, row, 0, "tenant", found->tenant_buf, found->tenant_len);
+    if (!err)
+        err = store_copy_text(found->st, row, 1, "role", found->role_buf, found->role_len);
+    if (!err)
+        err = store_copy_text(found->st, row, 2, "workspace", found->workspace_buf,
+                              found->workspace_len);
+    return err;
+}
+
 int store_find_user(struct store *st, const char *name, struct store_user *out, char *tenant_buf,
                     size_t tenant_len, char *role_buf, size_t role_len, char *workspace_buf,
                     size_t workspace_len)
 {
-    sqlite3_stmt *stmt;
-    int err = store_find_row(st, STORE_STMT_FIND_USER, "name", name, &stmt);
-    if (err == -ALLOT_ENOENT)
-        store_set_errmsg(st, "user %s: not found", name);
+    size_t name_len;
+    int err = store_check_name(st, "name", name, &name_len);
     if (err)
         return err;
-    bool has_tenant = sqlite3_column_type(stmt, 0) != SQLITE_NULL;
-    err = store_copy_text(st, stmt, 0, tenant_buf, tenant_len);
-    if (!err)
-        err = store_copy_text(st, stmt, 1, role_buf, role_len);
-    if (!err)
-        err = store_copy_text(st, stmt, 2, workspace_buf, workspace_len);
-    store_reset(stmt);
+    struct store_arg args[] = {store_text(name, name_len)};
+    struct store_user_found found = {st,         false,    tenant_buf,   role_buf, workspace_buf,
+                                     tenant_len, role_len, workspace_len};
+    err = store_query_one(st, STORE_STMT_FIND_USER, args, 1, store_user_row, &found);
+    if (err == -ALLOT_ENOENT)
+        store_set_errmsg(st, "user %s: not found", name);
     if (!err && out) {
         out->name = name;
-        out->tenant = has_tenant ? tenant_buf : NULL;
+        out->tenant = found.has_tenant ? tenant_buf : NULL;
         out->role = role_buf;
         out->spec_json = NULL;
     }
     return err;
 }
 
-static const char *store_col_text(sqlite3_stmt *stmt, int col)
+/* store_load's visitor and its context. */
+struct store_user_visit {
+    const struct store_visitor *v;
+    void *ctx;
+};
+
+static int store_load_row(void *ctx, const struct store_row *row)
 {
-    return (const char *)sqlite3_column_text(stmt, col);
+    struct store_user_visit *visit = ctx;
+    struct store_user u = {
+        .name = store_row_text(row, 0, NULL),
+        .tenant = store_row_text_or_null(row, 1),
+        .role = store_row_text(row, 2, NULL),
+        .spec_json = store_row_text(row, 3, NULL),
+    };
+    return visit->v->user(visit->ctx, &u);
 }
 
 int store_load(struct store *st, const struct store_visitor *v, void *ctx)
@@ -127,20 +147,8 @@ int store_load(struct store *st, const struct store_visitor *v, void *ctx)
     int err = store_read_begin(st, "store_load");
     if (err)
         return err;
-    sqlite3_stmt *stmt = st->stmt[STORE_STMT_LOAD_USERS];
-    int rc = SQLITE_DONE;
-    while (!err && (rc = sqlite3_step(stmt)) == SQLITE_ROW) {
-        struct store_user u = {
-            .name = store_col_text(stmt, 0),
-            .tenant = store_col_text(stmt, 1),
-            .role = store_col_text(stmt, 2),
-            .spec_json = store_col_text(stmt, 3),
-        };
-        err = v->user(ctx, &u);
-    }
-    if (!err && rc != SQLITE_DONE)
-        err = store_sqlite_error(st, rc);
-    store_reset(stmt);
+    struct store_user_visit visit = {v, ctx};
+    err = store_query(st, STORE_STMT_LOAD_USERS, NULL, 0, store_load_row, &visit);
     store_read_end(st);
     return err;
 }
@@ -161,80 +169,68 @@ int store_add_token(struct store *st, const struct store_token *token)
         store_set_errmsg(st, "created_ms, expires_ms: must not be negative");
         err = -ALLOT_EINVAL;
     }
-    if (!err)
-        err = store_check_writable(st);
     if (err)
         return err;
-    sqlite3_stmt *stmt = st->stmt[STORE_STMT_ADD_TOKEN];
-    err = store_bind_text(st, stmt, 1, token->id, id_len);
-    if (!err) {
-        int rc = sqlite3_bind_blob(stmt, 2, token->hash, STORE_TOKEN_HASH_LEN, SQLITE_STATIC);
-        err = rc == SQLITE_OK ? 0 : store_sqlite_error(st, rc);
-    }
-    if (!err)
-        err = store_bind_text(st, stmt, 3, token->user, user_len);
-    if (!err)
-        err = store_bind_text(st, stmt, 4, token->node, node_len);
-    if (!err)
-        err = store_bind_int(st, stmt, 5, token->created_ms);
-    if (!err) {
-        int rc = token->expires_ms ? sqlite3_bind_int64(stmt, 6, token->expires_ms)
-                                   : sqlite3_bind_null(stmt, 6);
-        err = rc == SQLITE_OK ? 0 : store_sqlite_error(st, rc);
-    }
-    if (!err)
-        return store_run_write(st, stmt, NULL);
-    store_reset(stmt);
-    return err;
+    struct store_arg args[] = {
+        store_text(token->id, id_len),
+        store_blob(token->hash, STORE_TOKEN_HASH_LEN),
+        store_text(token->user, user_len),
+        store_text(token->node, node_len),
+        store_int(token->created_ms),
+        token->expires_ms ? store_int(token->expires_ms) : store_text(NULL, 0),
+    };
+    return store_write(st, STORE_STMT_ADD_TOKEN, args, 6, NULL);
 }
 
 /* Copies column col (text, NULL read as "") into a buffer of STORE_NAME_MAX + 1 bytes.
  * RET -ALLOT_EIO when the stored value is longer than any the store writes. */
-static int store_copy_name(struct store *st, sqlite3_stmt *stmt, int col, char *buf)
+static int store_copy_name(struct store *st, const struct store_row *row, int col, const char *what,
+                           char *buf)
 {
-    const unsigned char *s = sqlite3_column_text(stmt, col);
-    int n = sqlite3_column_bytes(stmt, col);
-    if (n < 0 || n > STORE_NAME_MAX) {
-        store_set_errmsg(st, "corrupt row: %s is %d bytes", sqlite3_column_name(stmt, col), n);
+    size_t n;
+    const char *s = store_row_text(row, col, &n);
+    if (n > STORE_NAME_MAX) {
+        store_set_errmsg(st, "corrupt row: %s is %zu bytes", what, n);
         return -ALLOT_EIO;
     }
-    if (s)
-        memcpy(buf, s, (size_t)n);
-    buf[s ? n : 0] = '\0';
+    memcpy(buf, s, n);
+    buf[n] = '\0';
     return 0;
 }
 
-/* Fills *out from a row of id, token_hash, user, node, created_ms, expires_ms. */
-static int store_read_token(struct store *st, sqlite3_stmt *stmt, struct store_token *out)
+/* Fills the token (ctx) from a row of id, token_hash, user, node, created_ms, expires_ms. */
+static int store_token_row(void *ctx, const struct store_row *row)
 {
+    struct store_token *out = ctx;
+    struct store *st = row->st;
     memset(out, 0, sizeof(*out));
-    int err = store_copy_name(st, stmt, 0, out->id);
+    int err = store_copy_name(st, row, 0, "id", out->id);
     if (!err)
-        err = store_copy_name(st, stmt, 2, out->user);
+        err = store_copy_name(st, row, 2, "user", out->user);
     if (!err)
-        err = store_copy_name(st, stmt, 3, out->node);
+        err = store_copy_name(st, row, 3, "node", out->node);
     if (err)
         return err;
-    const void *hash = sqlite3_column_blob(stmt, 1);
-    if (!hash || sqlite3_column_bytes(stmt, 1) != STORE_TOKEN_HASH_LEN) {
+    size_t len;
+    const void *hash = store_row_blob(row, 1, &len);
+    if (!hash || len != STORE_TOKEN_HASH_LEN) {
         store_set_errmsg(st, "corrupt row: token %s has no 32-byte hash", out->id);
         return -ALLOT_EIO;
     }
     memcpy(out->hash, hash, STORE_TOKEN_HASH_LEN);
-    out->created_ms = sqlite3_column_int64(stmt, 4);
-    out->expires_ms = sqlite3_column_int64(stmt, 5); /* NULL reads as 0: never */
+    out->created_ms = store_row_int(row, 4);
+    out->expires_ms = store_row_null(row, 5) ? 0 : store_row_int(row, 5); /* NULL: never */
     return 0;
 }
 
 int store_find_token(struct store *st, const char *id, struct store_token *out)
 {
-    sqlite3_stmt *stmt;
-    int err = store_find_row(st, STORE_STMT_FIND_TOKEN, "id", id, &stmt);
+    size_t id_len;
+    int err = store_check_name(st, "id", id, &id_len);
     if (err)
         return err;
-    err = store_read_token(st, stmt, out);
-    store_reset(stmt);
-    return err;
+    struct store_arg args[] = {store_text(id, id_len)};
+    return store_query_one(st, STORE_STMT_FIND_TOKEN, args, 1, store_token_row, out);
 }
 
 int store_delete_token(struct store *st, const char *id)

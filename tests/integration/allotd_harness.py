@@ -1,5 +1,8 @@
 """Shared by the integration tests: a free loopback port, and one real allotd process over a
-temporary data directory, driven over HTTP with the admin token it wrote."""
+temporary data directory, driven over HTTP with the admin token it wrote. With
+ALLOT_TEST_STORE=postgresql every daemon keeps its store in a private PostgreSQL server
+(pgcluster.py), one database per data directory, passed as --store."""
+import hashlib
 import json
 import os
 import resource
@@ -9,6 +12,49 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+
+import pgcluster
+
+STORE = os.environ.get("ALLOT_TEST_STORE", "sqlite")
+if STORE not in ("sqlite", "postgresql"):
+    raise SystemExit(f"ALLOT_TEST_STORE={STORE}: expected sqlite or postgresql")
+if STORE == "postgresql":
+    pgcluster.skip_if_missing()
+
+
+def _database(data):
+    """The PostgreSQL database of data directory data."""
+    return "d_" + hashlib.sha256(os.path.abspath(data).encode()).hexdigest()[:20]
+
+
+def store_sql(data, sql):
+    """Runs sql (fixed text of the test) on the store of data directory data, outside allotd,
+    with either backend. RET its rows, as tuples of ints where a value is one, else text."""
+    def value(v):
+        try:
+            return int(v)
+        except (TypeError, ValueError):
+            return v
+    if STORE == "postgresql":
+        out = pgcluster.shared().sql(_database(data), sql)
+        return [tuple(value(v) for v in line.split("|")) for line in out.splitlines() if line]
+    import sqlite3
+    db = sqlite3.connect(os.path.join(data, "allot.db"))
+    try:
+        rows = db.execute(sql).fetchall()
+        db.commit()
+    finally:
+        db.close()
+    return [tuple(value(v) for v in row) for row in rows]
+
+
+def store_args(data):
+    """allotd's arguments for the store of data directory data: --data alone with SQLite;
+    with PostgreSQL also --store, a database of the test's server named after the directory
+    (the same directory, the same database: a restarted daemon finds its state)."""
+    if STORE != "postgresql":
+        return ["--data", data]
+    return ["--data", data, "--store", pgcluster.shared().database(_database(data))]
 
 
 def free_port():
@@ -24,7 +70,7 @@ class Daemon:
         """nofile: the daemon's limit of open file descriptors, when not the test's own."""
         self.data = data
         self.port = port or free_port()
-        args = [binary, "--listen", f"127.0.0.1:{self.port}", "--data", data]
+        args = [binary, "--listen", f"127.0.0.1:{self.port}"] + store_args(data)
         if platform:
             args += ["--platform", platform]
         args += list(extra)

@@ -465,6 +465,11 @@ class DiskFull(Base):
     daemon). The data directory is a small tmpfs of the test's own."""
 
     def setUp(self):
+        if allotd_harness.STORE == "postgresql":
+            # the state is in the server's directory, not on this tmpfs; a server whose own
+            # disk fills stops itself (a full WAL is a PANIC), which allotd sees as a lost
+            # connection: docs/store.md, "PostgreSQL"
+            self.skipTest("with ALLOT_TEST_STORE=postgresql the full disk is the server's")
         self.tmp = tempfile.mkdtemp(prefix="allot-sec-")
         self.mnt = os.path.join(self.tmp, "small")
         os.mkdir(self.mnt)

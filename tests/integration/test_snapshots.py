@@ -13,7 +13,6 @@ import os
 import re
 import shutil
 import signal
-import sqlite3
 import sys
 import tempfile
 import time
@@ -134,14 +133,12 @@ class SnapshotTest(unittest.TestCase):
     def test_journal_is_bounded_by_snapshots(self):
         for round_ in range(4):
             self.history(f"r{round_}", n=6)
-        db = sqlite3.connect(os.path.join(self.data, "allot.db"))
-        try:
-            kept, last = db.execute("SELECT count(*), max(seq) FROM journal").fetchone()
-            snaps = db.execute("SELECT seq FROM snapshots ORDER BY seq").fetchall()
-            (total,) = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'journal'"
-                                  ).fetchone()
-        finally:
-            db.close()
+        sql = allotd_harness.store_sql
+        (kept, last), = sql(self.data, "SELECT count(*), max(seq) FROM journal")
+        snaps = sql(self.data, "SELECT seq FROM snapshots ORDER BY seq")
+        (total,), = sql(self.data, "SELECT last FROM counters WHERE name = 'journal'"
+                        if allotd_harness.STORE == "postgresql" else
+                        "SELECT seq FROM sqlite_sequence WHERE name = 'journal'")
         self.assertEqual(len(snaps), 2)  # the newest and one to fall back on
         self.assertGreater(total, 60)
         # what is kept is the journal after the older snapshot, no more
@@ -150,15 +147,12 @@ class SnapshotTest(unittest.TestCase):
 
     def damage(self, which):
         """Overwrite the engine part of snapshot which (0: the newest) with bytes of nothing."""
-        db = sqlite3.connect(os.path.join(self.data, "allot.db"))
-        try:
-            (seq,) = db.execute("SELECT seq FROM snapshots ORDER BY seq DESC LIMIT 1 OFFSET ?",
-                                (which,)).fetchone()
-            db.execute("UPDATE snapshots SET engine = x'414c4c4f54454e470900' WHERE seq = ?",
-                       (seq,))
-            db.commit()
-        finally:
-            db.close()
+        sql = allotd_harness.store_sql
+        (seq,), = sql(self.data, "SELECT seq FROM snapshots ORDER BY seq DESC LIMIT 1 OFFSET "
+                      f"{int(which)}")
+        blob = ("'\\x414c4c4f54454e470900'::bytea" if allotd_harness.STORE == "postgresql"
+                else "x'414c4c4f54454e470900'")
+        sql(self.data, f"UPDATE snapshots SET engine = {blob} WHERE seq = {int(seq)}")
         return seq
 
     def test_damaged_snapshot_falls_back_then_refuses(self):

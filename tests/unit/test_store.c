@@ -1,6 +1,8 @@
 /* Unit tests for store/: schema and migrations (an older database included), users and
  * tokens, the journal, events, meta, group commit, rollback, uniqueness, bounds, the
- * directory lock, and durability across a crash. */
+ * directory lock, and durability across a crash. The common tests run against SQLite, or
+ * against a private PostgreSQL server when ALLOT_TEST_STORE=postgresql (ctest's
+ * test_store_pg), each backend with its own tests of what differs. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -12,9 +14,11 @@
 
 #include <cmocka.h>
 
+#include "pgcluster.h"
 #include "support.h"
 
 #include <dirent.h>
+#include <libpq-fe.h>
 #include <sqlite3.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -25,9 +29,32 @@
 #include "store/store.h"
 
 struct fixture {
-    char root[256]; /* the temporary directory, removed after the test */
-    char data[300]; /* root/data: not created in advance, store_open must create it */
+    char root[256];     /* the temporary directory, removed after the test */
+    char data[300];     /* root/data: not created in advance, store_open must create it */
+    char db[32];        /* PostgreSQL: the test's own database, dropped after the test */
+    char location[600]; /* what store_open is given: data, or the database's URI */
 };
+
+/* The backend under test: PostgreSQL when ALLOT_TEST_STORE=postgresql, with its server. */
+static bool pg_mode;
+static struct pgcluster cluster;
+static int databases; /* numbers the tests' databases */
+
+/* Runs sql on the cluster's database db, outside the store. RET the result (PQclear it). */
+static PGresult *pg_run(const char *db, const char *sql)
+{
+    char uri[600];
+    pgcluster_uri(&cluster, db, uri, sizeof(uri));
+    PGconn *conn = PQconnectdb(uri);
+    if (PQstatus(conn) != CONNECTION_OK)
+        fail_msg("%s: %s", uri, PQerrorMessage(conn));
+    PGresult *res = PQexec(conn, sql);
+    ExecStatusType status = PQresultStatus(res);
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+        fail_msg("%s: %s", sql, PQresultErrorMessage(res));
+    PQfinish(conn);
+    return res;
+}
 
 static int setup(void **state)
 {
@@ -41,6 +68,14 @@ static int setup(void **state)
         return -1;
     }
     snprintf(f->data, sizeof(f->data), "%s/data", f->root);
+    snprintf(f->location, sizeof(f->location), "%s", f->data);
+    if (pg_mode) {
+        char sql[64];
+        snprintf(f->db, sizeof(f->db), "test_%d", ++databases);
+        snprintf(sql, sizeof(sql), "CREATE DATABASE %s", f->db);
+        PQclear(pg_run("postgres", sql));
+        pgcluster_uri(&cluster, f->db, f->location, sizeof(f->location));
+    }
     *state = f;
     return 0;
 }
@@ -48,6 +83,11 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     struct fixture *f = *state;
+    if (pg_mode && f->db[0]) {
+        char sql[80];
+        snprintf(sql, sizeof(sql), "DROP DATABASE %s WITH (FORCE)", f->db);
+        PQclear(pg_run("postgres", sql));
+    }
     support_remove_tree(f->root);
     struct stat sb;
     int gone = stat(f->root, &sb) != 0;
@@ -59,16 +99,20 @@ static struct store *open_ok(const struct fixture *f)
 {
     struct store *st = NULL;
     char err[256];
-    int rc = store_open(f->data, &st, err, sizeof(err));
+    int rc = store_open(f->location, &st, err, sizeof(err));
     if (rc)
         fail_msg("store_open: %s", err);
     assert_non_null(st);
     return st;
 }
 
-/* Runs sql on the database file directly, outside the store. */
+/* Runs sql on the database directly, outside the store. */
 static void raw_exec(const struct fixture *f, const char *sql)
 {
+    if (pg_mode) {
+        PQclear(pg_run(f->db, sql));
+        return;
+    }
     char path[400];
     snprintf(path, sizeof(path), "%s/%s", f->data, STORE_DB_FILE);
     sqlite3 *db = NULL;
@@ -80,9 +124,16 @@ static void raw_exec(const struct fixture *f, const char *sql)
     sqlite3_close(db);
 }
 
-/* Returns the first column of the first row of sql, read directly from the file. */
+/* Returns the first column of the first row of sql, read directly from the database. */
 static int64_t raw_int(const struct fixture *f, const char *sql)
 {
+    if (pg_mode) {
+        PGresult *res = pg_run(f->db, sql);
+        assert_true(PQntuples(res) >= 1);
+        int64_t v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        PQclear(res);
+        return v;
+    }
     char path[400];
     snprintf(path, sizeof(path), "%s/%s", f->data, STORE_DB_FILE);
     sqlite3 *db = NULL;
@@ -94,6 +145,12 @@ static int64_t raw_int(const struct fixture *f, const char *sql)
     sqlite3_finalize(stmt);
     sqlite3_close(db);
     return v;
+}
+
+/* The query of the schema version of the backend under test. */
+static const char *version_sql(void)
+{
+    return pg_mode ? "SELECT version FROM allot_schema" : "PRAGMA user_version";
 }
 
 /* What store_load delivered: "user:name=tenant/role;" for every user in order. */
@@ -143,6 +200,15 @@ static int count_op(void *ctx, int64_t seq, int64_t t_ms, const char *op)
     (void)t_ms;
     (void)op;
     (*(int64_t *)ctx)++;
+    return 0;
+}
+
+/* Keeps the sequence number of the last journal entry loaded. */
+static int last_seq_op(void *ctx, int64_t seq, int64_t t_ms, const char *op)
+{
+    (void)t_ms;
+    (void)op;
+    *(int64_t *)ctx = seq;
     return 0;
 }
 
@@ -326,14 +392,23 @@ static void test_rollback_leaves_nothing(void **state)
     assert_int_equal(store_meta_set(st, "bootstrap_token_created", "1"), 0);
     struct user_log log;
     assert_int_equal(store_load(st, &visitor, &log), -ALLOT_ESTATE);
+    int64_t seq = 0;
+    assert_int_equal(store_append_event(st, 1, NULL, "submitted", "{}", &seq), 0);
+    assert_int_equal(seq, 1);
     assert_int_equal(store_batch_rollback(st), 0);
     assert_false(store_in_batch(st));
     assert_int_equal(store_batch_rollback(st), 0); /* nothing open: harmless */
+    /* what was rolled back used no sequence number: the next ones are 1 again */
+    int64_t last = -1;
+    assert_int_equal(store_events_last(st, &last), 0);
+    assert_int_equal(last, 0);
     store_stats(st, &after);
     assert_int_equal(after.commits, before.commits);
     assert_int_equal(load(st, &log), 0);
     assert_string_equal(log.text, "");
     assert_int_equal(journal_count(st), 0);
+    assert_int_equal(store_append_event(st, 1, NULL, "submitted", "{}", &seq), 0);
+    assert_int_equal(seq, 1);
     char value[8];
     assert_int_equal(store_meta_get(st, "bootstrap_token_created", value, sizeof(value)),
                      -ALLOT_ENOENT);
@@ -349,6 +424,11 @@ static void test_rollback_leaves_nothing(void **state)
     assert_int_equal(load(st, &log), 0);
     assert_string_equal(log.text, "");
     assert_int_equal(journal_count(st), 0);
+    /* the journal's numbers are not used up by what was rolled back either */
+    assert_int_equal(put_op(st, 1), 0);
+    int64_t last_seq = 0;
+    assert_int_equal(store_journal_load(st, 0, last_seq_op, &last_seq), 0);
+    assert_int_equal(last_seq, 1);
     store_close(st);
 }
 
@@ -392,7 +472,7 @@ static void test_reopen_keeps_version(void **state)
         assert_int_equal(store_meta_get(st, "bootstrap_token_created", value, sizeof(value)), 0);
         assert_string_equal(value, "1");
         store_close(st);
-        assert_int_equal(raw_int(f, "PRAGMA user_version"), STORE_SCHEMA_VERSION);
+        assert_int_equal(raw_int(f, version_sql()), STORE_SCHEMA_VERSION);
     }
 }
 
@@ -402,15 +482,15 @@ static void test_newer_schema_refused(void **state)
     struct store *st = open_ok(f);
     assert_int_equal(add_user(st, "root", NULL, "admin"), 0);
     store_close(st);
-    raw_exec(f, "PRAGMA user_version = 99");
+    raw_exec(f, pg_mode ? "UPDATE allot_schema SET version = 99" : "PRAGMA user_version = 99");
 
     char err[256];
     st = (struct store *)1;
-    assert_int_equal(store_open(f->data, &st, err, sizeof(err)), -ALLOT_ECONFIG);
+    assert_int_equal(store_open(f->location, &st, err, sizeof(err)), -ALLOT_ECONFIG);
     assert_null(st);
     assert_non_null(strstr(err, "schema version 99 is newer"));
     /* refused without a change: the version is still the newer one */
-    assert_int_equal(raw_int(f, "PRAGMA user_version"), 99);
+    assert_int_equal(raw_int(f, version_sql()), 99);
     assert_int_equal(raw_int(f, "SELECT count(*) FROM users"), 1);
 }
 
@@ -1008,7 +1088,7 @@ static void test_directory_lock(void **state)
         close(ready[0]);
         close(release[1]);
         struct store *st = NULL;
-        char c = store_open(f->data, &st, NULL, 0) == 0 ? 'y' : 'n';
+        char c = store_open(f->location, &st, NULL, 0) == 0 ? 'y' : 'n';
         if (write(ready[1], &c, 1) != 1)
             _exit(2);
         if (read(release[0], &c, 1) < 0) /* until the parent closes its end */
@@ -1023,9 +1103,12 @@ static void test_directory_lock(void **state)
     assert_int_equal(c, 'y');
     struct store *st = NULL;
     char err[256], expect[64];
-    assert_int_equal(store_open(f->data, &st, err, sizeof(err)), -ALLOT_ESTATE);
+    assert_int_equal(store_open(f->location, &st, err, sizeof(err)), -ALLOT_ESTATE);
     assert_null(st);
-    snprintf(expect, sizeof(expect), "in use by process %ld", (long)pid);
+    if (pg_mode)
+        snprintf(expect, sizeof(expect), "in use by another store");
+    else
+        snprintf(expect, sizeof(expect), "in use by process %ld", (long)pid);
     assert_non_null(strstr(err, expect));
     close(release[1]);
     int status = 0;
@@ -1047,7 +1130,7 @@ static void test_crash_after_commit(void **state)
     assert_true(pid >= 0);
     if (pid == 0) {
         struct store *st = NULL;
-        if (store_open(f->data, &st, NULL, 0) != 0)
+        if (store_open(f->location, &st, NULL, 0) != 0)
             _exit(2);
         if (store_batch_begin(st) != 0)
             _exit(3);
@@ -1076,19 +1159,212 @@ static void test_crash_after_commit(void **state)
     store_close(st);
 }
 
+/* "sqlite:DIR" is the same store as DIR; a URI's password never shows in what is logged. */
+static void test_locations(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f);
+    assert_string_equal(store_backend_name(st), "sqlite");
+    assert_int_equal(add_user(st, "root", NULL, "admin"), 0);
+    store_close(st);
+    char location[400], err[256];
+    snprintf(location, sizeof(location), "sqlite:%s", f->data);
+    assert_int_equal(store_open(location, &st, err, sizeof(err)), 0);
+    assert_int_equal(add_user(st, "root", NULL, "admin"), -ALLOT_EEXIST);
+    store_close(st);
+    assert_int_equal(store_open("sqlite:", &st, err, sizeof(err)), -ALLOT_EINVAL);
+    assert_false(store_location_is_postgres(location));
+    assert_true(store_location_is_postgres("postgres://h/db"));
+
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"postgresql://allot:s3cret@db.example:5432/allot",
+         "postgresql://allot:***@db.example:5432/allot"},
+        {"postgresql://allot@db/allot?password=s3cret&sslmode=require",
+         "postgresql://allot@db/allot?password=***&sslmode=require"},
+        {"postgres://u:p@h/d?application_name=x&password=p",
+         "postgres://u:***@h/d?application_name=x&password=***"},
+        {"postgresql:///allot?host=/tmp/x&port=5432", "postgresql:///allot?host=/tmp/x&port=5432"},
+        {"/var/lib/allot:x@y", "/var/lib/allot:x@y"},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char out[200];
+        store_location_redact(cases[i].in, out, sizeof(out));
+        assert_string_equal(out, cases[i].out);
+    }
+    char tiny[8], small[12];
+    store_location_redact(cases[0].in, tiny, sizeof(tiny));
+    assert_null(strstr(tiny, "s3cret"));
+    /* a password shorter than its mask, in a buffer that is too short: truncated, in bounds */
+    store_location_redact("postgres://u:p@h/d", small, sizeof(small));
+    assert_string_equal(small, "postgres://");
+}
+
+/* PostgreSQL: a new database gets the schema and its version in allot_schema. */
+static void test_pg_open_creates_schema(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f);
+    assert_string_equal(store_backend_name(st), "postgresql");
+    assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
+    assert_int_equal(add_user(st, "root", NULL, "admin"), 0);
+    store_close(st);
+    assert_int_equal(raw_int(f, version_sql()), STORE_SCHEMA_VERSION);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM pg_tables WHERE schemaname = 'public' AND"
+                                " tablename IN ('users', 'tokens', 'events', 'journal', 'meta',"
+                                " 'logs')"),
+                     6);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM pg_trigger WHERE"
+                                " tgname = 'users_delete_tokens'"),
+                     1);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM users"), 1);
+}
+
+/* PostgreSQL: a migration that fails changes nothing; the database keeps its version. */
+static void test_pg_failed_migration_keeps_version(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f);
+    store_close(st);
+    /* back to version 1, with a table in the way of migration 2 */
+    raw_exec(f, "DROP TABLE logs; UPDATE allot_schema SET version = 1;"
+                "CREATE TABLE logs (x integer); INSERT INTO logs VALUES (7)");
+    char err[256];
+    assert_int_equal(store_open(f->location, &st, err, sizeof(err)), -ALLOT_EIO);
+    assert_null(st);
+    assert_non_null(strstr(err, "migration to schema version 2 failed"));
+    assert_int_equal(raw_int(f, version_sql()), 1);
+    assert_int_equal(raw_int(f, "SELECT x FROM logs"), 7);
+}
+
+/* PostgreSQL: a database with other tables is not taken over; a server that is not there
+ * is an I/O error with libpq's reason. */
+static void test_pg_foreign_database_refused(void **state)
+{
+    struct fixture *f = *state;
+    raw_exec(f, "CREATE TABLE other (x integer)");
+    struct store *st = NULL;
+    char err[256], uri[600];
+    assert_int_equal(store_open(f->location, &st, err, sizeof(err)), -ALLOT_ECONFIG);
+    assert_null(st);
+    assert_non_null(strstr(err, "not an Allot store"));
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM pg_tables WHERE tablename = 'allot_schema'"),
+                     0);
+    snprintf(uri, sizeof(uri), "postgresql:///%s?host=%s/nowhere&user=allot", f->db, f->root);
+    assert_int_equal(store_open(uri, &st, err, sizeof(err)), -ALLOT_EIO);
+    assert_null(st);
+    assert_non_null(strstr(err, "nowhere"));
+}
+
+/* PostgreSQL: an insert of what exists is refused and leaves the row as it was. */
+static void test_pg_exists_unchanged(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f);
+    assert_int_equal(add_user(st, "alice", "acme", "member"), 0);
+    assert_int_equal(add_user(st, "alice", "globex", "admin"), -ALLOT_EEXIST);
+    assert_non_null(strstr(store_errmsg(st), "exists"));
+    char tenant[16], role[16];
+    struct store_user u;
+    assert_int_equal(
+        store_find_user(st, "alice", &u, tenant, sizeof(tenant), role, sizeof(role), NULL, 0), 0);
+    assert_string_equal(tenant, "acme");
+    assert_string_equal(role, "member");
+    struct store_log_key k = {"acme/prod/train", 0, 1, "stdout"};
+    assert_int_equal(store_log_append(st, &k, 0, "hello", 5), 0);
+    assert_int_equal(store_log_append(st, &k, 0, "HELLO", 5), -ALLOT_EEXIST);
+    char buf[8];
+    size_t got = 0;
+    assert_int_equal(store_log_read(st, &k, 0, buf, sizeof(buf), &got), 0);
+    assert_int_equal(got, 5);
+    assert_memory_equal(buf, "hello", 5);
+    store_close(st);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM users"), 1);
+}
+
+/* PostgreSQL: bounded inputs are refused before anything is sent: with the server down the
+ * answer is still -ALLOT_EINVAL naming the field, not a connection error. */
+static void test_pg_bounds_before_sending(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f);
+    assert_int_equal(pgcluster_pause(&cluster), 0);
+    char long_name[STORE_NAME_MAX + 2];
+    memset(long_name, 'n', sizeof(long_name) - 1);
+    long_name[sizeof(long_name) - 1] = '\0';
+    assert_int_equal(add_user(st, long_name, NULL, "admin"), -ALLOT_EINVAL);
+    assert_non_null(strstr(store_errmsg(st), "name"));
+    struct store_token out;
+    assert_int_equal(store_find_token(st, long_name, &out), -ALLOT_EINVAL);
+    assert_int_equal(store_meta_set(st, long_name, "v"), -ALLOT_EINVAL);
+    assert_int_equal(store_journal_append(st, 1, NULL), -ALLOT_EINVAL);
+    struct store_log_key k = {"acme/prod/train", 0, -1, "stdout"};
+    assert_int_equal(store_log_append(st, &k, 0, "x", 1), -ALLOT_EINVAL);
+    assert_non_null(strstr(store_errmsg(st), "attempt"));
+    /* a valid write does reach for the server, and says it is gone */
+    assert_int_equal(add_user(st, "bob", NULL, "admin"), -ALLOT_EIO);
+    assert_int_equal(pgcluster_resume(&cluster), 0);
+    assert_int_equal(add_user(st, "bob", NULL, "admin"), 0);
+    store_close(st);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM users"), 1);
+}
+
+static int collect_op(void *ctx, int64_t seq, int64_t t_ms, const char *op)
+{
+    (void)seq;
+    char *ops = ctx;
+    size_t n = strlen(ops);
+    snprintf(ops + n, 256 - n, "%lld;", (long long)(t_ms / 1000));
+    return strstr(op, "submit") ? 0 : -1;
+}
+
+/* PostgreSQL: the server restarts under an open store. The next write fails with
+ * -ALLOT_EIO naming the lost connection and writes nothing; the one after connects again.
+ * A batch that loses its connection commits none of its changes. */
+static void test_pg_connection_lost(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f);
+    assert_int_equal(put_op(st, 1), 0);
+    assert_int_equal(pgcluster_restart(&cluster), 0);
+    assert_int_equal(put_op(st, 2), -ALLOT_EIO);
+    /* the server's reason, e.g. "terminating connection due to administrator command" */
+    assert_non_null(strstr(store_errmsg(st), "PostgreSQL connection lost: "));
+    assert_non_null(strstr(store_errmsg(st), "connection due to administrator command"));
+    assert_int_equal(put_op(st, 3), 0);
+
+    assert_int_equal(store_batch_begin(st), 0);
+    assert_int_equal(put_op(st, 4), 0);
+    assert_int_equal(pgcluster_restart(&cluster), 0);
+    assert_int_equal(put_op(st, 5), -ALLOT_EIO);
+    assert_int_equal(put_op(st, 6), -ALLOT_EIO); /* the batch is broken: only rollback helps */
+    assert_int_equal(store_batch_commit(st), -ALLOT_EIO);
+    assert_non_null(strstr(store_errmsg(st), "batch not committed"));
+    assert_false(store_in_batch(st));
+
+    /* a server that stays away: every write fails, until it is back */
+    assert_int_equal(pgcluster_pause(&cluster), 0);
+    assert_int_equal(put_op(st, 7), -ALLOT_EIO);
+    assert_int_equal(put_op(st, 8), -ALLOT_EIO);
+    assert_int_equal(pgcluster_resume(&cluster), 0);
+    assert_int_equal(put_op(st, 9), 0);
+    char ops[256] = "";
+    assert_int_equal(store_journal_load(st, 0, collect_op, ops), 0);
+    assert_string_equal(ops, "1;3;9;");
+    store_close(st);
+    assert_int_equal(raw_int(f, "SELECT count(*) FROM journal"), 3);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_open_creates_schema, setup, teardown),
+    const struct CMUnitTest common[] = {
         cmocka_unit_test_setup_teardown(test_users_and_tokens, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_commits_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conflict_in_batch, setup, teardown),
         cmocka_unit_test_setup_teardown(test_reopen_keeps_version, setup, teardown),
         cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_schema_2_migrated, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_failed_migration_keeps_version, setup, teardown),
-        cmocka_unit_test_setup_teardown(test_foreign_database_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_input, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_and_meta, setup, teardown),
         cmocka_unit_test_setup_teardown(test_journal_and_users, setup, teardown),
@@ -1098,5 +1374,31 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_directory_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_after_commit, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    const struct CMUnitTest sqlite_only[] = {
+        cmocka_unit_test_setup_teardown(test_open_creates_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_2_migrated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_migration_keeps_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_foreign_database_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_locations, setup, teardown),
+    };
+    const struct CMUnitTest postgres_only[] = {
+        cmocka_unit_test_setup_teardown(test_pg_open_creates_schema, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_failed_migration_keeps_version, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_foreign_database_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_exists_unchanged, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_bounds_before_sending, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_connection_lost, setup, teardown),
+    };
+    const char *which = getenv("ALLOT_TEST_STORE");
+    pg_mode = which && strcmp(which, "postgresql") == 0;
+    if (!pg_mode)
+        return cmocka_run_group_tests_name("store_common_sqlite", common, NULL, NULL) +
+               cmocka_run_group_tests_name("store_sqlite", sqlite_only, NULL, NULL);
+    int rc = pgcluster_start(&cluster);
+    if (rc)
+        return rc == PGCLUSTER_SKIP ? PGCLUSTER_SKIP : 1;
+    rc = cmocka_run_group_tests_name("store_common_postgresql", common, NULL, NULL) +
+         cmocka_run_group_tests_name("store_postgresql", postgres_only, NULL, NULL);
+    pgcluster_stop(&cluster);
+    return rc;
 }

@@ -1,0 +1,590 @@
+/* The store's PostgreSQL backend: the connection (libpq, a URI), its durability settings,
+ * the advisory lock that makes one process the owner of the database, the schema and its
+ * migrations, the statements prepared per connection, reconnection after a lost connection,
+ * and the server's errors mapped to Allot's codes. Design in docs/store.md, "PostgreSQL". */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+
+#include "common/error.h"
+#include "store/internal.h"
+
+/* 0x416c6c74, "Allt": the key of the session advisory lock held while a store is open. */
+#define STORE_PG_LOCK_KEY "1097624692"
+/* Oldest server: identity columns, EXECUTE FUNCTION in triggers. */
+#define STORE_PG_MIN_VERSION 110000
+/* Seconds a connection attempt may take unless the URI says otherwise. */
+#define STORE_PG_CONNECT_TIMEOUT "10"
+#define STORE_PG_STMT_NAME_MAX 32
+
+/* Migrations, oldest first: migration i brings allot_schema.version from i to i + 1, in one
+ * transaction, to the same schema as SQLite's migration i (migrate.c). Never edit a released
+ * entry; append a new one. Integers are bigint so that rows read back in one width. */
+static const char *const store_pg_migrations[] = {
+    /* 1: the first schema (SQLite's object tables, dropped by its migration 3, never
+     * existed here) */
+    "CREATE FUNCTION allot_json_object(t text) RETURNS boolean LANGUAGE plpgsql IMMUTABLE AS $$"
+    " BEGIN RETURN json_typeof(t::json) = 'object';"
+    " EXCEPTION WHEN invalid_text_representation THEN RETURN false; END $$;"
+    "CREATE TABLE users ("
+    "  seq bigint GENERATED ALWAYS AS IDENTITY UNIQUE,"
+    "  name text PRIMARY KEY,"
+    "  tenant text,"
+    "  role text NOT NULL,"
+    "  spec text NOT NULL CONSTRAINT users_spec CHECK (allot_json_object(spec)));"
+    "CREATE INDEX users_tenant ON users (tenant);"
+    "CREATE TABLE tokens ("
+    "  id text PRIMARY KEY,"
+    "  token_hash bytea NOT NULL CONSTRAINT tokens_hash CHECK (length(token_hash) = 32),"
+    "  \"user\" text,"
+    "  node text,"
+    "  created_ms bigint NOT NULL,"
+    "  expires_ms bigint,"
+    "  CONSTRAINT tokens_holder CHECK (\"user\" IS NOT NULL OR node IS NOT NULL));"
+    "CREATE INDEX tokens_user ON tokens (\"user\");"
+    "CREATE INDEX tokens_node ON tokens (node);"
+    /* the last sequence number of the journal and of the events, changed in the
+     * transaction of the insert (like SQLite's sqlite_sequence, unlike a PostgreSQL
+     * sequence): no gaps after a rollback, never reused after a trim */
+    "CREATE TABLE counters ("
+    "  name text PRIMARY KEY,"
+    "  last bigint NOT NULL);"
+    "INSERT INTO counters VALUES ('journal', 0), ('events', 0);"
+    "CREATE TABLE events ("
+    "  seq bigint PRIMARY KEY,"
+    "  t_ms bigint NOT NULL,"
+    "  tenant text,"
+    "  kind text NOT NULL,"
+    "  json json NOT NULL);"
+    "CREATE TABLE journal ("
+    "  seq bigint PRIMARY KEY,"
+    "  t_ms bigint NOT NULL,"
+    "  op json NOT NULL);"
+    "CREATE TABLE meta ("
+    "  key text PRIMARY KEY,"
+    "  value text NOT NULL);"
+    /* a token must not outlive the user it acts for */
+    "CREATE FUNCTION users_delete_tokens() RETURNS trigger LANGUAGE plpgsql AS $$"
+    " BEGIN DELETE FROM tokens WHERE \"user\" = old.name; RETURN NULL; END $$;"
+    "CREATE TRIGGER users_delete_tokens AFTER DELETE ON users"
+    "  FOR EACH ROW EXECUTE FUNCTION users_delete_tokens();",
+    /* 2: workloads' output as their agents shipped it, in chunks at byte offsets */
+    "CREATE TABLE logs ("
+    "  workload text NOT NULL,"
+    "  rank bigint NOT NULL,"
+    "  attempt bigint NOT NULL,"
+    "  stream text NOT NULL,"
+    "  off bigint NOT NULL,"
+    "  data bytea NOT NULL,"
+    "  PRIMARY KEY (workload, rank, attempt, stream, off));",
+    /* 3: SQLite dropped its object tables here; nothing to do */
+    "SELECT 1;",
+    /* 4: snapshots of the controller (docs/store.md, "Snapshots") */
+    "CREATE TABLE snapshots ("
+    "  seq bigint PRIMARY KEY,"
+    "  t_ms bigint NOT NULL,"
+    "  engine bytea NOT NULL,"
+    "  controller json NOT NULL);",
+    /* 5: workloads that have ended and left the engine (docs/store.md, "History") */
+    "CREATE TABLE history ("
+    "  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  name text NOT NULL,"
+    "  tenant text NOT NULL,"
+    "  workspace text NOT NULL,"
+    "  state text NOT NULL,"
+    "  ended_ms bigint NOT NULL,"
+    "  idempotency_key text,"
+    "  view json NOT NULL);"
+    "CREATE INDEX history_name ON history (name);"
+    "CREATE INDEX history_key ON history (workspace, idempotency_key);"
+    "CREATE INDEX history_tenant ON history (tenant, id);"
+    "CREATE INDEX history_ended ON history (ended_ms);",
+};
+
+_Static_assert(sizeof(store_pg_migrations) / sizeof(store_pg_migrations[0]) == STORE_SCHEMA_VERSION,
+               "STORE_SCHEMA_VERSION must count the migrations");
+
+/* st->conn of a store opened by store_postgres_backend. */
+struct store_pg {
+    PGconn *conn;
+    bool stale; /* the connection was lost or its session is not set up: connect again */
+    char where[STORE_DIR_MAX + 1]; /* the location, password redacted, for messages */
+};
+
+static PGconn *store_pg_conn(const struct store *st)
+{
+    return ((const struct store_pg *)st->conn)->conn;
+}
+
+/* Notices (for example "relation exists") are not errors: the store keeps them quiet rather
+ * than let libpq print them on stderr. */
+static void store_pg_notice(void *arg, const char *message)
+{
+    (void)arg;
+    (void)message;
+}
+
+/* Whether a failure (SQLSTATE state, NULL when nothing came back) cost the connection: the
+ * server shut the session down (57P..), the connection failed (08...), or libpq lost it. */
+static bool store_pg_lost(const struct store *st, const char *state)
+{
+    if (PQstatus(store_pg_conn(st)) != CONNECTION_OK)
+        return true;
+    return state && (strncmp(state, "57P", 3) == 0 || strncmp(state, "08", 2) == 0);
+}
+
+/* Copies the server's or libpq's message into st->errmsg, one line, saying so when the
+ * connection is gone (and marking it for a reconnect by the next call). */
+static void store_pg_message(struct store *st, const PGresult *res, const char *context)
+{
+    struct store_pg *pg = st->conn;
+    const char *msg = res ? PQresultErrorField(res, PG_DIAG_MESSAGE_PRIMARY) : NULL;
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    if (!msg || !*msg)
+        msg = PQerrorMessage(pg->conn);
+    if (!msg || !*msg)
+        msg = "unknown error";
+    size_t n = strcspn(msg, "\n");
+    bool lost = store_pg_lost(st, state);
+    if (lost)
+        pg->stale = true;
+    store_set_errmsg(st, "%s%s%s%.*s", context ? context : "", context ? ": " : "",
+                     lost ? "PostgreSQL connection lost: " : "", (int)n, msg);
+}
+
+/* Maps a failed statement (res may be NULL when nothing came back) to an Allot code and keeps
+ * the server's message: a unique violation is -ALLOT_EEXIST, bad data -ALLOT_EINVAL, a full
+ * disk -ALLOT_EFULL, anything else (a lost connection included) -ALLOT_EIO. RET < 0. */
+static int store_pg_error(struct store *st, const PGresult *res, const char *context)
+{
+    const char *state = res ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+    int err = -ALLOT_EIO;
+    if (state && strcmp(state, "23505") == 0)
+        err = -ALLOT_EEXIST;
+    else if (state && (strcmp(state, "23514") == 0 || strcmp(state, "23502") == 0 ||
+                       strncmp(state, "22", 2) == 0))
+        err = -ALLOT_EINVAL; /* check, not null, data exception (invalid JSON) */
+    else if (state && strcmp(state, "53100") == 0)
+        err = -ALLOT_EFULL;
+    else if (state && strcmp(state, "53200") == 0)
+        err = -ALLOT_ENOMEM;
+    store_pg_message(st, res, context);
+    return err;
+}
+
+/* Runs sql, fixed text without parameters (several statements allowed). RET 0 or an error
+ * with the server's message after context. */
+static int store_pg_exec(struct store *st, const char *sql, const char *context)
+{
+    PGresult *res = PQexec(store_pg_conn(st), sql);
+    ExecStatusType status = PQresultStatus(res);
+    int err = 0;
+    if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK)
+        err = store_pg_error(st, res, context);
+    PQclear(res);
+    return err;
+}
+
+/* Runs a query of one text value without parameters. OUT buf: the value ("" when NULL). */
+static int store_pg_value(struct store *st, const char *sql, char *buf, size_t len)
+{
+    PGresult *res = PQexec(store_pg_conn(st), sql);
+    int err = 0;
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) < 1)
+        err = store_pg_error(st, res, sql);
+    else
+        snprintf(buf, len, "%s", PQgetvalue(res, 0, 0));
+    PQclear(res);
+    return err;
+}
+
+static void store_pg_stmt_name(enum store_stmt id, char *name)
+{
+    snprintf(name, STORE_PG_STMT_NAME_MAX, "allot_%d", (int)id);
+}
+
+/* Everything a new connection needs before the store uses it: durable commits, the lock,
+ * and the prepared statements when prepare is set. RET 0; -ALLOT_ECONFIG (a server that
+ * cannot give durable commits, or too old); -ALLOT_ESTATE (another process holds the lock);
+ * -ALLOT_EIO. */
+static int store_pg_session(struct store *st, bool prepare)
+{
+    struct store_pg *pg = st->conn;
+    char value[64];
+    if (PQstatus(pg->conn) != CONNECTION_OK) {
+        const char *why = PQerrorMessage(pg->conn);
+        store_set_errmsg(st, "%s: cannot connect: %.*s", pg->where, (int)strcspn(why, "\n"), why);
+        pg->stale = true;
+        return -ALLOT_EIO;
+    }
+    PQsetNoticeProcessor(pg->conn, store_pg_notice, NULL);
+    if (PQserverVersion(pg->conn) < STORE_PG_MIN_VERSION) {
+        store_set_errmsg(st, "%s: PostgreSQL %d is too old; 11 or newer is needed", pg->where,
+                         PQserverVersion(pg->conn) / 10000);
+        return -ALLOT_ECONFIG;
+    }
+    int err = store_pg_value(st, "SHOW fsync", value, sizeof(value));
+    if (!err && strcmp(value, "on") != 0) {
+        store_set_errmsg(st, "%s: the server runs with fsync=%s: commits would not be durable",
+                         pg->where, value);
+        return -ALLOT_ECONFIG;
+    }
+    /* a commit returns once its WAL record is flushed on the server (docs/store.md) */
+    err = err ? err : store_pg_exec(st, "SET synchronous_commit = on", "synchronous_commit");
+    /* the store's text is UTF-8 (JSON); the server converts it to the database's encoding */
+    if (!err && PQsetClientEncoding(pg->conn, "UTF8") != 0) {
+        store_pg_message(st, NULL, "client_encoding UTF8");
+        err = -ALLOT_EIO;
+    }
+    err = err ? err
+              : store_pg_value(st, "SELECT pg_try_advisory_lock(" STORE_PG_LOCK_KEY ")", value,
+                               sizeof(value));
+    if (err)
+        return err;
+    if (strcmp(value, "t") != 0) {
+        char pid[32] = "";
+        store_pg_value(
+            st,
+            "SELECT coalesce(min(pid)::text, '?') FROM pg_locks WHERE"
+            " locktype = 'advisory' AND granted AND database = (SELECT oid FROM"
+            " pg_database WHERE datname = current_database()) AND objid = " STORE_PG_LOCK_KEY,
+            pid, sizeof(pid));
+        store_set_errmsg(st, "%s: the database is in use by another store (server process %s)",
+                         pg->where, pid);
+        return -ALLOT_ESTATE;
+    }
+    for (int i = 0; prepare && i < STORE_STMT_COUNT; i++) {
+        char name[STORE_PG_STMT_NAME_MAX];
+        store_pg_stmt_name((enum store_stmt)i, name);
+        PGresult *res = PQprepare(pg->conn, name, store_stmt_postgres[i], 0, NULL);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK) {
+            char what[96];
+            snprintf(what, sizeof(what), "cannot prepare \"%.60s\"", store_stmt_postgres[i]);
+            err = store_pg_error(st, res, what);
+        }
+        PQclear(res);
+        if (err)
+            return err;
+    }
+    return 0;
+}
+
+/* Applies migration version (1-based) and records it, in one transaction. */
+static int store_pg_migrate_one(struct store *st, int version)
+{
+    char context[64], number[16];
+    snprintf(context, sizeof(context), "migration to schema version %d failed", version);
+    snprintf(number, sizeof(number), "%d", version);
+    const char *values[] = {number};
+    int err = store_pg_exec(st, "BEGIN", context);
+    err = err ? err : store_pg_exec(st, store_pg_migrations[version - 1], context);
+    if (!err) {
+        PGresult *res = PQexecParams(store_pg_conn(st), "UPDATE allot_schema SET version = $1", 1,
+                                     NULL, values, NULL, NULL, 0);
+        if (PQresultStatus(res) != PGRES_COMMAND_OK)
+            err = store_pg_error(st, res, context);
+        PQclear(res);
+    }
+    err = err ? err : store_pg_exec(st, "COMMIT", context);
+    if (err) {
+        char msg[STORE_ERRMSG_MAX];
+        snprintf(msg, sizeof(msg), "%s", st->errmsg);
+        store_pg_exec(st, "ROLLBACK", NULL);
+        store_set_errmsg(st, "%s", msg);
+        return err == -ALLOT_ENOMEM ? err : -ALLOT_EIO;
+    }
+    return 0;
+}
+
+/* Checks that the database is empty or an Allot store this code understands (the table
+ * allot_schema holds its version), then applies its missing migrations. */
+static int store_pg_migrate(struct store *st)
+{
+    struct store_pg *pg = st->conn;
+    char value[64];
+    int err = store_pg_value(st,
+                             "SELECT CASE WHEN to_regclass('allot_schema') IS NOT NULL THEN 'allot'"
+                             " WHEN EXISTS (SELECT 1 FROM pg_class c JOIN pg_namespace n"
+                             " ON n.oid = c.relnamespace WHERE n.nspname = current_schema()"
+                             " AND c.relkind IN ('r', 'p', 'v', 'm', 'f')) THEN 'other'"
+                             " ELSE 'empty' END",
+                             value, sizeof(value));
+    if (err)
+        return err;
+    if (strcmp(value, "other") == 0) {
+        store_set_errmsg(st, "%s: not an Allot store (tables and no allot_schema)", pg->where);
+        return -ALLOT_ECONFIG;
+    }
+    if (strcmp(value, "empty") == 0)
+        err = store_pg_exec(st,
+                            "CREATE TABLE allot_schema (version integer NOT NULL);"
+                            "INSERT INTO allot_schema VALUES (0)",
+                            "cannot create allot_schema");
+    err = err ? err
+              : store_pg_value(st, "SELECT coalesce(max(version), -1) FROM allot_schema", value,
+                               sizeof(value));
+    if (err)
+        return err;
+    int64_t version = strtoll(value, NULL, 10);
+    return store_apply_migrations(st, pg->where, version, store_pg_migrate_one);
+}
+
+/* Connects to the URI location (see store_open). */
+static int store_pg_open(struct store *st, const char *location)
+{
+    struct store_pg *pg = calloc(1, sizeof(*pg));
+    if (!pg) {
+        store_set_errmsg(st, "out of memory");
+        return -ALLOT_ENOMEM;
+    }
+    st->conn = pg;
+    store_location_redact(location, pg->where, sizeof(pg->where));
+    /* keywords after dbname override the URI's, those before it are defaults */
+    const char *const keys[] = {"connect_timeout", "dbname", NULL};
+    const char *const values[] = {STORE_PG_CONNECT_TIMEOUT, location, NULL};
+    pg->conn = PQconnectdbParams(keys, values, 1);
+    if (!pg->conn) {
+        store_set_errmsg(st, "out of memory");
+        return -ALLOT_ENOMEM;
+    }
+    int err = store_pg_session(st, false);
+    err = err ? err : store_pg_migrate(st);
+    err = err ? err : store_pg_session(st, true);
+    return err;
+}
+
+static void store_pg_close(struct store *st)
+{
+    struct store_pg *pg = st->conn;
+    if (!pg)
+        return;
+    /* an open transaction ends with the session: the server rolls it back */
+    PQfinish(pg->conn);
+    free(pg);
+    st->conn = NULL;
+}
+
+/* Makes the connection usable: after it was lost, connects again (outside a batch: inside
+ * one, the transaction went with the connection). */
+static int store_pg_ready(struct store *st)
+{
+    struct store_pg *pg = st->conn;
+    if (PQstatus(pg->conn) == CONNECTION_OK && !pg->stale)
+        return 0;
+    if (st->in_batch) {
+        st->batch_broken = true;
+        store_set_errmsg(st, "PostgreSQL connection lost inside a batch; roll it back");
+        return -ALLOT_EIO;
+    }
+    PQreset(pg->conn);
+    int err = store_pg_session(st, true);
+    pg->stale = err != 0;
+    /* this store cannot write until a later call sets the session up; allotd's probe keeps
+     * trying */
+    return err ? -ALLOT_EIO : 0;
+}
+
+/* Sends statement id with args; text and integers go as text, blobs as binary; the rows
+ * come back binary. For a query, the results are read in single-row mode (PQgetResult).
+ * RET 0 when sent, or the connection's error. */
+static int store_pg_send(struct store *st, enum store_stmt id, const struct store_arg *args, int n,
+                         bool single_row)
+{
+    const char *values[STORE_ARGS_MAX];
+    int lengths[STORE_ARGS_MAX], formats[STORE_ARGS_MAX];
+    char ints[STORE_ARGS_MAX][24], name[STORE_PG_STMT_NAME_MAX];
+    if (n > STORE_ARGS_MAX) {
+        store_set_errmsg(st, "too many parameters");
+        return -ALLOT_EINVAL;
+    }
+    for (int i = 0; i < n; i++) {
+        lengths[i] = (int)args[i].len;
+        formats[i] = args[i].kind == STORE_ARG_BLOB;
+        values[i] = args[i].p;
+        if (args[i].kind == STORE_ARG_INT) {
+            snprintf(ints[i], sizeof(ints[i]), "%" PRId64, args[i].i);
+            values[i] = ints[i];
+        } else if (args[i].kind == STORE_ARG_NULL) {
+            values[i] = NULL;
+        }
+    }
+    store_pg_stmt_name(id, name);
+    PGconn *conn = store_pg_conn(st);
+    if (!PQsendQueryPrepared(conn, name, n, values, lengths, formats, 1) ||
+        (single_row && !PQsetSingleRowMode(conn)))
+        return store_pg_error(st, NULL, NULL);
+    return 0;
+}
+
+/* Reads one integer of a binary result. */
+static int64_t store_pg_int(const PGresult *res, int row, int col)
+{
+    const unsigned char *p = (const unsigned char *)PQgetvalue(res, row, col);
+    int len = PQgetlength(res, row, col);
+    uint64_t v = 0;
+    for (int i = 0; i < len && i < 8; i++)
+        v = v << 8 | p[i];
+    if (len == 4)
+        return (int32_t)(uint32_t)v;
+    if (len == 2)
+        return (int16_t)(uint16_t)v;
+    return (int64_t)v;
+}
+
+/* Sends a fixed statement without parameters into the pipeline. RET 0 or the error. */
+static int store_pg_send_plain(struct store *st, const char *sql)
+{
+    if (!PQsendQueryParams(store_pg_conn(st), sql, 0, NULL, NULL, NULL, NULL, 0))
+        return store_pg_error(st, NULL, NULL);
+    return 0;
+}
+
+/* Reads the results of a write: of the statement alone, or in a batch of the pipeline
+ * SAVEPOINT, statement, RELEASE, sync (queries 0, 1, 2). The first failure is kept; a
+ * statement after a failed one in the pipeline is skipped by the server (ABORTED).
+ * OUT *out: the statement's rows and returned sequence number. */
+static int store_pg_collect(struct store *st, bool pipeline, struct store_change *out)
+{
+    PGconn *conn = store_pg_conn(st);
+    int err = 0, query = pipeline ? 0 : 1;
+    for (;;) {
+        PGresult *res = PQgetResult(conn);
+        if (!res) {
+            /* the end of one query's results; without a pipeline, of everything */
+            if (!pipeline || ++query > 3 || PQstatus(conn) != CONNECTION_OK)
+                break;
+            continue;
+        }
+        ExecStatusType status = PQresultStatus(res);
+        if (status == PGRES_PIPELINE_SYNC) {
+            PQclear(res);
+            break;
+        }
+        if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
+            if (query == 1) {
+                out->rows = strtoll(PQcmdTuples(res), NULL, 10);
+                if (PQntuples(res) > 0 && PQnfields(res) > 0)
+                    out->seq = store_pg_int(res, 0, 0);
+            }
+        } else if (status != PGRES_PIPELINE_ABORTED && !err) {
+            err = store_pg_error(st, res, NULL);
+        }
+        PQclear(res);
+    }
+    if (pipeline && !PQexitPipelineMode(conn) && !err) {
+        store_pg_message(st, NULL, "pipeline");
+        err = -ALLOT_EIO;
+    }
+    return err;
+}
+
+/* Runs statement id. Inside a batch it runs between a savepoint and its release, so that a
+ * change can fail alone as it does in SQLite (store_batch_begin); the three go in one
+ * pipeline, one round trip. A failed change is undone by ROLLBACK TO SAVEPOINT, which
+ * leaves the batch's earlier changes. */
+static int store_pg_write(struct store *st, enum store_stmt id, const struct store_arg *args, int n,
+                          struct store_change *out)
+{
+    int err = store_pg_ready(st);
+    if (err)
+        return err;
+    PGconn *conn = store_pg_conn(st);
+    bool guard = st->in_batch && !STORE_STMT_IS_CONTROL(id);
+    if (guard && !PQenterPipelineMode(conn)) {
+        err = store_pg_error(st, NULL, "pipeline");
+        goto out;
+    }
+    if (guard)
+        err = store_pg_send_plain(st, "SAVEPOINT allot_write");
+    err = err ? err : store_pg_send(st, id, args, n, false);
+    if (guard && !err)
+        err = store_pg_send_plain(st, "RELEASE SAVEPOINT allot_write");
+    /* the sync also after a failed send: it ends what the pipeline holds, so that
+     * store_pg_collect's reading ends */
+    if (guard && !PQpipelineSync(conn) && !err)
+        err = store_pg_error(st, NULL, NULL);
+    int got = store_pg_collect(st, guard, out);
+    err = err ? err : got;
+    if (err && guard && PQtransactionStatus(conn) == PQTRANS_INERROR) {
+        char msg[STORE_ERRMSG_MAX];
+        snprintf(msg, sizeof(msg), "%s", st->errmsg);
+        store_pg_exec(st, "ROLLBACK TO SAVEPOINT allot_write", NULL);
+        store_set_errmsg(st, "%s", msg);
+    }
+    if (!err && (id == STORE_STMT_COMMIT ||
+                 (!STORE_STMT_IS_CONTROL(id) && PQtransactionStatus(conn) == PQTRANS_IDLE)))
+        st->stats.commits++;
+out:
+    if (st->in_batch && !STORE_STMT_IS_CONTROL(id) && PQtransactionStatus(conn) != PQTRANS_INTRANS)
+        st->batch_broken = true;
+    return err;
+}
+
+static int store_pg_query(struct store *st, enum store_stmt id, const struct store_arg *args, int n,
+                          store_row_fn fn, void *ctx)
+{
+    int err = store_pg_ready(st);
+    err = err ? err : store_pg_send(st, id, args, n, true);
+    if (err)
+        return err;
+    PGconn *conn = store_pg_conn(st);
+    PGresult *res;
+    /* every result is read, also after fn stopped: the connection must be idle again */
+    while ((res = PQgetResult(conn))) {
+        ExecStatusType status = PQresultStatus(res);
+        if (err) {
+        } else if (status == PGRES_SINGLE_TUPLE) {
+            struct store_row row = {.st = st, .cursor = res, .index = 0};
+            err = fn(ctx, &row);
+        } else if (status != PGRES_TUPLES_OK) {
+            err = store_pg_error(st, res, NULL);
+        }
+        PQclear(res);
+    }
+    if (st->in_batch && PQtransactionStatus(conn) != PQTRANS_INTRANS)
+        st->batch_broken = true;
+    return err;
+}
+
+static bool store_pg_in_transaction(const struct store *st)
+{
+    PGTransactionStatusType status = PQtransactionStatus(store_pg_conn(st));
+    return status == PQTRANS_INTRANS || status == PQTRANS_INERROR || status == PQTRANS_ACTIVE;
+}
+
+static bool store_pg_row_null(const struct store_row *row, int col)
+{
+    return PQgetisnull(row->cursor, row->index, col);
+}
+
+static int64_t store_pg_row_int(const struct store_row *row, int col)
+{
+    return PQgetisnull(row->cursor, row->index, col) ? 0
+                                                     : store_pg_int(row->cursor, row->index, col);
+}
+
+/* Text (followed by a NUL in libpq's buffer) or bytea, raw; NULL for SQL NULL. */
+static const void *store_pg_row_bytes(const struct store_row *row, int col, size_t *len)
+{
+    if (PQgetisnull(row->cursor, row->index, col)) {
+        *len = 0;
+        return NULL;
+    }
+    *len = (size_t)PQgetlength(row->cursor, row->index, col);
+    return PQgetvalue(row->cursor, row->index, col);
+}
+
+const struct store_backend store_postgres_backend = {
+    .name = "postgresql",
+    .open = store_pg_open,
+    .close = store_pg_close,
+    .write = store_pg_write,
+    .query = store_pg_query,
+    .in_transaction = store_pg_in_transaction,
+    .row_null = store_pg_row_null,
+    .row_int = store_pg_row_int,
+    .row_bytes = store_pg_row_bytes,
+};
