@@ -40,13 +40,30 @@ static void reply_text(struct call *c, int status, const char *text)
     evbuffer_free(b);
 }
 
-/* Whether the history holds a workload named name (tenant/ws/n). */
-static bool in_history(struct controller *ctl, const char *name)
+/* A history look-up's answer: found (1), not there (0: no such row, or a name the store would
+ * not hold, which the submission's own check then refuses), or the store's error (< 0). */
+static int history_answer(int rc)
+{
+    return rc == 0 ? 1 : rc == -ALLOT_ENOENT || rc == -ALLOT_EINVAL ? 0 : rc;
+}
+
+/* Whether the history holds a workload named name (tenant/ws/n). RET 1, 0, or the store's
+ * error: the caller refuses the submission then (fail closed: a name the history holds must
+ * not be taken again because the store could not be read). */
+static int in_history(struct controller *ctl, const char *name)
 {
     char *view = NULL;
-    bool found = store_history_find(ctl->store, name, &view) == 0;
+    int rc = history_answer(store_history_find(ctl->store, name, &view));
     free(view);
-    return found;
+    return rc;
+}
+
+/* The history could not be read: answer 503, nothing is submitted. */
+static void history_unavailable(struct controller *ctl, struct call *c)
+{
+    call_error(c, -ALLOT_EUNAVAILABLE, 503, NULL,
+               "the history cannot be read (%s): try again; nothing was submitted",
+               store_errmsg(ctl->store));
 }
 
 void api_post_workload(struct controller *ctl, struct call *c)
@@ -74,21 +91,30 @@ void api_post_workload(struct controller *ctl, struct call *c)
         return;
     }
     char *ended = NULL; /* the first submission has ended and left the engine */
-    if (key && store_history_find_key(ctl->store, ws, key, &ended) == 0) {
-        reply_text(c, 200, ended);
+    int found = key ? history_answer(store_history_find_key(ctl->store, ws, key, &ended)) : 0;
+    if (found) {
+        if (found > 0)
+            reply_text(c, 200, ended);
+        else
+            history_unavailable(ctl, c);
         free(ended);
         return;
     }
     json_t *spec = json_deep_copy(body);
     const char *given = json_string_value(json_object_get(spec, "name"));
     char full[400];
-    if (given && snprintf(full, sizeof(full), "%s/%s", ws, given) < (int)sizeof(full) &&
-        in_history(ctl, full)) {
+    found = given && snprintf(full, sizeof(full), "%s/%s", ws, given) < (int)sizeof(full)
+                ? in_history(ctl, full)
+                : 0;
+    if (found) {
         json_decref(spec);
-        call_error(c, -ALLOT_EEXIST, 409, "name",
-                   "workload %s has ended and is kept in the history (allotd --history): "
-                   "choose another name",
-                   full);
+        if (found < 0)
+            history_unavailable(ctl, c);
+        else
+            call_error(c, -ALLOT_EEXIST, 409, "name",
+                       "workload %s has ended and is kept in the history (allotd --history): "
+                       "choose another name",
+                       full);
         return;
     }
     if (!json_object_get(spec, "name")) {
@@ -98,7 +124,13 @@ void api_post_workload(struct controller *ctl, struct call *c)
         do {
             snprintf(name, sizeof(name), "w-%u", n++);
             snprintf(full, sizeof(full), "%s/%s", ws, name);
-        } while (sched_workload_find(ctl->engine, full, &id) == 0 || in_history(ctl, full));
+        } while (sched_workload_find(ctl->engine, full, &id) == 0 ||
+                 (found = in_history(ctl, full)) > 0);
+        if (found < 0) {
+            json_decref(spec);
+            history_unavailable(ctl, c);
+            return;
+        }
         json_object_set_new(spec, "name", json_string(name));
     }
     api_apply_reply(
