@@ -2,7 +2,8 @@
 # Controller API benchmark (not a test): durable submissions/s and get/list requests/s of
 # allotd, measured with wrk. See docs/benchmarks.md, "Controller API: bench/bench_api.sh".
 #
-#   bench/bench_api.sh            # build build-release/allotd, run the three rounds
+#   bench/bench_api.sh                      # build build-release/allotd, run the three rounds
+#   STORE=postgresql bench/bench_api.sh     # the same with allotd's state in PostgreSQL 15
 #
 # What it does:
 #   1. builds the release daemon (cmake -S . -B build-release -G Ninja
@@ -12,7 +13,10 @@
 #      127.0.0.1:PORT with a fresh data directory in the same temporary directory;
 #   3. round "submit": POST /v1/workloads for DURATION_S seconds over CONNS connections,
 #      every request a new name (bench/bench_api_submit.lua); each 201 reply means the
-#      submission was committed (SQLite WAL, synchronous=FULL) before the reply;
+#      submission was committed (SQLite WAL, synchronous=FULL; or, with STORE=postgresql, a
+#      private PostgreSQL started for the run from Debian's binaries, fsync and
+#      synchronous_commit on, over its Unix socket: tests/integration/pgcluster.py) before
+#      the reply;
 #   4. checks that every acknowledged submission is listed by the server afterwards
 #      (GET /v1/workloads, paged) and that the server holds no more than those plus the
 #      requests still in flight when wrk stopped;
@@ -21,7 +25,8 @@
 # The daemon runs on core 0 and wrk on core 1 (taskset) when the machine has 2 cores or
 # more; on the 2-core reference machine they share it and nothing else is left.
 #
-# Environment (defaults in brackets): PORT [17171], CONNS [64], DURATION_S [10],
+# Environment (defaults in brackets): STORE [sqlite] or postgresql, PORT [17171], CONNS [64],
+# DURATION_S [10],
 # NODES [200], WL_DURATION [1h] (the submitted workloads' `duration`; a short one makes
 # them finish during the run, so the engine also schedules finishes), BUILD [build-release],
 # NO_BUILD=1 to use an existing $BUILD/allotd, PERF=submit, get or list to record
@@ -39,6 +44,8 @@ WL_DURATION=${WL_DURATION:-1h}
 BUILD=${BUILD:-build-release}
 PERF=${PERF:-}
 PERF_OUT=${PERF_OUT:-$PWD/perf-allotd.data}
+STORE=${STORE:-sqlite}
+case "$STORE" in sqlite | postgresql) ;; *) echo "bench_api: STORE is sqlite or postgresql" >&2; exit 2 ;; esac
 BASE="http://127.0.0.1:$PORT"
 
 say() { printf 'bench_api: %s\n' "$*" >&2; }
@@ -77,6 +84,7 @@ bench_pin_pair wrk
 TMP=$(mktemp -d /tmp/allot-bench-api.XXXXXX)
 DAEMON_PID=""
 PERF_PID=""
+PG_PID=""
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
@@ -92,6 +100,10 @@ cleanup() {
         done
         kill -KILL "$DAEMON_PID" 2>/dev/null || true
         wait "$DAEMON_PID" 2>/dev/null || true
+    fi
+    if [ -n "$PG_PID" ] && kill -0 "$PG_PID" 2>/dev/null; then # it stops its server
+        kill -TERM "$PG_PID" 2>/dev/null || true
+        wait "$PG_PID" 2>/dev/null || true
     fi
     if [ "${KEEP:-0}" = 1 ]; then
         say "kept $TMP"
@@ -118,7 +130,32 @@ trap 'exit 130' INT TERM
 if curl -s -o /dev/null --max-time 1 "$BASE/healthz"; then
     die "something already answers on $BASE; set PORT"
 fi
-"${PIN_D[@]}" "$ALLOTD" --listen "127.0.0.1:$PORT" --data "$TMP/data" \
+STORE_ARGS=()
+if [ "$STORE" = postgresql ]; then
+    # a private server, held by this Python process: it stops the server and removes its
+    # directory when it ends (SIGTERM from the clean-up, or anything else)
+    python3 - "$ROOT/tests/integration" "$TMP/pg.uri" <<'PYEOF' &
+import os, signal, sys, time
+sys.path.insert(0, sys.argv[1])
+import pgcluster
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+uri = pgcluster.start().database("bench")
+with open(sys.argv[2] + ".tmp", "w") as f:
+    f.write(uri)
+os.rename(sys.argv[2] + ".tmp", sys.argv[2])
+while True:
+    time.sleep(1)
+PYEOF
+    PG_PID=$!
+    for _ in $(seq 300); do # at most 30 s
+        [ -s "$TMP/pg.uri" ] && break
+        kill -0 "$PG_PID" 2>/dev/null || die "the private PostgreSQL did not start"
+        sleep 0.1
+    done
+    [ -s "$TMP/pg.uri" ] || die "the private PostgreSQL did not start in 30 s"
+    STORE_ARGS=(--store "$(cat "$TMP/pg.uri")")
+fi
+"${PIN_D[@]}" "$ALLOTD" --listen "127.0.0.1:$PORT" --data "$TMP/data" "${STORE_ARGS[@]}" \
     --platform "$TMP/platform.yaml" 2>"$TMP/allotd.log" &
 DAEMON_PID=$!
 for _ in $(seq 100); do # at most 10 s
@@ -130,7 +167,7 @@ curl -sf -o /dev/null --max-time 1 "$BASE/readyz" || die "allotd is not ready af
 TOKEN=$(cat "$TMP/data/admin.token")
 AUTH="Authorization: Bearer $TOKEN"
 
-say "allotd $(git describe --always --dirty 2>/dev/null || echo '?'), pid $DAEMON_PID; $PIN_NOTE"
+say "allotd $(git describe --always --dirty 2>/dev/null || echo '?'), pid $DAEMON_PID, store $STORE; $PIN_NOTE"
 say "platform: 1 tenant, 2 workspaces without limits, $NODES nodes x 8 H100 ($((NODES * 8)) GPUs)"
 say "wrk: 1 thread, $CONNS connections, ${DURATION_S}s per round; $(nproc) cores, $(uname -r)"
 

@@ -12,6 +12,7 @@ Usage: test_containers.py ALLOTD ALLOT_AGENT SRCDIR"""
 import glob
 import json
 import os
+import re
 import shutil
 import signal
 import stat
@@ -290,8 +291,9 @@ class ContainerTest(unittest.TestCase):
         self.assertFalse(self.containers(w["placement"][0]["node"]))
 
     def test_cancel_sends_sigterm_inside_and_kills_at_the_deadline(self):
-        trap = ("trap 'echo got TERM; cat \"$ALLOT_PREEMPT_DEADLINE_FILE\"; exit 0' TERM; "
-                "echo started; while true; do sleep 0.05; done")
+        # the deadline on one line written at once, so that it is shipped whole
+        trap = ("trap 'echo got TERM; echo deadline=$(cat \"$ALLOT_PREEMPT_DEADLINE_FILE\") end; "
+                "exit 0' TERM; echo started; while true; do sleep 0.05; done")
         stubborn = "trap '' TERM; echo started; while true; do sleep 0.05; done"
         self.submit({"name": "polite", "workspace": "acme/research", "gpus": 1, "grace": "10s",
                      "image": IMAGE, "command": ["/bin/sh", "-c", trap]})
@@ -303,11 +305,11 @@ class ContainerTest(unittest.TestCase):
             self.d.request("DELETE", f"/v1/workloads/acme/research/{name}", token=self.d.admin)
         after = time.time()
         polite = self.wait_state("acme/research/polite", "cancelled", timeout=15)
-        lines = self.wait_logs("acme/research/polite", "got TERM").splitlines()
-        self.assertEqual(lines[:2], ["started", "got TERM"])
+        text = self.wait_logs("acme/research/polite", " end\n")
+        self.assertEqual(text.splitlines()[:2], ["started", "got TERM"])
         # the deadline, in the file its environment names (/work/preempt_deadline): the
         # cancel's time plus its 10 s grace
-        deadline_ms = int(lines[2])
+        deadline_ms = int(re.search(r"^deadline=(\d+) end$", text, re.M).group(1))
         self.assertGreaterEqual(deadline_ms, int(before * 1000) + 10000)
         self.assertLessEqual(deadline_ms, int(after * 1000) + 10000 + 1000)
         self.assertIn("after SIGTERM, within the grace period", polite["exit"]["reason"])
