@@ -70,7 +70,7 @@ static const struct option_row option_rows[] = {
     {"--check-every", "N", OPT(check_every),
      "verify the engine's invariants every N scheduling passes; 0: never (default 100)"},
     {"--snapshot-every", "N", OPT(snapshot_every),
-     "a snapshot of the state after N committed ops; 0: never (default 10000)"},
+     "a snapshot after N committed ops, or twice the workloads if more; 0: never (10000)"},
     {"--keep-finished", "DURATION", OPT(keep_finished),
      "an ended workload leaves the engine for the history after this (default 10m)"},
     {"--history", "DURATION", OPT(history),
