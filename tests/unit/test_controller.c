@@ -28,15 +28,23 @@ struct fixture {
     char field[128], err[512];
 };
 
-static void reopen(struct fixture *f)
+/* Close the controller and open it again on the same store; snapshot_every: as allotd's
+ * --snapshot-every (0: never, and a clean close writes none). */
+static void reopen_every(struct fixture *f, uint32_t snapshot_every)
 {
     controller_close(f->ctl);
     f->ctl = NULL;
-    struct controller_options opt = {.data_dir = f->root, .virtual_nodes = true};
+    struct controller_options opt = {
+        .data_dir = f->root, .virtual_nodes = true, .snapshot_every = snapshot_every};
     char err[512];
     int rc = controller_open(f->base, &opt, &f->ctl, err, sizeof(err));
     if (rc)
         fail_msg("controller_open: %s", err);
+}
+
+static void reopen(struct fixture *f)
+{
+    reopen_every(f, 0);
 }
 
 /* Apply op (taken). RET its error, with f->field and f->err. */
@@ -208,6 +216,32 @@ static void test_apply_then_replay(void **state)
     free(after);
 }
 
+/* A start from a snapshot rebuilds what the journal's replay does: the same state, and the
+ * node an ended workload ran on (its agent may still ship its output there). */
+static void test_start_from_snapshot(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(apply(f, submit("solo", 1, 1)), 0);
+    assert_int_equal(apply(f, submit("gang", 1, 2)), 0);
+    commit(f);
+    assert_int_equal(apply(f, finish("acme/research/solo", 0, 0)), 0);
+    commit(f);
+    char *before = snapshot(f);
+    reopen_every(f, 1); /* the journal replayed; the clean close below writes a snapshot */
+    assert_int_equal(f->ctl->snapshot_seq, 0);
+    reopen_every(f, 1);
+    assert_true(f->ctl->snapshot_seq > 0); /* started from it */
+    char *after = snapshot(f);
+    assert_string_equal(before, after);
+    uint32_t solo, node;
+    assert_int_equal(sched_workload_find(f->ctl->engine, "acme/research/solo", &solo), 0);
+    assert_int_equal(f->ctl->engine->workloads[solo].state, SCHED_FINISHED);
+    assert_int_equal(sched_node_find(f->ctl->engine, "n1", &node), 0);
+    assert_true(fleet_ran_on(f->ctl->fleet, solo, node));
+    free(before);
+    free(after);
+}
+
 /* A bad op is refused with its field named; nothing of it is applied or journaled. */
 static void test_bad_op_refused(void **state)
 {
@@ -354,6 +388,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_op_table),
         cmocka_unit_test_setup_teardown(test_apply_then_replay, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_start_from_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_op_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_refused_whole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_ends_gang, setup, teardown),
