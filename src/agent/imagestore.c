@@ -10,7 +10,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,15 +31,6 @@ extern char **environ;
 /* The annotation of an index.json entry that names its tag. */
 #define IMAGESTORE_REF_NAME "org.opencontainers.image.ref.name"
 
-static int fail(char *err, size_t len, int rc, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, len, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
 int imagestore_find(const char *dir, const char *ref, char *rootfs, size_t len, json_t **config,
                     char *err, size_t elen)
 {
@@ -49,21 +39,22 @@ int imagestore_find(const char *dir, const char *ref, char *rootfs, size_t len, 
     struct stat sb;
     *config = NULL;
     if (imageref_parse(ref, strlen(ref), &ir, why, sizeof(why)) != 0)
-        return fail(err, elen, -ALLOT_EINVAL, "image: %s", why);
+        return allot_fail(err, elen, -ALLOT_EINVAL, "image: %s", why);
     if ((size_t)snprintf(rootfs, len, "%s/%s/%s/" IMAGESTORE_ROOTFS, dir, ir.name, ir.tag) >= len ||
         (size_t)snprintf(path, sizeof(path), "%s/%s/%s/" IMAGESTORE_CONFIG, dir, ir.name, ir.tag) >=
             sizeof(path))
-        return fail(err, elen, -ALLOT_EINVAL, "image: the store's path is too long");
+        return allot_fail(err, elen, -ALLOT_EINVAL, "image: the store's path is too long");
     if (stat(rootfs, &sb) != 0 || !S_ISDIR(sb.st_mode))
-        return fail(err, elen, -ALLOT_ENOENT,
-                    IMAGESTORE_MISSING ": %s:%s is not in the node's image store %s", ir.name,
-                    ir.tag, dir);
+        return allot_fail(err, elen, -ALLOT_ENOENT,
+                          IMAGESTORE_MISSING ": %s:%s is not in the node's image store %s", ir.name,
+                          ir.tag, dir);
     int rc = oci_image_config_load(path, config, why, sizeof(why));
     if (rc == -ALLOT_ENOENT)
-        return fail(err, elen, rc, IMAGESTORE_MISSING ": %s:%s is not in the node's image store %s",
-                    ir.name, ir.tag, dir);
+        return allot_fail(err, elen, rc,
+                          IMAGESTORE_MISSING ": %s:%s is not in the node's image store %s", ir.name,
+                          ir.tag, dir);
     if (rc)
-        return fail(err, elen, rc, "image %s:%s: %s", ir.name, ir.tag, why);
+        return allot_fail(err, elen, rc, "image %s:%s: %s", ir.name, ir.tag, why);
     return 0;
 }
 
@@ -85,9 +76,9 @@ static int blob_path(const char *layout, const json_t *digest, const char *field
     bool ok = d && ((strncmp(d, "sha256:", 7) == 0 && hex == 64 && strlen(d) == 71) ||
                     (strncmp(d, "sha512:", 7) == 0 && hex == 128 && strlen(d) == 135));
     if (!ok)
-        return fail(err, len, -ALLOT_EINVAL, "%s: expected a sha256 or sha512 digest", field);
+        return allot_fail(err, len, -ALLOT_EINVAL, "%s: expected a sha256 or sha512 digest", field);
     if ((size_t)snprintf(path, plen, "%s/blobs/%.6s/%s", layout, d, d + 7) >= plen)
-        return fail(err, len, -ALLOT_EINVAL, "%s: path too long", field);
+        return allot_fail(err, len, -ALLOT_EINVAL, "%s: path too long", field);
     return 0;
 }
 
@@ -110,13 +101,13 @@ static int layout_config(const char *layout, const char *tag, char *path, size_t
             found = m;
     }
     if (rc == 0 && !found)
-        rc = fail(err, len, -ALLOT_ENOENT, "%s: no manifest tagged %s", file, tag);
+        rc = allot_fail(err, len, -ALLOT_ENOENT, "%s: no manifest tagged %s", file, tag);
     const char *type = found ? json_string_value(json_object_get(found, "mediaType")) : NULL;
     if (rc == 0 && type && strstr(type, "index"))
-        rc = fail(err, len, -ALLOT_EINVAL,
-                  "%s: %s is an index of several platforms: copy one (skopeo copy "
-                  "--override-arch ...)",
-                  file, tag);
+        rc = allot_fail(err, len, -ALLOT_EINVAL,
+                        "%s: %s is an index of several platforms: copy one (skopeo copy "
+                        "--override-arch ...)",
+                        file, tag);
     if (rc == 0)
         rc = blob_path(layout, json_object_get(found, "digest"), "index.json manifests[].digest",
                        file, sizeof(file), err, len);
@@ -171,7 +162,7 @@ static int make_parents(const char *path, size_t base_len, char *err, size_t len
     for (char *s = p + base_len + 1; (s = strchr(s, '/')) != NULL; s++) {
         *s = '\0';
         if (mkdir(p, 0711) != 0 && errno != EEXIST)
-            return fail(err, len, -ALLOT_EIO, "%s: %s", p, strerror(errno));
+            return allot_fail(err, len, -ALLOT_EIO, "%s: %s", p, strerror(errno));
         *s = '/';
     }
     return 0;
@@ -186,29 +177,29 @@ int imagestore_import(const char *dir, const char *layout_ref, const char *ref, 
     const char *tag = strrchr(layout_ref, ':');
     struct stat sb;
     if (imageref_parse(ref, strlen(ref), &ir, why, sizeof(why)) != 0)
-        return fail(err, len, -ALLOT_EINVAL, "NAME:TAG: %s", why);
+        return allot_fail(err, len, -ALLOT_EINVAL, "NAME:TAG: %s", why);
     if (!tag || tag == layout_ref || !tag[1] || strlen(tag + 1) > IMAGEREF_TAG_MAX ||
         strchr(tag, '/') || (size_t)(tag - layout_ref) >= sizeof(layout))
-        return fail(err, len, -ALLOT_EINVAL,
-                    "LAYOUT:TAG: expected an OCI layout directory and a "
-                    "tag in it, got \"%.80s\"",
-                    layout_ref);
+        return allot_fail(err, len, -ALLOT_EINVAL,
+                          "LAYOUT:TAG: expected an OCI layout directory and a "
+                          "tag in it, got \"%.80s\"",
+                          layout_ref);
     snprintf(layout, sizeof(layout), "%.*s", (int)(tag - layout_ref), layout_ref);
     tag++;
     if ((size_t)snprintf(final, sizeof(final), "%s/%s/%s", dir, ir.name, ir.tag) >= sizeof(final))
-        return fail(err, len, -ALLOT_EINVAL, "NAME:TAG: the store's path is too long");
+        return allot_fail(err, len, -ALLOT_EINVAL, "NAME:TAG: the store's path is too long");
     if (lstat(final, &sb) == 0)
-        return fail(err, len, -ALLOT_EEXIST,
-                    "%s:%s is already in the store (%s): an image is never replaced, since "
-                    "running containers use it; import it under another tag",
-                    ir.name, ir.tag, final);
+        return allot_fail(err, len, -ALLOT_EEXIST,
+                          "%s:%s is already in the store (%s): an image is never replaced, since "
+                          "running containers use it; import it under another tag",
+                          ir.name, ir.tag, final);
     int rc = layout_config(layout, tag, blob, sizeof(blob), err, len);
     if (rc)
         return rc;
     if ((mkdir(dir, 0711) != 0 && errno != EEXIST) ||
         (size_t)snprintf(tmp, sizeof(tmp), "%s/.import-XXXXXX", dir) >= sizeof(tmp) ||
         !mkdtemp(tmp))
-        return fail(err, len, -ALLOT_EIO, "%s: %s", dir, strerror(errno));
+        return allot_fail(err, len, -ALLOT_EIO, "%s: %s", dir, strerror(errno));
     snprintf(path, sizeof(path), "%s/" IMAGESTORE_ROOTFS, tmp);
     char *const argv[] = {(char *)(umoci ? umoci : "umoci"),
                           "--log",
@@ -221,8 +212,8 @@ int imagestore_import(const char *dir, const char *layout_ref, const char *ref, 
                           NULL};
     int status = run_wait(argv);
     if (status != 0) {
-        rc = fail(err, len, -ALLOT_EIO, "%s raw unpack --image %s: %s", argv[0], layout_ref,
-                  status < 0 ? strerror(errno) : "failed (its messages are above)");
+        rc = allot_fail(err, len, -ALLOT_EIO, "%s raw unpack --image %s: %s", argv[0], layout_ref,
+                        status < 0 ? strerror(errno) : "failed (its messages are above)");
         goto out;
     }
     /* the mount points of every container, so that the runtime never writes to the rootfs,
@@ -235,12 +226,12 @@ int imagestore_import(const char *dir, const char *layout_ref, const char *ref, 
         char point[IMAGESTORE_PATH_MAX + 96];
         snprintf(point, sizeof(point), "%s/%s", path, points[i].name);
         if (mkdir(point, points[i].mode) != 0 && errno != EEXIST) {
-            rc = fail(err, len, -ALLOT_EIO, "%s: %s", point, strerror(errno));
+            rc = allot_fail(err, len, -ALLOT_EIO, "%s: %s", point, strerror(errno));
             goto out;
         }
         if (lstat(point, &sb) == 0 && S_ISDIR(sb.st_mode) && sb.st_uid == 0 &&
             chmod(point, points[i].mode) != 0) {
-            rc = fail(err, len, -ALLOT_EIO, "%s: %s", point, strerror(errno));
+            rc = allot_fail(err, len, -ALLOT_EIO, "%s: %s", point, strerror(errno));
             goto out;
         }
     }
@@ -248,13 +239,14 @@ int imagestore_import(const char *dir, const char *layout_ref, const char *ref, 
     if ((rc = copy_file(blob, path, err, len)) != 0)
         goto out;
     if (chmod(tmp, 0711) != 0 || (rc = make_parents(final, strlen(dir), err, len)) != 0) {
-        rc = rc ? rc : fail(err, len, -ALLOT_EIO, "%s: %s", tmp, strerror(errno));
+        rc = rc ? rc : allot_fail(err, len, -ALLOT_EIO, "%s: %s", tmp, strerror(errno));
         goto out;
     }
     if (rename(tmp, final) != 0) {
         rc = errno == EEXIST || errno == ENOTEMPTY
-                 ? fail(err, len, -ALLOT_EEXIST, "%s:%s was imported meanwhile", ir.name, ir.tag)
-                 : fail(err, len, -ALLOT_EIO, "rename to %s: %s", final, strerror(errno));
+                 ? allot_fail(err, len, -ALLOT_EEXIST, "%s:%s was imported meanwhile", ir.name,
+                              ir.tag)
+                 : allot_fail(err, len, -ALLOT_EIO, "rename to %s: %s", final, strerror(errno));
         goto out;
     }
     tmp[0] = '\0';

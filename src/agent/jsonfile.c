@@ -4,7 +4,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,30 +13,18 @@
 
 #include "common/error.h"
 
-static int fail(char *err, size_t len, int rc, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static int fail(char *err, size_t len, int rc, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, len, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
 int jsonfile_read(const char *path, size_t max, json_t **out, char *err, size_t len)
 {
     *out = NULL;
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0)
-        return fail(err, len, errno == ENOENT ? -ALLOT_ENOENT : -ALLOT_EIO, "%s: %s", path,
-                    strerror(errno));
+        return allot_fail(err, len, errno == ENOENT ? -ALLOT_ENOENT : -ALLOT_EIO, "%s: %s", path,
+                          strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || (size_t)sb.st_size > max) {
         close(fd);
-        return fail(err, len, -ALLOT_ERANGE, "%s: not a regular file of at most %zu bytes", path,
-                    max);
+        return allot_fail(err, len, -ALLOT_ERANGE, "%s: not a regular file of at most %zu bytes",
+                          path, max);
     }
     /* one byte more than allowed: a file that grew since fstat is refused, not cut */
     char *text = malloc(max + 1);
@@ -49,23 +36,23 @@ int jsonfile_read(const char *path, size_t max, json_t **out, char *err, size_t 
     int read_errno = errno;
     close(fd);
     if (!text)
-        return fail(err, len, -ALLOT_ENOMEM, "out of memory");
+        return allot_fail(err, len, -ALLOT_ENOMEM, "out of memory");
     if (n < 0) {
         free(text);
-        return fail(err, len, -ALLOT_EIO, "%s: %s", path, strerror(read_errno));
+        return allot_fail(err, len, -ALLOT_EIO, "%s: %s", path, strerror(read_errno));
     }
     if (got > max) {
         free(text);
-        return fail(err, len, -ALLOT_ERANGE, "%s: not a regular file of at most %zu bytes", path,
-                    max);
+        return allot_fail(err, len, -ALLOT_ERANGE, "%s: not a regular file of at most %zu bytes",
+                          path, max);
     }
     json_error_t jerr;
     json_t *v = json_loadb(text, got, JSON_REJECT_DUPLICATES, &jerr);
     free(text);
     if (!json_is_object(v)) {
         json_decref(v);
-        return fail(err, len, -ALLOT_EPARSE, "%s: line %d: %s", path, v ? 1 : jerr.line,
-                    v ? "not a JSON object" : jerr.text);
+        return allot_fail(err, len, -ALLOT_EPARSE, "%s: line %d: %s", path, v ? 1 : jerr.line,
+                          v ? "not a JSON object" : jerr.text);
     }
     *out = v;
     return 0;
@@ -75,12 +62,12 @@ int jsonfile_write(const char *path, const json_t *value, mode_t mode, char *err
 {
     char tmp[PATH_MAX];
     if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp", path) >= sizeof(tmp))
-        return fail(err, len, -ALLOT_EINVAL, "%s: path too long", path);
+        return allot_fail(err, len, -ALLOT_EINVAL, "%s: path too long", path);
     /* one write of the whole text: json_dumpfd writes each token by itself (a system call per
      * quote and colon) */
     char *text = json_dumps(value, JSON_COMPACT);
     if (!text)
-        return fail(err, len, -ALLOT_EIO, "%s: cannot encode it (out of memory)", path);
+        return allot_fail(err, len, -ALLOT_EIO, "%s: cannot encode it (out of memory)", path);
     unlink(tmp);
     int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
     size_t n = strlen(text), done = 0;
@@ -100,7 +87,7 @@ int jsonfile_write(const char *path, const json_t *value, mode_t mode, char *err
     if (!ok) {
         int saved = errno;
         unlink(tmp);
-        return fail(err, len, -ALLOT_EIO, "%s: %s", path, strerror(saved));
+        return allot_fail(err, len, -ALLOT_EIO, "%s: %s", path, strerror(saved));
     }
     return 0;
 }

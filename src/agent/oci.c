@@ -8,7 +8,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
@@ -58,15 +57,6 @@ static const struct oci_fixed_mount oci_fixed_mounts[] = {
     {"/sys", "sysfs", "sysfs", {"nosuid", "noexec", "nodev", "ro", NULL}},
 };
 
-static int fail(char *err, size_t len, int rc, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, len, fmt, ap);
-    va_end(ap);
-    return rc;
-}
-
 /* A JSON array of the strings of a NULL-terminated list (NULL: empty). */
 static json_t *string_array(const char *const *list)
 {
@@ -95,11 +85,11 @@ int oci_image_config_load(const char *path, json_t **out, char *err, size_t len)
     json_t *config = json_object_get(blob, "config");
     if (config && !json_is_object(config) && !json_is_null(config)) {
         json_decref(blob);
-        return fail(err, len, -ALLOT_EPARSE, "%s: config: expected an object", path);
+        return allot_fail(err, len, -ALLOT_EPARSE, "%s: config: expected an object", path);
     }
     *out = json_is_object(config) ? json_incref(config) : json_object();
     json_decref(blob);
-    return *out ? 0 : fail(err, len, -ALLOT_ENOMEM, "out of memory");
+    return *out ? 0 : allot_fail(err, len, -ALLOT_ENOMEM, "out of memory");
 }
 
 /* ---- process ---- */
@@ -129,27 +119,27 @@ struct oci_env {
 static int env_put(struct oci_env *env, const char *entry, const char *field, char *err, size_t len)
 {
     if (!env_entry_valid(entry))
-        return fail(err, len, -ALLOT_EINVAL, "%s: \"%.40s\" is not KEY=value", field,
-                    entry ? entry : "");
+        return allot_fail(err, len, -ALLOT_EINVAL, "%s: \"%.40s\" is not KEY=value", field,
+                          entry ? entry : "");
     size_t key = (size_t)(strchr(entry, '=') - entry) + 1, i;
     json_t *v;
     env->bytes += strlen(entry) + 1;
     if (env->bytes > OCI_MAX_BYTES)
-        return fail(err, len, -ALLOT_ERANGE, "%s: the environment holds more than %d bytes", field,
-                    OCI_MAX_BYTES);
+        return allot_fail(err, len, -ALLOT_ERANGE, "%s: the environment holds more than %d bytes",
+                          field, OCI_MAX_BYTES);
     json_array_foreach(env->list, i, v)
     {
         if (strncmp(json_string_value(v), entry, key) == 0)
             return json_array_set_new(env->list, i, json_string(entry)) == 0
                        ? 0
-                       : fail(err, len, -ALLOT_ENOMEM, "out of memory");
+                       : allot_fail(err, len, -ALLOT_ENOMEM, "out of memory");
     }
     if (json_array_size(env->list) >= OCI_MAX_ENV)
-        return fail(err, len, -ALLOT_ERANGE, "%s: more than %d environment entries", field,
-                    OCI_MAX_ENV);
+        return allot_fail(err, len, -ALLOT_ERANGE, "%s: more than %d environment entries", field,
+                          OCI_MAX_ENV);
     return json_array_append_new(env->list, json_string(entry)) == 0
                ? 0
-               : fail(err, len, -ALLOT_ENOMEM, "out of memory");
+               : allot_fail(err, len, -ALLOT_ENOMEM, "out of memory");
 }
 
 /* Whether env has key (with its '='). */
@@ -169,10 +159,10 @@ static bool env_has(const struct oci_env *env, const char *key)
 static int build_env(const struct oci_replica *r, json_t **out, char *err, size_t len)
 {
     struct oci_env env = {.list = json_array()};
-    int rc = env.list ? 0 : fail(err, len, -ALLOT_ENOMEM, "out of memory");
+    int rc = env.list ? 0 : allot_fail(err, len, -ALLOT_ENOMEM, "out of memory");
     const json_t *image_env = r->image ? json_object_get(r->image, "Env") : NULL;
     if (rc == 0 && image_env && !json_is_array(image_env) && !json_is_null(image_env))
-        rc = fail(err, len, -ALLOT_EINVAL, "image config Env: expected an array of strings");
+        rc = allot_fail(err, len, -ALLOT_EINVAL, "image config Env: expected an array of strings");
     size_t i;
     json_t *v;
     json_array_foreach(image_env, i, v)
@@ -208,21 +198,21 @@ static int image_args(const json_t *image, const char *field, json_t *args, size
 {
     const json_t *list = image ? json_object_get(image, field) : NULL;
     if (list && !json_is_array(list) && !json_is_null(list))
-        return fail(err, len, -ALLOT_EINVAL, "image config %s: expected an array of strings",
-                    field);
+        return allot_fail(err, len, -ALLOT_EINVAL, "image config %s: expected an array of strings",
+                          field);
     size_t i;
     json_t *v;
     json_array_foreach(list, i, v)
     {
         if (!json_is_string(v))
-            return fail(err, len, -ALLOT_EINVAL, "image config %s[%zu]: expected a string", field,
-                        i);
+            return allot_fail(err, len, -ALLOT_EINVAL, "image config %s[%zu]: expected a string",
+                              field, i);
         *bytes += json_string_length(v) + 1;
         if (json_array_size(args) >= OCI_MAX_ARGS || *bytes > OCI_MAX_BYTES)
-            return fail(err, len, -ALLOT_ERANGE,
-                        "image config %s: more than %d arguments or %d "
-                        "bytes",
-                        field, OCI_MAX_ARGS, OCI_MAX_BYTES);
+            return allot_fail(err, len, -ALLOT_ERANGE,
+                              "image config %s: more than %d arguments or %d "
+                              "bytes",
+                              field, OCI_MAX_ARGS, OCI_MAX_BYTES);
         json_array_append(args, v);
     }
     return 0;
@@ -233,13 +223,14 @@ static int build_args(const struct oci_replica *r, json_t **out, char *err, size
 {
     json_t *args = json_array();
     size_t bytes = 0;
-    int rc = args ? 0 : fail(err, len, -ALLOT_ENOMEM, "out of memory");
+    int rc = args ? 0 : allot_fail(err, len, -ALLOT_ENOMEM, "out of memory");
     if (rc == 0 && r->command && r->command[0]) {
         for (size_t i = 0; rc == 0 && r->command[i]; i++) {
             bytes += strlen(r->command[i]) + 1;
             if (i >= OCI_MAX_ARGS || bytes > OCI_MAX_BYTES)
-                rc = fail(err, len, -ALLOT_ERANGE, "command: more than %d arguments or %d bytes",
-                          OCI_MAX_ARGS, OCI_MAX_BYTES);
+                rc = allot_fail(err, len, -ALLOT_ERANGE,
+                                "command: more than %d arguments or %d bytes", OCI_MAX_ARGS,
+                                OCI_MAX_BYTES);
             else
                 json_array_append_new(args, json_string(r->command[i]));
         }
@@ -249,8 +240,8 @@ static int build_args(const struct oci_replica *r, json_t **out, char *err, size
             rc = image_args(r->image, "Cmd", args, &bytes, err, len);
     }
     if (rc == 0 && json_array_size(args) == 0)
-        rc = fail(err, len, -ALLOT_EINVAL,
-                  "command: the workload gives none and its image has no Entrypoint or Cmd");
+        rc = allot_fail(err, len, -ALLOT_EINVAL,
+                        "command: the workload gives none and its image has no Entrypoint or Cmd");
     if (rc != 0) {
         json_decref(args);
         return rc;
@@ -264,7 +255,7 @@ static int build_cwd(const struct oci_replica *r, const char **cwd, char *err, s
 {
     const json_t *image_dir = r->image ? json_object_get(r->image, "WorkingDir") : NULL;
     if (image_dir && !json_is_string(image_dir) && !json_is_null(image_dir))
-        return fail(err, len, -ALLOT_EINVAL, "image config WorkingDir: expected a string");
+        return allot_fail(err, len, -ALLOT_EINVAL, "image config WorkingDir: expected a string");
     const char *field = "workdir";
     *cwd = r->cwd;
     if (!*cwd || !**cwd) {
@@ -276,7 +267,8 @@ static int build_cwd(const struct oci_replica *r, const char **cwd, char *err, s
         return 0;
     }
     if ((*cwd)[0] != '/' || strlen(*cwd) > OCI_MAX_PATH)
-        return fail(err, len, -ALLOT_EINVAL, "%s: \"%.64s\" is not an absolute path", field, *cwd);
+        return allot_fail(err, len, -ALLOT_EINVAL, "%s: \"%.64s\" is not an absolute path", field,
+                          *cwd);
     return 0;
 }
 
@@ -293,7 +285,7 @@ static int build_process(const struct oci_replica *r, json_t **out, char *err, s
 {
     json_t *args = NULL, *env = NULL, *gids = json_array();
     const char *cwd = NULL;
-    int rc = gids ? 0 : fail(err, len, -ALLOT_ENOMEM, "out of memory");
+    int rc = gids ? 0 : allot_fail(err, len, -ALLOT_ENOMEM, "out of memory");
     if (rc == 0)
         rc = build_args(r, &args, err, len);
     if (rc == 0)
@@ -316,7 +308,7 @@ static int build_process(const struct oci_replica *r, json_t **out, char *err, s
     *out = json_pack("{s:b, s:o, s:o, s:o, s:s, s:o, s:b}", "terminal", 0, "user", user, "args",
                      args, "env", env, "cwd", cwd, "capabilities", build_capabilities(r->uid),
                      "noNewPrivileges", 1);
-    return *out ? 0 : fail(err, len, -ALLOT_ENOMEM, "out of memory");
+    return *out ? 0 : allot_fail(err, len, -ALLOT_ENOMEM, "out of memory");
 }
 
 /* ---- mounts ---- */
@@ -331,15 +323,15 @@ static json_t *mount_new(const char *destination, const char *type, const char *
 static int check_path(const char *path, const char *field, size_t k, char *err, size_t len)
 {
     if (!path || path[0] != '/' || strlen(path) > OCI_MAX_PATH)
-        return fail(err, len, -ALLOT_EINVAL, "%s[%zu]: \"%.64s\" is not an absolute path", field, k,
-                    path ? path : "");
+        return allot_fail(err, len, -ALLOT_EINVAL, "%s[%zu]: \"%.64s\" is not an absolute path",
+                          field, k, path ? path : "");
     return 0;
 }
 
 static int build_mounts(const struct oci_replica *r, json_t **out, char *err, size_t len)
 {
     json_t *mounts = json_array();
-    int rc = mounts ? 0 : fail(err, len, -ALLOT_ENOMEM, "out of memory");
+    int rc = mounts ? 0 : allot_fail(err, len, -ALLOT_ENOMEM, "out of memory");
     for (size_t i = 0; rc == 0 && i < sizeof(oci_fixed_mounts) / sizeof(oci_fixed_mounts[0]); i++) {
         const struct oci_fixed_mount *m = &oci_fixed_mounts[i];
         json_array_append_new(
@@ -393,11 +385,11 @@ static int device_node(const struct cdi_device_node *d, size_t k, json_t **node,
     if (type == 0 || major_n < 0 || minor_n < 0) {
         struct stat sb;
         if (stat(host, &sb) != 0)
-            return fail(err, len, -ALLOT_EINVAL, "CDI deviceNodes[%zu]: %s: %s", k, host,
-                        strerror(errno));
+            return allot_fail(err, len, -ALLOT_EINVAL, "CDI deviceNodes[%zu]: %s: %s", k, host,
+                              strerror(errno));
         if (!S_ISCHR(sb.st_mode) && !S_ISBLK(sb.st_mode))
-            return fail(err, len, -ALLOT_EINVAL, "CDI deviceNodes[%zu]: %s is not a device", k,
-                        host);
+            return allot_fail(err, len, -ALLOT_EINVAL, "CDI deviceNodes[%zu]: %s is not a device",
+                              k, host);
         if (type == 0)
             type = S_ISCHR(sb.st_mode) ? 'c' : 'b';
         if (major_n < 0)
@@ -408,12 +400,12 @@ static int device_node(const struct cdi_device_node *d, size_t k, json_t **node,
             mode = sb.st_mode & 07777;
     }
     if (type != 'c' && type != 'b')
-        return fail(err, len, -ALLOT_EINVAL, "CDI deviceNodes[%zu].type: expected c or b", k);
+        return allot_fail(err, len, -ALLOT_EINVAL, "CDI deviceNodes[%zu].type: expected c or b", k);
     const char *access = d->permissions && *d->permissions ? d->permissions : "rwm";
     if (strspn(access, "rwm") != strlen(access) || strlen(access) > 3)
-        return fail(err, len, -ALLOT_EINVAL,
-                    "CDI deviceNodes[%zu].permissions: expected r, w and m, got \"%.8s\"", k,
-                    access);
+        return allot_fail(err, len, -ALLOT_EINVAL,
+                          "CDI deviceNodes[%zu].permissions: expected r, w and m, got \"%.8s\"", k,
+                          access);
     char type_s[2] = {type, '\0'};
     *node = json_pack("{s:s, s:s, s:I, s:I}", "path", d->path, "type", type_s, "major",
                       (json_int_t)major_n, "minor", (json_int_t)minor_n);
@@ -428,7 +420,7 @@ static int device_node(const struct cdi_device_node *d, size_t k, json_t **node,
     if (!*node || !*rule) {
         json_decref(*node);
         json_decref(*rule);
-        return fail(err, len, -ALLOT_ENOMEM, "out of memory");
+        return allot_fail(err, len, -ALLOT_ENOMEM, "out of memory");
     }
     return 0;
 }
@@ -439,7 +431,7 @@ static int build_devices(const struct oci_replica *r, json_t **nodes, json_t **r
 {
     *nodes = json_array();
     *rules = json_array();
-    int rc = *nodes && *rules ? 0 : fail(err, len, -ALLOT_ENOMEM, "out of memory");
+    int rc = *nodes && *rules ? 0 : allot_fail(err, len, -ALLOT_ENOMEM, "out of memory");
     if (rc == 0)
         json_array_append_new(*rules, json_pack("{s:b, s:s}", "allow", 0, "access", "rwm"));
     size_t k = 0;
@@ -466,7 +458,7 @@ static int build_devices(const struct oci_replica *r, json_t **nodes, json_t **r
 static int build_hooks(const struct oci_replica *r, json_t **out, char *err, size_t len)
 {
     json_t *hooks = json_object();
-    int rc = hooks ? 0 : fail(err, len, -ALLOT_ENOMEM, "out of memory");
+    int rc = hooks ? 0 : allot_fail(err, len, -ALLOT_ENOMEM, "out of memory");
     size_t k = 0;
     for (size_t e = 0; rc == 0 && e < r->n_edits; e++) {
         for (size_t i = 0; rc == 0 && i < r->edits[e]->n_hooks; i++, k++) {
@@ -476,11 +468,12 @@ static int build_hooks(const struct oci_replica *r, json_t **out, char *err, siz
                    (!h->hook_name || strcmp(oci_hook_names[which], h->hook_name) != 0))
                 which++;
             if (!oci_hook_names[which]) {
-                rc = fail(err, len, -ALLOT_EINVAL,
-                          "CDI hooks[%zu].hookName: \"%.32s\" is none of "
-                          "prestart, createRuntime, createContainer, startContainer, poststart, "
-                          "poststop",
-                          k, h->hook_name ? h->hook_name : "");
+                rc = allot_fail(
+                    err, len, -ALLOT_EINVAL,
+                    "CDI hooks[%zu].hookName: \"%.32s\" is none of "
+                    "prestart, createRuntime, createContainer, startContainer, poststart, "
+                    "poststop",
+                    k, h->hook_name ? h->hook_name : "");
                 break;
             }
             if ((rc = check_path(h->path, "CDI hooks path", k, err, len)) != 0)
@@ -498,7 +491,7 @@ static int build_hooks(const struct oci_replica *r, json_t **out, char *err, siz
                 json_object_set_new(hooks, oci_hook_names[which], list);
             }
             if (!hook || json_array_append_new(list, hook) != 0)
-                rc = fail(err, len, -ALLOT_ENOMEM, "out of memory");
+                rc = allot_fail(err, len, -ALLOT_ENOMEM, "out of memory");
         }
     }
     if (rc != 0) {
@@ -547,13 +540,13 @@ int oci_config_build(const struct oci_replica *r, json_t **out, char *err, size_
     json_t *process = NULL, *mounts = NULL, *nodes = NULL, *rules = NULL, *hooks = NULL;
     int rc = 0;
     if (!r->rootfs || r->rootfs[0] != '/' || strlen(r->rootfs) > OCI_MAX_PATH)
-        return fail(err, len, -ALLOT_EINVAL, "rootfs: \"%.64s\" is not an absolute path",
-                    r->rootfs ? r->rootfs : "");
+        return allot_fail(err, len, -ALLOT_EINVAL, "rootfs: \"%.64s\" is not an absolute path",
+                          r->rootfs ? r->rootfs : "");
     if (!r->cgroups_path || r->cgroups_path[0] != '/' || strlen(r->cgroups_path) > OCI_MAX_PATH)
-        return fail(err, len, -ALLOT_EINVAL, "cgroupsPath: \"%.64s\" is not an absolute path",
-                    r->cgroups_path ? r->cgroups_path : "");
+        return allot_fail(err, len, -ALLOT_EINVAL, "cgroupsPath: \"%.64s\" is not an absolute path",
+                          r->cgroups_path ? r->cgroups_path : "");
     if (r->n_edits > OCI_MAX_EDITS)
-        return fail(err, len, -ALLOT_ERANGE, "more than %d CDI edits", OCI_MAX_EDITS);
+        return allot_fail(err, len, -ALLOT_ERANGE, "more than %d CDI edits", OCI_MAX_EDITS);
     if ((rc = build_process(r, &process, err, len)) != 0 ||
         (rc = build_mounts(r, &mounts, err, len)) != 0 ||
         (rc = build_devices(r, &nodes, &rules, err, len)) != 0 ||
@@ -571,7 +564,7 @@ int oci_config_build(const struct oci_replica *r, json_t **out, char *err, size_
     if (*out && json_object_size(hooks))
         json_object_set(*out, "hooks", hooks);
     if (!*out)
-        rc = fail(err, len, -ALLOT_ENOMEM, "out of memory");
+        rc = allot_fail(err, len, -ALLOT_ENOMEM, "out of memory");
 out:
     json_decref(process);
     json_decref(mounts);
@@ -585,6 +578,6 @@ int oci_config_write(const char *dir, const json_t *config, char *err, size_t le
 {
     char path[OCI_MAX_PATH + 32];
     if ((size_t)snprintf(path, sizeof(path), "%s/config.json", dir) >= sizeof(path))
-        return fail(err, len, -ALLOT_EIO, "bundle directory path too long");
+        return allot_fail(err, len, -ALLOT_EIO, "bundle directory path too long");
     return jsonfile_write(path, config, 0600, err, len) == 0 ? 0 : -ALLOT_EIO;
 }

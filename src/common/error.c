@@ -1,5 +1,8 @@
-/* Lookup of the error table in error.h. */
+/* Lookup of the error table in error.h, and allot_fail. */
 #include "common/error.h"
+
+#include <stdarg.h>
+#include <stdio.h>
 
 struct error_row {
     const char *name;
@@ -35,4 +38,15 @@ const char *allot_errname(int err)
 int allot_http_status(int err)
 {
     return error_row(err)->status;
+}
+
+int allot_fail(char *err, size_t len, int rc, const char *fmt, ...)
+{
+    if (err && len) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(err, len, fmt, ap);
+        va_end(ap);
+    }
+    return rc;
 }

@@ -3,6 +3,8 @@
 #ifndef ALLOT_COMMON_ERROR_H
 #define ALLOT_COMMON_ERROR_H
 
+#include <stddef.h>
+
 /* X(NAME, http_status, message) */
 #define ALLOT_ERROR_TABLE(X)                                                                       \
     X(INVAL, 400, "invalid argument")                                                              \
@@ -39,5 +41,10 @@ const char *allot_strerror(int err);
 const char *allot_errname(int err);
 /* HTTP status that answers err; 200 for 0. */
 int allot_http_status(int err);
+
+/* Write a sentence (printf format) into err (len bytes; may be NULL with len 0) and return
+ * rc: the one line of a function that fails with a reason, `return allot_fail(...)`. */
+int allot_fail(char *err, size_t len, int rc, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 #endif
