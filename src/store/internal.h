@@ -129,6 +129,12 @@
       " ON CONFLICT (key) DO UPDATE SET value = excluded.value",                                   \
       "INSERT INTO meta (key, value) VALUES ($1, $2)"                                              \
       " ON CONFLICT (key) DO UPDATE SET value = excluded.value")                                   \
+    X(LEADER_BUMP, "UPDATE leader SET epoch = epoch + 1, url = ?1, since_ms = ?2",                 \
+      "UPDATE leader SET epoch = epoch + 1, url = $1, since_ms = $2")                              \
+    X(LEADER_READ, "SELECT epoch, url, since_ms FROM leader",                                      \
+      "SELECT epoch, url, since_ms FROM leader")                                                   \
+    X(FENCE, "SELECT epoch FROM leader WHERE epoch = ?1",                                          \
+      "SELECT epoch FROM leader WHERE epoch = $1 FOR SHARE")                                       \
     X(LOAD_USERS, "SELECT name, tenant, role, spec FROM users ORDER BY rowid",                     \
       "SELECT name, tenant, role, spec FROM users ORDER BY seq")
 
@@ -216,6 +222,12 @@ struct store_backend {
     bool (*row_null)(const struct store_row *row, int col);
     int64_t (*row_int)(const struct store_row *row, int col);
     const void *(*row_bytes)(const struct store_row *row, int col, size_t *len);
+    /* Optional (NULL: the backend owns its data from open on, as SQLite's lock file does).
+     * lead: makes a store opened as a standby the owner of the database (its lock, the schema,
+     * the statements); -ALLOT_ESTATE while another holds it. peek_leader: the leader's row and
+     * whether a store holds the lock now, read without the statements (a standby has none). */
+    int (*lead)(struct store *st);
+    int (*peek_leader)(struct store *st, struct store_leader *out);
 };
 
 extern const struct store_backend store_sqlite_backend;
@@ -227,6 +239,10 @@ struct store {
     int schema_version;
     bool in_batch;
     bool batch_broken; /* the backend abandoned the batch's transaction; only rollback helps */
+    bool standby;      /* opened by store_open_standby and not leading yet */
+    int64_t epoch;     /* the leader's epoch this store holds (0: not leading) */
+    bool fenced;       /* it held one and lost it: it never writes again */
+    char fence_why[160];
     struct store_stats stats;
     char errmsg[STORE_ERRMSG_MAX];
 };
@@ -241,6 +257,10 @@ int store_check_text(struct store *st, const char *field, const char *s, size_t 
 /* store_check_text for a required name (STORE_NAME_MAX) or spec (STORE_SPEC_MAX). */
 int store_check_name(struct store *st, const char *field, const char *s, size_t *len);
 int store_check_spec(struct store *st, const char *field, const char *s, size_t *len);
+/* The store has lost its leadership (why: one line, kept from the first call): it is fenced
+ * for good; sets the message every refusal gives. */
+void store_fence_lost(struct store *st, const char *why);
+
 /* Refuses writes (-ALLOT_EIO) once the backend has abandoned the open batch. */
 int store_check_writable(struct store *st);
 
@@ -249,6 +269,10 @@ int store_check_writable(struct store *st);
  * OUT *out (may be NULL): what it changed. */
 int store_write(struct store *st, enum store_stmt id, const struct store_arg *args, int n,
                 struct store_change *out);
+/* store_write for a leading store outside a batch: the statement in a batch of its own, so
+ * that its commit checks the epoch. */
+int store_write_alone(struct store *st, enum store_stmt id, const struct store_arg *args, int n,
+                      struct store_change *out);
 /* Runs query id with n parameters, calling fn for each row (see store_row_fn). */
 int store_query(struct store *st, enum store_stmt id, const struct store_arg *args, int n,
                 store_row_fn fn, void *ctx);

@@ -131,6 +131,13 @@ static const char *const store_migrations[] = {
     "CREATE INDEX history_key ON history (workspace, idempotency_key);"
     "CREATE INDEX history_tenant ON history (tenant, id);"
     "CREATE INDEX history_ended ON history (ended_ms);",
+    /* 6: the leader's fencing epoch (docs/store.md, "Leader and standbys"): one row */
+    "CREATE TABLE leader ("
+    "  id INTEGER PRIMARY KEY CONSTRAINT leader_one CHECK (id = 1),"
+    "  epoch INTEGER NOT NULL,"
+    "  url TEXT NOT NULL,"
+    "  since_ms INTEGER NOT NULL);"
+    "INSERT INTO leader VALUES (1, 0, '', 0);",
 };
 
 _Static_assert(sizeof(store_migrations) / sizeof(store_migrations[0]) == STORE_SCHEMA_VERSION,

@@ -102,6 +102,15 @@ static const char *const store_pg_migrations[] = {
     "CREATE INDEX history_key ON history (workspace, idempotency_key);"
     "CREATE INDEX history_tenant ON history (tenant, id);"
     "CREATE INDEX history_ended ON history (ended_ms);",
+    /* 6: the leader's fencing epoch (docs/store.md, "Leader and standbys"): one row, which a
+     * commit locks FOR SHARE while it checks the epoch, so that a new leader's increment
+     * waits for the old one's commit in flight and every later one sees it */
+    "CREATE TABLE leader ("
+    "  id bigint PRIMARY KEY CONSTRAINT leader_one CHECK (id = 1),"
+    "  epoch bigint NOT NULL,"
+    "  url text NOT NULL,"
+    "  since_ms bigint NOT NULL);"
+    "INSERT INTO leader VALUES (1, 0, '', 0);",
 };
 
 _Static_assert(sizeof(store_pg_migrations) / sizeof(store_pg_migrations[0]) == STORE_SCHEMA_VERSION,
@@ -206,11 +215,9 @@ static void store_pg_stmt_name(enum store_stmt id, char *name)
     snprintf(name, STORE_PG_STMT_NAME_MAX, "allot_%d", (int)id);
 }
 
-/* Everything a new connection needs before the store uses it: durable commits, the lock,
- * and the prepared statements when prepare is set. RET 0; -ALLOT_ECONFIG (a server that
- * cannot give durable commits, or too old); -ALLOT_ESTATE (another process holds the lock);
- * -ALLOT_EIO. */
-static int store_pg_session(struct store *st, bool prepare)
+/* Everything a new connection needs before the store uses it: durable commits and UTF-8.
+ * RET 0; -ALLOT_ECONFIG (a server that cannot give durable commits, or too old); -ALLOT_EIO. */
+static int store_pg_session(struct store *st)
 {
     struct store_pg *pg = st->conn;
     char value[64];
@@ -239,24 +246,42 @@ static int store_pg_session(struct store *st, bool prepare)
         store_pg_message(st, NULL, "client_encoding UTF8");
         err = -ALLOT_EIO;
     }
-    err = err ? err
-              : store_pg_value(st, "SELECT pg_try_advisory_lock(" STORE_PG_LOCK_KEY ")", value,
-                               sizeof(value));
+    return err;
+}
+
+/* The server process that holds the lock, "?" when none is seen. */
+#define STORE_PG_LOCK_HOLDER                                                                       \
+    "SELECT coalesce(min(pid)::text, '?') FROM pg_locks WHERE"                                     \
+    " locktype = 'advisory' AND granted AND database = (SELECT oid FROM"                           \
+    " pg_database WHERE datname = current_database()) AND objid = " STORE_PG_LOCK_KEY
+
+/* Takes the session advisory lock that makes this store the owner of the database.
+ * RET 0; -ALLOT_ESTATE (another session holds it; the message names its server process);
+ * -ALLOT_EIO. */
+static int store_pg_lock(struct store *st)
+{
+    struct store_pg *pg = st->conn;
+    char value[64];
+    int err = store_pg_value(st, "SELECT pg_try_advisory_lock(" STORE_PG_LOCK_KEY ")", value,
+                             sizeof(value));
     if (err)
         return err;
     if (strcmp(value, "t") != 0) {
         char pid[32] = "";
-        store_pg_value(
-            st,
-            "SELECT coalesce(min(pid)::text, '?') FROM pg_locks WHERE"
-            " locktype = 'advisory' AND granted AND database = (SELECT oid FROM"
-            " pg_database WHERE datname = current_database()) AND objid = " STORE_PG_LOCK_KEY,
-            pid, sizeof(pid));
+        store_pg_value(st, STORE_PG_LOCK_HOLDER, pid, sizeof(pid));
         store_set_errmsg(st, "%s: the database is in use by another store (server process %s)",
                          pg->where, pid);
         return -ALLOT_ESTATE;
     }
-    for (int i = 0; prepare && i < STORE_STMT_COUNT; i++) {
+    return 0;
+}
+
+/* Prepares every statement of the table on the connection. */
+static int store_pg_prepare(struct store *st)
+{
+    struct store_pg *pg = st->conn;
+    int err = 0;
+    for (int i = 0; i < STORE_STMT_COUNT && !err; i++) {
         char name[STORE_PG_STMT_NAME_MAX];
         store_pg_stmt_name((enum store_stmt)i, name);
         PGresult *res = PQprepare(pg->conn, name, store_stmt_postgres[i], 0, NULL);
@@ -266,10 +291,8 @@ static int store_pg_session(struct store *st, bool prepare)
             err = store_pg_error(st, res, what);
         }
         PQclear(res);
-        if (err)
-            return err;
     }
-    return 0;
+    return err;
 }
 
 /* Applies migration version (1-based) and records it, in one transaction. */
@@ -332,7 +355,16 @@ static int store_pg_migrate(struct store *st)
     return store_apply_migrations(st, pg->where, version, store_pg_migrate_one);
 }
 
-/* Connects to the URI location (see store_open). */
+/* Makes this store the owner of the database: the lock, then the schema brought up to date
+ * and the statements prepared (a standby does neither before it leads). */
+static int store_pg_lead(struct store *st)
+{
+    int err = store_pg_lock(st);
+    err = err ? err : store_pg_migrate(st);
+    return err ? err : store_pg_prepare(st);
+}
+
+/* Connects to the URI location (see store_open and store_open_standby). */
 static int store_pg_open(struct store *st, const char *location)
 {
     struct store_pg *pg = calloc(1, sizeof(*pg));
@@ -350,10 +382,8 @@ static int store_pg_open(struct store *st, const char *location)
         store_set_errmsg(st, "out of memory");
         return -ALLOT_ENOMEM;
     }
-    int err = store_pg_session(st, false);
-    err = err ? err : store_pg_migrate(st);
-    err = err ? err : store_pg_session(st, true);
-    return err;
+    /* store_lead takes the lock, migrates and prepares (store_pg_lead) */
+    return store_pg_session(st);
 }
 
 static void store_pg_close(struct store *st)
@@ -380,11 +410,19 @@ static int store_pg_ready(struct store *st)
         return -ALLOT_EIO;
     }
     PQreset(pg->conn);
-    int err = store_pg_session(st, true);
+    int err = store_pg_session(st);
+    if (!err && st->epoch) {
+        /* a leader takes its lock again, or has lost its place: another store took it */
+        err = store_pg_lock(st);
+        if (err == -ALLOT_ESTATE)
+            store_fence_lost(st, st->errmsg);
+    }
+    /* a standby runs only unprepared statements (store_leader) */
+    err = err || !st->epoch ? err : store_pg_prepare(st);
     pg->stale = err != 0;
     /* this store cannot write until a later call sets the session up; allotd's probe keeps
-     * trying */
-    return err ? -ALLOT_EIO : 0;
+     * trying (unless it was fenced: then for good) */
+    return err ? (st->fenced ? -ALLOT_ESTATE : -ALLOT_EIO) : 0;
 }
 
 /* Sends statement id with args; text and integers go as text, blobs as binary; the rows
@@ -577,6 +615,37 @@ static const void *store_pg_row_bytes(const struct store_row *row, int col, size
     return PQgetvalue(row->cursor, row->index, col);
 }
 
+/* The leader's row and whether a session holds the lock, in plain statements (a standby has
+ * prepared none; the table is missing until a leader has migrated the schema). */
+static int store_pg_peek_leader(struct store *st, struct store_leader *out)
+{
+    int err = store_pg_ready(st);
+    char value[16];
+    err = err ? err
+              : store_pg_value(st,
+                               "SELECT (to_regclass('leader') IS NOT NULL)::int * 2 + (EXISTS ("
+                               "SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
+                               " AND database = (SELECT oid FROM pg_database WHERE datname ="
+                               " current_database()) AND objid = " STORE_PG_LOCK_KEY "))::int",
+                               value, sizeof(value));
+    if (err)
+        return err;
+    long bits = strtol(value, NULL, 10); /* 2: the table exists; 1: the lock is held */
+    out->alive = bits & 1;
+    if (!(bits & 2))
+        return 0;
+    PGresult *res = PQexec(store_pg_conn(st), "SELECT epoch, url, since_ms FROM leader");
+    if (PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1 || PQnfields(res) != 3) {
+        err = store_pg_error(st, res, "the leader's row");
+    } else {
+        out->epoch = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        snprintf(out->url, sizeof(out->url), "%s", PQgetvalue(res, 0, 1));
+        out->since_ms = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    }
+    PQclear(res);
+    return err;
+}
+
 const struct store_backend store_postgres_backend = {
     .name = "postgresql",
     .open = store_pg_open,
@@ -587,4 +656,6 @@ const struct store_backend store_postgres_backend = {
     .row_null = store_pg_row_null,
     .row_int = store_pg_row_int,
     .row_bytes = store_pg_row_bytes,
+    .lead = store_pg_lead,
+    .peek_leader = store_pg_peek_leader,
 };

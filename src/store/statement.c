@@ -126,6 +126,12 @@ int store_write(struct store *st, enum store_stmt id, const struct store_arg *ar
                 struct store_change *out)
 {
     struct store_change change = {0};
+    if (st->standby) {
+        store_set_errmsg(st, "a standby writes nothing until it leads");
+        return -ALLOT_ESTATE;
+    }
+    if ((st->epoch || st->fenced) && !st->in_batch && !STORE_STMT_IS_CONTROL(id))
+        return store_write_alone(st, id, args, n, out);
     int err = STORE_STMT_IS_CONTROL(id) ? 0 : store_check_writable(st);
     if (!err)
         err = st->backend->write(st, id, args, n, &change);
@@ -137,6 +143,10 @@ int store_write(struct store *st, enum store_stmt id, const struct store_arg *ar
 int store_query(struct store *st, enum store_stmt id, const struct store_arg *args, int n,
                 store_row_fn fn, void *ctx)
 {
+    if (st->standby) {
+        store_set_errmsg(st, "a standby reads nothing but the leader's row until it leads");
+        return -ALLOT_ESTATE;
+    }
     int err = st->backend->query(st, id, args, n, fn, ctx);
     return err == STORE_STOP ? 0 : err;
 }

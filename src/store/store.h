@@ -25,7 +25,7 @@
 
 /* The newest schema version this code knows (PRAGMA user_version after migrating, or
  * allot_schema.version in PostgreSQL). */
-#define STORE_SCHEMA_VERSION 5
+#define STORE_SCHEMA_VERSION 6
 
 struct store;
 
@@ -86,10 +86,43 @@ struct store_stats {
  *     again by the next call outside a batch (docs/store.md, "PostgreSQL").
  * OUT *out: the store, owned by the caller (store_close). On failure *out is NULL and err
  * (if not NULL) holds a one-line message of at most len bytes.
+ * The store leads (see store_lead below) from open on, with a new epoch and no URL.
  * RET 0; -ALLOT_EINVAL (bad arguments); -ALLOT_ESTATE (the data is held by another process);
  * -ALLOT_ECONFIG (the database's schema is newer than this code, or not an Allot store, or a
  * server without durable commits); -ALLOT_EIO; -ALLOT_ENOMEM. */
 int store_open(const char *location, struct store **out, char *err, size_t len);
+
+/* Leader and standbys (docs/store.md, "Leader and standbys"). The store that owns the data
+ * is its leader, with an epoch: a number that every new leader increments, recorded with
+ * its URL in the store. Every commit checks, in its own transaction, that the epoch is still
+ * its own, so that a leader that lost its place (paused, cut off, its lock taken by another)
+ * can never commit after a new one has begun: it is fenced, and stays so. store_open leads
+ * at once (or fails); store_open_standby (PostgreSQL only) connects without leading, and
+ * store_lead tries to take the lead, as often as the caller likes. */
+#define STORE_URL_MAX 512 /* bytes of a leader's URL */
+struct store_leader {
+    int64_t epoch;    /* 0: no store has led yet */
+    int64_t since_ms; /* when it began */
+    bool alive;       /* a store holds the database now (its session is open) */
+    char url[STORE_URL_MAX + 1];
+};
+/* Opens location as a standby: connected, leading nothing, writing nothing. RET as store_open;
+ * -ALLOT_EINVAL for a location that is not PostgreSQL (a SQLite store has one process). */
+int store_open_standby(const char *location, struct store **out, char *err, size_t len);
+/* Take the lead: the backend's lock, the schema brought up to date, a new epoch recorded
+ * with url (NULL or "": none; at most STORE_URL_MAX bytes) and now_ms. A no-op for a store
+ * that leads. RET 0; -ALLOT_ESTATE (another store leads, or this one was fenced: the
+ * message says which); -ALLOT_EINVAL (url too long); an error of the schema or the write
+ * (close the store and open it again). */
+int store_lead(struct store *st, const char *url, int64_t now_ms);
+/* OUT *out: the leader as recorded (for a standby that points clients to it). RET 0;
+ * -ALLOT_EIO. A database that no store has led yet gives epoch 0. */
+int store_leader(struct store *st, struct store_leader *out);
+/* The epoch this store leads in (0: it does not lead). */
+int64_t store_epoch(const struct store *st);
+/* Whether this store led and lost its place to another (every write then fails with
+ * -ALLOT_ESTATE): its process must stop writing for good (allotd exits). */
+bool store_fenced(const struct store *st);
 
 /* Whether location names a PostgreSQL database (a postgresql:// or postgres:// URI). */
 bool store_location_is_postgres(const char *location);
@@ -124,7 +157,9 @@ void store_stats(const struct store *st, struct store_stats *out);
  * RET begin: 0, -ALLOT_ESTATE (a batch is already open), -ALLOT_EIO.
  * RET commit: 0 when every change of the batch is durable; -ALLOT_ESTATE (no batch open);
  * -ALLOT_EFULL (the disk is full) or -ALLOT_EIO (nothing of the batch was committed; the
- * batch is closed). Any write answers -ALLOT_EFULL when the database found the disk full. */
+ * batch is closed); -ALLOT_ESTATE (the store was fenced: another leads; nothing committed).
+ * Any write answers -ALLOT_EFULL when the database found the disk full. A write outside a
+ * batch is a batch of its own (so that its commit checks the epoch too). */
 int store_batch_begin(struct store *st);
 int store_batch_commit(struct store *st);
 /* Discards the open batch's changes. RET 0 (also when no batch is open), -ALLOT_EIO. */

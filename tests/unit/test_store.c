@@ -524,8 +524,9 @@ static void make_schema_2(const struct fixture *f, const char *missing)
                       "INSERT INTO workloads VALUES (1, 'w-1', 'acme/prod', 'acme', 'pending',"
                       " '{}', 1000, 'k1');"},
     };
-    /* a file of schema 2 had no snapshots or history table (migrations 4 and 5 make them) */
+    /* a file of schema 2 had no snapshots, history or leader table (migrations 4 to 6) */
     raw_exec(f, "PRAGMA user_version = 2; DROP TABLE snapshots; DROP TABLE history;"
+                "DROP TABLE leader;"
                 "INSERT INTO meta VALUES ('store.workload_id_high', '7')");
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
         if (!missing || strcmp(tables[i].table, missing) != 0)
@@ -1356,10 +1357,126 @@ static void test_pg_connection_lost(void **state)
     assert_int_equal(raw_int(f, "SELECT count(*) FROM journal"), 3);
 }
 
+/* Every open leads in a new epoch, recorded with its URL; a commit checks it. A SQLite store
+ * has no standby (its lock file keeps every other process out). */
+static void test_leader_epochs(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f);
+    int64_t first = store_epoch(st);
+    assert_true(first >= 1);
+    struct store_leader who;
+    assert_int_equal(store_leader(st, &who), 0);
+    assert_int_equal(who.epoch, first);
+    assert_true(who.alive);
+    assert_string_equal(who.url, "");
+    assert_int_equal(store_lead(st, "http://ignored", 1), 0); /* leads already: a no-op */
+    assert_int_equal(put_op(st, 1), 0);
+    store_close(st);
+    st = open_ok(f);
+    assert_int_equal(store_epoch(st), first + 1);
+    assert_false(store_fenced(st));
+    store_close(st);
+    if (!pg_mode) {
+        char err[256];
+        struct store *standby = NULL;
+        assert_int_equal(store_open_standby(f->location, &standby, err, sizeof(err)),
+                         -ALLOT_EINVAL);
+        assert_null(standby);
+        assert_non_null(strstr(err, "PostgreSQL"));
+    }
+}
+
+/* Ends the session of the store that holds the lock, as a server does when it finds the
+ * client gone (or an administrator, pg_terminate_backend). */
+static void pg_end_leader_session(const struct fixture *f)
+{
+    PQclear(pg_run(f->db, "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE"
+                          " locktype = 'advisory' AND granted AND objid = 1097624692"));
+}
+
+static int meta_is(struct store *st, const char *key, const char *want)
+{
+    char v[64];
+    int rc = store_meta_get(st, key, v, sizeof(v));
+    return rc ? rc : strcmp(v, want) == 0 ? 0 : 1;
+}
+
+/* A standby waits, reads the leader's row, writes nothing; when the leader's session ends it
+ * takes the lead in the next epoch; the old leader, back, is fenced: it never commits again. */
+static void test_pg_standby_takes_over(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    struct store *a = open_ok(f);
+    int64_t epoch = store_epoch(a);
+    assert_int_equal(store_meta_set(a, "who", "a"), 0);
+
+    struct store *b = NULL;
+    assert_int_equal(store_open_standby(f->location, &b, err, sizeof(err)), 0);
+    assert_int_equal(store_epoch(b), 0);
+    assert_int_equal(store_lead(b, "http://b:7070", 1000), -ALLOT_ESTATE);
+    assert_non_null(strstr(store_errmsg(b), "in use by another store"));
+    struct store_leader who;
+    assert_int_equal(store_leader(b, &who), 0);
+    assert_int_equal(who.epoch, epoch);
+    assert_true(who.alive);
+    assert_int_equal(store_meta_set(b, "who", "b"), -ALLOT_ESTATE); /* a standby writes nothing */
+
+    pg_end_leader_session(f);
+    assert_int_equal(store_leader(b, &who), 0);
+    assert_false(who.alive);
+    assert_int_equal(store_lead(b, "http://b:7070", 2000), 0);
+    assert_int_equal(store_epoch(b), epoch + 1);
+    assert_int_equal(store_leader(b, &who), 0);
+    assert_int_equal(who.epoch, epoch + 1);
+    assert_string_equal(who.url, "http://b:7070");
+    assert_int_equal(who.since_ms, 2000);
+    assert_int_equal(store_meta_set(b, "who", "b"), 0);
+
+    /* the old leader comes back: its lock is taken, so every write fails for good */
+    int rc = store_meta_set(a, "who", "a-late");
+    assert_true(rc == -ALLOT_EIO || rc == -ALLOT_ESTATE); /* the lost session, then */
+    assert_int_equal(store_meta_set(a, "who", "a-late"), -ALLOT_ESTATE);
+    assert_true(store_fenced(a));
+    assert_non_null(strstr(store_errmsg(a), "fenced"));
+    assert_int_equal(store_batch_begin(a), -ALLOT_ESTATE);
+    assert_int_equal(meta_is(b, "who", "b"), 0);
+    store_close(a);
+    store_close(b);
+}
+
+/* A deposed leader whose lock is free again (the new leader has gone too) still cannot
+ * commit: the epoch in the store is no longer its own. */
+static void test_pg_fenced_by_epoch(void **state)
+{
+    struct fixture *f = *state;
+    struct store *a = open_ok(f);
+    assert_int_equal(store_meta_set(a, "who", "a"), 0);
+    assert_int_equal(store_batch_begin(a), 0);
+    assert_int_equal(put_op(a, 1), 0);
+    pg_end_leader_session(f);
+    struct store *c = open_ok(f); /* the lock was free: c leads, one epoch on */
+    assert_int_equal(store_epoch(c), store_epoch(a) + 1);
+    assert_int_equal(store_meta_set(c, "who", "c"), 0);
+    store_close(c);                                      /* and goes: the lock is free again */
+    assert_int_equal(store_batch_commit(a), -ALLOT_EIO); /* its session went with its batch */
+    int rc = store_meta_set(a, "who", "a-late"); /* a new session, the lock taken again... */
+    assert_int_equal(rc, -ALLOT_ESTATE);         /* ...and the epoch check refuses it */
+    assert_true(store_fenced(a));
+    assert_non_null(strstr(store_errmsg(a), "another store has led since epoch"));
+    store_close(a);
+    struct store *d = open_ok(f);
+    assert_int_equal(meta_is(d, "who", "c"), 0);
+    assert_int_equal(journal_count(d), 0);
+    store_close(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest common[] = {
         cmocka_unit_test_setup_teardown(test_users_and_tokens, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_leader_epochs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_batch_commits_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rollback_leaves_nothing, setup, teardown),
         cmocka_unit_test_setup_teardown(test_conflict_in_batch, setup, teardown),
@@ -1388,6 +1505,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pg_exists_unchanged, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_bounds_before_sending, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pg_connection_lost, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_standby_takes_over, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_pg_fenced_by_epoch, setup, teardown),
     };
     const char *which = getenv("ALLOT_TEST_STORE");
     pg_mode = which && strcmp(which, "postgresql") == 0;
