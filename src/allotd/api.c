@@ -13,6 +13,7 @@
 #include "allotd/metrics.h"
 #include "common/error.h"
 #include "common/protocol.h"
+#include "store/store.h"
 #include "schema/op.h"
 #include "schema/view.h"
 
@@ -68,7 +69,8 @@ static void get_readyz(struct controller *ctl, struct call *c)
         return;
     }
     call_reply(c, 200,
-               json_pack("{s:s, s:I}", "status", "ready", "workloads",
+               json_pack("{s:s, s:s, s:I, s:I}", "status", "ready", "role", "leader", "epoch",
+                         (json_int_t)store_epoch(ctl->store), "workloads",
                          (json_int_t)(ctl->engine->n_workloads - ctl->engine->n_free)));
 }
 

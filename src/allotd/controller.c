@@ -121,6 +121,7 @@ static void events_apply(struct controller *ctl)
 
 static void flush_cb(evutil_socket_t fd, short what, void *arg);
 static void engine_failed(struct controller *ctl);
+static void controller_deposed(struct controller *ctl);
 
 int controller_apply(struct controller *ctl, json_t *op, json_t **result, char *field,
                      size_t field_len, char *err, size_t len)
@@ -238,6 +239,18 @@ static int controller_reload(struct controller *ctl)
 static void probe_cb(evutil_socket_t fd, short what, void *arg)
 {
     struct controller *ctl = arg;
+    if (ctl->stale) { /* first the state, from the store, once it can be read again */
+        int lost = controller_reload(ctl);
+        if (lost == -ALLOT_EIO)
+            return;
+        if (lost) {
+            log_fatal("cannot rebuild the state from the store (%s): stopping",
+                      allot_strerror(lost));
+            exit(1);
+        }
+        ctl->stale = false;
+        log_info("the state is rebuilt from the store: requests are served again");
+    }
     char stamp[32];
     snprintf(stamp, sizeof(stamp), "%lld", (long long)controller_now(ctl));
     int rc = store_batch_begin(ctl->store);
@@ -246,12 +259,44 @@ static void probe_cb(evutil_socket_t fd, short what, void *arg)
     if (rc) {
         if (store_in_batch(ctl->store))
             store_batch_rollback(ctl->store);
+        if (store_fenced(ctl->store))
+            controller_deposed(ctl);
         return;
     }
     log_info("the store can write again: changes are accepted");
+    fleet_grace(ctl->fleet); /* agents' reports were refused meanwhile: not their silence */
     ctl->read_only = 0;
     ctl->read_only_why[0] = '\0';
     event_del(ctl->probe);
+}
+
+/* Answer every deferred call with err and drop them. */
+static void deferred_fail(struct controller *ctl, int err)
+{
+    struct call *c = ctl->deferred;
+    ctl->deferred = ctl->deferred_tail = NULL;
+    while (c) {
+        struct call *next = c->next;
+        call_fail(c, err);
+        c = next;
+    }
+}
+
+/* Another allotd leads the store now (this one was paused, cut off, or its session ended):
+ * the store is fenced and commits nothing more, so this allotd stops at once, its pending
+ * changes dropped and their requests answered 503; main exits with status 3, and a restart
+ * comes back as a standby (docs/operations.md, "A leader and standbys"). */
+static void controller_deposed(struct controller *ctl)
+{
+    if (ctl->deposed)
+        return;
+    log_fatal("deposed: %s; another allotd leads: stopping, %zu changes not applied",
+              store_errmsg(ctl->store), json_array_size(ctl->pending));
+    json_array_clear(ctl->pending);
+    ctl->deposed = true;
+    ctl->stopped = -ALLOT_ESTATE;
+    deferred_fail(ctl, -ALLOT_EUNAVAILABLE);
+    event_base_loopbreak(ctl->base);
 }
 
 /* A commit failed: nothing of it is durable. Answer its requests 503, rebuild the state from
@@ -259,6 +304,12 @@ static void probe_cb(evutil_socket_t fd, short what, void *arg)
  * even the store's state to rebuild from, stop. */
 static void commit_failed(struct controller *ctl, int rc)
 {
+    if (store_fenced(ctl->store)) {
+        if (store_in_batch(ctl->store))
+            store_batch_rollback(ctl->store);
+        controller_deposed(ctl);
+        return;
+    }
     size_t ops = json_array_size(ctl->pending);
     snprintf(ctl->read_only_why, sizeof(ctl->read_only_why), "%s%s",
              rc == -ALLOT_EFULL ? "the disk is full: " : "", store_errmsg(ctl->store));
@@ -267,16 +318,15 @@ static void commit_failed(struct controller *ctl, int rc)
     log_fatal("commit failed: %s; %zu changes were not applied and their requests are answered "
               "503; the controller is read-only until the store can write again",
               ctl->read_only_why, ops);
-    struct call *c = ctl->deferred;
-    ctl->deferred = ctl->deferred_tail = NULL;
-    while (c) {
-        struct call *next = c->next;
-        call_fail(c, rc);
-        c = next;
-    }
+    deferred_fail(ctl, rc);
     ctl->read_only = rc;
     int lost = controller_reload(ctl);
-    if (lost) {
+    if (lost == -ALLOT_EIO) { /* the store cannot be reached: the probe rebuilds it later */
+        ctl->stale = true;
+        log_fatal("cannot rebuild the state from the store now (%s): every request but "
+                  "/healthz, /readyz and /metrics is answered 503 until the store is back",
+                  store_errmsg(ctl->store));
+    } else if (lost) {
         log_fatal("cannot rebuild the state from the store (%s): stopping", allot_strerror(lost));
         exit(1);
     }
@@ -301,13 +351,7 @@ static void engine_failed(struct controller *ctl)
               why ? why : "(the check above)", json_array_size(ctl->pending));
     json_array_clear(ctl->pending);
     ctl->stopped = -ALLOT_ECHECK;
-    struct call *c = ctl->deferred;
-    ctl->deferred = ctl->deferred_tail = NULL;
-    while (c) {
-        struct call *next = c->next;
-        call_fail(c, -ALLOT_ECHECK);
-        c = next;
-    }
+    deferred_fail(ctl, -ALLOT_ECHECK);
     event_base_loopbreak(ctl->base);
 }
 
@@ -474,6 +518,13 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
  * what is older than its retention. */
 static void retention_tick(struct controller *ctl)
 {
+    /* an idle leader learns here that it was deposed (PostgreSQL: its session ended and
+     * another took the lead), within a second, rather than at its next commit */
+    if (store_location_is_postgres(ctl->opt.store) && !store_in_batch(ctl->store) &&
+        store_check_lead(ctl->store) == -ALLOT_ESTATE) {
+        controller_deposed(ctl);
+        return;
+    }
     int64_t now = controller_now(ctl);
     int64_t keep =
         ctl->opt.keep_finished_ms > 0 ? ctl->opt.keep_finished_ms : CONTROLLER_KEEP_FINISHED_MS;
@@ -646,16 +697,21 @@ int controller_open(struct event_base *base, const struct controller_options *op
                     struct controller **out, char *err, size_t len)
 {
     struct controller *ctl = calloc(1, sizeof(*ctl));
-    if (!ctl)
+    if (!ctl) {
+        store_close(opt->store_open);
         return -ALLOT_ENOMEM;
+    }
     ctl->base = base;
     ctl->opt = *opt;
+    ctl->store = opt->store_open; /* a standby that took the lead (standby.h), or NULL */
+    ctl->opt.store_open = NULL;
     int rc = controller_parts_new(ctl);
     if (rc) {
         snprintf(err, len, "out of memory");
         goto out;
     }
-    rc = store_open(opt->store ? opt->store : opt->data_dir, &ctl->store, err, len);
+    if (!ctl->store)
+        rc = store_open(opt->store ? opt->store : opt->data_dir, &ctl->store, err, len);
     /* with the store elsewhere the data directory still holds admin.token */
     if (!rc && opt->store && store_location_is_postgres(opt->store) &&
         mkdir(opt->data_dir, 0700) != 0 && errno != EEXIST) {
@@ -718,8 +774,9 @@ void controller_close(struct controller *ctl)
     if (ctl->store && !ctl->stopped &&
         (json_array_size(ctl->pending) || output_pending(ctl->output)))
         flush_cb(-1, 0, ctl);
-    /* a restart replays nothing it need not */
-    if (ctl->store && ctl->engine && ctl->opt.snapshot_every && ctl->ops_since_snapshot)
+    /* a restart replays nothing it need not (a deposed one writes nothing) */
+    if (ctl->store && ctl->engine && !ctl->deposed && ctl->opt.snapshot_every &&
+        ctl->ops_since_snapshot)
         snapshot_take(ctl);
     output_free(ctl->output);
     fleet_free(ctl->fleet);
@@ -743,6 +800,19 @@ void controller_close(struct controller *ctl)
     store_close(ctl->store);
     sched_free(ctl->engine);
     free(ctl);
+}
+
+bool controller_serving(struct controller *ctl, struct call *c)
+{
+    if (!ctl->stale && !ctl->deposed)
+        return true;
+    evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", "2");
+    call_error(c, -ALLOT_EUNAVAILABLE, 503, NULL,
+               ctl->deposed ? "this allotd no longer leads: it is stopping"
+                            : "the store cannot be reached (%.150s): the state is rebuilt from "
+                              "it once it can; retry",
+               ctl->read_only_why);
+    return false;
 }
 
 int controller_authenticate(struct controller *ctl, const char *token, struct principal *who)

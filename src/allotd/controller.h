@@ -27,6 +27,8 @@ struct vnodes;
 struct controller_options {
     const char *data_dir;          /* ./allot-data by default; holds admin.token */
     const char *store;             /* store_open's location; NULL: data_dir (SQLite) */
+    struct store *store_open;      /* or the store already open and leading, taken by
+                                    * controller_open (even when it fails) */
     const char *platform_path;     /* YAML imported on first start, or NULL */
     bool virtual_nodes;            /* simulate workloads (vnode.h) instead of node agents */
     int64_t unreachable_ms;        /* no report for this long: the node drains (0: 15 s) */
@@ -80,9 +82,14 @@ struct controller {
     int read_only; /* 0, or the error of the failed commit */
     char read_only_why[256];
     struct event *probe;
+    /* and the state could not even be rebuilt (the store cannot be reached): the engine is
+     * partial, so every route that needs a role answers 503 (controller_serving) until the
+     * probe has rebuilt it */
+    bool stale;
     /* An engine invariant broke (sched_broken): nothing more is committed and the loop stops
      * (fail-stop, docs/operations.md). 0, or -ALLOT_ECHECK. */
     int stopped;
+    bool deposed;      /* stopped because another allotd leads the store (exit status 3) */
     uint64_t passes;   /* scheduling passes, for check_every */
     struct gate *gate; /* the HTTP server's, for /metrics (set by main) */
     /* counters for /metrics */
@@ -109,6 +116,11 @@ void controller_close(struct controller *ctl);
 
 /* Milliseconds since the epoch, never going back. */
 int64_t controller_now(struct controller *ctl);
+
+/* Whether the controller serves requests now: false (and c answered 503 with Retry-After)
+ * while its state cannot be rebuilt from the store, or once it is deposed. The server asks
+ * before authenticating any route that needs a role. */
+bool controller_serving(struct controller *ctl, struct call *c);
 
 /* Who holds this bearer token? RET 0 and *who, or -ALLOT_EUNAUTHORIZED. */
 int controller_authenticate(struct controller *ctl, const char *token, struct principal *who);

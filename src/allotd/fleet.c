@@ -597,6 +597,13 @@ void fleet_new_epoch(struct fleet *f)
     f->n_wake = 0;
 }
 
+void fleet_grace(struct fleet *f)
+{
+    int64_t now = controller_now(f->ctl);
+    for (uint32_t i = 0; i < f->cap_agents; i++)
+        f->agents[i].last_seen_ms = now;
+}
+
 void fleet_wake(struct fleet *f)
 {
     for (uint32_t i = 0; i < f->n_wake; i++)

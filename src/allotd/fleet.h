@@ -65,5 +65,8 @@ void fleet_forget(struct fleet *f, uint32_t id);
 /* After the rebuild: a new epoch, so that agents take the new desired sets over what they
  * had, and every held report answered with its node's. */
 void fleet_new_epoch(struct fleet *f);
+/* The controller could not hear its agents for a while (its store was unreachable, their
+ * reports answered 503): count every node's silence from now, as at a start. */
+void fleet_grace(struct fleet *f);
 
 #endif

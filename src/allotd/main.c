@@ -15,6 +15,7 @@
 #include "allotd/log.h"
 #include "allotd/server.h"
 #include "allotd/snapshot.h"
+#include "allotd/standby.h"
 #include "common/quantity.h"
 #include "store/store.h"
 
@@ -30,6 +31,7 @@ struct daemon_options {
     const char *check_every;
     const char *snapshot_every;
     const char *keep_finished, *history;
+    const char *advertise;
     bool real_nodes;
 };
 
@@ -75,6 +77,9 @@ static const struct option_row option_rows[] = {
      "an ended workload leaves the engine for the history after this (default 10m)"},
     {"--history", "DURATION", OPT(history),
      "the history keeps ended workloads this long (default 30d)"},
+    {"--advertise", "URL", OPT(advertise),
+     "with PostgreSQL: the URL standbys send clients to while this one leads "
+     "(default http[s]://the --listen address)"},
     {"--help", NULL, OPT_FLAG, "show this help"},
 };
 #undef OPT
@@ -270,12 +275,54 @@ int main(int argc, char **argv)
         return 2;
     }
     copt.snapshot_every = (uint32_t)snap;
+    char url[STORE_URL_MAX + 1];
+    if (o.advertise &&
+        (strlen(o.advertise) > STORE_URL_MAX ||
+         (strncmp(o.advertise, "http://", 7) && strncmp(o.advertise, "https://", 8)) ||
+         strcspn(o.advertise, " \t\r\n") != strlen(o.advertise))) {
+        fprintf(stderr, "allotd: --advertise: an http:// or https:// URL of at most %d bytes\n",
+                STORE_URL_MAX);
+        return 2;
+    }
+    snprintf(url, sizeof(url), "%s://%s:%ld", o.tls_cert ? "https" : "http", addr, port);
+    if (o.advertise)
+        snprintf(url, sizeof(url), "%s", o.advertise);
+    for (size_t n = strlen(url); n > 0 && url[n - 1] == '/'; n--)
+        url[n - 1] = '\0';
     /* the loop once every option is known good: a refused option leaves nothing behind */
     struct event_base *base = event_base_new();
-    if (!base || controller_open(base, &copt, &ctl, err, sizeof(err))) {
-        fprintf(stderr, "allotd: %s\n", base ? err : "cannot create the event loop");
-        if (base)
+    if (!base) {
+        fprintf(stderr, "allotd: cannot create the event loop\n");
+        return 1;
+    }
+    struct event *sigint = evsignal_new(base, SIGINT, on_signal, base);
+    struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
+    event_add(sigint, NULL);
+    event_add(sigterm, NULL);
+    /* PostgreSQL: lead, or wait as a standby until this allotd leads (standby.h) */
+    if (o.store && store_location_is_postgres(o.store)) {
+        struct standby_options so = {.location = o.store,
+                                     .url = url,
+                                     .addr = addr,
+                                     .port = (uint16_t)port,
+                                     .tls_cert = o.tls_cert,
+                                     .tls_key = o.tls_key,
+                                     .limits = &gopt};
+        rc = standby_wait(base, &so, &copt.store_open, err, sizeof(err));
+        if (rc) {
+            if (rc < 0)
+                fprintf(stderr, "allotd: %s\n", err);
+            event_free(sigint);
+            event_free(sigterm);
             event_base_free(base);
+            return rc < 0 ? 1 : 0;
+        }
+    }
+    if (controller_open(base, &copt, &ctl, err, sizeof(err))) {
+        fprintf(stderr, "allotd: %s\n", err);
+        event_free(sigint);
+        event_free(sigterm);
+        event_base_free(base);
         return 1;
     }
     struct server_auth auth = {authenticate, ctl};
@@ -285,14 +332,13 @@ int main(int argc, char **argv)
         server_stop(sv);
         fprintf(stderr, "allotd: %s\n", err);
         controller_close(ctl);
+        event_free(sigint);
+        event_free(sigterm);
         event_base_free(base);
         return 1;
     }
     ctl->gate = server_gate(sv);
-    struct event *sigint = evsignal_new(base, SIGINT, on_signal, base);
-    struct event *sigterm = evsignal_new(base, SIGTERM, on_signal, base);
-    event_add(sigint, NULL);
-    event_add(sigterm, NULL);
+    server_set_guard(sv, controller_serving);
     char where[512];
     store_location_redact(o.store ? o.store : o.data, where, sizeof(where));
     log_info("listening on %s://%s:%ld; state in %s; %s", o.tls_cert ? "https" : "http", addr, port,
@@ -301,7 +347,8 @@ int main(int argc, char **argv)
                           : "nodes are SIMULATED: admitted workloads run no processes, they "
                             "finish after their `duration` (--no-virtual-nodes for node agents)");
     event_base_dispatch(base);
-    int status = ctl->stopped ? 1 : 0; /* fail-stop: an engine invariant broke */
+    /* fail-stop: an engine invariant broke (1), or another allotd leads the store (3) */
+    int status = ctl->deposed ? 3 : ctl->stopped ? 1 : 0;
     event_free(sigint);
     event_free(sigterm);
     server_stop(sv);

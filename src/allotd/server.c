@@ -28,7 +28,10 @@ struct server {
     const struct route *routes;
     struct evhttp *http;
     struct gate *gate;
-    SSL_CTX *tls; /* NULL: plain HTTP */
+    SSL_CTX *tls;                /* NULL: plain HTTP */
+    server_fallback_fn fallback; /* answers every request instead of the routes (a standby) */
+    server_guard_fn guard;       /* may refuse a route that needs a role, before its token */
+    void *fallback_arg;
 };
 
 static void call_free(struct call *c)
@@ -477,7 +480,13 @@ static void on_request(struct evhttp_request *req, void *arg)
     char path[1024]; /* c->args point into it while the handler runs */
     if (!call_target(c, path, sizeof(path)))
         return;
+    if (sv->fallback) {
+        sv->fallback(sv->fallback_arg, c, path);
+        return;
+    }
     const struct route *r = call_route(sv, c, path);
+    if (r && r->least != ROLE_NONE && sv->guard && !sv->guard(sv->ctl, c))
+        return;
     if (r && call_authenticate(sv, c, r) && call_body(c))
         r->fn(sv->ctl, c);
 }
@@ -519,6 +528,17 @@ int server_start(struct event_base *base, struct controller *ctl, const struct r
     gate_listen(sv->gate, evhttp_bound_socket_get_listener(bound));
     *out = sv;
     return 0;
+}
+
+void server_set_fallback(struct server *sv, server_fallback_fn fn, void *arg)
+{
+    sv->fallback = fn;
+    sv->fallback_arg = arg;
+}
+
+void server_set_guard(struct server *sv, server_guard_fn fn)
+{
+    sv->guard = fn;
 }
 
 struct gate *server_gate(struct server *sv)

@@ -81,6 +81,15 @@ struct server_auth {
 int server_start(struct event_base *base, struct controller *ctl, const struct route *routes,
                  const struct server_auth *auth, const char *addr, uint16_t port,
                  const struct gate_options *limits, struct server **out, char *err, size_t len);
+/* A handler of every request (arg: its own state; path: the decoded path, without the query),
+ * in place of the routes, authentication and body parsing: a standby's (standby.h). It must
+ * answer through call_reply / call_error / call_send. */
+typedef void (*server_fallback_fn)(void *arg, struct call *c, const char *path);
+void server_set_fallback(struct server *sv, server_fallback_fn fn, void *arg);
+/* Asked before authenticating any route that needs a role: false when it has answered c
+ * itself (a controller that cannot serve now, controller_serving). */
+typedef bool (*server_guard_fn)(struct controller *ctl, struct call *c);
+void server_set_guard(struct server *sv, server_guard_fn fn);
 /* The server's connection gate (its counters are in /metrics). */
 struct gate *server_gate(struct server *sv);
 /* Serve HTTPS instead: load the PEM certificate chain and key (before any request).

@@ -223,7 +223,7 @@ static int store_fence_check(struct store *st)
 void store_fence_lost(struct store *st, const char *why)
 {
     if (!st->fenced) /* the first reason is the one that counts */
-        snprintf(st->fence_why, sizeof(st->fence_why), "%s", why);
+        snprintf(st->fence_why, sizeof(st->fence_why), "%.150s", why);
     st->fenced = true;
     store_set_errmsg(st, "fenced: this store no longer leads (%s); it writes nothing more",
                      st->fence_why);
@@ -326,6 +326,23 @@ int store_leader(struct store *st, struct store_leader *out)
     int err = store_query_one(st, STORE_STMT_LEADER_READ, NULL, 0, store_leader_row, out);
     out->alive = true; /* SQLite: this process owns the data */
     return err == -ALLOT_ENOENT ? -ALLOT_EIO : err;
+}
+
+int store_check_lead(struct store *st)
+{
+    if (st->fenced) {
+        store_fence_lost(st, ""); /* the message, with the first reason */
+        return -ALLOT_ESTATE;
+    }
+    if (!st->epoch) {
+        store_set_errmsg(st, "this store does not lead");
+        return -ALLOT_ESTATE;
+    }
+    if (st->in_batch) {
+        store_set_errmsg(st, "the lead is checked outside a batch");
+        return -ALLOT_ESTATE;
+    }
+    return store_fence_check(st);
 }
 
 int64_t store_epoch(const struct store *st)

@@ -118,6 +118,10 @@ int store_lead(struct store *st, const char *url, int64_t now_ms);
 /* OUT *out: the leader as recorded (for a standby that points clients to it). RET 0;
  * -ALLOT_EIO. A database that no store has led yet gives epoch 0. */
 int store_leader(struct store *st, struct store_leader *out);
+/* Checks, outside a batch, that this store still leads (an idle leader learns so without a
+ * commit). RET 0; -ALLOT_ESTATE (it does not lead, or was fenced now or before); -ALLOT_EIO
+ * (the database cannot be reached; the next call connects again). */
+int store_check_lead(struct store *st);
 /* The epoch this store leads in (0: it does not lead). */
 int64_t store_epoch(const struct store *st);
 /* Whether this store led and lost its place to another (every write then fails with

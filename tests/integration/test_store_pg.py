@@ -86,6 +86,49 @@ class ServerRestart(unittest.TestCase):
         for name in refused:
             self.assertFalse(self.exists(name), name)
 
+    def test_server_away_for_a_while(self):
+        """A server that stays away: the failed commit cannot even be followed by a rebuild
+        of the state, so every route that needs a role answers 503 (with Retry-After), health
+        still answers, allotd does not exit, and once the server is back it rebuilds its
+        state and accepts changes, keeping exactly what it acknowledged."""
+        cluster = pgcluster.shared()
+        st, r = self.submit("kept")
+        self.assertEqual(st, 201, r)
+        cluster.ctl("stop")
+        try:
+            # a submission meets the history's look-up first (503, nothing applied); a
+            # cancel is applied in memory and its commit fails: the state is rebuilt from
+            # the store, which cannot be read now
+            for name in ("gone-1", "gone-2"):
+                st, r = self.submit(name)
+                self.assertIn(st, (500, 503), r)
+            st, r = self.d.request("DELETE", "/v1/workloads/acme/prod/kept", token=self.d.admin)
+            self.assertIn(st, (500, 503), r)
+            deadline = time.time() + 10
+            while time.time() < deadline and "cannot rebuild the state" not in self.log():
+                time.sleep(0.2)
+            self.assertIn("cannot rebuild the state from the store now", self.log())
+            st, r = self.d.request("GET", "/v1/workloads/acme/prod/kept", token=self.d.admin)
+            self.assertEqual(st, 503, r)
+            self.assertIn("the store cannot be reached", r["error"]["message"])
+            self.assertEqual(self.d.request("GET", "/healthz")[0], 200)
+            self.assertEqual(self.d.request("GET", "/readyz")[0], 503)
+            time.sleep(3)  # several probes meet the absent server
+            self.assertIsNone(self.d.proc.poll(), "allotd stopped")
+        finally:
+            cluster.ctl("start")
+        deadline = time.time() + 20
+        while time.time() < deadline and self.submit("back")[0] != 201:
+            time.sleep(0.2)
+        self.assertTrue(self.exists("back"))
+        self.assertTrue(self.exists("kept"))
+        for name in ("gone-1", "gone-2"):
+            self.assertFalse(self.exists(name), name)
+        st, r = self.d.request("GET", "/v1/workloads/acme/prod/kept", token=self.d.admin)
+        self.assertEqual(r["state"], "running", r)  # the cancel was never acknowledged
+        self.assertIn("the state is rebuilt from the store", self.log())
+        self.assertEqual(self.d.request("GET", "/readyz")[0], 200)
+
     def test_password_not_logged(self):
         self.d.stop()
         uri = pgcluster.shared().uri("d_secret") + "&password=hunter2"
