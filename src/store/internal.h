@@ -240,6 +240,8 @@ struct store {
     bool in_batch;
     bool batch_broken; /* the backend abandoned the batch's transaction; only rollback helps */
     bool standby;      /* opened by store_open_standby and not leading yet */
+    bool alone;        /* the batch holds one write (store_write_alone): nothing to gain from
+                        * deferring its answer, and its own error code to keep */
     int64_t epoch;     /* the leader's epoch this store holds (0: not leading) */
     bool fenced;       /* it held one and lost it: it never writes again */
     char fence_why[160];

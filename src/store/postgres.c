@@ -117,10 +117,20 @@ _Static_assert(sizeof(store_pg_migrations) / sizeof(store_pg_migrations[0]) == S
                "STORE_SCHEMA_VERSION must count the migrations");
 
 /* st->conn of a store opened by store_postgres_backend. */
+/* Appends in a batch sent without waiting for their answers, read together at the next
+ * statement that is not one (store_pg_flush); at most this many at once. */
+#define STORE_PG_DEFER_MAX 256
+
 struct store_pg {
     PGconn *conn;
     bool stale; /* the connection was lost or its session is not set up: connect again */
     char where[STORE_DIR_MAX + 1]; /* the location, password redacted, for messages */
+    /* the appends in flight in pipeline mode, and for each the event number it must get
+     * (0: not an event) */
+    int deferred;
+    int64_t expect[STORE_PG_DEFER_MAX];
+    bool events_known;   /* events_last is the counter's value (this store leads and writes) */
+    int64_t events_last; /* the newest event number, as the store's own appends left it */
 };
 
 static PGconn *store_pg_conn(const struct store *st)
@@ -409,7 +419,9 @@ static int store_pg_ready(struct store *st)
         store_set_errmsg(st, "PostgreSQL connection lost inside a batch; roll it back");
         return -ALLOT_EIO;
     }
-    PQreset(pg->conn);
+    PQreset(pg->conn); /* a new session: no pipeline, nothing in flight */
+    pg->deferred = 0;
+    pg->events_known = false;
     int err = store_pg_session(st);
     if (!err && st->epoch) {
         /* a leader takes its lock again, or has lost its place: another store took it */
@@ -519,6 +531,98 @@ static int store_pg_collect(struct store *st, bool pipeline, struct store_change
     return err;
 }
 
+/* Whether statement id, inside a batch, is an append that cannot fail for its data alone
+ * (the journal, the events, the history: checked before they are sent), so that it goes
+ * without waiting for its answer: a batch of N submissions costs a round trip for its
+ * commit, not N. A failure of one (the connection, the disk) breaks the batch. */
+static bool store_pg_deferrable(enum store_stmt id)
+{
+    return id == STORE_STMT_APPEND_JOURNAL || id == STORE_STMT_APPEND_EVENT ||
+           id == STORE_STMT_HISTORY_ADD;
+}
+
+/* Reads the answers of the appends in flight and leaves pipeline mode. An event must have
+ * got the number it was given (events_last + 1 at its send): another writer would be a
+ * bug. RET 0; the first failure (the batch is then broken). */
+static int store_pg_flush(struct store *st)
+{
+    struct store_pg *pg = st->conn;
+    if (!pg->deferred)
+        return 0;
+    PGconn *conn = pg->conn;
+    int err = PQpipelineSync(conn) ? 0 : store_pg_error(st, NULL, "pipeline");
+    int query = 0, nulls = 0;
+    while (!err || PQstatus(conn) == CONNECTION_OK) {
+        PGresult *res = PQgetResult(conn);
+        if (!res) { /* the end of one query's results */
+            if (++nulls > pg->deferred + 1 || PQstatus(conn) != CONNECTION_OK)
+                break;
+            query++;
+            continue;
+        }
+        ExecStatusType status = PQresultStatus(res);
+        if (status == PGRES_PIPELINE_SYNC) {
+            PQclear(res);
+            break;
+        }
+        if (status == PGRES_TUPLES_OK && query < pg->deferred && pg->expect[query] &&
+            (PQntuples(res) != 1 || store_pg_int(res, 0, 0) != pg->expect[query]) && !err) {
+            store_set_errmsg(st, "event numbers out of step: another store wrote events");
+            err = -ALLOT_EIO;
+        } else if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK &&
+                   status != PGRES_PIPELINE_ABORTED && !err) {
+            err = store_pg_error(st, res, NULL);
+        }
+        PQclear(res);
+    }
+    if (!PQexitPipelineMode(conn) && !err) {
+        store_pg_message(st, NULL, "pipeline");
+        err = -ALLOT_EIO;
+    }
+    pg->deferred = 0;
+    if (err) {
+        st->batch_broken = true;
+        pg->events_known = false;
+    }
+    return err;
+}
+
+/* Sends append id into the batch's pipeline without reading its answer (store_pg_flush
+ * does). OUT *out: one row, and for an event the number it gets. */
+static int store_pg_defer(struct store *st, enum store_stmt id, const struct store_arg *args, int n,
+                          struct store_change *out)
+{
+    struct store_pg *pg = st->conn;
+    PGconn *conn = pg->conn;
+    int err = 0;
+    if (id == STORE_STMT_APPEND_EVENT && !pg->events_known) {
+        /* once per leadership (and after a failure): the counter, outside the pipeline */
+        char value[32];
+        err = store_pg_flush(st);
+        err = err ? err
+                  : store_pg_value(st, "SELECT last FROM counters WHERE name = 'events'", value,
+                                   sizeof(value));
+        if (err)
+            return err;
+        pg->events_last = strtoll(value, NULL, 10);
+        pg->events_known = true;
+    }
+    if (!pg->deferred && !PQenterPipelineMode(conn))
+        return store_pg_error(st, NULL, "pipeline");
+    err = store_pg_send(st, id, args, n, false);
+    if (err) {
+        pg->deferred++; /* what was sent before it is read (and its failure kept) */
+        store_pg_flush(st);
+        st->batch_broken = true;
+        return err;
+    }
+    int64_t seq = id == STORE_STMT_APPEND_EVENT ? ++pg->events_last : 0;
+    pg->expect[pg->deferred++] = seq;
+    out->rows = 1;
+    out->seq = seq;
+    return pg->deferred == STORE_PG_DEFER_MAX ? store_pg_flush(st) : 0;
+}
+
 /* Runs statement id. Inside a batch it runs between a savepoint and its release, so that a
  * change can fail alone as it does in SQLite (store_batch_begin); the three go in one
  * pipeline, one round trip. A failed change is undone by ROLLBACK TO SAVEPOINT, which
@@ -527,6 +631,17 @@ static int store_pg_write(struct store *st, enum store_stmt id, const struct sto
                           struct store_change *out)
 {
     int err = store_pg_ready(st);
+    if (err)
+        return err;
+    if (st->in_batch && !st->alone && store_pg_deferrable(id))
+        return store_pg_defer(st, id, args, n, out);
+    /* every other statement waits for the appends in flight (a rollback does not care how
+     * they went) */
+    err = store_pg_flush(st);
+    if (id == STORE_STMT_ROLLBACK) {
+        err = 0;
+        ((struct store_pg *)st->conn)->events_known = false;
+    }
     if (err)
         return err;
     PGconn *conn = store_pg_conn(st);
@@ -546,6 +661,8 @@ static int store_pg_write(struct store *st, enum store_stmt id, const struct sto
         err = store_pg_error(st, NULL, NULL);
     int got = store_pg_collect(st, guard, out);
     err = err ? err : got;
+    if (err && id == STORE_STMT_COMMIT)
+        ((struct store_pg *)st->conn)->events_known = false;
     if (err && guard && PQtransactionStatus(conn) == PQTRANS_INERROR) {
         char msg[STORE_ERRMSG_MAX];
         snprintf(msg, sizeof(msg), "%s", st->errmsg);
@@ -565,6 +682,7 @@ static int store_pg_query(struct store *st, enum store_stmt id, const struct sto
                           store_row_fn fn, void *ctx)
 {
     int err = store_pg_ready(st);
+    err = err ? err : store_pg_flush(st);
     err = err ? err : store_pg_send(st, id, args, n, true);
     if (err)
         return err;

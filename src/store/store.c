@@ -269,7 +269,9 @@ int store_write_alone(struct store *st, enum store_stmt id, const struct store_a
                       struct store_change *out)
 {
     int err = store_batch_begin(st);
+    st->alone = true;
     err = err ? err : store_write(st, id, args, n, out);
+    st->alone = false;
     if (err) {
         char msg[STORE_ERRMSG_MAX];
         snprintf(msg, sizeof(msg), "%s", st->errmsg);
