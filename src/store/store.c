@@ -228,6 +228,7 @@ void store_fence_lost(struct store *st, const char *why)
     store_set_errmsg(st, "fenced: this store no longer leads (%s); it writes nothing more",
                      st->fence_why);
 }
+
 /* The commit of the open batch (not counted: store_batch_commit counts its own). */
 static int store_commit(struct store *st)
 {
@@ -250,7 +251,10 @@ static int store_commit(struct store *st)
         if (st->backend->in_transaction(st))
             store_write(st, STORE_STMT_ROLLBACK, NULL, 0, NULL);
         store_set_errmsg(st, "batch not committed: %s", msg);
-        err = err == -ALLOT_EFULL || st->fenced ? (st->fenced ? -ALLOT_ESTATE : err) : -ALLOT_EIO;
+        if (st->fenced)
+            err = -ALLOT_ESTATE;
+        else if (err != -ALLOT_EFULL)
+            err = -ALLOT_EIO;
     }
     st->in_batch = false;
     st->batch_broken = false;
