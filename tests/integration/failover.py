@@ -87,6 +87,13 @@ class Pair:
         self.daemons = [None, None]
         self.agents = {}
         self.platform = os.path.join(src, "examples", "platform.yaml")
+        try:
+            self.start(agent)
+        except BaseException:
+            self.close()  # nothing started is left behind when the start fails half-way
+            raise
+
+    def start(self, agent):
         self.start_daemon(0)
         self.wait_role(0, "leader")
         self.start_daemon(1)
