@@ -23,8 +23,8 @@ enum common_flag {
 
 static const struct flag common_flags[] = {
     [COMMON_SERVER] = {"server", 0, "URL[,URL]",
-                       "the daemon, or its leader and standbys in order; may be repeated (else "
-                       "$ALLOT_SERVER, config, http://127.0.0.1:7070)"},
+                       "the daemon, or its servers in order (repeatable; else $ALLOT_SERVER, "
+                       "config, http://127.0.0.1:7070)"},
     [COMMON_TOKEN] = {"token", 0, "TOKEN", "API token (else $ALLOT_TOKEN, then the config file)"},
     [COMMON_TIMEOUT] = {"timeout", 0, "DURATION", "give up on the server after this long (30s)"},
     [COMMON_CACERT] = {"cacert", 0, "FILE.pem",
