@@ -261,18 +261,26 @@ class FailoverTest(unittest.TestCase):
 
 
 class AgentFailoverTest(unittest.TestCase):
-    """allot-agent given a standby stand-in first and the real allotd second."""
+    """allot-agent for node gpu-a, given a standby stand-in and the real allotd."""
 
     def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="allot-failover-agent-")
-        os.chmod(self.tmp, 0o711)  # workload users reach their directories under it
-        self.d = allotd_harness.Daemon(ALLOTD, os.path.join(self.tmp, "data"), PLATFORM,
-                                       ["--no-virtual-nodes"])
-        self.agent = None
         self.pids = set()  # workload processes seen, stopped at the end by pid
+        self.agent = None
+        self.tmp = tempfile.mkdtemp(prefix="allot-failover-agent-")
         self.addCleanup(self.cleanup)
+        self.work = os.path.join(self.tmp, "gpu-a")
+        for path, mode in ((self.tmp, 0o711),  # workload users reach their directories
+                           (self.work, 0o700), (os.path.join(self.tmp, "cgroup"), 0o700)):
+            os.makedirs(path, exist_ok=True)
+            os.chmod(path, mode)
+        self.d = self.daemon()
         self.outsider = StandIn()
         self.standby = StandIn(leader=self.d.url)
+
+    def daemon(self, port=None):
+        """The leader: allotd over the test's data, the node's work left to its agent."""
+        return allotd_harness.Daemon(ALLOTD, os.path.join(self.tmp, "data"), PLATFORM,
+                                     ["--no-virtual-nodes"], port=port)
 
     def cleanup(self):
         if self.agent and self.agent.poll() is None:
@@ -284,9 +292,10 @@ class AgentFailoverTest(unittest.TestCase):
                 os.kill(pid, signal.SIGKILL)
             except OSError:
                 pass
-        for s in (self.standby, self.outsider):
-            s.stop()
-        if self.d.proc.poll() is None:
+        for s in (getattr(self, "standby", None), getattr(self, "outsider", None)):
+            if s:
+                s.stop()
+        if getattr(self, "d", None) and self.d.proc.poll() is None:
             self.d.stop()
         shutil.rmtree(self.tmp, ignore_errors=True)
 
@@ -305,37 +314,55 @@ class AgentFailoverTest(unittest.TestCase):
         with open(os.path.join(self.tmp, "agent.log")) as f:
             return f.read()
 
-    def test_agent_joins_and_runs_through_the_standby(self):
-        st, r = self.d.request("POST", "/v1/tokens", {"node": "gpu-a", "join": True},
-                               token=self.d.admin)
-        self.assertEqual(st, 201, r)
-        work = os.path.join(self.tmp, "gpu-a")
-        os.mkdir(work)
-        os.mkdir(os.path.join(self.tmp, "cgroup"))  # stands in for cgroupfs
+    def start_agent(self, credentials, *servers):
+        """Start the agent of gpu-a with credentials (["--token", T] or ["--join-token", J]) and
+        one --server per item of servers (each may be a list)."""
         log = open(os.path.join(self.tmp, "agent.log"), "ab")
         self.addCleanup(log.close)
         uid_base = 1_600_000_000 + (os.getpid() % 30000) * 4000
-        self.agent = subprocess.Popen(
-            [AGENT, "--server", f"{self.standby.url},{self.d.url}", "--node", "gpu-a",
-             "--join-token", r["token"], "--gpus", "8xH100-80GB", "--work-dir", work,
-             "--interval", "100ms", "--cgroup-root", os.path.join(self.tmp, "cgroup"),
-             "--uid-range", f"{uid_base}:1000", "--storage-check", "200ms"],
-            stdout=log, stderr=log)
+        args = [AGENT, "--node", "gpu-a", *credentials, "--gpus", "8xH100-80GB",
+                "--work-dir", self.work, "--interval", "100ms",
+                "--cgroup-root", os.path.join(self.tmp, "cgroup"),
+                "--uid-range", f"{uid_base}:1000", "--storage-check", "200ms"]
+        for s in servers:
+            args += ["--server", s]
+        self.agent = subprocess.Popen(args, stdout=log, stderr=log)
+
+    def run_steady(self):
+        """Submit acme/research/steady, which prints its pid and sleeps, and wait until it runs
+        and has printed it. RET the pid (stopped by the test's clean-up)."""
         st, w = self.d.request("POST", "/v1/workloads", {
             "name": "steady", "workspace": "acme/research", "gpus": 8,
             "command": ["/bin/sh", "-c", "echo pid $$; exec sleep 60"]}, token=self.d.admin)
         self.assertEqual(st, 201, w)
         deadline = time.time() + 20
-        pid = None
-        while time.time() < deadline and pid is None:
-            for out in self.outputs(work):
-                if out.startswith("pid "):
-                    pid = int(out.split()[1])
+        while time.time() < deadline:
+            for name in os.listdir(self.work):
+                path = os.path.join(self.work, name, "stdout.log")
+                text = open(path).read() if os.path.isfile(path) else ""
+                if text.startswith("pid "):
+                    self.pids.add(int(text.split()[1]))
+                    w = self.wait_state("acme/research/steady", "running")
+                    self.assertEqual(w["placement"][0]["node"], "gpu-a")
+                    return int(text.split()[1])
             time.sleep(0.05)
-        self.assertIsNotNone(pid, self.log())
-        self.pids.add(pid)
-        w = self.wait_state("acme/research/steady", "running")
-        self.assertEqual(w["placement"][0]["node"], "gpu-a")
+        self.fail(f"the workload printed no pid: {self.log()}")
+
+    def wait_state(self, name, state, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            w = self.d.request("GET", f"/v1/workloads/{name}", token=self.d.admin)[1]
+            if w.get("state") == state:
+                return w
+            time.sleep(0.05)
+        self.fail(f"{name} is {w.get('state')}, not {state}: {self.log()}")
+
+    def test_agent_joins_and_runs_through_the_standby(self):
+        st, r = self.d.request("POST", "/v1/tokens", {"node": "gpu-a", "join": True},
+                               token=self.d.admin)
+        self.assertEqual(st, 201, r)
+        self.start_agent(["--join-token", r["token"]], f"{self.standby.url},{self.d.url}")
+        pid = self.run_steady()
         n = self.d.request("GET", "/v1/nodes/gpu-a", token=self.d.admin)[1]
         self.assertEqual(n["agent"]["state"], "reporting")
         # it asked the standby first (the join), then moved to the leader for good
@@ -362,40 +389,15 @@ class AgentFailoverTest(unittest.TestCase):
         again: the agent moves among its servers and its workload runs on throughout."""
         st, r = self.d.request("POST", "/v1/tokens", {"node": "gpu-a"}, token=self.d.admin)
         self.assertEqual(st, 201, r)
-        work = os.path.join(self.tmp, "gpu-a")
-        os.mkdir(work)
-        os.mkdir(os.path.join(self.tmp, "cgroup"))
-        log = open(os.path.join(self.tmp, "agent.log"), "ab")
-        self.addCleanup(log.close)
-        uid_base = 1_600_000_000 + (os.getpid() % 30000) * 4000 + 2000
-        # the leader first this time: the standby is the second server
+        # the leader first this time: the standby, which knows no leader, is the second
         self.standby.leader = None
-        self.agent = subprocess.Popen(
-            [AGENT, "--server", self.d.url, "--server", self.standby.url, "--node", "gpu-a",
-             "--token", r["token"], "--gpus", "8xH100-80GB", "--work-dir", work,
-             "--interval", "100ms", "--cgroup-root", os.path.join(self.tmp, "cgroup"),
-             "--uid-range", f"{uid_base}:1000", "--storage-check", "200ms"],
-            stdout=log, stderr=log)
-        st, w = self.d.request("POST", "/v1/workloads", {
-            "name": "steady", "workspace": "acme/research", "gpus": 8,
-            "command": ["/bin/sh", "-c", "echo pid $$; exec sleep 60"]}, token=self.d.admin)
-        self.assertEqual(st, 201, w)
-        self.wait_state("acme/research/steady", "running")
-        pid = None
-        deadline = time.time() + 10
-        while time.time() < deadline and pid is None:
-            for out in self.outputs(work):
-                if out.startswith("pid "):
-                    pid = int(out.split()[1])
-            time.sleep(0.05)
-        self.assertIsNotNone(pid, self.log())
-        self.pids.add(pid)
+        self.start_agent(["--token", r["token"]], self.d.url, self.standby.url)
+        pid = self.run_steady()
         # the leader stops: its port refuses; the standby knows no leader (503)
         self.d.stop()
         deadline = time.time() + 10
-        while time.time() < deadline and not self.standby.requests():
+        while time.time() < deadline and "knows no leader" not in self.log():
             time.sleep(0.05)
-        self.assertTrue(self.standby.requests(), self.log())
         self.assertIn(f"allot-agent: {self.d.url} does not answer; moving to "
                       f"{self.standby.url}", self.log())
         self.assertIn(f"allot-agent: {self.standby.url} is a standby; it knows no leader now",
@@ -403,8 +405,7 @@ class AgentFailoverTest(unittest.TestCase):
         time.sleep(1)
         os.kill(pid, 0)  # the workload runs on
         # the leader is back on its port (as a standby that took over would be)
-        self.d = allotd_harness.Daemon(ALLOTD, os.path.join(self.tmp, "data"), PLATFORM,
-                                       ["--no-virtual-nodes"], port=self.d.port)
+        self.d = self.daemon(port=self.d.port)
         self.standby.leader = self.d.url
         deadline = time.time() + 20
         while time.time() < deadline:
@@ -418,24 +419,6 @@ class AgentFailoverTest(unittest.TestCase):
         self.assertEqual(w["state"], "running")
         os.kill(pid, 0)  # the same process: it was kept, not restarted
         self.assertEqual(self.outsider.requests(), [])
-
-    def outputs(self, work):
-        out = []
-        for name in os.listdir(work):
-            path = os.path.join(work, name, "stdout.log")
-            if os.path.isfile(path):
-                with open(path) as f:
-                    out.append(f.read())
-        return out
-
-    def wait_state(self, name, state, timeout=20):
-        deadline = time.time() + timeout
-        while time.time() < deadline:
-            w = self.d.request("GET", f"/v1/workloads/{name}", token=self.d.admin)[1]
-            if w.get("state") == state:
-                return w
-            time.sleep(0.05)
-        self.fail(f"{name} is {w.get('state')}, not {state}: {self.log()}")
 
 
 if __name__ == "__main__":
