@@ -166,8 +166,10 @@ bool agent_failover(struct agent *a, struct evhttp_request *req)
     const char *role = h ? evhttp_find_header(h, SERVERLIST_HEADER_ROLE) : NULL;
     const char *leader = h ? evhttp_find_header(h, SERVERLIST_HEADER_LEADER) : NULL;
     bool standby = serverlist_is_standby(status, role);
-    if ((status != 0 && !standby) || a->next_server >= 0)
+    if (status != 0 && !standby)
         return false;
+    if (a->next_server >= 0)
+        return true; /* a move is decided (and was logged): this channel's failure is its cause */
     if (!standby)
         leader = NULL;
     /* the leader's URL is shown, never used unless it is one of a->servers */

@@ -184,8 +184,9 @@ int agent_open(struct agent *a, const char *workdir, int64_t every_ms);
  * 503 with X-Allot-Role: standby) moves every channel to the leader it names when that is
  * among a->servers, else to the next server of the list, logging one line; the connections
  * are rebuilt from the loop (agent_reconnect), and the timers retry as after any failure.
- * Other answers, and a failure while a move waits, change nothing. RET true when it logged
- * why (the caller need not). Safe inside a request's callback. */
+ * Other answers change nothing, and nor does a failure while a move waits. RET true when the
+ * failure was one of those that move (logged, now or when the move was decided: the caller
+ * need not log it). Safe inside a request's callback. */
 bool agent_failover(struct agent *a, struct evhttp_request *req);
 /* Do the move agent_failover decided, if one waits: free the three connections (what was in
  * flight on them is forgotten, to be sent again) and make them to the new server. Not from

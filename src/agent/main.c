@@ -528,8 +528,8 @@ int main(int argc, char **argv)
     if ((rc = devices_setup(&a, &o)) != 0)
         return rc;
     fprintf(stderr, "allot-agent: node %s, %u %s GPU(s), reporting to %s%s every %lld ms\n", a.node,
-            a.gpus.n, a.gpus.discovered ? "discovered" : "declared", a.servers.url[0],
-            a.servers.n > 1 ? " or the leader of its other servers" : "", (long long)every_ms);
+            a.gpus.n, a.gpus.discovered ? "discovered" : "declared", a.servers.url[a.server],
+            a.servers.n > 1 ? " (or the leader among its servers)" : "", (long long)every_ms);
     agent_run(&a, every_ms, storage_ms);
     agent_close(&a);
     return 0;

@@ -339,7 +339,10 @@ class AgentFailoverTest(unittest.TestCase):
         while time.time() < deadline:
             for name in os.listdir(self.work):
                 path = os.path.join(self.work, name, "stdout.log")
-                text = open(path).read() if os.path.isfile(path) else ""
+                text = ""
+                if os.path.isfile(path):
+                    with open(path) as f:
+                        text = f.read()
                 if text.startswith("pid "):
                     self.pids.add(int(text.split()[1]))
                     w = self.wait_state("acme/research/steady", "running")
@@ -405,6 +408,7 @@ class AgentFailoverTest(unittest.TestCase):
         time.sleep(1)
         os.kill(pid, 0)  # the workload runs on
         # the leader is back on its port (as a standby that took over would be)
+        back_ms = time.time() * 1000
         self.d = self.daemon(port=self.d.port)
         self.standby.leader = self.d.url
         deadline = time.time() + 20
@@ -412,10 +416,12 @@ class AgentFailoverTest(unittest.TestCase):
             n = self.d.request("GET", "/v1/nodes/gpu-a", token=self.d.admin)[1]
             w = self.d.request("GET", "/v1/workloads/acme/research/steady",
                                token=self.d.admin)[1]
-            if n.get("agent", {}).get("state") == "reporting" and w.get("state") == "running":
+            if n.get("agent", {}).get("last_report", 0) >= back_ms and \
+                    w.get("state") == "running":
                 break
             time.sleep(0.1)
         self.assertEqual(n["agent"]["state"], "reporting", self.log())
+        self.assertGreaterEqual(n["agent"]["last_report"], back_ms, self.log())
         self.assertEqual(w["state"], "running")
         os.kill(pid, 0)  # the same process: it was kept, not restarted
         self.assertEqual(self.outsider.requests(), [])
