@@ -14,6 +14,7 @@
 #include "agent/limits.h"
 #include "agent/runas.h"
 #include "agent/runner.h"
+#include "common/serverlist.h"
 
 /* Replicas one agent tracks (running, or ended and not yet reported). */
 #define AGENT_MAX_PROCS 1024
@@ -26,11 +27,15 @@
 /* Longest path of the container settings, bytes with the NUL. */
 #define AGENT_PATH_SIZE 4096
 
+/* The controller when no --server is given. */
+#define AGENT_DEFAULT_SERVER "http://127.0.0.1:7070"
+
 /* Longest tenant name the agent keeps, bytes with its NUL. */
 #define AGENT_TENANT_SIZE 64
 
 struct agent;
 struct devices;
+struct evhttp_request;
 struct shipment;
 
 /* One replica this agent runs (or ran and has not reported yet). */
@@ -79,10 +84,24 @@ struct agent_call {
     enum agent_channel channel;
 };
 
+/* The context of the chunk of output in flight (at most one): held by the agent for the same
+ * reason. */
+struct agent_ship_call {
+    struct agent *agent;
+    struct shipment *ship;
+    int stream; /* 0 stdout, 1 stderr */
+};
+
 struct agent {
     struct event_base *base;
     struct evhttp_connection *conn; /* the poll's */
     struct evhttp_connection *push; /* the push's */
+    /* The controller's servers (--server: a leader and its standbys, docs/agent.md "Several
+     * servers"); every channel talks to the one at index server, whose host and port these are. */
+    struct serverlist servers;
+    int server;
+    int next_server;             /* where agent_failover moves the channels, or -1 */
+    struct event *reconnect_now; /* the move, from the loop rather than inside a callback */
     char host[256];
     int port;
     char node[128];
@@ -106,6 +125,7 @@ struct agent {
     struct shipment ships[AGENT_MAX_PROCS];
     int ships_end; /* every shipment in use is below this index */
     bool ship_in_flight;
+    struct agent_ship_call ship_call; /* the chunk in flight's */
     struct event *ship_timer;
     struct event *storage_timer; /* the storage check of every running replica */
     struct event *sigint, *sigterm;
@@ -150,10 +170,28 @@ void agent_task_drop(struct agent *a, struct task *t);
 struct shipment *agent_ship_take(struct agent *a);
 void agent_ship_drop(struct agent *a, struct shipment *sh);
 
+/* Point a->host and a->port at a->servers.url[i] (a->server = i). RET 0, or -1 when that URL
+ * is not http://HOST:PORT (HOST at most 255 bytes). */
+int agent_server_use(struct agent *a, int i);
+
 /* Make a's loop, its three connections to a->host:a->port, its timers and signals (not yet
  * started) and its runner on workdir; a poll is held at most every_ms (and at most
  * PROTOCOL_MAX_WAIT_MS). RET 0, or -1 after saying why. */
 int agent_open(struct agent *a, const char *workdir, int64_t every_ms);
+
+/* Judge the failed answer req (NULL: no answer) to a request to the current server (docs/
+ * agent.md, "Several servers"): no answer (refused, timed out, dropped) or a standby's (307 or
+ * 503 with X-Allot-Role: standby) moves every channel to the leader it names when that is
+ * among a->servers, else to the next server of the list, logging one line; the connections
+ * are rebuilt from the loop (agent_reconnect), and the timers retry as after any failure.
+ * Other answers change nothing, and nor does a failure while a move waits. RET true when the
+ * failure was one of those that move (logged, now or when the move was decided: the caller
+ * need not log it). Safe inside a request's callback. */
+bool agent_failover(struct agent *a, struct evhttp_request *req);
+/* Do the move agent_failover decided, if one waits: free the three connections (what was in
+ * flight on them is forgotten, to be sent again) and make them to the new server. Not from
+ * inside a callback of their requests. RET 0, or -1 when a connection cannot be made. */
+int agent_reconnect(struct agent *a);
 /* Start the timers (a poll every every_ms when none is in flight, the storage check every
  * storage_ms, shipping) and signals, send the first poll and run the loop until SIGINT or
  * SIGTERM; then write the state file if it waits. */

@@ -1,4 +1,5 @@
-/* The node agent's join: the one-time join token traded for the node token, which is kept. */
+/* The node agent's join: the one-time join token traded for the node token, which is kept;
+ * asked of the leader among the agent's servers. */
 #include "agent/join.h"
 
 #include <errno.h>
@@ -16,7 +17,7 @@
 #include "common/protocol.h"
 
 struct join_answer {
-    struct event_base *base;
+    struct agent *agent;
     int status;
     char token[256];
 };
@@ -33,8 +34,27 @@ static void on_joined(struct evhttp_request *req, void *arg)
         const char *t = json_string_value(json_object_get(ans, PROTOCOL_FIELD_TOKEN));
         snprintf(j->token, sizeof(j->token), "%s", t ? t : "");
         json_decref(ans);
+    } else {
+        agent_failover(j->agent, req); /* a standby, or no answer: the next server is asked */
     }
-    event_base_loopbreak(j->base);
+    event_base_loopbreak(j->agent->base);
+}
+
+/* Send the join request with join_token to the current server and wait for its answer.
+ * OUT *j. */
+static void join_ask(struct agent *a, const char *join_token, struct join_answer *j)
+{
+    *j = (struct join_answer){.agent = a};
+    struct evhttp_request *req = evhttp_request_new(on_joined, j);
+    json_t *b = json_pack("{s:s}", PROTOCOL_FIELD_TOKEN, join_token);
+    char *body = json_dumps(b, JSON_COMPACT);
+    json_decref(b);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Host", a->host);
+    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
+    evbuffer_add(evhttp_request_get_output_buffer(req), body, strlen(body));
+    free(body);
+    if (evhttp_make_request(a->conn, req, EVHTTP_REQ_POST, PROTOCOL_ROUTE_JOIN) == 0)
+        event_base_dispatch(a->base);
 }
 
 int join_trade(struct agent *a, const char *join_token, const char *path, char *out, size_t len)
@@ -47,17 +67,13 @@ int join_trade(struct agent *a, const char *join_token, const char *path, char *
         if (ok && out[0])
             return 0;
     }
-    struct join_answer j = {.base = a->base};
-    struct evhttp_request *req = evhttp_request_new(on_joined, &j);
-    json_t *b = json_pack("{s:s}", PROTOCOL_FIELD_TOKEN, join_token);
-    char *body = json_dumps(b, JSON_COMPACT);
-    json_decref(b);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Host", a->host);
-    evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type", "application/json");
-    evbuffer_add(evhttp_request_get_output_buffer(req), body, strlen(body));
-    free(body);
-    if (evhttp_make_request(a->conn, req, EVHTTP_REQ_POST, PROTOCOL_ROUTE_JOIN) == 0)
-        event_base_dispatch(a->base);
+    struct join_answer j;
+    /* each server at most once: a join is asked at the start, and a failed one ends the agent */
+    join_ask(a, join_token, &j);
+    for (int asked = 1; j.status != 201 && a->next_server >= 0 && asked < a->servers.n; asked++)
+        if (agent_reconnect(a) == 0)
+            join_ask(a, join_token, &j);
+    agent_reconnect(a); /* a move decided by the last answer, if any */
     if (j.status != 201 || !j.token[0]) {
         fprintf(stderr,
                 "allot-agent: join refused (HTTP %d): a join token is good once, for an hour\n",

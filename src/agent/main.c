@@ -27,10 +27,12 @@
 
 /* The command line (usage()). */
 struct options {
-    const char *server, *token, *token_file, *join_token, *node, *gpus, *nvml, *work, *interval,
+    const char *token, *token_file, *join_token, *node, *gpus, *nvml, *work, *interval,
         *cgroup_root, *storage_every, *keep, *cgroup_mode, *cgroup_v1_root, *uid_range, *wipe_dirs,
         *image_store, *runtime, *runtime_root, *container_cgroups;
     bool discover;
+    const char *servers[SERVERLIST_MAX]; /* each --server (a comma list), in order */
+    int n_servers;
     const char *run_as[RUNAS_MAX_RULES + 1];
     int n_run_as;
     const char *labels[AGENT_MAX_LABELS];
@@ -180,7 +182,7 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: allot-agent --node NAME --token T|--token-file F|--join-token J\n"
-            "                   [--server http://H:P]\n"
+            "                   [--server http://H:P[,http://H:P...] ...]\n"
             "                   [--gpus SPEC | --nvml PATH] [--work-dir DIR] [--interval D]\n"
             "                   [--cgroup-mode auto|v2|v1|none] [--cgroup-root DIR]\n"
             "                   [--cgroup-v1-root DIR] [--storage-check D] [--keep-finished D]\n"
@@ -196,7 +198,8 @@ static void usage(FILE *f)
             "       allot-agent image list [--image-store DIR]\n\n"
             "The Allot node agent: reports GPUs and workloads, runs what the controller places\n"
             "on this node. --gpus declares the GPUs (\"8xH100-80GB\") where NVML is absent; the\n"
-            "report then says they are declared, not discovered.\n");
+            "report then says they are declared, not discovered. Several --server (or a comma\n"
+            "list) name a leader and its standbys: the agent reports to the leader.\n");
 }
 
 /* Read argv into o (defaults set by the caller). RET 0; 1 when --help was answered; 2 after
@@ -204,8 +207,7 @@ static void usage(FILE *f)
 static int options_parse(int argc, char **argv, struct options *o)
 {
     for (int i = 1; i < argc; i++) {
-        const char **slot = strcmp(argv[i], "--server") == 0           ? &o->server
-                            : strcmp(argv[i], "--token") == 0          ? &o->token
+        const char **slot = strcmp(argv[i], "--token") == 0            ? &o->token
                             : strcmp(argv[i], "--token-file") == 0     ? &o->token_file
                             : strcmp(argv[i], "--join-token") == 0     ? &o->join_token
                             : strcmp(argv[i], "--node") == 0           ? &o->node
@@ -235,6 +237,12 @@ static int options_parse(int argc, char **argv, struct options *o)
                 return 2;
             }
             o->labels[o->n_labels++] = argv[++i];
+        } else if (strcmp(argv[i], "--server") == 0 && i + 1 < argc) {
+            if (o->n_servers == SERVERLIST_MAX) {
+                fprintf(stderr, "allot-agent: at most %d --server\n", SERVERLIST_MAX);
+                return 2;
+            }
+            o->servers[o->n_servers++] = argv[++i];
         } else if (strcmp(argv[i], "--run-as") == 0 && i + 1 < argc) {
             /* one past the most is kept, for runas_add to refuse */
             o->run_as[o->n_run_as < RUNAS_MAX_RULES ? o->n_run_as++ : o->n_run_as] = argv[++i];
@@ -321,11 +329,19 @@ static int access_setup(struct agent *a, struct options *o, int64_t *every_ms, i
         tokbuf[strcspn(tokbuf, "\r\n")] = '\0';
         o->token = tokbuf;
     }
-    if (sscanf(o->server, "http://%255[^:/]:%d", a->host, &a->port) != 2 || a->port < 1 ||
-        a->port > 65535) {
-        fprintf(stderr, "allot-agent: --server: expected http://HOST:PORT\n");
-        return 2;
-    }
+    /* every server is checked now: a move to one later cannot fail */
+    for (int i = 0; i < (o->n_servers ? o->n_servers : 1); i++)
+        if (serverlist_add(&a->servers, o->n_servers ? o->servers[i] : AGENT_DEFAULT_SERVER, err,
+                           sizeof(err))) {
+            fprintf(stderr, "allot-agent: --server: %s\n", err);
+            return 2;
+        }
+    for (int i = a->servers.n - 1; i >= 0; i--)
+        if (agent_server_use(a, i)) {
+            fprintf(stderr, "allot-agent: --server: expected http://HOST:PORT, got '%.64s'\n",
+                    a->servers.url[i]);
+            return 2;
+        }
     snprintf(a->node, sizeof(a->node), "%s", o->node);
     return 0;
 }
@@ -470,8 +486,7 @@ int main(int argc, char **argv)
 {
     if (argc > 1 && strcmp(argv[1], "image") == 0)
         return image_main(argc - 1, argv + 1);
-    struct options o = {.server = "http://127.0.0.1:7070",
-                        .interval = "1s",
+    struct options o = {.interval = "1s",
                         .cgroup_root = CGROUP_DEFAULT_ROOT,
                         .storage_every = "5s",
                         .keep = "24h",
@@ -512,8 +527,9 @@ int main(int argc, char **argv)
         return rc;
     if ((rc = devices_setup(&a, &o)) != 0)
         return rc;
-    fprintf(stderr, "allot-agent: node %s, %u %s GPU(s), reporting to %s every %lld ms\n", a.node,
-            a.gpus.n, a.gpus.discovered ? "discovered" : "declared", o.server, (long long)every_ms);
+    fprintf(stderr, "allot-agent: node %s, %u %s GPU(s), reporting to %s%s every %lld ms\n", a.node,
+            a.gpus.n, a.gpus.discovered ? "discovered" : "declared", a.servers.url[a.server],
+            a.servers.n > 1 ? " (or the leader among its servers)" : "", (long long)every_ms);
     agent_run(&a, every_ms, storage_ms);
     agent_close(&a);
     return 0;

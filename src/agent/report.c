@@ -69,7 +69,7 @@ static void on_answer(struct evhttp_request *req, void *arg)
             json_loadb((const char *)evbuffer_pullup(in, -1), evbuffer_get_length(in), 0, &jerr);
         if (!answer)
             fprintf(stderr, "allot-agent: bad answer: %s\n", jerr.text);
-    } else {
+    } else if (!agent_failover(a, req)) { /* a standby's answer or none: to another server */
         fprintf(stderr, "allot-agent: report failed (HTTP %d); retrying\n", status);
     }
     for (int k = 0; k < a->tasks_end; k++) {

@@ -28,16 +28,9 @@ void shipment_start(struct agent *a, struct task *t)
     t->ship = sh;
 }
 
-/* The context of a chunk in flight. */
-struct ship_call {
-    struct agent *agent;
-    struct shipment *ship;
-    int stream;
-};
-
 static void on_shipped(struct evhttp_request *req, void *arg)
 {
-    struct ship_call *sc = arg;
+    struct agent_ship_call *sc = arg;
     struct agent *a = sc->agent;
     a->ship_in_flight = false;
     int status = req ? evhttp_request_get_response_code(req) : 0;
@@ -55,11 +48,10 @@ static void on_shipped(struct evhttp_request *req, void *arg)
         fprintf(stderr, "allot-agent: output of %s (rank %d) refused (HTTP %d); not shipped\n",
                 sc->ship->name, sc->ship->rank, status);
         agent_ship_drop(a, sc->ship);
-    } else {
+    } else if (!agent_failover(a, req)) { /* a standby's answer or none: to another server */
         fprintf(stderr, "allot-agent: output of %s (rank %d) not shipped (HTTP %d); retrying\n",
                 sc->ship->name, sc->ship->rank, status);
     }
-    free(sc);
     if (status == 200)
         shipment_next(a); /* more may wait: go on at once */
 }
@@ -92,17 +84,16 @@ void shipment_next(struct agent *a)
             if (n <= 0)
                 continue;
             char *name = evhttp_uriencode(sh->name, -1, 0);
-            struct ship_call *sc = name ? malloc(sizeof(*sc)) : NULL;
+            struct agent_ship_call *sc = &a->ship_call;
             struct evhttp_request *req =
-                sc ? report_request_new(a, on_shipped, sc, "application/octet-stream", chunk,
-                                        (size_t)n)
-                   : NULL;
+                name ? report_request_new(a, on_shipped, sc, "application/octet-stream", chunk,
+                                          (size_t)n)
+                     : NULL;
             if (!req) {
-                free(sc);
                 free(name);
                 return;
             }
-            *sc = (struct ship_call){a, sh, k};
+            *sc = (struct agent_ship_call){a, sh, k};
             char uri[1400];
             snprintf(uri, sizeof(uri),
                      PROTOCOL_PATH_LOGS "?" PROTOCOL_QUERY_WORKLOAD "=%s&" PROTOCOL_QUERY_RANK

@@ -1,7 +1,7 @@
-/* The `allot` client's HTTP side (libcurl easy interface): resolves the server, token and
- * timeout (flag, then environment, then config file, then default), sends one request at a
- * time, keeps answers bounded and prints the daemon's errors as one line. Event streams are
- * in stream.c. */
+/* The `allot` client's HTTP side (libcurl easy interface): resolves the servers, token and
+ * timeout (flag, then environment, then config file, then default), finds the leader among
+ * the servers, sends one request at a time, keeps answers bounded and prints the daemon's
+ * errors as one line. Event streams are in stream.c. */
 #include "cli/client.h"
 
 #include <curl/curl.h>
@@ -11,6 +11,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include "cli/client_internal.h"
 #include "common/quantity.h"
@@ -18,7 +19,7 @@
 /* What the config file gave (empty strings: not given). */
 struct client_config {
     char path[1024];
-    char server[CLIENT_MAX_URL + 1];
+    char server[SERVERLIST_MAX * (CLIENT_MAX_URL + 1)]; /* a comma list */
     char token[CLIENT_MAX_TOKEN + 1];
     char timeout[64];
     char cacert[1024];
@@ -175,16 +176,31 @@ static const char *pick(const char *flag, const char *flag_name, const char *env
     return NULL;
 }
 
-static bool url_ok(const char *s)
+/* Fill cl->servers from each --server of v, else the first of ALLOT_SERVER and the config
+ * file's server line, else the default; each a comma list. RET 0, or FLAGS_EXIT_USAGE after
+ * printing which URL of which is bad. */
+static int servers_resolve(struct client *cl, const struct flag_values *v,
+                           const struct client_config *cfg)
 {
-    if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
-        return false;
-    if (strlen(s) > CLIENT_MAX_URL || strlen(s) <= (s[4] == 's' ? 8u : 7u))
-        return false;
-    for (const char *p = s; *p; p++)
-        if ((unsigned char)*p <= 0x20 || *p == 0x7f)
-            return false;
-    return true;
+    char from[1200], err[160];
+    const char *list = NULL;
+    for (int i = 0; i < v->n_servers; i++)
+        if (serverlist_add(&cl->servers, v->servers[i], err, sizeof(err))) {
+            fprintf(stderr, "%s: --server: %s\n", cl->prog, err);
+            return FLAGS_EXIT_USAGE;
+        }
+    if (!v->n_servers)
+        list = pick(NULL, "server", "ALLOT_SERVER", cfg->server, cfg->server_line, cfg, from,
+                    sizeof(from));
+    if (!v->n_servers && !list)
+        list = CLIENT_DEFAULT_SERVER; /* always a good URL */
+    if (list && serverlist_add(&cl->servers, list, err, sizeof(err))) {
+        fprintf(stderr, "%s: %s: %s\n", cl->prog, from, err);
+        return FLAGS_EXIT_USAGE;
+    }
+    cl->current = 0;
+    cl->server = cl->servers.url[0];
+    return 0;
 }
 
 static bool token_ok(const char *s)
@@ -210,7 +226,7 @@ int client_open(struct client *cl, const struct flag_values *v)
     /* the config file is read only when a flag or variable leaves something open */
     const char *env_server = getenv("ALLOT_SERVER"), *env_token = getenv("ALLOT_TOKEN");
     const char *env_timeout = getenv("ALLOT_TIMEOUT"), *env_cacert = getenv("ALLOT_CACERT");
-    bool need_config = !(v->server || (env_server && *env_server)) ||
+    bool need_config = !(v->n_servers || (env_server && *env_server)) ||
                        !(v->token || (env_token && *env_token)) ||
                        !(v->timeout || (env_timeout && *env_timeout)) ||
                        !(v->cacert || (env_cacert && *env_cacert));
@@ -220,19 +236,9 @@ int client_open(struct client *cl, const struct flag_values *v)
             return rc;
     }
 
-    const char *server = pick(v->server, "server", "ALLOT_SERVER", cfg.server, cfg.server_line,
-                              &cfg, from, sizeof(from));
-    if (!server)
-        server = CLIENT_DEFAULT_SERVER; /* always a good URL */
-    if (!url_ok(server)) {
-        fprintf(stderr, "%s: %s: expected a URL such as http://127.0.0.1:7070, got '", prog, from);
-        client_print_clean(stderr, strlen(server) > 64 ? "(a long text)" : server);
-        fprintf(stderr, "'\n");
-        return FLAGS_EXIT_USAGE;
-    }
-    snprintf(cl->server, sizeof(cl->server), "%s", server);
-    for (size_t n = strlen(cl->server); n > 0 && cl->server[n - 1] == '/'; n--)
-        cl->server[n - 1] = '\0';
+    int rc = servers_resolve(cl, v, &cfg);
+    if (rc)
+        return rc;
 
     const char *token =
         pick(v->token, "token", "ALLOT_TOKEN", cfg.token, cfg.token_line, &cfg, from, sizeof(from));
@@ -256,6 +262,7 @@ int client_open(struct client *cl, const struct flag_values *v)
         }
         cl->timeout_ms = ms;
     }
+    cl->left_ms = cl->timeout_ms;
 
     const char *cacert = pick(v->cacert, "cacert", "ALLOT_CACERT", cfg.cacert, cfg.cacert_line,
                               &cfg, from, sizeof(from));
@@ -349,16 +356,109 @@ int client_print_unreachable(const struct client *cl, const char *errbuf, CURLco
     return FLAGS_EXIT_UNREACHABLE;
 }
 
+void client_keep_header(char *buf, size_t cap, const char *line, size_t len)
+{
+    size_t used = strlen(buf);
+    if (len > 7 && strncasecmp(line, "X-Allot-", 8) == 0 && used + len < cap) {
+        memcpy(buf + used, line + 8, len - 8);
+        buf[used + len - 8] = '\0';
+    }
+}
+
 /* libcurl's header callback: keep the X-Allot-* lines that fit. */
 static size_t on_header(char *line, size_t size, size_t n, void *arg)
 {
     struct client_answer *a = arg;
-    size_t len = size * n, used = strlen(a->allot_headers);
-    if (len > 7 && strncasecmp(line, "X-Allot-", 8) == 0 && used + len < sizeof(a->allot_headers)) {
-        memcpy(a->allot_headers + used, line + 8, len - 8);
-        a->allot_headers[used + len - 8] = '\0';
+    client_keep_header(a->allot_headers, sizeof(a->allot_headers), line, size * n);
+    return size * n;
+}
+
+bool client_not_sent(CURL *curl, CURLcode res)
+{
+    curl_off_t connected = 0;
+    if (res == CURLE_COULDNT_CONNECT || res == CURLE_COULDNT_RESOLVE_HOST)
+        return true;
+    /* a timeout before the connection was made (its time is 0 until then) */
+    return res == CURLE_OPERATION_TIMEDOUT &&
+           curl_easy_getinfo(curl, CURLINFO_CONNECT_TIME_T, &connected) == CURLE_OK &&
+           connected == 0;
+}
+
+void client_round_start(struct client *cl, struct client_round *r)
+{
+    r->deadline_ms = client_monotonic_ms() + cl->timeout_ms;
+    r->pause_ms = CLIENT_PAUSE_MS;
+    r->tried = 0;
+    for (int i = 0; i < SERVERLIST_MAX; i++)
+        r->said[i][0] = '\0';
+    cl->left_ms = cl->timeout_ms;
+    /* cl->current stays: the last server that answered as the leader is asked first */
+}
+
+/* Print what each server of cl answered in round r. RET FLAGS_EXIT_UNREACHABLE. */
+static int round_print(const struct client *cl, const struct client_round *r)
+{
+    const char *sep = "allot: cannot reach the server at ";
+    for (int i = 0; i < cl->servers.n; i++) {
+        if (!r->said[i][0])
+            continue;
+        fprintf(stderr, "%s", sep);
+        client_print_clean(stderr, cl->servers.url[i]);
+        fprintf(stderr, ": ");
+        client_print_clean(stderr, r->said[i]);
+        sep = "; at ";
     }
-    return len;
+    fprintf(stderr,
+            " (no leader answered within %lld ms; --server and ALLOT_SERVER choose the "
+            "servers)\n",
+            (long long)cl->timeout_ms);
+    return FLAGS_EXIT_UNREACHABLE;
+}
+
+int client_round_next(struct client *cl, struct client_round *r, bool standby, const char *leader,
+                      const char *errbuf, CURLcode res)
+{
+    char *said = r->said[cl->current];
+    size_t len = sizeof(r->said[0]);
+    if (standby && leader && serverlist_find(&cl->servers, leader) < 0)
+        snprintf(said, len, "a standby; the leader is %.200s, which is not among --server/%s",
+                 leader, "ALLOT_SERVER");
+    else if (standby && leader)
+        snprintf(said, len, "a standby; the leader is %.200s", leader);
+    else if (standby)
+        snprintf(said, len, "a standby that knows no leader now (a takeover may be under way)");
+    else
+        snprintf(said, len, "%s", errbuf[0] ? errbuf : curl_easy_strerror(res));
+    if (cl->servers.n == 1 && !standby)
+        return client_print_unreachable(cl, errbuf, res); /* as with one server ever */
+    if (cl->servers.n == 1) {
+        fprintf(stderr, "allot: ");
+        client_print_clean(stderr, cl->server);
+        fprintf(stderr, " is ");
+        client_print_clean(stderr, said);
+        fprintf(stderr, "\n");
+        return FLAGS_EXIT_UNREACHABLE;
+    }
+    r->tried |= 1u << cl->current;
+    int next = serverlist_next(&cl->servers, cl->current, r->tried, leader);
+    int64_t now = client_monotonic_ms();
+    if (next < 0) { /* none was the leader: wait a little, then ask all of them again */
+        if (now + r->pause_ms >= r->deadline_ms)
+            return round_print(cl, r);
+        struct timespec pause = {(time_t)(r->pause_ms / 1000),
+                                 (long)(r->pause_ms % 1000) * 1000000};
+        nanosleep(&pause, NULL);
+        r->pause_ms = r->pause_ms * 2 > CLIENT_MAX_PAUSE_MS ? CLIENT_MAX_PAUSE_MS : r->pause_ms * 2;
+        r->tried = 0;
+        next = 0;
+        now = client_monotonic_ms();
+    }
+    if (now >= r->deadline_ms)
+        return round_print(cl, r);
+    cl->current = next;
+    cl->server = cl->servers.url[next];
+    cl->left_ms = r->deadline_ms - now;
+    return 0;
 }
 
 const char *client_answer_header(const struct client_answer *a, const char *name, char *buf,
@@ -404,10 +504,9 @@ void client_setopt_common(const struct client *cl, CURL *curl, const char *url,
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
-    curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
-                     (long)(cl->timeout_ms < CLIENT_CONNECT_TIMEOUT_MS
-                                ? cl->timeout_ms
-                                : CLIENT_CONNECT_TIMEOUT_MS));
+    curl_easy_setopt(
+        curl, CURLOPT_CONNECTTIMEOUT_MS,
+        (long)(cl->left_ms < CLIENT_CONNECT_TIMEOUT_MS ? cl->left_ms : CLIENT_CONNECT_TIMEOUT_MS));
     curl_easy_setopt(curl, CURLOPT_USERAGENT, "allot/0.1");
     if (cl->cacert[0])
         curl_easy_setopt(curl, CURLOPT_CAINFO, cl->cacert);
@@ -415,22 +514,21 @@ void client_setopt_common(const struct client *cl, CURL *curl, const char *url,
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, errbuf);
 }
 
-int client_call(struct client *cl, const char *method, const char *path, const json_t *body,
-                struct client_answer *a)
+/* One attempt of client_call at cl->server, with payload (NULL: none) as the body. OUT *a,
+ * errbuf (CURL_ERROR_SIZE bytes), *res. RET 0 when an answer arrived; FLAGS_EXIT_UNREACHABLE,
+ * printing nothing, when none did (*res and errbuf say why); FLAGS_EXIT_FAILED after printing
+ * why when the answer was too big or memory ran out. */
+static int call_once(struct client *cl, const char *method, const char *path, const char *payload,
+                     struct client_answer *a, char *errbuf, CURLcode *res)
 {
     CURL *curl = cl->curl;
     struct curl_slist *headers = NULL;
     struct client_body got = {0};
-    char url[CLIENT_MAX_URL + 1024], errbuf[CURL_ERROR_SIZE] = "";
-    char *payload = NULL;
+    char url[CLIENT_MAX_URL + 1024];
     int rc = 0;
     memset(a, 0, sizeof(*a));
     if (!client_url(cl, path, url, sizeof(url)))
         return FLAGS_EXIT_FAILED;
-    if (body && !(payload = json_dumps(body, JSON_COMPACT))) {
-        fprintf(stderr, "allot: out of memory\n");
-        return FLAGS_EXIT_FAILED;
-    }
     bool ok = true;
     headers = client_base_headers(cl, "Accept: application/json", &ok);
     headers = client_add_header(headers, "Expect:", &ok); /* no 100-continue round trip */
@@ -444,7 +542,7 @@ int client_call(struct client *cl, const char *method, const char *path, const j
 
     curl_easy_reset(curl);
     client_setopt_common(cl, curl, url, headers, errbuf);
-    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)cl->timeout_ms);
+    curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, (long)cl->left_ms);
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, client_body_write);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &got);
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, on_header);
@@ -459,20 +557,20 @@ int client_call(struct client *cl, const char *method, const char *path, const j
         }
     }
 
-    CURLcode res = curl_easy_perform(curl);
-    if (got.too_big || res == CURLE_FILESIZE_EXCEEDED) {
+    *res = curl_easy_perform(curl);
+    if (got.too_big || *res == CURLE_FILESIZE_EXCEEDED) {
         fprintf(stderr, "allot: the server's answer is larger than %u MiB\n",
                 CLIENT_MAX_ANSWER >> 20);
         rc = FLAGS_EXIT_FAILED;
         goto out;
     }
-    if (got.no_memory || res == CURLE_OUT_OF_MEMORY) {
+    if (got.no_memory || *res == CURLE_OUT_OF_MEMORY) {
         fprintf(stderr, "allot: out of memory\n");
         rc = FLAGS_EXIT_FAILED;
         goto out;
     }
-    if (res != CURLE_OK) {
-        rc = client_print_unreachable(cl, errbuf, res);
+    if (*res != CURLE_OK) {
+        rc = FLAGS_EXIT_UNREACHABLE;
         goto out;
     }
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &a->status);
@@ -487,8 +585,46 @@ int client_call(struct client *cl, const char *method, const char *path, const j
     a->json = json_loadb(a->text, a->len, 0, NULL);
 out:
     free(got.data);
-    free(payload);
     curl_slist_free_all(headers);
+    return rc;
+}
+
+int client_call(struct client *cl, const char *method, const char *path, const json_t *body,
+                struct client_answer *a)
+{
+    struct client_round r;
+    char *payload = NULL;
+    int rc;
+    memset(a, 0, sizeof(*a));
+    if (body && !(payload = json_dumps(body, JSON_COMPACT))) {
+        fprintf(stderr, "allot: out of memory\n");
+        return FLAGS_EXIT_FAILED;
+    }
+    client_round_start(cl, &r);
+    for (;;) {
+        char errbuf[CURL_ERROR_SIZE] = "", role[32], leader[CLIENT_MAX_URL + 1];
+        const char *named = NULL;
+        CURLcode res = CURLE_OK;
+        bool standby = false;
+        rc = call_once(cl, method, path, payload, a, errbuf, &res);
+        if (rc == FLAGS_EXIT_UNREACHABLE && !client_not_sent(cl->curl, res)) {
+            rc = client_print_unreachable(cl, errbuf, res); /* it may have been sent: final */
+            break;
+        }
+        if (rc == 0) {
+            standby = serverlist_is_standby(a->status,
+                                            client_answer_header(a, "Role", role, sizeof(role)));
+            if (!standby)
+                break; /* the leader's answer, or one that no other server would change */
+            named = client_answer_header(a, "Leader", leader, sizeof(leader));
+            client_answer_cleanup(a);
+        } else if (rc != FLAGS_EXIT_UNREACHABLE) {
+            break;
+        }
+        if ((rc = client_round_next(cl, &r, standby, named, errbuf, res)))
+            break;
+    }
+    free(payload);
     return rc;
 }
 

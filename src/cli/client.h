@@ -1,6 +1,7 @@
 /* The `allot` client's HTTP side: where the daemon is and which token to send (flags, then
- * ALLOT_SERVER/ALLOT_TOKEN, then ~/.config/allot/config), one libcurl easy handle, bounded
- * answers, the daemon's error JSON turned into one line for people, and event streams. */
+ * ALLOT_SERVER/ALLOT_TOKEN, then ~/.config/allot/config), the leader among several servers,
+ * one libcurl easy handle, bounded answers, the daemon's error JSON turned into one line for
+ * people, and event streams. */
 #ifndef ALLOT_CLI_CLIENT_H
 #define ALLOT_CLI_CLIENT_H
 
@@ -11,23 +12,29 @@
 #include <jansson.h>
 
 #include "cli/flags.h"
+#include "common/serverlist.h"
 
 #define CLIENT_DEFAULT_SERVER "http://127.0.0.1:7070"
 #define CLIENT_DEFAULT_TIMEOUT_MS 30000
 #define CLIENT_CONNECT_TIMEOUT_MS 5000
-#define CLIENT_MAX_TIMEOUT_MS 3600000 /* --timeout at most 1h */
-#define CLIENT_MAX_URL 2048           /* bytes of the server's base URL */
-#define CLIENT_MAX_TOKEN 512          /* bytes of a token */
-#define CLIENT_MAX_ANSWER (64u << 20) /* bytes of one answer; longer ones are refused */
-#define CLIENT_MAX_CONFIG (64u << 10) /* bytes of the config file */
+#define CLIENT_MAX_TIMEOUT_MS 3600000     /* --timeout at most 1h */
+#define CLIENT_MAX_URL SERVERLIST_MAX_URL /* bytes of one server's base URL */
+#define CLIENT_PAUSE_MS 250               /* the first wait after no server was the leader ... */
+#define CLIENT_MAX_PAUSE_MS 1000          /* ... doubled up to this */
+#define CLIENT_MAX_TOKEN 512              /* bytes of a token */
+#define CLIENT_MAX_ANSWER (64u << 20)     /* bytes of one answer; longer ones are refused */
+#define CLIENT_MAX_CONFIG (64u << 10)     /* bytes of the config file */
 #define CLIENT_MAX_EVENT_LINE                                                                      \
     (64u << 10) /* bytes of one line of an event stream, and of the                                \
                    data of one event */
 
 /* A connection to the daemon. Caller-owned: client_open, then client_close. */
 struct client {
-    void *curl; /* CURL * (kept opaque so that callers need not include curl.h) */
-    char server[CLIENT_MAX_URL + 1]; /* base URL without the trailing '/' */
+    void *curl;                /* CURL * (kept opaque so that callers need not include curl.h) */
+    struct serverlist servers; /* the configured servers (a leader and standbys), in order */
+    int current;               /* the index in servers of the one asked now */
+    const char *server;        /* its base URL without the trailing '/': servers.url[current] */
+    int64_t left_ms;           /* time left to the request being made (its transfers' bound) */
     char token[CLIENT_MAX_TOKEN + 1];
     int64_t timeout_ms;
     char cacert[1024]; /* CA file for https, or "" for the system's */
@@ -40,28 +47,32 @@ struct client_answer {
     long status; /* HTTP status */
     char *text;  /* the body as it came, NUL-terminated (never NULL after client_call) */
     size_t len;
-    json_t *json;            /* the body parsed, or NULL when it is not JSON */
-    char allot_headers[512]; /* the answer's X-Allot-* headers as "name: value\n" lines */
+    json_t *json;                             /* the body parsed, or NULL when it is not JSON */
+    char allot_headers[CLIENT_MAX_URL + 512]; /* its X-Allot-* headers, "name: value\n" lines */
 };
 
 /* The value of the answer's X-Allot-<name> header copied into buf, or NULL when absent. */
 const char *client_answer_header(const struct client_answer *a, const char *name, char *buf,
                                  size_t len);
 
-/* Resolve the server, token, timeout and CA file of v (flags, then the environment, then the config
- * file at $XDG_CONFIG_HOME/allot/config or ~/.config/allot/config) and make the handle.
- * RET 0, or a process exit code after printing why: FLAGS_EXIT_USAGE for a bad flag, variable
- * or config file (message names which), FLAGS_EXIT_FAILED when libcurl cannot start. */
+/* Resolve the servers, token, timeout and CA file of v (flags, then the environment, then the
+ * config file at $XDG_CONFIG_HOME/allot/config or ~/.config/allot/config) and make the handle.
+ * The servers are one or more comma lists (each --server, or the variable or config line);
+ * cl->server starts at the first. RET 0, or a process exit code after printing why:
+ * FLAGS_EXIT_USAGE for a bad flag, variable or config file (message names which, and which
+ * URL), FLAGS_EXIT_FAILED when libcurl cannot start. */
 int client_open(struct client *cl, const struct flag_values *v);
 /* Free the handle. Accepts a client that client_open failed on, or a zeroed one. */
 void client_close(struct client *cl);
 
 /* Send method path (path starts with "/", its parts already escaped) with body (NULL: none;
- * sent as application/json) and wait for the whole answer. OUT *a (cleanup it whatever the
- * result). RET 0 when an answer arrived, whatever its status; FLAGS_EXIT_UNREACHABLE after
- * printing "allot: cannot reach the server at URL: why" when none did (refused, timed out,
- * unresolvable, TLS); FLAGS_EXIT_FAILED when the answer was over CLIENT_MAX_ANSWER or memory
- * ran out. */
+ * sent as application/json) to the leader and wait for the whole answer. The leader is found
+ * by the rule of docs/cli.md ("Several servers"): past servers that refuse the connection and
+ * standbys, within cl's timeout; cl->server is then the one that answered. OUT *a (cleanup it
+ * whatever the result). RET 0 when an answer that is not a standby's arrived, whatever its
+ * status; FLAGS_EXIT_UNREACHABLE after printing "allot: cannot reach the server at URL: why"
+ * (for each server) when none did (refused, timed out, unresolvable, TLS, only standbys);
+ * FLAGS_EXIT_FAILED when the answer was over CLIENT_MAX_ANSWER or memory ran out. */
 int client_call(struct client *cl, const char *method, const char *path, const json_t *body,
                 struct client_answer *a);
 
@@ -96,11 +107,11 @@ struct client_stream;
  * RET 0 to go on, or a process exit code that ends the stream with it. */
 typedef int client_event_fn(void *arg, const struct client_event *ev);
 
-/* GET path of cl's server as an event stream, and wait (at most cl's timeout) until the
- * daemon has answered: once this returns 0 the daemon has registered the subscription, so
- * that nothing it sends from then on is missed, and nothing is delivered to on_event before
- * client_stream_follow. OUT *out (free it with client_stream_free; NULL on failure).
- * RET 0, or a process exit code after printing why: FLAGS_EXIT_UNREACHABLE (no answer),
+/* GET path of the leader (found as client_call finds it) as an event stream, and wait (at most
+ * cl's timeout) until the daemon has answered: once this returns 0 the daemon has registered the
+ * subscription, so that nothing it sends from then on is missed, and nothing is delivered to
+ * on_event before client_stream_follow. OUT *out (free it with client_stream_free; NULL on
+ * failure). RET 0, or a process exit code after printing why: FLAGS_EXIT_UNREACHABLE (no answer),
  * FLAGS_EXIT_FAILED (the daemon refused, as client_fetch prints it, or the answer is not an
  * event stream, or memory ran out). */
 int client_stream_open(struct client *cl, const char *path, client_event_fn *on_event, void *arg,

@@ -46,6 +46,33 @@ void client_setopt_common(const struct client *cl, CURL *curl, const char *url,
 /* Print "allot: cannot reach the server at URL: why" (libcurl's errbuf, else res's text).
  * RET FLAGS_EXIT_UNREACHABLE. */
 int client_print_unreachable(const struct client *cl, const char *errbuf, CURLcode res);
+
+/* Whether a transfer that ended with res on curl never reached the server, so that sending it
+ * to another is safe whatever its method: refused, unresolvable, or no connection within the
+ * connect timeout. */
+bool client_not_sent(CURL *curl, CURLcode res);
+
+/* Keep the X-Allot-* header line (len bytes, as libcurl gives it) in buf (cap bytes) as
+ * "name: value\n", when it is one and fits (client_answer_header reads it back). */
+void client_keep_header(char *buf, size_t cap, const char *line, size_t len);
+
+/* One request's way to the leader among cl's servers (docs/cli.md, "Several servers"). */
+struct client_round {
+    int64_t deadline_ms; /* on the monotonic clock: cl's timeout from the start */
+    int64_t pause_ms;    /* the wait after the next round in which no server was the leader */
+    uint32_t tried;      /* bit i: servers.url[i] was asked in this round */
+    char said[SERVERLIST_MAX][320]; /* what each server answered last, "" when never asked */
+};
+
+/* Start a request's round at cl's first server. */
+void client_round_start(struct client *cl, struct client_round *r);
+/* The request to cl->server was not answered by a leader: not sent (errbuf and res say why)
+ * when standby is false, else a standby's answer naming leader (NULL: none). Point cl->server
+ * at the next server to ask (after a pause when every one was asked) and set cl->left_ms.
+ * RET 0 to send it again, or FLAGS_EXIT_UNREACHABLE after printing what each server
+ * answered (with one server: at once). */
+int client_round_next(struct client *cl, struct client_round *r, bool standby, const char *leader,
+                      const char *errbuf, CURLcode res);
 /* Print answer a, which is not a 2xx JSON object, as the daemon's refusal: "allot: <message>
  * (field: <field>)" on stderr and, with -o json, its error document on stdout.
  * RET FLAGS_EXIT_FAILED. */

@@ -22,8 +22,9 @@ enum common_flag {
 };
 
 static const struct flag common_flags[] = {
-    [COMMON_SERVER] = {"server", 0, "URL",
-                       "the daemon (else $ALLOT_SERVER, config, http://127.0.0.1:7070)"},
+    [COMMON_SERVER] = {"server", 0, "URL[,URL]",
+                       "the daemon, or its servers in order (repeatable; else $ALLOT_SERVER, "
+                       "config, http://127.0.0.1:7070)"},
     [COMMON_TOKEN] = {"token", 0, "TOKEN", "API token (else $ALLOT_TOKEN, then the config file)"},
     [COMMON_TIMEOUT] = {"timeout", 0, "DURATION", "give up on the server after this long (30s)"},
     [COMMON_CACERT] = {"cacert", 0, "FILE.pem",
@@ -147,10 +148,15 @@ static int find_flag(const struct flag *flags, const char *name, size_t n, char 
 static int set_common(struct flag_values *v, int k, const char *value)
 {
     char q[72];
-    const char **slot = k == COMMON_SERVER   ? &v->server
-                        : k == COMMON_TOKEN  ? &v->token
+    const char **slot = k == COMMON_TOKEN    ? &v->token
                         : k == COMMON_CACERT ? &v->cacert
                                              : &v->timeout;
+    if (k == COMMON_SERVER) { /* a leader and its standbys: each URL is checked by the client */
+        if (v->n_servers == FLAGS_MAX_SERVERS)
+            return flags_usage_error(v, "--server given more than %d times", FLAGS_MAX_SERVERS);
+        v->servers[v->n_servers++] = value;
+        return 0;
+    }
     if (k == COMMON_OUTPUT) {
         if (strcmp(value, "json") != 0 && strcmp(value, "table") != 0)
             return flags_usage_error(v, "--output: expected table or json, got '%s'",

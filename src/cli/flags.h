@@ -21,6 +21,7 @@ enum flags_exit {
 #define FLAGS_MAX_VALUE 4096 /* bytes of one flag value or argument */
 #define FLAGS_MAX_COMMAND 64 /* words after "--" (the daemon's bound on a command) */
 #define FLAGS_MAX_NAME 63    /* tenant, workspace, workload, node and user names */
+#define FLAGS_MAX_SERVERS 16 /* --server flags of one command line (each may be a comma list) */
 
 /* One flag: --name VALUE (or --name=VALUE), or a switch when metavar is NULL. */
 struct flag {
@@ -54,7 +55,8 @@ struct flag_values {
     char *const *command; /* words after "--" (cmd->command only) */
     int n_command;
     /* common flags of every subcommand; NULL when not given */
-    const char *server;
+    const char *servers[FLAGS_MAX_SERVERS]; /* each --server, in order (comma lists as given) */
+    int n_servers;
     const char *token;
     const char *timeout;
     const char *cacert;

@@ -42,9 +42,10 @@ static void usage(FILE *f)
     for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(f, "  %-9s %s\n", commands[i].name, commands[i].help);
     fprintf(f,
-            "\nThe client commands talk to allotd: --server or ALLOT_SERVER (default %s),\n"
-            "--token or ALLOT_TOKEN, or ~/.config/allot/config. Exit codes: 0 done, 1 refused\n"
-            "by the server, 2 usage error, 3 server unreachable.\n"
+            "\nThe client commands talk to allotd: --server or ALLOT_SERVER (default %s;\n"
+            "a comma list names a leader and its standbys), --token or ALLOT_TOKEN, or\n"
+            "~/.config/allot/config. Exit codes: 0 done, 1 refused by the server, 2 usage\n"
+            "error, 3 server unreachable.\n"
             "'allot COMMAND --help' tells more.\n",
             CLIENT_DEFAULT_SERVER);
 }

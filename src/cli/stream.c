@@ -33,6 +33,7 @@ struct client_stream {
     char name[128];  /* the current event's name, "" when none */
     char id[128];    /* the last id of the stream, "" when none */
     char errbuf[CURL_ERROR_SIZE];
+    char allot_headers[CLIENT_MAX_URL + 512]; /* the answer's X-Allot-* headers (a standby's) */
 };
 
 int64_t client_monotonic_ms(void)
@@ -117,6 +118,7 @@ static size_t stream_on_header(char *text, size_t size, size_t nmemb, void *user
 {
     struct client_stream *s = user;
     size_t n = size * nmemb;
+    client_keep_header(s->allot_headers, sizeof(s->allot_headers), text, n);
     if (n == 0 || text[0] == '\r' || text[0] == '\n') {
         long status = 0;
         curl_easy_getinfo(s->curl, CURLINFO_RESPONSE_CODE, &status);
@@ -224,21 +226,41 @@ static int stream_start(struct client_stream *s, struct client *cl, const char *
     return 0;
 }
 
-/* Wait (at most cl's timeout) until a 2xx answer's headers are in, or a refusal's body is
- * complete, and judge it. RET 0 for an event stream, or a process exit code after printing
- * why. */
-static int stream_await(struct client_stream *s, const char *path)
+/* Make stream s ready for stream_start again, at another server. */
+static void stream_reset(struct client_stream *s)
 {
-    const struct client *cl = s->cl;
+    curl_multi_remove_handle(s->multi, s->curl);
+    curl_easy_reset(s->curl);
+    curl_slist_free_all(s->headers);
+    s->headers = NULL;
+    free(s->refusal.data);
+    memset(&s->refusal, 0, sizeof(s->refusal));
+    s->status = 0;
+    s->done = false;
+    s->result = CURLE_OK;
+    s->errbuf[0] = '\0';
+    s->allot_headers[0] = '\0';
+}
+
+/* Wait (at most the time left to round r) until a 2xx answer's headers are in, or a refusal's
+ * body is complete, and judge it. A connect failure or a standby's answer moves cl to the next
+ * server of r and sets *again. RET 0 for an event stream or when *again, or a process exit
+ * code after printing why. */
+static int stream_await(struct client_stream *s, const char *path, struct client_round *r,
+                        bool *again)
+{
+    struct client *cl = s->cl;
     const char *type = NULL;
-    int64_t deadline = client_monotonic_ms() + cl->timeout_ms;
+    char role[32], leader[CLIENT_MAX_URL + 1];
+    int64_t deadline = client_monotonic_ms() + cl->left_ms;
+    *again = false;
     for (;;) {
         stream_perform(s);
         if (s->done || (s->status >= 200 && s->status < 300))
             break;
         if (client_monotonic_ms() >= deadline) {
             snprintf(s->errbuf, sizeof(s->errbuf), "no answer within %lld ms",
-                     (long long)cl->timeout_ms);
+                     (long long)cl->left_ms);
             return client_print_unreachable(cl, s->errbuf, CURLE_OPERATION_TIMEDOUT);
         }
         stream_wait(s, -1, deadline - client_monotonic_ms());
@@ -263,9 +285,22 @@ static int stream_await(struct client_stream *s, const char *path)
         fprintf(stderr, "allot: out of memory\n");
         return FLAGS_EXIT_FAILED;
     }
+    struct client_answer a = {.status = s->status};
+    snprintf(a.allot_headers, sizeof(a.allot_headers), "%s", s->allot_headers);
+    bool standby =
+        s->result == CURLE_OK &&
+        serverlist_is_standby(s->status, client_answer_header(&a, "Role", role, sizeof(role)));
+    if (standby || (s->result != CURLE_OK && client_not_sent(s->curl, s->result))) {
+        int rc = client_round_next(
+            cl, r, standby,
+            standby ? client_answer_header(&a, "Leader", leader, sizeof(leader)) : NULL, s->errbuf,
+            s->result);
+        *again = rc == 0;
+        return rc;
+    }
     if (s->result != CURLE_OK)
         return client_print_unreachable(cl, s->errbuf, s->result);
-    struct client_answer a = {
+    a = (struct client_answer){
         .status = s->status, .text = s->refusal.data ? s->refusal.data : "", .len = s->refusal.len};
     a.json = json_loadb(a.text, a.len, 0, NULL);
     int rc = client_print_refusal(cl, &a);
@@ -277,6 +312,7 @@ int client_stream_open(struct client *cl, const char *path, client_event_fn *on_
                        struct client_stream **out)
 {
     struct client_stream *s = calloc(1, sizeof(*s));
+    struct client_round r;
     int rc = 0;
     *out = NULL;
     if (!s || !(s->line = malloc(CLIENT_MAX_EVENT_LINE)) ||
@@ -289,9 +325,16 @@ int client_stream_open(struct client *cl, const char *path, client_event_fn *on_
     s->cl = cl;
     s->on_event = on_event;
     s->arg = arg;
-    rc = stream_start(s, cl, path);
-    if (!rc)
-        rc = stream_await(s, path);
+    client_round_start(cl, &r);
+    for (bool again = true, first = true; again; first = false) {
+        if (!first)
+            stream_reset(s); /* the last server was no leader: ask the next */
+        rc = stream_start(s, cl, path);
+        if (!rc)
+            rc = stream_await(s, path, &r, &again);
+        if (rc)
+            break;
+    }
 out:
     if (rc)
         client_stream_free(s);
