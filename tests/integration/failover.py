@@ -76,12 +76,15 @@ class Client:
 
 
 class Pair:
+    made = 0
+
     def __init__(self, allotd, agent, src, log=print):
         self.allotd, self.agent, self.log = allotd, agent, log
         self.tmp = tempfile.mkdtemp(prefix="allot-failover-")
         os.chmod(self.tmp, 0o711)
         self.cluster = pgcluster.shared()
-        self.uri = self.cluster.database("failover_" + str(os.getpid()))
+        Pair.made += 1  # a database of its own: admin.token is written by its first leader
+        self.uri = self.cluster.database(f"failover_{os.getpid()}_{Pair.made}")
         self.ports = [allotd_harness.free_port(), allotd_harness.free_port()]
         self.urls = [f"http://127.0.0.1:{p}" for p in self.ports]
         self.daemons = [None, None]
