@@ -9,7 +9,6 @@ resumed from an event that is gone gets the gap event; /metrics counts all of it
 Usage: test_retention.py ALLOTD SRCDIR. The daemon is stopped and the directory removed at
 the end of each test."""
 import os
-import re
 import shutil
 import sys
 import tempfile
@@ -40,36 +39,22 @@ class RetentionTest(unittest.TestCase):
     def start(self, *flags):
         self.d = allotd_harness.Daemon(ALLOTD, self.data, PLATFORM, list(flags))
 
-    def call(self, method, path, body=None, want=(200, 201)):
-        st, r = self.d.request(method, path, body, token=self.d.admin)
-        self.assertIn(st, want, r)
-        return r
-
-    def metrics(self):
-        st, text = self.d.request("GET", "/metrics", token=self.d.admin)
-        self.assertEqual(st, 200)
-        return text
-
-    def metric(self, name, labels=""):
-        m = re.search(rf"^{name}{re.escape(labels)} (\S+)$", self.metrics(), re.M)
-        return float(m.group(1)) if m else None
-
     def wait_metric(self, name, want, timeout=30):
         deadline = time.time() + timeout  # the retention runs every second
         while time.time() < deadline:
-            if (self.metric(name) or 0) >= want:
+            if (self.d.metric(name) or 0) >= want:
                 return
             time.sleep(0.2)
-        self.fail(f"{name} below {want} after {timeout} s: {self.metric(name)}")
+        self.fail(f"{name} below {want} after {timeout} s: {self.d.metric(name)}")
 
     def running(self, workspace, name):
         """Submit a workload that runs for an hour. RET its full name and its node."""
-        self.call("POST", "/v1/workloads", {"workspace": workspace, "name": name, "gpus": 1,
+        self.d.call("POST", "/v1/workloads", {"workspace": workspace, "name": name, "gpus": 1,
                                             "duration": "1h"})
         full = f"{workspace}/{name}"
         deadline = time.time() + 10
         while time.time() < deadline:
-            w = self.call("GET", f"/v1/workloads/{full}")
+            w = self.d.call("GET", f"/v1/workloads/{full}")
             if w["state"] == "running":
                 return full, w["placement"][0]["node"]
             time.sleep(0.05)
@@ -105,20 +90,20 @@ class RetentionTest(unittest.TestCase):
         # acme/research holds 6000 bytes over a cap of 4096: its oldest attempt goes, whole
         self.wait_metric("allot_output_trimmed_bytes_total", 3000)
         time.sleep(1.5)  # and nothing more at the next runs
-        self.assertEqual(self.metric("allot_output_trimmed_bytes_total"), 3000)
-        self.assertEqual(self.metric("allot_output_trimmed_attempts_total"), 1)
+        self.assertEqual(self.d.metric("allot_output_trimmed_bytes_total"), 3000)
+        self.assertEqual(self.d.metric("allot_output_trimmed_attempts_total"), 1)
         self.assertEqual(self.logs(first), (b"", "3000"))
         self.assertEqual(self.logs(second), (b"2" * 3000, None))
         self.assertEqual(self.logs(other), (b"b" * 3000, None))
-        self.assertEqual(self.metric("allot_output_bytes", '{workspace="acme/research"}'), 3000)
-        self.assertEqual(self.metric("allot_output_bytes", '{workspace="beta/lab"}'), 3000)
+        self.assertEqual(self.d.metric("allot_output_bytes", '{workspace="acme/research"}'), 3000)
+        self.assertEqual(self.d.metric("allot_output_bytes", '{workspace="beta/lab"}'), 3000)
         # the trimmed attempt goes on: what comes after is kept, read from where it is
         self.ship(first, node1, b"more", offset=3000)
         self.assertEqual(self.logs(first), (b"more", "3000"))
         # the counts survive a restart (they are in the store, not in the daemon)
         self.d.stop()
         self.start("--output-max-per-workspace", "4Ki")
-        self.assertEqual(self.metric("allot_output_bytes", '{workspace="acme/research"}'), 3004)
+        self.assertEqual(self.d.metric("allot_output_bytes", '{workspace="acme/research"}'), 3004)
         self.assertEqual(self.logs(second), (b"2" * 3000, None))
 
     def test_old_events_and_output_go_newer_stay(self):
@@ -138,10 +123,10 @@ class RetentionTest(unittest.TestCase):
         self.ship(new, new_node, b"new output\n")
         self.assertEqual(allotd_harness.store_sql(self.data, "SELECT min(seq) FROM events")[0][0],
                          new_first)
-        self.assertEqual(self.metric("allot_events_trimmed_total"), old_last)
+        self.assertEqual(self.d.metric("allot_events_trimmed_total"), old_last)
         self.assertEqual(self.logs(old), (b"", str(len(b"old output\n"))))
         self.assertEqual(self.logs(new), (b"new output\n", None))
-        age = self.metric("allot_events_oldest_age_seconds")
+        age = self.d.metric("allot_events_oldest_age_seconds")
         self.assertTrue(0 < age < 4, age)
         # a stream resumed from a deleted event is told what it missed, then gets the rest
         s = Stream(self.d.port, self.d.admin, last_id=1)
@@ -162,7 +147,7 @@ class RetentionTest(unittest.TestCase):
             s.close()
         self.assertNotIn("gap", [e[1] for e in events])
         # the workloads themselves are untouched
-        self.assertEqual(self.call("GET", f"/v1/workloads/{old}")["state"], "running")
+        self.assertEqual(self.d.call("GET", f"/v1/workloads/{old}")["state"], "running")
 
     def test_limits_are_checked(self):
         for flags in (("--events-keep", "500ms"), ("--output-keep", "0s"),

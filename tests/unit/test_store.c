@@ -720,6 +720,16 @@ static int on_event(void *ctx, const struct store_event *ev)
     return strcmp(ev->kind, "submitted") == 0 && strstr(ev->json, "\"i\"") ? 0 : -1;
 }
 
+/* The events stored are n, numbered first to last. */
+static void assert_stored_events(struct store *st, int n, int64_t first, int64_t last)
+{
+    struct event_log log = {0};
+    assert_int_equal(store_events_read(st, 0, 100, on_event, &log), 0);
+    assert_int_equal(log.n, n);
+    assert_int_equal(log.seqs[0], first);
+    assert_int_equal(log.seqs[n - 1], last);
+}
+
 static void test_events_and_meta(void **state)
 {
     struct fixture *f = *state;
@@ -739,12 +749,8 @@ static void test_events_and_meta(void **state)
     assert_int_equal(deleted, 7);
     assert_int_equal(store_events_trim(st, 3, &deleted), 0);
     assert_int_equal(deleted, 0);
+    assert_stored_events(st, 3, 8, 10);
     struct event_log log = {0};
-    assert_int_equal(store_events_read(st, 0, 100, on_event, &log), 0);
-    assert_int_equal(log.n, 3);
-    assert_int_equal(log.seqs[0], 8);
-    assert_int_equal(log.seqs[2], 10);
-    memset(&log, 0, sizeof(log));
     assert_int_equal(store_events_read(st, 8, 1, on_event, &log), 0);
     assert_int_equal(log.n, 1);
     assert_int_equal(log.seqs[0], 9);
@@ -1112,11 +1118,7 @@ static void test_events_trim_by_age(void **state)
     assert_int_equal(deleted, 2); /* 4 and 5; 6 (at 6000) is not older than 5500 */
     assert_int_equal(store_events_trim_before(st, 5500, 100, &deleted), 0);
     assert_int_equal(deleted, 0);
-    struct event_log log = {0};
-    assert_int_equal(store_events_read(st, 0, 100, on_event, &log), 0);
-    assert_int_equal(log.n, 5);
-    assert_int_equal(log.seqs[0], 6);
-    assert_int_equal(log.seqs[4], 10);
+    assert_stored_events(st, 5, 6, 10);
     assert_int_equal(store_events_trim_before(st, 1, 0, &deleted), -ALLOT_EINVAL);
     assert_int_equal(store_events_trim_before(st, 20000, 100, &deleted), 0);
     assert_int_equal(deleted, 5);
