@@ -150,9 +150,10 @@ int store_log_trimmed(struct store *st, const char *workload, int attempt, int64
     struct store_arg args[4];
     *trimmed = 0;
     int err = store_log_args(st, &k, args);
+    if (err)
+        return err;
     struct store_arg which[] = {args[0], args[2]};
-    err = err ? err
-              : store_query_one(st, STORE_STMT_LOG_TRIMMED, which, 2, store_log_end_row, trimmed);
+    err = store_query_one(st, STORE_STMT_LOG_TRIMMED, which, 2, store_log_end_row, trimmed);
     return err == -ALLOT_ENOENT ? 0 : err;
 }
 
@@ -237,6 +238,8 @@ struct output_over {
 static int output_over_row(void *ctx, const struct store_row *row)
 {
     struct output_over *over = ctx;
+    if (over->n == OUTPUT_TRIM_WORKSPACES)
+        return STORE_STOP; /* the query's LIMIT says so already */
     int err = store_copy_text(over->st, row, 0, "workspace", over->workspace[over->n],
                               sizeof(over->workspace[0]));
     over->bytes[over->n++] = store_row_int(row, 1);
