@@ -469,13 +469,13 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 #define CONTROLLER_RETENTION_MS 1000
 #define CONTROLLER_FORGET_PER_TICK 10000
 /* Events and output: each run deletes at most this many events (one statement) and this
- * many attempts of output, so a run after a long stop stays short; both indexed by time, a
- * run with nothing to delete costs a lookup. */
+ * many attempts of output, so a run after a long stop stays short (tens of milliseconds,
+ * docs/store.md "Retention"); both indexed by time, a run with nothing due costs a lookup. */
 #define CONTROLLER_EVENTS_KEEP_MS (30LL * 24 * 3600 * 1000)
 #define CONTROLLER_OUTPUT_KEEP_MS (30LL * 24 * 3600 * 1000)
 #define CONTROLLER_OUTPUT_MAX_BYTES (1LL << 30)
 #define CONTROLLER_EVENTS_TRIM_PER_TICK 10000
-#define CONTROLLER_OUTPUT_TRIM_PER_TICK 1000
+#define CONTROLLER_OUTPUT_TRIM_PER_TICK 100
 
 /* An option's value, or its default when unset (0). */
 static int64_t or_default(int64_t value, int64_t fallback)
