@@ -130,8 +130,9 @@ static const char *const store_pg_migrations[] = {
     "CREATE TRIGGER log_attempts_total AFTER INSERT OR UPDATE OF bytes OR DELETE"
     "  ON log_attempts FOR EACH ROW EXECUTE FUNCTION log_attempts_total();"
     "INSERT INTO log_attempts (workload, attempt, workspace, first_ms, last_ms, bytes)"
-    "  SELECT workload, attempt, split_part(workload, '/', 1) || '/'"
-    "    || split_part(workload, '/', 2), (extract(epoch FROM now()) * 1000)::bigint,"
+    "  SELECT workload, attempt,"
+    "    coalesce(substring(workload FROM '^([^/]*/[^/]*)/'), workload),"
+    "    (extract(epoch FROM now()) * 1000)::bigint,"
     "    (extract(epoch FROM now()) * 1000)::bigint, sum(length(data))"
     "  FROM logs GROUP BY workload, attempt;"
     "CREATE INDEX events_t ON events (t_ms);",

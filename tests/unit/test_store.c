@@ -1251,6 +1251,37 @@ static void test_output_trim(void **state)
     store_close(st);
 }
 
+/* A store of schema 5 (before the output's counts) opens: migration 6 counts the output it
+ * holds, in the workspace of each name, from the time of the upgrade, and the retention
+ * then works on it. On both backends (their migrations are apart). */
+static void test_schema_5_migrated(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f);
+    struct store_log_key k = {"acme/prod/train", 0, 1, "stdout"};
+    assert_int_equal(store_log_append(st, &k, 1000, 0, "hello", 5), 0);
+    assert_int_equal(store_log_append(st, &k, 1000, 5, "world", 5), 0);
+    struct store_log_key odd = {"no-slashes", 0, 2, "stderr"};
+    assert_int_equal(store_log_append(st, &odd, 1000, 0, "x", 1), 0);
+    store_close(st);
+    raw_exec(f, pg_mode ? "DROP TABLE log_attempts; DROP TABLE log_totals; DROP INDEX events_t;"
+                          "DROP FUNCTION log_attempts_total(); UPDATE allot_schema SET version = 5"
+                        : "DROP TABLE log_attempts; DROP TABLE log_totals; DROP INDEX events_t;"
+                          "PRAGMA user_version = 5");
+    st = open_ok(f);
+    assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
+    char totals[128] = "";
+    assert_int_equal(store_output_totals(st, on_total, totals), 0);
+    assert_string_equal(totals, "acme/prod=10;no-slashes=1;"); /* as store_log_append says */
+    /* counted from the upgrade (now), not from 1970: an age limit of an hour keeps it */
+    struct store_output_trimmed done = {-1, -1};
+    assert_int_equal(store_output_trim_age(st, 3600 * 1000, 10, &done), 0);
+    assert_int_equal(done.attempts, 0);
+    assert_int_equal(store_output_trim_size(st, 0, 10, &done), 0);
+    assert_int_equal(done.bytes, 11);
+    store_close(st);
+}
+
 static void test_directory_lock(void **state)
 {
     struct fixture *f = *state;
@@ -1548,6 +1579,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_logs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_events_trim_by_age, setup, teardown),
         cmocka_unit_test_setup_teardown(test_output_trim, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_schema_5_migrated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_directory_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_after_commit, setup, teardown),
     };
