@@ -379,7 +379,9 @@ void api_get_workload_logs(struct controller *ctl, struct call *c)
     struct output_key k = {id, (int)rank, (int)attempt, stream};
     char name[512];
     snprintf(name, sizeof(name), "%s/%s/%s", c->args[0], c->args[1], c->args[2]);
-    int rc = b ? output_read_named(ctl->output, name, &k, offset, (size_t)limit, b, &got)
+    int64_t start = offset, trimmed = 0;
+    int rc = b ? output_read_named(ctl->output, name, &k, offset, (size_t)limit, b, &got, &start,
+                                   &trimmed)
                : -ALLOT_ENOMEM;
     if (rc) {
         evbuffer_free(b);
@@ -388,13 +390,16 @@ void api_get_workload_logs(struct controller *ctl, struct call *c)
     }
     /* more may come while this attempt runs or drains (its agent ships every ~250 ms) */
     bool live = w && attempt == runs && (w->state == SCHED_RUNNING || w->state == SCHED_DRAINING);
-    char next[32], at[32];
-    snprintf(next, sizeof(next), "%lld", offset + (long long)got);
+    char next[32], at[32], gone[32];
+    snprintf(next, sizeof(next), "%lld", (long long)start + (long long)got);
     snprintf(at, sizeof(at), "%lld", attempt);
+    snprintf(gone, sizeof(gone), "%lld", (long long)trimmed);
     struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
     evhttp_add_header(h, "X-Allot-Next-Offset", next);
     evhttp_add_header(h, "X-Allot-Attempt", at);
     evhttp_add_header(h, "X-Allot-Running", live ? "true" : "false");
+    if (trimmed > 0) /* the retention deleted output of this attempt (docs/api.md) */
+        evhttp_add_header(h, "X-Allot-Output-Trimmed", gone);
     call_send(c, 200, "text/plain; charset=utf-8", b);
     evbuffer_free(b);
 }

@@ -512,10 +512,47 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
  * one run after a long stop stays short), which keeps up with 10,000 endings a second. */
 #define CONTROLLER_RETENTION_MS 1000
 #define CONTROLLER_FORGET_PER_TICK 10000
+/* Events and output: each run deletes at most this many events (one statement) and this
+ * many attempts of output, so a run after a long stop stays short (tens of milliseconds,
+ * docs/store.md "Retention"); both indexed by time, a run with nothing due costs a lookup. */
+#define CONTROLLER_EVENTS_KEEP_MS (30LL * 24 * 3600 * 1000)
+#define CONTROLLER_OUTPUT_KEEP_MS (30LL * 24 * 3600 * 1000)
+#define CONTROLLER_OUTPUT_MAX_BYTES (1LL << 30)
+#define CONTROLLER_EVENTS_TRIM_PER_TICK 10000
+#define CONTROLLER_OUTPUT_TRIM_PER_TICK 100
+
+/* An option's value, or its default when unset (0). */
+static int64_t or_default(int64_t value, int64_t fallback)
+{
+    return value > 0 ? value : fallback;
+}
+
+/* The events and output older than their limits, and the output of workspaces over their
+ * size cap, go (docs/operations.md, "Retention"); failures are retried next run. */
+static void retention_trim(struct controller *ctl, int64_t now)
+{
+    const struct controller_options *o = &ctl->opt;
+    int64_t events = 0;
+    struct store_output_trimmed aged = {0}, capped = {0};
+    if (store_events_trim_before(ctl->store,
+                                 now - or_default(o->events_keep_ms, CONTROLLER_EVENTS_KEEP_MS),
+                                 CONTROLLER_EVENTS_TRIM_PER_TICK, &events) == 0)
+        ctl->events_trimmed += (uint64_t)events;
+    if (store_output_trim_age(ctl->store,
+                              now - or_default(o->output_keep_ms, CONTROLLER_OUTPUT_KEEP_MS),
+                              CONTROLLER_OUTPUT_TRIM_PER_TICK, &aged) != 0)
+        aged = (struct store_output_trimmed){0};
+    if (store_output_trim_size(ctl->store,
+                               or_default(o->output_max_bytes, CONTROLLER_OUTPUT_MAX_BYTES),
+                               CONTROLLER_OUTPUT_TRIM_PER_TICK, &capped) != 0)
+        capped = (struct store_output_trimmed){0};
+    ctl->output_trimmed_bytes += (uint64_t)(aged.bytes + capped.bytes);
+    ctl->output_trimmed_attempts += (uint64_t)(aged.attempts + capped.attempts);
+}
 
 /* Ended workloads that have waited their keep_finished leave the engine for the history (as
- * forget ops, so that a replay forgets them in the same places), and the history drops
- * what is older than its retention. */
+ * forget ops, so that a replay forgets them in the same places), the history drops what is
+ * older than its retention, and events and output theirs (retention_trim). */
 static void retention_tick(struct controller *ctl)
 {
     /* an idle leader learns here that it was deposed (PostgreSQL: its session ended and
@@ -526,9 +563,8 @@ static void retention_tick(struct controller *ctl)
         return;
     }
     int64_t now = controller_now(ctl);
-    int64_t keep =
-        ctl->opt.keep_finished_ms > 0 ? ctl->opt.keep_finished_ms : CONTROLLER_KEEP_FINISHED_MS;
-    int64_t history = ctl->opt.history_ms > 0 ? ctl->opt.history_ms : CONTROLLER_HISTORY_MS;
+    int64_t keep = or_default(ctl->opt.keep_finished_ms, CONTROLLER_KEEP_FINISHED_MS);
+    int64_t history = or_default(ctl->opt.history_ms, CONTROLLER_HISTORY_MS);
     const struct sched *s = ctl->engine;
     int n = 0;
     for (uint32_t id = 0; id < s->n_workloads && id < ctl->cap_extra; id++) {
@@ -550,6 +586,8 @@ static void retention_tick(struct controller *ctl)
     if (ctl->retention_runs++ % 60 == 0 && !ctl->read_only &&
         store_history_trim(ctl->store, now - history, &trimmed) == 0)
         ctl->history_trimmed += (uint64_t)trimmed;
+    if (!ctl->read_only)
+        retention_trim(ctl, now);
 }
 
 static void retention_cb(evutil_socket_t fd, short what, void *arg)

@@ -39,6 +39,9 @@ struct controller_options {
     int64_t keep_finished_ms; /* an ended workload leaves the engine for the history this long
                                * after its end (0: the default, 10 minutes) */
     int64_t history_ms;       /* and the history keeps it this long (0: 30 days) */
+    int64_t events_keep_ms;   /* events older than this are deleted (0: 30 days) */
+    int64_t output_keep_ms;   /* an attempt's output this long after its last chunk (0: 30 d) */
+    int64_t output_max_bytes; /* a workspace's stored output at most (0: 1 GiB) */
 };
 
 /* What the daemon keeps about a workload beyond the engine. */
@@ -66,7 +69,7 @@ struct controller {
     struct call *deferred, *deferred_tail; /* replies waiting for the commit */
     struct event *flush;
     struct event *tick;
-    struct event *retention;           /* ended workloads to the history, the history's age limit */
+    struct event *retention;           /* ended workloads to the history; the age and size limits */
     struct vnodes *vnodes;             /* virtual nodes' pending finishes and exits */
     struct controller_workload *extra; /* indexed like the engine's workloads */
     uint32_t cap_extra;
@@ -102,6 +105,8 @@ struct controller {
     int64_t snapshot_seq; /* the journal entry the newest covers (0: none) */
     json_t *history;      /* rows for the history table, written with the next commit */
     uint64_t forgotten, history_trimmed; /* for /metrics */
+    /* the retention of events and output (docs/operations.md, "Retention"), for /metrics */
+    uint64_t events_trimmed, output_trimmed_bytes, output_trimmed_attempts;
     uint64_t retention_runs;
     uint64_t snapshot_bytes, snapshot_us; /* its size and how long writing it took */
 };

@@ -32,6 +32,7 @@ struct daemon_options {
     const char *snapshot_every;
     const char *keep_finished, *history;
     const char *advertise;
+    const char *events_keep, *output_keep, *output_max;
     bool real_nodes;
 };
 
@@ -80,6 +81,12 @@ static const struct option_row option_rows[] = {
     {"--advertise", "URL", OPT(advertise),
      "with PostgreSQL: the URL standbys send clients to while this one leads "
      "(default http[s]://the --listen address)"},
+    {"--events-keep", "DURATION", OPT(events_keep),
+     "events (GET /v1/events) are kept this long (default 30d; 1s or more)"},
+    {"--output-keep", "DURATION", OPT(output_keep),
+     "workloads' output: an attempt's, this long after its last chunk (default 30d; 1s+)"},
+    {"--output-max-per-workspace", "SIZE", OPT(output_max),
+     "a workspace's stored output; beyond, its oldest attempts go (default 1Gi; 1Ki+)"},
     {"--help", NULL, OPT_FLAG, "show this help"},
 };
 #undef OPT
@@ -90,7 +97,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: allotd [OPTIONS]\n\nThe Allot controller: REST API, durable state, "
                "scheduling.\n\n");
     for (size_t i = 0; i < N_OPTIONS; i++)
-        fprintf(f, "  %-23s %-10s %s\n", option_rows[i].name,
+        fprintf(f, "  %-26s %-10s %s\n", option_rows[i].name,
                 option_rows[i].arg ? option_rows[i].arg : "", option_rows[i].help);
 }
 
@@ -171,6 +178,28 @@ static int gate_flags(const struct daemon_options *o, struct gate_options *out)
         return 2;
     }
     out->max_connections = (uint32_t)conns;
+    return 0;
+}
+
+/* The retention of events and output from --events-keep, --output-keep and
+ * --output-max-per-workspace (unset: the defaults, docs/operations.md "Retention"). Short
+ * limits are allowed (1s, 1Ki): tests use them; they delete what the operator asked to lose.
+ * RET 0, or 2 with a message on stderr. */
+static int retention_flags(const struct daemon_options *o, struct controller_options *out)
+{
+    if ((o->events_keep && (quantity_parse_duration(o->events_keep, &out->events_keep_ms) ||
+                            out->events_keep_ms < 1000)) ||
+        (o->output_keep && (quantity_parse_duration(o->output_keep, &out->output_keep_ms) ||
+                            out->output_keep_ms < 1000))) {
+        fprintf(stderr, "allotd: --events-keep/--output-keep: a duration of 1s or more\n");
+        return 2;
+    }
+    if (o->output_max && (quantity_parse_bytes(o->output_max, &out->output_max_bytes) ||
+                          out->output_max_bytes < 1024)) {
+        fprintf(stderr, "allotd: --output-max-per-workspace: a size of 1Ki or more, such as "
+                        "1Gi\n");
+        return 2;
+    }
     return 0;
 }
 
@@ -256,6 +285,8 @@ int main(int argc, char **argv)
                         "more\n");
         return 2;
     }
+    if (retention_flags(&o, &copt))
+        return 2;
     if ((o.unreachable && (quantity_parse_duration(o.unreachable, &copt.unreachable_ms) ||
                            copt.unreachable_ms < 100)) ||
         (o.lost && (quantity_parse_duration(o.lost, &copt.lost_ms) || copt.lost_ms < 100))) {

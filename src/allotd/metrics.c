@@ -12,6 +12,7 @@
 #include "allotd/server.h"
 #include "common/error.h"
 #include "common/quantity.h"
+#include "store/store.h"
 
 struct metric_row {
     const char *name;
@@ -44,6 +45,14 @@ static const struct metric_row metric_rows[] = {
     {"allot_workloads_forgotten_total", "counter",
      "ended workloads moved from the engine to the history"},
     {"allot_history_trimmed_total", "counter", "history rows deleted by the retention"},
+    {"allot_events_trimmed_total", "counter", "events deleted by their age limit (--events-keep)"},
+    {"allot_events_oldest_age_seconds", "gauge",
+     "age of the oldest stored event (0: none stored), what a resume can reach back to"},
+    {"allot_output_bytes", "gauge", "workloads' output stored, by workspace"},
+    {"allot_output_trimmed_bytes_total", "counter",
+     "output deleted by the retention (--output-keep, --output-max-per-workspace)"},
+    {"allot_output_trimmed_attempts_total", "counter",
+     "attempts whose output the retention deleted, whole"},
 };
 
 static void header(struct evbuffer *b, int i)
@@ -68,6 +77,36 @@ static void histogram(struct evbuffer *b, const char *name, const uint64_t *coun
                                 (unsigned long long)cum);
     }
     evbuffer_add_printf(b, "%s_sum %g\n%s_count %llu\n", name, sum, name, (unsigned long long)cum);
+}
+
+/* One workspace's stored output as a line of allot_output_bytes. */
+static int output_bytes_line(void *ctx, const char *workspace, int64_t bytes)
+{
+    evbuffer_add_printf(ctx, "allot_output_bytes{workspace=\"%s\"} %lld\n", workspace,
+                        (long long)bytes);
+    return 0;
+}
+
+/* The retention of events and output (docs/operations.md, "Retention"): counters, and two
+ * cheap reads of the store (the oldest event by its key; one row per workspace). */
+static void retention_metrics(struct controller *ctl, struct evbuffer *b)
+{
+    int64_t seq = 0, t_ms = 0;
+    header(b, 21);
+    evbuffer_add_printf(b, "allot_events_trimmed_total %llu\n",
+                        (unsigned long long)ctl->events_trimmed);
+    header(b, 22);
+    if (store_events_first(ctl->store, &seq, &t_ms) == 0)
+        evbuffer_add_printf(b, "allot_events_oldest_age_seconds %g\n",
+                            seq ? (double)(controller_now(ctl) - t_ms) / 1e3 : 0.0);
+    header(b, 23);
+    store_output_totals(ctl->store, output_bytes_line, b);
+    header(b, 24);
+    evbuffer_add_printf(b, "allot_output_trimmed_bytes_total %llu\n",
+                        (unsigned long long)ctl->output_trimmed_bytes);
+    header(b, 25);
+    evbuffer_add_printf(b, "allot_output_trimmed_attempts_total %llu\n",
+                        (unsigned long long)ctl->output_trimmed_attempts);
 }
 
 void metrics_reply(struct controller *ctl, struct call *c)
@@ -190,6 +229,7 @@ void metrics_reply(struct controller *ctl, struct call *c)
         header(b, 20);
         evbuffer_add_printf(b, "allot_history_trimmed_total %llu\n",
                             (unsigned long long)ctl->history_trimmed);
+        retention_metrics(ctl, b);
     }
     call_send(c, 200, "text/plain; version=0.0.4", b);
     evbuffer_free(b);

@@ -156,11 +156,12 @@ bool output_pending(const struct output *o)
 int output_write(struct output *o)
 {
     int rc = 0;
+    int64_t now = o->chunks ? controller_now(o->ctl) : 0;
     while (o->chunks) {
         struct output_chunk *c = o->chunks;
         o->chunks = c->next;
         struct store_log_key k = {c->workload, c->rank, c->attempt, c->stream};
-        rc = rc ? rc : store_log_append(o->ctl->store, &k, c->offset, c->data, c->len);
+        rc = rc ? rc : store_log_append(o->ctl->store, &k, now, c->offset, c->data, c->len);
         free(c);
     }
     o->tail = &o->chunks;
@@ -168,19 +169,22 @@ int output_write(struct output *o)
 }
 
 int output_read_named(struct output *o, const char *name, const struct output_key *k,
-                      int64_t offset, size_t max, struct evbuffer *b, size_t *got)
+                      int64_t offset, size_t max, struct evbuffer *b, size_t *got, int64_t *start,
+                      int64_t *trimmed)
 {
     *got = 0;
+    *start = offset;
+    *trimmed = 0;
     if (!stream_ok(k->stream) || offset < 0)
         return -ALLOT_EINVAL;
     struct evbuffer_iovec v;
     if (evbuffer_reserve_space(b, (ev_ssize_t)max, &v, 1) < 1)
         return -ALLOT_ENOMEM;
     struct store_log_key sk = {name, k->rank, k->attempt, k->stream};
-    int rc = store_log_read(o->ctl->store, &sk, offset, v.iov_base, max, got);
+    int rc = store_log_read(o->ctl->store, &sk, offset, v.iov_base, max, got, start);
     v.iov_len = rc ? 0 : *got;
     evbuffer_commit_space(b, &v, 1);
-    return rc;
+    return rc ? rc : store_log_trimmed(o->ctl->store, name, k->attempt, trimmed);
 }
 
 void output_discard(struct output *o)

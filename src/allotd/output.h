@@ -54,8 +54,11 @@ int output_write(struct output *o);
 bool output_pending(const struct output *o);
 /* Append up to max durable bytes from offset on of workload name's stream k (k->workload is
  * not used: the name says which, also for one that has left the engine for the history) to
- * b. OUT *got. RET 0, -ALLOT_EINVAL, -ALLOT_EIO, -ALLOT_ENOMEM. */
+ * b. OUT *got; *start: where they begin (after offset when the retention deleted what was
+ * there, store_log_read); *trimmed: bytes of the attempt the retention deleted.
+ * RET 0, -ALLOT_EINVAL, -ALLOT_EIO, -ALLOT_ENOMEM. */
 int output_read_named(struct output *o, const char *name, const struct output_key *k,
-                      int64_t offset, size_t max, struct evbuffer *b, size_t *got);
+                      int64_t offset, size_t max, struct evbuffer *b, size_t *got, int64_t *start,
+                      int64_t *trimmed);
 
 #endif

@@ -378,6 +378,29 @@ static int backlog_one(void *arg, const struct store_event *ev)
     return 0;
 }
 
+/* A resume from an id whose successors the retention deleted (--events-keep): the gap event
+ * goes first, into the scratch, naming what is missing, so that the client reloads the
+ * state instead of carrying on as if it had missed nothing (docs/api.md, "Resuming").
+ * Like the overflow event it has no id: the events after it carry theirs. */
+static void backlog_gap(struct backlog *b)
+{
+    struct stream *st = b->sub->st;
+    int64_t first = 0, t_ms = 0, after = b->sub->last_id;
+    if (after == 0 || store_events_first(st->store, &first, &t_ms) != 0)
+        return; /* 0 asks for whatever is stored; a failed read shows in the backlog's */
+    int64_t next = first ? first : st->last_seq + 1;
+    if (next <= after + 1)
+        return;
+    int len = evbuffer_add_printf(
+        st->scratch,
+        "event: gap\ndata: {\"event\":\"gap\",\"last_id\":%lld,\"next_id\":%lld,"
+        "\"message\":\"events %lld to %lld were deleted by the retention (--events-keep): "
+        "reload the state, then go on from here\"}\n\n",
+        (long long)after, (long long)next, (long long)after + 1, (long long)next - 1);
+    if (len > 0)
+        b->waiting += (size_t)len;
+}
+
 /* Send sub the backlog of its resume. When it does not fit, or more events are stored than
  * one resume looks at, it ends with the overflow event, to resume from there. sub may be
  * freed on return. */
@@ -386,6 +409,7 @@ static void subscriber_backlog(struct subscriber *sub)
     struct stream *st = sub->st;
     struct backlog b = {.sub = sub, .waiting = subscriber_waiting(sub)};
     int64_t before = sub->last_id;
+    backlog_gap(&b);
     int rc = store_events_read(st->store, sub->last_id, STREAM_BACKLOG_ROWS, backlog_one, &b);
     if (rc < 0) {
         b.over = true; /* the store failed: what was read is sent, the client resumes */

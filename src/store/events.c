@@ -1,5 +1,5 @@
 /* The event stream in the store: append with a sequence number never reused, read from a
- * position (a stream resumed from Last-Event-ID), trim to the newest N. */
+ * position (a stream resumed from Last-Event-ID), trim to the newest N or by age. */
 #include "common/error.h"
 #include "store/internal.h"
 
@@ -35,6 +35,29 @@ int store_events_trim(struct store *st, int64_t keep_last_n, int64_t *deleted)
                           : store_write(st, STORE_STMT_CLEAR_EVENTS, NULL, 0, &change);
     if (!err && deleted)
         *deleted = change.rows;
+    return err;
+}
+
+int store_events_trim_before(struct store *st, int64_t before_ms, int64_t limit, int64_t *deleted)
+{
+    if (limit < 1) {
+        store_set_errmsg(st, "limit: must be 1 or more");
+        return -ALLOT_EINVAL;
+    }
+    struct store_arg args[] = {store_int(before_ms), store_int(limit)};
+    struct store_change change;
+    int err = store_write(st, STORE_STMT_TRIM_EVENTS_BEFORE, args, 2, &change);
+    if (!err && deleted)
+        *deleted = change.rows;
+    return err;
+}
+
+int store_events_first(struct store *st, int64_t *seq, int64_t *t_ms)
+{
+    int64_t row[2] = {0, 0};
+    int err = store_query_ints(st, STORE_STMT_FIRST_EVENT, row, 2);
+    *seq = row[0];
+    *t_ms = row[1];
     return err;
 }
 

@@ -109,21 +109,25 @@ static int run_before(struct store *st, enum store_stmt which, int64_t before_ms
     return err;
 }
 
+/* store_history_trim's transaction: the output and the rows go together. */
+struct history_trim {
+    int64_t before_ms, deleted;
+};
+
+static int history_trim_body(struct store *st, void *ctx)
+{
+    struct history_trim *trim = ctx;
+    int err = run_before(st, STORE_STMT_HISTORY_TRIM_LOGS, trim->before_ms, NULL);
+    err = err ? err : run_before(st, STORE_STMT_HISTORY_TRIM_ATTEMPTS, trim->before_ms, NULL);
+    return err ? err : run_before(st, STORE_STMT_HISTORY_TRIM, trim->before_ms, &trim->deleted);
+}
+
 int store_history_trim(struct store *st, int64_t before_ms, int64_t *deleted)
 {
-    int64_t changes = 0;
-    int err = store_check_writable(st);
-    if (err)
-        return err;
-    bool own = !st->in_batch; /* the output and the rows go together */
-    if (own && (err = store_batch_begin(st)) != 0)
-        return err;
-    err = run_before(st, STORE_STMT_HISTORY_TRIM_LOGS, before_ms, NULL);
-    err = err ? err : run_before(st, STORE_STMT_HISTORY_TRIM, before_ms, &changes);
-    if (own)
-        err = err ? (store_batch_rollback(st), err) : store_batch_commit(st);
+    struct history_trim trim = {before_ms, 0};
+    int err = store_atomic(st, history_trim_body, &trim);
     if (!err && deleted)
-        *deleted = changes;
+        *deleted = trim.deleted;
     return err;
 }
 

@@ -90,6 +90,11 @@
       " GROUP BY name HAVING max(ended_ms) < ?1)",                                                 \
       "DELETE FROM logs WHERE workload IN (SELECT name FROM history"                               \
       " GROUP BY name HAVING max(ended_ms) < $1)")                                                 \
+    X(HISTORY_TRIM_ATTEMPTS,                                                                       \
+      "DELETE FROM log_attempts WHERE workload IN (SELECT name FROM history"                       \
+      " GROUP BY name HAVING max(ended_ms) < ?1)",                                                 \
+      "DELETE FROM log_attempts WHERE workload IN (SELECT name FROM history"                       \
+      " GROUP BY name HAVING max(ended_ms) < $1)")                                                 \
     X(HISTORY_TRIM, "DELETE FROM history WHERE ended_ms < ?1",                                     \
       "DELETE FROM history WHERE ended_ms < $1")                                                   \
     X(HISTORY_COUNT, "SELECT count(*) FROM history", "SELECT count(*) FROM history")               \
@@ -103,6 +108,16 @@
       "DELETE FROM events WHERE seq < (SELECT seq FROM events"                                     \
       " ORDER BY seq DESC LIMIT 1 OFFSET $1::bigint - 1)")                                         \
     X(CLEAR_EVENTS, "DELETE FROM events", "DELETE FROM events")                                    \
+    X(TRIM_EVENTS_BEFORE,                                                                          \
+      "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE t_ms < ?1"                    \
+      " ORDER BY t_ms LIMIT ?2)",                                                                  \
+      "DELETE FROM events WHERE seq IN (SELECT seq FROM events WHERE t_ms < $1"                    \
+      " ORDER BY t_ms LIMIT $2)")                                                                  \
+    X(FIRST_EVENT,                                                                                 \
+      "SELECT coalesce(min(seq), 0), coalesce((SELECT t_ms FROM events ORDER BY seq LIMIT 1), 0)"  \
+      " FROM events",                                                                              \
+      "SELECT coalesce(min(seq), 0), coalesce((SELECT t_ms FROM events ORDER BY seq LIMIT 1), 0)"  \
+      " FROM events")                                                                              \
     X(READ_EVENTS,                                                                                 \
       "SELECT seq, t_ms, tenant, kind, json FROM events WHERE seq > ?1 ORDER BY seq LIMIT ?2",     \
       "SELECT seq, t_ms, tenant, kind, json FROM events WHERE seq > $1 ORDER BY seq LIMIT $2")     \
@@ -123,6 +138,38 @@
       " AND stream = ?4 AND off > ?5 ORDER BY off",                                                \
       "SELECT off, data FROM logs WHERE workload = $1 AND rank = $2 AND attempt = $3"              \
       " AND stream = $4 AND off > $5 ORDER BY off")                                                \
+    X(LOG_ATTEMPT_ADD,                                                                             \
+      "INSERT INTO log_attempts (workload, attempt, workspace, first_ms, last_ms, bytes)"          \
+      " VALUES (?1, ?2, ?3, ?4, ?4, ?5) ON CONFLICT (workload, attempt) DO UPDATE"                 \
+      " SET last_ms = max(last_ms, excluded.last_ms), bytes = bytes + excluded.bytes",             \
+      "INSERT INTO log_attempts (workload, attempt, workspace, first_ms, last_ms, bytes)"          \
+      " VALUES ($1, $2, $3, $4, $4, $5) ON CONFLICT (workload, attempt) DO UPDATE"                 \
+      " SET last_ms = greatest(log_attempts.last_ms, excluded.last_ms),"                           \
+      " bytes = log_attempts.bytes + excluded.bytes")                                              \
+    X(LOG_TRIMMED, "SELECT trimmed FROM log_attempts WHERE workload = ?1 AND attempt = ?2",        \
+      "SELECT trimmed FROM log_attempts WHERE workload = $1 AND attempt = $2")                     \
+    X(OUTPUT_OVER,                                                                                 \
+      "SELECT workspace, bytes FROM log_totals WHERE bytes > ?1 ORDER BY workspace LIMIT ?2",      \
+      "SELECT workspace, bytes FROM log_totals WHERE bytes > $1 ORDER BY workspace LIMIT $2")      \
+    X(OUTPUT_OLDEST,                                                                               \
+      "SELECT workload, attempt, bytes FROM log_attempts WHERE workspace = ?1 AND bytes > 0"       \
+      " ORDER BY first_ms, workload, attempt LIMIT ?2",                                            \
+      "SELECT workload, attempt, bytes FROM log_attempts WHERE workspace = $1 AND bytes > 0"       \
+      " ORDER BY first_ms, workload, attempt LIMIT $2")                                            \
+    X(OUTPUT_AGED,                                                                                 \
+      "SELECT workload, attempt, bytes FROM log_attempts WHERE last_ms < ?1 AND bytes > 0"         \
+      " ORDER BY last_ms LIMIT ?2",                                                                \
+      "SELECT workload, attempt, bytes FROM log_attempts WHERE last_ms < $1 AND bytes > 0"         \
+      " ORDER BY last_ms LIMIT $2")                                                                \
+    X(OUTPUT_DROP_LOGS, "DELETE FROM logs WHERE workload = ?1 AND attempt = ?2",                   \
+      "DELETE FROM logs WHERE workload = $1 AND attempt = $2")                                     \
+    X(OUTPUT_DROP_ATTEMPT,                                                                         \
+      "UPDATE log_attempts SET trimmed = trimmed + bytes, bytes = 0"                               \
+      " WHERE workload = ?1 AND attempt = ?2",                                                     \
+      "UPDATE log_attempts SET trimmed = trimmed + bytes, bytes = 0"                               \
+      " WHERE workload = $1 AND attempt = $2")                                                     \
+    X(OUTPUT_TOTALS, "SELECT workspace, bytes FROM log_totals WHERE bytes > 0 ORDER BY workspace", \
+      "SELECT workspace, bytes FROM log_totals WHERE bytes > 0 ORDER BY workspace")                \
     X(META_GET, "SELECT value FROM meta WHERE key = ?1", "SELECT value FROM meta WHERE key = $1")  \
     X(META_SET,                                                                                    \
       "INSERT INTO meta (key, value) VALUES (?1, ?2)"                                              \
@@ -265,6 +312,10 @@ void store_fence_lost(struct store *st, const char *why);
 
 /* Refuses writes (-ALLOT_EIO) once the backend has abandoned the open batch. */
 int store_check_writable(struct store *st);
+
+/* Runs body(st, ctx) in one transaction: the open batch's, or its own, committed when body
+ * returns 0 and rolled back otherwise. RET 0, body's error or the commit's. */
+int store_atomic(struct store *st, int (*body)(struct store *st, void *ctx), void *ctx);
 
 /* Runs write statement id with n parameters (store_check_writable first). Outside a batch
  * the statement is its own transaction, durable when this returns 0.

@@ -138,6 +138,46 @@ static const char *const store_migrations[] = {
     "  url TEXT NOT NULL,"
     "  since_ms INTEGER NOT NULL);"
     "INSERT INTO leader VALUES (1, 0, '', 0);",
+    /* 7: the retention of events and output (docs/store.md, "Retention"). Each attempt of a
+     * workload's output with its workspace, when its first and last chunks came, its bytes
+     * stored and those trimmed; each workspace's stored bytes, kept by triggers so that the
+     * size cap never sums the logs. Output stored before this counts from now, in the
+     * workspace its name says (tenant/workspace/name). */
+    "CREATE TABLE log_attempts ("
+    "  workload TEXT NOT NULL,"
+    "  attempt INTEGER NOT NULL,"
+    "  workspace TEXT NOT NULL,"
+    "  first_ms INTEGER NOT NULL,"
+    "  last_ms INTEGER NOT NULL,"
+    "  bytes INTEGER NOT NULL,"
+    "  trimmed INTEGER NOT NULL DEFAULT 0,"
+    "  PRIMARY KEY (workload, attempt)) WITHOUT ROWID;"
+    "CREATE INDEX log_attempts_oldest ON log_attempts (workspace, first_ms) WHERE bytes > 0;"
+    "CREATE INDEX log_attempts_last ON log_attempts (last_ms) WHERE bytes > 0;"
+    "CREATE TABLE log_totals ("
+    "  workspace TEXT PRIMARY KEY NOT NULL,"
+    "  bytes INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE TRIGGER log_attempts_insert AFTER INSERT ON log_attempts BEGIN"
+    "  INSERT INTO log_totals (workspace, bytes) VALUES (new.workspace, new.bytes)"
+    "  ON CONFLICT (workspace) DO UPDATE SET bytes = bytes + excluded.bytes;"
+    "END;"
+    "CREATE TRIGGER log_attempts_update AFTER UPDATE OF bytes ON log_attempts BEGIN"
+    "  UPDATE log_totals SET bytes = bytes + new.bytes - old.bytes"
+    "  WHERE workspace = new.workspace;"
+    "END;"
+    "CREATE TRIGGER log_attempts_delete AFTER DELETE ON log_attempts BEGIN"
+    "  UPDATE log_totals SET bytes = bytes - old.bytes WHERE workspace = old.workspace;"
+    "END;"
+    "INSERT INTO log_attempts (workload, attempt, workspace, first_ms, last_ms, bytes)"
+    "  SELECT workload, attempt,"
+    "    CASE WHEN instr(substr(workload, instr(workload, '/') + 1), '/') > 0"
+    "    THEN substr(workload, 1, instr(workload, '/')"
+    "      + instr(substr(workload, instr(workload, '/') + 1), '/') - 1)"
+    "    ELSE workload END,"
+    "    CAST(strftime('%s', 'now') AS INTEGER) * 1000,"
+    "    CAST(strftime('%s', 'now') AS INTEGER) * 1000, sum(length(data))"
+    "  FROM logs GROUP BY workload, attempt;"
+    "CREATE INDEX events_t ON events (t_ms);",
 };
 
 _Static_assert(sizeof(store_migrations) / sizeof(store_migrations[0]) == STORE_SCHEMA_VERSION,

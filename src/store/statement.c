@@ -265,3 +265,17 @@ int store_apply_migrations(struct store *st, const char *where, int64_t version,
     st->schema_version = STORE_SCHEMA_VERSION;
     return 0;
 }
+
+int store_atomic(struct store *st, int (*body)(struct store *st, void *ctx), void *ctx)
+{
+    int err = store_check_writable(st);
+    if (err)
+        return err;
+    bool own = !st->in_batch;
+    if (own && (err = store_batch_begin(st)) != 0)
+        return err;
+    err = body(st, ctx);
+    if (own)
+        err = err ? (store_batch_rollback(st), err) : store_batch_commit(st);
+    return err;
+}

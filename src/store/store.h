@@ -25,7 +25,7 @@
 
 /* The newest schema version this code knows (PRAGMA user_version after migrating, or
  * allot_schema.version in PostgreSQL). */
-#define STORE_SCHEMA_VERSION 6
+#define STORE_SCHEMA_VERSION 7
 
 struct store;
 
@@ -218,6 +218,13 @@ int store_events_read(struct store *st, int64_t after_seq, int64_t max,
 /* OUT *seq: the sequence number of the last event ever appended (0 when none), also after
  * a trim. RET 0 or -ALLOT_EIO. */
 int store_events_last(struct store *st, int64_t *seq);
+/* The retention by age (docs/store.md, "Retention"): delete at most limit (>= 1) of the
+ * events stamped before before_ms, oldest first, in one statement. OUT *deleted (may be
+ * NULL). RET 0; -ALLOT_EINVAL; -ALLOT_EIO. */
+int store_events_trim_before(struct store *st, int64_t before_ms, int64_t limit, int64_t *deleted);
+/* OUT *seq, *t_ms: the oldest stored event's number and time (0 and 0 when none are
+ * stored). RET 0 or -ALLOT_EIO. */
+int store_events_first(struct store *st, int64_t *seq, int64_t *t_ms);
 
 /* The journal: an ordered log of ops (JSON text, at most STORE_JOURNAL_MAX bytes) for a
  * daemon that rebuilds its deterministic engine by replaying them. append joins the open
@@ -287,9 +294,9 @@ int store_history_list(struct store *st, int64_t after_id, const char *tenant,
                        int (*fn)(void *ctx, int64_t id, const char *tenant, const char *workspace,
                                  const char *view_json),
                        void *ctx);
-/* Delete those that ended before before_ms, and their output (the logs of their name), in one
- * transaction (it joins an open batch). OUT *deleted (may be NULL): rows deleted. count: OUT
- * *count, how many there are. RET 0 or a negative error. */
+/* Delete those that ended before before_ms, and their output (the logs of their name, and
+ * their attempts' byte counts), in one transaction (it joins an open batch). OUT *deleted (may be
+ * NULL): rows deleted. count: OUT *count, how many there are. RET 0 or a negative error. */
 int store_history_trim(struct store *st, int64_t before_ms, int64_t *deleted);
 int store_history_count(struct store *st, int64_t *count);
 
@@ -306,14 +313,42 @@ struct store_log_key {
 /* OUT *end: the offset after the last stored byte (0 when none). RET 0; -ALLOT_EINVAL;
  * -ALLOT_EIO. */
 int store_log_end(struct store *st, const struct store_log_key *k, int64_t *end);
-/* Store len (1..STORE_LOG_CHUNK_MAX) bytes at offset; joins the open batch like any put.
+/* Store len (1..STORE_LOG_CHUNK_MAX) bytes at offset, received at t_ms, and count them in
+ * the attempt's and its workspace's stored bytes (the workspace: the name up to its second
+ * '/'); joins the open batch like any put (outside one, both in one transaction).
  * RET 0; -ALLOT_EINVAL; -ALLOT_EEXIST (a chunk already starts there); -ALLOT_EIO. */
-int store_log_append(struct store *st, const struct store_log_key *k, int64_t offset,
+int store_log_append(struct store *st, const struct store_log_key *k, int64_t t_ms, int64_t offset,
                      const void *data, size_t len);
-/* Copy up to max stored bytes from offset on into buf, stopping at a hole.
- * OUT *got: how many. RET 0; -ALLOT_EINVAL; -ALLOT_EIO. */
+/* Copy up to max stored bytes from offset on into buf, stopping at a hole. When nothing is
+ * stored at offset but more is after it (what was before was trimmed), the bytes come from
+ * the first stored after it. OUT *got: how many; *start (may be NULL): the offset of the
+ * first (offset when none came). RET 0; -ALLOT_EINVAL; -ALLOT_EIO. */
 int store_log_read(struct store *st, const struct store_log_key *k, int64_t offset, void *buf,
-                   size_t max, size_t *got);
+                   size_t max, size_t *got, int64_t *start);
+/* OUT *trimmed: bytes of workload's attempt the retention deleted (0 when none, or when it
+ * has no output). RET 0; -ALLOT_EINVAL; -ALLOT_EIO. */
+int store_log_trimmed(struct store *st, const char *workload, int attempt, int64_t *trimmed);
+
+/* The output retention (docs/store.md, "Retention") deletes whole attempts (every chunk of
+ * one workload's attempt, all replicas and streams) in one transaction (it joins an open
+ * batch), at most limit (>= 1) attempts per call, and says what it did. */
+#define STORE_OUTPUT_TRIM_MAX 10000 /* the most attempts one call deletes */
+struct store_output_trimmed {
+    int64_t attempts, bytes;
+};
+/* Delete the attempts whose last chunk came before before_ms, oldest first. RET 0;
+ * -ALLOT_EINVAL (limit out of 1..STORE_OUTPUT_TRIM_MAX); -ALLOT_EIO; -ALLOT_ENOMEM. */
+int store_output_trim_age(struct store *st, int64_t before_ms, int64_t limit,
+                          struct store_output_trimmed *out);
+/* In each workspace whose stored bytes exceed max_bytes (>= 0), delete its attempts, oldest
+ * first (by their first chunk), until it is within max_bytes; at most 64 workspaces a call.
+ * RET as store_output_trim_age. */
+int store_output_trim_size(struct store *st, int64_t max_bytes, int64_t limit,
+                           struct store_output_trimmed *out);
+/* Call fn for each workspace with stored output and its bytes, in name order; fn's nonzero
+ * result stops it and is returned. RET 0; -ALLOT_EIO. */
+int store_output_totals(struct store *st,
+                        int (*fn)(void *ctx, const char *workspace, int64_t bytes), void *ctx);
 
 /* Small key/value settings (e.g. "bootstrap_token_created"). get copies the value with its
  * NUL into buf. RET get: 0; -ALLOT_ENOENT; -ALLOT_ERANGE (buf too small); -ALLOT_EINVAL.

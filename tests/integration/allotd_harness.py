@@ -5,6 +5,7 @@ ALLOT_TEST_STORE=postgresql every daemon keeps its store in a private PostgreSQL
 import hashlib
 import json
 import os
+import re
 import resource
 import signal
 import socket
@@ -116,6 +117,22 @@ class Daemon:
                 return e.code, json.loads(text)
             except ValueError:
                 return e.code, text
+
+    def call(self, method, path, body=None, want=(200, 201)):
+        """request as the admin. RET the answer; AssertionError when its status is not in want."""
+        st, r = self.request(method, path, body, token=self.admin)
+        if st not in want:
+            raise AssertionError(f"{method} {path}: {st} {r}")
+        return r
+
+    def metric(self, name, labels=""):
+        """The value of metric name with labels (such as '{workspace="acme/prod"}') on
+        /metrics, as the admin; None when it is not there."""
+        st, text = self.request("GET", "/metrics", token=self.admin)
+        if st != 200:
+            raise AssertionError(f"GET /metrics: {st} {text}")
+        m = re.search(rf"^{re.escape(name + labels)} (\S+)$", text, re.M)
+        return float(m.group(1)) if m else None
 
     def user_token(self, name, role, tenant=None, workspace=None):
         """Create user `name` with `role` (in tenant, confined to workspace if given) and a
