@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cmocka.h>
 
@@ -1636,6 +1637,14 @@ static void pg_end_leader_session(const struct fixture *f)
 {
     PQclear(pg_run(f->db, "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE"
                           " locktype = 'advisory' AND granted AND objid = 1097624692"));
+    /* the server process ends soon after the signal, not at once */
+    for (int i = 0; i < 500; i++) {
+        if (raw_int(f, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND"
+                       " granted AND objid = 1097624692") == 0)
+            return;
+        nanosleep(&(struct timespec){0, 10 * 1000 * 1000}, NULL);
+    }
+    fail_msg("the leader's session did not end");
 }
 
 static int meta_is(struct store *st, const char *key, const char *want)
