@@ -26,7 +26,7 @@ struct daemon_options {
     const char *platform;
     const char *tls_cert, *tls_key;
     const char *unreachable, *lost;
-    const char *max_streams, *max_per_token, *stream_buffer;
+    const char *max_streams, *max_per_token, *stream_buffer, *stream_keepalive;
     const char *max_connections, *request_timeout;
     const char *check_every;
     const char *snapshot_every;
@@ -66,6 +66,8 @@ static const struct option_row option_rows[] = {
     {"--max-streams-per-token", "N", OPT(max_per_token), "of them, with one token (default 16)"},
     {"--stream-buffer", "SIZE", OPT(stream_buffer),
      "bytes waiting for one stream's client before it is cut off (default 256Ki)"},
+    {"--stream-keepalive", "DURATION", OPT(stream_keepalive),
+     "a keepalive comment to each quiet event stream this often (default 15s)"},
     {"--max-connections", "N", OPT(max_connections),
      "open connections at most (default: open file limit - 64)"},
     {"--request-timeout", "DURATION", OPT(request_timeout),
@@ -156,6 +158,11 @@ static int stream_flags(const struct daemon_options *o, struct stream_options *o
                              buffer < STREAM_MIN_BUFFER || buffer > STREAM_MAX_BUFFER)) {
         fprintf(stderr, "allotd: --stream-buffer: a size from %dKi to %dMi, such as 256Ki\n",
                 STREAM_MIN_BUFFER / 1024, STREAM_MAX_BUFFER / (1024 * 1024));
+        return 2;
+    }
+    if (o->stream_keepalive && (quantity_parse_duration(o->stream_keepalive, &out->keepalive_ms) ||
+                                out->keepalive_ms < 100 || out->keepalive_ms > 600000)) {
+        fprintf(stderr, "allotd: --stream-keepalive: a duration from 100ms to 10m, such as 15s\n");
         return 2;
     }
     out->max_streams = (uint32_t)streams;

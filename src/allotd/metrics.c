@@ -53,6 +53,8 @@ static const struct metric_row metric_rows[] = {
      "output deleted by the retention (--output-keep, --output-max-per-workspace)"},
     {"allot_output_trimmed_attempts_total", "counter",
      "attempts whose output the retention deleted, whole"},
+    {"allot_event_stream_keepalives_total", "counter",
+     "keepalive comments sent to quiet event streams (--stream-keepalive)"},
 };
 
 static void header(struct evbuffer *b, int i)
@@ -107,6 +109,11 @@ static void retention_metrics(struct controller *ctl, struct evbuffer *b)
     header(b, 25);
     evbuffer_add_printf(b, "allot_output_trimmed_attempts_total %llu\n",
                         (unsigned long long)ctl->output_trimmed_attempts);
+    struct stream_stats ss;
+    stream_stats(ctl->streams, &ss);
+    header(b, 26);
+    evbuffer_add_printf(b, "allot_event_stream_keepalives_total %llu\n",
+                        (unsigned long long)ss.keepalives);
 }
 
 void metrics_reply(struct controller *ctl, struct call *c)

@@ -75,11 +75,12 @@ struct stream {
                         * many as frames at most) and the chunk's end */
     size_t cap_runs;
     struct event *fanout; /* starts, and goes on with, a round */
-    uint64_t round;       /* the number of the current or last round */
+    struct event *keepalive;
+    uint64_t round; /* the number of the current or last round */
     bool in_round;
     int64_t round_start_ms;   /* of the last round, on the monotonic clock */
     struct evbuffer *scratch; /* the backlog of a resume */
-    uint64_t refused, overflows;
+    uint64_t refused, overflows, keepalives;
     /* what stream_store added to the pending batch, until stream_publish (stream_abort
      * takes it back when the commit fails) */
     bool storing;
@@ -124,6 +125,7 @@ static bool stream_sees_stored(const struct principal *who, const struct store_e
 /* ---- the set ---- */
 
 static void fanout_cb(evutil_socket_t fd, short what, void *arg);
+static void keepalive_cb(evutil_socket_t fd, short what, void *arg);
 
 int stream_new(struct event_base *base, struct store *store, const struct stream_options *opt,
                struct stream **out)
@@ -143,9 +145,16 @@ int stream_new(struct event_base *base, struct store *store, const struct stream
     arena_init(&st->sending.names, 0);
     st->queue = json_array();
     st->scratch = evbuffer_new();
+    if (st->opt.keepalive_ms <= 0)
+        st->opt.keepalive_ms = STREAM_DEFAULT_KEEPALIVE_MS;
     st->fanout = evtimer_new(base, fanout_cb, st);
-    int rc = st->queue && st->scratch && st->fanout ? store_events_last(store, &st->last_seq)
-                                                    : -ALLOT_ENOMEM;
+    st->keepalive = event_new(base, -1, EV_PERSIST, keepalive_cb, st);
+    struct timeval every = {(time_t)(st->opt.keepalive_ms / 1000),
+                            (suseconds_t)(st->opt.keepalive_ms % 1000) * 1000};
+    int rc = st->queue && st->scratch && st->fanout && st->keepalive &&
+                     event_add(st->keepalive, &every) == 0
+                 ? store_events_last(store, &st->last_seq)
+                 : -ALLOT_ENOMEM;
     if (rc) {
         stream_free(st);
         return rc;
@@ -183,6 +192,8 @@ void stream_free(struct stream *st)
         evbuffer_free(st->scratch);
     if (st->fanout)
         event_free(st->fanout);
+    if (st->keepalive)
+        event_free(st->keepalive);
     struct batch *batches[] = {&st->pending, &st->sending};
     for (int i = 0; i < 2; i++) {
         arena_cleanup(&batches[i]->names);
@@ -198,6 +209,7 @@ void stream_stats(const struct stream *st, struct stream_stats *out)
     out->open = st->n_subscribers;
     out->refused = st->refused;
     out->overflows = st->overflows;
+    out->keepalives = st->keepalives;
 }
 
 /* ---- one stream ---- */
@@ -302,6 +314,24 @@ static void subscriber_overflow(struct subscriber *sub)
     /* best effort: without memory, the stream just ends */
     if (subscriber_send(sub, iov, 1) != -ALLOT_EIO)
         subscriber_end(sub);
+}
+
+/* Every keepalive_ms: a comment line to each open stream with nothing waiting for its
+ * client (one that has something waiting is not idle, and a comment would only add to it).
+ * SSE clients ignore comment lines. */
+static void keepalive_cb(evutil_socket_t fd, short what, void *arg)
+{
+    static char comment[] = ": keepalive\n\n";
+    struct stream *st = arg;
+    struct subscriber *next;
+    for (struct subscriber *sub = st->subscribers; sub; sub = next) {
+        next = sub->next; /* subscriber_send may end and free sub */
+        if (sub->ended || subscriber_waiting(sub) > 0)
+            continue;
+        struct iovec iov[3] = {[1] = {comment, sizeof(comment) - 1}};
+        if (subscriber_send(sub, iov, 1) == 0)
+            st->keepalives++;
+    }
 }
 
 /* May a frame of len bytes join the bytes waiting for a stream's client? A client that had

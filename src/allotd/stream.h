@@ -25,6 +25,11 @@ struct stream;
 /* Seconds a refused client is told to wait (Retry-After), and a closing stream's client is
  * given to take what is still buffered for it before its connection is dropped. */
 #define STREAM_RETRY_AFTER_S 10
+/* A comment line (": keepalive") goes to every stream with nothing waiting this often, so
+ * that a quiet stream stays open through proxies and load balancers that close idle
+ * connections, and a client can tell a quiet server from a dead one (allotd
+ * --stream-keepalive; docs/api.md, "Events"). */
+#define STREAM_DEFAULT_KEEPALIVE_MS 15000
 #define STREAM_CLOSE_TIMEOUT_S 10
 /* Stored events looked at for one resume (Last-Event-ID), visible or not. */
 #define STREAM_BACKLOG_ROWS 10000
@@ -34,13 +39,15 @@ struct stream_options {
     uint32_t max_per_token; /* open streams of one token (0: STREAM_DEFAULT_MAX_PER_TOKEN) */
     size_t max_buffered;    /* bytes waiting for one client before its stream is cut off
                              * (0: STREAM_DEFAULT_BUFFER) */
+    int64_t keepalive_ms;   /* a keepalive comment this often (0: STREAM_DEFAULT_KEEPALIVE_MS) */
 };
 
 /* Counters for /metrics. */
 struct stream_stats {
-    uint32_t open;      /* streams open now, closing ones included */
-    uint64_t refused;   /* answered 429 */
-    uint64_t overflows; /* cut off for falling behind */
+    uint32_t open;       /* streams open now, closing ones included */
+    uint64_t refused;    /* answered 429 */
+    uint64_t overflows;  /* cut off for falling behind */
+    uint64_t keepalives; /* keepalive comments sent */
 };
 
 /* A stream set on base over store (both borrowed: they must outlive the set); the store

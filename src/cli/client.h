@@ -21,6 +21,7 @@
 #define CLIENT_MAX_URL SERVERLIST_MAX_URL /* bytes of one server's base URL */
 #define CLIENT_PAUSE_MS 250               /* the first wait after no server was the leader ... */
 #define CLIENT_MAX_PAUSE_MS 1000          /* ... doubled up to this */
+#define CLIENT_STREAM_RETRY_MS 250        /* the pause before a dropped stream is reopened */
 #define CLIENT_MAX_TOKEN 512              /* bytes of a token */
 #define CLIENT_MAX_ANSWER (64u << 20)     /* bytes of one answer; longer ones are refused */
 #define CLIENT_MAX_CONFIG (64u << 10)     /* bytes of the config file */
@@ -119,8 +120,11 @@ int client_stream_open(struct client *cl, const char *path, client_event_fn *on_
 
 /* Deliver the stream's events to its callback as they come, with no total timeout, until:
  * stop_fd (-1: none) becomes readable, or the monotonic clock (CLOCK_MONOTONIC, in ms)
- * reaches deadline_ms (< 0: none): RET 0; the server ends the stream or the connection
- * drops: RET FLAGS_EXIT_UNREACHABLE after printing why; a line longer than
+ * reaches deadline_ms (< 0: none): RET 0. When the server ends the stream or the connection
+ * drops, it says so on stderr and opens the stream again (the leader first, as
+ * client_stream_open) with Last-Event-ID, so that no event is shown twice or missed; when
+ * no server answers within cl's timeout: RET FLAGS_EXIT_UNREACHABLE after printing why; a
+ * refusal: its exit code after printing it; a line longer than
  * CLIENT_MAX_EVENT_LINE, or an event whose data is: RET FLAGS_EXIT_FAILED after printing
  * why; the callback returns an exit code: RET that code. */
 int client_stream_follow(struct client_stream *s, int stop_fd, int64_t deadline_ms);

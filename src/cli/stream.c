@@ -34,6 +34,9 @@ struct client_stream {
     char id[128];    /* the last id of the stream, "" when none */
     char errbuf[CURL_ERROR_SIZE];
     char allot_headers[CLIENT_MAX_URL + 512]; /* the answer's X-Allot-* headers (a standby's) */
+    char path[256];                           /* what it follows, for a reconnect */
+    int stop_fd;                              /* while following: stops a reconnect too */
+    bool stopped;                             /* stop_fd was readable during a reconnect */
 };
 
 int64_t client_monotonic_ms(void)
@@ -203,6 +206,11 @@ static int stream_start(struct client_stream *s, struct client *cl, const char *
     if (!client_url(cl, path, url, sizeof(url)))
         return FLAGS_EXIT_FAILED;
     s->headers = client_base_headers(cl, "Accept: text/event-stream", &ok);
+    if (s->id[0]) { /* a reconnect: the events after the last one had */
+        char resume[sizeof(s->id) + 20];
+        snprintf(resume, sizeof(resume), "Last-Event-ID: %s", s->id);
+        s->headers = client_add_header(s->headers, resume, &ok);
+    }
     if (!ok) {
         fprintf(stderr, "allot: out of memory\n");
         return FLAGS_EXIT_FAILED;
@@ -263,7 +271,11 @@ static int stream_await(struct client_stream *s, const char *path, struct client
                      (long long)cl->left_ms);
             return client_print_unreachable(cl, s->errbuf, CURLE_OPERATION_TIMEDOUT);
         }
-        stream_wait(s, -1, deadline - client_monotonic_ms());
+        if (readable(s->stop_fd)) {
+            s->stopped = true;
+            return 0;
+        }
+        stream_wait(s, s->stop_fd, deadline - client_monotonic_ms());
     }
     if (s->status >= 200 && s->status < 300) {
         curl_easy_getinfo(s->curl, CURLINFO_CONTENT_TYPE, &type);
@@ -308,11 +320,29 @@ static int stream_await(struct client_stream *s, const char *path, struct client
     return rc;
 }
 
+/* Ask the servers, the leader first, until one answers with the event stream (within the
+ * client's timeout; see client_round_start). RET 0, or an exit code after printing why. */
+static int stream_connect(struct client_stream *s)
+{
+    struct client_round r;
+    int rc = 0;
+    client_round_start(s->cl, &r);
+    for (bool again = true, first = true; again; first = false) {
+        if (!first)
+            stream_reset(s); /* the last server was no leader: ask the next */
+        rc = stream_start(s, s->cl, s->path);
+        if (!rc)
+            rc = stream_await(s, s->path, &r, &again);
+        if (rc)
+            break;
+    }
+    return rc;
+}
+
 int client_stream_open(struct client *cl, const char *path, client_event_fn *on_event, void *arg,
                        struct client_stream **out)
 {
     struct client_stream *s = calloc(1, sizeof(*s));
-    struct client_round r;
     int rc = 0;
     *out = NULL;
     if (!s || !(s->line = malloc(CLIENT_MAX_EVENT_LINE)) ||
@@ -325,22 +355,57 @@ int client_stream_open(struct client *cl, const char *path, client_event_fn *on_
     s->cl = cl;
     s->on_event = on_event;
     s->arg = arg;
-    client_round_start(cl, &r);
-    for (bool again = true, first = true; again; first = false) {
-        if (!first)
-            stream_reset(s); /* the last server was no leader: ask the next */
-        rc = stream_start(s, cl, path);
-        if (!rc)
-            rc = stream_await(s, path, &r, &again);
-        if (rc)
-            break;
+    s->stop_fd = -1;
+    if (strlen(path) >= sizeof(s->path)) {
+        fprintf(stderr, "allot: the stream's path is too long\n");
+        rc = FLAGS_EXIT_FAILED;
+        goto out;
     }
+    snprintf(s->path, sizeof(s->path), "%s", path);
+    rc = stream_connect(s);
 out:
     if (rc)
         client_stream_free(s);
     else
         *out = s;
     return rc;
+}
+
+/* The stream ended or dropped: say so, and open it again after the last event had
+ * (Last-Event-ID), so that nothing is shown twice or missed (what the server no longer holds
+ * comes as its gap event). RET 0 when it follows again or was stopped, else the exit code of
+ * the failed reconnect (FLAGS_EXIT_UNREACHABLE when no server answered within the timeout). */
+static int stream_reconnect(struct client_stream *s, int stop_fd)
+{
+    fprintf(stderr, "allot: the event stream of the server at ");
+    client_print_clean(stderr, s->cl->server);
+    if (s->result == CURLE_OK) {
+        fprintf(stderr, " ended");
+    } else {
+        fprintf(stderr, " dropped (");
+        client_print_clean(stderr, s->errbuf[0] ? s->errbuf : curl_easy_strerror(s->result));
+        fprintf(stderr, ")");
+    }
+    fprintf(stderr, "; reconnecting%s%s\n", s->id[0] ? " after event " : "", s->id);
+    /* a short pause first: a server that ends each stream at once is not asked in a loop */
+    struct pollfd p = {.fd = stop_fd, .events = POLLIN};
+    if (poll(&p, stop_fd >= 0 ? 1 : 0, CLIENT_STREAM_RETRY_MS) > 0)
+        return 0;
+    stream_reset(s);
+    s->line_len = 0;
+    s->after_cr = false;
+    s->data_len = 0;
+    s->name[0] = '\0';
+    s->stop_fd = stop_fd;
+    int rc = stream_connect(s);
+    s->stop_fd = -1;
+    if (rc || s->stopped)
+        return rc;
+    fprintf(stderr, "allot: following the event stream of ");
+    client_print_clean(stderr, s->cl->server);
+    fprintf(stderr, " again\n");
+    curl_easy_pause(s->curl, CURLPAUSE_CONT);
+    return 0;
 }
 
 int client_stream_follow(struct client_stream *s, int stop_fd, int64_t deadline_ms)
@@ -350,27 +415,20 @@ int client_stream_follow(struct client_stream *s, int stop_fd, int64_t deadline_
     for (;;) {
         if (s->rc)
             return s->rc;
-        if (readable(stop_fd) || (deadline_ms >= 0 && client_monotonic_ms() >= deadline_ms))
+        if (s->stopped || readable(stop_fd) ||
+            (deadline_ms >= 0 && client_monotonic_ms() >= deadline_ms))
             return 0;
         stream_perform(s);
         if (s->rc)
             return s->rc;
-        if (s->done)
-            break;
+        if (s->done) {
+            int rc = stream_reconnect(s, stop_fd);
+            if (rc)
+                return rc;
+            continue;
+        }
         stream_wait(s, stop_fd, deadline_ms >= 0 ? deadline_ms - client_monotonic_ms() : 1000);
     }
-    if (s->result == CURLE_OK) {
-        fprintf(stderr, "allot: the server at ");
-        client_print_clean(stderr, s->cl->server);
-        fprintf(stderr, " ended the event stream\n");
-    } else {
-        fprintf(stderr, "allot: lost the event stream of the server at ");
-        client_print_clean(stderr, s->cl->server);
-        fprintf(stderr, ": ");
-        client_print_clean(stderr, s->errbuf[0] ? s->errbuf : curl_easy_strerror(s->result));
-        fprintf(stderr, "\n");
-    }
-    return FLAGS_EXIT_UNREACHABLE;
 }
 
 void client_stream_free(struct client_stream *s)

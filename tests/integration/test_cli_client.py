@@ -549,11 +549,14 @@ class CliTest(unittest.TestCase):
         p.send_signal(signal.SIGINT)
         rc, out, err = self.finish(p, timeout=5)
         self.assertEqual((rc, out, err), (0, "", ""))
-        p, _ = self.watch()
+        # the server gone for good: the watch tries to reconnect for its --timeout, then ends
+        p, _ = self.watch("--timeout", "2s")
         self.d.stop()
         rc, out, err = self.finish(p)
         self.assertEqual(rc, 3, err)
         self.assertIn("event stream", err)
+        self.assertIn("reconnecting", err)
+        self.assertIn("cannot reach the server", err)
         # a refusal is exit 1 with the daemon's message
         self.d = Daemon(self.d.data)
         rc, out, err = self.allot("ls", "--watch", "--watch-timeout", "1s",
@@ -561,10 +564,39 @@ class CliTest(unittest.TestCase):
         self.assertEqual(rc, 1)
         self.assertIn("allot: the token is unknown", err)
 
+    def test_ls_watch_reconnects_with_last_event_id(self):
+        """allotd restarts under a watch: the stream drops, the watch opens it again with
+        Last-Event-ID, shows what happened meanwhile and after, and nothing twice."""
+        p, listing = self.watch("-o", "json", "--timeout", "20s")
+        self.submit_http("acme/research", "before-restart")
+        time.sleep(0.5)
+        port, data = self.d.port, self.d.data
+        self.d.stop()
+        self.d = allotd_harness.Daemon(ALLOTD, data, None, port=port)
+        self.submit_http("acme/research", "after-restart")
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            time.sleep(0.2)
+            st, r = self.d.request("GET", "/metrics")
+            if "allot_event_streams 1" in str(r):
+                break
+        time.sleep(0.5)
+        p.send_signal(signal.SIGINT)
+        rc, out, err = self.finish(p)
+        self.assertEqual(rc, 0, err)
+        events = [(e["event"], e["workload"]) for e in map(json.loads, out.splitlines())
+                  if "workload" in e]
+        self.assertEqual(events, [("submitted", "acme/research/before-restart"),
+                                  ("admitted", "acme/research/before-restart"),
+                                  ("submitted", "acme/research/after-restart"),
+                                  ("admitted", "acme/research/after-restart")], err)
+        self.assertIn("reconnecting after event", err)
+        self.assertIn("following the event stream of", err)
+
     def test_ls_watch_stream_bounds(self):
         """Against a fake server: lines of 64 KiB at most, CR LF and comments as SSE says,
-        and a stream that ends is exit 3."""
-        stream = {}
+        and a stream that ends is opened again with Last-Event-ID (here refused: exit 1)."""
+        stream = {"resumes": []}
 
         class Fake(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.0"  # the body ends when the connection closes
@@ -573,11 +605,17 @@ class CliTest(unittest.TestCase):
                 pass
 
             def do_GET(self):
+                status = 200
                 if self.path.startswith("/v1/workloads"):
                     body, kind = b'{"items":[]}', "application/json"
+                elif self.headers.get("Last-Event-ID") is not None:
+                    stream["resumes"].append(self.headers.get("Last-Event-ID"))
+                    body, kind = b'{"error":{"code":"noent","message":"gone"}}', \
+                        "application/json"
+                    status = 404
                 else:
                     body, kind = stream["body"], "text/event-stream"
-                self.send_response(200)
+                self.send_response(status)
                 self.send_header("Content-Type", kind)
                 self.end_headers()
                 self.wfile.write(body)
@@ -594,11 +632,13 @@ class CliTest(unittest.TestCase):
         self.assertEqual(rc, 1, err)
         self.assertEqual(out.splitlines()[1:], [one.decode()])
         self.assertIn("longer than 64 KiB", err)
-        stream["body"] = b"event: submitted\ndata: " + one + b"\n\n"
+        stream["body"] = b"id: 7\nevent: submitted\ndata: " + one + b"\n\n"
         rc, out, err = self.allot("ls", "--watch", "-o", "json", server=url)
-        self.assertEqual(rc, 3, err)
-        self.assertEqual(out.splitlines()[1:], [one.decode()])
-        self.assertIn("ended the event stream", err)
+        self.assertEqual(rc, 1, err)
+        self.assertEqual(out.splitlines()[1], one.decode())  # once: the refusal comes next
+        self.assertIn("ended; reconnecting after event 7", err)
+        self.assertIn("gone", out + err)  # -o json prints the refusal as JSON
+        self.assertEqual(stream["resumes"], ["7"])
 
     # ---- capacity ----
 
@@ -710,4 +750,4 @@ class CliTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main(argv=sys.argv[:1], verbosity=2)
+    unittest.main(argv=sys.argv[:1] + sys.argv[4:], verbosity=2)

@@ -47,6 +47,7 @@ class Stream:
         self.events = []  # (id or None, event name, data)
         self.status, self.headers, self.body = None, {}, None
         self.nbytes = 0  # of the decoded body
+        self.comments = 0  # comment lines (keepalives)
         self.chunked = self.ended = self.eof = False
 
     def close(self):
@@ -100,7 +101,12 @@ class Stream:
             self.ended = size == 0
         while "\n\n" in self.text:
             block, self.text = self.text.split("\n\n", 1)
-            fields = dict(line.split(": ", 1) for line in block.split("\n"))
+            lines = block.split("\n")
+            self.comments += sum(line.startswith(":") for line in lines)
+            lines = [line for line in lines if not line.startswith(":")]
+            if not lines:
+                continue  # a comment alone (a keepalive)
+            fields = dict(line.split(": ", 1) for line in lines)
             ev_id = int(fields["id"]) if "id" in fields else None
             self.events.append((ev_id, fields["event"], json.loads(fields["data"])))
 
@@ -248,6 +254,29 @@ class StreamsTest(unittest.TestCase):
         admin_streams[1].close()
         self.wait_metric("allot_event_streams", lambda v: v == 3)
         self.assertEqual(self.open(carol).head(), 200)
+
+    def test_a_quiet_stream_stays_open(self):
+        """Two minutes without an event: the keepalive comments (every 15 s by default) keep
+        the stream open, and an event after them still comes on it."""
+        s = Stream(self.d.port, self.d.admin)
+        self.streams.append(s)
+        self.assertEqual(s.head(), 200)
+        start = time.time()
+        while time.time() - start < 125:
+            s.read(idle=5, timeout=5)
+            self.assertFalse(s.eof or s.ended, f"the stream ended after {time.time() - start}s")
+        self.assertGreaterEqual(s.comments, 7)
+        self.assertEqual(s.events, [])
+        self.submit(1, "acme/research", "after-quiet")
+        deadline = time.time() + 10
+        while not s.events and time.time() < deadline:
+            s.read(idle=0.5, timeout=1)
+        self.assertEqual(s.events[0][1], "submitted")
+        st, metrics = self.d.request("GET", "/metrics", token=self.d.admin)
+        self.assertEqual(st, 200, metrics)
+        sent = [line for line in metrics.splitlines()
+                if line.startswith("allot_event_stream_keepalives_total ")]
+        self.assertGreaterEqual(int(sent[0].split()[1]), 7, sent)
 
     def test_bad_last_event_id_is_400(self):
         self.toggle_nodes(2)  # ids 1 and 2 exist
