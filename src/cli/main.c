@@ -46,7 +46,7 @@ static void usage(FILE *f)
             "a comma list names a leader and its standbys), --token or ALLOT_TOKEN, or\n"
             "~/.config/allot/config. Exit codes: 0 done, 1 refused by the server, 2 usage\n"
             "error, 3 server unreachable.\n"
-            "'allot COMMAND --help' tells more.\n",
+            "'allot COMMAND --help' tells more; 'allot --version' prints the version.\n",
             CLIENT_DEFAULT_SERVER);
 }
 
@@ -64,6 +64,10 @@ int main(int argc, char **argv)
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
         usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("allot %s\n", ALLOT_VERSION);
         return 0;
     }
     for (size_t i = 0; i < N_COMMANDS; i++)
