@@ -72,6 +72,13 @@ struct flag_values {
 int flags_dispatch(const struct flag_command *table, size_t n, const char *family_help, int argc,
                    char **argv);
 
+/* Move the common flags that come before the subcommand (argv[0] is the program) to after
+ * the subcommand's words and flags, before its "--" if it has one: "allot --server URL ls -a"
+ * becomes "allot ls -a --server URL". out has room for argc + 1 pointers, which point into
+ * argv (out[*out_argc] is NULL). RET 0, or FLAGS_EXIT_USAGE with a sentence in err: an
+ * unknown flag before the command (named), a flag without its value, or no command. */
+int flags_hoist(int argc, char **argv, char **out, int *out_argc, char *err, size_t err_len);
+
 /* Parse argv (argv[0] is the last word of cmd->name's words already consumed: arguments
  * start at argv[0]) for cmd into *v. RET 0, or FLAGS_EXIT_USAGE after printing why. */
 int flags_parse(const struct flag_command *cmd, const char *prog, int argc, char **argv,

@@ -3,11 +3,13 @@
  * each family keeps its own table of flags and help (workloads.c, capacity.c, admin.c;
  * docs/cli.md). This is the one file of src/cli/ that uses src/sim/. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/admin.h"
 #include "cli/capacity.h"
 #include "cli/client.h"
+#include "cli/flags.h"
 #include "sim/sim.h"
 #include "cli/workloads.h"
 
@@ -62,7 +64,7 @@ int main(int argc, char **argv)
         usage(stderr);
         return 2;
     }
-    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
         usage(stdout);
         return 0;
     }
@@ -70,10 +72,29 @@ int main(int argc, char **argv)
         printf("allot %s\n", ALLOT_VERSION);
         return 0;
     }
-    for (size_t i = 0; i < N_COMMANDS; i++)
-        if (strcmp(argv[1], commands[i].name) == 0)
-            return commands[i].run(argc - 1, argv + 1);
-    fprintf(stderr, "allot: unknown command '%s'\n", argv[1]);
-    usage(stderr);
-    return 2;
+    /* the common flags may come before the command: "allot --server URL -o json ls" */
+    char err[256];
+    char **line = calloc((size_t)argc + 1, sizeof(*line));
+    if (!line) {
+        fprintf(stderr, "allot: out of memory\n");
+        return 2;
+    }
+    int rc = flags_hoist(argc, argv, line, &argc, err, sizeof(err));
+    if (rc) {
+        fprintf(stderr, "allot: %s\n'allot --help' tells more.\n", err);
+        free(line);
+        return rc;
+    }
+    size_t i = 0;
+    while (i < N_COMMANDS && strcmp(line[1], commands[i].name) != 0)
+        i++;
+    if (i < N_COMMANDS) {
+        rc = commands[i].run(argc - 1, line + 1);
+    } else {
+        fprintf(stderr, "allot: unknown command '%s'\n", line[1]);
+        usage(stderr);
+        rc = 2;
+    }
+    free(line);
+    return rc;
 }

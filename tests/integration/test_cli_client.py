@@ -370,6 +370,40 @@ class CliTest(unittest.TestCase):
         self.assertEqual(rc, 2)
         self.assertIn("ALLOT_SERVER", err)
 
+    def test_common_flags_before_the_command(self):
+        self.ok("submit", "-w", "acme/research", "--gpus", "1", "--name", "early", "--", "true")
+        # --server, --token and -o json before the command work as after it
+        doc = json.loads(self.ok("--server", self.d.url, "--token", self.d.admin, "--timeout",
+                                 "5s", "-o", "json", "ls", server="", token=""))
+        self.assertEqual([w["name"] for w in doc["items"]], ["acme/research/early"])
+        doc = json.loads(self.ok("--output=json", "ls", "-w", "acme/research"))
+        self.assertEqual(len(doc["items"]), 1)
+        # before a command with "--": the flags stay out of the workload's command
+        # (had "-o json" gone after it, the answer would be a table)
+        doc = json.loads(self.ok("-o", "json", "submit", "-w", "acme/research", "--name", "cmd",
+                                 "--", "echo", "-o"))
+        self.assertEqual(doc["name"], "acme/research/cmd")
+        # before a multi-word command
+        out = self.ok("--server", self.d.url, "admin", "tenant", "create", "early-t",
+                      "--max-grace", "2m", server="")
+        self.assertIn("early-t", out)
+        # a wrong token before the command is used (1: refused), and so is a wrong server (3)
+        rc, _, err = self.allot("--token", "allot_" + "0" * 16 + "_" + "0" * 40, "ls")
+        self.assertEqual(rc, 1, err)
+        rc, _, err = self.allot("--server", f"http://127.0.0.1:{free_port()}", "ls")
+        self.assertEqual(rc, 3, err)
+        # what is wrong before the command is named
+        for args, message in [(["--bogus", "ls"], "unknown flag '--bogus' before the command"),
+                              (["-x", "ls"], "unknown flag '-x' before the command"),
+                              (["--token"], "--token needs a value"),
+                              (["-o", "json"], "a command must follow the flags"),
+                              (["-o", "yaml", "ls"], "--output: expected table or json"),
+                              (["--token", "a", "ls", "--token", "b"], "--token given twice")]:
+            rc, out, err = self.allot(*args)
+            self.assertEqual(rc, 2, (args, err))
+            self.assertIn(message, err, args)
+            self.assertEqual(out, "", args)
+
     def test_exit_3_when_unreachable(self):
         port = free_port()  # nothing listens there
         rc, out, err = self.allot("ls", server=f"http://127.0.0.1:{port}")
