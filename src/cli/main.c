@@ -32,7 +32,7 @@ static const struct command commands[] = {
     {"top", capacity_main, "GPUs per tenant and workspace: total, allocated, free"},
     {"admin", admin_main, "tenants, clusters, workspaces, nodes, users, tokens"},
     {"sim", sim_main, "run a scenario through the allocation engine in virtual time"},
-    {"help", help_main, "show this help"},
+    {"help", help_main, "show this help, or a command's ('allot help submit')"},
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -52,10 +52,34 @@ static void usage(FILE *f)
             CLIENT_DEFAULT_SERVER);
 }
 
+/* `allot help [COMMAND [WORDS...]]`: the overview, or what `allot COMMAND WORDS... --help`
+ * prints, by running that. RET the process exit code (2 for an unknown command). */
 static int help_main(int argc, char **argv)
 {
-    usage(stdout);
-    return 0;
+    if (argc < 2 || strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    size_t i = 0;
+    while (i < N_COMMANDS && strcmp(argv[1], commands[i].name) != 0)
+        i++;
+    if (i == N_COMMANDS) {
+        fprintf(stderr, "allot help: unknown command '%s'\n", argv[1]);
+        usage(stderr);
+        return 2;
+    }
+    /* COMMAND WORDS... --help, and the NULL that ends an argv */
+    char **line = calloc((size_t)argc + 1, sizeof(*line));
+    if (!line) {
+        fprintf(stderr, "allot: out of memory\n");
+        return 2;
+    }
+    for (int k = 1; k < argc; k++)
+        line[k - 1] = argv[k];
+    line[argc - 1] = "--help";
+    int rc = commands[i].run(argc, line);
+    free(line);
+    return rc;
 }
 
 int main(int argc, char **argv)
