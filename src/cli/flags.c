@@ -133,6 +133,13 @@ void flags_help(const struct flag_command *cmd, FILE *f)
                "2 usage error, 3 the server cannot be reached. docs/cli.md tells more.\n");
 }
 
+/* Whether f may be given more than once (its metavar ends with FLAGS_REPEAT). */
+static bool repeats(const struct flag *f)
+{
+    size_t n = f->metavar ? strlen(f->metavar) : 0, r = strlen(FLAGS_REPEAT);
+    return n > r && strcmp(f->metavar + n - r, FLAGS_REPEAT) == 0;
+}
+
 /* Find --name or -c among flags. RET its index, or -1. */
 static int find_flag(const struct flag *flags, const char *name, size_t n, char c)
 {
@@ -256,6 +263,14 @@ int flags_parse(const struct flag_command *cmd, const char *prog, int argc, char
                 return rc;
             continue;
         }
+        if (repeats(f)) {
+            if (v->n_repeated == FLAGS_MAX_REPEATED)
+                return flags_usage_error(v, "--%s given more than %d times", f->name,
+                                         FLAGS_MAX_REPEATED);
+            v->repeated_flag[v->n_repeated] = k;
+            v->repeated[v->n_repeated++] = value;
+            continue;
+        }
         if (v->value[k])
             return flags_usage_error(v, "--%s given twice", f->name);
         v->value[k] = value;
@@ -374,6 +389,15 @@ const char *flags_get(const struct flag_values *v, const char *name)
 bool flags_has(const struct flag_values *v, const char *name)
 {
     return flags_get(v, name) != NULL;
+}
+
+int flags_each(const struct flag_values *v, const char *name, const char **out, int max)
+{
+    int k = flag_index(v, name), n = 0;
+    for (int i = 0; i < v->n_repeated && n < max; i++)
+        if (v->repeated_flag[i] == k)
+            out[n++] = v->repeated[i];
+    return n;
 }
 
 int flags_int(const struct flag_values *v, const char *name, int64_t min, int64_t max, int64_t *out)

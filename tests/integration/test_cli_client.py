@@ -404,6 +404,95 @@ class CliTest(unittest.TestCase):
             self.assertIn(message, err, args)
             self.assertEqual(out, "", args)
 
+    def fake_server(self, answer):
+        """A server that records each request's method, path and JSON body in the list it
+        returns, and answers answer (a dict) to each. RET (its URL, the list)."""
+        seen = []
+
+        class Fake(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                seen.append((self.command, self.path, json.loads(self.rfile.read(n) or b"null")))
+                body = json.dumps(answer).encode()
+                self.send_response(201)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Fake)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        return f"http://127.0.0.1:{server.server_address[1]}", seen
+
+    def write_config(self, text):
+        conf = os.path.join(self.home, ".config", "allot")
+        os.makedirs(conf, exist_ok=True)
+        path = os.path.join(conf, "config")
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, 0o600)
+        return path
+
+    def test_submit_env(self):
+        url, seen = self.fake_server({"name": "a/b/c", "state": "running"})
+        path = self.write("w.yaml", "workspace: a/b\nenv: {A: old, D: kept}\n")
+        self.ok("submit", "-f", path, "--env", "A=1", "-e", "B=", "--env=C=x=y", "-e",
+                "E=two words", "--", "true", server=url)
+        self.assertEqual(seen[0][:2], ("POST", "/v1/workloads"))
+        self.assertEqual(seen[0][2]["env"],
+                         {"A": "1", "B": "", "C": "x=y", "D": "kept", "E": "two words"})
+        # against the daemon: the variables are taken, and the name is checked before sending
+        self.ok("submit", "-w", "acme/research", "--name", "with-env", "-e", "HF_HOME=/cache",
+                "--", "true")
+        for args, message in [
+                (["-e", "1X=2"], "--env: expected NAME=VALUE"),
+                (["--env", "NOEQUALS"], "got 'NOEQUALS'"),
+                (["--env", "A-B=1"], "got 'A-B=1'"),
+                (["-e", "X=1", "-e", "X=2"], "--env: X given twice"),
+                ([arg for i in range(65) for arg in ("-e", f"V{i}=1")], "--env given more than 64 times")]:
+            rc, out, err = self.allot("submit", "-w", "acme/research", *args)
+            self.assertEqual(rc, 2, (args[:4], err))
+            self.assertIn(message, err, args[:4])
+        # nothing was sent for them
+        doc = json.loads(self.ok("ls", "-o", "json"))
+        self.assertEqual([w["name"] for w in doc["items"]], ["acme/research/with-env"])
+
+    def test_default_workspace(self):
+        self.write_config("workspace = acme/research\n")
+        out = self.ok("submit", "--gpus", "1", "--name", "dflt", "--", "true")
+        self.assertIn("acme/research/dflt  running", out)
+        # -w wins over it, and so does the file's workspace; $ALLOT_WORKSPACE over the file
+        out = self.ok("submit", "-w", "acme/prod", "--gpus", "1", "--name", "flag")
+        self.assertIn("acme/prod/flag ", out)
+        path = self.write("w.yaml", "workspace: acme/prod\nname: file\ngpus: 1\n")
+        self.assertIn("acme/prod/file ", self.ok("submit", "-f", path))
+        out = self.ok("submit", "--gpus", "1", "--name", "var",
+                      env={"ALLOT_WORKSPACE": "acme/prod"})
+        self.assertIn("acme/prod/var ", out)
+        # ls is not filtered by it: it lists all the token may see
+        doc = json.loads(self.ok("ls", "-o", "json"))
+        self.assertEqual(sorted(w["name"] for w in doc["items"]),
+                         ["acme/prod/file", "acme/prod/flag", "acme/prod/var",
+                          "acme/research/dflt"])
+        # a bad one is named, with its line; without any, the message says where one goes
+        self.write_config("# c\nworkspace = acme\n")
+        rc, _, err = self.allot("submit", "--gpus", "1")
+        self.assertEqual(rc, 2, err)
+        self.assertIn("config:2: workspace: expected TENANT/WORKSPACE", err)
+        rc, _, err = self.allot("submit", "--gpus", "1", env={"ALLOT_WORKSPACE": "a/b/c"})
+        self.assertEqual(rc, 2, err)
+        self.assertIn("ALLOT_WORKSPACE: expected TENANT/WORKSPACE", err)
+        self.write_config("")
+        rc, _, err = self.allot("submit", "--gpus", "1")
+        self.assertEqual(rc, 2, err)
+        self.assertIn("give -w/--workspace TENANT/WS", err)
+        self.assertIn("workspace line in the config file", err)
+
     def test_exit_3_when_unreachable(self):
         port = free_port()  # nothing listens there
         rc, out, err = self.allot("ls", server=f"http://127.0.0.1:{port}")
