@@ -1,5 +1,5 @@
 /* Users and their API tokens in the store: add, change, find, delete, and the load of every
- * user. Tokens are kept as the SHA-256 of their secret, never the secret. */
+ * user and every token. Tokens are kept as the SHA-256 of their secret, never the secret. */
 #include <string.h>
 
 #include "common/error.h"
@@ -231,6 +231,32 @@ int store_find_token(struct store *st, const char *id, struct store_token *out)
         return err;
     struct store_arg args[] = {store_text(id, id_len)};
     return store_query_one(st, STORE_STMT_FIND_TOKEN, args, 1, store_token_row, out);
+}
+
+/* store_each_token's callback and its context. */
+struct store_token_visit {
+    int (*fn)(void *ctx, const struct store_token *token);
+    void *ctx;
+};
+
+static int store_each_token_row(void *ctx, const struct store_row *row)
+{
+    struct store_token_visit *visit = ctx;
+    struct store_token token;
+    int err = store_token_row(&token, row);
+    return err ? err : visit->fn(visit->ctx, &token);
+}
+
+int store_each_token(struct store *st, int (*fn)(void *ctx, const struct store_token *token),
+                     void *ctx)
+{
+    int err = store_read_begin(st, "store_each_token");
+    if (err)
+        return err;
+    struct store_token_visit visit = {fn, ctx};
+    err = store_query(st, STORE_STMT_LOAD_TOKENS, NULL, 0, store_each_token_row, &visit);
+    store_read_end(st);
+    return err;
 }
 
 int store_delete_token(struct store *st, const char *id)

@@ -119,6 +119,71 @@ class CliTest(unittest.TestCase):
         self.assertEqual(rc, 1, err)
         self.assertIn("last platform admin", err)
 
+    def test_admin_user_and_token_list(self):
+        """Users and tokens as each admin may see them: a tenant admin its own tenant's, never
+        another's; lower roles 403; never a token's secret or hash."""
+        self.d.add_tenant_beta()
+        acme_admin = self.d.user_token("acme-boss", "tenant-admin", "acme")
+        beta_admin = self.d.user_token("beta-boss", "tenant-admin", "beta")
+        member = self.d.user_token("alice", "member", "acme", "acme/research")
+        self.d.user_token("bob", "viewer", "beta")
+        st, node = self.d.request("POST", "/v1/tokens", {"node": "gpu-a"}, token=self.d.admin)
+        self.assertEqual(st, 201, node)
+        # the platform admin: everyone, every token; a table, and -o json as the daemon says
+        out = self.ok("admin", "user", "list")
+        lines = out.splitlines()
+        self.assertEqual(lines[0].split(), ["NAME", "TENANT", "ROLE", "WORKSPACE"])
+        self.assertRegex(out, r"\nalice +acme +member +acme/research\n")
+        self.assertRegex(out, r"\nbeta-boss +beta +tenant-admin +-\n")
+        self.assertRegex(out, r"\nadmin +- +admin +-\n")
+        doc = json.loads(self.ok("admin", "user", "list", "-o", "json"))
+        self.assertEqual({u["name"] for u in doc["items"]},
+                         {"admin", "acme-boss", "beta-boss", "alice", "bob"})
+        doc = json.loads(self.ok("admin", "token", "list", "-o", "json"))
+        self.assertEqual(sorted((t["kind"], t["user"] or t["node"]) for t in doc["items"]),
+                         [("node", "gpu-a"), ("user", "acme-boss"), ("user", "admin"),
+                          ("user", "alice"), ("user", "beta-boss"), ("user", "bob")])
+        for t in doc["items"]:
+            self.assertEqual(set(t), {"id", "kind", "user", "node", "created", "expires"})
+            self.assertRegex(t["id"], r"^[0-9a-f]{16}$")
+            self.assertGreater(t["created"], 0)
+        out = self.ok("admin", "token", "list")
+        self.assertEqual(out.splitlines()[0].split(), ["ID", "KIND", "FOR", "CREATED", "EXPIRES"])
+        self.assertRegex(out, rf"\n{node['id']} +node +node gpu-a +20\d\d-\d\d-\d\d "
+                              r"\d\d:\d\d:\d\d UTC +never\n")
+        # no secret, and not its hash, in either form
+        for text in (out, self.ok("admin", "token", "list", "-o", "json")):
+            for secret in (acme_admin, beta_admin, member, node["token"]):
+                self.assertNotIn(secret.split("_")[2], text)
+            self.assertNotIn("hash", text)
+        # a tenant admin: its tenant's users and their tokens only
+        doc = json.loads(self.ok("admin", "user", "list", "-o", "json", token=acme_admin))
+        self.assertEqual({u["name"] for u in doc["items"]}, {"acme-boss", "alice"})
+        doc = json.loads(self.ok("admin", "token", "list", "-o", "json", token=acme_admin))
+        self.assertEqual(sorted(t["user"] for t in doc["items"]), ["acme-boss", "alice"])
+        # the neighbouring tenant's admin sees nothing of acme's
+        for path in ("/v1/users", "/v1/tokens"):
+            st, r = self.d.request("GET", path, token=beta_admin)
+            self.assertEqual(st, 200, r)
+            names = {x.get("name") or x.get("user") for x in r["items"]}
+            self.assertEqual(names, {"beta-boss", "bob"}, path)
+            self.assertNotIn("acme", json.dumps(r), path)
+        out = self.ok("admin", "token", "list", token=beta_admin)
+        self.assertNotIn("alice", out)
+        self.assertNotIn("acme-boss", out)
+        # lower roles: 403, exit 1
+        for path in ("/v1/users", "/v1/tokens"):
+            st, r = self.d.request("GET", path, token=member)
+            self.assertEqual(st, 403, (path, r))
+        for what in ("user", "token"):
+            rc, out, err = self.allot("admin", what, "list", token=member)
+            self.assertEqual(rc, 1, err)
+            self.assertEqual(out, "")
+        # a revoked token leaves the list
+        self.ok("admin", "token", "revoke", node["id"])
+        doc = json.loads(self.ok("admin", "token", "list", "-o", "json"))
+        self.assertNotIn(node["id"], [t["id"] for t in doc["items"]])
+
     def test_admin_export_replays_in_sim(self):
         self.ok("submit", "-w", "acme/research", "--name", "a", "--gpus", "2",
                 "--duration", "300ms")
@@ -515,7 +580,8 @@ class CliTest(unittest.TestCase):
         for args in [["submit"], ["ls"], ["describe"], ["cancel"], ["nodes"], ["ws"], ["top"],
                      ["admin"], ["admin", "tenant", "create"], ["admin", "workspace", "set"],
                      ["admin", "node", "add"], ["admin", "node", "drain"],
-                     ["admin", "token", "create"], ["admin", "user", "create"]]:
+                     ["admin", "token", "create"], ["admin", "user", "create"],
+                     ["admin", "user", "list"], ["admin", "token", "list"]]:
             rc, out, err = self.allot(*args, "--help")
             self.assertEqual(rc, 0, args)
             self.assertTrue(out.startswith("usage: allot " + " ".join(args)), (args, out))
