@@ -469,6 +469,15 @@ class CliTest(unittest.TestCase):
             self.assertIn(message, err, args)
             self.assertEqual(out, "", args)
 
+    def serve(self, handler):
+        """Serve handler (a BaseHTTPRequestHandler class) on 127.0.0.1 until the test ends.
+        RET its URL."""
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
     def fake_server(self, answer):
         """A server that records each request's method, path and JSON body in the list it
         returns, and answers answer (a dict) to each. RET (its URL, the list)."""
@@ -488,11 +497,7 @@ class CliTest(unittest.TestCase):
                 self.end_headers()
                 self.wfile.write(body)
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Fake)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        self.addCleanup(server.server_close)
-        self.addCleanup(server.shutdown)
-        return f"http://127.0.0.1:{server.server_address[1]}", seen
+        return self.serve(Fake), seen
 
     def write_config(self, text):
         conf = os.path.join(self.home, ".config", "allot")
@@ -771,11 +776,7 @@ class CliTest(unittest.TestCase):
                 self.end_headers()
                 self.wfile.write(body)
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Fake)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        self.addCleanup(server.server_close)
-        self.addCleanup(server.shutdown)
-        url = f"http://127.0.0.1:{server.server_address[1]}"
+        url = self.serve(Fake)
         one = b'{"event":"submitted","workload":"a/b/c","workspace":"a/b"}'
         stream["body"] = (b": keep-alive\r\nid: 1\r\nevent: submitted\r\ndata: " + one +
                           b"\r\n\r\n" + b"data: " + b"x" * (64 << 10) + b"\n\n")
