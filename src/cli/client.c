@@ -148,9 +148,12 @@ static int config_load(struct client_config *cfg, const char *prog)
         snprintf(slot, keys[k].cap, "%s", value);
         *keys[k].line = line;
     }
-    if (cfg->token[0] && fstat(fileno(f), &st) == 0 && (st.st_mode & 077))
+    static bool warned; /* submit reads the file twice (its workspace, then the rest) */
+    if (cfg->token[0] && !warned && fstat(fileno(f), &st) == 0 && (st.st_mode & 077)) {
+        warned = true;
         fprintf(stderr, "allot: warning: %s holds a token and others may read it (chmod 600)\n",
                 cfg->path);
+    }
 out:
     free(text);
     fclose(f);

@@ -557,6 +557,13 @@ class CliTest(unittest.TestCase):
         rc, _, err = self.allot("submit", "--gpus", "1", env={"ALLOT_WORKSPACE": "a/b/c"})
         self.assertEqual(rc, 2, err)
         self.assertIn("ALLOT_WORKSPACE: expected TENANT/WORKSPACE", err)
+        # a file others may read that holds a token: one warning, though submit reads it twice
+        path = self.write_config(f"token = {self.d.admin}\nworkspace = acme/research\n")
+        os.chmod(path, 0o644)
+        rc, out, err = self.allot("submit", "--gpus", "0", "--name", "warned", token="")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("acme/research/warned ", out)
+        self.assertEqual(err.count("others may read it"), 1, err)
         self.write_config("")
         rc, _, err = self.allot("submit", "--gpus", "1")
         self.assertEqual(rc, 2, err)
