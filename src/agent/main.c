@@ -195,15 +195,16 @@ static void usage(FILE *f)
             "       allot-agent --discover [--gpus SPEC | --nvml PATH]\n"
             "       allot-agent image import [--image-store DIR] [--umoci PATH] LAYOUT:TAG "
             "NAME:TAG\n"
-            "       allot-agent image list [--image-store DIR]\n\n"
+            "       allot-agent image list [--image-store DIR]\n"
+            "       allot-agent --version\n\n"
             "The Allot node agent: reports GPUs and workloads, runs what the controller places\n"
             "on this node. --gpus declares the GPUs (\"8xH100-80GB\") where NVML is absent; the\n"
             "report then says they are declared, not discovered. Several --server (or a comma\n"
             "list) name a leader and its standbys: the agent reports to the leader.\n");
 }
 
-/* Read argv into o (defaults set by the caller). RET 0; 1 when --help was answered; 2 after
- * saying what is wrong. */
+/* Read argv into o (defaults set by the caller). RET 0; 1 when --help or --version was
+ * answered; 2 after saying what is wrong. */
 static int options_parse(int argc, char **argv, struct options *o)
 {
     for (int i = 1; i < argc; i++) {
@@ -250,6 +251,9 @@ static int options_parse(int argc, char **argv, struct options *o)
             o->discover = true;
         } else if (strcmp(argv[i], "--help") == 0) {
             usage(stdout);
+            return 1;
+        } else if (strcmp(argv[i], "--version") == 0) {
+            printf("allot-agent %s\n", ALLOT_VERSION);
             return 1;
         } else {
             fprintf(stderr, "allot-agent: unknown option or missing value: %s\n", argv[i]);

@@ -415,6 +415,8 @@ const struct route api_routes[] = {
      "change a user's role, workspace or (platform admin) tenant"},
     {EVHTTP_REQ_DELETE, "/v1/users/{name}", ROLE_TENANT_ADMIN, api_delete_user,
      "delete a user and its tokens"},
+    {EVHTTP_REQ_GET, "/v1/tokens", ROLE_TENANT_ADMIN, api_list_tokens,
+     "list API tokens (never their secrets): all, or those of a tenant admin's tenant's users"},
     {EVHTTP_REQ_POST, "/v1/tokens", ROLE_VIEWER, api_post_token,
      "create an API token (shown once)"},
     {EVHTTP_REQ_DELETE, "/v1/tokens/{id}", ROLE_VIEWER, api_delete_token, "revoke an API token"},

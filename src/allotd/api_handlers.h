@@ -39,6 +39,8 @@ void api_list_users(struct controller *ctl, struct call *c);
 void api_post_user(struct controller *ctl, struct call *c);
 void api_patch_user(struct controller *ctl, struct call *c);
 void api_delete_user(struct controller *ctl, struct call *c);
+/* GET /v1/tokens: the tokens the caller sees (user_visible), without their secrets. */
+void api_list_tokens(struct controller *ctl, struct call *c);
 void api_post_token(struct controller *ctl, struct call *c);
 void api_delete_token(struct controller *ctl, struct call *c);
 void api_post_join(struct controller *ctl, struct call *c);

@@ -275,10 +275,18 @@ struct user_list {
     json_t *items;
 };
 
+/* Whether the caller sees the users of tenant (NULL: platform-wide users) and their tokens:
+ * the platform admin all, a tenant admin its own tenant's (the route's least role says who
+ * else is refused). */
+static bool user_visible(const struct call *c, const char *tenant)
+{
+    return c->who.role == ROLE_ADMIN || (tenant && strcmp(tenant, c->who.tenant) == 0);
+}
+
 static int user_listed(void *arg, const struct store_user *u)
 {
     struct user_list *l = arg;
-    if (l->c->who.role != ROLE_ADMIN && (!u->tenant || strcmp(u->tenant, l->c->who.tenant) != 0))
+    if (!user_visible(l->c, u->tenant))
         return 0;
     json_error_t jerr;
     json_t *spec = u->spec_json ? json_loads(u->spec_json, 0, &jerr) : NULL;
@@ -299,6 +307,58 @@ void api_list_users(struct controller *ctl, struct call *c)
     if (rc) {
         json_decref(l.items);
         call_error(c, rc, 0, NULL, "cannot read the users: %s", allot_strerror(rc));
+        return;
+    }
+    call_reply(c, 200, json_pack("{s:o}", "items", l.items));
+}
+
+/* GET /v1/tokens' state: the caller, the names of the users it sees (an object used as a
+ * set; unused for the platform admin) and the list. */
+struct token_list {
+    struct call *c;
+    json_t *users;
+    json_t *items;
+};
+
+static int token_user_seen(void *arg, const struct store_user *u)
+{
+    struct token_list *l = arg;
+    if (user_visible(l->c, u->tenant) && json_object_set_new(l->users, u->name, json_true()))
+        return -ALLOT_ENOMEM;
+    return 0;
+}
+
+static int token_listed(void *arg, const struct store_token *t)
+{
+    struct token_list *l = arg;
+    bool join = strcmp(t->user, AUTH_JOIN_USER) == 0;
+    /* a node's token and a join token are the platform admin's business alone */
+    if (l->c->who.role != ROLE_ADMIN && (t->node[0] || join || !json_object_get(l->users, t->user)))
+        return 0;
+    /* the id and what it acts for; never the secret nor its hash */
+    json_t *row = json_pack("{s:s, s:s, s:o, s:o, s:I, s:o}", "id", t->id, "kind",
+                            join         ? "join"
+                            : t->node[0] ? "node"
+                                         : "user",
+                            "user", t->user[0] && !join ? json_string(t->user) : json_null(),
+                            "node", t->node[0] ? json_string(t->node) : json_null(), "created",
+                            (json_int_t)t->created_ms, "expires",
+                            t->expires_ms ? json_integer(t->expires_ms) : json_null());
+    return !row || json_array_append_new(l->items, row) ? -ALLOT_ENOMEM : 0;
+}
+
+void api_list_tokens(struct controller *ctl, struct call *c)
+{
+    struct token_list l = {c, json_object(), json_array()};
+    struct store_visitor v = {.user = token_user_seen};
+    int rc = !l.users || !l.items ? -ALLOT_ENOMEM : 0;
+    if (!rc && c->who.role != ROLE_ADMIN)
+        rc = store_load(ctl->store, &v, &l);
+    rc = rc ? rc : store_each_token(ctl->store, token_listed, &l);
+    json_decref(l.users);
+    if (rc) {
+        json_decref(l.items);
+        call_error(c, rc, 0, NULL, "cannot read the tokens: %s", allot_strerror(rc));
         return;
     }
     call_reply(c, 200, json_pack("{s:o}", "items", l.items));

@@ -90,6 +90,7 @@ static const struct option_row option_rows[] = {
     {"--output-max-per-workspace", "SIZE", OPT(output_max),
      "a workspace's stored output; beyond, its oldest attempts go (default 1Gi; 1Ki+)"},
     {"--help", NULL, OPT_FLAG, "show this help"},
+    {"--version", NULL, OPT_FLAG, "print the version and exit"},
 };
 #undef OPT
 #define N_OPTIONS (sizeof(option_rows) / sizeof(option_rows[0]))
@@ -120,6 +121,9 @@ static int parse(int argc, char **argv, struct daemon_options *o)
             o->real_nodes = true;
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
             usage(stdout);
+            return 1;
+        } else if (strcmp(a, "--version") == 0) {
+            printf("allotd %s\n", ALLOT_VERSION);
             return 1;
         } else {
             fprintf(stderr, "allotd: unknown option '%s'\n", a);

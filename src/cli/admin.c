@@ -10,6 +10,7 @@
 #include "cli/document.h"
 #include "cli/flags.h"
 #include "cli/human.h"
+#include "cli/table.h"
 
 #define ADMIN_TOKEN_ID_LEN 16 /* hex digits of a token id */
 
@@ -358,6 +359,32 @@ static int run_user_delete(const struct flag_values *v)
     return admin_send(v, "DELETE", path, false, NULL, user_deleted);
 }
 
+static const struct table_column user_columns[] = {
+    {"NAME", false}, {"TENANT", false}, {"ROLE", false}, {"WORKSPACE", false}};
+
+static void users_listed(const struct flag_values *v, const json_t *answer)
+{
+    struct table t;
+    size_t i;
+    const json_t *u;
+    table_init(&t, user_columns, sizeof(user_columns) / sizeof(user_columns[0]));
+    json_array_foreach(json_object_get(answer, "items"), i, u)
+    {
+        table_row(&t);
+        table_cell(&t, "%s", human_text(u, "name"));
+        table_cell(&t, "%s", human_text(u, "tenant"));
+        table_cell(&t, "%s", human_text(u, "role"));
+        table_cell(&t, "%s", human_text(u, "workspace"));
+    }
+    table_print(&t, stdout);
+    table_cleanup(&t);
+}
+
+static int run_user_list(const struct flag_values *v)
+{
+    return admin_send(v, "GET", "/v1/users", false, NULL, users_listed);
+}
+
 /* The token alone on stdout, so that `T=$(allot admin token create ...)` works; the rest on
  * stderr. */
 static void token_created(const struct flag_values *v, const json_t *t)
@@ -382,6 +409,38 @@ static int run_token_create(const struct flag_values *v)
     if (flags_has(v, "join"))
         json_object_set_new(body, "join", json_true());
     return admin_send(v, "POST", "/v1/tokens", true, body, token_created);
+}
+
+static const struct table_column token_columns[] = {
+    {"ID", false}, {"KIND", false}, {"FOR", false}, {"CREATED", false}, {"EXPIRES", false}};
+
+/* Tokens: what each acts for (a user, or a node) and when it was made and ends; the daemon
+ * never sends a secret. */
+static void tokens_listed(const struct flag_values *v, const json_t *answer)
+{
+    struct table t;
+    size_t i;
+    const json_t *k;
+    char created[64], expires[64];
+    table_init(&t, token_columns, sizeof(token_columns) / sizeof(token_columns[0]));
+    json_array_foreach(json_object_get(answer, "items"), i, k)
+    {
+        int64_t until = human_int(k, "expires", -1);
+        table_row(&t);
+        table_cell(&t, "%s", human_text(k, "id"));
+        table_cell(&t, "%s", human_text(k, "kind"));
+        table_cell(&t, "%s%s", json_is_string(json_object_get(k, "node")) ? "node " : "",
+                   human_text(k, json_is_string(json_object_get(k, "node")) ? "node" : "user"));
+        table_cell(&t, "%s", human_time(human_int(k, "created", 0), created, sizeof(created)));
+        table_cell(&t, "%s", until < 0 ? "never" : human_time(until, expires, sizeof(expires)));
+    }
+    table_print(&t, stdout);
+    table_cleanup(&t);
+}
+
+static int run_token_list(const struct flag_values *v)
+{
+    return admin_send(v, "GET", "/v1/tokens", false, NULL, tokens_listed);
 }
 
 static void token_revoked(const struct flag_values *v, const json_t *t)
@@ -493,6 +552,14 @@ static const struct flag_command admin_commands[] = {
      user_set_flags, 1, 1, false, run_user_set},
     {"admin user delete", "NAME", "Delete a user and its tokens.", NULL, NULL, 1, 1, false,
      run_user_delete},
+    {"admin user list", "", "List users: name, tenant, role and workspace.",
+     "The platform admin sees every user, a tenant admin those of its own tenant.", NULL, 0, 0,
+     false, run_user_list},
+    {"admin token list", "", "List API tokens: id, kind, user or node, created, expires.",
+     "Never a token's secret. The platform admin sees every token (users', nodes' and join\n"
+     "tokens), a tenant admin those of its own tenant's users. When a token was last used is\n"
+     "not tracked.",
+     NULL, 0, 0, false, run_token_list},
     {"admin token create", "", "Create an API token; prints it (only this once) on stdout.",
      "Example: export ALLOT_TOKEN=$(allot admin token create --user alice)", token_flags, 0, 0,
      false, run_token_create},

@@ -23,7 +23,8 @@ struct client_config {
     char token[CLIENT_MAX_TOKEN + 1];
     char timeout[64];
     char cacert[1024];
-    int server_line, token_line, timeout_line, cacert_line;
+    char workspace[2 * FLAGS_MAX_NAME + 2]; /* TENANT/WS, submit's default */
+    int server_line, token_line, timeout_line, cacert_line, workspace_line;
 };
 
 void client_print_clean(FILE *f, const char *s)
@@ -60,7 +61,8 @@ static bool config_path(char *buf, size_t len)
     return n > 0 && (size_t)n < len;
 }
 
-/* Read the config file into *cfg: "key = value" lines (server, token, timeout, cacert), '#'
+/* Read the config file into *cfg: "key = value" lines (server, token, timeout, cacert,
+ * workspace), '#'
  * comments and blank lines. A missing file is not an error. RET 0, or FLAGS_EXIT_USAGE after
  * printing "prog: path:line: problem". */
 static int config_load(struct client_config *cfg, const char *prog)
@@ -77,6 +79,7 @@ static int config_load(struct client_config *cfg, const char *prog)
         {"token", cfg->token, sizeof(cfg->token), &cfg->token_line},
         {"timeout", cfg->timeout, sizeof(cfg->timeout), &cfg->timeout_line},
         {"cacert", cfg->cacert, sizeof(cfg->cacert), &cfg->cacert_line},
+        {"workspace", cfg->workspace, sizeof(cfg->workspace), &cfg->workspace_line},
     };
     if (!config_path(cfg->path, sizeof(cfg->path)))
         return 0;
@@ -132,7 +135,7 @@ static int config_load(struct client_config *cfg, const char *prog)
         if (!slot) {
             fprintf(stderr, "%s: %s:%d: unknown key '", prog, cfg->path, line);
             client_print_clean(stderr, key);
-            fprintf(stderr, "' (expected server, token, timeout or cacert)\n");
+            fprintf(stderr, "' (expected server, token, timeout, cacert or workspace)\n");
             rc = FLAGS_EXIT_USAGE;
             goto out;
         }
@@ -145,9 +148,12 @@ static int config_load(struct client_config *cfg, const char *prog)
         snprintf(slot, keys[k].cap, "%s", value);
         *keys[k].line = line;
     }
-    if (cfg->token[0] && fstat(fileno(f), &st) == 0 && (st.st_mode & 077))
+    static bool warned; /* submit reads the file twice (its workspace, then the rest) */
+    if (cfg->token[0] && !warned && fstat(fileno(f), &st) == 0 && (st.st_mode & 077)) {
+        warned = true;
         fprintf(stderr, "allot: warning: %s holds a token and others may read it (chmod 600)\n",
                 cfg->path);
+    }
 out:
     free(text);
     fclose(f);
@@ -212,6 +218,32 @@ static bool token_ok(const char *s)
         if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
             return false;
     return true;
+}
+
+int client_default_workspace(const char *prog, char *buf, size_t len)
+{
+    struct client_config cfg = {0};
+    char from[1200], part[2][FLAGS_MAX_NAME + 1];
+    buf[0] = '\0';
+    const char *env = getenv("ALLOT_WORKSPACE");
+    if (!(env && *env)) {
+        int rc = config_load(&cfg, prog);
+        if (rc)
+            return rc;
+    }
+    const char *ws = pick(NULL, "workspace", "ALLOT_WORKSPACE", cfg.workspace, cfg.workspace_line,
+                          &cfg, from, sizeof(from));
+    if (!ws)
+        return 0;
+    if (!flags_split_name(ws, 2, part)) {
+        fprintf(stderr, "%s: %s: expected TENANT/WORKSPACE, two names of a-z 0-9 . _ - (got '",
+                prog, from);
+        client_print_clean(stderr, strlen(ws) > 64 ? "(a long text)" : ws);
+        fprintf(stderr, "')\n");
+        return FLAGS_EXIT_USAGE;
+    }
+    snprintf(buf, len, "%s", ws);
+    return 0;
 }
 
 int client_open(struct client *cl, const struct flag_values *v)

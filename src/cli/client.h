@@ -63,6 +63,11 @@ const char *client_answer_header(const struct client_answer *a, const char *name
  * FLAGS_EXIT_USAGE for a bad flag, variable or config file (message names which, and which
  * URL), FLAGS_EXIT_FAILED when libcurl cannot start. */
 int client_open(struct client *cl, const struct flag_values *v);
+/* The default workspace of submit: $ALLOT_WORKSPACE, else the config file's `workspace`
+ * line. OUT buf ("" when neither is set; room for 2 * FLAGS_MAX_NAME + 2 bytes). RET 0, or
+ * FLAGS_EXIT_USAGE after printing which is bad (not TENANT/WS, or a bad config file). */
+int client_default_workspace(const char *prog, char *buf, size_t len);
+
 /* Free the handle. Accepts a client that client_open failed on, or a zeroed one. */
 void client_close(struct client *cl);
 

@@ -133,6 +133,13 @@ void flags_help(const struct flag_command *cmd, FILE *f)
                "2 usage error, 3 the server cannot be reached. docs/cli.md tells more.\n");
 }
 
+/* Whether f may be given more than once (its metavar ends with FLAGS_REPEAT). */
+static bool repeats(const struct flag *f)
+{
+    size_t n = f->metavar ? strlen(f->metavar) : 0, r = strlen(FLAGS_REPEAT);
+    return n > r && strcmp(f->metavar + n - r, FLAGS_REPEAT) == 0;
+}
+
 /* Find --name or -c among flags. RET its index, or -1. */
 static int find_flag(const struct flag *flags, const char *name, size_t n, char c)
 {
@@ -142,6 +149,19 @@ static int find_flag(const struct flag *flags, const char *name, size_t n, char 
             return i;
     }
     return -1;
+}
+
+/* Find the flag that the word a ("--name", "--name=value" or "-c") names among flags.
+ * OUT *eq: the '=' of "--name=value", or NULL. RET its index, or -1 (also for "-", "--" and
+ * "-xy", which name no flag). */
+static int find_word(const struct flag *flags, const char *a, const char **eq)
+{
+    const char *name = a[1] == '-' ? a + 2 : a + 1;
+    *eq = a[1] == '-' ? strchr(name, '=') : NULL;
+    size_t n = *eq ? (size_t)(*eq - name) : strlen(name);
+    if (n == 0 || (a[1] != '-' && n != 1))
+        return -1;
+    return find_flag(flags, name, n, a[1] != '-' ? name[0] : 0);
 }
 
 /* Store value for the common flag k. RET 0 or a usage error. */
@@ -215,17 +235,12 @@ int flags_parse(const struct flag_command *cmd, const char *prog, int argc, char
             continue;
         }
         /* a flag: --name, --name=value or -c */
-        const char *name = a[1] == '-' ? a + 2 : a + 1;
-        const char *eq = a[1] == '-' ? strchr(name, '=') : NULL;
-        size_t n = eq ? (size_t)(eq - name) : strlen(name);
-        char c = a[1] != '-' && n == 1 ? name[0] : 0;
-        if (a[1] != '-' && n != 1)
-            return flags_usage_error(v, "unknown option '%s'", quoted(a, q));
-        int k = find_flag(cmd->flags, name, n, c);
+        const char *eq;
+        int k = find_word(cmd->flags, a, &eq);
         bool common = k < 0;
         if (common)
-            k = find_flag(common_flags, name, n, c);
-        if (k < 0 || (n == 0 && !c))
+            k = find_word(common_flags, a, &eq);
+        if (k < 0)
             return flags_usage_error(v, "unknown option '%s'", quoted(a, q));
         const struct flag *f = common ? &common_flags[k] : &cmd->flags[k];
         const char *value = "";
@@ -248,12 +263,61 @@ int flags_parse(const struct flag_command *cmd, const char *prog, int argc, char
                 return rc;
             continue;
         }
+        if (repeats(f)) {
+            if (v->n_repeated == FLAGS_MAX_REPEATED)
+                return flags_usage_error(v, "--%s given more than %d times", f->name,
+                                         FLAGS_MAX_REPEATED);
+            v->repeated_flag[v->n_repeated] = k;
+            v->repeated[v->n_repeated++] = value;
+            continue;
+        }
         if (v->value[k])
             return flags_usage_error(v, "--%s given twice", f->name);
         v->value[k] = value;
     }
     if (v->n_args < cmd->min_args)
         return flags_usage_error(v, "missing %s", cmd->args);
+    return 0;
+}
+
+int flags_hoist(int argc, char **argv, char **out, int *out_argc, char *err, size_t err_len)
+{
+    char q[72];
+    const char *eq;
+    int i = 1;
+    while (i < argc && argv[i][0] == '-') {
+        int k = find_word(common_flags, argv[i], &eq);
+        if (k < 0) {
+            snprintf(err, err_len,
+                     "unknown flag '%s' before the command (only --server, --token, --timeout, "
+                     "--cacert, -o/--output and -h/--help may come before it)",
+                     quoted(argv[i], q));
+            return FLAGS_EXIT_USAGE;
+        }
+        if (common_flags[k].metavar && !eq && i + 1 == argc) {
+            snprintf(err, err_len, "--%s needs a value (%s)", common_flags[k].name,
+                     common_flags[k].metavar);
+            return FLAGS_EXIT_USAGE;
+        }
+        i += common_flags[k].metavar && !eq ? 2 : 1;
+    }
+    if (i == argc) {
+        snprintf(err, err_len, "a command must follow the flags");
+        return FLAGS_EXIT_USAGE;
+    }
+    int end = i + 1; /* the command's words and flags end at its "--", if any */
+    while (end < argc && strcmp(argv[end], "--") != 0)
+        end++;
+    int n = 0;
+    out[n++] = argv[0];
+    for (int k = i; k < end; k++)
+        out[n++] = argv[k];
+    for (int k = 1; k < i; k++)
+        out[n++] = argv[k];
+    for (int k = end; k < argc; k++)
+        out[n++] = argv[k];
+    out[n] = NULL;
+    *out_argc = n;
     return 0;
 }
 
@@ -325,6 +389,15 @@ const char *flags_get(const struct flag_values *v, const char *name)
 bool flags_has(const struct flag_values *v, const char *name)
 {
     return flags_get(v, name) != NULL;
+}
+
+int flags_each(const struct flag_values *v, const char *name, const char **out, int max)
+{
+    int k = flag_index(v, name), n = 0;
+    for (int i = 0; i < v->n_repeated && n < max; i++)
+        if (v->repeated_flag[i] == k)
+            out[n++] = v->repeated[i];
+    return n;
 }
 
 int flags_int(const struct flag_values *v, const char *name, int64_t min, int64_t max, int64_t *out)

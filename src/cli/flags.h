@@ -16,12 +16,13 @@ enum flags_exit {
     FLAGS_EXIT_UNREACHABLE = 3, /* no answer from the server (connect, timeout, TLS) */
 };
 
-#define FLAGS_MAX 24         /* flags of one subcommand, common flags excluded */
-#define FLAGS_MAX_ARGS 4     /* positional arguments of one subcommand */
-#define FLAGS_MAX_VALUE 4096 /* bytes of one flag value or argument */
-#define FLAGS_MAX_COMMAND 64 /* words after "--" (the daemon's bound on a command) */
-#define FLAGS_MAX_NAME 63    /* tenant, workspace, workload, node and user names */
-#define FLAGS_MAX_SERVERS 16 /* --server flags of one command line (each may be a comma list) */
+#define FLAGS_MAX 24          /* flags of one subcommand, common flags excluded */
+#define FLAGS_MAX_ARGS 4      /* positional arguments of one subcommand */
+#define FLAGS_MAX_VALUE 4096  /* bytes of one flag value or argument */
+#define FLAGS_MAX_COMMAND 64  /* words after "--" (the daemon's bound on a command) */
+#define FLAGS_MAX_NAME 63     /* tenant, workspace, workload, node and user names */
+#define FLAGS_MAX_SERVERS 16  /* --server flags of one command line (each may be a comma list) */
+#define FLAGS_MAX_REPEATED 64 /* values of repeatable flags of one command line, all together */
 
 /* One flag: --name VALUE (or --name=VALUE), or a switch when metavar is NULL. */
 struct flag {
@@ -30,6 +31,10 @@ struct flag {
     const char *metavar; /* what the value is ("N", "DURATION"); NULL: a switch */
     const char *help;
 };
+
+/* A repeatable flag's metavar ends so ("NAME=VALUE..."): each value is kept, in order, for
+ * flags_each (flags_get gives NULL); other flags may be given once. */
+#define FLAGS_REPEAT "..."
 
 struct flag_values;
 
@@ -52,6 +57,9 @@ struct flag_values {
     const char *value[FLAGS_MAX];     /* by index in cmd->flags; "" for a given switch */
     const char *args[FLAGS_MAX_ARGS]; /* positional arguments */
     int n_args;
+    const char *repeated[FLAGS_MAX_REPEATED]; /* values of repeatable flags, in order */
+    int repeated_flag[FLAGS_MAX_REPEATED];    /* the index in cmd->flags of each */
+    int n_repeated;
     char *const *command; /* words after "--" (cmd->command only) */
     int n_command;
     /* common flags of every subcommand; NULL when not given */
@@ -72,6 +80,13 @@ struct flag_values {
 int flags_dispatch(const struct flag_command *table, size_t n, const char *family_help, int argc,
                    char **argv);
 
+/* Move the common flags that come before the subcommand (argv[0] is the program) to after
+ * the subcommand's words and flags, before its "--" if it has one: "allot --server URL ls -a"
+ * becomes "allot ls -a --server URL". out has room for argc + 1 pointers, which point into
+ * argv (out[*out_argc] is NULL). RET 0, or FLAGS_EXIT_USAGE with a sentence in err: an
+ * unknown flag before the command (named), a flag without its value, or no command. */
+int flags_hoist(int argc, char **argv, char **out, int *out_argc, char *err, size_t err_len);
+
 /* Parse argv (argv[0] is the last word of cmd->name's words already consumed: arguments
  * start at argv[0]) for cmd into *v. RET 0, or FLAGS_EXIT_USAGE after printing why. */
 int flags_parse(const struct flag_command *cmd, const char *prog, int argc, char **argv,
@@ -85,6 +100,9 @@ void flags_help(const struct flag_command *cmd, FILE *f);
 const char *flags_get(const struct flag_values *v, const char *name);
 /* Whether flag name was given. */
 bool flags_has(const struct flag_values *v, const char *name);
+/* The values of the repeatable flag name, in the order given, into out (room for max).
+ * RET how many (at most max). */
+int flags_each(const struct flag_values *v, const char *name, const char **out, int max);
 
 /* Print "allot CMD: <message>" (control bytes as '?', at most 1 KiB) and a pointer to --help
  * to stderr. RET FLAGS_EXIT_USAGE. */

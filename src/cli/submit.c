@@ -9,9 +9,12 @@
 #include "cli/client.h"
 #include "cli/document.h"
 #include "cli/human.h"
+#include "common/error.h"
 #include "common/imageref.h"
 #include "sched/mig.h"
 #include "sched/sched.h"
+#include "schema/reader.h"
+#include "schema/workload.h"
 
 #define SUBMIT_MAX_KEY 128   /* bytes of an idempotency key (the daemon's bound) */
 #define SUBMIT_MAX_GPUS 1024 /* whole GPUs per replica (the daemon's bound) */
@@ -19,7 +22,8 @@
 #define SUBMIT_MAX_PRIORITY 1000000 /* priorities run from minus this to this */
 
 const struct flag submit_flags[] = {
-    {"workspace", 'w', "TENANT/WS", "the workspace to run in (required without -f)"},
+    {"workspace", 'w', "TENANT/WS",
+     "the workspace to run in (else -f's, $ALLOT_WORKSPACE, the config's workspace)"},
     {"file", 'f', "FILE", "the workload as JSON or YAML (- for stdin); flags override it"},
     {"name", 0, "NAME", "its name in the workspace (default: the daemon names it w-N)"},
     {"gpus", 0, "N", "whole GPUs per replica, 0 to 1024"},
@@ -37,6 +41,8 @@ const struct flag submit_flags[] = {
     {"idempotency-key", 0, "KEY", "a retry with the same key returns the first submission"},
     {"image", 0, "NAME:TAG", "run the command in a container of this image (busybox:1.36)"},
     {"workdir", 0, "DIR", "the directory it starts in inside the image (absolute)"},
+    {"env", 'e', "NAME=VALUE" FLAGS_REPEAT,
+     "a variable of its environment (repeatable; over -f's)"},
     {NULL, 0, NULL, NULL},
 };
 
@@ -71,9 +77,20 @@ static int set_field(json_t *body, const char *field, json_t *v)
     return 0;
 }
 
+int submit_env_split(const char *assignment, size_t *name_len)
+{
+    const char *eq = strchr(assignment, '=');
+    if (!eq || !workload_env_name_ok(assignment, (size_t)(eq - assignment)))
+        return -ALLOT_EINVAL;
+    *name_len = (size_t)(eq - assignment);
+    return 0;
+}
+
 /* The flags of a submission, checked. Strings are v's (NULL: not given). */
 struct submit_args {
     const char *file, *workspace, *name, *mig, *kind, *model, *key, *image, *workdir;
+    const char *env[SCHEMA_MAX_ENV]; /* each --env NAME=VALUE */
+    int n_env;
     int64_t gpus, replicas, priority;
     bool preemptible;
 };
@@ -99,8 +116,6 @@ static int submit_check(const struct flag_values *v, struct submit_args *a)
         .replicas = 1,
         .preemptible = true,
     };
-    if (!a->file && !a->workspace)
-        return flags_usage_error(v, "-w/--workspace TENANT/WS is required (or -f FILE)");
     if (a->workspace && !flags_split_name(a->workspace, 2, part))
         return flags_usage_error(v,
                                  "--workspace: expected TENANT/WORKSPACE, two names of "
@@ -138,6 +153,22 @@ static int submit_check(const struct flag_values *v, struct submit_args *a)
                                  "--workdir: expected an absolute path (starting with '/'), "
                                  "got '%.64s'",
                                  a->workdir);
+    const char *env[SCHEMA_MAX_ENV + 1];
+    a->n_env = flags_each(v, "env", env, SCHEMA_MAX_ENV + 1);
+    if (a->n_env > SCHEMA_MAX_ENV)
+        return flags_usage_error(v, "--env: at most %d variables", SCHEMA_MAX_ENV);
+    for (int i = 0; i < a->n_env; i++) {
+        size_t n;
+        a->env[i] = env[i];
+        if (submit_env_split(env[i], &n))
+            return flags_usage_error(v,
+                                     "--env: expected NAME=VALUE, NAME of A-Z a-z 0-9 _ not "
+                                     "starting with a digit (at most %d bytes), got '%.64s'",
+                                     SCHEMA_MAX_ENV_NAME, env[i]);
+        for (int j = 0; j < i; j++)
+            if (strncmp(env[j], env[i], n + 1) == 0)
+                return flags_usage_error(v, "--env: %.*s given twice", (int)n, env[i]);
+    }
     if ((rc = flags_int(v, "gpus", 0, SUBMIT_MAX_GPUS, &a->gpus)) ||
         (rc = flags_int(v, "replicas", 1, SUBMIT_MAX_REPLICAS, &a->replicas)) ||
         (rc = flags_int(v, "priority", -SUBMIT_MAX_PRIORITY, SUBMIT_MAX_PRIORITY, &a->priority)) ||
@@ -147,6 +178,30 @@ static int submit_check(const struct flag_values *v, struct submit_args *a)
         if ((rc = flags_quantity(v, submit_quantities[i].flag, submit_quantities[i].kind, false)))
             return rc;
     return 0;
+}
+
+/* Set each --env in body's "env" (kept from the file, the flags' variables over its).
+ * RET 0 or a process exit code after printing why. */
+static int submit_fill_env(const struct flag_values *v, const struct submit_args *a, json_t *body)
+{
+    json_t *env = json_object_get(body, "env");
+    int rc = 0;
+    if (!json_is_object(env) && (rc = set_field(body, "env", json_object())) == 0)
+        env = json_object_get(body, "env");
+    for (int i = 0; !rc && i < a->n_env; i++) {
+        size_t n = strcspn(a->env[i], "=");
+        json_t *value = json_string(a->env[i] + n + 1);
+        if (!value) {
+            fprintf(stderr, "%s: --env %.*s: the value is not UTF-8 text\n", v->prog, (int)n,
+                    a->env[i]);
+            return FLAGS_EXIT_USAGE;
+        }
+        if (json_object_setn_new(env, a->env[i], n, value) != 0) {
+            fprintf(stderr, "allot: out of memory\n");
+            rc = FLAGS_EXIT_FAILED;
+        }
+    }
+    return rc;
 }
 
 /* Set body's fields from the flags given (they win over the file's; --gpus and --mig each
@@ -187,6 +242,8 @@ static int submit_fill(const struct flag_values *v, const struct submit_args *a,
         if (q)
             rc = set_field(body, submit_quantities[i].field, json_string(q));
     }
+    if (!rc && a->n_env)
+        rc = submit_fill_env(v, a, body);
     if (!rc && v->n_command) {
         json_t *command = json_array();
         for (int i = 0; command && i < v->n_command; i++)
@@ -222,9 +279,16 @@ static int submit_body(const struct flag_values *v, json_t **out)
         return FLAGS_EXIT_FAILED;
     }
     rc = submit_fill(v, &a, body);
-    if (!rc && !json_object_get(body, "workspace"))
-        rc = flags_usage_error(v, "the workspace is missing: give -w TENANT/WS or a "
-                                  "\"workspace\" field in the file");
+    if (!rc && !json_object_get(body, "workspace")) { /* the default, if one is set */
+        char ws[2 * FLAGS_MAX_NAME + 2];
+        rc = client_default_workspace(v->prog, ws, sizeof(ws));
+        if (!rc && ws[0])
+            rc = set_field(body, "workspace", json_string(ws));
+        else if (!rc)
+            rc = flags_usage_error(v, "the workspace is missing: give -w/--workspace TENANT/WS, a "
+                                      "\"workspace\" field in the file, $ALLOT_WORKSPACE or a "
+                                      "workspace line in the config file");
+    }
     if (rc) {
         json_decref(body);
         return rc;

@@ -160,8 +160,7 @@ static int read_command(struct reader *r, const json_t *j, struct workload_spec 
     return rc;
 }
 
-/* Whether s (n bytes) is an environment variable's name: [A-Za-z_][A-Za-z0-9_]*. */
-static bool is_env_name(const char *s, size_t n)
+bool workload_env_name_ok(const char *s, size_t n)
 {
     if (n == 0 || n > SCHEMA_MAX_ENV_NAME || (s[0] >= '0' && s[0] <= '9'))
         return false;
@@ -195,7 +194,7 @@ static int read_env(struct reader *r, const json_t *j, struct workload_spec *out
              it = json_object_iter_next((json_t *)v, it), i++) {
             const char *key = json_object_iter_key(it);
             size_t len = json_object_iter_key_len(it), item = reader_push_key(r, key, len);
-            if (!is_env_name(key, len))
+            if (!workload_env_name_ok(key, len))
                 rc = reader_fail(r, -ALLOT_EINVAL,
                                  "not a variable name (1 to %d of A-Z, a-z, 0-9, '_', not starting "
                                  "with a digit)",

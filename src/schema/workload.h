@@ -30,6 +30,10 @@ struct workload_spec {
     const char *idempotency_key; /* NULL when not given */
 };
 
+/* Whether s (n bytes) is an environment variable's name: [A-Za-z_][A-Za-z0-9_]*, 1 to
+ * SCHEMA_MAX_ENV_NAME bytes (the rule of a workload's `env`, also the CLI's --env). */
+bool workload_env_name_ok(const char *s, size_t n);
+
 /* The fields every submission has (name, workspace, kind, priority, gpus | mig, model,
  * replicas, cpu, memory, storage, preemptible, grace, duration, image) of the object j at r's
  * path; the keys in extra (NULL-terminated, or NULL) are accepted and left to the caller. OUT

@@ -20,11 +20,11 @@
 #define NODE_GPUS 8 /* GPUs of a node of a platform made from flags */
 #define MAX_NODES 100000
 
-static void usage(FILE *f)
+void evaluation_usage(FILE *f, const char *lead)
 {
     fprintf(
         f,
-        "usage: allot sim --trace FILE [--format philly|generic]\n"
+        "%sallot sim --trace FILE [--format philly|generic]\n"
         "                 (--nodes N [--reserve none|proportional:F|WS=GPUS,...] |\n"
         "                  --platform FILE.yaml [--tenant T])\n"
         "                 [--policy static,shared,allot] [--starvation-age D] [--check] [--json]\n"
@@ -33,8 +33,21 @@ static void usage(FILE *f)
         "                 [--report DIR]\n\n"
         "Replays a job trace (or each scenario's submissions) through the allocation engine\n"
         "under each policy (or platform) and prints utilisation, queueing delay, completion\n"
-        "time, preemptions, the reservation guarantee and fairness side by side.\n"
-        "docs/simulator.md and docs/evaluation.md tell more.\n");
+        "time, preemptions, the reservation guarantee and fairness side by side.\n\n"
+        "  --trace FILE          the job trace to replay (CSV)\n"
+        "  --format F            the trace's columns: philly (the default) or generic\n"
+        "  --nodes N             a platform of N nodes of 8 GPUs, one tenant 'trace'\n"
+        "  --reserve R           their reservations: none, proportional:F or WS=GPUS,...\n"
+        "  --platform FILE.yaml  or the platform from a file\n"
+        "  --tenant T            the tenant of the trace's workspaces there (trace)\n"
+        "  --policy P,...        static, shared, allot (all three; allot for --compare)\n"
+        "  --starvation-age D    the engine's starvation age (platforms from flags)\n"
+        "  --compare A B         replay two scenarios' submissions side by side\n"
+        "  --check               verify the engine's invariants during the replay\n"
+        "  --json                one JSON document\n"
+        "  --report DIR          also write figures.csv, figures.json, plots, index.html\n"
+        "docs/simulator.md and docs/evaluation.md tell more.\n",
+        lead);
 }
 
 bool evaluation_wanted(int argc, char **argv)
@@ -318,11 +331,11 @@ static int options_parse(int argc, char **argv, struct options *o)
         } else if (strcmp(a, "--check") == 0) {
             replay_set_check(true);
         } else if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
+            evaluation_usage(stdout, "usage: ");
             return -1;
         } else {
             fprintf(stderr, "allot sim: unknown option or missing value: %s\n", a);
-            usage(stderr);
+            evaluation_usage(stderr, "usage: ");
             return 2;
         }
     }

@@ -572,7 +572,8 @@ static void sim_usage(FILE *f)
                "  --check      verify the engine's invariants after every step\n"
                "  --expect     verify the scenario's expect: and final: sections\n"
                "  --quiet      print only problems\n"
-               "  --until D    stop the clock at D (e.g. 12h)\n");
+               "  --until D    stop the clock at D (e.g. 12h)\n\n");
+    evaluation_usage(f, "   or: ");
 }
 
 int sim_main(int argc, char **argv)

@@ -35,6 +35,11 @@
     X(FIND_TOKEN,                                                                                  \
       "SELECT id, token_hash, user, node, created_ms, expires_ms FROM tokens WHERE id = ?1",       \
       "SELECT id, token_hash, \"user\", node, created_ms, expires_ms FROM tokens WHERE id = $1")   \
+    X(LOAD_TOKENS,                                                                                 \
+      "SELECT id, token_hash, user, node, created_ms, expires_ms FROM tokens"                      \
+      " ORDER BY created_ms, id",                                                                  \
+      "SELECT id, token_hash, \"user\", node, created_ms, expires_ms FROM tokens"                  \
+      " ORDER BY created_ms, id")                                                                  \
     X(FIND_USER,                                                                                   \
       "SELECT tenant, role, CASE json_type(spec, '$.workspace') WHEN 'text'"                       \
       " THEN json_extract(spec, '$.workspace') END FROM users WHERE name = ?1",                    \

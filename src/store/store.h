@@ -200,6 +200,11 @@ int store_find_user(struct store *st, const char *name, struct store_user *out, 
 int store_add_token(struct store *st, const struct store_token *token);
 int store_find_token(struct store *st, const char *id, struct store_token *out);
 int store_delete_token(struct store *st, const char *id);
+/* Call fn(ctx, token) for every token, oldest first (by created_ms, then id), in one read
+ * transaction; token is valid during the call only. RET fn's first nonzero result, else 0;
+ * -ALLOT_ESTATE inside a batch; -ALLOT_EIO (a corrupt row, or the database). */
+int store_each_token(struct store *st, int (*fn)(void *ctx, const struct store_token *token),
+                     void *ctx);
 /* Delete every token of user (a user moved to another tenant must not keep what was made
  * for the old one). OUT *deleted (may be NULL). RET 0 (also when there were none);
  * -ALLOT_EINVAL; -ALLOT_EIO. */

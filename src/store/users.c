@@ -1,5 +1,5 @@
 /* Users and their API tokens in the store: add, change, find, delete, and the load of every
- * user. Tokens are kept as the SHA-256 of their secret, never the secret. */
+ * user and every token. Tokens are kept as the SHA-256 of their secret, never the secret. */
 #include <string.h>
 
 #include "common/error.h"
@@ -140,17 +140,25 @@ static int store_load_row(void *ctx, const struct store_row *row)
     return visit->v->user(visit->ctx, &u);
 }
 
+/* Run statement id (no parameters), calling row_fn(ctx, row) for each row, in a read
+ * transaction of its own (who names the caller in messages). RET as store_query. */
+static int store_read_rows(struct store *st, const char *who, enum store_stmt id,
+                           int (*row_fn)(void *ctx, const struct store_row *row), void *ctx)
+{
+    int err = store_read_begin(st, who);
+    if (err)
+        return err;
+    err = store_query(st, id, NULL, 0, row_fn, ctx);
+    store_read_end(st);
+    return err;
+}
+
 int store_load(struct store *st, const struct store_visitor *v, void *ctx)
 {
     if (!v->user)
         return 0;
-    int err = store_read_begin(st, "store_load");
-    if (err)
-        return err;
     struct store_user_visit visit = {v, ctx};
-    err = store_query(st, STORE_STMT_LOAD_USERS, NULL, 0, store_load_row, &visit);
-    store_read_end(st);
-    return err;
+    return store_read_rows(st, "store_load", STORE_STMT_LOAD_USERS, store_load_row, &visit);
 }
 
 int store_add_token(struct store *st, const struct store_token *token)
@@ -231,6 +239,28 @@ int store_find_token(struct store *st, const char *id, struct store_token *out)
         return err;
     struct store_arg args[] = {store_text(id, id_len)};
     return store_query_one(st, STORE_STMT_FIND_TOKEN, args, 1, store_token_row, out);
+}
+
+/* store_each_token's callback and its context. */
+struct store_token_visit {
+    int (*fn)(void *ctx, const struct store_token *token);
+    void *ctx;
+};
+
+static int store_each_token_row(void *ctx, const struct store_row *row)
+{
+    struct store_token_visit *visit = ctx;
+    struct store_token token;
+    int err = store_token_row(&token, row);
+    return err ? err : visit->fn(visit->ctx, &token);
+}
+
+int store_each_token(struct store *st, int (*fn)(void *ctx, const struct store_token *token),
+                     void *ctx)
+{
+    struct store_token_visit visit = {fn, ctx};
+    return store_read_rows(st, "store_each_token", STORE_STMT_LOAD_TOKENS, store_each_token_row,
+                           &visit);
 }
 
 int store_delete_token(struct store *st, const char *id)

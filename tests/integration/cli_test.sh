@@ -36,6 +36,25 @@ nodes: [{name: n, cluster: c, tenant: a, cpu: 8, memory: 8Gi, gpus: [{model: H10
 expect_exit 2 'usage: allot' -- 
 expect_exit 2 "unknown command 'frobnicate'" -- frobnicate
 expect_exit 0 'usage: allot sim' -- sim --help
+# sim's help lists the trace replay's and the comparison's options too
+expect_exit 0 '--trace FILE +the job trace' -- sim --help
+expect_exit 0 '--compare A B +replay two' -- sim --help
+expect_exit 0 '--starvation-age D' -- sim --help
+# `allot help COMMAND` is `allot COMMAND --help`; `allot help` the overview
+for words in "sim" "submit" "ls" "admin" "admin user create" "admin token revoke"; do
+    # shellcheck disable=SC2086 # the words are meant to split
+    "$ALLOT" help $words >"$TMP/help" 2>&1
+    rc=$?
+    "$ALLOT" $words --help >"$TMP/dashdash" 2>&1
+    if [ "$rc" != 0 ] || ! cmp -s "$TMP/help" "$TMP/dashdash" || ! [ -s "$TMP/help" ]; then
+        bad "allot help $words: exit $rc, or not what 'allot $words --help' prints"
+    else
+        ok
+    fi
+done
+expect_exit 0 'commands:' -- help
+expect_exit 0 '  help  +show this help' -- help help
+expect_exit 2 "allot help: unknown command 'frobnicate'" -- help frobnicate
 expect_exit 2 "unknown option '--bogus'" -- sim --bogus x.yaml
 expect_exit 2 '--until: expected a duration' -- sim --until soon x.yaml
 expect_exit 2 'usage: allot sim' -- sim

@@ -119,6 +119,71 @@ class CliTest(unittest.TestCase):
         self.assertEqual(rc, 1, err)
         self.assertIn("last platform admin", err)
 
+    def test_admin_user_and_token_list(self):
+        """Users and tokens as each admin may see them: a tenant admin its own tenant's, never
+        another's; lower roles 403; never a token's secret or hash."""
+        self.d.add_tenant_beta()
+        acme_admin = self.d.user_token("acme-boss", "tenant-admin", "acme")
+        beta_admin = self.d.user_token("beta-boss", "tenant-admin", "beta")
+        member = self.d.user_token("alice", "member", "acme", "acme/research")
+        self.d.user_token("bob", "viewer", "beta")
+        st, node = self.d.request("POST", "/v1/tokens", {"node": "gpu-a"}, token=self.d.admin)
+        self.assertEqual(st, 201, node)
+        # the platform admin: everyone, every token; a table, and -o json as the daemon says
+        out = self.ok("admin", "user", "list")
+        lines = out.splitlines()
+        self.assertEqual(lines[0].split(), ["NAME", "TENANT", "ROLE", "WORKSPACE"])
+        self.assertRegex(out, r"\nalice +acme +member +acme/research\n")
+        self.assertRegex(out, r"\nbeta-boss +beta +tenant-admin +-\n")
+        self.assertRegex(out, r"\nadmin +- +admin +-\n")
+        doc = json.loads(self.ok("admin", "user", "list", "-o", "json"))
+        self.assertEqual({u["name"] for u in doc["items"]},
+                         {"admin", "acme-boss", "beta-boss", "alice", "bob"})
+        doc = json.loads(self.ok("admin", "token", "list", "-o", "json"))
+        self.assertEqual(sorted((t["kind"], t["user"] or t["node"]) for t in doc["items"]),
+                         [("node", "gpu-a"), ("user", "acme-boss"), ("user", "admin"),
+                          ("user", "alice"), ("user", "beta-boss"), ("user", "bob")])
+        for t in doc["items"]:
+            self.assertEqual(set(t), {"id", "kind", "user", "node", "created", "expires"})
+            self.assertRegex(t["id"], r"^[0-9a-f]{16}$")
+            self.assertGreater(t["created"], 0)
+        out = self.ok("admin", "token", "list")
+        self.assertEqual(out.splitlines()[0].split(), ["ID", "KIND", "FOR", "CREATED", "EXPIRES"])
+        self.assertRegex(out, rf"\n{node['id']} +node +node gpu-a +20\d\d-\d\d-\d\d "
+                              r"\d\d:\d\d:\d\d UTC +never\n")
+        # no secret, and not its hash, in either form
+        for text in (out, self.ok("admin", "token", "list", "-o", "json")):
+            for secret in (acme_admin, beta_admin, member, node["token"]):
+                self.assertNotIn(secret.split("_")[2], text)
+            self.assertNotIn("hash", text)
+        # a tenant admin: its tenant's users and their tokens only
+        doc = json.loads(self.ok("admin", "user", "list", "-o", "json", token=acme_admin))
+        self.assertEqual({u["name"] for u in doc["items"]}, {"acme-boss", "alice"})
+        doc = json.loads(self.ok("admin", "token", "list", "-o", "json", token=acme_admin))
+        self.assertEqual(sorted(t["user"] for t in doc["items"]), ["acme-boss", "alice"])
+        # the neighbouring tenant's admin sees nothing of acme's
+        for path in ("/v1/users", "/v1/tokens"):
+            st, r = self.d.request("GET", path, token=beta_admin)
+            self.assertEqual(st, 200, r)
+            names = {x.get("name") or x.get("user") for x in r["items"]}
+            self.assertEqual(names, {"beta-boss", "bob"}, path)
+            self.assertNotIn("acme", json.dumps(r), path)
+        out = self.ok("admin", "token", "list", token=beta_admin)
+        self.assertNotIn("alice", out)
+        self.assertNotIn("acme-boss", out)
+        # lower roles: 403, exit 1
+        for path in ("/v1/users", "/v1/tokens"):
+            st, r = self.d.request("GET", path, token=member)
+            self.assertEqual(st, 403, (path, r))
+        for what in ("user", "token"):
+            rc, out, err = self.allot("admin", what, "list", token=member)
+            self.assertEqual(rc, 1, err)
+            self.assertEqual(out, "")
+        # a revoked token leaves the list
+        self.ok("admin", "token", "revoke", node["id"])
+        doc = json.loads(self.ok("admin", "token", "list", "-o", "json"))
+        self.assertNotIn(node["id"], [t["id"] for t in doc["items"]])
+
     def test_admin_export_replays_in_sim(self):
         self.ok("submit", "-w", "acme/research", "--name", "a", "--gpus", "2",
                 "--duration", "300ms")
@@ -370,6 +435,141 @@ class CliTest(unittest.TestCase):
         self.assertEqual(rc, 2)
         self.assertIn("ALLOT_SERVER", err)
 
+    def test_common_flags_before_the_command(self):
+        self.ok("submit", "-w", "acme/research", "--gpus", "1", "--name", "early", "--", "true")
+        # --server, --token and -o json before the command work as after it
+        doc = json.loads(self.ok("--server", self.d.url, "--token", self.d.admin, "--timeout",
+                                 "5s", "-o", "json", "ls", server="", token=""))
+        self.assertEqual([w["name"] for w in doc["items"]], ["acme/research/early"])
+        doc = json.loads(self.ok("--output=json", "ls", "-w", "acme/research"))
+        self.assertEqual(len(doc["items"]), 1)
+        # before a command with "--": the flags stay out of the workload's command
+        # (had "-o json" gone after it, the answer would be a table)
+        doc = json.loads(self.ok("-o", "json", "submit", "-w", "acme/research", "--name", "cmd",
+                                 "--", "echo", "-o"))
+        self.assertEqual(doc["name"], "acme/research/cmd")
+        # before a multi-word command
+        out = self.ok("--server", self.d.url, "admin", "tenant", "create", "early-t",
+                      "--max-grace", "2m", server="")
+        self.assertIn("early-t", out)
+        # a wrong token before the command is used (1: refused), and so is a wrong server (3)
+        rc, _, err = self.allot("--token", "allot_" + "0" * 16 + "_" + "0" * 40, "ls")
+        self.assertEqual(rc, 1, err)
+        rc, _, err = self.allot("--server", f"http://127.0.0.1:{free_port()}", "ls")
+        self.assertEqual(rc, 3, err)
+        # what is wrong before the command is named
+        for args, message in [(["--bogus", "ls"], "unknown flag '--bogus' before the command"),
+                              (["-x", "ls"], "unknown flag '-x' before the command"),
+                              (["--token"], "--token needs a value"),
+                              (["-o", "json"], "a command must follow the flags"),
+                              (["-o", "yaml", "ls"], "--output: expected table or json"),
+                              (["--token", "a", "ls", "--token", "b"], "--token given twice")]:
+            rc, out, err = self.allot(*args)
+            self.assertEqual(rc, 2, (args, err))
+            self.assertIn(message, err, args)
+            self.assertEqual(out, "", args)
+
+    def serve(self, handler):
+        """Serve handler (a BaseHTTPRequestHandler class) on 127.0.0.1 until the test ends.
+        RET its URL."""
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        self.addCleanup(server.server_close)
+        self.addCleanup(server.shutdown)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    def fake_server(self, answer):
+        """A server that records each request's method, path and JSON body in the list it
+        returns, and answers answer (a dict) to each. RET (its URL, the list)."""
+        seen = []
+
+        class Fake(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_POST(self):
+                n = int(self.headers.get("Content-Length", "0"))
+                seen.append((self.command, self.path, json.loads(self.rfile.read(n) or b"null")))
+                body = json.dumps(answer).encode()
+                self.send_response(201)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        return self.serve(Fake), seen
+
+    def write_config(self, text):
+        conf = os.path.join(self.home, ".config", "allot")
+        os.makedirs(conf, exist_ok=True)
+        path = os.path.join(conf, "config")
+        with open(path, "w") as f:
+            f.write(text)
+        os.chmod(path, 0o600)
+        return path
+
+    def test_submit_env(self):
+        url, seen = self.fake_server({"name": "a/b/c", "state": "running"})
+        path = self.write("w.yaml", "workspace: a/b\nenv: {A: old, D: kept}\n")
+        self.ok("submit", "-f", path, "--env", "A=1", "-e", "B=", "--env=C=x=y", "-e",
+                "E=two words", "--", "true", server=url)
+        self.assertEqual(seen[0][:2], ("POST", "/v1/workloads"))
+        self.assertEqual(seen[0][2]["env"],
+                         {"A": "1", "B": "", "C": "x=y", "D": "kept", "E": "two words"})
+        # against the daemon: the variables are taken, and the name is checked before sending
+        self.ok("submit", "-w", "acme/research", "--name", "with-env", "-e", "HF_HOME=/cache",
+                "--", "true")
+        for args, message in [
+                (["-e", "1X=2"], "--env: expected NAME=VALUE"),
+                (["--env", "NOEQUALS"], "got 'NOEQUALS'"),
+                (["--env", "A-B=1"], "got 'A-B=1'"),
+                (["-e", "X=1", "-e", "X=2"], "--env: X given twice"),
+                ([arg for i in range(65) for arg in ("-e", f"V{i}=1")], "--env given more than 64 times")]:
+            rc, out, err = self.allot("submit", "-w", "acme/research", *args)
+            self.assertEqual(rc, 2, (args[:4], err))
+            self.assertIn(message, err, args[:4])
+        # nothing was sent for them
+        doc = json.loads(self.ok("ls", "-o", "json"))
+        self.assertEqual([w["name"] for w in doc["items"]], ["acme/research/with-env"])
+
+    def test_default_workspace(self):
+        self.write_config("workspace = acme/research\n")
+        out = self.ok("submit", "--gpus", "1", "--name", "dflt", "--", "true")
+        self.assertIn("acme/research/dflt  running", out)
+        # -w wins over it, and so does the file's workspace; $ALLOT_WORKSPACE over the file
+        out = self.ok("submit", "-w", "acme/prod", "--gpus", "1", "--name", "flag")
+        self.assertIn("acme/prod/flag ", out)
+        path = self.write("w.yaml", "workspace: acme/prod\nname: file\ngpus: 1\n")
+        self.assertIn("acme/prod/file ", self.ok("submit", "-f", path))
+        out = self.ok("submit", "--gpus", "1", "--name", "var",
+                      env={"ALLOT_WORKSPACE": "acme/prod"})
+        self.assertIn("acme/prod/var ", out)
+        # ls is not filtered by it: it lists all the token may see
+        doc = json.loads(self.ok("ls", "-o", "json"))
+        self.assertEqual(sorted(w["name"] for w in doc["items"]),
+                         ["acme/prod/file", "acme/prod/flag", "acme/prod/var",
+                          "acme/research/dflt"])
+        # a bad one is named, with its line; without any, the message says where one goes
+        self.write_config("# c\nworkspace = acme\n")
+        rc, _, err = self.allot("submit", "--gpus", "1")
+        self.assertEqual(rc, 2, err)
+        self.assertIn("config:2: workspace: expected TENANT/WORKSPACE", err)
+        rc, _, err = self.allot("submit", "--gpus", "1", env={"ALLOT_WORKSPACE": "a/b/c"})
+        self.assertEqual(rc, 2, err)
+        self.assertIn("ALLOT_WORKSPACE: expected TENANT/WORKSPACE", err)
+        # a file others may read that holds a token: one warning, though submit reads it twice
+        path = self.write_config(f"token = {self.d.admin}\nworkspace = acme/research\n")
+        os.chmod(path, 0o644)
+        rc, out, err = self.allot("submit", "--gpus", "0", "--name", "warned", token="")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("acme/research/warned ", out)
+        self.assertEqual(err.count("others may read it"), 1, err)
+        self.write_config("")
+        rc, _, err = self.allot("submit", "--gpus", "1")
+        self.assertEqual(rc, 2, err)
+        self.assertIn("give -w/--workspace TENANT/WS", err)
+        self.assertIn("workspace line in the config file", err)
+
     def test_exit_3_when_unreachable(self):
         port = free_port()  # nothing listens there
         rc, out, err = self.allot("ls", server=f"http://127.0.0.1:{port}")
@@ -392,7 +592,8 @@ class CliTest(unittest.TestCase):
         for args in [["submit"], ["ls"], ["describe"], ["cancel"], ["nodes"], ["ws"], ["top"],
                      ["admin"], ["admin", "tenant", "create"], ["admin", "workspace", "set"],
                      ["admin", "node", "add"], ["admin", "node", "drain"],
-                     ["admin", "token", "create"], ["admin", "user", "create"]]:
+                     ["admin", "token", "create"], ["admin", "user", "create"],
+                     ["admin", "user", "list"], ["admin", "token", "list"]]:
             rc, out, err = self.allot(*args, "--help")
             self.assertEqual(rc, 0, args)
             self.assertTrue(out.startswith("usage: allot " + " ".join(args)), (args, out))
@@ -620,11 +821,7 @@ class CliTest(unittest.TestCase):
                 self.end_headers()
                 self.wfile.write(body)
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Fake)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        self.addCleanup(server.server_close)
-        self.addCleanup(server.shutdown)
-        url = f"http://127.0.0.1:{server.server_address[1]}"
+        url = self.serve(Fake)
         one = b'{"event":"submitted","workload":"a/b/c","workspace":"a/b"}'
         stream["body"] = (b": keep-alive\r\nid: 1\r\nevent: submitted\r\ndata: " + one +
                           b"\r\n\r\n" + b"data: " + b"x" * (64 << 10) + b"\n\n")

@@ -268,6 +268,27 @@ static void test_open_creates_schema(void **state)
     sqlite3_close(db);
 }
 
+/* store_each_token's callback: "id:user/node@created-expires;" for each token ("-" for an
+ * empty name), checking tok1's hash came along; returns 42 at the stop_at-th (1-based). */
+struct token_log {
+    char text[512];
+    int tokens, stop_at;
+};
+
+static int token_logged(void *arg, const struct store_token *t)
+{
+    struct token_log *log = arg;
+    if (++log->tokens == log->stop_at)
+        return 42;
+    if (strcmp(t->id, "tok1") == 0)
+        assert_int_equal(t->hash[0], 0xab);
+    size_t n = strlen(log->text);
+    snprintf(log->text + n, sizeof(log->text) - n, "%s:%s/%s@%lld-%lld;", t->id,
+             t->user[0] ? t->user : "-", t->node[0] ? t->node : "-", (long long)t->created_ms,
+             (long long)t->expires_ms);
+    return 0;
+}
+
 static void test_users_and_tokens(void **state)
 {
     struct fixture *f = *state;
@@ -325,6 +346,15 @@ static void test_users_and_tokens(void **state)
     assert_string_equal(out.node, "gpu-b");
     /* a token id is never overwritten */
     assert_int_equal(store_add_token(st, &tok), -ALLOT_EEXIST);
+    /* every token, oldest first, with its columns; a nonzero result stops the walk */
+    struct token_log tlog = {0};
+    assert_int_equal(store_each_token(st, token_logged, &tlog), 0);
+    assert_string_equal(tlog.text, "tok1:alice/-@5-0;tok2:root/gpu-a@6-99;tok3:-/gpu-b@7-0;"
+                                   "tok4:alice/-@8-0;");
+    memset(&tlog, 0, sizeof(tlog));
+    tlog.stop_at = 2;
+    assert_int_equal(store_each_token(st, token_logged, &tlog), 42);
+    assert_string_equal(tlog.text, "tok1:alice/-@5-0;");
 
     /* a user's tokens go with it, or on their own; other tokens stay */
     int64_t deleted = -1;
