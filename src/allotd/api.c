@@ -19,7 +19,7 @@
 
 #include <event2/buffer.h>
 
-void api_apply_reply(struct controller *ctl, struct call *c, json_t *op, int status)
+int api_apply_reply(struct controller *ctl, struct call *c, json_t *op, int status)
 {
     char field[128], err[512];
     json_t *result = NULL;
@@ -29,7 +29,7 @@ void api_apply_reply(struct controller *ctl, struct call *c, json_t *op, int sta
     json_decref(op);
     if (rc) {
         call_error(c, rc, 0, field, "%s", err[0] ? err : allot_strerror(rc));
-        return;
+        return rc;
     }
     /* a workload is shown as the commit's scheduling pass leaves it */
     const char *name = json_string_value(json_object_get(result, "name"));
@@ -38,6 +38,7 @@ void api_apply_reply(struct controller *ctl, struct call *c, json_t *op, int sta
         c->workload = id;
     call_defer(c, status, result ? result : json_object());
     controller_defer(ctl, c);
+    return 0;
 }
 
 json_t *api_body_object(struct call *c)

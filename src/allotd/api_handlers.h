@@ -12,8 +12,10 @@
 #include "allotd/server.h"
 
 /* Apply op for call c; on success defer `status` with the op's result (a submitted or
- * cancelled workload as the commit's pass leaves it), else answer the error. Takes op. */
-void api_apply_reply(struct controller *ctl, struct call *c, json_t *op, int status);
+ * cancelled workload as the commit's pass leaves it), else answer the error. Takes op.
+ * RET 0: deferred (c may still get warnings until the commit); else the error, c answered
+ * and freed. */
+int api_apply_reply(struct controller *ctl, struct call *c, json_t *op, int status);
 /* The body as an object, or answer 400 and RET NULL. */
 json_t *api_body_object(struct call *c);
 /* The name of tenant t, or NULL for none. */

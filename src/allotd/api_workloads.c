@@ -9,6 +9,7 @@
 #include "allotd/api_handlers.h"
 #include "allotd/output.h"
 #include "common/error.h"
+#include "common/quantity.h"
 #include "common/protocol.h"
 #include "schema/op.h"
 #include "schema/view.h"
@@ -64,6 +65,36 @@ static void history_unavailable(struct controller *ctl, struct call *c)
     call_error(c, -ALLOT_EUNAVAILABLE, 503, NULL,
                "the history cannot be read (%s): try again; nothing was submitted",
                store_errmsg(ctl->store));
+}
+
+/* The grace a submission asks for (a duration, or a number of seconds), or -1. */
+static int64_t asked_grace(const json_t *spec)
+{
+    const json_t *g = json_object_get(spec, "grace");
+    int64_t ms;
+    if (json_is_string(g) && quantity_parse_duration(json_string_value(g), &ms) == 0)
+        return ms;
+    if (json_is_number(g) && json_number_value(g) >= 0 && json_number_value(g) < 1e12)
+        return (int64_t)(json_number_value(g) * 1000);
+    return -1;
+}
+
+/* A submission that asked for more grace than its tenant's max_grace got the cap: say so in
+ * the answer ("warnings"), as the engine silently did. */
+static void grace_warning(struct controller *ctl, struct call *c, int64_t asked)
+{
+    const struct sched *s = ctl->engine;
+    if (asked < 0 || c->workload >= s->n_workloads)
+        return;
+    const struct sched_workload *w = &s->workloads[c->workload];
+    const struct sched_tenant *t = &s->tenants[w->tenant];
+    if (t->max_grace_ms <= 0 || asked <= w->grace_ms)
+        return;
+    char a[32], cap[32], text[256];
+    snprintf(text, sizeof(text), "grace: asked for %s, capped at %s, the max_grace of tenant %s",
+             quantity_format_duration(asked, a, sizeof(a)),
+             quantity_format_duration(w->grace_ms, cap, sizeof(cap)), t->name);
+    c->warnings = json_pack("[s]", text);
 }
 
 void api_post_workload(struct controller *ctl, struct call *c)
@@ -133,9 +164,12 @@ void api_post_workload(struct controller *ctl, struct call *c)
         }
         json_object_set_new(spec, "name", json_string(name));
     }
-    api_apply_reply(
-        ctl, c, json_pack("{s:s, s:s, s:o}", "op", OP_SUBMIT, "user", c->who.user, "spec", spec),
-        201);
+    int64_t asked = asked_grace(spec);
+    if (api_apply_reply(
+            ctl, c,
+            json_pack("{s:s, s:s, s:o}", "op", OP_SUBMIT, "user", c->who.user, "spec", spec),
+            201) == 0)
+        grace_warning(ctl, c, asked);
 }
 
 /* A page of the history being rendered for c. */

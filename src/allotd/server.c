@@ -39,6 +39,7 @@ static void call_free(struct call *c)
     evhttp_clear_headers(&c->query);
     json_decref(c->body);
     json_decref(c->reply);
+    json_decref(c->warnings);
     free(c);
 }
 
@@ -196,6 +197,8 @@ void call_flush(struct call *c)
 {
     json_t *reply = c->reply;
     c->reply = NULL;
+    if (c->warnings && json_is_object(reply))
+        json_object_set(reply, "warnings", c->warnings);
     call_reply(c, c->status, reply);
 }
 

@@ -39,6 +39,8 @@ struct call {
     bool deferred;          /* the reply waits for the next commit */
     int status;             /* deferred reply */
     json_t *reply;          /* deferred reply body (owned) */
+    json_t *warnings;       /* NULL, or an array of sentences added to a deferred reply's
+                             * object as "warnings" (owned) */
     uint32_t workload;      /* deferred: reply with this workload as it is after the
                              * commit's scheduling pass (SCHED_NONE: reply as is) */
     uint32_t desired_node;  /* deferred: reply with what should run on this node after the

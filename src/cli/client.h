@@ -109,6 +109,10 @@ struct client_event {
  * handle stays free for other requests. Opaque; client_stream_open, then client_stream_free. */
 struct client_stream;
 
+/* Print s to f with bytes that could steer a terminal replaced by '?' (text from the
+ * daemon). */
+void client_print_clean(FILE *f, const char *s);
+
 /* Called once per event of a stream with the arg given to client_stream_open.
  * RET 0 to go on, or a process exit code that ends the stream with it. */
 typedef int client_event_fn(void *arg, const struct client_event *ev);

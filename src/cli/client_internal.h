@@ -24,9 +24,6 @@ struct client_body {
  * (too_big) or memory ran out (no_memory). */
 size_t client_body_write(char *data, size_t size, size_t nmemb, void *body);
 
-/* Print s to f with bytes that could steer a terminal replaced by '?'. */
-void client_print_clean(FILE *f, const char *s);
-
 /* Append header h to list; on failure clear *ok and keep list as it was (to be freed). Once
  * *ok is false, appends nothing. RET the list. */
 struct curl_slist *client_add_header(struct curl_slist *list, const char *h, bool *ok);

@@ -331,6 +331,14 @@ int submit_run(const struct flag_values *v)
     if (a.status == 200)
         fprintf(stderr, "allot: this idempotency key was used before: the first submission is "
                         "shown, nothing new was created\n");
+    size_t i;
+    json_t *warning;
+    json_array_foreach(json_object_get(a.json, "warnings"), i, warning)
+    {
+        fprintf(stderr, "allot: warning: ");
+        client_print_clean(stderr, json_is_string(warning) ? json_string_value(warning) : "?");
+        fprintf(stderr, "\n");
+    }
     /* a rejection is the daemon's answer, not an HTTP error; scripts still see it */
     if (strcmp(human_text(a.json, "state"), "rejected") == 0)
         rc = FLAGS_EXIT_FAILED;

@@ -68,6 +68,27 @@ class AllotdTest(unittest.TestCase):
         st, r = self.admin("GET", "/v1/nowhere")
         self.assertEqual(st, 404)
 
+    def test_grace_capped_says_so_and_bare_durations_are_seconds(self):
+        """acme's max_grace is 5m: a submission asking for more gets 5m and a warning that
+        says so; one within it gets no warning; a duration without a unit is seconds."""
+        st, r = self.admin("POST", "/v1/workloads", {
+            "name": "long-grace", "workspace": "acme/research", "gpus": 1, "grace": "10m"})
+        self.assertEqual(st, 201, r)
+        self.assertEqual(r["grace"], "5m")
+        self.assertEqual(r["warnings"],
+                         ["grace: asked for 10m, capped at 5m, the max_grace of tenant acme"])
+        st, r = self.admin("GET", "/v1/workloads/acme/research/long-grace")
+        self.assertNotIn("warnings", r)  # said once, in the submission's answer
+        st, r = self.admin("POST", "/v1/workloads", {
+            "name": "bare", "workspace": "acme/research", "gpus": 1, "grace": "90",
+            "duration": 120})
+        self.assertEqual(st, 201, r)
+        self.assertEqual(r["grace"], "1m30s")
+        self.assertNotIn("warnings", r)
+        st, r = self.admin("POST", "/v1/workloads", {
+            "name": "bad", "workspace": "acme/research", "gpus": 1, "grace": "10 parsecs"})
+        self.assertEqual((st, r["error"]["field"]), (400, "grace"))
+
     def test_submit_run_list_cancel(self):
         alice = self.d.user_token("alice", "member", "acme", "acme/research")
         st, r = self.d.request("POST", "/v1/workloads", {

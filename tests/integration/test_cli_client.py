@@ -294,6 +294,16 @@ class CliTest(unittest.TestCase):
         rc, out, err = self.allot("logs", "not-a-name")
         self.assertEqual(rc, 2)
 
+    def test_submit_says_when_the_grace_is_capped(self):
+        rc, out, err = self.allot("submit", "-w", "acme/research", "--name", "patient",
+                                  "--grace", "10m", "--", "sleep", "1")
+        self.assertEqual(rc, 0, err)
+        self.assertIn("allot: warning: grace: asked for 10m, capped at 5m, the max_grace of "
+                      "tenant acme", err)
+        rc, out, err = self.allot("submit", "-w", "acme/research", "--name", "brief",
+                                  "--grace", "1m", "--", "sleep", "1")
+        self.assertEqual((rc, err), (0, ""))
+
     def test_submit_then_ls(self):
         out = self.ok("submit", "-w", "acme/research", "--gpus", "4", "--name", "train-1",
                       "--kind", "training", "--cpu", "16", "--memory", "128Gi", "--", "python",
