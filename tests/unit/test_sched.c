@@ -220,6 +220,14 @@ static void test_fail_ends_failed(void **state)
     assert_int_equal(s->workloads[next].state, SCHED_RUNNING);
     assert_int_equal(sched_workload_forget(s, bad), 0);
     assert_int_equal(sched_check(s, err, sizeof(err)), 0);
+    /* a waiting workload cancelled says it was cancelled, not what it waited for */
+    uint32_t waits = submit(s, "waits", "t/a", 8, 1, 2 * MIN);
+    schedule_ok(s, 2 * MIN);
+    assert_int_not_equal(s->workloads[waits].reason, SCHED_REASON_NONE);
+    assert_int_equal(sched_cancel(s, waits, 2 * MIN), 0);
+    assert_int_equal(s->workloads[waits].state, SCHED_CANCELLED);
+    assert_int_equal(s->workloads[waits].reason, SCHED_REASON_CANCELLED);
+    assert_int_equal(sched_fail(s, waits, 2 * MIN), -ALLOT_ESTATE);
     sched_free(s);
 }
 
