@@ -56,9 +56,9 @@ static bool state_is(const json_t *w, const char *const *names)
 static const char *const states_holding[] = {"running", "draining", NULL};
 static const char *const states_ended[] = {"finished", "failed", "cancelled", "rejected", NULL};
 
-/* How the last run of w ended, as its agent reported it ("exit code 3", "signal 9", with
- * the agent's reason), into buf; "" when no end was reported. RET buf. */
-static char *exit_text(const json_t *w, char *buf, size_t len)
+/* How the last run of w ended, as its agent reported it ("exit code 3", "signal 9", and
+ * with_reason the agent's sentence), into buf; "" when no end was reported. RET buf. */
+static char *exit_text(const json_t *w, bool with_reason, char *buf, size_t len)
 {
     const json_t *exit_info = json_object_get(w, "exit");
     const json_t *code = json_object_get(exit_info, "code"),
@@ -70,7 +70,7 @@ static char *exit_text(const json_t *w, char *buf, size_t len)
         n = snprintf(buf, len, "signal %lld", (long long)json_integer_value(sig));
     else if (json_is_integer(code))
         n = snprintf(buf, len, "exit code %lld", (long long)json_integer_value(code));
-    if (reason && *reason && n >= 0 && (size_t)n < len)
+    if (with_reason && reason && *reason && n >= 0 && (size_t)n < len)
         snprintf(buf + n, len - (size_t)n, "%s%s", n ? ": " : "", reason);
     return buf;
 }
@@ -96,10 +96,11 @@ static void ls_row(struct table *t, const json_t *w)
         table_cell(t, "%s%s",
                    human_placement(json_object_get(w, "placement"), where, sizeof(where)),
                    json_is_true(json_object_get(w, "borrowed")) ? " (borrowed)" : "");
-    else if (state_is(w, states_ended) && json_is_integer(json_object_get(w, "ended")))
-        table_cell(t, "%s%sended %s ago", exit_text(w, how, sizeof(how)), how[0] ? ", " : "",
+    else if (state_is(w, states_ended) && json_is_integer(json_object_get(w, "ended"))) {
+        exit_text(w, false, how, sizeof(how));
+        table_cell(t, "%s%sended %s ago", how, how[0] ? ", " : "",
                    human_age(human_int(w, "ended", 0), age, sizeof(age)));
-    else
+    } else
         table_cell(t, "%s", human_text(w, "reason"));
 }
 
@@ -463,7 +464,7 @@ static void describe_print(const json_t *w, const json_t *why)
         printf("ended:       %s (%s ago)\n",
                human_time(human_int(w, "ended", 0), when, sizeof(when)),
                human_age(human_int(w, "ended", 0), age, sizeof(age)));
-    if (state_is(w, states_ended) && exit_text(w, one, sizeof(one))[0])
+    if (state_is(w, states_ended) && exit_text(w, true, one, sizeof(one))[0])
         printf("exit:        %s\n", one);
     const json_t *placement = json_object_get(w, "placement");
     for (size_t i = 0; i < json_array_size(placement); i++)

@@ -26,6 +26,7 @@ ALLOTD = sys.argv[1] if len(sys.argv) > 1 else "build/allotd"
 AGENT = sys.argv[2] if len(sys.argv) > 2 else "build/allot-agent"
 SRC = sys.argv[3] if len(sys.argv) > 3 else "."
 PLATFORM = os.path.join(SRC, "examples", "platform.yaml")
+ALLOT = os.path.join(os.path.dirname(os.path.abspath(ALLOTD)), "allot")
 
 
 def fs_type(path):
@@ -307,6 +308,52 @@ class AgentTest(unittest.TestCase):
         self.assertIn("agents need a command to run", r["error"]["message"])
         self.assertEqual(self.d.request("GET", "/v1/workloads/acme/research/idle",
                                         token=self.d.admin)[0], 404)
+
+    def allot(self, *args):
+        """Run the allot CLI against the daemon as the admin. RET its stdout (exit 0)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ALLOT_")}
+        env.update(ALLOT_SERVER=self.d.url, ALLOT_TOKEN=self.d.admin)
+        p = subprocess.run([ALLOT, *args], env=env, capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return p.stdout
+
+    def test_describe_says_only_what_is_true(self):
+        """allot describe and ls of real runs: the running process while it runs; once
+        cancelled or failed no process, no borrowed GPUs, but the end, the exit and the
+        attempts; a cancelled workload says cancelled, never preempted."""
+        self.submit({"name": "long", "workspace": "acme/research", "gpus": 1, "grace": "5s",
+                     "command": ["/bin/sh", "-c", "echo pid $$; sleep 30"]})
+        pid = self.wait_pid()
+        deadline = time.time() + 10
+        while "process:     running since" not in self.allot("describe", "acme/research/long"):
+            self.assertLess(time.time(), deadline, "the process was never confirmed")
+            time.sleep(0.05)
+        self.allot("cancel", "acme/research/long")
+        self.wait_state("acme/research/long", "cancelled")
+        out = self.allot("describe", "acme/research/long")
+        self.assertIn("state:       cancelled\n", out)
+        self.assertIn("cancelled", out.split("why:", 1)[1].splitlines()[0], out)
+        self.assertNotIn("preempted", out)
+        self.assertNotIn("process:", out)
+        self.assertNotIn("borrowed GPUs", out)
+        self.assertIn("attempts:    1\n", out)
+        self.assertIn("ended:       ", out)
+        self.assertIn("exit:        signal 15", out)
+        deadline = time.time() + 5
+        while os.path.exists(f"/proc/{pid}") and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertFalse(os.path.exists(f"/proc/{pid}"))
+        self.submit({"name": "three", "workspace": "acme/research", "gpus": 1,
+                     "command": ["/bin/sh", "-c", "exit 3"]})
+        self.wait_state("acme/research/three", "failed")
+        out = self.allot("describe", "acme/research/three")
+        self.assertIn("state:       failed\n", out)
+        self.assertIn("exit:        exit code 3", out)
+        self.assertNotIn("process:", out)
+        rows = self.allot("ls", "--state", "failed").splitlines()
+        self.assertEqual(len(rows), 2, rows)  # the header, then the failed one
+        self.assertIn("ATTEMPTS", rows[0])
+        self.assertRegex(rows[1], r"^acme/research/three +failed .* 1 +\S+ +exit code 3, ended ")
 
     def test_logs_are_shipped_to_the_controller(self):
         # a gang of two: each replica's stdout and stderr are apart; a big burst arrives whole
