@@ -84,15 +84,6 @@ void api_post_workload(struct controller *ctl, struct call *c)
         call_error(c, -ALLOT_EFORBIDDEN, 403, NULL, "your role may not submit to %s", ws);
         return;
     }
-    /* agents run a command or an image's own entrypoint: with neither it could never start */
-    const json_t *command = json_object_get(body, "command");
-    if (!ctl->opt.virtual_nodes && !json_object_get(body, "image") &&
-        (!command || (json_is_array(command) && json_array_size(command) == 0))) {
-        call_error(c, -ALLOT_EINVAL, 400, "command",
-                   "give a command: node agents need a command to run (or an image whose "
-                   "entrypoint runs)");
-        return;
-    }
     const char *key = json_string_value(json_object_get(body, "idempotency_key"));
     uint32_t prior = key ? controller_idempotent(ctl, ws, key) : SCHED_NONE;
     if (prior != SCHED_NONE) {

@@ -235,6 +235,12 @@ static int apply_submit(struct controller *ctl, const struct op *op, int64_t t, 
     if (!w.has_image && sched_workspace_find(ctl->engine, w.workspace, &wsid) == 0 &&
         sched_image_required(ctl->engine, wsid, why, sizeof(why)))
         return refuse(e, -ALLOT_EINVAL, "image", "%s", why);
+    /* agents run a command or an image's own entrypoint: with neither it could never start.
+     * A replay applies what was accepted then, whatever the nodes are now. */
+    if (!ctl->opt.virtual_nodes && !ctl->replaying && !w.has_image && !o->workload.n_command)
+        return refuse(e, -ALLOT_EINVAL, "command",
+                      "give a command: node agents need a command to run (or an image whose "
+                      "entrypoint runs)");
     /* the engine's name is unique platform-wide: tenant/workspace/name */
     char *full = arena_alloc(a, strlen(w.workspace) + strlen(w.name) + 2);
     if (!full)
