@@ -431,6 +431,36 @@ static void test_failed_runs(void **state)
     free(loaded);
 }
 
+/* With node agents a submission with neither command nor image is refused, naming command;
+ * one accepted earlier with simulated nodes still replays once the nodes are real. */
+static void test_real_nodes_need_a_command(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(apply(f, submit("simulated", 1, 1)), 0); /* virtual: no command needed */
+    commit(f);
+    controller_close(f->ctl);
+    f->ctl = NULL;
+    struct controller_options opt = {.data_dir = f->root, .virtual_nodes = false};
+    char err[512];
+    if (controller_open(f->base, &opt, &f->ctl, err, sizeof(err)))
+        fail_msg("controller_open: %s", err);
+    assert_int_equal(state_of(f, "acme/research/simulated"), SCHED_RUNNING);
+    assert_int_equal(apply(f, submit("idle", 1, 1)), -ALLOT_EINVAL);
+    assert_string_equal(f->field, "command");
+    assert_non_null(strstr(f->err, "agents need a command to run"));
+    uint32_t id;
+    assert_int_equal(sched_workload_find(f->ctl->engine, "acme/research/idle", &id), -ALLOT_ENOENT);
+    assert_int_equal(apply(f, json_pack("{s:s, s:s, s:{s:s, s:s, s:i, s:[s]}}", "op", OP_SUBMIT,
+                                        "user", "ann", "spec", "name", "busy", "workspace",
+                                        "acme/research", "gpus", 1, "command", "true")),
+                     0);
+    assert_int_equal(apply(f, json_pack("{s:s, s:s, s:{s:s, s:s, s:i, s:s}}", "op", OP_SUBMIT,
+                                        "user", "ann", "spec", "name", "boxed", "workspace",
+                                        "acme/research", "gpus", 1, "image", "busybox:1.36")),
+                     0);
+    commit(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -441,6 +471,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_report_refused_whole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_ends_gang, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_runs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_real_nodes_need_a_command, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
