@@ -55,6 +55,8 @@ static bool state_is(const json_t *w, const char *const *names)
 
 static const char *const states_holding[] = {"running", "draining", NULL};
 static const char *const states_ended[] = {"finished", "failed", "cancelled", "rejected", NULL};
+/* ended after it was taken (a rejection's detail stays its reason) */
+static const char *const states_ran_out[] = {"finished", "failed", "cancelled", NULL};
 
 /* How the last run of w ended, as its agent reported it ("exit code 3", "signal 9", and
  * with_reason the agent's sentence), into buf; "" when no end was reported. RET buf. */
@@ -96,7 +98,7 @@ static void ls_row(struct table *t, const json_t *w)
         table_cell(t, "%s%s",
                    human_placement(json_object_get(w, "placement"), where, sizeof(where)),
                    json_is_true(json_object_get(w, "borrowed")) ? " (borrowed)" : "");
-    else if (state_is(w, states_ended) && json_is_integer(json_object_get(w, "ended"))) {
+    else if (state_is(w, states_ran_out) && json_is_integer(json_object_get(w, "ended"))) {
         exit_text(w, false, how, sizeof(how));
         table_cell(t, "%s%sended %s ago", how, how[0] ? ", " : "",
                    human_age(human_int(w, "ended", 0), age, sizeof(age)));

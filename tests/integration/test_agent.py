@@ -354,6 +354,13 @@ class AgentTest(unittest.TestCase):
         self.assertEqual(len(rows), 2, rows)  # the header, then the failed one
         self.assertIn("ATTEMPTS", rows[0])
         self.assertRegex(rows[1], r"^acme/research/three +failed .* 1 +\S+ +exit code 3, ended ")
+        # a rejection's detail is still its reason
+        st, r = self.d.request("POST", "/v1/workloads",
+                               {"name": "huge", "workspace": "acme/research", "gpus": 8,
+                                "replicas": 100, "command": ["true"]}, token=self.d.admin)
+        self.assertEqual((st, r["state"]), (201, "rejected"), r)
+        rows = self.allot("ls", "--state", "rejected").splitlines()
+        self.assertRegex(rows[1], r"^acme/research/huge +rejected .* 0 +\S+ +%s$" % r["reason"])
 
     def test_logs_are_shipped_to_the_controller(self):
         # a gang of two: each replica's stdout and stderr are apart; a big burst arrives whole
