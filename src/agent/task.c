@@ -508,8 +508,13 @@ void task_reconcile(struct agent *a, const json_t *answer)
         } else if (t && t->proc && !t->stopping && strcmp(state, PROTOCOL_STATE_DRAINING) == 0) {
             int64_t grace =
                 json_integer_value(json_object_get(item, PROTOCOL_FIELD_STOP_BY)) - agent_now_ms();
+            /* the controller says why (a fixed word here: its text is not copied) */
+            const char *why = json_string_value(json_object_get(item, PROTOCOL_FIELD_REASON));
             t->stopping = true;
-            runner_stop(a->runner, t->proc, grace > 0 ? grace : 0, "preempted");
+            runner_stop(a->runner, t->proc, grace > 0 ? grace : 0,
+                        !why                            ? "told to stop"
+                        : strcmp(why, "cancelled") == 0 ? "cancelled"
+                                                        : "preempted");
             statefile_save_soon(a);
         }
     }

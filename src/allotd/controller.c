@@ -84,8 +84,8 @@ static void events_apply(struct controller *ctl)
             if (j)
                 stream_queue_take(ctl->streams, j);
         }
-        if (e->kind == SCHED_EV_FINISHED || e->kind == SCHED_EV_CANCELLED ||
-            e->kind == SCHED_EV_REJECTED) {
+        if (e->kind == SCHED_EV_FINISHED || e->kind == SCHED_EV_FAILED ||
+            e->kind == SCHED_EV_CANCELLED || e->kind == SCHED_EV_REJECTED) {
             struct controller_workload *x = controller_extra(ctl, id);
             if (x)
                 x->ended_ms = e->t;
@@ -569,9 +569,7 @@ static void retention_tick(struct controller *ctl)
     int n = 0;
     for (uint32_t id = 0; id < s->n_workloads && id < ctl->cap_extra; id++) {
         const struct sched_workload *w = &s->workloads[id];
-        bool ended =
-            w->state == SCHED_FINISHED || w->state == SCHED_CANCELLED || w->state == SCHED_REJECTED;
-        if (!w->name || !ended || ctl->extra[id].ended_ms <= 0 ||
+        if (!w->name || !sched_state_ended(w->state) || ctl->extra[id].ended_ms <= 0 ||
             now - ctl->extra[id].ended_ms < keep)
             continue;
         char field[64], err[256];

@@ -338,8 +338,12 @@ json_t *fleet_desired(struct fleet *f, uint32_t node)
                 PROTOCOL_FIELD_GRACE_MS, (json_int_t)w->grace_ms);
             if (w->mig >= 0)
                 json_object_set_new(item, PROTOCOL_FIELD_MIG, json_string(mig_name(w->mig)));
-            if (w->state == SCHED_DRAINING)
+            if (w->state == SCHED_DRAINING) {
                 json_object_set_new(item, PROTOCOL_FIELD_STOP_BY, json_integer(w->deadline_ms));
+                /* why it stops, for the agent's account of the end (cancelled, reclaim, ...) */
+                json_object_set_new(item, PROTOCOL_FIELD_REASON,
+                                    json_string(reason_name(w->reason)));
+            }
             json_t *cmd = json_object_get(extra, "command"), *env = json_object_get(extra, "env");
             if (cmd)
                 json_object_set(item, PROTOCOL_FIELD_COMMAND, cmd);

@@ -235,6 +235,12 @@ static int apply_submit(struct controller *ctl, const struct op *op, int64_t t, 
     if (!w.has_image && sched_workspace_find(ctl->engine, w.workspace, &wsid) == 0 &&
         sched_image_required(ctl->engine, wsid, why, sizeof(why)))
         return refuse(e, -ALLOT_EINVAL, "image", "%s", why);
+    /* agents run a command or an image's own entrypoint: with neither it could never start.
+     * A replay applies what was accepted then, whatever the nodes are now. */
+    if (!ctl->opt.virtual_nodes && !ctl->replaying && !w.has_image && !o->workload.n_command)
+        return refuse(e, -ALLOT_EINVAL, "command",
+                      "give a command: node agents need a command to run (or an image whose "
+                      "entrypoint runs)");
     /* the engine's name is unique platform-wide: tenant/workspace/name */
     char *full = arena_alloc(a, strlen(w.workspace) + strlen(w.name) + 2);
     if (!full)
@@ -251,13 +257,13 @@ static int apply_submit(struct controller *ctl, const struct op *op, int64_t t, 
 }
 
 /* A replica of gang workload id ended (finish or stopped with its rank): is the whole gang
- * over now? A gang finishes when every replica has exited, or at once when one fails
- * (non-zero code or a signal: the others are then stopped); a draining gang is stopped once
- * every replica has. An op without a rank, or a workload of one replica, is over at once.
- * The record is the controller's, rebuilt by replaying the same ops. RET 1 (over), 0 (other
+ * over now? A gang finishes when every replica has exited, or fails at once when one fails
+ * (failing: a non-zero code or a signal: the others are then stopped); a draining gang is
+ * stopped once every replica has. An op without a rank, or a workload of one replica, is over at
+ * once. The record is the controller's, rebuilt by replaying the same ops. RET 1 (over), 0 (other
  * replicas still run), or -ALLOT_EINVAL (no such replica: nothing recorded). */
 static int gang_over(struct controller *ctl, uint32_t id, const struct op_workload_end *o,
-                     bool finishing)
+                     bool failing)
 {
     const struct sched_workload *w = &ctl->engine->workloads[id];
     struct controller_workload *x = controller_extra(ctl, id);
@@ -274,10 +280,11 @@ static int gang_over(struct controller *ctl, uint32_t id, const struct op_worklo
         x->ended[o->rank] = 1;
         x->n_ended++;
     }
-    return x->n_ended == w->replicas || (finishing && o->failed);
+    return x->n_ended == w->replicas || failing;
 }
 
-/* cancel, finish and stopped: end workload op names with the engine's end. */
+/* cancel, finish and stopped: end workload op names with the engine's end (sched_fail for a
+ * finish whose exit says the run failed). */
 static int workload_end(struct controller *ctl, const struct op *op, int64_t t,
                         int (*end)(struct sched *, uint32_t, int64_t), bool whole, json_t **result,
                         struct schema_error *e)
@@ -288,7 +295,7 @@ static int workload_end(struct controller *ctl, const struct op *op, int64_t t,
     if (sched_workload_find(s, o->workload, &id))
         return refuse(e, -ALLOT_ENOENT, "workload", "no such workload");
     controller_view_forget(ctl, id); /* a cancel may change it without an event */
-    int over = whole ? 1 : gang_over(ctl, id, o, end == sched_finish);
+    int over = whole ? 1 : gang_over(ctl, id, o, end == sched_fail);
     if (over < 0)
         return refuse(e, over, "rank", "the workload has no replica %lld", (long long)o->rank);
     if (over == 0)
@@ -318,7 +325,8 @@ static int apply_cancel(struct controller *ctl, const struct op *op, int64_t t, 
 static int apply_finish(struct controller *ctl, const struct op *op, int64_t t, struct arena *a,
                         json_t **result, struct schema_error *e)
 {
-    return workload_end(ctl, op, t, sched_finish, false, result, e);
+    /* the op says how the run ended: a replay decides the same (docs/api.md, "States") */
+    return workload_end(ctl, op, t, op->u.end.failed ? sched_fail : sched_finish, false, result, e);
 }
 
 static int apply_stopped(struct controller *ctl, const struct op *op, int64_t t, struct arena *a,
@@ -336,7 +344,7 @@ static int apply_forget(struct controller *ctl, const struct op *op, int64_t t, 
     if (sched_workload_find(ctl->engine, op->u.end.workload, &id))
         return refuse(e, -ALLOT_ENOENT, "workload", "no such workload");
     enum sched_state st = ctl->engine->workloads[id].state;
-    if (st != SCHED_FINISHED && st != SCHED_CANCELLED && st != SCHED_REJECTED)
+    if (!sched_state_ended(st))
         return refuse(e, -ALLOT_ESTATE, "", "the workload is %s: only an ended one is forgotten",
                       sched_state_name(st));
     int rc = controller_forget(ctl, id);

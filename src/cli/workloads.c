@@ -43,14 +43,48 @@ static void request_text(const json_t *w, char *buf, size_t len)
         snprintf(buf, len, "%s", one);
 }
 
+/* Whether workload view w's state is one of the NULL-ended names. */
+static bool state_is(const json_t *w, const char *const *names)
+{
+    const char *state = human_text(w, "state");
+    for (; *names; names++)
+        if (strcmp(state, *names) == 0)
+            return true;
+    return false;
+}
+
+static const char *const states_holding[] = {"running", "draining", NULL};
+static const char *const states_ended[] = {"finished", "failed", "cancelled", "rejected", NULL};
+/* ended after it was taken (a rejection's detail stays its reason) */
+static const char *const states_ran_out[] = {"finished", "failed", "cancelled", NULL};
+
+/* How the last run of w ended, as its agent reported it ("exit code 3", "signal 9", and
+ * with_reason the agent's sentence), into buf; "" when no end was reported. RET buf. */
+static char *exit_text(const json_t *w, bool with_reason, char *buf, size_t len)
+{
+    const json_t *exit_info = json_object_get(w, "exit");
+    const json_t *code = json_object_get(exit_info, "code"),
+                 *sig = json_object_get(exit_info, "signal");
+    const char *reason = json_string_value(json_object_get(exit_info, "reason"));
+    int n = 0;
+    buf[0] = '\0';
+    if (json_integer_value(sig))
+        n = snprintf(buf, len, "signal %lld", (long long)json_integer_value(sig));
+    else if (json_is_integer(code))
+        n = snprintf(buf, len, "exit code %lld", (long long)json_integer_value(code));
+    if (with_reason && reason && *reason && n >= 0 && (size_t)n < len)
+        snprintf(buf + n, len - (size_t)n, "%s%s", n ? ": " : "", reason);
+    return buf;
+}
+
 static const struct table_column ls_columns[] = {
-    {"NAME", false}, {"STATE", false}, {"KIND", false},   {"GPUS", true},
-    {"PRIO", true},  {"AGE", true},    {"DETAIL", false},
+    {"NAME", false}, {"STATE", false},   {"KIND", false}, {"GPUS", true},
+    {"PRIO", true},  {"ATTEMPTS", true}, {"AGE", true},   {"DETAIL", false},
 };
 
 static void ls_row(struct table *t, const json_t *w)
 {
-    char req[96], age[32], where[1024];
+    char req[96], age[32], where[1024], how[320];
     table_row(t);
     table_cell(t, "%s", human_text(w, "name"));
     table_cell(t, "%s", human_text(w, "state"));
@@ -58,12 +92,17 @@ static void ls_row(struct table *t, const json_t *w)
     request_text(w, req, sizeof(req));
     table_cell(t, "%s", req);
     table_cell(t, "%lld", (long long)human_int(w, "priority", 0));
+    table_cell(t, "%lld", (long long)human_int(w, "attempts", 0));
     table_cell(t, "%s", human_age(human_int(w, "submitted", 0), age, sizeof(age)));
     if (json_object_get(w, "placement"))
         table_cell(t, "%s%s",
                    human_placement(json_object_get(w, "placement"), where, sizeof(where)),
                    json_is_true(json_object_get(w, "borrowed")) ? " (borrowed)" : "");
-    else
+    else if (state_is(w, states_ran_out) && json_is_integer(json_object_get(w, "ended"))) {
+        exit_text(w, false, how, sizeof(how));
+        table_cell(t, "%s%sended %s ago", how, how[0] ? ", " : "",
+                   human_age(human_int(w, "ended", 0), age, sizeof(age)));
+    } else
         table_cell(t, "%s", human_text(w, "reason"));
 }
 
@@ -338,7 +377,7 @@ static int run_ls(const struct flag_values *v)
     if (state && sched_state_parse(state, &st))
         return flags_usage_error(v,
                                  "--state: expected pending, reclaiming, running, draining, "
-                                 "finished, cancelled or rejected, got '%.64s'",
+                                 "finished, failed, cancelled or rejected, got '%.64s'",
                                  state);
     if ((rc = flags_int(v, "limit", 1, WORKLOADS_PAGE_MAX, &limit)) ||
         (rc = flags_int(v, "after", 0, UINT32_MAX, &after)) ||
@@ -390,8 +429,11 @@ static void describe_print(const json_t *w, const json_t *why)
     int64_t replicas = human_int(w, "replicas", 1);
     printf("name:        %s\n", human_text(w, "name"));
     printf("workspace:   %s (tenant %s)\n", human_text(w, "workspace"), human_text(w, "tenant"));
+    /* each line only when it is true of the current state: an ended or requeued workload
+     * holds no GPUs and runs no process, whatever its last run did */
+    bool holding = state_is(w, states_holding);
     printf("state:       %s%s\n", human_text(w, "state"),
-           json_is_true(json_object_get(w, "borrowed")) ? ", on borrowed GPUs" : "");
+           holding && json_is_true(json_object_get(w, "borrowed")) ? ", on borrowed GPUs" : "");
     if (why && json_object_get(why, "explanation"))
         printf("why:         %s (%s)\n", human_text(why, "explanation"), human_text(why, "reason"));
     else if (json_object_get(w, "reason"))
@@ -416,9 +458,16 @@ static void describe_print(const json_t *w, const json_t *why)
         printf("started:     %s\n", human_time(human_int(w, "started", 0), when, sizeof(when)));
     else
         printf("started:     never\n");
-    if (json_is_integer(json_object_get(w, "process_started")))
+    printf("attempts:    %lld\n", (long long)human_int(w, "attempts", 0));
+    if (holding && json_is_integer(json_object_get(w, "process_started")))
         printf("process:     running since %s (its node agent says so)\n",
                human_time(human_int(w, "process_started", 0), when, sizeof(when)));
+    if (state_is(w, states_ended) && json_is_integer(json_object_get(w, "ended")))
+        printf("ended:       %s (%s ago)\n",
+               human_time(human_int(w, "ended", 0), when, sizeof(when)),
+               human_age(human_int(w, "ended", 0), age, sizeof(age)));
+    if (state_is(w, states_ended) && exit_text(w, true, one, sizeof(one))[0])
+        printf("exit:        %s\n", one);
     const json_t *placement = json_object_get(w, "placement");
     for (size_t i = 0; i < json_array_size(placement); i++)
         printf("%s replica %zu on %s\n", i ? "            " : "placement:  ", i,

@@ -199,6 +199,7 @@ int lifecycle_end(struct sched *s, uint32_t id, enum sched_state final, enum sch
     w->reclaim_for = SCHED_NONE;
     static const enum sched_event_kind kinds[] = {
         [SCHED_FINISHED] = SCHED_EV_FINISHED,
+        [SCHED_FAILED] = SCHED_EV_FAILED,
         [SCHED_CANCELLED] = SCHED_EV_CANCELLED,
         [SCHED_PENDING] = SCHED_EV_STOPPED,
     };

@@ -18,8 +18,8 @@ int lifecycle_reclaim(struct sched *s, uint32_t id, bool borrowed, int64_t now);
 int lifecycle_drain(struct sched *s, uint32_t id, enum sched_reason why, uint32_t for_id,
                     int64_t now);
 /* Running or draining -> gone: releases what it holds, then becomes `final` (finished,
- * cancelled) or, for SCHED_PENDING, is queued again at its original place. Claimants whose
- * last victim this was start. Emits finished, cancelled or stopped (with why). */
+ * failed, cancelled) or, for SCHED_PENDING, is queued again at its original place. Claimants
+ * whose last victim this was start. Emits finished, failed, cancelled or stopped (with why). */
 int lifecycle_end(struct sched *s, uint32_t id, enum sched_state final, enum sched_reason why,
                   int64_t now);
 /* Reclaiming -> pending: gives its claims back (its node failed, or it was cancelled). */

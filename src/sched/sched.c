@@ -194,8 +194,8 @@ const char *sched_broken(const struct sched *s)
     return s->scratch->broken[0] ? s->scratch->broken : NULL;
 }
 
-static const char *const state_names[] = {"pending",  "reclaiming", "running", "draining",
-                                          "finished", "cancelled",  "rejected"};
+static const char *const state_names[] = {"pending",  "reclaiming", "running",  "draining",
+                                          "finished", "cancelled",  "rejected", "failed"};
 static const char *const kind_names[] = {"training", "finetune", "inference", "experiment"};
 static const char *const event_names[] = {"submitted",
                                           "queued",
@@ -209,7 +209,8 @@ static const char *const event_names[] = {"submitted",
                                           "reservation_restored",
                                           "node_state",
                                           "gpu_health",
-                                          "workspace_updated"};
+                                          "workspace_updated",
+                                          "failed"};
 static const char *const node_state_names[] = {"ready", "draining", "down"};
 
 /* Index of name in a table of n names, or -ALLOT_ENOENT. */
@@ -224,6 +225,12 @@ static int name_index(const char *const *table, int n, const char *name)
 const char *sched_state_name(enum sched_state st)
 {
     return (unsigned)st < SCHED_STATE_COUNT ? state_names[st] : "unknown";
+}
+
+bool sched_state_ended(enum sched_state st)
+{
+    return st == SCHED_FINISHED || st == SCHED_FAILED || st == SCHED_CANCELLED ||
+           st == SCHED_REJECTED;
 }
 
 const char *sched_kind_name(enum sched_kind k)

@@ -44,6 +44,8 @@ enum sched_state {
     SCHED_FINISHED,
     SCHED_CANCELLED,
     SCHED_REJECTED,
+    SCHED_FAILED, /* its run ended badly: a non-zero exit, a signal Allot did not send, or a
+                   * start failure (last: snapshots of earlier versions keep their values) */
     SCHED_STATE_COUNT
 };
 
@@ -227,6 +229,7 @@ enum sched_event_kind {
     SCHED_EV_GPU_HEALTH,        /* a GPU became healthy or unhealthy */
     SCHED_EV_WORKSPACE_UPDATED, /* a workspace's limits, reservation, lend, weight or
                                  * require_image changed */
+    SCHED_EV_FAILED,            /* its run ended badly (sched_fail) */
     SCHED_EV_COUNT
 };
 
@@ -405,11 +408,15 @@ int sched_image_required(const struct sched *s, uint32_t ws, char *why, size_t l
 int sched_cancel(struct sched *s, uint32_t id, int64_t now);
 /* The workload's processes exited by themselves. RET 0, -ALLOT_ESTATE if not running. */
 int sched_finish(struct sched *s, uint32_t id, int64_t now);
+/* The workload's run ended badly (a non-zero exit, a signal Allot did not send, a start
+ * failure, as the caller read its processes' ends): it ends failed, and its resources are
+ * free again. RET 0, -ALLOT_ESTATE if not running or draining. */
+int sched_fail(struct sched *s, uint32_t id, int64_t now);
 /* A draining workload's processes are gone: its resources are free again, and a preempted
  * workload is queued again in its original place. RET 0, -ALLOT_ESTATE if not draining. */
 int sched_stopped(struct sched *s, uint32_t id, int64_t now);
 
-/* Forget workload id, which is over (finished, cancelled or rejected): its name is free
+/* Forget workload id, which is over (finished, failed, cancelled or rejected): its name is free
  * again and its slot is reused by a later submission, so that an engine fed an endless
  * stream (a trace replay) holds only what is in flight. Its slot keeps its final state with
  * a NULL name. RET 0; -ALLOT_ENOENT (no such workload, or forgotten); -ALLOT_ESTATE (not
@@ -457,6 +464,8 @@ const char *sched_broken(const struct sched *s);
 
 /* Names for printing. */
 const char *sched_state_name(enum sched_state st);
+/* Whether st is an end: finished, failed, cancelled or rejected. */
+bool sched_state_ended(enum sched_state st);
 const char *sched_kind_name(enum sched_kind k);
 int sched_kind_parse(const char *name, enum sched_kind *k);
 const char *sched_event_name(enum sched_event_kind k);

@@ -553,8 +553,7 @@ static int check_workloads(const struct sched *s, char *err, size_t len)
         const struct sched_workload *w = &s->workloads[i];
         /* a forgotten workload's slot: ended, of a workspace that exists (checks read it) */
         if (!w->name && (!in(w->workspace, s->n_workspaces) || !in(w->tenant, s->n_tenants) ||
-                         (w->state != SCHED_FINISHED && w->state != SCHED_CANCELLED &&
-                          w->state != SCHED_REJECTED)))
+                         !sched_state_ended(w->state)))
             return snprintf(err, len, "free slot %u: not an ended workload's", i), -1;
         if (!w->name)
             continue;

@@ -251,7 +251,7 @@ int sched_workload_forget(struct sched *s, uint32_t id)
     if (id >= s->n_workloads || !s->workloads[id].name)
         return -ALLOT_ENOENT;
     struct sched_workload *w = &s->workloads[id];
-    if (w->state != SCHED_FINISHED && w->state != SCHED_CANCELLED && w->state != SCHED_REJECTED)
+    if (!sched_state_ended(w->state))
         return -ALLOT_ESTATE;
     if (s->n_free == s->cap_free) {
         uint32_t cap = s->cap_free ? s->cap_free * 2 : 64;
@@ -286,6 +286,7 @@ int sched_cancel(struct sched *s, uint32_t id, int64_t now)
         if (rc)
             return rc;
         w->state = SCHED_CANCELLED;
+        w->reason = SCHED_REASON_CANCELLED; /* not the queue reason it waited for */
         event_emit(s, SCHED_EV_CANCELLED, now, id)->reason = SCHED_REASON_CANCELLED;
         s->tenants[w->tenant].dirty = true;
         return 0;
@@ -300,7 +301,8 @@ int sched_cancel(struct sched *s, uint32_t id, int64_t now)
     }
 }
 
-int sched_finish(struct sched *s, uint32_t id, int64_t now)
+/* A running or draining workload's processes ended on their own: it ends as final. */
+static int workload_exited(struct sched *s, uint32_t id, enum sched_state final, int64_t now)
 {
     if (id >= s->n_workloads)
         return -ALLOT_ENOENT;
@@ -308,7 +310,17 @@ int sched_finish(struct sched *s, uint32_t id, int64_t now)
     if (w->state != SCHED_RUNNING && w->state != SCHED_DRAINING)
         return -ALLOT_ESTATE;
     s->last_now = now;
-    return lifecycle_end(s, id, SCHED_FINISHED, SCHED_REASON_NONE, now);
+    return lifecycle_end(s, id, final, SCHED_REASON_NONE, now);
+}
+
+int sched_finish(struct sched *s, uint32_t id, int64_t now)
+{
+    return workload_exited(s, id, SCHED_FINISHED, now);
+}
+
+int sched_fail(struct sched *s, uint32_t id, int64_t now)
+{
+    return workload_exited(s, id, SCHED_FAILED, now);
 }
 
 int sched_stopped(struct sched *s, uint32_t id, int64_t now)

@@ -308,8 +308,8 @@ json_t *view_workload(const struct sched *s, uint32_t id)
                  !(w->state == SCHED_REJECTED && w->reason == SCHED_REASON_UNKNOWN_WORKSPACE);
     bool placed =
         w->state == SCHED_RECLAIMING || w->state == SCHED_RUNNING || w->state == SCHED_DRAINING;
-    bool has_reason =
-        w->reason != SCHED_REASON_NONE && w->state != SCHED_RUNNING && w->state != SCHED_FINISHED;
+    bool has_reason = w->reason != SCHED_REASON_NONE && w->state != SCHED_RUNNING &&
+                      w->state != SCHED_FINISHED && w->state != SCHED_FAILED;
     /* start_ms is kept when a workload is requeued, and is 0 until it first runs */
     bool started = w->state == SCHED_RUNNING || w->state == SCHED_DRAINING || w->start_ms != 0;
     bool ok = true;

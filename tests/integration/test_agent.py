@@ -26,6 +26,7 @@ ALLOTD = sys.argv[1] if len(sys.argv) > 1 else "build/allotd"
 AGENT = sys.argv[2] if len(sys.argv) > 2 else "build/allot-agent"
 SRC = sys.argv[3] if len(sys.argv) > 3 else "."
 PLATFORM = os.path.join(SRC, "examples", "platform.yaml")
+ALLOT = os.path.join(os.path.dirname(os.path.abspath(ALLOTD)), "allot")
 
 
 def fs_type(path):
@@ -262,6 +263,104 @@ class AgentTest(unittest.TestCase):
                 return text
             time.sleep(0.1)
         self.fail(f"{want!r} not in the logs of {name} ({len(text)} bytes): {text[-100:]!r}")
+
+    def test_outcomes_are_truthful(self):
+        """How a run ended decides its end: a non-zero exit, a start failure or a signal Allot
+        did not send is failed; a clean exit finished; a cancel (Allot's SIGTERM) cancelled;
+        ?state=failed lists exactly the failed ones; with real nodes a submission with neither
+        command nor image is refused, since no agent could start it."""
+        failing = {"three": (["/bin/sh", "-c", "exit 3"], "code", 3),
+                   "shell-nothing": (["/bin/sh", "-c", "exec /opt/nothing"], "code", 127),
+                   "nothing": (["/opt/nothing"], "code", 127),
+                   "killed": (["/bin/sh", "-c", "kill -9 $$"], "signal", 9)}
+        for name, (command, _, _) in failing.items():
+            self.submit({"name": name, "workspace": "acme/research", "gpus": 1,
+                         "command": command})
+        self.submit({"name": "fine", "workspace": "acme/research", "gpus": 1,
+                     "command": ["true"]})
+        self.submit({"name": "long", "workspace": "acme/research", "gpus": 1, "grace": "5s",
+                     "command": ["/bin/sh", "-c", "echo pid $$; sleep 30"]})
+        for name, (_, key, value) in failing.items():
+            w = self.wait_state(f"acme/research/{name}", "failed")
+            self.assertEqual(w["exit"][key], value, w)
+            self.assertIn("ended", w)
+        w = self.wait_state("acme/research/fine", "finished")
+        self.assertEqual(w["exit"]["code"], 0)
+        pid = self.wait_pid()
+        self.wait_state("acme/research/long", "running")
+        st, r = self.d.request("DELETE", "/v1/workloads/acme/research/long", token=self.d.admin)
+        self.assertLess(st, 300, r)
+        w = self.wait_state("acme/research/long", "cancelled")
+        self.assertEqual(w["exit"].get("signal"), 15, w)  # Allot's SIGTERM: no failure
+        deadline = time.time() + 5
+        while os.path.exists(f"/proc/{pid}") and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertFalse(os.path.exists(f"/proc/{pid}"))
+        st, r = self.d.request("GET", "/v1/workloads?state=failed&limit=100", token=self.d.admin)
+        self.assertEqual(st, 200, r)
+        self.assertEqual(sorted(x["name"] for x in r["items"]),
+                         sorted(f"acme/research/{name}" for name in failing))
+        st, r = self.d.request("POST", "/v1/workloads",
+                               {"name": "idle", "workspace": "acme/research", "gpus": 1},
+                               token=self.d.admin)
+        self.assertEqual(st, 400, r)
+        self.assertEqual(r["error"]["field"], "command", r)
+        self.assertIn("agents need a command to run", r["error"]["message"])
+        self.assertEqual(self.d.request("GET", "/v1/workloads/acme/research/idle",
+                                        token=self.d.admin)[0], 404)
+
+    def allot(self, *args):
+        """Run the allot CLI against the daemon as the admin. RET its stdout (exit 0)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ALLOT_")}
+        env.update(ALLOT_SERVER=self.d.url, ALLOT_TOKEN=self.d.admin)
+        p = subprocess.run([ALLOT, *args], env=env, capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        return p.stdout
+
+    def test_describe_says_only_what_is_true(self):
+        """allot describe and ls of real runs: the running process while it runs; once
+        cancelled or failed no process, no borrowed GPUs, but the end, the exit and the
+        attempts; a cancelled workload says cancelled, never preempted."""
+        self.submit({"name": "long", "workspace": "acme/research", "gpus": 1, "grace": "5s",
+                     "command": ["/bin/sh", "-c", "echo pid $$; sleep 30"]})
+        pid = self.wait_pid()
+        deadline = time.time() + 10
+        while "process:     running since" not in self.allot("describe", "acme/research/long"):
+            self.assertLess(time.time(), deadline, "the process was never confirmed")
+            time.sleep(0.05)
+        self.allot("cancel", "acme/research/long")
+        self.wait_state("acme/research/long", "cancelled")
+        out = self.allot("describe", "acme/research/long")
+        self.assertIn("state:       cancelled\n", out)
+        self.assertIn("cancelled", out.split("why:", 1)[1].splitlines()[0], out)
+        self.assertNotIn("preempted", out)
+        self.assertNotIn("process:", out)
+        self.assertNotIn("borrowed GPUs", out)
+        self.assertIn("attempts:    1\n", out)
+        self.assertIn("ended:       ", out)
+        self.assertIn("exit:        signal 15", out)
+        deadline = time.time() + 5
+        while os.path.exists(f"/proc/{pid}") and time.time() < deadline:
+            time.sleep(0.05)
+        self.assertFalse(os.path.exists(f"/proc/{pid}"))
+        self.submit({"name": "three", "workspace": "acme/research", "gpus": 1,
+                     "command": ["/bin/sh", "-c", "exit 3"]})
+        self.wait_state("acme/research/three", "failed")
+        out = self.allot("describe", "acme/research/three")
+        self.assertIn("state:       failed\n", out)
+        self.assertIn("exit:        exit code 3", out)
+        self.assertNotIn("process:", out)
+        rows = self.allot("ls", "--state", "failed").splitlines()
+        self.assertEqual(len(rows), 2, rows)  # the header, then the failed one
+        self.assertIn("ATTEMPTS", rows[0])
+        self.assertRegex(rows[1], r"^acme/research/three +failed .* 1 +\S+ +exit code 3, ended ")
+        # a rejection's detail is still its reason
+        st, r = self.d.request("POST", "/v1/workloads",
+                               {"name": "huge", "workspace": "acme/research", "gpus": 8,
+                                "replicas": 100, "command": ["true"]}, token=self.d.admin)
+        self.assertEqual((st, r["state"]), (201, "rejected"), r)
+        rows = self.allot("ls", "--state", "rejected").splitlines()
+        self.assertRegex(rows[1], r"^acme/research/huge +rejected .* 0 +\S+ +%s$" % r["reason"])
 
     def test_logs_are_shipped_to_the_controller(self):
         # a gang of two: each replica's stdout and stderr are apart; a big burst arrives whole
@@ -590,7 +689,7 @@ class AgentTest(unittest.TestCase):
                                      "echo pid $$; dd if=/dev/zero of=big bs=1M count=4; "
                                      "sleep 30"]})
         pid = self.wait_pid()
-        done = self.wait_state("acme/research/hoarder", "finished")
+        done = self.wait_state("acme/research/hoarder", "failed")  # killed: over its limit
         # the API says why, as the agent reported it
         self.assertIn("storage above its limit", done["exit"]["reason"])
         self.assertLess(time.time() - start, 10)  # stopped, long before its sleep ended
@@ -604,7 +703,7 @@ class AgentTest(unittest.TestCase):
                      "command": ["/bin/sh", "-c",
                                  'dd if=/dev/zero of="${TMPDIR:?}/big" bs=1M count=4; sleep 30']})
         start = time.time()
-        done = self.wait_state("acme/research/tmp-hoarder", "finished")
+        done = self.wait_state("acme/research/tmp-hoarder", "failed")
         self.assertIn("storage above its limit", done["exit"]["reason"])
         self.assertLess(time.time() - start, 10)
         # a workload within its storage is left alone

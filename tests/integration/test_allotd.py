@@ -554,7 +554,8 @@ class AgentProtocolTest(unittest.TestCase):
         t.start()
         # work placed on gpu-b does not wake gpu-a's held report
         st, w = self.d.request("POST", "/v1/workloads", {
-            "name": "elsewhere", "workspace": "acme/research", "gpus": 8}, token=admin)
+            "name": "elsewhere", "workspace": "acme/research", "gpus": 8,
+            "command": ["sleep", "60"]}, token=admin)
         self.assertEqual(w["placement"][0]["node"], "gpu-b")
         time.sleep(0.5)
         self.assertTrue(t.is_alive())
@@ -562,7 +563,8 @@ class AgentProtocolTest(unittest.TestCase):
         self.assertEqual(self.d.request("POST", "/v1/nodes/gpu-a/undrain", {}, token=admin)[0],
                          200)
         st, w = self.d.request("POST", "/v1/workloads", {
-            "name": "lp", "workspace": "acme/research", "gpus": 8}, token=admin)
+            "name": "lp", "workspace": "acme/research", "gpus": 8,
+            "command": ["sleep", "60"]}, token=admin)
         self.assertEqual(w["placement"][0]["node"], "gpu-a")
         submitted = time.time()
         t.join(timeout=10)
@@ -588,7 +590,8 @@ class AgentProtocolTest(unittest.TestCase):
         a = self.node_token("gpu-a")
         b = self.node_token("gpu-b")
         st, w = self.d.request("POST", "/v1/workloads", {
-            "name": "w", "workspace": "acme/research", "gpus": 8}, token=self.d.admin)
+            "name": "w", "workspace": "acme/research", "gpus": 8,
+            "command": ["sleep", "60"]}, token=self.d.admin)
         lost = w["placement"][0]["node"]
         alive, alive_token = ("gpu-b", b) if lost == "gpu-a" else ("gpu-a", a)
         deadline = time.time() + 10

@@ -236,7 +236,7 @@ class ContainerTest(unittest.TestCase):
                          "image": IMAGE, "env": {"GREETING": "hi"},
                          "command": ["/bin/sh", "-c", script]})
         node, gpus = w["placement"][0]["node"], w["placement"][0]["gpus"]
-        done = self.wait_state("acme/research/who", "finished", timeout=20)
+        done = self.wait_state("acme/research/who", "failed", timeout=20)  # exit 3
         self.assertEqual(done["exit"]["code"], 3, done["exit"])
         first = self.first_uid(node)
         uuids = ",".join(f"DECLARED-{i}" for i in gpus)
@@ -276,7 +276,7 @@ class ContainerTest(unittest.TestCase):
                                                    "cpu": "50000 100000", "pids": "4096"})
         subprocess.run([runc(), "--root", self.runtime_root(node), "kill", running[0][0],
                         "KILL"], check=True, timeout=10)
-        done = self.wait_state("acme/research/shot", "finished")
+        done = self.wait_state("acme/research/shot", "failed")  # a SIGKILL Allot did not send
         self.assertEqual((done["exit"]["code"], done["exit"]["signal"]), (-1, 9), done["exit"])
         self.assertIn("killed by signal 9", done["exit"]["reason"])
         self.assert_nothing_left()
@@ -284,7 +284,7 @@ class ContainerTest(unittest.TestCase):
     def test_missing_image_fails_at_once(self):
         w = self.submit({"name": "ghost", "workspace": "acme/research", "gpus": 1,
                          "image": "nope:1", "command": ["/bin/true"]})
-        done = self.wait_state("acme/research/ghost", "finished")
+        done = self.wait_state("acme/research/ghost", "failed")
         self.assertEqual(done["exit"]["reason"],
                          f"image_missing: nope:1 is not in the node's image store {self.store}")
         self.assertEqual(done["exit"]["code"], 127)

@@ -138,7 +138,7 @@ class ImagesTest(unittest.TestCase):
         self.assertIn("tenant beta requires an image (require_image)", r["error"]["message"])
 
         # a workspace that turns it on: what runs there keeps running
-        self.submit({"name": "early", "workspace": "acme/prod", "gpus": 1})
+        self.submit({"name": "early", "workspace": "acme/prod", "gpus": 1, "command": ["sleep", "60"]})
         st, ws = self.admin("PATCH", "/v1/workspaces/acme/prod", {"require_image": True})
         self.assertEqual(st, 200, ws)
         self.assertIs(ws["require_image"], True)
@@ -151,7 +151,7 @@ class ImagesTest(unittest.TestCase):
         self.assertEqual(self.submit({"name": "boxed", "workspace": "acme/prod", "gpus": 1,
                                       "image": "busybox:1.36"})["state"], "running")
         # another workspace of the tenant is not concerned
-        self.submit({"name": "free", "workspace": "acme/research", "gpus": 1})
+        self.submit({"name": "free", "workspace": "acme/research", "gpus": 1, "command": ["sleep", "60"]})
         self.assertEqual(self.admin("GET", "/v1/workloads/acme/prod/early")[1]["state"],
                          "running")
         self.assertIn("acme/prod/early", self.desired(tokens))
@@ -175,7 +175,7 @@ class ImagesTest(unittest.TestCase):
         # turned off, bare workloads are taken again
         st, ws = self.admin("PATCH", "/v1/workspaces/acme/prod", {"require_image": False})
         self.assertEqual(st, 200, ws)
-        self.submit({"name": "later", "workspace": "acme/prod", "gpus": 1})
+        self.submit({"name": "later", "workspace": "acme/prod", "gpus": 1, "command": ["true"]})
 
     def test_who_may_change_require_image(self):
         self.d.add_tenant_beta()

@@ -383,6 +383,84 @@ static void test_report_ends_gang(void **state)
     free(after);
 }
 
+/* A finish whose exit says the run failed (a non-zero code, a signal) ends the workload
+ * failed; a gang fails with its first failed replica, a stopped replica's signal (Allot's own)
+ * is no failure; the journal and a snapshot both rebuild the same states. */
+static void test_failed_runs(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(apply(f, submit("ok", 1, 1)), 0);
+    assert_int_equal(apply(f, submit("bad", 1, 1)), 0);
+    assert_int_equal(apply(f, submit("gang", 1, 2)), 0);
+    commit(f);
+    assert_int_equal(apply(f, finish("acme/research/ok", 0, 0)), 0);
+    assert_int_equal(state_of(f, "acme/research/ok"), SCHED_FINISHED);
+    assert_int_equal(apply(f, finish("acme/research/bad", 0, 3)), 0);
+    assert_int_equal(state_of(f, "acme/research/bad"), SCHED_FAILED);
+    /* a replica killed by a signal nobody sent on Allot's behalf: the gang fails at once */
+    assert_int_equal(apply(f, json_pack("{s:s, s:s, s:i, s:{s:i}}", "op", OP_FINISH, "workload",
+                                        "acme/research/gang", "rank", 1, "exit", "signal", 9)),
+                     0);
+    assert_int_equal(state_of(f, "acme/research/gang"), SCHED_FAILED);
+    /* cancelled: the agent's SIGTERM ends it as stopped, and it is cancelled, not failed */
+    assert_int_equal(apply(f, submit("gone", 1, 1)), 0);
+    commit(f);
+    assert_int_equal(
+        apply(f, json_pack("{s:s, s:s}", "op", OP_CANCEL, "workload", "acme/research/gone")), 0);
+    assert_int_equal(apply(f, json_pack("{s:s, s:s, s:{s:i}}", "op", OP_STOPPED, "workload",
+                                        "acme/research/gone", "exit", "signal", 15)),
+                     0);
+    assert_int_equal(state_of(f, "acme/research/gone"), SCHED_CANCELLED);
+    commit(f);
+    char *before = snapshot(f);
+    reopen(f); /* from the journal */
+    char *replayed = snapshot(f);
+    assert_string_equal(before, replayed);
+    reopen_every(f, 1);
+    reopen_every(f, 1); /* from a snapshot */
+    assert_true(f->ctl->snapshot_seq > 0);
+    char *loaded = snapshot(f);
+    assert_string_equal(before, loaded);
+    assert_int_equal(state_of(f, "acme/research/bad"), SCHED_FAILED);
+    assert_int_equal(state_of(f, "acme/research/gang"), SCHED_FAILED);
+    /* failed is an end: it is forgotten like the others */
+    assert_int_equal(
+        apply(f, json_pack("{s:s, s:s}", "op", OP_FORGET, "workload", "acme/research/bad")), 0);
+    free(before);
+    free(replayed);
+    free(loaded);
+}
+
+/* With node agents a submission with neither command nor image is refused, naming command;
+ * one accepted earlier with simulated nodes still replays once the nodes are real. */
+static void test_real_nodes_need_a_command(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(apply(f, submit("simulated", 1, 1)), 0); /* virtual: no command needed */
+    commit(f);
+    controller_close(f->ctl);
+    f->ctl = NULL;
+    struct controller_options opt = {.data_dir = f->root, .virtual_nodes = false};
+    char err[512];
+    if (controller_open(f->base, &opt, &f->ctl, err, sizeof(err)))
+        fail_msg("controller_open: %s", err);
+    assert_int_equal(state_of(f, "acme/research/simulated"), SCHED_RUNNING);
+    assert_int_equal(apply(f, submit("idle", 1, 1)), -ALLOT_EINVAL);
+    assert_string_equal(f->field, "command");
+    assert_non_null(strstr(f->err, "agents need a command to run"));
+    uint32_t id;
+    assert_int_equal(sched_workload_find(f->ctl->engine, "acme/research/idle", &id), -ALLOT_ENOENT);
+    assert_int_equal(apply(f, json_pack("{s:s, s:s, s:{s:s, s:s, s:i, s:[s]}}", "op", OP_SUBMIT,
+                                        "user", "ann", "spec", "name", "busy", "workspace",
+                                        "acme/research", "gpus", 1, "command", "true")),
+                     0);
+    assert_int_equal(apply(f, json_pack("{s:s, s:s, s:{s:s, s:s, s:i, s:s}}", "op", OP_SUBMIT,
+                                        "user", "ann", "spec", "name", "boxed", "workspace",
+                                        "acme/research", "gpus", 1, "image", "busybox:1.36")),
+                     0);
+    commit(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -392,6 +470,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_op_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_refused_whole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_ends_gang, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_runs, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_real_nodes_need_a_command, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -194,6 +194,43 @@ static void test_gang_all_or_nothing(void **state)
     sched_free(s);
 }
 
+/* A run that ended badly ends failed: its GPUs are free again, a failed event says so, the
+ * state is an end (forgettable) and sched_check accepts it; a pending workload cannot fail. */
+static void test_fail_ends_failed(void **state)
+{
+    struct sched *s = platform(1, 0, true, 0);
+    uint32_t bad = submit(s, "bad", "t/a", 8, 1, 0);
+    uint32_t next = submit(s, "next", "t/a", 8, 1, 0);
+    schedule_ok(s, 0);
+    assert_int_equal(s->workloads[bad].state, SCHED_RUNNING);
+    assert_int_equal(sched_fail(s, next, MIN), -ALLOT_ESTATE); /* pending: no run to fail */
+    sched_events_clear(s);
+    assert_int_equal(sched_fail(s, bad, MIN), 0);
+    assert_int_equal(s->workloads[bad].state, SCHED_FAILED);
+    assert_int_equal(count_events(s, SCHED_EV_FAILED), 1);
+    assert_int_equal(count_events(s, SCHED_EV_FINISHED), 0);
+    assert_true(sched_state_ended(SCHED_FAILED));
+    assert_string_equal(sched_state_name(SCHED_FAILED), "failed");
+    enum sched_state st;
+    assert_int_equal(sched_state_parse("failed", &st), 0);
+    assert_int_equal(st, SCHED_FAILED);
+    assert_int_equal(sched_fail(s, bad, MIN), -ALLOT_ESTATE); /* already over */
+    assert_int_equal(sched_finish(s, bad, MIN), -ALLOT_ESTATE);
+    schedule_ok(s, MIN); /* its 8 GPUs went to the next */
+    assert_int_equal(s->workloads[next].state, SCHED_RUNNING);
+    assert_int_equal(sched_workload_forget(s, bad), 0);
+    assert_int_equal(sched_check(s, err, sizeof(err)), 0);
+    /* a waiting workload cancelled says it was cancelled, not what it waited for */
+    uint32_t waits = submit(s, "waits", "t/a", 8, 1, 2 * MIN);
+    schedule_ok(s, 2 * MIN);
+    assert_int_not_equal(s->workloads[waits].reason, SCHED_REASON_NONE);
+    assert_int_equal(sched_cancel(s, waits, 2 * MIN), 0);
+    assert_int_equal(s->workloads[waits].state, SCHED_CANCELLED);
+    assert_int_equal(s->workloads[waits].reason, SCHED_REASON_CANCELLED);
+    assert_int_equal(sched_fail(s, waits, 2 * MIN), -ALLOT_ESTATE);
+    sched_free(s);
+}
+
 static void test_reclaim_takes_only_the_need(void **state)
 {
     struct sched *s = platform(1, 4 * G, true, 0);
@@ -863,6 +900,7 @@ int main(void)
         cmocka_unit_test(test_best_fit_keeps_whole_nodes_free),
         cmocka_unit_test(test_fence_keeps_borrowers_off_and_reserved_work_elsewhere),
         cmocka_unit_test(test_gang_all_or_nothing),
+        cmocka_unit_test(test_fail_ends_failed),
         cmocka_unit_test(test_reclaim_takes_only_the_need),
         cmocka_unit_test(test_lend_false_protects_idle_reservation),
         cmocka_unit_test(test_reservation_beyond_owned_refused),

@@ -175,9 +175,10 @@ static void step(struct sched **es, int n, int i, int64_t now)
             sched_submit(es[k], &w, now, &id, err, sizeof(err));
         }
     } else if (op < 65) {
+        /* one end in four is a failed run */
         uint32_t id = pick(es[0], 1u << SCHED_RUNNING);
         for (int k = 0; id != SCHED_NONE && k < n; k++)
-            assert_int_equal(sched_finish(es[k], id, now), 0);
+            assert_int_equal((op < 60 ? sched_finish : sched_fail)(es[k], id, now), 0);
     } else if (op < 72) {
         uint32_t id =
             pick(es[0], 1u << SCHED_PENDING | 1u << SCHED_RUNNING | 1u << SCHED_RECLAIMING);
@@ -188,8 +189,8 @@ static void step(struct sched **es, int n, int i, int64_t now)
         for (int k = 0; id != SCHED_NONE && k < n; k++)
             assert_int_equal(sched_stopped(es[k], id, now), 0);
     } else if (op < 90) {
-        uint32_t id =
-            pick(es[0], 1u << SCHED_FINISHED | 1u << SCHED_CANCELLED | 1u << SCHED_REJECTED);
+        uint32_t id = pick(es[0], 1u << SCHED_FINISHED | 1u << SCHED_FAILED |
+                                      1u << SCHED_CANCELLED | 1u << SCHED_REJECTED);
         for (int k = 0; id != SCHED_NONE && k < n; k++)
             assert_int_equal(sched_workload_forget(es[k], id), 0);
     } else if (op < 94) {
@@ -242,7 +243,7 @@ static void test_loaded_engine_decides_as_the_saved_one(void **state)
     struct sched *a = platform();
     struct sched *b = NULL;
     int64_t now = 1000;
-    uint32_t preempting = 0, mig_admitted = 0, snapshots = 0;
+    uint32_t preempting = 0, mig_admitted = 0, failed = 0, snapshots = 0;
     for (int i = 0; i < 3000; i++) {
         now += 1 + rnd(20000);
         if (i % 150 == 75) {
@@ -258,6 +259,7 @@ static void test_loaded_engine_decides_as_the_saved_one(void **state)
         const struct sched_event *ev = sched_events(a, &n_ev);
         for (uint32_t k = 0; k < n_ev; k++) {
             preempting += ev[k].kind == SCHED_EV_PREEMPTING;
+            failed += ev[k].kind == SCHED_EV_FAILED;
             mig_admitted +=
                 ev[k].kind == SCHED_EV_ADMITTED && a->workloads[ev[k].workload].mig >= 0;
         }
@@ -268,9 +270,11 @@ static void test_loaded_engine_decides_as_the_saved_one(void **state)
             sched_events_clear(a);
         }
     }
-    /* the history covered what it is meant to: preemptions, MIG slices, reused slots */
+    /* the history covered what it is meant to: preemptions, MIG slices, failed runs (kept
+     * and forgotten across snapshots), reused slots */
     assert_int_equal(snapshots, 20);
     assert_true(preempting > 0);
+    assert_true(failed > 0);
     assert_true(mig_admitted > 0);
     assert_true(a->n_workloads < 3000);
     sched_free(a);
