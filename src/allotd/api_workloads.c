@@ -432,6 +432,8 @@ void api_get_workload_logs(struct controller *ctl, struct call *c)
     evhttp_add_header(h, "X-Allot-Next-Offset", next);
     evhttp_add_header(h, "X-Allot-Attempt", at);
     evhttp_add_header(h, "X-Allot-Running", live ? "true" : "false");
+    if (ctl->opt.virtual_nodes) /* no process runs: there is no output to wait for */
+        evhttp_add_header(h, "X-Allot-Simulated", "true");
     if (trimmed > 0) /* the retention deleted output of this attempt (docs/api.md) */
         evhttp_add_header(h, "X-Allot-Output-Trimmed", gone);
     call_send(c, 200, "text/plain; charset=utf-8", b);

@@ -564,8 +564,15 @@ static int run_logs(const struct flag_values *v)
             attempt = strtoll(buf, NULL, 10);
         bool running =
             client_answer_header(&a, "Running", buf, sizeof(buf)) && strcmp(buf, "true") == 0;
+        bool simulated =
+            client_answer_header(&a, "Simulated", buf, sizeof(buf)) && strcmp(buf, "true") == 0;
         size_t got = a.len;
         client_answer_cleanup(&a);
+        if (simulated && got == 0 && offset == 0) {
+            fprintf(stderr, "allot: no output: this allotd's nodes are simulated, so no process "
+                            "ran (allotd --no-virtual-nodes hands the nodes to node agents)\n");
+            break;
+        }
         if (got > 0) {
             quiet_since = -1;
             continue; /* more may be there already */

@@ -294,6 +294,16 @@ class CliTest(unittest.TestCase):
         rc, out, err = self.allot("logs", "not-a-name")
         self.assertEqual(rc, 2)
 
+    def test_logs_on_simulated_nodes_say_so(self):
+        self.ok("submit", "-w", "acme/research", "--name", "quiet", "--", "python", "train.py")
+        for follow in ([], ["-f"]):  # -f too: no output will ever come, so it ends at once
+            rc, out, err = self.allot("logs", *follow, "acme/research/quiet")
+            self.assertEqual((rc, out), (0, ""), err)
+            self.assertIn("no output: this allotd's nodes are simulated", err)
+        st, r = self.d.request("GET", "/v1/workloads/acme/research/quiet/logs",
+                               token=self.d.admin)
+        self.assertEqual((st, r), (200, ""))
+
     def test_submit_says_when_the_grace_is_capped(self):
         rc, out, err = self.allot("submit", "-w", "acme/research", "--name", "patient",
                                   "--grace", "10m", "--", "sleep", "1")
