@@ -87,6 +87,9 @@ class Daemon:
             except OSError:
                 time.sleep(0.05)
         else:
+            self.proc.kill()  # nothing started is left behind
+            self.proc.wait()
+            self.log.close()
             raise RuntimeError("allotd did not start")
         with open(os.path.join(data, "admin.token")) as f:
             self.admin = f.read().strip()

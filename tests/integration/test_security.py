@@ -27,6 +27,7 @@ class Base(unittest.TestCase):
 
     def setUp(self):
         self.tmp = tempfile.mkdtemp(prefix="allot-sec-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)  # also when the start below fails
         self.data = os.path.join(self.tmp, "data")
         self.d = allotd_harness.Daemon(ALLOTD, self.data, PLATFORM, list(self.extra))
 
