@@ -677,6 +677,10 @@ int client_print_refusal(const struct client *cl, const struct client_answer *a)
         }
         if (a->status == 401 && !cl->token[0])
             fprintf(stderr, "; no token was given: use --token, ALLOT_TOKEN or the config file");
+        /* the daemon answers "not yours" as "not there", so as not to tell; say both */
+        if (a->status == 404)
+            fprintf(stderr, "; it may not exist, or your token may not be allowed to see it "
+                            "(ask your tenant's admin)");
     } else if (a->status >= 200 && a->status < 300) {
         fprintf(stderr, "the server's answer (status %ld) is not a JSON object", a->status);
     } else {

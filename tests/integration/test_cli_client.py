@@ -394,12 +394,20 @@ class CliTest(unittest.TestCase):
         rc, out, err = self.allot("describe", "acme/research/nope")
         self.assertEqual(rc, 1)
         self.assertEqual(out, "")
-        self.assertEqual(err.strip(), "allot: no workload 'acme/research/nope'")
+        hint = ("; it may not exist, or your token may not be allowed to see it (ask your "
+                "tenant's admin)")
+        self.assertEqual(err.strip(), "allot: no workload 'acme/research/nope'" + hint)
         rc, _, err = self.allot("cancel", "acme/research/nope")
         self.assertEqual(rc, 1)
         rc, _, err = self.allot("submit", "-w", "acme/nope", "--gpus", "1")
         self.assertEqual(rc, 1)
-        self.assertEqual(err.strip(), "allot: no workspace 'acme/nope' (field: workspace)")
+        self.assertEqual(err.strip(), "allot: no workspace 'acme/nope' (field: workspace)" + hint)
+        # a member who names a workspace it may not use gets the same answer: no leak
+        bob = self.d.user_token("bob", "member", "acme", "acme/research")
+        rc, _, err_bob = self.allot("submit", "-w", "acme/prod", "--gpus", "1", token=bob)
+        self.assertEqual(rc, 1)
+        self.assertEqual(err_bob.strip(), "allot: no workspace 'acme/prod' (field: workspace)" +
+                         hint)
         # -o json: the error document goes to stdout as it came
         rc, out, err = self.allot("describe", "acme/research/nope", "-o", "json")
         self.assertEqual(rc, 1)
