@@ -55,7 +55,31 @@ static int in_history(struct controller *ctl, const char *name)
 {
     char *view = NULL;
     int rc = history_answer(store_history_find(ctl->store, name, &view));
+    if (rc > 0) { /* a rejected one never ran: its name is free again */
+        json_t *v = json_loads(view, 0, NULL);
+        const char *state = json_string_value(json_object_get(v, "state"));
+        if (state && strcmp(state, "rejected") == 0)
+            rc = 0;
+        json_decref(v);
+    }
     free(view);
+    return rc;
+}
+
+/* A workload of this name that was rejected (it never ran) leaves the engine for the history
+ * now, as a forget op, so that its name can be used again. RET 0 (also when there is none),
+ * or the forget's error (the submission then meets the name as taken). */
+static int free_rejected_name(struct controller *ctl, const char *full)
+{
+    uint32_t id;
+    if (sched_workload_find(ctl->engine, full, &id) != 0 ||
+        ctl->engine->workloads[id].state != SCHED_REJECTED)
+        return 0;
+    char field[64], err[256];
+    json_t *op = json_pack("{s:s, s:s}", "op", OP_FORGET, "workload", full);
+    int rc = op ? controller_apply(ctl, op, NULL, field, sizeof(field), err, sizeof(err))
+                : -ALLOT_ENOMEM;
+    json_decref(op);
     return rc;
 }
 
@@ -148,6 +172,8 @@ void api_post_workload(struct controller *ctl, struct call *c)
                        full);
         return;
     }
+    if (given)
+        free_rejected_name(ctl, full);
     if (!json_object_get(spec, "name")) {
         /* w-N with the first N that is free in the workspace and its history */
         char name[32];

@@ -89,6 +89,30 @@ class AllotdTest(unittest.TestCase):
             "name": "bad", "workspace": "acme/research", "gpus": 1, "grace": "10 parsecs"})
         self.assertEqual((st, r["error"]["field"]), (400, "grace"))
 
+    def test_a_rejected_name_can_be_used_again(self):
+        """A rejected workload never ran: submitting its name again replaces it (the rejected
+        one goes to the history), also after it left the engine; a name that ran stays taken."""
+        st, r = self.admin("POST", "/v1/workloads", {
+            "name": "huge", "workspace": "acme/research", "gpus": 8, "replicas": 3})
+        self.assertEqual((st, r["state"]), (201, "rejected"))
+        st, r = self.admin("POST", "/v1/workloads", {
+            "name": "huge", "workspace": "acme/research", "gpus": 1})
+        self.assertEqual((st, r["state"]), (201, "running"), r)
+        st, r = self.admin("GET", "/v1/workloads/acme/research/huge")
+        self.assertEqual((r["state"], r["gpus"]), ("running", 1))
+        st, r = self.admin("GET", "/v1/workloads?history=true")
+        self.assertIn(("acme/research/huge", "rejected"),
+                      [(w["name"], w["state"]) for w in r["items"]])
+        # a name that ran is still taken, in the engine as in the history
+        st, r = self.admin("POST", "/v1/workloads", {
+            "name": "huge", "workspace": "acme/research", "gpus": 1})
+        self.assertEqual((st, r["error"]["field"]), (409, "name"))
+        # the journal replays it: the same state after a restart
+        self.d.stop()
+        self.d = Daemon(self.data)
+        st, r = self.admin("GET", "/v1/workloads/acme/research/huge")
+        self.assertEqual((st, r["state"], r["gpus"]), (200, "running", 1))
+
     def test_submit_run_list_cancel(self):
         alice = self.d.user_token("alice", "member", "acme", "acme/research")
         st, r = self.d.request("POST", "/v1/workloads", {

@@ -59,6 +59,18 @@ class HistoryTest(unittest.TestCase):
             time.sleep(0.2)
         self.fail(f"fewer than {n} workloads forgotten after 30 s")
 
+    def test_a_rejected_name_is_free_once_in_the_history(self):
+        r = self.call("POST", "/v1/workloads", {"name": "too-big", "workspace": "acme/research",
+                                                "gpus": 8, "replicas": 3})
+        self.assertEqual(r["state"], "rejected")
+        self.wait_forgotten(1)
+        r = self.call("GET", "/v1/workloads/acme/research/too-big")
+        self.assertTrue(r.get("history"), r)  # it left the engine
+        r = self.call("POST", "/v1/workloads", {"name": "too-big", "workspace": "acme/research",
+                                                "gpus": 1, "duration": "1h"}, want=(201,))
+        self.assertEqual(r["state"], "running")
+        self.assertEqual(self.call("GET", "/v1/workloads/acme/research/too-big")["gpus"], 1)
+
     def test_ended_workloads_move_to_the_history(self):
         self.d.add_tenant_beta()
         beta = self.d.user_token("beta-member", "member", tenant="beta")
