@@ -526,19 +526,22 @@ static int store_pg_send_plain(struct store *st, const char *sql)
     return 0;
 }
 
-/* Reads the results of a write: of the statement alone, or in a batch of the pipeline
- * SAVEPOINT, statement, RELEASE, sync (queries 0, 1, 2). The first failure is kept; a
- * statement after a failed one in the pipeline is skipped by the server (ABORTED).
- * OUT *out: the statement's rows and returned sequence number. */
-static int store_pg_collect(struct store *st, bool pipeline, struct store_change *out)
+/* Reads the results of `queries` statements sent in pipeline mode and then its sync, or
+ * (queries 0) of the one statement sent outside it; keeps the first failure (the server
+ * skips a statement after a failed one in the pipeline: ABORTED); hands each statement's good
+ * result, until a failure, to on_ok with the statement's index, whose nonzero return is a
+ * failure too; and leaves pipeline mode. RET 0 or the first failure. */
+static int store_pg_results(struct store *st, int queries,
+                            int (*on_ok)(struct store *st, void *ctx, int query, PGresult *res),
+                            void *ctx)
 {
     PGconn *conn = store_pg_conn(st);
-    int err = 0, query = pipeline ? 0 : 1;
+    int err = 0, query = 0;
     for (;;) {
         PGresult *res = PQgetResult(conn);
         if (!res) {
-            /* the end of one query's results; without a pipeline, of everything */
-            if (!pipeline || ++query > 3 || PQstatus(conn) != CONNECTION_OK)
+            /* the end of one statement's results; outside a pipeline, of everything */
+            if (!queries || ++query > queries || PQstatus(conn) != CONNECTION_OK)
                 break;
             continue;
         }
@@ -547,22 +550,35 @@ static int store_pg_collect(struct store *st, bool pipeline, struct store_change
             PQclear(res);
             break;
         }
-        if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK) {
-            if (query == 1) {
-                out->rows = strtoll(PQcmdTuples(res), NULL, 10);
-                if (PQntuples(res) > 0 && PQnfields(res) > 0)
-                    out->seq = store_pg_int(res, 0, 0);
-            }
-        } else if (status != PGRES_PIPELINE_ABORTED && !err) {
+        if (status == PGRES_COMMAND_OK || status == PGRES_TUPLES_OK)
+            err = err ? err : on_ok(st, ctx, query, res);
+        else if (status != PGRES_PIPELINE_ABORTED && !err)
             err = store_pg_error(st, res, NULL);
-        }
         PQclear(res);
     }
-    if (pipeline && !PQexitPipelineMode(conn) && !err) {
+    if (queries && !PQexitPipelineMode(conn) && !err) {
         store_pg_message(st, NULL, "pipeline");
         err = -ALLOT_EIO;
     }
     return err;
+}
+
+/* A write's result (store_pg_results): what the statement at index ctx->at changed. */
+struct store_pg_write_result {
+    int at;
+    struct store_change *out;
+};
+
+static int store_pg_write_result(struct store *st, void *ctx, int query, PGresult *res)
+{
+    struct store_pg_write_result *w = ctx;
+    (void)st;
+    if (query == w->at) {
+        w->out->rows = strtoll(PQcmdTuples(res), NULL, 10);
+        if (PQntuples(res) > 0 && PQnfields(res) > 0)
+            w->out->seq = store_pg_int(res, 0, 0);
+    }
+    return 0;
 }
 
 /* Whether statement id, inside a batch, is an append that cannot fail for its data alone
@@ -575,6 +591,18 @@ static bool store_pg_deferrable(enum store_stmt id)
            id == STORE_STMT_HISTORY_ADD;
 }
 
+/* An append's result (store_pg_results): an event must have the number it was given. */
+static int store_pg_append_result(struct store *st, void *ctx, int query, PGresult *res)
+{
+    const struct store_pg *pg = ctx;
+    if (query < pg->deferred && pg->expect[query] &&
+        (PQntuples(res) != 1 || store_pg_int(res, 0, 0) != pg->expect[query])) {
+        store_set_errmsg(st, "event numbers out of step: another store wrote events");
+        return -ALLOT_EIO;
+    }
+    return 0;
+}
+
 /* Reads the answers of the appends in flight and leaves pipeline mode. An event must have
  * got the number it was given (events_last + 1 at its send): another writer would be a
  * bug. RET 0; the first failure (the batch is then broken). */
@@ -583,36 +611,9 @@ static int store_pg_flush(struct store *st)
     struct store_pg *pg = st->conn;
     if (!pg->deferred)
         return 0;
-    PGconn *conn = pg->conn;
-    int err = PQpipelineSync(conn) ? 0 : store_pg_error(st, NULL, "pipeline");
-    int query = 0, nulls = 0;
-    while (!err || PQstatus(conn) == CONNECTION_OK) {
-        PGresult *res = PQgetResult(conn);
-        if (!res) { /* the end of one query's results */
-            if (++nulls > pg->deferred + 1 || PQstatus(conn) != CONNECTION_OK)
-                break;
-            query++;
-            continue;
-        }
-        ExecStatusType status = PQresultStatus(res);
-        if (status == PGRES_PIPELINE_SYNC) {
-            PQclear(res);
-            break;
-        }
-        if (status == PGRES_TUPLES_OK && query < pg->deferred && pg->expect[query] &&
-            (PQntuples(res) != 1 || store_pg_int(res, 0, 0) != pg->expect[query]) && !err) {
-            store_set_errmsg(st, "event numbers out of step: another store wrote events");
-            err = -ALLOT_EIO;
-        } else if (status != PGRES_COMMAND_OK && status != PGRES_TUPLES_OK &&
-                   status != PGRES_PIPELINE_ABORTED && !err) {
-            err = store_pg_error(st, res, NULL);
-        }
-        PQclear(res);
-    }
-    if (!PQexitPipelineMode(conn) && !err) {
-        store_pg_message(st, NULL, "pipeline");
-        err = -ALLOT_EIO;
-    }
+    int err = PQpipelineSync(pg->conn) ? 0 : store_pg_error(st, NULL, "pipeline");
+    int got = store_pg_results(st, pg->deferred, store_pg_append_result, pg);
+    err = err ? err : got;
     pg->deferred = 0;
     if (err) {
         st->batch_broken = true;
@@ -690,10 +691,11 @@ static int store_pg_write(struct store *st, enum store_stmt id, const struct sto
     if (guard && !err)
         err = store_pg_send_plain(st, "RELEASE SAVEPOINT allot_write");
     /* the sync also after a failed send: it ends what the pipeline holds, so that
-     * store_pg_collect's reading ends */
+     * store_pg_results' reading ends */
     if (guard && !PQpipelineSync(conn) && !err)
         err = store_pg_error(st, NULL, NULL);
-    int got = store_pg_collect(st, guard, out);
+    struct store_pg_write_result result = {guard ? 1 : 0, out};
+    int got = store_pg_results(st, guard ? 3 : 0, store_pg_write_result, &result);
     err = err ? err : got;
     if (err && id == STORE_STMT_COMMIT)
         ((struct store_pg *)st->conn)->events_known = false;
