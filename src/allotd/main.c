@@ -17,6 +17,7 @@
 #include "allotd/snapshot.h"
 #include "allotd/standby.h"
 #include "common/quantity.h"
+#include "common/serverlist.h"
 #include "store/store.h"
 
 struct daemon_options {
@@ -318,11 +319,10 @@ int main(int argc, char **argv)
     }
     copt.snapshot_every = (uint32_t)snap;
     char url[STORE_URL_MAX + 1];
-    if (o.advertise &&
-        (strlen(o.advertise) > STORE_URL_MAX ||
-         (strncmp(o.advertise, "http://", 7) && strncmp(o.advertise, "https://", 8)) ||
-         strcspn(o.advertise, " \t\r\n") != strlen(o.advertise))) {
-        fprintf(stderr, "allotd: --advertise: an http:// or https:// URL of at most %d bytes\n",
+    if (o.advertise && (strlen(o.advertise) > STORE_URL_MAX || !serverlist_url_ok(o.advertise))) {
+        fprintf(stderr,
+                "allotd: --advertise: an http:// or https:// URL with a host, of at most %d "
+                "bytes\n",
                 STORE_URL_MAX);
         return 2;
     }

@@ -9,6 +9,7 @@
 #include "allotd/server.h"
 #include "allotd/standby.h"
 #include "common/error.h"
+#include "common/serverlist.h"
 #include "store/store.h"
 
 struct standby {
@@ -27,15 +28,14 @@ static int64_t standby_now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-/* Whether a URL read from the store may go into a header: printable ASCII, http(s). */
+/* Whether a URL read from the store may go into a header: a server's URL as clients take
+ * one, and ASCII. */
 static bool standby_url_ok(const char *url)
 {
-    if (strncmp(url, "http://", 7) != 0 && strncmp(url, "https://", 8) != 0)
-        return false;
     for (const char *p = url; *p; p++)
-        if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+        if ((unsigned char)*p >= 0x80)
             return false;
-    return true;
+    return serverlist_url_ok(url);
 }
 
 /* Every request: /healthz and /readyz say the role; the rest goes to the leader. */
@@ -45,7 +45,7 @@ static void standby_answer(void *arg, struct call *c, const char *path)
     struct evkeyvalq *h = evhttp_request_get_output_headers(c->req);
     const struct store_leader *l = &sb->leader;
     bool known = l->alive && standby_url_ok(l->url);
-    evhttp_add_header(h, "X-Allot-Role", "standby");
+    evhttp_add_header(h, SERVERLIST_HEADER_ROLE, SERVERLIST_ROLE_STANDBY);
     if (c->method == EVHTTP_REQ_GET && strcmp(path, "/healthz") == 0) {
         call_reply(c, 200, json_pack("{s:s, s:s}", "status", "ok", "role", "standby"));
         return;
@@ -68,7 +68,7 @@ static void standby_answer(void *arg, struct call *c, const char *path)
     const char *uri = evhttp_request_get_uri(c->req);
     char location[STORE_URL_MAX + 1100];
     snprintf(location, sizeof(location), "%s%s", l->url, uri && uri[0] == '/' ? uri : path);
-    evhttp_add_header(h, "X-Allot-Leader", l->url);
+    evhttp_add_header(h, SERVERLIST_HEADER_LEADER, l->url);
     evhttp_add_header(h, "Location", location);
     char message[STORE_URL_MAX + 64];
     snprintf(message, sizeof(message), "this allotd is a standby; the leader is %s", l->url);

@@ -90,6 +90,11 @@ static bool url_ok(const char *s, size_t n)
     return serverlist_normalize(copy, normal, sizeof(normal)) == 0;
 }
 
+bool serverlist_url_ok(const char *url)
+{
+    return url && url_ok(url, strnlen(url, SERVERLIST_MAX_URL + 1));
+}
+
 int serverlist_find(const struct serverlist *s, const char *url)
 {
     char want[SERVERLIST_MAX_URL + 32], have[SERVERLIST_MAX_URL + 32];

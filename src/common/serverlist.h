@@ -30,6 +30,11 @@ struct serverlist {
  * (compared normalized), -ALLOT_ERANGE when s would hold more than SERVERLIST_MAX. */
 int serverlist_add(struct serverlist *s, const char *text, char *err, size_t len);
 
+/* Whether url is a server's base URL as serverlist_add takes one: http:// or https://, a host,
+ * at most SERVERLIST_MAX_URL bytes, no space or control byte (allotd --advertise, and the
+ * leader's URL a standby sends clients to, are held to the same rule). */
+bool serverlist_url_ok(const char *url);
+
 /* url in the form used to compare servers: scheme and host in lower case, the port always
  * written (80 or 443 when absent), no trailing '/'. OUT out (len bytes). RET 0, or
  * -ALLOT_EINVAL when url is not an http(s) URL with a host or does not fit. */
