@@ -7,6 +7,7 @@ deposed: it exits (status 3) and commits nothing. Skipped (77), not passed, with
 PostgreSQL. Usage: test_failover.py ALLOTD ALLOT_AGENT SRCDIR"""
 import os
 import signal
+import subprocess
 import sys
 import time
 import unittest
@@ -55,6 +56,30 @@ class Failover(unittest.TestCase):
         st, _ = p.client.request("DELETE", "/v1/workloads/acme/prod/steady-1")
         self.assertEqual(st, 200)
         p.wait_state("acme/prod/steady-1", ("cancelled",))
+
+    def test_a_standby_sends_clients_to_the_leader(self):
+        p = self.pair
+        leader = p.leader()
+        standby = 1 - leader
+        st, h, r = failover.http(p.urls[standby], "GET", "/healthz")
+        self.assertEqual((st, r["role"], h.get("X-Allot-Role")), (200, "standby", "standby"))
+        st, h, r = failover.http(p.urls[standby], "GET", "/readyz")
+        self.assertEqual((st, r["status"], r["leader"]), (503, "standby", p.urls[leader]))
+        st, h, r = failover.http(p.urls[leader], "GET", "/readyz")
+        self.assertEqual((st, r["role"]), (200, "leader"))
+        # the standby reads nothing of the request: no token needed to be sent elsewhere
+        st, h, r = failover.http(p.urls[standby], "GET", "/v1/workloads?limit=5")
+        self.assertEqual(st, 307, r)
+        self.assertEqual(h.get("Location"), p.urls[leader] + "/v1/workloads?limit=5")
+        self.assertEqual(h.get("X-Allot-Leader"), p.urls[leader])
+        self.assertEqual(h.get("X-Allot-Role"), "standby")
+        self.assertEqual(r["error"]["code"], "standby")
+        # --advertise is held to the clients' rule for a server's URL
+        for bad in ("ftp://x:7070", "http://", "http://a b"):
+            run = subprocess.run([ALLOTD, "--advertise", bad, "--store", p.uri],
+                                 capture_output=True, text=True, timeout=10)
+            self.assertEqual(run.returncode, 2, (bad, run.stderr))
+            self.assertIn("--advertise", run.stderr)
 
     def test_paused_leader_is_deposed(self):
         p = self.pair
