@@ -11,6 +11,7 @@
 #include "allotd/api_handlers.h"
 #include "allotd/fleet.h"
 #include "allotd/metrics.h"
+#include "allotd/usage.h"
 #include "common/error.h"
 #include "common/protocol.h"
 #include "store/store.h"
@@ -367,6 +368,11 @@ static void get_metrics(struct controller *ctl, struct call *c)
     metrics_reply(ctl, c);
 }
 
+static void get_usage(struct controller *ctl, struct call *c)
+{
+    usage_reply(ctl->usage, c);
+}
+
 const struct route api_routes[] = {
     {EVHTTP_REQ_GET, "/healthz", ROLE_NONE, get_healthz, "liveness"},
     {EVHTTP_REQ_GET, "/readyz", ROLE_NONE, get_readyz, "readiness: state loaded"},
@@ -408,6 +414,8 @@ const struct route api_routes[] = {
      "cancel a workload"},
     {EVHTTP_REQ_GET, "/v1/events", ROLE_VIEWER, get_events,
      "Server-Sent Events of what the caller may see (resumes after Last-Event-ID)"},
+    {EVHTTP_REQ_GET, "/v1/usage", ROLE_VIEWER, get_usage,
+     "GPU-seconds used, guaranteed, borrowed and lost (?from=&to=&by=&tenant=&workspace=)"},
     {EVHTTP_REQ_GET, "/v1/users", ROLE_TENANT_ADMIN, api_list_users,
      "list users: the platform's, or a tenant admin's own tenant's"},
     {EVHTTP_REQ_POST, "/v1/users", ROLE_TENANT_ADMIN, api_post_user,

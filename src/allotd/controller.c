@@ -19,6 +19,7 @@
 #include "allotd/server.h"
 #include "allotd/snapshot.h"
 #include "allotd/tokens.h"
+#include "allotd/usage.h"
 #include "allotd/vnode.h"
 #include "common/error.h"
 #include "common/hmap.h"
@@ -90,6 +91,11 @@ static void events_apply(struct controller *ctl)
             if (x)
                 x->ended_ms = e->t;
         }
+        if ((e->kind == SCHED_EV_FINISHED || e->kind == SCHED_EV_FAILED ||
+             e->kind == SCHED_EV_CANCELLED || e->kind == SCHED_EV_STOPPED) &&
+            usage_close(ctl->usage, id, e))
+            log_fatal("out of memory: the GPU time of %s is not in the ledger",
+                      ctl->engine->workloads[id].name);
         if (e->kind == SCHED_EV_PREEMPTING) {
             ctl->preemptions[e->reason]++;
             vnodes_arm(ctl->vnodes, id, e->deadline, true);
@@ -102,6 +108,7 @@ static void events_apply(struct controller *ctl)
         if (e->kind == SCHED_EV_ADMITTED) {
             /* each start is an attempt: its own log, and none of its replicas has ended */
             struct controller_workload *x = controller_extra(ctl, id);
+            usage_open(ctl->usage, id, e->a);
             if (x) {
                 x->runs++;
                 x->confirmed_ms = 0;
@@ -200,7 +207,8 @@ static int journal_replay(struct controller *ctl)
     ctl->replaying = true;
     int rc = store_journal_load(ctl->store, after_seq, replay_one, ctl);
     ctl->replaying = false;
-    return rc ? rc : engine_check(ctl, "the journal's replay");
+    rc = rc ? rc : engine_check(ctl, "the journal's replay");
+    return rc ? rc : usage_reload(ctl->usage);
 }
 
 /* Rebuild the engine and the controller's records of workloads from the store alone (the
@@ -211,6 +219,7 @@ static int controller_reload(struct controller *ctl)
 {
     json_array_clear(ctl->pending);
     json_array_clear(ctl->history);
+    usage_discard(ctl->usage);
     stream_abort(ctl->streams);
     output_discard(ctl->output);
     vnodes_clear(ctl->vnodes);
@@ -457,6 +466,7 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
             free(text);
         }
         rc = rc ? rc : history_write(ctl);
+        rc = rc ? rc : usage_write(ctl->usage);
         rc = rc ? rc : output_write(ctl->output);
         rc = rc ? rc : stream_store(ctl->streams, t);
         rc = rc ? rc : store_batch_commit(ctl->store);
@@ -476,6 +486,7 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
         ctl->ops_since_snapshot += json_array_size(ctl->pending);
         json_array_clear(ctl->pending);
         json_array_clear(ctl->history);
+        usage_committed(ctl->usage);
         stream_publish(ctl->streams); /* committed: tell the streams */
         /* A snapshot stops the loop for a time that grows with the live workloads (about 6 us
          * each): taken only after twice as many ops, its cost per op stays small. */
@@ -518,6 +529,7 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
 #define CONTROLLER_EVENTS_KEEP_MS (30LL * 24 * 3600 * 1000)
 #define CONTROLLER_OUTPUT_KEEP_MS (30LL * 24 * 3600 * 1000)
 #define CONTROLLER_OUTPUT_MAX_BYTES (1LL << 30)
+#define CONTROLLER_USAGE_KEEP_MS (400LL * 24 * 3600 * 1000)
 #define CONTROLLER_EVENTS_TRIM_PER_TICK 10000
 #define CONTROLLER_OUTPUT_TRIM_PER_TICK 100
 
@@ -584,6 +596,10 @@ static void retention_tick(struct controller *ctl)
     if (ctl->retention_runs++ % 60 == 0 && !ctl->read_only &&
         store_history_trim(ctl->store, now - history, &trimmed) == 0)
         ctl->history_trimmed += (uint64_t)trimmed;
+    int64_t usage_keep = or_default(ctl->opt.usage_keep_ms, CONTROLLER_USAGE_KEEP_MS);
+    if (ctl->retention_runs % 3600 == 1 && !ctl->read_only &&
+        usage_trim(ctl->usage, now - usage_keep, &trimmed) == 0)
+        ctl->usage_trimmed += (uint64_t)trimmed;
     if (!ctl->read_only)
         retention_trim(ctl, now);
 }
@@ -724,6 +740,7 @@ static int controller_parts_new(struct controller *ctl)
     rc = rc ? rc : fleet_new(ctl, &ctl->fleet);
     rc = rc ? rc : output_new(ctl, &ctl->output);
     rc = rc ? rc : vnodes_new(ctl, &ctl->vnodes);
+    rc = rc ? rc : usage_new(ctl, &ctl->usage);
     if (!rc && (!ctl->pending || !ctl->history || !ctl->idempotency || !ctl->flush))
         rc = -ALLOT_ENOMEM;
     return rc;
@@ -815,6 +832,7 @@ void controller_close(struct controller *ctl)
         ctl->ops_since_snapshot)
         snapshot_take(ctl);
     output_free(ctl->output);
+    usage_free(ctl->usage);
     fleet_free(ctl->fleet);
     vnodes_free(ctl->vnodes);
     for (uint32_t i = 0; i < ctl->cap_extra; i++)

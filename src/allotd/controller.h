@@ -22,6 +22,7 @@ struct gate;
 struct output;
 struct store;
 struct token_cache;
+struct usage;
 struct vnodes;
 
 struct controller_options {
@@ -42,6 +43,7 @@ struct controller_options {
     int64_t events_keep_ms;   /* events older than this are deleted (0: 30 days) */
     int64_t output_keep_ms;   /* an attempt's output this long after its last chunk (0: 30 d) */
     int64_t output_max_bytes; /* a workspace's stored output at most (0: 1 GiB) */
+    int64_t usage_keep_ms;    /* the GPU-hour ledger's rows this long (0: 400 days) */
 };
 
 /* What the daemon keeps about a workload beyond the engine. */
@@ -58,6 +60,8 @@ struct controller_workload {
     int64_t ended_ms;     /* when it finished, was cancelled or rejected; 0 while it is not over */
     int64_t confirmed_ms; /* when an agent first reported a process of this attempt running
                            * (heard by this run of the controller; not journaled), or 0 */
+    bool usage_open;      /* an attempt holds GPUs (running or draining): usage.h */
+    int64_t usage_borrowed; /* its GPU units above the reservation when it started */
 };
 
 struct controller {
@@ -79,6 +83,7 @@ struct controller {
     struct output *output;      /* workloads' output shipped by agents, until the commit */
     struct token_cache *tokens; /* principals of tokens seen, until users or tokens change */
     struct stream *streams;     /* GET /v1/events: events are queued, stored, then sent */
+    struct usage *usage;        /* the GPU-hour ledger: rows until the commit, totals */
     int64_t last_now;
     /* A commit failed (the disk is full, most likely): the state was rebuilt from the store
      * and changes are refused until a probe write succeeds (docs/operations.md). */
@@ -105,6 +110,7 @@ struct controller {
     int64_t snapshot_seq; /* the journal entry the newest covers (0: none) */
     json_t *history;      /* rows for the history table, written with the next commit */
     uint64_t forgotten, history_trimmed; /* for /metrics */
+    uint64_t usage_trimmed;              /* rows of the GPU-hour ledger past usage_keep_ms */
     /* the retention of events and output (docs/operations.md, "Retention"), for /metrics */
     uint64_t events_trimmed, output_trimmed_bytes, output_trimmed_attempts;
     uint64_t retention_runs;

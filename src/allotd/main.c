@@ -33,7 +33,7 @@ struct daemon_options {
     const char *snapshot_every;
     const char *keep_finished, *history;
     const char *advertise;
-    const char *events_keep, *output_keep, *output_max;
+    const char *events_keep, *output_keep, *output_max, *usage_keep;
     bool real_nodes;
 };
 
@@ -90,6 +90,8 @@ static const struct option_row option_rows[] = {
      "workloads' output: an attempt's, this long after its last chunk (default 30d; 1s+)"},
     {"--output-max-per-workspace", "SIZE", OPT(output_max),
      "a workspace's stored output; beyond, its oldest attempts go (default 1Gi; 1Ki+)"},
+    {"--usage-keep", "DURATION", OPT(usage_keep),
+     "the GPU-hour ledger (GET /v1/usage) keeps its rows this long (default 400d; 1h or more)"},
     {"--help", NULL, OPT_FLAG, "show this help"},
     {"--version", NULL, OPT_FLAG, "print the version and exit"},
 };
@@ -204,6 +206,11 @@ static int retention_flags(const struct daemon_options *o, struct controller_opt
         (o->output_keep && (quantity_parse_duration(o->output_keep, &out->output_keep_ms) ||
                             out->output_keep_ms < 1000))) {
         fprintf(stderr, "allotd: --events-keep/--output-keep: a duration of 1s or more\n");
+        return 2;
+    }
+    if (o->usage_keep && (quantity_parse_duration(o->usage_keep, &out->usage_keep_ms) ||
+                          out->usage_keep_ms < 3600 * 1000)) {
+        fprintf(stderr, "allotd: --usage-keep: a duration of 1h or more, such as 400d\n");
         return 2;
     }
     if (o->output_max && (quantity_parse_bytes(o->output_max, &out->output_max_bytes) ||

@@ -10,6 +10,7 @@
 
 #include "allotd/controller.h"
 #include "allotd/server.h"
+#include "allotd/usage.h"
 #include "common/error.h"
 #include "common/quantity.h"
 #include "store/store.h"
@@ -55,6 +56,8 @@ static const struct metric_row metric_rows[] = {
      "attempts whose output the retention deleted, whole"},
     {"allot_event_stream_keepalives_total", "counter",
      "keepalive comments sent to quiet event streams (--stream-keepalive)"},
+    {"allot_gpu_seconds_total", "counter",
+     "GPU-seconds held by workspace: guaranteed, borrowed, and lost to preemption"},
 };
 
 static void header(struct evbuffer *b, int i)
@@ -166,6 +169,8 @@ void metrics_reply(struct controller *ctl, struct call *c)
                                 s->tenants[t].name, sched_state_name((enum sched_state)st),
                                 (unsigned long long)count[st]);
     }
+    header(b, 27);
+    usage_metrics(ctl->usage, b, &c->who);
     /* platform-wide counters: the platform admin only */
     if (c->who.role == ROLE_ADMIN) {
         header(b, 3);

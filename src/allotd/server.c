@@ -83,7 +83,9 @@ void call_done(struct call *c)
 static struct evbuffer *json_line(json_t *body)
 {
     struct evbuffer *buf = evbuffer_new();
-    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+    char *text =
+        body ? json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(15))
+             : NULL;
     json_decref(body);
     if (buf && evbuffer_add_printf(buf, "%s\n", text ? text : "{}") < 0) {
         evbuffer_free(buf);

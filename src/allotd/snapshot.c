@@ -46,8 +46,9 @@ static json_t *spec_json(const json_t *spec)
     return o;
 }
 
-/* One workload's record: [id, duration_ms, runs, ended_ms, owner, spec, exit, ended], an
- * array rather than an object (a start parses 100,000 of them: no hash table each). */
+/* One workload's record: [id, duration_ms, runs, ended_ms, owner, spec, exit, ended,
+ * usage_borrowed], an array rather than an object (a start parses 100,000 of them: no hash
+ * table each). Records written before the ledger lack usage_borrowed (REC_N - 1 fields). */
 enum {
     REC_ID,
     REC_DURATION,
@@ -57,6 +58,7 @@ enum {
     REC_SPEC,
     REC_EXIT,
     REC_ENDED,
+    REC_USAGE_BORROWED, /* the open attempt's GPU units above the reservation (usage.h) */
     REC_N
 };
 
@@ -76,10 +78,10 @@ static json_t *records_json(struct controller *ctl)
                 json_array_append_new(ended, json_integer(x->ended[r]));
         }
         json_t *o =
-            json_pack("[I, I, I, I, o, o, O, o]", (json_int_t)id, (json_int_t)x->duration_ms,
+            json_pack("[I, I, I, I, o, o, O, o, I]", (json_int_t)id, (json_int_t)x->duration_ms,
                       (json_int_t)x->runs, (json_int_t)x->ended_ms,
                       x->owner ? json_string(x->owner) : json_null(), spec_json(x->extra),
-                      x->exit ? x->exit : json_null(), ended);
+                      x->exit ? x->exit : json_null(), ended, (json_int_t)x->usage_borrowed);
         if (!o || json_array_append_new(wls, o)) {
             json_decref(wls);
             return NULL;
@@ -179,16 +181,18 @@ static int records_check(const json_t *r, const struct sched *s, char *why, size
         const json_t *ended = field(w, REC_ENDED);
         const json_t *owner = field(w, REC_OWNER), *spec = field(w, REC_SPEC);
         const json_t *exit_info = field(w, REC_EXIT);
-        bool ok = json_is_array(w) && json_array_size(w) == REC_N &&
-                  json_is_integer(json_array_get(w, REC_ID)) && id >= 0 &&
-                  id < (json_int_t)s->n_workloads && s->workloads[id].name &&
-                  json_is_integer(json_array_get(w, REC_DURATION)) &&
-                  json_is_integer(json_array_get(w, REC_RUNS)) && runs >= 0 && runs <= UINT32_MAX &&
-                  json_is_integer(json_array_get(w, REC_ENDED_MS)) &&
-                  (!owner || json_is_string(owner)) && (!spec || json_is_object(spec)) &&
-                  (!exit_info || json_is_object(exit_info)) &&
-                  (!ended ||
-                   (json_is_array(ended) && json_array_size(ended) == s->workloads[id].replicas));
+        bool ok =
+            json_is_array(w) && (json_array_size(w) == REC_N || json_array_size(w) == REC_N - 1) &&
+            (json_array_size(w) < REC_N ||
+             json_is_integer(json_array_get(w, REC_USAGE_BORROWED))) &&
+            json_is_integer(json_array_get(w, REC_ID)) && id >= 0 &&
+            id < (json_int_t)s->n_workloads && s->workloads[id].name &&
+            json_is_integer(json_array_get(w, REC_DURATION)) &&
+            json_is_integer(json_array_get(w, REC_RUNS)) && runs >= 0 && runs <= UINT32_MAX &&
+            json_is_integer(json_array_get(w, REC_ENDED_MS)) && (!owner || json_is_string(owner)) &&
+            (!spec || json_is_object(spec)) && (!exit_info || json_is_object(exit_info)) &&
+            (!ended ||
+             (json_is_array(ended) && json_array_size(ended) == s->workloads[id].replicas));
         for (size_t k = 0; ok && ended && k < json_array_size(ended); k++) {
             json_int_t v = json_integer_value(json_array_get(ended, k));
             ok = json_is_integer(json_array_get(ended, k)) && (v == 0 || v == 1);
@@ -236,6 +240,14 @@ static int records_install(struct controller *ctl, struct sched *e, const json_t
         x->exit = json_incref((json_t *)field(w, REC_EXIT));
         x->runs = (uint32_t)json_integer_value(json_array_get(w, REC_RUNS));
         x->ended_ms = json_integer_value(json_array_get(w, REC_ENDED_MS));
+        /* an attempt holds GPUs while it runs or drains; an older record did not say how much
+         * of it was borrowed: all of it when its admission said borrowed */
+        const struct sched_workload *sw = &e->workloads[id];
+        x->usage_open = sw->state == SCHED_RUNNING || sw->state == SCHED_DRAINING;
+        x->usage_borrowed = json_array_size(w) == REC_N
+                                ? json_integer_value(json_array_get(w, REC_USAGE_BORROWED))
+                            : sw->borrowed ? sw->total.gpu
+                                           : 0;
         if (ended) {
             x->ended = calloc(json_array_size(ended) ? json_array_size(ended) : 1, 1);
             if (!x->ended)

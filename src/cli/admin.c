@@ -521,56 +521,56 @@ static const struct flag token_flags[] = {
 };
 
 static const struct flag_command admin_commands[] = {
-    {"admin tenant create", "NAME", "Create a tenant.", NULL, tenant_flags, 1, 1, false,
+    {"admin tenant create", "NAME", "Create a tenant.", NULL, tenant_flags, 1, 1, 0,
      run_tenant_create},
-    {"admin cluster create", "NAME", "Create a cluster.", NULL, cluster_flags, 1, 1, false,
+    {"admin cluster create", "NAME", "Create a cluster.", NULL, cluster_flags, 1, 1, 0,
      run_cluster_create},
     {"admin workspace create", "TENANT/WS", "Create a workspace with its reservation and limits.",
-     NULL, workspace_flags, 1, 1, false, run_workspace_create},
+     NULL, workspace_flags, 1, 1, 0, run_workspace_create},
     {"admin workspace set", "TENANT/WS",
      "Change a workspace: only the fields whose flags are given.",
      "A reservation may not exceed the tenant's GPUs nor the workspace's GPU limit.",
-     workspace_flags, 1, 1, false, run_workspace_set},
+     workspace_flags, 1, 1, 0, run_workspace_set},
     {"admin node add", "-f FILE", "Add a node from a JSON or YAML file.",
      "Example file: {\"name\": \"gpu-c\", \"cluster\": \"shared-1\", \"tenant\": \"acme\",\n"
      "\"cpu\": 128, \"memory\": \"1Ti\", \"gpus\": [{\"model\": \"H100-80GB\", \"count\": 8}]}",
-     node_add_flags, 0, 0, false, run_node_add},
+     node_add_flags, 0, 0, 0, run_node_add},
     {"admin node drain", "NAME", "Drain a node: no new work; what runs there keeps running.", NULL,
-     NULL, 1, 1, false, run_node_drain},
-    {"admin node undrain", "NAME", "Make a drained node ready again.", NULL, NULL, 1, 1, false,
+     NULL, 1, 1, 0, run_node_drain},
+    {"admin node undrain", "NAME", "Make a drained node ready again.", NULL, NULL, 1, 1, 0,
      run_node_undrain},
     {"admin node move", "NAME", "Give a node to another tenant: it drains first, then moves.",
      "The node takes no new work at once and joins the new tenant when nothing of the old\n"
      "tenant runs on it any more (the daemon answers 202: under way).",
-     node_move_flags, 1, 1, false, run_node_move},
+     node_move_flags, 1, 1, 0, run_node_move},
     {"admin user create", "NAME", "Create a user with a role.",
-     "A name that exists is refused (409): creating never changes a user.", user_flags, 1, 1, false,
+     "A name that exists is refused (409): creating never changes a user.", user_flags, 1, 1, 0,
      run_user_create},
     {"admin user set", "NAME", "Change a user's role, workspace or tenant.",
      "A tenant admin changes users of its tenant below its role, to roles below its own; only\n"
      "the platform admin moves a user to another tenant, which revokes the user's tokens.",
-     user_set_flags, 1, 1, false, run_user_set},
-    {"admin user delete", "NAME", "Delete a user and its tokens.", NULL, NULL, 1, 1, false,
+     user_set_flags, 1, 1, 0, run_user_set},
+    {"admin user delete", "NAME", "Delete a user and its tokens.", NULL, NULL, 1, 1, 0,
      run_user_delete},
     {"admin user list", "", "List users: name, tenant, role and workspace.",
-     "The platform admin sees every user, a tenant admin those of its own tenant.", NULL, 0, 0,
-     false, run_user_list},
+     "The platform admin sees every user, a tenant admin those of its own tenant.", NULL, 0, 0, 0,
+     run_user_list},
     {"admin token list", "", "List API tokens: id, kind, user or node, created, expires.",
      "Never a token's secret. The platform admin sees every token (users', nodes' and join\n"
      "tokens), a tenant admin those of its own tenant's users. When a token was last used is\n"
      "not tracked.",
-     NULL, 0, 0, false, run_token_list},
+     NULL, 0, 0, 0, run_token_list},
     {"admin token create", "", "Create an API token; prints it (only this once) on stdout.",
-     "Example: export ALLOT_TOKEN=$(allot admin token create --user alice)", token_flags, 0, 0,
-     false, run_token_create},
+     "Example: export ALLOT_TOKEN=$(allot admin token create --user alice)", token_flags, 0, 0, 0,
+     run_token_create},
     {"admin token revoke", "ID", "Revoke a token by its id (the 16 hex digits after allot_).", NULL,
-     NULL, 1, 1, false, run_token_revoke},
+     NULL, 1, 1, 0, run_token_revoke},
     {"admin export", "", "Write the platform and the workload history as a scenario file.",
      "The platform as the controller has it now, and every workload that ran (or only those\n"
      "submitted within --since) as a submission at its real offset with the run time it had.\n"
      "Edit a copy (a reservation, a node more) and compare the two with allot sim\n"
      "(docs/what-if.md). Example: allot admin export --since 7d --output history.yaml",
-     history_flags, 0, 0, false, history_export},
+     history_flags, 0, 0, 0, history_export},
 };
 
 int admin_main(int argc, char **argv)

@@ -320,17 +320,17 @@ out:
 
 static const struct flag_command capacity_commands[] = {
     {"nodes", "[NODE]", "List nodes: owner, state, GPUs busy and unhealthy, CPU and memory in use.",
-     "With NODE, also each GPU (or MIG instance) and the workload that holds it.", NULL, 0, 1,
-     false, run_nodes},
+     "With NODE, also each GPU (or MIG instance) and the workload that holds it.", NULL, 0, 1, 0,
+     run_nodes},
     {"ws", "[TENANT/WS]",
      "List workspaces: GPU reservation and limit against held, guaranteed, borrowed, pending.",
      "guaranteed + borrowed is the workspace's position: GPUs held (less those draining) and\n"
      "claimed, split at its reservation. docs/policy.md tells how borrowing works.",
-     NULL, 0, 1, false, run_ws},
+     NULL, 0, 1, 0, run_ws},
     {"top", "", "GPUs per tenant (total, allocated, free, reserved) and per workspace.",
      "-o json prints one document: {\"tenants\": [...], \"workspaces\": [...]}, the items of\n"
      "GET /v1/tenants and GET /v1/workspaces.",
-     NULL, 0, 0, false, run_top},
+     NULL, 0, 0, 0, run_top},
 };
 
 int capacity_main(int argc, char **argv)

@@ -120,7 +120,7 @@ void flags_help(const struct flag_command *cmd, FILE *f)
 {
     fprintf(f, "usage: allot %s%s%s%s%s\n\n%s\n", cmd->name, cmd->args[0] ? " " : "", cmd->args,
             count_flags(cmd->flags) ? " [FLAGS]" : " [-o json]",
-            cmd->command ? " [-- COMMAND ARGS...]" : "", cmd->summary);
+            (cmd->traits & FLAGS_TAKES_COMMAND) ? " [-- COMMAND ARGS...]" : "", cmd->summary);
     if (cmd->details)
         fprintf(f, "\n%s\n", cmd->details);
     if (count_flags(cmd->flags)) {
@@ -178,10 +178,13 @@ static int set_common(struct flag_values *v, int k, const char *value)
         return 0;
     }
     if (k == COMMON_OUTPUT) {
-        if (strcmp(value, "json") != 0 && strcmp(value, "table") != 0)
-            return flags_usage_error(v, "--output: expected table or json, got '%s'",
+        bool csv = (v->cmd->traits & FLAGS_WRITES_CSV) && strcmp(value, "csv") == 0;
+        if (strcmp(value, "json") != 0 && strcmp(value, "table") != 0 && !csv)
+            return flags_usage_error(v, "--output: expected table%s or json, got '%s'",
+                                     (v->cmd->traits & FLAGS_WRITES_CSV) ? ", csv" : "",
                                      quoted(value, q));
         v->json = strcmp(value, "json") == 0;
+        v->csv = csv;
         return 0;
     }
     if (*slot)
@@ -211,7 +214,7 @@ int flags_parse(const struct flag_command *cmd, const char *prog, int argc, char
             return flags_usage_error(v, "argument %d is longer than %d bytes", i + 1,
                                      FLAGS_MAX_VALUE);
         if (!only_args && strcmp(a, "--") == 0) {
-            if (!cmd->command) {
+            if (!(cmd->traits & FLAGS_TAKES_COMMAND)) {
                 only_args = true;
                 continue;
             }

@@ -46,9 +46,13 @@ struct flag_command {
     const char *details;      /* further help lines (may be NULL) */
     const struct flag *flags; /* terminated by a row with a NULL name; may be NULL */
     uint8_t min_args, max_args;
-    bool command;                            /* takes "-- COMMAND ARGS..." */
+    uint8_t traits;                          /* FLAGS_TAKES_COMMAND | FLAGS_WRITES_CSV */
     int (*run)(const struct flag_values *v); /* RET a process exit code (enum flags_exit) */
 };
+
+/* flag_command.traits: it takes "-- COMMAND ARGS..."; -o csv is one of its formats. */
+#define FLAGS_TAKES_COMMAND 1
+#define FLAGS_WRITES_CSV 2
 
 /* A parsed command line. Strings point into argv. */
 struct flag_values {
@@ -69,6 +73,7 @@ struct flag_values {
     const char *timeout;
     const char *cacert;
     bool json; /* -o json */
+    bool csv;  /* -o csv (commands with flag_command.csv only) */
     bool help;
 };
 

@@ -10,6 +10,7 @@
 #include "cli/capacity.h"
 #include "cli/client.h"
 #include "cli/flags.h"
+#include "cli/ledger.h"
 #include "sim/sim.h"
 #include "cli/workloads.h"
 
@@ -30,6 +31,7 @@ static const struct command commands[] = {
     {"nodes", capacity_main, "list nodes and their GPUs"},
     {"ws", capacity_main, "workspaces: reservation and limit against usage"},
     {"top", capacity_main, "GPUs per tenant and workspace: total, allocated, free"},
+    {"usage", ledger_main, "GPU-hours used: guaranteed, borrowed, lost (by workspace, user...)"},
     {"admin", admin_main, "tenants, clusters, workspaces, nodes, users, tokens"},
     {"sim", sim_main, "run a scenario through the allocation engine in virtual time"},
     {"help", help_main, "show this help, or a command's ('allot help submit')"},

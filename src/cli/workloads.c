@@ -619,7 +619,7 @@ static const struct flag_command workloads_commands[] = {
      "The answer is the admission decision: running (or reclaiming borrowed GPUs for it),\n"
      "pending with the rule that holds it back, or rejected with why (exit code 1).\n"
      "Example: allot submit -w acme/research --gpus 4 --kind training -- python train.py",
-     submit_flags, 0, 0, true, submit_run},
+     submit_flags, 0, 0, FLAGS_TAKES_COMMAND, submit_run},
     {"ls", "", "List workloads: name, state, kind, GPUs, priority, age, placement or reason.",
      "Lists the workloads the token may see, oldest first. -o json prints the daemon's page\n"
      "as it is ({\"items\": [...], \"next\": ID}); with --all, one {\"items\": [...]} of all "
@@ -627,18 +627,18 @@ static const struct flag_command workloads_commands[] = {
      "--watch then follows GET /v1/events: one line per event (local time, event, workload,\n"
      "placement or reason), or with -o json each event's JSON on its own line; -w keeps the\n"
      "workspace's events. Ctrl-C ends it (exit 0); a lost connection is exit 3.",
-     ls_flags, 0, 0, false, run_ls},
+     ls_flags, 0, 0, 0, run_ls},
     {"describe", "TENANT/WS/NAME",
-     "Show one workload: its request, state, and placement or why it waits.", NULL, NULL, 1, 1,
-     false, run_describe},
+     "Show one workload: its request, state, and placement or why it waits.", NULL, NULL, 1, 1, 0,
+     run_describe},
     {"cancel", "TENANT/WS/NAME", "Cancel a workload; a running one stops within its grace period.",
-     NULL, NULL, 1, 1, false, run_cancel},
+     NULL, NULL, 1, 1, 0, run_cancel},
     {"logs", "TENANT/WS/NAME", "Print a workload's output as its node agent shipped it.",
      "The controller keeps what agents ship (up to 16 MiB per stream; the whole log stays in\n"
      "the replica's directory on its node). A requeued workload starts afresh: each start is an\n"
      "attempt with its own log. -f follows the attempt until it ends.\n"
      "Example: allot logs -f acme/research/train --rank 1 --stderr",
-     logs_flags, 1, 1, false, run_logs},
+     logs_flags, 1, 1, 0, run_logs},
 };
 
 int workloads_main(int argc, char **argv)

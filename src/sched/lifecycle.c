@@ -91,13 +91,16 @@ int lifecycle_start(struct sched *s, uint32_t id, int64_t now)
         rc = placement_start(s, id);
     if (rc)
         return rc;
+    /* its position before it starts: what is above the reservation is borrowed */
+    int64_t before = sched_workspace_position(ws);
     if (w->state == SCHED_PENDING) {
         queue_remove(s, id); /* checked above: cannot fail */
-        /* its position before it decides whether any of it is borrowed */
-        w->borrowed = sched_workspace_position(ws) + w->total.gpu > ws->reserved;
+        w->borrowed = before + w->total.gpu > ws->reserved;
     } else {
+        before -= w->total.gpu; /* its own claim is in the position */
         quota_add(&ws->claimed, &w->total, -1);
     }
+    int64_t above = before + w->total.gpu - ws->reserved;
     quota_account(ws, now);
     quota_add(&ws->held, &w->total, +1);
     if (!w->preemptible)
@@ -109,6 +112,8 @@ int lifecycle_start(struct sched *s, uint32_t id, int64_t now)
     w->starving = false;
     struct sched_event *e = event_emit(s, SCHED_EV_ADMITTED, now, id);
     e->borrowed = w->borrowed;
+    /* the borrowed part (none when its admission counted it within the reservation) */
+    e->a = !w->borrowed || above < 0 ? 0 : above > w->total.gpu ? w->total.gpu : above;
     return 0;
 }
 

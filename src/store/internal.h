@@ -175,6 +175,48 @@
       " WHERE workload = $1 AND attempt = $2")                                                     \
     X(OUTPUT_TOTALS, "SELECT workspace, bytes FROM log_totals WHERE bytes > 0 ORDER BY workspace", \
       "SELECT workspace, bytes FROM log_totals WHERE bytes > 0 ORDER BY workspace")                \
+    X(USAGE_ATTEMPT_ADD,                                                                           \
+      "INSERT INTO usage_attempts (workload, attempt, tenant, workspace, submitter, start_ms,"     \
+      " end_ms, gpu_units, borrowed_units, ending, lost)"                                          \
+      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",                                    \
+      "INSERT INTO usage_attempts (workload, attempt, tenant, workspace, submitter, start_ms,"     \
+      " end_ms, gpu_units, borrowed_units, ending, lost)"                                          \
+      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")                                    \
+    X(USAGE_HOUR_ADD,                                                                              \
+      "INSERT INTO usage_hours (hour_ms, tenant, workspace, submitter, model, mig, class, "        \
+      "unit_ms)"                                                                                   \
+      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (hour_ms, tenant, workspace,"          \
+      " submitter, model, mig, class) DO UPDATE SET unit_ms = unit_ms + excluded.unit_ms",         \
+      "INSERT INTO usage_hours (hour_ms, tenant, workspace, submitter, model, mig, class, "        \
+      "unit_ms)"                                                                                   \
+      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (hour_ms, tenant, workspace,"          \
+      " submitter, model, mig, class) DO UPDATE SET unit_ms = usage_hours.unit_ms"                 \
+      " + excluded.unit_ms")                                                                       \
+    X(USAGE_HOURS_READ,                                                                            \
+      "SELECT hour_ms, tenant, workspace, submitter, model, mig, class, unit_ms FROM usage_hours"  \
+      " WHERE hour_ms >= ?1 AND hour_ms < ?2 AND (?3 IS NULL OR tenant = ?3)"                      \
+      " AND (?4 IS NULL OR workspace = ?4) ORDER BY hour_ms LIMIT ?5",                             \
+      "SELECT hour_ms, tenant, workspace, submitter, model, mig, class, unit_ms FROM usage_hours"  \
+      " WHERE hour_ms >= $1 AND hour_ms < $2 AND ($3::text IS NULL OR tenant = $3::text)"          \
+      " AND ($4::text IS NULL OR workspace = $4::text) ORDER BY hour_ms LIMIT $5")                 \
+    X(USAGE_ATTEMPTS_READ,                                                                         \
+      "SELECT workload, attempt, tenant, workspace, submitter, start_ms, end_ms, gpu_units,"       \
+      " borrowed_units, ending, lost FROM usage_attempts WHERE end_ms > ?1 AND start_ms < ?2"      \
+      " AND (?3 IS NULL OR tenant = ?3) AND (?4 IS NULL OR workspace = ?4) ORDER BY id LIMIT ?5",  \
+      "SELECT workload, attempt, tenant, workspace, submitter, start_ms, end_ms, gpu_units,"       \
+      " borrowed_units, ending, lost FROM usage_attempts WHERE end_ms > $1 AND start_ms < $2"      \
+      " AND ($3::text IS NULL OR tenant = $3::text) AND ($4::text IS NULL OR workspace = "         \
+      "$4::text)"                                                                                  \
+      " ORDER BY id LIMIT $5")                                                                     \
+    X(USAGE_TOTALS,                                                                                \
+      "SELECT tenant, workspace, class, sum(unit_ms) FROM usage_hours"                             \
+      " GROUP BY tenant, workspace, class ORDER BY tenant, workspace, class",                      \
+      "SELECT tenant, workspace, class, sum(unit_ms)::bigint FROM usage_hours"                     \
+      " GROUP BY tenant, workspace, class ORDER BY tenant, workspace, class")                      \
+    X(USAGE_TRIM_HOURS, "DELETE FROM usage_hours WHERE hour_ms < ?1",                              \
+      "DELETE FROM usage_hours WHERE hour_ms < $1")                                                \
+    X(USAGE_TRIM_ATTEMPTS, "DELETE FROM usage_attempts WHERE end_ms < ?1",                         \
+      "DELETE FROM usage_attempts WHERE end_ms < $1")                                              \
     X(META_GET, "SELECT value FROM meta WHERE key = ?1", "SELECT value FROM meta WHERE key = $1")  \
     X(META_SET,                                                                                    \
       "INSERT INTO meta (key, value) VALUES (?1, ?2)"                                              \
@@ -212,7 +254,7 @@ struct store_arg {
     const void *p; /* text (NUL-terminated after len bytes) or blob */
     size_t len;
 };
-#define STORE_ARGS_MAX 8 /* the most parameters of one statement */
+#define STORE_ARGS_MAX 12 /* the most parameters of one statement */
 
 /* Bytes of a location (a directory or a connection URI). */
 #define STORE_DIR_MAX 4000

@@ -178,6 +178,35 @@ static const char *const store_migrations[] = {
     "    CAST(strftime('%s', 'now') AS INTEGER) * 1000, sum(length(data))"
     "  FROM logs GROUP BY workload, attempt;"
     "CREATE INDEX events_t ON events (t_ms);",
+    /* 8: the GPU-hour ledger (docs/store.md, "Usage"): one row per ended attempt of a workload
+     * that held GPUs (GPU units of QUANTITY_GPU_UNITS per GPU, the part above the reservation,
+     * whether preemption cut it short), and hourly rollups of GPU unit-milliseconds by tenant,
+     * workspace, submitter, GPU model, MIG profile ('' for whole GPUs) and class (guaranteed,
+     * borrowed, lost) */
+    "CREATE TABLE usage_attempts ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  workload TEXT NOT NULL,"
+    "  attempt INTEGER NOT NULL,"
+    "  tenant TEXT NOT NULL,"
+    "  workspace TEXT NOT NULL,"
+    "  submitter TEXT NOT NULL,"
+    "  start_ms INTEGER NOT NULL,"
+    "  end_ms INTEGER NOT NULL,"
+    "  gpu_units INTEGER NOT NULL,"
+    "  borrowed_units INTEGER NOT NULL,"
+    "  ending TEXT NOT NULL,"
+    "  lost INTEGER NOT NULL);"
+    "CREATE INDEX usage_attempts_end ON usage_attempts (end_ms);"
+    "CREATE TABLE usage_hours ("
+    "  hour_ms INTEGER NOT NULL,"
+    "  tenant TEXT NOT NULL,"
+    "  workspace TEXT NOT NULL,"
+    "  submitter TEXT NOT NULL,"
+    "  model TEXT NOT NULL,"
+    "  mig TEXT NOT NULL,"
+    "  class TEXT NOT NULL,"
+    "  unit_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (hour_ms, tenant, workspace, submitter, model, mig, class)) WITHOUT ROWID;",
 };
 
 _Static_assert(sizeof(store_migrations) / sizeof(store_migrations[0]) == STORE_SCHEMA_VERSION,

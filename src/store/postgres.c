@@ -145,6 +145,31 @@ static const char *const store_pg_migrations[] = {
     "    (extract(epoch FROM now()) * 1000)::bigint, sum(length(data))"
     "  FROM logs GROUP BY workload, attempt;"
     "CREATE INDEX events_t ON events (t_ms);",
+    /* 8: the GPU-hour ledger (docs/store.md, "Usage"), as SQLite's */
+    "CREATE TABLE usage_attempts ("
+    "  id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,"
+    "  workload text NOT NULL,"
+    "  attempt bigint NOT NULL,"
+    "  tenant text NOT NULL,"
+    "  workspace text NOT NULL,"
+    "  submitter text NOT NULL,"
+    "  start_ms bigint NOT NULL,"
+    "  end_ms bigint NOT NULL,"
+    "  gpu_units bigint NOT NULL,"
+    "  borrowed_units bigint NOT NULL,"
+    "  ending text NOT NULL,"
+    "  lost bigint NOT NULL);"
+    "CREATE INDEX usage_attempts_end ON usage_attempts (end_ms);"
+    "CREATE TABLE usage_hours ("
+    "  hour_ms bigint NOT NULL,"
+    "  tenant text NOT NULL,"
+    "  workspace text NOT NULL,"
+    "  submitter text NOT NULL,"
+    "  model text NOT NULL,"
+    "  mig text NOT NULL,"
+    "  class text NOT NULL,"
+    "  unit_ms bigint NOT NULL,"
+    "  PRIMARY KEY (hour_ms, tenant, workspace, submitter, model, mig, class));",
 };
 
 _Static_assert(sizeof(store_pg_migrations) / sizeof(store_pg_migrations[0]) == STORE_SCHEMA_VERSION,
@@ -582,13 +607,14 @@ static int store_pg_write_result(struct store *st, void *ctx, int query, PGresul
 }
 
 /* Whether statement id, inside a batch, is an append that cannot fail for its data alone
- * (the journal, the events, the history: checked before they are sent), so that it goes
- * without waiting for its answer: a batch of N submissions costs a round trip for its
+ * (the journal, the events, the history, the usage ledger: checked before they are sent), so that
+ * it goes without waiting for its answer: a batch of N submissions costs a round trip for its
  * commit, not N. A failure of one (the connection, the disk) breaks the batch. */
 static bool store_pg_deferrable(enum store_stmt id)
 {
     return id == STORE_STMT_APPEND_JOURNAL || id == STORE_STMT_APPEND_EVENT ||
-           id == STORE_STMT_HISTORY_ADD;
+           id == STORE_STMT_HISTORY_ADD || id == STORE_STMT_USAGE_ATTEMPT_ADD ||
+           id == STORE_STMT_USAGE_HOUR_ADD;
 }
 
 /* An append's result (store_pg_results): an event must have the number it was given. */

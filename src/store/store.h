@@ -25,7 +25,7 @@
 
 /* The newest schema version this code knows (PRAGMA user_version after migrating, or
  * allot_schema.version in PostgreSQL). */
-#define STORE_SCHEMA_VERSION 7
+#define STORE_SCHEMA_VERSION 8
 
 struct store;
 
@@ -354,6 +354,54 @@ int store_output_trim_size(struct store *st, int64_t max_bytes, int64_t limit,
  * result stops it and is returned. RET 0; -ALLOT_EIO. */
 int store_output_totals(struct store *st,
                         int (*fn)(void *ctx, const char *workspace, int64_t bytes), void *ctx);
+
+/* The GPU-hour ledger (docs/store.md, "Usage"): a row for each ended attempt of a workload
+ * that held GPUs, and hourly rollups of GPU time (GPU units of QUANTITY_GPU_UNITS per GPU,
+ * times milliseconds) by tenant, workspace, submitter, GPU model, MIG profile and class.
+ * Both join the open batch like any put. */
+#define STORE_USAGE_READ_MAX 1000000 /* rows one read may give */
+struct store_usage_attempt {
+    const char *workload; /* tenant/workspace/name */
+    const char *tenant, *workspace, *submitter;
+    int64_t attempt;
+    int64_t start_ms, end_ms;
+    int64_t gpu_units, borrowed_units; /* held, and the part above the reservation */
+    const char *ending;                /* finished, failed, cancelled, preempted:REASON */
+    bool lost;                         /* preemption cut it short */
+};
+struct store_usage_hour {
+    int64_t hour_ms; /* the hour's first millisecond (a multiple of 3,600,000) */
+    const char *tenant, *workspace, *submitter;
+    const char *model; /* GPU model name */
+    const char *mig;   /* MIG profile, "" for whole GPUs */
+    const char *cls;   /* guaranteed, borrowed or lost */
+    int64_t unit_ms;   /* GPU units x milliseconds */
+};
+/* Add an attempt; add hour's unit_ms to its row (made when missing). RET 0; -ALLOT_EINVAL (a
+ * field missing, out of bounds or negative; store_errmsg names it); -ALLOT_EFULL; -ALLOT_EIO. */
+int store_usage_attempt_add(struct store *st, const struct store_usage_attempt *a);
+int store_usage_hour_add(struct store *st, const struct store_usage_hour *h);
+/* Call fn for the rollups of the hours in [from_ms, to_ms), oldest first, at most limit
+ * (1..STORE_USAGE_READ_MAX), of tenant and workspace when not NULL; fn's strings live until it
+ * returns, and its nonzero result stops the read and is returned. RET 0; -ALLOT_EINVAL;
+ * -ALLOT_EIO. */
+int store_usage_hours_read(struct store *st, int64_t from_ms, int64_t to_ms, const char *tenant,
+                           const char *workspace, int64_t limit,
+                           int (*fn)(void *ctx, const struct store_usage_hour *h), void *ctx);
+/* The same for the attempts that overlap [from_ms, to_ms), in the order they were added. */
+int store_usage_attempts_read(struct store *st, int64_t from_ms, int64_t to_ms, const char *tenant,
+                              const char *workspace, int64_t limit,
+                              int (*fn)(void *ctx, const struct store_usage_attempt *a), void *ctx);
+/* Call fn with every workspace's total unit_ms of each class over every stored hour (the
+ * metrics start from them). RET as store_usage_hours_read. */
+int store_usage_totals(struct store *st,
+                       int (*fn)(void *ctx, const char *tenant, const char *workspace,
+                                 const char *cls, int64_t unit_ms),
+                       void *ctx);
+/* Delete the rollups of hours before before_ms and the attempts that ended before it, in one
+ * transaction (it joins an open batch). OUT *deleted (may be NULL): rows deleted. RET 0 or
+ * a negative error. */
+int store_usage_trim(struct store *st, int64_t before_ms, int64_t *deleted);
 
 /* Small key/value settings (e.g. "bootstrap_token_created"). get copies the value with its
  * NUL into buf. RET get: 0; -ALLOT_ENOENT; -ALLOT_ERANGE (buf too small); -ALLOT_EINVAL.

@@ -564,11 +564,11 @@ static void make_schema_2(const struct fixture *f, const char *missing)
                       "INSERT INTO workloads VALUES (1, 'w-1', 'acme/prod', 'acme', 'pending',"
                       " '{}', 1000, 'k1');"},
     };
-    /* a file of schema 2 had no snapshots, history, leader or output counts (migrations 4
-     * to 7) */
+    /* a file of schema 2 had no snapshots, history, leader, output counts or ledger
+     * (migrations 4 to 8) */
     raw_exec(f, "PRAGMA user_version = 2; DROP TABLE snapshots; DROP TABLE history;"
                 "DROP TABLE leader; DROP TABLE log_attempts; DROP TABLE log_totals;"
-                "DROP INDEX events_t;"
+                "DROP INDEX events_t; DROP TABLE usage_attempts; DROP TABLE usage_hours;"
                 "INSERT INTO meta VALUES ('store.workload_id_high', '7')");
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
         if (!missing || strcmp(tables[i].table, missing) != 0)
@@ -1298,8 +1298,10 @@ static void test_schema_6_migrated(void **state)
     assert_int_equal(store_log_append(st, &odd, 1000, 0, "x", 1), 0);
     store_close(st);
     raw_exec(f, pg_mode ? "DROP TABLE log_attempts; DROP TABLE log_totals; DROP INDEX events_t;"
-                          "DROP FUNCTION log_attempts_total(); UPDATE allot_schema SET version = 6"
+                          "DROP FUNCTION log_attempts_total(); DROP TABLE usage_attempts;"
+                          "DROP TABLE usage_hours; UPDATE allot_schema SET version = 6"
                         : "DROP TABLE log_attempts; DROP TABLE log_totals; DROP INDEX events_t;"
+                          "DROP TABLE usage_attempts; DROP TABLE usage_hours;"
                           "PRAGMA user_version = 6");
     st = open_ok(f);
     assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
@@ -1312,6 +1314,103 @@ static void test_schema_6_migrated(void **state)
     assert_int_equal(done.attempts, 0);
     assert_int_equal(store_output_trim_size(st, 0, 10, &done), 0);
     assert_int_equal(done.bytes, 11);
+    store_close(st);
+}
+
+/* Sums what store_usage_hours_read gives into the long long[2] ctx: rows and unit_ms. */
+static int on_usage_hour(void *ctx, const struct store_usage_hour *h)
+{
+    long long *sum = ctx;
+    sum[0]++;
+    sum[1] += h->unit_ms;
+    return 0;
+}
+
+static int on_usage_attempt(void *ctx, const struct store_usage_attempt *a)
+{
+    long long *sum = ctx;
+    sum[0]++;
+    sum[1] += a->gpu_units * (a->end_ms - a->start_ms);
+    return 0;
+}
+
+static int on_usage_total(void *ctx, const char *tenant, const char *workspace, const char *cls,
+                          int64_t unit_ms)
+{
+    char *out = ctx;
+    size_t n = strlen(out);
+    snprintf(out + n, 256 - n, "%s %s %s=%lld;", tenant, workspace, cls, (long long)unit_ms);
+    return 0;
+}
+
+/* The GPU-hour ledger: rollups add up under one key, reads keep to the period and scope,
+ * totals sum every hour, bad rows are refused naming the field, and the trim goes by age. */
+static void test_usage_ledger(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f);
+    const int64_t h = 3600000;
+    struct store_usage_hour row = {h,           "acme", "acme/prod",  "alice",
+                                   "H100-80GB", "",     "guaranteed", 840 * 1000};
+    assert_int_equal(store_usage_hour_add(st, &row), 0);
+    assert_int_equal(store_usage_hour_add(st, &row), 0); /* the same key: added to it */
+    row.hour_ms = 2 * h;
+    row.cls = "borrowed";
+    assert_int_equal(store_usage_hour_add(st, &row), 0);
+    row.workspace = "acme/research";
+    row.mig = "1g.10gb";
+    assert_int_equal(store_usage_hour_add(st, &row), 0);
+    long long sum[2] = {0, 0};
+    assert_int_equal(store_usage_hours_read(st, h, 2 * h, NULL, NULL, 100, on_usage_hour, sum), 0);
+    assert_int_equal(sum[0], 1); /* one row of the first hour: the two adds made one */
+    assert_int_equal(sum[1], 2 * 840 * 1000);
+    memset(sum, 0, sizeof(sum));
+    assert_int_equal(
+        store_usage_hours_read(st, 0, 3 * h, "acme", "acme/prod", 100, on_usage_hour, sum), 0);
+    assert_int_equal(sum[0], 2);
+    memset(sum, 0, sizeof(sum));
+    assert_int_equal(store_usage_hours_read(st, 0, 3 * h, "beta", NULL, 100, on_usage_hour, sum),
+                     0);
+    assert_int_equal(sum[0], 0);
+    char totals[256] = "";
+    assert_int_equal(store_usage_totals(st, on_usage_total, totals), 0);
+    assert_string_equal(totals, "acme acme/prod borrowed=840000;acme acme/prod "
+                                "guaranteed=1680000;acme acme/research borrowed=840000;");
+    /* bad rows name their field and change nothing */
+    struct store_usage_hour bad = row;
+    bad.hour_ms = h + 1;
+    assert_int_equal(store_usage_hour_add(st, &bad), -ALLOT_EINVAL);
+    bad = row;
+    bad.cls = "";
+    assert_int_equal(store_usage_hour_add(st, &bad), -ALLOT_EINVAL);
+    assert_non_null(strstr(store_errmsg(st), "class"));
+    struct store_usage_attempt a = {"acme/prod/train", "acme", "acme/prod", "alice",    1,    1000,
+                                    1000 + h,          840,    0,           "finished", false};
+    assert_int_equal(store_usage_attempt_add(st, &a), 0);
+    struct store_usage_attempt wrong = a;
+    wrong.borrowed_units = 841; /* more borrowed than held */
+    assert_int_equal(store_usage_attempt_add(st, &wrong), -ALLOT_EINVAL);
+    wrong = a;
+    wrong.submitter = NULL;
+    assert_int_equal(store_usage_attempt_add(st, &wrong), -ALLOT_EINVAL);
+    assert_non_null(strstr(store_errmsg(st), "submitter"));
+    memset(sum, 0, sizeof(sum));
+    assert_int_equal(
+        store_usage_attempts_read(st, h, 2 * h, NULL, NULL, 100, on_usage_attempt, sum), 0);
+    assert_int_equal(sum[0], 1); /* it overlaps the period */
+    memset(sum, 0, sizeof(sum));
+    assert_int_equal(
+        store_usage_attempts_read(st, 2 * h, 3 * h, NULL, NULL, 100, on_usage_attempt, sum), 0);
+    assert_int_equal(sum[0], 0);
+    assert_int_equal(store_usage_hours_read(st, 0, h, NULL, NULL, 0, on_usage_hour, sum),
+                     -ALLOT_EINVAL);
+    /* the trim: the first hour's row and the attempt (ended before 2h) go */
+    int64_t deleted = 0;
+    assert_int_equal(store_usage_trim(st, 2 * h, &deleted), 0);
+    assert_int_equal(deleted, 2);
+    memset(sum, 0, sizeof(sum));
+    assert_int_equal(store_usage_hours_read(st, 0, 3 * h, NULL, NULL, 100, on_usage_hour, sum), 0);
+    assert_int_equal(sum[0], 2);
     store_close(st);
 }
 
@@ -1774,6 +1873,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_events_trim_by_age, setup, teardown),
         cmocka_unit_test_setup_teardown(test_output_trim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_6_migrated, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_usage_ledger, setup, teardown),
         cmocka_unit_test_setup_teardown(test_directory_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_after_commit, setup, teardown),
     };
