@@ -397,7 +397,7 @@ const struct route api_routes[] = {
      "change limits, reservation, lend, weight, require_image"},
     {EVHTTP_REQ_POST, "/v1/workloads", ROLE_MEMBER, api_post_workload, "submit a workload"},
     {EVHTTP_REQ_GET, "/v1/workloads", ROLE_VIEWER, api_list_workloads,
-     "list workloads (?workspace=&state=&limit=&after=)"},
+     "list workloads (?workspace=&state=&limit=&after=, or ?order=newest&before=)"},
     {EVHTTP_REQ_GET, "/v1/workloads/{tenant}/{ws}/{name}", ROLE_VIEWER, api_get_workload,
      "get a workload"},
     {EVHTTP_REQ_GET, "/v1/workloads/{tenant}/{ws}/{name}/logs", ROLE_VIEWER, api_get_workload_logs,

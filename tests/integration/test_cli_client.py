@@ -349,10 +349,104 @@ class CliTest(unittest.TestCase):
         self.assertIn("--all", err)  # says there is more
         doc = json.loads(self.ok("ls", "--all", "--limit", "2", "-o", "json"))
         self.assertEqual([w["name"] for w in doc["items"]],
-                         [f"acme/research/e-{i}" for i in range(5)])
+                         [f"acme/research/e-{i}" for i in reversed(range(5))])
         self.assertNotIn("next", doc)
         out = self.ok("ls", "--all", "--limit", "2")
         self.assertEqual(len(out.splitlines()), 6)
+
+    def test_ls_active_first_newest_first(self):
+        """ls: the active workloads, newest first, then the ended ones, newest first; pages
+        of --limit with the --before (and --state) that the last one names give each
+        workload once and in order, also when one is submitted between pages; --state
+        filters, also by active and ended; a neighbouring tenant's never show."""
+        for name, duration in (("a-0", "1h"), ("f-0", "100ms"), ("a-1", "1h"), ("f-1", "100ms"),
+                               ("a-2", "1h")):
+            self.ok("submit", "-w", "acme/research", "--gpus", "1", "--name", name,
+                    "--duration", duration)
+        self.d.add_tenant_beta()
+        self.ok("submit", "-w", "beta/lab", "--gpus", "1", "--name", "theirs")
+        deadline = time.time() + 10
+        while time.time() < deadline and \
+                len(json.loads(self.ok("ls", "--state", "finished", "-o", "json"))["items"]) < 2:
+            time.sleep(0.05)
+        order = ["a-2", "a-1", "a-0", "f-1", "f-0"]
+        acme = self.d.user_token("carol", "viewer", "acme")
+
+        def names(*args, token=acme):
+            rc, out, err = self.allot("ls", "-o", "json", *args, token=token)
+            self.assertEqual(rc, 0, err)
+            doc = json.loads(out)
+            return [w["name"].split("/")[-1] for w in doc["items"]], doc, err
+
+        self.assertEqual(names()[0], order)
+        self.assertEqual(names("--all")[0], order)
+        rows = self.ok("ls", token=acme).splitlines()[1:]
+        self.assertEqual([r.split()[0].split("/")[-1] for r in rows], order)
+        self.assertEqual(names("--state", "finished")[0], ["f-1", "f-0"])
+        self.assertEqual(names("--state", "ended")[0], ["f-1", "f-0"])
+        self.assertEqual(names("--state", "active")[0], ["a-2", "a-1", "a-0"])
+        self.assertEqual(names("--state", "running", "--all", "--limit", "1")[0],
+                         ["a-2", "a-1", "a-0"])
+        # one page at a time, as the hint says, with one submitted after the first page
+        got, doc, err = names("--limit", "2")
+        self.assertEqual(got, ["a-2", "a-1"])
+        self.assertIn(f"--before {doc['next']} shows the next page", err)
+        self.ok("submit", "-w", "acme/research", "--gpus", "1", "--name", "late")
+        pages = [got]
+        while "next" in doc or "next_state" in doc:
+            flags = ["--limit", "2"]
+            if "next_state" in doc:
+                flags += ["--state", doc["next_state"]]
+            if "next" in doc:
+                flags += ["--before", str(doc["next"])]
+            got, doc, err = names(*flags)
+            pages.append(got)
+            self.assertEqual(err == "", "next" not in doc and "next_state" not in doc, err)
+        self.assertEqual(sum(pages, []), order)
+        self.assertEqual(pages[1], ["a-0", "f-1"])  # the page goes on with the ended ones
+        self.assertEqual(names()[0], ["late"] + order)
+        # the admin sees beta's too; beta's member only its own
+        self.assertEqual(names("--state", "running", token=self.d.admin)[0],
+                         ["late", "theirs", "a-2", "a-1", "a-0"])
+        bob = self.d.user_token("bob", "member", "beta")
+        self.assertEqual(names("--all", "--limit", "1", token=bob)[0], ["theirs"])
+        self.assertEqual(names("--state", "ended", token=bob)[0], [])
+
+    def test_ls_state_failed(self):
+        """ls --state failed lists the workloads whose run failed (an agent's non-zero exit),
+        and no other; the other states leave them out."""
+        self.d.stop()
+        self.d = Daemon(os.path.join(self.tmp, "data2"), extra=["--no-virtual-nodes"])
+        st, r = self.d.request("POST", "/v1/tokens", {"node": "gpu-a"}, token=self.d.admin)
+        self.assertEqual(st, 201, r)
+        node = r["token"]
+
+        def report(workloads=()):
+            gpus = [{"index": i, "uuid": f"GPU-a-{i}", "healthy": True} for i in range(8)]
+            st, r = self.d.request("POST", "/v1/nodes/gpu-a/report",
+                                   {"inventory": {"discovered": False, "gpus": gpus},
+                                    "workloads": list(workloads)}, token=node)
+            self.assertEqual(st, 200, r)
+
+        report()
+        self.ok("admin", "node", "drain", "gpu-b")  # everything runs on gpu-a
+        for name in ("bad", "good", "runs"):
+            self.ok("submit", "-w", "acme/research", "--gpus", "1", "--name", name, "--",
+                    "true")
+        report([{"name": "acme/research/bad", "state": "exited", "exit_code": 3},
+                {"name": "acme/research/good", "state": "exited", "exit_code": 0},
+                {"name": "acme/research/runs", "state": "running"}])
+        out = self.ok("ls", "--state", "failed")
+        self.assertEqual([r.split()[0] for r in out.splitlines()[1:]], ["acme/research/bad"])
+        self.assertIn("exit code 3", out)
+        doc = json.loads(self.ok("ls", "--state", "failed", "-o", "json"))
+        self.assertEqual([w["state"] for w in doc["items"]], ["failed"])
+        doc = json.loads(self.ok("ls", "-o", "json"))
+        self.assertEqual([(w["name"], w["state"]) for w in doc["items"]],
+                         [("acme/research/runs", "running"), ("acme/research/good", "finished"),
+                          ("acme/research/bad", "failed")])
+        self.assertEqual(json.loads(self.ok("ls", "--state", "finished", "-o", "json"))
+                         ["items"][0]["name"], "acme/research/good")
 
     def test_describe_pending_shows_reason(self):
         out = self.ok("submit", "-w", "acme/research", "--gpus", "8", "--replicas", "2",
