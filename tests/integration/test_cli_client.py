@@ -223,6 +223,70 @@ class CliTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(self.allot("admin", "export", "--since", "soon")[0], 2)
 
+    def test_admin_export_carries_node_history(self):
+        """A node drained (and undrained, and drained again) after a workload ran on it is
+        exported ready, with its changes in the timeline at their offsets: the replay runs the
+        workload as it ran, and preempts nothing."""
+        def wait_finished(name):
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                w = self.d.request("GET", f"/v1/workloads/{name}", token=self.d.admin)[1]
+                if w["state"] == "finished":
+                    return w
+                time.sleep(0.05)
+            self.fail(f"{name} is {w['state']}")
+
+        # both nodes' 16 GPUs: it runs on gpu-a too
+        self.ok("submit", "-w", "acme/research", "--name", "wide", "--gpus", "8", "--replicas",
+                "2", "--duration", "300ms")
+        wide = wait_finished("acme/research/wide")
+        st, r = self.d.request("GET", "/v1/events?format=json&event=admitted",
+                               token=self.d.admin)
+        self.assertIn("gpu-a", [p["node"] for p in r["items"][0]["placement"]])
+        for verb in ("drain", "undrain", "drain"):
+            self.ok("admin", "node", verb, "gpu-a")
+            time.sleep(0.02)
+        self.ok("submit", "-w", "acme/research", "--name", "after", "--gpus", "1",
+                "--duration", "200ms")
+        wait_finished("acme/research/after")
+        path = os.path.join(self.tmp, "history.yaml")
+        self.ok("admin", "export", "--output", path)
+        with open(path) as f:
+            text = f.read()
+        sections, key = {}, None
+        for line in text.splitlines():
+            if line.endswith(":") and not line.startswith(" "):
+                key = line[:-1]
+                sections[key] = []
+            elif line.startswith("  - "):
+                sections[key].append(json.loads(line[4:]))
+        self.assertIn("2 submissions", text)
+        self.assertIn("3 node and GPU changes", text)
+        self.assertIn("--events-keep", text)
+        gpu_a = [n for n in sections["nodes"] if n["name"] == "gpu-a"][0]
+        self.assertNotIn("state", gpu_a)  # ready, as it was when wide ran
+        # the drain, undrain and drain at their offsets from the first submission
+        st, r = self.d.request("GET", "/v1/events?format=json&event=node_state",
+                               token=self.d.admin)
+        self.assertEqual([e["state"] for e in r["items"]], ["draining", "ready", "draining"])
+        want = [{"at": f"{round(e['t'] * 1000) - wide['submitted']}ms",
+                 "node": {"name": "gpu-a", "state": e["state"]}} for e in r["items"]]
+        self.assertEqual([s for s in sections["timeline"] if "node" in s], want)
+        self.assertEqual(sections["timeline"][0]["at"], "0ms")
+        self.assertEqual([s["submit"]["name"] for s in sections["timeline"] if "submit" in s],
+                         ["wide", "after"])
+        r = subprocess.run([ALLOT, "sim", "--check", "--json", path], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        events = [json.loads(line) for line in r.stdout.splitlines()]
+        self.assertEqual([e for e in events if e.get("event") == "preempting"], [])
+        self.assertEqual({e["workload"] for e in events if e.get("event") == "finished"},
+                         {"wide", "after"})
+        admitted = [e for e in events if e.get("event") == "admitted"]
+        self.assertEqual([e["workload"] for e in admitted], ["wide", "after"])
+        # with --since, a window after wide: gpu-a starts ready, the changes in the window
+        self.assertEqual(self.allot("admin", "export", "--since", "1h")[0], 0)
+
     def test_admin_export_keeps_images(self):
         """The exported scenario carries require_image and the workloads' images, so that
         its replay takes them as the controller did (none is rejected image_required)."""
