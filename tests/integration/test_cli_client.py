@@ -287,6 +287,45 @@ class CliTest(unittest.TestCase):
         # with --since, a window after wide: gpu-a starts ready, the changes in the window
         self.assertEqual(self.allot("admin", "export", "--since", "1h")[0], 0)
 
+    def test_admin_export_carries_gpu_health(self):
+        """A GPU that went unhealthy and healthy again within --since is exported healthy,
+        with both changes as gpu: steps at their offsets from the first item."""
+        self.d.stop()
+        self.d = Daemon(os.path.join(self.tmp, "data2"), extra=["--no-virtual-nodes"])
+        st, r = self.d.request("POST", "/v1/tokens", {"node": "gpu-a"}, token=self.d.admin)
+        self.assertEqual(st, 201, r)
+        node = r["token"]
+        for sick in (None, 3, None):
+            gpus = [{"index": i, "uuid": f"GPU-a-{i}", "healthy": i != sick} for i in range(8)]
+            st, r = self.d.request("POST", "/v1/nodes/gpu-a/report",
+                                   {"inventory": {"discovered": False, "gpus": gpus},
+                                    "workloads": []}, token=node)
+            self.assertEqual(st, 200, r)
+            time.sleep(0.02)
+        path = os.path.join(self.tmp, "history.yaml")
+        self.ok("admin", "export", "--since", "1h", "--output", path)
+        with open(path) as f:
+            lines = f.read().splitlines()
+        nodes = [json.loads(x[4:]) for x in lines[lines.index("nodes:") + 1:
+                                                    lines.index("timeline:")]]
+        timeline = [json.loads(x[4:]) for x in lines[lines.index("timeline:") + 1:]]
+        gpu_a = [n for n in nodes if n["name"] == "gpu-a"][0]
+        self.assertEqual(gpu_a["gpus"], [{"model": "H100-80GB", "count": 8}])  # all healthy
+        st, r = self.d.request("GET", "/v1/events?format=json&event=gpu_health",
+                               token=self.d.admin)
+        self.assertEqual([e["healthy"] for e in r["items"]], [False, True])
+        t0 = round(r["items"][0]["t"] * 1000)
+        self.assertEqual(timeline,
+                         [{"at": f"{round(e['t'] * 1000) - t0}ms",
+                           "gpu": {"node": "gpu-a", "index": 3, "healthy": e["healthy"]}}
+                          for e in r["items"]])
+        r = subprocess.run([ALLOT, "sim", "--check", "--json", path], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        events = [json.loads(line) for line in r.stdout.splitlines()]
+        self.assertEqual([e["healthy"] for e in events if e.get("event") == "gpu_health"],
+                         [False, True])
+
     def test_admin_export_keeps_images(self):
         """The exported scenario carries require_image and the workloads' images, so that
         its replay takes them as the controller did (none is rejected image_required)."""
