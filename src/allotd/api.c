@@ -355,9 +355,71 @@ static void get_openapi(struct controller *ctl, struct call *c)
     evbuffer_free(b);
 }
 
+#define EVENTS_PAGE_DEFAULT 100
+#define EVENTS_PAGE_MAX 1000
+
+/* ?event=KIND,KIND: the engine's event names (docs/api.md, "Events"), each at most once.
+ * OUT kinds (NULL-ended, pointing into the engine's names; kinds[0] NULL: any). RET false
+ * (answered 400 naming event) when one is not an event's name. */
+static bool events_kinds(struct call *c, const char *kinds[SCHED_EV_COUNT + 1])
+{
+    const char *list = call_query(c, "event");
+    size_t n = 0;
+    kinds[0] = NULL;
+    for (const char *p = list; p && *p; p += *p == ',') {
+        size_t len = strcspn(p, ",");
+        int k = 0;
+        while (k < SCHED_EV_COUNT && (strlen(sched_event_name((enum sched_event_kind)k)) != len ||
+                                      strncmp(sched_event_name((enum sched_event_kind)k), p, len)))
+            k++;
+        if (k == SCHED_EV_COUNT || n == SCHED_EV_COUNT) {
+            call_error(c, -ALLOT_EINVAL, 400, "event", "'%.*s' is not an event's name",
+                       (int)(len < 64 ? len : 64), p);
+            return false;
+        }
+        kinds[n++] = sched_event_name((enum sched_event_kind)k);
+        kinds[n] = NULL;
+        p += len;
+    }
+    if (list && n == 0) {
+        call_error(c, -ALLOT_EINVAL, 400, "event", "expected event names, separated by commas");
+        return false;
+    }
+    return true;
+}
+
+/* ?format=json: a page of the stored events the caller may see (stream_page). */
+static void get_events_page(struct controller *ctl, struct call *c)
+{
+    const char *kinds[SCHED_EV_COUNT + 1];
+    long long after, limit;
+    if (!api_query_int(c, "after", 0, stream_last_id(ctl->streams), 0, &after) ||
+        !api_query_int(c, "limit", 1, EVENTS_PAGE_MAX, EVENTS_PAGE_DEFAULT, &limit) ||
+        !events_kinds(c, kinds))
+        return;
+    struct evbuffer *b = evbuffer_new();
+    int rc = b ? stream_page(ctl->streams, &c->who, after, limit, kinds[0] ? kinds : NULL, b)
+               : -ALLOT_ENOMEM;
+    if (rc) {
+        if (b)
+            evbuffer_free(b);
+        call_error(c, rc == -ALLOT_ENOMEM ? rc : -ALLOT_EIO, 503, NULL,
+                   "the events cannot be read: try again");
+        return;
+    }
+    call_reply_buffer(c, 200, b);
+    evbuffer_free(b);
+}
+
 static void get_events(struct controller *ctl, struct call *c)
 {
-    if (c->head) /* the headers of a stream, and no stream */
+    const char *format = call_query(c, "format");
+    if (format && strcmp(format, "json") == 0)
+        get_events_page(ctl, c);
+    else if (format && strcmp(format, "sse") != 0)
+        call_error(c, -ALLOT_EINVAL, 400, "format",
+                   "expected json (a page of stored events) or sse (the stream)");
+    else if (c->head) /* the headers of a stream, and no stream */
         call_send(c, 200, "text/event-stream", NULL);
     else
         stream_subscribe(ctl->streams, c);
@@ -403,7 +465,7 @@ const struct route api_routes[] = {
      "change limits, reservation, lend, weight, require_image"},
     {EVHTTP_REQ_POST, "/v1/workloads", ROLE_MEMBER, api_post_workload, "submit a workload"},
     {EVHTTP_REQ_GET, "/v1/workloads", ROLE_VIEWER, api_list_workloads,
-     "list workloads (?workspace=&state=&limit=&after=)"},
+     "list workloads (?workspace=&state=&limit=&after=, or ?order=newest&before=)"},
     {EVHTTP_REQ_GET, "/v1/workloads/{tenant}/{ws}/{name}", ROLE_VIEWER, api_get_workload,
      "get a workload"},
     {EVHTTP_REQ_GET, "/v1/workloads/{tenant}/{ws}/{name}/logs", ROLE_VIEWER, api_get_workload_logs,
@@ -413,7 +475,8 @@ const struct route api_routes[] = {
     {EVHTTP_REQ_DELETE, "/v1/workloads/{tenant}/{ws}/{name}", ROLE_MEMBER, api_cancel_workload,
      "cancel a workload"},
     {EVHTTP_REQ_GET, "/v1/events", ROLE_VIEWER, get_events,
-     "Server-Sent Events of what the caller may see (resumes after Last-Event-ID)"},
+     "Server-Sent Events of what the caller may see (resumes after Last-Event-ID), or with "
+     "?format=json a page of the stored ones"},
     {EVHTTP_REQ_GET, "/v1/usage", ROLE_VIEWER, get_usage,
      "GPU-seconds used, guaranteed, borrowed and lost (?from=&to=&by=&tenant=&workspace=)"},
     {EVHTTP_REQ_GET, "/v1/users", ROLE_TENANT_ADMIN, api_list_users,

@@ -256,31 +256,171 @@ static void list_history(struct controller *ctl, struct call *c, const char *ws)
     evbuffer_free(p.b);
 }
 
-/* Paged list: ?workspace=&state=&limit=&after= (after: the id of the last item seen), or
- * ?history=true for those that left the engine. */
+/* state=: one state's name, or one of these groups (docs/api.md, "Workloads"). */
+#define LIST_ANY (-1)
+#define LIST_ACTIVE (-2) /* pending, reclaiming, running, draining */
+#define LIST_ENDED (-3)  /* finished, failed, cancelled, rejected */
+
+static bool list_state_wanted(int want, enum sched_state st)
+{
+    if (want == LIST_ANY)
+        return true;
+    if (want == LIST_ACTIVE || want == LIST_ENDED)
+        return sched_state_ended(st) == (want == LIST_ENDED);
+    return (int)st == want;
+}
+
+/* What a list asks for, read from its query. */
+struct list_query {
+    const char *workspace; /* NULL: any */
+    int state;             /* a sched_state, or LIST_ANY, LIST_ACTIVE, LIST_ENDED */
+    long long limit;
+};
+
+/* Whether workload i is in the list of q for c (a freed slot never is). */
+static bool list_wanted(struct controller *ctl, struct call *c, const struct list_query *q,
+                        uint32_t i)
+{
+    const struct sched *s = ctl->engine;
+    const struct sched_workload *w = &s->workloads[i];
+    return w->name /* else a slot freed when its workload left for the history */ &&
+           workload_visible(ctl, c, i) && list_state_wanted(q->state, w->state) &&
+           (!q->workspace || strcmp(q->workspace, s->workspaces[w->workspace].name) == 0);
+}
+
+/* Append workload i to list b: {"id":N,"seq":S, + its cached view without its opening
+ * brace; first: no comma before it. RET 0 or -ALLOT_ENOMEM. */
+static int list_item(struct controller *ctl, struct evbuffer *b, uint32_t i, bool first)
+{
+    size_t len;
+    const char *view = controller_workload_text(ctl, i, &len);
+    if (!view || len < 2)
+        return -ALLOT_ENOMEM;
+    evbuffer_add_printf(b, "%s{\"id\":%u,\"seq\":%llu,", first ? "" : ",", i,
+                        (unsigned long long)ctl->engine->workloads[i].seq);
+    evbuffer_add(b, view + 1, len - 1);
+    return 0;
+}
+
+/* One of the newest workloads picked for a page: its submission number and slot. */
+struct list_pick {
+    uint64_t seq;
+    uint32_t id;
+};
+
+/* Sift the pick at k of the min-heap h (n picks, the smallest seq on top) down. */
+static void pick_sift(struct list_pick *h, size_t n, size_t k)
+{
+    for (;;) {
+        size_t l = 2 * k + 1, m = k;
+        if (l < n && h[l].seq < h[m].seq)
+            m = l;
+        if (l + 1 < n && h[l + 1].seq < h[m].seq)
+            m = l + 1;
+        if (m == k)
+            return;
+        struct list_pick t = h[k];
+        h[k] = h[m];
+        h[m] = t;
+        k = m;
+    }
+}
+
+static int by_seq_newest(const void *a, const void *b)
+{
+    uint64_t x = ((const struct list_pick *)a)->seq, y = ((const struct list_pick *)b)->seq;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+/* order=newest: the q->limit wanted workloads submitted last before submission number
+ * before, newest first, into b; *more: whether older ones follow. One pass over the engine's
+ * slots with a heap of limit + 1 picks: the work of a page is bounded as the id order's.
+ * Seq numbers are unique and a new submission takes a higher one, so that a page's last seq
+ * as the next page's before lists every workload once, whatever is submitted meanwhile.
+ * RET 0 or -ALLOT_ENOMEM. */
+static int list_newest(struct controller *ctl, struct call *c, const struct list_query *q,
+                       uint64_t before, struct evbuffer *b, bool *more, uint64_t *next)
+{
+    const struct sched *s = ctl->engine;
+    size_t cap = (size_t)q->limit + 1, n = 0;
+    struct list_pick *h = malloc(cap * sizeof(*h));
+    if (!h)
+        return -ALLOT_ENOMEM;
+    for (uint32_t i = 0; i < s->n_workloads; i++) {
+        uint64_t seq = s->workloads[i].seq;
+        if (seq >= before || (n == cap && seq <= h[0].seq) || !list_wanted(ctl, c, q, i))
+            continue;
+        if (n < cap) { /* sift up */
+            size_t k = n++;
+            h[k] = (struct list_pick){seq, i};
+            while (k && h[(k - 1) / 2].seq > h[k].seq) {
+                struct list_pick t = h[k];
+                h[k] = h[(k - 1) / 2];
+                h[(k - 1) / 2] = t;
+                k = (k - 1) / 2;
+            }
+        } else {
+            h[0] = (struct list_pick){seq, i};
+            pick_sift(h, n, 0);
+        }
+    }
+    qsort(h, n, sizeof(*h), by_seq_newest);
+    *more = n == cap;
+    if (*more)
+        n--;
+    *next = n ? h[n - 1].seq : 0;
+    int rc = 0;
+    for (size_t k = 0; k < n && rc == 0; k++)
+        rc = list_item(ctl, b, h[k].id, k == 0);
+    free(h);
+    return rc;
+}
+
+/* Paged list: ?workspace=&state=&limit=, and after= (the id of the last item seen) in the
+ * order of ids, or with order=newest before= (the seq of the last item seen), newest first;
+ * or ?history=true for those that left the engine. */
 void api_list_workloads(struct controller *ctl, struct call *c)
 {
     const struct sched *s = ctl->engine;
-    const char *ws = call_query(c, "workspace");
     const char *state = call_query(c, "state");
     const char *history = call_query(c, "history");
+    const char *order = call_query(c, "order");
+    struct list_query q = {call_query(c, "workspace"), LIST_ANY, 0};
     if (history && strcmp(history, "true") != 0 && strcmp(history, "false") != 0) {
         call_error(c, -ALLOT_EINVAL, 400, "history", "expected true or false");
         return;
     }
     if (history && strcmp(history, "true") == 0) {
-        list_history(ctl, c, ws);
+        list_history(ctl, c, q.workspace);
         return;
     }
     enum sched_state st = SCHED_PENDING;
-    if (state && sched_state_parse(state, &st)) {
-        call_error(c, -ALLOT_EINVAL, 400, "state", "unknown state '%s'", state);
+    if (state && strcmp(state, "active") == 0)
+        q.state = LIST_ACTIVE;
+    else if (state && strcmp(state, "ended") == 0)
+        q.state = LIST_ENDED;
+    else if (state && sched_state_parse(state, &st)) {
+        call_error(c, -ALLOT_EINVAL, 400, "state", "unknown state '%s' (a state, active or ended)",
+                   state);
+        return;
+    } else if (state)
+        q.state = (int)st;
+    bool newest = order && strcmp(order, "newest") == 0;
+    if (order && !newest && strcmp(order, "id") != 0) {
+        call_error(c, -ALLOT_EINVAL, 400, "order", "expected id or newest");
+        return;
+    }
+    const char *wrong = newest ? "after" : "before";
+    if (call_query(c, wrong)) {
+        call_error(c, -ALLOT_EINVAL, 400, wrong, "%s goes with order=%s", wrong,
+                   newest ? "id" : "newest");
         return;
     }
     /* after: the id of the last item seen; ids are below SCHED_NONE, so the next one is too */
-    long long limit, after;
-    if (!api_query_int(c, "limit", 1, API_PAGE_MAX, API_PAGE_DEFAULT, &limit) ||
-        !api_query_int(c, "after", -1, (long long)SCHED_NONE - 1, -1, &after))
+    long long after, before;
+    if (!api_query_int(c, "limit", 1, API_PAGE_MAX, API_PAGE_DEFAULT, &q.limit) ||
+        !api_query_int(c, "after", -1, (long long)SCHED_NONE - 1, -1, &after) ||
+        !api_query_int(c, "before", 0, INT64_MAX, INT64_MAX, &before))
         return;
     /* rendered from the cached views: a list is mostly string copies */
     struct evbuffer *b = evbuffer_new();
@@ -289,32 +429,31 @@ void api_list_workloads(struct controller *ctl, struct call *c)
         return;
     }
     evbuffer_add(b, "{\"items\":[", 10);
-    long n = 0, next = -1;
-    for (uint32_t i = (uint32_t)(after + 1); i < s->n_workloads; i++) {
-        const struct sched_workload *w = &s->workloads[i];
-        if (!w->name /* a slot freed when its workload left for the history */ ||
-            !workload_visible(ctl, c, i) || (state && w->state != st) ||
-            (ws && strcmp(ws, s->workspaces[w->workspace].name) != 0))
+    long long n = 0, next = -1;
+    int rc = 0;
+    if (newest) {
+        bool more;
+        uint64_t last;
+        rc = list_newest(ctl, c, &q, (uint64_t)before, b, &more, &last);
+        next = more ? (long long)last : -1;
+    }
+    for (uint32_t i = (uint32_t)(after + 1); !newest && rc == 0 && i < s->n_workloads; i++) {
+        if (!list_wanted(ctl, c, &q, i))
             continue;
-        if (n == limit) {
-            next = (long)i - 1;
+        if (n == q.limit) {
+            next = (long long)i - 1;
             break;
         }
-        size_t len;
-        const char *view = controller_workload_text(ctl, i, &len);
-        if (!view || len < 2) {
-            evbuffer_free(b);
-            call_error(c, -ALLOT_ENOMEM, 503, NULL, "out of memory");
-            return;
-        }
-        /* {"id":N, + the view without its opening brace */
-        evbuffer_add_printf(b, "%s{\"id\":%u,", n ? "," : "", i);
-        evbuffer_add(b, view + 1, len - 1);
-        n++;
+        rc = list_item(ctl, b, i, n++ == 0);
+    }
+    if (rc) {
+        evbuffer_free(b);
+        call_error(c, -ALLOT_ENOMEM, 503, NULL, "out of memory");
+        return;
     }
     evbuffer_add(b, "]", 1);
     if (next >= 0)
-        evbuffer_add_printf(b, ",\"next\":%ld", next);
+        evbuffer_add_printf(b, ",\"next\":%lld", next);
     evbuffer_add(b, "}", 1);
     call_reply_buffer(c, 200, b);
     evbuffer_free(b);

@@ -461,6 +461,66 @@ static void subscriber_backlog(struct subscriber *sub)
         subscriber_overflow(sub);
 }
 
+/* A JSON page of stored events being read (stream_page). */
+struct page {
+    const struct principal *who;
+    const char *const *kinds; /* NULL: any */
+    struct evbuffer *out;
+    int64_t limit, items, rows;
+    int64_t seen; /* the last row taken: the page's "next" */
+    bool full;    /* one more it may see came after the limit */
+};
+
+static int page_one(void *arg, const struct store_event *ev)
+{
+    struct page *p = arg;
+    bool wanted = !p->kinds;
+    for (const char *const *k = p->kinds; k && *k && !wanted; k++)
+        wanted = strcmp(*k, ev->kind) == 0;
+    if (wanted && stream_sees_stored(p->who, ev)) {
+        size_t len = strlen(ev->json);
+        if (p->items == p->limit) {
+            p->full = true;
+            return 1; /* stops the read: this one starts the next page */
+        }
+        if (len < 2 || ev->json[0] != '{')
+            return -ALLOT_EIO;
+        /* {"id":N, + the event without its opening brace */
+        if (evbuffer_add_printf(p->out, "%s{\"id\":%lld,", p->items ? "," : "",
+                                (long long)ev->seq) < 0 ||
+            evbuffer_add(p->out, ev->json + 1, len - 1))
+            return -ALLOT_ENOMEM;
+        p->items++;
+    }
+    p->rows++;
+    p->seen = ev->seq;
+    return 0;
+}
+
+int stream_page(struct stream *st, const struct principal *who, int64_t after, int64_t limit,
+                const char *const *kinds, struct evbuffer *out)
+{
+    struct page p = {who, kinds, out, limit, 0, 0, after, false};
+    if (evbuffer_add(out, "{\"items\":[", 10))
+        return -ALLOT_ENOMEM;
+    int rc = store_events_read(st->store, after, STREAM_BACKLOG_ROWS, page_one, &p);
+    if (rc < 0)
+        return rc;
+    /* more may follow: a visible one was left for the next page, or the rows looked at ran
+     * out (what it may see up to the last of them is on this page) */
+    bool more = p.full || p.rows == STREAM_BACKLOG_ROWS;
+    if (evbuffer_add(out, "]", 1) ||
+        (more && evbuffer_add_printf(out, ",\"next\":%lld", (long long)p.seen) < 0) ||
+        evbuffer_add(out, "}", 1))
+        return -ALLOT_ENOMEM;
+    return 0;
+}
+
+int64_t stream_last_id(const struct stream *st)
+{
+    return st->last_seq;
+}
+
 /* Last-Event-ID: a whole number from 0 to the last id issued, nothing else. */
 static int parse_event_id(const char *text, int64_t last, int64_t *out)
 {

@@ -7,10 +7,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <jansson.h>
 
 struct call;
+struct principal;
 struct store;
 struct stream;
 
@@ -80,6 +82,17 @@ void stream_abort(struct stream *st);
  * 400 for a Last-Event-ID that is not an id this daemon issued, 429 with Retry-After over a
  * cap. c is answered, and freed, in every case. */
 void stream_subscribe(struct stream *st, struct call *c);
+
+/* GET /v1/events?format=json: the stored events after id `after` that who may see (the
+ * streams' filter), of the kinds named in kinds (NULL-ended; NULL: every kind), oldest first,
+ * at most limit of them, looking at no more than STREAM_BACKLOG_ROWS stored events (as a
+ * resume does), into out as {"items": [{"id": N, ...the event}], "next": N}, "next" only
+ * when more may follow: the after of the next page. RET 0, -ALLOT_ENOMEM, or the store's
+ * error (out then holds part of a page: discard it). */
+int stream_page(struct stream *st, const struct principal *who, int64_t after, int64_t limit,
+                const char *const *kinds, struct evbuffer *out);
+/* The id of the last event issued (0: none yet). */
+int64_t stream_last_id(const struct stream *st);
 
 /* OUT *out: the set's counters. */
 void stream_stats(const struct stream *st, struct stream_stats *out);

@@ -106,10 +106,11 @@ static void ls_row(struct table *t, const json_t *w)
         table_cell(t, "%s", human_text(w, "reason"));
 }
 
-/* The query of one page into path (len bytes). RET 0, or FLAGS_EXIT_FAILED after printing
- * why (memory, or a query longer than len, which checked names cannot make). */
+/* The query of one page, newest first, into path (len bytes); before < 0: from the newest.
+ * RET 0, or FLAGS_EXIT_FAILED after printing why (memory, or a query longer than len, which
+ * checked names cannot make). */
 static int ls_path(struct client *cl, const char *ws, const char *state, int64_t limit,
-                   int64_t after, char *path, size_t len)
+                   int64_t before, char *path, size_t len)
 {
     char *ews = ws ? client_escape(cl, ws) : NULL,
          *estate = state ? client_escape(cl, state) : NULL;
@@ -119,11 +120,11 @@ static int ls_path(struct client *cl, const char *ws, const char *state, int64_t
         rc = FLAGS_EXIT_FAILED;
         goto out;
     }
-    n = snprintf(path, len, "/v1/workloads?limit=%lld%s%s%s%s", (long long)limit,
+    n = snprintf(path, len, "/v1/workloads?order=newest&limit=%lld%s%s%s%s", (long long)limit,
                  ews ? "&workspace=" : "", ews ? ews : "", estate ? "&state=" : "",
                  estate ? estate : "");
-    if (n >= 0 && (size_t)n < len && after >= 0)
-        n += snprintf(path + n, len - (size_t)n, "&after=%lld", (long long)after);
+    if (n >= 0 && (size_t)n < len && before >= 0)
+        n += snprintf(path + n, len - (size_t)n, "&before=%lld", (long long)before);
     if (n < 0 || (size_t)n >= len) {
         fprintf(stderr, "allot: the query is too long\n");
         rc = FLAGS_EXIT_FAILED;
@@ -134,72 +135,107 @@ out:
     return rc;
 }
 
-/* Print the list of workloads as ls does: one page, or with --all every page (-o json: the
- * daemon's page as it is, or one {"items": [...]} of all pages). RET 0 or an exit code. */
+/* Where a one-page ls stopped: the flags of the next page (next < 0: none), said on stderr
+ * and, with -o json, as "next" (the --before) and "next_state" (a --state it needs). */
+struct ls_rest {
+    int64_t next;
+    const char *state; /* NULL: the same flags as this page */
+    bool more;
+};
+
+/* Print the list of workloads as ls does (docs/cli.md, "ls"): without --state, the active ones
+ * (pending, reclaiming, running, draining) then the ended ones, each newest first; with
+ * --state, that state's. One page of limit, or with --all every page (-o json: one
+ * {"items": [...]} with "next" when more follow). before >= 0: the active ones (or those of
+ * state) submitted before that seq, as a page's "next" says. A workload that ended while the
+ * list was read is shown once. RET 0 or an exit code. */
 static int ls_list(const struct flag_values *v, struct client *cl, const char *ws,
-                   const char *state, bool all, int64_t limit, int64_t after)
+                   const char *state, bool all, int64_t limit, int64_t before)
 {
+    const char *phases[2] = {state ? state : "active", state ? NULL : "ended"};
     char path[512];
     struct client_answer a = {0};
     struct table t;
-    json_t *items = NULL;
+    json_t *items = json_array(), *seen = json_object();
+    struct ls_rest rest = {-1, NULL, false};
     size_t listed = 0;
     int rc = 0;
     table_init(&t, ls_columns, sizeof(ls_columns) / sizeof(ls_columns[0]));
-    if (!(items = json_array())) {
-        fprintf(stderr, "allot: out of memory\n");
-        rc = FLAGS_EXIT_FAILED;
-        goto out;
-    }
-    for (;;) {
-        if ((rc = ls_path(cl, ws, state, limit, after, path, sizeof(path))) ||
-            (rc = client_fetch(cl, "GET", path, NULL, &a)))
-            goto out;
-        const json_t *page = json_object_get(a.json, "items");
-        const json_t *next = json_object_get(a.json, "next");
-        if (!all && v->json) {
-            client_print_json(&a); /* one page: the daemon's document as it is */
-            break;
-        }
-        for (size_t i = 0; i < json_array_size(page); i++, listed++) {
-            json_t *w = json_array_get(page, i);
-            if (!v->json)
-                ls_row(&t, w);
-            else if (json_array_append(items, w) != 0) {
-                fprintf(stderr, "allot: out of memory\n");
-                rc = FLAGS_EXIT_FAILED;
+    if (!items || !seen)
+        goto oom;
+    for (int p = 0; p < 2 && phases[p] && !rest.more; p++) {
+        for (int64_t cursor = p == 0 ? before : -1;;) {
+            /* one page: ask for what is left of it, or for one to know whether more follow */
+            int64_t want = all ? limit : (int64_t)listed < limit ? limit - (int64_t)listed : 1;
+            if ((rc = ls_path(cl, ws, phases[p], want, cursor, path, sizeof(path))) ||
+                (rc = client_fetch(cl, "GET", path, NULL, &a)))
                 goto out;
+            const json_t *page = json_object_get(a.json, "items");
+            const json_t *next = json_object_get(a.json, "next");
+            for (size_t i = 0; i < json_array_size(page); i++) {
+                json_t *w = json_array_get(page, i);
+                const char *name = human_text(w, "name");
+                if (p == 1 && json_object_get(seen, name))
+                    continue; /* listed while it was active */
+                if (!all && (int64_t)listed == limit) {
+                    rest = (struct ls_rest){-1, phases[p], true};
+                    break;
+                }
+                listed++;
+                if (p == 0 && phases[1] && json_object_set_new(seen, name, json_true()))
+                    goto oom;
+                if (!v->json)
+                    ls_row(&t, w);
+                else if (json_array_append(items, w) != 0)
+                    goto oom;
             }
+            int64_t after_page = json_is_integer(next) ? json_integer_value(next) : -1;
+            bool advances = after_page >= 0 && (cursor < 0 || after_page < cursor);
+            if (!rest.more && !all && (int64_t)listed == limit && advances)
+                rest = (struct ls_rest){after_page, phases[p], true};
+            client_answer_cleanup(&a);
+            if (rest.more || !advances)
+                break;
+            if (listed >= WORKLOADS_LIST_MAX) {
+                fprintf(stderr, "allot: stopped after %d workloads\n", WORKLOADS_LIST_MAX);
+                p = 2;
+                break;
+            }
+            cursor = after_page;
         }
-        if (!all) {
-            if (json_is_integer(next))
-                fprintf(stderr,
-                        "allot: more workloads follow: --all lists them all, "
-                        "--after %lld shows the next page\n",
-                        (long long)json_integer_value(next));
-            break;
-        }
-        /* stop on a next that does not advance, or on more items than any platform holds */
-        if (!json_is_integer(next) || json_integer_value(next) <= after)
-            break;
-        if (listed >= WORKLOADS_LIST_MAX) {
-            fprintf(stderr, "allot: stopped after %d workloads\n", WORKLOADS_LIST_MAX);
-            break;
-        }
-        after = json_integer_value(next);
-        client_answer_cleanup(&a);
     }
-    if (all && v->json) {
+    /* the next page's flags: a --state only when it is not this page's first */
+    const char *rest_state = rest.state && rest.state != phases[0] ? rest.state : NULL;
+    if (rest.more) {
+        char before_flag[48] = "";
+        if (rest.next >= 0)
+            snprintf(before_flag, sizeof(before_flag), "%s--before %lld", rest_state ? " " : "",
+                     (long long)rest.next);
+        fprintf(stderr,
+                "allot: more workloads follow: --all lists them all, %s%s%s shows the next "
+                "page\n",
+                rest_state ? "--state " : "", rest_state ? rest_state : "", before_flag);
+    }
+    if (v->json) {
         json_t *doc = json_pack("{s:O}", "items", items);
+        if (doc && rest.more && rest.next >= 0)
+            json_object_set_new(doc, "next", json_integer(rest.next));
+        if (doc && rest.more && rest_state)
+            json_object_set_new(doc, "next_state", json_string(rest_state));
         if (!doc || json_dumpf(doc, stdout, JSON_COMPACT) != 0)
             rc = FLAGS_EXIT_FAILED;
         printf("\n");
         json_decref(doc);
-    } else if (!v->json && table_print(&t, stdout)) {
+    } else if (table_print(&t, stdout)) {
         rc = FLAGS_EXIT_FAILED;
     }
+    goto out;
+oom:
+    fprintf(stderr, "allot: out of memory\n");
+    rc = FLAGS_EXIT_FAILED;
 out:
     json_decref(items);
+    json_decref(seen);
     table_cleanup(&t);
     client_answer_cleanup(&a);
     return rc;
@@ -365,7 +401,7 @@ static int run_ls(const struct flag_values *v)
     const char *ws = flags_get(v, "workspace"), *state = flags_get(v, "state");
     const char *watch_timeout = flags_get(v, "watch-timeout");
     bool all = flags_has(v, "all"), watch = flags_has(v, "watch");
-    int64_t limit = all ? WORKLOADS_PAGE_MAX : WORKLOADS_PAGE_DEFAULT, after = -1;
+    int64_t limit = all ? WORKLOADS_PAGE_MAX : WORKLOADS_PAGE_DEFAULT, before = -1;
     int64_t started = client_monotonic_ms(), watch_ms = -1;
     enum sched_state st;
     struct client cl = {0};
@@ -374,13 +410,15 @@ static int run_ls(const struct flag_values *v)
     int rc;
     if (ws && !flags_split_name(ws, 2, part))
         return flags_usage_error(v, "--workspace: expected TENANT/WORKSPACE, got '%.64s'", ws);
-    if (state && sched_state_parse(state, &st))
+    if (state && sched_state_parse(state, &st) && strcmp(state, "active") != 0 &&
+        strcmp(state, "ended") != 0)
         return flags_usage_error(v,
                                  "--state: expected pending, reclaiming, running, draining, "
-                                 "finished, failed, cancelled or rejected, got '%.64s'",
+                                 "finished, failed, cancelled, rejected, active or ended, got "
+                                 "'%.64s'",
                                  state);
     if ((rc = flags_int(v, "limit", 1, WORKLOADS_PAGE_MAX, &limit)) ||
-        (rc = flags_int(v, "after", 0, UINT32_MAX, &after)) ||
+        (rc = flags_int(v, "before", 0, INT64_MAX, &before)) ||
         (rc = flags_quantity(v, "watch-timeout", FLAGS_Q_DURATION, false)))
         return rc;
     if (watch_timeout && !watch)
@@ -392,7 +430,7 @@ static int run_ls(const struct flag_values *v)
     /* subscribe first: what happens while the list is read then shows as events, not lost */
     if (watch && (rc = client_stream_open(&cl, "/v1/events", watch_on_event, &w, &stream)))
         goto out;
-    if ((rc = ls_list(v, &cl, ws, state, all, limit, after)) || !watch)
+    if ((rc = ls_list(v, &cl, ws, state, all, limit, before)) || !watch)
         goto out;
     if (fflush(stdout) != 0) {
         fprintf(stderr, "allot: cannot write the list: %s\n", strerror(errno));
@@ -597,10 +635,10 @@ out:
 
 static const struct flag ls_flags[] = {
     {"workspace", 'w', "TENANT/WS", "only this workspace's workloads"},
-    {"state", 0, "STATE", "only workloads in this state (pending, running, ...)"},
+    {"state", 0, "STATE", "only this state's (pending, running, ..., active or ended)"},
     {"all", 0, NULL, "follow the pages to the end (else one page)"},
     {"limit", 0, "N", "workloads per page, 1 to 1000 (100; 1000 with --all)"},
-    {"after", 0, "ID", "start after the workload of this id (a page's \"next\")"},
+    {"before", 0, "SEQ", "those submitted before this one (a page's \"next\")"},
     {"watch", 0, NULL, "then print each event as it happens, until Ctrl-C"},
     {"watch-timeout", 0, "DURATION", "with --watch: stop after this long (exit 0), e.g. 10s"},
     {NULL, 0, NULL, NULL},
@@ -621,9 +659,11 @@ static const struct flag_command workloads_commands[] = {
      "Example: allot submit -w acme/research --gpus 4 --kind training -- python train.py",
      submit_flags, 0, 0, FLAGS_TAKES_COMMAND, submit_run},
     {"ls", "", "List workloads: name, state, kind, GPUs, priority, age, placement or reason.",
-     "Lists the workloads the token may see, oldest first. -o json prints the daemon's page\n"
-     "as it is ({\"items\": [...], \"next\": ID}); with --all, one {\"items\": [...]} of all "
-     "pages.\n"
+     "Lists the workloads the token may see: the active ones (pending, reclaiming, running,\n"
+     "draining) first, then the ended ones, each newest first; --state STATE only that\n"
+     "state's (or active, ended). One page, or --all every page. -o json prints\n"
+     "{\"items\": [...], \"next\": SEQ} (with \"next_state\" when the next page needs a\n"
+     "--state); with --all, one {\"items\": [...]} of all pages.\n"
      "--watch then follows GET /v1/events: one line per event (local time, event, workload,\n"
      "placement or reason), or with -o json each event's JSON on its own line; -w keeps the\n"
      "workspace's events. Ctrl-C ends it (exit 0); a lost connection is exit 3.",

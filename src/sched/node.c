@@ -282,6 +282,7 @@ static int node_change_state(struct sched *s, uint32_t node, enum sched_node_sta
     struct sched_event *e = event_emit(s, SCHED_EV_NODE_STATE, now, SCHED_NONE);
     e->node = node;
     e->tenant = n->tenant;
+    e->a = n->state;
     snprintf(e->message, sizeof(e->message), "node %s: %s -> %s", n->name,
              sched_node_state_name(n->state), sched_node_state_name(state));
     int rc = state == SCHED_NODE_DOWN ? node_evict(s, node, -1, SCHED_REASON_NODE_DOWN, now) : 0;
@@ -408,6 +409,7 @@ static void node_move_finish(struct sched *s, uint32_t id, int64_t now)
     if (n->moving_to == SCHED_NONE || node_busy(n) || n->wipe)
         return;
     uint32_t to = n->moving_to, from = n->tenant;
+    enum sched_node_state was = n->state;
     n->moving_to = SCHED_NONE;
     node_leave_tenant(s, id);
     if (from != SCHED_NONE)
@@ -415,6 +417,7 @@ static void node_move_finish(struct sched *s, uint32_t id, int64_t now)
     struct sched_event *e = event_emit(s, SCHED_EV_NODE_STATE, now, SCHED_NONE);
     e->node = id;
     e->tenant = to == SCHED_NO_TENANT ? SCHED_NONE : to;
+    e->a = was;
     if (to == SCHED_NO_TENANT) { /* to nobody */
         if (n->state != SCHED_NODE_DOWN)
             n->state = SCHED_NODE_READY;

@@ -243,7 +243,8 @@ struct sched_event {
     uint32_t other;     /* preempting: the workload it makes room for */
     int64_t deadline;   /* preempting: when the grace period ends */
     bool borrowed;      /* admitted */
-    int64_t a, b;       /* reservation events: healthy and reserved GPU units; admitted: a is
+    int64_t a, b;       /* reservation events: healthy and reserved GPU units; node_state: a
+                         * is the node's state before (a sched_node_state); admitted: a is
                          * the GPU units above its workspace's reservation at its start (its
                          * borrowed part, 0..total) */
     uint32_t node, gpu; /* node_state, gpu_health (SCHED_NONE otherwise) */

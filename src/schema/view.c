@@ -82,6 +82,8 @@ json_t *view_event(const struct sched *s, const struct sched_event *e, int64_t e
         } else {
             json_object_set_new(o, "state",
                                 json_string(sched_node_state_name(s->nodes[e->node].state)));
+            json_object_set_new(o, "from",
+                                json_string(sched_node_state_name((enum sched_node_state)e->a)));
         }
         json_object_set_new(o, "message", json_string(e->message));
         break;

@@ -144,6 +144,84 @@ class AllotdTest(unittest.TestCase):
         self.assertEqual(r["state"], "rejected")
         self.assertEqual(r["reason"], "exceeds_limit")
 
+    def test_list_newest_first_with_a_cursor(self):
+        """order=newest lists by submission, newest first; state=active and state=ended split
+        the list; before= pages give every workload once and in order while another is
+        submitted between pages; a neighbouring tenant's never appear; bad parameters are 400
+        naming the field; the id order with after= is unchanged."""
+        self.d.add_tenant_beta()
+        for name, duration in (("a-0", "1h"), ("f-0", "100ms"), ("a-1", "1h"), ("f-1", "100ms"),
+                               ("a-2", "1h"), ("a-3", "1h")):
+            st, r = self.admin("POST", "/v1/workloads", {"name": name, "workspace": "acme/research",
+                                                         "gpus": 1, "duration": duration})
+            self.assertEqual(st, 201, r)
+            st, r = self.admin("POST", "/v1/workloads", {"name": "b-" + name, "workspace":
+                                                         "beta/lab", "gpus": 1, "duration": "1h"})
+            self.assertEqual(st, 201, r)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            ended = self.admin("GET", "/v1/workloads?state=ended&workspace=acme/research")[1]
+            if len(ended["items"]) == 2:
+                break
+            time.sleep(0.05)
+        carol = self.d.user_token("carol", "viewer", "acme")
+
+        def names(query, token=carol):
+            st, r = self.d.request("GET", "/v1/workloads?" + query, token=token)
+            self.assertEqual(st, 200, r)
+            return [w["name"].split("/")[-1] for w in r["items"]], r.get("next")
+
+        self.assertEqual(names("order=newest"),
+                         (["a-3", "a-2", "f-1", "a-1", "f-0", "a-0"], None))
+        self.assertEqual(names("order=newest&state=active")[0], ["a-3", "a-2", "a-1", "a-0"])
+        self.assertEqual(names("order=newest&state=ended")[0], ["f-1", "f-0"])
+        self.assertEqual(names("order=newest&state=finished")[0], ["f-1", "f-0"])
+        self.assertEqual(names("state=active")[0], ["a-0", "a-1", "a-2", "a-3"])  # id order
+        # pages of 2, newest first; one submitted between pages comes on no page
+        page, nxt = names("order=newest&state=active&limit=2")
+        self.assertEqual(page, ["a-3", "a-2"])
+        st, r = self.admin("POST", "/v1/workloads", {"name": "late", "workspace": "acme/research",
+                                                     "gpus": 1, "duration": "1h"})
+        self.assertEqual(st, 201, r)
+        seen = list(page)
+        while nxt is not None:
+            page, nxt = names(f"order=newest&state=active&limit=2&before={nxt}")
+            seen += page
+        self.assertEqual(seen, ["a-3", "a-2", "a-1", "a-0"])
+        # every item says its seq: the newest first, each below the last
+        items = self.d.request("GET", "/v1/workloads?order=newest", token=carol)[1]["items"]
+        seqs = [w["seq"] for w in items]
+        self.assertEqual(seqs, sorted(seqs, reverse=True))
+        self.assertEqual(len(set(seqs)), len(seqs))
+        # a neighbouring tenant's, on any page and in any state, never
+        bob = self.d.user_token("bob", "member", "beta")
+        page, nxt = names("order=newest&limit=3", token=bob)
+        self.assertEqual(page, ["b-a-3", "b-a-2", "b-f-1"])
+        self.assertEqual(names(f"order=newest&before={nxt}", token=bob)[0],
+                         ["b-a-1", "b-f-0", "b-a-0"])
+        everything, nxt = [], None
+        while True:
+            page, nxt = names("order=newest&limit=1" + (f"&before={nxt}" if nxt else ""), carol)
+            everything += page
+            if nxt is None:
+                break
+        self.assertEqual(everything, ["late", "a-3", "a-2", "f-1", "a-1", "f-0", "a-0"])
+        self.assertEqual(names("order=newest&workspace=beta/lab")[0], [])
+        # bad parameters
+        for query, field in (("order=oldest", "order"), ("order=newest&after=3", "after"),
+                             ("before=5", "before"), ("order=newest&before=-1", "before"),
+                             ("order=newest&before=x", "before"), ("state=asleep", "state"),
+                             ("order=newest&limit=1001", "limit")):
+            st, r = self.admin("GET", "/v1/workloads?" + query)
+            self.assertEqual((st, r["error"]["field"]), (400, field), query)
+        # the id order's pages, as before
+        st, r = self.admin("GET", "/v1/workloads?workspace=acme/research&limit=2")
+        self.assertEqual([w["name"] for w in r["items"]],
+                         ["acme/research/a-0", "acme/research/f-0"])
+        self.assertGreaterEqual(r["next"], r["items"][1]["id"])
+        st, r2 = self.admin("GET", f"/v1/workloads?workspace=acme/research&after={r['next']}")
+        self.assertEqual(r2["items"][0]["name"], "acme/research/a-1")
+
     def test_reclaim_over_http(self):
         self.admin("POST", "/v1/users", {"name": "r", "role": "member", "tenant": "acme"})
         token = self.admin("POST", "/v1/tokens", {"user": "r"})[1]["token"]

@@ -223,6 +223,109 @@ class CliTest(unittest.TestCase):
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertEqual(self.allot("admin", "export", "--since", "soon")[0], 2)
 
+    def test_admin_export_carries_node_history(self):
+        """A node drained (and undrained, and drained again) after a workload ran on it is
+        exported ready, with its changes in the timeline at their offsets: the replay runs the
+        workload as it ran, and preempts nothing."""
+        def wait_finished(name):
+            deadline = time.time() + 10
+            while time.time() < deadline:
+                w = self.d.request("GET", f"/v1/workloads/{name}", token=self.d.admin)[1]
+                if w["state"] == "finished":
+                    return w
+                time.sleep(0.05)
+            self.fail(f"{name} is {w['state']}")
+
+        # both nodes' 16 GPUs: it runs on gpu-a too
+        self.ok("submit", "-w", "acme/research", "--name", "wide", "--gpus", "8", "--replicas",
+                "2", "--duration", "300ms")
+        wide = wait_finished("acme/research/wide")
+        st, r = self.d.request("GET", "/v1/events?format=json&event=admitted",
+                               token=self.d.admin)
+        self.assertIn("gpu-a", [p["node"] for p in r["items"][0]["placement"]])
+        for verb in ("drain", "undrain", "drain"):
+            self.ok("admin", "node", verb, "gpu-a")
+            time.sleep(0.02)
+        self.ok("submit", "-w", "acme/research", "--name", "after", "--gpus", "1",
+                "--duration", "200ms")
+        wait_finished("acme/research/after")
+        path = os.path.join(self.tmp, "history.yaml")
+        self.ok("admin", "export", "--output", path)
+        with open(path) as f:
+            text = f.read()
+        sections, key = {}, None
+        for line in text.splitlines():
+            if line.endswith(":") and not line.startswith(" "):
+                key = line[:-1]
+                sections[key] = []
+            elif line.startswith("  - "):
+                sections[key].append(json.loads(line[4:]))
+        self.assertIn("2 submissions", text)
+        self.assertIn("3 node and GPU changes", text)
+        self.assertIn("--events-keep", text)
+        gpu_a = [n for n in sections["nodes"] if n["name"] == "gpu-a"][0]
+        self.assertNotIn("state", gpu_a)  # ready, as it was when wide ran
+        # the drain, undrain and drain at their offsets from the first submission
+        st, r = self.d.request("GET", "/v1/events?format=json&event=node_state",
+                               token=self.d.admin)
+        self.assertEqual([e["state"] for e in r["items"]], ["draining", "ready", "draining"])
+        want = [{"at": f"{round(e['t'] * 1000) - wide['submitted']}ms",
+                 "node": {"name": "gpu-a", "state": e["state"]}} for e in r["items"]]
+        self.assertEqual([s for s in sections["timeline"] if "node" in s], want)
+        self.assertEqual(sections["timeline"][0]["at"], "0ms")
+        self.assertEqual([s["submit"]["name"] for s in sections["timeline"] if "submit" in s],
+                         ["wide", "after"])
+        r = subprocess.run([ALLOT, "sim", "--check", "--json", path], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        events = [json.loads(line) for line in r.stdout.splitlines()]
+        self.assertEqual([e for e in events if e.get("event") == "preempting"], [])
+        self.assertEqual({e["workload"] for e in events if e.get("event") == "finished"},
+                         {"wide", "after"})
+        admitted = [e for e in events if e.get("event") == "admitted"]
+        self.assertEqual([e["workload"] for e in admitted], ["wide", "after"])
+        # with --since, a window after wide: gpu-a starts ready, the changes in the window
+        self.assertEqual(self.allot("admin", "export", "--since", "1h")[0], 0)
+
+    def test_admin_export_carries_gpu_health(self):
+        """A GPU that went unhealthy and healthy again within --since is exported healthy,
+        with both changes as gpu: steps at their offsets from the first item."""
+        self.d.stop()
+        self.d = Daemon(os.path.join(self.tmp, "data2"), extra=["--no-virtual-nodes"])
+        st, r = self.d.request("POST", "/v1/tokens", {"node": "gpu-a"}, token=self.d.admin)
+        self.assertEqual(st, 201, r)
+        node = r["token"]
+        for sick in (None, 3, None):
+            gpus = [{"index": i, "uuid": f"GPU-a-{i}", "healthy": i != sick} for i in range(8)]
+            st, r = self.d.request("POST", "/v1/nodes/gpu-a/report",
+                                   {"inventory": {"discovered": False, "gpus": gpus},
+                                    "workloads": []}, token=node)
+            self.assertEqual(st, 200, r)
+            time.sleep(0.02)
+        path = os.path.join(self.tmp, "history.yaml")
+        self.ok("admin", "export", "--since", "1h", "--output", path)
+        with open(path) as f:
+            lines = f.read().splitlines()
+        nodes = [json.loads(x[4:]) for x in lines[lines.index("nodes:") + 1:
+                                                    lines.index("timeline:")]]
+        timeline = [json.loads(x[4:]) for x in lines[lines.index("timeline:") + 1:]]
+        gpu_a = [n for n in nodes if n["name"] == "gpu-a"][0]
+        self.assertEqual(gpu_a["gpus"], [{"model": "H100-80GB", "count": 8}])  # all healthy
+        st, r = self.d.request("GET", "/v1/events?format=json&event=gpu_health",
+                               token=self.d.admin)
+        self.assertEqual([e["healthy"] for e in r["items"]], [False, True])
+        t0 = round(r["items"][0]["t"] * 1000)
+        self.assertEqual(timeline,
+                         [{"at": f"{round(e['t'] * 1000) - t0}ms",
+                           "gpu": {"node": "gpu-a", "index": 3, "healthy": e["healthy"]}}
+                          for e in r["items"]])
+        r = subprocess.run([ALLOT, "sim", "--check", "--json", path], capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        events = [json.loads(line) for line in r.stdout.splitlines()]
+        self.assertEqual([e["healthy"] for e in events if e.get("event") == "gpu_health"],
+                         [False, True])
+
     def test_admin_export_keeps_images(self):
         """The exported scenario carries require_image and the workloads' images, so that
         its replay takes them as the controller did (none is rejected image_required)."""
@@ -349,10 +452,104 @@ class CliTest(unittest.TestCase):
         self.assertIn("--all", err)  # says there is more
         doc = json.loads(self.ok("ls", "--all", "--limit", "2", "-o", "json"))
         self.assertEqual([w["name"] for w in doc["items"]],
-                         [f"acme/research/e-{i}" for i in range(5)])
+                         [f"acme/research/e-{i}" for i in reversed(range(5))])
         self.assertNotIn("next", doc)
         out = self.ok("ls", "--all", "--limit", "2")
         self.assertEqual(len(out.splitlines()), 6)
+
+    def test_ls_active_first_newest_first(self):
+        """ls: the active workloads, newest first, then the ended ones, newest first; pages
+        of --limit with the --before (and --state) that the last one names give each
+        workload once and in order, also when one is submitted between pages; --state
+        filters, also by active and ended; a neighbouring tenant's never show."""
+        for name, duration in (("a-0", "1h"), ("f-0", "100ms"), ("a-1", "1h"), ("f-1", "100ms"),
+                               ("a-2", "1h")):
+            self.ok("submit", "-w", "acme/research", "--gpus", "1", "--name", name,
+                    "--duration", duration)
+        self.d.add_tenant_beta()
+        self.ok("submit", "-w", "beta/lab", "--gpus", "1", "--name", "theirs")
+        deadline = time.time() + 10
+        while time.time() < deadline and \
+                len(json.loads(self.ok("ls", "--state", "finished", "-o", "json"))["items"]) < 2:
+            time.sleep(0.05)
+        order = ["a-2", "a-1", "a-0", "f-1", "f-0"]
+        acme = self.d.user_token("carol", "viewer", "acme")
+
+        def names(*args, token=acme):
+            rc, out, err = self.allot("ls", "-o", "json", *args, token=token)
+            self.assertEqual(rc, 0, err)
+            doc = json.loads(out)
+            return [w["name"].split("/")[-1] for w in doc["items"]], doc, err
+
+        self.assertEqual(names()[0], order)
+        self.assertEqual(names("--all")[0], order)
+        rows = self.ok("ls", token=acme).splitlines()[1:]
+        self.assertEqual([r.split()[0].split("/")[-1] for r in rows], order)
+        self.assertEqual(names("--state", "finished")[0], ["f-1", "f-0"])
+        self.assertEqual(names("--state", "ended")[0], ["f-1", "f-0"])
+        self.assertEqual(names("--state", "active")[0], ["a-2", "a-1", "a-0"])
+        self.assertEqual(names("--state", "running", "--all", "--limit", "1")[0],
+                         ["a-2", "a-1", "a-0"])
+        # one page at a time, as the hint says, with one submitted after the first page
+        got, doc, err = names("--limit", "2")
+        self.assertEqual(got, ["a-2", "a-1"])
+        self.assertIn(f"--before {doc['next']} shows the next page", err)
+        self.ok("submit", "-w", "acme/research", "--gpus", "1", "--name", "late")
+        pages = [got]
+        while "next" in doc or "next_state" in doc:
+            flags = ["--limit", "2"]
+            if "next_state" in doc:
+                flags += ["--state", doc["next_state"]]
+            if "next" in doc:
+                flags += ["--before", str(doc["next"])]
+            got, doc, err = names(*flags)
+            pages.append(got)
+            self.assertEqual(err == "", "next" not in doc and "next_state" not in doc, err)
+        self.assertEqual(sum(pages, []), order)
+        self.assertEqual(pages[1], ["a-0", "f-1"])  # the page goes on with the ended ones
+        self.assertEqual(names()[0], ["late"] + order)
+        # the admin sees beta's too; beta's member only its own
+        self.assertEqual(names("--state", "running", token=self.d.admin)[0],
+                         ["late", "theirs", "a-2", "a-1", "a-0"])
+        bob = self.d.user_token("bob", "member", "beta")
+        self.assertEqual(names("--all", "--limit", "1", token=bob)[0], ["theirs"])
+        self.assertEqual(names("--state", "ended", token=bob)[0], [])
+
+    def test_ls_state_failed(self):
+        """ls --state failed lists the workloads whose run failed (an agent's non-zero exit),
+        and no other; the other states leave them out."""
+        self.d.stop()
+        self.d = Daemon(os.path.join(self.tmp, "data2"), extra=["--no-virtual-nodes"])
+        st, r = self.d.request("POST", "/v1/tokens", {"node": "gpu-a"}, token=self.d.admin)
+        self.assertEqual(st, 201, r)
+        node = r["token"]
+
+        def report(workloads=()):
+            gpus = [{"index": i, "uuid": f"GPU-a-{i}", "healthy": True} for i in range(8)]
+            st, r = self.d.request("POST", "/v1/nodes/gpu-a/report",
+                                   {"inventory": {"discovered": False, "gpus": gpus},
+                                    "workloads": list(workloads)}, token=node)
+            self.assertEqual(st, 200, r)
+
+        report()
+        self.ok("admin", "node", "drain", "gpu-b")  # everything runs on gpu-a
+        for name in ("bad", "good", "runs"):
+            self.ok("submit", "-w", "acme/research", "--gpus", "1", "--name", name, "--",
+                    "true")
+        report([{"name": "acme/research/bad", "state": "exited", "exit_code": 3},
+                {"name": "acme/research/good", "state": "exited", "exit_code": 0},
+                {"name": "acme/research/runs", "state": "running"}])
+        out = self.ok("ls", "--state", "failed")
+        self.assertEqual([r.split()[0] for r in out.splitlines()[1:]], ["acme/research/bad"])
+        self.assertIn("exit code 3", out)
+        doc = json.loads(self.ok("ls", "--state", "failed", "-o", "json"))
+        self.assertEqual([w["state"] for w in doc["items"]], ["failed"])
+        doc = json.loads(self.ok("ls", "-o", "json"))
+        self.assertEqual([(w["name"], w["state"]) for w in doc["items"]],
+                         [("acme/research/runs", "running"), ("acme/research/good", "finished"),
+                          ("acme/research/bad", "failed")])
+        self.assertEqual(json.loads(self.ok("ls", "--state", "finished", "-o", "json"))
+                         ["items"][0]["name"], "acme/research/good")
 
     def test_describe_pending_shows_reason(self):
         out = self.ok("submit", "-w", "acme/research", "--gpus", "8", "--replicas", "2",

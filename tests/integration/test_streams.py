@@ -379,6 +379,72 @@ class StreamsTest(unittest.TestCase):
             self.assertEqual([e[0] for e in seen_live],
                              [e[0] for e in seen_stored if e[0] >= seen_live[0][0]], who)
 
+    def page_all(self, token, query=""):
+        """Every stored event token may see, by GET /v1/events?format=json pages of 2 (and
+        query). RET the items and the number of pages."""
+        items, after, pages = [], 0, 0
+        while True:
+            st, r = self.call("GET", f"/v1/events?format=json&limit=2&after={after}{query}",
+                              token=token)
+            self.assertEqual(st, 200, r)
+            pages += 1
+            items += r["items"]
+            if "next" not in r:
+                return items, pages
+            self.assertGreater(r["next"], after)
+            after = r["next"]
+
+    def test_json_pages_filter_like_the_stream(self):
+        """GET /v1/events?format=json: pages of the stored events, each with its id, oldest
+        first, filtered as the stream is: a tenant admin never gets another tenant's events
+        nor the node events (about no tenant), which the platform admin gets, with the node's
+        state before (`from`); bad parameters are 400 naming the field."""
+        self.d.add_tenant_beta()
+        tokens = {"acme-admin": self.d.user_token("ann", "tenant-admin", "acme"),
+                  "alice": self.d.user_token("alice", "member", "acme", "acme/research"),
+                  "bob": self.d.user_token("bob", "member", "beta")}
+        self.submit(3, "acme/research", "a")
+        self.submit(2, "acme/prod", "p")
+        self.submit(3, "beta/lab", "b")
+        self.toggle_nodes(2)
+        everything, pages = self.page_all(self.d.admin)
+        self.assertGreater(pages, 3)
+        ids = [e["id"] for e in everything]
+        self.assertEqual(ids, sorted(ids))
+        self.assertEqual(len(set(ids)), len(ids))
+        node = [e for e in everything if e["event"] == "node_state"]
+        self.assertEqual([(e["node"], e["from"], e["state"]) for e in node],
+                         [("gpu-a", "ready", "draining"), ("gpu-a", "draining", "ready")])
+        # the same as the stream's resume from 0 sends the admin
+        streamed, _, _ = self.read_all(self.d.admin, 0)
+        self.assertEqual(ids, [e[0] for e in streamed])
+        want = {"acme-admin": {"acme/research", "acme/prod"}, "alice": {"acme/research"},
+                "bob": {"beta/lab"}}
+        for who, token in tokens.items():
+            items, _ = self.page_all(token)
+            self.assertTrue(items, who)
+            self.assertEqual({e.get("workspace") for e in items}, want[who], who)
+            self.assertNotIn("node_state", {e["event"] for e in items}, who)
+            self.assertEqual([e["id"] for e in items],
+                             [e["id"] for e in everything if e.get("workspace") in want[who]])
+        # ?event= keeps those kinds
+        items, _ = self.page_all(self.d.admin, "&event=node_state,gpu_health")
+        self.assertEqual([e["id"] for e in items], [e["id"] for e in node])
+        self.assertEqual(self.page_all(tokens["acme-admin"], "&event=node_state")[0], [])
+        # bad parameters
+        last = ids[-1]
+        for query, field in (("format=xml", "format"), ("format=json&after=-1", "after"),
+                             (f"format=json&after={last + 1}", "after"),
+                             ("format=json&after=x", "after"), ("format=json&limit=0", "limit"),
+                             ("format=json&limit=1001", "limit"),
+                             ("format=json&event=nothing", "event"),
+                             ("format=json&event=", "event"),
+                             ("format=json&event=admitted,,queued", "event")):
+            st, r = self.call("GET", "/v1/events?" + query)
+            self.assertEqual((st, r["error"]["field"]), (400, field), query)
+        st, r = self.call("GET", f"/v1/events?format=json&after={last}")
+        self.assertEqual((st, r), (200, {"items": []}))
+
     def test_client_input_is_not_held(self):
         """What a stream's client sends after its request is never read into memory."""
         s = self.open()
