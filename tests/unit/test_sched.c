@@ -848,8 +848,13 @@ static void test_node_move_cancel_keeps_an_admin_drain(void **state)
 {
     uint32_t a, node;
     struct sched *s = moving_platform(8, &a, &node);
-    /* drained before */
-    assert_int_equal(sched_node_set_state(s, node, SCHED_NODE_DRAINING, MIN), 0);
+    /* drained before, saying why: the event's message carries it */
+    sched_events_clear(s);
+    assert_int_equal(sched_node_set_state_why(s, node, SCHED_NODE_DRAINING, "cabling", MIN), 0);
+    uint32_t n_events;
+    const struct sched_event *ev = sched_events(s, &n_events);
+    assert_int_equal(n_events, 1);
+    assert_string_equal(ev[0].message, "node n0: ready -> draining (cabling)");
     assert_int_equal(sched_node_move(s, node, "beta", false, MIN, err, sizeof(err)), 0);
     assert_int_equal(sched_node_move_cancel(s, node, 2 * MIN), 0);
     assert_int_equal(s->nodes[node].state, SCHED_NODE_DRAINING);
