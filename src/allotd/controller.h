@@ -76,7 +76,7 @@ struct controller {
     json_t *idempotency; /* "workspace\x1fkey" -> workload id */
     /* node name -> {reason, by?, at}: why a node was drained or made down, as its node_state
      * op said; dropped when it is ready again. Rebuilt by replaying those ops, and kept in
-     * snapshots (docs/api.md, "Nodes"). */
+     * snapshots (docs/api.md, "Node maintenance"). */
     json_t *node_reasons;
     bool replaying;
     struct fleet *fleet;        /* the node agents: reports, desired sets, heartbeats */

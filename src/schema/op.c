@@ -161,8 +161,10 @@ int op_node_reason_check(const json_t *reason, char *err, size_t len)
     const char *text = json_string_value(reason);
     size_t n = json_string_length(reason);
     bool ok = text && n <= OP_MAX_NODE_REASON;
+    /* UTF-8 beyond ASCII is fine (jansson checked it), but for the C1 controls U+0080..U+009F */
     for (size_t i = 0; ok && i < n; i++)
-        ok = (unsigned char)text[i] >= 0x20 && text[i] != 0x7f; /* UTF-8 beyond ASCII is fine */
+        ok = (unsigned char)text[i] >= 0x20 && text[i] != 0x7f &&
+             !((unsigned char)text[i] == 0xc2 && i + 1 < n && (unsigned char)text[i + 1] < 0xa0);
     if (!ok)
         snprintf(err, len, "expected a sentence of at most %d bytes without control characters",
                  OP_MAX_NODE_REASON);

@@ -51,7 +51,7 @@ struct op_workspace_update {
     const json_t *spec;
 };
 
-/* Bytes of a node's drain reason at most (docs/api.md, "Nodes"). */
+/* Bytes of a node's drain reason at most (docs/api.md, "Node maintenance"). */
 #define OP_MAX_NODE_REASON 200
 
 struct op_node_state {
@@ -132,7 +132,7 @@ int op_read_node_wiped(const json_t *j, struct arena *a, struct op *out, struct 
 int op_read_node_move_cancel(const json_t *j, struct arena *a, struct op *out,
                              struct schema_error *err);
 /* Whether reason is a node's drain reason: a string of at most OP_MAX_NODE_REASON bytes without
- * control characters. RET 0, or -ALLOT_EINVAL with a sentence in err (len bytes). */
+ * control characters (C0, DEL, C1). RET 0, or -ALLOT_EINVAL with a sentence in err (len bytes). */
 int op_node_reason_check(const json_t *reason, char *err, size_t len);
 int op_read_submit(const json_t *j, struct arena *a, struct op *out, struct schema_error *err);
 int op_read_workload_end(const json_t *j, struct arena *a, struct op *out,

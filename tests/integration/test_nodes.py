@@ -73,7 +73,8 @@ class NodesTest(unittest.TestCase):
         st, n = self.d.request("GET", "/v1/nodes/gpu-a", token=alice)
         self.assertEqual((st, n.get("reason")), (200, "replacing PSU"), n)
         # bounded: too long, control characters, not a string, another key: 400 naming reason
-        for body in ({"reason": "x" * 201}, {"reason": "two\nlines"}, {"reason": 7},
+        for body in ({"reason": "x" * 201}, {"reason": "two\nlines"}, {"reason": "c1\u0085"},
+                     {"reason": 7},
                      {"reason": "ok", "by": "mallory"}):
             st, r = self.admin("POST", "/v1/nodes/gpu-b/drain", body)
             self.assertEqual((st, r["error"]["field"]), (400, "reason"), (body, r))
