@@ -138,7 +138,7 @@ static bool node_visible(struct controller *ctl, struct call *c, uint32_t id)
 /* A node's view: the platform's record, and what its agent reported (fleet.c). */
 static json_t *node_json(struct controller *ctl, uint32_t id)
 {
-    json_t *j = view_node(ctl->engine, id);
+    json_t *j = controller_node_json(ctl, id);
     if (j)
         json_object_set_new(j, "agent", fleet_node_json(ctl->fleet, id));
     return j;
@@ -184,9 +184,27 @@ static void node_state(struct controller *ctl, struct call *c, const char *state
         json_pack("{s:s, s:s, s:s}", "op", OP_NODE_STATE, "node", c->args[0], "state", state), 200);
 }
 
+/* A body is optional: {"reason": "replacing PSU"}, kept with the node while it is not ready. */
 static void post_node_drain(struct controller *ctl, struct call *c)
 {
-    node_state(ctl, c, "draining");
+    uint32_t id;
+    char why[160];
+    const json_t *reason = json_object_get(c->body, "reason");
+    if (c->body && (!json_is_object(c->body) || json_object_size(c->body) != !!reason)) {
+        call_error(c, -ALLOT_EINVAL, 400, "reason", "expected no body, or {\"reason\": TEXT}");
+        return;
+    }
+    if (reason && op_node_reason_check(reason, why, sizeof(why))) {
+        call_error(c, -ALLOT_EINVAL, 400, "reason", "%s", why);
+        return;
+    }
+    if (!api_node_lookup(ctl, c, &id))
+        return;
+    api_apply_reply(ctl, c,
+                    json_pack("{s:s, s:s, s:s, s:O*, s:s*}", "op", OP_NODE_STATE, "node",
+                              c->args[0], "state", "draining", "reason", reason, "by",
+                              c->who.user[0] ? c->who.user : NULL),
+                    200);
 }
 
 static void post_node_move(struct controller *ctl, struct call *c)
@@ -204,6 +222,15 @@ static void post_node_move(struct controller *ctl, struct call *c)
                     json_pack("{s:s, s:s, s:O, s:b}", "op", OP_NODE_MOVE, "node", c->args[0],
                               "tenant", to, "wipe", !ctl->opt.virtual_nodes),
                     202);
+}
+
+/* Stop a move under way: 200 with the node, 409 when it is not moving. */
+static void delete_node_move(struct controller *ctl, struct call *c)
+{
+    uint32_t id;
+    if (api_node_lookup(ctl, c, &id))
+        api_apply_reply(
+            ctl, c, json_pack("{s:s, s:s}", "op", OP_NODE_MOVE_CANCEL, "node", c->args[0]), 200);
 }
 
 int api_query_parse(const char *q, long long lo, long long hi, long long dflt, long long *out)
@@ -448,7 +475,8 @@ const struct route api_routes[] = {
     {EVHTTP_REQ_GET, "/v1/nodes", ROLE_NODE, list_nodes, "list nodes"},
     {EVHTTP_REQ_POST, "/v1/nodes", ROLE_ADMIN, post_node, "add a node"},
     {EVHTTP_REQ_GET, "/v1/nodes/{node}", ROLE_NODE, get_node, "get a node"},
-    {EVHTTP_REQ_POST, "/v1/nodes/{node}/drain", ROLE_ADMIN, post_node_drain, "drain a node"},
+    {EVHTTP_REQ_POST, "/v1/nodes/{node}/drain", ROLE_ADMIN, post_node_drain,
+     "drain a node (with an optional reason)"},
     {EVHTTP_REQ_POST, "/v1/nodes/{node}/undrain", ROLE_ADMIN, post_node_undrain,
      "make a node ready"},
     {EVHTTP_REQ_POST, PROTOCOL_ROUTE_REPORT, ROLE_NODE, post_node_report,
@@ -457,6 +485,8 @@ const struct route api_routes[] = {
      "a node agent ships a chunk of a workload's output (application/octet-stream)"},
     {EVHTTP_REQ_POST, "/v1/nodes/{node}/move", ROLE_ADMIN, post_node_move,
      "give a node to another tenant: it drains first"},
+    {EVHTTP_REQ_DELETE, "/v1/nodes/{node}/move", ROLE_ADMIN, delete_node_move,
+     "cancel a node's move under way: it stays with its tenant"},
     {EVHTTP_REQ_GET, "/v1/workspaces", ROLE_VIEWER, list_workspaces, "list workspaces"},
     {EVHTTP_REQ_POST, "/v1/workspaces", ROLE_TENANT_ADMIN, post_workspace, "create a workspace"},
     {EVHTTP_REQ_GET, "/v1/workspaces/{tenant}/{ws}", ROLE_VIEWER, get_workspace,

@@ -229,6 +229,7 @@ static int controller_reload(struct controller *ctl)
         memset(&ctl->extra[i], 0, sizeof(ctl->extra[i]));
     }
     json_object_clear(ctl->idempotency);
+    json_object_clear(ctl->node_reasons);
     sched_free(ctl->engine);
     ctl->engine = NULL;
     int rc = sched_new(NULL, &ctl->engine);
@@ -735,13 +736,15 @@ static int controller_parts_new(struct controller *ctl)
     ctl->pending = json_array();
     ctl->history = json_array();
     ctl->idempotency = json_object();
+    ctl->node_reasons = json_object();
     ctl->flush = event_new(ctl->base, -1, 0, flush_cb, ctl);
     int rc = sched_new(NULL, &ctl->engine);
     rc = rc ? rc : fleet_new(ctl, &ctl->fleet);
     rc = rc ? rc : output_new(ctl, &ctl->output);
     rc = rc ? rc : vnodes_new(ctl, &ctl->vnodes);
     rc = rc ? rc : usage_new(ctl, &ctl->usage);
-    if (!rc && (!ctl->pending || !ctl->history || !ctl->idempotency || !ctl->flush))
+    if (!rc &&
+        (!ctl->pending || !ctl->history || !ctl->idempotency || !ctl->node_reasons || !ctl->flush))
         rc = -ALLOT_ENOMEM;
     return rc;
 }
@@ -849,6 +852,7 @@ void controller_close(struct controller *ctl)
     json_decref(ctl->pending);
     json_decref(ctl->history);
     json_decref(ctl->idempotency);
+    json_decref(ctl->node_reasons);
     token_cache_free(ctl->tokens);
     stream_free(ctl->streams);
     store_close(ctl->store);
@@ -922,4 +926,22 @@ uint32_t controller_idempotent(struct controller *ctl, const char *workspace, co
     snprintf(k, sizeof(k), "%s\x1f%s", workspace, key);
     json_t *v = json_object_get(ctl->idempotency, k);
     return v ? (uint32_t)json_integer_value(v) : SCHED_NONE;
+}
+
+json_t *controller_node_json(struct controller *ctl, uint32_t id)
+{
+    json_t *j = view_node(ctl->engine, id);
+    const json_t *why = j && ctl->engine->nodes[id].state != SCHED_NODE_READY
+                            ? json_object_get(ctl->node_reasons, ctl->engine->nodes[id].name)
+                            : NULL;
+    if (!why)
+        return j;
+    json_t *by = json_object_get(why, "by");
+    if (json_object_set(j, "reason", json_object_get(why, "reason")) ||
+        json_object_set(j, "reason_by", by ? by : json_null()) ||
+        json_object_set(j, "reason_at", json_object_get(why, "at"))) {
+        json_decref(j);
+        return NULL;
+    }
+    return j;
 }

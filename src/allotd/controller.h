@@ -78,6 +78,10 @@ struct controller {
     struct controller_workload *extra; /* indexed like the engine's workloads */
     uint32_t cap_extra;
     json_t *idempotency; /* "workspace\x1fkey" -> workload id */
+    /* node name -> {reason, by?, at}: why a node was drained or made down, as its node_state
+     * op said; dropped when it is ready again. Rebuilt by replaying those ops, and kept in
+     * snapshots (docs/api.md, "Node maintenance"). */
+    json_t *node_reasons;
     bool replaying;
     struct fleet *fleet;        /* the node agents: reports, desired sets, heartbeats */
     struct output *output;      /* workloads' output shipped by agents, until the commit */
@@ -174,6 +178,11 @@ const char *controller_workload_text(struct controller *ctl, uint32_t id, size_t
  * controller's records of it are dropped, and its slot is freed. RET 0 or -ALLOT_ENOMEM
  * (nothing changed). */
 int controller_forget(struct controller *ctl, uint32_t id);
+
+/* Node id's JSON view (view_node) with, while it is not ready and its drain gave one, its
+ * reason: "reason", "reason_by" (the user, or null for allotd) and "reason_at" (ms). A new
+ * reference, or NULL when out of memory. */
+json_t *controller_node_json(struct controller *ctl, uint32_t id);
 
 /* The workload id for an idempotency key of a workspace, or SCHED_NONE. */
 uint32_t controller_idempotent(struct controller *ctl, const char *workspace, const char *key);

@@ -388,8 +388,11 @@ static void heartbeats_check(evutil_socket_t fd, short what, void *arg)
         log_info("node %s: no report for %lld ms: %s", n->name, (long long)silent,
                  state[0] == 'd' && state[1] == 'o' ? "down, its workloads are requeued"
                                                     : "unreachable, draining");
-        report_op(ctl, json_pack("{s:s, s:s, s:s}", "op", OP_NODE_STATE, "node", n->name, "state",
-                                 state));
+        char why[64];
+        snprintf(why, sizeof(why), "no report from its agent for %llds",
+                 (long long)(silent / 1000));
+        report_op(ctl, json_pack("{s:s, s:s, s:s, s:s}", "op", OP_NODE_STATE, "node", n->name,
+                                 "state", state, "reason", why));
     }
 }
 

@@ -103,7 +103,7 @@ static int apply_node_add(struct controller *ctl, const struct op *op, int64_t t
     uint32_t id;
     int rc = sched_node_add(ctl->engine, &op->u.node, &id, e->message, sizeof(e->message));
     if (!rc)
-        set_result(result, view_node(ctl->engine, id));
+        set_result(result, controller_node_json(ctl, id));
     return rc;
 }
 
@@ -142,15 +142,35 @@ static int apply_workspace_update(struct controller *ctl, const struct op *op, i
     return rc;
 }
 
+/* The node's reason (controller.node_reasons) follows the op: set when it gives one, dropped
+ * when the node is ready again or drained anew without one; a node already drained or down
+ * keeps its reason through a change without one (allotd's down after its own drain). */
 static int apply_node_state(struct controller *ctl, const struct op *op, int64_t t, struct arena *a,
                             json_t **result, struct schema_error *e)
 {
+    const struct op_node_state *o = &op->u.node_state;
     uint32_t id;
-    int rc = node_of(ctl, op->u.node_state.node, &id, e);
-    rc = rc ? rc : sched_node_set_state(ctl->engine, id, op->u.node_state.state, t);
-    if (!rc)
-        set_result(result, view_node(ctl->engine, id));
-    return rc;
+    int rc = node_of(ctl, o->node, &id, e);
+    if (rc)
+        return rc;
+    bool was_ready = ctl->engine->nodes[id].state == SCHED_NODE_READY;
+    rc = sched_node_set_state_why(ctl->engine, id, o->state, o->reason, t);
+    if (rc == -ALLOT_ESTATE)
+        return refuse(e, rc, "", "node %s is moving to another tenant: cancel the move first",
+                      o->node);
+    if (rc)
+        return rc;
+    const char *name = ctl->engine->nodes[id].name;
+    if (o->state != SCHED_NODE_READY && o->reason && *o->reason) {
+        json_t *why =
+            json_pack("{s:s, s:s*, s:I}", "reason", o->reason, "by", o->by, "at", (json_int_t)t);
+        if (!why || json_object_set_new(ctl->node_reasons, name, why))
+            return refuse(e, -ALLOT_ENOMEM, "", "out of memory");
+    } else if (o->state == SCHED_NODE_READY || was_ready) {
+        json_object_del(ctl->node_reasons, name);
+    }
+    set_result(result, controller_node_json(ctl, id));
+    return 0;
 }
 
 static int apply_gpu_health(struct controller *ctl, const struct op *op, int64_t t, struct arena *a,
@@ -182,7 +202,7 @@ static int apply_node_move(struct controller *ctl, const struct op *op, int64_t 
         return rc;
     }
     fleet_node_changed(ctl->fleet, id); /* its agent may now have a wipe to do */
-    set_result(result, view_node(ctl->engine, id));
+    set_result(result, controller_node_json(ctl, id));
     return 0;
 }
 
@@ -200,6 +220,27 @@ static int apply_node_wiped(struct controller *ctl, const struct op *op, int64_t
     if (rc)
         return refuse(e, rc, "", "node %s waits for no wipe for that tenant", o->node);
     fleet_node_changed(ctl->fleet, id);
+    return 0;
+}
+
+/* The node stays its tenant's; its agent serves that tenant again if it was to wipe it. */
+static int apply_node_move_cancel(struct controller *ctl, const struct op *op, int64_t t,
+                                  struct arena *a, json_t **result, struct schema_error *e)
+{
+    const struct op_node_tenant *o = &op->u.node_tenant;
+    uint32_t id;
+    int rc = node_of(ctl, o->node, &id, e);
+    if (rc)
+        return rc;
+    rc = sched_node_move_cancel(ctl->engine, id, t);
+    if (rc == -ALLOT_ESTATE)
+        return refuse(e, rc, "", "node %s is not moving (no move, or it has completed)", o->node);
+    if (rc)
+        return rc;
+    if (ctl->engine->nodes[id].state == SCHED_NODE_READY)
+        json_object_del(ctl->node_reasons, ctl->engine->nodes[id].name);
+    fleet_node_changed(ctl->fleet, id);
+    set_result(result, controller_node_json(ctl, id));
     return 0;
 }
 
@@ -364,6 +405,7 @@ static const struct op_row op_rows[] = {
     {OP_GPU_HEALTH, op_read_gpu_health, apply_gpu_health},
     {OP_NODE_MOVE, op_read_node_move, apply_node_move},
     {OP_NODE_WIPED, op_read_node_wiped, apply_node_wiped},
+    {OP_NODE_MOVE_CANCEL, op_read_node_move_cancel, apply_node_move_cancel},
     {OP_SUBMIT, op_read_submit, apply_submit},
     {OP_CANCEL, op_read_workload_end, apply_cancel},
     {OP_FINISH, op_read_workload_end, apply_finish},

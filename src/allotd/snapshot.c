@@ -13,6 +13,7 @@
 #include "allotd/fleet.h"
 #include "allotd/log.h"
 #include "common/error.h"
+#include "schema/op.h"
 #include "sched/snapshot.h"
 #include "store/store.h"
 
@@ -87,11 +88,11 @@ static json_t *records_json(struct controller *ctl)
             return NULL;
         }
     }
-    return json_pack("{s:i, s:o, s:O, s:I, s:o, s:o, s:o}", "version", SNAPSHOT_RECORDS_VERSION,
-                     "workloads", wls, "idempotency", ctl->idempotency, "last_now",
-                     (json_int_t)ctl->last_now, "preemptions",
-                     counters_json(ctl->preemptions, SCHED_REASON_COUNT), "rejections",
-                     counters_json(ctl->rejections, SCHED_REASON_COUNT), "admission",
+    return json_pack("{s:i, s:o, s:O, s:O, s:I, s:o, s:o, s:o}", "version",
+                     SNAPSHOT_RECORDS_VERSION, "workloads", wls, "idempotency", ctl->idempotency,
+                     "node_reasons", ctl->node_reasons, "last_now", (json_int_t)ctl->last_now,
+                     "preemptions", counters_json(ctl->preemptions, SCHED_REASON_COUNT),
+                     "rejections", counters_json(ctl->rejections, SCHED_REASON_COUNT), "admission",
                      counters_json(ctl->admission_hist, ADMISSION_BUCKETS));
 }
 
@@ -210,6 +211,21 @@ static int records_check(const json_t *r, const struct sched *s, char *why, size
             !s->workloads[id].name)
             return snprintf(why, len, "its idempotency key %.64s names no workload", key), -1;
     }
+    /* nodes' drain reasons (absent from snapshots older than them): as a node_state op
+     * gives them, for nodes of the engine */
+    const json_t *reasons = json_object_get(r, "node_reasons");
+    if (reasons && !json_is_object(reasons))
+        return snprintf(why, len, "its node_reasons are not an object"), -1;
+    json_object_foreach((json_t *)reasons, key, v)
+    {
+        uint32_t node;
+        char bad[160];
+        const json_t *by = json_object_get(v, "by");
+        if (sched_node_find(s, key, &node) || !json_is_object(v) ||
+            op_node_reason_check(json_object_get(v, "reason"), bad, sizeof(bad)) ||
+            !json_is_integer(json_object_get(v, "at")) || (by && !json_is_string(by)))
+            return snprintf(why, len, "its reason for node %.64s is not one", key), -1;
+    }
     uint64_t scratch[SCHED_REASON_COUNT > 12 ? SCHED_REASON_COUNT : 12];
     if (counters_read(json_object_get(r, "preemptions"), scratch, SCHED_REASON_COUNT) ||
         counters_read(json_object_get(r, "rejections"), scratch, SCHED_REASON_COUNT) ||
@@ -261,6 +277,9 @@ static int records_install(struct controller *ctl, struct sched *e, const json_t
             return -ALLOT_ENOMEM;
     }
     if (json_object_update(ctl->idempotency, json_object_get(r, "idempotency")))
+        return -ALLOT_ENOMEM;
+    const json_t *reasons = json_object_get(r, "node_reasons");
+    if (reasons && json_object_update(ctl->node_reasons, (json_t *)reasons))
         return -ALLOT_ENOMEM;
     ctl->last_now = json_integer_value(json_object_get(r, "last_now"));
     counters_read(json_object_get(r, "preemptions"), ctl->preemptions, SCHED_REASON_COUNT);

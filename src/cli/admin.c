@@ -183,9 +183,11 @@ static int run_workspace_set(const struct flag_values *v)
 
 static void node_shown(const struct flag_values *v, const json_t *n)
 {
-    printf("node %s: %s, tenant %s, cluster %s, %zu GPUs\n", human_text(n, "name"),
+    const char *reason = json_string_value(json_object_get(n, "reason"));
+    printf("node %s: %s, tenant %s, cluster %s, %zu GPUs%s%s\n", human_text(n, "name"),
            human_text(n, "state"), human_text(n, "tenant"), human_text(n, "cluster"),
-           json_array_size(json_object_get(n, "gpus")));
+           json_array_size(json_object_get(n, "gpus")), reason ? "; reason: " : "",
+           reason ? reason : "");
 }
 
 static int run_node_add(const struct flag_values *v)
@@ -202,24 +204,29 @@ static int run_node_add(const struct flag_values *v)
     return admin_send(v, "POST", "/v1/nodes", true, body, node_shown);
 }
 
-static int node_state(const struct flag_values *v, const char *verb)
+/* POST /v1/nodes/NAME/verb with body (taken; NULL: none). */
+static int node_state(const struct flag_values *v, const char *verb, json_t *body)
 {
     char path[128];
-    if (!flags_is_name(v->args[0], strlen(v->args[0])))
+    if (!flags_is_name(v->args[0], strlen(v->args[0]))) {
+        json_decref(body);
         return flags_usage_error(v, "expected a node name (a-z 0-9 . _ -), got '%.64s'",
                                  v->args[0]);
+    }
     snprintf(path, sizeof(path), "/v1/nodes/%s/%s", v->args[0], verb);
-    return admin_send(v, "POST", path, false, NULL, node_shown);
+    return admin_send(v, "POST", path, body != NULL, body, node_shown);
 }
 
+/* The daemon checks the reason (at most 200 bytes, no control characters). */
 static int run_node_drain(const struct flag_values *v)
 {
-    return node_state(v, "drain");
+    const char *reason = flags_get(v, "reason");
+    return node_state(v, "drain", reason ? json_pack("{s:s}", "reason", reason) : NULL);
 }
 
 static int run_node_undrain(const struct flag_values *v)
 {
-    return node_state(v, "undrain");
+    return node_state(v, "undrain", NULL);
 }
 
 static void node_moving(const struct flag_values *v, const json_t *n)
@@ -235,15 +242,28 @@ static void node_moving(const struct flag_values *v, const json_t *n)
                to ? to : "", now ? now : "-");
 }
 
+static void node_move_cancelled(const struct flag_values *v, const json_t *n)
+{
+    printf("node %s: move cancelled; %s, tenant %s\n", human_text(n, "name"),
+           human_text(n, "state"), human_text(n, "tenant"));
+}
+
 static int run_node_move(const struct flag_values *v)
 {
     char path[128];
     const char *to = flags_get(v, "tenant");
+    bool cancel = flags_has(v, "cancel");
     if (!flags_is_name(v->args[0], strlen(v->args[0])))
         return flags_usage_error(v, "expected a node name (a-z 0-9 . _ -), got '%.64s'",
                                  v->args[0]);
+    if (cancel && (to || flags_has(v, "no-tenant")))
+        return flags_usage_error(v, "--cancel takes neither --tenant nor --no-tenant");
+    if (cancel) {
+        snprintf(path, sizeof(path), "/v1/nodes/%s/move", v->args[0]);
+        return admin_send(v, "DELETE", path, false, NULL, node_move_cancelled);
+    }
     if (!to == !flags_has(v, "no-tenant"))
-        return flags_usage_error(v, "give one of --tenant TENANT or --no-tenant");
+        return flags_usage_error(v, "give one of --tenant TENANT, --no-tenant or --cancel");
     if (to && !flags_is_name(to, strlen(to)))
         return flags_usage_error(v, "--tenant: expected a tenant name, got '%.64s'", to);
     snprintf(path, sizeof(path), "/v1/nodes/%s/move", v->args[0]);
@@ -493,6 +513,12 @@ static const struct flag node_add_flags[] = {
 static const struct flag node_move_flags[] = {
     {"tenant", 0, "TENANT", "the tenant the node goes to"},
     {"no-tenant", 0, NULL, "the node leaves its tenant and belongs to none"},
+    {"cancel", 0, NULL, "stop the move under way: the node stays with its tenant"},
+    {NULL, 0, NULL, NULL},
+};
+
+static const struct flag node_drain_flags[] = {
+    {"reason", 0, "TEXT", "why, shown with the node until it is ready (at most 200 bytes)"},
     {NULL, 0, NULL, NULL},
 };
 
@@ -535,13 +561,17 @@ static const struct flag_command admin_commands[] = {
      "Example file: {\"name\": \"gpu-c\", \"cluster\": \"shared-1\", \"tenant\": \"acme\",\n"
      "\"cpu\": 128, \"memory\": \"1Ti\", \"gpus\": [{\"model\": \"H100-80GB\", \"count\": 8}]}",
      node_add_flags, 0, 0, 0, run_node_add},
-    {"admin node drain", "NAME", "Drain a node: no new work; what runs there keeps running.", NULL,
-     NULL, 1, 1, 0, run_node_drain},
+    {"admin node drain", "NAME", "Drain a node: no new work; what runs there keeps running.",
+     "The reason is shown by allot nodes until the node is ready again.\n"
+     "Example: allot admin node drain gpu-a --reason \"replacing PSU\"",
+     node_drain_flags, 1, 1, 0, run_node_drain},
     {"admin node undrain", "NAME", "Make a drained node ready again.", NULL, NULL, 1, 1, 0,
      run_node_undrain},
     {"admin node move", "NAME", "Give a node to another tenant: it drains first, then moves.",
      "The node takes no new work at once and joins the new tenant when nothing of the old\n"
-     "tenant runs on it any more (the daemon answers 202: under way).",
+     "tenant runs on it any more (the daemon answers 202: under way). allot nodes shows the\n"
+     "move; --cancel stops it before it completes: the node stays with its tenant, ready\n"
+     "again unless it was drained apart from the move.",
      node_move_flags, 1, 1, 0, run_node_move},
     {"admin user create", "NAME", "Create a user with a role.",
      "A name that exists is refused (409): creating never changes a user.", user_flags, 1, 1, 0,

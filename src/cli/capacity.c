@@ -67,14 +67,29 @@ static void models_text(const json_t *gpus, char *buf, size_t len)
 static const struct table_column node_columns[] = {
     {"NAME", false},  {"CLUSTER", false}, {"TENANT", false}, {"STATE", false},
     {"MODEL", false}, {"GPUS", true},     {"BUSY", true},    {"UNHEALTHY", true},
-    {"CPU", true},    {"MEMORY", true},   {"AGENT", false},
+    {"CPU", true},    {"MEMORY", true},   {"AGENT", false},  {"REASON", false},
 };
+
+/* A node's state, with its move under way: "draining (moving to acme)", ", then wipe" while
+ * the move waits for its agent's wipe, "no tenant" for a move to none. */
+static void state_text(const json_t *n, char *buf, size_t len)
+{
+    const json_t *move = json_object_get(n, "moving");
+    if (!move) {
+        snprintf(buf, len, "%s", human_text(n, "state"));
+        return;
+    }
+    const char *to = json_string_value(json_object_get(move, "to"));
+    const char *waits = json_string_value(json_object_get(move, "waits_for"));
+    snprintf(buf, len, "%s (moving to %s%s)", human_text(n, "state"), to ? to : "no tenant",
+             waits && strcmp(waits, "wipe") == 0 ? ", waits for its wipe" : "");
+}
 
 static void node_row(struct table *t, const json_t *n)
 {
     const json_t *gpus = json_object_get(n, "gpus"), *g;
     size_t i, busy = 0, sick = 0;
-    char models[128];
+    char models[128], state[320];
     json_array_foreach(gpus, i, g)
     {
         busy += gpu_busy(g);
@@ -85,7 +100,8 @@ static void node_row(struct table *t, const json_t *n)
     table_cell(t, "%s", human_text(n, "name"));
     table_cell(t, "%s", human_text(n, "cluster"));
     table_cell(t, "%s", human_text(n, "tenant"));
-    table_cell(t, "%s", human_text(n, "state"));
+    state_text(n, state, sizeof(state));
+    table_cell(t, "%s", state);
     table_cell(t, "%s", models);
     table_cell(t, "%zu", json_array_size(gpus));
     table_cell(t, "%zu", busy);
@@ -97,6 +113,7 @@ static void node_row(struct table *t, const json_t *n)
     const char *gpus_of = json_string_value(json_object_get(agent, "gpus"));
     table_cell(t, "%s%s%s%s", human_text(agent, "state"), gpus_of ? ", " : "",
                gpus_of ? gpus_of : "", gpus_of ? " GPUs" : "");
+    table_cell(t, "%s", human_text(n, "reason"));
 }
 
 static const struct table_column gpu_columns[] = {
@@ -160,6 +177,12 @@ static int run_nodes(const struct flag_values *v)
         node_row(&summary, a.json);
         rc = table_print(&summary, stdout) ? FLAGS_EXIT_FAILED : 0;
         table_cleanup(&summary);
+        if (json_is_string(json_object_get(a.json, "reason"))) {
+            char when[64];
+            const char *by = json_string_value(json_object_get(a.json, "reason_by"));
+            printf("reason: %s (by %s, %s)\n", human_text(a.json, "reason"), by ? by : "allotd",
+                   human_time(human_int(a.json, "reason_at", 0), when, sizeof(when)));
+        }
         printf("\n");
         gpu_rows(&t, a.json);
     } else {
@@ -319,7 +342,9 @@ out:
 /* ---- the table ------------------------------------------------------------------------- */
 
 static const struct flag_command capacity_commands[] = {
-    {"nodes", "[NODE]", "List nodes: owner, state, GPUs busy and unhealthy, CPU and memory in use.",
+    {"nodes", "[NODE]",
+     "List nodes: owner, state (and move under way), GPUs busy and unhealthy, CPU and memory in "
+     "use, why drained.",
      "With NODE, also each GPU (or MIG instance) and the workload that holds it.", NULL, 0, 1, 0,
      run_nodes},
     {"ws", "[TENANT/WS]",

@@ -249,22 +249,30 @@ static int node_evict(struct sched *s, uint32_t node, int gpu, enum sched_reason
 }
 
 static int node_change_state(struct sched *s, uint32_t node, enum sched_node_state state,
-                             int64_t now);
+                             const char *why, int64_t now);
 static void node_move_finish(struct sched *s, uint32_t id, int64_t now);
 
 int sched_node_set_state(struct sched *s, uint32_t node, enum sched_node_state state, int64_t now)
 {
+    return sched_node_set_state_why(s, node, state, NULL, now);
+}
+
+int sched_node_set_state_why(struct sched *s, uint32_t node, enum sched_node_state state,
+                             const char *why, int64_t now)
+{
     if (node >= s->n_nodes || (unsigned)state > SCHED_NODE_DOWN)
         return -ALLOT_EINVAL;
     struct sched_node *n = &s->nodes[node];
-    if (n->state == state)
-        return 0;
     if (n->moving_to != SCHED_NONE && state == SCHED_NODE_READY)
         return -ALLOT_ESTATE; /* it drains until it has moved */
+    if (state == SCHED_NODE_DRAINING)
+        n->move_drained = false; /* drained on purpose: a cancelled move leaves it so */
+    if (n->state == state)
+        return 0;
     /* a move completes after this change, not in the middle of it */
     uint32_t moving = n->moving_to;
     n->moving_to = SCHED_NONE;
-    int rc = node_change_state(s, node, state, now);
+    int rc = node_change_state(s, node, state, why, now);
     n->moving_to = moving;
     if (rc)
         return rc;
@@ -273,9 +281,9 @@ int sched_node_set_state(struct sched *s, uint32_t node, enum sched_node_state s
     return 0;
 }
 
-/* sched_node_set_state without the move handling. RET 0 or -ALLOT_ECHECK (node_evict). */
+/* sched_node_set_state_why without the move handling. RET 0 or -ALLOT_ECHECK (node_evict). */
 static int node_change_state(struct sched *s, uint32_t node, enum sched_node_state state,
-                             int64_t now)
+                             const char *why, int64_t now)
 {
     struct sched_node *n = &s->nodes[node];
     s->last_now = now;
@@ -283,8 +291,9 @@ static int node_change_state(struct sched *s, uint32_t node, enum sched_node_sta
     e->node = node;
     e->tenant = n->tenant;
     e->a = n->state;
-    snprintf(e->message, sizeof(e->message), "node %s: %s -> %s", n->name,
-             sched_node_state_name(n->state), sched_node_state_name(state));
+    snprintf(e->message, sizeof(e->message), "node %s: %s -> %s%s%s%s", n->name,
+             sched_node_state_name(n->state), sched_node_state_name(state), why && *why ? " (" : "",
+             why && *why ? why : "", why && *why ? ")" : "");
     int rc = state == SCHED_NODE_DOWN ? node_evict(s, node, -1, SCHED_REASON_NODE_DOWN, now) : 0;
     if (rc)
         return rc;
@@ -411,6 +420,7 @@ static void node_move_finish(struct sched *s, uint32_t id, int64_t now)
     uint32_t to = n->moving_to, from = n->tenant;
     enum sched_node_state was = n->state;
     n->moving_to = SCHED_NONE;
+    n->move_drained = false;
     node_leave_tenant(s, id);
     if (from != SCHED_NONE)
         quota_degraded_check(s, from, now);
@@ -498,14 +508,44 @@ int sched_node_move(struct sched *s, uint32_t node, const char *tenant, bool wip
     }
     s->last_now = now;
     /* no new work for the old tenant; what runs finishes or is cancelled by its owners. A
-     * node of no tenant drains too: a move to be wiped first waits ready for nothing */
-    if (n->state == SCHED_NODE_READY) {
+     * node of no tenant drains too: a move to be wiped first waits ready for nothing. A
+     * move that replaces one under way keeps whether the first drained it */
+    bool was_ready = n->state == SCHED_NODE_READY;
+    bool by_move = was_ready || (n->moving_to != SCHED_NONE && n->move_drained);
+    if (was_ready) {
         int rc = sched_node_set_state(s, node, SCHED_NODE_DRAINING, now);
         if (rc)
             return rc;
     }
     n->moving_to = to == SCHED_NONE ? SCHED_NO_TENANT : to;
     n->wipe = wipe;
+    n->move_drained = by_move;
     node_move_finish(s, node, now);
     return 0;
+}
+
+int sched_node_move_cancel(struct sched *s, uint32_t node, int64_t now)
+{
+    if (node >= s->n_nodes)
+        return -ALLOT_EINVAL;
+    struct sched_node *n = &s->nodes[node];
+    if (n->moving_to == SCHED_NONE)
+        return -ALLOT_ESTATE;
+    s->last_now = now;
+    uint32_t to = n->moving_to;
+    bool ready = n->move_drained && n->state == SCHED_NODE_DRAINING;
+    n->moving_to = SCHED_NONE;
+    n->wipe = false;
+    n->move_drained = false;
+    struct sched_event *e = event_emit(s, SCHED_EV_NODE_STATE, now, SCHED_NONE);
+    e->node = node;
+    e->tenant = n->tenant;
+    e->a = n->state; /* unchanged here: a ready one follows when the move alone drained it */
+    snprintf(e->message, sizeof(e->message), "node %s: move to %s%s cancelled; it stays with %s%s",
+             n->name, to == SCHED_NO_TENANT ? "no tenant" : "tenant ",
+             to == SCHED_NO_TENANT ? "" : s->tenants[to].name,
+             n->tenant == SCHED_NONE ? "no tenant" : "tenant ",
+             n->tenant == SCHED_NONE ? "" : s->tenants[n->tenant].name);
+    /* ready again only if the move alone drained it; its tenant's books then count it */
+    return ready ? node_change_state(s, node, SCHED_NODE_READY, NULL, now) : 0;
 }

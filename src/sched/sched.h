@@ -135,6 +135,8 @@ struct sched_node {
     uint32_t moving_to; /* tenant it joins once its work is gone (draining until then), or
                          * SCHED_NONE */
     bool wipe;          /* its move also waits for sched_node_wiped once its work is gone */
+    bool move_drained;  /* its move drained it (it was ready): a cancelled move makes it ready
+                         * again (sched_node_move_cancel) */
     enum sched_node_state state;
     int64_t cpu, memory;                 /* capacity */
     int64_t cpu_used, memory_used;       /* by running and draining workloads */
@@ -370,8 +372,14 @@ int sched_workspace_add(struct sched *s, const struct sched_workspace_spec *spec
  * (limit_reduced); require_image applies to later submissions only. */
 int sched_workspace_update(struct sched *s, const struct sched_workspace_spec *spec, int64_t now,
                            char *err, size_t len);
-/* Node state: down stops its workloads and requeues them; draining takes no new work. */
+/* Node state: down stops its workloads and requeues them; draining takes no new work. A
+ * node that is moving cannot be made ready (-ALLOT_ESTATE: cancel the move instead); draining
+ * it then makes the drain the caller's own, so that a cancelled move leaves it draining. */
 int sched_node_set_state(struct sched *s, uint32_t node, enum sched_node_state state, int64_t now);
+/* sched_node_set_state with why (NULL or "": none), a sentence that the node_state event's
+ * message carries in parentheses (cut to fit). The engine keeps nothing of it. */
+int sched_node_set_state_why(struct sched *s, uint32_t node, enum sched_node_state state,
+                             const char *why, int64_t now);
 /* GPU health: an unhealthy GPU's workloads are stopped and requeued. */
 int sched_gpu_set_health(struct sched *s, uint32_t node, uint32_t gpu, bool healthy, int64_t now);
 /* Complete the move of node if nothing is left on it (the engine calls this whenever work
@@ -386,6 +394,12 @@ void sched_node_moves_settle(struct sched *s, uint32_t node, int64_t now);
  * is dedicated and the cluster is not its. */
 int sched_node_move(struct sched *s, uint32_t node, const char *tenant, bool wipe, int64_t now,
                     char *err, size_t len);
+/* Stop the move of node that has not completed (docs/policy.md, "Moving a node"): it stays
+ * its tenant's, waits for no wipe, and is ready again if the move alone drained it (it stays
+ * draining when it was draining before the move or was drained during it, and down when it is
+ * down). Work that the drain already took away stays where it is now. RET 0; -ALLOT_ESTATE
+ * when no move is under way (none was made, or it completed); -ALLOT_EINVAL. */
+int sched_node_move_cancel(struct sched *s, uint32_t node, int64_t now);
 /* The agent of node has wiped it for tenant (SCHED_NONE: for no tenant): a move to that
  * tenant that waited for it completes. RET 0; -ALLOT_ESTATE when the node waits for no such
  * wipe (no move, still draining, or a move to another tenant); -ALLOT_EINVAL. */

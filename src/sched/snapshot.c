@@ -28,9 +28,10 @@ struct io {
     bool oom;
     const uint8_t *in; /* loading */
     size_t in_len, at;
-    bool bad;        /* cut short, or a value out of its range */
-    char why[160];   /* the first thing found wrong */
-    struct sched *s; /* the engine being loaded: its arena holds the names */
+    bool bad;         /* cut short, or a value out of its range */
+    char why[160];    /* the first thing found wrong */
+    struct sched *s;  /* the engine being loaded: its arena holds the names */
+    uint64_t version; /* of the format written or read */
 };
 
 static void io_bad(struct io *io, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -278,6 +279,8 @@ static void io_node(struct io *io, struct sched_node *n)
     IO_U32(n->tenant);
     IO_U32(n->moving_to);
     IO_BOOL(n->wipe);
+    if (io->version >= 2)
+        IO_BOOL(n->move_drained);
     IO_ENUM(n->state, 3);
     io_i64(io, &n->cpu);
     io_i64(io, &n->memory);
@@ -445,8 +448,16 @@ static void io_engine(struct io *io, struct sched *s)
 
 int sched_snapshot_save(const struct sched *s, uint8_t **buf, size_t *len)
 {
-    struct io io = {.load = false};
-    uint64_t version = SCHED_SNAPSHOT_VERSION;
+    return sched_snapshot_save_version(s, SCHED_SNAPSHOT_VERSION, buf, len);
+}
+
+int sched_snapshot_save_version(const struct sched *s, uint32_t version_out, uint8_t **buf,
+                                size_t *len)
+{
+    if (version_out < SCHED_SNAPSHOT_OLDEST || version_out > SCHED_SNAPSHOT_VERSION)
+        return -ALLOT_EINVAL;
+    struct io io = {.load = false, .version = version_out};
+    uint64_t version = version_out;
     put(&io, SNAPSHOT_MAGIC, SNAPSHOT_MAGIC_LEN);
     io_u64(&io, &version);
     /* the visitors only read the engine when saving */
@@ -506,6 +517,8 @@ static int check_nodes(const struct sched *s, char *err, size_t len)
             !(in_or_none(n->moving_to, s->n_tenants) || n->moving_to == SCHED_NO_TENANT))
             return snprintf(err, len, "node %u: no name, or a cluster or tenant out of range", i),
                    -1;
+        if (n->move_drained && n->moving_to == SCHED_NONE)
+            return snprintf(err, len, "node %u: drained by a move it does not make", i), -1;
         for (uint32_t k = 0; k < n->n_labels; k++)
             if (!n->labels[k].key || !n->labels[k].value)
                 return snprintf(err, len, "node %u: label %u without text", i, k), -1;
@@ -634,11 +647,12 @@ int sched_snapshot_load(const void *buf, size_t len, struct sched **out, char *e
         return -ALLOT_EPARSE;
     }
     io_u64(&io, &version);
-    if (io.bad || version != SCHED_SNAPSHOT_VERSION) {
-        snprintf(err, elen, "a snapshot of version %llu; this engine reads version %d",
-                 (unsigned long long)version, SCHED_SNAPSHOT_VERSION);
+    if (io.bad || version < SCHED_SNAPSHOT_OLDEST || version > SCHED_SNAPSHOT_VERSION) {
+        snprintf(err, elen, "a snapshot of version %llu; this engine reads versions %d to %d",
+                 (unsigned long long)version, SCHED_SNAPSHOT_OLDEST, SCHED_SNAPSHOT_VERSION);
         return -ALLOT_EPARSE;
     }
+    io.version = version;
     struct sched *s = NULL;
     int rc = sched_new(NULL, &s);
     if (rc)

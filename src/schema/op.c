@@ -2,6 +2,7 @@
  * one refused with the field named, before the controller applies anything of it. */
 #include "schema/op.h"
 
+#include <stdio.h>
 #include <string.h>
 
 #include "common/error.h"
@@ -140,7 +141,34 @@ int op_read_node_state(const json_t *j, struct arena *a, struct op *out, struct 
         reader_push_key(&r, "state", 5);
         rc = reader_fail(&r, -ALLOT_EINVAL, "expected ready, draining or down");
     }
+    const json_t *reason = json_object_get(j, "reason"), *by = json_object_get(j, "by");
+    char why[160];
+    if (rc == 0 && reason && op_node_reason_check(reason, why, sizeof(why))) {
+        reader_push_key(&r, "reason", 6);
+        rc = reader_fail(&r, -ALLOT_EINVAL, "%s", why);
+    }
+    if (rc == 0 && by && (!json_is_string(by) || json_string_length(by) > 127)) {
+        reader_push_key(&r, "by", 2);
+        rc = reader_fail(&r, -ALLOT_EINVAL, "expected a user's name");
+    }
+    o->reason = json_string_value(reason);
+    o->by = json_string_value(by);
     return rc;
+}
+
+int op_node_reason_check(const json_t *reason, char *err, size_t len)
+{
+    const char *text = json_string_value(reason);
+    size_t n = json_string_length(reason);
+    bool ok = text && n <= OP_MAX_NODE_REASON;
+    /* UTF-8 beyond ASCII is fine (jansson checked it), but for the C1 controls U+0080..U+009F */
+    for (size_t i = 0; ok && i < n; i++)
+        ok = (unsigned char)text[i] >= 0x20 && text[i] != 0x7f &&
+             !((unsigned char)text[i] == 0xc2 && i + 1 < n && (unsigned char)text[i + 1] < 0xa0);
+    if (!ok)
+        snprintf(err, len, "expected a sentence of at most %d bytes without control characters",
+                 OP_MAX_NODE_REASON);
+    return ok ? 0 : -ALLOT_EINVAL;
 }
 
 int op_read_gpu_health(const json_t *j, struct arena *a, struct op *out, struct schema_error *err)
@@ -186,6 +214,16 @@ int op_read_node_wiped(const json_t *j, struct arena *a, struct op *out, struct 
     rc = rc ? rc : tenant_or_null(&r, j, "tenant", "expected a tenant's name, or null", &o->tenant);
     o->wipe = false;
     return rc;
+}
+
+int op_read_node_move_cancel(const json_t *j, struct arena *a, struct op *out,
+                             struct schema_error *err)
+{
+    struct op_node_tenant *o = &out->u.node_tenant;
+    struct reader r;
+    reader_init(&r, a, err);
+    *o = (struct op_node_tenant){0};
+    return object_ref(&r, j, "node", "node", &o->node);
 }
 
 int op_read_submit(const json_t *j, struct arena *a, struct op *out, struct schema_error *err)

@@ -24,10 +24,11 @@
 #define OP_NODE_ADD "node_add"                 /* {spec: node} */
 #define OP_WORKSPACE_ADD "workspace_add"       /* {spec: workspace} */
 #define OP_WORKSPACE_UPDATE "workspace_update" /* {workspace, spec: partial workspace} */
-#define OP_NODE_STATE "node_state"             /* {node, state: ready|draining|down} */
-#define OP_GPU_HEALTH "gpu_health"             /* {node, index, healthy} */
-#define OP_NODE_MOVE "node_move"               /* {node, tenant: name|null, wipe?} */
-#define OP_NODE_WIPED "node_wiped"             /* {node, tenant: name|null} */
+#define OP_NODE_STATE "node_state" /* {node, state: ready|draining|down, reason?, by?} */
+#define OP_GPU_HEALTH "gpu_health" /* {node, index, healthy} */
+#define OP_NODE_MOVE "node_move"   /* {node, tenant: name|null, wipe?} */
+#define OP_NODE_WIPED "node_wiped" /* {node, tenant: name|null} */
+#define OP_NODE_MOVE_CANCEL "node_move_cancel" /* {node} */
 #define OP_SUBMIT "submit"                     /* {user?, spec: workload} */
 #define OP_CANCEL "cancel"                     /* {workload} */
 #define OP_FINISH "finish"                     /* {workload, rank?, exit?} */
@@ -50,9 +51,15 @@ struct op_workspace_update {
     const json_t *spec;
 };
 
+/* Bytes of a node's drain reason at most (docs/api.md, "Node maintenance"). */
+#define OP_MAX_NODE_REASON 200
+
 struct op_node_state {
     const char *node;
     enum sched_node_state state;
+    const char *reason; /* why (at most OP_MAX_NODE_REASON bytes, no control characters), or
+                         * NULL */
+    const char *by;     /* the user who asked, or NULL (allotd itself) */
 };
 
 struct op_gpu_health {
@@ -61,7 +68,7 @@ struct op_gpu_health {
     bool healthy;
 };
 
-/* node_move and node_wiped. */
+/* node_move, node_wiped and node_move_cancel (node alone). */
 struct op_node_tenant {
     const char *node;
     const char *tenant; /* NULL: none */
@@ -122,6 +129,11 @@ int op_read_node_state(const json_t *j, struct arena *a, struct op *out, struct 
 int op_read_gpu_health(const json_t *j, struct arena *a, struct op *out, struct schema_error *err);
 int op_read_node_move(const json_t *j, struct arena *a, struct op *out, struct schema_error *err);
 int op_read_node_wiped(const json_t *j, struct arena *a, struct op *out, struct schema_error *err);
+int op_read_node_move_cancel(const json_t *j, struct arena *a, struct op *out,
+                             struct schema_error *err);
+/* Whether reason is a node's drain reason: a string of at most OP_MAX_NODE_REASON bytes without
+ * control characters (C0, DEL, C1). RET 0, or -ALLOT_EINVAL with a sentence in err (len bytes). */
+int op_node_reason_check(const json_t *reason, char *err, size_t len);
 int op_read_submit(const json_t *j, struct arena *a, struct op *out, struct schema_error *err);
 int op_read_workload_end(const json_t *j, struct arena *a, struct op *out,
                          struct schema_error *err);

@@ -515,6 +515,11 @@ class AgentTest(unittest.TestCase):
                     break
                 time.sleep(0.1)
             self.assertEqual(w["placement"][0]["node"], other)  # requeued, placed again
+            # the node says why allotd took it down, and that nobody did it by hand
+            n = self.d.request("GET", f"/v1/nodes/{lost}", token=self.d.admin)[1]
+            self.assertEqual(n["state"], "down", n)
+            self.assertRegex(n.get("reason", ""), r"^no report from its agent for \d+s$")
+            self.assertIsNone(n["reason_by"])
         finally:
             proc.send_signal(signal.SIGCONT)
         # the agent that comes back stops the copy the controller no longer wants there
@@ -526,8 +531,15 @@ class AgentTest(unittest.TestCase):
         self.assertEqual(sum(f"started on {other}" in o for o in outs), 1)
         self.assertEqual([o for o in outs if "got TERM" in o],
                          [o for o in outs if f"started on {lost}" in o])  # the lost one's copy
-        n = self.d.request("GET", f"/v1/nodes/{lost}", token=self.d.admin)[1]
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            n = self.d.request("GET", f"/v1/nodes/{lost}", token=self.d.admin)[1]
+            if n["state"] == "ready":
+                break
+            time.sleep(0.1)
         self.assertEqual(n["agent"]["state"], "reporting")
+        self.assertEqual(n["state"], "ready")
+        self.assertNotIn("reason", n)  # ready again: the reason is dropped
 
     def test_join_token(self):
         st, r = self.d.request("POST", "/v1/tokens", {"node": "gpu-b", "join": True},

@@ -129,7 +129,7 @@ static char *snapshot(struct fixture *f)
     for (uint32_t i = 0; i < s->n_tenants; i++)
         json_array_append_new(all, view_tenant(s, i));
     for (uint32_t i = 0; i < s->n_nodes; i++)
-        json_array_append_new(all, view_node(s, i));
+        json_array_append_new(all, controller_node_json(f->ctl, i)); /* with its reason */
     for (uint32_t i = 0; i < s->n_workspaces; i++)
         json_array_append_new(all, view_workspace(s, i));
     for (uint32_t i = 0; i < s->n_workloads; i++)
@@ -144,12 +144,12 @@ static char *snapshot(struct fixture *f)
 /* The ops' table has one row per op name of schema/op.h, each once. */
 static void test_op_table(void **state)
 {
-    static const char *const names[] = {
-        OP_SCHEDULE,    OP_SCHEDULER,  OP_TICK,          OP_TENANT_ADD,
-        OP_CLUSTER_ADD, OP_NODE_ADD,   OP_WORKSPACE_ADD, OP_WORKSPACE_UPDATE,
-        OP_NODE_STATE,  OP_GPU_HEALTH, OP_NODE_MOVE,     OP_NODE_WIPED,
-        OP_SUBMIT,      OP_CANCEL,     OP_FINISH,        OP_STOPPED,
-        OP_FORGET};
+    static const char *const names[] = {OP_SCHEDULE,      OP_SCHEDULER,        OP_TICK,
+                                        OP_TENANT_ADD,    OP_CLUSTER_ADD,      OP_NODE_ADD,
+                                        OP_WORKSPACE_ADD, OP_WORKSPACE_UPDATE, OP_NODE_STATE,
+                                        OP_GPU_HEALTH,    OP_NODE_MOVE,        OP_NODE_WIPED,
+                                        OP_SUBMIT,        OP_CANCEL,           OP_FINISH,
+                                        OP_STOPPED,       OP_FORGET,           OP_NODE_MOVE_CANCEL};
     size_t n = sizeof(names) / sizeof(names[0]);
     assert_int_equal(ops_count(), n);
     for (size_t i = 0; i < n; i++) {
@@ -242,6 +242,54 @@ static void test_start_from_snapshot(void **state)
     free(after);
 }
 
+/* A node's drain reason follows its node_state ops and comes back the same from a replay of
+ * the journal and from a snapshot; a move cancelled is replayed too. */
+static void test_node_reason_and_move_cancel_replayed(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(apply(f, spec_op(OP_TENANT_ADD, "{\"name\": \"beta\"}")), 0);
+    assert_int_equal(apply(f, submit("busy", 1, 1)), 0); /* the move waits for it */
+    commit(f);
+    assert_int_equal(state_of(f, "acme/research/busy"), SCHED_RUNNING);
+    assert_int_equal(
+        apply(f, json_pack("{s:s, s:s, s:s, s:s, s:s}", "op", OP_NODE_STATE, "node", "n1", "state",
+                           "draining", "reason", "replacing PSU", "by", "alice")),
+        0);
+    assert_int_equal(
+        apply(f, json_pack("{s:s, s:s, s:s}", "op", OP_NODE_MOVE, "node", "n1", "tenant", "beta")),
+        0);
+    assert_int_equal(apply(f, json_pack("{s:s, s:s}", "op", OP_NODE_MOVE_CANCEL, "node", "n1")), 0);
+    commit(f);
+    json_t *n = controller_node_json(f->ctl, 0);
+    assert_string_equal(json_string_value(json_object_get(n, "state")), "draining");
+    assert_string_equal(json_string_value(json_object_get(n, "tenant")), "acme");
+    assert_string_equal(json_string_value(json_object_get(n, "reason")), "replacing PSU");
+    assert_string_equal(json_string_value(json_object_get(n, "reason_by")), "alice");
+    assert_null(json_object_get(n, "moving"));
+    json_decref(n);
+    char *before = snapshot(f);
+    reopen(f); /* the journal replayed */
+    char *after = snapshot(f);
+    assert_string_equal(before, after);
+    free(after);
+    reopen_every(f, 1);
+    reopen_every(f, 1); /* from the snapshot the close wrote */
+    assert_true(f->ctl->snapshot_seq > 0);
+    after = snapshot(f);
+    assert_string_equal(before, after);
+    free(after);
+    /* ready again: the reason is gone, and stays gone after a replay */
+    assert_int_equal(
+        apply(f, json_pack("{s:s, s:s, s:s}", "op", OP_NODE_STATE, "node", "n1", "state", "ready")),
+        0);
+    commit(f);
+    n = controller_node_json(f->ctl, 0);
+    assert_null(json_object_get(n, "reason"));
+    json_decref(n);
+    assert_int_equal(json_object_size(f->ctl->node_reasons), 0);
+    free(before);
+}
+
 /* A bad op is refused with its field named; nothing of it is applied or journaled. */
 static void test_bad_op_refused(void **state)
 {
@@ -267,6 +315,14 @@ static void test_bad_op_refused(void **state)
         {"{\"op\": \"gpu_health\", \"node\": \"n1\", \"index\": 4, \"healthy\": false}", "index",
          -ALLOT_EINVAL},
         {"{\"op\": \"node_move\", \"node\": \"n1\"}", "tenant", -ALLOT_EINVAL},
+        {"{\"op\": \"node_state\", \"node\": \"n1\", \"state\": \"draining\", "
+         "\"reason\": \"a\\u0007bell\"}",
+         "reason", -ALLOT_EINVAL},
+        {"{\"op\": \"node_state\", \"node\": \"n1\", \"state\": \"draining\", "
+         "\"reason\": \"ok\", \"by\": 3}",
+         "by", -ALLOT_EINVAL},
+        {"{\"op\": \"node_move_cancel\", \"node\": \"n1\"}", "", -ALLOT_ESTATE},
+        {"{\"op\": \"node_move_cancel\", \"node\": \"n9\"}", "node", -ALLOT_ENOENT},
         {"{\"op\": \"submit\", \"spec\": {\"name\": \"x\", \"workspace\": \"acme/research\", "
          "\"gpus\": 0.5}}",
          "gpus", -ALLOT_EINVAL},
@@ -468,6 +524,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_apply_then_replay, setup, teardown),
         cmocka_unit_test_setup_teardown(test_start_from_snapshot, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_op_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_node_reason_and_move_cancel_replayed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_refused_whole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_ends_gang, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_runs, setup, teardown),

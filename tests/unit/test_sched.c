@@ -763,6 +763,120 @@ static void test_unowned_node_move_waits_for_the_wipe(void **state)
     sched_free(s);
 }
 
+/* Tenant t with two nodes of 8 GPUs (platform(2, 4 GPUs, ...)), tenant beta with none, and
+ * workload a of t of gpus GPUs running. OUT *a and *node, where it runs. */
+static struct sched *moving_platform(uint32_t gpus, uint32_t *a, uint32_t *node)
+{
+    struct sched *s = platform(2, 4 * G, true, 0);
+    struct sched_tenant_spec beta = {.name = "beta"};
+    assert_int_equal(sched_tenant_add(s, &beta, NULL, err, sizeof(err)), 0);
+    *a = submit(s, "a", "t/b", gpus, 1, 0);
+    schedule_ok(s, 0);
+    *node = s->workloads[*a].placement[0].node;
+    return s;
+}
+
+/* A move cancelled while the old tenant's work still runs there: the node stays its tenant's,
+ * ready again (the move alone drained it), its work untouched, and takes new work; a second
+ * cancel, or one after a move completed, is refused. */
+static void test_node_move_cancel_after_drain_began(void **state)
+{
+    uint32_t a, node;
+    struct sched *s = moving_platform(4, &a, &node);
+    assert_int_equal(sched_node_move_cancel(s, node, 0), -ALLOT_ESTATE); /* no move yet */
+    assert_int_equal(sched_node_move(s, node, "beta", false, MIN, err, sizeof(err)), 0);
+    assert_int_equal(s->nodes[node].state, SCHED_NODE_DRAINING);
+    sched_events_clear(s);
+    assert_int_equal(sched_node_move_cancel(s, node, 2 * MIN), 0);
+    assert_int_equal(s->nodes[node].moving_to, SCHED_NONE);
+    assert_int_equal(s->nodes[node].tenant, 0);
+    assert_int_equal(s->nodes[node].state, SCHED_NODE_READY);
+    assert_int_equal(s->workloads[a].state, SCHED_RUNNING);
+    assert_int_equal(s->workloads[a].placement[0].node, node);
+    assert_int_equal(s->tenants[0].owned_units, 16 * G);
+    assert_int_equal(s->tenants[0].healthy_units, 16 * G);
+    assert_int_equal(count_events(s, SCHED_EV_NODE_STATE), 2); /* cancelled; ready */
+    assert_int_equal(sched_check(s, err, sizeof(err)), 0);
+    assert_int_equal(sched_node_move_cancel(s, node, 2 * MIN), -ALLOT_ESTATE);
+    /* the node takes its tenant's work again: 4 GPUs are left on it beside a */
+    uint32_t b = submit(s, "b", "t/b", 8, 1, 2 * MIN);
+    uint32_t c = submit(s, "c", "t/b", 8, 1, 2 * MIN);
+    schedule_ok(s, 2 * MIN);
+    assert_int_equal(s->workloads[b].state, SCHED_RUNNING);
+    assert_int_equal(s->workloads[c].state, SCHED_PENDING);
+    uint32_t d = submit(s, "d", "t/b", 4, 1, 2 * MIN);
+    schedule_ok(s, 2 * MIN);
+    assert_int_equal(s->workloads[d].state, SCHED_RUNNING);
+    assert_int_equal(s->workloads[d].placement[0].node, node);
+    /* a completed move is no move under way: idle, the node moves at once */
+    assert_int_equal(sched_finish(s, a, 3 * MIN), 0);
+    assert_int_equal(sched_finish(s, d, 3 * MIN), 0);
+    assert_int_equal(sched_node_move(s, node, "beta", false, 4 * MIN, err, sizeof(err)), 0);
+    assert_int_equal(s->nodes[node].tenant, 1);
+    assert_int_equal(sched_node_move_cancel(s, node, 4 * MIN), -ALLOT_ESTATE);
+    assert_int_equal(sched_node_move_cancel(s, s->n_nodes, 4 * MIN), -ALLOT_EINVAL);
+    assert_int_equal(sched_check(s, err, sizeof(err)), 0);
+    sched_free(s);
+}
+
+/* A move cancelled once the drain is over and the node waits for its agent's wipe: the agent
+ * serves the old tenant again, the node is back in its books, ready, and a wipe reported late
+ * is refused. */
+static void test_node_move_cancel_with_a_wipe_pending(void **state)
+{
+    uint32_t a, node;
+    struct sched *s = moving_platform(8, &a, &node);
+    assert_int_equal(sched_node_move(s, node, "beta", true, MIN, err, sizeof(err)), 0);
+    assert_int_equal(sched_finish(s, a, 2 * MIN), 0);
+    assert_int_equal(sched_node_serving(s, node), 1); /* to be wiped for beta */
+    assert_int_equal(sched_node_move_cancel(s, node, 3 * MIN), 0);
+    assert_int_equal(sched_node_serving(s, node), 0);
+    assert_int_equal(s->nodes[node].tenant, 0);
+    assert_int_equal(s->nodes[node].state, SCHED_NODE_READY);
+    assert_false(s->nodes[node].wipe);
+    assert_int_equal(sched_node_wiped(s, node, 1, 3 * MIN), -ALLOT_ESTATE);
+    assert_int_equal(s->tenants[1].owned_units, 0);
+    uint32_t b = submit(s, "b", "t/b", 8, 2, 3 * MIN); /* both nodes */
+    schedule_ok(s, 3 * MIN);
+    assert_int_equal(s->workloads[b].state, SCHED_RUNNING);
+    sched_free(s);
+}
+
+/* A node an admin drained stays drained when a move is cancelled, whether it was drained before
+ * the move or during it; one that went down stays down. */
+static void test_node_move_cancel_keeps_an_admin_drain(void **state)
+{
+    uint32_t a, node;
+    struct sched *s = moving_platform(8, &a, &node);
+    /* drained before, saying why: the event's message carries it */
+    sched_events_clear(s);
+    assert_int_equal(sched_node_set_state_why(s, node, SCHED_NODE_DRAINING, "cabling", MIN), 0);
+    uint32_t n_events;
+    const struct sched_event *ev = sched_events(s, &n_events);
+    assert_int_equal(n_events, 1);
+    assert_string_equal(ev[0].message, "node n0: ready -> draining (cabling)");
+    assert_int_equal(sched_node_move(s, node, "beta", false, MIN, err, sizeof(err)), 0);
+    assert_int_equal(sched_node_move_cancel(s, node, 2 * MIN), 0);
+    assert_int_equal(s->nodes[node].state, SCHED_NODE_DRAINING);
+    assert_int_equal(sched_check(s, err, sizeof(err)), 0);
+    assert_int_equal(sched_node_set_state(s, node, SCHED_NODE_READY, 2 * MIN), 0);
+    /* drained during: a second move replacing the first keeps that the first drained it */
+    assert_int_equal(sched_node_move(s, node, "beta", false, 3 * MIN, err, sizeof(err)), 0);
+    assert_int_equal(sched_node_move(s, node, NULL, false, 3 * MIN, err, sizeof(err)), 0);
+    assert_true(s->nodes[node].move_drained);
+    assert_int_equal(sched_node_set_state(s, node, SCHED_NODE_DRAINING, 3 * MIN), 0);
+    assert_int_equal(sched_node_move_cancel(s, node, 4 * MIN), 0);
+    assert_int_equal(s->nodes[node].state, SCHED_NODE_DRAINING);
+    assert_int_equal(sched_node_set_state(s, node, SCHED_NODE_READY, 4 * MIN), 0);
+    /* down during: its work is requeued, and it stays down */
+    assert_int_equal(sched_node_move(s, node, "beta", false, 5 * MIN, err, sizeof(err)), 0);
+    assert_int_equal(sched_node_set_state(s, node, SCHED_NODE_DOWN, 5 * MIN), 0);
+    assert_int_equal(s->nodes[node].tenant, 1); /* nothing ran there any more: it moved */
+    assert_int_equal(sched_node_move_cancel(s, node, 6 * MIN), -ALLOT_ESTATE);
+    assert_int_equal(sched_check(s, err, sizeof(err)), 0);
+    sched_free(s);
+}
+
 /* sched_check names the invariant each corruption breaks. */
 static void test_check_names_the_broken_invariant(void **state)
 {
@@ -919,6 +1033,9 @@ int main(void)
         cmocka_unit_test(test_node_move_drains_first),
         cmocka_unit_test(test_node_move_waits_for_the_wipe),
         cmocka_unit_test(test_unowned_node_move_waits_for_the_wipe),
+        cmocka_unit_test(test_node_move_cancel_after_drain_began),
+        cmocka_unit_test(test_node_move_cancel_with_a_wipe_pending),
+        cmocka_unit_test(test_node_move_cancel_keeps_an_admin_drain),
         cmocka_unit_test(test_check_names_the_broken_invariant),
         cmocka_unit_test(test_pass_stops_at_a_broken_queue),
         cmocka_unit_test(test_start_refuses_a_held_gpu),
