@@ -235,10 +235,11 @@ static void test_fail_ends_failed(void **state)
     sched_free(s);
 }
 
-static void test_reclaim_takes_only_the_need(void **state)
+/* One node, t/a reserving 4 GPUs of it, and eight 1-GPU borrowers of t/b (b0 to b7, in b)
+ * started a second apart: every GPU is in use. */
+static struct sched *eight_borrowers(uint32_t *b)
 {
     struct sched *s = platform(1, 4 * G, true, 0);
-    uint32_t b[8];
     for (int i = 0; i < 8; i++) {
         char name[8];
         snprintf(name, sizeof(name), "b%d", i);
@@ -246,6 +247,13 @@ static void test_reclaim_takes_only_the_need(void **state)
         schedule_ok(s, i * 1000);
     }
     sched_events_clear(s);
+    return s;
+}
+
+static void test_reclaim_takes_only_the_need(void **state)
+{
+    uint32_t b[8];
+    struct sched *s = eight_borrowers(b);
     uint32_t a = submit(s, "a", "t/a", 3, 1, MIN);
     schedule_ok(s, MIN);
     assert_int_equal(count_events(s, SCHED_EV_PREEMPTING), 3);
@@ -1018,15 +1026,8 @@ static void test_explain_workspace_limit_holders(void **state)
  * then drains, and the engine is byte for byte the same after the dry run. */
 static void test_explain_reclaim_dry_run_names_the_victims(void **state)
 {
-    struct sched *s = platform(1, 4 * G, true, 0);
     uint32_t b[8];
-    for (int i = 0; i < 8; i++) {
-        char name[8];
-        snprintf(name, sizeof(name), "b%d", i);
-        b[i] = submit(s, name, "t/b", 1, 1, i * 1000);
-        schedule_ok(s, i * 1000);
-    }
-    sched_events_clear(s);
+    struct sched *s = eight_borrowers(b);
     uint32_t a = submit(s, "a", "t/a", 3, 1, MIN); /* no pass yet */
     uint8_t *before = NULL, *after = NULL;
     size_t before_len = 0, after_len = 0;
