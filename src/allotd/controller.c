@@ -65,6 +65,25 @@ void controller_view_forget(struct controller *ctl, uint32_t id)
     }
 }
 
+/* The sentence of event e as the workload's view may show it: the starvation guard's names
+ * the starving workload, which may be of another workspace, whose members alone may learn its
+ * name; it is said as "a workload of another workspace" then. RET a new string, or NULL. */
+static char *message_scoped(const struct sched *s, const struct sched_event *e)
+{
+    const struct sched_workload *w = &s->workloads[e->workload];
+    uint32_t h = s->tenants[w->tenant].held_by;
+    const char *at = NULL;
+    if (e->reason == SCHED_REASON_STARVATION_GUARD && h != SCHED_NONE && h < s->n_workloads &&
+        s->workloads[h].name && s->workloads[h].workspace != w->workspace)
+        at = strstr(e->message, s->workloads[h].name);
+    if (!at)
+        return strdup(e->message);
+    char out[sizeof(e->message) + 64];
+    snprintf(out, sizeof(out), "%.*s%s%s", (int)(at - e->message), e->message,
+             "a workload of another workspace", at + strlen(s->workloads[h].name));
+    return strdup(out);
+}
+
 /* Keep the sentence of a queued or rejected event for its workload (the engine keeps only
  * the reason); an admission or an end drops it. Out of memory, the view says reason_text. */
 static void reason_message_keep(struct controller *ctl, const struct sched_event *e)
@@ -78,7 +97,7 @@ static void reason_message_keep(struct controller *ctl, const struct sched_event
     if (!x)
         return;
     free(x->reason_message);
-    x->reason_message = said && e->message[0] ? strdup(e->message) : NULL;
+    x->reason_message = said && e->message[0] ? message_scoped(ctl->engine, e) : NULL;
     x->message_reason = e->reason;
 }
 

@@ -170,5 +170,36 @@ class PendingTest(unittest.TestCase):
         self.assertIn("can be borrowed now", self.view("acme/research/u2")["reason_message"])
 
 
+    def test_starvation_sentence_names_no_other_workspace(self):
+        """The starvation guard's sentence names the starving workload; a view that members of
+        other workspaces read says "a workload of another workspace" instead, and /why names
+        it only to those who may see it."""
+        self.d.stop()
+        platform = os.path.join(self.tmp, "starve.yaml")
+        with open(platform, "w") as f:
+            f.write("scheduler: {starvation_age: 1s}\n"
+                    "tenants: [{name: t, workspaces: [{name: a}, {name: b}]}]\n"
+                    "clusters: [{name: c}]\n"
+                    "nodes: [{name: n, cluster: c, tenant: t, cpu: 8, memory: 8Gi,"
+                    " gpus: [{model: H100-80GB, count: 8}]}]\n")
+        shutil.rmtree(self.data, ignore_errors=True)
+        self.d = allotd_harness.Daemon(ALLOTD, self.data, platform)
+        self.submit("t/a", "x1", 6, "1h")
+        self.assertEqual(self.submit("t/b", "s", 4)["state"], "pending")
+        time.sleep(1.3)  # s starves: the guard keeps room for it
+        y = self.submit("t/a", "y", 1)
+        self.assertEqual((y["state"], y["reason"]), ("pending", "starvation_guard"))
+        self.assertNotIn("t/b/s", y["reason_message"])
+        self.assertIn("a workload of another workspace", y["reason_message"])
+        self.assertNotIn("t/b/s", str(self.view("t/a/y")))
+        starving = [h for h in self.why("t/a/y")["holders"] if h["role"] ==
+                    "starving workload first"]
+        self.assertEqual([h["workload"] for h in starving], ["t/b/s"])
+        member = self.d.user_token("ann", "member", tenant="t", workspace="t/a")
+        seen = self.why("t/a/y", token=member)
+        self.assertNotIn("t/b/s", str(seen))
+        self.assertGreaterEqual(seen["holders_hidden"], 1)
+        self.assertIsNone(seen["estimated_start"])
+
 if __name__ == "__main__":
     unittest.main(argv=sys.argv[:1], verbosity=2)
