@@ -587,6 +587,59 @@ void api_why_workload(struct controller *ctl, struct call *c)
     call_reply(c, 200, r);
 }
 
+/* A workspace's queue as Kueue's visibility API shows one: its pending workloads in queue
+ * order with their positions in the queue and in the tenant's FIFO (?limit=&offset=). All
+ * are of the one workspace the caller may view; the tenant's other workloads only count. */
+void api_workspace_pending(struct controller *ctl, struct call *c)
+{
+    const struct sched *s = ctl->engine;
+    char name[300];
+    uint32_t wsid;
+    if (!api_workspace_lookup(ctl, c, &wsid, name, sizeof(name)))
+        return;
+    long long limit, offset;
+    if (!api_query_int(c, "limit", 1, API_PAGE_MAX, API_PAGE_DEFAULT, &limit) ||
+        !api_query_int(c, "offset", 0, UINT32_MAX, 0, &offset))
+        return;
+    const struct sched_workspace *ws = &s->workspaces[wsid];
+    const struct sched_tenant *t = &s->tenants[ws->tenant];
+    uint32_t tenant_pending = 0, n = 0;
+    for (uint32_t i = 0; i < t->n_workspaces; i++)
+        tenant_pending += s->workspaces[t->workspaces[i]].n_pending;
+    struct explain_entry *e = malloc((size_t)limit * sizeof(*e));
+    json_t *items = json_array();
+    int rc = e && items ? explain_queue(s, wsid, (uint32_t)offset, (uint32_t)limit, e, &n)
+                        : -ALLOT_ENOMEM;
+    for (uint32_t i = 0; !rc && i < n; i++) {
+        const struct sched_workload *w = &s->workloads[e[i].workload];
+        const char *message = controller_reason_message(ctl, e[i].workload);
+        char gpus[32];
+        json_t *item = json_pack(
+            "{s:s, s:{s:{s:I, s:I}, s:{s:I, s:I}}, s:i, s:s, s:s, s:s, s:I}", "name", w->name,
+            "position", "workspace", "index", (json_int_t)e[i].workspace_index, "of",
+            (json_int_t)ws->n_pending, "tenant", "index", (json_int_t)e[i].tenant_index, "of",
+            (json_int_t)tenant_pending, "priority", w->priority, "gpu_total",
+            quantity_format_gpu(w->total.gpu, gpus, sizeof(gpus)), "reason", reason_name(w->reason),
+            "reason_message", message ? message : reason_text(w->reason), "submitted",
+            (json_int_t)w->submit_ms);
+        rc = item ? json_array_append_new(items, item) ? -ALLOT_ENOMEM : 0 : -ALLOT_ENOMEM;
+    }
+    free(e);
+    json_t *r = rc ? NULL
+                   : json_pack("{s:s, s:I, s:I, s:o}", "workspace", ws->name, "pending",
+                               (json_int_t)ws->n_pending, "tenant_pending",
+                               (json_int_t)tenant_pending, "items", items);
+    if (!r) {
+        if (rc)
+            json_decref(items);
+        call_error(c, -ALLOT_ENOMEM, 503, NULL, "out of memory");
+        return;
+    }
+    if ((long long)offset + n < ws->n_pending)
+        json_object_set_new(r, "next", json_integer(offset + n));
+    call_reply(c, 200, r);
+}
+
 void api_cancel_workload(struct controller *ctl, struct call *c)
 {
     uint32_t id;

@@ -279,3 +279,54 @@ int explain_workload(struct sched *s, uint32_t id, int64_t now, explain_known_en
              "takes the room first");
     return 0;
 }
+
+/* Order of entries by workload id, for the FIFO walk's look-ups. */
+static int entry_by_workload(const void *a, const void *b)
+{
+    uint32_t x = ((const struct explain_entry *)a)->workload;
+    uint32_t y = ((const struct explain_entry *)b)->workload;
+    return x < y ? -1 : x > y;
+}
+
+int explain_queue(const struct sched *s, uint32_t ws, uint32_t skip, uint32_t max,
+                  struct explain_entry *out, uint32_t *n)
+{
+    *n = 0;
+    if (ws >= s->n_workspaces)
+        return -ALLOT_ENOENT;
+    uint32_t k = 0, q = s->workspaces[ws].queue_head;
+    for (; q != SCHED_NONE && k < skip; q = s->workloads[q].qnext)
+        k++;
+    for (; q != SCHED_NONE && *n < max; q = s->workloads[q].qnext)
+        out[(*n)++] = (struct explain_entry){q, ++k, 0};
+    if (*n == 0)
+        return 0;
+    /* the tenant's FIFO once, each of this workspace's looked up among those listed */
+    struct explain_entry *sorted = malloc(*n * sizeof(*sorted));
+    if (!sorted)
+        return -ALLOT_ENOMEM;
+    memcpy(sorted, out, *n * sizeof(*sorted));
+    qsort(sorted, *n, sizeof(*sorted), entry_by_workload);
+    uint32_t found = 0, index = 0;
+    for (uint32_t f = s->tenants[s->workspaces[ws].tenant].fifo_head; f != SCHED_NONE && found < *n;
+         f = s->workloads[f].fnext) {
+        index++;
+        struct explain_entry key = {.workload = f};
+        struct explain_entry *e =
+            s->workloads[f].workspace == ws
+                ? bsearch(&key, sorted, *n, sizeof(*sorted), entry_by_workload)
+                : NULL;
+        if (e) {
+            e->tenant_index = index;
+            found++;
+        }
+    }
+    for (uint32_t i = 0; i < *n; i++) {
+        struct explain_entry key = {.workload = out[i].workload};
+        const struct explain_entry *e =
+            bsearch(&key, sorted, *n, sizeof(*sorted), entry_by_workload);
+        out[i].tenant_index = e ? e->tenant_index : 0;
+    }
+    free(sorted);
+    return 0;
+}

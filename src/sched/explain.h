@@ -65,6 +65,19 @@ typedef int64_t explain_known_end(void *ctx, uint32_t workload);
 int explain_workload(struct sched *s, uint32_t id, int64_t now, explain_known_end *known_end,
                      void *ctx, struct explain *out);
 
+/* One pending workload of a workspace's queue with its 1-based positions (explain_queue). */
+struct explain_entry {
+    uint32_t workload;
+    uint32_t workspace_index, tenant_index;
+};
+
+/* The pending workloads of workspace ws in queue order, skipping the first `skip`, at most max
+ * of them, each with its positions in the queue and in its tenant's FIFO (as Kueue's
+ * visibility API lists a queue). Cost: O(skip + max) for the queue, O(tenant's pending) for
+ * the FIFO. OUT out[0..*n). RET 0; -ALLOT_ENOENT (no such workspace), -ALLOT_ENOMEM. */
+int explain_queue(const struct sched *s, uint32_t ws, uint32_t skip, uint32_t max,
+                  struct explain_entry *out, uint32_t *n);
+
 /* Name of a role ("borrower to reclaim"); "unknown" out of range. */
 const char *explain_role_name(enum explain_role r);
 

@@ -101,6 +101,24 @@ class PendingTest(unittest.TestCase):
         self.assertIsNone(why["estimated_start"])
         self.assertIn("ahead of it", why["estimated_start_reason"])
         self.assertEqual(self.why("acme/ops/o2")["position"]["tenant"], {"index": 3, "of": 3})
+        # the workspace's queue as Kueue's visibility API lists one, in pages
+        page = self.d.call("GET", "/v1/workspaces/acme/lab/pending")
+        self.assertEqual((page["pending"], page["tenant_pending"]), (2, 3))
+        self.assertEqual([(w["name"], w["position"]) for w in page["items"]],
+                         [("acme/lab/l3", {"workspace": {"index": 1, "of": 2},
+                                           "tenant": {"index": 1, "of": 3}}),
+                          ("acme/lab/l4", {"workspace": {"index": 2, "of": 2},
+                                           "tenant": {"index": 2, "of": 3}})])
+        self.assertEqual(page["items"][0]["reason_message"], sentence)
+        self.assertNotIn("next", page)
+        page = self.d.call("GET", "/v1/workspaces/acme/lab/pending?limit=1")
+        self.assertEqual(([w["name"] for w in page["items"]], page["next"]), (["acme/lab/l3"], 1))
+        page = self.d.call("GET", "/v1/workspaces/acme/lab/pending?limit=1&offset=1")
+        self.assertEqual(([w["name"] for w in page["items"]], page.get("next")),
+                         (["acme/lab/l4"], None))
+        st, r = self.d.request("GET", "/v1/workspaces/acme/lab/pending?limit=0",
+                               token=self.d.admin)
+        self.assertEqual((st, r["error"]["field"]), (400, "limit"))
         # once those ahead are gone, o2 is first: o1 runs without a known end
         self.d.call("DELETE", "/v1/workloads/acme/lab/l3")
         self.d.call("DELETE", "/v1/workloads/acme/lab/l4")
@@ -132,13 +150,18 @@ class PendingTest(unittest.TestCase):
         self.assertEqual((seen["holders"], seen["holders_hidden"], seen["holders_total"]),
                          ([], 1, 1))
         self.assertNotIn("acme/research/b2", str(seen))
+        st, _ = self.d.request("GET", "/v1/workspaces/acme/lab/pending", token=member)
+        self.assertEqual(st, 404)  # a workspace it may not view
+        self.assertEqual(self.d.request("GET", "/v1/workspaces/acme/prod/pending",
+                                        token=member)[0], 200)
         viewer = self.d.user_token("vic", "viewer", tenant="acme")
         self.assertEqual(self.why("acme/prod/p1", token=viewer)["holders"][0]["workload"],
                          "acme/research/b2")
         self.d.add_tenant_beta()
         stranger = self.d.user_token("eve", "tenant-admin", tenant="beta")
-        for path in ("acme/prod/p1/why", "acme/ops/o2/why", "acme/ops/o2"):
-            st, r = self.d.request("GET", f"/v1/workloads/{path}", token=stranger)
+        for path in ("workloads/acme/prod/p1/why", "workloads/acme/ops/o2/why",
+                     "workloads/acme/ops/o2", "workspaces/acme/lab/pending"):
+            st, r = self.d.request("GET", f"/v1/{path}", token=stranger)
             self.assertEqual(st, 404, (path, r))
             self.assertNotIn("acme/research", str(r))
 

@@ -983,6 +983,30 @@ static void test_explain_positions_and_capacity_holders(void **state)
     assert_int_equal(e.tenant_index, 2);
     assert_int_equal(e.estimated_start, -1);
 
+    /* the queue of t/a listed with the positions, whole and in pages; t/b's */
+    struct explain_entry q[4];
+    uint32_t n;
+    assert_int_equal(explain_queue(s, 0, 0, 4, q, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(q[0].workload, p1);
+    assert_int_equal(q[0].workspace_index, 1);
+    assert_int_equal(q[0].tenant_index, 1);
+    assert_int_equal(q[1].workload, p3);
+    assert_int_equal(q[1].workspace_index, 2);
+    assert_int_equal(q[1].tenant_index, 3);
+    assert_int_equal(explain_queue(s, 0, 1, 1, q, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(q[0].workload, p3);
+    assert_int_equal(q[0].workspace_index, 2);
+    assert_int_equal(q[0].tenant_index, 3);
+    assert_int_equal(explain_queue(s, 1, 0, 4, q, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(q[0].workload, p2);
+    assert_int_equal(q[0].tenant_index, 2);
+    assert_int_equal(explain_queue(s, 0, 2, 4, q, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(explain_queue(s, 7, 0, 4, q, &n), -ALLOT_ENOENT);
+
     /* only pending and reclaiming workloads are explained */
     assert_int_equal(explain_workload(s, r1, 4000, NULL, NULL, &e), -ALLOT_ESTATE);
     assert_int_equal(explain_workload(s, 999, 4000, NULL, NULL, &e), -ALLOT_ENOENT);
