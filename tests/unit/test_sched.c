@@ -1061,6 +1061,7 @@ static void test_explain_reclaim_dry_run_names_the_victims(void **state)
     struct explain e;
     assert_int_equal(explain_workload(s, a, MIN, ends_of, ends, &e), 0);
     assert_int_equal(sched_snapshot_save(s, &after, &after_len), 0);
+    assert_int_equal(sched_check(s, err, sizeof(err)), 0); /* and the counters it derives */
     assert_int_equal(before_len, after_len);
     assert_memory_equal(before, after, before_len);
     free(before);
