@@ -143,7 +143,7 @@ void api_post_workload(struct controller *ctl, struct call *c)
     const char *key = json_string_value(json_object_get(body, "idempotency_key"));
     uint32_t prior = key ? controller_idempotent(ctl, ws, key) : SCHED_NONE;
     if (prior != SCHED_NONE) {
-        call_reply(c, 200, view_workload(ctl->engine, prior));
+        call_reply(c, 200, controller_workload_json(ctl, prior)); /* as the first answer */
         return;
     }
     char *ended = NULL; /* the first submission has ended and left the engine */

@@ -191,6 +191,13 @@ class PendingTest(unittest.TestCase):
             self.assertIn("replaying the 0 entries after it", f.read())
         self.assertEqual(answers(), before)
         self.assertIn("can be borrowed now", self.view("acme/research/u2")["reason_message"])
+        # a repeated submission (its idempotency key) answers the same view, sentence included
+        body = {"workspace": "acme/research", "name": "u3", "gpus": 2, "idempotency_key": "k3"}
+        st1, first = self.d.request("POST", "/v1/workloads", body, token=self.d.admin)
+        st2, again = self.d.request("POST", "/v1/workloads", body, token=self.d.admin)
+        self.assertEqual((st1, st2), (201, 200))
+        self.assertIn("reason_message", first)
+        self.assertEqual(again, first)
 
 
     def test_starvation_sentence_names_no_other_workspace(self):
