@@ -162,8 +162,8 @@ static int reclaim_holders(struct sched *s, uint32_t id, struct explain *out, st
     return (int)total;
 }
 
-/* The estimate from the tally, or why there is none. scope: "its workspace" or "its tenant",
- * where claims_pending and the draining work were looked for. */
+/* The estimate from the tally (the latest end, not before now) with `what` as its sentence,
+ * or "unknown: " and why when there is no holder or an end is unknown. */
 static void estimate(struct explain *out, const struct tally *t, int64_t now, const char *what)
 {
     if (out->holders_total == 0) {
