@@ -306,9 +306,8 @@ static void list_workspaces(struct controller *ctl, struct call *c)
     call_reply(c, 200, json_pack("{s:o}", "items", items));
 }
 
-/* The workspace named by the path ({tenant}/{ws}) if c may see it; else answers 404. */
-static bool workspace_lookup(struct controller *ctl, struct call *c, uint32_t *id, char *name,
-                             size_t len)
+bool api_workspace_lookup(struct controller *ctl, struct call *c, uint32_t *id, char *name,
+                          size_t len)
 {
     snprintf(name, len, "%s/%s", c->args[0], c->args[1]);
     if (sched_workspace_find(ctl->engine, name, id) ||
@@ -323,7 +322,7 @@ static void get_workspace(struct controller *ctl, struct call *c)
 {
     uint32_t id;
     char name[300];
-    if (workspace_lookup(ctl, c, &id, name, sizeof(name)))
+    if (api_workspace_lookup(ctl, c, &id, name, sizeof(name)))
         call_reply(c, 200, view_workspace(ctl->engine, id));
 }
 
@@ -352,7 +351,7 @@ static void patch_workspace(struct controller *ctl, struct call *c)
 {
     uint32_t id;
     char name[300];
-    if (!workspace_lookup(ctl, c, &id, name, sizeof(name)))
+    if (!api_workspace_lookup(ctl, c, &id, name, sizeof(name)))
         return;
     if (!auth_allows(&c->who, ROLE_TENANT_ADMIN, c->args[0], NULL)) {
         call_error(c, -ALLOT_EFORBIDDEN, 403, NULL, "only a tenant admin changes workspaces");
@@ -493,6 +492,8 @@ const struct route api_routes[] = {
      "get a workspace with its usage"},
     {EVHTTP_REQ_PATCH, "/v1/workspaces/{tenant}/{ws}", ROLE_TENANT_ADMIN, patch_workspace,
      "change limits, reservation, lend, weight, require_image"},
+    {EVHTTP_REQ_GET, "/v1/workspaces/{tenant}/{ws}/pending", ROLE_VIEWER, api_workspace_pending,
+     "its pending workloads in queue order, with their positions (?limit=&offset=)"},
     {EVHTTP_REQ_POST, "/v1/workloads", ROLE_MEMBER, api_post_workload, "submit a workload"},
     {EVHTTP_REQ_GET, "/v1/workloads", ROLE_VIEWER, api_list_workloads,
      "list workloads (?workspace=&state=&limit=&after=, or ?order=newest&before=)"},

@@ -4,6 +4,7 @@
 #define ALLOT_ALLOTD_API_HANDLERS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include <jansson.h>
@@ -24,6 +25,10 @@ const char *api_tenant_name(const struct sched *s, uint32_t t);
  * (answered 400 naming key) when it is malformed or out of range. */
 bool api_query_int(struct call *c, const char *key, long long lo, long long hi, long long dflt,
                    long long *out);
+/* The workspace named by the path ({tenant}/{ws}) if c may see it: OUT *id, and its name in
+ * name. RET false (answered 404) if not. */
+bool api_workspace_lookup(struct controller *ctl, struct call *c, uint32_t *id, char *name,
+                          size_t len);
 /* The node of the path ({node}) if c may see it. OUT *id. RET false (answered 404) if not. */
 bool api_node_lookup(struct controller *ctl, struct call *c, uint32_t *id);
 
@@ -33,6 +38,8 @@ void api_list_workloads(struct controller *ctl, struct call *c);
 void api_get_workload(struct controller *ctl, struct call *c);
 void api_get_workload_logs(struct controller *ctl, struct call *c);
 void api_why_workload(struct controller *ctl, struct call *c);
+/* GET /v1/workspaces/{tenant}/{ws}/pending: its queue with positions (explain_queue). */
+void api_workspace_pending(struct controller *ctl, struct call *c);
 void api_cancel_workload(struct controller *ctl, struct call *c);
 void api_post_node_logs(struct controller *ctl, struct call *c);
 

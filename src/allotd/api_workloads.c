@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "common/quantity.h"
 #include "common/protocol.h"
+#include "sched/explain.h"
 #include "schema/op.h"
 #include "schema/view.h"
 #include "store/store.h"
@@ -142,7 +143,7 @@ void api_post_workload(struct controller *ctl, struct call *c)
     const char *key = json_string_value(json_object_get(body, "idempotency_key"));
     uint32_t prior = key ? controller_idempotent(ctl, ws, key) : SCHED_NONE;
     if (prior != SCHED_NONE) {
-        call_reply(c, 200, view_workload(ctl->engine, prior));
+        call_reply(c, 200, controller_workload_json(ctl, prior)); /* as the first answer */
         return;
     }
     char *ended = NULL; /* the first submission has ended and left the engine */
@@ -605,6 +606,90 @@ void api_get_workload_logs(struct controller *ctl, struct call *c)
     evbuffer_free(b);
 }
 
+/* When a running workload ends, if the controller knows: on virtual nodes, its start and
+ * duration (explain_known_end). */
+static int64_t known_end(void *ctx, uint32_t id)
+{
+    struct controller *ctl = ctx;
+    const struct sched_workload *w = &ctl->engine->workloads[id];
+    if (!ctl->opt.virtual_nodes || id >= ctl->cap_extra || ctl->extra[id].duration_ms < 0 ||
+        w->state != SCHED_RUNNING)
+        return -1;
+    return w->start_ms + ctl->extra[id].duration_ms;
+}
+
+/* {"index": i, "of": n}, or null for 0 (not in that queue). */
+static json_t *position_json(uint32_t index, uint32_t of)
+{
+    return index ? json_pack("{s:I, s:I}", "index", (json_int_t)index, "of", (json_int_t)of)
+                 : json_null();
+}
+
+/* The holders c may see, by name, and how many of those named it may not (only counted: a
+ * member of one workspace learns nothing of another's workloads). */
+static json_t *holders_json(struct controller *ctl, struct call *c, const struct explain *e,
+                            uint32_t *hidden)
+{
+    const struct sched *s = ctl->engine;
+    json_t *a = json_array();
+    *hidden = 0;
+    for (uint32_t i = 0; a && i < e->n_holders; i++) {
+        uint32_t h = e->holders[i].workload;
+        const struct sched_workload *w = &s->workloads[h];
+        if (!workload_visible(ctl, c, h)) {
+            (*hidden)++;
+            continue;
+        }
+        int64_t end = known_end(ctl, h);
+        json_array_append_new(a, json_pack("{s:s, s:s, s:s, s:s, s:o}", "workload", w->name,
+                                           "workspace", s->workspaces[w->workspace].name, "state",
+                                           sched_state_name(w->state), "role",
+                                           explain_role_name(e->holders[i].role), "ends",
+                                           end >= 0 ? json_integer(end) : json_null()));
+    }
+    return a;
+}
+
+/* What explain.c says of pending or reclaiming workload id, into the /why answer r. RET 0 or
+ * -ALLOT_ENOMEM. */
+static int why_explained(struct controller *ctl, struct call *c, uint32_t id, json_t *r)
+{
+    const struct sched *s = ctl->engine;
+    struct explain e;
+    int rc = explain_workload(ctl->engine, id, controller_now(ctl), known_end, ctl, &e);
+    if (rc)
+        return rc;
+    json_t *ahead = json_array();
+    for (uint32_t i = 0; ahead && i < e.n_ahead; i++) /* its own workspace: c sees them */
+        json_array_append_new(ahead, json_string(s->workloads[e.ahead[i]].name));
+    uint32_t hidden;
+    json_t *holders = holders_json(ctl, c, &e, &hidden);
+    json_t *pos = e.workspace_index
+                      ? json_pack("{s:o, s:o}", "workspace",
+                                  position_json(e.workspace_index, e.workspace_count), "tenant",
+                                  position_json(e.tenant_index, e.tenant_count))
+                      : json_null();
+    if (!ahead || !holders || !pos) {
+        json_decref(ahead);
+        json_decref(holders);
+        json_decref(pos);
+        return -ALLOT_ENOMEM;
+    }
+    /* json_object_set_new takes each value, also when it fails */
+    int bad = json_object_set_new(r, "position", pos);
+    bad |= json_object_set_new(r, "ahead", ahead);
+    bad |= json_object_set_new(r, "ahead_total",
+                               json_integer(e.workspace_index ? e.workspace_index - 1 : 0));
+    bad |= json_object_set_new(r, "holders", holders);
+    bad |= json_object_set_new(r, "holders_total", json_integer(e.holders_total));
+    bad |= json_object_set_new(r, "holders_hidden", json_integer(hidden));
+    bad |=
+        json_object_set_new(r, "estimated_start",
+                            e.estimated_start >= 0 ? json_integer(e.estimated_start) : json_null());
+    bad |= json_object_set_new(r, "estimated_start_reason", json_string(e.why));
+    return bad ? -ALLOT_ENOMEM : 0;
+}
+
 void api_why_workload(struct controller *ctl, struct call *c)
 {
     uint32_t id;
@@ -622,10 +707,75 @@ void api_why_workload(struct controller *ctl, struct call *c)
     }
     const struct sched_workload *w = &ctl->engine->workloads[id];
     json_t *r = json_pack("{s:s, s:s}", "workload", w->name, "state", sched_state_name(w->state));
-    if (w->state == SCHED_PENDING || w->state == SCHED_RECLAIMING || w->state == SCHED_REJECTED) {
+    if (r &&
+        (w->state == SCHED_PENDING || w->state == SCHED_RECLAIMING || w->state == SCHED_REJECTED)) {
+        const char *message = controller_reason_message(ctl, id);
         json_object_set_new(r, "reason", json_string(reason_name(w->reason)));
         json_object_set_new(r, "explanation", json_string(reason_text(w->reason)));
+        json_object_set_new(r, "message", json_string(message ? message : reason_text(w->reason)));
     }
+    if (r && (w->state == SCHED_PENDING || w->state == SCHED_RECLAIMING) &&
+        why_explained(ctl, c, id, r)) {
+        json_decref(r);
+        r = NULL;
+    }
+    if (!r) {
+        call_error(c, -ALLOT_ENOMEM, 503, NULL, "out of memory");
+        return;
+    }
+    call_reply(c, 200, r);
+}
+
+/* A workspace's queue as Kueue's visibility API shows one: its pending workloads in queue
+ * order with their positions in the queue and in the tenant's FIFO (?limit=&offset=). All
+ * are of the one workspace the caller may view; the tenant's other workloads only count. */
+void api_workspace_pending(struct controller *ctl, struct call *c)
+{
+    const struct sched *s = ctl->engine;
+    char name[300];
+    uint32_t wsid;
+    if (!api_workspace_lookup(ctl, c, &wsid, name, sizeof(name)))
+        return;
+    long long limit, offset;
+    if (!api_query_int(c, "limit", 1, API_PAGE_MAX, API_PAGE_DEFAULT, &limit) ||
+        !api_query_int(c, "offset", 0, UINT32_MAX, 0, &offset))
+        return;
+    const struct sched_workspace *ws = &s->workspaces[wsid];
+    const struct sched_tenant *t = &s->tenants[ws->tenant];
+    uint32_t tenant_pending = 0, n = 0;
+    for (uint32_t i = 0; i < t->n_workspaces; i++)
+        tenant_pending += s->workspaces[t->workspaces[i]].n_pending;
+    struct explain_entry *e = malloc((size_t)limit * sizeof(*e));
+    json_t *items = json_array();
+    int rc = e && items ? explain_queue(s, wsid, (uint32_t)offset, (uint32_t)limit, e, &n)
+                        : -ALLOT_ENOMEM;
+    for (uint32_t i = 0; !rc && i < n; i++) {
+        const struct sched_workload *w = &s->workloads[e[i].workload];
+        const char *message = controller_reason_message(ctl, e[i].workload);
+        char gpus[32];
+        json_t *item = json_pack(
+            "{s:s, s:{s:{s:I, s:I}, s:{s:I, s:I}}, s:i, s:s, s:s, s:s, s:I}", "name", w->name,
+            "position", "workspace", "index", (json_int_t)e[i].workspace_index, "of",
+            (json_int_t)ws->n_pending, "tenant", "index", (json_int_t)e[i].tenant_index, "of",
+            (json_int_t)tenant_pending, "priority", w->priority, "gpu_total",
+            quantity_format_gpu(w->total.gpu, gpus, sizeof(gpus)), "reason", reason_name(w->reason),
+            "reason_message", message ? message : reason_text(w->reason), "submitted",
+            (json_int_t)w->submit_ms);
+        rc = item ? json_array_append_new(items, item) ? -ALLOT_ENOMEM : 0 : -ALLOT_ENOMEM;
+    }
+    free(e);
+    json_t *r = rc ? NULL
+                   : json_pack("{s:s, s:I, s:I, s:o}", "workspace", ws->name, "pending",
+                               (json_int_t)ws->n_pending, "tenant_pending",
+                               (json_int_t)tenant_pending, "items", items);
+    if (!r) {
+        if (rc)
+            json_decref(items);
+        call_error(c, -ALLOT_ENOMEM, 503, NULL, "out of memory");
+        return;
+    }
+    if ((long long)offset + n < ws->n_pending)
+        json_object_set_new(r, "next", json_integer(offset + n));
     call_reply(c, 200, r);
 }
 

@@ -66,6 +66,54 @@ void controller_view_forget(struct controller *ctl, uint32_t id)
     }
 }
 
+/* The sentence of event e as the workload's view may show it: the starvation guard's names
+ * the starving workload, which may be of another workspace, whose members alone may learn its
+ * name; it is said as "a workload of another workspace" then. RET a new string, or NULL. */
+static char *message_scoped(const struct sched *s, const struct sched_event *e)
+{
+    const struct sched_workload *w = &s->workloads[e->workload];
+    uint32_t h = s->tenants[w->tenant].held_by;
+    const char *at = NULL;
+    if (e->reason == SCHED_REASON_STARVATION_GUARD && h != SCHED_NONE && h < s->n_workloads &&
+        s->workloads[h].name && s->workloads[h].workspace != w->workspace)
+        at = strstr(e->message, s->workloads[h].name);
+    if (!at)
+        return strdup(e->message);
+    char out[sizeof(e->message) + 64];
+    snprintf(out, sizeof(out), "%.*s%s%s", (int)(at - e->message), e->message,
+             "a workload of another workspace", at + strlen(s->workloads[h].name));
+    return strdup(out);
+}
+
+/* Keep the sentence of a queued or rejected event for its workload (the engine keeps only
+ * the reason); an admission or an end drops it. Out of memory, the view says reason_text. */
+static void reason_message_keep(struct controller *ctl, const struct sched_event *e)
+{
+    bool said = e->kind == SCHED_EV_QUEUED || e->kind == SCHED_EV_REJECTED;
+    bool gone = e->kind == SCHED_EV_ADMITTED || e->kind == SCHED_EV_FINISHED ||
+                e->kind == SCHED_EV_FAILED || e->kind == SCHED_EV_CANCELLED;
+    if ((!said && !gone) || e->workload == SCHED_NONE)
+        return;
+    struct controller_workload *x = controller_extra(ctl, e->workload);
+    if (!x)
+        return;
+    free(x->reason_message);
+    x->reason_message = said && e->message[0] ? message_scoped(ctl->engine, e) : NULL;
+    x->message_reason = e->reason;
+}
+
+const char *controller_reason_message(struct controller *ctl, uint32_t id)
+{
+    const struct sched *s = ctl->engine;
+    if (id >= ctl->cap_extra || id >= s->n_workloads || !ctl->extra[id].reason_message)
+        return NULL;
+    const struct sched_workload *w = &s->workloads[id];
+    bool waits =
+        w->state == SCHED_PENDING || w->state == SCHED_RECLAIMING || w->state == SCHED_REJECTED;
+    return waits && w->reason == ctl->extra[id].message_reason ? ctl->extra[id].reason_message
+                                                               : NULL;
+}
+
 /* Engine events after an op or a pass: arm virtual-node timers, count, log. */
 static void events_apply(struct controller *ctl)
 {
@@ -96,6 +144,7 @@ static void events_apply(struct controller *ctl)
             usage_close(ctl->usage, id, e))
             log_fatal("out of memory: the GPU time of %s is not in the ledger",
                       ctl->engine->workloads[id].name);
+        reason_message_keep(ctl, e);
         if (e->kind == SCHED_EV_PREEMPTING) {
             ctl->preemptions[e->reason]++;
             vnodes_arm(ctl->vnodes, id, e->deadline, true);
@@ -178,6 +227,7 @@ static int replay_one(void *arg, int64_t seq, int64_t t, const char *text);
 static void extra_free(struct controller_workload *x)
 {
     free(x->view);
+    free(x->reason_message);
     free(x->ended);
     json_decref(x->exit);
     free(x->owner);
@@ -894,6 +944,9 @@ json_t *controller_workload_json(struct controller *ctl, uint32_t id)
         if (json_is_string(v))
             json_object_set(j, submitted[k], v);
     }
+    const char *why = controller_reason_message(ctl, id);
+    if (j && why) /* the specific sentence beside reason_text */
+        json_object_set_new(j, "reason_message", json_string(why));
     if (j && id < ctl->cap_extra && ctl->extra[id].exit)
         json_object_set(j, "exit", ctl->extra[id].exit);
     if (j && id < ctl->cap_extra && ctl->extra[id].ended_ms > 0)

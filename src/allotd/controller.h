@@ -62,6 +62,11 @@ struct controller_workload {
                            * (heard by this run of the controller; not journaled), or 0 */
     bool usage_open;      /* an attempt holds GPUs (running or draining): usage.h */
     int64_t usage_borrowed; /* its GPU units above the reservation when it started */
+    /* The sentence of its last queued or rejected event (the engine keeps only the reason),
+     * for its view, /why and the submit answer while that reason holds; NULL once it runs.
+     * Rebuilt by a replay, and kept in the controller's snapshot. */
+    char *reason_message;
+    enum sched_reason message_reason; /* the reason it was said for */
 };
 
 struct controller {
@@ -142,6 +147,9 @@ int controller_authenticate(struct controller *ctl, const char *token, struct pr
 /* What the controller keeps about workload id (grown on demand), or NULL when out of
  * memory. */
 struct controller_workload *controller_extra(struct controller *ctl, uint32_t id);
+/* The sentence that says why workload id waits or was rejected, when the one kept is for the
+ * reason the engine reports now; else NULL. Owned by the controller. */
+const char *controller_reason_message(struct controller *ctl, uint32_t id);
 /* Drop workload id's cached view (controller_workload_text): it has changed. */
 void controller_view_forget(struct controller *ctl, uint32_t id);
 

@@ -48,8 +48,10 @@ static json_t *spec_json(const json_t *spec)
 }
 
 /* One workload's record: [id, duration_ms, runs, ended_ms, owner, spec, exit, ended,
- * usage_borrowed], an array rather than an object (a start parses 100,000 of them: no hash
- * table each). Records written before the ledger lack usage_borrowed (REC_N - 1 fields). */
+ * usage_borrowed, reason_message], an array rather than an object (a start parses 100,000 of
+ * them: no hash table each). reason_message is [reason name, sentence] or null. Records
+ * written before the ledger and the sentences end after `ended` (REC_OLD fields) and load
+ * without them (usage_borrowed: all of its GPUs when its admission said borrowed). */
 enum {
     REC_ID,
     REC_DURATION,
@@ -60,8 +62,30 @@ enum {
     REC_EXIT,
     REC_ENDED,
     REC_USAGE_BORROWED, /* the open attempt's GPU units above the reservation (usage.h) */
-    REC_N
+    REC_REASON_MESSAGE,
+    REC_N,
+    REC_OLD = REC_USAGE_BORROWED /* fields of a record of an earlier version */
 };
+
+/* A kept sentence at most this long (an event's message is shorter). */
+#define REC_MESSAGE_MAX 1024
+
+/* The record of x's reason_message: [reason, sentence], or null. */
+static json_t *reason_message_json(const struct controller_workload *x)
+{
+    if (!x->reason_message)
+        return json_null();
+    return json_pack("[s, s]", reason_name(x->message_reason), x->reason_message);
+}
+
+/* Is v a reason_message record (see reason_message_json)? OUT *r: its reason. */
+static bool reason_message_valid(const json_t *v, enum sched_reason *r)
+{
+    const char *name = json_string_value(json_array_get(v, 0));
+    const char *text = json_string_value(json_array_get(v, 1));
+    return json_is_array(v) && json_array_size(v) == 2 && name && text &&
+           strlen(text) <= REC_MESSAGE_MAX && reason_parse(name, r) == 0;
+}
 
 /* The controller's records of ctl's workloads, keys and counters. NULL when out of memory. */
 static json_t *records_json(struct controller *ctl)
@@ -79,10 +103,11 @@ static json_t *records_json(struct controller *ctl)
                 json_array_append_new(ended, json_integer(x->ended[r]));
         }
         json_t *o =
-            json_pack("[I, I, I, I, o, o, O, o, I]", (json_int_t)id, (json_int_t)x->duration_ms,
+            json_pack("[I, I, I, I, o, o, O, o, I, o]", (json_int_t)id, (json_int_t)x->duration_ms,
                       (json_int_t)x->runs, (json_int_t)x->ended_ms,
                       x->owner ? json_string(x->owner) : json_null(), spec_json(x->extra),
-                      x->exit ? x->exit : json_null(), ended, (json_int_t)x->usage_borrowed);
+                      x->exit ? x->exit : json_null(), ended, (json_int_t)x->usage_borrowed,
+                      reason_message_json(x));
         if (!o || json_array_append_new(wls, o)) {
             json_decref(wls);
             return NULL;
@@ -182,10 +207,13 @@ static int records_check(const json_t *r, const struct sched *s, char *why, size
         const json_t *ended = field(w, REC_ENDED);
         const json_t *owner = field(w, REC_OWNER), *spec = field(w, REC_SPEC);
         const json_t *exit_info = field(w, REC_EXIT);
+        const json_t *message = field(w, REC_REASON_MESSAGE);
+        enum sched_reason reason;
         bool ok =
-            json_is_array(w) && (json_array_size(w) == REC_N || json_array_size(w) == REC_N - 1) &&
-            (json_array_size(w) < REC_N ||
+            json_is_array(w) && (json_array_size(w) == REC_N || json_array_size(w) == REC_OLD) &&
+            (json_array_size(w) == REC_OLD ||
              json_is_integer(json_array_get(w, REC_USAGE_BORROWED))) &&
+            (!message || reason_message_valid(message, &reason)) &&
             json_is_integer(json_array_get(w, REC_ID)) && id >= 0 &&
             id < (json_int_t)s->n_workloads && s->workloads[id].name &&
             json_is_integer(json_array_get(w, REC_DURATION)) &&
@@ -275,6 +303,12 @@ static int records_install(struct controller *ctl, struct sched *e, const json_t
         }
         if (owner && !x->owner)
             return -ALLOT_ENOMEM;
+        const json_t *message = field(w, REC_REASON_MESSAGE);
+        if (message && reason_message_valid(message, &x->message_reason)) {
+            x->reason_message = strdup(json_string_value(json_array_get(message, 1)));
+            if (!x->reason_message)
+                return -ALLOT_ENOMEM;
+        }
     }
     if (json_object_update(ctl->idempotency, json_object_get(r, "idempotency")))
         return -ALLOT_ENOMEM;

@@ -1,6 +1,7 @@
 /* The controller's snapshots (docs/store.md, "Snapshots"): the engine saved whole
  * (sched/snapshot.h) and the controller's own records of workloads as JSON (owner, the spec as
- * submitted, exit, attempts, a gang's ended replicas, idempotency keys, the counters that a
+ * submitted, exit, attempts, a gang's ended replicas, the sentence of its queue reason,
+ * idempotency keys, the counters that a
  * replay rebuilds), written to the store after every opt.snapshot_every committed ops and when
  * the daemon stops. A start loads the newest snapshot that loads (else the older one kept) and
  * replays only the journal after it; the store trims the journal before the older one. */

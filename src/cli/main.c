@@ -26,6 +26,7 @@ static const struct command commands[] = {
     {"submit", workloads_main, "submit a workload (flags, or -f FILE)"},
     {"ls", workloads_main, "list workloads"},
     {"describe", workloads_main, "show a workload: placement, or why it waits"},
+    {"why", workloads_main, "why a workload waits: positions, holders, estimated start"},
     {"cancel", workloads_main, "cancel a workload"},
     {"logs", workloads_main, "print a workload's output (-f to follow)"},
     {"nodes", capacity_main, "list nodes and their GPUs"},

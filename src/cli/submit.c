@@ -306,8 +306,12 @@ static void print_outcome(const json_t *w)
     if (json_object_get(w, "placement"))
         printf("  on %s%s", human_placement(json_object_get(w, "placement"), where, sizeof(where)),
                json_is_true(json_object_get(w, "borrowed")) ? " (borrowed)" : "");
+    /* the specific sentence when the daemon kept one (reason_message), else the rule's */
     if (json_object_get(w, "reason"))
-        printf("  %s: %s", human_text(w, "reason"), human_text(w, "reason_text"));
+        printf("  %s: %s", human_text(w, "reason"),
+               json_is_string(json_object_get(w, "reason_message"))
+                   ? human_text(w, "reason_message")
+                   : human_text(w, "reason_text"));
     printf("\n");
 }
 

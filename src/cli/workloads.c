@@ -459,6 +459,65 @@ static int workload_path(const struct flag_values *v, char *path, size_t len)
     return 0;
 }
 
+/* A position {"index": i, "of": n} as "i of n", or "-". */
+static char *position_text(const json_t *p, char *buf, size_t len)
+{
+    if (!json_is_object(p))
+        snprintf(buf, len, "-");
+    else
+        snprintf(buf, len, "%lld of %lld", (long long)human_int(p, "index", 0),
+                 (long long)human_int(p, "of", 0));
+    return buf;
+}
+
+/* The /why answer in plain words: the rule and the specific sentence, then for a waiting
+ * workload its positions, what is ahead of it, what holds it back and when it may start
+ * (docs/cli.md, "why"). */
+static void why_print(const json_t *why)
+{
+    char a[64], b[64], when[64];
+    printf("why:         %s (%s)\n", human_text(why, "explanation"), human_text(why, "reason"));
+    const char *message = json_string_value(json_object_get(why, "message"));
+    if (message && strcmp(message, human_text(why, "explanation")) != 0)
+        printf("             %s\n", message);
+    const json_t *pos = json_object_get(why, "position");
+    if (json_is_object(pos))
+        printf("position:    %s in its workspace's queue, %s in its tenant's\n",
+               position_text(json_object_get(pos, "workspace"), a, sizeof(a)),
+               position_text(json_object_get(pos, "tenant"), b, sizeof(b)));
+    const json_t *ahead = json_object_get(why, "ahead");
+    for (size_t i = 0; i < json_array_size(ahead); i++)
+        printf("%s%s\n", i ? "             " : "ahead:       ",
+               json_string_value(json_array_get(ahead, i))
+                   ? json_string_value(json_array_get(ahead, i))
+                   : "-");
+    if ((long long)human_int(why, "ahead_total", 0) > (long long)json_array_size(ahead))
+        printf("             ... %lld ahead in all\n", (long long)human_int(why, "ahead_total", 0));
+    const json_t *holders = json_object_get(why, "holders");
+    for (size_t i = 0; i < json_array_size(holders); i++) {
+        const json_t *h = json_array_get(holders, i);
+        bool ends = json_is_integer(json_object_get(h, "ends"));
+        printf("%s%s (%s, %s%s%s)\n",
+               i ? "             " : "held by:     ", human_text(h, "workload"),
+               human_text(h, "role"), human_text(h, "state"), ends ? ", ends " : "",
+               ends ? human_time(human_int(h, "ends", 0), when, sizeof(when)) : "");
+    }
+    long long total = human_int(why, "holders_total", 0);
+    long long hidden = human_int(why, "holders_hidden", 0);
+    if (total > (long long)json_array_size(holders))
+        printf("%s%lld workload(s) in all%s\n",
+               json_array_size(holders) ? "             " : "held by:     ", total,
+               hidden ? ", some in workspaces your token may not see" : "");
+    if (!json_object_get(why, "estimated_start_reason"))
+        return;
+    if (json_is_integer(json_object_get(why, "estimated_start")))
+        printf("starts:      about %s: %s\n",
+               human_time(human_int(why, "estimated_start", 0), when, sizeof(when)),
+               human_text(why, "estimated_start_reason"));
+    else
+        printf("starts:      %s\n", human_text(why, "estimated_start_reason"));
+}
+
 /* The human description of workload w; why is the /why answer (NULL: none). */
 static void describe_print(const json_t *w, const json_t *why)
 {
@@ -473,7 +532,7 @@ static void describe_print(const json_t *w, const json_t *why)
     printf("state:       %s%s\n", human_text(w, "state"),
            holding && json_is_true(json_object_get(w, "borrowed")) ? ", on borrowed GPUs" : "");
     if (why && json_object_get(why, "explanation"))
-        printf("why:         %s (%s)\n", human_text(why, "explanation"), human_text(why, "reason"));
+        why_print(why);
     else if (json_object_get(w, "reason"))
         printf("why:         %s (%s)\n", human_text(w, "reason_text"), human_text(w, "reason"));
     printf("kind:        %s, priority %lld, %s, grace %s\n", human_text(w, "kind"),
@@ -537,6 +596,34 @@ static int run_describe(const struct flag_values *v)
     describe_print(a.json, why.json);
 out:
     client_answer_cleanup(&why);
+    client_answer_cleanup(&a);
+    client_close(&cl);
+    return rc;
+}
+
+/* allot why: the /why answer of one workload, in plain words (why_print) or -o json. */
+static int run_why(const struct flag_values *v)
+{
+    char path[300], why_path[320];
+    struct client cl = {0};
+    struct client_answer a = {0};
+    int rc = workload_path(v, path, sizeof(path));
+    if (rc)
+        return rc;
+    snprintf(why_path, sizeof(why_path), "%s/why", path);
+    if ((rc = client_open(&cl, v)) || (rc = client_fetch(&cl, "GET", why_path, NULL, &a)))
+        goto out;
+    if (v->json) {
+        client_print_json(&a);
+        goto out;
+    }
+    printf("name:        %s\n", human_text(a.json, "workload"));
+    printf("state:       %s\n", human_text(a.json, "state"));
+    if (json_object_get(a.json, "explanation"))
+        why_print(a.json);
+    else
+        printf("why:         nothing holds it back\n");
+out:
     client_answer_cleanup(&a);
     client_close(&cl);
     return rc;
@@ -671,6 +758,13 @@ static const struct flag_command workloads_commands[] = {
     {"describe", "TENANT/WS/NAME",
      "Show one workload: its request, state, and placement or why it waits.", NULL, NULL, 1, 1, 0,
      run_describe},
+    {"why", "TENANT/WS/NAME",
+     "Say why a workload waits: the rule, its positions, what holds it, when it may start.",
+     "GET .../why in plain words: the rule and its specific sentence; for a pending workload\n"
+     "its position in its workspace's queue and its tenant's, the workloads ahead, those that\n"
+     "hold what it waits for (named where your token may see them) and the estimated start,\n"
+     "or why there is none (docs/policy.md, \"Pending workloads explained\").",
+     NULL, 1, 1, 0, run_why},
     {"cancel", "TENANT/WS/NAME", "Cancel a workload; a running one stops within its grace period.",
      NULL, NULL, 1, 1, 0, run_cancel},
     {"logs", "TENANT/WS/NAME", "Print a workload's output as its node agent shipped it.",

@@ -3,6 +3,7 @@
  * workspaces (docs/policy.md, "Reclaim") and priority preemption within one ("Priority"). */
 #include "sched/preempt.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "common/error.h"
@@ -156,11 +157,11 @@ static int64_t victims_taken(const struct sched *s, const uint32_t *v, uint32_t 
     return taken;
 }
 
-/* Reclaim room for workload id (within its reservation): choose the fewest borrowed
- * workloads whose removal lets it fit, never taking a workspace below its reservation,
- * claim the room and tell the victims to drain. RET 0 (id is reclaiming, or running when
- * no victim was needed after all), -ALLOT_ENOFIT, -ALLOT_ENOMEM. */
-int preempt_reclaim(struct sched *s, uint32_t id, int64_t now)
+/* Choose the victims of a reclaim for workload id (within its reservation): the fewest
+ * borrowed workloads whose removal lets it fit, never taking a workspace below its
+ * reservation. They are left marked (victim_set) among s->scratch->candidates[0..*used).
+ * RET 0; -ALLOT_ENOFIT or -ALLOT_ENOMEM with nothing marked. */
+static int reclaim_choose(struct sched *s, uint32_t id, uint32_t *used)
 {
     int n = reclaim_candidates(s, &s->workloads[id]);
     if (n < 0)
@@ -168,11 +169,11 @@ int preempt_reclaim(struct sched *s, uint32_t id, int64_t now)
     uint32_t *v = s->scratch->candidates;
     const bool *marked = s->scratch->victim_mark;
     bool fitted = false;
-    uint32_t used = 0;
+    *used = 0;
     for (uint32_t i = 0; i < (uint32_t)n && !fitted; i++) {
         const struct sched_workload *c = &s->workloads[v[i]];
         const struct sched_workspace *cws = &s->workspaces[c->workspace];
-        used = i + 1;
+        *used = i + 1;
         if (sched_workspace_position(cws) - victims_taken(s, v, i, c->workspace) - c->total.gpu <
             cws->reserved)
             continue;
@@ -180,35 +181,55 @@ int preempt_reclaim(struct sched *s, uint32_t id, int64_t now)
         fitted = enough_whole(s, &s->workloads[id]) && fits_with_victims(s, id);
     }
     if (!fitted) {
-        victims_clear(s, v, used);
+        victims_clear(s, v, *used);
         return -ALLOT_ENOFIT;
     }
     /* Never more than the need: drop every victim the fit does not depend on, starting
      * from the last chosen (the least protected). */
-    for (uint32_t i = used; i-- > 0;) {
+    for (uint32_t i = *used; i-- > 0;) {
         if (!marked[v[i]])
             continue;
         victim_set(s, v[i], false);
         if (!fits_with_victims(s, id))
             victim_set(s, v[i], true);
     }
+    return 0;
+}
+
+/* Does victim c run on a node of w's (claimed) placement? Only those are told to drain: the
+ * others were needed by the search alone. */
+static bool victim_shares(const struct sched_workload *c, const struct sched_workload *w)
+{
+    for (uint32_t a = 0; a < c->replicas; a++)
+        for (uint32_t b = 0; b < w->replicas; b++)
+            if (c->placement[a].node == w->placement[b].node)
+                return true;
+    return false;
+}
+
+/* Reclaim room for workload id (within its reservation): choose the victims
+ * (reclaim_choose), claim the room and tell them to drain. RET 0 (id is reclaiming, or
+ * running when no victim was needed after all), -ALLOT_ENOFIT, -ALLOT_ENOMEM. */
+int preempt_reclaim(struct sched *s, uint32_t id, int64_t now)
+{
+    uint32_t used;
+    int rc = reclaim_choose(s, id, &used);
+    if (rc)
+        return rc;
+    uint32_t *v = s->scratch->candidates;
+    const bool *marked = s->scratch->victim_mark;
     if (placement_claim(s, id))
         return claim_broken(s, id, v, used);
     struct sched_workload *w = &s->workloads[id];
     /* a reclaim is for work within the reservation */
-    int rc = lifecycle_reclaim(s, id, false, now);
+    rc = lifecycle_reclaim(s, id, false, now);
     if (rc)
         placement_unclaim(s, id); /* it does not reclaim: nothing of it stays */
     for (uint32_t i = 0; i < used && !rc; i++) {
         if (!marked[v[i]])
             continue;
         victim_set(s, v[i], false);
-        const struct sched_workload *c = &s->workloads[v[i]];
-        bool shares = false;
-        for (uint32_t a = 0; a < c->replicas && !shares; a++)
-            for (uint32_t b = 0; b < w->replicas && !shares; b++)
-                shares = c->placement[a].node == w->placement[b].node;
-        if (!shares)
+        if (!victim_shares(&s->workloads[v[i]], w))
             continue;
         rc = lifecycle_drain(s, v[i], SCHED_REASON_RECLAIM, id, now);
         w->waiting_on += !rc;
@@ -218,6 +239,46 @@ int preempt_reclaim(struct sched *s, uint32_t id, int64_t now)
         return rc;
     }
     return w->waiting_on == 0 ? lifecycle_start(s, id, now) : 0;
+}
+
+int preempt_reclaim_victims(struct sched *s, uint32_t id, uint32_t *out, uint32_t max,
+                            uint32_t *total)
+{
+    struct sched_workload *w = &s->workloads[id];
+    *total = 0;
+    if (w->state != SCHED_PENDING || w->replicas == 0)
+        return -ALLOT_ESTATE;
+    int rc = engine_scratch_reserve(s);
+    if (rc)
+        return rc;
+    /* the searches write w's placement: it is put back as it was */
+    struct sched_replica *saved = malloc(w->replicas * sizeof(*saved));
+    if (!saved)
+        return -ALLOT_ENOMEM;
+    memcpy(saved, w->placement, w->replicas * sizeof(*saved));
+    uint32_t used;
+    rc = reclaim_choose(s, id, &used);
+    if (rc)
+        goto out;
+    const uint32_t *v = s->scratch->candidates;
+    const bool *marked = s->scratch->victim_mark;
+    if (placement_claim(s, id) == 0) {
+        for (uint32_t i = 0; i < used; i++) {
+            if (!marked[v[i]] || !victim_shares(&s->workloads[v[i]], w))
+                continue;
+            if (*total < max)
+                out[*total] = v[i];
+            (*total)++;
+        }
+        placement_unclaim(s, id);
+    } else {
+        rc = -ALLOT_ENOFIT; /* a search and its claim disagree: no answer */
+    }
+    victims_clear(s, v, used);
+out:
+    memcpy(w->placement, saved, w->replicas * sizeof(*saved));
+    free(saved);
+    return rc;
 }
 
 /* With the marked victims gone, would workload w pass its workspace's limits and

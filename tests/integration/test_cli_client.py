@@ -555,16 +555,33 @@ class CliTest(unittest.TestCase):
         out = self.ok("submit", "-w", "acme/research", "--gpus", "8", "--replicas", "2",
                       "--name", "all")
         self.assertIn("running", out)
+        sentence = ("workspace acme/research holds 16 of its 16 gpu limit; this workload needs "
+                    "1 more")
         out = self.ok("submit", "-w", "acme/research", "--gpus", "1", "--name", "waits")
-        self.assertIn("pending", out)
-        self.assertIn("workspace_limit", out)
+        # the specific sentence, not only the rule
+        self.assertEqual(out.strip(), f"acme/research/waits  pending  workspace_limit: {sentence}")
+        self.ok("submit", "-w", "acme/research", "--gpus", "1", "--name", "after")
         out = self.ok("describe", "acme/research/waits")
         self.assertRegex(out, r"state:\s+pending")
-        # the /why explanation, in plain words, and the rule's name
+        # the /why explanation, in plain words, and the rule's name; then the sentence, the
+        # positions, what holds it and why no start can be estimated ("all" has no duration)
         why = self.d.request("GET", "/v1/workloads/acme/research/waits/why",
                              token=self.d.admin)[1]
-        self.assertIn(f"why:         {why['explanation']} (workspace_limit)", out)
+        self.assertIn(f"why:         {why['explanation']} (workspace_limit)\n"
+                      f"             {sentence}\n"
+                      "position:    1 of 2 in its workspace's queue, 1 of 2 in its tenant's\n"
+                      "held by:     acme/research/all (holds the workspace limit, running)\n"
+                      "starts:      unknown: 1 of the 1 workload(s) it waits for have no known "
+                      "end (no duration or time limit)\n", out)
         self.assertNotIn("placement", out)
+        # allot why: the same section; the second one names the first as ahead of it
+        out = self.ok("why", "acme/research/after")
+        self.assertIn("position:    2 of 2 in its workspace's queue, 2 of 2 in its tenant's\n"
+                      "ahead:       acme/research/waits\n", out)
+        self.assertIn("starts:      unknown: 1 workload(s) are ahead of it", out)
+        self.assertEqual(json.loads(self.ok("why", "acme/research/after", "-o", "json"))
+                         ["position"]["workspace"], {"index": 2, "of": 2})
+        self.assertIn("why:         nothing holds it back", self.ok("why", "acme/research/all"))
         # a running one shows its placement instead
         out = self.ok("describe", "acme/research/all")
         self.assertRegex(out, r"placement:\s+replica 0 on gpu-a\[0-7\]")

@@ -1,18 +1,22 @@
 /* Unit tests of the allocation engine through its API: configuration rules, placement
  * (best fit, MIG, gangs), reclaim, faults, that sched_check catches corruption and names
- * it, and that the engine's own guards stop a call that meets a broken invariant. */
+ * it, that the engine's own guards stop a call that meets a broken invariant, and explain.c
+ * (positions, holders, the reclaim run dry, estimated starts). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "common/error.h"
 #include "common/quantity.h"
+#include "sched/explain.h"
 #include "sched/sched.h"
+#include "sched/snapshot.h"
 
 #define G QUANTITY_GPU_UNITS
 #define MIN 60000
@@ -231,10 +235,11 @@ static void test_fail_ends_failed(void **state)
     sched_free(s);
 }
 
-static void test_reclaim_takes_only_the_need(void **state)
+/* One node, t/a reserving 4 GPUs of it, and eight 1-GPU borrowers of t/b (b0 to b7, in b)
+ * started a second apart: every GPU is in use. */
+static struct sched *eight_borrowers(uint32_t *b)
 {
     struct sched *s = platform(1, 4 * G, true, 0);
-    uint32_t b[8];
     for (int i = 0; i < 8; i++) {
         char name[8];
         snprintf(name, sizeof(name), "b%d", i);
@@ -242,6 +247,13 @@ static void test_reclaim_takes_only_the_need(void **state)
         schedule_ok(s, i * 1000);
     }
     sched_events_clear(s);
+    return s;
+}
+
+static void test_reclaim_takes_only_the_need(void **state)
+{
+    uint32_t b[8];
+    struct sched *s = eight_borrowers(b);
     uint32_t a = submit(s, "a", "t/a", 3, 1, MIN);
     schedule_ok(s, MIN);
     assert_int_equal(count_events(s, SCHED_EV_PREEMPTING), 3);
@@ -1007,6 +1019,192 @@ static void test_drain_refuses_a_workload_that_does_not_run(void **state)
     sched_free(s);
 }
 
+/* ---- explain.c: a pending workload explained (docs/policy.md, "Pending workloads explained") ----
+ */
+
+/* Known ends for the tests: ends[id] (0: unknown). */
+static int64_t ends_of(void *ctx, uint32_t id)
+{
+    const int64_t *ends = ctx;
+    return ends[id] ? ends[id] : -1;
+}
+
+static const char *holder_name(const struct sched *s, const struct explain *e, uint32_t i)
+{
+    return s->workloads[e->holders[i].workload].name;
+}
+
+/* Two nodes each with 5 GPUs taken: 6 free, but no node has 4. Three 4-GPU requests wait
+ * no_capacity; their positions, what is ahead, the holders and the estimate. */
+static void test_explain_positions_and_capacity_holders(void **state)
+{
+    struct sched *s = platform(2, 16 * G, true, 0);
+    uint32_t r1 = submit(s, "r1", "t/a", 5, 1, 0);
+    schedule_ok(s, 0);
+    uint32_t r2 = submit(s, "r2", "t/a", 5, 1, 0);
+    schedule_ok(s, 0);
+    assert_int_equal(s->workloads[r2].state, SCHED_RUNNING);
+    uint32_t p1 = submit(s, "p1", "t/a", 4, 1, 1000);
+    uint32_t p2 = submit(s, "p2", "t/b", 4, 1, 2000);
+    uint32_t p3 = submit(s, "p3", "t/a", 4, 1, 3000);
+    schedule_ok(s, 3000);
+    assert_int_equal(s->workloads[p1].reason, SCHED_REASON_NO_CAPACITY);
+
+    struct explain e;
+    int64_t ends[16] = {0};
+    ends[r1] = 50000;
+    ends[r2] = 70000;
+    assert_int_equal(explain_workload(s, p1, 4000, ends_of, ends, &e), 0);
+    assert_int_equal(e.workspace_index, 1);
+    assert_int_equal(e.workspace_count, 2);
+    assert_int_equal(e.tenant_index, 1);
+    assert_int_equal(e.tenant_count, 3);
+    assert_int_equal(e.n_ahead, 0);
+    assert_int_equal(e.holders_total, 2);
+    assert_int_equal(e.n_holders, 2);
+    assert_int_equal(e.holders[0].role, EXPLAIN_ROLE_HOLDS_CAPACITY);
+    /* the running list is most recently started first */
+    assert_string_equal(holder_name(s, &e, 0), "r2");
+    assert_string_equal(holder_name(s, &e, 1), "r1");
+    assert_int_equal(e.estimated_start, 70000); /* the later of the two ends */
+
+    /* one end unknown: no estimate, and the sentence says how many */
+    ends[r2] = 0;
+    assert_int_equal(explain_workload(s, p1, 4000, ends_of, ends, &e), 0);
+    assert_int_equal(e.estimated_start, -1);
+    assert_string_equal(e.why, "unknown: 1 of the 2 workload(s) it waits for have no known end "
+                               "(no duration or time limit)");
+    /* no ends known at all (NULL) */
+    assert_int_equal(explain_workload(s, p1, 4000, NULL, NULL, &e), 0);
+    assert_int_equal(e.estimated_start, -1);
+
+    /* p3: second in t/a behind p1, third in the tenant */
+    ends[r2] = 70000;
+    assert_int_equal(explain_workload(s, p3, 4000, ends_of, ends, &e), 0);
+    assert_int_equal(e.workspace_index, 2);
+    assert_int_equal(e.workspace_count, 2);
+    assert_int_equal(e.tenant_index, 3);
+    assert_int_equal(e.tenant_count, 3);
+    assert_int_equal(e.n_ahead, 1);
+    assert_string_equal(s->workloads[e.ahead[0]].name, "p1");
+    assert_int_equal(e.estimated_start, -1); /* the order of those ahead is not simulated */
+    assert_non_null(strstr(e.why, "1 workload(s) are ahead of it in its workspace's queue"));
+
+    /* p2: first in t/b, second in the tenant */
+    assert_int_equal(explain_workload(s, p2, 4000, ends_of, ends, &e), 0);
+    assert_int_equal(e.workspace_index, 1);
+    assert_int_equal(e.workspace_count, 1);
+    assert_int_equal(e.tenant_index, 2);
+    assert_int_equal(e.estimated_start, -1);
+
+    /* the queue of t/a listed with the positions, whole and in pages; t/b's */
+    struct explain_entry q[4];
+    uint32_t n;
+    assert_int_equal(explain_queue(s, 0, 0, 4, q, &n), 0);
+    assert_int_equal(n, 2);
+    assert_int_equal(q[0].workload, p1);
+    assert_int_equal(q[0].workspace_index, 1);
+    assert_int_equal(q[0].tenant_index, 1);
+    assert_int_equal(q[1].workload, p3);
+    assert_int_equal(q[1].workspace_index, 2);
+    assert_int_equal(q[1].tenant_index, 3);
+    assert_int_equal(explain_queue(s, 0, 1, 1, q, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(q[0].workload, p3);
+    assert_int_equal(q[0].workspace_index, 2);
+    assert_int_equal(q[0].tenant_index, 3);
+    assert_int_equal(explain_queue(s, 1, 0, 4, q, &n), 0);
+    assert_int_equal(n, 1);
+    assert_int_equal(q[0].workload, p2);
+    assert_int_equal(q[0].tenant_index, 2);
+    assert_int_equal(explain_queue(s, 0, 2, 4, q, &n), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(explain_queue(s, 7, 0, 4, q, &n), -ALLOT_ENOENT);
+
+    /* only pending and reclaiming workloads are explained */
+    assert_int_equal(explain_workload(s, r1, 4000, NULL, NULL, &e), -ALLOT_ESTATE);
+    assert_int_equal(explain_workload(s, 999, 4000, NULL, NULL, &e), -ALLOT_ENOENT);
+    sched_free(s);
+}
+
+/* A workspace at its GPU limit: the holders are its running workloads; an estimate never lies
+ * in the past. */
+static void test_explain_workspace_limit_holders(void **state)
+{
+    struct sched *s = platform(1, 0, true, 0);
+    struct sched_resources lim = {4 * G, SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED};
+    struct sched_workspace_spec a = {
+        .name = "t/a", .limits = lim, .reserved = 0, .lend = true, .weight = 1};
+    assert_int_equal(sched_workspace_update(s, &a, 0, err, sizeof(err)), 0);
+    uint32_t r1 = submit(s, "r1", "t/a", 2, 1, 0);
+    uint32_t r2 = submit(s, "r2", "t/a", 2, 1, 0);
+    uint32_t other = submit(s, "other", "t/b", 1, 1, 0);
+    schedule_ok(s, 0);
+    uint32_t p = submit(s, "p", "t/a", 1, 1, 1000);
+    schedule_ok(s, 1000);
+    assert_int_equal(s->workloads[p].reason, SCHED_REASON_WORKSPACE_LIMIT);
+    int64_t ends[8] = {0};
+    ends[r1] = 10000;
+    ends[r2] = 20000; /* other's end is unknown, but it does not count against t/a's limit */
+    struct explain e;
+    assert_int_equal(explain_workload(s, p, 5000, ends_of, ends, &e), 0);
+    assert_int_equal(e.holders_total, 2);
+    for (uint32_t i = 0; i < e.n_holders; i++) {
+        assert_int_equal(e.holders[i].role, EXPLAIN_ROLE_HOLDS_LIMIT);
+        assert_int_not_equal(e.holders[i].workload, other);
+    }
+    assert_int_equal(e.estimated_start, 20000);
+    assert_int_equal(explain_workload(s, p, 25000, ends_of, ends, &e), 0);
+    assert_int_equal(e.estimated_start, 25000); /* late ends: now, not the past */
+    assert_string_equal(explain_role_name(EXPLAIN_ROLE_HOLDS_LIMIT), "holds the workspace limit");
+    sched_free(s);
+}
+
+/* The borrowers a reclaim would take, from preempt.c's choice run dry: the same ones the pass
+ * then drains, and the engine is byte for byte the same after the dry run. */
+static void test_explain_reclaim_dry_run_names_the_victims(void **state)
+{
+    uint32_t b[8];
+    struct sched *s = eight_borrowers(b);
+    uint32_t a = submit(s, "a", "t/a", 3, 1, MIN); /* no pass yet */
+    uint8_t *before = NULL, *after = NULL;
+    size_t before_len = 0, after_len = 0;
+    assert_int_equal(sched_snapshot_save(s, &before, &before_len), 0);
+    int64_t ends[16] = {0};
+    ends[b[6]] = MIN + 1000; /* ends before its grace period would */
+    struct explain e;
+    assert_int_equal(explain_workload(s, a, MIN, ends_of, ends, &e), 0);
+    assert_int_equal(sched_snapshot_save(s, &after, &after_len), 0);
+    assert_int_equal(sched_check(s, err, sizeof(err)), 0); /* and the counters it derives */
+    assert_int_equal(before_len, after_len);
+    assert_memory_equal(before, after, before_len);
+    free(before);
+    free(after);
+    /* the most recently started borrowers, in victim order */
+    assert_int_equal(e.holders_total, 3);
+    assert_string_equal(holder_name(s, &e, 0), "b7");
+    assert_string_equal(holder_name(s, &e, 1), "b6");
+    assert_string_equal(holder_name(s, &e, 2), "b5");
+    for (uint32_t i = 0; i < 3; i++)
+        assert_int_equal(e.holders[i].role, EXPLAIN_ROLE_TO_RECLAIM);
+    assert_int_equal(e.estimated_start, MIN + 30000); /* the default grace of b7 and b5 */
+
+    /* the pass takes those very ones; now a reclaims and waits for them */
+    schedule_ok(s, MIN);
+    assert_int_equal(s->workloads[a].state, SCHED_RECLAIMING);
+    for (int i = 5; i < 8; i++)
+        assert_int_equal(s->workloads[b[i]].state, SCHED_DRAINING);
+    assert_int_equal(explain_workload(s, a, MIN + 10, ends_of, ends, &e), 0);
+    assert_int_equal(e.workspace_index, 0); /* out of the queue: its room is claimed */
+    assert_int_equal(e.tenant_index, 0);
+    assert_int_equal(e.holders_total, 3);
+    assert_string_equal(holder_name(s, &e, 0), "b5");
+    assert_string_equal(holder_name(s, &e, 2), "b7");
+    assert_int_equal(e.holders[0].role, EXPLAIN_ROLE_RECLAIMED);
+    assert_int_equal(e.estimated_start, MIN + 30000); /* their deadlines */
+    sched_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1040,6 +1238,9 @@ int main(void)
         cmocka_unit_test(test_pass_stops_at_a_broken_queue),
         cmocka_unit_test(test_start_refuses_a_held_gpu),
         cmocka_unit_test(test_drain_refuses_a_workload_that_does_not_run),
+        cmocka_unit_test(test_explain_positions_and_capacity_holders),
+        cmocka_unit_test(test_explain_workspace_limit_holders),
+        cmocka_unit_test(test_explain_reclaim_dry_run_names_the_victims),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
