@@ -953,6 +953,8 @@ json_t *controller_workload_json(struct controller *ctl, uint32_t id)
         json_object_set_new(j, "ended", json_integer(ctl->extra[id].ended_ms));
     if (j && id < ctl->cap_extra)
         json_object_set_new(j, "attempts", json_integer(ctl->extra[id].runs));
+    if (j && id < ctl->cap_extra && ctl->extra[id].owner) /* who submitted it (the ledger's user) */
+        json_object_set_new(j, "user", json_string(ctl->extra[id].owner));
     if (j && id < ctl->cap_extra && ctl->extra[id].confirmed_ms > 0)
         json_object_set_new(j, "process_started", json_integer(ctl->extra[id].confirmed_ms));
     return j;

@@ -548,9 +548,11 @@ static void describe_print(const json_t *w, const json_t *why)
            (long long)replicas, replicas == 1 ? "" : "s", json_object_get(w, "model") ? ", " : "",
            json_object_get(w, "model") ? human_text(w, "model") : "", human_text(w, "cpu"),
            human_text(w, "memory"), human_text(w, "storage"));
-    printf("submitted:   %s (%s ago)\n",
+    printf("submitted:   %s (%s ago)%s%s\n",
            human_time(human_int(w, "submitted", 0), when, sizeof(when)),
-           human_age(human_int(w, "submitted", 0), age, sizeof(age)));
+           human_age(human_int(w, "submitted", 0), age, sizeof(age)),
+           json_is_string(json_object_get(w, "user")) ? " by " : "",
+           json_is_string(json_object_get(w, "user")) ? human_text(w, "user") : "");
     if (json_is_integer(json_object_get(w, "started")))
         printf("started:     %s\n", human_time(human_int(w, "started", 0), when, sizeof(when)));
     else

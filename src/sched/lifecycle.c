@@ -95,7 +95,8 @@ int lifecycle_start(struct sched *s, uint32_t id, int64_t now)
     int64_t before = sched_workspace_position(ws);
     if (w->state == SCHED_PENDING) {
         queue_remove(s, id); /* checked above: cannot fail */
-        w->borrowed = before + w->total.gpu > ws->reserved;
+        /* work without GPUs borrows none */
+        w->borrowed = w->total.gpu > 0 && before + w->total.gpu > ws->reserved;
     } else {
         before -= w->total.gpu; /* its own claim is in the position */
         quota_add(&ws->claimed, &w->total, -1);

@@ -363,7 +363,8 @@ int preempt_priority(struct sched *s, uint32_t id, int64_t now)
     }
     if (placement_claim(s, id))
         return claim_broken(s, id, v, used);
-    bool borrowed = sched_workspace_position(ws) - freed.gpu + w->total.gpu > ws->reserved;
+    bool borrowed =
+        w->total.gpu > 0 && sched_workspace_position(ws) - freed.gpu + w->total.gpu > ws->reserved;
     int rc = lifecycle_reclaim(s, id, borrowed, now);
     if (rc)
         placement_unclaim(s, id);

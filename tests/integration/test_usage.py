@@ -198,6 +198,9 @@ class UsageTest(unittest.TestCase):
         # research reserves nothing: all its time is borrowed; prod ran within its reservation
         self.assertAlmostEqual(ws["acme/research"]["guaranteed"], 0, delta=0.002)
         self.assertAlmostEqual(ws["acme/prod"]["borrowed"], 0, delta=0.002)
+        # every workload says who submitted it, also once it has ended
+        self.assertEqual(self.call("GET", "/v1/workloads/acme/research/gang")["user"], "rita")
+        self.assertEqual(self.call("GET", "/v1/workloads/acme/prod/serve")["user"], "paul")
         users = {i["user"]: i["gpu_seconds"] for i in self.usage(by="user")["items"]}
         self.assertEqual(set(users), {"rita", "paul"})
         self.assertAlmostEqual(users["paul"], per["acme/prod/serve"], delta=0.01)

@@ -250,6 +250,60 @@ static struct sched *eight_borrowers(uint32_t *b)
     return s;
 }
 
+/* The `a` of workload id's last admitted event among those not cleared, or -1 when none. */
+static int64_t admitted_borrowed(struct sched *s, uint32_t id)
+{
+    uint32_t n;
+    const struct sched_event *ev = sched_events(s, &n);
+    int64_t a = -1;
+    for (uint32_t i = 0; i < n; i++)
+        if (ev[i].kind == SCHED_EV_ADMITTED && ev[i].workload == id)
+            a = ev[i].a;
+    return a;
+}
+
+/* The admitted event says how much of a start is above its workspace's reservation (the
+ * ledger's borrowed part): none within it, the excess of one that crosses it, all of one
+ * that starts above it, none for work without GPUs; and none for a reclaimer, which starts
+ * within its reservation once its victims are gone. */
+static void test_admitted_borrowed_units(void **state)
+{
+    struct sched *s = platform(1, 4 * G, true, 0);
+    uint32_t x = submit(s, "x", "t/a", 3, 1, 0);
+    uint32_t y = submit(s, "y", "t/a", 3, 1, 0);
+    uint32_t z = submit(s, "z", "t/a", 1, 1, 0);
+    struct sched_workload_spec cpu = {.name = "cpu-only",
+                                      .workspace = "t/a",
+                                      .cpu = 1000,
+                                      .mig = -1,
+                                      .model = -1,
+                                      .replicas = 1,
+                                      .preemptible = -1,
+                                      .grace_ms = -1};
+    uint32_t c = SCHED_NONE;
+    assert_int_equal(sched_submit(s, &cpu, 0, &c, err, sizeof(err)), 0);
+    schedule_ok(s, 0);
+    assert_int_equal(admitted_borrowed(s, x), 0);
+    assert_false(s->workloads[x].borrowed);
+    assert_int_equal(admitted_borrowed(s, y), 2 * G); /* 3 + 3 against 4 reserved */
+    assert_true(s->workloads[y].borrowed);
+    assert_int_equal(admitted_borrowed(s, z), G); /* all above */
+    assert_int_equal(admitted_borrowed(s, c), 0);
+    assert_false(s->workloads[c].borrowed); /* it holds no GPU: it borrows none */
+    sched_free(s);
+
+    uint32_t b[8];
+    s = eight_borrowers(b);
+    uint32_t a = submit(s, "a", "t/a", 3, 1, MIN);
+    schedule_ok(s, MIN);
+    sched_events_clear(s);
+    for (int i = 5; i < 8; i++)
+        assert_int_equal(sched_stopped(s, b[i], MIN + 1000), 0);
+    assert_int_equal(s->workloads[a].state, SCHED_RUNNING);
+    assert_int_equal(admitted_borrowed(s, a), 0);
+    sched_free(s);
+}
+
 static void test_reclaim_takes_only_the_need(void **state)
 {
     uint32_t b[8];
@@ -1213,6 +1267,7 @@ int main(void)
         cmocka_unit_test(test_fence_keeps_borrowers_off_and_reserved_work_elsewhere),
         cmocka_unit_test(test_gang_all_or_nothing),
         cmocka_unit_test(test_fail_ends_failed),
+        cmocka_unit_test(test_admitted_borrowed_units),
         cmocka_unit_test(test_reclaim_takes_only_the_need),
         cmocka_unit_test(test_lend_false_protects_idle_reservation),
         cmocka_unit_test(test_reservation_beyond_owned_refused),
