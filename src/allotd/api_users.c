@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "allotd/api_handlers.h"
+#include "allotd/tokens.h"
 #include "common/error.h"
 #include "common/protocol.h"
 #include "schema/reader.h"
@@ -318,6 +319,7 @@ struct token_list {
     struct call *c;
     json_t *users;
     json_t *items;
+    const struct token_cache *tokens; /* the uses not written yet */
 };
 
 static int token_user_seen(void *arg, const struct store_user *u)
@@ -336,20 +338,23 @@ static int token_listed(void *arg, const struct store_token *t)
     if (l->c->who.role != ROLE_ADMIN && (t->node[0] || join || !json_object_get(l->users, t->user)))
         return 0;
     /* the id and what it acts for; never the secret nor its hash */
-    json_t *row = json_pack("{s:s, s:s, s:o, s:o, s:I, s:o}", "id", t->id, "kind",
+    int64_t used = token_cache_used(l->tokens, t->id);
+    used = used > t->used_ms ? used : t->used_ms;
+    json_t *row = json_pack("{s:s, s:s, s:o, s:o, s:I, s:o, s:o}", "id", t->id, "kind",
                             join         ? "join"
                             : t->node[0] ? "node"
                                          : "user",
                             "user", t->user[0] && !join ? json_string(t->user) : json_null(),
                             "node", t->node[0] ? json_string(t->node) : json_null(), "created",
                             (json_int_t)t->created_ms, "expires",
-                            t->expires_ms ? json_integer(t->expires_ms) : json_null());
+                            t->expires_ms ? json_integer(t->expires_ms) : json_null(), "last_used",
+                            used ? json_integer(used) : json_null());
     return !row || json_array_append_new(l->items, row) ? -ALLOT_ENOMEM : 0;
 }
 
 void api_list_tokens(struct controller *ctl, struct call *c)
 {
-    struct token_list l = {c, json_object(), json_array()};
+    struct token_list l = {c, json_object(), json_array(), ctl->tokens};
     struct store_visitor v = {.user = token_user_seen};
     int rc = !l.users || !l.items ? -ALLOT_ENOMEM : 0;
     if (!rc && c->who.role != ROLE_ADMIN)

@@ -647,6 +647,9 @@ static void retention_tick(struct controller *ctl)
     if (ctl->retention_runs++ % 60 == 0 && !ctl->read_only &&
         store_history_trim(ctl->store, now - history, &trimmed) == 0)
         ctl->history_trimmed += (uint64_t)trimmed;
+    /* when tokens were last used: a write a minute at most, whatever the traffic */
+    if (ctl->retention_runs % 60 == 1 && !ctl->read_only)
+        token_cache_write_uses(ctl->tokens, NULL);
     int64_t usage_keep = or_default(ctl->opt.usage_keep_ms, CONTROLLER_USAGE_KEEP_MS);
     if (ctl->retention_runs % 3600 == 1 && !ctl->read_only &&
         usage_trim(ctl->usage, now - usage_keep, &trimmed) == 0)
@@ -880,6 +883,8 @@ void controller_close(struct controller *ctl)
     if (ctl->store && !ctl->stopped &&
         (json_array_size(ctl->pending) || output_pending(ctl->output)))
         flush_cb(-1, 0, ctl);
+    if (ctl->store && ctl->tokens && !ctl->stopped && !ctl->read_only)
+        token_cache_write_uses(ctl->tokens, NULL); /* best effort: the last minute of uses */
     /* a restart replays nothing it need not (a deposed one writes nothing) */
     if (ctl->store && ctl->engine && !ctl->deposed && ctl->opt.snapshot_every &&
         ctl->ops_since_snapshot)

@@ -17,11 +17,20 @@ struct token_entry {
     struct principal who;
 };
 
+/* A token's last use not written yet. */
+struct token_use {
+    char id[AUTH_ID_LEN + 1];
+    int64_t used_ms;
+};
+
 struct token_cache {
     struct store *store;
     struct hmap ids;             /* token id -> index in entries */
     struct token_entry *entries; /* TOKENS_CACHE_MAX, allocated at the first token seen */
     uint32_t n;
+    struct hmap use_ids;    /* token id -> index in uses */
+    struct token_use *uses; /* since the last token_cache_write_uses */
+    uint32_t n_uses, cap_uses;
 };
 
 int token_cache_new(struct store *st, struct token_cache **out)
@@ -32,6 +41,7 @@ int token_cache_new(struct store *st, struct token_cache **out)
         return -ALLOT_ENOMEM;
     c->store = st;
     hmap_init(&c->ids);
+    hmap_init(&c->use_ids);
     return 0;
 }
 
@@ -52,6 +62,8 @@ void token_cache_free(struct token_cache *c)
         return;
     token_cache_forget(c);
     hmap_cleanup(&c->ids);
+    hmap_cleanup(&c->use_ids);
+    free(c->uses);
     free(c);
 }
 
@@ -98,6 +110,68 @@ static int principal_of(struct token_cache *c, const char *id, const struct stor
     return 0;
 }
 
+/* Token id is used at now_ms (best effort: a full table or no memory only loses the record
+ * until the next write). */
+static void used(struct token_cache *c, const char *id, int64_t now_ms)
+{
+    uint32_t k;
+    if (hmap_get(&c->use_ids, id, &k) == 0) {
+        if (c->uses[k].used_ms < now_ms)
+            c->uses[k].used_ms = now_ms;
+        return;
+    }
+    if (c->n_uses == c->cap_uses) {
+        uint32_t cap = c->cap_uses ? c->cap_uses * 2 : 64;
+        struct token_use *p = cap <= TOKENS_USES_MAX ? realloc(c->uses, cap * sizeof(*p)) : NULL;
+        if (!p)
+            return;
+        /* the map's keys point into the array: index them again where it moved */
+        if (p != c->uses) {
+            hmap_cleanup(&c->use_ids);
+            hmap_init(&c->use_ids);
+            for (uint32_t i = 0; i < c->n_uses; i++)
+                if (hmap_put(&c->use_ids, p[i].id, i))
+                    break;
+        }
+        c->uses = p;
+        c->cap_uses = cap;
+    }
+    struct token_use *u = &c->uses[c->n_uses];
+    snprintf(u->id, sizeof(u->id), "%s", id);
+    u->used_ms = now_ms;
+    if (hmap_put(&c->use_ids, u->id, c->n_uses) == 0)
+        c->n_uses++;
+}
+
+int64_t token_cache_used(const struct token_cache *c, const char *id)
+{
+    uint32_t k;
+    return hmap_get(&c->use_ids, id, &k) == 0 ? c->uses[k].used_ms : 0;
+}
+
+int token_cache_write_uses(struct token_cache *c, int64_t *written)
+{
+    if (written)
+        *written = 0;
+    if (!c->n_uses)
+        return 0;
+    int rc = store_batch_begin(c->store);
+    for (uint32_t i = 0; !rc && i < c->n_uses; i++)
+        rc = store_token_used(c->store, c->uses[i].id, c->uses[i].used_ms);
+    rc = rc ? rc : store_batch_commit(c->store);
+    if (rc) {
+        if (store_in_batch(c->store))
+            store_batch_rollback(c->store);
+        return rc;
+    }
+    if (written)
+        *written = c->n_uses;
+    hmap_cleanup(&c->use_ids);
+    hmap_init(&c->use_ids);
+    c->n_uses = 0;
+    return 0;
+}
+
 int token_cache_authenticate(struct token_cache *c, const char *token, int64_t now_ms,
                              struct principal *who)
 {
@@ -114,6 +188,7 @@ int token_cache_authenticate(struct token_cache *c, const char *token, int64_t n
             return -ALLOT_EUNAUTHORIZED;
         *who = e->who;
         snprintf(who->token_id, sizeof(who->token_id), "%s", id);
+        used(c, id, now_ms);
         return 0;
     }
     if (store_find_token(c->store, id, &row) || !auth_hash_equal(hash, row.hash))
@@ -126,5 +201,6 @@ int token_cache_authenticate(struct token_cache *c, const char *token, int64_t n
         return rc;
     }
     remember(c, id, row.hash, row.expires_ms, who);
+    used(c, id, now_ms);
     return 0;
 }

@@ -431,8 +431,9 @@ static int run_token_create(const struct flag_values *v)
     return admin_send(v, "POST", "/v1/tokens", true, body, token_created);
 }
 
-static const struct table_column token_columns[] = {
-    {"ID", false}, {"KIND", false}, {"FOR", false}, {"CREATED", false}, {"EXPIRES", false}};
+static const struct table_column token_columns[] = {{"ID", false},      {"KIND", false},
+                                                    {"FOR", false},     {"CREATED", false},
+                                                    {"EXPIRES", false}, {"LAST USED", false}};
 
 /* Tokens: what each acts for (a user, or a node) and when it was made and ends; the daemon
  * never sends a secret. */
@@ -441,7 +442,7 @@ static void tokens_listed(const struct flag_values *v, const json_t *answer)
     struct table t;
     size_t i;
     const json_t *k;
-    char created[64], expires[64];
+    char created[64], expires[64], last[64];
     table_init(&t, token_columns, sizeof(token_columns) / sizeof(token_columns[0]));
     json_array_foreach(json_object_get(answer, "items"), i, k)
     {
@@ -453,6 +454,8 @@ static void tokens_listed(const struct flag_values *v, const json_t *answer)
                    human_text(k, json_is_string(json_object_get(k, "node")) ? "node" : "user"));
         table_cell(&t, "%s", human_time(human_int(k, "created", 0), created, sizeof(created)));
         table_cell(&t, "%s", until < 0 ? "never" : human_time(until, expires, sizeof(expires)));
+        int64_t used = human_int(k, "last_used", -1);
+        table_cell(&t, "%s", used < 0 ? "-" : human_time(used, last, sizeof(last)));
     }
     table_print(&t, stdout);
     table_cleanup(&t);
@@ -585,10 +588,11 @@ static const struct flag_command admin_commands[] = {
     {"admin user list", "", "List users: name, tenant, role and workspace.",
      "The platform admin sees every user, a tenant admin those of its own tenant.", NULL, 0, 0, 0,
      run_user_list},
-    {"admin token list", "", "List API tokens: id, kind, user or node, created, expires.",
+    {"admin token list", "",
+     "List API tokens: id, kind, user or node, created, expires, last used.",
      "Never a token's secret. The platform admin sees every token (users', nodes' and join\n"
-     "tokens), a tenant admin those of its own tenant's users. When a token was last used is\n"
-     "not tracked.",
+     "tokens), a tenant admin those of its own tenant's users. LAST USED: when the daemon last\n"
+     "accepted it (written at most once a minute; -: not since it was made).",
      NULL, 0, 0, 0, run_token_list},
     {"admin token create", "", "Create an API token; prints it (only this once) on stdout.",
      "Example: export ALLOT_TOKEN=$(allot admin token create --user alice)", token_flags, 0, 0, 0,

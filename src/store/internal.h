@@ -33,13 +33,18 @@
     X(DELETE_USER_TOKENS, "DELETE FROM tokens WHERE user = ?1",                                    \
       "DELETE FROM tokens WHERE \"user\" = $1")                                                    \
     X(FIND_TOKEN,                                                                                  \
-      "SELECT id, token_hash, user, node, created_ms, expires_ms FROM tokens WHERE id = ?1",       \
-      "SELECT id, token_hash, \"user\", node, created_ms, expires_ms FROM tokens WHERE id = $1")   \
+      "SELECT id, token_hash, user, node, created_ms, expires_ms, used_ms FROM tokens"             \
+      " WHERE id = ?1",                                                                            \
+      "SELECT id, token_hash, \"user\", node, created_ms, expires_ms, used_ms FROM tokens"         \
+      " WHERE id = $1")                                                                            \
     X(LOAD_TOKENS,                                                                                 \
-      "SELECT id, token_hash, user, node, created_ms, expires_ms FROM tokens"                      \
+      "SELECT id, token_hash, user, node, created_ms, expires_ms, used_ms FROM tokens"             \
       " ORDER BY created_ms, id",                                                                  \
-      "SELECT id, token_hash, \"user\", node, created_ms, expires_ms FROM tokens"                  \
+      "SELECT id, token_hash, \"user\", node, created_ms, expires_ms, used_ms FROM tokens"         \
       " ORDER BY created_ms, id")                                                                  \
+    X(TOKEN_USED,                                                                                  \
+      "UPDATE tokens SET used_ms = ?2 WHERE id = ?1 AND (used_ms IS NULL OR used_ms < ?2)",        \
+      "UPDATE tokens SET used_ms = $2 WHERE id = $1 AND (used_ms IS NULL OR used_ms < $2)")        \
     X(FIND_USER,                                                                                   \
       "SELECT tenant, role, CASE json_type(spec, '$.workspace') WHEN 'text'"                       \
       " THEN json_extract(spec, '$.workspace') END FROM users WHERE name = ?1",                    \

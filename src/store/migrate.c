@@ -206,7 +206,9 @@ static const char *const store_migrations[] = {
     "  mig TEXT NOT NULL,"
     "  class TEXT NOT NULL,"
     "  unit_ms INTEGER NOT NULL,"
-    "  PRIMARY KEY (hour_ms, tenant, workspace, submitter, model, mig, class)) WITHOUT ROWID;",
+    "  PRIMARY KEY (hour_ms, tenant, workspace, submitter, model, mig, class)) WITHOUT ROWID;"
+    /* and when each token was last used, to the minute (NULL: not since this column) */
+    "ALTER TABLE tokens ADD COLUMN used_ms INTEGER;",
 };
 
 _Static_assert(sizeof(store_migrations) / sizeof(store_migrations[0]) == STORE_SCHEMA_VERSION,

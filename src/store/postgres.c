@@ -169,7 +169,8 @@ static const char *const store_pg_migrations[] = {
     "  mig text NOT NULL,"
     "  class text NOT NULL,"
     "  unit_ms bigint NOT NULL,"
-    "  PRIMARY KEY (hour_ms, tenant, workspace, submitter, model, mig, class));",
+    "  PRIMARY KEY (hour_ms, tenant, workspace, submitter, model, mig, class));"
+    "ALTER TABLE tokens ADD COLUMN used_ms bigint;",
 };
 
 _Static_assert(sizeof(store_pg_migrations) / sizeof(store_pg_migrations[0]) == STORE_SCHEMA_VERSION,
@@ -614,7 +615,7 @@ static bool store_pg_deferrable(enum store_stmt id)
 {
     return id == STORE_STMT_APPEND_JOURNAL || id == STORE_STMT_APPEND_EVENT ||
            id == STORE_STMT_HISTORY_ADD || id == STORE_STMT_USAGE_ATTEMPT_ADD ||
-           id == STORE_STMT_USAGE_HOUR_ADD;
+           id == STORE_STMT_USAGE_HOUR_ADD || id == STORE_STMT_TOKEN_USED;
 }
 
 /* An append's result (store_pg_results): an event must have the number it was given. */

@@ -48,6 +48,7 @@ struct store_token {
     char node[STORE_NAME_MAX + 1]; /* "" unless an agent's token bound to this node */
     int64_t created_ms;
     int64_t expires_ms; /* 0: never expires */
+    int64_t used_ms;    /* when it was last used, as store_token_used recorded it; 0: unknown */
 };
 
 /* An event of the stream; strings valid only during the callback. tenant may be NULL. */
@@ -200,6 +201,9 @@ int store_find_user(struct store *st, const char *name, struct store_user *out, 
 int store_add_token(struct store *st, const struct store_token *token);
 int store_find_token(struct store *st, const char *id, struct store_token *out);
 int store_delete_token(struct store *st, const char *id);
+/* Record that token id was used at used_ms (kept only when later than what is recorded; a
+ * token that is gone is no error). Joins the open batch. RET 0; -ALLOT_EINVAL; -ALLOT_EIO. */
+int store_token_used(struct store *st, const char *id, int64_t used_ms);
 /* Call fn(ctx, token) for every token, oldest first (by created_ms, then id), in one read
  * transaction; token is valid during the call only. RET fn's first nonzero result, else 0;
  * -ALLOT_ESTATE inside a batch; -ALLOT_EIO (a corrupt row, or the database). */

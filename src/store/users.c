@@ -228,6 +228,7 @@ static int store_token_row(void *ctx, const struct store_row *row)
     memcpy(out->hash, hash, STORE_TOKEN_HASH_LEN);
     out->created_ms = store_row_int(row, 4);
     out->expires_ms = store_row_null(row, 5) ? 0 : store_row_int(row, 5); /* NULL: never */
+    out->used_ms = store_row_null(row, 6) ? 0 : store_row_int(row, 6);    /* NULL: unknown */
     return 0;
 }
 
@@ -261,6 +262,20 @@ int store_each_token(struct store *st, int (*fn)(void *ctx, const struct store_t
     struct store_token_visit visit = {fn, ctx};
     return store_read_rows(st, "store_each_token", STORE_STMT_LOAD_TOKENS, store_each_token_row,
                            &visit);
+}
+
+int store_token_used(struct store *st, const char *id, int64_t used_ms)
+{
+    size_t id_len;
+    int err = store_check_name(st, "id", id, &id_len);
+    if (err)
+        return err;
+    if (used_ms <= 0) {
+        store_set_errmsg(st, "used_ms: must be positive");
+        return -ALLOT_EINVAL;
+    }
+    struct store_arg args[] = {store_text(id, id_len), store_int(used_ms)};
+    return store_write(st, STORE_STMT_TOKEN_USED, args, 2, NULL);
 }
 
 int store_delete_token(struct store *st, const char *id)

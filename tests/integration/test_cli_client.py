@@ -144,13 +144,21 @@ class CliTest(unittest.TestCase):
                          [("node", "gpu-a"), ("user", "acme-boss"), ("user", "admin"),
                           ("user", "alice"), ("user", "beta-boss"), ("user", "bob")])
         for t in doc["items"]:
-            self.assertEqual(set(t), {"id", "kind", "user", "node", "created", "expires"})
+            self.assertEqual(set(t), {"id", "kind", "user", "node", "created", "expires",
+                                      "last_used"})
             self.assertRegex(t["id"], r"^[0-9a-f]{16}$")
             self.assertGreater(t["created"], 0)
+        # last used: the admin's token (this very request), not the node's (never presented)
+        used = {t["user"] or t["node"]: t["last_used"] for t in doc["items"]}
+        self.assertIsNone(used["gpu-a"])
+        self.assertIsNone(used["bob"])
+        self.assertGreater(used["admin"], used["alice"] or 0)
+        self.assertGreaterEqual(used["admin"], max(t["created"] for t in doc["items"]))
         out = self.ok("admin", "token", "list")
-        self.assertEqual(out.splitlines()[0].split(), ["ID", "KIND", "FOR", "CREATED", "EXPIRES"])
+        self.assertEqual(out.splitlines()[0].split(),
+                         ["ID", "KIND", "FOR", "CREATED", "EXPIRES", "LAST", "USED"])
         self.assertRegex(out, rf"\n{node['id']} +node +node gpu-a +20\d\d-\d\d-\d\d "
-                              r"\d\d:\d\d:\d\d UTC +never\n")
+                              r"\d\d:\d\d:\d\d UTC +never +-\n")
         # no secret, and not its hash, in either form
         for text in (out, self.ok("admin", "token", "list", "-o", "json")):
             for secret in (acme_admin, beta_admin, member, node["token"]):
@@ -1116,6 +1124,24 @@ class CliTest(unittest.TestCase):
                       "--limit-gpu", "2", "--limit-memory", "64Gi", "--lend", "false")
         self.assertIn("acme/lab: reserved 1 GPUs, limits gpu 2", out)
         self.assertIn("lend no", out)
+
+    def test_token_last_used_survives_a_restart(self):
+        """A token's last use is kept in memory and written at most once a minute, and at a
+        clean stop: after a restart it is still there; a token not used since is not."""
+        alice = self.d.user_token("alice", "member", "acme", "acme/research")
+        self.d.user_token("bob", "member", "acme", "acme/research")
+        before = int(time.time() * 1000)
+        self.assertEqual(self.d.request("GET", "/v1/workloads", token=alice)[0], 200)
+        after = int(time.time() * 1000)
+        data = self.d.data
+        self.d.stop()
+        self.d = Daemon(data)
+        st, doc = self.d.request("GET", "/v1/tokens", token=self.d.admin)
+        self.assertEqual(st, 200, doc)
+        used = {t["user"]: t["last_used"] for t in doc["items"]}
+        self.assertIsNone(used["bob"])
+        self.assertGreaterEqual(used["alice"], before)
+        self.assertLessEqual(used["alice"], after)
 
     def test_token_create_prints_a_token_that_works(self):
         self.ok("admin", "user", "create", "alice", "--role", "member",

@@ -569,6 +569,7 @@ static void make_schema_2(const struct fixture *f, const char *missing)
     raw_exec(f, "PRAGMA user_version = 2; DROP TABLE snapshots; DROP TABLE history;"
                 "DROP TABLE leader; DROP TABLE log_attempts; DROP TABLE log_totals;"
                 "DROP INDEX events_t; DROP TABLE usage_attempts; DROP TABLE usage_hours;"
+                "ALTER TABLE tokens DROP COLUMN used_ms;"
                 "INSERT INTO meta VALUES ('store.workload_id_high', '7')");
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
         if (!missing || strcmp(tables[i].table, missing) != 0)
@@ -1299,10 +1300,11 @@ static void test_schema_6_migrated(void **state)
     store_close(st);
     raw_exec(f, pg_mode ? "DROP TABLE log_attempts; DROP TABLE log_totals; DROP INDEX events_t;"
                           "DROP FUNCTION log_attempts_total(); DROP TABLE usage_attempts;"
-                          "DROP TABLE usage_hours; UPDATE allot_schema SET version = 6"
+                          "DROP TABLE usage_hours; ALTER TABLE tokens DROP COLUMN used_ms;"
+                          "UPDATE allot_schema SET version = 6"
                         : "DROP TABLE log_attempts; DROP TABLE log_totals; DROP INDEX events_t;"
                           "DROP TABLE usage_attempts; DROP TABLE usage_hours;"
-                          "PRAGMA user_version = 6");
+                          "ALTER TABLE tokens DROP COLUMN used_ms; PRAGMA user_version = 6");
     st = open_ok(f);
     assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
     char totals[128] = "";
@@ -1411,6 +1413,26 @@ static void test_usage_ledger(void **state)
     memset(sum, 0, sizeof(sum));
     assert_int_equal(store_usage_hours_read(st, 0, 3 * h, NULL, NULL, 100, on_usage_hour, sum), 0);
     assert_int_equal(sum[0], 2);
+    store_close(st);
+}
+
+/* A token's last use: kept when later than what is recorded, read back by find and each;
+ * none recorded reads 0; a token that is gone is no error. */
+static void test_token_used(void **state)
+{
+    struct fixture *f = *state;
+    struct store *st = open_ok(f);
+    struct store_token t = {.id = "0123456789abcdef", .user = "alice", .created_ms = 5};
+    assert_int_equal(store_add_token(st, &t), 0);
+    struct store_token got;
+    assert_int_equal(store_find_token(st, t.id, &got), 0);
+    assert_int_equal(got.used_ms, 0);
+    assert_int_equal(store_token_used(st, t.id, 2000), 0);
+    assert_int_equal(store_token_used(st, t.id, 1000), 0); /* earlier: not kept */
+    assert_int_equal(store_find_token(st, t.id, &got), 0);
+    assert_int_equal(got.used_ms, 2000);
+    assert_int_equal(store_token_used(st, "ffffffffffffffff", 3000), 0);
+    assert_int_equal(store_token_used(st, t.id, 0), -ALLOT_EINVAL);
     store_close(st);
 }
 
@@ -1874,6 +1896,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_output_trim, setup, teardown),
         cmocka_unit_test_setup_teardown(test_schema_6_migrated, setup, teardown),
         cmocka_unit_test_setup_teardown(test_usage_ledger, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_token_used, setup, teardown),
         cmocka_unit_test_setup_teardown(test_directory_lock, setup, teardown),
         cmocka_unit_test_setup_teardown(test_crash_after_commit, setup, teardown),
     };
