@@ -379,6 +379,8 @@ struct curl_slist *client_add_header(struct curl_slist *list, const char *h, boo
 
 int client_print_unreachable(const struct client *cl, const char *errbuf, CURLcode res)
 {
+    if (cl->quiet)
+        return FLAGS_EXIT_UNREACHABLE;
     fprintf(stderr, "allot: cannot reach the server at ");
     client_print_clean(stderr, cl->server);
     fprintf(stderr, ": ");

@@ -22,6 +22,7 @@
 #define CLIENT_PAUSE_MS 250               /* the first wait after no server was the leader ... */
 #define CLIENT_MAX_PAUSE_MS 1000          /* ... doubled up to this */
 #define CLIENT_STREAM_RETRY_MS 250        /* the pause before a dropped stream is reopened */
+#define CLIENT_STREAM_RETRY_MAX_MS 2000   /* and the longest between tries while it cannot be */
 #define CLIENT_MAX_TOKEN 512              /* bytes of a token */
 #define CLIENT_MAX_ANSWER (64u << 20)     /* bytes of one answer; longer ones are refused */
 #define CLIENT_MAX_CONFIG (64u << 10)     /* bytes of the config file */
@@ -41,6 +42,7 @@ struct client {
     char cacert[1024]; /* CA file for https, or "" for the system's */
     const char *prog;  /* "allot ls", for messages */
     bool json;         /* -o json: error documents also go to stdout, as they came */
+    bool quiet;        /* a server not reached is not printed (an attempt that will be retried) */
 };
 
 /* One answer. Caller-owned: filled by client_call, freed by client_answer_cleanup. */

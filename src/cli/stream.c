@@ -373,8 +373,10 @@ out:
 
 /* The stream ended or dropped: say so, and open it again after the last event had
  * (Last-Event-ID), so that nothing is shown twice or missed (what the server no longer holds
- * comes as its gap event). RET 0 when it follows again or was stopped, else the exit code of
- * the failed reconnect (FLAGS_EXIT_UNREACHABLE when no server answered within the timeout). */
+ * comes as its gap event). A server that cannot be reached (restarting, a failover) is tried
+ * again, the pause doubling to CLIENT_STREAM_RETRY_MAX_MS, for the client's timeout. RET 0
+ * when it follows again or was stopped, else the exit code of the failed reconnect
+ * (FLAGS_EXIT_UNREACHABLE when no server answered within the timeout). */
 static int stream_reconnect(struct client_stream *s, int stop_fd)
 {
     fprintf(stderr, "allot: the event stream of the server at ");
@@ -387,18 +389,29 @@ static int stream_reconnect(struct client_stream *s, int stop_fd)
         fprintf(stderr, ")");
     }
     fprintf(stderr, "; reconnecting%s%s\n", s->id[0] ? " after event " : "", s->id);
-    /* a short pause first: a server that ends each stream at once is not asked in a loop */
-    struct pollfd p = {.fd = stop_fd, .events = POLLIN};
-    if (poll(&p, stop_fd >= 0 ? 1 : 0, CLIENT_STREAM_RETRY_MS) > 0)
-        return 0;
-    stream_reset(s);
-    s->line_len = 0;
-    s->after_cr = false;
-    s->data_len = 0;
-    s->name[0] = '\0';
-    s->stop_fd = stop_fd;
-    int rc = stream_connect(s);
-    s->stop_fd = -1;
+    int64_t give_up = client_monotonic_ms() + s->cl->timeout_ms;
+    int64_t pause = CLIENT_STREAM_RETRY_MS;
+    int rc;
+    for (;;) {
+        /* a pause first: a server that ends each stream at once is not asked in a loop */
+        struct pollfd p = {.fd = stop_fd, .events = POLLIN};
+        if (poll(&p, stop_fd >= 0 ? 1 : 0, (int)pause) > 0)
+            return 0;
+        stream_reset(s);
+        s->line_len = 0;
+        s->after_cr = false;
+        s->data_len = 0;
+        s->name[0] = '\0';
+        s->stop_fd = stop_fd;
+        bool last = client_monotonic_ms() + pause >= give_up;
+        s->cl->quiet = !last; /* only the last try says that nothing answered */
+        rc = stream_connect(s);
+        s->cl->quiet = false;
+        s->stop_fd = -1;
+        if (rc != FLAGS_EXIT_UNREACHABLE || last)
+            break;
+        pause = pause * 2 > CLIENT_STREAM_RETRY_MAX_MS ? CLIENT_STREAM_RETRY_MAX_MS : pause * 2;
+    }
     if (rc || s->stopped)
         return rc;
     fprintf(stderr, "allot: following the event stream of ");

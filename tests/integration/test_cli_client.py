@@ -1016,13 +1016,15 @@ class CliTest(unittest.TestCase):
         self.assertIn("allot: the token is unknown", err)
 
     def test_ls_watch_reconnects_with_last_event_id(self):
-        """allotd restarts under a watch: the stream drops, the watch opens it again with
-        Last-Event-ID, shows what happened meanwhile and after, and nothing twice."""
+        """allotd restarts under a watch: the stream drops, the watch tries again until the
+        daemon is back (within --timeout), opens it with Last-Event-ID, shows what happened
+        meanwhile and after, and nothing twice."""
         p, listing = self.watch("-o", "json", "--timeout", "20s")
         self.submit_http("acme/research", "before-restart")
         time.sleep(0.5)
         port, data = self.d.port, self.d.data
         self.d.stop()
+        time.sleep(1.5)  # down for a while: the watch's first tries find nobody, and it retries
         self.d = allotd_harness.Daemon(ALLOTD, data, None, port=port)
         self.submit_http("acme/research", "after-restart")
         deadline = time.time() + 10
