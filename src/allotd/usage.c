@@ -53,7 +53,9 @@ struct usage {
     json_t *attempts; /* rows ended since the last commit: objects for store_usage_attempt */
     json_t *hours;    /* and their rollups: [hour_ms, tenant, workspace, submitter, model, mig,
                        * class, unit_ms] */
+    json_t *days;     /* and by day: [day_ms, ...] */
     struct usage_sum *totals; /* per engine workspace id: committed and queued rows */
+    struct usage_sum *queued; /* and the queued part alone (usage_write adds it to the store's) */
     uint32_t cap_totals;
 };
 
@@ -64,8 +66,9 @@ int usage_new(struct controller *ctl, struct usage **out)
         u->ctl = ctl;
         u->attempts = json_array();
         u->hours = json_array();
+        u->days = json_array();
     }
-    if (!u || !u->attempts || !u->hours) {
+    if (!u || !u->attempts || !u->hours || !u->days) {
         usage_free(u);
         *out = NULL;
         return -ALLOT_ENOMEM;
@@ -80,7 +83,9 @@ void usage_free(struct usage *u)
         return;
     json_decref(u->attempts);
     json_decref(u->hours);
+    json_decref(u->days);
     free(u->totals);
+    free(u->queued);
     free(u);
 }
 
@@ -177,6 +182,8 @@ static int run_split(const struct usage_run *r, int64_t from, int64_t to, int64_
 
 /* ---- the totals of the metrics ---- */
 
+/* The totals of workspace ws (grown on demand; its queued part is u->queued[ws]). NULL when
+ * out of memory. */
 static struct usage_sum *total_of(struct usage *u, uint32_t ws)
 {
     if (ws >= u->cap_totals) {
@@ -184,10 +191,14 @@ static struct usage_sum *total_of(struct usage *u, uint32_t ws)
         while (cap <= ws)
             cap *= 2;
         struct usage_sum *p = realloc(u->totals, cap * sizeof(*p));
-        if (!p)
+        if (p)
+            u->totals = p;
+        struct usage_sum *q = p ? realloc(u->queued, cap * sizeof(*q)) : NULL;
+        if (!q)
             return NULL;
+        u->queued = q;
         memset(p + u->cap_totals, 0, (cap - u->cap_totals) * sizeof(*p));
-        u->totals = p;
+        memset(q + u->cap_totals, 0, (cap - u->cap_totals) * sizeof(*q));
         u->cap_totals = cap;
     }
     return &u->totals[ws];
@@ -240,7 +251,7 @@ void usage_open(struct usage *u, uint32_t id, int64_t borrowed)
 
 /* Queue the rollup rows of one slice (ctx: the row's names, [tenant, workspace, submitter]). */
 struct close_ctx {
-    struct usage *u;
+    json_t *rows; /* u->hours or u->days */
     const char *tenant, *workspace, *submitter;
 };
 
@@ -251,7 +262,7 @@ static int hour_slice(void *ctx, int64_t at, const struct usage_part *p, enum us
     json_t *row = json_pack("[I, s, s, s, s, s, s, I]", (json_int_t)at, k->tenant, k->workspace,
                             k->submitter, model_name(p->model), profile_name(p->mig),
                             usage_class_names[cls], (json_int_t)unit_ms);
-    return row && !json_array_append_new(k->u->hours, row) ? 0 : -ALLOT_ENOMEM;
+    return row && !json_array_append_new(k->rows, row) ? 0 : -ALLOT_ENOMEM;
 }
 
 /* What ended the attempt, as the ledger writes it. */
@@ -277,11 +288,17 @@ int usage_close(struct usage *u, uint32_t id, const struct sched_event *e)
     if (r.total <= 0 || ctl->replaying) /* CPU only; or the store has its rows already */
         return 0;
     struct usage_sum *sum = total_of(u, w->workspace);
-    if (sum)
-        run_split(&r, r.start, r.end, INT64_MAX / 2, total_slice, sum);
+    if (!sum)
+        return -ALLOT_ENOMEM;
+    struct usage_sum add = {{0}};
+    run_split(&r, r.start, r.end, INT64_MAX / 2, total_slice, &add);
+    for (int k = 0; k < USAGE_CLASSES; k++) {
+        sum->ms[k] += add.ms[k];
+        u->queued[w->workspace].ms[k] += add.ms[k];
+    }
     char ending[64];
     ending_of(e, ending, sizeof(ending));
-    struct close_ctx k = {u, s->tenants[w->tenant].name, s->workspaces[w->workspace].name,
+    struct close_ctx k = {u->hours, s->tenants[w->tenant].name, s->workspaces[w->workspace].name,
                           x->owner && x->owner[0] ? x->owner : "unknown"};
     json_t *a =
         json_pack("{s:s, s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:b}", "workload", w->name,
@@ -291,7 +308,9 @@ int usage_close(struct usage *u, uint32_t id, const struct sched_event *e)
                   (json_int_t)r.borrowed, "ending", ending, "lost", r.lost);
     if (!a || json_array_append_new(u->attempts, a))
         return -ALLOT_ENOMEM;
-    return run_split(&r, r.start, r.end, USAGE_HOUR_MS, hour_slice, &k);
+    int rc = run_split(&r, r.start, r.end, USAGE_HOUR_MS, hour_slice, &k);
+    k.rows = u->days; /* and the same by day */
+    return rc ? rc : run_split(&r, r.start, r.end, USAGE_DAY_MS, hour_slice, &k);
 }
 
 /* A queued row (usage_close) as the store's struct; strings point into v. */
@@ -345,6 +364,24 @@ int usage_write(struct usage *u)
         if (rc)
             return rc;
     }
+    json_array_foreach(u->days, i, v)
+    {
+        struct store_usage_hour d = hour_of(v);
+        int rc = store_usage_day_add(st, &d);
+        if (rc)
+            return rc;
+    }
+    const struct sched *s = u->ctl->engine;
+    for (uint32_t ws = 0; ws < u->cap_totals && ws < s->n_workspaces; ws++)
+        for (int k = 0; k < USAGE_CLASSES; k++) {
+            int rc = u->queued[ws].ms[k]
+                         ? store_usage_total_add(st, s->tenants[s->workspaces[ws].tenant].name,
+                                                 s->workspaces[ws].name, usage_class_names[k],
+                                                 u->queued[ws].ms[k])
+                         : 0;
+            if (rc)
+                return rc;
+        }
     return 0;
 }
 
@@ -352,6 +389,9 @@ void usage_committed(struct usage *u)
 {
     json_array_clear(u->attempts);
     json_array_clear(u->hours);
+    json_array_clear(u->days);
+    if (u->queued)
+        memset(u->queued, 0, u->cap_totals * sizeof(*u->queued));
 }
 
 void usage_discard(struct usage *u)
@@ -491,12 +531,11 @@ static enum usage_class class_of(const char *name)
     return USAGE_CLASSES;
 }
 
-static int hour_row(void *ctx, const struct store_usage_hour *h)
+/* A queued rollup row (not in the store yet) into g. */
+static int hour_row(struct usage_agg *g, const struct store_usage_hour *h)
 {
-    struct usage_agg *g = ctx;
     enum usage_class cls = class_of(h->cls);
     char buf[32];
-    g->read++;
     if (cls == USAGE_CLASSES)
         return 0;
     return agg_add(g,
@@ -524,6 +563,22 @@ static int attempt_add(struct usage_query *q, const struct store_usage_attempt *
     int rc = agg_add(&q->agg, a->workload, USAGE_GUARANTEED, all - borrowed);
     rc = rc ? rc : agg_add(&q->agg, a->workload, USAGE_BORROWED, borrowed);
     return rc ? rc : agg_add(&q->agg, a->workload, USAGE_LOST, a->lost ? all : 0);
+}
+
+/* A stored sum (store_usage_sum) into the agg (ctx). */
+static int sum_row(void *ctx, const char *key, int64_t day_ms, const char *cls, int64_t unit_ms)
+{
+    struct usage_agg *g = ctx;
+    enum usage_class c = class_of(cls);
+    char buf[32];
+    g->read++;
+    if (c == USAGE_CLASSES)
+        return 0;
+    if (!key) /* by day */
+        key = key_of(g, NULL, NULL, NULL, NULL, NULL, NULL, day_ms, buf, sizeof(buf));
+    else if (g->by == BY_MIG)
+        key = key_of(g, NULL, NULL, NULL, NULL, key, NULL, 0, buf, sizeof(buf));
+    return agg_add(g, key, c, unit_ms);
 }
 
 static int attempt_row(void *ctx, const struct store_usage_attempt *a)
@@ -749,13 +804,37 @@ void usage_reply(struct usage *u, struct call *c)
     if (!usage_scope(ctl, c, &q))
         return;
     hmap_init(&q.agg.index);
-    int rc = q.agg.by == BY_WORKLOAD
-                 ? store_usage_attempts_read(ctl->store, q.from, q.to, q.tenant, q.workspace,
-                                             STORE_USAGE_READ_MAX, attempt_row, &q)
-                 : store_usage_hours_read(ctl->store, q.from, q.to, q.tenant, q.workspace,
-                                          STORE_USAGE_READ_MAX, hour_row, &q.agg);
-    if (!rc && q.agg.read >= STORE_USAGE_READ_MAX) /* never a sum of part of the rows */
-        rc = -ALLOT_ERANGE;
+    /* the store sums the rollups; the attempts come as rows. Never a sum of part of them. */
+    static const enum store_usage_by store_by[] = {
+        [BY_TENANT] = STORE_USAGE_BY_TENANT,  [BY_WORKSPACE] = STORE_USAGE_BY_WORKSPACE,
+        [BY_USER] = STORE_USAGE_BY_SUBMITTER, [BY_MODEL] = STORE_USAGE_BY_MODEL,
+        [BY_MIG] = STORE_USAGE_BY_MIG,        [BY_DAY] = STORE_USAGE_BY_DAY,
+    };
+    int64_t most = q.agg.by == BY_WORKLOAD ? STORE_USAGE_READ_MAX : USAGE_MAX_KEYS * USAGE_CLASSES;
+    int rc = 0;
+    if (q.agg.by == BY_WORKLOAD) {
+        rc = store_usage_attempts_read(ctl->store, q.from, q.to, q.tenant, q.workspace, most,
+                                       attempt_row, &q);
+        rc = !rc && q.agg.read >= most ? -ALLOT_ERANGE : rc;
+    } else {
+        /* whole days from the day rollups, the hours before and after them from the hours' */
+        int64_t d1 = q.from + (USAGE_DAY_MS - q.from % USAGE_DAY_MS) % USAGE_DAY_MS;
+        int64_t d2 = q.to - q.to % USAGE_DAY_MS;
+        if (d1 >= d2)
+            d1 = d2 = q.to;
+        const struct {
+            bool days;
+            int64_t from, to;
+        } parts[] = {{false, q.from, d1}, {true, d1, d2}, {false, d2, q.to}};
+        for (size_t k = 0; !rc && k < 3; k++) {
+            if (parts[k].from >= parts[k].to)
+                continue;
+            q.agg.read = 0;
+            rc = store_usage_sum(ctl->store, store_by[q.agg.by], parts[k].days, parts[k].from,
+                                 parts[k].to, q.tenant, q.workspace, most, sum_row, &q.agg);
+            rc = !rc && q.agg.read >= most ? -ALLOT_ERANGE : rc;
+        }
+    }
     rc = rc ? rc : queued_add(u, &q);
     rc = rc ? rc : live_add(u, &q, now);
     json_t *body = rc ? NULL : usage_json(&q);

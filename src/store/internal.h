@@ -10,6 +10,22 @@
 
 #include "store/store.h"
 
+/* The ledger's sums of a period by one key (col), in both dialects: ?1/$1 and ?2/$2 the
+ * period, ?3/$3 and ?4/$4 the tenant and workspace (NULL: any), ?5/$5 the most rows. */
+#define STORE_USAGE_SUM_SQLITE(col, table, at)                                                     \
+    "SELECT " col ", class, sum(unit_ms) FROM " table " WHERE " at " >= ?1 AND " at " < ?2"        \
+    " AND (?3 IS NULL OR tenant = ?3) AND (?4 IS NULL OR workspace = ?4) GROUP BY 1, 2 LIMIT ?5"
+#define STORE_USAGE_SUM_PG(col, table, at)                                                         \
+    "SELECT " col ", class, sum(unit_ms)::bigint FROM " table " WHERE " at " >= $1"                \
+    " AND " at " < $2 AND ($3::text IS NULL OR tenant = $3::text)"                                 \
+    " AND ($4::text IS NULL OR workspace = $4::text) GROUP BY 1, 2 LIMIT $5"
+/* One sum statement by key `col` over the hours (ID_HOURS) and one over the days (ID_DAYS). */
+#define STORE_USAGE_SUMS(X, ID, col, daycol)                                                       \
+    X(ID##_HOURS, STORE_USAGE_SUM_SQLITE(col, "usage_hours", "hour_ms"),                           \
+      STORE_USAGE_SUM_PG(col, "usage_hours", "hour_ms"))                                           \
+    X(ID##_DAYS, STORE_USAGE_SUM_SQLITE(daycol, "usage_days", "day_ms"),                           \
+      STORE_USAGE_SUM_PG(daycol, "usage_days", "day_ms"))
+
 /* Every statement the store runs after open, prepared once per connection:
  * X(ID, SQLite's text, PostgreSQL's text). A new store function is one row here and a thin
  * wrapper that checks its inputs and calls store_write or store_query (docs/store.md). Both
@@ -197,13 +213,20 @@
       " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (hour_ms, tenant, workspace,"          \
       " submitter, model, mig, class) DO UPDATE SET unit_ms = usage_hours.unit_ms"                 \
       " + excluded.unit_ms")                                                                       \
-    X(USAGE_HOURS_READ,                                                                            \
-      "SELECT hour_ms, tenant, workspace, submitter, model, mig, class, unit_ms FROM usage_hours"  \
-      " WHERE hour_ms >= ?1 AND hour_ms < ?2 AND (?3 IS NULL OR tenant = ?3)"                      \
-      " AND (?4 IS NULL OR workspace = ?4) ORDER BY hour_ms LIMIT ?5",                             \
-      "SELECT hour_ms, tenant, workspace, submitter, model, mig, class, unit_ms FROM usage_hours"  \
-      " WHERE hour_ms >= $1 AND hour_ms < $2 AND ($3::text IS NULL OR tenant = $3::text)"          \
-      " AND ($4::text IS NULL OR workspace = $4::text) ORDER BY hour_ms LIMIT $5")                 \
+    STORE_USAGE_SUMS(X, USAGE_SUM_TENANT, "tenant", "tenant")                                      \
+    STORE_USAGE_SUMS(X, USAGE_SUM_WORKSPACE, "workspace", "workspace")                             \
+    STORE_USAGE_SUMS(X, USAGE_SUM_SUBMITTER, "submitter", "submitter")                             \
+    STORE_USAGE_SUMS(X, USAGE_SUM_MODEL, "model", "model")                                         \
+    STORE_USAGE_SUMS(X, USAGE_SUM_MIG, "mig", "mig")                                               \
+    STORE_USAGE_SUMS(X, USAGE_SUM_DAY, "hour_ms - hour_ms % 86400000", "day_ms")                   \
+    X(USAGE_DAY_ADD,                                                                               \
+      "INSERT INTO usage_days (day_ms, tenant, workspace, submitter, model, mig, class, unit_ms)"  \
+      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8) ON CONFLICT (day_ms, tenant, workspace,"           \
+      " submitter, model, mig, class) DO UPDATE SET unit_ms = unit_ms + excluded.unit_ms",         \
+      "INSERT INTO usage_days (day_ms, tenant, workspace, submitter, model, mig, class, unit_ms)"  \
+      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT (day_ms, tenant, workspace,"           \
+      " submitter, model, mig, class) DO UPDATE SET unit_ms = usage_days.unit_ms"                  \
+      " + excluded.unit_ms")                                                                       \
     X(USAGE_ATTEMPTS_READ,                                                                         \
       "SELECT workload, attempt, tenant, workspace, submitter, start_ms, end_ms, gpu_units,"       \
       " borrowed_units, ending, lost FROM usage_attempts WHERE end_ms > ?1 AND start_ms < ?2"      \
@@ -213,13 +236,22 @@
       " AND ($3::text IS NULL OR tenant = $3::text) AND ($4::text IS NULL OR workspace = "         \
       "$4::text)"                                                                                  \
       " ORDER BY id LIMIT $5")                                                                     \
+    X(USAGE_TOTAL_ADD,                                                                             \
+      "INSERT INTO usage_totals (tenant, workspace, class, unit_ms) VALUES (?1, ?2, ?3, ?4)"       \
+      " ON CONFLICT (tenant, workspace, class) DO UPDATE SET unit_ms = unit_ms + "                 \
+      "excluded.unit_ms",                                                                          \
+      "INSERT INTO usage_totals (tenant, workspace, class, unit_ms) VALUES ($1, $2, $3, $4)"       \
+      " ON CONFLICT (tenant, workspace, class) DO UPDATE SET unit_ms = usage_totals.unit_ms"       \
+      " + excluded.unit_ms")                                                                       \
     X(USAGE_TOTALS,                                                                                \
-      "SELECT tenant, workspace, class, sum(unit_ms) FROM usage_hours"                             \
-      " GROUP BY tenant, workspace, class ORDER BY tenant, workspace, class",                      \
-      "SELECT tenant, workspace, class, sum(unit_ms)::bigint FROM usage_hours"                     \
-      " GROUP BY tenant, workspace, class ORDER BY tenant, workspace, class")                      \
+      "SELECT tenant, workspace, class, unit_ms FROM usage_totals"                                 \
+      " ORDER BY tenant, workspace, class",                                                        \
+      "SELECT tenant, workspace, class, unit_ms FROM usage_totals"                                 \
+      " ORDER BY tenant, workspace, class")                                                        \
     X(USAGE_TRIM_HOURS, "DELETE FROM usage_hours WHERE hour_ms < ?1",                              \
       "DELETE FROM usage_hours WHERE hour_ms < $1")                                                \
+    X(USAGE_TRIM_DAYS, "DELETE FROM usage_days WHERE day_ms < ?1",                                 \
+      "DELETE FROM usage_days WHERE day_ms < $1")                                                  \
     X(USAGE_TRIM_ATTEMPTS, "DELETE FROM usage_attempts WHERE end_ms < ?1",                         \
       "DELETE FROM usage_attempts WHERE end_ms < $1")                                              \
     X(META_GET, "SELECT value FROM meta WHERE key = ?1", "SELECT value FROM meta WHERE key = $1")  \

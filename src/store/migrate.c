@@ -207,6 +207,24 @@ static const char *const store_migrations[] = {
     "  class TEXT NOT NULL,"
     "  unit_ms INTEGER NOT NULL,"
     "  PRIMARY KEY (hour_ms, tenant, workspace, submitter, model, mig, class)) WITHOUT ROWID;"
+    /* the same by day (UTC), so that a long period reads a day's row rather than 24 */
+    "CREATE TABLE usage_days ("
+    "  day_ms INTEGER NOT NULL,"
+    "  tenant TEXT NOT NULL,"
+    "  workspace TEXT NOT NULL,"
+    "  submitter TEXT NOT NULL,"
+    "  model TEXT NOT NULL,"
+    "  mig TEXT NOT NULL,"
+    "  class TEXT NOT NULL,"
+    "  unit_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (day_ms, tenant, workspace, submitter, model, mig, class)) WITHOUT ROWID;"
+    /* every workspace's sums of each class ever (the metrics' counters), never trimmed */
+    "CREATE TABLE usage_totals ("
+    "  tenant TEXT NOT NULL,"
+    "  workspace TEXT NOT NULL,"
+    "  class TEXT NOT NULL,"
+    "  unit_ms INTEGER NOT NULL,"
+    "  PRIMARY KEY (tenant, workspace, class)) WITHOUT ROWID;"
     /* and when each token was last used, to the minute (NULL: not since this column) */
     "ALTER TABLE tokens ADD COLUMN used_ms INTEGER;",
 };

@@ -170,6 +170,22 @@ static const char *const store_pg_migrations[] = {
     "  class text NOT NULL,"
     "  unit_ms bigint NOT NULL,"
     "  PRIMARY KEY (hour_ms, tenant, workspace, submitter, model, mig, class));"
+    "CREATE TABLE usage_days ("
+    "  day_ms bigint NOT NULL,"
+    "  tenant text NOT NULL,"
+    "  workspace text NOT NULL,"
+    "  submitter text NOT NULL,"
+    "  model text NOT NULL,"
+    "  mig text NOT NULL,"
+    "  class text NOT NULL,"
+    "  unit_ms bigint NOT NULL,"
+    "  PRIMARY KEY (day_ms, tenant, workspace, submitter, model, mig, class));"
+    "CREATE TABLE usage_totals ("
+    "  tenant text NOT NULL,"
+    "  workspace text NOT NULL,"
+    "  class text NOT NULL,"
+    "  unit_ms bigint NOT NULL,"
+    "  PRIMARY KEY (tenant, workspace, class));"
     "ALTER TABLE tokens ADD COLUMN used_ms bigint;",
 };
 
@@ -615,7 +631,8 @@ static bool store_pg_deferrable(enum store_stmt id)
 {
     return id == STORE_STMT_APPEND_JOURNAL || id == STORE_STMT_APPEND_EVENT ||
            id == STORE_STMT_HISTORY_ADD || id == STORE_STMT_USAGE_ATTEMPT_ADD ||
-           id == STORE_STMT_USAGE_HOUR_ADD || id == STORE_STMT_TOKEN_USED;
+           id == STORE_STMT_USAGE_HOUR_ADD || id == STORE_STMT_USAGE_DAY_ADD ||
+           id == STORE_STMT_USAGE_TOTAL_ADD || id == STORE_STMT_TOKEN_USED;
 }
 
 /* An append's result (store_pg_results): an event must have the number it was given. */

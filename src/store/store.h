@@ -385,26 +385,44 @@ struct store_usage_hour {
  * field missing, out of bounds or negative; store_errmsg names it); -ALLOT_EFULL; -ALLOT_EIO. */
 int store_usage_attempt_add(struct store *st, const struct store_usage_attempt *a);
 int store_usage_hour_add(struct store *st, const struct store_usage_hour *h);
-/* Call fn for the rollups of the hours in [from_ms, to_ms), oldest first, at most limit
- * (1..STORE_USAGE_READ_MAX), of tenant and workspace when not NULL; fn's strings live until it
- * returns, and its nonzero result stops the read and is returned. RET 0; -ALLOT_EINVAL;
- * -ALLOT_EIO. */
-int store_usage_hours_read(struct store *st, int64_t from_ms, int64_t to_ms, const char *tenant,
-                           const char *workspace, int64_t limit,
-                           int (*fn)(void *ctx, const struct store_usage_hour *h), void *ctx);
+/* The same for the day rollups: d->hour_ms is the day's first millisecond (UTC). */
+int store_usage_day_add(struct store *st, const struct store_usage_hour *d);
+/* The sums of the rollups of the hours (days: of the days) in [from_ms, to_ms) by one key
+ * and class, of tenant
+ * and workspace when not NULL: fn gets each key (by day: key is NULL and day_ms the day's
+ * first millisecond, UTC), its class and unit_ms, at most limit (1..STORE_USAGE_READ_MAX)
+ * rows in no set order; its strings live until it returns, and its nonzero result stops
+ * the read and is returned. RET 0; -ALLOT_EINVAL; -ALLOT_EIO. */
+enum store_usage_by {
+    STORE_USAGE_BY_TENANT,
+    STORE_USAGE_BY_WORKSPACE,
+    STORE_USAGE_BY_SUBMITTER,
+    STORE_USAGE_BY_MODEL,
+    STORE_USAGE_BY_MIG,
+    STORE_USAGE_BY_DAY,
+};
+int store_usage_sum(struct store *st, enum store_usage_by by, bool days, int64_t from_ms,
+                    int64_t to_ms, const char *tenant, const char *workspace, int64_t limit,
+                    int (*fn)(void *ctx, const char *key, int64_t day_ms, const char *cls,
+                              int64_t unit_ms),
+                    void *ctx);
 /* The same for the attempts that overlap [from_ms, to_ms), in the order they were added. */
 int store_usage_attempts_read(struct store *st, int64_t from_ms, int64_t to_ms, const char *tenant,
                               const char *workspace, int64_t limit,
                               int (*fn)(void *ctx, const struct store_usage_attempt *a), void *ctx);
-/* Call fn with every workspace's total unit_ms of each class over every stored hour (the
- * metrics start from them). RET as store_usage_hours_read. */
+/* Add unit_ms to a workspace's total of a class ever (the metrics' counters: never trimmed).
+ * Joins the open batch. RET 0; -ALLOT_EINVAL; -ALLOT_EIO. */
+int store_usage_total_add(struct store *st, const char *tenant, const char *workspace,
+                          const char *cls, int64_t unit_ms);
+/* Call fn with every workspace's total unit_ms of each class (the metrics start from them).
+ * RET 0, fn's first nonzero result, or -ALLOT_EIO. */
 int store_usage_totals(struct store *st,
                        int (*fn)(void *ctx, const char *tenant, const char *workspace,
                                  const char *cls, int64_t unit_ms),
                        void *ctx);
-/* Delete the rollups of hours before before_ms and the attempts that ended before it, in one
- * transaction (it joins an open batch). OUT *deleted (may be NULL): rows deleted. RET 0 or
- * a negative error. */
+/* Delete the rollups of hours before before_ms and the attempts that ended before it (not
+ * the totals), in one transaction (it joins an open batch). OUT *deleted (may be NULL): rows
+ * deleted. RET 0 or a negative error. */
 int store_usage_trim(struct store *st, int64_t before_ms, int64_t *deleted);
 
 /* Small key/value settings (e.g. "bootstrap_token_created"). get copies the value with its

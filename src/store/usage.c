@@ -43,7 +43,9 @@ int store_usage_attempt_add(struct store *st, const struct store_usage_attempt *
     return store_write(st, STORE_STMT_USAGE_ATTEMPT_ADD, args, 11, NULL);
 }
 
-int store_usage_hour_add(struct store *st, const struct store_usage_hour *h)
+/* Add rollup row h of a period of step ms (its hour_ms a multiple of it) with statement which. */
+static int rollup_add(struct store *st, enum store_stmt which, int64_t step,
+                      const struct store_usage_hour *h)
 {
     static const char *const fields[] = {"tenant", "workspace", "submitter",
                                          "model",  "mig",       "class"};
@@ -51,7 +53,7 @@ int store_usage_hour_add(struct store *st, const struct store_usage_hour *h)
     const char *values[] = {h->tenant, h->workspace, h->submitter, h->model, h->mig, h->cls};
     size_t len[6];
     int err = usage_check(st, fields, values, optional, 6, len);
-    if (!err && (h->hour_ms < 0 || h->hour_ms % USAGE_HOUR_MS != 0 || h->unit_ms < 0)) {
+    if (!err && (h->hour_ms < 0 || h->hour_ms % step != 0 || h->unit_ms < 0)) {
         store_set_errmsg(st, "hour_ms or unit_ms: out of range");
         err = -ALLOT_EINVAL;
     }
@@ -68,32 +70,36 @@ int store_usage_hour_add(struct store *st, const struct store_usage_hour *h)
         store_text(values[5], len[5]),
         store_int(h->unit_ms),
     };
-    return store_write(st, STORE_STMT_USAGE_HOUR_ADD, args, 8, NULL);
+    return store_write(st, which, args, 8, NULL);
+}
+
+int store_usage_hour_add(struct store *st, const struct store_usage_hour *h)
+{
+    return rollup_add(st, STORE_STMT_USAGE_HOUR_ADD, USAGE_HOUR_MS, h);
+}
+
+int store_usage_day_add(struct store *st, const struct store_usage_hour *d)
+{
+    return rollup_add(st, STORE_STMT_USAGE_DAY_ADD, 24 * USAGE_HOUR_MS, d);
 }
 
 /* A read's callback and its context. */
 struct usage_visit {
-    int (*hour)(void *ctx, const struct store_usage_hour *h);
+    enum store_usage_by by;
+    int (*sum)(void *ctx, const char *key, int64_t day_ms, const char *cls, int64_t unit_ms);
     int (*attempt)(void *ctx, const struct store_usage_attempt *a);
     int (*total)(void *ctx, const char *tenant, const char *workspace, const char *cls,
                  int64_t unit_ms);
     void *ctx;
 };
 
-static int hour_row(void *ctx, const struct store_row *row)
+static int sum_row(void *ctx, const struct store_row *row)
 {
     const struct usage_visit *v = ctx;
-    struct store_usage_hour h = {
-        .hour_ms = store_row_int(row, 0),
-        .tenant = store_row_text(row, 1, NULL),
-        .workspace = store_row_text(row, 2, NULL),
-        .submitter = store_row_text(row, 3, NULL),
-        .model = store_row_text(row, 4, NULL),
-        .mig = store_row_text(row, 5, NULL),
-        .cls = store_row_text(row, 6, NULL),
-        .unit_ms = store_row_int(row, 7),
-    };
-    return v->hour(v->ctx, &h);
+    bool day = v->by == STORE_USAGE_BY_DAY;
+    return v->sum(v->ctx, day ? NULL : store_row_text(row, 0, NULL),
+                  day ? store_row_int(row, 0) : 0, store_row_text(row, 1, NULL),
+                  store_row_int(row, 2));
 }
 
 static int attempt_row(void *ctx, const struct store_row *row)
@@ -141,13 +147,30 @@ static int usage_read(struct store *st, enum store_stmt which, int64_t from_ms, 
     return store_query(st, which, args, 5, row, v);
 }
 
-int store_usage_hours_read(struct store *st, int64_t from_ms, int64_t to_ms, const char *tenant,
-                           const char *workspace, int64_t limit,
-                           int (*fn)(void *ctx, const struct store_usage_hour *h), void *ctx)
+int store_usage_sum(struct store *st, enum store_usage_by by, bool days, int64_t from_ms,
+                    int64_t to_ms, const char *tenant, const char *workspace, int64_t limit,
+                    int (*fn)(void *ctx, const char *key, int64_t day_ms, const char *cls,
+                              int64_t unit_ms),
+                    void *ctx)
 {
-    struct usage_visit v = {.hour = fn, .ctx = ctx};
-    return usage_read(st, STORE_STMT_USAGE_HOURS_READ, from_ms, to_ms, tenant, workspace, limit,
-                      hour_row, &v);
+    static const enum store_stmt stmts[][2] = {
+        [STORE_USAGE_BY_TENANT] = {STORE_STMT_USAGE_SUM_TENANT_HOURS,
+                                   STORE_STMT_USAGE_SUM_TENANT_DAYS},
+        [STORE_USAGE_BY_WORKSPACE] = {STORE_STMT_USAGE_SUM_WORKSPACE_HOURS,
+                                      STORE_STMT_USAGE_SUM_WORKSPACE_DAYS},
+        [STORE_USAGE_BY_SUBMITTER] = {STORE_STMT_USAGE_SUM_SUBMITTER_HOURS,
+                                      STORE_STMT_USAGE_SUM_SUBMITTER_DAYS},
+        [STORE_USAGE_BY_MODEL] = {STORE_STMT_USAGE_SUM_MODEL_HOURS,
+                                  STORE_STMT_USAGE_SUM_MODEL_DAYS},
+        [STORE_USAGE_BY_MIG] = {STORE_STMT_USAGE_SUM_MIG_HOURS, STORE_STMT_USAGE_SUM_MIG_DAYS},
+        [STORE_USAGE_BY_DAY] = {STORE_STMT_USAGE_SUM_DAY_HOURS, STORE_STMT_USAGE_SUM_DAY_DAYS},
+    };
+    if ((unsigned)by > STORE_USAGE_BY_DAY) {
+        store_set_errmsg(st, "by: unknown key");
+        return -ALLOT_EINVAL;
+    }
+    struct usage_visit v = {.by = by, .sum = fn, .ctx = ctx};
+    return usage_read(st, stmts[by][days], from_ms, to_ms, tenant, workspace, limit, sum_row, &v);
 }
 
 int store_usage_attempts_read(struct store *st, int64_t from_ms, int64_t to_ms, const char *tenant,
@@ -157,6 +180,26 @@ int store_usage_attempts_read(struct store *st, int64_t from_ms, int64_t to_ms, 
     struct usage_visit v = {.attempt = fn, .ctx = ctx};
     return usage_read(st, STORE_STMT_USAGE_ATTEMPTS_READ, from_ms, to_ms, tenant, workspace, limit,
                       attempt_row, &v);
+}
+
+int store_usage_total_add(struct store *st, const char *tenant, const char *workspace,
+                          const char *cls, int64_t unit_ms)
+{
+    static const char *const fields[] = {"tenant", "workspace", "class"};
+    static const bool optional[] = {false, false, false};
+    const char *values[] = {tenant, workspace, cls};
+    size_t len[3];
+    int err = usage_check(st, fields, values, optional, 3, len);
+    if (!err && unit_ms < 0) {
+        store_set_errmsg(st, "unit_ms: must not be negative");
+        err = -ALLOT_EINVAL;
+    }
+    err = err ? err : store_check_writable(st);
+    if (err)
+        return err;
+    struct store_arg args[] = {store_text(tenant, len[0]), store_text(workspace, len[1]),
+                               store_text(cls, len[2]), store_int(unit_ms)};
+    return store_write(st, STORE_STMT_USAGE_TOTAL_ADD, args, 4, NULL);
 }
 
 int store_usage_totals(struct store *st,
@@ -178,9 +221,13 @@ static int usage_trim_body(struct store *st, void *ctx)
     struct usage_trim *trim = ctx;
     struct store_arg args[] = {store_int(trim->before_ms)};
     struct store_change a = {0}, b = {0};
+    /* a day goes once all of it is past the limit */
+    struct store_arg day[] = {store_int(trim->before_ms - trim->before_ms % (24 * USAGE_HOUR_MS))};
+    struct store_change c = {0};
     int err = store_write(st, STORE_STMT_USAGE_TRIM_HOURS, args, 1, &a);
     err = err ? err : store_write(st, STORE_STMT_USAGE_TRIM_ATTEMPTS, args, 1, &b);
-    trim->deleted = a.rows + b.rows;
+    err = err ? err : store_write(st, STORE_STMT_USAGE_TRIM_DAYS, day, 1, &c);
+    trim->deleted = a.rows + b.rows + c.rows;
     return err;
 }
 

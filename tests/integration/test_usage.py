@@ -231,6 +231,32 @@ class UsageTest(unittest.TestCase):
         self.assertEqual({r["workspace"] for r in rows}, {"acme/prod", "acme/research"})
         self.assertAlmostEqual(sum(float(r["gpu_seconds"]) for r in rows), total, delta=0.02)
 
+    def test_long_periods_read_whole_days_from_the_day_rollups(self):
+        """A period is summed from the day rollups for its whole days and from the hourly ones
+        for the hours before and after them: rows of a day three days ago (written here in
+        the store, the hours and their day consistent) count once, whatever the period."""
+        self.d.stop()
+        day = (int(time.time()) // 86400 - 3) * 86400 * 1000
+        hour = 3600 * 1000
+        rows = ", ".join(f"({day + i * hour}, 'acme', 'acme/prod', 'old', 'H100-80GB', '',"
+                         f" 'guaranteed', {840 * 1000 * (i + 1)})" for i in range(24))
+        allotd_harness.store_sql(self.data, "INSERT INTO usage_hours VALUES " + rows)
+        allotd_harness.store_sql(self.data, "INSERT INTO usage_days VALUES "
+                                 f"({day}, 'acme', 'acme/prod', 'old', 'H100-80GB', '',"
+                                 f" 'guaranteed', {840 * 1000 * 300})")
+        self.d = self.start()
+        s = day // 1000
+
+        def total(frm, to):
+            return self.call("GET", f"/v1/usage?by=user&from={frm}&to={to}")["total"]["gpu_seconds"]
+        self.assertAlmostEqual(total(s - 3600, s + 25 * 3600), 300.0)  # the day whole
+        self.assertAlmostEqual(total(s + 6 * 3600, s + 30 * 3600), 300.0 - 21)  # from 06:00
+        self.assertAlmostEqual(total(s - 86400, s + 2 * 86400), 300.0)  # three days
+        self.assertAlmostEqual(total(s, s + 3600), 1.0)  # its first hour
+        by_day = self.call("GET", f"/v1/usage?by=day&from={s - 86400}&to={s + 2 * 86400}")
+        self.assertEqual([(i["day"], i["gpu_seconds"]) for i in by_day["items"]],
+                         [(time.strftime("%Y-%m-%d", time.gmtime(s)), 300.0)])
+
     def test_running_work_counts_up_to_now(self):
         self.submit(self.d.admin, name="long", workspace="acme/prod", gpus=2, duration="1h")
         time.sleep(1.2)

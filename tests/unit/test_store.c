@@ -569,6 +569,7 @@ static void make_schema_2(const struct fixture *f, const char *missing)
     raw_exec(f, "PRAGMA user_version = 2; DROP TABLE snapshots; DROP TABLE history;"
                 "DROP TABLE leader; DROP TABLE log_attempts; DROP TABLE log_totals;"
                 "DROP INDEX events_t; DROP TABLE usage_attempts; DROP TABLE usage_hours;"
+                "DROP TABLE usage_totals; DROP TABLE usage_days;"
                 "ALTER TABLE tokens DROP COLUMN used_ms;"
                 "INSERT INTO meta VALUES ('store.workload_id_high', '7')");
     for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
@@ -1300,10 +1301,12 @@ static void test_schema_6_migrated(void **state)
     store_close(st);
     raw_exec(f, pg_mode ? "DROP TABLE log_attempts; DROP TABLE log_totals; DROP INDEX events_t;"
                           "DROP FUNCTION log_attempts_total(); DROP TABLE usage_attempts;"
-                          "DROP TABLE usage_hours; ALTER TABLE tokens DROP COLUMN used_ms;"
+                          "DROP TABLE usage_hours; DROP TABLE usage_totals; DROP TABLE usage_days;"
+                          "ALTER TABLE tokens DROP COLUMN used_ms;"
                           "UPDATE allot_schema SET version = 6"
                         : "DROP TABLE log_attempts; DROP TABLE log_totals; DROP INDEX events_t;"
-                          "DROP TABLE usage_attempts; DROP TABLE usage_hours;"
+                          "DROP TABLE usage_attempts; DROP TABLE usage_hours; DROP TABLE "
+                          "usage_totals; DROP TABLE usage_days;"
                           "ALTER TABLE tokens DROP COLUMN used_ms; PRAGMA user_version = 6");
     st = open_ok(f);
     assert_int_equal(store_schema_version(st), STORE_SCHEMA_VERSION);
@@ -1319,12 +1322,16 @@ static void test_schema_6_migrated(void **state)
     store_close(st);
 }
 
-/* Sums what store_usage_hours_read gives into the long long[2] ctx: rows and unit_ms. */
-static int on_usage_hour(void *ctx, const struct store_usage_hour *h)
+/* Sums what store_usage_sum gives into the long long[2] ctx: rows and unit_ms; a day's key
+ * must be NULL with its day, any other a name. */
+static int on_usage_sum(void *ctx, const char *key, int64_t day_ms, const char *cls,
+                        int64_t unit_ms)
 {
     long long *sum = ctx;
+    assert_true(key ? day_ms == 0 : day_ms % 86400000 == 0);
+    assert_non_null(cls);
     sum[0]++;
-    sum[1] += h->unit_ms;
+    sum[1] += unit_ms;
     return 0;
 }
 
@@ -1345,8 +1352,9 @@ static int on_usage_total(void *ctx, const char *tenant, const char *workspace, 
     return 0;
 }
 
-/* The GPU-hour ledger: rollups add up under one key, reads keep to the period and scope,
- * totals sum every hour, bad rows are refused naming the field, and the trim goes by age. */
+/* The GPU-hour ledger: rollups add up under one key, sums keep to the period and scope and
+ * group by the key asked, totals add up, bad rows are refused naming the field, and the trim
+ * goes by age (the totals stay). */
 static void test_usage_ledger(void **state)
 {
     struct fixture *f = *state;
@@ -1363,21 +1371,47 @@ static void test_usage_ledger(void **state)
     row.mig = "1g.10gb";
     assert_int_equal(store_usage_hour_add(st, &row), 0);
     long long sum[2] = {0, 0};
-    assert_int_equal(store_usage_hours_read(st, h, 2 * h, NULL, NULL, 100, on_usage_hour, sum), 0);
-    assert_int_equal(sum[0], 1); /* one row of the first hour: the two adds made one */
+    assert_int_equal(store_usage_sum(st, STORE_USAGE_BY_WORKSPACE, false, h, 2 * h, NULL, NULL, 100,
+                                     on_usage_sum, sum),
+                     0);
+    assert_int_equal(sum[0], 1); /* the first hour: the two adds made one row */
     assert_int_equal(sum[1], 2 * 840 * 1000);
     memset(sum, 0, sizeof(sum));
-    assert_int_equal(
-        store_usage_hours_read(st, 0, 3 * h, "acme", "acme/prod", 100, on_usage_hour, sum), 0);
-    assert_int_equal(sum[0], 2);
+    assert_int_equal(store_usage_sum(st, STORE_USAGE_BY_SUBMITTER, false, 0, 3 * h, "acme",
+                                     "acme/prod", 100, on_usage_sum, sum),
+                     0);
+    assert_int_equal(sum[0], 2); /* alice's guaranteed and borrowed */
+    assert_int_equal(sum[1], 3 * 840 * 1000);
     memset(sum, 0, sizeof(sum));
-    assert_int_equal(store_usage_hours_read(st, 0, 3 * h, "beta", NULL, 100, on_usage_hour, sum),
+    assert_int_equal(store_usage_sum(st, STORE_USAGE_BY_DAY, false, 0, 3 * h, NULL, NULL, 100,
+                                     on_usage_sum, sum),
+                     0);
+    assert_int_equal(sum[0], 2); /* one day, two classes */
+    /* the day rollups: summed by the same keys over whole days */
+    struct store_usage_hour day = {0,           "acme", "acme/prod",  "alice",
+                                   "H100-80GB", "",     "guaranteed", 840 * 3000};
+    assert_int_equal(store_usage_day_add(st, &day), 0);
+    assert_int_equal(store_usage_day_add(st, &day), 0);
+    day.hour_ms = h; /* not a day's first millisecond */
+    assert_int_equal(store_usage_day_add(st, &day), -ALLOT_EINVAL);
+    memset(sum, 0, sizeof(sum));
+    assert_int_equal(store_usage_sum(st, STORE_USAGE_BY_DAY, true, 0, 24 * h, NULL, NULL, 100,
+                                     on_usage_sum, sum),
+                     0);
+    assert_int_equal(sum[0], 1);
+    assert_int_equal(sum[1], 2 * 840 * 3000);
+    memset(sum, 0, sizeof(sum));
+    assert_int_equal(store_usage_sum(st, STORE_USAGE_BY_TENANT, false, 0, 3 * h, "beta", NULL, 100,
+                                     on_usage_sum, sum),
                      0);
     assert_int_equal(sum[0], 0);
+    assert_int_equal(store_usage_total_add(st, "acme", "acme/prod", "guaranteed", 5), 0);
+    assert_int_equal(store_usage_total_add(st, "acme", "acme/prod", "guaranteed", 7), 0);
+    assert_int_equal(store_usage_total_add(st, "acme", "acme/prod", "lost", 1), 0);
+    assert_int_equal(store_usage_total_add(st, "acme", "acme/prod", "lost", -1), -ALLOT_EINVAL);
     char totals[256] = "";
     assert_int_equal(store_usage_totals(st, on_usage_total, totals), 0);
-    assert_string_equal(totals, "acme acme/prod borrowed=840000;acme acme/prod "
-                                "guaranteed=1680000;acme acme/research borrowed=840000;");
+    assert_string_equal(totals, "acme acme/prod guaranteed=12;acme acme/prod lost=1;");
     /* bad rows name their field and change nothing */
     struct store_usage_hour bad = row;
     bad.hour_ms = h + 1;
@@ -1404,15 +1438,21 @@ static void test_usage_ledger(void **state)
     assert_int_equal(
         store_usage_attempts_read(st, 2 * h, 3 * h, NULL, NULL, 100, on_usage_attempt, sum), 0);
     assert_int_equal(sum[0], 0);
-    assert_int_equal(store_usage_hours_read(st, 0, h, NULL, NULL, 0, on_usage_hour, sum),
-                     -ALLOT_EINVAL);
-    /* the trim: the first hour's row and the attempt (ended before 2h) go */
+    assert_int_equal(
+        store_usage_sum(st, STORE_USAGE_BY_MODEL, false, 0, h, NULL, NULL, 0, on_usage_sum, sum),
+        -ALLOT_EINVAL);
+    /* the trim: the first hour's row and the attempt (ended before 2h) go; the totals stay */
     int64_t deleted = 0;
     assert_int_equal(store_usage_trim(st, 2 * h, &deleted), 0);
     assert_int_equal(deleted, 2);
     memset(sum, 0, sizeof(sum));
-    assert_int_equal(store_usage_hours_read(st, 0, 3 * h, NULL, NULL, 100, on_usage_hour, sum), 0);
-    assert_int_equal(sum[0], 2);
+    assert_int_equal(store_usage_sum(st, STORE_USAGE_BY_MIG, false, 0, 3 * h, NULL, NULL, 100,
+                                     on_usage_sum, sum),
+                     0);
+    assert_int_equal(sum[0], 2); /* "" and 1g.10gb, of the second hour */
+    totals[0] = '\0';
+    assert_int_equal(store_usage_totals(st, on_usage_total, totals), 0);
+    assert_string_equal(totals, "acme acme/prod guaranteed=12;acme acme/prod lost=1;");
     store_close(st);
 }
 
