@@ -202,7 +202,10 @@ static void report_apply(struct fleet *f, uint32_t node, struct fleet_node *a,
     if (a->unreachable) {
         a->unreachable = false;
         *changed = true;
-        if (n->state != SCHED_NODE_READY && n->moving_to == SCHED_NONE)
+        /* ready again, unless someone drained it by hand meanwhile (their reason names them) */
+        const json_t *why = json_object_get(f->ctl->node_reasons, n->name);
+        bool by_hand = json_is_string(json_object_get(why, "by"));
+        if (n->state != SCHED_NODE_READY && n->moving_to == SCHED_NONE && !by_hand)
             report_op(f->ctl, json_pack("{s:s, s:s, s:s}", "op", OP_NODE_STATE, "node", n->name,
                                         "state", "ready"));
     }

@@ -249,14 +249,14 @@ void usage_open(struct usage *u, uint32_t id, int64_t borrowed)
     }
 }
 
-/* Queue the rollup rows of one slice (ctx: the row's names, [tenant, workspace, submitter]). */
+/* Queue the rollup row of one slice of an attempt (its context: where and under which names). */
 struct close_ctx {
     json_t *rows; /* u->hours or u->days */
     const char *tenant, *workspace, *submitter;
 };
 
-static int hour_slice(void *ctx, int64_t at, const struct usage_part *p, enum usage_class cls,
-                      int64_t unit_ms)
+static int rollup_slice(void *ctx, int64_t at, const struct usage_part *p, enum usage_class cls,
+                        int64_t unit_ms)
 {
     const struct close_ctx *k = ctx;
     json_t *row = json_pack("[I, s, s, s, s, s, s, I]", (json_int_t)at, k->tenant, k->workspace,
@@ -308,9 +308,9 @@ int usage_close(struct usage *u, uint32_t id, const struct sched_event *e)
                   (json_int_t)r.borrowed, "ending", ending, "lost", r.lost);
     if (!a || json_array_append_new(u->attempts, a))
         return -ALLOT_ENOMEM;
-    int rc = run_split(&r, r.start, r.end, USAGE_HOUR_MS, hour_slice, &k);
+    int rc = run_split(&r, r.start, r.end, USAGE_HOUR_MS, rollup_slice, &k);
     k.rows = u->days; /* and the same by day */
-    return rc ? rc : run_split(&r, r.start, r.end, USAGE_DAY_MS, hour_slice, &k);
+    return rc ? rc : run_split(&r, r.start, r.end, USAGE_DAY_MS, rollup_slice, &k);
 }
 
 /* A queued row (usage_close) as the store's struct; strings point into v. */

@@ -541,6 +541,44 @@ class AgentTest(unittest.TestCase):
         self.assertEqual(n["state"], "ready")
         self.assertNotIn("reason", n)  # ready again: the reason is dropped
 
+    def test_drained_by_hand_while_silent_stays_drained(self):
+        """An admin who drains a node (with a reason) while allotd has drained it for its
+        silent agent keeps it drained when the agent comes back: only allotd's own drain is
+        undone by the agent's return."""
+        port, data = self.d.port, self.d.data
+        self.d.stop()
+        self.d = allotd_harness.Daemon(ALLOTD, data, None, ["--no-virtual-nodes",
+                                                            "--unreachable-after", "1s",
+                                                            "--lost-after", "30s"], port=port)
+        proc = self.agents["gpu-a"][0]
+        proc.send_signal(signal.SIGSTOP)
+        try:
+            deadline = time.time() + 10
+            n = {}
+            while time.time() < deadline:
+                n = self.d.request("GET", "/v1/nodes/gpu-a", token=self.d.admin)[1]
+                if n["state"] == "draining":
+                    break
+                time.sleep(0.1)
+            self.assertEqual(n["state"], "draining", n)
+            self.assertIsNone(n["reason_by"])  # allotd's own
+            st, r = self.d.request("POST", "/v1/nodes/gpu-a/drain", {"reason": "replacing PSU"},
+                                   token=self.d.admin)
+            self.assertEqual(st, 200, r)
+        finally:
+            proc.send_signal(signal.SIGCONT)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            n = self.d.request("GET", "/v1/nodes/gpu-a", token=self.d.admin)[1]
+            if n["agent"]["state"] == "reporting":
+                break
+            time.sleep(0.1)
+        time.sleep(0.5)  # a report or two more: the node must not turn ready
+        n = self.d.request("GET", "/v1/nodes/gpu-a", token=self.d.admin)[1]
+        self.assertEqual(n["agent"]["state"], "reporting", n)
+        self.assertEqual(n["state"], "draining", n)
+        self.assertEqual((n["reason"], n["reason_by"]), ("replacing PSU", "admin"))
+
     def test_join_token(self):
         st, r = self.d.request("POST", "/v1/tokens", {"node": "gpu-b", "join": True},
                                token=self.d.admin)
