@@ -1,0 +1,157 @@
+// Cluster: every node as a tile with its GPUs (and MIG slices) coloured by the workspace of
+// the workload that holds them; borrowed ones hatched, unhealthy ones crossed; draining, down
+// and moving nodes marked. Filters by tenant, cluster and label. A legend counts each
+// workspace's GPUs on the nodes shown.
+import { api, apiAll } from './api.js';
+import { esc, palette, workspaceOf, fmt, refresher } from './util.js';
+
+const W = 16; // a GPU's box
+const H = 22;
+const GAP = 3;
+
+// A MIG slice's share of its GPU and its offset, in sevenths, from its profile ("3g.40gb").
+function sliceGeometry(slot) {
+  const g = Math.min(7, Math.max(1, parseInt(slot.profile, 10) || 1));
+  const start = Math.min(7 - g, Math.max(0, slot.start | 0));
+  return { g, start };
+}
+
+function gpuRects(gpus, colour, borrowed) {
+  let out = '';
+  gpus.forEach((gpu, i) => {
+    const x = i * (W + GAP);
+    const sick = gpu.healthy === false;
+    if (!gpu.mig) {
+      const h = gpu.holder;
+      const ws = h ? workspaceOf(h) : '';
+      const cls = h ? (borrowed.has(h) ? 'gpu held borrowed' : 'gpu held') : 'gpu free';
+      const tip = `GPU ${gpu.index} ${gpu.model}${h ? `: ${h}${borrowed.has(h) ? ' (borrowed)' : ''}` : ': free'}${sick ? ' UNHEALTHY' : ''}`;
+      out += `<rect class="${cls}" x="${x}" y="0" width="${W}" height="${H}" rx="2"${h ? ` fill="${colour(ws)}" stroke="${colour(ws)}" data-ws="${esc(ws)}"` : ''}><title>${esc(tip)}</title></rect>`;
+    } else {
+      out += `<rect class="gpu mig-frame" x="${x}" y="0" width="${W}" height="${H}" rx="2"><title>GPU ${gpu.index} ${esc(gpu.model)} (MIG)</title></rect>`;
+      for (const slot of gpu.mig) {
+        const { g, start } = sliceGeometry(slot);
+        const y = (start * H) / 7;
+        const h = (g * H) / 7;
+        const holder = slot.holder;
+        const ws = holder ? workspaceOf(holder) : '';
+        const cls = holder ? (borrowed.has(holder) ? 'slice held borrowed' : 'slice held') : 'slice free';
+        out += `<rect class="${cls}" x="${x + 2}" y="${y + 0.5}" width="${W - 4}" height="${h - 1}"${holder ? ` fill="${colour(ws)}" stroke="${colour(ws)}" data-ws="${esc(ws)}" data-share="${g / 7}"` : ''}><title>${esc(`GPU ${gpu.index} slice ${slot.profile}@${slot.start}: ${holder || 'free'}`)}</title></rect>`;
+      }
+    }
+    if (sick)
+      out += `<path class="sick" d="M${x + 2} 2L${x + W - 2} ${H - 2}M${x + W - 2} 2L${x + 2} ${H - 2}"/>`;
+  });
+  return out;
+}
+
+function nodeTile(n, colour, borrowed) {
+  const width = Math.max(1, n.gpus.length) * (W + GAP);
+  const badges = [];
+  if (n.state !== 'ready')
+    badges.push(`<span class="badge state-${esc(n.state)}" title="${esc(n.reason || '')}">${esc(n.state)}${n.reason ? `: ${esc(n.reason)}` : ''}</span>`);
+  if (n.moving)
+    badges.push(`<span class="badge moving">moving to ${esc(n.moving.to ?? 'no tenant')} (waits for ${esc(n.moving.waits_for)})</span>`);
+  const labels = Object.entries(n.labels || {}).map(([k, v]) => `${esc(k)}=${esc(v)}`).join(' ');
+  return `<div class="node state-${esc(n.state)}" data-node="${esc(n.name)}"><div class="node-head"><b>${esc(n.name)}</b> <span class="muted">${esc(n.tenant ?? '')} · ${esc(n.cluster)}${labels ? ` · ${labels}` : ''}</span> ${badges.join(' ')}</div><svg class="gpus" width="${width}" height="${H}" viewBox="0 0 ${width} ${H}">${gpuRects(n.gpus, colour, borrowed)}</svg></div>`;
+}
+
+// What the filters keep: tenant and cluster by name, label "key=value" or "key".
+function keep(n, f) {
+  if (f.tenant && n.tenant !== f.tenant) return false;
+  if (f.cluster && n.cluster !== f.cluster) return false;
+  if (f.label) {
+    const [k, v] = f.label.split('=');
+    const have = (n.labels || {})[k.trim()];
+    if (have === undefined || (v !== undefined && have !== v.trim())) return false;
+  }
+  return true;
+}
+
+// GPUs per workspace on nodes: {held, borrowed} (a MIG slice counts its share).
+function countByWorkspace(nodes, borrowed) {
+  const counts = new Map();
+  const add = (holder, share) => {
+    const ws = workspaceOf(holder);
+    const c = counts.get(ws) || { held: 0, borrowed: 0 };
+    c.held += share;
+    if (borrowed.has(holder)) c.borrowed += share;
+    counts.set(ws, c);
+  };
+  for (const n of nodes)
+    for (const g of n.gpus) {
+      if (g.mig) for (const s of g.mig) { if (s.holder) add(s.holder, sliceGeometry(s).g / 7); }
+      else if (g.holder) add(g.holder, 1);
+    }
+  return counts;
+}
+
+function options(values, chosen, all) {
+  return [`<option value="">${all}</option>`, ...values.map((v) => `<option${v === chosen ? ' selected' : ''}>${esc(v)}</option>`)].join('');
+}
+
+export async function mount(view) {
+  const filter = { tenant: '', cluster: '', label: '' };
+  let data = null;
+  view.innerHTML = `<h2>Cluster</h2>
+<div class="toolbar"><label>Tenant <select id="f-tenant"></select></label>
+<label>Cluster <select id="f-cluster"></select></label>
+<label>Label <input id="f-label" placeholder="key=value" size="14"></label>
+<span id="cluster-summary" class="muted"></span></div>
+<div class="legend-key"><svg width="200" height="16"><rect class="gpu held" x="0" y="1" width="12" height="14" fill="hsl(210 10% 45%)" stroke="hsl(210 10% 45%)"/><text x="16" y="12">guaranteed</text><rect class="gpu held borrowed" x="90" y="1" width="12" height="14" fill="hsl(210 10% 45%)" stroke="hsl(210 10% 45%)"/><text x="106" y="12">borrowed</text></svg>
+<svg width="150" height="16"><rect class="gpu free" x="0" y="1" width="12" height="14"/><text x="16" y="12">free</text><rect class="gpu free" x="60" y="1" width="12" height="14"/><path class="sick" d="M61 3L71 14M71 3L61 14"/><text x="76" y="12">unhealthy</text></svg></div>
+<ul id="ws-legend" class="legend"></ul>
+<div id="nodes" class="nodes"></div>`;
+  const sel = (id) => view.querySelector(id);
+
+  function draw() {
+    const { nodes, workspaces, borrowed } = data;
+    const colour = palette(workspaces.map((w) => w.name));
+    const shown = nodes.filter((n) => keep(n, filter));
+    const tenants = [...new Set(nodes.map((n) => n.tenant).filter(Boolean))].sort();
+    const clusters = [...new Set(nodes.map((n) => n.cluster))].sort();
+    sel('#f-tenant').innerHTML = options(tenants, filter.tenant, 'all');
+    sel('#f-cluster').innerHTML = options(clusters, filter.cluster, 'all');
+    const counts = countByWorkspace(shown, borrowed);
+    const names = [...new Set([...workspaces.map((w) => w.name), ...counts.keys()])].sort();
+    sel('#ws-legend').innerHTML = names
+      .filter((w) => !filter.tenant || w.startsWith(`${filter.tenant}/`))
+      .map((w) => {
+        const c = counts.get(w) || { held: 0, borrowed: 0 };
+        return `<li data-ws="${esc(w)}"><svg width="12" height="12"><rect width="12" height="12" fill="${colour(w)}"/></svg> ${esc(w)} <b class="gpus-held">${fmt(c.held)}</b> GPUs <span class="muted">(<span class="gpus-borrowed">${fmt(c.borrowed)}</span> borrowed)</span></li>`;
+      })
+      .join('');
+    let total = 0;
+    let used = 0;
+    for (const n of shown) for (const g of n.gpus) { total++; if (g.holder || (g.mig && g.mig.some((s) => s.holder))) used++; }
+    sel('#cluster-summary').textContent = `${shown.length} of ${nodes.length} nodes · ${used} of ${total} GPUs in use`;
+    const parts = new Array(shown.length);
+    for (let i = 0; i < shown.length; i++) parts[i] = nodeTile(shown[i], colour, borrowed);
+    sel('#nodes').innerHTML = parts.join('');
+    view.dataset.ready = String(Date.now());
+    performance.mark('cluster-rendered');
+  }
+
+  async function load() {
+    const [nodes, workspaces, active] = await Promise.all([
+      api('/v1/nodes'),
+      api('/v1/workspaces'),
+      apiAll('/v1/workloads?state=active'),
+    ]);
+    const borrowed = new Set(active.filter((w) => w.borrowed).map((w) => w.name));
+    data = { nodes: nodes.items, workspaces: workspaces.items, borrowed };
+    draw();
+  }
+
+  for (const [id, key] of [['#f-tenant', 'tenant'], ['#f-cluster', 'cluster'], ['#f-label', 'label']])
+    sel(id).addEventListener(id === '#f-label' ? 'input' : 'change', (e) => {
+      filter[key] = e.target.value;
+      if (data) draw();
+    });
+  await load();
+  const again = refresher(load, 300);
+  return {
+    onEvent: () => again(),
+    dispose: () => again.cancel(),
+  };
+}
