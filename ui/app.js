@@ -82,17 +82,18 @@ async function start() {
     (up) => $('live').classList.toggle('off', !up),
     () => logout('your token was refused (unknown or expired): log in again'),
   );
+  await showPage();
   api('/v1/tenants')
     .then((t) => {
       $('whoami').textContent = `tenants: ${t.items.map((x) => x.name).join(', ')}`;
     })
     .catch(() => {});
-  await showPage();
 }
 
 whenUnauthorized(() => logout('your token was refused (unknown or expired): log in again'));
 live.onEvent((ev) => {
   $('live-count').textContent = String(live.eventCount());
+  $('live').dataset.lastId = String(live.lastEventId());
   if (current && current.onEvent) current.onEvent(ev);
 });
 window.addEventListener('hashchange', () => token() && showPage());

@@ -19,6 +19,11 @@ export function eventCount() {
   return count;
 }
 
+// The id of the last event received (null before the first).
+export function lastEventId() {
+  return lastId;
+}
+
 function dispatch(name, id, data) {
   let ev;
   try {
