@@ -3,7 +3,7 @@
 import { api } from './api.js';
 import { esc, when, refresher } from './util.js';
 
-const EVENT_PAGES = 30; // stored events scanned for the timeline: 30 pages of 1000
+const EVENT_PAGES = 30; // stored events scanned for the timeline from its start: 30 pages
 const TAIL = 64 * 1024; // the output kept on the page
 
 function detail(ev) {
@@ -22,10 +22,34 @@ function timelineRow(ev) {
   return `<li class="ev-${esc(ev.event)}" data-event="${esc(ev.event)}"><span class="muted">${esc(when(ev.t * 1000))}</span> <b>${esc(ev.event)}</b> <span>${esc(detail(ev))}</span></li>`;
 }
 
-// The stored events of workload name, oldest first (the first EVENT_PAGES pages).
-async function storedEvents(name) {
+// The first visible stored event after id `after` ({id, t}, or null: none within the rows
+// one page looks at), and the last id issued.
+async function probe(after) {
+  const page = await api(`/v1/events?format=json&limit=1&after=${after}`);
+  return { ev: page.items[0] || null, last: page.last };
+}
+
+// Where the events of a workload submitted at submittedMs start: an id shortly before its
+// first, found by bisecting the stored events by their time (the pages come oldest first,
+// and a long-lived daemon keeps 30 days of them). RET an `after` for the scan.
+async function startOf(submittedMs) {
+  let lo = 0;
+  let hi = (await probe(0)).last;
+  const target = submittedMs / 1000 - 1;
+  while (hi - lo > 1000) {
+    const mid = Math.floor((lo + hi) / 2);
+    const { ev } = await probe(mid);
+    if (ev && ev.t >= target) hi = mid;
+    else lo = ev ? Math.min(Math.max(mid, ev.id), hi - 1) : mid;
+  }
+  return lo;
+}
+
+// The stored events of workload name (submitted at submittedMs), oldest first: the
+// EVENT_PAGES pages from where its events start.
+async function storedEvents(name, submittedMs) {
   const out = [];
-  let after = 0;
+  let after = await startOf(submittedMs);
   for (let i = 0; i < EVENT_PAGES; i++) {
     const page = await api(`/v1/events?format=json&limit=1000&after=${after}`);
     for (const ev of page.items) if (ev.workload === name) out.push(ev);
@@ -79,7 +103,8 @@ ${w.reason_message ? `<dt>why</dt><dd data-field="reason">${esc(w.reason_message
       ? '(simulated nodes: no output)' : (at ? `attempt ${at}` : '');
   }
 
-  const events = await storedEvents(name);
+  const first = await api(`/v1/workloads/${name}`);
+  const events = await storedEvents(name, first.submitted);
   timeline.innerHTML = events.map(timelineRow).join('');
   await Promise.all([loadView(), loadOutput()]);
   view.dataset.ready = String(Date.now());

@@ -23,6 +23,7 @@ ALLOTD = sys.argv[1] if len(sys.argv) > 1 else "build/allotd"
 SHOTS = sys.argv[3] if len(sys.argv) > 3 else "build/ui-screenshots"
 HERE = os.path.join(SRC, "tests", "browser")
 CHROMIUM = shutil.which("chromium")
+FILLER = 400  # workloads of 3 events each before the scene
 
 
 def wait_for(fn, what, timeout=15):
@@ -47,6 +48,13 @@ def scene(d):
     r2 = d.call("GET", "/v1/workloads/acme/research/r2")
     if r2["state"] != "pending":
         raise AssertionError(f"r2 should wait after the reclaim: {r2}")
+    # then more than 1,000 events of short CPU-only work: the Workload page must find r2's
+    # events by bisecting the stored events by time (ui/workload.js), not from the newest
+    for i in range(FILLER):
+        d.call("POST", "/v1/workloads", {"workspace": "acme/prod", "name": f"fill-{i}",
+                                         "gpus": 0, "cpu": 1, "duration": "1ms"})
+    wait_for(lambda: d.call("GET", f"/v1/workloads/acme/prod/fill-{FILLER - 1}")["state"] ==
+             "finished", "the filler to finish")
     return d.user_token("beta-viewer", "viewer", tenant="beta")
 
 
