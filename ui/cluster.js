@@ -17,8 +17,8 @@ function sliceGeometry(slot) {
 }
 
 // A GPU's (or slice's) description, for its tooltip.
-function gpuTip(gpu, slot, borrowed) {
-  const who = (h) => (h ? `${h}${borrowed.has(h) ? ' (borrowed)' : ''}` : 'free');
+function gpuTip(gpu, slot, { borrowed, leaving }) {
+  const who = (h) => (h ? `${h}${borrowed.has(h) ? ' (borrowed)' : ''}${leaving.has(h) ? ', being stopped' : ''}` : 'free');
   const sick = gpu.healthy === false ? ' UNHEALTHY' : '';
   if (slot) return `GPU ${gpu.index} ${gpu.model} slice ${slot.profile}@${slot.start}: ${who(slot.holder)}${sick}`;
   return `GPU ${gpu.index} ${gpu.model}${gpu.mig ? ' (MIG)' : `: ${who(gpu.holder)}`}${sick}`;
@@ -26,14 +26,14 @@ function gpuTip(gpu, slot, borrowed) {
 
 // The SVG of a node's GPUs: a box per GPU, a box per MIG slice inside its GPU. Tooltips are
 // made on hover (tipOn), not here: 8,000 GPUs draw twice as fast without them.
-function gpuRects(gpus, colour, borrowed) {
+function gpuRects(gpus, colour, borrowed, leaving) {
   let out = '';
   gpus.forEach((gpu, i) => {
     const x = i * (W + GAP);
     if (!gpu.mig) {
       const h = gpu.holder;
       const c = h ? colour(workspaceOf(h)) : '';
-      const cls = h ? (borrowed.has(h) ? 'gpu held borrowed' : 'gpu held') : 'gpu free';
+      const cls = h ? `gpu held${borrowed.has(h) ? ' borrowed' : ''}${leaving.has(h) ? ' leaving' : ''}` : 'gpu free';
       out += `<rect class="${cls}" data-g="${i}" x="${x}" y="0" width="${W}" height="${H}" rx="2"${h ? ` fill="${c}" stroke="${c}"` : ''}/>`;
     } else {
       out += `<rect class="gpu mig-frame" data-g="${i}" x="${x}" y="0" width="${W}" height="${H}" rx="2"/>`;
@@ -41,7 +41,7 @@ function gpuRects(gpus, colour, borrowed) {
         const { g, start } = sliceGeometry(slot);
         const holder = slot.holder;
         const c = holder ? colour(workspaceOf(holder)) : '';
-        const cls = holder ? (borrowed.has(holder) ? 'slice held borrowed' : 'slice held') : 'slice free';
+        const cls = holder ? `slice held${borrowed.has(holder) ? ' borrowed' : ''}${leaving.has(holder) ? ' leaving' : ''}` : 'slice free';
         out += `<rect class="${cls}" data-g="${i}" data-s="${k}" x="${x + 2}" y="${(start * H) / 7 + 0.5}" width="${W - 4}" height="${(g * H) / 7 - 1}"${holder ? ` fill="${c}" stroke="${c}"` : ''}/>`;
       });
     }
@@ -51,7 +51,7 @@ function gpuRects(gpus, colour, borrowed) {
   return out;
 }
 
-function nodeTile(n, colour, borrowed) {
+function nodeTile(n, colour, borrowed, leaving) {
   const width = Math.max(1, n.gpus.length) * (W + GAP);
   const badges = [];
   if (n.state !== 'ready')
@@ -59,7 +59,7 @@ function nodeTile(n, colour, borrowed) {
   if (n.moving)
     badges.push(`<span class="badge moving">moving to ${esc(n.moving.to ?? 'no tenant')} (waits for ${esc(n.moving.waits_for)})</span>`);
   const labels = Object.entries(n.labels || {}).map(([k, v]) => `${esc(k)}=${esc(v)}`).join(' ');
-  return `<div class="node state-${esc(n.state)}" data-node="${esc(n.name)}"><div class="node-head"><b>${esc(n.name)}</b> <span class="muted">${esc(n.tenant ?? '')} · ${esc(n.cluster)}${labels ? ` · ${labels}` : ''}</span> ${badges.join(' ')}</div><svg class="gpus" width="${width}" height="${H}" viewBox="0 0 ${width} ${H}">${gpuRects(n.gpus, colour, borrowed)}</svg></div>`;
+  return `<div class="node state-${esc(n.state)}" data-node="${esc(n.name)}"><div class="node-head"><b>${esc(n.name)}</b> <span class="muted">${esc(n.tenant ?? '')} · ${esc(n.cluster)}${labels ? ` · ${labels}` : ''}</span> ${badges.join(' ')}</div><svg class="gpus" width="${width}" height="${H}" viewBox="0 0 ${width} ${H}">${gpuRects(n.gpus, colour, borrowed, leaving)}</svg></div>`;
 }
 
 // What the filters keep: tenant and cluster by name, label "key=value" or "key".
@@ -105,6 +105,7 @@ export async function mount(view) {
 <label>Label <input id="f-label" placeholder="key=value" size="14"></label>
 <span id="cluster-summary" class="muted"></span></div>
 <div class="legend-key"><svg width="200" height="16"><rect class="gpu held" x="0" y="1" width="12" height="14" fill="hsl(210 10% 45%)" stroke="hsl(210 10% 45%)"/><text x="16" y="12">guaranteed</text><rect class="gpu held borrowed" x="90" y="1" width="12" height="14" fill="hsl(210 10% 45%)" stroke="hsl(210 10% 45%)"/><text x="106" y="12">borrowed</text></svg>
+<svg width="110" height="16"><rect class="gpu held leaving" x="0" y="1" width="12" height="14" fill="hsl(210 10% 45%)" stroke="hsl(210 10% 45%)"/><text x="16" y="12">being stopped</text></svg>
 <svg width="150" height="16"><rect class="gpu free" x="0" y="1" width="12" height="14"/><text x="16" y="12">free</text><rect class="gpu free" x="60" y="1" width="12" height="14"/><path class="sick" d="M61 3L71 14M71 3L61 14"/><text x="76" y="12">unhealthy</text></svg></div>
 <ul id="ws-legend" class="legend"></ul>
 <div id="nodes" class="nodes"></div>`;
@@ -133,7 +134,7 @@ export async function mount(view) {
     sel('#cluster-summary').textContent = `${shown.length} of ${nodes.length} nodes · ${used} of ${total} GPUs in use`;
     sel('#cluster-summary').dataset.used = String(used);
     const parts = new Array(shown.length);
-    for (let i = 0; i < shown.length; i++) parts[i] = nodeTile(shown[i], colour, borrowed);
+    for (let i = 0; i < shown.length; i++) parts[i] = nodeTile(shown[i], colour, borrowed, data.leaving);
     sel('#nodes').innerHTML = parts.join('');
     view.dataset.ready = String(Date.now());
     performance.mark('cluster-rendered');
@@ -149,8 +150,10 @@ export async function mount(view) {
     ]);
     performance.mark('cluster-data');
     const borrowed = new Set(active.filter((w) => w.borrowed).map((w) => w.name));
+    // being stopped (preempted, reclaimed, cancelled): its GPUs are about to be free
+    const leaving = new Set(active.filter((w) => w.state === 'draining').map((w) => w.name));
     const byName = new Map(nodes.items.map((n) => [n.name, n]));
-    data = { nodes: nodes.items, byName, workspaces: workspaces.items, borrowed };
+    data = { nodes: nodes.items, byName, workspaces: workspaces.items, borrowed, leaving };
     draw();
   }
 
@@ -162,7 +165,7 @@ export async function mount(view) {
     const gpu = node && node.gpus[Number(rect.dataset.g)];
     if (!gpu) return;
     const title = document.createElementNS('http://www.w3.org/2000/svg', 'title');
-    title.textContent = gpuTip(gpu, rect.dataset.s !== undefined ? gpu.mig[Number(rect.dataset.s)] : null, data.borrowed);
+    title.textContent = gpuTip(gpu, rect.dataset.s !== undefined ? gpu.mig[Number(rect.dataset.s)] : null, data);
     rect.appendChild(title);
   });
   for (const [id, key] of [['#f-tenant', 'tenant'], ['#f-cluster', 'cluster'], ['#f-label', 'label']])

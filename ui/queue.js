@@ -1,4 +1,4 @@
-// Queue: the pending workloads with their specific reasons, their positions in their
+// Queue: the pending workloads (and those reclaiming GPUs) with their specific reasons, their positions in their
 // workspace's queue and their tenant's, and estimated starts (from /why); and the newest
 // decisions on top (the event stream, seeded with the newest workloads' states).
 import { api, apiAll } from './api.js';
@@ -22,7 +22,9 @@ export async function mount(view) {
   const decisions = view.querySelector('#decisions');
 
   async function load() {
-    const [workspaces, pending] = await Promise.all([api('/v1/workspaces'), apiAll('/v1/workloads?state=pending')]);
+    const [workspaces, queued, reclaiming] = await Promise.all([
+      api('/v1/workspaces'), apiAll('/v1/workloads?state=pending'), apiAll('/v1/workloads?state=reclaiming')]);
+    const pending = [...reclaiming, ...queued]; // reclaiming: waits for borrowed GPUs to drain
     const positions = new Map();
     await Promise.all(workspaces.items.filter((w) => w.usage.pending > 0).map(async (w) => {
       const p = await api(`/v1/workspaces/${w.name}/pending?limit=1000`).catch(() => ({ items: [] }));
