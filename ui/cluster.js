@@ -9,11 +9,17 @@ const W = 16; // a GPU's box
 const H = 22;
 const GAP = 3;
 
-// A MIG slice's share of its GPU and its offset, in sevenths, from its profile ("3g.40gb").
-function sliceGeometry(slot) {
+// A MIG slice's place and charge on its GPU, from its profile ("3g.40gb": 3 of the 7 compute
+// slices, 40 GB of the model's memory in eighths) and the model ("H100-80GB"): mem, the
+// memory slices it spans from start (of 8, as the API's start counts them); share, what
+// it is charged, the dominant of its compute and memory shares (docs/policy.md, MIG).
+function sliceGeometry(slot, model) {
   const g = Math.min(7, Math.max(1, parseInt(slot.profile, 10) || 1));
-  const start = Math.min(7 - g, Math.max(0, slot.start | 0));
-  return { g, start };
+  const gb = parseFloat(String(slot.profile).split('.')[1]) || 0;
+  const total = parseFloat((/(\d+)\s*GB/i.exec(model || '') || [])[1]) || 80;
+  const mem = Math.min(8, Math.max(1, Math.round(gb / (total / 8))));
+  const start = Math.min(8 - mem, Math.max(0, slot.start | 0));
+  return { mem, start, share: Math.max(g / 7, mem / 8) };
 }
 
 // A GPU's (or slice's) description, for its tooltip.
@@ -38,11 +44,11 @@ function gpuRects(gpus, colour, borrowed, leaving) {
     } else {
       out += `<rect class="gpu mig-frame" data-g="${i}" x="${x}" y="0" width="${W}" height="${H}" rx="2"/>`;
       gpu.mig.forEach((slot, k) => {
-        const { g, start } = sliceGeometry(slot);
+        const { mem, start } = sliceGeometry(slot, gpu.model);
         const holder = slot.holder;
         const c = holder ? colour(workspaceOf(holder)) : '';
         const cls = holder ? `slice held${borrowed.has(holder) ? ' borrowed' : ''}${leaving.has(holder) ? ' leaving' : ''}` : 'slice free';
-        out += `<rect class="${cls}" data-g="${i}" data-s="${k}" x="${x + 2}" y="${(start * H) / 7 + 0.5}" width="${W - 4}" height="${(g * H) / 7 - 1}"${holder ? ` fill="${c}" stroke="${c}"` : ''}/>`;
+        out += `<rect class="${cls}" data-g="${i}" data-s="${k}" x="${x + 2}" y="${(start * H) / 8 + 0.5}" width="${W - 4}" height="${(mem * H) / 8 - 1}"${holder ? ` fill="${c}" stroke="${c}"` : ''}/>`;
       });
     }
     if (gpu.healthy === false)
@@ -86,7 +92,7 @@ function countByWorkspace(nodes, borrowed) {
   };
   for (const n of nodes)
     for (const g of n.gpus) {
-      if (g.mig) for (const s of g.mig) { if (s.holder) add(s.holder, sliceGeometry(s).g / 7); }
+      if (g.mig) for (const s of g.mig) { if (s.holder) add(s.holder, sliceGeometry(s, g.model).share); }
       else if (g.holder) add(g.holder, 1);
     }
   return counts;

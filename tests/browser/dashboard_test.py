@@ -2,7 +2,7 @@
 """The dashboard's browser test (docs/dashboard.md): starts a real allotd on a free loopback
 port with virtual nodes, tests/browser/platform.yaml (tenants acme and beta) and --ui-dir
 SRC/ui; sets up a scene over HTTP (a drained node, research borrowing all of acme's GPUs,
-prod reclaiming 4 of them, so that research/r2 is stopped and waits; beta running b1); then
+prod reclaiming 4 of them, so that research/r2 is stopped and waits; beta running b1 and b-mig, a 3g.40gb MIG slice); then
 runs dashboard_test.mjs, which drives Debian's chromium headless through puppeteer-core and
 checks each page against the API. Screenshots go to SHOTS. Usage: dashboard_test.py ALLOTD
 SRCDIR SHOTS. Exit 77 (skipped) when chromium or tests/browser/node_modules is missing
@@ -43,6 +43,7 @@ def scene(d):
                                          "grace": "1s"})
     d.call("POST", "/v1/workloads", {"workspace": "acme/prod", "name": "p1", "gpus": 4})
     d.call("POST", "/v1/workloads", {"workspace": "beta/lab", "name": "b1", "gpus": 2})
+    d.call("POST", "/v1/workloads", {"workspace": "beta/lab", "name": "b-mig", "mig": "3g.40gb"})
     wait_for(lambda: d.call("GET", "/v1/workloads/acme/prod/p1")["state"] == "running",
              "the reclaim: p1 running")
     r2 = d.call("GET", "/v1/workloads/acme/research/r2")
