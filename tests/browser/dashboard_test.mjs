@@ -104,7 +104,8 @@ async function run(browser) {
   check(await page.$$eval('#nodes .node', (n) => n.length) === nodes.length, `cluster: ${nodes.length} node tiles`);
   check(await page.$$eval('#nodes rect.gpu', (r) => r.length) === nodes.reduce((s, n) => s + n.gpus.length, 0), 'cluster: one box per GPU');
   const draining = await page.$eval('[data-node="gpu-c"] .badge', (b) => b.textContent).catch(() => '');
-  check(draining.includes('draining') && draining.includes('PSU'), `cluster: the drained node is marked with its reason (${draining})`);
+  check(draining.includes('draining') && draining.includes('PSU <img src=x id=xss>'), `cluster: the drained node is marked with its reason, as text (${draining})`);
+  check(await page.$('#xss') === null, 'cluster: markup in a reason is not markup');
   const slices = await page.$$eval('[data-node="beta-1"] rect.slice', (r) => r.map((x) => x.getAttribute('class')));
   check(slices.length === 2 && slices.filter((c) => c.includes('held')).length === 1, `cluster: beta-1's MIG GPU shows its two slices, one held (${slices.join(' | ')})`);
   await shot(page, '1-cluster');
@@ -191,6 +192,13 @@ async function run(browser) {
   // log out: the token leaves session storage
   await beta.click('#logout');
   check(await beta.evaluate(() => sessionStorage.getItem('allot.token') === null && !document.getElementById('login').hidden), 'log out forgets the token');
+  // a token revoked while the page is open: the next request sends it back to the login form
+  await login(beta, BETA);
+  const id = BETA.split('_')[1];
+  const del = await fetch(`${URL_BASE}/v1/tokens/${id}`, { method: 'DELETE', headers: { Authorization: `Bearer ${ADMIN}` } });
+  check(del.ok, `the beta token is revoked (${del.status})`);
+  await beta.evaluate(() => { location.hash = '#/workspaces'; });
+  check(await beta.waitForFunction(() => !document.getElementById('login').hidden && sessionStorage.getItem('allot.token') === null, { timeout: T }).then(() => true, () => false), 'a revoked token goes back to the login form, forgotten');
   await ctx.close();
 }
 

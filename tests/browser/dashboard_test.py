@@ -37,7 +37,7 @@ def wait_for(fn, what, timeout=15):
 
 def scene(d):
     """The scene the pages are checked on. RET beta's viewer token."""
-    d.call("POST", "/v1/nodes/gpu-c/drain", {"reason": "replacing PSU"})
+    d.call("POST", "/v1/nodes/gpu-c/drain", {"reason": "replacing PSU <img src=x id=xss>"})
     for name in ("r1", "r2"):
         d.call("POST", "/v1/workloads", {"workspace": "acme/research", "name": name, "gpus": 8,
                                          "grace": "1s"})
