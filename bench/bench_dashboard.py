@@ -6,7 +6,8 @@ Debian's chromium headless: the cluster page loaded RUNS times (from navigation 
 page's performance marks cluster-rendered and cluster-painted), and a burst of 1,000
 submissions over HTTP followed on the open cluster page (until it has every event and shows
 the API's count of GPUs in use). Prints the figures. Usage: bench_dashboard.py [ALLOTD]
-(default build/allotd); needs scripts/install-deps (chromium, tests/browser/node_modules)."""
+(default build/allotd); needs scripts/install-deps (chromium, tests/browser/node_modules).
+TRACE=1 also prints the page's resource timings of its last load (what it waited for)."""
 import concurrent.futures
 import http.client
 import json
