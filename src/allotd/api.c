@@ -11,6 +11,7 @@
 #include "allotd/api_handlers.h"
 #include "allotd/fleet.h"
 #include "allotd/metrics.h"
+#include "allotd/ui.h"
 #include "allotd/usage.h"
 #include "common/error.h"
 #include "common/protocol.h"
@@ -525,5 +526,10 @@ const struct route api_routes[] = {
     {EVHTTP_REQ_DELETE, "/v1/tokens/{id}", ROLE_VIEWER, api_delete_token, "revoke an API token"},
     {EVHTTP_REQ_POST, PROTOCOL_ROUTE_JOIN, ROLE_NONE, api_post_join,
      "a node agent trades its one-time join token for its node token"},
+    {EVHTTP_REQ_GET, "/ui", ROLE_NONE, ui_get_root, "the dashboard: a redirect to /ui/"},
+    {EVHTTP_REQ_GET, "/ui/", ROLE_NONE, ui_get_index,
+     "the dashboard's page (docs/dashboard.md); its data comes from the API with a token"},
+    {EVHTTP_REQ_GET, "/ui/{file}", ROLE_NONE, ui_get_file,
+     "a file of the dashboard (scripts, styles, images)"},
     {0, NULL, ROLE_NONE, NULL, NULL},
 };

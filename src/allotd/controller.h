@@ -44,6 +44,7 @@ struct controller_options {
     int64_t output_keep_ms;   /* an attempt's output this long after its last chunk (0: 30 d) */
     int64_t output_max_bytes; /* a workspace's stored output at most (0: 1 GiB) */
     int64_t usage_keep_ms;    /* the GPU-hour ledger's rows this long (0: 400 days) */
+    const char *ui_dir;       /* the dashboard's files served under /ui/ (ui.h) */
 };
 
 /* What the daemon keeps about a workload beyond the engine. */

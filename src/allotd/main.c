@@ -34,6 +34,7 @@ struct daemon_options {
     const char *keep_finished, *history;
     const char *advertise;
     const char *events_keep, *output_keep, *output_max, *usage_keep;
+    const char *ui_dir;
     bool real_nodes;
 };
 
@@ -92,6 +93,8 @@ static const struct option_row option_rows[] = {
      "a workspace's stored output; beyond, its oldest attempts go (default 1Gi; 1Ki+)"},
     {"--usage-keep", "DURATION", OPT(usage_keep),
      "the GPU-hour ledger (GET /v1/usage) keeps its rows this long (default 400d; 1h or more)"},
+    {"--ui-dir", "DIR", OPT(ui_dir),
+     "the dashboard's files, served under /ui/ (default " ALLOT_UI_DIR ")"},
     {"--help", NULL, OPT_FLAG, "show this help"},
     {"--version", NULL, OPT_FLAG, "print the version and exit"},
 };
@@ -295,7 +298,8 @@ int main(int argc, char **argv)
                                       .store = o.store,
                                       .platform_path = o.platform,
                                       .virtual_nodes = !o.real_nodes,
-                                      .streams = sopt};
+                                      .streams = sopt,
+                                      .ui_dir = o.ui_dir ? o.ui_dir : ALLOT_UI_DIR};
     if ((o.keep_finished && (quantity_parse_duration(o.keep_finished, &copt.keep_finished_ms) ||
                              copt.keep_finished_ms < 1000)) ||
         (o.history &&

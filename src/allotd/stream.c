@@ -509,9 +509,11 @@ int stream_page(struct stream *st, const struct principal *who, int64_t after, i
     /* more may follow: a visible one was left for the next page, or the rows looked at ran
      * out (what it may see up to the last of them is on this page) */
     bool more = p.full || p.rows == STREAM_BACKLOG_ROWS;
+    /* last: where the events end (what a client bisects up to; the stream's 400 for a
+     * Last-Event-ID beyond it says as much) */
     if (evbuffer_add(out, "]", 1) ||
         (more && evbuffer_add_printf(out, ",\"next\":%lld", (long long)p.seen) < 0) ||
-        evbuffer_add(out, "}", 1))
+        evbuffer_add_printf(out, ",\"last\":%lld}", (long long)st->last_seq) < 0)
         return -ALLOT_ENOMEM;
     return 0;
 }
