@@ -1,6 +1,6 @@
 // Usage: GPU-hours per day over the last 14 days, guaranteed / borrowed / lost, from the
-// GPU-hour ledger (GET /v1/usage), for every workspace shown or one; and each workspace's
-// totals over the period as bars.
+// GPU-hour ledger (GET /v1/usage), for every workspace shown or one; each workspace's totals
+// over the period as bars; and the reclaims measured (GET /v1/usage/reclaims).
 import { api } from './api.js';
 import { esc, palette, refresher } from './util.js';
 
@@ -45,7 +45,10 @@ export async function mount(view) {
 <span class="key u-guaranteed-key">guaranteed</span> <span class="key u-borrowed-key">borrowed</span> <span class="key u-lost-key">lost (preempted or failed node; part of the bar)</span></div>
 <div id="u-chart"></div>
 <h3>By workspace, last ${DAYS} days (GPU-hours)</h3>
-<table class="usage"><thead><tr><th>workspace</th><th></th><th>total</th><th>guaranteed</th><th>borrowed</th><th>lost</th></tr></thead><tbody id="u-rows"></tbody></table>`;
+<table class="usage"><thead><tr><th>workspace</th><th></th><th>total</th><th>guaranteed</th><th>borrowed</th><th>lost</th></tr></thead><tbody id="u-rows"></tbody></table>
+<h3>Reclaims, last ${DAYS} days</h3>
+<p id="u-reclaims" class="muted"></p>
+<table class="usage"><thead><tr><th>reclaimer</th><th>started</th><th>waited</th></tr></thead><tbody id="u-reclaim-rows"></tbody></table>`;
   const select = view.querySelector('#u-ws');
   let chosen = '';
 
@@ -53,10 +56,19 @@ export async function mount(view) {
     const now = Math.floor(Date.now() / 1000);
     const from = Math.floor(now / 86400) * 86400 - (DAYS - 1) * 86400;
     const ws = chosen ? `&workspace=${encodeURIComponent(chosen)}` : '';
-    const [byDay, byWs] = await Promise.all([
+    const [byDay, byWs, rec] = await Promise.all([
       api(`/v1/usage?by=day&from=${from}${ws}`),
       api(`/v1/usage?by=workspace&from=${from}`),
+      api(`/v1/usage/reclaims?from=${from}${ws}`),
     ]);
+    // how long reclaimers waited for borrowed GPUs to drain: the guarantee's real latency
+    const s = (v) => (v === null ? '-' : `${v.toFixed(v >= 10 ? 0 : 2)} s`);
+    const summary = view.querySelector('#u-reclaims');
+    summary.dataset.count = String(rec.count);
+    summary.textContent = rec.count
+      ? `${rec.count} reclaim${rec.count === 1 ? '' : 's'}: median ${s(rec.median_seconds)}, p95 ${s(rec.p95_seconds)}, max ${s(rec.max_seconds)} from the reclaim's start to the reclaimer's`
+      : 'No reclaim in this period.';
+    view.querySelector('#u-reclaim-rows').innerHTML = rec.items.map((i) => `<tr data-workload="${esc(i.workload)}"><td><a href="#/workload/${esc(i.workload)}">${esc(i.workload)}</a></td><td>${esc(new Date(i.at * 1000).toISOString().slice(0, 19))}Z</td><td data-field="seconds">${s(i.seconds)}</td></tr>`).join('');
     view.querySelector('#u-chart').innerHTML = dayChart(byDay.items, from);
     const names = byWs.items.map((i) => i.workspace).sort();
     select.innerHTML = `<option value="">all shown</option>${names.map((n) => `<option${n === chosen ? ' selected' : ''}>${esc(n)}</option>`).join('')}`;

@@ -462,6 +462,11 @@ static void get_usage(struct controller *ctl, struct call *c)
     usage_reply(ctl->usage, c);
 }
 
+static void get_usage_reclaims(struct controller *ctl, struct call *c)
+{
+    usage_reclaims_reply(ctl->usage, c);
+}
+
 const struct route api_routes[] = {
     {EVHTTP_REQ_GET, "/healthz", ROLE_NONE, get_healthz, "liveness"},
     {EVHTTP_REQ_GET, "/readyz", ROLE_NONE, get_readyz, "readiness: state loaded"},
@@ -511,6 +516,8 @@ const struct route api_routes[] = {
      "?format=json a page of the stored ones"},
     {EVHTTP_REQ_GET, "/v1/usage", ROLE_VIEWER, get_usage,
      "GPU-seconds used, guaranteed, borrowed and lost (?from=&to=&by=&tenant=&workspace=)"},
+    {EVHTTP_REQ_GET, "/v1/usage/reclaims", ROLE_VIEWER, get_usage_reclaims,
+     "reclaims measured: how long reclaimers waited (?from=&to=&tenant=&workspace=)"},
     {EVHTTP_REQ_GET, "/v1/users", ROLE_TENANT_ADMIN, api_list_users,
      "list users: the platform's, or a tenant admin's own tenant's"},
     {EVHTTP_REQ_POST, "/v1/users", ROLE_TENANT_ADMIN, api_post_user,

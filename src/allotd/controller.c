@@ -145,6 +145,15 @@ static void events_apply(struct controller *ctl)
             log_fatal("out of memory: the GPU time of %s is not in the ledger",
                       ctl->engine->workloads[id].name);
         reason_message_keep(ctl, e);
+        if (e->kind == SCHED_EV_QUEUED && e->reason == SCHED_REASON_RECLAIMING) {
+            /* a reclaim for it begins: its start measures how long reclaims take */
+            struct controller_workload *x = controller_extra(ctl, id);
+            if (x && !x->reclaim_ms)
+                x->reclaim_ms = e->t;
+        } else if (id < ctl->cap_extra && id < ctl->engine->n_workloads &&
+                   sched_state_ended(ctl->engine->workloads[id].state)) {
+            ctl->extra[id].reclaim_ms = 0;
+        }
         if (e->kind == SCHED_EV_PREEMPTING) {
             ctl->preemptions[e->reason]++;
             vnodes_arm(ctl->vnodes, id, e->deadline, true);
@@ -157,8 +166,9 @@ static void events_apply(struct controller *ctl)
         if (e->kind == SCHED_EV_ADMITTED) {
             /* each start is an attempt: its own log, and none of its replicas has ended */
             struct controller_workload *x = controller_extra(ctl, id);
-            usage_open(ctl->usage, id, e->a);
+            usage_open(ctl->usage, id, e->a, x && x->reclaim_ms ? e->t - x->reclaim_ms : -1);
             if (x) {
+                x->reclaim_ms = 0;
                 x->runs++;
                 x->confirmed_ms = 0;
                 if (x->ended)

@@ -62,7 +62,10 @@ struct controller_workload {
     int64_t confirmed_ms; /* when an agent first reported a process of this attempt running
                            * (heard by this run of the controller; not journaled), or 0 */
     bool usage_open;      /* an attempt holds GPUs (running or draining): usage.h */
-    int64_t usage_borrowed; /* its GPU units above the reservation when it started */
+    int64_t usage_borrowed;   /* its GPU units above the reservation when it started */
+    int64_t usage_reclaim_ms; /* how long it waited on a reclaim before it (-1: none, unknown) */
+    int64_t reclaim_ms;       /* when the first reclaim for its next start began (0: none;
+                               * heard by this run of the controller, not in its snapshots) */
     /* The sentence of its last queued or rejected event (the engine keeps only the reason),
      * for its view, /why and the submit answer while that reason holds; NULL once it runs.
      * Rebuilt by a replay, and kept in the controller's snapshot. */

@@ -288,6 +288,7 @@ static int records_install(struct controller *ctl, struct sched *e, const json_t
          * of it was borrowed: all of it when its admission said borrowed */
         const struct sched_workload *sw = &e->workloads[id];
         x->usage_open = sw->state == SCHED_RUNNING || sw->state == SCHED_DRAINING;
+        x->usage_reclaim_ms = -1; /* a wait on a reclaim is not kept in snapshots: unknown */
         x->usage_borrowed = json_array_size(w) == REC_N
                                 ? json_integer_value(json_array_get(w, REC_USAGE_BORROWED))
                             : sw->borrowed ? sw->total.gpu

@@ -240,12 +240,13 @@ int usage_reload(struct usage *u)
 
 /* ---- opening, closing, writing ---- */
 
-void usage_open(struct usage *u, uint32_t id, int64_t borrowed)
+void usage_open(struct usage *u, uint32_t id, int64_t borrowed, int64_t reclaim_ms)
 {
     struct controller_workload *x = controller_extra(u->ctl, id);
     if (x) {
         x->usage_open = true;
         x->usage_borrowed = borrowed;
+        x->usage_reclaim_ms = reclaim_ms;
     }
 }
 
@@ -300,12 +301,12 @@ int usage_close(struct usage *u, uint32_t id, const struct sched_event *e)
     ending_of(e, ending, sizeof(ending));
     struct close_ctx k = {u->hours, s->tenants[w->tenant].name, s->workspaces[w->workspace].name,
                           x->owner && x->owner[0] ? x->owner : "unknown"};
-    json_t *a =
-        json_pack("{s:s, s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:b}", "workload", w->name,
-                  "attempt", (json_int_t)x->runs, "tenant", k.tenant, "workspace", k.workspace,
-                  "submitter", k.submitter, "start_ms", (json_int_t)r.start, "end_ms",
-                  (json_int_t)r.end, "gpu_units", (json_int_t)r.total, "borrowed_units",
-                  (json_int_t)r.borrowed, "ending", ending, "lost", r.lost);
+    json_t *a = json_pack("{s:s, s:I, s:s, s:s, s:s, s:I, s:I, s:I, s:I, s:s, s:b, s:I}",
+                          "workload", w->name, "attempt", (json_int_t)x->runs, "tenant", k.tenant,
+                          "workspace", k.workspace, "submitter", k.submitter, "start_ms",
+                          (json_int_t)r.start, "end_ms", (json_int_t)r.end, "gpu_units",
+                          (json_int_t)r.total, "borrowed_units", (json_int_t)r.borrowed, "ending",
+                          ending, "lost", r.lost, "reclaim_ms", (json_int_t)x->usage_reclaim_ms);
     if (!a || json_array_append_new(u->attempts, a))
         return -ALLOT_ENOMEM;
     int rc = run_split(&r, r.start, r.end, USAGE_HOUR_MS, rollup_slice, &k);
@@ -328,6 +329,7 @@ static struct store_usage_attempt attempt_of(const json_t *v)
         .borrowed_units = json_integer_value(json_object_get(v, "borrowed_units")),
         .ending = json_string_value(json_object_get(v, "ending")),
         .lost = json_is_true(json_object_get(v, "lost")),
+        .reclaim_ms = json_integer_value(json_object_get(v, "reclaim_ms")),
     };
 }
 
@@ -847,6 +849,152 @@ void usage_reply(struct usage *u, struct call *c)
         call_error(c, -ALLOT_ENOMEM, 503, NULL, "out of memory");
     else if (rc)
         call_error(c, rc, 503, NULL, "the usage cannot be read (%s): try again",
+                   store_errmsg(ctl->store));
+    else
+        call_reply(c, 200, body);
+}
+
+/* ---- GET /v1/usage/reclaims ---- */
+
+#define USAGE_RECLAIMS_MAX 100000 /* reclaims one answer looks at */
+#define USAGE_RECLAIMS_LISTED 20  /* and lists, the newest */
+
+/* One reclaim measured: the attempt it let start, when, and how long it took. */
+struct reclaim {
+    char *workload;
+    int64_t at, ms;
+};
+
+struct reclaims {
+    struct usage_query *q;
+    struct reclaim *r;
+    size_t n, cap;
+    int64_t read;
+};
+
+static int reclaim_add(struct reclaims *rs, const char *workload, int64_t at, int64_t ms)
+{
+    if (rs->n == USAGE_RECLAIMS_MAX)
+        return -ALLOT_ERANGE;
+    if (rs->n == rs->cap) {
+        size_t cap = rs->cap ? rs->cap * 2 : 64;
+        struct reclaim *p = realloc(rs->r, cap * sizeof(*p));
+        if (!p)
+            return -ALLOT_ENOMEM;
+        rs->r = p;
+        rs->cap = cap;
+    }
+    char *name = strdup(workload);
+    if (!name)
+        return -ALLOT_ENOMEM;
+    rs->r[rs->n++] = (struct reclaim){name, at, ms};
+    return 0;
+}
+
+static int reclaim_row(void *ctx, const struct store_usage_attempt *a)
+{
+    struct reclaims *rs = ctx;
+    rs->read++;
+    return reclaim_add(rs, a->workload, a->start_ms, a->reclaim_ms);
+}
+
+static int by_newest(const void *a, const void *b)
+{
+    const struct reclaim *x = a, *y = b;
+    return x->at != y->at ? (x->at > y->at ? -1 : 1) : strcmp(x->workload, y->workload);
+}
+
+static int by_ms(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* The queued attempts and the running ones that waited on a reclaim. RET 0 or an error. */
+static int reclaims_unstored(struct usage *u, struct reclaims *rs)
+{
+    const struct usage_query *q = rs->q;
+    size_t i;
+    json_t *v;
+    int rc = 0;
+    json_array_foreach(u->attempts, i, v)
+    {
+        struct store_usage_attempt a = attempt_of(v);
+        if (!rc && a.reclaim_ms >= 0 && a.start_ms >= q->from && a.start_ms < q->to &&
+            in_scope(q, a.tenant, a.workspace))
+            rc = reclaim_add(rs, a.workload, a.start_ms, a.reclaim_ms);
+    }
+    const struct sched *s = u->ctl->engine;
+    for (uint32_t id = 0; !rc && id < s->n_workloads && id < u->ctl->cap_extra; id++) {
+        const struct controller_workload *x = &u->ctl->extra[id];
+        const struct sched_workload *w = &s->workloads[id];
+        if (x->usage_open && w->name && x->usage_reclaim_ms >= 0 && w->start_ms >= q->from &&
+            w->start_ms < q->to &&
+            in_scope(q, s->tenants[w->tenant].name, s->workspaces[w->workspace].name))
+            rc = reclaim_add(rs, w->name, w->start_ms, x->usage_reclaim_ms);
+    }
+    return rc;
+}
+
+/* The answer: the count, median, p95 and max in seconds, and the newest listed. */
+static json_t *reclaims_json(struct reclaims *rs)
+{
+    qsort(rs->r, rs->n, sizeof(*rs->r), by_newest);
+    int64_t *ms = malloc((rs->n ? rs->n : 1) * sizeof(*ms));
+    json_t *items = json_array();
+    if (!ms || !items) {
+        free(ms);
+        json_decref(items);
+        return NULL;
+    }
+    for (size_t i = 0; i < rs->n; i++)
+        ms[i] = rs->r[i].ms;
+    qsort(ms, rs->n, sizeof(*ms), by_ms);
+    for (size_t i = 0; i < rs->n && i < USAGE_RECLAIMS_LISTED; i++)
+        json_array_append_new(items, json_pack("{s:s, s:I, s:f}", "workload", rs->r[i].workload,
+                                               "at", (json_int_t)(rs->r[i].at / 1000), "seconds",
+                                               (double)rs->r[i].ms / 1000.0));
+    json_t *stat = rs->n ? json_real((double)ms[(rs->n - 1) / 2] / 1000.0) : json_null();
+    json_t *p95 = rs->n ? json_real((double)ms[(rs->n * 95 + 99) / 100 - 1] / 1000.0) : json_null();
+    json_t *max = rs->n ? json_real((double)ms[rs->n - 1] / 1000.0) : json_null();
+    free(ms);
+    return json_pack("{s:I, s:I, s:I, s:o, s:o, s:o, s:o}", "from",
+                     (json_int_t)(rs->q->from / 1000), "to", (json_int_t)(rs->q->to / 1000),
+                     "count", (json_int_t)rs->n, "median_seconds", stat, "p95_seconds", p95,
+                     "max_seconds", max, "items", items);
+}
+
+void usage_reclaims_reply(struct usage *u, struct call *c)
+{
+    struct controller *ctl = u->ctl;
+    struct usage_query q = {0};
+    int64_t now = controller_now(ctl);
+    if (!time_param(c, "to", now, &q.to) ||
+        !time_param(c, "from", q.to - USAGE_DEFAULT_SPAN_MS, &q.from))
+        return;
+    if (q.from >= q.to || q.to - q.from > USAGE_MAX_SPAN_MS) {
+        call_error(c, -ALLOT_EINVAL, 400, "from",
+                   "expected from before to, at most 400 days apart");
+        return;
+    }
+    if (!usage_scope(ctl, c, &q))
+        return;
+    struct reclaims rs = {.q = &q};
+    int rc = store_usage_reclaims_read(ctl->store, q.from, q.to, q.tenant, q.workspace,
+                                       USAGE_RECLAIMS_MAX, reclaim_row, &rs);
+    rc = !rc && rs.read >= USAGE_RECLAIMS_MAX ? -ALLOT_ERANGE : rc;
+    rc = rc ? rc : reclaims_unstored(u, &rs);
+    json_t *body = rc ? NULL : reclaims_json(&rs);
+    for (size_t i = 0; i < rs.n; i++)
+        free(rs.r[i].workload);
+    free(rs.r);
+    if (rc == -ALLOT_ERANGE)
+        call_error(c, rc, 400, "from", "more than %d reclaims: ask for a shorter period",
+                   USAGE_RECLAIMS_MAX);
+    else if (rc == -ALLOT_ENOMEM || (!rc && !body))
+        call_error(c, -ALLOT_ENOMEM, 503, NULL, "out of memory");
+    else if (rc)
+        call_error(c, rc, 503, NULL, "the reclaims cannot be read (%s): try again",
                    store_errmsg(ctl->store));
     else
         call_reply(c, 200, body);

@@ -20,8 +20,9 @@ int usage_new(struct controller *ctl, struct usage **out);
 void usage_free(struct usage *u);
 
 /* Workload id's attempt starts (its `admitted` event): borrowed is the part of its GPU units
- * above its workspace's reservation. */
-void usage_open(struct usage *u, uint32_t id, int64_t borrowed);
+ * above its workspace's reservation, reclaim_ms how long it waited for borrowed GPUs to be
+ * reclaimed for it (-1: it needed no reclaim, or it is not known). */
+void usage_open(struct usage *u, uint32_t id, int64_t borrowed, int64_t reclaim_ms);
 /* Its attempt ends at t by event e (finished, failed, cancelled, or stopped: preempted, which
  * makes its time lost). Outside a replay its rows join the next commit (usage_write). A
  * workload without an open attempt (cancelled while pending) is ignored. RET 0 or
@@ -44,6 +45,9 @@ struct principal;
 void usage_metrics(struct usage *u, struct evbuffer *b, const struct principal *who);
 /* GET /v1/usage?from=&to=&by=&tenant=&workspace= for c (docs/api.md, "Usage"). */
 void usage_reply(struct usage *u, struct call *c);
+/* GET /v1/usage/reclaims?from=&to=&tenant=&workspace=: the reclaims measured, how long each
+ * reclaimer waited from the reclaim's start to its own, with their median, p95 and max. */
+void usage_reclaims_reply(struct usage *u, struct call *c);
 
 /* Delete the rows older than before_ms. OUT *deleted (may be NULL). RET 0 or the store's
  * error. */

@@ -198,11 +198,11 @@
       "SELECT workspace, bytes FROM log_totals WHERE bytes > 0 ORDER BY workspace")                \
     X(USAGE_ATTEMPT_ADD,                                                                           \
       "INSERT INTO usage_attempts (workload, attempt, tenant, workspace, submitter, start_ms,"     \
-      " end_ms, gpu_units, borrowed_units, ending, lost)"                                          \
-      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",                                    \
+      " end_ms, gpu_units, borrowed_units, ending, lost, reclaim_ms)"                              \
+      " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",                               \
       "INSERT INTO usage_attempts (workload, attempt, tenant, workspace, submitter, start_ms,"     \
-      " end_ms, gpu_units, borrowed_units, ending, lost)"                                          \
-      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)")                                    \
+      " end_ms, gpu_units, borrowed_units, ending, lost, reclaim_ms)"                              \
+      " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)")                               \
     X(USAGE_HOUR_ADD,                                                                              \
       "INSERT INTO usage_hours (hour_ms, tenant, workspace, submitter, model, mig, class, "        \
       "unit_ms)"                                                                                   \
@@ -229,13 +229,24 @@
       " + excluded.unit_ms")                                                                       \
     X(USAGE_ATTEMPTS_READ,                                                                         \
       "SELECT workload, attempt, tenant, workspace, submitter, start_ms, end_ms, gpu_units,"       \
-      " borrowed_units, ending, lost FROM usage_attempts WHERE end_ms > ?1 AND start_ms < ?2"      \
-      " AND (?3 IS NULL OR tenant = ?3) AND (?4 IS NULL OR workspace = ?4) ORDER BY id LIMIT ?5",  \
+      " borrowed_units, ending, lost, reclaim_ms FROM usage_attempts WHERE end_ms > ?1"            \
+      " AND start_ms < ?2 AND (?3 IS NULL OR tenant = ?3) AND (?4 IS NULL OR workspace = ?4)"      \
+      " ORDER BY id LIMIT ?5",                                                                     \
       "SELECT workload, attempt, tenant, workspace, submitter, start_ms, end_ms, gpu_units,"       \
-      " borrowed_units, ending, lost FROM usage_attempts WHERE end_ms > $1 AND start_ms < $2"      \
+      " borrowed_units, ending, lost, reclaim_ms FROM usage_attempts WHERE end_ms > $1"            \
+      " AND start_ms < $2"                                                                         \
       " AND ($3::text IS NULL OR tenant = $3::text) AND ($4::text IS NULL OR workspace = "         \
       "$4::text)"                                                                                  \
       " ORDER BY id LIMIT $5")                                                                     \
+    X(USAGE_RECLAIMS,                                                                              \
+      "SELECT workload, attempt, tenant, workspace, submitter, start_ms, end_ms, gpu_units,"       \
+      " borrowed_units, ending, lost, reclaim_ms FROM usage_attempts WHERE reclaim_ms IS NOT NULL" \
+      " AND start_ms >= ?1 AND start_ms < ?2 AND (?3 IS NULL OR tenant = ?3)"                      \
+      " AND (?4 IS NULL OR workspace = ?4) ORDER BY start_ms DESC LIMIT ?5",                       \
+      "SELECT workload, attempt, tenant, workspace, submitter, start_ms, end_ms, gpu_units,"       \
+      " borrowed_units, ending, lost, reclaim_ms FROM usage_attempts WHERE reclaim_ms IS NOT NULL" \
+      " AND start_ms >= $1 AND start_ms < $2 AND ($3::text IS NULL OR tenant = $3::text)"          \
+      " AND ($4::text IS NULL OR workspace = $4::text) ORDER BY start_ms DESC LIMIT $5")           \
     X(USAGE_TOTAL_ADD,                                                                             \
       "INSERT INTO usage_totals (tenant, workspace, class, unit_ms) VALUES (?1, ?2, ?3, ?4)"       \
       " ON CONFLICT (tenant, workspace, class) DO UPDATE SET unit_ms = unit_ms + "                 \

@@ -372,6 +372,8 @@ struct store_usage_attempt {
     int64_t gpu_units, borrowed_units; /* held, and the part above the reservation */
     const char *ending;                /* finished, failed, cancelled, preempted:REASON */
     bool lost;                         /* preemption cut it short */
+    int64_t reclaim_ms; /* it started after a reclaim of borrowed GPUs: how long from the
+                         * reclaim's start to its own (-1: it needed none, or it is unknown) */
 };
 struct store_usage_hour {
     int64_t hour_ms; /* the hour's first millisecond (a multiple of 3,600,000) */
@@ -406,7 +408,11 @@ int store_usage_sum(struct store *st, enum store_usage_by by, bool days, int64_t
                     int (*fn)(void *ctx, const char *key, int64_t day_ms, const char *cls,
                               int64_t unit_ms),
                     void *ctx);
-/* The same for the attempts that overlap [from_ms, to_ms), in the order they were added. */
+/* The same for the attempts that overlap [from_ms, to_ms), in the order they were added. And
+ * the attempts that started in [from_ms, to_ms) after a reclaim, the newest first. */
+int store_usage_reclaims_read(struct store *st, int64_t from_ms, int64_t to_ms, const char *tenant,
+                              const char *workspace, int64_t limit,
+                              int (*fn)(void *ctx, const struct store_usage_attempt *a), void *ctx);
 int store_usage_attempts_read(struct store *st, int64_t from_ms, int64_t to_ms, const char *tenant,
                               const char *workspace, int64_t limit,
                               int (*fn)(void *ctx, const struct store_usage_attempt *a), void *ctx);

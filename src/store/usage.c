@@ -27,7 +27,7 @@ int store_usage_attempt_add(struct store *st, const struct store_usage_attempt *
     size_t len[5];
     int err = usage_check(st, fields, values, optional, 5, len);
     if (!err && (a->attempt < 1 || a->start_ms < 0 || a->end_ms < a->start_ms || a->gpu_units < 0 ||
-                 a->borrowed_units < 0 || a->borrowed_units > a->gpu_units)) {
+                 a->borrowed_units < 0 || a->borrowed_units > a->gpu_units || a->reclaim_ms < -1)) {
         store_set_errmsg(st, "attempt, times or units: out of range");
         err = -ALLOT_EINVAL;
     }
@@ -35,12 +35,20 @@ int store_usage_attempt_add(struct store *st, const struct store_usage_attempt *
     if (err)
         return err;
     struct store_arg args[] = {
-        store_text(values[0], len[0]), store_int(a->attempt),         store_text(values[1], len[1]),
-        store_text(values[2], len[2]), store_text(values[3], len[3]), store_int(a->start_ms),
-        store_int(a->end_ms),          store_int(a->gpu_units),       store_int(a->borrowed_units),
-        store_text(values[4], len[4]), store_int(a->lost ? 1 : 0),
+        store_text(values[0], len[0]),
+        store_int(a->attempt),
+        store_text(values[1], len[1]),
+        store_text(values[2], len[2]),
+        store_text(values[3], len[3]),
+        store_int(a->start_ms),
+        store_int(a->end_ms),
+        store_int(a->gpu_units),
+        store_int(a->borrowed_units),
+        store_text(values[4], len[4]),
+        store_int(a->lost ? 1 : 0),
+        a->reclaim_ms >= 0 ? store_int(a->reclaim_ms) : (struct store_arg){.kind = STORE_ARG_NULL},
     };
-    return store_write(st, STORE_STMT_USAGE_ATTEMPT_ADD, args, 11, NULL);
+    return store_write(st, STORE_STMT_USAGE_ATTEMPT_ADD, args, 12, NULL);
 }
 
 /* Add rollup row h of a period of step ms (its hour_ms a multiple of it) with statement which. */
@@ -117,6 +125,7 @@ static int attempt_row(void *ctx, const struct store_row *row)
         .borrowed_units = store_row_int(row, 8),
         .ending = store_row_text(row, 9, NULL),
         .lost = store_row_int(row, 10) != 0,
+        .reclaim_ms = store_row_null(row, 11) ? -1 : store_row_int(row, 11),
     };
     return v->attempt(v->ctx, &a);
 }
@@ -179,6 +188,15 @@ int store_usage_attempts_read(struct store *st, int64_t from_ms, int64_t to_ms, 
 {
     struct usage_visit v = {.attempt = fn, .ctx = ctx};
     return usage_read(st, STORE_STMT_USAGE_ATTEMPTS_READ, from_ms, to_ms, tenant, workspace, limit,
+                      attempt_row, &v);
+}
+
+int store_usage_reclaims_read(struct store *st, int64_t from_ms, int64_t to_ms, const char *tenant,
+                              const char *workspace, int64_t limit,
+                              int (*fn)(void *ctx, const struct store_usage_attempt *a), void *ctx)
+{
+    struct usage_visit v = {.attempt = fn, .ctx = ctx};
+    return usage_read(st, STORE_STMT_USAGE_RECLAIMS, from_ms, to_ms, tenant, workspace, limit,
                       attempt_row, &v);
 }
 

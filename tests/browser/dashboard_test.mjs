@@ -164,6 +164,10 @@ async function run(browser) {
   const urows = await page.$$eval('#u-rows tr', (trs) => trs.map((tr) => tr.dataset.ws));
   check(usage.length > 0 && usage.every((u) => urows.includes(u.workspace)), `usage: a row per workspace the ledger has (${urows.join(', ')})`);
   check(await page.$$eval('#u-chart rect.u-borrowed', (r) => r.some((x) => Number(x.getAttribute('height')) > 0)), 'usage: today\'s borrowed GPU-hours are drawn');
+  const rec = await apiGet('/v1/usage/reclaims');
+  const shown = await page.$eval('#u-reclaims', (p) => Number(p.dataset.count));
+  const listed = await page.$$eval('#u-reclaim-rows tr', (trs) => trs.map((tr) => tr.dataset.workload));
+  check(rec.count >= 1 && shown === rec.count && listed.includes('acme/prod/p1'), `usage: the reclaim for p1 is measured and shown (${shown} on the page, ${rec.count} by the API: ${listed.join(', ')})`);
   await shot(page, '6-usage');
   check(errors.length === 0, `no script errors (${errors.join(' | ')})`);
 

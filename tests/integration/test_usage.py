@@ -257,6 +257,47 @@ class UsageTest(unittest.TestCase):
         self.assertEqual([(i["day"], i["gpu_seconds"]) for i in by_day["items"]],
                          [(time.strftime("%Y-%m-%d", time.gmtime(s)), 300.0)])
 
+    def test_reclaims_are_measured(self):
+        """A reclaim's latency, from the reclaim's start (the reclaimer queued `reclaiming`) to
+        the reclaimer's admission, as the stored events show it: while the reclaimer runs and
+        after it ended (from the ledger); another tenant sees none of it."""
+        self.d.add_tenant_beta()
+        base = {"workspace": "acme/research", "grace": "1s", "duration": "1h"}
+        for i in range(2):
+            self.submit(self.d.admin, name=f"b{i}", gpus=4, **base)
+        time.sleep(0.3)
+        self.submit(self.d.admin, name="serve", workspace="acme/prod", gpus=4, duration="3s")
+        deadline = time.time() + 20
+        while time.time() < deadline and self.state("acme/prod/serve") != "running":
+            time.sleep(0.1)
+        self.assertEqual(self.state("acme/prod/serve"), "running")
+        events = stored_events(self.d.port, self.d.admin)
+        began = [e["t"] for e in events if e["event"] == "queued" and
+                 e.get("workload") == "acme/prod/serve" and e.get("reason") == "reclaiming"]
+        admitted = [e["t"] for e in events if e["event"] == "admitted" and
+                    e.get("workload") == "acme/prod/serve"]
+        self.assertEqual(len(began), 1, events)
+        want = admitted[-1] - began[0]
+        self.assertGreater(want, 0.5)  # the borrowers' grace: about a second
+        now = int(time.time())
+        path = f"/v1/usage/reclaims?from={now - 3600}&to={now + 60}"
+        for when in ("running", "ended"):
+            if when == "ended":
+                self.wait_ended(["acme/prod/serve"])
+            r = self.call("GET", path)
+            self.assertEqual(r["count"], 1, (when, r))
+            self.assertEqual(r["items"][0]["workload"], "acme/prod/serve")
+            self.assertAlmostEqual(r["items"][0]["seconds"], want, delta=0.002)
+            self.assertAlmostEqual(r["median_seconds"], want, delta=0.002)
+            self.assertAlmostEqual(r["max_seconds"], want, delta=0.002)
+        beta = self.d.user_token("bea", "tenant-admin", "beta")
+        r = self.call("GET", path, token=beta)
+        self.assertEqual((r["count"], r["items"], r["median_seconds"]), (0, [], None))
+        st, r = self.d.request("GET", path + "&tenant=acme", token=beta)
+        self.assertEqual(st, 404, r)
+        st, r = self.d.request("GET", f"/v1/usage/reclaims?from=abc", token=self.d.admin)
+        self.assertEqual((st, r["error"]["field"]), (400, "from"))
+
     def test_running_work_counts_up_to_now(self):
         self.submit(self.d.admin, name="long", workspace="acme/prod", gpus=2, duration="1h")
         time.sleep(1.2)

@@ -1420,8 +1420,8 @@ static void test_usage_ledger(void **state)
     bad.cls = "";
     assert_int_equal(store_usage_hour_add(st, &bad), -ALLOT_EINVAL);
     assert_non_null(strstr(store_errmsg(st), "class"));
-    struct store_usage_attempt a = {"acme/prod/train", "acme", "acme/prod", "alice",    1,    1000,
-                                    1000 + h,          840,    0,           "finished", false};
+    struct store_usage_attempt a = {"acme/prod/train", "acme", "acme/prod", "alice",    1,     1000,
+                                    1000 + h,          840,    0,           "finished", false, -1};
     assert_int_equal(store_usage_attempt_add(st, &a), 0);
     struct store_usage_attempt wrong = a;
     wrong.borrowed_units = 841; /* more borrowed than held */
@@ -1434,6 +1434,22 @@ static void test_usage_ledger(void **state)
     assert_int_equal(
         store_usage_attempts_read(st, h, 2 * h, NULL, NULL, 100, on_usage_attempt, sum), 0);
     assert_int_equal(sum[0], 1); /* it overlaps the period */
+    /* reclaims: the attempts that started after one, newest first; a negative wait but -1 is
+     * refused */
+    memset(sum, 0, sizeof(sum));
+    assert_int_equal(store_usage_reclaims_read(st, 0, 2 * h, NULL, NULL, 10, on_usage_attempt, sum),
+                     0);
+    assert_int_equal(sum[0], 0); /* it needed none */
+    struct store_usage_attempt r = a;
+    r.workload = "acme/prod/serve";
+    r.reclaim_ms = 1500;
+    assert_int_equal(store_usage_attempt_add(st, &r), 0);
+    r.reclaim_ms = -2;
+    assert_int_equal(store_usage_attempt_add(st, &r), -ALLOT_EINVAL);
+    memset(sum, 0, sizeof(sum));
+    assert_int_equal(
+        store_usage_reclaims_read(st, 0, 2 * h, "acme", NULL, 10, on_usage_attempt, sum), 0);
+    assert_int_equal(sum[0], 1);
     memset(sum, 0, sizeof(sum));
     assert_int_equal(
         store_usage_attempts_read(st, 2 * h, 3 * h, NULL, NULL, 100, on_usage_attempt, sum), 0);
@@ -1441,10 +1457,10 @@ static void test_usage_ledger(void **state)
     assert_int_equal(
         store_usage_sum(st, STORE_USAGE_BY_MODEL, false, 0, h, NULL, NULL, 0, on_usage_sum, sum),
         -ALLOT_EINVAL);
-    /* the trim: the first hour's row and the attempt (ended before 2h) go; the totals stay */
+    /* the trim: the first hour's row and the attempts (ended before 2h) go; the totals stay */
     int64_t deleted = 0;
     assert_int_equal(store_usage_trim(st, 2 * h, &deleted), 0);
-    assert_int_equal(deleted, 2);
+    assert_int_equal(deleted, 3); /* the hour, and both attempts */
     memset(sum, 0, sizeof(sum));
     assert_int_equal(store_usage_sum(st, STORE_USAGE_BY_MIG, false, 0, 3 * h, NULL, NULL, 100,
                                      on_usage_sum, sum),
