@@ -772,6 +772,43 @@ static bool usage_scope(struct controller *ctl, struct call *c, struct usage_que
     return true;
 }
 
+/* The period (from and to, widened to whole units of `unit` ms; default the 7 days up to
+ * to_default) and the scope of request c into *q. RET false when c was answered (400, 404). */
+static bool usage_period(struct controller *ctl, struct call *c, int64_t to_default, int64_t unit,
+                         struct usage_query *q)
+{
+    if (!time_param(c, "to", to_default, &q->to) ||
+        !time_param(c, "from", q->to - USAGE_DEFAULT_SPAN_MS, &q->from))
+        return false;
+    q->from -= q->from % unit;
+    if (q->to % unit)
+        q->to += unit - q->to % unit;
+    if (q->from >= q->to || q->to - q->from > USAGE_MAX_SPAN_MS) {
+        call_error(c, -ALLOT_EINVAL, 400, "from",
+                   "expected from before to, at most 400 days apart");
+        return false;
+    }
+    return usage_scope(ctl, c, q);
+}
+
+/* Answer c: body (taken) when rc is 0, else the error: -ALLOT_ERANGE as 400 naming field
+ * with `range` (printf'd with its cap), memory as 503, the store's failure as 503. */
+static void usage_answer(struct controller *ctl, struct call *c, int rc, json_t *body,
+                         const char *field, const char *range, int cap, const char *what)
+{
+    if (rc == -ALLOT_ERANGE)
+        call_error(c, rc, 400, field, range, cap);
+    else if (rc == -ALLOT_ENOMEM || (!rc && !body))
+        call_error(c, -ALLOT_ENOMEM, 503, NULL, "out of memory");
+    else if (rc)
+        call_error(c, rc, 503, NULL, "%s cannot be read (%s): try again", what,
+                   store_errmsg(ctl->store));
+    else
+        call_reply(c, 200, body);
+    if (rc)
+        json_decref(body);
+}
+
 void usage_reply(struct usage *u, struct call *c)
 {
     struct controller *ctl = u->ctl;
@@ -791,19 +828,8 @@ void usage_reply(struct usage *u, struct call *c)
         q.agg.by = (enum usage_by)k;
     }
     int64_t to_default = now - now % USAGE_HOUR_MS + USAGE_HOUR_MS;
-    if (!time_param(c, "to", to_default, &q.to) ||
-        !time_param(c, "from", q.to - USAGE_DEFAULT_SPAN_MS, &q.from))
-        return;
     /* the rollups are hourly: the period is made of whole hours */
-    q.from -= q.from % USAGE_HOUR_MS;
-    if (q.to % USAGE_HOUR_MS)
-        q.to += USAGE_HOUR_MS - q.to % USAGE_HOUR_MS;
-    if (q.from >= q.to || q.to - q.from > USAGE_MAX_SPAN_MS) {
-        call_error(c, -ALLOT_EINVAL, 400, "from",
-                   "expected from before to, at most 400 days apart");
-        return;
-    }
-    if (!usage_scope(ctl, c, &q))
+    if (!usage_period(ctl, c, to_default, USAGE_HOUR_MS, &q))
         return;
     hmap_init(&q.agg.index);
     /* the store sums the rollups; the attempts come as rows. Never a sum of part of them. */
@@ -841,17 +867,9 @@ void usage_reply(struct usage *u, struct call *c)
     rc = rc ? rc : live_add(u, &q, now);
     json_t *body = rc ? NULL : usage_json(&q);
     agg_free(&q.agg);
-    if (rc == -ALLOT_ERANGE)
-        call_error(c, rc, 400, "by",
-                   "more than %d rows: ask for a shorter period, a tenant or a workspace",
-                   USAGE_MAX_KEYS);
-    else if (rc == -ALLOT_ENOMEM || (!rc && !body))
-        call_error(c, -ALLOT_ENOMEM, 503, NULL, "out of memory");
-    else if (rc)
-        call_error(c, rc, 503, NULL, "the usage cannot be read (%s): try again",
-                   store_errmsg(ctl->store));
-    else
-        call_reply(c, 200, body);
+    usage_answer(ctl, c, rc, body, "by",
+                 "more than %d rows: ask for a shorter period, a tenant or a workspace",
+                 USAGE_MAX_KEYS, "the usage");
 }
 
 /* ---- GET /v1/usage/reclaims ---- */
@@ -968,16 +986,7 @@ void usage_reclaims_reply(struct usage *u, struct call *c)
 {
     struct controller *ctl = u->ctl;
     struct usage_query q = {0};
-    int64_t now = controller_now(ctl);
-    if (!time_param(c, "to", now, &q.to) ||
-        !time_param(c, "from", q.to - USAGE_DEFAULT_SPAN_MS, &q.from))
-        return;
-    if (q.from >= q.to || q.to - q.from > USAGE_MAX_SPAN_MS) {
-        call_error(c, -ALLOT_EINVAL, 400, "from",
-                   "expected from before to, at most 400 days apart");
-        return;
-    }
-    if (!usage_scope(ctl, c, &q))
+    if (!usage_period(ctl, c, controller_now(ctl), 1, &q))
         return;
     struct reclaims rs = {.q = &q};
     int rc = store_usage_reclaims_read(ctl->store, q.from, q.to, q.tenant, q.workspace,
@@ -988,14 +997,6 @@ void usage_reclaims_reply(struct usage *u, struct call *c)
     for (size_t i = 0; i < rs.n; i++)
         free(rs.r[i].workload);
     free(rs.r);
-    if (rc == -ALLOT_ERANGE)
-        call_error(c, rc, 400, "from", "more than %d reclaims: ask for a shorter period",
-                   USAGE_RECLAIMS_MAX);
-    else if (rc == -ALLOT_ENOMEM || (!rc && !body))
-        call_error(c, -ALLOT_ENOMEM, 503, NULL, "out of memory");
-    else if (rc)
-        call_error(c, rc, 503, NULL, "the reclaims cannot be read (%s): try again",
-                   store_errmsg(ctl->store));
-    else
-        call_reply(c, 200, body);
+    usage_answer(ctl, c, rc, body, "from", "more than %d reclaims: ask for a shorter period",
+                 USAGE_RECLAIMS_MAX, "the reclaims");
 }
