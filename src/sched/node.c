@@ -431,6 +431,8 @@ static void node_move_finish(struct sched *s, uint32_t id, int64_t now)
     if (to == SCHED_NO_TENANT) { /* to nobody */
         if (n->state != SCHED_NODE_DOWN)
             n->state = SCHED_NODE_READY;
+        /* ready and nobody's: its free GPUs count again (as an unowned node's always do) */
+        placement_set_free_whole(s, n, placement_node_free_whole(n));
         snprintf(e->message, sizeof(e->message), "node %s: drained; now owned by no tenant",
                  n->name);
         return;

@@ -829,6 +829,29 @@ static void test_unowned_node_move_waits_for_the_wipe(void **state)
     sched_free(s);
 }
 
+/* A node given to no tenant: once drained it is nobody's and ready, and its free GPUs count
+ * as an unowned node's do (found by fuzz_journal_ops: they stayed 0, which sched_check
+ * refuses). */
+static void test_node_move_to_no_tenant(void **state)
+{
+    struct sched *s = platform(2, 0, true, 0);
+    uint32_t a = submit(s, "a", "t/b", 2, 1, 0);
+    schedule_ok(s, 0);
+    uint32_t busy = s->workloads[a].placement[0].node, idle = busy == 0 ? 1 : 0;
+    assert_int_equal(sched_node_move(s, idle, NULL, false, MIN, err, sizeof(err)), 0);
+    assert_int_equal(s->nodes[idle].tenant, SCHED_NONE); /* nothing ran there: at once */
+    assert_int_equal(s->nodes[idle].state, SCHED_NODE_READY);
+    assert_int_equal(s->nodes[idle].free_whole, 8);
+    assert_int_equal(sched_check(s, err, sizeof(err)), 0);
+    assert_int_equal(sched_node_move(s, busy, NULL, false, MIN, err, sizeof(err)), 0);
+    assert_int_equal(s->nodes[busy].tenant, 0); /* a runs there: it drains first */
+    assert_int_equal(sched_finish(s, a, 2 * MIN), 0);
+    assert_int_equal(s->nodes[busy].tenant, SCHED_NONE);
+    assert_int_equal(s->nodes[busy].free_whole, 8);
+    schedule_ok(s, 3 * MIN);
+    sched_free(s);
+}
+
 /* Tenant t with two nodes of 8 GPUs (platform(2, 4 GPUs, ...)), tenant beta with none, and
  * workload a of t of gpus GPUs running. OUT *a and *node, where it runs. */
 static struct sched *moving_platform(uint32_t gpus, uint32_t *a, uint32_t *node)
@@ -1286,6 +1309,7 @@ int main(void)
         cmocka_unit_test(test_node_move_drains_first),
         cmocka_unit_test(test_node_move_waits_for_the_wipe),
         cmocka_unit_test(test_unowned_node_move_waits_for_the_wipe),
+        cmocka_unit_test(test_node_move_to_no_tenant),
         cmocka_unit_test(test_node_move_cancel_after_drain_began),
         cmocka_unit_test(test_node_move_cancel_with_a_wipe_pending),
         cmocka_unit_test(test_node_move_cancel_keeps_an_admin_drain),
