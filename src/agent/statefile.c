@@ -25,6 +25,12 @@ void statefile_save_soon(struct agent *a)
     event_active(a->save_now, EV_TIMEOUT, 0);
 }
 
+void statefile_save_now(struct agent *a)
+{
+    if (statefile_write(a) != 0)
+        statefile_save_soon(a);
+}
+
 int statefile_write(struct agent *a)
 {
     a->state_dirty = false;

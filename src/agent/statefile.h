@@ -12,8 +12,12 @@
 #define STATEFILE_MAX (32u << 20)
 
 /* What runs changed: the state file is written once, at the end of this loop iteration
- * (starts and exits come in bursts; one file per change would cost a file creation each). */
+ * (exits and stops come in bursts; one file per change would cost a file creation each). */
 void statefile_save_soon(struct agent *a);
+/* A process was started: the state file is written now, so that an agent killed right after
+ * it (before the loop iteration ends) adopts it rather than start it again (docs/agent.md,
+ * "Adoption"); when the write fails, it is tried again at the end of the iteration. */
+void statefile_save_now(struct agent *a);
 /* Write a->state_path now (mode 0600: it names workspaces and their uids), never
  * half-written. RET 0, or -1 after saying why. */
 int statefile_write(struct agent *a);

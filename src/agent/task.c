@@ -422,7 +422,7 @@ static void task_start_container(struct agent *a, struct task *t, const json_t *
     fprintf(stderr, "allot-agent: started %s (rank %d) in container %s of %s\n", t->name, t->rank,
             t->container_id, image);
     shipment_start(a, t);
-    statefile_save_soon(a);
+    statefile_save_now(a);
 out:
     if (bundled)
         task_bundle_remove(a, t);
@@ -487,7 +487,7 @@ static void task_start(struct agent *a, const json_t *item)
     }
     fprintf(stderr, "allot-agent: started %s (rank %d) on GPUs %s\n", name, rank, uuids);
     shipment_start(a, t);
-    statefile_save_soon(a);
+    statefile_save_now(a);
 }
 
 void task_reconcile(struct agent *a, const json_t *answer)

@@ -711,7 +711,8 @@ static json_t *sum_json(const struct usage_sum *s)
 static json_t *usage_json(struct usage_query *q)
 {
     struct usage_agg *g = &q->agg;
-    qsort(g->rows, g->n, sizeof(*g->rows), row_cmp);
+    if (g->n) /* qsort of no rows may be given no array */
+        qsort(g->rows, g->n, sizeof(*g->rows), row_cmp);
     json_t *items = json_array();
     for (uint32_t i = 0; items && i < g->n; i++) {
         json_t *o = sum_json(&g->rows[i].sum);
@@ -957,7 +958,8 @@ static int reclaims_unstored(struct usage *u, struct reclaims *rs)
 /* The answer: the count, median, p95 and max in seconds, and the newest listed. */
 static json_t *reclaims_json(struct reclaims *rs)
 {
-    qsort(rs->r, rs->n, sizeof(*rs->r), by_newest);
+    if (rs->n)
+        qsort(rs->r, rs->n, sizeof(*rs->r), by_newest);
     int64_t *ms = malloc((rs->n ? rs->n : 1) * sizeof(*ms));
     json_t *items = json_array();
     if (!ms || !items) {
