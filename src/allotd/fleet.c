@@ -379,7 +379,8 @@ static void heartbeats_check(evutil_socket_t fd, short what, void *arg)
         struct fleet_node *a = agent_of(f, i);
         if (!a || n->tenant == SCHED_NONE || n->state == SCHED_NODE_DOWN)
             continue;
-        int64_t silent = now - a->last_seen_ms;
+        /* an agent whose report the controller holds is heard from: it waits on us */
+        int64_t silent = a->held ? 0 : now - a->last_seen_ms;
         const char *state = NULL;
         if (silent >= lost)
             state = "down";

@@ -636,6 +636,24 @@ class AgentProtocolTest(unittest.TestCase):
         n = self.d.request("GET", f"/v1/nodes/{node}", token=self.d.admin)[1]
         self.assertEqual((n["agent"]["state"], n["agent"]["gpus"]), ("reporting", "declared"))
 
+    def test_a_held_report_is_no_silence(self):
+        """An agent whose report the controller holds (?wait=) is waiting on the controller, not
+        silent: its node stays ready past --unreachable-after (400 ms here) while it waits."""
+        a = self.node_token("gpu-a")
+        st, first = self.report("gpu-a", a)
+        self.assertEqual(st, 200, first)
+        q = f"?wait=3000&epoch={first['epoch']}&version={first['version']}"
+        held = {}
+        t = threading.Thread(target=lambda: held.update(answer=self.d.request(
+            "POST", f"/v1/nodes/gpu-a/report{q}", {"inventory": {"gpus": []}, "workloads": []},
+            token=a)))
+        t.start()
+        time.sleep(1.5)
+        n = self.d.request("GET", "/v1/nodes/gpu-a", token=self.d.admin)[1]
+        t.join(timeout=10)
+        self.assertEqual((n["state"], n["agent"]["state"]), ("ready", "reporting"), n)
+        self.assertEqual(held["answer"][0], 200)
+
     def test_report_held_until_its_node_changes(self):
         a = self.node_token("gpu-a")
         st, first = self.report("gpu-a", a)
