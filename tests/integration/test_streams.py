@@ -463,7 +463,9 @@ class StreamsTest(unittest.TestCase):
         time.sleep(0.5)
         grown = rss_kib(self.d.proc.pid) - before
         self.assertGreater(sent, 1 << 20)  # the kernel took some; the daemon stopped reading
-        self.assertLess(grown * 1024, sent / 4, f"RSS grew {grown} KiB after {sent} bytes sent")
+        # input read into memory would grow the daemon by all of it; under ASan (PostgreSQL)
+        # its allocator alone grew it by 768 KiB of 3 MiB sent once, so the bound is half
+        self.assertLess(grown * 1024, sent / 2, f"RSS grew {grown} KiB after {sent} bytes sent")
         self.toggle_nodes(1)
         self.assertEqual([e[1] for e in s.read()], ["node_state"])  # the stream still works
 
