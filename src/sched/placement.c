@@ -75,8 +75,31 @@ void placement_set_free_whole(struct sched *s, struct sched_node *n, uint32_t va
     n->free_whole = value;
 }
 
+uint8_t placement_node_has_mig(const struct sched_node *n)
+{
+    for (uint32_t i = 0; i < n->n_gpus; i++)
+        if (n->gpus[i].n_mig)
+            return 1;
+    return 0;
+}
+
+int8_t placement_whole_model(const struct sched_node *n)
+{
+    int8_t model = -1;
+    for (uint32_t i = 0; i < n->n_gpus; i++) {
+        if (n->gpus[i].n_mig)
+            continue;
+        if (model >= 0 && model != (int8_t)n->gpus[i].model)
+            return -1;
+        model = (int8_t)n->gpus[i].model;
+    }
+    return model;
+}
+
 int placement_index_rebuild(struct sched *s)
 {
+    for (uint32_t i = 0; i < s->n_nodes; i++)
+        s->nodes[i].whole_model = placement_whole_model(&s->nodes[i]);
     for (uint32_t i = 0; i < s->n_tenants; i++) {
         struct sched_tenant *t = &s->tenants[i];
         if (t->cap_node_free < t->n_nodes) {
@@ -86,10 +109,18 @@ int placement_index_rebuild(struct sched *s)
             t->node_free = p;
             t->cap_node_free = t->n_nodes;
         }
+        if (t->cap_node_mig < t->n_nodes) {
+            uint8_t *p = realloc(t->node_mig, t->n_nodes);
+            if (!p)
+                return -ALLOT_ENOMEM;
+            t->node_mig = p;
+            t->cap_node_mig = t->n_nodes;
+        }
         for (uint32_t k = 0; k < t->n_nodes; k++) {
             struct sched_node *n = &s->nodes[t->nodes[k]];
             n->tenant_pos = k;
             t->node_free[k] = (uint8_t)n->free_whole;
+            t->node_mig[k] = placement_node_has_mig(n);
         }
     }
     return 0;
@@ -223,11 +254,14 @@ static int replica_claim(struct sched *s, uint32_t id, struct sched_replica *r)
     int64_t best_left = -1, best_cpu_left = 0;
     int best_model = -1, best_gpu = -1, best_slot = -1;
     bool avoid = s->scratch->avoid_fence[id] && t->n_fence > 0; /* set-aside nodes are not for it */
-    /* whole GPUs and no victims marked: a node with fewer free GPUs than asked (node_free,
-     * read in order without touching the node) cannot hold it */
-    bool by_free = w->mig < 0 && w->gpus > 0 && s->scratch->victim_whole == 0;
+    /* whole GPUs: a node with fewer free GPUs than asked, counting the marked victims'
+     * (node_free and victim_by_pos, read in order without touching the node), cannot hold it */
+    bool whole = w->mig < 0 && w->gpus > 0;
+    const uint8_t *victims = s->scratch->victim_by_pos;
     for (uint32_t k = 0; k < t->n_nodes; k++) {
-        if (by_free && t->node_free[k] < w->gpus)
+        if (whole && (uint32_t)t->node_free[k] + victims[k] < w->gpus)
+            continue;
+        if (w->mig >= 0 && !t->node_mig[k]) /* no slices there (mig_fit would find none) */
             continue;
         struct sched_node *n = &s->nodes[t->nodes[k]];
         if (n->state != SCHED_NODE_READY || node_cpu_avail(s, n) < w->cpu ||
@@ -237,10 +271,13 @@ static int replica_claim(struct sched *s, uint32_t id, struct sched_replica *r)
         int model = -1, gpu = -1, slot = -1;
         if (w->mig >= 0) {
             left = mig_fit(s, n, w, &gpu, &slot);
-        } else if (w->gpus > 0) {
-            /* without marked victims, free_whole bounds what whole_fit can find */
-            if (n->free_whole + s->scratch->node[t->nodes[k]].victim_whole < w->gpus)
+        } else if (w->gpus > 0 && victims[k] == 0 && n->whole_model >= 0) {
+            /* one model, no victims: its usable GPUs are its free ones (whole_fit's count) */
+            if (w->model >= 0 && w->model != n->whole_model)
                 continue;
+            model = n->whole_model;
+            left = (int64_t)t->node_free[k] - w->gpus;
+        } else if (w->gpus > 0) {
             left = whole_fit(s, n, w, &model);
         } else {
             left = 0;
