@@ -95,6 +95,7 @@ struct sched_tenant {
     uint8_t *node_free;
     uint8_t *node_mig; /* 1 where the node has a GPU split into MIG slices, same order */
     uint32_t cap_node_free, cap_node_mig;
+    uint32_t n_mixed;       /* its nodes with whole GPUs of more than one model */
     int64_t reserved_units; /* sum of its workspaces' reservations */
     bool degraded;          /* healthy_units < reserved_units, last reported */
     bool dirty;             /* something changed since its last scheduling pass */
