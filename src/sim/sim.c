@@ -240,6 +240,7 @@ static int workspace_change(struct sim *sm, const struct scenario_workspace_chan
                                         .lend = ws->lend,
                                         .weight = ws->weight,
                                         .require_image = ws->require_image};
+    memcpy(spec.min_runtime_ms, ws->min_runtime_ms, sizeof(spec.min_runtime_ms));
     for (int r = 0; r < SCHED_RES_COUNT; r++)
         if (c->has_limit[r])
             sched_resources_set(&spec.limits, (enum sched_resource)r,
@@ -311,9 +312,15 @@ static int step_apply(struct sim *sm, const struct scenario_step *st, int64_t no
         return 0;
     case SCENARIO_CANCEL:
     case SCENARIO_FINISH:
+    case SCENARIO_CHECKPOINT:
         if (sched_workload_find(sm->engine, st->target, &id)) {
             fprintf(sm->err, "%s:%d: no workload '%s'\n", sm->scn.path, st->line, st->target);
             return -ALLOT_ENOENT;
+        }
+        if (st->action == SCENARIO_CHECKPOINT) {
+            /* not running: nothing saved; a broken invariant stops the run */
+            int rc = sched_checkpoint(sm->engine, id, now, now);
+            return rc == -ALLOT_ECHECK ? rc : 0;
         }
         if (st->action == SCENARIO_FINISH) {
             /* not running: nothing to finish; a broken invariant stops the run */

@@ -144,12 +144,12 @@ static char *snapshot(struct fixture *f)
 /* The ops' table has one row per op name of schema/op.h, each once. */
 static void test_op_table(void **state)
 {
-    static const char *const names[] = {OP_SCHEDULE,      OP_SCHEDULER,        OP_TICK,
-                                        OP_TENANT_ADD,    OP_CLUSTER_ADD,      OP_NODE_ADD,
-                                        OP_WORKSPACE_ADD, OP_WORKSPACE_UPDATE, OP_NODE_STATE,
-                                        OP_GPU_HEALTH,    OP_NODE_MOVE,        OP_NODE_WIPED,
-                                        OP_SUBMIT,        OP_CANCEL,           OP_FINISH,
-                                        OP_STOPPED,       OP_FORGET,           OP_NODE_MOVE_CANCEL};
+    static const char *const names[] = {
+        OP_SCHEDULE,    OP_SCHEDULER,        OP_TICK,          OP_TENANT_ADD,
+        OP_CLUSTER_ADD, OP_NODE_ADD,         OP_WORKSPACE_ADD, OP_WORKSPACE_UPDATE,
+        OP_NODE_STATE,  OP_GPU_HEALTH,       OP_NODE_MOVE,     OP_NODE_WIPED,
+        OP_SUBMIT,      OP_CANCEL,           OP_FINISH,        OP_STOPPED,
+        OP_FORGET,      OP_NODE_MOVE_CANCEL, OP_CHECKPOINT};
     size_t n = sizeof(names) / sizeof(names[0]);
     assert_int_equal(ops_count(), n);
     for (size_t i = 0; i < n; i++) {
