@@ -410,7 +410,10 @@ static enum attempt admit_by_preemption(struct sched *s, uint32_t id, struct pas
                  "min_runtime; the first may be preempted in %s",
                  s->workspaces[w->workspace].name,
                  quantity_format_duration(ripe - now, a, sizeof(a)));
-        why = SCHED_REASON_MIN_RUNTIME;
+        struct sched_event *e = lifecycle_queue_reason(s, id, SCHED_REASON_MIN_RUNTIME, msg, now);
+        if (e)
+            e->deadline = ripe; /* a simulator passes again then: time alone changes it */
+        return held;
     }
     lifecycle_queue_reason(s, id, why, msg, now);
     return held;

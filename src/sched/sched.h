@@ -252,7 +252,8 @@ struct sched_event {
     uint32_t tenant;   /* for reservation events; else the workload's tenant */
     enum sched_reason reason;
     uint32_t other;     /* preempting: the workload it makes room for */
-    int64_t deadline;   /* preempting: when the grace period ends */
+    int64_t deadline;   /* preempting: when the grace period ends; queued with reason
+                         * min_runtime: when the first candidate reaches its min_runtime */
     bool borrowed;      /* admitted */
     int64_t a, b;       /* reservation events: healthy and reserved GPU units; node_state: a
                          * is the node's state before (a sched_node_state); admitted: a is
