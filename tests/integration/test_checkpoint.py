@@ -9,6 +9,7 @@ daemon is stopped and the directory removed at the end of each test."""
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -20,6 +21,7 @@ import allotd_harness  # noqa: E402
 ALLOTD = sys.argv[1] if len(sys.argv) > 1 else "build/allotd"
 SRC = sys.argv[2] if len(sys.argv) > 2 else "."
 PLATFORM = os.path.join(SRC, "examples", "platform.yaml")
+ALLOT = os.path.join(os.path.dirname(os.path.abspath(ALLOTD)), "allot")
 
 
 class CheckpointTest(unittest.TestCase):
@@ -78,6 +80,19 @@ class CheckpointTest(unittest.TestCase):
         self.restart(signal.SIGKILL)  # the journal is replayed
         self.assertEqual(self.d.call("GET", "/v1/workloads/acme/research/w")["last_checkpoint"],
                          saved)
+        # the CLI's allot checkpoint: the same route
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ALLOT_")}
+        env.update(HOME=self.tmp, ALLOT_SERVER=self.d.url, ALLOT_TOKEN=self.d.admin)
+        time.sleep(0.01)
+        p = subprocess.run([ALLOT, "checkpoint", "acme/research/w"], env=env,
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertIn("checkpoint recorded", p.stdout)
+        self.assertGreater(
+            self.d.call("GET", "/v1/workloads/acme/research/w")["last_checkpoint"], saved)
+        p = subprocess.run([ALLOT, "checkpoint", "acme/research/big"], env=env,
+                           capture_output=True, text=True, timeout=30)
+        self.assertNotEqual(p.returncode, 0)
 
     def test_min_runtime(self):
         """min_runtime: one duration or per kind; a bad one is refused naming its field and
