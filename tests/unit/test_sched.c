@@ -741,6 +741,19 @@ static void test_priority_preemption_within_workspace(void **state)
     sched_free(s);
 }
 
+/* A one-GPU experiment of t/a, with the kind's defaults (name to be set). */
+static struct sched_workload_spec experiment_spec(void)
+{
+    return (struct sched_workload_spec){.workspace = "t/a",
+                                        .kind = SCHED_KIND_EXPERIMENT,
+                                        .gpus = 1,
+                                        .mig = -1,
+                                        .model = -1,
+                                        .replicas = 1,
+                                        .preemptible = -1,
+                                        .grace_ms = -1};
+}
+
 /* sched_checkpoint's bounds: running or draining work only, never before its start nor
  * after now; an older checkpoint changes nothing; what a stop would lose counts from it. */
 static void test_checkpoint_bounds(void **state)
@@ -790,14 +803,7 @@ static unsigned victims_after_checkpoints(bool priority, bool aware, const int64
     uint32_t v[8];
     struct sched *s = priority ? platform(1, 8 * G, true, 0) : eight_borrowers(v);
     s->opt.checkpoint_aware = aware;
-    struct sched_workload_spec w = {.workspace = "t/a",
-                                    .kind = SCHED_KIND_EXPERIMENT,
-                                    .gpus = 1,
-                                    .mig = -1,
-                                    .model = -1,
-                                    .replicas = 1,
-                                    .preemptible = -1,
-                                    .grace_ms = -1};
+    struct sched_workload_spec w = experiment_spec();
     for (int i = 0; i < 8 && priority; i++) {
         char name[8];
         snprintf(name, sizeof(name), "e%d", i);
@@ -872,14 +878,7 @@ static void test_min_runtime(void **state)
 {
     struct sched *s = platform(1, 8 * G, true, 0);
     set_min_runtime(s, "t/a", SCHED_KIND_EXPERIMENT, 10 * MIN, 0);
-    struct sched_workload_spec w = {.workspace = "t/a",
-                                    .kind = SCHED_KIND_EXPERIMENT,
-                                    .gpus = 1,
-                                    .mig = -1,
-                                    .model = -1,
-                                    .replicas = 1,
-                                    .preemptible = -1,
-                                    .grace_ms = -1};
+    struct sched_workload_spec w = experiment_spec();
     uint32_t e[8], serve;
     for (int i = 0; i < 8; i++) {
         char name[8];
