@@ -166,30 +166,37 @@ typedef int (*victims_pick)(struct sched *s, uint32_t id, uint32_t *v, uint32_t 
 /* Choose the victims for workload id among the candidates s->scratch->candidates[0..n), in
  * victim order with pick; with the engine's checkpoint_aware, also in the two lost orders,
  * keeping the set that loses the least work at now (a tie keeps the earlier order's, the
- * victim order's first). VICTIM_KEYS searches of the same cost at most: the choice stays
- * bounded. OUT the victims marked, at candidates[0..*k). RET 0, -ALLOT_ENOFIT or
- * -ALLOT_ENOMEM with nothing marked. */
+ * victim order's first). An order the same as one searched already is not searched again.
+ * VICTIM_KEYS searches of the same cost at most: the choice stays bounded. OUT the victims
+ * marked, at candidates[0..*k). RET 0, -ALLOT_ENOFIT or -ALLOT_ENOMEM with nothing marked. */
 static int victims_choose(struct sched *s, uint32_t id, uint32_t n, victims_pick pick, int64_t now,
                           uint32_t *k)
 {
     struct victim_order o = {s, now, VICTIM_ORDER};
     bool aware = s->opt.checkpoint_aware && n > 1;
     *k = 0;
-    /* candidates[0..n): the best set so far; [n..2n): the candidates; [2n..3n): a search */
-    if (aware && engine_candidates_reserve(s, 3 * n))
+    /* candidates [0..n): the best set so far; [n..2n): the candidates in victim order;
+     * [2n..3n): the order searched now; [3n..4n): the lost order searched before it */
+    if (aware && engine_candidates_reserve(s, 4 * n))
         return -ALLOT_ENOMEM;
     uint32_t *v = s->scratch->candidates;
+    victims_sort(&o, v, n);
     if (aware)
         memcpy(v + n, v, n * sizeof(uint32_t));
-    victims_sort(&o, v, n);
     int best = pick(s, id, v, n, k);
     if (best == -ALLOT_ENOMEM || !aware)
         return best;
     int64_t best_lost = best ? INT64_MAX : victims_lost(s, v, *k, now);
+    bool searched_lost = false;
     for (o.key = VICTIM_LOST; o.key < VICTIM_KEYS; o.key++) {
-        uint32_t *b = v + 2 * n, kb;
+        uint32_t *b = v + 2 * n, *before = v + 3 * n, kb;
         memcpy(b, v + n, n * sizeof(uint32_t));
         victims_sort(&o, b, n);
+        size_t size = n * sizeof(uint32_t);
+        if (memcmp(b, v + n, size) == 0 || (searched_lost && memcmp(b, before, size) == 0))
+            continue; /* the same order: the same set */
+        memcpy(before, b, size);
+        searched_lost = true;
         victims_clear(s, v, best ? 0 : *k); /* each search starts from no marks */
         int rc = pick(s, id, b, n, &kb);
         int64_t lost = rc ? INT64_MAX : victims_lost(s, b, kb, now);
