@@ -38,6 +38,7 @@ struct bench_config {
     uint32_t workloads;
     uint32_t decisions;
     uint64_t seed;
+    uint32_t checkpoint_aware; /* the engine option (docs/policy.md, "Lost work"): 1 or 0 */
 };
 
 /* xorshift64*: deterministic across runs and platforms. */
@@ -418,6 +419,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: bench_sched [--nodes N] [--tenants N] [--workspaces-per-tenant N]\n"
                "                   [--workloads N] [--decisions N] [--seed N]\n"
+               "                   [--checkpoint-aware 1|0]\n"
                "Run it pinned to one core: taskset -c 1 bench_sched\n");
 }
 
@@ -452,6 +454,8 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
             cfg->decisions = (uint32_t)v;
         else if (strcmp(opt, "--seed") == 0)
             cfg->seed = v;
+        else if (strcmp(opt, "--checkpoint-aware") == 0 && v <= 1)
+            cfg->checkpoint_aware = (uint32_t)v;
         else {
             fprintf(stderr, "bench_sched: unknown option %s\n", opt);
             return -1;
@@ -496,6 +500,7 @@ int main(int argc, char **argv)
         .workloads = 100000,
         .decisions = 2000,
         .seed = 0x9E3779B97F4A7C15ULL,
+        .checkpoint_aware = 1,
     };
     if (parse_args(argc, argv, &cfg)) {
         usage(stderr);
@@ -511,13 +516,16 @@ int main(int argc, char **argv)
     int rc;
 
     printf("bench_sched: %u nodes x %d GPUs, %u tenants, %u workspaces, %u workloads, "
-           "%u decisions, seed %" PRIu64 "\n",
+           "%u decisions, seed %" PRIu64 ", checkpoint_aware %u\n",
            cfg.nodes, GPUS_PER_NODE, cfg.tenants, cfg.tenants * cfg.workspaces_per_tenant,
-           cfg.workloads, cfg.decisions, cfg.seed);
+           cfg.workloads, cfg.decisions, cfg.seed, cfg.checkpoint_aware);
 
     /* 1. the platform */
     double t0 = now_s();
-    if ((rc = sched_new(NULL, &s)))
+    struct sched_options opt;
+    sched_options_default(&opt);
+    opt.checkpoint_aware = cfg.checkpoint_aware != 0;
+    if ((rc = sched_new(&opt, &s)))
         die("sched_new", rc, "");
     platform_build(s, &cfg, &plat);
     double build_s = now_s() - t0;
