@@ -15,6 +15,7 @@
 #include "common/error.h"
 #include "common/quantity.h"
 #include "sched/explain.h"
+#include "sched/quota.h"
 #include "sched/sched.h"
 #include "sched/snapshot.h"
 
@@ -862,6 +863,57 @@ static void test_limit_reduced_drains_newest(void **state)
     sched_free(s);
 }
 
+/* A swap inside a workspace needs no borrowable capacity: b borrows 8 GPUs with low-priority
+ * experiments; c's guaranteed work then takes the GPUs a (lend: false) keeps idle, so
+ * nothing is borrowable any more. A higher-priority preemptible workload of b takes the
+ * place of one experiment (what b borrows does not grow), not of nine, and not never. */
+static void test_priority_swap_needs_no_borrowable(void **state)
+{
+    struct sched *s = platform(2, 8 * G, false, 0);
+    struct sched_workspace_spec c = {
+        .name = "t/c",
+        .limits = {SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED},
+        .reserved = 8 * G,
+        .lend = true,
+        .weight = 1};
+    assert_int_equal(sched_workspace_add(s, &c, NULL, err, sizeof(err)), 0);
+    struct sched_workload_spec w = {.workspace = "t/b",
+                                    .kind = SCHED_KIND_EXPERIMENT,
+                                    .gpus = 1,
+                                    .mig = -1,
+                                    .model = -1,
+                                    .replicas = 1,
+                                    .preemptible = -1,
+                                    .grace_ms = -1};
+    char names[16][16];
+    for (int i = 0; i < 16; i++) {
+        snprintf(names[i], sizeof(names[i]), "%s%d", i < 8 ? "e" : "g", i);
+        w.name = names[i];
+        w.workspace = i < 8 ? "t/b" : "t/c";
+        uint32_t id;
+        assert_int_equal(sched_submit(s, &w, i, &id, err, sizeof(err)), 0);
+        schedule_ok(s, i);
+        assert_int_equal(s->workloads[id].state, SCHED_RUNNING);
+    }
+    uint32_t b;
+    assert_int_equal(sched_workspace_find(s, "t/b", &b), 0);
+    assert_true(quota_borrowable(s, b) < 0); /* a keeps 8 idle; c holds them */
+    sched_events_clear(s);
+    w.name = "urgent";
+    w.workspace = "t/b";
+    w.kind = SCHED_KIND_TRAINING;
+    w.has_priority = true;
+    w.priority = 5000;
+    w.preemptible = 1;
+    uint32_t urgent;
+    assert_int_equal(sched_submit(s, &w, MIN, &urgent, err, sizeof(err)), 0);
+    schedule_ok(s, MIN);
+    assert_int_equal(s->workloads[urgent].state, SCHED_RECLAIMING);
+    assert_int_equal(count_events(s, SCHED_EV_PREEMPTING), 1);
+    assert_int_equal(s->workloads[urgent].waiting_on, 1);
+    sched_free(s);
+}
+
 static void test_priority_preemption_within_workspace(void **state)
 {
     struct sched *s = platform(1, 4 * G, true, 4 * G);
@@ -1660,6 +1712,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forget_reuses_slots),
         cmocka_unit_test(test_memos_change_no_decision),
+        cmocka_unit_test(test_priority_swap_needs_no_borrowable),
         cmocka_unit_test(test_best_fit_keeps_whole_nodes_free),
         cmocka_unit_test(test_fence_keeps_borrowers_off_and_reserved_work_elsewhere),
         cmocka_unit_test(test_gang_all_or_nothing),
