@@ -37,7 +37,11 @@
     X(NODE_DOWN, "node_down", 0, "its node went down")                                             \
     X(GPU_UNHEALTHY, "gpu_unhealthy", 0, "one of its GPUs became unhealthy")                       \
     X(LIMIT_REDUCED, "limit_reduced", 0, "its workspace's limit was lowered below its usage")      \
-    X(CANCELLED, "cancelled", 0, "cancelled by a user")
+    X(CANCELLED, "cancelled", 0, "cancelled by a user")                                            \
+    /* (appended: snapshots keep reasons by number) */                                             \
+    X(TIME_LIMIT, "time_limit", 0, "its run reached its time limit and was stopped")               \
+    X(EXCEEDS_TIME_LIMIT, "exceeds_time_limit", ALLOT_EINVAL,                                      \
+      "its time limit is above its workspace's max_time_limit")
 
 enum sched_reason {
 #define SCHED_REASON_ENUM(e, name, err, text) SCHED_REASON_##e,

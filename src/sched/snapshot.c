@@ -339,6 +339,10 @@ static void io_workspace(struct io *io, struct sched_workspace *w)
     io_i64(io, &w->guaranteed_unit_ms);
     io_i64(io, &w->borrowed_unit_ms);
     io_i64(io, &w->acct_ms);
+    if (io->version >= 3) {
+        IO_INT(w->default_time_limit_ms, 0, SCHED_MAX_TIME_LIMIT_MS);
+        IO_INT(w->max_time_limit_ms, 0, SCHED_MAX_TIME_LIMIT_MS);
+    }
 }
 
 static void io_workload(struct io *io, struct sched_workload *w)
@@ -378,20 +382,22 @@ static void io_workload(struct io *io, struct sched_workload *w)
     IO_U32(w->pnext);
     IO_U32(w->fprev);
     IO_U32(w->fnext);
-    if (!w->name) /* a forgotten workload's slot: no placement */
-        return;
-    if (io->load) {
-        w->placement = io_array(io, w->replicas, sizeof(*w->placement));
-        if (!w->placement)
-            return;
+    if (w->name) { /* a forgotten workload's slot has no placement */
+        if (io->load) {
+            w->placement = io_array(io, w->replicas, sizeof(*w->placement));
+            if (!w->placement)
+                return;
+        }
+        for (uint32_t i = 0; i < w->replicas && !io->bad; i++) {
+            struct sched_replica *r = &w->placement[i];
+            IO_U32(r->node);
+            IO_U32(r->gpu_mask);
+            IO_INT(r->mig_gpu, -1, SCHED_MAX_GPUS_PER_NODE - 1);
+            IO_INT(r->mig_slot, -1, MIG_MAX_INSTANCES - 1);
+        }
     }
-    for (uint32_t i = 0; i < w->replicas && !io->bad; i++) {
-        struct sched_replica *r = &w->placement[i];
-        IO_U32(r->node);
-        IO_U32(r->gpu_mask);
-        IO_INT(r->mig_gpu, -1, SCHED_MAX_GPUS_PER_NODE - 1);
-        IO_INT(r->mig_slot, -1, MIG_MAX_INSTANCES - 1);
-    }
+    if (io->version >= 3) /* earlier versions: no time limit */
+        IO_INT(w->time_limit_ms, 0, SCHED_MAX_TIME_LIMIT_MS);
 }
 
 static void io_event(struct io *io, struct sched_event *e)

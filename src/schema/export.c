@@ -72,6 +72,15 @@ static json_t *workspace_spec(const struct sched_workspace *ws)
                           ws->lend, "weight", (int)ws->weight);
     if (j && ws->require_image)
         json_object_set_new(j, "require_image", json_true());
+    char d[32];
+    if (j && ws->default_time_limit_ms)
+        json_object_set_new(
+            j, "default_time_limit",
+            json_string(quantity_format_duration(ws->default_time_limit_ms, d, sizeof(d))));
+    if (j && ws->max_time_limit_ms)
+        json_object_set_new(
+            j, "max_time_limit",
+            json_string(quantity_format_duration(ws->max_time_limit_ms, d, sizeof(d))));
     return j;
 }
 

@@ -123,12 +123,14 @@ static int read_workloads(struct reader *r, const json_t *wls, struct nodereport
             return refuse_at(r, PROTOCOL_FIELD_WORKLOADS, (long)i,
                              "expected {name, state: running|exited|stopped|gone}");
         const json_t *rank = json_object_get(w, PROTOCOL_FIELD_RANK);
-        list[i] = (struct nodereport_workload){name,
-                                               (enum nodereport_state)known,
-                                               json_object_get(w, PROTOCOL_FIELD_EXIT_CODE),
-                                               json_object_get(w, PROTOCOL_FIELD_SIGNAL),
-                                               json_object_get(w, PROTOCOL_FIELD_REASON),
-                                               json_is_integer(rank) ? rank : NULL};
+        list[i] = (struct nodereport_workload){
+            name,
+            (enum nodereport_state)known,
+            json_object_get(w, PROTOCOL_FIELD_EXIT_CODE),
+            json_object_get(w, PROTOCOL_FIELD_SIGNAL),
+            json_object_get(w, PROTOCOL_FIELD_REASON),
+            json_is_integer(rank) ? rank : NULL,
+            json_is_true(json_object_get(w, PROTOCOL_FIELD_TIME_LIMIT))};
     }
     out->workloads = list;
     out->n_workloads = (uint32_t)json_array_size(wls);

@@ -38,6 +38,7 @@ struct nodereport_workload {
     enum nodereport_state state;
     const json_t *exit_code, *signal, *reason;
     const json_t *rank; /* an integer (a gang's replica), or NULL */
+    bool time_limit;    /* its agent stopped it at its time limit */
 };
 
 /* A report, read. Pointers go into the report's document (and the arena); inventory is the

@@ -59,8 +59,12 @@ static struct sched *platform(int nodes, int64_t ra, bool lend_a, int64_t rb)
     return s;
 }
 
-static uint32_t submit(struct sched *s, const char *name, const char *ws, uint32_t gpus,
-                       uint32_t replicas, int64_t now)
+/* What the last submit_limited's sched_submit returned. */
+static int submit_rc;
+
+/* submit with a time limit (0: none given). RET its id (it may be rejected: submit_rc). */
+static uint32_t submit_limited(struct sched *s, const char *name, const char *ws, uint32_t gpus,
+                               uint32_t replicas, int64_t limit_ms, int64_t now)
 {
     struct sched_workload_spec w = {.name = name,
                                     .workspace = ws,
@@ -69,10 +73,19 @@ static uint32_t submit(struct sched *s, const char *name, const char *ws, uint32
                                     .model = -1,
                                     .replicas = replicas,
                                     .preemptible = -1,
-                                    .grace_ms = -1};
+                                    .grace_ms = -1,
+                                    .time_limit_ms = limit_ms};
     uint32_t id = SCHED_NONE;
-    int rc = sched_submit(s, &w, now, &id, err, sizeof(err));
-    assert_int_equal(rc, 0);
+    submit_rc = sched_submit(s, &w, now, &id, err, sizeof(err));
+    assert_int_not_equal(id, SCHED_NONE);
+    return id;
+}
+
+static uint32_t submit(struct sched *s, const char *name, const char *ws, uint32_t gpus,
+                       uint32_t replicas, int64_t now)
+{
+    uint32_t id = submit_limited(s, name, ws, gpus, replicas, 0, now);
+    assert_int_equal(submit_rc, 0);
     return id;
 }
 
@@ -174,6 +187,87 @@ static void test_fence_keeps_borrowers_off_and_reserved_work_elsewhere(void **st
     schedule_ok(s, t + 2);
     assert_int_equal(s->workloads[small].state, SCHED_PENDING);
     assert_int_equal(s->workloads[small].reason, SCHED_REASON_STARVATION_GUARD);
+    sched_free(s);
+}
+
+/* Set workspace ws's default and maximum time limits. RET sched_workspace_update's. */
+static int time_limits_set(struct sched *s, const char *ws, int64_t def, int64_t max, int64_t now)
+{
+    uint32_t id;
+    assert_int_equal(sched_workspace_find(s, ws, &id), 0);
+    const struct sched_workspace *cur = &s->workspaces[id];
+    struct sched_workspace_spec spec = {.name = cur->name,
+                                        .limits = cur->limits,
+                                        .reserved = cur->reserved,
+                                        .lend = cur->lend,
+                                        .weight = cur->weight,
+                                        .require_image = cur->require_image,
+                                        .default_time_limit_ms = def,
+                                        .max_time_limit_ms = max};
+    return sched_workspace_update(s, &spec, now, err, sizeof(err));
+}
+
+/* docs/policy.md, "Time limits and backfill": a submission without a time limit gets its
+ * workspace's default (else its maximum); one above the maximum is rejected naming
+ * time_limit and the maximum; a change applies to later submissions only; a default above
+ * the maximum is refused. */
+static void test_time_limit_default_and_max(void **state)
+{
+    struct sched *s = platform(1, 0, true, 0);
+    uint32_t before = submit_limited(s, "before", "t/a", 1, 1, 0, 0);
+    assert_int_equal(s->workloads[before].time_limit_ms, 0);
+    assert_int_equal(time_limits_set(s, "t/a", 2 * 3600000, 1, 0), -ALLOT_ECONFIG);
+    assert_int_equal(time_limits_set(s, "t/a", 3600000, 2 * 3600000, 0), 0);
+    assert_int_equal(s->workloads[before].time_limit_ms, 0); /* later submissions only */
+    uint32_t dflt = submit_limited(s, "dflt", "t/a", 1, 1, 0, 1);
+    assert_int_equal(s->workloads[dflt].time_limit_ms, 3600000);
+    uint32_t own = submit_limited(s, "own", "t/a", 1, 1, 90 * MIN, 1);
+    assert_int_equal(s->workloads[own].time_limit_ms, 90 * MIN);
+    assert_int_equal(s->workloads[own].state, SCHED_PENDING);
+    uint32_t over = submit_limited(s, "over", "t/a", 1, 1, 3 * 3600000, 1);
+    assert_int_equal(s->workloads[over].state, SCHED_REJECTED);
+    assert_int_equal(s->workloads[over].reason, SCHED_REASON_EXCEEDS_TIME_LIMIT);
+    assert_non_null(strstr(err, "time_limit"));
+    assert_non_null(strstr(err, "max_time_limit of 2h"));
+    /* no default, a maximum: the maximum */
+    assert_int_equal(time_limits_set(s, "t/a", 0, 2 * 3600000, 2), 0);
+    uint32_t capped = submit_limited(s, "capped", "t/a", 1, 1, 0, 3);
+    assert_int_equal(s->workloads[capped].time_limit_ms, 2 * 3600000);
+    /* out of range: refused, nothing changes */
+    assert_int_equal(time_limits_set(s, "t/a", -1, 0, 4), -ALLOT_ERANGE);
+    assert_int_equal(time_limits_set(s, "t/a", 0, SCHED_MAX_TIME_LIMIT_MS + 1, 4), -ALLOT_ERANGE);
+    assert_int_equal(s->workspaces[0].max_time_limit_ms, 2 * 3600000);
+    uint32_t bad = submit_limited(s, "bad", "t/a", 1, 1, SCHED_MAX_TIME_LIMIT_MS + 1, 5);
+    assert_int_equal(s->workloads[bad].state, SCHED_REJECTED);
+    assert_int_equal(s->workloads[bad].reason, SCHED_REASON_INVALID_REQUEST);
+    assert_int_equal(sched_check(s, err, sizeof(err)), 0);
+    sched_free(s);
+}
+
+/* A run stopped at its time limit ends failed with reason time_limit and a sentence naming
+ * the limit; its GPUs are free; one that ended by itself before is unaffected. */
+static void test_time_limit_reached_fails(void **state)
+{
+    struct sched *s = platform(1, 0, true, 0);
+    uint32_t slow = submit_limited(s, "slow", "t/a", 4, 1, 2 * 3600000, 0);
+    uint32_t quick = submit_limited(s, "quick", "t/a", 4, 1, 2 * 3600000, 0);
+    schedule_ok(s, 0);
+    assert_int_equal(sched_workload_end_by(&s->workloads[slow]), 2 * 3600000 + 30000);
+    assert_int_equal(sched_finish(s, quick, MIN), 0);
+    assert_int_equal(s->workloads[quick].state, SCHED_FINISHED);
+    sched_events_clear(s);
+    assert_int_equal(sched_time_limit_reached(s, slow, 2 * 3600000 + 5000), 0);
+    assert_int_equal(s->workloads[slow].state, SCHED_FAILED);
+    assert_int_equal(s->workloads[slow].reason, SCHED_REASON_TIME_LIMIT);
+    uint32_t n;
+    const struct sched_event *ev = sched_events(s, &n);
+    assert_true(n >= 1);
+    assert_int_equal(ev[0].kind, SCHED_EV_FAILED);
+    assert_int_equal(ev[0].reason, SCHED_REASON_TIME_LIMIT);
+    assert_string_equal(ev[0].message, "stopped at its time limit of 2h");
+    assert_int_equal(s->tenants[0].free_units, 8 * G);
+    assert_int_equal(sched_time_limit_reached(s, slow, 2 * 3600000 + 6000), -ALLOT_ESTATE);
+    assert_int_equal(sched_check(s, err, sizeof(err)), 0);
     sched_free(s);
 }
 
@@ -1289,6 +1383,8 @@ int main(void)
         cmocka_unit_test(test_best_fit_keeps_whole_nodes_free),
         cmocka_unit_test(test_fence_keeps_borrowers_off_and_reserved_work_elsewhere),
         cmocka_unit_test(test_gang_all_or_nothing),
+        cmocka_unit_test(test_time_limit_default_and_max),
+        cmocka_unit_test(test_time_limit_reached_fails),
         cmocka_unit_test(test_fail_ends_failed),
         cmocka_unit_test(test_admitted_borrowed_units),
         cmocka_unit_test(test_reclaim_takes_only_the_need),

@@ -369,6 +369,56 @@ static void test_version_1_loads(void **state)
     sched_free(old);
 }
 
+/* Version 3 keeps time limits (a workload's, a workspace's default and maximum); a version 2
+ * snapshot still loads, with none. */
+static void test_version_2_loads_without_time_limits(void **state)
+{
+    (void)state;
+    struct sched *a = platform();
+    uint32_t ws;
+    assert_int_equal(sched_workspace_find(a, "t2/all", &ws), 0);
+    const struct sched_workspace *cur = &a->workspaces[ws];
+    struct sched_workspace_spec spec = {.name = cur->name,
+                                        .limits = cur->limits,
+                                        .reserved = cur->reserved,
+                                        .lend = cur->lend,
+                                        .weight = cur->weight,
+                                        .default_time_limit_ms = 3600000,
+                                        .max_time_limit_ms = 7200000};
+    assert_int_equal(sched_workspace_update(a, &spec, 0, err, sizeof(err)), 0);
+    struct sched_workload_spec w = {.name = "limited",
+                                    .workspace = "t2/all",
+                                    .gpus = 1,
+                                    .mig = -1,
+                                    .model = -1,
+                                    .replicas = 1,
+                                    .preemptible = -1,
+                                    .grace_ms = -1,
+                                    .time_limit_ms = 60000};
+    uint32_t id;
+    assert_int_equal(sched_submit(a, &w, 0, &id, err, sizeof(err)), 0);
+    assert_int_equal(sched_schedule(a, 0), 0);
+    struct sched *now = reload(a), *old = NULL;
+    assert_int_equal(now->workloads[id].time_limit_ms, 60000);
+    assert_int_equal(now->workspaces[ws].default_time_limit_ms, 3600000);
+    assert_int_equal(now->workspaces[ws].max_time_limit_ms, 7200000);
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(sched_snapshot_save_version(a, 2, &buf, &len), 0);
+    assert_int_equal(buf[8], 2);
+    int rc = sched_snapshot_load(buf, len, &old, err, sizeof(err));
+    if (rc)
+        fail_msg("load of version 2: %d %s", rc, err);
+    free(buf);
+    assert_int_equal(old->workloads[id].time_limit_ms, 0);
+    assert_int_equal(old->workspaces[ws].default_time_limit_ms, 0);
+    assert_int_equal(old->workspaces[ws].max_time_limit_ms, 0);
+    assert_int_equal(old->workloads[id].state, a->workloads[id].state);
+    sched_free(a);
+    sched_free(now);
+    sched_free(old);
+}
+
 static void test_bad_bytes_are_refused(void **state)
 {
     (void)state;
@@ -431,6 +481,7 @@ int main(void)
         cmocka_unit_test(test_saved_twice_is_the_same),
         cmocka_unit_test(test_bad_bytes_are_refused),
         cmocka_unit_test(test_version_1_loads),
+        cmocka_unit_test(test_version_2_loads_without_time_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
