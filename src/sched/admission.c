@@ -71,6 +71,9 @@ struct pass {
     /* the same for borrowers kept off the nodes fenced for a starving workload: they see
      * less capacity, so their failures say nothing about the others' */
     struct place_memo fenced_place[PASS_PLACE_MEMOS];
+    /* fence_shadow of the tenant, valid while shadow_gen == gen + 1 */
+    int64_t shadow;
+    uint64_t shadow_gen;
 };
 
 /* Is a no larger than b in every dimension (same kind)? */
@@ -255,11 +258,60 @@ static enum attempt attempt_admit(struct sched *s, uint32_t id, uint32_t held_by
     return r;
 }
 
+/* Does some workspace of tenant t claim GPUs for a reclaim (that a backfill might use)? */
+static bool tenant_claims(const struct sched *s, const struct sched_tenant *t)
+{
+    for (uint32_t i = 0; i < t->n_workspaces; i++)
+        if (s->workspaces[t->workspaces[i]].claimed.gpu > 0)
+            return true;
+    return false;
+}
+
+/* docs/policy.md, "Time limits and backfill": may borrower w, kept off the fence of its
+ * tenant t, go on the fenced nodes? Only with a time limit that has it gone (start now)
+ * by the fence's shadow time, which must be known. The shadow is kept for the pass until
+ * the next admission. */
+static bool fence_backfill(const struct sched *s, struct pass *p, const struct sched_tenant *t,
+                           const struct sched_workload *w, int64_t now)
+{
+    if (w->time_limit_ms <= 0)
+        return false;
+    if (p->shadow_gen != p->gen + 1) {
+        p->shadow = fence_shadow(s, t, now);
+        p->shadow_gen = p->gen + 1;
+    }
+    return p->shadow >= 0 && now + w->time_limit_ms + w->grace_ms <= p->shadow;
+}
+
+/* Start workload id on the placement it claimed, linked to claimant (a backfill into its
+ * claim: it waits for id too), or SCHED_NONE. RET 1 (running) or -ALLOT_ECHECK with
+ * nothing of it left. */
+static int admit_start(struct sched *s, uint32_t id, uint32_t claimant, int64_t now)
+{
+    struct sched_workload *w = &s->workloads[id];
+    if (claimant != SCHED_NONE) {
+        w->backfill_for = claimant;
+        s->workloads[claimant].waiting_on++;
+    }
+    int rc = lifecycle_start(s, id, now);
+    if (rc) {
+        placement_unclaim(s, id); /* it did not start: nothing of it stays */
+        if (claimant != SCHED_NONE) {
+            w->backfill_for = SCHED_NONE;
+            s->workloads[claimant].waiting_on--;
+        }
+    }
+    return rc ? rc : 1;
+}
+
 /* Step 4, node ownership and real-time availability: place workload id on free capacity of
  * its tenant's ready nodes and start it. within: it fits in its reservation. A borrower
- * stays off the nodes set aside for a starving workload; work within its reservation uses
- * them only when nothing else has room, so that they empty. Leaves avoid_fence set as the
- * later steps need it. RET 1 (running), 0 (no room), or -ALLOT_ECHECK. */
+ * stays off the nodes set aside for a starving workload unless its time limit ends it
+ * before their shadow time (fence_backfill); work within its reservation uses them only when
+ * nothing else has room, so that they empty. Failing that, work with a time limit may go on
+ * GPUs claimed for a reclaim and not yet held, when it is gone by the claimant's shadow time
+ * (placement_claim_backfill). Leaves avoid_fence set as the later steps need it. RET 1
+ * (running), 0 (no room), or -ALLOT_ECHECK. */
 static int admit_on_free(struct sched *s, uint32_t id, struct pass *p, bool within, int64_t now)
 {
     const struct sched_workload *w = &s->workloads[id];
@@ -267,22 +319,25 @@ static int admit_on_free(struct sched *s, uint32_t id, struct pass *p, bool with
     bool *avoid = &s->scratch->avoid_fence[id];
     bool spare = within && t->n_fence > 0 && t->held_by != id;
     *avoid = fence_applies(s, id, within);
-    if (!free_enough(t, w) || placement_hopeless(p, w, *avoid))
-        return 0;
-    *avoid = *avoid || spare;
-    bool placed = placement_claim(s, id) == 0;
-    if (!placed) {
-        *avoid = fence_applies(s, id, within);
-        placed = spare && placement_claim(s, id) == 0;
+    bool backfill = *avoid && fence_backfill(s, p, t, w, now);
+    bool placed = false;
+    if (free_enough(t, w) && !placement_hopeless(p, w, *avoid && !backfill)) {
+        *avoid = *avoid || spare || backfill; /* elsewhere first */
+        placed = placement_claim(s, id) == 0;
+        if (!placed) {
+            *avoid = fence_applies(s, id, within) && !backfill;
+            placed = (spare || backfill) && placement_claim(s, id) == 0;
+        }
+        if (!placed)
+            placement_failed(p, w, *avoid);
     }
-    if (!placed) {
-        placement_failed(p, w, *avoid);
-        return 0;
+    uint32_t claimant = SCHED_NONE;
+    if (!placed && w->time_limit_ms > 0 && tenant_claims(s, t)) {
+        *avoid = fence_applies(s, id, within) && !backfill;
+        placed =
+            placement_claim_backfill(s, id, now + w->time_limit_ms + w->grace_ms, &claimant) == 0;
     }
-    int rc = lifecycle_start(s, id, now);
-    if (rc)
-        placement_unclaim(s, id); /* it did not start: nothing of it stays */
-    return rc ? rc : 1;
+    return placed ? admit_start(s, id, claimant, now) : 0;
 }
 
 /* Step 5, reclaim, for workload id within its reservation: borrowed work of the other
@@ -513,7 +568,7 @@ static uint32_t starving_candidate(const struct sched *s, uint32_t tid, int64_t 
  * queue up to date without the costly steps: each of them fails a quota check (steps 1 to
  * 3), which is all there is to report. Should one pass them after all (the exhaustion test
  * uses a lower bound of the sizes), the cursor stops there for a full evaluation. */
-static void pass_exhaust(struct sched *s, const struct pass *p, struct pass_ws *pw, uint32_t wsid,
+static void pass_exhaust(struct sched *s, struct pass *p, struct pass_ws *pw, uint32_t wsid,
                          uint32_t held_by, int64_t now)
 {
     char msg[sizeof(((struct sched_event *)0)->message)], a[32];
@@ -531,12 +586,15 @@ static void pass_exhaust(struct sched *s, const struct pass *p, struct pass_ws *
         enum sched_reason why =
             quota_check(s, pw->cursor, held_by, borrowable, now, &within, msg, sizeof(msg));
         if (why == SCHED_REASON_NONE) {
-            /* quota allows it: only a placement or a reclaim could admit it */
+            /* quota allows it: only a placement, a reclaim or a backfill could admit it */
             bool fenced = fence_applies(s, pw->cursor, within);
+            bool backfill = fenced && fence_backfill(s, p, t, w, now);
             bool reclaim_may =
                 within && borrowers && !placement_hopeless(p, w, false) &&
                 !(p->reclaim_failed && plain_request(w) && w->total.gpu >= p->reclaim_need);
-            if ((free_enough(t, w) && !placement_hopeless(p, w, fenced)) || reclaim_may)
+            bool claim_backfill_may = w->time_limit_ms > 0 && tenant_claims(s, t);
+            if ((free_enough(t, w) && !placement_hopeless(p, w, fenced && !backfill)) ||
+                reclaim_may || claim_backfill_may)
                 return;
             why = fenced ? SCHED_REASON_STARVATION_GUARD : SCHED_REASON_NO_CAPACITY;
             if (w->reason != why && fenced)

@@ -81,10 +81,13 @@ uint32_t placement_max_free_whole(const struct sched_tenant *t)
     return i;
 }
 
-/* Free for a placement search: unclaimed and either unheld or held by a marked victim. */
+/* Free for a placement search: unclaimed and either unheld or held by a marked victim; or,
+ * for a backfill (placement_claim_backfill), unheld and claimed by its claimant. */
 static bool slot_usable(const struct sched *s, uint32_t holder, uint32_t claim)
 {
-    return claim == SCHED_NONE && (holder == SCHED_NONE || s->scratch->victim_mark[holder]);
+    if (claim != SCHED_NONE)
+        return holder == SCHED_NONE && claim == s->scratch->backfill_claimant;
+    return holder == SCHED_NONE || s->scratch->victim_mark[holder];
 }
 
 /* Counters follow a slot of a counted GPU (healthy, ready node) leaving or entering the
@@ -173,8 +176,13 @@ static void slot_claim(struct sched *s, struct sched_node *n, struct sched_gpu *
 {
     uint32_t *holder = slot < 0 ? &g->holder : &g->mig[slot].holder;
     uint32_t *claim = slot < 0 ? &g->claim : &g->mig[slot].claim;
-    /* cannot fail: the search chose the slot by slot_usable, and nothing changed since */
-    assert(*claim == SCHED_NONE);
+    if (*claim != SCHED_NONE) {
+        /* a backfill in the claimant's slot: held at once, the claim stays (not free) */
+        assert(*claim == s->scratch->backfill_claimant && *holder == SCHED_NONE);
+        *holder = id;
+        s->scratch->backfilled = true;
+        return;
+    }
     if (*holder == SCHED_NONE)
         slot_counted(s, n, g, slot, -1);
     *claim = id;
@@ -185,8 +193,12 @@ static void slot_unclaim(struct sched *s, struct sched_node *n, struct sched_gpu
 {
     uint32_t *holder = slot < 0 ? &g->holder : &g->mig[slot].holder;
     uint32_t *claim = slot < 0 ? &g->claim : &g->mig[slot].claim;
-    if (*claim != id)
+    if (*claim != id) {
+        /* a backfill's slot in another's claim (slot_claim), before it started */
+        if (*holder == id && s->workloads[id].state == SCHED_PENDING)
+            *holder = SCHED_NONE;
         return;
+    }
     *claim = SCHED_NONE;
     if (*holder == SCHED_NONE)
         slot_counted(s, n, g, slot, +1);
@@ -211,8 +223,10 @@ static int replica_claim(struct sched *s, uint32_t id, struct sched_replica *r)
         if (w->mig >= 0) {
             left = mig_fit(s, n, w, &gpu, &slot);
         } else if (w->gpus > 0) {
-            /* without marked victims, free_whole bounds what whole_fit can find */
-            if (n->free_whole + s->scratch->node[t->nodes[k]].victim_whole < w->gpus)
+            /* without marked victims, free_whole bounds what whole_fit can find (a backfill
+             * also counts its claimant's slots) */
+            if (n->free_whole + s->scratch->node[t->nodes[k]].victim_whole < w->gpus &&
+                s->scratch->backfill_claimant == SCHED_NONE)
                 continue;
             left = whole_fit(s, n, w, &model);
         } else {
@@ -297,6 +311,78 @@ void placement_unclaim(struct sched *s, uint32_t id)
         replica_unclaim(s, id, &w->placement[r]);
 }
 
+int64_t placement_claim_shadow(const struct sched *s, uint32_t claimant)
+{
+    const struct sched_workload *c = &s->workloads[claimant];
+    int64_t shadow = -1;
+    for (uint32_t r = 0; r < c->replicas; r++) {
+        const struct sched_replica *rp = &c->placement[r];
+        const struct sched_node *n = &s->nodes[rp->node];
+        for (uint32_t i = 0; i < n->n_gpus; i++) {
+            const struct sched_gpu *g = &n->gpus[i];
+            bool mine = rp->mig_gpu < 0 ? (rp->gpu_mask >> i & 1) : rp->mig_gpu == (int)i;
+            uint32_t holder = rp->mig_gpu < 0 ? g->holder : g->mig[rp->mig_slot].holder;
+            if (!mine || holder == SCHED_NONE)
+                continue;
+            int64_t end = sched_workload_end_by(&s->workloads[holder]);
+            if (end < 0)
+                return -1; /* a holder without a known end: the claimant's start is unknown */
+            shadow = end > shadow ? end : shadow;
+        }
+    }
+    return shadow;
+}
+
+/* The distinct reclaiming workloads that claim an unheld slot on tenant t's ready nodes, at
+ * most max of them, in node order. RET their count, in out. */
+static uint32_t claimants_unheld(const struct sched *s, const struct sched_tenant *t, uint32_t *out,
+                                 uint32_t max)
+{
+    uint32_t n_out = 0;
+    for (uint32_t k = 0; k < t->n_nodes && n_out < max; k++) {
+        const struct sched_node *n = &s->nodes[t->nodes[k]];
+        if (n->state != SCHED_NODE_READY)
+            continue;
+        for (uint32_t i = 0; i < n->n_gpus && n_out < max; i++) {
+            const struct sched_gpu *g = &n->gpus[i];
+            for (int m = g->n_mig ? 0 : -1; m < (int)g->n_mig && n_out < max; m++) {
+                uint32_t holder = m < 0 ? g->holder : g->mig[m].holder;
+                uint32_t claim = m < 0 ? g->claim : g->mig[m].claim;
+                bool seen = claim == SCHED_NONE || holder != SCHED_NONE || !g->healthy;
+                for (uint32_t j = 0; j < n_out && !seen; j++)
+                    seen = out[j] == claim;
+                if (!seen)
+                    out[n_out++] = claim;
+            }
+        }
+    }
+    return n_out;
+}
+
+/* How many claimants placement_claim_backfill tries, at most. */
+#define PLACEMENT_BACKFILL_CLAIMANTS 8
+
+int placement_claim_backfill(struct sched *s, uint32_t id, int64_t end_by, uint32_t *claimant)
+{
+    const struct sched_workload *w = &s->workloads[id];
+    uint32_t found[PLACEMENT_BACKFILL_CLAIMANTS];
+    uint32_t n = claimants_unheld(s, &s->tenants[w->tenant], found, PLACEMENT_BACKFILL_CLAIMANTS);
+    for (uint32_t i = 0; i < n; i++) {
+        int64_t shadow = placement_claim_shadow(s, found[i]);
+        if (shadow < 0 || end_by > shadow)
+            continue; /* it could hold the claimant back past its shadow */
+        s->scratch->backfill_claimant = found[i];
+        s->scratch->backfilled = false;
+        int rc = placement_claim(s, id);
+        s->scratch->backfill_claimant = SCHED_NONE;
+        if (rc == 0) { /* (it may have found room outside the claim after all) */
+            *claimant = s->scratch->backfilled ? found[i] : SCHED_NONE;
+            return 0;
+        }
+    }
+    return -ALLOT_ENOFIT;
+}
+
 /* Visit every slot of replica r: fn(s, node, gpu, slot, id). */
 static void replica_slots(struct sched *s, uint32_t id, const struct sched_replica *r,
                           void (*fn)(struct sched *, struct sched_node *, struct sched_gpu *, int,
@@ -317,7 +403,8 @@ static void slot_start(struct sched *s, struct sched_node *n, struct sched_gpu *
 {
     uint32_t *holder = slot < 0 ? &g->holder : &g->mig[slot].holder;
     uint32_t *claim = slot < 0 ? &g->claim : &g->mig[slot].claim;
-    *claim = SCHED_NONE;
+    if (*claim == id) /* a backfill's slot keeps its claimant's claim */
+        *claim = SCHED_NONE;
     *holder = id;
 }
 
@@ -334,7 +421,9 @@ static int placement_startable(struct sched *s, uint32_t id)
             bool mine = rp->mig_gpu < 0 ? (rp->gpu_mask >> i & 1) : rp->mig_gpu == (int)i;
             uint32_t holder = rp->mig_gpu < 0 ? g->holder : g->mig[rp->mig_slot].holder;
             uint32_t claim = rp->mig_gpu < 0 ? g->claim : g->mig[rp->mig_slot].claim;
-            if (mine && (claim != id || holder != SCHED_NONE))
+            /* a backfill holds its slots in its claimant's claim already (slot_claim) */
+            bool backfilled = holder == id && claim != SCHED_NONE && claim == w->backfill_for;
+            if (mine && !backfilled && (claim != id || holder != SCHED_NONE))
                 return engine_broken(s,
                                      "workload %s starts on GPU %u of node %s, which it has not "
                                      "claimed or which another workload still holds",

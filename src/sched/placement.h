@@ -27,6 +27,18 @@ uint32_t placement_max_free_whole(const struct sched_tenant *t);
 int placement_claim(struct sched *s, uint32_t id);
 /* Undo placement_claim (or what remains of it). */
 void placement_unclaim(struct sched *s, uint32_t id);
+/* The shadow time of reclaiming workload claimant (docs/policy.md, "Time limits and
+ * backfill"): the time by which every holder of a slot it claims (its draining victims, and
+ * backfills) is sure to be gone (sched_workload_end_by), so that it can start. RET that
+ * time, or -1 when one of them has no known end (or none holds anything). */
+int64_t placement_claim_shadow(const struct sched *s, uint32_t claimant);
+/* Backfill into a reclaim's claim: place pending workload id, which is sure to be gone by
+ * end_by, as placement_claim does, but also on the unheld slots claimed by one reclaiming
+ * workload of its tenant whose shadow time is end_by or later. Slots of the claimant that it
+ * takes are held by id at once (their claim stays the claimant's); the caller links id to
+ * the claimant (backfill_for) before it starts it. OUT *claimant. RET 0, or -ALLOT_ENOFIT
+ * with nothing changed. Costs a look at every GPU of the tenant. */
+int placement_claim_backfill(struct sched *s, uint32_t id, int64_t end_by, uint32_t *claimant);
 /* Turn the claims of id into holdings. RET 0, or -ALLOT_ECHECK with nothing changed when a
  * slot of its placement is not claimed by it or still has a holder (a double allocation). */
 int placement_start(struct sched *s, uint32_t id);

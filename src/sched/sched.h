@@ -222,6 +222,9 @@ struct sched_workload {
     /* How long a run may last before its agent stops it (reason time_limit); 0: no limit.
      * docs/policy.md, "Time limits and backfill". */
     int64_t time_limit_ms;
+    /* Running on GPUs claimed by this reclaiming workload, which waits for it as for its
+     * victims (backfill: docs/policy.md, "Time limits and backfill"), or SCHED_NONE. */
+    uint32_t backfill_for;
 };
 
 enum sched_event_kind {

@@ -15,6 +15,8 @@
 #include "common/error.h"
 #include "common/quantity.h"
 #include "sched/explain.h"
+#include "sched/fence.h"
+#include "sched/placement.h"
 #include "sched/sched.h"
 #include "sched/snapshot.h"
 
@@ -59,8 +61,10 @@ static struct sched *platform(int nodes, int64_t ra, bool lend_a, int64_t rb)
     return s;
 }
 
-/* What the last submit_limited's sched_submit returned. */
+/* What the last submit_limited's sched_submit returned, and the grace it submits with (-1:
+ * the default). */
 static int submit_rc;
+static int64_t submit_grace = -1;
 
 /* submit with a time limit (0: none given). RET its id (it may be rejected: submit_rc). */
 static uint32_t submit_limited(struct sched *s, const char *name, const char *ws, uint32_t gpus,
@@ -73,7 +77,7 @@ static uint32_t submit_limited(struct sched *s, const char *name, const char *ws
                                     .model = -1,
                                     .replicas = replicas,
                                     .preemptible = -1,
-                                    .grace_ms = -1,
+                                    .grace_ms = submit_grace,
                                     .time_limit_ms = limit_ms};
     uint32_t id = SCHED_NONE;
     submit_rc = sched_submit(s, &w, now, &id, err, sizeof(err));
@@ -268,6 +272,179 @@ static void test_time_limit_reached_fails(void **state)
     assert_int_equal(s->tenants[0].free_units, 8 * G);
     assert_int_equal(sched_time_limit_reached(s, slow, 2 * 3600000 + 6000), -ALLOT_ESTATE);
     assert_int_equal(sched_check(s, err, sizeof(err)), 0);
+    sched_free(s);
+}
+
+/* submit with a time limit and a grace period (ms): one replica, accepted. RET its id. */
+static uint32_t submit_timed(struct sched *s, const char *name, const char *ws, uint32_t gpus,
+                             int64_t limit_ms, int64_t grace_ms, int64_t now)
+{
+    submit_grace = grace_ms;
+    uint32_t id = submit_limited(s, name, ws, gpus, 1, limit_ms, now);
+    submit_grace = -1;
+    assert_int_equal(submit_rc, 0);
+    return id;
+}
+
+/* Two nodes of 8 full of 1-GPU borrowers of t/b started at 0 with a time limit of 1h (one,
+ * on n0, without when `unlimited`); big (8 GPUs, t/b) waits from 1000; past the starvation
+ * age two GPUs free on n0, which is set aside for big. OUT *big. RET the starvation time. */
+static int64_t fence_with_known_ends(struct sched *s, bool unlimited, uint32_t *big)
+{
+    uint32_t j[16];
+    for (int i = 0; i < 16; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "j%d", i);
+        j[i] = submit_timed(s, name, "t/b", 1, unlimited && i == 2 ? 0 : 3600000, -1, 0);
+        schedule_ok(s, 0);
+    }
+    uint32_t n0 = s->workloads[j[0]].placement[0].node;
+    assert_int_equal(s->workloads[j[2]].placement[0].node, n0);
+    *big = submit(s, "big", "t/b", 8, 1, 1000);
+    schedule_ok(s, 1000);
+    int64_t t = 1000 + s->opt.starvation_age_ms;
+    assert_int_equal(sched_finish(s, j[0], t), 0);
+    assert_int_equal(sched_finish(s, j[1], t), 0);
+    schedule_ok(s, t);
+    assert_true(s->workloads[*big].starving);
+    assert_int_equal(s->tenants[0].n_fence, 1);
+    assert_int_equal(s->tenants[0].fence[0], n0);
+    return t;
+}
+
+/* docs/policy.md, "Time limits and backfill": the fence's shadow time is when its node is
+ * sure to hold big: its six other holders end by 1h + their grace (30s). A borrower whose
+ * time limit (and grace) ends it by then goes on the fenced node; one that would end after
+ * it, or has no time limit, waits starvation_guard as before. */
+static void test_backfill_onto_fence_when_it_ends_in_time(void **state)
+{
+    struct sched *s = platform(2, 0, true, 0);
+    uint32_t big;
+    int64_t t = fence_with_known_ends(s, false, &big);
+    uint32_t n0 = s->tenants[0].fence[0];
+    int64_t shadow = 3600000 + 30000;
+    assert_int_equal(fence_shadow(s, &s->tenants[0], t), shadow);
+    /* after the shadow by 1ms: refused */
+    uint32_t late = submit_timed(s, "late", "t/b", 1, shadow - (t + 1) - 1000 + 1, 1000, t + 1);
+    schedule_ok(s, t + 1);
+    assert_int_equal(s->workloads[late].state, SCHED_PENDING);
+    assert_int_equal(s->workloads[late].reason, SCHED_REASON_STARVATION_GUARD);
+    uint32_t bare = submit(s, "bare", "t/b", 1, 1, t + 2);
+    schedule_ok(s, t + 2);
+    assert_int_equal(s->workloads[bare].state, SCHED_PENDING);
+    /* ends exactly at the shadow: it goes on the fenced node */
+    uint32_t fits = submit_timed(s, "fits", "t/b", 1, shadow - (t + 3) - 1000, 1000, t + 3);
+    schedule_ok(s, t + 3);
+    assert_int_equal(s->workloads[fits].state, SCHED_RUNNING);
+    assert_int_equal(s->workloads[fits].placement[0].node, n0);
+    assert_int_equal(sched_workload_end_by(&s->workloads[fits]), shadow);
+    /* its own end counts: the shadow is no later for it */
+    assert_int_equal(fence_shadow(s, &s->tenants[0], t + 3), shadow);
+    assert_int_equal(s->workloads[late].state, SCHED_PENDING);
+    assert_int_equal(s->workloads[bare].state, SCHED_PENDING);
+    /* and big starts once they have all gone (by the shadow) */
+    for (uint32_t i = 0; i < s->n_workloads; i++)
+        if (s->workloads[i].state == SCHED_RUNNING && s->workloads[i].placement[0].node == n0)
+            assert_int_equal(sched_time_limit_reached(s, i, shadow), 0);
+    schedule_ok(s, shadow);
+    assert_int_equal(s->workloads[big].state, SCHED_RUNNING);
+    assert_int_equal(s->workloads[big].placement[0].node, n0);
+    sched_free(s);
+}
+
+/* A holder of the fenced node without a time limit: the shadow time is unknown and nothing
+ * backfills there, whatever its time limit (today's rule). */
+static void test_backfill_refused_when_a_holder_has_no_time_limit(void **state)
+{
+    struct sched *s = platform(2, 0, true, 0);
+    uint32_t big;
+    int64_t t = fence_with_known_ends(s, true, &big);
+    assert_int_equal(fence_shadow(s, &s->tenants[0], t), -1);
+    uint32_t brief = submit_timed(s, "brief", "t/b", 1, 1000, 0, t + 1);
+    schedule_ok(s, t + 1);
+    assert_int_equal(s->workloads[brief].state, SCHED_PENDING);
+    assert_int_equal(s->workloads[brief].reason, SCHED_REASON_STARVATION_GUARD);
+    sched_free(s);
+}
+
+/* t/a reserves 6 and t/b 2 of one node of 8; t/b's six 1-GPU workloads run from 0 (four
+ * of them on a's idle reservation); own (t/a, 4 GPUs) comes at 1000: it claims the 2 free
+ * GPUs and 2 of b's borrowers, which drain until 1000 + 30s (its shadow time). RET own. */
+static uint32_t reclaim_with_unheld_claims(struct sched *s, uint32_t *b)
+{
+    for (int i = 0; i < 6; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "b%d", i);
+        b[i] = submit(s, name, "t/b", 1, 1, 0);
+    }
+    schedule_ok(s, 0);
+    uint32_t own = submit(s, "own", "t/a", 4, 1, 1000);
+    schedule_ok(s, 1000);
+    assert_int_equal(s->workloads[own].state, SCHED_RECLAIMING);
+    assert_int_equal(s->workloads[own].waiting_on, 2);
+    assert_int_equal(placement_claim_shadow(s, own), 1000 + 30000);
+    return own;
+}
+
+/* docs/policy.md, "Time limits and backfill", reclaim: work (here within t/a's reservation)
+ * that is sure to be gone by the claimant's shadow time (time limit + grace) goes on a GPU
+ * claimed for it that nobody holds, and the claimant waits for it as for its victims; one
+ * that would end later does not (it reclaims for itself instead). */
+static void test_backfill_into_reclaim_claims(void **state)
+{
+    struct sched *s = platform(1, 6 * G, true, 2 * G);
+    uint32_t b[6];
+    uint32_t own = reclaim_with_unheld_claims(s, b);
+    int64_t shadow = 1000 + 30000;
+    uint32_t slow = submit_timed(s, "slow", "t/a", 1, shadow - 2000 - 1000 + 1, 1000, 2000);
+    schedule_ok(s, 2000);
+    assert_int_not_equal(s->workloads[slow].state, SCHED_RUNNING);
+    assert_int_equal(s->workloads[slow].backfill_for, SCHED_NONE);
+    assert_int_equal(s->workloads[own].waiting_on, 2);
+    uint32_t quick = submit_timed(s, "quick", "t/a", 1, 20000, 1000, 2002);
+    schedule_ok(s, 2002);
+    assert_int_equal(s->workloads[quick].state, SCHED_RUNNING);
+    assert_int_equal(s->workloads[quick].backfill_for, own);
+    assert_int_equal(s->workloads[own].waiting_on, 3);
+    /* the link survives a snapshot */
+    uint8_t *buf;
+    size_t len;
+    struct sched *copy = NULL;
+    assert_int_equal(sched_snapshot_save(s, &buf, &len), 0);
+    assert_int_equal(sched_snapshot_load(buf, len, &copy, err, sizeof(err)), 0);
+    free(buf);
+    assert_int_equal(copy->workloads[quick].backfill_for, own);
+    sched_free(copy);
+    /* own's victims stop early: it still waits for quick, and starts when quick ends */
+    for (int i = 0; i < 6; i++)
+        if (s->workloads[b[i]].state == SCHED_DRAINING && s->workloads[b[i]].reclaim_for == own)
+            assert_int_equal(sched_stopped(s, b[i], 5000), 0);
+    schedule_ok(s, 5000);
+    assert_int_equal(s->workloads[own].state, SCHED_RECLAIMING);
+    assert_int_equal(s->workloads[own].waiting_on, 1);
+    assert_int_equal(sched_time_limit_reached(s, quick, 23000), 0);
+    assert_int_equal(s->workloads[own].state, SCHED_RUNNING);
+    assert_int_equal(s->workloads[own].start_ms, 23000);
+    schedule_ok(s, 23000);
+    sched_free(s);
+}
+
+/* A claimant cancelled while a backfill runs in its claim: the backfill runs on, unlinked,
+ * and the GPU it holds stays its own until it ends. */
+static void test_backfill_outlives_a_cancelled_claimant(void **state)
+{
+    struct sched *s = platform(1, 6 * G, true, 2 * G);
+    uint32_t b[6];
+    uint32_t own = reclaim_with_unheld_claims(s, b);
+    uint32_t quick = submit_timed(s, "quick", "t/a", 1, 20000, 1000, 2000);
+    schedule_ok(s, 2000);
+    assert_int_equal(s->workloads[quick].backfill_for, own);
+    assert_int_equal(sched_cancel(s, own, 3000), 0);
+    assert_int_equal(s->workloads[quick].backfill_for, SCHED_NONE);
+    schedule_ok(s, 3000);
+    assert_int_equal(s->workloads[quick].state, SCHED_RUNNING);
+    assert_int_equal(sched_finish(s, quick, 4000), 0);
+    schedule_ok(s, 4000);
     sched_free(s);
 }
 
@@ -1385,6 +1562,10 @@ int main(void)
         cmocka_unit_test(test_gang_all_or_nothing),
         cmocka_unit_test(test_time_limit_default_and_max),
         cmocka_unit_test(test_time_limit_reached_fails),
+        cmocka_unit_test(test_backfill_onto_fence_when_it_ends_in_time),
+        cmocka_unit_test(test_backfill_refused_when_a_holder_has_no_time_limit),
+        cmocka_unit_test(test_backfill_into_reclaim_claims),
+        cmocka_unit_test(test_backfill_outlives_a_cancelled_claimant),
         cmocka_unit_test(test_fail_ends_failed),
         cmocka_unit_test(test_admitted_borrowed_units),
         cmocka_unit_test(test_reclaim_takes_only_the_need),
