@@ -132,15 +132,16 @@ struct replay {
                            * slot; run: the run it is for) */
     struct slot *slots;
     uint32_t cap_slots;
-    int64_t *held;      /* GPU units held per input workspace (running and draining) */
-    int64_t *waiting;   /* GPU units of its jobs that have not started yet */
-    int64_t *reserved;  /* the reference reservation per input workspace (allot's) */
-    char **engine_ws;   /* the engine workspace each input workspace submits to */
-    int64_t alloc;      /* GPU units held on the platform */
-    int64_t t;          /* the clock, ms */
-    uint32_t in_flight; /* jobs submitted and not over */
-    uint32_t runs;      /* runs started so far: a run's number is never reused, so a
-                         * timer of a run that is over never touches a later one */
+    int64_t *held;            /* GPU units held per input workspace (running and draining) */
+    int64_t *waiting;         /* GPU units of its jobs that have not started yet */
+    int64_t *reserved;        /* the reference reservation per input workspace (allot's) */
+    char **engine_ws;         /* the engine workspace each input workspace submits to */
+    int64_t alloc;            /* GPU units held on the platform */
+    int64_t t;                /* the clock, ms */
+    uint32_t in_flight;       /* jobs submitted and not over */
+    uint32_t runs;            /* runs started so far: a run's number is never reused, so a
+                               * timer of a run that is over never touches a later one */
+    double time_limit_factor; /* the input's */
 };
 
 static struct slot *slot_of(struct replay *r, uint32_t id)
@@ -352,6 +353,13 @@ static int submit(struct replay *r, struct replay_job *job, uint64_t seq, char *
     char name[32];
     snprintf(name, sizeof(name), "j%llu", (unsigned long long)seq);
     job->spec.name = name;
+    if (r->time_limit_factor > 0) { /* its duration x the factor: never below its run */
+        double limit = ceil((double)job->duration_ms * r->time_limit_factor);
+        job->spec.time_limit_ms =
+            limit >= 1 && limit <= (double)SCHED_MAX_TIME_LIMIT_MS ? (int64_t)limit : 0;
+    } else if (job->spec.time_limit_ms > 0 && job->spec.time_limit_ms < job->duration_ms) {
+        job->spec.time_limit_ms = 0; /* the replay runs it for its duration: no known end */
+    }
     job->spec.workspace = r->engine_ws[job->workspace];
     uint32_t id = SCHED_NONE;
     int rc = sched_submit(r->s, &job->spec, job->submit_ms, &id, err, len);
@@ -432,7 +440,7 @@ int replay_run(const struct replay_input *in, replay_platform_fn build, void *bu
     res->n_workspaces = in->n_workspaces;
     res->names = in->workspaces;
     res->ws = calloc(in->n_workspaces ? in->n_workspaces : 1, sizeof(*res->ws));
-    struct replay r = {.res = res};
+    struct replay r = {.res = res, .time_limit_factor = in->time_limit_factor};
     r.held = calloc(in->n_workspaces + 1, sizeof(*r.held));
     r.reserved = calloc(in->n_workspaces + 1, sizeof(*r.reserved));
     r.waiting = calloc(in->n_workspaces + 1, sizeof(*r.waiting));
