@@ -55,6 +55,8 @@ struct pass_ws {
 /* Kinds of request (whole GPUs, or each MIG profile, per model) whose failed placements a
  * pass remembers. */
 #define PASS_PLACE_MEMOS 4
+/* Reclaiming workloads whose claims a backfill may try, per tenant and pass, at most. */
+#define PASS_CLAIMANTS 8
 
 struct pass {
     struct pass_ws *ws; /* one per workspace of the tenant, in tenant order */
@@ -74,6 +76,17 @@ struct pass {
     /* fence_shadow of the tenant, valid while shadow_gen == gen + 1 */
     int64_t shadow;
     uint64_t shadow_gen;
+    /* backfill into reclaims' claims (claim_backfill), valid while claims_gen == gen + 1:
+     * the claimants with unheld slots and their shadow times, the latest of those, and the
+     * requests (with the end they are sure of) that found no room in them */
+    uint64_t claims_gen;
+    uint32_t n_claimants;
+    uint32_t claimants[PASS_CLAIMANTS];
+    int64_t claimant_shadow[PASS_CLAIMANTS], claims_latest;
+    struct claim_memo {
+        struct place_memo m;
+        int64_t end_by;
+    } claim_failed[PASS_PLACE_MEMOS];
 };
 
 /* Is a no larger than b in every dimension (same kind)? */
@@ -267,6 +280,72 @@ static bool tenant_claims(const struct sched *s, const struct sched_tenant *t)
     return false;
 }
 
+/* The claimants of tenant t a backfill may use in this pass (placement_claimants with their
+ * shadow times, placement_claim_shadow), found once per admission. */
+static void claims_refresh(const struct sched *s, struct pass *p, const struct sched_tenant *t)
+{
+    if (p->claims_gen == p->gen + 1)
+        return;
+    p->claims_gen = p->gen + 1;
+    p->n_claimants =
+        tenant_claims(s, t) ? placement_claimants(s, t, p->claimants, PASS_CLAIMANTS) : 0;
+    p->claims_latest = -1;
+    for (uint32_t i = 0; i < p->n_claimants; i++) {
+        p->claimant_shadow[i] = placement_claim_shadow(s, p->claimants[i]);
+        if (p->claimant_shadow[i] > p->claims_latest)
+            p->claims_latest = p->claimant_shadow[i];
+    }
+    memset(p->claim_failed, 0, sizeof(p->claim_failed));
+}
+
+/* Might work w, sure to be gone by end_by, backfill into a claim of its tenant now: some
+ * claimant's shadow time is end_by or later, and no request of its kind no larger, sure of
+ * an end no later, failed to since the last admission? */
+static bool claim_backfill_may(const struct sched *s, struct pass *p,
+                               const struct sched_workload *w, int64_t end_by)
+{
+    if (w->time_limit_ms <= 0)
+        return false;
+    claims_refresh(s, p, &s->tenants[w->tenant]);
+    if (p->claims_latest < 0 || end_by > p->claims_latest)
+        return false;
+    for (int i = 0; i < PASS_PLACE_MEMOS; i++) {
+        const struct claim_memo *c = &p->claim_failed[i];
+        if (c->m.used && w->mig == c->m.mig && w->model == c->m.model && w->gpus >= c->m.gpus &&
+            w->replicas >= c->m.replicas && w->cpu >= c->m.cpu && w->memory >= c->m.memory &&
+            end_by >= c->end_by)
+            return false;
+    }
+    return true;
+}
+
+/* Backfill w (id) into the claim of a reclaiming workload of its tenant whose shadow time
+ * is end_by or later (docs/policy.md, "Time limits and backfill"). OUT *claimant: the one
+ * whose slots it took (SCHED_NONE: it found room without). RET 0 (placed), or -ALLOT_ENOFIT,
+ * remembered for the pass. */
+static int claim_backfill(struct sched *s, struct pass *p, uint32_t id, int64_t end_by,
+                          uint32_t *claimant)
+{
+    const struct sched_workload *w = &s->workloads[id];
+    for (uint32_t i = 0; i < p->n_claimants; i++) {
+        bool used;
+        if (p->claimant_shadow[i] < end_by ||
+            placement_claim_into(s, id, p->claimants[i], &used) != 0)
+            continue;
+        *claimant = used ? p->claimants[i] : SCHED_NONE;
+        return 0;
+    }
+    struct claim_memo *slot = NULL;
+    for (int i = 0; i < PASS_PLACE_MEMOS && !slot; i++)
+        if (!p->claim_failed[i].m.used ||
+            (p->claim_failed[i].m.mig == w->mig && p->claim_failed[i].m.model == w->model))
+            slot = &p->claim_failed[i];
+    if (slot && (!slot->m.used || (request_within(w, &slot->m) && end_by <= slot->end_by)))
+        *slot = (struct claim_memo){
+            {true, w->mig, w->model, w->gpus, w->replicas, w->cpu, w->memory}, end_by};
+    return -ALLOT_ENOFIT;
+}
+
 /* docs/policy.md, "Time limits and backfill": may borrower w, kept off the fence of its
  * tenant t, go on the fenced nodes? Only with a time limit that has it gone (start now)
  * by the fence's shadow time, which must be known. The shadow is kept for the pass until
@@ -332,10 +411,10 @@ static int admit_on_free(struct sched *s, uint32_t id, struct pass *p, bool with
             placement_failed(p, w, *avoid);
     }
     uint32_t claimant = SCHED_NONE;
-    if (!placed && w->time_limit_ms > 0 && tenant_claims(s, t)) {
+    int64_t end_by = now + w->time_limit_ms + w->grace_ms;
+    if (!placed && claim_backfill_may(s, p, w, end_by)) {
         *avoid = fence_applies(s, id, within) && !backfill;
-        placed =
-            placement_claim_backfill(s, id, now + w->time_limit_ms + w->grace_ms, &claimant) == 0;
+        placed = claim_backfill(s, p, id, end_by, &claimant) == 0;
     }
     return placed ? admit_start(s, id, claimant, now) : 0;
 }
@@ -592,9 +671,9 @@ static void pass_exhaust(struct sched *s, struct pass *p, struct pass_ws *pw, ui
             bool reclaim_may =
                 within && borrowers && !placement_hopeless(p, w, false) &&
                 !(p->reclaim_failed && plain_request(w) && w->total.gpu >= p->reclaim_need);
-            bool claim_backfill_may = w->time_limit_ms > 0 && tenant_claims(s, t);
+            bool claims_may = claim_backfill_may(s, p, w, now + w->time_limit_ms + w->grace_ms);
             if ((free_enough(t, w) && !placement_hopeless(p, w, fenced && !backfill)) ||
-                reclaim_may || claim_backfill_may)
+                reclaim_may || claims_may)
                 return;
             why = fenced ? SCHED_REASON_STARVATION_GUARD : SCHED_REASON_NO_CAPACITY;
             if (w->reason != why && fenced)

@@ -311,6 +311,16 @@ void placement_unclaim(struct sched *s, uint32_t id)
         replica_unclaim(s, id, &w->placement[r]);
 }
 
+/* Is GPU i (g) of replica rp's node one of its own (a whole GPU of its mask, or the GPU of
+ * its MIG slice)? OUT *holder, *claim: those of its slot there. */
+static bool replica_slot(const struct sched_replica *rp, const struct sched_gpu *g, uint32_t i,
+                         uint32_t *holder, uint32_t *claim)
+{
+    *holder = rp->mig_gpu < 0 ? g->holder : g->mig[rp->mig_slot].holder;
+    *claim = rp->mig_gpu < 0 ? g->claim : g->mig[rp->mig_slot].claim;
+    return rp->mig_gpu < 0 ? (rp->gpu_mask >> i & 1) : rp->mig_gpu == (int)i;
+}
+
 int64_t placement_claim_shadow(const struct sched *s, uint32_t claimant)
 {
     const struct sched_workload *c = &s->workloads[claimant];
@@ -319,10 +329,8 @@ int64_t placement_claim_shadow(const struct sched *s, uint32_t claimant)
         const struct sched_replica *rp = &c->placement[r];
         const struct sched_node *n = &s->nodes[rp->node];
         for (uint32_t i = 0; i < n->n_gpus; i++) {
-            const struct sched_gpu *g = &n->gpus[i];
-            bool mine = rp->mig_gpu < 0 ? (rp->gpu_mask >> i & 1) : rp->mig_gpu == (int)i;
-            uint32_t holder = rp->mig_gpu < 0 ? g->holder : g->mig[rp->mig_slot].holder;
-            if (!mine || holder == SCHED_NONE)
+            uint32_t holder, claim;
+            if (!replica_slot(rp, &n->gpus[i], i, &holder, &claim) || holder == SCHED_NONE)
                 continue;
             int64_t end = sched_workload_end_by(&s->workloads[holder]);
             if (end < 0)
@@ -333,10 +341,8 @@ int64_t placement_claim_shadow(const struct sched *s, uint32_t claimant)
     return shadow;
 }
 
-/* The distinct reclaiming workloads that claim an unheld slot on tenant t's ready nodes, at
- * most max of them, in node order. RET their count, in out. */
-static uint32_t claimants_unheld(const struct sched *s, const struct sched_tenant *t, uint32_t *out,
-                                 uint32_t max)
+uint32_t placement_claimants(const struct sched *s, const struct sched_tenant *t, uint32_t *out,
+                             uint32_t max)
 {
     uint32_t n_out = 0;
     for (uint32_t k = 0; k < t->n_nodes && n_out < max; k++) {
@@ -359,28 +365,14 @@ static uint32_t claimants_unheld(const struct sched *s, const struct sched_tenan
     return n_out;
 }
 
-/* How many claimants placement_claim_backfill tries, at most. */
-#define PLACEMENT_BACKFILL_CLAIMANTS 8
-
-int placement_claim_backfill(struct sched *s, uint32_t id, int64_t end_by, uint32_t *claimant)
+int placement_claim_into(struct sched *s, uint32_t id, uint32_t claimant, bool *used)
 {
-    const struct sched_workload *w = &s->workloads[id];
-    uint32_t found[PLACEMENT_BACKFILL_CLAIMANTS];
-    uint32_t n = claimants_unheld(s, &s->tenants[w->tenant], found, PLACEMENT_BACKFILL_CLAIMANTS);
-    for (uint32_t i = 0; i < n; i++) {
-        int64_t shadow = placement_claim_shadow(s, found[i]);
-        if (shadow < 0 || end_by > shadow)
-            continue; /* it could hold the claimant back past its shadow */
-        s->scratch->backfill_claimant = found[i];
-        s->scratch->backfilled = false;
-        int rc = placement_claim(s, id);
-        s->scratch->backfill_claimant = SCHED_NONE;
-        if (rc == 0) { /* (it may have found room outside the claim after all) */
-            *claimant = s->scratch->backfilled ? found[i] : SCHED_NONE;
-            return 0;
-        }
-    }
-    return -ALLOT_ENOFIT;
+    s->scratch->backfill_claimant = claimant;
+    s->scratch->backfilled = false;
+    int rc = placement_claim(s, id);
+    s->scratch->backfill_claimant = SCHED_NONE;
+    *used = rc == 0 && s->scratch->backfilled;
+    return rc;
 }
 
 /* Visit every slot of replica r: fn(s, node, gpu, slot, id). */
@@ -417,10 +409,8 @@ static int placement_startable(struct sched *s, uint32_t id)
         const struct sched_replica *rp = &w->placement[r];
         const struct sched_node *n = &s->nodes[rp->node];
         for (uint32_t i = 0; i < n->n_gpus; i++) {
-            const struct sched_gpu *g = &n->gpus[i];
-            bool mine = rp->mig_gpu < 0 ? (rp->gpu_mask >> i & 1) : rp->mig_gpu == (int)i;
-            uint32_t holder = rp->mig_gpu < 0 ? g->holder : g->mig[rp->mig_slot].holder;
-            uint32_t claim = rp->mig_gpu < 0 ? g->claim : g->mig[rp->mig_slot].claim;
+            uint32_t holder, claim;
+            bool mine = replica_slot(rp, &n->gpus[i], i, &holder, &claim);
             /* a backfill holds its slots in its claimant's claim already (slot_claim) */
             bool backfilled = holder == id && claim != SCHED_NONE && claim == w->backfill_for;
             if (mine && !backfilled && (claim != id || holder != SCHED_NONE))
