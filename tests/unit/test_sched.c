@@ -1553,6 +1553,34 @@ static void test_explain_reclaim_dry_run_names_the_victims(void **state)
     sched_free(s);
 }
 
+/* docs/policy.md, "Pending workloads explained": a running holder's time limit makes its end
+ * known without the caller (start + time limit + grace), and the estimate is the earlier of
+ * that and an end the caller knows. */
+static void test_explain_uses_time_limit_ends(void **state)
+{
+    struct sched *s = platform(2, 0, true, 0);
+    struct sched_workspace_spec lim = {
+        .name = "t/a", .limits = s->workspaces[0].limits, .lend = true, .weight = 1};
+    lim.limits.gpu = 8 * G; /* p waits for a and b to end (workspace_limit) */
+    assert_int_equal(sched_workspace_update(s, &lim, 0, err, sizeof(err)), 0);
+    uint32_t a = submit_timed(s, "a", "t/a", 4, 3600000, -1, 0);
+    uint32_t b = submit_timed(s, "b", "t/a", 4, 7200000, -1, 0);
+    schedule_ok(s, 0);
+    uint32_t p = submit(s, "p", "t/a", 8, 1, 1000);
+    schedule_ok(s, 1000);
+    assert_int_equal(s->workloads[p].reason, SCHED_REASON_WORKSPACE_LIMIT);
+    struct explain e;
+    assert_int_equal(explain_workload(s, p, 2000, NULL, NULL, &e), 0);
+    assert_int_equal(e.holders_total, 2);
+    assert_int_equal(e.estimated_start, 7200000 + 30000); /* b's limit and grace */
+    int64_t ends[8] = {0};
+    ends[b] = 5000000; /* known earlier by the caller (a simulated duration) */
+    ends[a] = 0;
+    assert_int_equal(explain_workload(s, p, 2000, ends_of, ends, &e), 0);
+    assert_int_equal(e.estimated_start, 5000000);
+    sched_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1597,6 +1625,7 @@ int main(void)
         cmocka_unit_test(test_explain_positions_and_capacity_holders),
         cmocka_unit_test(test_explain_workspace_limit_holders),
         cmocka_unit_test(test_explain_reclaim_dry_run_names_the_victims),
+        cmocka_unit_test(test_explain_uses_time_limit_ends),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
