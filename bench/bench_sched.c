@@ -38,6 +38,7 @@ struct bench_config {
     uint32_t workloads;
     uint32_t decisions;
     uint64_t seed;
+    uint32_t checkpoint_aware;   /* the engine option (docs/policy.md, "Lost work"): 1 or 0 */
     uint32_t time_limit_percent; /* workloads given a time limit (docs/policy.md, backfill) */
 };
 
@@ -137,7 +138,38 @@ struct cluster_view {
     struct running_set running;
     struct running_set draining;
     uint64_t kind[SCHED_EV_COUNT]; /* events seen, by kind */
+    uint64_t digest;       /* FNV-1a of every event and every admitted placement, in order */
+    uint64_t digest_moves; /* the same without queue reasons (queued events) */
 };
+
+static void digest_add(uint64_t *h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        *h = (*h ^ b[i]) * 0x100000001b3ULL;
+}
+
+/* Fold what decides an event into the view's digest: two runs of different engine code
+ * that make the same decisions print the same digest (an optimisation must not change it). */
+static void digest_event(const struct sched *s, struct cluster_view *view,
+                         const struct sched_event *e)
+{
+    int64_t fields[] = {e->kind,  e->t,        e->workload, e->tenant, e->reason,
+                        e->other, e->deadline, e->borrowed, e->a,      e->b};
+    digest_add(&view->digest, fields, sizeof(fields));
+    digest_add(&view->digest, e->message, strnlen(e->message, sizeof(e->message)));
+    if (e->kind != SCHED_EV_QUEUED)
+        digest_add(&view->digest_moves, fields, sizeof(fields));
+    if (e->kind != SCHED_EV_ADMITTED)
+        return;
+    const struct sched_workload *w = &s->workloads[e->workload];
+    for (uint32_t r = 0; r < w->replicas; r++) {
+        int64_t place[] = {w->placement[r].node, w->placement[r].gpu_mask, w->placement[r].mig_gpu,
+                           w->placement[r].mig_slot};
+        digest_add(&view->digest, place, sizeof(place));
+        digest_add(&view->digest_moves, place, sizeof(place));
+    }
+}
 
 static void events_consume(struct sched *s, struct cluster_view *view)
 {
@@ -145,6 +177,7 @@ static void events_consume(struct sched *s, struct cluster_view *view)
     const struct sched_event *ev = sched_events(s, &n);
     for (uint32_t i = 0; i < n; i++) {
         view->kind[ev[i].kind]++;
+        digest_event(s, view, &ev[i]);
         switch (ev[i].kind) {
         case SCHED_EV_ADMITTED:
             running_add(&view->running, ev[i].workload);
@@ -392,6 +425,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: bench_sched [--nodes N] [--tenants N] [--workspaces-per-tenant N]\n"
                "                   [--workloads N] [--decisions N] [--seed N]\n"
+               "                   [--checkpoint-aware 1|0]\n"
                "                   [--time-limit-percent P]  (P%% get a time limit of 1-24h)\n"
                "Run it pinned to one core: taskset -c 1 bench_sched\n");
 }
@@ -427,6 +461,8 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
             cfg->decisions = (uint32_t)v;
         else if (strcmp(opt, "--seed") == 0)
             cfg->seed = v;
+        else if (strcmp(opt, "--checkpoint-aware") == 0 && v <= 1)
+            cfg->checkpoint_aware = (uint32_t)v;
         else if (strcmp(opt, "--time-limit-percent") == 0 && v <= 100)
             cfg->time_limit_percent = (uint32_t)v;
         else {
@@ -473,6 +509,7 @@ int main(int argc, char **argv)
         .workloads = 100000,
         .decisions = 2000,
         .seed = 0x9E3779B97F4A7C15ULL,
+        .checkpoint_aware = 1,
     };
     if (parse_args(argc, argv, &cfg)) {
         usage(stderr);
@@ -482,18 +519,22 @@ int main(int argc, char **argv)
 
     struct sched *s;
     struct platform plat;
-    struct cluster_view view = {0};
+    struct cluster_view view = {.digest = 0xcbf29ce484222325ULL,
+                                .digest_moves = 0xcbf29ce484222325ULL};
     char err[256], name[64], ws_name[64];
     int rc;
 
     printf("bench_sched: %u nodes x %d GPUs, %u tenants, %u workspaces, %u workloads, "
-           "%u decisions, seed %" PRIu64 "\n",
+           "%u decisions, seed %" PRIu64 ", checkpoint_aware %u\n",
            cfg.nodes, GPUS_PER_NODE, cfg.tenants, cfg.tenants * cfg.workspaces_per_tenant,
-           cfg.workloads, cfg.decisions, cfg.seed);
+           cfg.workloads, cfg.decisions, cfg.seed, cfg.checkpoint_aware);
 
     /* 1. the platform */
     double t0 = now_s();
-    if ((rc = sched_new(NULL, &s)))
+    struct sched_options opt;
+    sched_options_default(&opt);
+    opt.checkpoint_aware = cfg.checkpoint_aware != 0;
+    if ((rc = sched_new(&opt, &s)))
         die("sched_new", rc, "");
     platform_build(s, &cfg, &plat);
     double build_s = now_s() - t0;
@@ -612,6 +653,8 @@ int main(int argc, char **argv)
     printf("%-44s %14" PRIu64 "\n", "  preemptions during decisions",
            view.kind[SCHED_EV_PREEMPTING]);
     printf("%-44s %14.1f\n", "peak RSS (MiB)", rss);
+    printf("%-44s %#18" PRIx64 "\n", "digest of every decision", view.digest);
+    printf("%-44s %#18" PRIx64 "\n", "  the same without queue reasons", view.digest_moves);
 
     printf("\ntargets:\n");
     printf("  schedule the whole queue < %.0f s: %.3f s, %s\n", TARGET_SCHEDULE_S, schedule_s,

@@ -59,11 +59,12 @@ struct task {
     bool container;                   /* it runs in a container (its workload has an image) */
     char container_id[AGENT_CONTAINER_ID_SIZE]; /* the runtime's id of it: "<node>.<id>" */
     char limit_reason[RUNNER_REASON_MAX];       /* why the agent stopped it for a limit, or "" */
+    struct shipment *ship;                      /* its output on its way to the controller */
+    int64_t checkpoint_ms; /* its checkpoint file's modification time (ms), 0: none seen */
     int64_t started_at_ms; /* when the agent started it (wall clock, ms since the epoch) */
     int64_t stop_at_ms;    /* its time limit's end (wall clock, ms since the epoch), or 0 */
     int64_t grace_ms;      /* the grace of a stop at stop_at_ms */
     bool time_limited;     /* the agent stopped it at its time limit (reported so) */
-    struct shipment *ship; /* its output on its way to the controller */
 };
 
 /* The output of one replica, shipped to the controller in chunks (docs/agent-running.md,

@@ -5,6 +5,7 @@
 
 #include <assert.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "common/error.h"
 #include "common/quantity.h"
@@ -69,8 +70,72 @@ void placement_set_free_whole(struct sched *s, struct sched_node *n, uint32_t va
         t->free_whole = t->free_whole - n->free_whole + value;
         t->nodes_by_free[n->free_whole]--;
         t->nodes_by_free[value]++;
+        t->node_free[n->tenant_pos] = (uint8_t)value;
     }
     n->free_whole = value;
+}
+
+bool placement_node_mixed(const struct sched_node *n)
+{
+    if (placement_whole_model(n) >= 0)
+        return false;
+    for (uint32_t i = 0; i < n->n_gpus; i++)
+        if (!n->gpus[i].n_mig)
+            return true;
+    return false;
+}
+
+uint8_t placement_node_has_mig(const struct sched_node *n)
+{
+    for (uint32_t i = 0; i < n->n_gpus; i++)
+        if (n->gpus[i].n_mig)
+            return 1;
+    return 0;
+}
+
+int8_t placement_whole_model(const struct sched_node *n)
+{
+    int8_t model = -1;
+    for (uint32_t i = 0; i < n->n_gpus; i++) {
+        if (n->gpus[i].n_mig)
+            continue;
+        if (model >= 0 && model != (int8_t)n->gpus[i].model)
+            return -1;
+        model = (int8_t)n->gpus[i].model;
+    }
+    return model;
+}
+
+int placement_index_rebuild(struct sched *s)
+{
+    for (uint32_t i = 0; i < s->n_nodes; i++)
+        s->nodes[i].whole_model = placement_whole_model(&s->nodes[i]);
+    for (uint32_t i = 0; i < s->n_tenants; i++) {
+        struct sched_tenant *t = &s->tenants[i];
+        t->n_mixed = 0;
+        if (t->cap_node_free < t->n_nodes) {
+            uint8_t *p = realloc(t->node_free, t->n_nodes);
+            if (!p)
+                return -ALLOT_ENOMEM;
+            t->node_free = p;
+            t->cap_node_free = t->n_nodes;
+        }
+        if (t->cap_node_mig < t->n_nodes) {
+            uint8_t *p = realloc(t->node_mig, t->n_nodes);
+            if (!p)
+                return -ALLOT_ENOMEM;
+            t->node_mig = p;
+            t->cap_node_mig = t->n_nodes;
+        }
+        for (uint32_t k = 0; k < t->n_nodes; k++) {
+            struct sched_node *n = &s->nodes[t->nodes[k]];
+            n->tenant_pos = k;
+            t->node_free[k] = (uint8_t)n->free_whole;
+            t->node_mig[k] = placement_node_has_mig(n);
+            t->n_mixed += placement_node_mixed(n);
+        }
+    }
+    return 0;
 }
 
 uint32_t placement_max_free_whole(const struct sched_tenant *t)
@@ -204,6 +269,46 @@ static void slot_unclaim(struct sched *s, struct sched_node *n, struct sched_gpu
         slot_counted(s, n, g, slot, +1);
 }
 
+/* replica_claim's search for a whole-GPU replica of w when no victim is marked and every
+ * node of the tenant has whole GPUs of one model: a node's leftover is then its free count
+ * less w->gpus, so the best fit lies among the nodes with the fewest free GPUs that still
+ * hold it. Those counts are read from the tenant's node_free, and only nodes of one count
+ * are visited at a time, from the smallest: the node replica_claim's scan would choose, with
+ * far fewer nodes read. RET that node (*left its leftover, *model its model), or SCHED_NONE. */
+static uint32_t whole_best_fit(const struct sched *s, const struct sched_workload *w, bool avoid,
+                               int64_t *left, int *model)
+{
+    const struct sched_tenant *t = &s->tenants[w->tenant];
+    for (uint32_t f = w->gpus; f <= SCHED_MAX_GPUS_PER_NODE; f++) {
+        if (!t->nodes_by_free[f])
+            continue;
+        uint32_t best = SCHED_NONE;
+        int64_t best_cpu_left = 0;
+        for (uint32_t k = 0; k < t->n_nodes; k++) {
+            if (t->node_free[k] != f)
+                continue;
+            const struct sched_node *n = &s->nodes[t->nodes[k]];
+            if (n->state != SCHED_NODE_READY || node_cpu_avail(s, n) < w->cpu ||
+                node_mem_avail(s, n) < w->memory || (avoid && n->fenced) ||
+                (w->model >= 0 && w->model != n->whole_model))
+                continue;
+            int64_t cpu_left = node_cpu_avail(s, n) - w->cpu;
+            if (best == SCHED_NONE || cpu_left < best_cpu_left) {
+                best = t->nodes[k];
+                best_cpu_left = cpu_left;
+                if (cpu_left == 0)
+                    break;
+            }
+        }
+        if (best != SCHED_NONE) {
+            *left = (int64_t)(f - w->gpus);
+            *model = s->nodes[best].whole_model;
+            return best;
+        }
+    }
+    return SCHED_NONE;
+}
+
 /* Claim room for one replica r of w on the best node. RET 0 or -ALLOT_ENOFIT. */
 static int replica_claim(struct sched *s, uint32_t id, struct sched_replica *r)
 {
@@ -213,7 +318,20 @@ static int replica_claim(struct sched *s, uint32_t id, struct sched_replica *r)
     int64_t best_left = -1, best_cpu_left = 0;
     int best_model = -1, best_gpu = -1, best_slot = -1;
     bool avoid = s->scratch->avoid_fence[id] && t->n_fence > 0; /* set-aside nodes are not for it */
-    for (uint32_t k = 0; k < t->n_nodes; k++) {
+    /* whole GPUs: a node with fewer free GPUs than asked, counting the marked victims'
+     * (node_free and victim_by_pos, read in order without touching the node), cannot hold it */
+    bool whole = w->mig < 0 && w->gpus > 0;
+    const uint8_t *victims = s->scratch->victim_by_pos;
+    /* a backfill counts its claimant's unheld slots too (slot_usable): by whole_fit only */
+    bool backfill = s->scratch->backfill_claimant != SCHED_NONE;
+    bool by_count = whole && !backfill && s->scratch->victim_whole == 0 && t->n_mixed == 0;
+    if (by_count)
+        best_node = whole_best_fit(s, w, avoid, &best_left, &best_model);
+    for (uint32_t k = 0; k < t->n_nodes && !by_count; k++) {
+        if (whole && !backfill && (uint32_t)t->node_free[k] + victims[k] < w->gpus)
+            continue;
+        if (w->mig >= 0 && !t->node_mig[k]) /* no slices there (mig_fit would find none) */
+            continue;
         struct sched_node *n = &s->nodes[t->nodes[k]];
         if (n->state != SCHED_NODE_READY || node_cpu_avail(s, n) < w->cpu ||
             node_mem_avail(s, n) < w->memory || (avoid && n->fenced))
@@ -222,12 +340,13 @@ static int replica_claim(struct sched *s, uint32_t id, struct sched_replica *r)
         int model = -1, gpu = -1, slot = -1;
         if (w->mig >= 0) {
             left = mig_fit(s, n, w, &gpu, &slot);
-        } else if (w->gpus > 0) {
-            /* without marked victims, free_whole bounds what whole_fit can find (a backfill
-             * also counts its claimant's slots) */
-            if (n->free_whole + s->scratch->node[t->nodes[k]].victim_whole < w->gpus &&
-                s->scratch->backfill_claimant == SCHED_NONE)
+        } else if (w->gpus > 0 && !backfill && victims[k] == 0 && n->whole_model >= 0) {
+            /* one model, no victims: its usable GPUs are its free ones (whole_fit's count) */
+            if (w->model >= 0 && w->model != n->whole_model)
                 continue;
+            model = n->whole_model;
+            left = (int64_t)t->node_free[k] - w->gpus;
+        } else if (w->gpus > 0) {
             left = whole_fit(s, n, w, &model);
         } else {
             left = 0;

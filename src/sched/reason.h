@@ -38,7 +38,10 @@
     X(GPU_UNHEALTHY, "gpu_unhealthy", 0, "one of its GPUs became unhealthy")                       \
     X(LIMIT_REDUCED, "limit_reduced", 0, "its workspace's limit was lowered below its usage")      \
     X(CANCELLED, "cancelled", 0, "cancelled by a user")                                            \
-    /* (appended: snapshots keep reasons by number) */                                             \
+    /* queued (last: snapshots of earlier versions keep their values) */                           \
+    X(MIN_RUNTIME, "min_runtime", 0,                                                               \
+      "lower-priority work that could make room has not run its workspace's min_runtime")          \
+    /* failed, rejected (appended likewise) */                                                     \
     X(TIME_LIMIT, "time_limit", 0, "its run reached its time limit and was stopped")               \
     X(EXCEEDS_TIME_LIMIT, "exceeds_time_limit", ALLOT_EINVAL,                                      \
       "its time limit is above its workspace's max_time_limit")

@@ -20,6 +20,7 @@ void sched_options_default(struct sched_options *opt)
     opt->kind_priority[SCHED_KIND_FINETUNE] = 100;
     opt->kind_priority[SCHED_KIND_INFERENCE] = 1000;
     opt->kind_priority[SCHED_KIND_EXPERIMENT] = 50;
+    opt->checkpoint_aware = true;
 }
 
 int sched_new(const struct sched_options *opt, struct sched **out)
@@ -53,6 +54,8 @@ void sched_free(struct sched *s)
         return;
     for (uint32_t i = 0; i < s->n_tenants; i++) {
         free(s->tenants[i].nodes);
+        free(s->tenants[i].node_free);
+        free(s->tenants[i].node_mig);
         free(s->tenants[i].workspaces);
         free(s->tenants[i].fence);
     }

@@ -25,6 +25,8 @@
 /* Distinct priorities a workspace's queue indexes (struct sched_workspace, runs). */
 #define SCHED_QUEUE_RUNS 8
 #define SCHED_QUEUE_RUNS_OFF UINT8_MAX
+/* The longest min_runtime a workspace may give a kind: 30 days. */
+#define SCHED_MAX_MIN_RUNTIME_MS (30LL * 24 * 3600 * 1000)
 /* The longest time limit a workload or workspace may set: 365 days. */
 #define SCHED_MAX_TIME_LIMIT_MS (365LL * 24 * 3600 * 1000)
 
@@ -92,12 +94,18 @@ struct sched_tenant {
     int64_t free_units;    /* of those, neither held nor claimed */
     uint32_t free_whole;   /* free whole GPUs among them (sum of its nodes' free_whole) */
     uint32_t nodes_by_free[SCHED_MAX_GPUS_PER_NODE + 1]; /* its nodes by their free_whole */
-    int64_t reserved_units;                              /* sum of its workspaces' reservations */
-    bool degraded;       /* healthy_units < reserved_units, last reported */
-    bool dirty;          /* something changed since its last scheduling pass */
-    uint32_t n_arrivals; /* workloads submitted since its last pass ... */
-    uint32_t arrival;    /* ... the last of them */
-    uint32_t held_by;    /* the starving workload its last pass held borrowing for */
+    /* free_whole of each of its nodes, in the order of nodes[] (node.tenant_pos): placement
+     * reads this compact copy and skips the nodes without room unread */
+    uint8_t *node_free;
+    uint8_t *node_mig; /* 1 where the node has a GPU split into MIG slices, same order */
+    uint32_t cap_node_free, cap_node_mig;
+    uint32_t n_mixed;       /* its nodes with whole GPUs of more than one model */
+    int64_t reserved_units; /* sum of its workspaces' reservations */
+    bool degraded;          /* healthy_units < reserved_units, last reported */
+    bool dirty;             /* something changed since its last scheduling pass */
+    uint32_t n_arrivals;    /* workloads submitted since its last pass ... */
+    uint32_t arrival;       /* ... the last of them */
+    uint32_t held_by;       /* the starving workload its last pass held borrowing for */
     /* The nodes set aside for held_by (docs/policy.md, "Starvation"): borrowers are not
      * placed there, but go on elsewhere. n_fence 0: no fence could be made (a MIG or
      * CPU-only request, or too few nodes), and borrowing pauses in the whole tenant. */
@@ -148,6 +156,9 @@ struct sched_node {
     uint32_t n_labels;
     struct sched_label *labels;
     uint32_t free_whole; /* healthy whole GPUs neither held nor claimed */
+    uint32_t tenant_pos; /* its index in its tenant's nodes[] (when it has a tenant) */
+    int8_t whole_model;  /* the model of all its whole GPUs, or -1 when they differ or it has
+                          * none (placement then counts its GPUs one by one) */
     bool fenced;         /* set aside for its tenant's starving workload (tenant.fence) */
 };
 
@@ -175,10 +186,16 @@ struct sched_workspace {
     uint32_t n_pending;
     uint32_t pending_by_size[8]; /* pending workloads by GPU units (queue_size_bucket) */
     uint32_t pending_mig;        /* pending workloads asking for MIG slices */
+    uint32_t pending_model;      /* pending whole-GPU workloads asking for a GPU model */
     uint32_t running_head;       /* running (not draining) workloads, most recently started first */
     uint32_t preempt_head;       /* the preemptible ones among them, lowest priority first */
+    uint64_t queue_gen; /* bumped by every change to its queue or to a queued workload's reason
+                         * (the admission pass's refresh memo, admission.c) */
     /* GPU time held, split at the reservation: GPU units x milliseconds, up to acct_ms */
     int64_t guaranteed_unit_ms, borrowed_unit_ms, acct_ms;
+    /* Per kind: how long its workloads run before priority preemption may take them (0: at
+     * once); a reclaim for a reservation ignores it (docs/policy.md, "Minimum runtime"). */
+    int64_t min_runtime_ms[SCHED_KIND_COUNT];
     /* Time limits of its later submissions (docs/policy.md, "Time limits and backfill"), 0:
      * none: the one a submission without time_limit gets, and the most one may ask for. */
     int64_t default_time_limit_ms, max_time_limit_ms;
@@ -219,6 +236,10 @@ struct sched_workload {
     uint32_t pprev, pnext;           /* links in its workspace's preemptible list */
     uint32_t fprev, fnext;           /* links in its tenant's pending FIFO */
     struct sched_replica *placement; /* replicas entries */
+    /* When it last saved its work, as reported (sched_checkpoint), or 0: never. Preemption
+     * counts what a victim would lose from here or its start, the later (docs/policy.md,
+     * "Lost work"). */
+    int64_t checkpoint_ms;
     /* How long a run may last before its agent stops it (reason time_limit); 0: no limit.
      * docs/policy.md, "Time limits and backfill". */
     int64_t time_limit_ms;
@@ -254,7 +275,8 @@ struct sched_event {
     uint32_t tenant;   /* for reservation events; else the workload's tenant */
     enum sched_reason reason;
     uint32_t other;     /* preempting: the workload it makes room for */
-    int64_t deadline;   /* preempting: when the grace period ends */
+    int64_t deadline;   /* preempting: when the grace period ends; queued with reason
+                         * min_runtime: when the first candidate reaches its min_runtime */
     bool borrowed;      /* admitted */
     int64_t a, b;       /* reservation events: healthy and reserved GPU units; node_state: a
                          * is the node's state before (a sched_node_state); admitted: a is
@@ -271,6 +293,10 @@ struct sched_options {
     int64_t default_grace_ms;  /* 30s */
     int64_t starvation_age_ms; /* 10m: see docs/policy.md, "Starvation" */
     int32_t kind_priority[SCHED_KIND_COUNT];
+    /* true (the default): among the victim sets the rules allow, preemption takes the one
+     * that loses the least work since the victims' last checkpoints (docs/policy.md, "Lost
+     * work"); false: the victim order alone, as before checkpoints were known. */
+    bool checkpoint_aware;
 };
 
 struct sched {
@@ -318,6 +344,7 @@ struct sched_workspace_spec {
     bool lend;
     uint32_t weight;    /* >= 1 */
     bool require_image; /* its workloads must name an image (its tenant's may also say so) */
+    int64_t min_runtime_ms[SCHED_KIND_COUNT]; /* per kind, >= 0 (SCHED_MAX_MIN_RUNTIME_MS) */
     /* 0: none; else 1ms..SCHED_MAX_TIME_LIMIT_MS, the default at most the maximum */
     int64_t default_time_limit_ms, max_time_limit_ms;
 };
@@ -440,6 +467,17 @@ int sched_image_required(const struct sched *s, uint32_t ws, char *why, size_t l
 int sched_cancel(struct sched *s, uint32_t id, int64_t now);
 /* The workload's processes exited by themselves. RET 0, -ALLOT_ESTATE if not running. */
 int sched_finish(struct sched *s, uint32_t id, int64_t now);
+/* Workload id saved its work at time t (its checkpoint file changed, or the checkpoint call
+ * of the API): from then on, preemption counts what it would lose from t (docs/policy.md,
+ * "Lost work"). A t older than its last checkpoint changes nothing. RET 0; -ALLOT_ENOENT (no
+ * such workload); -ALLOT_ESTATE (not running or draining); -ALLOT_EINVAL (t before its start
+ * or after now). Changes nothing on error; no event (it changes no decision by itself). */
+int sched_checkpoint(struct sched *s, uint32_t id, int64_t t, int64_t now);
+/* The work workload id would lose if stopped now: GPU units x milliseconds since its last
+ * checkpoint, or its start if later (0 when it is not running or draining); saturates at
+ * INT64_MAX. */
+int64_t sched_workload_lost(const struct sched *s, uint32_t id, int64_t now);
+
 /* The workload's run ended badly (a non-zero exit, a signal Allot did not send, a start
  * failure, as the caller read its processes' ends): it ends failed, and its resources are
  * free again. RET 0, -ALLOT_ESTATE if not running or draining. */

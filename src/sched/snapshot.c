@@ -14,6 +14,8 @@
 
 #include "common/error.h"
 #include "sched/engine.h"
+#include "sched/placement.h"
+#include "sched/queue.h"
 
 #define SNAPSHOT_MAGIC "ALLOTENG"
 #define SNAPSHOT_MAGIC_LEN 8
@@ -339,7 +341,10 @@ static void io_workspace(struct io *io, struct sched_workspace *w)
     io_i64(io, &w->guaranteed_unit_ms);
     io_i64(io, &w->borrowed_unit_ms);
     io_i64(io, &w->acct_ms);
-    if (io->version >= 3) {
+    if (io->version >= 3) /* earlier: no min_runtime (0) */
+        for (int k = 0; k < SCHED_KIND_COUNT; k++)
+            IO_INT(w->min_runtime_ms[k], 0, SCHED_MAX_MIN_RUNTIME_MS);
+    if (io->version >= 4) { /* earlier: no time limits (0) */
         IO_INT(w->default_time_limit_ms, 0, SCHED_MAX_TIME_LIMIT_MS);
         IO_INT(w->max_time_limit_ms, 0, SCHED_MAX_TIME_LIMIT_MS);
     }
@@ -396,7 +401,9 @@ static void io_workload(struct io *io, struct sched_workload *w)
             IO_INT(r->mig_slot, -1, MIG_MAX_INSTANCES - 1);
         }
     }
-    if (io->version >= 3) { /* earlier versions: no time limit, no backfill */
+    if (io->version >= 3) /* earlier: no checkpoint known (0) */
+        io_i64(io, &w->checkpoint_ms);
+    if (io->version >= 4) { /* earlier versions: no time limit, no backfill */
         IO_INT(w->time_limit_ms, 0, SCHED_MAX_TIME_LIMIT_MS);
         IO_U32(w->backfill_for);
     } else if (io->load) {
@@ -454,6 +461,8 @@ static void io_engine(struct io *io, struct sched *s)
     IO_TABLE(s->workloads, s->n_workloads, s->cap_workloads, io_workload, "workloads");
     IO_TABLE(s->events, s->n_events, s->cap_events, io_event, "events");
     io_ids(io, &s->free_ids, &s->n_free, &s->cap_free, "free workload slots");
+    if (io->version >= 3) /* earlier: the default, on */
+        IO_BOOL(s->opt.checkpoint_aware);
 }
 
 int sched_snapshot_save(const struct sched *s, uint8_t **buf, size_t *len)
@@ -681,6 +690,12 @@ int sched_snapshot_load(const void *buf, size_t len, struct sched **out, char *e
         rc = -ALLOT_EPARSE;
     else
         rc = rebuild_maps(s, err, elen);
+    if (rc == 0)
+        rc = placement_index_rebuild(s);
+    /* counts by size class are rebuilt, not trusted: earlier versions used other classes */
+    for (uint32_t i = 0; rc == 0 && i < s->n_workspaces; i++)
+        if (queue_recount(s, i))
+            rc = (snprintf(err, elen, "%s", sched_broken(s)), -ALLOT_EPARSE);
     if (rc == 0 && sched_check(s, err, elen) != 0)
         rc = -ALLOT_ECHECK;
     if (rc) {
