@@ -38,7 +38,8 @@ struct bench_config {
     uint32_t workloads;
     uint32_t decisions;
     uint64_t seed;
-    uint32_t checkpoint_aware; /* the engine option (docs/policy.md, "Lost work"): 1 or 0 */
+    uint32_t checkpoint_aware;   /* the engine option (docs/policy.md, "Lost work"): 1 or 0 */
+    uint32_t time_limit_percent; /* workloads given a time limit (docs/policy.md, backfill) */
 };
 
 /* xorshift64*: deterministic across runs and platforms. */
@@ -252,6 +253,7 @@ struct platform {
     uint32_t workspaces_per_tenant;
     bool *ws_reserved; /* [tenant * wpt + w]: the workspace has a reservation */
     int mig_3g40;      /* name id of 3g.40gb */
+    uint32_t time_limit_percent;
 };
 
 static int h100_profile_index(const char *name)
@@ -271,6 +273,7 @@ static void platform_build(struct sched *s, const struct bench_config *cfg, stru
     int rc;
     p->tenants = cfg->tenants;
     p->workspaces_per_tenant = cfg->workspaces_per_tenant;
+    p->time_limit_percent = cfg->time_limit_percent;
     p->ws_reserved = calloc((size_t)cfg->tenants * cfg->workspaces_per_tenant, sizeof(bool));
     if (!p->ws_reserved)
         die("calloc", -ENOMEM, "workspaces");
@@ -395,6 +398,9 @@ static void workload_make(const struct platform *p, uint32_t t, const char *name
         .preemptible = -1,
         .grace_ms = -1,
     };
+    /* (the draw only with the option: the default mix stays that of earlier runs) */
+    if (p->time_limit_percent && rng_below(100) < p->time_limit_percent)
+        spec->time_limit_ms = (int64_t)(1 + rng_below(24)) * 3600 * 1000;
 }
 
 static uint32_t pending_count(const struct sched *s)
@@ -420,6 +426,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: bench_sched [--nodes N] [--tenants N] [--workspaces-per-tenant N]\n"
                "                   [--workloads N] [--decisions N] [--seed N]\n"
                "                   [--checkpoint-aware 1|0]\n"
+               "                   [--time-limit-percent P]  (P%% get a time limit of 1-24h)\n"
                "Run it pinned to one core: taskset -c 1 bench_sched\n");
 }
 
@@ -456,6 +463,8 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
             cfg->seed = v;
         else if (strcmp(opt, "--checkpoint-aware") == 0 && v <= 1)
             cfg->checkpoint_aware = (uint32_t)v;
+        else if (strcmp(opt, "--time-limit-percent") == 0 && v <= 100)
+            cfg->time_limit_percent = (uint32_t)v;
         else {
             fprintf(stderr, "bench_sched: unknown option %s\n", opt);
             return -1;

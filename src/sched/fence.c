@@ -72,6 +72,75 @@ bool fence_applies(const struct sched *s, uint32_t id, bool within)
     return !within && t->n_fence > 0 && t->held_by != id;
 }
 
+/* When node n is sure to have room for one replica of w (whole GPUs of one model, CPU,
+ * memory), from the ends of its GPUs' holders: the earliest time at which enough of its
+ * usable GPUs are free or have been given back, with the CPU and memory those holders gave
+ * back (work holding no GPU is counted as never ending). RET that time, or -1 when it is
+ * unknown. */
+static int64_t node_shadow(const struct sched *s, const struct sched_node *n,
+                           const struct sched_workload *w, int64_t now)
+{
+    struct {
+        int64_t at;
+        uint32_t holder;
+        int model;
+    } gpu[SCHED_MAX_GPUS_PER_NODE];
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < n->n_gpus && i < SCHED_MAX_GPUS_PER_NODE; i++) {
+        const struct sched_gpu *g = &n->gpus[i];
+        if (g->n_mig || !g->healthy || (w->model >= 0 && (int)g->model != w->model))
+            continue;
+        /* a claimed GPU goes to its claimant, whose end is not counted here: never */
+        int64_t at = g->claim != SCHED_NONE    ? -1
+                     : g->holder == SCHED_NONE ? now
+                                               : sched_workload_end_by(&s->workloads[g->holder]);
+        if (at < 0)
+            continue;
+        uint32_t j = k++; /* insertion in time order */
+        for (; j > 0 && gpu[j - 1].at > at; j--)
+            gpu[j] = gpu[j - 1];
+        gpu[j].at = at;
+        gpu[j].holder = g->holder;
+        gpu[j].model = (int)g->model;
+    }
+    /* as each GPU frees, in time order: is there room for a replica once all of that time
+     * have? The holders' CPU and memory come back with their first GPU here. */
+    uint32_t free_by_model[GPU_MODEL_COUNT] = {0};
+    int64_t cpu = n->cpu - n->cpu_used - n->cpu_claimed;
+    int64_t mem = n->memory - n->memory_used - n->memory_claimed;
+    for (uint32_t i = 0; i < k; i++) {
+        bool first = gpu[i].holder != SCHED_NONE;
+        for (uint32_t e = 0; e < i && first; e++)
+            first = gpu[e].holder != gpu[i].holder;
+        if (first) {
+            cpu += s->workloads[gpu[i].holder].cpu;
+            mem += s->workloads[gpu[i].holder].memory;
+        }
+        free_by_model[gpu[i].model]++;
+        if (i + 1 < k && gpu[i + 1].at == gpu[i].at)
+            continue;
+        for (int m = 0; m < GPU_MODEL_COUNT; m++)
+            if (free_by_model[m] >= w->gpus && cpu >= w->cpu && mem >= w->memory)
+                return gpu[i].at;
+    }
+    return -1;
+}
+
+int64_t fence_shadow(const struct sched *s, const struct sched_tenant *t, int64_t now)
+{
+    if (t->n_fence == 0 || t->held_by == SCHED_NONE)
+        return -1;
+    const struct sched_workload *w = &s->workloads[t->held_by];
+    int64_t shadow = now;
+    for (uint32_t i = 0; i < t->n_fence; i++) {
+        int64_t at = node_shadow(s, &s->nodes[t->fence[i]], w, now);
+        if (at < 0)
+            return -1;
+        shadow = at > shadow ? at : shadow;
+    }
+    return shadow;
+}
+
 /* Free capacity on the fenced nodes of t: GPU units, or whole GPUs in units when whole. */
 int64_t fence_free(const struct sched *s, const struct sched_tenant *t, bool whole)
 {

@@ -20,5 +20,12 @@ bool fence_make(struct sched *s, struct sched_tenant *t, uint32_t id);
 bool fence_applies(const struct sched *s, uint32_t id, bool within);
 /* Free capacity on the fenced nodes of t: GPU units, or whole GPUs in units when whole. */
 int64_t fence_free(const struct sched *s, const struct sched_tenant *t, bool whole);
+/* The shadow time of t's fence (docs/policy.md, "Time limits and backfill"): the time by
+ * which, from the known ends of what holds its fenced nodes (sched_workload_end_by), each
+ * fenced node is sure to have room for one replica of the starving workload t->held_by
+ * (GPUs, CPU and memory). RET that time (now when they have room now), or -1 when it is
+ * unknown: a holder it depends on has no known end, or there is no fence. Costs a look at
+ * every GPU of the fenced nodes. */
+int64_t fence_shadow(const struct sched *s, const struct sched_tenant *t, int64_t now);
 
 #endif

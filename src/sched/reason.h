@@ -40,7 +40,11 @@
     X(CANCELLED, "cancelled", 0, "cancelled by a user")                                            \
     /* queued (last: snapshots of earlier versions keep their values) */                           \
     X(MIN_RUNTIME, "min_runtime", 0,                                                               \
-      "lower-priority work that could make room has not run its workspace's min_runtime")
+      "lower-priority work that could make room has not run its workspace's min_runtime")          \
+    /* failed, rejected (appended likewise) */                                                     \
+    X(TIME_LIMIT, "time_limit", 0, "its run reached its time limit and was stopped")               \
+    X(EXCEEDS_TIME_LIMIT, "exceeds_time_limit", ALLOT_EINVAL,                                      \
+      "its time limit is above its workspace's max_time_limit")
 
 enum sched_reason {
 #define SCHED_REASON_ENUM(e, name, err, text) SCHED_REASON_##e,

@@ -344,6 +344,10 @@ static void io_workspace(struct io *io, struct sched_workspace *w)
     if (io->version >= 3) /* earlier: no min_runtime (0) */
         for (int k = 0; k < SCHED_KIND_COUNT; k++)
             IO_INT(w->min_runtime_ms[k], 0, SCHED_MAX_MIN_RUNTIME_MS);
+    if (io->version >= 4) { /* earlier: no time limits (0) */
+        IO_INT(w->default_time_limit_ms, 0, SCHED_MAX_TIME_LIMIT_MS);
+        IO_INT(w->max_time_limit_ms, 0, SCHED_MAX_TIME_LIMIT_MS);
+    }
 }
 
 static void io_workload(struct io *io, struct sched_workload *w)
@@ -399,6 +403,12 @@ static void io_workload(struct io *io, struct sched_workload *w)
     }
     if (io->version >= 3) /* earlier: no checkpoint known (0) */
         io_i64(io, &w->checkpoint_ms);
+    if (io->version >= 4) { /* earlier versions: no time limit, no backfill */
+        IO_INT(w->time_limit_ms, 0, SCHED_MAX_TIME_LIMIT_MS);
+        IO_U32(w->backfill_for);
+    } else if (io->load) {
+        w->backfill_for = SCHED_NONE;
+    }
 }
 
 static void io_event(struct io *io, struct sched_event *e)
@@ -584,7 +594,8 @@ static int check_workloads(const struct sched *s, char *err, size_t len)
                   workload_ref(s, w->qnext) && workload_ref(s, w->rprev) &&
                   workload_ref(s, w->rnext) && workload_ref(s, w->pprev) &&
                   workload_ref(s, w->pnext) && workload_ref(s, w->fprev) &&
-                  workload_ref(s, w->fnext) && (w->mig < 0 || mig_name(w->mig)) && w->replicas >= 1;
+                  workload_ref(s, w->fnext) && workload_ref(s, w->backfill_for) &&
+                  (w->mig < 0 || mig_name(w->mig)) && w->replicas >= 1;
         bool placed =
             w->state == SCHED_RUNNING || w->state == SCHED_DRAINING || w->state == SCHED_RECLAIMING;
         for (uint32_t r = 0; ok && placed && r < w->replicas; r++) {
