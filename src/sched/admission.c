@@ -819,6 +819,7 @@ static int pass_starving(struct sched *s, uint32_t tid, struct pass *p, int64_t 
                          uint32_t *first, uint32_t *held_by)
 {
     struct sched_tenant *t = &s->tenants[tid];
+    uint32_t prev_for = t->held_by, n_prev = t->n_fence; /* t->fence keeps the last fence */
     fence_clear(s, t);
     t->held_by = *held_by = SCHED_NONE;
     *first = starving_candidate(s, tid, now);
@@ -838,7 +839,7 @@ static int pass_starving(struct sched *s, uint32_t tid, struct pass *p, int64_t 
     t->held_by = *held_by;
     if (*held_by == SCHED_NONE)
         fence_clear(s, t);
-    else if (fence_make(s, t, *held_by))
+    else if (fence_make(s, t, *held_by, prev_for, n_prev))
         *held_by = SCHED_NONE; /* the guard is the fence: no pause */
     return 0;
 }

@@ -30,9 +30,32 @@ static uint32_t node_fits_whole(const struct sched_node *n, const struct sched_w
  * tenant's node order). Borrowers are not placed there while it waits; everything else goes
  * on. RET false, with no fence, for a MIG or CPU-only request or when too few nodes could
  * ever hold it: borrowing then pauses in the whole tenant. */
-bool fence_make(struct sched *s, struct sched_tenant *t, uint32_t id)
+/* Does a running borrower with a time limit hold a GPU of node n (work backfilled onto a
+ * fence, or work whose end is known)? */
+static bool node_holds_timed_borrower(const struct sched *s, const struct sched_node *n)
+{
+    for (uint32_t i = 0; i < n->n_gpus; i++) {
+        const struct sched_gpu *g = &n->gpus[i];
+        const struct sched_workload *h = g->holder != SCHED_NONE ? &s->workloads[g->holder] : NULL;
+        if (h && h->state == SCHED_RUNNING && h->borrowed && h->time_limit_ms > 0)
+            return true;
+    }
+    return false;
+}
+
+bool fence_make(struct sched *s, struct sched_tenant *t, uint32_t id, uint32_t prev_for,
+                uint32_t n_prev)
 {
     const struct sched_workload *w = &s->workloads[id];
+    uint32_t n_keep = 0;
+    if (id == prev_for) { /* the last fence's nodes to keep, first in t->fence */
+        for (uint32_t i = 0; i < n_prev && i < t->cap_fence && n_keep < w->replicas; i++) {
+            const struct sched_node *n = &s->nodes[t->fence[i]];
+            if (n->tenant == w->tenant && n->state == SCHED_NODE_READY &&
+                node_fits_whole(n, w) >= w->gpus && node_holds_timed_borrower(s, n))
+                t->fence[n_keep++] = t->fence[i];
+        }
+    }
     fence_clear(s, t);
     if (w->mig >= 0 || w->gpus == 0)
         return false;
@@ -45,7 +68,10 @@ bool fence_make(struct sched *s, struct sched_tenant *t, uint32_t id)
         t->fence = f;
         t->cap_fence = w->replicas;
     }
-    for (uint32_t r = 0; r < w->replicas; r++) {
+    for (uint32_t i = 0; i < n_keep; i++)
+        s->nodes[t->fence[i]].fenced = true;
+    t->n_fence = n_keep;
+    for (uint32_t r = n_keep; r < w->replicas; r++) {
         uint32_t best = SCHED_NONE;
         for (uint32_t k = 0; k < t->n_nodes; k++) {
             const struct sched_node *n = &s->nodes[t->nodes[k]];

@@ -527,6 +527,42 @@ static void test_backfill_onto_fence_when_it_ends_in_time(void **state)
     sched_free(s);
 }
 
+/* The fence stays where work was backfilled against its shadow time: once three GPUs of n1
+ * free (n0 has one), a fence chosen afresh would move to n1 and open n0, where `fits` was
+ * admitted only because big was promised n0 by the shadow, to any borrower. It stays on n0,
+ * and big still starts there at the shadow. */
+static void test_backfilled_fence_stays(void **state)
+{
+    struct sched *s = platform(2, 0, true, 0);
+    uint32_t big;
+    int64_t t = fence_with_known_ends(s, false, &big);
+    uint32_t n0 = s->tenants[0].fence[0];
+    int64_t shadow = 3600000 + 30000;
+    uint32_t fits = submit_timed(s, "fits", "t/b", 1, shadow - (t + 1) - 1000, 1000, t + 1);
+    schedule_ok(s, t + 1);
+    assert_int_equal(s->workloads[fits].state, SCHED_RUNNING);
+    assert_int_equal(s->workloads[fits].placement[0].node, n0);
+    int freed = 0;
+    for (uint32_t i = 0; i < s->n_workloads && freed < 3; i++)
+        if (s->workloads[i].state == SCHED_RUNNING && s->workloads[i].placement[0].node != n0) {
+            assert_int_equal(sched_finish(s, i, t + 2), 0);
+            freed++;
+        }
+    assert_int_equal(freed, 3);
+    sched_touch(s);
+    schedule_ok(s, t + 2);
+    assert_true(s->workloads[big].starving);
+    assert_int_equal(s->tenants[0].n_fence, 1);
+    assert_int_equal(s->tenants[0].fence[0], n0);
+    assert_int_equal(fence_shadow(s, &s->tenants[0], t + 2), shadow);
+    for (uint32_t i = 0; i < s->n_workloads; i++)
+        if (s->workloads[i].state == SCHED_RUNNING && s->workloads[i].placement[0].node == n0)
+            assert_int_equal(sched_time_limit_reached(s, i, shadow), 0);
+    schedule_ok(s, shadow);
+    assert_int_equal(s->workloads[big].state, SCHED_RUNNING);
+    sched_free(s);
+}
+
 /* A holder of the fenced node without a time limit: the shadow time is unknown and nothing
  * backfills there, whatever its time limit (today's rule). */
 static void test_backfill_refused_when_a_holder_has_no_time_limit(void **state)
@@ -2012,6 +2048,7 @@ int main(void)
         cmocka_unit_test(test_forget_reuses_slots),
         cmocka_unit_test(test_memos_change_no_decision),
         cmocka_unit_test(test_priority_swap_needs_no_borrowable),
+        cmocka_unit_test(test_backfilled_fence_stays),
         cmocka_unit_test(test_best_fit_keeps_whole_nodes_free),
         cmocka_unit_test(test_fence_keeps_borrowers_off_and_reserved_work_elsewhere),
         cmocka_unit_test(test_gang_all_or_nothing),
