@@ -53,7 +53,9 @@ struct sched_scratch {
     int64_t victim_whole;           /* whole GPUs the victim-marked workloads hold */
     struct engine_refresh *refresh; /* per workspace */
     uint32_t cap_workspaces;
-    uint32_t *candidates; /* victim candidate lists */
+    uint32_t *candidates;           /* victim candidate lists */
+    struct victim_rec *victim_recs; /* what a sort of candidates compares (preempt.c) */
+    uint32_t cap_victim_recs;
     uint32_t cap_candidates;
     char broken[256]; /* the first invariant found broken, or "" */
     /* the reclaiming workload into whose unheld claimed slots the placement being searched

@@ -89,55 +89,55 @@ static int64_t victim_key_of(const struct victim_order *o, uint32_t id)
     return w->total.gpu > 0 && o->now > since ? o->now - since : 0;
 }
 
-/* Victim order: lowest priority first, then fewest GPUs, then most recently started. */
-static int victim_cmp(const struct victim_order *o, uint32_t ia, uint32_t ib)
+/* What the victim order compares, read once per candidate so that a sort reads no workload:
+ * key (order o's, 0 in the victim order), then lowest priority first, then fewest GPUs,
+ * then most recently started (start, then seq: a total order). */
+struct victim_rec {
+    int64_t key, gpu, start;
+    uint64_t seq;
+    int32_t priority;
+    uint32_t id;
+};
+
+static int victim_rec_cmp(const void *pa, const void *pb)
 {
-    const struct sched_workload *a = &o->s->workloads[ia];
-    const struct sched_workload *b = &o->s->workloads[ib];
-    if (o->key != VICTIM_ORDER) {
-        int64_t la = victim_key_of(o, ia), lb = victim_key_of(o, ib);
-        if (la != lb)
-            return la < lb ? -1 : 1;
-    }
+    const struct victim_rec *a = pa, *b = pb;
+    if (a->key != b->key)
+        return a->key < b->key ? -1 : 1;
     if (a->priority != b->priority)
         return a->priority < b->priority ? -1 : 1;
-    if (a->total.gpu != b->total.gpu)
-        return a->total.gpu < b->total.gpu ? -1 : 1;
-    if (a->start_ms != b->start_ms)
-        return a->start_ms > b->start_ms ? -1 : 1;
+    if (a->gpu != b->gpu)
+        return a->gpu < b->gpu ? -1 : 1;
+    if (a->start != b->start)
+        return a->start > b->start ? -1 : 1;
     return a->seq > b->seq ? -1 : (a->seq < b->seq ? 1 : 0);
 }
 
-/* Sift element i down the max-heap v[0..n) ordered by victim_cmp. */
-static void victims_sift(const struct victim_order *o, uint32_t *v, uint32_t i, uint32_t n)
+/* Sort victims v[0..n) into order o. RET 0 or -ALLOT_ENOMEM (v unchanged). */
+static int victims_sort(const struct victim_order *o, uint32_t *v, uint32_t n)
 {
-    for (;;) {
-        uint32_t c = 2 * i + 1;
-        if (c >= n)
-            return;
-        if (c + 1 < n && victim_cmp(o, v[c + 1], v[c]) > 0)
-            c++;
-        if (victim_cmp(o, v[c], v[i]) <= 0)
-            return;
-        uint32_t t = v[c];
-        v[c] = v[i];
-        v[i] = t;
-        i = c;
+    struct sched_scratch *x = o->s->scratch;
+    if (x->cap_victim_recs < n) {
+        struct victim_rec *r = realloc(x->victim_recs, n * sizeof(*r));
+        if (!r)
+            return -ALLOT_ENOMEM;
+        x->victim_recs = r;
+        x->cap_victim_recs = n;
     }
-}
-
-/* Sort victims into order o: a heap sort, in place and O(n log n), with the order as the
- * comparison's context (qsort has none). */
-static void victims_sort(const struct victim_order *o, uint32_t *v, uint32_t n)
-{
-    for (uint32_t i = n / 2; i-- > 0;)
-        victims_sift(o, v, i, n);
-    for (uint32_t end = n; end > 1; end--) {
-        uint32_t t = v[0];
-        v[0] = v[end - 1];
-        v[end - 1] = t;
-        victims_sift(o, v, 0, end - 1);
+    struct victim_rec *r = x->victim_recs;
+    for (uint32_t i = 0; i < n; i++) {
+        const struct sched_workload *w = &o->s->workloads[v[i]];
+        r[i] = (struct victim_rec){o->key == VICTIM_ORDER ? 0 : victim_key_of(o, v[i]),
+                                   w->total.gpu,
+                                   w->start_ms,
+                                   w->seq,
+                                   w->priority,
+                                   v[i]};
     }
+    qsort(r, n, sizeof(*r), victim_rec_cmp);
+    for (uint32_t i = 0; i < n; i++)
+        v[i] = r[i].id;
+    return 0;
 }
 
 /* Work the victims v[0..n) would lose at now, saturating. */
@@ -182,7 +182,8 @@ static int victims_choose(struct sched *s, uint32_t id, uint32_t n, victims_pick
     if (aware && engine_candidates_reserve(s, 4 * n))
         return -ALLOT_ENOMEM;
     uint32_t *v = s->scratch->candidates;
-    victims_sort(&o, v, n);
+    if (victims_sort(&o, v, n))
+        return -ALLOT_ENOMEM;
     if (aware)
         memcpy(v + n, v, n * sizeof(uint32_t));
     int best = pick(s, id, v, n, k);
@@ -193,7 +194,10 @@ static int victims_choose(struct sched *s, uint32_t id, uint32_t n, victims_pick
     for (o.key = VICTIM_LOST; o.key < VICTIM_KEYS; o.key++) {
         uint32_t *b = v + 2 * n, *before = v + 3 * n, kb;
         memcpy(b, v + n, n * sizeof(uint32_t));
-        victims_sort(&o, b, n);
+        if (victims_sort(&o, b, n)) {
+            victims_clear(s, v, best ? 0 : *k);
+            return -ALLOT_ENOMEM;
+        }
         size_t size = n * sizeof(uint32_t);
         if (memcmp(b, v + n, size) == 0 || (searched_lost && memcmp(b, before, size) == 0))
             continue; /* the same order: the same set */
@@ -436,12 +440,17 @@ static int priority_pick(struct sched *s, uint32_t id, uint32_t *v, uint32_t n, 
         return -ALLOT_ENOFIT;
     }
     for (uint32_t i = used; i-- > 0;) {
+        /* one the quota needs stays, and is not unmarked to find out (a workspace that
+         * must come back within its reservation needs most of them) */
+        struct sched_resources less = freed;
+        quota_add(&less, &s->workloads[v[i]].total, -1);
+        if (!quota_fits_with(s, w, &less))
+            continue;
         victim_set(s, v[i], false);
-        quota_add(&freed, &s->workloads[v[i]].total, -1);
-        if (!quota_fits_with(s, w, &freed) || !fits_with_victims(s, id)) {
+        if (fits_with_victims(s, id))
+            freed = less;
+        else
             victim_set(s, v[i], true);
-            quota_add(&freed, &s->workloads[v[i]].total, +1);
-        }
     }
     *k = victims_compact(s, v, used);
     return 0;
