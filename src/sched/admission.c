@@ -16,6 +16,7 @@
 #include "sched/queue.h"
 #include "sched/quota.h"
 #include "sched/sched.h"
+#include "sched/topology.h"
 
 /* What one admission attempt came to. */
 enum attempt {
@@ -96,6 +97,8 @@ static bool placement_hopeless(const struct pass *p, const struct sched_workload
 /* Remember that placing w failed: the smallest failure of each kind is kept. */
 static void placement_failed(struct pass *p, const struct sched_workload *w, bool fenced)
 {
+    if (topology_applies(w)) /* its failure says nothing of a gang free to split */
+        return;
     struct place_memo *memo = fenced ? p->fenced_place : p->place, *slot = NULL;
     for (int i = 0; i < PASS_PLACE_MEMOS && !slot; i++)
         if (!memo[i].used || (memo[i].mig == w->mig && memo[i].model == w->model))
@@ -115,10 +118,10 @@ static bool free_enough(const struct sched_tenant *t, const struct sched_workloa
            w->gpus <= placement_max_free_whole(t);
 }
 
-/* Whole GPUs of any model: the requests the memos of struct pass compare. */
+/* Whole GPUs of any model, on any nodes: the requests the memos of struct pass compare. */
 static bool plain_request(const struct sched_workload *w)
 {
-    return w->mig < 0 && w->model < 0;
+    return w->mig < 0 && w->model < 0 && !topology_applies(w);
 }
 
 /* Class 0: fits entirely within its workspace's reservation (guaranteed); class 1 borrows. */
@@ -337,6 +340,28 @@ static int admit_by_reclaim(struct sched *s, uint32_t id, struct pass *p, int64_
     return 0;
 }
 
+/* Why gang w, which requires one topology domain, waits: no domain of its level has room
+ * (docs/policy.md, "Topology"). The sentence, naming the domain with the most free whole
+ * GPUs, goes to msg (it is shown only when the reason changes). RET SCHED_REASON_TOPOLOGY. */
+static enum sched_reason topology_reason(const struct sched *s, const struct sched_workload *w,
+                                         char *msg, size_t len)
+{
+    const char *level = s->opt.topology[w->topology_level];
+    uint32_t d = topology_largest(s, w->tenant, (uint32_t)w->topology_level);
+    if (w->reason == SCHED_REASON_TOPOLOGY)
+        return SCHED_REASON_TOPOLOGY;
+    if (d == SCHED_NONE)
+        snprintf(msg, len, "topology.required: tenant %s has no ready %s for its %u replica(s)",
+                 s->tenants[w->tenant].name, level, w->replicas);
+    else
+        snprintf(msg, len,
+                 "topology.required: no %s of tenant %s has room for %u replica(s) of %u GPU(s) "
+                 "now; the largest free %s, %s, has %u free GPU(s)",
+                 level, s->tenants[w->tenant].name, w->replicas, w->gpus, level,
+                 s->domains[d].value, s->domains[d].free_whole);
+    return SCHED_REASON_TOPOLOGY;
+}
+
 /* Why workload id, which quota allows, waits for capacity: the nodes with room are fenced
  * for a starving workload, or none has room. The sentence goes to msg on a change. */
 static enum sched_reason capacity_reason(const struct sched *s, uint32_t id, int64_t now, char *msg,
@@ -355,6 +380,8 @@ static enum sched_reason capacity_reason(const struct sched *s, uint32_t id, int
                 quantity_format_duration(now - s->workloads[t->held_by].queued_ms, a, sizeof(a)));
         return SCHED_REASON_STARVATION_GUARD;
     }
+    if (topology_applies(w) && w->topology_required)
+        return topology_reason(s, w, msg, len);
     if (w->reason == SCHED_REASON_NO_CAPACITY)
         ; /* the message is only shown when the reason changes */
     else if (w->mig >= 0)

@@ -79,10 +79,17 @@ int engine_candidates_reserve(struct sched *s, uint32_t n)
     return grow_zeroed((void **)&x->candidates, &x->cap_candidates, n, sizeof(uint32_t));
 }
 
+int engine_rooms_reserve(struct sched *s, uint32_t n)
+{
+    struct sched_scratch *x = s->scratch;
+    return grow_zeroed((void **)&x->rooms, &x->cap_rooms, n, sizeof(*x->rooms));
+}
+
 void engine_scratch_free(struct sched_scratch *x)
 {
     if (!x)
         return;
+    free(x->rooms);
     free(x->victim_mark);
     free(x->avoid_fence);
     free(x->node);

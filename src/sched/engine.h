@@ -17,6 +17,15 @@ struct engine_node_marks {
     uint32_t victim_whole;
 };
 
+/* A topology domain as a gang's placement search counts it (topology.c): its room (free
+ * whole GPUs, with the marked victims', for a whole-GPU request; else free GPU units or CPU)
+ * and the replicas its nodes could take by whole GPUs alone (UINT32_MAX: not counted). */
+struct engine_domain_room {
+    int64_t room;
+    uint32_t fits;
+    uint32_t domain;
+};
+
 /* Working state of the admission pass. Between passes every mark is clear. */
 struct sched_scratch {
     bool *victim_mark; /* per workload: counted as free in a placement search */
@@ -27,6 +36,8 @@ struct sched_scratch {
     int64_t victim_whole; /* whole GPUs the victim-marked workloads hold */
     uint32_t *candidates; /* victim candidate lists */
     uint32_t cap_candidates;
+    struct engine_domain_room *rooms; /* the domains a topology search weighs */
+    uint32_t cap_rooms;
     char broken[256]; /* the first invariant found broken, or "" */
 };
 
@@ -43,6 +54,8 @@ int engine_name_check(const char *name, const char *what, char *err, size_t len)
 int engine_scratch_reserve(struct sched *s);
 /* Room for n victim candidates in s->scratch->candidates. RET 0 or -ALLOT_ENOMEM. */
 int engine_candidates_reserve(struct sched *s, uint32_t n);
+/* Room for n domains in s->scratch->rooms. RET 0 or -ALLOT_ENOMEM. */
+int engine_rooms_reserve(struct sched *s, uint32_t n);
 /* Free the scratch state. Accepts NULL. */
 void engine_scratch_free(struct sched_scratch *x);
 

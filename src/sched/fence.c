@@ -6,6 +6,7 @@
 
 #include "common/quantity.h"
 #include "sched/placement.h"
+#include "sched/topology.h"
 
 void fence_clear(struct sched *s, struct sched_tenant *t)
 {
@@ -25,16 +26,29 @@ static uint32_t node_fits_whole(const struct sched_node *n, const struct sched_w
     return count;
 }
 
+/* Could node n, ready, hold a replica of w once emptied? */
+static bool node_able(const struct sched_node *n, const struct sched_workload *w)
+{
+    return n->state == SCHED_NODE_READY && node_fits_whole(n, w) >= w->gpus;
+}
+
 /* Set aside nodes for starving workload id of tenant t: one per replica, each able to hold
  * a replica, those with the most free whole GPUs first (they fill it soonest; ties: the
- * tenant's node order). Borrowers are not placed there while it waits; everything else goes
- * on. RET false, with no fence, for a MIG or CPU-only request or when too few nodes could
- * ever hold it: borrowing then pauses in the whole tenant. */
+ * tenant's node order); for a gang that requires a topology domain, all within the domain
+ * of its level with the most free whole GPUs among those able to hold it. Borrowers are not
+ * placed there while it waits; everything else goes on. RET false, with no fence, for a MIG
+ * or CPU-only request or when too few nodes (of one domain) could ever hold it: borrowing
+ * then pauses in the whole tenant. */
 bool fence_make(struct sched *s, struct sched_tenant *t, uint32_t id)
 {
     const struct sched_workload *w = &s->workloads[id];
+    const uint32_t *nodes = t->nodes;
+    uint32_t n_nodes = t->n_nodes;
     fence_clear(s, t);
     if (w->mig >= 0 || w->gpus == 0)
+        return false;
+    if (topology_applies(w) && w->topology_required &&
+        !topology_fence_domain(s, id, node_able, &nodes, &n_nodes))
         return false;
     if (t->cap_fence < w->replicas) {
         uint32_t *f = realloc(t->fence, w->replicas * sizeof(*f));
@@ -47,12 +61,12 @@ bool fence_make(struct sched *s, struct sched_tenant *t, uint32_t id)
     }
     for (uint32_t r = 0; r < w->replicas; r++) {
         uint32_t best = SCHED_NONE;
-        for (uint32_t k = 0; k < t->n_nodes; k++) {
-            const struct sched_node *n = &s->nodes[t->nodes[k]];
-            if (n->fenced || n->state != SCHED_NODE_READY || node_fits_whole(n, w) < w->gpus)
+        for (uint32_t k = 0; k < n_nodes; k++) {
+            const struct sched_node *n = &s->nodes[nodes[k]];
+            if (n->fenced || !node_able(n, w))
                 continue;
             if (best == SCHED_NONE || n->free_whole > s->nodes[best].free_whole)
-                best = t->nodes[k];
+                best = nodes[k];
         }
         if (best == SCHED_NONE) {
             fence_clear(s, t);

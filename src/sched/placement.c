@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "common/quantity.h"
 #include "sched/engine.h"
+#include "sched/topology.h"
 
 int64_t placement_slot_units(const struct sched_gpu *g, int slot)
 {
@@ -70,6 +71,9 @@ void placement_set_free_whole(struct sched *s, struct sched_node *n, uint32_t va
         t->nodes_by_free[n->free_whole]--;
         t->nodes_by_free[value]++;
     }
+    for (uint32_t l = 0; l < s->opt.n_topology; l++)
+        if (n->domain[l] != SCHED_NONE)
+            s->domains[n->domain[l]].free_whole += value - n->free_whole;
     n->free_whole = value;
 }
 
@@ -192,8 +196,11 @@ static void slot_unclaim(struct sched *s, struct sched_node *n, struct sched_gpu
         slot_counted(s, n, g, slot, +1);
 }
 
-/* Claim room for one replica r of w on the best node. RET 0 or -ALLOT_ENOFIT. */
-static int replica_claim(struct sched *s, uint32_t id, struct sched_replica *r)
+/* Claim room for one replica r of w on the best of the n nodes (ids) of its tenant: the
+ * fewest GPUs left over, then (with topology levels) the fullest domains, then the least CPU
+ * left over. RET 0 or -ALLOT_ENOFIT. */
+static int replica_claim(struct sched *s, uint32_t id, struct sched_replica *r,
+                         const uint32_t *nodes, uint32_t n_nodes)
 {
     struct sched_workload *w = &s->workloads[id];
     const struct sched_tenant *t = &s->tenants[w->tenant];
@@ -201,8 +208,9 @@ static int replica_claim(struct sched *s, uint32_t id, struct sched_replica *r)
     int64_t best_left = -1, best_cpu_left = 0;
     int best_model = -1, best_gpu = -1, best_slot = -1;
     bool avoid = s->scratch->avoid_fence[id] && t->n_fence > 0; /* set-aside nodes are not for it */
-    for (uint32_t k = 0; k < t->n_nodes; k++) {
-        struct sched_node *n = &s->nodes[t->nodes[k]];
+    bool levels = s->opt.n_topology > 0;
+    for (uint32_t k = 0; k < n_nodes; k++) {
+        struct sched_node *n = &s->nodes[nodes[k]];
         if (n->state != SCHED_NODE_READY || node_cpu_avail(s, n) < w->cpu ||
             node_mem_avail(s, n) < w->memory || (avoid && n->fenced))
             continue;
@@ -212,7 +220,7 @@ static int replica_claim(struct sched *s, uint32_t id, struct sched_replica *r)
             left = mig_fit(s, n, w, &gpu, &slot);
         } else if (w->gpus > 0) {
             /* without marked victims, free_whole bounds what whole_fit can find */
-            if (n->free_whole + s->scratch->node[t->nodes[k]].victim_whole < w->gpus)
+            if (n->free_whole + s->scratch->node[nodes[k]].victim_whole < w->gpus)
                 continue;
             left = whole_fit(s, n, w, &model);
         } else {
@@ -221,15 +229,18 @@ static int replica_claim(struct sched *s, uint32_t id, struct sched_replica *r)
         if (left < 0)
             continue;
         int64_t cpu_left = node_cpu_avail(s, n) - w->cpu;
-        if (best_node == SCHED_NONE || left < best_left ||
-            (left == best_left && cpu_left < best_cpu_left)) {
-            best_node = t->nodes[k];
+        int pack = best_node == SCHED_NONE || left != best_left || !levels
+                       ? 0
+                       : topology_pack_cmp(s, n, &s->nodes[best_node]);
+        if (best_node == SCHED_NONE || left < best_left || (left == best_left && pack < 0) ||
+            (left == best_left && pack == 0 && cpu_left < best_cpu_left)) {
+            best_node = nodes[k];
             best_left = left;
             best_cpu_left = cpu_left;
             best_model = model;
             best_gpu = gpu;
             best_slot = slot;
-            if (left == 0 && cpu_left == 0)
+            if (left == 0 && cpu_left == 0 && !levels)
                 break;
         }
     }
@@ -279,9 +290,18 @@ static void replica_unclaim(struct sched *s, uint32_t id, const struct sched_rep
 
 int placement_claim(struct sched *s, uint32_t id)
 {
+    const struct sched_workload *w = &s->workloads[id];
+    const struct sched_tenant *t = &s->tenants[w->tenant];
+    if (topology_applies(w))
+        return topology_claim(s, id);
+    return placement_claim_in(s, id, t->nodes, t->n_nodes);
+}
+
+int placement_claim_in(struct sched *s, uint32_t id, const uint32_t *nodes, uint32_t n_nodes)
+{
     struct sched_workload *w = &s->workloads[id];
     for (uint32_t r = 0; r < w->replicas; r++) {
-        if (replica_claim(s, id, &w->placement[r]) < 0) {
+        if (replica_claim(s, id, &w->placement[r], nodes, n_nodes) < 0) {
             while (r-- > 0)
                 replica_unclaim(s, id, &w->placement[r]);
             return -ALLOT_ENOFIT;
@@ -384,41 +404,72 @@ void placement_release(struct sched *s, uint32_t id)
     }
 }
 
+/* Replicas of w that node n could hold when empty and up, by its GPUs, CPU and memory;
+ * *profile_seen set when it offers w's MIG profile. */
+static uint64_t node_fits_empty(const struct sched_node *n, const struct sched_workload *w,
+                                bool *profile_seen)
+{
+    uint64_t by_cpu = w->cpu ? (uint64_t)(n->cpu / w->cpu) : UINT32_MAX;
+    uint64_t by_mem = w->memory ? (uint64_t)(n->memory / w->memory) : UINT32_MAX;
+    uint64_t by_gpu = 0;
+    if (w->mig >= 0) {
+        for (uint32_t i = 0; i < n->n_gpus; i++) {
+            const struct sched_gpu *g = &n->gpus[i];
+            if (w->model >= 0 && (int)g->model != w->model)
+                continue;
+            for (int m = 0; m < g->n_mig; m++) {
+                if (mig_model(g->model)->profiles[g->mig[m].profile].name_id == w->mig) {
+                    by_gpu++;
+                    *profile_seen = true;
+                }
+            }
+        }
+    } else if (w->gpus > 0) {
+        uint32_t count[GPU_MODEL_COUNT] = {0};
+        for (uint32_t i = 0; i < n->n_gpus; i++)
+            if (!n->gpus[i].n_mig)
+                count[n->gpus[i].model]++;
+        for (int m = 0; m < GPU_MODEL_COUNT; m++)
+            if ((w->model < 0 || m == w->model) && count[m] / w->gpus > by_gpu)
+                by_gpu = count[m] / w->gpus;
+    } else {
+        by_gpu = UINT32_MAX;
+    }
+    uint64_t here = by_gpu < by_cpu ? by_gpu : by_cpu;
+    return here < by_mem ? here : by_mem;
+}
+
+/* Could one domain of w's required level ever hold all of w? RET true when one could. */
+static bool topology_possible(const struct sched *s, const struct sched_workload *w)
+{
+    bool seen = false;
+    for (uint32_t d = 0; d < s->n_domains; d++) {
+        const struct sched_domain *dom = &s->domains[d];
+        uint64_t fits = 0;
+        if (dom->tenant != w->tenant || dom->level != (uint32_t)w->topology_level)
+            continue;
+        for (uint32_t k = 0; k < dom->n_nodes && fits < w->replicas; k++)
+            fits += node_fits_empty(&s->nodes[dom->nodes[k]], w, &seen);
+        if (fits >= w->replicas)
+            return true;
+    }
+    return false;
+}
+
 int placement_possible(const struct sched *s, const struct sched_workload *w, char *msg, size_t len)
 {
     const struct sched_tenant *t = &s->tenants[w->tenant];
     uint64_t fits = 0; /* replicas the tenant's nodes could hold at once, when empty */
     bool profile_seen = false;
-    for (uint32_t k = 0; k < t->n_nodes && fits < w->replicas; k++) {
-        const struct sched_node *n = &s->nodes[t->nodes[k]];
-        uint64_t by_cpu = w->cpu ? (uint64_t)(n->cpu / w->cpu) : UINT32_MAX;
-        uint64_t by_mem = w->memory ? (uint64_t)(n->memory / w->memory) : UINT32_MAX;
-        uint64_t by_gpu = 0;
-        if (w->mig >= 0) {
-            for (uint32_t i = 0; i < n->n_gpus; i++) {
-                const struct sched_gpu *g = &n->gpus[i];
-                if (w->model >= 0 && (int)g->model != w->model)
-                    continue;
-                for (int m = 0; m < g->n_mig; m++) {
-                    if (mig_model(g->model)->profiles[g->mig[m].profile].name_id == w->mig) {
-                        by_gpu++;
-                        profile_seen = true;
-                    }
-                }
-            }
-        } else if (w->gpus > 0) {
-            uint32_t count[GPU_MODEL_COUNT] = {0};
-            for (uint32_t i = 0; i < n->n_gpus; i++)
-                if (!n->gpus[i].n_mig)
-                    count[n->gpus[i].model]++;
-            for (int m = 0; m < GPU_MODEL_COUNT; m++)
-                if ((w->model < 0 || m == w->model) && count[m] / w->gpus > by_gpu)
-                    by_gpu = count[m] / w->gpus;
-        } else {
-            by_gpu = UINT32_MAX;
-        }
-        uint64_t here = by_gpu < by_cpu ? by_gpu : by_cpu;
-        fits += here < by_mem ? here : by_mem;
+    for (uint32_t k = 0; k < t->n_nodes && fits < w->replicas; k++)
+        fits += node_fits_empty(&s->nodes[t->nodes[k]], w, &profile_seen);
+    if (fits >= w->replicas && topology_applies(w) && w->topology_required &&
+        !topology_possible(s, w)) {
+        snprintf(msg, len,
+                 "topology.required: no %s of tenant %s could ever hold its %u replica(s) "
+                 "together",
+                 s->opt.topology[w->topology_level], t->name, w->replicas);
+        return SCHED_REASON_NEVER_FITS;
     }
     if (fits >= w->replicas)
         return 0;

@@ -37,7 +37,10 @@
     X(NODE_DOWN, "node_down", 0, "its node went down")                                             \
     X(GPU_UNHEALTHY, "gpu_unhealthy", 0, "one of its GPUs became unhealthy")                       \
     X(LIMIT_REDUCED, "limit_reduced", 0, "its workspace's limit was lowered below its usage")      \
-    X(CANCELLED, "cancelled", 0, "cancelled by a user")
+    X(CANCELLED, "cancelled", 0, "cancelled by a user")                                            \
+    /* queued (last: snapshots of earlier versions keep their values) */                           \
+    X(TOPOLOGY, "topology", 0,                                                                     \
+      "a gang that requires one topology domain: no domain of that level has room for it now")
 
 enum sched_reason {
 #define SCHED_REASON_ENUM(e, name, err, text) SCHED_REASON_##e,

@@ -25,6 +25,8 @@
 /* Distinct priorities a workspace's queue indexes (struct sched_workspace, runs). */
 #define SCHED_QUEUE_RUNS 8
 #define SCHED_QUEUE_RUNS_OFF UINT8_MAX
+/* Topology levels a platform may declare (docs/policy.md, "Topology"). */
+#define SCHED_MAX_TOPOLOGY_LEVELS 4
 
 enum sched_isolation { SCHED_ISOLATION_SHARED, SCHED_ISOLATION_DEDICATED };
 enum sched_node_state { SCHED_NODE_READY, SCHED_NODE_DRAINING, SCHED_NODE_DOWN };
@@ -147,6 +149,20 @@ struct sched_node {
     struct sched_label *labels;
     uint32_t free_whole; /* healthy whole GPUs neither held nor claimed */
     bool fenced;         /* set aside for its tenant's starving workload (tenant.fence) */
+    /* Its domain at each topology level (s->domains), resolved from its labels while it has
+     * a tenant; SCHED_NONE: no label for that level, or no tenant. */
+    uint32_t domain[SCHED_MAX_TOPOLOGY_LEVELS];
+};
+
+/* A topology domain: the nodes of one tenant whose label for one level has one value
+ * (docs/policy.md, "Topology"). Derived from the nodes' labels, never saved. */
+struct sched_domain {
+    uint32_t tenant;
+    uint32_t level;    /* index in s->opt.topology */
+    const char *value; /* the label's value (in the engine's arena) */
+    uint32_t *nodes;   /* ids of its nodes, in the order they joined */
+    uint32_t n_nodes, cap_nodes;
+    uint32_t free_whole; /* sum of its nodes' free_whole */
 };
 
 struct sched_workspace {
@@ -214,6 +230,10 @@ struct sched_workload {
     uint32_t pprev, pnext;           /* links in its workspace's preemptible list */
     uint32_t fprev, fnext;           /* links in its tenant's pending FIFO */
     struct sched_replica *placement; /* replicas entries */
+    /* The topology level its replicas must (topology_required) or should share a domain of
+     * (index in s->opt.topology), or -1 (docs/policy.md, "Topology"). */
+    int8_t topology_level;
+    bool topology_required;
 };
 
 enum sched_event_kind {
@@ -260,6 +280,10 @@ struct sched_options {
     int64_t default_grace_ms;  /* 30s */
     int64_t starvation_age_ms; /* 10m: see docs/policy.md, "Starvation" */
     int32_t kind_priority[SCHED_KIND_COUNT];
+    /* Topology levels, widest first: the label keys that name a node's domains
+     * (docs/policy.md, "Topology"). Strings are copied by sched_new. */
+    const char *topology[SCHED_MAX_TOPOLOGY_LEVELS];
+    uint32_t n_topology;
 };
 
 struct sched {
@@ -285,6 +309,9 @@ struct sched {
     uint32_t *free_ids;             /* slots of forgotten workloads, reused first */
     uint32_t n_free, cap_free;
     struct sched_scratch *scratch; /* the engine's private working state */
+    struct sched_domain *domains;  /* topology domains, derived from the nodes' labels */
+    uint32_t n_domains, cap_domains;
+    struct hmap domain_ids; /* "tenant/level/value" -> domain id */
 };
 
 /* Specifications for adding and changing objects. Strings are copied. */
@@ -342,13 +369,27 @@ struct sched_workload_spec {
     int preemptible;  /* 1, 0, or -1 for the kind's default */
     int64_t grace_ms; /* -1: default */
     bool has_image;   /* it names an OCI image to run in (the engine needs no more of it) */
+    /* A topology level its replicas must (topology_required) or should share a domain of,
+     * or NULL (docs/policy.md, "Topology"). */
+    const char *topology;
+    bool topology_required;
 };
 
 /* Options with their defaults. */
 void sched_options_default(struct sched_options *opt);
 
-/* IN opt (NULL: defaults). OUT *out, owned by the caller (sched_free). RET 0 or -ENOMEM. */
+/* IN opt (NULL: defaults; its topology names are copied). OUT *out, owned by the caller
+ * (sched_free). RET 0, -ALLOT_ENOMEM, or -ALLOT_EINVAL for topology levels that
+ * sched_topology_set refuses. */
 int sched_new(const struct sched_options *opt, struct sched **out);
+/* Declare the topology levels, widest first (docs/policy.md, "Topology"): n at most
+ * SCHED_MAX_TOPOLOGY_LEVELS distinct names (copied); every node's domains are resolved again.
+ * Refused (-ALLOT_EINVAL, nothing changed, a sentence in err) for a bad or repeated name, too
+ * many, or a change while any workload names a level. RET 0, -ALLOT_ENOMEM. */
+int sched_topology_set(struct sched *s, const char *const *levels, uint32_t n, char *err,
+                       size_t len);
+/* The index of topology level name in s->opt.topology. RET 0 and *level, or -ALLOT_ENOENT. */
+int sched_topology_find(const struct sched *s, const char *name, uint32_t *level);
 /* Free the engine and everything in it. Accepts NULL. */
 void sched_free(struct sched *s);
 

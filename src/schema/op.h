@@ -16,13 +16,13 @@
 #include "sched/sched.h"
 
 /* The ops' names, as they are written in the journal: never change one. */
-#define OP_SCHEDULE "schedule"                 /* {t}: the commit's scheduling pass */
-#define OP_SCHEDULER "scheduler"               /* {spec: {default_grace?, starvation_age?}} */
-#define OP_TICK "tick"                         /* {}: time alone may change a decision */
-#define OP_TENANT_ADD "tenant_add"             /* {spec: tenant} */
-#define OP_CLUSTER_ADD "cluster_add"           /* {spec: cluster} */
-#define OP_NODE_ADD "node_add"                 /* {spec: node} */
-#define OP_WORKSPACE_ADD "workspace_add"       /* {spec: workspace} */
+#define OP_SCHEDULE "schedule"           /* {t}: the commit's scheduling pass */
+#define OP_SCHEDULER "scheduler"         /* {spec: {default_grace?, starvation_age?, topology?}} */
+#define OP_TICK "tick"                   /* {}: time alone may change a decision */
+#define OP_TENANT_ADD "tenant_add"       /* {spec: tenant} */
+#define OP_CLUSTER_ADD "cluster_add"     /* {spec: cluster} */
+#define OP_NODE_ADD "node_add"           /* {spec: node} */
+#define OP_WORKSPACE_ADD "workspace_add" /* {spec: workspace} */
 #define OP_WORKSPACE_UPDATE "workspace_update" /* {workspace, spec: partial workspace} */
 #define OP_NODE_STATE "node_state" /* {node, state: ready|draining|down, reason?, by?} */
 #define OP_GPU_HEALTH "gpu_health" /* {node, index, healthy} */
@@ -38,10 +38,13 @@
 /* Bytes of a workload's full name ("tenant/workspace/name") in an op. */
 #define OP_MAX_WORKLOAD_NAME 400
 
-/* {spec: {default_grace?, starvation_age?}}: the engine's options that are given. */
+/* {spec: {default_grace?, starvation_age?, topology?}}: the engine's options that are given. */
 struct op_scheduler {
     bool has_grace, has_age;
     int64_t default_grace_ms, starvation_age_ms;
+    bool has_topology; /* topology: the platform's levels (docs/policy.md, "Topology") */
+    uint32_t n_topology;
+    const char *topology[SCHED_MAX_TOPOLOGY_LEVELS];
 };
 
 /* {workspace, spec}: the patch is read against the workspace as it is (by the apply, with
