@@ -1282,6 +1282,276 @@ static void test_explain_reclaim_dry_run_names_the_victims(void **state)
     sched_free(s);
 }
 
+/* ---- topology (docs/policy.md, "Topology") ---- */
+
+/* Tenant "t" (workspaces a: reserved ra, lends; b: nothing reserved) on one node of 8 H100s
+ * per entry of blocks (n0, n1, ...), with the topology levels [block, rack]: node i has the
+ * label block=blocks[i] (none when NULL) and rack=r<i>. */
+static struct sched *topo_platform(const char *const *blocks, int nodes, int64_t ra)
+{
+    struct sched *s;
+    struct sched_options opt;
+    sched_options_default(&opt);
+    opt.topology[0] = "block";
+    opt.topology[1] = "rack";
+    opt.n_topology = 2;
+    assert_int_equal(sched_new(&opt, &s), 0);
+    struct sched_tenant_spec t = {.name = "t"};
+    assert_int_equal(sched_tenant_add(s, &t, NULL, err, sizeof(err)), 0);
+    struct sched_cluster_spec c = {.name = "c"};
+    assert_int_equal(sched_cluster_add(s, &c, NULL, err, sizeof(err)), 0);
+    struct sched_gpu_spec gpus[8];
+    for (int i = 0; i < 8; i++)
+        gpus[i] = (struct sched_gpu_spec){.model = GPU_MODEL_H100_80GB, .healthy = true};
+    for (int i = 0; i < nodes; i++) {
+        char name[16], rack[16];
+        snprintf(name, sizeof(name), "n%d", i);
+        snprintf(rack, sizeof(rack), "r%d", i);
+        struct sched_label labels[2] = {{"rack", rack}, {"block", blocks[i]}};
+        struct sched_node_spec n = {.name = name,
+                                    .cluster = "c",
+                                    .tenant = "t",
+                                    .cpu = 64000,
+                                    .memory = 1LL << 40,
+                                    .n_gpus = 8,
+                                    .gpus = gpus,
+                                    .n_labels = blocks[i] ? 2 : 1,
+                                    .labels = labels};
+        assert_int_equal(sched_node_add(s, &n, NULL, err, sizeof(err)), 0);
+    }
+    struct sched_resources none = {SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED,
+                                   SCHED_UNLIMITED};
+    struct sched_workspace_spec a = {
+        .name = "t/a", .limits = none, .reserved = ra, .lend = true, .weight = 1};
+    struct sched_workspace_spec b = {
+        .name = "t/b", .limits = none, .reserved = 0, .lend = true, .weight = 1};
+    assert_int_equal(sched_workspace_add(s, &a, NULL, err, sizeof(err)), 0);
+    assert_int_equal(sched_workspace_add(s, &b, NULL, err, sizeof(err)), 0);
+    return s;
+}
+
+/* Submit a gang of replicas x gpus naming topology level (required or preferred). */
+static uint32_t submit_topo(struct sched *s, const char *name, const char *ws, uint32_t gpus,
+                            uint32_t replicas, const char *level, bool required, int64_t now)
+{
+    struct sched_workload_spec w = {.name = name,
+                                    .workspace = ws,
+                                    .gpus = gpus,
+                                    .mig = -1,
+                                    .model = -1,
+                                    .replicas = replicas,
+                                    .preemptible = -1,
+                                    .grace_ms = -1,
+                                    .topology = level,
+                                    .topology_required = required};
+    uint32_t id = SCHED_NONE;
+    int rc = sched_submit(s, &w, now, &id, err, sizeof(err));
+    if (rc)
+        fail_msg("submit %s: %d %s", name, rc, err);
+    return id;
+}
+
+/* The block label of the node replica r of workload id runs on. */
+static const char *replica_block(const struct sched *s, uint32_t id, uint32_t r)
+{
+    const struct sched_node *n = &s->nodes[s->workloads[id].placement[r].node];
+    for (uint32_t i = 0; i < n->n_labels; i++)
+        if (strcmp(n->labels[i].key, "block") == 0)
+            return n->labels[i].value;
+    return "";
+}
+
+/* The free whole GPUs of the only node whose block label is b1 and b2, one per block: a gang
+ * that requires a block waits (reason topology, naming the level and the largest free
+ * block) rather than split over both, and runs once one block has room. */
+static void test_topology_required_waits_rather_than_splits(void **state)
+{
+    const char *blocks[] = {"b1", "b1", "b2", "b2"};
+    struct sched *s = topo_platform(blocks, 4, 0);
+    uint32_t x = submit(s, "x", "t/b", 8, 1, 0), y = submit(s, "y", "t/b", 8, 1, 0);
+    uint32_t z = submit(s, "z", "t/b", 8, 1, 0);
+    schedule_ok(s, 0);
+    /* packing fills block b1 first: x and y there, z in b2 */
+    assert_string_equal(replica_block(s, x, 0), "b1");
+    assert_string_equal(replica_block(s, y, 0), "b1");
+    assert_string_equal(replica_block(s, z, 0), "b2");
+    assert_int_equal(sched_finish(s, y, 1), 0); /* one free node in each block */
+    schedule_ok(s, 1);
+    sched_events_clear(s);
+    uint32_t g = submit_topo(s, "g", "t/b", 8, 2, "block", true, 2);
+    schedule_ok(s, 2);
+    assert_int_equal(s->workloads[g].state, SCHED_PENDING);
+    assert_int_equal(s->workloads[g].reason, SCHED_REASON_TOPOLOGY);
+    uint32_t n;
+    const struct sched_event *ev = sched_events(s, &n);
+    bool said = false;
+    for (uint32_t i = 0; i < n; i++)
+        said = said ||
+               (ev[i].kind == SCHED_EV_QUEUED && ev[i].workload == g &&
+                strstr(ev[i].message, "no block") && strstr(ev[i].message, "largest free block"));
+    assert_true(said);
+    /* a gang free to split runs on those two nodes at once */
+    uint32_t p = submit(s, "plain", "t/b", 8, 2, 3);
+    schedule_ok(s, 3);
+    assert_int_equal(s->workloads[p].state, SCHED_RUNNING);
+    assert_int_equal(sched_finish(s, p, 4), 0);
+    assert_int_equal(sched_finish(s, x, 4), 0); /* block b1 is free now */
+    schedule_ok(s, 4);
+    assert_int_equal(s->workloads[g].state, SCHED_RUNNING);
+    assert_string_equal(replica_block(s, g, 0), "b1");
+    assert_string_equal(replica_block(s, g, 1), "b1");
+    sched_free(s);
+}
+
+/* A gang that prefers a block stays within one when any has room, though best fit alone
+ * would split it, and splits when no block has room. */
+static void test_topology_preferred_splits_only_when_it_must(void **state)
+{
+    const char *blocks[] = {"b1", "b2", "b1", "b2"}; /* interleaved in node order */
+    struct sched *s = topo_platform(blocks, 4, 0);
+    /* 6 GPUs used on n0 (b1) and on n1 (b2): n2 and n3 are drained meanwhile */
+    assert_int_equal(sched_node_set_state(s, 2, SCHED_NODE_DRAINING, 0), 0);
+    assert_int_equal(sched_node_set_state(s, 3, SCHED_NODE_DRAINING, 0), 0);
+    uint32_t h0 = submit(s, "h0", "t/b", 6, 1, 0), h1 = submit(s, "h1", "t/b", 6, 1, 0);
+    schedule_ok(s, 0);
+    assert_int_equal(s->workloads[h0].placement[0].node, 0);
+    assert_int_equal(s->workloads[h1].placement[0].node, 1);
+    assert_int_equal(sched_node_set_state(s, 2, SCHED_NODE_READY, 1), 0);
+    assert_int_equal(sched_node_set_state(s, 3, SCHED_NODE_READY, 1), 0);
+    schedule_ok(s, 1);
+    /* best fit alone would take the 2 free GPUs of n0 and of n1, in two blocks */
+    uint32_t g = submit_topo(s, "g", "t/b", 2, 2, "block", false, 2);
+    schedule_ok(s, 2);
+    assert_int_equal(s->workloads[g].state, SCHED_RUNNING);
+    assert_string_equal(replica_block(s, g, 0), replica_block(s, g, 1));
+    /* the whole node left goes; then no block (nor rack) has room for 4 x 2: it splits */
+    uint32_t f = submit(s, "f", "t/b", 8, 1, 3);
+    schedule_ok(s, 3);
+    assert_int_equal(s->workloads[f].state, SCHED_RUNNING);
+    uint32_t g2 = submit_topo(s, "g2", "t/b", 2, 4, "block", false, 4);
+    schedule_ok(s, 4);
+    assert_int_equal(s->workloads[g2].state, SCHED_RUNNING);
+    bool split = false;
+    for (uint32_t r = 1; r < 4; r++)
+        split = split || strcmp(replica_block(s, g2, 0), replica_block(s, g2, r)) != 0;
+    assert_true(split);
+    sched_free(s);
+}
+
+/* Best fit among domains: a gang that fits a small block goes there, keeping the large block
+ * whole for a later large gang; and single-node work fills the fuller block. */
+static void test_topology_packing_keeps_a_large_domain_whole(void **state)
+{
+    const char *blocks[] = {"big", "big", "big", "big", "small", "small"};
+    struct sched *s = topo_platform(blocks, 6, 0);
+    uint32_t g1 = submit_topo(s, "g1", "t/b", 8, 2, "block", true, 0);
+    schedule_ok(s, 0);
+    assert_int_equal(s->workloads[g1].state, SCHED_RUNNING);
+    assert_string_equal(replica_block(s, g1, 0), "small"); /* first fit would take big */
+    uint32_t g2 = submit_topo(s, "g2", "t/b", 8, 4, "block", true, 1);
+    schedule_ok(s, 1);
+    assert_int_equal(s->workloads[g2].state, SCHED_RUNNING);
+    assert_int_equal(sched_finish(s, g1, 2), 0);
+    assert_int_equal(sched_finish(s, g2, 2), 0);
+    schedule_ok(s, 2);
+    /* single nodes: with blocks interleaved in node order, an 8-GPU job goes to the block
+     * another already uses */
+    const char *mixed[] = {"b1", "b2", "b1", "b2"};
+    struct sched *m = topo_platform(mixed, 4, 0);
+    uint32_t a = submit(m, "a", "t/b", 8, 1, 0);
+    schedule_ok(m, 0);
+    uint32_t b = submit(m, "b", "t/b", 8, 1, 0);
+    schedule_ok(m, 0);
+    assert_string_equal(replica_block(m, a, 0), replica_block(m, b, 0)); /* not n1 of b2 */
+    uint32_t g = submit_topo(m, "g", "t/a", 8, 2, "block", true, 1);
+    schedule_ok(m, 1);
+    assert_int_equal(m->workloads[g].state, SCHED_RUNNING);
+    sched_free(m);
+    sched_free(s);
+}
+
+/* Reclaim for a gang that requires a block: free GPUs in two blocks do not do; one borrower
+ * is stopped so that both replicas share a block. */
+static void test_topology_reclaim_keeps_the_gang_in_one_domain(void **state)
+{
+    const char *blocks[] = {"b1", "b1", "b2", "b2"};
+    struct sched *s = topo_platform(blocks, 4, 16 * G);
+    uint32_t v[4];
+    for (int i = 0; i < 4; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "v%d", i);
+        v[i] = submit(s, name, "t/b", 8, 1, 0);
+    }
+    schedule_ok(s, 0);
+    /* free one node in each block */
+    bool freed_b1 = false, freed_b2 = false;
+    for (int i = 0; i < 4; i++) {
+        bool in_b1 = strcmp(replica_block(s, v[i], 0), "b1") == 0;
+        if ((in_b1 && !freed_b1) || (!in_b1 && !freed_b2)) {
+            assert_int_equal(sched_finish(s, v[i], 1), 0);
+            freed_b1 = freed_b1 || in_b1;
+            freed_b2 = freed_b2 || !in_b1;
+        }
+    }
+    schedule_ok(s, 1);
+    sched_events_clear(s);
+    uint32_t g = submit_topo(s, "g", "t/a", 8, 2, "block", true, 2);
+    schedule_ok(s, 2);
+    assert_int_equal(s->workloads[g].state, SCHED_RECLAIMING);
+    assert_int_equal(count_events(s, SCHED_EV_PREEMPTING), 1);
+    assert_string_equal(replica_block(s, g, 0), replica_block(s, g, 1));
+    for (int i = 0; i < 4; i++)
+        if (s->workloads[v[i]].state == SCHED_DRAINING)
+            assert_int_equal(sched_stopped(s, v[i], 3), 0);
+    schedule_ok(s, 3);
+    assert_int_equal(s->workloads[g].state, SCHED_RUNNING);
+    assert_string_equal(replica_block(s, g, 0), replica_block(s, g, 1));
+    sched_free(s);
+}
+
+/* A level the platform does not declare is refused, naming topology.required; so are bad
+ * levels; a gang no block could ever hold is rejected; and a node without the label is in no
+ * block. */
+static void test_topology_unknown_level_refused(void **state)
+{
+    const char *blocks[] = {"b1", "b1", NULL};
+    struct sched *s = topo_platform(blocks, 3, 0);
+    struct sched_workload_spec w = {.name = "w",
+                                    .workspace = "t/b",
+                                    .gpus = 8,
+                                    .mig = -1,
+                                    .model = -1,
+                                    .replicas = 2,
+                                    .preemptible = -1,
+                                    .grace_ms = -1,
+                                    .topology = "zone",
+                                    .topology_required = true};
+    uint32_t id = SCHED_NONE;
+    assert_int_equal(sched_submit(s, &w, 0, &id, err, sizeof(err)), -ALLOT_EINVAL);
+    assert_non_null(strstr(err, "topology.required"));
+    assert_int_equal(s->workloads[id].state, SCHED_REJECTED);
+    /* three replicas: the tenant has 3 nodes, but block b1 only 2 */
+    uint32_t big = SCHED_NONE;
+    w.name = "big";
+    w.topology = "block";
+    w.replicas = 3;
+    assert_int_equal(sched_submit(s, &w, 0, &big, err, sizeof(err)), -ALLOT_ENOFIT);
+    assert_non_null(strstr(err, "topology.required"));
+    assert_int_equal(s->workloads[big].reason, SCHED_REASON_NEVER_FITS);
+    assert_int_equal(s->nodes[2].domain[0], SCHED_NONE);
+    const char *bad[][2] = {{"block", "block"}, {"a b", NULL}};
+    assert_int_not_equal(sched_topology_set(s, bad[0], 2, err, sizeof(err)), 0);
+    assert_int_not_equal(sched_topology_set(s, bad[1], 1, err, sizeof(err)), 0);
+    /* the levels cannot change under a workload that names one */
+    uint32_t run = submit_topo(s, "run", "t/b", 8, 2, "block", true, 1);
+    schedule_ok(s, 1);
+    assert_int_equal(s->workloads[run].state, SCHED_RUNNING);
+    const char *other[] = {"zone"};
+    assert_int_equal(sched_topology_set(s, other, 1, err, sizeof(err)), -ALLOT_EINVAL);
+    assert_string_equal(s->opt.topology[0], "block");
+    sched_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1320,6 +1590,11 @@ int main(void)
         cmocka_unit_test(test_explain_positions_and_capacity_holders),
         cmocka_unit_test(test_explain_workspace_limit_holders),
         cmocka_unit_test(test_explain_reclaim_dry_run_names_the_victims),
+        cmocka_unit_test(test_topology_required_waits_rather_than_splits),
+        cmocka_unit_test(test_topology_preferred_splits_only_when_it_must),
+        cmocka_unit_test(test_topology_packing_keeps_a_large_domain_whole),
+        cmocka_unit_test(test_topology_reclaim_keeps_the_gang_in_one_domain),
+        cmocka_unit_test(test_topology_unknown_level_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
