@@ -38,6 +38,8 @@ struct bench_config {
     uint32_t workloads;
     uint32_t decisions;
     uint64_t seed;
+    uint32_t topology; /* 1: levels [block, rack] (a block: 32 nodes of a tenant, a rack 8);
+                        * gangs require a block (half) or prefer a rack (the others) */
 };
 
 /* xorshift64*: deterministic across runs and platforms. */
@@ -219,6 +221,7 @@ struct platform {
     uint32_t workspaces_per_tenant;
     bool *ws_reserved; /* [tenant * wpt + w]: the workspace has a reservation */
     int mig_3g40;      /* name id of 3g.40gb */
+    bool topology;     /* gangs name a topology level (bench_config.topology) */
 };
 
 static int h100_profile_index(const char *name)
@@ -237,6 +240,7 @@ static void platform_build(struct sched *s, const struct bench_config *cfg, stru
     char err[256], name[128], tenant[64], cluster[64];
     int rc;
     p->tenants = cfg->tenants;
+    p->topology = cfg->topology != 0;
     p->workspaces_per_tenant = cfg->workspaces_per_tenant;
     p->ws_reserved = calloc((size_t)cfg->tenants * cfg->workspaces_per_tenant, sizeof(bool));
     if (!p->ws_reserved)
@@ -273,7 +277,13 @@ static void platform_build(struct sched *s, const struct bench_config *cfg, stru
         snprintf(tenant, sizeof(tenant), "t%03u", t);
         snprintf(cluster, sizeof(cluster), "c%u", t % SHARED_CLUSTERS);
         snprintf(name, sizeof(name), "t%03u-n%05u", t, k);
+        char block[32], rack[32];
+        snprintf(block, sizeof(block), "b%u", k / 32);
+        snprintf(rack, sizeof(rack), "r%u", k / 8);
+        struct sched_label labels[2] = {{"block", block}, {"rack", rack}};
         struct sched_node_spec ns = {
+            .n_labels = cfg->topology ? 2 : 0,
+            .labels = labels,
             .name = name,
             .cluster = cluster,
             .tenant = tenant,
@@ -362,6 +372,10 @@ static void workload_make(const struct platform *p, uint32_t t, const char *name
         .preemptible = -1,
         .grace_ms = -1,
     };
+    if (p->topology && sh == SHAPE_GANG) {
+        spec->topology_required = rng_below(2) == 0;
+        spec->topology = spec->topology_required ? "block" : "rack";
+    }
 }
 
 static uint32_t pending_count(const struct sched *s)
@@ -385,7 +399,7 @@ static void gpu_usage(const struct sched *s, int64_t *used, int64_t *capacity)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: bench_sched [--nodes N] [--tenants N] [--workspaces-per-tenant N]\n"
-               "                   [--workloads N] [--decisions N] [--seed N]\n"
+               "                   [--workloads N] [--decisions N] [--seed N] [--topology 0|1]\n"
                "Run it pinned to one core: taskset -c 1 bench_sched\n");
 }
 
@@ -420,6 +434,8 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
             cfg->decisions = (uint32_t)v;
         else if (strcmp(opt, "--seed") == 0)
             cfg->seed = v;
+        else if (strcmp(opt, "--topology") == 0)
+            cfg->topology = (uint32_t)v;
         else {
             fprintf(stderr, "bench_sched: unknown option %s\n", opt);
             return -1;
@@ -478,13 +494,21 @@ int main(int argc, char **argv)
     int rc;
 
     printf("bench_sched: %u nodes x %d GPUs, %u tenants, %u workspaces, %u workloads, "
-           "%u decisions, seed %" PRIu64 "\n",
+           "%u decisions, seed %" PRIu64 "%s\n",
            cfg.nodes, GPUS_PER_NODE, cfg.tenants, cfg.tenants * cfg.workspaces_per_tenant,
-           cfg.workloads, cfg.decisions, cfg.seed);
+           cfg.workloads, cfg.decisions, cfg.seed,
+           cfg.topology ? ", topology [block, rack]: gangs require a block or prefer a rack" : "");
 
     /* 1. the platform */
     double t0 = now_s();
-    if ((rc = sched_new(NULL, &s)))
+    struct sched_options opt;
+    sched_options_default(&opt);
+    if (cfg.topology) {
+        opt.topology[0] = "block";
+        opt.topology[1] = "rack";
+        opt.n_topology = 2;
+    }
+    if ((rc = sched_new(&opt, &s)))
         die("sched_new", rc, "");
     platform_build(s, &cfg, &plat);
     double build_s = now_s() - t0;

@@ -66,6 +66,7 @@ struct pass {
     struct place_memo {
         bool used;
         int16_t mig, model; /* the kind: MIG profile (or -1 for whole GPUs) and model */
+        int8_t level;       /* and memo_level: -1, or the level of a gang that requires a domain */
         uint32_t gpus, replicas;
         int64_t cpu, memory;
     } place[PASS_PLACE_MEMOS];
@@ -74,11 +75,20 @@ struct pass {
     struct place_memo fenced_place[PASS_PLACE_MEMOS];
 };
 
+/* The topology level a placement of w is bound to: that of a gang that requires one domain
+ * (its failure says nothing of others), else -1 (a gang that prefers a domain ends with a
+ * search anywhere, as a plain request). */
+static int8_t memo_level(const struct sched_workload *w)
+{
+    return topology_applies(w) && w->topology_required ? w->topology_level : -1;
+}
+
 /* Is a no larger than b in every dimension (same kind)? */
 static bool request_within(const struct sched_workload *a, const struct place_memo *b)
 {
-    return a->mig == b->mig && a->model == b->model && a->gpus <= b->gpus &&
-           a->replicas <= b->replicas && a->cpu <= b->cpu && a->memory <= b->memory;
+    return a->mig == b->mig && a->model == b->model && memo_level(a) == b->level &&
+           a->gpus <= b->gpus && a->replicas <= b->replicas && a->cpu <= b->cpu &&
+           a->memory <= b->memory;
 }
 
 /* Would placement surely fail for w, being no smaller in any way than a request of its kind
@@ -87,7 +97,9 @@ static bool placement_hopeless(const struct pass *p, const struct sched_workload
 {
     for (int i = 0; i < PASS_PLACE_MEMOS; i++) {
         const struct place_memo *m = fenced ? &p->fenced_place[i] : &p->place[i];
-        if (m->used && w->mig == m->mig && w->model == m->model && w->gpus >= m->gpus &&
+        /* a failure anywhere dooms a gang bound to a domain as well, not the reverse */
+        if (m->used && w->mig == m->mig && w->model == m->model &&
+            (m->level < 0 || m->level == memo_level(w)) && w->gpus >= m->gpus &&
             w->replicas >= m->replicas && w->cpu >= m->cpu && w->memory >= m->memory)
             return true;
     }
@@ -97,15 +109,15 @@ static bool placement_hopeless(const struct pass *p, const struct sched_workload
 /* Remember that placing w failed: the smallest failure of each kind is kept. */
 static void placement_failed(struct pass *p, const struct sched_workload *w, bool fenced)
 {
-    if (topology_applies(w)) /* its failure says nothing of a gang free to split */
-        return;
     struct place_memo *memo = fenced ? p->fenced_place : p->place, *slot = NULL;
     for (int i = 0; i < PASS_PLACE_MEMOS && !slot; i++)
-        if (!memo[i].used || (memo[i].mig == w->mig && memo[i].model == w->model))
+        if (!memo[i].used ||
+            (memo[i].mig == w->mig && memo[i].model == w->model && memo[i].level == memo_level(w)))
             slot = &memo[i];
     if (!slot || (slot->used && !request_within(w, slot)))
         return;
-    *slot = (struct place_memo){true, w->mig, w->model, w->gpus, w->replicas, w->cpu, w->memory};
+    *slot = (struct place_memo){true,    w->mig,      w->model, memo_level(w),
+                                w->gpus, w->replicas, w->cpu,   w->memory};
 }
 
 /* Free capacity the request could use at all: whole GPUs for whole requests (and a node

@@ -37,8 +37,9 @@ struct sched_scratch {
     uint32_t *candidates; /* victim candidate lists */
     uint32_t cap_candidates;
     struct engine_domain_room *rooms; /* the domains a topology search weighs */
-    uint32_t cap_rooms;
-    char broken[256]; /* the first invariant found broken, or "" */
+    uint32_t *room_of;                /* per domain: 1 + its index in rooms, 0 (clear) */
+    uint32_t cap_rooms;               /* of both */
+    char broken[256];                 /* the first invariant found broken, or "" */
 };
 
 /* Make room for one more element in *arr (count n, capacity *cap). RET 0 or -ENOMEM. */
@@ -54,7 +55,7 @@ int engine_name_check(const char *name, const char *what, char *err, size_t len)
 int engine_scratch_reserve(struct sched *s);
 /* Room for n victim candidates in s->scratch->candidates. RET 0 or -ALLOT_ENOMEM. */
 int engine_candidates_reserve(struct sched *s, uint32_t n);
-/* Room for n domains in s->scratch->rooms. RET 0 or -ALLOT_ENOMEM. */
+/* Room for n domains in s->scratch->rooms and room_of. RET 0 or -ALLOT_ENOMEM. */
 int engine_rooms_reserve(struct sched *s, uint32_t n);
 /* Free the scratch state. Accepts NULL. */
 void engine_scratch_free(struct sched_scratch *x);

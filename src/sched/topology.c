@@ -194,8 +194,9 @@ static int room_cmp(const void *pa, const void *pb)
 }
 
 /* Place workload id within one domain of level: the candidates are its tenant's domains of
- * that level, tried from the least room to the most (best fit keeps large domains whole).
- * RET 0, -ALLOT_ENOFIT, or -ALLOT_ENOMEM. */
+ * that level (gathered from its nodes, so that other tenants' domains cost nothing), tried
+ * from the least room to the most (best fit keeps large domains whole). RET 0,
+ * -ALLOT_ENOFIT, or -ALLOT_ENOMEM. */
 static int claim_at_level(struct sched *s, uint32_t id, uint32_t level)
 {
     const struct sched_workload *w = &s->workloads[id];
@@ -205,32 +206,37 @@ static int claim_at_level(struct sched *s, uint32_t id, uint32_t level)
     if (engine_rooms_reserve(s, s->n_domains))
         return -ALLOT_ENOMEM;
     struct engine_domain_room *rooms = s->scratch->rooms;
-    uint32_t n_rooms = 0;
-    for (uint32_t d = 0; d < s->n_domains; d++) {
-        const struct sched_domain *dom = &s->domains[d];
-        if (dom->tenant != w->tenant || dom->level != level)
+    uint32_t *room_of = s->scratch->room_of, n_rooms = 0; /* 1 + index in rooms, or 0 */
+    for (uint32_t k = 0; k < t->n_nodes; k++) {
+        const struct sched_node *n = &s->nodes[t->nodes[k]];
+        uint32_t d = n->domain[level];
+        if (d == SCHED_NONE)
             continue;
-        struct engine_domain_room *r = &rooms[n_rooms++];
-        *r = (struct engine_domain_room){0, whole ? 0 : UINT32_MAX, d};
-        for (uint32_t k = 0; k < dom->n_nodes; k++) {
-            const struct sched_node *n = &s->nodes[dom->nodes[k]];
-            if (n->state != SCHED_NODE_READY || (avoid && n->fenced))
-                continue;
-            if (whole) {
-                uint32_t free = n->free_whole + s->scratch->node[dom->nodes[k]].victim_whole;
-                r->room += free;
-                r->fits += free / w->gpus;
-            } else {
-                r->room += w->mig >= 0 ? placement_node_free_units(s, n)
-                                       : n->cpu - n->cpu_used - n->cpu_claimed;
-            }
+        if (!room_of[d]) {
+            rooms[n_rooms] = (struct engine_domain_room){0, whole ? 0 : UINT32_MAX, d};
+            room_of[d] = ++n_rooms;
         }
-        if (r->fits < w->replicas)
-            n_rooms--; /* too few GPUs there whatever the search finds */
+        if (n->state != SCHED_NODE_READY || (avoid && n->fenced))
+            continue;
+        struct engine_domain_room *r = &rooms[room_of[d] - 1];
+        if (whole) {
+            uint32_t free = n->free_whole + s->scratch->node[t->nodes[k]].victim_whole;
+            r->room += free;
+            r->fits += free / w->gpus;
+        } else {
+            r->room += w->mig >= 0 ? placement_node_free_units(s, n)
+                                   : n->cpu - n->cpu_used - n->cpu_claimed;
+        }
     }
-    qsort(rooms, n_rooms, sizeof(*rooms), room_cmp);
+    uint32_t kept = 0;
+    for (uint32_t r = 0; r < n_rooms; r++) {
+        room_of[rooms[r].domain] = 0;     /* clear for the next search */
+        if (rooms[r].fits >= w->replicas) /* else too few GPUs there whatever the search finds */
+            rooms[kept++] = rooms[r];
+    }
+    qsort(rooms, kept, sizeof(*rooms), room_cmp);
     int rc = -ALLOT_ENOFIT;
-    for (uint32_t r = 0; r < n_rooms && rc == -ALLOT_ENOFIT; r++) {
+    for (uint32_t r = 0; r < kept && rc == -ALLOT_ENOFIT; r++) {
         const struct sched_domain *dom = &s->domains[rooms[r].domain];
         rc = placement_claim_in(s, id, dom->nodes, dom->n_nodes);
     }
