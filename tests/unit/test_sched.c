@@ -1509,6 +1509,47 @@ static void test_topology_reclaim_keeps_the_gang_in_one_domain(void **state)
     sched_free(s);
 }
 
+/* docs/policy.md, "Starvation" with "Topology": a starving gang that requires a block is
+ * fenced within one block (the one with the most free whole GPUs among those with enough
+ * nodes), though the nodes with the most free GPUs are in two. */
+static void test_topology_fence_within_one_domain(void **state)
+{
+    const char *blocks[] = {"b1", "b2", "b1", "b2"};
+    struct sched *s = topo_platform(blocks, 4, 0);
+    uint32_t j[32], free_on[4] = {3, 4, 1, 1}; /* then one more on n3: 3 4 1 2 */
+    for (int i = 0; i < 32; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "j%d", i);
+        j[i] = submit(s, name, "t/b", 1, 1, 0);
+    }
+    schedule_ok(s, 0);
+    uint32_t last_on_n3 = SCHED_NONE;
+    for (int i = 0; i < 32; i++) {
+        uint32_t n = s->workloads[j[i]].placement[0].node;
+        if (free_on[n] > 0) {
+            assert_int_equal(sched_finish(s, j[i], 1), 0);
+            free_on[n]--;
+        } else if (n == 3) {
+            last_on_n3 = j[i];
+        }
+    }
+    schedule_ok(s, 1);
+    uint32_t big = submit_topo(s, "big", "t/b", 8, 2, "block", true, 1000);
+    schedule_ok(s, 1000);
+    assert_int_equal(s->workloads[big].state, SCHED_PENDING);
+    int64_t t = 1000 + s->opt.starvation_age_ms;
+    assert_int_equal(sched_finish(s, last_on_n3, t), 0);
+    schedule_ok(s, t);
+    assert_true(s->workloads[big].starving);
+    assert_int_equal(s->tenants[0].n_fence, 2);
+    /* the two nodes with the most free GPUs, n1 (4) and n0 (3), are in two blocks; block b2
+     * (n1, n3: 6 free) is fenced */
+    assert_int_equal(s->nodes[s->tenants[0].fence[0]].domain[0],
+                     s->nodes[s->tenants[0].fence[1]].domain[0]);
+    assert_true(s->nodes[1].fenced && s->nodes[3].fenced);
+    sched_free(s);
+}
+
 /* A level the platform does not declare is refused, naming topology.required; so are bad
  * levels; a gang no block could ever hold is rejected; and a node without the label is in no
  * block. */
@@ -1595,6 +1636,7 @@ int main(void)
         cmocka_unit_test(test_topology_packing_keeps_a_large_domain_whole),
         cmocka_unit_test(test_topology_reclaim_keeps_the_gang_in_one_domain),
         cmocka_unit_test(test_topology_unknown_level_refused),
+        cmocka_unit_test(test_topology_fence_within_one_domain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
