@@ -24,11 +24,18 @@
 static char err[256];
 
 /* A tenant "t" with workspaces a (reserved ra, lend) and b (reserved rb), on `nodes` nodes
- * of 8 whole H100s each (n0, n1, ...). */
-static struct sched *platform(int nodes, int64_t ra, bool lend_a, int64_t rb)
+ * of 8 whole H100s each (n0, n1, ...); with blocks, the topology levels [block, rack], and
+ * node i labelled block=blocks[i] (none when NULL) and rack=r<i>. */
+static struct sched *platform_of(int nodes, int64_t ra, bool lend_a, int64_t rb,
+                                 const char *const *blocks)
 {
     struct sched *s;
-    assert_int_equal(sched_new(NULL, &s), 0);
+    struct sched_options opt;
+    sched_options_default(&opt);
+    opt.topology[0] = "block";
+    opt.topology[1] = "rack";
+    opt.n_topology = blocks ? 2 : 0;
+    assert_int_equal(sched_new(&opt, &s), 0);
     struct sched_tenant_spec t = {.name = "t"};
     assert_int_equal(sched_tenant_add(s, &t, NULL, err, sizeof(err)), 0);
     struct sched_cluster_spec c = {.name = "c"};
@@ -37,15 +44,21 @@ static struct sched *platform(int nodes, int64_t ra, bool lend_a, int64_t rb)
     for (int i = 0; i < 8; i++)
         gpus[i] = (struct sched_gpu_spec){.model = GPU_MODEL_H100_80GB, .healthy = true};
     for (int i = 0; i < nodes; i++) {
-        char name[16];
+        char name[16], rack[16];
         snprintf(name, sizeof(name), "n%d", i);
+        snprintf(rack, sizeof(rack), "r%d", i);
+        struct sched_label labels[2] = {{"rack", rack}, {"block", blocks ? blocks[i] : NULL}};
         struct sched_node_spec n = {.name = name,
                                     .cluster = "c",
                                     .tenant = "t",
                                     .cpu = 64000,
                                     .memory = 1LL << 40,
                                     .n_gpus = 8,
-                                    .gpus = gpus};
+                                    .gpus = gpus,
+                                    .n_labels = !blocks     ? 0
+                                                : blocks[i] ? 2
+                                                            : 1,
+                                    .labels = labels};
         assert_int_equal(sched_node_add(s, &n, NULL, err, sizeof(err)), 0);
     }
     struct sched_resources none = {SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED,
@@ -59,21 +72,45 @@ static struct sched *platform(int nodes, int64_t ra, bool lend_a, int64_t rb)
     return s;
 }
 
+/* platform_of without topology. */
+static struct sched *platform(int nodes, int64_t ra, bool lend_a, int64_t rb)
+{
+    return platform_of(nodes, ra, lend_a, rb, NULL);
+}
+
+/* A request of replicas x gpus whole GPUs, with topology level (required or preferred; NULL:
+ * none), the kind's defaults otherwise. */
+static struct sched_workload_spec gang_spec(const char *name, const char *ws, uint32_t gpus,
+                                            uint32_t replicas, const char *level, bool required)
+{
+    return (struct sched_workload_spec){.name = name,
+                                        .workspace = ws,
+                                        .gpus = gpus,
+                                        .mig = -1,
+                                        .model = -1,
+                                        .replicas = replicas,
+                                        .preemptible = -1,
+                                        .grace_ms = -1,
+                                        .topology = level,
+                                        .topology_required = required};
+}
+
+/* Submit gang_spec, which must be queued. RET its id. */
+static uint32_t submit_topo(struct sched *s, const char *name, const char *ws, uint32_t gpus,
+                            uint32_t replicas, const char *level, bool required, int64_t now)
+{
+    struct sched_workload_spec w = gang_spec(name, ws, gpus, replicas, level, required);
+    uint32_t id = SCHED_NONE;
+    int rc = sched_submit(s, &w, now, &id, err, sizeof(err));
+    if (rc)
+        fail_msg("submit %s: %d %s", name, rc, err);
+    return id;
+}
+
 static uint32_t submit(struct sched *s, const char *name, const char *ws, uint32_t gpus,
                        uint32_t replicas, int64_t now)
 {
-    struct sched_workload_spec w = {.name = name,
-                                    .workspace = ws,
-                                    .gpus = gpus,
-                                    .mig = -1,
-                                    .model = -1,
-                                    .replicas = replicas,
-                                    .preemptible = -1,
-                                    .grace_ms = -1};
-    uint32_t id = SCHED_NONE;
-    int rc = sched_submit(s, &w, now, &id, err, sizeof(err));
-    assert_int_equal(rc, 0);
-    return id;
+    return submit_topo(s, name, ws, gpus, replicas, NULL, false, now);
 }
 
 static void schedule_ok(struct sched *s, int64_t now)
@@ -1285,70 +1322,10 @@ static void test_explain_reclaim_dry_run_names_the_victims(void **state)
 /* ---- topology (docs/policy.md, "Topology") ---- */
 
 /* Tenant "t" (workspaces a: reserved ra, lends; b: nothing reserved) on one node of 8 H100s
- * per entry of blocks (n0, n1, ...), with the topology levels [block, rack]: node i has the
- * label block=blocks[i] (none when NULL) and rack=r<i>. */
+ * per entry of blocks, with the topology levels [block, rack] (platform_of). */
 static struct sched *topo_platform(const char *const *blocks, int nodes, int64_t ra)
 {
-    struct sched *s;
-    struct sched_options opt;
-    sched_options_default(&opt);
-    opt.topology[0] = "block";
-    opt.topology[1] = "rack";
-    opt.n_topology = 2;
-    assert_int_equal(sched_new(&opt, &s), 0);
-    struct sched_tenant_spec t = {.name = "t"};
-    assert_int_equal(sched_tenant_add(s, &t, NULL, err, sizeof(err)), 0);
-    struct sched_cluster_spec c = {.name = "c"};
-    assert_int_equal(sched_cluster_add(s, &c, NULL, err, sizeof(err)), 0);
-    struct sched_gpu_spec gpus[8];
-    for (int i = 0; i < 8; i++)
-        gpus[i] = (struct sched_gpu_spec){.model = GPU_MODEL_H100_80GB, .healthy = true};
-    for (int i = 0; i < nodes; i++) {
-        char name[16], rack[16];
-        snprintf(name, sizeof(name), "n%d", i);
-        snprintf(rack, sizeof(rack), "r%d", i);
-        struct sched_label labels[2] = {{"rack", rack}, {"block", blocks[i]}};
-        struct sched_node_spec n = {.name = name,
-                                    .cluster = "c",
-                                    .tenant = "t",
-                                    .cpu = 64000,
-                                    .memory = 1LL << 40,
-                                    .n_gpus = 8,
-                                    .gpus = gpus,
-                                    .n_labels = blocks[i] ? 2 : 1,
-                                    .labels = labels};
-        assert_int_equal(sched_node_add(s, &n, NULL, err, sizeof(err)), 0);
-    }
-    struct sched_resources none = {SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED,
-                                   SCHED_UNLIMITED};
-    struct sched_workspace_spec a = {
-        .name = "t/a", .limits = none, .reserved = ra, .lend = true, .weight = 1};
-    struct sched_workspace_spec b = {
-        .name = "t/b", .limits = none, .reserved = 0, .lend = true, .weight = 1};
-    assert_int_equal(sched_workspace_add(s, &a, NULL, err, sizeof(err)), 0);
-    assert_int_equal(sched_workspace_add(s, &b, NULL, err, sizeof(err)), 0);
-    return s;
-}
-
-/* Submit a gang of replicas x gpus naming topology level (required or preferred). */
-static uint32_t submit_topo(struct sched *s, const char *name, const char *ws, uint32_t gpus,
-                            uint32_t replicas, const char *level, bool required, int64_t now)
-{
-    struct sched_workload_spec w = {.name = name,
-                                    .workspace = ws,
-                                    .gpus = gpus,
-                                    .mig = -1,
-                                    .model = -1,
-                                    .replicas = replicas,
-                                    .preemptible = -1,
-                                    .grace_ms = -1,
-                                    .topology = level,
-                                    .topology_required = required};
-    uint32_t id = SCHED_NONE;
-    int rc = sched_submit(s, &w, now, &id, err, sizeof(err));
-    if (rc)
-        fail_msg("submit %s: %d %s", name, rc, err);
-    return id;
+    return platform_of(nodes, ra, true, 0, blocks);
 }
 
 /* The block label of the node replica r of workload id runs on. */
@@ -1557,16 +1534,7 @@ static void test_topology_unknown_level_refused(void **state)
 {
     const char *blocks[] = {"b1", "b1", NULL};
     struct sched *s = topo_platform(blocks, 3, 0);
-    struct sched_workload_spec w = {.name = "w",
-                                    .workspace = "t/b",
-                                    .gpus = 8,
-                                    .mig = -1,
-                                    .model = -1,
-                                    .replicas = 2,
-                                    .preemptible = -1,
-                                    .grace_ms = -1,
-                                    .topology = "zone",
-                                    .topology_required = true};
+    struct sched_workload_spec w = gang_spec("w", "t/b", 8, 2, "zone", true);
     uint32_t id = SCHED_NONE;
     assert_int_equal(sched_submit(s, &w, 0, &id, err, sizeof(err)), -ALLOT_EINVAL);
     assert_non_null(strstr(err, "topology.required"));
