@@ -138,7 +138,38 @@ struct cluster_view {
     struct running_set running;
     struct running_set draining;
     uint64_t kind[SCHED_EV_COUNT]; /* events seen, by kind */
+    uint64_t digest;       /* FNV-1a of every event and every admitted placement, in order */
+    uint64_t digest_moves; /* the same without queue reasons (queued events) */
 };
+
+static void digest_add(uint64_t *h, const void *p, size_t n)
+{
+    const unsigned char *b = p;
+    for (size_t i = 0; i < n; i++)
+        *h = (*h ^ b[i]) * 0x100000001b3ULL;
+}
+
+/* Fold what decides an event into the view's digest: two runs of different engine code
+ * that make the same decisions print the same digest (an optimisation must not change it). */
+static void digest_event(const struct sched *s, struct cluster_view *view,
+                         const struct sched_event *e)
+{
+    int64_t fields[] = {e->kind,  e->t,        e->workload, e->tenant, e->reason,
+                        e->other, e->deadline, e->borrowed, e->a,      e->b};
+    digest_add(&view->digest, fields, sizeof(fields));
+    digest_add(&view->digest, e->message, strnlen(e->message, sizeof(e->message)));
+    if (e->kind != SCHED_EV_QUEUED)
+        digest_add(&view->digest_moves, fields, sizeof(fields));
+    if (e->kind != SCHED_EV_ADMITTED)
+        return;
+    const struct sched_workload *w = &s->workloads[e->workload];
+    for (uint32_t r = 0; r < w->replicas; r++) {
+        int64_t place[] = {w->placement[r].node, w->placement[r].gpu_mask, w->placement[r].mig_gpu,
+                           w->placement[r].mig_slot};
+        digest_add(&view->digest, place, sizeof(place));
+        digest_add(&view->digest_moves, place, sizeof(place));
+    }
+}
 
 static void events_consume(struct sched *s, struct cluster_view *view)
 {
@@ -146,6 +177,7 @@ static void events_consume(struct sched *s, struct cluster_view *view)
     const struct sched_event *ev = sched_events(s, &n);
     for (uint32_t i = 0; i < n; i++) {
         view->kind[ev[i].kind]++;
+        digest_event(s, view, &ev[i]);
         switch (ev[i].kind) {
         case SCHED_EV_ADMITTED:
             running_add(&view->running, ev[i].workload);
@@ -489,7 +521,8 @@ int main(int argc, char **argv)
 
     struct sched *s;
     struct platform plat;
-    struct cluster_view view = {0};
+    struct cluster_view view = {.digest = 0xcbf29ce484222325ULL,
+                                .digest_moves = 0xcbf29ce484222325ULL};
     char err[256], name[64], ws_name[64];
     int rc;
 
@@ -627,6 +660,8 @@ int main(int argc, char **argv)
     printf("%-44s %14" PRIu64 "\n", "  preemptions during decisions",
            view.kind[SCHED_EV_PREEMPTING]);
     printf("%-44s %14.1f\n", "peak RSS (MiB)", rss);
+    printf("%-44s %#18" PRIx64 "\n", "digest of every decision", view.digest);
+    printf("%-44s %#18" PRIx64 "\n", "  the same without queue reasons", view.digest_moves);
 
     printf("\ntargets:\n");
     printf("  schedule the whole queue < %.0f s: %.3f s, %s\n", TARGET_SCHEDULE_S, schedule_s,

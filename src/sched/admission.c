@@ -511,7 +511,11 @@ static bool workspace_exhausted(const struct sched *s, uint32_t wsid, const stru
                   placeable - fence_free(s, t, !ws->pending_mig) < need;
     if (!limited && !blocked)
         return false;
-    if (pw->preempt_tries >= PASS_PREEMPT_TRIES || (pw->preempt_failed && pw->preempt_need <= need))
+    /* priority preemption failed for a plain request no larger than any pending one, of a
+     * priority no lower (the queue runs from the highest): it fails for the rest, which the
+     * memo of admit_by_preemption skips, unless some ask for MIG slices or a model */
+    if (pw->preempt_tries >= PASS_PREEMPT_TRIES ||
+        (pw->preempt_failed && pw->preempt_need <= need && !ws->pending_mig && !ws->pending_model))
         return true;
     /* a lower-priority preemptible workload of its own may still make room */
     return pw->cursor == SCHED_NONE || ws->preempt_head == SCHED_NONE ||
@@ -548,37 +552,137 @@ static uint32_t starving_candidate(const struct sched *s, uint32_t tid, int64_t 
  * of a pass on a saturated tenant (docs/policy.md, "Order"). */
 #define PASS_REFRESH_DEPTH 32
 
+/* The key of a refresh memo of workspace wsid from cursor: everything the quota checks and
+ * the starvation guard read, as they are now (borrowable aside: an interval). */
+static void refresh_key(const struct sched *s, uint32_t wsid, uint32_t cursor, uint32_t held_by,
+                        struct engine_refresh *m)
+{
+    const struct sched_workspace *ws = &s->workspaces[wsid];
+    const struct sched_tenant *t = &s->tenants[ws->tenant];
+    *m = (struct engine_refresh){
+        .cursor = cursor,
+        .held_by = held_by,
+        .fence_for = t->n_fence > 0 ? t->held_by : SCHED_NONE,
+        .held = ws->held,
+        .claimed = ws->claimed,
+        .draining = ws->draining,
+        .limits = ws->limits,
+        .reserved = ws->reserved,
+        .borrow_lo = INT64_MIN,
+        .borrow_hi = INT64_MAX,
+        .min_gpus = UINT32_MAX,
+        .min_whole = UINT64_MAX,
+        .min_mig = INT64_MAX,
+    };
+}
+
+static bool resources_equal(const struct sched_resources *a, const struct sched_resources *b)
+{
+    return a->gpu == b->gpu && a->cpu == b->cpu && a->memory == b->memory &&
+           a->storage == b->storage;
+}
+
+/* Would refreshing workspace wsid from cursor change no queue reason? True when its memo
+ * (struct engine_refresh) was made from the same queue, quota inputs and guard, borrowable
+ * lies in its interval, and still none of the workloads that passed the quota checks could
+ * find free capacity (free_enough false for each): each would get the reason it has. */
+static bool refresh_unchanged(const struct sched *s, uint32_t wsid, uint32_t cursor,
+                              uint32_t held_by, int64_t borrowable)
+{
+    const struct engine_refresh *m = &s->scratch->refresh[wsid];
+    const struct sched_workspace *ws = &s->workspaces[wsid];
+    const struct sched_tenant *t = &s->tenants[ws->tenant];
+    if (!m->valid || m->queue_gen != ws->queue_gen || m->cursor != cursor ||
+        m->held_by != held_by || m->fence_for != (t->n_fence > 0 ? t->held_by : SCHED_NONE) ||
+        m->reserved != ws->reserved || borrowable < m->borrow_lo || borrowable >= m->borrow_hi ||
+        !resources_equal(&m->held, &ws->held) || !resources_equal(&m->claimed, &ws->claimed) ||
+        !resources_equal(&m->draining, &ws->draining) || !resources_equal(&m->limits, &ws->limits))
+        return false;
+    int64_t mig_free = t->free_units - (int64_t)t->free_whole * QUANTITY_GPU_UNITS;
+    return (t->free_whole < m->min_whole || placement_max_free_whole(t) < m->min_gpus) &&
+           mig_free < m->min_mig;
+}
+
+/* Record in memo m what the quota check of workload w found (why; within: it fits in its
+ * reservation): the interval of borrowable capacity with the same outcome. */
+static void refresh_note_quota(struct engine_refresh *m, const struct sched_workload *w,
+                               enum sched_reason why, bool within)
+{
+    if (why == SCHED_REASON_BORROW_UNAVAILABLE && w->total.gpu < m->borrow_hi)
+        m->borrow_hi = w->total.gpu;
+    if (why == SCHED_REASON_NONE && !within && w->total.gpu > m->borrow_lo)
+        m->borrow_lo = w->total.gpu;
+}
+
+/* Record in memo m that workload w passed the quota checks and found no free capacity
+ * (free_enough false). RET false when the memo cannot stand for it: it fits in its
+ * reservation (a reclaim could admit it) or asks for no GPU. */
+static bool refresh_note_capacity(struct engine_refresh *m, const struct sched_workload *w,
+                                  bool within)
+{
+    if (within)
+        return false;
+    if (w->mig >= 0) {
+        if (w->total.gpu < m->min_mig)
+            m->min_mig = w->total.gpu;
+        return true;
+    }
+    if (w->gpus == 0)
+        return false;
+    if (w->gpus < m->min_gpus)
+        m->min_gpus = w->gpus;
+    if ((uint64_t)w->gpus * w->replicas < m->min_whole)
+        m->min_whole = (uint64_t)w->gpus * w->replicas;
+    return true;
+}
+
 /* Mark a workspace exhausted for this pass and bring the queue reasons of the rest of its
  * queue up to date without the costly steps: each of them fails a quota check (steps 1 to
  * 3), which is all there is to report. Should one pass them after all (the exhaustion test
- * uses a lower bound of the sizes), the cursor stops there for a full evaluation. */
+ * uses a lower bound of the sizes), the cursor stops there for a full evaluation. A refresh
+ * that would change no reason (refresh_unchanged) is skipped: most passes after a finish
+ * find the same reasons again, and reading the queued workloads is most of a pass's cost. */
 static void pass_exhaust(struct sched *s, const struct pass *p, struct pass_ws *pw, uint32_t wsid,
                          uint32_t held_by, int64_t now)
 {
     char msg[sizeof(((struct sched_event *)0)->message)], a[32];
     bool within;
     const struct sched_tenant *t = &s->tenants[s->workspaces[wsid].tenant];
-    bool borrowers = tenant_has_borrowers(s, t);
     pw->exhausted = true;
     int64_t borrowable = quota_borrowable(s, wsid);
-    for (uint32_t k = 0; pw->cursor != SCHED_NONE; pw->cursor = s->workloads[pw->cursor].qnext) {
-        if (++k > PASS_REFRESH_DEPTH) {
+    if (refresh_unchanged(s, wsid, pw->cursor, held_by, borrowable)) {
+        pw->cursor = SCHED_NONE;
+        return;
+    }
+    bool borrowers = tenant_has_borrowers(s, t);
+    struct engine_refresh *memo = &s->scratch->refresh[wsid];
+    refresh_key(s, wsid, pw->cursor, held_by, memo); /* invalid until the stretch is done */
+    bool memo_holds = true;
+    for (uint32_t k = 0;; pw->cursor = s->workloads[pw->cursor].qnext) {
+        if (pw->cursor == SCHED_NONE || ++k > PASS_REFRESH_DEPTH) {
             pw->cursor = SCHED_NONE;
+            memo->valid = memo_holds;
+            memo->queue_gen = s->workspaces[wsid].queue_gen;
             return;
         }
         const struct sched_workload *w = &s->workloads[pw->cursor];
         enum sched_reason why =
             quota_check(s, pw->cursor, held_by, borrowable, now, &within, msg, sizeof(msg));
+        refresh_note_quota(memo, w, why, within);
         if (why == SCHED_REASON_NONE) {
             /* quota allows it: only a placement or a reclaim could admit it */
             bool fenced = fence_applies(s, pw->cursor, within);
+            bool fits = free_enough(t, w);
             bool reclaim_may =
                 within && borrowers && !placement_hopeless(p, w, false) &&
                 !(p->reclaim_failed && plain_request(w) && w->total.gpu >= p->reclaim_need);
-            if ((free_enough(t, w) && !placement_hopeless(p, w, fenced)) || reclaim_may)
-                return;
+            if ((fits && !placement_hopeless(p, w, fenced)) || reclaim_may)
+                return; /* the memo stays invalid */
+            memo_holds = memo_holds && !fits && refresh_note_capacity(memo, w, within);
             why = fenced ? SCHED_REASON_STARVATION_GUARD : SCHED_REASON_NO_CAPACITY;
-            if (w->reason != why && fenced)
+            if (!fenced && fits && topology_applies(w) && w->topology_required)
+                why = topology_reason(s, w, msg, sizeof(msg)); /* room, but in no one domain */
+            else if (w->reason != why && fenced)
                 snprintf(msg, sizeof(msg),
                          "no room for it outside the %u node(s) set aside for %s of tenant %s",
                          t->n_fence, s->workloads[t->held_by].name, t->name);

@@ -115,12 +115,15 @@ static int lists_check(const struct sched *s, uint32_t wsid, uint32_t want_runni
                        uint32_t want_preemptible, char *err, size_t len)
 {
     const struct sched_workspace *ws = &s->workspaces[wsid];
-    uint32_t n = 0, running = 0, preemptible = 0;
+    uint32_t n = 0, running = 0, preemptible = 0, by_size[8] = {0}, mig = 0, model = 0;
     for (uint32_t id = ws->queue_head; id != SCHED_NONE; id = s->workloads[id].qnext, n++) {
         const struct sched_workload *w = &s->workloads[id];
         if (w->state != SCHED_PENDING || w->workspace != wsid || n > s->n_workloads)
             return fail(err, len, "workspace %s queues a workload that is not its pending one",
                         ws->name);
+        by_size[queue_size_bucket(w->total.gpu)]++;
+        mig += w->mig >= 0;
+        model += w->mig < 0 && w->model >= 0;
         if (w->qnext != SCHED_NONE && queue_before(&s->workloads[w->qnext], w))
             return fail(err, len, "workspace %s queue is out of order at %s", ws->name, w->name);
         bool last_of_priority =
@@ -132,6 +135,10 @@ static int lists_check(const struct sched *s, uint32_t wsid, uint32_t want_runni
     if (n != ws->n_pending)
         return fail(err, len, "workspace %s counts %u pending, its queue holds %u", ws->name,
                     ws->n_pending, n);
+    if (memcmp(by_size, ws->pending_by_size, sizeof(by_size)) != 0 || mig != ws->pending_mig ||
+        model != ws->pending_model)
+        return fail(err, len, "workspace %s counts its pending workloads by size or kind wrongly",
+                    ws->name);
     for (uint32_t id = ws->running_head; id != SCHED_NONE; id = s->workloads[id].rnext) {
         if (s->workloads[id].state != SCHED_RUNNING || ++running > s->n_workloads)
             return fail(err, len, "workspace %s running list is wrong", ws->name);
@@ -262,10 +269,14 @@ static int tenants_check(const struct sched *s, char *err, size_t len)
 {
     for (uint32_t t = 0; t < s->n_tenants; t++) {
         const struct sched_tenant *tn = &s->tenants[t];
-        for (uint32_t k = 0; k < tn->n_nodes; k++)
-            if (s->nodes[tn->nodes[k]].tenant != t)
+        for (uint32_t k = 0; k < tn->n_nodes; k++) {
+            const struct sched_node *n = &s->nodes[tn->nodes[k]];
+            if (n->tenant != t)
                 return fail(err, len, "tenant %s lists node %s of another tenant", tn->name,
-                            s->nodes[tn->nodes[k]].name);
+                            n->name);
+            if (n->tenant_pos != k || tn->node_free[k] != n->free_whole)
+                return fail(err, len, "tenant %s indexes node %s wrongly", tn->name, n->name);
+        }
         int64_t free_units = 0, healthy = 0, reserved = 0;
         uint32_t free_whole = 0, by_free[SCHED_MAX_GPUS_PER_NODE + 1] = {0};
         for (uint32_t k = 0; k < tn->n_nodes; k++) {

@@ -70,6 +70,10 @@ int engine_scratch_reserve(struct sched *s)
     if (rc)
         return rc;
     x->cap_workloads = cap; /* both arrays have it now */
+    rc =
+        grow_zeroed((void **)&x->refresh, &x->cap_workspaces, s->n_workspaces, sizeof(*x->refresh));
+    if (rc)
+        return rc;
     return grow_zeroed((void **)&x->node, &x->cap_nodes, s->n_nodes, sizeof(*x->node));
 }
 
@@ -102,6 +106,7 @@ void engine_scratch_free(struct sched_scratch *x)
     free(x->victim_mark);
     free(x->avoid_fence);
     free(x->node);
+    free(x->refresh);
     free(x->candidates);
     free(x);
 }

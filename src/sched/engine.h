@@ -26,6 +26,28 @@ struct engine_domain_room {
     uint32_t domain;
 };
 
+/* What the admission pass last found when it refreshed the queue reasons of a stretch of an
+ * exhausted workspace's queue (admission.c, pass_exhaust), valid while everything those
+ * reasons depend on is as it was: the same refresh would then change nothing, and is
+ * skipped. */
+struct engine_refresh {
+    bool valid;
+    uint64_t queue_gen; /* the workspace's queue_gen after the refresh */
+    uint32_t cursor;    /* where the stretch began */
+    uint32_t held_by;   /* the pass's starvation guard ... */
+    uint32_t fence_for; /* ... and its tenant's fence: the workload, or SCHED_NONE for none */
+    struct sched_resources held, claimed, draining, limits;
+    int64_t reserved;
+    /* the same quota outcomes for any borrowable capacity in [borrow_lo, borrow_hi) */
+    int64_t borrow_lo, borrow_hi;
+    /* every workload that passed the quota checks found no free capacity that could fit
+     * it: the smallest of their requests, by kind (whole GPUs per replica and in all, MIG
+     * units), which must still not fit */
+    uint32_t min_gpus;
+    uint64_t min_whole;
+    int64_t min_mig;
+};
+
 /* Working state of the admission pass. Between passes every mark is clear. */
 struct sched_scratch {
     bool *victim_mark; /* per workload: counted as free in a placement search */
@@ -33,7 +55,9 @@ struct sched_scratch {
     uint32_t cap_workloads;
     struct engine_node_marks *node; /* per node */
     uint32_t cap_nodes;
-    int64_t victim_whole; /* whole GPUs the victim-marked workloads hold */
+    int64_t victim_whole;           /* whole GPUs the victim-marked workloads hold */
+    struct engine_refresh *refresh; /* per workspace */
+    uint32_t cap_workspaces;
     uint32_t *candidates; /* victim candidate lists */
     uint32_t cap_candidates;
     struct engine_domain_room *rooms; /* the domains a topology search weighs */

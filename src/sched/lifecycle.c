@@ -231,6 +231,7 @@ void lifecycle_queue_reason(struct sched *s, uint32_t id, enum sched_reason why,
     if (w->reason == why)
         return;
     w->reason = why;
+    s->workspaces[w->workspace].queue_gen++;
     struct sched_event *e = event_emit(s, SCHED_EV_QUEUED, now, id);
     e->reason = why;
     snprintf(e->message, sizeof(e->message), "%s", message);

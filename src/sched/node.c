@@ -115,11 +115,21 @@ static int node_gpus_check(const struct sched_node_spec *spec, char *err, size_t
     return 0;
 }
 
+/* Room for one more node in tenant t's nodes[] and node_free[]. RET 0 or -ALLOT_ENOMEM. */
+static int node_room_in_tenant(struct sched_tenant *t)
+{
+    if (ENGINE_GROW(t->nodes, t->n_nodes, t->cap_nodes))
+        return -ALLOT_ENOMEM;
+    return ENGINE_GROW(t->node_free, t->n_nodes, t->cap_node_free);
+}
+
 /* Count node id, of tenant tid now, in its tenant's books (its free_whole 0 until set). */
 static void node_count_in_tenant(struct sched *s, uint32_t id, uint32_t tid)
 {
     struct sched_tenant *t = &s->tenants[tid];
-    const struct sched_node *n = &s->nodes[id];
+    struct sched_node *n = &s->nodes[id];
+    n->tenant_pos = t->n_nodes;
+    t->node_free[t->n_nodes] = 0;
     t->nodes[t->n_nodes++] = id;
     /* owned capacity counts every GPU, healthy or not: reservations are promised against
      * what the tenant owns */
@@ -140,8 +150,7 @@ int sched_node_add(struct sched *s, const struct sched_node_spec *spec, uint32_t
         return rc;
     if (ENGINE_GROW(s->nodes, s->n_nodes, s->cap_nodes))
         return -ALLOT_ENOMEM;
-    if (tenant != SCHED_NONE && ENGINE_GROW(s->tenants[tenant].nodes, s->tenants[tenant].n_nodes,
-                                            s->tenants[tenant].cap_nodes))
+    if (tenant != SCHED_NONE && node_room_in_tenant(&s->tenants[tenant]))
         return -ALLOT_ENOMEM;
     struct sched_node *n = &s->nodes[s->n_nodes];
     memset(n, 0, sizeof(*n));
@@ -393,7 +402,10 @@ static void node_leave_tenant(struct sched *s, uint32_t id)
     for (uint32_t k = 0; k < t->n_nodes; k++) {
         if (t->nodes[k] == id) {
             memmove(&t->nodes[k], &t->nodes[k + 1], (t->n_nodes - k - 1) * sizeof(t->nodes[0]));
+            memmove(&t->node_free[k], &t->node_free[k + 1], t->n_nodes - k - 1);
             t->n_nodes--;
+            for (uint32_t j = k; j < t->n_nodes; j++)
+                s->nodes[t->nodes[j]].tenant_pos = j;
             break;
         }
     }
@@ -406,7 +418,7 @@ static int node_join_tenant(struct sched *s, uint32_t id, uint32_t tid, int64_t 
 {
     struct sched_node *n = &s->nodes[id];
     struct sched_tenant *t = &s->tenants[tid];
-    if (ENGINE_GROW(t->nodes, t->n_nodes, t->cap_nodes))
+    if (node_room_in_tenant(t))
         return -ALLOT_ENOMEM;
     n->tenant = tid;
     if (topology_node_join(s, id)) { /* its free_whole is 0 since it left its tenant */

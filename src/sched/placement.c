@@ -5,6 +5,7 @@
 
 #include <assert.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "common/error.h"
 #include "common/quantity.h"
@@ -70,11 +71,32 @@ void placement_set_free_whole(struct sched *s, struct sched_node *n, uint32_t va
         t->free_whole = t->free_whole - n->free_whole + value;
         t->nodes_by_free[n->free_whole]--;
         t->nodes_by_free[value]++;
+        t->node_free[n->tenant_pos] = (uint8_t)value;
     }
     for (uint32_t l = 0; l < s->opt.n_topology; l++)
         if (n->domain[l] != SCHED_NONE)
             s->domains[n->domain[l]].free_whole += value - n->free_whole;
     n->free_whole = value;
+}
+
+int placement_index_rebuild(struct sched *s)
+{
+    for (uint32_t i = 0; i < s->n_tenants; i++) {
+        struct sched_tenant *t = &s->tenants[i];
+        if (t->cap_node_free < t->n_nodes) {
+            uint8_t *p = realloc(t->node_free, t->n_nodes);
+            if (!p)
+                return -ALLOT_ENOMEM;
+            t->node_free = p;
+            t->cap_node_free = t->n_nodes;
+        }
+        for (uint32_t k = 0; k < t->n_nodes; k++) {
+            struct sched_node *n = &s->nodes[t->nodes[k]];
+            n->tenant_pos = k;
+            t->node_free[k] = (uint8_t)n->free_whole;
+        }
+    }
+    return 0;
 }
 
 uint32_t placement_max_free_whole(const struct sched_tenant *t)
@@ -209,7 +231,13 @@ static int replica_claim(struct sched *s, uint32_t id, struct sched_replica *r,
     int best_model = -1, best_gpu = -1, best_slot = -1;
     bool avoid = s->scratch->avoid_fence[id] && t->n_fence > 0; /* set-aside nodes are not for it */
     bool levels = s->opt.n_topology > 0;
+    /* whole GPUs and no victims marked: a node with fewer free GPUs than asked cannot hold it
+     * (over all the tenant's nodes, node_free is read in order without touching the node) */
+    bool by_free = w->mig < 0 && w->gpus > 0 && s->scratch->victim_whole == 0;
+    bool in_order = nodes == t->nodes;
     for (uint32_t k = 0; k < n_nodes; k++) {
+        if (by_free && in_order && t->node_free[k] < w->gpus)
+            continue;
         struct sched_node *n = &s->nodes[nodes[k]];
         if (n->state != SCHED_NODE_READY || node_cpu_avail(s, n) < w->cpu ||
             node_mem_avail(s, n) < w->memory || (avoid && n->fenced))

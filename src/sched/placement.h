@@ -17,6 +17,9 @@ int64_t placement_node_free_units(const struct sched *s, const struct sched_node
 uint32_t placement_node_free_whole(const struct sched_node *n);
 /* Set the node's free_whole, keeping its tenant's free_whole and nodes_by_free in step. */
 void placement_set_free_whole(struct sched *s, struct sched_node *n, uint32_t value);
+/* Rebuild what placement keeps beside the nodes' own counters (each node's tenant_pos, each
+ * tenant's node_free), as a loaded snapshot needs. RET 0 or -ALLOT_ENOMEM. */
+int placement_index_rebuild(struct sched *s);
 /* Most free whole GPUs on one node of the tenant. */
 uint32_t placement_max_free_whole(const struct sched_tenant *t);
 

@@ -7,15 +7,18 @@
 #include "common/quantity.h"
 #include "sched/engine.h"
 
-/* Smallest GPU units of each size class: 0, up to 1/2 GPU, 1, 2, 4, 8, 16 GPUs, more. */
+/* Smallest GPU units of each size class: none, less than a GPU, then from 1, 2, 4, 8, 16
+ * and 32 GPUs up. A whole-GPU request of 2^k GPUs is the floor of its class, so the lower
+ * bound queue_min_need gives is exact for queues of such requests (the exhaustion test of
+ * admission.c compares it with the smallest request that failed). */
 static const int64_t bucket_floor[8] = {0,
                                         1,
-                                        QUANTITY_GPU_UNITS / 2 + 1,
-                                        QUANTITY_GPU_UNITS + 1,
-                                        2 * QUANTITY_GPU_UNITS + 1,
-                                        4 * QUANTITY_GPU_UNITS + 1,
-                                        8 * QUANTITY_GPU_UNITS + 1,
-                                        16 * QUANTITY_GPU_UNITS + 1};
+                                        QUANTITY_GPU_UNITS,
+                                        2 * QUANTITY_GPU_UNITS,
+                                        4 * QUANTITY_GPU_UNITS,
+                                        8 * QUANTITY_GPU_UNITS,
+                                        16 * QUANTITY_GPU_UNITS,
+                                        32 * QUANTITY_GPU_UNITS};
 
 int queue_size_bucket(int64_t units)
 {
@@ -149,9 +152,11 @@ void queue_insert(struct sched *s, uint32_t id)
     else
         s->workloads[w->qnext].qprev = id;
     ws->n_pending++;
+    ws->queue_gen++;
     run_inserted(s, ws, id, r);
     ws->pending_by_size[queue_size_bucket(w->total.gpu)]++;
     ws->pending_mig += w->mig >= 0;
+    ws->pending_model += w->mig < 0 && w->model >= 0;
 }
 
 /* Is workload w (id) linked into its workspace's queue (ws) and its priority index? */
@@ -198,7 +203,26 @@ int queue_remove(struct sched *s, uint32_t id)
         s->workloads[w->qnext].qprev = w->qprev;
     w->qprev = w->qnext = SCHED_NONE;
     ws->n_pending--;
+    ws->queue_gen++;
     ws->pending_by_size[queue_size_bucket(w->total.gpu)]--;
     ws->pending_mig -= w->mig >= 0;
+    ws->pending_model -= w->mig < 0 && w->model >= 0;
+    return 0;
+}
+
+int queue_recount(struct sched *s, uint32_t wsid)
+{
+    struct sched_workspace *ws = &s->workspaces[wsid];
+    uint32_t n = 0;
+    memset(ws->pending_by_size, 0, sizeof(ws->pending_by_size));
+    ws->pending_mig = ws->pending_model = 0;
+    for (uint32_t id = ws->queue_head; id != SCHED_NONE; id = s->workloads[id].qnext) {
+        const struct sched_workload *w = &s->workloads[id];
+        if (++n > s->n_workloads)
+            return engine_broken(s, "workspace %s queue has a cycle", ws->name);
+        ws->pending_by_size[queue_size_bucket(w->total.gpu)]++;
+        ws->pending_mig += w->mig >= 0;
+        ws->pending_model += w->mig < 0 && w->model >= 0;
+    }
     return 0;
 }

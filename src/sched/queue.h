@@ -15,6 +15,10 @@ int queue_check(struct sched *s, uint32_t id);
 int queue_remove(struct sched *s, uint32_t id);
 /* The size class of a request of `units` GPU units, for pending_by_size. */
 int queue_size_bucket(int64_t units);
+/* Count again the pending workloads of workspace wsid by size (pending_by_size), MIG
+ * (pending_mig) and model (pending_model) from its queue, as a loaded snapshot needs (their
+ * size classes may have been others). RET 0, or -ALLOT_ECHECK for a queue with a cycle. */
+int queue_recount(struct sched *s, uint32_t wsid);
 /* A lower bound of the GPU units of every workload pending in ws (0 if none). */
 int64_t queue_min_need(const struct sched_workspace *ws);
 /* True when a comes before b in a queue. */

@@ -92,12 +92,16 @@ struct sched_tenant {
     int64_t free_units;    /* of those, neither held nor claimed */
     uint32_t free_whole;   /* free whole GPUs among them (sum of its nodes' free_whole) */
     uint32_t nodes_by_free[SCHED_MAX_GPUS_PER_NODE + 1]; /* its nodes by their free_whole */
-    int64_t reserved_units;                              /* sum of its workspaces' reservations */
-    bool degraded;       /* healthy_units < reserved_units, last reported */
-    bool dirty;          /* something changed since its last scheduling pass */
-    uint32_t n_arrivals; /* workloads submitted since its last pass ... */
-    uint32_t arrival;    /* ... the last of them */
-    uint32_t held_by;    /* the starving workload its last pass held borrowing for */
+    /* free_whole of each of its nodes, in the order of nodes[] (node.tenant_pos): placement
+     * reads this compact copy and skips the nodes without room unread */
+    uint8_t *node_free;
+    uint32_t cap_node_free;
+    int64_t reserved_units; /* sum of its workspaces' reservations */
+    bool degraded;          /* healthy_units < reserved_units, last reported */
+    bool dirty;             /* something changed since its last scheduling pass */
+    uint32_t n_arrivals;    /* workloads submitted since its last pass ... */
+    uint32_t arrival;       /* ... the last of them */
+    uint32_t held_by;       /* the starving workload its last pass held borrowing for */
     /* The nodes set aside for held_by (docs/policy.md, "Starvation"): borrowers are not
      * placed there, but go on elsewhere. n_fence 0: no fence could be made (a MIG or
      * CPU-only request, or too few nodes), and borrowing pauses in the whole tenant. */
@@ -148,6 +152,7 @@ struct sched_node {
     uint32_t n_labels;
     struct sched_label *labels;
     uint32_t free_whole; /* healthy whole GPUs neither held nor claimed */
+    uint32_t tenant_pos; /* its index in its tenant's nodes[] (when it has a tenant) */
     bool fenced;         /* set aside for its tenant's starving workload (tenant.fence) */
     /* Its domain at each topology level (s->domains), resolved from its labels while it has
      * a tenant; SCHED_NONE: no label for that level, or no tenant. */
@@ -189,8 +194,11 @@ struct sched_workspace {
     uint32_t n_pending;
     uint32_t pending_by_size[8]; /* pending workloads by GPU units (queue_size_bucket) */
     uint32_t pending_mig;        /* pending workloads asking for MIG slices */
+    uint32_t pending_model;      /* pending whole-GPU workloads asking for a GPU model */
     uint32_t running_head;       /* running (not draining) workloads, most recently started first */
     uint32_t preempt_head;       /* the preemptible ones among them, lowest priority first */
+    uint64_t queue_gen; /* bumped by every change to its queue or to a queued workload's reason
+                         * (the admission pass's refresh memo, admission.c) */
     /* GPU time held, split at the reservation: GPU units x milliseconds, up to acct_ms */
     int64_t guaranteed_unit_ms, borrowed_unit_ms, acct_ms;
 };

@@ -14,6 +14,8 @@
 
 #include "common/error.h"
 #include "sched/engine.h"
+#include "sched/placement.h"
+#include "sched/queue.h"
 #include "sched/topology.h"
 
 #define SNAPSHOT_MAGIC "ALLOTENG"
@@ -687,6 +689,12 @@ int sched_snapshot_load(const void *buf, size_t len, struct sched **out, char *e
         rc = -ALLOT_EPARSE;
     else
         rc = rebuild_maps(s, err, elen);
+    if (rc == 0)
+        rc = placement_index_rebuild(s);
+    /* counts by size class are rebuilt, not trusted: earlier versions used other classes */
+    for (uint32_t i = 0; rc == 0 && i < s->n_workspaces; i++)
+        if (queue_recount(s, i))
+            rc = (snprintf(err, elen, "%s", sched_broken(s)), -ALLOT_EPARSE);
     if (rc == 0)
         rc = topology_rebuild(s);
     if (rc == 0 && sched_check(s, err, elen) != 0)

@@ -129,6 +129,180 @@ static int count_events(struct sched *s, enum sched_event_kind k)
     return c;
 }
 
+/* xorshift64*: the differential test's operations, the same in every run. */
+static uint64_t diff_rng = 0x9e3779b97f4a7c15ULL;
+
+static uint32_t diff_below(uint32_t n)
+{
+    diff_rng ^= diff_rng >> 12;
+    diff_rng ^= diff_rng << 25;
+    diff_rng ^= diff_rng >> 27;
+    return (uint32_t)((diff_rng * 0x2545F4914F6CDD1DULL) >> 33) % n;
+}
+
+/* One random change to engine s at now, chosen by the seeded generator: a submission of a
+ * random shape to a random workspace, a finish, the exit of a draining workload, a node
+ * drained or made ready again, or a workspace's GPU limit changed. Refusals are fine. */
+static void diff_step(struct sched *s, uint32_t step, int64_t now)
+{
+    static const char *const spaces[] = {"t/a", "t/b", "t/c"};
+    uint32_t what = diff_below(10), pick = diff_below(1u << 30);
+    if (what < 5) {
+        static const uint32_t sizes[] = {1, 1, 1, 2, 4, 8};
+        char name[32];
+        snprintf(name, sizeof(name), "w%u", step);
+        struct sched_workload_spec w = {.name = name,
+                                        .workspace = spaces[pick % 3],
+                                        .kind = (enum sched_kind)(pick / 3 % SCHED_KIND_COUNT),
+                                        .gpus = sizes[pick / 16 % 6],
+                                        .mig = -1,
+                                        .model = -1,
+                                        .replicas = pick / 128 % 5 == 0 ? 2 : 1,
+                                        .cpu = (int64_t)(pick / 1024 % 4) * 4000,
+                                        .preemptible = -1,
+                                        .grace_ms = -1};
+        if (pick / 4096 % 8 == 0) { /* a MIG slice, or no GPU at all */
+            w.gpus = 0;
+            w.mig = pick / 32768 % 2 ? mig_name_id("3g.40gb") : -1;
+        } else if (pick / 4096 % 8 == 1) {
+            w.model = GPU_MODEL_H100_80GB;
+        }
+        sched_submit(s, &w, now, NULL, err, sizeof(err));
+    } else if (what < 8 && s->n_workloads) {
+        uint32_t id = pick % s->n_workloads; /* the first running or draining from there */
+        for (uint32_t k = 0; k < s->n_workloads && s->workloads[id].state != SCHED_RUNNING &&
+                             s->workloads[id].state != SCHED_DRAINING;
+             k++)
+            id = (id + 1) % s->n_workloads;
+        if (s->workloads[id].state == SCHED_RUNNING)
+            assert_int_equal(sched_finish(s, id, now), 0);
+        else if (s->workloads[id].state == SCHED_DRAINING)
+            assert_int_equal(sched_stopped(s, id, now), 0);
+    } else if (what == 8) {
+        uint32_t node = pick % s->n_nodes;
+        enum sched_node_state st = pick / 64 % 2 ? SCHED_NODE_READY : SCHED_NODE_DRAINING;
+        if (s->nodes[node].moving_to == SCHED_NONE)
+            assert_int_equal(sched_node_set_state(s, node, st, now), 0);
+    } else {
+        struct sched_workspace_spec ws = {
+            .name = spaces[pick % 3],
+            .limits = {SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED},
+            .reserved = pick % 3 == 0 ? 8 * G : 0,
+            .lend = true,
+            .weight = 1};
+        if (pick / 8 % 2)
+            ws.limits.gpu = (int64_t)(8 + pick / 16 % 24) * G;
+        sched_workspace_update(s, &ws, now, err, sizeof(err));
+    }
+}
+
+/* The events of two engines since their last clear are the same, field by field. */
+static void diff_events_equal(struct sched *x, struct sched *y, uint32_t step)
+{
+    uint32_t nx, ny;
+    const struct sched_event *ex = sched_events(x, &nx), *ey = sched_events(y, &ny);
+    if (nx != ny)
+        fail_msg("step %u: %u events against %u", step, nx, ny);
+    for (uint32_t i = 0; i < nx; i++) {
+        const struct sched_event *a = &ex[i], *b = &ey[i];
+        if (a->kind != b->kind || a->t != b->t || a->workload != b->workload ||
+            a->reason != b->reason || a->other != b->other || a->deadline != b->deadline ||
+            a->borrowed != b->borrowed || a->a != b->a || a->b != b->b || a->node != b->node ||
+            strcmp(a->message, b->message) != 0)
+            fail_msg("step %u, event %u: %s/%u (%s) against %s/%u (%s)", step, i,
+                     sched_event_name(a->kind), a->workload, a->message, sched_event_name(b->kind),
+                     b->workload, b->message);
+    }
+    sched_events_clear(x);
+    sched_events_clear(y);
+}
+
+/* The admission pass keeps memos and indexes beside the engine's state (the refresh memo
+ * of exhausted workspaces, each tenant's node_free, pending counts by size), which must
+ * change no decision. An engine saved and loaded before every pass has none of the memos
+ * and rebuilds the indexes: over thousands of random changes on a small, busy platform
+ * (MIG slices, gangs, limits, drains, the starvation guard) both make the same decisions,
+ * event by event. */
+static void test_memos_change_no_decision(void **state)
+{
+    (void)state;
+    struct sched_options opt;
+    sched_options_default(&opt);
+    opt.starvation_age_ms = 20000;
+    struct sched *x;
+    assert_int_equal(sched_new(&opt, &x), 0);
+    struct sched_tenant_spec t = {.name = "t"};
+    struct sched_cluster_spec c = {.name = "c"};
+    assert_int_equal(sched_tenant_add(x, &t, NULL, err, sizeof(err)), 0);
+    assert_int_equal(sched_cluster_add(x, &c, NULL, err, sizeof(err)), 0);
+    const struct gpu_model_info *h100 = mig_model(GPU_MODEL_H100_80GB);
+    int p3g = -1;
+    for (int i = 0; i < h100->n_profiles; i++)
+        if (strcmp(h100->profiles[i].name, "3g.40gb") == 0)
+            p3g = i;
+    struct sched_gpu_spec gpus[8];
+    for (int i = 0; i < 8; i++)
+        gpus[i] = (struct sched_gpu_spec){.model = GPU_MODEL_H100_80GB, .healthy = true};
+    gpus[7].n_mig = 2; /* one GPU of each node split in two 3g.40gb slices */
+    gpus[7].mig[0] = (struct mig_instance_spec){(int8_t)p3g, 0};
+    gpus[7].mig[1] = (struct mig_instance_spec){(int8_t)p3g, 4};
+    for (int i = 0; i < 6; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "n%d", i);
+        struct sched_node_spec n = {.name = name,
+                                    .cluster = "c",
+                                    .tenant = "t",
+                                    .cpu = 64000,
+                                    .memory = 1LL << 40,
+                                    .n_gpus = 8,
+                                    .gpus = gpus};
+        assert_int_equal(sched_node_add(x, &n, NULL, err, sizeof(err)), 0);
+    }
+    static const char *const spaces[] = {"t/a", "t/b", "t/c"};
+    for (int i = 0; i < 3; i++) {
+        struct sched_workspace_spec ws = {
+            .name = spaces[i],
+            .limits = {SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED},
+            .reserved = i == 0 ? 8 * G : 0,
+            .lend = true,
+            .weight = 1};
+        assert_int_equal(sched_workspace_add(x, &ws, NULL, err, sizeof(err)), 0);
+    }
+    uint8_t *buf;
+    size_t len;
+    struct sched *y;
+    assert_int_equal(sched_snapshot_save(x, &buf, &len), 0);
+    assert_int_equal(sched_snapshot_load(buf, len, &y, err, sizeof(err)), 0);
+    free(buf);
+    uint32_t admitted = 0, queued = 0;
+    for (uint32_t step = 0; step < 3000; step++) {
+        int64_t now = (int64_t)step * 1000;
+        uint64_t seed = diff_rng;
+        diff_step(x, step, now);
+        diff_rng = seed; /* the same change to both */
+        diff_step(y, step, now);
+        assert_int_equal(sched_snapshot_save(y, &buf, &len), 0); /* y forgets its memos */
+        sched_free(y);
+        assert_int_equal(sched_snapshot_load(buf, len, &y, err, sizeof(err)), 0);
+        free(buf);
+        assert_int_equal(sched_schedule(x, now), 0);
+        assert_int_equal(sched_schedule(y, now), 0);
+        admitted += (uint32_t)count_events(x, SCHED_EV_ADMITTED);
+        queued += (uint32_t)count_events(x, SCHED_EV_QUEUED);
+        diff_events_equal(x, y, step);
+        if (step % 100 == 0) {
+            assert_int_equal(sched_check(x, err, sizeof(err)), 0);
+            sched_touch(x); /* time alone may change a pass (the starvation guard) */
+            sched_touch(y);
+        }
+    }
+    /* the run was busy enough to mean something */
+    assert_true(admitted > 500);
+    assert_true(queued > 1000);
+    sched_free(x);
+    sched_free(y);
+}
+
 /* A stream of short workloads through one node: forgetting what is over keeps the engine's
  * workload slots bounded by what is in flight, and names are free again. */
 static void test_forget_reuses_slots(void **state)
@@ -1565,6 +1739,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forget_reuses_slots),
+        cmocka_unit_test(test_memos_change_no_decision),
         cmocka_unit_test(test_best_fit_keeps_whole_nodes_free),
         cmocka_unit_test(test_fence_keeps_borrowers_off_and_reserved_work_elsewhere),
         cmocka_unit_test(test_gang_all_or_nothing),
