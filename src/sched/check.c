@@ -274,7 +274,9 @@ static int tenants_check(const struct sched *s, char *err, size_t len)
             if (n->tenant != t)
                 return fail(err, len, "tenant %s lists node %s of another tenant", tn->name,
                             n->name);
-            if (n->tenant_pos != k || tn->node_free[k] != n->free_whole)
+            if (n->tenant_pos != k || tn->node_free[k] != n->free_whole ||
+                tn->node_mig[k] != placement_node_has_mig(n) ||
+                n->whole_model != placement_whole_model(n))
                 return fail(err, len, "tenant %s indexes node %s wrongly", tn->name, n->name);
         }
         int64_t free_units = 0, healthy = 0, reserved = 0;

@@ -74,6 +74,9 @@ int engine_scratch_reserve(struct sched *s)
         grow_zeroed((void **)&x->refresh, &x->cap_workspaces, s->n_workspaces, sizeof(*x->refresh));
     if (rc)
         return rc;
+    rc = grow_zeroed((void **)&x->victim_by_pos, &x->cap_pos, s->n_nodes, 1);
+    if (rc)
+        return rc;
     return grow_zeroed((void **)&x->node, &x->cap_nodes, s->n_nodes, sizeof(*x->node));
 }
 
@@ -107,6 +110,7 @@ void engine_scratch_free(struct sched_scratch *x)
     free(x->avoid_fence);
     free(x->node);
     free(x->refresh);
+    free(x->victim_by_pos);
     free(x->candidates);
     free(x);
 }

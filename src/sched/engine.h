@@ -55,6 +55,10 @@ struct sched_scratch {
     uint32_t cap_workloads;
     struct engine_node_marks *node; /* per node */
     uint32_t cap_nodes;
+    /* victim_whole of the marked victims' nodes again, by the node's tenant_pos (victims
+     * are all of one tenant): placement reads it beside the tenant's node_free */
+    uint8_t *victim_by_pos;
+    uint32_t cap_pos;
     int64_t victim_whole;           /* whole GPUs the victim-marked workloads hold */
     struct engine_refresh *refresh; /* per workspace */
     uint32_t cap_workspaces;

@@ -120,6 +120,8 @@ static int node_room_in_tenant(struct sched_tenant *t)
 {
     if (ENGINE_GROW(t->nodes, t->n_nodes, t->cap_nodes))
         return -ALLOT_ENOMEM;
+    if (ENGINE_GROW(t->node_mig, t->n_nodes, t->cap_node_mig))
+        return -ALLOT_ENOMEM;
     return ENGINE_GROW(t->node_free, t->n_nodes, t->cap_node_free);
 }
 
@@ -130,6 +132,7 @@ static void node_count_in_tenant(struct sched *s, uint32_t id, uint32_t tid)
     struct sched_node *n = &s->nodes[id];
     n->tenant_pos = t->n_nodes;
     t->node_free[t->n_nodes] = 0;
+    t->node_mig[t->n_nodes] = placement_node_has_mig(n);
     t->nodes[t->n_nodes++] = id;
     /* owned capacity counts every GPU, healthy or not: reservations are promised against
      * what the tenant owns */
@@ -187,6 +190,7 @@ int sched_node_add(struct sched *s, const struct sched_node_spec *spec, uint32_t
             g->mig[k].holder = g->mig[k].claim = SCHED_NONE;
         }
     }
+    n->whole_model = placement_whole_model(n);
     /* its free_whole is 0 still: the domains count it once it is set */
     if (topology_node_join(s, s->n_nodes)) {
         hmap_del(&s->node_ids, n->name);
@@ -403,6 +407,7 @@ static void node_leave_tenant(struct sched *s, uint32_t id)
         if (t->nodes[k] == id) {
             memmove(&t->nodes[k], &t->nodes[k + 1], (t->n_nodes - k - 1) * sizeof(t->nodes[0]));
             memmove(&t->node_free[k], &t->node_free[k + 1], t->n_nodes - k - 1);
+            memmove(&t->node_mig[k], &t->node_mig[k + 1], t->n_nodes - k - 1);
             t->n_nodes--;
             for (uint32_t j = k; j < t->n_nodes; j++)
                 s->nodes[t->nodes[j]].tenant_pos = j;

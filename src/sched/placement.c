@@ -79,8 +79,31 @@ void placement_set_free_whole(struct sched *s, struct sched_node *n, uint32_t va
     n->free_whole = value;
 }
 
+uint8_t placement_node_has_mig(const struct sched_node *n)
+{
+    for (uint32_t i = 0; i < n->n_gpus; i++)
+        if (n->gpus[i].n_mig)
+            return 1;
+    return 0;
+}
+
+int8_t placement_whole_model(const struct sched_node *n)
+{
+    int8_t model = -1;
+    for (uint32_t i = 0; i < n->n_gpus; i++) {
+        if (n->gpus[i].n_mig)
+            continue;
+        if (model >= 0 && model != (int8_t)n->gpus[i].model)
+            return -1;
+        model = (int8_t)n->gpus[i].model;
+    }
+    return model;
+}
+
 int placement_index_rebuild(struct sched *s)
 {
+    for (uint32_t i = 0; i < s->n_nodes; i++)
+        s->nodes[i].whole_model = placement_whole_model(&s->nodes[i]);
     for (uint32_t i = 0; i < s->n_tenants; i++) {
         struct sched_tenant *t = &s->tenants[i];
         if (t->cap_node_free < t->n_nodes) {
@@ -90,10 +113,18 @@ int placement_index_rebuild(struct sched *s)
             t->node_free = p;
             t->cap_node_free = t->n_nodes;
         }
+        if (t->cap_node_mig < t->n_nodes) {
+            uint8_t *p = realloc(t->node_mig, t->n_nodes);
+            if (!p)
+                return -ALLOT_ENOMEM;
+            t->node_mig = p;
+            t->cap_node_mig = t->n_nodes;
+        }
         for (uint32_t k = 0; k < t->n_nodes; k++) {
             struct sched_node *n = &s->nodes[t->nodes[k]];
             n->tenant_pos = k;
             t->node_free[k] = (uint8_t)n->free_whole;
+            t->node_mig[k] = placement_node_has_mig(n);
         }
     }
     return 0;
@@ -231,12 +262,18 @@ static int replica_claim(struct sched *s, uint32_t id, struct sched_replica *r,
     int best_model = -1, best_gpu = -1, best_slot = -1;
     bool avoid = s->scratch->avoid_fence[id] && t->n_fence > 0; /* set-aside nodes are not for it */
     bool levels = s->opt.n_topology > 0;
-    /* whole GPUs and no victims marked: a node with fewer free GPUs than asked cannot hold it
-     * (over all the tenant's nodes, node_free is read in order without touching the node) */
-    bool by_free = w->mig < 0 && w->gpus > 0 && s->scratch->victim_whole == 0;
+    /* whole GPUs: a node with fewer free GPUs than asked, counting the marked victims'
+     * (node_free and victim_by_pos, by the node's position in its tenant: over the tenant's
+     * nodes read in order without touching the node; a domain's nodes give theirs), cannot
+     * hold it */
+    bool whole = w->mig < 0 && w->gpus > 0;
     bool in_order = nodes == t->nodes;
+    const uint8_t *victims = s->scratch->victim_by_pos;
     for (uint32_t k = 0; k < n_nodes; k++) {
-        if (by_free && in_order && t->node_free[k] < w->gpus)
+        uint32_t pos = in_order ? k : s->nodes[nodes[k]].tenant_pos;
+        if (whole && (uint32_t)t->node_free[pos] + victims[pos] < w->gpus)
+            continue;
+        if (w->mig >= 0 && !t->node_mig[pos]) /* no slices there (mig_fit would find none) */
             continue;
         struct sched_node *n = &s->nodes[nodes[k]];
         if (n->state != SCHED_NODE_READY || node_cpu_avail(s, n) < w->cpu ||
@@ -246,10 +283,13 @@ static int replica_claim(struct sched *s, uint32_t id, struct sched_replica *r,
         int model = -1, gpu = -1, slot = -1;
         if (w->mig >= 0) {
             left = mig_fit(s, n, w, &gpu, &slot);
-        } else if (w->gpus > 0) {
-            /* without marked victims, free_whole bounds what whole_fit can find */
-            if (n->free_whole + s->scratch->node[nodes[k]].victim_whole < w->gpus)
+        } else if (w->gpus > 0 && victims[pos] == 0 && n->whole_model >= 0) {
+            /* one model, no victims: its usable GPUs are its free ones (whole_fit's count) */
+            if (w->model >= 0 && w->model != n->whole_model)
                 continue;
+            model = n->whole_model;
+            left = (int64_t)t->node_free[pos] - w->gpus;
+        } else if (w->gpus > 0) {
             left = whole_fit(s, n, w, &model);
         } else {
             left = 0;

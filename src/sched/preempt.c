@@ -23,9 +23,11 @@ static void victim_set(struct sched *s, uint32_t v, bool mark)
     int sign = mark ? 1 : -1;
     for (uint32_t r = 0; r < w->replicas; r++) {
         struct engine_node_marks *m = &x->node[w->placement[r].node];
+        int whole = sign * __builtin_popcount(w->placement[r].gpu_mask);
         m->victim_cpu += sign * w->cpu;
         m->victim_memory += sign * w->memory;
-        m->victim_whole += (uint32_t)(sign * __builtin_popcount(w->placement[r].gpu_mask));
+        m->victim_whole += (uint32_t)whole;
+        x->victim_by_pos[s->nodes[w->placement[r].node].tenant_pos] += (uint8_t)whole;
     }
     x->victim_whole += (int64_t)sign * w->gpus * w->replicas;
 }

@@ -65,6 +65,7 @@ void sched_free(struct sched *s)
     for (uint32_t i = 0; i < s->n_tenants; i++) {
         free(s->tenants[i].nodes);
         free(s->tenants[i].node_free);
+        free(s->tenants[i].node_mig);
         free(s->tenants[i].workspaces);
         free(s->tenants[i].fence);
     }

@@ -95,7 +95,8 @@ struct sched_tenant {
     /* free_whole of each of its nodes, in the order of nodes[] (node.tenant_pos): placement
      * reads this compact copy and skips the nodes without room unread */
     uint8_t *node_free;
-    uint32_t cap_node_free;
+    uint8_t *node_mig; /* 1 where the node has a GPU split into MIG slices, same order */
+    uint32_t cap_node_free, cap_node_mig;
     int64_t reserved_units; /* sum of its workspaces' reservations */
     bool degraded;          /* healthy_units < reserved_units, last reported */
     bool dirty;             /* something changed since its last scheduling pass */
@@ -153,6 +154,8 @@ struct sched_node {
     struct sched_label *labels;
     uint32_t free_whole; /* healthy whole GPUs neither held nor claimed */
     uint32_t tenant_pos; /* its index in its tenant's nodes[] (when it has a tenant) */
+    int8_t whole_model;  /* the model of all its whole GPUs, or -1 when they differ or it has
+                          * none (placement then counts its GPUs one by one) */
     bool fenced;         /* set aside for its tenant's starving workload (tenant.fence) */
     /* Its domain at each topology level (s->domains), resolved from its labels while it has
      * a tenant; SCHED_NONE: no label for that level, or no tenant. */
