@@ -73,9 +73,11 @@ void placement_set_free_whole(struct sched *s, struct sched_node *n, uint32_t va
         t->nodes_by_free[value]++;
         t->node_free[n->tenant_pos] = (uint8_t)value;
     }
-    for (uint32_t l = 0; l < s->opt.n_topology; l++)
-        if (n->domain[l] != SCHED_NONE)
-            s->domains[n->domain[l]].free_whole += value - n->free_whole;
+    for (uint32_t l = 0; l < s->opt.n_topology; l++) {
+        uint32_t d = sched_node_domain(s, (uint32_t)(n - s->nodes), l);
+        if (d != SCHED_NONE)
+            s->domains[d].free_whole += value - n->free_whole;
+    }
     n->free_whole = value;
 }
 

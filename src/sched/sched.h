@@ -157,9 +157,6 @@ struct sched_node {
     int8_t whole_model;  /* the model of all its whole GPUs, or -1 when they differ or it has
                           * none (placement then counts its GPUs one by one) */
     bool fenced;         /* set aside for its tenant's starving workload (tenant.fence) */
-    /* Its domain at each topology level (s->domains), resolved from its labels while it has
-     * a tenant; SCHED_NONE: no label for that level, or no tenant. */
-    uint32_t domain[SCHED_MAX_TOPOLOGY_LEVELS];
 };
 
 /* A topology domain: the nodes of one tenant whose label for one level has one value
@@ -323,6 +320,11 @@ struct sched {
     struct sched_domain *domains;  /* topology domains, derived from the nodes' labels */
     uint32_t n_domains, cap_domains;
     struct hmap domain_ids; /* "tenant/level/value" -> domain id */
+    /* Each node's domain at each level (opt.n_topology ids per node, in node order; NULL
+     * without levels), resolved from its labels while it has a tenant: kept beside the nodes
+     * so that a platform without topology reads no more of them (sched_node_domain). */
+    uint32_t *node_domains;
+    uint32_t cap_node_domains; /* nodes it has rows for */
 };
 
 /* Specifications for adding and changing objects. Strings are copied. */
@@ -399,6 +401,9 @@ int sched_new(const struct sched_options *opt, struct sched **out);
  * many, or a change while any workload names a level. RET 0, -ALLOT_ENOMEM. */
 int sched_topology_set(struct sched *s, const char *const *levels, uint32_t n, char *err,
                        size_t len);
+/* The domain of node at topology level (an index in s->domains), or SCHED_NONE: no label
+ * for that level, no tenant, no such level or node. */
+uint32_t sched_node_domain(const struct sched *s, uint32_t node, uint32_t level);
 /* The index of topology level name in s->opt.topology. RET 0 and *level, or -ALLOT_ENOENT. */
 int sched_topology_find(const struct sched *s, const char *name, uint32_t *level);
 /* Free the engine and everything in it. Accepts NULL. */

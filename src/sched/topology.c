@@ -53,11 +53,45 @@ out:
     return rc;
 }
 
+uint32_t sched_node_domain(const struct sched *s, uint32_t node, uint32_t level)
+{
+    if (level >= s->opt.n_topology || node >= s->cap_node_domains)
+        return SCHED_NONE;
+    return s->node_domains[(size_t)node * s->opt.n_topology + level];
+}
+
+/* Node id's row of s->node_domains, made (all SCHED_NONE) when missing. RET it, or NULL
+ * without levels or memory. */
+static uint32_t *node_row(struct sched *s, uint32_t id)
+{
+    uint32_t width = s->opt.n_topology;
+    if (!width)
+        return NULL;
+    if (id >= s->cap_node_domains) {
+        uint32_t cap = s->cap_node_domains ? s->cap_node_domains : 64;
+        while (cap <= id)
+            cap *= 2;
+        uint32_t *p = realloc(s->node_domains, (size_t)cap * width * sizeof(*p));
+        if (!p)
+            return NULL;
+        for (size_t i = (size_t)s->cap_node_domains * width; i < (size_t)cap * width; i++)
+            p[i] = SCHED_NONE;
+        s->node_domains = p;
+        s->cap_node_domains = cap;
+    }
+    return &s->node_domains[(size_t)id * width];
+}
+
 int topology_node_join(struct sched *s, uint32_t id)
 {
     struct sched_node *n = &s->nodes[id];
-    for (uint32_t l = 0; l < SCHED_MAX_TOPOLOGY_LEVELS; l++)
-        n->domain[l] = SCHED_NONE;
+    uint32_t *row = node_row(s, id);
+    if (!s->opt.n_topology)
+        return 0;
+    if (!row)
+        return -ALLOT_ENOMEM;
+    for (uint32_t l = 0; l < s->opt.n_topology; l++)
+        row[l] = SCHED_NONE;
     if (n->tenant == SCHED_NONE)
         return 0;
     for (uint32_t l = 0; l < s->opt.n_topology; l++) {
@@ -73,18 +107,21 @@ int topology_node_join(struct sched *s, uint32_t id)
         struct sched_domain *dom = &s->domains[d];
         dom->nodes[dom->n_nodes++] = id;
         dom->free_whole += n->free_whole;
-        n->domain[l] = d;
+        row[l] = d;
     }
     return 0;
 }
 
 void topology_node_leave(struct sched *s, uint32_t id)
 {
-    struct sched_node *n = &s->nodes[id];
-    for (uint32_t l = 0; l < SCHED_MAX_TOPOLOGY_LEVELS; l++) {
-        if (n->domain[l] == SCHED_NONE)
+    const struct sched_node *n = &s->nodes[id];
+    if (id >= s->cap_node_domains)
+        return; /* in no domain */
+    uint32_t *row = &s->node_domains[(size_t)id * s->opt.n_topology];
+    for (uint32_t l = 0; l < s->opt.n_topology; l++) {
+        if (row[l] == SCHED_NONE)
             continue;
-        struct sched_domain *dom = &s->domains[n->domain[l]];
+        struct sched_domain *dom = &s->domains[row[l]];
         for (uint32_t k = 0; k < dom->n_nodes; k++) {
             if (dom->nodes[k] == id) {
                 memmove(&dom->nodes[k], &dom->nodes[k + 1],
@@ -94,7 +131,7 @@ void topology_node_leave(struct sched *s, uint32_t id)
             }
         }
         dom->free_whole -= n->free_whole;
-        n->domain[l] = SCHED_NONE;
+        row[l] = SCHED_NONE;
     }
 }
 
@@ -105,6 +142,9 @@ void topology_free(struct sched *s)
     free(s->domains);
     s->domains = NULL;
     s->n_domains = s->cap_domains = 0;
+    free(s->node_domains);
+    s->node_domains = NULL;
+    s->cap_node_domains = 0;
     hmap_cleanup(&s->domain_ids);
     hmap_init(&s->domain_ids);
 }
@@ -112,9 +152,6 @@ void topology_free(struct sched *s)
 int topology_rebuild(struct sched *s)
 {
     topology_free(s);
-    for (uint32_t i = 0; i < s->n_nodes; i++)
-        for (uint32_t l = 0; l < SCHED_MAX_TOPOLOGY_LEVELS; l++)
-            s->nodes[i].domain[l] = SCHED_NONE;
     for (uint32_t i = 0; i < s->n_nodes; i++)
         if (topology_node_join(s, i))
             return -ALLOT_ENOMEM;
@@ -209,7 +246,7 @@ static int claim_at_level(struct sched *s, uint32_t id, uint32_t level)
     uint32_t *room_of = s->scratch->room_of, n_rooms = 0; /* 1 + index in rooms, or 0 */
     for (uint32_t k = 0; k < t->n_nodes; k++) {
         const struct sched_node *n = &s->nodes[t->nodes[k]];
-        uint32_t d = n->domain[level];
+        uint32_t d = s->node_domains[(size_t)t->nodes[k] * s->opt.n_topology + level];
         if (d == SCHED_NONE)
             continue;
         if (!room_of[d]) {
@@ -261,9 +298,11 @@ int topology_claim(struct sched *s, uint32_t id)
 
 int topology_pack_cmp(const struct sched *s, const struct sched_node *a, const struct sched_node *b)
 {
+    uint32_t ia = (uint32_t)(a - s->nodes), ib = (uint32_t)(b - s->nodes);
     for (uint32_t l = 0; l < s->opt.n_topology; l++) {
-        uint32_t fa = a->domain[l] == SCHED_NONE ? 0 : s->domains[a->domain[l]].free_whole;
-        uint32_t fb = b->domain[l] == SCHED_NONE ? 0 : s->domains[b->domain[l]].free_whole;
+        uint32_t da = sched_node_domain(s, ia, l), db = sched_node_domain(s, ib, l);
+        uint32_t fa = da == SCHED_NONE ? 0 : s->domains[da].free_whole;
+        uint32_t fb = db == SCHED_NONE ? 0 : s->domains[db].free_whole;
         if (fa != fb)
             return fa < fb ? -1 : 1;
     }
@@ -310,11 +349,9 @@ int topology_check(const struct sched *s, char *err, size_t len)
 {
     for (uint32_t i = 0; i < s->n_nodes; i++) {
         const struct sched_node *n = &s->nodes[i];
-        for (uint32_t l = 0; l < SCHED_MAX_TOPOLOGY_LEVELS; l++) {
-            const char *value = l < s->opt.n_topology && n->tenant != SCHED_NONE
-                                    ? node_label(n, s->opt.topology[l])
-                                    : NULL;
-            uint32_t d = n->domain[l];
+        for (uint32_t l = 0; l < s->opt.n_topology; l++) {
+            const char *value = n->tenant != SCHED_NONE ? node_label(n, s->opt.topology[l]) : NULL;
+            uint32_t d = sched_node_domain(s, i, l);
             bool ok = value
                           ? d < s->n_domains && s->domains[d].tenant == n->tenant &&
                                 s->domains[d].level == l && strcmp(s->domains[d].value, value) == 0
@@ -332,7 +369,7 @@ int topology_check(const struct sched *s, char *err, size_t len)
         uint32_t free_whole = 0;
         for (uint32_t k = 0; k < dom->n_nodes; k++) {
             const struct sched_node *n = &s->nodes[dom->nodes[k]];
-            if (n->domain[dom->level] != d)
+            if (sched_node_domain(s, dom->nodes[k], dom->level) != d)
                 return snprintf(err, len, "topology domain %s lists node %s, not in it", dom->value,
                                 n->name),
                        -1;
@@ -350,9 +387,10 @@ int topology_check(const struct sched *s, char *err, size_t len)
             w->state == SCHED_RUNNING || w->state == SCHED_DRAINING || w->state == SCHED_RECLAIMING;
         if (!w->name || !placed || !topology_applies(w) || !w->topology_required)
             continue;
-        uint32_t d = s->nodes[w->placement[0].node].domain[w->topology_level];
+        uint32_t level = (uint32_t)w->topology_level;
+        uint32_t d = sched_node_domain(s, w->placement[0].node, level);
         for (uint32_t r = 0; r < w->replicas; r++)
-            if (d == SCHED_NONE || s->nodes[w->placement[r].node].domain[w->topology_level] != d)
+            if (d == SCHED_NONE || sched_node_domain(s, w->placement[r].node, level) != d)
                 return snprintf(err, len,
                                 "workload %s requires one %s, but its replicas are not all in "
                                 "one",

@@ -1695,8 +1695,8 @@ static void test_topology_fence_within_one_domain(void **state)
     assert_int_equal(s->tenants[0].n_fence, 2);
     /* the two nodes with the most free GPUs, n1 (4) and n0 (3), are in two blocks; block b2
      * (n1, n3: 6 free) is fenced */
-    assert_int_equal(s->nodes[s->tenants[0].fence[0]].domain[0],
-                     s->nodes[s->tenants[0].fence[1]].domain[0]);
+    assert_int_equal(sched_node_domain(s, s->tenants[0].fence[0], 0),
+                     sched_node_domain(s, s->tenants[0].fence[1], 0));
     assert_true(s->nodes[1].fenced && s->nodes[3].fenced);
     sched_free(s);
 }
@@ -1721,7 +1721,8 @@ static void test_topology_unknown_level_refused(void **state)
     assert_int_equal(sched_submit(s, &w, 0, &big, err, sizeof(err)), -ALLOT_ENOFIT);
     assert_non_null(strstr(err, "topology.required"));
     assert_int_equal(s->workloads[big].reason, SCHED_REASON_NEVER_FITS);
-    assert_int_equal(s->nodes[2].domain[0], SCHED_NONE);
+    assert_int_equal(sched_node_domain(s, 2, 0), SCHED_NONE);
+    assert_int_not_equal(sched_node_domain(s, 1, 0), SCHED_NONE);
     const char *bad[][2] = {{"block", "block"}, {"a b", NULL}};
     assert_int_not_equal(sched_topology_set(s, bad[0], 2, err, sizeof(err)), 0);
     assert_int_not_equal(sched_topology_set(s, bad[1], 1, err, sizeof(err)), 0);
