@@ -251,11 +251,20 @@ static void slot_unclaim(struct sched *s, struct sched_node *n, struct sched_gpu
         slot_counted(s, n, g, slot, +1);
 }
 
-/* Claim room for one replica r of w on the best of the n nodes (ids) of its tenant: the
- * fewest GPUs left over, then (with topology levels) the fullest domains, then the least CPU
- * left over. RET 0 or -ALLOT_ENOFIT. */
-static int replica_claim(struct sched *s, uint32_t id, struct sched_replica *r,
-                         const uint32_t *nodes, uint32_t n_nodes)
+/* The best node for one replica, with what replica_claim takes there. */
+struct replica_pick {
+    uint32_t node; /* SCHED_NONE: none fits */
+    int model, gpu, slot;
+};
+
+/* The best of the n nodes (ids of w's tenant) for one replica of workload id: the fewest
+ * GPUs left over, then (levels: with topology levels) the fullest domains, then the least
+ * CPU left over. in_order: nodes is the tenant's nodes[], so that a node's position in it is
+ * k. Both flags are constants at each call (always inlined), so that the search over a
+ * platform without topology is the plain one. OUT *pick. */
+static inline __attribute__((always_inline)) void
+replica_search(struct sched *s, uint32_t id, const uint32_t *nodes, uint32_t n_nodes, bool in_order,
+               bool levels, struct replica_pick *pick)
 {
     struct sched_workload *w = &s->workloads[id];
     const struct sched_tenant *t = &s->tenants[w->tenant];
@@ -263,13 +272,11 @@ static int replica_claim(struct sched *s, uint32_t id, struct sched_replica *r,
     int64_t best_left = -1, best_cpu_left = 0;
     int best_model = -1, best_gpu = -1, best_slot = -1;
     bool avoid = s->scratch->avoid_fence[id] && t->n_fence > 0; /* set-aside nodes are not for it */
-    bool levels = s->opt.n_topology > 0;
     /* whole GPUs: a node with fewer free GPUs than asked, counting the marked victims'
      * (node_free and victim_by_pos, by the node's position in its tenant: over the tenant's
      * nodes read in order without touching the node; a domain's nodes give theirs), cannot
      * hold it */
     bool whole = w->mig < 0 && w->gpus > 0;
-    bool in_order = nodes == t->nodes;
     const uint8_t *victims = s->scratch->victim_by_pos;
     for (uint32_t k = 0; k < n_nodes; k++) {
         uint32_t pos = in_order ? k : s->nodes[nodes[k]].tenant_pos;
@@ -299,9 +306,9 @@ static int replica_claim(struct sched *s, uint32_t id, struct sched_replica *r,
         if (left < 0)
             continue;
         int64_t cpu_left = node_cpu_avail(s, n) - w->cpu;
-        int pack = best_node == SCHED_NONE || left != best_left || !levels
-                       ? 0
-                       : topology_pack_cmp(s, n, &s->nodes[best_node]);
+        int pack = levels && best_node != SCHED_NONE && left == best_left
+                       ? topology_pack_cmp(s, n, &s->nodes[best_node])
+                       : 0;
         if (best_node == SCHED_NONE || left < best_left || (left == best_left && pack < 0) ||
             (left == best_left && pack == 0 && cpu_left < best_cpu_left)) {
             best_node = nodes[k];
@@ -314,6 +321,25 @@ static int replica_claim(struct sched *s, uint32_t id, struct sched_replica *r,
                 break;
         }
     }
+    *pick = (struct replica_pick){best_node, best_model, best_gpu, best_slot};
+}
+
+/* Claim room for one replica r of w on the best of the n nodes (ids) of its tenant
+ * (replica_search). RET 0 or -ALLOT_ENOFIT. */
+static int replica_claim(struct sched *s, uint32_t id, struct sched_replica *r,
+                         const uint32_t *nodes, uint32_t n_nodes)
+{
+    struct sched_workload *w = &s->workloads[id];
+    bool in_order = nodes == s->tenants[w->tenant].nodes;
+    struct replica_pick pick;
+    if (in_order && !s->opt.n_topology)
+        replica_search(s, id, nodes, n_nodes, true, false, &pick);
+    else if (in_order)
+        replica_search(s, id, nodes, n_nodes, true, true, &pick);
+    else
+        replica_search(s, id, nodes, n_nodes, false, true, &pick);
+    uint32_t best_node = pick.node;
+    int best_model = pick.model, best_gpu = pick.gpu, best_slot = pick.slot;
     if (best_node == SCHED_NONE)
         return -ALLOT_ENOFIT;
     struct sched_node *n = &s->nodes[best_node];
