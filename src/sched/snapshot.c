@@ -344,6 +344,23 @@ static void io_workspace(struct io *io, struct sched_workspace *w)
     io_i64(io, &w->acct_ms);
 }
 
+/* The replicas' places of workload w (one that has a name). */
+static void io_placement(struct io *io, struct sched_workload *w)
+{
+    if (io->load) {
+        w->placement = io_array(io, w->replicas, sizeof(*w->placement));
+        if (!w->placement)
+            return;
+    }
+    for (uint32_t i = 0; i < w->replicas && !io->bad; i++) {
+        struct sched_replica *r = &w->placement[i];
+        IO_U32(r->node);
+        IO_U32(r->gpu_mask);
+        IO_INT(r->mig_gpu, -1, SCHED_MAX_GPUS_PER_NODE - 1);
+        IO_INT(r->mig_slot, -1, MIG_MAX_INSTANCES - 1);
+    }
+}
+
 static void io_workload(struct io *io, struct sched_workload *w)
 {
     io_str(io, &w->name, false);
@@ -381,25 +398,13 @@ static void io_workload(struct io *io, struct sched_workload *w)
     IO_U32(w->pnext);
     IO_U32(w->fprev);
     IO_U32(w->fnext);
-    if (io->version >= 3) {
+    if (w->name) /* a forgotten workload's slot has no placement */
+        io_placement(io, w);
+    if (io->version >= 3) { /* new fields at the end of the record */
         IO_INT(w->topology_level, -1, SCHED_MAX_TOPOLOGY_LEVELS - 1);
         IO_BOOL(w->topology_required);
     } else if (io->load) {
         w->topology_level = -1;
-    }
-    if (!w->name) /* a forgotten workload's slot: no placement */
-        return;
-    if (io->load) {
-        w->placement = io_array(io, w->replicas, sizeof(*w->placement));
-        if (!w->placement)
-            return;
-    }
-    for (uint32_t i = 0; i < w->replicas && !io->bad; i++) {
-        struct sched_replica *r = &w->placement[i];
-        IO_U32(r->node);
-        IO_U32(r->gpu_mask);
-        IO_INT(r->mig_gpu, -1, SCHED_MAX_GPUS_PER_NODE - 1);
-        IO_INT(r->mig_slot, -1, MIG_MAX_INSTANCES - 1);
     }
 }
 

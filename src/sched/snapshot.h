@@ -17,7 +17,7 @@
  * ones from SCHED_SNAPSHOT_OLDEST load. Version 2 added a node's move_drained (a version 1
  * snapshot loads it false: a move cancelled later leaves its node draining). Version 3 added
  * the topology levels (after the free workload slots) and a workload's topology_level and
- * topology_required (after its fnext); older snapshots load with neither. */
+ * topology_required (at the end of its record); older snapshots load with neither. */
 #define SCHED_SNAPSHOT_VERSION 3
 #define SCHED_SNAPSHOT_OLDEST 1
 
