@@ -38,8 +38,9 @@ struct bench_config {
     uint32_t workloads;
     uint32_t decisions;
     uint64_t seed;
-    uint32_t topology; /* 1: levels [block, rack] (a block: 32 nodes of a tenant, a rack 8);
-                        * gangs require a block (half) or prefer a rack (the others) */
+    uint32_t checkpoint_aware; /* the engine option (docs/policy.md, "Lost work"): 1 or 0 */
+    uint32_t topology;         /* 1: levels [block, rack] (a block: 32 nodes of a tenant, a rack 8);
+                                * gangs require a block (half) or prefer a rack (the others) */
 };
 
 /* xorshift64*: deterministic across runs and platforms. */
@@ -431,7 +432,8 @@ static void gpu_usage(const struct sched *s, int64_t *used, int64_t *capacity)
 static void usage(FILE *f)
 {
     fprintf(f, "usage: bench_sched [--nodes N] [--tenants N] [--workspaces-per-tenant N]\n"
-               "                   [--workloads N] [--decisions N] [--seed N] [--topology 0|1]\n"
+               "                   [--workloads N] [--decisions N] [--seed N]\n"
+               "                   [--checkpoint-aware 1|0] [--topology 0|1]\n"
                "Run it pinned to one core: taskset -c 1 bench_sched\n");
 }
 
@@ -466,6 +468,8 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
             cfg->decisions = (uint32_t)v;
         else if (strcmp(opt, "--seed") == 0)
             cfg->seed = v;
+        else if (strcmp(opt, "--checkpoint-aware") == 0 && v <= 1)
+            cfg->checkpoint_aware = (uint32_t)v;
         else if (strcmp(opt, "--topology") == 0)
             cfg->topology = (uint32_t)v;
         else {
@@ -512,6 +516,7 @@ int main(int argc, char **argv)
         .workloads = 100000,
         .decisions = 2000,
         .seed = 0x9E3779B97F4A7C15ULL,
+        .checkpoint_aware = 1,
     };
     if (parse_args(argc, argv, &cfg)) {
         usage(stderr);
@@ -527,15 +532,16 @@ int main(int argc, char **argv)
     int rc;
 
     printf("bench_sched: %u nodes x %d GPUs, %u tenants, %u workspaces, %u workloads, "
-           "%u decisions, seed %" PRIu64 "%s\n",
+           "%u decisions, seed %" PRIu64 ", checkpoint_aware %u%s\n",
            cfg.nodes, GPUS_PER_NODE, cfg.tenants, cfg.tenants * cfg.workspaces_per_tenant,
-           cfg.workloads, cfg.decisions, cfg.seed,
+           cfg.workloads, cfg.decisions, cfg.seed, cfg.checkpoint_aware,
            cfg.topology ? ", topology [block, rack]: gangs require a block or prefer a rack" : "");
 
     /* 1. the platform */
     double t0 = now_s();
     struct sched_options opt;
     sched_options_default(&opt);
+    opt.checkpoint_aware = cfg.checkpoint_aware != 0;
     if (cfg.topology) {
         opt.topology[0] = "block";
         opt.topology[1] = "rack";

@@ -82,6 +82,9 @@ static void save_cb(evutil_socket_t fd, short what, void *arg)
 
 static void poll_cb(evutil_socket_t fd, short what, void *arg)
 {
+    /* a new checkpoint goes at once: the held poll would carry it only with another change */
+    if (report_checkpoints(arg))
+        report_send(arg, AGENT_CHANNEL_PUSH);
     report_send(arg, AGENT_CHANNEL_POLL);
 }
 

@@ -60,6 +60,7 @@ struct task {
     char container_id[AGENT_CONTAINER_ID_SIZE]; /* the runtime's id of it: "<node>.<id>" */
     char limit_reason[RUNNER_REASON_MAX];       /* why the agent stopped it for a limit, or "" */
     struct shipment *ship;                      /* its output on its way to the controller */
+    int64_t checkpoint_ms; /* its checkpoint file's modification time (ms), 0: none seen */
 };
 
 /* The output of one replica, shipped to the controller in chunks (docs/agent-running.md,

@@ -182,6 +182,8 @@ static int build_env(const struct oci_replica *r, json_t **out, char *err, size_
     if (rc == 0)
         rc = env_put(&env, "ALLOT_PREEMPT_DEADLINE_FILE=" OCI_WORK_DIR "/preempt_deadline", "env",
                      err, len);
+    if (rc == 0) /* the workload's directory is /work: the agent finds the file there */
+        rc = env_put(&env, "ALLOT_CHECKPOINT_FILE=" OCI_WORK_DIR "/checkpoint", "env", err, len);
     if (rc == 0 && !env_has(&env, "PATH="))
         rc = env_put(&env, "PATH=" OCI_DEFAULT_PATH, "env", err, len);
     if (rc != 0) {

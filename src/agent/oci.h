@@ -65,7 +65,8 @@ int oci_image_config_load(const char *path, json_t **out, char *err, size_t len)
  * - process.args: r->command when it has an entry, else the image's Entrypoint then Cmd;
  * - process.cwd: r->cwd, else the image's WorkingDir, else /work (each must be absolute);
  * - process.env: the image's Env, then HOME=/work and TMPDIR, TMP, TEMP=/tmp, then r->env,
- *   then each edit's env, then ALLOT_PREEMPT_DEADLINE_FILE=/work/preempt_deadline; a later
+ *   then each edit's env, then ALLOT_PREEMPT_DEADLINE_FILE=/work/preempt_deadline and
+ *   ALLOT_CHECKPOINT_FILE=/work/checkpoint; a later
  *   entry replaces an earlier one with its key (in its place); PATH is added when none gave it;
  * - process.user r->uid:r->gid (plus the edits' additionalGids), noNewPrivileges, and no
  *   capability at all unless uid is 0;

@@ -5,11 +5,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <event2/buffer.h>
 #include <event2/http.h>
 #include <event2/keyvalq_struct.h>
 
+#include "agent/runner.h"
 #include "agent/task.h"
 #include "agent/tenancy.h"
 #include "common/protocol.h"
@@ -94,6 +96,28 @@ static void on_answer(struct evhttp_request *req, void *arg)
         report_send(a, AGENT_CHANNEL_PUSH);
 }
 
+bool report_checkpoints(struct agent *a)
+{
+    bool changed = false;
+    for (int k = 0; k < a->tasks_end; k++) {
+        struct task *t = &a->tasks[k];
+        const char *dir = t->used && t->proc ? runner_proc_workdir(t->proc) : NULL;
+        char path[4200];
+        struct stat st;
+        /* the file itself, never what a link there points to (lstat): a plain file only */
+        if (!dir ||
+            snprintf(path, sizeof(path), "%s/" RUNNER_CHECKPOINT_FILE, dir) >= (int)sizeof(path) ||
+            lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+            continue;
+        int64_t ms = (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+        if (ms <= 0 || ms == t->checkpoint_ms)
+            continue;
+        t->checkpoint_ms = ms;
+        changed = true;
+    }
+    return changed;
+}
+
 /* The body of a report on ch: {inventory, workloads, tenant}. RET its text (free it), or
  * NULL when out of memory. */
 static char *report_text(struct agent *a, enum agent_channel ch)
@@ -111,9 +135,12 @@ static char *report_text(struct agent *a, enum agent_channel ch)
                                PROTOCOL_FIELD_REASON, t->reason));
             t->sent |= 1u << ch; /* forgotten once the controller has answered */
         } else {
-            json_array_append_new(wls, json_pack("{s:s, s:i, s:s}", PROTOCOL_FIELD_NAME, t->name,
-                                                 PROTOCOL_FIELD_RANK, t->rank, PROTOCOL_FIELD_STATE,
-                                                 PROTOCOL_STATE_RUNNING));
+            json_t *w =
+                json_pack("{s:s, s:i, s:s}", PROTOCOL_FIELD_NAME, t->name, PROTOCOL_FIELD_RANK,
+                          t->rank, PROTOCOL_FIELD_STATE, PROTOCOL_STATE_RUNNING);
+            if (w && t->checkpoint_ms > 0) /* the controller keeps the newest it has seen */
+                json_object_set_new(w, PROTOCOL_FIELD_CHECKPOINT, json_integer(t->checkpoint_ms));
+            json_array_append_new(wls, w);
         }
     }
     json_t *inventory = gpuinfo_to_json(&a->gpus);

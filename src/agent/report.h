@@ -19,6 +19,11 @@ struct evhttp_request;
  * answer on the poll sends the next poll. Ended replicas are forgotten once an answer that
  * acknowledges them arrives; a failed report leaves them for the next. */
 void report_send(struct agent *a, enum agent_channel ch);
+/* Read the modification time of each running replica's checkpoint file (its directory's
+ * RUNNER_CHECKPOINT_FILE, ALLOT_CHECKPOINT_FILE to the program; lstat: a link there is not
+ * followed, and only a plain file counts): one lstat per replica. The next reports carry it.
+ * RET whether one changed since the last look. */
+bool report_checkpoints(struct agent *a);
 
 /* A request to the controller with the agent's token and body (len bytes of type), which
  * calls cb(req, ctx) with the answer. RET it (evhttp_make_request takes it), or NULL when out

@@ -21,6 +21,9 @@ struct event_base;
 #define RUNNER_STDOUT_LOG "stdout.log"
 #define RUNNER_STDERR_LOG "stderr.log"
 #define RUNNER_DEADLINE_FILE "preempt_deadline"
+/* The file a workload touches when it has saved its work (ALLOT_CHECKPOINT_FILE): the agent
+ * reports its modification time (docs/policy.md, "Lost work"). */
+#define RUNNER_CHECKPOINT_FILE "checkpoint"
 /* The workload's own temporary directory (TMPDIR, TMP, TEMP), inside its directory so that
  * the storage check counts what it holds. */
 #define RUNNER_TMP_DIR "tmp"

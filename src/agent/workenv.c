@@ -39,9 +39,9 @@ static void env_put(char **env, size_t *n, char *entry)
 }
 
 /* The variables the runner makes for a workload: its directory as HOME, its own temporary
- * directory as TMPDIR (and TMP and TEMP, which some programs read instead), and the deadline
- * file. The first WORKENV_N_DEFAULTS are defaults that the caller's entries may replace; the others
- * come after them, which cannot override them. */
+ * directory as TMPDIR (and TMP and TEMP, which some programs read instead), the deadline
+ * file and the checkpoint file. The first WORKENV_N_DEFAULTS are defaults that the caller's entries
+ * may replace; the others come after them, which cannot override them. */
 static const struct {
     const char *name; /* "NAME=" */
     const char *leaf; /* appended to the workload's directory */
@@ -51,6 +51,7 @@ static const struct {
     {"TMP=", "/" RUNNER_TMP_DIR},
     {"TEMP=", "/" RUNNER_TMP_DIR},
     {"ALLOT_PREEMPT_DEADLINE_FILE=", "/" RUNNER_DEADLINE_FILE},
+    {"ALLOT_CHECKPOINT_FILE=", "/" RUNNER_CHECKPOINT_FILE},
 };
 _Static_assert(sizeof(workenv_own) / sizeof(workenv_own[0]) == WORKENV_N_OWN, "WORKENV_N_OWN");
 #define WORKENV_N_DEFAULTS 4

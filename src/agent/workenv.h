@@ -8,7 +8,7 @@
 
 /* Variables the runner makes for every workload (HOME, TMPDIR, TMP, TEMP and
  * ALLOT_PREEMPT_DEADLINE_FILE). */
-#define WORKENV_N_OWN 5
+#define WORKENV_N_OWN 6
 
 /* A built environment. Caller-owned: workenv_build, workenv_cleanup. */
 struct workenv {

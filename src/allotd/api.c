@@ -511,6 +511,9 @@ const struct route api_routes[] = {
      "why a workload waits"},
     {EVHTTP_REQ_DELETE, "/v1/workloads/{tenant}/{ws}/{name}", ROLE_MEMBER, api_cancel_workload,
      "cancel a workload"},
+    {EVHTTP_REQ_POST, "/v1/workloads/{tenant}/{ws}/{name}/checkpoint", ROLE_MEMBER,
+     api_checkpoint_workload,
+     "it saved its work now: preemption counts what it would lose from here"},
     {EVHTTP_REQ_GET, "/v1/events", ROLE_VIEWER, get_events,
      "Server-Sent Events of what the caller may see (resumes after Last-Event-ID), or with "
      "?format=json a page of the stored ones"},

@@ -41,6 +41,8 @@ void api_why_workload(struct controller *ctl, struct call *c);
 /* GET /v1/workspaces/{tenant}/{ws}/pending: its queue with positions (explain_queue). */
 void api_workspace_pending(struct controller *ctl, struct call *c);
 void api_cancel_workload(struct controller *ctl, struct call *c);
+/* POST .../{name}/checkpoint: it saved its work now (op checkpoint, docs/api.md). */
+void api_checkpoint_workload(struct controller *ctl, struct call *c);
 void api_post_node_logs(struct controller *ctl, struct call *c);
 
 /* api_users.c */

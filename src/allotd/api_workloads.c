@@ -779,17 +779,26 @@ void api_workspace_pending(struct controller *ctl, struct call *c)
     call_reply(c, 200, r);
 }
 
-void api_cancel_workload(struct controller *ctl, struct call *c)
+/* The workload of the path, in the engine, if c may see it. OUT *id. RET false (answered:
+ * 404, or 409 for one that ended and is in the history) if not. */
+static bool workload_in_engine(struct controller *ctl, struct call *c, uint32_t *id)
 {
-    uint32_t id;
     char *history;
-    if (!workload_find(ctl, c, &id, &history))
-        return;
+    if (!workload_find(ctl, c, id, &history))
+        return false;
     if (history) {
         free(history);
         call_error(c, -ALLOT_ESTATE, 409, NULL, "the workload has ended (it is in the history)");
-        return;
+        return false;
     }
+    return true;
+}
+
+void api_cancel_workload(struct controller *ctl, struct call *c)
+{
+    uint32_t id;
+    if (!workload_in_engine(ctl, c, &id))
+        return;
     const struct sched *s = ctl->engine;
     const struct sched_workload *w = &s->workloads[id];
     bool own = id < ctl->cap_extra && ctl->extra[id].owner &&
@@ -803,4 +812,20 @@ void api_cancel_workload(struct controller *ctl, struct call *c)
         return;
     }
     api_apply_reply(ctl, c, json_pack("{s:s, s:s}", "op", OP_CANCEL, "workload", w->name), 200);
+}
+
+void api_checkpoint_workload(struct controller *ctl, struct call *c)
+{
+    uint32_t id;
+    if (!workload_in_engine(ctl, c, &id))
+        return;
+    const struct sched *s = ctl->engine;
+    const struct sched_workload *w = &s->workloads[id];
+    if (!auth_allows(&c->who, ROLE_MEMBER, api_tenant_name(s, w->tenant),
+                     s->workspaces[w->workspace].name)) {
+        call_error(c, -ALLOT_EFORBIDDEN, 403, NULL,
+                   "your role may not report checkpoints of this workspace's workloads");
+        return;
+    }
+    api_apply_reply(ctl, c, json_pack("{s:s, s:s}", "op", OP_CHECKPOINT, "workload", w->name), 200);
 }

@@ -152,6 +152,28 @@ static void report_running(struct fleet *f, uint32_t node, uint32_t id)
     }
 }
 
+/* How far ahead of the controller's clock an agent's checkpoint time may be (clocks of
+ * machines differ a little); it counts as now. Further ahead, it is ignored. */
+#define FLEET_CHECKPOINT_SKEW_MS 5000
+
+/* A replica of running workload id on node reports a checkpoint (its file's time): the op
+ * checkpoint when it is newer than the engine's, not before the workload's start, and not in
+ * the future beyond FLEET_CHECKPOINT_SKEW_MS (docs/policy.md, "Lost work"); else nothing. */
+static void report_checkpoint(struct fleet *f, uint32_t node, uint32_t id,
+                              const struct nodereport_workload *w)
+{
+    const struct sched_workload *x = &f->ctl->engine->workloads[id];
+    int64_t now = controller_now(f->ctl), at = w->checkpoint_ms;
+    if (at <= 0 || at > now + FLEET_CHECKPOINT_SKEW_MS || !fleet_ran_on(f, id, node) ||
+        (x->state != SCHED_RUNNING && x->state != SCHED_DRAINING))
+        return;
+    at = at > now ? now : at;
+    if (at < x->start_ms || at <= x->checkpoint_ms)
+        return; /* from before this run (a file left by an earlier start), or known */
+    report_op(f->ctl, json_pack("{s:s, s:s, s:I}", "op", OP_CHECKPOINT, "workload", w->name, "at",
+                                (json_int_t)at));
+}
+
 /* A replica of workload id on node ended as w says: told to stop and now gone, it stopped;
  * anything else that ended finished. RET whether that changed anything. */
 static bool report_ended(struct fleet *f, uint32_t node, uint32_t id,
@@ -222,9 +244,10 @@ static void report_apply(struct fleet *f, uint32_t node, struct fleet_node *a,
         uint32_t id;
         if (sched_workload_find(s, w->name, &id))
             continue;
-        if (w->state == NODEREPORT_RUNNING)
+        if (w->state == NODEREPORT_RUNNING) {
             report_running(f, node, id);
-        else if (report_ended(f, node, id, w))
+            report_checkpoint(f, node, id, w);
+        } else if (report_ended(f, node, id, w))
             *changed = true;
     }
     if (report_wiped(f, node, rep))

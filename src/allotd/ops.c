@@ -86,6 +86,8 @@ static int apply_scheduler(struct controller *ctl, const struct op *op, int64_t 
         ctl->engine->opt.default_grace_ms = o->default_grace_ms;
     if (o->has_age)
         ctl->engine->opt.starvation_age_ms = o->starvation_age_ms;
+    if (o->has_checkpoint_aware)
+        ctl->engine->opt.checkpoint_aware = o->checkpoint_aware;
     return 0;
 }
 
@@ -139,6 +141,7 @@ static int apply_workspace_update(struct controller *ctl, const struct op *op, i
                                       .lend = cur->lend,
                                       .weight = cur->weight,
                                       .require_image = cur->require_image};
+    memcpy(ws.min_runtime_ms, cur->min_runtime_ms, sizeof(ws.min_runtime_ms));
     int rc = spec_workspace_patch_from_json(op->u.workspace_update.spec, a, &ws, e);
     if (rc)
         return e->code ? e->code : -ALLOT_EINVAL;
@@ -405,6 +408,30 @@ static int apply_forget(struct controller *ctl, const struct op *op, int64_t t, 
     return rc ? refuse(e, rc, "", "out of memory") : 0;
 }
 
+/* A workload saved its work (its agent saw its checkpoint file change, or the API was told):
+ * at `at` or, without one, the op's time (docs/policy.md, "Lost work"). */
+static int apply_checkpoint(struct controller *ctl, const struct op *op, int64_t t, struct arena *a,
+                            json_t **result, struct schema_error *e)
+{
+    struct sched *s = ctl->engine;
+    const struct op_checkpoint *o = &op->u.checkpoint;
+    uint32_t id;
+    if (sched_workload_find(s, o->workload, &id))
+        return refuse(e, -ALLOT_ENOENT, "workload", "no such workload");
+    int64_t at = o->has_at ? o->at_ms : t;
+    int rc = sched_checkpoint(s, id, at, t);
+    if (rc == -ALLOT_ESTATE)
+        return refuse(e, rc, "", "the workload is %s: only running work checkpoints",
+                      sched_state_name(s->workloads[id].state));
+    if (rc == -ALLOT_EINVAL)
+        return refuse(e, rc, "at", "a checkpoint is not before the workload's start nor after now");
+    if (rc)
+        return rc;
+    controller_view_forget(ctl, id); /* its view shows last_checkpoint */
+    set_result(result, view_workload(s, id));
+    return 0;
+}
+
 static const struct op_row op_rows[] = {
     {OP_SCHEDULE, op_read_bare, apply_schedule},
     {OP_SCHEDULER, op_read_scheduler, apply_scheduler},
@@ -424,6 +451,7 @@ static const struct op_row op_rows[] = {
     {OP_FINISH, op_read_workload_end, apply_finish},
     {OP_STOPPED, op_read_workload_end, apply_stopped},
     {OP_FORGET, op_read_workload_end, apply_forget},
+    {OP_CHECKPOINT, op_read_checkpoint, apply_checkpoint},
 };
 #define N_OP_ROWS (sizeof(op_rows) / sizeof(op_rows[0]))
 

@@ -28,6 +28,7 @@ static const struct command commands[] = {
     {"describe", workloads_main, "show a workload: placement, or why it waits"},
     {"why", workloads_main, "why a workload waits: positions, holders, estimated start"},
     {"cancel", workloads_main, "cancel a workload"},
+    {"checkpoint", workloads_main, "say that a running workload saved its work now"},
     {"logs", workloads_main, "print a workload's output (-f to follow)"},
     {"nodes", capacity_main, "list nodes and their GPUs"},
     {"ws", capacity_main, "workspaces: reservation and limit against usage"},

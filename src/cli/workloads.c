@@ -654,6 +654,28 @@ out:
     return rc;
 }
 
+static int run_checkpoint(const struct flag_values *v)
+{
+    char path[320];
+    struct client cl = {0};
+    struct client_answer a = {0};
+    int rc = workload_path(v, path, sizeof(path));
+    if (rc)
+        return rc;
+    strncat(path, "/checkpoint", sizeof(path) - strlen(path) - 1);
+    if ((rc = client_open(&cl, v)) || (rc = client_fetch(&cl, "POST", path, NULL, &a)))
+        goto out;
+    if (v->json)
+        client_print_json(&a);
+    else
+        printf("%s  checkpoint recorded: preemption counts its work from now\n",
+               human_text(a.json, "name"));
+out:
+    client_answer_cleanup(&a);
+    client_close(&cl);
+    return rc;
+}
+
 /* After the workload's attempt is over, how long -f still waits for output on its way from
  * the agent (it ships every quarter second) before it ends. */
 #define LOGS_SETTLE_MS 2000
@@ -769,6 +791,11 @@ static const struct flag_command workloads_commands[] = {
      NULL, 1, 1, 0, run_why},
     {"cancel", "TENANT/WS/NAME", "Cancel a workload; a running one stops within its grace period.",
      NULL, NULL, 1, 1, 0, run_cancel},
+    {"checkpoint", "TENANT/WS/NAME", "Say that a running workload saved its work now.",
+     "POST .../checkpoint: preemption then counts what it would lose from now, not from its\n"
+     "start (docs/policy.md, \"Lost work\"). A program may instead touch the file named by\n"
+     "$ALLOT_CHECKPOINT_FILE.",
+     NULL, 1, 1, 0, run_checkpoint},
     {"logs", "TENANT/WS/NAME", "Print a workload's output as its node agent shipped it.",
      "The controller keeps what agents ship (up to 16 MiB per stream; the whole log stays in\n"
      "the replica's directory on its node). A requeued workload starts afresh: each start is an\n"

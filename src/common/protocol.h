@@ -53,13 +53,15 @@
 #define PROTOCOL_FIELD_HEALTHY "healthy"
 #define PROTOCOL_FIELD_MIG "mig"
 #define PROTOCOL_FIELD_START "start"
-/* One reported workload: {name, rank, state, exit_code, signal, reason}. */
+/* One reported workload: {name, rank, state, exit_code, signal, reason, checkpoint}
+ * (checkpoint: a running one's checkpoint file's modification time, ms since the epoch). */
 #define PROTOCOL_FIELD_NAME "name"
 #define PROTOCOL_FIELD_RANK "rank"
 #define PROTOCOL_FIELD_STATE "state"
 #define PROTOCOL_FIELD_EXIT_CODE "exit_code"
 #define PROTOCOL_FIELD_SIGNAL "signal"
 #define PROTOCOL_FIELD_REASON "reason"
+#define PROTOCOL_FIELD_CHECKPOINT "checkpoint"
 /* The desired set: {node, epoch, version, tenant, workloads}, each workload {name, workspace,
  * state, rank, attempt, world_size, peers, gpu_indices, gpu_uuids, cpu_millicores,
  * memory_bytes, storage_bytes, grace_ms, mig, stop_by, command, env, image, workdir}. */

@@ -423,7 +423,8 @@ static enum attempt admit_by_preemption(struct sched *s, uint32_t id, struct pas
         lifecycle_queue_reason(s, id, why, msg, now);
         return held;
     }
-    int rc = preempt_priority(s, id, now);
+    int64_t ripe = 0;
+    int rc = preempt_priority(s, id, now, &ripe);
     if (rc == -ALLOT_ECHECK)
         return ATTEMPT_BROKEN;
     if (rc != -ALLOT_ENOENT)
@@ -439,6 +440,19 @@ static enum attempt admit_by_preemption(struct sched *s, uint32_t id, struct pas
                  w->waiting_on, s->workspaces[w->workspace].name);
         lifecycle_queue_reason(s, id, SCHED_REASON_RECLAIMING, msg, now);
         return ATTEMPT_ADMITTED;
+    }
+    if (ripe > 0) {
+        /* lower-priority work that could make room has not run its min_runtime yet */
+        char a[32];
+        snprintf(msg, len,
+                 "the lower-priority workloads of %s that could make room have not run their "
+                 "min_runtime; the first may be preempted in %s",
+                 s->workspaces[w->workspace].name,
+                 quantity_format_duration(ripe - now, a, sizeof(a)));
+        struct sched_event *e = lifecycle_queue_reason(s, id, SCHED_REASON_MIN_RUNTIME, msg, now);
+        if (e)
+            e->deadline = ripe; /* a simulator passes again then: time alone changes it */
+        return held;
     }
     lifecycle_queue_reason(s, id, why, msg, now);
     return held;

@@ -280,11 +280,12 @@ static int tenants_check(const struct sched *s, char *err, size_t len)
                 return fail(err, len, "tenant %s indexes node %s wrongly", tn->name, n->name);
         }
         int64_t free_units = 0, healthy = 0, reserved = 0;
-        uint32_t free_whole = 0, by_free[SCHED_MAX_GPUS_PER_NODE + 1] = {0};
+        uint32_t free_whole = 0, by_free[SCHED_MAX_GPUS_PER_NODE + 1] = {0}, mixed = 0;
         for (uint32_t k = 0; k < tn->n_nodes; k++) {
             const struct sched_node *n = &s->nodes[tn->nodes[k]];
             free_whole += n->free_whole;
             by_free[n->free_whole]++;
+            mixed += placement_node_mixed(n);
             free_units += placement_node_free_units(s, n);
             if (n->state == SCHED_NODE_READY)
                 healthy += placement_node_units(n);
@@ -293,7 +294,7 @@ static int tenants_check(const struct sched *s, char *err, size_t len)
             reserved += s->workspaces[tn->workspaces[k]].reserved;
         if (free_units != tn->free_units || healthy != tn->healthy_units ||
             free_whole != tn->free_whole || memcmp(by_free, tn->nodes_by_free, sizeof(by_free)) ||
-            reserved != tn->reserved_units)
+            reserved != tn->reserved_units || mixed != tn->n_mixed)
             return fail(err, len, "tenant %s capacity counters disagree with its nodes", tn->name);
         if (reserved > tn->owned_units)
             return fail(err, len, "tenant %s reserves more GPUs than it owns", tn->name);

@@ -224,15 +224,16 @@ int lifecycle_end(struct sched *s, uint32_t id, enum sched_state final, enum sch
     return 0;
 }
 
-void lifecycle_queue_reason(struct sched *s, uint32_t id, enum sched_reason why,
-                            const char *message, int64_t now)
+struct sched_event *lifecycle_queue_reason(struct sched *s, uint32_t id, enum sched_reason why,
+                                           const char *message, int64_t now)
 {
     struct sched_workload *w = &s->workloads[id];
     if (w->reason == why)
-        return;
+        return NULL;
     w->reason = why;
     s->workspaces[w->workspace].queue_gen++;
     struct sched_event *e = event_emit(s, SCHED_EV_QUEUED, now, id);
     e->reason = why;
     snprintf(e->message, sizeof(e->message), "%s", message);
+    return e;
 }

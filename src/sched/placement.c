@@ -81,6 +81,16 @@ void placement_set_free_whole(struct sched *s, struct sched_node *n, uint32_t va
     n->free_whole = value;
 }
 
+bool placement_node_mixed(const struct sched_node *n)
+{
+    if (placement_whole_model(n) >= 0)
+        return false;
+    for (uint32_t i = 0; i < n->n_gpus; i++)
+        if (!n->gpus[i].n_mig)
+            return true;
+    return false;
+}
+
 uint8_t placement_node_has_mig(const struct sched_node *n)
 {
     for (uint32_t i = 0; i < n->n_gpus; i++)
@@ -108,6 +118,7 @@ int placement_index_rebuild(struct sched *s)
         s->nodes[i].whole_model = placement_whole_model(&s->nodes[i]);
     for (uint32_t i = 0; i < s->n_tenants; i++) {
         struct sched_tenant *t = &s->tenants[i];
+        t->n_mixed = 0;
         if (t->cap_node_free < t->n_nodes) {
             uint8_t *p = realloc(t->node_free, t->n_nodes);
             if (!p)
@@ -127,6 +138,7 @@ int placement_index_rebuild(struct sched *s)
             n->tenant_pos = k;
             t->node_free[k] = (uint8_t)n->free_whole;
             t->node_mig[k] = placement_node_has_mig(n);
+            t->n_mixed += placement_node_mixed(n);
         }
     }
     return 0;
@@ -251,6 +263,46 @@ static void slot_unclaim(struct sched *s, struct sched_node *n, struct sched_gpu
         slot_counted(s, n, g, slot, +1);
 }
 
+/* replica_claim's search for a whole-GPU replica of w when no victim is marked and every
+ * node of the tenant has whole GPUs of one model: a node's leftover is then its free count
+ * less w->gpus, so the best fit lies among the nodes with the fewest free GPUs that still
+ * hold it. Those counts are read from the tenant's node_free, and only nodes of one count
+ * are visited at a time, from the smallest: the node replica_claim's scan would choose, with
+ * far fewer nodes read. RET that node (*left its leftover, *model its model), or SCHED_NONE. */
+static uint32_t whole_best_fit(const struct sched *s, const struct sched_workload *w, bool avoid,
+                               int64_t *left, int *model)
+{
+    const struct sched_tenant *t = &s->tenants[w->tenant];
+    for (uint32_t f = w->gpus; f <= SCHED_MAX_GPUS_PER_NODE; f++) {
+        if (!t->nodes_by_free[f])
+            continue;
+        uint32_t best = SCHED_NONE;
+        int64_t best_cpu_left = 0;
+        for (uint32_t k = 0; k < t->n_nodes; k++) {
+            if (t->node_free[k] != f)
+                continue;
+            const struct sched_node *n = &s->nodes[t->nodes[k]];
+            if (n->state != SCHED_NODE_READY || node_cpu_avail(s, n) < w->cpu ||
+                node_mem_avail(s, n) < w->memory || (avoid && n->fenced) ||
+                (w->model >= 0 && w->model != n->whole_model))
+                continue;
+            int64_t cpu_left = node_cpu_avail(s, n) - w->cpu;
+            if (best == SCHED_NONE || cpu_left < best_cpu_left) {
+                best = t->nodes[k];
+                best_cpu_left = cpu_left;
+                if (cpu_left == 0)
+                    break;
+            }
+        }
+        if (best != SCHED_NONE) {
+            *left = (int64_t)(f - w->gpus);
+            *model = s->nodes[best].whole_model;
+            return best;
+        }
+    }
+    return SCHED_NONE;
+}
+
 /* The best node for one replica, with what replica_claim takes there. */
 struct replica_pick {
     uint32_t node; /* SCHED_NONE: none fits */
@@ -278,7 +330,14 @@ replica_search(struct sched *s, uint32_t id, const uint32_t *nodes, uint32_t n_n
      * hold it */
     bool whole = w->mig < 0 && w->gpus > 0;
     const uint8_t *victims = s->scratch->victim_by_pos;
-    for (uint32_t k = 0; k < n_nodes; k++) {
+    /* over the tenant's nodes, without topology levels, no victim marked and every node of
+     * one model: whole_best_fit visits only the nodes of the smallest free count that holds
+     * it (with levels, the fuller domain decides among equal fits: the scan below) */
+    bool by_count =
+        in_order && !levels && whole && s->scratch->victim_whole == 0 && t->n_mixed == 0;
+    if (by_count)
+        best_node = whole_best_fit(s, w, avoid, &best_left, &best_model);
+    for (uint32_t k = 0; k < n_nodes && !by_count; k++) {
         uint32_t pos = in_order ? k : s->nodes[nodes[k]].tenant_pos;
         if (whole && (uint32_t)t->node_free[pos] + victims[pos] < w->gpus)
             continue;

@@ -17,6 +17,8 @@ int64_t placement_node_free_units(const struct sched *s, const struct sched_node
 uint32_t placement_node_free_whole(const struct sched_node *n);
 /* Set the node's free_whole, keeping its tenant's free_whole and nodes_by_free in step. */
 void placement_set_free_whole(struct sched *s, struct sched_node *n, uint32_t value);
+/* Whether node n has whole GPUs of more than one model (placement_whole_model is -1 for it). */
+bool placement_node_mixed(const struct sched_node *n);
 /* Whether node n has a GPU split into MIG slices. */
 uint8_t placement_node_has_mig(const struct sched_node *n);
 /* The model of every whole GPU of node n, or -1 when they differ or there is none. */

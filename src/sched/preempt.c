@@ -68,12 +68,37 @@ static bool fits_with_victims(struct sched *s, uint32_t id)
     return true;
 }
 
-/* Victim order: lowest priority first, then fewest GPUs, then most recently started. */
-static int victim_cmp(const void *pa, const void *pb, void *ctx)
+/* How candidates are sorted: the victim order, or the least work lost first (in GPU units x
+ * time, or in time alone: the most recent checkpoint first), then the victim order
+ * (docs/policy.md, "Lost work"). */
+enum victim_key { VICTIM_ORDER, VICTIM_LOST, VICTIM_LOST_TIME, VICTIM_KEYS };
+
+struct victim_order {
+    const struct sched *s;
+    int64_t now;
+    enum victim_key key;
+};
+
+/* What order o sorts workload id by before the victim order. */
+static int64_t victim_key_of(const struct victim_order *o, uint32_t id)
 {
-    const struct sched *s = ctx;
-    const struct sched_workload *a = &s->workloads[*(const uint32_t *)pa];
-    const struct sched_workload *b = &s->workloads[*(const uint32_t *)pb];
+    const struct sched_workload *w = &o->s->workloads[id];
+    if (o->key == VICTIM_LOST)
+        return sched_workload_lost(o->s, id, o->now);
+    int64_t since = w->checkpoint_ms > w->start_ms ? w->checkpoint_ms : w->start_ms;
+    return w->total.gpu > 0 && o->now > since ? o->now - since : 0;
+}
+
+/* Victim order: lowest priority first, then fewest GPUs, then most recently started. */
+static int victim_cmp(const struct victim_order *o, uint32_t ia, uint32_t ib)
+{
+    const struct sched_workload *a = &o->s->workloads[ia];
+    const struct sched_workload *b = &o->s->workloads[ib];
+    if (o->key != VICTIM_ORDER) {
+        int64_t la = victim_key_of(o, ia), lb = victim_key_of(o, ib);
+        if (la != lb)
+            return la < lb ? -1 : 1;
+    }
     if (a->priority != b->priority)
         return a->priority < b->priority ? -1 : 1;
     if (a->total.gpu != b->total.gpu)
@@ -84,15 +109,15 @@ static int victim_cmp(const void *pa, const void *pb, void *ctx)
 }
 
 /* Sift element i down the max-heap v[0..n) ordered by victim_cmp. */
-static void victims_sift(struct sched *s, uint32_t *v, uint32_t i, uint32_t n)
+static void victims_sift(const struct victim_order *o, uint32_t *v, uint32_t i, uint32_t n)
 {
     for (;;) {
         uint32_t c = 2 * i + 1;
         if (c >= n)
             return;
-        if (c + 1 < n && victim_cmp(&v[c + 1], &v[c], s) > 0)
+        if (c + 1 < n && victim_cmp(o, v[c + 1], v[c]) > 0)
             c++;
-        if (victim_cmp(&v[c], &v[i], s) <= 0)
+        if (victim_cmp(o, v[c], v[i]) <= 0)
             return;
         uint32_t t = v[c];
         v[c] = v[i];
@@ -101,23 +126,99 @@ static void victims_sift(struct sched *s, uint32_t *v, uint32_t i, uint32_t n)
     }
 }
 
-/* Sort victims into victim order: a heap sort, in place and O(n log n), with the engine as
- * the comparison's context (qsort has none). */
-static void victims_sort(struct sched *s, uint32_t *v, uint32_t n)
+/* Sort victims into order o: a heap sort, in place and O(n log n), with the order as the
+ * comparison's context (qsort has none). */
+static void victims_sort(const struct victim_order *o, uint32_t *v, uint32_t n)
 {
     for (uint32_t i = n / 2; i-- > 0;)
-        victims_sift(s, v, i, n);
+        victims_sift(o, v, i, n);
     for (uint32_t end = n; end > 1; end--) {
         uint32_t t = v[0];
         v[0] = v[end - 1];
         v[end - 1] = t;
-        victims_sift(s, v, 0, end - 1);
+        victims_sift(o, v, 0, end - 1);
     }
+}
+
+/* Work the victims v[0..n) would lose at now, saturating. */
+static int64_t victims_lost(const struct sched *s, const uint32_t *v, uint32_t n, int64_t now)
+{
+    int64_t sum = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        int64_t l = sched_workload_lost(s, v[i], now);
+        sum = l > INT64_MAX - sum ? INT64_MAX : sum + l;
+    }
+    return sum;
+}
+
+/* Keep the marked victims among v[0..used) at its front, in their order. RET their count. */
+static uint32_t victims_compact(const struct sched *s, uint32_t *v, uint32_t used)
+{
+    uint32_t k = 0;
+    for (uint32_t i = 0; i < used; i++)
+        if (s->scratch->victim_mark[v[i]])
+            v[k++] = v[i];
+    return k;
+}
+
+/* A search for victims among candidates v[0..n) in the order given (reclaim_pick,
+ * priority_pick): on success, the victims are marked and compacted to v[0..*k). */
+typedef int (*victims_pick)(struct sched *s, uint32_t id, uint32_t *v, uint32_t n, uint32_t *k);
+
+/* Choose the victims for workload id among the candidates s->scratch->candidates[0..n), in
+ * victim order with pick; with the engine's checkpoint_aware, also in the two lost orders,
+ * keeping the set that loses the least work at now (a tie keeps the earlier order's, the
+ * victim order's first). An order the same as one searched already is not searched again.
+ * VICTIM_KEYS searches of the same cost at most: the choice stays bounded. OUT the victims
+ * marked, at candidates[0..*k). RET 0, -ALLOT_ENOFIT or -ALLOT_ENOMEM with nothing marked. */
+static int victims_choose(struct sched *s, uint32_t id, uint32_t n, victims_pick pick, int64_t now,
+                          uint32_t *k)
+{
+    struct victim_order o = {s, now, VICTIM_ORDER};
+    bool aware = s->opt.checkpoint_aware && n > 1;
+    *k = 0;
+    /* candidates [0..n): the best set so far; [n..2n): the candidates in victim order;
+     * [2n..3n): the order searched now; [3n..4n): the lost order searched before it */
+    if (aware && engine_candidates_reserve(s, 4 * n))
+        return -ALLOT_ENOMEM;
+    uint32_t *v = s->scratch->candidates;
+    victims_sort(&o, v, n);
+    if (aware)
+        memcpy(v + n, v, n * sizeof(uint32_t));
+    int best = pick(s, id, v, n, k);
+    if (best == -ALLOT_ENOMEM || !aware)
+        return best;
+    int64_t best_lost = best ? INT64_MAX : victims_lost(s, v, *k, now);
+    bool searched_lost = false;
+    for (o.key = VICTIM_LOST; o.key < VICTIM_KEYS; o.key++) {
+        uint32_t *b = v + 2 * n, *before = v + 3 * n, kb;
+        memcpy(b, v + n, n * sizeof(uint32_t));
+        victims_sort(&o, b, n);
+        size_t size = n * sizeof(uint32_t);
+        if (memcmp(b, v + n, size) == 0 || (searched_lost && memcmp(b, before, size) == 0))
+            continue; /* the same order: the same set */
+        memcpy(before, b, size);
+        searched_lost = true;
+        victims_clear(s, v, best ? 0 : *k); /* each search starts from no marks */
+        int rc = pick(s, id, b, n, &kb);
+        int64_t lost = rc ? INT64_MAX : victims_lost(s, b, kb, now);
+        if (rc == 0 && (best || lost < best_lost)) {
+            memcpy(v, b, kb * sizeof(uint32_t));
+            *k = kb;
+            best = 0;
+            best_lost = lost;
+        } else {
+            victims_clear(s, b, rc ? 0 : kb);
+        }
+        for (uint32_t i = 0; i < *k && !best; i++)
+            victim_set(s, v[i], true); /* the best set's marks again */
+    }
+    return best;
 }
 
 /* Running, preemptible workloads of the tenant's other workspaces that are borrowing: the
  * only ones a reclaim may take (docs/policy.md, "Reclaim"). Written to the scratch
- * candidates in victim order. RET their count, or -ALLOT_ENOMEM. */
+ * candidates, unsorted. RET their count, or -ALLOT_ENOMEM. */
 static int reclaim_candidates(struct sched *s, const struct sched_workload *w)
 {
     const struct sched_tenant *t = &s->tenants[w->tenant];
@@ -145,7 +246,6 @@ static int reclaim_candidates(struct sched *s, const struct sched_workload *w)
             }
         }
     }
-    victims_sort(s, s->scratch->candidates, n);
     return (int)n;
 }
 
@@ -159,23 +259,19 @@ static int64_t victims_taken(const struct sched *s, const uint32_t *v, uint32_t 
     return taken;
 }
 
-/* Choose the victims of a reclaim for workload id (within its reservation): the fewest
- * borrowed workloads whose removal lets it fit, never taking a workspace below its
- * reservation. They are left marked (victim_set) among s->scratch->candidates[0..*used).
- * RET 0; -ALLOT_ENOFIT or -ALLOT_ENOMEM with nothing marked. */
-static int reclaim_choose(struct sched *s, uint32_t id, uint32_t *used)
+/* The reclaim's search among candidates v[0..n) in the order given: add them until workload
+ * id fits, never taking a workspace below its reservation, then drop every victim the fit
+ * does not depend on, last chosen first. A victims_pick. */
+static int reclaim_pick(struct sched *s, uint32_t id, uint32_t *v, uint32_t n, uint32_t *k)
 {
-    int n = reclaim_candidates(s, &s->workloads[id]);
-    if (n < 0)
-        return n;
-    uint32_t *v = s->scratch->candidates;
     const bool *marked = s->scratch->victim_mark;
     bool fitted = false;
-    *used = 0;
-    for (uint32_t i = 0; i < (uint32_t)n && !fitted; i++) {
+    uint32_t used = 0;
+    *k = 0;
+    for (uint32_t i = 0; i < n && !fitted; i++) {
         const struct sched_workload *c = &s->workloads[v[i]];
         const struct sched_workspace *cws = &s->workspaces[c->workspace];
-        *used = i + 1;
+        used = i + 1;
         if (sched_workspace_position(cws) - victims_taken(s, v, i, c->workspace) - c->total.gpu <
             cws->reserved)
             continue;
@@ -183,19 +279,33 @@ static int reclaim_choose(struct sched *s, uint32_t id, uint32_t *used)
         fitted = enough_whole(s, &s->workloads[id]) && fits_with_victims(s, id);
     }
     if (!fitted) {
-        victims_clear(s, v, *used);
+        victims_clear(s, v, used);
         return -ALLOT_ENOFIT;
     }
     /* Never more than the need: drop every victim the fit does not depend on, starting
      * from the last chosen (the least protected). */
-    for (uint32_t i = *used; i-- > 0;) {
+    for (uint32_t i = used; i-- > 0;) {
         if (!marked[v[i]])
             continue;
         victim_set(s, v[i], false);
         if (!fits_with_victims(s, id))
             victim_set(s, v[i], true);
     }
+    *k = victims_compact(s, v, used);
     return 0;
+}
+
+/* Choose the victims of a reclaim for workload id (within its reservation): the borrowed
+ * workloads whose removal lets it fit (victims_choose with reclaim_pick). They are left
+ * marked (victim_set) at s->scratch->candidates[0..*used). RET 0; -ALLOT_ENOFIT or
+ * -ALLOT_ENOMEM with nothing marked. */
+static int reclaim_choose(struct sched *s, uint32_t id, int64_t now, uint32_t *used)
+{
+    *used = 0;
+    int n = reclaim_candidates(s, &s->workloads[id]);
+    if (n < 0)
+        return n;
+    return victims_choose(s, id, (uint32_t)n, reclaim_pick, now, used);
 }
 
 /* Does victim c run on a node of w's (claimed) placement? Only those are told to drain: the
@@ -215,7 +325,7 @@ static bool victim_shares(const struct sched_workload *c, const struct sched_wor
 int preempt_reclaim(struct sched *s, uint32_t id, int64_t now)
 {
     uint32_t used;
-    int rc = reclaim_choose(s, id, &used);
+    int rc = reclaim_choose(s, id, now, &used);
     if (rc)
         return rc;
     uint32_t *v = s->scratch->candidates;
@@ -259,7 +369,7 @@ int preempt_reclaim_victims(struct sched *s, uint32_t id, uint32_t *out, uint32_
         return -ALLOT_ENOMEM;
     memcpy(saved, w->placement, w->replicas * sizeof(*saved));
     uint32_t used;
-    rc = reclaim_choose(s, id, &used);
+    rc = reclaim_choose(s, id, s->last_now, &used);
     if (rc)
         goto out;
     const uint32_t *v = s->scratch->candidates;
@@ -302,39 +412,16 @@ static bool quota_fits_with(const struct sched *s, const struct sched_workload *
     return quota_borrowable(s, w->workspace) + freed->gpu >= w->total.gpu;
 }
 
-/* Priority preemption inside a workspace (docs/policy.md, "Priority"): make room for
- * workload id by stopping running, preemptible workloads of its own workspace with a lower
- * priority; fewest needed, in victim order. RET 0 (id is reclaiming), -ALLOT_ENOENT (no
- * such workload runs), -ALLOT_ENOFIT (they would not make room), -ALLOT_ENOMEM. */
-int preempt_priority(struct sched *s, uint32_t id, int64_t now)
+/* The priority preemption's search among candidates v[0..n) in the order given: add them
+ * until workload id fits (quota and placement), then drop every victim the fit does not
+ * depend on, last chosen first. A victims_pick. */
+static int priority_pick(struct sched *s, uint32_t id, uint32_t *v, uint32_t n, uint32_t *k)
 {
-    struct sched_workload *w = &s->workloads[id];
-    const struct sched_workspace *ws = &s->workspaces[w->workspace];
-    uint32_t n = 0;
+    const struct sched_workload *w = &s->workloads[id];
     struct sched_resources freed = {0, 0, 0, 0};
-    int64_t whole = 0;
-    for (uint32_t v = ws->preempt_head; v != SCHED_NONE; v = s->workloads[v].pnext) {
-        const struct sched_workload *c = &s->workloads[v];
-        if (c->priority >= w->priority)
-            break; /* the list runs from the lowest priority */
-        if (engine_candidates_reserve(s, n + 1))
-            return -ALLOT_ENOMEM;
-        s->scratch->candidates[n++] = v;
-        quota_add(&freed, &c->total, +1);
-        whole += (int64_t)c->gpus * c->replicas;
-    }
-    /* hopeless even if every candidate went: no need to sort or search */
-    if (n == 0)
-        return -ALLOT_ENOENT;
-    if (!quota_fits_with(s, w, &freed) ||
-        (w->mig < 0 && (int64_t)w->gpus * w->replicas > s->tenants[w->tenant].free_whole + whole))
-        return -ALLOT_ENOFIT;
-    memset(&freed, 0, sizeof(freed));
-    uint32_t *v = s->scratch->candidates;
-    const bool *marked = s->scratch->victim_mark;
-    victims_sort(s, v, n);
     bool fitted = false;
     uint32_t used = 0;
+    *k = 0;
     for (uint32_t i = 0; i < n && !fitted; i++) {
         used = i + 1;
         victim_set(s, v[i], true);
@@ -353,31 +440,93 @@ int preempt_priority(struct sched *s, uint32_t id, int64_t now)
             quota_add(&freed, &s->workloads[v[i]].total, +1);
         }
     }
+    *k = victims_compact(s, v, used);
+    return 0;
+}
+
+/* Has workload c run its workspace's min_runtime for its kind at now? (docs/policy.md,
+ * "Minimum runtime"). OUT *ripe: when it will have (set only when it has not). */
+static bool ran_min_runtime(const struct sched *s, const struct sched_workload *c, int64_t now,
+                            int64_t *ripe)
+{
+    int64_t min = s->workspaces[c->workspace].min_runtime_ms[c->kind];
+    if (min <= 0 || now - c->start_ms >= min)
+        return true;
+    *ripe = c->start_ms + min;
+    return false;
+}
+
+int preempt_priority(struct sched *s, uint32_t id, int64_t now, int64_t *ripe_ms)
+{
+    struct sched_workload *w = &s->workloads[id];
+    const struct sched_workspace *ws = &s->workspaces[w->workspace];
+    uint32_t n = 0;
+    struct sched_resources freed = {0, 0, 0, 0}, young = {0, 0, 0, 0};
+    int64_t whole = 0, young_whole = 0;
+    *ripe_ms = 0;
+    for (uint32_t v = ws->preempt_head; v != SCHED_NONE; v = s->workloads[v].pnext) {
+        const struct sched_workload *c = &s->workloads[v];
+        if (c->priority >= w->priority)
+            break; /* the list runs from the lowest priority */
+        int64_t ripe;
+        if (!ran_min_runtime(s, c, now, &ripe)) {
+            /* too young to be taken; counted to tell whether it alone holds w back */
+            quota_add(&young, &c->total, +1);
+            young_whole += (int64_t)c->gpus * c->replicas;
+            if (*ripe_ms == 0 || ripe < *ripe_ms)
+                *ripe_ms = ripe;
+            continue;
+        }
+        if (engine_candidates_reserve(s, n + 1))
+            return -ALLOT_ENOMEM;
+        s->scratch->candidates[n++] = v;
+        quota_add(&freed, &c->total, +1);
+        whole += (int64_t)c->gpus * c->replicas;
+    }
+    bool hopeless =
+        n == 0 || !quota_fits_with(s, w, &freed) ||
+        (w->mig < 0 && (int64_t)w->gpus * w->replicas > s->tenants[w->tenant].free_whole + whole);
+    if (hopeless && *ripe_ms) {
+        /* would the young ones make the difference? (the same cheap necessary test) */
+        quota_add(&freed, &young, +1);
+        if (!quota_fits_with(s, w, &freed) ||
+            (w->mig < 0 && (int64_t)w->gpus * w->replicas >
+                               s->tenants[w->tenant].free_whole + whole + young_whole))
+            *ripe_ms = 0;
+    }
+    /* hopeless even if every candidate went: no need to sort or search */
+    if (n == 0)
+        return -ALLOT_ENOENT;
+    if (hopeless)
+        return -ALLOT_ENOFIT;
+    uint32_t victims;
+    int rc = victims_choose(s, id, n, priority_pick, now, &victims);
+    if (rc)
+        return rc;
+    uint32_t *v = s->scratch->candidates; /* the choice may have moved it */
+    /* the room is found: the young ones did not hold it back */
+    *ripe_ms = 0;
     /* it waits for its victims: with none, nobody would ever start it (placement without
      * one failed, or the quota needs one: quota_fits_with) */
-    uint32_t victims = 0;
-    for (uint32_t i = 0; i < used; i++)
-        victims += marked[v[i]];
-    if (victims == 0) {
-        victims_clear(s, v, used);
+    if (victims == 0)
         return engine_broken(s, "priority preemption for workload %s found it fits with no victim",
                              w->name);
-    }
     if (placement_claim(s, id))
-        return claim_broken(s, id, v, used);
+        return claim_broken(s, id, v, victims);
+    memset(&freed, 0, sizeof(freed));
+    for (uint32_t i = 0; i < victims; i++)
+        quota_add(&freed, &s->workloads[v[i]].total, +1);
     bool borrowed =
         w->total.gpu > 0 && sched_workspace_position(ws) - freed.gpu + w->total.gpu > ws->reserved;
-    int rc = lifecycle_reclaim(s, id, borrowed, now);
+    rc = lifecycle_reclaim(s, id, borrowed, now);
     if (rc)
         placement_unclaim(s, id);
-    for (uint32_t i = 0; i < used && !rc; i++) {
-        if (!marked[v[i]])
-            continue;
+    for (uint32_t i = 0; i < victims && !rc; i++) {
         victim_set(s, v[i], false);
         rc = lifecycle_drain(s, v[i], SCHED_REASON_PRIORITY, id, now);
         w->waiting_on += !rc;
     }
     if (rc)
-        victims_clear(s, v, used);
+        victims_clear(s, v, victims);
     return rc;
 }

@@ -15,17 +15,21 @@
  * is reclaiming, or running when no victim was needed after all), -ALLOT_ENOFIT,
  * -ALLOT_ENOMEM, or -ALLOT_ECHECK (engine_broken; it stops there). */
 int preempt_reclaim(struct sched *s, uint32_t id, int64_t now);
-/* A dry run of preempt_reclaim for pending workload id: the borrowers it would tell to drain
- * now, in victim order. Nothing of the engine changes (its scratch marks are cleared and id's
- * placement is put back). OUT out[0..min(*total, max)): their ids; *total: how many there are.
- * RET 0; -ALLOT_ENOFIT (no set of borrowers makes room), -ALLOT_ESTATE (id is not pending),
- * -ALLOT_ENOMEM. */
+/* A dry run of preempt_reclaim for pending workload id at the engine's last now: the
+ * borrowers it would tell to drain now, in the order chosen. Nothing of the engine changes (its
+ * scratch marks are cleared and id's placement is put back). OUT out[0..min(*total, max)): their
+ * ids; *total: how many there are. RET 0; -ALLOT_ENOFIT (no set of borrowers makes room),
+ * -ALLOT_ESTATE (id is not pending), -ALLOT_ENOMEM. */
 int preempt_reclaim_victims(struct sched *s, uint32_t id, uint32_t *out, uint32_t max,
                             uint32_t *total);
 /* Priority preemption inside a workspace: make room for pending workload id by stopping
- * running, preemptible workloads of its own workspace with a lower priority; fewest needed,
- * in victim order. RET 0 (id is reclaiming), -ALLOT_ENOENT (no such workload runs),
- * -ALLOT_ENOFIT (they would not make room), -ALLOT_ENOMEM, or -ALLOT_ECHECK. */
-int preempt_priority(struct sched *s, uint32_t id, int64_t now);
+ * running, preemptible workloads of its own workspace with a lower priority that have run
+ * their workspace's min_runtime; fewest needed, in victim order (or the set losing less
+ * work: docs/policy.md, "Lost work"). RET 0 (id is reclaiming), -ALLOT_ENOENT (no such
+ * workload runs), -ALLOT_ENOFIT (they would not make room), -ALLOT_ENOMEM, or -ALLOT_ECHECK.
+ * OUT *ripe_ms: on -ALLOT_ENOENT or -ALLOT_ENOFIT, when the first of the workloads that are
+ * still too young to be taken reaches its min_runtime, if with them the room might be made
+ * (a cheap necessary test); else 0. */
+int preempt_priority(struct sched *s, uint32_t id, int64_t now, int64_t *ripe_ms);
 
 #endif

@@ -39,6 +39,8 @@
     X(LIMIT_REDUCED, "limit_reduced", 0, "its workspace's limit was lowered below its usage")      \
     X(CANCELLED, "cancelled", 0, "cancelled by a user")                                            \
     /* queued (last: snapshots of earlier versions keep their values) */                           \
+    X(MIN_RUNTIME, "min_runtime", 0,                                                               \
+      "lower-priority work that could make room has not run its workspace's min_runtime")          \
     X(TOPOLOGY, "topology", 0,                                                                     \
       "a gang that requires one topology domain: no domain of that level has room for it now")
 

@@ -22,6 +22,7 @@ void sched_options_default(struct sched_options *opt)
     opt->kind_priority[SCHED_KIND_FINETUNE] = 100;
     opt->kind_priority[SCHED_KIND_INFERENCE] = 1000;
     opt->kind_priority[SCHED_KIND_EXPERIMENT] = 50;
+    opt->checkpoint_aware = true;
 }
 
 int sched_new(const struct sched_options *opt, struct sched **out)

@@ -25,6 +25,8 @@
 /* Distinct priorities a workspace's queue indexes (struct sched_workspace, runs). */
 #define SCHED_QUEUE_RUNS 8
 #define SCHED_QUEUE_RUNS_OFF UINT8_MAX
+/* The longest min_runtime a workspace may give a kind: 30 days. */
+#define SCHED_MAX_MIN_RUNTIME_MS (30LL * 24 * 3600 * 1000)
 /* Topology levels a platform may declare (docs/policy.md, "Topology"). */
 #define SCHED_MAX_TOPOLOGY_LEVELS 4
 
@@ -97,6 +99,7 @@ struct sched_tenant {
     uint8_t *node_free;
     uint8_t *node_mig; /* 1 where the node has a GPU split into MIG slices, same order */
     uint32_t cap_node_free, cap_node_mig;
+    uint32_t n_mixed;       /* its nodes with whole GPUs of more than one model */
     int64_t reserved_units; /* sum of its workspaces' reservations */
     bool degraded;          /* healthy_units < reserved_units, last reported */
     bool dirty;             /* something changed since its last scheduling pass */
@@ -201,6 +204,9 @@ struct sched_workspace {
                          * (the admission pass's refresh memo, admission.c) */
     /* GPU time held, split at the reservation: GPU units x milliseconds, up to acct_ms */
     int64_t guaranteed_unit_ms, borrowed_unit_ms, acct_ms;
+    /* Per kind: how long its workloads run before priority preemption may take them (0: at
+     * once); a reclaim for a reservation ignores it (docs/policy.md, "Minimum runtime"). */
+    int64_t min_runtime_ms[SCHED_KIND_COUNT];
 };
 
 struct sched_replica {
@@ -238,6 +244,10 @@ struct sched_workload {
     uint32_t pprev, pnext;           /* links in its workspace's preemptible list */
     uint32_t fprev, fnext;           /* links in its tenant's pending FIFO */
     struct sched_replica *placement; /* replicas entries */
+    /* When it last saved its work, as reported (sched_checkpoint), or 0: never. Preemption
+     * counts what a victim would lose from here or its start, the later (docs/policy.md,
+     * "Lost work"). */
+    int64_t checkpoint_ms;
     /* The topology level its replicas must (topology_required) or should share a domain of
      * (index in s->opt.topology), or -1 (docs/policy.md, "Topology"). */
     int8_t topology_level;
@@ -271,7 +281,8 @@ struct sched_event {
     uint32_t tenant;   /* for reservation events; else the workload's tenant */
     enum sched_reason reason;
     uint32_t other;     /* preempting: the workload it makes room for */
-    int64_t deadline;   /* preempting: when the grace period ends */
+    int64_t deadline;   /* preempting: when the grace period ends; queued with reason
+                         * min_runtime: when the first candidate reaches its min_runtime */
     bool borrowed;      /* admitted */
     int64_t a, b;       /* reservation events: healthy and reserved GPU units; node_state: a
                          * is the node's state before (a sched_node_state); admitted: a is
@@ -288,6 +299,10 @@ struct sched_options {
     int64_t default_grace_ms;  /* 30s */
     int64_t starvation_age_ms; /* 10m: see docs/policy.md, "Starvation" */
     int32_t kind_priority[SCHED_KIND_COUNT];
+    /* true (the default): among the victim sets the rules allow, preemption takes the one
+     * that loses the least work since the victims' last checkpoints (docs/policy.md, "Lost
+     * work"); false: the victim order alone, as before checkpoints were known. */
+    bool checkpoint_aware;
     /* Topology levels, widest first: the label keys that name a node's domains
      * (docs/policy.md, "Topology"). Strings are copied by sched_new. */
     const char *topology[SCHED_MAX_TOPOLOGY_LEVELS];
@@ -347,6 +362,7 @@ struct sched_workspace_spec {
     bool lend;
     uint32_t weight;    /* >= 1 */
     bool require_image; /* its workloads must name an image (its tenant's may also say so) */
+    int64_t min_runtime_ms[SCHED_KIND_COUNT]; /* per kind, >= 0 (SCHED_MAX_MIN_RUNTIME_MS) */
 };
 
 struct sched_gpu_spec {
@@ -482,6 +498,17 @@ int sched_image_required(const struct sched *s, uint32_t ws, char *why, size_t l
 int sched_cancel(struct sched *s, uint32_t id, int64_t now);
 /* The workload's processes exited by themselves. RET 0, -ALLOT_ESTATE if not running. */
 int sched_finish(struct sched *s, uint32_t id, int64_t now);
+/* Workload id saved its work at time t (its checkpoint file changed, or the checkpoint call
+ * of the API): from then on, preemption counts what it would lose from t (docs/policy.md,
+ * "Lost work"). A t older than its last checkpoint changes nothing. RET 0; -ALLOT_ENOENT (no
+ * such workload); -ALLOT_ESTATE (not running or draining); -ALLOT_EINVAL (t before its start
+ * or after now). Changes nothing on error; no event (it changes no decision by itself). */
+int sched_checkpoint(struct sched *s, uint32_t id, int64_t t, int64_t now);
+/* The work workload id would lose if stopped now: GPU units x milliseconds since its last
+ * checkpoint, or its start if later (0 when it is not running or draining); saturates at
+ * INT64_MAX. */
+int64_t sched_workload_lost(const struct sched *s, uint32_t id, int64_t now);
+
 /* The workload's run ended badly (a non-zero exit, a signal Allot did not send, a start
  * failure, as the caller read its processes' ends): it ends failed, and its resources are
  * free again. RET 0, -ALLOT_ESTATE if not running or draining. */

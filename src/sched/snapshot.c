@@ -342,23 +342,9 @@ static void io_workspace(struct io *io, struct sched_workspace *w)
     io_i64(io, &w->guaranteed_unit_ms);
     io_i64(io, &w->borrowed_unit_ms);
     io_i64(io, &w->acct_ms);
-}
-
-/* The replicas' places of workload w (one that has a name). */
-static void io_placement(struct io *io, struct sched_workload *w)
-{
-    if (io->load) {
-        w->placement = io_array(io, w->replicas, sizeof(*w->placement));
-        if (!w->placement)
-            return;
-    }
-    for (uint32_t i = 0; i < w->replicas && !io->bad; i++) {
-        struct sched_replica *r = &w->placement[i];
-        IO_U32(r->node);
-        IO_U32(r->gpu_mask);
-        IO_INT(r->mig_gpu, -1, SCHED_MAX_GPUS_PER_NODE - 1);
-        IO_INT(r->mig_slot, -1, MIG_MAX_INSTANCES - 1);
-    }
+    if (io->version >= 3) /* earlier: no min_runtime (0) */
+        for (int k = 0; k < SCHED_KIND_COUNT; k++)
+            IO_INT(w->min_runtime_ms[k], 0, SCHED_MAX_MIN_RUNTIME_MS);
 }
 
 static void io_workload(struct io *io, struct sched_workload *w)
@@ -398,9 +384,23 @@ static void io_workload(struct io *io, struct sched_workload *w)
     IO_U32(w->pnext);
     IO_U32(w->fprev);
     IO_U32(w->fnext);
-    if (w->name) /* a forgotten workload's slot has no placement */
-        io_placement(io, w);
-    if (io->version >= 3) { /* new fields at the end of the record */
+    if (w->name) { /* a forgotten workload's slot has no placement */
+        if (io->load) {
+            w->placement = io_array(io, w->replicas, sizeof(*w->placement));
+            if (!w->placement)
+                return;
+        }
+        for (uint32_t i = 0; i < w->replicas && !io->bad; i++) {
+            struct sched_replica *r = &w->placement[i];
+            IO_U32(r->node);
+            IO_U32(r->gpu_mask);
+            IO_INT(r->mig_gpu, -1, SCHED_MAX_GPUS_PER_NODE - 1);
+            IO_INT(r->mig_slot, -1, MIG_MAX_INSTANCES - 1);
+        }
+    }
+    if (io->version >= 3) /* earlier: no checkpoint known (0) */
+        io_i64(io, &w->checkpoint_ms);
+    if (io->version >= 4) { /* earlier: no topology */
         IO_INT(w->topology_level, -1, SCHED_MAX_TOPOLOGY_LEVELS - 1);
         IO_BOOL(w->topology_required);
     } else if (io->load) {
@@ -458,7 +458,9 @@ static void io_engine(struct io *io, struct sched *s)
     IO_TABLE(s->workloads, s->n_workloads, s->cap_workloads, io_workload, "workloads");
     IO_TABLE(s->events, s->n_events, s->cap_events, io_event, "events");
     io_ids(io, &s->free_ids, &s->n_free, &s->cap_free, "free workload slots");
-    if (io->version >= 3) { /* the topology levels; the domains are derived on load */
+    if (io->version >= 3) /* earlier: the default, on */
+        IO_BOOL(s->opt.checkpoint_aware);
+    if (io->version >= 4) { /* the topology levels; the domains are derived on load */
         IO_INT(s->opt.n_topology, 0, SCHED_MAX_TOPOLOGY_LEVELS);
         for (uint32_t l = 0; l < s->opt.n_topology && !io->bad && !io->oom; l++) {
             io_str(io, &s->opt.topology[l], true);

@@ -344,3 +344,30 @@ int sched_stopped(struct sched *s, uint32_t id, int64_t now)
         return lifecycle_end(s, id, SCHED_CANCELLED, SCHED_REASON_CANCELLED, now);
     return lifecycle_end(s, id, SCHED_PENDING, w->reason, now);
 }
+
+int sched_checkpoint(struct sched *s, uint32_t id, int64_t t, int64_t now)
+{
+    if (id >= s->n_workloads || !s->workloads[id].name)
+        return -ALLOT_ENOENT;
+    struct sched_workload *w = &s->workloads[id];
+    if (w->state != SCHED_RUNNING && w->state != SCHED_DRAINING)
+        return -ALLOT_ESTATE;
+    if (t < w->start_ms || t > now)
+        return -ALLOT_EINVAL;
+    s->last_now = now;
+    if (t > w->checkpoint_ms)
+        w->checkpoint_ms = t;
+    return 0;
+}
+
+int64_t sched_workload_lost(const struct sched *s, uint32_t id, int64_t now)
+{
+    const struct sched_workload *w = &s->workloads[id];
+    if (w->state != SCHED_RUNNING && w->state != SCHED_DRAINING)
+        return 0;
+    int64_t since = w->checkpoint_ms > w->start_ms ? w->checkpoint_ms : w->start_ms;
+    int64_t ms = now > since ? now - since : 0;
+    if (w->total.gpu <= 0 || ms == 0)
+        return 0;
+    return ms > INT64_MAX / w->total.gpu ? INT64_MAX : ms * w->total.gpu;
+}

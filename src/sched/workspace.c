@@ -37,6 +37,12 @@ static int workspace_spec_check(const struct sched_workspace_spec *spec, char *e
         snprintf(err, len, "workspace '%s': weight must be between 1 and 1000000", spec->name);
         return -ALLOT_ERANGE;
     }
+    for (int k = 0; k < SCHED_KIND_COUNT; k++)
+        if (spec->min_runtime_ms[k] < 0 || spec->min_runtime_ms[k] > SCHED_MAX_MIN_RUNTIME_MS) {
+            snprintf(err, len, "workspace '%s': min_runtime of %s must be between 0 and 30d",
+                     spec->name, sched_kind_name((enum sched_kind)k));
+            return -ALLOT_ERANGE;
+        }
     return 0;
 }
 
@@ -98,6 +104,7 @@ int sched_workspace_add(struct sched *s, const struct sched_workspace_spec *spec
     ws->lend = spec->lend;
     ws->weight = spec->weight;
     ws->require_image = spec->require_image;
+    memcpy(ws->min_runtime_ms, spec->min_runtime_ms, sizeof(ws->min_runtime_ms));
     ws->queue_head = ws->queue_tail = ws->running_head = ws->preempt_head = SCHED_NONE;
     ws->acct_ms = s->last_now;
     t->workspaces[t->n_workspaces++] = s->n_workspaces;
@@ -137,8 +144,16 @@ static void workspace_change_text(const struct sched_workspace *ws,
         used +=
             (size_t)snprintf(buf + used, len - used, " weight %u -> %u", ws->weight, spec->weight);
     if (ws->require_image != spec->require_image && used < len)
-        snprintf(buf + used, len - used, " require_image %s -> %s",
-                 ws->require_image ? "true" : "false", spec->require_image ? "true" : "false");
+        used += (size_t)snprintf(buf + used, len - used, " require_image %s -> %s",
+                                 ws->require_image ? "true" : "false",
+                                 spec->require_image ? "true" : "false");
+    for (int k = 0; k < SCHED_KIND_COUNT && used < len; k++)
+        if (ws->min_runtime_ms[k] != spec->min_runtime_ms[k])
+            used +=
+                (size_t)snprintf(buf + used, len - used, " min_runtime %s %s -> %s",
+                                 sched_kind_name((enum sched_kind)k),
+                                 quantity_format_duration(ws->min_runtime_ms[k], a, sizeof(a)),
+                                 quantity_format_duration(spec->min_runtime_ms[k], b, sizeof(b)));
 }
 
 int sched_workspace_update(struct sched *s, const struct sched_workspace_spec *spec, int64_t now,
@@ -168,6 +183,8 @@ int sched_workspace_update(struct sched *s, const struct sched_workspace_spec *s
     ws->lend = spec->lend;
     ws->weight = spec->weight;
     ws->require_image = spec->require_image; /* for later submissions: nothing queued changes */
+    /* the next pass reads it: running work may become preemptible sooner or later */
+    memcpy(ws->min_runtime_ms, spec->min_runtime_ms, sizeof(ws->min_runtime_ms));
     t->dirty = true;
     /* A lowered limit drains the newest running workloads until what stays fits. */
     enum sched_resource which;

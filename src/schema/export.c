@@ -72,6 +72,18 @@ static json_t *workspace_spec(const struct sched_workspace *ws)
                           ws->lend, "weight", (int)ws->weight);
     if (j && ws->require_image)
         json_object_set_new(j, "require_image", json_true());
+    json_t *min_runtime = json_object();
+    for (int k = 0; k < SCHED_KIND_COUNT && min_runtime; k++) {
+        char d[32];
+        if (ws->min_runtime_ms[k])
+            json_object_set_new(
+                min_runtime, sched_kind_name((enum sched_kind)k),
+                json_string(quantity_format_duration(ws->min_runtime_ms[k], d, sizeof(d))));
+    }
+    if (j && min_runtime && json_object_size(min_runtime))
+        json_object_set_new(j, "min_runtime", min_runtime);
+    else
+        json_decref(min_runtime);
     return j;
 }
 

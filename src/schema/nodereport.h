@@ -17,6 +17,9 @@
  * names of PROTOCOL_MAX_WORKLOAD_NAME bytes; labels are read as a node's labels are
  * everywhere (spec_read_labels). */
 
+/* The latest time a report may carry (ms since the epoch: the year 2200). */
+#define NODEREPORT_MAX_TIME_MS 7258118400000LL
+
 /* What the agent says of one GPU of its node. */
 struct nodereport_gpu {
     uint32_t index;
@@ -37,7 +40,9 @@ struct nodereport_workload {
     const char *name;
     enum nodereport_state state;
     const json_t *exit_code, *signal, *reason;
-    const json_t *rank; /* an integer (a gang's replica), or NULL */
+    const json_t *rank;    /* an integer (a gang's replica), or NULL */
+    int64_t checkpoint_ms; /* running: its checkpoint file's modification time (ms since the
+                            * epoch, > 0), or 0 when not given */
 };
 
 /* A report, read. Pointers go into the report's document (and the arena); inventory is the
@@ -55,7 +60,9 @@ struct nodereport {
 
 /* Read report j of a node with node_gpus GPUs: {inventory?: {gpus?: [{index, healthy, ...}],
  * cpu_millicores?, memory_bytes?, labels?, ...}, workloads?: [{name, state: running | exited
- * | stopped | gone, rank?, exit_code?, signal?, reason?}], tenant?: name | null}. Fills *out
+ * | stopped | gone, rank?, exit_code?, signal?, reason?, checkpoint?}], tenant?: name | null}
+ * (checkpoint: a whole number of milliseconds, 1 .. NODEREPORT_MAX_TIME_MS; whether it is
+ * plausible for the workload is the controller's to judge). Fills *out
  * only when it returns 0; arrays go into arena a. RET 0, or -ALLOT_EINVAL (or -ALLOT_ENOMEM)
  * with err naming the field ("inventory.gpus[1]", "workloads[0]"). */
 int nodereport_from_json(const json_t *j, uint32_t node_gpus, struct arena *a,

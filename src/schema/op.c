@@ -80,8 +80,10 @@ int op_read_scheduler(const json_t *j, struct arena *a, struct op *out, struct s
     out->u.scheduler = (struct op_scheduler){
         .has_grace = opt.default_grace_ms >= 0,
         .has_age = opt.starvation_age_ms >= 0,
+        .has_checkpoint_aware = spec && json_object_get(spec, "checkpoint_aware") != NULL,
         .default_grace_ms = opt.default_grace_ms,
         .starvation_age_ms = opt.starvation_age_ms,
+        .checkpoint_aware = opt.checkpoint_aware,
         .has_topology = rc == 0 && reader_get(spec, "topology") != NULL,
         .n_topology = opt.n_topology,
     };
@@ -254,5 +256,18 @@ int op_read_workload_end(const json_t *j, struct arena *a, struct op *out, struc
     o->exit = json_is_object(exit_info) && json_object_size(exit_info) ? exit_info : NULL;
     o->failed = json_integer_value(json_object_get(exit_info, "code")) != 0 ||
                 json_integer_value(json_object_get(exit_info, "signal")) != 0;
+    return rc;
+}
+
+int op_read_checkpoint(const json_t *j, struct arena *a, struct op *out, struct schema_error *err)
+{
+    struct op_checkpoint *o = &out->u.checkpoint;
+    struct reader r;
+    reader_init(&r, a, err);
+    int rc = object_ref(&r, j, "workload", "workload", &o->workload);
+    o->has_at = json_object_get(j, "at") != NULL;
+    o->at_ms = 0;
+    if (rc == 0 && o->has_at)
+        rc = reader_key_int(&r, j, "at", 0, INT64_MAX, &o->at_ms);
     return rc;
 }

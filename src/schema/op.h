@@ -16,13 +16,14 @@
 #include "sched/sched.h"
 
 /* The ops' names, as they are written in the journal: never change one. */
-#define OP_SCHEDULE "schedule"           /* {t}: the commit's scheduling pass */
-#define OP_SCHEDULER "scheduler"         /* {spec: {default_grace?, starvation_age?, topology?}} */
-#define OP_TICK "tick"                   /* {}: time alone may change a decision */
-#define OP_TENANT_ADD "tenant_add"       /* {spec: tenant} */
-#define OP_CLUSTER_ADD "cluster_add"     /* {spec: cluster} */
-#define OP_NODE_ADD "node_add"           /* {spec: node} */
-#define OP_WORKSPACE_ADD "workspace_add" /* {spec: workspace} */
+#define OP_SCHEDULE "schedule" /* {t}: the commit's scheduling pass */
+#define OP_SCHEDULER                                                                               \
+    "scheduler"        /* {spec: {default_grace?, starvation_age?, checkpoint_aware?, topology?}} */
+#define OP_TICK "tick" /* {}: time alone may change a decision */
+#define OP_TENANT_ADD "tenant_add"             /* {spec: tenant} */
+#define OP_CLUSTER_ADD "cluster_add"           /* {spec: cluster} */
+#define OP_NODE_ADD "node_add"                 /* {spec: node} */
+#define OP_WORKSPACE_ADD "workspace_add"       /* {spec: workspace} */
 #define OP_WORKSPACE_UPDATE "workspace_update" /* {workspace, spec: partial workspace} */
 #define OP_NODE_STATE "node_state" /* {node, state: ready|draining|down, reason?, by?} */
 #define OP_GPU_HEALTH "gpu_health" /* {node, index, healthy} */
@@ -34,14 +35,18 @@
 #define OP_FINISH "finish"                     /* {workload, rank?, exit?} */
 #define OP_STOPPED "stopped"                   /* {workload, rank?, exit?} */
 #define OP_FORGET "forget" /* {workload}: an ended workload leaves the engine for the history */
+/* {workload, at?}: it saved its work at `at` (ms; absent: the op's time) */
+#define OP_CHECKPOINT "checkpoint"
 
 /* Bytes of a workload's full name ("tenant/workspace/name") in an op. */
 #define OP_MAX_WORKLOAD_NAME 400
 
-/* {spec: {default_grace?, starvation_age?, topology?}}: the engine's options that are given. */
+/* {spec: {default_grace?, starvation_age?, checkpoint_aware?, topology?}}: the engine's options
+ * that are given. */
 struct op_scheduler {
     bool has_grace, has_age;
     int64_t default_grace_ms, starvation_age_ms;
+    bool has_checkpoint_aware, checkpoint_aware;
     bool has_topology; /* topology: the platform's levels (docs/policy.md, "Topology") */
     uint32_t n_topology;
     const char *topology[SCHED_MAX_TOPOLOGY_LEVELS];
@@ -93,6 +98,13 @@ struct op_workload_end {
     bool failed;        /* exit has a non-zero code or a signal */
 };
 
+/* checkpoint: when workload saved its work (sched_checkpoint). */
+struct op_checkpoint {
+    const char *workload;
+    bool has_at;
+    int64_t at_ms; /* >= 0; checked against its start and the op's time by the apply */
+};
+
 /* One op, read. The member that holds is the one of its reader; strings point into the op's
  * document or into the reader's arena, and live as long as both. */
 struct op {
@@ -109,6 +121,7 @@ struct op {
         struct op_node_tenant node_tenant;
         struct op_submit submit;
         struct op_workload_end end;
+        struct op_checkpoint checkpoint;
     } u;
 };
 
@@ -140,6 +153,7 @@ int op_node_reason_check(const json_t *reason, char *err, size_t len);
 int op_read_submit(const json_t *j, struct arena *a, struct op *out, struct schema_error *err);
 int op_read_workload_end(const json_t *j, struct arena *a, struct op *out,
                          struct schema_error *err);
+int op_read_checkpoint(const json_t *j, struct arena *a, struct op *out, struct schema_error *err);
 
 /* The op's name ("op"), or NULL with err naming the field "op". */
 const char *op_name(const json_t *j, struct schema_error *err);

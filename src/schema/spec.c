@@ -16,7 +16,8 @@ static const char *const isolation_names[] = {
 };
 
 static const char *const tenant_keys[] = {"name", "isolation", "max_grace", "require_image", NULL};
-static const char *const scheduler_keys[] = {"default_grace", "starvation_age", NULL};
+static const char *const scheduler_keys[] = {"default_grace", "starvation_age", "checkpoint_aware",
+                                             NULL};
 static const char *const cluster_keys[] = {"name", "dedicated_to", NULL};
 /* Fields whose null is a value: no cap on grace, dedicated to no tenant, owned by none. */
 static const char *const tenant_nullable[] = {"max_grace", NULL};
@@ -26,8 +27,8 @@ static const char *const node_keys[] = {"name",  "cluster", "tenant", "cpu", "me
                                         "state", "labels",  "gpus",   NULL};
 static const char *const gpu_keys[] = {"model", "count", "healthy", "mig", NULL};
 static const char *const mig_keys[] = {"profile", "start", NULL};
-static const char *const workspace_keys[] = {"name",   "reserved",      "limits", "lend",
-                                             "weight", "require_image", NULL};
+static const char *const workspace_keys[] = {"name",   "reserved",      "limits",      "lend",
+                                             "weight", "require_image", "min_runtime", NULL};
 static const char *const reserved_keys[] = {"gpu", NULL};
 /* The limits a workspace may set, in enum sched_resource order. */
 static const struct {
@@ -340,8 +341,41 @@ static int read_limits(struct reader *r, const json_t *map, struct sched_resourc
     return rc;
 }
 
-/* Read the changeable fields of a workspace (reserved, limits, lend, weight, require_image)
- * that j gives into *spec, then check the reservation against the gpu limit. */
+/* min_runtime (docs/policy.md, "Minimum runtime"): one duration for every kind, or an object
+ * of kind: duration (kinds not named: 0). Each at most SCHED_MAX_MIN_RUNTIME_MS. OUT out[kind],
+ * all of it replaced. RET 0, or the reader's error naming the field. */
+static int read_min_runtime(struct reader *r, const json_t *v, int64_t out[SCHED_KIND_COUNT])
+{
+    int64_t ms[SCHED_KIND_COUNT] = {0};
+    int rc = 0;
+    if (json_is_object(v)) {
+        const char *names[SCHED_KIND_COUNT + 1];
+        for (int k = 0; k < SCHED_KIND_COUNT; k++)
+            names[k] = sched_kind_name((enum sched_kind)k);
+        names[SCHED_KIND_COUNT] = NULL;
+        rc = reader_object(r, v, names, NULL);
+        for (int k = 0; k < SCHED_KIND_COUNT && rc == 0; k++)
+            rc = reader_key_quantity(r, v, names[k], false, READER_DURATION, &ms[k]);
+    } else {
+        rc = reader_quantity(r, v, READER_DURATION, &ms[0]);
+        for (int k = 1; k < SCHED_KIND_COUNT; k++)
+            ms[k] = ms[0];
+    }
+    for (int k = 0; k < SCHED_KIND_COUNT && rc == 0; k++)
+        if (ms[k] > SCHED_MAX_MIN_RUNTIME_MS) {
+            const char *kind = sched_kind_name((enum sched_kind)k);
+            size_t mark = json_is_object(v) ? reader_push_key(r, kind, strlen(kind)) : 0;
+            rc = reader_fail(r, -ALLOT_EINVAL, "a min_runtime is at most 30d");
+            if (json_is_object(v))
+                reader_pop(r, mark);
+        }
+    if (rc == 0)
+        memcpy(out, ms, sizeof(ms));
+    return rc;
+}
+
+/* Read the changeable fields of a workspace (reserved, limits, lend, weight, require_image,
+ * min_runtime) that j gives into *spec, then check the reservation against the gpu limit. */
 static int read_workspace_fields(struct reader *r, const json_t *j,
                                  struct sched_workspace_spec *spec)
 {
@@ -367,6 +401,12 @@ static int read_workspace_fields(struct reader *r, const json_t *j,
         rc = reader_key_int(r, j, "weight", 1, SCHEMA_MAX_WEIGHT, &weight);
     if (rc == 0)
         rc = reader_key_bool(r, j, "require_image", &spec->require_image);
+    const json_t *min_runtime = reader_get(j, "min_runtime");
+    if (rc == 0 && min_runtime) {
+        size_t mark = reader_push_key(r, "min_runtime", 11);
+        rc = read_min_runtime(r, min_runtime, spec->min_runtime_ms);
+        reader_pop(r, mark);
+    }
     if (rc)
         return rc;
     spec->weight = (uint32_t)weight;
@@ -493,6 +533,8 @@ int spec_read_scheduler(struct reader *r, const json_t *j, bool with_topology,
     if (rc == 0)
         rc = reader_key_quantity(r, j, "starvation_age", false, READER_DURATION,
                                  &opt.starvation_age_ms);
+    if (rc == 0)
+        rc = reader_key_bool(r, j, "checkpoint_aware", &opt.checkpoint_aware);
     if (rc)
         return rc;
     *inout = opt;

@@ -290,6 +290,11 @@ json_t *view_workspace(const struct sched *s, uint32_t id)
     put(o, "lend", json_boolean(ws->lend), &ok);
     put(o, "weight", json_integer(ws->weight), &ok);
     put(o, "require_image", json_boolean(ws->require_image), &ok);
+    json_t *min_runtime = json_object();
+    for (int k = 0; k < SCHED_KIND_COUNT; k++)
+        put(min_runtime, sched_kind_name((enum sched_kind)k), duration_json(ws->min_runtime_ms[k]),
+            &ok);
+    put(o, "min_runtime", min_runtime, &ok);
     put(usage, "gpu_held", gpu_json(ws->held.gpu), &ok);
     put(usage, "gpu_guaranteed", gpu_json(sched_workspace_guaranteed(ws)), &ok);
     put(usage, "gpu_borrowed", gpu_json(sched_workspace_borrowed(ws)), &ok);
@@ -346,6 +351,8 @@ json_t *view_workload(const struct sched *s, uint32_t id)
     put(o, "borrowed", json_boolean(w->borrowed), &ok);
     put(o, "submitted", json_integer(w->submit_ms), &ok);
     put(o, "started", started ? json_integer(w->start_ms) : json_null(), &ok);
+    /* when it last saved its work (sched_checkpoint), or null */
+    put(o, "last_checkpoint", w->checkpoint_ms ? json_integer(w->checkpoint_ms) : json_null(), &ok);
     if (placed)
         put(o, "placement", view_placement(s, w), &ok); /* the `admitted` event's format */
     return done(o, ok);

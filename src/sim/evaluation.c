@@ -28,6 +28,7 @@ void evaluation_usage(FILE *f, const char *lead)
         "                 (--nodes N [--reserve none|proportional:F|WS=GPUS,...] |\n"
         "                  --platform FILE.yaml [--tenant T])\n"
         "                 [--policy static,shared,allot] [--starvation-age D] [--check] [--json]\n"
+        "                 [--checkpoint-every D] [--checkpoint-aware on|off|both]\n"
         "                 [--report DIR]\n"
         "       allot sim --compare BEFORE.yaml AFTER.yaml [--policy P] [--json]\n"
         "                 [--report DIR]\n\n"
@@ -42,6 +43,10 @@ void evaluation_usage(FILE *f, const char *lead)
         "  --tenant T            the tenant of the trace's workspaces there (trace)\n"
         "  --policy P,...        static, shared, allot (all three; allot for --compare)\n"
         "  --starvation-age D    the engine's starvation age (platforms from flags)\n"
+        "  --checkpoint-every D  jobs checkpoint every D of their run: a preempted one\n"
+        "                        loses only the time since, and resumes from there\n"
+        "  --checkpoint-aware A  victims losing the least work (on, the default), the victim\n"
+        "                        order alone (off), or each policy both ways (both)\n"
         "  --compare A B         replay two scenarios' submissions side by side\n"
         "  --check               verify the engine's invariants during the replay\n"
         "  --json                one JSON document\n"
@@ -294,6 +299,7 @@ static void scenario_input_close(struct scenario_input *si)
 
 struct options {
     const char *trace, *format, *platform, *tenant, *reserve, *policies, *report, *starvation;
+    const char *checkpoint_every, *checkpoint_aware;
     const char *compare[2];
     long nodes;
     bool json;
@@ -305,15 +311,17 @@ static int options_parse(int argc, char **argv, struct options *o)
         .format = "philly", .tenant = "trace", .reserve = "none", .policies = NULL};
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
-        const char **slot = strcmp(a, "--trace") == 0            ? &o->trace
-                            : strcmp(a, "--format") == 0         ? &o->format
-                            : strcmp(a, "--platform") == 0       ? &o->platform
-                            : strcmp(a, "--tenant") == 0         ? &o->tenant
-                            : strcmp(a, "--reserve") == 0        ? &o->reserve
-                            : strcmp(a, "--policy") == 0         ? &o->policies
-                            : strcmp(a, "--report") == 0         ? &o->report
-                            : strcmp(a, "--starvation-age") == 0 ? &o->starvation
-                                                                 : NULL;
+        const char **slot = strcmp(a, "--trace") == 0              ? &o->trace
+                            : strcmp(a, "--format") == 0           ? &o->format
+                            : strcmp(a, "--platform") == 0         ? &o->platform
+                            : strcmp(a, "--tenant") == 0           ? &o->tenant
+                            : strcmp(a, "--reserve") == 0          ? &o->reserve
+                            : strcmp(a, "--policy") == 0           ? &o->policies
+                            : strcmp(a, "--report") == 0           ? &o->report
+                            : strcmp(a, "--starvation-age") == 0   ? &o->starvation
+                            : strcmp(a, "--checkpoint-every") == 0 ? &o->checkpoint_every
+                            : strcmp(a, "--checkpoint-aware") == 0 ? &o->checkpoint_aware
+                                                                   : NULL;
         if (slot && i + 1 < argc) {
             *slot = argv[++i];
         } else if (strcmp(a, "--nodes") == 0 && i + 1 < argc) {
@@ -395,22 +403,50 @@ static int output(const struct options *o, const struct replay_result *res, uint
     return 0;
 }
 
+/* --checkpoint-every and --checkpoint-aware: OUT models[0..*n) to run each policy with (two
+ * for both: checkpoint-aware, then the victim order). RET 0, or 2 with the flag named. */
+static int models_parse(const struct options *o, struct replay_model models[2], uint32_t *n)
+{
+    int64_t every = 0;
+    if (o->checkpoint_every && (quantity_parse_duration(o->checkpoint_every, &every) ||
+                                every < 1000 || every > 365LL * 24 * 3600 * 1000)) {
+        fprintf(stderr, "allot sim: --checkpoint-every: expected a duration from 1s to 365d\n");
+        return 2;
+    }
+    const char *aware = o->checkpoint_aware ? o->checkpoint_aware : "on";
+    models[0] = (struct replay_model){.checkpoint_every_ms = every};
+    models[1] = (struct replay_model){.checkpoint_every_ms = every, .victim_order = true};
+    if (strcmp(aware, "on") == 0 || strcmp(aware, "both") == 0) {
+        *n = strcmp(aware, "both") == 0 ? 2 : 1;
+    } else if (strcmp(aware, "off") == 0) {
+        models[0] = models[1];
+        *n = 1;
+    } else {
+        fprintf(stderr, "allot sim: --checkpoint-aware: expected on, off or both\n");
+        return 2;
+    }
+    return 0;
+}
+
 static int run_trace(const struct options *o)
 {
     enum trace_format format;
     enum replay_policy pol[REPLAY_POLICY_COUNT];
-    uint32_t n_pol;
+    uint32_t n_pol, n_models;
+    struct replay_model models[2];
     char err[1024] = "";
     if (trace_format_parse(o->format, &format)) {
         fprintf(stderr, "allot sim: --format: expected philly or generic\n");
         return 2;
     }
-    if (policies_parse(o->policies ? o->policies : "static,shared,allot", pol, &n_pol))
+    if (policies_parse(o->policies ? o->policies : "static,shared,allot", pol, &n_pol) ||
+        models_parse(o, models, &n_models))
         return 2;
     struct trace_input ti = {0};
     struct flag_platform fp = {0};
-    struct replay_result res[REPLAY_POLICY_COUNT];
-    const char *labels[REPLAY_POLICY_COUNT];
+    struct replay_result res[2 * REPLAY_POLICY_COUNT];
+    const char *labels[2 * REPLAY_POLICY_COUNT];
+    char label_text[2 * REPLAY_POLICY_COUNT][32];
     uint32_t done = 0;
     int code = 0, rc = trace_open(o->trace, format, &ti.trace, err, sizeof(err));
     if (rc) {
@@ -454,13 +490,15 @@ static int run_trace(const struct options *o)
                               .ctx = &ti,
                               .workspaces = (const char *const *)ti.names,
                               .n_workspaces = ti.trace.n_workspaces};
-    for (uint32_t k = 0; k < n_pol; k++) {
+    for (uint32_t k = 0; k < n_pol * n_models; k++) {
+        enum replay_policy p = pol[k / n_models];
+        const struct replay_model *m = &models[k % n_models];
         rc = o->platform
-                 ? replay_run(&in, yaml_platform_build, (void *)o->platform, pol[k], &res[k], err,
-                              sizeof(err))
-                 : replay_run(&in, flag_platform_build, &fp, pol[k], &res[k], err, sizeof(err));
+                 ? replay_run_model(&in, yaml_platform_build, (void *)o->platform, p, m, &res[k],
+                                    err, sizeof(err))
+                 : replay_run_model(&in, flag_platform_build, &fp, p, m, &res[k], err, sizeof(err));
         if (rc) {
-            fprintf(stderr, "allot sim: %s: %s\n", replay_policy_name(pol[k]), err);
+            fprintf(stderr, "allot sim: %s: %s\n", replay_policy_name(p), err);
             code = rc == -ALLOT_ENOENT || rc == -ALLOT_ECONFIG || rc == -ALLOT_EIO ||
                            rc == -ALLOT_EINVAL || rc == -ALLOT_ERANGE
                        ? 2
@@ -469,7 +507,10 @@ static int run_trace(const struct options *o)
                 code = 1;
             goto out;
         }
-        labels[k] = replay_policy_name(pol[k]);
+        /* both ways: the victim order's run is "POLICY/order" */
+        snprintf(label_text[k], sizeof(label_text[k]), "%s%s", replay_policy_name(p),
+                 n_models == 2 && m->victim_order ? "/order" : "");
+        labels[k] = label_text[k];
         done++;
     }
     code = output(o, res, done, labels);

@@ -1,7 +1,8 @@
 /* Replays a job stream through the engine under a policy, in virtual time, measuring what
  * docs/evaluation.md reports. Jobs run for their duration once started; a preempted job
  * drains for its whole grace period and starts afresh when placed again (its first run's
- * GPU time is counted as thrown away). Finished jobs are forgotten by the engine
+ * GPU time is counted as thrown away), or with checkpoints (struct replay_model) resumes
+ * from its last one, losing only the time since. Finished jobs are forgotten by the engine
  * (sched_workload_forget), so memory follows the jobs in flight. */
 #include "sim/replay.h"
 
@@ -113,13 +114,14 @@ static void hist_merge(struct replay_hist *to, const struct replay_hist *from)
 
 /* ---- the replay ---- */
 
-enum timer_kind { TIMER_FINISH, TIMER_STOPPED };
+enum timer_kind { TIMER_FINISH, TIMER_STOPPED, TIMER_CHECKPOINT };
 
 /* What the replay knows of each engine slot (reused with the engine's slots). */
 struct slot {
     uint32_t workspace; /* input workspace */
     int64_t units;      /* GPU units of all replicas */
     int64_t submit_ms, duration_ms, start_ms;
+    int64_t saved_ms;   /* work saved by checkpoints of earlier runs (replay_model) */
     uint32_t run;       /* the replay's number of its current run */
     int64_t reclaim_ms; /* when the engine began reclaiming GPUs for it, or -1 */
     bool started, guaranteed;
@@ -132,15 +134,16 @@ struct replay {
                            * slot; run: the run it is for) */
     struct slot *slots;
     uint32_t cap_slots;
-    int64_t *held;      /* GPU units held per input workspace (running and draining) */
-    int64_t *waiting;   /* GPU units of its jobs that have not started yet */
-    int64_t *reserved;  /* the reference reservation per input workspace (allot's) */
-    char **engine_ws;   /* the engine workspace each input workspace submits to */
-    int64_t alloc;      /* GPU units held on the platform */
-    int64_t t;          /* the clock, ms */
-    uint32_t in_flight; /* jobs submitted and not over */
-    uint32_t runs;      /* runs started so far: a run's number is never reused, so a
-                         * timer of a run that is over never touches a later one */
+    int64_t *held;               /* GPU units held per input workspace (running and draining) */
+    int64_t *waiting;            /* GPU units of its jobs that have not started yet */
+    int64_t *reserved;           /* the reference reservation per input workspace (allot's) */
+    char **engine_ws;            /* the engine workspace each input workspace submits to */
+    int64_t alloc;               /* GPU units held on the platform */
+    int64_t t;                   /* the clock, ms */
+    uint32_t in_flight;          /* jobs submitted and not over */
+    uint32_t runs;               /* runs started so far: a run's number is never reused, so a
+                                  * timer of a run that is over never touches a later one */
+    int64_t checkpoint_every_ms; /* replay_model's */
 };
 
 static struct slot *slot_of(struct replay *r, uint32_t id)
@@ -232,10 +235,19 @@ static int events(struct replay *r)
             sl->run = ++r->runs;
             r->held[sl->workspace] += sl->units;
             r->alloc += sl->units;
-            rc = agenda_push(&r->agenda, (struct agenda_item){.t = e->t + sl->duration_ms,
-                                                              .kind = TIMER_FINISH,
-                                                              .id = e->workload,
-                                                              .run = sl->run});
+            /* what is left of its work: all of it, or what its checkpoints did not save */
+            rc = agenda_push(&r->agenda,
+                             (struct agenda_item){.t = e->t + sl->duration_ms - sl->saved_ms,
+                                                  .kind = TIMER_FINISH,
+                                                  .id = e->workload,
+                                                  .run = sl->run});
+            if (!rc && r->checkpoint_every_ms > 0 &&
+                r->checkpoint_every_ms < sl->duration_ms - sl->saved_ms)
+                rc =
+                    agenda_push(&r->agenda, (struct agenda_item){.t = e->t + r->checkpoint_every_ms,
+                                                                 .kind = TIMER_CHECKPOINT,
+                                                                 .id = e->workload,
+                                                                 .run = sl->run});
             break;
         case SCHED_EV_PREEMPTING:
             if (e->other != SCHED_NONE && e->other < r->cap_slots &&
@@ -247,12 +259,20 @@ static int events(struct replay *r)
                                                               .id = e->workload,
                                                               .run = sl->run});
             break;
-        case SCHED_EV_STOPPED:
+        case SCHED_EV_STOPPED: {
+            /* lost: the run since its last checkpoint (every one, while it drained too) */
+            int64_t ran = e->t - sl->start_ms, kept = 0;
+            if (r->checkpoint_every_ms > 0)
+                kept = ran / r->checkpoint_every_ms * r->checkpoint_every_ms;
+            if (kept > sl->duration_ms - sl->saved_ms)
+                kept = sl->duration_ms - sl->saved_ms;
+            sl->saved_ms += kept;
             f->preemptions++;
             f->wasted_gpu_s +=
-                (double)sl->units / QUANTITY_GPU_UNITS * (double)(e->t - sl->start_ms) / 1000.0;
+                (double)sl->units / QUANTITY_GPU_UNITS * (double)(ran - kept) / 1000.0;
             release(r, sl);
             break;
+        }
         case SCHED_EV_FINISHED: {
             double gpus = (double)sl->units / QUANTITY_GPU_UNITS;
             f->finished++;
@@ -423,6 +443,27 @@ static void figures_sum(struct replay_result *res)
 int replay_run(const struct replay_input *in, replay_platform_fn build, void *build_ctx,
                enum replay_policy policy, struct replay_result *res, char *err, size_t len)
 {
+    return replay_run_model(in, build, build_ctx, policy, NULL, res, err, len);
+}
+
+/* A running job's periodic checkpoint (replay_model): the engine is told, and the next is
+ * due unless its work ends first. RET 0, or the engine's or the agenda's error. */
+static int checkpoint_due(struct replay *r, uint32_t id, int64_t t)
+{
+    const struct slot *sl = &r->slots[id];
+    int rc = sched_checkpoint(r->s, id, t, t);
+    if (rc == 0 && t + r->checkpoint_every_ms < sl->start_ms + sl->duration_ms - sl->saved_ms)
+        rc = agenda_push(&r->agenda, (struct agenda_item){.t = t + r->checkpoint_every_ms,
+                                                          .kind = TIMER_CHECKPOINT,
+                                                          .id = id,
+                                                          .run = sl->run});
+    return rc;
+}
+
+int replay_run_model(const struct replay_input *in, replay_platform_fn build, void *build_ctx,
+                     enum replay_policy policy, const struct replay_model *model,
+                     struct replay_result *res, char *err, size_t len)
+{
     struct timespec w0, w1;
     clock_gettime(CLOCK_MONOTONIC, &w0);
     memset(res, 0, sizeof(*res));
@@ -442,6 +483,13 @@ int replay_run(const struct replay_input *in, replay_platform_fn build, void *bu
     rc = rc ? rc : in->rewind(in->ctx);
     if (rc)
         goto out;
+    if (model) {
+        r.checkpoint_every_ms = model->checkpoint_every_ms;
+        if (model->victim_order)
+            r.s->opt.checkpoint_aware = false;
+    }
+    res->checkpoint_every_ms = r.checkpoint_every_ms;
+    res->checkpoint_aware = r.s->opt.checkpoint_aware;
     for (uint32_t i = 0; i < r.s->n_nodes; i++)
         if (r.s->nodes[i].tenant != SCHED_NONE)
             for (uint32_t g = 0; g < r.s->nodes[i].n_gpus; g++)
@@ -478,6 +526,9 @@ int replay_run(const struct replay_input *in, replay_platform_fn build, void *bu
             else if (x.kind == TIMER_STOPPED && x.run == r.slots[x.id].run &&
                      w->state == SCHED_DRAINING)
                 rc = sched_stopped(r.s, x.id, t);
+            else if (x.kind == TIMER_CHECKPOINT && x.run == r.slots[x.id].run &&
+                     (w->state == SCHED_RUNNING || w->state == SCHED_DRAINING))
+                rc = checkpoint_due(&r, x.id, t);
             if (rc) /* the timer's workload is in the state it needs: only an invariant fails */
                 break;
         }
@@ -640,6 +691,10 @@ json_t *replay_json(const struct replay_result *res, uint32_t n, const char *con
                       "jain", x->jain, "promise_s", (double)x->promise_ms / 1000, "replay_seconds",
                       x->wall_s, "peak_jobs_in_engine", (json_int_t)x->peak_slots, "all",
                       figures_json(&x->all), "workspaces", ws));
+        json_t *run = json_array_get(runs, json_array_size(runs) - 1);
+        json_object_set_new(run, "checkpoint_every_s",
+                            json_real((double)x->checkpoint_every_ms / 1000));
+        json_object_set_new(run, "checkpoint_aware", json_boolean(x->checkpoint_aware));
     }
     return json_pack("{s:o}", "runs", runs);
 }

@@ -83,8 +83,10 @@ struct replay_result {
     double *series;     /* allocated GPUs (average) per bucket of series_ms */
     uint32_t n_series;
     int64_t series_ms;
-    double wall_s;       /* how long the replay took */
-    uint32_t peak_slots; /* engine workload slots in use at most: jobs in flight */
+    double wall_s;               /* how long the replay took */
+    uint32_t peak_slots;         /* engine workload slots in use at most: jobs in flight */
+    int64_t checkpoint_every_ms; /* its replay_model's (0: no checkpoints) */
+    bool checkpoint_aware;       /* the engine's option during the run */
 };
 
 /* Build the platform: OUT *engine (sched_free), as the policy-free platform. */
@@ -95,6 +97,21 @@ typedef int (*replay_platform_fn)(void *ctx, struct sched **engine, char *err, s
  * platform, out of memory, a bad input). */
 int replay_run(const struct replay_input *input, replay_platform_fn build, void *build_ctx,
                enum replay_policy policy, struct replay_result *res, char *err, size_t len);
+
+/* How jobs save their work (docs/simulator.md, "Checkpoints"). */
+struct replay_model {
+    /* > 0: a job checkpoints every this long of its run (the engine is told: sched_checkpoint)
+     * and a preempted job resumes from its last checkpoint, losing only the time since; 0:
+     * no checkpoints, a preempted job starts again from zero */
+    int64_t checkpoint_every_ms;
+    /* the engine's checkpoint_aware off: victims in the victim order alone */
+    bool victim_order;
+};
+
+/* replay_run with model (NULL: no checkpoints, the engine's options as built). */
+int replay_run_model(const struct replay_input *input, replay_platform_fn build, void *build_ctx,
+                     enum replay_policy policy, const struct replay_model *model,
+                     struct replay_result *res, char *err, size_t len);
 /* Verify every invariant of the engine (sched_check) during replays: after every pass while
  * it holds at most 2,000 workloads, else after every 1,000th. A violation fails the replay
  * with -ALLOT_ECHECK and the violation in err. */

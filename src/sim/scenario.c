@@ -16,8 +16,8 @@
 
 /* The top-level keys a scenario adds to the platform's. */
 static const char *const scenario_keys[] = {"timeline", "expect", "final", NULL};
-static const char *const step_keys[] = {"at",   "submit", "cancel",    "finish",
-                                        "node", "gpu",    "workspace", NULL};
+static const char *const step_keys[] = {"at",  "submit",    "cancel",     "finish", "node",
+                                        "gpu", "workspace", "checkpoint", NULL};
 /* What a scenario's submit has besides a workload's fields. */
 static const char *const submit_extra[] = {"drain", "count", NULL};
 static const char *const node_step_keys[] = {"name", "state", NULL};
@@ -32,8 +32,10 @@ static const struct {
     const char *key;
     enum scenario_action action;
 } scenario_actions[] = {
-    {"submit", SCENARIO_SUBMIT},   {"cancel", SCENARIO_CANCEL},  {"finish", SCENARIO_FINISH},
-    {"node", SCENARIO_NODE_STATE}, {"gpu", SCENARIO_GPU_HEALTH}, {"workspace", SCENARIO_WORKSPACE},
+    {"submit", SCENARIO_SUBMIT},         {"cancel", SCENARIO_CANCEL},
+    {"finish", SCENARIO_FINISH},         {"node", SCENARIO_NODE_STATE},
+    {"gpu", SCENARIO_GPU_HEALTH},        {"workspace", SCENARIO_WORKSPACE},
+    {"checkpoint", SCENARIO_CHECKPOINT},
 };
 #define SCENARIO_N_ACTIONS (sizeof(scenario_actions) / sizeof(scenario_actions[0]))
 
@@ -218,7 +220,7 @@ static int scenario_step(struct scenario_reader *sr, const json_t *entry,
     if (rc == 0 && !action)
         rc = reader_fail(r, -ALLOT_EINVAL,
                          "no action (expected one of: submit, cancel, finish, node, gpu, "
-                         "workspace)");
+                         "workspace, checkpoint)");
     if (rc)
         return rc;
     step->action = scenario_actions[which].action;
@@ -230,6 +232,7 @@ static int scenario_step(struct scenario_reader *sr, const json_t *entry,
         break;
     case SCENARIO_CANCEL:
     case SCENARIO_FINISH:
+    case SCENARIO_CHECKPOINT:
         rc = reader_name(r, action, &step->target);
         break;
     case SCENARIO_NODE_STATE:

@@ -20,6 +20,7 @@ enum scenario_action {
     SCENARIO_NODE_STATE, /* node: {name, state} */
     SCENARIO_GPU_HEALTH, /* gpu: {node, index, healthy} */
     SCENARIO_WORKSPACE,  /* workspace: {name, reserved?, limits?, lend?, weight?} */
+    SCENARIO_CHECKPOINT, /* checkpoint: NAME (it saved its work at the step's time) */
 };
 
 /* A partial workspace change: only the fields marked present change. */
@@ -46,7 +47,8 @@ struct scenario_step {
     int64_t duration_ms; /* run time once started; -1: until cancelled or finished */
     int64_t drain_ms;    /* time to exit after being told to stop; -1: the whole grace */
     uint32_t count;      /* > 1: copies named NAME-1 .. NAME-count */
-    /* SCENARIO_CANCEL, SCENARIO_FINISH: workload; NODE_STATE, GPU_HEALTH: node */
+    /* SCENARIO_CANCEL, SCENARIO_FINISH, SCENARIO_CHECKPOINT: workload; NODE_STATE, GPU_HEALTH: node
+     */
     const char *target;
     enum sched_node_state node_state;
     uint32_t gpu_index;

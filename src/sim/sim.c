@@ -15,7 +15,8 @@
 #include "common/quantity.h"
 #include "schema/view.h"
 
-enum sim_kind { SIM_STEP, SIM_FINISH, SIM_STOPPED };
+/* SIM_TICK: time alone may change a decision (a workload waits for min_runtime) */
+enum sim_kind { SIM_STEP, SIM_FINISH, SIM_STOPPED, SIM_TICK };
 
 /* What the simulator knows of each workload beyond the engine. */
 struct sim_workload {
@@ -211,6 +212,12 @@ static int events_apply(struct sim *sm)
                                                                    .kind = SIM_FINISH,
                                                                    .id = e->workload,
                                                                    .run = w->run});
+        } else if (e->kind == SCHED_EV_QUEUED && e->reason == SCHED_REASON_MIN_RUNTIME &&
+                   e->deadline > e->t) {
+            rc = agenda_push(&sm->agenda, (struct agenda_item){.t = e->deadline,
+                                                               .kind = SIM_TICK,
+                                                               .id = e->workload,
+                                                               .run = w->run});
         } else if (e->kind == SCHED_EV_PREEMPTING) {
             int64_t grace = sm->engine->workloads[e->workload].grace_ms;
             int64_t drain = w->drain_ms >= 0 && w->drain_ms < grace ? w->drain_ms : grace;
@@ -240,6 +247,7 @@ static int workspace_change(struct sim *sm, const struct scenario_workspace_chan
                                         .lend = ws->lend,
                                         .weight = ws->weight,
                                         .require_image = ws->require_image};
+    memcpy(spec.min_runtime_ms, ws->min_runtime_ms, sizeof(spec.min_runtime_ms));
     for (int r = 0; r < SCHED_RES_COUNT; r++)
         if (c->has_limit[r])
             sched_resources_set(&spec.limits, (enum sched_resource)r,
@@ -311,9 +319,15 @@ static int step_apply(struct sim *sm, const struct scenario_step *st, int64_t no
         return 0;
     case SCENARIO_CANCEL:
     case SCENARIO_FINISH:
+    case SCENARIO_CHECKPOINT:
         if (sched_workload_find(sm->engine, st->target, &id)) {
             fprintf(sm->err, "%s:%d: no workload '%s'\n", sm->scn.path, st->line, st->target);
             return -ALLOT_ENOENT;
+        }
+        if (st->action == SCENARIO_CHECKPOINT) {
+            /* not running: nothing saved; a broken invariant stops the run */
+            int rc = sched_checkpoint(sm->engine, id, now, now);
+            return rc == -ALLOT_ECHECK ? rc : 0;
         }
         if (st->action == SCENARIO_FINISH) {
             /* not running: nothing to finish; a broken invariant stops the run */
@@ -358,6 +372,9 @@ static int due_apply(struct sim *sm, const struct agenda_item *d)
         if (sm->engine->workloads[d->id].state != SCHED_DRAINING || sm->wl[d->id].run != d->run)
             return 0; /* finished by itself meanwhile */
         return sched_stopped(sm->engine, d->id, d->t);
+    case SIM_TICK:
+        sched_touch(sm->engine);
+        return 0;
     }
     return 0;
 }

@@ -765,6 +765,25 @@ class AgentTest(unittest.TestCase):
         self.assertNotIn("tidy (rank 0): storage", "".join(
             self.agent_log(n) for n in self.agents))
 
+    def test_checkpoint_file_is_reported(self):
+        """A workload that touches $ALLOT_CHECKPOINT_FILE (in its own directory) has its
+        last_checkpoint set from the file's time, between its start and now."""
+        script = ('echo "$ALLOT_CHECKPOINT_FILE"; sleep 0.3; touch "$ALLOT_CHECKPOINT_FILE"; '
+                  'echo saved; while true; do sleep 0.05; done')
+        self.submit({"name": "saver", "workspace": "acme/research", "gpus": 1,
+                     "command": ["/bin/sh", "-c", script]})
+        w = self.wait_state("acme/research/saver", "running")
+        self.assertIsNone(w["last_checkpoint"])
+        deadline = time.time() + 10
+        while time.time() < deadline and w["last_checkpoint"] is None:
+            time.sleep(0.05)
+            w = self.d.request("GET", "/v1/workloads/acme/research/saver",
+                               token=self.d.admin)[1]
+        self.assertIsNotNone(w["last_checkpoint"], w)
+        self.assertGreaterEqual(w["last_checkpoint"], w["started"])
+        self.assertLessEqual(w["last_checkpoint"], int(time.time() * 1000) + 1000)
+        self.assertTrue(any("/checkpoint\n" in o for o in self.outputs()), self.outputs())
+
     def test_reclaim_drains_borrowers_with_sigterm(self):
         trap = ("trap 'echo got TERM; exit 0' TERM; echo started; "
                 "while true; do sleep 0.05; done")

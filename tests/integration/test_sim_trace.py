@@ -65,6 +65,30 @@ def basic(tmp):
     r = sim("--trace", path, "--format", "generic", "--nodes", "2", "--reserve",
             "proportional:0.5", "--policy", "allot")
     expect("trace/lab" in r.stdout and "allot:" in r.stdout, r.stdout)
+    # checkpoints: every 10s, each policy with checkpoint-aware victims and in the victim
+    # order; a preempted job loses less than that (the time since its last checkpoint)
+    r = sim("--trace", path, "--format", "generic", "--nodes", "2", "--reserve",
+            "prod=8,lab=4", "--policy", "allot", "--checkpoint-every", "10s",
+            "--checkpoint-aware", "both", "--json", "--check")
+    ck = {x["label"]: x for x in json.loads(r.stdout)["runs"]}
+    expect(sorted(ck) == ["allot", "allot/order"], ck.keys())
+    expect(ck["allot"]["checkpoint_aware"] and not ck["allot/order"]["checkpoint_aware"], ck)
+    expect(ck["allot"]["checkpoint_every_s"] == 10, ck["allot"])
+    for x in ck.values():
+        a = x["all"]
+        expect(a["preemptions"] > 0, a)
+        # each loss is under 10s of its GPUs (16 at most)
+        expect(a["lost_gpu_hours"] < a["preemptions"] * 16 * 10 / 3600, a)
+    expect(runs["allot"]["all"]["lost_gpu_hours"] > ck["allot"]["all"]["lost_gpu_hours"],
+           (runs["allot"]["all"], ck["allot"]["all"]))
+    r = sim("--trace", path, "--format", "generic", "--nodes", "2", "--policy", "allot",
+            "--checkpoint-aware", "off", "--json")
+    expect(not json.loads(r.stdout)["runs"][0]["checkpoint_aware"], r.stdout)
+    for args, want in ((["--checkpoint-every", "0s"], "--checkpoint-every"),
+                       (["--checkpoint-every", "soon"], "--checkpoint-every"),
+                       (["--checkpoint-aware", "maybe"], "--checkpoint-aware")):
+        r = sim("--trace", path, "--format", "generic", "--nodes", "1", *args, check=False)
+        expect(r.returncode == 2 and want in r.stderr, (args, r.stderr))
     # bad inputs: exit 2, the message names the file, line and field or the flag
     bad = os.path.join(tmp, "bad.csv")
     with open(bad, "w") as f:

@@ -144,12 +144,12 @@ static char *snapshot(struct fixture *f)
 /* The ops' table has one row per op name of schema/op.h, each once. */
 static void test_op_table(void **state)
 {
-    static const char *const names[] = {OP_SCHEDULE,      OP_SCHEDULER,        OP_TICK,
-                                        OP_TENANT_ADD,    OP_CLUSTER_ADD,      OP_NODE_ADD,
-                                        OP_WORKSPACE_ADD, OP_WORKSPACE_UPDATE, OP_NODE_STATE,
-                                        OP_GPU_HEALTH,    OP_NODE_MOVE,        OP_NODE_WIPED,
-                                        OP_SUBMIT,        OP_CANCEL,           OP_FINISH,
-                                        OP_STOPPED,       OP_FORGET,           OP_NODE_MOVE_CANCEL};
+    static const char *const names[] = {
+        OP_SCHEDULE,    OP_SCHEDULER,        OP_TICK,          OP_TENANT_ADD,
+        OP_CLUSTER_ADD, OP_NODE_ADD,         OP_WORKSPACE_ADD, OP_WORKSPACE_UPDATE,
+        OP_NODE_STATE,  OP_GPU_HEALTH,       OP_NODE_MOVE,     OP_NODE_WIPED,
+        OP_SUBMIT,      OP_CANCEL,           OP_FINISH,        OP_STOPPED,
+        OP_FORGET,      OP_NODE_MOVE_CANCEL, OP_CHECKPOINT};
     size_t n = sizeof(names) / sizeof(names[0]);
     assert_int_equal(ops_count(), n);
     for (size_t i = 0; i < n; i++) {
@@ -411,6 +411,57 @@ static void test_report_refused_whole(void **state)
     assert_int_equal(json_array_size(f->ctl->pending), 1);
 }
 
+/* A report of the workload w running with checkpoint ms (its file's time) on node 0. RET the
+ * ops it queued. */
+static size_t report_checkpoint_at(struct fixture *f, json_int_t ms)
+{
+    json_t *report = json_pack("{s:[{s:s, s:i, s:s, s:I}]}", "workloads", "name", "acme/research/w",
+                               "rank", 0, "state", "running", "checkpoint", ms);
+    bool changed = false;
+    size_t before = json_array_size(f->ctl->pending);
+    assert_int_equal(fleet_report(f->ctl->fleet, 0, report, &changed, f->field, sizeof(f->field),
+                                  f->err, sizeof(f->err)),
+                     0);
+    json_decref(report);
+    return json_array_size(f->ctl->pending) - before;
+}
+
+/* An agent's checkpoint time becomes the op checkpoint only when it is plausible: not before
+ * the workload's start, not in the future beyond a small skew (counted as now), newer than
+ * the one known; a malformed one refuses the report; the journal replays it. */
+static void test_report_checkpoint(void **state)
+{
+    struct fixture *f = *state;
+    assert_int_equal(apply(f, submit("w", 1, 1)), 0);
+    commit(f);
+    uint32_t id;
+    assert_int_equal(sched_workload_find(f->ctl->engine, "acme/research/w", &id), 0);
+    const struct sched_workload *w = &f->ctl->engine->workloads[id];
+    assert_int_equal(w->state, SCHED_RUNNING);
+    int64_t now = controller_now(f->ctl);
+    assert_int_equal(report_checkpoint_at(f, now + 3600 * 1000), 0); /* the future */
+    if (w->start_ms > 1)
+        assert_int_equal(report_checkpoint_at(f, w->start_ms - 1), 0); /* before its start */
+    assert_int_equal(report_checkpoint_at(f, now + 1000), 1);          /* a small skew: now */
+    commit(f);
+    w = &f->ctl->engine->workloads[id];
+    assert_true(w->checkpoint_ms >= now && w->checkpoint_ms <= controller_now(f->ctl));
+    int64_t saved = w->checkpoint_ms;
+    assert_int_equal(report_checkpoint_at(f, saved), 0); /* known already */
+    json_t *bad = json_pack("{s:[{s:s, s:s, s:s}]}", "workloads", "name", "acme/research/w",
+                            "state", "running", "checkpoint", "soon");
+    bool changed = false;
+    assert_int_equal(fleet_report(f->ctl->fleet, 0, bad, &changed, f->field, sizeof(f->field),
+                                  f->err, sizeof(f->err)),
+                     -ALLOT_EINVAL);
+    json_decref(bad);
+    assert_string_equal(f->field, "workloads[0]");
+    /* (the views differ after a reopen: a report's confirmation of the process is not kept) */
+    reopen(f);
+    assert_int_equal(sched_workload_find(f->ctl->engine, "acme/research/w", &id), 0);
+    assert_int_equal(f->ctl->engine->workloads[id].checkpoint_ms, saved);
+}
+
 /* An agent's report ends a replica of a gang as finish ops with its rank: the gang finishes
  * when both have, and the journal replays to the same state. */
 static void test_report_ends_gang(void **state)
@@ -527,6 +578,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_node_reason_and_move_cancel_replayed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_refused_whole, setup, teardown),
         cmocka_unit_test_setup_teardown(test_report_ends_gang, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_report_checkpoint, setup, teardown),
         cmocka_unit_test_setup_teardown(test_failed_runs, setup, teardown),
         cmocka_unit_test_setup_teardown(test_real_nodes_need_a_command, setup, teardown),
     };

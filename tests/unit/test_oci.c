@@ -150,6 +150,7 @@ static void test_args_cwd_env_precedence(void **state)
     assert_string_equal(env_get(c, "TMPDIR"), "/tmp");
     assert_string_equal(env_get(c, "CUDA_VISIBLE_DEVICES"), "GPU-1,GPU-2");
     assert_string_equal(env_get(c, "ALLOT_PREEMPT_DEADLINE_FILE"), "/work/preempt_deadline");
+    assert_string_equal(env_get(c, "ALLOT_CHECKPOINT_FILE"), "/work/checkpoint");
     assert_false(json_is_true(json_object_get(process, "terminal")));
     json_decref(c);
 

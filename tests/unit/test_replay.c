@@ -188,6 +188,42 @@ static void test_shared_waits_allot_reclaims(void **state)
     replay_result_free(&st);
 }
 
+/* --checkpoint-every: a preempted job loses only the time since its last checkpoint and
+ * resumes from it; checkpoint-aware victims lose less than the victim order's. b borrows
+ * with x (4 GPUs from 0s) and y (4 GPUs from 3000s), both 10000s long, checkpointing every
+ * 1800s; at 4200s a's job (4 GPUs, 100s) reclaims one of them. x would lose 600s (since its
+ * checkpoint at 3600s), y 1200s (none yet): aware takes x, the victim order y (the most
+ * recently started). Stopped at 4230s (grace 30s): x loses 630s x 4 GPUs and resumes with
+ * 6400s left; y would lose 1230s x 4. Without checkpoints y goes either way. */
+static void test_checkpoints_lose_less(void **state)
+{
+    struct replay_job list[3] = {job(0, 10000, 1), job(3000, 10000, 1), job(4200, 100, 0)};
+    list[0].spec.gpus = list[1].spec.gpus = list[2].spec.gpus = 4;
+    struct jobs j = {list, 3, 0};
+    struct replay_input in = {jobs_next, jobs_rewind, &j, names, 2};
+    const struct {
+        struct replay_model model;
+        double wasted;
+        int64_t end_ms;
+    } cases[] = {
+        {{.checkpoint_every_ms = 1800 * 1000}, 630 * 4, 13000 * 1000},
+        {{.checkpoint_every_ms = 1800 * 1000, .victim_order = true}, 1230 * 4, 14330 * 1000},
+        {{0}, 1230 * 4, 14330 * 1000},
+        {{.victim_order = true}, 1230 * 4, 14330 * 1000},
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct replay_result res;
+        assert_int_equal(replay_run_model(&in, platform, NULL, REPLAY_ALLOT, &cases[i].model, &res,
+                                          err, sizeof(err)),
+                         0);
+        assert_int_equal(res.ws[1].preemptions, 1);
+        assert_true(res.ws[1].wasted_gpu_s == cases[i].wasted);
+        assert_int_equal(res.all.finished, 3);
+        assert_int_equal(res.end_ms, cases[i].end_ms);
+        replay_result_free(&res);
+    }
+}
+
 /* A job for a workspace the platform lacks is refused, naming it. */
 static void test_unknown_workspace_refused(void **state)
 {
@@ -208,6 +244,7 @@ int main(void)
         cmocka_unit_test(test_static_waits_beside_idle_gpus),
         cmocka_unit_test(test_shared_waits_allot_reclaims),
         cmocka_unit_test(test_unknown_workspace_refused),
+        cmocka_unit_test(test_checkpoints_lose_less),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

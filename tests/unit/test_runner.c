@@ -349,6 +349,8 @@ static void test_clean_environment(void **state)
     assert_non_null(strstr(out, "LANG=en_US.UTF-8\n"));
     snprintf(line, sizeof(line), "ALLOT_PREEMPT_DEADLINE_FILE=%s/envw/preempt_deadline\n", f->base);
     assert_non_null(strstr(out, line));
+    snprintf(line, sizeof(line), "ALLOT_CHECKPOINT_FILE=%s/envw/checkpoint\n", f->base);
+    assert_non_null(strstr(out, line));
     /* Its own temporary directory, which the workload's env may point elsewhere. */
     snprintf(line, sizeof(line), "TMPDIR=%s/envw/tmp\n", f->base);
     assert_non_null(strstr(out, line));
@@ -363,7 +365,7 @@ static void test_clean_environment(void **state)
     int lines = 0;
     for (const char *p = out; *p; p++)
         lines += *p == '\n';
-    assert_int_equal(lines, 8);
+    assert_int_equal(lines, 9);
 }
 
 static void test_sigterm_within_grace(void **state)

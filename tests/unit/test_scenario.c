@@ -299,7 +299,7 @@ static const struct bad_case bad_cases[] = {
      "s.yaml:10: timeline[0].at: required, but not given"},
     {"no action", PLATFORM "timeline:\n  - at: 1m\n", -ALLOT_EINVAL,
      "s.yaml:10: timeline[0]: no action (expected one of: submit, cancel, finish, node, gpu, "
-     "workspace)"},
+     "workspace, checkpoint)"},
     {"two actions", PLATFORM "timeline:\n  - at: 1m\n    cancel: x\n    finish: y\n", -ALLOT_EINVAL,
      "s.yaml:12: timeline[0].finish: a timeline entry has one action, and this one also has "
      "cancel"},

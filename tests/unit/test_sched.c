@@ -952,6 +952,205 @@ static void test_priority_preemption_within_workspace(void **state)
     sched_free(s);
 }
 
+/* A one-GPU experiment of t/a, with the kind's defaults (name to be set). */
+static struct sched_workload_spec experiment_spec(void)
+{
+    return (struct sched_workload_spec){.workspace = "t/a",
+                                        .kind = SCHED_KIND_EXPERIMENT,
+                                        .gpus = 1,
+                                        .mig = -1,
+                                        .model = -1,
+                                        .replicas = 1,
+                                        .preemptible = -1,
+                                        .grace_ms = -1};
+}
+
+/* sched_checkpoint's bounds: running or draining work only, never before its start nor
+ * after now; an older checkpoint changes nothing; what a stop would lose counts from it. */
+static void test_checkpoint_bounds(void **state)
+{
+    struct sched *s = platform(1, 0, true, 0);
+    uint32_t r = submit(s, "r", "t/a", 2, 1, 1000);
+    schedule_ok(s, 1000);
+    uint32_t p = submit(s, "p", "t/a", 8, 1, 2000);
+    schedule_ok(s, 2000);
+    assert_int_equal(s->workloads[p].state, SCHED_PENDING);
+    assert_int_equal(sched_checkpoint(s, p, 2000, 3000), -ALLOT_ESTATE);
+    assert_int_equal(sched_checkpoint(s, 9999, 2000, 3000), -ALLOT_ENOENT);
+    assert_int_equal(sched_checkpoint(s, r, 999, 3000), -ALLOT_EINVAL);
+    assert_int_equal(sched_checkpoint(s, r, 3001, 3000), -ALLOT_EINVAL);
+    assert_int_equal(s->workloads[r].checkpoint_ms, 0);
+    /* no checkpoint: everything since its start */
+    assert_int_equal(sched_workload_lost(s, r, 11000), 2 * G * 10000);
+    assert_int_equal(sched_checkpoint(s, r, 5000, 6000), 0);
+    assert_int_equal(sched_checkpoint(s, r, 4000, 7000), 0); /* older: kept 5000 */
+    assert_int_equal(s->workloads[r].checkpoint_ms, 5000);
+    assert_int_equal(sched_workload_lost(s, r, 11000), 2 * G * 6000);
+    assert_int_equal(sched_workload_lost(s, p, 11000), 0);
+    /* kept in the snapshot; a version 2 snapshot loads none */
+    uint8_t *buf;
+    size_t len;
+    struct sched *back;
+    assert_int_equal(sched_snapshot_save(s, &buf, &len), 0);
+    assert_int_equal(sched_snapshot_load(buf, len, &back, err, sizeof(err)), 0);
+    assert_int_equal(back->workloads[r].checkpoint_ms, 5000);
+    sched_free(back);
+    free(buf);
+    assert_int_equal(sched_snapshot_save_version(s, 2, &buf, &len), 0);
+    assert_int_equal(sched_snapshot_load(buf, len, &back, err, sizeof(err)), 0);
+    assert_int_equal(back->workloads[r].checkpoint_ms, 0);
+    assert_true(back->opt.checkpoint_aware);
+    sched_free(back);
+    free(buf);
+    sched_free(s);
+}
+
+/* Which of eight 1-GPU workloads (started at 0s, 1s, ... 7s; a bit each) a 3-GPU workload
+ * submitted at 1m preempts, after the checkpoints ckpt[i] (0: none) and with
+ * checkpoint_aware as given: by reclaim (the eight borrow in b, the claimant is within a's
+ * reservation) or by priority (the eight are experiments of a, the claimant inference). */
+static unsigned victims_after_checkpoints(bool priority, bool aware, const int64_t ckpt[8])
+{
+    uint32_t v[8];
+    struct sched *s = priority ? platform(1, 8 * G, true, 0) : eight_borrowers(v);
+    s->opt.checkpoint_aware = aware;
+    struct sched_workload_spec w = experiment_spec();
+    for (int i = 0; i < 8 && priority; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "e%d", i);
+        w.name = name;
+        assert_int_equal(sched_submit(s, &w, i * 1000, &v[i], err, sizeof(err)), 0);
+        schedule_ok(s, i * 1000);
+    }
+    for (int i = 0; i < 8; i++)
+        if (ckpt[i])
+            assert_int_equal(sched_checkpoint(s, v[i], ckpt[i], MIN), 0);
+    w.name = "claimant";
+    w.kind = priority ? SCHED_KIND_INFERENCE : SCHED_KIND_TRAINING;
+    w.gpus = 3;
+    uint32_t c;
+    assert_int_equal(sched_submit(s, &w, MIN, &c, err, sizeof(err)), 0);
+    schedule_ok(s, MIN);
+    assert_int_equal(s->workloads[c].state, SCHED_RECLAIMING);
+    unsigned mask = 0;
+    for (int i = 0; i < 8; i++)
+        if (s->workloads[v[i]].state == SCHED_DRAINING) {
+            assert_int_equal(s->workloads[v[i]].reason,
+                             priority ? SCHED_REASON_PRIORITY : SCHED_REASON_RECLAIM);
+            mask |= 1u << i;
+        }
+    sched_free(s);
+    return mask;
+}
+
+/* docs/policy.md, "Lost work": victims that checkpointed recently are taken before those that
+ * would lose more, for reclaim and for priority preemption; equal losses fall back to the
+ * victim order (the most recently started first), as does checkpoint_aware off. */
+static void test_victims_lose_the_least_work(void **state)
+{
+    const int64_t none[8] = {0};
+    const int64_t first3[8] = {50000, 50000, 50000};
+    const int64_t first4[8] = {50000, 50000, 50000, 50000};
+    for (int priority = 0; priority < 2; priority++) {
+        /* without checkpoints the newest lose the least: the victim order's own choice */
+        assert_int_equal(victims_after_checkpoints(priority, true, none), 0xE0);
+        assert_int_equal(victims_after_checkpoints(priority, false, none), 0xE0);
+        /* e0..e2 saved 10s ago: each loses 10s, not 53s or more */
+        assert_int_equal(victims_after_checkpoints(priority, true, first3), 0x07);
+        assert_int_equal(victims_after_checkpoints(priority, false, first3), 0xE0);
+        /* four lose 10s each: the three started last among them */
+        assert_int_equal(victims_after_checkpoints(priority, true, first4), 0x0E);
+    }
+}
+
+/* Give workspace name's kind a min_runtime of ms (sched_workspace_update, the rest kept). */
+static void set_min_runtime(struct sched *s, const char *name, enum sched_kind kind, int64_t ms,
+                            int64_t now)
+{
+    uint32_t id;
+    assert_int_equal(sched_workspace_find(s, name, &id), 0);
+    const struct sched_workspace *ws = &s->workspaces[id];
+    struct sched_workspace_spec spec = {.name = name,
+                                        .limits = ws->limits,
+                                        .reserved = ws->reserved,
+                                        .lend = ws->lend,
+                                        .weight = ws->weight,
+                                        .require_image = ws->require_image};
+    memcpy(spec.min_runtime_ms, ws->min_runtime_ms, sizeof(spec.min_runtime_ms));
+    spec.min_runtime_ms[kind] = ms;
+    assert_int_equal(sched_workspace_update(s, &spec, now, err, sizeof(err)), 0);
+    assert_int_equal(s->workspaces[id].min_runtime_ms[kind], ms);
+}
+
+/* docs/policy.md, "Minimum runtime": work younger than its workspace's min_runtime for its
+ * kind is no candidate for priority preemption (the waiting one says when the first may be
+ * taken), but a reclaim for a reservation takes it; out-of-range values are refused. */
+static void test_min_runtime(void **state)
+{
+    struct sched *s = platform(1, 8 * G, true, 0);
+    set_min_runtime(s, "t/a", SCHED_KIND_EXPERIMENT, 10 * MIN, 0);
+    struct sched_workload_spec w = experiment_spec();
+    uint32_t e[8], serve;
+    for (int i = 0; i < 8; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "e%d", i);
+        w.name = name;
+        assert_int_equal(sched_submit(s, &w, i * MIN, &e[i], err, sizeof(err)), 0);
+        schedule_ok(s, i * MIN);
+    }
+    w.name = "serve";
+    w.kind = SCHED_KIND_INFERENCE;
+    assert_int_equal(sched_submit(s, &w, 8 * MIN, &serve, err, sizeof(err)), 0);
+    schedule_ok(s, 8 * MIN);
+    assert_int_equal(count_events(s, SCHED_EV_PREEMPTING), 0);
+    assert_int_equal(s->workloads[serve].state, SCHED_PENDING);
+    assert_int_equal(s->workloads[serve].reason, SCHED_REASON_MIN_RUNTIME);
+    uint32_t n;
+    const struct sched_event *ev = sched_events(s, &n);
+    assert_non_null(strstr(ev[n - 1].message, "in 2m")); /* e0 reaches 10m at 10m */
+    /* at 10m e0 is old enough: the only candidate */
+    sched_events_clear(s);
+    sched_touch(s);
+    schedule_ok(s, 10 * MIN);
+    assert_int_equal(count_events(s, SCHED_EV_PREEMPTING), 1);
+    assert_int_equal(s->workloads[e[0]].state, SCHED_DRAINING);
+    assert_int_equal(s->workloads[serve].state, SCHED_RECLAIMING);
+    sched_free(s);
+
+    /* a reclaim for a reservation ignores it */
+    uint32_t b[8];
+    s = eight_borrowers(b);
+    set_min_runtime(s, "t/b", SCHED_KIND_TRAINING, 60 * MIN, 8000);
+    uint32_t a = submit(s, "a", "t/a", 3, 1, MIN);
+    schedule_ok(s, MIN);
+    assert_int_equal(count_events(s, SCHED_EV_PREEMPTING), 3);
+    assert_int_equal(s->workloads[a].state, SCHED_RECLAIMING);
+    /* bounds: refused, nothing changed */
+    struct sched_workspace_spec spec = {
+        .name = "t/b", .limits = s->workspaces[1].limits, .reserved = 0, .lend = true, .weight = 1};
+    spec.min_runtime_ms[SCHED_KIND_FINETUNE] = SCHED_MAX_MIN_RUNTIME_MS + 1;
+    assert_int_equal(sched_workspace_update(s, &spec, MIN, err, sizeof(err)), -ALLOT_ERANGE);
+    assert_non_null(strstr(err, "finetune"));
+    spec.min_runtime_ms[SCHED_KIND_FINETUNE] = -1;
+    assert_int_equal(sched_workspace_update(s, &spec, MIN, err, sizeof(err)), -ALLOT_ERANGE);
+    assert_int_equal(s->workspaces[1].min_runtime_ms[SCHED_KIND_TRAINING], 60 * MIN);
+    /* kept in the snapshot; a version 2 snapshot loads none */
+    uint8_t *buf;
+    size_t len;
+    struct sched *back;
+    assert_int_equal(sched_snapshot_save(s, &buf, &len), 0);
+    assert_int_equal(sched_snapshot_load(buf, len, &back, err, sizeof(err)), 0);
+    assert_int_equal(back->workspaces[1].min_runtime_ms[SCHED_KIND_TRAINING], 60 * MIN);
+    sched_free(back);
+    free(buf);
+    assert_int_equal(sched_snapshot_save_version(s, 2, &buf, &len), 0);
+    assert_int_equal(sched_snapshot_load(buf, len, &back, err, sizeof(err)), 0);
+    assert_int_equal(back->workspaces[1].min_runtime_ms[SCHED_KIND_TRAINING], 0);
+    sched_free(back);
+    free(buf);
+    sched_free(s);
+}
+
 static void test_node_move_drains_first(void **state)
 {
     struct sched *s = platform(2, 4 * G, true, 0);
@@ -1761,6 +1960,9 @@ int main(void)
         cmocka_unit_test(test_dedicated_cluster_rules),
         cmocka_unit_test(test_limit_reduced_drains_newest),
         cmocka_unit_test(test_priority_preemption_within_workspace),
+        cmocka_unit_test(test_checkpoint_bounds),
+        cmocka_unit_test(test_victims_lose_the_least_work),
+        cmocka_unit_test(test_min_runtime),
         cmocka_unit_test(test_node_move_drains_first),
         cmocka_unit_test(test_node_move_waits_for_the_wipe),
         cmocka_unit_test(test_unowned_node_move_waits_for_the_wipe),
