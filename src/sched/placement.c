@@ -267,10 +267,14 @@ static void slot_unclaim(struct sched *s, struct sched_node *n, struct sched_gpu
  * node of the tenant has whole GPUs of one model: a node's leftover is then its free count
  * less w->gpus, so the best fit lies among the nodes with the fewest free GPUs that still
  * hold it. Those counts are read from the tenant's node_free, and only nodes of one count
- * are visited at a time, from the smallest: the node replica_claim's scan would choose, with
- * far fewer nodes read. RET that node (*left its leftover, *model its model), or SCHED_NONE. */
-static uint32_t whole_best_fit(const struct sched *s, const struct sched_workload *w, bool avoid,
-                               int64_t *left, int *model)
+ * are visited at a time, from the smallest: the node replica_claim's scan would choose (with
+ * topology levels, the fuller domain first among equal counts, as there), with far fewer
+ * nodes read. levels is a constant at each call (always inlined). RET that node (*left its
+ * leftover, *model its model), or SCHED_NONE. */
+static inline __attribute__((always_inline)) uint32_t whole_best_fit(const struct sched *s,
+                                                                     const struct sched_workload *w,
+                                                                     bool avoid, bool levels,
+                                                                     int64_t *left, int *model)
 {
     const struct sched_tenant *t = &s->tenants[w->tenant];
     for (uint32_t f = w->gpus; f <= SCHED_MAX_GPUS_PER_NODE; f++) {
@@ -287,10 +291,11 @@ static uint32_t whole_best_fit(const struct sched *s, const struct sched_workloa
                 (w->model >= 0 && w->model != n->whole_model))
                 continue;
             int64_t cpu_left = node_cpu_avail(s, n) - w->cpu;
-            if (best == SCHED_NONE || cpu_left < best_cpu_left) {
+            int pack = levels && best != SCHED_NONE ? topology_pack_cmp(s, n, &s->nodes[best]) : 0;
+            if (best == SCHED_NONE || pack < 0 || (pack == 0 && cpu_left < best_cpu_left)) {
                 best = t->nodes[k];
                 best_cpu_left = cpu_left;
-                if (cpu_left == 0)
+                if (cpu_left == 0 && !levels)
                     break;
             }
         }
@@ -330,13 +335,11 @@ replica_search(struct sched *s, uint32_t id, const uint32_t *nodes, uint32_t n_n
      * hold it */
     bool whole = w->mig < 0 && w->gpus > 0;
     const uint8_t *victims = s->scratch->victim_by_pos;
-    /* over the tenant's nodes, without topology levels, no victim marked and every node of
-     * one model: whole_best_fit visits only the nodes of the smallest free count that holds
-     * it (with levels, the fuller domain decides among equal fits: the scan below) */
-    bool by_count =
-        in_order && !levels && whole && s->scratch->victim_whole == 0 && t->n_mixed == 0;
+    /* over the tenant's nodes, no victim marked and every node of one model: whole_best_fit
+     * visits only the nodes of the smallest free count that holds it */
+    bool by_count = in_order && whole && s->scratch->victim_whole == 0 && t->n_mixed == 0;
     if (by_count)
-        best_node = whole_best_fit(s, w, avoid, &best_left, &best_model);
+        best_node = whole_best_fit(s, w, avoid, levels, &best_left, &best_model);
     for (uint32_t k = 0; k < n_nodes && !by_count; k++) {
         uint32_t pos = in_order ? k : s->nodes[nodes[k]].tenant_pos;
         if (whole && (uint32_t)t->node_free[pos] + victims[pos] < w->gpus)
