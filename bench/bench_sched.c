@@ -38,9 +38,10 @@ struct bench_config {
     uint32_t workloads;
     uint32_t decisions;
     uint64_t seed;
-    uint32_t checkpoint_aware; /* the engine option (docs/policy.md, "Lost work"): 1 or 0 */
-    uint32_t topology;         /* 1: levels [block, rack] (a block: 32 nodes of a tenant, a rack 8);
-                                * gangs require a block (half) or prefer a rack (the others) */
+    uint32_t checkpoint_aware;   /* the engine option (docs/policy.md, "Lost work"): 1 or 0 */
+    uint32_t time_limit_percent; /* workloads given a time limit (docs/policy.md, backfill) */
+    uint32_t topology; /* 1: levels [block, rack] (a block: 32 nodes of a tenant, a rack 8);
+                        * gangs require a block (half) or prefer a rack (the others) */
 };
 
 /* xorshift64*: deterministic across runs and platforms. */
@@ -254,7 +255,8 @@ struct platform {
     uint32_t workspaces_per_tenant;
     bool *ws_reserved; /* [tenant * wpt + w]: the workspace has a reservation */
     int mig_3g40;      /* name id of 3g.40gb */
-    bool topology;     /* gangs name a topology level (bench_config.topology) */
+    uint32_t time_limit_percent;
+    bool topology; /* gangs name a topology level (bench_config.topology) */
 };
 
 static int h100_profile_index(const char *name)
@@ -275,6 +277,7 @@ static void platform_build(struct sched *s, const struct bench_config *cfg, stru
     p->tenants = cfg->tenants;
     p->topology = cfg->topology != 0;
     p->workspaces_per_tenant = cfg->workspaces_per_tenant;
+    p->time_limit_percent = cfg->time_limit_percent;
     p->ws_reserved = calloc((size_t)cfg->tenants * cfg->workspaces_per_tenant, sizeof(bool));
     if (!p->ws_reserved)
         die("calloc", -ENOMEM, "workspaces");
@@ -405,6 +408,9 @@ static void workload_make(const struct platform *p, uint32_t t, const char *name
         .preemptible = -1,
         .grace_ms = -1,
     };
+    /* (the draw only with the option: the default mix stays that of earlier runs) */
+    if (p->time_limit_percent && rng_below(100) < p->time_limit_percent)
+        spec->time_limit_ms = (int64_t)(1 + rng_below(24)) * 3600 * 1000;
     if (p->topology && sh == SHAPE_GANG) {
         spec->topology_required = rng_below(2) == 0;
         spec->topology = spec->topology_required ? "block" : "rack";
@@ -434,6 +440,7 @@ static void usage(FILE *f)
     fprintf(f, "usage: bench_sched [--nodes N] [--tenants N] [--workspaces-per-tenant N]\n"
                "                   [--workloads N] [--decisions N] [--seed N]\n"
                "                   [--checkpoint-aware 1|0] [--topology 0|1]\n"
+               "                   [--time-limit-percent P]  (P%% get a time limit of 1-24h)\n"
                "Run it pinned to one core: taskset -c 1 bench_sched\n");
 }
 
@@ -470,6 +477,8 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
             cfg->seed = v;
         else if (strcmp(opt, "--checkpoint-aware") == 0 && v <= 1)
             cfg->checkpoint_aware = (uint32_t)v;
+        else if (strcmp(opt, "--time-limit-percent") == 0 && v <= 100)
+            cfg->time_limit_percent = (uint32_t)v;
         else if (strcmp(opt, "--topology") == 0)
             cfg->topology = (uint32_t)v;
         else {

@@ -12,6 +12,11 @@ static void check_workspace(const struct sched_workspace_spec *w)
     FUZZ_CHECK(reader_is_workspace_name(w->name));
     FUZZ_CHECK(w->weight >= 1);
     FUZZ_CHECK(w->reserved >= 0);
+    /* time limits: none (0), or bounded, the default not above the maximum */
+    FUZZ_CHECK(w->default_time_limit_ms >= 0 &&
+               w->default_time_limit_ms <= SCHED_MAX_TIME_LIMIT_MS);
+    FUZZ_CHECK(w->max_time_limit_ms >= 0 && w->max_time_limit_ms <= SCHED_MAX_TIME_LIMIT_MS);
+    FUZZ_CHECK(!w->max_time_limit_ms || w->default_time_limit_ms <= w->max_time_limit_ms);
 }
 
 static int read_full(const json_t *body, struct arena *a, void *out, struct schema_error *err)

@@ -16,6 +16,7 @@ static int read_workload(const json_t *body, struct arena *a, void *out, struct 
     FUZZ_CHECK(reader_is_name(w->w.name, strlen(w->w.name)));
     FUZZ_CHECK(reader_is_workspace_name(w->w.workspace));
     FUZZ_CHECK(w->w.replicas >= 1);
+    FUZZ_CHECK(w->w.time_limit_ms >= 0 && w->w.time_limit_ms <= SCHED_MAX_TIME_LIMIT_MS);
     FUZZ_CHECK(w->n_command <= SCHEMA_MAX_COMMAND && w->n_env <= SCHEMA_MAX_ENV);
     /* an image passes the one rule; a workdir comes only with one, absolute and bounded */
     FUZZ_CHECK(w->w.has_image == (w->image != NULL));

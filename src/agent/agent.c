@@ -19,6 +19,7 @@
 #include "agent/shipment.h"
 #include "agent/statefile.h"
 #include "agent/storage.h"
+#include "agent/task.h"
 #include "agent/tenancy.h"
 #include "common/protocol.h"
 
@@ -102,6 +103,11 @@ static void ship_cb(evutil_socket_t fd, short what, void *arg)
 static void storage_cb(evutil_socket_t fd, short what, void *arg)
 {
     storage_check(arg);
+}
+
+static void time_limit_cb(evutil_socket_t fd, short what, void *arg)
+{
+    task_time_limits(arg);
 }
 
 static void on_signal(evutil_socket_t sig, short what, void *arg)
@@ -238,13 +244,15 @@ int agent_open(struct agent *a, const char *workdir, int64_t every_ms)
         a->ship_timer = event_new(a->base, -1, EV_PERSIST, ship_cb, a);
         a->timer = event_new(a->base, -1, EV_PERSIST, poll_cb, a);
         a->storage_timer = event_new(a->base, -1, EV_PERSIST, storage_cb, a);
+        a->time_limit_timer = evtimer_new(a->base, time_limit_cb, a);
         a->sigint = evsignal_new(a->base, SIGINT, on_signal, a->base);
         a->sigterm = evsignal_new(a->base, SIGTERM, on_signal, a->base);
     }
     struct runner_options ropt = {.base_dir = workdir};
     if (!a->base || !a->conn || !a->push || !a->push_now || !a->save_now || !a->ship_conn ||
-        !a->reconnect_now || !a->ship_timer || !a->timer || !a->storage_timer || !a->sigint ||
-        !a->sigterm || runner_new(a->base, &ropt, &a->runner)) {
+        !a->reconnect_now || !a->ship_timer || !a->timer || !a->storage_timer ||
+        !a->time_limit_timer || !a->sigint || !a->sigterm ||
+        runner_new(a->base, &ropt, &a->runner)) {
         fprintf(stderr, "allot-agent: cannot start\n");
         return -1;
     }
@@ -261,6 +269,7 @@ void agent_run(struct agent *a, int64_t every_ms, int64_t storage_ms)
     event_add(a->ship_timer, &ship_tv);
     event_add(a->sigint, NULL);
     event_add(a->sigterm, NULL);
+    task_time_limits(a); /* those of replicas adopted from the state file */
     report_send(a, AGENT_CHANNEL_POLL);
     event_base_dispatch(a->base);
     if (a->state_dirty)
@@ -271,8 +280,9 @@ void agent_close(struct agent *a)
 {
     json_decref(a->node_info);
     a->node_info = NULL;
-    struct event **events[] = {&a->timer,  &a->save_now, &a->push_now,      &a->ship_timer,
-                               &a->sigint, &a->sigterm,  &a->storage_timer, &a->reconnect_now};
+    struct event **events[] = {&a->timer,         &a->save_now,      &a->push_now,
+                               &a->ship_timer,    &a->sigint,        &a->sigterm,
+                               &a->storage_timer, &a->reconnect_now, &a->time_limit_timer};
     for (size_t i = 0; i < sizeof(events) / sizeof(events[0]); i++) {
         if (*events[i])
             event_free(*events[i]);

@@ -61,6 +61,10 @@ struct task {
     char limit_reason[RUNNER_REASON_MAX];       /* why the agent stopped it for a limit, or "" */
     struct shipment *ship;                      /* its output on its way to the controller */
     int64_t checkpoint_ms; /* its checkpoint file's modification time (ms), 0: none seen */
+    int64_t started_at_ms; /* when the agent started it (wall clock, ms since the epoch) */
+    int64_t stop_at_ms;    /* its time limit's end (wall clock, ms since the epoch), or 0 */
+    int64_t grace_ms;      /* the grace of a stop at stop_at_ms */
+    bool time_limited;     /* the agent stopped it at its time limit (reported so) */
 };
 
 /* The output of one replica, shipped to the controller in chunks (docs/agent-running.md,
@@ -128,7 +132,8 @@ struct agent {
     bool ship_in_flight;
     struct agent_ship_call ship_call; /* the chunk in flight's */
     struct event *ship_timer;
-    struct event *storage_timer; /* the storage check of every running replica */
+    struct event *storage_timer;    /* the storage check of every running replica */
+    struct event *time_limit_timer; /* the next replica's time limit (task_time_limits) */
     struct event *sigint, *sigterm;
     struct limits limits;
     int64_t keep_ms;     /* a finished replica's directory is removed this long after its end */

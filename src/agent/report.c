@@ -133,6 +133,9 @@ static char *report_text(struct agent *a, enum agent_channel ch)
                                PROTOCOL_FIELD_RANK, t->rank, PROTOCOL_FIELD_STATE, t->end_state,
                                PROTOCOL_FIELD_EXIT_CODE, t->code, PROTOCOL_FIELD_SIGNAL, t->signal,
                                PROTOCOL_FIELD_REASON, t->reason));
+            if (t->time_limited) /* the controller fails it with reason time_limit */
+                json_object_set_new(json_array_get(wls, json_array_size(wls) - 1),
+                                    PROTOCOL_FIELD_TIME_LIMIT, json_true());
             t->sent |= 1u << ch; /* forgotten once the controller has answered */
         } else {
             json_t *w =

@@ -45,6 +45,12 @@ int statefile_write(struct agent *a)
                                   (json_int_t)runner_proc_start_ticks(t->proc), "stopping",
                                   t->stopping, "cgroup", t->cgroup, "keeper", t->keeper,
                                   "storage_bytes", (json_int_t)t->storage_bytes);
+        /* its time limit: stopped at it after a restart too */
+        if (entry && t->stop_at_ms > 0) {
+            json_object_set_new(entry, "started_at", json_integer(t->started_at_ms));
+            json_object_set_new(entry, "stop_at", json_integer(t->stop_at_ms));
+            json_object_set_new(entry, "grace_ms", json_integer(t->grace_ms));
+        }
         /* a container: its runtime's id, to stop and remove it after a restart */
         if (entry && t->container)
             json_object_set_new(entry, "container", json_string(t->container_id));
@@ -82,6 +88,12 @@ static void task_adopt(struct agent *a, struct task *t, const json_t *x)
     t->keeper = json_is_boolean(keeper) ? json_is_true(keeper) : a->limits.keeper;
     json_int_t storage = json_integer_value(json_object_get(x, "storage_bytes"));
     t->storage_bytes = storage > 0 ? (uint64_t)storage : 0;
+    json_int_t stop_at = json_integer_value(json_object_get(x, "stop_at"));
+    json_int_t started_at = json_integer_value(json_object_get(x, "started_at"));
+    json_int_t grace = json_integer_value(json_object_get(x, "grace_ms"));
+    t->stop_at_ms = stop_at > 0 && started_at > 0 && started_at < stop_at ? stop_at : 0;
+    t->started_at_ms = t->stop_at_ms ? started_at : 0;
+    t->grace_ms = grace > 0 ? grace : 0;
     const char *container = json_string_value(json_object_get(x, "container"));
     struct task_runtime rt;
     if (container && strlen(container) < sizeof(t->container_id)) {

@@ -21,6 +21,8 @@
 #include "agent/workdir.h"
 #include "common/error.h"
 #include "common/protocol.h"
+#include "common/quantity.h"
+#include "sched/sched.h"
 
 _Static_assert(DEVICES_MAX_EDITS <= OCI_MAX_EDITS, "a replica's CDI edits fit in its OCI config");
 
@@ -78,6 +80,33 @@ void task_runtime_init(const struct agent *a, const char *container_id, struct t
         .kill_argv = rt->kill, .delete_argv = rt->del, .state_path = rt->state};
 }
 
+void task_time_limits(struct agent *a)
+{
+    int64_t now = agent_now_ms(), next = 0;
+    for (int k = 0; k < a->tasks_end; k++) {
+        struct task *t = &a->tasks[k];
+        if (!t->used || !t->proc || t->stopping || t->stop_at_ms <= 0)
+            continue;
+        if (t->stop_at_ms > now) {
+            next = next && next < t->stop_at_ms ? next : t->stop_at_ms;
+            continue;
+        }
+        char limit[32];
+        snprintf(t->limit_reason, sizeof(t->limit_reason), "stopped at its time limit of %s",
+                 quantity_format_duration(t->stop_at_ms - t->started_at_ms, limit, sizeof(limit)));
+        fprintf(stderr, "allot-agent: %s (rank %d): %s\n", t->name, t->rank, t->limit_reason);
+        t->stopping = true;
+        t->time_limited = true;
+        runner_stop(a->runner, t->proc, t->grace_ms, t->limit_reason);
+        statefile_save_soon(a);
+    }
+    if (next) {
+        int64_t delay = next - now;
+        struct timeval tv = {(time_t)(delay / 1000), (suseconds_t)(delay % 1000) * 1000};
+        evtimer_add(a->time_limit_timer, &tv);
+    }
+}
+
 void task_on_exit(void *ctx, const struct runner_exit *e)
 {
     struct task *t = ctx;
@@ -117,6 +146,17 @@ struct task *task_find(struct agent *a, const char *name, int rank)
         if (a->tasks[i].used && a->tasks[i].rank == rank && strcmp(a->tasks[i].name, name) == 0)
             return &a->tasks[i];
     return NULL;
+}
+
+/* t has just started: its time limit (the desired set's time_limit_ms from now) and the grace
+ * of the stop at it; none when the item has none. */
+static void task_time_limit_set(struct task *t, const json_t *item)
+{
+    json_int_t limit = json_integer_value(json_object_get(item, PROTOCOL_FIELD_TIME_LIMIT_MS));
+    json_int_t grace = json_integer_value(json_object_get(item, PROTOCOL_FIELD_GRACE_MS));
+    t->started_at_ms = agent_now_ms();
+    t->stop_at_ms = limit > 0 && limit <= SCHED_MAX_TIME_LIMIT_MS ? t->started_at_ms + limit : 0;
+    t->grace_ms = grace > 0 ? grace : 0;
 }
 
 /* Mark t ended before it ran, with the exit code of a shell that could not run it. */
@@ -418,6 +458,7 @@ static void task_start_container(struct agent *a, struct task *t, const json_t *
         goto out;
     }
     t->container = true;
+    task_time_limit_set(t, item);
     bundled = false; /* removed when it ends */
     fprintf(stderr, "allot-agent: started %s (rank %d) in container %s of %s\n", t->name, t->rank,
             t->container_id, image);
@@ -485,6 +526,7 @@ static void task_start(struct agent *a, const json_t *item)
         task_fail(t, 126, err);
         return;
     }
+    task_time_limit_set(t, item);
     fprintf(stderr, "allot-agent: started %s (rank %d) on GPUs %s\n", name, rank, uuids);
     shipment_start(a, t);
     statefile_save_now(a);
@@ -518,6 +560,7 @@ void task_reconcile(struct agent *a, const json_t *answer)
             statefile_save_soon(a);
         }
     }
+    task_time_limits(a); /* those of the replicas just started */
     /* running here but no longer wanted: stop it */
     for (int k = 0; k < a->tasks_end; k++) {
         struct task *t = &a->tasks[k];

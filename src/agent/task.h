@@ -30,6 +30,10 @@ struct task_runtime {
     struct runner_runtime runtime;
 };
 void task_runtime_init(const struct agent *a, const char *container_id, struct task_runtime *rt);
+/* Stop every running replica whose time limit has come (docs/agent-running.md, "Time
+ * limits"): SIGTERM, its grace, then SIGKILL, as a stop; it is reported ended at its time
+ * limit. Then arm a->time_limit_timer for the next one due. */
+void task_time_limits(struct agent *a);
 /* Whether name is that of a replica's directory: "w<N>", as task_reconcile names them. */
 bool task_is_dir_name(const char *name);
 

@@ -606,16 +606,20 @@ void api_get_workload_logs(struct controller *ctl, struct call *c)
     evbuffer_free(b);
 }
 
-/* When a running workload ends, if the controller knows: on virtual nodes, its start and
- * duration (explain_known_end). */
+/* When a running workload ends, if the controller knows (explain_known_end): by its time
+ * limit (sched_workload_end_by), and on virtual nodes by its start and duration; the first. */
 static int64_t known_end(void *ctx, uint32_t id)
 {
     struct controller *ctl = ctx;
     const struct sched_workload *w = &ctl->engine->workloads[id];
-    if (!ctl->opt.virtual_nodes || id >= ctl->cap_extra || ctl->extra[id].duration_ms < 0 ||
-        w->state != SCHED_RUNNING)
+    if (w->state != SCHED_RUNNING)
         return -1;
-    return w->start_ms + ctl->extra[id].duration_ms;
+    int64_t by = sched_workload_end_by(w);
+    if (ctl->opt.virtual_nodes && id < ctl->cap_extra && ctl->extra[id].duration_ms >= 0) {
+        int64_t end = w->start_ms + ctl->extra[id].duration_ms;
+        by = by < 0 || end < by ? end : by;
+    }
+    return by;
 }
 
 /* {"index": i, "of": n}, or null for 0 (not in that queue). */

@@ -159,9 +159,8 @@ static void events_apply(struct controller *ctl)
             vnodes_arm(ctl->vnodes, id, e->deadline, true);
         } else if (e->kind == SCHED_EV_REJECTED) {
             ctl->rejections[e->reason]++;
-        } else if (e->kind == SCHED_EV_ADMITTED && id < ctl->cap_extra &&
-                   ctl->extra[id].duration_ms >= 0) {
-            vnodes_arm(ctl->vnodes, id, e->t + ctl->extra[id].duration_ms, false);
+        } else if (e->kind == SCHED_EV_ADMITTED) {
+            vnodes_arm_run(ctl->vnodes, id, e->t);
         }
         if (e->kind == SCHED_EV_ADMITTED) {
             /* each start is an attempt: its own log, and none of its replicas has ended */

@@ -191,6 +191,8 @@ static bool report_ended(struct fleet *f, uint32_t node, uint32_t id,
                            w->exit_code, "signal", w->signal, "reason", w->reason);
     if (op && w->rank) /* one replica of a gang */
         json_object_set(op, "rank", (json_t *)w->rank);
+    if (op && w->time_limit) /* stopped at its time limit: it fails so (ops.c) */
+        json_object_set_new(json_object_get(op, "exit"), "time_limit", json_true());
     report_op(f->ctl, op);
     return true;
 }
@@ -364,6 +366,9 @@ json_t *fleet_desired(struct fleet *f, uint32_t node)
                 PROTOCOL_FIELD_GRACE_MS, (json_int_t)w->grace_ms);
             if (w->mig >= 0)
                 json_object_set_new(item, PROTOCOL_FIELD_MIG, json_string(mig_name(w->mig)));
+            if (w->time_limit_ms > 0) /* the agent stops it then (docs/policy.md) */
+                json_object_set_new(item, PROTOCOL_FIELD_TIME_LIMIT_MS,
+                                    json_integer(w->time_limit_ms));
             if (w->state == SCHED_DRAINING) {
                 json_object_set_new(item, PROTOCOL_FIELD_STOP_BY, json_integer(w->deadline_ms));
                 /* why it stops, for the agent's account of the end (cancelled, reclaim, ...) */

@@ -13,6 +13,7 @@
 #include "allotd/vnode.h"
 #include "common/arena.h"
 #include "common/error.h"
+#include "common/quantity.h"
 #include "schema/op.h"
 #include "schema/spec.h"
 #include "schema/view.h"
@@ -140,7 +141,9 @@ static int apply_workspace_update(struct controller *ctl, const struct op *op, i
                                       .reserved = cur->reserved,
                                       .lend = cur->lend,
                                       .weight = cur->weight,
-                                      .require_image = cur->require_image};
+                                      .require_image = cur->require_image,
+                                      .default_time_limit_ms = cur->default_time_limit_ms,
+                                      .max_time_limit_ms = cur->max_time_limit_ms};
     memcpy(ws.min_runtime_ms, cur->min_runtime_ms, sizeof(ws.min_runtime_ms));
     int rc = spec_workspace_patch_from_json(op->u.workspace_update.spec, a, &ws, e);
     if (rc)
@@ -285,6 +288,18 @@ static int apply_submit(struct controller *ctl, const struct op *op, int64_t t, 
     if (!w.has_image && sched_workspace_find(ctl->engine, w.workspace, &wsid) == 0 &&
         sched_image_required(ctl->engine, wsid, why, sizeof(why)))
         return refuse(e, -ALLOT_EINVAL, "image", "%s", why);
+    /* above its workspace's max_time_limit: a field of the request the policy refuses, as
+     * image (the engine would reject it: exceeds_time_limit) */
+    if (w.time_limit_ms > 0 && sched_workspace_find(ctl->engine, w.workspace, &wsid) == 0 &&
+        ctl->engine->workspaces[wsid].max_time_limit_ms > 0 &&
+        w.time_limit_ms > ctl->engine->workspaces[wsid].max_time_limit_ms) {
+        char want[32], max[32];
+        return refuse(e, -ALLOT_EINVAL, "time_limit",
+                      "%s is above workspace %s's max_time_limit of %s",
+                      quantity_format_duration(w.time_limit_ms, want, sizeof(want)), w.workspace,
+                      quantity_format_duration(ctl->engine->workspaces[wsid].max_time_limit_ms, max,
+                                               sizeof(max)));
+    }
     uint32_t level;
     if (w.topology && sched_topology_find(ctl->engine, w.topology, &level))
         return refuse(e, -ALLOT_EINVAL,
@@ -352,7 +367,8 @@ static int workload_end(struct controller *ctl, const struct op *op, int64_t t,
     if (sched_workload_find(s, o->workload, &id))
         return refuse(e, -ALLOT_ENOENT, "workload", "no such workload");
     controller_view_forget(ctl, id); /* a cancel may change it without an event */
-    int over = whole ? 1 : gang_over(ctl, id, o, end == sched_fail);
+    int over =
+        whole ? 1 : gang_over(ctl, id, o, end == sched_fail || end == sched_time_limit_reached);
     if (over < 0)
         return refuse(e, over, "rank", "the workload has no replica %lld", (long long)o->rank);
     if (over == 0)
@@ -382,8 +398,13 @@ static int apply_cancel(struct controller *ctl, const struct op *op, int64_t t, 
 static int apply_finish(struct controller *ctl, const struct op *op, int64_t t, struct arena *a,
                         json_t **result, struct schema_error *e)
 {
-    /* the op says how the run ended: a replay decides the same (docs/api.md, "States") */
-    return workload_end(ctl, op, t, op->u.end.failed ? sched_fail : sched_finish, false, result, e);
+    /* the op says how the run ended: a replay decides the same (docs/api.md, "States"); at
+     * its time limit it fails with reason time_limit, whatever its exit */
+    return workload_end(ctl, op, t,
+                        op->u.end.time_limit ? sched_time_limit_reached
+                        : op->u.end.failed   ? sched_fail
+                                             : sched_finish,
+                        false, result, e);
 }
 
 static int apply_stopped(struct controller *ctl, const struct op *op, int64_t t, struct arena *a,

@@ -70,9 +70,13 @@ static void vtimer_fire(evutil_socket_t fd, short what, void *arg)
     json_t *op = NULL;
     if (t->stop && w->state == SCHED_DRAINING)
         op = json_pack("{s:s, s:s}", "op", OP_STOPPED, "workload", w->name);
-    else if (!t->stop && w->state == SCHED_RUNNING &&
+    else if (!t->stop && w->state == SCHED_RUNNING && ctl->extra[t->workload].duration_ms >= 0 &&
              w->start_ms + ctl->extra[t->workload].duration_ms <= t->at_ms)
         op = json_pack("{s:s, s:s}", "op", OP_FINISH, "workload", w->name);
+    else if (!t->stop && w->state == SCHED_RUNNING && w->time_limit_ms > 0 &&
+             w->start_ms + w->time_limit_ms <= t->at_ms) /* as its agent would stop it */
+        op = json_pack("{s:s, s:s, s:{s:b}}", "op", OP_FINISH, "workload", w->name, "exit",
+                       "time_limit", true);
     if (op)
         controller_apply(ctl, op, NULL, field, sizeof(field), err, sizeof(err));
     json_decref(op);
@@ -105,6 +109,18 @@ void vnodes_arm(struct vnodes *v, uint32_t id, int64_t at_ms, bool stop)
         vtimer_free(t);
 }
 
+void vnodes_arm_run(struct vnodes *v, uint32_t id, int64_t start_ms)
+{
+    struct controller *ctl = v->ctl;
+    if (id >= ctl->cap_extra || id >= ctl->engine->n_workloads)
+        return;
+    int64_t duration = ctl->extra[id].duration_ms, limit = ctl->engine->workloads[id].time_limit_ms;
+    if (limit > 0 && (duration < 0 || limit < duration))
+        duration = limit;
+    if (duration >= 0)
+        vnodes_arm(v, id, start_ms + duration, false);
+}
+
 void vnodes_rearm(struct vnodes *v)
 {
     struct controller *ctl = v->ctl;
@@ -112,7 +128,7 @@ void vnodes_rearm(struct vnodes *v)
         const struct sched_workload *w = &ctl->engine->workloads[i];
         if (w->state == SCHED_DRAINING)
             vnodes_arm(v, i, w->deadline_ms, true);
-        else if (w->state == SCHED_RUNNING && i < ctl->cap_extra && ctl->extra[i].duration_ms >= 0)
-            vnodes_arm(v, i, w->start_ms + ctl->extra[i].duration_ms, false);
+        else if (w->state == SCHED_RUNNING)
+            vnodes_arm_run(v, i, w->start_ms);
     }
 }

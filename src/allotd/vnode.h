@@ -1,5 +1,6 @@
 /* Virtual nodes: without node agents (allotd's default), an admitted workload runs no
- * process; a timer finishes it after its `duration`, and one stops a drained workload at its
+ * process; a timer finishes it after its `duration` (or fails it at its time limit), and one
+ * stops a drained workload at its
  * deadline, both as ops, so that the journal holds what happened. */
 #ifndef ALLOT_ALLOTD_VNODE_H
 #define ALLOT_ALLOTD_VNODE_H
@@ -22,6 +23,10 @@ void vnodes_clear(struct vnodes *v);
  * clock). Nothing without virtual nodes or during a replay (the journal holds the exits;
  * vnodes_rearm follows it); a timer that cannot be armed is dropped (out of memory). */
 void vnodes_arm(struct vnodes *v, uint32_t id, int64_t at_ms, bool stop);
+/* Running workload id, started at start_ms, ends at the first of its duration (it finishes)
+ * and its time limit (it fails, reason time_limit: docs/policy.md, "Time limits and
+ * backfill"): arm that end, if it has either. */
+void vnodes_arm_run(struct vnodes *v, uint32_t id, int64_t start_ms);
 /* After a replay: arm the timers of what runs or drains. */
 void vnodes_rearm(struct vnodes *v);
 

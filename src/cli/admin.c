@@ -117,6 +117,11 @@ static int workspace_body(const struct flag_values *v, bool with_name, json_t **
     for (size_t i = 0; i < N_LIMITS; i++)
         if ((rc = flags_quantity(v, workspace_limits[i].flag, workspace_limits[i].kind, true)))
             return rc;
+    static const char *const time_limits[][2] = {{"default-time-limit", "default_time_limit"},
+                                                 {"max-time-limit", "max_time_limit"}};
+    for (size_t i = 0; i < 2; i++)
+        if ((rc = flags_quantity(v, time_limits[i][0], FLAGS_Q_DURATION, true)))
+            return rc;
     json_t *body = json_object(), *limits = json_object();
     bool ok = body && limits;
     if (ok && with_name)
@@ -134,6 +139,12 @@ static int workspace_body(const struct flag_values *v, bool with_name, json_t **
         ok = json_object_set_new(body, "lend", json_boolean(lend)) == 0;
     if (ok && flags_has(v, "weight"))
         ok = json_object_set_new(body, "weight", json_integer(weight)) == 0;
+    for (size_t i = 0; ok && i < 2; i++) { /* "none": null, no default or maximum */
+        const char *d = flags_get(v, time_limits[i][0]);
+        if (d)
+            ok = json_object_set_new(body, time_limits[i][1],
+                                     strcmp(d, "none") == 0 ? json_null() : json_string(d)) == 0;
+    }
     json_decref(limits);
     if (!ok) {
         json_decref(body);
@@ -142,8 +153,8 @@ static int workspace_body(const struct flag_values *v, bool with_name, json_t **
     }
     if (!with_name && json_object_size(body) == 0) {
         json_decref(body);
-        return flags_usage_error(v, "nothing to change: give --reserve, --limit-*, --lend or "
-                                    "--weight");
+        return flags_usage_error(v, "nothing to change: give --reserve, --limit-*, --lend, "
+                                    "--weight or --*-time-limit");
     }
     *out = body;
     return 0;
@@ -159,6 +170,15 @@ static void workspace_shown(const struct flag_values *v, const json_t *w)
            human_text(limits, "gpu"), human_text(limits, "cpu"), human_text(limits, "memory"),
            human_text(limits, "storage"), json_is_true(json_object_get(w, "lend")) ? "yes" : "no",
            (long long)human_int(w, "weight", 1));
+    if (json_is_string(json_object_get(w, "default_time_limit")) ||
+        json_is_string(json_object_get(w, "max_time_limit")))
+        printf("%s: time limits: default %s, max %s\n", human_text(w, "name"),
+               json_is_string(json_object_get(w, "default_time_limit"))
+                   ? human_text(w, "default_time_limit")
+                   : "none",
+               json_is_string(json_object_get(w, "max_time_limit"))
+                   ? human_text(w, "max_time_limit")
+                   : "none");
 }
 
 static int run_workspace_create(const struct flag_values *v)
@@ -505,6 +525,8 @@ static const struct flag workspace_flags[] = {
     {"limit-storage", 0, "BYTES", "most storage it may hold (1Ti), or none"},
     {"lend", 0, "BOOL", "true: others may borrow its idle reserved GPUs"},
     {"weight", 0, "N", "share of borrowable GPUs against other borrowers, 1 to 1000000"},
+    {"default-time-limit", 0, "DURATION", "time limit of a submission without one (2h), or none"},
+    {"max-time-limit", 0, "DURATION", "longest time limit a submission may ask for (1d), or none"},
     {NULL, 0, NULL, NULL},
 };
 

@@ -124,7 +124,7 @@ static json_t *submit_spec(const json_t *w, int64_t now_ms)
     json_t *o = json_pack("{s:s}", "name", slash ? slash + 1 : "");
     static const char *const keys[] = {"workspace", "kind",  "priority", "preemptible", "gpus",
                                        "mig",       "model", "replicas", "cpu",         "memory",
-                                       "storage",   "grace", "image"};
+                                       "storage",   "grace", "image",    "time_limit"};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         copy(o, w, keys[i]);
     if (json_object_get(o, "mig"))

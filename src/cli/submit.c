@@ -40,6 +40,8 @@ const struct flag submit_flags[] = {
     {"preemptible", 0, "BOOL", "true or false (default: all but inference are)"},
     {"grace", 0, "DURATION", "time to stop once preempted or cancelled (30s)"},
     {"duration", 0, "DURATION", "run time on simulated nodes (default: until cancelled)"},
+    {"time-limit", 0, "DURATION",
+     "stopped (and failed) this long after it starts (2h; default: the workspace's)"},
     {"idempotency-key", 0, "KEY", "a retry with the same key returns the first submission"},
     {"image", 0, "NAME:TAG", "run the command in a container of this image (busybox:1.36)"},
     {"workdir", 0, "DIR", "the directory it starts in inside the image (absolute)"},
@@ -58,6 +60,7 @@ static const struct {
     {"storage", "storage", FLAGS_Q_BYTES},
     {"grace", "grace", FLAGS_Q_DURATION},
     {"duration", "duration", FLAGS_Q_DURATION},
+    {"time-limit", "time_limit", FLAGS_Q_DURATION},
 };
 
 /* Whether s is printable ASCII (what a key sent in JSON and shown in messages should be). */

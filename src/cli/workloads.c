@@ -539,6 +539,8 @@ static void describe_print(const json_t *w, const json_t *why)
            (long long)human_int(w, "priority", 0),
            json_is_true(json_object_get(w, "preemptible")) ? "preemptible" : "not preemptible",
            human_text(w, "grace"));
+    printf("time limit:  %s\n",
+           json_is_string(json_object_get(w, "time_limit")) ? human_text(w, "time_limit") : "none");
     if (mig)
         snprintf(req, sizeof(req), "one %s MIG instance", mig);
     else

@@ -62,9 +62,13 @@
 #define PROTOCOL_FIELD_SIGNAL "signal"
 #define PROTOCOL_FIELD_REASON "reason"
 #define PROTOCOL_FIELD_CHECKPOINT "checkpoint"
+/* true in a reported end when the agent stopped the replica at its time limit */
+#define PROTOCOL_FIELD_TIME_LIMIT "time_limit"
 /* The desired set: {node, epoch, version, tenant, workloads}, each workload {name, workspace,
  * state, rank, attempt, world_size, peers, gpu_indices, gpu_uuids, cpu_millicores,
- * memory_bytes, storage_bytes, grace_ms, mig, stop_by, command, env, image, workdir}. */
+ * memory_bytes, storage_bytes, grace_ms, mig, stop_by, command, env, image, workdir,
+ * time_limit_ms}. time_limit_ms (absent: none): the agent stops the replica that long after it
+ * started it, as a stop with grace_ms (docs/agent-running.md, "Time limits"). */
 #define PROTOCOL_FIELD_NODE "node"
 #define PROTOCOL_FIELD_EPOCH "epoch"
 #define PROTOCOL_FIELD_VERSION "version"
@@ -77,6 +81,7 @@
 #define PROTOCOL_FIELD_STORAGE_BYTES "storage_bytes"
 #define PROTOCOL_FIELD_GRACE_MS "grace_ms"
 #define PROTOCOL_FIELD_STOP_BY "stop_by"
+#define PROTOCOL_FIELD_TIME_LIMIT_MS "time_limit_ms"
 #define PROTOCOL_FIELD_COMMAND "command"
 #define PROTOCOL_FIELD_ENV "env"
 /* The OCI image the replica runs in ("name:tag" of the node's image store) and the working

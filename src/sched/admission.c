@@ -56,6 +56,8 @@ struct pass_ws {
 /* Kinds of request (whole GPUs, or each MIG profile, per model) whose failed placements a
  * pass remembers. */
 #define PASS_PLACE_MEMOS 4
+/* Reclaiming workloads whose claims a backfill may try, per tenant and pass, at most. */
+#define PASS_CLAIMANTS 8
 
 struct pass {
     struct pass_ws *ws; /* one per workspace of the tenant, in tenant order */
@@ -73,6 +75,20 @@ struct pass {
     /* the same for borrowers kept off the nodes fenced for a starving workload: they see
      * less capacity, so their failures say nothing about the others' */
     struct place_memo fenced_place[PASS_PLACE_MEMOS];
+    /* fence_shadow of the tenant, valid while shadow_gen == gen + 1 */
+    int64_t shadow;
+    uint64_t shadow_gen;
+    /* backfill into reclaims' claims (claim_backfill), valid while claims_gen == gen + 1:
+     * the claimants with unheld slots and their shadow times, the latest of those, and the
+     * requests (with the end they are sure of) that found no room in them */
+    uint64_t claims_gen;
+    uint32_t n_claimants;
+    uint32_t claimants[PASS_CLAIMANTS];
+    int64_t claimant_shadow[PASS_CLAIMANTS], claims_latest;
+    struct claim_memo {
+        struct place_memo m;
+        int64_t end_by;
+    } claim_failed[PASS_PLACE_MEMOS];
 };
 
 /* The topology level a placement of w is bound to: that of a gang that requires one domain
@@ -270,11 +286,129 @@ static enum attempt attempt_admit(struct sched *s, uint32_t id, uint32_t held_by
     return r;
 }
 
+/* Does some workspace of tenant t claim GPUs for a reclaim (that a backfill might use)? */
+static bool tenant_claims(const struct sched *s, const struct sched_tenant *t)
+{
+    for (uint32_t i = 0; i < t->n_workspaces; i++)
+        if (s->workspaces[t->workspaces[i]].claimed.gpu > 0)
+            return true;
+    return false;
+}
+
+/* The claimants of tenant t a backfill may use in this pass (placement_claimants with their
+ * shadow times, placement_claim_shadow), found once per admission. */
+static void claims_refresh(const struct sched *s, struct pass *p, const struct sched_tenant *t)
+{
+    if (p->claims_gen == p->gen + 1)
+        return;
+    p->claims_gen = p->gen + 1;
+    p->n_claimants =
+        tenant_claims(s, t) ? placement_claimants(s, t, p->claimants, PASS_CLAIMANTS) : 0;
+    p->claims_latest = -1;
+    for (uint32_t i = 0; i < p->n_claimants; i++) {
+        p->claimant_shadow[i] = placement_claim_shadow(s, p->claimants[i]);
+        if (p->claimant_shadow[i] > p->claims_latest)
+            p->claims_latest = p->claimant_shadow[i];
+    }
+    memset(p->claim_failed, 0, sizeof(p->claim_failed));
+}
+
+/* Might work w, sure to be gone by end_by, backfill into a claim of its tenant now: some
+ * claimant's shadow time is end_by or later, and no request of its kind no larger, sure of
+ * an end no later, failed to since the last admission? */
+static bool claim_backfill_may(const struct sched *s, struct pass *p,
+                               const struct sched_workload *w, int64_t end_by)
+{
+    if (w->time_limit_ms <= 0)
+        return false;
+    claims_refresh(s, p, &s->tenants[w->tenant]);
+    if (p->claims_latest < 0 || end_by > p->claims_latest)
+        return false;
+    for (int i = 0; i < PASS_PLACE_MEMOS; i++) {
+        const struct claim_memo *c = &p->claim_failed[i];
+        if (c->m.used && w->mig == c->m.mig && w->model == c->m.model &&
+            (c->m.level < 0 || c->m.level == memo_level(w)) && w->gpus >= c->m.gpus &&
+            w->replicas >= c->m.replicas && w->cpu >= c->m.cpu && w->memory >= c->m.memory &&
+            end_by >= c->end_by)
+            return false;
+    }
+    return true;
+}
+
+/* Backfill w (id) into the claim of a reclaiming workload of its tenant whose shadow time
+ * is end_by or later (docs/policy.md, "Time limits and backfill"). OUT *claimant: the one
+ * whose slots it took (SCHED_NONE: it found room without). RET 0 (placed), or -ALLOT_ENOFIT,
+ * remembered for the pass. */
+static int claim_backfill(struct sched *s, struct pass *p, uint32_t id, int64_t end_by,
+                          uint32_t *claimant)
+{
+    const struct sched_workload *w = &s->workloads[id];
+    for (uint32_t i = 0; i < p->n_claimants; i++) {
+        bool used;
+        if (p->claimant_shadow[i] < end_by ||
+            placement_claim_into(s, id, p->claimants[i], &used) != 0)
+            continue;
+        *claimant = used ? p->claimants[i] : SCHED_NONE;
+        return 0;
+    }
+    struct claim_memo *slot = NULL;
+    for (int i = 0; i < PASS_PLACE_MEMOS && !slot; i++)
+        if (!p->claim_failed[i].m.used ||
+            (p->claim_failed[i].m.mig == w->mig && p->claim_failed[i].m.model == w->model &&
+             p->claim_failed[i].m.level == memo_level(w)))
+            slot = &p->claim_failed[i];
+    if (slot && (!slot->m.used || (request_within(w, &slot->m) && end_by <= slot->end_by)))
+        *slot = (struct claim_memo){
+            {true, w->mig, w->model, memo_level(w), w->gpus, w->replicas, w->cpu, w->memory},
+            end_by};
+    return -ALLOT_ENOFIT;
+}
+
+/* docs/policy.md, "Time limits and backfill": may borrower w, kept off the fence of its
+ * tenant t, go on the fenced nodes? Only with a time limit that has it gone (start now)
+ * by the fence's shadow time, which must be known. The shadow is kept for the pass until
+ * the next admission. */
+static bool fence_backfill(const struct sched *s, struct pass *p, const struct sched_tenant *t,
+                           const struct sched_workload *w, int64_t now)
+{
+    if (w->time_limit_ms <= 0)
+        return false;
+    if (p->shadow_gen != p->gen + 1) {
+        p->shadow = fence_shadow(s, t, now);
+        p->shadow_gen = p->gen + 1;
+    }
+    return p->shadow >= 0 && now + w->time_limit_ms + w->grace_ms <= p->shadow;
+}
+
+/* Start workload id on the placement it claimed, linked to claimant (a backfill into its
+ * claim: it waits for id too), or SCHED_NONE. RET 1 (running) or -ALLOT_ECHECK with
+ * nothing of it left. */
+static int admit_start(struct sched *s, uint32_t id, uint32_t claimant, int64_t now)
+{
+    struct sched_workload *w = &s->workloads[id];
+    if (claimant != SCHED_NONE) {
+        w->backfill_for = claimant;
+        s->workloads[claimant].waiting_on++;
+    }
+    int rc = lifecycle_start(s, id, now);
+    if (rc) {
+        placement_unclaim(s, id); /* it did not start: nothing of it stays */
+        if (claimant != SCHED_NONE) {
+            w->backfill_for = SCHED_NONE;
+            s->workloads[claimant].waiting_on--;
+        }
+    }
+    return rc ? rc : 1;
+}
+
 /* Step 4, node ownership and real-time availability: place workload id on free capacity of
  * its tenant's ready nodes and start it. within: it fits in its reservation. A borrower
- * stays off the nodes set aside for a starving workload; work within its reservation uses
- * them only when nothing else has room, so that they empty. Leaves avoid_fence set as the
- * later steps need it. RET 1 (running), 0 (no room), or -ALLOT_ECHECK. */
+ * stays off the nodes set aside for a starving workload unless its time limit ends it
+ * before their shadow time (fence_backfill); work within its reservation uses them only when
+ * nothing else has room, so that they empty. Failing that, work with a time limit may go on
+ * GPUs claimed for a reclaim and not yet held, when it is gone by the claimant's shadow time
+ * (placement_claim_backfill). Leaves avoid_fence set as the later steps need it. RET 1
+ * (running), 0 (no room), or -ALLOT_ECHECK. */
 static int admit_on_free(struct sched *s, uint32_t id, struct pass *p, bool within, int64_t now)
 {
     const struct sched_workload *w = &s->workloads[id];
@@ -282,22 +416,25 @@ static int admit_on_free(struct sched *s, uint32_t id, struct pass *p, bool with
     bool *avoid = &s->scratch->avoid_fence[id];
     bool spare = within && t->n_fence > 0 && t->held_by != id;
     *avoid = fence_applies(s, id, within);
-    if (!free_enough(t, w) || placement_hopeless(p, w, *avoid))
-        return 0;
-    *avoid = *avoid || spare;
-    bool placed = placement_claim(s, id) == 0;
-    if (!placed) {
-        *avoid = fence_applies(s, id, within);
-        placed = spare && placement_claim(s, id) == 0;
+    bool backfill = *avoid && fence_backfill(s, p, t, w, now);
+    bool placed = false;
+    if (free_enough(t, w) && !placement_hopeless(p, w, *avoid && !backfill)) {
+        *avoid = *avoid || spare || backfill; /* elsewhere first */
+        placed = placement_claim(s, id) == 0;
+        if (!placed) {
+            *avoid = fence_applies(s, id, within) && !backfill;
+            placed = (spare || backfill) && placement_claim(s, id) == 0;
+        }
+        if (!placed)
+            placement_failed(p, w, *avoid);
     }
-    if (!placed) {
-        placement_failed(p, w, *avoid);
-        return 0;
+    uint32_t claimant = SCHED_NONE;
+    int64_t end_by = now + w->time_limit_ms + w->grace_ms;
+    if (!placed && claim_backfill_may(s, p, w, end_by)) {
+        *avoid = fence_applies(s, id, within) && !backfill;
+        placed = claim_backfill(s, p, id, end_by, &claimant) == 0;
     }
-    int rc = lifecycle_start(s, id, now);
-    if (rc)
-        placement_unclaim(s, id); /* it did not start: nothing of it stays */
-    return rc ? rc : 1;
+    return placed ? admit_start(s, id, claimant, now) : 0;
 }
 
 /* Step 5, reclaim, for workload id within its reservation: borrowed work of the other
@@ -656,7 +793,7 @@ static bool refresh_note_capacity(struct engine_refresh *m, const struct sched_w
  * uses a lower bound of the sizes), the cursor stops there for a full evaluation. A refresh
  * that would change no reason (refresh_unchanged) is skipped: most passes after a finish
  * find the same reasons again, and reading the queued workloads is most of a pass's cost. */
-static void pass_exhaust(struct sched *s, const struct pass *p, struct pass_ws *pw, uint32_t wsid,
+static void pass_exhaust(struct sched *s, struct pass *p, struct pass_ws *pw, uint32_t wsid,
                          uint32_t held_by, int64_t now)
 {
     char msg[sizeof(((struct sched_event *)0)->message)], a[32];
@@ -684,15 +821,21 @@ static void pass_exhaust(struct sched *s, const struct pass *p, struct pass_ws *
             quota_check(s, pw->cursor, held_by, borrowable, now, &within, msg, sizeof(msg));
         refresh_note_quota(memo, w, why, within);
         if (why == SCHED_REASON_NONE) {
-            /* quota allows it: only a placement or a reclaim could admit it */
+            /* quota allows it: only a placement, a reclaim or a backfill could admit it */
             bool fenced = fence_applies(s, pw->cursor, within);
             bool fits = free_enough(t, w);
+            bool backfill = fenced && fence_backfill(s, p, t, w, now);
             bool reclaim_may =
                 within && borrowers && !placement_hopeless(p, w, false) &&
                 !(p->reclaim_failed && plain_request(w) && w->total.gpu >= p->reclaim_need);
-            if ((fits && !placement_hopeless(p, w, fenced)) || reclaim_may)
+            bool claims_may = claim_backfill_may(s, p, w, now + w->time_limit_ms + w->grace_ms);
+            if ((fits && !placement_hopeless(p, w, fenced && !backfill)) || reclaim_may ||
+                claims_may)
                 return; /* the memo stays invalid */
-            memo_holds = memo_holds && !fits && refresh_note_capacity(memo, w, within);
+            /* work with a time limit may backfill once a fence or a claim changes, which the
+             * memo does not follow: it never stands for one */
+            memo_holds = memo_holds && !fits && w->time_limit_ms == 0 &&
+                         refresh_note_capacity(memo, w, within);
             why = fenced ? SCHED_REASON_STARVATION_GUARD : SCHED_REASON_NO_CAPACITY;
             if (!fenced && fits && topology_applies(w) && w->topology_required)
                 why = topology_reason(s, w, msg, sizeof(msg)); /* room, but in no one domain */
@@ -720,6 +863,7 @@ static int pass_starving(struct sched *s, uint32_t tid, struct pass *p, int64_t 
                          uint32_t *first, uint32_t *held_by)
 {
     struct sched_tenant *t = &s->tenants[tid];
+    uint32_t prev_for = t->held_by, n_prev = t->n_fence; /* t->fence keeps the last fence */
     fence_clear(s, t);
     t->held_by = *held_by = SCHED_NONE;
     *first = starving_candidate(s, tid, now);
@@ -739,7 +883,7 @@ static int pass_starving(struct sched *s, uint32_t tid, struct pass *p, int64_t 
     t->held_by = *held_by;
     if (*held_by == SCHED_NONE)
         fence_clear(s, t);
-    else if (fence_make(s, t, *held_by))
+    else if (fence_make(s, t, *held_by, prev_for, n_prev))
         *held_by = SCHED_NONE; /* the guard is the fence: no pause */
     return 0;
 }

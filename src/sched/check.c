@@ -200,6 +200,12 @@ static int workloads_sum(const struct sched *s, struct sums *m, char *err, size_
             if (!rc && w->waiting_on == 0)
                 rc = fail(err, len, "workload %s reclaims but waits for nobody", w->name);
         }
+        /* a backfill holds room in the claim of a reclaiming workload, which waits for it */
+        if (!rc && w->backfill_for != SCHED_NONE &&
+            (!holds(w->state) || w->backfill_for >= s->n_workloads ||
+             s->workloads[w->backfill_for].state != SCHED_RECLAIMING))
+            rc = fail(err, len, "workload %s backfills for a workload that does not reclaim",
+                      w->name);
     }
     return rc;
 }

@@ -68,6 +68,10 @@ struct sched_scratch {
     uint32_t *room_of;                /* per domain: 1 + its index in rooms, 0 (clear) */
     uint32_t cap_rooms;               /* of both */
     char broken[256];                 /* the first invariant found broken, or "" */
+    /* the reclaiming workload into whose unheld claimed slots the placement being searched
+     * may go (backfill), or SCHED_NONE (placement_claim_backfill) */
+    uint32_t backfill_claimant;
+    bool backfilled; /* the last placement_claim took a slot of backfill_claimant */
 };
 
 /* Make room for one more element in *arr (count n, capacity *cap). RET 0 or -ENOMEM. */

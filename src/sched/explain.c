@@ -30,7 +30,8 @@ struct tally {
 };
 
 /* When workload h stops holding what it holds: a draining one by its deadline (its grace
- * period's end), a running one when the caller knows its end; a borrower to reclaim once told
+ * period's end), a running one by its time limit (sched_workload_end_by) or when the caller
+ * knows its end; a borrower to reclaim once told
  * to drain now, at the latest when its grace period ends. RET ms, or -1: unknown. */
 static int64_t holder_end(const struct sched *s, uint32_t h, enum explain_role role, int64_t now,
                           const struct tally *t)
@@ -42,6 +43,9 @@ static int64_t holder_end(const struct sched *s, uint32_t h, enum explain_role r
         bound = w->deadline_ms;
     else if (role == EXPLAIN_ROLE_TO_RECLAIM)
         bound = now + w->grace_ms;
+    int64_t limit = sched_workload_end_by(w); /* its time limit, if it has one */
+    if (limit >= 0 && (bound < 0 || limit < bound))
+        bound = limit;
     if (known >= 0 && (bound < 0 || known < bound))
         return known;
     return bound;

@@ -143,9 +143,12 @@ int lifecycle_unreclaim(struct sched *s, uint32_t id)
     placement_unclaim(s, id);
     quota_add(&ws->claimed, &w->total, -1);
     /* its victims drain on; they no longer make room for it */
-    for (uint32_t i = 0; i < s->n_workloads; i++)
+    for (uint32_t i = 0; i < s->n_workloads; i++) {
         if (s->workloads[i].reclaim_for == id)
             s->workloads[i].reclaim_for = SCHED_NONE;
+        if (s->workloads[i].backfill_for == id) /* and its backfills run on, unlinked */
+            s->workloads[i].backfill_for = SCHED_NONE;
+    }
     w->waiting_on = 0;
     w->state = SCHED_PENDING;
     queue_insert(s, id);
@@ -185,11 +188,16 @@ int lifecycle_end(struct sched *s, uint32_t id, enum sched_state final, enum sch
     if (rc)
         return rc;
     uint32_t claimant = w->state == SCHED_DRAINING ? w->reclaim_for : SCHED_NONE;
+    uint32_t backfill = w->backfill_for; /* a claimant it backfilled, which waits for it too */
     /* the claimant it drains for waits for it: otherwise nobody would ever start it */
     if (claimant != SCHED_NONE && (s->workloads[claimant].state != SCHED_RECLAIMING ||
                                    s->workloads[claimant].waiting_on == 0))
         return engine_broken(s, "workload %s drains for %s, which waits for no victim", w->name,
                              s->workloads[claimant].name);
+    if (backfill != SCHED_NONE && (s->workloads[backfill].state != SCHED_RECLAIMING ||
+                                   s->workloads[backfill].waiting_on == 0))
+        return engine_broken(s, "workload %s backfills for %s, which waits for nobody", w->name,
+                             s->workloads[backfill].name);
     if (w->state == SCHED_RUNNING)
         running_remove(s, id);
     quota_account(ws, now);
@@ -202,7 +210,7 @@ int lifecycle_end(struct sched *s, uint32_t id, enum sched_state final, enum sch
     for (uint32_t r = 0; r < w->replicas; r++)
         if (s->nodes[w->placement[r].node].moving_to != SCHED_NONE)
             sched_node_moves_settle(s, w->placement[r].node, now);
-    w->reclaim_for = SCHED_NONE;
+    w->reclaim_for = w->backfill_for = SCHED_NONE;
     static const enum sched_event_kind kinds[] = {
         [SCHED_FINISHED] = SCHED_EV_FINISHED,
         [SCHED_FAILED] = SCHED_EV_FAILED,
@@ -219,6 +227,11 @@ int lifecycle_end(struct sched *s, uint32_t id, enum sched_state final, enum sch
         queue_insert(s, id);
     }
     tenant_touch(s, w->tenant);
+    if (backfill != SCHED_NONE && --s->workloads[backfill].waiting_on == 0) {
+        rc = lifecycle_start(s, backfill, now);
+        if (rc)
+            return rc;
+    }
     if (claimant != SCHED_NONE && --s->workloads[claimant].waiting_on == 0)
         return lifecycle_start(s, claimant, now);
     return 0;

@@ -152,10 +152,13 @@ uint32_t placement_max_free_whole(const struct sched_tenant *t)
     return i;
 }
 
-/* Free for a placement search: unclaimed and either unheld or held by a marked victim. */
+/* Free for a placement search: unclaimed and either unheld or held by a marked victim; or,
+ * for a backfill (placement_claim_backfill), unheld and claimed by its claimant. */
 static bool slot_usable(const struct sched *s, uint32_t holder, uint32_t claim)
 {
-    return claim == SCHED_NONE && (holder == SCHED_NONE || s->scratch->victim_mark[holder]);
+    if (claim != SCHED_NONE)
+        return holder == SCHED_NONE && claim == s->scratch->backfill_claimant;
+    return holder == SCHED_NONE || s->scratch->victim_mark[holder];
 }
 
 /* Counters follow a slot of a counted GPU (healthy, ready node) leaving or entering the
@@ -244,8 +247,13 @@ static void slot_claim(struct sched *s, struct sched_node *n, struct sched_gpu *
 {
     uint32_t *holder = slot < 0 ? &g->holder : &g->mig[slot].holder;
     uint32_t *claim = slot < 0 ? &g->claim : &g->mig[slot].claim;
-    /* cannot fail: the search chose the slot by slot_usable, and nothing changed since */
-    assert(*claim == SCHED_NONE);
+    if (*claim != SCHED_NONE) {
+        /* a backfill in the claimant's slot: held at once, the claim stays (not free) */
+        assert(*claim == s->scratch->backfill_claimant && *holder == SCHED_NONE);
+        *holder = id;
+        s->scratch->backfilled = true;
+        return;
+    }
     if (*holder == SCHED_NONE)
         slot_counted(s, n, g, slot, -1);
     *claim = id;
@@ -256,8 +264,12 @@ static void slot_unclaim(struct sched *s, struct sched_node *n, struct sched_gpu
 {
     uint32_t *holder = slot < 0 ? &g->holder : &g->mig[slot].holder;
     uint32_t *claim = slot < 0 ? &g->claim : &g->mig[slot].claim;
-    if (*claim != id)
+    if (*claim != id) {
+        /* a backfill's slot in another's claim (slot_claim), before it started */
+        if (*holder == id && s->workloads[id].state == SCHED_PENDING)
+            *holder = SCHED_NONE;
         return;
+    }
     *claim = SCHED_NONE;
     if (*holder == SCHED_NONE)
         slot_counted(s, n, g, slot, +1);
@@ -335,14 +347,17 @@ replica_search(struct sched *s, uint32_t id, const uint32_t *nodes, uint32_t n_n
      * hold it */
     bool whole = w->mig < 0 && w->gpus > 0;
     const uint8_t *victims = s->scratch->victim_by_pos;
+    /* a backfill counts its claimant's unheld slots too (slot_usable): by whole_fit only */
+    bool backfill = s->scratch->backfill_claimant != SCHED_NONE;
     /* over the tenant's nodes, no victim marked and every node of one model: whole_best_fit
      * visits only the nodes of the smallest free count that holds it */
-    bool by_count = in_order && whole && s->scratch->victim_whole == 0 && t->n_mixed == 0;
+    bool by_count =
+        in_order && whole && !backfill && s->scratch->victim_whole == 0 && t->n_mixed == 0;
     if (by_count)
         best_node = whole_best_fit(s, w, avoid, levels, &best_left, &best_model);
     for (uint32_t k = 0; k < n_nodes && !by_count; k++) {
         uint32_t pos = in_order ? k : s->nodes[nodes[k]].tenant_pos;
-        if (whole && (uint32_t)t->node_free[pos] + victims[pos] < w->gpus)
+        if (whole && !backfill && (uint32_t)t->node_free[pos] + victims[pos] < w->gpus)
             continue;
         if (w->mig >= 0 && !t->node_mig[pos]) /* no slices there (mig_fit would find none) */
             continue;
@@ -354,7 +369,7 @@ replica_search(struct sched *s, uint32_t id, const uint32_t *nodes, uint32_t n_n
         int model = -1, gpu = -1, slot = -1;
         if (w->mig >= 0) {
             left = mig_fit(s, n, w, &gpu, &slot);
-        } else if (w->gpus > 0 && victims[pos] == 0 && n->whole_model >= 0) {
+        } else if (w->gpus > 0 && !backfill && victims[pos] == 0 && n->whole_model >= 0) {
             /* one model, no victims: its usable GPUs are its free ones (whole_fit's count) */
             if (w->model >= 0 && w->model != n->whole_model)
                 continue;
@@ -475,6 +490,70 @@ void placement_unclaim(struct sched *s, uint32_t id)
         replica_unclaim(s, id, &w->placement[r]);
 }
 
+/* Is GPU i (g) of replica rp's node one of its own (a whole GPU of its mask, or the GPU of
+ * its MIG slice)? OUT *holder, *claim: those of its slot there. */
+static bool replica_slot(const struct sched_replica *rp, const struct sched_gpu *g, uint32_t i,
+                         uint32_t *holder, uint32_t *claim)
+{
+    *holder = rp->mig_gpu < 0 ? g->holder : g->mig[rp->mig_slot].holder;
+    *claim = rp->mig_gpu < 0 ? g->claim : g->mig[rp->mig_slot].claim;
+    return rp->mig_gpu < 0 ? (rp->gpu_mask >> i & 1) : rp->mig_gpu == (int)i;
+}
+
+int64_t placement_claim_shadow(const struct sched *s, uint32_t claimant)
+{
+    const struct sched_workload *c = &s->workloads[claimant];
+    int64_t shadow = -1;
+    for (uint32_t r = 0; r < c->replicas; r++) {
+        const struct sched_replica *rp = &c->placement[r];
+        const struct sched_node *n = &s->nodes[rp->node];
+        for (uint32_t i = 0; i < n->n_gpus; i++) {
+            uint32_t holder, claim;
+            if (!replica_slot(rp, &n->gpus[i], i, &holder, &claim) || holder == SCHED_NONE)
+                continue;
+            int64_t end = sched_workload_end_by(&s->workloads[holder]);
+            if (end < 0)
+                return -1; /* a holder without a known end: the claimant's start is unknown */
+            shadow = end > shadow ? end : shadow;
+        }
+    }
+    return shadow;
+}
+
+uint32_t placement_claimants(const struct sched *s, const struct sched_tenant *t, uint32_t *out,
+                             uint32_t max)
+{
+    uint32_t n_out = 0;
+    for (uint32_t k = 0; k < t->n_nodes && n_out < max; k++) {
+        const struct sched_node *n = &s->nodes[t->nodes[k]];
+        if (n->state != SCHED_NODE_READY)
+            continue;
+        for (uint32_t i = 0; i < n->n_gpus && n_out < max; i++) {
+            const struct sched_gpu *g = &n->gpus[i];
+            for (int m = g->n_mig ? 0 : -1; m < (int)g->n_mig && n_out < max; m++) {
+                uint32_t holder = m < 0 ? g->holder : g->mig[m].holder;
+                uint32_t claim = m < 0 ? g->claim : g->mig[m].claim;
+                bool seen = claim == SCHED_NONE || holder != SCHED_NONE || !g->healthy;
+                for (uint32_t j = 0; j < n_out && !seen; j++)
+                    seen = out[j] == claim;
+                if (!seen)
+                    out[n_out++] = claim;
+            }
+        }
+    }
+    return n_out;
+}
+
+int placement_claim_into(struct sched *s, uint32_t id, uint32_t claimant, bool *used)
+{
+    s->scratch->backfill_claimant = claimant;
+    s->scratch->backfilled = false;
+    int rc = placement_claim(s, id);
+    s->scratch->backfill_claimant = SCHED_NONE;
+    *used = rc == 0 && s->scratch->backfilled;
+    return rc;
+}
+
 /* Visit every slot of replica r: fn(s, node, gpu, slot, id). */
 static void replica_slots(struct sched *s, uint32_t id, const struct sched_replica *r,
                           void (*fn)(struct sched *, struct sched_node *, struct sched_gpu *, int,
@@ -495,7 +574,8 @@ static void slot_start(struct sched *s, struct sched_node *n, struct sched_gpu *
 {
     uint32_t *holder = slot < 0 ? &g->holder : &g->mig[slot].holder;
     uint32_t *claim = slot < 0 ? &g->claim : &g->mig[slot].claim;
-    *claim = SCHED_NONE;
+    if (*claim == id) /* a backfill's slot keeps its claimant's claim */
+        *claim = SCHED_NONE;
     *holder = id;
 }
 
@@ -508,11 +588,11 @@ static int placement_startable(struct sched *s, uint32_t id)
         const struct sched_replica *rp = &w->placement[r];
         const struct sched_node *n = &s->nodes[rp->node];
         for (uint32_t i = 0; i < n->n_gpus; i++) {
-            const struct sched_gpu *g = &n->gpus[i];
-            bool mine = rp->mig_gpu < 0 ? (rp->gpu_mask >> i & 1) : rp->mig_gpu == (int)i;
-            uint32_t holder = rp->mig_gpu < 0 ? g->holder : g->mig[rp->mig_slot].holder;
-            uint32_t claim = rp->mig_gpu < 0 ? g->claim : g->mig[rp->mig_slot].claim;
-            if (mine && (claim != id || holder != SCHED_NONE))
+            uint32_t holder, claim;
+            bool mine = replica_slot(rp, &n->gpus[i], i, &holder, &claim);
+            /* a backfill holds its slots in its claimant's claim already (slot_claim) */
+            bool backfilled = holder == id && claim != SCHED_NONE && claim == w->backfill_for;
+            if (mine && !backfilled && (claim != id || holder != SCHED_NONE))
                 return engine_broken(s,
                                      "workload %s starts on GPU %u of node %s, which it has not "
                                      "claimed or which another workload still holds",

@@ -39,6 +39,23 @@ int placement_claim(struct sched *s, uint32_t id);
 int placement_claim_in(struct sched *s, uint32_t id, const uint32_t *nodes, uint32_t n_nodes);
 /* Undo placement_claim (or what remains of it). */
 void placement_unclaim(struct sched *s, uint32_t id);
+/* The shadow time of reclaiming workload claimant (docs/policy.md, "Time limits and
+ * backfill"): the time by which every holder of a slot it claims (its draining victims, and
+ * backfills) is sure to be gone (sched_workload_end_by), so that it can start. RET that
+ * time, or -1 when one of them has no known end (or none holds anything). */
+int64_t placement_claim_shadow(const struct sched *s, uint32_t claimant);
+/* The distinct reclaiming workloads that claim an unheld slot (a GPU or MIG slice that was
+ * free when they claimed it) on tenant t's ready nodes, at most max of them, in node order:
+ * where backfill into a reclaim's claim may go (docs/policy.md, "Time limits and backfill").
+ * OUT out. RET their count. Costs a look at every GPU of the tenant. */
+uint32_t placement_claimants(const struct sched *s, const struct sched_tenant *t, uint32_t *out,
+                             uint32_t max);
+/* placement_claim for pending workload id that may also use the unheld slots claimed by
+ * reclaiming workload claimant (the caller has checked its shadow time): those it takes are
+ * held by id at once, their claim staying the claimant's, and the caller links id to the
+ * claimant (backfill_for) before it starts it. OUT *used: it took such a slot. RET 0, or
+ * -ALLOT_ENOFIT with nothing changed. */
+int placement_claim_into(struct sched *s, uint32_t id, uint32_t claimant, bool *used);
 /* Turn the claims of id into holdings. RET 0, or -ALLOT_ECHECK with nothing changed when a
  * slot of its placement is not claimed by it or still has a holder (a double allocation). */
 int placement_start(struct sched *s, uint32_t id);

@@ -409,7 +409,10 @@ static bool quota_fits_with(const struct sched *s, const struct sched_workload *
         return true;
     if (!w->preemptible)
         return false;
-    return quota_borrowable(s, w->workspace) + freed->gpu >= w->total.gpu;
+    /* a swap that does not grow what the workspace borrows takes nothing more from the
+     * tenant: the room its own victims free is its own (docs/policy.md, "Priority") */
+    return (w->total.gpu > 0 && freed->gpu >= w->total.gpu) ||
+           quota_borrowable(s, w->workspace) + freed->gpu >= w->total.gpu;
 }
 
 /* The priority preemption's search among candidates v[0..n) in the order given: add them

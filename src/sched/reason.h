@@ -41,6 +41,11 @@
     /* queued (last: snapshots of earlier versions keep their values) */                           \
     X(MIN_RUNTIME, "min_runtime", 0,                                                               \
       "lower-priority work that could make room has not run its workspace's min_runtime")          \
+    /* failed, rejected (appended likewise) */                                                     \
+    X(TIME_LIMIT, "time_limit", 0, "its run reached its time limit and was stopped")               \
+    X(EXCEEDS_TIME_LIMIT, "exceeds_time_limit", ALLOT_EINVAL,                                      \
+      "its time limit is above its workspace's max_time_limit")                                    \
+    /* queued (appended likewise) */                                                               \
     X(TOPOLOGY, "topology", 0,                                                                     \
       "a gang that requires one topology domain: no domain of that level has room for it now")
 

@@ -34,6 +34,7 @@ int sched_new(const struct sched_options *opt, struct sched **out)
         free(scratch);
         return -ALLOT_ENOMEM;
     }
+    scratch->backfill_claimant = SCHED_NONE;
     s->scratch = scratch;
     if (opt)
         s->opt = *opt;

@@ -27,6 +27,8 @@
 #define SCHED_QUEUE_RUNS_OFF UINT8_MAX
 /* The longest min_runtime a workspace may give a kind: 30 days. */
 #define SCHED_MAX_MIN_RUNTIME_MS (30LL * 24 * 3600 * 1000)
+/* The longest time limit a workload or workspace may set: 365 days. */
+#define SCHED_MAX_TIME_LIMIT_MS (365LL * 24 * 3600 * 1000)
 /* Topology levels a platform may declare (docs/policy.md, "Topology"). */
 #define SCHED_MAX_TOPOLOGY_LEVELS 4
 
@@ -207,6 +209,9 @@ struct sched_workspace {
     /* Per kind: how long its workloads run before priority preemption may take them (0: at
      * once); a reclaim for a reservation ignores it (docs/policy.md, "Minimum runtime"). */
     int64_t min_runtime_ms[SCHED_KIND_COUNT];
+    /* Time limits of its later submissions (docs/policy.md, "Time limits and backfill"), 0:
+     * none: the one a submission without time_limit gets, and the most one may ask for. */
+    int64_t default_time_limit_ms, max_time_limit_ms;
 };
 
 struct sched_replica {
@@ -248,6 +253,12 @@ struct sched_workload {
      * counts what a victim would lose from here or its start, the later (docs/policy.md,
      * "Lost work"). */
     int64_t checkpoint_ms;
+    /* How long a run may last before its agent stops it (reason time_limit); 0: no limit.
+     * docs/policy.md, "Time limits and backfill". */
+    int64_t time_limit_ms;
+    /* Running on GPUs claimed by this reclaiming workload, which waits for it as for its
+     * victims (backfill: docs/policy.md, "Time limits and backfill"), or SCHED_NONE. */
+    uint32_t backfill_for;
     /* The topology level its replicas must (topology_required) or should share a domain of
      * (index in s->opt.topology), or -1 (docs/policy.md, "Topology"). */
     int8_t topology_level;
@@ -363,6 +374,8 @@ struct sched_workspace_spec {
     uint32_t weight;    /* >= 1 */
     bool require_image; /* its workloads must name an image (its tenant's may also say so) */
     int64_t min_runtime_ms[SCHED_KIND_COUNT]; /* per kind, >= 0 (SCHED_MAX_MIN_RUNTIME_MS) */
+    /* 0: none; else 1ms..SCHED_MAX_TIME_LIMIT_MS, the default at most the maximum */
+    int64_t default_time_limit_ms, max_time_limit_ms;
 };
 
 struct sched_gpu_spec {
@@ -395,9 +408,11 @@ struct sched_workload_spec {
     int model;         /* enum gpu_model or -1 */
     uint32_t replicas; /* >= 1 */
     int64_t cpu, memory, storage;
-    int preemptible;  /* 1, 0, or -1 for the kind's default */
-    int64_t grace_ms; /* -1: default */
-    bool has_image;   /* it names an OCI image to run in (the engine needs no more of it) */
+    int preemptible;       /* 1, 0, or -1 for the kind's default */
+    int64_t grace_ms;      /* -1: default */
+    bool has_image;        /* it names an OCI image to run in (the engine needs no more of it) */
+    int64_t time_limit_ms; /* 0: none given (its workspace's default applies); else
+                            * 1..SCHED_MAX_TIME_LIMIT_MS */
     /* A topology level its replicas must (topology_required) or should share a domain of,
      * or NULL (docs/policy.md, "Topology"). */
     const char *topology;
@@ -513,6 +528,14 @@ int64_t sched_workload_lost(const struct sched *s, uint32_t id, int64_t now);
  * failure, as the caller read its processes' ends): it ends failed, and its resources are
  * free again. RET 0, -ALLOT_ESTATE if not running or draining. */
 int sched_fail(struct sched *s, uint32_t id, int64_t now);
+/* The workload's run reached its time limit and its processes are gone (its agent stopped
+ * it: docs/policy.md, "Time limits and backfill"): it ends failed with reason time_limit,
+ * whatever its exit. RET 0, -ALLOT_ESTATE if not running or draining. */
+int sched_time_limit_reached(struct sched *s, uint32_t id, int64_t now);
+/* The time by which running or draining workload w is sure to be gone: a draining one's
+ * deadline; a running one's start + time limit + grace (its agent stops it at its time
+ * limit, and kills it a grace later). RET that time, or -1 when it has no time limit. */
+int64_t sched_workload_end_by(const struct sched_workload *w);
 /* A draining workload's processes are gone: its resources are free again, and a preempted
  * workload is queued again in its original place. RET 0, -ALLOT_ESTATE if not draining. */
 int sched_stopped(struct sched *s, uint32_t id, int64_t now);

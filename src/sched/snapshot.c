@@ -345,6 +345,10 @@ static void io_workspace(struct io *io, struct sched_workspace *w)
     if (io->version >= 3) /* earlier: no min_runtime (0) */
         for (int k = 0; k < SCHED_KIND_COUNT; k++)
             IO_INT(w->min_runtime_ms[k], 0, SCHED_MAX_MIN_RUNTIME_MS);
+    if (io->version >= 4) { /* earlier: no time limits (0) */
+        IO_INT(w->default_time_limit_ms, 0, SCHED_MAX_TIME_LIMIT_MS);
+        IO_INT(w->max_time_limit_ms, 0, SCHED_MAX_TIME_LIMIT_MS);
+    }
 }
 
 static void io_workload(struct io *io, struct sched_workload *w)
@@ -400,7 +404,13 @@ static void io_workload(struct io *io, struct sched_workload *w)
     }
     if (io->version >= 3) /* earlier: no checkpoint known (0) */
         io_i64(io, &w->checkpoint_ms);
-    if (io->version >= 4) { /* earlier: no topology */
+    if (io->version >= 4) { /* earlier versions: no time limit, no backfill */
+        IO_INT(w->time_limit_ms, 0, SCHED_MAX_TIME_LIMIT_MS);
+        IO_U32(w->backfill_for);
+    } else if (io->load) {
+        w->backfill_for = SCHED_NONE;
+    }
+    if (io->version >= 5) { /* earlier: no topology */
         IO_INT(w->topology_level, -1, SCHED_MAX_TOPOLOGY_LEVELS - 1);
         IO_BOOL(w->topology_required);
     } else if (io->load) {
@@ -460,7 +470,7 @@ static void io_engine(struct io *io, struct sched *s)
     io_ids(io, &s->free_ids, &s->n_free, &s->cap_free, "free workload slots");
     if (io->version >= 3) /* earlier: the default, on */
         IO_BOOL(s->opt.checkpoint_aware);
-    if (io->version >= 4) { /* the topology levels; the domains are derived on load */
+    if (io->version >= 5) { /* the topology levels; the domains are derived on load */
         IO_INT(s->opt.n_topology, 0, SCHED_MAX_TOPOLOGY_LEVELS);
         for (uint32_t l = 0; l < s->opt.n_topology && !io->bad && !io->oom; l++) {
             io_str(io, &s->opt.topology[l], true);
@@ -601,7 +611,8 @@ static int check_workloads(const struct sched *s, char *err, size_t len)
                   workload_ref(s, w->qnext) && workload_ref(s, w->rprev) &&
                   workload_ref(s, w->rnext) && workload_ref(s, w->pprev) &&
                   workload_ref(s, w->pnext) && workload_ref(s, w->fprev) &&
-                  workload_ref(s, w->fnext) && (w->mig < 0 || mig_name(w->mig)) && w->replicas >= 1;
+                  workload_ref(s, w->fnext) && workload_ref(s, w->backfill_for) &&
+                  (w->mig < 0 || mig_name(w->mig)) && w->replicas >= 1;
         bool placed =
             w->state == SCHED_RUNNING || w->state == SCHED_DRAINING || w->state == SCHED_RECLAIMING;
         for (uint32_t r = 0; ok && placed && r < w->replicas; r++) {

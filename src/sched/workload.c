@@ -65,6 +65,10 @@ static int workload_request(struct sched *s, struct sched_workload *w,
         snprintf(msg, len, "grace: must not be negative");
         return -ALLOT_EINVAL;
     }
+    if (spec->time_limit_ms < 0 || spec->time_limit_ms > SCHED_MAX_TIME_LIMIT_MS) {
+        snprintf(msg, len, "time_limit: must be between 1ms and 365 days");
+        return -ALLOT_EINVAL;
+    }
     uint32_t level = 0;
     if (spec->topology && sched_topology_find(s, spec->topology, &level)) {
         snprintf(msg, len, "topology.%s: '%.64s' is not a topology level of the platform",
@@ -88,6 +92,11 @@ static int workload_request(struct sched *s, struct sched_workload *w,
     const struct sched_tenant *t = &s->tenants[w->tenant];
     if (t->max_grace_ms > 0 && w->grace_ms > t->max_grace_ms)
         w->grace_ms = t->max_grace_ms;
+    /* none given: the workspace's default, else its maximum (docs/policy.md, "Time limits") */
+    const struct sched_workspace *ws = &s->workspaces[w->workspace];
+    w->time_limit_ms = spec->time_limit_ms         ? spec->time_limit_ms
+                       : ws->default_time_limit_ms ? ws->default_time_limit_ms
+                                                   : ws->max_time_limit_ms;
     return 0;
 }
 
@@ -147,7 +156,7 @@ static int workload_slot_new(struct sched *s, const struct sched_workload_spec *
         s->n_workloads++;
     s->last_now = now;
     w->qprev = w->qnext = w->rprev = w->rnext = w->fprev = w->fnext = w->reclaim_for = SCHED_NONE;
-    w->pprev = w->pnext = SCHED_NONE;
+    w->pprev = w->pnext = w->backfill_for = SCHED_NONE;
     w->seq = s->next_seq++;
     w->submit_ms = w->queued_ms = now;
     w->mig = -1;
@@ -167,6 +176,13 @@ static enum sched_reason workload_admissible(const struct sched *s, const struct
 {
     const struct sched_workspace *ws = &s->workspaces[w->workspace];
     enum sched_resource which;
+    if (ws->max_time_limit_ms > 0 && w->time_limit_ms > ws->max_time_limit_ms) {
+        char want[32], max[32];
+        snprintf(msg, len, "time_limit: %s is above workspace %s's max_time_limit of %s",
+                 quantity_format_duration(w->time_limit_ms, want, sizeof(want)), ws->name,
+                 quantity_format_duration(ws->max_time_limit_ms, max, sizeof(max)));
+        return SCHED_REASON_EXCEEDS_TIME_LIMIT;
+    }
     struct sched_workspace empty = *ws;
     memset(&empty.held, 0, sizeof(empty.held));
     memset(&empty.claimed, 0, sizeof(empty.claimed));
@@ -310,8 +326,10 @@ int sched_cancel(struct sched *s, uint32_t id, int64_t now)
     }
 }
 
-/* A running or draining workload's processes ended on their own: it ends as final. */
-static int workload_exited(struct sched *s, uint32_t id, enum sched_state final, int64_t now)
+/* A running or draining workload's processes ended on their own: it ends as final, with
+ * reason why. */
+static int workload_exited(struct sched *s, uint32_t id, enum sched_state final,
+                           enum sched_reason why, int64_t now)
 {
     if (id >= s->n_workloads)
         return -ALLOT_ENOENT;
@@ -319,17 +337,44 @@ static int workload_exited(struct sched *s, uint32_t id, enum sched_state final,
     if (w->state != SCHED_RUNNING && w->state != SCHED_DRAINING)
         return -ALLOT_ESTATE;
     s->last_now = now;
-    return lifecycle_end(s, id, final, SCHED_REASON_NONE, now);
+    return lifecycle_end(s, id, final, why, now);
 }
 
 int sched_finish(struct sched *s, uint32_t id, int64_t now)
 {
-    return workload_exited(s, id, SCHED_FINISHED, now);
+    return workload_exited(s, id, SCHED_FINISHED, SCHED_REASON_NONE, now);
 }
 
 int sched_fail(struct sched *s, uint32_t id, int64_t now)
 {
-    return workload_exited(s, id, SCHED_FAILED, now);
+    return workload_exited(s, id, SCHED_FAILED, SCHED_REASON_NONE, now);
+}
+
+int sched_time_limit_reached(struct sched *s, uint32_t id, int64_t now)
+{
+    uint32_t first = s->n_events; /* its failed event comes first (a claimant may start) */
+    int rc = workload_exited(s, id, SCHED_FAILED, SCHED_REASON_TIME_LIMIT, now);
+    if (rc)
+        return rc;
+    struct sched_workload *w = &s->workloads[id];
+    w->reason = SCHED_REASON_TIME_LIMIT; /* kept: why it failed */
+    char d[32];
+    if (first < s->n_events && s->events[first].kind == SCHED_EV_FAILED &&
+        s->events[first].workload == id)
+        snprintf(s->events[first].message, sizeof(s->events[first].message),
+                 "stopped at its time limit of %s",
+                 w->time_limit_ms ? quantity_format_duration(w->time_limit_ms, d, sizeof(d))
+                                  : "(none)");
+    return 0;
+}
+
+int64_t sched_workload_end_by(const struct sched_workload *w)
+{
+    if (w->state == SCHED_DRAINING)
+        return w->deadline_ms;
+    if (w->time_limit_ms <= 0)
+        return -1;
+    return w->start_ms + w->time_limit_ms + w->grace_ms;
 }
 
 int sched_stopped(struct sched *s, uint32_t id, int64_t now)

@@ -43,6 +43,19 @@ static int workspace_spec_check(const struct sched_workspace_spec *spec, char *e
                      spec->name, sched_kind_name((enum sched_kind)k));
             return -ALLOT_ERANGE;
         }
+    if (spec->default_time_limit_ms < 0 || spec->default_time_limit_ms > SCHED_MAX_TIME_LIMIT_MS ||
+        spec->max_time_limit_ms < 0 || spec->max_time_limit_ms > SCHED_MAX_TIME_LIMIT_MS) {
+        snprintf(err, len, "workspace '%s': time limits must be between 0 (none) and 365 days",
+                 spec->name);
+        return -ALLOT_ERANGE;
+    }
+    if (spec->max_time_limit_ms > 0 && spec->default_time_limit_ms > spec->max_time_limit_ms) {
+        char d[32], m[32];
+        snprintf(err, len, "workspace '%s': default_time_limit %s is above max_time_limit %s",
+                 spec->name, quantity_format_duration(spec->default_time_limit_ms, d, sizeof(d)),
+                 quantity_format_duration(spec->max_time_limit_ms, m, sizeof(m)));
+        return -ALLOT_ECONFIG;
+    }
     return 0;
 }
 
@@ -105,6 +118,8 @@ int sched_workspace_add(struct sched *s, const struct sched_workspace_spec *spec
     ws->weight = spec->weight;
     ws->require_image = spec->require_image;
     memcpy(ws->min_runtime_ms, spec->min_runtime_ms, sizeof(ws->min_runtime_ms));
+    ws->default_time_limit_ms = spec->default_time_limit_ms;
+    ws->max_time_limit_ms = spec->max_time_limit_ms;
     ws->queue_head = ws->queue_tail = ws->running_head = ws->preempt_head = SCHED_NONE;
     ws->acct_ms = s->last_now;
     t->workspaces[t->n_workspaces++] = s->n_workspaces;
@@ -154,6 +169,17 @@ static void workspace_change_text(const struct sched_workspace *ws,
                                  sched_kind_name((enum sched_kind)k),
                                  quantity_format_duration(ws->min_runtime_ms[k], a, sizeof(a)),
                                  quantity_format_duration(spec->min_runtime_ms[k], b, sizeof(b)));
+    const struct {
+        const char *key;
+        int64_t old, new;
+    } limits[] = {{"default_time_limit", ws->default_time_limit_ms, spec->default_time_limit_ms},
+                  {"max_time_limit", ws->max_time_limit_ms, spec->max_time_limit_ms}};
+    for (size_t i = 0; i < 2 && used < len; i++)
+        if (limits[i].old != limits[i].new)
+            used += (size_t)snprintf(
+                buf + used, len - used, " %s %s -> %s", limits[i].key,
+                limits[i].old ? quantity_format_duration(limits[i].old, a, sizeof(a)) : "none",
+                limits[i].new ? quantity_format_duration(limits[i].new, b, sizeof(b)) : "none");
 }
 
 int sched_workspace_update(struct sched *s, const struct sched_workspace_spec *spec, int64_t now,
@@ -185,6 +211,8 @@ int sched_workspace_update(struct sched *s, const struct sched_workspace_spec *s
     ws->require_image = spec->require_image; /* for later submissions: nothing queued changes */
     /* the next pass reads it: running work may become preemptible sooner or later */
     memcpy(ws->min_runtime_ms, spec->min_runtime_ms, sizeof(ws->min_runtime_ms));
+    ws->default_time_limit_ms = spec->default_time_limit_ms; /* later submissions, likewise */
+    ws->max_time_limit_ms = spec->max_time_limit_ms;
     t->dirty = true;
     /* A lowered limit drains the newest running workloads until what stays fits. */
     enum sched_resource which;

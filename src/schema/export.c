@@ -72,6 +72,15 @@ static json_t *workspace_spec(const struct sched_workspace *ws)
                           ws->lend, "weight", (int)ws->weight);
     if (j && ws->require_image)
         json_object_set_new(j, "require_image", json_true());
+    char dur[32];
+    if (j && ws->default_time_limit_ms)
+        json_object_set_new(
+            j, "default_time_limit",
+            json_string(quantity_format_duration(ws->default_time_limit_ms, dur, sizeof(dur))));
+    if (j && ws->max_time_limit_ms)
+        json_object_set_new(
+            j, "max_time_limit",
+            json_string(quantity_format_duration(ws->max_time_limit_ms, dur, sizeof(dur))));
     json_t *min_runtime = json_object();
     for (int k = 0; k < SCHED_KIND_COUNT && min_runtime; k++) {
         char d[32];

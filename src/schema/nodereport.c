@@ -128,13 +128,15 @@ static int read_workloads(struct reader *r, const json_t *wls, struct nodereport
                            json_integer_value(checkpoint) > NODEREPORT_MAX_TIME_MS))
             return refuse_at(r, PROTOCOL_FIELD_WORKLOADS, (long)i,
                              "checkpoint: expected milliseconds since the epoch");
-        list[i] = (struct nodereport_workload){name,
-                                               (enum nodereport_state)known,
-                                               json_object_get(w, PROTOCOL_FIELD_EXIT_CODE),
-                                               json_object_get(w, PROTOCOL_FIELD_SIGNAL),
-                                               json_object_get(w, PROTOCOL_FIELD_REASON),
-                                               json_is_integer(rank) ? rank : NULL,
-                                               checkpoint ? json_integer_value(checkpoint) : 0};
+        list[i] = (struct nodereport_workload){
+            name,
+            (enum nodereport_state)known,
+            json_object_get(w, PROTOCOL_FIELD_EXIT_CODE),
+            json_object_get(w, PROTOCOL_FIELD_SIGNAL),
+            json_object_get(w, PROTOCOL_FIELD_REASON),
+            json_is_integer(rank) ? rank : NULL,
+            checkpoint ? json_integer_value(checkpoint) : 0,
+            json_is_true(json_object_get(w, PROTOCOL_FIELD_TIME_LIMIT))};
     }
     out->workloads = list;
     out->n_workloads = (uint32_t)json_array_size(wls);

@@ -43,6 +43,7 @@ struct nodereport_workload {
     const json_t *rank;    /* an integer (a gang's replica), or NULL */
     int64_t checkpoint_ms; /* running: its checkpoint file's modification time (ms since the
                             * epoch, > 0), or 0 when not given */
+    bool time_limit;       /* its agent stopped it at its time limit */
 };
 
 /* A report, read. Pointers go into the report's document (and the arena); inventory is the

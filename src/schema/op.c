@@ -254,8 +254,9 @@ int op_read_workload_end(const json_t *j, struct arena *a, struct op *out, struc
     o->has_rank = json_is_integer(rank);
     o->rank = json_integer_value(rank);
     o->exit = json_is_object(exit_info) && json_object_size(exit_info) ? exit_info : NULL;
+    o->time_limit = json_is_true(json_object_get(exit_info, "time_limit"));
     o->failed = json_integer_value(json_object_get(exit_info, "code")) != 0 ||
-                json_integer_value(json_object_get(exit_info, "signal")) != 0;
+                json_integer_value(json_object_get(exit_info, "signal")) != 0 || o->time_limit;
     return rc;
 }
 

@@ -94,8 +94,10 @@ struct op_workload_end {
     const char *workload;
     bool has_rank;      /* the op is about one replica of a gang: rank */
     int64_t rank;       /* any integer: one out of the gang's range ends nothing */
-    const json_t *exit; /* {code?, signal?, reason?} as its agent reported, or NULL */
-    bool failed;        /* exit has a non-zero code or a signal */
+    const json_t *exit; /* {code?, signal?, reason?, time_limit?} as its agent reported, or
+                         * NULL */
+    bool failed;        /* exit has a non-zero code or a signal, or time_limit */
+    bool time_limit;    /* exit says its agent stopped it at its time limit */
 };
 
 /* checkpoint: when workload saved its work (sched_checkpoint). */

@@ -13,6 +13,7 @@
 #include "common/error.h"
 #include "common/name.h"
 #include "common/quantity.h"
+#include "sched/sched.h"
 #include "schema/source.h"
 
 static int parse_gpu(const char *s, int64_t *units);
@@ -570,6 +571,22 @@ int reader_key_enum(struct reader *r, const json_t *obj, const char *key, bool r
     if (rc == 0 && v)
         rc = reader_enum(r, v, names, n, out);
     reader_pop(r, mark);
+    return rc;
+}
+
+int reader_key_time_limit(struct reader *r, const json_t *obj, const char *key, int64_t *out)
+{
+    const json_t *v = NULL;
+    size_t mark;
+    int64_t ms = 0;
+    int rc = reader_enter(r, obj, key, false, &v, &mark);
+    if (rc == 0 && v)
+        rc = reader_quantity(r, v, READER_DURATION, &ms);
+    if (rc == 0 && v && (ms <= 0 || ms > SCHED_MAX_TIME_LIMIT_MS))
+        rc = reader_fail(r, -ALLOT_ERANGE, "a time limit is above 0 and at most 365 days");
+    reader_pop(r, mark);
+    if (rc == 0 && (v || json_is_null(json_object_get(obj, key))))
+        *out = v ? ms : 0;
     return rc;
 }
 

@@ -146,6 +146,10 @@ int reader_key_quantity(struct reader *r, const json_t *obj, const char *key, bo
                         enum reader_quantity kind, int64_t *out);
 int reader_key_enum(struct reader *r, const json_t *obj, const char *key, bool required,
                     const char *const *names, int n, int *out);
+/* A time limit under key (docs/policy.md, "Time limits and backfill"): a duration above 0
+ * and at most 365 days. An explicit null (where the object's reader allows one) is 0, none;
+ * absent leaves *out as it was. RET 0, or an error naming key. */
+int reader_key_time_limit(struct reader *r, const json_t *obj, const char *key, int64_t *out);
 
 /* Walk a parsed document and refuse one nested deeper than max_depth containers (a bare
  * object or array is depth 1) or holding more than max_items values in all (the root

@@ -27,8 +27,11 @@ static const char *const node_keys[] = {"name",  "cluster", "tenant", "cpu", "me
                                         "state", "labels",  "gpus",   NULL};
 static const char *const gpu_keys[] = {"model", "count", "healthy", "mig", NULL};
 static const char *const mig_keys[] = {"profile", "start", NULL};
-static const char *const workspace_keys[] = {"name",   "reserved",      "limits",      "lend",
-                                             "weight", "require_image", "min_runtime", NULL};
+static const char *const workspace_keys[] = {
+    "name",        "reserved",           "limits",         "lend", "weight", "require_image",
+    "min_runtime", "default_time_limit", "max_time_limit", NULL};
+/* null: no default, no maximum */
+static const char *const workspace_nullable[] = {"default_time_limit", "max_time_limit", NULL};
 static const char *const reserved_keys[] = {"gpu", NULL};
 /* The limits a workspace may set, in enum sched_resource order. */
 static const struct {
@@ -407,9 +410,24 @@ static int read_workspace_fields(struct reader *r, const json_t *j,
         rc = read_min_runtime(r, min_runtime, spec->min_runtime_ms);
         reader_pop(r, mark);
     }
+    if (rc == 0)
+        rc = reader_key_time_limit(r, j, "default_time_limit", &spec->default_time_limit_ms);
+    if (rc == 0)
+        rc = reader_key_time_limit(r, j, "max_time_limit", &spec->max_time_limit_ms);
     if (rc)
         return rc;
     spec->weight = (uint32_t)weight;
+    if (spec->max_time_limit_ms > 0 && spec->default_time_limit_ms > spec->max_time_limit_ms) {
+        char d[32], m[32];
+        bool blame_default = reader_get(j, "default_time_limit") != NULL;
+        size_t mark = blame_default ? reader_push_key(r, "default_time_limit", 18)
+                                    : reader_push_key(r, "max_time_limit", 14);
+        rc = reader_fail(r, -ALLOT_EINVAL, "the default time limit %s is above the maximum %s",
+                         quantity_format_duration(spec->default_time_limit_ms, d, sizeof(d)),
+                         quantity_format_duration(spec->max_time_limit_ms, m, sizeof(m)));
+        reader_pop(r, mark);
+        return rc;
+    }
     if (spec->limits.gpu != SCHED_UNLIMITED && spec->reserved > spec->limits.gpu) {
         char res[48], lim[48];
         bool blame_reserved = reserved != NULL;
@@ -446,7 +464,7 @@ int spec_read_workspace(struct reader *r, const json_t *j, const char *default_t
         .lend = true,
         .weight = 1,
     };
-    int rc = reader_object(r, j, workspace_keys, NULL);
+    int rc = reader_object(r, j, workspace_keys, workspace_nullable);
     if (rc == 0) {
         const json_t *v = NULL;
         size_t mark;
@@ -461,7 +479,7 @@ int spec_read_workspace(struct reader *r, const json_t *j, const char *default_t
 int spec_read_workspace_patch(struct reader *r, const json_t *j, struct sched_workspace_spec *inout)
 {
     struct sched_workspace_spec spec = *inout;
-    int rc = reader_object(r, j, workspace_keys, NULL);
+    int rc = reader_object(r, j, workspace_keys, workspace_nullable);
     const json_t *name = rc ? NULL : reader_get(j, "name");
     if (name) {
         /* the name is the URL's; one that says otherwise is a rename, which is not offered */

@@ -295,6 +295,10 @@ json_t *view_workspace(const struct sched *s, uint32_t id)
         put(min_runtime, sched_kind_name((enum sched_kind)k), duration_json(ws->min_runtime_ms[k]),
             &ok);
     put(o, "min_runtime", min_runtime, &ok);
+    put(o, "default_time_limit",
+        ws->default_time_limit_ms ? duration_json(ws->default_time_limit_ms) : json_null(), &ok);
+    put(o, "max_time_limit",
+        ws->max_time_limit_ms ? duration_json(ws->max_time_limit_ms) : json_null(), &ok);
     put(usage, "gpu_held", gpu_json(ws->held.gpu), &ok);
     put(usage, "gpu_guaranteed", gpu_json(sched_workspace_guaranteed(ws)), &ok);
     put(usage, "gpu_borrowed", gpu_json(sched_workspace_borrowed(ws)), &ok);
@@ -315,8 +319,9 @@ json_t *view_workload(const struct sched *s, uint32_t id)
                  !(w->state == SCHED_REJECTED && w->reason == SCHED_REASON_UNKNOWN_WORKSPACE);
     bool placed =
         w->state == SCHED_RECLAIMING || w->state == SCHED_RUNNING || w->state == SCHED_DRAINING;
-    bool has_reason = w->reason != SCHED_REASON_NONE && w->state != SCHED_RUNNING &&
-                      w->state != SCHED_FINISHED && w->state != SCHED_FAILED;
+    bool has_reason = (w->reason != SCHED_REASON_NONE && w->state != SCHED_RUNNING &&
+                       w->state != SCHED_FINISHED && w->state != SCHED_FAILED) ||
+                      (w->state == SCHED_FAILED && w->reason == SCHED_REASON_TIME_LIMIT);
     /* start_ms is kept when a workload is requeued, and is 0 until it first runs */
     bool started = w->state == SCHED_RUNNING || w->state == SCHED_DRAINING || w->start_ms != 0;
     bool ok = true;
@@ -343,6 +348,7 @@ json_t *view_workload(const struct sched *s, uint32_t id)
     put(o, "memory", bytes_json(w->memory), &ok);
     put(o, "storage", bytes_json(w->storage), &ok);
     put(o, "grace", duration_json(w->grace_ms), &ok);
+    put(o, "time_limit", w->time_limit_ms ? duration_json(w->time_limit_ms) : json_null(), &ok);
     put(o, "state", json_string(sched_state_name(w->state)), &ok);
     if (has_reason) {
         put(o, "reason", json_string(reason_name(w->reason)), &ok);

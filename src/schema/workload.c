@@ -13,10 +13,12 @@
 /* The fields of a workload wherever it is submitted from; an API body adds api_keys, a
  * scenario's submit its own (drain, count). */
 static const char *const workload_keys[] = {
-    "name",  "workspace", "kind",  "priority", "gpus",    "mig",
-    "model", "replicas",  "cpu",   "memory",   "storage", "preemptible",
-    "grace", "duration",  "image", "topology", NULL};
+    "name",  "workspace", "kind",  "priority",   "gpus",     "mig",
+    "model", "replicas",  "cpu",   "memory",     "storage",  "preemptible",
+    "grace", "duration",  "image", "time_limit", "topology", NULL};
 static const char *const api_keys[] = {"workdir", "command", "env", "idempotency_key", NULL};
+/* null as none given: a workload's view (time_limit null: none) reads back as a request */
+static const char *const workload_nullable[] = {"time_limit", NULL};
 
 /* Read `gpus`: whole GPUs per replica. A fraction is refused with a pointer to mig, since the
  * engine shares a GPU only through MIG instances. */
@@ -292,7 +294,7 @@ int workload_read(struct reader *r, const json_t *j, const char *const *extra,
         kind_names[k] = sched_kind_name((enum sched_kind)k);
     for (int m = 0; m < GPU_MODEL_COUNT; m++)
         model_names[m] = mig_model((enum gpu_model)m)->name;
-    int rc = reader_object_with(r, j, workload_keys, extra, NULL);
+    int rc = reader_object_with(r, j, workload_keys, extra, workload_nullable);
     if (rc == 0)
         rc = reader_key_name(r, j, "name", true, &spec.w.name);
     if (rc == 0) {
@@ -329,6 +331,8 @@ int workload_read(struct reader *r, const json_t *j, const char *const *extra,
         rc = reader_key_quantity(r, j, "duration", false, READER_DURATION, &spec.duration_ms);
     if (rc == 0)
         rc = read_image(r, j, &spec.image);
+    if (rc == 0)
+        rc = reader_key_time_limit(r, j, "time_limit", &spec.w.time_limit_ms);
     if (rc == 0)
         rc = read_topology(r, j, &spec.w);
     if (rc)

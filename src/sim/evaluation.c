@@ -29,7 +29,7 @@ void evaluation_usage(FILE *f, const char *lead)
         "                  --platform FILE.yaml [--tenant T])\n"
         "                 [--policy static,shared,allot] [--starvation-age D] [--check] [--json]\n"
         "                 [--checkpoint-every D] [--checkpoint-aware on|off|both]\n"
-        "                 [--report DIR]\n"
+        "                 [--time-limit-factor F] [--report DIR]\n"
         "       allot sim --compare BEFORE.yaml AFTER.yaml [--policy P] [--json]\n"
         "                 [--report DIR]\n\n"
         "Replays a job trace (or each scenario's submissions) through the allocation engine\n"
@@ -49,6 +49,8 @@ void evaluation_usage(FILE *f, const char *lead)
         "                        order alone (off), or each policy both ways (both)\n"
         "  --compare A B         replay two scenarios' submissions side by side\n"
         "  --check               verify the engine's invariants during the replay\n"
+        "  --time-limit-factor F each job's time limit is its duration x F (1 to 1000; off by\n"
+        "                        default): the engine may then backfill\n"
         "  --json                one JSON document\n"
         "  --report DIR          also write figures.csv, figures.json, plots, index.html\n"
         "docs/simulator.md and docs/evaluation.md tell more.\n",
@@ -303,6 +305,7 @@ struct options {
     const char *compare[2];
     long nodes;
     bool json;
+    double time_limit_factor; /* 0: off */
 };
 
 static int options_parse(int argc, char **argv, struct options *o)
@@ -334,6 +337,15 @@ static int options_parse(int argc, char **argv, struct options *o)
         } else if (strcmp(a, "--compare") == 0 && i + 2 < argc) {
             o->compare[0] = argv[++i];
             o->compare[1] = argv[++i];
+        } else if (strcmp(a, "--time-limit-factor") == 0 && i + 1 < argc) {
+            char *end;
+            o->time_limit_factor = strtod(argv[++i], &end);
+            if (*end || !(o->time_limit_factor >= 1 &&
+                          o->time_limit_factor <= REPLAY_MAX_TIME_LIMIT_FACTOR)) {
+                fprintf(stderr, "allot sim: --time-limit-factor: expected a number from 1 to %d\n",
+                        REPLAY_MAX_TIME_LIMIT_FACTOR);
+                return 2;
+            }
         } else if (strcmp(a, "--json") == 0) {
             o->json = true;
         } else if (strcmp(a, "--check") == 0) {
@@ -489,7 +501,8 @@ static int run_trace(const struct options *o)
                               .rewind = trace_input_rewind,
                               .ctx = &ti,
                               .workspaces = (const char *const *)ti.names,
-                              .n_workspaces = ti.trace.n_workspaces};
+                              .n_workspaces = ti.trace.n_workspaces,
+                              .time_limit_factor = o->time_limit_factor};
     for (uint32_t k = 0; k < n_pol * n_models; k++) {
         enum replay_policy p = pol[k / n_models];
         const struct replay_model *m = &models[k % n_models];
@@ -554,7 +567,8 @@ static int run_compare(const struct options *o)
                                       .rewind = scenario_input_rewind,
                                       .ctx = &si[k],
                                       .workspaces = (const char *const *)si[k].names,
-                                      .n_workspaces = si[k].n_names};
+                                      .n_workspaces = si[k].n_names,
+                                      .time_limit_factor = o->time_limit_factor};
         if (replay_run(&in[k], scenario_platform_build, &si[k], pol[0], &res[k], err,
                        sizeof(err))) {
             fprintf(stderr, "allot sim: %s: %s\n", o->compare[k], err);

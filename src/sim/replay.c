@@ -144,6 +144,7 @@ struct replay {
     uint32_t runs;               /* runs started so far: a run's number is never reused, so a
                                   * timer of a run that is over never touches a later one */
     int64_t checkpoint_every_ms; /* replay_model's */
+    double time_limit_factor;    /* the input's */
 };
 
 static struct slot *slot_of(struct replay *r, uint32_t id)
@@ -326,7 +327,9 @@ static int policy_apply(struct replay *r, const struct replay_input *in, enum re
                                             .reserved = ws->reserved,
                                             .lend = ws->lend,
                                             .weight = ws->weight,
-                                            .require_image = ws->require_image};
+                                            .require_image = ws->require_image,
+                                            .default_time_limit_ms = ws->default_time_limit_ms,
+                                            .max_time_limit_ms = ws->max_time_limit_ms};
         if (p == REPLAY_STATIC) {
             spec.limits.gpu = ws->reserved; /* a hard partition */
             spec.lend = false;
@@ -370,6 +373,13 @@ static int submit(struct replay *r, struct replay_job *job, uint64_t seq, char *
     char name[32];
     snprintf(name, sizeof(name), "j%llu", (unsigned long long)seq);
     job->spec.name = name;
+    if (r->time_limit_factor > 0) { /* its duration x the factor: never below its run */
+        double limit = ceil((double)job->duration_ms * r->time_limit_factor);
+        job->spec.time_limit_ms =
+            limit >= 1 && limit <= (double)SCHED_MAX_TIME_LIMIT_MS ? (int64_t)limit : 0;
+    } else if (job->spec.time_limit_ms > 0 && job->spec.time_limit_ms < job->duration_ms) {
+        job->spec.time_limit_ms = 0; /* the replay runs it for its duration: no known end */
+    }
     job->spec.workspace = r->engine_ws[job->workspace];
     uint32_t id = SCHED_NONE;
     int rc = sched_submit(r->s, &job->spec, job->submit_ms, &id, err, len);
@@ -471,7 +481,7 @@ int replay_run_model(const struct replay_input *in, replay_platform_fn build, vo
     res->n_workspaces = in->n_workspaces;
     res->names = in->workspaces;
     res->ws = calloc(in->n_workspaces ? in->n_workspaces : 1, sizeof(*res->ws));
-    struct replay r = {.res = res};
+    struct replay r = {.res = res, .time_limit_factor = in->time_limit_factor};
     r.held = calloc(in->n_workspaces + 1, sizeof(*r.held));
     r.reserved = calloc(in->n_workspaces + 1, sizeof(*r.reserved));
     r.waiting = calloc(in->n_workspaces + 1, sizeof(*r.waiting));

@@ -34,7 +34,13 @@ struct replay_input {
     void *ctx;
     const char *const *workspaces;
     uint32_t n_workspaces;
+    /* > 0: each job's time limit is its duration x this (1 to REPLAY_MAX_TIME_LIMIT_FACTOR;
+     * none where that is above the engine's longest), whatever its spec says, so that the
+     * engine may backfill (docs/policy.md, "Time limits and backfill"); 0: the jobs' own (one
+     * below its duration is dropped: the replay runs every job for its duration). */
+    double time_limit_factor;
 };
+#define REPLAY_MAX_TIME_LIMIT_FACTOR 1000
 
 /* Log-bucketed histogram of milliseconds: 16 buckets per power of two (values within 4.4%),
  * exact count, sum and maximum. */

@@ -15,8 +15,10 @@
 #include "common/quantity.h"
 #include "schema/view.h"
 
-/* SIM_TICK: time alone may change a decision (a workload waits for min_runtime) */
-enum sim_kind { SIM_STEP, SIM_FINISH, SIM_STOPPED, SIM_TICK };
+/* SIM_TICK: time alone may change a decision (a workload waits for min_runtime).
+ * SIM_TIME_LIMIT: a run reaches its time limit before its duration (it fails, as its agent
+ * would stop it: docs/policy.md, "Time limits and backfill") */
+enum sim_kind { SIM_STEP, SIM_FINISH, SIM_STOPPED, SIM_TICK, SIM_TIME_LIMIT };
 
 /* What the simulator knows of each workload beyond the engine. */
 struct sim_workload {
@@ -148,6 +150,10 @@ static void event_text(const struct sched *s, const struct sched_event *e, FILE 
     case SCHED_EV_STOPPED:
         snprintf(detail, sizeof(detail), "%s; queued again", reason_name(e->reason));
         break;
+    case SCHED_EV_FAILED:
+        if (e->reason != SCHED_REASON_NONE) /* time_limit */
+            snprintf(detail, sizeof(detail), "%s: %s", reason_name(e->reason), e->message);
+        break;
     case SCHED_EV_RESERVATION_DEGRADED:
     case SCHED_EV_RESERVATION_RESTORED:
     case SCHED_EV_NODE_STATE:
@@ -207,7 +213,13 @@ static int events_apply(struct sim *sm)
             w->run++;
             if (w->first_start_ms < 0)
                 w->first_start_ms = e->t;
-            if (w->duration_ms >= 0)
+            int64_t limit = sm->engine->workloads[e->workload].time_limit_ms;
+            if (limit > 0 && (w->duration_ms < 0 || limit < w->duration_ms))
+                rc = agenda_push(&sm->agenda, (struct agenda_item){.t = e->t + limit,
+                                                                   .kind = SIM_TIME_LIMIT,
+                                                                   .id = e->workload,
+                                                                   .run = w->run});
+            else if (w->duration_ms >= 0)
                 rc = agenda_push(&sm->agenda, (struct agenda_item){.t = e->t + w->duration_ms,
                                                                    .kind = SIM_FINISH,
                                                                    .id = e->workload,
@@ -246,7 +258,9 @@ static int workspace_change(struct sim *sm, const struct scenario_workspace_chan
                                         .reserved = ws->reserved,
                                         .lend = ws->lend,
                                         .weight = ws->weight,
-                                        .require_image = ws->require_image};
+                                        .require_image = ws->require_image,
+                                        .default_time_limit_ms = ws->default_time_limit_ms,
+                                        .max_time_limit_ms = ws->max_time_limit_ms};
     memcpy(spec.min_runtime_ms, ws->min_runtime_ms, sizeof(spec.min_runtime_ms));
     for (int r = 0; r < SCHED_RES_COUNT; r++)
         if (c->has_limit[r])
@@ -375,6 +389,10 @@ static int due_apply(struct sim *sm, const struct agenda_item *d)
     case SIM_TICK:
         sched_touch(sm->engine);
         return 0;
+    case SIM_TIME_LIMIT:
+        if (sm->engine->workloads[d->id].state != SCHED_RUNNING || sm->wl[d->id].run != d->run)
+            return 0; /* that run was stopped before */
+        return sched_time_limit_reached(sm->engine, d->id, d->t);
     }
     return 0;
 }

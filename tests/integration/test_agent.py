@@ -828,6 +828,30 @@ class AgentTest(unittest.TestCase):
         self.assertEqual(victims[0]["exit"]["signal"], 9, victims[0])
         self.assertIn("SIGKILL", victims[0]["exit"]["reason"])
 
+    def test_time_limit_stops_with_sigterm_then_sigkill(self):
+        """docs/agent-running.md, "Time limits": the agent stops a replica at its start + its
+        time limit as a stop (SIGTERM, the grace, SIGKILL), and it ends failed with reason
+        time_limit, whatever its exit; one that exits by itself before is unaffected."""
+        stubborn = "trap '' TERM; echo started; while true; do sleep 0.05; done"
+        self.submit({"name": "sleeper", "workspace": "acme/research", "gpus": 1,
+                     "time_limit": "2s", "grace": "5s", "command": ["sleep", "30"]})
+        self.submit({"name": "stubborn", "workspace": "acme/research", "gpus": 1,
+                     "time_limit": "2s", "grace": "1s", "command": ["/bin/sh", "-c", stubborn]})
+        self.submit({"name": "quick", "workspace": "acme/research", "gpus": 1,
+                     "time_limit": "1h", "command": ["/bin/sh", "-c", "echo quick"]})
+        w = self.wait_state("acme/research/sleeper", "failed", timeout=20)
+        self.assertEqual(w.get("reason"), "time_limit", w)
+        self.assertEqual(w["exit"]["signal"], 15, w)  # sleep dies of the SIGTERM
+        self.assertIn("stopped at its time limit of 2s", w["exit"]["reason"])
+        self.assertGreaterEqual(w["ended"] - w["started"], 2000, w)  # not before its limit
+        w = self.wait_state("acme/research/stubborn", "failed", timeout=20)
+        self.assertEqual(w.get("reason"), "time_limit", w)
+        self.assertEqual(w["exit"]["signal"], 9, w)  # TERM ignored: SIGKILL a grace later
+        self.assertIn("SIGKILL", w["exit"]["reason"])
+        self.assertGreaterEqual(w["ended"] - w["started"], 3000, w)  # limit + grace
+        w = self.wait_state("acme/research/quick", "finished", timeout=10)
+        self.assertNotIn("reason", w)
+
     def test_nothing_of_a_cancelled_workload_is_left_in_any_cgroup_mode(self):
         """A workload that leaves processes behind (a new session, a double fork that ignores
         SIGTERM) is cancelled: in every mode, once the cancel is reported, none of them runs

@@ -89,6 +89,73 @@ class AllotdTest(unittest.TestCase):
             "name": "bad", "workspace": "acme/research", "gpus": 1, "grace": "10 parsecs"})
         self.assertEqual((st, r["error"]["field"]), (400, "grace"))
 
+    def test_time_limits(self):
+        """docs/policy.md, "Time limits and backfill": a workspace's default_time_limit and
+        max_time_limit (set by PATCH, shown in its view, kept over a restart); a submission
+        without time_limit gets the default, one above the maximum is 400 naming time_limit
+        and the maximum (nothing created); on simulated nodes a run ends failed with reason
+        time_limit at its limit, not at its duration; one that ends before is unaffected;
+        a neighbouring tenant cannot change acme's time limits."""
+        st, r = self.admin("PATCH", "/v1/workspaces/acme/research",
+                           {"default_time_limit": "2h", "max_time_limit": "1h"})
+        self.assertEqual((st, r["error"]["field"]), (400, "default_time_limit"), r)
+        st, r = self.admin("PATCH", "/v1/workspaces/acme/research",
+                           {"max_time_limit": "400d"})
+        self.assertEqual((st, r["error"]["field"]), (400, "max_time_limit"), r)
+        st, r = self.admin("PATCH", "/v1/workspaces/acme/research",
+                           {"default_time_limit": "30m", "max_time_limit": "1h"})
+        self.assertEqual(st, 200, r)
+        self.assertEqual((r["default_time_limit"], r["max_time_limit"]), ("30m", "1h"))
+        st, r = self.admin("POST", "/v1/workloads", {
+            "name": "dflt", "workspace": "acme/research", "gpus": 1, "duration": "1h"})
+        self.assertEqual((st, r["time_limit"]), (201, "30m"), r)
+        st, r = self.admin("POST", "/v1/workloads", {
+            "name": "over", "workspace": "acme/research", "gpus": 1, "time_limit": "2h"})
+        self.assertEqual((st, r["error"]["field"]), (400, "time_limit"), r)
+        self.assertIn("max_time_limit of 1h", r["error"]["message"])
+        self.assertEqual(self.admin("GET", "/v1/workloads/acme/research/over")[0], 404)
+        st, r = self.admin("POST", "/v1/workloads", {
+            "name": "bad", "workspace": "acme/research", "gpus": 1, "time_limit": 0})
+        self.assertEqual((st, r["error"]["field"]), (400, "time_limit"), r)
+        # a run that reaches its limit fails at it; one that ends before finishes
+        st, r = self.admin("POST", "/v1/workloads", {
+            "name": "cut", "workspace": "acme/research", "gpus": 1, "duration": "1h",
+            "time_limit": "1s"})
+        self.assertEqual((st, r["time_limit"], r["state"]), (201, "1s", "running"), r)
+        st, r = self.admin("POST", "/v1/workloads", {
+            "name": "quick", "workspace": "acme/research", "gpus": 1, "duration": "200ms",
+            "time_limit": "1h"})
+        self.assertEqual(st, 201, r)
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            cut = self.admin("GET", "/v1/workloads/acme/research/cut")[1]
+            if cut["state"] != "running":
+                break
+            time.sleep(0.05)
+        self.assertEqual((cut["state"], cut.get("reason")), ("failed", "time_limit"), cut)
+        self.assertEqual(self.admin("GET", "/v1/workloads/acme/research/quick")[1]["state"],
+                         "finished")
+        # a neighbouring tenant's admin cannot change them
+        self.d.add_tenant_beta()
+        bob = self.d.user_token("bob", "tenant-admin", "beta")
+        st, r = self.d.request("PATCH", "/v1/workspaces/acme/research", {"max_time_limit": "1d"},
+                               token=bob)
+        self.assertEqual(st, 404, r)
+        # kept over a restart (the journal replays it: the same decisions)
+        self.d.stop()
+        self.d = Daemon(self.data)
+        ws = self.admin("GET", "/v1/workspaces/acme/research")[1]
+        self.assertEqual((ws["default_time_limit"], ws["max_time_limit"]), ("30m", "1h"))
+        cut = self.admin("GET", "/v1/workloads/acme/research/cut")[1]
+        self.assertEqual((cut["state"], cut.get("reason")), ("failed", "time_limit"), cut)
+        # null: none again, for later submissions
+        st, r = self.admin("PATCH", "/v1/workspaces/acme/research",
+                           {"default_time_limit": None, "max_time_limit": None})
+        self.assertEqual((st, r["default_time_limit"], r["max_time_limit"]), (200, None, None), r)
+        st, r = self.admin("POST", "/v1/workloads", {
+            "name": "free", "workspace": "acme/research", "gpus": 1})
+        self.assertEqual((st, r["time_limit"]), (201, None), r)
+
     def test_a_rejected_name_can_be_used_again(self):
         """A rejected workload never ran: submitting its name again replaces it (the rejected
         one goes to the history), also after it left the engine; a name that ran stays taken."""

@@ -425,6 +425,30 @@ class CliTest(unittest.TestCase):
                                   "--grace", "1m", "--", "sleep", "1")
         self.assertEqual((rc, err), (0, ""))
 
+    def test_time_limits(self):
+        """--time-limit is the field time_limit (describe shows it); workspace set
+        --max-time-limit refuses a submission above it, naming the field (exit 1); 'none'
+        removes it."""
+        out = self.ok("admin", "workspace", "set", "acme/research", "--default-time-limit", "1h",
+                      "--max-time-limit", "2h")
+        self.assertIn("acme/research: time limits: default 1h, max 2h", out)
+        self.ok("submit", "-w", "acme/research", "--name", "capped", "--time-limit", "90m",
+                "--", "sleep", "1")
+        self.assertRegex(self.ok("describe", "acme/research/capped"), r"time limit:\s+1h30m\n")
+        self.ok("submit", "-w", "acme/research", "--name", "dflt", "--", "sleep", "1")
+        self.assertRegex(self.ok("describe", "acme/research/dflt"), r"time limit:\s+1h\n")
+        rc, out, err = self.allot("submit", "-w", "acme/research", "--name", "long",
+                                  "--time-limit", "3h", "--", "sleep", "1")
+        self.assertEqual(rc, 1, err)
+        self.assertIn("max_time_limit of 2h (field: time_limit)", err)
+        rc, _, err = self.allot("submit", "-w", "acme/research", "--time-limit", "soon")
+        self.assertEqual(rc, 2, err)
+        self.assertIn("--time-limit", err)
+        self.ok("admin", "workspace", "set", "acme/research", "--default-time-limit", "none",
+                "--max-time-limit", "none")
+        self.ok("submit", "-w", "acme/research", "--name", "free", "--", "sleep", "1")
+        self.assertRegex(self.ok("describe", "acme/research/free"), r"time limit:\s+none\n")
+
     def test_submit_then_ls(self):
         out = self.ok("submit", "-w", "acme/research", "--gpus", "4", "--name", "train-1",
                       "--kind", "training", "--cpu", "16", "--memory", "128Gi", "--", "python",

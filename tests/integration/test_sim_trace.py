@@ -61,6 +61,12 @@ def basic(tmp):
     # prod's jobs within its reservation: allot keeps the promise, lab borrowed meanwhile
     g = runs["allot"]["workspaces"]["trace/prod"]["guarantee"]
     expect(g["jobs"] > 0 and g["late"] == 0, g)
+    # --time-limit-factor: the same jobs all submitted, finished, checked after every pass
+    r = sim("--trace", path, "--format", "generic", "--nodes", "2", "--reserve",
+            "prod=8,lab=4", "--policy", "allot", "--time-limit-factor", "1.5", "--json",
+            "--check")
+    limited = json.loads(r.stdout)["runs"][0]["all"]
+    expect(limited["submitted"] == 51 and limited["finished"] == 51, limited)
     # the readable output names every run and workspace
     r = sim("--trace", path, "--format", "generic", "--nodes", "2", "--reserve",
             "proportional:0.5", "--policy", "allot")
@@ -99,7 +105,9 @@ def basic(tmp):
                                                        "--format"),
                        ([], "--nodes N or --platform"),
                        (["--nodes", "1", "--reserve", "nope=3"], "--reserve"),
-                       (["--nodes", "1", "--policy", "fifo"], "--policy")):
+                       (["--nodes", "1", "--policy", "fifo"], "--policy"),
+                       (["--nodes", "1", "--time-limit-factor", "0.5"], "--time-limit-factor"),
+                       (["--nodes", "1", "--time-limit-factor", "x"], "--time-limit-factor")):
         r = sim("--trace", path, *([] if "--format" in args else ["--format", "generic"]),
                 *args, check=False)
         expect(r.returncode == 2 and want in r.stderr, (args, r.stderr))

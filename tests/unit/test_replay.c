@@ -93,7 +93,7 @@ static void run(const struct replay_job *list, uint32_t n, enum replay_policy p,
                 struct replay_result *res)
 {
     struct jobs j = {list, n, 0};
-    struct replay_input in = {jobs_next, jobs_rewind, &j, names, 2};
+    struct replay_input in = {jobs_next, jobs_rewind, &j, names, 2, 0};
     assert_int_equal(replay_run(&in, platform, NULL, p, res, err, sizeof(err)), 0);
     assert_int_equal(res->all.submitted, n);
 }
@@ -200,7 +200,7 @@ static void test_checkpoints_lose_less(void **state)
     struct replay_job list[3] = {job(0, 10000, 1), job(3000, 10000, 1), job(4200, 100, 0)};
     list[0].spec.gpus = list[1].spec.gpus = list[2].spec.gpus = 4;
     struct jobs j = {list, 3, 0};
-    struct replay_input in = {jobs_next, jobs_rewind, &j, names, 2};
+    struct replay_input in = {jobs_next, jobs_rewind, &j, names, 2, 0};
     const struct {
         struct replay_model model;
         double wasted;
@@ -224,13 +224,62 @@ static void test_checkpoints_lose_less(void **state)
     }
 }
 
+/* One node of 8 GPUs; t/a reserves 6 and t/b 2. */
+static int platform_6_2(void *ctx, struct sched **out, char *e, size_t len)
+{
+    assert_int_equal(platform(ctx, out, e, len), 0);
+    struct sched *s = *out;
+    /* b first: a's 6 would not fit beside b's 4 */
+    for (int i = 1; i >= 0; i--) {
+        struct sched_workspace_spec w = {.name = names[i],
+                                         .limits = s->workspaces[i].limits,
+                                         .reserved = (i ? 2 : 6) * QUANTITY_GPU_UNITS,
+                                         .lend = true,
+                                         .weight = 1};
+        assert_int_equal(sched_workspace_update(s, &w, 0, e, len), 0);
+    }
+    return 0;
+}
+
+/* --time-limit-factor (docs/simulator.md): t/b runs six jobs of 100 s from 0 (four on a's
+ * idle reservation); at 1 s t/a's 4-GPU job claims the 2 free GPUs and reclaims 2 of b's
+ * (grace 30 s: by 31 s); at 2 s a's 1-GPU job of 5 s (grace 1 s) comes.
+ * Without time limits it reclaims one more of b's and starts at 32 s (3 preemptions).
+ * With factor 2 its time limit is 10 s: gone by 2 + 10 + 1 = 13 s <= 31 s, it backfills on
+ * a claimed GPU at once (delay 0; 2 preemptions); the 4-GPU job still starts at 31 s. */
+static void test_time_limit_factor_lets_the_engine_backfill(void **state)
+{
+    struct replay_job list[8];
+    for (int i = 0; i < 6; i++)
+        list[i] = job(0, 100, 1);
+    list[6] = job(1, 10, 0);
+    list[6].spec.gpus = 4;
+    list[7] = job(2, 5, 0);
+    list[7].spec.grace_ms = 1000;
+    struct replay_result off, on;
+    for (int k = 0; k < 2; k++) {
+        struct jobs j = {list, 8, 0};
+        struct replay_input in = {jobs_next, jobs_rewind, &j, names, 2, k ? 2.0 : 0};
+        assert_int_equal(
+            replay_run(&in, platform_6_2, NULL, REPLAY_ALLOT, k ? &on : &off, err, sizeof(err)), 0);
+    }
+    assert_int_equal(off.all.preemptions, 3);
+    assert_true(off.ws[0].delay.max_ms == 30000); /* the small job: 2 s to 32 s */
+    assert_int_equal(on.all.preemptions, 2);
+    assert_true(on.ws[0].delay.sum_ms == 30000); /* the 4-GPU job's 30 s; the small one 0 */
+    assert_int_equal(on.ws[0].finished, 2);
+    assert_int_equal(on.ws[1].finished, 6);
+    replay_result_free(&off);
+    replay_result_free(&on);
+}
+
 /* A job for a workspace the platform lacks is refused, naming it. */
 static void test_unknown_workspace_refused(void **state)
 {
     static const char *const other[] = {"t/a", "t/zz"};
     struct replay_job list[1] = {job(0, 1, 1)};
     struct jobs j = {list, 1, 0};
-    struct replay_input in = {jobs_next, jobs_rewind, &j, other, 2};
+    struct replay_input in = {jobs_next, jobs_rewind, &j, other, 2, 0};
     struct replay_result res;
     assert_int_equal(replay_run(&in, platform, NULL, REPLAY_ALLOT, &res, err, sizeof(err)),
                      -ALLOT_ENOENT);
@@ -245,6 +294,7 @@ int main(void)
         cmocka_unit_test(test_shared_waits_allot_reclaims),
         cmocka_unit_test(test_unknown_workspace_refused),
         cmocka_unit_test(test_checkpoints_lose_less),
+        cmocka_unit_test(test_time_limit_factor_lets_the_engine_backfill),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

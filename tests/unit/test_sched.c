@@ -15,6 +15,9 @@
 #include "common/error.h"
 #include "common/quantity.h"
 #include "sched/explain.h"
+#include "sched/fence.h"
+#include "sched/placement.h"
+#include "sched/quota.h"
 #include "sched/sched.h"
 #include "sched/snapshot.h"
 
@@ -107,10 +110,36 @@ static uint32_t submit_topo(struct sched *s, const char *name, const char *ws, u
     return id;
 }
 
+/* What the last submit_limited's sched_submit returned, and the grace it submits with (-1:
+ * the default). */
+static int submit_rc;
+static int64_t submit_grace = -1;
+
+/* submit with a time limit (0: none given). RET its id (it may be rejected: submit_rc). */
+static uint32_t submit_limited(struct sched *s, const char *name, const char *ws, uint32_t gpus,
+                               uint32_t replicas, int64_t limit_ms, int64_t now)
+{
+    struct sched_workload_spec w = {.name = name,
+                                    .workspace = ws,
+                                    .gpus = gpus,
+                                    .mig = -1,
+                                    .model = -1,
+                                    .replicas = replicas,
+                                    .preemptible = -1,
+                                    .grace_ms = submit_grace,
+                                    .time_limit_ms = limit_ms};
+    uint32_t id = SCHED_NONE;
+    submit_rc = sched_submit(s, &w, now, &id, err, sizeof(err));
+    assert_int_not_equal(id, SCHED_NONE);
+    return id;
+}
+
 static uint32_t submit(struct sched *s, const char *name, const char *ws, uint32_t gpus,
                        uint32_t replicas, int64_t now)
 {
-    return submit_topo(s, name, ws, gpus, replicas, NULL, false, now);
+    uint32_t id = submit_limited(s, name, ws, gpus, replicas, 0, now);
+    assert_int_equal(submit_rc, 0);
+    return id;
 }
 
 static void schedule_ok(struct sched *s, int64_t now)
@@ -385,6 +414,296 @@ static void test_fence_keeps_borrowers_off_and_reserved_work_elsewhere(void **st
     schedule_ok(s, t + 2);
     assert_int_equal(s->workloads[small].state, SCHED_PENDING);
     assert_int_equal(s->workloads[small].reason, SCHED_REASON_STARVATION_GUARD);
+    sched_free(s);
+}
+
+/* Set workspace ws's default and maximum time limits. RET sched_workspace_update's. */
+static int time_limits_set(struct sched *s, const char *ws, int64_t def, int64_t max, int64_t now)
+{
+    uint32_t id;
+    assert_int_equal(sched_workspace_find(s, ws, &id), 0);
+    const struct sched_workspace *cur = &s->workspaces[id];
+    struct sched_workspace_spec spec = {.name = cur->name,
+                                        .limits = cur->limits,
+                                        .reserved = cur->reserved,
+                                        .lend = cur->lend,
+                                        .weight = cur->weight,
+                                        .require_image = cur->require_image,
+                                        .default_time_limit_ms = def,
+                                        .max_time_limit_ms = max};
+    return sched_workspace_update(s, &spec, now, err, sizeof(err));
+}
+
+/* docs/policy.md, "Time limits and backfill": a submission without a time limit gets its
+ * workspace's default (else its maximum); one above the maximum is rejected naming
+ * time_limit and the maximum; a change applies to later submissions only; a default above
+ * the maximum is refused. */
+static void test_time_limit_default_and_max(void **state)
+{
+    struct sched *s = platform(1, 0, true, 0);
+    uint32_t before = submit_limited(s, "before", "t/a", 1, 1, 0, 0);
+    assert_int_equal(s->workloads[before].time_limit_ms, 0);
+    assert_int_equal(time_limits_set(s, "t/a", 2 * 3600000, 1, 0), -ALLOT_ECONFIG);
+    assert_int_equal(time_limits_set(s, "t/a", 3600000, 2 * 3600000, 0), 0);
+    assert_int_equal(s->workloads[before].time_limit_ms, 0); /* later submissions only */
+    uint32_t dflt = submit_limited(s, "dflt", "t/a", 1, 1, 0, 1);
+    assert_int_equal(s->workloads[dflt].time_limit_ms, 3600000);
+    uint32_t own = submit_limited(s, "own", "t/a", 1, 1, 90 * MIN, 1);
+    assert_int_equal(s->workloads[own].time_limit_ms, 90 * MIN);
+    assert_int_equal(s->workloads[own].state, SCHED_PENDING);
+    uint32_t over = submit_limited(s, "over", "t/a", 1, 1, 3 * 3600000, 1);
+    assert_int_equal(s->workloads[over].state, SCHED_REJECTED);
+    assert_int_equal(s->workloads[over].reason, SCHED_REASON_EXCEEDS_TIME_LIMIT);
+    assert_non_null(strstr(err, "time_limit"));
+    assert_non_null(strstr(err, "max_time_limit of 2h"));
+    /* no default, a maximum: the maximum */
+    assert_int_equal(time_limits_set(s, "t/a", 0, 2 * 3600000, 2), 0);
+    uint32_t capped = submit_limited(s, "capped", "t/a", 1, 1, 0, 3);
+    assert_int_equal(s->workloads[capped].time_limit_ms, 2 * 3600000);
+    /* out of range: refused, nothing changes */
+    assert_int_equal(time_limits_set(s, "t/a", -1, 0, 4), -ALLOT_ERANGE);
+    assert_int_equal(time_limits_set(s, "t/a", 0, SCHED_MAX_TIME_LIMIT_MS + 1, 4), -ALLOT_ERANGE);
+    assert_int_equal(s->workspaces[0].max_time_limit_ms, 2 * 3600000);
+    uint32_t bad = submit_limited(s, "bad", "t/a", 1, 1, SCHED_MAX_TIME_LIMIT_MS + 1, 5);
+    assert_int_equal(s->workloads[bad].state, SCHED_REJECTED);
+    assert_int_equal(s->workloads[bad].reason, SCHED_REASON_INVALID_REQUEST);
+    assert_int_equal(sched_check(s, err, sizeof(err)), 0);
+    sched_free(s);
+}
+
+/* A run stopped at its time limit ends failed with reason time_limit and a sentence naming
+ * the limit; its GPUs are free; one that ended by itself before is unaffected. */
+static void test_time_limit_reached_fails(void **state)
+{
+    struct sched *s = platform(1, 0, true, 0);
+    uint32_t slow = submit_limited(s, "slow", "t/a", 4, 1, 2 * 3600000, 0);
+    uint32_t quick = submit_limited(s, "quick", "t/a", 4, 1, 2 * 3600000, 0);
+    schedule_ok(s, 0);
+    assert_int_equal(sched_workload_end_by(&s->workloads[slow]), 2 * 3600000 + 30000);
+    assert_int_equal(sched_finish(s, quick, MIN), 0);
+    assert_int_equal(s->workloads[quick].state, SCHED_FINISHED);
+    sched_events_clear(s);
+    assert_int_equal(sched_time_limit_reached(s, slow, 2 * 3600000 + 5000), 0);
+    assert_int_equal(s->workloads[slow].state, SCHED_FAILED);
+    assert_int_equal(s->workloads[slow].reason, SCHED_REASON_TIME_LIMIT);
+    uint32_t n;
+    const struct sched_event *ev = sched_events(s, &n);
+    assert_true(n >= 1);
+    assert_int_equal(ev[0].kind, SCHED_EV_FAILED);
+    assert_int_equal(ev[0].reason, SCHED_REASON_TIME_LIMIT);
+    assert_string_equal(ev[0].message, "stopped at its time limit of 2h");
+    assert_int_equal(s->tenants[0].free_units, 8 * G);
+    assert_int_equal(sched_time_limit_reached(s, slow, 2 * 3600000 + 6000), -ALLOT_ESTATE);
+    assert_int_equal(sched_check(s, err, sizeof(err)), 0);
+    sched_free(s);
+}
+
+/* submit with a time limit and a grace period (ms): one replica, accepted. RET its id. */
+static uint32_t submit_timed(struct sched *s, const char *name, const char *ws, uint32_t gpus,
+                             int64_t limit_ms, int64_t grace_ms, int64_t now)
+{
+    submit_grace = grace_ms;
+    uint32_t id = submit_limited(s, name, ws, gpus, 1, limit_ms, now);
+    submit_grace = -1;
+    assert_int_equal(submit_rc, 0);
+    return id;
+}
+
+/* Two nodes of 8 full of 1-GPU borrowers of t/b started at 0 with a time limit of 1h (one,
+ * on n0, without when `unlimited`); big (8 GPUs, t/b) waits from 1000; past the starvation
+ * age two GPUs free on n0, which is set aside for big. OUT *big. RET the starvation time. */
+static int64_t fence_with_known_ends(struct sched *s, bool unlimited, uint32_t *big)
+{
+    uint32_t j[16];
+    for (int i = 0; i < 16; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "j%d", i);
+        j[i] = submit_timed(s, name, "t/b", 1, unlimited && i == 2 ? 0 : 3600000, -1, 0);
+        schedule_ok(s, 0);
+    }
+    uint32_t n0 = s->workloads[j[0]].placement[0].node;
+    assert_int_equal(s->workloads[j[2]].placement[0].node, n0);
+    *big = submit(s, "big", "t/b", 8, 1, 1000);
+    schedule_ok(s, 1000);
+    int64_t t = 1000 + s->opt.starvation_age_ms;
+    assert_int_equal(sched_finish(s, j[0], t), 0);
+    assert_int_equal(sched_finish(s, j[1], t), 0);
+    schedule_ok(s, t);
+    assert_true(s->workloads[*big].starving);
+    assert_int_equal(s->tenants[0].n_fence, 1);
+    assert_int_equal(s->tenants[0].fence[0], n0);
+    return t;
+}
+
+/* docs/policy.md, "Time limits and backfill": the fence's shadow time is when its node is
+ * sure to hold big: its six other holders end by 1h + their grace (30s). A borrower whose
+ * time limit (and grace) ends it by then goes on the fenced node; one that would end after
+ * it, or has no time limit, waits starvation_guard as before. */
+static void test_backfill_onto_fence_when_it_ends_in_time(void **state)
+{
+    struct sched *s = platform(2, 0, true, 0);
+    uint32_t big;
+    int64_t t = fence_with_known_ends(s, false, &big);
+    uint32_t n0 = s->tenants[0].fence[0];
+    int64_t shadow = 3600000 + 30000;
+    assert_int_equal(fence_shadow(s, &s->tenants[0], t), shadow);
+    /* after the shadow by 1ms: refused */
+    uint32_t late = submit_timed(s, "late", "t/b", 1, shadow - (t + 1) - 1000 + 1, 1000, t + 1);
+    schedule_ok(s, t + 1);
+    assert_int_equal(s->workloads[late].state, SCHED_PENDING);
+    assert_int_equal(s->workloads[late].reason, SCHED_REASON_STARVATION_GUARD);
+    uint32_t bare = submit(s, "bare", "t/b", 1, 1, t + 2);
+    schedule_ok(s, t + 2);
+    assert_int_equal(s->workloads[bare].state, SCHED_PENDING);
+    /* ends exactly at the shadow: it goes on the fenced node */
+    uint32_t fits = submit_timed(s, "fits", "t/b", 1, shadow - (t + 3) - 1000, 1000, t + 3);
+    schedule_ok(s, t + 3);
+    assert_int_equal(s->workloads[fits].state, SCHED_RUNNING);
+    assert_int_equal(s->workloads[fits].placement[0].node, n0);
+    assert_int_equal(sched_workload_end_by(&s->workloads[fits]), shadow);
+    /* its own end counts: the shadow is no later for it */
+    assert_int_equal(fence_shadow(s, &s->tenants[0], t + 3), shadow);
+    assert_int_equal(s->workloads[late].state, SCHED_PENDING);
+    assert_int_equal(s->workloads[bare].state, SCHED_PENDING);
+    /* and big starts once they have all gone (by the shadow) */
+    for (uint32_t i = 0; i < s->n_workloads; i++)
+        if (s->workloads[i].state == SCHED_RUNNING && s->workloads[i].placement[0].node == n0)
+            assert_int_equal(sched_time_limit_reached(s, i, shadow), 0);
+    schedule_ok(s, shadow);
+    assert_int_equal(s->workloads[big].state, SCHED_RUNNING);
+    assert_int_equal(s->workloads[big].placement[0].node, n0);
+    sched_free(s);
+}
+
+/* The fence stays where work was backfilled against its shadow time: once three GPUs of n1
+ * free (n0 has one), a fence chosen afresh would move to n1 and open n0, where `fits` was
+ * admitted only because big was promised n0 by the shadow, to any borrower. It stays on n0,
+ * and big still starts there at the shadow. */
+static void test_backfilled_fence_stays(void **state)
+{
+    struct sched *s = platform(2, 0, true, 0);
+    uint32_t big;
+    int64_t t = fence_with_known_ends(s, false, &big);
+    uint32_t n0 = s->tenants[0].fence[0];
+    int64_t shadow = 3600000 + 30000;
+    uint32_t fits = submit_timed(s, "fits", "t/b", 1, shadow - (t + 1) - 1000, 1000, t + 1);
+    schedule_ok(s, t + 1);
+    assert_int_equal(s->workloads[fits].state, SCHED_RUNNING);
+    assert_int_equal(s->workloads[fits].placement[0].node, n0);
+    int freed = 0;
+    for (uint32_t i = 0; i < s->n_workloads && freed < 3; i++)
+        if (s->workloads[i].state == SCHED_RUNNING && s->workloads[i].placement[0].node != n0) {
+            assert_int_equal(sched_finish(s, i, t + 2), 0);
+            freed++;
+        }
+    assert_int_equal(freed, 3);
+    sched_touch(s);
+    schedule_ok(s, t + 2);
+    assert_true(s->workloads[big].starving);
+    assert_int_equal(s->tenants[0].n_fence, 1);
+    assert_int_equal(s->tenants[0].fence[0], n0);
+    assert_int_equal(fence_shadow(s, &s->tenants[0], t + 2), shadow);
+    for (uint32_t i = 0; i < s->n_workloads; i++)
+        if (s->workloads[i].state == SCHED_RUNNING && s->workloads[i].placement[0].node == n0)
+            assert_int_equal(sched_time_limit_reached(s, i, shadow), 0);
+    schedule_ok(s, shadow);
+    assert_int_equal(s->workloads[big].state, SCHED_RUNNING);
+    sched_free(s);
+}
+
+/* A holder of the fenced node without a time limit: the shadow time is unknown and nothing
+ * backfills there, whatever its time limit (today's rule). */
+static void test_backfill_refused_when_a_holder_has_no_time_limit(void **state)
+{
+    struct sched *s = platform(2, 0, true, 0);
+    uint32_t big;
+    int64_t t = fence_with_known_ends(s, true, &big);
+    assert_int_equal(fence_shadow(s, &s->tenants[0], t), -1);
+    uint32_t brief = submit_timed(s, "brief", "t/b", 1, 1000, 0, t + 1);
+    schedule_ok(s, t + 1);
+    assert_int_equal(s->workloads[brief].state, SCHED_PENDING);
+    assert_int_equal(s->workloads[brief].reason, SCHED_REASON_STARVATION_GUARD);
+    sched_free(s);
+}
+
+/* t/a reserves 6 and t/b 2 of one node of 8; t/b's six 1-GPU workloads run from 0 (four
+ * of them on a's idle reservation); own (t/a, 4 GPUs) comes at 1000: it claims the 2 free
+ * GPUs and 2 of b's borrowers, which drain until 1000 + 30s (its shadow time). RET own. */
+static uint32_t reclaim_with_unheld_claims(struct sched *s, uint32_t *b)
+{
+    for (int i = 0; i < 6; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "b%d", i);
+        b[i] = submit(s, name, "t/b", 1, 1, 0);
+    }
+    schedule_ok(s, 0);
+    uint32_t own = submit(s, "own", "t/a", 4, 1, 1000);
+    schedule_ok(s, 1000);
+    assert_int_equal(s->workloads[own].state, SCHED_RECLAIMING);
+    assert_int_equal(s->workloads[own].waiting_on, 2);
+    assert_int_equal(placement_claim_shadow(s, own), 1000 + 30000);
+    return own;
+}
+
+/* docs/policy.md, "Time limits and backfill", reclaim: work (here within t/a's reservation)
+ * that is sure to be gone by the claimant's shadow time (time limit + grace) goes on a GPU
+ * claimed for it that nobody holds, and the claimant waits for it as for its victims; one
+ * that would end later does not (it reclaims for itself instead). */
+static void test_backfill_into_reclaim_claims(void **state)
+{
+    struct sched *s = platform(1, 6 * G, true, 2 * G);
+    uint32_t b[6];
+    uint32_t own = reclaim_with_unheld_claims(s, b);
+    int64_t shadow = 1000 + 30000;
+    uint32_t slow = submit_timed(s, "slow", "t/a", 1, shadow - 2000 - 1000 + 1, 1000, 2000);
+    schedule_ok(s, 2000);
+    assert_int_not_equal(s->workloads[slow].state, SCHED_RUNNING);
+    assert_int_equal(s->workloads[slow].backfill_for, SCHED_NONE);
+    assert_int_equal(s->workloads[own].waiting_on, 2);
+    uint32_t quick = submit_timed(s, "quick", "t/a", 1, 20000, 1000, 2002);
+    schedule_ok(s, 2002);
+    assert_int_equal(s->workloads[quick].state, SCHED_RUNNING);
+    assert_int_equal(s->workloads[quick].backfill_for, own);
+    assert_int_equal(s->workloads[own].waiting_on, 3);
+    /* the link survives a snapshot */
+    uint8_t *buf;
+    size_t len;
+    struct sched *copy = NULL;
+    assert_int_equal(sched_snapshot_save(s, &buf, &len), 0);
+    assert_int_equal(sched_snapshot_load(buf, len, &copy, err, sizeof(err)), 0);
+    free(buf);
+    assert_int_equal(copy->workloads[quick].backfill_for, own);
+    sched_free(copy);
+    /* own's victims stop early: it still waits for quick, and starts when quick ends */
+    for (int i = 0; i < 6; i++)
+        if (s->workloads[b[i]].state == SCHED_DRAINING && s->workloads[b[i]].reclaim_for == own)
+            assert_int_equal(sched_stopped(s, b[i], 5000), 0);
+    schedule_ok(s, 5000);
+    assert_int_equal(s->workloads[own].state, SCHED_RECLAIMING);
+    assert_int_equal(s->workloads[own].waiting_on, 1);
+    assert_int_equal(sched_time_limit_reached(s, quick, 23000), 0);
+    assert_int_equal(s->workloads[own].state, SCHED_RUNNING);
+    assert_int_equal(s->workloads[own].start_ms, 23000);
+    schedule_ok(s, 23000);
+    sched_free(s);
+}
+
+/* A claimant cancelled while a backfill runs in its claim: the backfill runs on, unlinked,
+ * and the GPU it holds stays its own until it ends. */
+static void test_backfill_outlives_a_cancelled_claimant(void **state)
+{
+    struct sched *s = platform(1, 6 * G, true, 2 * G);
+    uint32_t b[6];
+    uint32_t own = reclaim_with_unheld_claims(s, b);
+    uint32_t quick = submit_timed(s, "quick", "t/a", 1, 20000, 1000, 2000);
+    schedule_ok(s, 2000);
+    assert_int_equal(s->workloads[quick].backfill_for, own);
+    assert_int_equal(sched_cancel(s, own, 3000), 0);
+    assert_int_equal(s->workloads[quick].backfill_for, SCHED_NONE);
+    schedule_ok(s, 3000);
+    assert_int_equal(s->workloads[quick].state, SCHED_RUNNING);
+    assert_int_equal(sched_finish(s, quick, 4000), 0);
+    schedule_ok(s, 4000);
     sched_free(s);
 }
 
@@ -896,6 +1215,57 @@ static void test_limit_reduced_drains_newest(void **state)
     assert_int_equal(s->workloads[b].state, SCHED_DRAINING);
     assert_int_equal(s->workloads[b].reason, SCHED_REASON_LIMIT_REDUCED);
     assert_int_equal(sched_check(s, err, sizeof(err)), 0);
+    sched_free(s);
+}
+
+/* A swap inside a workspace needs no borrowable capacity: b borrows 8 GPUs with low-priority
+ * experiments; c's guaranteed work then takes the GPUs a (lend: false) keeps idle, so
+ * nothing is borrowable any more. A higher-priority preemptible workload of b takes the
+ * place of one experiment (what b borrows does not grow), not of nine, and not never. */
+static void test_priority_swap_needs_no_borrowable(void **state)
+{
+    struct sched *s = platform(2, 8 * G, false, 0);
+    struct sched_workspace_spec c = {
+        .name = "t/c",
+        .limits = {SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED},
+        .reserved = 8 * G,
+        .lend = true,
+        .weight = 1};
+    assert_int_equal(sched_workspace_add(s, &c, NULL, err, sizeof(err)), 0);
+    struct sched_workload_spec w = {.workspace = "t/b",
+                                    .kind = SCHED_KIND_EXPERIMENT,
+                                    .gpus = 1,
+                                    .mig = -1,
+                                    .model = -1,
+                                    .replicas = 1,
+                                    .preemptible = -1,
+                                    .grace_ms = -1};
+    char names[16][16];
+    for (int i = 0; i < 16; i++) {
+        snprintf(names[i], sizeof(names[i]), "%s%d", i < 8 ? "e" : "g", i);
+        w.name = names[i];
+        w.workspace = i < 8 ? "t/b" : "t/c";
+        uint32_t id;
+        assert_int_equal(sched_submit(s, &w, i, &id, err, sizeof(err)), 0);
+        schedule_ok(s, i);
+        assert_int_equal(s->workloads[id].state, SCHED_RUNNING);
+    }
+    uint32_t b;
+    assert_int_equal(sched_workspace_find(s, "t/b", &b), 0);
+    assert_true(quota_borrowable(s, b) < 0); /* a keeps 8 idle; c holds them */
+    sched_events_clear(s);
+    w.name = "urgent";
+    w.workspace = "t/b";
+    w.kind = SCHED_KIND_TRAINING;
+    w.has_priority = true;
+    w.priority = 5000;
+    w.preemptible = 1;
+    uint32_t urgent;
+    assert_int_equal(sched_submit(s, &w, MIN, &urgent, err, sizeof(err)), 0);
+    schedule_ok(s, MIN);
+    assert_int_equal(s->workloads[urgent].state, SCHED_RECLAIMING);
+    assert_int_equal(count_events(s, SCHED_EV_PREEMPTING), 1);
+    assert_int_equal(s->workloads[urgent].waiting_on, 1);
     sched_free(s);
 }
 
@@ -1692,6 +2062,34 @@ static void test_explain_reclaim_dry_run_names_the_victims(void **state)
     sched_free(s);
 }
 
+/* docs/policy.md, "Pending workloads explained": a running holder's time limit makes its end
+ * known without the caller (start + time limit + grace), and the estimate is the earlier of
+ * that and an end the caller knows. */
+static void test_explain_uses_time_limit_ends(void **state)
+{
+    struct sched *s = platform(2, 0, true, 0);
+    struct sched_workspace_spec lim = {
+        .name = "t/a", .limits = s->workspaces[0].limits, .lend = true, .weight = 1};
+    lim.limits.gpu = 8 * G; /* p waits for a and b to end (workspace_limit) */
+    assert_int_equal(sched_workspace_update(s, &lim, 0, err, sizeof(err)), 0);
+    uint32_t a = submit_timed(s, "a", "t/a", 4, 3600000, -1, 0);
+    uint32_t b = submit_timed(s, "b", "t/a", 4, 7200000, -1, 0);
+    schedule_ok(s, 0);
+    uint32_t p = submit(s, "p", "t/a", 8, 1, 1000);
+    schedule_ok(s, 1000);
+    assert_int_equal(s->workloads[p].reason, SCHED_REASON_WORKSPACE_LIMIT);
+    struct explain e;
+    assert_int_equal(explain_workload(s, p, 2000, NULL, NULL, &e), 0);
+    assert_int_equal(e.holders_total, 2);
+    assert_int_equal(e.estimated_start, 7200000 + 30000); /* b's limit and grace */
+    int64_t ends[8] = {0};
+    ends[b] = 5000000; /* known earlier by the caller (a simulated duration) */
+    ends[a] = 0;
+    assert_int_equal(explain_workload(s, p, 2000, ends_of, ends, &e), 0);
+    assert_int_equal(e.estimated_start, 5000000);
+    sched_free(s);
+}
+
 /* ---- topology (docs/policy.md, "Topology") ---- */
 
 /* Tenant "t" (workspaces a: reserved ra, lends; b: nothing reserved) on one node of 8 H100s
@@ -1940,9 +2338,17 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forget_reuses_slots),
         cmocka_unit_test(test_memos_change_no_decision),
+        cmocka_unit_test(test_priority_swap_needs_no_borrowable),
+        cmocka_unit_test(test_backfilled_fence_stays),
         cmocka_unit_test(test_best_fit_keeps_whole_nodes_free),
         cmocka_unit_test(test_fence_keeps_borrowers_off_and_reserved_work_elsewhere),
         cmocka_unit_test(test_gang_all_or_nothing),
+        cmocka_unit_test(test_time_limit_default_and_max),
+        cmocka_unit_test(test_time_limit_reached_fails),
+        cmocka_unit_test(test_backfill_onto_fence_when_it_ends_in_time),
+        cmocka_unit_test(test_backfill_refused_when_a_holder_has_no_time_limit),
+        cmocka_unit_test(test_backfill_into_reclaim_claims),
+        cmocka_unit_test(test_backfill_outlives_a_cancelled_claimant),
         cmocka_unit_test(test_fail_ends_failed),
         cmocka_unit_test(test_admitted_borrowed_units),
         cmocka_unit_test(test_reclaim_takes_only_the_need),
@@ -1977,6 +2383,7 @@ int main(void)
         cmocka_unit_test(test_explain_positions_and_capacity_holders),
         cmocka_unit_test(test_explain_workspace_limit_holders),
         cmocka_unit_test(test_explain_reclaim_dry_run_names_the_victims),
+        cmocka_unit_test(test_explain_uses_time_limit_ends),
         cmocka_unit_test(test_topology_required_waits_rather_than_splits),
         cmocka_unit_test(test_topology_preferred_splits_only_when_it_must),
         cmocka_unit_test(test_topology_packing_keeps_a_large_domain_whole),

@@ -369,6 +369,61 @@ static void test_version_1_loads(void **state)
     sched_free(old);
 }
 
+/* Version 4 keeps time limits (a workload's, a workspace's default and maximum) and backfill
+ * links; snapshots of versions 2 and 3 still load, with none. */
+static void test_versions_before_4_load_without_time_limits(void **state)
+{
+    (void)state;
+    struct sched *a = platform();
+    uint32_t ws;
+    assert_int_equal(sched_workspace_find(a, "t2/all", &ws), 0);
+    const struct sched_workspace *cur = &a->workspaces[ws];
+    struct sched_workspace_spec spec = {.name = cur->name,
+                                        .limits = cur->limits,
+                                        .reserved = cur->reserved,
+                                        .lend = cur->lend,
+                                        .weight = cur->weight,
+                                        .default_time_limit_ms = 3600000,
+                                        .max_time_limit_ms = 7200000};
+    assert_int_equal(sched_workspace_update(a, &spec, 0, err, sizeof(err)), 0);
+    struct sched_workload_spec w = {.name = "limited",
+                                    .workspace = "t2/all",
+                                    .gpus = 1,
+                                    .mig = -1,
+                                    .model = -1,
+                                    .replicas = 1,
+                                    .preemptible = -1,
+                                    .grace_ms = -1,
+                                    .time_limit_ms = 60000};
+    uint32_t id;
+    assert_int_equal(sched_submit(a, &w, 0, &id, err, sizeof(err)), 0);
+    assert_int_equal(sched_schedule(a, 0), 0);
+    struct sched *now = reload(a);
+    assert_int_equal(now->workloads[id].time_limit_ms, 60000);
+    assert_int_equal(now->workloads[id].backfill_for, SCHED_NONE);
+    assert_int_equal(now->workspaces[ws].default_time_limit_ms, 3600000);
+    assert_int_equal(now->workspaces[ws].max_time_limit_ms, 7200000);
+    for (uint32_t version = 2; version <= 3; version++) {
+        uint8_t *buf;
+        size_t len;
+        struct sched *old = NULL;
+        assert_int_equal(sched_snapshot_save_version(a, version, &buf, &len), 0);
+        assert_int_equal(buf[8], version);
+        int rc = sched_snapshot_load(buf, len, &old, err, sizeof(err));
+        if (rc)
+            fail_msg("load of version %u: %d %s", version, rc, err);
+        free(buf);
+        assert_int_equal(old->workloads[id].time_limit_ms, 0);
+        assert_int_equal(old->workloads[id].backfill_for, SCHED_NONE);
+        assert_int_equal(old->workspaces[ws].default_time_limit_ms, 0);
+        assert_int_equal(old->workspaces[ws].max_time_limit_ms, 0);
+        assert_int_equal(old->workloads[id].state, a->workloads[id].state);
+        sched_free(old);
+    }
+    sched_free(a);
+    sched_free(now);
+}
+
 static void test_bad_bytes_are_refused(void **state)
 {
     (void)state;
@@ -424,9 +479,9 @@ static void test_bad_bytes_are_refused(void **state)
     sched_free(a);
 }
 
-/* Topology (version 4): the levels and a workload's topology_level survive a snapshot, the
+/* Topology (version 5): the levels and a workload's topology_level survive a snapshot, the
  * domains are resolved again on load, and the loaded engine places the next gang as the saved
- * one does; a version 2 or 3 snapshot loads without levels, its workloads naming none. */
+ * one does; a snapshot of versions 2 to 4 loads without levels, its workloads naming none. */
 static void test_topology_survives(void **state)
 {
     (void)state;
@@ -462,7 +517,7 @@ static void test_topology_survives(void **state)
     assert_int_equal(b->workloads[g2].state, a->workloads[g2].state);
     for (uint32_t r = 0; r < 2 && a->workloads[g2].state == SCHED_RUNNING; r++)
         assert_int_equal(b->workloads[g2].placement[r].node, a->workloads[g2].placement[r].node);
-    for (uint32_t version = 2; version < 4; version++) { /* before topology */
+    for (uint32_t version = 2; version < 5; version++) { /* before topology */
         uint8_t *buf;
         size_t len;
         struct sched *old = NULL;
@@ -489,6 +544,7 @@ int main(void)
         cmocka_unit_test(test_saved_twice_is_the_same),
         cmocka_unit_test(test_bad_bytes_are_refused),
         cmocka_unit_test(test_version_1_loads),
+        cmocka_unit_test(test_versions_before_4_load_without_time_limits),
         cmocka_unit_test(test_topology_survives),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

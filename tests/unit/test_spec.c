@@ -374,6 +374,7 @@ static void test_workload_round_trip(void **state)
     assert_string_equal(str(v, "memory"), "64Gi");
     assert_string_equal(str(v, "storage"), "100Gi");
     assert_string_equal(str(v, "grace"), "45s");
+    assert_true(json_is_null(json_object_get(v, "time_limit"))); /* none */
     assert_string_equal(str(v, "state"), "running");
     assert_null(json_object_get(v, "reason"));
     assert_true(boolean(v, "borrowed")); /* research reserves nothing */
