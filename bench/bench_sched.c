@@ -40,6 +40,8 @@ struct bench_config {
     uint64_t seed;
     uint32_t checkpoint_aware;   /* the engine option (docs/policy.md, "Lost work"): 1 or 0 */
     uint32_t time_limit_percent; /* workloads given a time limit (docs/policy.md, backfill) */
+    uint32_t topology; /* 1: levels [block, rack] (a block: 32 nodes of a tenant, a rack 8);
+                        * gangs require a block (half) or prefer a rack (the others) */
 };
 
 /* xorshift64*: deterministic across runs and platforms. */
@@ -254,6 +256,7 @@ struct platform {
     bool *ws_reserved; /* [tenant * wpt + w]: the workspace has a reservation */
     int mig_3g40;      /* name id of 3g.40gb */
     uint32_t time_limit_percent;
+    bool topology; /* gangs name a topology level (bench_config.topology) */
 };
 
 static int h100_profile_index(const char *name)
@@ -272,6 +275,7 @@ static void platform_build(struct sched *s, const struct bench_config *cfg, stru
     char err[256], name[128], tenant[64], cluster[64];
     int rc;
     p->tenants = cfg->tenants;
+    p->topology = cfg->topology != 0;
     p->workspaces_per_tenant = cfg->workspaces_per_tenant;
     p->time_limit_percent = cfg->time_limit_percent;
     p->ws_reserved = calloc((size_t)cfg->tenants * cfg->workspaces_per_tenant, sizeof(bool));
@@ -309,7 +313,13 @@ static void platform_build(struct sched *s, const struct bench_config *cfg, stru
         snprintf(tenant, sizeof(tenant), "t%03u", t);
         snprintf(cluster, sizeof(cluster), "c%u", t % SHARED_CLUSTERS);
         snprintf(name, sizeof(name), "t%03u-n%05u", t, k);
+        char block[32], rack[32];
+        snprintf(block, sizeof(block), "b%u", k / 32);
+        snprintf(rack, sizeof(rack), "r%u", k / 8);
+        struct sched_label labels[2] = {{"block", block}, {"rack", rack}};
         struct sched_node_spec ns = {
+            .n_labels = cfg->topology ? 2 : 0,
+            .labels = labels,
             .name = name,
             .cluster = cluster,
             .tenant = tenant,
@@ -401,6 +411,10 @@ static void workload_make(const struct platform *p, uint32_t t, const char *name
     /* (the draw only with the option: the default mix stays that of earlier runs) */
     if (p->time_limit_percent && rng_below(100) < p->time_limit_percent)
         spec->time_limit_ms = (int64_t)(1 + rng_below(24)) * 3600 * 1000;
+    if (p->topology && sh == SHAPE_GANG) {
+        spec->topology_required = rng_below(2) == 0;
+        spec->topology = spec->topology_required ? "block" : "rack";
+    }
 }
 
 static uint32_t pending_count(const struct sched *s)
@@ -425,7 +439,7 @@ static void usage(FILE *f)
 {
     fprintf(f, "usage: bench_sched [--nodes N] [--tenants N] [--workspaces-per-tenant N]\n"
                "                   [--workloads N] [--decisions N] [--seed N]\n"
-               "                   [--checkpoint-aware 1|0]\n"
+               "                   [--checkpoint-aware 1|0] [--topology 0|1]\n"
                "                   [--time-limit-percent P]  (P%% get a time limit of 1-24h)\n"
                "Run it pinned to one core: taskset -c 1 bench_sched\n");
 }
@@ -465,6 +479,8 @@ static int parse_args(int argc, char **argv, struct bench_config *cfg)
             cfg->checkpoint_aware = (uint32_t)v;
         else if (strcmp(opt, "--time-limit-percent") == 0 && v <= 100)
             cfg->time_limit_percent = (uint32_t)v;
+        else if (strcmp(opt, "--topology") == 0)
+            cfg->topology = (uint32_t)v;
         else {
             fprintf(stderr, "bench_sched: unknown option %s\n", opt);
             return -1;
@@ -525,15 +541,21 @@ int main(int argc, char **argv)
     int rc;
 
     printf("bench_sched: %u nodes x %d GPUs, %u tenants, %u workspaces, %u workloads, "
-           "%u decisions, seed %" PRIu64 ", checkpoint_aware %u\n",
+           "%u decisions, seed %" PRIu64 ", checkpoint_aware %u%s\n",
            cfg.nodes, GPUS_PER_NODE, cfg.tenants, cfg.tenants * cfg.workspaces_per_tenant,
-           cfg.workloads, cfg.decisions, cfg.seed, cfg.checkpoint_aware);
+           cfg.workloads, cfg.decisions, cfg.seed, cfg.checkpoint_aware,
+           cfg.topology ? ", topology [block, rack]: gangs require a block or prefer a rack" : "");
 
     /* 1. the platform */
     double t0 = now_s();
     struct sched_options opt;
     sched_options_default(&opt);
     opt.checkpoint_aware = cfg.checkpoint_aware != 0;
+    if (cfg.topology) {
+        opt.topology[0] = "block";
+        opt.topology[1] = "rack";
+        opt.n_topology = 2;
+    }
     if ((rc = sched_new(&opt, &s)))
         die("sched_new", rc, "");
     platform_build(s, &cfg, &plat);

@@ -77,6 +77,12 @@ static int apply_scheduler(struct controller *ctl, const struct op *op, int64_t 
                            json_t **result, struct schema_error *e)
 {
     const struct op_scheduler *o = &op->u.scheduler;
+    if (o->has_topology) { /* first: a refused change leaves the options as they were */
+        char why[sizeof(e->message)];
+        int rc = sched_topology_set(ctl->engine, o->topology, o->n_topology, why, sizeof(why));
+        if (rc)
+            return refuse(e, rc, "topology", "%s", why);
+    }
     if (o->has_grace)
         ctl->engine->opt.default_grace_ms = o->default_grace_ms;
     if (o->has_age)
@@ -294,6 +300,13 @@ static int apply_submit(struct controller *ctl, const struct op *op, int64_t t, 
                       quantity_format_duration(ctl->engine->workspaces[wsid].max_time_limit_ms, max,
                                                sizeof(max)));
     }
+    uint32_t level;
+    if (w.topology && sched_topology_find(ctl->engine, w.topology, &level))
+        return refuse(e, -ALLOT_EINVAL,
+                      w.topology_required ? "topology.required" : "topology.preferred",
+                      "'%.64s' is not a topology level of the platform (its platform file's "
+                      "topology)",
+                      w.topology);
     /* agents run a command or an image's own entrypoint: with neither it could never start.
      * A replay applies what was accepted then, whatever the nodes are now. */
     if (!ctl->opt.virtual_nodes && !ctl->replaying && !w.has_image && !o->workload.n_command)

@@ -29,6 +29,8 @@ const struct flag submit_flags[] = {
     {"gpus", 0, "N", "whole GPUs per replica, 0 to 1024"},
     {"mig", 0, "PROFILE", "one MIG instance per replica instead (1g.10gb, 3g.40gb, ...)"},
     {"replicas", 0, "N", "replicas, placed all together or not at all (1 to 4096; 1)"},
+    {"topology-required", 0, "LEVEL", "its replicas all within one domain of this level (block)"},
+    {"topology-preferred", 0, "LEVEL", "within one domain of this level when one has room (rack)"},
     {"kind", 0, "KIND", "training (the default), finetune, inference or experiment"},
     {"priority", 0, "P", "higher goes first, -1000000 to 1000000 (default: by kind)"},
     {"cpu", 0, "CPUS", "CPUs per replica (16, 500m)"},
@@ -92,6 +94,7 @@ int submit_env_split(const char *assignment, size_t *name_len)
 /* The flags of a submission, checked. Strings are v's (NULL: not given). */
 struct submit_args {
     const char *file, *workspace, *name, *mig, *kind, *model, *key, *image, *workdir;
+    const char *topology_required, *topology_preferred;
     const char *env[SCHEMA_MAX_ENV]; /* each --env NAME=VALUE */
     int n_env;
     int64_t gpus, replicas, priority;
@@ -116,6 +119,8 @@ static int submit_check(const struct flag_values *v, struct submit_args *a)
         .key = flags_get(v, "idempotency-key"),
         .image = flags_get(v, "image"),
         .workdir = flags_get(v, "workdir"),
+        .topology_required = flags_get(v, "topology-required"),
+        .topology_preferred = flags_get(v, "topology-preferred"),
         .replicas = 1,
         .preemptible = true,
     };
@@ -132,6 +137,9 @@ static int submit_check(const struct flag_values *v, struct submit_args *a)
     if (flags_has(v, "gpus") && a->mig)
         return flags_usage_error(v, "--gpus and --mig exclude each other: a replica has whole "
                                     "GPUs or one MIG instance");
+    if (a->topology_required && a->topology_preferred)
+        return flags_usage_error(v, "--topology-required and --topology-preferred exclude each "
+                                    "other: a gang requires one level or prefers one");
     if (a->mig && mig_name_id(a->mig) < 0)
         return flags_usage_error(v, "--mig: unknown MIG profile '%.64s' (e.g. 1g.10gb, 3g.40gb)",
                                  a->mig);
@@ -226,6 +234,11 @@ static int submit_fill(const struct flag_values *v, const struct submit_args *a,
     }
     if (!rc && flags_has(v, "replicas"))
         rc = set_field(body, "replicas", json_integer(a->replicas));
+    if (!rc && (a->topology_required || a->topology_preferred)) /* the level: the daemon's */
+        rc = set_field(
+            body, "topology",
+            json_pack("{s:s}", a->topology_required ? "required" : "preferred",
+                      a->topology_required ? a->topology_required : a->topology_preferred));
     if (!rc && flags_has(v, "priority"))
         rc = set_field(body, "priority", json_integer(a->priority));
     if (!rc && a->kind)

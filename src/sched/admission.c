@@ -16,6 +16,7 @@
 #include "sched/queue.h"
 #include "sched/quota.h"
 #include "sched/sched.h"
+#include "sched/topology.h"
 
 /* What one admission attempt came to. */
 enum attempt {
@@ -67,6 +68,7 @@ struct pass {
     struct place_memo {
         bool used;
         int16_t mig, model; /* the kind: MIG profile (or -1 for whole GPUs) and model */
+        int8_t level;       /* and memo_level: -1, or the level of a gang that requires a domain */
         uint32_t gpus, replicas;
         int64_t cpu, memory;
     } place[PASS_PLACE_MEMOS];
@@ -89,11 +91,20 @@ struct pass {
     } claim_failed[PASS_PLACE_MEMOS];
 };
 
+/* The topology level a placement of w is bound to: that of a gang that requires one domain
+ * (its failure says nothing of others), else -1 (a gang that prefers a domain ends with a
+ * search anywhere, as a plain request). */
+static int8_t memo_level(const struct sched_workload *w)
+{
+    return topology_applies(w) && w->topology_required ? w->topology_level : -1;
+}
+
 /* Is a no larger than b in every dimension (same kind)? */
 static bool request_within(const struct sched_workload *a, const struct place_memo *b)
 {
-    return a->mig == b->mig && a->model == b->model && a->gpus <= b->gpus &&
-           a->replicas <= b->replicas && a->cpu <= b->cpu && a->memory <= b->memory;
+    return a->mig == b->mig && a->model == b->model && memo_level(a) == b->level &&
+           a->gpus <= b->gpus && a->replicas <= b->replicas && a->cpu <= b->cpu &&
+           a->memory <= b->memory;
 }
 
 /* Would placement surely fail for w, being no smaller in any way than a request of its kind
@@ -102,7 +113,9 @@ static bool placement_hopeless(const struct pass *p, const struct sched_workload
 {
     for (int i = 0; i < PASS_PLACE_MEMOS; i++) {
         const struct place_memo *m = fenced ? &p->fenced_place[i] : &p->place[i];
-        if (m->used && w->mig == m->mig && w->model == m->model && w->gpus >= m->gpus &&
+        /* a failure anywhere dooms a gang bound to a domain as well, not the reverse */
+        if (m->used && w->mig == m->mig && w->model == m->model &&
+            (m->level < 0 || m->level == memo_level(w)) && w->gpus >= m->gpus &&
             w->replicas >= m->replicas && w->cpu >= m->cpu && w->memory >= m->memory)
             return true;
     }
@@ -114,11 +127,13 @@ static void placement_failed(struct pass *p, const struct sched_workload *w, boo
 {
     struct place_memo *memo = fenced ? p->fenced_place : p->place, *slot = NULL;
     for (int i = 0; i < PASS_PLACE_MEMOS && !slot; i++)
-        if (!memo[i].used || (memo[i].mig == w->mig && memo[i].model == w->model))
+        if (!memo[i].used ||
+            (memo[i].mig == w->mig && memo[i].model == w->model && memo[i].level == memo_level(w)))
             slot = &memo[i];
     if (!slot || (slot->used && !request_within(w, slot)))
         return;
-    *slot = (struct place_memo){true, w->mig, w->model, w->gpus, w->replicas, w->cpu, w->memory};
+    *slot = (struct place_memo){true,    w->mig,      w->model, memo_level(w),
+                                w->gpus, w->replicas, w->cpu,   w->memory};
 }
 
 /* Free capacity the request could use at all: whole GPUs for whole requests (and a node
@@ -131,10 +146,10 @@ static bool free_enough(const struct sched_tenant *t, const struct sched_workloa
            w->gpus <= placement_max_free_whole(t);
 }
 
-/* Whole GPUs of any model: the requests the memos of struct pass compare. */
+/* Whole GPUs of any model, on any nodes: the requests the memos of struct pass compare. */
 static bool plain_request(const struct sched_workload *w)
 {
-    return w->mig < 0 && w->model < 0;
+    return w->mig < 0 && w->model < 0 && !topology_applies(w);
 }
 
 /* Class 0: fits entirely within its workspace's reservation (guaranteed); class 1 borrows. */
@@ -311,7 +326,8 @@ static bool claim_backfill_may(const struct sched *s, struct pass *p,
         return false;
     for (int i = 0; i < PASS_PLACE_MEMOS; i++) {
         const struct claim_memo *c = &p->claim_failed[i];
-        if (c->m.used && w->mig == c->m.mig && w->model == c->m.model && w->gpus >= c->m.gpus &&
+        if (c->m.used && w->mig == c->m.mig && w->model == c->m.model &&
+            (c->m.level < 0 || c->m.level == memo_level(w)) && w->gpus >= c->m.gpus &&
             w->replicas >= c->m.replicas && w->cpu >= c->m.cpu && w->memory >= c->m.memory &&
             end_by >= c->end_by)
             return false;
@@ -338,11 +354,13 @@ static int claim_backfill(struct sched *s, struct pass *p, uint32_t id, int64_t 
     struct claim_memo *slot = NULL;
     for (int i = 0; i < PASS_PLACE_MEMOS && !slot; i++)
         if (!p->claim_failed[i].m.used ||
-            (p->claim_failed[i].m.mig == w->mig && p->claim_failed[i].m.model == w->model))
+            (p->claim_failed[i].m.mig == w->mig && p->claim_failed[i].m.model == w->model &&
+             p->claim_failed[i].m.level == memo_level(w)))
             slot = &p->claim_failed[i];
     if (slot && (!slot->m.used || (request_within(w, &slot->m) && end_by <= slot->end_by)))
         *slot = (struct claim_memo){
-            {true, w->mig, w->model, w->gpus, w->replicas, w->cpu, w->memory}, end_by};
+            {true, w->mig, w->model, memo_level(w), w->gpus, w->replicas, w->cpu, w->memory},
+            end_by};
     return -ALLOT_ENOFIT;
 }
 
@@ -471,6 +489,28 @@ static int admit_by_reclaim(struct sched *s, uint32_t id, struct pass *p, int64_
     return 0;
 }
 
+/* Why gang w, which requires one topology domain, waits: no domain of its level has room
+ * (docs/policy.md, "Topology"). The sentence, naming the domain with the most free whole
+ * GPUs, goes to msg (it is shown only when the reason changes). RET SCHED_REASON_TOPOLOGY. */
+static enum sched_reason topology_reason(const struct sched *s, const struct sched_workload *w,
+                                         char *msg, size_t len)
+{
+    const char *level = s->opt.topology[w->topology_level];
+    uint32_t d = topology_largest(s, w->tenant, (uint32_t)w->topology_level);
+    if (w->reason == SCHED_REASON_TOPOLOGY)
+        return SCHED_REASON_TOPOLOGY;
+    if (d == SCHED_NONE)
+        snprintf(msg, len, "topology.required: tenant %s has no ready %s for its %u replica(s)",
+                 s->tenants[w->tenant].name, level, w->replicas);
+    else
+        snprintf(msg, len,
+                 "topology.required: no %s of tenant %s has room for %u replica(s) of %u GPU(s) "
+                 "now; the largest free %s, %s, has %u free GPU(s)",
+                 level, s->tenants[w->tenant].name, w->replicas, w->gpus, level,
+                 s->domains[d].value, s->domains[d].free_whole);
+    return SCHED_REASON_TOPOLOGY;
+}
+
 /* Why workload id, which quota allows, waits for capacity: the nodes with room are fenced
  * for a starving workload, or none has room. The sentence goes to msg on a change. */
 static enum sched_reason capacity_reason(const struct sched *s, uint32_t id, int64_t now, char *msg,
@@ -489,6 +529,8 @@ static enum sched_reason capacity_reason(const struct sched *s, uint32_t id, int
                 quantity_format_duration(now - s->workloads[t->held_by].queued_ms, a, sizeof(a)));
         return SCHED_REASON_STARVATION_GUARD;
     }
+    if (topology_applies(w) && w->topology_required)
+        return topology_reason(s, w, msg, len);
     if (w->reason == SCHED_REASON_NO_CAPACITY)
         ; /* the message is only shown when the reason changes */
     else if (w->mig >= 0)
@@ -795,7 +837,9 @@ static void pass_exhaust(struct sched *s, struct pass *p, struct pass_ws *pw, ui
             memo_holds = memo_holds && !fits && w->time_limit_ms == 0 &&
                          refresh_note_capacity(memo, w, within);
             why = fenced ? SCHED_REASON_STARVATION_GUARD : SCHED_REASON_NO_CAPACITY;
-            if (w->reason != why && fenced)
+            if (!fenced && fits && topology_applies(w) && w->topology_required)
+                why = topology_reason(s, w, msg, sizeof(msg)); /* room, but in no one domain */
+            else if (w->reason != why && fenced)
                 snprintf(msg, sizeof(msg),
                          "no room for it outside the %u node(s) set aside for %s of tenant %s",
                          t->n_fence, s->workloads[t->held_by].name, t->name);

@@ -13,6 +13,7 @@
 #include "sched/queue.h"
 #include "sched/quota.h"
 #include "sched/sched.h"
+#include "sched/topology.h"
 
 static int fail(char *err, size_t len, const char *fmt, ...)
 {
@@ -335,6 +336,8 @@ int sched_check(const struct sched *s, char *err, size_t len)
         rc = workspaces_check(s, &m, err, len);
     if (!rc)
         rc = tenants_check(s, err, len);
+    if (!rc && topology_check(s, err, len))
+        rc = -ALLOT_ECHECK;
 out:
     sums_free(&m);
     return rc;

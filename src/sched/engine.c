@@ -86,10 +86,26 @@ int engine_candidates_reserve(struct sched *s, uint32_t n)
     return grow_zeroed((void **)&x->candidates, &x->cap_candidates, n, sizeof(uint32_t));
 }
 
+int engine_rooms_reserve(struct sched *s, uint32_t n)
+{
+    struct sched_scratch *x = s->scratch;
+    uint32_t cap = x->cap_rooms;
+    int rc = grow_zeroed((void **)&x->rooms, &cap, n, sizeof(*x->rooms));
+    if (rc)
+        return rc;
+    cap = x->cap_rooms;
+    rc = grow_zeroed((void **)&x->room_of, &cap, n, sizeof(*x->room_of));
+    if (rc == 0)
+        x->cap_rooms = cap; /* both arrays have it now */
+    return rc;
+}
+
 void engine_scratch_free(struct sched_scratch *x)
 {
     if (!x)
         return;
+    free(x->rooms);
+    free(x->room_of);
     free(x->victim_mark);
     free(x->avoid_fence);
     free(x->node);

@@ -17,6 +17,15 @@ struct engine_node_marks {
     uint32_t victim_whole;
 };
 
+/* A topology domain as a gang's placement search counts it (topology.c): its room (free
+ * whole GPUs, with the marked victims', for a whole-GPU request; else free GPU units or CPU)
+ * and the replicas its nodes could take by whole GPUs alone (UINT32_MAX: not counted). */
+struct engine_domain_room {
+    int64_t room;
+    uint32_t fits;
+    uint32_t domain;
+};
+
 /* What the admission pass last found when it refreshed the queue reasons of a stretch of an
  * exhausted workspace's queue (admission.c, pass_exhaust), valid while everything those
  * reasons depend on is as it was: the same refresh would then change nothing, and is
@@ -57,7 +66,10 @@ struct sched_scratch {
     struct victim_rec *victim_recs; /* what a sort of candidates compares (preempt.c) */
     uint32_t cap_victim_recs;
     uint32_t cap_candidates;
-    char broken[256]; /* the first invariant found broken, or "" */
+    struct engine_domain_room *rooms; /* the domains a topology search weighs */
+    uint32_t *room_of;                /* per domain: 1 + its index in rooms, 0 (clear) */
+    uint32_t cap_rooms;               /* of both */
+    char broken[256];                 /* the first invariant found broken, or "" */
     /* the reclaiming workload into whose unheld claimed slots the placement being searched
      * may go (backfill), or SCHED_NONE (placement_claim_backfill) */
     uint32_t backfill_claimant;
@@ -77,6 +89,8 @@ int engine_name_check(const char *name, const char *what, char *err, size_t len)
 int engine_scratch_reserve(struct sched *s);
 /* Room for n victim candidates in s->scratch->candidates. RET 0 or -ALLOT_ENOMEM. */
 int engine_candidates_reserve(struct sched *s, uint32_t n);
+/* Room for n domains in s->scratch->rooms and room_of. RET 0 or -ALLOT_ENOMEM. */
+int engine_rooms_reserve(struct sched *s, uint32_t n);
 /* Free the scratch state. Accepts NULL. */
 void engine_scratch_free(struct sched_scratch *x);
 

@@ -257,6 +257,9 @@ int explain_workload(struct sched *s, uint32_t id, int64_t now, explain_known_en
             unknown = "unknown: its tenant has fewer healthy GPUs than it reserves";
         else if (w->reason == SCHED_REASON_NONE)
             unknown = "unknown: no scheduling pass has looked at it yet";
+        else if (w->reason == SCHED_REASON_TOPOLOGY)
+            unknown = "unknown: it waits for one topology domain with room for all its "
+                      "replicas; ends are counted in GPUs, not domains";
     }
     }
     if (unknown) {

@@ -6,6 +6,7 @@
 
 #include "common/quantity.h"
 #include "sched/placement.h"
+#include "sched/topology.h"
 
 void fence_clear(struct sched *s, struct sched_tenant *t)
 {
@@ -25,11 +26,12 @@ static uint32_t node_fits_whole(const struct sched_node *n, const struct sched_w
     return count;
 }
 
-/* Set aside nodes for starving workload id of tenant t: one per replica, each able to hold
- * a replica, those with the most free whole GPUs first (they fill it soonest; ties: the
- * tenant's node order). Borrowers are not placed there while it waits; everything else goes
- * on. RET false, with no fence, for a MIG or CPU-only request or when too few nodes could
- * ever hold it: borrowing then pauses in the whole tenant. */
+/* Could node n, ready, hold a replica of w once emptied? */
+static bool node_able(const struct sched_node *n, const struct sched_workload *w)
+{
+    return n->state == SCHED_NODE_READY && node_fits_whole(n, w) >= w->gpus;
+}
+
 /* Does a running borrower with a time limit hold a GPU of node n (work backfilled onto a
  * fence, or work whose end is known)? */
 static bool node_holds_timed_borrower(const struct sched *s, const struct sched_node *n)
@@ -43,21 +45,37 @@ static bool node_holds_timed_borrower(const struct sched *s, const struct sched_
     return false;
 }
 
+/* Set aside nodes for starving workload id of tenant t: one per replica, each able to hold
+ * a replica, those with the most free whole GPUs first (they fill it soonest; ties: the
+ * tenant's node order); for a gang that requires a topology domain, all within the domain
+ * of its level with the most free whole GPUs among those able to hold it
+ * (topology_fence_domain), kept nodes too. Borrowers are not placed there while it waits;
+ * everything else goes on. RET false, with no fence, for a MIG or CPU-only request or when
+ * too few nodes (of one domain) could ever hold it: borrowing then pauses in the whole
+ * tenant. */
 bool fence_make(struct sched *s, struct sched_tenant *t, uint32_t id, uint32_t prev_for,
                 uint32_t n_prev)
 {
     const struct sched_workload *w = &s->workloads[id];
-    uint32_t n_keep = 0;
-    if (id == prev_for) { /* the last fence's nodes to keep, first in t->fence */
+    const uint32_t *nodes = t->nodes;
+    uint32_t n_nodes = t->n_nodes, n_keep = 0, domain = SCHED_NONE;
+    bool one_domain = topology_applies(w) && w->topology_required && w->mig < 0 && w->gpus > 0;
+    uint32_t level = one_domain ? (uint32_t)w->topology_level : 0;
+    if (one_domain && topology_fence_domain(s, id, node_able, &nodes, &n_nodes))
+        domain = sched_node_domain(s, nodes[0], level);
+    if (id == prev_for && (!one_domain || domain != SCHED_NONE)) {
+        /* the last fence's nodes to keep, first in t->fence */
         for (uint32_t i = 0; i < n_prev && i < t->cap_fence && n_keep < w->replicas; i++) {
             const struct sched_node *n = &s->nodes[t->fence[i]];
-            if (n->tenant == w->tenant && n->state == SCHED_NODE_READY &&
-                node_fits_whole(n, w) >= w->gpus && node_holds_timed_borrower(s, n))
+            if (n->tenant == w->tenant && node_able(n, w) && node_holds_timed_borrower(s, n) &&
+                (!one_domain || sched_node_domain(s, t->fence[i], level) == domain))
                 t->fence[n_keep++] = t->fence[i];
         }
     }
     fence_clear(s, t);
     if (w->mig >= 0 || w->gpus == 0)
+        return false;
+    if (one_domain && domain == SCHED_NONE)
         return false;
     if (t->cap_fence < w->replicas) {
         uint32_t *f = realloc(t->fence, w->replicas * sizeof(*f));
@@ -73,12 +91,12 @@ bool fence_make(struct sched *s, struct sched_tenant *t, uint32_t id, uint32_t p
     t->n_fence = n_keep;
     for (uint32_t r = n_keep; r < w->replicas; r++) {
         uint32_t best = SCHED_NONE;
-        for (uint32_t k = 0; k < t->n_nodes; k++) {
-            const struct sched_node *n = &s->nodes[t->nodes[k]];
-            if (n->fenced || n->state != SCHED_NODE_READY || node_fits_whole(n, w) < w->gpus)
+        for (uint32_t k = 0; k < n_nodes; k++) {
+            const struct sched_node *n = &s->nodes[nodes[k]];
+            if (n->fenced || !node_able(n, w))
                 continue;
             if (best == SCHED_NONE || n->free_whole > s->nodes[best].free_whole)
-                best = t->nodes[k];
+                best = nodes[k];
         }
         if (best == SCHED_NONE) {
             fence_clear(s, t);

@@ -13,6 +13,7 @@
 #include "sched/placement.h"
 #include "sched/quota.h"
 #include "sched/sched.h"
+#include "sched/topology.h"
 
 static int node_gpus_check(const struct sched_node_spec *spec, char *err, size_t len);
 
@@ -191,6 +192,11 @@ int sched_node_add(struct sched *s, const struct sched_node_spec *spec, uint32_t
         }
     }
     n->whole_model = placement_whole_model(n);
+    /* its free_whole is 0 still: the domains count it once it is set */
+    if (topology_node_join(s, s->n_nodes)) {
+        hmap_del(&s->node_ids, n->name);
+        goto nomem;
+    }
     if (tenant != SCHED_NONE)
         node_count_in_tenant(s, s->n_nodes, tenant);
     placement_set_free_whole(s, n, placement_node_free_whole(n));
@@ -392,6 +398,7 @@ static void node_leave_tenant(struct sched *s, uint32_t id)
         return;
     struct sched_tenant *t = &s->tenants[n->tenant];
     placement_set_free_whole(s, n, 0);
+    topology_node_leave(s, id);
     t->nodes_by_free[0]--;
     t->n_mixed -= placement_node_mixed(n);
     t->owned_units -= node_owned_units(n);
@@ -421,6 +428,10 @@ static int node_join_tenant(struct sched *s, uint32_t id, uint32_t tid, int64_t 
     if (node_room_in_tenant(t))
         return -ALLOT_ENOMEM;
     n->tenant = tid;
+    if (topology_node_join(s, id)) { /* its free_whole is 0 since it left its tenant */
+        n->tenant = SCHED_NONE;
+        return -ALLOT_ENOMEM;
+    }
     if (n->state != SCHED_NODE_DOWN)
         n->state = SCHED_NODE_READY;
     node_count_in_tenant(s, id, tid); /* its free_whole is 0 since it left its tenant */

@@ -10,6 +10,7 @@
 #include "common/error.h"
 #include "common/quantity.h"
 #include "sched/engine.h"
+#include "sched/topology.h"
 
 int64_t placement_slot_units(const struct sched_gpu *g, int slot)
 {
@@ -71,6 +72,11 @@ void placement_set_free_whole(struct sched *s, struct sched_node *n, uint32_t va
         t->nodes_by_free[n->free_whole]--;
         t->nodes_by_free[value]++;
         t->node_free[n->tenant_pos] = (uint8_t)value;
+    }
+    for (uint32_t l = 0; l < s->opt.n_topology; l++) {
+        uint32_t d = sched_node_domain(s, (uint32_t)(n - s->nodes), l);
+        if (d != SCHED_NONE)
+            s->domains[d].free_whole += value - n->free_whole;
     }
     n->free_whole = value;
 }
@@ -273,10 +279,14 @@ static void slot_unclaim(struct sched *s, struct sched_node *n, struct sched_gpu
  * node of the tenant has whole GPUs of one model: a node's leftover is then its free count
  * less w->gpus, so the best fit lies among the nodes with the fewest free GPUs that still
  * hold it. Those counts are read from the tenant's node_free, and only nodes of one count
- * are visited at a time, from the smallest: the node replica_claim's scan would choose, with
- * far fewer nodes read. RET that node (*left its leftover, *model its model), or SCHED_NONE. */
-static uint32_t whole_best_fit(const struct sched *s, const struct sched_workload *w, bool avoid,
-                               int64_t *left, int *model)
+ * are visited at a time, from the smallest: the node replica_claim's scan would choose (with
+ * topology levels, the fuller domain first among equal counts, as there), with far fewer
+ * nodes read. levels is a constant at each call (always inlined). RET that node (*left its
+ * leftover, *model its model), or SCHED_NONE. */
+static inline __attribute__((always_inline)) uint32_t whole_best_fit(const struct sched *s,
+                                                                     const struct sched_workload *w,
+                                                                     bool avoid, bool levels,
+                                                                     int64_t *left, int *model)
 {
     const struct sched_tenant *t = &s->tenants[w->tenant];
     for (uint32_t f = w->gpus; f <= SCHED_MAX_GPUS_PER_NODE; f++) {
@@ -293,10 +303,11 @@ static uint32_t whole_best_fit(const struct sched *s, const struct sched_workloa
                 (w->model >= 0 && w->model != n->whole_model))
                 continue;
             int64_t cpu_left = node_cpu_avail(s, n) - w->cpu;
-            if (best == SCHED_NONE || cpu_left < best_cpu_left) {
+            int pack = levels && best != SCHED_NONE ? topology_pack_cmp(s, n, &s->nodes[best]) : 0;
+            if (best == SCHED_NONE || pack < 0 || (pack == 0 && cpu_left < best_cpu_left)) {
                 best = t->nodes[k];
                 best_cpu_left = cpu_left;
-                if (cpu_left == 0)
+                if (cpu_left == 0 && !levels)
                     break;
             }
         }
@@ -309,8 +320,20 @@ static uint32_t whole_best_fit(const struct sched *s, const struct sched_workloa
     return SCHED_NONE;
 }
 
-/* Claim room for one replica r of w on the best node. RET 0 or -ALLOT_ENOFIT. */
-static int replica_claim(struct sched *s, uint32_t id, struct sched_replica *r)
+/* The best node for one replica, with what replica_claim takes there. */
+struct replica_pick {
+    uint32_t node; /* SCHED_NONE: none fits */
+    int model, gpu, slot;
+};
+
+/* The best of the n nodes (ids of w's tenant) for one replica of workload id: the fewest
+ * GPUs left over, then (levels: with topology levels) the fullest domains, then the least
+ * CPU left over. in_order: nodes is the tenant's nodes[], so that a node's position in it is
+ * k. Both flags are constants at each call (always inlined), so that the search over a
+ * platform without topology is the plain one. OUT *pick. */
+static inline __attribute__((always_inline)) void
+replica_search(struct sched *s, uint32_t id, const uint32_t *nodes, uint32_t n_nodes, bool in_order,
+               bool levels, struct replica_pick *pick)
 {
     struct sched_workload *w = &s->workloads[id];
     const struct sched_tenant *t = &s->tenants[w->tenant];
@@ -319,20 +342,26 @@ static int replica_claim(struct sched *s, uint32_t id, struct sched_replica *r)
     int best_model = -1, best_gpu = -1, best_slot = -1;
     bool avoid = s->scratch->avoid_fence[id] && t->n_fence > 0; /* set-aside nodes are not for it */
     /* whole GPUs: a node with fewer free GPUs than asked, counting the marked victims'
-     * (node_free and victim_by_pos, read in order without touching the node), cannot hold it */
+     * (node_free and victim_by_pos, by the node's position in its tenant: over the tenant's
+     * nodes read in order without touching the node; a domain's nodes give theirs), cannot
+     * hold it */
     bool whole = w->mig < 0 && w->gpus > 0;
     const uint8_t *victims = s->scratch->victim_by_pos;
     /* a backfill counts its claimant's unheld slots too (slot_usable): by whole_fit only */
     bool backfill = s->scratch->backfill_claimant != SCHED_NONE;
-    bool by_count = whole && !backfill && s->scratch->victim_whole == 0 && t->n_mixed == 0;
+    /* over the tenant's nodes, no victim marked and every node of one model: whole_best_fit
+     * visits only the nodes of the smallest free count that holds it */
+    bool by_count =
+        in_order && whole && !backfill && s->scratch->victim_whole == 0 && t->n_mixed == 0;
     if (by_count)
-        best_node = whole_best_fit(s, w, avoid, &best_left, &best_model);
-    for (uint32_t k = 0; k < t->n_nodes && !by_count; k++) {
-        if (whole && !backfill && (uint32_t)t->node_free[k] + victims[k] < w->gpus)
+        best_node = whole_best_fit(s, w, avoid, levels, &best_left, &best_model);
+    for (uint32_t k = 0; k < n_nodes && !by_count; k++) {
+        uint32_t pos = in_order ? k : s->nodes[nodes[k]].tenant_pos;
+        if (whole && !backfill && (uint32_t)t->node_free[pos] + victims[pos] < w->gpus)
             continue;
-        if (w->mig >= 0 && !t->node_mig[k]) /* no slices there (mig_fit would find none) */
+        if (w->mig >= 0 && !t->node_mig[pos]) /* no slices there (mig_fit would find none) */
             continue;
-        struct sched_node *n = &s->nodes[t->nodes[k]];
+        struct sched_node *n = &s->nodes[nodes[k]];
         if (n->state != SCHED_NODE_READY || node_cpu_avail(s, n) < w->cpu ||
             node_mem_avail(s, n) < w->memory || (avoid && n->fenced))
             continue;
@@ -340,12 +369,12 @@ static int replica_claim(struct sched *s, uint32_t id, struct sched_replica *r)
         int model = -1, gpu = -1, slot = -1;
         if (w->mig >= 0) {
             left = mig_fit(s, n, w, &gpu, &slot);
-        } else if (w->gpus > 0 && !backfill && victims[k] == 0 && n->whole_model >= 0) {
+        } else if (w->gpus > 0 && !backfill && victims[pos] == 0 && n->whole_model >= 0) {
             /* one model, no victims: its usable GPUs are its free ones (whole_fit's count) */
             if (w->model >= 0 && w->model != n->whole_model)
                 continue;
             model = n->whole_model;
-            left = (int64_t)t->node_free[k] - w->gpus;
+            left = (int64_t)t->node_free[pos] - w->gpus;
         } else if (w->gpus > 0) {
             left = whole_fit(s, n, w, &model);
         } else {
@@ -354,18 +383,40 @@ static int replica_claim(struct sched *s, uint32_t id, struct sched_replica *r)
         if (left < 0)
             continue;
         int64_t cpu_left = node_cpu_avail(s, n) - w->cpu;
-        if (best_node == SCHED_NONE || left < best_left ||
-            (left == best_left && cpu_left < best_cpu_left)) {
-            best_node = t->nodes[k];
+        int pack = levels && best_node != SCHED_NONE && left == best_left
+                       ? topology_pack_cmp(s, n, &s->nodes[best_node])
+                       : 0;
+        if (best_node == SCHED_NONE || left < best_left || (left == best_left && pack < 0) ||
+            (left == best_left && pack == 0 && cpu_left < best_cpu_left)) {
+            best_node = nodes[k];
             best_left = left;
             best_cpu_left = cpu_left;
             best_model = model;
             best_gpu = gpu;
             best_slot = slot;
-            if (left == 0 && cpu_left == 0)
+            if (left == 0 && cpu_left == 0 && !levels)
                 break;
         }
     }
+    *pick = (struct replica_pick){best_node, best_model, best_gpu, best_slot};
+}
+
+/* Claim room for one replica r of w on the best of the n nodes (ids) of its tenant
+ * (replica_search). RET 0 or -ALLOT_ENOFIT. */
+static int replica_claim(struct sched *s, uint32_t id, struct sched_replica *r,
+                         const uint32_t *nodes, uint32_t n_nodes)
+{
+    struct sched_workload *w = &s->workloads[id];
+    bool in_order = nodes == s->tenants[w->tenant].nodes;
+    struct replica_pick pick;
+    if (in_order && !s->opt.n_topology)
+        replica_search(s, id, nodes, n_nodes, true, false, &pick);
+    else if (in_order)
+        replica_search(s, id, nodes, n_nodes, true, true, &pick);
+    else
+        replica_search(s, id, nodes, n_nodes, false, true, &pick);
+    uint32_t best_node = pick.node;
+    int best_model = pick.model, best_gpu = pick.gpu, best_slot = pick.slot;
     if (best_node == SCHED_NONE)
         return -ALLOT_ENOFIT;
     struct sched_node *n = &s->nodes[best_node];
@@ -412,9 +463,18 @@ static void replica_unclaim(struct sched *s, uint32_t id, const struct sched_rep
 
 int placement_claim(struct sched *s, uint32_t id)
 {
+    const struct sched_workload *w = &s->workloads[id];
+    const struct sched_tenant *t = &s->tenants[w->tenant];
+    if (topology_applies(w))
+        return topology_claim(s, id);
+    return placement_claim_in(s, id, t->nodes, t->n_nodes);
+}
+
+int placement_claim_in(struct sched *s, uint32_t id, const uint32_t *nodes, uint32_t n_nodes)
+{
     struct sched_workload *w = &s->workloads[id];
     for (uint32_t r = 0; r < w->replicas; r++) {
-        if (replica_claim(s, id, &w->placement[r]) < 0) {
+        if (replica_claim(s, id, &w->placement[r], nodes, n_nodes) < 0) {
             while (r-- > 0)
                 replica_unclaim(s, id, &w->placement[r]);
             return -ALLOT_ENOFIT;
@@ -582,41 +642,72 @@ void placement_release(struct sched *s, uint32_t id)
     }
 }
 
+/* Replicas of w that node n could hold when empty and up, by its GPUs, CPU and memory;
+ * *profile_seen set when it offers w's MIG profile. */
+static uint64_t node_fits_empty(const struct sched_node *n, const struct sched_workload *w,
+                                bool *profile_seen)
+{
+    uint64_t by_cpu = w->cpu ? (uint64_t)(n->cpu / w->cpu) : UINT32_MAX;
+    uint64_t by_mem = w->memory ? (uint64_t)(n->memory / w->memory) : UINT32_MAX;
+    uint64_t by_gpu = 0;
+    if (w->mig >= 0) {
+        for (uint32_t i = 0; i < n->n_gpus; i++) {
+            const struct sched_gpu *g = &n->gpus[i];
+            if (w->model >= 0 && (int)g->model != w->model)
+                continue;
+            for (int m = 0; m < g->n_mig; m++) {
+                if (mig_model(g->model)->profiles[g->mig[m].profile].name_id == w->mig) {
+                    by_gpu++;
+                    *profile_seen = true;
+                }
+            }
+        }
+    } else if (w->gpus > 0) {
+        uint32_t count[GPU_MODEL_COUNT] = {0};
+        for (uint32_t i = 0; i < n->n_gpus; i++)
+            if (!n->gpus[i].n_mig)
+                count[n->gpus[i].model]++;
+        for (int m = 0; m < GPU_MODEL_COUNT; m++)
+            if ((w->model < 0 || m == w->model) && count[m] / w->gpus > by_gpu)
+                by_gpu = count[m] / w->gpus;
+    } else {
+        by_gpu = UINT32_MAX;
+    }
+    uint64_t here = by_gpu < by_cpu ? by_gpu : by_cpu;
+    return here < by_mem ? here : by_mem;
+}
+
+/* Could one domain of w's required level ever hold all of w? RET true when one could. */
+static bool topology_possible(const struct sched *s, const struct sched_workload *w)
+{
+    bool seen = false;
+    for (uint32_t d = 0; d < s->n_domains; d++) {
+        const struct sched_domain *dom = &s->domains[d];
+        uint64_t fits = 0;
+        if (dom->tenant != w->tenant || dom->level != (uint32_t)w->topology_level)
+            continue;
+        for (uint32_t k = 0; k < dom->n_nodes && fits < w->replicas; k++)
+            fits += node_fits_empty(&s->nodes[dom->nodes[k]], w, &seen);
+        if (fits >= w->replicas)
+            return true;
+    }
+    return false;
+}
+
 int placement_possible(const struct sched *s, const struct sched_workload *w, char *msg, size_t len)
 {
     const struct sched_tenant *t = &s->tenants[w->tenant];
     uint64_t fits = 0; /* replicas the tenant's nodes could hold at once, when empty */
     bool profile_seen = false;
-    for (uint32_t k = 0; k < t->n_nodes && fits < w->replicas; k++) {
-        const struct sched_node *n = &s->nodes[t->nodes[k]];
-        uint64_t by_cpu = w->cpu ? (uint64_t)(n->cpu / w->cpu) : UINT32_MAX;
-        uint64_t by_mem = w->memory ? (uint64_t)(n->memory / w->memory) : UINT32_MAX;
-        uint64_t by_gpu = 0;
-        if (w->mig >= 0) {
-            for (uint32_t i = 0; i < n->n_gpus; i++) {
-                const struct sched_gpu *g = &n->gpus[i];
-                if (w->model >= 0 && (int)g->model != w->model)
-                    continue;
-                for (int m = 0; m < g->n_mig; m++) {
-                    if (mig_model(g->model)->profiles[g->mig[m].profile].name_id == w->mig) {
-                        by_gpu++;
-                        profile_seen = true;
-                    }
-                }
-            }
-        } else if (w->gpus > 0) {
-            uint32_t count[GPU_MODEL_COUNT] = {0};
-            for (uint32_t i = 0; i < n->n_gpus; i++)
-                if (!n->gpus[i].n_mig)
-                    count[n->gpus[i].model]++;
-            for (int m = 0; m < GPU_MODEL_COUNT; m++)
-                if ((w->model < 0 || m == w->model) && count[m] / w->gpus > by_gpu)
-                    by_gpu = count[m] / w->gpus;
-        } else {
-            by_gpu = UINT32_MAX;
-        }
-        uint64_t here = by_gpu < by_cpu ? by_gpu : by_cpu;
-        fits += here < by_mem ? here : by_mem;
+    for (uint32_t k = 0; k < t->n_nodes && fits < w->replicas; k++)
+        fits += node_fits_empty(&s->nodes[t->nodes[k]], w, &profile_seen);
+    if (fits >= w->replicas && topology_applies(w) && w->topology_required &&
+        !topology_possible(s, w)) {
+        snprintf(msg, len,
+                 "topology.required: no %s of tenant %s could ever hold its %u replica(s) "
+                 "together",
+                 s->opt.topology[w->topology_level], t->name, w->replicas);
+        return SCHED_REASON_NEVER_FITS;
     }
     if (fits >= w->replicas)
         return 0;

@@ -29,11 +29,14 @@ int placement_index_rebuild(struct sched *s);
 /* Most free whole GPUs on one node of the tenant. */
 uint32_t placement_max_free_whole(const struct sched_tenant *t);
 
-/* Find room for every replica of workload id on its tenant's ready nodes, treating slots
+/* Find room for every replica of workload id on its tenant's ready nodes (a gang naming a
+ * topology level: within its domains, topology.h), treating slots
  * held by workloads marked as victims (sched_scratch) as free, and claim it: the chosen slots get
  * claim = id and the nodes' claimed CPU and memory grow. Writes w->placement.
  * RET 0, or -ALLOT_ENOFIT with nothing changed. */
 int placement_claim(struct sched *s, uint32_t id);
+/* placement_claim on the n nodes (ids of its tenant's) only, whatever its topology. */
+int placement_claim_in(struct sched *s, uint32_t id, const uint32_t *nodes, uint32_t n_nodes);
 /* Undo placement_claim (or what remains of it). */
 void placement_unclaim(struct sched *s, uint32_t id);
 /* The shadow time of reclaiming workload claimant (docs/policy.md, "Time limits and

@@ -44,7 +44,10 @@
     /* failed, rejected (appended likewise) */                                                     \
     X(TIME_LIMIT, "time_limit", 0, "its run reached its time limit and was stopped")               \
     X(EXCEEDS_TIME_LIMIT, "exceeds_time_limit", ALLOT_EINVAL,                                      \
-      "its time limit is above its workspace's max_time_limit")
+      "its time limit is above its workspace's max_time_limit")                                    \
+    /* queued (appended likewise) */                                                               \
+    X(TOPOLOGY, "topology", 0,                                                                     \
+      "a gang that requires one topology domain: no domain of that level has room for it now")
 
 enum sched_reason {
 #define SCHED_REASON_ENUM(e, name, err, text) SCHED_REASON_##e,

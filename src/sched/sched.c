@@ -9,10 +9,12 @@
 
 #include "common/error.h"
 #include "sched/engine.h"
+#include "sched/topology.h"
 #include "sched/quota.h"
 
 void sched_options_default(struct sched_options *opt)
 {
+    memset(opt, 0, sizeof(*opt)); /* no topology levels */
     opt->default_grace_ms = 30 * 1000;
     opt->starvation_age_ms = 10 * 60 * 1000;
     /* inference serves users, so it comes first; experiments last */
@@ -44,6 +46,16 @@ int sched_new(const struct sched_options *opt, struct sched **out)
     hmap_init(&s->node_ids);
     hmap_init(&s->workspace_ids);
     hmap_init(&s->workload_ids);
+    hmap_init(&s->domain_ids);
+    s->opt.n_topology = 0; /* the caller's names: copied next */
+    if (opt && opt->n_topology) {
+        char err[160];
+        int rc = sched_topology_set(s, opt->topology, opt->n_topology, err, sizeof(err));
+        if (rc) {
+            sched_free(s);
+            return rc;
+        }
+    }
     *out = s;
     return 0;
 }
@@ -75,6 +87,8 @@ void sched_free(struct sched *s)
     free(s->workloads);
     free(s->events);
     engine_scratch_free(s->scratch);
+    topology_free(s);
+    hmap_cleanup(&s->domain_ids);
     hmap_cleanup(&s->tenant_ids);
     hmap_cleanup(&s->cluster_ids);
     hmap_cleanup(&s->node_ids);

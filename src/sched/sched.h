@@ -29,6 +29,8 @@
 #define SCHED_MAX_MIN_RUNTIME_MS (30LL * 24 * 3600 * 1000)
 /* The longest time limit a workload or workspace may set: 365 days. */
 #define SCHED_MAX_TIME_LIMIT_MS (365LL * 24 * 3600 * 1000)
+/* Topology levels a platform may declare (docs/policy.md, "Topology"). */
+#define SCHED_MAX_TOPOLOGY_LEVELS 4
 
 enum sched_isolation { SCHED_ISOLATION_SHARED, SCHED_ISOLATION_DEDICATED };
 enum sched_node_state { SCHED_NODE_READY, SCHED_NODE_DRAINING, SCHED_NODE_DOWN };
@@ -162,6 +164,17 @@ struct sched_node {
     bool fenced;         /* set aside for its tenant's starving workload (tenant.fence) */
 };
 
+/* A topology domain: the nodes of one tenant whose label for one level has one value
+ * (docs/policy.md, "Topology"). Derived from the nodes' labels, never saved. */
+struct sched_domain {
+    uint32_t tenant;
+    uint32_t level;    /* index in s->opt.topology */
+    const char *value; /* the label's value (in the engine's arena) */
+    uint32_t *nodes;   /* ids of its nodes, in the order they joined */
+    uint32_t n_nodes, cap_nodes;
+    uint32_t free_whole; /* sum of its nodes' free_whole */
+};
+
 struct sched_workspace {
     const char *name; /* "tenant/workspace" */
     uint32_t tenant;
@@ -246,6 +259,10 @@ struct sched_workload {
     /* Running on GPUs claimed by this reclaiming workload, which waits for it as for its
      * victims (backfill: docs/policy.md, "Time limits and backfill"), or SCHED_NONE. */
     uint32_t backfill_for;
+    /* The topology level its replicas must (topology_required) or should share a domain of
+     * (index in s->opt.topology), or -1 (docs/policy.md, "Topology"). */
+    int8_t topology_level;
+    bool topology_required;
 };
 
 enum sched_event_kind {
@@ -297,6 +314,10 @@ struct sched_options {
      * that loses the least work since the victims' last checkpoints (docs/policy.md, "Lost
      * work"); false: the victim order alone, as before checkpoints were known. */
     bool checkpoint_aware;
+    /* Topology levels, widest first: the label keys that name a node's domains
+     * (docs/policy.md, "Topology"). Strings are copied by sched_new. */
+    const char *topology[SCHED_MAX_TOPOLOGY_LEVELS];
+    uint32_t n_topology;
 };
 
 struct sched {
@@ -322,6 +343,14 @@ struct sched {
     uint32_t *free_ids;             /* slots of forgotten workloads, reused first */
     uint32_t n_free, cap_free;
     struct sched_scratch *scratch; /* the engine's private working state */
+    struct sched_domain *domains;  /* topology domains, derived from the nodes' labels */
+    uint32_t n_domains, cap_domains;
+    struct hmap domain_ids; /* "tenant/level/value" -> domain id */
+    /* Each node's domain at each level (opt.n_topology ids per node, in node order; NULL
+     * without levels), resolved from its labels while it has a tenant: kept beside the nodes
+     * so that a platform without topology reads no more of them (sched_node_domain). */
+    uint32_t *node_domains;
+    uint32_t cap_node_domains; /* nodes it has rows for */
 };
 
 /* Specifications for adding and changing objects. Strings are copied. */
@@ -384,13 +413,30 @@ struct sched_workload_spec {
     bool has_image;        /* it names an OCI image to run in (the engine needs no more of it) */
     int64_t time_limit_ms; /* 0: none given (its workspace's default applies); else
                             * 1..SCHED_MAX_TIME_LIMIT_MS */
+    /* A topology level its replicas must (topology_required) or should share a domain of,
+     * or NULL (docs/policy.md, "Topology"). */
+    const char *topology;
+    bool topology_required;
 };
 
 /* Options with their defaults. */
 void sched_options_default(struct sched_options *opt);
 
-/* IN opt (NULL: defaults). OUT *out, owned by the caller (sched_free). RET 0 or -ENOMEM. */
+/* IN opt (NULL: defaults; its topology names are copied). OUT *out, owned by the caller
+ * (sched_free). RET 0, -ALLOT_ENOMEM, or -ALLOT_EINVAL for topology levels that
+ * sched_topology_set refuses. */
 int sched_new(const struct sched_options *opt, struct sched **out);
+/* Declare the topology levels, widest first (docs/policy.md, "Topology"): n at most
+ * SCHED_MAX_TOPOLOGY_LEVELS distinct names (copied); every node's domains are resolved again.
+ * Refused (-ALLOT_EINVAL, nothing changed, a sentence in err) for a bad or repeated name, too
+ * many, or a change while any workload names a level. RET 0, -ALLOT_ENOMEM. */
+int sched_topology_set(struct sched *s, const char *const *levels, uint32_t n, char *err,
+                       size_t len);
+/* The domain of node at topology level (an index in s->domains), or SCHED_NONE: no label
+ * for that level, no tenant, no such level or node. */
+uint32_t sched_node_domain(const struct sched *s, uint32_t node, uint32_t level);
+/* The index of topology level name in s->opt.topology. RET 0 and *level, or -ALLOT_ENOENT. */
+int sched_topology_find(const struct sched *s, const char *name, uint32_t *level);
 /* Free the engine and everything in it. Accepts NULL. */
 void sched_free(struct sched *s);
 

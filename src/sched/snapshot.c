@@ -16,6 +16,7 @@
 #include "sched/engine.h"
 #include "sched/placement.h"
 #include "sched/queue.h"
+#include "sched/topology.h"
 
 #define SNAPSHOT_MAGIC "ALLOTENG"
 #define SNAPSHOT_MAGIC_LEN 8
@@ -409,6 +410,12 @@ static void io_workload(struct io *io, struct sched_workload *w)
     } else if (io->load) {
         w->backfill_for = SCHED_NONE;
     }
+    if (io->version >= 5) { /* earlier: no topology */
+        IO_INT(w->topology_level, -1, SCHED_MAX_TOPOLOGY_LEVELS - 1);
+        IO_BOOL(w->topology_required);
+    } else if (io->load) {
+        w->topology_level = -1;
+    }
 }
 
 static void io_event(struct io *io, struct sched_event *e)
@@ -463,6 +470,14 @@ static void io_engine(struct io *io, struct sched *s)
     io_ids(io, &s->free_ids, &s->n_free, &s->cap_free, "free workload slots");
     if (io->version >= 3) /* earlier: the default, on */
         IO_BOOL(s->opt.checkpoint_aware);
+    if (io->version >= 5) { /* the topology levels; the domains are derived on load */
+        IO_INT(s->opt.n_topology, 0, SCHED_MAX_TOPOLOGY_LEVELS);
+        for (uint32_t l = 0; l < s->opt.n_topology && !io->bad && !io->oom; l++) {
+            io_str(io, &s->opt.topology[l], true);
+            if (io->load && !s->opt.topology[l])
+                io_bad(io, "topology level %u without a name", l);
+        }
+    }
 }
 
 int sched_snapshot_save(const struct sched *s, uint8_t **buf, size_t *len)
@@ -589,6 +604,8 @@ static int check_workloads(const struct sched *s, char *err, size_t len)
             return snprintf(err, len, "free slot %u: not an ended workload's", i), -1;
         if (!w->name)
             continue;
+        if (w->topology_level >= (int)s->opt.n_topology)
+            return snprintf(err, len, "workload %u: a topology level out of range", i), -1;
         bool ok = in(w->workspace, s->n_workspaces) && in(w->tenant, s->n_tenants) &&
                   workload_ref(s, w->reclaim_for) && workload_ref(s, w->qprev) &&
                   workload_ref(s, w->qnext) && workload_ref(s, w->rprev) &&
@@ -696,6 +713,8 @@ int sched_snapshot_load(const void *buf, size_t len, struct sched **out, char *e
     for (uint32_t i = 0; rc == 0 && i < s->n_workspaces; i++)
         if (queue_recount(s, i))
             rc = (snprintf(err, elen, "%s", sched_broken(s)), -ALLOT_EPARSE);
+    if (rc == 0)
+        rc = topology_rebuild(s);
     if (rc == 0 && sched_check(s, err, elen) != 0)
         rc = -ALLOT_ECHECK;
     if (rc) {

@@ -19,8 +19,10 @@
  * a workload's checkpoint_ms, a workspace's min_runtime_ms and the option checkpoint_aware
  * (an older snapshot loads none, none and on). Version 4 added time limits: a workload's
  * time_limit_ms and backfill_for, a workspace's default and maximum time limit (older
- * snapshots load them 0 and SCHED_NONE: none). */
-#define SCHED_SNAPSHOT_VERSION 4
+ * snapshots load them 0 and SCHED_NONE: none). Version 5 added the
+ * topology levels (after the free workload slots) and a workload's topology_level and
+ * topology_required (at the end of its record); older snapshots load with neither. */
+#define SCHED_SNAPSHOT_VERSION 5
 #define SCHED_SNAPSHOT_OLDEST 1
 
 /* Save s, with its events not yet cleared. OUT *buf (malloc'd; the caller frees it) and *len.

@@ -69,6 +69,14 @@ static int workload_request(struct sched *s, struct sched_workload *w,
         snprintf(msg, len, "time_limit: must be between 1ms and 365 days");
         return -ALLOT_EINVAL;
     }
+    uint32_t level = 0;
+    if (spec->topology && sched_topology_find(s, spec->topology, &level)) {
+        snprintf(msg, len, "topology.%s: '%.64s' is not a topology level of the platform",
+                 spec->topology_required ? "required" : "preferred", spec->topology);
+        return -ALLOT_EINVAL;
+    }
+    w->topology_level = spec->topology ? (int8_t)level : -1;
+    w->topology_required = spec->topology && spec->topology_required;
     w->kind = spec->kind;
     w->priority = spec->has_priority ? spec->priority : s->opt.kind_priority[spec->kind];
     w->preemptible =
@@ -153,6 +161,7 @@ static int workload_slot_new(struct sched *s, const struct sched_workload_spec *
     w->submit_ms = w->queued_ms = now;
     w->mig = -1;
     w->model = -1;
+    w->topology_level = -1;
     w->replicas = 1;
     w->state = SCHED_PENDING;
     *id = wid;

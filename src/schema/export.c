@@ -102,11 +102,17 @@ json_t *export_platform_ops(const struct sched *s)
     if (!ops)
         return NULL;
     char grace[32], age[32];
-    json_array_append_new(
-        ops, json_pack("{s:s, s:{s:s, s:s}}", "op", OP_SCHEDULER, "spec", "default_grace",
-                       quantity_format_duration(s->opt.default_grace_ms, grace, sizeof(grace)),
-                       "starvation_age",
-                       quantity_format_duration(s->opt.starvation_age_ms, age, sizeof(age))));
+    json_t *scheduler = json_pack(
+        "{s:s, s:{s:s, s:s}}", "op", OP_SCHEDULER, "spec", "default_grace",
+        quantity_format_duration(s->opt.default_grace_ms, grace, sizeof(grace)), "starvation_age",
+        quantity_format_duration(s->opt.starvation_age_ms, age, sizeof(age)));
+    if (scheduler && s->opt.n_topology) {
+        json_t *levels = json_array();
+        for (uint32_t l = 0; l < s->opt.n_topology; l++)
+            json_array_append_new(levels, json_string(s->opt.topology[l]));
+        json_object_set_new(json_object_get(scheduler, "spec"), "topology", levels);
+    }
+    json_array_append_new(ops, scheduler);
     for (uint32_t i = 0; i < s->n_tenants; i++)
         json_array_append_new(ops, op(OP_TENANT_ADD, tenant_spec(&s->tenants[i])));
     for (uint32_t i = 0; i < s->n_clusters; i++) {

@@ -76,7 +76,7 @@ int op_read_scheduler(const json_t *j, struct arena *a, struct op *out, struct s
     struct reader r;
     reader_init(&r, a, err);
     const json_t *spec = op_spec(&r, j);
-    int rc = spec ? spec_read_scheduler(&r, spec, &opt) : err->code;
+    int rc = spec ? spec_read_scheduler(&r, spec, true, &opt) : err->code;
     out->u.scheduler = (struct op_scheduler){
         .has_grace = opt.default_grace_ms >= 0,
         .has_age = opt.starvation_age_ms >= 0,
@@ -84,7 +84,10 @@ int op_read_scheduler(const json_t *j, struct arena *a, struct op *out, struct s
         .default_grace_ms = opt.default_grace_ms,
         .starvation_age_ms = opt.starvation_age_ms,
         .checkpoint_aware = opt.checkpoint_aware,
+        .has_topology = rc == 0 && reader_get(spec, "topology") != NULL,
+        .n_topology = opt.n_topology,
     };
+    memcpy(out->u.scheduler.topology, opt.topology, sizeof(opt.topology));
     return rc;
 }
 

@@ -18,10 +18,9 @@
 /* The ops' names, as they are written in the journal: never change one. */
 #define OP_SCHEDULE "schedule" /* {t}: the commit's scheduling pass */
 #define OP_SCHEDULER                                                                               \
-    "scheduler"                    /* {spec: {default_grace?, starvation_age?, checkpoint_aware?}} \
-                                    */
-#define OP_TICK "tick"             /* {}: time alone may change a decision */
-#define OP_TENANT_ADD "tenant_add" /* {spec: tenant} */
+    "scheduler"        /* {spec: {default_grace?, starvation_age?, checkpoint_aware?, topology?}} */
+#define OP_TICK "tick" /* {}: time alone may change a decision */
+#define OP_TENANT_ADD "tenant_add"             /* {spec: tenant} */
 #define OP_CLUSTER_ADD "cluster_add"           /* {spec: cluster} */
 #define OP_NODE_ADD "node_add"                 /* {spec: node} */
 #define OP_WORKSPACE_ADD "workspace_add"       /* {spec: workspace} */
@@ -42,12 +41,15 @@
 /* Bytes of a workload's full name ("tenant/workspace/name") in an op. */
 #define OP_MAX_WORKLOAD_NAME 400
 
-/* {spec: {default_grace?, starvation_age?, checkpoint_aware?}}: the engine's options that
- * are given. */
+/* {spec: {default_grace?, starvation_age?, checkpoint_aware?, topology?}}: the engine's options
+ * that are given. */
 struct op_scheduler {
     bool has_grace, has_age;
     int64_t default_grace_ms, starvation_age_ms;
     bool has_checkpoint_aware, checkpoint_aware;
+    bool has_topology; /* topology: the platform's levels (docs/policy.md, "Topology") */
+    uint32_t n_topology;
+    const char *topology[SCHED_MAX_TOPOLOGY_LEVELS];
 };
 
 /* {workspace, spec}: the patch is read against the workspace as it is (by the apply, with

@@ -12,7 +12,8 @@
 #include "common/hmap.h"
 #include "schema/spec.h"
 
-static const char *const platform_keys[] = {"scheduler", "tenants", "clusters", "nodes", NULL};
+static const char *const platform_keys[] = {"scheduler", "topology", "tenants",
+                                            "clusters",  "nodes",    NULL};
 static const char *const tenant_extra[] = {"workspaces", NULL};
 
 /* Most entries of each list: far above any real platform, and bounded by the document's own
@@ -198,17 +199,23 @@ static int platform_each(struct platform_builder *b, const json_t *root, const c
     return rc;
 }
 
-/* The engine's options: its defaults, then `scheduler:` over them. */
+/* The engine's options: its defaults, then `scheduler:` and `topology:` over them. */
 static int platform_options(struct platform_builder *b, const json_t *root,
                             struct sched_options *opt)
 {
     sched_options_default(opt);
-    const json_t *node = reader_get(root, "scheduler");
-    if (!node)
-        return 0;
-    size_t mark = reader_push_key(&b->r, "scheduler", 9);
-    int rc = spec_read_scheduler(&b->r, node, opt);
-    reader_pop(&b->r, mark);
+    const json_t *node = reader_get(root, "scheduler"), *topology = reader_get(root, "topology");
+    int rc = 0;
+    if (node) {
+        size_t mark = reader_push_key(&b->r, "scheduler", 9);
+        rc = spec_read_scheduler(&b->r, node, false, opt);
+        reader_pop(&b->r, mark);
+    }
+    if (rc == 0 && topology) {
+        size_t mark = reader_push_key(&b->r, "topology", 8);
+        rc = spec_read_topology(&b->r, topology, opt);
+        reader_pop(&b->r, mark);
+    }
     return rc ? platform_refusal(b) : 0;
 }
 
@@ -326,9 +333,17 @@ int platform_ops(const struct source *src, json_t **ops)
 {
     json_t *list = json_array();
     const json_t *scheduler = reader_get(src->root, "scheduler");
+    const json_t *topology = reader_get(src->root, "topology");
     int rc = list ? 0 : -ALLOT_ENOMEM;
-    if (rc == 0 && scheduler)
-        rc = platform_op(list, "scheduler", source_as_read(src, scheduler));
+    /* the topology levels travel in the scheduler op, before any node is added */
+    json_t *spec = scheduler ? source_as_read(src, scheduler) : topology ? json_object() : NULL;
+    if (spec && topology &&
+        json_object_set_new(spec, "topology", source_as_read(src, topology)) != 0)
+        rc = -ALLOT_ENOMEM;
+    if (rc == 0 && spec)
+        rc = platform_op(list, "scheduler", spec);
+    else
+        json_decref(spec);
     if (rc == 0)
         rc = platform_list_ops(src, list, "tenants", "tenant_add");
     if (rc == 0)

@@ -503,10 +503,48 @@ int spec_read_workspace_patch(struct reader *r, const json_t *j, struct sched_wo
 
 /* ---- the scheduler's options ---------------------------------------------------------- */
 
-int spec_read_scheduler(struct reader *r, const json_t *j, struct sched_options *inout)
+int spec_read_topology(struct reader *r, const json_t *v, struct sched_options *inout)
 {
+    size_t n = 0;
+    int rc = reader_array(r, v, SCHED_MAX_TOPOLOGY_LEVELS, "topology levels", &n);
+    const char *levels[SCHED_MAX_TOPOLOGY_LEVELS] = {NULL};
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        size_t mark = reader_push_index(r, i);
+        const char *s = NULL;
+        size_t len = 0;
+        rc = reader_text(r, json_array_get(v, i), SCHEMA_MAX_STRING, &s, &len);
+        bool plain = rc == 0 && len >= 1 && len <= SCHEMA_MAX_STRING && !has_control(s, len) &&
+                     !strpbrk(s, " \"'");
+        if (rc == 0 && !plain)
+            rc = reader_fail(r, -ALLOT_EINVAL,
+                             "a topology level is a node label key of 1 to %d characters, "
+                             "without spaces, quotes or control characters",
+                             SCHEMA_MAX_STRING);
+        for (size_t k = 0; rc == 0 && k < i; k++)
+            if (strcmp(levels[k], s) == 0)
+                rc = reader_fail(r, -ALLOT_EINVAL, "level '%s' is named twice", s);
+        if (rc == 0)
+            rc = reader_keep(r, s, len, &levels[i]);
+        reader_pop(r, mark);
+    }
+    if (rc)
+        return rc;
+    memcpy(inout->topology, levels, sizeof(levels));
+    inout->n_topology = (uint32_t)n;
+    return 0;
+}
+
+int spec_read_scheduler(struct reader *r, const json_t *j, bool with_topology,
+                        struct sched_options *inout)
+{
+    static const char *const topology_key[] = {"topology", NULL};
     struct sched_options opt = *inout;
-    int rc = reader_object(r, j, scheduler_keys, NULL);
+    int rc = reader_object_with(r, j, scheduler_keys, with_topology ? topology_key : NULL, NULL);
+    if (rc == 0 && with_topology && reader_get(j, "topology")) {
+        size_t mark = reader_push_key(r, "topology", 8);
+        rc = spec_read_topology(r, reader_get(j, "topology"), &opt);
+        reader_pop(r, mark);
+    }
     if (rc == 0)
         rc = reader_key_quantity(r, j, "default_grace", false, READER_DURATION,
                                  &opt.default_grace_ms);
@@ -567,5 +605,5 @@ int spec_scheduler_from_json(const json_t *j, struct sched_options *inout, struc
 {
     struct reader r;
     reader_init(&r, NULL, err);
-    return spec_read_scheduler(&r, j, inout);
+    return spec_read_scheduler(&r, j, false, inout);
 }

@@ -60,7 +60,13 @@ int spec_read_workspace(struct reader *r, const json_t *j, const char *default_t
                         struct sched_workspace_spec *out);
 int spec_read_workspace_patch(struct reader *r, const json_t *j,
                               struct sched_workspace_spec *inout);
-int spec_read_scheduler(struct reader *r, const json_t *j, struct sched_options *inout);
+/* with_topology: the journal's scheduler op, which also carries the platform's topology. */
+int spec_read_scheduler(struct reader *r, const json_t *j, bool with_topology,
+                        struct sched_options *inout);
+/* A platform's `topology`: the array v (at r's path) of at most SCHED_MAX_TOPOLOGY_LEVELS
+ * distinct label keys, widest level first (docs/policy.md, "Topology"), into inout's
+ * topology and n_topology (the names in r's arena). */
+int spec_read_topology(struct reader *r, const json_t *v, struct sched_options *inout);
 /* A node's labels {key: value} (at most SCHED_MAX_LABELS; keys and values of 1 to
  * SCHEMA_MAX_LABEL bytes without control characters), wherever they are given (a node, an
  * agent's report). OUT labels (room for SCHED_MAX_LABELS; strings in r's arena), *n_labels. */

@@ -339,6 +339,11 @@ json_t *view_workload(const struct sched *s, uint32_t id)
     if (w->model >= 0 && w->model < GPU_MODEL_COUNT)
         put(o, "model", json_string(mig_model((enum gpu_model)w->model)->name), &ok);
     put(o, "replicas", json_integer(w->replicas), &ok);
+    if (w->topology_level >= 0 && (uint32_t)w->topology_level < s->opt.n_topology)
+        put(o, "topology",
+            json_pack("{s:s}", w->topology_required ? "required" : "preferred",
+                      s->opt.topology[w->topology_level]),
+            &ok);
     put(o, "cpu", cpu_json(w->cpu), &ok);
     put(o, "memory", bytes_json(w->memory), &ok);
     put(o, "storage", bytes_json(w->storage), &ok);

@@ -13,9 +13,9 @@
 /* The fields of a workload wherever it is submitted from; an API body adds api_keys, a
  * scenario's submit its own (drain, count). */
 static const char *const workload_keys[] = {
-    "name",  "workspace", "kind",  "priority",   "gpus",    "mig",
-    "model", "replicas",  "cpu",   "memory",     "storage", "preemptible",
-    "grace", "duration",  "image", "time_limit", NULL};
+    "name",  "workspace", "kind",  "priority",   "gpus",     "mig",
+    "model", "replicas",  "cpu",   "memory",     "storage",  "preemptible",
+    "grace", "duration",  "image", "time_limit", "topology", NULL};
 static const char *const api_keys[] = {"workdir", "command", "env", "idempotency_key", NULL};
 /* null as none given: a workload's view (time_limit null: none) reads back as a request */
 static const char *const workload_nullable[] = {"time_limit", NULL};
@@ -66,6 +66,37 @@ static int read_mig(struct reader *r, const json_t *j, int *mig)
             rc = reader_fail(r, -ALLOT_EINVAL, "unknown MIG profile '%s'", reader_quote(s, n, q));
         else
             *mig = id;
+    }
+    reader_pop(r, mark);
+    return rc;
+}
+
+/* Read `topology`: {required: level} or {preferred: level}, the level a gang's replicas must
+ * or should share a domain of (docs/policy.md, "Topology"). The level is any label key here;
+ * whether the platform declares it is the engine's to say (the daemon refuses it as
+ * topology.required or topology.preferred before anything is created). */
+static int read_topology(struct reader *r, const json_t *j, struct sched_workload_spec *w)
+{
+    static const char *const topology_keys[] = {"required", "preferred", NULL};
+    const json_t *v = NULL;
+    size_t mark;
+    int rc = reader_enter(r, j, "topology", false, &v, &mark);
+    if (rc == 0 && v)
+        rc = reader_object(r, v, topology_keys, NULL);
+    if (rc == 0 && v) {
+        const json_t *required = reader_get(v, "required"), *preferred = reader_get(v, "preferred");
+        const char *key = required ? "required" : "preferred";
+        size_t inner = reader_push_key(r, key, strlen(key));
+        if (required && preferred)
+            rc = reader_fail(r, -ALLOT_EINVAL,
+                             "required and preferred exclude each other: a gang requires one "
+                             "level or prefers one");
+        else if (!required && !preferred)
+            rc = reader_fail(r, -ALLOT_EINVAL, "give required or preferred: a topology level");
+        else
+            rc = reader_string(r, required ? required : preferred, SCHEMA_MAX_LABEL, &w->topology);
+        reader_pop(r, inner);
+        w->topology_required = required != NULL;
     }
     reader_pop(r, mark);
     return rc;
@@ -302,6 +333,8 @@ int workload_read(struct reader *r, const json_t *j, const char *const *extra,
         rc = read_image(r, j, &spec.image);
     if (rc == 0)
         rc = reader_key_time_limit(r, j, "time_limit", &spec.w.time_limit_ms);
+    if (rc == 0)
+        rc = read_topology(r, j, &spec.w);
     if (rc)
         return rc;
     spec.w.has_image = spec.image != NULL;

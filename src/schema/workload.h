@@ -35,8 +35,8 @@ struct workload_spec {
 bool workload_env_name_ok(const char *s, size_t n);
 
 /* The fields every submission has (name, workspace, kind, priority, gpus | mig, model,
- * replicas, cpu, memory, storage, preemptible, grace, duration, image) of the object j at r's
- * path; the keys in extra (NULL-terminated, or NULL) are accepted and left to the caller. OUT
+ * replicas, cpu, memory, storage, preemptible, grace, duration, image, topology) of the object j at
+ * r's path; the keys in extra (NULL-terminated, or NULL) are accepted and left to the caller. OUT
  * *out with workdir, command, env and idempotency_key left empty. image is read here because
  * the engine's policy needs to know whether there is one (require_image); a scenario's
  * submit has it too. RET 0 or a negative error (r->err). */
@@ -44,7 +44,8 @@ int workload_read(struct reader *r, const json_t *j, const char *const *extra,
                   struct workload_spec *out);
 /* {name, workspace: "tenant/workspace", kind?, priority?, gpus? | mig?, model?, replicas?, cpu?,
  *  memory?, storage?, preemptible?, grace?, image?: "name[:tag]", workdir?: "/path",
- *  command?: [string], env?: {name: value}, duration?, idempotency_key?}. gpus is whole GPUs
+ *  command?: [string], env?: {name: value}, duration?, idempotency_key?,
+ *  topology?: {required: level} | {preferred: level}}. gpus is whole GPUs
  * per replica (a fraction is refused with a pointer to mig). workdir is an absolute path of
  * at most SCHEMA_MAX_WORKDIR bytes without control characters or a ".." component, and only
  * with an image. command stays optional with an image (the image's own entrypoint runs). */

@@ -278,7 +278,18 @@ struct bad_case {
 
 static const struct bad_case bad_cases[] = {
     {"unknown top-level key", "tenants: []\nnodez: []\n", -ALLOT_EINVAL,
-     "p.yaml:2: nodez: unknown field (expected one of: scheduler, tenants, clusters, nodes)"},
+     "p.yaml:2: nodez: unknown field (expected one of: scheduler, topology, tenants, clusters, "
+     "nodes)"},
+    {"topology not a list", "topology: block\ntenants: []\n", -ALLOT_EINVAL,
+     "p.yaml:1: topology: expected an array of topology levels, found a string"},
+    {"topology level twice", "topology: [block, rack, block]\ntenants: []\n", -ALLOT_EINVAL,
+     "p.yaml:1: topology[2]: level 'block' is named twice"},
+    {"topology too many levels", "topology: [a, b, c, d, e]\ntenants: []\n", -ALLOT_ERANGE,
+     "p.yaml:1: topology: 5 entries; at most 4 topology levels are allowed"},
+    {"topology level with a space", "topology: [\"my rack\"]\ntenants: []\n", -ALLOT_EINVAL,
+     "p.yaml:1: topology[0]: a topology level is a node label key of 1 to"},
+    {"topology level not a string", "topology: [{a: 1}]\ntenants: []\n", -ALLOT_EINVAL,
+     "p.yaml:1: topology[0]: expected a string"},
     {"unknown nested key",
      "tenants:\n"
      "  - name: acme\n"

@@ -27,11 +27,18 @@
 static char err[256];
 
 /* A tenant "t" with workspaces a (reserved ra, lend) and b (reserved rb), on `nodes` nodes
- * of 8 whole H100s each (n0, n1, ...). */
-static struct sched *platform(int nodes, int64_t ra, bool lend_a, int64_t rb)
+ * of 8 whole H100s each (n0, n1, ...); with blocks, the topology levels [block, rack], and
+ * node i labelled block=blocks[i] (none when NULL) and rack=r<i>. */
+static struct sched *platform_of(int nodes, int64_t ra, bool lend_a, int64_t rb,
+                                 const char *const *blocks)
 {
     struct sched *s;
-    assert_int_equal(sched_new(NULL, &s), 0);
+    struct sched_options opt;
+    sched_options_default(&opt);
+    opt.topology[0] = "block";
+    opt.topology[1] = "rack";
+    opt.n_topology = blocks ? 2 : 0;
+    assert_int_equal(sched_new(&opt, &s), 0);
     struct sched_tenant_spec t = {.name = "t"};
     assert_int_equal(sched_tenant_add(s, &t, NULL, err, sizeof(err)), 0);
     struct sched_cluster_spec c = {.name = "c"};
@@ -40,15 +47,21 @@ static struct sched *platform(int nodes, int64_t ra, bool lend_a, int64_t rb)
     for (int i = 0; i < 8; i++)
         gpus[i] = (struct sched_gpu_spec){.model = GPU_MODEL_H100_80GB, .healthy = true};
     for (int i = 0; i < nodes; i++) {
-        char name[16];
+        char name[16], rack[16];
         snprintf(name, sizeof(name), "n%d", i);
+        snprintf(rack, sizeof(rack), "r%d", i);
+        struct sched_label labels[2] = {{"rack", rack}, {"block", blocks ? blocks[i] : NULL}};
         struct sched_node_spec n = {.name = name,
                                     .cluster = "c",
                                     .tenant = "t",
                                     .cpu = 64000,
                                     .memory = 1LL << 40,
                                     .n_gpus = 8,
-                                    .gpus = gpus};
+                                    .gpus = gpus,
+                                    .n_labels = !blocks     ? 0
+                                                : blocks[i] ? 2
+                                                            : 1,
+                                    .labels = labels};
         assert_int_equal(sched_node_add(s, &n, NULL, err, sizeof(err)), 0);
     }
     struct sched_resources none = {SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED,
@@ -60,6 +73,41 @@ static struct sched *platform(int nodes, int64_t ra, bool lend_a, int64_t rb)
     assert_int_equal(sched_workspace_add(s, &a, NULL, err, sizeof(err)), 0);
     assert_int_equal(sched_workspace_add(s, &b, NULL, err, sizeof(err)), 0);
     return s;
+}
+
+/* platform_of without topology. */
+static struct sched *platform(int nodes, int64_t ra, bool lend_a, int64_t rb)
+{
+    return platform_of(nodes, ra, lend_a, rb, NULL);
+}
+
+/* A request of replicas x gpus whole GPUs, with topology level (required or preferred; NULL:
+ * none), the kind's defaults otherwise. */
+static struct sched_workload_spec gang_spec(const char *name, const char *ws, uint32_t gpus,
+                                            uint32_t replicas, const char *level, bool required)
+{
+    return (struct sched_workload_spec){.name = name,
+                                        .workspace = ws,
+                                        .gpus = gpus,
+                                        .mig = -1,
+                                        .model = -1,
+                                        .replicas = replicas,
+                                        .preemptible = -1,
+                                        .grace_ms = -1,
+                                        .topology = level,
+                                        .topology_required = required};
+}
+
+/* Submit gang_spec, which must be queued. RET its id. */
+static uint32_t submit_topo(struct sched *s, const char *name, const char *ws, uint32_t gpus,
+                            uint32_t replicas, const char *level, bool required, int64_t now)
+{
+    struct sched_workload_spec w = gang_spec(name, ws, gpus, replicas, level, required);
+    uint32_t id = SCHED_NONE;
+    int rc = sched_submit(s, &w, now, &id, err, sizeof(err));
+    if (rc)
+        fail_msg("submit %s: %d %s", name, rc, err);
+    return id;
 }
 
 /* What the last submit_limited's sched_submit returned, and the grace it submits with (-1:
@@ -2042,6 +2090,249 @@ static void test_explain_uses_time_limit_ends(void **state)
     sched_free(s);
 }
 
+/* ---- topology (docs/policy.md, "Topology") ---- */
+
+/* Tenant "t" (workspaces a: reserved ra, lends; b: nothing reserved) on one node of 8 H100s
+ * per entry of blocks, with the topology levels [block, rack] (platform_of). */
+static struct sched *topo_platform(const char *const *blocks, int nodes, int64_t ra)
+{
+    return platform_of(nodes, ra, true, 0, blocks);
+}
+
+/* The block label of the node replica r of workload id runs on. */
+static const char *replica_block(const struct sched *s, uint32_t id, uint32_t r)
+{
+    const struct sched_node *n = &s->nodes[s->workloads[id].placement[r].node];
+    for (uint32_t i = 0; i < n->n_labels; i++)
+        if (strcmp(n->labels[i].key, "block") == 0)
+            return n->labels[i].value;
+    return "";
+}
+
+/* The free whole GPUs of the only node whose block label is b1 and b2, one per block: a gang
+ * that requires a block waits (reason topology, naming the level and the largest free
+ * block) rather than split over both, and runs once one block has room. */
+static void test_topology_required_waits_rather_than_splits(void **state)
+{
+    const char *blocks[] = {"b1", "b1", "b2", "b2"};
+    struct sched *s = topo_platform(blocks, 4, 0);
+    uint32_t x = submit(s, "x", "t/b", 8, 1, 0), y = submit(s, "y", "t/b", 8, 1, 0);
+    uint32_t z = submit(s, "z", "t/b", 8, 1, 0);
+    schedule_ok(s, 0);
+    /* packing fills block b1 first: x and y there, z in b2 */
+    assert_string_equal(replica_block(s, x, 0), "b1");
+    assert_string_equal(replica_block(s, y, 0), "b1");
+    assert_string_equal(replica_block(s, z, 0), "b2");
+    assert_int_equal(sched_finish(s, y, 1), 0); /* one free node in each block */
+    schedule_ok(s, 1);
+    sched_events_clear(s);
+    uint32_t g = submit_topo(s, "g", "t/b", 8, 2, "block", true, 2);
+    /* a gang free to split, behind it in the queue, runs on those two nodes in the same pass:
+     * the failure of g says nothing of it */
+    uint32_t p = submit(s, "plain", "t/b", 8, 2, 2);
+    schedule_ok(s, 2);
+    assert_int_equal(s->workloads[p].state, SCHED_RUNNING);
+    assert_int_equal(s->workloads[g].state, SCHED_PENDING);
+    assert_int_equal(s->workloads[g].reason, SCHED_REASON_TOPOLOGY);
+    uint32_t n;
+    const struct sched_event *ev = sched_events(s, &n);
+    bool said = false;
+    for (uint32_t i = 0; i < n; i++)
+        said = said ||
+               (ev[i].kind == SCHED_EV_QUEUED && ev[i].workload == g &&
+                strstr(ev[i].message, "no block") && strstr(ev[i].message, "largest free block"));
+    assert_true(said);
+    assert_int_equal(sched_finish(s, p, 4), 0);
+    assert_int_equal(sched_finish(s, x, 4), 0); /* block b1 is free now */
+    schedule_ok(s, 4);
+    assert_int_equal(s->workloads[g].state, SCHED_RUNNING);
+    assert_string_equal(replica_block(s, g, 0), "b1");
+    assert_string_equal(replica_block(s, g, 1), "b1");
+    sched_free(s);
+}
+
+/* A gang that prefers a block stays within one when any has room, though best fit alone
+ * would split it, and splits when no block has room. */
+static void test_topology_preferred_splits_only_when_it_must(void **state)
+{
+    const char *blocks[] = {"b1", "b2", "b1", "b2"}; /* interleaved in node order */
+    struct sched *s = topo_platform(blocks, 4, 0);
+    /* 6 GPUs used on n0 (b1) and on n1 (b2): n2 and n3 are drained meanwhile */
+    assert_int_equal(sched_node_set_state(s, 2, SCHED_NODE_DRAINING, 0), 0);
+    assert_int_equal(sched_node_set_state(s, 3, SCHED_NODE_DRAINING, 0), 0);
+    uint32_t h0 = submit(s, "h0", "t/b", 6, 1, 0), h1 = submit(s, "h1", "t/b", 6, 1, 0);
+    schedule_ok(s, 0);
+    assert_int_equal(s->workloads[h0].placement[0].node, 0);
+    assert_int_equal(s->workloads[h1].placement[0].node, 1);
+    assert_int_equal(sched_node_set_state(s, 2, SCHED_NODE_READY, 1), 0);
+    assert_int_equal(sched_node_set_state(s, 3, SCHED_NODE_READY, 1), 0);
+    schedule_ok(s, 1);
+    /* best fit alone would take the 2 free GPUs of n0 and of n1, in two blocks */
+    uint32_t g = submit_topo(s, "g", "t/b", 2, 2, "block", false, 2);
+    schedule_ok(s, 2);
+    assert_int_equal(s->workloads[g].state, SCHED_RUNNING);
+    assert_string_equal(replica_block(s, g, 0), replica_block(s, g, 1));
+    /* the whole node left goes; then no block (nor rack) has room for 4 x 2: it splits */
+    uint32_t f = submit(s, "f", "t/b", 8, 1, 3);
+    schedule_ok(s, 3);
+    assert_int_equal(s->workloads[f].state, SCHED_RUNNING);
+    uint32_t g2 = submit_topo(s, "g2", "t/b", 2, 4, "block", false, 4);
+    schedule_ok(s, 4);
+    assert_int_equal(s->workloads[g2].state, SCHED_RUNNING);
+    bool split = false;
+    for (uint32_t r = 1; r < 4; r++)
+        split = split || strcmp(replica_block(s, g2, 0), replica_block(s, g2, r)) != 0;
+    assert_true(split);
+    sched_free(s);
+}
+
+/* Best fit among domains: a gang that fits a small block goes there, keeping the large block
+ * whole for a later large gang; and single-node work fills the fuller block. */
+static void test_topology_packing_keeps_a_large_domain_whole(void **state)
+{
+    const char *blocks[] = {"big", "big", "big", "big", "small", "small"};
+    struct sched *s = topo_platform(blocks, 6, 0);
+    uint32_t g1 = submit_topo(s, "g1", "t/b", 8, 2, "block", true, 0);
+    schedule_ok(s, 0);
+    assert_int_equal(s->workloads[g1].state, SCHED_RUNNING);
+    assert_string_equal(replica_block(s, g1, 0), "small"); /* first fit would take big */
+    uint32_t g2 = submit_topo(s, "g2", "t/b", 8, 4, "block", true, 1);
+    schedule_ok(s, 1);
+    assert_int_equal(s->workloads[g2].state, SCHED_RUNNING);
+    assert_int_equal(sched_finish(s, g1, 2), 0);
+    assert_int_equal(sched_finish(s, g2, 2), 0);
+    schedule_ok(s, 2);
+    /* single nodes: with blocks interleaved in node order, an 8-GPU job goes to the block
+     * another already uses */
+    const char *mixed[] = {"b1", "b2", "b1", "b2"};
+    struct sched *m = topo_platform(mixed, 4, 0);
+    uint32_t a = submit(m, "a", "t/b", 8, 1, 0);
+    schedule_ok(m, 0);
+    uint32_t b = submit(m, "b", "t/b", 8, 1, 0);
+    schedule_ok(m, 0);
+    assert_string_equal(replica_block(m, a, 0), replica_block(m, b, 0)); /* not n1 of b2 */
+    uint32_t g = submit_topo(m, "g", "t/a", 8, 2, "block", true, 1);
+    schedule_ok(m, 1);
+    assert_int_equal(m->workloads[g].state, SCHED_RUNNING);
+    sched_free(m);
+    sched_free(s);
+}
+
+/* Reclaim for a gang that requires a block: free GPUs in two blocks do not do; one borrower
+ * is stopped so that both replicas share a block. */
+static void test_topology_reclaim_keeps_the_gang_in_one_domain(void **state)
+{
+    const char *blocks[] = {"b1", "b1", "b2", "b2"};
+    struct sched *s = topo_platform(blocks, 4, 16 * G);
+    uint32_t v[4];
+    for (int i = 0; i < 4; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "v%d", i);
+        v[i] = submit(s, name, "t/b", 8, 1, 0);
+    }
+    schedule_ok(s, 0);
+    /* free one node in each block */
+    bool freed_b1 = false, freed_b2 = false;
+    for (int i = 0; i < 4; i++) {
+        bool in_b1 = strcmp(replica_block(s, v[i], 0), "b1") == 0;
+        if ((in_b1 && !freed_b1) || (!in_b1 && !freed_b2)) {
+            assert_int_equal(sched_finish(s, v[i], 1), 0);
+            freed_b1 = freed_b1 || in_b1;
+            freed_b2 = freed_b2 || !in_b1;
+        }
+    }
+    schedule_ok(s, 1);
+    sched_events_clear(s);
+    uint32_t g = submit_topo(s, "g", "t/a", 8, 2, "block", true, 2);
+    schedule_ok(s, 2);
+    assert_int_equal(s->workloads[g].state, SCHED_RECLAIMING);
+    assert_int_equal(count_events(s, SCHED_EV_PREEMPTING), 1);
+    assert_string_equal(replica_block(s, g, 0), replica_block(s, g, 1));
+    for (int i = 0; i < 4; i++)
+        if (s->workloads[v[i]].state == SCHED_DRAINING)
+            assert_int_equal(sched_stopped(s, v[i], 3), 0);
+    schedule_ok(s, 3);
+    assert_int_equal(s->workloads[g].state, SCHED_RUNNING);
+    assert_string_equal(replica_block(s, g, 0), replica_block(s, g, 1));
+    sched_free(s);
+}
+
+/* docs/policy.md, "Starvation" with "Topology": a starving gang that requires a block is
+ * fenced within one block (the one with the most free whole GPUs among those with enough
+ * nodes), though the nodes with the most free GPUs are in two. */
+static void test_topology_fence_within_one_domain(void **state)
+{
+    const char *blocks[] = {"b1", "b2", "b1", "b2"};
+    struct sched *s = topo_platform(blocks, 4, 0);
+    uint32_t j[32], free_on[4] = {3, 4, 1, 1}; /* then one more on n3: 3 4 1 2 */
+    for (int i = 0; i < 32; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "j%d", i);
+        j[i] = submit(s, name, "t/b", 1, 1, 0);
+    }
+    schedule_ok(s, 0);
+    uint32_t last_on_n3 = SCHED_NONE;
+    for (int i = 0; i < 32; i++) {
+        uint32_t n = s->workloads[j[i]].placement[0].node;
+        if (free_on[n] > 0) {
+            assert_int_equal(sched_finish(s, j[i], 1), 0);
+            free_on[n]--;
+        } else if (n == 3) {
+            last_on_n3 = j[i];
+        }
+    }
+    schedule_ok(s, 1);
+    uint32_t big = submit_topo(s, "big", "t/b", 8, 2, "block", true, 1000);
+    schedule_ok(s, 1000);
+    assert_int_equal(s->workloads[big].state, SCHED_PENDING);
+    int64_t t = 1000 + s->opt.starvation_age_ms;
+    assert_int_equal(sched_finish(s, last_on_n3, t), 0);
+    schedule_ok(s, t);
+    assert_true(s->workloads[big].starving);
+    assert_int_equal(s->tenants[0].n_fence, 2);
+    /* the two nodes with the most free GPUs, n1 (4) and n0 (3), are in two blocks; block b2
+     * (n1, n3: 6 free) is fenced */
+    assert_int_equal(sched_node_domain(s, s->tenants[0].fence[0], 0),
+                     sched_node_domain(s, s->tenants[0].fence[1], 0));
+    assert_true(s->nodes[1].fenced && s->nodes[3].fenced);
+    sched_free(s);
+}
+
+/* A level the platform does not declare is refused, naming topology.required; so are bad
+ * levels; a gang no block could ever hold is rejected; and a node without the label is in no
+ * block. */
+static void test_topology_unknown_level_refused(void **state)
+{
+    const char *blocks[] = {"b1", "b1", NULL};
+    struct sched *s = topo_platform(blocks, 3, 0);
+    struct sched_workload_spec w = gang_spec("w", "t/b", 8, 2, "zone", true);
+    uint32_t id = SCHED_NONE;
+    assert_int_equal(sched_submit(s, &w, 0, &id, err, sizeof(err)), -ALLOT_EINVAL);
+    assert_non_null(strstr(err, "topology.required"));
+    assert_int_equal(s->workloads[id].state, SCHED_REJECTED);
+    /* three replicas: the tenant has 3 nodes, but block b1 only 2 */
+    uint32_t big = SCHED_NONE;
+    w.name = "big";
+    w.topology = "block";
+    w.replicas = 3;
+    assert_int_equal(sched_submit(s, &w, 0, &big, err, sizeof(err)), -ALLOT_ENOFIT);
+    assert_non_null(strstr(err, "topology.required"));
+    assert_int_equal(s->workloads[big].reason, SCHED_REASON_NEVER_FITS);
+    assert_int_equal(sched_node_domain(s, 2, 0), SCHED_NONE);
+    assert_int_not_equal(sched_node_domain(s, 1, 0), SCHED_NONE);
+    const char *bad[][2] = {{"block", "block"}, {"a b", NULL}};
+    assert_int_not_equal(sched_topology_set(s, bad[0], 2, err, sizeof(err)), 0);
+    assert_int_not_equal(sched_topology_set(s, bad[1], 1, err, sizeof(err)), 0);
+    /* the levels cannot change under a workload that names one */
+    uint32_t run = submit_topo(s, "run", "t/b", 8, 2, "block", true, 1);
+    schedule_ok(s, 1);
+    assert_int_equal(s->workloads[run].state, SCHED_RUNNING);
+    const char *other[] = {"zone"};
+    assert_int_equal(sched_topology_set(s, other, 1, err, sizeof(err)), -ALLOT_EINVAL);
+    assert_string_equal(s->opt.topology[0], "block");
+    sched_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -2093,6 +2384,12 @@ int main(void)
         cmocka_unit_test(test_explain_workspace_limit_holders),
         cmocka_unit_test(test_explain_reclaim_dry_run_names_the_victims),
         cmocka_unit_test(test_explain_uses_time_limit_ends),
+        cmocka_unit_test(test_topology_required_waits_rather_than_splits),
+        cmocka_unit_test(test_topology_preferred_splits_only_when_it_must),
+        cmocka_unit_test(test_topology_packing_keeps_a_large_domain_whole),
+        cmocka_unit_test(test_topology_reclaim_keeps_the_gang_in_one_domain),
+        cmocka_unit_test(test_topology_unknown_level_refused),
+        cmocka_unit_test(test_topology_fence_within_one_domain),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

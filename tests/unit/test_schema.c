@@ -90,6 +90,15 @@ static const struct both_case cases[] = {
     {WORKLOAD, "{\"name\": \"j\", \"workspace\": \"t/w\", \"image\": \"ml/../etc:1\"}", "image"},
     {WORKLOAD, "{\"name\": \"j\", \"workspace\": \"t/w\", \"image\": \"\"}", "image"},
     {WORKLOAD, "{\"name\": \"j\", \"workspace\": \"t/w\", \"image\": [\"busybox\"]}", "image"},
+    /* topology: one of required or preferred, a level name */
+    {WORKLOAD, "{\"name\": \"j\", \"workspace\": \"t/w\", \"topology\": \"block\"}", "topology"},
+    {WORKLOAD, "{\"name\": \"j\", \"workspace\": \"t/w\", \"topology\": {}}", "topology.preferred"},
+    {WORKLOAD, "{\"name\": \"j\", \"workspace\": \"t/w\", \"topology\": {\"needed\": \"block\"}}",
+     "topology.needed"},
+    {WORKLOAD,
+     "{\"name\": \"j\", \"workspace\": \"t/w\", \"topology\": {\"required\": \"block\", "
+     "\"preferred\": \"rack\"}}",
+     "topology.required"},
 };
 
 /* Where the object sits in the YAML document, and the prefix of its field path there. */

@@ -479,6 +479,64 @@ static void test_bad_bytes_are_refused(void **state)
     sched_free(a);
 }
 
+/* Topology (version 5): the levels and a workload's topology_level survive a snapshot, the
+ * domains are resolved again on load, and the loaded engine places the next gang as the saved
+ * one does; a snapshot of versions 2 to 4 loads without levels, its workloads naming none. */
+static void test_topology_survives(void **state)
+{
+    (void)state;
+    struct sched *a = platform();
+    const char *levels[] = {"rack"};
+    assert_int_equal(sched_topology_set(a, levels, 1, err, sizeof(err)), 0);
+    struct sched_workload_spec w = {.name = "g1",
+                                    .workspace = "t1/prod",
+                                    .gpus = 8,
+                                    .mig = -1,
+                                    .model = -1,
+                                    .replicas = 2,
+                                    .preemptible = -1,
+                                    .grace_ms = -1,
+                                    .topology = "rack",
+                                    .topology_required = true};
+    uint32_t g1, g2;
+    assert_int_equal(sched_submit(a, &w, 0, &g1, err, sizeof(err)), 0);
+    assert_int_equal(sched_schedule(a, 0), 0);
+    assert_int_equal(a->workloads[g1].state, SCHED_RUNNING);
+    w.name = "g2";
+    assert_int_equal(sched_submit(a, &w, 1, &g2, err, sizeof(err)), 0);
+    struct sched *b = reload(a);
+    assert_int_equal(b->opt.n_topology, 1);
+    assert_string_equal(b->opt.topology[0], "rack");
+    assert_int_equal(b->workloads[g2].topology_level, 0);
+    assert_true(b->workloads[g2].topology_required);
+    assert_int_equal(b->n_domains, a->n_domains);
+    for (uint32_t i = 0; i < a->n_nodes; i++)
+        assert_int_equal(sched_node_domain(b, i, 0), sched_node_domain(a, i, 0));
+    assert_int_equal(sched_schedule(a, 2), 0);
+    assert_int_equal(sched_schedule(b, 2), 0);
+    assert_int_equal(b->workloads[g2].state, a->workloads[g2].state);
+    for (uint32_t r = 0; r < 2 && a->workloads[g2].state == SCHED_RUNNING; r++)
+        assert_int_equal(b->workloads[g2].placement[r].node, a->workloads[g2].placement[r].node);
+    for (uint32_t version = 2; version < 5; version++) { /* before topology */
+        uint8_t *buf;
+        size_t len;
+        struct sched *old = NULL;
+        assert_int_equal(sched_snapshot_save_version(a, version, &buf, &len), 0);
+        assert_int_equal(buf[8], version);
+        int rc = sched_snapshot_load(buf, len, &old, err, sizeof(err));
+        if (rc)
+            fail_msg("load of version %u: %d %s", version, rc, err);
+        free(buf);
+        assert_int_equal(old->opt.n_topology, 0);
+        assert_int_equal(old->workloads[g1].topology_level, -1);
+        assert_int_equal(old->n_domains, 0);
+        assert_int_equal(sched_check(old, err, sizeof(err)), 0);
+        sched_free(old);
+    }
+    sched_free(a);
+    sched_free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -487,6 +545,7 @@ int main(void)
         cmocka_unit_test(test_bad_bytes_are_refused),
         cmocka_unit_test(test_version_1_loads),
         cmocka_unit_test(test_versions_before_4_load_without_time_limits),
+        cmocka_unit_test(test_topology_survives),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
