@@ -1,6 +1,7 @@
 /* Engine benchmark: builds a large platform through the public sched API, schedules a full
  * queue in one pass, then times single decisions on the full cluster, and prints the figures
- * against the targets (10,000 nodes, 100,000 workloads: < 1 s, p99 < 100 us, < 1 GiB). */
+ * against the targets (10,000 nodes, 100,000 workloads: the whole queue < 0.2 s, each
+ * decision's p99 < 50 us, submit, finish and stopped alike (issue 15), < 1 GiB). */
 #include <errno.h>
 #include <inttypes.h>
 #include <stdbool.h>
@@ -18,8 +19,8 @@
 #include "percentile.h"
 
 /* Targets of the issue, on one core. */
-#define TARGET_SCHEDULE_S 1.0
-#define TARGET_DECISION_P99_US 100.0
+#define TARGET_SCHEDULE_S 0.2
+#define TARGET_DECISION_P99_US 50.0
 #define TARGET_RSS_MIB 1024.0
 
 #define GPUS_PER_NODE 8
@@ -679,15 +680,16 @@ int main(int argc, char **argv)
     printf("%-44s %#18" PRIx64 "\n", "  the same without queue reasons", view.digest_moves);
 
     printf("\ntargets:\n");
-    printf("  schedule the whole queue < %.0f s: %.3f s, %s\n", TARGET_SCHEDULE_S, schedule_s,
+    printf("  schedule the whole queue < %.1f s: %.3f s, %s\n", TARGET_SCHEDULE_S, schedule_s,
            verdict(schedule_s < TARGET_SCHEDULE_S));
-    printf("  one more decision p99 < %.0f us: submit %.1f us, finish %.1f us, %s "
-           "(stopped reports: %.1f us)\n",
-           TARGET_DECISION_P99_US, p99_submit, p99_finish,
-           submit_us.n && finish_us.n
-               ? verdict(p99_submit < TARGET_DECISION_P99_US && p99_finish < TARGET_DECISION_P99_US)
-               : "not measured",
-           p99_stopped);
+    printf("  one more decision p99 < %.0f us: submit %.1f us, finish %.1f us, stopped %.1f us, "
+           "%s\n",
+           TARGET_DECISION_P99_US, p99_submit, p99_finish, p99_stopped,
+           submit_us.n && finish_us.n && stopped_us.n
+               ? verdict(p99_submit < TARGET_DECISION_P99_US &&
+                         p99_finish < TARGET_DECISION_P99_US &&
+                         p99_stopped < TARGET_DECISION_P99_US)
+               : "not measured");
     printf("  peak memory < %.0f MiB: %.1f MiB, %s\n", TARGET_RSS_MIB, rss,
            verdict(rss < TARGET_RSS_MIB));
 
