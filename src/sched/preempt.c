@@ -117,6 +117,8 @@ static int victim_rec_cmp(const void *pa, const void *pb)
 static int victims_sort(const struct victim_order *o, uint32_t *v, uint32_t n)
 {
     struct sched_scratch *x = o->s->scratch;
+    if (n < 2)
+        return 0; /* sorted (and no records to sort: qsort is not given a null array) */
     if (x->cap_victim_recs < n) {
         struct victim_rec *r = realloc(x->victim_recs, n * sizeof(*r));
         if (!r)

@@ -271,7 +271,8 @@ static int claim_at_level(struct sched *s, uint32_t id, uint32_t level)
         if (rooms[r].fits >= w->replicas) /* else too few GPUs there whatever the search finds */
             rooms[kept++] = rooms[r];
     }
-    qsort(rooms, kept, sizeof(*rooms), room_cmp);
+    if (kept > 1) /* (rooms may be a null array when there are none) */
+        qsort(rooms, kept, sizeof(*rooms), room_cmp);
     int rc = -ALLOT_ENOFIT;
     for (uint32_t r = 0; r < kept && rc == -ALLOT_ENOFIT; r++) {
         const struct sched_domain *dom = &s->domains[rooms[r].domain];
