@@ -120,9 +120,7 @@ static int node_room_in_tenant(struct sched_tenant *t)
 {
     if (ENGINE_GROW(t->nodes, t->n_nodes, t->cap_nodes))
         return -ALLOT_ENOMEM;
-    if (ENGINE_GROW(t->node_mig, t->n_nodes, t->cap_node_mig))
-        return -ALLOT_ENOMEM;
-    return ENGINE_GROW(t->node_free, t->n_nodes, t->cap_node_free);
+    return placement_tenant_reserve(t, t->n_nodes + 1);
 }
 
 /* Count node id, of tenant tid now, in its tenant's books (its free_whole 0 until set). */

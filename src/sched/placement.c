@@ -112,6 +112,23 @@ int8_t placement_whole_model(const struct sched_node *n)
     return model;
 }
 
+int placement_tenant_reserve(struct sched_tenant *t, uint32_t n)
+{
+    if (n <= t->cap_node_index)
+        return 0;
+    uint32_t cap = t->cap_node_index ? t->cap_node_index * 2 : 16;
+    cap = cap < n ? n : cap;
+    uint8_t *f = realloc(t->node_free, cap);
+    if (f)
+        t->node_free = f;
+    uint8_t *m = f ? realloc(t->node_mig, cap) : NULL;
+    if (!m)
+        return -ALLOT_ENOMEM; /* node_free may be larger: harmless, cap_node_index unchanged */
+    t->node_mig = m;
+    t->cap_node_index = cap;
+    return 0;
+}
+
 int placement_index_rebuild(struct sched *s)
 {
     for (uint32_t i = 0; i < s->n_nodes; i++)
@@ -119,20 +136,8 @@ int placement_index_rebuild(struct sched *s)
     for (uint32_t i = 0; i < s->n_tenants; i++) {
         struct sched_tenant *t = &s->tenants[i];
         t->n_mixed = 0;
-        if (t->cap_node_free < t->n_nodes) {
-            uint8_t *p = realloc(t->node_free, t->n_nodes);
-            if (!p)
-                return -ALLOT_ENOMEM;
-            t->node_free = p;
-            t->cap_node_free = t->n_nodes;
-        }
-        if (t->cap_node_mig < t->n_nodes) {
-            uint8_t *p = realloc(t->node_mig, t->n_nodes);
-            if (!p)
-                return -ALLOT_ENOMEM;
-            t->node_mig = p;
-            t->cap_node_mig = t->n_nodes;
-        }
+        if (placement_tenant_reserve(t, t->n_nodes))
+            return -ALLOT_ENOMEM;
         for (uint32_t k = 0; k < t->n_nodes; k++) {
             struct sched_node *n = &s->nodes[t->nodes[k]];
             n->tenant_pos = k;
@@ -183,6 +188,16 @@ static int64_t node_mem_avail(const struct sched *s, const struct sched_node *n)
 {
     return n->memory - n->memory_used - n->memory_claimed +
            s->scratch->node[n - s->nodes].victim_memory;
+}
+
+/* May node n take a replica of w at all: ready, with the CPU and memory it asks for
+ * (counting the marked victims'), and not set aside for a starving workload when w must
+ * avoid such nodes (avoid)? */
+static bool node_takes(const struct sched *s, const struct sched_node *n,
+                       const struct sched_workload *w, bool avoid)
+{
+    return n->state == SCHED_NODE_READY && node_cpu_avail(s, n) >= w->cpu &&
+           node_mem_avail(s, n) >= w->memory && !(avoid && n->fenced);
 }
 
 /* Best whole-GPU fit for one replica on node n: the model whose usable free count leaves
@@ -298,9 +313,7 @@ static inline __attribute__((always_inline)) uint32_t whole_best_fit(const struc
             if (t->node_free[k] != f)
                 continue;
             const struct sched_node *n = &s->nodes[t->nodes[k]];
-            if (n->state != SCHED_NODE_READY || node_cpu_avail(s, n) < w->cpu ||
-                node_mem_avail(s, n) < w->memory || (avoid && n->fenced) ||
-                (w->model >= 0 && w->model != n->whole_model))
+            if (!node_takes(s, n, w, avoid) || (w->model >= 0 && w->model != n->whole_model))
                 continue;
             int64_t cpu_left = node_cpu_avail(s, n) - w->cpu;
             int pack = levels && best != SCHED_NONE ? topology_pack_cmp(s, n, &s->nodes[best]) : 0;
@@ -362,8 +375,7 @@ replica_search(struct sched *s, uint32_t id, const uint32_t *nodes, uint32_t n_n
         if (w->mig >= 0 && !t->node_mig[pos]) /* no slices there (mig_fit would find none) */
             continue;
         struct sched_node *n = &s->nodes[nodes[k]];
-        if (n->state != SCHED_NODE_READY || node_cpu_avail(s, n) < w->cpu ||
-            node_mem_avail(s, n) < w->memory || (avoid && n->fenced))
+        if (!node_takes(s, n, w, avoid))
             continue;
         int64_t left;
         int model = -1, gpu = -1, slot = -1;

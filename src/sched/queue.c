@@ -122,6 +122,15 @@ static void run_removed(struct sched *s, struct sched_workspace *ws, uint32_t id
     memmove(&ws->runs[r], &ws->runs[r + 1], (size_t)(ws->n_runs - r) * sizeof(ws->runs[0]));
 }
 
+/* Count pending workload w in (sign +1) or out of (-1) its workspace's pending_by_size,
+ * pending_mig and pending_model. */
+static void pending_count(struct sched_workspace *ws, const struct sched_workload *w, int sign)
+{
+    ws->pending_by_size[queue_size_bucket(w->total.gpu)] += (uint32_t)sign;
+    ws->pending_mig += (uint32_t)(sign * (w->mig >= 0));
+    ws->pending_model += (uint32_t)(sign * (w->mig < 0 && w->model >= 0));
+}
+
 void queue_insert(struct sched *s, uint32_t id)
 {
     fifo_append(s, id);
@@ -154,9 +163,7 @@ void queue_insert(struct sched *s, uint32_t id)
     ws->n_pending++;
     ws->queue_gen++;
     run_inserted(s, ws, id, r);
-    ws->pending_by_size[queue_size_bucket(w->total.gpu)]++;
-    ws->pending_mig += w->mig >= 0;
-    ws->pending_model += w->mig < 0 && w->model >= 0;
+    pending_count(ws, w, +1);
 }
 
 /* Is workload w (id) linked into its workspace's queue (ws) and its priority index? */
@@ -204,9 +211,7 @@ int queue_remove(struct sched *s, uint32_t id)
     w->qprev = w->qnext = SCHED_NONE;
     ws->n_pending--;
     ws->queue_gen++;
-    ws->pending_by_size[queue_size_bucket(w->total.gpu)]--;
-    ws->pending_mig -= w->mig >= 0;
-    ws->pending_model -= w->mig < 0 && w->model >= 0;
+    pending_count(ws, w, -1);
     return 0;
 }
 
@@ -220,9 +225,7 @@ int queue_recount(struct sched *s, uint32_t wsid)
         const struct sched_workload *w = &s->workloads[id];
         if (++n > s->n_workloads)
             return engine_broken(s, "workspace %s queue has a cycle", ws->name);
-        ws->pending_by_size[queue_size_bucket(w->total.gpu)]++;
-        ws->pending_mig += w->mig >= 0;
-        ws->pending_model += w->mig < 0 && w->model >= 0;
+        pending_count(ws, w, +1);
     }
     return 0;
 }
