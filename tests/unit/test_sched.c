@@ -142,6 +142,29 @@ static uint32_t submit(struct sched *s, const char *name, const char *ws, uint32
     return id;
 }
 
+/* The index of MIG profile name in the H100-80GB's profile table (a mig_instance_spec's). */
+static int h100_profile(const char *name)
+{
+    const struct mig_profile *p = mig_profile_of(GPU_MODEL_H100_80GB, mig_name_id(name));
+    assert_non_null(p);
+    return (int)(p - mig_model(GPU_MODEL_H100_80GB)->profiles);
+}
+
+/* s saved in the format of version (SCHED_SNAPSHOT_VERSION: the current one) and loaded
+ * again: a copy without the engine's memos, or with what that version kept. */
+static struct sched *reload_as(const struct sched *s, uint32_t version)
+{
+    uint8_t *buf;
+    size_t len;
+    struct sched *copy = NULL;
+    assert_int_equal(sched_snapshot_save_version(s, version, &buf, &len), 0);
+    int rc = sched_snapshot_load(buf, len, &copy, err, sizeof(err));
+    free(buf);
+    if (rc)
+        fail_msg("load of version %u: %d %s", version, rc, err);
+    return copy;
+}
+
 static void schedule_ok(struct sched *s, int64_t now)
 {
     assert_int_equal(sched_schedule(s, now), 0);
@@ -264,11 +287,7 @@ static void test_memos_change_no_decision(void **state)
     struct sched_cluster_spec c = {.name = "c"};
     assert_int_equal(sched_tenant_add(x, &t, NULL, err, sizeof(err)), 0);
     assert_int_equal(sched_cluster_add(x, &c, NULL, err, sizeof(err)), 0);
-    const struct gpu_model_info *h100 = mig_model(GPU_MODEL_H100_80GB);
-    int p3g = -1;
-    for (int i = 0; i < h100->n_profiles; i++)
-        if (strcmp(h100->profiles[i].name, "3g.40gb") == 0)
-            p3g = i;
+    int p3g = h100_profile("3g.40gb");
     struct sched_gpu_spec gpus[8];
     for (int i = 0; i < 8; i++)
         gpus[i] = (struct sched_gpu_spec){.model = GPU_MODEL_H100_80GB, .healthy = true};
@@ -297,12 +316,7 @@ static void test_memos_change_no_decision(void **state)
             .weight = 1};
         assert_int_equal(sched_workspace_add(x, &ws, NULL, err, sizeof(err)), 0);
     }
-    uint8_t *buf;
-    size_t len;
-    struct sched *y;
-    assert_int_equal(sched_snapshot_save(x, &buf, &len), 0);
-    assert_int_equal(sched_snapshot_load(buf, len, &y, err, sizeof(err)), 0);
-    free(buf);
+    struct sched *y = reload_as(x, SCHED_SNAPSHOT_VERSION);
     uint32_t admitted = 0, queued = 0;
     for (uint32_t step = 0; step < 3000; step++) {
         int64_t now = (int64_t)step * 1000;
@@ -310,10 +324,9 @@ static void test_memos_change_no_decision(void **state)
         diff_step(x, step, now);
         diff_rng = seed; /* the same change to both */
         diff_step(y, step, now);
-        assert_int_equal(sched_snapshot_save(y, &buf, &len), 0); /* y forgets its memos */
+        struct sched *fresh = reload_as(y, SCHED_SNAPSHOT_VERSION); /* without memos */
         sched_free(y);
-        assert_int_equal(sched_snapshot_load(buf, len, &y, err, sizeof(err)), 0);
-        free(buf);
+        y = fresh;
         assert_int_equal(sched_schedule(x, now), 0);
         assert_int_equal(sched_schedule(y, now), 0);
         admitted += (uint32_t)count_events(x, SCHED_EV_ADMITTED);
@@ -666,12 +679,7 @@ static void test_backfill_into_reclaim_claims(void **state)
     assert_int_equal(s->workloads[quick].backfill_for, own);
     assert_int_equal(s->workloads[own].waiting_on, 3);
     /* the link survives a snapshot */
-    uint8_t *buf;
-    size_t len;
-    struct sched *copy = NULL;
-    assert_int_equal(sched_snapshot_save(s, &buf, &len), 0);
-    assert_int_equal(sched_snapshot_load(buf, len, &copy, err, sizeof(err)), 0);
-    free(buf);
+    struct sched *copy = reload_as(s, SCHED_SNAPSHOT_VERSION);
     assert_int_equal(copy->workloads[quick].backfill_for, own);
     sched_free(copy);
     /* own's victims stop early: it still waits for quick, and starts when quick ends */
@@ -1130,11 +1138,7 @@ static void test_mig_charging(void **state)
     struct sched_cluster_spec c = {.name = "c"};
     assert_int_equal(sched_tenant_add(s, &t, NULL, err, sizeof(err)), 0);
     assert_int_equal(sched_cluster_add(s, &c, NULL, err, sizeof(err)), 0);
-    const struct gpu_model_info *h100 = mig_model(GPU_MODEL_H100_80GB);
-    int p3g = -1;
-    for (int i = 0; i < h100->n_profiles; i++)
-        if (strcmp(h100->profiles[i].name, "3g.40gb") == 0)
-            p3g = i;
+    int p3g = h100_profile("3g.40gb");
     struct sched_gpu_spec g = {.model = GPU_MODEL_H100_80GB,
                                .healthy = true,
                                .n_mig = 2,
@@ -1358,20 +1362,13 @@ static void test_checkpoint_bounds(void **state)
     assert_int_equal(sched_workload_lost(s, r, 11000), 2 * G * 6000);
     assert_int_equal(sched_workload_lost(s, p, 11000), 0);
     /* kept in the snapshot; a version 2 snapshot loads none */
-    uint8_t *buf;
-    size_t len;
-    struct sched *back;
-    assert_int_equal(sched_snapshot_save(s, &buf, &len), 0);
-    assert_int_equal(sched_snapshot_load(buf, len, &back, err, sizeof(err)), 0);
+    struct sched *back = reload_as(s, SCHED_SNAPSHOT_VERSION);
     assert_int_equal(back->workloads[r].checkpoint_ms, 5000);
     sched_free(back);
-    free(buf);
-    assert_int_equal(sched_snapshot_save_version(s, 2, &buf, &len), 0);
-    assert_int_equal(sched_snapshot_load(buf, len, &back, err, sizeof(err)), 0);
+    back = reload_as(s, 2);
     assert_int_equal(back->workloads[r].checkpoint_ms, 0);
     assert_true(back->opt.checkpoint_aware);
     sched_free(back);
-    free(buf);
     sched_free(s);
 }
 
@@ -1505,19 +1502,12 @@ static void test_min_runtime(void **state)
     assert_int_equal(sched_workspace_update(s, &spec, MIN, err, sizeof(err)), -ALLOT_ERANGE);
     assert_int_equal(s->workspaces[1].min_runtime_ms[SCHED_KIND_TRAINING], 60 * MIN);
     /* kept in the snapshot; a version 2 snapshot loads none */
-    uint8_t *buf;
-    size_t len;
-    struct sched *back;
-    assert_int_equal(sched_snapshot_save(s, &buf, &len), 0);
-    assert_int_equal(sched_snapshot_load(buf, len, &back, err, sizeof(err)), 0);
+    struct sched *back = reload_as(s, SCHED_SNAPSHOT_VERSION);
     assert_int_equal(back->workspaces[1].min_runtime_ms[SCHED_KIND_TRAINING], 60 * MIN);
     sched_free(back);
-    free(buf);
-    assert_int_equal(sched_snapshot_save_version(s, 2, &buf, &len), 0);
-    assert_int_equal(sched_snapshot_load(buf, len, &back, err, sizeof(err)), 0);
+    back = reload_as(s, 2);
     assert_int_equal(back->workspaces[1].min_runtime_ms[SCHED_KIND_TRAINING], 0);
     sched_free(back);
-    free(buf);
     sched_free(s);
 }
 

@@ -119,6 +119,21 @@ static struct sched *reload(const struct sched *s)
     return copy;
 }
 
+/* s saved in the format of an earlier version and loaded again: that version's reader. */
+static struct sched *reload_version(const struct sched *s, uint32_t version)
+{
+    uint8_t *buf;
+    size_t len;
+    assert_int_equal(sched_snapshot_save_version(s, version, &buf, &len), 0);
+    assert_int_equal(buf[8], version);
+    struct sched *copy = NULL;
+    int rc = sched_snapshot_load(buf, len, &copy, err, sizeof(err));
+    if (rc)
+        fail_msg("load of version %u: %d %s", version, rc, err);
+    free(buf);
+    return copy;
+}
+
 /* Whether a and b are the same engine, byte for byte of their snapshots. */
 static void assert_same(const struct sched *a, const struct sched *b, int step)
 {
@@ -344,15 +359,7 @@ static void test_version_1_loads(void **state)
     assert_int_equal(sched_node_move(a, n5, "t1", false, 1000, err, sizeof(err)), 0);
     assert_int_equal(a->nodes[n5].state, SCHED_NODE_DRAINING);
     assert_true(a->nodes[n5].move_drained);
-    uint8_t *buf;
-    size_t len;
-    struct sched *now = reload(a), *old = NULL;
-    assert_int_equal(sched_snapshot_save_version(a, 1, &buf, &len), 0);
-    assert_int_equal(buf[8], 1);
-    int rc = sched_snapshot_load(buf, len, &old, err, sizeof(err));
-    if (rc)
-        fail_msg("load of version 1: %d %s", rc, err);
-    free(buf);
+    struct sched *now = reload(a), *old = reload_version(a, 1);
     assert_int_equal(old->nodes[n5].moving_to, 0);
     assert_false(old->nodes[n5].move_drained);
     assert_int_equal(sched_node_move_cancel(old, n5, 2000), 0);
@@ -362,6 +369,8 @@ static void test_version_1_loads(void **state)
     assert_int_equal(now->nodes[n5].tenant, 1);
     assert_int_equal(sched_check(now, err, sizeof(err)), 0);
     assert_int_equal(sched_check(old, err, sizeof(err)), 0);
+    uint8_t *buf;
+    size_t len;
     assert_int_equal(sched_snapshot_save_version(a, SCHED_SNAPSHOT_VERSION + 1, &buf, &len),
                      -ALLOT_EINVAL);
     sched_free(a);
@@ -404,15 +413,7 @@ static void test_versions_before_4_load_without_time_limits(void **state)
     assert_int_equal(now->workspaces[ws].default_time_limit_ms, 3600000);
     assert_int_equal(now->workspaces[ws].max_time_limit_ms, 7200000);
     for (uint32_t version = 2; version <= 3; version++) {
-        uint8_t *buf;
-        size_t len;
-        struct sched *old = NULL;
-        assert_int_equal(sched_snapshot_save_version(a, version, &buf, &len), 0);
-        assert_int_equal(buf[8], version);
-        int rc = sched_snapshot_load(buf, len, &old, err, sizeof(err));
-        if (rc)
-            fail_msg("load of version %u: %d %s", version, rc, err);
-        free(buf);
+        struct sched *old = reload_version(a, version);
         assert_int_equal(old->workloads[id].time_limit_ms, 0);
         assert_int_equal(old->workloads[id].backfill_for, SCHED_NONE);
         assert_int_equal(old->workspaces[ws].default_time_limit_ms, 0);
@@ -518,15 +519,7 @@ static void test_topology_survives(void **state)
     for (uint32_t r = 0; r < 2 && a->workloads[g2].state == SCHED_RUNNING; r++)
         assert_int_equal(b->workloads[g2].placement[r].node, a->workloads[g2].placement[r].node);
     for (uint32_t version = 2; version < 5; version++) { /* before topology */
-        uint8_t *buf;
-        size_t len;
-        struct sched *old = NULL;
-        assert_int_equal(sched_snapshot_save_version(a, version, &buf, &len), 0);
-        assert_int_equal(buf[8], version);
-        int rc = sched_snapshot_load(buf, len, &old, err, sizeof(err));
-        if (rc)
-            fail_msg("load of version %u: %d %s", version, rc, err);
-        free(buf);
+        struct sched *old = reload_version(a, version);
         assert_int_equal(old->opt.n_topology, 0);
         assert_int_equal(old->workloads[g1].topology_level, -1);
         assert_int_equal(old->n_domains, 0);
