@@ -4,12 +4,13 @@
 /* fuzz-options: -max_len=4096 */
 #include <string.h>
 
+#include "schema/op.h"
 #include "schema/platform.h"
-#include "schema/spec.h"
 #include "sched/sched.h"
 #include "support.h"
 
-/* Each op of an accepted platform reads back through the reader the API uses for it. */
+/* Each op of an accepted platform reads back through the journal's reader for it (op.h), as
+ * allotd reads it when it applies the platform. */
 static void check_ops(const struct source *src)
 {
     json_t *ops = NULL;
@@ -20,24 +21,19 @@ static void check_ops(const struct source *src)
     for (size_t i = 0; i < json_array_size(ops); i++) {
         const json_t *op = json_array_get(ops, i);
         const char *name = json_string_value(json_object_get(op, "op"));
-        const json_t *spec = json_object_get(op, "spec");
-        struct sched_options opt;
-        struct sched_tenant_spec t;
-        struct sched_cluster_spec c;
-        struct sched_node_spec n;
-        struct sched_workspace_spec w;
+        struct op out;
         int rc = -1;
-        sched_options_default(&opt);
-        if (strcmp(name, "scheduler") == 0)
-            rc = spec_scheduler_from_json(spec, &opt, &e);
-        else if (strcmp(name, "tenant_add") == 0)
-            rc = spec_tenant_from_json(spec, &a, &t, &e);
-        else if (strcmp(name, "cluster_add") == 0)
-            rc = spec_cluster_from_json(spec, &a, &c, &e);
-        else if (strcmp(name, "node_add") == 0)
-            rc = spec_node_from_json(spec, &a, &n, &e);
-        else if (strcmp(name, "workspace_add") == 0)
-            rc = spec_workspace_from_json(spec, NULL, &a, &w, &e);
+        memset(&out, 0, sizeof(out));
+        if (strcmp(name, OP_SCHEDULER) == 0)
+            rc = op_read_scheduler(op, &a, &out, &e);
+        else if (strcmp(name, OP_TENANT_ADD) == 0)
+            rc = op_read_tenant(op, &a, &out, &e);
+        else if (strcmp(name, OP_CLUSTER_ADD) == 0)
+            rc = op_read_cluster(op, &a, &out, &e);
+        else if (strcmp(name, OP_NODE_ADD) == 0)
+            rc = op_read_node(op, &a, &out, &e);
+        else if (strcmp(name, OP_WORKSPACE_ADD) == 0)
+            rc = op_read_workspace(op, &a, &out, &e);
         FUZZ_CHECK(rc == 0);
     }
     arena_cleanup(&a);

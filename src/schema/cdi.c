@@ -209,7 +209,7 @@ static int read_annotations(struct reader *r, const json_t *obj)
     int rc = reader_enter(r, obj, "annotations", false, &v, &mark);
     if (rc == 0 && v && !json_is_object(v))
         rc = reader_fail(r, -ALLOT_EINVAL, "expected an object of strings, found %s",
-                         reader_type_name(v));
+                         reader_type_name(r, v));
     if (rc == 0 && v && json_object_size(v) > CDI_MAX_ANNOTATIONS)
         rc = reader_fail(r, -ALLOT_ERANGE, "%zu annotations; at most %d are allowed",
                          json_object_size(v), CDI_MAX_ANNOTATIONS);

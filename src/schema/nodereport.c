@@ -30,7 +30,7 @@ static int report_shape(struct reader *r, const json_t *j, const json_t *inv, co
     if (!json_is_object(j))
         return reader_fail(r, -ALLOT_EINVAL,
                            "expected {inventory: {gpus: [...]}, workloads: [...]}, found %s",
-                           reader_type_name(j));
+                           reader_type_name(r, j));
     if (inv && !json_is_object(inv))
         return refuse_at(r, PROTOCOL_FIELD_INVENTORY, -1, "expected an object");
     if (gpus) {

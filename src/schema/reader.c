@@ -148,8 +148,11 @@ const char *reader_join(const char *const *names, int n, char *buf, size_t len)
     return buf;
 }
 
-const char *reader_type_name(const json_t *v)
+const char *reader_type_name(const struct reader *r, const json_t *v)
 {
+    bool b;
+    if (r && json_is_string(v) && source_bool(r->source, v, &b))
+        return type_names[JSON_TRUE];
     return v ? type_names[json_typeof(v)] : "nothing";
 }
 
@@ -183,7 +186,8 @@ int reader_object_with(struct reader *r, const json_t *v, const char *const *key
                        const char *const *extra, const char *const *nullable)
 {
     if (!json_is_object(v))
-        return reader_fail(r, -ALLOT_EINVAL, "expected an object, found %s", reader_type_name(v));
+        return reader_fail(r, -ALLOT_EINVAL, "expected an object, found %s",
+                           reader_type_name(r, v));
     for (void *it = json_object_iter((json_t *)v); it;
          it = json_object_iter_next((json_t *)v, it)) {
         const char *key = json_object_iter_key(it);
@@ -239,18 +243,19 @@ const json_t *reader_get(const json_t *obj, const char *key)
 
 /* Check that v is a string of at most max bytes without NUL. OUT *s (into the document) and
  * *n, its length. */
-/* The text a YAML plain scalar that was typed a number or a boolean was written as; NULL
- * for anything else (and for JSON, which has no plain scalars). */
+/* The text a YAML plain scalar that was typed a number or a boolean was written as (a plain
+ * boolean is kept as its text, source.h); NULL for anything else (and for JSON, which has no
+ * plain scalars). Asking remembers it as read as text. */
 static const char *plain_text(const struct reader *r, const json_t *v)
 {
-    return json_is_number(v) || json_is_boolean(v) ? source_text(r->source, v) : NULL;
+    return json_is_number(v) || json_is_string(v) ? source_text(r->source, v) : NULL;
 }
 
 int reader_text(struct reader *r, const json_t *v, size_t max, const char **s, size_t *n)
 {
     const char *plain = plain_text(r, v);
     if (!json_is_string(v) && !plain)
-        return reader_fail(r, -ALLOT_EINVAL, "expected a string, found %s", reader_type_name(v));
+        return reader_fail(r, -ALLOT_EINVAL, "expected a string, found %s", reader_type_name(r, v));
     const char *text = plain ? plain : json_string_value(v);
     size_t len = plain ? strlen(plain) : json_string_length(v);
     if (memchr(text, '\0', len))
@@ -337,11 +342,12 @@ int reader_workspace_name(struct reader *r, const json_t *v, const char *default
 }
 
 /* What v is, for "expected ..., found %s": a string is quoted ('yes'), else its type. */
-static const char *found(const json_t *v, char buf[READER_QUOTE + 8])
+static const char *found(const struct reader *r, const json_t *v, char buf[READER_QUOTE + 8])
 {
     char q[READER_QUOTE + 4];
-    if (!json_is_string(v))
-        return reader_type_name(v);
+    bool b;
+    if (!json_is_string(v) || source_bool(r->source, v, &b))
+        return reader_type_name(r, v);
     snprintf(buf, READER_QUOTE + 8, "'%s'",
              reader_quote(json_string_value(v), json_string_length(v), q));
     return buf;
@@ -350,8 +356,10 @@ static const char *found(const json_t *v, char buf[READER_QUOTE + 8])
 int reader_bool(struct reader *r, const json_t *v, bool *out)
 {
     char what[READER_QUOTE + 8];
+    if (json_is_string(v) && source_bool(r->source, v, out))
+        return 0; /* a YAML plain boolean */
     if (!json_is_boolean(v))
-        return reader_fail(r, -ALLOT_EINVAL, "expected true or false, found %s", found(v, what));
+        return reader_fail(r, -ALLOT_EINVAL, "expected true or false, found %s", found(r, v, what));
     *out = json_is_true(v);
     return 0;
 }
@@ -361,7 +369,7 @@ int reader_int(struct reader *r, const json_t *v, int64_t min, int64_t max, int6
 {
     char what[READER_QUOTE + 8];
     if (!json_is_integer(v))
-        return reader_fail(r, -ALLOT_EINVAL, "expected an integer, found %s", found(v, what));
+        return reader_fail(r, -ALLOT_EINVAL, "expected an integer, found %s", found(r, v, what));
     json_int_t i = json_integer_value(v);
     if (i < min || i > max)
         return reader_fail(r, -ALLOT_ERANGE,
@@ -468,7 +476,7 @@ int reader_quantity(struct reader *r, const json_t *v, enum reader_quantity kind
     else
         return reader_fail(
             r, -ALLOT_EINVAL, "expected %s (a number or a string, e.g. %s), found %s",
-            reader_quantities[kind].what, reader_quantities[kind].examples, reader_type_name(v));
+            reader_quantities[kind].what, reader_quantities[kind].examples, reader_type_name(r, v));
     if (rc)
         return rc;
     if (s == num)
@@ -495,7 +503,7 @@ int reader_array(struct reader *r, const json_t *v, size_t max, const char *what
 {
     if (!json_is_array(v))
         return reader_fail(r, -ALLOT_EINVAL, "expected an array of %s, found %s", what,
-                           reader_type_name(v));
+                           reader_type_name(r, v));
     if (json_array_size(v) > max)
         return reader_fail(r, -ALLOT_ERANGE, "%zu entries; at most %zu %s are allowed",
                            json_array_size(v), max, what);

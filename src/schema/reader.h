@@ -86,8 +86,9 @@ int reader_fail(struct reader *r, int rc, const char *fmt, ...)
 const char *reader_quote(const char *s, size_t n, char buf[READER_QUOTE + 4]);
 /* "a, b, c" of a NULL-terminated list (or the first n names when n >= 0) into buf. */
 const char *reader_join(const char *const *names, int n, char *buf, size_t len);
-/* "an object", "a string", ... of v ("nothing" for NULL). */
-const char *reader_type_name(const json_t *v);
+/* "an object", "a string", ... of v ("nothing" for NULL); "a boolean" for a YAML plain
+ * boolean of r's source too (which the source keeps as its text, source.h). */
+const char *reader_type_name(const struct reader *r, const json_t *v);
 
 /* Check that v is an object whose keys are all in keys (NULL-terminated), and whose values
  * are not null unless their key is in nullable (NULL-terminated, or NULL for none): a null

@@ -20,9 +20,15 @@ struct source_line {
     int line;
 };
 
+/* What a plain scalar with a kept text was typed as. A boolean is kept as a string of its
+ * text (not as jansson's true or false, which are one shared value each: a mark on one would
+ * be a mark on every `true` of the document). */
+enum source_typed { TYPED_NUMBER, TYPED_TRUE, TYPED_FALSE };
+
 struct source_text {
     const json_t *value;
     const char *text;
+    enum source_typed typed;
     bool read_as_text; /* a reader took it as a string (source_text was asked for it) */
 };
 
@@ -140,8 +146,9 @@ static int keep_line(struct copier *c, const yaml_node_t *node)
     return 0;
 }
 
-/* Keep the text of plain scalar node, copied as the non-string value v. */
-static int keep_text(struct copier *c, const yaml_node_t *node, const json_t *v)
+/* Keep the text of plain scalar node, copied as v (typed as typed). */
+static int keep_text(struct copier *c, const yaml_node_t *node, const json_t *v,
+                     enum source_typed typed)
 {
     struct source *s = c->src;
     if (s->n_texts == c->cap_texts) {
@@ -156,7 +163,7 @@ static int keep_text(struct copier *c, const yaml_node_t *node, const json_t *v)
         arena_strndup(&s->arena, (const char *)node->data.scalar.value, node->data.scalar.length);
     if (!text)
         return copy_fail(c, node, -ALLOT_ENOMEM, "out of memory");
-    s->texts[s->n_texts++] = (struct source_text){v, text, false};
+    s->texts[s->n_texts++] = (struct source_text){v, text, typed, false};
     return 0;
 }
 
@@ -185,31 +192,39 @@ static bool is_number(const char *s, bool *integer)
     return s[i] == '\0';
 }
 
-/* A scalar node as a JSON value: plain null, booleans and numbers typed as YAML's core
- * schema has them (their text kept), anything else a string. OUT *out (a new reference). */
+/* A scalar node as a JSON value: plain null and numbers typed as YAML's core schema has
+ * them (a number's text kept), plain booleans a string of their text kept as typed boolean
+ * (source_bool), anything else a string. OUT *out (a new reference). */
 static int copy_scalar(struct copier *c, yaml_node_t *node, json_t **out)
 {
     const char *s = (const char *)node->data.scalar.value;
     size_t n = node->data.scalar.length;
     bool plain = node->data.scalar.style == YAML_PLAIN_SCALAR_STYLE, integer = false;
     json_t *v = NULL;
+    enum source_typed typed = TYPED_NUMBER;
     if (plain && strlen(s) == n) {
         if (!*s || !strcmp(s, "~") || !strcmp(s, "null") || !strcmp(s, "Null") ||
-            !strcmp(s, "NULL"))
-            v = json_null();
-        else if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE"))
-            v = json_true();
+            !strcmp(s, "NULL")) {
+            *out = json_null();
+            return 0;
+        }
+        if (!strcmp(s, "true") || !strcmp(s, "True") || !strcmp(s, "TRUE"))
+            typed = TYPED_TRUE;
         else if (!strcmp(s, "false") || !strcmp(s, "False") || !strcmp(s, "FALSE"))
-            v = json_false();
+            typed = TYPED_FALSE;
         else if (is_number(s, &integer)) {
             errno = 0;
             long long i = integer ? strtoll(s, NULL, 10) : 0;
             v = integer && errno == 0 ? json_integer(i) : json_real(strtod(s, NULL));
+            if (!v)
+                return copy_fail(c, node, -ALLOT_ENOMEM, "out of memory");
         }
+        if (typed != TYPED_NUMBER && !(v = json_stringn(s, n)))
+            return copy_fail(c, node, -ALLOT_ENOMEM, "out of memory");
     }
     if (v) {
         *out = v;
-        return keep_text(c, node, v);
+        return keep_text(c, node, v, typed);
     }
     v = json_stringn(s, n);
     if (!v)
@@ -428,11 +443,22 @@ const char *source_text(const struct source *src, const json_t *v)
     return hit->text;
 }
 
+bool source_bool(const struct source *src, const json_t *v, bool *out)
+{
+    const struct source_text *hit = text_entry(src, v);
+    if (!hit || hit->typed == TYPED_NUMBER)
+        return false;
+    *out = hit->typed == TYPED_TRUE;
+    return true;
+}
+
 json_t *source_as_read(const struct source *src, const json_t *v)
 {
     const struct source_text *hit = text_entry(src, v);
     if (hit && hit->read_as_text)
         return json_string(hit->text);
+    if (hit && hit->typed != TYPED_NUMBER)
+        return json_boolean(hit->typed == TYPED_TRUE);
     if (json_is_object(v)) {
         json_t *o = json_object();
         const char *key;

@@ -4,6 +4,7 @@
 #ifndef ALLOT_SCHEMA_SOURCE_H
 #define ALLOT_SCHEMA_SOURCE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include <jansson.h>
@@ -26,7 +27,7 @@ struct source {
     const char *path;          /* for messages */
     struct source_line *lines; /* field path -> line, sorted by path */
     size_t n_lines;
-    struct source_text *texts; /* plain scalars read as numbers, booleans or null: their text */
+    struct source_text *texts; /* plain scalars typed as numbers or booleans: their text */
     size_t n_texts;
     struct arena arena; /* the path and the texts */
 };
@@ -45,10 +46,14 @@ int source_parse(const char *path, const unsigned char *text, size_t n, struct s
 /* Free what a source holds. Accepts a source that source_load failed to fill, and NULL. */
 void source_cleanup(struct source *src);
 
-/* The text of v when it was a plain scalar that YAML typed as a number, boolean or null, so
+/* The text of v when it was a plain scalar that YAML typed as a number or a boolean, so
  * that a reader of a string may take `name: 007` as "007"; NULL otherwise (and for a NULL
  * src). The value is remembered as read as text (see source_as_read). */
 const char *source_text(const struct source *src, const json_t *v);
+/* Whether v is a YAML plain boolean of src (kept in the tree as a string of its text, since
+ * jansson's booleans are shared values that could not tell one `true` from another); OUT
+ * *out, its value. False for anything else, and for a NULL src. */
+bool source_bool(const struct source *src, const json_t *v, bool *out);
 /* A deep copy of v (a value of src->root) as the readers read it: the plain scalars they took
  * as text are strings, so that the copy reads the same as JSON, with no source (how a
  * platform file's objects become journal ops). A new reference, or NULL without memory. */

@@ -116,7 +116,7 @@ static int read_mig_instance(struct reader *r, const json_t *v, enum gpu_model m
     } else if (!json_is_string(v)) {
         return reader_fail(r, -ALLOT_EINVAL,
                            "expected a MIG profile name or {\"profile\", \"start\"}, found %s",
-                           reader_type_name(v));
+                           reader_type_name(r, v));
     }
     if (rc == 0)
         rc = reader_text(r, profile, SCHEMA_MAX_STRING, &name, &n);
@@ -168,7 +168,7 @@ static int read_gpu(struct reader *r, const json_t *entry, struct sched_gpu_spec
         size_t n = json_is_array(mig) ? json_array_size(mig) : 0;
         if (!json_is_array(mig))
             rc = reader_fail(r, -ALLOT_EINVAL, "expected an array of MIG instances, found %s",
-                             reader_type_name(mig));
+                             reader_type_name(r, mig));
         else if (n > MIG_MAX_INSTANCES)
             rc = reader_fail(r, -ALLOT_ERANGE, "%zu MIG instances; a GPU holds at most %d", n,
                              MIG_MAX_INSTANCES);
@@ -214,7 +214,7 @@ int spec_read_labels(struct reader *r, const json_t *map, struct sched_label *la
 {
     if (!json_is_object(map))
         return reader_fail(r, -ALLOT_EINVAL, "expected an object of labels, found %s",
-                           reader_type_name(map));
+                           reader_type_name(r, map));
     size_t n = json_object_size(map), i = 0;
     if (n > SCHED_MAX_LABELS)
         return reader_fail(r, -ALLOT_ERANGE, "%zu labels; at most %d are allowed", n,
@@ -297,7 +297,7 @@ int spec_read_node(struct reader *r, const json_t *j, struct sched_node_spec *ou
         size_t n = json_is_array(list) ? json_array_size(list) : 0;
         if (!json_is_array(list))
             rc = reader_fail(r, -ALLOT_EINVAL, "expected an array of GPUs, found %s",
-                             reader_type_name(list));
+                             reader_type_name(r, list));
         else if (n > SCHED_MAX_GPUS_PER_NODE)
             rc = reader_fail(r, -ALLOT_ERANGE, "%zu entries; a node has at most %d GPUs", n,
                              SCHED_MAX_GPUS_PER_NODE);
@@ -599,11 +599,4 @@ int spec_workspace_patch_from_json(const json_t *j, struct arena *a,
     struct reader r;
     reader_init(&r, a, err);
     return spec_read_workspace_patch(&r, j, inout);
-}
-
-int spec_scheduler_from_json(const json_t *j, struct sched_options *inout, struct schema_error *err)
-{
-    struct reader r;
-    reader_init(&r, NULL, err);
-    return spec_read_scheduler(&r, j, false, inout);
 }

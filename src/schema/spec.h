@@ -44,9 +44,6 @@ int spec_workspace_from_json(const json_t *j, const char *default_tenant, struct
  * the same workspace (full or bare). *inout is changed only when 0 is returned. */
 int spec_workspace_patch_from_json(const json_t *j, struct arena *a,
                                    struct sched_workspace_spec *inout, struct schema_error *err);
-/* {default_grace?, starvation_age?} (durations): the engine's options, over *inout. */
-int spec_scheduler_from_json(const json_t *j, struct sched_options *inout,
-                             struct schema_error *err);
 
 /* The same readers for an object met inside a larger document (a platform file, a journal
  * op): r carries the arena, the refusal and the path of j, so that errors name the field from

@@ -172,7 +172,7 @@ static int read_command(struct reader *r, const json_t *j, struct workload_spec 
         const char **args = NULL;
         if (!json_is_array(v))
             rc = reader_fail(r, -ALLOT_EINVAL, "expected an array of strings, found %s",
-                             reader_type_name(v));
+                             reader_type_name(r, v));
         else if (n < 1 || n > SCHEMA_MAX_COMMAND)
             rc = reader_fail(r, -ALLOT_ERANGE, "%zu arguments; a command has 1 to %d", n,
                              SCHEMA_MAX_COMMAND);
@@ -218,7 +218,7 @@ static int read_env(struct reader *r, const json_t *j, struct workload_spec *out
         struct workload_env *env = NULL;
         if (!json_is_object(v))
             rc = reader_fail(r, -ALLOT_EINVAL, "expected an object of strings, found %s",
-                             reader_type_name(v));
+                             reader_type_name(r, v));
         else if (n > SCHEMA_MAX_ENV)
             rc = reader_fail(r, -ALLOT_ERANGE, "%zu variables; at most %d are allowed", n,
                              SCHEMA_MAX_ENV);

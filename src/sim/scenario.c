@@ -304,7 +304,7 @@ static int scenario_finals(struct scenario_reader *sr, const json_t *map)
     size_t mark = reader_push_key(r, "final", 5);
     if (!json_is_object(map))
         rc = reader_fail(r, -ALLOT_EINVAL, "expected an object of workload: state, found %s",
-                         reader_type_name(map));
+                         reader_type_name(r, map));
     else if (n > SCENARIO_MAX_STEPS)
         rc = reader_fail(r, -ALLOT_ERANGE, "%zu entries; at most %d are allowed", n,
                          SCENARIO_MAX_STEPS);

@@ -784,12 +784,16 @@ class CliTest(unittest.TestCase):
 
     def test_submit_env(self):
         url, seen = self.fake_server({"name": "a/b/c", "state": "running"})
-        path = self.write("w.yaml", "workspace: a/b\nenv: {A: old, D: kept}\n")
+        # env's values are text as written (True), and the file's own booleans stay booleans
+        path = self.write("w.yaml", "workspace: a/b\nenv: {A: old, D: kept, F: True}\n"
+                                    "preemptible: true\n")
         self.ok("submit", "-f", path, "--env", "A=1", "-e", "B=", "--env=C=x=y", "-e",
                 "E=two words", "--", "true", server=url)
         self.assertEqual(seen[0][:2], ("POST", "/v1/workloads"))
         self.assertEqual(seen[0][2]["env"],
-                         {"A": "1", "B": "", "C": "x=y", "D": "kept", "E": "two words"})
+                         {"A": "1", "B": "", "C": "x=y", "D": "kept", "E": "two words",
+                          "F": "True"})
+        self.assertIs(seen[0][2]["preemptible"], True)
         # against the daemon: the variables are taken, and the name is checked before sending
         self.ok("submit", "-w", "acme/research", "--name", "with-env", "-e", "HF_HOME=/cache",
                 "--", "true")

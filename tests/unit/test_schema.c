@@ -16,6 +16,7 @@
 
 #include "common/arena.h"
 #include "common/error.h"
+#include "schema/op.h"
 #include "schema/platform.h"
 #include "schema/source.h"
 #include "schema/spec.h"
@@ -279,6 +280,18 @@ static void test_image_and_workdir(void **state)
     arena_cleanup(&a);
 }
 
+/* The platform of text, parsed into *src and built (both must succeed). RET the engine. */
+static struct sched *platform_of(const char *text, struct source *src)
+{
+    struct sched *s = NULL;
+    char err[512] = "";
+    assert_int_equal(
+        source_parse("p.yaml", (const unsigned char *)text, strlen(text), src, err, sizeof(err)),
+        0);
+    assert_int_equal(platform_build(src, NULL, &s, err, sizeof(err)), 0);
+    return s;
+}
+
 /* require_image reads the same from a platform file and an API body, and a scenario's submit
  * takes an image (the policy needs to know of it) but not a workdir, which only the daemon's
  * agents use. */
@@ -289,12 +302,8 @@ static void test_require_image_both_ways(void **state)
                                "    require_image: true\n"
                                "    workspaces: [{name: w, require_image: true}, {name: v}]\n";
     struct source src;
-    struct sched *s = NULL;
+    struct sched *s = platform_of(text, &src);
     char err[512] = "";
-    assert_int_equal(
-        source_parse("p.yaml", (const unsigned char *)text, strlen(text), &src, err, sizeof(err)),
-        0);
-    assert_int_equal(platform_build(&src, NULL, &s, err, sizeof(err)), 0);
     assert_true(s->tenants[0].require_image);
     assert_true(s->workspaces[0].require_image);
     assert_false(s->workspaces[1].require_image);
@@ -413,6 +422,105 @@ static void test_plain_scalars(void **state)
     source_cleanup(&src);
 }
 
+/* The platform's topology travels in its scheduler op, and that op reads back through the
+ * journal's reader with the levels and the scheduler's options (the fuzzer found the op refused
+ * by a reader that knew no topology). */
+static void test_topology_op(void **state)
+{
+    static const char text[] = "scheduler: {default_grace: 5s}\ntopology: [block, rack]\n"
+                               "tenants: [{name: a}]\n";
+    struct source src;
+    struct sched *s = platform_of(text, &src);
+    char err[512] = "";
+    json_t *ops = NULL;
+    assert_int_equal(platform_ops(&src, &ops), 0);
+    const json_t *op = json_array_get(ops, 0);
+    assert_string_equal(json_string_value(json_object_get(op, "op")), OP_SCHEDULER);
+    struct arena a;
+    struct op out;
+    struct schema_error e;
+    arena_init(&a, 0);
+    assert_int_equal(op_read_scheduler(op, &a, &out, &e), 0);
+    assert_true(out.u.scheduler.has_topology);
+    assert_int_equal(out.u.scheduler.n_topology, 2);
+    assert_string_equal(out.u.scheduler.topology[0], "block");
+    assert_string_equal(out.u.scheduler.topology[1], "rack");
+    assert_true(out.u.scheduler.has_grace);
+    assert_int_equal(out.u.scheduler.default_grace_ms, 5000);
+    /* topology alone: a scheduler op of its own */
+    json_decref(ops);
+    source_cleanup(&src);
+    sched_free(s);
+    static const char bare[] = "topology: [rack]\n";
+    assert_int_equal(
+        source_parse("p.yaml", (const unsigned char *)bare, strlen(bare), &src, err, sizeof(err)),
+        0);
+    assert_int_equal(platform_ops(&src, &ops), 0);
+    assert_int_equal(op_read_scheduler(json_array_get(ops, 0), &a, &out, &e), 0);
+    assert_int_equal(out.u.scheduler.n_topology, 1);
+    assert_false(out.u.scheduler.has_grace);
+    arena_cleanup(&a);
+    json_decref(ops);
+    source_cleanup(&src);
+}
+
+/* A boolean read as text in one place stays a boolean elsewhere: jansson's true and false are
+ * one shared value each, so a source that marked them would turn every `False` of the document
+ * into text once a label read one (the fuzzer found `lend: False` journaled as "False", which
+ * the journal's reader then refused). */
+static void test_boolean_as_text_once(void **state)
+{
+    static const char text[] =
+        "tenants: [{name: acme, workspaces: [{name: prod, lend: False}]}]\n"
+        "clusters: [{name: c1}]\n"
+        "nodes: [{name: n1, cluster: c1, tenant: acme, cpu: 4, memory: 1Gi,\n"
+        "         labels: {z: False, fast: true, off: FALSE}}]\n";
+    struct source src;
+    struct sched *s = platform_of(text, &src);
+    char err[512] = "";
+    assert_false(s->workspaces[0].lend);
+    assert_string_equal(s->nodes[0].labels[0].value, "False");
+    assert_string_equal(s->nodes[0].labels[1].value, "true");
+    assert_string_equal(s->nodes[0].labels[2].value, "FALSE");
+    json_t *ops = NULL;
+    assert_int_equal(platform_ops(&src, &ops), 0);
+    struct arena a;
+    arena_init(&a, 0);
+    for (size_t i = 0; i < json_array_size(ops); i++) {
+        const json_t *op = json_array_get(ops, i);
+        const char *name = json_string_value(json_object_get(op, "op"));
+        const json_t *spec = json_object_get(op, "spec");
+        struct op out;
+        struct schema_error e;
+        if (strcmp(name, OP_WORKSPACE_ADD) == 0) {
+            assert_true(json_is_false(json_object_get(spec, "lend")));
+            assert_int_equal(op_read_workspace(op, &a, &out, &e), 0);
+            assert_false(out.u.workspace.lend);
+        }
+        if (strcmp(name, OP_NODE_ADD) == 0) {
+            const json_t *labels = json_object_get(spec, "labels");
+            assert_string_equal(json_string_value(json_object_get(labels, "z")), "False");
+            assert_string_equal(json_string_value(json_object_get(labels, "fast")), "true");
+            assert_int_equal(op_read_node(op, &a, &out, &e), 0);
+        }
+    }
+    arena_cleanup(&a);
+    json_decref(ops);
+    sched_free(s);
+    source_cleanup(&src);
+
+    /* a plain boolean where a list is expected is named a boolean */
+    static const char bad[] = "tenants: [{name: acme}]\nclusters: [{name: c1}]\n"
+                              "nodes: [{name: n1, cluster: c1, tenant: acme, cpu: 4,"
+                              " memory: 1Gi, gpus: true}]\n";
+    assert_int_equal(
+        source_parse("p.yaml", (const unsigned char *)bad, strlen(bad), &src, err, sizeof(err)), 0);
+    assert_int_not_equal(platform_build(&src, NULL, &s, err, sizeof(err)), 0);
+    assert_non_null(strstr(err, "nodes[0].gpus"));
+    assert_non_null(strstr(err, "found a boolean"));
+    source_cleanup(&src);
+}
+
 /* Keys given twice, keys that are maps, and aliases that multiply past the bound. */
 static void test_loader_refusals(void **state)
 {
@@ -461,9 +569,14 @@ static void test_empty_document(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_same_refusal_both_ways),  cmocka_unit_test(test_image_and_workdir),
-        cmocka_unit_test(test_require_image_both_ways), cmocka_unit_test(test_plain_scalars),
-        cmocka_unit_test(test_loader_refusals),         cmocka_unit_test(test_empty_document),
+        cmocka_unit_test(test_same_refusal_both_ways),
+        cmocka_unit_test(test_image_and_workdir),
+        cmocka_unit_test(test_require_image_both_ways),
+        cmocka_unit_test(test_plain_scalars),
+        cmocka_unit_test(test_loader_refusals),
+        cmocka_unit_test(test_empty_document),
+        cmocka_unit_test(test_topology_op),
+        cmocka_unit_test(test_boolean_as_text_once),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
