@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "common/quantity.h"
+#include "sched/engine.h"
 #include "sched/placement.h"
 #include "sched/topology.h"
 
@@ -43,6 +44,51 @@ static bool node_holds_timed_borrower(const struct sched *s, const struct sched_
             return true;
     }
     return false;
+}
+
+/* Nodes (of nodes[0..n_nodes)) to add to t's fence for w: the `need` able ones with the
+ * most free whole GPUs, ties in the order given, appended to t->fence in that order (most
+ * free first) and marked fenced; one scan of the nodes, then a count of them by free whole
+ * GPUs for the cut. RET false when fewer than need are able (t->fence then holds some). */
+static bool fence_pick(struct sched *s, struct sched_tenant *t, const struct sched_workload *w,
+                       const uint32_t *nodes, uint32_t n_nodes, uint32_t need)
+{
+    if (need == 0)
+        return true;
+    if (engine_candidates_reserve(s, n_nodes)) {
+        s->oom = true;
+        return false;
+    }
+    uint32_t *able = s->scratch->candidates, n_able = 0;
+    uint32_t by_free[SCHED_MAX_GPUS_PER_NODE + 1] = {0};
+    for (uint32_t k = 0; k < n_nodes; k++) {
+        const struct sched_node *n = &s->nodes[nodes[k]];
+        if (n->fenced || !node_able(n, w))
+            continue;
+        able[n_able++] = nodes[k];
+        by_free[n->free_whole]++;
+    }
+    if (n_able < need)
+        return false;
+    /* the cut: every able node with more free than `cut`, and the first `at_cut` with it */
+    uint32_t cut = SCHED_MAX_GPUS_PER_NODE, above = 0;
+    while (above + by_free[cut] < need)
+        above += by_free[cut--];
+    uint32_t at_cut = need - above;
+    uint32_t first = t->n_fence;
+    for (uint32_t k = 0; k < n_able; k++) {
+        struct sched_node *n = &s->nodes[able[k]];
+        if (n->free_whole < cut || (n->free_whole == cut && at_cut == 0))
+            continue;
+        at_cut -= n->free_whole == cut;
+        /* in place among those picked so far: most free first, ties in the order given */
+        uint32_t j = t->n_fence++;
+        for (; j > first && s->nodes[t->fence[j - 1]].free_whole < n->free_whole; j--)
+            t->fence[j] = t->fence[j - 1];
+        t->fence[j] = able[k];
+        n->fenced = true;
+    }
+    return true;
 }
 
 /* Set aside nodes for starving workload id of tenant t: one per replica, each able to hold
@@ -89,23 +135,10 @@ bool fence_make(struct sched *s, struct sched_tenant *t, uint32_t id, uint32_t p
     for (uint32_t i = 0; i < n_keep; i++)
         s->nodes[t->fence[i]].fenced = true;
     t->n_fence = n_keep;
-    for (uint32_t r = n_keep; r < w->replicas; r++) {
-        uint32_t best = SCHED_NONE;
-        for (uint32_t k = 0; k < n_nodes; k++) {
-            const struct sched_node *n = &s->nodes[nodes[k]];
-            if (n->fenced || !node_able(n, w))
-                continue;
-            if (best == SCHED_NONE || n->free_whole > s->nodes[best].free_whole)
-                best = nodes[k];
-        }
-        if (best == SCHED_NONE) {
-            fence_clear(s, t);
-            return false;
-        }
-        s->nodes[best].fenced = true;
-        t->fence[t->n_fence++] = best;
-    }
-    return true;
+    if (fence_pick(s, t, w, nodes, n_nodes, w->replicas - n_keep))
+        return true;
+    fence_clear(s, t);
+    return false;
 }
 
 /* Is workload id, which is (within) or is not within its reservation, kept off its tenant's
