@@ -743,9 +743,9 @@ static bool refresh_unchanged(const struct sched *s, uint32_t wsid, uint32_t cur
     const struct engine_refresh *m = &s->scratch->refresh[wsid];
     const struct sched_workspace *ws = &s->workspaces[wsid];
     const struct sched_tenant *t = &s->tenants[ws->tenant];
-    if (!m->valid || m->queue_gen != ws->queue_gen || m->cursor != cursor ||
-        m->held_by != held_by || m->fence_for != (t->n_fence > 0 ? t->held_by : SCHED_NONE) ||
-        m->reserved != ws->reserved || borrowable < m->borrow_lo || borrowable >= m->borrow_hi ||
+    if (!m->valid || m->cursor != cursor || m->held_by != held_by ||
+        m->fence_for != (t->n_fence > 0 ? t->held_by : SCHED_NONE) || m->reserved != ws->reserved ||
+        borrowable < m->borrow_lo || borrowable >= m->borrow_hi ||
         !resources_equal(&m->held, &ws->held) || !resources_equal(&m->claimed, &ws->claimed) ||
         !resources_equal(&m->draining, &ws->draining) || !resources_equal(&m->limits, &ws->limits))
         return false;
@@ -811,11 +811,12 @@ static void pass_exhaust(struct sched *s, struct pass *p, struct pass_ws *pw, ui
     bool memo_holds = true;
     for (uint32_t k = 0;; pw->cursor = s->workloads[pw->cursor].qnext) {
         if (pw->cursor == SCHED_NONE || ++k > PASS_REFRESH_DEPTH) {
+            memo->to_end = pw->cursor == SCHED_NONE;
             pw->cursor = SCHED_NONE;
             memo->valid = memo_holds;
-            memo->queue_gen = s->workspaces[wsid].queue_gen;
             return;
         }
+        memo->last = pw->cursor;
         const struct sched_workload *w = &s->workloads[pw->cursor];
         enum sched_reason why =
             quota_check(s, pw->cursor, held_by, borrowable, now, &within, msg, sizeof(msg));

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/error.h"
+#include "sched/queue.h"
 
 int engine_grow(void **arr, uint32_t n, uint32_t *cap, size_t elem)
 {
@@ -78,6 +79,19 @@ int engine_scratch_reserve(struct sched *s)
     if (rc)
         return rc;
     return grow_zeroed((void **)&x->node, &x->cap_nodes, s->n_nodes, sizeof(*x->node));
+}
+
+void engine_refresh_touch(struct sched *s, uint32_t id)
+{
+    const struct sched_workload *w = &s->workloads[id];
+    if (w->workspace >= s->scratch->cap_workspaces)
+        return; /* no memo yet */
+    struct engine_refresh *m = &s->scratch->refresh[w->workspace];
+    if (!m->valid || m->cursor == SCHED_NONE || /* an empty stretch stays empty */
+        queue_before(w, &s->workloads[m->cursor]) ||
+        (!m->to_end && queue_before(&s->workloads[m->last], w)))
+        return;
+    m->valid = false;
 }
 
 int engine_candidates_reserve(struct sched *s, uint32_t n)

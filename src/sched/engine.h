@@ -31,9 +31,10 @@ struct engine_domain_room {
  * reasons depend on is as it was: the same refresh would then change nothing, and is
  * skipped. */
 struct engine_refresh {
-    bool valid;
-    uint64_t queue_gen; /* the workspace's queue_gen after the refresh */
-    uint32_t cursor;    /* where the stretch began */
+    bool valid;         /* cleared by engine_refresh_touch when its stretch changes */
+    uint32_t cursor;    /* where the stretch began (its first workload) ... */
+    uint32_t last;      /* ... and its last */
+    bool to_end;        /* it ended with the queue: a workload queued after last joins it */
     uint32_t held_by;   /* the pass's starvation guard ... */
     uint32_t fence_for; /* ... and its tenant's fence: the workload, or SCHED_NONE for none */
     struct sched_resources held, claimed, draining, limits;
@@ -84,6 +85,11 @@ int engine_grow(void **arr, uint32_t n, uint32_t *cap, size_t elem);
  * with a sentence naming `what` in err. */
 int engine_name_check(const char *name, const char *what, char *err, size_t len);
 
+/* Workload id, queued in its workspace, is about to be inserted into or taken off the queue,
+ * or has a new queue reason: a refresh memo of that workspace whose stretch holds it (by queue
+ * order, queue_before) no longer stands for it. A change elsewhere in the queue leaves the
+ * memo standing: its stretch reads the same workloads as before. */
+void engine_refresh_touch(struct sched *s, uint32_t id);
 /* Size the scratch state for every workload and node of s (new marks clear). Call before a
  * pass. RET 0 or -ALLOT_ENOMEM, nothing changed. */
 int engine_scratch_reserve(struct sched *s);

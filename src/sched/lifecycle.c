@@ -244,7 +244,8 @@ struct sched_event *lifecycle_queue_reason(struct sched *s, uint32_t id, enum sc
     if (w->reason == why)
         return NULL;
     w->reason = why;
-    s->workspaces[w->workspace].queue_gen++;
+    if (w->state == SCHED_PENDING)
+        engine_refresh_touch(s, id);
     struct sched_event *e = event_emit(s, SCHED_EV_QUEUED, now, id);
     e->reason = why;
     snprintf(e->message, sizeof(e->message), "%s", message);

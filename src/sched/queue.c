@@ -161,7 +161,7 @@ void queue_insert(struct sched *s, uint32_t id)
     else
         s->workloads[w->qnext].qprev = id;
     ws->n_pending++;
-    ws->queue_gen++;
+    engine_refresh_touch(s, id);
     run_inserted(s, ws, id, r);
     pending_count(ws, w, +1);
 }
@@ -198,6 +198,7 @@ int queue_remove(struct sched *s, uint32_t id)
     int rc = queue_check(s, id);
     if (rc)
         return rc;
+    engine_refresh_touch(s, id); /* while it is still in the order */
     fifo_remove(s, id);
     run_removed(s, ws, id);
     if (w->qprev == SCHED_NONE)
@@ -210,7 +211,6 @@ int queue_remove(struct sched *s, uint32_t id)
         s->workloads[w->qnext].qprev = w->qprev;
     w->qprev = w->qnext = SCHED_NONE;
     ws->n_pending--;
-    ws->queue_gen++;
     pending_count(ws, w, -1);
     return 0;
 }

@@ -202,8 +202,6 @@ struct sched_workspace {
     uint32_t pending_model;      /* pending whole-GPU workloads asking for a GPU model */
     uint32_t running_head;       /* running (not draining) workloads, most recently started first */
     uint32_t preempt_head;       /* the preemptible ones among them, lowest priority first */
-    uint64_t queue_gen; /* bumped by every change to its queue or to a queued workload's reason
-                         * (the admission pass's refresh memo, admission.c) */
     /* GPU time held, split at the reservation: GPU units x milliseconds, up to acct_ms */
     int64_t guaranteed_unit_ms, borrowed_unit_ms, acct_ms;
     /* Per kind: how long its workloads run before priority preemption may take them (0: at

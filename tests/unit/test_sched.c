@@ -14,6 +14,7 @@
 
 #include "common/error.h"
 #include "common/quantity.h"
+#include "sched/engine.h"
 #include "sched/explain.h"
 #include "sched/fence.h"
 #include "sched/placement.h"
@@ -195,11 +196,11 @@ static uint32_t diff_below(uint32_t n)
 /* One random change to engine s at now, chosen by the seeded generator: a submission of a
  * random shape to a random workspace, a finish, the exit of a draining workload, a node
  * drained or made ready again, or a workspace's GPU limit changed. Refusals are fine. */
-static void diff_step(struct sched *s, uint32_t step, int64_t now)
+static void diff_step(struct sched *s, uint32_t step, int64_t now, uint32_t submit_tenths)
 {
     static const char *const spaces[] = {"t/a", "t/b", "t/c"};
     uint32_t what = diff_below(10), pick = diff_below(1u << 30);
-    if (what < 5) {
+    if (what < submit_tenths) {
         static const uint32_t sizes[] = {1, 1, 1, 2, 4, 8};
         char name[32];
         snprintf(name, sizeof(name), "w%u", step);
@@ -275,9 +276,8 @@ static void diff_events_equal(struct sched *x, struct sched *y, uint32_t step)
  * and rebuilds the indexes: over thousands of random changes on a small, busy platform
  * (MIG slices, gangs, limits, drains, the starvation guard) both make the same decisions,
  * event by event. */
-static void test_memos_change_no_decision(void **state)
+static void diff_run(uint32_t submit_tenths, uint32_t min_admitted, uint32_t min_queued)
 {
-    (void)state;
     struct sched_options opt;
     sched_options_default(&opt);
     opt.starvation_age_ms = 20000;
@@ -321,9 +321,9 @@ static void test_memos_change_no_decision(void **state)
     for (uint32_t step = 0; step < 3000; step++) {
         int64_t now = (int64_t)step * 1000;
         uint64_t seed = diff_rng;
-        diff_step(x, step, now);
+        diff_step(x, step, now, submit_tenths);
         diff_rng = seed; /* the same change to both */
-        diff_step(y, step, now);
+        diff_step(y, step, now, submit_tenths);
         struct sched *fresh = reload_as(y, SCHED_SNAPSHOT_VERSION); /* without memos */
         sched_free(y);
         y = fresh;
@@ -339,10 +339,57 @@ static void test_memos_change_no_decision(void **state)
         }
     }
     /* the run was busy enough to mean something */
-    assert_true(admitted > 500);
-    assert_true(queued > 1000);
+    assert_true(admitted > min_admitted);
+    assert_true(queued > min_queued);
     sched_free(x);
     sched_free(y);
+}
+
+static void test_memos_change_no_decision(void **state)
+{
+    (void)state;
+    /* half the changes submit: long queues, refreshed 32 deep */
+    diff_run(5, 500, 1000);
+    /* a third: short queues, whose refreshes reach their end, so that a workload queued
+     * after it joins what a memo stands for */
+    diff_run(4, 500, 200);
+}
+
+/* The refresh memo of a workspace stands for a stretch of its queue (from the cursor, up to
+ * PASS_REFRESH_DEPTH workloads): a workload queued or taken off within it, or given a new
+ * reason there, ends the memo; one queued after a stretch that stopped short of the queue's
+ * end does not, and one queued after a stretch that reached the end joins it (ends it). */
+static void test_memo_stands_for_its_stretch(void **state)
+{
+    (void)state;
+    for (int deep = 0; deep < 2; deep++) {
+        struct sched *s = platform(1, 0, true, 0);
+        submit(s, "full", "t/a", 8, 1, 0); /* the node is full: t/b's work waits */
+        schedule_ok(s, 0);
+        uint32_t b = 0, queued = deep ? 40 : 3, second = SCHED_NONE;
+        while (strcmp(s->workspaces[b].name, "t/b") != 0)
+            b++;
+        for (uint32_t i = 0; i < queued; i++) {
+            char name[16];
+            snprintf(name, sizeof(name), "q%u", i);
+            uint32_t id = submit(s, name, "t/b", 1, 1, 1);
+            second = i == 1 ? id : second;
+        }
+        schedule_ok(s, 1);
+        sched_touch(s); /* a full pass: t/b is exhausted, its queue reasons refreshed */
+        schedule_ok(s, 2);
+        const struct engine_refresh *m = &s->scratch->refresh[b];
+        assert_true(m->valid);
+        assert_int_equal(m->to_end, !deep);
+        submit(s, "later", "t/b", 1, 1, 3);
+        schedule_ok(s, 3);
+        assert_int_equal(m->valid, deep); /* after the stretch: it stands if it stopped short */
+        if (deep) {
+            assert_int_equal(sched_cancel(s, second, 4), 0); /* within it */
+            assert_false(m->valid);
+        }
+        sched_free(s);
+    }
 }
 
 /* A stream of short workloads through one node: forgetting what is over keeps the engine's
@@ -2328,6 +2375,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forget_reuses_slots),
         cmocka_unit_test(test_memos_change_no_decision),
+        cmocka_unit_test(test_memo_stands_for_its_stretch),
         cmocka_unit_test(test_priority_swap_needs_no_borrowable),
         cmocka_unit_test(test_backfilled_fence_stays),
         cmocka_unit_test(test_best_fit_keeps_whole_nodes_free),
