@@ -714,11 +714,12 @@ static void refresh_key(const struct sched *s, uint32_t wsid, uint32_t cursor, u
         .cursor = cursor,
         .held_by = held_by,
         .fence_for = t->n_fence > 0 ? t->held_by : SCHED_NONE,
-        .held = ws->held,
-        .claimed = ws->claimed,
-        .draining = ws->draining,
         .limits = ws->limits,
         .reserved = ws->reserved,
+        .have_lo = {INT64_MIN, INT64_MIN, INT64_MIN, INT64_MIN},
+        .have_hi = {INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX},
+        .pos_lo = INT64_MIN,
+        .pos_hi = INT64_MAX,
         .borrow_lo = INT64_MIN,
         .borrow_hi = INT64_MAX,
         .min_gpus = UINT32_MAX,
@@ -731,6 +732,26 @@ static bool resources_equal(const struct sched_resources *a, const struct sched_
 {
     return a->gpu == b->gpu && a->cpu == b->cpu && a->memory == b->memory &&
            a->storage == b->storage;
+}
+
+/* What workspace ws holds and claims of resource r: what its limit is checked against. */
+static int64_t workspace_have(const struct sched_workspace *ws, enum sched_resource r)
+{
+    return sched_resources_get(&ws->held, r) + sched_resources_get(&ws->claimed, r);
+}
+
+/* Do workspace ws's holdings and position lie where memo m's quota outcomes stay the same? */
+static bool refresh_quota_holds(const struct engine_refresh *m, const struct sched_workspace *ws)
+{
+    int64_t pos = sched_workspace_position(ws);
+    if (pos < m->pos_lo || pos > m->pos_hi)
+        return false;
+    for (int r = 0; r < SCHED_RES_COUNT; r++) {
+        int64_t have = workspace_have(ws, (enum sched_resource)r);
+        if (have < m->have_lo[r] || have > m->have_hi[r])
+            return false;
+    }
+    return true;
 }
 
 /* Would refreshing workspace wsid from cursor change no queue reason? True when its memo
@@ -746,19 +767,36 @@ static bool refresh_unchanged(const struct sched *s, uint32_t wsid, uint32_t cur
     if (!m->valid || m->cursor != cursor || m->held_by != held_by ||
         m->fence_for != (t->n_fence > 0 ? t->held_by : SCHED_NONE) || m->reserved != ws->reserved ||
         borrowable < m->borrow_lo || borrowable >= m->borrow_hi ||
-        !resources_equal(&m->held, &ws->held) || !resources_equal(&m->claimed, &ws->claimed) ||
-        !resources_equal(&m->draining, &ws->draining) || !resources_equal(&m->limits, &ws->limits))
+        !resources_equal(&m->limits, &ws->limits) || !refresh_quota_holds(m, ws))
         return false;
     int64_t mig_free = t->free_units - (int64_t)t->free_whole * QUANTITY_GPU_UNITS;
     return (t->free_whole < m->min_whole || placement_max_free_whole(t) < m->min_gpus) &&
            mig_free < m->min_mig;
 }
 
-/* Record in memo m what the quota check of workload w found (why; within: it fits in its
- * reservation): the interval of borrowable capacity with the same outcome. */
-static void refresh_note_quota(struct engine_refresh *m, const struct sched_workload *w,
-                               enum sched_reason why, bool within)
+/* Record in memo m what the quota check of workload w of workspace ws found (why; within:
+ * it fits in its reservation): the intervals of holdings, position and borrowable capacity
+ * with the same outcome (quota_check: the limits, then the reservation, then borrowing). */
+static void refresh_note_quota(struct engine_refresh *m, const struct sched_workspace *ws,
+                               const struct sched_workload *w, enum sched_reason why, bool within)
 {
+    bool fits = true;
+    for (int r = 0; r < SCHED_RES_COUNT && fits; r++) {
+        int64_t limit = sched_resources_get(&ws->limits, (enum sched_resource)r);
+        if (limit == SCHED_UNLIMITED)
+            continue;
+        int64_t slack = limit - sched_resources_get(&w->total, (enum sched_resource)r);
+        fits = workspace_have(ws, (enum sched_resource)r) <= slack;
+        if (fits && slack < m->have_hi[r])
+            m->have_hi[r] = slack; /* it fits while have stays at most slack ... */
+        if (!fits && slack + 1 > m->have_lo[r])
+            m->have_lo[r] = slack + 1; /* ... and fails (at r, the first) while above it */
+    }
+    int64_t room = ws->reserved - w->total.gpu; /* within while the position is at most room */
+    if (within && room < m->pos_hi)
+        m->pos_hi = room;
+    if (!within && room + 1 > m->pos_lo)
+        m->pos_lo = room + 1;
     if (why == SCHED_REASON_BORROW_UNAVAILABLE && w->total.gpu < m->borrow_hi)
         m->borrow_hi = w->total.gpu;
     if (why == SCHED_REASON_NONE && !within && w->total.gpu > m->borrow_lo)
@@ -820,7 +858,7 @@ static void pass_exhaust(struct sched *s, struct pass *p, struct pass_ws *pw, ui
         const struct sched_workload *w = &s->workloads[pw->cursor];
         enum sched_reason why =
             quota_check(s, pw->cursor, held_by, borrowable, now, &within, msg, sizeof(msg));
-        refresh_note_quota(memo, w, why, within);
+        refresh_note_quota(memo, &s->workspaces[wsid], w, why, within);
         if (why == SCHED_REASON_NONE) {
             /* quota allows it: only a placement, a reclaim or a backfill could admit it */
             bool fenced = fence_applies(s, pw->cursor, within);

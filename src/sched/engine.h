@@ -37,8 +37,13 @@ struct engine_refresh {
     bool to_end;        /* it ended with the queue: a workload queued after last joins it */
     uint32_t held_by;   /* the pass's starvation guard ... */
     uint32_t fence_for; /* ... and its tenant's fence: the workload, or SCHED_NONE for none */
-    struct sched_resources held, claimed, draining, limits;
+    struct sched_resources limits;
     int64_t reserved;
+    /* the same quota outcomes while what the workspace holds and claims of each resource
+     * stays in [have_lo, have_hi] (its limits) and its position in [pos_lo, pos_hi] (its
+     * reservation) */
+    int64_t have_lo[SCHED_RES_COUNT], have_hi[SCHED_RES_COUNT];
+    int64_t pos_lo, pos_hi;
     /* the same quota outcomes for any borrowable capacity in [borrow_lo, borrow_hi) */
     int64_t borrow_lo, borrow_hi;
     /* every workload that passed the quota checks found no free capacity that could fit
