@@ -701,7 +701,7 @@ static uint32_t starving_candidate(const struct sched *s, uint32_t tid, int64_t 
 /* How deep into an exhausted workspace's queue a pass refreshes queue reasons. Deeper
  * workloads keep the reason they last got until a pass reaches them; this bounds the cost
  * of a pass on a saturated tenant (docs/policy.md, "Order"). */
-#define PASS_REFRESH_DEPTH 32
+#define PASS_REFRESH_DEPTH ENGINE_REFRESH_DEPTH
 
 /* The key of a refresh memo of workspace wsid from cursor: everything the quota checks and
  * the starvation guard read, as they are now (borrowable aside: an interval). */
@@ -754,17 +754,23 @@ static bool refresh_quota_holds(const struct engine_refresh *m, const struct sch
     return true;
 }
 
-/* Would refreshing workspace wsid from cursor change no queue reason? True when its memo
- * (struct engine_refresh) was made from the same queue, quota inputs and guard, borrowable
- * lies in its interval, and still none of the workloads that passed the quota checks could
- * find free capacity (free_enough false for each): each would get the reason it has. */
+/* Would refreshing workspace wsid from cursor change no queue reason of the workloads its
+ * memo (struct engine_refresh) read? True when cursor is in the memo's stretch (OUT *at, its
+ * index there), the memo was made with the same quota inputs and guard (holdings, position
+ * and borrowable within their bounds), and still none of the workloads that passed the
+ * quota checks could find free capacity (free_enough false for each): each would get the
+ * reason it has. */
 static bool refresh_unchanged(const struct sched *s, uint32_t wsid, uint32_t cursor,
-                              uint32_t held_by, int64_t borrowable)
+                              uint32_t held_by, int64_t borrowable, uint32_t *at)
 {
     const struct engine_refresh *m = &s->scratch->refresh[wsid];
     const struct sched_workspace *ws = &s->workspaces[wsid];
     const struct sched_tenant *t = &s->tenants[ws->tenant];
-    if (!m->valid || m->cursor != cursor || m->held_by != held_by ||
+    if (!m->valid)
+        return false;
+    for (*at = 0; *at < m->n_ids && m->ids[*at] != cursor; (*at)++)
+        ;
+    if (*at == m->n_ids || m->held_by != held_by ||
         m->fence_for != (t->n_fence > 0 ? t->held_by : SCHED_NONE) || m->reserved != ws->reserved ||
         borrowable < m->borrow_lo || borrowable >= m->borrow_hi ||
         !resources_equal(&m->limits, &ws->limits) || !refresh_quota_holds(m, ws))
@@ -838,24 +844,41 @@ static void pass_exhaust(struct sched *s, struct pass *p, struct pass_ws *pw, ui
     bool within;
     const struct sched_tenant *t = &s->tenants[s->workspaces[wsid].tenant];
     pw->exhausted = true;
+    if (pw->cursor == SCHED_NONE)
+        return; /* nothing left to refresh */
     int64_t borrowable = quota_borrowable(s, wsid);
-    if (refresh_unchanged(s, wsid, pw->cursor, held_by, borrowable)) {
-        pw->cursor = SCHED_NONE;
-        return;
+    struct engine_refresh *memo = &s->scratch->refresh[wsid];
+    uint32_t at, k = 0;
+    if (refresh_unchanged(s, wsid, pw->cursor, held_by, borrowable, &at)) {
+        if (at == 0 || memo->to_end) {
+            pw->cursor = SCHED_NONE; /* it stands for the whole stretch from the cursor */
+            return;
+        }
+        /* it stands for the part from the cursor: read the `at` workloads past its last,
+         * keeping its bounds (they hold now, and hold for what it read before the cursor) */
+        memo->n_ids -= at;
+        memmove(memo->ids, memo->ids + at, memo->n_ids * sizeof(memo->ids[0]));
+        memo->cursor = pw->cursor;
+        memo->valid = false; /* until the stretch is done */
+        k = memo->n_ids;
+        pw->cursor = s->workloads[memo->last].qnext;
+    } else {
+        refresh_key(s, wsid, pw->cursor, held_by, memo); /* invalid until the stretch is done */
     }
     bool borrowers = tenant_has_borrowers(s, t);
-    struct engine_refresh *memo = &s->scratch->refresh[wsid];
-    refresh_key(s, wsid, pw->cursor, held_by, memo); /* invalid until the stretch is done */
     bool memo_holds = true;
-    for (uint32_t k = 0;; pw->cursor = s->workloads[pw->cursor].qnext) {
+    for (;; pw->cursor = s->workloads[pw->cursor].qnext) {
         if (pw->cursor == SCHED_NONE || ++k > PASS_REFRESH_DEPTH) {
             memo->to_end = pw->cursor == SCHED_NONE;
             pw->cursor = SCHED_NONE;
-            memo->valid = memo_holds;
+            memo->valid = memo_holds && memo->n_ids > 0;
             return;
         }
         memo->last = pw->cursor;
+        memo->ids[memo->n_ids++] = pw->cursor;
         const struct sched_workload *w = &s->workloads[pw->cursor];
+        if (w->qnext != SCHED_NONE) /* the walk waits on each workload's first read */
+            __builtin_prefetch(&s->workloads[w->qnext]);
         enum sched_reason why =
             quota_check(s, pw->cursor, held_by, borrowable, now, &within, msg, sizeof(msg));
         refresh_note_quota(memo, &s->workspaces[wsid], w, why, within);

@@ -30,10 +30,17 @@ struct engine_domain_room {
  * exhausted workspace's queue (admission.c, pass_exhaust), valid while everything those
  * reasons depend on is as it was: the same refresh would then change nothing, and is
  * skipped. */
+/* Most workloads a refresh reads (admission.c's PASS_REFRESH_DEPTH). */
+#define ENGINE_REFRESH_DEPTH 32
+
 struct engine_refresh {
-    bool valid;         /* cleared by engine_refresh_touch when its stretch changes */
-    uint32_t cursor;    /* where the stretch began (its first workload) ... */
-    uint32_t last;      /* ... and its last */
+    bool valid;      /* cleared by engine_refresh_touch when its stretch changes */
+    uint32_t cursor; /* where the stretch began (its first workload) ... */
+    uint32_t last;   /* ... and its last */
+    /* the stretch, in queue order (ids[0] is cursor, ids[n_ids - 1] last): a refresh from
+     * a later cursor within it reads only what lies past last */
+    uint32_t ids[ENGINE_REFRESH_DEPTH];
+    uint32_t n_ids;
     bool to_end;        /* it ended with the queue: a workload queued after last joins it */
     uint32_t held_by;   /* the pass's starvation guard ... */
     uint32_t fence_for; /* ... and its tenant's fence: the workload, or SCHED_NONE for none */
