@@ -143,7 +143,8 @@ static int apply_workspace_update(struct controller *ctl, const struct op *op, i
                                       .weight = cur->weight,
                                       .require_image = cur->require_image,
                                       .default_time_limit_ms = cur->default_time_limit_ms,
-                                      .max_time_limit_ms = cur->max_time_limit_ms};
+                                      .max_time_limit_ms = cur->max_time_limit_ms,
+                                      .max_queued = cur->max_queued};
     memcpy(ws.min_runtime_ms, cur->min_runtime_ms, sizeof(ws.min_runtime_ms));
     int rc = spec_workspace_patch_from_json(op->u.workspace_update.spec, a, &ws, e);
     if (rc)

@@ -484,6 +484,64 @@ static void test_time_limit_default_and_max(void **state)
     sched_free(s);
 }
 
+/* Set workspace ws's limits.queued (0: the default). RET sched_workspace_update's. */
+static int queued_set(struct sched *s, const char *ws, uint32_t max_queued)
+{
+    uint32_t id;
+    assert_int_equal(sched_workspace_find(s, ws, &id), 0);
+    const struct sched_workspace *cur = &s->workspaces[id];
+    struct sched_workspace_spec spec = {.name = cur->name,
+                                        .limits = cur->limits,
+                                        .reserved = cur->reserved,
+                                        .lend = cur->lend,
+                                        .weight = cur->weight,
+                                        .max_queued = max_queued};
+    return sched_workspace_update(s, &spec, 0, err, sizeof(err));
+}
+
+/* docs/policy.md, "Queue caps": pending workloads count against their workspace's
+ * limits.queued and their tenant's (all its workspaces); sched_queued_check names the cap
+ * that is full and changes nothing; running work does not count; 0 is the default. */
+static void test_queued_caps(void **state)
+{
+    struct sched *s = platform(1, 0, true, 0);
+    struct sched_queued_cap full;
+    assert_int_equal(s->workspaces[0].max_queued, SCHED_QUEUED_WORKSPACE_DEFAULT);
+    assert_int_equal(s->tenants[0].max_queued, SCHED_QUEUED_TENANT_DEFAULT);
+    assert_int_equal(queued_set(s, "t/a", SCHED_MAX_QUEUED + 1), -ALLOT_ERANGE);
+    assert_int_equal(queued_set(s, "t/a", 2), 0);
+    submit(s, "big", "t/a", 8, 1, 0); /* runs: not queued */
+    assert_int_equal(sched_schedule(s, 0), 0);
+    submit(s, "q1", "t/a", 8, 1, 1);
+    assert_int_equal(sched_queued_check(s, 0, &full), 0);
+    submit(s, "q2", "t/a", 8, 1, 1);
+    assert_int_equal(sched_queued_check(s, 0, &full), -ALLOT_ETOOMANY);
+    assert_false(full.tenant);
+    assert_string_equal(full.of, "t/a");
+    assert_int_equal(full.cap, 2);
+    assert_int_equal(full.queued, 2);
+    assert_int_equal(s->workspaces[0].n_pending, 2);     /* the check changed nothing */
+    assert_int_equal(sched_queued_check(s, 1, NULL), 0); /* the neighbour workspace */
+    /* the tenant's cap: t/a's 2 and t/b's 1 */
+    assert_int_equal(sched_tenant_set_queued(s, 0, SCHED_MAX_QUEUED + 1, err, sizeof(err)),
+                     -ALLOT_ERANGE);
+    assert_int_equal(sched_tenant_set_queued(s, 0, 3, err, sizeof(err)), 0);
+    submit(s, "b1", "t/b", 8, 1, 1);
+    assert_int_equal(sched_queued_check(s, 1, &full), -ALLOT_ETOOMANY);
+    assert_true(full.tenant);
+    assert_string_equal(full.of, "t");
+    assert_int_equal(full.cap, 3);
+    assert_int_equal(full.queued, 3);
+    /* back to the defaults */
+    assert_int_equal(queued_set(s, "t/a", 0), 0);
+    assert_int_equal(sched_tenant_set_queued(s, 0, 0, err, sizeof(err)), 0);
+    assert_int_equal(s->workspaces[0].max_queued, SCHED_QUEUED_WORKSPACE_DEFAULT);
+    assert_int_equal(sched_queued_check(s, 0, NULL), 0);
+    assert_int_equal(sched_queued_check(s, 2, NULL), -ALLOT_ENOENT);
+    assert_int_equal(sched_check(s, err, sizeof(err)), 0);
+    sched_free(s);
+}
+
 /* A run stopped at its time limit ends failed with reason time_limit and a sentence naming
  * the limit; its GPUs are free; one that ended by itself before is unaffected. */
 static void test_time_limit_reached_fails(void **state)
@@ -2380,6 +2438,7 @@ int main(void)
         cmocka_unit_test(test_topology_reclaim_keeps_the_gang_in_one_domain),
         cmocka_unit_test(test_topology_unknown_level_refused),
         cmocka_unit_test(test_topology_fence_within_one_domain),
+        cmocka_unit_test(test_queued_caps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -425,6 +425,35 @@ static void test_versions_before_4_load_without_time_limits(void **state)
     sched_free(now);
 }
 
+/* Version 6 keeps the queue caps (a tenant's and a workspace's max_queued); a snapshot of
+ * version 5 still loads, with the defaults. */
+static void test_versions_before_6_load_default_queue_caps(void **state)
+{
+    (void)state;
+    struct sched *a = platform();
+    uint32_t ws;
+    assert_int_equal(sched_workspace_find(a, "t2/all", &ws), 0);
+    const struct sched_workspace *cur = &a->workspaces[ws];
+    struct sched_workspace_spec spec = {.name = cur->name,
+                                        .limits = cur->limits,
+                                        .reserved = cur->reserved,
+                                        .lend = cur->lend,
+                                        .weight = cur->weight,
+                                        .max_queued = 7};
+    assert_int_equal(sched_workspace_update(a, &spec, 0, err, sizeof(err)), 0);
+    uint32_t t = a->workspaces[ws].tenant;
+    assert_int_equal(sched_tenant_set_queued(a, t, 9, err, sizeof(err)), 0);
+    struct sched *now = reload(a);
+    assert_int_equal(now->workspaces[ws].max_queued, 7);
+    assert_int_equal(now->tenants[t].max_queued, 9);
+    struct sched *old = reload_version(a, 5);
+    assert_int_equal(old->workspaces[ws].max_queued, SCHED_QUEUED_WORKSPACE_DEFAULT);
+    assert_int_equal(old->tenants[t].max_queued, SCHED_QUEUED_TENANT_DEFAULT);
+    sched_free(old);
+    sched_free(a);
+    sched_free(now);
+}
+
 static void test_bad_bytes_are_refused(void **state)
 {
     (void)state;
@@ -535,6 +564,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loaded_engine_decides_as_the_saved_one),
         cmocka_unit_test(test_saved_twice_is_the_same),
+        cmocka_unit_test(test_versions_before_6_load_default_queue_caps),
         cmocka_unit_test(test_bad_bytes_are_refused),
         cmocka_unit_test(test_version_1_loads),
         cmocka_unit_test(test_versions_before_4_load_without_time_limits),
