@@ -134,8 +134,9 @@ static bool queued_full(struct controller *ctl, struct call *c, uint32_t wsid)
         return false;
     const char *scope = full.tenant ? "tenant" : "workspace";
     call_too_many(c, API_QUEUED_RETRY_S, "limits.queued",
-                  json_pack("{s:s, s:s, s:I, s:I}", "scope", scope, "of", full.of, "cap",
-                            (json_int_t)full.cap, "queued", (json_int_t)full.queued),
+                  json_pack("{s:s, s:I, s:s, s:s, s:I}", "cap", "limits.queued", "limit",
+                            (json_int_t)full.cap, "scope", scope, "of", full.of, "queued",
+                            (json_int_t)full.queued),
                   "%s %s has %u queued workloads, its limits.queued (%u): nothing was submitted; "
                   "retry once some have started or ended",
                   scope, full.of, full.queued, full.cap);

@@ -123,6 +123,18 @@ int op_read_workspace(const json_t *j, struct arena *a, struct op *out, struct s
     return spec ? spec_workspace_from_json(spec, NULL, a, &out->u.workspace, err) : err->code;
 }
 
+int op_read_tenant_update(const json_t *j, struct arena *a, struct op *out,
+                          struct schema_error *err)
+{
+    struct op_tenant_update *o = &out->u.tenant_update;
+    struct reader r;
+    reader_init(&r, a, err);
+    int rc = object_ref(&r, j, "tenant", "tenant", &o->tenant);
+    if (rc == 0 && !(o->spec = op_spec(&r, j)))
+        rc = err->code;
+    return rc;
+}
+
 int op_read_workspace_update(const json_t *j, struct arena *a, struct op *out,
                              struct schema_error *err)
 {

@@ -595,6 +595,27 @@ int spec_tenant_from_json(const json_t *j, struct arena *a, struct sched_tenant_
     return spec_read_tenant(&r, j, NULL, out);
 }
 
+int spec_tenant_patch_from_json(const json_t *j, struct arena *a, struct sched_tenant_spec *inout,
+                                struct schema_error *err)
+{
+    static const char *const patch_keys[] = {"limits", NULL};
+    struct reader r;
+    reader_init(&r, a, err);
+    uint32_t queued = inout->max_queued;
+    int rc = reader_object(&r, j, patch_keys, NULL);
+    const json_t *limits = rc ? NULL : reader_get(j, "limits");
+    if (limits) {
+        size_t mark = reader_push_key(&r, "limits", 6);
+        rc = reader_object(&r, limits, tenant_limit_keys, NULL);
+        if (rc == 0)
+            rc = read_queued(&r, limits, &queued);
+        reader_pop(&r, mark);
+    }
+    if (rc == 0)
+        inout->max_queued = queued;
+    return rc;
+}
+
 int spec_cluster_from_json(const json_t *j, struct arena *a, struct sched_cluster_spec *out,
                            struct schema_error *err)
 {

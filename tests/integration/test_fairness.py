@@ -115,8 +115,10 @@ class Fairness(unittest.TestCase):
         st, r = self.submit(d, d.admin, "acme/research", "r3")
         self.assertEqual(st, 429, r)
         e = r["error"]
-        self.assertEqual((e["code"], e["field"], e["scope"], e["of"], e["cap"], e["queued"]),
-                         ("toomany", "limits.queued", "workspace", "acme/research", 3, 3), r)
+        self.assertEqual((e["code"], e["field"], e["cap"], e["scope"], e["of"], e["limit"],
+                          e["queued"]),
+                         ("toomany", "limits.queued", "limits.queued", "workspace",
+                          "acme/research", 3, 3), r)
         self.assertIn("limits.queued", e["message"])
         self.assertEqual(self.journal(d), before)
         self.assertEqual(len(d.call("GET", "/v1/workloads?workspace=acme/research")["items"]),
@@ -156,12 +158,37 @@ class Fairness(unittest.TestCase):
         st, r = self.submit(d, member, "beta/lab2", "d")
         self.assertEqual(st, 429, r)
         e = r["error"]
-        self.assertEqual((e["field"], e["scope"], e["of"], e["cap"], e["queued"]),
+        self.assertEqual((e["field"], e["scope"], e["of"], e["limit"], e["queued"]),
                          ("limits.queued", "tenant", "beta", 3, 3), r)
         self.assertEqual(self.journal(d), before)
         self.assertEqual(d.call("GET", "/v1/tenants/beta")["queued"], 3)
         self.hold_everything(d)
         self.assertEqual(self.submit(d, d.admin, "acme/research", "x")[0], 201)
+        # only the platform admin changes a tenant's cap: not its tenant admin, nor another's
+        boss = d.user_token("boss", "tenant-admin", tenant="beta")
+        before = self.journal(d)
+        st, r = d.request("PATCH", "/v1/tenants/beta", {"limits": {"queued": 100}}, token=boss)
+        self.assertEqual(st, 403, r)
+        st, r = d.request("PATCH", "/v1/tenants/beta", {"limits": {"queued": 10000001}},
+                          token=d.admin)
+        self.assertEqual((st, r["error"]["field"]), (400, "limits.queued"), r)
+        st, r = d.request("PATCH", "/v1/tenants/beta", {"isolation": "dedicated"}, token=d.admin)
+        self.assertEqual(st, 400, r)
+        st, r = d.request("PATCH", "/v1/tenants/nobody", {"limits": {"queued": 5}},
+                          token=d.admin)
+        self.assertEqual(st, 404, r)
+        self.assertEqual(self.journal(d), before)  # none of the refused changes
+        t = d.call("PATCH", "/v1/tenants/beta", {"limits": {"queued": 4}})
+        self.assertEqual((t["limits"]["queued"], t["queued"]), (4, 3))
+        self.assertEqual(self.submit(d, member, "beta/lab2", "d")[0], 201)
+        self.assertEqual(self.submit(d, member, "beta/lab2", "e")[0], 429)
+        # kept over a restart (journal replay)
+        d.stop()
+        self.daemons.remove(d)
+        d2 = allotd_harness.Daemon(ALLOTD, d.data, extra=["--no-virtual-nodes"])
+        self.daemons.append(d2)
+        self.assertEqual(d2.call("GET", "/v1/tenants/beta")["limits"]["queued"], 4)
+        self.assertEqual(self.submit(d2, member, "beta/lab2", "e")[0], 429)
 
     def test_rate_cap(self):
         """--rate-per-token: the request over it is answered 429 with Retry-After in whole
