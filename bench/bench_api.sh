@@ -9,7 +9,8 @@
 #   1. builds the release daemon (cmake -S . -B build-release -G Ninja
 #      -DCMAKE_BUILD_TYPE=Release; cmake --build build-release --target allotd);
 #   2. writes a platform into a temporary directory (one tenant `bench`, workspaces
-#      bench/a and bench/b without limits, NODES nodes of 8 H100 GPUs) and starts allotd on
+#      bench/a and bench/b without limits, their queue caps raised to 1,000,000 and the
+#      tenant's to 10,000,000, NODES nodes of 8 H100 GPUs) and starts allotd on
 #      127.0.0.1:PORT with a fresh data directory in the same temporary directory;
 #   3. round "submit": POST /v1/workloads for DURATION_S seconds over CONNS connections,
 #      every request a new name (bench/bench_api_submit.lua); each 201 reply means the
@@ -117,8 +118,11 @@ trap 'exit 130' INT TERM
 
 # ---- platform ----
 {
-    printf 'tenants:\n  - name: bench\n    isolation: shared\n    workspaces:\n'
-    printf '      - name: a\n      - name: b\n'
+    # queue caps (docs/policy.md, "Queue caps") out of the way: the rounds measure the API
+    printf 'tenants:\n  - name: bench\n    isolation: shared\n    limits: {queued: 10000000}\n'
+    printf '    workspaces:\n'
+    printf '      - name: a\n        limits: {queued: 1000000}\n'
+    printf '      - name: b\n        limits: {queued: 1000000}\n'
     printf 'clusters:\n  - name: c1\nnodes:\n'
     for i in $(seq -w 1 "$NODES"); do
         printf '  - name: n%s\n    cluster: c1\n    tenant: bench\n    cpu: 128\n' "$i"

@@ -35,11 +35,17 @@ struct server {
     void *fallback_arg;
     struct intake *intake; /* requests waiting their turn (intake.h) */
     struct event *turn;    /* serves a batch of them, once per loop iteration */
+    bool turn_shared;      /* the last turn served more than one tenant */
 };
 
-/* Requests served in turn per loop iteration: between two batches the loop reads what has
- * arrived, so that a request that arrives behind a flood is in the next batch's turn. */
-#define SERVER_TURN_BATCH 32
+/* Requests served in turn per loop iteration: between two turns the loop reads what has
+ * arrived and commits what the turn changed (one group commit: controller.c). A turn serves
+ * up to SERVER_TURN_BATCH requests, which keeps a single tenant's submissions in large group
+ * commits; once it or the turn before served more than one tenant, it ends after
+ * SERVER_TURN_SHARED, so that a request arriving behind another tenant's flood is read,
+ * served and committed soon. */
+#define SERVER_TURN_SHARED 8
+#define SERVER_TURN_BATCH 64
 
 static void call_free(struct call *c)
 {
@@ -522,7 +528,18 @@ static void on_turn(evutil_socket_t fd, short what, void *arg)
     (void)fd;
     (void)what;
     struct call *c;
-    for (int i = 0; i < SERVER_TURN_BATCH && (c = intake_pop(sv->intake)) != NULL; i++) {
+    struct intake_stats st;
+    char first[sizeof(c->who.tenant)] = "";
+    bool mixed = false; /* this turn served more than one tenant */
+    for (int i = 0; i < SERVER_TURN_BATCH; i++) {
+        if (i >= SERVER_TURN_SHARED && (mixed || sv->turn_shared))
+            break;
+        if (!(c = intake_pop(sv->intake)))
+            break;
+        if (i == 0)
+            snprintf(first, sizeof(first), "%s", c->who.tenant);
+        else if (strcmp(first, c->who.tenant) != 0)
+            mixed = true;
         if (c->gone) {
             call_done(c);
             continue;
@@ -530,7 +547,7 @@ static void on_turn(evutil_socket_t fd, short what, void *arg)
         gate_on_close(sv->gate, evhttp_request_get_connection(c->req), NULL, NULL);
         call_serve(sv, c, c->route);
     }
-    struct intake_stats st;
+    sv->turn_shared = mixed;
     intake_stats(sv->intake, &st);
     if (st.waiting) {
         static const struct timeval now = {0, 0};
