@@ -89,15 +89,17 @@ allot_build() {
 }
 
 # Writes the platform: tenant `bench` with workspaces `prod` (reserves PROD_RESERVED GPUs,
-# lends them while idle) and `research` (reserves nothing, borrows), and $1 nodes of 8
-# H100-80GB. $2: the file.
+# lends them while idle) and `research` (reserves nothing, borrows), their queue caps raised,
+# and $1 nodes of 8 H100-80GB. $2: the file.
 allot_platform() {
     local nodes=$1 file=$2 i
     {
+        # queue caps (docs/policy.md, "Queue caps") out of the way: bench_restart holds 100,000
         printf 'tenants:\n  - name: bench\n    isolation: shared\n    max_grace: 5m\n'
-        printf '    workspaces:\n'
+        printf '    limits: {queued: 10000000}\n    workspaces:\n'
         printf '      - name: prod\n        reserved: {gpu: %s}\n' "${PROD_RESERVED:-8}"
-        printf '      - name: research\n'
+        printf '        limits: {queued: 1000000}\n'
+        printf '      - name: research\n        limits: {queued: 1000000}\n'
         printf 'clusters:\n  - name: c1\nnodes:\n'
         for i in $(seq 1 "$nodes"); do
             printf '  - name: n%s\n    cluster: c1\n    tenant: bench\n    cpu: 128\n' "$i"

@@ -427,6 +427,7 @@ int main(int argc, char **argv)
         return 1;
     }
     ctl->gate = server_gate(sv);
+    ctl->server = sv;
     server_set_guard(sv, controller_serving);
     char where[512];
     store_location_redact(o.store ? o.store : o.data, where, sizeof(where));

@@ -215,6 +215,9 @@ class Fairness(unittest.TestCase):
         self.assertEqual(d.request("GET", "/v1/workloads", token=carol)[0], 200)
         for _ in range(10):
             self.assertEqual(d.request("GET", "/healthz")[0], 200)
+        self.assertEqual(d.metric("allot_requests_refused_total", '{cap="rate"}'),
+                         len(refused) + 1)
+        self.assertEqual(d.metric("allot_requests_waiting"), 0)
 
     def test_tenant_rate_cap(self):
         """--rate-per-tenant: all a tenant's tokens together; another tenant is not held."""
