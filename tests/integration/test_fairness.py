@@ -263,6 +263,32 @@ class Fairness(unittest.TestCase):
                              f"B served behind {sum(s < seq['beta/lab/b0'] for s in a_seqs)} "
                              f"of A's requests")
 
+    def test_client_gone_while_waiting(self):
+        """Clients that close their connection while their requests wait their turn: the
+        daemon drops what it cannot answer, answers the others in order and keeps serving."""
+        d = self.start(extra=["--no-virtual-nodes"])
+        self.hold_everything(d)
+        self.add_beta(d)
+        a = d.user_token("flood", "member", tenant="acme")
+        b = d.user_token("quiet", "member", tenant="beta")
+        os.kill(d.proc.pid, signal.SIGSTOP)
+        try:
+            gone = [raw_request(d.port, "GET", "/v1/workloads", a) for _ in range(8)]
+            kept = [raw_request(d.port, "POST", "/v1/workloads", t,
+                                {"workspace": ws, "name": f"k{i}", "gpus": 1,
+                                 "command": ["true"]})
+                    for i, (t, ws) in enumerate([(a, "acme/research"), (b, "beta/lab")])]
+            for s in gone:
+                s.close()
+            time.sleep(0.2)
+        finally:
+            os.kill(d.proc.pid, signal.SIGCONT)
+        self.assertEqual([raw_answer(s)[0] for s in kept], [201, 201])
+        self.assertEqual(d.request("GET", "/healthz")[0], 200)
+        self.assertEqual(d.request("GET", "/v1/workloads", token=a)[0], 200)
+        self.assertIsNone(d.proc.poll())
+        self.assertEqual(d.metric("allot_requests_waiting"), 0)
+
 
 if __name__ == "__main__":
     unittest.main(argv=[sys.argv[0]], verbosity=2)
