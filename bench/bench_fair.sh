@@ -46,12 +46,7 @@ for tool in wrk curl jq; do
 done
 
 cd "$ROOT"
-if [ "${NO_BUILD:-0}" != 1 ]; then
-    cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-    cmake --build "$BUILD" --target allotd >/dev/null
-fi
-ALLOTD="$ROOT/$BUILD/allotd"
-[ -x "$ALLOTD" ] || bench_die "no daemon at $ALLOTD"
+bench_build_allotd || bench_die "no daemon built at $ROOT/$BUILD/allotd"
 bench_pin_pair wrk
 bench_tmp_init allot-bench-fair
 
@@ -94,21 +89,6 @@ member_token() { # $1: user, $2: tenant -> a member token of tenant
 A_TOKEN=$(member_token a flood)
 B_TOKEN=$(member_token b quiet)
 
-figures() { # $1: wrk output -> "rps p50_ms p99_ms non2xx"
-    awk '
-        function ms(v) {
-            if (v ~ /us$/) { sub(/us$/, "", v); return v / 1000 }
-            if (v ~ /ms$/) { sub(/ms$/, "", v); return v + 0 }
-            if (v ~ /s$/)  { sub(/s$/, "", v);  return v * 1000 }
-            return v
-        }
-        /Requests\/sec:/ { rps = $2 }
-        /^ +50%/ { p50 = ms($2) }
-        /^ +99%/ { p99 = ms($2) }
-        /Non-2xx or 3xx responses:/ { non2xx = $5 }
-        END { printf "%.0f %.2f %.2f %d\n", rps, p50, p99, non2xx }
-    ' "$1"
-}
 submit_wrk() { # $1: token, $2: workspace, $3: connections, $4: seconds, $5: run name, $6: out
     ALLOT_TOKEN=$1 BENCH_WS=$2 BENCH_RUN=$5 BENCH_ACKED=/dev/null BENCH_DURATION=1h \
         "${PIN_L[@]}" wrk -t1 -c"$3" -d"$4s" --timeout 10s --latency \
@@ -142,9 +122,9 @@ wait "$A_WRK"
 kill -0 "$DAEMON_PID" 2>/dev/null || bench_die "allotd died during the run: $(tail -3 "$BENCH_TMP/allotd.log")"
 AFTER=$(pending flood/ws)
 
-read -r B1_RPS B1_P50 B1_P99 B1_NON < <(figures "$BENCH_TMP/b-alone.txt")
-read -r B2_RPS B2_P50 B2_P99 B2_NON < <(figures "$BENCH_TMP/b-flood.txt")
-read -r A_RPS A_P50 A_P99 A_NON < <(figures "$BENCH_TMP/a-flood.txt")
+read -r B1_RPS B1_P50 B1_P99 B1_NON _ < <(wrk_figures "$BENCH_TMP/b-alone.txt")
+read -r B2_RPS B2_P50 B2_P99 B2_NON _ < <(wrk_figures "$BENCH_TMP/b-flood.txt")
+read -r A_RPS A_P50 A_P99 A_NON _ < <(wrk_figures "$BENCH_TMP/a-flood.txt")
 echo "== B alone: POST /v1/workloads to quiet/ws"
 sed -n '/Latency Distribution/,/Requests\/sec/p; /^bench:/p' "$BENCH_TMP/b-alone.txt"
 echo "== B while A floods"
@@ -161,4 +141,6 @@ awk -v a50="$B1_P50" -v a99="$B1_P99" -v f50="$B2_P50" -v f99="$B2_P99" 'BEGIN {
         (a50 > 0 ? f50 / a50 : 0), (a99 > 0 ? f99 / a99 : 0) }'
 echo "flood/ws queued: $FILLED after the fill, $AFTER after the flood (cap $CAP)"
 [ "$AFTER" -eq "$CAP" ] || bench_die "flood/ws holds $AFTER queued workloads, not its cap $CAP"
-[ "$B1_NON" -eq 0 ] && [ "$B2_NON" -eq 0 ] || bench_die "B got answers other than 201"
+if [ "$B1_NON" -ne 0 ] || [ "$B2_NON" -ne 0 ]; then
+    bench_die "B got answers other than 201"
+fi

@@ -111,26 +111,43 @@ static uint32_t burst_of(const struct intake *in, uint32_t rate)
 
 /* ---- tenants and tokens ---- */
 
+/* Room for one more of n items of size bytes in *items (capacity *cap). RET 0, -ALLOT_ENOMEM
+ * (nothing changed). */
+static int grow(void **items, uint32_t n, uint32_t *cap, size_t size)
+{
+    if (n < *cap)
+        return 0;
+    uint32_t more = *cap ? *cap * 2 : 16;
+    void *p = realloc(*items, more * size);
+    if (!p)
+        return -ALLOT_ENOMEM;
+    *items = p;
+    *cap = more;
+    return 0;
+}
+
+/* *name = a copy of key, mapped to id in m. RET 0, -ALLOT_ENOMEM (nothing kept). */
+static int name_put(struct hmap *m, char **name, const char *key, uint32_t id)
+{
+    *name = strdup(key);
+    if (*name && hmap_put(m, *name, id) == 0)
+        return 0;
+    free(*name);
+    *name = NULL;
+    return -ALLOT_ENOMEM;
+}
+
 /* The id of tenant name, made when new. RET 0, -ALLOT_ENOMEM. */
 static int tenant_of(struct intake *in, const char *name, uint32_t *id)
 {
     if (hmap_get(&in->tenant_ids, name, id) == 0)
         return 0;
-    if (in->n_tenants == in->cap_tenants) {
-        uint32_t cap = in->cap_tenants ? in->cap_tenants * 2 : 16;
-        struct intake_tenant *t = realloc(in->tenants, cap * sizeof(*t));
-        if (!t)
-            return -ALLOT_ENOMEM;
-        in->tenants = t;
-        in->cap_tenants = cap;
-    }
+    if (grow((void **)&in->tenants, in->n_tenants, &in->cap_tenants, sizeof(*in->tenants)))
+        return -ALLOT_ENOMEM;
     struct intake_tenant *t = &in->tenants[in->n_tenants];
     memset(t, 0, sizeof(*t));
-    t->name = strdup(name);
-    if (!t->name || hmap_put(&in->tenant_ids, t->name, in->n_tenants)) {
-        free(t->name);
+    if (name_put(&in->tenant_ids, &t->name, name, in->n_tenants))
         return -ALLOT_ENOMEM;
-    }
     *id = in->n_tenants++;
     return 0;
 }
@@ -142,23 +159,27 @@ static int token_of(struct intake *in, const char *tenant, const char *token, ui
     int rc = tenant_of(in, tenant, &tid);
     if (rc || hmap_get(&in->token_ids, token, id) == 0)
         return rc;
-    if (in->n_tokens == in->cap_tokens) {
-        uint32_t cap = in->cap_tokens ? in->cap_tokens * 2 : 16;
-        struct intake_token *k = realloc(in->tokens, cap * sizeof(*k));
-        if (!k)
-            return -ALLOT_ENOMEM;
-        in->tokens = k;
-        in->cap_tokens = cap;
-    }
+    if (grow((void **)&in->tokens, in->n_tokens, &in->cap_tokens, sizeof(*in->tokens)))
+        return -ALLOT_ENOMEM;
     struct intake_token *k = &in->tokens[in->n_tokens];
     memset(k, 0, sizeof(*k));
-    k->id = strdup(token);
     k->tenant = tid;
-    if (!k->id || hmap_put(&in->token_ids, k->id, in->n_tokens)) {
-        free(k->id);
+    if (name_put(&in->token_ids, &k->id, token, in->n_tokens))
         return -ALLOT_ENOMEM;
-    }
     *id = in->n_tokens++;
+    return 0;
+}
+
+/* Token token of tenant, made when new: OUT *kid, *k and *t (its tenant). RET 0,
+ * -ALLOT_ENOMEM. */
+static int flow_of(struct intake *in, const char *tenant, const char *token, uint32_t *kid,
+                   struct intake_token **k, struct intake_tenant **t)
+{
+    int rc = token_of(in, tenant, token, kid);
+    if (rc)
+        return rc;
+    *k = &in->tokens[*kid];
+    *t = &in->tenants[(*k)->tenant];
     return 0;
 }
 
@@ -206,11 +227,11 @@ int intake_charge(struct intake *in, const char *tenant, const char *token, int6
     if (!o->token_rate && !o->tenant_rate)
         return 0;
     uint32_t kid;
-    int rc = token_of(in, tenant, token, &kid);
+    struct intake_token *k;
+    struct intake_tenant *t;
+    int rc = flow_of(in, tenant, token, &kid, &k, &t);
     if (rc)
         return rc;
-    struct intake_token *k = &in->tokens[kid];
-    struct intake_tenant *t = &in->tenants[k->tenant];
     bool token_ok = !o->token_rate ||
                     bucket_room(&k->bucket, o->token_rate, burst_of(in, o->token_rate), now_ms);
     bool tenant_ok = !o->tenant_rate ||
@@ -236,11 +257,11 @@ int intake_push(struct intake *in, const char *tenant, const char *token, void *
                 struct intake_refusal *why)
 {
     uint32_t kid;
-    int rc = token_of(in, tenant, token, &kid);
+    struct intake_token *k;
+    struct intake_tenant *t;
+    int rc = flow_of(in, tenant, token, &kid, &k, &t);
     if (rc)
         return rc;
-    struct intake_token *k = &in->tokens[kid];
-    struct intake_tenant *t = &in->tenants[k->tenant];
     if (k->waiting.n >= INTAKE_TOKEN_QUEUE || t->waiting >= INTAKE_TENANT_QUEUE) {
         in->stats.queue_refused++;
         *why = k->waiting.n >= INTAKE_TOKEN_QUEUE

@@ -430,20 +430,27 @@ static void test_fence_keeps_borrowers_off_and_reserved_work_elsewhere(void **st
     sched_free(s);
 }
 
-/* Set workspace ws's default and maximum time limits. RET sched_workspace_update's. */
-static int time_limits_set(struct sched *s, const char *ws, int64_t def, int64_t max, int64_t now)
+/* The spec of workspace ws as it is now (limits, reservation, lend, weight, require_image;
+ * no time limits, the default queue cap), for a change of some of it. */
+static struct sched_workspace_spec spec_now(const struct sched *s, const char *ws)
 {
     uint32_t id;
     assert_int_equal(sched_workspace_find(s, ws, &id), 0);
     const struct sched_workspace *cur = &s->workspaces[id];
-    struct sched_workspace_spec spec = {.name = cur->name,
-                                        .limits = cur->limits,
-                                        .reserved = cur->reserved,
-                                        .lend = cur->lend,
-                                        .weight = cur->weight,
-                                        .require_image = cur->require_image,
-                                        .default_time_limit_ms = def,
-                                        .max_time_limit_ms = max};
+    return (struct sched_workspace_spec){.name = cur->name,
+                                         .limits = cur->limits,
+                                         .reserved = cur->reserved,
+                                         .lend = cur->lend,
+                                         .weight = cur->weight,
+                                         .require_image = cur->require_image};
+}
+
+/* Set workspace ws's default and maximum time limits. RET sched_workspace_update's. */
+static int time_limits_set(struct sched *s, const char *ws, int64_t def, int64_t max, int64_t now)
+{
+    struct sched_workspace_spec spec = spec_now(s, ws);
+    spec.default_time_limit_ms = def;
+    spec.max_time_limit_ms = max;
     return sched_workspace_update(s, &spec, now, err, sizeof(err));
 }
 
@@ -487,15 +494,8 @@ static void test_time_limit_default_and_max(void **state)
 /* Set workspace ws's limits.queued (0: the default). RET sched_workspace_update's. */
 static int queued_set(struct sched *s, const char *ws, uint32_t max_queued)
 {
-    uint32_t id;
-    assert_int_equal(sched_workspace_find(s, ws, &id), 0);
-    const struct sched_workspace *cur = &s->workspaces[id];
-    struct sched_workspace_spec spec = {.name = cur->name,
-                                        .limits = cur->limits,
-                                        .reserved = cur->reserved,
-                                        .lend = cur->lend,
-                                        .weight = cur->weight,
-                                        .max_queued = max_queued};
+    struct sched_workspace_spec spec = spec_now(s, ws);
+    spec.max_queued = max_queued;
     return sched_workspace_update(s, &spec, 0, err, sizeof(err));
 }
 

@@ -378,6 +378,16 @@ static void test_version_1_loads(void **state)
     sched_free(old);
 }
 
+/* The spec of workspace cur as it is (limits, reservation, lend, weight), for a change. */
+static struct sched_workspace_spec spec_now(const struct sched_workspace *cur)
+{
+    return (struct sched_workspace_spec){.name = cur->name,
+                                         .limits = cur->limits,
+                                         .reserved = cur->reserved,
+                                         .lend = cur->lend,
+                                         .weight = cur->weight};
+}
+
 /* Version 4 keeps time limits (a workload's, a workspace's default and maximum) and backfill
  * links; snapshots of versions 2 and 3 still load, with none. */
 static void test_versions_before_4_load_without_time_limits(void **state)
@@ -386,14 +396,9 @@ static void test_versions_before_4_load_without_time_limits(void **state)
     struct sched *a = platform();
     uint32_t ws;
     assert_int_equal(sched_workspace_find(a, "t2/all", &ws), 0);
-    const struct sched_workspace *cur = &a->workspaces[ws];
-    struct sched_workspace_spec spec = {.name = cur->name,
-                                        .limits = cur->limits,
-                                        .reserved = cur->reserved,
-                                        .lend = cur->lend,
-                                        .weight = cur->weight,
-                                        .default_time_limit_ms = 3600000,
-                                        .max_time_limit_ms = 7200000};
+    struct sched_workspace_spec spec = spec_now(&a->workspaces[ws]);
+    spec.default_time_limit_ms = 3600000;
+    spec.max_time_limit_ms = 7200000;
     assert_int_equal(sched_workspace_update(a, &spec, 0, err, sizeof(err)), 0);
     struct sched_workload_spec w = {.name = "limited",
                                     .workspace = "t2/all",
@@ -433,13 +438,8 @@ static void test_versions_before_6_load_default_queue_caps(void **state)
     struct sched *a = platform();
     uint32_t ws;
     assert_int_equal(sched_workspace_find(a, "t2/all", &ws), 0);
-    const struct sched_workspace *cur = &a->workspaces[ws];
-    struct sched_workspace_spec spec = {.name = cur->name,
-                                        .limits = cur->limits,
-                                        .reserved = cur->reserved,
-                                        .lend = cur->lend,
-                                        .weight = cur->weight,
-                                        .max_queued = 7};
+    struct sched_workspace_spec spec = spec_now(&a->workspaces[ws]);
+    spec.max_queued = 7;
     assert_int_equal(sched_workspace_update(a, &spec, 0, err, sizeof(err)), 0);
     uint32_t t = a->workspaces[ws].tenant;
     assert_int_equal(sched_tenant_set_queued(a, t, 9, err, sizeof(err)), 0);
