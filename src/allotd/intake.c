@@ -2,7 +2,8 @@
  * principals the store knows) with a token bucket each; the turn is a ring of the tenants that
  * have requests waiting, each with a ring of its tokens that have some, each token a ring of
  * its requests: a pop takes one request of the first token of the first tenant and puts both
- * back at the end of their rings while they still have requests. */
+ * back at the end of their rings while they still have requests. Tokens with nothing waiting
+ * are forgotten when too many are remembered (tokens_prune). */
 #include "allotd/intake.h"
 
 #include <stdlib.h>
@@ -152,6 +153,45 @@ static int tenant_of(struct intake *in, const char *name, uint32_t *id)
     return 0;
 }
 
+/* Forget the tokens with nothing waiting, so that what the intake remembers stays bounded
+ * (opt.max_tokens): the others are renumbered, in the map and in their tenants' turns.
+ * RET 0, -ALLOT_ENOMEM (the map could not be rebuilt: nothing forgotten). */
+static int tokens_prune(struct intake *in)
+{
+    struct hmap ids;
+    hmap_init(&ids);
+    uint32_t *renumber = malloc((in->n_tokens ? in->n_tokens : 1) * sizeof(*renumber)), n = 0;
+    for (uint32_t i = 0; renumber && i < in->n_tokens; i++) {
+        renumber[i] = in->tokens[i].waiting.n ? n++ : UINT32_MAX;
+        if (renumber[i] != UINT32_MAX && hmap_put(&ids, in->tokens[i].id, renumber[i]))
+            break;
+    }
+    if (!renumber || ids.count != n) {
+        free(renumber);
+        hmap_cleanup(&ids);
+        return -ALLOT_ENOMEM;
+    }
+    n = 0;
+    for (uint32_t i = 0; i < in->n_tokens; i++) {
+        if (renumber[i] == UINT32_MAX) {
+            free(in->tokens[i].id);
+            free(in->tokens[i].waiting.v);
+        } else {
+            in->tokens[n++] = in->tokens[i];
+        }
+    }
+    for (uint32_t i = 0; i < in->n_tenants; i++) {
+        struct ring *r = &in->tenants[i].turn;
+        for (uint32_t k = 0; k < r->n; k++)
+            r->v[(r->head + k) % r->cap] = renumber[r->v[(r->head + k) % r->cap]];
+    }
+    hmap_cleanup(&in->token_ids);
+    in->token_ids = ids;
+    in->n_tokens = n;
+    free(renumber);
+    return 0;
+}
+
 /* The id of token (public id) of tenant, made when new. RET 0, -ALLOT_ENOMEM. */
 static int token_of(struct intake *in, const char *tenant, const char *token, uint32_t *id)
 {
@@ -159,6 +199,9 @@ static int token_of(struct intake *in, const char *tenant, const char *token, ui
     int rc = tenant_of(in, tenant, &tid);
     if (rc || hmap_get(&in->token_ids, token, id) == 0)
         return rc;
+    uint32_t most = in->opt.max_tokens ? in->opt.max_tokens : INTAKE_MAX_TOKENS;
+    if (in->n_tokens >= most && (tokens_prune(in) || in->n_tokens >= most))
+        return -ALLOT_ENOMEM;
     if (grow((void **)&in->tokens, in->n_tokens, &in->cap_tokens, sizeof(*in->tokens)))
         return -ALLOT_ENOMEM;
     struct intake_token *k = &in->tokens[in->n_tokens];

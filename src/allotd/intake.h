@@ -12,6 +12,9 @@
  * more is refused (429). */
 #define INTAKE_TOKEN_QUEUE 256
 #define INTAKE_TENANT_QUEUE 1024
+/* Tokens the intake remembers (their buckets and queues) by default: at that many, those
+ * with nothing waiting are forgotten (their buckets start full again). */
+#define INTAKE_MAX_TOKENS 65536
 /* The most a rate cap may be, requests per second. */
 #define INTAKE_MAX_RATE 1000000
 
@@ -19,6 +22,7 @@ struct intake_options {
     uint32_t token_rate;  /* requests per second one token may make (0: no cap) */
     uint32_t tenant_rate; /* requests per second of all a tenant's tokens (0: no cap) */
     uint32_t burst;       /* requests a cap lets through at once (0: one second's worth) */
+    uint32_t max_tokens;  /* tokens remembered (0: INTAKE_MAX_TOKENS) */
 };
 
 /* Why a request was refused: the cap ("token_rate", "tenant_rate", "token_queue",

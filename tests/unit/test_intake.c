@@ -136,12 +136,48 @@ static void test_rate_caps(void **state)
     assert_int_equal(intake_new(&opt, &in), -ALLOT_ERANGE);
 }
 
+/* At max_tokens, tokens with nothing waiting are forgotten (a rate-capped one starts with its
+ * burst again); those waiting keep their requests and their turn. */
+static void test_tokens_forgotten(void **state)
+{
+    (void)state;
+    struct intake_options opt = {.token_rate = 1, .max_tokens = 4};
+    struct intake *in;
+    struct intake_refusal why;
+    assert_int_equal(intake_new(&opt, &in), 0);
+    assert_int_equal(intake_charge(in, "a", "t1", 0, &why), 0);
+    assert_int_equal(intake_charge(in, "a", "t1", 0, &why), -ALLOT_ETOOMANY);
+    assert_int_equal(pushed(in, "a", "t2", 1), 0);
+    assert_int_equal(pushed(in, "b", "t3", 2), 0);
+    assert_int_equal(pushed(in, "a", "t2", 3), 0);
+    assert_int_equal(intake_charge(in, "b", "t4", 0, &why), 0);
+    /* a fifth token: t1 and t4 (nothing waiting) are forgotten, t2 and t3 kept */
+    assert_int_equal(pushed(in, "b", "t5", 4), 0);
+    assert_int_equal(intake_charge(in, "a", "t1", 0, &why), 0); /* its burst again */
+    assert_int_equal(popped(in), 1);
+    assert_int_equal(popped(in), 2);
+    assert_int_equal(popped(in), 3);
+    assert_int_equal(popped(in), 4);
+    assert_null(intake_pop(in));
+    /* all tokens waiting at the bound: one more cannot be remembered */
+    for (uintptr_t n = 0; n < 4; n++) {
+        char token[8];
+        snprintf(token, sizeof(token), "w%u", (unsigned)n);
+        assert_int_equal(pushed(in, "c", token, 10 + n), 0);
+    }
+    assert_int_equal(intake_push(in, "c", "w9", ITEM(99), &why), -ALLOT_ENOMEM);
+    while (intake_pop(in))
+        ;
+    intake_free(in);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_round_robin),
         cmocka_unit_test(test_queue_bounds),
         cmocka_unit_test(test_rate_caps),
+        cmocka_unit_test(test_tokens_forgotten),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
