@@ -10,6 +10,7 @@ import os
 import shutil
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import time
@@ -218,6 +219,17 @@ class Fairness(unittest.TestCase):
         self.assertEqual(d.metric("allot_requests_refused_total", '{cap="rate"}'),
                          len(refused) + 1)
         self.assertEqual(d.metric("allot_requests_waiting"), 0)
+
+    def test_bad_rate_flags(self):
+        """A rate cap that is not a whole number in range stops allotd before it starts."""
+        for flag, value in (("--rate-per-token", "-1"), ("--rate-per-tenant", "x"),
+                            ("--rate-burst", "0"), ("--rate-per-token", "1000001")):
+            r = subprocess.run([ALLOTD, "--listen", "127.0.0.1:1", "--data",
+                                os.path.join(self.tmp, "never"), flag, value],
+                               capture_output=True, text=True, timeout=10)
+            self.assertEqual(r.returncode, 2, (flag, value, r.stderr))
+            self.assertIn("--rate-per-token", r.stderr)
+            self.assertFalse(os.path.exists(os.path.join(self.tmp, "never")))
 
     def test_tenant_rate_cap(self):
         """--rate-per-tenant: all a tenant's tokens together; another tenant is not held."""
