@@ -754,23 +754,18 @@ static bool refresh_quota_holds(const struct engine_refresh *m, const struct sch
     return true;
 }
 
-/* Would refreshing workspace wsid from cursor change no queue reason of the workloads its
- * memo (struct engine_refresh) read? True when cursor is in the memo's stretch (OUT *at, its
- * index there), the memo was made with the same quota inputs and guard (holdings, position
- * and borrowable within their bounds), and still none of the workloads that passed the
- * quota checks could find free capacity (free_enough false for each): each would get the
- * reason it has. */
-static bool refresh_unchanged(const struct sched *s, uint32_t wsid, uint32_t cursor,
-                              uint32_t held_by, int64_t borrowable, uint32_t *at)
+/* Would refreshing the workloads that workspace wsid's memo (struct engine_refresh) read
+ * change none of their queue reasons? True when the memo was made with the same quota inputs
+ * and guard (holdings, position and borrowable within their bounds), and still none of the
+ * workloads that passed the quota checks could find free capacity (free_enough false for
+ * each): each would get the reason it has. */
+static bool refresh_unchanged(const struct sched *s, uint32_t wsid, uint32_t held_by,
+                              int64_t borrowable)
 {
     const struct engine_refresh *m = &s->scratch->refresh[wsid];
     const struct sched_workspace *ws = &s->workspaces[wsid];
     const struct sched_tenant *t = &s->tenants[ws->tenant];
-    if (!m->valid)
-        return false;
-    for (*at = 0; *at < m->n_ids && m->ids[*at] != cursor; (*at)++)
-        ;
-    if (*at == m->n_ids || m->held_by != held_by ||
+    if (!m->valid || m->held_by != held_by ||
         m->fence_for != (t->n_fence > 0 ? t->held_by : SCHED_NONE) || m->reserved != ws->reserved ||
         borrowable < m->borrow_lo || borrowable >= m->borrow_hi ||
         !resources_equal(&m->limits, &ws->limits) || !refresh_quota_holds(m, ws))
@@ -848,26 +843,43 @@ static void pass_exhaust(struct sched *s, struct pass *p, struct pass_ws *pw, ui
         return; /* nothing left to refresh */
     int64_t borrowable = quota_borrowable(s, wsid);
     struct engine_refresh *memo = &s->scratch->refresh[wsid];
-    uint32_t at, k = 0;
-    if (refresh_unchanged(s, wsid, pw->cursor, held_by, borrowable, &at)) {
-        if (at == 0 || memo->to_end) {
-            pw->cursor = SCHED_NONE; /* it stands for the whole stretch from the cursor */
+    /* A memo that holds stands for the workloads it read: a stretch from the cursor reads
+     * only the others. Its bounds hold now and stay (they are a memo's for what it read and
+     * for more). */
+    uint32_t old[PASS_REFRESH_DEPTH], n_old = 0, at = 0, k = 0;
+    bool old_to_end = memo->to_end;
+    if (refresh_unchanged(s, wsid, held_by, borrowable)) {
+        n_old = memo->n_ids;
+        memcpy(old, memo->ids, n_old * sizeof(old[0]));
+        while (at < n_old && old[at] != pw->cursor)
+            at++;
+        if (at < n_old && (at == 0 || old_to_end)) {
+            pw->cursor = SCHED_NONE; /* the whole stretch from the cursor: nothing changes */
             return;
         }
-        /* it stands for the part from the cursor: read the `at` workloads past its last,
-         * keeping its bounds (they hold now, and hold for what it read before the cursor) */
-        memo->n_ids -= at;
-        memmove(memo->ids, memo->ids + at, memo->n_ids * sizeof(memo->ids[0]));
+        if (at == n_old && !queue_before(&s->workloads[pw->cursor], &s->workloads[old[0]]))
+            n_old = 0; /* past its stretch: of no use */
+        memo->n_ids = 0;
         memo->cursor = pw->cursor;
         memo->valid = false; /* until the stretch is done */
-        k = memo->n_ids;
-        pw->cursor = s->workloads[memo->last].qnext;
-    } else {
-        refresh_key(s, wsid, pw->cursor, held_by, memo); /* invalid until the stretch is done */
     }
+    if (n_old == 0)
+        refresh_key(s, wsid, pw->cursor, held_by, memo); /* invalid until the stretch is done */
     bool borrowers = tenant_has_borrowers(s, t);
     bool memo_holds = true;
     for (;; pw->cursor = s->workloads[pw->cursor].qnext) {
+        if (n_old && pw->cursor == old[at < n_old ? at : 0]) {
+            /* the memo's stretch from here: taken as read, up to the depth */
+            for (uint32_t i = at < n_old ? at : 0; i < n_old && k < PASS_REFRESH_DEPTH; i++, k++)
+                memo->ids[memo->n_ids++] = memo->last = old[i];
+            pw->cursor = memo->last == old[n_old - 1] ? s->workloads[memo->last].qnext : SCHED_NONE;
+            if (memo->last != old[n_old - 1]) {
+                memo->to_end = false; /* the depth ended within it */
+                memo->valid = memo_holds;
+                return;
+            }
+            n_old = 0; /* and on past it (the queue may end there now) */
+        }
         if (pw->cursor == SCHED_NONE || ++k > PASS_REFRESH_DEPTH) {
             memo->to_end = pw->cursor == SCHED_NONE;
             pw->cursor = SCHED_NONE;
