@@ -951,6 +951,8 @@ static int pass_starving(struct sched *s, uint32_t tid, struct pass *p, int64_t 
         enum attempt r = attempt_admit(s, *first, SCHED_NONE, p, pw, now);
         if (r == ATTEMPT_BROKEN)
             return -ALLOT_ECHECK;
+        if (r == ATTEMPT_ADMITTED)
+            p->gen++; /* what the pass kept per generation (borrowable, claims) is stale */
         if (r == ATTEMPT_CAPACITY)
             *held_by = *first;
     }
@@ -1006,6 +1008,7 @@ static int tenant_pass(struct sched *s, uint32_t tid, int64_t now)
     if (rc)
         goto out;
     for (uint32_t i = 0; i < n; i++) {
+        p.ws[i].key_cursor = SCHED_NONE; /* no keys yet (workload 0 is a cursor like any) */
         p.ws[i].cursor = s->workspaces[t->workspaces[i]].queue_head;
         if (p.ws[i].cursor != SCHED_NONE &&
             workspace_exhausted(s, t->workspaces[i], &p, &p.ws[i], held_by))

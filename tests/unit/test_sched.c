@@ -1331,6 +1331,31 @@ static void test_limit_reduced_drains_newest(void **state)
  * experiments; c's guaranteed work then takes the GPUs a (lend: false) keeps idle, so
  * nothing is borrowable any more. A higher-priority preemptible workload of b takes the
  * place of one experiment (what b borrows does not grow), not of nine, and not never. */
+/* A starving workload admitted first in a pass changes what its workspace may borrow: the
+ * workloads tried after it in the same pass see the new figure, not the one the pass read
+ * before it was admitted (a stale one let a borrower take GPUs a non-lending workspace had
+ * reserved). */
+static void test_starving_admission_updates_borrowable(void **state)
+{
+    (void)state;
+    struct sched *s = platform(2, 8 * G, false, 0); /* t/a reserves 8 of 16 and lends none */
+    uint32_t big = submit(s, "big", "t/b", 8, 1, 0);
+    schedule_ok(s, 0);
+    assert_int_equal(s->workloads[big].state, SCHED_RUNNING); /* borrowed: 16 - 8 */
+    uint32_t first = submit(s, "first", "t/b", 4, 1, 1);
+    uint32_t next = submit(s, "next", "t/b", 8, 1, 2);
+    schedule_ok(s, 2);
+    assert_int_equal(s->workloads[first].state, SCHED_PENDING); /* nothing borrowable */
+    int64_t later = s->opt.starvation_age_ms + 10;              /* first starves: it goes first */
+    assert_int_equal(sched_finish(s, big, later), 0);
+    schedule_ok(s, later);
+    assert_int_equal(s->workloads[first].state, SCHED_RUNNING);
+    /* 16 - 8 reserved - 4 held by first: 4 borrowable, so next (8) waits */
+    assert_int_equal(s->workloads[next].state, SCHED_PENDING);
+    assert_int_equal(s->workloads[next].reason, SCHED_REASON_BORROW_UNAVAILABLE);
+    sched_free(s);
+}
+
 static void test_priority_swap_needs_no_borrowable(void **state)
 {
     struct sched *s = platform(2, 8 * G, false, 0);
@@ -2434,6 +2459,7 @@ int main(void)
         cmocka_unit_test(test_forget_reuses_slots),
         cmocka_unit_test(test_memos_change_no_decision),
         cmocka_unit_test(test_memo_stands_for_its_stretch),
+        cmocka_unit_test(test_starving_admission_updates_borrowable),
         cmocka_unit_test(test_priority_swap_needs_no_borrowable),
         cmocka_unit_test(test_backfilled_fence_stays),
         cmocka_unit_test(test_best_fit_keeps_whole_nodes_free),
