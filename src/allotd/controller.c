@@ -179,6 +179,7 @@ static void events_apply(struct controller *ctl)
             while (b < 11 && waited > (1LL << (2 * b)))
                 b++;
             ctl->admission_hist[b]++;
+            ctl->admission_ms_sum += waited > 0 ? (uint64_t)waited : 0;
         }
     }
     sched_events_clear(ctl->engine);

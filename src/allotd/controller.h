@@ -117,6 +117,7 @@ struct controller {
     uint64_t commits, commit_us_sum, ops_committed;
     uint64_t commit_hist[12];    /* commit latency buckets, see metrics */
     uint64_t admission_hist[12]; /* submit-to-admit latency buckets */
+    uint64_t admission_ms_sum;   /* and the sum of those latencies, in milliseconds */
     uint64_t preemptions[SCHED_REASON_COUNT], rejections[SCHED_REASON_COUNT];
     /* snapshots (snapshot.h): ops committed since the last, and figures for /metrics */
     uint64_t ops_since_snapshot, snapshots, snapshot_failures, journal_trimmed;

@@ -187,7 +187,8 @@ void metrics_reply(struct controller *ctl, struct call *c)
                                     (unsigned long long)ctl->rejections[r]);
         header(b, 5);
         /* buckets: <= 1 ms, 4 ms, 16 ms, ... (powers of 4 in milliseconds) */
-        histogram(b, "allot_admission_wait_seconds", ctl->admission_hist, 12, 0.001, 4, 0);
+        histogram(b, "allot_admission_wait_seconds", ctl->admission_hist, 12, 0.001, 4,
+                  (double)ctl->admission_ms_sum / 1e3);
         header(b, 6);
         /* buckets: <= 250 us, 500 us, 1 ms, ... (powers of 2) */
         histogram(b, "allot_store_commit_seconds", ctl->commit_hist, 12, 0.00025, 2,
