@@ -381,6 +381,54 @@ class SlowClients(Base):
                 time.sleep(0.7)
 
 
+class DescriptorLimit(Base):
+    """At start allotd raises its soft RLIMIT_NOFILE toward the hard limit for its connection
+    cap, and says with the numbers when the hard limit is too low (issue 17)."""
+
+    def start(self, extra, nofile):
+        self.d.stop()
+        size = os.path.getsize(self.data + ".log")
+        self.d = allotd_harness.Daemon(ALLOTD, self.data, PLATFORM, extra, nofile=nofile)
+        return open(self.data + ".log").read()[size:]
+
+    def limits(self):
+        """The daemon's (soft, hard) limits of open files, from /proc."""
+        for line in open(f"/proc/{self.d.proc.pid}/limits"):
+            if line.startswith("Max open files"):
+                return tuple(int(x) for x in line.split()[3:5])
+        self.fail("no 'Max open files' in /proc/PID/limits")
+
+    def cap(self):
+        return self.d.metric("allot_http_connections", '{state="max"}')
+
+    def test_soft_limit_raised_for_the_cap(self):
+        log = self.start(["--max-connections", "1000"], (256, 4096))
+        self.assertEqual(self.limits(), (1064, 4096))  # 1000 connections + 64 kept
+        self.assertEqual(self.cap(), 1000)
+        self.assertIn("file descriptor limit 1064 (hard limit 4096) (raised from 256): up to "
+                      "1000 connections", log)
+        self.assertNotIn("too low", log)
+
+    def test_soft_limit_raised_without_a_cap(self):
+        log = self.start([], (256, 4096))
+        self.assertEqual(self.limits(), (4096, 4096))
+        self.assertEqual(self.cap(), 4096 - 64)
+        self.assertIn("up to 4032 connections", log)
+
+    def test_a_hard_limit_too_low_is_named(self):
+        log = self.start(["--max-connections", "5000"], (256, 1024))
+        self.assertEqual(self.limits(), (1024, 1024))  # raised as far as it goes
+        self.assertIn("the file descriptor limit is too low for --max-connections 5000: it needs "
+                      "5064 descriptors (64 kept for the store, logs and listener), the limit is "
+                      "1024 (hard limit 1024) (raised from 256), room for 960 connections", log)
+        self.assertIn("Raise the hard limit", log)
+        self.assertEqual(self.d.request("GET", "/healthz")[0], 200)  # it serves all the same
+        log = self.start([], 64)  # ulimit -n 64 and no cap: too few for a fleet
+        self.assertIn("the file descriptor limit is too low for a fleet: 64 (hard limit 64) "
+                      "allows 16 connections", log)
+        self.assertEqual(self.cap(), 16)
+
+
 class ErrorAnswers(Base):
     """Item 6: every error answer is JSON with a code; HEAD, OPTIONS, unknown methods; bounds
     of small inputs."""
