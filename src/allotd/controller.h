@@ -124,6 +124,7 @@ struct controller {
     int64_t snapshot_seq; /* the journal entry the newest covers (0: none) */
     json_t *history;      /* rows for the history table, written with the next commit */
     uint64_t forgotten, history_trimmed; /* for /metrics */
+    uint64_t forgotten_at_trim;          /* forgotten when the heap was last trimmed */
     uint64_t usage_trimmed;              /* rows of the GPU-hour ledger past usage_keep_ms */
     /* the retention of events and output (docs/operations.md, "Retention"), for /metrics */
     uint64_t events_trimmed, output_trimmed_bytes, output_trimmed_attempts;
