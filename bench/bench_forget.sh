@@ -31,7 +31,7 @@ while [ $# -gt 0 ]; do
     --rounds) ROUNDS=$2; shift 2 ;;
     --keep) KEEPS=$2; shift 2 ;;
     --port) ALLOT_PORT=$2; shift 2 ;;
-    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,16p' "$0"; exit 0 ;;
     *) echo "usage: bench/bench_forget.sh [--count N] [--rounds R] [--keep \"D ...\"] [--port P]" >&2; exit 2 ;;
     esac
 done
