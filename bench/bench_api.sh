@@ -9,7 +9,8 @@
 #   1. builds the release daemon (cmake -S . -B build-release -G Ninja
 #      -DCMAKE_BUILD_TYPE=Release; cmake --build build-release --target allotd);
 #   2. writes a platform into a temporary directory (one tenant `bench`, workspaces
-#      bench/a and bench/b without limits, NODES nodes of 8 H100 GPUs) and starts allotd on
+#      bench/a and bench/b without limits, their queue caps raised to 1,000,000 and the
+#      tenant's to 10,000,000, NODES nodes of 8 H100 GPUs) and starts allotd on
 #      127.0.0.1:PORT with a fresh data directory in the same temporary directory;
 #   3. round "submit": POST /v1/workloads for DURATION_S seconds over CONNS connections,
 #      every request a new name (bench/bench_api_submit.lua); each 201 reply means the
@@ -68,16 +69,11 @@ done
 
 # ---- build ----
 cd "$ROOT"
-if [ "${NO_BUILD:-0}" != 1 ]; then
-    cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null
-    cmake --build "$BUILD" --target allotd >/dev/null
-fi
-ALLOTD="$ROOT/$BUILD/allotd"
-[ -x "$ALLOTD" ] || die "no daemon at $ALLOTD"
-
-# ---- pinning ----
 # shellcheck source=bench/lib.sh
 . "$ROOT/bench/lib.sh"
+bench_build_allotd || die "no daemon built at $ROOT/$BUILD/allotd"
+
+# ---- pinning ----
 bench_pin_pair wrk
 
 # ---- clean-up of everything started here ----
@@ -117,8 +113,11 @@ trap 'exit 130' INT TERM
 
 # ---- platform ----
 {
-    printf 'tenants:\n  - name: bench\n    isolation: shared\n    workspaces:\n'
-    printf '      - name: a\n      - name: b\n'
+    # queue caps (docs/policy.md, "Queue caps") out of the way: the rounds measure the API
+    printf 'tenants:\n  - name: bench\n    isolation: shared\n    limits: {queued: 10000000}\n'
+    printf '    workspaces:\n'
+    printf '      - name: a\n        limits: {queued: 1000000}\n'
+    printf '      - name: b\n        limits: {queued: 1000000}\n'
     printf 'clusters:\n  - name: c1\nnodes:\n'
     for i in $(seq -w 1 "$NODES"); do
         printf '  - name: n%s\n    cluster: c1\n    tenant: bench\n    cpu: 128\n' "$i"
@@ -170,24 +169,6 @@ AUTH="Authorization: Bearer $TOKEN"
 say "allotd $(git describe --always --dirty 2>/dev/null || echo '?'), pid $DAEMON_PID, store $STORE; $PIN_NOTE"
 say "platform: 1 tenant, 2 workspaces without limits, $NODES nodes x 8 H100 ($((NODES * 8)) GPUs)"
 say "wrk: 1 thread, $CONNS connections, ${DURATION_S}s per round; $(nproc) cores, $(uname -r)"
-
-# wrk's figures: requests/s, and latency percentiles from --latency, in ms
-figures() { # $1: wrk output file -> "rps p50_ms p99_ms non2xx errors"
-    awk '
-        function ms(v) {
-            if (v ~ /us$/) { sub(/us$/, "", v); return v / 1000 }
-            if (v ~ /ms$/) { sub(/ms$/, "", v); return v + 0 }
-            if (v ~ /s$/)  { sub(/s$/, "", v);  return v * 1000 }
-            return v
-        }
-        /Requests\/sec:/ { rps = $2 }
-        /^ +50%/ { p50 = ms($2) }
-        /^ +99%/ { p99 = ms($2) }
-        /Non-2xx or 3xx responses:/ { non2xx = $5 }
-        /Socket errors:/ { err = $4 + $6 + $8 + $10 }
-        END { printf "%.0f %.2f %.2f %d %d\n", rps, p50, p99, non2xx, err }
-    ' "$1"
-}
 
 # ---- round 1: durable submissions ----
 RUN="r$(date +%s)"
@@ -242,7 +223,7 @@ N_LISTED=$(wc -l <"$TMP/listed")
 N_LOST=$(comm -23 "$TMP/acked.sorted" "$TMP/listed" | wc -l)
 N_EXTRA=$(comm -13 "$TMP/acked.sorted" "$TMP/listed" | wc -l)
 N_DUP=$(uniq -d "$TMP/listed" | wc -l)
-read -r S_RPS S_P50 S_P99 S_NON2XX S_ERR < <(figures "$TMP/wrk-submit.txt")
+read -r S_RPS S_P50 S_P99 S_NON2XX S_ERR < <(wrk_figures "$TMP/wrk-submit.txt")
 
 # ---- rounds 2 and 3: get and list ----
 GET_NAME=$(head -1 "$TMP/acked")
@@ -254,8 +235,8 @@ perf_start list
 "${PIN_L[@]}" wrk -t1 -c"$CONNS" -d"${DURATION_S}s" --timeout 10s --latency -H "$AUTH" \
     "$BASE/v1/workloads?limit=20" >"$TMP/wrk-list.txt"
 perf_wait
-read -r G_RPS G_P50 G_P99 G_NON2XX G_ERR < <(figures "$TMP/wrk-get.txt")
-read -r L_RPS L_P50 L_P99 L_NON2XX L_ERR < <(figures "$TMP/wrk-list.txt")
+read -r G_RPS G_P50 G_P99 G_NON2XX G_ERR < <(wrk_figures "$TMP/wrk-get.txt")
+read -r L_RPS L_P50 L_P99 L_NON2XX L_ERR < <(wrk_figures "$TMP/wrk-list.txt")
 kill -0 "$DAEMON_PID" 2>/dev/null || die "allotd died during the run: $(tail -3 "$TMP/allotd.log")"
 
 # ---- report ----

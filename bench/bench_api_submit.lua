@@ -1,7 +1,8 @@
 -- wrk script of bench/bench_api.sh: POST /v1/workloads with a unique name per request.
 -- Environment: ALLOT_TOKEN (bearer token), BENCH_RUN (a prefix that makes names unique
 -- across runs), BENCH_ACKED (file to write the names of the acknowledged submissions to),
--- BENCH_DURATION (the workloads' `duration`, default "1h").
+-- BENCH_DURATION (the workloads' `duration`, default "1h"), BENCH_WS (one workspace for
+-- every request: bench/bench_fair.sh; unset: bench/a and bench/b alternate).
 -- Each wrk thread numbers its own requests; names are <run>-<thread>-<n>, alternating
 -- between the workspaces bench/a and bench/b. Each 201 reply's workload name is kept, so
 -- the script can check afterwards that every acknowledged submission is on the server.
@@ -18,6 +19,7 @@ end
 local token = os.getenv("ALLOT_TOKEN") or ""
 local run = os.getenv("BENCH_RUN") or "b"
 local duration = os.getenv("BENCH_DURATION") or "1h"
+local only_ws = os.getenv("BENCH_WS")
 local shapes = { 1, 1, 1, 1, 2, 2, 4, 8 } -- GPUs per replica: mostly small, some whole nodes
 
 local headers = {
@@ -34,7 +36,7 @@ end
 
 function request()
   sent = sent + 1
-  local ws = (sent % 2 == 0) and "bench/a" or "bench/b"
+  local ws = only_ws or ((sent % 2 == 0) and "bench/a" or "bench/b")
   local body = string.format(
     '{"name":"%s-%d-%d","workspace":"%s","kind":"training","gpus":%d,"duration":"%s"}',
     run, tid, sent, ws, shapes[(sent % #shapes) + 1], duration)

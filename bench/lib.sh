@@ -1,6 +1,6 @@
 # Shared by bench/bench_agents.sh, bench/bench_slurm.sh, bench/bench_events.sh and (for
-# bench_pin_pair) bench/bench_api.sh (sourced, not run): builds Allot,
-# starts allotd with a platform of NODES nodes x 8 declared H100 GPUs and one allot-agent per
+# bench_pin_pair and wrk_figures) bench/bench_api.sh and bench/bench_fair.sh (sourced, not
+# run): builds Allot, starts allotd with a platform of NODES nodes x 8 declared H100 GPUs and one allot-agent per
 # node on 127.0.0.1, and stops everything it started when the calling script ends.
 # The caller sets `set -euo pipefail`, BENCH_NAME and ROOT before sourcing, then calls
 # bench_tmp_init once.
@@ -71,6 +71,18 @@ bench_cleanup() {
 }
 
 # ---- Allot ----
+# Builds the release allotd into $BUILD (default build-release) unless NO_BUILD=1; sets
+# ALLOTD. RET 1 when there is no daemon there (bench/bench_api.sh, bench/bench_fair.sh).
+bench_build_allotd() {
+    BUILD=${BUILD:-build-release}
+    if [ "${NO_BUILD:-0}" != 1 ]; then
+        (cd "$ROOT" && cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=Release >/dev/null &&
+            cmake --build "$BUILD" --target allotd >/dev/null) || return 1
+    fi
+    ALLOTD="$ROOT/$BUILD/allotd"
+    [ -x "$ALLOTD" ]
+}
+
 # Builds allotd, allot-agent and the load generator bench_load into $BUILD (release) unless
 # NO_BUILD=1.
 allot_build() {
@@ -89,15 +101,17 @@ allot_build() {
 }
 
 # Writes the platform: tenant `bench` with workspaces `prod` (reserves PROD_RESERVED GPUs,
-# lends them while idle) and `research` (reserves nothing, borrows), and $1 nodes of 8
-# H100-80GB. $2: the file.
+# lends them while idle) and `research` (reserves nothing, borrows), their queue caps raised,
+# and $1 nodes of 8 H100-80GB. $2: the file.
 allot_platform() {
     local nodes=$1 file=$2 i
     {
+        # queue caps (docs/policy.md, "Queue caps") out of the way: bench_restart holds 100,000
         printf 'tenants:\n  - name: bench\n    isolation: shared\n    max_grace: 5m\n'
-        printf '    workspaces:\n'
+        printf '    limits: {queued: 10000000}\n    workspaces:\n'
         printf '      - name: prod\n        reserved: {gpu: %s}\n' "${PROD_RESERVED:-8}"
-        printf '      - name: research\n'
+        printf '        limits: {queued: 1000000}\n'
+        printf '      - name: research\n        limits: {queued: 1000000}\n'
         printf 'clusters:\n  - name: c1\nnodes:\n'
         for i in $(seq 1 "$nodes"); do
             printf '  - name: n%s\n    cluster: c1\n    tenant: bench\n    cpu: 128\n' "$i"
@@ -185,6 +199,25 @@ bench_pin_pair() {
         PIN_L=()
         PIN_NOTE="one core: allotd and $1 not pinned"
     fi
+}
+
+# wrk's figures: requests/s, and latency percentiles from --latency, in ms. $1: wrk's output
+# -> "rps p50_ms p99_ms non2xx errors".
+wrk_figures() {
+    awk '
+        function ms(v) {
+            if (v ~ /us$/) { sub(/us$/, "", v); return v / 1000 }
+            if (v ~ /ms$/) { sub(/ms$/, "", v); return v + 0 }
+            if (v ~ /s$/)  { sub(/s$/, "", v);  return v * 1000 }
+            return v
+        }
+        /Requests\/sec:/ { rps = $2 }
+        /^ +50%/ { p50 = ms($2) }
+        /^ +99%/ { p99 = ms($2) }
+        /Non-2xx or 3xx responses:/ { non2xx = $5 }
+        /Socket errors:/ { err = $4 + $6 + $8 + $10 }
+        END { printf "%.0f %.2f %.2f %d %d\n", rps, p50, p99, non2xx, err }
+    ' "$1"
 }
 
 # The throughput of one-GPU `true` workloads through the daemon: bench_load (compiled, a

@@ -111,6 +111,22 @@ static void post_tenant(struct controller *ctl, struct call *c)
     post_spec(ctl, c, OP_TENANT_ADD);
 }
 
+/* The platform admin's change of a tenant's queue cap (docs/api.md, "Queue caps"). */
+static void patch_tenant(struct controller *ctl, struct call *c)
+{
+    uint32_t id;
+    if (sched_tenant_find(ctl->engine, c->args[0], &id)) {
+        call_error(c, -ALLOT_ENOENT, 404, NULL, "no tenant '%s'", c->args[0]);
+        return;
+    }
+    json_t *body = api_body_object(c);
+    if (body)
+        api_apply_reply(ctl, c,
+                        json_pack("{s:s, s:s, s:O}", "op", OP_TENANT_UPDATE, "tenant",
+                                  ctl->engine->tenants[id].name, "spec", body),
+                        200);
+}
+
 static void list_clusters(struct controller *ctl, struct call *c)
 {
     json_t *items = json_array();
@@ -530,6 +546,8 @@ const struct route api_routes[] = {
     {EVHTTP_REQ_GET, "/v1/tenants", ROLE_VIEWER, list_tenants, "list tenants"},
     {EVHTTP_REQ_POST, "/v1/tenants", ROLE_ADMIN, post_tenant, "create a tenant"},
     {EVHTTP_REQ_GET, "/v1/tenants/{tenant}", ROLE_VIEWER, get_tenant, "get a tenant"},
+    {EVHTTP_REQ_PATCH, "/v1/tenants/{tenant}", ROLE_ADMIN, patch_tenant,
+     "change a tenant's cap on queued workloads (limits.queued)"},
     {EVHTTP_REQ_GET, "/v1/clusters", ROLE_ADMIN, list_clusters, "list clusters"},
     {EVHTTP_REQ_POST, "/v1/clusters", ROLE_ADMIN, post_cluster, "create a cluster"},
     {EVHTTP_REQ_GET, "/v1/nodes", ROLE_NODE, list_nodes, "list nodes"},

@@ -16,6 +16,9 @@
 #include "schema/view.h"
 #include "store/store.h"
 
+/* Seconds a submission refused by a full queue (limits.queued) is told to wait. */
+#define API_QUEUED_RETRY_S 5
+
 static bool workload_visible(struct controller *ctl, struct call *c, uint32_t id)
 {
     const struct sched *s = ctl->engine;
@@ -119,6 +122,25 @@ static void grace_warning(struct controller *ctl, struct call *c, int64_t asked)
     c->warnings = json_pack("[s]", text);
 }
 
+/* Is workspace wsid's queue, or its tenant's, at its cap (docs/policy.md, "Queue caps")?
+ * Asked of the engine before anything is journaled: RET true when c was answered 429 naming
+ * the cap (field limits.queued, with the cap and the count), nothing changed. */
+static bool queued_full(struct controller *ctl, struct call *c, uint32_t wsid)
+{
+    struct sched_queued_cap full;
+    if (sched_queued_check(ctl->engine, wsid, &full) != -ALLOT_ETOOMANY)
+        return false;
+    const char *scope = full.tenant ? "tenant" : "workspace";
+    call_too_many(c, API_QUEUED_RETRY_S, "limits.queued",
+                  json_pack("{s:s, s:I, s:s, s:s, s:I}", "cap", "limits.queued", "limit",
+                            (json_int_t)full.cap, "scope", scope, "of", full.of, "queued",
+                            (json_int_t)full.queued),
+                  "%s %s has %u queued workloads, its limits.queued (%u): nothing was submitted; "
+                  "retry once some have started or ended",
+                  scope, full.of, full.queued, full.cap);
+    return true;
+}
+
 void api_post_workload(struct controller *ctl, struct call *c)
 {
     json_t *body = api_body_object(c);
@@ -153,6 +175,8 @@ void api_post_workload(struct controller *ctl, struct call *c)
         free(ended);
         return;
     }
+    if (queued_full(ctl, c, wsid))
+        return;
     json_t *spec = json_deep_copy(body);
     const char *given = json_string_value(json_object_get(spec, "name"));
     char full[400];

@@ -19,6 +19,7 @@
 struct call;
 struct fleet;
 struct gate;
+struct server;
 struct output;
 struct store;
 struct token_cache;
@@ -113,6 +114,7 @@ struct controller {
     bool deposed;      /* stopped because another allotd leads the store (exit status 3) */
     uint64_t passes;   /* scheduling passes, for check_every */
     struct gate *gate; /* the HTTP server's, for /metrics (set by main) */
+    const struct server *server; /* likewise, for its intake's counters (fair service) */
     /* counters for /metrics */
     uint64_t commits, commit_us_sum, ops_committed;
     uint64_t commit_hist[12];    /* commit latency buckets, see metrics */

@@ -31,6 +31,7 @@ struct daemon_options {
     const char *unreachable, *lost;
     const char *max_streams, *max_per_token, *stream_buffer, *stream_keepalive;
     const char *max_connections, *request_timeout;
+    const char *rate_token, *rate_tenant, *rate_burst;
     const char *check_every;
     const char *snapshot_every;
     const char *keep_finished, *history;
@@ -76,6 +77,12 @@ static const struct option_row option_rows[] = {
      "open connections at most (default: open file limit - 64, raised toward 65536)"},
     {"--request-timeout", "DURATION", OPT(request_timeout),
      "a request must arrive whole within this (default 10s)"},
+    {"--rate-per-token", "N", OPT(rate_token),
+     "requests per second one API token may make; over it: 429 (default 0: no cap)"},
+    {"--rate-per-tenant", "N", OPT(rate_tenant),
+     "requests per second of all a tenant's tokens together (default 0: no cap)"},
+    {"--rate-burst", "N", OPT(rate_burst),
+     "requests a rate cap lets through at once (default: one second's worth)"},
     {"--check-every", "N", OPT(check_every),
      "verify the engine's invariants every N scheduling passes; 0: never (default 100)"},
     {"--snapshot-every", "N", OPT(snapshot_every),
@@ -200,6 +207,32 @@ static int gate_flags(const struct daemon_options *o, struct gate_options *out)
     return 0;
 }
 
+/* The intake's rate caps from --rate-per-token, --rate-per-tenant and --rate-burst (unset:
+ * none; docs/operations.md, "Fair service"). RET 0, or 2 with a message on stderr. */
+static int intake_flags(const struct daemon_options *o, struct intake_options *out)
+{
+    /* "0": no cap */
+    long token = o->rate_token && strcmp(o->rate_token, "0") != 0
+                     ? whole(o->rate_token, INTAKE_MAX_RATE)
+                     : 0;
+    long tenant = o->rate_tenant && strcmp(o->rate_tenant, "0") != 0
+                      ? whole(o->rate_tenant, INTAKE_MAX_RATE)
+                      : 0;
+    long burst = o->rate_burst ? whole(o->rate_burst, INTAKE_MAX_RATE) : 0;
+    memset(out, 0, sizeof(*out));
+    if (token < 0 || tenant < 0 || burst < 0) {
+        fprintf(stderr,
+                "allotd: --rate-per-token/--rate-per-tenant: 0 (no cap) to %d requests per "
+                "second; --rate-burst: 1 to %d\n",
+                INTAKE_MAX_RATE, INTAKE_MAX_RATE);
+        return 2;
+    }
+    out->token_rate = (uint32_t)token;
+    out->tenant_rate = (uint32_t)tenant;
+    out->burst = (uint32_t)burst;
+    return 0;
+}
+
 /* The retention of events and output from --events-keep, --output-keep and
  * --output-max-per-workspace (unset: the defaults, docs/operations.md "Retention"). Short
  * limits are allowed (1s, 1Ki): tests use them; they delete what the operator asked to lose.
@@ -290,7 +323,8 @@ int main(int argc, char **argv)
     }
     struct stream_options sopt;
     struct gate_options gopt;
-    if (stream_flags(&o, &sopt) || gate_flags(&o, &gopt))
+    struct intake_options iopt;
+    if (stream_flags(&o, &sopt) || gate_flags(&o, &gopt) || intake_flags(&o, &iopt))
         return 2;
     char fds[512];
     fdlimit_fit(&gopt.max_connections, GATE_FD_RESERVE, fds, sizeof(fds));
@@ -386,7 +420,9 @@ int main(int argc, char **argv)
     struct server_auth auth = {authenticate, ctl};
     if (server_start(base, ctl, api_routes, &auth, addr, (uint16_t)port, &gopt, &sv, err,
                      sizeof(err)) ||
-        (o.tls_cert && server_tls(sv, o.tls_cert, o.tls_key, err, sizeof(err)))) {
+        (o.tls_cert && server_tls(sv, o.tls_cert, o.tls_key, err, sizeof(err))) ||
+        (server_set_intake(sv, &iopt) &&
+         snprintf(err, sizeof(err), "cannot set the rate caps (out of memory)") > 0)) {
         server_stop(sv);
         fprintf(stderr, "allotd: %s\n", err);
         controller_close(ctl);
@@ -396,6 +432,7 @@ int main(int argc, char **argv)
         return 1;
     }
     ctl->gate = server_gate(sv);
+    ctl->server = sv;
     server_set_guard(sv, controller_serving);
     char where[512];
     store_location_redact(o.store ? o.store : o.data, where, sizeof(where));

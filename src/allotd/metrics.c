@@ -59,6 +59,9 @@ static const struct metric_row metric_rows[] = {
      "keepalive comments sent to quiet event streams (--stream-keepalive)"},
     {"allot_gpu_seconds_total", "counter",
      "GPU-seconds held by workspace: guaranteed, borrowed, and lost to preemption"},
+    {"allot_requests_refused_total", "counter",
+     "requests answered 429 by a cap of the intake (cap: rate, queue)"},
+    {"allot_requests_waiting", "gauge", "requests waiting their turn (fair service)"},
 };
 
 static void header(struct evbuffer *b, int i)
@@ -247,6 +250,16 @@ void metrics_reply(struct controller *ctl, struct call *c)
         evbuffer_add_printf(b, "allot_history_trimmed_total %llu\n",
                             (unsigned long long)ctl->history_trimmed);
         retention_metrics(ctl, b);
+        struct intake_stats in = {0};
+        if (ctl->server)
+            server_intake_stats(ctl->server, &in);
+        header(b, 28);
+        evbuffer_add_printf(b, "allot_requests_refused_total{cap=\"rate\"} %llu\n",
+                            (unsigned long long)in.rate_refused);
+        evbuffer_add_printf(b, "allot_requests_refused_total{cap=\"queue\"} %llu\n",
+                            (unsigned long long)in.queue_refused);
+        header(b, 29);
+        evbuffer_add_printf(b, "allot_requests_waiting %u\n", in.waiting);
     }
     call_send(c, 200, "text/plain; version=0.0.4", b);
     evbuffer_free(b);

@@ -127,6 +127,26 @@ static int apply_workspace_add(struct controller *ctl, const struct op *op, int6
     return rc;
 }
 
+/* The patch is read against the tenant as it is now: only its queue cap changes
+ * (docs/policy.md, "Queue caps"). */
+static int apply_tenant_update(struct controller *ctl, const struct op *op, int64_t t,
+                               struct arena *a, json_t **result, struct schema_error *e)
+{
+    struct sched *s = ctl->engine;
+    uint32_t id;
+    if (sched_tenant_find(s, op->u.tenant_update.tenant, &id))
+        return refuse(e, -ALLOT_ENOENT, "tenant", "no such tenant");
+    struct sched_tenant_spec spec = {.name = s->tenants[id].name,
+                                     .max_queued = s->tenants[id].max_queued};
+    int rc = spec_tenant_patch_from_json(op->u.tenant_update.spec, a, &spec, e);
+    if (rc)
+        return e->code ? e->code : -ALLOT_EINVAL;
+    rc = sched_tenant_set_queued(s, id, spec.max_queued, e->message, sizeof(e->message));
+    if (!rc)
+        set_result(result, view_tenant(s, id));
+    return rc;
+}
+
 /* The patch is read against the workspace as it is now: only the fields given change. */
 static int apply_workspace_update(struct controller *ctl, const struct op *op, int64_t t,
                                   struct arena *a, json_t **result, struct schema_error *e)
@@ -143,7 +163,8 @@ static int apply_workspace_update(struct controller *ctl, const struct op *op, i
                                       .weight = cur->weight,
                                       .require_image = cur->require_image,
                                       .default_time_limit_ms = cur->default_time_limit_ms,
-                                      .max_time_limit_ms = cur->max_time_limit_ms};
+                                      .max_time_limit_ms = cur->max_time_limit_ms,
+                                      .max_queued = cur->max_queued};
     memcpy(ws.min_runtime_ms, cur->min_runtime_ms, sizeof(ws.min_runtime_ms));
     int rc = spec_workspace_patch_from_json(op->u.workspace_update.spec, a, &ws, e);
     if (rc)
@@ -458,6 +479,7 @@ static const struct op_row op_rows[] = {
     {OP_SCHEDULER, op_read_scheduler, apply_scheduler},
     {OP_TICK, op_read_bare, apply_tick},
     {OP_TENANT_ADD, op_read_tenant, apply_tenant_add},
+    {OP_TENANT_UPDATE, op_read_tenant_update, apply_tenant_update},
     {OP_CLUSTER_ADD, op_read_cluster, apply_cluster_add},
     {OP_NODE_ADD, op_read_node, apply_node_add},
     {OP_WORKSPACE_ADD, op_read_workspace, apply_workspace_add},

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <sys/queue.h>
+#include <time.h>
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
@@ -32,7 +33,19 @@ struct server {
     server_fallback_fn fallback; /* answers every request instead of the routes (a standby) */
     server_guard_fn guard;       /* may refuse a route that needs a role, before its token */
     void *fallback_arg;
+    struct intake *intake; /* requests waiting their turn (intake.h) */
+    struct event *turn;    /* serves a batch of them, once per loop iteration */
+    bool turn_shared;      /* the last turn served more than one tenant */
 };
+
+/* Requests served in turn per loop iteration: between two turns the loop reads what has
+ * arrived and commits what the turn changed (one group commit: controller.c). A turn serves
+ * up to SERVER_TURN_BATCH requests, which keeps a single tenant's submissions in large group
+ * commits; once it or the turn before served more than one tenant, it ends after
+ * SERVER_TURN_SHARED, so that a request arriving behind another tenant's flood is read,
+ * served and committed soon. */
+#define SERVER_TURN_SHARED 8
+#define SERVER_TURN_BATCH 64
 
 static void call_free(struct call *c)
 {
@@ -186,6 +199,24 @@ void call_error(struct call *c, int err, int status, const char *field, const ch
     vsnprintf(message, sizeof(message), fmt, ap);
     va_end(ap);
     call_reply(c, status > 0 ? status : allot_http_status(err), error_body(err, field, message));
+}
+
+void call_too_many(struct call *c, int retry_s, const char *field, json_t *detail, const char *fmt,
+                   ...)
+{
+    char message[512], retry[16];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(message, sizeof(message), fmt, ap);
+    va_end(ap);
+    snprintf(retry, sizeof(retry), "%d", retry_s > 0 ? retry_s : 1);
+    evhttp_add_header(evhttp_request_get_output_headers(c->req), "Retry-After", retry);
+    json_t *body = error_body(-ALLOT_ETOOMANY, field, message);
+    json_t *e = json_object_get(body, "error");
+    if (e && detail)
+        json_object_update(e, detail);
+    json_decref(detail);
+    call_reply(c, 429, body);
 }
 
 void call_defer(struct call *c, int status, json_t *body)
@@ -465,8 +496,106 @@ static bool call_body(struct call *c)
     return true;
 }
 
-/* Every request: checked target, route, authentication and body, in that order, each
- * answering on its own when it refuses; then the route's handler. */
+/* The route's handler for c, its body read first. */
+static void call_serve(struct server *sv, struct call *c, const struct route *r)
+{
+    if (call_body(c))
+        r->fn(sv->ctl, c);
+}
+
+static int64_t clock_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The connection of a call waiting its turn closed: libevent frees the request, so the call
+ * is only marked, and freed when its turn comes. */
+static void call_gone(struct evhttp_connection *evcon, void *arg)
+{
+    struct call *c = arg;
+    (void)evcon;
+    c->gone = true;
+    c->req = NULL;
+}
+
+/* A batch of the requests waiting, in turn (intake_pop); another batch on the next loop
+ * iteration while some still wait. */
+static void on_turn(evutil_socket_t fd, short what, void *arg)
+{
+    struct server *sv = arg;
+    (void)fd;
+    (void)what;
+    struct call *c;
+    struct intake_stats st;
+    char first[sizeof(c->who.tenant)] = "";
+    bool mixed = false; /* this turn served more than one tenant */
+    for (int i = 0; i < SERVER_TURN_BATCH; i++) {
+        if (i >= SERVER_TURN_SHARED && (mixed || sv->turn_shared))
+            break;
+        if (!(c = intake_pop(sv->intake)))
+            break;
+        if (i == 0)
+            snprintf(first, sizeof(first), "%s", c->who.tenant);
+        else if (strcmp(first, c->who.tenant) != 0)
+            mixed = true;
+        if (c->gone) {
+            call_done(c);
+            continue;
+        }
+        gate_on_close(sv->gate, evhttp_request_get_connection(c->req), NULL, NULL);
+        call_serve(sv, c, c->route);
+    }
+    sv->turn_shared = mixed;
+    intake_stats(sv->intake, &st);
+    if (st.waiting) {
+        static const struct timeval now = {0, 0};
+        evtimer_add(sv->turn, &now);
+    }
+}
+
+/* An authenticated request of a tenant's token: charged against the rate caps (not the platform
+ * admin's), then queued for its turn (docs/operations.md, "Fair service"). Node agents'
+ * reports and the routes that need no role (health, readiness) are served at once, never
+ * capped. */
+static void call_admit(struct server *sv, struct call *c, const struct route *r)
+{
+    if (r->least == ROLE_NONE || c->who.role == ROLE_NODE) {
+        call_serve(sv, c, r);
+        return;
+    }
+    struct intake_refusal why;
+    /* the platform admin's requests take their turn, but no rate cap holds them */
+    int rc = c->who.role == ROLE_ADMIN
+                 ? 0
+                 : intake_charge(sv->intake, c->who.tenant, c->who.token_id, clock_ms(), &why);
+    if (rc == 0) {
+        c->route = r;
+        rc = intake_push(sv->intake, c->who.tenant, c->who.token_id, c, &why);
+    }
+    if (rc == -ALLOT_ETOOMANY) {
+        bool rate = strstr(why.cap, "rate") != NULL;
+        call_too_many(c, why.retry_s, NULL,
+                      json_pack("{s:s, s:I}", "cap", why.cap, "limit", (json_int_t)why.limit),
+                      rate ? "over the %s cap of %u requests per second: retry in %d s"
+                           : "over the %s cap of %u requests waiting: retry in %d s",
+                      why.cap, why.limit, why.retry_s);
+        return;
+    }
+    if (rc) {
+        call_error(c, rc, 503, NULL, "out of memory");
+        return;
+    }
+    gate_on_close(sv->gate, evhttp_request_get_connection(c->req), call_gone, c);
+    if (!evtimer_pending(sv->turn, NULL)) {
+        static const struct timeval now = {0, 0};
+        evtimer_add(sv->turn, &now);
+    }
+}
+
+/* Every request: checked target, route, authentication and rate, in that order, each
+ * answering on its own when it refuses; then, in its turn, its body and the route's handler. */
 static void on_request(struct evhttp_request *req, void *arg)
 {
     struct server *sv = arg;
@@ -482,18 +611,17 @@ static void on_request(struct evhttp_request *req, void *arg)
         call_error(c, -ALLOT_EINVAL, 405, NULL, "CONNECT: this is an API, not a proxy");
         return;
     }
-    char path[1024]; /* c->args point into it while the handler runs */
-    if (!call_target(c, path, sizeof(path)))
+    if (!call_target(c, c->path, sizeof(c->path)))
         return;
     if (sv->fallback) {
-        sv->fallback(sv->fallback_arg, c, path);
+        sv->fallback(sv->fallback_arg, c, c->path);
         return;
     }
-    const struct route *r = call_route(sv, c, path);
+    const struct route *r = call_route(sv, c, c->path);
     if (r && r->least != ROLE_NONE && sv->guard && !sv->guard(sv->ctl, c))
         return;
-    if (r && call_authenticate(sv, c, r) && call_body(c))
-        r->fn(sv->ctl, c);
+    if (r && call_authenticate(sv, c, r))
+        call_admit(sv, c, r);
 }
 
 int server_start(struct event_base *base, struct controller *ctl, const struct route *routes,
@@ -509,6 +637,13 @@ int server_start(struct event_base *base, struct controller *ctl, const struct r
         free(sv);
         snprintf(err, len, "cannot create the HTTP server");
         return -ALLOT_EIO;
+    }
+    static const struct intake_options no_caps = {0};
+    sv->turn = evtimer_new(base, on_turn, sv);
+    if (!sv->turn || intake_new(&no_caps, &sv->intake)) {
+        snprintf(err, len, "cannot create the HTTP server");
+        server_stop(sv);
+        return -ALLOT_ENOMEM;
     }
     sv->ctl = ctl;
     sv->auth = *auth;
@@ -541,6 +676,26 @@ void server_set_fallback(struct server *sv, server_fallback_fn fn, void *arg)
     sv->fallback_arg = arg;
 }
 
+int server_set_intake(struct server *sv, const struct intake_options *opt)
+{
+    struct intake_stats st;
+    intake_stats(sv->intake, &st);
+    if (st.waiting) /* set before serving: a request waiting would lose its turn */
+        return -ALLOT_ESTATE;
+    struct intake *in;
+    int rc = intake_new(opt, &in);
+    if (rc)
+        return rc;
+    intake_free(sv->intake);
+    sv->intake = in;
+    return 0;
+}
+
+void server_intake_stats(const struct server *sv, struct intake_stats *out)
+{
+    intake_stats(sv->intake, out);
+}
+
 void server_set_guard(struct server *sv, server_guard_fn fn)
 {
     sv->guard = fn;
@@ -555,7 +710,14 @@ void server_stop(struct server *sv)
 {
     if (!sv)
         return;
-    evhttp_free(sv->http); /* closes the connections the gate counts */
+    /* calls waiting their turn are dropped unanswered: their connections close below */
+    for (struct call *c; sv->intake && (c = intake_pop(sv->intake)) != NULL;)
+        call_done(c);
+    intake_free(sv->intake);
+    if (sv->turn)
+        event_free(sv->turn);
+    if (sv->http)
+        evhttp_free(sv->http); /* closes the connections the gate counts */
     gate_free(sv->gate);
     SSL_CTX_free(sv->tls);
     free(sv);

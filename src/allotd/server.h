@@ -14,6 +14,7 @@
 
 #include "allotd/auth.h"
 #include "allotd/gate.h"
+#include "allotd/intake.h"
 
 /* Input bounds: every request is held to these before anything else looks at it. */
 #define SERVER_MAX_BODY (1 << 20)
@@ -33,22 +34,25 @@ struct call {
     bool head;
     const char *args[SERVER_MAX_PATH_ARGS]; /* {placeholders} of the route, decoded */
     int n_args;
-    struct evkeyvalq query; /* parsed query string */
-    json_t *body;           /* parsed JSON body, or NULL when there is none */
-    struct principal who;   /* who is asking (auth.h) */
-    bool deferred;          /* the reply waits for the next commit */
-    int status;             /* deferred reply */
-    json_t *reply;          /* deferred reply body (owned) */
-    json_t *warnings;       /* NULL, or an array of sentences added to a deferred reply's
-                             * object as "warnings" (owned) */
-    uint32_t workload;      /* deferred: reply with this workload as it is after the
-                             * commit's scheduling pass (SCHED_NONE: reply as is) */
-    uint32_t desired_node;  /* deferred: reply with what should run on this node after the
-                             * commit (a node agent's report), or SCHED_NONE */
-    int64_t wait_ms;        /* a report: hold the reply up to this long for a change */
-    int64_t seen_epoch;     /* a report: the epoch and version of the desired set the */
-    uint64_t seen_version;  /* agent last had (fleet.c) */
-    struct call *next;      /* in the controller's list of deferred calls */
+    struct evkeyvalq query;    /* parsed query string */
+    json_t *body;              /* parsed JSON body, or NULL when there is none */
+    struct principal who;      /* who is asking (auth.h) */
+    bool deferred;             /* the reply waits for the next commit */
+    int status;                /* deferred reply */
+    json_t *reply;             /* deferred reply body (owned) */
+    json_t *warnings;          /* NULL, or an array of sentences added to a deferred reply's
+                                * object as "warnings" (owned) */
+    uint32_t workload;         /* deferred: reply with this workload as it is after the
+                                * commit's scheduling pass (SCHED_NONE: reply as is) */
+    uint32_t desired_node;     /* deferred: reply with what should run on this node after the
+                                * commit (a node agent's report), or SCHED_NONE */
+    int64_t wait_ms;           /* a report: hold the reply up to this long for a change */
+    int64_t seen_epoch;        /* a report: the epoch and version of the desired set the */
+    uint64_t seen_version;     /* agent last had (fleet.c) */
+    struct call *next;         /* in the controller's list of deferred calls */
+    const struct route *route; /* while it waits its turn (intake.h) */
+    bool gone;                 /* its connection closed while it waited: never answered */
+    char path[1024];           /* the decoded path: args point into it */
 };
 
 /* Handler of a route. It must answer through call_reply / call_error, now or, after
@@ -92,6 +96,13 @@ void server_set_fallback(struct server *sv, server_fallback_fn fn, void *arg);
  * itself (a controller that cannot serve now, controller_serving). */
 typedef bool (*server_guard_fn)(struct controller *ctl, struct call *c);
 void server_set_guard(struct server *sv, server_guard_fn fn);
+/* Cap request rates and serve requests in turn by tenant and token with opt (docs/operations.md,
+ * "Fair service"); until called, no rate is capped (requests are still served in turn). Call
+ * it before the loop serves requests. RET 0, -ALLOT_ERANGE, -ALLOT_ENOMEM, -ALLOT_ESTATE
+ * (requests wait already); the server keeps what it had on error. */
+int server_set_intake(struct server *sv, const struct intake_options *opt);
+/* The intake's counters (for /metrics). */
+void server_intake_stats(const struct server *sv, struct intake_stats *out);
 /* The server's connection gate (its counters are in /metrics). */
 struct gate *server_gate(struct server *sv);
 /* Serve HTTPS instead: load the PEM certificate chain and key (before any request).
@@ -114,6 +125,11 @@ void call_reply(struct call *c, int status, json_t *body);
  * status from its table unless status > 0. field may be NULL. */
 void call_error(struct call *c, int err, int status, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
+/* Answer now 429 (-ALLOT_ETOOMANY) with Retry-After: retry_s (at least 1) and the error of
+ * call_error, whose object also gets the members of detail (taken; NULL: none): a cap's name,
+ * value and count (docs/api.md, "Caps"). */
+void call_too_many(struct call *c, int retry_s, const char *field, json_t *detail, const char *fmt,
+                   ...) __attribute__((format(printf, 5, 6)));
 /* Answer later: keep status and body (taken) until call_flush. */
 void call_defer(struct call *c, int status, json_t *body);
 /* Send a deferred reply and free the call. */

@@ -11,6 +11,7 @@
 #include "cli/flags.h"
 #include "cli/human.h"
 #include "cli/table.h"
+#include "sched/sched.h"
 
 #define ADMIN_TOKEN_ID_LEN 16 /* hex digits of a token id */
 
@@ -57,12 +58,41 @@ static int run_tenant_create(const struct flag_values *v)
     if (!flags_is_name(v->args[0], strlen(v->args[0])))
         return flags_usage_error(v, "a tenant name is 1 to %d of a-z 0-9 . _ -, got '%.64s'",
                                  FLAGS_MAX_NAME, v->args[0]);
-    if ((rc = flags_quantity(v, "max-grace", FLAGS_Q_DURATION, false)))
+    int64_t queued = 0;
+    if ((rc = flags_quantity(v, "max-grace", FLAGS_Q_DURATION, false)) ||
+        (rc = flags_int(v, "limit-queued", 1, SCHED_MAX_QUEUED, &queued)))
         return rc;
     json_t *body = json_pack("{s:s, s:s, s:s?}", "name", v->args[0], "isolation",
                              flags_has(v, "dedicated") ? "dedicated" : "shared", "max_grace",
                              flags_get(v, "max-grace"));
+    if (body && queued)
+        json_object_set_new(body, "limits", json_pack("{s:I}", "queued", (json_int_t)queued));
     return admin_send(v, "POST", "/v1/tenants", true, body, tenant_created);
+}
+
+static void tenant_shown(const struct flag_values *v, const json_t *t)
+{
+    printf("%s: at most %lld queued workloads in all its workspaces (%lld now)\n",
+           human_text(t, "name"), (long long)human_int(json_object_get(t, "limits"), "queued", 0),
+           (long long)human_int(t, "queued", 0));
+}
+
+/* `admin tenant set NAME --limit-queued N`: the platform admin's change of a tenant's cap. */
+static int run_tenant_set(const struct flag_values *v)
+{
+    char path[160];
+    int64_t queued = 0;
+    int rc = flags_int(v, "limit-queued", 1, SCHED_MAX_QUEUED, &queued);
+    if (rc)
+        return rc;
+    if (!flags_is_name(v->args[0], strlen(v->args[0])))
+        return flags_usage_error(v, "a tenant name is 1 to %d of a-z 0-9 . _ -, got '%.64s'",
+                                 FLAGS_MAX_NAME, v->args[0]);
+    if (!queued)
+        return flags_usage_error(v, "nothing to change: give --limit-queued");
+    snprintf(path, sizeof(path), "/v1/tenants/%s", v->args[0]); /* checked: a name */
+    return admin_send(v, "PATCH", path, true,
+                      json_pack("{s:{s:I}}", "limits", "queued", (json_int_t)queued), tenant_shown);
 }
 
 static void cluster_created(const struct flag_values *v, const json_t *answer)
@@ -111,8 +141,10 @@ static int workspace_body(const struct flag_values *v, bool with_name, json_t **
                                  "expected TENANT/WORKSPACE, two names of a-z 0-9 . _ -, got "
                                  "'%.64s'",
                                  v->args[0]);
+    int64_t queued = 0;
     if ((rc = flags_quantity(v, "reserve", FLAGS_Q_GPU, false)) ||
-        (rc = flags_bool(v, "lend", &lend)) || (rc = flags_int(v, "weight", 1, 1000000, &weight)))
+        (rc = flags_bool(v, "lend", &lend)) || (rc = flags_int(v, "weight", 1, 1000000, &weight)) ||
+        (rc = flags_int(v, "limit-queued", 1, SCHED_MAX_QUEUED, &queued)))
         return rc;
     for (size_t i = 0; i < N_LIMITS; i++)
         if ((rc = flags_quantity(v, workspace_limits[i].flag, workspace_limits[i].kind, true)))
@@ -133,6 +165,8 @@ static int workspace_body(const struct flag_values *v, bool with_name, json_t **
         if (flags_has(v, workspace_limits[i].flag))
             ok = json_object_set_new(limits, workspace_limits[i].field,
                                      json_string(flags_get(v, workspace_limits[i].flag))) == 0;
+    if (ok && queued)
+        ok = json_object_set_new(limits, "queued", json_integer(queued)) == 0;
     if (ok && json_object_size(limits))
         ok = json_object_set(body, "limits", limits) == 0;
     if (ok && flags_has(v, "lend"))
@@ -164,11 +198,12 @@ static int workspace_body(const struct flag_values *v, bool with_name, json_t **
 static void workspace_shown(const struct flag_values *v, const json_t *w)
 {
     const json_t *limits = json_object_get(w, "limits");
-    printf("%s: reserved %s GPUs, limits gpu %s cpu %s memory %s storage %s, lend %s, weight "
-           "%lld\n",
+    printf("%s: reserved %s GPUs, limits gpu %s cpu %s memory %s storage %s queued %lld, lend "
+           "%s, weight %lld\n",
            human_text(w, "name"), human_text(json_object_get(w, "reserved"), "gpu"),
            human_text(limits, "gpu"), human_text(limits, "cpu"), human_text(limits, "memory"),
-           human_text(limits, "storage"), json_is_true(json_object_get(w, "lend")) ? "yes" : "no",
+           human_text(limits, "storage"), (long long)human_int(limits, "queued", 0),
+           json_is_true(json_object_get(w, "lend")) ? "yes" : "no",
            (long long)human_int(w, "weight", 1));
     if (json_is_string(json_object_get(w, "default_time_limit")) ||
         json_is_string(json_object_get(w, "max_time_limit")))
@@ -509,6 +544,12 @@ static int run_token_revoke(const struct flag_values *v)
 static const struct flag tenant_flags[] = {
     {"dedicated", 0, NULL, "its own clusters only (default: shared)"},
     {"max-grace", 0, "DURATION", "cap on its workloads' grace periods (5m)"},
+    {"limit-queued", 0, "N", "most queued workloads of all its workspaces (default 50000)"},
+    {NULL, 0, NULL, NULL},
+};
+
+static const struct flag tenant_set_flags[] = {
+    {"limit-queued", 0, "N", "most queued workloads of all its workspaces"},
     {NULL, 0, NULL, NULL},
 };
 
@@ -525,6 +566,7 @@ static const struct flag workspace_flags[] = {
     {"limit-storage", 0, "BYTES", "most storage it may hold (1Ti), or none"},
     {"lend", 0, "BOOL", "true: others may borrow its idle reserved GPUs"},
     {"weight", 0, "N", "share of borrowable GPUs against other borrowers, 1 to 1000000"},
+    {"limit-queued", 0, "N", "most queued (pending) workloads (default 10000)"},
     {"default-time-limit", 0, "DURATION", "time limit of a submission without one (2h), or none"},
     {"max-time-limit", 0, "DURATION", "longest time limit a submission may ask for (1d), or none"},
     {NULL, 0, NULL, NULL},
@@ -574,6 +616,9 @@ static const struct flag token_flags[] = {
 static const struct flag_command admin_commands[] = {
     {"admin tenant create", "NAME", "Create a tenant.", NULL, tenant_flags, 1, 1, 0,
      run_tenant_create},
+    {"admin tenant set", "NAME", "Change a tenant's cap on queued workloads (platform admin).",
+     "A submission over the cap is refused (429) and changes nothing; what is queued stays.",
+     tenant_set_flags, 1, 1, 0, run_tenant_set},
     {"admin cluster create", "NAME", "Create a cluster.", NULL, cluster_flags, 1, 1, 0,
      run_cluster_create},
     {"admin workspace create", "TENANT/WS", "Create a workspace with its reservation and limits.",

@@ -396,6 +396,9 @@ void client_keep_header(char *buf, size_t cap, const char *line, size_t len)
     if (len > 7 && strncasecmp(line, "X-Allot-", 8) == 0 && used + len < cap) {
         memcpy(buf + used, line + 8, len - 8);
         buf[used + len - 8] = '\0';
+    } else if (len > 12 && strncasecmp(line, "Retry-After:", 12) == 0 && used + len < cap) {
+        memcpy(buf + used, line, len); /* a 429's or 503's: the refusal says when to retry */
+        buf[used + len] = '\0';
     }
 }
 
@@ -677,6 +680,10 @@ int client_print_refusal(const struct client *cl, const struct client_answer *a)
             client_print_clean(stderr, field);
             fprintf(stderr, ")");
         }
+        char retry[16];
+        if ((a->status == 429 || a->status == 503) &&
+            client_answer_header(a, "Retry-After", retry, sizeof(retry)))
+            fprintf(stderr, "; retry after %.8s s", retry);
         if (a->status == 401 && !cl->token[0])
             fprintf(stderr, "; no token was given: use --token, ALLOT_TOKEN or the config file");
         /* the daemon answers "not yours" as "not there", so as not to tell; say both */

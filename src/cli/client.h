@@ -50,8 +50,9 @@ struct client_answer {
     long status; /* HTTP status */
     char *text;  /* the body as it came, NUL-terminated (never NULL after client_call) */
     size_t len;
-    json_t *json;                             /* the body parsed, or NULL when it is not JSON */
-    char allot_headers[CLIENT_MAX_URL + 512]; /* its X-Allot-* headers, "name: value\n" lines */
+    json_t *json; /* the body parsed, or NULL when it is not JSON */
+    char allot_headers[CLIENT_MAX_URL +
+                       512]; /* its X-Allot-* headers (and Retry-After), "name: value\n" lines */
 };
 
 /* The value of the answer's X-Allot-<name> header copied into buf, or NULL when absent. */

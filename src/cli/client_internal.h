@@ -50,7 +50,8 @@ int client_print_unreachable(const struct client *cl, const char *errbuf, CURLco
 bool client_not_sent(CURL *curl, CURLcode res);
 
 /* Keep the X-Allot-* header line (len bytes, as libcurl gives it) in buf (cap bytes) as
- * "name: value\n", when it is one and fits (client_answer_header reads it back). */
+ * "name: value\n", or a Retry-After line as it is, when it is one and fits
+ * (client_answer_header reads it back). */
 void client_keep_header(char *buf, size_t cap, const char *line, size_t len);
 
 /* One request's way to the leader among cl's servers (docs/cli.md, "Several servers"). */

@@ -701,7 +701,7 @@ static uint32_t starving_candidate(const struct sched *s, uint32_t tid, int64_t 
 /* How deep into an exhausted workspace's queue a pass refreshes queue reasons. Deeper
  * workloads keep the reason they last got until a pass reaches them; this bounds the cost
  * of a pass on a saturated tenant (docs/policy.md, "Order"). */
-#define PASS_REFRESH_DEPTH 32
+#define PASS_REFRESH_DEPTH ENGINE_REFRESH_DEPTH
 
 /* The key of a refresh memo of workspace wsid from cursor: everything the quota checks and
  * the starvation guard read, as they are now (borrowable aside: an interval). */
@@ -714,11 +714,12 @@ static void refresh_key(const struct sched *s, uint32_t wsid, uint32_t cursor, u
         .cursor = cursor,
         .held_by = held_by,
         .fence_for = t->n_fence > 0 ? t->held_by : SCHED_NONE,
-        .held = ws->held,
-        .claimed = ws->claimed,
-        .draining = ws->draining,
         .limits = ws->limits,
         .reserved = ws->reserved,
+        .have_lo = {INT64_MIN, INT64_MIN, INT64_MIN, INT64_MIN},
+        .have_hi = {INT64_MAX, INT64_MAX, INT64_MAX, INT64_MAX},
+        .pos_lo = INT64_MIN,
+        .pos_hi = INT64_MAX,
         .borrow_lo = INT64_MIN,
         .borrow_hi = INT64_MAX,
         .min_gpus = UINT32_MAX,
@@ -733,32 +734,70 @@ static bool resources_equal(const struct sched_resources *a, const struct sched_
            a->storage == b->storage;
 }
 
-/* Would refreshing workspace wsid from cursor change no queue reason? True when its memo
- * (struct engine_refresh) was made from the same queue, quota inputs and guard, borrowable
- * lies in its interval, and still none of the workloads that passed the quota checks could
- * find free capacity (free_enough false for each): each would get the reason it has. */
-static bool refresh_unchanged(const struct sched *s, uint32_t wsid, uint32_t cursor,
-                              uint32_t held_by, int64_t borrowable)
+/* What workspace ws holds and claims of resource r: what its limit is checked against. */
+static int64_t workspace_have(const struct sched_workspace *ws, enum sched_resource r)
+{
+    return sched_resources_get(&ws->held, r) + sched_resources_get(&ws->claimed, r);
+}
+
+/* Do workspace ws's holdings and position lie where memo m's quota outcomes stay the same? */
+static bool refresh_quota_holds(const struct engine_refresh *m, const struct sched_workspace *ws)
+{
+    int64_t pos = sched_workspace_position(ws);
+    if (pos < m->pos_lo || pos > m->pos_hi)
+        return false;
+    for (int r = 0; r < SCHED_RES_COUNT; r++) {
+        int64_t have = workspace_have(ws, (enum sched_resource)r);
+        if (have < m->have_lo[r] || have > m->have_hi[r])
+            return false;
+    }
+    return true;
+}
+
+/* Would refreshing the workloads that workspace wsid's memo (struct engine_refresh) read
+ * change none of their queue reasons? True when the memo was made with the same quota inputs
+ * and guard (holdings, position and borrowable within their bounds), and still none of the
+ * workloads that passed the quota checks could find free capacity (free_enough false for
+ * each): each would get the reason it has. */
+static bool refresh_unchanged(const struct sched *s, uint32_t wsid, uint32_t held_by,
+                              int64_t borrowable)
 {
     const struct engine_refresh *m = &s->scratch->refresh[wsid];
     const struct sched_workspace *ws = &s->workspaces[wsid];
     const struct sched_tenant *t = &s->tenants[ws->tenant];
-    if (!m->valid || m->cursor != cursor || m->held_by != held_by ||
+    if (!m->valid || m->held_by != held_by ||
         m->fence_for != (t->n_fence > 0 ? t->held_by : SCHED_NONE) || m->reserved != ws->reserved ||
         borrowable < m->borrow_lo || borrowable >= m->borrow_hi ||
-        !resources_equal(&m->held, &ws->held) || !resources_equal(&m->claimed, &ws->claimed) ||
-        !resources_equal(&m->draining, &ws->draining) || !resources_equal(&m->limits, &ws->limits))
+        !resources_equal(&m->limits, &ws->limits) || !refresh_quota_holds(m, ws))
         return false;
     int64_t mig_free = t->free_units - (int64_t)t->free_whole * QUANTITY_GPU_UNITS;
     return (t->free_whole < m->min_whole || placement_max_free_whole(t) < m->min_gpus) &&
            mig_free < m->min_mig;
 }
 
-/* Record in memo m what the quota check of workload w found (why; within: it fits in its
- * reservation): the interval of borrowable capacity with the same outcome. */
-static void refresh_note_quota(struct engine_refresh *m, const struct sched_workload *w,
-                               enum sched_reason why, bool within)
+/* Record in memo m what the quota check of workload w of workspace ws found (why; within:
+ * it fits in its reservation): the intervals of holdings, position and borrowable capacity
+ * with the same outcome (quota_check: the limits, then the reservation, then borrowing). */
+static void refresh_note_quota(struct engine_refresh *m, const struct sched_workspace *ws,
+                               const struct sched_workload *w, enum sched_reason why, bool within)
 {
+    bool fits = true;
+    for (int r = 0; r < SCHED_RES_COUNT && fits; r++) {
+        int64_t limit = sched_resources_get(&ws->limits, (enum sched_resource)r);
+        if (limit == SCHED_UNLIMITED)
+            continue;
+        int64_t slack = limit - sched_resources_get(&w->total, (enum sched_resource)r);
+        fits = workspace_have(ws, (enum sched_resource)r) <= slack;
+        if (fits && slack < m->have_hi[r])
+            m->have_hi[r] = slack; /* it fits while have stays at most slack ... */
+        if (!fits && slack + 1 > m->have_lo[r])
+            m->have_lo[r] = slack + 1; /* ... and fails (at r, the first) while above it */
+    }
+    int64_t room = ws->reserved - w->total.gpu; /* within while the position is at most room */
+    if (within && room < m->pos_hi)
+        m->pos_hi = room;
+    if (!within && room + 1 > m->pos_lo)
+        m->pos_lo = room + 1;
     if (why == SCHED_REASON_BORROW_UNAVAILABLE && w->total.gpu < m->borrow_hi)
         m->borrow_hi = w->total.gpu;
     if (why == SCHED_REASON_NONE && !within && w->total.gpu > m->borrow_lo)
@@ -800,27 +839,61 @@ static void pass_exhaust(struct sched *s, struct pass *p, struct pass_ws *pw, ui
     bool within;
     const struct sched_tenant *t = &s->tenants[s->workspaces[wsid].tenant];
     pw->exhausted = true;
+    if (pw->cursor == SCHED_NONE)
+        return; /* nothing left to refresh */
     int64_t borrowable = quota_borrowable(s, wsid);
-    if (refresh_unchanged(s, wsid, pw->cursor, held_by, borrowable)) {
-        pw->cursor = SCHED_NONE;
-        return;
-    }
-    bool borrowers = tenant_has_borrowers(s, t);
     struct engine_refresh *memo = &s->scratch->refresh[wsid];
-    refresh_key(s, wsid, pw->cursor, held_by, memo); /* invalid until the stretch is done */
+    /* A memo that holds stands for the workloads it read: a stretch from the cursor reads
+     * only the others. Its bounds hold now and stay (they are a memo's for what it read and
+     * for more). */
+    uint32_t old[PASS_REFRESH_DEPTH], n_old = 0, at = 0, k = 0;
+    bool old_to_end = memo->to_end;
+    if (refresh_unchanged(s, wsid, held_by, borrowable)) {
+        n_old = memo->n_ids;
+        memcpy(old, memo->ids, n_old * sizeof(old[0]));
+        while (at < n_old && old[at] != pw->cursor)
+            at++;
+        if (at < n_old && (at == 0 || old_to_end)) {
+            pw->cursor = SCHED_NONE; /* the whole stretch from the cursor: nothing changes */
+            return;
+        }
+        if (at == n_old && !queue_before(&s->workloads[pw->cursor], &s->workloads[old[0]]))
+            n_old = 0; /* past its stretch: of no use */
+        memo->n_ids = 0;
+        memo->cursor = pw->cursor;
+        memo->valid = false; /* until the stretch is done */
+    }
+    if (n_old == 0)
+        refresh_key(s, wsid, pw->cursor, held_by, memo); /* invalid until the stretch is done */
+    bool borrowers = tenant_has_borrowers(s, t);
     bool memo_holds = true;
-    for (uint32_t k = 0;; pw->cursor = s->workloads[pw->cursor].qnext) {
+    for (;; pw->cursor = s->workloads[pw->cursor].qnext) {
+        if (n_old && pw->cursor == old[at < n_old ? at : 0]) {
+            /* the memo's stretch from here: taken as read, up to the depth */
+            for (uint32_t i = at < n_old ? at : 0; i < n_old && k < PASS_REFRESH_DEPTH; i++, k++)
+                memo->ids[memo->n_ids++] = memo->last = old[i];
+            pw->cursor = memo->last == old[n_old - 1] ? s->workloads[memo->last].qnext : SCHED_NONE;
+            if (memo->last != old[n_old - 1]) {
+                memo->to_end = false; /* the depth ended within it */
+                memo->valid = memo_holds;
+                return;
+            }
+            n_old = 0; /* and on past it (the queue may end there now) */
+        }
         if (pw->cursor == SCHED_NONE || ++k > PASS_REFRESH_DEPTH) {
             memo->to_end = pw->cursor == SCHED_NONE;
             pw->cursor = SCHED_NONE;
-            memo->valid = memo_holds;
+            memo->valid = memo_holds && memo->n_ids > 0;
             return;
         }
         memo->last = pw->cursor;
+        memo->ids[memo->n_ids++] = pw->cursor;
         const struct sched_workload *w = &s->workloads[pw->cursor];
+        if (w->qnext != SCHED_NONE) /* the walk waits on each workload's first read */
+            __builtin_prefetch(&s->workloads[w->qnext]);
         enum sched_reason why =
             quota_check(s, pw->cursor, held_by, borrowable, now, &within, msg, sizeof(msg));
-        refresh_note_quota(memo, w, why, within);
+        refresh_note_quota(memo, &s->workspaces[wsid], w, why, within);
         if (why == SCHED_REASON_NONE) {
             /* quota allows it: only a placement, a reclaim or a backfill could admit it */
             bool fenced = fence_applies(s, pw->cursor, within);

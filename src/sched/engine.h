@@ -30,15 +30,27 @@ struct engine_domain_room {
  * exhausted workspace's queue (admission.c, pass_exhaust), valid while everything those
  * reasons depend on is as it was: the same refresh would then change nothing, and is
  * skipped. */
+/* Most workloads a refresh reads (admission.c's PASS_REFRESH_DEPTH). */
+#define ENGINE_REFRESH_DEPTH 32
+
 struct engine_refresh {
-    bool valid;         /* cleared by engine_refresh_touch when its stretch changes */
-    uint32_t cursor;    /* where the stretch began (its first workload) ... */
-    uint32_t last;      /* ... and its last */
+    bool valid;      /* cleared by engine_refresh_touch when its stretch changes */
+    uint32_t cursor; /* where the stretch began (its first workload) ... */
+    uint32_t last;   /* ... and its last */
+    /* the stretch, in queue order (ids[0] is cursor, ids[n_ids - 1] last): a refresh from
+     * a later cursor within it reads only what lies past last */
+    uint32_t ids[ENGINE_REFRESH_DEPTH];
+    uint32_t n_ids;
     bool to_end;        /* it ended with the queue: a workload queued after last joins it */
     uint32_t held_by;   /* the pass's starvation guard ... */
     uint32_t fence_for; /* ... and its tenant's fence: the workload, or SCHED_NONE for none */
-    struct sched_resources held, claimed, draining, limits;
+    struct sched_resources limits;
     int64_t reserved;
+    /* the same quota outcomes while what the workspace holds and claims of each resource
+     * stays in [have_lo, have_hi] (its limits) and its position in [pos_lo, pos_hi] (its
+     * reservation) */
+    int64_t have_lo[SCHED_RES_COUNT], have_hi[SCHED_RES_COUNT];
+    int64_t pos_lo, pos_hi;
     /* the same quota outcomes for any borrowable capacity in [borrow_lo, borrow_hi) */
     int64_t borrow_lo, borrow_hi;
     /* every workload that passed the quota checks found no free capacity that could fit

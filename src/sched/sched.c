@@ -117,6 +117,11 @@ int sched_tenant_add(struct sched *s, const struct sched_tenant_spec *spec, uint
         snprintf(err, len, "max_grace may not be negative");
         return -ALLOT_ERANGE;
     }
+    if (spec->max_queued > SCHED_MAX_QUEUED) {
+        snprintf(err, len, "tenant '%s': limits.queued must be between 1 and %d", spec->name,
+                 SCHED_MAX_QUEUED);
+        return -ALLOT_ERANGE;
+    }
     if (ENGINE_GROW(s->tenants, s->n_tenants, s->cap_tenants))
         return -ALLOT_ENOMEM;
     struct sched_tenant *t = &s->tenants[s->n_tenants];
@@ -128,6 +133,7 @@ int sched_tenant_add(struct sched *s, const struct sched_tenant_spec *spec, uint
     t->fifo_head = t->fifo_tail = t->held_by = SCHED_NONE;
     t->max_grace_ms = spec->max_grace_ms;
     t->require_image = spec->require_image;
+    t->max_queued = spec->max_queued ? spec->max_queued : SCHED_QUEUED_TENANT_DEFAULT;
     if (id)
         *id = s->n_tenants;
     s->n_tenants++;

@@ -29,6 +29,12 @@
 #define SCHED_MAX_MIN_RUNTIME_MS (30LL * 24 * 3600 * 1000)
 /* The longest time limit a workload or workspace may set: 365 days. */
 #define SCHED_MAX_TIME_LIMIT_MS (365LL * 24 * 3600 * 1000)
+/* Caps on queued (pending) workloads (docs/policy.md, "Queue caps"): a workspace's and a
+ * tenant's (all its workspaces together) when its spec gives none (0), and the most a spec
+ * may give. */
+#define SCHED_QUEUED_WORKSPACE_DEFAULT 10000
+#define SCHED_QUEUED_TENANT_DEFAULT 50000
+#define SCHED_MAX_QUEUED 10000000
 /* Topology levels a platform may declare (docs/policy.md, "Topology"). */
 #define SCHED_MAX_TOPOLOGY_LEVELS 4
 
@@ -113,6 +119,7 @@ struct sched_tenant {
      * CPU-only request, or too few nodes), and borrowing pauses in the whole tenant. */
     uint32_t *fence;
     uint32_t n_fence, cap_fence;
+    uint32_t max_queued; /* pending workloads of all its workspaces together, at most */
 };
 
 struct sched_cluster {
@@ -210,6 +217,7 @@ struct sched_workspace {
     /* Time limits of its later submissions (docs/policy.md, "Time limits and backfill"), 0:
      * none: the one a submission without time_limit gets, and the most one may ask for. */
     int64_t default_time_limit_ms, max_time_limit_ms;
+    uint32_t max_queued; /* limits.queued: pending workloads at most (docs/policy.md) */
 };
 
 struct sched_replica {
@@ -361,6 +369,7 @@ struct sched_tenant_spec {
     enum sched_isolation isolation;
     int64_t max_grace_ms; /* 0: no cap beyond the default */
     bool require_image;   /* every workload of its workspaces must name an image */
+    uint32_t max_queued;  /* 0: SCHED_QUEUED_TENANT_DEFAULT; else at most SCHED_MAX_QUEUED */
 };
 
 struct sched_cluster_spec {
@@ -378,6 +387,7 @@ struct sched_workspace_spec {
     int64_t min_runtime_ms[SCHED_KIND_COUNT]; /* per kind, >= 0 (SCHED_MAX_MIN_RUNTIME_MS) */
     /* 0: none; else 1ms..SCHED_MAX_TIME_LIMIT_MS, the default at most the maximum */
     int64_t default_time_limit_ms, max_time_limit_ms;
+    uint32_t max_queued; /* limits.queued; 0: SCHED_QUEUED_WORKSPACE_DEFAULT */
 };
 
 struct sched_gpu_spec {
@@ -462,6 +472,22 @@ int sched_workspace_add(struct sched *s, const struct sched_workspace_spec *spec
  * (limit_reduced); require_image applies to later submissions only. */
 int sched_workspace_update(struct sched *s, const struct sched_workspace_spec *spec, int64_t now,
                            char *err, size_t len);
+/* Set a tenant's cap on the pending workloads of all its workspaces (0: the default); what is
+ * queued already stays. RET 0, -ALLOT_ENOENT (no tenant), -ALLOT_ERANGE. */
+int sched_tenant_set_queued(struct sched *s, uint32_t tenant, uint32_t max_queued, char *err,
+                            size_t len);
+/* What a submission to workspace ws meets before anything is made (docs/policy.md, "Queue
+ * caps"): the queued cap that is full, if any. */
+struct sched_queued_cap {
+    bool tenant;     /* the tenant's cap (all its workspaces), else the workspace's */
+    const char *of;  /* the workspace's or the tenant's name (the engine's) */
+    uint32_t cap;    /* the cap */
+    uint32_t queued; /* pending workloads now */
+};
+/* Whether one more pending workload fits in workspace ws and its tenant. Pure: changes
+ * nothing; the daemon asks before it journals a submission, the simulator before it submits.
+ * OUT *full (may be NULL) when refused. RET 0, -ALLOT_ETOOMANY, -ALLOT_ENOENT (no such ws). */
+int sched_queued_check(const struct sched *s, uint32_t ws, struct sched_queued_cap *full);
 /* Node state: down stops its workloads and requeues them; draining takes no new work. A
  * node that is moving cannot be made ready (-ALLOT_ESTATE: cancel the move instead); draining
  * it then makes the drain the caller's own, so that a cancelled move leaves it draining. */

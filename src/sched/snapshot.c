@@ -252,6 +252,10 @@ static void io_tenant(struct io *io, struct sched_tenant *t)
     IO_U32(t->arrival);
     IO_U32(t->held_by);
     io_ids(io, &t->fence, &t->n_fence, &t->cap_fence, "a tenant's fence");
+    if (io->version >= 6) /* earlier: the default */
+        IO_INT(t->max_queued, 1, SCHED_MAX_QUEUED);
+    else if (io->load)
+        t->max_queued = SCHED_QUEUED_TENANT_DEFAULT;
 }
 
 static void io_cluster(struct io *io, struct sched_cluster *c)
@@ -349,6 +353,10 @@ static void io_workspace(struct io *io, struct sched_workspace *w)
         IO_INT(w->default_time_limit_ms, 0, SCHED_MAX_TIME_LIMIT_MS);
         IO_INT(w->max_time_limit_ms, 0, SCHED_MAX_TIME_LIMIT_MS);
     }
+    if (io->version >= 6) /* earlier: the default */
+        IO_INT(w->max_queued, 1, SCHED_MAX_QUEUED);
+    else if (io->load)
+        w->max_queued = SCHED_QUEUED_WORKSPACE_DEFAULT;
 }
 
 static void io_workload(struct io *io, struct sched_workload *w)

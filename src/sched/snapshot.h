@@ -21,8 +21,10 @@
  * time_limit_ms and backfill_for, a workspace's default and maximum time limit (older
  * snapshots load them 0 and SCHED_NONE: none). Version 5 added the
  * topology levels (after the free workload slots) and a workload's topology_level and
- * topology_required (at the end of its record); older snapshots load with neither. */
-#define SCHED_SNAPSHOT_VERSION 5
+ * topology_required (at the end of its record); older snapshots load with neither. Version 6
+ * added the queue caps, a tenant's and a workspace's max_queued (at the end of their records;
+ * older snapshots load the defaults). */
+#define SCHED_SNAPSHOT_VERSION 6
 #define SCHED_SNAPSHOT_OLDEST 1
 
 /* Save s, with its events not yet cleared. OUT *buf (malloc'd; the caller frees it) and *len.

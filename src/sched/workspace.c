@@ -49,6 +49,11 @@ static int workspace_spec_check(const struct sched_workspace_spec *spec, char *e
                  spec->name);
         return -ALLOT_ERANGE;
     }
+    if (spec->max_queued > SCHED_MAX_QUEUED) {
+        snprintf(err, len, "workspace '%s': limits.queued must be between 1 and %d", spec->name,
+                 SCHED_MAX_QUEUED);
+        return -ALLOT_ERANGE;
+    }
     if (spec->max_time_limit_ms > 0 && spec->default_time_limit_ms > spec->max_time_limit_ms) {
         char d[32], m[32];
         snprintf(err, len, "workspace '%s': default_time_limit %s is above max_time_limit %s",
@@ -120,6 +125,7 @@ int sched_workspace_add(struct sched *s, const struct sched_workspace_spec *spec
     memcpy(ws->min_runtime_ms, spec->min_runtime_ms, sizeof(ws->min_runtime_ms));
     ws->default_time_limit_ms = spec->default_time_limit_ms;
     ws->max_time_limit_ms = spec->max_time_limit_ms;
+    ws->max_queued = spec->max_queued ? spec->max_queued : SCHED_QUEUED_WORKSPACE_DEFAULT;
     ws->queue_head = ws->queue_tail = ws->running_head = ws->preempt_head = SCHED_NONE;
     ws->acct_ms = s->last_now;
     t->workspaces[t->n_workspaces++] = s->n_workspaces;
@@ -180,6 +186,9 @@ static void workspace_change_text(const struct sched_workspace *ws,
                 buf + used, len - used, " %s %s -> %s", limits[i].key,
                 limits[i].old ? quantity_format_duration(limits[i].old, a, sizeof(a)) : "none",
                 limits[i].new ? quantity_format_duration(limits[i].new, b, sizeof(b)) : "none");
+    uint32_t queued = spec->max_queued ? spec->max_queued : SCHED_QUEUED_WORKSPACE_DEFAULT;
+    if (ws->max_queued != queued && used < len)
+        snprintf(buf + used, len - used, " limit queued %u -> %u", ws->max_queued, queued);
 }
 
 int sched_workspace_update(struct sched *s, const struct sched_workspace_spec *spec, int64_t now,
@@ -213,6 +222,8 @@ int sched_workspace_update(struct sched *s, const struct sched_workspace_spec *s
     memcpy(ws->min_runtime_ms, spec->min_runtime_ms, sizeof(ws->min_runtime_ms));
     ws->default_time_limit_ms = spec->default_time_limit_ms; /* later submissions, likewise */
     ws->max_time_limit_ms = spec->max_time_limit_ms;
+    /* later submissions: what is queued already stays */
+    ws->max_queued = spec->max_queued ? spec->max_queued : SCHED_QUEUED_WORKSPACE_DEFAULT;
     t->dirty = true;
     /* A lowered limit drains the newest running workloads until what stays fits. */
     enum sched_resource which;
@@ -243,4 +254,41 @@ int sched_image_required(const struct sched *s, uint32_t ws, char *why, size_t l
                  "given",
                  t->name);
     return -ALLOT_EINVAL;
+}
+
+int sched_tenant_set_queued(struct sched *s, uint32_t tenant, uint32_t max_queued, char *err,
+                            size_t len)
+{
+    if (tenant >= s->n_tenants) {
+        snprintf(err, len, "no such tenant");
+        return -ALLOT_ENOENT;
+    }
+    if (max_queued > SCHED_MAX_QUEUED) {
+        snprintf(err, len, "tenant '%s': limits.queued must be between 1 and %d",
+                 s->tenants[tenant].name, SCHED_MAX_QUEUED);
+        return -ALLOT_ERANGE;
+    }
+    s->tenants[tenant].max_queued = max_queued ? max_queued : SCHED_QUEUED_TENANT_DEFAULT;
+    return 0;
+}
+
+int sched_queued_check(const struct sched *s, uint32_t ws, struct sched_queued_cap *full)
+{
+    if (ws >= s->n_workspaces)
+        return -ALLOT_ENOENT;
+    const struct sched_workspace *w = &s->workspaces[ws];
+    const struct sched_tenant *t = &s->tenants[w->tenant];
+    struct sched_queued_cap cap = {false, w->name, w->max_queued, w->n_pending};
+    if (w->n_pending < w->max_queued) {
+        uint64_t queued = 0; /* a tenant has few workspaces: summed, not kept */
+        for (uint32_t i = 0; i < t->n_workspaces; i++)
+            queued += s->workspaces[t->workspaces[i]].n_pending;
+        if (queued < t->max_queued)
+            return 0;
+        cap = (struct sched_queued_cap){true, t->name, t->max_queued,
+                                        queued > UINT32_MAX ? UINT32_MAX : (uint32_t)queued};
+    }
+    if (full)
+        *full = cap;
+    return -ALLOT_ETOOMANY;
 }

@@ -21,6 +21,8 @@ static json_t *tenant_spec(const struct sched_tenant *t)
     }
     if (t->require_image)
         json_object_set_new(j, "require_image", json_true());
+    if (t->max_queued != SCHED_QUEUED_TENANT_DEFAULT)
+        json_object_set_new(j, "limits", json_pack("{s:I}", "queued", (json_int_t)t->max_queued));
     return j;
 }
 
@@ -67,6 +69,7 @@ static json_t *workspace_spec(const struct sched_workspace *ws)
                                             : sched_resource_format((enum sched_resource)k, v,
                                                                     buf[k], sizeof(buf[k]))));
     }
+    json_object_set_new(limits, "queued", json_integer(ws->max_queued));
     json_t *j = json_pack("{s:s, s:{s:s}, s:o, s:b, s:i}", "name", ws->name, "reserved", "gpu",
                           quantity_format_gpu(ws->reserved, r, sizeof(r)), "limits", limits, "lend",
                           ws->lend, "weight", (int)ws->weight);

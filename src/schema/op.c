@@ -123,16 +123,31 @@ int op_read_workspace(const json_t *j, struct arena *a, struct op *out, struct s
     return spec ? spec_workspace_from_json(spec, NULL, a, &out->u.workspace, err) : err->code;
 }
 
+/* {KEY: name, spec: object}: a change of the object named at key (what: "tenant",
+ * "workspace"), its spec read later against the object as it is. OUT *name, *spec. */
+static int read_update(const json_t *j, struct arena *a, const char *key, const char **name,
+                       const json_t **spec, struct schema_error *err)
+{
+    struct reader r;
+    reader_init(&r, a, err);
+    int rc = object_ref(&r, j, key, key, name);
+    if (rc == 0 && !(*spec = op_spec(&r, j)))
+        rc = err->code;
+    return rc;
+}
+
+int op_read_tenant_update(const json_t *j, struct arena *a, struct op *out,
+                          struct schema_error *err)
+{
+    struct op_tenant_update *o = &out->u.tenant_update;
+    return read_update(j, a, "tenant", &o->tenant, &o->spec, err);
+}
+
 int op_read_workspace_update(const json_t *j, struct arena *a, struct op *out,
                              struct schema_error *err)
 {
     struct op_workspace_update *o = &out->u.workspace_update;
-    struct reader r;
-    reader_init(&r, a, err);
-    int rc = object_ref(&r, j, "workspace", "workspace", &o->workspace);
-    if (rc == 0 && !(o->spec = op_spec(&r, j)))
-        rc = err->code;
-    return rc;
+    return read_update(j, a, "workspace", &o->workspace, &o->spec, err);
 }
 
 int op_read_node_state(const json_t *j, struct arena *a, struct op *out, struct schema_error *err)

@@ -21,6 +21,7 @@
     "scheduler"        /* {spec: {default_grace?, starvation_age?, checkpoint_aware?, topology?}} */
 #define OP_TICK "tick" /* {}: time alone may change a decision */
 #define OP_TENANT_ADD "tenant_add"             /* {spec: tenant} */
+#define OP_TENANT_UPDATE "tenant_update"       /* {tenant, spec: {limits: {queued}}} */
 #define OP_CLUSTER_ADD "cluster_add"           /* {spec: cluster} */
 #define OP_NODE_ADD "node_add"                 /* {spec: node} */
 #define OP_WORKSPACE_ADD "workspace_add"       /* {spec: workspace} */
@@ -56,6 +57,13 @@ struct op_scheduler {
  * spec_workspace_patch_from_json), so only its shape is checked here. */
 struct op_workspace_update {
     const char *workspace;
+    const json_t *spec;
+};
+
+/* {tenant, spec}: read against the tenant as it is (spec_tenant_patch_from_json, by the
+ * apply), so only its shape is checked here. */
+struct op_tenant_update {
+    const char *tenant;
     const json_t *spec;
 };
 
@@ -114,6 +122,7 @@ struct op {
     union {
         struct op_scheduler scheduler;
         struct sched_tenant_spec tenant;
+        struct op_tenant_update tenant_update;
         struct sched_cluster_spec cluster;
         struct sched_node_spec node;
         struct sched_workspace_spec workspace;
@@ -141,6 +150,8 @@ int op_read_tenant(const json_t *j, struct arena *a, struct op *out, struct sche
 int op_read_cluster(const json_t *j, struct arena *a, struct op *out, struct schema_error *err);
 int op_read_node(const json_t *j, struct arena *a, struct op *out, struct schema_error *err);
 int op_read_workspace(const json_t *j, struct arena *a, struct op *out, struct schema_error *err);
+int op_read_tenant_update(const json_t *j, struct arena *a, struct op *out,
+                          struct schema_error *err);
 int op_read_workspace_update(const json_t *j, struct arena *a, struct op *out,
                              struct schema_error *err);
 int op_read_node_state(const json_t *j, struct arena *a, struct op *out, struct schema_error *err);

@@ -15,7 +15,10 @@ static const char *const isolation_names[] = {
     [SCHED_ISOLATION_DEDICATED] = "dedicated",
 };
 
-static const char *const tenant_keys[] = {"name", "isolation", "max_grace", "require_image", NULL};
+static const char *const tenant_keys[] = {"name",          "isolation", "max_grace",
+                                          "require_image", "limits",    NULL};
+/* A tenant's limits: its cap on the queued workloads of all its workspaces. */
+static const char *const tenant_limit_keys[] = {"queued", NULL};
 static const char *const scheduler_keys[] = {"default_grace", "starvation_age", "checkpoint_aware",
                                              NULL};
 static const char *const cluster_keys[] = {"name", "dedicated_to", NULL};
@@ -43,7 +46,18 @@ static const struct {
     [SCHED_RES_MEMORY] = {"memory", READER_BYTES},
     [SCHED_RES_STORAGE] = {"storage", READER_BYTES},
 };
-static const char *const limit_keys[] = {"gpu", "cpu", "memory", "storage", NULL};
+static const char *const limit_keys[] = {"gpu", "cpu", "memory", "storage", "queued", NULL};
+
+/* limits.queued of obj `limits` (docs/policy.md, "Queue caps"), if given: 1..SCHED_MAX_QUEUED
+ * into *queued. RET 0, or the reader's error naming the field. */
+static int read_queued(struct reader *r, const json_t *limits, uint32_t *queued)
+{
+    int64_t v = *queued;
+    int rc = reader_key_int(r, limits, "queued", 1, SCHED_MAX_QUEUED, &v);
+    if (rc == 0)
+        *queued = (uint32_t)v;
+    return rc;
+}
 
 const char *spec_isolation_name(enum sched_isolation isolation)
 {
@@ -66,6 +80,14 @@ int spec_read_tenant(struct reader *r, const json_t *j, const char *const *extra
         rc = reader_key_quantity(r, j, "max_grace", false, READER_DURATION, &spec.max_grace_ms);
     if (rc == 0)
         rc = reader_key_bool(r, j, "require_image", &spec.require_image);
+    const json_t *limits = rc ? NULL : reader_get(j, "limits");
+    if (limits) {
+        size_t mark = reader_push_key(r, "limits", 6);
+        rc = reader_object(r, limits, tenant_limit_keys, NULL);
+        if (rc == 0)
+            rc = read_queued(r, limits, &spec.max_queued);
+        reader_pop(r, mark);
+    }
     if (rc)
         return rc;
     spec.isolation = (enum sched_isolation)isolation;
@@ -324,10 +346,14 @@ int spec_read_node(struct reader *r, const json_t *j, struct sched_node_spec *ou
 
 /* ---- workspaces ----------------------------------------------------------------------- */
 
-/* Read a `limits` object (at the current path) into *limits: only the keys given change. */
-static int read_limits(struct reader *r, const json_t *map, struct sched_resources *limits)
+/* Read a `limits` object (at the current path) into *limits and *queued: only the keys
+ * given change. */
+static int read_limits(struct reader *r, const json_t *map, struct sched_resources *limits,
+                       uint32_t *queued)
 {
     int rc = reader_object(r, map, limit_keys, NULL);
+    if (rc == 0)
+        rc = read_queued(r, map, queued);
     for (int k = 0; rc == 0 && k < 4; k++) {
         const json_t *v = reader_get(map, spec_limits[k].key);
         if (!v)
@@ -395,7 +421,7 @@ static int read_workspace_fields(struct reader *r, const json_t *j,
     const json_t *limits = reader_get(j, "limits");
     if (rc == 0 && limits) {
         size_t mark = reader_push_key(r, "limits", 6);
-        rc = read_limits(r, limits, &spec->limits);
+        rc = read_limits(r, limits, &spec->limits, &spec->max_queued);
         reader_pop(r, mark);
     }
     if (rc == 0)
@@ -567,6 +593,27 @@ int spec_tenant_from_json(const json_t *j, struct arena *a, struct sched_tenant_
     struct reader r;
     reader_init(&r, a, err);
     return spec_read_tenant(&r, j, NULL, out);
+}
+
+int spec_tenant_patch_from_json(const json_t *j, struct arena *a, struct sched_tenant_spec *inout,
+                                struct schema_error *err)
+{
+    static const char *const patch_keys[] = {"limits", NULL};
+    struct reader r;
+    reader_init(&r, a, err);
+    uint32_t queued = inout->max_queued;
+    int rc = reader_object(&r, j, patch_keys, NULL);
+    const json_t *limits = rc ? NULL : reader_get(j, "limits");
+    if (limits) {
+        size_t mark = reader_push_key(&r, "limits", 6);
+        rc = reader_object(&r, limits, tenant_limit_keys, NULL);
+        if (rc == 0)
+            rc = read_queued(&r, limits, &queued);
+        reader_pop(&r, mark);
+    }
+    if (rc == 0)
+        inout->max_queued = queued;
+    return rc;
 }
 
 int spec_cluster_from_json(const json_t *j, struct arena *a, struct sched_cluster_spec *out,

@@ -21,9 +21,14 @@
 /* "shared" or "dedicated". */
 const char *spec_isolation_name(enum sched_isolation isolation);
 
-/* {name, isolation?: shared|dedicated, max_grace?, require_image?: bool} */
+/* {name, isolation?: shared|dedicated, max_grace?, require_image?: bool,
+ *  limits?: {queued?}} */
 int spec_tenant_from_json(const json_t *j, struct arena *a, struct sched_tenant_spec *out,
                           struct schema_error *err);
+/* A change of tenant *inout, which the caller fills with its current values: {limits:
+ * {queued}} (the only field a tenant changes). *inout is changed only when 0 is returned. */
+int spec_tenant_patch_from_json(const json_t *j, struct arena *a, struct sched_tenant_spec *inout,
+                                struct schema_error *err);
 /* {name, dedicated_to?} */
 int spec_cluster_from_json(const json_t *j, struct arena *a, struct sched_cluster_spec *out,
                            struct schema_error *err);
@@ -33,7 +38,7 @@ int spec_cluster_from_json(const json_t *j, struct arena *a, struct sched_cluste
  * out->gpus[i].mig[k].start is always set. */
 int spec_node_from_json(const json_t *j, struct arena *a, struct sched_node_spec *out,
                         struct schema_error *err);
-/* {name, reserved?: {gpu}, limits?: {gpu?, cpu?, memory?, storage?}, lend?, weight?,
+/* {name, reserved?: {gpu}, limits?: {gpu?, cpu?, memory?, storage?, queued?}, lend?, weight?,
  *  require_image?: bool}. A limit may be "none" (no limit, the default). name is
  * "tenant/workspace"; with default_tenant not NULL it may also be the bare workspace name,
  * and a full name must then be in that tenant. out->name is always the full name. */

@@ -181,6 +181,11 @@ json_t *view_tenant(const struct sched *s, uint32_t id)
     put(o, "isolation", json_string(spec_isolation_name(t->isolation)), &ok);
     put(o, "max_grace", t->max_grace_ms > 0 ? duration_json(t->max_grace_ms) : json_null(), &ok);
     put(o, "require_image", json_boolean(t->require_image), &ok);
+    uint64_t queued = 0;
+    for (uint32_t i = 0; i < t->n_workspaces; i++)
+        queued += s->workspaces[t->workspaces[i]].n_pending;
+    put(o, "limits", json_pack("{s:I}", "queued", (json_int_t)t->max_queued), &ok);
+    put(o, "queued", json_integer((json_int_t)queued), &ok);
     put(o, "nodes", json_integer(t->n_nodes), &ok);
     put(gpus, "owned", gpu_json(t->owned_units), &ok);
     put(gpus, "healthy", gpu_json(t->healthy_units), &ok);
@@ -286,6 +291,7 @@ json_t *view_workspace(const struct sched *s, uint32_t id)
             limit_json((enum sched_resource)k,
                        sched_resources_get(&ws->limits, (enum sched_resource)k)),
             &ok);
+    put(limits, "queued", json_integer(ws->max_queued), &ok);
     put(o, "limits", limits, &ok);
     put(o, "lend", json_boolean(ws->lend), &ok);
     put(o, "weight", json_integer(ws->weight), &ok);

@@ -329,7 +329,8 @@ static int policy_apply(struct replay *r, const struct replay_input *in, enum re
                                             .weight = ws->weight,
                                             .require_image = ws->require_image,
                                             .default_time_limit_ms = ws->default_time_limit_ms,
-                                            .max_time_limit_ms = ws->max_time_limit_ms};
+                                            .max_time_limit_ms = ws->max_time_limit_ms,
+                                            .max_queued = ws->max_queued};
         if (p == REPLAY_STATIC) {
             spec.limits.gpu = ws->reserved; /* a hard partition */
             spec.lend = false;

@@ -260,7 +260,8 @@ static int workspace_change(struct sim *sm, const struct scenario_workspace_chan
                                         .weight = ws->weight,
                                         .require_image = ws->require_image,
                                         .default_time_limit_ms = ws->default_time_limit_ms,
-                                        .max_time_limit_ms = ws->max_time_limit_ms};
+                                        .max_time_limit_ms = ws->max_time_limit_ms,
+                                        .max_queued = ws->max_queued};
     memcpy(spec.min_runtime_ms, ws->min_runtime_ms, sizeof(spec.min_runtime_ms));
     for (int r = 0; r < SCHED_RES_COUNT; r++)
         if (c->has_limit[r])
@@ -287,6 +288,18 @@ static int submit_one(struct sim *sm, const struct scenario_step *st, const char
     char err[256];
     uint32_t id = SCHED_NONE;
     spec.name = name;
+    /* over a queue cap: refused before the engine sees it, as allotd refuses it (429) */
+    uint32_t ws;
+    struct sched_queued_cap full;
+    if (sched_workspace_find(sm->engine, spec.workspace, &ws) == 0 &&
+        sched_queued_check(sm->engine, ws, &full) == -ALLOT_ETOOMANY) {
+        fprintf(sm->err,
+                "%s: at %" PRId64 "s: submit %s refused: %s %s has %u queued workloads, "
+                "its limits.queued\n",
+                sm->scn.path, now / 1000, name, full.tenant ? "tenant" : "workspace", full.of,
+                full.queued);
+        return 0;
+    }
     int rc = sched_submit(sm->engine, &spec, now, &id, err, sizeof(err));
     if (rc == -ALLOT_EEXIST || rc == -ALLOT_ENOMEM || id == SCHED_NONE) {
         fprintf(sm->err, "%s:%d: submit %s: %s\n", sm->scn.path, st->line, name,

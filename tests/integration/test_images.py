@@ -200,11 +200,15 @@ class ImagesTest(unittest.TestCase):
                                {"name": "sneak", "workspace": "acme/prod", "gpus": 1},
                                token=member)
         self.assertEqual((st, r["error"]["field"]), (400, "image"), r)
-        # a tenant admin may not turn its tenant's policy off through a workspace: there is
-        # no tenant PATCH, and a workspace's false leaves the tenant's true in force
+        # a tenant admin may not turn its tenant's policy off: the tenant PATCH is the platform
+        # admin's, and changes only limits.queued; a workspace's false leaves the tenant's true
+        # in force
         st, r = self.d.request("PATCH", "/v1/tenants/beta", {"require_image": False},
                                token=beta_admin)
-        self.assertIn(st, (404, 405), r)
+        self.assertEqual(st, 403, r)
+        st, r = self.d.request("PATCH", "/v1/tenants/beta", {"require_image": False},
+                               token=self.d.admin)
+        self.assertEqual((st, r["error"]["code"]), (400, "inval"), r)
         # the tenant's own admin may
         st, ws = self.d.request("PATCH", path, {"require_image": False}, token=acme_admin)
         self.assertEqual(st, 200, ws)

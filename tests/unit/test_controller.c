@@ -149,7 +149,7 @@ static void test_op_table(void **state)
         OP_CLUSTER_ADD, OP_NODE_ADD,         OP_WORKSPACE_ADD, OP_WORKSPACE_UPDATE,
         OP_NODE_STATE,  OP_GPU_HEALTH,       OP_NODE_MOVE,     OP_NODE_WIPED,
         OP_SUBMIT,      OP_CANCEL,           OP_FINISH,        OP_STOPPED,
-        OP_FORGET,      OP_NODE_MOVE_CANCEL, OP_CHECKPOINT};
+        OP_FORGET,      OP_NODE_MOVE_CANCEL, OP_CHECKPOINT,    OP_TENANT_UPDATE};
     size_t n = sizeof(names) / sizeof(names[0]);
     assert_int_equal(ops_count(), n);
     for (size_t i = 0; i < n; i++) {
@@ -309,6 +309,11 @@ static void test_bad_op_refused(void **state)
          "gpus", -ALLOT_EINVAL},
         {"{\"op\": \"workspace_update\", \"workspace\": \"acme/none\", \"spec\": {}}", "workspace",
          -ALLOT_ENOENT},
+        {"{\"op\": \"tenant_update\", \"tenant\": \"none\", \"spec\": {}}", "tenant",
+         -ALLOT_ENOENT},
+        {"{\"op\": \"tenant_update\", \"tenant\": \"acme\", \"spec\": {\"limits\": {\"queued\": "
+         "0}}}",
+         "limits.queued", -ALLOT_ERANGE},
         {"{\"op\": \"node_state\", \"node\": \"n1\", \"state\": \"asleep\"}", "state",
          -ALLOT_EINVAL},
         {"{\"op\": \"node_state\", \"node\": \"n9\", \"state\": \"down\"}", "node", -ALLOT_ENOENT},

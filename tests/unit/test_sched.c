@@ -477,20 +477,27 @@ static void test_fence_keeps_borrowers_off_and_reserved_work_elsewhere(void **st
     sched_free(s);
 }
 
-/* Set workspace ws's default and maximum time limits. RET sched_workspace_update's. */
-static int time_limits_set(struct sched *s, const char *ws, int64_t def, int64_t max, int64_t now)
+/* The spec of workspace ws as it is now (limits, reservation, lend, weight, require_image;
+ * no time limits, the default queue cap), for a change of some of it. */
+static struct sched_workspace_spec spec_now(const struct sched *s, const char *ws)
 {
     uint32_t id;
     assert_int_equal(sched_workspace_find(s, ws, &id), 0);
     const struct sched_workspace *cur = &s->workspaces[id];
-    struct sched_workspace_spec spec = {.name = cur->name,
-                                        .limits = cur->limits,
-                                        .reserved = cur->reserved,
-                                        .lend = cur->lend,
-                                        .weight = cur->weight,
-                                        .require_image = cur->require_image,
-                                        .default_time_limit_ms = def,
-                                        .max_time_limit_ms = max};
+    return (struct sched_workspace_spec){.name = cur->name,
+                                         .limits = cur->limits,
+                                         .reserved = cur->reserved,
+                                         .lend = cur->lend,
+                                         .weight = cur->weight,
+                                         .require_image = cur->require_image};
+}
+
+/* Set workspace ws's default and maximum time limits. RET sched_workspace_update's. */
+static int time_limits_set(struct sched *s, const char *ws, int64_t def, int64_t max, int64_t now)
+{
+    struct sched_workspace_spec spec = spec_now(s, ws);
+    spec.default_time_limit_ms = def;
+    spec.max_time_limit_ms = max;
     return sched_workspace_update(s, &spec, now, err, sizeof(err));
 }
 
@@ -527,6 +534,57 @@ static void test_time_limit_default_and_max(void **state)
     uint32_t bad = submit_limited(s, "bad", "t/a", 1, 1, SCHED_MAX_TIME_LIMIT_MS + 1, 5);
     assert_int_equal(s->workloads[bad].state, SCHED_REJECTED);
     assert_int_equal(s->workloads[bad].reason, SCHED_REASON_INVALID_REQUEST);
+    assert_int_equal(sched_check(s, err, sizeof(err)), 0);
+    sched_free(s);
+}
+
+/* Set workspace ws's limits.queued (0: the default). RET sched_workspace_update's. */
+static int queued_set(struct sched *s, const char *ws, uint32_t max_queued)
+{
+    struct sched_workspace_spec spec = spec_now(s, ws);
+    spec.max_queued = max_queued;
+    return sched_workspace_update(s, &spec, 0, err, sizeof(err));
+}
+
+/* docs/policy.md, "Queue caps": pending workloads count against their workspace's
+ * limits.queued and their tenant's (all its workspaces); sched_queued_check names the cap
+ * that is full and changes nothing; running work does not count; 0 is the default. */
+static void test_queued_caps(void **state)
+{
+    struct sched *s = platform(1, 0, true, 0);
+    struct sched_queued_cap full;
+    assert_int_equal(s->workspaces[0].max_queued, SCHED_QUEUED_WORKSPACE_DEFAULT);
+    assert_int_equal(s->tenants[0].max_queued, SCHED_QUEUED_TENANT_DEFAULT);
+    assert_int_equal(queued_set(s, "t/a", SCHED_MAX_QUEUED + 1), -ALLOT_ERANGE);
+    assert_int_equal(queued_set(s, "t/a", 2), 0);
+    submit(s, "big", "t/a", 8, 1, 0); /* runs: not queued */
+    assert_int_equal(sched_schedule(s, 0), 0);
+    submit(s, "q1", "t/a", 8, 1, 1);
+    assert_int_equal(sched_queued_check(s, 0, &full), 0);
+    submit(s, "q2", "t/a", 8, 1, 1);
+    assert_int_equal(sched_queued_check(s, 0, &full), -ALLOT_ETOOMANY);
+    assert_false(full.tenant);
+    assert_string_equal(full.of, "t/a");
+    assert_int_equal(full.cap, 2);
+    assert_int_equal(full.queued, 2);
+    assert_int_equal(s->workspaces[0].n_pending, 2);     /* the check changed nothing */
+    assert_int_equal(sched_queued_check(s, 1, NULL), 0); /* the neighbour workspace */
+    /* the tenant's cap: t/a's 2 and t/b's 1 */
+    assert_int_equal(sched_tenant_set_queued(s, 0, SCHED_MAX_QUEUED + 1, err, sizeof(err)),
+                     -ALLOT_ERANGE);
+    assert_int_equal(sched_tenant_set_queued(s, 0, 3, err, sizeof(err)), 0);
+    submit(s, "b1", "t/b", 8, 1, 1);
+    assert_int_equal(sched_queued_check(s, 1, &full), -ALLOT_ETOOMANY);
+    assert_true(full.tenant);
+    assert_string_equal(full.of, "t");
+    assert_int_equal(full.cap, 3);
+    assert_int_equal(full.queued, 3);
+    /* back to the defaults */
+    assert_int_equal(queued_set(s, "t/a", 0), 0);
+    assert_int_equal(sched_tenant_set_queued(s, 0, 0, err, sizeof(err)), 0);
+    assert_int_equal(s->workspaces[0].max_queued, SCHED_QUEUED_WORKSPACE_DEFAULT);
+    assert_int_equal(sched_queued_check(s, 0, NULL), 0);
+    assert_int_equal(sched_queued_check(s, 2, NULL), -ALLOT_ENOENT);
     assert_int_equal(sched_check(s, err, sizeof(err)), 0);
     sched_free(s);
 }
@@ -2428,6 +2486,7 @@ int main(void)
         cmocka_unit_test(test_topology_reclaim_keeps_the_gang_in_one_domain),
         cmocka_unit_test(test_topology_unknown_level_refused),
         cmocka_unit_test(test_topology_fence_within_one_domain),
+        cmocka_unit_test(test_queued_caps),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

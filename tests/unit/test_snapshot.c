@@ -378,6 +378,16 @@ static void test_version_1_loads(void **state)
     sched_free(old);
 }
 
+/* The spec of workspace cur as it is (limits, reservation, lend, weight), for a change. */
+static struct sched_workspace_spec spec_now(const struct sched_workspace *cur)
+{
+    return (struct sched_workspace_spec){.name = cur->name,
+                                         .limits = cur->limits,
+                                         .reserved = cur->reserved,
+                                         .lend = cur->lend,
+                                         .weight = cur->weight};
+}
+
 /* Version 4 keeps time limits (a workload's, a workspace's default and maximum) and backfill
  * links; snapshots of versions 2 and 3 still load, with none. */
 static void test_versions_before_4_load_without_time_limits(void **state)
@@ -386,14 +396,9 @@ static void test_versions_before_4_load_without_time_limits(void **state)
     struct sched *a = platform();
     uint32_t ws;
     assert_int_equal(sched_workspace_find(a, "t2/all", &ws), 0);
-    const struct sched_workspace *cur = &a->workspaces[ws];
-    struct sched_workspace_spec spec = {.name = cur->name,
-                                        .limits = cur->limits,
-                                        .reserved = cur->reserved,
-                                        .lend = cur->lend,
-                                        .weight = cur->weight,
-                                        .default_time_limit_ms = 3600000,
-                                        .max_time_limit_ms = 7200000};
+    struct sched_workspace_spec spec = spec_now(&a->workspaces[ws]);
+    spec.default_time_limit_ms = 3600000;
+    spec.max_time_limit_ms = 7200000;
     assert_int_equal(sched_workspace_update(a, &spec, 0, err, sizeof(err)), 0);
     struct sched_workload_spec w = {.name = "limited",
                                     .workspace = "t2/all",
@@ -421,6 +426,30 @@ static void test_versions_before_4_load_without_time_limits(void **state)
         assert_int_equal(old->workloads[id].state, a->workloads[id].state);
         sched_free(old);
     }
+    sched_free(a);
+    sched_free(now);
+}
+
+/* Version 6 keeps the queue caps (a tenant's and a workspace's max_queued); a snapshot of
+ * version 5 still loads, with the defaults. */
+static void test_versions_before_6_load_default_queue_caps(void **state)
+{
+    (void)state;
+    struct sched *a = platform();
+    uint32_t ws;
+    assert_int_equal(sched_workspace_find(a, "t2/all", &ws), 0);
+    struct sched_workspace_spec spec = spec_now(&a->workspaces[ws]);
+    spec.max_queued = 7;
+    assert_int_equal(sched_workspace_update(a, &spec, 0, err, sizeof(err)), 0);
+    uint32_t t = a->workspaces[ws].tenant;
+    assert_int_equal(sched_tenant_set_queued(a, t, 9, err, sizeof(err)), 0);
+    struct sched *now = reload(a);
+    assert_int_equal(now->workspaces[ws].max_queued, 7);
+    assert_int_equal(now->tenants[t].max_queued, 9);
+    struct sched *old = reload_version(a, 5);
+    assert_int_equal(old->workspaces[ws].max_queued, SCHED_QUEUED_WORKSPACE_DEFAULT);
+    assert_int_equal(old->tenants[t].max_queued, SCHED_QUEUED_TENANT_DEFAULT);
+    sched_free(old);
     sched_free(a);
     sched_free(now);
 }
@@ -535,6 +564,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_loaded_engine_decides_as_the_saved_one),
         cmocka_unit_test(test_saved_twice_is_the_same),
+        cmocka_unit_test(test_versions_before_6_load_default_queue_caps),
         cmocka_unit_test(test_bad_bytes_are_refused),
         cmocka_unit_test(test_version_1_loads),
         cmocka_unit_test(test_versions_before_4_load_without_time_limits),

@@ -176,16 +176,20 @@ static void test_tenant_cluster_views(void **state)
     assert_string_equal(str(gpus, "free"), "8");
     assert_string_equal(str(gpus, "reserved"), "4");
     assert_false(boolean(v, "degraded"));
+    assert_int_equal(num(json_object_get(v, "limits"), "queued"), SCHED_QUEUED_TENANT_DEFAULT);
+    assert_int_equal(num(v, "queued"), 0);
 
     /* back: the view without its read-only fields is a valid body with the same values */
     json_object_del(v, "nodes");
     json_object_del(v, "gpus");
     json_object_del(v, "degraded");
+    json_object_del(v, "queued");
     struct sched_tenant_spec t;
     struct schema_error err;
     assert_int_equal(spec_tenant_from_json(v, &a, &t, &err), 0);
     assert_string_equal(t.name, "acme");
     assert_int_equal(t.max_grace_ms, 5 * 60000);
+    assert_int_equal(t.max_queued, SCHED_QUEUED_TENANT_DEFAULT);
     json_decref(v);
 
     v = view_cluster(s, 0);
@@ -208,6 +212,7 @@ static void test_tenant_cluster_views(void **state)
     json_object_del(v, "nodes");
     json_object_del(v, "gpus");
     json_object_del(v, "degraded");
+    json_object_del(v, "queued");
     assert_int_equal(spec_tenant_from_json(v, &a, &t2, &err), 0);
     assert_int_equal(t2.max_grace_ms, 0);
     json_decref(v);
