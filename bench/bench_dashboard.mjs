@@ -71,7 +71,13 @@ async function main() {
     await lines.next(); // "sent"
     const sent = Date.now();
     const last = await lastEventId(before);
-    const inUse = (await apiGet('/v1/nodes')).items.reduce((s, n) => s + n.gpus.filter((g) => g.holder).length, 0);
+    const nodes = [];
+    for (let next = -1; next !== undefined;) { // every page (docs/api.md, "Pages")
+      const page = await apiGet(`/v1/nodes?limit=1000&after=${next}`);
+      nodes.push(...page.items);
+      next = page.next;
+    }
+    const inUse = nodes.reduce((s, n) => s + n.gpus.filter((g) => g.holder).length, 0);
     await page.waitForFunction((id, used) => Number(document.getElementById('live').dataset.lastId) >= id
       && Number(document.getElementById('cluster-summary').dataset.used) === used, { timeout: 60000, polling: 50 }, last, inUse);
     const caught = Date.now() - sent;

@@ -150,7 +150,7 @@ export async function mount(view) {
 
   async function load() {
     const [nodes, workspaces, active] = await Promise.all([
-      api('/v1/nodes'),
+      apiAll('/v1/nodes'),
       api('/v1/workspaces'),
       apiAll('/v1/workloads?state=active'),
     ]);
@@ -158,8 +158,8 @@ export async function mount(view) {
     const borrowed = new Set(active.filter((w) => w.borrowed).map((w) => w.name));
     // being stopped (preempted, reclaimed, cancelled): its GPUs are about to be free
     const leaving = new Set(active.filter((w) => w.state === 'draining').map((w) => w.name));
-    const byName = new Map(nodes.items.map((n) => [n.name, n]));
-    data = { nodes: nodes.items, byName, workspaces: workspaces.items, borrowed, leaving };
+    const byName = new Map(nodes.map((n) => [n.name, n]));
+    data = { nodes, byName, workspaces: workspaces.items, borrowed, leaving };
     draw();
   }
 

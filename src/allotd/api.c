@@ -161,13 +161,28 @@ static json_t *node_json(struct controller *ctl, uint32_t id)
     return j;
 }
 
+/* A page of the nodes c sees, in the order of ids (?limit=&after=, docs/api.md "Pages"): a
+ * node keeps its id for ever, so paging lists each one once. */
 static void list_nodes(struct controller *ctl, struct call *c)
 {
-    json_t *items = json_array();
-    for (uint32_t i = 0; i < ctl->engine->n_nodes; i++)
-        if (node_visible(ctl, c, i))
-            json_array_append_new(items, node_json(ctl, i));
-    call_reply(c, 200, json_pack("{s:o}", "items", items));
+    struct api_page p;
+    if (!api_page_open(c, (long long)SCHED_NONE - 1, &p))
+        return;
+    int rc = 0;
+    for (uint32_t i = (uint32_t)(p.after + 1); rc == 0 && i < ctl->engine->n_nodes; i++) {
+        if (!node_visible(ctl, c, i))
+            continue;
+        if (!api_page_take(&p, i))
+            break;
+        json_t *j = node_json(ctl, i);
+        char *text = j ? json_dumps(j, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+        json_decref(j);
+        rc = text && evbuffer_add_printf(p.b, "%s%s", p.n > 1 ? "," : "", text) >= 0
+                 ? 0
+                 : -ALLOT_ENOMEM;
+        free(text);
+    }
+    api_page_reply(c, &p, rc);
 }
 
 bool api_node_lookup(struct controller *ctl, struct call *c, uint32_t *id)
@@ -269,6 +284,46 @@ bool api_query_int(struct call *c, const char *key, long long lo, long long hi, 
         return false;
     }
     return true;
+}
+
+bool api_page_open(struct call *c, long long max_id, struct api_page *p)
+{
+    *p = (struct api_page){.next = -1};
+    if (!api_query_int(c, "limit", 1, API_PAGE_MAX, API_PAGE_DEFAULT, &p->limit) ||
+        !api_query_int(c, "after", -1, max_id, -1, &p->after))
+        return false;
+    p->b = evbuffer_new();
+    if (!p->b || evbuffer_add(p->b, "{\"items\":[", 10)) {
+        evbuffer_free(p->b);
+        call_error(c, -ALLOT_ENOMEM, 503, NULL, "out of memory");
+        return false;
+    }
+    return true;
+}
+
+bool api_page_take(struct api_page *p, uint32_t id)
+{
+    if (p->n == p->limit) {
+        p->next = (long long)id - 1; /* id is wanted and above every item on the page */
+        return false;
+    }
+    p->n++;
+    return true;
+}
+
+void api_page_reply(struct call *c, struct api_page *p, int rc)
+{
+    if (rc) {
+        evbuffer_free(p->b);
+        call_error(c, -ALLOT_ENOMEM, 503, NULL, "out of memory");
+        return;
+    }
+    evbuffer_add(p->b, "]", 1);
+    if (p->next >= 0)
+        evbuffer_add_printf(p->b, ",\"next\":%lld", p->next);
+    evbuffer_add(p->b, "}", 1);
+    call_reply_buffer(c, 200, p->b);
+    evbuffer_free(p->b);
 }
 
 /* A node agent reports; the answer (after the commit) is what should run on its node. */

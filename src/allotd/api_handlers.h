@@ -25,6 +25,33 @@ const char *api_tenant_name(const struct sched *s, uint32_t t);
  * (answered 400 naming key) when it is malformed or out of range. */
 bool api_query_int(struct call *c, const char *key, long long lo, long long hi, long long dflt,
                    long long *out);
+/* Lists answer in pages (docs/api.md, "Pages"): ?limit= items at most, this many unless
+ * told. */
+#define API_PAGE_DEFAULT 100
+#define API_PAGE_MAX 1000
+
+/* A page of a list in the order of ids: {"items":[...]} and, when more follow, "next", the
+ * id of the last item on it, which the next page's ?after= names. An id order lists every
+ * item once whatever changes between pages, as long as ids are never reused for another
+ * item while a client pages (nodes: never; workloads: a slot freed by the history may be,
+ * and is then listed once as the new workload). */
+struct api_page {
+    struct evbuffer *b; /* the answer so far */
+    long long limit;    /* items at most */
+    long long after;    /* ?after=: the last id seen (-1: none), the page starts above it */
+    long long n;        /* items on the page */
+    long long next;     /* -1, or "next" once an item past the page was met */
+};
+/* Read ?limit= and ?after= (from -1 to max_id) of c and start p's answer. RET false when c
+ * was answered (400 naming the parameter, or 503 out of memory): p holds nothing then. */
+bool api_page_open(struct call *c, long long max_id, struct api_page *p);
+/* Item id (above p->after, ids given in ascending order) is next in the list. RET true when
+ * it goes on the page (p->n counts it: write it after a comma unless p->n is 1); false when
+ * the page is full (p->next is set: stop). */
+bool api_page_take(struct api_page *p, uint32_t id);
+/* Close the list, say "next" when more follow, and answer c 200, or 503 when rc (the items
+ * could not be written: out of memory). Frees p->b. */
+void api_page_reply(struct call *c, struct api_page *p, int rc);
 /* The workspace named by the path ({tenant}/{ws}) if c may see it: OUT *id, and its name in
  * name. RET false (answered 404) if not. */
 bool api_workspace_lookup(struct controller *ctl, struct call *c, uint32_t *id, char *name,

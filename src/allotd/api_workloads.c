@@ -16,8 +16,6 @@
 #include "schema/view.h"
 #include "store/store.h"
 
-#define API_PAGE_DEFAULT 100
-#define API_PAGE_MAX 1000
 /* Seconds a submission refused by a full queue (limits.queued) is told to wait. */
 #define API_QUEUED_RETRY_S 5
 
@@ -441,46 +439,28 @@ void api_list_workloads(struct controller *ctl, struct call *c)
         return;
     }
     /* after: the id of the last item seen; ids are below SCHED_NONE, so the next one is too */
-    long long after, before;
-    if (!api_query_int(c, "limit", 1, API_PAGE_MAX, API_PAGE_DEFAULT, &q.limit) ||
-        !api_query_int(c, "after", -1, (long long)SCHED_NONE - 1, -1, &after) ||
-        !api_query_int(c, "before", 0, INT64_MAX, INT64_MAX, &before))
+    long long before;
+    struct api_page p;
+    if (!api_query_int(c, "before", 0, INT64_MAX, INT64_MAX, &before) ||
+        !api_page_open(c, (long long)SCHED_NONE - 1, &p))
         return;
+    q.limit = p.limit;
     /* rendered from the cached views: a list is mostly string copies */
-    struct evbuffer *b = evbuffer_new();
-    if (!b) {
-        call_error(c, -ALLOT_ENOMEM, 503, NULL, "out of memory");
-        return;
-    }
-    evbuffer_add(b, "{\"items\":[", 10);
-    long long n = 0, next = -1;
     int rc = 0;
     if (newest) {
-        bool more;
-        uint64_t last;
-        rc = list_newest(ctl, c, &q, (uint64_t)before, b, &more, &last);
-        next = more ? (long long)last : -1;
+        bool more = false;
+        uint64_t last = 0;
+        rc = list_newest(ctl, c, &q, (uint64_t)before, p.b, &more, &last);
+        p.next = more ? (long long)last : -1;
     }
-    for (uint32_t i = (uint32_t)(after + 1); !newest && rc == 0 && i < s->n_workloads; i++) {
+    for (uint32_t i = (uint32_t)(p.after + 1); !newest && rc == 0 && i < s->n_workloads; i++) {
         if (!list_wanted(ctl, c, &q, i))
             continue;
-        if (n == q.limit) {
-            next = (long long)i - 1;
+        if (!api_page_take(&p, i))
             break;
-        }
-        rc = list_item(ctl, b, i, n++ == 0);
+        rc = list_item(ctl, p.b, i, p.n == 1);
     }
-    if (rc) {
-        evbuffer_free(b);
-        call_error(c, -ALLOT_ENOMEM, 503, NULL, "out of memory");
-        return;
-    }
-    evbuffer_add(b, "]", 1);
-    if (next >= 0)
-        evbuffer_add_printf(b, ",\"next\":%lld", next);
-    evbuffer_add(b, "}", 1);
-    call_reply_buffer(c, 200, b);
-    evbuffer_free(b);
+    api_page_reply(c, &p, rc);
 }
 
 /* The workload of the path {tenant}/{ws}/{name}: in the engine (*id), or, with history not

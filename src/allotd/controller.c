@@ -5,6 +5,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,6 +182,7 @@ static void events_apply(struct controller *ctl)
             while (b < 11 && waited > (1LL << (2 * b)))
                 b++;
             ctl->admission_hist[b]++;
+            ctl->admission_ms_sum += waited > 0 ? (uint64_t)waited : 0;
         }
     }
     sched_events_clear(ctl->engine);
@@ -583,6 +587,10 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
  * one run after a long stop stays short), which keeps up with 10,000 endings a second. */
 #define CONTROLLER_RETENTION_MS 1000
 #define CONTROLLER_FORGET_PER_TICK 10000
+/* Once this many workloads were forgotten since the last time, the retention hands the heap's
+ * free memory back to the system (glibc keeps it otherwise: the RSS of a burst of ended work
+ * would stay at its peak after it left the engine; docs/benchmarks.md, "Ended workloads"). */
+#define CONTROLLER_TRIM_AFTER 1000
 /* Events and output: each run deletes at most this many events (one statement) and this
  * many attempts of output, so a run after a long stop stays short (tens of milliseconds,
  * docs/store.md "Retention"); both indexed by time, a run with nothing due costs a lookup. */
@@ -635,6 +643,14 @@ static void retention_tick(struct controller *ctl)
         return;
     }
     int64_t now = controller_now(ctl);
+    /* what the forgets of earlier runs freed, once their history rows are committed */
+    if (ctl->forgotten - ctl->forgotten_at_trim >= CONTROLLER_TRIM_AFTER &&
+        json_array_size(ctl->pending) == 0) {
+#ifdef __GLIBC__
+        malloc_trim(0);
+#endif
+        ctl->forgotten_at_trim = ctl->forgotten;
+    }
     int64_t keep = or_default(ctl->opt.keep_finished_ms, CONTROLLER_KEEP_FINISHED_MS);
     int64_t history = or_default(ctl->opt.history_ms, CONTROLLER_HISTORY_MS);
     const struct sched *s = ctl->engine;

@@ -119,12 +119,14 @@ struct controller {
     uint64_t commits, commit_us_sum, ops_committed;
     uint64_t commit_hist[12];    /* commit latency buckets, see metrics */
     uint64_t admission_hist[12]; /* submit-to-admit latency buckets */
+    uint64_t admission_ms_sum;   /* and the sum of those latencies, in milliseconds */
     uint64_t preemptions[SCHED_REASON_COUNT], rejections[SCHED_REASON_COUNT];
     /* snapshots (snapshot.h): ops committed since the last, and figures for /metrics */
     uint64_t ops_since_snapshot, snapshots, snapshot_failures, journal_trimmed;
     int64_t snapshot_seq; /* the journal entry the newest covers (0: none) */
     json_t *history;      /* rows for the history table, written with the next commit */
     uint64_t forgotten, history_trimmed; /* for /metrics */
+    uint64_t forgotten_at_trim;          /* forgotten when the heap was last trimmed */
     uint64_t usage_trimmed;              /* rows of the GPU-hour ledger past usage_keep_ms */
     /* the retention of events and output (docs/operations.md, "Retention"), for /metrics */
     uint64_t events_trimmed, output_trimmed_bytes, output_trimmed_attempts;

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <event2/buffer.h>
@@ -306,10 +307,19 @@ static void conn_free(struct gate *g, struct gate_conn *c)
         listener_pause(g, false);
 }
 
-/* evhttp frees the connection: tell the handler's callback, then count it out. */
+/* evhttp frees the connection: tell the handler's callback, then count it out. A reply not
+ * all handed to the kernel (its client took nothing for the send timeout) ends in a reset,
+ * not a clean end of stream, so that no client can take a cut answer for a whole one
+ * (docs/api.md, "Pages"). */
 static void on_closed(struct evhttp_connection *evcon, void *arg)
 {
     struct gate_conn *c = arg;
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    if (fd >= 0 && evbuffer_get_length(bufferevent_get_output(c->bev)) > 0) {
+        struct linger reset = {1, 0};
+        setsockopt(fd, SOL_SOCKET, SO_LINGER, &reset, sizeof(reset));
+        c->g->stats.unfinished++;
+    }
     if (c->on_close)
         c->on_close(evcon, c->on_close_arg);
     evbuffer_remove_cb(bufferevent_get_input(c->bev), on_input, c);

@@ -37,6 +37,7 @@ struct gate_stats {
     uint64_t evicted;       /* closed to make room for a new one */
     uint64_t timed_out;     /* closed because a request did not arrive whole in time */
     uint64_t accept_errors; /* accept() failures (out of file descriptors, mostly) */
+    uint64_t unfinished;    /* closed (reset) with a reply not yet sent whole */
 };
 
 struct gate;

@@ -12,6 +12,8 @@
 
 #include "allotd/api.h"
 #include "allotd/controller.h"
+#include "allotd/fdlimit.h"
+#include "allotd/gate.h"
 #include "allotd/log.h"
 #include "allotd/server.h"
 #include "allotd/snapshot.h"
@@ -72,7 +74,7 @@ static const struct option_row option_rows[] = {
     {"--stream-keepalive", "DURATION", OPT(stream_keepalive),
      "a keepalive comment to each quiet event stream this often (default 15s)"},
     {"--max-connections", "N", OPT(max_connections),
-     "open connections at most (default: open file limit - 64)"},
+     "open connections at most (default: open file limit - 64, raised toward 65536)"},
     {"--request-timeout", "DURATION", OPT(request_timeout),
      "a request must arrive whole within this (default 10s)"},
     {"--rate-per-token", "N", OPT(rate_token),
@@ -324,6 +326,9 @@ int main(int argc, char **argv)
     struct intake_options iopt;
     if (stream_flags(&o, &sopt) || gate_flags(&o, &gopt) || intake_flags(&o, &iopt))
         return 2;
+    char fds[512];
+    fdlimit_fit(&gopt.max_connections, GATE_FD_RESERVE, fds, sizeof(fds));
+    log_info("%s", fds);
     signal(SIGPIPE, SIG_IGN);
     struct controller *ctl = NULL;
     struct server *sv = NULL;

@@ -35,7 +35,8 @@ static const struct metric_row metric_rows[] = {
      "event streams cut off for falling behind (overflow event)"},
     {"allot_http_connections", "gauge", "HTTP connections open, and their cap"},
     {"allot_http_connections_closed_total", "counter",
-     "connections the daemon closed: evicted at the cap, or a request not whole in time"},
+     "connections the daemon closed: evicted at the cap, a request not whole in time, or a "
+     "reply its client did not take in time (reset)"},
     {"allot_http_accept_errors_total", "counter", "failed accepts (out of file descriptors)"},
     {"allot_snapshots_total", "counter", "snapshots of the state written (result: ok, failed)"},
     {"allot_snapshot_journal_seq", "gauge", "the journal entry the newest snapshot covers"},
@@ -190,7 +191,8 @@ void metrics_reply(struct controller *ctl, struct call *c)
                                     (unsigned long long)ctl->rejections[r]);
         header(b, 5);
         /* buckets: <= 1 ms, 4 ms, 16 ms, ... (powers of 4 in milliseconds) */
-        histogram(b, "allot_admission_wait_seconds", ctl->admission_hist, 12, 0.001, 4, 0);
+        histogram(b, "allot_admission_wait_seconds", ctl->admission_hist, 12, 0.001, 4,
+                  (double)ctl->admission_ms_sum / 1e3);
         header(b, 6);
         /* buckets: <= 250 us, 500 us, 1 ms, ... (powers of 2) */
         histogram(b, "allot_store_commit_seconds", ctl->commit_hist, 12, 0.00025, 2,
@@ -217,6 +219,9 @@ void metrics_reply(struct controller *ctl, struct call *c)
         evbuffer_add_printf(b,
                             "allot_http_connections_closed_total{why=\"request_timeout\"} %llu\n",
                             (unsigned long long)g.timed_out);
+        evbuffer_add_printf(b,
+                            "allot_http_connections_closed_total{why=\"reply_unfinished\"} %llu\n",
+                            (unsigned long long)g.unfinished);
         header(b, 12);
         evbuffer_add_printf(b, "allot_http_accept_errors_total %llu\n",
                             (unsigned long long)g.accept_errors);

@@ -113,12 +113,13 @@ static json_t *records_json(struct controller *ctl)
             return NULL;
         }
     }
-    return json_pack("{s:i, s:o, s:O, s:O, s:I, s:o, s:o, s:o}", "version",
+    return json_pack("{s:i, s:o, s:O, s:O, s:I, s:o, s:o, s:o, s:I}", "version",
                      SNAPSHOT_RECORDS_VERSION, "workloads", wls, "idempotency", ctl->idempotency,
                      "node_reasons", ctl->node_reasons, "last_now", (json_int_t)ctl->last_now,
                      "preemptions", counters_json(ctl->preemptions, SCHED_REASON_COUNT),
                      "rejections", counters_json(ctl->rejections, SCHED_REASON_COUNT), "admission",
-                     counters_json(ctl->admission_hist, ADMISSION_BUCKETS));
+                     counters_json(ctl->admission_hist, ADMISSION_BUCKETS), "admission_ms_sum",
+                     (json_int_t)ctl->admission_ms_sum);
 }
 
 int snapshot_take(struct controller *ctl)
@@ -320,6 +321,9 @@ static int records_install(struct controller *ctl, struct sched *e, const json_t
     counters_read(json_object_get(r, "preemptions"), ctl->preemptions, SCHED_REASON_COUNT);
     counters_read(json_object_get(r, "rejections"), ctl->rejections, SCHED_REASON_COUNT);
     counters_read(json_object_get(r, "admission"), ctl->admission_hist, ADMISSION_BUCKETS);
+    /* absent from snapshots older than it: the sum restarts at 0 */
+    json_int_t sum = json_integer_value(json_object_get(r, "admission_ms_sum"));
+    ctl->admission_ms_sum = sum > 0 ? (uint64_t)sum : 0;
     fleet_restore(ctl->fleet);
     return 0;
 }

@@ -224,17 +224,11 @@ static size_t subscriber_waiting(const struct subscriber *sub)
 /* Its connection is gone: after the end of its response, a failed write, its client
  * leaving or the closing timeout. The request of an ended stream is libevent's (it may be
  * freed already); a client that left mid-stream leaves its request to us, detached from
- * the connection. */
+ * the connection. With bytes still waiting for its client, the gate has made the close a
+ * reset (gate.c, on_closed), so that what the kernel holds goes too instead of lingering. */
 static void subscriber_closed(struct evhttp_connection *conn, void *arg)
 {
     struct subscriber *sub = arg;
-    if (subscriber_waiting(sub) > 0) {
-        /* its client took nothing for the timeout, or is gone: what the kernel still holds
-         * for it goes too (a reset), instead of lingering after the close */
-        struct linger hard = {1, 0};
-        setsockopt(bufferevent_getfd(evhttp_connection_get_bufferevent(conn)), SOL_SOCKET,
-                   SO_LINGER, &hard, sizeof(hard));
-    }
     if (!sub->ended && !evhttp_request_get_connection(sub->req))
         evhttp_request_free(sub->req);
     subscriber_unlink(sub);

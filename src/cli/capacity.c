@@ -3,6 +3,8 @@
  * end is their grammar and help (docs/cli.md). */
 #include "cli/capacity.h"
 
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/client.h"
@@ -155,23 +157,41 @@ static int run_nodes(const struct flag_values *v)
     char path[128];
     struct client cl = {0};
     struct client_answer a = {0};
+    json_t *items = NULL;
     struct table t;
     int rc;
     if (v->n_args && !flags_is_name(v->args[0], strlen(v->args[0])))
         return flags_usage_error(v, "expected a node name (a-z 0-9 . _ -), got '%.64s'",
                                  v->args[0]);
     snprintf(path, sizeof(path), "/v1/nodes%s%s", v->n_args ? "/" : "",
-             v->n_args ? v->args[0] : "");
+             v->n_args ? v->args[0] : "?limit=1000");
     bool one = v->n_args == 1;
     table_init(&t, one ? gpu_columns : node_columns,
                one ? N_COLUMNS(gpu_columns) : N_COLUMNS(node_columns));
-    if ((rc = client_open(&cl, v)) || (rc = client_fetch(&cl, "GET", path, NULL, &a)))
+    if ((rc = client_open(&cl, v)))
         goto out;
-    if (v->json) {
-        client_print_json(&a);
-        goto out;
-    }
-    if (one) {
+    if (!one) { /* every page of the list */
+        if ((rc = client_fetch_all(&cl, path, &items)))
+            goto out;
+        if (v->json) {
+            json_t *doc = json_pack("{s:O}", "items", items);
+            char *text = doc ? json_dumps(doc, JSON_COMPACT | JSON_PRESERVE_ORDER) : NULL;
+            rc = text ? 0 : FLAGS_EXIT_FAILED;
+            if (text)
+                printf("%s\n", text);
+            free(text);
+            json_decref(doc);
+            goto out;
+        }
+        for (size_t i = 0; i < json_array_size(items); i++)
+            node_row(&t, json_array_get(items, i));
+    } else {
+        if ((rc = client_fetch(&cl, "GET", path, NULL, &a)))
+            goto out;
+        if (v->json) {
+            client_print_json(&a);
+            goto out;
+        }
         struct table summary;
         table_init(&summary, node_columns, N_COLUMNS(node_columns));
         node_row(&summary, a.json);
@@ -185,14 +205,11 @@ static int run_nodes(const struct flag_values *v)
         }
         printf("\n");
         gpu_rows(&t, a.json);
-    } else {
-        const json_t *items = json_object_get(a.json, "items");
-        for (size_t i = 0; i < json_array_size(items); i++)
-            node_row(&t, json_array_get(items, i));
     }
     if (table_print(&t, stdout))
         rc = FLAGS_EXIT_FAILED;
 out:
+    json_decref(items);
     table_cleanup(&t);
     client_answer_cleanup(&a);
     client_close(&cl);

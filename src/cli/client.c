@@ -710,6 +710,36 @@ int client_fetch(struct client *cl, const char *method, const char *path, const 
     return client_print_refusal(cl, a);
 }
 
+int client_fetch_all(struct client *cl, const char *path, json_t **items)
+{
+    *items = json_array();
+    if (!*items)
+        return FLAGS_EXIT_FAILED;
+    long long after = -1;
+    for (;;) {
+        char url[1024];
+        if (after >= 0)
+            snprintf(url, sizeof(url), "%s%cafter=%lld", path, strchr(path, '?') ? '&' : '?',
+                     after);
+        else
+            snprintf(url, sizeof(url), "%s", path);
+        struct client_answer a = {0};
+        int rc = client_fetch(cl, "GET", url, NULL, &a);
+        if (rc) {
+            client_answer_cleanup(&a);
+            return rc;
+        }
+        json_array_extend(*items, json_object_get(a.json, "items"));
+        const json_t *next = json_object_get(a.json, "next");
+        /* a next that does not move forward ends the walk rather than looping */
+        bool more = json_is_integer(next) && json_integer_value(next) > after;
+        after = more ? json_integer_value(next) : after;
+        client_answer_cleanup(&a);
+        if (!more)
+            return 0;
+    }
+}
+
 int client_fetch_text(struct client *cl, const char *path, struct client_answer *a)
 {
     int rc = client_call(cl, "GET", path, NULL, a);

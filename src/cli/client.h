@@ -91,6 +91,11 @@ int client_call(struct client *cl, const char *method, const char *path, const j
 int client_fetch(struct client *cl, const char *method, const char *path, const json_t *body,
                  struct client_answer *a);
 
+/* client_fetch of GET path's {"items": [...]}, following its pages ("next" as the next
+ * page's ?after=, docs/api.md "Pages") to the end. OUT *items: a new array of every page's
+ * items, owned by the caller (also on failure). RET 0 or client_fetch's exit code. */
+int client_fetch_all(struct client *cl, const char *path, json_t **items);
+
 /* client_call for an answer that is not JSON (text): a 2xx status is 0; any other answer is
  * printed as client_fetch prints it. RET 0 or a process exit code. */
 int client_fetch_text(struct client *cl, const char *path, struct client_answer *a);

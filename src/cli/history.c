@@ -21,36 +21,6 @@ const struct flag history_flags[] = {
     {NULL, 0, NULL, NULL},
 };
 
-/* GET path's {"items": [...]}, following "next" pages. OUT *items (a new array).
- * RET 0 or an exit code (printed). */
-static int fetch_all(struct client *cl, const char *path, json_t **items)
-{
-    *items = json_array();
-    long long after = -1;
-    for (int pages = 0; pages < 100000; pages++) {
-        char url[512];
-        if (after >= 0)
-            snprintf(url, sizeof(url), "%s%cafter=%lld", path, strchr(path, '?') ? '&' : '?',
-                     after);
-        else
-            snprintf(url, sizeof(url), "%s", path);
-        struct client_answer a = {0};
-        int rc = client_fetch(cl, "GET", url, NULL, &a);
-        if (rc) {
-            client_answer_cleanup(&a);
-            return rc;
-        }
-        json_array_extend(*items, json_object_get(a.json, "items"));
-        const json_t *next = json_object_get(a.json, "next");
-        bool more = json_is_integer(next) && json_integer_value(next) > after;
-        after = more ? json_integer_value(next) : after;
-        client_answer_cleanup(&a);
-        if (!more)
-            return 0;
-    }
-    return 0;
-}
-
 /* Copy key from src to dst when present (and, for quantities, not "none"). */
 static void copy(json_t *dst, const json_t *src, const char *key)
 {
@@ -383,13 +353,13 @@ int history_export(const struct flag_values *v)
     if (since && (quantity_parse_duration(since, &since_ms) || since_ms < 1))
         return flags_usage_error(v, "--since: expected a duration such as 7d or 12h");
     int rc = client_open(&cl, v);
-    if (rc || (rc = fetch_all(&cl, "/v1/tenants", &tenants)) ||
-        (rc = fetch_all(&cl, "/v1/clusters", &clusters)) ||
-        (rc = fetch_all(&cl, "/v1/nodes", &nodes)) ||
-        (rc = fetch_all(&cl, "/v1/workspaces", &spaces)) ||
-        (rc = fetch_all(&cl, "/v1/workloads?limit=1000", &wls)) ||
-        (rc = fetch_all(&cl, "/v1/events?format=json&event=node_state,gpu_health&limit=1000",
-                        &events)))
+    if (rc || (rc = client_fetch_all(&cl, "/v1/tenants", &tenants)) ||
+        (rc = client_fetch_all(&cl, "/v1/clusters", &clusters)) ||
+        (rc = client_fetch_all(&cl, "/v1/nodes?limit=1000", &nodes)) ||
+        (rc = client_fetch_all(&cl, "/v1/workspaces", &spaces)) ||
+        (rc = client_fetch_all(&cl, "/v1/workloads?limit=1000", &wls)) ||
+        (rc = client_fetch_all(&cl, "/v1/events?format=json&event=node_state,gpu_health&limit=1000",
+                               &events)))
         goto out;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);

@@ -68,7 +68,8 @@ class Daemon:
     """One allotd process (binary) on a free loopback port over a data directory."""
 
     def __init__(self, binary, data, platform=None, extra=(), port=None, nofile=None):
-        """nofile: the daemon's limit of open file descriptors, when not the test's own."""
+        """nofile: the daemon's limit of open file descriptors, when not the test's own: a
+        number (soft and hard), or a pair (soft, hard)."""
         self.data = data
         self.port = port or free_port()
         args = [binary, "--listen", f"127.0.0.1:{self.port}"] + store_args(data)
@@ -76,8 +77,8 @@ class Daemon:
             args += ["--platform", platform]
         args += list(extra)
         self.log = open(os.path.join(data + ".log"), "ab")
-        limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))) \
-            if nofile else None
+        pair = nofile if isinstance(nofile, tuple) else (nofile, nofile)
+        limit = (lambda: resource.setrlimit(resource.RLIMIT_NOFILE, pair)) if nofile else None
         self.proc = subprocess.Popen(args, stdout=self.log, stderr=self.log, preexec_fn=limit)
         deadline = time.time() + 10
         while time.time() < deadline:

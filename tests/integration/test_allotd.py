@@ -486,6 +486,30 @@ class AllotdTest(unittest.TestCase):
                                                      "gpus": 2, "idempotency_key": "k"})
         self.assertEqual(st, 200)
 
+    def test_admission_wait_is_summed(self):
+        """allot_admission_wait_seconds_sum adds each admission's wait (it stayed 0 before),
+        and a restart keeps it."""
+        self.admin("POST", "/v1/workloads", {"name": "all", "workspace": "acme/research",
+                                             "gpus": 8, "replicas": 2, "duration": "300ms"})
+        r = self.admin("POST", "/v1/workloads", {"name": "next", "workspace": "acme/research",
+                                                 "gpus": 1})[1]
+        self.assertEqual(r["state"], "pending", r)  # until all has run its 300 ms
+        deadline = time.time() + 10
+        while time.time() < deadline:  # admitted at the next pass
+            r = self.admin("GET", "/v1/workloads/acme/research/next")[1]
+            if r["state"] == "running":
+                break
+            time.sleep(0.05)
+        self.assertEqual(r["state"], "running", r)
+        count = self.d.metric("allot_admission_wait_seconds_count")
+        total = self.d.metric("allot_admission_wait_seconds_sum")
+        self.assertEqual(count, 2)
+        self.assertGreaterEqual(total, 0.25)  # next's wait, submitted a moment after all
+        self.d.stop()
+        self.d = Daemon(self.data)
+        self.assertEqual(self.d.metric("allot_admission_wait_seconds_count"), 2)
+        self.assertEqual(self.d.metric("allot_admission_wait_seconds_sum"), total)
+
     def test_check_every_pass(self):
         """With --check-every 1 every pass is followed by sched_check: a reclaim and a
         restart (replay, then the check) go through with the daemon up and no invariant

@@ -3,7 +3,10 @@
 (kept while the node is not ready, shown by GET /v1/nodes/NAME and `allot nodes`, bounded,
 rebuilt after a restart from the journal or from a snapshot) and a move's cancel (DELETE
 /v1/nodes/NAME/move: 200, 409 when no move is under way, 403 for a tenant admin, 404 for an
-unknown node). Usage: test_nodes.py ALLOT ALLOTD SRCDIR"""
+unknown node), and the list in pages (GET /v1/nodes?limit=&after=: every node once, a tenant
+admin only its tenant's, `allot nodes` following the pages). Usage: test_nodes.py ALLOT ALLOTD
+SRCDIR"""
+import json
 import os
 import shutil
 import signal
@@ -169,6 +172,90 @@ class NodesTest(unittest.TestCase):
         n = self.admin("GET", f"/v1/nodes/{node}")[1]
         self.assertEqual((n["state"], n["tenant"], n.get("moving"), n.get("reason")),
                          ("draining", "acme", None, "cabling"), n)
+
+
+class NodePagesTest(unittest.TestCase):
+    """A platform of more nodes than one page (issue 17): 250 of acme's and 50 of beta's,
+    interleaved so that every page mixes the two tenants."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="allot-pages-it-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        self.home = os.path.join(self.tmp, "home")
+        os.mkdir(self.home)
+        nodes, self.names = [], {"acme": [], "beta": []}
+        for i in range(300):
+            tenant = "beta" if i % 6 == 5 else "acme"
+            name = f"{tenant}-{i:03d}"
+            self.names[tenant].append(name)
+            nodes.append({"name": name, "cluster": "c1", "tenant": tenant, "cpu": 8,
+                          "memory": "64Gi", "gpus": [{"model": "H100-80GB", "count": 1}]})
+        platform = {"tenants": [{"name": "acme", "workspaces": [{"name": "prod"}]},
+                                {"name": "beta", "workspaces": [{"name": "lab"}]}],
+                    "clusters": [{"name": "c1"}], "nodes": nodes}
+        path = os.path.join(self.tmp, "platform.yaml")
+        with open(path, "w") as f:
+            json.dump(platform, f)  # JSON is YAML
+        self.d = allotd_harness.Daemon(ALLOTD, os.path.join(self.tmp, "data"), path)
+        self.addCleanup(lambda: self.d.proc.poll() is None and self.d.stop())
+
+    def pages(self, token, limit=None):
+        """Every page of GET /v1/nodes as token, following next. RET the pages' name lists."""
+        pages, after = [], None
+        while len(pages) < 1000:
+            q = [f"limit={limit}"] if limit else []
+            q += [f"after={after}"] if after is not None else []
+            st, r = self.d.request("GET", "/v1/nodes" + ("?" + "&".join(q) if q else ""),
+                                   token=token)
+            self.assertEqual(st, 200, r)
+            pages.append([n["name"] for n in r["items"]])
+            if "next" not in r:
+                return pages
+            after = r["next"]
+        self.fail("the pages never end")
+
+    def test_every_node_once_in_pages(self):
+        pages = self.pages(self.d.admin, limit=7)
+        names = [n for p in pages for n in p]
+        self.assertEqual(len(names), 300)
+        self.assertEqual(sorted(names), sorted(self.names["acme"] + self.names["beta"]))
+        self.assertEqual(len(pages), 43)  # 42 full pages of 7 and one of 6
+        self.assertTrue(all(len(p) == 7 for p in pages[:-1]), [len(p) for p in pages])
+        # unasked, a page holds 100 and says where the next starts
+        pages = self.pages(self.d.admin)
+        self.assertEqual([len(p) for p in pages], [100, 100, 100])
+        # bounds, each naming its parameter
+        for q, field in (("limit=0", "limit"), ("limit=1001", "limit"), ("after=-2", "after"),
+                         ("after=x", "after")):
+            st, r = self.d.request("GET", "/v1/nodes?" + q, token=self.d.admin)
+            self.assertEqual((st, r["error"]["field"]), (400, field), q)
+
+    def test_a_tenant_admin_pages_through_its_own_nodes_only(self):
+        beta = self.d.user_token("bob", "tenant-admin", "beta")
+        pages = self.pages(beta, limit=7)
+        names = [n for p in pages for n in p]
+        self.assertEqual(names, self.names["beta"])  # in order, each once, no acme node
+        # a cursor pointing into acme's nodes shows none of them either
+        st, r = self.d.request("GET", "/v1/nodes?after=0&limit=1000", token=beta)
+        self.assertEqual([n["name"] for n in r["items"]], self.names["beta"])
+        acme = self.d.user_token("alice", "tenant-admin", "acme")
+        names = [n for p in self.pages(acme, limit=50) for n in p]
+        self.assertEqual(names, self.names["acme"])
+
+    def test_allot_nodes_follows_the_pages(self):
+        env = {k: v for k, v in os.environ.items()
+               if not k.startswith("ALLOT_") and k != "XDG_CONFIG_HOME"}
+        env.update(HOME=self.home, ALLOT_SERVER=self.d.url, ALLOT_TOKEN=self.d.admin)
+        r = subprocess.run([ALLOT, "nodes"], env=env, capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        rows = [ln.split()[0] for ln in r.stdout.splitlines()[1:] if ln.strip()]
+        self.assertEqual(sorted(rows), sorted(self.names["acme"] + self.names["beta"]))
+        r = subprocess.run([ALLOT, "nodes", "-o", "json"], env=env, capture_output=True,
+                           text=True, timeout=30)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        items = json.loads(r.stdout)["items"]
+        self.assertEqual(len(items), 300)
+        self.assertEqual(len({n["name"] for n in items}), 300)
 
 
 if __name__ == "__main__":

@@ -381,6 +381,101 @@ class SlowClients(Base):
                 time.sleep(0.7)
 
 
+class DescriptorLimit(Base):
+    """At start allotd raises its soft RLIMIT_NOFILE toward the hard limit for its connection
+    cap, and says with the numbers when the hard limit is too low (issue 17)."""
+
+    def start(self, extra, nofile):
+        self.d.stop()
+        size = os.path.getsize(self.data + ".log")
+        self.d = allotd_harness.Daemon(ALLOTD, self.data, PLATFORM, extra, nofile=nofile)
+        return open(self.data + ".log").read()[size:]
+
+    def limits(self):
+        """The daemon's (soft, hard) limits of open files, from /proc."""
+        for line in open(f"/proc/{self.d.proc.pid}/limits"):
+            if line.startswith("Max open files"):
+                return tuple(int(x) for x in line.split()[3:5])
+        self.fail("no 'Max open files' in /proc/PID/limits")
+
+    def cap(self):
+        return self.d.metric("allot_http_connections", '{state="max"}')
+
+    def test_soft_limit_raised_for_the_cap(self):
+        log = self.start(["--max-connections", "1000"], (256, 4096))
+        self.assertEqual(self.limits(), (1064, 4096))  # 1000 connections + 64 kept
+        self.assertEqual(self.cap(), 1000)
+        self.assertIn("file descriptor limit 1064 (hard limit 4096) (raised from 256): up to "
+                      "1000 connections", log)
+        self.assertNotIn("too low", log)
+
+    def test_soft_limit_raised_without_a_cap(self):
+        log = self.start([], (256, 4096))
+        self.assertEqual(self.limits(), (4096, 4096))
+        self.assertEqual(self.cap(), 4096 - 64)
+        self.assertIn("up to 4032 connections", log)
+
+    def test_a_hard_limit_too_low_is_named(self):
+        log = self.start(["--max-connections", "5000"], (256, 1024))
+        self.assertEqual(self.limits(), (1024, 1024))  # raised as far as it goes
+        self.assertIn("the file descriptor limit is too low for --max-connections 5000: it needs "
+                      "5064 descriptors (64 kept for the store, logs and listener), the limit is "
+                      "1024 (hard limit 1024) (raised from 256), room for 960 connections", log)
+        self.assertIn("Raise the hard limit", log)
+        self.assertEqual(self.d.request("GET", "/healthz")[0], 200)  # it serves all the same
+        log = self.start([], 64)  # ulimit -n 64 and no cap: too few for a fleet
+        self.assertIn("the file descriptor limit is too low for a fleet: 64 (hard limit 64) "
+                      "allows 16 connections", log)
+        self.assertEqual(self.cap(), 16)
+
+
+class UnfinishedReply(unittest.TestCase):
+    """A reply its client stops taking is not cut into a short 200 (issue 17): past the send
+    timeout (10 s without progress) the connection is reset, an error for any client, and
+    counted. The answer is a page of nodes of 28 MIG slices each, larger than what the kernel
+    buffers on loopback."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="allot-sec-")
+        self.addCleanup(shutil.rmtree, self.tmp, True)
+        gpus = [{"model": "H100-80GB", "count": 8, "mig": ["1g.10gb"] * 7}] * 4
+        nodes = [{"name": f"n-{i:03d}", "cluster": "c1", "tenant": "acme", "cpu": 8,
+                  "memory": "64Gi", "gpus": gpus} for i in range(500)]
+        platform = os.path.join(self.tmp, "platform.yaml")
+        with open(platform, "w") as f:  # JSON is YAML
+            json.dump({"tenants": [{"name": "acme", "workspaces": [{"name": "prod"}]}],
+                       "clusters": [{"name": "c1"}], "nodes": nodes}, f)
+        self.d = allotd_harness.Daemon(ALLOTD, os.path.join(self.tmp, "data"), platform)
+        self.addCleanup(lambda: self.d.proc.poll() is None and self.d.stop())
+
+    def test_a_stalled_reply_is_reset_not_cut_short(self):
+        sock = socket.socket()
+        self.addCleanup(sock.close)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.connect(("127.0.0.1", self.d.port))
+        sock.sendall(b"GET /v1/nodes?limit=500 HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer "
+                     + self.d.admin.encode() + b"\r\n\r\n")
+        data = sock.recv(4096)
+        self.assertTrue(data.startswith(b"HTTP/1.1 200"), data[:100])
+        time.sleep(13)  # takes nothing past the server's send timeout (SERVER_TIMEOUT_S)
+        sock.settimeout(30)
+        with self.assertRaises(ConnectionResetError):
+            while True:  # a clean end of stream here would be a cut answer
+                chunk = sock.recv(1 << 20)
+                if not chunk:
+                    break
+                data += chunk
+        head, _, body = data.partition(b"\r\n\r\n")
+        length = [int(h.split(b":")[1]) for h in head.split(b"\r\n")
+                  if h.lower().startswith(b"content-length:")]
+        self.assertTrue(length and len(body) < length[0], (length, len(body)))
+        self.assertEqual(
+            self.d.metric("allot_http_connections_closed_total", '{why="reply_unfinished"}'), 1)
+        # the daemon serves on, and a client that reads gets the whole page
+        st, r = self.d.request("GET", "/v1/nodes?limit=500", token=self.d.admin)
+        self.assertEqual((st, len(r["items"])), (200, 500))
+
+
 class ErrorAnswers(Base):
     """Item 6: every error answer is JSON with a code; HEAD, OPTIONS, unknown methods; bounds
     of small inputs."""
