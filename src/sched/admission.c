@@ -595,6 +595,18 @@ static enum attempt admit_by_preemption(struct sched *s, uint32_t id, struct pas
     return held;
 }
 
+/* quota_borrowable of workspace wsid, kept in pw for the pass's generation: what a workspace
+ * may borrow changes only with an admission, reclaim or preemption, each a new generation. */
+static int64_t pass_borrowable(const struct sched *s, const struct pass *p, struct pass_ws *pw,
+                               uint32_t wsid)
+{
+    if (pw->borrowable_gen != p->gen + 1) {
+        pw->borrowable = quota_borrowable(s, wsid);
+        pw->borrowable_gen = p->gen + 1;
+    }
+    return pw->borrowable;
+}
+
 /* attempt_admit, which leaves the workload's avoid_fence for it to clear. */
 static enum attempt attempt_admit_fenced(struct sched *s, uint32_t id, uint32_t held_by,
                                          struct pass *p, struct pass_ws *pw, int64_t now)
@@ -604,14 +616,9 @@ static enum attempt attempt_admit_fenced(struct sched *s, uint32_t id, uint32_t 
     bool within;
     enum attempt held = ATTEMPT_CAPACITY;
 
-    /* 1 to 3: workspace limits, reserved capacity, borrowable capacity (what the workspace
-     * may borrow changes only with an admission, reclaim or preemption: kept per pass) */
-    if (pw && p->ws && pw->borrowable_gen != p->gen + 1) {
-        pw->borrowable = quota_borrowable(s, w->workspace);
-        pw->borrowable_gen = p->gen + 1;
-    }
-    enum sched_reason why = quota_check(s, id, held_by, pw && p->ws ? pw->borrowable : -1, now,
-                                        &within, msg, sizeof(msg));
+    /* 1 to 3: workspace limits, reserved capacity, borrowable capacity (kept per pass) */
+    int64_t borrowable = pw && p->ws ? pass_borrowable(s, p, pw, w->workspace) : -1;
+    enum sched_reason why = quota_check(s, id, held_by, borrowable, now, &within, msg, sizeof(msg));
     if (why == SCHED_REASON_STARVATION_GUARD) {
         lifecycle_queue_reason(s, id, why, msg, now);
         return ATTEMPT_HELD;
@@ -637,7 +644,7 @@ static enum attempt attempt_admit_fenced(struct sched *s, uint32_t id, uint32_t 
  * guard holds (held_by) and none of it fits in its reservation. Capacity only shrinks
  * within a pass, so a workspace found exhausted stays so (docs/policy.md, "Order"). */
 static bool workspace_exhausted(const struct sched *s, uint32_t wsid, const struct pass *p,
-                                const struct pass_ws *pw, uint32_t held_by)
+                                struct pass_ws *pw, uint32_t held_by)
 {
     const struct sched_workspace *ws = &s->workspaces[wsid];
     const struct sched_tenant *t = &s->tenants[ws->tenant];
@@ -657,8 +664,7 @@ static bool workspace_exhausted(const struct sched *s, uint32_t wsid, const stru
         blocked = placeable < need &&
                   (!tenant_has_borrowers(s, t) || (p->reclaim_failed && p->reclaim_need <= need));
     else /* a borrower: the fenced nodes are not for it */
-        blocked = (pw->borrowable_gen == p->gen + 1 ? pw->borrowable : quota_borrowable(s, wsid)) <
-                      need ||
+        blocked = pass_borrowable(s, p, pw, wsid) < need ||
                   placeable - fence_free(s, t, !ws->pending_mig) < need;
     if (!limited && !blocked)
         return false;
@@ -841,7 +847,7 @@ static void pass_exhaust(struct sched *s, struct pass *p, struct pass_ws *pw, ui
     pw->exhausted = true;
     if (pw->cursor == SCHED_NONE)
         return; /* nothing left to refresh */
-    int64_t borrowable = quota_borrowable(s, wsid);
+    int64_t borrowable = pass_borrowable(s, p, pw, wsid);
     struct engine_refresh *memo = &s->scratch->refresh[wsid];
     /* A memo that holds stands for the workloads it read: a stretch from the cursor reads
      * only the others. Its bounds hold now and stay (they are a memo's for what it read and
