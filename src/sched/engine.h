@@ -26,19 +26,19 @@ struct engine_domain_room {
     uint32_t domain;
 };
 
+/* Most workloads a refresh reads (admission.c's PASS_REFRESH_DEPTH). */
+#define ENGINE_REFRESH_DEPTH 32
+
 /* What the admission pass last found when it refreshed the queue reasons of a stretch of an
  * exhausted workspace's queue (admission.c, pass_exhaust), valid while everything those
  * reasons depend on is as it was: the same refresh would then change nothing, and is
  * skipped. */
-/* Most workloads a refresh reads (admission.c's PASS_REFRESH_DEPTH). */
-#define ENGINE_REFRESH_DEPTH 32
-
 struct engine_refresh {
     bool valid;      /* cleared by engine_refresh_touch when its stretch changes */
     uint32_t cursor; /* where the stretch began (its first workload) ... */
     uint32_t last;   /* ... and its last */
     /* the stretch, in queue order (ids[0] is cursor, ids[n_ids - 1] last): a refresh from
-     * a later cursor within it reads only what lies past last */
+     * a cursor within it or before it reads only the workloads that are not in it */
     uint32_t ids[ENGINE_REFRESH_DEPTH];
     uint32_t n_ids;
     bool to_end;        /* it ended with the queue: a workload queued after last joins it */
@@ -97,9 +97,10 @@ int engine_grow(void **arr, uint32_t n, uint32_t *cap, size_t elem);
  * with a sentence naming `what` in err. */
 int engine_name_check(const char *name, const char *what, char *err, size_t len);
 
-/* Workload id, queued in its workspace, is about to be inserted into or taken off the queue,
- * or has a new queue reason: a refresh memo of that workspace whose stretch holds it (by queue
- * order, queue_before) no longer stands for it. A change elsewhere in the queue leaves the
+/* Workload id has just been queued in its workspace, is about to be taken off the queue, or
+ * has a new queue reason: a refresh memo of that workspace whose stretch holds it (by queue
+ * order, queue_before) no longer stands for it, nor one whose stretch reached the queue's end
+ * when id is queued after it. A change elsewhere in the queue leaves the
  * memo standing: its stretch reads the same workloads as before. */
 void engine_refresh_touch(struct sched *s, uint32_t id);
 /* Size the scratch state for every workload and node of s (new marks clear). Call before a
