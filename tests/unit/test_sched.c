@@ -1356,6 +1356,71 @@ static void test_starving_admission_updates_borrowable(void **state)
     sched_free(s);
 }
 
+/* A failed priority preemption for a plain whole-GPU request ends a pass over its workspace
+ * only when nothing queued there asks for MIG slices or a model: a slice request behind it
+ * may still make room by preempting a slice's holder, in the same pass (workspace_exhausted). */
+static void test_failed_preemption_leaves_slice_requests_a_try(void **state)
+{
+    (void)state;
+    struct sched_options opt;
+    sched_options_default(&opt);
+    struct sched *s;
+    assert_int_equal(sched_new(&opt, &s), 0);
+    struct sched_tenant_spec t = {.name = "t"};
+    struct sched_cluster_spec c = {.name = "c"};
+    assert_int_equal(sched_tenant_add(s, &t, NULL, err, sizeof(err)), 0);
+    assert_int_equal(sched_cluster_add(s, &c, NULL, err, sizeof(err)), 0);
+    struct sched_gpu_spec gpus[2] = {{.model = GPU_MODEL_H100_80GB, .healthy = true},
+                                     {.model = GPU_MODEL_H100_80GB, .healthy = true, .n_mig = 1}};
+    gpus[1].mig[0] = (struct mig_instance_spec){(int8_t)h100_profile("7g.80gb"), 0};
+    struct sched_node_spec n = {.name = "n0",
+                                .cluster = "c",
+                                .tenant = "t",
+                                .cpu = 64000,
+                                .memory = 1LL << 40,
+                                .n_gpus = 2,
+                                .gpus = gpus};
+    assert_int_equal(sched_node_add(s, &n, NULL, err, sizeof(err)), 0);
+    struct sched_workspace_spec ws = {
+        .name = "t/a",
+        .limits = {SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED},
+        .reserved = 2 * G,
+        .lend = true,
+        .weight = 1};
+    assert_int_equal(sched_workspace_add(s, &ws, NULL, err, sizeof(err)), 0);
+    int16_t slice = (int16_t)mig_name_id("7g.80gb");
+    struct sched_workload_spec specs[4] = {
+        /* the whole GPU, held by work that is never preempted */
+        {.name = "fixed", .gpus = 1, .mig = -1, .preemptible = 0},
+        /* the slice, held by low-priority work */
+        {.name = "low", .mig = slice, .has_priority = true, .priority = 0, .preemptible = 1},
+        /* a plain request no preemption can serve (the slice is no whole GPU) ... */
+        {.name = "whole",
+         .gpus = 1,
+         .mig = -1,
+         .has_priority = true,
+         .priority = 100,
+         .preemptible = 1},
+        /* ... and a slice request behind it, which preempting "low" serves */
+        {.name = "slice", .mig = slice, .has_priority = true, .priority = 100, .preemptible = 1}};
+    uint32_t id[4];
+    for (int i = 0; i < 4; i++) {
+        specs[i].workspace = "t/a";
+        specs[i].model = -1;
+        specs[i].replicas = 1;
+        specs[i].grace_ms = -1;
+        assert_int_equal(sched_submit(s, &specs[i], 0, &id[i], err, sizeof(err)), 0);
+        if (i == 1)
+            schedule_ok(s, 0); /* fixed and low run; the other two come together */
+    }
+    schedule_ok(s, 1);
+    assert_int_equal(s->workloads[id[0]].state, SCHED_RUNNING);
+    assert_int_equal(s->workloads[id[2]].state, SCHED_PENDING);
+    assert_int_equal(s->workloads[id[3]].state, SCHED_RECLAIMING);
+    assert_int_equal(s->workloads[id[1]].state, SCHED_DRAINING);
+    sched_free(s);
+}
+
 static void test_priority_swap_needs_no_borrowable(void **state)
 {
     struct sched *s = platform(2, 8 * G, false, 0);
@@ -2460,6 +2525,7 @@ int main(void)
         cmocka_unit_test(test_memos_change_no_decision),
         cmocka_unit_test(test_memo_stands_for_its_stretch),
         cmocka_unit_test(test_starving_admission_updates_borrowable),
+        cmocka_unit_test(test_failed_preemption_leaves_slice_requests_a_try),
         cmocka_unit_test(test_priority_swap_needs_no_borrowable),
         cmocka_unit_test(test_backfilled_fence_stays),
         cmocka_unit_test(test_best_fit_keeps_whole_nodes_free),
