@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 
@@ -342,25 +343,36 @@ static int store_pg_session(struct store *st)
     " locktype = 'advisory' AND granted AND database = (SELECT oid FROM"                           \
     " pg_database WHERE datname = current_database()) AND objid = " STORE_PG_LOCK_KEY
 
+/* Tries for the lock while its holder is gone from pg_locks, at most this many times, this
+ * many milliseconds apart: a session that has just ended (a store closed, a daemon
+ * restarted) releases its lock as its server process exits, a moment after the client has
+ * gone. */
+#define STORE_PG_LOCK_TRIES 50
+#define STORE_PG_LOCK_WAIT_MS 10
+
 /* Takes the session advisory lock that makes this store the owner of the database.
  * RET 0; -ALLOT_ESTATE (another session holds it; the message names its server process);
  * -ALLOT_EIO. */
 static int store_pg_lock(struct store *st)
 {
     struct store_pg *pg = st->conn;
-    char value[64];
-    int err = store_pg_value(st, "SELECT pg_try_advisory_lock(" STORE_PG_LOCK_KEY ")", value,
-                             sizeof(value));
-    if (err)
-        return err;
-    if (strcmp(value, "t") != 0) {
-        char pid[32] = "";
+    for (int tries = 1;; tries++) {
+        char value[64], pid[32] = "";
+        int err = store_pg_value(st, "SELECT pg_try_advisory_lock(" STORE_PG_LOCK_KEY ")", value,
+                                 sizeof(value));
+        if (err)
+            return err;
+        if (strcmp(value, "t") == 0)
+            return 0;
         store_pg_value(st, STORE_PG_LOCK_HOLDER, pid, sizeof(pid));
-        store_set_errmsg(st, "%s: the database is in use by another store (server process %s)",
-                         pg->where, pid);
-        return -ALLOT_ESTATE;
+        if (strcmp(pid, "?") != 0 || tries == STORE_PG_LOCK_TRIES) {
+            store_set_errmsg(st, "%s: the database is in use by another store (server process %s)",
+                             pg->where, pid);
+            return -ALLOT_ESTATE;
+        }
+        struct timespec wait = {0, STORE_PG_LOCK_WAIT_MS * 1000000L};
+        nanosleep(&wait, NULL); /* its holder is exiting: try again */
     }
-    return 0;
 }
 
 /* Prepares every statement of the table on the connection. */
