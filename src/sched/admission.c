@@ -709,15 +709,14 @@ static uint32_t starving_candidate(const struct sched *s, uint32_t tid, int64_t 
  * of a pass on a saturated tenant (docs/policy.md, "Order"). */
 #define PASS_REFRESH_DEPTH ENGINE_REFRESH_DEPTH
 
-/* The key of a refresh memo of workspace wsid from cursor: everything the quota checks and
- * the starvation guard read, as they are now (borrowable aside: an interval). */
-static void refresh_key(const struct sched *s, uint32_t wsid, uint32_t cursor, uint32_t held_by,
+/* The key of a refresh memo of workspace wsid: everything the quota checks and the
+ * starvation guard read, as they are now (borrowable aside: an interval). */
+static void refresh_key(const struct sched *s, uint32_t wsid, uint32_t held_by,
                         struct engine_refresh *m)
 {
     const struct sched_workspace *ws = &s->workspaces[wsid];
     const struct sched_tenant *t = &s->tenants[ws->tenant];
     *m = (struct engine_refresh){
-        .cursor = cursor,
         .held_by = held_by,
         .fence_for = t->n_fence > 0 ? t->held_by : SCHED_NONE,
         .limits = ws->limits,
@@ -866,24 +865,28 @@ static void pass_exhaust(struct sched *s, struct pass *p, struct pass_ws *pw, ui
         if (at == n_old && !queue_before(&s->workloads[pw->cursor], &s->workloads[old[0]]))
             n_old = 0; /* past its stretch: of no use */
         memo->n_ids = 0;
-        memo->cursor = pw->cursor;
         memo->valid = false; /* until the stretch is done */
     }
     if (n_old == 0)
-        refresh_key(s, wsid, pw->cursor, held_by, memo); /* invalid until the stretch is done */
+        refresh_key(s, wsid, held_by, memo); /* invalid until the stretch is done */
     bool borrowers = tenant_has_borrowers(s, t);
     bool memo_holds = true;
     for (;; pw->cursor = s->workloads[pw->cursor].qnext) {
-        if (n_old && pw->cursor == old[at < n_old ? at : 0]) {
+        uint32_t from = at < n_old ? at : 0;
+        if (n_old && pw->cursor == old[from]) {
             /* the memo's stretch from here: taken as read, up to the depth */
-            for (uint32_t i = at < n_old ? at : 0; i < n_old && k < PASS_REFRESH_DEPTH; i++, k++)
-                memo->ids[memo->n_ids++] = memo->last = old[i];
-            pw->cursor = memo->last == old[n_old - 1] ? s->workloads[memo->last].qnext : SCHED_NONE;
-            if (memo->last != old[n_old - 1]) {
+            uint32_t take =
+                n_old - from < PASS_REFRESH_DEPTH - k ? n_old - from : PASS_REFRESH_DEPTH - k;
+            memcpy(memo->ids + memo->n_ids, old + from, take * sizeof(old[0]));
+            memo->n_ids += take;
+            k += take;
+            if (from + take < n_old) {
+                pw->cursor = SCHED_NONE;
                 memo->to_end = false; /* the depth ended within it */
                 memo->valid = memo_holds;
                 return;
             }
+            pw->cursor = s->workloads[old[n_old - 1]].qnext;
             n_old = 0; /* and on past it (the queue may end there now) */
         }
         if (pw->cursor == SCHED_NONE || ++k > PASS_REFRESH_DEPTH) {
@@ -892,7 +895,6 @@ static void pass_exhaust(struct sched *s, struct pass *p, struct pass_ws *pw, ui
             memo->valid = memo_holds && memo->n_ids > 0;
             return;
         }
-        memo->last = pw->cursor;
         memo->ids[memo->n_ids++] = pw->cursor;
         const struct sched_workload *w = &s->workloads[pw->cursor];
         if (w->qnext != SCHED_NONE) /* the walk waits on each workload's first read */

@@ -87,9 +87,8 @@ void engine_refresh_touch(struct sched *s, uint32_t id)
     if (w->workspace >= s->scratch->cap_workspaces)
         return; /* no memo yet */
     struct engine_refresh *m = &s->scratch->refresh[w->workspace];
-    if (!m->valid || m->cursor == SCHED_NONE || /* an empty stretch stays empty */
-        queue_before(w, &s->workloads[m->cursor]) ||
-        (!m->to_end && queue_before(&s->workloads[m->last], w)))
+    if (!m->valid || queue_before(w, &s->workloads[m->ids[0]]) ||
+        (!m->to_end && queue_before(&s->workloads[m->ids[m->n_ids - 1]], w)))
         return;
     m->valid = false;
 }

@@ -34,11 +34,9 @@ struct engine_domain_room {
  * reasons depend on is as it was: the same refresh would then change nothing, and is
  * skipped. */
 struct engine_refresh {
-    bool valid;      /* cleared by engine_refresh_touch when its stretch changes */
-    uint32_t cursor; /* where the stretch began (its first workload) ... */
-    uint32_t last;   /* ... and its last */
-    /* the stretch, in queue order (ids[0] is cursor, ids[n_ids - 1] last): a refresh from
-     * a cursor within it or before it reads only the workloads that are not in it */
+    bool valid; /* cleared by engine_refresh_touch when its stretch changes */
+    /* the stretch, in queue order (valid: at least one): a refresh from a cursor within it
+     * or before it reads only the workloads that are not in it */
     uint32_t ids[ENGINE_REFRESH_DEPTH];
     uint32_t n_ids;
     bool to_end;        /* it ended with the queue: a workload queued after last joins it */
