@@ -739,12 +739,6 @@ static bool resources_equal(const struct sched_resources *a, const struct sched_
            a->storage == b->storage;
 }
 
-/* What workspace ws holds and claims of resource r: what its limit is checked against. */
-static int64_t workspace_have(const struct sched_workspace *ws, enum sched_resource r)
-{
-    return sched_resources_get(&ws->held, r) + sched_resources_get(&ws->claimed, r);
-}
-
 /* Do workspace ws's holdings and position lie where memo m's quota outcomes stay the same? */
 static bool refresh_quota_holds(const struct engine_refresh *m, const struct sched_workspace *ws)
 {
@@ -752,7 +746,7 @@ static bool refresh_quota_holds(const struct engine_refresh *m, const struct sch
     if (pos < m->pos_lo || pos > m->pos_hi)
         return false;
     for (int r = 0; r < SCHED_RES_COUNT; r++) {
-        int64_t have = workspace_have(ws, (enum sched_resource)r);
+        int64_t have = quota_have(ws, (enum sched_resource)r);
         if (have < m->have_lo[r] || have > m->have_hi[r])
             return false;
     }
@@ -792,7 +786,7 @@ static void refresh_note_quota(struct engine_refresh *m, const struct sched_work
         if (limit == SCHED_UNLIMITED)
             continue;
         int64_t slack = limit - sched_resources_get(&w->total, (enum sched_resource)r);
-        fits = workspace_have(ws, (enum sched_resource)r) <= slack;
+        fits = quota_have(ws, (enum sched_resource)r) <= slack;
         if (fits && slack < m->have_hi[r])
             m->have_hi[r] = slack; /* it fits while have stays at most slack ... */
         if (!fits && slack + 1 > m->have_lo[r])

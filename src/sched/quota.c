@@ -85,6 +85,11 @@ char *sched_resource_format(enum sched_resource which, int64_t v, char *buf, siz
     }
 }
 
+int64_t quota_have(const struct sched_workspace *ws, enum sched_resource r)
+{
+    return sched_resources_get(&ws->held, r) + sched_resources_get(&ws->claimed, r);
+}
+
 bool quota_fits_limits(const struct sched_workspace *ws, const struct sched_resources *more,
                        enum sched_resource *which)
 {
@@ -92,9 +97,9 @@ bool quota_fits_limits(const struct sched_workspace *ws, const struct sched_reso
         int64_t limit = sched_resources_get(&ws->limits, (enum sched_resource)r);
         if (limit == SCHED_UNLIMITED)
             continue;
-        int64_t have = sched_resources_get(&ws->held, (enum sched_resource)r) +
-                       sched_resources_get(&ws->claimed, (enum sched_resource)r);
-        if (have + sched_resources_get(more, (enum sched_resource)r) > limit) {
+        if (quota_have(ws, (enum sched_resource)r) +
+                sched_resources_get(more, (enum sched_resource)r) >
+            limit) {
             *which = (enum sched_resource)r;
             return false;
         }

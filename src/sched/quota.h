@@ -8,6 +8,8 @@
 
 /* a += sign * b, for every resource. */
 void quota_add(struct sched_resources *a, const struct sched_resources *b, int sign);
+/* What workspace ws holds and claims of resource r: what its limit is checked against. */
+int64_t quota_have(const struct sched_workspace *ws, enum sched_resource r);
 /* Would ws stay within every limit with `more` added to what it holds and claims?
  * RET true, or false with *which set to the first limit that would be exceeded. */
 bool quota_fits_limits(const struct sched_workspace *ws, const struct sched_resources *more,
