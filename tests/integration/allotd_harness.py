@@ -7,10 +7,13 @@ import json
 import os
 import re
 import resource
+import shutil
 import signal
 import socket
 import subprocess
+import tempfile
 import time
+import unittest
 import urllib.error
 import urllib.request
 
@@ -169,3 +172,35 @@ class Daemon:
         self.proc.send_signal(sig)
         self.proc.wait(timeout=10)
         self.log.close()
+
+
+class DaemonCase(unittest.TestCase):
+    """A test case with one allotd (self.d) over a data directory of its own (self.data, in
+    self.tmp), from the platform file PLATFORM, or from PLATFORM_TEXT written there; stopped
+    and removed after each test (the directory kept with KEEP=1). Subclasses set ALLOTD,
+    PREFIX (of the directory's name) and one of the two platforms."""
+    ALLOTD = "build/allotd"
+    PREFIX = "allot-"
+    PLATFORM = None
+    PLATFORM_TEXT = None
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix=self.PREFIX)
+        self.data = os.path.join(self.tmp, "data")
+        self.platform = self.PLATFORM
+        if self.PLATFORM_TEXT is not None:
+            self.platform = os.path.join(self.tmp, "platform.yaml")
+            with open(self.platform, "w") as f:
+                f.write(self.PLATFORM_TEXT)
+        self.d = Daemon(self.ALLOTD, self.data, self.platform)
+
+    def tearDown(self):
+        if self.d.proc.poll() is None:
+            self.d.stop()
+        if not os.environ.get("KEEP"):
+            shutil.rmtree(self.tmp, ignore_errors=True)
+
+    def restart(self, sig):
+        """Stops the daemon with sig and starts another over the same data directory."""
+        self.d.stop(sig)
+        self.d = Daemon(self.ALLOTD, self.data, self.platform)

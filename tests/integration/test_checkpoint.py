@@ -7,11 +7,9 @@ shown, checked field by field and kept across a restart. The real allotd on 127.
 virtual nodes and a temporary data directory. Usage: test_checkpoint.py ALLOTD SRCDIR. The
 daemon is stopped and the directory removed at the end of each test."""
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import time
 import unittest
 
@@ -24,22 +22,10 @@ PLATFORM = os.path.join(SRC, "examples", "platform.yaml")
 ALLOT = os.path.join(os.path.dirname(os.path.abspath(ALLOTD)), "allot")
 
 
-class CheckpointTest(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="allot-checkpoint-")
-        self.data = os.path.join(self.tmp, "data")
-        self.d = allotd_harness.Daemon(ALLOTD, self.data, PLATFORM)
-
-    def tearDown(self):
-        if self.d.proc.poll() is None:
-            self.d.stop()
-        if os.environ.get("KEEP"):
-            return
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def restart(self, sig):
-        self.d.stop(sig)
-        self.d = allotd_harness.Daemon(ALLOTD, self.data, PLATFORM)
+class CheckpointTest(allotd_harness.DaemonCase):
+    ALLOTD = ALLOTD
+    PREFIX = "allot-checkpoint-"
+    PLATFORM = PLATFORM
 
     def checkpoint(self, name, token):
         return self.d.request("POST", f"/v1/workloads/{name}/checkpoint", token=token)

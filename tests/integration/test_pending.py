@@ -12,7 +12,6 @@ import os
 import shutil
 import signal
 import sys
-import tempfile
 import time
 import unittest
 
@@ -25,20 +24,10 @@ PLATFORM = os.path.join(SRC, "examples", "platform.yaml")
 MIN = 60 * 1000
 
 
-class PendingTest(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="allot-pending-")
-        self.data = os.path.join(self.tmp, "data")
-        self.d = allotd_harness.Daemon(ALLOTD, self.data, PLATFORM)
-
-    def tearDown(self):
-        if self.d.proc.poll() is None:
-            self.d.stop()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def restart(self, sig):
-        self.d.stop(sig)
-        self.d = allotd_harness.Daemon(ALLOTD, self.data, PLATFORM)
+class PendingTest(allotd_harness.DaemonCase):
+    ALLOTD = ALLOTD
+    PREFIX = "allot-pending-"
+    PLATFORM = PLATFORM
 
     def submit(self, ws, name, gpus, duration=None):
         body = {"workspace": ws, "name": name, "gpus": gpus}

@@ -9,10 +9,8 @@ domain. The real allotd on 127.0.0.1 with virtual nodes and a temporary data dir
 Usage: test_topology.py ALLOTD. The daemon is stopped and the directory removed at the end of
 each test."""
 import os
-import shutil
 import signal
 import sys
-import tempfile
 import time
 import unittest
 
@@ -36,23 +34,10 @@ PLATFORM = ("topology: [block]\n"
             + NODE % ("x1", "beta", "A") + NODE % ("x2", "beta", "C"))
 
 
-class TopologyTest(unittest.TestCase):
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="allot-topology-")
-        self.data = os.path.join(self.tmp, "data")
-        self.platform = os.path.join(self.tmp, "platform.yaml")
-        with open(self.platform, "w") as f:
-            f.write(PLATFORM)
-        self.d = allotd_harness.Daemon(ALLOTD, self.data, self.platform)
-
-    def tearDown(self):
-        if self.d.proc.poll() is None:
-            self.d.stop()
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    def restart(self, sig):
-        self.d.stop(sig)
-        self.d = allotd_harness.Daemon(ALLOTD, self.data, self.platform)
+class TopologyTest(allotd_harness.DaemonCase):
+    ALLOTD = ALLOTD
+    PREFIX = "allot-topology-"
+    PLATFORM_TEXT = PLATFORM
 
     def submit(self, name, gpus, replicas=1, topology=None, ws="acme/team"):
         body = {"workspace": ws, "name": name, "gpus": gpus, "replicas": replicas,
