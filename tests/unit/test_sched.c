@@ -1421,6 +1421,22 @@ static void test_failed_preemption_leaves_slice_requests_a_try(void **state)
     sched_free(s);
 }
 
+/* A pass orders the queue heads by their keys, computed for each head: workload 0 at the head
+ * of a borrower's queue is a borrower like any (it once read empty keys, which made it
+ * guaranteed work, so it went before the reserved work of another workspace). */
+static void test_workload_zero_is_ordered_by_its_keys(void **state)
+{
+    (void)state;
+    struct sched *s = platform(1, 4 * G, true, 0);
+    uint32_t borrower = submit(s, "borrower", "t/b", 6, 1, 0);
+    uint32_t reserved = submit(s, "reserved", "t/a", 4, 1, 0);
+    assert_int_equal(borrower, 0);
+    schedule_ok(s, 0); /* one pass for both */
+    assert_int_equal(s->workloads[reserved].state, SCHED_RUNNING);
+    assert_int_equal(s->workloads[borrower].state, SCHED_PENDING);
+    sched_free(s);
+}
+
 static void test_priority_swap_needs_no_borrowable(void **state)
 {
     struct sched *s = platform(2, 8 * G, false, 0);
@@ -2526,6 +2542,7 @@ int main(void)
         cmocka_unit_test(test_memo_stands_for_its_stretch),
         cmocka_unit_test(test_starving_admission_updates_borrowable),
         cmocka_unit_test(test_failed_preemption_leaves_slice_requests_a_try),
+        cmocka_unit_test(test_workload_zero_is_ordered_by_its_keys),
         cmocka_unit_test(test_priority_swap_needs_no_borrowable),
         cmocka_unit_test(test_backfilled_fence_stays),
         cmocka_unit_test(test_best_fit_keeps_whole_nodes_free),
