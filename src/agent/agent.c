@@ -81,10 +81,13 @@ static void save_cb(evutil_socket_t fd, short what, void *arg)
         statefile_write(a);
 }
 
+/* Every --interval: what the controller has not heard yet (a new checkpoint, a replica just
+ * started by a push's answer) goes at once on the push, since the held poll carries nothing
+ * until its keepalive; and a poll is sent when none is in flight (after a failure). */
 static void poll_cb(evutil_socket_t fd, short what, void *arg)
 {
-    /* a new checkpoint goes at once: the held poll would carry it only with another change */
-    if (report_checkpoints(arg))
+    report_checkpoints(arg);
+    if (report_pending(arg))
         report_send(arg, AGENT_CHANNEL_PUSH);
     report_send(arg, AGENT_CHANNEL_POLL);
 }
@@ -153,7 +156,7 @@ static void connections_free(struct agent *a)
 }
 
 /* Make a's three connections to a->host:a->port, with their timeouts (a held poll lasts up
- * to a->every_ms: its timeout leaves room for it). RET 0, or -1 when one cannot be made. */
+ * to a->keepalive_ms: its timeout leaves room for it). RET 0, or -1 when one cannot be made. */
 static int connections_make(struct agent *a)
 {
     unsigned short port = (unsigned short)a->port;
@@ -162,7 +165,7 @@ static int connections_make(struct agent *a)
     a->ship_conn = evhttp_connection_base_new(a->base, NULL, a->host, port);
     if (!a->conn || !a->push || !a->ship_conn)
         return -1;
-    evhttp_connection_set_timeout(a->conn, (int)(a->every_ms / 1000) + 10);
+    evhttp_connection_set_timeout(a->conn, (int)(a->keepalive_ms / 1000) + 10);
     evhttp_connection_set_timeout(a->push, 10);
     evhttp_connection_set_timeout(a->ship_conn, 10);
     return 0;
@@ -223,7 +226,12 @@ int agent_reconnect(struct agent *a)
         a->in_flight[ch] = false;
     a->ship_in_flight = false;
     for (int k = 0; k < a->tasks_end; k++)
-        a->tasks[k].sent = 0;
+        a->tasks[k].sent = a->tasks[k].run_sent = 0;
+    for (int ch = 0; ch < AGENT_CHANNEL_COUNT; ch++) {
+        free(a->inventory_sent[ch]);
+        a->inventory_sent[ch] = NULL;
+    }
+    report_forget_told(a); /* another server: it may know nothing of this node yet */
     if (connections_make(a)) {
         fprintf(stderr, "allot-agent: cannot connect to %s\n", a->servers.url[a->server]);
         return -1;
@@ -231,9 +239,10 @@ int agent_reconnect(struct agent *a)
     return 0;
 }
 
-int agent_open(struct agent *a, const char *workdir, int64_t every_ms)
+int agent_open(struct agent *a, const char *workdir, int64_t every_ms, int64_t keepalive_ms)
 {
-    a->every_ms = every_ms > PROTOCOL_MAX_WAIT_MS ? PROTOCOL_MAX_WAIT_MS : every_ms;
+    a->every_ms = every_ms;
+    a->keepalive_ms = keepalive_ms > PROTOCOL_MAX_WAIT_MS ? PROTOCOL_MAX_WAIT_MS : keepalive_ms;
     a->next_server = -1;
     a->base = event_base_new();
     if (a->base) {
@@ -280,6 +289,12 @@ void agent_close(struct agent *a)
 {
     json_decref(a->node_info);
     a->node_info = NULL;
+    free(a->inventory_told);
+    a->inventory_told = NULL;
+    for (int ch = 0; ch < AGENT_CHANNEL_COUNT; ch++) {
+        free(a->inventory_sent[ch]);
+        a->inventory_sent[ch] = NULL;
+    }
     struct event **events[] = {&a->timer,         &a->save_now,      &a->push_now,
                                &a->ship_timer,    &a->sigint,        &a->sigterm,
                                &a->storage_timer, &a->reconnect_now, &a->time_limit_timer};

@@ -38,6 +38,10 @@ struct devices;
 struct evhttp_request;
 struct shipment;
 
+/* Reports travel on two channels (connections): the poll, which the controller holds until
+ * something changes for this node, and the push, sent at once when a workload ends. */
+enum agent_channel { AGENT_CHANNEL_POLL, AGENT_CHANNEL_PUSH, AGENT_CHANNEL_COUNT };
+
 /* One replica this agent runs (or ran and has not reported yet). */
 struct task {
     bool used;
@@ -49,8 +53,14 @@ struct task {
     bool stopping;            /* told to stop */
     bool ended;               /* ended; reported at the next report, then forgotten */
     unsigned sent;            /* its end is in the report in flight on these channels */
-    int attempt;              /* the controller's count of its starts (logs are kept by it) */
-    const char *end_state;    /* "exited", "stopped" or "gone" (PROTOCOL_STATE_*) */
+    /* Reports are deltas (docs/agent.md, "Reports"): a running replica is listed until the
+     * controller has answered a report that listed it with its newest checkpoint. */
+    unsigned run_sent; /* listed running in the report in flight on these channels ... */
+    int64_t run_sent_checkpoint_ms[AGENT_CHANNEL_COUNT]; /* ... with this checkpoint */
+    bool run_told;                                       /* answered: the controller knows ... */
+    int64_t told_checkpoint_ms;                          /* ... it runs, and this checkpoint */
+    int attempt;           /* the controller's count of its starts (logs are kept by it) */
+    const char *end_state; /* "exited", "stopped" or "gone" (PROTOCOL_STATE_*) */
     int code, signal;
     char reason[300];
     uint64_t storage_bytes;           /* its declared storage; 0: unchecked */
@@ -77,10 +87,6 @@ struct shipment {
     char dir[4200];     /* its working directory, which holds stdout.log and stderr.log */
     int64_t shipped[2]; /* bytes of stdout, stderr the controller has */
 };
-
-/* Reports travel on two channels (connections): the poll, which the controller holds until
- * something changes for this node, and the push, sent at once when a workload ends. */
-enum agent_channel { AGENT_CHANNEL_POLL, AGENT_CHANNEL_PUSH, AGENT_CHANNEL_COUNT };
 
 /* The context of a report in flight on a channel: the agent holds one per channel (at most one
  * report is in flight on each), so none is left to free when the loop stops with one pending. */
@@ -118,9 +124,14 @@ struct agent {
     uint32_t next_id;
     bool in_flight[AGENT_CHANNEL_COUNT];
     struct agent_call calls[AGENT_CHANNEL_COUNT];
-    bool dirty;             /* something ended while a push was in flight */
-    int64_t every_ms;       /* the longest the controller may hold a poll */
-    int64_t epoch;          /* of the last answer applied ... */
+    bool dirty;           /* something ended while a push was in flight */
+    int64_t every_ms;     /* the period of the agent's own checks (checkpoints, retries) */
+    int64_t keepalive_ms; /* the longest the controller may hold a poll (--keepalive) */
+    /* The inventory (GPUs, CPUs, memory, labels) goes in a report only when the controller
+     * lacks it: at the start, when it changes, and when an answer asks (inventory_wanted). */
+    char *inventory_told;                      /* the text the controller has acknowledged */
+    char *inventory_sent[AGENT_CHANNEL_COUNT]; /* the text in the report in flight there */
+    int64_t epoch;                             /* of the last answer applied ... */
     uint64_t version;       /* ... and its version: older answers are not applied */
     struct event *timer;    /* a poll when none is in flight (after a failure) */
     struct event *push_now; /* a push, from the loop rather than inside a callback */
@@ -181,9 +192,9 @@ void agent_ship_drop(struct agent *a, struct shipment *sh);
 int agent_server_use(struct agent *a, int i);
 
 /* Make a's loop, its three connections to a->host:a->port, its timers and signals (not yet
- * started) and its runner on workdir; a poll is held at most every_ms (and at most
- * PROTOCOL_MAX_WAIT_MS). RET 0, or -1 after saying why. */
-int agent_open(struct agent *a, const char *workdir, int64_t every_ms);
+ * started) and its runner on workdir; its own checks run every every_ms, and a poll is held
+ * at most keepalive_ms (and at most PROTOCOL_MAX_WAIT_MS). RET 0, or -1 after saying why. */
+int agent_open(struct agent *a, const char *workdir, int64_t every_ms, int64_t keepalive_ms);
 
 /* Judge the failed answer req (NULL: no answer) to a request to the current server (docs/
  * agent.md, "Several servers"): no answer (refused, timed out, dropped) or a standby's (307 or

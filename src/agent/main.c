@@ -27,7 +27,7 @@
 
 /* The command line (usage()). */
 struct options {
-    const char *token, *token_file, *join_token, *node, *gpus, *nvml, *work, *interval,
+    const char *token, *token_file, *join_token, *node, *gpus, *nvml, *work, *interval, *keepalive,
         *cgroup_root, *storage_every, *keep, *cgroup_mode, *cgroup_v1_root, *uid_range, *wipe_dirs,
         *image_store, *runtime, *runtime_root, *container_cgroups;
     bool discover;
@@ -184,6 +184,7 @@ static void usage(FILE *f)
             "usage: allot-agent --node NAME --token T|--token-file F|--join-token J\n"
             "                   [--server http://H:P[,http://H:P...] ...]\n"
             "                   [--gpus SPEC | --nvml PATH] [--work-dir DIR] [--interval D]\n"
+            "                   [--keepalive D]\n"
             "                   [--cgroup-mode auto|v2|v1|none] [--cgroup-root DIR]\n"
             "                   [--cgroup-v1-root DIR] [--storage-check D] [--keep-finished D]\n"
             "                   [--uid-range START:COUNT] [--run-as TENANT/WORKSPACE=USER ...]\n"
@@ -216,6 +217,7 @@ static int options_parse(int argc, char **argv, struct options *o)
                             : strcmp(argv[i], "--nvml") == 0           ? &o->nvml
                             : strcmp(argv[i], "--work-dir") == 0       ? &o->work
                             : strcmp(argv[i], "--interval") == 0       ? &o->interval
+                            : strcmp(argv[i], "--keepalive") == 0      ? &o->keepalive
                             : strcmp(argv[i], "--cgroup-root") == 0    ? &o->cgroup_root
                             : strcmp(argv[i], "--cgroup-mode") == 0    ? &o->cgroup_mode
                             : strcmp(argv[i], "--cgroup-v1-root") == 0 ? &o->cgroup_v1_root
@@ -303,11 +305,17 @@ static int discover_print(const struct agent *a)
 }
 
 /* The periods, the uid range, the token (from --token-file too: into tokbuf), the server and
- * the node's name. OUT *every_ms, *storage_ms. RET 0 or 2 after saying why. */
+ * the node's name. OUT *every_ms, *storage_ms, *keepalive_ms. RET 0 or 2 after saying why. */
 static int access_setup(struct agent *a, struct options *o, int64_t *every_ms, int64_t *storage_ms,
-                        char *tokbuf, size_t toklen)
+                        int64_t *keepalive_ms, char *tokbuf, size_t toklen)
 {
     char err[512];
+    if (quantity_parse_duration(o->keepalive, keepalive_ms) || *keepalive_ms < 1000 ||
+        *keepalive_ms > PROTOCOL_MAX_WAIT_MS) {
+        fprintf(stderr, "allot-agent: --keepalive: a duration from 1s to %ds, such as 30s\n",
+                PROTOCOL_MAX_WAIT_MS / 1000);
+        return 2;
+    }
     if (!o->node || (!o->token && !o->token_file && !o->join_token) ||
         quantity_parse_duration(o->interval, every_ms) || *every_ms < 50 ||
         quantity_parse_duration(o->storage_every, storage_ms) || *storage_ms < 50 ||
@@ -491,6 +499,7 @@ int main(int argc, char **argv)
     if (argc > 1 && strcmp(argv[1], "image") == 0)
         return image_main(argc - 1, argv + 1);
     struct options o = {.interval = "1s",
+                        .keepalive = "30s",
                         .cgroup_root = CGROUP_DEFAULT_ROOT,
                         .storage_every = "5s",
                         .keep = "24h",
@@ -509,9 +518,10 @@ int main(int argc, char **argv)
         return rc;
     if (o.discover)
         return discover_print(&a);
-    int64_t every_ms, storage_ms;
+    int64_t every_ms, storage_ms, keepalive_ms;
     char tokbuf[256] = "";
-    if ((rc = access_setup(&a, &o, &every_ms, &storage_ms, tokbuf, sizeof(tokbuf))) != 0)
+    if ((rc = access_setup(&a, &o, &every_ms, &storage_ms, &keepalive_ms, tokbuf,
+                           sizeof(tokbuf))) != 0)
         return rc;
     snprintf(a.workdir, sizeof(a.workdir), "%s", o.work ? o.work : "./allot-agent-work");
     /* 0711: a workload reaches its own directory in it, and lists nothing. */
@@ -525,15 +535,18 @@ int main(int argc, char **argv)
     if ((rc = containers_setup(&a, &o)) != 0)
         return rc;
     signal(SIGPIPE, SIG_IGN);
-    if (agent_open(&a, a.workdir, every_ms))
+    if (agent_open(&a, a.workdir, every_ms, keepalive_ms))
         return 1;
     if ((rc = agent_resume(&a, &o, &lcfg, tokbuf, sizeof(tokbuf))) != 0)
         return rc;
     if ((rc = devices_setup(&a, &o)) != 0)
         return rc;
-    fprintf(stderr, "allot-agent: node %s, %u %s GPU(s), reporting to %s%s every %lld ms\n", a.node,
-            a.gpus.n, a.gpus.discovered ? "discovered" : "declared", a.servers.url[a.server],
-            a.servers.n > 1 ? " (or the leader among its servers)" : "", (long long)every_ms);
+    fprintf(stderr,
+            "allot-agent: node %s, %u %s GPU(s), reporting to %s%s: changes at once, its own "
+            "checks every %lld ms, a held poll at most %lld ms\n",
+            a.node, a.gpus.n, a.gpus.discovered ? "discovered" : "declared",
+            a.servers.url[a.server], a.servers.n > 1 ? " (or the leader among its servers)" : "",
+            (long long)every_ms, (long long)keepalive_ms);
     agent_run(&a, every_ms, storage_ms);
     agent_close(&a);
     return 0;

@@ -42,18 +42,59 @@ struct evhttp_request *report_request_new(struct agent *a,
 /* Apply the desired set answer, unless an answer on the other channel was newer: answers on
  * the two channels may arrive out of order, and one older than the last applied (same epoch,
  * lower version) could restart what has just ended. */
-static void desired_apply(struct agent *a, const json_t *answer)
+static void desired_apply(struct agent *a, const json_t *answer, bool carried_inventory)
 {
     int64_t epoch = json_integer_value(json_object_get(answer, PROTOCOL_FIELD_EPOCH));
     uint64_t version = report_u64(answer, PROTOCOL_FIELD_VERSION);
     if (epoch == a->epoch && version < a->version)
         return;
+    if (a->epoch && epoch != a->epoch)
+        report_forget_told(a); /* another run of the controller: it knows nothing we said */
+    /* it has no inventory of this node: the next report carries it (unless this one did: a
+     * controller that cannot keep it is not sent it in a loop) */
+    if (json_is_true(json_object_get(answer, PROTOCOL_FIELD_INVENTORY_WANTED)) &&
+        !carried_inventory) {
+        free(a->inventory_told);
+        a->inventory_told = NULL;
+    }
     a->epoch = epoch;
     a->version = version;
     tenancy_check(a, answer);
     tenancy_wipe_try(a); /* at once when nothing of the old tenant is left */
     task_reconcile(a, answer);
     tenancy_wipe_try(a);
+}
+
+void report_forget_told(struct agent *a)
+{
+    for (int k = 0; k < a->tasks_end; k++)
+        a->tasks[k].run_told = false;
+    free(a->inventory_told);
+    a->inventory_told = NULL;
+}
+
+/* Whether the controller lacks running replica t's start or newest checkpoint, and no report
+ * in flight carries them. */
+static bool run_news(const struct task *t)
+{
+    if (t->run_told && t->told_checkpoint_ms == t->checkpoint_ms)
+        return false;
+    for (int ch = 0; ch < AGENT_CHANNEL_COUNT; ch++)
+        if ((t->run_sent >> ch & 1) && t->run_sent_checkpoint_ms[ch] == t->checkpoint_ms)
+            return false;
+    return true;
+}
+
+bool report_pending(const struct agent *a)
+{
+    for (int k = 0; k < a->tasks_end; k++) {
+        const struct task *t = &a->tasks[k];
+        if (t->used && (t->ended ? !t->sent : run_news(t)))
+            return true;
+    }
+    /* the inventory changes only when the controller forgets it (GPUs are found at the start) */
+    return !a->inventory_told && !a->inventory_sent[AGENT_CHANNEL_POLL] &&
+           !a->inventory_sent[AGENT_CHANNEL_PUSH];
 }
 
 static void on_answer(struct evhttp_request *req, void *arg)
@@ -74,10 +115,23 @@ static void on_answer(struct evhttp_request *req, void *arg)
     } else if (!agent_failover(a, req)) { /* a standby's answer or none: to another server */
         fprintf(stderr, "allot-agent: report failed (HTTP %d); retrying\n", status);
     }
+    bool carried_inventory = a->inventory_sent[ch] != NULL;
+    if (answer && carried_inventory) { /* the controller has this inventory now */
+        free(a->inventory_told);
+        a->inventory_told = a->inventory_sent[ch];
+    } else {
+        free(a->inventory_sent[ch]);
+    }
+    a->inventory_sent[ch] = NULL;
     for (int k = 0; k < a->tasks_end; k++) {
         struct task *t = &a->tasks[k];
         if (!t->used)
             continue;
+        if (answer && (t->run_sent >> ch & 1)) { /* it knows this replica runs */
+            t->run_told = true;
+            t->told_checkpoint_ms = t->run_sent_checkpoint_ms[ch];
+        }
+        t->run_sent &= ~(1u << ch);
         if (answer && t->ended && (t->sent >> ch & 1))
             agent_task_drop(a, t); /* the controller has what ended: forget it */
         else
@@ -88,11 +142,11 @@ static void on_answer(struct evhttp_request *req, void *arg)
         return; /* the timer tries again */
     }
     a->reports++;
-    desired_apply(a, answer);
+    desired_apply(a, answer, carried_inventory);
     json_decref(answer);
     if (ch == AGENT_CHANNEL_POLL)
         report_send(a, AGENT_CHANNEL_POLL); /* the next poll: held until a change */
-    else if (a->dirty)
+    else if (a->dirty || report_pending(a))
         report_send(a, AGENT_CHANNEL_PUSH);
 }
 
@@ -118,8 +172,21 @@ bool report_checkpoints(struct agent *a)
     return changed;
 }
 
-/* The body of a report on ch: {inventory, workloads, tenant}. RET its text (free it), or
- * NULL when out of memory. */
+/* Nothing is in flight on ch after all: what report_text marked as in it is not. */
+static void report_unsend(struct agent *a, enum agent_channel ch)
+{
+    for (int k = 0; k < a->tasks_end; k++) {
+        a->tasks[k].sent &= ~(1u << ch);
+        a->tasks[k].run_sent &= ~(1u << ch);
+    }
+    free(a->inventory_sent[ch]);
+    a->inventory_sent[ch] = NULL;
+}
+
+/* The body of a report on ch: {inventory, workloads, tenant}, a delta (docs/agent.md,
+ * "Reports"): every ended replica not yet acknowledged, the running ones the controller has
+ * not acknowledged (or not with their newest checkpoint), and the inventory only when the
+ * controller lacks it. RET its text (free it), or NULL when out of memory. */
 static char *report_text(struct agent *a, enum agent_channel ch)
 {
     json_t *wls = json_array();
@@ -137,22 +204,39 @@ static char *report_text(struct agent *a, enum agent_channel ch)
                 json_object_set_new(json_array_get(wls, json_array_size(wls) - 1),
                                     PROTOCOL_FIELD_TIME_LIMIT, json_true());
             t->sent |= 1u << ch; /* forgotten once the controller has answered */
-        } else {
+        } else if (!t->run_told || t->checkpoint_ms != t->told_checkpoint_ms) {
             json_t *w =
                 json_pack("{s:s, s:i, s:s}", PROTOCOL_FIELD_NAME, t->name, PROTOCOL_FIELD_RANK,
                           t->rank, PROTOCOL_FIELD_STATE, PROTOCOL_STATE_RUNNING);
             if (w && t->checkpoint_ms > 0) /* the controller keeps the newest it has seen */
                 json_object_set_new(w, PROTOCOL_FIELD_CHECKPOINT, json_integer(t->checkpoint_ms));
             json_array_append_new(wls, w);
+            t->run_sent |= 1u << ch;
+            t->run_sent_checkpoint_ms[ch] = t->checkpoint_ms;
         }
     }
+    json_t *body = json_pack("{s:o}", PROTOCOL_FIELD_WORKLOADS, wls);
     json_t *inventory = gpuinfo_to_json(&a->gpus);
     if (inventory)
         json_object_update(inventory, a->node_info);
-    json_t *body =
-        json_pack("{s:o, s:o}", PROTOCOL_FIELD_INVENTORY, inventory, PROTOCOL_FIELD_WORKLOADS, wls);
+    char *inv_text = inventory ? json_dumps(inventory, JSON_COMPACT) : NULL;
+    if (!body || !inv_text) {
+        json_decref(body);
+        json_decref(inventory);
+        free(inv_text);
+        return NULL;
+    }
+    free(a->inventory_sent[ch]);
+    a->inventory_sent[ch] = NULL;
+    if (!a->inventory_told || strcmp(a->inventory_told, inv_text) != 0) {
+        json_object_set(body, PROTOCOL_FIELD_INVENTORY, inventory);
+        a->inventory_sent[ch] = inv_text;
+        inv_text = NULL;
+    }
+    json_decref(inventory);
+    free(inv_text);
     /* the tenant served: once wiped for the one the controller named, its move completes */
-    if (body && a->tenant_known)
+    if (a->tenant_known)
         json_object_set_new(body, PROTOCOL_FIELD_TENANT,
                             a->tenant[0] ? json_string(a->tenant) : json_null());
     char *text = json_dumps(body, JSON_COMPACT);
@@ -174,17 +258,21 @@ void report_send(struct agent *a, enum agent_channel ch)
                                                            "application/json", text, strlen(text))
                                       : NULL;
     free(text);
-    if (!req)
+    if (!req) { /* out of memory: nothing of it is in flight (the timer tries again) */
+        report_unsend(a, ch);
         return;
+    }
     char path[400];
     if (ch == AGENT_CHANNEL_POLL && a->epoch)
         snprintf(path, sizeof(path),
                  PROTOCOL_PATH_REPORT "?" PROTOCOL_QUERY_WAIT "=%lld&" PROTOCOL_QUERY_EPOCH
                                       "=%lld&" PROTOCOL_QUERY_VERSION "=%llu",
-                 a->node, (long long)a->every_ms, (long long)a->epoch,
+                 a->node, (long long)a->keepalive_ms, (long long)a->epoch,
                  (unsigned long long)a->version);
     else
         snprintf(path, sizeof(path), PROTOCOL_PATH_REPORT, a->node);
     a->in_flight[ch] = evhttp_make_request(ch == AGENT_CHANNEL_POLL ? a->conn : a->push, req,
                                            EVHTTP_REQ_POST, path) == 0;
+    if (!a->in_flight[ch])
+        report_unsend(a, ch);
 }

@@ -25,6 +25,14 @@ void report_send(struct agent *a, enum agent_channel ch);
  * RET whether one changed since the last look. */
 bool report_checkpoints(struct agent *a);
 
+/* Whether a report would carry something the controller has not acknowledged and that is in
+ * no report in flight: an ended replica, a running one (or its newer checkpoint), the
+ * inventory. The agent pushes then (its check every --interval, and after a push's answer). */
+bool report_pending(const struct agent *a);
+/* Forget what the controller has acknowledged (a new run of it, another server): the next
+ * report carries every running replica and the inventory again. */
+void report_forget_told(struct agent *a);
+
 /* A request to the controller with the agent's token and body (len bytes of type), which
  * calls cb(req, ctx) with the answer. RET it (evhttp_make_request takes it), or NULL when out
  * of memory. */

@@ -26,11 +26,13 @@ struct fleet_node {
     uint64_t version;        /* of its desired set: bumped at every change */
     struct fleet_hold *held; /* its agent's report held until a change, or NULL */
     bool woken;              /* in the wake list */
+    uint32_t *work;          /* the live workloads with a replica here: its desired set's */
+    uint32_t n_work, cap_work;
 };
 
 /* Where a workload runs. */
 struct fleet_workload {
-    uint32_t live;   /* 1 + its index in the live list; 0 when not running */
+    bool live;       /* running or draining: in its nodes' lists (fleet_node.work) */
     uint32_t *nodes; /* the distinct nodes it runs (or last ran) on */
     uint32_t n_nodes;
 };
@@ -42,10 +44,9 @@ struct fleet {
     struct fleet_workload *workloads; /* indexed like the engine's workloads */
     uint32_t cap_workloads;
     int64_t epoch;  /* this run's start: agents compare versions within one epoch */
-    uint32_t *live; /* running and draining workloads */
-    uint32_t n_live, cap_live;
     uint32_t *wake; /* nodes whose held reports are answered after the commit */
     uint32_t n_wake;
+    struct fleet_stats stats;
     struct event *heartbeat; /* agents' reports checked (not with virtual nodes) */
 };
 
@@ -122,9 +123,10 @@ static void report_op(struct controller *ctl, json_t *op)
     json_decref(op);
 }
 
-/* The inventory as the agent sent it, kept for the node's view; an agent that sees less than
- * the platform declares is said once per change. */
-static void report_inventory(struct fleet *f, uint32_t node, struct fleet_node *a,
+/* The inventory as the agent sent it, kept for the node's view and the GPUs' UUIDs of its
+ * desired set; an agent that sees less than the platform declares is said once per change.
+ * RET whether it differs from the one kept (the desired set may differ too). */
+static bool report_inventory(struct fleet *f, uint32_t node, struct fleet_node *a,
                              const struct nodereport *rep)
 {
     const struct sched_node *n = &f->ctl->engine->nodes[node];
@@ -137,8 +139,11 @@ static void report_inventory(struct fleet *f, uint32_t node, struct fleet_node *
                  "platform declares %lld and %lld: work is placed by the declared capacity",
                  n->name, (long long)seen_cpu, (long long)seen_mem, (long long)n->cpu,
                  (long long)n->memory);
+    if (!news && json_equal(a->inventory, rep->inventory))
+        return false; /* resent unchanged (an agent older than delta reports): nothing to copy */
     json_decref(a->inventory);
     a->inventory = json_deep_copy(rep->inventory);
+    return true;
 }
 
 /* A process of workload id runs on node: the first word of it counts (process_started). */
@@ -221,8 +226,8 @@ static void report_apply(struct fleet *f, uint32_t node, struct fleet_node *a,
     struct sched *s = f->ctl->engine;
     const struct sched_node *n = &s->nodes[node];
     a->last_seen_ms = controller_now(f->ctl);
-    if (rep->inventory)
-        report_inventory(f, node, a, rep);
+    if (rep->inventory && report_inventory(f, node, a, rep))
+        node_changed(f, node); /* another inventory: its GPUs' UUIDs in the desired set */
     if (a->unreachable) {
         a->unreachable = false;
         *changed = true;
@@ -275,6 +280,8 @@ int fleet_report(struct fleet *f, uint32_t node, const json_t *report, bool *cha
         snprintf(err, len, "out of memory");
     } else {
         field[0] = err[0] = '\0';
+        f->stats.reports++;
+        f->stats.inventories += rep.inventory != NULL;
         report_apply(f, node, agent, &rep, changed);
     }
     arena_cleanup(&a);
@@ -327,11 +334,9 @@ json_t *fleet_desired(struct fleet *f, uint32_t node)
     const struct sched *s = ctl->engine;
     const struct fleet_node *a = node < f->cap_agents ? &f->agents[node] : NULL;
     json_t *items = json_array();
-    for (uint32_t k = 0; k < f->n_live; k++) {
-        uint32_t id = f->live[k];
+    for (uint32_t k = 0; a && k < a->n_work; k++) {
+        uint32_t id = a->work[k];
         const struct controller_workload *x = &ctl->extra[id];
-        if (!fleet_ran_on(f, id, node))
-            continue;
         const struct sched_workload *w = &s->workloads[id];
         for (uint32_t r = 0; r < w->replicas; r++) {
             const struct sched_replica *rp = &w->placement[r];
@@ -386,11 +391,17 @@ json_t *fleet_desired(struct fleet *f, uint32_t node)
     }
     /* the tenant the agent serves: the owner, or the one a move waits to wipe the node for */
     uint32_t serving = sched_node_serving(s, node);
-    return json_pack("{s:s, s:I, s:I, s:o, s:o}", PROTOCOL_FIELD_NODE, s->nodes[node].name,
-                     PROTOCOL_FIELD_EPOCH, (json_int_t)f->epoch, PROTOCOL_FIELD_VERSION,
-                     (json_int_t)(a ? a->version : 0), PROTOCOL_FIELD_TENANT,
-                     serving < s->n_tenants ? json_string(s->tenants[serving].name) : json_null(),
-                     PROTOCOL_FIELD_WORKLOADS, items);
+    json_t *set =
+        json_pack("{s:s, s:I, s:I, s:o, s:o}", PROTOCOL_FIELD_NODE, s->nodes[node].name,
+                  PROTOCOL_FIELD_EPOCH, (json_int_t)f->epoch, PROTOCOL_FIELD_VERSION,
+                  (json_int_t)(a ? a->version : 0), PROTOCOL_FIELD_TENANT,
+                  serving < s->n_tenants ? json_string(s->tenants[serving].name) : json_null(),
+                  PROTOCOL_FIELD_WORKLOADS, items);
+    /* reports carry the inventory only when it changes: one is asked for when none is known
+     * (a new leader, a restart) */
+    if (set && !(a && a->inventory))
+        json_object_set_new(set, PROTOCOL_FIELD_INVENTORY_WANTED, json_true());
+    return set;
 }
 
 /* Nodes whose agents stopped reporting: drained after unreachable_ms, down (work requeued)
@@ -491,6 +502,35 @@ static void node_changed(struct fleet *f, uint32_t node)
     }
 }
 
+/* Workload id has a replica on node, or has none any more: node's own list of them. RET 0 or
+ * -ALLOT_ENOMEM (add). */
+static int node_work_add(struct fleet *f, uint32_t node, uint32_t id)
+{
+    struct fleet_node *a = agent_of(f, node);
+    if (!a)
+        return -ALLOT_ENOMEM;
+    if (a->n_work == a->cap_work) {
+        uint32_t cap = a->cap_work ? a->cap_work * 2 : 8;
+        uint32_t *p = realloc(a->work, cap * sizeof(*p));
+        if (!p)
+            return -ALLOT_ENOMEM;
+        a->work = p;
+        a->cap_work = cap;
+    }
+    a->work[a->n_work++] = id;
+    return 0;
+}
+
+static void node_work_remove(struct fleet *f, uint32_t node, uint32_t id)
+{
+    struct fleet_node *a = node < f->cap_agents ? &f->agents[node] : NULL;
+    for (uint32_t i = 0; a && i < a->n_work; i++)
+        if (a->work[i] == id) {
+            a->work[i] = a->work[--a->n_work];
+            return;
+        }
+}
+
 void fleet_track(struct fleet *f, uint32_t id)
 {
     if (id >= f->ctl->engine->n_workloads)
@@ -501,33 +541,19 @@ void fleet_track(struct fleet *f, uint32_t id)
     if (!x)
         return;
     if (x->live) {
-        for (uint32_t i = 0; i < x->n_nodes; i++)
+        for (uint32_t i = 0; i < x->n_nodes; i++) {
             node_changed(f, x->nodes[i]);
-        if (!live) { /* out of the live set: the last one takes its place */
-            uint32_t slot = x->live - 1, last = f->live[--f->n_live];
-            f->live[slot] = last;
-            f->workloads[last].live = slot + 1;
-            x->live = 0; /* its nodes stay known: its output may still be shipped */
-            return;
+            node_work_remove(f, x->nodes[i], id); /* added again below while it lives */
         }
     }
-    if (!live)
-        return;
-    if (!x->live) {
-        if (f->n_live == f->cap_live) {
-            uint32_t cap = f->cap_live ? f->cap_live * 2 : 256;
-            uint32_t *p = realloc(f->live, cap * sizeof(*p));
-            if (!p)
-                return;
-            f->live = p;
-            f->cap_live = cap;
-        }
-        f->live[f->n_live++] = id;
-        x->live = f->n_live;
+    /* when it ends, its nodes stay known: its output may still be shipped */
+    x->live = live && live_nodes(f, id, x) == 0;
+    for (uint32_t i = 0; x->live && i < x->n_nodes; i++) {
+        if (node_work_add(f, x->nodes[i], id))
+            log_fatal("workload %s: out of memory: it is missing from node %s's desired set",
+                      w->name, f->ctl->engine->nodes[x->nodes[i]].name);
+        node_changed(f, x->nodes[i]);
     }
-    if (live_nodes(f, id, x) == 0)
-        for (uint32_t i = 0; i < x->n_nodes; i++)
-            node_changed(f, x->nodes[i]);
 }
 
 /* Answer node's held report with its desired set now. */
@@ -537,6 +563,7 @@ static void hold_answer(struct fleet *f, uint32_t node)
     struct fleet_hold *h = a->held;
     a->held = NULL;
     a->woken = false;
+    f->stats.held--;
     a->last_seen_ms = controller_now(f->ctl);
     gate_on_close(h->call->gate, evhttp_request_get_connection(h->call->req), NULL, NULL);
     event_free(h->timer);
@@ -552,15 +579,17 @@ static void hold_expired(evutil_socket_t fd, short what, void *arg)
     hold_answer(h->fleet, h->node);
 }
 
-/* The agent went away while its report was held: libevent frees the request itself. */
+/* The agent went away while its report was held (its connection closed: gate.c sees it). */
 static void hold_closed(struct evhttp_connection *conn, void *arg)
 {
     struct fleet_hold *h = arg;
     struct fleet_node *a = &h->fleet->agents[h->node];
     a->held = NULL;
     a->woken = false;
+    h->fleet->stats.held--;
+    a->last_seen_ms = controller_now(h->fleet->ctl); /* it was heard from until now */
     event_free(h->timer);
-    call_done(h->call);
+    call_lost(h->call);
     free(h);
 }
 
@@ -577,6 +606,7 @@ void fleet_reply(struct fleet *f, struct call *c)
         struct timeval tv = {(time_t)(c->wait_ms / 1000), (suseconds_t)(c->wait_ms % 1000) * 1000};
         if (h->timer && evtimer_add(h->timer, &tv) == 0) {
             a->held = h;
+            f->stats.held++;
             gate_on_close(c->gate, evhttp_request_get_connection(c->req), hold_closed, h);
             return;
         }
@@ -595,7 +625,8 @@ void fleet_forget_workloads(struct fleet *f)
         free(f->workloads[i].nodes);
         f->workloads[i] = (struct fleet_workload){0};
     }
-    f->n_live = 0;
+    for (uint32_t i = 0; i < f->cap_agents; i++)
+        f->agents[i].n_work = 0;
 }
 
 void fleet_restore(struct fleet *f)
@@ -668,6 +699,11 @@ int fleet_start(struct fleet *f, char *err, size_t len)
     return 0;
 }
 
+void fleet_stats(const struct fleet *f, struct fleet_stats *out)
+{
+    *out = f->stats;
+}
+
 void fleet_free(struct fleet *f)
 {
     if (!f)
@@ -681,11 +717,11 @@ void fleet_free(struct fleet *f)
             free(h);
         }
         json_decref(f->agents[i].inventory);
+        free(f->agents[i].work);
     }
     free(f->agents);
     fleet_forget_workloads(f);
     free(f->workloads);
-    free(f->live);
     free(f->wake);
     if (f->heartbeat)
         event_free(f->heartbeat);

@@ -16,12 +16,21 @@
 struct call;
 struct fleet;
 
+/* Counters for /metrics: reports received (those that carried an inventory among them), and
+ * the polls held now. */
+struct fleet_stats {
+    uint64_t reports, inventories;
+    uint32_t held;
+};
+
 /* The fleet of ctl's node agents (ctl must outlive it), with no agent heard yet. OUT *out,
  * owned by the caller (fleet_free). RET 0 or -ALLOT_ENOMEM. */
 int fleet_new(struct controller *ctl, struct fleet **out);
 /* Start the heartbeat check (not with virtual nodes) and set the epoch that tells agents
  * this run of the controller from the last. RET 0, or -ALLOT_ENOMEM with a sentence. */
 int fleet_start(struct fleet *f, char *err, size_t len);
+/* The counters now. */
+void fleet_stats(const struct fleet *f, struct fleet_stats *out);
 /* Drop held reports unanswered and free the fleet. Accepts NULL. */
 void fleet_free(struct fleet *f);
 

@@ -38,6 +38,7 @@ struct gate_conn {
     struct event *deadline; /* first the registration (at once), then the request deadline */
     gate_close_fn on_close; /* the handler's close callback (gate_on_close), or NULL */
     void *on_close_arg;
+    struct event *watch; /* the socket's end, seen while a handler holds its request */
 };
 
 struct gate_list {
@@ -302,6 +303,8 @@ static void conn_free(struct gate *g, struct gate_conn *c)
     list_unlink(g, c);
     table_del(g, c);
     event_free(c->deadline);
+    if (c->watch)
+        event_free(c->watch);
     free(c);
     if (g->paused && g->open < g->opt.max_connections && !evtimer_pending(g->resume, NULL))
         listener_pause(g, false);
@@ -460,13 +463,40 @@ void gate_answered(struct gate *g, struct evhttp_request *req)
         set_state(g, c, GATE_IDLE);
 }
 
+/* The socket of a connection whose request a handler holds is readable: evhttp does not read
+ * it then, so a client gone (its end of stream, or a reset) would be seen only at the answer.
+ * A peek tells: gone, the connection is closed as a timeout would close it (the handler's
+ * close callback runs); data (a pipelined request), the watch ends. */
+static void on_watch(evutil_socket_t fd, short what, void *arg)
+{
+    struct gate_conn *c = arg;
+    char byte;
+    ssize_t n = recv(fd, &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+    if (n > 0 || (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))) {
+        if (n > 0)
+            event_del(c->watch);
+        return;
+    }
+    conn_close(c->g, c);
+}
+
 void gate_on_close(struct gate *g, struct evhttp_connection *evcon, gate_close_fn fn, void *arg)
 {
     struct gate_conn *c = conn_of_connection(g, evcon);
-    if (c) {
-        c->on_close = fn;
-        c->on_close_arg = arg;
+    if (!c)
+        return;
+    c->on_close = fn;
+    c->on_close_arg = arg;
+    evutil_socket_t fd = bufferevent_getfd(c->bev);
+    if (!fn || fd < 0 || g->tls) { /* TLS: a peek sees records, not the end (docs/agent.md) */
+        if (c->watch)
+            event_del(c->watch);
+        return;
     }
+    if (!c->watch)
+        c->watch = event_new(bufferevent_get_base(c->bev), fd, EV_READ | EV_PERSIST, on_watch, c);
+    if (c->watch)
+        event_add(c->watch, NULL);
 }
 
 void gate_stats(const struct gate *g, struct gate_stats *out)

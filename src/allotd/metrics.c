@@ -9,6 +9,7 @@
 #include <event2/buffer.h>
 
 #include "allotd/controller.h"
+#include "allotd/fleet.h"
 #include "allotd/server.h"
 #include "allotd/usage.h"
 #include "common/error.h"
@@ -62,6 +63,9 @@ static const struct metric_row metric_rows[] = {
     {"allot_requests_refused_total", "counter",
      "requests answered 429 by a cap of the intake (cap: rate, queue)"},
     {"allot_requests_waiting", "gauge", "requests waiting their turn (fair service)"},
+    {"allot_agent_reports_total", "counter",
+     "node agents' reports received (inventory: whether one carried the inventory)"},
+    {"allot_agent_polls_held", "gauge", "agents' polls held open until a change or keepalive"},
 };
 
 static void header(struct evbuffer *b, int i)
@@ -260,6 +264,16 @@ void metrics_reply(struct controller *ctl, struct call *c)
                             (unsigned long long)in.queue_refused);
         header(b, 29);
         evbuffer_add_printf(b, "allot_requests_waiting %u\n", in.waiting);
+        struct fleet_stats fs = {0};
+        if (ctl->fleet)
+            fleet_stats(ctl->fleet, &fs);
+        header(b, 30);
+        evbuffer_add_printf(b, "allot_agent_reports_total{inventory=\"yes\"} %llu\n",
+                            (unsigned long long)fs.inventories);
+        evbuffer_add_printf(b, "allot_agent_reports_total{inventory=\"no\"} %llu\n",
+                            (unsigned long long)(fs.reports - fs.inventories));
+        header(b, 31);
+        evbuffer_add_printf(b, "allot_agent_polls_held %u\n", fs.held);
     }
     call_send(c, 200, "text/plain; version=0.0.4", b);
     evbuffer_free(b);

@@ -392,9 +392,13 @@ static int workload_end(struct controller *ctl, const struct op *op, int64_t t,
         whole ? 1 : gang_over(ctl, id, o, end == sched_fail || end == sched_time_limit_reached);
     if (over < 0)
         return refuse(e, over, "rank", "the workload has no replica %lld", (long long)o->rank);
-    if (over == 0)
-        return 0; /* other replicas of its gang still run: this one's end is recorded */
+    if (over == 0) { /* other replicas of its gang still run: this one's end is recorded */
+        fleet_track(ctl->fleet, id); /* its node's desired set lacks it now */
+        return 0;
+    }
     int rc = end(s, id, t);
+    /* a cancel drains without an event: its nodes' desired sets say so now (held polls) */
+    fleet_track(ctl->fleet, id);
     if (rc == -ALLOT_ESTATE)
         return refuse(e, rc, "", "the workload is %s", sched_state_name(s->workloads[id].state));
     if (rc)

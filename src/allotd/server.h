@@ -50,6 +50,7 @@ struct call {
     int64_t seen_epoch;        /* a report: the epoch and version of the desired set the */
     uint64_t seen_version;     /* agent last had (fleet.c) */
     struct call *next;         /* in the controller's list of deferred calls */
+    struct call *turn_next;    /* in the server's queue of agents' requests (server.c) */
     const struct route *route; /* while it waits its turn (intake.h) */
     bool gone;                 /* its connection closed while it waited: never answered */
     char path[1024];           /* the decoded path: args point into it */
@@ -119,6 +120,9 @@ void call_send(struct call *c, int status, const char *type, struct evbuffer *b)
 void call_reply_buffer(struct call *c, int status, struct evbuffer *b);
 /* Free a call whose handler sent the reply itself (evhttp_send_reply). */
 void call_done(struct call *c);
+/* Free c whose connection closed while its handler held it (a long poll), with its request
+ * when evhttp left that to the handler. */
+void call_lost(struct call *c);
 /* Answer now with status and body (body is taken: the call owns and frees it). */
 void call_reply(struct call *c, int status, json_t *body);
 /* Answer now with {"error": {"code", "message", "field"?}}: code from err (error.h),

@@ -38,6 +38,10 @@
 #define PROTOCOL_FIELD_TOKEN "token"
 /* A report: {inventory, workloads, tenant}. */
 #define PROTOCOL_FIELD_INVENTORY "inventory"
+/* The desired set's `inventory_wanted: true`: the controller knows no inventory of the node
+ * (a new leader, a restart); the agent sends it in its next report. A report carries the
+ * inventory only then, at the agent's start and when it changes. */
+#define PROTOCOL_FIELD_INVENTORY_WANTED "inventory_wanted"
 #define PROTOCOL_FIELD_WORKLOADS "workloads"
 #define PROTOCOL_FIELD_TENANT "tenant" /* the tenant the node serves, or null */
 /* The inventory: {discovered, driver, gpus, cpu_millicores, memory_bytes, labels}. */
@@ -106,8 +110,8 @@
 
 /* ---- Limits ---- */
 
-/* The longest the controller holds a report (its `wait`), ms. */
-#define PROTOCOL_MAX_WAIT_MS 5000
+/* The longest the controller holds a report (its `wait`), ms; the agent's --keepalive. */
+#define PROTOCOL_MAX_WAIT_MS 120000
 /* Workloads one report may list (running and ended ones). */
 #define PROTOCOL_MAX_REPORTED 4096
 /* Bytes of one chunk of output. */

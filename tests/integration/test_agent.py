@@ -146,6 +146,25 @@ class AgentTest(unittest.TestCase):
                                 stdout=log, stderr=log)
         self.agents[node] = (proc, log, work)
 
+    def restart_agents_holding(self, keepalive):
+        """Both agents again, asking allotd to hold their polls at most keepalive: a frozen
+        agent (SIGSTOP) keeps its held poll's connection open, so it is heard from until that
+        poll's end; only then does --unreachable-after start to count."""
+        for node in ("gpu-a", "gpu-b"):
+            self.stop_agent(node)
+            self.start_agent(node, extra=("--keepalive", keepalive))
+            self.started_log(node)
+
+    def wait_node(self, node, state, timeout=10):
+        """node's record once its state is state (asserted), polling for up to timeout s."""
+        deadline = time.time() + timeout
+        while True:
+            n = self.d.request("GET", f"/v1/nodes/{node}", token=self.d.admin)[1]
+            if n["state"] == state or time.time() > deadline:
+                self.assertEqual(n["state"], state, n)
+                return n
+            time.sleep(0.1)
+
     def stop_agent(self, node):
         proc, log, _ = self.agents[node]
         proc.terminate()
@@ -470,6 +489,52 @@ class AgentTest(unittest.TestCase):
         self.wait_state("acme/research/steady", "cancelled")
         self.assertEqual(sum("started" in o for o in self.outputs()), 1)
         self.assertEqual(sum("got TERM" in o for o in self.outputs()), 1)
+        # reports are deltas: the new daemon knew no inventory, asked for it, and has it
+        for node in ("gpu-a", "gpu-b"):
+            n = self.d.request("GET", f"/v1/nodes/{node}", token=self.d.admin)[1]
+            self.assertEqual(n["agent"]["gpus"], "declared", n)
+            self.assertGreater(n["agent"]["cpu_millicores"], 0, n)
+        self.assertGreaterEqual(self.d.metric("allot_agent_reports_total", '{inventory="yes"}'), 2)
+
+    def test_an_idle_agent_is_quiet(self):
+        """An idle agent's poll is held until something changes for its node or its
+        keepalive (30 s by default) passes: it is not sent again every --interval (100 ms
+        here), and the inventory goes once, in the first report (docs/agent.md, "Reports")."""
+        deadline = time.time() + 10
+        while time.time() < deadline and self.d.metric("allot_agent_polls_held") != 2:
+            time.sleep(0.05)
+        self.assertEqual(self.d.metric("allot_agent_polls_held"), 2)
+        before = self.d.metric("allot_agent_reports_total", '{inventory="no"}')
+        time.sleep(2)  # 20 of the agents' periods
+        self.assertEqual(self.d.metric("allot_agent_reports_total", '{inventory="no"}'), before)
+        self.assertEqual(self.d.metric("allot_agent_reports_total", '{inventory="yes"}'), 2)
+        for node in ("gpu-a", "gpu-b"):
+            n = self.d.request("GET", f"/v1/nodes/{node}", token=self.d.admin)[1]
+            self.assertEqual(n["agent"]["state"], "reporting", n)
+        # a change still reaches the held poll at once, and the replica's start is told once
+        self.submit({"name": "woken", "workspace": "acme/research", "gpus": 1,
+                     "command": ["/bin/sh", "-c", "echo woken-ok"]})
+        self.wait_state("acme/research/woken", "finished")
+        self.assertIn("woken-ok\n", self.outputs())
+        self.assertEqual(self.d.metric("allot_agent_reports_total", '{inventory="yes"}'), 2)
+
+    def test_a_killed_agent_is_noticed_before_its_keepalive(self):
+        """An agent whose process ends closes its held poll's connection: allotd counts its
+        silence from then, not from the poll's end 30 s later."""
+        port, data = self.d.port, self.d.data
+        self.d.stop()
+        self.d = allotd_harness.Daemon(ALLOTD, data, None, ["--no-virtual-nodes",
+                                                            "--unreachable-after", "1s",
+                                                            "--lost-after", "60s"], port=port)
+        deadline = time.time() + 10
+        while time.time() < deadline and self.d.metric("allot_agent_polls_held") != 2:
+            time.sleep(0.05)
+        proc = self.agents["gpu-a"][0]
+        proc.kill()
+        proc.wait()
+        n = self.wait_node("gpu-a", "draining", timeout=15)
+        self.assertEqual(n["agent"]["state"], "unreachable", n)
+        self.assertEqual(self.d.metric("allot_agent_polls_held"), 1)  # gpu-b's
 
     def test_finished_directories_are_removed_after_keep_finished(self):
         for node in ("gpu-a", "gpu-b"):
@@ -495,6 +560,7 @@ class AgentTest(unittest.TestCase):
         self.d = allotd_harness.Daemon(ALLOTD, data, None, ["--no-virtual-nodes",
                                                             "--unreachable-after", "1s",
                                                             "--lost-after", "2s"], port=port)
+        self.restart_agents_holding("1s")
         trap = ("trap 'echo got TERM; exit 0' TERM; echo started on $ALLOT_PEERS; "
                 "while true; do sleep 0.05; done")
         w = self.submit({"name": "mover", "workspace": "acme/research", "gpus": 8,
@@ -550,17 +616,11 @@ class AgentTest(unittest.TestCase):
         self.d = allotd_harness.Daemon(ALLOTD, data, None, ["--no-virtual-nodes",
                                                             "--unreachable-after", "1s",
                                                             "--lost-after", "30s"], port=port)
+        self.restart_agents_holding("1s")
         proc = self.agents["gpu-a"][0]
         proc.send_signal(signal.SIGSTOP)
         try:
-            deadline = time.time() + 10
-            n = {}
-            while time.time() < deadline:
-                n = self.d.request("GET", "/v1/nodes/gpu-a", token=self.d.admin)[1]
-                if n["state"] == "draining":
-                    break
-                time.sleep(0.1)
-            self.assertEqual(n["state"], "draining", n)
+            n = self.wait_node("gpu-a", "draining")
             self.assertIsNone(n["reason_by"])  # allotd's own
             st, r = self.d.request("POST", "/v1/nodes/gpu-a/drain", {"reason": "replacing PSU"},
                                    token=self.d.admin)

@@ -736,7 +736,7 @@ class AgentProtocolTest(unittest.TestCase):
         q = f"?wait=3000&epoch={first['epoch']}&version={first['version']}"
         held = {}
         t = threading.Thread(target=lambda: held.update(answer=self.d.request(
-            "POST", f"/v1/nodes/gpu-a/report{q}", {"inventory": {"gpus": []}, "workloads": []},
+            "POST", f"/v1/nodes/gpu-a/report{q}", {"workloads": []},
             token=a)))
         t.start()
         time.sleep(1.5)
@@ -756,7 +756,7 @@ class AgentProtocolTest(unittest.TestCase):
         def poll():
             held["answer"] = self.d.request(
                 "POST", f"/v1/nodes/gpu-a/report{q}",
-                {"inventory": {"gpus": []}, "workloads": []}, token=a)
+                {"workloads": []}, token=a)
             held["at"] = time.time()
 
         admin = self.d.admin
@@ -792,10 +792,21 @@ class AgentProtocolTest(unittest.TestCase):
         st, r = self.d.request("POST", "/v1/nodes/gpu-a/report?wait=5000&epoch=1&version=0",
                                {"workloads": []}, token=a)
         self.assertEqual(st, 200, r)
-        for bad in ("wait=-1", "wait=99999", "wait=x", "epoch=1e3", "version="):
+        for bad in ("wait=-1", "wait=120001", "wait=x", "epoch=1e3", "version="):
             st, r = self.d.request("POST", f"/v1/nodes/gpu-a/report?{bad}", {"workloads": []},
                                    token=a)
             self.assertEqual((st, r["error"]["field"]), (400, bad.split("=")[0]), bad)
+        # a report with another inventory is answered at once: the set's GPU UUIDs follow it
+        st, cur = self.report("gpu-a", a)
+        q = f"?wait=5000&epoch={cur['epoch']}&version={cur['version']}"
+        gpus = [{"index": i, "uuid": f"GPU-new-{i}", "healthy": True} for i in range(8)]
+        st, r = self.d.request("POST", f"/v1/nodes/gpu-a/report{q}",
+                               {"inventory": {"discovered": False, "gpus": gpus},
+                                "workloads": []}, token=a)
+        self.assertEqual(st, 200, r)
+        self.assertGreater(r["version"], cur["version"])
+        self.assertEqual(r["workloads"][0]["gpu_uuids"], [f"GPU-new-{i}" for i in range(8)])
+        self.assertNotIn("inventory_wanted", r)
 
     def test_silent_node_drains_then_its_work_is_requeued(self):
         a = self.node_token("gpu-a")
