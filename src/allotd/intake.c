@@ -45,7 +45,9 @@ struct intake {
     struct intake_tenant *tenants;
     struct intake_token *tokens;
     uint32_t n_tenants, cap_tenants, n_tokens, cap_tokens;
-    struct ring turn; /* tenants with requests waiting */
+    struct ring turn;     /* tenants with requests waiting */
+    struct ring agents;   /* agents' requests, in arrival order */
+    uint32_t agents_left; /* of this turn's INTAKE_AGENTS_PER_TURN */
     struct intake_stats stats;
 };
 
@@ -258,6 +260,7 @@ void intake_free(struct intake *in)
     free(in->tenants);
     free(in->tokens);
     free(in->turn.v);
+    free(in->agents.v);
     hmap_cleanup(&in->tenant_ids);
     hmap_cleanup(&in->token_ids);
     free(in);
@@ -346,6 +349,28 @@ void *intake_pop(struct intake *in)
     in->stats.waiting--;
     in->stats.served++;
     return item;
+}
+
+int intake_push_agent(struct intake *in, void *item)
+{
+    int rc = ring_push(&in->agents, (uintptr_t)item);
+    if (rc == 0)
+        in->stats.agents_waiting++;
+    return rc;
+}
+
+void intake_turn(struct intake *in)
+{
+    in->agents_left = INTAKE_AGENTS_PER_TURN;
+}
+
+void *intake_pop_agent(struct intake *in)
+{
+    if (in->agents.n == 0 || in->agents_left == 0)
+        return NULL;
+    in->agents_left--;
+    in->stats.agents_waiting--;
+    return (void *)ring_pop(&in->agents);
 }
 
 void intake_stats(const struct intake *in, struct intake_stats *out)

@@ -1,6 +1,7 @@
 /* The intake of allotd's requests: per-token and per-tenant rate caps (token buckets) and
  * queues served round-robin, by tenant and by token inside a tenant, so that one tenant's
- * flood waits its turn and others' requests do not (docs/operations.md, "Fair service").
+ * flood waits its turn and others' requests do not; node agents' requests first in each turn,
+ * up to a bound (docs/operations.md, "Fair service").
  * Pure: the time is given and the items are the caller's; server.c runs it on the loop. */
 #ifndef ALLOT_ALLOTD_INTAKE_H
 #define ALLOT_ALLOTD_INTAKE_H
@@ -33,12 +34,18 @@ struct intake_refusal {
     int retry_s;    /* whole seconds, at least 1 */
 };
 
+/* Node agents' requests one turn serves before the tenants' (intake_pop_agent): a turn stays
+ * short (a report costs tens of µs) when thousands of agents report at once, after a leader's
+ * start, and the API is served in every turn. */
+#define INTAKE_AGENTS_PER_TURN 256
+
 /* Counters for /metrics. */
 struct intake_stats {
-    uint64_t rate_refused;  /* over a rate cap */
-    uint64_t queue_refused; /* over a queue bound */
-    uint64_t served;        /* taken in turn (intake_pop) */
-    uint32_t waiting;       /* queued now */
+    uint64_t rate_refused;   /* over a rate cap */
+    uint64_t queue_refused;  /* over a queue bound */
+    uint64_t served;         /* taken in turn (intake_pop) */
+    uint32_t waiting;        /* tenants' requests queued now */
+    uint32_t agents_waiting; /* agents' requests queued now */
 };
 
 struct intake;
@@ -62,6 +69,15 @@ int intake_push(struct intake *in, const char *tenant, const char *token, void *
 /* The next item in turn, or NULL when none waits: one per tenant in turn, and inside a
  * tenant one per token in turn, each token's in arrival order. */
 void *intake_pop(struct intake *in);
+
+/* Queue a node agent's request (item, the caller's): never capped, in arrival order. RET 0 or
+ * -ALLOT_ENOMEM. */
+int intake_push_agent(struct intake *in, void *item);
+/* A new turn: up to INTAKE_AGENTS_PER_TURN agents' requests may be taken in it. */
+void intake_turn(struct intake *in);
+/* The next agent's request of this turn, or NULL when none waits or the turn has served its
+ * INTAKE_AGENTS_PER_TURN (the rest wait for the next turn, after the tenants'). */
+void *intake_pop_agent(struct intake *in);
 
 void intake_stats(const struct intake *in, struct intake_stats *out);
 

@@ -36,10 +36,6 @@ struct server {
     struct intake *intake; /* requests waiting their turn (intake.h) */
     struct event *turn;    /* serves a batch of them, once per loop iteration */
     bool turn_shared;      /* the last turn served more than one tenant */
-    /* Node agents' requests, served first in each turn, up to SERVER_TURN_AGENTS: the fleet
-     * is heard at once, and the loop still serves the API under a storm of reports (one per
-     * agent connection at most: evhttp reads a connection's next request after its answer). */
-    struct call *agents_head, *agents_tail;
 };
 
 /* Requests served in turn per loop iteration: between two turns the loop reads what has
@@ -50,9 +46,6 @@ struct server {
  * served and committed soon. */
 #define SERVER_TURN_SHARED 8
 #define SERVER_TURN_BATCH 64
-/* Agents' requests a turn serves before the API's: a loop iteration stays short (a report
- * costs tens of µs) when thousands of agents report at once, after a leader's start. */
-#define SERVER_TURN_AGENTS 256
 
 static void call_free(struct call *c)
 {
@@ -552,11 +545,9 @@ static void on_turn(evutil_socket_t fd, short what, void *arg)
     struct call *c;
     struct intake_stats st;
     char first[sizeof(c->who.tenant)] = "";
-    bool mixed = false; /* this turn served more than one tenant */
-    for (int i = 0; i < SERVER_TURN_AGENTS && (c = sv->agents_head) != NULL; i++) {
-        sv->agents_head = c->turn_next;
-        if (!sv->agents_head)
-            sv->agents_tail = NULL;
+    bool mixed = false;      /* this turn served more than one tenant */
+    intake_turn(sv->intake); /* agents' requests first, up to INTAKE_AGENTS_PER_TURN */
+    while ((c = intake_pop_agent(sv->intake)) != NULL) {
         if (c->gone) {
             call_done(c);
             continue;
@@ -582,7 +573,7 @@ static void on_turn(evutil_socket_t fd, short what, void *arg)
     }
     sv->turn_shared = mixed;
     intake_stats(sv->intake, &st);
-    if (st.waiting || sv->agents_head) {
+    if (st.waiting || st.agents_waiting) {
         static const struct timeval now = {0, 0};
         evtimer_add(sv->turn, &now);
     }
@@ -606,14 +597,12 @@ static void call_admit(struct server *sv, struct call *c, const struct route *r)
         call_serve(sv, c, r);
         return;
     }
-    if (c->who.role == ROLE_NODE) {
+    if (c->who.role == ROLE_NODE) { /* first in the next turn, never capped */
         c->route = r;
-        c->turn_next = NULL;
-        if (sv->agents_tail)
-            sv->agents_tail->turn_next = c;
-        else
-            sv->agents_head = c;
-        sv->agents_tail = c;
+        if (intake_push_agent(sv->intake, c)) {
+            call_error(c, -ALLOT_ENOMEM, 503, NULL, "out of memory");
+            return;
+        }
         gate_on_close(sv->gate, evhttp_request_get_connection(c->req), call_gone, c);
         turn_soon(sv);
         return;
@@ -730,7 +719,7 @@ int server_set_intake(struct server *sv, const struct intake_options *opt)
 {
     struct intake_stats st;
     intake_stats(sv->intake, &st);
-    if (st.waiting) /* set before serving: a request waiting would lose its turn */
+    if (st.waiting || st.agents_waiting) /* set before serving: a request would lose its turn */
         return -ALLOT_ESTATE;
     struct intake *in;
     int rc = intake_new(opt, &in);
@@ -763,10 +752,8 @@ void server_stop(struct server *sv)
     /* calls waiting their turn are dropped unanswered: their connections close below */
     for (struct call *c; sv->intake && (c = intake_pop(sv->intake)) != NULL;)
         call_done(c);
-    for (struct call *c = sv->agents_head, *next; c; c = next) {
-        next = c->turn_next;
+    for (struct call *c; sv->intake && (intake_turn(sv->intake), c = intake_pop_agent(sv->intake));)
         call_done(c);
-    }
     intake_free(sv->intake);
     if (sv->turn)
         event_free(sv->turn);

@@ -50,7 +50,6 @@ struct call {
     int64_t seen_epoch;        /* a report: the epoch and version of the desired set the */
     uint64_t seen_version;     /* agent last had (fleet.c) */
     struct call *next;         /* in the controller's list of deferred calls */
-    struct call *turn_next;    /* in the server's queue of agents' requests (server.c) */
     const struct route *route; /* while it waits its turn (intake.h) */
     bool gone;                 /* its connection closed while it waited: never answered */
     char path[1024];           /* the decoded path: args point into it */

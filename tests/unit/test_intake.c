@@ -1,7 +1,8 @@
 /* Unit tests for allotd/intake without HTTP: requests are taken in turn by tenant and by
  * token inside a tenant, each token's in arrival order; the queues are bounded; the rate caps
- * refuse with a retry in whole seconds and charge nothing when one refuses. The server's use
- * of it is tested over HTTP (test_fairness.py). */
+ * refuse with a retry in whole seconds and charge nothing when one refuses; node agents'
+ * requests go first in a turn, up to a bound. The server's use of it is tested over HTTP
+ * (test_fairness.py). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -138,6 +139,38 @@ static void test_rate_caps(void **state)
 
 /* At max_tokens, tokens with nothing waiting are forgotten (a rate-capped one starts with its
  * burst again); those waiting keep their requests and their turn. */
+/* A storm of agents' reports (INTAKE_AGENTS_PER_TURN + 44 of them) and one tenant request
+ * that arrives last: the turn serves the first INTAKE_AGENTS_PER_TURN reports, in arrival
+ * order, then the tenant's request; the 44 other reports wait for the next turn. */
+static void test_agents_first_within_a_bound(void **state)
+{
+    (void)state;
+    struct intake_options opt = {0};
+    struct intake *in;
+    assert_int_equal(intake_new(&opt, &in), 0);
+    uintptr_t n_agents = INTAKE_AGENTS_PER_TURN + 44;
+    for (uintptr_t i = 1; i <= n_agents; i++)
+        assert_int_equal(intake_push_agent(in, ITEM(1000 + i)), 0);
+    assert_int_equal(pushed(in, "a", "a1", 111), 0);
+    struct intake_stats st;
+    intake_stats(in, &st);
+    assert_int_equal(st.agents_waiting, n_agents);
+    assert_int_equal(st.waiting, 1);
+    intake_turn(in);
+    for (uintptr_t i = 1; i <= INTAKE_AGENTS_PER_TURN; i++)
+        assert_int_equal((uintptr_t)intake_pop_agent(in), 1000 + i);
+    assert_null(intake_pop_agent(in)); /* this turn's agents are served */
+    assert_int_equal(popped(in), 111);
+    assert_null(intake_pop(in));
+    intake_turn(in);
+    for (uintptr_t i = INTAKE_AGENTS_PER_TURN + 1; i <= n_agents; i++)
+        assert_int_equal((uintptr_t)intake_pop_agent(in), 1000 + i);
+    assert_null(intake_pop_agent(in));
+    intake_stats(in, &st);
+    assert_int_equal(st.agents_waiting, 0);
+    intake_free(in);
+}
+
 static void test_tokens_forgotten(void **state)
 {
     (void)state;
@@ -178,6 +211,7 @@ int main(void)
         cmocka_unit_test(test_queue_bounds),
         cmocka_unit_test(test_rate_caps),
         cmocka_unit_test(test_tokens_forgotten),
+        cmocka_unit_test(test_agents_first_within_a_bound),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
