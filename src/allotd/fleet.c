@@ -10,6 +10,7 @@
 
 #include <event2/http.h>
 
+#include "allotd/gate.h"
 #include "allotd/log.h"
 #include "allotd/server.h"
 #include "common/error.h"
@@ -697,6 +698,21 @@ int fleet_start(struct fleet *f, char *err, size_t len)
         return -ALLOT_ENOMEM;
     }
     return 0;
+}
+
+void fleet_connections_check(struct controller *ctl)
+{
+    struct gate_stats g = {0};
+    if (ctl->gate)
+        gate_stats(ctl->gate, &g);
+    uint64_t nodes = ctl->engine->n_nodes, need = nodes * FLEET_AGENT_CONNECTIONS;
+    if (g.max && g.max < need)
+        log_info("the connection cap %u is below what the platform's %llu nodes' agents may hold "
+                 "(%d each: the poll, the push, the output): %llu. Past it the oldest idle "
+                 "connections are closed; raise --max-connections, or the file descriptor limit "
+                 "(ulimit -n, LimitNOFILE= in a systemd unit)",
+                 g.max, (unsigned long long)nodes, FLEET_AGENT_CONNECTIONS,
+                 (unsigned long long)need);
 }
 
 void fleet_stats(const struct fleet *f, struct fleet_stats *out)

@@ -29,6 +29,11 @@ int fleet_new(struct controller *ctl, struct fleet **out);
 /* Start the heartbeat check (not with virtual nodes) and set the epoch that tells agents
  * this run of the controller from the last. RET 0, or -ALLOT_ENOMEM with a sentence. */
 int fleet_start(struct fleet *f, char *err, size_t len);
+/* Connections one node agent holds at most: its held poll, its push, its output. */
+#define FLEET_AGENT_CONNECTIONS 3
+/* Say in the log when the HTTP connection cap (ctl->gate's) is below what the agents of the
+ * platform's nodes may hold (docs/operations.md, "Running agents"). */
+void fleet_connections_check(struct controller *ctl);
 /* The counters now. */
 void fleet_stats(const struct fleet *f, struct fleet_stats *out);
 /* Drop held reports unanswered and free the fleet. Accepts NULL. */

@@ -13,6 +13,7 @@
 #include "allotd/api.h"
 #include "allotd/controller.h"
 #include "allotd/fdlimit.h"
+#include "allotd/fleet.h"
 #include "allotd/gate.h"
 #include "allotd/log.h"
 #include "allotd/server.h"
@@ -434,6 +435,8 @@ int main(int argc, char **argv)
     ctl->gate = server_gate(sv);
     ctl->server = sv;
     server_set_guard(sv, controller_serving);
+    if (o.real_nodes)
+        fleet_connections_check(ctl);
     char where[512];
     store_location_redact(o.store ? o.store : o.data, where, sizeof(where));
     log_info("listening on %s://%s:%ld; state in %s; %s", o.tls_cert ? "https" : "http", addr, port,

@@ -429,6 +429,34 @@ class DescriptorLimit(Base):
         self.assertEqual(self.cap(), 16)
 
 
+class FleetConnections(unittest.TestCase):
+    """With node agents, allotd says at start when its connection cap is below what the
+    platform's agents may hold (3 each: poll, push, output; issue 17)."""
+
+    def start(self, nodes, cap):
+        tmp = tempfile.mkdtemp(prefix="allot-sec-")
+        self.addCleanup(shutil.rmtree, tmp, True)
+        text = open(PLATFORM).read().split("nodes:")[0] + "nodes:\n" + "".join(
+            f"  - {{name: n{i}, cluster: shared-1, tenant: acme, cpu: 8, memory: 64Gi,"
+            f" gpus: [{{model: H100-80GB, count: 8}}]}}\n" for i in range(nodes))
+        platform = os.path.join(tmp, "platform.yaml")
+        with open(platform, "w") as f:
+            f.write(text)
+        data = os.path.join(tmp, "data")
+        d = allotd_harness.Daemon(ALLOTD, data, platform,
+                                  ["--no-virtual-nodes", "--max-connections", str(cap)])
+        self.addCleanup(d.stop)
+        return d, open(data + ".log").read()
+
+    def test_a_cap_below_the_fleet_is_named(self):
+        d, log = self.start(6, 17)
+        self.assertIn("the connection cap 17 is below what the platform's 6 nodes' agents may "
+                      "hold (3 each: the poll, the push, the output): 18", log)
+        self.assertEqual(d.request("GET", "/healthz")[0], 200)  # it serves all the same
+        d, log = self.start(6, 18)
+        self.assertNotIn("connection cap", log)
+
+
 class UnfinishedReply(unittest.TestCase):
     """A reply its client stops taking is not cut into a short 200 (issue 17): past the send
     timeout (10 s without progress) the connection is reset, an error for any client, and
