@@ -516,7 +516,7 @@ static void task_start(struct agent *a, const char *name, int rank, enum channel
     snprintf(t->name, sizeof(t->name), "%s", name);
     b->tasks_live++;
     struct submission *s = submission_of(b, name);
-    if (s && !s->seen) {
+    if (s && !s->seen && s->sent_at > 0) { /* a name before its submission is not ours */
         s->seen = true;
         s->seen_at = now_s();
         s->via_push = via != CH_POLL;
@@ -1044,6 +1044,7 @@ static int bench_init(struct bench *b)
         if (!b->pool[i])
             return -1;
         evhttp_connection_set_timeout(b->pool[i], 30);
+        evhttp_connection_set_max_body_size(b->pool[i], 64 << 20); /* a page of 1000 nodes */
     }
     int poll_timeout =
         (int)((opt.mode == MODE_LEGACY ? opt.interval_ms : opt.keepalive_ms) / 1000) + 10;
@@ -1058,6 +1059,7 @@ static int bench_init(struct bench *b)
         if (!a->conn)
             return -1;
         evhttp_connection_set_timeout(a->conn, poll_timeout);
+        evhttp_connection_set_max_body_size(a->conn, 8 << 20); /* a desired set */
     }
     for (long i = 0; i < opt.count; i++)
         b->subs[i] = (struct submission){.bench = b, .index = (uint32_t)i};

@@ -191,6 +191,8 @@ for r in rows:
         extra.append(f"inventory asked {r['inventory_wanted']} times")
     if r["log_no_report_at_join"]:
         extra.append(f"{r['log_no_report_at_join']} 'no report for' lines before every agent had joined")
+    if r["dispatched_via_push"]:
+        extra.append(f"{r['dispatched_via_push']} placements came in the answer to a push, not a poll")
     if r["dispatched"] < r["count"]:
         extra.append(f"only {r['dispatched']} of {r['count']} placements reached an agent")
     if extra:
