@@ -81,8 +81,10 @@ static const struct opt_row opt_rows[] = {
     {"--run", "S", OPT_DOUBLE, &opt.run_s, 0, 3600, "a workload runs this long, then exits 0"},
     {"--workspace", "T/W", OPT_STRING, &opt.workspace, 0, 0, "of the submissions"},
     {"--prefix", "NAME", OPT_STRING, &opt.prefix, 0, 0, "of the workloads' names (NAME-i)"},
-    {"--joins", "J", OPT_LONG, &opt.joins, 1, 100000, "agents joining at once (token, report)"},
-    {"--join-timeout", "S", OPT_DOUBLE, &opt.join_timeout_s, 1, 36000, "for every join"},
+    {"--joins", "J", OPT_LONG, &opt.joins, 1, 100000,
+     "node tokens made at once, then agents sending their first report at once"},
+    {"--join-timeout", "S", OPT_DOUBLE, &opt.join_timeout_s, 1, 36000,
+     "for every token, then for every first report"},
     {"--pool", "C", OPT_LONG, &opt.pool, 1, 256, "shared connections (pushes, admin calls)"},
     {"--pid", "PID", OPT_LONG, &opt.pid, 0, 1e9, "allotd's, for its CPU time and RSS"},
     {"--log", "FILE", OPT_STRING, &opt.log, 0, 0, "allotd's log, for 'no report for' lines"},
@@ -222,7 +224,7 @@ struct fifo {
     size_t head, n, cap;
 };
 
-enum phase { PH_JOIN, PH_SETTLE, PH_IDLE, PH_DISPATCH, PH_NODES, PH_WORKLOADS, PH_DONE };
+enum phase { PH_TOKENS, PH_JOIN, PH_SETTLE, PH_IDLE, PH_DISPATCH, PH_NODES, PH_WORKLOADS, PH_DONE };
 
 struct bench {
     struct event_base *base;
@@ -236,8 +238,9 @@ struct bench {
     struct fifo retries, exits;
     enum phase phase;
     double phase_at, start_at;
+    uint32_t next_token, in_tokens, n_tokens;
     uint32_t next_join, in_join, n_joined;
-    double join_s;
+    double tokens_s, join_s;
     uint32_t next_sub, subs_answered, subs_seen;
     uint32_t tasks_live; /* tasks used in all agents */
     uint32_t gen;
@@ -689,12 +692,14 @@ static void on_token(struct evhttp_request *req, void *arg)
     if (token && !a->auth && asprintf(&a->auth, "Bearer %s", token) < 0)
         a->auth = NULL;
     json_decref(answer);
-    if (b->phase == PH_DONE)
-        return;
-    if (a->auth)
-        report_send(a, CH_POLL);
-    else
+    if (a->auth) {
+        b->in_tokens--;
+        b->n_tokens++;
+    } else if (b->phase == PH_TOKENS) {
         later(b, &b->retries, 1, (struct timed){0, a->index, 0, TIMED_TOKEN, 0});
+    } else {
+        b->in_tokens--; /* too late: this agent does not join */
+    }
 }
 
 static void token_send(struct agent *a)
@@ -867,8 +872,8 @@ static double self_cpu_s(void)
 
 static void phase_to(struct bench *b, enum phase p)
 {
-    static const char *const names[] = {"join",  "settle",    "idle", "dispatch",
-                                        "nodes", "workloads", "done"};
+    static const char *const names[] = {"tokens",   "join",  "settle",    "idle",
+                                        "dispatch", "nodes", "workloads", "done"};
     b->phase = p;
     b->phase_at = now_s();
     fprintf(stderr, "bench_fleet: %.1f s: %s (%u of %ld agents joined)\n",
@@ -878,7 +883,9 @@ static void phase_to(struct bench *b, enum phase p)
 static void timed_run(struct bench *b, struct timed t)
 {
     struct agent *a = &b->agents[t.agent];
-    if (t.kind == TIMED_TOKEN)
+    if (t.kind == TIMED_TOKEN && b->phase != PH_TOKENS)
+        b->in_tokens--; /* too late: this agent does not join */
+    else if (t.kind == TIMED_TOKEN)
         token_send(a);
     else if (t.kind == TIMED_POLL)
         report_send(a, CH_POLL);
@@ -898,12 +905,24 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
     while (b->phase != PH_DONE && fifo_pop_due(&b->retries, now, &t))
         timed_run(b, t);
     switch (b->phase) {
+    case PH_TOKENS:
+        while (b->in_tokens < (uint32_t)opt.joins && b->next_token < (uint32_t)opt.agents) {
+            b->in_tokens++;
+            token_send(&b->agents[b->next_token++]);
+        }
+        if (b->n_tokens == (uint32_t)opt.agents || now - b->phase_at > opt.join_timeout_s) {
+            b->tokens_s = now - b->phase_at;
+            phase_to(b, PH_JOIN);
+        }
+        break;
     case PH_JOIN:
         while (b->in_join < (uint32_t)opt.joins && b->next_join < (uint32_t)opt.agents) {
             struct agent *a = &b->agents[b->next_join++];
+            if (!a->auth)
+                continue; /* no token: counted among the errors */
             a->joining = true;
             b->in_join++;
-            token_send(a);
+            report_send(a, CH_POLL);
         }
         if (b->n_joined == (uint32_t)opt.agents || now - b->phase_at > opt.join_timeout_s) {
             b->join_s = now - b->phase_at;
@@ -1153,6 +1172,7 @@ static int result_print(struct bench *b)
     json_object_set_new(
         r, "report_bytes",
         json_integer(nrep ? (json_int_t)((b->idle_bytes1 - b->idle_bytes0) / nrep) : 0));
+    json_object_set_new(r, "tokens_s", json_real(b->tokens_s));
     json_object_set_new(r, "dispatched", json_integer((json_int_t)n));
     json_object_set_new(r, "dispatched_via_push", json_integer((json_int_t)via_push));
     json_object_set_new(r, "dispatch_p50_ms", json_real(percentile(lat, n, 0.5)));
@@ -1199,7 +1219,7 @@ int main(int argc, char **argv)
         return 1;
     }
     b.start_at = now_s();
-    phase_to(&b, PH_JOIN);
+    phase_to(&b, PH_TOKENS);
     event_base_dispatch(b.base);
     b.phase = PH_DONE;
     rc = result_print(&b);

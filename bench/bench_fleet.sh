@@ -11,9 +11,9 @@
 #   1. starts allotd --no-virtual-nodes on 127.0.0.1:PORT (temporary data directory, a
 #      platform of one tenant `bench`, its workspace `work`, and N nodes n1..nN of 8
 #      H100-80GB), pinned to core 0 (taskset), with --max-connections N + 1000;
-#   2. runs bench_fleet on core 1: for each node the platform admin makes a node token
-#      (POST /v1/tokens {node}), then the agent sends its first report (at most JOINS joins at
-#      once); every agent then holds a poll (wait = --interval in legacy mode, --keepalive in
+#   2. runs bench_fleet on core 1: the platform admin makes a node token for each node
+#      (POST /v1/tokens {node}, JOINS at once), then every agent sends its first report (JOINS
+#      at once); every agent then holds a poll (wait = --interval in legacy mode, --keepalive in
 #      delta mode) and sends the next as soon as it is answered;
 #   3. after SETTLE seconds, measures IDLE seconds: allotd's CPU (utime + stime of
 #      /proc/PID/stat, % of one core), its RSS (VmRSS) at the end, the reports/s the agents
@@ -50,7 +50,8 @@ usage: bench/bench_fleet.sh [options]
   --count K        one-GPU workloads submitted for the dispatch latency (default 200)
   --rate R         submissions per second (default 20)
   --run S          seconds a workload runs before its agent reports it exited (default 1)
-  --joins J        agents joining at once (default 200)
+  --joins J        node tokens made at once (all before the first report), then agents
+                   sending their first report at once (default 200)
   --port P         allotd's port on 127.0.0.1 (default 17290)
   -h, --help       this help
 environment: BUILD [build-release], NO_BUILD=1, KEEP=1 (keep the temporary directory)
@@ -163,11 +164,11 @@ done
 # ---- report ----
 echo "== Allot fleet: agents impersonated by bench_fleet ($PIN_NOTE; $(nproc) cores)"
 echo "   mode $MODE, interval $INTERVAL ms, keepalive $KEEPALIVE ms, idle window $IDLE s after $SETTLE s settle,"
-echo "   $COUNT one-GPU workloads at $RATE/s running $RUN s, $JOINS joins at once"
+echo "   $COUNT one-GPU workloads at $RATE/s running $RUN s, $JOINS tokens and joins at once"
 python3 - "${RESULTS[@]}" <<'EOF'
 import json, sys
 rows = [json.loads(a) for a in sys.argv[1:]]
-head = ("agents", "mode", "wait ms", "joined", "join s", "allotd CPU %", "RSS MiB", "reports/s",
+head = ("agents", "mode", "wait ms", "joined", "tokens s", "join s", "allotd CPU %", "RSS MiB", "reports/s",
         "B/report", "dispatch p50 ms", "p99 ms", "finished", "errors", "not ready", "silent log",
         "bench CPU %")
 print(" | ".join(head))
@@ -175,7 +176,7 @@ def f(v, fmt):
     return "-" if v is None else fmt % v
 for r in rows:
     print(" | ".join([
-        str(r["agents"]), r["mode"], str(r["wait_ms"]), str(r["joined"]), f(r["join_s"], "%.1f"),
+        str(r["agents"]), r["mode"], str(r["wait_ms"]), str(r["joined"]), f(r["tokens_s"], "%.1f"), f(r["join_s"], "%.1f"),
         f(r["allotd_cpu_pct"], "%.1f"), f(r["allotd_rss_mib"], "%.0f"), f(r["reports_per_s"], "%.0f"),
         str(r["report_bytes"]), f(r["dispatch_p50_ms"], "%.1f"), f(r["dispatch_p99_ms"], "%.1f"),
         "%d/%d" % (r["finished"], r["count"]), str(r["errors_total"]), str(r["nodes_not_ready"]),
