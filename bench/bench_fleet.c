@@ -145,14 +145,14 @@ static int options_read(int argc, char **argv)
 /* ---- The state of the fleet ---- */
 
 /* Errors, counted by kind; one row names each for the output. */
-enum err_kind { ERR_CONNECT, ERR_STATUS, ERR_JSON, ERR_ANSWER, ERR_SUBMIT, ERR_TASKS, ERR_N };
+enum err_kind { ERR_CONNECT, ERR_STATUS, ERR_JSON, ERR_ANSWER, ERR_SUBMIT, ERR_LOCAL, ERR_N };
 static const char *const err_names[ERR_N] = {
     "connection", /* no answer: refused, reset, timed out */
     "status",     /* an answer other than the one expected (200, or 201 for a submission) */
     "json",       /* an answer that is not JSON */
     "answer",     /* JSON, but not what was asked: not the node's desired set, no token, ... */
     "submit",     /* a submission answered without being placed (pending, rejected) */
-    "tasks_full", /* more workloads on one agent than it can track */
+    "local",      /* the bench's own: out of memory, more workloads on one agent than it tracks */
 };
 
 /* The channels of an agent's reports: the held poll on its own connection, the push on the
@@ -306,7 +306,7 @@ static void later(struct bench *b, struct fifo *q, double delay, struct timed t)
 {
     t.due = now_s() + delay;
     if (fifo_push(q, t))
-        b->errors[ERR_TASKS]++;
+        b->errors[ERR_LOCAL]++;
 }
 
 /* ---- Requests ---- */
@@ -455,7 +455,7 @@ static void report_send(struct agent *a, enum channel ch)
                           "application/json")) {
         if (req)
             evhttp_request_free(req);
-        report_unsent(a, ch, ERR_TASKS);
+        report_unsent(a, ch, ERR_LOCAL);
         return;
     }
     b->reports_sent++;
@@ -512,7 +512,7 @@ static void task_start(struct agent *a, const char *name, int rank, enum channel
     for (int k = 0; k < AGENT_MAX_TASKS && !t; k++)
         t = a->tasks[k].used ? NULL : &a->tasks[k];
     if (!t) {
-        b->errors[ERR_TASKS]++;
+        b->errors[ERR_LOCAL]++;
         return;
     }
     *t = (struct task){.used = true, .rank = rank, .gen = ++b->gen};
@@ -712,7 +712,7 @@ static void token_send(struct agent *a)
     a->in_flight[CH_TOKEN] = req != NULL;
     if (!req || evhttp_make_request(pool_next(b), req, EVHTTP_REQ_POST, "/v1/tokens")) {
         a->in_flight[CH_TOKEN] = false;
-        b->errors[req ? ERR_CONNECT : ERR_TASKS]++;
+        b->errors[req ? ERR_CONNECT : ERR_LOCAL]++;
         later(b, &b->retries, 1, (struct timed){0, a->index, 0, TIMED_TOKEN, 0});
     }
 }
@@ -746,7 +746,7 @@ static void submit_send(struct bench *b, struct submission *s)
                                      : NULL;
     s->sent_at = now_s();
     if (!req || evhttp_make_request(pool_next(b), req, EVHTTP_REQ_POST, "/v1/workloads")) {
-        b->errors[req ? ERR_CONNECT : ERR_TASKS]++;
+        b->errors[req ? ERR_CONNECT : ERR_LOCAL]++;
         s->answered = true; /* nothing will answer it */
         b->subs_answered++;
     }
@@ -806,7 +806,7 @@ static void page_send(struct bench *b)
     b->page_busy = req != NULL;
     if (!req || evhttp_make_request(pool_next(b), req, EVHTTP_REQ_GET, path)) {
         b->page_busy = false;
-        b->errors[req ? ERR_CONNECT : ERR_TASKS]++;
+        b->errors[req ? ERR_CONNECT : ERR_LOCAL]++;
         b->phase = b->phase == PH_NODES ? PH_WORKLOADS : PH_DONE; /* no retry: counted */
         b->page_after = -1;
     }
