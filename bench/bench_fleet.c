@@ -226,6 +226,7 @@ struct fifo {
 
 enum phase { PH_TOKENS, PH_JOIN, PH_SETTLE, PH_IDLE, PH_DISPATCH, PH_NODES, PH_WORKLOADS, PH_DONE };
 
+/* The whole run: the agents, the submissions, the counters, the phase; one event loop owns it. */
 struct bench {
     struct event_base *base;
     struct event *tick, *sigint, *sigterm;
@@ -259,7 +260,6 @@ struct bench {
     long long page_after;
     uint32_t nodes_listed, nodes_bad, finished_listed;
     bool interrupted;
-    int rc;
 };
 
 static double now_s(void)
