@@ -37,7 +37,7 @@ static struct options opt = {
     .port = 17290,
     .agents = 50,
     .interval_ms = 1000,
-    .keepalive_ms = 5000, /* today's most (PROTOCOL_MAX_WAIT_MS); the new protocol allows more */
+    .keepalive_ms = 30000, /* allot-agent's default --keepalive */
     .count = 200,
     .joins = 200,
     .pool = 8,
@@ -48,7 +48,7 @@ static struct options opt = {
     .run_s = 1,
     .join_timeout_s = 600,
     .workspace = "bench/work",
-    .mode_name = "legacy",
+    .mode_name = "delta",
     .prefix = "fleet",
 };
 
@@ -69,7 +69,8 @@ static const struct opt_row opt_rows[] = {
     {"--agents", "N", OPT_LONG, &opt.agents, 1, 100000, "agents: nodes n1..nN"},
     {"--gpus", "G", OPT_LONG, &opt.gpus, 1, 16, "declared H100-80GB GPUs of each node"},
     {"--mode", "legacy|delta", OPT_STRING, &opt.mode_name, 0, 0,
-     "legacy: today's agent (wait = interval, inventory and running workloads in every report); "
+     "legacy: the agent before delta reports (wait = interval, inventory and running workloads in "
+     "every report); "
      "delta: inventory in the first report and when asked, running workloads until answered, "
      "wait = keepalive"},
     {"--interval", "MS", OPT_LONG, &opt.interval_ms, 100, 600000, "legacy: the held poll's wait"},

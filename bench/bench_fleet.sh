@@ -3,9 +3,9 @@
 # placement reaches its agent, with the N agents impersonated by one process
 # (bench/bench_fleet.c) speaking the agents' protocol (docs/agent.md) on 127.0.0.1.
 #
-#   bench/bench_fleet.sh                               # N = 1000, 5000, 10000, today's agent
-#   bench/bench_fleet.sh --agents 1000,3000 --interval 1000
-#   bench/bench_fleet.sh --mode delta --keepalive 5000
+#   bench/bench_fleet.sh                               # N = 1000, 5000, 10000, delta reports
+#   bench/bench_fleet.sh --agents 1000,3000 --mode legacy --interval 1000   # the agent before
+#   bench/bench_fleet.sh --keepalive 5000
 #
 # What it does, for each N of --agents (a fresh allotd each):
 #   1. starts allotd --no-virtual-nodes on 127.0.0.1:PORT (temporary data directory, a
@@ -38,13 +38,13 @@ usage() {
     cat <<EOF
 usage: bench/bench_fleet.sh [options]
   --agents LIST    numbers of agents, one fresh allotd each (default 1000,5000,10000)
-  --mode M         legacy: today's agent: wait = interval, the inventory and every running
-                   workload in every report; delta: the inventory in the first report and
+  --mode M         delta (default, today's agent): the inventory in the first report and
                    when an answer says "inventory_wanted": true, running workloads until a
-                   report that listed them is answered, wait = keepalive (default legacy)
+                   report that listed them is answered, wait = keepalive; legacy (the agent
+                   before delta reports): wait = interval, the inventory and every running
+                   workload in every report
   --interval MS    legacy: the wait of a held poll, the agent's --interval (default 1000)
-  --keepalive MS   delta: the wait of a held poll (default 5000; today's controller
-                   refuses more than 5000, its PROTOCOL_MAX_WAIT_MS)
+  --keepalive MS   delta: the wait of a held poll (default 30000, allot-agent's --keepalive)
   --idle S         the idle window measured (default 20)
   --settle S       seconds between the last join and the idle window (default 10)
   --count K        one-GPU workloads submitted for the dispatch latency (default 200)
@@ -59,9 +59,9 @@ EOF
 }
 
 AGENTS_LIST=1000,5000,10000
-MODE=legacy
+MODE=delta
 INTERVAL=1000
-KEEPALIVE=5000 # today's most a controller holds a poll (PROTOCOL_MAX_WAIT_MS)
+KEEPALIVE=30000 # allot-agent's default --keepalive
 IDLE=20
 SETTLE=10
 COUNT=200
