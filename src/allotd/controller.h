@@ -111,9 +111,14 @@ struct controller {
     /* An engine invariant broke (sched_broken): nothing more is committed and the loop stops
      * (fail-stop, docs/operations.md). 0, or -ALLOT_ECHECK. */
     int stopped;
-    bool deposed;      /* stopped because another allotd leads the store (exit status 3) */
-    uint64_t passes;   /* scheduling passes, for check_every */
-    struct gate *gate; /* the HTTP server's, for /metrics (set by main) */
+    bool deposed;    /* stopped because another allotd leads the store (exit status 3) */
+    uint64_t passes; /* scheduling passes, for check_every */
+    /* The periodic check takes at most CONTROLLER_CHECK_SHARE of the time: the next one waits
+     * for this many passes and this monotonic time (µs), from the last one's duration. */
+    uint64_t check_pass;
+    int64_t check_at_us;
+    uint64_t checks;             /* periodic checks run, for /metrics */
+    struct gate *gate;           /* the HTTP server's, for /metrics (set by main) */
     const struct server *server; /* likewise, for its intake's counters (fair service) */
     /* counters for /metrics */
     uint64_t commits, commit_us_sum, ops_committed;

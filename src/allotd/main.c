@@ -85,7 +85,8 @@ static const struct option_row option_rows[] = {
     {"--rate-burst", "N", OPT(rate_burst),
      "requests a rate cap lets through at once (default: one second's worth)"},
     {"--check-every", "N", OPT(check_every),
-     "verify the engine's invariants every N scheduling passes; 0: never (default 100)"},
+     "verify the engine's invariants every N scheduling passes, at most 1% of the time; 0: never "
+     "(default 100)"},
     {"--snapshot-every", "N", OPT(snapshot_every),
      "a snapshot after N committed ops, or twice the workloads if more; 0: never (10000)"},
     {"--keep-finished", "DURATION", OPT(keep_finished),

@@ -66,6 +66,9 @@ static const struct metric_row metric_rows[] = {
     {"allot_agent_reports_total", "counter",
      "node agents' reports received (inventory: whether one carried the inventory)"},
     {"allot_agent_polls_held", "gauge", "agents' polls held open until a change or keepalive"},
+    {"allot_engine_passes_total", "counter", "scheduling passes after committed changes"},
+    {"allot_engine_checks_total", "counter",
+     "periodic invariant checks run (--check-every, at most 1% of the time)"},
 };
 
 static void header(struct evbuffer *b, int i)
@@ -274,6 +277,10 @@ void metrics_reply(struct controller *ctl, struct call *c)
                             (unsigned long long)(fs.reports - fs.inventories));
         header(b, 31);
         evbuffer_add_printf(b, "allot_agent_polls_held %u\n", fs.held);
+        header(b, 32);
+        evbuffer_add_printf(b, "allot_engine_passes_total %llu\n", (unsigned long long)ctl->passes);
+        header(b, 33);
+        evbuffer_add_printf(b, "allot_engine_checks_total %llu\n", (unsigned long long)ctl->checks);
     }
     call_send(c, 200, "text/plain; version=0.0.4", b);
     evbuffer_free(b);

@@ -534,6 +534,11 @@ class AllotdTest(unittest.TestCase):
             r = self.admin("GET", "/v1/workloads/acme/prod/serve")[1]
         self.assertEqual(r["state"], "running")
         self.assertIsNone(self.d.proc.poll())
+        # checks ran; at most one per pass (and at most 1% of the time: not timed here)
+        passes = self.d.metric("allot_engine_passes_total")
+        self.assertGreaterEqual(passes, 17)
+        self.assertGreaterEqual(self.d.metric("allot_engine_checks_total"), 1)
+        self.assertLessEqual(self.d.metric("allot_engine_checks_total"), passes)
         self.d.stop()
         self.d = Daemon(self.data, extra=("--check-every", "1"))
         self.assertEqual(self.admin("GET", "/v1/workloads/acme/prod/serve")[1]["state"], "running")
