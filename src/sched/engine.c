@@ -125,7 +125,7 @@ void engine_scratch_free(struct sched_scratch *x)
     free(x->refresh);
     free(x->victim_by_pos);
     free(x->candidates);
-    free(x->victim_recs);
+    free(x->victim_cands);
     free(x);
 }
 

@@ -73,9 +73,9 @@ struct sched_scratch {
     int64_t victim_whole;           /* whole GPUs the victim-marked workloads hold */
     struct engine_refresh *refresh; /* per workspace */
     uint32_t cap_workspaces;
-    uint32_t *candidates;           /* victim candidate lists */
-    struct victim_rec *victim_recs; /* what a sort of candidates compares (preempt.c) */
-    uint32_t cap_victim_recs;
+    uint32_t *candidates;             /* victim candidate lists */
+    struct victim_cand *victim_cands; /* what a choice of victims reads of each (preempt.c) */
+    uint32_t cap_victim_cands;
     uint32_t cap_candidates;
     struct engine_domain_room *rooms; /* the domains a topology search weighs */
     uint32_t *room_of;                /* per domain: 1 + its index in rooms, 0 (clear) */
@@ -85,6 +85,9 @@ struct sched_scratch {
      * may go (backfill), or SCHED_NONE (placement_claim_backfill) */
     uint32_t backfill_claimant;
     bool backfilled; /* the last placement_claim took a slot of backfill_claimant */
+    /* for tests: every fit a search for victims asks about is a search of every node, as if
+     * preempt.c's fit_track knew nothing (a differential test holds the two the same) */
+    bool fit_exhaustive;
 };
 
 /* Make room for one more element in *arr (count n, capacity *cap). RET 0 or -ENOMEM. */

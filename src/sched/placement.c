@@ -482,6 +482,20 @@ int placement_claim(struct sched *s, uint32_t id)
     return placement_claim_in(s, id, t->nodes, t->n_nodes);
 }
 
+bool placement_fits_on(struct sched *s, uint32_t id, uint32_t node)
+{
+    const struct sched_workload *w = &s->workloads[id];
+    const struct sched_tenant *t = &s->tenants[w->tenant];
+    const struct sched_node *n = &s->nodes[node];
+    if (n->tenant != w->tenant || n->tenant_pos >= t->n_nodes || t->nodes[n->tenant_pos] != node)
+        return false;
+    /* the search over one node: the tests of the whole search, node by node (the order and
+     * the ties it breaks choose among the nodes that fit, not whether one does) */
+    struct replica_pick pick;
+    replica_search(s, id, &node, 1, false, true, &pick);
+    return pick.node != SCHED_NONE;
+}
+
 int placement_claim_in(struct sched *s, uint32_t id, const uint32_t *nodes, uint32_t n_nodes)
 {
     struct sched_workload *w = &s->workloads[id];

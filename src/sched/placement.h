@@ -37,6 +37,13 @@ uint32_t placement_max_free_whole(const struct sched_tenant *t);
  * claim = id and the nodes' claimed CPU and memory grow. Writes w->placement.
  * RET 0, or -ALLOT_ENOFIT with nothing changed. */
 int placement_claim(struct sched *s, uint32_t id);
+/* Would one replica of workload id fit on node (treating the marked victims' slots as free),
+ * as placement_claim's search over its tenant's nodes would find it? False for a node that
+ * search does not read (not the tenant's). For a request of one replica, without a backfill
+ * claimant, placement_claim succeeds exactly when this holds for some node of the tenant, and
+ * a node's answer depends only on that node and the marks of the victims on it. Claims
+ * nothing. */
+bool placement_fits_on(struct sched *s, uint32_t id, uint32_t node);
 /* placement_claim on the n nodes (ids of its tenant's) only, whatever its topology. */
 int placement_claim_in(struct sched *s, uint32_t id, const uint32_t *nodes, uint32_t n_nodes);
 /* Undo placement_claim (or what remains of it). */

@@ -6,14 +6,6 @@
 #include "common/quantity.h"
 #include "sched/event.h"
 
-void quota_add(struct sched_resources *a, const struct sched_resources *b, int sign)
-{
-    a->gpu += sign * b->gpu;
-    a->cpu += sign * b->cpu;
-    a->memory += sign * b->memory;
-    a->storage += sign * b->storage;
-}
-
 int64_t sched_workspace_position(const struct sched_workspace *ws)
 {
     return ws->held.gpu - ws->draining.gpu + ws->claimed.gpu;

@@ -6,8 +6,14 @@
 
 #include "sched/sched.h"
 
-/* a += sign * b, for every resource. */
-void quota_add(struct sched_resources *a, const struct sched_resources *b, int sign);
+/* a += sign * b, for every resource. Inline: searches for victims call it per candidate. */
+static inline void quota_add(struct sched_resources *a, const struct sched_resources *b, int sign)
+{
+    a->gpu += sign * b->gpu;
+    a->cpu += sign * b->cpu;
+    a->memory += sign * b->memory;
+    a->storage += sign * b->storage;
+}
 /* What workspace ws holds and claims of resource r: what its limit is checked against. */
 int64_t quota_have(const struct sched_workspace *ws, enum sched_resource r);
 /* Would ws stay within every limit with `more` added to what it holds and claims?

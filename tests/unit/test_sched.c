@@ -275,8 +275,11 @@ static void diff_events_equal(struct sched *x, struct sched *y, uint32_t step)
  * change no decision. An engine saved and loaded before every pass has none of the memos
  * and rebuilds the indexes: over thousands of random changes on a small, busy platform
  * (MIG slices, gangs, limits, drains, the starvation guard) both make the same decisions,
- * event by event. */
-static void diff_run(uint32_t submit_tenths, uint32_t min_admitted, uint32_t min_queued)
+ * event by event. With exhaustive_fits, the other engine is not reloaded but searches every
+ * node for each fit a search for victims asks about (sched_scratch's fit_exhaustive), and
+ * at least min_preempted preemptions are made. */
+static void diff_run_of(uint32_t submit_tenths, uint32_t min_admitted, uint32_t min_queued,
+                        bool exhaustive_fits, uint32_t min_preempted)
 {
     struct sched_options opt;
     sched_options_default(&opt);
@@ -317,20 +320,24 @@ static void diff_run(uint32_t submit_tenths, uint32_t min_admitted, uint32_t min
         assert_int_equal(sched_workspace_add(x, &ws, NULL, err, sizeof(err)), 0);
     }
     struct sched *y = reload_as(x, SCHED_SNAPSHOT_VERSION);
-    uint32_t admitted = 0, queued = 0;
+    y->scratch->fit_exhaustive = exhaustive_fits;
+    uint32_t admitted = 0, queued = 0, preempted = 0;
     for (uint32_t step = 0; step < 3000; step++) {
         int64_t now = (int64_t)step * 1000;
         uint64_t seed = diff_rng;
         diff_step(x, step, now, submit_tenths);
         diff_rng = seed; /* the same change to both */
         diff_step(y, step, now, submit_tenths);
-        struct sched *fresh = reload_as(y, SCHED_SNAPSHOT_VERSION); /* without memos */
-        sched_free(y);
-        y = fresh;
+        if (!exhaustive_fits) {
+            struct sched *fresh = reload_as(y, SCHED_SNAPSHOT_VERSION); /* without memos */
+            sched_free(y);
+            y = fresh;
+        }
         assert_int_equal(sched_schedule(x, now), 0);
         assert_int_equal(sched_schedule(y, now), 0);
         admitted += (uint32_t)count_events(x, SCHED_EV_ADMITTED);
         queued += (uint32_t)count_events(x, SCHED_EV_QUEUED);
+        preempted += (uint32_t)count_events(x, SCHED_EV_PREEMPTING);
         diff_events_equal(x, y, step);
         if (step % 100 == 0) {
             assert_int_equal(sched_check(x, err, sizeof(err)), 0);
@@ -341,8 +348,26 @@ static void diff_run(uint32_t submit_tenths, uint32_t min_admitted, uint32_t min
     /* the run was busy enough to mean something */
     assert_true(admitted > min_admitted);
     assert_true(queued > min_queued);
+    assert_true(preempted >= min_preempted);
     sched_free(x);
     sched_free(y);
+}
+
+static void diff_run(uint32_t submit_tenths, uint32_t min_admitted, uint32_t min_queued)
+{
+    diff_run_of(submit_tenths, min_admitted, min_queued, false, 0);
+}
+
+/* A search for victims asks whether the waiting workload fits after each victim it marks
+ * or unmarks; for a request of one replica it looks only at the nodes whose marks changed
+ * and at the node it last fitted on (preempt.c, struct fit_track), which must change no
+ * decision: against an engine that searches every node each time, both make the same
+ * decisions, event by event (fails when a look skips a node that could fit, or trusts one
+ * that cannot). */
+static void test_victim_search_looks_where_marks_changed(void **state)
+{
+    (void)state;
+    diff_run_of(6, 500, 500, true, 150);
 }
 
 static void test_memos_change_no_decision(void **state)
@@ -2539,6 +2564,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forget_reuses_slots),
         cmocka_unit_test(test_memos_change_no_decision),
+        cmocka_unit_test(test_victim_search_looks_where_marks_changed),
         cmocka_unit_test(test_memo_stands_for_its_stretch),
         cmocka_unit_test(test_starving_admission_updates_borrowable),
         cmocka_unit_test(test_failed_preemption_leaves_slice_requests_a_try),
