@@ -782,10 +782,10 @@ static void refresh_note_quota(struct engine_refresh *m, const struct sched_work
 {
     bool fits = true;
     for (int r = 0; r < SCHED_RES_COUNT && fits; r++) {
-        int64_t limit = sched_resources_get(&ws->limits, (enum sched_resource)r);
+        int64_t limit = quota_res(&ws->limits, (enum sched_resource)r);
         if (limit == SCHED_UNLIMITED)
             continue;
-        int64_t slack = limit - sched_resources_get(&w->total, (enum sched_resource)r);
+        int64_t slack = limit - quota_res(&w->total, (enum sched_resource)r);
         fits = quota_have(ws, (enum sched_resource)r) <= slack;
         if (fits && slack < m->have_hi[r])
             m->have_hi[r] = slack; /* it fits while have stays at most slack ... */
@@ -852,8 +852,10 @@ static void pass_exhaust(struct sched *s, struct pass *p, struct pass_ws *pw, ui
         memcpy(old, memo->ids, n_old * sizeof(old[0]));
         while (at < n_old && old[at] != pw->cursor)
             at++;
-        if (at < n_old && (at == 0 || old_to_end)) {
-            pw->cursor = SCHED_NONE; /* the whole stretch from the cursor: nothing changes */
+        /* the whole stretch a refresh from the cursor reads (its depth, or to the end of the
+         * queue): nothing changes; a shorter one (engine_refresh_leave) is taken as read */
+        if (at < n_old && (old_to_end || (at == 0 && n_old == PASS_REFRESH_DEPTH))) {
+            pw->cursor = SCHED_NONE;
             return;
         }
         if (at == n_old && !queue_before(&s->workloads[pw->cursor], &s->workloads[old[0]]))

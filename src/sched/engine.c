@@ -93,6 +93,25 @@ void engine_refresh_touch(struct sched *s, uint32_t id)
     m->valid = false;
 }
 
+void engine_refresh_leave(struct sched *s, uint32_t id)
+{
+    const struct sched_workload *w = &s->workloads[id];
+    if (w->workspace >= s->scratch->cap_workspaces)
+        return; /* no memo yet */
+    struct engine_refresh *m = &s->scratch->refresh[w->workspace];
+    if (!m->valid)
+        return;
+    uint32_t at = 0;
+    while (at < m->n_ids && m->ids[at] != id)
+        at++;
+    if (at == m->n_ids) {
+        engine_refresh_touch(s, id); /* not one of it: within its stretch, it ends it */
+        return;
+    }
+    memmove(m->ids + at, m->ids + at + 1, (m->n_ids - at - 1) * sizeof(m->ids[0]));
+    m->valid = --m->n_ids > 0;
+}
+
 int engine_candidates_reserve(struct sched *s, uint32_t n)
 {
     struct sched_scratch *x = s->scratch;

@@ -104,6 +104,12 @@ int engine_name_check(const char *name, const char *what, char *err, size_t len)
  * when id is queued after it. A change elsewhere in the queue leaves the
  * memo standing: its stretch reads the same workloads as before. */
 void engine_refresh_touch(struct sched *s, uint32_t id);
+/* Workload id is about to be taken off its workspace's queue: a refresh memo of that workspace
+ * whose stretch holds it stands for the rest of its stretch, which a refresh from its first
+ * reads as before, one workload further (a stretch that stopped short of the queue's end, or
+ * the depth, reads the rest from the queue); the memo of a stretch that would have it
+ * without holding it ends (engine_refresh_touch). */
+void engine_refresh_leave(struct sched *s, uint32_t id);
 /* Size the scratch state for every workload and node of s (new marks clear). Call before a
  * pass. RET 0 or -ALLOT_ENOMEM, nothing changed. */
 int engine_scratch_reserve(struct sched *s);

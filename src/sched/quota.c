@@ -77,20 +77,14 @@ char *sched_resource_format(enum sched_resource which, int64_t v, char *buf, siz
     }
 }
 
-int64_t quota_have(const struct sched_workspace *ws, enum sched_resource r)
-{
-    return sched_resources_get(&ws->held, r) + sched_resources_get(&ws->claimed, r);
-}
-
 bool quota_fits_limits(const struct sched_workspace *ws, const struct sched_resources *more,
                        enum sched_resource *which)
 {
     for (int r = 0; r < SCHED_RES_COUNT; r++) {
-        int64_t limit = sched_resources_get(&ws->limits, (enum sched_resource)r);
+        int64_t limit = quota_res(&ws->limits, (enum sched_resource)r);
         if (limit == SCHED_UNLIMITED)
             continue;
-        if (quota_have(ws, (enum sched_resource)r) +
-                sched_resources_get(more, (enum sched_resource)r) >
+        if (quota_have(ws, (enum sched_resource)r) + quota_res(more, (enum sched_resource)r) >
             limit) {
             *which = (enum sched_resource)r;
             return false;

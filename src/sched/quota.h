@@ -6,6 +6,25 @@
 
 #include "sched/sched.h"
 
+/* sched_resources_get, inline: the engine's loops over resources read it for every
+ * workload they look at. */
+static inline int64_t quota_res(const struct sched_resources *r, enum sched_resource which)
+{
+    switch (which) {
+    case SCHED_RES_GPU:
+        return r->gpu;
+    case SCHED_RES_CPU:
+        return r->cpu;
+    case SCHED_RES_MEMORY:
+        return r->memory;
+    case SCHED_RES_STORAGE:
+        return r->storage;
+    case SCHED_RES_COUNT:
+        break;
+    }
+    return 0;
+}
+
 /* a += sign * b, for every resource. Inline: searches for victims call it per candidate. */
 static inline void quota_add(struct sched_resources *a, const struct sched_resources *b, int sign)
 {
@@ -14,8 +33,12 @@ static inline void quota_add(struct sched_resources *a, const struct sched_resou
     a->memory += sign * b->memory;
     a->storage += sign * b->storage;
 }
+
 /* What workspace ws holds and claims of resource r: what its limit is checked against. */
-int64_t quota_have(const struct sched_workspace *ws, enum sched_resource r);
+static inline int64_t quota_have(const struct sched_workspace *ws, enum sched_resource r)
+{
+    return quota_res(&ws->held, r) + quota_res(&ws->claimed, r);
+}
 /* Would ws stay within every limit with `more` added to what it holds and claims?
  * RET true, or false with *which set to the first limit that would be exceeded. */
 bool quota_fits_limits(const struct sched_workspace *ws, const struct sched_resources *more,

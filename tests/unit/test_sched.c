@@ -381,9 +381,10 @@ static void test_memos_change_no_decision(void **state)
 }
 
 /* The refresh memo of a workspace stands for a stretch of its queue (from the cursor, up to
- * PASS_REFRESH_DEPTH workloads): a workload queued or taken off within it, or given a new
- * reason there, ends the memo; one queued after a stretch that stopped short of the queue's
- * end does not, and one queued after a stretch that reached the end joins it (ends it). */
+ * PASS_REFRESH_DEPTH workloads): a workload queued within it, or given a new reason there,
+ * ends the memo; one taken off within it leaves its stretch, and the memo stands for the rest
+ * (engine_refresh_leave); one queued after a stretch that stopped short of the queue's end
+ * does not end it, and one queued after a stretch that reached the end joins it (ends it). */
 static void test_memo_stands_for_its_stretch(void **state)
 {
     (void)state;
@@ -410,11 +411,78 @@ static void test_memo_stands_for_its_stretch(void **state)
         schedule_ok(s, 3);
         assert_int_equal(m->valid, deep); /* after the stretch: it stands if it stopped short */
         if (deep) {
+            uint32_t n = m->n_ids;
             assert_int_equal(sched_cancel(s, second, 4), 0); /* within it */
-            assert_false(m->valid);
+            assert_true(m->valid);
+            assert_int_equal(m->n_ids, n - 1);
+            for (uint32_t i = 0; i < m->n_ids; i++)
+                assert_int_not_equal(m->ids[i], second);
+            /* the next pass reads one workload past it, the stretch of the depth again */
+            sched_touch(s);
+            schedule_ok(s, 5);
+            assert_true(m->valid);
+            assert_int_equal(m->n_ids, n);
         }
         sched_free(s);
     }
+}
+
+/* A memo whose stretch lost a workload (engine_refresh_leave) stands for less than a refresh
+ * from its first reads: the refresh reads on past it. Here the workload just past the stretch
+ * was held back by t/b's CPU limit, which a finish in the same pass lifts, without changing
+ * what the memo's workloads get (it stands): a refresh that took the shorter memo for all it
+ * reads would leave it with its stale reason. */
+static void test_memo_that_lost_a_workload_reads_on(void **state)
+{
+    (void)state;
+    struct sched *s = platform(1, 0, true, 0);
+    struct sched_workspace_spec b = {
+        .name = "t/b",
+        .limits = {SCHED_UNLIMITED, 24000, SCHED_UNLIMITED, SCHED_UNLIMITED},
+        .reserved = 0,
+        .lend = true,
+        .weight = 1};
+    assert_int_equal(sched_workspace_update(s, &b, 0, err, sizeof(err)), 0);
+    submit(s, "full", "t/a", 8, 1, 0); /* the node's GPUs are taken: t/b cannot borrow */
+    struct sched_workload_spec w = {.name = "cpu",
+                                    .workspace = "t/b",
+                                    .kind = SCHED_KIND_EXPERIMENT,
+                                    .mig = -1,
+                                    .model = -1,
+                                    .replicas = 1,
+                                    .cpu = 8000,
+                                    .preemptible = -1,
+                                    .grace_ms = -1};
+    uint32_t cpu, second = SCHED_NONE, big = SCHED_NONE;
+    assert_int_equal(sched_submit(s, &w, 0, &cpu, err, sizeof(err)), 0);
+    schedule_ok(s, 0);
+    assert_int_equal(s->workloads[cpu].state, SCHED_RUNNING);
+    w.gpus = 1;
+    w.cpu = 1000;
+    for (uint32_t i = 0; i < 40; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "q%u", i);
+        w.name = name;
+        w.cpu = i == ENGINE_REFRESH_DEPTH ? 20000 : 1000; /* 8000 + 20000 > 24000 */
+        uint32_t id;
+        assert_int_equal(sched_submit(s, &w, 1, &id, err, sizeof(err)), 0);
+        second = i == 1 ? id : second;
+        big = i == ENGINE_REFRESH_DEPTH ? id : big;
+        if (i + 1 >= ENGINE_REFRESH_DEPTH)
+            schedule_ok(s, 1); /* big alone: its arrival gives it its reason */
+    }
+    assert_int_equal(s->workloads[big].reason, SCHED_REASON_WORKSPACE_LIMIT);
+    sched_touch(s); /* a full pass: t/b's memo stands for q0..q31 */
+    schedule_ok(s, 2);
+    uint32_t wsb = s->workloads[big].workspace;
+    const struct engine_refresh *m = &s->scratch->refresh[wsb];
+    assert_true(m->valid);
+    assert_int_equal(m->n_ids, ENGINE_REFRESH_DEPTH);
+    assert_int_equal(sched_cancel(s, second, 3), 0); /* q1 leaves the stretch */
+    assert_int_equal(sched_finish(s, cpu, 3), 0);    /* big is within t/b's CPU limit now */
+    schedule_ok(s, 3);
+    assert_int_equal(s->workloads[big].reason, SCHED_REASON_BORROW_UNAVAILABLE);
+    sched_free(s);
 }
 
 /* A stream of short workloads through one node: forgetting what is over keeps the engine's
@@ -2566,6 +2634,7 @@ int main(void)
         cmocka_unit_test(test_memos_change_no_decision),
         cmocka_unit_test(test_victim_search_looks_where_marks_changed),
         cmocka_unit_test(test_memo_stands_for_its_stretch),
+        cmocka_unit_test(test_memo_that_lost_a_workload_reads_on),
         cmocka_unit_test(test_starving_admission_updates_borrowable),
         cmocka_unit_test(test_failed_preemption_leaves_slice_requests_a_try),
         cmocka_unit_test(test_workload_zero_is_ordered_by_its_keys),
