@@ -62,6 +62,7 @@ struct pass_ws {
 struct pass {
     struct pass_ws *ws; /* one per workspace of the tenant, in tenant order */
     uint64_t gen;       /* bumped by every admission, reclaim or preemption in the pass */
+    uint64_t order_gen; /* pass_next's list is in order for generation order_gen - 1 */
     bool reclaim_failed;
     int64_t reclaim_need;
     /* placements on free capacity that failed in this pass, one per kind of request */
@@ -156,7 +157,7 @@ static bool plain_request(const struct sched_workload *w)
 static int candidate_class(const struct sched *s, const struct sched_workload *w)
 {
     const struct sched_workspace *ws = &s->workspaces[w->workspace];
-    return sched_workspace_position(ws) + w->total.gpu <= ws->reserved ? 0 : 1;
+    return quota_position(ws) + w->total.gpu <= ws->reserved ? 0 : 1;
 }
 
 /* Policy order of two pending workloads of one tenant: guaranteed before borrowing; among
@@ -222,7 +223,7 @@ static enum sched_reason quota_check(const struct sched *s, uint32_t id, uint32_
     const struct sched_tenant *t = &s->tenants[w->tenant];
     char a[32], b[32], c[32];
     enum sched_resource which;
-    int64_t pos = sched_workspace_position(ws);
+    int64_t pos = quota_position(ws);
     *within = pos + w->total.gpu <= ws->reserved;
     if (!quota_fits_limits(ws, &w->total, &which)) {
         if (w->reason != SCHED_REASON_WORKSPACE_LIMIT)
@@ -652,7 +653,7 @@ static bool workspace_exhausted(const struct sched *s, uint32_t wsid, const stru
     if (need == 0)
         return false; /* CPU-only work needs no GPU */
     /* under the starvation guard, only work within its reservation may start */
-    if (held_by != SCHED_NONE && sched_workspace_position(ws) + need > ws->reserved)
+    if (held_by != SCHED_NONE && quota_position(ws) + need > ws->reserved)
         return true;
     /* whole GPUs free, for a queue without MIG requests (they cannot use slices) */
     int64_t placeable =
@@ -660,7 +661,7 @@ static bool workspace_exhausted(const struct sched *s, uint32_t wsid, const stru
     bool limited =
         ws->limits.gpu != SCHED_UNLIMITED && ws->held.gpu + ws->claimed.gpu + need > ws->limits.gpu;
     bool blocked;
-    if (sched_workspace_position(ws) + need <= ws->reserved) /* guaranteed work may still come */
+    if (quota_position(ws) + need <= ws->reserved) /* guaranteed work may still come */
         blocked = placeable < need &&
                   (!tenant_has_borrowers(s, t) || (p->reclaim_failed && p->reclaim_need <= need));
     else /* a borrower: the fenced nodes are not for it */
@@ -742,7 +743,7 @@ static bool resources_equal(const struct sched_resources *a, const struct sched_
 /* Do workspace ws's holdings and position lie where memo m's quota outcomes stay the same? */
 static bool refresh_quota_holds(const struct engine_refresh *m, const struct sched_workspace *ws)
 {
-    int64_t pos = sched_workspace_position(ws);
+    int64_t pos = quota_position(ws);
     if (pos < m->pos_lo || pos > m->pos_hi)
         return false;
     for (int r = 0; r < SCHED_RES_COUNT; r++) {
@@ -927,7 +928,8 @@ static void pass_exhaust(struct sched *s, struct pass *p, struct pass_ws *pw, ui
                          "tenant)",
                          t->name, quantity_format_gpu(t->free_units, a, sizeof(a)));
         }
-        lifecycle_queue_reason(s, pw->cursor, why, msg, now);
+        if (w->reason != why) /* the same reason: nothing to report (lifecycle_queue_reason) */
+            lifecycle_queue_reason(s, pw->cursor, why, msg, now);
     }
 }
 
@@ -968,34 +970,64 @@ static int pass_starving(struct sched *s, uint32_t tid, struct pass *p, int64_t 
     return 0;
 }
 
+/* The keys pass_before compares for cursor c of workspace i (index into p->ws), as of the
+ * pass's generation. */
+static void pass_keys(const struct sched *s, const struct sched_tenant *t, const struct pass *p,
+                      struct pass_ws *c, uint32_t i)
+{
+    if (c->key_gen == p->gen && c->key_cursor == c->cursor)
+        return;
+    c->key_gen = p->gen;
+    c->key_cursor = c->cursor;
+    c->key_class = candidate_class(s, &s->workloads[c->cursor]);
+    c->key_borrowed = sched_workspace_borrowed(&s->workspaces[t->workspaces[i]]);
+}
+
 /* The next workload of the pass: the first in policy order (pass_before) among the heads
- * of the queues of the active workspaces (indexes into p->ws, in tenant order; those done
- * leave the list). RET its id with *best_i, or SCHED_NONE when every queue is done. */
+ * of the queues of the active workspaces (indexes into p->ws; those done leave the list).
+ * The list is kept in that order: the keys change with the generation (then it is sorted
+ * again), and otherwise only the cursor of the workspace last returned moves (within a
+ * generation nothing else is admitted or queued), which is put back in its place. pass_before
+ * is a total order of distinct workloads, so the first is the one a scan would find. RET its
+ * id with *best_i, or SCHED_NONE when every queue is done. */
 static uint32_t pass_next(const struct sched *s, const struct sched_tenant *t, struct pass *p,
                           uint32_t *active, uint32_t *n_active, uint32_t *best_i)
 {
-    uint32_t best = SCHED_NONE;
-    for (uint32_t a = 0; a < *n_active; a++) {
-        uint32_t i = active[a];
-        struct pass_ws *c = &p->ws[i];
-        if (c->cursor == SCHED_NONE) { /* done: out of the list, the order kept */
-            memmove(&active[a], &active[a + 1], (*n_active - a - 1) * sizeof(*active));
-            (*n_active)--;
-            a--;
-            continue;
+    uint32_t n = *n_active;
+    if (p->order_gen != p->gen + 1 || s->scratch->searches_in_full) {
+        uint32_t k = 0;
+        for (uint32_t a = 0; a < n; a++) {
+            uint32_t i = active[a];
+            if (p->ws[i].cursor == SCHED_NONE)
+                continue; /* done: out of the list */
+            pass_keys(s, t, p, &p->ws[i], i);
+            uint32_t b = k++;
+            for (; b > 0 && pass_before(s, t, &p->ws[i], i, &p->ws[active[b - 1]], active[b - 1]);
+                 b--)
+                active[b] = active[b - 1];
+            active[b] = i;
         }
-        if (c->key_gen != p->gen || c->key_cursor != c->cursor) {
-            c->key_gen = p->gen;
-            c->key_cursor = c->cursor;
-            c->key_class = candidate_class(s, &s->workloads[c->cursor]);
-            c->key_borrowed = sched_workspace_borrowed(&s->workspaces[t->workspaces[i]]);
-        }
-        if (best == SCHED_NONE || pass_before(s, t, c, i, &p->ws[*best_i], *best_i)) {
-            best = c->cursor;
-            *best_i = i;
+        n = k;
+        p->order_gen = p->gen + 1;
+    } else if (n > 0) {
+        uint32_t i = active[0], a = 0;
+        if (p->ws[i].cursor == SCHED_NONE) {
+            memmove(&active[0], &active[1], (n - 1) * sizeof(*active));
+            n--;
+        } else {
+            pass_keys(s, t, p, &p->ws[i], i);
+            for (;
+                 a + 1 < n && pass_before(s, t, &p->ws[active[a + 1]], active[a + 1], &p->ws[i], i);
+                 a++)
+                active[a] = active[a + 1];
+            active[a] = i;
         }
     }
-    return best;
+    *n_active = n;
+    if (n == 0)
+        return SCHED_NONE;
+    *best_i = active[0];
+    return p->ws[active[0]].cursor;
 }
 
 /* One admission pass over tenant tid: repeatedly take the first pending workload in policy

@@ -85,9 +85,11 @@ struct sched_scratch {
      * may go (backfill), or SCHED_NONE (placement_claim_backfill) */
     uint32_t backfill_claimant;
     bool backfilled; /* the last placement_claim took a slot of backfill_claimant */
-    /* for tests: every fit a search for victims asks about is a search of every node, as if
-     * preempt.c's fit_track knew nothing (a differential test holds the two the same) */
-    bool fit_exhaustive;
+    /* for tests: the searches that keep what they learnt to shorten the next look search in
+     * full: every fit a search for victims asks about is a search of every node (preempt.c,
+     * fit_track), and the pass sorts its workspaces' heads again for each next workload
+     * (admission.c, pass_next). A differential test holds the two the same. */
+    bool searches_in_full;
 };
 
 /* Make room for one more element in *arr (count n, capacity *cap). RET 0 or -ENOMEM. */

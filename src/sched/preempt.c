@@ -127,7 +127,7 @@ static void fit_track_init(const struct sched *s, uint32_t id, struct fit_track 
 {
     const struct sched_scratch *x = s->scratch;
     *f = (struct fit_track){s->workloads[id].replicas == 1 && x->backfill_claimant == SCHED_NONE &&
-                                !x->fit_exhaustive,
+                                !x->searches_in_full,
                             false, 0, SCHED_NONE};
 }
 
@@ -453,7 +453,7 @@ static int reclaim_pick(struct sched *s, uint32_t id, const struct victim_cand *
         const struct victim_cand *d = &c[v[i]];
         const struct sched_workspace *cws = &s->workspaces[d->workspace];
         used = i + 1;
-        if (sched_workspace_position(cws) - victims_taken(s, c, v, i, d->workspace) - d->total.gpu <
+        if (quota_position(cws) - victims_taken(s, c, v, i, d->workspace) - d->total.gpu <
             cws->reserved)
             continue;
         cand_set(s, d, true);
@@ -593,7 +593,7 @@ static bool quota_fits_with(const struct sched *s, const struct sched_workload *
     quota_add(&more, freed, -1);
     if (!quota_fits_limits(ws, &more, &which))
         return false;
-    int64_t pos = sched_workspace_position(ws) - freed->gpu;
+    int64_t pos = quota_position(ws) - freed->gpu;
     if (pos + w->total.gpu <= ws->reserved)
         return true;
     if (!w->preemptible)
@@ -724,7 +724,7 @@ int preempt_priority(struct sched *s, uint32_t id, int64_t now, int64_t *ripe_ms
     for (uint32_t i = 0; i < victims; i++)
         quota_add(&freed, &s->workloads[v[i]].total, +1);
     bool borrowed =
-        w->total.gpu > 0 && sched_workspace_position(ws) - freed.gpu + w->total.gpu > ws->reserved;
+        w->total.gpu > 0 && quota_position(ws) - freed.gpu + w->total.gpu > ws->reserved;
     rc = lifecycle_reclaim(s, id, borrowed, now);
     if (rc)
         placement_unclaim(s, id);

@@ -8,7 +8,7 @@
 
 int64_t sched_workspace_position(const struct sched_workspace *ws)
 {
-    return ws->held.gpu - ws->draining.gpu + ws->claimed.gpu;
+    return quota_position(ws);
 }
 
 int64_t sched_workspace_guaranteed(const struct sched_workspace *ws)
@@ -77,22 +77,6 @@ char *sched_resource_format(enum sched_resource which, int64_t v, char *buf, siz
     }
 }
 
-bool quota_fits_limits(const struct sched_workspace *ws, const struct sched_resources *more,
-                       enum sched_resource *which)
-{
-    for (int r = 0; r < SCHED_RES_COUNT; r++) {
-        int64_t limit = quota_res(&ws->limits, (enum sched_resource)r);
-        if (limit == SCHED_UNLIMITED)
-            continue;
-        if (quota_have(ws, (enum sched_resource)r) + quota_res(more, (enum sched_resource)r) >
-            limit) {
-            *which = (enum sched_resource)r;
-            return false;
-        }
-    }
-    return true;
-}
-
 int64_t quota_borrowable(const struct sched *s, uint32_t ws)
 {
     const struct sched_tenant *t = &s->tenants[s->workspaces[ws].tenant];
@@ -101,7 +85,7 @@ int64_t quota_borrowable(const struct sched *s, uint32_t ws)
         const struct sched_workspace *o = &s->workspaces[t->workspaces[i]];
         if (t->workspaces[i] == ws || o->lend)
             continue;
-        int64_t idle = o->reserved - sched_workspace_position(o);
+        int64_t idle = o->reserved - quota_position(o);
         if (idle > 0)
             avail -= idle;
     }

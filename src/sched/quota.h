@@ -40,9 +40,29 @@ static inline int64_t quota_have(const struct sched_workspace *ws, enum sched_re
     return quota_res(&ws->held, r) + quota_res(&ws->claimed, r);
 }
 /* Would ws stay within every limit with `more` added to what it holds and claims?
- * RET true, or false with *which set to the first limit that would be exceeded. */
-bool quota_fits_limits(const struct sched_workspace *ws, const struct sched_resources *more,
-                       enum sched_resource *which);
+ * RET true, or false with *which set to the first limit that would be exceeded. Inline: every
+ * admission attempt and refresh reads it. */
+static inline bool quota_fits_limits(const struct sched_workspace *ws,
+                                     const struct sched_resources *more, enum sched_resource *which)
+{
+    for (int r = 0; r < SCHED_RES_COUNT; r++) {
+        int64_t limit = quota_res(&ws->limits, (enum sched_resource)r);
+        if (limit == SCHED_UNLIMITED)
+            continue;
+        if (quota_have(ws, (enum sched_resource)r) + quota_res(more, (enum sched_resource)r) >
+            limit) {
+            *which = (enum sched_resource)r;
+            return false;
+        }
+    }
+    return true;
+}
+
+/* sched_workspace_position, inline. */
+static inline int64_t quota_position(const struct sched_workspace *ws)
+{
+    return ws->held.gpu - ws->draining.gpu + ws->claimed.gpu;
+}
 /* GPU units the workspace ws may borrow now: the tenant's free units less the idle
  * reservations of the other workspaces that do not lend. */
 int64_t quota_borrowable(const struct sched *s, uint32_t ws);

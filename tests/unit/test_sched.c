@@ -275,11 +275,11 @@ static void diff_events_equal(struct sched *x, struct sched *y, uint32_t step)
  * change no decision. An engine saved and loaded before every pass has none of the memos
  * and rebuilds the indexes: over thousands of random changes on a small, busy platform
  * (MIG slices, gangs, limits, drains, the starvation guard) both make the same decisions,
- * event by event. With exhaustive_fits, the other engine is not reloaded but searches every
- * node for each fit a search for victims asks about (sched_scratch's fit_exhaustive), and
- * at least min_preempted preemptions are made. */
+ * event by event. With in_full, the other engine is not reloaded but makes the searches that
+ * keep what they learnt in full (sched_scratch's searches_in_full), and at least
+ * min_preempted preemptions are made. */
 static void diff_run_of(uint32_t submit_tenths, uint32_t min_admitted, uint32_t min_queued,
-                        bool exhaustive_fits, uint32_t min_preempted)
+                        bool in_full, uint32_t min_preempted)
 {
     struct sched_options opt;
     sched_options_default(&opt);
@@ -320,7 +320,7 @@ static void diff_run_of(uint32_t submit_tenths, uint32_t min_admitted, uint32_t 
         assert_int_equal(sched_workspace_add(x, &ws, NULL, err, sizeof(err)), 0);
     }
     struct sched *y = reload_as(x, SCHED_SNAPSHOT_VERSION);
-    y->scratch->fit_exhaustive = exhaustive_fits;
+    y->scratch->searches_in_full = in_full;
     uint32_t admitted = 0, queued = 0, preempted = 0;
     for (uint32_t step = 0; step < 3000; step++) {
         int64_t now = (int64_t)step * 1000;
@@ -328,7 +328,7 @@ static void diff_run_of(uint32_t submit_tenths, uint32_t min_admitted, uint32_t 
         diff_step(x, step, now, submit_tenths);
         diff_rng = seed; /* the same change to both */
         diff_step(y, step, now, submit_tenths);
-        if (!exhaustive_fits) {
+        if (!in_full) {
             struct sched *fresh = reload_as(y, SCHED_SNAPSHOT_VERSION); /* without memos */
             sched_free(y);
             y = fresh;
@@ -358,16 +358,19 @@ static void diff_run(uint32_t submit_tenths, uint32_t min_admitted, uint32_t min
     diff_run_of(submit_tenths, min_admitted, min_queued, false, 0);
 }
 
-/* A search for victims asks whether the waiting workload fits after each victim it marks
- * or unmarks; for a request of one replica it looks only at the nodes whose marks changed
- * and at the node it last fitted on (preempt.c, struct fit_track), which must change no
- * decision: against an engine that searches every node each time, both make the same
- * decisions, event by event (fails when a look skips a node that could fit, or trusts one
- * that cannot). */
-static void test_victim_search_looks_where_marks_changed(void **state)
+/* Two searches keep what they learnt to shorten the next look, which must change no
+ * decision. A search for victims asks whether the waiting workload fits after each victim it
+ * marks or unmarks; for a request of one replica it looks only at the nodes whose marks
+ * changed and at the node it last fitted on (preempt.c, struct fit_track). A pass keeps its
+ * workspaces' heads in policy order and puts back only the one that moved (admission.c,
+ * pass_next). Against an engine that searches every node each time and sorts the heads for
+ * each next workload, both make the same decisions, event by event (fails when a look skips
+ * a node that could fit, or trusts one that cannot, or a head is put back out of order). */
+static void test_shortened_searches_change_no_decision(void **state)
 {
     (void)state;
     diff_run_of(6, 500, 500, true, 150);
+    diff_run_of(5, 500, 200, true, 100); /* another mix: reclaims reorder the heads */
 }
 
 static void test_memos_change_no_decision(void **state)
@@ -2632,7 +2635,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forget_reuses_slots),
         cmocka_unit_test(test_memos_change_no_decision),
-        cmocka_unit_test(test_victim_search_looks_where_marks_changed),
+        cmocka_unit_test(test_shortened_searches_change_no_decision),
         cmocka_unit_test(test_memo_stands_for_its_stretch),
         cmocka_unit_test(test_memo_that_lost_a_workload_reads_on),
         cmocka_unit_test(test_starving_admission_updates_borrowable),
