@@ -70,7 +70,11 @@ int engine_scratch_reserve(struct sched *s)
     rc = grow_zeroed((void **)&x->avoid_fence, &cap, s->n_workloads, sizeof(bool));
     if (rc)
         return rc;
-    x->cap_workloads = cap; /* both arrays have it now */
+    cap = x->cap_workloads;
+    rc = grow_zeroed((void **)&x->victim_usable_of, &cap, s->n_workloads, sizeof(uint8_t));
+    if (rc)
+        return rc;
+    x->cap_workloads = cap; /* the three arrays have it now */
     rc =
         grow_zeroed((void **)&x->refresh, &x->cap_workspaces, s->n_workspaces, sizeof(*x->refresh));
     if (rc)
@@ -140,6 +144,7 @@ void engine_scratch_free(struct sched_scratch *x)
     free(x->room_of);
     free(x->victim_mark);
     free(x->avoid_fence);
+    free(x->victim_usable_of);
     free(x->node);
     free(x->refresh);
     free(x->victim_by_pos);

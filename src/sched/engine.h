@@ -15,6 +15,10 @@
 struct engine_node_marks {
     int64_t victim_cpu, victim_memory;
     uint32_t victim_whole;
+    /* of those, the ones a search may use (whole, healthy, unclaimed: slot_usable), counted
+     * for victims of one replica as they were marked (victim_usable_of) ... */
+    uint32_t victim_usable;
+    uint32_t victim_gangs; /* ... and the replicas of marked victims of more than one */
 };
 
 /* A topology domain as a gang's placement search counts it (topology.c): its room (free
@@ -63,6 +67,9 @@ struct engine_refresh {
 struct sched_scratch {
     bool *victim_mark; /* per workload: counted as free in a placement search */
     bool *avoid_fence; /* per workload: a borrower being placed: fenced nodes are not used */
+    /* per workload: a marked victim of one replica: what it added to its node's
+     * victim_usable */
+    uint8_t *victim_usable_of;
     uint32_t cap_workloads;
     struct engine_node_marks *node; /* per node */
     uint32_t cap_nodes;

@@ -366,6 +366,9 @@ replica_search(struct sched *s, uint32_t id, const uint32_t *nodes, uint32_t n_n
      * visits only the nodes of the smallest free count that holds it */
     bool by_count =
         in_order && whole && !backfill && s->scratch->victim_whole == 0 && t->n_mixed == 0;
+    /* the victims' usable GPUs counted as they were marked (struct engine_node_marks) serve a
+     * request of one replica, unless the searches are made in full (for tests) */
+    bool one = w->replicas == 1 && !s->scratch->searches_in_full;
     if (by_count)
         best_node = whole_best_fit(s, w, avoid, levels, &best_left, &best_model);
     for (uint32_t k = 0; k < n_nodes && !by_count; k++) {
@@ -381,12 +384,17 @@ replica_search(struct sched *s, uint32_t id, const uint32_t *nodes, uint32_t n_n
         int model = -1, gpu = -1, slot = -1;
         if (w->mig >= 0) {
             left = mig_fit(s, n, w, &gpu, &slot);
-        } else if (w->gpus > 0 && !backfill && victims[pos] == 0 && n->whole_model >= 0) {
-            /* one model, no victims: its usable GPUs are its free ones (whole_fit's count) */
+        } else if (w->gpus > 0 && !backfill && n->whole_model >= 0 &&
+                   (victims[pos] == 0 || (one && !s->scratch->node[nodes[k]].victim_gangs))) {
+            /* one model: its usable GPUs (whole_fit's count) are its free ones and, for a
+             * request of one replica (a gang's first replicas claim some as it goes), those of
+             * its victims a search may use, counted as they were marked */
             if (w->model >= 0 && w->model != n->whole_model)
                 continue;
             model = n->whole_model;
             left = (int64_t)t->node_free[pos] - w->gpus;
+            if (victims[pos])
+                left += s->scratch->node[nodes[k]].victim_usable;
         } else if (w->gpus > 0) {
             left = whole_fit(s, n, w, &model);
         } else {
@@ -480,6 +488,18 @@ int placement_claim(struct sched *s, uint32_t id)
     if (topology_applies(w))
         return topology_claim(s, id);
     return placement_claim_in(s, id, t->nodes, t->n_nodes);
+}
+
+uint32_t placement_usable_whole(const struct sched *s, uint32_t id, const struct sched_replica *r)
+{
+    const struct sched_node *n = &s->nodes[r->node];
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < n->n_gpus; i++) {
+        const struct sched_gpu *g = &n->gpus[i];
+        count += (r->gpu_mask >> i & 1) && !g->n_mig && g->healthy && g->claim == SCHED_NONE &&
+                 g->holder == id;
+    }
+    return count;
 }
 
 bool placement_fits_on(struct sched *s, uint32_t id, uint32_t node)

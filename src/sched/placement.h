@@ -37,6 +37,10 @@ uint32_t placement_max_free_whole(const struct sched_tenant *t);
  * claim = id and the nodes' claimed CPU and memory grow. Writes w->placement.
  * RET 0, or -ALLOT_ENOFIT with nothing changed. */
 int placement_claim(struct sched *s, uint32_t id);
+/* Whole GPUs of replica r of running workload id that a placement search may use once id is
+ * marked as a victim: those of its mask that are healthy, not MIG-split, unclaimed and held
+ * by id (slot_usable). */
+uint32_t placement_usable_whole(const struct sched *s, uint32_t id, const struct sched_replica *r);
 /* Would one replica of workload id fit on node (treating the marked victims' slots as free),
  * as placement_claim's search over its tenant's nodes would find it? False for a node that
  * search does not read (not the tenant's). For a request of one replica, without a backfill

@@ -28,6 +28,13 @@ static void victim_set(struct sched *s, uint32_t v, bool mark)
         m->victim_memory += sign * w->memory;
         m->victim_whole += (uint32_t)whole;
         x->victim_by_pos[s->nodes[w->placement[r].node].tenant_pos] += (uint8_t)whole;
+        if (w->replicas > 1) {
+            m->victim_gangs += (uint32_t)sign;
+        } else {
+            if (mark)
+                x->victim_usable_of[v] = (uint8_t)placement_usable_whole(s, v, &w->placement[r]);
+            m->victim_usable += (uint32_t)(sign * x->victim_usable_of[v]);
+        }
     }
     x->victim_whole += (int64_t)sign * w->gpus * w->replicas;
 }
@@ -66,6 +73,7 @@ struct victim_cand {
     uint32_t id, replicas;
     uint32_t node, pos, whole; /* its first replica's node, the node's tenant_pos, and the
                                 * whole GPUs it holds there */
+    uint32_t usable;           /* of those, the ones a search may use (placement_usable_whole) */
     uint32_t workspace;
     int64_t cpu, memory; /* per replica */
     int64_t all_whole;   /* whole GPUs in all (gpus x replicas) */
@@ -94,6 +102,9 @@ static void cand_set(struct sched *s, const struct victim_cand *c, bool mark)
     m->victim_memory += sign * c->memory;
     m->victim_whole += (uint32_t)whole;
     x->victim_by_pos[c->pos] += (uint8_t)whole;
+    if (mark)
+        x->victim_usable_of[c->id] = (uint8_t)c->usable;
+    m->victim_usable += (uint32_t)(sign * x->victim_usable_of[c->id]);
     x->victim_whole += (int64_t)sign * c->all_whole;
 }
 
@@ -222,6 +233,7 @@ static void cands_gather(const struct sched *s, const uint32_t *ids, uint32_t n,
             .node = node,
             .pos = w->replicas == 1 ? s->nodes[node].tenant_pos : 0,
             .whole = w->replicas == 1 ? (uint32_t)__builtin_popcount(w->placement[0].gpu_mask) : 0,
+            .usable = w->replicas == 1 ? placement_usable_whole(s, ids[i], &w->placement[0]) : 0,
             .workspace = w->workspace,
             .cpu = w->cpu,
             .memory = w->memory,

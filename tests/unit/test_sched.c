@@ -897,16 +897,44 @@ static void test_backfill_into_reclaim_claims(void **state)
     sched_free(s);
 }
 
+/* reclaim_with_unheld_claims on a new platform, then quick (t/a, 1 GPU, 20s) backfills into
+ * own's claim at 2000. OUT b, *own, *quick. RET the engine. */
+static struct sched *backfill_in_claim(uint32_t *b, uint32_t *own, uint32_t *quick)
+{
+    struct sched *s = platform(1, 6 * G, true, 2 * G);
+    *own = reclaim_with_unheld_claims(s, b);
+    *quick = submit_timed(s, "quick", "t/a", 1, 20000, 1000, 2000);
+    schedule_ok(s, 2000);
+    assert_int_equal(s->workloads[*quick].backfill_for, *own);
+    return s;
+}
+
+/* What a victim adds to its node's count of GPUs a search may use (placement_usable_whole,
+ * struct engine_node_marks): its whole GPUs that slot_usable would take once it is marked,
+ * not one claimed by another (a backfill's, in its claimant's claim), nor another's. */
+static void test_victim_usable_gpus_exclude_claimed_ones(void **state)
+{
+    (void)state;
+    uint32_t b[6], own, quick;
+    struct sched *s = backfill_in_claim(b, &own, &quick);
+    const struct sched_replica *q = &s->workloads[quick].placement[0];
+    assert_int_equal(placement_usable_whole(s, quick, q), 0); /* claimed by own */
+    uint32_t running = SCHED_NONE;
+    for (int i = 0; i < 6 && running == SCHED_NONE; i++)
+        running = s->workloads[b[i]].state == SCHED_RUNNING ? b[i] : SCHED_NONE;
+    assert_int_not_equal(running, SCHED_NONE);
+    const struct sched_replica *r = &s->workloads[running].placement[0];
+    assert_int_equal(placement_usable_whole(s, running, r), 1);
+    assert_int_equal(placement_usable_whole(s, quick, r), 0); /* not quick's */
+    sched_free(s);
+}
+
 /* A claimant cancelled while a backfill runs in its claim: the backfill runs on, unlinked,
  * and the GPU it holds stays its own until it ends. */
 static void test_backfill_outlives_a_cancelled_claimant(void **state)
 {
-    struct sched *s = platform(1, 6 * G, true, 2 * G);
-    uint32_t b[6];
-    uint32_t own = reclaim_with_unheld_claims(s, b);
-    uint32_t quick = submit_timed(s, "quick", "t/a", 1, 20000, 1000, 2000);
-    schedule_ok(s, 2000);
-    assert_int_equal(s->workloads[quick].backfill_for, own);
+    uint32_t b[6], own, quick;
+    struct sched *s = backfill_in_claim(b, &own, &quick);
     assert_int_equal(sched_cancel(s, own, 3000), 0);
     assert_int_equal(s->workloads[quick].backfill_for, SCHED_NONE);
     schedule_ok(s, 3000);
@@ -2652,6 +2680,7 @@ int main(void)
         cmocka_unit_test(test_backfill_refused_when_a_holder_has_no_time_limit),
         cmocka_unit_test(test_backfill_into_reclaim_claims),
         cmocka_unit_test(test_backfill_outlives_a_cancelled_claimant),
+        cmocka_unit_test(test_victim_usable_gpus_exclude_claimed_ones),
         cmocka_unit_test(test_fail_ends_failed),
         cmocka_unit_test(test_admitted_borrowed_units),
         cmocka_unit_test(test_reclaim_takes_only_the_need),
