@@ -63,6 +63,7 @@ struct pass {
     struct pass_ws *ws; /* one per workspace of the tenant, in tenant order */
     uint64_t gen;       /* bumped by every admission, reclaim or preemption in the pass */
     uint64_t order_gen; /* pass_next's list is in order for generation order_gen - 1 */
+    bool in_full;       /* the scratch's searches_in_full (for tests) */
     bool reclaim_failed;
     int64_t reclaim_need;
     /* placements on free capacity that failed in this pass, one per kind of request */
@@ -76,6 +77,9 @@ struct pass {
     /* the same for borrowers kept off the nodes fenced for a starving workload: they see
      * less capacity, so their failures say nothing about the others' */
     struct place_memo fenced_place[PASS_PLACE_MEMOS];
+    /* quota_idle_unlent of the tenant, valid while idle_gen == gen + 1 (pass_borrowable) */
+    int64_t idle;
+    uint64_t idle_gen;
     /* fence_shadow of the tenant, valid while shadow_gen == gen + 1 */
     int64_t shadow;
     uint64_t shadow_gen;
@@ -548,11 +552,12 @@ static enum sched_reason capacity_reason(const struct sched *s, uint32_t id, int
 }
 
 /* Step 6: lower-priority work of its own workspace may make room for workload id, held
- * back for `why` (sentence in msg). RET ATTEMPT_ADMITTED (it reclaims), `held` when it still
- * waits (its queue reason reported), or ATTEMPT_BROKEN. */
+ * back for `why` (sentence in msg). borrowable: what the quota check was given (its
+ * workspace's quota_borrowable, unchanged since, or -1). RET ATTEMPT_ADMITTED (it reclaims),
+ * `held` when it still waits (its queue reason reported), or ATTEMPT_BROKEN. */
 static enum attempt admit_by_preemption(struct sched *s, uint32_t id, struct pass_ws *pw,
                                         enum sched_reason why, char *msg, size_t len,
-                                        enum attempt held, int64_t now)
+                                        enum attempt held, int64_t borrowable, int64_t now)
 {
     const struct sched_workload *w = &s->workloads[id];
     if (pw->preempt_tries >= PASS_PREEMPT_TRIES ||
@@ -562,7 +567,7 @@ static enum attempt admit_by_preemption(struct sched *s, uint32_t id, struct pas
         return held;
     }
     int64_t ripe = 0;
-    int rc = preempt_priority(s, id, now, &ripe);
+    int rc = preempt_priority(s, id, now, s->scratch->searches_in_full ? -1 : borrowable, &ripe);
     if (rc == -ALLOT_ECHECK)
         return ATTEMPT_BROKEN;
     if (rc != -ALLOT_ENOENT)
@@ -597,12 +602,20 @@ static enum attempt admit_by_preemption(struct sched *s, uint32_t id, struct pas
 }
 
 /* quota_borrowable of workspace wsid, kept in pw for the pass's generation: what a workspace
- * may borrow changes only with an admission, reclaim or preemption, each a new generation. */
-static int64_t pass_borrowable(const struct sched *s, const struct pass *p, struct pass_ws *pw,
+ * may borrow changes only with an admission, reclaim or preemption, each a new generation.
+ * The idle reservations it takes from the free units are summed once per generation for all
+ * the tenant's workspaces (quota_borrowable_given). */
+static int64_t pass_borrowable(const struct sched *s, struct pass *p, struct pass_ws *pw,
                                uint32_t wsid)
 {
+    if (p->in_full)
+        return quota_borrowable(s, wsid); /* for tests: found afresh each time */
     if (pw->borrowable_gen != p->gen + 1) {
-        pw->borrowable = quota_borrowable(s, wsid);
+        if (p->idle_gen != p->gen + 1) {
+            p->idle = quota_idle_unlent(s, s->workspaces[wsid].tenant);
+            p->idle_gen = p->gen + 1;
+        }
+        pw->borrowable = quota_borrowable_given(s, wsid, p->idle);
         pw->borrowable_gen = p->gen + 1;
     }
     return pw->borrowable;
@@ -635,7 +648,7 @@ static enum attempt attempt_admit_fenced(struct sched *s, uint32_t id, uint32_t 
         if (why == SCHED_REASON_NONE)
             why = capacity_reason(s, id, now, msg, sizeof(msg));
     }
-    return admit_by_preemption(s, id, pw, why, msg, sizeof(msg), held, now); /* 6 */
+    return admit_by_preemption(s, id, pw, why, msg, sizeof(msg), held, borrowable, now); /* 6 */
 }
 
 /* Can nothing pending in workspace ws be admitted for the rest of this pass? Looks at its
@@ -644,7 +657,7 @@ static enum attempt attempt_admit_fenced(struct sched *s, uint32_t id, uint32_t 
  * and priority preemption in it has been tried enough or cannot help; or when the starvation
  * guard holds (held_by) and none of it fits in its reservation. Capacity only shrinks
  * within a pass, so a workspace found exhausted stays so (docs/policy.md, "Order"). */
-static bool workspace_exhausted(const struct sched *s, uint32_t wsid, const struct pass *p,
+static bool workspace_exhausted(const struct sched *s, uint32_t wsid, struct pass *p,
                                 struct pass_ws *pw, uint32_t held_by)
 {
     const struct sched_workspace *ws = &s->workspaces[wsid];
@@ -994,7 +1007,7 @@ static uint32_t pass_next(const struct sched *s, const struct sched_tenant *t, s
                           uint32_t *active, uint32_t *n_active, uint32_t *best_i)
 {
     uint32_t n = *n_active;
-    if (p->order_gen != p->gen + 1 || s->scratch->searches_in_full) {
+    if (p->order_gen != p->gen + 1 || p->in_full) {
         uint32_t k = 0;
         for (uint32_t a = 0; a < n; a++) {
             uint32_t i = active[a];
@@ -1037,7 +1050,8 @@ static int tenant_pass(struct sched *s, uint32_t tid, int64_t now)
 {
     struct sched_tenant *t = &s->tenants[tid];
     uint32_t n = t->n_workspaces, n_active = 0, first, held_by;
-    struct pass p = {.ws = calloc(n ? n : 1, sizeof(*p.ws))};
+    struct pass p = {.ws = calloc(n ? n : 1, sizeof(*p.ws)),
+                     .in_full = s->scratch->searches_in_full};
     /* the workspaces with a cursor, in tenant order (most are often empty) */
     uint32_t *active = malloc((n ? n : 1) * sizeof(*active));
     int rc = p.ws && active ? pass_starving(s, tid, &p, now, &first, &held_by) : -ALLOT_ENOMEM;

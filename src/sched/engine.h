@@ -94,8 +94,10 @@ struct sched_scratch {
     bool backfilled; /* the last placement_claim took a slot of backfill_claimant */
     /* for tests: the searches that keep what they learnt to shorten the next look search in
      * full: every fit a search for victims asks about is a search of every node (preempt.c,
-     * fit_track), and the pass sorts its workspaces' heads again for each next workload
-     * (admission.c, pass_next). A differential test holds the two the same. */
+     * fit_track) that reads every GPU of a victim's node (struct engine_node_marks), the
+     * pass sorts its workspaces' heads again for each next workload (admission.c,
+     * pass_next), and what a workspace may borrow is found afresh each time (pass_borrowable,
+     * preempt_priority). A differential test holds the two the same. */
     bool searches_in_full;
 };
 

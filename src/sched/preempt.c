@@ -674,13 +674,14 @@ static bool ran_min_runtime(const struct sched *s, const struct sched_workload *
     return false;
 }
 
-int preempt_priority(struct sched *s, uint32_t id, int64_t now, int64_t *ripe_ms)
+int preempt_priority(struct sched *s, uint32_t id, int64_t now, int64_t borrowable,
+                     int64_t *ripe_ms)
 {
     struct sched_workload *w = &s->workloads[id];
     const struct sched_workspace *ws = &s->workspaces[w->workspace];
     uint32_t n = 0;
     struct sched_resources freed = {0, 0, 0, 0}, young = {0, 0, 0, 0};
-    struct borrowable_memo borrowable = {false, 0};
+    struct borrowable_memo known = {borrowable >= 0, borrowable};
     int64_t whole = 0, young_whole = 0;
     *ripe_ms = 0;
     for (uint32_t v = ws->preempt_head; v != SCHED_NONE; v = s->workloads[v].pnext) {
@@ -703,12 +704,12 @@ int preempt_priority(struct sched *s, uint32_t id, int64_t now, int64_t *ripe_ms
         whole += (int64_t)c->gpus * c->replicas;
     }
     bool hopeless =
-        n == 0 || !quota_fits_with(s, w, &freed, &borrowable) ||
+        n == 0 || !quota_fits_with(s, w, &freed, &known) ||
         (w->mig < 0 && (int64_t)w->gpus * w->replicas > s->tenants[w->tenant].free_whole + whole);
     if (hopeless && *ripe_ms) {
         /* would the young ones make the difference? (the same cheap necessary test) */
         quota_add(&freed, &young, +1);
-        if (!quota_fits_with(s, w, &freed, &borrowable) ||
+        if (!quota_fits_with(s, w, &freed, &known) ||
             (w->mig < 0 && (int64_t)w->gpus * w->replicas >
                                s->tenants[w->tenant].free_whole + whole + young_whole))
             *ripe_ms = 0;

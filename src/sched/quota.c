@@ -77,19 +77,33 @@ char *sched_resource_format(enum sched_resource which, int64_t v, char *buf, siz
     }
 }
 
+/* GPU units of ws's reservation that it does not use now and does not lend (else 0). */
+static int64_t idle_unlent(const struct sched_workspace *ws)
+{
+    if (ws->lend)
+        return 0;
+    int64_t idle = ws->reserved - quota_position(ws);
+    return idle > 0 ? idle : 0;
+}
+
+int64_t quota_idle_unlent(const struct sched *s, uint32_t tid)
+{
+    const struct sched_tenant *t = &s->tenants[tid];
+    int64_t sum = 0;
+    for (uint32_t i = 0; i < t->n_workspaces; i++)
+        sum += idle_unlent(&s->workspaces[t->workspaces[i]]);
+    return sum;
+}
+
+int64_t quota_borrowable_given(const struct sched *s, uint32_t ws, int64_t idle)
+{
+    const struct sched_workspace *w = &s->workspaces[ws];
+    return s->tenants[w->tenant].free_units - (idle - idle_unlent(w));
+}
+
 int64_t quota_borrowable(const struct sched *s, uint32_t ws)
 {
-    const struct sched_tenant *t = &s->tenants[s->workspaces[ws].tenant];
-    int64_t avail = t->free_units;
-    for (uint32_t i = 0; i < t->n_workspaces; i++) {
-        const struct sched_workspace *o = &s->workspaces[t->workspaces[i]];
-        if (t->workspaces[i] == ws || o->lend)
-            continue;
-        int64_t idle = o->reserved - quota_position(o);
-        if (idle > 0)
-            avail -= idle;
-    }
-    return avail;
+    return quota_borrowable_given(s, ws, quota_idle_unlent(s, s->workspaces[ws].tenant));
 }
 
 void quota_account(struct sched_workspace *ws, int64_t now)

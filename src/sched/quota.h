@@ -66,6 +66,11 @@ static inline int64_t quota_position(const struct sched_workspace *ws)
 /* GPU units the workspace ws may borrow now: the tenant's free units less the idle
  * reservations of the other workspaces that do not lend. */
 int64_t quota_borrowable(const struct sched *s, uint32_t ws);
+/* The idle reservations of tenant tid's workspaces that do not lend, in all: what
+ * quota_borrowable takes from the free units, with ws's own. */
+int64_t quota_idle_unlent(const struct sched *s, uint32_t tid);
+/* quota_borrowable of ws, given quota_idle_unlent of its tenant as it is now. */
+int64_t quota_borrowable_given(const struct sched *s, uint32_t ws, int64_t idle);
 /* Add GPU time from ws->acct_ms up to now to its guaranteed and borrowed totals. Call
  * before anything changes what it holds or reserves. */
 void quota_account(struct sched_workspace *ws, int64_t now);

@@ -193,6 +193,9 @@ static uint32_t diff_below(uint32_t n)
     return (uint32_t)((diff_rng * 0x2545F4914F6CDD1DULL) >> 33) % n;
 }
 
+/* Whether t/a lends its idle reservation in a differential run (diff_run_of). */
+static bool diff_lend_a = true;
+
 /* One random change to engine s at now, chosen by the seeded generator: a submission of a
  * random shape to a random workspace, a finish, the exit of a draining workload, a node
  * drained or made ready again, or a workspace's GPU limit changed. Refusals are fine. */
@@ -241,7 +244,7 @@ static void diff_step(struct sched *s, uint32_t step, int64_t now, uint32_t subm
             .name = spaces[pick % 3],
             .limits = {SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED},
             .reserved = pick % 3 == 0 ? 8 * G : 0,
-            .lend = true,
+            .lend = pick % 3 != 0 || diff_lend_a,
             .weight = 1};
         if (pick / 8 % 2)
             ws.limits.gpu = (int64_t)(8 + pick / 16 % 24) * G;
@@ -315,7 +318,7 @@ static void diff_run_of(uint32_t submit_tenths, uint32_t min_admitted, uint32_t 
             .name = spaces[i],
             .limits = {SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED},
             .reserved = i == 0 ? 8 * G : 0,
-            .lend = true,
+            .lend = i != 0 || diff_lend_a,
             .weight = 1};
         assert_int_equal(sched_workspace_add(x, &ws, NULL, err, sizeof(err)), 0);
     }
@@ -365,12 +368,17 @@ static void diff_run(uint32_t submit_tenths, uint32_t min_admitted, uint32_t min
  * workspaces' heads in policy order and puts back only the one that moved (admission.c,
  * pass_next). Against an engine that searches every node each time and sorts the heads for
  * each next workload, both make the same decisions, event by event (fails when a look skips
- * a node that could fit, or trusts one that cannot, or a head is put back out of order). */
+ * a node that could fit, or trusts one that cannot, or a head is put back out of order). So
+ * with what a workspace may borrow, kept for a pass's generation (pass_borrowable), once
+ * with a workspace that does not lend. */
 static void test_shortened_searches_change_no_decision(void **state)
 {
     (void)state;
     diff_run_of(6, 500, 500, true, 150);
     diff_run_of(5, 500, 200, true, 100); /* another mix: reclaims reorder the heads */
+    diff_lend_a = false; /* t/a's idle reservation is not borrowable: pass_borrowable */
+    diff_run_of(6, 500, 200, true, 100);
+    diff_lend_a = true;
 }
 
 static void test_memos_change_no_decision(void **state)
