@@ -6,6 +6,7 @@
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/error.h"
 #include "common/quantity.h"
@@ -112,6 +113,12 @@ int8_t placement_whole_model(const struct sched_node *n)
     return model;
 }
 
+void placement_count_models(struct sched_tenant *t, const struct sched_node *n, int sign)
+{
+    for (uint32_t i = 0; i < n->n_gpus; i++)
+        t->gpus_by_model[n->gpus[i].model] += (uint32_t)sign;
+}
+
 int placement_tenant_reserve(struct sched_tenant *t, uint32_t n)
 {
     if (n <= t->cap_node_index)
@@ -136,6 +143,7 @@ int placement_index_rebuild(struct sched *s)
     for (uint32_t i = 0; i < s->n_tenants; i++) {
         struct sched_tenant *t = &s->tenants[i];
         t->n_mixed = 0;
+        memset(t->gpus_by_model, 0, sizeof(t->gpus_by_model));
         if (placement_tenant_reserve(t, t->n_nodes))
             return -ALLOT_ENOMEM;
         for (uint32_t k = 0; k < t->n_nodes; k++) {
@@ -144,6 +152,7 @@ int placement_index_rebuild(struct sched *s)
             t->node_free[k] = (uint8_t)n->free_whole;
             t->node_mig[k] = placement_node_has_mig(n);
             t->n_mixed += placement_node_mixed(n);
+            placement_count_models(t, n, +1);
         }
     }
     return 0;

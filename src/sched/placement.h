@@ -23,6 +23,8 @@ bool placement_node_mixed(const struct sched_node *n);
 uint8_t placement_node_has_mig(const struct sched_node *n);
 /* The model of every whole GPU of node n, or -1 when they differ or there is none. */
 int8_t placement_whole_model(const struct sched_node *n);
+/* Count node n's GPUs in tenant t's gpus_by_model (sign +1) or out of it (-1). */
+void placement_count_models(struct sched_tenant *t, const struct sched_node *n, int sign);
 /* Room for n nodes in tenant t's node_free and node_mig. RET 0 or -ALLOT_ENOMEM. */
 int placement_tenant_reserve(struct sched_tenant *t, uint32_t n);
 /* Rebuild what placement keeps beside the nodes' own counters (each node's tenant_pos, each
