@@ -108,19 +108,20 @@ struct sched_tenant {
     uint8_t *node_mig;       /* 1 where the node has a GPU split into MIG slices, same order */
     uint32_t cap_node_index; /* of node_free and node_mig */
     uint32_t n_mixed;        /* its nodes with whole GPUs of more than one model */
-    uint32_t gpus_by_model[GPU_MODEL_COUNT]; /* its GPUs (whole or split) of each model */
-    int64_t reserved_units;                  /* sum of its workspaces' reservations */
-    bool degraded;                           /* healthy_units < reserved_units, last reported */
-    bool dirty;                              /* something changed since its last scheduling pass */
-    uint32_t n_arrivals;                     /* workloads submitted since its last pass ... */
-    uint32_t arrival;                        /* ... the last of them */
-    uint32_t held_by; /* the starving workload its last pass held borrowing for */
+    int64_t reserved_units;  /* sum of its workspaces' reservations */
+    bool degraded;           /* healthy_units < reserved_units, last reported */
+    bool dirty;              /* something changed since its last scheduling pass */
+    uint32_t n_arrivals;     /* workloads submitted since its last pass ... */
+    uint32_t arrival;        /* ... the last of them */
+    uint32_t held_by;        /* the starving workload its last pass held borrowing for */
     /* The nodes set aside for held_by (docs/policy.md, "Starvation"): borrowers are not
      * placed there, but go on elsewhere. n_fence 0: no fence could be made (a MIG or
      * CPU-only request, or too few nodes), and borrowing pauses in the whole tenant. */
     uint32_t *fence;
     uint32_t n_fence, cap_fence;
     uint32_t max_queued; /* pending workloads of all its workspaces together, at most */
+    /* its GPUs, whole or split, of each model (placement_count_models; not saved) */
+    uint32_t gpus_by_model[GPU_MODEL_COUNT];
 };
 
 struct sched_cluster {
