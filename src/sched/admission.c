@@ -62,6 +62,8 @@ struct pass_ws {
 struct pass {
     struct pass_ws *ws; /* one per workspace of the tenant, in tenant order */
     uint64_t gen;       /* bumped by every admission, reclaim or preemption in the pass */
+    uint64_t order_gen; /* pass_next's list is in order for generation order_gen - 1 */
+    bool in_full;       /* the scratch's searches_in_full (for tests) */
     bool reclaim_failed;
     int64_t reclaim_need;
     /* placements on free capacity that failed in this pass, one per kind of request */
@@ -75,6 +77,9 @@ struct pass {
     /* the same for borrowers kept off the nodes fenced for a starving workload: they see
      * less capacity, so their failures say nothing about the others' */
     struct place_memo fenced_place[PASS_PLACE_MEMOS];
+    /* quota_idle_unlent of the tenant, valid while idle_gen == gen + 1 (pass_borrowable) */
+    int64_t idle;
+    uint64_t idle_gen;
     /* fence_shadow of the tenant, valid while shadow_gen == gen + 1 */
     int64_t shadow;
     uint64_t shadow_gen;
@@ -156,7 +161,7 @@ static bool plain_request(const struct sched_workload *w)
 static int candidate_class(const struct sched *s, const struct sched_workload *w)
 {
     const struct sched_workspace *ws = &s->workspaces[w->workspace];
-    return sched_workspace_position(ws) + w->total.gpu <= ws->reserved ? 0 : 1;
+    return quota_position(ws) + w->total.gpu <= ws->reserved ? 0 : 1;
 }
 
 /* Policy order of two pending workloads of one tenant: guaranteed before borrowing; among
@@ -222,7 +227,7 @@ static enum sched_reason quota_check(const struct sched *s, uint32_t id, uint32_
     const struct sched_tenant *t = &s->tenants[w->tenant];
     char a[32], b[32], c[32];
     enum sched_resource which;
-    int64_t pos = sched_workspace_position(ws);
+    int64_t pos = quota_position(ws);
     *within = pos + w->total.gpu <= ws->reserved;
     if (!quota_fits_limits(ws, &w->total, &which)) {
         if (w->reason != SCHED_REASON_WORKSPACE_LIMIT)
@@ -547,11 +552,12 @@ static enum sched_reason capacity_reason(const struct sched *s, uint32_t id, int
 }
 
 /* Step 6: lower-priority work of its own workspace may make room for workload id, held
- * back for `why` (sentence in msg). RET ATTEMPT_ADMITTED (it reclaims), `held` when it still
- * waits (its queue reason reported), or ATTEMPT_BROKEN. */
+ * back for `why` (sentence in msg). borrowable: what the quota check was given (its
+ * workspace's quota_borrowable, unchanged since, or -1). RET ATTEMPT_ADMITTED (it reclaims),
+ * `held` when it still waits (its queue reason reported), or ATTEMPT_BROKEN. */
 static enum attempt admit_by_preemption(struct sched *s, uint32_t id, struct pass_ws *pw,
                                         enum sched_reason why, char *msg, size_t len,
-                                        enum attempt held, int64_t now)
+                                        enum attempt held, int64_t borrowable, int64_t now)
 {
     const struct sched_workload *w = &s->workloads[id];
     if (pw->preempt_tries >= PASS_PREEMPT_TRIES ||
@@ -561,7 +567,7 @@ static enum attempt admit_by_preemption(struct sched *s, uint32_t id, struct pas
         return held;
     }
     int64_t ripe = 0;
-    int rc = preempt_priority(s, id, now, &ripe);
+    int rc = preempt_priority(s, id, now, s->scratch->searches_in_full ? -1 : borrowable, &ripe);
     if (rc == -ALLOT_ECHECK)
         return ATTEMPT_BROKEN;
     if (rc != -ALLOT_ENOENT)
@@ -596,12 +602,20 @@ static enum attempt admit_by_preemption(struct sched *s, uint32_t id, struct pas
 }
 
 /* quota_borrowable of workspace wsid, kept in pw for the pass's generation: what a workspace
- * may borrow changes only with an admission, reclaim or preemption, each a new generation. */
-static int64_t pass_borrowable(const struct sched *s, const struct pass *p, struct pass_ws *pw,
+ * may borrow changes only with an admission, reclaim or preemption, each a new generation.
+ * The idle reservations it takes from the free units are summed once per generation for all
+ * the tenant's workspaces (quota_borrowable_given). */
+static int64_t pass_borrowable(const struct sched *s, struct pass *p, struct pass_ws *pw,
                                uint32_t wsid)
 {
+    if (p->in_full)
+        return quota_borrowable(s, wsid); /* for tests: found afresh each time */
     if (pw->borrowable_gen != p->gen + 1) {
-        pw->borrowable = quota_borrowable(s, wsid);
+        if (p->idle_gen != p->gen + 1) {
+            p->idle = quota_idle_unlent(s, s->workspaces[wsid].tenant);
+            p->idle_gen = p->gen + 1;
+        }
+        pw->borrowable = quota_borrowable_given(s, wsid, p->idle);
         pw->borrowable_gen = p->gen + 1;
     }
     return pw->borrowable;
@@ -634,7 +648,7 @@ static enum attempt attempt_admit_fenced(struct sched *s, uint32_t id, uint32_t 
         if (why == SCHED_REASON_NONE)
             why = capacity_reason(s, id, now, msg, sizeof(msg));
     }
-    return admit_by_preemption(s, id, pw, why, msg, sizeof(msg), held, now); /* 6 */
+    return admit_by_preemption(s, id, pw, why, msg, sizeof(msg), held, borrowable, now); /* 6 */
 }
 
 /* Can nothing pending in workspace ws be admitted for the rest of this pass? Looks at its
@@ -643,7 +657,7 @@ static enum attempt attempt_admit_fenced(struct sched *s, uint32_t id, uint32_t 
  * and priority preemption in it has been tried enough or cannot help; or when the starvation
  * guard holds (held_by) and none of it fits in its reservation. Capacity only shrinks
  * within a pass, so a workspace found exhausted stays so (docs/policy.md, "Order"). */
-static bool workspace_exhausted(const struct sched *s, uint32_t wsid, const struct pass *p,
+static bool workspace_exhausted(const struct sched *s, uint32_t wsid, struct pass *p,
                                 struct pass_ws *pw, uint32_t held_by)
 {
     const struct sched_workspace *ws = &s->workspaces[wsid];
@@ -652,7 +666,7 @@ static bool workspace_exhausted(const struct sched *s, uint32_t wsid, const stru
     if (need == 0)
         return false; /* CPU-only work needs no GPU */
     /* under the starvation guard, only work within its reservation may start */
-    if (held_by != SCHED_NONE && sched_workspace_position(ws) + need > ws->reserved)
+    if (held_by != SCHED_NONE && quota_position(ws) + need > ws->reserved)
         return true;
     /* whole GPUs free, for a queue without MIG requests (they cannot use slices) */
     int64_t placeable =
@@ -660,7 +674,7 @@ static bool workspace_exhausted(const struct sched *s, uint32_t wsid, const stru
     bool limited =
         ws->limits.gpu != SCHED_UNLIMITED && ws->held.gpu + ws->claimed.gpu + need > ws->limits.gpu;
     bool blocked;
-    if (sched_workspace_position(ws) + need <= ws->reserved) /* guaranteed work may still come */
+    if (quota_position(ws) + need <= ws->reserved) /* guaranteed work may still come */
         blocked = placeable < need &&
                   (!tenant_has_borrowers(s, t) || (p->reclaim_failed && p->reclaim_need <= need));
     else /* a borrower: the fenced nodes are not for it */
@@ -742,7 +756,7 @@ static bool resources_equal(const struct sched_resources *a, const struct sched_
 /* Do workspace ws's holdings and position lie where memo m's quota outcomes stay the same? */
 static bool refresh_quota_holds(const struct engine_refresh *m, const struct sched_workspace *ws)
 {
-    int64_t pos = sched_workspace_position(ws);
+    int64_t pos = quota_position(ws);
     if (pos < m->pos_lo || pos > m->pos_hi)
         return false;
     for (int r = 0; r < SCHED_RES_COUNT; r++) {
@@ -782,10 +796,10 @@ static void refresh_note_quota(struct engine_refresh *m, const struct sched_work
 {
     bool fits = true;
     for (int r = 0; r < SCHED_RES_COUNT && fits; r++) {
-        int64_t limit = sched_resources_get(&ws->limits, (enum sched_resource)r);
+        int64_t limit = quota_res(&ws->limits, (enum sched_resource)r);
         if (limit == SCHED_UNLIMITED)
             continue;
-        int64_t slack = limit - sched_resources_get(&w->total, (enum sched_resource)r);
+        int64_t slack = limit - quota_res(&w->total, (enum sched_resource)r);
         fits = quota_have(ws, (enum sched_resource)r) <= slack;
         if (fits && slack < m->have_hi[r])
             m->have_hi[r] = slack; /* it fits while have stays at most slack ... */
@@ -852,8 +866,10 @@ static void pass_exhaust(struct sched *s, struct pass *p, struct pass_ws *pw, ui
         memcpy(old, memo->ids, n_old * sizeof(old[0]));
         while (at < n_old && old[at] != pw->cursor)
             at++;
-        if (at < n_old && (at == 0 || old_to_end)) {
-            pw->cursor = SCHED_NONE; /* the whole stretch from the cursor: nothing changes */
+        /* the whole stretch a refresh from the cursor reads (its depth, or to the end of the
+         * queue): nothing changes; a shorter one (engine_refresh_leave) is taken as read */
+        if (at < n_old && (old_to_end || (at == 0 && n_old == PASS_REFRESH_DEPTH))) {
+            pw->cursor = SCHED_NONE;
             return;
         }
         if (at == n_old && !queue_before(&s->workloads[pw->cursor], &s->workloads[old[0]]))
@@ -925,7 +941,8 @@ static void pass_exhaust(struct sched *s, struct pass *p, struct pass_ws *pw, ui
                          "tenant)",
                          t->name, quantity_format_gpu(t->free_units, a, sizeof(a)));
         }
-        lifecycle_queue_reason(s, pw->cursor, why, msg, now);
+        if (w->reason != why) /* the same reason: nothing to report (lifecycle_queue_reason) */
+            lifecycle_queue_reason(s, pw->cursor, why, msg, now);
     }
 }
 
@@ -966,34 +983,64 @@ static int pass_starving(struct sched *s, uint32_t tid, struct pass *p, int64_t 
     return 0;
 }
 
+/* The keys pass_before compares for cursor c of workspace i (index into p->ws), as of the
+ * pass's generation. */
+static void pass_keys(const struct sched *s, const struct sched_tenant *t, const struct pass *p,
+                      struct pass_ws *c, uint32_t i)
+{
+    if (c->key_gen == p->gen && c->key_cursor == c->cursor)
+        return;
+    c->key_gen = p->gen;
+    c->key_cursor = c->cursor;
+    c->key_class = candidate_class(s, &s->workloads[c->cursor]);
+    c->key_borrowed = sched_workspace_borrowed(&s->workspaces[t->workspaces[i]]);
+}
+
 /* The next workload of the pass: the first in policy order (pass_before) among the heads
- * of the queues of the active workspaces (indexes into p->ws, in tenant order; those done
- * leave the list). RET its id with *best_i, or SCHED_NONE when every queue is done. */
+ * of the queues of the active workspaces (indexes into p->ws; those done leave the list).
+ * The list is kept in that order: the keys change with the generation (then it is sorted
+ * again), and otherwise only the cursor of the workspace last returned moves (within a
+ * generation nothing else is admitted or queued), which is put back in its place. pass_before
+ * is a total order of distinct workloads, so the first is the one a scan would find. RET its
+ * id with *best_i, or SCHED_NONE when every queue is done. */
 static uint32_t pass_next(const struct sched *s, const struct sched_tenant *t, struct pass *p,
                           uint32_t *active, uint32_t *n_active, uint32_t *best_i)
 {
-    uint32_t best = SCHED_NONE;
-    for (uint32_t a = 0; a < *n_active; a++) {
-        uint32_t i = active[a];
-        struct pass_ws *c = &p->ws[i];
-        if (c->cursor == SCHED_NONE) { /* done: out of the list, the order kept */
-            memmove(&active[a], &active[a + 1], (*n_active - a - 1) * sizeof(*active));
-            (*n_active)--;
-            a--;
-            continue;
+    uint32_t n = *n_active;
+    if (p->order_gen != p->gen + 1 || p->in_full) {
+        uint32_t k = 0;
+        for (uint32_t a = 0; a < n; a++) {
+            uint32_t i = active[a];
+            if (p->ws[i].cursor == SCHED_NONE)
+                continue; /* done: out of the list */
+            pass_keys(s, t, p, &p->ws[i], i);
+            uint32_t b = k++;
+            for (; b > 0 && pass_before(s, t, &p->ws[i], i, &p->ws[active[b - 1]], active[b - 1]);
+                 b--)
+                active[b] = active[b - 1];
+            active[b] = i;
         }
-        if (c->key_gen != p->gen || c->key_cursor != c->cursor) {
-            c->key_gen = p->gen;
-            c->key_cursor = c->cursor;
-            c->key_class = candidate_class(s, &s->workloads[c->cursor]);
-            c->key_borrowed = sched_workspace_borrowed(&s->workspaces[t->workspaces[i]]);
-        }
-        if (best == SCHED_NONE || pass_before(s, t, c, i, &p->ws[*best_i], *best_i)) {
-            best = c->cursor;
-            *best_i = i;
+        n = k;
+        p->order_gen = p->gen + 1;
+    } else if (n > 0) {
+        uint32_t i = active[0], a = 0;
+        if (p->ws[i].cursor == SCHED_NONE) {
+            memmove(&active[0], &active[1], (n - 1) * sizeof(*active));
+            n--;
+        } else {
+            pass_keys(s, t, p, &p->ws[i], i);
+            for (;
+                 a + 1 < n && pass_before(s, t, &p->ws[active[a + 1]], active[a + 1], &p->ws[i], i);
+                 a++)
+                active[a] = active[a + 1];
+            active[a] = i;
         }
     }
-    return best;
+    *n_active = n;
+    if (n == 0)
+        return SCHED_NONE;
+    *best_i = active[0];
+    return p->ws[active[0]].cursor;
 }
 
 /* One admission pass over tenant tid: repeatedly take the first pending workload in policy
@@ -1003,7 +1050,8 @@ static int tenant_pass(struct sched *s, uint32_t tid, int64_t now)
 {
     struct sched_tenant *t = &s->tenants[tid];
     uint32_t n = t->n_workspaces, n_active = 0, first, held_by;
-    struct pass p = {.ws = calloc(n ? n : 1, sizeof(*p.ws))};
+    struct pass p = {.ws = calloc(n ? n : 1, sizeof(*p.ws)),
+                     .in_full = s->scratch->searches_in_full};
     /* the workspaces with a cursor, in tenant order (most are often empty) */
     uint32_t *active = malloc((n ? n : 1) * sizeof(*active));
     int rc = p.ws && active ? pass_starving(s, tid, &p, now, &first, &held_by) : -ALLOT_ENOMEM;

@@ -287,8 +287,11 @@ static int tenants_check(const struct sched *s, char *err, size_t len)
         }
         int64_t free_units = 0, healthy = 0, reserved = 0;
         uint32_t free_whole = 0, by_free[SCHED_MAX_GPUS_PER_NODE + 1] = {0}, mixed = 0;
+        uint32_t by_model[GPU_MODEL_COUNT] = {0};
         for (uint32_t k = 0; k < tn->n_nodes; k++) {
             const struct sched_node *n = &s->nodes[tn->nodes[k]];
+            for (uint32_t i = 0; i < n->n_gpus; i++)
+                by_model[n->gpus[i].model]++;
             free_whole += n->free_whole;
             by_free[n->free_whole]++;
             mixed += placement_node_mixed(n);
@@ -300,7 +303,8 @@ static int tenants_check(const struct sched *s, char *err, size_t len)
             reserved += s->workspaces[tn->workspaces[k]].reserved;
         if (free_units != tn->free_units || healthy != tn->healthy_units ||
             free_whole != tn->free_whole || memcmp(by_free, tn->nodes_by_free, sizeof(by_free)) ||
-            reserved != tn->reserved_units || mixed != tn->n_mixed)
+            reserved != tn->reserved_units || mixed != tn->n_mixed ||
+            memcmp(by_model, tn->gpus_by_model, sizeof(by_model)))
             return fail(err, len, "tenant %s capacity counters disagree with its nodes", tn->name);
         if (reserved > tn->owned_units)
             return fail(err, len, "tenant %s reserves more GPUs than it owns", tn->name);

@@ -70,7 +70,11 @@ int engine_scratch_reserve(struct sched *s)
     rc = grow_zeroed((void **)&x->avoid_fence, &cap, s->n_workloads, sizeof(bool));
     if (rc)
         return rc;
-    x->cap_workloads = cap; /* both arrays have it now */
+    cap = x->cap_workloads;
+    rc = grow_zeroed((void **)&x->victim_usable_of, &cap, s->n_workloads, sizeof(uint8_t));
+    if (rc)
+        return rc;
+    x->cap_workloads = cap; /* the three arrays have it now */
     rc =
         grow_zeroed((void **)&x->refresh, &x->cap_workspaces, s->n_workspaces, sizeof(*x->refresh));
     if (rc)
@@ -91,6 +95,25 @@ void engine_refresh_touch(struct sched *s, uint32_t id)
         (!m->to_end && queue_before(&s->workloads[m->ids[m->n_ids - 1]], w)))
         return;
     m->valid = false;
+}
+
+void engine_refresh_leave(struct sched *s, uint32_t id)
+{
+    const struct sched_workload *w = &s->workloads[id];
+    if (w->workspace >= s->scratch->cap_workspaces)
+        return; /* no memo yet */
+    struct engine_refresh *m = &s->scratch->refresh[w->workspace];
+    if (!m->valid)
+        return;
+    uint32_t at = 0;
+    while (at < m->n_ids && m->ids[at] != id)
+        at++;
+    if (at == m->n_ids) {
+        engine_refresh_touch(s, id); /* not one of it: within its stretch, it ends it */
+        return;
+    }
+    memmove(m->ids + at, m->ids + at + 1, (m->n_ids - at - 1) * sizeof(m->ids[0]));
+    m->valid = --m->n_ids > 0;
 }
 
 int engine_candidates_reserve(struct sched *s, uint32_t n)
@@ -121,11 +144,12 @@ void engine_scratch_free(struct sched_scratch *x)
     free(x->room_of);
     free(x->victim_mark);
     free(x->avoid_fence);
+    free(x->victim_usable_of);
     free(x->node);
     free(x->refresh);
     free(x->victim_by_pos);
     free(x->candidates);
-    free(x->victim_recs);
+    free(x->victim_cands);
     free(x);
 }
 

@@ -15,6 +15,10 @@
 struct engine_node_marks {
     int64_t victim_cpu, victim_memory;
     uint32_t victim_whole;
+    /* of those, the ones a search may use (whole, healthy, unclaimed: slot_usable), counted
+     * for victims of one replica as they were marked (victim_usable_of) ... */
+    uint32_t victim_usable;
+    uint32_t victim_gangs; /* ... and the replicas of marked victims of more than one */
 };
 
 /* A topology domain as a gang's placement search counts it (topology.c): its room (free
@@ -63,6 +67,9 @@ struct engine_refresh {
 struct sched_scratch {
     bool *victim_mark; /* per workload: counted as free in a placement search */
     bool *avoid_fence; /* per workload: a borrower being placed: fenced nodes are not used */
+    /* per workload: a marked victim of one replica: what it added to its node's
+     * victim_usable */
+    uint8_t *victim_usable_of;
     uint32_t cap_workloads;
     struct engine_node_marks *node; /* per node */
     uint32_t cap_nodes;
@@ -73,9 +80,9 @@ struct sched_scratch {
     int64_t victim_whole;           /* whole GPUs the victim-marked workloads hold */
     struct engine_refresh *refresh; /* per workspace */
     uint32_t cap_workspaces;
-    uint32_t *candidates;           /* victim candidate lists */
-    struct victim_rec *victim_recs; /* what a sort of candidates compares (preempt.c) */
-    uint32_t cap_victim_recs;
+    uint32_t *candidates;             /* victim candidate lists */
+    struct victim_cand *victim_cands; /* what a choice of victims reads of each (preempt.c) */
+    uint32_t cap_victim_cands;
     uint32_t cap_candidates;
     struct engine_domain_room *rooms; /* the domains a topology search weighs */
     uint32_t *room_of;                /* per domain: 1 + its index in rooms, 0 (clear) */
@@ -85,6 +92,13 @@ struct sched_scratch {
      * may go (backfill), or SCHED_NONE (placement_claim_backfill) */
     uint32_t backfill_claimant;
     bool backfilled; /* the last placement_claim took a slot of backfill_claimant */
+    /* for tests: the searches that keep what they learnt to shorten the next look search in
+     * full: every fit a search for victims asks about is a search of every node (preempt.c,
+     * fit_track) that reads every GPU of a victim's node (struct engine_node_marks), the
+     * pass sorts its workspaces' heads again for each next workload (admission.c,
+     * pass_next), and what a workspace may borrow is found afresh each time (pass_borrowable,
+     * preempt_priority). A differential test holds the two the same. */
+    bool searches_in_full;
 };
 
 /* Make room for one more element in *arr (count n, capacity *cap). RET 0 or -ENOMEM. */
@@ -101,6 +115,12 @@ int engine_name_check(const char *name, const char *what, char *err, size_t len)
  * when id is queued after it. A change elsewhere in the queue leaves the
  * memo standing: its stretch reads the same workloads as before. */
 void engine_refresh_touch(struct sched *s, uint32_t id);
+/* Workload id is about to be taken off its workspace's queue: a refresh memo of that workspace
+ * whose stretch holds it stands for the rest of its stretch, which a refresh from its first
+ * reads as before, one workload further (a stretch that stopped short of the queue's end, or
+ * the depth, reads the rest from the queue); the memo of a stretch that would have it
+ * without holding it ends (engine_refresh_touch). */
+void engine_refresh_leave(struct sched *s, uint32_t id);
 /* Size the scratch state for every workload and node of s (new marks clear). Call before a
  * pass. RET 0 or -ALLOT_ENOMEM, nothing changed. */
 int engine_scratch_reserve(struct sched *s);

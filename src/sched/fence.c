@@ -143,12 +143,6 @@ bool fence_make(struct sched *s, struct sched_tenant *t, uint32_t id, uint32_t p
 
 /* Is workload id, which is (within) or is not within its reservation, kept off its tenant's
  * fenced nodes? Borrowers are, but not the starving workload itself. */
-bool fence_applies(const struct sched *s, uint32_t id, bool within)
-{
-    const struct sched_tenant *t = &s->tenants[s->workloads[id].tenant];
-    return !within && t->n_fence > 0 && t->held_by != id;
-}
-
 /* When node n is sure to have room for one replica of w (whole GPUs of one model, CPU,
  * memory), from the ends of its GPUs' holders: the earliest time at which enough of its
  * usable GPUs are free or have been given back, with the CPU and memory those holders gave

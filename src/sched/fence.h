@@ -22,7 +22,11 @@ bool fence_make(struct sched *s, struct sched_tenant *t, uint32_t id, uint32_t p
                 uint32_t n_prev);
 /* Is workload id, which is (within) or is not within its reservation, kept off its tenant's
  * fenced nodes? Borrowers are, but not the starving workload itself. */
-bool fence_applies(const struct sched *s, uint32_t id, bool within);
+static inline bool fence_applies(const struct sched *s, uint32_t id, bool within)
+{
+    const struct sched_tenant *t = &s->tenants[s->workloads[id].tenant];
+    return !within && t->n_fence > 0 && t->held_by != id;
+}
 /* Free capacity on the fenced nodes of t: GPU units, or whole GPUs in units when whole. */
 int64_t fence_free(const struct sched *s, const struct sched_tenant *t, bool whole);
 /* The shadow time of t's fence (docs/policy.md, "Time limits and backfill"): the time by

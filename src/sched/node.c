@@ -132,6 +132,7 @@ static void node_count_in_tenant(struct sched *s, uint32_t id, uint32_t tid)
     t->node_free[t->n_nodes] = 0;
     t->node_mig[t->n_nodes] = placement_node_has_mig(n);
     t->n_mixed += placement_node_mixed(n);
+    placement_count_models(t, n, +1);
     t->nodes[t->n_nodes++] = id;
     /* owned capacity counts every GPU, healthy or not: reservations are promised against
      * what the tenant owns */
@@ -399,6 +400,7 @@ static void node_leave_tenant(struct sched *s, uint32_t id)
     topology_node_leave(s, id);
     t->nodes_by_free[0]--;
     t->n_mixed -= placement_node_mixed(n);
+    placement_count_models(t, n, -1);
     t->owned_units -= node_owned_units(n);
     if (n->state == SCHED_NODE_READY)
         t->healthy_units -= placement_node_units(n);

@@ -6,6 +6,7 @@
 #include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "common/error.h"
 #include "common/quantity.h"
@@ -112,6 +113,12 @@ int8_t placement_whole_model(const struct sched_node *n)
     return model;
 }
 
+void placement_count_models(struct sched_tenant *t, const struct sched_node *n, int sign)
+{
+    for (uint32_t i = 0; i < n->n_gpus; i++)
+        t->gpus_by_model[n->gpus[i].model] += (uint32_t)sign;
+}
+
 int placement_tenant_reserve(struct sched_tenant *t, uint32_t n)
 {
     if (n <= t->cap_node_index)
@@ -136,6 +143,7 @@ int placement_index_rebuild(struct sched *s)
     for (uint32_t i = 0; i < s->n_tenants; i++) {
         struct sched_tenant *t = &s->tenants[i];
         t->n_mixed = 0;
+        memset(t->gpus_by_model, 0, sizeof(t->gpus_by_model));
         if (placement_tenant_reserve(t, t->n_nodes))
             return -ALLOT_ENOMEM;
         for (uint32_t k = 0; k < t->n_nodes; k++) {
@@ -144,6 +152,7 @@ int placement_index_rebuild(struct sched *s)
             t->node_free[k] = (uint8_t)n->free_whole;
             t->node_mig[k] = placement_node_has_mig(n);
             t->n_mixed += placement_node_mixed(n);
+            placement_count_models(t, n, +1);
         }
     }
     return 0;
@@ -366,6 +375,9 @@ replica_search(struct sched *s, uint32_t id, const uint32_t *nodes, uint32_t n_n
      * visits only the nodes of the smallest free count that holds it */
     bool by_count =
         in_order && whole && !backfill && s->scratch->victim_whole == 0 && t->n_mixed == 0;
+    /* the victims' usable GPUs counted as they were marked (struct engine_node_marks) serve a
+     * request of one replica, unless the searches are made in full (for tests) */
+    bool one = w->replicas == 1 && !s->scratch->searches_in_full;
     if (by_count)
         best_node = whole_best_fit(s, w, avoid, levels, &best_left, &best_model);
     for (uint32_t k = 0; k < n_nodes && !by_count; k++) {
@@ -381,12 +393,17 @@ replica_search(struct sched *s, uint32_t id, const uint32_t *nodes, uint32_t n_n
         int model = -1, gpu = -1, slot = -1;
         if (w->mig >= 0) {
             left = mig_fit(s, n, w, &gpu, &slot);
-        } else if (w->gpus > 0 && !backfill && victims[pos] == 0 && n->whole_model >= 0) {
-            /* one model, no victims: its usable GPUs are its free ones (whole_fit's count) */
+        } else if (w->gpus > 0 && !backfill && n->whole_model >= 0 &&
+                   (victims[pos] == 0 || (one && !s->scratch->node[nodes[k]].victim_gangs))) {
+            /* one model: its usable GPUs (whole_fit's count) are its free ones and, for a
+             * request of one replica (a gang's first replicas claim some as it goes), those of
+             * its victims a search may use, counted as they were marked */
             if (w->model >= 0 && w->model != n->whole_model)
                 continue;
             model = n->whole_model;
             left = (int64_t)t->node_free[pos] - w->gpus;
+            if (victims[pos])
+                left += s->scratch->node[nodes[k]].victim_usable;
         } else if (w->gpus > 0) {
             left = whole_fit(s, n, w, &model);
         } else {
@@ -480,6 +497,32 @@ int placement_claim(struct sched *s, uint32_t id)
     if (topology_applies(w))
         return topology_claim(s, id);
     return placement_claim_in(s, id, t->nodes, t->n_nodes);
+}
+
+uint32_t placement_usable_whole(const struct sched *s, uint32_t id, const struct sched_replica *r)
+{
+    const struct sched_node *n = &s->nodes[r->node];
+    uint32_t count = 0;
+    for (uint32_t i = 0; i < n->n_gpus; i++) {
+        const struct sched_gpu *g = &n->gpus[i];
+        count += (r->gpu_mask >> i & 1) && !g->n_mig && g->healthy && g->claim == SCHED_NONE &&
+                 g->holder == id;
+    }
+    return count;
+}
+
+bool placement_fits_on(struct sched *s, uint32_t id, uint32_t node)
+{
+    const struct sched_workload *w = &s->workloads[id];
+    const struct sched_tenant *t = &s->tenants[w->tenant];
+    const struct sched_node *n = &s->nodes[node];
+    if (n->tenant != w->tenant || n->tenant_pos >= t->n_nodes || t->nodes[n->tenant_pos] != node)
+        return false;
+    /* the search over one node: the tests of the whole search, node by node (the order and
+     * the ties it breaks choose among the nodes that fit, not whether one does) */
+    struct replica_pick pick;
+    replica_search(s, id, &node, 1, false, true, &pick);
+    return pick.node != SCHED_NONE;
 }
 
 int placement_claim_in(struct sched *s, uint32_t id, const uint32_t *nodes, uint32_t n_nodes)

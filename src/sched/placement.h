@@ -23,6 +23,8 @@ bool placement_node_mixed(const struct sched_node *n);
 uint8_t placement_node_has_mig(const struct sched_node *n);
 /* The model of every whole GPU of node n, or -1 when they differ or there is none. */
 int8_t placement_whole_model(const struct sched_node *n);
+/* Count node n's GPUs in tenant t's gpus_by_model (sign +1) or out of it (-1). */
+void placement_count_models(struct sched_tenant *t, const struct sched_node *n, int sign);
 /* Room for n nodes in tenant t's node_free and node_mig. RET 0 or -ALLOT_ENOMEM. */
 int placement_tenant_reserve(struct sched_tenant *t, uint32_t n);
 /* Rebuild what placement keeps beside the nodes' own counters (each node's tenant_pos, each
@@ -37,6 +39,17 @@ uint32_t placement_max_free_whole(const struct sched_tenant *t);
  * claim = id and the nodes' claimed CPU and memory grow. Writes w->placement.
  * RET 0, or -ALLOT_ENOFIT with nothing changed. */
 int placement_claim(struct sched *s, uint32_t id);
+/* Whole GPUs of replica r of running workload id that a placement search may use once id is
+ * marked as a victim: those of its mask that are healthy, not MIG-split, unclaimed and held
+ * by id (slot_usable). */
+uint32_t placement_usable_whole(const struct sched *s, uint32_t id, const struct sched_replica *r);
+/* Would one replica of workload id fit on node (treating the marked victims' slots as free),
+ * as placement_claim's search over its tenant's nodes would find it? False for a node that
+ * search does not read (not the tenant's). For a request of one replica, without a backfill
+ * claimant, placement_claim succeeds exactly when this holds for some node of the tenant, and
+ * a node's answer depends only on that node and the marks of the victims on it. Claims
+ * nothing. */
+bool placement_fits_on(struct sched *s, uint32_t id, uint32_t node);
 /* placement_claim on the n nodes (ids of its tenant's) only, whatever its topology. */
 int placement_claim_in(struct sched *s, uint32_t id, const uint32_t *nodes, uint32_t n_nodes);
 /* Undo placement_claim (or what remains of it). */

@@ -28,6 +28,13 @@ static void victim_set(struct sched *s, uint32_t v, bool mark)
         m->victim_memory += sign * w->memory;
         m->victim_whole += (uint32_t)whole;
         x->victim_by_pos[s->nodes[w->placement[r].node].tenant_pos] += (uint8_t)whole;
+        if (w->replicas > 1) {
+            m->victim_gangs += (uint32_t)sign;
+        } else {
+            if (mark)
+                x->victim_usable_of[v] = (uint8_t)placement_usable_whole(s, v, &w->placement[r]);
+            m->victim_usable += (uint32_t)(sign * x->victim_usable_of[v]);
+        }
     }
     x->victim_whole += (int64_t)sign * w->gpus * w->replicas;
 }
@@ -59,13 +66,152 @@ static bool enough_whole(const struct sched *s, const struct sched_workload *w)
            (int64_t)s->tenants[w->tenant].free_whole + s->scratch->victim_whole;
 }
 
-/* Would workload id fit with the currently marked victims gone? Leaves nothing claimed. */
-static bool fits_with_victims(struct sched *s, uint32_t id)
+/* A candidate victim as the searches read it, gathered once per choice (victims_choose) so
+ * that marking one, ordering the candidates and summing their lost work read no workload
+ * and no node: the first cache line holds what marking reads. */
+struct victim_cand {
+    uint32_t id, replicas;
+    uint32_t node, pos, whole; /* its first replica's node, the node's tenant_pos, and the
+                                * whole GPUs it holds there */
+    uint32_t usable;           /* of those, the ones a search may use (placement_usable_whole) */
+    uint32_t workspace;
+    int64_t cpu, memory; /* per replica */
+    int64_t all_whole;   /* whole GPUs in all (gpus x replicas) */
+    struct sched_resources total;
+    int32_t priority;
+    int64_t start;
+    uint64_t seq;
+    int64_t lost, lost_time; /* the keys of the lost orders at now (checkpoint_aware) */
+};
+
+/* victim_set for candidate c: the same marks, read from c (a gang's from its workload). */
+static void cand_set(struct sched *s, const struct victim_cand *c, bool mark)
 {
+    struct sched_scratch *x = s->scratch;
+    if (c->replicas != 1) {
+        victim_set(s, c->id, mark);
+        return;
+    }
+    if (x->victim_mark[c->id] == mark)
+        return;
+    x->victim_mark[c->id] = mark;
+    int sign = mark ? 1 : -1;
+    int whole = sign * (int)c->whole;
+    struct engine_node_marks *m = &x->node[c->node];
+    m->victim_cpu += sign * c->cpu;
+    m->victim_memory += sign * c->memory;
+    m->victim_whole += (uint32_t)whole;
+    x->victim_by_pos[c->pos] += (uint8_t)whole;
+    if (mark)
+        x->victim_usable_of[c->id] = (uint8_t)c->usable;
+    m->victim_usable += (uint32_t)(sign * x->victim_usable_of[c->id]);
+    x->victim_whole += (int64_t)sign * c->all_whole;
+}
+
+/* Unmark the candidates v[0..n) (indexes into c). */
+static void cands_clear(struct sched *s, const struct victim_cand *c, const uint32_t *v, uint32_t n)
+{
+    for (uint32_t i = 0; i < n; i++)
+        cand_set(s, &c[v[i]], false);
+}
+
+/* Is candidate c marked? */
+static bool cand_marked(const struct sched *s, const struct victim_cand *c)
+{
+    return s->scratch->victim_mark[c->id];
+}
+
+/* What a search for victims (reclaim_pick, priority_pick) knows of where workload id fits, so
+ * that it seldom searches every node again (fit_search). For a request of one replica a fit
+ * is one node's (placement_fits_on), and marking or unmarking a victim changes only the nodes
+ * it runs on: as victims are added, a fit can appear only on the nodes of those added since
+ * the last search that failed; as one is dropped, a node that fitted and is not one of its
+ * nodes still fits. The answers are those of fit_search, with far fewer nodes read. */
+struct fit_track {
+    bool local;       /* one replica, no backfill claimant: the answers above apply */
+    bool unfit_known; /* it fitted with none of the marks since v[unfit] ... */
+    uint32_t unfit;   /* ... (the candidates of the search, v[0..unfit) marked as now) */
+    uint32_t witness; /* a node it fits on with the current marks, or SCHED_NONE */
+};
+
+static void fit_track_init(const struct sched *s, uint32_t id, struct fit_track *f)
+{
+    const struct sched_scratch *x = s->scratch;
+    *f = (struct fit_track){s->workloads[id].replicas == 1 && x->backfill_claimant == SCHED_NONE &&
+                                !x->searches_in_full,
+                            false, 0, SCHED_NONE};
+}
+
+/* Would workload id fit with the currently marked victims gone (a search of every node)?
+ * Leaves nothing claimed. OUT f->witness: the node it fitted on (its first replica's), or
+ * SCHED_NONE. */
+static bool fit_search(struct sched *s, uint32_t id, struct fit_track *f)
+{
+    f->witness = SCHED_NONE;
     if (placement_claim(s, id) < 0)
         return false;
+    f->witness = s->workloads[id].placement[0].node;
     placement_unclaim(s, id);
     return true;
+}
+
+/* The node of replica r of candidate c. */
+static uint32_t cand_node(const struct sched *s, const struct victim_cand *c, uint32_t r)
+{
+    return c->replicas == 1 ? c->node : s->workloads[c->id].placement[r].node;
+}
+
+/* Does workload id fit on one of the nodes of candidate c (placement_fits_on)? OUT
+ * f->witness: the first such node. */
+static bool fit_on_cand_nodes(struct sched *s, uint32_t id, const struct victim_cand *c,
+                              struct fit_track *f)
+{
+    for (uint32_t r = 0; r < c->replicas; r++) {
+        uint32_t node = cand_node(s, c, r);
+        if (placement_fits_on(s, id, node)) {
+            f->witness = node;
+            return true;
+        }
+    }
+    return false;
+}
+
+/* fit_search as the candidates v[0..n) (indexes into c) of a search are being marked: the
+ * first n are (and were, in order, since the last call of the search). */
+static bool fit_after_adding(struct sched *s, uint32_t id, const struct victim_cand *c,
+                             const uint32_t *v, uint32_t n, struct fit_track *f)
+{
+    if (!f->local || !f->unfit_known) {
+        bool fits = fit_search(s, id, f);
+        f->unfit_known = !fits;
+        f->unfit = n;
+        return fits;
+    }
+    for (uint32_t i = f->unfit; i < n; i++)
+        if (fit_on_cand_nodes(s, id, &c[v[i]], f))
+            return true;
+    f->unfit = n;
+    return false;
+}
+
+/* fit_search just after candidate c was unmarked, when workload id fitted with it marked (on
+ * f->witness, found by fit_after_adding or an earlier call). Should it not fit, the caller
+ * marks c again, and the witness stands. */
+static bool fit_after_dropping(struct sched *s, uint32_t id, const struct victim_cand *c,
+                               struct fit_track *f)
+{
+    if (!f->local || f->witness == SCHED_NONE)
+        return fit_search(s, id, f);
+    bool touched = false;
+    for (uint32_t r = 0; r < c->replicas && !touched; r++)
+        touched = cand_node(s, c, r) == f->witness;
+    if (!touched || placement_fits_on(s, id, f->witness))
+        return true;
+    uint32_t witness = f->witness;
+    if (fit_search(s, id, f))
+        return true;
+    f->witness = witness; /* with c marked again, it fits there as before */
+    return false;
 }
 
 /* How candidates are sorted: the victim order, or the least work lost first (in GPU units x
@@ -73,152 +219,189 @@ static bool fits_with_victims(struct sched *s, uint32_t id)
  * (docs/policy.md, "Lost work"). */
 enum victim_key { VICTIM_ORDER, VICTIM_LOST, VICTIM_LOST_TIME, VICTIM_KEYS };
 
-struct victim_order {
-    const struct sched *s;
-    int64_t now;
-    enum victim_key key;
-};
-
-/* What order o sorts workload id by before the victim order. */
-static int64_t victim_key_of(const struct victim_order *o, uint32_t id)
+/* Gather candidate workloads ids[0..n) into c[0..n), with their lost keys at now when aware
+ * (victim_key_of's, as it read them from the workloads). */
+static void cands_gather(const struct sched *s, const uint32_t *ids, uint32_t n, int64_t now,
+                         bool aware, struct victim_cand *c)
 {
-    const struct sched_workload *w = &o->s->workloads[id];
-    if (o->key == VICTIM_LOST)
-        return sched_workload_lost(o->s, id, o->now);
-    int64_t since = w->checkpoint_ms > w->start_ms ? w->checkpoint_ms : w->start_ms;
-    return w->total.gpu > 0 && o->now > since ? o->now - since : 0;
-}
-
-/* What the victim order compares, read once per candidate so that a sort reads no workload:
- * key (order o's, 0 in the victim order), then lowest priority first, then fewest GPUs,
- * then most recently started (start, then seq: a total order). */
-struct victim_rec {
-    int64_t key, gpu, start;
-    uint64_t seq;
-    int32_t priority;
-    uint32_t id;
-};
-
-static int victim_rec_cmp(const void *pa, const void *pb)
-{
-    const struct victim_rec *a = pa, *b = pb;
-    if (a->key != b->key)
-        return a->key < b->key ? -1 : 1;
-    if (a->priority != b->priority)
-        return a->priority < b->priority ? -1 : 1;
-    if (a->gpu != b->gpu)
-        return a->gpu < b->gpu ? -1 : 1;
-    if (a->start != b->start)
-        return a->start > b->start ? -1 : 1;
-    return a->seq > b->seq ? -1 : (a->seq < b->seq ? 1 : 0);
-}
-
-/* Sort victims v[0..n) into order o. RET 0 or -ALLOT_ENOMEM (v unchanged). */
-static int victims_sort(const struct victim_order *o, uint32_t *v, uint32_t n)
-{
-    struct sched_scratch *x = o->s->scratch;
-    if (n < 2)
-        return 0; /* sorted (and no records to sort: qsort is not given a null array) */
-    if (x->cap_victim_recs < n) {
-        struct victim_rec *r = realloc(x->victim_recs, n * sizeof(*r));
-        if (!r)
-            return -ALLOT_ENOMEM;
-        x->victim_recs = r;
-        x->cap_victim_recs = n;
-    }
-    struct victim_rec *r = x->victim_recs;
     for (uint32_t i = 0; i < n; i++) {
-        const struct sched_workload *w = &o->s->workloads[v[i]];
-        r[i] = (struct victim_rec){o->key == VICTIM_ORDER ? 0 : victim_key_of(o, v[i]),
-                                   w->total.gpu,
-                                   w->start_ms,
-                                   w->seq,
-                                   w->priority,
-                                   v[i]};
+        const struct sched_workload *w = &s->workloads[ids[i]];
+        uint32_t node = w->replicas ? w->placement[0].node : SCHED_NONE;
+        c[i] = (struct victim_cand){
+            .id = ids[i],
+            .replicas = w->replicas,
+            .node = node,
+            .pos = w->replicas == 1 ? s->nodes[node].tenant_pos : 0,
+            .whole = w->replicas == 1 ? (uint32_t)__builtin_popcount(w->placement[0].gpu_mask) : 0,
+            .usable = w->replicas == 1 ? placement_usable_whole(s, ids[i], &w->placement[0]) : 0,
+            .workspace = w->workspace,
+            .cpu = w->cpu,
+            .memory = w->memory,
+            .all_whole = (int64_t)w->gpus * w->replicas,
+            .total = w->total,
+            .priority = w->priority,
+            .start = w->start_ms,
+            .seq = w->seq,
+        };
+        if (!aware)
+            continue;
+        c[i].lost = sched_workload_lost(s, ids[i], now);
+        int64_t since = w->checkpoint_ms > w->start_ms ? w->checkpoint_ms : w->start_ms;
+        c[i].lost_time = w->total.gpu > 0 && now > since ? now - since : 0;
     }
-    qsort(r, n, sizeof(*r), victim_rec_cmp);
-    for (uint32_t i = 0; i < n; i++)
-        v[i] = r[i].id;
-    return 0;
 }
 
-/* Work the victims v[0..n) would lose at now, saturating. */
-static int64_t victims_lost(const struct sched *s, const uint32_t *v, uint32_t n, int64_t now)
+/* Does candidate a go before b in the order of key: key's value (none in the victim order),
+ * then lowest priority first, then fewest GPUs, then most recently started (start, then seq:
+ * a total order, so that any sort gives the same)? */
+static inline bool cand_before(const struct victim_cand *a, const struct victim_cand *b,
+                               enum victim_key key)
+{
+    if (key != VICTIM_ORDER) {
+        int64_t ka = key == VICTIM_LOST ? a->lost : a->lost_time;
+        int64_t kb = key == VICTIM_LOST ? b->lost : b->lost_time;
+        if (ka != kb)
+            return ka < kb;
+    }
+    if (a->priority != b->priority)
+        return a->priority < b->priority;
+    if (a->total.gpu != b->total.gpu)
+        return a->total.gpu < b->total.gpu;
+    if (a->start != b->start)
+        return a->start > b->start;
+    return a->seq > b->seq;
+}
+
+/* Sort candidates v[0..n) (indexes into c) into the order of key, with tmp[0..n) as room:
+ * insertion sort of short runs (the candidates come nearly in victim order), then merges. */
+static void victims_sort(const struct victim_cand *c, enum victim_key key, uint32_t *v,
+                         uint32_t *tmp, uint32_t n)
+{
+    enum { RUN = 16 };
+    for (uint32_t lo = 0; lo < n; lo += RUN) {
+        uint32_t hi = lo + RUN < n ? lo + RUN : n;
+        for (uint32_t i = lo + 1; i < hi; i++) {
+            uint32_t x = v[i], j = i;
+            for (; j > lo && cand_before(&c[x], &c[v[j - 1]], key); j--)
+                v[j] = v[j - 1];
+            v[j] = x;
+        }
+    }
+    uint32_t *from = v, *to = tmp;
+    for (uint32_t width = RUN; width < n; width *= 2) {
+        for (uint32_t lo = 0; lo < n; lo += 2 * width) {
+            uint32_t mid = lo + width < n ? lo + width : n;
+            uint32_t hi = lo + 2 * width < n ? lo + 2 * width : n;
+            uint32_t a = lo, b = mid, k = lo;
+            while (a < mid && b < hi)
+                to[k++] = cand_before(&c[from[b]], &c[from[a]], key) ? from[b++] : from[a++];
+            while (a < mid)
+                to[k++] = from[a++];
+            while (b < hi)
+                to[k++] = from[b++];
+        }
+        uint32_t *t = from;
+        from = to;
+        to = t;
+    }
+    if (from != v)
+        memcpy(v, from, n * sizeof(*v));
+}
+
+/* Work the candidates v[0..n) (indexes into c) would lose at the choice's now, saturating. */
+static int64_t victims_lost(const struct victim_cand *c, const uint32_t *v, uint32_t n)
 {
     int64_t sum = 0;
     for (uint32_t i = 0; i < n; i++) {
-        int64_t l = sched_workload_lost(s, v[i], now);
+        int64_t l = c[v[i]].lost;
         sum = l > INT64_MAX - sum ? INT64_MAX : sum + l;
     }
     return sum;
 }
 
-/* Keep the marked victims among v[0..used) at its front, in their order. RET their count. */
-static uint32_t victims_compact(const struct sched *s, uint32_t *v, uint32_t used)
+/* Keep the marked candidates among v[0..used) (indexes into c) at its front, in their order.
+ * RET their count. */
+static uint32_t victims_compact(const struct sched *s, const struct victim_cand *c, uint32_t *v,
+                                uint32_t used)
 {
     uint32_t k = 0;
     for (uint32_t i = 0; i < used; i++)
-        if (s->scratch->victim_mark[v[i]])
+        if (cand_marked(s, &c[v[i]]))
             v[k++] = v[i];
     return k;
 }
 
-/* A search for victims among candidates v[0..n) in the order given (reclaim_pick,
- * priority_pick): on success, the victims are marked and compacted to v[0..*k). */
-typedef int (*victims_pick)(struct sched *s, uint32_t id, uint32_t *v, uint32_t n, uint32_t *k);
+/* A search for victims among candidates v[0..n) (indexes into c) in the order given
+ * (reclaim_pick, priority_pick): on success, the victims are marked and compacted to
+ * v[0..*k). */
+typedef int (*victims_pick)(struct sched *s, uint32_t id, const struct victim_cand *c, uint32_t *v,
+                            uint32_t n, uint32_t *k);
 
-/* Choose the victims for workload id among the candidates s->scratch->candidates[0..n), in
- * victim order with pick; with the engine's checkpoint_aware, also in the two lost orders,
- * keeping the set that loses the least work at now (a tie keeps the earlier order's, the
- * victim order's first). An order the same as one searched already is not searched again.
- * VICTIM_KEYS searches of the same cost at most: the choice stays bounded. OUT the victims
- * marked, at candidates[0..*k). RET 0, -ALLOT_ENOFIT or -ALLOT_ENOMEM with nothing marked. */
+/* Choose the victims for workload id among the candidates s->scratch->candidates[0..n)
+ * (workload ids), in victim order with pick; with the engine's checkpoint_aware, also in the
+ * two lost orders, keeping the set that loses the least work at now (a tie keeps the earlier
+ * order's, the victim order's first). An order the same as one searched already is not
+ * searched again. VICTIM_KEYS searches of the same cost at most: the choice stays bounded.
+ * OUT the victims marked, at candidates[0..*k) (workload ids). RET 0, -ALLOT_ENOFIT or
+ * -ALLOT_ENOMEM with nothing marked. */
 static int victims_choose(struct sched *s, uint32_t id, uint32_t n, victims_pick pick, int64_t now,
                           uint32_t *k)
 {
-    struct victim_order o = {s, now, VICTIM_ORDER};
+    struct sched_scratch *x = s->scratch;
     bool aware = s->opt.checkpoint_aware && n > 1;
     *k = 0;
     /* candidates [0..n): the best set so far; [n..2n): the candidates in victim order;
-     * [2n..3n): the order searched now; [3n..4n): the lost order searched before it */
-    if (aware && engine_candidates_reserve(s, 4 * n))
+     * [2n..3n): the order searched now; [3n..4n): the lost order searched before it; then
+     * room for a sort; all indexes into c until the choice is made */
+    uint32_t room = aware ? 4 * n : n;
+    if (engine_candidates_reserve(s, room + n))
         return -ALLOT_ENOMEM;
-    uint32_t *v = s->scratch->candidates;
-    if (victims_sort(&o, v, n))
-        return -ALLOT_ENOMEM;
+    if (x->cap_victim_cands < n) {
+        struct victim_cand *r = realloc(x->victim_cands, (size_t)n * sizeof(*r));
+        if (!r)
+            return -ALLOT_ENOMEM;
+        x->victim_cands = r;
+        x->cap_victim_cands = n;
+    }
+    struct victim_cand *c = x->victim_cands;
+    uint32_t *v = x->candidates;
+    cands_gather(s, v, n, now, aware, c);
+    for (uint32_t i = 0; i < n; i++)
+        v[i] = i;
+    victims_sort(c, VICTIM_ORDER, v, v + room, n);
     if (aware)
         memcpy(v + n, v, n * sizeof(uint32_t));
-    int best = pick(s, id, v, n, k);
+    int best = pick(s, id, c, v, n, k);
     if (best == -ALLOT_ENOMEM || !aware)
-        return best;
-    int64_t best_lost = best ? INT64_MAX : victims_lost(s, v, *k, now);
+        goto out;
+    int64_t best_lost = best ? INT64_MAX : victims_lost(c, v, *k);
     bool searched_lost = false;
-    for (o.key = VICTIM_LOST; o.key < VICTIM_KEYS; o.key++) {
+    for (enum victim_key key = VICTIM_LOST; key < VICTIM_KEYS; key++) {
         uint32_t *b = v + 2 * n, *before = v + 3 * n, kb;
         memcpy(b, v + n, n * sizeof(uint32_t));
-        if (victims_sort(&o, b, n)) {
-            victims_clear(s, v, best ? 0 : *k);
-            return -ALLOT_ENOMEM;
-        }
+        victims_sort(c, key, b, v + room, n);
         size_t size = n * sizeof(uint32_t);
         if (memcmp(b, v + n, size) == 0 || (searched_lost && memcmp(b, before, size) == 0))
             continue; /* the same order: the same set */
         memcpy(before, b, size);
         searched_lost = true;
-        victims_clear(s, v, best ? 0 : *k); /* each search starts from no marks */
-        int rc = pick(s, id, b, n, &kb);
-        int64_t lost = rc ? INT64_MAX : victims_lost(s, b, kb, now);
+        cands_clear(s, c, v, best ? 0 : *k); /* each search starts from no marks */
+        int rc = pick(s, id, c, b, n, &kb);
+        int64_t lost = rc ? INT64_MAX : victims_lost(c, b, kb);
         if (rc == 0 && (best || lost < best_lost)) {
             memcpy(v, b, kb * sizeof(uint32_t));
             *k = kb;
             best = 0;
             best_lost = lost;
         } else {
-            victims_clear(s, b, rc ? 0 : kb);
+            cands_clear(s, c, b, rc ? 0 : kb);
         }
         for (uint32_t i = 0; i < *k && !best; i++)
-            victim_set(s, v[i], true); /* the best set's marks again */
+            cand_set(s, &c[v[i]], true); /* the best set's marks again */
     }
+out:
+    for (uint32_t i = 0; i < *k && !best; i++)
+        v[i] = c[v[i]].id;
     return best;
 }
 
@@ -255,49 +438,54 @@ static int reclaim_candidates(struct sched *s, const struct sched_workload *w)
     return (int)n;
 }
 
-/* GPU units already chosen as victims from workspace ws among v[0..n). */
-static int64_t victims_taken(const struct sched *s, const uint32_t *v, uint32_t n, uint32_t ws)
+/* GPU units already chosen as victims from workspace ws among candidates v[0..n) (indexes
+ * into c). */
+static int64_t victims_taken(const struct sched *s, const struct victim_cand *c, const uint32_t *v,
+                             uint32_t n, uint32_t ws)
 {
     int64_t taken = 0;
     for (uint32_t i = 0; i < n; i++)
-        if (s->scratch->victim_mark[v[i]] && s->workloads[v[i]].workspace == ws)
-            taken += s->workloads[v[i]].total.gpu;
+        if (c[v[i]].workspace == ws && cand_marked(s, &c[v[i]]))
+            taken += c[v[i]].total.gpu;
     return taken;
 }
 
-/* The reclaim's search among candidates v[0..n) in the order given: add them until workload
- * id fits, never taking a workspace below its reservation, then drop every victim the fit
- * does not depend on, last chosen first. A victims_pick. */
-static int reclaim_pick(struct sched *s, uint32_t id, uint32_t *v, uint32_t n, uint32_t *k)
+/* The reclaim's search among candidates v[0..n) (indexes into c) in the order given: add
+ * them until workload id fits, never taking a workspace below its reservation, then drop
+ * every victim the fit does not depend on, last chosen first. A victims_pick. */
+static int reclaim_pick(struct sched *s, uint32_t id, const struct victim_cand *c, uint32_t *v,
+                        uint32_t n, uint32_t *k)
 {
-    const bool *marked = s->scratch->victim_mark;
     bool fitted = false;
     uint32_t used = 0;
+    struct fit_track f;
+    fit_track_init(s, id, &f);
     *k = 0;
     for (uint32_t i = 0; i < n && !fitted; i++) {
-        const struct sched_workload *c = &s->workloads[v[i]];
-        const struct sched_workspace *cws = &s->workspaces[c->workspace];
+        const struct victim_cand *d = &c[v[i]];
+        const struct sched_workspace *cws = &s->workspaces[d->workspace];
         used = i + 1;
-        if (sched_workspace_position(cws) - victims_taken(s, v, i, c->workspace) - c->total.gpu <
+        if (quota_position(cws) - victims_taken(s, c, v, i, d->workspace) - d->total.gpu <
             cws->reserved)
             continue;
-        victim_set(s, v[i], true);
-        fitted = enough_whole(s, &s->workloads[id]) && fits_with_victims(s, id);
+        cand_set(s, d, true);
+        fitted = enough_whole(s, &s->workloads[id]) && fit_after_adding(s, id, c, v, used, &f);
     }
     if (!fitted) {
-        victims_clear(s, v, used);
+        cands_clear(s, c, v, used);
         return -ALLOT_ENOFIT;
     }
     /* Never more than the need: drop every victim the fit does not depend on, starting
      * from the last chosen (the least protected). */
     for (uint32_t i = used; i-- > 0;) {
-        if (!marked[v[i]])
+        const struct victim_cand *d = &c[v[i]];
+        if (!cand_marked(s, d))
             continue;
-        victim_set(s, v[i], false);
-        if (!fits_with_victims(s, id))
-            victim_set(s, v[i], true);
+        cand_set(s, d, false);
+        if (!fit_after_dropping(s, id, d, &f))
+            cand_set(s, d, true);
     }
-    *k = victims_compact(s, v, used);
+    *k = victims_compact(s, c, v, used);
     return 0;
 }
 
@@ -399,10 +587,17 @@ out:
     return rc;
 }
 
+/* quota_borrowable of a workspace, found once for the searches of one choice (marks change
+ * it not). */
+struct borrowable_memo {
+    bool known;
+    int64_t value;
+};
+
 /* With the marked victims gone, would workload w pass its workspace's limits and
  * reservation rules and the borrowable-capacity check? freed: what the victims hold. */
 static bool quota_fits_with(const struct sched *s, const struct sched_workload *w,
-                            const struct sched_resources *freed)
+                            const struct sched_resources *freed, struct borrowable_memo *b)
 {
     const struct sched_workspace *ws = &s->workspaces[w->workspace];
     struct sched_resources more = w->total;
@@ -410,51 +605,60 @@ static bool quota_fits_with(const struct sched *s, const struct sched_workload *
     quota_add(&more, freed, -1);
     if (!quota_fits_limits(ws, &more, &which))
         return false;
-    int64_t pos = sched_workspace_position(ws) - freed->gpu;
+    int64_t pos = quota_position(ws) - freed->gpu;
     if (pos + w->total.gpu <= ws->reserved)
         return true;
     if (!w->preemptible)
         return false;
     /* a swap that does not grow what the workspace borrows takes nothing more from the
      * tenant: the room its own victims free is its own (docs/policy.md, "Priority") */
-    return (w->total.gpu > 0 && freed->gpu >= w->total.gpu) ||
-           quota_borrowable(s, w->workspace) + freed->gpu >= w->total.gpu;
+    if (w->total.gpu > 0 && freed->gpu >= w->total.gpu)
+        return true;
+    if (!b->known)
+        *b = (struct borrowable_memo){true, quota_borrowable(s, w->workspace)};
+    return b->value + freed->gpu >= w->total.gpu;
 }
 
-/* The priority preemption's search among candidates v[0..n) in the order given: add them
- * until workload id fits (quota and placement), then drop every victim the fit does not
- * depend on, last chosen first. A victims_pick. */
-static int priority_pick(struct sched *s, uint32_t id, uint32_t *v, uint32_t n, uint32_t *k)
+/* The priority preemption's search among candidates v[0..n) (indexes into c) in the order
+ * given: add them until workload id fits (quota and placement), then drop every victim the
+ * fit does not depend on, last chosen first. A victims_pick. */
+static int priority_pick(struct sched *s, uint32_t id, const struct victim_cand *c, uint32_t *v,
+                         uint32_t n, uint32_t *k)
 {
     const struct sched_workload *w = &s->workloads[id];
     struct sched_resources freed = {0, 0, 0, 0};
+    struct borrowable_memo b = {false, 0};
     bool fitted = false;
     uint32_t used = 0;
+    struct fit_track f;
+    fit_track_init(s, id, &f);
     *k = 0;
     for (uint32_t i = 0; i < n && !fitted; i++) {
         used = i + 1;
-        victim_set(s, v[i], true);
-        quota_add(&freed, &s->workloads[v[i]].total, +1);
-        fitted = quota_fits_with(s, w, &freed) && enough_whole(s, w) && fits_with_victims(s, id);
+        cand_set(s, &c[v[i]], true);
+        quota_add(&freed, &c[v[i]].total, +1);
+        fitted = quota_fits_with(s, w, &freed, &b) && enough_whole(s, w) &&
+                 fit_after_adding(s, id, c, v, used, &f);
     }
     if (!fitted) {
-        victims_clear(s, v, used);
+        cands_clear(s, c, v, used);
         return -ALLOT_ENOFIT;
     }
     for (uint32_t i = used; i-- > 0;) {
         /* one the quota needs stays, and is not unmarked to find out (a workspace that
          * must come back within its reservation needs most of them) */
+        const struct victim_cand *d = &c[v[i]];
         struct sched_resources less = freed;
-        quota_add(&less, &s->workloads[v[i]].total, -1);
-        if (!quota_fits_with(s, w, &less))
+        quota_add(&less, &d->total, -1);
+        if (!quota_fits_with(s, w, &less, &b))
             continue;
-        victim_set(s, v[i], false);
-        if (fits_with_victims(s, id))
+        cand_set(s, d, false);
+        if (fit_after_dropping(s, id, d, &f))
             freed = less;
         else
-            victim_set(s, v[i], true);
+            cand_set(s, d, true);
     }
-    *k = victims_compact(s, v, used);
+    *k = victims_compact(s, c, v, used);
     return 0;
 }
 
@@ -470,12 +674,14 @@ static bool ran_min_runtime(const struct sched *s, const struct sched_workload *
     return false;
 }
 
-int preempt_priority(struct sched *s, uint32_t id, int64_t now, int64_t *ripe_ms)
+int preempt_priority(struct sched *s, uint32_t id, int64_t now, int64_t borrowable,
+                     int64_t *ripe_ms)
 {
     struct sched_workload *w = &s->workloads[id];
     const struct sched_workspace *ws = &s->workspaces[w->workspace];
     uint32_t n = 0;
     struct sched_resources freed = {0, 0, 0, 0}, young = {0, 0, 0, 0};
+    struct borrowable_memo known = {borrowable >= 0, borrowable};
     int64_t whole = 0, young_whole = 0;
     *ripe_ms = 0;
     for (uint32_t v = ws->preempt_head; v != SCHED_NONE; v = s->workloads[v].pnext) {
@@ -498,12 +704,12 @@ int preempt_priority(struct sched *s, uint32_t id, int64_t now, int64_t *ripe_ms
         whole += (int64_t)c->gpus * c->replicas;
     }
     bool hopeless =
-        n == 0 || !quota_fits_with(s, w, &freed) ||
+        n == 0 || !quota_fits_with(s, w, &freed, &known) ||
         (w->mig < 0 && (int64_t)w->gpus * w->replicas > s->tenants[w->tenant].free_whole + whole);
     if (hopeless && *ripe_ms) {
         /* would the young ones make the difference? (the same cheap necessary test) */
         quota_add(&freed, &young, +1);
-        if (!quota_fits_with(s, w, &freed) ||
+        if (!quota_fits_with(s, w, &freed, &known) ||
             (w->mig < 0 && (int64_t)w->gpus * w->replicas >
                                s->tenants[w->tenant].free_whole + whole + young_whole))
             *ripe_ms = 0;
@@ -531,7 +737,7 @@ int preempt_priority(struct sched *s, uint32_t id, int64_t now, int64_t *ripe_ms
     for (uint32_t i = 0; i < victims; i++)
         quota_add(&freed, &s->workloads[v[i]].total, +1);
     bool borrowed =
-        w->total.gpu > 0 && sched_workspace_position(ws) - freed.gpu + w->total.gpu > ws->reserved;
+        w->total.gpu > 0 && quota_position(ws) - freed.gpu + w->total.gpu > ws->reserved;
     rc = lifecycle_reclaim(s, id, borrowed, now);
     if (rc)
         placement_unclaim(s, id);

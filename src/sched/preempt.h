@@ -29,7 +29,9 @@ int preempt_reclaim_victims(struct sched *s, uint32_t id, uint32_t *out, uint32_
  * workload runs), -ALLOT_ENOFIT (they would not make room), -ALLOT_ENOMEM, or -ALLOT_ECHECK.
  * OUT *ripe_ms: on -ALLOT_ENOENT or -ALLOT_ENOFIT, when the first of the workloads that are
  * still too young to be taken reaches its min_runtime, if with them the room might be made
- * (a cheap necessary test); else 0. */
-int preempt_priority(struct sched *s, uint32_t id, int64_t now, int64_t *ripe_ms);
+ * (a cheap necessary test); else 0. borrowable: quota_borrowable of id's workspace now, when
+ * the caller knows it and it is not negative, else -1 (it is found when needed). */
+int preempt_priority(struct sched *s, uint32_t id, int64_t now, int64_t borrowable,
+                     int64_t *ripe_ms);
 
 #endif

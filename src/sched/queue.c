@@ -198,7 +198,7 @@ int queue_remove(struct sched *s, uint32_t id)
     int rc = queue_check(s, id);
     if (rc)
         return rc;
-    engine_refresh_touch(s, id); /* while it is still in the order */
+    engine_refresh_leave(s, id); /* while it is still in the order */
     fifo_remove(s, id);
     run_removed(s, ws, id);
     if (w->qprev == SCHED_NONE)

@@ -6,17 +6,9 @@
 #include "common/quantity.h"
 #include "sched/event.h"
 
-void quota_add(struct sched_resources *a, const struct sched_resources *b, int sign)
-{
-    a->gpu += sign * b->gpu;
-    a->cpu += sign * b->cpu;
-    a->memory += sign * b->memory;
-    a->storage += sign * b->storage;
-}
-
 int64_t sched_workspace_position(const struct sched_workspace *ws)
 {
-    return ws->held.gpu - ws->draining.gpu + ws->claimed.gpu;
+    return quota_position(ws);
 }
 
 int64_t sched_workspace_guaranteed(const struct sched_workspace *ws)
@@ -85,41 +77,33 @@ char *sched_resource_format(enum sched_resource which, int64_t v, char *buf, siz
     }
 }
 
-int64_t quota_have(const struct sched_workspace *ws, enum sched_resource r)
+/* GPU units of ws's reservation that it does not use now and does not lend (else 0). */
+static int64_t idle_unlent(const struct sched_workspace *ws)
 {
-    return sched_resources_get(&ws->held, r) + sched_resources_get(&ws->claimed, r);
+    if (ws->lend)
+        return 0;
+    int64_t idle = ws->reserved - quota_position(ws);
+    return idle > 0 ? idle : 0;
 }
 
-bool quota_fits_limits(const struct sched_workspace *ws, const struct sched_resources *more,
-                       enum sched_resource *which)
+int64_t quota_idle_unlent(const struct sched *s, uint32_t tid)
 {
-    for (int r = 0; r < SCHED_RES_COUNT; r++) {
-        int64_t limit = sched_resources_get(&ws->limits, (enum sched_resource)r);
-        if (limit == SCHED_UNLIMITED)
-            continue;
-        if (quota_have(ws, (enum sched_resource)r) +
-                sched_resources_get(more, (enum sched_resource)r) >
-            limit) {
-            *which = (enum sched_resource)r;
-            return false;
-        }
-    }
-    return true;
+    const struct sched_tenant *t = &s->tenants[tid];
+    int64_t sum = 0;
+    for (uint32_t i = 0; i < t->n_workspaces; i++)
+        sum += idle_unlent(&s->workspaces[t->workspaces[i]]);
+    return sum;
+}
+
+int64_t quota_borrowable_given(const struct sched *s, uint32_t ws, int64_t idle)
+{
+    const struct sched_workspace *w = &s->workspaces[ws];
+    return s->tenants[w->tenant].free_units - (idle - idle_unlent(w));
 }
 
 int64_t quota_borrowable(const struct sched *s, uint32_t ws)
 {
-    const struct sched_tenant *t = &s->tenants[s->workspaces[ws].tenant];
-    int64_t avail = t->free_units;
-    for (uint32_t i = 0; i < t->n_workspaces; i++) {
-        const struct sched_workspace *o = &s->workspaces[t->workspaces[i]];
-        if (t->workspaces[i] == ws || o->lend)
-            continue;
-        int64_t idle = o->reserved - sched_workspace_position(o);
-        if (idle > 0)
-            avail -= idle;
-    }
-    return avail;
+    return quota_borrowable_given(s, ws, quota_idle_unlent(s, s->workspaces[ws].tenant));
 }
 
 void quota_account(struct sched_workspace *ws, int64_t now)

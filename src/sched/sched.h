@@ -120,6 +120,8 @@ struct sched_tenant {
     uint32_t *fence;
     uint32_t n_fence, cap_fence;
     uint32_t max_queued; /* pending workloads of all its workspaces together, at most */
+    /* its GPUs, whole or split, of each model (placement_count_models; not saved) */
+    uint32_t gpus_by_model[GPU_MODEL_COUNT];
 };
 
 struct sched_cluster {

@@ -107,14 +107,8 @@ static int64_t mig_charge(const struct sched *s, uint32_t tid, int name_id, int 
 {
     int64_t units = 0;
     const struct sched_tenant *t = &s->tenants[tid];
-    bool seen[GPU_MODEL_COUNT] = {false};
-    for (uint32_t k = 0; k < t->n_nodes; k++) {
-        const struct sched_node *n = &s->nodes[t->nodes[k]];
-        for (uint32_t i = 0; i < n->n_gpus; i++)
-            seen[n->gpus[i].model] = true;
-    }
     for (int m = 0; m < GPU_MODEL_COUNT; m++) {
-        if (!seen[m] || (model >= 0 && m != model))
+        if (!t->gpus_by_model[m] || (model >= 0 && m != model))
             continue;
         const struct mig_profile *p = mig_profile_of((enum gpu_model)m, name_id);
         if (!p)

@@ -193,6 +193,9 @@ static uint32_t diff_below(uint32_t n)
     return (uint32_t)((diff_rng * 0x2545F4914F6CDD1DULL) >> 33) % n;
 }
 
+/* Whether t/a lends its idle reservation in a differential run (diff_run_of). */
+static bool diff_lend_a = true;
+
 /* One random change to engine s at now, chosen by the seeded generator: a submission of a
  * random shape to a random workspace, a finish, the exit of a draining workload, a node
  * drained or made ready again, or a workspace's GPU limit changed. Refusals are fine. */
@@ -241,7 +244,7 @@ static void diff_step(struct sched *s, uint32_t step, int64_t now, uint32_t subm
             .name = spaces[pick % 3],
             .limits = {SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED},
             .reserved = pick % 3 == 0 ? 8 * G : 0,
-            .lend = true,
+            .lend = pick % 3 != 0 || diff_lend_a,
             .weight = 1};
         if (pick / 8 % 2)
             ws.limits.gpu = (int64_t)(8 + pick / 16 % 24) * G;
@@ -275,8 +278,11 @@ static void diff_events_equal(struct sched *x, struct sched *y, uint32_t step)
  * change no decision. An engine saved and loaded before every pass has none of the memos
  * and rebuilds the indexes: over thousands of random changes on a small, busy platform
  * (MIG slices, gangs, limits, drains, the starvation guard) both make the same decisions,
- * event by event. */
-static void diff_run(uint32_t submit_tenths, uint32_t min_admitted, uint32_t min_queued)
+ * event by event. With in_full, the other engine is not reloaded but makes the searches that
+ * keep what they learnt in full (sched_scratch's searches_in_full), and at least
+ * min_preempted preemptions are made. */
+static void diff_run_of(uint32_t submit_tenths, uint32_t min_admitted, uint32_t min_queued,
+                        bool in_full, uint32_t min_preempted)
 {
     struct sched_options opt;
     sched_options_default(&opt);
@@ -312,25 +318,29 @@ static void diff_run(uint32_t submit_tenths, uint32_t min_admitted, uint32_t min
             .name = spaces[i],
             .limits = {SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED, SCHED_UNLIMITED},
             .reserved = i == 0 ? 8 * G : 0,
-            .lend = true,
+            .lend = i != 0 || diff_lend_a,
             .weight = 1};
         assert_int_equal(sched_workspace_add(x, &ws, NULL, err, sizeof(err)), 0);
     }
     struct sched *y = reload_as(x, SCHED_SNAPSHOT_VERSION);
-    uint32_t admitted = 0, queued = 0;
+    y->scratch->searches_in_full = in_full;
+    uint32_t admitted = 0, queued = 0, preempted = 0;
     for (uint32_t step = 0; step < 3000; step++) {
         int64_t now = (int64_t)step * 1000;
         uint64_t seed = diff_rng;
         diff_step(x, step, now, submit_tenths);
         diff_rng = seed; /* the same change to both */
         diff_step(y, step, now, submit_tenths);
-        struct sched *fresh = reload_as(y, SCHED_SNAPSHOT_VERSION); /* without memos */
-        sched_free(y);
-        y = fresh;
+        if (!in_full) {
+            struct sched *fresh = reload_as(y, SCHED_SNAPSHOT_VERSION); /* without memos */
+            sched_free(y);
+            y = fresh;
+        }
         assert_int_equal(sched_schedule(x, now), 0);
         assert_int_equal(sched_schedule(y, now), 0);
         admitted += (uint32_t)count_events(x, SCHED_EV_ADMITTED);
         queued += (uint32_t)count_events(x, SCHED_EV_QUEUED);
+        preempted += (uint32_t)count_events(x, SCHED_EV_PREEMPTING);
         diff_events_equal(x, y, step);
         if (step % 100 == 0) {
             assert_int_equal(sched_check(x, err, sizeof(err)), 0);
@@ -341,8 +351,34 @@ static void diff_run(uint32_t submit_tenths, uint32_t min_admitted, uint32_t min
     /* the run was busy enough to mean something */
     assert_true(admitted > min_admitted);
     assert_true(queued > min_queued);
+    assert_true(preempted >= min_preempted);
     sched_free(x);
     sched_free(y);
+}
+
+static void diff_run(uint32_t submit_tenths, uint32_t min_admitted, uint32_t min_queued)
+{
+    diff_run_of(submit_tenths, min_admitted, min_queued, false, 0);
+}
+
+/* Two searches keep what they learnt to shorten the next look, which must change no
+ * decision. A search for victims asks whether the waiting workload fits after each victim it
+ * marks or unmarks; for a request of one replica it looks only at the nodes whose marks
+ * changed and at the node it last fitted on (preempt.c, struct fit_track). A pass keeps its
+ * workspaces' heads in policy order and puts back only the one that moved (admission.c,
+ * pass_next). Against an engine that searches every node each time and sorts the heads for
+ * each next workload, both make the same decisions, event by event (fails when a look skips
+ * a node that could fit, or trusts one that cannot, or a head is put back out of order). So
+ * with what a workspace may borrow, kept for a pass's generation (pass_borrowable), once
+ * with a workspace that does not lend. */
+static void test_shortened_searches_change_no_decision(void **state)
+{
+    (void)state;
+    diff_run_of(6, 500, 500, true, 150);
+    diff_run_of(5, 500, 200, true, 100); /* another mix: reclaims reorder the heads */
+    diff_lend_a = false; /* t/a's idle reservation is not borrowable: pass_borrowable */
+    diff_run_of(6, 500, 200, true, 100);
+    diff_lend_a = true;
 }
 
 static void test_memos_change_no_decision(void **state)
@@ -356,9 +392,10 @@ static void test_memos_change_no_decision(void **state)
 }
 
 /* The refresh memo of a workspace stands for a stretch of its queue (from the cursor, up to
- * PASS_REFRESH_DEPTH workloads): a workload queued or taken off within it, or given a new
- * reason there, ends the memo; one queued after a stretch that stopped short of the queue's
- * end does not, and one queued after a stretch that reached the end joins it (ends it). */
+ * PASS_REFRESH_DEPTH workloads): a workload queued within it, or given a new reason there,
+ * ends the memo; one taken off within it leaves its stretch, and the memo stands for the rest
+ * (engine_refresh_leave); one queued after a stretch that stopped short of the queue's end
+ * does not end it, and one queued after a stretch that reached the end joins it (ends it). */
 static void test_memo_stands_for_its_stretch(void **state)
 {
     (void)state;
@@ -385,11 +422,78 @@ static void test_memo_stands_for_its_stretch(void **state)
         schedule_ok(s, 3);
         assert_int_equal(m->valid, deep); /* after the stretch: it stands if it stopped short */
         if (deep) {
+            uint32_t n = m->n_ids;
             assert_int_equal(sched_cancel(s, second, 4), 0); /* within it */
-            assert_false(m->valid);
+            assert_true(m->valid);
+            assert_int_equal(m->n_ids, n - 1);
+            for (uint32_t i = 0; i < m->n_ids; i++)
+                assert_int_not_equal(m->ids[i], second);
+            /* the next pass reads one workload past it, the stretch of the depth again */
+            sched_touch(s);
+            schedule_ok(s, 5);
+            assert_true(m->valid);
+            assert_int_equal(m->n_ids, n);
         }
         sched_free(s);
     }
+}
+
+/* A memo whose stretch lost a workload (engine_refresh_leave) stands for less than a refresh
+ * from its first reads: the refresh reads on past it. Here the workload just past the stretch
+ * was held back by t/b's CPU limit, which a finish in the same pass lifts, without changing
+ * what the memo's workloads get (it stands): a refresh that took the shorter memo for all it
+ * reads would leave it with its stale reason. */
+static void test_memo_that_lost_a_workload_reads_on(void **state)
+{
+    (void)state;
+    struct sched *s = platform(1, 0, true, 0);
+    struct sched_workspace_spec b = {
+        .name = "t/b",
+        .limits = {SCHED_UNLIMITED, 24000, SCHED_UNLIMITED, SCHED_UNLIMITED},
+        .reserved = 0,
+        .lend = true,
+        .weight = 1};
+    assert_int_equal(sched_workspace_update(s, &b, 0, err, sizeof(err)), 0);
+    submit(s, "full", "t/a", 8, 1, 0); /* the node's GPUs are taken: t/b cannot borrow */
+    struct sched_workload_spec w = {.name = "cpu",
+                                    .workspace = "t/b",
+                                    .kind = SCHED_KIND_EXPERIMENT,
+                                    .mig = -1,
+                                    .model = -1,
+                                    .replicas = 1,
+                                    .cpu = 8000,
+                                    .preemptible = -1,
+                                    .grace_ms = -1};
+    uint32_t cpu, second = SCHED_NONE, big = SCHED_NONE;
+    assert_int_equal(sched_submit(s, &w, 0, &cpu, err, sizeof(err)), 0);
+    schedule_ok(s, 0);
+    assert_int_equal(s->workloads[cpu].state, SCHED_RUNNING);
+    w.gpus = 1;
+    w.cpu = 1000;
+    for (uint32_t i = 0; i < 40; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "q%u", i);
+        w.name = name;
+        w.cpu = i == ENGINE_REFRESH_DEPTH ? 20000 : 1000; /* 8000 + 20000 > 24000 */
+        uint32_t id;
+        assert_int_equal(sched_submit(s, &w, 1, &id, err, sizeof(err)), 0);
+        second = i == 1 ? id : second;
+        big = i == ENGINE_REFRESH_DEPTH ? id : big;
+        if (i + 1 >= ENGINE_REFRESH_DEPTH)
+            schedule_ok(s, 1); /* big alone: its arrival gives it its reason */
+    }
+    assert_int_equal(s->workloads[big].reason, SCHED_REASON_WORKSPACE_LIMIT);
+    sched_touch(s); /* a full pass: t/b's memo stands for q0..q31 */
+    schedule_ok(s, 2);
+    uint32_t wsb = s->workloads[big].workspace;
+    const struct engine_refresh *m = &s->scratch->refresh[wsb];
+    assert_true(m->valid);
+    assert_int_equal(m->n_ids, ENGINE_REFRESH_DEPTH);
+    assert_int_equal(sched_cancel(s, second, 3), 0); /* q1 leaves the stretch */
+    assert_int_equal(sched_finish(s, cpu, 3), 0);    /* big is within t/b's CPU limit now */
+    schedule_ok(s, 3);
+    assert_int_equal(s->workloads[big].reason, SCHED_REASON_BORROW_UNAVAILABLE);
+    sched_free(s);
 }
 
 /* A stream of short workloads through one node: forgetting what is over keeps the engine's
@@ -801,16 +905,44 @@ static void test_backfill_into_reclaim_claims(void **state)
     sched_free(s);
 }
 
+/* reclaim_with_unheld_claims on a new platform, then quick (t/a, 1 GPU, 20s) backfills into
+ * own's claim at 2000. OUT b, *own, *quick. RET the engine. */
+static struct sched *backfill_in_claim(uint32_t *b, uint32_t *own, uint32_t *quick)
+{
+    struct sched *s = platform(1, 6 * G, true, 2 * G);
+    *own = reclaim_with_unheld_claims(s, b);
+    *quick = submit_timed(s, "quick", "t/a", 1, 20000, 1000, 2000);
+    schedule_ok(s, 2000);
+    assert_int_equal(s->workloads[*quick].backfill_for, *own);
+    return s;
+}
+
+/* What a victim adds to its node's count of GPUs a search may use (placement_usable_whole,
+ * struct engine_node_marks): its whole GPUs that slot_usable would take once it is marked,
+ * not one claimed by another (a backfill's, in its claimant's claim), nor another's. */
+static void test_victim_usable_gpus_exclude_claimed_ones(void **state)
+{
+    (void)state;
+    uint32_t b[6], own, quick;
+    struct sched *s = backfill_in_claim(b, &own, &quick);
+    const struct sched_replica *q = &s->workloads[quick].placement[0];
+    assert_int_equal(placement_usable_whole(s, quick, q), 0); /* claimed by own */
+    uint32_t running = SCHED_NONE;
+    for (int i = 0; i < 6 && running == SCHED_NONE; i++)
+        running = s->workloads[b[i]].state == SCHED_RUNNING ? b[i] : SCHED_NONE;
+    assert_int_not_equal(running, SCHED_NONE);
+    const struct sched_replica *r = &s->workloads[running].placement[0];
+    assert_int_equal(placement_usable_whole(s, running, r), 1);
+    assert_int_equal(placement_usable_whole(s, quick, r), 0); /* not quick's */
+    sched_free(s);
+}
+
 /* A claimant cancelled while a backfill runs in its claim: the backfill runs on, unlinked,
  * and the GPU it holds stays its own until it ends. */
 static void test_backfill_outlives_a_cancelled_claimant(void **state)
 {
-    struct sched *s = platform(1, 6 * G, true, 2 * G);
-    uint32_t b[6];
-    uint32_t own = reclaim_with_unheld_claims(s, b);
-    uint32_t quick = submit_timed(s, "quick", "t/a", 1, 20000, 1000, 2000);
-    schedule_ok(s, 2000);
-    assert_int_equal(s->workloads[quick].backfill_for, own);
+    uint32_t b[6], own, quick;
+    struct sched *s = backfill_in_claim(b, &own, &quick);
     assert_int_equal(sched_cancel(s, own, 3000), 0);
     assert_int_equal(s->workloads[quick].backfill_for, SCHED_NONE);
     schedule_ok(s, 3000);
@@ -2539,7 +2671,9 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_forget_reuses_slots),
         cmocka_unit_test(test_memos_change_no_decision),
+        cmocka_unit_test(test_shortened_searches_change_no_decision),
         cmocka_unit_test(test_memo_stands_for_its_stretch),
+        cmocka_unit_test(test_memo_that_lost_a_workload_reads_on),
         cmocka_unit_test(test_starving_admission_updates_borrowable),
         cmocka_unit_test(test_failed_preemption_leaves_slice_requests_a_try),
         cmocka_unit_test(test_workload_zero_is_ordered_by_its_keys),
@@ -2554,6 +2688,7 @@ int main(void)
         cmocka_unit_test(test_backfill_refused_when_a_holder_has_no_time_limit),
         cmocka_unit_test(test_backfill_into_reclaim_claims),
         cmocka_unit_test(test_backfill_outlives_a_cancelled_claimant),
+        cmocka_unit_test(test_victim_usable_gpus_exclude_claimed_ones),
         cmocka_unit_test(test_fail_ends_failed),
         cmocka_unit_test(test_admitted_borrowed_units),
         cmocka_unit_test(test_reclaim_takes_only_the_need),
