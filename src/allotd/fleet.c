@@ -724,6 +724,7 @@ void fleet_free(struct fleet *f)
 {
     if (!f)
         return;
+    fleet_forget_workloads(f); /* before the agents: it empties their lists */
     for (uint32_t i = 0; i < f->cap_agents; i++) {
         struct fleet_hold *h = f->agents[i].held;
         if (h) {
@@ -736,7 +737,6 @@ void fleet_free(struct fleet *f)
         free(f->agents[i].work);
     }
     free(f->agents);
-    fleet_forget_workloads(f);
     free(f->workloads);
     free(f->wake);
     if (f->heartbeat)
