@@ -54,13 +54,19 @@ class ServerRestart(unittest.TestCase):
         # the name in the history (the submission is refused, 503, fail closed: a name the
         # history holds must never be taken for want of reading it), or this change's commit
         # (refused, 500 "io" or 503, not applied, and the daemon read-only)
+        # (unless a call of allotd's own met it first and the store reconnected meanwhile,
+        # as on a slow machine where the restart outlasts a background call: then the
+        # submission is committed and acknowledged, and must be kept)
         st, r = self.submit("lost")
-        self.assertIn(st, (500, 503), r)
         acknowledged = ["before"]
         refused = ["lost"]
-        self.assertTrue("read-only" in r["error"]["message"] or
-                        "the history cannot be read" in r["error"]["message"], r)
-        self.assertIn("PostgreSQL connection lost", r["error"]["message"] + self.log())
+        if st == 201:
+            acknowledged, refused = ["before", "lost"], []
+        else:
+            self.assertIn(st, (500, 503), r)
+            self.assertTrue("read-only" in r["error"]["message"] or
+                            "the history cannot be read" in r["error"]["message"], r)
+            self.assertIn("PostgreSQL connection lost", r["error"]["message"] + self.log())
         self.assertIsNone(self.d.proc.poll(), "allotd stopped")
         # changes are accepted again (after the probe's write, when it was read-only), with
         # no restart of allotd
