@@ -722,6 +722,9 @@ static bool ran_min_runtime(const struct sched *s, const struct sched_workload *
     return false;
 }
 
+/* How many victims ahead preempt_priority asks for what draining one writes. */
+enum { DRAIN_AHEAD = 4 };
+
 int preempt_priority(struct sched *s, uint32_t id, int64_t now, int64_t borrowable,
                      int64_t *ripe_ms)
 {
@@ -791,6 +794,14 @@ int preempt_priority(struct sched *s, uint32_t id, int64_t now, int64_t borrowab
     if (rc)
         placement_unclaim(s, id);
     for (uint32_t i = 0; i < victims && !rc; i++) {
+        if (i + DRAIN_AHEAD < victims) {
+            /* the neighbours whose links its leaving the running list writes (a hint) */
+            const struct sched_workload *d = &s->workloads[v[i + DRAIN_AHEAD]];
+            if (d->rprev != SCHED_NONE)
+                __builtin_prefetch(&s->workloads[d->rprev].rnext, 1);
+            if (d->rnext != SCHED_NONE)
+                __builtin_prefetch(&s->workloads[d->rnext].rprev, 1);
+        }
         victim_set(s, v[i], false);
         rc = lifecycle_drain(s, v[i], SCHED_REASON_PRIORITY, id, now);
         w->waiting_on += !rc;
