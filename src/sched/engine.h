@@ -96,8 +96,10 @@ struct sched_scratch {
      * full: every fit a search for victims asks about is a search of every node (preempt.c,
      * fit_track) that reads every GPU of a victim's node (struct engine_node_marks), the
      * pass sorts its workspaces' heads again for each next workload (admission.c,
-     * pass_next), and what a workspace may borrow is found afresh each time (pass_borrowable,
-     * preempt_priority). A differential test holds the two the same. */
+     * pass_next), what a workspace may borrow is found afresh each time (pass_borrowable,
+     * preempt_priority), and a choice of victims sorts every lost order rather than taking
+     * an order already in it as it (preempt.c, victims_choose). A differential test
+     * holds the two the same. */
     bool searches_in_full;
 };
 

@@ -370,7 +370,9 @@ static void diff_run(uint32_t submit_tenths, uint32_t min_admitted, uint32_t min
  * each next workload, both make the same decisions, event by event (fails when a look skips
  * a node that could fit, or trusts one that cannot, or a head is put back out of order). So
  * with what a workspace may borrow, kept for a pass's generation (pass_borrowable), once
- * with a workspace that does not lend. */
+ * with a workspace that does not lend, and with a choice of victims that takes an order
+ * already in a lost order's as that order, unsorted (victims_choose: fails when it takes one
+ * not in order, or skips the check of its first pair). */
 static void test_shortened_searches_change_no_decision(void **state)
 {
     (void)state;
