@@ -82,14 +82,16 @@ static void save_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 /* Every --interval: what the controller has not heard yet (a new checkpoint, a replica just
- * started by a push's answer) goes at once on the push, since the held poll carries nothing
- * until its keepalive; and a poll is sent when none is in flight (after a failure). */
+ * started by a push's answer) goes at once on the push while a poll is held (it carries
+ * nothing until its keepalive); with no poll in flight (after a failure) the poll sent now
+ * carries it. */
 static void poll_cb(evutil_socket_t fd, short what, void *arg)
 {
-    report_checkpoints(arg);
-    if (report_pending(arg))
-        report_send(arg, AGENT_CHANNEL_PUSH);
-    report_send(arg, AGENT_CHANNEL_POLL);
+    struct agent *a = arg;
+    report_checkpoints(a);
+    if (a->in_flight[AGENT_CHANNEL_POLL] && report_pending(a))
+        report_send(a, AGENT_CHANNEL_PUSH);
+    report_send(a, AGENT_CHANNEL_POLL);
 }
 
 static void push_cb(evutil_socket_t fd, short what, void *arg)

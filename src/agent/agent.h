@@ -39,7 +39,8 @@ struct evhttp_request;
 struct shipment;
 
 /* Reports travel on two channels (connections): the poll, which the controller holds until
- * something changes for this node, and the push, sent at once when a workload ends. */
+ * something changes for this node or the keepalive ends, and the push, sent at once when a
+ * workload ends or the agent has other news while the poll is held. */
 enum agent_channel { AGENT_CHANNEL_POLL, AGENT_CHANNEL_PUSH, AGENT_CHANNEL_COUNT };
 
 /* One replica this agent runs (or ran and has not reported yet). */
