@@ -546,8 +546,7 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
             json_array_append_new(ctl->pending, json_pack("{s:s, s:I}", "op", OP_SCHEDULE, "t", t));
             events_apply(ctl);
         }
-        struct timespec a, b;
-        clock_gettime(CLOCK_MONOTONIC, &a);
+        int64_t began_us = monotonic_us();
         int rc = store_batch_begin(ctl->store);
         size_t i;
         json_t *op;
@@ -564,12 +563,11 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
         rc = rc ? rc : output_write(ctl->output);
         rc = rc ? rc : stream_store(ctl->streams, t);
         rc = rc ? rc : store_batch_commit(ctl->store);
-        clock_gettime(CLOCK_MONOTONIC, &b);
+        uint64_t us = (uint64_t)(monotonic_us() - began_us);
         if (rc) {
             commit_failed(ctl, rc);
             return;
         }
-        uint64_t us = (uint64_t)((b.tv_sec - a.tv_sec) * 1000000 + (b.tv_nsec - a.tv_nsec) / 1000);
         int bucket = 0;
         while (bucket < 11 && us > (uint64_t)(250 << bucket))
             bucket++;

@@ -535,6 +535,15 @@ static void call_gone(struct evhttp_connection *evcon, void *arg)
     c->req = NULL;
 }
 
+/* The next turn at the next loop iteration, unless one is already due. */
+static void turn_soon(struct server *sv)
+{
+    if (!evtimer_pending(sv->turn, NULL)) {
+        static const struct timeval now = {0, 0};
+        evtimer_add(sv->turn, &now);
+    }
+}
+
 /* A batch of the requests waiting, in turn (intake_pop); another batch on the next loop
  * iteration while some still wait. */
 static void on_turn(evutil_socket_t fd, short what, void *arg)
@@ -573,18 +582,8 @@ static void on_turn(evutil_socket_t fd, short what, void *arg)
     }
     sv->turn_shared = mixed;
     intake_stats(sv->intake, &st);
-    if (st.waiting || st.agents_waiting) {
-        static const struct timeval now = {0, 0};
-        evtimer_add(sv->turn, &now);
-    }
-}
-
-static void turn_soon(struct server *sv)
-{
-    if (!evtimer_pending(sv->turn, NULL)) {
-        static const struct timeval now = {0, 0};
-        evtimer_add(sv->turn, &now);
-    }
+    if (st.waiting || st.agents_waiting)
+        turn_soon(sv);
 }
 
 /* An authenticated request of a tenant's token: charged against the rate caps (not the platform
