@@ -732,6 +732,19 @@ class AgentProtocolTest(unittest.TestCase):
         n = self.d.request("GET", f"/v1/nodes/{node}", token=self.d.admin)[1]
         self.assertEqual((n["agent"]["state"], n["agent"]["gpus"]), ("reporting", "declared"))
 
+    def test_inventory_is_asked_for_while_unknown(self):
+        """Reports are deltas: while the controller knows no inventory of a node, its
+        answers say inventory_wanted; once one came, they do not."""
+        a = self.node_token("gpu-a")
+        st, r = self.d.request("POST", "/v1/nodes/gpu-a/report", {"workloads": []}, token=a)
+        self.assertEqual(st, 200, r)
+        self.assertIs(r["inventory_wanted"], True)
+        st, r = self.report("gpu-a", a)
+        self.assertEqual(st, 200, r)
+        self.assertNotIn("inventory_wanted", r)
+        st, r = self.d.request("POST", "/v1/nodes/gpu-a/report", {"workloads": []}, token=a)
+        self.assertNotIn("inventory_wanted", r)
+
     def test_a_held_report_is_no_silence(self):
         """An agent whose report the controller holds (?wait=) is waiting on the controller, not
         silent: its node stays ready past --unreachable-after (400 ms here) while it waits."""
