@@ -109,13 +109,14 @@ static int workload_check(const struct sched *s, uint32_t id, int64_t *cpu, int6
 }
 
 /* The lists of workspace wsid: its queue is in queue order with n_pending members and
- * correct priority runs; its running list holds exactly its running workloads; its
- * preemptible list exactly the preemptible ones, lowest priority first. */
+ * correct priority runs; its running list holds exactly its running workloads, linked both
+ * ways; its preemptible array exactly the preemptible ones, lowest priority first, each
+ * once (listed: per workload, set here). */
 static int lists_check(const struct sched *s, uint32_t wsid, uint32_t want_running,
-                       uint32_t want_preemptible, char *err, size_t len)
+                       uint32_t want_preemptible, uint8_t *listed, char *err, size_t len)
 {
     const struct sched_workspace *ws = &s->workspaces[wsid];
-    uint32_t n = 0, running = 0, preemptible = 0, by_size[8] = {0}, mig = 0, model = 0;
+    uint32_t n = 0, running = 0, by_size[8] = {0}, mig = 0, model = 0;
     for (uint32_t id = ws->queue_head; id != SCHED_NONE; id = s->workloads[id].qnext, n++) {
         const struct sched_workload *w = &s->workloads[id];
         if (w->state != SCHED_PENDING || w->workspace != wsid || n > s->n_workloads)
@@ -139,21 +140,26 @@ static int lists_check(const struct sched *s, uint32_t wsid, uint32_t want_runni
         model != ws->pending_model)
         return fail(err, len, "workspace %s counts its pending workloads by size or kind wrongly",
                     ws->name);
+    uint32_t prev = SCHED_NONE;
     for (uint32_t id = ws->running_head; id != SCHED_NONE; id = s->workloads[id].rnext) {
-        if (s->workloads[id].state != SCHED_RUNNING || ++running > s->n_workloads)
+        const struct sched_workload *w = &s->workloads[id];
+        if (w->state != SCHED_RUNNING || w->workspace != wsid || w->rprev != prev ||
+            ++running > s->n_workloads)
             return fail(err, len, "workspace %s running list is wrong", ws->name);
+        prev = id;
     }
     int32_t prio = INT32_MIN;
-    for (uint32_t id = ws->preempt_head; id != SCHED_NONE; id = s->workloads[id].pnext) {
-        const struct sched_workload *w = &s->workloads[id];
-        if (w->state != SCHED_RUNNING || !w->preemptible || w->priority < prio ||
-            ++preemptible > s->n_workloads)
-            return fail(err, len, "workspace %s preemptible list is wrong", ws->name);
+    for (uint32_t i = 0; i < ws->n_preempt; i++) {
+        uint32_t id = ws->preempt[i].id;
+        const struct sched_workload *w = id < s->n_workloads ? &s->workloads[id] : NULL;
+        if (!w || w->state != SCHED_RUNNING || !w->preemptible || w->workspace != wsid ||
+            w->priority != ws->preempt[i].priority || w->priority < prio || listed[id]++)
+            return fail(err, len, "workspace %s preemptible array is wrong at %u", ws->name, i);
         prio = w->priority;
     }
-    if (running != want_running || preemptible != want_preemptible)
+    if (running != want_running || ws->n_preempt != want_preemptible)
         return fail(err, len, "workspace %s lists %u running (%u preemptible), really %u (%u)",
-                    ws->name, running, preemptible, want_running, want_preemptible);
+                    ws->name, running, ws->n_preempt, want_running, want_preemptible);
     return 0;
 }
 
@@ -162,6 +168,7 @@ struct sums {
     int64_t *cpu_used, *mem_used, *cpu_claim, *mem_claim; /* per node */
     struct sched_resources *held, *drain, *claimed;       /* per workspace */
     uint32_t *n_running, *n_preemptible;                  /* per workspace */
+    uint8_t *listed; /* per workload: in a preemptible array (lists_check) */
 };
 
 static void sums_free(struct sums *m)
@@ -175,6 +182,7 @@ static void sums_free(struct sums *m)
     free(m->claimed);
     free(m->n_running);
     free(m->n_preemptible);
+    free(m->listed);
 }
 
 /* Check every workload's placement and add it to the sums. */
@@ -256,7 +264,7 @@ static int workspaces_check(const struct sched *s, const struct sums *m, char *e
     for (uint32_t i = 0; i < s->n_workspaces; i++) {
         const struct sched_workspace *ws = &s->workspaces[i];
         enum sched_resource which;
-        int rc = lists_check(s, i, m->n_running[i], m->n_preemptible[i], err, len);
+        int rc = lists_check(s, i, m->n_running[i], m->n_preemptible[i], m->listed, err, len);
         if (rc)
             return rc;
         if (memcmp(&m->held[i], &ws->held, sizeof(m->held[i])) ||
@@ -326,9 +334,10 @@ int sched_check(const struct sched *s, char *err, size_t len)
         .claimed = calloc(nw, sizeof(struct sched_resources)),
         .n_running = calloc(nw, sizeof(uint32_t)),
         .n_preemptible = calloc(nw, sizeof(uint32_t)),
+        .listed = calloc(s->n_workloads ? s->n_workloads : 1, 1),
     };
     if (!m.cpu_used || !m.mem_used || !m.cpu_claim || !m.mem_claim || !m.held || !m.drain ||
-        !m.claimed || !m.n_running || !m.n_preemptible) {
+        !m.claimed || !m.n_running || !m.n_preemptible || !m.listed) {
         rc = -ALLOT_ENOMEM;
         snprintf(err, len, "out of memory");
         goto out;

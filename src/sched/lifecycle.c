@@ -27,8 +27,46 @@ static int state_required(struct sched *s, const struct sched_workload *w, enum 
                          sched_state_name(w->state), sched_state_name(want), what);
 }
 
+/* Where workload priority `priority` goes in preemptible array a of n entries: before the
+ * first of the same or a higher priority (the most recently started first within it). */
+static uint32_t preemptible_at(const struct sched_preemptible *a, uint32_t n, int32_t priority)
+{
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (a[mid].priority < priority)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Room for `more` more entries in workspace ws's preemptible array, asked before a change
+ * that will push them, so that the change cannot fail halfway. RET 0 or -ALLOT_ENOMEM. */
+static int preemptible_room(struct sched_workspace *ws, uint32_t more)
+{
+    for (uint32_t n = ws->n_preempt; n < ws->n_preempt + more; n++)
+        if (ENGINE_GROW(ws->preempt, n, ws->cap_preempt))
+            return -ALLOT_ENOMEM;
+    return 0;
+}
+
+/* Workload id, of priority `priority`, into ws's preemptible array, which has room for it:
+ * lowest priority first and, within a priority, the most recently started first, so that
+ * priority preemption reads only its candidates, in nearly victim order (docs/policy.md,
+ * "Priority"). */
+static void preemptible_insert(struct sched_workspace *ws, int32_t priority, uint32_t id)
+{
+    uint32_t at = preemptible_at(ws->preempt, ws->n_preempt, priority);
+    memmove(&ws->preempt[at + 1], &ws->preempt[at], (ws->n_preempt - at) * sizeof(*ws->preempt));
+    ws->preempt[at] = (struct sched_preemptible){priority, id};
+    ws->n_preempt++;
+}
+
 /* Its workspace's running list: pushed at the front when it starts, so the list runs from
- * the most recently started. */
+ * the most recently started. A preemptible one also goes into the preemptible array (room
+ * made beforehand: preemptible_room). */
 static void running_push(struct sched *s, uint32_t id)
 {
     struct sched_workload *w = &s->workloads[id];
@@ -40,22 +78,7 @@ static void running_push(struct sched *s, uint32_t id)
     ws->running_head = id;
     if (!w->preemptible)
         return;
-    /* the preemptible list: lowest priority first and, within a priority, the most recently
-     * started first, so that priority preemption reads only its candidates, in nearly
-     * victim order (docs/policy.md, "Priority") */
-    uint32_t prev = SCHED_NONE, next = ws->preempt_head;
-    while (next != SCHED_NONE && s->workloads[next].priority < w->priority) {
-        prev = next;
-        next = s->workloads[next].pnext;
-    }
-    w->pprev = prev;
-    w->pnext = next;
-    if (prev == SCHED_NONE)
-        ws->preempt_head = id;
-    else
-        s->workloads[prev].pnext = id;
-    if (next != SCHED_NONE)
-        s->workloads[next].pprev = id;
+    preemptible_insert(ws, w->priority, id);
 }
 
 static void running_remove(struct sched *s, uint32_t id)
@@ -71,13 +94,35 @@ static void running_remove(struct sched *s, uint32_t id)
     w->rprev = w->rnext = SCHED_NONE;
     if (!w->preemptible)
         return;
-    if (w->pprev == SCHED_NONE)
-        ws->preempt_head = w->pnext;
-    else
-        s->workloads[w->pprev].pnext = w->pnext;
-    if (w->pnext != SCHED_NONE)
-        s->workloads[w->pnext].pprev = w->pprev;
-    w->pprev = w->pnext = SCHED_NONE;
+    uint32_t at = preemptible_at(ws->preempt, ws->n_preempt, w->priority);
+    while (at < ws->n_preempt && ws->preempt[at].id != id)
+        at++;
+    if (at == ws->n_preempt)
+        return; /* not there: sched_check says so */
+    ws->n_preempt--;
+    memmove(&ws->preempt[at], &ws->preempt[at + 1], (ws->n_preempt - at) * sizeof(*ws->preempt));
+}
+
+int lifecycle_preemptible_rebuild(struct sched *s, uint32_t wsid)
+{
+    struct sched_workspace *ws = &s->workspaces[wsid];
+    /* the running list from its oldest: pushing in that order puts each where its start did */
+    uint32_t n = 0, oldest = SCHED_NONE;
+    for (uint32_t id = ws->running_head; id != SCHED_NONE; id = s->workloads[id].rnext) {
+        if (++n > s->n_workloads)
+            return engine_broken(s, "workspace %s running list does not end", ws->name);
+        oldest = id;
+    }
+    ws->n_preempt = 0;
+    for (uint32_t id = oldest; id != SCHED_NONE && n > 0; id = s->workloads[id].rprev, n--) {
+        const struct sched_workload *w = &s->workloads[id];
+        if (!w->preemptible)
+            continue;
+        if (preemptible_room(ws, 1))
+            return -ALLOT_ENOMEM;
+        preemptible_insert(ws, w->priority, id);
+    }
+    return 0;
 }
 
 int lifecycle_start(struct sched *s, uint32_t id, int64_t now)
@@ -87,6 +132,8 @@ int lifecycle_start(struct sched *s, uint32_t id, int64_t now)
     /* what it relies on is checked before anything changes */
     int rc = w->state == SCHED_PENDING ? queue_check(s, id)
                                        : state_required(s, w, SCHED_RECLAIMING, "starts");
+    if (!rc && w->preemptible)
+        rc = preemptible_room(ws, 1);
     if (!rc)
         rc = placement_start(s, id);
     if (rc)
@@ -198,6 +245,13 @@ int lifecycle_end(struct sched *s, uint32_t id, enum sched_state final, enum sch
                                    s->workloads[backfill].waiting_on == 0))
         return engine_broken(s, "workload %s backfills for %s, which waits for nobody", w->name,
                              s->workloads[backfill].name);
+    /* the starts it may lead to find room in their preemptible arrays (two: both may start
+     * in one workspace) */
+    uint32_t starts[] = {claimant, backfill};
+    for (int i = 0; i < 2; i++)
+        if (starts[i] != SCHED_NONE && s->workloads[starts[i]].preemptible &&
+            preemptible_room(&s->workspaces[s->workloads[starts[i]].workspace], 2))
+            return -ALLOT_ENOMEM;
     if (w->state == SCHED_RUNNING)
         running_remove(s, id);
     quota_account(ws, now);

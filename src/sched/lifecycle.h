@@ -24,6 +24,9 @@ int lifecycle_end(struct sched *s, uint32_t id, enum sched_state final, enum sch
                   int64_t now);
 /* Reclaiming -> pending: gives its claims back (its node failed, or it was cancelled). */
 int lifecycle_unreclaim(struct sched *s, uint32_t id);
+/* Workspace wsid's preemptible array, derived again from its running list (a loaded
+ * snapshot). RET 0, -ALLOT_ENOMEM, or -ALLOT_ECHECK if the list does not end. */
+int lifecycle_preemptible_rebuild(struct sched *s, uint32_t wsid);
 /* Set the queue reason; emits queued when it changed. message: the human sentence. RET the
  * queued event when one was emitted (the caller may add to it), else NULL. */
 struct sched_event *lifecycle_queue_reason(struct sched *s, uint32_t id, enum sched_reason why,

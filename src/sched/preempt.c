@@ -722,8 +722,9 @@ static bool ran_min_runtime(const struct sched *s, const struct sched_workload *
     return false;
 }
 
-/* How many victims ahead preempt_priority asks for what draining one writes. */
-enum { DRAIN_AHEAD = 4 };
+/* How many victims ahead preempt_priority asks for what draining one writes, and how many
+ * candidates ahead its walk asks for what it reads of one. */
+enum { DRAIN_AHEAD = 4, WALK_AHEAD = 8 };
 
 int preempt_priority(struct sched *s, uint32_t id, int64_t now, int64_t borrowable,
                      int64_t *ripe_ms)
@@ -735,10 +736,20 @@ int preempt_priority(struct sched *s, uint32_t id, int64_t now, int64_t borrowab
     struct borrowable_memo known = {borrowable >= 0, borrowable};
     int64_t whole = 0, young_whole = 0;
     *ripe_ms = 0;
-    for (uint32_t v = ws->preempt_head; v != SCHED_NONE; v = s->workloads[v].pnext) {
+    const struct sched_preemptible *pe = ws->preempt;
+    uint32_t end = 0; /* the array runs from the lowest priority: its candidates come first */
+    while (end < ws->n_preempt && pe[end].priority < w->priority)
+        end++;
+    for (uint32_t i = 0; i < end; i++) {
+        uint32_t v = pe[i].id;
         const struct sched_workload *c = &s->workloads[v];
-        if (c->priority >= w->priority)
-            break; /* the list runs from the lowest priority */
+        if (i + WALK_AHEAD < end) {
+            /* the lines read below of a candidate further on: its loads overlap this one's */
+            const struct sched_workload *d = &s->workloads[pe[i + WALK_AHEAD].id];
+            __builtin_prefetch(&d->gpus);
+            __builtin_prefetch((const char *)(&d->total + 1) - 1);
+            __builtin_prefetch(&d->placement);
+        }
         int64_t ripe;
         if (!ran_min_runtime(s, c, now, &ripe)) {
             /* too young to be taken; counted to tell whether it alone holds w back */

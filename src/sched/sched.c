@@ -71,6 +71,8 @@ void sched_free(struct sched *s)
         free(s->tenants[i].workspaces);
         free(s->tenants[i].fence);
     }
+    for (uint32_t i = 0; i < s->n_workspaces; i++)
+        free(s->workspaces[i].preempt);
     for (uint32_t i = 0; i < s->n_nodes; i++) {
         free(s->nodes[i].gpus);
         free(s->nodes[i].labels);

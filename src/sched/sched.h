@@ -184,6 +184,13 @@ struct sched_domain {
     uint32_t free_whole; /* sum of its nodes' free_whole */
 };
 
+/* An entry of a workspace's preemptible array: a running preemptible workload and its
+ * priority (a copy: the walk of the array reads no workload it passes over). */
+struct sched_preemptible {
+    int32_t priority;
+    uint32_t id;
+};
+
 struct sched_workspace {
     const char *name; /* "tenant/workspace" */
     uint32_t tenant;
@@ -210,7 +217,11 @@ struct sched_workspace {
     uint32_t pending_mig;        /* pending workloads asking for MIG slices */
     uint32_t pending_model;      /* pending whole-GPU workloads asking for a GPU model */
     uint32_t running_head;       /* running (not draining) workloads, most recently started first */
-    uint32_t preempt_head;       /* the preemptible ones among them, lowest priority first */
+    /* The preemptible ones among them, lowest priority first and, within a priority, the most
+     * recently started first: an array, so that a search for victims reads its candidates
+     * without a chain of dependent loads (docs/benchmarks.md). Derived: not in snapshots. */
+    struct sched_preemptible *preempt;
+    uint32_t n_preempt, cap_preempt;
     /* GPU time held, split at the reservation: GPU units x milliseconds, up to acct_ms */
     int64_t guaranteed_unit_ms, borrowed_unit_ms, acct_ms;
     /* Per kind: how long its workloads run before priority preemption may take them (0: at
@@ -264,7 +275,6 @@ struct sched_workload {
     uint32_t waiting_on;   /* reclaiming: victims still draining */
     uint32_t qprev;        /* link in its workspace's queue */
     uint32_t rprev, rnext; /* links in its workspace's running list */
-    uint32_t pprev, pnext; /* links in its workspace's preemptible list */
     uint32_t fprev, fnext; /* links in its tenant's pending FIFO */
     enum sched_kind kind;
     struct sched_replica *placement; /* replicas entries */

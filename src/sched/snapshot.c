@@ -14,6 +14,7 @@
 
 #include "common/error.h"
 #include "sched/engine.h"
+#include "sched/lifecycle.h"
 #include "sched/placement.h"
 #include "sched/queue.h"
 #include "sched/topology.h"
@@ -35,6 +36,10 @@ struct io {
     char why[160];    /* the first thing found wrong */
     struct sched *s;  /* the engine being loaded: its arena holds the names */
     uint64_t version; /* of the format written or read */
+    /* saving in a version before 7: the engine saved, and its preemptible arrays as the links
+     * of the list they were then (per workload: previous, next) */
+    const struct sched *saved;
+    uint32_t *plinks;
 };
 
 static void io_bad(struct io *io, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -342,7 +347,10 @@ static void io_workspace(struct io *io, struct sched_workspace *w)
         IO_U32(w->pending_by_size[i]);
     IO_U32(w->pending_mig);
     IO_U32(w->running_head);
-    IO_U32(w->preempt_head);
+    if (io->version < 7) { /* the preemptible list's head; derived on load since */
+        uint32_t head = !io->load && w->n_preempt ? w->preempt[0].id : SCHED_NONE;
+        IO_U32(head);
+    }
     io_i64(io, &w->guaranteed_unit_ms);
     io_i64(io, &w->borrowed_unit_ms);
     io_i64(io, &w->acct_ms);
@@ -392,8 +400,12 @@ static void io_workload(struct io *io, struct sched_workload *w)
     IO_U32(w->qnext);
     IO_U32(w->rprev);
     IO_U32(w->rnext);
-    IO_U32(w->pprev);
-    IO_U32(w->pnext);
+    if (io->version < 7) { /* its links in the preemptible list; derived on load since */
+        uint32_t *l = io->load ? NULL : &io->plinks[2 * (size_t)(w - io->saved->workloads)];
+        uint32_t prev = l ? l[0] : SCHED_NONE, next = l ? l[1] : SCHED_NONE;
+        IO_U32(prev);
+        IO_U32(next);
+    }
     IO_U32(w->fprev);
     IO_U32(w->fnext);
     if (w->name) { /* a forgotten workload's slot has no placement */
@@ -488,6 +500,27 @@ static void io_engine(struct io *io, struct sched *s)
     }
 }
 
+/* Before version 7 a workspace's preemptible workloads were a linked list: io->plinks gets
+ * the links each array stands for. RET 0 or -ALLOT_ENOMEM. */
+static int preemptible_links(struct io *io)
+{
+    const struct sched *s = io->saved;
+    io->plinks = malloc(2 * (size_t)(s->n_workloads ? s->n_workloads : 1) * sizeof(uint32_t));
+    if (!io->plinks)
+        return -ALLOT_ENOMEM;
+    for (uint32_t i = 0; i < 2 * s->n_workloads; i++)
+        io->plinks[i] = SCHED_NONE;
+    for (uint32_t i = 0; i < s->n_workspaces; i++) {
+        const struct sched_workspace *ws = &s->workspaces[i];
+        for (uint32_t k = 0; k < ws->n_preempt; k++) {
+            uint32_t *l = &io->plinks[2 * (size_t)ws->preempt[k].id];
+            l[0] = k > 0 ? ws->preempt[k - 1].id : SCHED_NONE;
+            l[1] = k + 1 < ws->n_preempt ? ws->preempt[k + 1].id : SCHED_NONE;
+        }
+    }
+    return 0;
+}
+
 int sched_snapshot_save(const struct sched *s, uint8_t **buf, size_t *len)
 {
     return sched_snapshot_save_version(s, SCHED_SNAPSHOT_VERSION, buf, len);
@@ -498,12 +531,15 @@ int sched_snapshot_save_version(const struct sched *s, uint32_t version_out, uin
 {
     if (version_out < SCHED_SNAPSHOT_OLDEST || version_out > SCHED_SNAPSHOT_VERSION)
         return -ALLOT_EINVAL;
-    struct io io = {.load = false, .version = version_out};
+    struct io io = {.load = false, .version = version_out, .saved = s};
     uint64_t version = version_out;
+    if (version_out < 7 && preemptible_links(&io) != 0)
+        return -ALLOT_ENOMEM;
     put(&io, SNAPSHOT_MAGIC, SNAPSHOT_MAGIC_LEN);
     io_u64(&io, &version);
     /* the visitors only read the engine when saving */
     io_engine(&io, (struct sched *)s);
+    free(io.plinks);
     if (io.oom) {
         free(io.buf);
         *buf = NULL;
@@ -596,7 +632,6 @@ static int check_workloads(const struct sched *s, char *err, size_t len)
         const struct sched_workspace *w = &s->workspaces[i];
         bool ok = w->name && in(w->tenant, s->n_tenants) && workload_ref(s, w->queue_head) &&
                   workload_ref(s, w->queue_tail) && workload_ref(s, w->running_head) &&
-                  workload_ref(s, w->preempt_head) &&
                   (w->n_runs <= SCHED_QUEUE_RUNS || w->n_runs == SCHED_QUEUE_RUNS_OFF);
         for (int r = 0; ok && r < SCHED_QUEUE_RUNS; r++)
             ok = r >= w->n_runs || w->n_runs == SCHED_QUEUE_RUNS_OFF ||
@@ -617,8 +652,7 @@ static int check_workloads(const struct sched *s, char *err, size_t len)
         bool ok = in(w->workspace, s->n_workspaces) && in(w->tenant, s->n_tenants) &&
                   workload_ref(s, w->reclaim_for) && workload_ref(s, w->qprev) &&
                   workload_ref(s, w->qnext) && workload_ref(s, w->rprev) &&
-                  workload_ref(s, w->rnext) && workload_ref(s, w->pprev) &&
-                  workload_ref(s, w->pnext) && workload_ref(s, w->fprev) &&
+                  workload_ref(s, w->rnext) && workload_ref(s, w->fprev) &&
                   workload_ref(s, w->fnext) && workload_ref(s, w->backfill_for) &&
                   (w->mig < 0 || mig_name(w->mig)) && w->replicas >= 1;
         bool placed =
@@ -723,6 +757,10 @@ int sched_snapshot_load(const void *buf, size_t len, struct sched **out, char *e
             rc = (snprintf(err, elen, "%s", sched_broken(s)), -ALLOT_EPARSE);
     if (rc == 0)
         rc = topology_rebuild(s);
+    /* the preemptible arrays are derived from the running lists */
+    for (uint32_t i = 0; rc == 0 && i < s->n_workspaces; i++)
+        if ((rc = lifecycle_preemptible_rebuild(s, i)) == -ALLOT_ECHECK)
+            rc = (snprintf(err, elen, "%s", sched_broken(s)), -ALLOT_EPARSE);
     if (rc == 0 && sched_check(s, err, elen) != 0)
         rc = -ALLOT_ECHECK;
     if (rc) {

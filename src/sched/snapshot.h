@@ -23,8 +23,10 @@
  * topology levels (after the free workload slots) and a workload's topology_level and
  * topology_required (at the end of its record); older snapshots load with neither. Version 6
  * added the queue caps, a tenant's and a workspace's max_queued (at the end of their records;
- * older snapshots load the defaults). */
-#define SCHED_SNAPSHOT_VERSION 6
+ * older snapshots load the defaults). Version 7 dropped the links of a workspace's preemptible
+ * list, which became an array derived on load from the running list (older snapshots' links
+ * are read and left unused). */
+#define SCHED_SNAPSHOT_VERSION 7
 #define SCHED_SNAPSHOT_OLDEST 1
 
 /* Save s, with its events not yet cleared. OUT *buf (malloc'd; the caller frees it) and *len.

@@ -150,7 +150,7 @@ static int workload_slot_new(struct sched *s, const struct sched_workload_spec *
         s->n_workloads++;
     s->last_now = now;
     w->qprev = w->qnext = w->rprev = w->rnext = w->fprev = w->fnext = w->reclaim_for = SCHED_NONE;
-    w->pprev = w->pnext = w->backfill_for = SCHED_NONE;
+    w->backfill_for = SCHED_NONE;
     w->seq = s->next_seq++;
     w->submit_ms = w->queued_ms = now;
     w->mig = -1;

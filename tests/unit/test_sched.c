@@ -2081,6 +2081,50 @@ static void test_node_move_cancel_keeps_an_admin_drain(void **state)
     sched_free(s);
 }
 
+/* A workspace's preemptible array runs from the lowest priority and, within a priority, from
+ * the most recently started; a workload leaves it when it stops running; and the array
+ * derived on load, from a snapshot of this version or of one that still had the list, is the
+ * same. */
+static void test_preemptible_array_order(void **state)
+{
+    struct sched *s = platform(1, 0, true, 0);
+    static const int32_t prio[] = {10, 5, 10, 5, 7};
+    uint32_t id[5];
+    for (int i = 0; i < 5; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "p%d", i);
+        struct sched_workload_spec w = gang_spec(name, "t/a", 1, 1, NULL, false);
+        w.has_priority = true;
+        w.priority = prio[i];
+        w.preemptible = 1;
+        assert_int_equal(sched_submit(s, &w, i, &id[i], err, sizeof(err)), 0);
+        schedule_ok(s, i);
+        assert_int_equal(s->workloads[id[i]].state, SCHED_RUNNING);
+    }
+    const struct sched_workspace *ws = &s->workspaces[0];
+    uint32_t want[] = {id[3], id[1], id[4], id[2], id[0]};
+    assert_int_equal(ws->n_preempt, 5);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(ws->preempt[i].id, want[i]);
+        assert_int_equal(ws->preempt[i].priority, s->workloads[want[i]].priority);
+    }
+    assert_int_equal(sched_finish(s, id[4], 10), 0);
+    assert_int_equal(sched_cancel(s, id[1], 10), 0); /* draining: out of it too */
+    uint32_t after[] = {id[3], id[2], id[0]};
+    assert_int_equal(ws->n_preempt, 3);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(ws->preempt[i].id, after[i]);
+    uint32_t versions[] = {6, SCHED_SNAPSHOT_VERSION};
+    for (int v = 0; v < 2; v++) {
+        struct sched *copy = reload_as(s, versions[v]);
+        assert_int_equal(copy->workspaces[0].n_preempt, 3);
+        assert_memory_equal(copy->workspaces[0].preempt, ws->preempt, 3 * sizeof(*ws->preempt));
+        sched_free(copy);
+    }
+    assert_int_equal(sched_check(s, err, sizeof(err)), 0);
+    sched_free(s);
+}
+
 /* sched_check names the invariant each corruption breaks. */
 static void test_check_names_the_broken_invariant(void **state)
 {
@@ -2093,6 +2137,9 @@ static void test_check_names_the_broken_invariant(void **state)
         {2, "node n0 GPU 7 slot -1 is held by a workload that holds nothing"},
         {3, "workspace t/a counts 0 pending, its queue holds 1"},
         {4, "workspace t/a counters disagree with its workloads"},
+        {5, "workspace t/a preemptible array is wrong at 0"},
+        {6, "workspace t/a lists 1 running (0 preemptible), really 1 (1)"},
+        {7, "workspace t/a running list is wrong"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct sched *s = platform(1, 0, true, 0);
@@ -2116,6 +2163,15 @@ static void test_check_names_the_broken_invariant(void **state)
             break;
         case 4:
             s->workspaces[0].held.gpu += G;
+            break;
+        case 5: /* the array's copy of a priority */
+            s->workspaces[0].preempt[0].priority++;
+            break;
+        case 6:
+            s->workspaces[0].n_preempt = 0;
+            break;
+        case 7: /* a link back that is not the way forward */
+            s->workloads[run].rprev = wait;
             break;
         }
         assert_int_equal(sched_check(s, err, sizeof(err)), -ALLOT_ECHECK);
@@ -2719,6 +2775,7 @@ int main(void)
         cmocka_unit_test(test_node_move_cancel_with_a_wipe_pending),
         cmocka_unit_test(test_node_move_cancel_keeps_an_admin_drain),
         cmocka_unit_test(test_check_names_the_broken_invariant),
+        cmocka_unit_test(test_preemptible_array_order),
         cmocka_unit_test(test_pass_stops_at_a_broken_queue),
         cmocka_unit_test(test_start_refuses_a_held_gpu),
         cmocka_unit_test(test_drain_refuses_a_workload_that_does_not_run),
