@@ -839,19 +839,16 @@ static bool refresh_note_capacity(struct engine_refresh *m, const struct sched_w
     return true;
 }
 
-/* Ask for what the quota checks of a refresh read of the workloads of memo m's stretch, which
- * a new refresh of the same workspace mostly reads again (a finish elsewhere in the tenant
- * changes few queues): their loads then overlap instead of waiting, one after the other, on
- * each workload's link to the next. A hint to the processor: it changes nothing. */
-static void refresh_prefetch(const struct sched *s, const struct engine_refresh *m)
+/* How many entries ahead a refresh asks for the workloads it will read. */
+enum { REFRESH_AHEAD = 8 };
+
+/* Ask for what a refresh reads of workload id (quota checks, queue reasons), so that the
+ * loads of several overlap. A hint to the processor: it changes nothing. */
+static inline void workload_prefetch(const struct sched *s, uint32_t id)
 {
-    for (uint32_t i = 0; i < m->n_ids; i++) {
-        if (m->ids[i] >= s->n_workloads)
-            continue;
-        const struct sched_workload *w = &s->workloads[m->ids[i]];
-        __builtin_prefetch(&w->qnext);
-        __builtin_prefetch((const char *)(&w->total + 1) - 1);
-    }
+    const struct sched_workload *w = &s->workloads[id];
+    __builtin_prefetch(&w->workspace);
+    __builtin_prefetch((const char *)(&w->total + 1) - 1);
 }
 
 /* Mark a workspace exhausted for this pass and bring the queue reasons of the rest of its
@@ -876,10 +873,7 @@ static void pass_exhaust(struct sched *s, struct pass *p, struct pass_ws *pw, ui
      * for more). */
     uint32_t old[PASS_REFRESH_DEPTH], n_old = 0, at = 0, k = 0;
     bool old_to_end = memo->to_end;
-    bool unchanged = refresh_unchanged(s, wsid, held_by, borrowable);
-    if (!unchanged)
-        refresh_prefetch(s, memo);
-    if (unchanged) {
+    if (refresh_unchanged(s, wsid, held_by, borrowable)) {
         n_old = memo->n_ids;
         memcpy(old, memo->ids, n_old * sizeof(old[0]));
         while (at < n_old && old[at] != pw->cursor)
@@ -899,7 +893,13 @@ static void pass_exhaust(struct sched *s, struct pass *p, struct pass_ws *pw, ui
         refresh_key(s, wsid, held_by, memo); /* invalid until the stretch is done */
     bool borrowers = tenant_has_borrowers(s, t);
     bool memo_holds = true;
-    for (;; pw->cursor = s->workloads[pw->cursor].qnext) {
+    /* the walk goes by the queue's entries (the queue does not change during it) */
+    const struct sched_workspace *ws = &s->workspaces[wsid];
+    const struct sched_queued *q = queue_entries(ws);
+    uint32_t qi = queue_place(s, &s->workloads[pw->cursor]); /* the cursor's */
+    pw->cursor = qi < ws->n_pending ? q[qi].id : SCHED_NONE; /* (or the next, were it gone) */
+    uint32_t asked = qi; /* the workloads of the entries up to asked are asked for */
+    for (;; pw->cursor = ++qi < ws->n_pending ? q[qi].id : SCHED_NONE) {
         uint32_t from = at < n_old ? at : 0;
         if (n_old && pw->cursor == old[from]) {
             /* the memo's stretch from here: taken as read, up to the depth */
@@ -914,7 +914,10 @@ static void pass_exhaust(struct sched *s, struct pass *p, struct pass_ws *pw, ui
                 memo->valid = memo_holds;
                 return;
             }
-            pw->cursor = s->workloads[old[n_old - 1]].qnext;
+            qi = queue_place(s, &s->workloads[old[n_old - 1]]); /* its entry, then the next */
+            qi += qi < ws->n_pending && q[qi].id == old[n_old - 1];
+            pw->cursor = qi < ws->n_pending ? q[qi].id : SCHED_NONE;
+            asked = qi;
             n_old = 0; /* and on past it (the queue may end there now) */
         }
         if (pw->cursor == SCHED_NONE || ++k > PASS_REFRESH_DEPTH) {
@@ -925,8 +928,13 @@ static void pass_exhaust(struct sched *s, struct pass *p, struct pass_ws *pw, ui
         }
         memo->ids[memo->n_ids++] = pw->cursor;
         const struct sched_workload *w = &s->workloads[pw->cursor];
-        if (w->qnext != SCHED_NONE) /* the walk waits on each workload's first read */
-            __builtin_prefetch(&s->workloads[w->qnext]);
+        /* those this walk will read next, up to REFRESH_AHEAD ahead: their loads overlap */
+        uint32_t ahead = qi + REFRESH_AHEAD;
+        asked = asked > qi ? asked : qi;
+        if (ahead > qi + PASS_REFRESH_DEPTH - k)
+            ahead = qi + PASS_REFRESH_DEPTH - k;
+        for (; asked < ahead && asked + 1 < ws->n_pending; asked++)
+            workload_prefetch(s, q[asked + 1].id);
         enum sched_reason why =
             quota_check(s, pw->cursor, held_by, borrowable, now, &within, msg, sizeof(msg));
         refresh_note_quota(memo, &s->workspaces[wsid], w, why, within);
@@ -940,8 +948,10 @@ static void pass_exhaust(struct sched *s, struct pass *p, struct pass_ws *pw, ui
                 !(p->reclaim_failed && plain_request(w) && w->total.gpu >= p->reclaim_need);
             bool claims_may = claim_backfill_may(s, p, w, now + w->time_limit_ms + w->grace_ms);
             if ((fits && !placement_hopeless(p, w, fenced && !backfill)) || reclaim_may ||
-                claims_may)
-                return; /* the memo stays invalid */
+                claims_may) {
+                s->workloads[pw->cursor].qat = qi; /* its next look starts there */
+                return;                            /* the memo stays invalid */
+            }
             /* work with a time limit may backfill once a fence or a claim changes, which the
              * memo does not follow: it never stands for one */
             memo_holds = memo_holds && !fits && w->time_limit_ms == 0 &&
@@ -1077,7 +1087,7 @@ static int tenant_pass(struct sched *s, uint32_t tid, int64_t now)
         goto out;
     for (uint32_t i = 0; i < n; i++) {
         p.ws[i].key_cursor = SCHED_NONE; /* no keys yet (workload 0 is a cursor like any) */
-        p.ws[i].cursor = s->workspaces[t->workspaces[i]].queue_head;
+        p.ws[i].cursor = queue_head(&s->workspaces[t->workspaces[i]]);
         if (p.ws[i].cursor != SCHED_NONE &&
             workspace_exhausted(s, t->workspaces[i], &p, &p.ws[i], held_by))
             pass_exhaust(s, &p, &p.ws[i], t->workspaces[i], held_by, now);
@@ -1089,7 +1099,7 @@ static int tenant_pass(struct sched *s, uint32_t tid, int64_t now)
         if (best == SCHED_NONE)
             break;
         struct pass_ws *pw = &p.ws[best_i];
-        pw->cursor = s->workloads[best].qnext;
+        pw->cursor = queue_after(s, best);
         if (pw->exhausted)
             pass_exhaust(s, &p, pw, t->workspaces[best_i], held_by, now);
         if (best == first)

@@ -108,34 +108,47 @@ static int workload_check(const struct sched *s, uint32_t id, int64_t *cpu, int6
     return 0;
 }
 
-/* The lists of workspace wsid: its queue is in queue order with n_pending members and
- * correct priority runs; its running list holds exactly its running workloads, linked both
- * ways; its preemptible array exactly the preemptible ones, lowest priority first, each
- * once (listed: per workload, set here). */
-static int lists_check(const struct sched *s, uint32_t wsid, uint32_t want_running,
-                       uint32_t want_preemptible, uint8_t *listed, char *err, size_t len)
+/* What the workloads say each node and workspace should count, summed by workloads_sum. */
+struct sums {
+    int64_t *cpu_used, *mem_used, *cpu_claim, *mem_claim;     /* per node */
+    struct sched_resources *held, *drain, *claimed;           /* per workspace */
+    uint32_t *n_running, *n_preemptible, *n_pending, *n_live; /* per workspace */
+    uint8_t *listed; /* per workload: in a preemptible array (lists_check) */
+};
+
+/* The lists of workspace wsid against the sums m: its queue holds exactly its pending
+ * workloads, in queue order, within an array with room for its live ones; its running list
+ * exactly its running workloads, linked both ways; its preemptible array exactly the
+ * preemptible ones, lowest priority first, each once (m->listed: per workload, set here). */
+static int lists_check(const struct sched *s, uint32_t wsid, const struct sums *m, char *err,
+                       size_t len)
 {
     const struct sched_workspace *ws = &s->workspaces[wsid];
-    uint32_t n = 0, running = 0, by_size[8] = {0}, mig = 0, model = 0;
-    for (uint32_t id = ws->queue_head; id != SCHED_NONE; id = s->workloads[id].qnext, n++) {
-        const struct sched_workload *w = &s->workloads[id];
-        if (w->state != SCHED_PENDING || w->workspace != wsid || n > s->n_workloads)
+    uint32_t running = 0, by_size[8] = {0}, mig = 0, model = 0;
+    if (ws->n_pending > ws->n_live || ws->n_live > ws->cap_queue ||
+        ws->queue_first > ws->cap_queue - ws->n_pending)
+        return fail(err, len, "workspace %s queue holds %u of %u (from %u), %u live", ws->name,
+                    ws->n_pending, ws->cap_queue, ws->queue_first, ws->n_live);
+    const struct sched_queued *q = queue_entries(ws);
+    for (uint32_t i = 0; i < ws->n_pending; i++) {
+        const struct sched_workload *w = q[i].id < s->n_workloads ? &s->workloads[q[i].id] : NULL;
+        if (!w || w->state != SCHED_PENDING || w->workspace != wsid)
             return fail(err, len, "workspace %s queues a workload that is not its pending one",
                         ws->name);
+        if (q[i].priority != w->priority || q[i].seq != w->seq)
+            return fail(err, len, "workspace %s queue entry of %s is not its order", ws->name,
+                        w->name);
+        /* strictly in order: no workload twice (its order is its own: seq) */
+        if (i > 0 && !(q[i - 1].priority > q[i].priority ||
+                       (q[i - 1].priority == q[i].priority && q[i - 1].seq < q[i].seq)))
+            return fail(err, len, "workspace %s queue is out of order at %s", ws->name, w->name);
         by_size[queue_size_bucket(w->total.gpu)]++;
         mig += w->mig >= 0;
         model += w->mig < 0 && w->model >= 0;
-        if (w->qnext != SCHED_NONE && queue_before(&s->workloads[w->qnext], w))
-            return fail(err, len, "workspace %s queue is out of order at %s", ws->name, w->name);
-        bool last_of_priority =
-            w->qnext == SCHED_NONE || s->workloads[w->qnext].priority != w->priority;
-        for (int r = 0; ws->n_runs != SCHED_QUEUE_RUNS_OFF && r < ws->n_runs; r++)
-            if (ws->runs[r].priority == w->priority && (ws->runs[r].tail == id) != last_of_priority)
-                return fail(err, len, "workspace %s queue index is wrong at %s", ws->name, w->name);
     }
-    if (n != ws->n_pending)
-        return fail(err, len, "workspace %s counts %u pending, its queue holds %u", ws->name,
-                    ws->n_pending, n);
+    if (ws->n_pending != m->n_pending[wsid] || ws->n_live != m->n_live[wsid])
+        return fail(err, len, "workspace %s counts %u pending (%u live), really %u (%u)", ws->name,
+                    ws->n_pending, ws->n_live, m->n_pending[wsid], m->n_live[wsid]);
     if (memcmp(by_size, ws->pending_by_size, sizeof(by_size)) != 0 || mig != ws->pending_mig ||
         model != ws->pending_model)
         return fail(err, len, "workspace %s counts its pending workloads by size or kind wrongly",
@@ -153,23 +166,15 @@ static int lists_check(const struct sched *s, uint32_t wsid, uint32_t want_runni
         uint32_t id = ws->preempt[i].id;
         const struct sched_workload *w = id < s->n_workloads ? &s->workloads[id] : NULL;
         if (!w || w->state != SCHED_RUNNING || !w->preemptible || w->workspace != wsid ||
-            w->priority != ws->preempt[i].priority || w->priority < prio || listed[id]++)
+            w->priority != ws->preempt[i].priority || w->priority < prio || m->listed[id]++)
             return fail(err, len, "workspace %s preemptible array is wrong at %u", ws->name, i);
         prio = w->priority;
     }
-    if (running != want_running || ws->n_preempt != want_preemptible)
+    if (running != m->n_running[wsid] || ws->n_preempt != m->n_preemptible[wsid])
         return fail(err, len, "workspace %s lists %u running (%u preemptible), really %u (%u)",
-                    ws->name, running, ws->n_preempt, want_running, want_preemptible);
+                    ws->name, running, ws->n_preempt, m->n_running[wsid], m->n_preemptible[wsid]);
     return 0;
 }
-
-/* What the workloads say each node and workspace should count, summed by workloads_sum. */
-struct sums {
-    int64_t *cpu_used, *mem_used, *cpu_claim, *mem_claim; /* per node */
-    struct sched_resources *held, *drain, *claimed;       /* per workspace */
-    uint32_t *n_running, *n_preemptible;                  /* per workspace */
-    uint8_t *listed; /* per workload: in a preemptible array (lists_check) */
-};
 
 static void sums_free(struct sums *m)
 {
@@ -182,6 +187,8 @@ static void sums_free(struct sums *m)
     free(m->claimed);
     free(m->n_running);
     free(m->n_preemptible);
+    free(m->n_pending);
+    free(m->n_live);
     free(m->listed);
 }
 
@@ -191,6 +198,10 @@ static int workloads_sum(const struct sched *s, struct sums *m, char *err, size_
     int rc = 0;
     for (uint32_t i = 0; i < s->n_workloads && !rc; i++) {
         const struct sched_workload *w = &s->workloads[i];
+        if (w->name && !sched_state_ended(w->state)) {
+            m->n_live[w->workspace]++;
+            m->n_pending[w->workspace] += w->state == SCHED_PENDING;
+        }
         if (w->state == SCHED_RUNNING) {
             m->n_running[w->workspace]++;
             m->n_preemptible[w->workspace] += w->preemptible;
@@ -264,7 +275,7 @@ static int workspaces_check(const struct sched *s, const struct sums *m, char *e
     for (uint32_t i = 0; i < s->n_workspaces; i++) {
         const struct sched_workspace *ws = &s->workspaces[i];
         enum sched_resource which;
-        int rc = lists_check(s, i, m->n_running[i], m->n_preemptible[i], m->listed, err, len);
+        int rc = lists_check(s, i, m, err, len);
         if (rc)
             return rc;
         if (memcmp(&m->held[i], &ws->held, sizeof(m->held[i])) ||
@@ -334,10 +345,12 @@ int sched_check(const struct sched *s, char *err, size_t len)
         .claimed = calloc(nw, sizeof(struct sched_resources)),
         .n_running = calloc(nw, sizeof(uint32_t)),
         .n_preemptible = calloc(nw, sizeof(uint32_t)),
+        .n_pending = calloc(nw, sizeof(uint32_t)),
+        .n_live = calloc(nw, sizeof(uint32_t)),
         .listed = calloc(s->n_workloads ? s->n_workloads : 1, 1),
     };
     if (!m.cpu_used || !m.mem_used || !m.cpu_claim || !m.mem_claim || !m.held || !m.drain ||
-        !m.claimed || !m.n_running || !m.n_preemptible || !m.listed) {
+        !m.claimed || !m.n_running || !m.n_preemptible || !m.n_pending || !m.n_live || !m.listed) {
         rc = -ALLOT_ENOMEM;
         snprintf(err, len, "out of memory");
         goto out;

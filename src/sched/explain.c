@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "sched/preempt.h"
+#include "sched/queue.h"
 
 static const char *const role_names[] = {
 #define EXPLAIN_ROLE_NAME(e, name, text) name,
@@ -74,7 +75,9 @@ static void positions(const struct sched *s, uint32_t id, struct explain *out)
     const struct sched_workspace *ws = &s->workspaces[w->workspace];
     const struct sched_tenant *t = &s->tenants[w->tenant];
     uint32_t k = 0;
-    for (uint32_t q = ws->queue_head; q != SCHED_NONE; q = s->workloads[q].qnext) {
+    const struct sched_queued *entries = queue_entries(ws);
+    for (uint32_t i = 0; i < ws->n_pending; i++) {
+        uint32_t q = entries[i].id;
         k++;
         if (q == id) {
             out->workspace_index = k;
@@ -301,11 +304,10 @@ int explain_queue(const struct sched *s, uint32_t ws, uint32_t skip, uint32_t ma
     *n = 0;
     if (ws >= s->n_workspaces)
         return -ALLOT_ENOENT;
-    uint32_t k = 0, q = s->workspaces[ws].queue_head;
-    for (; q != SCHED_NONE && k < skip; q = s->workloads[q].qnext)
-        k++;
-    for (; q != SCHED_NONE && *n < max; q = s->workloads[q].qnext)
-        out[(*n)++] = (struct explain_entry){q, ++k, 0};
+    const struct sched_workspace *w = &s->workspaces[ws];
+    const struct sched_queued *entries = queue_entries(w);
+    for (uint32_t k = skip; k < w->n_pending && *n < max; k++)
+        out[(*n)++] = (struct explain_entry){entries[k].id, k + 1, 0};
     if (*n == 0)
         return 0;
     /* the tenant's FIFO once, each of this workspace's looked up among those listed */

@@ -274,6 +274,8 @@ int lifecycle_end(struct sched *s, uint32_t id, enum sched_state final, enum sch
     struct sched_event *e = event_emit(s, kinds[final], now, id);
     e->reason = why;
     w->state = final;
+    if (final != SCHED_PENDING)
+        ws->n_live--; /* its room in the queue is no longer kept for it */
     if (final == SCHED_PENDING) {
         /* a fresh start later, in its original place in the queue */
         w->reason = SCHED_REASON_NONE;

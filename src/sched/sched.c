@@ -71,8 +71,10 @@ void sched_free(struct sched *s)
         free(s->tenants[i].workspaces);
         free(s->tenants[i].fence);
     }
-    for (uint32_t i = 0; i < s->n_workspaces; i++)
+    for (uint32_t i = 0; i < s->n_workspaces; i++) {
         free(s->workspaces[i].preempt);
+        free(s->workspaces[i].queue);
+    }
     for (uint32_t i = 0; i < s->n_nodes; i++) {
         free(s->nodes[i].gpus);
         free(s->nodes[i].labels);

@@ -22,9 +22,6 @@
 #define SCHED_MAX_REPLICAS 4096
 #define SCHED_MAX_LABELS 32
 #define SCHED_UNLIMITED INT64_MAX
-/* Distinct priorities a workspace's queue indexes (struct sched_workspace, runs). */
-#define SCHED_QUEUE_RUNS 8
-#define SCHED_QUEUE_RUNS_OFF UINT8_MAX
 /* The longest min_runtime a workspace may give a kind: 30 days. */
 #define SCHED_MAX_MIN_RUNTIME_MS (30LL * 24 * 3600 * 1000)
 /* The longest time limit a workload or workspace may set: 365 days. */
@@ -184,6 +181,14 @@ struct sched_domain {
     uint32_t free_whole; /* sum of its nodes' free_whole */
 };
 
+/* An entry of a workspace's queue: a pending workload and its order (copies: a walk or a
+ * search of the queue reads no workload it passes over). */
+struct sched_queued {
+    int32_t priority;
+    uint32_t id;
+    uint64_t seq;
+};
+
 /* An entry of a workspace's preemptible array: a running preemptible workload and its
  * priority (a copy: the walk of the array reads no workload it passes over). */
 struct sched_preemptible {
@@ -203,15 +208,12 @@ struct sched_workspace {
     struct sched_resources draining; /* part of held on its way out */
     struct sched_resources claimed;  /* reclaiming workloads */
     int64_t held_fixed;              /* GPU units held by its non-preemptible workloads */
-    uint32_t queue_head, queue_tail; /* pending workloads, priority then submission order */
-    /* The last pending workload of each priority in the queue, highest priority first, so an
-     * insert skips the lower priorities; SCHED_QUEUE_RUNS_OFF: more priorities than fit,
-     * inserts walk from the tail until the queue empties. */
-    struct sched_queue_run {
-        int32_t priority;
-        uint32_t tail;
-    } runs[SCHED_QUEUE_RUNS];
-    uint8_t n_runs;
+    /* Its pending workloads, highest priority first, then submission order (queue.h):
+     * entries [queue_first, queue_first + n_pending) of queue, whose cap_queue is at least
+     * n_live, so that a workload going back to the queue always finds room. */
+    struct sched_queued *queue;
+    uint32_t queue_first, cap_queue;
+    uint32_t n_live; /* its workloads pending, reclaiming, running or draining */
     uint32_t n_pending;
     uint32_t pending_by_size[8]; /* pending workloads by GPU units (queue_size_bucket) */
     uint32_t pending_mig;        /* pending workloads asking for MIG slices */
@@ -248,7 +250,8 @@ struct sched_workload {
     int32_t priority;
     enum sched_state state;
     enum sched_reason reason; /* queue reason last reported, or why it is draining */
-    uint32_t qnext;           /* link in its workspace's queue (qprev below) */
+    uint32_t qat;             /* where it was in its workspace's queue when last looked up: a
+                               * hint for the search of its place (queue.c) */
     uint32_t gpus;            /* whole GPUs per replica */
     uint32_t replicas;
     int16_t mig;   /* MIG profile name id per replica, or -1 */
@@ -273,7 +276,6 @@ struct sched_workload {
     int64_t submit_ms, queued_ms, start_ms, deadline_ms;
     uint32_t reclaim_for;  /* draining for this claimant, or SCHED_NONE */
     uint32_t waiting_on;   /* reclaiming: victims still draining */
-    uint32_t qprev;        /* link in its workspace's queue */
     uint32_t rprev, rnext; /* links in its workspace's running list */
     uint32_t fprev, fnext; /* links in its tenant's pending FIFO */
     enum sched_kind kind;

@@ -36,10 +36,10 @@ struct io {
     char why[160];    /* the first thing found wrong */
     struct sched *s;  /* the engine being loaded: its arena holds the names */
     uint64_t version; /* of the format written or read */
-    /* saving in a version before 7: the engine saved, and its preemptible arrays as the links
-     * of the list they were then (per workload: previous, next) */
+    /* saving in a version before 7: the engine saved, and its preemptible arrays and queues
+     * as the links of the lists they were then (per workload: previous and next in each) */
     const struct sched *saved;
-    uint32_t *plinks;
+    uint32_t *links;
 };
 
 static void io_bad(struct io *io, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -322,6 +322,42 @@ static void io_node(struct io *io, struct sched_node *n)
     IO_BOOL(n->fenced);
 }
 
+/* A workspace's queue as versions before 7 had it: its head and tail, its index of the last
+ * workload of each priority (at most OLD_QUEUE_RUNS, else OLD_RUNS_OFF) and its count; the
+ * queue is derived on load since, from the pending workloads. */
+enum { OLD_QUEUE_RUNS = 8, OLD_RUNS_OFF = UINT8_MAX };
+static void io_old_queue(struct io *io, const struct sched_workspace *w)
+{
+    uint32_t head = SCHED_NONE, tail = SCHED_NONE, n = 0;
+    int32_t prio[OLD_QUEUE_RUNS] = {0};
+    uint32_t last[OLD_QUEUE_RUNS] = {0};
+    int runs = 0;
+    if (!io->load && w->n_pending) {
+        const struct sched_queued *q = queue_entries(w);
+        head = q[0].id;
+        tail = q[w->n_pending - 1].id;
+        n = w->n_pending;
+        for (uint32_t k = 0; k < n && runs != OLD_RUNS_OFF; k++) {
+            if (k > 0 && q[k].priority == q[k - 1].priority)
+                last[runs - 1] = q[k].id;
+            else if (runs == OLD_QUEUE_RUNS)
+                runs = OLD_RUNS_OFF;
+            else
+                prio[runs] = q[k].priority, last[runs++] = q[k].id;
+        }
+        if (runs == OLD_RUNS_OFF)
+            memset(last, 0, sizeof(last)), memset(prio, 0, sizeof(prio));
+    }
+    IO_U32(head);
+    IO_U32(tail);
+    for (int i = 0; i < OLD_QUEUE_RUNS; i++) {
+        IO_I32(prio[i]);
+        IO_U32(last[i]);
+    }
+    IO_INT(runs, 0, UINT8_MAX);
+    IO_U32(n);
+}
+
 static void io_workspace(struct io *io, struct sched_workspace *w)
 {
     io_str(io, &w->name, true);
@@ -335,14 +371,8 @@ static void io_workspace(struct io *io, struct sched_workspace *w)
     io_resources(io, &w->draining);
     io_resources(io, &w->claimed);
     io_i64(io, &w->held_fixed);
-    IO_U32(w->queue_head);
-    IO_U32(w->queue_tail);
-    for (int i = 0; i < SCHED_QUEUE_RUNS; i++) {
-        IO_I32(w->runs[i].priority);
-        IO_U32(w->runs[i].tail);
-    }
-    IO_INT(w->n_runs, 0, UINT8_MAX);
-    IO_U32(w->n_pending);
+    if (io->version < 7)
+        io_old_queue(io, w);
     for (int i = 0; i < 8; i++)
         IO_U32(w->pending_by_size[i]);
     IO_U32(w->pending_mig);
@@ -396,12 +426,16 @@ static void io_workload(struct io *io, struct sched_workload *w)
     io_i64(io, &w->deadline_ms);
     IO_U32(w->reclaim_for);
     IO_U32(w->waiting_on);
-    IO_U32(w->qprev);
-    IO_U32(w->qnext);
+    if (io->version < 7) { /* its links in the queue; derived on load since */
+        uint32_t *l = io->load ? NULL : &io->links[4 * (size_t)(w - io->saved->workloads)];
+        uint32_t prev = l ? l[2] : SCHED_NONE, next = l ? l[3] : SCHED_NONE;
+        IO_U32(prev);
+        IO_U32(next);
+    }
     IO_U32(w->rprev);
     IO_U32(w->rnext);
     if (io->version < 7) { /* its links in the preemptible list; derived on load since */
-        uint32_t *l = io->load ? NULL : &io->plinks[2 * (size_t)(w - io->saved->workloads)];
+        uint32_t *l = io->load ? NULL : &io->links[4 * (size_t)(w - io->saved->workloads)];
         uint32_t prev = l ? l[0] : SCHED_NONE, next = l ? l[1] : SCHED_NONE;
         IO_U32(prev);
         IO_U32(next);
@@ -500,22 +534,28 @@ static void io_engine(struct io *io, struct sched *s)
     }
 }
 
-/* Before version 7 a workspace's preemptible workloads were a linked list: io->plinks gets
- * the links each array stands for. RET 0 or -ALLOT_ENOMEM. */
-static int preemptible_links(struct io *io)
+/* Before version 7 a workspace's preemptible workloads and its queue were linked lists:
+ * io->links gets the links each array stands for. RET 0 or -ALLOT_ENOMEM. */
+static int old_links(struct io *io)
 {
     const struct sched *s = io->saved;
-    io->plinks = malloc(2 * (size_t)(s->n_workloads ? s->n_workloads : 1) * sizeof(uint32_t));
-    if (!io->plinks)
+    io->links = malloc(4 * (size_t)(s->n_workloads ? s->n_workloads : 1) * sizeof(uint32_t));
+    if (!io->links)
         return -ALLOT_ENOMEM;
-    for (uint32_t i = 0; i < 2 * s->n_workloads; i++)
-        io->plinks[i] = SCHED_NONE;
+    for (size_t i = 0; i < 4 * (size_t)s->n_workloads; i++)
+        io->links[i] = SCHED_NONE;
     for (uint32_t i = 0; i < s->n_workspaces; i++) {
         const struct sched_workspace *ws = &s->workspaces[i];
         for (uint32_t k = 0; k < ws->n_preempt; k++) {
-            uint32_t *l = &io->plinks[2 * (size_t)ws->preempt[k].id];
+            uint32_t *l = &io->links[4 * (size_t)ws->preempt[k].id];
             l[0] = k > 0 ? ws->preempt[k - 1].id : SCHED_NONE;
             l[1] = k + 1 < ws->n_preempt ? ws->preempt[k + 1].id : SCHED_NONE;
+        }
+        const struct sched_queued *q = queue_entries(ws);
+        for (uint32_t k = 0; k < ws->n_pending; k++) {
+            uint32_t *l = &io->links[4 * (size_t)q[k].id];
+            l[2] = k > 0 ? q[k - 1].id : SCHED_NONE;
+            l[3] = k + 1 < ws->n_pending ? q[k + 1].id : SCHED_NONE;
         }
     }
     return 0;
@@ -533,13 +573,13 @@ int sched_snapshot_save_version(const struct sched *s, uint32_t version_out, uin
         return -ALLOT_EINVAL;
     struct io io = {.load = false, .version = version_out, .saved = s};
     uint64_t version = version_out;
-    if (version_out < 7 && preemptible_links(&io) != 0)
+    if (version_out < 7 && old_links(&io) != 0)
         return -ALLOT_ENOMEM;
     put(&io, SNAPSHOT_MAGIC, SNAPSHOT_MAGIC_LEN);
     io_u64(&io, &version);
     /* the visitors only read the engine when saving */
     io_engine(&io, (struct sched *)s);
-    free(io.plinks);
+    free(io.links);
     if (io.oom) {
         free(io.buf);
         *buf = NULL;
@@ -630,12 +670,7 @@ static int check_workloads(const struct sched *s, char *err, size_t len)
 {
     for (uint32_t i = 0; i < s->n_workspaces; i++) {
         const struct sched_workspace *w = &s->workspaces[i];
-        bool ok = w->name && in(w->tenant, s->n_tenants) && workload_ref(s, w->queue_head) &&
-                  workload_ref(s, w->queue_tail) && workload_ref(s, w->running_head) &&
-                  (w->n_runs <= SCHED_QUEUE_RUNS || w->n_runs == SCHED_QUEUE_RUNS_OFF);
-        for (int r = 0; ok && r < SCHED_QUEUE_RUNS; r++)
-            ok = r >= w->n_runs || w->n_runs == SCHED_QUEUE_RUNS_OFF ||
-                 workload_ref(s, w->runs[r].tail);
+        bool ok = w->name && in(w->tenant, s->n_tenants) && workload_ref(s, w->running_head);
         if (!ok)
             return snprintf(err, len, "workspace %u: a tenant or workload out of range", i), -1;
     }
@@ -650,8 +685,7 @@ static int check_workloads(const struct sched *s, char *err, size_t len)
         if (w->topology_level >= (int)s->opt.n_topology)
             return snprintf(err, len, "workload %u: a topology level out of range", i), -1;
         bool ok = in(w->workspace, s->n_workspaces) && in(w->tenant, s->n_tenants) &&
-                  workload_ref(s, w->reclaim_for) && workload_ref(s, w->qprev) &&
-                  workload_ref(s, w->qnext) && workload_ref(s, w->rprev) &&
+                  workload_ref(s, w->reclaim_for) && workload_ref(s, w->rprev) &&
                   workload_ref(s, w->rnext) && workload_ref(s, w->fprev) &&
                   workload_ref(s, w->fnext) && workload_ref(s, w->backfill_for) &&
                   (w->mig < 0 || mig_name(w->mig)) && w->replicas >= 1;
@@ -751,10 +785,10 @@ int sched_snapshot_load(const void *buf, size_t len, struct sched **out, char *e
         rc = rebuild_maps(s, err, elen);
     if (rc == 0)
         rc = placement_index_rebuild(s);
-    /* counts by size class are rebuilt, not trusted: earlier versions used other classes */
-    for (uint32_t i = 0; rc == 0 && i < s->n_workspaces; i++)
-        if (queue_recount(s, i))
-            rc = (snprintf(err, elen, "%s", sched_broken(s)), -ALLOT_EPARSE);
+    /* the queues are derived from the pending workloads, with their counts by size class
+     * (earlier versions used other classes) */
+    if (rc == 0)
+        rc = queue_rebuild(s);
     if (rc == 0)
         rc = topology_rebuild(s);
     /* the preemptible arrays are derived from the running lists */

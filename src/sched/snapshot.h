@@ -23,9 +23,10 @@
  * topology levels (after the free workload slots) and a workload's topology_level and
  * topology_required (at the end of its record); older snapshots load with neither. Version 6
  * added the queue caps, a tenant's and a workspace's max_queued (at the end of their records;
- * older snapshots load the defaults). Version 7 dropped the links of a workspace's preemptible
- * list, which became an array derived on load from the running list (older snapshots' links
- * are read and left unused). */
+ * older snapshots load the defaults). Version 7 dropped a workspace's queue (head, tail, priority
+ * index, count) and preemptible list, and a workload's links in both: they became arrays
+ * derived on load, from the pending workloads and from the running list (what older snapshots
+ * hold of them is read and left unused). */
 #define SCHED_SNAPSHOT_VERSION 7
 #define SCHED_SNAPSHOT_OLDEST 1
 

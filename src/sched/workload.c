@@ -149,7 +149,7 @@ static int workload_slot_new(struct sched *s, const struct sched_workload_spec *
     else
         s->n_workloads++;
     s->last_now = now;
-    w->qprev = w->qnext = w->rprev = w->rnext = w->fprev = w->fnext = w->reclaim_for = SCHED_NONE;
+    w->rprev = w->rnext = w->fprev = w->fnext = w->reclaim_for = SCHED_NONE;
     w->backfill_for = SCHED_NONE;
     w->seq = s->next_seq++;
     w->submit_ms = w->queued_ms = now;
@@ -215,6 +215,10 @@ int sched_submit(struct sched *s, const struct sched_workload_spec *spec, int64_
         snprintf(err, len, "workload '%s' already exists", spec->name);
         return -ALLOT_EEXIST;
     }
+    /* room in its workspace's queue, should it be accepted: asked before anything changes */
+    if (spec->workspace && hmap_get(&s->workspace_ids, spec->workspace, &wsid) == 0 &&
+        queue_reserve(s, wsid))
+        return -ALLOT_ENOMEM;
     rc = workload_slot_new(s, spec, now, &wid);
     if (rc)
         return rc;
@@ -258,6 +262,7 @@ int sched_submit(struct sched *s, const struct sched_workload_spec *spec, int64_
     enum sched_reason why = workload_admissible(s, w, msg, sizeof(msg));
     if (why != SCHED_REASON_NONE)
         return workload_reject(s, wid, why, msg, now, err, len);
+    s->workspaces[w->workspace].n_live++; /* the room was reserved above */
     queue_insert(s, wid);
     /* only new work: the next pass may look at it alone (sched_schedule) */
     s->tenants[w->tenant].n_arrivals++;
@@ -305,6 +310,7 @@ int sched_cancel(struct sched *s, uint32_t id, int64_t now)
         if (rc)
             return rc;
         w->state = SCHED_CANCELLED;
+        s->workspaces[w->workspace].n_live--;
         w->reason = SCHED_REASON_CANCELLED; /* not the queue reason it waited for */
         event_emit(s, SCHED_EV_CANCELLED, now, id)->reason = SCHED_REASON_CANCELLED;
         s->tenants[w->tenant].dirty = true;

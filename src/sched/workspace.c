@@ -126,7 +126,7 @@ int sched_workspace_add(struct sched *s, const struct sched_workspace_spec *spec
     ws->default_time_limit_ms = spec->default_time_limit_ms;
     ws->max_time_limit_ms = spec->max_time_limit_ms;
     ws->max_queued = spec->max_queued ? spec->max_queued : SCHED_QUEUED_WORKSPACE_DEFAULT;
-    ws->queue_head = ws->queue_tail = ws->running_head = SCHED_NONE;
+    ws->running_head = SCHED_NONE;
     ws->acct_ms = s->last_now;
     t->workspaces[t->n_workspaces++] = s->n_workspaces;
     t->reserved_units += spec->reserved;

@@ -18,6 +18,7 @@
 #include "sched/explain.h"
 #include "sched/fence.h"
 #include "sched/placement.h"
+#include "sched/queue.h"
 #include "sched/quota.h"
 #include "sched/sched.h"
 #include "sched/snapshot.h"
@@ -1103,7 +1104,7 @@ static void test_reclaim_takes_only_the_need(void **state)
     schedule_ok(s, MIN + 30000);
     /* the preempted borrowers wait again, in their original order */
     assert_int_equal(s->workloads[b[5]].state, SCHED_PENDING);
-    assert_int_equal(s->workspaces[1].queue_head, b[5]);
+    assert_int_equal(queue_head(&s->workspaces[1]), b[5]);
     sched_free(s);
 }
 
@@ -2125,6 +2126,74 @@ static void test_preemptible_array_order(void **state)
     sched_free(s);
 }
 
+/* Queue order of workload ids a and b (qsort): highest priority first, then seq. */
+static const struct sched *order_of;
+static int by_queue_order(const void *a, const void *b)
+{
+    const struct sched_workload *x = &order_of->workloads[*(const uint32_t *)a];
+    const struct sched_workload *y = &order_of->workloads[*(const uint32_t *)b];
+    return queue_before(x, y) ? -1 : queue_before(y, x);
+}
+
+/* A workspace's queue (an array with room at both ends, searched from where each workload
+ * last was) keeps exactly its pending workloads in queue order through submissions and
+ * cancels anywhere in it, growth, and hints gone stale or wrong; queue_after names the next
+ * in order, for a queued workload and for one that has left. */
+static void test_queue_keeps_order_under_churn(void **state)
+{
+    struct sched *s = platform(1, 0, true, 0);
+    uint64_t r = 12345;
+    uint32_t ids[600], n_ids = 0, *sorted = malloc(sizeof(ids));
+    int cancelled = 0;
+    for (int op = 0; op < 1500; op++) {
+        r = r * 6364136223846793005ULL + 1442695040888963407ULL;
+        uint32_t x = (uint32_t)(r >> 33);
+        if (n_ids < 40 || (x % 3 != 0 && n_ids < 600)) {
+            char name[16];
+            snprintf(name, sizeof(name), "q%d", op);
+            struct sched_workload_spec w = gang_spec(name, "t/a", 1, 1, NULL, false);
+            w.has_priority = true;
+            w.priority = (int32_t)(x % 4) * 10;
+            assert_int_equal(sched_submit(s, &w, op, &ids[n_ids], err, sizeof(err)), 0);
+            n_ids++;
+        } else {
+            uint32_t k = x % n_ids, gone = ids[k];
+            assert_int_equal(sched_cancel(s, gone, op), 0);
+            ids[k] = ids[--n_ids];
+            cancelled++;
+            if (n_ids > 0) { /* the one after where it was */
+                uint32_t next = queue_after(s, gone);
+                bool found = false;
+                for (uint32_t i = 0; i < n_ids && !found; i++)
+                    found = ids[i] == next;
+                assert_true(found || next == SCHED_NONE);
+                assert_true(next == SCHED_NONE ||
+                            queue_before(&s->workloads[gone], &s->workloads[next]));
+            }
+        }
+        for (uint32_t i = 0; i < n_ids; i++) /* hints gone wrong: the search must not care */
+            s->workloads[ids[i]].qat = (x >> (i % 16)) % (n_ids + 8);
+        const struct sched_workspace *ws = &s->workspaces[0];
+        assert_int_equal(ws->n_pending, n_ids);
+        memcpy(sorted, ids, n_ids * sizeof(*ids));
+        order_of = s;
+        qsort(sorted, n_ids, sizeof(*sorted), by_queue_order);
+        const struct sched_queued *q = queue_entries(ws);
+        for (uint32_t i = 0; i < n_ids; i++) {
+            assert_int_equal(q[i].id, sorted[i]);
+            assert_int_equal(queue_place(s, &s->workloads[sorted[i]]), i);
+            assert_int_equal(queue_after(s, sorted[i]), i + 1 < n_ids ? sorted[i + 1] : SCHED_NONE);
+        }
+        if (op % 50 == 0)
+            assert_int_equal(sched_check(s, err, sizeof(err)), 0);
+    }
+    assert_true(cancelled > 300);
+    assert_true(s->workspaces[0].cap_queue >= 256); /* it grew */
+    assert_int_equal(sched_check(s, err, sizeof(err)), 0);
+    free(sorted);
+    sched_free(s);
+}
+
 /* sched_check names the invariant each corruption breaks. */
 static void test_check_names_the_broken_invariant(void **state)
 {
@@ -2135,11 +2204,13 @@ static void test_check_names_the_broken_invariant(void **state)
         {0, "tenant t capacity counters disagree with its nodes"},
         {1, "node n0 CPU or memory counters disagree with its workloads"},
         {2, "node n0 GPU 7 slot -1 is held by a workload that holds nothing"},
-        {3, "workspace t/a counts 0 pending, its queue holds 1"},
+        {3, "workspace t/a counts 0 pending (2 live), really 1 (2)"},
         {4, "workspace t/a counters disagree with its workloads"},
         {5, "workspace t/a preemptible array is wrong at 0"},
         {6, "workspace t/a lists 1 running (0 preemptible), really 1 (1)"},
         {7, "workspace t/a running list is wrong"},
+        {8, "workspace t/a queue entry of wait is not its order"},
+        {9, "workspace t/a queue holds 1 of 16 (from 16), 2 live"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct sched *s = platform(1, 0, true, 0);
@@ -2173,6 +2244,12 @@ static void test_check_names_the_broken_invariant(void **state)
         case 7: /* a link back that is not the way forward */
             s->workloads[run].rprev = wait;
             break;
+        case 8: /* the queue's copy of an order */
+            s->workspaces[0].queue[s->workspaces[0].queue_first].seq++;
+            break;
+        case 9: /* an entry past the end of the array */
+            s->workspaces[0].queue_first = s->workspaces[0].cap_queue;
+            break;
         }
         assert_int_equal(sched_check(s, err, sizeof(err)), -ALLOT_ECHECK);
         assert_string_equal(err, cases[i].says);
@@ -2183,22 +2260,23 @@ static void test_check_names_the_broken_invariant(void **state)
 
 /* The engine's own guards are on in every build (this one is NDEBUG): a call that meets a
  * broken invariant returns -ALLOT_ECHECK, names it in sched_broken, and goes no further.
- * Here the admission pass meets a workload its workspace does not count as queued: it
- * would have taken it off the queue (n_pending below zero) and started it. */
+ * Here the admission pass meets a workload whose order is not that of its place in the
+ * queue: it would have taken another entry off the queue and started it. */
 static void test_pass_stops_at_a_broken_queue(void **state)
 {
     struct sched *s = platform(1, 0, true, 0);
     uint32_t w = submit(s, "w", "t/a", 2, 1, 0);
+    uint32_t v = submit(s, "v", "t/a", 2, 1, 0);
     assert_null(sched_broken(s));
-    s->workspaces[0].n_pending = 0; /* corrupt: w is linked in the queue, but not counted */
+    s->workloads[w].seq = s->workloads[v].seq + 1; /* corrupt: w is queued first, ordered last */
     sched_events_clear(s);
     assert_int_equal(sched_schedule(s, 0), -ALLOT_ECHECK);
     assert_non_null(sched_broken(s));
     assert_non_null(strstr(sched_broken(s), "workload w is taken off the queue of t/a"));
     /* nothing changed: w still waits, holds no GPU, and was not admitted */
     assert_int_equal(s->workloads[w].state, SCHED_PENDING);
-    assert_int_equal(s->workspaces[0].queue_head, w);
-    assert_int_equal(s->workspaces[0].n_pending, 0);
+    assert_int_equal(queue_head(&s->workspaces[0]), w);
+    assert_int_equal(s->workspaces[0].n_pending, 2);
     assert_int_equal(s->workspaces[0].held.gpu, 0);
     assert_int_equal(s->tenants[0].free_units, 8 * G);
     for (uint32_t g = 0; g < 8; g++) {
@@ -2776,6 +2854,7 @@ int main(void)
         cmocka_unit_test(test_node_move_cancel_keeps_an_admin_drain),
         cmocka_unit_test(test_check_names_the_broken_invariant),
         cmocka_unit_test(test_preemptible_array_order),
+        cmocka_unit_test(test_queue_keeps_order_under_churn),
         cmocka_unit_test(test_pass_stops_at_a_broken_queue),
         cmocka_unit_test(test_start_refuses_a_held_gpu),
         cmocka_unit_test(test_drain_refuses_a_workload_that_does_not_run),
