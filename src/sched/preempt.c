@@ -217,7 +217,7 @@ static bool fit_after_dropping(struct sched *s, uint32_t id, const struct victim
 /* How candidates are sorted: the victim order, or the least work lost first (in GPU units x
  * time, or in time alone: the most recent checkpoint first), then the victim order
  * (docs/policy.md, "Lost work"). */
-enum victim_key { VICTIM_ORDER, VICTIM_LOST, VICTIM_LOST_TIME, VICTIM_KEYS };
+enum victim_key { VICTIM_ORDER, VICTIM_LOST, VICTIM_LOST_TIME, VICTIM_KEYS, VICTIM_LOST_PER_GPU };
 
 /* How many candidates ahead cands_gather asks for the GPUs it will read. */
 enum { GATHER_AHEAD = 4 };
@@ -289,7 +289,11 @@ static void cands_gather(const struct sched *s, const uint32_t *ids, uint32_t n,
 static inline bool cand_before(const struct victim_cand *a, const struct victim_cand *b,
                                enum victim_key key)
 {
-    if (key != VICTIM_ORDER) {
+    if (key == VICTIM_LOST_PER_GPU) { /* a->lost / a->total.gpu, exactly (no search) */
+        __int128 x = (__int128)a->lost * b->total.gpu, y = (__int128)b->lost * a->total.gpu;
+        if (x != y)
+            return x < y;
+    } else if (key != VICTIM_ORDER) {
         int64_t ka = key == VICTIM_LOST ? a->lost : a->lost_time;
         int64_t kb = key == VICTIM_LOST ? b->lost : b->lost_time;
         if (ka != kb)
@@ -374,6 +378,72 @@ static uint32_t victims_compact(const struct sched *s, const struct victim_cand 
     return k;
 }
 
+/* A lower bound of the work any set of candidates c[0..n) loses that frees at least `need`
+ * GPU units: the cheapest cover when part of a candidate may be taken (the least work lost
+ * per GPU unit first), rounded down; INT64_MAX when all of them free less. tmp: room for
+ * 2n indexes. */
+static int64_t victims_lost_floor(const struct victim_cand *c, uint32_t n, int64_t need,
+                                  uint32_t *tmp)
+{
+    uint32_t m = 0;
+    for (uint32_t i = 0; i < n; i++)
+        if (c[i].total.gpu > 0)
+            tmp[m++] = i;
+    victims_sort(c, VICTIM_LOST_PER_GPU, tmp, tmp + n, m);
+    __int128 sum = 0;
+    for (uint32_t i = 0; i < m && need > 0; i++) {
+        const struct victim_cand *d = &c[tmp[i]];
+        if (d->total.gpu <= need) {
+            sum += d->lost;
+            need -= d->total.gpu;
+        } else {
+            sum += (__int128)d->lost * need / d->total.gpu;
+            need = 0;
+        }
+    }
+    if (need > 0)
+        return INT64_MAX;
+    return sum > INT64_MAX ? INT64_MAX : (int64_t)sum;
+}
+
+/* Does candidate a lose no more work per GPU unit than b? (exact; neither frees none) */
+static inline bool lost_per_gpu_at_most(const struct victim_cand *a, const struct victim_cand *b)
+{
+    return (__int128)a->lost * b->total.gpu <= (__int128)b->lost * a->total.gpu;
+}
+
+/* Does no set of candidates c[0..n) that frees at least `need` GPU units lose less work than
+ * the set v[0..k) (indexes into c)? At once when that set frees exactly `need` and none of it
+ * loses more per GPU unit than any other candidate (it is then the cheapest cover even when
+ * part of a candidate may be taken); else by victims_lost_floor. tmp: room for 2n indexes;
+ * lost: the set's. */
+static bool victims_least_lost(const struct victim_cand *c, uint32_t n, const uint32_t *v,
+                               uint32_t k, int64_t need, int64_t lost, uint32_t *tmp)
+{
+    int64_t freed = 0;
+    const struct victim_cand *dearest = NULL; /* of the set, per GPU unit */
+    bool cover = true;
+    for (uint32_t i = 0; i < k && cover; i++) {
+        const struct victim_cand *d = &c[v[i]];
+        cover = d->total.gpu > 0;
+        freed += d->total.gpu;
+        if (cover && (!dearest || !lost_per_gpu_at_most(d, dearest)))
+            dearest = d;
+    }
+    if (cover && dearest && freed == need) {
+        uint8_t *in = (uint8_t *)tmp; /* the set's members, by index into c */
+        memset(in, 0, n);
+        for (uint32_t i = 0; i < k; i++)
+            in[v[i]] = 1;
+        bool cheapest = true;
+        for (uint32_t i = 0; i < n && cheapest; i++)
+            cheapest = in[i] || c[i].total.gpu <= 0 || lost_per_gpu_at_most(dearest, &c[i]);
+        if (cheapest)
+            return true;
+    }
+    return victims_lost_floor(c, n, need, tmp) >= lost;
+}
+
 /* A search for victims among candidates v[0..n) (indexes into c) in the order given
  * (reclaim_pick, priority_pick): on success, the victims are marked and compacted to
  * v[0..*k). */
@@ -387,8 +457,8 @@ typedef int (*victims_pick)(struct sched *s, uint32_t id, const struct victim_ca
  * searched again. VICTIM_KEYS searches of the same cost at most: the choice stays bounded.
  * OUT the victims marked, at candidates[0..*k) (workload ids). RET 0, -ALLOT_ENOFIT or
  * -ALLOT_ENOMEM with nothing marked. */
-static int victims_choose(struct sched *s, uint32_t id, uint32_t n, victims_pick pick, int64_t now,
-                          uint32_t *k)
+static int victims_choose(struct sched *s, uint32_t id, uint32_t n, victims_pick pick, int64_t need,
+                          int64_t now, uint32_t *k)
 {
     struct sched_scratch *x = s->scratch;
     bool aware = s->opt.checkpoint_aware && n > 1;
@@ -418,6 +488,11 @@ static int victims_choose(struct sched *s, uint32_t id, uint32_t n, victims_pick
     if (best == -ALLOT_ENOMEM || !aware)
         goto out;
     int64_t best_lost = best ? INT64_MAX : victims_lost(c, v, *k);
+    /* no set that frees what the quota needs loses less: no lost order can do better (the
+     * floor is the same whatever the order) */
+    if (!best && need > 0 && !x->searches_in_full &&
+        victims_least_lost(c, n, v, *k, need, best_lost, v + 2 * n))
+        goto out;
     bool searched_lost = false;
     for (enum victim_key key = VICTIM_LOST; key < VICTIM_KEYS; key++) {
         uint32_t *b = v + 2 * n, *before = v + 3 * n, kb;
@@ -547,7 +622,7 @@ static int reclaim_choose(struct sched *s, uint32_t id, int64_t now, uint32_t *u
     int n = reclaim_candidates(s, &s->workloads[id]);
     if (n < 0)
         return n;
-    return victims_choose(s, id, (uint32_t)n, reclaim_pick, now, used);
+    return victims_choose(s, id, (uint32_t)n, reclaim_pick, 0, now, used);
 }
 
 /* Does victim c run on a node of w's (claimed) placement? Only those are told to drain: the
@@ -667,6 +742,25 @@ static bool quota_fits_with(const struct sched *s, const struct sched_workload *
     return b->value + freed->gpu >= w->total.gpu;
 }
 
+/* The fewest GPU units a set of workload w's candidates must free for its quota to allow it
+ * (quota_fits_with), when the set frees at most `all` (the candidates together) and as much
+ * of everything else as it can: a lower bound for any set a search may choose. 0 when the
+ * quota allows it without any. */
+static int64_t quota_need(const struct sched *s, const struct sched_workload *w,
+                          const struct sched_resources *all, struct borrowable_memo *b)
+{
+    int64_t lo = 0, hi = all->gpu;
+    struct sched_resources freed = *all;
+    while (lo < hi) {
+        freed.gpu = lo + (hi - lo) / 2;
+        if (quota_fits_with(s, w, &freed, b))
+            hi = freed.gpu;
+        else
+            lo = freed.gpu + 1;
+    }
+    return lo;
+}
+
 /* The priority preemption's search among candidates v[0..n) (indexes into c) in the order
  * given: add them until workload id fits (quota and placement), then drop every victim the
  * fit does not depend on, last chosen first. A victims_pick. */
@@ -783,7 +877,9 @@ int preempt_priority(struct sched *s, uint32_t id, int64_t now, int64_t borrowab
     if (hopeless)
         return -ALLOT_ENOFIT;
     uint32_t victims;
-    int rc = victims_choose(s, id, n, priority_pick, now, &victims);
+    /* what the lost orders' searches could not go below (victims_lost_floor) */
+    int64_t need = s->opt.checkpoint_aware && n > 1 ? quota_need(s, w, &freed, &known) : 0;
+    int rc = victims_choose(s, id, n, priority_pick, need, now, &victims);
     if (rc)
         return rc;
     uint32_t *v = s->scratch->candidates; /* the choice may have moved it */

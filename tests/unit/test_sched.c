@@ -1756,6 +1756,53 @@ static unsigned victims_after_checkpoints(bool priority, bool aware, const int64
     return mask;
 }
 
+/* Which of big (4 GPUs, priority 0, 10s old) and four smalls (1 GPU, priority 5, 15s old)
+ * drain for an inference of 2 GPUs and priority 10 that must come back within its full
+ * reservation: a mask, big as bit 0. */
+static unsigned victims_big_or_small(bool aware)
+{
+    struct sched *s = platform(1, 8 * G, true, 0);
+    s->opt.checkpoint_aware = aware;
+    struct sched_workload_spec w = experiment_spec();
+    w.has_priority = true;
+    uint32_t v[5];
+    for (int i = 4; i >= 0; i--) {
+        char name[8];
+        snprintf(name, sizeof(name), "v%d", i);
+        w.name = name;
+        w.gpus = i == 0 ? 4 : 1;
+        w.priority = i == 0 ? 0 : 5;
+        int64_t at = i == 0 ? 50000 : 45000;
+        assert_int_equal(sched_submit(s, &w, at, &v[i], err, sizeof(err)), 0);
+        schedule_ok(s, at);
+    }
+    w.name = "claimant";
+    w.kind = SCHED_KIND_INFERENCE;
+    w.gpus = 2;
+    w.priority = 10;
+    uint32_t c;
+    assert_int_equal(sched_submit(s, &w, MIN, &c, err, sizeof(err)), 0);
+    schedule_ok(s, MIN);
+    assert_int_equal(s->workloads[c].state, SCHED_RECLAIMING);
+    unsigned mask = 0;
+    for (int i = 0; i < 5; i++)
+        mask |= (unsigned)(s->workloads[v[i]].state == SCHED_DRAINING) << i;
+    sched_free(s);
+    return mask;
+}
+
+/* The victim order takes big, the lowest priority, which frees more than the reservation
+ * needs: 40 GPU-seconds lost, though big loses the least per GPU. Two smalls lose 30 between
+ * them: a lost order finds them, which a shortcut that took big's set for the cheapest cover
+ * (it covers more than the need) would skip. */
+static void test_victims_least_lost_beyond_the_need(void **state)
+{
+    assert_int_equal(victims_big_or_small(false), 0x01);
+    unsigned two_smalls = victims_big_or_small(true);
+    assert_int_equal(two_smalls & 1, 0);
+    assert_int_equal(__builtin_popcount(two_smalls), 2);
+}
+
 /* docs/policy.md, "Lost work": victims that checkpointed recently are taken before those that
  * would lose more, for reclaim and for priority preemption; equal losses fall back to the
  * victim order (the most recently started first), as does checkpoint_aware off. */
@@ -2844,6 +2891,7 @@ int main(void)
         cmocka_unit_test(test_priority_preemption_within_workspace),
         cmocka_unit_test(test_checkpoint_bounds),
         cmocka_unit_test(test_victims_lose_the_least_work),
+        cmocka_unit_test(test_victims_least_lost_beyond_the_need),
         cmocka_unit_test(test_min_runtime),
         cmocka_unit_test(test_node_move_drains_first),
         cmocka_unit_test(test_node_move_waits_for_the_wipe),
