@@ -151,6 +151,7 @@ static int workload_slot_new(struct sched *s, const struct sched_workload_spec *
     s->last_now = now;
     w->rprev = w->rnext = w->fprev = w->fnext = w->reclaim_for = SCHED_NONE;
     w->backfill_for = SCHED_NONE;
+    w->qat = UINT32_MAX; /* never queued: its place is searched for from the queue's end */
     w->seq = s->next_seq++;
     w->submit_ms = w->queued_ms = now;
     w->mig = -1;
@@ -215,9 +216,9 @@ int sched_submit(struct sched *s, const struct sched_workload_spec *spec, int64_
         snprintf(err, len, "workload '%s' already exists", spec->name);
         return -ALLOT_EEXIST;
     }
+    bool known = spec->workspace && hmap_get(&s->workspace_ids, spec->workspace, &wsid) == 0;
     /* room in its workspace's queue, should it be accepted: asked before anything changes */
-    if (spec->workspace && hmap_get(&s->workspace_ids, spec->workspace, &wsid) == 0 &&
-        queue_reserve(s, wsid))
+    if (known && queue_reserve(s, wsid))
         return -ALLOT_ENOMEM;
     rc = workload_slot_new(s, spec, now, &wid);
     if (rc)
@@ -225,7 +226,6 @@ int sched_submit(struct sched *s, const struct sched_workload_spec *spec, int64_
     struct sched_workload *w = &s->workloads[wid];
     if (id)
         *id = wid;
-    bool known = spec->workspace && hmap_get(&s->workspace_ids, spec->workspace, &wsid) == 0;
     w->workspace = known ? wsid : 0;
     w->tenant = known ? s->workspaces[wsid].tenant : 0;
     event_emit(s, SCHED_EV_SUBMITTED, now, wid)->tenant = known ? w->tenant : SCHED_NONE;
