@@ -406,7 +406,7 @@ static int64_t victims_lost_floor(const struct victim_cand *c, uint32_t n, int64
     return sum > INT64_MAX ? INT64_MAX : (int64_t)sum;
 }
 
-/* Does candidate a lose no more work per GPU unit than b? (exact; neither frees none) */
+/* Does candidate a lose no more work per GPU unit than b? Exact; both free some GPU. */
 static inline bool lost_per_gpu_at_most(const struct victim_cand *a, const struct victim_cand *b)
 {
     return (__int128)a->lost * b->total.gpu <= (__int128)b->lost * a->total.gpu;

@@ -397,6 +397,17 @@ static void io_workspace(struct io *io, struct sched_workspace *w)
         w->max_queued = SCHED_QUEUED_WORKSPACE_DEFAULT;
 }
 
+/* Workload w's links (previous, next) in one of the lists versions before 7 kept: written
+ * from io->links, read and left (the arrays that replaced the lists are derived on load). */
+enum old_list { OLD_PREEMPTIBLE = 0, OLD_QUEUE = 2 };
+static void io_old_links(struct io *io, const struct sched_workload *w, enum old_list list)
+{
+    const uint32_t *l = io->load ? NULL : &io->links[4 * (size_t)(w - io->saved->workloads) + list];
+    uint32_t prev = l ? l[0] : SCHED_NONE, next = l ? l[1] : SCHED_NONE;
+    IO_U32(prev);
+    IO_U32(next);
+}
+
 static void io_workload(struct io *io, struct sched_workload *w)
 {
     io_str(io, &w->name, false);
@@ -426,20 +437,12 @@ static void io_workload(struct io *io, struct sched_workload *w)
     io_i64(io, &w->deadline_ms);
     IO_U32(w->reclaim_for);
     IO_U32(w->waiting_on);
-    if (io->version < 7) { /* its links in the queue; derived on load since */
-        uint32_t *l = io->load ? NULL : &io->links[4 * (size_t)(w - io->saved->workloads)];
-        uint32_t prev = l ? l[2] : SCHED_NONE, next = l ? l[3] : SCHED_NONE;
-        IO_U32(prev);
-        IO_U32(next);
-    }
+    if (io->version < 7)
+        io_old_links(io, w, OLD_QUEUE);
     IO_U32(w->rprev);
     IO_U32(w->rnext);
-    if (io->version < 7) { /* its links in the preemptible list; derived on load since */
-        uint32_t *l = io->load ? NULL : &io->links[4 * (size_t)(w - io->saved->workloads)];
-        uint32_t prev = l ? l[0] : SCHED_NONE, next = l ? l[1] : SCHED_NONE;
-        IO_U32(prev);
-        IO_U32(next);
-    }
+    if (io->version < 7)
+        io_old_links(io, w, OLD_PREEMPTIBLE);
     IO_U32(w->fprev);
     IO_U32(w->fnext);
     if (w->name) { /* a forgotten workload's slot has no placement */
@@ -547,15 +550,15 @@ static int old_links(struct io *io)
     for (uint32_t i = 0; i < s->n_workspaces; i++) {
         const struct sched_workspace *ws = &s->workspaces[i];
         for (uint32_t k = 0; k < ws->n_preempt; k++) {
-            uint32_t *l = &io->links[4 * (size_t)ws->preempt[k].id];
+            uint32_t *l = &io->links[4 * (size_t)ws->preempt[k].id + OLD_PREEMPTIBLE];
             l[0] = k > 0 ? ws->preempt[k - 1].id : SCHED_NONE;
             l[1] = k + 1 < ws->n_preempt ? ws->preempt[k + 1].id : SCHED_NONE;
         }
         const struct sched_queued *q = queue_entries(ws);
         for (uint32_t k = 0; k < ws->n_pending; k++) {
-            uint32_t *l = &io->links[4 * (size_t)q[k].id];
-            l[2] = k > 0 ? q[k - 1].id : SCHED_NONE;
-            l[3] = k + 1 < ws->n_pending ? q[k + 1].id : SCHED_NONE;
+            uint32_t *l = &io->links[4 * (size_t)q[k].id + OLD_QUEUE];
+            l[0] = k > 0 ? q[k - 1].id : SCHED_NONE;
+            l[1] = k + 1 < ws->n_pending ? q[k + 1].id : SCHED_NONE;
         }
     }
     return 0;
