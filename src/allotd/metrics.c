@@ -77,6 +77,13 @@ static void header(struct evbuffer *b, int i)
                         metric_rows[i].name, metric_rows[i].type);
 }
 
+/* Row i of the table: a metric of one value, without labels. */
+static void metric_value(struct evbuffer *b, int i, unsigned long long v)
+{
+    header(b, i);
+    evbuffer_add_printf(b, "%s %llu\n", metric_rows[i].name, v);
+}
+
 /* A histogram from buckets whose upper bounds are base * factor^i (in microseconds or
  * milliseconds, scale converts to seconds). */
 static void histogram(struct evbuffer *b, const char *name, const uint64_t *counts, int n,
@@ -108,26 +115,18 @@ static int output_bytes_line(void *ctx, const char *workspace, int64_t bytes)
 static void retention_metrics(struct controller *ctl, struct evbuffer *b)
 {
     int64_t seq = 0, t_ms = 0;
-    header(b, 21);
-    evbuffer_add_printf(b, "allot_events_trimmed_total %llu\n",
-                        (unsigned long long)ctl->events_trimmed);
+    metric_value(b, 21, ctl->events_trimmed);
     header(b, 22);
     if (store_events_first(ctl->store, &seq, &t_ms) == 0)
         evbuffer_add_printf(b, "allot_events_oldest_age_seconds %g\n",
                             seq ? (double)(controller_now(ctl) - t_ms) / 1e3 : 0.0);
     header(b, 23);
     store_output_totals(ctl->store, output_bytes_line, b);
-    header(b, 24);
-    evbuffer_add_printf(b, "allot_output_trimmed_bytes_total %llu\n",
-                        (unsigned long long)ctl->output_trimmed_bytes);
-    header(b, 25);
-    evbuffer_add_printf(b, "allot_output_trimmed_attempts_total %llu\n",
-                        (unsigned long long)ctl->output_trimmed_attempts);
+    metric_value(b, 24, ctl->output_trimmed_bytes);
+    metric_value(b, 25, ctl->output_trimmed_attempts);
     struct stream_stats ss;
     stream_stats(ctl->streams, &ss);
-    header(b, 26);
-    evbuffer_add_printf(b, "allot_event_stream_keepalives_total %llu\n",
-                        (unsigned long long)ss.keepalives);
+    metric_value(b, 26, ss.keepalives);
 }
 
 void metrics_reply(struct controller *ctl, struct call *c)
@@ -206,14 +205,9 @@ void metrics_reply(struct controller *ctl, struct call *c)
                   (double)ctl->commit_us_sum / 1e6);
         struct stream_stats ss;
         stream_stats(ctl->streams, &ss);
-        header(b, 7);
-        evbuffer_add_printf(b, "allot_event_streams %u\n", ss.open);
-        header(b, 8);
-        evbuffer_add_printf(b, "allot_event_streams_refused_total %llu\n",
-                            (unsigned long long)ss.refused);
-        header(b, 9);
-        evbuffer_add_printf(b, "allot_event_stream_overflows_total %llu\n",
-                            (unsigned long long)ss.overflows);
+        metric_value(b, 7, ss.open);
+        metric_value(b, 8, ss.refused);
+        metric_value(b, 9, ss.overflows);
         struct gate_stats g = {0};
         if (ctl->gate)
             gate_stats(ctl->gate, &g);
@@ -229,9 +223,7 @@ void metrics_reply(struct controller *ctl, struct call *c)
         evbuffer_add_printf(b,
                             "allot_http_connections_closed_total{why=\"reply_unfinished\"} %llu\n",
                             (unsigned long long)g.unfinished);
-        header(b, 12);
-        evbuffer_add_printf(b, "allot_http_accept_errors_total %llu\n",
-                            (unsigned long long)g.accept_errors);
+        metric_value(b, 12, g.accept_errors);
         header(b, 13);
         evbuffer_add_printf(b, "allot_snapshots_total{result=\"ok\"} %llu\n",
                             (unsigned long long)ctl->snapshots);
@@ -239,23 +231,13 @@ void metrics_reply(struct controller *ctl, struct call *c)
                             (unsigned long long)ctl->snapshot_failures);
         header(b, 14);
         evbuffer_add_printf(b, "allot_snapshot_journal_seq %lld\n", (long long)ctl->snapshot_seq);
-        header(b, 15);
-        evbuffer_add_printf(b, "allot_snapshot_bytes %llu\n",
-                            (unsigned long long)ctl->snapshot_bytes);
+        metric_value(b, 15, ctl->snapshot_bytes);
         header(b, 16);
         evbuffer_add_printf(b, "allot_snapshot_seconds %g\n", (double)ctl->snapshot_us / 1e6);
-        header(b, 17);
-        evbuffer_add_printf(b, "allot_journal_trimmed_total %llu\n",
-                            (unsigned long long)ctl->journal_trimmed);
-        header(b, 18);
-        evbuffer_add_printf(b, "allot_journal_since_snapshot %llu\n",
-                            (unsigned long long)ctl->ops_since_snapshot);
-        header(b, 19);
-        evbuffer_add_printf(b, "allot_workloads_forgotten_total %llu\n",
-                            (unsigned long long)ctl->forgotten);
-        header(b, 20);
-        evbuffer_add_printf(b, "allot_history_trimmed_total %llu\n",
-                            (unsigned long long)ctl->history_trimmed);
+        metric_value(b, 17, ctl->journal_trimmed);
+        metric_value(b, 18, ctl->ops_since_snapshot);
+        metric_value(b, 19, ctl->forgotten);
+        metric_value(b, 20, ctl->history_trimmed);
         retention_metrics(ctl, b);
         struct intake_stats in = {0};
         if (ctl->server)
@@ -265,8 +247,7 @@ void metrics_reply(struct controller *ctl, struct call *c)
                             (unsigned long long)in.rate_refused);
         evbuffer_add_printf(b, "allot_requests_refused_total{cap=\"queue\"} %llu\n",
                             (unsigned long long)in.queue_refused);
-        header(b, 29);
-        evbuffer_add_printf(b, "allot_requests_waiting %u\n", in.waiting);
+        metric_value(b, 29, in.waiting);
         struct fleet_stats fs = {0};
         if (ctl->fleet)
             fleet_stats(ctl->fleet, &fs);
@@ -275,12 +256,9 @@ void metrics_reply(struct controller *ctl, struct call *c)
                             (unsigned long long)fs.inventories);
         evbuffer_add_printf(b, "allot_agent_reports_total{inventory=\"no\"} %llu\n",
                             (unsigned long long)(fs.reports - fs.inventories));
-        header(b, 31);
-        evbuffer_add_printf(b, "allot_agent_polls_held %u\n", fs.held);
-        header(b, 32);
-        evbuffer_add_printf(b, "allot_engine_passes_total %llu\n", (unsigned long long)ctl->passes);
-        header(b, 33);
-        evbuffer_add_printf(b, "allot_engine_checks_total %llu\n", (unsigned long long)ctl->checks);
+        metric_value(b, 31, fs.held);
+        metric_value(b, 32, ctl->passes);
+        metric_value(b, 33, ctl->checks);
     }
     call_send(c, 200, "text/plain; version=0.0.4", b);
     evbuffer_free(b);
