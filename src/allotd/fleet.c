@@ -13,6 +13,7 @@
 #include "allotd/gate.h"
 #include "allotd/log.h"
 #include "allotd/server.h"
+#include "common/array.h"
 #include "common/error.h"
 #include "common/imageref.h"
 #include "common/protocol.h"
@@ -510,14 +511,8 @@ static int node_work_add(struct fleet *f, uint32_t node, uint32_t id)
     struct fleet_node *a = agent_of(f, node);
     if (!a)
         return -ALLOT_ENOMEM;
-    if (a->n_work == a->cap_work) {
-        uint32_t cap = a->cap_work ? a->cap_work * 2 : 8;
-        uint32_t *p = realloc(a->work, cap * sizeof(*p));
-        if (!p)
-            return -ALLOT_ENOMEM;
-        a->work = p;
-        a->cap_work = cap;
-    }
+    if (ARRAY_GROW(a->work, a->n_work, a->cap_work))
+        return -ALLOT_ENOMEM;
     a->work[a->n_work++] = id;
     return 0;
 }

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/array.h"
 #include "common/error.h"
 #include "common/hmap.h"
 
@@ -114,21 +115,6 @@ static uint32_t burst_of(const struct intake *in, uint32_t rate)
 
 /* ---- tenants and tokens ---- */
 
-/* Room for one more of n items of size bytes in *items (capacity *cap). RET 0, -ALLOT_ENOMEM
- * (nothing changed). */
-static int grow(void **items, uint32_t n, uint32_t *cap, size_t size)
-{
-    if (n < *cap)
-        return 0;
-    uint32_t more = *cap ? *cap * 2 : 16;
-    void *p = realloc(*items, more * size);
-    if (!p)
-        return -ALLOT_ENOMEM;
-    *items = p;
-    *cap = more;
-    return 0;
-}
-
 /* *name = a copy of key, mapped to id in m. RET 0, -ALLOT_ENOMEM (nothing kept). */
 static int name_put(struct hmap *m, char **name, const char *key, uint32_t id)
 {
@@ -145,7 +131,7 @@ static int tenant_of(struct intake *in, const char *name, uint32_t *id)
 {
     if (hmap_get(&in->tenant_ids, name, id) == 0)
         return 0;
-    if (grow((void **)&in->tenants, in->n_tenants, &in->cap_tenants, sizeof(*in->tenants)))
+    if (ARRAY_GROW(in->tenants, in->n_tenants, in->cap_tenants))
         return -ALLOT_ENOMEM;
     struct intake_tenant *t = &in->tenants[in->n_tenants];
     memset(t, 0, sizeof(*t));
@@ -204,7 +190,7 @@ static int token_of(struct intake *in, const char *tenant, const char *token, ui
     uint32_t most = in->opt.max_tokens ? in->opt.max_tokens : INTAKE_MAX_TOKENS;
     if (in->n_tokens >= most && (tokens_prune(in) || in->n_tokens >= most))
         return -ALLOT_ENOMEM;
-    if (grow((void **)&in->tokens, in->n_tokens, &in->cap_tokens, sizeof(*in->tokens)))
+    if (ARRAY_GROW(in->tokens, in->n_tokens, in->cap_tokens))
         return -ALLOT_ENOMEM;
     struct intake_token *k = &in->tokens[in->n_tokens];
     memset(k, 0, sizeof(*k));

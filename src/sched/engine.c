@@ -10,19 +10,6 @@
 #include "common/error.h"
 #include "sched/queue.h"
 
-int engine_grow(void **arr, uint32_t n, uint32_t *cap, size_t elem)
-{
-    if (n < *cap)
-        return 0;
-    uint32_t c = *cap ? *cap * 2 : 16;
-    void *p = realloc(*arr, (size_t)c * elem);
-    if (!p)
-        return -ALLOT_ENOMEM;
-    *arr = p;
-    *cap = c;
-    return 0;
-}
-
 int engine_name_check(const char *name, const char *what, char *err, size_t len)
 {
     size_t n = name ? strlen(name) : 0;

@@ -103,10 +103,6 @@ struct sched_scratch {
     bool searches_in_full;
 };
 
-/* Make room for one more element in *arr (count n, capacity *cap). RET 0 or -ENOMEM. */
-int engine_grow(void **arr, uint32_t n, uint32_t *cap, size_t elem);
-#define ENGINE_GROW(arr, n, cap) engine_grow((void **)&(arr), (n), &(cap), sizeof(*(arr)))
-
 /* A name is 1 to 127 printable characters without spaces or quotes. RET 0, or -ALLOT_EINVAL
  * with a sentence naming `what` in err. */
 int engine_name_check(const char *name, const char *what, char *err, size_t len);

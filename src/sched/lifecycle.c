@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/array.h"
 #include "common/error.h"
 #include "sched/engine.h"
 #include "sched/event.h"
@@ -47,7 +48,7 @@ static uint32_t preemptible_at(const struct sched_preemptible *a, uint32_t n, in
 static int preemptible_room(struct sched_workspace *ws, uint32_t more)
 {
     for (uint32_t n = ws->n_preempt; n < ws->n_preempt + more; n++)
-        if (ENGINE_GROW(ws->preempt, n, ws->cap_preempt))
+        if (ARRAY_GROW(ws->preempt, n, ws->cap_preempt))
             return -ALLOT_ENOMEM;
     return 0;
 }

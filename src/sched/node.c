@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/array.h"
 #include "common/error.h"
 #include "common/quantity.h"
 #include "sched/engine.h"
@@ -118,7 +119,7 @@ static int node_gpus_check(const struct sched_node_spec *spec, char *err, size_t
 /* Room for one more node in tenant t's nodes[] and node_free[]. RET 0 or -ALLOT_ENOMEM. */
 static int node_room_in_tenant(struct sched_tenant *t)
 {
-    if (ENGINE_GROW(t->nodes, t->n_nodes, t->cap_nodes))
+    if (ARRAY_GROW(t->nodes, t->n_nodes, t->cap_nodes))
         return -ALLOT_ENOMEM;
     return placement_tenant_reserve(t, t->n_nodes + 1);
 }
@@ -151,7 +152,7 @@ int sched_node_add(struct sched *s, const struct sched_node_spec *spec, uint32_t
     int rc = node_spec_check(s, spec, &cluster, &tenant, err, len);
     if (rc)
         return rc;
-    if (ENGINE_GROW(s->nodes, s->n_nodes, s->cap_nodes))
+    if (ARRAY_GROW(s->nodes, s->n_nodes, s->cap_nodes))
         return -ALLOT_ENOMEM;
     if (tenant != SCHED_NONE && node_room_in_tenant(&s->tenants[tenant]))
         return -ALLOT_ENOMEM;

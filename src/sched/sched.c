@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/array.h"
 #include "common/error.h"
 #include "sched/engine.h"
 #include "sched/topology.h"
@@ -126,7 +127,7 @@ int sched_tenant_add(struct sched *s, const struct sched_tenant_spec *spec, uint
                  SCHED_MAX_QUEUED);
         return -ALLOT_ERANGE;
     }
-    if (ENGINE_GROW(s->tenants, s->n_tenants, s->cap_tenants))
+    if (ARRAY_GROW(s->tenants, s->n_tenants, s->cap_tenants))
         return -ALLOT_ENOMEM;
     struct sched_tenant *t = &s->tenants[s->n_tenants];
     memset(t, 0, sizeof(*t));
@@ -160,7 +161,7 @@ int sched_cluster_add(struct sched *s, const struct sched_cluster_spec *spec, ui
                  spec->dedicated_to);
         return -ALLOT_ENOENT;
     }
-    if (ENGINE_GROW(s->clusters, s->n_clusters, s->cap_clusters))
+    if (ARRAY_GROW(s->clusters, s->n_clusters, s->cap_clusters))
         return -ALLOT_ENOMEM;
     struct sched_cluster *c = &s->clusters[s->n_clusters];
     c->name = arena_strdup(&s->names, spec->name);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/array.h"
 #include "common/error.h"
 #include "common/quantity.h"
 #include "sched/engine.h"
@@ -37,7 +38,7 @@ static int domain_get(struct sched *s, uint32_t t, uint32_t level, const char *v
     snprintf(key, need, "%u/%u/%s", t, level, value);
     if (hmap_get(&s->domain_ids, key, id) == 0)
         goto out;
-    rc = ENGINE_GROW(s->domains, s->n_domains, s->cap_domains) ? -ALLOT_ENOMEM : 0;
+    rc = ARRAY_GROW(s->domains, s->n_domains, s->cap_domains) ? -ALLOT_ENOMEM : 0;
     const char *kept = rc ? NULL : arena_strdup(&s->names, key);
     const char *v = kept ? arena_strdup(&s->names, value) : NULL;
     if (!v || hmap_put(&s->domain_ids, kept, s->n_domains)) {
@@ -100,7 +101,7 @@ int topology_node_join(struct sched *s, uint32_t id)
         if (!value)
             continue;
         if (domain_get(s, n->tenant, l, value, &d) ||
-            ENGINE_GROW(s->domains[d].nodes, s->domains[d].n_nodes, s->domains[d].cap_nodes)) {
+            ARRAY_GROW(s->domains[d].nodes, s->domains[d].n_nodes, s->domains[d].cap_nodes)) {
             topology_node_leave(s, id);
             return -ALLOT_ENOMEM;
         }

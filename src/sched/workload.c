@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/array.h"
 #include "common/error.h"
 #include "common/quantity.h"
 #include "sched/engine.h"
@@ -127,7 +128,7 @@ static int workload_slot_new(struct sched *s, const struct sched_workload_spec *
                              uint32_t *id)
 {
     bool reuse = s->n_free > 0;
-    if (!reuse && ENGINE_GROW(s->workloads, s->n_workloads, s->cap_workloads))
+    if (!reuse && ARRAY_GROW(s->workloads, s->n_workloads, s->cap_workloads))
         return -ALLOT_ENOMEM;
     uint32_t wid = reuse ? s->free_ids[s->n_free - 1] : s->n_workloads;
     struct sched_workload *w = &s->workloads[wid];
@@ -277,14 +278,8 @@ int sched_workload_forget(struct sched *s, uint32_t id)
     struct sched_workload *w = &s->workloads[id];
     if (!sched_state_ended(w->state))
         return -ALLOT_ESTATE;
-    if (s->n_free == s->cap_free) {
-        uint32_t cap = s->cap_free ? s->cap_free * 2 : 64;
-        uint32_t *p = realloc(s->free_ids, cap * sizeof(*p));
-        if (!p)
-            return -ALLOT_ENOMEM;
-        s->free_ids = p;
-        s->cap_free = cap;
-    }
+    if (ARRAY_GROW(s->free_ids, s->n_free, s->cap_free))
+        return -ALLOT_ENOMEM;
     hmap_del(&s->workload_ids, w->name);
     free((char *)w->name);
     free(w->placement);

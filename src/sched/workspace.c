@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "common/array.h"
 #include "common/error.h"
 #include "common/quantity.h"
 #include "sched/engine.h"
@@ -108,8 +109,8 @@ int sched_workspace_add(struct sched *s, const struct sched_workspace_spec *spec
     if (rc)
         return rc;
     struct sched_tenant *t = &s->tenants[tenant];
-    if (ENGINE_GROW(s->workspaces, s->n_workspaces, s->cap_workspaces) ||
-        ENGINE_GROW(t->workspaces, t->n_workspaces, t->cap_workspaces))
+    if (ARRAY_GROW(s->workspaces, s->n_workspaces, s->cap_workspaces) ||
+        ARRAY_GROW(t->workspaces, t->n_workspaces, t->cap_workspaces))
         return -ALLOT_ENOMEM;
     struct sched_workspace *ws = &s->workspaces[s->n_workspaces];
     memset(ws, 0, sizeof(*ws));
