@@ -141,8 +141,6 @@ bool fence_make(struct sched *s, struct sched_tenant *t, uint32_t id, uint32_t p
     return false;
 }
 
-/* Is workload id, which is (within) or is not within its reservation, kept off its tenant's
- * fenced nodes? Borrowers are, but not the starving workload itself. */
 /* When node n is sure to have room for one replica of w (whole GPUs of one model, CPU,
  * memory), from the ends of its GPUs' holders: the earliest time at which enough of its
  * usable GPUs are free or have been given back, with the CPU and memory those holders gave

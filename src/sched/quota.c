@@ -44,8 +44,7 @@ static int64_t *resource_field(struct sched_resources *r, enum sched_resource wh
 
 int64_t sched_resources_get(const struct sched_resources *r, enum sched_resource which)
 {
-    const int64_t *field = resource_field((struct sched_resources *)r, which);
-    return field ? *field : 0;
+    return quota_res(r, which);
 }
 
 void sched_resources_set(struct sched_resources *r, enum sched_resource which, int64_t v)
