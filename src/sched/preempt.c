@@ -12,6 +12,27 @@
 #include "sched/placement.h"
 #include "sched/quota.h"
 
+/* Count one replica of victim v in (sign +1) or out of (-1) the marks placement searches read:
+ * on node (tenant_pos pos), holding whole GPUs, cpu and memory. gang: v has more than one
+ * replica; else usable: the whole GPUs of it a search may use (read when marking). */
+static void replica_mark(struct sched_scratch *x, uint32_t v, uint32_t node, uint32_t pos,
+                         uint32_t whole, int64_t cpu, int64_t memory, bool gang, uint32_t usable,
+                         int sign)
+{
+    struct engine_node_marks *m = &x->node[node];
+    m->victim_cpu += sign * cpu;
+    m->victim_memory += sign * memory;
+    m->victim_whole += (uint32_t)(sign * (int)whole);
+    x->victim_by_pos[pos] += (uint8_t)(sign * (int)whole);
+    if (gang) {
+        m->victim_gangs += (uint32_t)sign;
+        return;
+    }
+    if (sign > 0)
+        x->victim_usable_of[v] = (uint8_t)usable;
+    m->victim_usable += (uint32_t)(sign * x->victim_usable_of[v]);
+}
+
 /* Mark or unmark a victim for placement searches. */
 static void victim_set(struct sched *s, uint32_t v, bool mark)
 {
@@ -21,20 +42,13 @@ static void victim_set(struct sched *s, uint32_t v, bool mark)
         return;
     x->victim_mark[v] = mark;
     int sign = mark ? 1 : -1;
+    bool gang = w->replicas > 1;
     for (uint32_t r = 0; r < w->replicas; r++) {
-        struct engine_node_marks *m = &x->node[w->placement[r].node];
-        int whole = sign * __builtin_popcount(w->placement[r].gpu_mask);
-        m->victim_cpu += sign * w->cpu;
-        m->victim_memory += sign * w->memory;
-        m->victim_whole += (uint32_t)whole;
-        x->victim_by_pos[s->nodes[w->placement[r].node].tenant_pos] += (uint8_t)whole;
-        if (w->replicas > 1) {
-            m->victim_gangs += (uint32_t)sign;
-        } else {
-            if (mark)
-                x->victim_usable_of[v] = (uint8_t)placement_usable_whole(s, v, &w->placement[r]);
-            m->victim_usable += (uint32_t)(sign * x->victim_usable_of[v]);
-        }
+        const struct sched_replica *p = &w->placement[r];
+        uint32_t usable = mark && !gang ? placement_usable_whole(s, v, p) : 0;
+        replica_mark(x, v, p->node, s->nodes[p->node].tenant_pos,
+                     (uint32_t)__builtin_popcount(p->gpu_mask), w->cpu, w->memory, gang, usable,
+                     sign);
     }
     x->victim_whole += (int64_t)sign * w->gpus * w->replicas;
 }
@@ -96,15 +110,7 @@ static void cand_set(struct sched *s, const struct victim_cand *c, bool mark)
         return;
     x->victim_mark[c->id] = mark;
     int sign = mark ? 1 : -1;
-    int whole = sign * (int)c->whole;
-    struct engine_node_marks *m = &x->node[c->node];
-    m->victim_cpu += sign * c->cpu;
-    m->victim_memory += sign * c->memory;
-    m->victim_whole += (uint32_t)whole;
-    x->victim_by_pos[c->pos] += (uint8_t)whole;
-    if (mark)
-        x->victim_usable_of[c->id] = (uint8_t)c->usable;
-    m->victim_usable += (uint32_t)(sign * x->victim_usable_of[c->id]);
+    replica_mark(x, c->id, c->node, c->pos, c->whole, c->cpu, c->memory, false, c->usable, sign);
     x->victim_whole += (int64_t)sign * c->all_whole;
 }
 
