@@ -914,8 +914,7 @@ static void pass_exhaust(struct sched *s, struct pass *p, struct pass_ws *pw, ui
                 memo->valid = memo_holds;
                 return;
             }
-            qi = queue_place(s, &s->workloads[old[n_old - 1]]); /* its entry, then the next */
-            qi += qi < ws->n_pending && q[qi].id == old[n_old - 1];
+            qi = queue_after_at(s, old[n_old - 1]);
             pw->cursor = qi < ws->n_pending ? q[qi].id : SCHED_NONE;
             asked = qi;
             n_old = 0; /* and on past it (the queue may end there now) */

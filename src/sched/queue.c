@@ -158,12 +158,16 @@ static uint32_t queue_find(struct sched *s, uint32_t id)
     return at;
 }
 
+uint32_t queue_after_at(struct sched *s, uint32_t id)
+{
+    uint32_t at = queue_find(s, id);
+    return at != UINT32_MAX ? at + 1 : queue_place(s, &s->workloads[id]);
+}
+
 uint32_t queue_after(struct sched *s, uint32_t id)
 {
-    const struct sched_workload *w = &s->workloads[id];
-    const struct sched_workspace *ws = &s->workspaces[w->workspace];
-    uint32_t at = queue_find(s, id);
-    at = at != UINT32_MAX ? at + 1 : queue_place(s, w);
+    const struct sched_workspace *ws = &s->workspaces[s->workloads[id].workspace];
+    uint32_t at = queue_after_at(s, id);
     if (at >= ws->n_pending)
         return SCHED_NONE;
     uint32_t next = queue_entries(ws)[at].id;

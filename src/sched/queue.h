@@ -30,6 +30,9 @@ uint32_t queue_head(const struct sched_workspace *ws);
 /* Where workload w goes in its workspace's queue: the index (into queue_entries) of the
  * first entry not before it; w's own when it is queued. Searches from w->qat. */
 uint32_t queue_place(const struct sched *s, const struct sched_workload *w);
+/* Where the first workload queued after workload id is in its workspace's queue (id itself
+ * need not be queued): an index into queue_entries, n_pending when none. */
+uint32_t queue_after_at(struct sched *s, uint32_t id);
 /* The first workload queued after workload id in its workspace's queue (id itself need not be
  * queued), or SCHED_NONE. */
 uint32_t queue_after(struct sched *s, uint32_t id);
