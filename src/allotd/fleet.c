@@ -553,16 +553,24 @@ void fleet_track(struct fleet *f, uint32_t id)
 }
 
 /* Answer node's held report with its desired set now. */
-static void hold_answer(struct fleet *f, uint32_t node)
+/* Held report h leaves its node's hold (answered or lost): the node was heard from until
+ * now. Frees h's timer; the caller finishes its call and frees it. */
+static void hold_end(struct fleet_hold *h)
 {
-    struct fleet_node *a = &f->agents[node];
-    struct fleet_hold *h = a->held;
+    struct fleet *f = h->fleet;
+    struct fleet_node *a = &f->agents[h->node];
     a->held = NULL;
     a->woken = false;
     f->stats.held--;
     a->last_seen_ms = controller_now(f->ctl);
-    gate_on_close(h->call->gate, evhttp_request_get_connection(h->call->req), NULL, NULL);
     event_free(h->timer);
+}
+
+static void hold_answer(struct fleet *f, uint32_t node)
+{
+    struct fleet_hold *h = f->agents[node].held;
+    hold_end(h);
+    gate_on_close(h->call->gate, evhttp_request_get_connection(h->call->req), NULL, NULL);
     json_decref(h->call->reply);
     h->call->reply = fleet_desired(f, node);
     call_flush(h->call);
@@ -579,12 +587,7 @@ static void hold_expired(evutil_socket_t fd, short what, void *arg)
 static void hold_closed(struct evhttp_connection *conn, void *arg)
 {
     struct fleet_hold *h = arg;
-    struct fleet_node *a = &h->fleet->agents[h->node];
-    a->held = NULL;
-    a->woken = false;
-    h->fleet->stats.held--;
-    a->last_seen_ms = controller_now(h->fleet->ctl); /* it was heard from until now */
-    event_free(h->timer);
+    hold_end(h);
     call_lost(h->call);
     free(h);
 }
