@@ -24,6 +24,7 @@
 #include "allotd/tokens.h"
 #include "allotd/usage.h"
 #include "allotd/vnode.h"
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/hmap.h"
 #include "common/quantity.h"
@@ -505,26 +506,19 @@ int controller_forget(struct controller *ctl, uint32_t id)
  * CPU and of the decisions' latency. */
 #define CONTROLLER_CHECK_SHARE 100
 
-static int64_t monotonic_us(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 /* After a pass: the invariant check when it is due (--check-every passes since the last, and
  * CONTROLLER_CHECK_SHARE times its duration). RET 0 or -ALLOT_ECHECK (logged). */
 static int pass_check(struct controller *ctl)
 {
     uint32_t every = ctl->opt.check_every;
-    int64_t now = monotonic_us();
+    int64_t now = clock_mono_us();
     ctl->passes++;
     if (!ctl->check_pass)
         ctl->check_pass = every; /* the first after every passes, as each one after it */
     if (!every || ctl->passes < ctl->check_pass || now < ctl->check_at_us)
         return 0;
     int rc = engine_check(ctl, "a pass");
-    int64_t took = monotonic_us() - now;
+    int64_t took = clock_mono_us() - now;
     ctl->checks++;
     ctl->check_pass = ctl->passes + every;
     ctl->check_at_us = now + took * CONTROLLER_CHECK_SHARE;
@@ -546,7 +540,7 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
             json_array_append_new(ctl->pending, json_pack("{s:s, s:I}", "op", OP_SCHEDULE, "t", t));
             events_apply(ctl);
         }
-        int64_t began_us = monotonic_us();
+        int64_t began_us = clock_mono_us();
         int rc = store_batch_begin(ctl->store);
         size_t i;
         json_t *op;
@@ -563,7 +557,7 @@ static void flush_cb(evutil_socket_t fd, short what, void *arg)
         rc = rc ? rc : output_write(ctl->output);
         rc = rc ? rc : stream_store(ctl->streams, t);
         rc = rc ? rc : store_batch_commit(ctl->store);
-        uint64_t us = (uint64_t)(monotonic_us() - began_us);
+        uint64_t us = (uint64_t)(clock_mono_us() - began_us);
         if (rc) {
             commit_failed(ctl, rc);
             return;

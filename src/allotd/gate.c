@@ -17,6 +17,7 @@
 #include <event2/bufferevent_ssl.h>
 
 #include "allotd/log.h"
+#include "common/clock.h"
 #include "common/error.h"
 
 enum gate_state {
@@ -61,13 +62,6 @@ struct gate {
     uint64_t errors_unlogged;
     struct gate *next_listening; /* in gates_listening */
 };
-
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- the bufferevent -> connection table ---- */
 
@@ -399,7 +393,7 @@ static void on_accept_error(struct evconnlistener *lev, void *arg)
         g->opt.max_connections = g->open - GATE_FD_MARGIN;
         lowered = true;
     }
-    int64_t now = monotonic_ms();
+    int64_t now = clock_mono_ms();
     if (now - g->last_log_ms >= GATE_LOG_INTERVAL_MS) {
         log_info("cannot accept connections: %s (%llu times since the last line); accepts "
                  "pause %d ms; %u connections open, cap %u%s",
@@ -523,7 +517,7 @@ int gate_new(struct event_base *base, const struct gate_options *opt, struct gat
         g->opt.request_ms = 10000;
     g->evict = event_new(base, -1, 0, on_evict, g);
     g->resume = evtimer_new(base, on_resume, g);
-    g->last_log_ms = monotonic_ms() - GATE_LOG_INTERVAL_MS;
+    g->last_log_ms = clock_mono_ms() - GATE_LOG_INTERVAL_MS;
     if (!g->evict || !g->resume) {
         gate_free(g);
         return -ALLOT_ENOMEM;

@@ -20,6 +20,7 @@
 #include <event2/http_struct.h>
 #include <event2/keyvalq_struct.h>
 
+#include "common/clock.h"
 #include "common/error.h"
 #include "schema/reader.h"
 
@@ -517,13 +518,6 @@ static void call_serve(struct server *sv, struct call *c, const struct route *r)
         r->fn(sv->ctl, c);
 }
 
-static int64_t clock_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The connection of a call waiting its turn closed: libevent frees the request, so the call
  * is only marked, and freed when its turn comes. */
 static void call_gone(struct evhttp_connection *evcon, void *arg)
@@ -610,7 +604,7 @@ static void call_admit(struct server *sv, struct call *c, const struct route *r)
     /* the platform admin's requests take their turn, but no rate cap holds them */
     int rc = c->who.role == ROLE_ADMIN
                  ? 0
-                 : intake_charge(sv->intake, c->who.tenant, c->who.token_id, clock_ms(), &why);
+                 : intake_charge(sv->intake, c->who.tenant, c->who.token_id, clock_mono_ms(), &why);
     if (rc == 0) {
         c->route = r;
         rc = intake_push(sv->intake, c->who.tenant, c->who.token_id, c, &why);

@@ -12,6 +12,7 @@
 #include "allotd/controller.h"
 #include "allotd/fleet.h"
 #include "allotd/log.h"
+#include "common/clock.h"
 #include "common/error.h"
 #include "schema/op.h"
 #include "sched/snapshot.h"
@@ -126,22 +127,18 @@ int snapshot_take(struct controller *ctl)
 {
     if (json_array_size(ctl->pending) || ctl->read_only || ctl->stopped)
         return -ALLOT_ESTATE; /* only a committed state is a snapshot */
-    struct timespec a, m, b;
-    clock_gettime(CLOCK_MONOTONIC, &a);
+    int64_t a = clock_mono_us();
     uint8_t *engine = NULL;
     size_t engine_len = 0;
     json_t *records = records_json(ctl);
     char *text = records ? json_dumps(records, JSON_COMPACT) : NULL;
     int64_t seq = 0, trimmed = 0;
     int rc = text ? sched_snapshot_save(ctl->engine, &engine, &engine_len) : -ALLOT_ENOMEM;
-    clock_gettime(CLOCK_MONOTONIC, &m); /* built: the rest is the store's */
+    int64_t m = clock_mono_us(); /* built: the rest is the store's */
     rc = rc ? rc
             : store_snapshot_write(ctl->store, controller_now(ctl), engine, engine_len, text, &seq,
                                    &trimmed);
-    clock_gettime(CLOCK_MONOTONIC, &b);
-    uint64_t us = (uint64_t)((b.tv_sec - a.tv_sec) * 1000000 + (b.tv_nsec - a.tv_nsec) / 1000);
-    uint64_t build_us =
-        (uint64_t)((m.tv_sec - a.tv_sec) * 1000000 + (m.tv_nsec - a.tv_nsec) / 1000);
+    uint64_t us = (uint64_t)(clock_mono_us() - a), build_us = (uint64_t)(m - a);
     if (rc) {
         ctl->snapshot_failures++;
         log_fatal("snapshot not written: %s; the journal is kept whole",

@@ -20,6 +20,7 @@
 #include "allotd/auth.h"
 #include "allotd/server.h"
 #include "common/arena.h"
+#include "common/clock.h"
 #include "common/error.h"
 #include "store/store.h"
 
@@ -696,19 +697,12 @@ int stream_store(struct stream *st, int64_t t_ms)
     return rc;
 }
 
-static int64_t monotonic_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* Start a round when the last one is STREAM_ROUND_MS old, unless one is under way or due. */
 static void fanout_schedule(struct stream *st)
 {
     if (st->in_round || evtimer_pending(st->fanout, NULL) || !st->pending.n_frames)
         return;
-    int64_t wait = st->round_start_ms + STREAM_ROUND_MS - monotonic_ms();
+    int64_t wait = st->round_start_ms + STREAM_ROUND_MS - clock_mono_ms();
     if (wait < 0 || wait > STREAM_ROUND_MS)
         wait = 0;
     struct timeval tv = {0, (suseconds_t)wait * 1000};
@@ -727,7 +721,7 @@ static void fanout_cb(evutil_socket_t fd, short what, void *arg)
         st->sending = next;
         st->round++;
         st->in_round = true;
-        st->round_start_ms = monotonic_ms();
+        st->round_start_ms = clock_mono_ms();
     }
     struct subscriber *sub = st->subscribers, *next;
     for (uint32_t fed = 0; sub && fed < STREAM_SLICE; sub = next) {
