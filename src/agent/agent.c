@@ -224,15 +224,11 @@ int agent_reconnect(struct agent *a)
     a->next_server = -1;
     connections_free(a);
     /* nothing in flight was answered: the channels are free, the ended replicas reported again */
-    for (int ch = 0; ch < AGENT_CHANNEL_COUNT; ch++)
-        a->in_flight[ch] = false;
-    a->ship_in_flight = false;
-    for (int k = 0; k < a->tasks_end; k++)
-        a->tasks[k].sent = a->tasks[k].run_sent = 0;
     for (int ch = 0; ch < AGENT_CHANNEL_COUNT; ch++) {
-        free(a->inventory_sent[ch]);
-        a->inventory_sent[ch] = NULL;
+        a->in_flight[ch] = false;
+        report_unsend(a, (enum agent_channel)ch);
     }
+    a->ship_in_flight = false;
     report_forget_told(a); /* another server: it may know nothing of this node yet */
     if (connections_make(a)) {
         fprintf(stderr, "allot-agent: cannot connect to %s\n", a->servers.url[a->server]);
@@ -291,12 +287,9 @@ void agent_close(struct agent *a)
 {
     json_decref(a->node_info);
     a->node_info = NULL;
-    free(a->inventory_told);
-    a->inventory_told = NULL;
-    for (int ch = 0; ch < AGENT_CHANNEL_COUNT; ch++) {
-        free(a->inventory_sent[ch]);
-        a->inventory_sent[ch] = NULL;
-    }
+    for (int ch = 0; ch < AGENT_CHANNEL_COUNT; ch++)
+        report_unsend(a, (enum agent_channel)ch);
+    report_forget_told(a); /* frees the inventory it was told */
     struct event **events[] = {&a->timer,         &a->save_now,      &a->push_now,
                                &a->ship_timer,    &a->sigint,        &a->sigterm,
                                &a->storage_timer, &a->reconnect_now, &a->time_limit_timer};

@@ -73,11 +73,17 @@ void report_forget_told(struct agent *a)
     a->inventory_told = NULL;
 }
 
+/* Has the controller acknowledged running replica t with its newest checkpoint? */
+static bool run_told_all(const struct task *t)
+{
+    return t->run_told && t->told_checkpoint_ms == t->checkpoint_ms;
+}
+
 /* Whether the controller lacks running replica t's start or newest checkpoint, and no report
  * in flight carries them. */
 static bool run_news(const struct task *t)
 {
-    if (t->run_told && t->told_checkpoint_ms == t->checkpoint_ms)
+    if (run_told_all(t))
         return false;
     for (int ch = 0; ch < AGENT_CHANNEL_COUNT; ch++)
         if ((t->run_sent >> ch & 1) && t->run_sent_checkpoint_ms[ch] == t->checkpoint_ms)
@@ -172,8 +178,7 @@ bool report_checkpoints(struct agent *a)
     return changed;
 }
 
-/* Nothing is in flight on ch after all: what report_text marked as in it is not. */
-static void report_unsend(struct agent *a, enum agent_channel ch)
+void report_unsend(struct agent *a, enum agent_channel ch)
 {
     for (int k = 0; k < a->tasks_end; k++) {
         a->tasks[k].sent &= ~(1u << ch);
@@ -204,7 +209,7 @@ static char *report_text(struct agent *a, enum agent_channel ch)
                 json_object_set_new(json_array_get(wls, json_array_size(wls) - 1),
                                     PROTOCOL_FIELD_TIME_LIMIT, json_true());
             t->sent |= 1u << ch; /* forgotten once the controller has answered */
-        } else if (!t->run_told || t->checkpoint_ms != t->told_checkpoint_ms) {
+        } else if (!run_told_all(t)) {
             json_t *w =
                 json_pack("{s:s, s:i, s:s}", PROTOCOL_FIELD_NAME, t->name, PROTOCOL_FIELD_RANK,
                           t->rank, PROTOCOL_FIELD_STATE, PROTOCOL_STATE_RUNNING);

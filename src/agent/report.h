@@ -29,6 +29,9 @@ bool report_checkpoints(struct agent *a);
  * no report in flight: an ended replica, a running one (or its newer checkpoint), the
  * inventory. The agent pushes then (its check every --interval, and after a push's answer). */
 bool report_pending(const struct agent *a);
+/* Nothing is in flight on ch after all (a failed report, a connection made again): the
+ * replicas and inventory a report there carried are to be sent again. */
+void report_unsend(struct agent *a, enum agent_channel ch);
 /* Forget what the controller has acknowledged (a new run of it, another server): the next
  * report carries every running replica and the inventory again. */
 void report_forget_told(struct agent *a);
