@@ -358,6 +358,7 @@ int sched_gpu_set_health(struct sched *s, uint32_t node, uint32_t gpu, bool heal
         return rc;
     if (n->tenant == SCHED_NONE) {
         g->healthy = healthy;
+        placement_set_free_whole(s, n, placement_node_free_whole(n));
         return 0;
     }
     struct sched_tenant *t = &s->tenants[n->tenant];

@@ -1994,7 +1994,8 @@ static void test_unowned_node_move_waits_for_the_wipe(void **state)
 
 /* A node given to no tenant: once drained it is nobody's and ready, and its free GPUs count
  * as an unowned node's do (found by fuzz_journal_ops: they stayed 0, which sched_check
- * refuses). */
+ * refuses); a GPU of it that fails is counted out as on any node (it was not: sched_check
+ * refused that too). */
 static void test_node_move_to_no_tenant(void **state)
 {
     struct sched *s = platform(2, 0, true, 0);
@@ -2005,6 +2006,10 @@ static void test_node_move_to_no_tenant(void **state)
     assert_int_equal(s->nodes[idle].tenant, SCHED_NONE); /* nothing ran there: at once */
     assert_int_equal(s->nodes[idle].state, SCHED_NODE_READY);
     assert_int_equal(s->nodes[idle].free_whole, 8);
+    assert_int_equal(sched_check(s, err, sizeof(err)), 0);
+    /* a GPU of it that fails is counted out */
+    assert_int_equal(sched_gpu_set_health(s, idle, 2, false, MIN), 0);
+    assert_int_equal(s->nodes[idle].free_whole, 7);
     assert_int_equal(sched_check(s, err, sizeof(err)), 0);
     assert_int_equal(sched_node_move(s, busy, NULL, false, MIN, err, sizeof(err)), 0);
     assert_int_equal(s->nodes[busy].tenant, 0); /* a runs there: it drains first */
