@@ -258,6 +258,9 @@ static int nodes_check(const struct sched *s, const struct sums *m, char *err, s
         else if (free_whole != n->free_whole || free_whole != placement_node_free_whole(n))
             rc = fail(err, len, "node %s counts %u free GPUs, really %u", n->name, n->free_whole,
                       free_whole);
+        else if (n->locked != placement_node_locked(n))
+            rc = fail(err, len, "node %s locks GPUs 0x%x, really 0x%x", n->name, n->locked,
+                      placement_node_locked(n));
         else if (n->moving_to != SCHED_NONE && n->state == SCHED_NODE_READY)
             rc = fail(err, len, "node %s is moving to another tenant but takes work", n->name);
         bool listed = n->tenant == SCHED_NONE;

@@ -192,6 +192,7 @@ int sched_node_add(struct sched *s, const struct sched_node_spec *spec, uint32_t
         }
     }
     n->whole_model = placement_whole_model(n);
+    n->locked = placement_node_locked(n);
     /* its free_whole is 0 still: the domains count it once it is set */
     if (topology_node_join(s, s->n_nodes)) {
         hmap_del(&s->node_ids, n->name);
@@ -358,12 +359,14 @@ int sched_gpu_set_health(struct sched *s, uint32_t node, uint32_t gpu, bool heal
         return rc;
     if (n->tenant == SCHED_NONE) {
         g->healthy = healthy;
+        placement_gpu_lock(n, gpu);
         placement_set_free_whole(s, n, placement_node_free_whole(n));
         return 0;
     }
     struct sched_tenant *t = &s->tenants[n->tenant];
     int64_t units_before = placement_node_units(n), free_before = placement_node_free_units(s, n);
     g->healthy = healthy;
+    placement_gpu_lock(n, gpu);
     placement_set_free_whole(s, n, placement_node_free_whole(n));
     if (n->state == SCHED_NODE_READY)
         t->healthy_units += placement_node_units(n) - units_before;

@@ -100,6 +100,25 @@ uint8_t placement_node_has_mig(const struct sched_node *n)
     return 0;
 }
 
+/* Is GPU g locked (struct sched_node)? */
+static bool gpu_locked(const struct sched_gpu *g)
+{
+    return g->n_mig || !g->healthy || g->claim != SCHED_NONE;
+}
+
+uint32_t placement_node_locked(const struct sched_node *n)
+{
+    uint32_t mask = 0;
+    for (uint32_t i = 0; i < n->n_gpus; i++)
+        mask |= (uint32_t)gpu_locked(&n->gpus[i]) << i;
+    return mask;
+}
+
+void placement_gpu_lock(struct sched_node *n, uint32_t i)
+{
+    n->locked = (n->locked & ~(1u << i)) | (uint32_t)gpu_locked(&n->gpus[i]) << i;
+}
+
 int8_t placement_whole_model(const struct sched_node *n)
 {
     int8_t model = -1;
@@ -138,8 +157,10 @@ int placement_tenant_reserve(struct sched_tenant *t, uint32_t n)
 
 int placement_index_rebuild(struct sched *s)
 {
-    for (uint32_t i = 0; i < s->n_nodes; i++)
+    for (uint32_t i = 0; i < s->n_nodes; i++) {
         s->nodes[i].whole_model = placement_whole_model(&s->nodes[i]);
+        s->nodes[i].locked = placement_node_locked(&s->nodes[i]);
+    }
     for (uint32_t i = 0; i < s->n_tenants; i++) {
         struct sched_tenant *t = &s->tenants[i];
         t->n_mixed = 0;
@@ -281,6 +302,8 @@ static void slot_claim(struct sched *s, struct sched_node *n, struct sched_gpu *
     if (*holder == SCHED_NONE)
         slot_counted(s, n, g, slot, -1);
     *claim = id;
+    if (slot < 0)
+        placement_gpu_lock(n, (uint32_t)(g - n->gpus));
 }
 
 static void slot_unclaim(struct sched *s, struct sched_node *n, struct sched_gpu *g, int slot,
@@ -295,6 +318,8 @@ static void slot_unclaim(struct sched *s, struct sched_node *n, struct sched_gpu
         return;
     }
     *claim = SCHED_NONE;
+    if (slot < 0)
+        placement_gpu_lock(n, (uint32_t)(g - n->gpus));
     if (*holder == SCHED_NONE)
         slot_counted(s, n, g, slot, +1);
 }
@@ -499,16 +524,9 @@ int placement_claim(struct sched *s, uint32_t id)
     return placement_claim_in(s, id, t->nodes, t->n_nodes);
 }
 
-uint32_t placement_usable_whole(const struct sched *s, uint32_t id, const struct sched_replica *r)
+uint32_t placement_usable_whole(const struct sched *s, const struct sched_replica *r)
 {
-    const struct sched_node *n = &s->nodes[r->node];
-    uint32_t count = 0;
-    for (uint32_t i = 0; i < n->n_gpus; i++) {
-        const struct sched_gpu *g = &n->gpus[i];
-        count += (r->gpu_mask >> i & 1) && !g->n_mig && g->healthy && g->claim == SCHED_NONE &&
-                 g->holder == id;
-    }
-    return count;
+    return (uint32_t)__builtin_popcount(r->gpu_mask & ~s->nodes[r->node].locked);
 }
 
 bool placement_fits_on(struct sched *s, uint32_t id, uint32_t node)
@@ -632,6 +650,8 @@ static void slot_start(struct sched *s, struct sched_node *n, struct sched_gpu *
     if (*claim == id) /* a backfill's slot keeps its claimant's claim */
         *claim = SCHED_NONE;
     *holder = id;
+    if (slot < 0)
+        placement_gpu_lock(n, (uint32_t)(g - n->gpus));
 }
 
 /* Is every slot of workload id's placement claimed by it and held by nobody, so that it

@@ -21,6 +21,10 @@ void placement_set_free_whole(struct sched *s, struct sched_node *n, uint32_t va
 bool placement_node_mixed(const struct sched_node *n);
 /* Whether node n has a GPU split into MIG slices. */
 uint8_t placement_node_has_mig(const struct sched_node *n);
+/* Node n's locked mask (struct sched_node), counted from its GPUs. */
+uint32_t placement_node_locked(const struct sched_node *n);
+/* Set GPU i's bit of node n's locked mask from the GPU, after its claim or health changed. */
+void placement_gpu_lock(struct sched_node *n, uint32_t i);
 /* The model of every whole GPU of node n, or -1 when they differ or there is none. */
 int8_t placement_whole_model(const struct sched_node *n);
 /* Count node n's GPUs in tenant t's gpus_by_model (sign +1) or out of it (-1). */
@@ -39,10 +43,11 @@ uint32_t placement_max_free_whole(const struct sched_tenant *t);
  * claim = id and the nodes' claimed CPU and memory grow. Writes w->placement.
  * RET 0, or -ALLOT_ENOFIT with nothing changed. */
 int placement_claim(struct sched *s, uint32_t id);
-/* Whole GPUs of replica r of running workload id that a placement search may use once id is
- * marked as a victim: those of its mask that are healthy, not MIG-split, unclaimed and held
- * by id (slot_usable). */
-uint32_t placement_usable_whole(const struct sched *s, uint32_t id, const struct sched_replica *r);
+/* Whole GPUs of replica r of a running or draining workload that a placement search may use
+ * once it is marked as a victim: those of its mask that are healthy, not MIG-split and
+ * unclaimed (slot_usable; it holds every GPU of its mask: sched_check). Reads the node, not
+ * its GPUs (locked). */
+uint32_t placement_usable_whole(const struct sched *s, const struct sched_replica *r);
 /* Would one replica of workload id fit on node (treating the marked victims' slots as free),
  * as placement_claim's search over its tenant's nodes would find it? False for a node that
  * search does not read (not the tenant's). For a request of one replica, without a backfill

@@ -45,7 +45,7 @@ static void victim_set(struct sched *s, uint32_t v, bool mark)
     bool gang = w->replicas > 1;
     for (uint32_t r = 0; r < w->replicas; r++) {
         const struct sched_replica *p = &w->placement[r];
-        uint32_t usable = mark && !gang ? placement_usable_whole(s, v, p) : 0;
+        uint32_t usable = mark && !gang ? placement_usable_whole(s, p) : 0;
         replica_mark(x, v, p->node, s->nodes[p->node].tenant_pos,
                      (uint32_t)__builtin_popcount(p->gpu_mask), w->cpu, w->memory, gang, usable,
                      sign);
@@ -225,44 +225,20 @@ static bool fit_after_dropping(struct sched *s, uint32_t id, const struct victim
  * (docs/policy.md, "Lost work"). */
 enum victim_key { VICTIM_ORDER, VICTIM_LOST, VICTIM_LOST_TIME, VICTIM_KEYS, VICTIM_LOST_PER_GPU };
 
-/* How many candidates ahead cands_gather asks for the GPUs it will read. */
-enum { GATHER_AHEAD = 4 };
-
-/* Ask for the GPUs of candidate workload id's replica that placement_usable_whole will read
- * (whole GPUs of a workload of one replica), so that the misses of several candidates
- * overlap. A hint to the processor: it changes nothing. */
-static inline void cand_prefetch_gpus(const struct sched *s, uint32_t id)
-{
-    const struct sched_workload *w = &s->workloads[id];
-    if (w->replicas != 1)
-        return;
-    const struct sched_node *node = &s->nodes[w->placement[0].node];
-    for (uint32_t m = w->placement[0].gpu_mask; m; m &= m - 1) {
-        uint32_t i = (uint32_t)__builtin_ctz(m);
-        if (i < node->n_gpus)
-            __builtin_prefetch(&node->gpus[i]);
-    }
-}
-
 /* Gather candidate workloads ids[0..n) into c[0..n), with their lost keys at now when aware
  * (victim_key_of's, as it read them from the workloads). The memory it reads is asked for
- * ahead (placements by preempt_priority, then nodes, then GPUs): a choice of a hundred
- * candidates reads several hundred lines that the caches seldom hold. */
+ * ahead (placements by preempt_priority, then nodes): a choice of a hundred candidates reads
+ * several hundred lines that the caches seldom hold. Of a node it reads one line (tenant_pos
+ * and locked), none of its GPUs. */
 static void cands_gather(const struct sched *s, const uint32_t *ids, uint32_t n, int64_t now,
                          bool aware, struct victim_cand *c)
 {
     for (uint32_t i = 0; i < n; i++) {
         const struct sched_workload *w = &s->workloads[ids[i]];
-        if (w->replicas == 1) { /* the lines of the node that cands_gather reads */
-            __builtin_prefetch(&s->nodes[w->placement[0].node].gpus);
+        if (w->replicas == 1)
             __builtin_prefetch(&s->nodes[w->placement[0].node].tenant_pos);
-        }
     }
-    for (uint32_t i = 0; i < n && i < GATHER_AHEAD; i++)
-        cand_prefetch_gpus(s, ids[i]);
     for (uint32_t i = 0; i < n; i++) {
-        if (i + GATHER_AHEAD < n)
-            cand_prefetch_gpus(s, ids[i + GATHER_AHEAD]);
         const struct sched_workload *w = &s->workloads[ids[i]];
         uint32_t node = w->replicas ? w->placement[0].node : SCHED_NONE;
         c[i] = (struct victim_cand){
@@ -271,7 +247,7 @@ static void cands_gather(const struct sched *s, const uint32_t *ids, uint32_t n,
             .node = node,
             .pos = w->replicas == 1 ? s->nodes[node].tenant_pos : 0,
             .whole = w->replicas == 1 ? (uint32_t)__builtin_popcount(w->placement[0].gpu_mask) : 0,
-            .usable = w->replicas == 1 ? placement_usable_whole(s, ids[i], &w->placement[0]) : 0,
+            .usable = w->replicas == 1 ? placement_usable_whole(s, &w->placement[0]) : 0,
             .workspace = w->workspace,
             .cpu = w->cpu,
             .memory = w->memory,

@@ -165,9 +165,13 @@ struct sched_node {
     struct sched_label *labels;
     uint32_t free_whole; /* healthy whole GPUs neither held nor claimed */
     uint32_t tenant_pos; /* its index in its tenant's nodes[] (when it has a tenant) */
-    int8_t whole_model;  /* the model of all its whole GPUs, or -1 when they differ or it has
-                          * none (placement then counts its GPUs one by one) */
-    bool fenced;         /* set aside for its tenant's starving workload (tenant.fence) */
+    /* Its GPUs that a holder cannot pass on to a placement search (bit i: gpus[i]): split
+     * into MIG slices, unhealthy or claimed. Derived (placement_node_locked), so that a search
+     * for victims counts what one frees here without reading the GPUs. */
+    uint32_t locked;
+    int8_t whole_model; /* the model of all its whole GPUs, or -1 when they differ or it has
+                         * none (placement then counts its GPUs one by one) */
+    bool fenced;        /* set aside for its tenant's starving workload (tenant.fence) */
 };
 
 /* A topology domain: the nodes of one tenant whose label for one level has one value

@@ -922,21 +922,27 @@ static struct sched *backfill_in_claim(uint32_t *b, uint32_t *own, uint32_t *qui
 
 /* What a victim adds to its node's count of GPUs a search may use (placement_usable_whole,
  * struct engine_node_marks): its whole GPUs that slot_usable would take once it is marked,
- * not one claimed by another (a backfill's, in its claimant's claim), nor another's. */
+ * not one claimed by another (a backfill's, in its claimant's claim), read from the node's
+ * locked mask, which follows the claim as it comes and goes. */
 static void test_victim_usable_gpus_exclude_claimed_ones(void **state)
 {
     (void)state;
     uint32_t b[6], own, quick;
     struct sched *s = backfill_in_claim(b, &own, &quick);
     const struct sched_replica *q = &s->workloads[quick].placement[0];
-    assert_int_equal(placement_usable_whole(s, quick, q), 0); /* claimed by own */
+    assert_int_equal(placement_usable_whole(s, q), 0); /* claimed by own */
+    assert_true(s->nodes[q->node].locked & q->gpu_mask);
     uint32_t running = SCHED_NONE;
     for (int i = 0; i < 6 && running == SCHED_NONE; i++)
         running = s->workloads[b[i]].state == SCHED_RUNNING ? b[i] : SCHED_NONE;
     assert_int_not_equal(running, SCHED_NONE);
     const struct sched_replica *r = &s->workloads[running].placement[0];
-    assert_int_equal(placement_usable_whole(s, running, r), 1);
-    assert_int_equal(placement_usable_whole(s, quick, r), 0); /* not quick's */
+    assert_int_equal(placement_usable_whole(s, r), 1);
+    /* the claimant gone, its claim is lifted: quick's GPU may be used once it is a victim */
+    assert_int_equal(sched_cancel(s, own, 3000), 0);
+    assert_int_equal(s->nodes[q->node].gpus[__builtin_ctz(q->gpu_mask)].claim, SCHED_NONE);
+    assert_int_equal(placement_usable_whole(s, q), 1);
+    assert_int_equal(sched_check(s, err, sizeof(err)), 0);
     sched_free(s);
 }
 
@@ -2007,8 +2013,9 @@ static void test_node_move_to_no_tenant(void **state)
     assert_int_equal(s->nodes[idle].state, SCHED_NODE_READY);
     assert_int_equal(s->nodes[idle].free_whole, 8);
     assert_int_equal(sched_check(s, err, sizeof(err)), 0);
-    /* a GPU of it that fails is counted out */
+    /* a GPU of a node of no tenant that fails is locked all the same (struct sched_node) */
     assert_int_equal(sched_gpu_set_health(s, idle, 2, false, MIN), 0);
+    assert_int_equal(s->nodes[idle].locked, 1u << 2);
     assert_int_equal(s->nodes[idle].free_whole, 7);
     assert_int_equal(sched_check(s, err, sizeof(err)), 0);
     assert_int_equal(sched_node_move(s, busy, NULL, false, MIN, err, sizeof(err)), 0);
@@ -2263,6 +2270,7 @@ static void test_check_names_the_broken_invariant(void **state)
         {7, "workspace t/a running list is wrong"},
         {8, "workspace t/a queue entry of wait is not its order"},
         {9, "workspace t/a queue holds 1 of 16 (from 16), 2 live"},
+        {10, "node n0 locks GPUs 0x1, really 0x0"},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         struct sched *s = platform(1, 0, true, 0);
@@ -2301,6 +2309,9 @@ static void test_check_names_the_broken_invariant(void **state)
             break;
         case 9: /* an entry past the end of the array */
             s->workspaces[0].queue_first = s->workspaces[0].cap_queue;
+            break;
+        case 10: /* a lock on a healthy, whole, unclaimed GPU */
+            s->nodes[0].locked |= 1;
             break;
         }
         assert_int_equal(sched_check(s, err, sizeof(err)), -ALLOT_ECHECK);
