@@ -485,12 +485,25 @@ static int store_pg_open(struct store *st, const char *location)
     return store_pg_session(st);
 }
 
+static int store_pg_flush(struct store *st);
+
+/* Ends the session. What it left open is rolled back and its lock given back while the
+ * client waits for the answer, so that a store opened right after this one (a restart) finds
+ * the lock free: the session's server process would otherwise hold it until it has exited, a
+ * moment after the client has gone (STORE_PG_LOCK_TRIES covers only the end of that moment).
+ * A failure changes nothing: the session ends all the same, and with it the transaction and
+ * the lock. */
 static void store_pg_close(struct store *st)
 {
     struct store_pg *pg = st->conn;
     if (!pg)
         return;
-    /* an open transaction ends with the session: the server rolls it back */
+    if (PQstatus(pg->conn) == CONNECTION_OK) {
+        store_pg_flush(st); /* the appends in flight, and out of pipeline mode */
+        if (PQtransactionStatus(pg->conn) != PQTRANS_IDLE)
+            PQclear(PQexec(pg->conn, "ROLLBACK"));
+        PQclear(PQexec(pg->conn, "SELECT pg_advisory_unlock_all()"));
+    }
     PQfinish(pg->conn);
     free(pg);
     st->conn = NULL;
