@@ -102,6 +102,9 @@ static void running_remove(struct sched *s, uint32_t id)
         return; /* not there: sched_check says so */
     ws->n_preempt--;
     memmove(&ws->preempt[at], &ws->preempt[at + 1], (ws->n_preempt - at) * sizeof(*ws->preempt));
+    /* halved, it keeps room for max(2n, 33) entries: the room asked before a removal for the
+     * starts that follow it (two, lifecycle_end) stays */
+    ARRAY_TRIM(ws->preempt, ws->n_preempt, ws->cap_preempt);
 }
 
 int lifecycle_preemptible_rebuild(struct sched *s, uint32_t wsid)
@@ -276,7 +279,7 @@ int lifecycle_end(struct sched *s, uint32_t id, enum sched_state final, enum sch
     e->reason = why;
     w->state = final;
     if (final != SCHED_PENDING)
-        ws->n_live--; /* its room in the queue is no longer kept for it */
+        queue_unreserve(s, w->workspace); /* its room in the queue is no longer kept for it */
     if (final == SCHED_PENDING) {
         /* a fresh start later, in its original place in the queue */
         w->reason = SCHED_REASON_NONE;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/array.h"
 #include "common/error.h"
 #include "common/quantity.h"
 #include "sched/engine.h"
@@ -175,15 +176,10 @@ uint32_t queue_after(struct sched *s, uint32_t id)
     return next;
 }
 
-/* Make ws's queue array hold at least `want` entries, the queued ones in its middle. RET 0 or
- * -ALLOT_ENOMEM with nothing changed. */
-static int queue_grow(struct sched_workspace *ws, uint32_t want)
+/* Move ws's queue into an array of cap entries (at least n_pending), the queued ones in its
+ * middle. RET 0 or -ALLOT_ENOMEM with nothing changed. */
+static int queue_resize(struct sched_workspace *ws, uint32_t cap)
 {
-    if (ws->cap_queue >= want)
-        return 0;
-    uint32_t cap = ws->cap_queue ? ws->cap_queue : 16;
-    while (cap < want)
-        cap = cap > UINT32_MAX / 2 ? want : cap * 2;
     struct sched_queued *q = malloc((size_t)cap * sizeof(*q));
     if (!q)
         return -ALLOT_ENOMEM;
@@ -197,12 +193,32 @@ static int queue_grow(struct sched_workspace *ws, uint32_t want)
     return 0;
 }
 
+/* Make ws's queue array hold at least `want` entries. RET 0 or -ALLOT_ENOMEM with nothing
+ * changed. */
+static int queue_grow(struct sched_workspace *ws, uint32_t want)
+{
+    if (ws->cap_queue >= want)
+        return 0;
+    uint32_t cap = ws->cap_queue ? ws->cap_queue : 16;
+    while (cap < want)
+        cap = cap > UINT32_MAX / 2 ? want : cap * 2;
+    return queue_resize(ws, cap);
+}
+
 int queue_reserve(struct sched *s, uint32_t wsid)
 {
     struct sched_workspace *ws = &s->workspaces[wsid];
     if (ws->n_live == UINT32_MAX)
         return -ALLOT_ENOMEM;
     return queue_grow(ws, ws->n_live + 1);
+}
+
+void queue_unreserve(struct sched *s, uint32_t wsid)
+{
+    struct sched_workspace *ws = &s->workspaces[wsid];
+    ws->n_live--;
+    if (array_trim_due(ws->n_live, ws->cap_queue))
+        queue_resize(ws, ws->cap_queue / 2); /* should it fail, the larger array stays */
 }
 
 void queue_insert(struct sched *s, uint32_t id)

@@ -11,6 +11,9 @@
  * n_live), asked before a submission changes anything: a live workload that goes back to the
  * queue then always finds room. RET 0 or -ALLOT_ENOMEM. */
 int queue_reserve(struct sched *s, uint32_t wsid);
+/* A live workload of workspace wsid has ended: its room is no longer kept (n_live), and the
+ * array gives memory back once mostly unused (array_trim_due). */
+void queue_unreserve(struct sched *s, uint32_t wsid);
 /* Insert workload id, pending, into its workspace's queue at its place. It must not be
  * queued; the room is there (queue_reserve). */
 void queue_insert(struct sched *s, uint32_t id);

@@ -305,7 +305,7 @@ int sched_cancel(struct sched *s, uint32_t id, int64_t now)
         if (rc)
             return rc;
         w->state = SCHED_CANCELLED;
-        s->workspaces[w->workspace].n_live--;
+        queue_unreserve(s, w->workspace);
         w->reason = SCHED_REASON_CANCELLED; /* not the queue reason it waited for */
         event_emit(s, SCHED_EV_CANCELLED, now, id)->reason = SCHED_REASON_CANCELLED;
         s->tenants[w->tenant].dirty = true;

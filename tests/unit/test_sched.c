@@ -12,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include "common/array.h"
 #include "common/error.h"
 #include "common/quantity.h"
 #include "sched/engine.h"
@@ -2185,6 +2186,45 @@ static void test_preemptible_array_order(void **state)
     sched_free(s);
 }
 
+/* A workspace's preemptible array gives memory back once mostly unused (array_trim_due),
+ * keeping its order, and grows again. */
+static void test_preemptible_array_shrinks(void **state)
+{
+    struct sched *s = platform(20, 0, true, 0); /* 160 GPUs */
+    uint32_t id[160];
+    for (int i = 0; i < 160; i++) {
+        char name[8];
+        snprintf(name, sizeof(name), "p%d", i);
+        struct sched_workload_spec w = gang_spec(name, "t/a", 1, 1, NULL, false);
+        w.has_priority = true;
+        w.priority = i % 3;
+        w.preemptible = 1;
+        assert_int_equal(sched_submit(s, &w, i, &id[i], err, sizeof(err)), 0);
+    }
+    schedule_ok(s, 200);
+    const struct sched_workspace *ws = &s->workspaces[0];
+    assert_int_equal(ws->n_preempt, 160);
+    assert_int_equal(ws->cap_preempt, 256);
+    for (int i = 0; i < 157; i++)
+        assert_int_equal(sched_finish(s, id[i], 300), 0);
+    assert_int_equal(ws->n_preempt, 3);
+    assert_int_equal(ws->cap_preempt, ARRAY_TRIM_MIN);
+    uint32_t want[] = {id[159], id[157], id[158]}; /* priorities 0, 1, 2 */
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(ws->preempt[i].id, want[i]);
+    assert_int_equal(sched_check(s, err, sizeof(err)), 0);
+    for (int i = 0; i < 100; i++) { /* and it grows again */
+        char name[8];
+        snprintf(name, sizeof(name), "r%d", i);
+        submit(s, name, "t/a", 1, 1, 400);
+    }
+    schedule_ok(s, 400);
+    assert_int_equal(ws->n_preempt, 103);
+    assert_int_equal(ws->cap_preempt, 2 * ARRAY_TRIM_MIN);
+    assert_int_equal(sched_check(s, err, sizeof(err)), 0);
+    sched_free(s);
+}
+
 /* Queue order of workload ids a and b (qsort): highest priority first, then seq. */
 static const struct sched *order_of;
 static int by_queue_order(const void *a, const void *b)
@@ -2196,8 +2236,9 @@ static int by_queue_order(const void *a, const void *b)
 
 /* A workspace's queue (an array with room at both ends, searched from where each workload
  * last was) keeps exactly its pending workloads in queue order through submissions and
- * cancels anywhere in it, growth, and hints gone stale or wrong; queue_after names the next
- * in order, for a queued workload and for one that has left. */
+ * cancels anywhere in it, growth, trimming, and hints gone stale or wrong; queue_after names
+ * the next in order, for a queued workload and for one that has left. Once nearly empty, it
+ * gives its memory back. */
 static void test_queue_keeps_order_under_churn(void **state)
 {
     struct sched *s = platform(1, 0, true, 0);
@@ -2247,7 +2288,17 @@ static void test_queue_keeps_order_under_churn(void **state)
             assert_int_equal(sched_check(s, err, sizeof(err)), 0);
     }
     assert_true(cancelled > 300);
-    assert_true(s->workspaces[0].cap_queue >= 256); /* it grew */
+    const struct sched_workspace *ws = &s->workspaces[0];
+    assert_true(ws->cap_queue >= 256); /* it grew */
+    assert_int_equal(sched_check(s, err, sizeof(err)), 0);
+    /* all but three gone: the array gives its memory back, the order kept */
+    while (n_ids > 3)
+        assert_int_equal(sched_cancel(s, ids[--n_ids], 2000), 0);
+    assert_int_equal(ws->cap_queue, ARRAY_TRIM_MIN);
+    memcpy(sorted, ids, n_ids * sizeof(*ids));
+    qsort(sorted, n_ids, sizeof(*sorted), by_queue_order);
+    for (uint32_t i = 0; i < n_ids; i++)
+        assert_int_equal(queue_entries(ws)[i].id, sorted[i]);
     assert_int_equal(sched_check(s, err, sizeof(err)), 0);
     free(sorted);
     sched_free(s);
@@ -2918,6 +2969,7 @@ int main(void)
         cmocka_unit_test(test_node_move_cancel_keeps_an_admin_drain),
         cmocka_unit_test(test_check_names_the_broken_invariant),
         cmocka_unit_test(test_preemptible_array_order),
+        cmocka_unit_test(test_preemptible_array_shrinks),
         cmocka_unit_test(test_queue_keeps_order_under_churn),
         cmocka_unit_test(test_pass_stops_at_a_broken_queue),
         cmocka_unit_test(test_start_refuses_a_held_gpu),
