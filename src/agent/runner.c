@@ -34,6 +34,7 @@
 #include "agent/spawn.h"
 #include "agent/workdir.h"
 #include "agent/workenv.h"
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/name.h"
 
@@ -122,13 +123,6 @@ const char *runner_end_name(enum runner_end end)
     if ((unsigned)end >= sizeof(runner_end_names) / sizeof(runner_end_names[0]))
         return "unknown";
     return runner_end_names[end];
-}
-
-static int64_t clock_ms(clockid_t clock)
-{
-    struct timespec ts;
-    clock_gettime(clock, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static int pidfd_open(pid_t pid)
@@ -263,11 +257,11 @@ int runner_run_command(const char *const *argv)
     int pidfd = pidfd_open(pid);
     if (pidfd >= 0) {
         struct pollfd pfd = {.fd = pidfd, .events = POLLIN};
-        int64_t until = clock_ms(CLOCK_MONOTONIC) + RUNNER_RUNTIME_HELPER_MS;
+        int64_t until = clock_mono_ms() + RUNNER_RUNTIME_HELPER_MS;
         int n;
         do
-            n = poll(&pfd, 1, (int)(until - clock_ms(CLOCK_MONOTONIC)));
-        while (n < 0 && errno == EINTR && clock_ms(CLOCK_MONOTONIC) < until);
+            n = poll(&pfd, 1, (int)(until - clock_mono_ms()));
+        while (n < 0 && errno == EINTR && clock_mono_ms() < until);
         if (n == 0) {
             fprintf(stderr, "allot-agent: %s %s did not end within %d ms: killed\n", argv[0],
                     argv[1] ? argv[1] : "", RUNNER_RUNTIME_HELPER_MS);
@@ -426,7 +420,7 @@ static void proc_report(struct runner_proc *p)
             : p->killed   ? RUNNER_END_KILLED
             : p->stopping ? RUNNER_END_STOPPED
                           : RUNNER_END_EXITED;
-    e.runtime_ms = clock_ms(CLOCK_MONOTONIC) - p->started_ms;
+    e.runtime_ms = clock_mono_ms() - p->started_ms;
     exit_reason(p, &e, &p->fail, reason, sizeof(reason));
     e.reason = reason;
     proc_unlink(p);
@@ -629,7 +623,7 @@ static int signal_all(struct runner_proc *p, int sig)
  * (keeper_kill_again) whatever is still there is killed again. RET 0 or -ALLOT_EIO. */
 static int keeper_kill(struct runner_proc *p)
 {
-    p->kill_ms = clock_ms(CLOCK_MONOTONIC);
+    p->kill_ms = clock_mono_ms();
     if (syscall(SYS_pidfd_send_signal, p->pidfd, SIGSTOP, NULL, 0) != 0)
         return errno == ESRCH ? 0 : -ALLOT_EIO;
     for (int waited = 0; waited < RUNNER_KEEPER_STOP_WAIT_MS; waited++) {
@@ -653,7 +647,7 @@ static int keeper_kill(struct runner_proc *p)
 static void keeper_kill_again(struct runner_proc *p)
 {
     int found = procwalk_signal_descendants(p->pid, SIGKILL, 0);
-    if (found == 0 && clock_ms(CLOCK_MONOTONIC) - p->kill_ms >= RUNNER_KEEPER_END_MS) {
+    if (found == 0 && clock_mono_ms() - p->kill_ms >= RUNNER_KEEPER_END_MS) {
         signal_group(p, SIGKILL);
         return;
     }
@@ -701,7 +695,7 @@ int runner_stop(struct runner *r, struct runner_proc *p, int64_t grace_ms, const
         return 0;
     if (grace_ms < 0)
         grace_ms = 0;
-    int64_t deadline = clock_ms(CLOCK_REALTIME) + grace_ms;
+    int64_t deadline = clock_real_ms() + grace_ms;
     bool first = !p->stopping;
     if (first) {
         p->stopping = true;
@@ -747,7 +741,7 @@ static struct runner_proc *proc_new(struct runner *r, const char *id, const char
     p->fail.stage = -1;
     p->on_exit = on_exit;
     p->ctx = ctx;
-    p->started_ms = clock_ms(CLOCK_MONOTONIC);
+    p->started_ms = clock_mono_ms();
     snprintf(p->id, sizeof(p->id), "%s", id);
     if (!(p->workdir = concat3(r->base_dir, "/", id)))
         goto fail;

@@ -14,6 +14,7 @@
 #include <time.h>
 
 #include "cli/client_internal.h"
+#include "common/clock.h"
 #include "common/quantity.h"
 
 /* What the config file gave (empty strings: not given). */
@@ -423,7 +424,7 @@ bool client_not_sent(CURL *curl, CURLcode res)
 
 void client_round_start(struct client *cl, struct client_round *r)
 {
-    r->deadline_ms = client_monotonic_ms() + cl->timeout_ms;
+    r->deadline_ms = clock_mono_ms() + cl->timeout_ms;
     r->pause_ms = CLIENT_PAUSE_MS;
     r->tried = 0;
     for (int i = 0; i < SERVERLIST_MAX; i++)
@@ -478,7 +479,7 @@ int client_round_next(struct client *cl, struct client_round *r, bool standby, c
     }
     r->tried |= 1u << cl->current;
     int next = serverlist_next(&cl->servers, cl->current, r->tried, leader);
-    int64_t now = client_monotonic_ms();
+    int64_t now = clock_mono_ms();
     if (next < 0) { /* none was the leader: wait a little, then ask all of them again */
         if (now + r->pause_ms >= r->deadline_ms)
             return round_print(cl, r);
@@ -488,7 +489,7 @@ int client_round_next(struct client *cl, struct client_round *r, bool standby, c
         r->pause_ms = r->pause_ms * 2 > CLIENT_MAX_PAUSE_MS ? CLIENT_MAX_PAUSE_MS : r->pause_ms * 2;
         r->tried = 0;
         next = 0;
-        now = client_monotonic_ms();
+        now = clock_mono_ms();
     }
     if (now >= r->deadline_ms)
         return round_print(cl, r);

@@ -136,7 +136,7 @@ int client_stream_open(struct client *cl, const char *path, client_event_fn *on_
                        struct client_stream **out);
 
 /* Deliver the stream's events to its callback as they come, with no total timeout, until:
- * stop_fd (-1: none) becomes readable, or the monotonic clock (CLOCK_MONOTONIC, in ms)
+ * stop_fd (-1: none) becomes readable, or the monotonic clock (clock_mono_ms)
  * reaches deadline_ms (< 0: none): RET 0. When the server ends the stream or the connection
  * drops, it says so on stderr and opens the stream again (the leader first, as
  * client_stream_open) with Last-Event-ID, so that no event is shown twice or missed; when
@@ -145,9 +145,6 @@ int client_stream_open(struct client *cl, const char *path, client_event_fn *on_
  * CLIENT_MAX_EVENT_LINE, or an event whose data is: RET FLAGS_EXIT_FAILED after printing
  * why; the callback returns an exit code: RET that code. */
 int client_stream_follow(struct client_stream *s, int stop_fd, int64_t deadline_ms);
-
-/* The monotonic clock (CLOCK_MONOTONIC) in ms: the clock of client_stream_follow's deadline. */
-int64_t client_monotonic_ms(void);
 
 /* Close the stream and free it, before client_close of its client. Accepts NULL. */
 void client_stream_free(struct client_stream *s);

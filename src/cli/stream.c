@@ -5,10 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "cli/client.h"
 #include "cli/client_internal.h"
+#include "common/clock.h"
 
 /* A followed GET of text/event-stream. The transfer runs on its own multi handle so that the
  * wait for data can also watch a stop descriptor (the SIGINT self-pipe) and a deadline. */
@@ -38,13 +38,6 @@ struct client_stream {
     int stop_fd;                              /* while following: stops a reconnect too */
     bool stopped;                             /* stop_fd was readable during a reconnect */
 };
-
-int64_t client_monotonic_ms(void)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-}
 
 /* Hand the event read so far to the callback (when it has data) and start the next.
  * RET 0 or the callback's exit code. */
@@ -260,13 +253,13 @@ static int stream_await(struct client_stream *s, const char *path, struct client
     struct client *cl = s->cl;
     const char *type = NULL;
     char role[32], leader[CLIENT_MAX_URL + 1];
-    int64_t deadline = client_monotonic_ms() + cl->left_ms;
+    int64_t deadline = clock_mono_ms() + cl->left_ms;
     *again = false;
     for (;;) {
         stream_perform(s);
         if (s->done || (s->status >= 200 && s->status < 300))
             break;
-        if (client_monotonic_ms() >= deadline) {
+        if (clock_mono_ms() >= deadline) {
             snprintf(s->errbuf, sizeof(s->errbuf), "no answer within %lld ms",
                      (long long)cl->left_ms);
             return client_print_unreachable(cl, s->errbuf, CURLE_OPERATION_TIMEDOUT);
@@ -275,7 +268,7 @@ static int stream_await(struct client_stream *s, const char *path, struct client
             s->stopped = true;
             return 0;
         }
-        stream_wait(s, s->stop_fd, deadline - client_monotonic_ms());
+        stream_wait(s, s->stop_fd, deadline - clock_mono_ms());
     }
     if (s->status >= 200 && s->status < 300) {
         curl_easy_getinfo(s->curl, CURLINFO_CONTENT_TYPE, &type);
@@ -389,7 +382,7 @@ static int stream_reconnect(struct client_stream *s, int stop_fd)
         fprintf(stderr, ")");
     }
     fprintf(stderr, "; reconnecting%s%s\n", s->id[0] ? " after event " : "", s->id);
-    int64_t give_up = client_monotonic_ms() + s->cl->timeout_ms;
+    int64_t give_up = clock_mono_ms() + s->cl->timeout_ms;
     int64_t pause = CLIENT_STREAM_RETRY_MS;
     int rc;
     for (;;) {
@@ -403,7 +396,7 @@ static int stream_reconnect(struct client_stream *s, int stop_fd)
         s->data_len = 0;
         s->name[0] = '\0';
         s->stop_fd = stop_fd;
-        bool last = client_monotonic_ms() + pause >= give_up;
+        bool last = clock_mono_ms() + pause >= give_up;
         s->cl->quiet = !last; /* only the last try says that nothing answered */
         rc = stream_connect(s);
         s->cl->quiet = false;
@@ -428,8 +421,7 @@ int client_stream_follow(struct client_stream *s, int stop_fd, int64_t deadline_
     for (;;) {
         if (s->rc)
             return s->rc;
-        if (s->stopped || readable(stop_fd) ||
-            (deadline_ms >= 0 && client_monotonic_ms() >= deadline_ms))
+        if (s->stopped || readable(stop_fd) || (deadline_ms >= 0 && clock_mono_ms() >= deadline_ms))
             return 0;
         stream_perform(s);
         if (s->rc)
@@ -440,7 +432,7 @@ int client_stream_follow(struct client_stream *s, int stop_fd, int64_t deadline_
                 return rc;
             continue;
         }
-        stream_wait(s, stop_fd, deadline_ms >= 0 ? deadline_ms - client_monotonic_ms() : 1000);
+        stream_wait(s, stop_fd, deadline_ms >= 0 ? deadline_ms - clock_mono_ms() : 1000);
     }
 }
 

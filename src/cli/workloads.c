@@ -18,6 +18,7 @@
 #include "cli/human.h"
 #include "cli/submit.h"
 #include "cli/table.h"
+#include "common/clock.h"
 #include "common/quantity.h"
 #include "sched/sched.h"
 
@@ -402,7 +403,7 @@ static int run_ls(const struct flag_values *v)
     const char *watch_timeout = flags_get(v, "watch-timeout");
     bool all = flags_has(v, "all"), watch = flags_has(v, "watch");
     int64_t limit = all ? WORKLOADS_PAGE_MAX : WORKLOADS_PAGE_DEFAULT, before = -1;
-    int64_t started = client_monotonic_ms(), watch_ms = -1;
+    int64_t started = clock_mono_ms(), watch_ms = -1;
     enum sched_state st;
     struct client cl = {0};
     struct client_stream *stream = NULL;
@@ -732,8 +733,8 @@ static int run_logs(const struct flag_values *v)
             break;
         if (!running) {
             if (quiet_since < 0)
-                quiet_since = client_monotonic_ms();
-            else if (client_monotonic_ms() - quiet_since >= LOGS_SETTLE_MS)
+                quiet_since = clock_mono_ms();
+            else if (clock_mono_ms() - quiet_since >= LOGS_SETTLE_MS)
                 break;
         }
         struct timespec pause = {0, LOGS_POLL_MS * 1000000L};

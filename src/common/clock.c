@@ -1,4 +1,4 @@
-/* The monotonic clock (clock.h). */
+/* The monotonic and wall clocks (clock.h). */
 #include "common/clock.h"
 
 #include <time.h>
@@ -10,9 +10,20 @@ int64_t clock_mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-int64_t clock_mono_ms(void)
+/* clock in milliseconds */
+static int64_t clock_ms(clockid_t clock)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(clock, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t clock_mono_ms(void)
+{
+    return clock_ms(CLOCK_MONOTONIC);
+}
+
+int64_t clock_real_ms(void)
+{
+    return clock_ms(CLOCK_REALTIME);
 }

@@ -10,9 +10,9 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "sim/agenda.h"
+#include "common/clock.h"
 #include "common/error.h"
 #include "common/quantity.h"
 
@@ -475,8 +475,7 @@ int replay_run_model(const struct replay_input *in, replay_platform_fn build, vo
                      enum replay_policy policy, const struct replay_model *model,
                      struct replay_result *res, char *err, size_t len)
 {
-    struct timespec w0, w1;
-    clock_gettime(CLOCK_MONOTONIC, &w0);
+    int64_t w0 = clock_mono_us();
     memset(res, 0, sizeof(*res));
     res->policy = policy;
     res->n_workspaces = in->n_workspaces;
@@ -561,8 +560,7 @@ int replay_run_model(const struct replay_input *in, replay_platform_fn build, vo
     }
     figures_sum(res);
 out:
-    clock_gettime(CLOCK_MONOTONIC, &w1);
-    res->wall_s = (double)(w1.tv_sec - w0.tv_sec) + (double)(w1.tv_nsec - w0.tv_nsec) / 1e9;
+    res->wall_s = (double)(clock_mono_us() - w0) / 1e6;
     for (uint32_t i = 0; r.engine_ws && i < in->n_workspaces; i++)
         free(r.engine_ws[i]);
     free(r.engine_ws);
