@@ -17,6 +17,7 @@
 #include <time.h>
 
 #include "agent/procwalk.h"
+#include "common/array.h"
 #include "common/error.h"
 
 /* The last uid a range may hold: (uid_t)-1 means "no uid" to setuid and chown. */
@@ -136,14 +137,8 @@ static bool workspace_ok(const char *name)
 /* Append (workspace, offset) to id's table. RET 0 or -ALLOT_ENOMEM. */
 static int append(struct identity *id, const char *workspace, uint32_t offset)
 {
-    if (id->n == id->cap) {
-        size_t cap = id->cap ? id->cap * 2 : 16;
-        struct identity_entry *grown = realloc(id->entries, cap * sizeof(*grown));
-        if (!grown)
-            return -ALLOT_ENOMEM;
-        id->entries = grown;
-        id->cap = cap;
-    }
+    if (ARRAY_GROW(id->entries, id->n, id->cap))
+        return -ALLOT_ENOMEM;
     char *copy = strdup(workspace);
     if (!copy)
         return -ALLOT_ENOMEM;

@@ -24,6 +24,7 @@
 #include "allotd/tokens.h"
 #include "allotd/usage.h"
 #include "allotd/vnode.h"
+#include "common/array.h"
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/hmap.h"
@@ -46,17 +47,8 @@ int64_t controller_now(struct controller *ctl)
 
 struct controller_workload *controller_extra(struct controller *ctl, uint32_t id)
 {
-    if (id >= ctl->cap_extra) {
-        uint32_t cap = ctl->cap_extra ? ctl->cap_extra : 64;
-        while (cap <= id)
-            cap *= 2;
-        struct controller_workload *p = realloc(ctl->extra, cap * sizeof(*p));
-        if (!p)
-            return NULL;
-        memset(p + ctl->cap_extra, 0, (cap - ctl->cap_extra) * sizeof(*p));
-        ctl->extra = p;
-        ctl->cap_extra = cap;
-    }
+    if (ARRAY_RESERVE_ZEROED(ctl->extra, ctl->cap_extra, id + 1))
+        return NULL;
     return &ctl->extra[id];
 }
 

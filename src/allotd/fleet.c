@@ -92,17 +92,8 @@ static struct fleet_node *agent_of(struct fleet *f, uint32_t node)
 /* Where workload id runs (grown on demand), or NULL when out of memory. */
 static struct fleet_workload *workload_of(struct fleet *f, uint32_t id)
 {
-    if (id >= f->cap_workloads) {
-        uint32_t cap = f->cap_workloads ? f->cap_workloads : 64;
-        while (cap <= id)
-            cap *= 2;
-        struct fleet_workload *p = realloc(f->workloads, cap * sizeof(*p));
-        if (!p)
-            return NULL;
-        memset(p + f->cap_workloads, 0, (cap - f->cap_workloads) * sizeof(*p));
-        f->workloads = p;
-        f->cap_workloads = cap;
-    }
+    if (ARRAY_RESERVE_ZEROED(f->workloads, f->cap_workloads, id + 1))
+        return NULL;
     return &f->workloads[id];
 }
 

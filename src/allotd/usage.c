@@ -13,6 +13,7 @@
 
 #include "allotd/auth.h"
 #include "allotd/server.h"
+#include "common/array.h"
 #include "common/error.h"
 #include "common/hmap.h"
 #include "common/quantity.h"
@@ -186,21 +187,13 @@ static int run_split(const struct usage_run *r, int64_t from, int64_t to, int64_
  * out of memory. */
 static struct usage_sum *total_of(struct usage *u, uint32_t ws)
 {
-    if (ws >= u->cap_totals) {
-        uint32_t cap = u->cap_totals ? u->cap_totals : 16;
-        while (cap <= ws)
-            cap *= 2;
-        struct usage_sum *p = realloc(u->totals, cap * sizeof(*p));
-        if (p)
-            u->totals = p;
-        struct usage_sum *q = p ? realloc(u->queued, cap * sizeof(*q)) : NULL;
-        if (!q)
-            return NULL;
-        u->queued = q;
-        memset(p + u->cap_totals, 0, (cap - u->cap_totals) * sizeof(*p));
-        memset(q + u->cap_totals, 0, (cap - u->cap_totals) * sizeof(*q));
-        u->cap_totals = cap;
-    }
+    uint32_t cap = u->cap_totals;
+    if (ARRAY_RESERVE_ZEROED(u->totals, cap, ws + 1))
+        return NULL;
+    cap = u->cap_totals; /* the queued parts grow alike */
+    if (ARRAY_RESERVE_ZEROED(u->queued, cap, ws + 1))
+        return NULL;
+    u->cap_totals = cap; /* both arrays have it now */
     return &u->totals[ws];
 }
 
@@ -468,14 +461,8 @@ static int agg_add(struct usage_agg *g, const char *key, enum usage_class cls, i
     if (hmap_get(&g->index, key, &i)) {
         if (g->n == USAGE_MAX_KEYS)
             return g->err = -ALLOT_ERANGE;
-        if (g->n == g->cap) {
-            uint32_t cap = g->cap ? g->cap * 2 : 64;
-            struct usage_row *p = realloc(g->rows, cap * sizeof(*p));
-            if (!p)
-                return g->err = -ALLOT_ENOMEM;
-            g->rows = p;
-            g->cap = cap;
-        }
+        if (ARRAY_GROW(g->rows, g->n, g->cap))
+            return g->err = -ALLOT_ENOMEM;
         char *k = strdup(key);
         if (!k || hmap_put(&g->index, k, g->n)) {
             free(k);
@@ -895,14 +882,8 @@ static int reclaim_add(struct reclaims *rs, const char *workload, int64_t at, in
 {
     if (rs->n == USAGE_RECLAIMS_MAX)
         return -ALLOT_ERANGE;
-    if (rs->n == rs->cap) {
-        size_t cap = rs->cap ? rs->cap * 2 : 64;
-        struct reclaim *p = realloc(rs->r, cap * sizeof(*p));
-        if (!p)
-            return -ALLOT_ENOMEM;
-        rs->r = p;
-        rs->cap = cap;
-    }
+    if (ARRAY_GROW(rs->r, rs->n, rs->cap))
+        return -ALLOT_ENOMEM;
     char *name = strdup(workload);
     if (!name)
         return -ALLOT_ENOMEM;

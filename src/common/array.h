@@ -1,5 +1,6 @@
-/* Growth of an array kept with its count and capacity: room for one more element, doubling
- * (from 16), the array unchanged when memory runs out; and its trimming once mostly unused. */
+/* Arrays kept with a count and a capacity: growth by one more element (doubling from 16),
+ * room for an index with the new elements zeroed (doubling from 64), and trimming once mostly
+ * unused. Each leaves the array unchanged when memory runs out. */
 #ifndef ALLOT_COMMON_ARRAY_H
 #define ALLOT_COMMON_ARRAY_H
 
@@ -7,9 +8,20 @@
 #include <stdint.h>
 
 /* Make room for one more element in *arr (count n, capacity *cap, elements of elem bytes).
- * RET 0, or -ALLOT_ENOMEM with nothing changed. */
+ * RET 0, or -ALLOT_ENOMEM with nothing changed. array_grow_size: the same with size_t. */
 int array_grow(void **arr, uint32_t n, uint32_t *cap, size_t elem);
-#define ARRAY_GROW(arr, n, cap) array_grow((void **)&(arr), (n), &(cap), sizeof(*(arr)))
+int array_grow_size(void **arr, size_t n, size_t *cap, size_t elem);
+/* array_grow or array_grow_size, as the capacity's type says. */
+#define ARRAY_GROW(arr, n, cap)                                                                    \
+    _Generic((cap), uint32_t                                                                       \
+             : array_grow, size_t                                                                  \
+             : array_grow_size)((void **)&(arr), (n), &(cap), sizeof(*(arr)))
+
+/* Make *arr (capacity *cap, elements of elem bytes) hold at least n elements, those it gains
+ * zeroed. RET 0, or -ALLOT_ENOMEM with nothing changed. */
+int array_reserve_zeroed(void **arr, uint32_t *cap, uint32_t n, size_t elem);
+#define ARRAY_RESERVE_ZEROED(arr, cap, n)                                                          \
+    array_reserve_zeroed((void **)&(arr), &(cap), (n), sizeof(*(arr)))
 
 /* Capacities at or below this are never trimmed. */
 #define ARRAY_TRIM_MIN 64u

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/array.h"
 #include "common/error.h"
 #include "sched/queue.h"
 
@@ -28,48 +29,29 @@ int engine_name_check(const char *name, const char *what, char *err, size_t len)
     return 0;
 }
 
-/* Grow the zero-filled array *arr of elem-sized items from *cap to at least n. RET 0 or
- * -ALLOT_ENOMEM (*arr unchanged). */
-static int grow_zeroed(void **arr, uint32_t *cap, uint32_t n, size_t elem)
-{
-    if (n <= *cap)
-        return 0;
-    uint32_t c = *cap ? *cap : 64;
-    while (c < n)
-        c *= 2;
-    char *p = realloc(*arr, (size_t)c * elem);
-    if (!p)
-        return -ALLOT_ENOMEM;
-    memset(p + (size_t)*cap * elem, 0, (size_t)(c - *cap) * elem);
-    *arr = p;
-    *cap = c;
-    return 0;
-}
-
 int engine_scratch_reserve(struct sched *s)
 {
     struct sched_scratch *x = s->scratch;
     uint32_t cap = x->cap_workloads;
-    int rc = grow_zeroed((void **)&x->victim_mark, &cap, s->n_workloads, sizeof(bool));
+    int rc = ARRAY_RESERVE_ZEROED(x->victim_mark, cap, s->n_workloads);
     if (rc)
         return rc;
     cap = x->cap_workloads;
-    rc = grow_zeroed((void **)&x->avoid_fence, &cap, s->n_workloads, sizeof(bool));
+    rc = ARRAY_RESERVE_ZEROED(x->avoid_fence, cap, s->n_workloads);
     if (rc)
         return rc;
     cap = x->cap_workloads;
-    rc = grow_zeroed((void **)&x->victim_usable_of, &cap, s->n_workloads, sizeof(uint8_t));
+    rc = ARRAY_RESERVE_ZEROED(x->victim_usable_of, cap, s->n_workloads);
     if (rc)
         return rc;
     x->cap_workloads = cap; /* the three arrays have it now */
-    rc =
-        grow_zeroed((void **)&x->refresh, &x->cap_workspaces, s->n_workspaces, sizeof(*x->refresh));
+    rc = ARRAY_RESERVE_ZEROED(x->refresh, x->cap_workspaces, s->n_workspaces);
     if (rc)
         return rc;
-    rc = grow_zeroed((void **)&x->victim_by_pos, &x->cap_pos, s->n_nodes, 1);
+    rc = ARRAY_RESERVE_ZEROED(x->victim_by_pos, x->cap_pos, s->n_nodes);
     if (rc)
         return rc;
-    return grow_zeroed((void **)&x->node, &x->cap_nodes, s->n_nodes, sizeof(*x->node));
+    return ARRAY_RESERVE_ZEROED(x->node, x->cap_nodes, s->n_nodes);
 }
 
 void engine_refresh_touch(struct sched *s, uint32_t id)
@@ -106,18 +88,18 @@ void engine_refresh_leave(struct sched *s, uint32_t id)
 int engine_candidates_reserve(struct sched *s, uint32_t n)
 {
     struct sched_scratch *x = s->scratch;
-    return grow_zeroed((void **)&x->candidates, &x->cap_candidates, n, sizeof(uint32_t));
+    return ARRAY_RESERVE_ZEROED(x->candidates, x->cap_candidates, n);
 }
 
 int engine_rooms_reserve(struct sched *s, uint32_t n)
 {
     struct sched_scratch *x = s->scratch;
     uint32_t cap = x->cap_rooms;
-    int rc = grow_zeroed((void **)&x->rooms, &cap, n, sizeof(*x->rooms));
+    int rc = ARRAY_RESERVE_ZEROED(x->rooms, cap, n);
     if (rc)
         return rc;
     cap = x->cap_rooms;
-    rc = grow_zeroed((void **)&x->room_of, &cap, n, sizeof(*x->room_of));
+    rc = ARRAY_RESERVE_ZEROED(x->room_of, cap, n);
     if (rc == 0)
         x->cap_rooms = cap; /* both arrays have it now */
     return rc;

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/array.h"
 #include "common/error.h"
 #include "schema/source.h"
 
@@ -687,14 +688,8 @@ static int read_file(const char *path, char **text, size_t *n)
 static int keep_refusal(struct cdi_registry *reg, const char *text, size_t n, const char *problem,
                         size_t *cap)
 {
-    if (reg->n_refusals == *cap) {
-        size_t grown_cap = *cap ? *cap * 2 : 8;
-        struct cdi_refusal *grown = realloc(reg->refusals, grown_cap * sizeof(*grown));
-        if (!grown)
-            return -ALLOT_ENOMEM;
-        reg->refusals = grown;
-        *cap = grown_cap;
-    }
+    if (ARRAY_GROW(reg->refusals, reg->n_refusals, *cap))
+        return -ALLOT_ENOMEM;
     struct cdi_refusal *f = &reg->refusals[reg->n_refusals];
     *f = (struct cdi_refusal){.problem = arena_strdup(&reg->arena, problem)};
     if (!f->problem)
@@ -728,14 +723,8 @@ static int keep_refusal(struct cdi_registry *reg, const char *text, size_t n, co
 /* Keep spec as the next one read. RET 0 or -ALLOT_ENOMEM. */
 static int keep_spec(struct cdi_registry *reg, const struct cdi_spec *spec, size_t *cap)
 {
-    if (reg->n_specs == *cap) {
-        size_t grown_cap = *cap ? *cap * 2 : 8;
-        struct cdi_spec *grown = realloc(reg->specs, grown_cap * sizeof(*grown));
-        if (!grown)
-            return -ALLOT_ENOMEM;
-        reg->specs = grown;
-        *cap = grown_cap;
-    }
+    if (ARRAY_GROW(reg->specs, reg->n_specs, *cap))
+        return -ALLOT_ENOMEM;
     reg->specs[reg->n_specs++] = *spec;
     return 0;
 }

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "common/arena.h"
+#include "common/array.h"
 #include "common/error.h"
 #include "common/hmap.h"
 #include "schema/spec.h"
@@ -67,14 +68,8 @@ static int platform_workspace(struct platform_builder *b, const json_t *entry, c
     int rc = spec_read_workspace(&b->r, entry, tenant, &spec);
     if (rc)
         return platform_refusal(b);
-    if (b->n_workspaces == b->cap_workspaces) {
-        size_t cap = b->cap_workspaces ? b->cap_workspaces * 2 : 16;
-        struct platform_workspace *grown = realloc(b->workspaces, cap * sizeof(*grown));
-        if (!grown)
-            return platform_refused(b, entry, NULL, -ALLOT_ENOMEM, "out of memory");
-        b->workspaces = grown;
-        b->cap_workspaces = cap;
-    }
+    if (ARRAY_GROW(b->workspaces, b->n_workspaces, b->cap_workspaces))
+        return platform_refused(b, entry, NULL, -ALLOT_ENOMEM, "out of memory");
     b->workspaces[b->n_workspaces++] = (struct platform_workspace){
         .spec = spec, .entry = entry, .tenant = tenant_index, .index = index};
     return 0;

@@ -10,6 +10,7 @@
 
 #include <yaml.h>
 
+#include "common/array.h"
 #include "common/error.h"
 
 #define TEXT_OF(x) #x
@@ -131,14 +132,8 @@ static int copy_fail(struct copier *c, const yaml_node_t *node, int rc, const ch
 static int keep_line(struct copier *c, const yaml_node_t *node)
 {
     struct source *s = c->src;
-    if (s->n_lines == c->cap_lines) {
-        size_t cap = c->cap_lines ? c->cap_lines * 2 : 256;
-        struct source_line *grown = realloc(s->lines, cap * sizeof(*grown));
-        if (!grown)
-            return copy_fail(c, node, -ALLOT_ENOMEM, "out of memory");
-        s->lines = grown;
-        c->cap_lines = cap;
-    }
+    if (ARRAY_GROW(s->lines, s->n_lines, c->cap_lines))
+        return copy_fail(c, node, -ALLOT_ENOMEM, "out of memory");
     const char *field = arena_strndup(&s->arena, c->path.field, c->path.field_len);
     if (!field)
         return copy_fail(c, node, -ALLOT_ENOMEM, "out of memory");
@@ -151,14 +146,8 @@ static int keep_text(struct copier *c, const yaml_node_t *node, const json_t *v,
                      enum source_typed typed)
 {
     struct source *s = c->src;
-    if (s->n_texts == c->cap_texts) {
-        size_t cap = c->cap_texts ? c->cap_texts * 2 : 64;
-        struct source_text *grown = realloc(s->texts, cap * sizeof(*grown));
-        if (!grown)
-            return copy_fail(c, node, -ALLOT_ENOMEM, "out of memory");
-        s->texts = grown;
-        c->cap_texts = cap;
-    }
+    if (ARRAY_GROW(s->texts, s->n_texts, c->cap_texts))
+        return copy_fail(c, node, -ALLOT_ENOMEM, "out of memory");
     const char *text =
         arena_strndup(&s->arena, (const char *)node->data.scalar.value, node->data.scalar.length);
     if (!text)

@@ -3,6 +3,7 @@
 
 #include <stdlib.h>
 
+#include "common/array.h"
 #include "common/error.h"
 
 static int before(const struct agenda_item *x, const struct agenda_item *y)
@@ -12,14 +13,8 @@ static int before(const struct agenda_item *x, const struct agenda_item *y)
 
 int agenda_push(struct agenda *a, struct agenda_item x)
 {
-    if (a->n == a->cap) {
-        uint32_t cap = a->cap ? a->cap * 2 : 256;
-        struct agenda_item *p = realloc(a->items, cap * sizeof(*p));
-        if (!p)
-            return -ALLOT_ENOMEM;
-        a->items = p;
-        a->cap = cap;
-    }
+    if (ARRAY_GROW(a->items, a->n, a->cap))
+        return -ALLOT_ENOMEM;
     x.order = a->order++;
     uint32_t i = a->n++;
     while (i > 0 && before(&x, &a->items[(i - 1) / 2])) {

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "sim/agenda.h"
+#include "common/array.h"
 #include "common/clock.h"
 #include "common/error.h"
 #include "common/quantity.h"
@@ -149,17 +150,8 @@ struct replay {
 
 static struct slot *slot_of(struct replay *r, uint32_t id)
 {
-    if (id >= r->cap_slots) {
-        uint32_t cap = r->cap_slots ? r->cap_slots : 1024;
-        while (cap <= id)
-            cap *= 2;
-        struct slot *p = realloc(r->slots, cap * sizeof(*p));
-        if (!p)
-            return NULL;
-        memset(p + r->cap_slots, 0, (cap - r->cap_slots) * sizeof(*p));
-        r->slots = p;
-        r->cap_slots = cap;
-    }
+    if (ARRAY_RESERVE_ZEROED(r->slots, r->cap_slots, id + 1))
+        return NULL;
     return &r->slots[id];
 }
 

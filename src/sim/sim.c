@@ -11,6 +11,7 @@
 
 #include "sim/agenda.h"
 #include "sim/evaluation.h"
+#include "common/array.h"
 #include "common/error.h"
 #include "common/quantity.h"
 #include "schema/view.h"
@@ -169,14 +170,8 @@ static void event_text(const struct sched *s, const struct sched_event *e, FILE 
 
 static int record_push(struct sim *sm, const struct sched_event *e)
 {
-    if (sm->res.n_records == sm->cap_records) {
-        uint32_t cap = sm->cap_records ? sm->cap_records * 2 : 256;
-        struct sim_record *r = realloc(sm->res.records, cap * sizeof(*r));
-        if (!r)
-            return -ALLOT_ENOMEM;
-        sm->res.records = r;
-        sm->cap_records = cap;
-    }
+    if (ARRAY_GROW(sm->res.records, sm->res.n_records, sm->cap_records))
+        return -ALLOT_ENOMEM;
     sm->res.records[sm->res.n_records++] =
         (struct sim_record){e->t, e->kind, e->workload, e->reason, e->other, e->borrowed};
     return 0;
