@@ -12,10 +12,8 @@
 int array_grow(void **arr, uint32_t n, uint32_t *cap, size_t elem);
 int array_grow_size(void **arr, size_t n, size_t *cap, size_t elem);
 /* array_grow or array_grow_size, as the capacity's type says. */
-#define ARRAY_GROW(arr, n, cap)                                                                    \
-    _Generic((cap), uint32_t                                                                       \
-             : array_grow, size_t                                                                  \
-             : array_grow_size)((void **)&(arr), (n), &(cap), sizeof(*(arr)))
+#define ARRAY_GROW_OF(cap) _Generic((cap), uint32_t : array_grow, size_t : array_grow_size)
+#define ARRAY_GROW(arr, n, cap) ARRAY_GROW_OF(cap)((void **)&(arr), (n), &(cap), sizeof(*(arr)))
 
 /* Make *arr (capacity *cap, elements of elem bytes) hold at least n elements, those it gains
  * zeroed. RET 0, or -ALLOT_ENOMEM with nothing changed. */
