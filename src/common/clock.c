@@ -10,7 +10,7 @@ int64_t clock_mono_us(void)
     return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
 }
 
-/* The clock clock in milliseconds. */
+/* Clock `clock` in milliseconds. */
 static int64_t clock_ms(clockid_t clock)
 {
     struct timespec ts;
