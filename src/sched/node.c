@@ -320,6 +320,8 @@ static int node_change_state(struct sched *s, uint32_t node, enum sched_node_sta
         return rc;
     if (n->tenant == SCHED_NONE) {
         n->state = state;
+        /* its free GPUs count while it is ready (and nobody's), as any node's */
+        placement_set_free_whole(s, n, placement_node_free_whole(n));
         return 0;
     }
     struct sched_tenant *t = &s->tenants[n->tenant];

@@ -2028,6 +2028,34 @@ static void test_node_move_to_no_tenant(void **state)
     sched_free(s);
 }
 
+/* A node given to no tenant and then back to one, without a wipe, and an idle node of no
+ * tenant drained by an admin: its free GPUs stop counting while it is not ready, so that it
+ * joins its new tenant with nothing counted twice (found by fuzz_journal_ops: the node's
+ * free_whole stayed 8 while it drained, and the tenant's nodes_by_free went wrong). */
+static void test_node_back_from_no_tenant(void **state)
+{
+    struct sched *s = platform(2, 0, true, 0);
+    assert_int_equal(sched_node_move(s, 1, NULL, false, MIN, err, sizeof(err)), 0);
+    assert_int_equal(s->nodes[1].tenant, SCHED_NONE);
+    assert_int_equal(s->nodes[1].free_whole, 8);
+    assert_int_equal(sched_node_set_state(s, 1, SCHED_NODE_DRAINING, MIN), 0);
+    assert_int_equal(s->nodes[1].free_whole, 0);
+    assert_int_equal(sched_check(s, err, sizeof(err)), 0);
+    assert_int_equal(sched_node_set_state(s, 1, SCHED_NODE_READY, MIN), 0);
+    assert_int_equal(s->nodes[1].free_whole, 8);
+    assert_int_equal(sched_node_move(s, 1, "t", false, 2 * MIN, err, sizeof(err)), 0);
+    assert_int_equal(s->nodes[1].tenant, 0);
+    assert_int_equal(s->nodes[1].state, SCHED_NODE_READY);
+    assert_int_equal(s->tenants[0].free_whole, 16);
+    assert_int_equal(s->tenants[0].nodes_by_free[8], 2);
+    assert_int_equal(s->tenants[0].nodes_by_free[0], 0);
+    assert_int_equal(sched_check(s, err, sizeof(err)), 0);
+    uint32_t a = submit(s, "a", "t/b", 8, 2, 3 * MIN); /* both nodes whole */
+    schedule_ok(s, 3 * MIN);
+    assert_int_equal(s->workloads[a].state, SCHED_RUNNING);
+    sched_free(s);
+}
+
 /* Tenant t with two nodes of 8 GPUs (platform(2, 4 GPUs, ...)), tenant beta with none, and
  * workload a of t of gpus GPUs running. OUT *a and *node, where it runs. */
 static struct sched *moving_platform(uint32_t gpus, uint32_t *a, uint32_t *node)
@@ -2964,6 +2992,7 @@ int main(void)
         cmocka_unit_test(test_node_move_waits_for_the_wipe),
         cmocka_unit_test(test_unowned_node_move_waits_for_the_wipe),
         cmocka_unit_test(test_node_move_to_no_tenant),
+        cmocka_unit_test(test_node_back_from_no_tenant),
         cmocka_unit_test(test_node_move_cancel_after_drain_began),
         cmocka_unit_test(test_node_move_cancel_with_a_wipe_pending),
         cmocka_unit_test(test_node_move_cancel_keeps_an_admin_drain),
