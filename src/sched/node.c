@@ -318,21 +318,18 @@ static int node_change_state(struct sched *s, uint32_t node, enum sched_node_sta
     int rc = state == SCHED_NODE_DOWN ? node_evict(s, node, -1, SCHED_REASON_NODE_DOWN, now) : 0;
     if (rc)
         return rc;
-    if (n->tenant == SCHED_NONE) {
-        n->state = state;
-        /* its free GPUs count while it is ready (and nobody's), as any node's */
-        placement_set_free_whole(s, n, placement_node_free_whole(n));
+    int64_t units_before = n->state == SCHED_NODE_READY ? placement_node_units(n) : 0;
+    int64_t free_before = placement_node_free_units(s, n);
+    n->state = state;
+    /* its free GPUs count while it is ready, whether a tenant owns it or not */
+    placement_set_free_whole(s, n, placement_node_free_whole(n));
+    if (n->tenant == SCHED_NONE)
         return 0;
-    }
     struct sched_tenant *t = &s->tenants[n->tenant];
     if (n->state == SCHED_NODE_READY)
-        t->healthy_units -= placement_node_units(n);
-    t->free_units -= placement_node_free_units(s, n);
-    n->state = state;
-    if (n->state == SCHED_NODE_READY)
         t->healthy_units += placement_node_units(n);
-    t->free_units += placement_node_free_units(s, n);
-    placement_set_free_whole(s, n, placement_node_free_whole(n));
+    t->healthy_units -= units_before;
+    t->free_units += placement_node_free_units(s, n) - free_before;
     t->dirty = true;
     quota_degraded_check(s, n->tenant, now);
     return 0;
@@ -359,17 +356,14 @@ int sched_gpu_set_health(struct sched *s, uint32_t node, uint32_t gpu, bool heal
     n->moving_to = moving;
     if (rc)
         return rc;
-    if (n->tenant == SCHED_NONE) {
-        g->healthy = healthy;
-        placement_gpu_lock(n, gpu);
-        placement_set_free_whole(s, n, placement_node_free_whole(n));
-        return 0;
-    }
-    struct sched_tenant *t = &s->tenants[n->tenant];
     int64_t units_before = placement_node_units(n), free_before = placement_node_free_units(s, n);
     g->healthy = healthy;
     placement_gpu_lock(n, gpu);
+    /* counted out or in as on any node, whether a tenant owns it or not */
     placement_set_free_whole(s, n, placement_node_free_whole(n));
+    if (n->tenant == SCHED_NONE)
+        return 0;
+    struct sched_tenant *t = &s->tenants[n->tenant];
     if (n->state == SCHED_NODE_READY)
         t->healthy_units += placement_node_units(n) - units_before;
     t->free_units += placement_node_free_units(s, n) - free_before;
