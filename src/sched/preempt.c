@@ -280,16 +280,24 @@ static void cands_gather(const struct sched *s, const uint32_t *ids, uint32_t n,
     }
 }
 
+/* How candidate a's work lost per GPU unit compares with b's (lost / total.gpu, exactly: no
+ * division): <0, 0 or >0. */
+static inline int lost_per_gpu_cmp(const struct victim_cand *a, const struct victim_cand *b)
+{
+    __int128 x = (__int128)a->lost * b->total.gpu, y = (__int128)b->lost * a->total.gpu;
+    return (x > y) - (x < y);
+}
+
 /* Does candidate a go before b in the order of key: key's value (none in the victim order),
  * then lowest priority first, then fewest GPUs, then most recently started (start, then seq:
  * a total order, so that any sort gives the same)? */
 static inline bool cand_before(const struct victim_cand *a, const struct victim_cand *b,
                                enum victim_key key)
 {
-    if (key == VICTIM_LOST_PER_GPU) { /* a->lost / a->total.gpu, exactly (no search) */
-        __int128 x = (__int128)a->lost * b->total.gpu, y = (__int128)b->lost * a->total.gpu;
-        if (x != y)
-            return x < y;
+    if (key == VICTIM_LOST_PER_GPU) {
+        int c = lost_per_gpu_cmp(a, b);
+        if (c)
+            return c < 0;
     } else if (key != VICTIM_ORDER) {
         int64_t ka = key == VICTIM_LOST ? a->lost : a->lost_time;
         int64_t kb = key == VICTIM_LOST ? b->lost : b->lost_time;
@@ -406,7 +414,7 @@ static int64_t victims_lost_floor(const struct victim_cand *c, uint32_t n, int64
 /* Does candidate a lose no more work per GPU unit than b? Exact; both free some GPU. */
 static inline bool lost_per_gpu_at_most(const struct victim_cand *a, const struct victim_cand *b)
 {
-    return (__int128)a->lost * b->total.gpu <= (__int128)b->lost * a->total.gpu;
+    return lost_per_gpu_cmp(a, b) <= 0;
 }
 
 /* Does no set of candidates c[0..n) that frees at least `need` GPU units lose less work than
